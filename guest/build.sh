@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds the demo/test guest and the KVM harness machine from Debian packages:
+#   OUTDIR/vmlinuz                    the linux-image-amd64 kernel
+#   OUTDIR/initramfs.cpio.gz          busybox guest (guest/init) with the device modules
+#   OUTDIR/harness-initramfs.cpio.gz  busybox root for the harness machine (tests/harness/init)
+#   OUTDIR/kernel-release             the kernel's release string
+# Packages come from the package registry through apt; nothing else is downloaded.
+set -euo pipefail
+
+out=${1:?usage: guest/build.sh OUTDIR}
+src=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+debs=$out/debs
+work=$out/work
+mkdir -p "$debs"
+
+die() { echo "guest/build.sh: $*" >&2; exit 1; }
+
+command -v apt-get >/dev/null || die "apt-get not found: the guest is built from Debian packages"
+command -v cpio >/dev/null || die "cpio not found: install it with 'apt-get install cpio'"
+command -v depmod >/dev/null || die "depmod not found: install it with 'apt-get install kmod'"
+
+# Resolve the real kernel package behind the linux-image-amd64 meta-package.
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64: run 'apt-get update' first"
+
+fetch() { # fetch PACKAGE: download the .deb once into $debs
+	local pkg=$1
+	if ! ls "$debs/${pkg}"_*.deb >/dev/null 2>&1; then
+		(cd "$debs" && apt-get download "$pkg" >/dev/null 2>"$debs/$pkg.err") ||
+			die "could not download $pkg: $(tail -1 "$debs/$pkg.err") (run 'apt-get update' first)"
+	fi
+	ls "$debs/${pkg}"_*.deb | head -1
+}
+
+kdeb=$(fetch "$kpkg")
+bdeb=$(fetch busybox-static)
+
+rm -rf "$work"
+mkdir -p "$work/kernel" "$work/busybox"
+dpkg-deb -x "$kdeb" "$work/kernel"
+dpkg-deb -x "$bdeb" "$work/busybox"
+krel=$(ls "$work/kernel/lib/modules" | head -1)
+[ -n "$krel" ] || die "no modules in $kdeb"
+depmod -b "$work/kernel" "$krel"
+
+# make_initramfs INIT OUTPUT MODULE...: a busybox root whose /init is INIT, with MODULE and its
+# dependencies copied in and listed, in load order, in /etc/modules.order.
+make_initramfs() {
+	local init=$1 output=$2
+	shift 2
+	local root=$work/root-$(basename "$output" .cpio.gz)
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,run,mnt,root,lib/modules}
+	cp "$work/busybox/bin/busybox" "$root/bin/busybox"
+	for applet in $("$root/bin/busybox" --list); do
+		[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+	done
+	: >"$root/etc/modules.order"
+	local m path
+	for m in "$@"; do
+		modprobe -d "$work/kernel" -S "$krel" --show-depends "$m" | awk '$1 == "insmod" {print $2}' |
+			while read -r path; do
+				local name=${path##*/}
+				grep -qx "/lib/modules/$name" "$root/etc/modules.order" && continue
+				cp "$path" "$root/lib/modules/$name"
+				echo "/lib/modules/$name" >>"$root/etc/modules.order"
+			done
+	done
+	install -m 0755 "$init" "$root/init"
+	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -6 >"$output.tmp"
+	mv "$output.tmp" "$output"
+}
+
+guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
+	vmw_vsock_virtio_transport)
+harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel)
+
+make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
+cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
+mv "$out/vmlinuz.tmp" "$out/vmlinuz"
+echo "$krel" >"$out/kernel-release"
+rm -rf "$work"

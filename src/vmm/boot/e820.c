@@ -1,0 +1,28 @@
+/* e820: builds the guest's memory map from the RAM layout (see e820.h). */
+#include "e820.h"
+
+#include "layout.h"
+
+static int add(struct e820_entry *out, int n, int max, uint64_t addr, uint64_t size, uint32_t type)
+{
+	if (n < 0 || n >= max || size == 0)
+		return n < 0 || n >= max ? -1 : n;
+	out[n] = (struct e820_entry){.addr = addr, .size = size, .type = type};
+	return n + 1;
+}
+
+int e820_build(uint64_t mem_size, struct e820_entry *out, int max)
+{
+	if (mem_size < 2 * LAYOUT_HIGH_MEM)
+		return -1;
+	struct ram_region ram[2];
+	int nram = layout_ram_regions(mem_size, ram);
+	int n = 0;
+	n = add(out, n, max, 0, LAYOUT_EBDA, E820_RAM);
+	n = add(out, n, max, LAYOUT_EBDA, 0xa0000 - LAYOUT_EBDA, E820_RESERVED);
+	n = add(out, n, max, LAYOUT_ACPI, LAYOUT_HIGH_MEM - LAYOUT_ACPI, E820_RESERVED);
+	n = add(out, n, max, LAYOUT_HIGH_MEM, ram[0].size - LAYOUT_HIGH_MEM, E820_RAM);
+	for (int i = 1; i < nram; i++)
+		n = add(out, n, max, ram[i].gpa, ram[i].size, E820_RAM);
+	return n;
+}

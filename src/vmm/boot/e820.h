@@ -1,0 +1,22 @@
+/* e820: the BIOS-style memory map handed to the kernel in boot_params. */
+#ifndef SHOJI_VMM_BOOT_E820_H
+#define SHOJI_VMM_BOOT_E820_H
+
+#include <stdint.h>
+
+#define E820_RAM 1
+#define E820_RESERVED 2
+
+struct e820_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+} __attribute__((packed));
+
+#define E820_MAX_ENTRIES 128 /* what boot_params has room for */
+
+/* Fills `out` (room for `max` entries) for a guest with `mem_size` bytes of RAM; returns the
+ * number of entries, or -1 when mem_size is below the 1 MiB the map needs. */
+int e820_build(uint64_t mem_size, struct e820_entry *out, int max);
+
+#endif

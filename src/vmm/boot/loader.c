@@ -1,0 +1,141 @@
+/* loader: guest memory set-up for the 64-bit Linux boot protocol (see loader.h and
+ * Documentation/arch/x86/boot.rst). */
+#include "loader.h"
+
+#include <string.h>
+
+#include "acpi.h"
+#include "bzimage.h"
+#include "e820.h"
+#include "layout.h"
+
+#define ZP_ACPI_RSDP_ADDR 0x070
+#define ZP_E820_ENTRIES 0x1e8
+#define ZP_E820_TABLE 0x2d0
+#define ZP_SIZE 4096
+
+#define PAGE 4096ull
+#define MIB (1ull << 20)
+
+static void put(uint8_t *p, size_t off, uint64_t v, size_t width) { memcpy(p + off, &v, width); }
+
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static void write_page_tables(struct guest_mem *m)
+{
+	uint64_t *pml4 = guest_mem_ptr(m, LAYOUT_PML4, PAGE);
+	uint64_t *pdpt = guest_mem_ptr(m, LAYOUT_PDPT, PAGE);
+	uint64_t *pd = guest_mem_ptr(m, LAYOUT_PD, 4 * PAGE);
+	memset(pml4, 0, PAGE);
+	memset(pdpt, 0, PAGE);
+	pml4[0] = LAYOUT_PDPT | 0x3; /* present, writable */
+	for (uint64_t i = 0; i < 4; i++)
+		pdpt[i] = (LAYOUT_PD + i * PAGE) | 0x3;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pd[i] = (i << 21) | 0x83; /* present, writable, 2 MiB page */
+}
+
+static void write_gdt(struct guest_mem *m, struct boot_entry *out)
+{
+	static const uint64_t gdt[] = {
+		0, 0,
+		0x00af9b000000ffffull, /* 0x10: 64-bit code, DPL 0 */
+		0x00cf93000000ffffull, /* 0x18: flat data */
+		0x0000890000000067ull, /* 0x20: TSS (lower half) */
+		0,                     /*        TSS (upper half) */
+	};
+	memcpy(guest_mem_ptr(m, LAYOUT_GDT, sizeof(gdt)), gdt, sizeof(gdt));
+	out->gdt_base = LAYOUT_GDT;
+	out->gdt_limit = sizeof(gdt) - 1;
+}
+
+static int place_initrd(const struct guest_mem *m, const struct bzimage *bz,
+			const struct boot_config *c, uint64_t kernel_end, uint64_t *addr_out,
+			struct err *e)
+{
+	uint64_t top = m->regions[0].size;
+	if ((uint64_t)bz->initrd_addr_max + 1 < top)
+		top = (uint64_t)bz->initrd_addr_max + 1;
+	uint64_t size = round_up(c->initrd_size, PAGE);
+	if (size > top || (top - size) / PAGE * PAGE < kernel_end) {
+		uint64_t free_mib = top > kernel_end ? (top - kernel_end) / MIB : 0;
+		if (kernel_end + size > (uint64_t)bz->initrd_addr_max + 1)
+			return err_set(e, "initrd '%s' (%zu MiB) does not fit: this kernel accepts an "
+					  "initrd only below %u MiB, and %llu MiB are free there",
+				       c->initrd_path, c->initrd_size >> 20,
+				       (bz->initrd_addr_max + 1) >> 20, (unsigned long long)free_mib);
+		uint64_t need = round_up(kernel_end + size, MIB) / MIB + 16;
+		return err_set(e, "initrd '%s' (%zu MiB) does not fit in guest memory: %llu MiB are "
+				  "free above the kernel; use --memory %llu or more",
+			       c->initrd_path, c->initrd_size >> 20, (unsigned long long)free_mib,
+			       (unsigned long long)need);
+	}
+	*addr_out = (top - size) / PAGE * PAGE;
+	return 0;
+}
+
+int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entry *out,
+	      struct err *e)
+{
+	memset(out, 0, sizeof(*out));
+	struct bzimage bz;
+	if (bzimage_parse(c->kernel, c->kernel_size, c->kernel_path, &bz, e) < 0)
+		return -1;
+
+	uint64_t load = bzimage_load_address(&bz);
+	uint64_t kernel_end = round_up(load + bz.init_size, PAGE);
+	if (kernel_end + MIB > m->regions[0].size)
+		return err_set(e, "--memory %llu MiB is too small for kernel '%s', which needs %llu MiB "
+				  "from its load address; use --memory %llu or more",
+			       (unsigned long long)(m->size >> 20), c->kernel_path,
+			       (unsigned long long)(kernel_end >> 20),
+			       (unsigned long long)(kernel_end / MIB + 32));
+
+	size_t cmdlen = strlen(c->cmdline);
+	size_t cmdmax = bz.cmdline_size < LAYOUT_CMDLINE_MAX - 1 ? bz.cmdline_size : LAYOUT_CMDLINE_MAX - 1;
+	if (cmdlen > cmdmax)
+		return err_set(e, "--cmdline is %zu bytes; kernel '%s' accepts at most %zu", cmdlen,
+			       c->kernel_path, cmdmax);
+
+	uint64_t initrd_addr = 0;
+	if (c->initrd && place_initrd(m, &bz, c, kernel_end, &initrd_addr, e) < 0)
+		return -1;
+
+	uint8_t *acpi = guest_mem_ptr(m, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
+	size_t acpi_used;
+	if (acpi_build(acpi, LAYOUT_ACPI_SIZE, LAYOUT_ACPI, c->ncpus, &acpi_used, e) < 0)
+		return -1;
+
+	memcpy(guest_mem_ptr(m, load, bz.payload_size), bz.payload, bz.payload_size);
+	if (c->initrd)
+		memcpy(guest_mem_ptr(m, initrd_addr, c->initrd_size), c->initrd, c->initrd_size);
+	memcpy(guest_mem_ptr(m, LAYOUT_CMDLINE, cmdlen + 1), c->cmdline, cmdlen + 1);
+
+	uint8_t *zp = guest_mem_ptr(m, LAYOUT_ZERO_PAGE, ZP_SIZE);
+	memset(zp, 0, ZP_SIZE);
+	memcpy(zp + BZ_SETUP_HEADER, c->kernel + BZ_SETUP_HEADER, bz.header_end - BZ_SETUP_HEADER);
+	put(zp, BZ_VID_MODE, 0xffff, 2); /* "normal" text mode */
+	put(zp, BZ_TYPE_OF_LOADER, 0xff, 1);
+	put(zp, BZ_CMD_LINE_PTR, LAYOUT_CMDLINE, 4);
+	put(zp, BZ_RAMDISK_IMAGE, initrd_addr, 4);
+	put(zp, BZ_RAMDISK_SIZE, c->initrd ? c->initrd_size : 0, 4);
+	if (bz.version >= 0x020e)
+		put(zp, ZP_ACPI_RSDP_ADDR, LAYOUT_ACPI, 8);
+	struct e820_entry map[E820_MAX_ENTRIES];
+	int n = e820_build(m->size, map, E820_MAX_ENTRIES);
+	if (n < 0)
+		return err_set(e, "guest memory of %llu bytes is too small for a memory map",
+			       (unsigned long long)m->size);
+	zp[ZP_E820_ENTRIES] = (uint8_t)n;
+	memcpy(zp + ZP_E820_TABLE, map, sizeof(map[0]) * (size_t)n);
+
+	write_page_tables(m);
+	write_gdt(m, out);
+	out->cr3 = LAYOUT_PML4;
+	out->rip = load + 0x200; /* 64-bit entry: startup_64 */
+	out->rsi = LAYOUT_ZERO_PAGE;
+	out->rsp = LAYOUT_BOOT_STACK;
+	out->kernel_addr = load;
+	out->initrd_addr = initrd_addr;
+	return 0;
+}

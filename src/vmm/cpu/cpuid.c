@@ -1,0 +1,94 @@
+/* cpuid: CPUID leaves for each vCPU (see cpuid.h). Leaves: 1 (APIC ID, logical count,
+ * hypervisor), 4 (Intel cores per package), 0xB/0x1F (x2APIC topology), 0x80000008 and
+ * 0x8000001E (AMD core count and IDs). */
+#include "cpuid.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_EDX_HTT (1u << 28)
+#define TOPO_LEVEL_SMT 1u
+#define TOPO_LEVEL_CORE 2u
+
+int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e)
+{
+	for (unsigned n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return err_set(e, "out of memory for CPUID");
+		c->nent = n;
+		if (ioctl(kvm_sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			*out = c;
+			return 0;
+		}
+		int saved = errno;
+		free(c);
+		if (saved != E2BIG)
+			return err_errno(e, saved, "KVM_GET_SUPPORTED_CPUID failed");
+	}
+	return err_set(e, "KVM_GET_SUPPORTED_CPUID returned too many entries");
+}
+
+unsigned cpuid_order(unsigned n)
+{
+	unsigned bits = 0;
+	while ((1u << bits) < n)
+		bits++;
+	return bits;
+}
+
+void cpuid_patch(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
+{
+	unsigned core_bits = cpuid_order(ncpus);
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *en = &c->entries[i];
+		switch (en->function) {
+		case 0x1:
+			en->ebx = (en->ebx & 0x0000ffffu) | (apic_id << 24) | ((1u << core_bits) << 16);
+			en->ecx |= CPUID_1_ECX_HYPERVISOR;
+			if (ncpus > 1)
+				en->edx |= CPUID_1_EDX_HTT;
+			else
+				en->edx &= ~CPUID_1_EDX_HTT;
+			break;
+		case 0x4:
+			/* Cores per package - 1 in 31:26; threads sharing the cache - 1 in 25:14. */
+			if ((en->eax & 0x1f) == 0)
+				break; /* no cache at this index */
+			en->eax &= 0x3fff;
+			en->eax |= ((1u << core_bits) - 1) << 26;
+			if (((en->eax >> 5) & 0x7) >= 3) /* L3 is shared by every core */
+				en->eax |= ((1u << core_bits) - 1) << 14;
+			break;
+		case 0xb:
+		case 0x1f:
+			en->edx = apic_id;
+			if (en->index == 0) {
+				en->eax = 0;
+				en->ebx = 1;
+				en->ecx = (TOPO_LEVEL_SMT << 8) | 0;
+			} else if (en->index == 1) {
+				en->eax = core_bits;
+				en->ebx = ncpus;
+				en->ecx = (TOPO_LEVEL_CORE << 8) | 1;
+			} else {
+				en->eax = 0;
+				en->ebx = 0;
+				en->ecx = en->index;
+			}
+			break;
+		case 0x80000008:
+			en->ecx = (en->ecx & ~0xf0ffu) | (core_bits << 12) | (ncpus - 1);
+			break;
+		case 0x8000001e:
+			en->eax = apic_id;
+			en->ebx = apic_id & 0xff; /* compute unit ID; one thread per unit */
+			en->ecx = 0;              /* one node */
+			break;
+		default:
+			break;
+		}
+	}
+}

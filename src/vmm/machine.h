@@ -1,0 +1,23 @@
+/* machine: what a device model may ask of the machine it sits in: raise or lower an interrupt
+ * line, or end the run (power off, reset, panic). Devices see only this interface, so that unit
+ * tests can give them a fake machine. */
+#ifndef SHOJI_VMM_MACHINE_H
+#define SHOJI_VMM_MACHINE_H
+
+enum machine_exit {
+	MACHINE_RUNNING = 0,
+	MACHINE_POWEROFF,       /* the guest powered off */
+	MACHINE_REBOOT,         /* the guest asked for a reset */
+	MACHINE_PANIC,          /* the guest reported a panic */
+	MACHINE_TRIPLE_FAULT,   /* a vCPU shut down (triple fault) */
+	MACHINE_INTERNAL_ERROR, /* KVM could not run the guest */
+	MACHINE_STOPPED,        /* stopped from the host: signal or console escape */
+};
+
+struct machine {
+	void (*set_irq)(struct machine *m, unsigned gsi, int level);
+	/* The first request wins; later ones are ignored. `why` is a one-line reason. */
+	void (*request_exit)(struct machine *m, enum machine_exit reason, const char *why);
+};
+
+#endif

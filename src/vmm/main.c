@@ -1,0 +1,285 @@
+/* shoji-vmm: the per-VM monitor. Parses the command line, reads the kernel and initrd, then
+ * creates, runs and tears down the VM, again after each guest reboot unless told to exit. The
+ * exit status says how the guest ended (see usage()). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "../common/err.h"
+#include "../common/file.h"
+#include "../common/log.h"
+#include "boot/acpi.h"
+#include "boot/layout.h"
+#include "console.h"
+#include "runloop.h"
+#include "vm.h"
+
+enum exit_status {
+	EXIT_POWEROFF = 0,
+	EXIT_SETUP_ERROR = 1,
+	EXIT_REBOOT = 2,
+	EXIT_PANIC = 3,
+	EXIT_TRIPLE_FAULT = 4,
+	EXIT_KVM_ERROR = 5,
+	EXIT_STOPPED = 6,
+};
+
+#define KERNEL_MAX (256u << 20)
+#define INITRD_MAX (2048u << 20)
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shoji-vmm --kernel BZIMAGE [options]\n"
+		"Boots a Linux bzImage in a KVM virtual machine; the serial console is on stdin/stdout.\n"
+		"\n"
+		"  --kernel PATH        the guest kernel (an x86-64 bzImage, boot protocol 2.12+)\n"
+		"  --initrd PATH        an initial RAM disk\n"
+		"  --cmdline STR        kernel command line (default \"console=ttyS0\")\n"
+		"  --memory MiB         guest RAM (default 512, at least %u)\n"
+		"  --cpus N             vCPUs (default 1)\n"
+		"  --on-reboot ACTION   'restart' the guest (default) or 'exit' when it reboots\n"
+		"  --serial WHERE       'stdio' (default), 'none', or 'file:PATH' (appended)\n"
+		"  --log-level LEVEL    error, warn (default), info or debug\n"
+		"  --stats              print exit counts and memory overhead when the VM ends\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"On a terminal, Ctrl-A x stops the VM and Ctrl-A Ctrl-A sends Ctrl-A.\n"
+		"\n"
+		"Exit status: 0 the guest powered off; 1 the VM could not be started; 2 the guest\n"
+		"rebooted with --on-reboot exit; 3 the guest panicked; 4 triple fault; 5 KVM error;\n"
+		"6 stopped from the host (signal or Ctrl-A x).\n",
+		LAYOUT_MIN_MEM_MIB);
+}
+
+struct options {
+	const char *kernel, *initrd, *cmdline, *serial;
+	uint64_t mem_mib;
+	unsigned ncpus;
+	int reboot_exits;
+	int stats;
+};
+
+static int parse_uint(const char *opt, const char *s, uint64_t max, uint64_t *out, struct err *e)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (!*s || *end || errno || s[0] == '-' || v > max)
+		return err_set(e, "%s needs a whole number from 1 to %" PRIu64 ", not '%s'", opt, max, s);
+	*out = v;
+	return 0;
+}
+
+static uint64_t host_memory_mib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return 0;
+	char line[256];
+	uint64_t total = 0, kib;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemTotal: %" SCNu64 " kB", &kib) == 1 ||
+		    sscanf(line, "SwapTotal: %" SCNu64 " kB", &kib) == 1)
+			total += kib;
+	}
+	fclose(f);
+	return total / 1024;
+}
+
+static int parse_options(int argc, char **argv, struct options *o, struct err *e)
+{
+	static const struct option longopts[] = {
+		{"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'n'},    {"on-reboot", required_argument, NULL, 'r'},
+		{"serial", required_argument, NULL, 's'},  {"log-level", required_argument, NULL, 'l'},
+		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
+	uint64_t v;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'c': o->cmdline = optarg; break;
+		case 's': o->serial = optarg; break;
+		case 'S': o->stats = 1; break;
+		case 'm':
+			if (parse_uint("--memory", optarg, 1u << 24, &v, e) < 0)
+				return -1;
+			o->mem_mib = v;
+			break;
+		case 'n':
+			if (parse_uint("--cpus", optarg, ACPI_MAX_CPUS, &v, e) < 0 || v == 0)
+				return err_set(e, "--cpus needs a whole number from 1 to %d, not '%s'",
+					       ACPI_MAX_CPUS, optarg);
+			o->ncpus = (unsigned)v;
+			break;
+		case 'r':
+			if (strcmp(optarg, "restart") && strcmp(optarg, "exit"))
+				return err_set(e, "--on-reboot takes 'restart' or 'exit', not '%s'", optarg);
+			o->reboot_exits = strcmp(optarg, "exit") == 0;
+			break;
+		case 'l': {
+			enum log_level level;
+			if (log_level_parse(optarg, &level) < 0)
+				return err_set(e, "--log-level takes error, warn, info or debug, not '%s'", optarg);
+			log_set_level(level);
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
+		default:
+			return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return err_set(e, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (!o->kernel)
+		return err_set(e, "no kernel given: use --kernel PATH to a bzImage (see --help)");
+	if (o->mem_mib < LAYOUT_MIN_MEM_MIB)
+		return err_set(e, "--memory %" PRIu64 " MiB is too small; a guest needs at least %u MiB",
+			       o->mem_mib, LAYOUT_MIN_MEM_MIB);
+	uint64_t host = host_memory_mib();
+	if (host && o->mem_mib > host)
+		return err_set(e, "--memory %" PRIu64 " MiB is more than this host has (%" PRIu64
+				  " MiB of RAM and swap); use a smaller --memory",
+			       o->mem_mib, host);
+	if (strcmp(o->serial, "stdio") && strcmp(o->serial, "none") && strncmp(o->serial, "file:", 5))
+		return err_set(e, "--serial takes 'stdio', 'none' or 'file:PATH', not '%s'", o->serial);
+	return 0;
+}
+
+static int open_serial_out(const struct options *o, struct err *e)
+{
+	if (strcmp(o->serial, "stdio") == 0)
+		return STDOUT_FILENO;
+	if (strcmp(o->serial, "none") == 0)
+		return -1;
+	int fd = open(o->serial + 5, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot open serial output file '%s'", o->serial + 5) - 1;
+	return fd;
+}
+
+static void print_stats(const struct vm *vm)
+{
+	struct vcpu_stats sum = {0};
+	for (unsigned i = 0; i < vm->nvcpus_created; i++) {
+		sum.exits += vm->vcpus[i].stats.exits;
+		sum.io += vm->vcpus[i].stats.io;
+		sum.mmio += vm->vcpus[i].stats.mmio;
+	}
+	uint64_t rss, guest;
+	uint64_t overhead = vm_overhead_bytes(vm, &rss, &guest);
+	fprintf(stderr,
+		"shoji-vmm: stats: user-space exits %" PRIu64 " (port I/O %" PRIu64 ", MMIO %" PRIu64
+		"), unclaimed accesses %" PRIu64 ", RSS %" PRIu64 " KiB, guest RAM touched %" PRIu64
+		" KiB, monitor overhead %" PRIu64 " KiB\n",
+		sum.exits, sum.io, sum.mmio, vm->pio.unknown_count + vm->mmio.unknown_count, rss >> 10,
+		guest >> 10, overhead >> 10);
+}
+
+static int status_of(enum machine_exit reason)
+{
+	switch (reason) {
+	case MACHINE_POWEROFF: return EXIT_POWEROFF;
+	case MACHINE_REBOOT: return EXIT_REBOOT;
+	case MACHINE_PANIC: return EXIT_PANIC;
+	case MACHINE_TRIPLE_FAULT: return EXIT_TRIPLE_FAULT;
+	case MACHINE_INTERNAL_ERROR: return EXIT_KVM_ERROR;
+	default: return EXIT_STOPPED;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	log_set_prefix("shoji-vmm");
+	struct err e = {{0}};
+	struct options o;
+	if (parse_options(argc, argv, &o, &e) < 0) {
+		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
+		return EXIT_SETUP_ERROR;
+	}
+	struct vm_config cfg = {
+		.kernel_path = o.kernel,
+		.initrd_path = o.initrd,
+		.cmdline = o.cmdline,
+		.mem_size = o.mem_mib << 20,
+		.ncpus = o.ncpus,
+	};
+	uint8_t *kernel = NULL, *initrd = NULL;
+	if (file_read_all(o.kernel, "kernel", KERNEL_MAX, &kernel, &cfg.kernel_size, &e) < 0 ||
+	    (o.initrd && file_read_all(o.initrd, "initrd", INITRD_MAX, &initrd, &cfg.initrd_size, &e) < 0) ||
+	    (cfg.serial_out_fd = open_serial_out(&o, &e)) < -1) {
+		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
+		free(kernel);
+		return EXIT_SETUP_ERROR;
+	}
+	cfg.kernel = kernel;
+	cfg.initrd = initrd;
+
+	signal(SIGPIPE, SIG_IGN);
+	vcpu_install_kick_handler();
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigaddset(&stop_signals, VCPU_KICK_SIGNAL); /* only vCPU threads take kicks */
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	sigdelset(&stop_signals, VCPU_KICK_SIGNAL);
+	int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	struct console con;
+	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
+
+	int status;
+	static struct vm vm;
+	for (unsigned boots = 1;; boots++) {
+		if (vm_create(&vm, &cfg, &e) < 0 || vm_start(&vm, &e) < 0) {
+			console_close(&con);
+			fprintf(stderr, "shoji-vmm: %s\n", e.msg);
+			vm_destroy(&vm);
+			status = EXIT_SETUP_ERROR;
+			break;
+		}
+		enum machine_exit reason = runloop_run(&vm, &con, signal_fd);
+		if (o.stats)
+			print_stats(&vm);
+		status = status_of(reason);
+		if (reason == MACHINE_REBOOT && !o.reboot_exits) {
+			log_info("%s; restarting it (boot %u)", vm.exit_why, boots + 1);
+			vm_destroy(&vm);
+			continue;
+		}
+		console_close(&con);
+		if (reason == MACHINE_POWEROFF)
+			log_info("%s", vm.exit_why);
+		else
+			fprintf(stderr, "shoji-vmm: %s\n", vm.exit_why);
+		vm_destroy(&vm);
+		break;
+	}
+	if (signal_fd >= 0)
+		close(signal_fd);
+	if (cfg.serial_out_fd > STDOUT_FILENO)
+		close(cfg.serial_out_fd);
+	free(kernel);
+	free(initrd);
+	return status;
+}

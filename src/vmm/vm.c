@@ -1,0 +1,199 @@
+/* vm: machine assembly and tear-down (see vm.h). The machine: KVM's irqchip and PIT, COM1, the
+ * CMOS RTC, the i8042 reset line, pvpanic, the ACPI power registers, and quiet sinks for legacy
+ * ports that Linux probes but this machine does not have. */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "boot/loader.h"
+#include "cpu/cpuid.h"
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
+#include "devices/pvpanic.h"
+#include "platform.h"
+
+static void machine_set_irq(struct machine *m, unsigned gsi, int level)
+{
+	struct vm *vm = (struct vm *)m;
+	if (kvm_irq_line(&vm->kvm, gsi, level) < 0)
+		log_warn("cannot set interrupt line %u: %s", gsi, strerror(errno));
+}
+
+static void machine_request_exit(struct machine *m, enum machine_exit reason, const char *why)
+{
+	struct vm *vm = (struct vm *)m;
+	int expected = MACHINE_RUNNING;
+	if (!__atomic_compare_exchange_n(&vm->exit_reason, &expected, (int)reason, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		return;
+	snprintf(vm->exit_why, sizeof(vm->exit_why), "%s", why);
+	__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("cannot signal the stop request: %s", strerror(errno));
+}
+
+static int register_devices(struct vm *vm, struct err *e)
+{
+	static const struct {
+		uint16_t base, len;
+		const char *name;
+	} absent[] = {
+		{0x2e, 2, "Super I/O (absent)"},
+		{0x4e, 2, "Super I/O (absent)"},
+		{PORT_POST, 1, "POST port"},
+		{0x87, 1, "DMA page (absent)"},
+		{0x2e8, 8, "COM4 (absent)"},
+		{0x2f8, 8, "COM2 (absent)"},
+		{0x3e8, 8, "COM3 (absent)"},
+		{0xcf8, 8, "PCI configuration (absent)"},
+	};
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		if (io_bus_register(&vm->pio, absent[i].base, absent[i].len, io_absent, NULL,
+				    absent[i].name, e) < 0)
+			return -1;
+	struct machine *m = &vm->machine;
+	if (io_bus_register(&vm->pio, PORT_COM1, 8, serial_io, &vm->serial, "COM1", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_RTC, 2, rtc_io, &vm->rtc, "CMOS RTC", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_I8042_DATA, 1, i8042_data_io, m, "i8042 data", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_I8042_CMD, 1, i8042_cmd_io, m, "i8042 command", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_PVPANIC, 1, pvpanic_io, m, "pvpanic", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_PM_BASE, PORT_PM_LEN, acpi_pm_io, m, "ACPI PM", e) < 0)
+		return -1;
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, struct err *e)
+{
+	vm->vcpus = calloc(vm->cfg.ncpus, sizeof(vm->vcpus[0]));
+	if (!vm->vcpus)
+		return err_set(e, "out of memory for %u vCPUs", vm->cfg.ncpus);
+	struct kvm_cpuid2 *supported;
+	if (cpuid_supported(vm->kvm.sys_fd, &supported, e) < 0)
+		return -1;
+	int r = 0;
+	for (unsigned i = 0; i < vm->cfg.ncpus && r == 0; i++) {
+		r = vcpu_create(&vm->vcpus[i], vm, i, supported, e);
+		vm->nvcpus_created = i + 1;
+	}
+	free(supported);
+	return r;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = *cfg;
+	vm->machine.set_irq = machine_set_irq;
+	vm->machine.request_exit = machine_request_exit;
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	io_bus_init(&vm->pio, "port");
+	io_bus_init(&vm->mmio, "MMIO");
+	serial_init(&vm->serial, &vm->machine, IRQ_COM1, cfg->serial_out_fd);
+	rtc_init(&vm->rtc);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return err_errno(e, errno, "cannot create an eventfd");
+
+	if (kvm_open(&vm->kvm, e) < 0)
+		return -1;
+	if (cfg->ncpus > vm->kvm.max_vcpus)
+		return err_set(e, "--cpus %u is more than this host's KVM allows (%u); use --cpus %u or "
+				  "fewer", cfg->ncpus, vm->kvm.max_vcpus, vm->kvm.max_vcpus);
+	if (kvm_create_vm(&vm->kvm, e) < 0)
+		return -1;
+	if (guest_mem_init(&vm->mem, cfg->mem_size, e) < 0)
+		return -1;
+	for (int i = 0; i < vm->mem.nregions; i++)
+		if (kvm_set_memory(&vm->kvm, (uint32_t)i, vm->mem.regions[i].gpa, vm->mem.regions[i].size,
+				   vm->mem.host + vm->mem.host_offset[i], e) < 0)
+			return -1;
+
+	struct boot_config bc = {
+		.kernel = cfg->kernel,
+		.kernel_size = cfg->kernel_size,
+		.kernel_path = cfg->kernel_path,
+		.initrd = cfg->initrd,
+		.initrd_size = cfg->initrd_size,
+		.initrd_path = cfg->initrd_path,
+		.cmdline = cfg->cmdline,
+		.ncpus = cfg->ncpus,
+	};
+	struct boot_entry entry;
+	if (boot_load(&vm->mem, &bc, &entry, e) < 0)
+		return -1;
+	if (register_devices(vm, e) < 0)
+		return -1;
+	if (create_vcpus(vm, e) < 0)
+		return -1;
+	return vcpu_setup_boot(&vm->vcpus[0], &entry, e);
+}
+
+int vm_start(struct vm *vm, struct err *e)
+{
+	for (unsigned i = 0; i < vm->nvcpus_created; i++) {
+		if (vcpu_start(&vm->vcpus[i], e) < 0) {
+			vm_stop(vm);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void vm_stop(struct vm *vm)
+{
+	int expected = MACHINE_RUNNING;
+	__atomic_compare_exchange_n(&vm->exit_reason, &expected, MACHINE_STOPPED, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < vm->nvcpus_created; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->nvcpus_created; i++)
+		vcpu_join(&vm->vcpus[i]);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vm_stop(vm);
+	for (unsigned i = 0; i < vm->nvcpus_created; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nvcpus_created = 0;
+	kvm_close(&vm->kvm);
+	guest_mem_free(&vm->mem);
+	serial_destroy(&vm->serial);
+	rtc_destroy(&vm->rtc);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	vm->stop_fd = -1;
+}
+
+static uint64_t rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	unsigned long size = 0, resident = 0;
+	int n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	return n == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+uint64_t vm_overhead_bytes(const struct vm *vm, uint64_t *rss_out, uint64_t *guest_out)
+{
+	uint64_t rss = rss_bytes();
+	uint64_t guest = guest_mem_resident(&vm->mem);
+	if (rss_out)
+		*rss_out = rss;
+	if (guest_out)
+		*guest_out = guest;
+	return rss > guest ? rss - guest : 0;
+}
