@@ -1,14 +1,14 @@
-/* file: whole-file reads (see file.h). */
+/* file: checked read-only file mappings (see file.h). */
 #include "file.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-int file_read_all(const char *path, const char *what, size_t max_size, uint8_t **data_out,
-		  size_t *size_out, struct err *e)
+static int open_checked(const char *path, const char *what, size_t max_size, size_t *size_out,
+			struct err *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -28,27 +28,34 @@ int file_read_all(const char *path, const char *what, size_t max_size, uint8_t *
 		return err_set(e, "%s '%s' is %lld bytes, more than the %zu this monitor accepts", what,
 			       path, (long long)st.st_size, max_size);
 	}
-	size_t size = (size_t)st.st_size;
-	uint8_t *data = malloc(size ? size : 1);
-	if (!data) {
-		close(fd);
-		return err_set(e, "out of memory reading %s '%s'", what, path);
-	}
-	size_t done = 0;
-	while (done < size) {
-		ssize_t n = read(fd, data + done, size - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int saved = n < 0 ? errno : EIO;
-			free(data);
+	*size_out = (size_t)st.st_size;
+	return fd;
+}
+
+int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out,
+	     size_t *size_out, struct err *e)
+{
+	size_t size = 0;
+	int fd = open_checked(path, what, max_size, &size, e);
+	if (fd < 0)
+		return -1;
+	void *p = NULL;
+	if (size) {
+		p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			int saved = errno;
 			close(fd);
-			return err_errno(e, saved, "cannot read %s '%s'", what, path);
+			return err_errno(e, saved, "cannot map %s '%s'", what, path);
 		}
-		done += (size_t)n;
 	}
 	close(fd);
-	*data_out = data;
+	*data_out = p;
 	*size_out = size;
 	return 0;
+}
+
+void file_unmap(const uint8_t *data, size_t size)
+{
+	if (data && size)
+		munmap((void *)data, size);
 }

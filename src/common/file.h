@@ -1,4 +1,4 @@
-/* file: whole-file reads with a size cap and errors that name the file. */
+/* file: read-only file mappings, with a size cap and errors that name the file. */
 #ifndef SHOJI_COMMON_FILE_H
 #define SHOJI_COMMON_FILE_H
 
@@ -7,9 +7,10 @@
 
 #include "err.h"
 
-/* Reads all of `path` into a malloc'd buffer. `what` names the file's role in messages
- * ("kernel", "initrd"). Files larger than max_size are refused. */
-int file_read_all(const char *path, const char *what, size_t max_size, uint8_t **data_out,
-		  size_t *size_out, struct err *e);
+/* Maps all of `path` read-only (a private, read-only mapping: nothing is copied until touched,
+ * and nothing stays resident once unmapped). An empty file maps to a NULL pointer, size 0. */
+int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out,
+	     size_t *size_out, struct err *e);
+void file_unmap(const uint8_t *data, size_t size);
 
 #endif

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "../common/err.h"
-#include "../common/file.h"
 #include "../common/log.h"
 #include "boot/acpi.h"
 #include "boot/layout.h"
@@ -30,9 +29,6 @@ enum exit_status {
 	EXIT_KVM_ERROR = 5,
 	EXIT_STOPPED = 6,
 };
-
-#define KERNEL_MAX (256u << 20)
-#define INITRD_MAX (2048u << 20)
 
 static void usage(FILE *f)
 {
@@ -222,16 +218,11 @@ int main(int argc, char **argv)
 		.mem_size = o.mem_mib << 20,
 		.ncpus = o.ncpus,
 	};
-	uint8_t *kernel = NULL, *initrd = NULL;
-	if (file_read_all(o.kernel, "kernel", KERNEL_MAX, &kernel, &cfg.kernel_size, &e) < 0 ||
-	    (o.initrd && file_read_all(o.initrd, "initrd", INITRD_MAX, &initrd, &cfg.initrd_size, &e) < 0) ||
-	    (cfg.serial_out_fd = open_serial_out(&o, &e)) < -1) {
+	cfg.serial_out_fd = open_serial_out(&o, &e);
+	if (cfg.serial_out_fd < -1) {
 		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
-		free(kernel);
 		return EXIT_SETUP_ERROR;
 	}
-	cfg.kernel = kernel;
-	cfg.initrd = initrd;
 
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_install_kick_handler();
@@ -279,7 +270,5 @@ int main(int argc, char **argv)
 		close(signal_fd);
 	if (cfg.serial_out_fd > STDOUT_FILENO)
 		close(cfg.serial_out_fd);
-	free(kernel);
-	free(initrd);
 	return status;
 }

@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../common/file.h"
 #include "../common/log.h"
 #include "boot/loader.h"
 #include "cpu/cpuid.h"
@@ -87,6 +88,36 @@ static int create_vcpus(struct vm *vm, struct err *e)
 	return r;
 }
 
+#define KERNEL_MAX (256ull << 20)
+#define INITRD_MAX (2048ull << 20)
+
+/* Maps the kernel and initrd just long enough to copy them into guest memory, so that they do
+ * not stay resident in the monitor. */
+static int load_guest(struct vm *vm, struct err *e)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	struct boot_config bc = {
+		.kernel_path = cfg->kernel_path,
+		.initrd_path = cfg->initrd_path,
+		.cmdline = cfg->cmdline,
+		.ncpus = cfg->ncpus,
+	};
+	if (file_map(cfg->kernel_path, "kernel", KERNEL_MAX, &bc.kernel, &bc.kernel_size, e) < 0)
+		return -1;
+	int r = cfg->initrd_path ? file_map(cfg->initrd_path, "initrd", INITRD_MAX, &bc.initrd,
+					    &bc.initrd_size, e)
+				 : 0;
+	if (r == 0 && cfg->initrd_path && !bc.initrd)
+		r = err_set(e, "initrd '%s' is empty", cfg->initrd_path);
+	struct boot_entry entry = {0};
+	if (r == 0)
+		r = boot_load(&vm->mem, &bc, &entry, e);
+	file_unmap(bc.kernel, bc.kernel_size);
+	file_unmap(bc.initrd, bc.initrd_size);
+	vm->entry = entry;
+	return r;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -102,6 +133,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	if (vm->stop_fd < 0)
 		return err_errno(e, errno, "cannot create an eventfd");
 
+	/* The guest's files first: a bad kernel is reported the same with or without KVM. */
+	if (guest_mem_init(&vm->mem, cfg->mem_size, e) < 0 || load_guest(vm, e) < 0)
+		return -1;
 	if (kvm_open(&vm->kvm, e) < 0)
 		return -1;
 	if (cfg->ncpus > vm->kvm.max_vcpus)
@@ -109,31 +143,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 				  "fewer", cfg->ncpus, vm->kvm.max_vcpus, vm->kvm.max_vcpus);
 	if (kvm_create_vm(&vm->kvm, e) < 0)
 		return -1;
-	if (guest_mem_init(&vm->mem, cfg->mem_size, e) < 0)
-		return -1;
 	for (int i = 0; i < vm->mem.nregions; i++)
 		if (kvm_set_memory(&vm->kvm, (uint32_t)i, vm->mem.regions[i].gpa, vm->mem.regions[i].size,
 				   vm->mem.host + vm->mem.host_offset[i], e) < 0)
 			return -1;
-
-	struct boot_config bc = {
-		.kernel = cfg->kernel,
-		.kernel_size = cfg->kernel_size,
-		.kernel_path = cfg->kernel_path,
-		.initrd = cfg->initrd,
-		.initrd_size = cfg->initrd_size,
-		.initrd_path = cfg->initrd_path,
-		.cmdline = cfg->cmdline,
-		.ncpus = cfg->ncpus,
-	};
-	struct boot_entry entry;
-	if (boot_load(&vm->mem, &bc, &entry, e) < 0)
-		return -1;
 	if (register_devices(vm, e) < 0)
 		return -1;
 	if (create_vcpus(vm, e) < 0)
 		return -1;
-	return vcpu_setup_boot(&vm->vcpus[0], &entry, e);
+	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
 }
 
 int vm_start(struct vm *vm, struct err *e)

@@ -18,9 +18,7 @@
 #include "memory.h"
 
 struct vm_config {
-	const char *kernel_path, *initrd_path, *cmdline;
-	const uint8_t *kernel, *initrd;
-	size_t kernel_size, initrd_size;
+	const char *kernel_path, *initrd_path, *cmdline; /* initrd_path may be NULL */
 	uint64_t mem_size;
 	unsigned ncpus;
 	int serial_out_fd; /* -1: discard */
@@ -31,6 +29,7 @@ struct vm {
 	struct vm_config cfg;
 	struct kvm kvm;
 	struct guest_mem mem;
+	struct boot_entry entry; /* where the boot vCPU starts */
 	struct vcpu *vcpus;
 	unsigned nvcpus_created;
 	struct io_bus pio, mmio;

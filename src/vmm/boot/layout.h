@@ -16,6 +16,7 @@
 #define LAYOUT_EBDA 0x9fc00ull         /* from here to 1 MiB: reserved, as on a PC */
 #define LAYOUT_ACPI 0xe0000ull         /* RSDP and ACPI tables (the RSDP search area) */
 #define LAYOUT_ACPI_SIZE 0x20000ull
+#define LAYOUT_RESET_VECTOR 0xffff0ull /* F000:FFF0, where a real-mode restart jumps */
 #define LAYOUT_HIGH_MEM 0x100000ull
 #define LAYOUT_PCI_HOLE 0xc0000000ull  /* RAM above this moves above 4 GiB */
 #define LAYOUT_4G 0x100000000ull

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "../platform.h"
 #include "acpi.h"
 #include "bzimage.h"
 #include "e820.h"
@@ -49,6 +50,20 @@ static void write_gdt(struct guest_mem *m, struct boot_entry *out)
 	out->gdt_limit = sizeof(gdt) - 1;
 }
 
+/* What firmware would do at the reset vector: reset the machine. Linux jumps here when it
+ * reboots through the BIOS, which it does on hardware-reduced ACPI machines without EFI. */
+static void write_reset_stub(struct guest_mem *m)
+{
+	const uint8_t stub[] = {
+		0xba, (uint8_t)PORT_PM_RESET, (uint8_t)(PORT_PM_RESET >> 8), /* mov dx, PORT_PM_RESET */
+		0xb0, PM_RESET_VALUE,                                          /* mov al, PM_RESET_VALUE */
+		0xee,                                                          /* out dx, al */
+		0xf4,                                                          /* hlt */
+		0xeb, 0xfd,                                                    /* jmp hlt */
+	};
+	memcpy(guest_mem_ptr(m, LAYOUT_RESET_VECTOR, sizeof(stub)), stub, sizeof(stub));
+}
+
 static int place_initrd(const struct guest_mem *m, const struct bzimage *bz,
 			const struct boot_config *c, uint64_t kernel_end, uint64_t *addr_out,
 			struct err *e)
@@ -63,7 +78,7 @@ static int place_initrd(const struct guest_mem *m, const struct bzimage *bz,
 			return err_set(e, "initrd '%s' (%zu MiB) does not fit: this kernel accepts an "
 					  "initrd only below %u MiB, and %llu MiB are free there",
 				       c->initrd_path, c->initrd_size >> 20,
-				       (bz->initrd_addr_max + 1) >> 20, (unsigned long long)free_mib);
+				       (unsigned)(((uint64_t)bz->initrd_addr_max + 1) >> 20), (unsigned long long)free_mib);
 		uint64_t need = round_up(kernel_end + size, MIB) / MIB + 16;
 		return err_set(e, "initrd '%s' (%zu MiB) does not fit in guest memory: %llu MiB are "
 				  "free above the kernel; use --memory %llu or more",
@@ -131,6 +146,7 @@ int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entr
 
 	write_page_tables(m);
 	write_gdt(m, out);
+	write_reset_stub(m);
 	out->cr3 = LAYOUT_PML4;
 	out->rip = load + 0x200; /* 64-bit entry: startup_64 */
 	out->rsi = LAYOUT_ZERO_PAGE;

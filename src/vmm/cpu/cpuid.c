@@ -42,11 +42,14 @@ unsigned cpuid_order(unsigned n)
 void cpuid_patch(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 {
 	unsigned core_bits = cpuid_order(ncpus);
+	/* Leaf 1 has eight bits for the logical count, leaf 4 six for cores per package - 1. */
+	unsigned logical = (1u << core_bits) > 255 ? 255 : 1u << core_bits;
+	unsigned cores_m1 = (1u << core_bits) - 1 > 63 ? 63 : (1u << core_bits) - 1;
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *en = &c->entries[i];
 		switch (en->function) {
 		case 0x1:
-			en->ebx = (en->ebx & 0x0000ffffu) | (apic_id << 24) | ((1u << core_bits) << 16);
+			en->ebx = (en->ebx & 0x0000ffffu) | ((apic_id & 0xff) << 24) | (logical << 16);
 			en->ecx |= CPUID_1_ECX_HYPERVISOR;
 			if (ncpus > 1)
 				en->edx |= CPUID_1_EDX_HTT;
@@ -58,9 +61,9 @@ void cpuid_patch(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 			if ((en->eax & 0x1f) == 0)
 				break; /* no cache at this index */
 			en->eax &= 0x3fff;
-			en->eax |= ((1u << core_bits) - 1) << 26;
+			en->eax |= cores_m1 << 26;
 			if (((en->eax >> 5) & 0x7) >= 3) /* L3 is shared by every core */
-				en->eax |= ((1u << core_bits) - 1) << 14;
+				en->eax |= (((1u << core_bits) - 1) & 0xfff) << 14;
 			break;
 		case 0xb:
 		case 0x1f:

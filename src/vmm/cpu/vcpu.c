@@ -56,21 +56,23 @@ static int set_msrs(struct vcpu *v, struct err *e)
 		{MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WRITEBACK},
 	};
 	const unsigned n = sizeof(boot_msrs) / sizeof(boot_msrs[0]);
-	struct {
+	/* struct kvm_msrs ends in a flexible array: room for the entries follows it. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[sizeof(boot_msrs) / sizeof(boot_msrs[0])];
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(boot_msrs) / sizeof(boot_msrs[0]) *
+							      sizeof(struct kvm_msr_entry)];
 	} msrs;
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.hdr.nmsrs = n;
 	for (unsigned i = 0; i < n; i++) {
-		msrs.entries[i].index = boot_msrs[i].index;
-		msrs.entries[i].data = boot_msrs[i].value;
+		msrs.hdr.entries[i].index = boot_msrs[i].index;
+		msrs.hdr.entries[i].data = boot_msrs[i].value;
 	}
 	int done = ioctl(v->fd, KVM_SET_MSRS, &msrs);
 	if (done < 0)
 		return err_errno(e, errno, "vCPU %u: KVM_SET_MSRS failed", v->id);
 	if ((unsigned)done != n)
-		return err_set(e, "vCPU %u: KVM refused MSR 0x%x", v->id, msrs.entries[done].index);
+		return err_set(e, "vCPU %u: KVM refused MSR 0x%x", v->id, msrs.hdr.entries[done].index);
 	return 0;
 }
 

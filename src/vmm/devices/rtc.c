@@ -57,43 +57,82 @@ static int from_reg(const struct rtc *r, uint8_t v)
 	return (v >> 4) * 10 + (v & 0x0f);
 }
 
-static uint8_t clock_read(struct rtc *r, uint8_t i)
+/* Hours in 24-hour form, or 1-12 with bit 7 for PM when REG_B asks for 12-hour mode. */
+static uint8_t hours_to_reg(const struct rtc *r, int h)
 {
-	time_t t = r->now() + r->offset;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	switch (i) {
-	case RTC_SECONDS: return to_reg(r, tm.tm_sec);
-	case RTC_MINUTES: return to_reg(r, tm.tm_min);
-	case RTC_HOURS: return to_reg(r, tm.tm_hour);
-	case RTC_WEEKDAY: return to_reg(r, tm.tm_wday + 1);
-	case RTC_DAY: return to_reg(r, tm.tm_mday);
-	case RTC_MONTH: return to_reg(r, tm.tm_mon + 1);
-	case RTC_YEAR: return to_reg(r, tm.tm_year % 100);
-	default: return to_reg(r, (tm.tm_year + 1900) / 100);
-	}
+	if (r->cmos[RTC_REG_B] & REG_B_24H)
+		return to_reg(r, h);
+	int h12 = h % 12 == 0 ? 12 : h % 12;
+	return (uint8_t)(to_reg(r, h12) | (h >= 12 ? 0x80 : 0));
 }
 
-/* The guest sets the clock: keep the new time as an offset from the host's. */
-static void clock_write(struct rtc *r, uint8_t i, uint8_t v)
+static int hours_from_reg(const struct rtc *r, uint8_t v)
+{
+	if (r->cmos[RTC_REG_B] & REG_B_24H)
+		return from_reg(r, v);
+	int h = from_reg(r, v & 0x7f) % 12;
+	return (v & 0x80) ? h + 12 : h;
+}
+
+/* Fills the clock registers of cmos[] with the guest's current time. */
+static void clock_snapshot(struct rtc *r)
 {
 	time_t t = r->now() + r->offset;
 	struct tm tm;
 	gmtime_r(&t, &tm);
-	int n = from_reg(r, v);
-	switch (i) {
-	case RTC_SECONDS: tm.tm_sec = n; break;
-	case RTC_MINUTES: tm.tm_min = n; break;
-	case RTC_HOURS: tm.tm_hour = n; break;
-	case RTC_DAY: tm.tm_mday = n; break;
-	case RTC_MONTH: tm.tm_mon = n - 1; break;
-	case RTC_YEAR: tm.tm_year = (tm.tm_year / 100) * 100 + n; break;
-	case RTC_CENTURY: tm.tm_year = (n - 19) * 100 + tm.tm_year % 100; break;
-	default: return; /* the weekday follows from the date */
-	}
+	r->cmos[RTC_SECONDS] = to_reg(r, tm.tm_sec);
+	r->cmos[RTC_MINUTES] = to_reg(r, tm.tm_min);
+	r->cmos[RTC_HOURS] = hours_to_reg(r, tm.tm_hour);
+	r->cmos[RTC_WEEKDAY] = to_reg(r, tm.tm_wday + 1);
+	r->cmos[RTC_DAY] = to_reg(r, tm.tm_mday);
+	r->cmos[RTC_MONTH] = to_reg(r, tm.tm_mon + 1);
+	r->cmos[RTC_YEAR] = to_reg(r, tm.tm_year % 100);
+	r->cmos[RTC_CENTURY] = to_reg(r, (tm.tm_year + 1900) / 100);
+}
+
+/* The guest has set the clock registers: keep their time as an offset from the host's. */
+static void clock_commit(struct rtc *r)
+{
+	struct tm tm = {
+		.tm_sec = from_reg(r, r->cmos[RTC_SECONDS]),
+		.tm_min = from_reg(r, r->cmos[RTC_MINUTES]),
+		.tm_hour = hours_from_reg(r, r->cmos[RTC_HOURS]),
+		.tm_mday = from_reg(r, r->cmos[RTC_DAY]),
+		.tm_mon = from_reg(r, r->cmos[RTC_MONTH]) - 1,
+		.tm_year = from_reg(r, r->cmos[RTC_CENTURY]) * 100 + from_reg(r, r->cmos[RTC_YEAR]) - 1900,
+	};
 	time_t set = timegm(&tm);
 	if (set != (time_t)-1)
 		r->offset = (int64_t)set - (int64_t)r->now();
+}
+
+static uint8_t clock_read(struct rtc *r, uint8_t i)
+{
+	if (!(r->cmos[RTC_REG_B] & REG_B_SET))
+		clock_snapshot(r); /* the clock runs; while SET is on it holds what was written */
+	return r->cmos[i];
+}
+
+/* While REG_B.SET is on, writes only stage the new time; clearing SET applies it (the
+ * sequence Linux uses). A lone write with SET off applies at once. */
+static void clock_write(struct rtc *r, uint8_t i, uint8_t v)
+{
+	bool frozen = r->cmos[RTC_REG_B] & REG_B_SET;
+	if (!frozen)
+		clock_snapshot(r);
+	r->cmos[i] = v;
+	if (!frozen)
+		clock_commit(r);
+}
+
+static void reg_b_write(struct rtc *r, uint8_t v)
+{
+	uint8_t old = r->cmos[RTC_REG_B];
+	if (!(old & REG_B_SET) && (v & REG_B_SET))
+		clock_snapshot(r);
+	r->cmos[RTC_REG_B] = v;
+	if ((old & REG_B_SET) && !(v & REG_B_SET))
+		clock_commit(r);
 }
 
 void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
@@ -114,6 +153,8 @@ void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_
 		uint8_t i = r->index;
 		if (is_clock_reg(i))
 			clock_write(r, i, data[0]);
+		else if (i == RTC_REG_B)
+			reg_b_write(r, data[0]);
 		else if (i == RTC_REG_A)
 			r->cmos[i] = data[0] & 0x7f; /* UIP is read-only */
 		else if (i != RTC_REG_C && i != RTC_REG_D)

@@ -1,6 +1,7 @@
 /* rtc: the MC146818 CMOS real-time clock at ports 0x70/0x71: the host's UTC date and time in
- * BCD or binary, 24-hour mode, and 128 bytes of CMOS RAM. The guest may set its own time: the
- * difference from the host's clock is kept as an offset. */
+ * BCD or binary, 24- or 12-hour mode, and 128 bytes of CMOS RAM. The guest may set its own time
+ * (REG_B.SET, write, clear SET): the difference from the host's clock is kept as an offset. No
+ * alarm, periodic or update interrupts are raised. */
 #ifndef SHOJI_VMM_DEVICES_RTC_H
 #define SHOJI_VMM_DEVICES_RTC_H
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Boots the Debian guest under shoji-vmm and checks, from inside the guest, what it sees: CPU
+count, RAM (within 2 %), the RTC's date; and how each ending maps to the exit status: power-off,
+panic, reboot with --on-reboot exit and restart."""
+import sys
+import time
+
+import vmmtest
+
+MIB_KIB = 1024
+
+
+def check_ram(report, memory_mib):
+    want = memory_mib * MIB_KIB
+    got = report["ram_kib"]
+    assert abs(got - want) <= want * 0.02, f"guest sees {got} KiB of RAM, expected {want} ±2 %"
+
+
+def check_clock(report):
+    now = time.time()
+    assert report["rtc_epoch"] != "none", "the guest has no RTC (rtc0)"
+    rtc = int(report["rtc_epoch"])
+    assert abs(rtc - now) < 600, f"guest RTC says {rtc}, host says {now:.0f}"
+    assert abs(report["date_epoch"] - now) < 600, f"guest date {report['date_epoch']} vs {now:.0f}"
+
+
+def test_one_cpu_poweroff(env):
+    r = env.boot("poweroff", cpus=1, memory=256)
+    assert r.rc == 0, f"exit status {r.rc}, expected 0 (power-off):\n{r.tail()}"
+    rep = r.report()
+    assert rep["cpus"] == 1 and rep["online"] == "0", rep
+    check_ram(rep, 256)
+    check_clock(rep)
+
+
+def test_three_cpus(env):
+    r = env.boot("poweroff", cpus=3, memory=384)
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    rep = r.report()
+    assert rep["cpus"] == 3 and rep["online"] == "0-2", rep
+    check_ram(rep, 384)
+
+
+def test_memory_above_4g(env):
+    # 3.5 GiB of RAM: 3 GiB below the PCI hole, 512 MiB above 4 GiB.
+    r = env.boot("poweroff", cpus=1, memory=3584)
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    check_ram(r.report(), 3584)
+
+
+def test_panic(env):
+    r = env.boot("panic")
+    assert r.rc == 3, f"exit status {r.rc}, expected 3 (panic):\n{r.tail()}"
+    assert "panicked" in r.err, r.err
+
+
+def test_reboot_exit(env):
+    r = env.boot("reboot", extra=["--on-reboot", "exit"])
+    assert r.rc == 2, f"exit status {r.rc}, expected 2 (reboot):\n{r.tail()}"
+    assert r.out.count("shoji-guest: init started") == 1, r.tail()
+    assert "reset" in r.err, r.err
+
+
+def test_reboot_restart(env):
+    r = env.boot("reboot", stop_when=lambda out: out.count("shoji-guest: init started") >= 2,
+                 timeout=400)
+    assert r.out.count("shoji-guest: init started") >= 2, f"the guest did not boot twice:\n{r.tail()}"
+    assert r.rc == 6, f"exit status {r.rc}, expected 6 (stopped by signal):\n{r.tail()}"
+
+
+if __name__ == "__main__":
+    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_three_cpus, test_memory_above_4g, test_panic,
+                           test_reboot_exit, test_reboot_restart], sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""vmmtest: what the integration tests share: running shoji-vmm with a time limit, reading the
+guest's report line, synthetic kernels, and a tiny runner that prints 'N passed, N failed'."""
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+import traceback
+
+REPORT = re.compile(r"shoji-guest: cpus=(\d+) online=(\S+) ram_kib=(\d+) memtotal_kib=(\d+) "
+                    r"rtc_epoch=(\S+) date_epoch=(\d+)")
+
+
+class Result:
+    def __init__(self, rc, out, err, seconds):
+        self.rc, self.out, self.err, self.seconds = rc, out, err, seconds
+
+    def report(self):
+        m = REPORT.search(self.out)
+        if not m:
+            raise AssertionError("no guest report in the console output:\n" + self.tail())
+        return {"cpus": int(m[1]), "online": m[2], "ram_kib": int(m[3]),
+                "memtotal_kib": int(m[4]), "rtc_epoch": m[5], "date_epoch": int(m[6])}
+
+    def tail(self, n=25):
+        lines = (self.out + "\n--- stderr ---\n" + self.err).splitlines()
+        return "\n".join(lines[-n:])
+
+
+class Env:
+    def __init__(self, vmm, guest_dir):
+        self.vmm, self.guest_dir = vmm, guest_dir
+        self.kernel = os.path.join(guest_dir, "vmlinuz")
+        self.initrd = os.path.join(guest_dir, "initramfs.cpio.gz")
+
+    def run(self, args, timeout=240, stop_when=None, env=None):
+        """Runs shoji-vmm with args. stop_when(stdout_so_far) -> True sends SIGTERM."""
+        start = time.monotonic()
+        p = subprocess.Popen([self.vmm] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=dict(os.environ, **(env or {})))
+        out = b""
+        os.set_blocking(p.stdout.fileno(), False)
+        stopped = False
+        while p.poll() is None:
+            if time.monotonic() - start > timeout:
+                p.kill()
+                p.wait()
+                raise AssertionError(f"shoji-vmm did not finish in {timeout}s:\n"
+                                     + out.decode(errors="replace")[-2000:])
+            chunk = p.stdout.read() or b""
+            out += chunk
+            if stop_when and not stopped and stop_when(out.decode(errors="replace")):
+                p.send_signal(signal.SIGTERM)
+                stopped = True
+            time.sleep(0.05)
+        out += p.stdout.read() or b""
+        err = p.stderr.read()
+        return Result(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                      time.monotonic() - start)
+
+    def boot(self, action, cpus=1, memory=256, extra=(), **kw):
+        return self.run(["--kernel", self.kernel, "--initrd", self.initrd, "--cpus", str(cpus),
+                         "--memory", str(memory), "--cmdline",
+                         f"console=ttyS0 quiet shoji.action={action}", *extra], **kw)
+
+
+def synthetic_kernel(path, code, init_size=0x100000, version=0x020F, xloadflags=1):
+    """Writes a minimal bzImage whose 64-bit entry point runs `code` (raw x86-64 bytes)."""
+    setup = bytearray(1024)  # setup_sects = 1
+    payload = bytearray(0x200) + bytearray(code)
+    payload += bytearray(-len(payload) % 16)
+    setup[0x1F1] = 1
+    struct.pack_into("<I", setup, 0x1F4, len(payload) // 16)
+    struct.pack_into("<H", setup, 0x1FE, 0xAA55)
+    setup[0x201] = 0x6A  # header ends at 0x26c
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, version)
+    setup[0x211] = 0x01  # LOADED_HIGH
+    struct.pack_into("<I", setup, 0x22C, 0x7FFFFFFF)
+    struct.pack_into("<I", setup, 0x230, 0x200000)
+    setup[0x234] = 1
+    struct.pack_into("<H", setup, 0x236, xloadflags)
+    struct.pack_into("<I", setup, 0x238, 2047)
+    struct.pack_into("<Q", setup, 0x258, 0x1000000)
+    struct.pack_into("<I", setup, 0x260, init_size)
+    with open(path, "wb") as f:
+        f.write(setup + payload)
+    return path
+
+
+def asm_out(port, value):
+    """mov dx, port; mov al, value; out dx, al"""
+    return bytes([0x66, 0xBA]) + struct.pack("<H", port) + bytes([0xB0, value, 0xEE])
+
+
+ASM_POWEROFF = asm_out(0x600, 0x34) + bytes([0xF4, 0xEB, 0xFD])  # ACPI S5, then hlt forever
+
+
+def main(tests, argv):
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--guest-dir", required=True)
+    ap.add_argument("-k", "--only", help="run the tests whose name contains this")
+    a = ap.parse_args(argv)
+    env = Env(os.path.abspath(a.vmm), os.path.abspath(a.guest_dir))
+    passed = failed = 0
+    for t in tests:
+        if a.only and a.only not in t.__name__:
+            continue
+        start = time.monotonic()
+        try:
+            t(env)
+            passed += 1
+            print(f"ok - {t.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001 - every failure is reported the same way
+            failed += 1
+            detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
+            print(f"not ok - {t.__name__}: {detail}", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0

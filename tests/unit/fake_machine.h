@@ -1,0 +1,20 @@
+/* fake_machine: a struct machine for device tests that records interrupt line changes and exit
+ * requests instead of acting on them. */
+#ifndef SHOJI_TESTS_FAKE_MACHINE_H
+#define SHOJI_TESTS_FAKE_MACHINE_H
+
+#include "vmm/machine.h"
+
+struct fake_machine {
+	struct machine m; /* first: devices are handed &fake.m */
+	unsigned irq_calls;
+	unsigned last_gsi;
+	int last_level;
+	unsigned exit_calls;
+	enum machine_exit exit_reason;
+	const char *exit_why;
+};
+
+void fake_machine_init(struct fake_machine *f);
+
+#endif
