@@ -114,6 +114,10 @@ static void boot_load_valid(void **state)
 	assert_int_equal(get(gpa(f, LAYOUT_PD, 4 * PAGE), 8 * 2047, 8), (2047ull << 21) | 0x83);
 	/* The ACPI tables, RSDP first. */
 	assert_memory_equal(gpa(f, LAYOUT_ACPI, 8), "RSD PTR ", 8);
+	/* The reset vector: mov dx, 0x602; mov al, 1; out dx, al (a real-mode restart resets). */
+	static const uint8_t reset_stub[] = {0xba, 0x02, 0x06, 0xb0, 0x01, 0xee};
+	assert_memory_equal(gpa(f, LAYOUT_RESET_VECTOR, sizeof(reset_stub)), reset_stub,
+			    sizeof(reset_stub));
 }
 
 static void boot_load_zero_page(void **state)

@@ -132,6 +132,40 @@ static void rtc_set_time_binary(void **state)
 	assert_int_equal(cmos_read(r, YEAR), 26);
 }
 
+/* Linux's order (year, month, day) under REG_B.SET: no invalid date in between, so setting
+ * 2026-02-28 from 2026-01-31 must not roll over into March. */
+static void rtc_set_date_under_set_bit(void **state)
+{
+	struct rtc *r = *state;
+	fixed_now = 1769817600 + 3600; /* 2026-01-31 01:00:00 UTC */
+	cmos_write(r, REG_B, 0x82);     /* SET, 24-hour, BCD */
+	cmos_write(r, YEAR, 0x26);
+	cmos_write(r, MON, 0x02);
+	assert_int_equal(cmos_read(r, MON), 0x02); /* staged, not applied */
+	cmos_write(r, MDAY, 0x28);
+	cmos_write(r, HOUR, 0x12);
+	cmos_write(r, MIN, 0x00);
+	cmos_write(r, SEC, 0x00);
+	cmos_write(r, REG_B, 0x02); /* clear SET: the new time applies */
+	assert_int_equal(cmos_read(r, MON), 0x02);
+	assert_int_equal(cmos_read(r, MDAY), 0x28);
+	assert_int_equal(cmos_read(r, HOUR), 0x12);
+	assert_int_equal(cmos_read(r, YEAR), 0x26);
+}
+
+static void rtc_twelve_hour_mode(void **state)
+{
+	struct rtc *r = *state;
+	fixed_now = T0 + 12 * 3600; /* 15:04:05 */
+	cmos_write(r, REG_B, 0x00); /* 12-hour, BCD */
+	assert_int_equal(cmos_read(r, HOUR), 0x80 | 0x03);
+	fixed_now = T0 - 3 * 3600; /* 00:04:05 is 12 AM */
+	assert_int_equal(cmos_read(r, HOUR), 0x12);
+	cmos_write(r, HOUR, 0x80 | 0x11); /* 11 PM */
+	cmos_write(r, REG_B, 0x02);
+	assert_int_equal(cmos_read(r, HOUR), 0x23);
+}
+
 static void rtc_cmos_ram(void **state)
 {
 	struct rtc *r = *state;
@@ -179,6 +213,8 @@ int main(void)
 		T(rtc_status_registers),
 		T(rtc_set_year),
 		T(rtc_set_time_binary),
+		T(rtc_set_date_under_set_bit),
+		T(rtc_twelve_hour_mode),
 		T(rtc_cmos_ram),
 		T(rtc_wide_access),
 	};

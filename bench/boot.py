@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Boot benchmark: time from start to the guest's init marker, VM exits to that point (KVM's own
+per-VM statistics in debugfs) and monitor memory overhead (RSS minus the guest RAM mapping's
+RSS), for shoji-vmm, QEMU microvm and QEMU q35, on the same kernel and initramfs, interleaved
+in one run. Prints medians and the ratios against QEMU."""
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+MARKER = b"shoji-guest: init started"
+CMDLINE = "console=ttyS0 quiet shoji.action=poweroff"
+
+
+def kvm_exits(pid):
+    """Exits of the VM that process pid owns, from /sys/kernel/debug/kvm/PID-FD/exits."""
+    total = None
+    for d in glob.glob(f"/sys/kernel/debug/kvm/{pid}-*"):
+        try:
+            with open(os.path.join(d, "exits")) as f:
+                total = (total or 0) + int(f.read())
+        except OSError:
+            pass
+    return total
+
+
+def overhead_kib(pid, guest_mib):
+    """RSS of the process minus the RSS of its guest-RAM mapping (the largest mapping at least
+    as big as the guest's memory)."""
+    total, guest, size, rss = 0, 0, 0, 0
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                if "-" in line.split()[0] and not line.startswith(("Rss", "Size")):
+                    a, b = line.split()[0].split("-")
+                    size, rss = (int(b, 16) - int(a, 16)) // 1024, None
+                elif line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                    total += rss
+                    if size >= guest_mib * 1024:
+                        guest += rss
+    except OSError:
+        return None
+    return total - guest
+
+
+def run_once(cmd, guest_mib, timeout):
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    buf = b""
+    marker_s = exits = over = None
+    os.set_blocking(p.stdout.fileno(), False)
+    while time.monotonic() - start < timeout:
+        chunk = p.stdout.read()
+        if chunk == b"":
+            break  # end of output: the monitor has exited
+        if chunk is None:
+            time.sleep(0.002)
+            continue
+        buf += chunk
+        if marker_s is None and MARKER in buf:
+            marker_s = time.monotonic() - start
+            exits = kvm_exits(p.pid)
+            over = overhead_kib(p.pid, guest_mib)
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    if marker_s is None:
+        sys.stderr.write(f"boot: no marker from {cmd[0]} (status {p.returncode}): "
+                         f"{p.stderr.read().decode(errors='replace')[-500:]}\n")
+    return marker_s, exits, over
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, unit=""):
+    return "n/a" if v is None else (f"{v:.3f}{unit}" if isinstance(v, float) else f"{v}{unit}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vmm", default="build/src/shoji-vmm")
+    ap.add_argument("--guest-dir", default="build/guest")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--memory", type=int, default=256)
+    ap.add_argument("--timeout", type=int, default=300)
+    a = ap.parse_args()
+    kernel = os.path.join(a.guest_dir, "vmlinuz")
+    initrd = os.path.join(a.guest_dir, "initramfs.cpio.gz")
+    m = str(a.memory)
+    qemu = shutil.which("qemu-system-x86_64")
+    qemu_common = ["-enable-kvm", "-cpu", "host", "-m", m, "-smp", "1", "-nodefaults",
+                   "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+                   "-kernel", kernel, "-initrd", initrd, "-append", CMDLINE]
+    peers = {
+        "shoji-vmm": [a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", m, "--cpus", "1",
+                      "--cmdline", CMDLINE],
+    }
+    if qemu:
+        peers["qemu microvm"] = [qemu, "-M", "microvm"] + qemu_common
+        peers["qemu q35"] = [qemu, "-M", "q35"] + qemu_common
+    else:
+        print("boot: qemu-system-x86_64 not found; shoji-vmm alone")
+    results = {name: [] for name in peers}
+    for i in range(a.runs):
+        for name, cmd in peers.items():
+            results[name].append(run_once(cmd, a.memory, a.timeout))
+    print(f"boot to init marker, {a.runs} runs each, {a.memory} MiB, 1 vCPU "
+          f"({'emulated harness machine: compare ratios, not seconds' if os.environ.get('SHOJI_IN_HARNESS') else 'host KVM'})")
+    print(f"{'monitor':<14} {'median s':>9} {'min s':>8} {'max s':>8} {'exits':>9} {'overhead KiB':>13}")
+    summary = {}
+    for name, rs in results.items():
+        times = [r[0] for r in rs if r[0] is not None]
+        summary[name] = (med(times), med([r[1] for r in rs]), med([r[2] for r in rs]))
+        print(f"{name:<14} {fmt(summary[name][0]):>9} {fmt(min(times) if times else None):>8} "
+              f"{fmt(max(times) if times else None):>8} {fmt(summary[name][1]):>9} "
+              f"{fmt(summary[name][2]):>13}")
+    s = summary["shoji-vmm"]
+    for peer in ("qemu microvm", "qemu q35"):
+        if peer in summary and s[0] and summary[peer][0]:
+            p = summary[peer]
+            ex = f"{s[1] / p[1]:.2f}x" if s[1] and p[1] else "n/a"
+            print(f"ratio shoji-vmm / {peer}: time {s[0] / p[0]:.2f}x, exits {ex}")
+    if s[2] is not None:
+        print(f"shoji-vmm memory overhead: {s[2] / 1024:.2f} MiB (goal <= 3 MiB)")
+    return 0 if s[0] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
