@@ -1,6 +1,7 @@
 /* vm: machine assembly and tear-down (see vm.h). The machine: KVM's irqchip and PIT, COM1, the
- * CMOS RTC, the i8042 reset line, pvpanic, the ACPI power registers, and quiet sinks for legacy
- * ports that Linux probes but this machine does not have. */
+ * CMOS RTC, the i8042 reset line, pvpanic, the ACPI power registers, the PCI bus (host bridge,
+ * configuration ports, ECAM, MMIO window), and quiet sinks for legacy ports that Linux probes but
+ * this machine does not have. */
 #include "vm.h"
 
 #include <errno.h>
@@ -54,7 +55,6 @@ static int register_devices(struct vm *vm, struct err *e)
 		{0x2e8, 8, "COM4 (absent)"},
 		{0x2f8, 8, "COM2 (absent)"},
 		{0x3e8, 8, "COM3 (absent)"},
-		{0xcf8, 8, "PCI configuration (absent)"},
 	};
 	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
 		if (io_bus_register(&vm->pio, absent[i].base, absent[i].len, io_absent, NULL,
@@ -66,7 +66,12 @@ static int register_devices(struct vm *vm, struct err *e)
 	    io_bus_register(&vm->pio, PORT_I8042_DATA, 1, i8042_data_io, m, "i8042 data", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_I8042_CMD, 1, i8042_cmd_io, m, "i8042 command", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PVPANIC, 1, pvpanic_io, m, "pvpanic", e) < 0 ||
-	    io_bus_register(&vm->pio, PORT_PM_BASE, PORT_PM_LEN, acpi_pm_io, m, "ACPI PM", e) < 0)
+	    io_bus_register(&vm->pio, PORT_PM_BASE, PORT_PM_LEN, acpi_pm_io, m, "ACPI PM", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_PCI_CONFIG, 8, pci_conf1_io, &vm->pci, "PCI configuration", e) < 0 ||
+	    io_bus_register(&vm->mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, pci_ecam_io, &vm->pci,
+			    "PCI ECAM", e) < 0 ||
+	    io_bus_register(&vm->mmio, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE, pci_window_io, &vm->pci,
+			    "PCI MMIO window", e) < 0)
 		return -1;
 	return 0;
 }
@@ -129,6 +134,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	io_bus_init(&vm->mmio, "MMIO");
 	serial_init(&vm->serial, &vm->machine, IRQ_COM1, cfg->serial_out_fd);
 	rtc_init(&vm->rtc);
+	pci_bus_init(&vm->pci, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return err_errno(e, errno, "cannot create an eventfd");
@@ -189,6 +195,7 @@ void vm_destroy(struct vm *vm)
 	guest_mem_free(&vm->mem);
 	serial_destroy(&vm->serial);
 	rtc_destroy(&vm->rtc);
+	pci_bus_destroy(&vm->pci);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->stop_fd = -1;

@@ -16,6 +16,7 @@
 #include "kvm/kvm.h"
 #include "machine.h"
 #include "memory.h"
+#include "pci/pci.h"
 
 struct vm_config {
 	const char *kernel_path, *initrd_path, *cmdline; /* initrd_path may be NULL */
@@ -35,6 +36,7 @@ struct vm {
 	struct io_bus pio, mmio;
 	struct serial serial;
 	struct rtc rtc;
+	struct pci_bus pci;
 	int stop_fd; /* eventfd: readable once an exit was requested */
 	int stopping;
 	int exit_reason; /* enum machine_exit */

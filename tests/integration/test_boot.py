@@ -31,6 +31,8 @@ def test_one_cpu_poweroff(env):
     assert rep["cpus"] == 1 and rep["online"] == "0", rep
     check_ram(rep, 256)
     check_clock(rep)
+    # The PCI host bridge, found through the ACPI PCI0 device and MCFG.
+    assert rep["pci"].get("0000:00:00.0") == "0x1b36:0x0008", rep["pci"]
 
 
 def test_three_cpus(env):

@@ -10,7 +10,7 @@ import time
 import traceback
 
 REPORT = re.compile(r"shoji-guest: cpus=(\d+) online=(\S+) ram_kib=(\d+) memtotal_kib=(\d+) "
-                    r"rtc_epoch=(\S+) date_epoch=(\d+)")
+                    r"rtc_epoch=(\S+) date_epoch=(\d+) pci=(\S+)")
 
 
 class Result:
@@ -22,7 +22,8 @@ class Result:
         if not m:
             raise AssertionError("no guest report in the console output:\n" + self.tail())
         return {"cpus": int(m[1]), "online": m[2], "ram_kib": int(m[3]),
-                "memtotal_kib": int(m[4]), "rtc_epoch": m[5], "date_epoch": int(m[6])}
+                "memtotal_kib": int(m[4]), "rtc_epoch": m[5], "date_epoch": int(m[6]),
+                "pci": dict(p.split("=") for p in m[7].split(",")) if m[7] != "none" else {}}
 
     def tail(self, n=25):
         lines = (self.out + "\n--- stderr ---\n" + self.err).splitlines()

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "vmm/boot/acpi.h"
+#include "vmm/boot/layout.h"
 #include "vmm/platform.h"
 
 #define BASE 0xe0000ull
@@ -64,11 +65,18 @@ static void check_tables(unsigned ncpus)
 	assert_int_equal(acpi_checksum(buf, 20), 0);
 	assert_int_equal(acpi_checksum(buf, 36), 0);
 
-	/* XSDT: the FADT and the MADT. */
+	/* XSDT: the FADT, the MADT and the MCFG. */
 	const uint8_t *xsdt = table_at(get(buf, 24, 8), "XSDT", used);
-	assert_int_equal(get(xsdt, 4, 4), 36 + 2 * 8);
+	assert_int_equal(get(xsdt, 4, 4), 36 + 3 * 8);
 	const uint8_t *fadt = table_at(get(xsdt, 36, 8), "FACP", used);
 	const uint8_t *madt = table_at(get(xsdt, 44, 8), "APIC", used);
+	const uint8_t *mcfg = table_at(get(xsdt, 52, 8), "MCFG", used);
+
+	/* MCFG: ECAM of bus 0 only. */
+	assert_int_equal(get(mcfg, 4, 4), 60);
+	assert_int_equal(get(mcfg, 44, 8), LAYOUT_PCI_ECAM);
+	assert_int_equal(mcfg[54], 0);
+	assert_int_equal(mcfg[55], 0);
 
 	/* FADT: hardware-reduced, with reset and sleep registers, and the DSDT. */
 	assert_int_equal(get(fadt, 4, 4), 276);

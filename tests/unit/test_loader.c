@@ -142,7 +142,7 @@ static void boot_load_zero_page(void **state)
 
 	struct e820_entry want[E820_MAX_ENTRIES];
 	int n = e820_build(64 * MIB, want, E820_MAX_ENTRIES);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(zp[0x1e8], n);
 	assert_memory_equal(zp + 0x2d0, want, sizeof(want[0]) * (size_t)n);
 	struct e820_entry last;

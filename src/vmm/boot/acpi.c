@@ -1,4 +1,5 @@
-/* acpi: ACPI table construction (see acpi.h). Field offsets follow ACPI 6.x chapter 5. */
+/* acpi: ACPI table construction (see acpi.h). Field offsets follow ACPI 6.x chapter 5; the MCFG
+ * follows the PCI Firmware specification 3.x. */
 #include "acpi.h"
 
 #include <string.h>
@@ -88,6 +89,29 @@ static void legacy_device(struct aml *scope, const char *name, const char *hid, 
 	aml_device(scope, name, &dev);
 }
 
+/* PCI0: the host bridge of bus 0, its configuration ports and its MMIO window. */
+static void pci_host_bridge(struct aml *scope)
+{
+	struct aml dev = {0}, v = {0}, rt = {0};
+	aml_eisa_id(&v, "PNP0A08"); /* PCI Express root bridge */
+	aml_name_decl(&dev, "_HID", &v);
+	v.len = 0;
+	aml_eisa_id(&v, "PNP0A03"); /* PCI root bridge */
+	aml_name_decl(&dev, "_CID", &v);
+	v.len = 0;
+	aml_integer(&v, 0);
+	aml_name_decl(&dev, "_SEG", &v);
+	aml_name_decl(&dev, "_BBN", &v);
+	aml_name_decl(&dev, "_UID", &v);
+	aml_rt_bus_numbers(&rt, 0, 0);
+	aml_rt_io(&rt, PORT_PCI_CONFIG, 8);
+	aml_rt_memory32(&rt, (uint32_t)LAYOUT_PCI_WINDOW, (uint32_t)LAYOUT_PCI_WINDOW_SIZE);
+	v.len = 0;
+	aml_resource_template(&v, &rt);
+	aml_name_decl(&dev, "_CRS", &v);
+	aml_device(scope, "PCI0", &dev);
+}
+
 /* The DSDT: \_S5 for power-off, and the legacy devices with their ports and interrupts, so
  * that a hardware-reduced guest (which has no ISA interrupt defaults) can route them. */
 static size_t build_dsdt(struct out *o)
@@ -102,6 +126,7 @@ static size_t build_dsdt(struct out *o)
 	legacy_device(&sb, "RTC_", "PNP0B00", 1, PORT_RTC, 2, IRQ_RTC);
 	/* "QEMU0001": the pvpanic device that Linux's pvpanic-mmio binds to. */
 	legacy_device(&sb, "PEVT", "QEMU0001", 0, PORT_PVPANIC, 1, -1);
+	pci_host_bridge(&sb);
 	aml_scope(&body, "\\_SB_", &sb);
 	if (body.overflow)
 		return SIZE_MAX;
@@ -171,6 +196,22 @@ static size_t build_madt(struct out *o, unsigned ncpus)
 	return off;
 }
 
+static size_t build_mcfg(struct out *o)
+{
+	const uint32_t len = 44 + 16;
+	size_t off = reserve(o, len);
+	if (off == SIZE_MAX)
+		return off;
+	uint8_t *t = o->buf + off;
+	header(t, "MCFG", len, 1);
+	put(t, 44, LAYOUT_PCI_ECAM, 8); /* ECAM base */
+	put(t, 52, 0, 2);               /* segment */
+	t[54] = 0;                      /* first bus */
+	t[55] = (uint8_t)(LAYOUT_PCI_ECAM_SIZE / (1u << 20) - 1); /* last bus: 1 MiB a bus */
+	finish(t, len);
+	return off;
+}
+
 int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, size_t *used,
 	       struct err *e)
 {
@@ -181,11 +222,12 @@ int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, siz
 	size_t dsdt = build_dsdt(&o);
 	size_t fadt = dsdt == SIZE_MAX ? SIZE_MAX : build_fadt(&o, base_gpa + dsdt);
 	size_t madt = build_madt(&o, ncpus);
-	const size_t tables[] = {fadt, madt};
+	size_t mcfg = build_mcfg(&o);
+	const size_t tables[] = {fadt, madt, mcfg};
 	const unsigned ntables = sizeof(tables) / sizeof(tables[0]);
 	size_t xsdt = reserve(&o, 36 + 8 * ntables);
 	if (rsdp == SIZE_MAX || dsdt == SIZE_MAX || fadt == SIZE_MAX || madt == SIZE_MAX ||
-	    xsdt == SIZE_MAX)
+	    mcfg == SIZE_MAX || xsdt == SIZE_MAX)
 		return err_set(e, "ACPI tables for %u vCPUs do not fit in %zu bytes", ncpus, size);
 
 	uint8_t *x = buf + xsdt;

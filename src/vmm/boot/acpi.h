@@ -1,6 +1,6 @@
 /* acpi: the ACPI tables that describe the machine to the guest: RSDP, XSDT, a hardware-reduced
- * FADT (sleep and reset registers), a DSDT (\_S5, the pvpanic device) and a MADT (one local
- * APIC per vCPU, the I/O APIC). */
+ * FADT (sleep and reset registers), a DSDT (\_S5, COM1, RTC, pvpanic, the PCI host bridge), a
+ * MADT (one local APIC per vCPU, the I/O APIC) and an MCFG (ECAM of PCI bus 0). */
 #ifndef SHOJI_VMM_BOOT_ACPI_H
 #define SHOJI_VMM_BOOT_ACPI_H
 

@@ -168,29 +168,73 @@ void aml_device(struct aml *a, const char *name, const struct aml *body)
 	wrap(a, op, sizeof(op), name, body);
 }
 
-void aml_io_resource(struct aml *a, uint16_t base, uint8_t len, int irq)
+void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len)
 {
-	uint8_t tmpl[16];
-	size_t n = 0;
-	const uint8_t io[] = {
+	const uint8_t d[] = {
 		0x47, 0x01,                          /* I/O port descriptor, 16-bit decode */
 		(uint8_t)base, (uint8_t)(base >> 8), /* minimum */
 		(uint8_t)base, (uint8_t)(base >> 8), /* maximum */
 		0x01, len,                           /* alignment, length */
 	};
-	memcpy(tmpl, io, sizeof(io));
-	n = sizeof(io);
-	if (irq >= 0 && irq < 16) {
-		uint16_t mask = (uint16_t)(1u << irq);
-		tmpl[n++] = 0x22; /* IRQ descriptor without flags: edge, active high */
-		tmpl[n++] = (uint8_t)mask;
-		tmpl[n++] = (uint8_t)(mask >> 8);
-	}
-	tmpl[n++] = 0x79; /* end tag */
-	tmpl[n++] = 0x00; /* checksum: none */
+	aml_bytes(rt, d, sizeof(d));
+}
+
+void aml_rt_irq(struct aml *rt, unsigned irq)
+{
+	uint16_t mask = irq < 16 ? (uint16_t)(1u << irq) : 0;
+	const uint8_t d[] = {0x22, (uint8_t)mask, (uint8_t)(mask >> 8)}; /* edge, active high */
+	aml_bytes(rt, d, sizeof(d));
+}
+
+/* General flags of an address space descriptor: producer, MinFixed, MaxFixed. */
+#define ADDR_FIXED_PRODUCER 0x0c
+
+void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last)
+{
+	uint16_t len = (uint16_t)(last - first + 1);
+	const uint8_t d[] = {
+		0x88, 13, 0,           /* word address space descriptor */
+		2,                     /* bus number range */
+		ADDR_FIXED_PRODUCER, 0,
+		0, 0,                  /* granularity */
+		(uint8_t)first, (uint8_t)(first >> 8),
+		(uint8_t)last, (uint8_t)(last >> 8),
+		0, 0,                  /* translation */
+		(uint8_t)len, (uint8_t)(len >> 8),
+	};
+	aml_bytes(rt, d, sizeof(d));
+}
+
+void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size)
+{
+	uint8_t d[26] = {
+		0x87, 23, 0,         /* dword address space descriptor */
+		0,                   /* memory range */
+		ADDR_FIXED_PRODUCER,
+		0x01,                /* read-write, non-cacheable */
+	};
+	uint32_t fields[] = {0, base, base + size - 1, 0, size}; /* gran, min, max, transl, len */
+	memcpy(d + 6, fields, sizeof(fields));
+	aml_bytes(rt, d, sizeof(d));
+}
+
+void aml_resource_template(struct aml *a, const struct aml *rt)
+{
 	struct aml body = {0};
-	aml_integer(&body, n);
-	aml_bytes(&body, tmpl, n);
+	aml_integer(&body, rt->len + 2);
+	aml_bytes(&body, rt->buf, rt->len);
+	aml_byte(&body, 0x79); /* end tag */
+	aml_byte(&body, 0x00); /* checksum: none */
+	body.overflow |= rt->overflow;
 	static const uint8_t op[] = {AML_BUFFER_OP};
 	wrap(a, op, sizeof(op), NULL, &body);
+}
+
+void aml_io_resource(struct aml *a, uint16_t base, uint8_t len, int irq)
+{
+	struct aml rt = {0};
+	aml_rt_io(&rt, base, len);
+	if (irq >= 0)
+		aml_rt_irq(&rt, (unsigned)irq);
+	aml_resource_template(a, &rt);
 }

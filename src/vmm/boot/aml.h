@@ -27,6 +27,13 @@ void aml_package_ints(struct aml *a, const uint64_t *v, unsigned n);
 /* Scope(NAME){ body } and Device(NAME){ body } */
 void aml_scope(struct aml *a, const char *name, const struct aml *body);
 void aml_device(struct aml *a, const char *name, const struct aml *body);
+/* Resource descriptors, appended to `rt` (raw bytes, no end tag yet): */
+void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len);          /* IO(Decode16, ...) */
+void aml_rt_irq(struct aml *rt, unsigned irq);                        /* IRQNoFlags(){irq} */
+void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last); /* WordBusNumber */
+void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size);   /* DWordMemory window */
+/* ResourceTemplate(){ the descriptors in rt } */
+void aml_resource_template(struct aml *a, const struct aml *rt);
 /* ResourceTemplate(){ IO(Decode16, base, base, 1, len) [IRQNoFlags(){irq}] }; irq < 0: none */
 void aml_io_resource(struct aml *a, uint16_t base, uint8_t len, int irq);
 

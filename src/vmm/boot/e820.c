@@ -22,6 +22,7 @@ int e820_build(uint64_t mem_size, struct e820_entry *out, int max)
 	n = add(out, n, max, LAYOUT_EBDA, 0xa0000 - LAYOUT_EBDA, E820_RESERVED);
 	n = add(out, n, max, LAYOUT_ACPI, LAYOUT_HIGH_MEM - LAYOUT_ACPI, E820_RESERVED);
 	n = add(out, n, max, LAYOUT_HIGH_MEM, ram[0].size - LAYOUT_HIGH_MEM, E820_RAM);
+	n = add(out, n, max, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, E820_RESERVED);
 	for (int i = 1; i < nram; i++)
 		n = add(out, n, max, ram[i].gpa, ram[i].size, E820_RAM);
 	return n;

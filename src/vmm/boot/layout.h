@@ -19,6 +19,10 @@
 #define LAYOUT_RESET_VECTOR 0xffff0ull /* F000:FFF0, where a real-mode restart jumps */
 #define LAYOUT_HIGH_MEM 0x100000ull
 #define LAYOUT_PCI_HOLE 0xc0000000ull  /* RAM above this moves above 4 GiB */
+#define LAYOUT_PCI_WINDOW 0xc0000000ull /* 32-bit MMIO window for PCI BARs */
+#define LAYOUT_PCI_WINDOW_SIZE 0x20000000ull
+#define LAYOUT_PCI_ECAM 0xe0000000ull   /* configuration space of bus 0 */
+#define LAYOUT_PCI_ECAM_SIZE 0x100000ull
 #define LAYOUT_4G 0x100000000ull
 #define LAYOUT_IOAPIC 0xfec00000ull
 #define LAYOUT_LAPIC 0xfee00000ull
