@@ -20,8 +20,8 @@
 /* Input: control bytes, then the guest image from address 0, then 3-byte rewrites
  * {offset lo, offset hi, value} at the very end, applied one after each pop. */
 enum {
-	CTL_SIZE_LOG2,  /* queue size 1 << (v % 16): up to 4096 fits, larger fails init */
-	CTL_FEATURES,   /* bit 0 EVENT_IDX, bit 1 INDIRECT_DESC */
+	CTL_SIZE,       /* bit 7 clear: size 1 << (v % 16), up to 4096 fits; set: v & 0x7f as is */
+	CTL_FEATURES,   /* bit 0 EVENT_IDX, bit 1 INDIRECT_DESC; bits 2-4 misalign a ring */
 	CTL_START_LO,   /* free-running index the queue starts at, to reach the wrap */
 	CTL_START_HI,
 	CTL_IOV_CAP,    /* 0: VIRTQ_MAX_IOV, else that many */
@@ -98,23 +98,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(mem->host, 0, MEM_SIZE);
 	memcpy(mem->host, data + CTL_BYTES, image);
 
-	uint16_t qsize = (uint16_t)(1u << (data[CTL_SIZE_LOG2] % 16));
-	bool event_idx = data[CTL_FEATURES] & 1, indirect = data[CTL_FEATURES] & 2;
+	uint8_t sz = data[CTL_SIZE], feat = data[CTL_FEATURES];
+	uint16_t qsize = (uint16_t)(sz & 0x80 ? sz & 0x7f : 1u << (sz % 16));
+	bool event_idx = feat & 1, indirect = feat & 2;
+	uint64_t desc = DESC + (feat & 4 ? 8 : 0), avail = AVAIL + (feat & 8 ? 1 : 0),
+		 used = USED + (feat & 16 ? 2 : 0);
+	bool valid = qsize && !(qsize & (qsize - 1)) && qsize * 16ull <= MEM_SIZE - DESC &&
+		     !(feat & 0x1c);
 	unsigned cap = data[CTL_IOV_CAP] ? data[CTL_IOV_CAP] : VIRTQ_MAX_IOV;
 	uint16_t start = (uint16_t)(data[CTL_START_LO] | data[CTL_START_HI] << 8);
 
 	struct virtq q;
+	struct virtq_chain c;
 	struct err e;
+	virtq_chain_init(&c, iov, cap);
 	e.msg[0] = '\0';
-	if (virtq_init(&q, mem, qsize, DESC, AVAIL, USED, event_idx, indirect, &e) < 0) {
-		check(e.msg[0] != '\0' && q.broken);
-		check(qsize * 16ull > MEM_SIZE - DESC);
+	if (virtq_init(&q, mem, qsize, desc, avail, used, event_idx, indirect, &e) < 0) {
+		check(e.msg[0] != '\0' && q.broken && !valid);
+		check(virtq_pop(&q, &c, &e) == -1);
 		return 0;
 	}
+	check(valid);
 	q.last_avail = q.used_idx = q.signalled_used = start;
 
-	struct virtq_chain c;
-	virtq_chain_init(&c, iov, cap);
 	for (unsigned pops = 0; pops < MAX_POPS; pops++) {
 		uint16_t last = q.last_avail;
 		e.msg[0] = '\0';
@@ -123,9 +129,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(r == -1 && q.broken && e.msg[0] != '\0');
 			check(q.last_avail == last);
 			check(virtq_pop(&q, &c, &e) == -1);
-			uint16_t used = q.used_idx;
+			uint16_t before = q.used_idx;
 			virtq_push(&q, 0, 0);
-			check(q.used_idx == used);
+			check(q.used_idx == before);
 			break;
 		}
 		if (r == 0) {
@@ -164,10 +170,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static uint8_t seed[CTL_BYTES + 0x4000];
 static size_t seed_len;
 
-static void seed_begin(unsigned size_log2, unsigned features, uint16_t start)
+static void seed_begin(unsigned size_ctl, unsigned features, uint16_t start)
 {
 	memset(seed, 0, sizeof(seed));
-	seed[CTL_SIZE_LOG2] = (uint8_t)size_log2;
+	seed[CTL_SIZE] = (uint8_t)size_ctl;
 	seed[CTL_FEATURES] = (uint8_t)features;
 	seed[CTL_START_LO] = (uint8_t)start;
 	seed[CTL_START_HI] = (uint8_t)(start >> 8);
@@ -242,10 +248,11 @@ int main(int argc, char **argv)
 	if (seed_mkdir(path) < 0)
 		return 1;
 
-	/* Two requests, readable + writable and readable only, on a queue of 8. */
+	/* Two requests, readable + 2 writable and readable only, on a queue of 8. */
 	seed_begin(3, 0, 0);
 	seed_desc(DESC, 0, 0x3000, 16, VIRTQ_DESC_F_NEXT, 1);
-	seed_desc(DESC, 1, 0x3100, 64, VIRTQ_DESC_F_WRITE, 0);
+	seed_desc(DESC, 1, 0x3100, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
+	seed_desc(DESC, 3, 0x3180, 1, VIRTQ_DESC_F_WRITE, 0);
 	seed_desc(DESC, 2, 0x3200, 32, 0, 0);
 	seed_offer(8, 0, (const uint16_t[]){0, 2}, 2, 0);
 	if (seed_write(dir, "simple") < 0)

@@ -1,8 +1,12 @@
 /* machine: what a device model may ask of the machine it sits in: raise or lower an interrupt
- * line, or end the run (power off, reset, panic). Devices see only this interface, so that unit
+ * line, route MSIs and wire eventfds to them and to MMIO doorbells, or end the run (power off,
+ * reset, panic). Devices see only this interface, so that unit
  * tests can give them a fake machine. */
 #ifndef SHOJI_VMM_MACHINE_H
 #define SHOJI_VMM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
 
 enum machine_exit {
 	MACHINE_RUNNING = 0,
@@ -16,6 +20,12 @@ enum machine_exit {
 
 struct machine {
 	void (*set_irq)(struct machine *m, unsigned gsi, int level);
+	/* MSI delivery: a GSI whose route is an MSI message, an eventfd that raises it (irqfd),
+	 * and an eventfd that a guest write to an MMIO address signals (ioeventfd). Each returns 0
+	 * or -1; assign=false undoes. */
+	int (*msi_route)(struct machine *m, unsigned *gsi, uint64_t addr, uint32_t data);
+	int (*irqfd)(struct machine *m, int fd, unsigned gsi, bool assign);
+	int (*ioeventfd)(struct machine *m, int fd, uint64_t addr, unsigned len, bool assign);
 	/* The first request wins; later ones are ignored. `why` is a one-line reason. */
 	void (*request_exit)(struct machine *m, enum machine_exit reason, const char *why);
 };

@@ -44,6 +44,7 @@ static void usage(FILE *f)
 		"  --on-reboot ACTION   'restart' the guest (default) or 'exit' when it reboots\n"
 		"  --serial WHERE       'stdio' (default), 'none', or 'file:PATH' (appended)\n"
 		"  --log-level LEVEL    error, warn (default), info or debug\n"
+		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --stats              print exit counts and memory overhead when the VM ends\n"
 		"  -h, --help           this text\n"
 		"\n"
@@ -61,6 +62,7 @@ struct options {
 	unsigned ncpus;
 	int reboot_exits;
 	int stats;
+	int rng;
 };
 
 static int parse_uint(const char *opt, const char *s, uint64_t max, uint64_t *out, struct err *e)
@@ -98,6 +100,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"cpus", required_argument, NULL, 'n'},    {"on-reboot", required_argument, NULL, 'r'},
 		{"serial", required_argument, NULL, 's'},  {"log-level", required_argument, NULL, 'l'},
 		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
+		{"rng", no_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -111,6 +114,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'c': o->cmdline = optarg; break;
 		case 's': o->serial = optarg; break;
 		case 'S': o->stats = 1; break;
+		case 'R': o->rng = 1; break;
 		case 'm':
 			if (parse_uint("--memory", optarg, 1u << 24, &v, e) < 0)
 				return -1;
@@ -217,6 +221,7 @@ int main(int argc, char **argv)
 		.cmdline = o.cmdline,
 		.mem_size = o.mem_mib << 20,
 		.ncpus = o.ncpus,
+		.rng = o.rng,
 	};
 	cfg.serial_out_fd = open_serial_out(&o, &e);
 	if (cfg.serial_out_fd < -1) {

@@ -19,6 +19,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/pvpanic.h"
+#include "devices/virtio_rng.h"
 #include "platform.h"
 
 static void machine_set_irq(struct machine *m, unsigned gsi, int level)
@@ -26,6 +27,21 @@ static void machine_set_irq(struct machine *m, unsigned gsi, int level)
 	struct vm *vm = (struct vm *)m;
 	if (kvm_irq_line(&vm->kvm, gsi, level) < 0)
 		log_warn("cannot set interrupt line %u: %s", gsi, strerror(errno));
+}
+
+static int machine_msi_route(struct machine *m, unsigned *gsi, uint64_t addr, uint32_t data)
+{
+	return kvm_msi_route(&((struct vm *)m)->kvm, gsi, addr, data);
+}
+
+static int machine_irqfd(struct machine *m, int fd, unsigned gsi, bool assign)
+{
+	return kvm_irqfd(&((struct vm *)m)->kvm, fd, gsi, assign);
+}
+
+static int machine_ioeventfd(struct machine *m, int fd, uint64_t addr, unsigned len, bool assign)
+{
+	return kvm_ioeventfd(&((struct vm *)m)->kvm, fd, addr, len, assign);
 }
 
 static void machine_request_exit(struct machine *m, enum machine_exit reason, const char *why)
@@ -72,6 +88,17 @@ static int register_devices(struct vm *vm, struct err *e)
 			    "PCI ECAM", e) < 0 ||
 	    io_bus_register(&vm->mmio, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE, pci_window_io, &vm->pci,
 			    "PCI MMIO window", e) < 0)
+		return -1;
+	return 0;
+}
+
+static int add_rng(struct vm *vm, struct err *e)
+{
+	vm->rng = calloc(1, sizeof(*vm->rng));
+	if (!vm->rng)
+		return err_set(e, "out of memory for virtio-rng");
+	if (virtio_rng_init(vm->rng, &vm->machine, &vm->mem, e) < 0 ||
+	    pci_bus_add(&vm->pci, &vm->rng->pci, e) < 0 || virtio_pci_start(vm->rng, e) < 0)
 		return -1;
 	return 0;
 }
@@ -129,6 +156,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->cfg = *cfg;
 	vm->machine.set_irq = machine_set_irq;
 	vm->machine.request_exit = machine_request_exit;
+	vm->machine.msi_route = machine_msi_route;
+	vm->machine.irqfd = machine_irqfd;
+	vm->machine.ioeventfd = machine_ioeventfd;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	io_bus_init(&vm->pio, "port");
 	io_bus_init(&vm->mmio, "MMIO");
@@ -154,6 +184,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 				   vm->mem.host + vm->mem.host_offset[i], e) < 0)
 			return -1;
 	if (register_devices(vm, e) < 0)
+		return -1;
+	if (cfg->rng && add_rng(vm, e) < 0)
 		return -1;
 	if (create_vcpus(vm, e) < 0)
 		return -1;
@@ -186,6 +218,11 @@ void vm_stop(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
 	vm_stop(vm);
+	if (vm->rng) {
+		virtio_pci_destroy(vm->rng);
+		free(vm->rng);
+		vm->rng = NULL;
+	}
 	for (unsigned i = 0; i < vm->nvcpus_created; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -17,12 +17,14 @@
 #include "machine.h"
 #include "memory.h"
 #include "pci/pci.h"
+#include "virtio/virtio_pci.h"
 
 struct vm_config {
 	const char *kernel_path, *initrd_path, *cmdline; /* initrd_path may be NULL */
 	uint64_t mem_size;
 	unsigned ncpus;
 	int serial_out_fd; /* -1: discard */
+	bool rng;          /* a virtio-rng device */
 };
 
 struct vm {
@@ -37,6 +39,7 @@ struct vm {
 	struct serial serial;
 	struct rtc rtc;
 	struct pci_bus pci;
+	struct virtio_pci *rng;
 	int stop_fd; /* eventfd: readable once an exit was requested */
 	int stopping;
 	int exit_reason; /* enum machine_exit */

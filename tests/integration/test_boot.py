@@ -35,6 +35,16 @@ def test_one_cpu_poweroff(env):
     assert rep["pci"].get("0000:00:00.0") == "0x1b36:0x0008", rep["pci"]
 
 
+def test_virtio_rng(env):
+    # A virtio-rng device on PCI, MSI-X interrupts, notifications through ioeventfd.
+    r = env.boot("poweroff", extra=["--rng"])
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    rep = r.report()
+    assert rep["pci"].get("0000:00:01.0") == "0x1af4:0x1044", rep["pci"]
+    data = rep["hwrng"]
+    assert len(data) == 32 and data != "0" * 32, f"/dev/hwrng gave {data!r}"
+
+
 def test_three_cpus(env):
     r = env.boot("poweroff", cpus=3, memory=384)
     assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
@@ -71,5 +81,5 @@ def test_reboot_restart(env):
 
 
 if __name__ == "__main__":
-    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_three_cpus, test_memory_above_4g, test_panic,
+    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_virtio_rng, test_three_cpus, test_memory_above_4g, test_panic,
                            test_reboot_exit, test_reboot_restart], sys.argv[1:]))

@@ -10,7 +10,7 @@ import time
 import traceback
 
 REPORT = re.compile(r"shoji-guest: cpus=(\d+) online=(\S+) ram_kib=(\d+) memtotal_kib=(\d+) "
-                    r"rtc_epoch=(\S+) date_epoch=(\d+) pci=(\S+)")
+                    r"rtc_epoch=(\S+) date_epoch=(\d+) pci=(\S+) hwrng=(\S+)")
 
 
 class Result:
@@ -23,7 +23,8 @@ class Result:
             raise AssertionError("no guest report in the console output:\n" + self.tail())
         return {"cpus": int(m[1]), "online": m[2], "ram_kib": int(m[3]),
                 "memtotal_kib": int(m[4]), "rtc_epoch": m[5], "date_epoch": int(m[6]),
-                "pci": dict(p.split("=") for p in m[7].split(",")) if m[7] != "none" else {}}
+                "pci": dict(p.split("=") for p in m[7].split(",")) if m[7] != "none" else {},
+                "hwrng": m[8]}
 
     def tail(self, n=25):
         lines = (self.out + "\n--- stderr ---\n" + self.err).splitlines()

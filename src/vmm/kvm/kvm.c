@@ -76,7 +76,8 @@ int kvm_open(struct kvm *k, struct err *e)
 		{KVM_CAP_IRQCHIP, "in-kernel irqchip"},     {KVM_CAP_PIT2, "in-kernel PIT"},
 		{KVM_CAP_USER_MEMORY, "user memory"},       {KVM_CAP_EXT_CPUID, "CPUID set-up"},
 		{KVM_CAP_IMMEDIATE_EXIT, "immediate exit"}, {KVM_CAP_SET_TSS_ADDR, "TSS address"},
-		{KVM_CAP_IRQ_ROUTING, "IRQ routing"},
+		{KVM_CAP_IRQ_ROUTING, "IRQ routing"},       {KVM_CAP_IRQFD, "irqfd"},
+		{KVM_CAP_IOEVENTFD, "ioeventfd"},
 	};
 	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
 		if (ioctl(k->sys_fd, KVM_CHECK_EXTENSION, needed[i].cap) <= 0) {
@@ -97,6 +98,81 @@ int kvm_open(struct kvm *k, struct err *e)
 	return 0;
 }
 
+/* The routes KVM starts with: GSI 0-15 to both PICs and the I/O APIC, 16-23 to the I/O APIC. */
+static int routes_init(struct kvm *k, struct err *e)
+{
+	k->routes = calloc(KVM_MAX_ROUTES, sizeof(k->routes[0]));
+	if (!k->routes)
+		return err_set(e, "out of memory for interrupt routes");
+	pthread_mutex_init(&k->routes_lock, NULL);
+	unsigned n = 0;
+	for (unsigned gsi = 0; gsi < KVM_FIRST_MSI_GSI; gsi++) {
+		k->routes[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
+		if (gsi < 16)
+			k->routes[n++] = (struct kvm_irq_routing_entry){
+				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+				.u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+					      .pin = gsi % 8}};
+	}
+	k->nroutes = n;
+	k->next_msi_gsi = KVM_FIRST_MSI_GSI;
+	return 0;
+}
+
+static int routes_commit(struct kvm *k)
+{
+	size_t bytes = sizeof(struct kvm_irq_routing) + k->nroutes * sizeof(k->routes[0]);
+	struct kvm_irq_routing *r = calloc(1, bytes);
+	if (!r)
+		return -1;
+	r->nr = k->nroutes;
+	memcpy(r->entries, k->routes, k->nroutes * sizeof(k->routes[0]));
+	int ret = ioctl(k->vm_fd, KVM_SET_GSI_ROUTING, r);
+	free(r);
+	return ret;
+}
+
+int kvm_msi_route(struct kvm *k, unsigned *gsi, uint64_t addr, uint32_t data)
+{
+	pthread_mutex_lock(&k->routes_lock);
+	int ret = -1;
+	struct kvm_irq_routing_entry *en = NULL;
+	if (*gsi == 0) {
+		if (k->nroutes < KVM_MAX_ROUTES) {
+			*gsi = k->next_msi_gsi++;
+			en = &k->routes[k->nroutes++];
+		}
+	} else {
+		for (unsigned i = 0; i < k->nroutes && !en; i++)
+			if (k->routes[i].gsi == *gsi && k->routes[i].type == KVM_IRQ_ROUTING_MSI)
+				en = &k->routes[i];
+	}
+	if (en) {
+		*en = (struct kvm_irq_routing_entry){
+			.gsi = *gsi, .type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = {.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
+				  .data = data}};
+		ret = routes_commit(k);
+	}
+	pthread_mutex_unlock(&k->routes_lock);
+	return ret;
+}
+
+int kvm_irqfd(struct kvm *k, int fd, unsigned gsi, bool assign)
+{
+	struct kvm_irqfd f = {.fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+	return ioctl(k->vm_fd, KVM_IRQFD, &f);
+}
+
+int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, unsigned len, bool assign)
+{
+	struct kvm_ioeventfd f = {.addr = addr, .len = len, .fd = fd,
+				  .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+	return ioctl(k->vm_fd, KVM_IOEVENTFD, &f);
+}
+
 int kvm_create_vm(struct kvm *k, struct err *e)
 {
 	k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
@@ -112,7 +188,7 @@ int kvm_create_vm(struct kvm *k, struct err *e)
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return err_errno(e, errno, "KVM_CREATE_PIT2 failed");
-	return 0;
+	return routes_init(k, e);
 }
 
 int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
@@ -138,6 +214,11 @@ int kvm_irq_line(struct kvm *k, unsigned gsi, int level)
 
 void kvm_close(struct kvm *k)
 {
+	if (k->routes) {
+		pthread_mutex_destroy(&k->routes_lock);
+		free(k->routes);
+		k->routes = NULL;
+	}
 	if (k->vm_fd >= 0)
 		close(k->vm_fd);
 	if (k->sys_fd >= 0)

@@ -141,7 +141,7 @@ static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vdesc 
 }
 
 /* Walks the chain from head: the descriptor table, then at most one indirect table, which ends
- * the chain. Each table is walked at most once through per entry, which bounds the work and
+ * the chain. No table is walked for more steps than it has entries, which bounds the work and
  * catches loops. */
 static int chain_walk(struct virtq *q, struct virtq_chain *c, struct err *e)
 {
