@@ -129,6 +129,11 @@ static void vector_unmasked(struct virtio_pci *vp, unsigned v)
 static void msix_table_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len,
 			  bool is_write)
 {
+	if (len == 8 && off % 8 == 0) { /* a QWORD access is two DWORD ones */
+		msix_table_io(vp, off, data, 4, is_write);
+		msix_table_io(vp, off + 4, data + 4, 4, is_write);
+		return;
+	}
 	unsigned v = off / 16, field = (off % 16) / 4;
 	if (v >= nvectors(vp) || len != 4 || off % 4) {
 		if (!is_write)

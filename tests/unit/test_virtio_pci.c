@@ -1,0 +1,265 @@
+/* test_virtio_pci: the virtio PCI transport with virtio-rng behind it: identity and
+ * capabilities, feature negotiation, queue set-up through the common configuration, a request
+ * served end to end, MSI-X routing, masking and pending bits, reset, and hostile register
+ * accesses (bad queue selects, sizes, addresses and offsets). */
+#include "unit.h"
+
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "fake_machine.h"
+#include "vmm/boot/layout.h"
+#include "vmm/devices/virtio_rng.h"
+
+#define MIB (1ull << 20)
+#define DESC 0x10000ull
+#define AVAIL 0x11000ull
+#define USED 0x12000ull
+#define BUF 0x20000ull
+
+struct fx {
+	struct fake_machine fm;
+	struct guest_mem mem;
+	struct pci_bus bus;
+	struct virtio_pci vp;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct err e;
+	fake_machine_init(&f->fm);
+	if (guest_mem_init(&f->mem, 16 * MIB, &e) < 0 || virtio_rng_init(&f->vp, &f->fm.m, &f->mem, &e) < 0)
+		return -1;
+	pci_bus_init(&f->bus, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
+	if (pci_bus_add(&f->bus, &f->vp.pci, &e) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	virtio_pci_destroy(&f->vp);
+	pci_bus_destroy(&f->bus);
+	guest_mem_free(&f->mem);
+	free(f);
+	return 0;
+}
+
+static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
+{
+	uint64_t v = 0;
+	f->vp.pci.ops->bar_io(&f->vp.pci, 0, off, (uint8_t *)&v, len, false);
+	return v;
+}
+
+static void wr(struct fx *f, uint64_t off, uint64_t v, uint32_t len)
+{
+	f->vp.pci.ops->bar_io(&f->vp.pci, 0, off, (uint8_t *)&v, len, true);
+}
+
+static void cfg_wr(struct fx *f, uint32_t off, uint32_t v, uint32_t len)
+{
+	pci_cfg_access(&f->bus, f->vp.pci.slot, 0, off, (uint8_t *)&v, len, true);
+}
+
+/* Negotiates VERSION_1 and sets queue 0 up with 8 entries at DESC/AVAIL/USED. */
+static void bring_up(struct fx *f)
+{
+	wr(f, 0x14, 1 | 2, 1); /* ACKNOWLEDGE | DRIVER */
+	wr(f, 0x08, 1, 4);
+	wr(f, 0x0c, 1, 4); /* VERSION_1 (bit 32) */
+	wr(f, 0x14, 1 | 2 | 8, 1);
+	assert_int_equal(rd(f, 0x14, 1), 1 | 2 | 8);
+	wr(f, 0x16, 0, 2);
+	wr(f, 0x18, 8, 2);
+	wr(f, 0x20, DESC, 4);
+	wr(f, 0x24, 0, 4);
+	wr(f, 0x28, AVAIL, 8);
+	wr(f, 0x30, USED, 4);
+	wr(f, 0x34, 0, 4);
+	wr(f, 0x1c, 1, 2);
+	wr(f, 0x14, 1 | 2 | 8 | 4, 1);
+}
+
+/* One writable 16-byte buffer in the available ring. */
+static void offer_buffer(struct fx *f, uint16_t avail_idx)
+{
+	uint8_t *desc = guest_mem_ptr(&f->mem, DESC, 16);
+	uint64_t addr = BUF;
+	uint32_t len = 16;
+	uint16_t flags = 2; /* WRITE */
+	memcpy(desc, &addr, 8);
+	memcpy(desc + 8, &len, 4);
+	memcpy(desc + 12, &flags, 2);
+	uint16_t *avail = guest_mem_ptr(&f->mem, AVAIL, 4 + 2 * 8);
+	avail[2 + (avail_idx - 1) % 8] = 0;
+	avail[1] = avail_idx;
+}
+
+static void run_queue(struct fx *f)
+{
+	pthread_mutex_lock(&f->vp.lock);
+	f->vp.ops->queue_notify(&f->vp, 0);
+	pthread_mutex_unlock(&f->vp.lock);
+}
+
+static void identity_and_capabilities(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t *cfg = f->vp.pci.cfg;
+	assert_int_equal(cfg[0] | cfg[1] << 8, 0x1af4);
+	assert_int_equal(cfg[2] | cfg[3] << 8, 0x1044);
+	assert_int_equal(cfg[8], 1); /* revision 1: modern only */
+	unsigned types = 0, msix = 0;
+	for (uint8_t at = cfg[PCI_CAPABILITY_LIST]; at; at = cfg[at + 1]) {
+		if (cfg[at] == 0x09)
+			types |= 1u << cfg[at + 3];
+		if (cfg[at] == 0x11)
+			msix = (cfg[at + 2] | cfg[at + 3] << 8) & 0x7ff;
+	}
+	assert_int_equal(types, (1u << 1) | (1u << 2) | (1u << 3)); /* common, notify, ISR */
+	assert_int_equal(msix, 1); /* two vectors: the queue and configuration changes */
+	assert_int_equal(rd(f, 0x12, 2), 1); /* num_queues */
+	assert_int_equal(rd(f, 0x18, 2), 256); /* queue size: the maximum */
+}
+
+static void feature_negotiation(void **state)
+{
+	struct fx *f = *state;
+	wr(f, 0x00, 1, 4);
+	assert_true(rd(f, 0x04, 4) & 1); /* VERSION_1 offered */
+	wr(f, 0x00, 7, 4);
+	assert_int_equal(rd(f, 0x04, 4), 0); /* no such feature word */
+	/* Without VERSION_1, FEATURES_OK does not stick. */
+	wr(f, 0x14, 1 | 2 | 8, 1);
+	assert_int_equal(rd(f, 0x14, 1), 1 | 2);
+	/* A feature never offered is refused too. */
+	wr(f, 0x08, 1, 4);
+	wr(f, 0x0c, 1 | (1u << 8), 4); /* VERSION_1 and bit 40 */
+	wr(f, 0x14, 1 | 2 | 8, 1);
+	assert_int_equal(rd(f, 0x14, 1), 1 | 2);
+	wr(f, 0x0c, 1, 4);
+	wr(f, 0x14, 1 | 2 | 8, 1);
+	assert_int_equal(rd(f, 0x14, 1), 1 | 2 | 8);
+	/* After FEATURES_OK the driver's features are frozen. */
+	wr(f, 0x0c, 0, 4);
+	assert_int_equal(rd(f, 0x0c, 4), 1);
+}
+
+static void request_served_and_interrupt(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f);
+	assert_int_equal(f->fm.ioeventfds, 1);
+	assert_int_equal(f->fm.last_ioeventfd_addr, f->vp.pci.bars[0].addr + 0x3000);
+	/* MSI-X: vector 0 for the queue, entry programmed and unmasked, then enabled. */
+	wr(f, 0x1a, 0, 2);
+	assert_int_equal(rd(f, 0x1a, 2), 0);
+	wr(f, 0x4000, 0xfee00000, 4);
+	wr(f, 0x4004, 0, 4);
+	wr(f, 0x4008, 0x4041, 4);
+	wr(f, 0x400c, 0, 4);
+	cfg_wr(f, f->vp.msix_cap + 2, 0x8000, 2);
+	assert_int_equal(f->fm.last_msi_data, 0x4041);
+
+	offer_buffer(f, 1);
+	run_queue(f);
+	uint16_t *used = guest_mem_ptr(&f->mem, USED, 4 + 8 * 8);
+	assert_int_equal(used[1], 1);
+	uint32_t written;
+	memcpy(&written, (uint8_t *)used + 8, 4);
+	assert_int_equal(written, 16);
+	static const uint8_t zero[16];
+	assert_memory_not_equal(guest_mem_ptr(&f->mem, BUF, 16), zero, 16);
+	/* The interrupt went out through an irqfd bound to the vector's GSI. */
+	assert_int_equal(f->fm.irqfds_bound, 1);
+	assert_int_equal(f->fm.last_irqfd_gsi, f->fm.last_route_gsi);
+	uint64_t count = 0;
+	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), 8);
+	assert_int_equal(count, 1);
+}
+
+static void masked_vector_is_pending(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f);
+	wr(f, 0x1a, 0, 2);
+	wr(f, 0x4000, 0xfee00000, 4);
+	wr(f, 0x4008, 0x4042, 4);
+	cfg_wr(f, f->vp.msix_cap + 2, 0x8000, 2); /* enabled, entry still masked */
+	offer_buffer(f, 1);
+	run_queue(f);
+	assert_int_equal(rd(f, 0x5000, 8) & 1, 1); /* pending */
+	uint64_t count = 0;
+	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), -1); /* nothing sent */
+	wr(f, 0x400c, 0, 4); /* unmask: the pending interrupt is delivered */
+	assert_int_equal(rd(f, 0x5000, 8) & 1, 0);
+	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), 8);
+}
+
+static void hostile_registers(void **state)
+{
+	struct fx *f = *state;
+	/* A queue that does not exist: reads zero, writes vanish. */
+	wr(f, 0x16, 7, 2);
+	assert_int_equal(rd(f, 0x18, 2), 0);
+	wr(f, 0x18, 4, 2);
+	wr(f, 0x1c, 1, 2);
+	assert_int_equal(rd(f, 0x1c, 2), 0);
+	/* Sizes that are not powers of two or exceed the maximum are ignored. */
+	wr(f, 0x16, 0, 2);
+	wr(f, 0x18, 6, 2);
+	assert_int_equal(rd(f, 0x18, 2), 256);
+	wr(f, 0x18, 512, 2);
+	assert_int_equal(rd(f, 0x18, 2), 256);
+	/* Vectors beyond the table become NO_VECTOR. */
+	wr(f, 0x1a, 9, 2);
+	assert_int_equal(rd(f, 0x1a, 2), 0xffff);
+	/* Rings outside guest RAM: the queue is refused and the device asks for a reset. */
+	wr(f, 0x14, 1 | 2, 1);
+	wr(f, 0x08, 1, 4);
+	wr(f, 0x0c, 1, 4);
+	wr(f, 0x14, 1 | 2 | 8, 1);
+	wr(f, 0x20, 0xfffffffffffff000ull, 8);
+	wr(f, 0x1c, 1, 2);
+	assert_int_equal(rd(f, 0x1c, 2), 0);
+	assert_true(rd(f, 0x14, 1) & 0x40);
+	/* Odd places in BAR 0 read as zero; MSI-X entries past the table float. */
+	assert_int_equal(rd(f, 0x7ff8, 8), 0);
+	assert_int_equal(rd(f, 0x1001, 1), 0);
+	assert_int_equal(rd(f, 0x4020, 4), 0); /* past the table */
+	assert_int_equal(rd(f, 0x4002, 2), 0xffff); /* not a DWORD access */
+	wr(f, 0x4000, 0x00000000fee00000ull, 8);  /* QWORD: address low and high */
+	assert_int_equal(rd(f, 0x4000, 4), 0xfee00000);
+	/* Straddling the end of the common configuration is not a common access. */
+	assert_int_equal(rd(f, 0x36, 4), 0);
+}
+
+static void device_reset(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f);
+	assert_int_equal(rd(f, 0x1c, 2), 1);
+	wr(f, 0x14, 0, 1);
+	assert_int_equal(rd(f, 0x14, 1), 0);
+	assert_int_equal(rd(f, 0x1c, 2), 0);
+	assert_int_equal(rd(f, 0x0c, 4), 0);
+	assert_int_equal(f->fm.ioeventfds_removed, 1);
+	/* A notification after reset does nothing (the I/O thread checks DRIVER_OK). */
+	assert_int_equal(rd(f, 0x10, 2), 0xffff);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(identity_and_capabilities), T(feature_negotiation), T(request_served_and_interrupt),
+		T(masked_vector_is_pending), T(hostile_registers), T(device_reset),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
