@@ -45,6 +45,8 @@ static void usage(FILE *f)
 		"  --serial WHERE       'stdio' (default), 'none', or 'file:PATH' (appended)\n"
 		"  --log-level LEVEL    error, warn (default), info or debug\n"
 		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
+		"  --disk PATH[,ro][,serial=ID]\n"
+		"                       add a virtio-blk disk on a raw image (up to %d)\n"
 		"  --stats              print exit counts and memory overhead when the VM ends\n"
 		"  -h, --help           this text\n"
 		"\n"
@@ -53,7 +55,7 @@ static void usage(FILE *f)
 		"Exit status: 0 the guest powered off; 1 the VM could not be started; 2 the guest\n"
 		"rebooted with --on-reboot exit; 3 the guest panicked; 4 triple fault; 5 KVM error;\n"
 		"6 stopped from the host (signal or Ctrl-A x).\n",
-		LAYOUT_MIN_MEM_MIB);
+		LAYOUT_MIN_MEM_MIB, VM_MAX_DISKS);
 }
 
 struct options {
@@ -63,7 +65,38 @@ struct options {
 	int reboot_exits;
 	int stats;
 	int rng;
+	struct vm_disk_config disks[VM_MAX_DISKS];
+	unsigned ndisks;
 };
+
+/* PATH[,ro][,serial=ID]: the options are cut off the string in place. */
+static int parse_disk(char *arg, struct options *o, struct err *e)
+{
+	if (o->ndisks == VM_MAX_DISKS)
+		return err_set(e, "at most %d --disk options", VM_MAX_DISKS);
+	struct vm_disk_config *d = &o->disks[o->ndisks];
+	*d = (struct vm_disk_config){.path = arg};
+	char *opt = strchr(arg, ',');
+	if (opt)
+		*opt++ = '\0';
+	while (opt && *opt) {
+		char *next = strchr(opt, ',');
+		if (next)
+			*next++ = '\0';
+		if (strcmp(opt, "ro") == 0)
+			d->read_only = true;
+		else if (strncmp(opt, "serial=", 7) == 0 && strlen(opt + 7) <= VIRTIO_BLK_SERIAL_LEN)
+			d->serial = opt + 7;
+		else
+			return err_set(e, "--disk %s: unknown or bad option '%s' (use ro or serial=ID, ID "
+					  "up to %d characters)", arg, opt, VIRTIO_BLK_SERIAL_LEN);
+		opt = next;
+	}
+	if (!*arg)
+		return err_set(e, "--disk needs a path to a raw image");
+	o->ndisks++;
+	return 0;
+}
 
 static int parse_uint(const char *opt, const char *s, uint64_t max, uint64_t *out, struct err *e)
 {
@@ -100,7 +133,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"cpus", required_argument, NULL, 'n'},    {"on-reboot", required_argument, NULL, 'r'},
 		{"serial", required_argument, NULL, 's'},  {"log-level", required_argument, NULL, 'l'},
 		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
-		{"rng", no_argument, NULL, 'R'},
+		{"rng", no_argument, NULL, 'R'},           {"disk", required_argument, NULL, 'd'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -115,6 +148,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 's': o->serial = optarg; break;
 		case 'S': o->stats = 1; break;
 		case 'R': o->rng = 1; break;
+		case 'd':
+			if (parse_disk(optarg, o, e) < 0)
+				return -1;
+			break;
 		case 'm':
 			if (parse_uint("--memory", optarg, 1u << 24, &v, e) < 0)
 				return -1;
@@ -222,7 +259,9 @@ int main(int argc, char **argv)
 		.mem_size = o.mem_mib << 20,
 		.ncpus = o.ncpus,
 		.rng = o.rng,
+		.ndisks = o.ndisks,
 	};
+	memcpy(cfg.disks, o.disks, sizeof(cfg.disks));
 	cfg.serial_out_fd = open_serial_out(&o, &e);
 	if (cfg.serial_out_fd < -1) {
 		fprintf(stderr, "shoji-vmm: %s\n", e.msg);

@@ -103,6 +103,18 @@ static int add_rng(struct vm *vm, struct err *e)
 	return 0;
 }
 
+static int add_disk(struct vm *vm, unsigned i, struct err *e)
+{
+	const struct vm_disk_config *d = &vm->cfg.disks[i];
+	vm->disks[i] = calloc(1, sizeof(*vm->disks[i]));
+	if (!vm->disks[i])
+		return err_set(e, "out of memory for disk '%s'", d->path);
+	if (virtio_blk_init(vm->disks[i], d->path, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0 ||
+	    pci_bus_add(&vm->pci, &vm->disks[i]->vp.pci, e) < 0 || virtio_pci_start(&vm->disks[i]->vp, e) < 0)
+		return -1;
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, struct err *e)
 {
 	vm->vcpus = calloc(vm->cfg.ncpus, sizeof(vm->vcpus[0]));
@@ -187,6 +199,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		return -1;
 	if (cfg->rng && add_rng(vm, e) < 0)
 		return -1;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (add_disk(vm, i, e) < 0)
+			return -1;
 	if (create_vcpus(vm, e) < 0)
 		return -1;
 	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
@@ -222,6 +237,13 @@ void vm_destroy(struct vm *vm)
 		virtio_pci_destroy(vm->rng);
 		free(vm->rng);
 		vm->rng = NULL;
+	}
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+		if (vm->disks[i]) {
+			virtio_blk_destroy(vm->disks[i]);
+			free(vm->disks[i]);
+			vm->disks[i] = NULL;
+		}
 	}
 	for (unsigned i = 0; i < vm->nvcpus_created; i++)
 		vcpu_destroy(&vm->vcpus[i]);

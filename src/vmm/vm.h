@@ -17,7 +17,16 @@
 #include "machine.h"
 #include "memory.h"
 #include "pci/pci.h"
+#include "devices/virtio_blk.h"
 #include "virtio/virtio_pci.h"
+
+#define VM_MAX_DISKS 8
+
+struct vm_disk_config {
+	const char *path;
+	bool read_only;
+	const char *serial; /* may be NULL */
+};
 
 struct vm_config {
 	const char *kernel_path, *initrd_path, *cmdline; /* initrd_path may be NULL */
@@ -25,6 +34,8 @@ struct vm_config {
 	unsigned ncpus;
 	int serial_out_fd; /* -1: discard */
 	bool rng;          /* a virtio-rng device */
+	struct vm_disk_config disks[VM_MAX_DISKS];
+	unsigned ndisks;
 };
 
 struct vm {
@@ -40,6 +51,7 @@ struct vm {
 	struct rtc rtc;
 	struct pci_bus pci;
 	struct virtio_pci *rng;
+	struct virtio_blk *disks[VM_MAX_DISKS];
 	int stop_fd; /* eventfd: readable once an exit was requested */
 	int stopping;
 	int exit_reason; /* enum machine_exit */

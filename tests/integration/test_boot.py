@@ -45,6 +45,32 @@ def test_virtio_rng(env):
     assert len(data) == 32 and data != "0" * 32, f"/dev/hwrng gave {data!r}"
 
 
+def test_virtio_blk(env):
+    # The guest writes a pattern to a disk and flushes it; the host finds it in the image. A
+    # read-only disk reads but refuses writes; the serial number reaches the guest.
+    import os
+    import tempfile
+    d = tempfile.mkdtemp(prefix="shoji-blk-")
+    rw, ro = os.path.join(d, "rw.img"), os.path.join(d, "ro.img")
+    with open(rw, "wb") as f:
+        f.truncate(16 << 20)
+    with open(ro, "wb") as f:
+        f.write(b"READONLY-PATTERN" * 4096)
+    r = env.boot("disktest", memory=256,
+                 extra=["--disk", f"{rw},serial=shoji-test-1", "--disk", f"{ro},ro"])
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    line = next((l for l in r.out.splitlines() if l.startswith("shoji-guest: disk ")), "")
+    assert "write=ok" in line, f"the guest could not write its disk: {line!r}\n{r.tail()}"
+    assert "vdb_head=READONLY-PATTERN" in line, line
+    assert "vdb_write=refused" in line, line
+    assert "vda_serial=shoji-test-1" in line, line
+    want = (b"shoji-disk-pattern\n" * 60000)[: 1 << 20]
+    with open(rw, "rb") as f:
+        assert f.read(1 << 20) == want, "the pattern the guest wrote is not in the image"
+    with open(ro, "rb") as f:
+        assert f.read() == b"READONLY-PATTERN" * 4096, "the read-only image changed"
+
+
 def test_three_cpus(env):
     r = env.boot("poweroff", cpus=3, memory=384)
     assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
@@ -81,5 +107,6 @@ def test_reboot_restart(env):
 
 
 if __name__ == "__main__":
-    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_virtio_rng, test_three_cpus, test_memory_above_4g, test_panic,
+    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_virtio_rng, test_virtio_blk,
+                           test_three_cpus, test_memory_above_4g, test_panic,
                            test_reboot_exit, test_reboot_restart], sys.argv[1:]))

@@ -1,0 +1,263 @@
+/* virtio_blk: block device on a raw image (see virtio_blk.h; virtio 1.x section 5.2). */
+#include "virtio_blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../virtio/iov.h"
+
+#define SECTOR 512u
+#define BLK_QUEUE_SIZE 256
+#define BLK_SEG_MAX 126 /* data buffers a request may have: queue size minus header and status */
+#define BLK_MAX_DISCARD_SECTORS (1u << 22)
+
+#define VIRTIO_BLK_F_SEG_MAX (1ull << 2)
+#define VIRTIO_BLK_F_RO (1ull << 5)
+#define VIRTIO_BLK_F_BLK_SIZE (1ull << 6)
+#define VIRTIO_BLK_F_FLUSH (1ull << 9)
+#define VIRTIO_BLK_F_DISCARD (1ull << 13)
+#define VIRTIO_BLK_F_WRITE_ZEROES (1ull << 14)
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define WRITE_ZEROES_UNMAP 1u
+
+#define CONFIG_SIZE 60
+
+struct blk_header {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+struct blk_segment {
+	uint64_t sector;
+	uint32_t num_sectors, flags;
+};
+
+static struct virtio_blk *blk_of(struct virtio_pci *vp) { return vp->device; }
+
+static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_blk *b = blk_of(vp);
+	uint8_t c[CONFIG_SIZE] = {0};
+	uint32_t seg_max = BLK_SEG_MAX, blk_size = SECTOR, max_discard = BLK_MAX_DISCARD_SECTORS;
+	uint32_t one = 1;
+	memcpy(c + 0, &b->sectors, 8);
+	memcpy(c + 12, &seg_max, 4);
+	memcpy(c + 20, &blk_size, 4);
+	memcpy(c + 36, &max_discard, 4); /* max_discard_sectors */
+	memcpy(c + 40, &one, 4);         /* max_discard_seg */
+	memcpy(c + 44, &one, 4);         /* discard_sector_alignment */
+	memcpy(c + 48, &max_discard, 4); /* max_write_zeroes_sectors */
+	memcpy(c + 52, &one, 4);         /* max_write_zeroes_seg */
+	c[56] = 1;                       /* write_zeroes_may_unmap */
+	memcpy(data, c + off, len);
+}
+
+static bool in_range(const struct virtio_blk *b, uint64_t sector, uint64_t count)
+{
+	return sector <= b->sectors && count <= b->sectors - sector;
+}
+
+static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, const struct blk_header *h,
+		     uint32_t *written)
+{
+	bool is_write = h->type == VIRTIO_BLK_T_OUT;
+	if (is_write && b->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	/* Data: the readable bytes after the header (write), or the writable bytes before the
+	 * status byte (read). */
+	const struct virtq_iov *iov = is_write ? c->iov : virtq_chain_writable(c);
+	unsigned n = is_write ? c->n_readable : c->n_writable;
+	uint64_t off = is_write ? sizeof(*h) : 0;
+	uint64_t len = is_write ? c->readable_bytes - sizeof(*h) : c->writable_bytes - 1;
+	if (len % SECTOR || !in_range(b, h->sector, len / SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	struct iovec v[BLK_SEG_MAX + 2];
+	int nv = iov_slice(iov, n, off, len, v, BLK_SEG_MAX + 2);
+	if (nv < 0)
+		return VIRTIO_BLK_S_IOERR;
+	off_t pos = (off_t)(h->sector * SECTOR);
+	uint64_t done = 0;
+	while (done < len) {
+		ssize_t r = is_write ? pwritev(b->fd, v, nv, pos) : preadv(b->fd, v, nv, pos);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_warn("virtio-blk %s: %s at sector %llu failed: %s", b->path,
+				 is_write ? "write" : "read", (unsigned long long)h->sector,
+				 r < 0 ? strerror(errno) : "end of file");
+			return VIRTIO_BLK_S_IOERR;
+		}
+		done += (uint64_t)r;
+		pos += r;
+		/* Drop what was transferred from the front of v. */
+		while (r > 0 && nv > 0) {
+			if ((size_t)r >= v[0].iov_len) {
+				r -= (ssize_t)v[0].iov_len;
+				memmove(v, v + 1, sizeof(v[0]) * (size_t)--nv);
+			} else {
+				v[0].iov_base = (uint8_t *)v[0].iov_base + r;
+				v[0].iov_len -= (size_t)r;
+				r = 0;
+			}
+		}
+	}
+	if (!is_write)
+		*written = (uint32_t)len;
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, uint32_t type)
+{
+	if (b->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	struct blk_segment s;
+	if (c->readable_bytes != sizeof(struct blk_header) + sizeof(s) ||
+	    iov_to_buf(c->iov, c->n_readable, sizeof(struct blk_header), &s, sizeof(s)) != sizeof(s))
+		return VIRTIO_BLK_S_UNSUPP; /* one segment a request, as the configuration says */
+	if (s.num_sectors > BLK_MAX_DISCARD_SECTORS || !in_range(b, s.sector, s.num_sectors))
+		return VIRTIO_BLK_S_IOERR;
+	off_t pos = (off_t)(s.sector * SECTOR), len = (off_t)s.num_sectors * SECTOR;
+	int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+	if (type == VIRTIO_BLK_T_WRITE_ZEROES && !(s.flags & WRITE_ZEROES_UNMAP))
+		mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
+	if (len && fallocate(b->fd, mode, pos, len) < 0) {
+		if (type == VIRTIO_BLK_T_DISCARD)
+			return VIRTIO_BLK_S_OK; /* discard is a hint */
+		static const uint8_t zeros[64 << 10];
+		for (off_t at = pos; at < pos + len;) {
+			size_t chunk = (size_t)(pos + len - at) < sizeof(zeros) ? (size_t)(pos + len - at) : sizeof(zeros);
+			ssize_t r = pwrite(b->fd, zeros, chunk, at);
+			if (r <= 0 && errno != EINTR)
+				return VIRTIO_BLK_S_IOERR;
+			if (r > 0)
+				at += r;
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Serves one request; returns the bytes written into the driver's buffers, status included. */
+static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
+{
+	struct blk_header h;
+	uint32_t written = 0;
+	uint8_t status;
+	if (c->n_writable == 0)
+		return 0; /* nowhere to put a status: nothing can be said */
+	if (iov_to_buf(c->iov, c->n_readable, 0, &h, sizeof(h)) != sizeof(h)) {
+		status = VIRTIO_BLK_S_IOERR;
+	} else {
+		switch (h.type) {
+		case VIRTIO_BLK_T_IN:
+		case VIRTIO_BLK_T_OUT:
+			status = do_rw(b, c, &h, &written);
+			break;
+		case VIRTIO_BLK_T_FLUSH:
+			status = fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+			break;
+		case VIRTIO_BLK_T_GET_ID: {
+			char id[VIRTIO_BLK_SERIAL_LEN] = {0};
+			memcpy(id, b->serial, strnlen(b->serial, sizeof(id)));
+			size_t room = c->writable_bytes - 1;
+			written = (uint32_t)iov_from_buf(virtq_chain_writable(c), c->n_writable, 0, id,
+							 room < sizeof(id) ? room : sizeof(id));
+			status = VIRTIO_BLK_S_OK;
+			break;
+		}
+		case VIRTIO_BLK_T_DISCARD:
+		case VIRTIO_BLK_T_WRITE_ZEROES:
+			status = do_discard(b, c, h.type);
+			break;
+		default:
+			status = VIRTIO_BLK_S_UNSUPP;
+		}
+	}
+	iov_from_buf(virtq_chain_writable(c), c->n_writable, c->writable_bytes - 1, &status, 1);
+	return written + 1;
+}
+
+static void blk_notify(struct virtio_pci *vp, unsigned q)
+{
+	struct virtio_blk *b = blk_of(vp);
+	struct virtq *vq = &vp->queues[q].vq;
+	struct virtq_iov iov[BLK_SEG_MAX + 2];
+	struct virtq_chain chain;
+	struct err e;
+	virtq_chain_init(&chain, iov, BLK_SEG_MAX + 2);
+	for (unsigned budget = BLK_QUEUE_SIZE; budget; budget--) {
+		int r = virtq_pop(vq, &chain, &e);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			log_warn("virtio-blk %s: %s", b->path, e.msg);
+			virtio_pci_set_needs_reset(vp);
+			return;
+		}
+		virtq_push(vq, chain.head, serve(b, &chain));
+	}
+	virtio_pci_notify_queue(vp, q);
+}
+
+static struct virtio_device_ops blk_ops_template = {
+	.name = "virtio-blk",
+	.device_id = 2,
+	.class_code = 0x018000, /* mass storage, other */
+	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |
+		    VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES,
+	.num_queues = 1,
+	.queue_max_size = BLK_QUEUE_SIZE,
+	.config_size = CONFIG_SIZE,
+	.config_read = config_read,
+	.queue_notify = blk_notify,
+};
+
+static struct virtio_device_ops blk_ops_ro;
+
+int virtio_blk_init(struct virtio_blk *b, const char *path, bool read_only, const char *serial,
+		    struct machine *m, const struct guest_mem *mem, struct err *e)
+{
+	memset(b, 0, sizeof(*b));
+	b->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0)
+		return err_errno(e, errno, "cannot open disk image '%s'%s", path,
+				 errno == EACCES || errno == EROFS ? " for writing (add ,ro for a read-only disk)" : "");
+	struct stat st;
+	if (fstat(b->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return err_set(e, "disk image '%s' is not a regular file", path);
+	if (st.st_size < (off_t)SECTOR)
+		return err_set(e, "disk image '%s' is smaller than one 512-byte sector", path);
+	b->sectors = (uint64_t)st.st_size / SECTOR;
+	b->read_only = read_only;
+	b->path = path;
+	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
+	const struct virtio_device_ops *ops = &blk_ops_template;
+	if (read_only) {
+		blk_ops_ro = blk_ops_template;
+		blk_ops_ro.features |= VIRTIO_BLK_F_RO;
+		ops = &blk_ops_ro;
+	}
+	return virtio_pci_init(&b->vp, ops, b, m, mem, e);
+}
+
+void virtio_blk_destroy(struct virtio_blk *b)
+{
+	virtio_pci_destroy(&b->vp);
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}

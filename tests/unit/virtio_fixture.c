@@ -1,0 +1,104 @@
+/* virtio_fixture: driving a virtio PCI device from tests (see virtio_fixture.h). */
+#include "virtio_fixture.h"
+
+#include <string.h>
+
+#include "vmm/boot/layout.h"
+
+int vfx_init(struct vfx *f)
+{
+	struct err e;
+	memset(f, 0, sizeof(*f));
+	fake_machine_init(&f->fm);
+	if (guest_mem_init(&f->mem, 16u << 20, &e) < 0)
+		return -1;
+	pci_bus_init(&f->bus, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
+	return 0;
+}
+
+int vfx_attach(struct vfx *f, struct virtio_pci *vp)
+{
+	struct err e;
+	f->vp = vp;
+	return pci_bus_add(&f->bus, &vp->pci, &e);
+}
+
+void vfx_destroy(struct vfx *f)
+{
+	pci_bus_destroy(&f->bus);
+	guest_mem_free(&f->mem);
+}
+
+uint64_t vfx_rd(struct vfx *f, uint64_t off, uint32_t len)
+{
+	uint64_t v = 0;
+	f->vp->pci.ops->bar_io(&f->vp->pci, 0, off, (uint8_t *)&v, len, false);
+	return v;
+}
+
+void vfx_wr(struct vfx *f, uint64_t off, uint64_t v, uint32_t len)
+{
+	f->vp->pci.ops->bar_io(&f->vp->pci, 0, off, (uint8_t *)&v, len, true);
+}
+
+void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len)
+{
+	pci_cfg_access(&f->bus, f->vp->pci.slot, 0, off, (uint8_t *)&v, len, true);
+}
+
+void vfx_bring_up(struct vfx *f, uint64_t features)
+{
+	features |= 1ull << 32; /* VERSION_1 */
+	vfx_wr(f, 0x14, 1 | 2, 1);
+	vfx_wr(f, 0x08, 0, 4);
+	vfx_wr(f, 0x0c, (uint32_t)features, 4);
+	vfx_wr(f, 0x08, 1, 4);
+	vfx_wr(f, 0x0c, features >> 32, 4);
+	vfx_wr(f, 0x14, 1 | 2 | 8, 1);
+	vfx_wr(f, 0x16, 0, 2);
+	vfx_wr(f, 0x18, VFX_QUEUE_SIZE, 2);
+	vfx_wr(f, 0x20, VFX_DESC, 4);
+	vfx_wr(f, 0x24, 0, 4);
+	vfx_wr(f, 0x28, VFX_AVAIL, 8);
+	vfx_wr(f, 0x30, VFX_USED, 4);
+	vfx_wr(f, 0x34, 0, 4);
+	vfx_wr(f, 0x1c, 1, 2);
+	vfx_wr(f, 0x14, 1 | 2 | 8 | 4, 1);
+}
+
+void vfx_desc(struct vfx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = guest_mem_ptr(&f->mem, VFX_DESC + 16ull * i, 16);
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+}
+
+void vfx_offer(struct vfx *f, uint16_t head)
+{
+	uint16_t *avail = guest_mem_ptr(&f->mem, VFX_AVAIL, 4 + 2 * VFX_QUEUE_SIZE);
+	avail[2 + f->avail_idx % VFX_QUEUE_SIZE] = head;
+	avail[1] = ++f->avail_idx;
+}
+
+void vfx_run(struct vfx *f)
+{
+	pthread_mutex_lock(&f->vp->lock);
+	f->vp->ops->queue_notify(f->vp, 0);
+	pthread_mutex_unlock(&f->vp->lock);
+}
+
+uint32_t vfx_used_len(struct vfx *f, unsigned i)
+{
+	uint32_t len;
+	memcpy(&len, (uint8_t *)guest_mem_ptr(&f->mem, VFX_USED + 4 + 8ull * i + 4, 4), 4);
+	return len;
+}
+
+uint16_t vfx_used_idx(struct vfx *f)
+{
+	uint16_t idx;
+	memcpy(&idx, guest_mem_ptr(&f->mem, VFX_USED + 2, 2), 2);
+	return idx;
+}

@@ -1,0 +1,41 @@
+/* virtio_fixture: a virtio PCI device on a PCI bus over 16 MiB of guest RAM, with helpers to
+ * drive BAR 0, bring queue 0 up, place descriptors and run the queue as the I/O thread would. */
+#ifndef SHOJI_TESTS_VIRTIO_FIXTURE_H
+#define SHOJI_TESTS_VIRTIO_FIXTURE_H
+
+#include "fake_machine.h"
+#include "vmm/pci/pci.h"
+#include "vmm/virtio/virtio_pci.h"
+
+#define VFX_DESC 0x10000ull
+#define VFX_AVAIL 0x11000ull
+#define VFX_USED 0x12000ull
+#define VFX_QUEUE_SIZE 8
+
+struct vfx {
+	struct fake_machine fm;
+	struct guest_mem mem;
+	struct pci_bus bus;
+	struct virtio_pci *vp;
+	uint16_t avail_idx;
+};
+
+/* Sets up RAM and the bus; the test then creates its device and calls vfx_attach. */
+int vfx_init(struct vfx *f);
+int vfx_attach(struct vfx *f, struct virtio_pci *vp);
+void vfx_destroy(struct vfx *f);
+
+uint64_t vfx_rd(struct vfx *f, uint64_t off, uint32_t len);
+void vfx_wr(struct vfx *f, uint64_t off, uint64_t v, uint32_t len);
+void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len);
+/* Negotiates VERSION_1 (plus `features`) and enables queue 0 at VFX_DESC/AVAIL/USED. */
+void vfx_bring_up(struct vfx *f, uint64_t features);
+/* Writes descriptor i and makes `head` available. */
+void vfx_desc(struct vfx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
+void vfx_offer(struct vfx *f, uint16_t head);
+void vfx_run(struct vfx *f);
+/* Used ring entry i: the length the device wrote. */
+uint32_t vfx_used_len(struct vfx *f, unsigned i);
+uint16_t vfx_used_idx(struct vfx *f);
+
+#endif
