@@ -8,20 +8,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "fake_machine.h"
-#include "vmm/boot/layout.h"
+#include "virtio_fixture.h"
 #include "vmm/devices/virtio_rng.h"
 
-#define MIB (1ull << 20)
-#define DESC 0x10000ull
-#define AVAIL 0x11000ull
-#define USED 0x12000ull
 #define BUF 0x20000ull
 
 struct fx {
-	struct fake_machine fm;
-	struct guest_mem mem;
-	struct pci_bus bus;
+	struct vfx v;
 	struct virtio_pci vp;
 };
 
@@ -29,11 +22,8 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct err e;
-	fake_machine_init(&f->fm);
-	if (guest_mem_init(&f->mem, 16 * MIB, &e) < 0 || virtio_rng_init(&f->vp, &f->fm.m, &f->mem, &e) < 0)
-		return -1;
-	pci_bus_init(&f->bus, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
-	if (pci_bus_add(&f->bus, &f->vp.pci, &e) < 0)
+	if (!f || vfx_init(&f->v) < 0 || virtio_rng_init(&f->vp, &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	    vfx_attach(&f->v, &f->vp) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -43,68 +33,22 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	virtio_pci_destroy(&f->vp);
-	pci_bus_destroy(&f->bus);
-	guest_mem_free(&f->mem);
+	vfx_destroy(&f->v);
 	free(f);
 	return 0;
 }
 
-static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
-{
-	uint64_t v = 0;
-	f->vp.pci.ops->bar_io(&f->vp.pci, 0, off, (uint8_t *)&v, len, false);
-	return v;
-}
-
-static void wr(struct fx *f, uint64_t off, uint64_t v, uint32_t len)
-{
-	f->vp.pci.ops->bar_io(&f->vp.pci, 0, off, (uint8_t *)&v, len, true);
-}
-
-static void cfg_wr(struct fx *f, uint32_t off, uint32_t v, uint32_t len)
-{
-	pci_cfg_access(&f->bus, f->vp.pci.slot, 0, off, (uint8_t *)&v, len, true);
-}
-
-/* Negotiates VERSION_1 and sets queue 0 up with 8 entries at DESC/AVAIL/USED. */
-static void bring_up(struct fx *f)
-{
-	wr(f, 0x14, 1 | 2, 1); /* ACKNOWLEDGE | DRIVER */
-	wr(f, 0x08, 1, 4);
-	wr(f, 0x0c, 1, 4); /* VERSION_1 (bit 32) */
-	wr(f, 0x14, 1 | 2 | 8, 1);
-	assert_int_equal(rd(f, 0x14, 1), 1 | 2 | 8);
-	wr(f, 0x16, 0, 2);
-	wr(f, 0x18, 8, 2);
-	wr(f, 0x20, DESC, 4);
-	wr(f, 0x24, 0, 4);
-	wr(f, 0x28, AVAIL, 8);
-	wr(f, 0x30, USED, 4);
-	wr(f, 0x34, 0, 4);
-	wr(f, 0x1c, 1, 2);
-	wr(f, 0x14, 1 | 2 | 8 | 4, 1);
-}
+static uint64_t rd(struct fx *f, uint64_t off, uint32_t len) { return vfx_rd(&f->v, off, len); }
+static void wr(struct fx *f, uint64_t off, uint64_t v, uint32_t len) { vfx_wr(&f->v, off, v, len); }
+static void cfg_wr(struct fx *f, uint32_t off, uint32_t v, uint32_t len) { vfx_cfg_wr(&f->v, off, v, len); }
+static void bring_up(struct fx *f) { vfx_bring_up(&f->v, 0); }
+static void run_queue(struct fx *f) { vfx_run(&f->v); }
 
 /* One writable 16-byte buffer in the available ring. */
-static void offer_buffer(struct fx *f, uint16_t avail_idx)
+static void offer_buffer(struct fx *f)
 {
-	uint8_t *desc = guest_mem_ptr(&f->mem, DESC, 16);
-	uint64_t addr = BUF;
-	uint32_t len = 16;
-	uint16_t flags = 2; /* WRITE */
-	memcpy(desc, &addr, 8);
-	memcpy(desc + 8, &len, 4);
-	memcpy(desc + 12, &flags, 2);
-	uint16_t *avail = guest_mem_ptr(&f->mem, AVAIL, 4 + 2 * 8);
-	avail[2 + (avail_idx - 1) % 8] = 0;
-	avail[1] = avail_idx;
-}
-
-static void run_queue(struct fx *f)
-{
-	pthread_mutex_lock(&f->vp.lock);
-	f->vp.ops->queue_notify(&f->vp, 0);
-	pthread_mutex_unlock(&f->vp.lock);
+	vfx_desc(&f->v, 0, BUF, 16, 2 /* WRITE */, 0);
+	vfx_offer(&f->v, 0);
 }
 
 static void identity_and_capabilities(void **state)
@@ -154,8 +98,8 @@ static void request_served_and_interrupt(void **state)
 {
 	struct fx *f = *state;
 	bring_up(f);
-	assert_int_equal(f->fm.ioeventfds, 1);
-	assert_int_equal(f->fm.last_ioeventfd_addr, f->vp.pci.bars[0].addr + 0x3000);
+	assert_int_equal(f->v.fm.ioeventfds, 1);
+	assert_int_equal(f->v.fm.last_ioeventfd_addr, f->vp.pci.bars[0].addr + 0x3000);
 	/* MSI-X: vector 0 for the queue, entry programmed and unmasked, then enabled. */
 	wr(f, 0x1a, 0, 2);
 	assert_int_equal(rd(f, 0x1a, 2), 0);
@@ -164,20 +108,20 @@ static void request_served_and_interrupt(void **state)
 	wr(f, 0x4008, 0x4041, 4);
 	wr(f, 0x400c, 0, 4);
 	cfg_wr(f, f->vp.msix_cap + 2, 0x8000, 2);
-	assert_int_equal(f->fm.last_msi_data, 0x4041);
+	assert_int_equal(f->v.fm.last_msi_data, 0x4041);
 
-	offer_buffer(f, 1);
+	offer_buffer(f);
 	run_queue(f);
-	uint16_t *used = guest_mem_ptr(&f->mem, USED, 4 + 8 * 8);
+	uint16_t *used = guest_mem_ptr(&f->v.mem, VFX_USED, 4 + 8 * 8);
 	assert_int_equal(used[1], 1);
 	uint32_t written;
 	memcpy(&written, (uint8_t *)used + 8, 4);
 	assert_int_equal(written, 16);
 	static const uint8_t zero[16];
-	assert_memory_not_equal(guest_mem_ptr(&f->mem, BUF, 16), zero, 16);
+	assert_memory_not_equal(guest_mem_ptr(&f->v.mem, BUF, 16), zero, 16);
 	/* The interrupt went out through an irqfd bound to the vector's GSI. */
-	assert_int_equal(f->fm.irqfds_bound, 1);
-	assert_int_equal(f->fm.last_irqfd_gsi, f->fm.last_route_gsi);
+	assert_int_equal(f->v.fm.irqfds_bound, 1);
+	assert_int_equal(f->v.fm.last_irqfd_gsi, f->v.fm.last_route_gsi);
 	uint64_t count = 0;
 	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), 8);
 	assert_int_equal(count, 1);
@@ -191,7 +135,7 @@ static void masked_vector_is_pending(void **state)
 	wr(f, 0x4000, 0xfee00000, 4);
 	wr(f, 0x4008, 0x4042, 4);
 	cfg_wr(f, f->vp.msix_cap + 2, 0x8000, 2); /* enabled, entry still masked */
-	offer_buffer(f, 1);
+	offer_buffer(f);
 	run_queue(f);
 	assert_int_equal(rd(f, 0x5000, 8) & 1, 1); /* pending */
 	uint64_t count = 0;
@@ -248,7 +192,7 @@ static void device_reset(void **state)
 	assert_int_equal(rd(f, 0x14, 1), 0);
 	assert_int_equal(rd(f, 0x1c, 2), 0);
 	assert_int_equal(rd(f, 0x0c, 4), 0);
-	assert_int_equal(f->fm.ioeventfds_removed, 1);
+	assert_int_equal(f->v.fm.ioeventfds_removed, 1);
 	/* A notification after reset does nothing (the I/O thread checks DRIVER_OK). */
 	assert_int_equal(rd(f, 0x10, 2), 0xffff);
 }
