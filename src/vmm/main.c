@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --disk PATH[,ro][,serial=ID]\n"
 		"                       add a virtio-blk disk on a raw image (up to %d)\n"
+		"  --console-socket PATH\n"
+		"                       add a virtio-console (hvc0) served on this Unix socket\n"
 		"  --stats              print exit counts and memory overhead when the VM ends\n"
 		"  -h, --help           this text\n"
 		"\n"
@@ -65,6 +67,7 @@ struct options {
 	int reboot_exits;
 	int stats;
 	int rng;
+	const char *console_socket;
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
 };
@@ -134,6 +137,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"serial", required_argument, NULL, 's'},  {"log-level", required_argument, NULL, 'l'},
 		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
 		{"rng", no_argument, NULL, 'R'},           {"disk", required_argument, NULL, 'd'},
+		{"console-socket", required_argument, NULL, 'C'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -148,6 +152,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 's': o->serial = optarg; break;
 		case 'S': o->stats = 1; break;
 		case 'R': o->rng = 1; break;
+		case 'C': o->console_socket = optarg; break;
 		case 'd':
 			if (parse_disk(optarg, o, e) < 0)
 				return -1;
@@ -260,6 +265,7 @@ int main(int argc, char **argv)
 		.ncpus = o.ncpus,
 		.rng = o.rng,
 		.ndisks = o.ndisks,
+		.console_socket = o.console_socket,
 	};
 	memcpy(cfg.disks, o.disks, sizeof(cfg.disks));
 	cfg.serial_out_fd = open_serial_out(&o, &e);

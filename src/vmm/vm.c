@@ -115,6 +115,17 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 	return 0;
 }
 
+static int add_console(struct vm *vm, struct err *e)
+{
+	vm->console = calloc(1, sizeof(*vm->console));
+	if (!vm->console)
+		return err_set(e, "out of memory for virtio-console");
+	if (virtio_console_init(vm->console, vm->cfg.console_socket, &vm->machine, &vm->mem, e) < 0 ||
+	    pci_bus_add(&vm->pci, &vm->console->vp.pci, e) < 0 || virtio_console_start(vm->console, e) < 0)
+		return -1;
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, struct err *e)
 {
 	vm->vcpus = calloc(vm->cfg.ncpus, sizeof(vm->vcpus[0]));
@@ -202,6 +213,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		if (add_disk(vm, i, e) < 0)
 			return -1;
+	if (cfg->console_socket && add_console(vm, e) < 0)
+		return -1;
 	if (create_vcpus(vm, e) < 0)
 		return -1;
 	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
@@ -237,6 +250,11 @@ void vm_destroy(struct vm *vm)
 		virtio_pci_destroy(vm->rng);
 		free(vm->rng);
 		vm->rng = NULL;
+	}
+	if (vm->console) {
+		virtio_console_destroy(vm->console);
+		free(vm->console);
+		vm->console = NULL;
 	}
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
 		if (vm->disks[i]) {

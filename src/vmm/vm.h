@@ -18,6 +18,7 @@
 #include "memory.h"
 #include "pci/pci.h"
 #include "devices/virtio_blk.h"
+#include "devices/virtio_console.h"
 #include "virtio/virtio_pci.h"
 
 #define VM_MAX_DISKS 8
@@ -36,6 +37,7 @@ struct vm_config {
 	bool rng;          /* a virtio-rng device */
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	const char *console_socket; /* a virtio-console on this Unix socket, or NULL */
 };
 
 struct vm {
@@ -52,6 +54,7 @@ struct vm {
 	struct pci_bus pci;
 	struct virtio_pci *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
+	struct virtio_console *console;
 	int stop_fd; /* eventfd: readable once an exit was requested */
 	int stopping;
 	int exit_reason; /* enum machine_exit */

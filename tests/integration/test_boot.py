@@ -71,6 +71,48 @@ def test_virtio_blk(env):
         assert f.read() == b"READONLY-PATTERN" * 4096, "the read-only image changed"
 
 
+def test_virtio_console(env):
+    # hvc0 over a Unix socket: the guest's line reaches the host, the host's line the guest.
+    import os
+    import socket
+    import tempfile
+    import threading
+    path = os.path.join(tempfile.mkdtemp(prefix="shoji-hvc-"), "console.sock")
+    got = []
+
+    def client():
+        deadline = time.time() + 200
+        while time.time() < deadline:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            return
+        s.settimeout(200)
+        buf = b""
+        while b"hello-from-hvc0" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                return
+            buf += chunk
+        got.append(buf)
+        s.sendall(b"ping-from-host\n")
+        time.sleep(5)
+        s.close()
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    r = env.boot("hvctest", extra=["--console-socket", path])
+    t.join(5)
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    assert got, f"the guest's hvc0 output never reached the socket:\n{r.tail()}"
+    assert "shoji-guest: hvc got: ping-from-host" in r.out, r.tail()
+    assert not os.path.exists(path), "the console socket was left behind"
+
+
 def test_three_cpus(env):
     r = env.boot("poweroff", cpus=3, memory=384)
     assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
@@ -107,6 +149,6 @@ def test_reboot_restart(env):
 
 
 if __name__ == "__main__":
-    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_virtio_rng, test_virtio_blk,
+    sys.exit(vmmtest.main([test_one_cpu_poweroff, test_virtio_rng, test_virtio_blk, test_virtio_console,
                            test_three_cpus, test_memory_above_4g, test_panic,
                            test_reboot_exit, test_reboot_restart], sys.argv[1:]))

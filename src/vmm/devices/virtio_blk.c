@@ -199,7 +199,11 @@ static void blk_notify(struct virtio_pci *vp, unsigned q)
 	struct virtq_chain chain;
 	struct err e;
 	virtq_chain_init(&chain, iov, BLK_SEG_MAX + 2);
-	for (unsigned budget = BLK_QUEUE_SIZE; budget; budget--) {
+	for (unsigned budget = BLK_QUEUE_SIZE;; budget--) {
+		if (budget == 0) {
+			virtio_pci_requeue(vp, q); /* more may be waiting: come back after the others */
+			break;
+		}
 		int r = virtq_pop(vq, &chain, &e);
 		if (r == 0)
 			break;

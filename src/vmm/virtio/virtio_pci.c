@@ -391,6 +391,21 @@ static void cfg_written(struct pci_device *d, uint32_t off, uint32_t len)
 
 static const struct pci_device_ops virtio_pci_ops = {.bar_io = bar_io, .cfg_written = cfg_written};
 
+#define WATCH_TOKEN_BASE 0x10000u
+
+int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WATCH_TOKEN_BASE + token};
+	if (epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return 0;
+	return errno == EEXIST ? 0 : -1;
+}
+
+void virtio_pci_unwatch(struct virtio_pci *vp, int fd)
+{
+	epoll_ctl(vp->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 /* --- the I/O thread ----------------------------------------------------------------------- */
 
 static void *io_thread(void *arg)
@@ -410,6 +425,13 @@ static void *io_thread(void *arg)
 			unsigned q = ev[i].data.u32;
 			if (q == UINT32_MAX)
 				return NULL; /* stop */
+			if (q >= WATCH_TOKEN_BASE) {
+				pthread_mutex_lock(&vp->lock);
+				if (vp->ops->fd_ready)
+					vp->ops->fd_ready(vp, q - WATCH_TOKEN_BASE);
+				pthread_mutex_unlock(&vp->lock);
+				continue;
+			}
 			uint64_t count;
 			if (read(vp->queues[q].kick_fd, &count, sizeof(count)) < 0)
 				continue;
@@ -521,6 +543,13 @@ void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q)
 {
 	if (q < vp->ops->num_queues && virtq_should_notify(&vp->queues[q].vq))
 		raise_irq(vp, q);
+}
+
+void virtio_pci_requeue(struct virtio_pci *vp, unsigned q)
+{
+	uint64_t one = 1;
+	if (q < vp->ops->num_queues && write(vp->queues[q].kick_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: cannot requeue queue %u: %s", vp->ops->name, q, strerror(errno));
 }
 
 void virtio_pci_set_needs_reset(struct virtio_pci *vp)

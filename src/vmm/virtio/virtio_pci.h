@@ -46,6 +46,8 @@ struct virtio_device_ops {
 	void (*queue_notify)(struct virtio_pci *vp, unsigned q);
 	/* The driver reset the device: forget all requests. */
 	void (*reset)(struct virtio_pci *vp);
+	/* A host descriptor the device watches (virtio_pci_watch) is ready; on the I/O thread. */
+	void (*fd_ready)(struct virtio_pci *vp, unsigned token);
 };
 
 struct virtio_queue {
@@ -97,9 +99,18 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 int virtio_pci_start(struct virtio_pci *vp, struct err *e);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
+/* Device models' own descriptors (sockets, taps) in the I/O thread's epoll: fd_ready(token)
+ * runs, with the transport lock held, while fd is readable. Unwatch before closing fd. */
+int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token);
+void virtio_pci_unwatch(struct virtio_pci *vp, int fd);
+
 /* For device models, on the I/O thread: after pushing to queue q, interrupt the driver if it
  * wants that; and mark the device broken (NEEDS_RESET and a configuration interrupt). */
 void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q);
+/* A device that stops serving queue q with work left (its per-pass budget spent) calls this to
+ * be run again after the other queues: with EVENT_IDX the driver will not notify for buffers it
+ * already queued. */
+void virtio_pci_requeue(struct virtio_pci *vp, unsigned q);
 void virtio_pci_set_needs_reset(struct virtio_pci *vp);
 
 #endif

@@ -95,7 +95,9 @@ void virtq_reset(struct virtq *q);
  * of 16 bytes, larger than VIRTQ_MAX_IOV entries or not in RAM. Work is bounded by
  * size + VIRTQ_MAX_IOV descriptors. With EVENT_IDX, returning 0 first publishes avail_event so
  * that the driver notifies for the next buffer, and looks once more: a device may sleep until
- * the next notification after a 0. */
+ * the next notification after a 0. A device that stops popping before a 0 (a work budget) must
+ * come back to the queue by itself: with EVENT_IDX the driver is not asked to notify again for
+ * buffers it has already made available. */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain, struct err *e);
 
 /* Returns a chain to the driver: a used ring entry {head, written} (the bytes the device wrote

@@ -1,0 +1,209 @@
+/* virtio_console: one console port over a Unix socket (see virtio_console.h; virtio 1.x
+ * section 5.3, without MULTIPORT or SIZE). Queue 0 carries input to the guest, queue 1 its
+ * output. */
+#include "virtio_console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../virtio/iov.h"
+
+#define RXQ 0
+#define TXQ 1
+#define CONSOLE_QUEUE_SIZE 256
+#define TOKEN_LISTEN 0
+#define TOKEN_CLIENT 1
+
+static struct virtio_console *con_of(struct virtio_pci *vp) { return vp->device; }
+
+static void drop_client(struct virtio_console *c)
+{
+	if (c->client_fd < 0)
+		return;
+	virtio_pci_unwatch(&c->vp, c->client_fd);
+	close(c->client_fd);
+	c->client_fd = -1;
+	c->input_paused = false;
+}
+
+/* Moves what the client sent into the guest's receive buffers. */
+static void feed_guest(struct virtio_console *c)
+{
+	struct virtio_pci *vp = &c->vp;
+	if (c->client_fd < 0 || !(vp->status & VIRTIO_STATUS_DRIVER_OK) || !vp->queues[RXQ].enabled)
+		return;
+	struct virtq *vq = &vp->queues[RXQ].vq;
+	struct virtq_iov iov[64];
+	struct virtq_chain chain;
+	struct err e;
+	virtq_chain_init(&chain, iov, 64);
+	for (;;) {
+		char buf[4096];
+		ssize_t avail = recv(c->client_fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+		if (avail == 0) {
+			drop_client(c);
+			break;
+		}
+		if (avail < 0)
+			break; /* nothing more for now */
+		int r = virtq_pop(vq, &chain, &e);
+		if (r < 0) {
+			log_warn("virtio-console: %s", e.msg);
+			virtio_pci_set_needs_reset(vp);
+			return;
+		}
+		if (r == 0) { /* no buffers: wait for the guest to give some */
+			virtio_pci_unwatch(vp, c->client_fd);
+			c->input_paused = true;
+			break;
+		}
+		size_t room = chain.writable_bytes < sizeof(buf) ? (size_t)chain.writable_bytes : sizeof(buf);
+		ssize_t n = recv(c->client_fd, buf, room, MSG_DONTWAIT);
+		size_t put = n > 0 ? iov_from_buf(virtq_chain_writable(&chain), chain.n_writable, 0, buf, (size_t)n) : 0;
+		virtq_push(vq, chain.head, (uint32_t)put);
+	}
+	virtio_pci_notify_queue(vp, RXQ);
+}
+
+/* Sends the guest's output to the client, or drops it when there is none. */
+static void drain_guest(struct virtio_console *c)
+{
+	struct virtio_pci *vp = &c->vp;
+	struct virtq *vq = &vp->queues[TXQ].vq;
+	struct virtq_iov iov[64];
+	struct virtq_chain chain;
+	struct err e;
+	virtq_chain_init(&chain, iov, 64);
+	for (unsigned budget = CONSOLE_QUEUE_SIZE;; budget--) {
+		if (budget == 0) {
+			virtio_pci_requeue(vp, TXQ); /* more may be waiting: come back after the others */
+			break;
+		}
+		int r = virtq_pop(vq, &chain, &e);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			log_warn("virtio-console: %s", e.msg);
+			virtio_pci_set_needs_reset(vp);
+			return;
+		}
+		for (unsigned i = 0; i < chain.n_readable && c->client_fd >= 0; i++) {
+			size_t off = 0;
+			while (off < chain.iov[i].len) {
+				ssize_t n = send(c->client_fd, (uint8_t *)chain.iov[i].base + off,
+						 chain.iov[i].len - off, MSG_NOSIGNAL);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					drop_client(c);
+					break;
+				}
+				off += (size_t)n;
+			}
+		}
+		virtq_push(vq, chain.head, 0);
+	}
+	virtio_pci_notify_queue(vp, TXQ);
+}
+
+static void console_notify(struct virtio_pci *vp, unsigned q)
+{
+	struct virtio_console *c = con_of(vp);
+	if (q == TXQ) {
+		drain_guest(c);
+		return;
+	}
+	if (c->input_paused && c->client_fd >= 0) { /* new receive buffers */
+		c->input_paused = false;
+		virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT);
+	}
+	feed_guest(c);
+}
+
+static void console_fd_ready(struct virtio_pci *vp, unsigned token)
+{
+	struct virtio_console *c = con_of(vp);
+	if (token == TOKEN_CLIENT) {
+		feed_guest(c);
+		return;
+	}
+	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (c->client_fd >= 0) {
+		close(fd); /* one client at a time */
+		return;
+	}
+	c->client_fd = fd;
+	if (virtio_pci_watch(vp, fd, TOKEN_CLIENT) < 0)
+		drop_client(c);
+}
+
+static void console_reset(struct virtio_pci *vp)
+{
+	struct virtio_console *c = con_of(vp);
+	if (c->input_paused && c->client_fd >= 0)
+		virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT);
+	c->input_paused = false;
+}
+
+static const struct virtio_device_ops console_ops = {
+	.name = "virtio-console",
+	.device_id = 3,
+	.class_code = 0x078000, /* communication controller, other */
+	.num_queues = 2,
+	.queue_max_size = CONSOLE_QUEUE_SIZE,
+	.queue_notify = console_notify,
+	.reset = console_reset,
+	.fd_ready = console_fd_ready,
+};
+
+int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m,
+			const struct guest_mem *mem, struct err *e)
+{
+	memset(c, 0, sizeof(*c));
+	c->listen_fd = c->client_fd = -1;
+	c->path = path;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return err_set(e, "console socket path '%s' is longer than %zu bytes", path,
+			       sizeof(addr.sun_path) - 1);
+	strcpy(addr.sun_path, path);
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return err_set(e, "console socket path '%s' exists and is not a socket", path);
+		unlink(path);
+	}
+	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->listen_fd < 0 || bind(c->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(c->listen_fd, 1) < 0)
+		return err_errno(e, errno, "cannot listen on console socket '%s'", path);
+	return virtio_pci_init(&c->vp, &console_ops, c, m, mem, e);
+}
+
+int virtio_console_start(struct virtio_console *c, struct err *e)
+{
+	if (virtio_pci_watch(&c->vp, c->listen_fd, TOKEN_LISTEN) < 0)
+		return err_errno(e, errno, "cannot watch console socket '%s'", c->path);
+	return virtio_pci_start(&c->vp, e);
+}
+
+void virtio_console_destroy(struct virtio_console *c)
+{
+	virtio_pci_destroy(&c->vp); /* stops the I/O thread first */
+	if (c->client_fd >= 0)
+		close(c->client_fd);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		unlink(c->path);
+	}
+	c->client_fd = c->listen_fd = -1;
+}
