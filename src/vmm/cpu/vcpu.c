@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../../common/log.h"
+#include "../../common/thread.h"
 #include "../vm.h"
 #include "cpuid.h"
 
@@ -313,7 +314,7 @@ void vcpu_install_kick_handler(void)
 
 int vcpu_start(struct vcpu *v, struct err *e)
 {
-	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	int r = thread_start(&v->thread, vcpu_thread, v);
 	if (r != 0)
 		return err_errno(e, r, "cannot start the thread of vCPU %u", v->id);
 	v->started = true;

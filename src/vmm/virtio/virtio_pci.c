@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../common/log.h"
+#include "../../common/thread.h"
 
 /* BAR 0 layout. */
 #define BAR_SIZE 0x8000u
@@ -507,7 +508,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 
 int virtio_pci_start(struct virtio_pci *vp, struct err *e)
 {
-	int r = pthread_create(&vp->thread, NULL, io_thread, vp);
+	int r = thread_start(&vp->thread, io_thread, vp);
 	if (r)
 		return err_errno(e, r, "%s: cannot start its I/O thread", vp->ops->name);
 	vp->thread_started = true;
