@@ -191,30 +191,15 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 	return written + 1;
 }
 
+static uint32_t blk_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+{
+	return serve(blk_of(vp), chain);
+}
+
 static void blk_notify(struct virtio_pci *vp, unsigned q)
 {
-	struct virtio_blk *b = blk_of(vp);
-	struct virtq *vq = &vp->queues[q].vq;
 	struct virtq_iov iov[BLK_SEG_MAX + 2];
-	struct virtq_chain chain;
-	struct err e;
-	virtq_chain_init(&chain, iov, BLK_SEG_MAX + 2);
-	for (unsigned budget = BLK_QUEUE_SIZE;; budget--) {
-		if (budget == 0) {
-			virtio_pci_requeue(vp, q); /* more may be waiting: come back after the others */
-			break;
-		}
-		int r = virtq_pop(vq, &chain, &e);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			log_warn("virtio-blk %s: %s", b->path, e.msg);
-			virtio_pci_set_needs_reset(vp);
-			return;
-		}
-		virtq_push(vq, chain.head, serve(b, &chain));
-	}
-	virtio_pci_notify_queue(vp, q);
+	virtio_pci_serve_queue(vp, q, iov, BLK_SEG_MAX + 2, blk_serve);
 }
 
 static struct virtio_device_ops blk_ops_template = {

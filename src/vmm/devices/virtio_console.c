@@ -72,45 +72,31 @@ static void feed_guest(struct virtio_console *c)
 	virtio_pci_notify_queue(vp, RXQ);
 }
 
-/* Sends the guest's output to the client, or drops it when there is none. */
+/* Sends one chain of the guest's output to the client, or drops it when there is none. */
+static uint32_t console_output(struct virtio_pci *vp, const struct virtq_chain *chain)
+{
+	struct virtio_console *c = con_of(vp);
+	for (unsigned i = 0; i < chain->n_readable && c->client_fd >= 0; i++) {
+		size_t off = 0;
+		while (off < chain->iov[i].len) {
+			ssize_t n = send(c->client_fd, (uint8_t *)chain->iov[i].base + off,
+					 chain->iov[i].len - off, MSG_NOSIGNAL);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				drop_client(c);
+				break;
+			}
+			off += (size_t)n;
+		}
+	}
+	return 0;
+}
+
 static void drain_guest(struct virtio_console *c)
 {
-	struct virtio_pci *vp = &c->vp;
-	struct virtq *vq = &vp->queues[TXQ].vq;
 	struct virtq_iov iov[64];
-	struct virtq_chain chain;
-	struct err e;
-	virtq_chain_init(&chain, iov, 64);
-	for (unsigned budget = CONSOLE_QUEUE_SIZE;; budget--) {
-		if (budget == 0) {
-			virtio_pci_requeue(vp, TXQ); /* more may be waiting: come back after the others */
-			break;
-		}
-		int r = virtq_pop(vq, &chain, &e);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			log_warn("virtio-console: %s", e.msg);
-			virtio_pci_set_needs_reset(vp);
-			return;
-		}
-		for (unsigned i = 0; i < chain.n_readable && c->client_fd >= 0; i++) {
-			size_t off = 0;
-			while (off < chain.iov[i].len) {
-				ssize_t n = send(c->client_fd, (uint8_t *)chain.iov[i].base + off,
-						 chain.iov[i].len - off, MSG_NOSIGNAL);
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					drop_client(c);
-					break;
-				}
-				off += (size_t)n;
-			}
-		}
-		virtq_push(vq, chain.head, 0);
-	}
-	virtio_pci_notify_queue(vp, TXQ);
+	virtio_pci_serve_queue(&c->vp, TXQ, iov, 64, console_output);
 }
 
 static void console_notify(struct virtio_pci *vp, unsigned q)

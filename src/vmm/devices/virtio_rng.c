@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <sys/random.h>
 
-#include "../../common/log.h"
 
 #define RNG_QUEUE_SIZE 256
 #define RNG_MAX_REQUEST (64u << 10) /* bytes filled per request, at most */
@@ -30,29 +29,16 @@ static uint32_t fill(struct virtq_iov *iov, unsigned n)
 	return done;
 }
 
+static uint32_t rng_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+{
+	(void)vp;
+	return fill(virtq_chain_writable(chain), chain->n_writable);
+}
+
 static void rng_notify(struct virtio_pci *vp, unsigned q)
 {
-	struct virtq *vq = &vp->queues[q].vq;
 	struct virtq_iov iov[64];
-	struct virtq_chain chain;
-	struct err e;
-	virtq_chain_init(&chain, iov, 64);
-	for (unsigned budget = RNG_QUEUE_SIZE;; budget--) {
-		if (budget == 0) {
-			virtio_pci_requeue(vp, q); /* more may be waiting: come back after the others */
-			break;
-		}
-		int r = virtq_pop(vq, &chain, &e);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			log_warn("virtio-rng: %s", e.msg);
-			virtio_pci_set_needs_reset(vp);
-			return;
-		}
-		virtq_push(vq, chain.head, fill(virtq_chain_writable(&chain), chain.n_writable));
-	}
-	virtio_pci_notify_queue(vp, q);
+	virtio_pci_serve_queue(vp, q, iov, 64, rng_serve);
 }
 
 static const struct virtio_device_ops rng_ops = {

@@ -546,6 +546,31 @@ void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q)
 		raise_irq(vp, q);
 }
 
+void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_iov *iov, unsigned cap,
+			    virtio_serve_fn serve)
+{
+	struct virtq *vq = &vp->queues[q].vq;
+	struct virtq_chain chain;
+	struct err e;
+	virtq_chain_init(&chain, iov, cap);
+	for (unsigned budget = vp->queues[q].size;; budget--) {
+		if (budget == 0) {
+			virtio_pci_requeue(vp, q); /* more may be waiting: come back after the others */
+			break;
+		}
+		int r = virtq_pop(vq, &chain, &e);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			log_warn("%s: queue %u: %s", vp->ops->name, q, e.msg);
+			virtio_pci_set_needs_reset(vp);
+			return;
+		}
+		virtq_push(vq, chain.head, serve(vp, &chain));
+	}
+	virtio_pci_notify_queue(vp, q);
+}
+
 void virtio_pci_requeue(struct virtio_pci *vp, unsigned q)
 {
 	uint64_t one = 1;

@@ -99,6 +99,14 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 int virtio_pci_start(struct virtio_pci *vp, struct err *e);
 void virtio_pci_destroy(struct virtio_pci *vp);
 
+/* Serves queue q: pops each available chain into iov (room for cap buffers), hands it to
+ * `serve`, which returns the bytes it wrote into the chain's writable buffers, and pushes it
+ * back; then interrupts the driver if it wants that. A malformed chain marks the device
+ * NEEDS_RESET; after the queue's size in chains it requeues itself rather than starve others. */
+typedef uint32_t (*virtio_serve_fn)(struct virtio_pci *vp, const struct virtq_chain *chain);
+void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_iov *iov, unsigned cap,
+			    virtio_serve_fn serve);
+
 /* Device models' own descriptors (sockets, taps) in the I/O thread's epoll: fd_ready(token)
  * runs, with the transport lock held, while fd is readable. Unwatch before closing fd. */
 int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token);
