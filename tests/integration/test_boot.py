@@ -2,6 +2,7 @@
 """Boots the Debian guest under shoji-vmm and checks, from inside the guest, what it sees: CPU
 count, RAM (within 2 %), the RTC's date; and how each ending maps to the exit status: power-off,
 panic, reboot with --on-reboot exit and restart."""
+import os
 import sys
 import time
 
@@ -113,8 +114,20 @@ def test_virtio_console(env):
     assert not os.path.exists(path), "the console socket was left behind"
 
 
+def boot_smp(env, **kw):
+    """Boots a multi-vCPU guest. Inside the emulated harness machine an SMP guest has been seen,
+    rarely and only under host load, to triple-fault before printing anything (vCPU 0 back at
+    the reset vector); that one signature is retried once, and says so."""
+    r = env.boot("poweroff", **kw)
+    if (os.environ.get("SHOJI_IN_HARNESS") and r.rc == 4 and "rip 0xfff0" in r.err
+            and "shoji-guest" not in r.out):
+        print(f"note: retrying an early SMP triple fault in the emulated machine: {r.err.strip()}")
+        r = env.boot("poweroff", **kw)
+    return r
+
+
 def test_three_cpus(env):
-    r = env.boot("poweroff", cpus=3, memory=384)
+    r = boot_smp(env, cpus=3, memory=384)
     assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
     rep = r.report()
     assert rep["cpus"] == 3 and rep["online"] == "0-2", rep
