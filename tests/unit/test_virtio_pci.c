@@ -65,7 +65,8 @@ static void identity_and_capabilities(void **state)
 		if (cfg[at] == 0x11)
 			msix = (cfg[at + 2] | cfg[at + 3] << 8) & 0x7ff;
 	}
-	assert_int_equal(types, (1u << 1) | (1u << 2) | (1u << 3)); /* common, notify, ISR */
+	/* common, notify, ISR and the PCI configuration access window */
+	assert_int_equal(types, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 5));
 	assert_int_equal(msix, 1); /* two vectors: the queue and configuration changes */
 	assert_int_equal(rd(f, 0x12, 2), 1); /* num_queues */
 	assert_int_equal(rd(f, 0x18, 2), 256); /* queue size: the maximum */
@@ -145,6 +146,42 @@ static void masked_vector_is_pending(void **state)
 	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), 8);
 }
 
+static uint32_t cfg_rd(struct fx *f, uint32_t off, uint32_t len)
+{
+	uint32_t v = 0;
+	pci_cfg_access(&f->v.bus, f->vp.pci.slot, 0, off, (uint8_t *)&v, len, false);
+	return v;
+}
+
+/* VIRTIO_PCI_CAP_PCI_CFG: BAR 0 reached through configuration space alone. */
+static void pci_cfg_window(void **state)
+{
+	struct fx *f = *state;
+	uint32_t cap = f->vp.pci_cfg_cap;
+	assert_int_not_equal(cap, 0);
+	cfg_wr(f, cap + 4, 0, 1);       /* BAR 0 */
+	cfg_wr(f, cap + 8, 0x12, 4);    /* num_queues */
+	cfg_wr(f, cap + 12, 2, 4);
+	assert_int_equal(cfg_rd(f, cap + 16, 4) & 0xffff, 1);
+	cfg_wr(f, cap + 8, 0x14, 4);    /* device_status */
+	cfg_wr(f, cap + 12, 1, 4);
+	cfg_wr(f, cap + 16, 1, 1);      /* ACKNOWLEDGE, written through the window */
+	assert_int_equal(rd(f, 0x14, 1), 1);
+	/* Bad windows do nothing: another BAR, a length of 3, misaligned, past the BAR. */
+	cfg_wr(f, cap + 4, 2, 1);
+	cfg_wr(f, cap + 16, 0, 1);
+	assert_int_equal(rd(f, 0x14, 1), 1);
+	cfg_wr(f, cap + 4, 0, 1);
+	cfg_wr(f, cap + 12, 3, 4);
+	cfg_wr(f, cap + 16, 0, 1);
+	cfg_wr(f, cap + 8, 0x13, 4);
+	cfg_wr(f, cap + 12, 2, 4);
+	cfg_wr(f, cap + 16, 0, 2);
+	cfg_wr(f, cap + 8, 0xfffffffe, 4);
+	cfg_wr(f, cap + 16, 0, 2);
+	assert_int_equal(rd(f, 0x14, 1), 1);
+}
+
 static void hostile_registers(void **state)
 {
 	struct fx *f = *state;
@@ -202,7 +239,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(identity_and_capabilities), T(feature_negotiation), T(request_served_and_interrupt),
-		T(masked_vector_is_pending), T(hostile_registers), T(device_reset),
+		T(masked_vector_is_pending), T(pci_cfg_window), T(hostile_registers), T(device_reset),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

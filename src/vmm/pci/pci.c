@@ -133,6 +133,8 @@ void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t of
 		return;
 	}
 	if (!is_write) {
+		if (d->ops && d->ops->cfg_reading)
+			d->ops->cfg_reading(d, offset, len);
 		memcpy(data, d->cfg + offset, len);
 		return;
 	}

@@ -40,6 +40,9 @@ struct pci_device_ops {
 		       bool is_write);
 	/* Called after the guest wrote configuration bytes [offset, offset+len). */
 	void (*cfg_written)(struct pci_device *d, uint32_t offset, uint32_t len);
+	/* Called before the guest reads configuration bytes [offset, offset+len), for registers
+	 * whose value the device computes (may be NULL). */
+	void (*cfg_reading)(struct pci_device *d, uint32_t offset, uint32_t len);
 };
 
 struct pci_bar {

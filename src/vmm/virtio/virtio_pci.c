@@ -30,6 +30,7 @@
 #define CAP_NOTIFY 2
 #define CAP_ISR 3
 #define CAP_DEVICE 4
+#define CAP_PCI_CFG 5 /* a window onto the BARs through configuration space */
 
 #define MSIX_CTRL_ENABLE 0x8000u
 #define MSIX_CTRL_MASKALL 0x4000u
@@ -52,8 +53,10 @@ static unsigned nvectors(const struct virtio_pci *vp) { return vp->ops->num_queu
 
 static void add_vendor_cap(struct virtio_pci *vp, uint8_t type, uint32_t off, uint32_t len)
 {
-	uint8_t extra = type == CAP_NOTIFY ? 4 : 0;
+	uint8_t extra = type == CAP_NOTIFY || type == CAP_PCI_CFG ? 4 : 0;
 	uint8_t at = pci_device_add_cap(&vp->pci, PCI_CAP_VENDOR, (uint8_t)(16 + extra));
+	if (type == CAP_PCI_CFG)
+		vp->pci_cfg_cap = at;
 	uint8_t *c = vp->pci.cfg + at;
 	c[2] = (uint8_t)(16 + extra);
 	c[3] = type;
@@ -374,9 +377,44 @@ static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, u
 	pthread_mutex_unlock(&vp->lock);
 }
 
+/* The VIRTIO_PCI_CAP_PCI_CFG window: the driver names a BAR, offset and length (1, 2 or 4) in
+ * the capability, then reads or writes its data field. Anything else does nothing. */
+static bool pci_cfg_window(struct virtio_pci *vp, uint64_t *off, uint32_t *len)
+{
+	const uint8_t *c = vp->pci.cfg + vp->pci_cfg_cap;
+	uint32_t o = (uint32_t)get(c, 8, 4), l = (uint32_t)get(c, 12, 4);
+	if (c[4] != 0 || (l != 1 && l != 2 && l != 4) || o % l || o >= BAR_SIZE || l > BAR_SIZE - o)
+		return false;
+	*off = o;
+	*len = l;
+	return true;
+}
+
+static bool touches_window_data(const struct virtio_pci *vp, uint32_t off, uint32_t len)
+{
+	uint32_t data = vp->pci_cfg_cap + 16u;
+	return vp->pci_cfg_cap && off < data + 4 && off + len > data;
+}
+
+static void cfg_reading(struct pci_device *d, uint32_t off, uint32_t len)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)d;
+	uint64_t bar_off;
+	uint32_t l;
+	if (!touches_window_data(vp, off, len) || !pci_cfg_window(vp, &bar_off, &l))
+		return;
+	uint8_t v[4] = {0};
+	bar_io(d, 0, bar_off, v, l, false);
+	memcpy(vp->pci.cfg + vp->pci_cfg_cap + 16, v, 4);
+}
+
 static void cfg_written(struct pci_device *d, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *vp = (struct virtio_pci *)d;
+	uint64_t bar_off;
+	uint32_t l;
+	if (touches_window_data(vp, off, len) && pci_cfg_window(vp, &bar_off, &l))
+		bar_io(d, 0, bar_off, vp->pci.cfg + vp->pci_cfg_cap + 16, l, true); /* takes the lock */
 	pthread_mutex_lock(&vp->lock);
 	if (off <= vp->msix_cap + 3u && off + len > vp->msix_cap + 2u) {
 		for (unsigned v = 0; v < nvectors(vp); v++)
@@ -390,7 +428,8 @@ static void cfg_written(struct pci_device *d, uint32_t off, uint32_t len)
 	pthread_mutex_unlock(&vp->lock);
 }
 
-static const struct pci_device_ops virtio_pci_ops = {.bar_io = bar_io, .cfg_written = cfg_written};
+static const struct pci_device_ops virtio_pci_ops = {
+	.bar_io = bar_io, .cfg_written = cfg_written, .cfg_reading = cfg_reading};
 
 #define WATCH_TOKEN_BASE 0x10000u
 
@@ -476,6 +515,10 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	add_vendor_cap(vp, CAP_ISR, ISR_OFF, 1);
 	if (ops->config_size)
 		add_vendor_cap(vp, CAP_DEVICE, DEVICE_OFF, ops->config_size);
+	add_vendor_cap(vp, CAP_PCI_CFG, 0, 0);
+	uint8_t *w = vp->pci.wmask + vp->pci_cfg_cap;
+	w[4] = 0xff;                                  /* bar */
+	memset(w + 8, 0xff, 12);                      /* offset, length, data */
 	vp->msix_cap = pci_device_add_cap(&vp->pci, PCI_CAP_MSIX, 12);
 	put(vp->pci.cfg, vp->msix_cap + 2u, nvectors(vp) - 1, 2);
 	put(vp->pci.wmask, vp->msix_cap + 2u, MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL, 2);

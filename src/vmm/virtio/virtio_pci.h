@@ -88,6 +88,7 @@ struct virtio_pci {
 	unsigned msix_gsi[VIRTIO_PCI_MAX_QUEUES + 1]; /* 0: no route yet */
 	uint64_t msix_pending;
 	uint8_t msix_cap;
+	uint8_t pci_cfg_cap; /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
 	int epoll_fd, stop_fd;
 	pthread_t thread;
 	bool thread_started;
