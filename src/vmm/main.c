@@ -206,16 +206,16 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	return 0;
 }
 
-static int open_serial_out(const struct options *o, struct err *e)
+/* Where the UART's output goes: *fd is stdout, -1 (discarded) or the opened file. */
+static int open_serial_out(const struct options *o, int *fd, struct err *e)
 {
+	*fd = -1;
 	if (strcmp(o->serial, "stdio") == 0)
-		return STDOUT_FILENO;
-	if (strcmp(o->serial, "none") == 0)
-		return -1;
-	int fd = open(o->serial + 5, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return err_errno(e, errno, "cannot open serial output file '%s'", o->serial + 5) - 1;
-	return fd;
+		*fd = STDOUT_FILENO;
+	else if (strncmp(o->serial, "file:", 5) == 0 &&
+		 (*fd = open(o->serial + 5, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+		return err_errno(e, errno, "cannot open serial output file '%s'", o->serial + 5);
+	return 0;
 }
 
 static void print_stats(const struct vm *vm)
@@ -268,8 +268,7 @@ int main(int argc, char **argv)
 		.console_socket = o.console_socket,
 	};
 	memcpy(cfg.disks, o.disks, sizeof(cfg.disks));
-	cfg.serial_out_fd = open_serial_out(&o, &e);
-	if (cfg.serial_out_fd < -1) {
+	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0) {
 		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
 		return EXIT_SETUP_ERROR;
 	}

@@ -202,7 +202,7 @@ static void blk_notify(struct virtio_pci *vp, unsigned q)
 	virtio_pci_serve_queue(vp, q, iov, BLK_SEG_MAX + 2, blk_serve);
 }
 
-static struct virtio_device_ops blk_ops_template = {
+static const struct virtio_device_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_id = 2,
 	.class_code = 0x018000, /* mass storage, other */
@@ -214,8 +214,6 @@ static struct virtio_device_ops blk_ops_template = {
 	.config_read = config_read,
 	.queue_notify = blk_notify,
 };
-
-static struct virtio_device_ops blk_ops_ro;
 
 int virtio_blk_init(struct virtio_blk *b, const char *path, bool read_only, const char *serial,
 		    struct machine *m, const struct guest_mem *mem, struct err *e)
@@ -234,13 +232,11 @@ int virtio_blk_init(struct virtio_blk *b, const char *path, bool read_only, cons
 	b->read_only = read_only;
 	b->path = path;
 	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
-	const struct virtio_device_ops *ops = &blk_ops_template;
-	if (read_only) {
-		blk_ops_ro = blk_ops_template;
-		blk_ops_ro.features |= VIRTIO_BLK_F_RO;
-		ops = &blk_ops_ro;
-	}
-	return virtio_pci_init(&b->vp, ops, b, m, mem, e);
+	if (virtio_pci_init(&b->vp, &blk_ops, b, m, mem, e) < 0)
+		return -1;
+	if (read_only)
+		b->vp.device_features |= VIRTIO_BLK_F_RO;
+	return 0;
 }
 
 void virtio_blk_destroy(struct virtio_blk *b)

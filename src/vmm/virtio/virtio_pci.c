@@ -48,7 +48,7 @@ static uint64_t get(const uint8_t *p, uint32_t off, uint32_t len)
 	return v;
 }
 
-static uint64_t offered(const struct virtio_pci *vp) { return vp->ops->features | TRANSPORT_FEATURES; }
+static uint64_t offered(const struct virtio_pci *vp) { return vp->device_features; }
 static unsigned nvectors(const struct virtio_pci *vp) { return vp->ops->num_queues + 1u; }
 
 static void add_vendor_cap(struct virtio_pci *vp, uint8_t type, uint32_t off, uint32_t len)
@@ -500,6 +500,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_PCI_MAX_QUEUES || ops->config_size > DEVICE_LEN)
 		return err_set(e, "%s: unsupported queue count or configuration size", ops->name);
 	vp->ops = ops;
+	vp->device_features = ops->features | TRANSPORT_FEATURES;
 	vp->device = device;
 	vp->machine = m;
 	vp->mem = mem;

@@ -37,6 +37,7 @@ struct virtio_device_ops {
 	uint16_t device_id;  /* virtio device type: 4 entropy, 2 block, 1 net, ... */
 	uint32_t class_code; /* PCI class */
 	uint64_t features;   /* device-specific feature bits; the transport adds its own */
+	                     /* (a device may add more to vp->device_features after init) */
 	uint16_t num_queues;
 	uint16_t queue_max_size;
 	uint32_t config_size;
@@ -78,6 +79,7 @@ struct virtio_pci {
 	struct machine *machine;
 	const struct guest_mem *mem;
 	pthread_mutex_t lock;
+	uint64_t device_features; /* what is offered: ops->features, the device's, the transport's */
 	uint32_t dfselect, gfselect;
 	uint64_t driver_features;
 	uint8_t status, config_generation, isr;
