@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(window, 0, WINDOW);
 	memcpy(window, data, size < WINDOW ? size : WINDOW);
 	vfx_wr(&fx, 0x14, 0, 1); /* reset */
-	fx.avail_idx = 0;
+	memset(fx.avail_idx_q, 0, sizeof(fx.avail_idx_q));
 	/* The used ring starts clean so that the device's own index is where the fuzzer put it. */
 	vfx_bring_up(&fx, features);
 	vfx_run(&fx);

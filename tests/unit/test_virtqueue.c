@@ -187,6 +187,29 @@ static void vq_readable_writable(void **state)
 	assert_int_equal(pop(f), 0);
 }
 
+/* A device that took chains it cannot use yet gives them back and gets them again, in order;
+ * it can never give back more than it holds. */
+static void vq_rewind(void **state)
+{
+	struct fixture *f = *state;
+	qinit(f, 8, false, false);
+	for (uint16_t i = 0; i < 3; i++) {
+		put_desc(f, DESC, i, BUF + 0x1000ull * i, 64, W, 0);
+		offer(f, i);
+	}
+	assert_int_equal(pop(f), 1);
+	virtq_push(&f->q, f->c.head, 0); /* chain 0 done */
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->c.head, 2);
+	virtq_rewind(&f->q, 100); /* only the two in flight go back */
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->c.head, 1);
+	assert_int_equal(pop(f), 1);
+	assert_int_equal(f->c.head, 2);
+	assert_int_equal(pop(f), 0);
+}
+
 static void vq_three_descriptors(void **state)
 {
 	struct fixture *f = *state;
@@ -880,6 +903,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(vq_readable_writable, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_three_descriptors, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_rewind, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_full_length_chain, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_indirect, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_indirect_after_direct, fixture_setup,

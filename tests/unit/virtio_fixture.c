@@ -46,7 +46,10 @@ void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len)
 	pci_cfg_access(&f->bus, f->vp->pci.slot, 0, off, (uint8_t *)&v, len, true);
 }
 
-void vfx_bring_up(struct vfx *f, uint64_t features)
+/* Queue q's rings: queue 0 at VFX_DESC/AVAIL/USED, each further one VFX_QUEUE_STRIDE higher. */
+static uint64_t qbase(unsigned q) { return VFX_QUEUE_STRIDE * q; }
+
+void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues)
 {
 	features |= 1ull << 32; /* VERSION_1 */
 	vfx_wr(f, 0x14, 1 | 2, 1);
@@ -55,50 +58,68 @@ void vfx_bring_up(struct vfx *f, uint64_t features)
 	vfx_wr(f, 0x08, 1, 4);
 	vfx_wr(f, 0x0c, features >> 32, 4);
 	vfx_wr(f, 0x14, 1 | 2 | 8, 1);
-	vfx_wr(f, 0x16, 0, 2);
-	vfx_wr(f, 0x18, VFX_QUEUE_SIZE, 2);
-	vfx_wr(f, 0x20, VFX_DESC, 4);
-	vfx_wr(f, 0x24, 0, 4);
-	vfx_wr(f, 0x28, VFX_AVAIL, 8);
-	vfx_wr(f, 0x30, VFX_USED, 4);
-	vfx_wr(f, 0x34, 0, 4);
-	vfx_wr(f, 0x1c, 1, 2);
+	for (unsigned q = 0; q < nqueues; q++) {
+		vfx_wr(f, 0x16, q, 2);
+		vfx_wr(f, 0x18, VFX_QUEUE_SIZE, 2);
+		vfx_wr(f, 0x20, VFX_DESC + qbase(q), 4);
+		vfx_wr(f, 0x24, 0, 4);
+		vfx_wr(f, 0x28, VFX_AVAIL + qbase(q), 8);
+		vfx_wr(f, 0x30, VFX_USED + qbase(q), 4);
+		vfx_wr(f, 0x34, 0, 4);
+		vfx_wr(f, 0x1c, 1, 2);
+	}
 	vfx_wr(f, 0x14, 1 | 2 | 8 | 4, 1);
 }
 
-void vfx_desc(struct vfx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+void vfx_bring_up(struct vfx *f, uint64_t features) { vfx_bring_up_queues(f, features, 1); }
+
+void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+		uint16_t next)
 {
-	uint8_t *d = guest_mem_ptr(&f->mem, VFX_DESC + 16ull * i, 16);
+	uint8_t *d = guest_mem_ptr(&f->mem, VFX_DESC + qbase(q) + 16ull * i, 16);
 	memcpy(d, &addr, 8);
 	memcpy(d + 8, &len, 4);
 	memcpy(d + 12, &flags, 2);
 	memcpy(d + 14, &next, 2);
 }
 
-void vfx_offer(struct vfx *f, uint16_t head)
+void vfx_desc(struct vfx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	uint16_t *avail = guest_mem_ptr(&f->mem, VFX_AVAIL, 4 + 2 * VFX_QUEUE_SIZE);
-	avail[2 + f->avail_idx % VFX_QUEUE_SIZE] = head;
-	avail[1] = ++f->avail_idx;
+	vfx_desc_q(f, 0, i, addr, len, flags, next);
 }
 
-void vfx_run(struct vfx *f)
+void vfx_offer_q(struct vfx *f, unsigned q, uint16_t head)
+{
+	uint16_t *avail = guest_mem_ptr(&f->mem, VFX_AVAIL + qbase(q), 4 + 2 * VFX_QUEUE_SIZE);
+	avail[2 + f->avail_idx_q[q] % VFX_QUEUE_SIZE] = head;
+	avail[1] = ++f->avail_idx_q[q];
+}
+
+void vfx_offer(struct vfx *f, uint16_t head) { vfx_offer_q(f, 0, head); }
+
+void vfx_run_q(struct vfx *f, unsigned q)
 {
 	pthread_mutex_lock(&f->vp->lock);
-	f->vp->ops->queue_notify(f->vp, 0);
+	f->vp->ops->queue_notify(f->vp, q);
 	pthread_mutex_unlock(&f->vp->lock);
 }
 
-uint32_t vfx_used_len(struct vfx *f, unsigned i)
+uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i)
 {
 	uint32_t len;
-	memcpy(&len, (uint8_t *)guest_mem_ptr(&f->mem, VFX_USED + 4 + 8ull * i + 4, 4), 4);
+	memcpy(&len, (uint8_t *)guest_mem_ptr(&f->mem, VFX_USED + qbase(q) + 4 + 8ull * i + 4, 4), 4);
 	return len;
 }
 
-uint16_t vfx_used_idx(struct vfx *f)
+uint16_t vfx_used_idx_q(struct vfx *f, unsigned q)
 {
 	uint16_t idx;
-	memcpy(&idx, guest_mem_ptr(&f->mem, VFX_USED + 2, 2), 2);
+	memcpy(&idx, guest_mem_ptr(&f->mem, VFX_USED + qbase(q) + 2, 2), 2);
 	return idx;
 }
+
+void vfx_run(struct vfx *f) { vfx_run_q(f, 0); }
+
+uint32_t vfx_used_len(struct vfx *f, unsigned i) { return vfx_used_len_q(f, 0, i); }
+
+uint16_t vfx_used_idx(struct vfx *f) { return vfx_used_idx_q(f, 0); }

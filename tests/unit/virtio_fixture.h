@@ -11,13 +11,14 @@
 #define VFX_AVAIL 0x11000ull
 #define VFX_USED 0x12000ull
 #define VFX_QUEUE_SIZE 8
+#define VFX_QUEUE_STRIDE 0x4000ull
 
 struct vfx {
 	struct fake_machine fm;
 	struct guest_mem mem;
 	struct pci_bus bus;
 	struct virtio_pci *vp;
-	uint16_t avail_idx;
+	uint16_t avail_idx_q[VIRTIO_PCI_MAX_QUEUES];
 };
 
 /* Sets up RAM and the bus; the test then creates its device and calls vfx_attach. */
@@ -30,6 +31,15 @@ void vfx_wr(struct vfx *f, uint64_t off, uint64_t v, uint32_t len);
 void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len);
 /* Negotiates VERSION_1 (plus `features`) and enables queue 0 at VFX_DESC/AVAIL/USED. */
 void vfx_bring_up(struct vfx *f, uint64_t features);
+/* The same with queues 0..nqueues-1, queue q's rings VFX_QUEUE_STRIDE * q above queue 0's. */
+void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues);
+/* The queue-0 helpers below, for queue q. */
+void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+		uint16_t next);
+void vfx_offer_q(struct vfx *f, unsigned q, uint16_t head);
+void vfx_run_q(struct vfx *f, unsigned q);
+uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i);
+uint16_t vfx_used_idx_q(struct vfx *f, unsigned q);
 /* Writes descriptor i and makes `head` available. */
 void vfx_desc(struct vfx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
 void vfx_offer(struct vfx *f, uint16_t head);

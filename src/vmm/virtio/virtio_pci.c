@@ -85,6 +85,36 @@ static void vector_route(struct virtio_pci *vp, unsigned v)
 		log_warn("%s: cannot route MSI-X vector %u", vp->ops->name, v);
 }
 
+/* Binds interrupt source i's eventfd, as an irqfd, to vector v's GSI (routing v first when it
+ * has no route yet). Lock held. */
+static int irq_bind(struct virtio_pci *vp, unsigned i, unsigned v)
+{
+	if (!vp->msix_gsi[v])
+		vector_route(vp, v);
+	struct virtio_irq *irq = &vp->irqs[i];
+	if (!vp->msix_gsi[v])
+		return -1;
+	if (irq->bound_gsi == vp->msix_gsi[v])
+		return 0;
+	if (irq->bound_gsi)
+		vp->machine->irqfd(vp->machine, irq->fd, irq->bound_gsi, false);
+	irq->bound_gsi = 0;
+	if (vp->machine->irqfd(vp->machine, irq->fd, vp->msix_gsi[v], true) < 0) {
+		log_warn("%s: cannot bind an irqfd to MSI-X vector %u", vp->ops->name, v);
+		return -1;
+	}
+	irq->bound_gsi = vp->msix_gsi[v];
+	return 0;
+}
+
+int virtio_pci_queue_call_fd(struct virtio_pci *vp, unsigned q)
+{
+	uint16_t v = vp->queues[q].msix_vector;
+	if (v >= nvectors(vp) || irq_bind(vp, q, v) < 0)
+		return -1;
+	return vp->irqs[q].fd;
+}
+
 /* Raises interrupt source i (queue i, or the configuration change when i == num_queues):
  * through its irqfd when its vector is routed and unmasked, else marked pending. Lock held. */
 static void raise_irq(struct virtio_pci *vp, unsigned i)
@@ -96,23 +126,10 @@ static void raise_irq(struct virtio_pci *vp, unsigned i)
 		vp->msix_pending |= 1ull << v;
 		return;
 	}
-	if (!vp->msix_gsi[v])
-		vector_route(vp, v);
-	struct virtio_irq *irq = &vp->irqs[i];
-	if (!vp->msix_gsi[v])
+	if (irq_bind(vp, i, v) < 0)
 		return;
-	if (irq->bound_gsi != vp->msix_gsi[v]) {
-		if (irq->bound_gsi)
-			vp->machine->irqfd(vp->machine, irq->fd, irq->bound_gsi, false);
-		irq->bound_gsi = 0;
-		if (vp->machine->irqfd(vp->machine, irq->fd, vp->msix_gsi[v], true) < 0) {
-			log_warn("%s: cannot bind an irqfd to MSI-X vector %u", vp->ops->name, v);
-			return;
-		}
-		irq->bound_gsi = vp->msix_gsi[v];
-	}
 	uint64_t one = 1;
-	if (write(irq->fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (write(vp->irqs[i].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_warn("%s: cannot signal an interrupt: %s", vp->ops->name, strerror(errno));
 }
 
@@ -237,7 +254,10 @@ static void status_write(struct virtio_pci *vp, uint8_t v)
 		if ((f & ~offered(vp)) || !(f & VIRTIO_F_VERSION_1))
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK; /* refused: the driver sees it clear */
 	}
+	bool going_live = (v & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_DRIVER_OK);
 	vp->status = (uint8_t)(v | (vp->status & VIRTIO_STATUS_NEEDS_RESET));
+	if (going_live && vp->ops->driver_ok)
+		vp->ops->driver_ok(vp);
 }
 
 /* --- common configuration ----------------------------------------------------------------- */
@@ -543,7 +563,7 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 		vp->queues[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = i};
 		if (vp->queues[i].kick_fd < 0 ||
-		    epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, vp->queues[i].kick_fd, &ev) < 0)
+		    (!ops->kernel_queues && epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, vp->queues[i].kick_fd, &ev) < 0))
 			return err_errno(e, errno, "%s: cannot set up queue %u's notification", ops->name, i);
 	}
 	device_reset(vp);

@@ -47,6 +47,11 @@ struct virtio_device_ops {
 	void (*queue_notify)(struct virtio_pci *vp, unsigned q);
 	/* The driver reset the device: forget all requests. */
 	void (*reset)(struct virtio_pci *vp);
+	/* The driver set DRIVER_OK: the queues are set up. On a vCPU thread, lock held. */
+	void (*driver_ok)(struct virtio_pci *vp);
+	/* The queues are served by the host kernel (vhost) from their kick and call eventfds: the
+	 * I/O thread does not watch the kicks. */
+	bool kernel_queues;
 	/* A host descriptor the device watches (virtio_pci_watch) is ready; on the I/O thread. */
 	void (*fd_ready)(struct virtio_pci *vp, unsigned token);
 };
@@ -123,5 +128,10 @@ void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q);
  * already queued. */
 void virtio_pci_requeue(struct virtio_pci *vp, unsigned q);
 void virtio_pci_set_needs_reset(struct virtio_pci *vp);
+
+/* For kernel-served queues: the eventfd that raises queue q's interrupt, bound as an irqfd to its
+ * MSI-X vector's route; -1 when the queue has no usable vector. Such interrupts bypass MSI-X
+ * masking. Lock held. */
+int virtio_pci_queue_call_fd(struct virtio_pci *vp, unsigned q);
 
 #endif

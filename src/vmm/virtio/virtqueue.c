@@ -234,6 +234,12 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain, struct err *e)
 	return 1;
 }
 
+void virtq_rewind(struct virtq *q, uint16_t n)
+{
+	uint16_t in_flight = (uint16_t)(q->last_avail - q->used_idx);
+	q->last_avail = (uint16_t)(q->last_avail - (n < in_flight ? n : in_flight));
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	if (q->broken || !q->size)

@@ -100,6 +100,9 @@ void virtq_reset(struct virtq *q);
  * buffers it has already made available. */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain, struct err *e);
 
+/* Gives back the last n chains popped and not pushed, to be popped again later (a device that
+ * found too few buffers for a whole packet). Never goes back past what is in flight. */
+void virtq_rewind(struct virtq *q, uint16_t n);
 /* Returns a chain to the driver: a used ring entry {head, written} (the bytes the device wrote
  * into the writable buffers), then used->idx with release ordering. Nothing on a broken queue. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
