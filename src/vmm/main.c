@@ -49,6 +49,12 @@ static void usage(FILE *f)
 		"                       add a virtio-blk disk on a raw image (up to %d)\n"
 		"  --console-socket PATH\n"
 		"                       add a virtio-console (hvc0) served on this Unix socket\n"
+		"  --net slirp[,mac=MAC][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...\n"
+		"                       add a virtio-net NIC on the user-mode NAT: the guest is\n"
+		"                       10.0.2.15/24, the host 10.0.2.2 (its loopback too), DNS 10.0.2.3\n"
+		"  --net tap=IFNAME[,mac=MAC]\n"
+		"                       add a virtio-net NIC on a TAP interface (up to %d NICs)\n"
+		"  --vsock CID          add a virtio-vsock device (vhost-vsock); the guest's CID\n"
 		"  --stats              print exit counts and memory overhead when the VM ends\n"
 		"  -h, --help           this text\n"
 		"\n"
@@ -57,7 +63,7 @@ static void usage(FILE *f)
 		"Exit status: 0 the guest powered off; 1 the VM could not be started; 2 the guest\n"
 		"rebooted with --on-reboot exit; 3 the guest panicked; 4 triple fault; 5 KVM error;\n"
 		"6 stopped from the host (signal or Ctrl-A x).\n",
-		LAYOUT_MIN_MEM_MIB, VM_MAX_DISKS);
+		LAYOUT_MIN_MEM_MIB, VM_MAX_DISKS, VM_MAX_NICS);
 }
 
 struct options {
@@ -70,6 +76,9 @@ struct options {
 	const char *console_socket;
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	struct net_config nics[VM_MAX_NICS];
+	unsigned nnics;
+	uint64_t vsock_cid;
 };
 
 /* PATH[,ro][,serial=ID]: the options are cut off the string in place. */
@@ -138,6 +147,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
 		{"rng", no_argument, NULL, 'R'},           {"disk", required_argument, NULL, 'd'},
 		{"console-socket", required_argument, NULL, 'C'},
+		{"net", required_argument, NULL, 'N'},     {"vsock", required_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -156,6 +166,19 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'd':
 			if (parse_disk(optarg, o, e) < 0)
 				return -1;
+			break;
+		case 'N':
+			if (o->nnics == VM_MAX_NICS)
+				return err_set(e, "at most %d --net options", VM_MAX_NICS);
+			if (net_config_parse(&o->nics[o->nnics], optarg, o->nnics, e) < 0)
+				return -1;
+			o->nnics++;
+			break;
+		case 'V':
+			if (parse_uint("--vsock", optarg, 0xfffffffeull, &v, e) < 0 || v < 3)
+				return err_set(e, "--vsock needs a guest CID from 3 to 4294967294 (0-2 are "
+						  "reserved), not '%s'", optarg);
+			o->vsock_cid = v;
 			break;
 		case 'm':
 			if (parse_uint("--memory", optarg, 1u << 24, &v, e) < 0)
@@ -268,6 +291,9 @@ int main(int argc, char **argv)
 		.console_socket = o.console_socket,
 	};
 	memcpy(cfg.disks, o.disks, sizeof(cfg.disks));
+	memcpy(cfg.nics, o.nics, sizeof(cfg.nics));
+	cfg.nnics = o.nnics;
+	cfg.vsock_cid = o.vsock_cid;
 	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0) {
 		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
 		return EXIT_SETUP_ERROR;

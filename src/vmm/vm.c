@@ -92,15 +92,22 @@ static int register_devices(struct vm *vm, struct err *e)
 	return 0;
 }
 
+/* Puts an initialised virtio device on the PCI bus and starts its I/O thread. */
+static int plug(struct vm *vm, struct virtio_pci *vp, struct err *e)
+{
+	if (pci_bus_add(&vm->pci, &vp->pci, e) < 0 || virtio_pci_start(vp, e) < 0)
+		return -1;
+	return 0;
+}
+
 static int add_rng(struct vm *vm, struct err *e)
 {
 	vm->rng = calloc(1, sizeof(*vm->rng));
 	if (!vm->rng)
 		return err_set(e, "out of memory for virtio-rng");
-	if (virtio_rng_init(vm->rng, &vm->machine, &vm->mem, e) < 0 ||
-	    pci_bus_add(&vm->pci, &vm->rng->pci, e) < 0 || virtio_pci_start(vm->rng, e) < 0)
+	if (virtio_rng_init(vm->rng, &vm->machine, &vm->mem, e) < 0)
 		return -1;
-	return 0;
+	return plug(vm, vm->rng, e);
 }
 
 static int add_disk(struct vm *vm, unsigned i, struct err *e)
@@ -109,10 +116,29 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 	vm->disks[i] = calloc(1, sizeof(*vm->disks[i]));
 	if (!vm->disks[i])
 		return err_set(e, "out of memory for disk '%s'", d->path);
-	if (virtio_blk_init(vm->disks[i], d->path, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0 ||
-	    pci_bus_add(&vm->pci, &vm->disks[i]->vp.pci, e) < 0 || virtio_pci_start(&vm->disks[i]->vp, e) < 0)
+	if (virtio_blk_init(vm->disks[i], d->path, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
 		return -1;
-	return 0;
+	return plug(vm, &vm->disks[i]->vp, e);
+}
+
+static int add_nic(struct vm *vm, unsigned i, struct err *e)
+{
+	vm->nics[i] = calloc(1, sizeof(*vm->nics[i]));
+	if (!vm->nics[i])
+		return err_set(e, "out of memory for virtio-net");
+	if (virtio_net_init(vm->nics[i], &vm->cfg.nics[i], &vm->machine, &vm->mem, e) < 0)
+		return -1;
+	return plug(vm, &vm->nics[i]->vp, e);
+}
+
+static int add_vsock(struct vm *vm, struct err *e)
+{
+	vm->vsock = calloc(1, sizeof(*vm->vsock));
+	if (!vm->vsock)
+		return err_set(e, "out of memory for virtio-vsock");
+	if (virtio_vsock_init(vm->vsock, vm->cfg.vsock_cid, &vm->machine, &vm->mem, e) < 0)
+		return -1;
+	return plug(vm, &vm->vsock->vp, e);
 }
 
 static int add_console(struct vm *vm, struct err *e)
@@ -215,6 +241,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 			return -1;
 	if (cfg->console_socket && add_console(vm, e) < 0)
 		return -1;
+	for (unsigned i = 0; i < cfg->nnics; i++)
+		if (add_nic(vm, i, e) < 0)
+			return -1;
+	if (cfg->vsock_cid && add_vsock(vm, e) < 0)
+		return -1;
 	if (create_vcpus(vm, e) < 0)
 		return -1;
 	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
@@ -255,6 +286,18 @@ void vm_destroy(struct vm *vm)
 		virtio_console_destroy(vm->console);
 		free(vm->console);
 		vm->console = NULL;
+	}
+	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+		if (vm->nics[i]) {
+			virtio_net_destroy(vm->nics[i]);
+			free(vm->nics[i]);
+			vm->nics[i] = NULL;
+		}
+	}
+	if (vm->vsock) {
+		virtio_vsock_destroy(vm->vsock);
+		free(vm->vsock);
+		vm->vsock = NULL;
 	}
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
 		if (vm->disks[i]) {

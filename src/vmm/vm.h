@@ -19,9 +19,12 @@
 #include "pci/pci.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_vsock.h"
 #include "virtio/virtio_pci.h"
 
 #define VM_MAX_DISKS 8
+#define VM_MAX_NICS 4
 
 struct vm_disk_config {
 	const char *path;
@@ -38,6 +41,9 @@ struct vm_config {
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
 	const char *console_socket; /* a virtio-console on this Unix socket, or NULL */
+	struct net_config nics[VM_MAX_NICS];
+	unsigned nnics;
+	uint64_t vsock_cid; /* 0: no virtio-vsock */
 };
 
 struct vm {
@@ -55,6 +61,8 @@ struct vm {
 	struct virtio_pci *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
 	struct virtio_console *console;
+	struct virtio_net *nics[VM_MAX_NICS];
+	struct virtio_vsock *vsock;
 	int stop_fd; /* eventfd: readable once an exit was requested */
 	int stopping;
 	int exit_reason; /* enum machine_exit */

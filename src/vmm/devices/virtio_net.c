@@ -1,0 +1,271 @@
+/* virtio_net: the network device (see virtio_net.h; virtio 1.x section 5.1). Queue 0 receives,
+ * queue 1 transmits; no control queue, one queue pair. */
+#include "virtio_net.h"
+
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../virtio/iov.h"
+
+#define RXQ 0
+#define TXQ 1
+#define NET_QUEUE_SIZE 256
+#define HDR_LEN 12 /* struct virtio_net_hdr with num_buffers (always, for VERSION_1) */
+#define HDR_NUM_BUFFERS 10
+#define TOKEN_BACKEND 0
+
+#define VIRTIO_NET_F_CSUM (1ull << 0)
+#define VIRTIO_NET_F_GUEST_CSUM (1ull << 1)
+#define VIRTIO_NET_F_MAC (1ull << 5)
+#define VIRTIO_NET_F_GUEST_TSO4 (1ull << 7)
+#define VIRTIO_NET_F_GUEST_TSO6 (1ull << 8)
+#define VIRTIO_NET_F_GUEST_ECN (1ull << 9)
+#define VIRTIO_NET_F_HOST_TSO4 (1ull << 11)
+#define VIRTIO_NET_F_HOST_TSO6 (1ull << 12)
+#define VIRTIO_NET_F_HOST_ECN (1ull << 13)
+#define VIRTIO_NET_F_MRG_RXBUF (1ull << 15)
+#define VIRTIO_NET_F_STATUS (1ull << 16)
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define BASE_FEATURES (VIRTIO_NET_F_MAC | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_STATUS)
+/* What a TAP with a virtio-net header can carry as is. */
+#define OFFLOAD_FEATURES                                                                           \
+	(VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 |                   \
+	 VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_GUEST_ECN | VIRTIO_NET_F_HOST_TSO4 |              \
+	 VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN)
+#define CONFIG_SIZE 10 /* mac, status, max_virtqueue_pairs */
+
+static struct virtio_net *net_of(struct virtio_pci *vp) { return vp->device; }
+
+static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_net *n = net_of(vp);
+	uint8_t c[CONFIG_SIZE] = {0};
+	memcpy(c, n->config.mac, 6);
+	c[6] = VIRTIO_NET_S_LINK_UP;
+	c[8] = 1; /* max_virtqueue_pairs */
+	memcpy(data, c + off, len);
+}
+
+static void watch_backend(struct virtio_net *n, bool on)
+{
+	if (on == n->watching)
+		return;
+	if (on && virtio_pci_watch(&n->vp, n->backend.fd, TOKEN_BACKEND) < 0) {
+		log_warn("virtio-net: cannot watch the backend: %s", strerror(errno));
+		return;
+	}
+	if (!on)
+		virtio_pci_unwatch(&n->vp, n->backend.fd);
+	n->watching = on;
+}
+
+static bool rx_ready(const struct virtio_net *n)
+{
+	const struct virtio_pci *vp = &n->vp;
+	return (vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	       vp->queues[RXQ].enabled;
+}
+
+/* Reads the next frame from the backend into frame[], header first. False when none is there. */
+static bool frame_read(struct virtio_net *n)
+{
+	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
+	for (;;) {
+		ssize_t r = read(n->backend.fd, n->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		if ((size_t)r < n->backend.vnet_hdr_len) {
+			n->rx_dropped++;
+			continue;
+		}
+		memset(n->frame, 0, skip);
+		n->frame_len = (uint32_t)r + skip;
+		n->frame_pending = true;
+		return true;
+	}
+}
+
+/* Puts the pending frame into the guest's receive buffers. Returns 1 when delivered (or dropped
+ * as undeliverable), 0 when the guest has too few buffers now (they are given back and the frame
+ * kept), -1 when the queue is broken. */
+static int frame_deliver(struct virtio_net *n)
+{
+	struct virtio_pci *vp = &n->vp;
+	struct virtq *vq = &vp->queues[RXQ].vq;
+	bool mergeable = vp->driver_features & VIRTIO_NET_F_MRG_RXBUF;
+	struct virtq_chain chain[VIRTIO_NET_RX_CHAINS];
+	uint32_t put[VIRTIO_NET_RX_CHAINS];
+	uint32_t off = 0;
+	unsigned k = 0;
+	struct err e;
+	while (off < n->frame_len) {
+		if (k == VIRTIO_NET_RX_CHAINS || (k == 1 && !mergeable)) {
+			virtq_rewind(vq, (uint16_t)k); /* cannot fit: drop the frame, keep the buffers */
+			n->rx_dropped++;
+			n->frame_pending = false;
+			return 1;
+		}
+		virtq_chain_init(&chain[k], n->rx_iov[k], VIRTIO_NET_RX_IOV);
+		int r = virtq_pop(vq, &chain[k], &e);
+		if (r == 0) {
+			virtq_rewind(vq, (uint16_t)k);
+			return 0;
+		}
+		if (r < 0 || chain[k].n_readable || chain[k].writable_bytes < (k ? 1u : HDR_LEN)) {
+			log_warn("virtio-net: receive queue: %s",
+				 r < 0 ? e.msg : "a receive buffer is read-only or shorter than the header");
+			virtio_pci_set_needs_reset(vp);
+			return -1;
+		}
+		uint64_t room = chain[k].writable_bytes;
+		uint32_t len = n->frame_len - off < room ? n->frame_len - off : (uint32_t)room;
+		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0,
+						n->frame + off, len);
+		off += len;
+		k++;
+	}
+	n->frame_pending = false;
+	if (k == 0)
+		return 1; /* frames always have a header: not reached */
+	uint16_t nbuf = (uint16_t)k;
+	iov_from_buf(virtq_chain_writable(&chain[0]), chain[0].n_writable, HDR_NUM_BUFFERS, &nbuf, 2);
+	for (unsigned i = 0; i < k; i++)
+		virtq_push(vq, chain[i].head, put[i]);
+	return 1;
+}
+
+/* Moves frames from the backend to the guest while both have some; a guest without buffers
+ * stops the backend being read until it gives more. */
+static void rx_fill(struct virtio_net *n)
+{
+	if (!rx_ready(n))
+		return;
+	bool pushed = false;
+	for (unsigned budget = NET_QUEUE_SIZE; budget; budget--) {
+		if (!n->frame_pending && !frame_read(n))
+			break;
+		int r = frame_deliver(n);
+		if (r < 0)
+			return;
+		if (r == 0) {
+			watch_backend(n, false);
+			break;
+		}
+		pushed = true;
+	}
+	if (pushed)
+		virtio_pci_notify_queue(&n->vp, RXQ);
+}
+
+static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
+{
+	struct virtio_net *n = net_of(vp);
+	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
+	uint64_t len = chain->readable_bytes;
+	struct iovec out[VIRTQ_MAX_IOV];
+	int k = len < HDR_LEN || len > VIRTIO_NET_FRAME_MAX
+			? -1
+			: iov_slice(chain->iov, chain->n_readable, skip, len - skip, out, VIRTQ_MAX_IOV);
+	if (k < 0 || (k > 0 && writev(n->backend.fd, out, k) < 0))
+		n->tx_dropped++; /* a malformed frame, or the backend is full: a wire would drop it too */
+	return 0;
+}
+
+static void net_notify(struct virtio_pci *vp, unsigned q)
+{
+	struct virtio_net *n = net_of(vp);
+	if (q == TXQ) {
+		virtio_pci_serve_queue(vp, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
+		return;
+	}
+	watch_backend(n, true); /* new receive buffers */
+	rx_fill(n);
+}
+
+static void net_fd_ready(struct virtio_pci *vp, unsigned token)
+{
+	(void)token;
+	struct virtio_net *n = net_of(vp);
+	if (!rx_ready(n)) {
+		watch_backend(n, false);
+		return;
+	}
+	rx_fill(n);
+}
+
+static void net_driver_ok(struct virtio_pci *vp)
+{
+	struct virtio_net *n = net_of(vp);
+	if (n->backend.kind == NET_TAP) {
+		uint64_t f = vp->driver_features;
+		unsigned tun = 0;
+		if (f & VIRTIO_NET_F_GUEST_CSUM) {
+			tun |= TUN_F_CSUM;
+			tun |= (f & VIRTIO_NET_F_GUEST_TSO4) ? TUN_F_TSO4 : 0;
+			tun |= (f & VIRTIO_NET_F_GUEST_TSO6) ? TUN_F_TSO6 : 0;
+			tun |= (f & VIRTIO_NET_F_GUEST_ECN) ? TUN_F_TSO_ECN : 0;
+		}
+		if (net_tap_set_offload(&n->backend, tun) < 0)
+			log_warn("virtio-net: TAP '%s' refused offloads 0x%x: %s", n->config.ifname, tun,
+				 strerror(errno));
+	}
+	watch_backend(n, true);
+}
+
+static void net_reset(struct virtio_pci *vp)
+{
+	struct virtio_net *n = net_of(vp);
+	if (n->backend.fd >= 0)
+		watch_backend(n, false);
+	n->frame_pending = false;
+}
+
+static const struct virtio_device_ops net_ops = {
+	.name = "virtio-net",
+	.device_id = 1,
+	.class_code = 0x020000, /* network controller, Ethernet */
+	.features = BASE_FEATURES,
+	.num_queues = 2,
+	.queue_max_size = NET_QUEUE_SIZE,
+	.config_size = CONFIG_SIZE,
+	.config_read = config_read,
+	.queue_notify = net_notify,
+	.driver_ok = net_driver_ok,
+	.reset = net_reset,
+	.fd_ready = net_fd_ready,
+};
+
+int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m,
+		    const struct guest_mem *mem, struct err *e)
+{
+	memset(n, 0, sizeof(*n));
+	n->backend.fd = -1;
+	n->config = *c;
+	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
+	if (!n->frame)
+		return err_set(e, "out of memory");
+	if (virtio_pci_init(&n->vp, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, c, e) < 0)
+		return -1;
+	if (n->backend.vnet_hdr_len)
+		n->vp.device_features |= OFFLOAD_FEATURES;
+	return 0;
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+	virtio_pci_destroy(&n->vp); /* stops the I/O thread first */
+	net_backend_close(&n->backend);
+	free(n->frame);
+	n->frame = NULL;
+	if (n->rx_dropped || n->tx_dropped)
+		log_info("virtio-net: dropped %llu received and %llu sent frames",
+			 (unsigned long long)n->rx_dropped, (unsigned long long)n->tx_dropped);
+}

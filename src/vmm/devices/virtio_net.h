@@ -1,0 +1,37 @@
+/* virtio_net: the virtio network device (type 1) with one receive and one transmit queue, in
+ * front of a net backend (TAP or user-mode NAT; see net/net.h). Frames from the backend go into
+ * the guest's receive buffers, merged over several when one is too small (MRG_RXBUF); with a
+ * TAP, checksum and segmentation offloads pass through in the virtio-net header. Served on the
+ * device's I/O thread; the backend is read only while the guest has receive buffers, so a guest
+ * that gives none stalls only its own NIC. */
+#ifndef SHOJI_VMM_DEVICES_VIRTIO_NET_H
+#define SHOJI_VMM_DEVICES_VIRTIO_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../net/net.h"
+#include "../virtio/virtio_pci.h"
+
+#define VIRTIO_NET_RX_CHAINS 64 /* most receive buffers one frame may fill */
+#define VIRTIO_NET_RX_IOV 8     /* most descriptors one receive buffer may have */
+#define VIRTIO_NET_FRAME_MAX (12 + 65550)
+
+struct virtio_net {
+	struct virtio_pci vp;
+	struct net_config config;
+	struct net_backend backend;
+	bool watching;     /* the backend's descriptor is in the I/O thread's epoll */
+	bool frame_pending; /* frame[] holds a frame read from the backend, not yet delivered */
+	uint32_t frame_len;
+	uint8_t *frame;    /* virtio-net header, then the Ethernet frame */
+	struct virtq_iov rx_iov[VIRTIO_NET_RX_CHAINS][VIRTIO_NET_RX_IOV];
+	struct virtq_iov tx_iov[VIRTQ_MAX_IOV];
+	uint64_t rx_dropped, tx_dropped;
+};
+
+int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m,
+		    const struct guest_mem *mem, struct err *e);
+void virtio_net_destroy(struct virtio_net *n);
+
+#endif

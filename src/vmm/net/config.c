@@ -1,0 +1,131 @@
+/* net/config: the --net option: backend kind, MAC address and host port forwards (see net.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+
+static int parse_mac(uint8_t mac[6], const char *s, struct err *e)
+{
+	unsigned v[6];
+	char end;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
+		return err_set(e, "--net: bad MAC address '%s': write it as six hex bytes, e.g. 52:54:00:12:34:56", s);
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	if (mac[0] & 1)
+		return err_set(e, "--net: MAC address '%s' is a multicast address: the first byte must be even", s);
+	return 0;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* "tcp:[ADDR:]HOSTPORT:GUESTPORT" */
+static int parse_forward(struct net_forward *f, const char *s, struct err *e)
+{
+	char buf[96];
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	char *part[4];
+	unsigned n = 0;
+	for (char *p = buf, *tok; n < 4 && (tok = strsep(&p, ":")) != NULL;)
+		part[n++] = tok;
+	if (n < 3 || n > 4)
+		goto bad;
+	if (!strcmp(part[0], "tcp"))
+		f->udp = false;
+	else if (!strcmp(part[0], "udp"))
+		f->udp = true;
+	else
+		goto bad;
+	f->host_addr.s_addr = htonl(INADDR_ANY);
+	if (n == 4 && inet_pton(AF_INET, part[1], &f->host_addr) != 1)
+		return err_set(e, "--net: bad host address '%s' in fwd=%s: give an IPv4 address such as 127.0.0.1",
+			       part[1], s);
+	if (parse_port(part[n - 2], &f->host_port) < 0 || parse_port(part[n - 1], &f->guest_port) < 0)
+		goto bad;
+	return 0;
+bad:
+	return err_set(e, "--net: bad forward 'fwd=%s': write fwd=tcp:[HOSTADDR:]HOSTPORT:GUESTPORT "
+			  "(or udp:), ports 1-65535", s);
+}
+
+int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e)
+{
+	memset(c, 0, sizeof(*c));
+	uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)};
+	memcpy(c->mac, mac, 6);
+	char *copy = strdup(spec), *p = copy, *tok;
+	if (!copy)
+		return err_set(e, "out of memory");
+	int r = 0;
+	bool first = true;
+	while (r == 0 && (tok = strsep(&p, ",")) != NULL) {
+		if (first) {
+			first = false;
+			if (!strcmp(tok, "slirp") || !strcmp(tok, "user")) {
+				c->kind = NET_SLIRP;
+			} else if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < sizeof(c->ifname)) {
+				c->kind = NET_TAP;
+				strcpy(c->ifname, tok + 4);
+			} else {
+				r = err_set(e, "--net: unknown backend '%s': use 'slirp' (user-mode NAT) or "
+					       "'tap=IFNAME' (an interface name of at most 15 characters)", tok);
+			}
+		} else if (!strncmp(tok, "mac=", 4)) {
+			r = parse_mac(c->mac, tok + 4, e);
+		} else if (!strncmp(tok, "fwd=", 4)) {
+			if (c->kind != NET_SLIRP)
+				r = err_set(e, "--net: fwd= applies to the slirp backend only; a TAP interface "
+					       "is reached directly");
+			else if (c->nfwd == NET_MAX_FORWARDS)
+				r = err_set(e, "--net: more than %d forwards on one NIC", NET_MAX_FORWARDS);
+			else
+				r = parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
+		} else {
+			r = err_set(e, "--net: unknown option '%s': known are mac= and fwd=", tok);
+		}
+	}
+	free(copy);
+	return r;
+}
+
+int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e)
+{
+	b->fd = -1;
+	b->kind = c->kind;
+	b->priv = NULL;
+	switch (c->kind) {
+	case NET_TAP:
+		return net_tap_open(b, c->ifname, e);
+	case NET_SLIRP:
+		return net_slirp_open(b, c, e);
+	case NET_FD:
+		b->fd = c->fd;
+		b->vnet_hdr_len = 0;
+		return 0;
+	}
+	return err_set(e, "net: unknown backend");
+}
+
+void net_backend_close(struct net_backend *b)
+{
+	if (b->kind == NET_SLIRP)
+		net_slirp_close(b);
+	else if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}

@@ -1,0 +1,61 @@
+/* net: the host side of a guest NIC. A backend is one non-blocking descriptor that carries whole
+ * Ethernet frames, one per read and one per write: a TAP device, or a socket to the user-mode
+ * NAT (libslirp) running on its own thread. Also the --net option's parser. */
+#ifndef SHOJI_VMM_NET_NET_H
+#define SHOJI_VMM_NET_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../../common/err.h"
+
+#define NET_MAX_FORWARDS 8
+/* The user-mode network: the guest is 10.0.2.15, the host (and its loopback) 10.0.2.2, DNS 10.0.2.3. */
+#define NET_SLIRP_NETWORK "10.0.2.0"
+#define NET_SLIRP_GUEST "10.0.2.15"
+
+enum net_kind {
+	NET_SLIRP,
+	NET_TAP,
+	NET_FD, /* a frame descriptor (socket) the caller opened: config.fd, bare frames */
+};
+
+/* A host port forwarded to a guest port (slirp only). */
+struct net_forward {
+	bool udp;
+	struct in_addr host_addr;
+	uint16_t host_port, guest_port;
+};
+
+struct net_config {
+	enum net_kind kind;
+	char ifname[16]; /* tap */
+	int fd;          /* NET_FD; the backend owns it once opened */
+	uint8_t mac[6];
+	struct net_forward fwd[NET_MAX_FORWARDS];
+	unsigned nfwd;
+};
+
+struct net_backend {
+	int fd;                /* frames in and out; -1 when closed */
+	unsigned vnet_hdr_len; /* 12: every frame starts with a virtio_net_hdr (tap); 0: bare frames */
+	enum net_kind kind;
+	void *priv;            /* the backend's own state */
+};
+
+/* Parses "slirp[,mac=MAC][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..." or "tap=IFNAME[,mac=MAC]";
+ * NIC number `index` gets the MAC 52:54:00:12:34:(56 + index) unless one is given. */
+int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
+
+int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e);
+void net_backend_close(struct net_backend *b);
+
+/* The backends behind net_backend_open. */
+int net_tap_open(struct net_backend *b, const char *ifname, struct err *e);
+/* Asks the TAP device to accept frames with partial checksums / TSO (TUN_F_* flags). */
+int net_tap_set_offload(struct net_backend *b, unsigned tun_flags);
+int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err *e);
+void net_slirp_close(struct net_backend *b);
+
+#endif

@@ -1,0 +1,295 @@
+/* test_virtio_net: the network device against a socket-pair backend: frames into one receive
+ * buffer and merged over several, waiting for buffers without losing the frame, dropping what
+ * cannot fit without MRG_RXBUF, transmit with the header stripped, and hostile buffers
+ * (read-only or shorter than the header on receive, truncated or oversized frames on send). */
+#include "unit.h"
+
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "virtio_fixture.h"
+#include "vmm/devices/virtio_net.h"
+
+#define RXQ 0
+#define TXQ 1
+#define F_MAC (1ull << 5)
+#define F_MRG_RXBUF (1ull << 15)
+#define RXBUF 0x20000ull /* receive buffers, 0x1000 apart */
+#define TXBUF 0x40000ull
+#define HDR 12
+
+struct nfx {
+	struct vfx v;
+	struct virtio_net net;
+	int peer; /* the host side of the backend */
+};
+
+static int setup_with(void **state, uint64_t features)
+{
+	struct nfx *f = calloc(1, sizeof(*f));
+	int sv[2];
+	struct err e;
+	if (!f || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	struct net_config c;
+	if (net_config_parse(&c, "slirp,mac=52:54:00:aa:bb:cc", 0, &e) < 0)
+		return -1;
+	c.kind = NET_FD;
+	c.fd = sv[0];
+	f->peer = sv[1];
+	if (vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	    vfx_attach(&f->v, &f->net.vp) < 0)
+		return -1;
+	vfx_bring_up_queues(&f->v, features, 2);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state) { return setup_with(state, F_MAC | F_MRG_RXBUF); }
+static int setup_no_mrg(void **state) { return setup_with(state, F_MAC); }
+
+static int teardown(void **state)
+{
+	struct nfx *f = *state;
+	virtio_net_destroy(&f->net);
+	vfx_destroy(&f->v);
+	close(f->peer);
+	free(f);
+	return 0;
+}
+
+static uint8_t *g(struct nfx *f, uint64_t gpa, uint64_t len) { return guest_mem_ptr(&f->v.mem, gpa, len); }
+
+/* Offers receive buffer i (descriptor i, RXBUF + 0x1000 * i) of len bytes. */
+static void rx_buffer(struct nfx *f, unsigned i, uint32_t len, uint16_t flags)
+{
+	vfx_desc_q(&f->v, RXQ, i, RXBUF + 0x1000ull * i, len, flags, 0);
+	vfx_offer_q(&f->v, RXQ, (uint16_t)i);
+}
+
+static void host_sends(struct nfx *f, size_t len, uint8_t fill)
+{
+	uint8_t frame[4096];
+	memset(frame, fill, len);
+	assert_int_equal(send(f->peer, frame, len, 0), (ssize_t)len);
+}
+
+static void backend_ready(struct nfx *f)
+{
+	pthread_mutex_lock(&f->net.vp.lock);
+	f->net.vp.ops->fd_ready(&f->net.vp, 0);
+	pthread_mutex_unlock(&f->net.vp.lock);
+}
+
+static uint16_t num_buffers(struct nfx *f, unsigned i)
+{
+	uint16_t n;
+	memcpy(&n, g(f, RXBUF + 0x1000ull * i + 10, 2), 2);
+	return n;
+}
+
+static bool needs_reset(struct nfx *f) { return vfx_rd(&f->v, 0x14, 1) & VIRTIO_STATUS_NEEDS_RESET; }
+
+static void config_has_mac_and_link(void **state)
+{
+	struct nfx *f = *state;
+	uint8_t mac[6] = {0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc};
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(vfx_rd(&f->v, 0x2000 + i, 1), mac[i]);
+	assert_int_equal(vfx_rd(&f->v, 0x2006, 2), 1); /* LINK_UP */
+}
+
+static void frame_into_one_buffer(void **state)
+{
+	struct nfx *f = *state;
+	rx_buffer(f, 0, 2048, VIRTQ_DESC_F_WRITE);
+	vfx_run_q(&f->v, RXQ);
+	host_sends(f, 100, 0xab);
+	backend_ready(f);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 1);
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 0), HDR + 100);
+	assert_int_equal(num_buffers(f, 0), 1);
+	uint8_t want[100];
+	memset(want, 0xab, sizeof(want));
+	assert_memory_equal(g(f, RXBUF + HDR, 100), want, 100);
+}
+
+static void frame_merged_over_buffers(void **state)
+{
+	struct nfx *f = *state;
+	for (unsigned i = 0; i < 3; i++)
+		rx_buffer(f, i, 1500, VIRTQ_DESC_F_WRITE);
+	host_sends(f, 3000, 0x5a);
+	backend_ready(f);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 0), 1500);
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 1), 1500);
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 2), HDR);
+	assert_int_equal(num_buffers(f, 0), 3);
+	assert_int_equal(g(f, RXBUF + 0x2000 + HDR - 1, 1)[0], 0x5a);
+}
+
+static void waits_for_buffers_without_losing_frames(void **state)
+{
+	struct nfx *f = *state;
+	host_sends(f, 3000, 0x11);
+	backend_ready(f); /* no buffers at all: nothing happens, the backend is left alone */
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
+	assert_false(f->net.watching);
+	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE); /* too few for the whole frame */
+	vfx_run_q(&f->v, RXQ);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
+	assert_true(f->net.frame_pending);
+	rx_buffer(f, 1, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 2, 1500, VIRTQ_DESC_F_WRITE);
+	vfx_run_q(&f->v, RXQ);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
+	assert_int_equal(num_buffers(f, 0), 3);
+	assert_true(f->net.watching);
+}
+
+static void too_big_without_mergeable_is_dropped(void **state)
+{
+	struct nfx *f = *state;
+	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE);
+	host_sends(f, 3000, 0x22); /* does not fit one buffer */
+	host_sends(f, 60, 0x33);   /* does */
+	vfx_run_q(&f->v, RXQ);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 1);
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 0), HDR + 60);
+	assert_int_equal(f->net.rx_dropped, 1);
+	assert_false(needs_reset(f));
+}
+
+static void hostile_receive_buffers(void **state)
+{
+	struct nfx *f = *state;
+	rx_buffer(f, 0, 1500, 0); /* read-only */
+	host_sends(f, 60, 1);
+	backend_ready(f);
+	assert_true(needs_reset(f));
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
+
+	vfx_wr(&f->v, 0x14, 0, 1); /* reset, then a buffer shorter than the header */
+	memset(f->v.avail_idx_q, 0, sizeof(f->v.avail_idx_q));
+	memset(g(f, VFX_AVAIL, 0x4000), 0, 0x4000);
+	vfx_bring_up_queues(&f->v, F_MRG_RXBUF, 2);
+	assert_false(needs_reset(f));
+	rx_buffer(f, 0, 8, VIRTQ_DESC_F_WRITE);
+	host_sends(f, 60, 2);
+	vfx_run_q(&f->v, RXQ);
+	assert_true(needs_reset(f));
+}
+
+/* Offers a transmit chain: the header in one buffer, the frame split over two. */
+static void tx_chain(struct nfx *f, uint32_t hdr_len, uint32_t a, uint32_t b)
+{
+	vfx_desc_q(&f->v, TXQ, 0, TXBUF, hdr_len, VIRTQ_DESC_F_NEXT, 1);
+	vfx_desc_q(&f->v, TXQ, 1, TXBUF + 0x1000, a, b ? VIRTQ_DESC_F_NEXT : 0, 2);
+	vfx_desc_q(&f->v, TXQ, 2, TXBUF + 0x2000, b ? b : 1, 0, 0);
+	vfx_offer_q(&f->v, TXQ, 0);
+	vfx_run_q(&f->v, TXQ);
+}
+
+static void transmit_strips_header(void **state)
+{
+	struct nfx *f = *state;
+	memset(g(f, TXBUF, HDR), 0, HDR);
+	memset(g(f, TXBUF + 0x1000, 40), 'A', 40);
+	memset(g(f, TXBUF + 0x2000, 20), 'B', 20);
+	tx_chain(f, HDR, 40, 20);
+	uint8_t got[128];
+	ssize_t n = recv(f->peer, got, sizeof(got), MSG_DONTWAIT);
+	assert_int_equal(n, 60);
+	assert_int_equal(got[0], 'A');
+	assert_int_equal(got[59], 'B');
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
+	assert_int_equal(vfx_used_len_q(&f->v, TXQ, 0), 0);
+}
+
+static void hostile_transmits_are_dropped(void **state)
+{
+	struct nfx *f = *state;
+	vfx_desc_q(&f->v, TXQ, 0, TXBUF, 8, 0, 0); /* shorter than the header */
+	vfx_offer_q(&f->v, TXQ, 0);
+	vfx_run_q(&f->v, TXQ);
+	/* More than any frame may be (VIRTIO_NET_FRAME_MAX), in two big buffers. */
+	vfx_desc_q(&f->v, TXQ, 1, 0x100000, 60000, VIRTQ_DESC_F_NEXT, 2);
+	vfx_desc_q(&f->v, TXQ, 2, 0x200000, 60000, 0, 0);
+	vfx_offer_q(&f->v, TXQ, 1);
+	vfx_run_q(&f->v, TXQ);
+	uint8_t got[16];
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_int_equal(f->net.tx_dropped, 2);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 2); /* both handed back */
+	assert_false(needs_reset(f));
+}
+
+static void reset_forgets_pending_frame(void **state)
+{
+	struct nfx *f = *state;
+	host_sends(f, 3000, 0x44);
+	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE);
+	vfx_run_q(&f->v, RXQ);
+	assert_true(f->net.frame_pending);
+	vfx_wr(&f->v, 0x14, 0, 1);
+	assert_false(f->net.frame_pending);
+	assert_false(f->net.watching);
+}
+
+static void option_parsing(void **state)
+{
+	(void)state;
+	struct net_config c;
+	struct err e;
+	assert_int_equal(net_config_parse(&c, "slirp", 2, &e), 0);
+	assert_int_equal(c.kind, NET_SLIRP);
+	assert_int_equal(c.mac[5], 0x58); /* NIC 2's default */
+	assert_int_equal(net_config_parse(&c, "slirp,fwd=tcp:127.0.0.1:2222:22,fwd=udp:5353:53", 0, &e), 0);
+	assert_int_equal(c.nfwd, 2);
+	assert_int_equal(c.fwd[0].host_port, 2222);
+	assert_int_equal(c.fwd[0].guest_port, 22);
+	assert_true(c.fwd[1].udp);
+	assert_int_equal(net_config_parse(&c, "tap=tap0,mac=02:00:00:00:00:01", 0, &e), 0);
+	assert_int_equal(c.kind, NET_TAP);
+	assert_string_equal(c.ifname, "tap0");
+
+	static const struct {
+		const char *spec, *msg;
+	} bad[] = {
+		{"bridge", "unknown backend 'bridge'"},
+		{"tap=", "unknown backend"},
+		{"tap=an-interface-name-too-long", "unknown backend"},
+		{"slirp,mac=52:54:00:12:34", "bad MAC address"},
+		{"slirp,mac=01:00:5e:00:00:01", "multicast"},
+		{"tap=tap0,fwd=tcp:1:2", "slirp backend only"},
+		{"slirp,fwd=tcp:80", "bad forward"},
+		{"slirp,fwd=sctp:1:2", "bad forward"},
+		{"slirp,fwd=tcp:0:80", "bad forward"},
+		{"slirp,fwd=tcp:65536:80", "bad forward"},
+		{"slirp,fwd=tcp:not-an-ip:1:2", "bad host address 'not-an-ip'"},
+		{"slirp,speed=10", "unknown option 'speed=10'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(net_config_parse(&c, bad[i].spec, 0, &e), -1);
+		assert_contains(e.msg, bad[i].msg);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(option_parsing),
+		cmocka_unit_test_setup_teardown(config_has_mac_and_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(frame_into_one_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(frame_merged_over_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(waits_for_buffers_without_losing_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(too_big_without_mergeable_is_dropped, setup_no_mrg, teardown),
+		cmocka_unit_test_setup_teardown(hostile_receive_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(transmit_strips_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(hostile_transmits_are_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset_forgets_pending_frame, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
