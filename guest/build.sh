@@ -69,15 +69,19 @@ make_initramfs() {
 			done
 	done
 	install -m 0755 "$init" "$root/init"
+	[ -z "${extra_bin:-}" ] || install -m 0755 "$extra_bin" "$root/bin/"
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -6 >"$output.tmp"
 	mv "$output.tmp" "$output"
 }
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
 	vmw_vsock_virtio_transport)
-harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel)
+harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock tun)
 
-make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+# The guest's own AF_VSOCK tool, from this tree (busybox has none).
+command -v cc >/dev/null || die "cc not found: install gcc"
+cc -static -O2 -Wall -o "$work/vsock" "$src/guest/vsock.c" || die "cannot build guest/vsock.c (needs libc6-dev)"
+extra_bin=$work/vsock make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"

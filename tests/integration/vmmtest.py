@@ -62,10 +62,11 @@ class Env:
         return Result(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
                       time.monotonic() - start)
 
-    def boot(self, action, cpus=1, memory=256, extra=(), **kw):
+    def boot(self, action, cpus=1, memory=256, extra=(), cmdline="", **kw):
         return self.run(["--kernel", self.kernel, "--initrd", self.initrd, "--cpus", str(cpus),
                          "--memory", str(memory), "--cmdline",
-                         f"console=ttyS0 quiet shoji.action={action}", *extra], **kw)
+                         f"console=ttyS0 quiet shoji.action={action} {cmdline}".strip(), *extra],
+                        **kw)
 
 
 def synthetic_kernel(path, code, init_size=0x100000, version=0x020F, xloadflags=1):

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Network and host-socket devices, end to end: virtio-net on the user-mode NAT (the guest
+fetches a file from a server on the host's loopback, and a host port forward reaches a server in
+the guest), virtio-net on a TAP interface, and virtio-vsock through vhost-vsock (bytes both
+ways). Contents are compared by SHA-256."""
+import functools
+import hashlib
+import http.server
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import vmmtest
+
+BLOB = 2 << 20
+
+
+def serve_dir(directory, addr="127.0.0.1"):
+    """An HTTP server on addr (a free port) for directory, on a thread; returns (server, port)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    handler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer((addr, 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
+def blob_dir():
+    d = tempfile.mkdtemp(prefix="shoji-net-")
+    data = os.urandom(BLOB)
+    with open(os.path.join(d, "blob"), "wb") as f:
+        f.write(data)
+    return d, hashlib.sha256(data).hexdigest()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch_when_serving(url, fetched):
+    """A stop_when for Env.run: once the guest serves its file, fetch it, then stop the VM."""
+    def check(out):
+        m = re.search(r"net serving sha256=([0-9a-f]{64})", out)
+        if not m:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                fetched.append((m[1], hashlib.sha256(resp.read()).hexdigest()))
+        except OSError as e:
+            fetched.append((m[1], f"error: {e}"))
+        return True
+    return check
+
+
+def check_nettest(r, want_sha, fetched):
+    assert r.rc == 6, f"exit status {r.rc}, expected 6 (stopped by the test):\n{r.tail()}"
+    m = re.search(r"net fetched sha256=(\S+)", r.out)
+    assert m and m[1] == want_sha, f"the guest fetched {m and m[1]}, expected {want_sha}:\n{r.tail()}"
+    assert fetched, f"the guest never served its file:\n{r.tail()}"
+    served, got = fetched[0]
+    assert served == got, f"through the forward the host got {got}, the guest served {served}"
+
+
+def test_slirp_fetch_and_forward(env):
+    d, sha = blob_dir()
+    srv, port = serve_dir(d)
+    host_port = free_port()
+    fetched = []
+    try:
+        r = env.boot("nettest", extra=["--net", f"slirp,fwd=tcp:127.0.0.1:{host_port}:8080"],
+                     cmdline=f"shoji.url=http://10.0.2.2:{port}/blob",
+                     stop_when=fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched))
+    finally:
+        srv.shutdown()
+    check_nettest(r, sha, fetched)
+    # The NIC is a virtio-net PCI function (modern ID 0x1041).
+    assert "0x1af4:0x1041" in r.report()["pci"].values(), r.report()["pci"]
+
+
+def test_tap(env):
+    tap = "shojitap0"
+    subprocess.run(["ip", "tuntap", "add", tap, "mode", "tap"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "192.168.77.1/24", "dev", tap], check=True)
+        subprocess.run(["ip", "link", "set", tap, "up"], check=True)
+        d, sha = blob_dir()
+        srv, port = serve_dir(d, "192.168.77.1")
+        fetched = []
+        try:
+            r = env.boot("nettest", extra=["--net", f"tap={tap}"],
+                         cmdline=f"shoji.ip=192.168.77.2/24 shoji.gw=192.168.77.1 "
+                                 f"shoji.url=http://192.168.77.1:{port}/blob",
+                         stop_when=fetch_when_serving("http://192.168.77.2:8080/blob", fetched))
+        finally:
+            srv.shutdown()
+        check_nettest(r, sha, fetched)
+    finally:
+        subprocess.run(["ip", "tuntap", "del", tap, "mode", "tap"])
+
+
+def test_vsock_both_ways(env):
+    cid = 42
+    data = os.urandom(1 << 20)
+    received = []
+    lsock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    lsock.bind((socket.VMADDR_CID_ANY, 5001))
+    lsock.listen(1)
+    lsock.settimeout(240)
+
+    def host_receives():
+        try:
+            c, _ = lsock.accept()
+            buf = b""
+            while chunk := c.recv(65536):
+                buf += chunk
+            received.append(hashlib.sha256(buf).hexdigest())
+            c.close()
+        except OSError as e:
+            received.append(f"error: {e}")
+
+    t = threading.Thread(target=host_receives, daemon=True)
+    t.start()
+    sent = []
+
+    def host_sends(out):
+        if sent or "vsock listening" not in out:
+            return False
+        for _ in range(100):  # the guest prints before it has bound the port
+            try:
+                s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+                s.connect((cid, 5000))
+                s.sendall(data)
+                s.close()
+                sent.append(True)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sent.append(False)
+        return False
+
+    r = env.boot("vsocktest", extra=["--vsock", str(cid)], stop_when=host_sends)
+    t.join(10)
+    lsock.close()
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    assert sent == [True], f"the host could not connect to the guest's port 5000:\n{r.tail()}"
+    m = re.search(r"vsock received sha256=(\S+)", r.out)
+    assert m and m[1] == hashlib.sha256(data).hexdigest(), f"host->guest bytes differ:\n{r.tail()}"
+    m = re.search(r"vsock sent sha256=(\S+)", r.out)
+    assert m and received and received[0] == m[1], \
+        f"guest->host bytes differ: guest {m and m[1]}, host {received}:\n{r.tail()}"
+
+
+def test_vsock_cid_in_use(env):
+    # A second VM asking for a CID that a running VM holds gets one clear error.
+    holder = subprocess.Popen([env.vmm, "--kernel", env.kernel, "--initrd", env.initrd,
+                               "--memory", "128", "--serial", "none", "--vsock", "77",
+                               "--cmdline", "console=ttyS0 quiet shoji.action=shell"],
+                              stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        assert holder.poll() is None, holder.stderr.read().decode()
+        r = env.boot("poweroff", extra=["--vsock", "77"], timeout=60)
+        assert r.rc == 1, f"exit status {r.rc}, expected 1:\n{r.tail()}"
+        assert "already has that CID" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    finally:
+        holder.terminate()
+        holder.wait(30)
+
+
+def test_forward_port_taken(env):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = env.boot("poweroff", extra=["--net", f"slirp,fwd=tcp:127.0.0.1:{port}:80"], timeout=60)
+    assert r.rc == 1, f"exit status {r.rc}, expected 1:\n{r.tail()}"
+    assert f"127.0.0.1:{port}" in r.err and "pick another host port" in r.err, r.err
+
+
+if __name__ == "__main__":
+    sys.exit(vmmtest.main([test_slirp_fetch_and_forward, test_tap, test_vsock_both_ways,
+                           test_vsock_cid_in_use, test_forward_port_taken], sys.argv[1:]))
