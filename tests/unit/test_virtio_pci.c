@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -234,12 +235,61 @@ static void device_reset(void **state)
 	assert_int_equal(rd(f, 0x10, 2), 0xffff);
 }
 
+/* A device whose queues the kernel serves: its I/O thread leaves the kicks alone, it hears of
+ * DRIVER_OK once, and gets each queue's interrupt eventfd already bound to the vector's route. */
+struct kfx {
+	struct virtio_pci vp;
+	unsigned driver_ok_calls;
+};
+
+static void kernel_driver_ok(struct virtio_pci *vp) { ((struct kfx *)vp->device)->driver_ok_calls++; }
+static void kernel_notify(struct virtio_pci *vp, unsigned q) { (void)vp, (void)q; }
+
+static void kernel_served_queues(void **state)
+{
+	(void)state;
+	static const struct virtio_device_ops ops = {
+		.name = "kernel-test", .device_id = 19, .num_queues = 1, .queue_max_size = 8,
+		.queue_notify = kernel_notify, .driver_ok = kernel_driver_ok, .kernel_queues = true,
+	};
+	struct vfx v;
+	struct kfx k;
+	struct err e;
+	assert_int_equal(vfx_init(&v), 0);
+	assert_int_equal(virtio_pci_init(&k.vp, &ops, &k, &v.fm.m, &v.mem, &e), 0);
+	k.driver_ok_calls = 0;
+	assert_int_equal(vfx_attach(&v, &k.vp), 0);
+	vfx_bring_up(&v, 0);
+	assert_int_equal(k.driver_ok_calls, 1);
+	vfx_wr(&v, 0x14, 0x0f, 1); /* DRIVER_OK again: no second call */
+	assert_int_equal(k.driver_ok_calls, 1);
+	assert_int_equal(virtio_pci_queue_call_fd(&k.vp, 0), -1); /* no vector yet */
+	vfx_wr(&v, 0x16, 0, 2);
+	vfx_wr(&v, 0x1a, 0, 2);
+	vfx_wr(&v, 0x4000, 0xfee00000, 4);
+	vfx_wr(&v, 0x4008, 0x4042, 4);
+	vfx_wr(&v, 0x400c, 0, 4);
+	vfx_cfg_wr(&v, k.vp.msix_cap + 2, 0x8000, 2);
+	int fd = virtio_pci_queue_call_fd(&k.vp, 0);
+	assert_int_equal(fd, k.vp.irqs[0].fd);
+	assert_int_equal(v.fm.irqfds_bound, 1);
+	assert_int_equal(v.fm.last_irqfd_gsi, v.fm.last_route_gsi);
+	assert_int_equal(virtio_pci_queue_call_fd(&k.vp, 0), fd); /* bound once */
+	assert_int_equal(v.fm.irqfds_bound, 1);
+	/* The kick eventfd is registered with KVM but not in the I/O thread's epoll. */
+	assert_int_equal(v.fm.ioeventfds, 1);
+	assert_int_equal(epoll_ctl(k.vp.epoll_fd, EPOLL_CTL_DEL, k.vp.queues[0].kick_fd, NULL), -1);
+	virtio_pci_destroy(&k.vp);
+	vfx_destroy(&v);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(identity_and_capabilities), T(feature_negotiation), T(request_served_and_interrupt),
 		T(masked_vector_is_pending), T(pci_cfg_window), T(hostile_registers), T(device_reset),
+		cmocka_unit_test(kernel_served_queues),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
