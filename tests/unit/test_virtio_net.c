@@ -98,6 +98,9 @@ static void config_has_mac_and_link(void **state)
 	for (unsigned i = 0; i < 6; i++)
 		assert_int_equal(vfx_rd(&f->v, 0x2000 + i, 1), mac[i]);
 	assert_int_equal(vfx_rd(&f->v, 0x2006, 2), 1); /* LINK_UP */
+	assert_int_equal(vfx_rd(&f->v, 0x200a, 2), NET_SLIRP_MTU);
+	vfx_wr(&f->v, 0x00, 0, 4);
+	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << 3)); /* VIRTIO_NET_F_MTU */
 }
 
 static void frame_into_one_buffer(void **state)
@@ -246,6 +249,9 @@ static void option_parsing(void **state)
 	assert_int_equal(net_config_parse(&c, "slirp", 2, &e), 0);
 	assert_int_equal(c.kind, NET_SLIRP);
 	assert_int_equal(c.mac[5], 0x58); /* NIC 2's default */
+	assert_int_equal(c.mtu, NET_SLIRP_MTU);
+	assert_int_equal(net_config_parse(&c, "slirp,mtu=1500", 0, &e), 0);
+	assert_int_equal(c.mtu, 1500);
 	assert_int_equal(net_config_parse(&c, "slirp,fwd=tcp:127.0.0.1:2222:22,fwd=udp:5353:53", 0, &e), 0);
 	assert_int_equal(c.nfwd, 2);
 	assert_int_equal(c.fwd[0].host_port, 2222);
@@ -270,6 +276,9 @@ static void option_parsing(void **state)
 		{"slirp,fwd=tcp:65536:80", "bad forward"},
 		{"slirp,fwd=tcp:not-an-ip:1:2", "bad host address 'not-an-ip'"},
 		{"slirp,speed=10", "unknown option 'speed=10'"},
+		{"slirp,mtu=100", "the MTU must be from 576"},
+		{"slirp,mtu=65521", "the MTU must be from 576"},
+		{"tap=tap0,mtu=9000", "slirp backend only"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(net_config_parse(&c, bad[i].spec, 0, &e), -1);

@@ -21,6 +21,7 @@
 
 #define VIRTIO_NET_F_CSUM (1ull << 0)
 #define VIRTIO_NET_F_GUEST_CSUM (1ull << 1)
+#define VIRTIO_NET_F_MTU (1ull << 3)
 #define VIRTIO_NET_F_MAC (1ull << 5)
 #define VIRTIO_NET_F_GUEST_TSO4 (1ull << 7)
 #define VIRTIO_NET_F_GUEST_TSO6 (1ull << 8)
@@ -38,7 +39,7 @@
 	(VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 |                   \
 	 VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_GUEST_ECN | VIRTIO_NET_F_HOST_TSO4 |              \
 	 VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN)
-#define CONFIG_SIZE 10 /* mac, status, max_virtqueue_pairs */
+#define CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu */
 
 static struct virtio_net *net_of(struct virtio_pci *vp) { return vp->device; }
 
@@ -49,6 +50,8 @@ static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint
 	memcpy(c, n->config.mac, 6);
 	c[6] = VIRTIO_NET_S_LINK_UP;
 	c[8] = 1; /* max_virtqueue_pairs */
+	c[10] = (uint8_t)n->config.mtu;
+	c[11] = (uint8_t)(n->config.mtu >> 8);
 	memcpy(data, c + off, len);
 }
 
@@ -256,6 +259,8 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 		return -1;
 	if (n->backend.vnet_hdr_len)
 		n->vp.device_features |= OFFLOAD_FEATURES;
+	if (c->mtu)
+		n->vp.device_features |= VIRTIO_NET_F_MTU;
 	return 0;
 }
 

@@ -21,14 +21,15 @@ static int parse_mac(uint8_t mac[6], const char *s, struct err *e)
 	return 0;
 }
 
-static int parse_port(const char *s, uint16_t *port)
+/* A whole number from 1 to 65535. */
+static int parse_u16(const char *s, uint16_t *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v == 0 || v > 65535)
 		return -1;
-	*port = (uint16_t)v;
+	*out = (uint16_t)v;
 	return 0;
 }
 
@@ -55,7 +56,7 @@ static int parse_forward(struct net_forward *f, const char *s, struct err *e)
 	if (n == 4 && inet_pton(AF_INET, part[1], &f->host_addr) != 1)
 		return err_set(e, "--net: bad host address '%s' in fwd=%s: give an IPv4 address such as 127.0.0.1",
 			       part[1], s);
-	if (parse_port(part[n - 2], &f->host_port) < 0 || parse_port(part[n - 1], &f->guest_port) < 0)
+	if (parse_u16(part[n - 2], &f->host_port) < 0 || parse_u16(part[n - 1], &f->guest_port) < 0)
 		goto bad;
 	return 0;
 bad:
@@ -78,6 +79,7 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 			first = false;
 			if (!strcmp(tok, "slirp") || !strcmp(tok, "user")) {
 				c->kind = NET_SLIRP;
+				c->mtu = NET_SLIRP_MTU;
 			} else if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < sizeof(c->ifname)) {
 				c->kind = NET_TAP;
 				strcpy(c->ifname, tok + 4);
@@ -87,6 +89,16 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 			}
 		} else if (!strncmp(tok, "mac=", 4)) {
 			r = parse_mac(c->mac, tok + 4, e);
+		} else if (!strncmp(tok, "mtu=", 4)) {
+			uint16_t mtu;
+			if (c->kind != NET_SLIRP)
+				r = err_set(e, "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
+					       "on the host ('ip link set IFNAME mtu N')");
+			else if (parse_u16(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
+				r = err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
+					    NET_SLIRP_MTU);
+			else
+				c->mtu = mtu;
 		} else if (!strncmp(tok, "fwd=", 4)) {
 			if (c->kind != NET_SLIRP)
 				r = err_set(e, "--net: fwd= applies to the slirp backend only; a TAP interface "
@@ -96,7 +108,7 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 			else
 				r = parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
 		} else {
-			r = err_set(e, "--net: unknown option '%s': known are mac= and fwd=", tok);
+			r = err_set(e, "--net: unknown option '%s': known are mac=, mtu= and fwd=", tok);
 		}
 	}
 	free(copy);

@@ -14,6 +14,11 @@
 /* The user-mode network: the guest is 10.0.2.15, the host (and its loopback) 10.0.2.2, DNS 10.0.2.3. */
 #define NET_SLIRP_NETWORK "10.0.2.0"
 #define NET_SLIRP_GUEST "10.0.2.15"
+/* The user-mode network's default MTU: slirp ends the guest's TCP connections on the host, so
+ * no real link limits it, and 64 KiB frames cut the per-packet work and exits (passt does the
+ * same). */
+#define NET_SLIRP_MTU 65520
+#define NET_MIN_MTU 576
 
 enum net_kind {
 	NET_SLIRP,
@@ -33,6 +38,7 @@ struct net_config {
 	char ifname[16]; /* tap */
 	int fd;          /* NET_FD; the backend owns it once opened */
 	uint8_t mac[6];
+	unsigned mtu; /* offered to the guest (VIRTIO_NET_F_MTU); 0: none offered (tap) */
 	struct net_forward fwd[NET_MAX_FORWARDS];
 	unsigned nfwd;
 };
@@ -44,7 +50,8 @@ struct net_backend {
 	void *priv;            /* the backend's own state */
 };
 
-/* Parses "slirp[,mac=MAC][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..." or "tap=IFNAME[,mac=MAC]";
+/* Parses "slirp[,mac=MAC][,mtu=N][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..." or
+ * "tap=IFNAME[,mac=MAC]";
  * NIC number `index` gets the MAC 52:54:00:12:34:(56 + index) unless one is given. */
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
 

@@ -1,7 +1,8 @@
 /* net/slirp: the user-mode NAT backend (see net.h). libslirp runs on a thread of its own, which
  * is the only one to touch it; the NIC reaches it through a SOCK_SEQPACKET socket pair, one frame
  * per message, so the device model treats it as it treats a TAP. The guest's network is
- * 10.0.2.0/24 with DHCP and DNS; 10.0.2.2 is the host, its loopback included; host port forwards
+ * 10.0.2.0/24 with DHCP and DNS, and a 64 KiB MTU by default; 10.0.2.2 is the host, its loopback
+ * included; host port forwards
  * are set up before the thread starts, so a port already taken is a start-up error. Frames the
  * guest has no room for are dropped, as a full NIC would (TCP resends). */
 #include <arpa/inet.h>
@@ -22,7 +23,7 @@
 
 #define MAX_TIMERS 16
 #define MAX_POLLFDS 512
-#define FRAME_MAX 65536
+#define FRAME_MAX (NET_SLIRP_MTU + 14)
 #define SOCKBUF (1 << 20)
 
 struct slirp_timer {
@@ -232,7 +233,8 @@ int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err
 		goto fail;
 	}
 
-	SlirpConfig cfg = {.version = 1, .in_enabled = true, .in6_enabled = true, .vprefix_len = 64};
+	SlirpConfig cfg = {.version = 1, .in_enabled = true, .in6_enabled = true, .vprefix_len = 64,
+			   .if_mtu = c->mtu, .if_mru = c->mtu};
 	inet_pton(AF_INET, NET_SLIRP_NETWORK, &cfg.vnetwork);
 	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
 	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
