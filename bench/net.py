@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Network benchmark: TCP throughput between the host and a guest's virtio-net NIC, under
+shoji-vmm and under QEMU q35 with virtio-net-pci, interleaved in one run, on two backends: the
+user-mode NAT (libslirp in both, the host reaching the guest through a port forward) and a TAP
+interface (QEMU without vhost-net, so both move frames through the monitor). "guest->host" is
+the host reading N MiB that the guest's nc sends from /dev/zero; "host->guest" is the host
+sending N MiB that the guest counts (the run ends when the guest reports the count). Prints
+MB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU ratios."""
+import argparse
+import os
+import re
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from boot import kvm_exits  # noqa: E402
+
+TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Guest:
+    """A monitor process whose serial console we watch."""
+
+    def __init__(self, cmd):
+        self.err = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=self.err)
+        self.out = b""
+
+    def wait_for(self, pattern, timeout):
+        deadline = time.monotonic() + timeout
+        fd = self.p.stdout.fileno()
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.out)
+            if m:
+                self.out = self.out[m.end():]
+                return m
+            if select.select([fd], [], [], 0.2)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self.out += chunk
+        self.err.seek(0)
+        raise RuntimeError(f"no {pattern!r} from the guest: {self.out[-400:]!r} "
+                           f"{self.err.read()[-400:]!r}")
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def connect(addr, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.create_connection(addr, timeout=timeout)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def guest_to_host(g, addr, nbytes):
+    # Through a port forward the connection is accepted, and then closed, when the guest's
+    # server is not listening yet: try again until data flows.
+    for _ in range(100):
+        s = connect(addr)
+        e0, t0 = kvm_exits(g.p.pid), time.monotonic()
+        got = 0
+        while got < nbytes:
+            chunk = s.recv(min(1 << 20, nbytes - got))
+            if not chunk:
+                break
+            got += len(chunk)
+        if got:
+            break
+        s.close()
+        time.sleep(0.3)
+    if got < nbytes:
+        raise RuntimeError(f"guest->host: connection closed after {got} bytes")
+    t1, e1 = time.monotonic(), kvm_exits(g.p.pid)
+    s.close()
+    return nbytes / (t1 - t0) / 1e6, None if None in (e0, e1) else e1 - e0
+
+
+def host_to_guest(g, addr, nbytes):
+    s = connect(addr)
+    block = bytes(1 << 20)
+    e0, t0 = kvm_exits(g.p.pid), time.monotonic()
+    sent = 0
+    while sent < nbytes:
+        s.sendall(block[:min(len(block), nbytes - sent)])
+        sent += min(len(block), nbytes - sent)
+    s.close()
+    m = g.wait_for(rb"netbench received (\d+)", 300)
+    t1, e1 = time.monotonic(), kvm_exits(g.p.pid)
+    if int(m[1]) != nbytes:
+        raise RuntimeError(f"host->guest: the guest counted {m[1].decode()} of {nbytes} bytes; "
+                           f"console: {g.out[-600:]!r}")
+    return nbytes / (t1 - t0) / 1e6, None if None in (e0, e1) else e1 - e0
+
+
+def run_once(cmd, addrs, mib):
+    g = Guest(cmd)
+    try:
+        g.wait_for(rb"netbench serving", 300)
+        n = mib << 20
+        tx = guest_to_host(g, addrs[0], n)
+        rx = host_to_guest(g, addrs[1], n)
+        return {"guest->host": tx, "host->guest": rx}
+    except (RuntimeError, OSError) as e:
+        sys.stderr.write(f"net: incomplete run of {cmd[0]}: {e}\n")
+        return {}
+    finally:
+        g.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vmm", default="build/src/shoji-vmm")
+    ap.add_argument("--guest-dir", default="build/guest")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mib", type=int, default=64)
+    a = ap.parse_args()
+    kernel = os.path.join(a.guest_dir, "vmlinuz")
+    initrd = os.path.join(a.guest_dir, "initramfs.cpio.gz")
+    qemu = shutil.which("qemu-system-x86_64")
+    have_tap = subprocess.run(["ip", "tuntap", "add", TAP, "mode", "tap"],
+                              stderr=subprocess.DEVNULL).returncode == 0
+    if have_tap:
+        subprocess.run(["ip", "addr", "add", f"{TAP_HOST}/24", "dev", TAP], check=True)
+        subprocess.run(["ip", "link", "set", TAP, "up"], check=True)
+    base = "console=ttyS0 quiet shoji.action=netbench"
+    tap_cmdline = f"{base} shoji.ip={TAP_GUEST}/24 shoji.gw={TAP_HOST}"
+    qemu_common = [qemu, "-M", "q35", "-enable-kvm", "-cpu", "host", "-m", "256", "-smp", "1",
+                   "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+                   "-no-reboot", "-kernel", kernel, "-initrd", initrd]
+    shoji_common = [a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", "256"]
+
+    def cases():
+        """(backend, monitor) -> (command, (download address, upload address))"""
+        p1, p2 = free_port(), free_port()
+        addrs = (("127.0.0.1", p1), ("127.0.0.1", p2))
+        yield ("slirp", "shoji-vmm"), (shoji_common + [
+            "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202"],
+            addrs)
+        if qemu:
+            yield ("slirp", "qemu"), (qemu_common + [
+                "-append", base, "-netdev",
+                f"user,id=n0,hostfwd=tcp:127.0.0.1:{p1}-:5201,hostfwd=tcp:127.0.0.1:{p2}-:5202",
+                "-device", "virtio-net-pci,netdev=n0"], addrs)
+        if have_tap:
+            taddrs = ((TAP_GUEST, 5201), (TAP_GUEST, 5202))
+            yield ("tap", "shoji-vmm"), (shoji_common + ["--cmdline", tap_cmdline, "--net", f"tap={TAP}"],
+                                         taddrs)
+            if qemu:
+                yield ("tap", "qemu"), (qemu_common + [
+                    "-append", tap_cmdline, "-netdev",
+                    f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off",
+                    "-device", "virtio-net-pci,netdev=n0"], taddrs)
+
+    res = {}
+    try:
+        for _ in range(a.runs):
+            for key, (cmd, addrs) in cases():
+                res.setdefault(key, []).append(run_once(cmd, addrs, a.mib))
+    finally:
+        if have_tap:
+            subprocess.run(["ip", "tuntap", "del", TAP, "mode", "tap"])
+
+    where = "emulated harness machine: compare ratios" if os.environ.get("SHOJI_IN_HARNESS") else "host KVM"
+    print(f"virtio-net TCP, {a.mib} MiB each way, {a.runs} runs each ({where})")
+    print(f"{'backend':<7} {'monitor':<10} {'g->h MB/s':>10} {'h->g MB/s':>10} {'exits/MiB g->h':>15} "
+          f"{'exits/MiB h->g':>15}")
+    med = {}
+    for key, runs in res.items():
+        row = []
+        for d in ("guest->host", "host->guest"):
+            mbs = [r[d][0] for r in runs if d in r]
+            ex = [r[d][1] / a.mib for r in runs if d in r and r[d][1] is not None]
+            row.append((statistics.median(mbs) if mbs else None, statistics.median(ex) if ex else None))
+        med[key] = row
+        cells = [row[0][0], row[1][0], row[0][1], row[1][1]]
+        print(f"{key[0]:<7} {key[1]:<10} " + " ".join(
+            f"{'n/a' if v is None else f'{v:.1f}':>{w}}" for v, w in zip(cells, (10, 10, 15, 15))))
+    ok = True
+    for backend in ("slirp", "tap"):
+        s, q = med.get((backend, "shoji-vmm")), med.get((backend, "qemu"))
+        if not s or not q:
+            continue
+        for i, d in enumerate(("guest->host", "host->guest")):
+            if s[i][0] and q[i][0]:
+                print(f"ratio shoji-vmm / qemu, {backend} {d} throughput: {s[i][0] / q[i][0]:.2f}x")
+            if s[i][1] and q[i][1]:
+                print(f"ratio shoji-vmm / qemu, {backend} {d} exits/MiB: {s[i][1] / q[i][1]:.2f}x")
+            ok = ok and bool(s[i][0])
+    return 0 if ok and med.get(("slirp", "shoji-vmm")) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
