@@ -104,7 +104,7 @@ def host_to_guest(g, addr, nbytes):
         s.sendall(block[:min(len(block), nbytes - sent)])
         sent += min(len(block), nbytes - sent)
     s.close()
-    m = g.wait_for(rb"netbench received (\d+)", 300)
+    m = g.wait_for(rb"netbench received (\d+)\r?\n", 300)
     t1, e1 = time.monotonic(), kvm_exits(g.p.pid)
     if int(m[1]) != nbytes:
         raise RuntimeError(f"host->guest: the guest counted {m[1].decode()} of {nbytes} bytes; "

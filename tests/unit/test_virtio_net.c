@@ -229,6 +229,35 @@ static void hostile_transmits_are_dropped(void **state)
 	assert_false(needs_reset(f));
 }
 
+static void full_backend_holds_transmit(void **state)
+{
+	struct nfx *f = *state;
+	uint8_t filler[1024] = {0};
+	while (send(f->net.backend.fd, filler, sizeof(filler), MSG_DONTWAIT) > 0) /* fill the pair */
+		;
+	memset(g(f, TXBUF, HDR), 0, HDR);
+	memset(g(f, TXBUF + 0x1000, 40), 'C', 40);
+	tx_chain(f, HDR, 40, 0);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0); /* not taken, not dropped */
+	assert_true(f->net.tx_waiting);
+	assert_int_equal(f->net.tx_dropped, 0);
+	vfx_run_q(&f->v, TXQ); /* a kick while waiting changes nothing */
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
+	while (recv(f->peer, filler, sizeof(filler), MSG_DONTWAIT) == (ssize_t)sizeof(filler))
+		;
+	pthread_mutex_lock(&f->net.vp.lock);
+	f->net.vp.ops->fd_ready(&f->net.vp, 1); /* room again */
+	pthread_mutex_unlock(&f->net.vp.lock);
+	assert_false(f->net.tx_waiting);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
+	uint8_t got[64];
+	ssize_t r;
+	do /* the filler's last frames, then ours */
+		r = recv(f->peer, got, sizeof(got), MSG_DONTWAIT);
+	while (r > 0 && got[0] != 'C');
+	assert_int_equal(r, 40);
+}
+
 static void reset_forgets_pending_frame(void **state)
 {
 	struct nfx *f = *state;
@@ -298,6 +327,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hostile_receive_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(transmit_strips_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_transmits_are_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(full_backend_holds_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_pending_frame, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #include "virtio_net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define HDR_LEN 12 /* struct virtio_net_hdr with num_buffers (always, for VERSION_1) */
 #define HDR_NUM_BUFFERS 10
 #define TOKEN_BACKEND 0
+#define TOKEN_TX_ROOM 1
 
 #define VIRTIO_NET_F_CSUM (1ull << 0)
 #define VIRTIO_NET_F_GUEST_CSUM (1ull << 1)
@@ -177,26 +179,54 @@ static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
 	int k = len < HDR_LEN || len > VIRTIO_NET_FRAME_MAX
 			? -1
 			: iov_slice(chain->iov, chain->n_readable, skip, len - skip, out, VIRTQ_MAX_IOV);
-	if (k < 0 || (k > 0 && writev(n->backend.fd, out, k) < 0))
-		n->tx_dropped++; /* a malformed frame, or the backend is full: a wire would drop it too */
+	if (k <= 0) {
+		n->tx_dropped++; /* malformed: a wire would drop it too */
+		return 0;
+	}
+	if (writev(n->backend.fd, out, k) >= 0)
+		return 0;
+	if ((errno == EAGAIN || errno == ENOBUFS) && n->tx_fd >= 0 &&
+	    virtio_pci_watch_writable(vp, n->tx_fd, TOKEN_TX_ROOM) == 0) {
+		n->tx_waiting = true; /* full: try this frame again when there is room */
+		return VIRTIO_SERVE_LATER;
+	}
+	n->tx_dropped++;
 	return 0;
+}
+
+static void tx_run(struct virtio_net *n)
+{
+	if (!n->tx_waiting)
+		virtio_pci_serve_queue(&n->vp, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
 }
 
 static void net_notify(struct virtio_pci *vp, unsigned q)
 {
 	struct virtio_net *n = net_of(vp);
 	if (q == TXQ) {
-		virtio_pci_serve_queue(vp, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
+		tx_run(n);
 		return;
 	}
 	watch_backend(n, true); /* new receive buffers */
 	rx_fill(n);
 }
 
+static void tx_stop_waiting(struct virtio_net *n)
+{
+	if (n->tx_waiting)
+		virtio_pci_unwatch(&n->vp, n->tx_fd);
+	n->tx_waiting = false;
+}
+
 static void net_fd_ready(struct virtio_pci *vp, unsigned token)
 {
-	(void)token;
 	struct virtio_net *n = net_of(vp);
+	if (token == TOKEN_TX_ROOM) {
+		tx_stop_waiting(n);
+		if (rx_ready(n) && vp->queues[TXQ].enabled)
+			tx_run(n);
+		return;
+	}
 	if (!rx_ready(n)) {
 		watch_backend(n, false);
 		return;
@@ -228,6 +258,7 @@ static void net_reset(struct virtio_pci *vp)
 	struct virtio_net *n = net_of(vp);
 	if (n->backend.fd >= 0)
 		watch_backend(n, false);
+	tx_stop_waiting(n);
 	n->frame_pending = false;
 }
 
@@ -250,13 +281,16 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 		    const struct guest_mem *mem, struct err *e)
 {
 	memset(n, 0, sizeof(*n));
-	n->backend.fd = -1;
+	n->backend.fd = n->tx_fd = -1;
 	n->config = *c;
 	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
 	if (!n->frame)
 		return err_set(e, "out of memory");
 	if (virtio_pci_init(&n->vp, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, c, e) < 0)
 		return -1;
+	n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0);
+	if (n->tx_fd < 0)
+		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
 	if (n->backend.vnet_hdr_len)
 		n->vp.device_features |= OFFLOAD_FEATURES;
 	if (c->mtu)
@@ -267,6 +301,9 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 void virtio_net_destroy(struct virtio_net *n)
 {
 	virtio_pci_destroy(&n->vp); /* stops the I/O thread first */
+	if (n->tx_fd >= 0)
+		close(n->tx_fd);
+	n->tx_fd = -1;
 	net_backend_close(&n->backend);
 	free(n->frame);
 	n->frame = NULL;

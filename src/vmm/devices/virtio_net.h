@@ -3,7 +3,8 @@
  * the guest's receive buffers, merged over several when one is too small (MRG_RXBUF); with a
  * TAP, checksum and segmentation offloads pass through in the virtio-net header. Served on the
  * device's I/O thread; the backend is read only while the guest has receive buffers, so a guest
- * that gives none stalls only its own NIC. */
+ * that gives none stalls only its own NIC, and a full backend holds the transmit queue until it
+ * has room (the guest's qdisc then holds its packets), as a NIC's link would. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_NET_H
 #define SHOJI_VMM_DEVICES_VIRTIO_NET_H
 
@@ -22,6 +23,8 @@ struct virtio_net {
 	struct net_config config;
 	struct net_backend backend;
 	bool watching;     /* the backend's descriptor is in the I/O thread's epoll */
+	int tx_fd;         /* a dup() of it, watched for room while transmission waits */
+	bool tx_waiting;   /* the backend was full: the transmit queue waits for tx_fd */
 	bool frame_pending; /* frame[] holds a frame read from the backend, not yet delivered */
 	uint32_t frame_len;
 	uint8_t *frame;    /* virtio-net header, then the Ethernet frame */

@@ -3,8 +3,9 @@
  * per message, so the device model treats it as it treats a TAP. The guest's network is
  * 10.0.2.0/24 with DHCP and DNS, and a 64 KiB MTU by default; 10.0.2.2 is the host, its loopback
  * included; host port forwards
- * are set up before the thread starts, so a port already taken is a start-up error. Frames the
- * guest has no room for are dropped, as a full NIC would (TCP resends). */
+ * are set up before the thread starts, so a port already taken is a start-up error. Frames for
+ * the guest wait in a queue (up to 8 MiB) while the socket pair is full, and are dropped past
+ * that, as a full NIC would drop them (TCP sends again). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -25,6 +26,14 @@
 #define MAX_POLLFDS 512
 #define FRAME_MAX (NET_SLIRP_MTU + 14)
 #define SOCKBUF (1 << 20)
+#define QUEUE_MAX_BYTES (8u << 20) /* frames held for a guest that is not reading */
+
+/* Frames for the guest that did not fit in the socket pair, in order, until it has room. */
+struct queued_frame {
+	struct queued_frame *next;
+	size_t len;
+	uint8_t data[];
+};
 
 struct slirp_timer {
 	SlirpTimerCb cb;
@@ -43,6 +52,8 @@ struct slirp_net {
 	struct pollfd pfd[MAX_POLLFDS];
 	unsigned npfd;
 	uint8_t frame[FRAME_MAX];
+	struct queued_frame *q_head, *q_tail;
+	size_t q_bytes;
 	uint64_t dropped;
 };
 
@@ -53,12 +64,45 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Sends the queued frames while the socket pair has room; true when none is left. */
+static bool queue_flush(struct slirp_net *s)
+{
+	while (s->q_head) {
+		struct queued_frame *f = s->q_head;
+		if (send(s->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)
+				return false;
+			s->dropped++; /* the NIC is gone: nothing will ever take it */
+		}
+		s->q_head = f->next;
+		s->q_bytes -= f->len;
+		free(f);
+	}
+	s->q_tail = NULL;
+	return true;
+}
+
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_net *s = opaque;
-	ssize_t n = send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0)
+	if (!s->q_head && send(s->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return (ssize_t)len;
+	struct queued_frame *f = NULL;
+	if (s->q_bytes + len <= QUEUE_MAX_BYTES)
+		f = malloc(sizeof(*f) + len);
+	if (!f) { /* the guest is far behind: drop, as a full NIC would (TCP sends again) */
 		s->dropped++;
+		return (ssize_t)len;
+	}
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data, buf, len);
+	if (s->q_tail)
+		s->q_tail->next = f;
+	else
+		s->q_head = f;
+	s->q_tail = f;
+	s->q_bytes += len;
 	return (ssize_t)len;
 }
 
@@ -170,13 +214,15 @@ static void *slirp_thread(void *arg)
 		uint32_t timeout = run_timers(s, 1000);
 		s->npfd = 0;
 		cb_add_poll(s->stop_fd, SLIRP_POLL_IN, s);
-		cb_add_poll(s->fd, SLIRP_POLL_IN, s);
+		cb_add_poll(s->fd, SLIRP_POLL_IN | (s->q_head ? SLIRP_POLL_OUT : 0), s);
 		slirp_pollfds_fill(s->slirp, &timeout, cb_add_poll, s);
 		int n = poll(s->pfd, s->npfd, (int)timeout);
 		if (n < 0 && errno != EINTR)
 			log_warn("net: poll: %s", strerror(errno));
 		if (n > 0 && (s->pfd[0].revents & POLLIN))
 			break;
+		if (n > 0 && (s->pfd[1].revents & POLLOUT))
+			queue_flush(s);
 		if (n > 0 && (s->pfd[1].revents & POLLIN)) {
 			for (int i = 0; i < 64; i++) { /* frames from the guest */
 				ssize_t len = recv(s->fd, s->frame, sizeof(s->frame), MSG_DONTWAIT);
@@ -200,6 +246,11 @@ static void slirp_net_free(struct slirp_net *s)
 	}
 	if (s->slirp)
 		slirp_cleanup(s->slirp);
+	while (s->q_head) {
+		struct queued_frame *f = s->q_head;
+		s->q_head = f->next;
+		free(f);
+	}
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->stop_fd >= 0)

@@ -453,12 +453,19 @@ static const struct pci_device_ops virtio_pci_ops = {
 
 #define WATCH_TOKEN_BASE 0x10000u
 
-int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token)
+static int watch(struct virtio_pci *vp, int fd, unsigned token, uint32_t events)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WATCH_TOKEN_BASE + token};
+	struct epoll_event ev = {.events = events, .data.u32 = WATCH_TOKEN_BASE + token};
 	if (epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0)
 		return 0;
 	return errno == EEXIST ? 0 : -1;
+}
+
+int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token) { return watch(vp, fd, token, EPOLLIN); }
+
+int virtio_pci_watch_writable(struct virtio_pci *vp, int fd, unsigned token)
+{
+	return watch(vp, fd, token, EPOLLOUT);
 }
 
 void virtio_pci_unwatch(struct virtio_pci *vp, int fd)
@@ -630,7 +637,12 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_iov 
 			virtio_pci_set_needs_reset(vp);
 			return;
 		}
-		virtq_push(vq, chain.head, serve(vp, &chain));
+		uint32_t written = serve(vp, &chain);
+		if (written == VIRTIO_SERVE_LATER) {
+			virtq_rewind(vq, 1);
+			break;
+		}
+		virtq_push(vq, chain.head, written);
 	}
 	virtio_pci_notify_queue(vp, q);
 }

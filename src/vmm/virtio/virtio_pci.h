@@ -112,12 +112,18 @@ void virtio_pci_destroy(struct virtio_pci *vp);
  * back; then interrupts the driver if it wants that. A malformed chain marks the device
  * NEEDS_RESET; after the queue's size in chains it requeues itself rather than starve others. */
 typedef uint32_t (*virtio_serve_fn)(struct virtio_pci *vp, const struct virtq_chain *chain);
+/* What `serve` returns when it cannot take the chain now (its host side is full): the chain is
+ * given back, to be popped again, and the pass ends; the device runs the queue again later. */
+#define VIRTIO_SERVE_LATER UINT32_MAX
 void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_iov *iov, unsigned cap,
 			    virtio_serve_fn serve);
 
 /* Device models' own descriptors (sockets, taps) in the I/O thread's epoll: fd_ready(token)
- * runs, with the transport lock held, while fd is readable. Unwatch before closing fd. */
+ * runs, with the transport lock held, while fd is readable. Unwatch before closing fd. One
+ * descriptor is watched one way: watch a dup() of it for the other. */
 int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token);
+/* The same for writability: fd_ready(token) runs while fd is writable. */
+int virtio_pci_watch_writable(struct virtio_pci *vp, int fd, unsigned token);
 void virtio_pci_unwatch(struct virtio_pci *vp, int fd);
 
 /* For device models, on the I/O thread: after pushing to queue q, interrupt the driver if it
