@@ -109,7 +109,7 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 	vm->disks[i] = calloc(1, sizeof(*vm->disks[i]));
 	if (!vm->disks[i])
 		return err_set(e, "out of memory for disk '%s'", d->path);
-	if (virtio_blk_init(vm->disks[i], d->path, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0 ||
+	if (virtio_blk_init(vm->disks[i], d->path, d->format, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0 ||
 	    pci_bus_add(&vm->pci, &vm->disks[i]->vp.pci, e) < 0 || virtio_pci_start(&vm->disks[i]->vp, e) < 0)
 		return -1;
 	return 0;

@@ -31,7 +31,7 @@ static int setup_common(void **state, bool ro)
 		return -1;
 	close(fd);
 	if (vfx_init(&f->v) < 0 ||
-	    virtio_blk_init(&f->blk, f->path, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	    virtio_blk_init(&f->blk, f->path, BLOCK_FORMAT_PROBE, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
 	    vfx_attach(&f->v, &f->blk.vp) < 0)
 		return -1;
 	vfx_bring_up(&f->v, 0);
