@@ -84,6 +84,7 @@ uint64_t block_iov_len(const struct iovec *iov, int n);
 struct block_chain {
 	uint64_t dev[BLOCK_MAX_CHAIN], ino[BLOCK_MAX_CHAIN];
 	unsigned depth;
+	bool backing_error; /* the error already names the backing file that failed and its user */
 };
 
 /* Opens one image of a chain (used by backends for their backing files). */

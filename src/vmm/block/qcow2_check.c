@@ -108,29 +108,41 @@ static int check_all_copied(struct ck *c, struct err *e)
 	return 0;
 }
 
+static int compare_one(struct ck *c, uint64_t k, bool repair, struct err *e)
+{
+	uint16_t rc, want = k < c->n ? c->refs[k] : 0;
+	if (qcow2_refcount_get(c->q, k, &rc, e) < 0)
+		return -1;
+	if (want)
+		c->r->allocated++;
+	if (rc == want)
+		return 0;
+	if (rc < want) {
+		problem(c, "cluster %llu has refcount %u but %u references", (unsigned long long)k, rc, want);
+		return 0;
+	}
+	c->r->leaks++;
+	if (repair) {
+		if (qcow2_refcount_set(c->q, k, want, e) < 0)
+			return -1;
+		c->r->leaks_fixed++;
+	}
+	return 0;
+}
+
+/* Every cluster of the file, then those past its end that a refcount block counts. */
 static int compare(struct ck *c, bool repair, struct err *e)
 {
 	struct qcow2 *q = c->q;
-	uint64_t stored_end = q->rt_entries << q->rb_bits;
-	uint64_t end = c->n > stored_end ? c->n : stored_end;
-	for (uint64_t k = 0; k < end; k++) {
-		uint16_t rc, want = k < c->n ? c->refs[k] : 0;
-		if (qcow2_refcount_get(q, k, &rc, e) < 0)
+	for (uint64_t k = 0; k < c->n; k++)
+		if (compare_one(c, k, repair, e) < 0)
 			return -1;
-		if (want)
-			c->r->allocated++;
-		if (rc == want)
+	for (uint64_t i = c->n >> q->rb_bits; i < q->rt_entries; i++) {
+		if (!q->rt[i])
 			continue;
-		if (rc < want) {
-			problem(c, "cluster %llu has refcount %u but %u references", (unsigned long long)k, rc, want);
-			continue;
-		}
-		c->r->leaks++;
-		if (repair) {
-			if (qcow2_refcount_set(q, k, want, e) < 0)
+		for (uint64_t k = i << q->rb_bits; k < (i + 1) << q->rb_bits; k++)
+			if (k >= c->n && compare_one(c, k, repair, e) < 0)
 				return -1;
-			c->r->leaks_fixed++;
-		}
 	}
 	return 0;
 }

@@ -102,7 +102,13 @@ static int open_backing(struct qcow2 *q, const char *path, unsigned flags, struc
 	int r = block_open_in_chain(&q->backing, bp, fmt, (flags & ~BLOCK_OPEN_SKIP_BACKING) | BLOCK_OPEN_RDONLY,
 				    chain, &be);
 	free(bp);
+	if (r < 0 && chain->backing_error) { /* a deeper image failed: its message says so */
+		if (e)
+			*e = be;
+		return -1;
+	}
 	if (r < 0) {
+		chain->backing_error = true;
 		if (!q->backing_format && strstr(be.msg, "looks like qcow2"))
 			return err_set(e, "qcow2 image '%s': its backing file '%s' looks like qcow2 but the image does "
 					  "not record the backing format (qemu-img rebase -u -F qcow2 -b '%s' '%s')",
