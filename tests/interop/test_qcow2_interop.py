@@ -169,6 +169,43 @@ class ShojiToQemu(Base):
             self.assertIn(img("check", path, check=False).returncode, (0, 3))
 
 
+class Cli(Base):
+    def one_line_error(self, *args, want):
+        r = img(*args, check=False)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn(want, err)
+
+    def test_errors_are_one_line(self):
+        run("qemu-img", "create", "-f", "raw", self.p("b.raw"), "1M")
+        self.one_line_error("create", "-f", "qcow2", "-b", "b.raw", self.p("x.qcow2"), want="-F raw")
+        self.one_line_error("create", "-f", "qcow2", "-b", "nope.raw", "-F", "raw", self.p("x.qcow2"),
+                            want="nope.raw")
+        self.one_line_error("create", "-f", "qcow2", self.p("x.qcow2"), "12Q", want="not a size")
+        self.one_line_error("create", "-f", "qcow2", "-o", "cluster_size=3000", self.p("x.qcow2"), "1M",
+                            want="power of two")
+        self.one_line_error("create", "-f", "vmdk", self.p("x"), "1M", want="-f raw or -f qcow2")
+        img("create", "-f", "qcow2", self.p("x.qcow2"), "1M")
+        self.one_line_error("read", self.p("x.qcow2"), "1M", "1", want="beyond its size")
+        self.one_line_error("read", "-f", "raw", self.p("missing"), "0", "1", want="missing")
+        self.one_line_error("frobnicate", want="unknown command")
+        self.one_line_error("check", self.p("b.raw"), want="not qcow2")
+        self.assertFalse(os.path.exists(self.p("x")))
+
+    def test_raw_create_info_and_io(self):
+        img("create", "-f", "raw", self.p("r.raw"), "3M")
+        self.assertEqual(os.path.getsize(self.p("r.raw")), 3 * MIB)
+        out = img("info", self.p("r.raw")).stdout.decode()
+        self.assertIn("file format: raw", out)
+        data = self.rand(5000)
+        img("write", self.p("r.raw"), 777, stdin=data)
+        self.assertEqual(img("read", self.p("r.raw"), 777, 5000).stdout, data)
+        with open(self.p("r.raw"), "rb") as f:
+            f.seek(777)
+            self.assertEqual(f.read(5000), data)
+
+
 class QemuToShoji(Base):
     def qemu_io(self, path, *cmds, fmt="qcow2"):
         args = ["qemu-io", "-f", fmt]
