@@ -542,6 +542,7 @@ static void refusals(void **state)
 		{"refcount table huge", QH_RT_CLUSTERS, 4, 1000, 0, "refcount table size"},
 		{"refcount entry", 1 * cs, 8, 77 * cs, 0, "refcount table entry 0"},
 		{"refcount entry on header", 1 * cs, 8, 0 + 512, 0, "refcount table entry 0"},
+		{"refcount block is an L2 table", 3 * cs, 8, 2 * cs | QCOW2_OFLAG_COPIED, 0, "also an L2 table"},
 		{"L1 entry reserved bits", 3 * cs, 8, 4 * cs | 1, 0, "reserved bits"},
 		{"backing name outside", QH_BACKING_OFFSET, 8, cs - 2, 0, "outside the header cluster"},
 		{"extension past header", QCOW2_HEADER_LEN, 8, 0x1234567800100000ull, 0, "runs past"},
@@ -608,6 +609,9 @@ static void bad_metadata_at_run_time(void **state)
 		{4 * cs, 3 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> L1 table */
 		{4 * cs, 0 | QCOW2_OFLAG_COPIED | 512, "data cluster offset"},     /* L2 -> header */
 		{4 * cs, 5 * cs | 2, "reserved bits"},
+		{4 * cs, 2 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> refcount block */
+		{4 * cs, 4 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> itself */
+		{4 * cs, QCOW2_OFLAG_COMPRESSED | (2 * cs + 100), "compressed"},   /* onto a refcount block */
 		{4 * cs, QCOW2_OFLAG_COMPRESSED | 1ull << 50, "compressed"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

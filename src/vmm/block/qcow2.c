@@ -52,7 +52,7 @@ static int classify(struct qcow2 *q, uint64_t entry, uint64_t vaddr, enum cluste
 	if (entry & QCOW2_OFLAG_COMPRESSED) {
 		uint64_t len;
 		qcow2_compressed_range(q, entry, host, &len);
-		if (*host < q->cs || *host >= q->file_size || (entry & QCOW2_OFLAG_COPIED))
+		if (*host >= q->file_size || (entry & QCOW2_OFLAG_COPIED) || qcow2_overlaps_metadata(q, *host, len))
 			return corrupt(q, "a compressed cluster descriptor is out of range", vaddr, e);
 		*kind = C_COMPRESSED;
 		return 0;
@@ -60,7 +60,7 @@ static int classify(struct qcow2 *q, uint64_t entry, uint64_t vaddr, enum cluste
 	if (entry & QCOW2_L2_RESERVED)
 		return corrupt(q, "an L2 entry has reserved bits set", vaddr, e);
 	*host = entry & QCOW2_OFFSET_MASK;
-	if (*host && ((*host & (q->cs - 1)) || *host >= q->file_size || qcow2_overlaps_fixed(q, *host, q->cs)))
+	if (*host && ((*host & (q->cs - 1)) || *host >= q->file_size || qcow2_overlaps_metadata(q, *host, q->cs)))
 		return corrupt(q, "a data cluster offset is misaligned, outside the file or on metadata", vaddr, e);
 	*kind = (entry & QCOW2_OFLAG_ZERO) ? C_ZERO : *host ? C_NORMAL : C_UNALLOC;
 	return 0;
@@ -160,14 +160,15 @@ static int l2_get(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 *
 		return corrupt(q, "the L1 table is too short", vaddr, e);
 	uint64_t off = q->l1[l1i] & QCOW2_OFFSET_MASK;
 	if (off) {
-		if ((off & (q->cs - 1)) || off > q->file_size - q->cs || qcow2_overlaps_fixed(q, off, q->cs))
+		if ((off & (q->cs - 1)) || off > q->file_size - q->cs || qcow2_overlaps_fixed(q, off, q->cs) ||
+		    qcow2_set_has(&q->refblocks, off))
 			return corrupt(q, "an L2 table offset is misaligned, outside the file or on metadata", vaddr, e);
 		return qcow2_l2_load(q, off, out, e);
 	}
 	if (!alloc)
 		return 0;
 	struct qcow2_l2 *s;
-	if (l2_slot(q, &s, e) < 0 || qcow2_alloc_cluster(q, &off, e) < 0)
+	if (l2_slot(q, &s, e) < 0 || qcow2_alloc_cluster(q, &off, e) < 0 || qcow2_set_add(&q->l2tables, off, e) < 0)
 		return -1;
 	memset(s->t, 0, q->cs);
 	s->offset = off;

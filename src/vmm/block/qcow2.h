@@ -29,6 +29,12 @@ struct qcow2_rb {
 	uint64_t used;
 };
 
+/* A sorted set of cluster offsets. */
+struct qcow2_set {
+	uint64_t *v;
+	size_t n, cap;
+};
+
 struct qcow2 {
 	struct block_dev dev;
 	int fd;
@@ -52,6 +58,10 @@ struct qcow2 {
 	uint64_t *rt; /* refcount table, host byte order */
 	uint64_t rt_entries, rt_offset;
 	uint32_t rt_clusters;
+
+	/* Where the refcount blocks and L2 tables are, so that no entry can point a data cluster
+	 * or a table at them. */
+	struct qcow2_set refblocks, l2tables;
 
 	uint64_t file_size; /* bytes: the file's size, or further once written there */
 	uint64_t free_hint; /* no free cluster below this one */
@@ -79,6 +89,10 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 void qcow2_free(struct qcow2 *q);
 /* Whether [off, off+len) overlaps cluster 0, the L1 table or the refcount table. */
 bool qcow2_overlaps_fixed(const struct qcow2 *q, uint64_t off, uint64_t len);
+/* Whether [off, off+len) overlaps those, a refcount block or an L2 table. */
+bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
+int qcow2_set_add(struct qcow2_set *s, uint64_t off, struct err *e);
+bool qcow2_set_has(const struct qcow2_set *s, uint64_t off);
 
 /* qcow2_refcount.c */
 int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint16_t *out, struct err *e);

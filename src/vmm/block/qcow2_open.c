@@ -73,6 +73,55 @@ bool qcow2_overlaps_fixed(const struct qcow2 *q, uint64_t off, uint64_t len)
 	       (off < q->rt_offset + rt_len && q->rt_offset < off + len);
 }
 
+/* The first index whose value is >= off. */
+static size_t set_find(const struct qcow2_set *s, uint64_t off)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->v[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool qcow2_set_has(const struct qcow2_set *s, uint64_t off)
+{
+	size_t i = set_find(s, off);
+	return i < s->n && s->v[i] == off;
+}
+
+int qcow2_set_add(struct qcow2_set *s, uint64_t off, struct err *e)
+{
+	size_t i = set_find(s, off);
+	if (i < s->n && s->v[i] == off)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint64_t *v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return err_set(e, "out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
+	s->v[i] = off;
+	s->n++;
+	return 0;
+}
+
+bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	if (qcow2_overlaps_fixed(q, off, len))
+		return true;
+	for (uint64_t c = off & ~(q->cs - 1); c < off + len; c += q->cs)
+		if (qcow2_set_has(&q->refblocks, c) || qcow2_set_has(&q->l2tables, c))
+			return true;
+	return false;
+}
+
 /* Resolves a backing name against the directory of the image naming it. */
 static char *backing_path(const char *image, const char *name)
 {
@@ -286,11 +335,25 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 			goto out;
 		}
 	}
-	for (uint32_t i = 0; i < q->l1_size; i++)
+	for (uint32_t i = 0; i < q->l1_size; i++) {
 		if (q->l1[i] & QCOW2_L1_RESERVED) {
 			err_set(e, "qcow2 image '%s': L1 entry %u has reserved bits set", path, i);
 			goto out;
 		}
+		if ((q->l1[i] & QCOW2_OFFSET_MASK) && qcow2_set_add(&q->l2tables, q->l1[i] & QCOW2_OFFSET_MASK, e) < 0)
+			goto out;
+	}
+	for (uint64_t i = 0; i < q->rt_entries; i++) {
+		if (!q->rt[i])
+			continue;
+		if (qcow2_set_has(&q->l2tables, q->rt[i])) {
+			err_set(e, "qcow2 image '%s': a refcount block is also an L2 table (repair: qemu-img check -r all)",
+				path);
+			goto out;
+		}
+		if (qcow2_set_add(&q->refblocks, q->rt[i], e) < 0)
+			goto out;
+	}
 
 	if (q->backing_name) {
 		if (!(flags & BLOCK_OPEN_SKIP_BACKING) && open_backing(q, path, flags, chain, e) < 0)
@@ -322,6 +385,8 @@ void qcow2_free(struct qcow2 *q)
 	for (unsigned i = 0; i < QCOW2_RB_CACHE; i++)
 		free(q->rbc[i].b);
 	free(q->pending);
+	free(q->refblocks.v);
+	free(q->l2tables.v);
 	free(q->cbuf);
 	free(q->tmp);
 	free(q->wbuf);

@@ -129,8 +129,13 @@ static int rt_grow(struct qcow2 *q, uint64_t need, struct err *e)
 		goto out;
 	}
 	memcpy(rt, q->rt, q->rt_entries * 8);
-	for (uint64_t k = 0; k < nrb; k++)
+	for (uint64_t k = 0; k < nrb; k++) {
 		rt[first_rb + k] = (start + tclusters + k) * q->cs;
+		if (qcow2_set_add(&q->refblocks, rt[first_rb + k], e) < 0) {
+			free(rt);
+			goto out;
+		}
+	}
 	memset(buf, 0, tclusters * q->cs);
 	for (uint64_t i = 0; i < entries; i++)
 		qcow2_put64(buf + i * 8, rt[i]);
@@ -177,7 +182,8 @@ static int rb_create_at(struct qcow2 *q, uint64_t c, struct err *e)
 	memset(q->tmp, 0, q->cs);
 	qcow2_put16(q->tmp + (c & ((1ull << q->rb_bits) - 1)) * 2, 1);
 	rb_forget(q, c * q->cs);
-	if (block_fd_pwrite(q->fd, q->tmp, q->cs, c * q->cs, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0 ||
+	if (qcow2_set_add(&q->refblocks, c * q->cs, e) < 0 ||
+	    block_fd_pwrite(q->fd, q->tmp, q->cs, c * q->cs, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0 ||
 	    rt_store(q, idx, c * q->cs, e) < 0)
 		return -1;
 	grow_file_size(q, (c + 1) * q->cs);
