@@ -43,7 +43,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err
 	if (blen > QCOW2_MAX_BACKING_NAME || (o->backing && !blen))
 		return err_set(e, "backing file name must be 1 to %d bytes long", QCOW2_MAX_BACKING_NAME);
 	if (o->backing) {
-		uint64_t bsize;
+		uint64_t bsize = 0;
 		if (probe_backing(path, o, &bsize, e) < 0)
 			return -1;
 		if (size == UINT64_MAX)
