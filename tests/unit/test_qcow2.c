@@ -400,25 +400,33 @@ static void check_finds_leaks_and_corruption(void **state)
 	assert_contains(r.first_problem, "cluster 5");
 }
 
-/* A child writes (allocating) in a loop and is killed at a random moment; the image must
- * show no corruption, and what was flushed must read back. */
+/* A child writes a known stretch and flushes, tells the parent, then writes (allocating,
+ * discarding, flushing now and then) in a loop until it is killed at a random moment. The image
+ * must show no corruption, and the flushed stretch must read back. */
 static void killed_mid_write(void **state)
 {
 	struct fx *f = *state;
+	static uint8_t known[100000], got[100000];
+	fill(known, sizeof(known), 77);
 	for (int round = 0; round < 6; round++) {
 		make_raw(in_dir(f, "base.raw"), 4 * MIB, 2);
 		create(f->path, 64 * MIB, round & 1 ? 9 : 12, "base.raw", "raw");
+		int pfd[2];
+		assert_int_equal(pipe(pfd), 0);
 		pid_t pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			struct block_dev *d;
 			struct err e;
-			if (block_open(&d, f->path, BLOCK_FORMAT_QCOW2, 0, &e) < 0)
+			close(pfd[0]);
+			if (block_open(&d, f->path, BLOCK_FORMAT_QCOW2, 0, &e) < 0 ||
+			    block_pwrite(d, known, sizeof(known), 3 * MIB, &e) < 0 || block_flush(d, &e) < 0 ||
+			    write(pfd[1], "k", 1) != 1)
 				_exit(1);
 			static uint8_t b[7000];
 			for (unsigned i = 0;; i++) {
 				memset(b, (int)i, sizeof(b));
-				uint64_t off = (uint64_t)(i * 2654435761u) % (64 * MIB - sizeof(b));
+				uint64_t off = 4 * MIB + (uint64_t)(i * 2654435761u) % (60 * MIB - sizeof(b));
 				if (block_pwrite(d, b, sizeof(b), off, &e) < 0)
 					_exit(2);
 				if (i % 7 == 0 && block_discard(d, off, 20000, &e) < 0)
@@ -427,7 +435,11 @@ static void killed_mid_write(void **state)
 					_exit(4);
 			}
 		}
-		usleep(20000 + (useconds_t)(round * 37000));
+		close(pfd[1]);
+		char k;
+		assert_int_equal(read(pfd[0], &k, 1), 1);
+		close(pfd[0]);
+		usleep(10000 + (useconds_t)(round * 37000));
 		kill(pid, SIGKILL);
 		int st;
 		waitpid(pid, &st, 0);
@@ -437,6 +449,10 @@ static void killed_mid_write(void **state)
 		assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
 		if (r.corruptions)
 			fail_msg("round %d: %llu corruptions: %s", round, (unsigned long long)r.corruptions, r.first_problem);
+		struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+		rd(d, 3 * MIB, got, sizeof(got));
+		assert_memory_equal(got, known, sizeof(got));
+		block_close(d);
 	}
 }
 
