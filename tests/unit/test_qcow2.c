@@ -663,7 +663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_metadata_at_run_time, setup, teardown),
 	};
-	if (getenv("QCOW2_TEST_FILTER"))
+	if (getenv("QCOW2_TEST_FILTER")) /* run the tests whose name matches, e.g. killed_mid_write */
 		cmocka_set_test_filter(getenv("QCOW2_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
