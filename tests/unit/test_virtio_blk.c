@@ -133,6 +133,7 @@ static void device_id_and_config(void **state)
 	assert_string_equal((char *)g(f, DATA, 20), "serial-42");
 	assert_int_equal(vfx_rd(&f->v, 0x2000, 8), IMAGE_SECTORS); /* capacity */
 	assert_int_equal(vfx_rd(&f->v, 0x2000 + 20, 4), 512);       /* blk_size */
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 1);         /* discard alignment: a sector */
 	vfx_wr(&f->v, 0x00, 0, 4);
 	assert_false(vfx_rd(&f->v, 0x04, 4) & (1u << 5)); /* not read-only */
 }
@@ -189,6 +190,7 @@ static void read_only_disk(void **state)
 static void qcow2_disk(void **state)
 {
 	struct bfx *f = *state;
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 128); /* discard alignment: a 64 KiB cluster */
 	memset(g(f, DATA, 1024), 'C', 1024);
 	assert_int_equal(request(f, 1, 2047, 512, true), 0);
 	assert_int_equal(request(f, 1, 0, 1024, true), 0);

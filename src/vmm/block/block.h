@@ -42,7 +42,8 @@ struct block_ops {
 
 struct block_dev {
 	const struct block_ops *ops;
-	uint64_t size; /* bytes */
+	uint64_t size;         /* bytes */
+	uint32_t discard_unit; /* bytes: smaller or unaligned discards may be ignored */
 	bool read_only;
 	char *path;
 };

@@ -498,6 +498,7 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	q->dev.path = strdup(path);
 	if (!q->dev.path || qcow2_load(q, path, flags, chain, e) < 0)
 		goto fail;
+	q->dev.discard_unit = (uint32_t)q->cs;
 	q->l2c_n = (unsigned)(QCOW2_L2_CACHE_BYTES / q->cs);
 	if (q->l2c_n < QCOW2_L2_CACHE_MIN)
 		q->l2c_n = QCOW2_L2_CACHE_MIN;

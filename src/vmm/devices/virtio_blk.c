@@ -49,13 +49,13 @@ static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint
 	struct virtio_blk *b = blk_of(vp);
 	uint8_t c[CONFIG_SIZE] = {0};
 	uint32_t seg_max = BLK_SEG_MAX, blk_size = SECTOR, max_discard = BLK_MAX_DISCARD_SECTORS;
-	uint32_t one = 1;
+	uint32_t one = 1, align = b->disk->discard_unit / SECTOR;
 	memcpy(c + 0, &b->sectors, 8);
 	memcpy(c + 12, &seg_max, 4);
 	memcpy(c + 20, &blk_size, 4);
 	memcpy(c + 36, &max_discard, 4); /* max_discard_sectors */
 	memcpy(c + 40, &one, 4);         /* max_discard_seg */
-	memcpy(c + 44, &one, 4);         /* discard_sector_alignment */
+	memcpy(c + 44, &align, 4);       /* discard_sector_alignment: the backend's unit */
 	memcpy(c + 48, &max_discard, 4); /* max_write_zeroes_sectors */
 	memcpy(c + 52, &one, 4);         /* max_write_zeroes_seg */
 	c[56] = 1;                       /* write_zeroes_may_unmap */
