@@ -141,7 +141,7 @@ static int cmd_info(int argc, char **argv, struct err *e)
 	if (detect_format(path, &fmt, e) < 0 || stat(path, &st) < 0)
 		return -1;
 	struct block_dev *d;
-	if (block_open(&d, path, fmt, BLOCK_OPEN_RDONLY | BLOCK_OPEN_SKIP_BACKING, e) < 0)
+	if (block_open(&d, path, fmt, BLOCK_OPEN_RDONLY | BLOCK_OPEN_SKIP_BACKING | BLOCK_OPEN_NO_LOCK, e) < 0)
 		return -1;
 	struct qcow2 *q = fmt == BLOCK_FORMAT_QCOW2 ? qcow2_of(d) : NULL;
 	uint64_t disk = (uint64_t)st.st_blocks * 512;

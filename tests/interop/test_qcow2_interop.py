@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 IMG = None
@@ -223,6 +224,31 @@ class Cli(Base):
         with open(self.p("r.raw"), "rb") as f:
             f.seek(777)
             self.assertEqual(f.read(5000), data)
+
+    def test_locks_exclude_qemu(self):
+        """An image shoji-img writes cannot be opened by qemu-img, and the other way round."""
+        path = self.p("lk.qcow2")
+        img("create", "-f", "qcow2", path, MIB)
+        writer = subprocess.Popen([IMG, "write", path, "0"], stdin=subprocess.PIPE)
+        try:
+            time.sleep(0.5)  # shoji-img has the image open, waiting for its input
+            r = run("qemu-img", "check", path, check=False)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("lock", r.stderr.decode())
+        finally:
+            writer.stdin.close()
+            self.assertEqual(writer.wait(), 0)
+        holder = subprocess.Popen(["qemu-io", "-f", "qcow2", path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            r = img("write", path, 0, stdin=b"x", check=False)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("is locked", r.stderr.decode())
+        finally:
+            holder.stdin.close()
+            holder.wait()
+        img("write", path, 0, stdin=b"x")
 
 
 class QemuToShoji(Base):

@@ -456,6 +456,29 @@ static void killed_mid_write(void **state)
 	}
 }
 
+/* One writer per image, and nobody writes an image in use as a backing file. */
+static void locking(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), MIB, 1);
+	create(f->path, MIB, 16, "base.raw", "raw");
+	struct block_dev *a = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "is locked");
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY, "is locked");
+	open_fails(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, 0, "is locked");
+	struct block_dev *b = open_ok(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY);
+	struct block_dev *c = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_NO_LOCK);
+	block_close(c);
+	block_close(b);
+	block_close(a);
+	a = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	b = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY); /* readers share */
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "is locked");
+	block_close(b);
+	block_close(a);
+	block_close(open_ok(f->path, BLOCK_FORMAT_QCOW2, 0));
+}
+
 static void probe_refuses_qcow2(void **state)
 {
 	struct fx *f = *state;
@@ -658,6 +681,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compressed_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_finds_leaks_and_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(killed_mid_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(locking, setup, teardown),
 		cmocka_unit_test_setup_teardown(probe_refuses_qcow2, setup, teardown),
 		cmocka_unit_test_setup_teardown(backing_loops_and_depth, setup, teardown),
 		cmocka_unit_test_setup_teardown(refusals, setup, teardown),

@@ -213,6 +213,10 @@ static void qcow2_disk(void **state)
 	struct qcow2_check_result r;
 	struct err e;
 	assert_int_equal(request(f, 4, 0, 0, false), 0);
+	/* The disk holds the image's lock: nothing else may open it meanwhile. */
+	assert_int_equal(qcow2_check(f->path, false, &r, &e), -1);
+	assert_contains(e.msg, "is locked");
+	virtio_blk_destroy(&f->blk); /* closes the image (teardown's second destroy does nothing) */
 	assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
 	assert_int_equal(r.corruptions + r.leaks, 0);
 }

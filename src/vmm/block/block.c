@@ -42,6 +42,11 @@ int block_open_in_chain(struct block_dev **out, const char *path, enum block_for
 			close(fd);
 			return err_set(e, "disk image '%s': the backing chain loops back to an image already in it", path);
 		}
+	struct flock lk = {.l_type = ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
+	if (!(flags & BLOCK_OPEN_NO_LOCK) && fcntl(fd, F_OFD_SETLK, &lk) < 0 && (errno == EAGAIN || errno == EACCES)) {
+		close(fd);
+		return err_set(e, "disk image '%s' is locked: another VM or tool is using it", path);
+	}
 	chain->dev[chain->depth] = (uint64_t)st.st_dev;
 	chain->ino[chain->depth] = (uint64_t)st.st_ino;
 	chain->depth++;

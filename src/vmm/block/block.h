@@ -21,6 +21,7 @@ enum block_format {
 #define BLOCK_OPEN_RDONLY 1u
 #define BLOCK_OPEN_SKIP_BACKING 2u /* leave backing files closed: unallocated ranges read as zeroes
 				   * (metadata tools, fuzzing) */
+#define BLOCK_OPEN_NO_LOCK 4u      /* inspect without taking the image's lock (info) */
 
 #define BLOCK_MAX_CHAIN 16 /* an image and its backing files, at most */
 
@@ -49,7 +50,10 @@ struct block_dev {
 };
 
 /* Opens `path` as `fmt`. Backing files are opened read-only, relative names resolved against
- * the image's directory; a chain that loops or is deeper than BLOCK_MAX_CHAIN is refused. */
+ * the image's directory; a chain that loops or is deeper than BLOCK_MAX_CHAIN is refused.
+ * Each file is locked (an open-file-description lock over the whole file: shared for
+ * read-only, exclusive for read-write), so that no two users write one image, nor write an
+ * image another uses as a backing file; a file system without locks is used unlocked. */
 int block_open(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags,
 	       struct err *e);
 void block_close(struct block_dev *d);
