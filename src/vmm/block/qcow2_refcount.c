@@ -205,11 +205,24 @@ int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off, struct err *e)
 			continue;
 		}
 		/* Past the end of the file nothing is stored: a count there is a leak (a crash
-		 * between raising it and writing the cluster), and the cluster is free to take. */
-		uint16_t rc = 0;
-		if (c < (q->file_size + q->cs - 1) / q->cs && qcow2_refcount_get(q, c, &rc, e) < 0)
-			return -1;
-		if (rc || qcow2_overlaps_fixed(q, c * q->cs, q->cs))
+		 * between raising it and writing the cluster), and the cluster is free to take.
+		 * Inside it, skip the used clusters of this refcount block in one pass. */
+		uint64_t file_end = (q->file_size + q->cs - 1) / q->cs;
+		if (c < file_end) {
+			struct qcow2_rb *rb;
+			if (rb_load(q, q->rt[idx], &rb, e) < 0)
+				return -1;
+			uint64_t mask = (1ull << q->rb_bits) - 1, stop = (c | mask) + 1;
+			if (stop > file_end)
+				stop = file_end;
+			while (c < stop && (rb->b[(c & mask) * 2] | rb->b[(c & mask) * 2 + 1]))
+				c++;
+			if (c == stop) {
+				c--; /* all used: the loop's c++ moves on, and its block is looked up again */
+				continue;
+			}
+		}
+		if (qcow2_overlaps_fixed(q, c * q->cs, q->cs))
 			continue;
 		if (qcow2_refcount_set(q, c, 1, e) < 0)
 			return -1;
