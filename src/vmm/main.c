@@ -45,8 +45,9 @@ static void usage(FILE *f)
 		"  --serial WHERE       'stdio' (default), 'none', or 'file:PATH' (appended)\n"
 		"  --log-level LEVEL    error, warn (default), info or debug\n"
 		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
-		"  --disk PATH[,ro][,serial=ID]\n"
-		"                       add a virtio-blk disk on a raw image (up to %d)\n"
+		"  --disk PATH[,ro][,serial=ID][,format=raw|qcow2]\n"
+		"                       add a virtio-blk disk (up to %d); without format= the image\n"
+		"                       is raw, and a file that looks like qcow2 is refused\n"
 		"  --console-socket PATH\n"
 		"                       add a virtio-console (hvc0) served on this Unix socket\n"
 		"  --net slirp[,mac=MAC][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...\n"
@@ -81,7 +82,7 @@ struct options {
 	uint64_t vsock_cid;
 };
 
-/* PATH[,ro][,serial=ID]: the options are cut off the string in place. */
+/* PATH[,ro][,serial=ID][,format=raw|qcow2]: the options are cut off the string in place. */
 static int parse_disk(char *arg, struct options *o, struct err *e)
 {
 	if (o->ndisks == VM_MAX_DISKS)
@@ -99,13 +100,15 @@ static int parse_disk(char *arg, struct options *o, struct err *e)
 			d->read_only = true;
 		else if (strncmp(opt, "serial=", 7) == 0 && strlen(opt + 7) <= VIRTIO_BLK_SERIAL_LEN)
 			d->serial = opt + 7;
+		else if (strncmp(opt, "format=", 7) == 0 && block_format_parse(opt + 7, &d->format) == 0)
+			;
 		else
-			return err_set(e, "--disk %s: unknown or bad option '%s' (use ro or serial=ID, ID "
-					  "up to %d characters)", arg, opt, VIRTIO_BLK_SERIAL_LEN);
+			return err_set(e, "--disk %s: unknown or bad option '%s' (use ro, serial=ID with ID "
+					  "up to %d characters, or format=raw|qcow2)", arg, opt, VIRTIO_BLK_SERIAL_LEN);
 		opt = next;
 	}
 	if (!*arg)
-		return err_set(e, "--disk needs a path to a raw image");
+		return err_set(e, "--disk needs a path to a disk image");
 	o->ndisks++;
 	return 0;
 }

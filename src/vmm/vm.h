@@ -29,6 +29,7 @@
 struct vm_disk_config {
 	const char *path;
 	bool read_only;
+	enum block_format format; /* BLOCK_FORMAT_PROBE: raw, refusing a file that looks like qcow2 */
 	const char *serial; /* may be NULL */
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "virtio_fixture.h"
+#include "vmm/block/qcow2.h"
 #include "vmm/devices/virtio_blk.h"
 
 #define HDR 0x20000ull
@@ -21,7 +22,7 @@ struct bfx {
 	char path[64];
 };
 
-static int setup_common(void **state, bool ro)
+static int setup_common(void **state, bool ro, enum block_format fmt)
 {
 	struct bfx *f = calloc(1, sizeof(*f));
 	struct err e;
@@ -30,8 +31,11 @@ static int setup_common(void **state, bool ro)
 	if (fd < 0 || ftruncate(fd, IMAGE_SECTORS * 512) < 0)
 		return -1;
 	close(fd);
+	struct qcow2_create_opts o = {.size = IMAGE_SECTORS * 512};
+	if (fmt == BLOCK_FORMAT_QCOW2 && qcow2_create(f->path, &o, &e) < 0)
+		return -1;
 	if (vfx_init(&f->v) < 0 ||
-	    virtio_blk_init(&f->blk, f->path, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	    virtio_blk_init(&f->blk, f->path, fmt, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
 	    vfx_attach(&f->v, &f->blk.vp) < 0)
 		return -1;
 	vfx_bring_up(&f->v, 0);
@@ -39,8 +43,9 @@ static int setup_common(void **state, bool ro)
 	return 0;
 }
 
-static int setup(void **state) { return setup_common(state, false); }
-static int setup_ro(void **state) { return setup_common(state, true); }
+static int setup(void **state) { return setup_common(state, false, BLOCK_FORMAT_PROBE); }
+static int setup_ro(void **state) { return setup_common(state, true, BLOCK_FORMAT_PROBE); }
+static int setup_qcow2(void **state) { return setup_common(state, false, BLOCK_FORMAT_QCOW2); }
 
 static int teardown(void **state)
 {
@@ -128,6 +133,7 @@ static void device_id_and_config(void **state)
 	assert_string_equal((char *)g(f, DATA, 20), "serial-42");
 	assert_int_equal(vfx_rd(&f->v, 0x2000, 8), IMAGE_SECTORS); /* capacity */
 	assert_int_equal(vfx_rd(&f->v, 0x2000 + 20, 4), 512);       /* blk_size */
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 1);         /* discard alignment: a sector */
 	vfx_wr(&f->v, 0x00, 0, 4);
 	assert_false(vfx_rd(&f->v, 0x04, 4) & (1u << 5)); /* not read-only */
 }
@@ -180,6 +186,63 @@ static void read_only_disk(void **state)
 	assert_int_equal(request(f, 0, 0, 512, false), 0); /* reads still work */
 }
 
+/* The same requests on a qcow2 disk: the data goes through the format, not to the raw bytes. */
+static void qcow2_disk(void **state)
+{
+	struct bfx *f = *state;
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 128); /* discard alignment: a 64 KiB cluster */
+	memset(g(f, DATA, 1024), 'C', 1024);
+	assert_int_equal(request(f, 1, 2047, 512, true), 0);
+	assert_int_equal(request(f, 1, 0, 1024, true), 0);
+	assert_int_equal(request(f, 1, 2047, 1024, true), 1); /* past the end */
+	assert_int_equal(request(f, 4, 0, 0, false), 0);      /* flush: metadata written back */
+	memset(g(f, DATA, 1024), 0, 1024);
+	assert_int_equal(request(f, 0, 0, 1024, false), 0);
+	char want[1024];
+	memset(want, 'C', sizeof(want));
+	assert_memory_equal(g(f, DATA, 1024), want, 1024);
+	char head[4];
+	file_read(f, 0, head, 4);
+	assert_memory_equal(head, "QFI\xfb", 4); /* still a qcow2 file */
+	uint32_t wz[4] = {0, 0, 2, 0};
+	memcpy(g(f, DATA, 16), wz, 16);
+	assert_int_equal(request(f, 13, 0, 16, true), 0);
+	assert_int_equal(request(f, 0, 0, 1024, false), 0);
+	memset(want, 0, sizeof(want));
+	assert_memory_equal(g(f, DATA, 1024), want, 1024);
+	struct qcow2_check_result r;
+	struct err e;
+	assert_int_equal(request(f, 4, 0, 0, false), 0);
+	/* The disk holds the image's lock: nothing else may open it meanwhile. */
+	assert_int_equal(qcow2_check(f->path, false, &r, &e), -1);
+	assert_contains(e.msg, "is locked");
+	virtio_blk_destroy(&f->blk); /* closes the image (teardown's second destroy does nothing) */
+	assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
+	assert_int_equal(r.corruptions + r.leaks, 0);
+}
+
+/* Without format= a file that starts with the qcow2 magic is refused, in one line. */
+static void qcow2_magic_refused_without_format(void **state)
+{
+	(void)state;
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/shoji-blk-test-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct qcow2_create_opts o = {.size = 1 << 20};
+	struct err e;
+	assert_int_equal(qcow2_create(path, &o, &e), 0);
+	struct vfx v;
+	struct virtio_blk blk;
+	assert_int_equal(vfx_init(&v), 0);
+	assert_int_equal(virtio_blk_init(&blk, path, BLOCK_FORMAT_PROBE, false, NULL, &v.fm.m, &v.mem, &e), -1);
+	assert_contains(e.msg, "say format=qcow2");
+	assert_null(strchr(e.msg, '\n'));
+	vfx_destroy(&v);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +251,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(device_id_and_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_disk, setup_ro, teardown),
+		cmocka_unit_test_setup_teardown(qcow2_disk, setup_qcow2, teardown),
+		cmocka_unit_test(qcow2_magic_refused_without_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,13 +1,8 @@
-/* virtio_blk: block device on a raw image (see virtio_blk.h; virtio 1.x section 5.2). */
+/* virtio_blk: block device on a block-layer disk (see virtio_blk.h; virtio 1.x section 5.2). */
 #include "virtio_blk.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../../common/log.h"
 #include "../virtio/iov.h"
@@ -54,13 +49,13 @@ static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint
 	struct virtio_blk *b = blk_of(vp);
 	uint8_t c[CONFIG_SIZE] = {0};
 	uint32_t seg_max = BLK_SEG_MAX, blk_size = SECTOR, max_discard = BLK_MAX_DISCARD_SECTORS;
-	uint32_t one = 1;
+	uint32_t one = 1, align = b->disk->discard_unit / SECTOR;
 	memcpy(c + 0, &b->sectors, 8);
 	memcpy(c + 12, &seg_max, 4);
 	memcpy(c + 20, &blk_size, 4);
 	memcpy(c + 36, &max_discard, 4); /* max_discard_sectors */
 	memcpy(c + 40, &one, 4);         /* max_discard_seg */
-	memcpy(c + 44, &one, 4);         /* discard_sector_alignment */
+	memcpy(c + 44, &align, 4);       /* discard_sector_alignment: the backend's unit */
 	memcpy(c + 48, &max_discard, 4); /* max_write_zeroes_sectors */
 	memcpy(c + 52, &one, 4);         /* max_write_zeroes_seg */
 	c[56] = 1;                       /* write_zeroes_may_unmap */
@@ -90,31 +85,12 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, const st
 	int nv = iov_slice(iov, n, off, len, v, BLK_SEG_MAX + 2);
 	if (nv < 0)
 		return VIRTIO_BLK_S_IOERR;
-	off_t pos = (off_t)(h->sector * SECTOR);
-	uint64_t done = 0;
-	while (done < len) {
-		ssize_t r = is_write ? pwritev(b->fd, v, nv, pos) : preadv(b->fd, v, nv, pos);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			log_warn("virtio-blk %s: %s at sector %llu failed: %s", b->path,
-				 is_write ? "write" : "read", (unsigned long long)h->sector,
-				 r < 0 ? strerror(errno) : "end of file");
-			return VIRTIO_BLK_S_IOERR;
-		}
-		done += (uint64_t)r;
-		pos += r;
-		/* Drop what was transferred from the front of v. */
-		while (r > 0 && nv > 0) {
-			if ((size_t)r >= v[0].iov_len) {
-				r -= (ssize_t)v[0].iov_len;
-				memmove(v, v + 1, sizeof(v[0]) * (size_t)--nv);
-			} else {
-				v[0].iov_base = (uint8_t *)v[0].iov_base + r;
-				v[0].iov_len -= (size_t)r;
-				r = 0;
-			}
-		}
+	struct err e;
+	uint64_t pos = h->sector * SECTOR;
+	if ((is_write ? block_writev(b->disk, v, nv, pos, &e) : block_readv(b->disk, v, nv, pos, &e)) < 0) {
+		log_warn("virtio-blk %s: %s at sector %llu failed: %s", b->path, is_write ? "write" : "read",
+			 (unsigned long long)h->sector, e.msg);
+		return VIRTIO_BLK_S_IOERR;
 	}
 	if (!is_write)
 		*written = (uint32_t)len;
@@ -131,22 +107,14 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, uin
 		return VIRTIO_BLK_S_UNSUPP; /* one segment a request, as the configuration says */
 	if (s.num_sectors > BLK_MAX_DISCARD_SECTORS || !in_range(b, s.sector, s.num_sectors))
 		return VIRTIO_BLK_S_IOERR;
-	off_t pos = (off_t)(s.sector * SECTOR), len = (off_t)s.num_sectors * SECTOR;
-	int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
-	if (type == VIRTIO_BLK_T_WRITE_ZEROES && !(s.flags & WRITE_ZEROES_UNMAP))
-		mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
-	if (len && fallocate(b->fd, mode, pos, len) < 0) {
-		if (type == VIRTIO_BLK_T_DISCARD)
-			return VIRTIO_BLK_S_OK; /* discard is a hint */
-		static const uint8_t zeros[64 << 10];
-		for (off_t at = pos; at < pos + len;) {
-			size_t chunk = (size_t)(pos + len - at) < sizeof(zeros) ? (size_t)(pos + len - at) : sizeof(zeros);
-			ssize_t r = pwrite(b->fd, zeros, chunk, at);
-			if (r <= 0 && errno != EINTR)
-				return VIRTIO_BLK_S_IOERR;
-			if (r > 0)
-				at += r;
-		}
+	uint64_t pos = s.sector * SECTOR, len = (uint64_t)s.num_sectors * SECTOR;
+	struct err e;
+	int r = type == VIRTIO_BLK_T_DISCARD ? block_discard(b->disk, pos, len, &e)
+					     : block_write_zeroes(b->disk, pos, len, s.flags & WRITE_ZEROES_UNMAP, &e);
+	if (r < 0) {
+		log_warn("virtio-blk %s: %s at sector %llu failed: %s", b->path,
+			 type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes", (unsigned long long)s.sector, e.msg);
+		return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
 }
@@ -167,9 +135,15 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 		case VIRTIO_BLK_T_OUT:
 			status = do_rw(b, c, &h, &written);
 			break;
-		case VIRTIO_BLK_T_FLUSH:
-			status = fdatasync(b->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+		case VIRTIO_BLK_T_FLUSH: {
+			struct err e;
+			status = VIRTIO_BLK_S_OK;
+			if (block_flush(b->disk, &e) < 0) {
+				log_warn("virtio-blk %s: flush failed: %s", b->path, e.msg);
+				status = VIRTIO_BLK_S_IOERR;
+			}
 			break;
+		}
 		case VIRTIO_BLK_T_GET_ID: {
 			char id[VIRTIO_BLK_SERIAL_LEN] = {0};
 			memcpy(id, b->serial, strnlen(b->serial, sizeof(id)));
@@ -215,25 +189,26 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_notify = blk_notify,
 };
 
-int virtio_blk_init(struct virtio_blk *b, const char *path, bool read_only, const char *serial,
-		    struct machine *m, const struct guest_mem *mem, struct err *e)
+int virtio_blk_init(struct virtio_blk *b, const char *path, enum block_format fmt, bool read_only,
+		    const char *serial, struct machine *m, const struct guest_mem *mem, struct err *e)
 {
 	memset(b, 0, sizeof(*b));
-	b->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0)
-		return err_errno(e, errno, "cannot open disk image '%s'%s", path,
-				 errno == EACCES || errno == EROFS ? " for writing (add ,ro for a read-only disk)" : "");
-	struct stat st;
-	if (fstat(b->fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return err_set(e, "disk image '%s' is not a regular file", path);
-	if (st.st_size < (off_t)SECTOR)
+	if (block_open(&b->disk, path, fmt, read_only ? BLOCK_OPEN_RDONLY : 0, e) < 0)
+		return -1;
+	if (b->disk->size < SECTOR) {
+		block_close(b->disk);
+		b->disk = NULL;
 		return err_set(e, "disk image '%s' is smaller than one 512-byte sector", path);
-	b->sectors = (uint64_t)st.st_size / SECTOR;
+	}
+	b->sectors = b->disk->size / SECTOR;
 	b->read_only = read_only;
 	b->path = path;
 	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
-	if (virtio_pci_init(&b->vp, &blk_ops, b, m, mem, e) < 0)
+	if (virtio_pci_init(&b->vp, &blk_ops, b, m, mem, e) < 0) {
+		block_close(b->disk);
+		b->disk = NULL;
 		return -1;
+	}
 	if (read_only)
 		b->vp.device_features |= VIRTIO_BLK_F_RO;
 	return 0;
@@ -242,7 +217,6 @@ int virtio_blk_init(struct virtio_blk *b, const char *path, bool read_only, cons
 void virtio_blk_destroy(struct virtio_blk *b)
 {
 	virtio_pci_destroy(&b->vp);
-	if (b->fd >= 0)
-		close(b->fd);
-	b->fd = -1;
+	block_close(b->disk);
+	b->disk = NULL;
 }

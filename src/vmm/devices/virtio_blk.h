@@ -1,29 +1,32 @@
-/* virtio_blk: the virtio block device (type 2) on a raw image file: read, write, flush
- * (fdatasync), discard (hole punching), write-zeroes, device ID (serial), read-only mode.
- * Requests are served on the device's I/O thread and completed only when done: a write is
- * acknowledged once it is in the host's page cache, a flush once fdatasync returns. */
+/* virtio_blk: the virtio block device (type 2) on a disk image of the block layer (raw or
+ * qcow2, block/): read, write, flush, discard, write-zeroes, device ID (serial), read-only
+ * mode. Requests are served on the device's I/O thread and completed only when done: a write
+ * is acknowledged once the backend has it (the host's page cache), a flush once the backend's
+ * flush (metadata write-back, fdatasync) returns. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_BLK_H
 #define SHOJI_VMM_DEVICES_VIRTIO_BLK_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../block/block.h"
 #include "../virtio/virtio_pci.h"
 
 #define VIRTIO_BLK_SERIAL_LEN 20
 
 struct virtio_blk {
 	struct virtio_pci vp;
-	int fd;
+	struct block_dev *disk;
 	uint64_t sectors;
 	bool read_only;
 	char serial[VIRTIO_BLK_SERIAL_LEN + 1];
 	const char *path;
 };
 
-/* Opens `path` (a raw image; its size is rounded down to whole sectors). */
-int virtio_blk_init(struct virtio_blk *b, const char *path, bool read_only, const char *serial,
-		    struct machine *m, const struct guest_mem *mem, struct err *e);
+/* Opens `path` as `fmt` (BLOCK_FORMAT_PROBE: raw, refusing a file that looks like qcow2);
+ * the disk's size is rounded down to whole sectors. */
+int virtio_blk_init(struct virtio_blk *b, const char *path, enum block_format fmt, bool read_only,
+		    const char *serial, struct machine *m, const struct guest_mem *mem, struct err *e);
 void virtio_blk_destroy(struct virtio_blk *b);
 
 #endif

@@ -1,0 +1,288 @@
+/* shoji-img: the disk-image tool: create raw and qcow2 images, show what an image is, check a
+ * qcow2 image's refcounts (and repair leaks), and read or write bytes through the same block
+ * layer shoji-vmm uses. Exit status: 0 done, 1 error; check: 0 clean, 2 corruptions, 3 leaks
+ * only (as qemu-img check). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../vmm/block/block.h"
+#include "../vmm/block/qcow2.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shoji-img COMMAND ...\n"
+		"  create -f qcow2|raw [-b BACKING -F raw|qcow2] [-o cluster_size=N] FILE [SIZE]\n"
+		"                       a new image (SIZE in bytes, or with K, M, G, T; with -b it\n"
+		"                       defaults to the backing file's size)\n"
+		"  info [--json] FILE   format, sizes, backing file\n"
+		"  check [-r leaks] FILE\n"
+		"                       qcow2 refcounts: exit 0 clean, 2 corruptions, 3 leaks only\n"
+		"  read [-f FMT] FILE OFFSET LEN    LEN bytes of the disk to stdout\n"
+		"  write [-f FMT] FILE OFFSET       stdin to the disk at OFFSET\n"
+		"  zero [-f FMT] [-u] FILE OFFSET LEN   write zeroes (-u: may unmap)\n"
+		"  discard [-f FMT] FILE OFFSET LEN\n"
+		"FMT defaults to the format the file has (qcow2 when it starts with the qcow2 magic).\n");
+}
+
+static int parse_size(const char *s, uint64_t *out, struct err *e)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+	if (*end && !end[1]) {
+		const char *units = "KMGT";
+		const char *u = strchr(units, *end & ~0x20);
+		if (u && *end)
+			shift = 10 * (unsigned)(u - units + 1);
+		end += u ? 1 : 0;
+	}
+	if (!*s || *s == '-' || *end || errno || (shift && v > (UINT64_MAX >> shift)))
+		return err_set(e, "'%s' is not a size (a number of bytes, optionally with K, M, G or T)", s);
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* The format a file has: qcow2 when it starts with the magic. */
+static int detect_format(const char *path, enum block_format *fmt, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot open '%s'", path);
+	char magic[4] = {0};
+	ssize_t r = read(fd, magic, 4);
+	close(fd);
+	*fmt = r == 4 && memcmp(magic, QCOW2_MAGIC_BYTES, 4) == 0 ? BLOCK_FORMAT_QCOW2 : BLOCK_FORMAT_RAW;
+	return 0;
+}
+
+static int format_arg(const char *s, enum block_format *fmt, struct err *e)
+{
+	if (block_format_parse(s, fmt) < 0)
+		return err_set(e, "unknown format '%s' (raw or qcow2)", s);
+	return 0;
+}
+
+static int cmd_create(int argc, char **argv, struct err *e)
+{
+	const char *fmt = NULL, *backing = NULL, *bfmt = NULL;
+	unsigned cluster_bits = 0;
+	int c;
+	while ((c = getopt(argc, argv, "f:b:F:o:")) != -1) {
+		switch (c) {
+		case 'f': fmt = optarg; break;
+		case 'b': backing = optarg; break;
+		case 'F': bfmt = optarg; break;
+		case 'o': {
+			uint64_t cs;
+			if (strncmp(optarg, "cluster_size=", 13) || parse_size(optarg + 13, &cs, e) < 0 || cs & (cs - 1) ||
+			    cs < 512)
+				return err_set(e, "create: -o takes cluster_size=N, N a power of two");
+			cluster_bits = (unsigned)__builtin_ctzll(cs);
+			break;
+		}
+		default: return err_set(e, "create: bad option (see shoji-img --help)");
+		}
+	}
+	if (!fmt || (strcmp(fmt, "raw") && strcmp(fmt, "qcow2")))
+		return err_set(e, "create needs -f raw or -f qcow2");
+	if (optind >= argc || argc - optind > 2)
+		return err_set(e, "create needs FILE and SIZE");
+	const char *path = argv[optind];
+	uint64_t size = UINT64_MAX;
+	if (argc - optind == 2 && parse_size(argv[optind + 1], &size, e) < 0)
+		return -1;
+	if (strcmp(fmt, "raw") == 0) {
+		if (backing || size == UINT64_MAX)
+			return err_set(e, "a raw image takes a SIZE and no backing file");
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return err_errno(e, errno, "cannot create '%s'", path);
+		int r = ftruncate(fd, (off_t)size) < 0 ? err_errno(e, errno, "cannot size '%s'", path) : 0;
+		close(fd);
+		return r;
+	}
+	struct qcow2_create_opts o = {.size = size, .cluster_bits = cluster_bits, .backing = backing,
+				      .backing_format = bfmt};
+	return qcow2_create(path, &o, e);
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static int cmd_info(int argc, char **argv, struct err *e)
+{
+	bool json = argc >= 2 && strcmp(argv[1], "--json") == 0;
+	if (argc != 2 + json)
+		return err_set(e, "info needs FILE");
+	const char *path = argv[1 + json];
+	enum block_format fmt;
+	struct stat st;
+	if (detect_format(path, &fmt, e) < 0 || stat(path, &st) < 0)
+		return -1;
+	struct block_dev *d;
+	if (block_open(&d, path, fmt, BLOCK_OPEN_RDONLY | BLOCK_OPEN_SKIP_BACKING | BLOCK_OPEN_NO_LOCK, e) < 0)
+		return -1;
+	struct qcow2 *q = fmt == BLOCK_FORMAT_QCOW2 ? qcow2_of(d) : NULL;
+	uint64_t disk = (uint64_t)st.st_blocks * 512;
+	if (json) {
+		printf("{\"filename\": ");
+		json_str(path);
+		printf(", \"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64,
+		       d->ops->format, d->size, disk);
+		if (q) {
+			printf(", \"cluster-size\": %" PRIu64 ", \"compat\": \"1.1\", \"dirty-flag\": false", q->cs);
+			if (q->backing_name) {
+				printf(", \"backing-filename\": ");
+				json_str(q->backing_name);
+			}
+			if (q->backing_format) {
+				printf(", \"backing-filename-format\": ");
+				json_str(q->backing_format);
+			}
+		}
+		printf("}\n");
+	} else {
+		printf("image: %s\nfile format: %s\nvirtual size: %" PRIu64 " bytes\ndisk size: %" PRIu64 " bytes\n",
+		       path, d->ops->format, d->size, disk);
+		if (q) {
+			printf("cluster_size: %" PRIu64 "\n", q->cs);
+			if (q->backing_name)
+				printf("backing file: %s\n", q->backing_name);
+			if (q->backing_format)
+				printf("backing file format: %s\n", q->backing_format);
+		}
+	}
+	block_close(d);
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv, int *status, struct err *e)
+{
+	bool repair = argc == 4 && strcmp(argv[1], "-r") == 0;
+	if (repair && strcmp(argv[2], "leaks") != 0)
+		return err_set(e, "check -r takes 'leaks' (only leaks can be repaired)");
+	if (argc != 2 + 2 * repair)
+		return err_set(e, "check needs [-r leaks] FILE");
+	const char *path = argv[argc - 1];
+	struct qcow2_check_result r;
+	if (qcow2_check(path, repair, &r, e) < 0)
+		return -1;
+	if (r.corruptions)
+		printf("ERROR: %s\n", r.first_problem);
+	printf("%" PRIu64 " errors were found on the image.\n", r.corruptions);
+	printf("%" PRIu64 " leaked clusters were found on the image.\n", r.leaks);
+	if (r.leaks_fixed)
+		printf("%" PRIu64 " leaked clusters were repaired.\n", r.leaks_fixed);
+	printf("%" PRIu64 "/%" PRIu64 " clusters allocated.\n", r.allocated, r.clusters);
+	*status = r.corruptions ? 2 : (r.leaks > r.leaks_fixed ? 3 : 0);
+	return 0;
+}
+
+/* read / write / zero / discard: [-f FMT] [-u] FILE OFFSET [LEN] */
+static int cmd_io(const char *cmd, int argc, char **argv, struct err *e)
+{
+	enum block_format fmt = BLOCK_FORMAT_PROBE;
+	bool unmap = false;
+	int c;
+	while ((c = getopt(argc, argv, "f:u")) != -1) {
+		if (c == 'f' && format_arg(optarg, &fmt, e) < 0)
+			return -1;
+		else if (c == 'u')
+			unmap = true;
+		else if (c != 'f')
+			return err_set(e, "%s: bad option", cmd);
+	}
+	bool is_write = strcmp(cmd, "write") == 0;
+	if (argc - optind != (is_write ? 2 : 3))
+		return err_set(e, "%s needs FILE OFFSET%s", cmd, is_write ? "" : " LEN");
+	const char *path = argv[optind];
+	uint64_t off, len = 0;
+	if (parse_size(argv[optind + 1], &off, e) < 0 || (!is_write && parse_size(argv[optind + 2], &len, e) < 0))
+		return -1;
+	if (fmt == BLOCK_FORMAT_PROBE && detect_format(path, &fmt, e) < 0)
+		return -1;
+	struct block_dev *d;
+	bool ro = strcmp(cmd, "read") == 0;
+	if (block_open(&d, path, fmt, ro ? BLOCK_OPEN_RDONLY : 0, e) < 0)
+		return -1;
+	int r = 0;
+	enum { CHUNK = 1 << 20 };
+	uint8_t *buf = malloc(CHUNK);
+	if (!buf) {
+		block_close(d);
+		return err_set(e, "out of memory");
+	}
+	if (ro) {
+		for (uint64_t done = 0; r == 0 && done < len;) {
+			uint64_t k = len - done < CHUNK ? len - done : CHUNK;
+			r = block_pread(d, buf, k, off + done, e);
+			if (r == 0 && fwrite(buf, 1, k, stdout) != k)
+				r = err_set(e, "cannot write to stdout");
+			done += k;
+		}
+	} else if (is_write) {
+		for (uint64_t at = off; r == 0;) {
+			size_t k = fread(buf, 1, CHUNK, stdin);
+			if (k == 0)
+				break;
+			r = block_pwrite(d, buf, k, at, e);
+			at += k;
+		}
+	} else if (strcmp(cmd, "zero") == 0) {
+		r = block_write_zeroes(d, off, len, unmap, e);
+	} else {
+		r = block_discard(d, off, len, e);
+	}
+	if (r == 0 && !ro)
+		r = block_flush(d, e);
+	free(buf);
+	block_close(d);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct err e = {{0}};
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2;
+	}
+	const char *cmd = argv[1];
+	int status = 0, r;
+	if (strcmp(cmd, "create") == 0)
+		r = cmd_create(argc - 1, argv + 1, &e);
+	else if (strcmp(cmd, "info") == 0)
+		r = cmd_info(argc - 1, argv + 1, &e);
+	else if (strcmp(cmd, "check") == 0)
+		r = cmd_check(argc - 1, argv + 1, &status, &e);
+	else if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "zero") || !strcmp(cmd, "discard"))
+		r = cmd_io(cmd, argc - 1, argv + 1, &e);
+	else
+		r = err_set(&e, "unknown command '%s' (see shoji-img --help)", cmd);
+	if (r < 0) {
+		fprintf(stderr, "shoji-img: %s\n", e.msg);
+		return 1;
+	}
+	return status;
+}

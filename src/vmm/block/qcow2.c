@@ -1,0 +1,526 @@
+/* qcow2: guest I/O on a qcow2 v3 image: cluster lookup through the L1 table and a bounded
+ * cache of L2 tables, allocation with copy-on-write from the backing file (or zeroes, or a
+ * compressed cluster's content), zero clusters, discard, compressed reads (zlib deflate).
+ *
+ * Write ordering. The image must stay consistent (leaked clusters at worst) whenever the
+ * process is killed, and after a host crash at any point before which a flush returned:
+ *  1. A cluster's refcount is raised and written (pwrite, at once) before anything else is
+ *     written to it: a crash leaves at worst a leaked cluster.
+ *  2. Guest data goes to its cluster (pwrite) before the L2 entry that points at it.
+ *  3. L2 entries change only in the L2 cache (marked dirty), and the L1 table only in memory.
+ *     Write-back (a guest flush, evicting a dirty table, too many pending frees, close) is:
+ *     fdatasync (refcounts and data are on disk) -> write the dirty L2 tables -> fdatasync ->
+ *     write the L1 table -> fdatasync -> drop the references held for pending frees.
+ *     So an L2 table reaches the file before the L1 entry that names it, and neither can
+ *     name a cluster whose refcount and content are not already on disk.
+ *  4. A cluster is freed (its refcount lowered) only after the L2 entry that referenced it
+ *     was rewritten on disk (the pending-free list), so a freed cluster is never still in
+ *     use on disk and can be reused safely.
+ *  5. A new refcount block is written, synced, then hooked into the refcount table; a new
+ *     refcount table is written with its blocks, synced, then named in the header, synced,
+ *     and only then the old table is freed (qcow2_refcount.c).
+ * Writes the guest has not flushed may be lost on a kill (a volatile write cache, which is
+ * what virtio-blk's FLUSH feature tells the guest). The dirty bit is never used. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "qcow2.h"
+
+enum cluster_kind { C_UNALLOC, C_ZERO, C_NORMAL, C_COMPRESSED };
+
+static int corrupt(struct qcow2 *q, const char *what, uint64_t vaddr, struct err *e)
+{
+	return err_set(e, "qcow2 image '%s' is corrupt: %s for guest offset %llu (check it: shoji-img check)",
+		       q->dev.path, what, (unsigned long long)vaddr);
+}
+
+void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off, uint64_t *len)
+{
+	unsigned x = 62 - (q->cluster_bits - 8);
+	*off = entry & ((1ull << x) - 1);
+	uint64_t nsect = (entry >> x) & ((1ull << (q->cluster_bits - 8)) - 1);
+	*len = (nsect + 1) * 512 - (*off & 511);
+}
+
+/* What an L2 entry means, with its host offset (0 when none); -1 when it is malformed. */
+static int classify(struct qcow2 *q, uint64_t entry, uint64_t vaddr, enum cluster_kind *kind,
+		    uint64_t *host, struct err *e)
+{
+	if (entry & QCOW2_OFLAG_COMPRESSED) {
+		uint64_t len;
+		qcow2_compressed_range(q, entry, host, &len);
+		if (*host >= q->file_size || (entry & QCOW2_OFLAG_COPIED) || qcow2_overlaps_metadata(q, *host, len))
+			return corrupt(q, "a compressed cluster descriptor is out of range", vaddr, e);
+		*kind = C_COMPRESSED;
+		return 0;
+	}
+	if (entry & QCOW2_L2_RESERVED)
+		return corrupt(q, "an L2 entry has reserved bits set", vaddr, e);
+	*host = entry & QCOW2_OFFSET_MASK;
+	if (*host && ((*host & (q->cs - 1)) || *host >= q->file_size || qcow2_overlaps_metadata(q, *host, q->cs)))
+		return corrupt(q, "a data cluster offset is misaligned, outside the file or on metadata", vaddr, e);
+	*kind = (entry & QCOW2_OFLAG_ZERO) ? C_ZERO : *host ? C_NORMAL : C_UNALLOC;
+	return 0;
+}
+
+/* ---- L2 cache ---- */
+
+static int l2_write(struct qcow2 *q, struct qcow2_l2 *s, struct err *e)
+{
+	for (uint64_t i = 0; i < (1ull << q->l2_bits); i++)
+		qcow2_put64(q->tmp + i * 8, s->t[i]);
+	if (block_fd_pwrite(q->fd, q->tmp, q->cs, s->offset, q->dev.path, e) < 0)
+		return -1;
+	s->dirty = false;
+	return 0;
+}
+
+int qcow2_writeback(struct qcow2 *q, struct err *e)
+{
+	bool l2_dirty = false;
+	for (unsigned i = 0; i < q->l2c_n; i++)
+		l2_dirty |= q->l2c[i].dirty;
+	if (!l2_dirty && !q->l1_dirty && !q->npending)
+		return 0;
+	if (qcow2_sync(q, e) < 0)
+		return -1;
+	for (unsigned i = 0; i < q->l2c_n; i++)
+		if (q->l2c[i].dirty && l2_write(q, &q->l2c[i], e) < 0)
+			return -1;
+	if (q->l1_dirty) {
+		uint64_t bytes = (uint64_t)q->l1_size * 8;
+		uint8_t *b = malloc(bytes);
+		if (!b)
+			return err_set(e, "out of memory writing the L1 table of '%s'", q->dev.path);
+		for (uint32_t i = 0; i < q->l1_size; i++)
+			qcow2_put64(b + (uint64_t)i * 8, q->l1[i]);
+		int r = (l2_dirty ? qcow2_sync(q, e) : 0) < 0 ? -1 : block_fd_pwrite(q->fd, b, bytes, q->l1_offset, q->dev.path, e);
+		free(b);
+		if (r < 0)
+			return -1;
+		q->l1_dirty = false;
+	}
+	if (q->npending) {
+		if (qcow2_sync(q, e) < 0)
+			return -1;
+		for (unsigned i = 0; i < q->npending; i++)
+			if (qcow2_free_range(q, q->pending[2 * i], q->pending[2 * i + 1], e) < 0)
+				return -1;
+		q->npending = 0;
+	}
+	return 0;
+}
+
+/* A cache slot for the table at `offset`: the least recently used one, written back first
+ * when dirty. */
+static int l2_slot(struct qcow2 *q, struct qcow2_l2 **out, struct err *e)
+{
+	struct qcow2_l2 *victim = &q->l2c[0];
+	for (unsigned i = 1; i < q->l2c_n; i++)
+		if (q->l2c[i].used < victim->used)
+			victim = &q->l2c[i];
+	if (victim->dirty && qcow2_writeback(q, e) < 0)
+		return -1;
+	victim->offset = 0;
+	*out = victim;
+	return 0;
+}
+
+int qcow2_l2_load(struct qcow2 *q, uint64_t offset, struct qcow2_l2 **out, struct err *e)
+{
+	for (unsigned i = 0; i < q->l2c_n; i++)
+		if (q->l2c[i].offset == offset) {
+			q->l2c[i].used = ++q->clock;
+			*out = &q->l2c[i];
+			return 0;
+		}
+	struct qcow2_l2 *s;
+	if (l2_slot(q, &s, e) < 0 || block_fd_pread(q->fd, q->tmp, q->cs, offset, q->dev.path, e) < 0)
+		return -1;
+	for (uint64_t i = 0; i < (1ull << q->l2_bits); i++)
+		s->t[i] = qcow2_be64(q->tmp + i * 8);
+	s->offset = offset;
+	s->used = ++q->clock;
+	*out = s;
+	return 0;
+}
+
+/* The L2 table for guest offset vaddr and the entry's index in it; *out is NULL when there is
+ * none and alloc is false. */
+static int l2_get(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 **out, unsigned *idx,
+		  struct err *e)
+{
+	uint64_t l1i = vaddr >> (q->cluster_bits + q->l2_bits);
+	*idx = (unsigned)((vaddr >> q->cluster_bits) & ((1ull << q->l2_bits) - 1));
+	*out = NULL;
+	if (l1i >= q->l1_size)
+		return corrupt(q, "the L1 table is too short", vaddr, e);
+	uint64_t off = q->l1[l1i] & QCOW2_OFFSET_MASK;
+	if (off) {
+		if ((off & (q->cs - 1)) || off > q->file_size - q->cs || qcow2_overlaps_fixed(q, off, q->cs) ||
+		    qcow2_set_has(&q->refblocks, off))
+			return corrupt(q, "an L2 table offset is misaligned, outside the file or on metadata", vaddr, e);
+		return qcow2_l2_load(q, off, out, e);
+	}
+	if (!alloc)
+		return 0;
+	struct qcow2_l2 *s;
+	if (l2_slot(q, &s, e) < 0 || qcow2_alloc_cluster(q, &off, e) < 0 || qcow2_set_add(&q->l2tables, off, e) < 0)
+		return -1;
+	memset(s->t, 0, q->cs);
+	s->offset = off;
+	s->used = ++q->clock;
+	s->dirty = true;
+	q->l1[l1i] = off | QCOW2_OFLAG_COPIED;
+	q->l1_dirty = true;
+	*out = s;
+	return 0;
+}
+
+/* The L2 entry for guest offset vaddr (0 when there is no L2 table and alloc is false), what
+ * it means, and where its table sits in the cache. */
+static int lookup(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 **l2, unsigned *i,
+		  uint64_t *entry, enum cluster_kind *kind, uint64_t *host, struct err *e)
+{
+	if (l2_get(q, vaddr, alloc, l2, i, e) < 0)
+		return -1;
+	*entry = *l2 ? (*l2)->t[*i] : 0;
+	return classify(q, *entry, vaddr, kind, host, e);
+}
+
+/* ---- content of a cluster ---- */
+
+static int decompress(struct qcow2 *q, uint64_t entry, uint64_t vaddr, struct err *e)
+{
+	if (q->cbuf_entry == entry)
+		return 0;
+	uint64_t off, len;
+	qcow2_compressed_range(q, entry, &off, &len);
+	uint8_t *in = malloc(len);
+	if (!in)
+		return err_set(e, "out of memory");
+	int rc = -1;
+	if (block_fd_pread(q->fd, in, len, off, q->dev.path, e) < 0)
+		goto out;
+	z_stream z = {0};
+	if (inflateInit2(&z, -12) != Z_OK) {
+		err_set(e, "qcow2 image '%s': cannot start zlib", q->dev.path);
+		goto out;
+	}
+	z.next_in = in;
+	z.avail_in = (uInt)len;
+	z.next_out = q->cbuf;
+	z.avail_out = (uInt)q->cs;
+	int r = inflate(&z, Z_FINISH);
+	inflateEnd(&z);
+	if ((r != Z_STREAM_END && r != Z_BUF_ERROR) || z.avail_out != 0) {
+		q->cbuf_entry = 0;
+		corrupt(q, "a compressed cluster does not inflate to a whole cluster", vaddr, e);
+		goto out;
+	}
+	q->cbuf_entry = entry;
+	rc = 0;
+out:
+	free(in);
+	return rc;
+}
+
+/* Reads the guest range [vaddr, vaddr+len) of an unallocated cluster: the backing file's bytes
+ * where it has them, zeroes past its end or without one. */
+static int read_backing(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
+			uint64_t len, struct iovec *sv, struct err *e)
+{
+	uint64_t have = 0;
+	if (q->backing && vaddr < q->backing->size)
+		have = q->backing->size - vaddr < len ? q->backing->size - vaddr : len;
+	if (have) {
+		int k = block_iov_slice(iov, n, at, have, sv, n);
+		if (k < 0 || q->backing->ops->readv(q->backing, sv, k, vaddr, e) < 0)
+			return -1;
+	}
+	block_iov_memset(iov, n, at + have, 0, len - have);
+	return 0;
+}
+
+/* Reads guest bytes [vaddr, vaddr+len), inside one cluster, into iov at byte `at`. */
+static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
+		      uint64_t len, struct iovec *sv, struct err *e)
+{
+	struct qcow2_l2 *l2;
+	unsigned i;
+	uint64_t entry, host, co = vaddr & (q->cs - 1);
+	enum cluster_kind kind;
+	if (lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e) < 0)
+		return -1;
+	switch (kind) {
+	case C_UNALLOC:
+		return read_backing(q, iov, n, at, vaddr, len, sv, e);
+	case C_ZERO:
+		block_iov_memset(iov, n, at, 0, len);
+		return 0;
+	case C_COMPRESSED:
+		if (decompress(q, entry, vaddr, e) < 0)
+			return -1;
+		block_iov_from_buf(iov, n, at, q->cbuf + co, len);
+		return 0;
+	case C_NORMAL:
+		break;
+	}
+	int k = block_iov_slice(iov, n, at, len, sv, n);
+	if (k < 0)
+		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
+	return block_fd_preadv(q->fd, sv, k, host + co, q->dev.path, e);
+}
+
+/* Splits [off, off+len) at cluster boundaries and calls fn for each piece. */
+typedef int (*chunk_fn)(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
+			uint64_t len, struct iovec *sv, struct err *e);
+
+static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t off, uint64_t len,
+			  chunk_fn fn, struct err *e)
+{
+	struct iovec *sv = calloc((size_t)(n > 0 ? n : 1), sizeof(*sv));
+	if (!sv)
+		return err_set(e, "out of memory");
+	int rc = 0;
+	for (uint64_t done = 0; done < len && rc == 0;) {
+		uint64_t vaddr = off + done, co = vaddr & (q->cs - 1);
+		uint64_t chunk = q->cs - co < len - done ? q->cs - co : len - done;
+		if (q->npending >= QCOW2_MAX_PENDING_FREES)
+			rc = qcow2_writeback(q, e);
+		if (rc == 0)
+			rc = fn(q, iov, n, done, vaddr, chunk, sv, e);
+		done += chunk;
+	}
+	free(sv);
+	return rc;
+}
+
+static int qcow2_readv(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e)
+{
+	return for_each_chunk(qcow2_of(d), iov, n, off, block_iov_len(iov, n), read_chunk, e);
+}
+
+/* ---- writes ---- */
+
+static int pend_free(struct qcow2 *q, uint64_t entry, uint64_t vaddr, struct err *e)
+{
+	enum cluster_kind kind;
+	uint64_t host, len = q->cs;
+	if (classify(q, entry, vaddr, &kind, &host, e) < 0)
+		return -1;
+	if (kind == C_COMPRESSED)
+		qcow2_compressed_range(q, entry, &host, &len);
+	if (!host)
+		return 0;
+	if (q->cbuf_entry == entry)
+		q->cbuf_entry = 0;
+	q->pending[2 * q->npending] = host;
+	q->pending[2 * q->npending + 1] = len;
+	q->npending++;
+	return 0;
+}
+
+/* The whole current content of the cluster at guest offset base (entry `entry`) into buf. */
+static int cluster_content(struct qcow2 *q, uint64_t entry, uint64_t base, uint8_t *buf, struct err *e)
+{
+	struct iovec v = {buf, q->cs}, sv;
+	enum cluster_kind kind;
+	uint64_t host;
+	if (classify(q, entry, base, &kind, &host, e) < 0)
+		return -1;
+	switch (kind) {
+	case C_UNALLOC:
+		return read_backing(q, &v, 1, 0, base, q->cs, &sv, e);
+	case C_ZERO:
+		memset(buf, 0, q->cs);
+		return 0;
+	case C_COMPRESSED:
+		if (decompress(q, entry, base, e) < 0)
+			return -1;
+		memcpy(buf, q->cbuf, q->cs);
+		return 0;
+	case C_NORMAL:
+		break;
+	}
+	return block_fd_pread(q->fd, buf, q->cs, host, q->dev.path, e);
+}
+
+static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
+		       uint64_t len, struct iovec *sv, struct err *e)
+{
+	struct qcow2_l2 *l2;
+	unsigned i;
+	uint64_t entry, host, co = vaddr & (q->cs - 1), base = vaddr - co;
+	enum cluster_kind kind;
+	if (lookup(q, vaddr, true, &l2, &i, &entry, &kind, &host, e) < 0)
+		return -1;
+	int k = block_iov_slice(iov, n, at, len, sv, n);
+	if (k < 0)
+		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
+	bool owned = entry & QCOW2_OFLAG_COPIED;
+	if (kind == C_NORMAL && owned) /* the common case: in place */
+		return block_fd_pwritev(q->fd, sv, k, host + co, q->dev.path, e);
+	if (kind == C_ZERO && host && owned) { /* a preallocated zero cluster: fill it in place */
+		if (len < q->cs) {
+			memset(q->wbuf, 0, q->cs);
+			block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
+			if (block_fd_pwrite(q->fd, q->wbuf, q->cs, host, q->dev.path, e) < 0)
+				return -1;
+		} else if (block_fd_pwritev(q->fd, sv, k, host, q->dev.path, e) < 0) {
+			return -1;
+		}
+		l2->t[i] = host | QCOW2_OFLAG_COPIED;
+		l2->dirty = true;
+		return 0;
+	}
+	/* A new cluster: the old content (backing file, zeroes, compressed, shared) merged with
+	 * the new bytes, written whole before the L2 entry changes. */
+	uint64_t newh;
+	if (len < q->cs) {
+		if (cluster_content(q, entry, base, q->wbuf, e) < 0)
+			return -1;
+		block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
+	}
+	if (qcow2_alloc_cluster(q, &newh, e) < 0)
+		return -1;
+	if (len < q->cs ? block_fd_pwrite(q->fd, q->wbuf, q->cs, newh, q->dev.path, e) < 0
+			: block_fd_pwritev(q->fd, sv, k, newh, q->dev.path, e) < 0)
+		return -1;
+	if (pend_free(q, entry, vaddr, e) < 0)
+		return -1;
+	l2->t[i] = newh | QCOW2_OFLAG_COPIED;
+	l2->dirty = true;
+	return 0;
+}
+
+static int qcow2_writev(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e)
+{
+	return for_each_chunk(qcow2_of(d), iov, n, off, block_iov_len(iov, n), write_chunk, e);
+}
+
+static int qcow2_flush(struct block_dev *d, struct err *e)
+{
+	struct qcow2 *q = qcow2_of(d);
+	return qcow2_writeback(q, e) < 0 ? -1 : qcow2_sync(q, e);
+}
+
+/* Discard and write-zeroes: whole clusters change their L2 entry; partial ones are written
+ * with zeroes (write-zeroes) or left alone (discard, a hint). */
+enum zmode { Z_DISCARD, Z_ZERO_UNMAP, Z_ZERO_KEEP };
+
+static int zero_range(struct qcow2 *q, uint64_t off, uint64_t len, enum zmode mode, struct err *e)
+{
+	for (uint64_t done = 0; done < len;) {
+		uint64_t vaddr = off + done, co = vaddr & (q->cs - 1);
+		uint64_t chunk = q->cs - co < len - done ? q->cs - co : len - done;
+		done += chunk;
+		bool whole = co == 0 && (chunk == q->cs || vaddr + chunk == q->dev.size);
+		if (q->npending >= QCOW2_MAX_PENDING_FREES && qcow2_writeback(q, e) < 0)
+			return -1;
+		struct qcow2_l2 *l2;
+		unsigned i;
+		uint64_t entry, host;
+		enum cluster_kind kind;
+		if (lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e) < 0)
+			return -1;
+		if (kind == C_ZERO || (kind == C_UNALLOC && !q->backing_name))
+			continue; /* reads as zeroes already */
+		if (!whole) {
+			if (mode == Z_DISCARD)
+				continue;
+			struct iovec v = {q->zbuf, chunk};
+			if (for_each_chunk(q, &v, 1, vaddr, chunk, write_chunk, e) < 0)
+				return -1;
+			continue;
+		}
+		if (!l2 && l2_get(q, vaddr, true, &l2, &i, e) < 0)
+			return -1;
+		uint64_t now;
+		if (mode == Z_ZERO_KEEP && kind == C_NORMAL && (entry & QCOW2_OFLAG_COPIED)) {
+			now = host | QCOW2_OFLAG_COPIED | QCOW2_OFLAG_ZERO;
+		} else {
+			if (pend_free(q, entry, vaddr, e) < 0)
+				return -1;
+			/* Without a backing file an unallocated cluster reads as zeroes too. */
+			now = mode == Z_DISCARD && !q->backing_name ? 0 : QCOW2_OFLAG_ZERO;
+		}
+		l2->t[i] = now;
+		l2->dirty = true;
+	}
+	return 0;
+}
+
+static int qcow2_discard(struct block_dev *d, uint64_t off, uint64_t len, struct err *e)
+{
+	return zero_range(qcow2_of(d), off, len, Z_DISCARD, e);
+}
+
+static int qcow2_write_zeroes(struct block_dev *d, uint64_t off, uint64_t len, bool may_unmap, struct err *e)
+{
+	return zero_range(qcow2_of(d), off, len, may_unmap ? Z_ZERO_UNMAP : Z_ZERO_KEEP, e);
+}
+
+static void qcow2_close(struct block_dev *d)
+{
+	struct qcow2 *q = qcow2_of(d);
+	if (!d->read_only) {
+		struct err e;
+		(void)qcow2_flush(d, &e); /* nothing more can be done about a failure here */
+	}
+	close(q->fd);
+	qcow2_free(q);
+	free(q);
+}
+
+static const struct block_ops qcow2_ops = {
+	.format = "qcow2",
+	.readv = qcow2_readv,
+	.writev = qcow2_writev,
+	.flush = qcow2_flush,
+	.discard = qcow2_discard,
+	.write_zeroes = qcow2_write_zeroes,
+	.close = qcow2_close,
+};
+
+int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags, struct block_chain *chain,
+	       struct err *e)
+{
+	struct qcow2 *q = calloc(1, sizeof(*q));
+	if (!q)
+		return err_set(e, "out of memory opening '%s'", path);
+	q->fd = fd;
+	q->dev.ops = &qcow2_ops;
+	q->dev.read_only = flags & BLOCK_OPEN_RDONLY;
+	q->dev.path = strdup(path);
+	if (!q->dev.path || qcow2_load(q, path, flags, chain, e) < 0)
+		goto fail;
+	q->dev.discard_unit = (uint32_t)q->cs;
+	q->l2c_n = (unsigned)(QCOW2_L2_CACHE_BYTES / q->cs);
+	if (q->l2c_n < QCOW2_L2_CACHE_MIN)
+		q->l2c_n = QCOW2_L2_CACHE_MIN;
+	if (q->l2c_n > 256)
+		q->l2c_n = 256;
+	q->l2c = calloc(q->l2c_n, sizeof(*q->l2c));
+	q->pending = calloc(2 * QCOW2_MAX_PENDING_FREES, sizeof(uint64_t));
+	q->cbuf = malloc(q->cs);
+	q->tmp = malloc(q->cs);
+	q->wbuf = malloc(q->cs);
+	q->zbuf = calloc(1, q->cs);
+	if (!q->l2c || !q->pending || !q->cbuf || !q->tmp || !q->wbuf || !q->zbuf)
+		goto oom;
+	for (unsigned i = 0; i < q->l2c_n; i++)
+		if (!(q->l2c[i].t = malloc(q->cs)))
+			goto oom;
+	*out = &q->dev;
+	return 0;
+oom:
+	err_set(e, "out of memory opening '%s'", path);
+fail:
+	qcow2_free(q);
+	free(q);
+	return -1;
+}

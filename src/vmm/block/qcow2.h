@@ -1,0 +1,127 @@
+/* qcow2: the qcow2 backend's state, shared by its files: qcow2_open.c (header validation),
+ * qcow2.c (guest I/O: lookup, allocation, copy-on-write, write-back), qcow2_refcount.c
+ * (refcounts and cluster allocation), qcow2_create.c, qcow2_check.c. See qcow2.c for the
+ * write ordering that keeps an image consistent when the process is killed at any moment. */
+#ifndef SHOJI_VMM_BLOCK_QCOW2_H
+#define SHOJI_VMM_BLOCK_QCOW2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block.h"
+#include "qcow2_format.h"
+
+#define QCOW2_L2_CACHE_BYTES (1u << 20) /* L2 tables kept in memory, at most */
+#define QCOW2_L2_CACHE_MIN 4
+#define QCOW2_RB_CACHE 8                /* refcount blocks kept in memory */
+#define QCOW2_MAX_PENDING_FREES 1024
+
+struct qcow2_l2 {
+	uint64_t offset; /* 0: slot empty */
+	uint64_t *t;     /* host byte order */
+	uint64_t used;   /* LRU stamp */
+	bool dirty;
+};
+
+struct qcow2_rb {
+	uint64_t offset;
+	uint8_t *b; /* on-disk bytes (big-endian 16-bit counts) */
+	uint64_t used;
+};
+
+/* A sorted set of cluster offsets. */
+struct qcow2_set {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+struct qcow2 {
+	struct block_dev dev;
+	int fd;
+	struct block_dev *backing; /* NULL: none, or not opened (BLOCK_OPEN_SKIP_BACKING) */
+
+	/* From the header. */
+	uint32_t version, header_length;
+	unsigned cluster_bits;
+	uint64_t cs; /* cluster size */
+	unsigned l2_bits, rb_bits; /* entries per L2 table and per refcount block, as powers of 2 */
+	uint64_t incompat, compat, autoclear;
+	uint32_t nb_snapshots;
+	uint64_t snapshots_offset;
+	char *backing_name, *backing_format; /* NULL when absent */
+
+	uint64_t *l1; /* host byte order */
+	uint32_t l1_size;
+	uint64_t l1_offset;
+	bool l1_dirty;
+
+	uint64_t *rt; /* refcount table, host byte order */
+	uint64_t rt_entries, rt_offset;
+	uint32_t rt_clusters;
+
+	/* Where the refcount blocks and L2 tables are, so that no entry can point a data cluster
+	 * or a table at them. */
+	struct qcow2_set refblocks, l2tables;
+
+	uint64_t file_size; /* bytes: the file's size, or further once written there */
+	uint64_t free_hint; /* no free cluster below this one */
+
+	struct qcow2_l2 *l2c;
+	unsigned l2c_n;
+	struct qcow2_rb rbc[QCOW2_RB_CACHE];
+	uint64_t clock;
+
+	uint64_t *pending; /* host ranges (offset, length pairs) to free once the L2 tables are written */
+	unsigned npending;
+
+	uint8_t *cbuf;       /* the last decompressed cluster */
+	uint64_t cbuf_entry; /* its L2 entry (0: none) */
+	uint8_t *tmp;        /* one cluster of scratch (table encoding, new refcount blocks) */
+	uint8_t *wbuf;       /* one cluster: a partial write merged with the old content */
+	uint8_t *zbuf;       /* one cluster of zeroes */
+};
+
+static inline struct qcow2 *qcow2_of(struct block_dev *d) { return (struct qcow2 *)d; }
+
+/* qcow2_open.c: a header and its extensions, parsed and checked. */
+int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain,
+	       struct err *e);
+void qcow2_free(struct qcow2 *q);
+/* Whether [off, off+len) overlaps cluster 0, the L1 table or the refcount table. */
+bool qcow2_overlaps_fixed(const struct qcow2 *q, uint64_t off, uint64_t len);
+/* Whether [off, off+len) overlaps those, a refcount block or an L2 table. */
+bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len);
+int qcow2_set_add(struct qcow2_set *s, uint64_t off, struct err *e);
+bool qcow2_set_has(const struct qcow2_set *s, uint64_t off);
+
+/* qcow2_refcount.c */
+int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint16_t *out, struct err *e);
+int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint16_t v, struct err *e);
+/* Allocates one cluster (refcount 1, written before returning); returns its offset. */
+int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off, struct err *e);
+/* Drops one reference to each cluster of [off, off+len). */
+int qcow2_free_range(struct qcow2 *q, uint64_t off, uint64_t len, struct err *e);
+int qcow2_sync(struct qcow2 *q, struct err *e);
+
+/* qcow2.c: writes back dirty L2 tables, then the L1 table, then pending frees. */
+int qcow2_writeback(struct qcow2 *q, struct err *e);
+int qcow2_l2_load(struct qcow2 *q, uint64_t offset, struct qcow2_l2 **out, struct err *e);
+/* The host range [off, off+csize) a compressed L2 entry points at. */
+void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off, uint64_t *len);
+
+/* qcow2_create.c */
+struct qcow2_create_opts {
+	uint64_t size;
+	unsigned cluster_bits; /* 0: 16 (64 KiB) */
+	const char *backing, *backing_format; /* may be NULL */
+};
+int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err *e);
+
+/* qcow2_check.c */
+struct qcow2_check_result {
+	uint64_t corruptions, leaks, leaks_fixed, clusters, allocated;
+	char first_problem[256];
+};
+int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *r, struct err *e);
+
+#endif

@@ -1,0 +1,256 @@
+/* qcow2_refcount: 16-bit refcounts (refcount_order 4), cluster allocation and freeing, and
+ * growing the refcount structures as the image grows. Refcount changes are written through at
+ * once (the blocks kept in memory are never dirty), so a refcount always reaches the file
+ * before any L2 or L1 entry that relies on it (see the ordering in qcow2.c). */
+#include <errno.h>
+#include <linux/falloc.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qcow2.h"
+
+int qcow2_sync(struct qcow2 *q, struct err *e)
+{
+	if (fdatasync(q->fd) < 0)
+		return err_errno(e, errno, "qcow2 image '%s': flush failed", q->dev.path);
+	return 0;
+}
+
+static void grow_file_size(struct qcow2 *q, uint64_t end)
+{
+	if (end > q->file_size)
+		q->file_size = end;
+}
+
+/* The refcount block at `off`, read into the cache when missing. */
+static int rb_load(struct qcow2 *q, uint64_t off, struct qcow2_rb **out, struct err *e)
+{
+	struct qcow2_rb *victim = &q->rbc[0];
+	for (unsigned i = 0; i < QCOW2_RB_CACHE; i++) {
+		if (q->rbc[i].offset == off && q->rbc[i].b) {
+			q->rbc[i].used = ++q->clock;
+			*out = &q->rbc[i];
+			return 0;
+		}
+		if (q->rbc[i].used < victim->used)
+			victim = &q->rbc[i];
+	}
+	if (!victim->b && !(victim->b = malloc(q->cs)))
+		return err_set(e, "out of memory");
+	victim->offset = 0;
+	if (block_fd_pread(q->fd, victim->b, q->cs, off, q->dev.path, e) < 0)
+		return -1;
+	victim->offset = off;
+	victim->used = ++q->clock;
+	*out = victim;
+	return 0;
+}
+
+static void rb_forget(struct qcow2 *q, uint64_t off)
+{
+	for (unsigned i = 0; i < QCOW2_RB_CACHE; i++)
+		if (q->rbc[i].offset == off)
+			q->rbc[i].offset = 0;
+}
+
+int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint16_t *out, struct err *e)
+{
+	uint64_t idx = cluster >> q->rb_bits;
+	*out = 0;
+	if (idx >= q->rt_entries || !q->rt[idx])
+		return 0;
+	struct qcow2_rb *rb;
+	if (rb_load(q, q->rt[idx], &rb, e) < 0)
+		return -1;
+	*out = qcow2_be16(rb->b + (cluster & ((1ull << q->rb_bits) - 1)) * 2);
+	return 0;
+}
+
+/* Writes one refcount table entry (its block's content must already be in the file). */
+static int rt_store(struct qcow2 *q, uint64_t idx, uint64_t off, struct err *e)
+{
+	uint8_t b[8];
+	qcow2_put64(b, off);
+	if (block_fd_pwrite(q->fd, b, 8, q->rt_offset + idx * 8, q->dev.path, e) < 0)
+		return -1;
+	q->rt[idx] = off;
+	return 0;
+}
+
+/* Replaces the refcount table by a bigger one covering at least cluster `need`, placed with
+ * its own refcount blocks at the first clusters past the current table's reach:
+ * new blocks, new table, sync, header, sync, then the old table's clusters are freed. */
+static int rt_grow(struct qcow2 *q, uint64_t need, struct err *e)
+{
+	uint64_t per_rb = 1ull << q->rb_bits, start = q->rt_entries << q->rb_bits;
+	if (start < q->file_size / q->cs)
+		start = (q->file_size + q->cs - 1) / q->cs;
+	uint64_t entries = q->rt_entries * 2, tclusters, nrb = 0;
+	for (;;) { /* table clusters and block count until they agree */
+		if (entries <= (need >> q->rb_bits))
+			entries = (need >> q->rb_bits) + 1;
+		tclusters = (entries * 8 + q->cs - 1) / q->cs;
+		entries = tclusters * q->cs / 8;
+		uint64_t end = start + tclusters + nrb; /* first cluster past the new structures */
+		uint64_t first = start / per_rb, last = (end - 1) / per_rb;
+		uint64_t want = last - first + 1;
+		if (want == nrb && last < entries)
+			break;
+		nrb = want;
+		if (last >= entries)
+			entries = last + 1;
+	}
+	if (tclusters * q->cs > QCOW2_MAX_RT_BYTES)
+		return err_set(e, "qcow2 image '%s' cannot grow further: its refcount table is at its limit", q->dev.path);
+	uint64_t end = start + tclusters + nrb, first_rb = start / per_rb;
+	uint8_t *buf = calloc(1, tclusters * q->cs > q->cs ? tclusters * q->cs : q->cs);
+	if (!buf)
+		return err_set(e, "out of memory growing the refcount table of '%s'", q->dev.path);
+	int rc = -1;
+	/* The new blocks: refcount 1 for the new table and for themselves. */
+	for (uint64_t k = 0; k < nrb; k++) {
+		memset(buf, 0, q->cs);
+		uint64_t base = (first_rb + k) * per_rb;
+		for (uint64_t c = start; c < end; c++)
+			if (c >= base && c < base + per_rb)
+				qcow2_put16(buf + (c - base) * 2, 1);
+		if (first_rb + k < q->rt_entries && q->rt[first_rb + k]) {
+			err_set(e, "qcow2 image '%s': refcount structures overlap while growing", q->dev.path);
+			goto out;
+		}
+		if (block_fd_pwrite(q->fd, buf, q->cs, (start + tclusters + k) * q->cs, q->dev.path, e) < 0)
+			goto out;
+	}
+	uint64_t *rt = calloc(entries, 8);
+	if (!rt) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	memcpy(rt, q->rt, q->rt_entries * 8);
+	for (uint64_t k = 0; k < nrb; k++) {
+		rt[first_rb + k] = (start + tclusters + k) * q->cs;
+		if (qcow2_set_add(&q->refblocks, rt[first_rb + k], e) < 0) {
+			free(rt);
+			goto out;
+		}
+	}
+	memset(buf, 0, tclusters * q->cs);
+	for (uint64_t i = 0; i < entries; i++)
+		qcow2_put64(buf + i * 8, rt[i]);
+	uint8_t hdr[12];
+	qcow2_put64(hdr, start * q->cs);
+	qcow2_put32(hdr + 8, (uint32_t)tclusters);
+	if (block_fd_pwrite(q->fd, buf, tclusters * q->cs, start * q->cs, q->dev.path, e) < 0 ||
+	    qcow2_sync(q, e) < 0 || block_fd_pwrite(q->fd, hdr, sizeof(hdr), QH_RT_OFFSET, q->dev.path, e) < 0 ||
+	    qcow2_sync(q, e) < 0) {
+		free(rt);
+		goto out;
+	}
+	grow_file_size(q, end * q->cs);
+	uint64_t old_off = q->rt_offset, old_clusters = q->rt_clusters;
+	free(q->rt);
+	q->rt = rt;
+	q->rt_entries = entries;
+	q->rt_offset = start * q->cs;
+	q->rt_clusters = (uint32_t)tclusters;
+	rc = qcow2_free_range(q, old_off, old_clusters * q->cs, e);
+out:
+	free(buf);
+	return rc;
+}
+
+int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint16_t v, struct err *e)
+{
+	uint64_t idx = cluster >> q->rb_bits;
+	if (idx >= q->rt_entries || !q->rt[idx])
+		return err_set(e, "qcow2 image '%s': cluster %llu has no refcount block", q->dev.path,
+			       (unsigned long long)cluster);
+	struct qcow2_rb *rb;
+	if (rb_load(q, q->rt[idx], &rb, e) < 0)
+		return -1;
+	uint64_t at = (cluster & ((1ull << q->rb_bits) - 1)) * 2;
+	qcow2_put16(rb->b + at, v);
+	return block_fd_pwrite(q->fd, rb->b + at, 2, rb->offset + at, q->dev.path, e);
+}
+
+/* Makes cluster c (free, without a refcount block) a new refcount block covering itself. */
+static int rb_create_at(struct qcow2 *q, uint64_t c, struct err *e)
+{
+	uint64_t idx = c >> q->rb_bits;
+	memset(q->tmp, 0, q->cs);
+	qcow2_put16(q->tmp + (c & ((1ull << q->rb_bits) - 1)) * 2, 1);
+	rb_forget(q, c * q->cs);
+	if (qcow2_set_add(&q->refblocks, c * q->cs, e) < 0 ||
+	    block_fd_pwrite(q->fd, q->tmp, q->cs, c * q->cs, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0 ||
+	    rt_store(q, idx, c * q->cs, e) < 0)
+		return -1;
+	grow_file_size(q, (c + 1) * q->cs);
+	return 0;
+}
+
+int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off, struct err *e)
+{
+	for (uint64_t c = q->free_hint > 0 ? q->free_hint : 1;; c++) {
+		uint64_t idx = c >> q->rb_bits;
+		if (idx >= q->rt_entries) {
+			if (rt_grow(q, c, e) < 0)
+				return -1;
+			continue; /* c may now hold the new table: look again */
+		}
+		if (!q->rt[idx]) {
+			if (rb_create_at(q, c, e) < 0)
+				return -1;
+			continue;
+		}
+		/* Past the end of the file nothing is stored: a count there is a leak (a crash
+		 * between raising it and writing the cluster), and the cluster is free to take.
+		 * Inside it, skip the used clusters of this refcount block in one pass. */
+		uint64_t file_end = (q->file_size + q->cs - 1) / q->cs;
+		if (c < file_end) {
+			struct qcow2_rb *rb;
+			if (rb_load(q, q->rt[idx], &rb, e) < 0)
+				return -1;
+			uint64_t mask = (1ull << q->rb_bits) - 1, stop = (c | mask) + 1;
+			if (stop > file_end)
+				stop = file_end;
+			while (c < stop && (rb->b[(c & mask) * 2] | rb->b[(c & mask) * 2 + 1]))
+				c++;
+			if (c == stop) {
+				c--; /* all used: the loop's c++ moves on, and its block is looked up again */
+				continue;
+			}
+		}
+		if (qcow2_overlaps_fixed(q, c * q->cs, q->cs))
+			continue;
+		if (qcow2_refcount_set(q, c, 1, e) < 0)
+			return -1;
+		q->free_hint = c + 1;
+		grow_file_size(q, (c + 1) * q->cs);
+		*off = c * q->cs;
+		return 0;
+	}
+}
+
+int qcow2_free_range(struct qcow2 *q, uint64_t off, uint64_t len, struct err *e)
+{
+	if (!len)
+		return 0;
+	for (uint64_t c = off / q->cs; c <= (off + len - 1) / q->cs; c++) {
+		uint16_t rc;
+		if (qcow2_refcount_get(q, c, &rc, e) < 0)
+			return -1;
+		if (rc == 0)
+			return err_set(e, "qcow2 image '%s': freeing cluster %llu whose refcount is already 0", q->dev.path,
+				       (unsigned long long)c);
+		if (qcow2_refcount_set(q, c, (uint16_t)(rc - 1), e) < 0)
+			return -1;
+		if (rc == 1) {
+			if (c < q->free_hint)
+				q->free_hint = c;
+			(void)!fallocate(q->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)(c * q->cs), (off_t)q->cs);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,693 @@
+/* test_qcow2: the block layer's qcow2 backend on images in a temporary directory: allocation
+ * and read-back, copy-on-write from raw and qcow2 backing files, chains of depth 3, zero
+ * clusters, discard, refcount growth, a compressed cluster written with zlib here, the check
+ * (leaks found and repaired, corruptions found), a process killed mid-write leaving no
+ * corruption, and every refusal of a malformed or unsupported image. */
+#include "unit.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "vmm/block/block.h"
+#include "vmm/block/qcow2.h"
+
+#define MIB (1ull << 20)
+
+struct fx {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/shoji-qcow2-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/a.qcow2", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static const char *in_dir(struct fx *f, const char *name)
+{
+	static char bufs[4][160];
+	static int k;
+	char *b = bufs[k++ & 3];
+	snprintf(b, 160, "%s/%s", f->dir, name);
+	return b;
+}
+
+static void create(const char *path, uint64_t size, unsigned bits, const char *backing, const char *bfmt)
+{
+	struct err e;
+	struct qcow2_create_opts o = {.size = size, .cluster_bits = bits, .backing = backing, .backing_format = bfmt};
+	if (qcow2_create(path, &o, &e) < 0)
+		fail_msg("create %s: %s", path, e.msg);
+}
+
+static struct block_dev *open_ok(const char *path, enum block_format fmt, unsigned flags)
+{
+	struct err e;
+	struct block_dev *d = NULL;
+	if (block_open(&d, path, fmt, flags, &e) < 0)
+		fail_msg("open %s: %s", path, e.msg);
+	return d;
+}
+
+/* Opening fails with a message containing `want`. */
+static void open_fails(const char *path, enum block_format fmt, unsigned flags, const char *want)
+{
+	struct err e = {{0}};
+	struct block_dev *d = NULL;
+	assert_int_equal(block_open(&d, path, fmt, flags, &e), -1);
+	assert_null(d);
+	assert_contains(e.msg, want);
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static void wr(struct block_dev *d, uint64_t off, const void *b, uint64_t n)
+{
+	struct err e;
+	if (block_pwrite(d, b, n, off, &e) < 0)
+		fail_msg("write: %s", e.msg);
+}
+
+static void rd(struct block_dev *d, uint64_t off, void *b, uint64_t n)
+{
+	struct err e;
+	if (block_pread(d, b, n, off, &e) < 0)
+		fail_msg("read: %s", e.msg);
+}
+
+static void assert_clean(const char *path)
+{
+	struct qcow2_check_result r;
+	struct err e;
+	if (qcow2_check(path, false, &r, &e) < 0)
+		fail_msg("check: %s", e.msg);
+	if (r.corruptions || r.leaks)
+		fail_msg("check %s: %llu corruptions, %llu leaks: %s", path, (unsigned long long)r.corruptions,
+			 (unsigned long long)r.leaks, r.first_problem);
+}
+
+static void patch(const char *path, uint64_t off, const void *b, size_t n)
+{
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, b, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
+static void patch32(const char *path, uint64_t off, uint32_t v)
+{
+	uint8_t b[4];
+	qcow2_put32(b, v);
+	patch(path, off, b, 4);
+}
+
+static void patch64(const char *path, uint64_t off, uint64_t v)
+{
+	uint8_t b[8];
+	qcow2_put64(b, v);
+	patch(path, off, b, 8);
+}
+
+static uint64_t read64(const char *path, uint64_t off)
+{
+	uint8_t b[8];
+	int fd = open(path, O_RDONLY);
+	assert_int_equal(pread(fd, b, 8, (off_t)off), 8);
+	close(fd);
+	return qcow2_be64(b);
+}
+
+static void make_raw(const char *path, uint64_t size, unsigned seed)
+{
+	uint8_t *b = malloc(size);
+	fill(b, size, seed);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, b, size), (ssize_t)size);
+	close(fd);
+	free(b);
+}
+
+/* ---- behaviour ---- */
+
+static void write_read_back(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, 10 * MIB + 1234, 16, NULL, NULL); /* not a whole number of clusters */
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	assert_int_equal(d->size, 10 * MIB + 1234);
+	assert_string_equal(d->ops->format, "qcow2");
+	static uint8_t a[3 * MIB], b[3 * MIB];
+	rd(d, 0, b, sizeof(b));
+	memset(a, 0, sizeof(a));
+	assert_memory_equal(a, b, sizeof(b)); /* a new image reads as zeroes */
+	fill(a, sizeof(a), 1);
+	wr(d, 100001, a, sizeof(a));          /* unaligned, several clusters */
+	wr(d, 10 * MIB + 1000, a, 234);      /* the partial last cluster */
+	struct err e;
+	assert_int_equal(block_pwrite(d, a, 235, 10 * MIB + 1000, &e), -1); /* past the end */
+	assert_contains(e.msg, "beyond its size");
+	/* Scatter-gather over three buffers. */
+	struct iovec v[3] = {{b, 1000}, {b + 1000, 70000}, {b + 71000, 29001}};
+	assert_int_equal(block_readv(d, v, 3, 100001, &e), 0);
+	assert_memory_equal(a, b, 100001);
+	assert_int_equal(block_flush(d, &e), 0);
+	block_close(d);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	rd(d, 100001, b, sizeof(b));
+	assert_memory_equal(a, b, sizeof(b));
+	rd(d, 10 * MIB + 1000, b, 234);
+	assert_memory_equal(a, b, 234);
+	assert_int_equal(block_pwrite(d, a, 1, 0, &e), -1);
+	assert_contains(e.msg, "read-only");
+	block_close(d);
+}
+
+static void cow_from_raw_backing(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), 3 * MIB, 5);
+	create(f->path, 4 * MIB, 16, "base.raw", "raw"); /* relative; larger than its backing */
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	static uint8_t want[4 * MIB], got[4 * MIB];
+	fill(want, 3 * MIB, 5);
+	memset(want + 3 * MIB, 0, MIB);
+	rd(d, 0, got, sizeof(got));
+	assert_memory_equal(want, got, sizeof(got));
+	uint8_t x[100];
+	memset(x, 0xAB, sizeof(x));
+	wr(d, 70000, x, sizeof(x));            /* inside the second cluster: COW of the rest */
+	wr(d, 3 * MIB - 50, x, sizeof(x));     /* across the backing file's end */
+	memcpy(want + 70000, x, sizeof(x));
+	memcpy(want + 3 * MIB - 50, x, sizeof(x));
+	block_close(d);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	rd(d, 0, got, sizeof(got));
+	assert_memory_equal(want, got, sizeof(got));
+	block_close(d);
+	assert_clean(f->path);
+	/* The backing file is untouched. */
+	d = open_ok(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY);
+	rd(d, 0, got, 3 * MIB);
+	fill(want, 3 * MIB, 5);
+	assert_memory_equal(want, got, 3 * MIB);
+	block_close(d);
+}
+
+static void chain_of_three(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), 2 * MIB, 9);
+	create(in_dir(f, "mid.qcow2"), 2 * MIB, 12, "base.raw", "raw");
+	struct block_dev *d = open_ok(in_dir(f, "mid.qcow2"), BLOCK_FORMAT_QCOW2, 0);
+	uint8_t m[5000];
+	memset(m, 'M', sizeof(m));
+	wr(d, 10000, m, sizeof(m));
+	block_close(d);
+	create(f->path, 2 * MIB, 9, "mid.qcow2", "qcow2");
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	uint8_t t[300];
+	memset(t, 'T', sizeof(t));
+	wr(d, 12000, t, sizeof(t));
+	static uint8_t want[2 * MIB], got[2 * MIB];
+	fill(want, sizeof(want), 9);
+	memcpy(want + 10000, m, sizeof(m));
+	memcpy(want + 12000, t, sizeof(t));
+	rd(d, 0, got, sizeof(got));
+	assert_memory_equal(want, got, sizeof(got));
+	block_close(d);
+	assert_clean(f->path);
+	assert_clean(in_dir(f, "mid.qcow2"));
+}
+
+static void zero_clusters(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), MIB, 3);
+	create(f->path, MIB, 16, "base.raw", "raw");
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	static uint8_t want[MIB], got[MIB];
+	fill(want, sizeof(want), 3);
+	uint8_t x[65536];
+	memset(x, 'x', sizeof(x));
+	wr(d, 0, x, sizeof(x));
+	struct err e;
+	assert_int_equal(block_write_zeroes(d, 0, 65536, false, &e), 0);        /* allocated: kept */
+	assert_int_equal(block_write_zeroes(d, 65536, 2 * 65536, true, &e), 0);  /* over the backing file */
+	assert_int_equal(block_write_zeroes(d, 300000, 1000, true, &e), 0);      /* partial: written */
+	memset(want, 0, 3 * 65536);
+	memset(want + 300000, 0, 1000);
+	rd(d, 0, got, sizeof(got));
+	assert_memory_equal(want, got, sizeof(got));
+	wr(d, 100, x, 10); /* into the preallocated zero cluster */
+	memset(want + 100, 'x', 10);
+	block_close(d);
+	struct qcow2 *q;
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	q = qcow2_of(d);
+	struct qcow2_l2 *l2;
+	assert_int_equal(qcow2_l2_load(q, q->l1[0] & QCOW2_OFFSET_MASK, &l2, &e), 0);
+	assert_int_equal(l2->t[1], QCOW2_OFLAG_ZERO); /* the zero flag, no cluster */
+	assert_true(l2->t[0] & QCOW2_OFLAG_COPIED);
+	rd(d, 0, got, sizeof(got));
+	assert_memory_equal(want, got, sizeof(got));
+	block_close(d);
+	assert_clean(f->path);
+}
+
+static void discard_frees(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, 4 * MIB, 16, NULL, NULL);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	static uint8_t a[4 * MIB], b[4 * MIB];
+	fill(a, sizeof(a), 7);
+	wr(d, 0, a, sizeof(a));
+	struct err e;
+	assert_int_equal(block_discard(d, 65536 + 5, 3 * 65536, &e), 0); /* clusters 2 and 3 only */
+	assert_int_equal(block_flush(d, &e), 0);
+	memset(a + 2 * 65536, 0, 2 * 65536);
+	rd(d, 0, b, sizeof(b));
+	assert_memory_equal(a, b, sizeof(b));
+	struct stat st1, st2;
+	assert_int_equal(stat(f->path, &st1), 0);
+	wr(d, 2 * 65536, a, 65536); /* reuses a freed cluster: the file does not grow */
+	block_close(d);
+	assert_int_equal(stat(f->path, &st2), 0);
+	assert_int_equal(st1.st_size, st2.st_size);
+	assert_clean(f->path);
+}
+
+static void refcount_growth(void **state)
+{
+	struct fx *f = *state;
+	/* 512-byte clusters: a refcount block covers 128 KiB, a table cluster 8 MiB. */
+	create(f->path, 24 * MIB, 9, NULL, NULL);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	uint32_t rt_before = qcow2_of(d)->rt_clusters;
+	static uint8_t a[20 * MIB], b[20 * MIB];
+	fill(a, sizeof(a), 11);
+	wr(d, 4096, a, sizeof(a));
+	assert_true(qcow2_of(d)->rt_clusters > rt_before);
+	block_close(d);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	rd(d, 4096, b, sizeof(b));
+	assert_memory_equal(a, b, sizeof(b));
+	block_close(d);
+}
+
+static void compressed_read(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, MIB, 16, NULL, NULL); /* clusters: header, table, block, L1 */
+	static uint8_t plain[65536], packed[70000];
+	fill(plain, sizeof(plain), 13);
+	memset(plain + 1000, 0, 20000);
+	z_stream z = {0};
+	assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = plain;
+	z.avail_in = sizeof(plain);
+	z.next_out = packed;
+	z.avail_out = sizeof(packed);
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	uint64_t clen = z.total_out;
+	deflateEnd(&z);
+	/* L2 table at cluster 4, compressed bytes at cluster 5 + 100 (not sector aligned). */
+	uint64_t cs = 65536, l2 = 4 * cs, data = 5 * cs + 100;
+	uint64_t nsect = (data + clen - 1) / 512 - data / 512;
+	patch64(f->path, 3 * cs, l2 | QCOW2_OFLAG_COPIED);
+	patch64(f->path, l2 + 8, QCOW2_OFLAG_COMPRESSED | nsect << (62 - 8) | data);
+	patch(f->path, data, packed, clen);
+	uint8_t rc[4] = {0, 1, 0, 1};
+	patch(f->path, 2 * cs + 8, rc, 4); /* refcounts of clusters 4 and 5 */
+	assert_clean(f->path);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	static uint8_t got[2 * 65536];
+	rd(d, 0, got, sizeof(got));
+	uint8_t zero[65536] = {0};
+	assert_memory_equal(got, zero, 65536);
+	assert_memory_equal(got + 65536, plain, 65536);
+	/* Writing into it copies it to a new cluster and frees the compressed one. */
+	wr(d, 65536 + 10, "abc", 3);
+	memcpy(plain + 10, "abc", 3);
+	block_close(d);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	rd(d, 65536, got, 65536);
+	assert_memory_equal(got, plain, 65536);
+	block_close(d);
+	/* A descriptor whose data does not inflate to a cluster is an I/O error. */
+	patch64(f->path, l2 + 16, QCOW2_OFLAG_COMPRESSED | 0ull << (62 - 8) | (data + 3000));
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	struct err e;
+	assert_int_equal(block_pread(d, got, 512, 2 * 65536, &e), -1);
+	assert_contains(e.msg, "corrupt");
+	block_close(d);
+}
+
+static void check_finds_leaks_and_corruption(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, MIB, 16, NULL, NULL);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	uint8_t x[512] = {1};
+	wr(d, 0, x, sizeof(x));     /* L2 table at cluster 4, data at cluster 5 */
+	wr(d, 65536, x, sizeof(x)); /* cluster 6 */
+	struct err e;
+	assert_int_equal(block_discard(d, 65536, 65536, &e), 0); /* cluster 6 free, inside the file */
+	block_close(d);
+	assert_clean(f->path);
+	uint8_t one[2] = {0, 1}, zero[2] = {0, 0};
+	patch(f->path, 2 * 65536 + 2 * 6, one, 2); /* cluster 6: referenced by nothing */
+	struct qcow2_check_result r;
+	assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
+	assert_int_equal(r.leaks, 1);
+	assert_int_equal(r.corruptions, 0);
+	assert_int_equal(qcow2_check(f->path, true, &r, &e), 0);
+	assert_int_equal(r.leaks_fixed, 1);
+	assert_clean(f->path);
+	patch(f->path, 2 * 65536 + 2 * 5, zero, 2); /* the data cluster's refcount lost */
+	assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
+	assert_true(r.corruptions >= 1);
+	assert_contains(r.first_problem, "cluster 5");
+}
+
+/* A child writes a known stretch and flushes, tells the parent, then writes (allocating,
+ * discarding, flushing now and then) in a loop until it is killed at a random moment. The image
+ * must show no corruption, and the flushed stretch must read back. */
+static void killed_mid_write(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t known[100000], got[100000];
+	fill(known, sizeof(known), 77);
+	for (int round = 0; round < 6; round++) {
+		make_raw(in_dir(f, "base.raw"), 4 * MIB, 2);
+		create(f->path, 64 * MIB, round & 1 ? 9 : 12, "base.raw", "raw");
+		int pfd[2];
+		assert_int_equal(pipe(pfd), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct block_dev *d;
+			struct err e;
+			close(pfd[0]);
+			if (block_open(&d, f->path, BLOCK_FORMAT_QCOW2, 0, &e) < 0 ||
+			    block_pwrite(d, known, sizeof(known), 3 * MIB, &e) < 0 || block_flush(d, &e) < 0 ||
+			    write(pfd[1], "k", 1) != 1)
+				_exit(1);
+			static uint8_t b[7000];
+			for (unsigned i = 0;; i++) {
+				memset(b, (int)i, sizeof(b));
+				uint64_t off = 4 * MIB + (uint64_t)(i * 2654435761u) % (60 * MIB - sizeof(b));
+				if (block_pwrite(d, b, sizeof(b), off, &e) < 0)
+					_exit(2);
+				if (i % 7 == 0 && block_discard(d, off, 20000, &e) < 0)
+					_exit(3);
+				if (i % 16 == 0 && block_flush(d, &e) < 0)
+					_exit(4);
+			}
+		}
+		close(pfd[1]);
+		char k;
+		assert_int_equal(read(pfd[0], &k, 1), 1);
+		close(pfd[0]);
+		usleep(10000 + (useconds_t)(round * 37000));
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		assert_true(WIFSIGNALED(st));
+		struct qcow2_check_result r;
+		struct err e;
+		assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
+		if (r.corruptions)
+			fail_msg("round %d: %llu corruptions: %s", round, (unsigned long long)r.corruptions, r.first_problem);
+		struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+		rd(d, 3 * MIB, got, sizeof(got));
+		assert_memory_equal(got, known, sizeof(got));
+		block_close(d);
+	}
+}
+
+/* One writer per image, and nobody writes an image in use as a backing file. */
+static void locking(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), MIB, 1);
+	create(f->path, MIB, 16, "base.raw", "raw");
+	struct block_dev *a = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "is locked");
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY, "is locked");
+	open_fails(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, 0, "is locked");
+	struct block_dev *b = open_ok(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY);
+	struct block_dev *c = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_NO_LOCK);
+	block_close(c);
+	block_close(b);
+	block_close(a);
+	a = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	b = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY); /* readers share */
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "is locked");
+	block_close(b);
+	block_close(a);
+	block_close(open_ok(f->path, BLOCK_FORMAT_QCOW2, 0));
+}
+
+static void probe_refuses_qcow2(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, MIB, 16, NULL, NULL);
+	open_fails(f->path, BLOCK_FORMAT_PROBE, 0, "say format=qcow2");
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY); /* raw on request */
+	assert_string_equal(d->ops->format, "raw");
+	block_close(d);
+	make_raw(in_dir(f, "r.raw"), MIB, 1);
+	d = open_ok(in_dir(f, "r.raw"), BLOCK_FORMAT_PROBE, 0);
+	assert_string_equal(d->ops->format, "raw");
+	block_close(d);
+	open_fails(in_dir(f, "r.raw"), BLOCK_FORMAT_QCOW2, 0, "not qcow2");
+}
+
+/* Renames the backing file an image names (same length) in its header. */
+static void set_backing_name(const char *path, const char *name)
+{
+	uint64_t off = read64(path, QH_BACKING_OFFSET);
+	patch(path, off, name, strlen(name));
+}
+
+static void backing_loops_and_depth(void **state)
+{
+	struct fx *f = *state;
+	create(in_dir(f, "b.qcow2"), MIB, 16, NULL, NULL);
+	create(in_dir(f, "c.qcow2"), MIB, 16, NULL, NULL);
+	create(f->path, MIB, 16, "b.qcow2", "qcow2");
+	set_backing_name(f->path, "a.qcow2"); /* A -> A */
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "loops back");
+	set_backing_name(f->path, "b.qcow2");
+	create(in_dir(f, "b.qcow2"), MIB, 16, "c.qcow2", "qcow2");
+	set_backing_name(in_dir(f, "b.qcow2"), "a.qcow2"); /* A -> B -> A */
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "loops back");
+	set_backing_name(in_dir(f, "b.qcow2"), "c.qcow2");
+	block_close(open_ok(f->path, BLOCK_FORMAT_QCOW2, 0));
+	/* A missing backing file, and a depth of BLOCK_MAX_CHAIN + 1. */
+	set_backing_name(in_dir(f, "b.qcow2"), "x.qcow2");
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "x.qcow2");
+	char name[32], prev[32];
+	create(in_dir(f, "d0"), MIB, 16, NULL, NULL);
+	for (int i = 1; i <= BLOCK_MAX_CHAIN; i++) {
+		snprintf(name, sizeof(name), "d%d", i);
+		snprintf(prev, sizeof(prev), "d%d", i - 1);
+		create(in_dir(f, name), MIB, 16, prev, "qcow2");
+	}
+	block_close(open_ok(in_dir(f, "d15"), BLOCK_FORMAT_QCOW2, 0));
+	open_fails(in_dir(f, "d16"), BLOCK_FORMAT_QCOW2, 0, "deeper than 16");
+	/* A backing file that looks like qcow2 while the image does not say its format. */
+	create(in_dir(f, "e.qcow2"), MIB, 16, "c.qcow2", "qcow2");
+	uint64_t ext = QCOW2_HEADER_LEN;
+	assert_int_equal(read64(in_dir(f, "e.qcow2"), ext) >> 32, QCOW2_EXT_BACKING_FORMAT);
+	patch32(in_dir(f, "e.qcow2"), ext, 0x12345678); /* an unknown extension now */
+	open_fails(in_dir(f, "e.qcow2"), BLOCK_FORMAT_QCOW2, 0, "does not record the backing format");
+	/* An unsupported backing format name. */
+	patch32(in_dir(f, "e.qcow2"), ext, QCOW2_EXT_BACKING_FORMAT);
+	patch(in_dir(f, "e.qcow2"), ext + 8, "vmdk\0", 5);
+	open_fails(in_dir(f, "e.qcow2"), BLOCK_FORMAT_QCOW2, 0, "backing format 'vmdk'");
+}
+
+/* A fresh image, one patch, then the refusal. */
+struct bad_case {
+	const char *what;
+	uint64_t off;
+	unsigned width; /* 4 or 8 */
+	uint64_t value;
+	unsigned flags;
+	const char *want;
+};
+
+static void refusals(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t cs = 65536;
+	const struct bad_case cases[] = {
+		{"magic", QH_MAGIC, 4, 0x514649fa, 0, "not qcow2"},
+		{"version 2", QH_VERSION, 4, 2, 0, "version 2"},
+		{"version 4", QH_VERSION, 4, 4, 0, "version 4"},
+		{"cluster bits 8", QH_CLUSTER_BITS, 4, 8, 0, "cluster bits 8"},
+		{"cluster bits 22", QH_CLUSTER_BITS, 4, 22, 0, "cluster bits 22"},
+		{"refcount order 3", QH_REFCOUNT_ORDER, 4, 3, 0, "refcount order 3"},
+		{"encrypted", QH_CRYPT, 4, 1, 0, "encrypted"},
+		{"header length", QH_HEADER_LENGTH, 4, 96, 0, "header length"},
+		{"header length odd", QH_HEADER_LENGTH, 4, 105, 0, "header length"},
+		{"dirty", QH_INCOMPAT, 8, QCOW2_INCOMPAT_DIRTY, 0, "dirty bit"},
+		{"corrupt", QH_INCOMPAT, 8, QCOW2_INCOMPAT_CORRUPT, 0, "marked corrupt"},
+		{"data file", QH_INCOMPAT, 8, QCOW2_INCOMPAT_DATA_FILE, 0, "external data file"},
+		{"extended L2", QH_INCOMPAT, 8, QCOW2_INCOMPAT_EXTL2, 0, "extended L2"},
+		{"unknown incompatible", QH_INCOMPAT, 8, 1ull << 40, 0, "bit 40"},
+		{"compression bit alone", QH_INCOMPAT, 8, QCOW2_INCOMPAT_COMPRESSION, 0, "disagree"},
+		{"snapshots, read-write", QH_NB_SNAPSHOTS, 4, 1, 0, "internal snapshots"},
+		{"size beyond L1", QH_SIZE, 8, 1ull << 40, 0, "does not fit"},
+		{"L1 misaligned", QH_L1_OFFSET, 8, 3 * cs + 512, 0, "L1 table"},
+		{"L1 on the header", QH_L1_OFFSET, 8, 0, 0, "L1 table"},
+		{"L1 outside", QH_L1_OFFSET, 8, 1ull << 40, 0, "outside the file"},
+		{"L1 huge", QH_L1_SIZE, 4, 0x10000000, 0, "L1 table"},
+		{"L1 on the refcount table", QH_L1_OFFSET, 8, cs, 0, "overlaps"},
+		{"refcount table outside", QH_RT_OFFSET, 8, 100 * cs, 0, "outside the file"},
+		{"refcount table empty", QH_RT_CLUSTERS, 4, 0, 0, "refcount table size"},
+		{"refcount table huge", QH_RT_CLUSTERS, 4, 1000, 0, "refcount table size"},
+		{"refcount entry", 1 * cs, 8, 77 * cs, 0, "refcount table entry 0"},
+		{"refcount entry on header", 1 * cs, 8, 0 + 512, 0, "refcount table entry 0"},
+		{"refcount block is an L2 table", 3 * cs, 8, 2 * cs | QCOW2_OFLAG_COPIED, 0, "also an L2 table"},
+		{"L1 entry reserved bits", 3 * cs, 8, 4 * cs | 1, 0, "reserved bits"},
+		{"backing name outside", QH_BACKING_OFFSET, 8, cs - 2, 0, "outside the header cluster"},
+		{"extension past header", QCOW2_HEADER_LEN, 8, 0x1234567800100000ull, 0, "runs past"},
+		{"data file extension", QCOW2_HEADER_LEN, 8, (uint64_t)QCOW2_EXT_DATA_FILE << 32 | 4, 0, "external file"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct bad_case *c = &cases[i];
+		create(f->path, MIB, 16, NULL, NULL);
+		if (c->off == QH_BACKING_OFFSET)
+			patch32(f->path, QH_BACKING_SIZE, 10);
+		if (c->width == 4)
+			patch32(f->path, c->off, (uint32_t)c->value);
+		else
+			patch64(f->path, c->off, c->value);
+		struct err e = {{0}};
+		struct block_dev *d = NULL;
+		if (block_open(&d, f->path, BLOCK_FORMAT_QCOW2, c->flags, &e) == 0)
+			fail_msg("%s: opened", c->what);
+		if (!strstr(e.msg, c->want))
+			fail_msg("%s: \"%s\" lacks \"%s\"", c->what, e.msg, c->want);
+	}
+	/* An unknown incompatible feature named by the image's feature table. */
+	create(f->path, MIB, 16, NULL, NULL);
+	uint8_t ext[8 + 48] = {0};
+	qcow2_put32(ext, QCOW2_EXT_FEATURE_TABLE);
+	qcow2_put32(ext + 4, 48);
+	ext[8] = 0;
+	ext[9] = 33;
+	memcpy(ext + 10, "frobnication", 12);
+	patch(f->path, QCOW2_HEADER_LEN, ext, sizeof(ext));
+	patch64(f->path, QH_INCOMPAT, 1ull << 33);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "'frobnication'");
+	/* zstd compression. */
+	create(f->path, MIB, 16, NULL, NULL);
+	patch64(f->path, QH_INCOMPAT, QCOW2_INCOMPAT_COMPRESSION);
+	patch(f->path, QH_COMPRESSION_TYPE, "\1", 1);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "zstd");
+	/* Snapshots are fine read-only; unknown autoclear bits are cleared on a writable open. */
+	create(f->path, MIB, 16, NULL, NULL);
+	patch32(f->path, QH_NB_SNAPSHOTS, 1);
+	block_close(open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY));
+	create(f->path, MIB, 16, NULL, NULL);
+	patch64(f->path, QH_AUTOCLEAR, 3);
+	block_close(open_ok(f->path, BLOCK_FORMAT_QCOW2, 0));
+	assert_int_equal(read64(f->path, QH_AUTOCLEAR), 0);
+	/* Too short to hold a header. */
+	make_raw(f->path, 50, 1);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "too short");
+}
+
+/* Bad offsets found in the tables during I/O fail that request, cleanly. */
+static void bad_metadata_at_run_time(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t cs = 65536;
+	const struct {
+		uint64_t off, value;
+		const char *want;
+	} cases[] = {
+		{3 * cs, 1ull << 40 | QCOW2_OFLAG_COPIED, "L2 table offset"},     /* L1 -> outside */
+		{3 * cs, 1 * cs | QCOW2_OFLAG_COPIED, "L2 table offset"},         /* L1 -> refcount table */
+		{3 * cs, 4 * cs + 4096, "L2 table offset"},                        /* misaligned */
+		{4 * cs, 1ull << 40 | QCOW2_OFLAG_COPIED, "data cluster offset"},  /* L2 -> outside */
+		{4 * cs, 3 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> L1 table */
+		{4 * cs, 0 | QCOW2_OFLAG_COPIED | 512, "data cluster offset"},     /* L2 -> header */
+		{4 * cs, 5 * cs | 2, "reserved bits"},
+		{4 * cs, 2 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> refcount block */
+		{4 * cs, 4 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> itself */
+		{4 * cs, QCOW2_OFLAG_COMPRESSED | (2 * cs + 100), "compressed"},   /* onto a refcount block */
+		{4 * cs, QCOW2_OFLAG_COMPRESSED | 1ull << 50, "compressed"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		create(f->path, MIB, 16, NULL, NULL);
+		struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+		uint8_t x[512] = {1};
+		wr(d, 0, x, sizeof(x)); /* L2 at cluster 4, data at 5 */
+		block_close(d);
+		patch64(f->path, cases[i].off, cases[i].value);
+		d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+		struct err e = {{0}};
+		assert_int_equal(block_pread(d, x, sizeof(x), 0, &e), -1);
+		assert_contains(e.msg, cases[i].want);
+		assert_int_equal(block_pwrite(d, x, sizeof(x), 0, &e), -1);
+		block_close(d);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(cow_from_raw_backing, setup, teardown),
+		cmocka_unit_test_setup_teardown(chain_of_three, setup, teardown),
+		cmocka_unit_test_setup_teardown(zero_clusters, setup, teardown),
+		cmocka_unit_test_setup_teardown(discard_frees, setup, teardown),
+		cmocka_unit_test_setup_teardown(refcount_growth, setup, teardown),
+		cmocka_unit_test_setup_teardown(compressed_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(check_finds_leaks_and_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(killed_mid_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(locking, setup, teardown),
+		cmocka_unit_test_setup_teardown(probe_refuses_qcow2, setup, teardown),
+		cmocka_unit_test_setup_teardown(backing_loops_and_depth, setup, teardown),
+		cmocka_unit_test_setup_teardown(refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_metadata_at_run_time, setup, teardown),
+	};
+	if (getenv("QCOW2_TEST_FILTER")) /* run the tests whose name matches, e.g. killed_mid_write */
+		cmocka_set_test_filter(getenv("QCOW2_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
