@@ -25,6 +25,8 @@ static const char *const allowed[] = {
 	/* Unix sockets: control, serial and virtio-console (listened on again on each boot) */
 	"socket", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "recvfrom", "recvmsg",
 	"shutdown", "getsockopt", "setsockopt", "getsockname",
+	/* network backends: libslirp's outbound connections, its socketpair wake-up */
+	"connect", "getpeername", "socketpair",
 	/* threads and their synchronisation */
 	"clone", "clone3", "set_robust_list", "rseq", "futex", "exit", "exit_group", "sched_yield",
 	"sched_getaffinity", "prctl", "gettid", "getpid", "set_tid_address",
