@@ -75,7 +75,7 @@ make_initramfs() {
 }
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
-	vmw_vsock_virtio_transport)
+	vmw_vsock_virtio_transport button evdev)
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock tun)
 
 # The guest's own AF_VSOCK tool, from this tree (busybox has none).
