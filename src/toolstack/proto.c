@@ -190,12 +190,18 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	struct json_object *obj = json_tokener_parse_ex(tok, line, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) { /* a bare number is only complete at a delimiter */
+		obj = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
 	int r;
 	if (jerr != json_tokener_success || !obj)
 		r = err_set(e, "not valid JSON: %s", jerr == json_tokener_continue
 							    ? "incomplete object"
 							    : json_tokener_error_desc(jerr));
-	else if (json_tokener_get_parse_end(tok) != len)
+	else if (end != len)
 		r = err_set(e, "trailing bytes after the JSON object; send one object per line");
 	else
 		r = parse_object(obj, req, code, e);
