@@ -150,16 +150,17 @@ int rpc_call(int fd, struct json_object *req, int timeout_ms, const char *what,
 		return err_set(e, "out of memory");
 	memcpy(line, s, n);
 	line[n] = '\n';
-	struct err sub;
-	int r = rpc_write_all(fd, line, n + 1, timeout_ms, &sub);
+	struct err sub, werr;
+	int w = rpc_write_all(fd, line, n + 1, timeout_ms, &werr);
 	free(line);
-	if (r < 0)
-		return err_set(e, "%s: %s", what, sub.msg);
+	/* Even when the write failed, the peer may have answered before closing (a refusal). */
 	struct rpc_reader rd;
 	rpc_reader_init(&rd, fd, 4u << 20);
 	char *text = NULL;
-	r = rpc_read_line(&rd, timeout_ms, &text, fd_out, &sub);
+	int r = rpc_read_line(&rd, w < 0 ? 0 : timeout_ms, &text, fd_out, &sub);
 	rpc_reader_free(&rd);
+	if (r <= 0 && w < 0)
+		return err_set(e, "%s: %s", what, werr.msg);
 	if (r <= 0)
 		return err_set(e, "%s: %s", what, r == 0 ? "closed the connection without an answer" : sub.msg);
 	*reply = json_tokener_parse(text);

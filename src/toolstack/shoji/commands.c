@@ -455,7 +455,12 @@ int cmd_edit(struct cli *c, int argc, char **argv)
 			r = CLI_OK;
 			break;
 		}
-		if (d && vmdef_parse(text, file, d, &e) == 0 && strcmp(d->name, name) == 0) {
+		bool valid = d && vmdef_parse(text, file, d, &e) == 0;
+		if (valid && strcmp(d->name, name)) {
+			err_set(&e, "%s: the name must stay '%s' (to rename, create a new VM)", file, name);
+			valid = false;
+		}
+		if (valid) {
 			struct json_object *req = cli_request("replace", name), *rep2;
 			json_object_object_add(req, "definition", json_object_new_string(text));
 			r = cli_call(c, req, &rep2, NULL);
@@ -468,10 +473,7 @@ int cmd_edit(struct cli *c, int argc, char **argv)
 			}
 			break;
 		}
-		if (d && e.msg[0] && strcmp(d->name, name) == 0)
-			fprintf(stderr, "shoji: %s\n", e.msg);
-		else
-			fprintf(stderr, "shoji: %s\n", d && strcmp(d->name, name) ? "the name key must stay the same" : e.msg);
+		fprintf(stderr, "shoji: %s\n", d ? e.msg : "out of memory");
 		if (!isatty(STDIN_FILENO)) {
 			r = CLI_USAGE;
 			break;

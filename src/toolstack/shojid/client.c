@@ -62,7 +62,7 @@ void client_accept(struct daemon *d)
 		snprintf(msg, sizeof(msg), "permission denied: uid %u is neither root nor in group '%s'; "
 					   "ask an administrator to add you to it", (unsigned)c->uid, d->group);
 		client_send_error(c, PROTO_PERMISSION, msg);
-		c->closing = true;
+		c->refused_until_ms = daemon_now_ms() + 2000;
 	}
 }
 
@@ -201,6 +201,16 @@ void client_io(struct daemon *d, struct client *c, short revents)
 			return;
 		}
 	}
+	if (c->refused_until_ms) {
+		char sink[4096];
+		if (c->outlen == 0)
+			shutdown(c->fd, SHUT_WR);
+		ssize_t n = (revents & POLLIN) ? recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) : -1;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR && (revents & POLLIN)) ||
+		    (revents & (POLLHUP | POLLERR)))
+			client_close(d, c);
+		return;
+	}
 	if ((revents & POLLIN) && !c->closing) {
 		if (c->incap - c->inlen < 4096) {
 			size_t cap = c->incap ? c->incap * 2 : 8192;
@@ -229,4 +239,14 @@ void client_io(struct daemon *d, struct client *c, short revents)
 	}
 	if (c->closing && c->outlen == 0)
 		client_close(d, c);
+}
+
+void client_tick(struct daemon *d)
+{
+	long long now = daemon_now_ms();
+	for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
+		struct client *c = d->clients[i];
+		if (c && c->refused_until_ms && now > c->refused_until_ms)
+			client_close(d, c);
+	}
 }

@@ -50,6 +50,8 @@ struct client {
 	bool subscriber; /* events --follow */
 	char filter[VMDEF_NAME_MAX + 1];
 	bool closing;	 /* close once the output is written */
+	long long refused_until_ms; /* refused caller: its input is drained until then, so that
+				     * closing does not reset the connection before it reads why */
 };
 
 struct daemon {
@@ -120,6 +122,8 @@ void client_send_error(struct client *c, enum proto_code code, const char *msg);
 void client_send_line(struct client *c, const char *line, size_t len);
 int client_send_fd(struct client *c, struct json_object *reply, int fd); /* consumes reply */
 void client_close(struct daemon *d, struct client *c);
+/* Closes refused callers whose time is up. */
+void client_tick(struct daemon *d);
 /* A parked request completed: answer it and read the client's next request. */
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply);
 

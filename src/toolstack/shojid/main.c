@@ -242,7 +242,7 @@ static void loop(struct daemon *d)
 			who[n] = vm;
 			is_vm[n++] = true;
 		}
-		int r = poll(fds, (nfds_t)n, busy ? 50 : 1000);
+		int r = poll(fds, (nfds_t)n, busy ? 50 : 500);
 		if (r < 0 && errno != EINTR)
 			break;
 		for (int i = 0; r > 0 && i < n; i++) {
@@ -263,6 +263,7 @@ static void loop(struct daemon *d)
 			}
 		}
 		vm_tick(d);
+		client_tick(d);
 	}
 }
 
