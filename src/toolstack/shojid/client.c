@@ -62,7 +62,7 @@ void client_accept(struct daemon *d)
 		snprintf(msg, sizeof(msg), "permission denied: uid %u is neither root nor in group '%s'; "
 					   "ask an administrator to add you to it", (unsigned)c->uid, d->group);
 		client_send_error(c, PROTO_PERMISSION, msg);
-		c->refused_until_ms = daemon_now_ms() + 2000;
+		c->drain_until_ms = daemon_now_ms() + 2000;
 	}
 }
 
@@ -171,7 +171,7 @@ static void handle_lines(struct daemon *d, struct client *c)
 			if (c->inlen > PROTO_MAX_LINE) {
 				client_send_error(c, PROTO_USAGE, "request line too long; end each request "
 								  "with a newline");
-				c->closing = true;
+				c->drain_until_ms = daemon_now_ms() + 2000;
 			}
 			return;
 		}
@@ -201,7 +201,7 @@ void client_io(struct daemon *d, struct client *c, short revents)
 			return;
 		}
 	}
-	if (c->refused_until_ms) {
+	if (c->drain_until_ms) {
 		char sink[4096];
 		if (c->outlen == 0)
 			shutdown(c->fd, SHUT_WR);
@@ -216,8 +216,9 @@ void client_io(struct daemon *d, struct client *c, short revents)
 			size_t cap = c->incap ? c->incap * 2 : 8192;
 			char *b = cap <= PROTO_MAX_LINE * 2u ? realloc(c->in, cap) : NULL;
 			if (!b) {
-				client_send_error(c, PROTO_USAGE, "request line too long");
-				c->closing = true;
+				client_send_error(c, PROTO_USAGE, "request line too long; end each request "
+								  "with a newline");
+				c->drain_until_ms = daemon_now_ms() + 2000;
 				return;
 			}
 			c->in = b;
@@ -246,7 +247,7 @@ void client_tick(struct daemon *d)
 	long long now = daemon_now_ms();
 	for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
 		struct client *c = d->clients[i];
-		if (c && c->refused_until_ms && now > c->refused_until_ms)
+		if (c && c->drain_until_ms && now > c->drain_until_ms)
 			client_close(d, c);
 	}
 }

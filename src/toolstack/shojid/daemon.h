@@ -50,8 +50,9 @@ struct client {
 	bool subscriber; /* events --follow */
 	char filter[VMDEF_NAME_MAX + 1];
 	bool closing;	 /* close once the output is written */
-	long long refused_until_ms; /* refused caller: its input is drained until then, so that
-				     * closing does not reset the connection before it reads why */
+	long long drain_until_ms; /* refused caller or broken framing: its input is drained until
+				   * then (or its end), so that closing does not reset the connection
+				   * before the caller reads why */
 };
 
 struct daemon {
@@ -122,7 +123,7 @@ void client_send_error(struct client *c, enum proto_code code, const char *msg);
 void client_send_line(struct client *c, const char *line, size_t len);
 int client_send_fd(struct client *c, struct json_object *reply, int fd); /* consumes reply */
 void client_close(struct daemon *d, struct client *c);
-/* Closes refused callers whose time is up. */
+/* Closes drained callers whose time is up. */
 void client_tick(struct daemon *d);
 /* A parked request completed: answer it and read the client's next request. */
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply);
