@@ -290,6 +290,10 @@ int main(int argc, char **argv)
 	autostart(&d);
 	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);
 	loop(&d);
+	for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
+		if (d.clients[i])
+			client_close(&d, d.clients[i]);
+	}
 	fprintf(stderr, "shojid: exiting; running VMs keep running\n");
 	return 0;
 }
