@@ -29,6 +29,8 @@ def main(argv):
     control = opts.get("--control-socket", [None])[0]
     serial = opts.get("--serial", ["stdio"])[0]
     log_path = opts.get("--serial-log", [None])[0]
+    if serial.startswith("file:") and not log_path:
+        log_path = serial[5:]
     kernel = opts.get("--kernel", [None])[0]
     if not kernel or not os.path.exists(kernel):
         print(f"shoji-vmm: cannot open kernel '{kernel}': No such file or directory", file=sys.stderr)
