@@ -114,9 +114,10 @@ def main():
     a.vmm = os.path.abspath(a.vmm or os.path.join(a.bindir, "shoji-vmm"))
     a.kernel = os.path.abspath(os.path.join(a.guest_dir, "vmlinuz"))
     a.initrd = os.path.abspath(os.path.join(a.guest_dir, "initramfs.cpio.gz"))
-    base = os.path.abspath("build/tmp")  # the harness machine sees the work tree, not /tmp
+    # /run: a tmpfs (also in the harness machine) where files can be given to the jail user.
+    base = "/run" if os.access("/run", os.W_OK) else os.path.abspath("build/tmp")
     os.makedirs(base, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="lc-", dir=base)
+    work = tempfile.mkdtemp(prefix="shoji-lc-", dir=base)
     direct, ts = Direct(a, work), Toolstack(a, work)
     results = {}
     try:

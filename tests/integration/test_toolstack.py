@@ -26,10 +26,7 @@ class Toolstack:
         self.bindir, self.vmm, self.guest_dir = a.bindir, a.vmm, a.guest_dir
         self.real = not a.vmm.endswith(".py")
         self.boot_timeout = 240 if self.real else 20
-        # Sockets need short paths; the harness machine sees only the work tree, not /tmp.
-        base = os.path.join(os.path.dirname(os.path.abspath(a.bindir)), "tmp")
-        os.makedirs(base, exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix="ts-", dir=base)
+        self.dir = tempfile.mkdtemp(prefix="shoji-ts-", dir=scratch_base(a.bindir))
         os.chmod(self.dir, 0o755)
         self.state, self.run = os.path.join(self.dir, "state"), os.path.join(self.dir, "run")
         self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run)
@@ -111,6 +108,16 @@ class Toolstack:
             self.daemon.kill()
             self.daemon.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def scratch_base(bindir):
+    """Where the daemon's state and sockets go: /run (a tmpfs, where the jail user can be given
+    the VM's files, and socket paths stay short) when it is writable, else the build tree."""
+    if os.access("/run", os.W_OK):
+        return "/run"
+    base = os.path.join(os.path.dirname(os.path.abspath(bindir)), "tmp")
+    os.makedirs(base, exist_ok=True)
+    return base
 
 
 def wait_until(pred, timeout, what):
