@@ -17,7 +17,8 @@ int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return *errno_out = ENAMETOOLONG, err_set(e, "socket path '%s' is too long", path);
 	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a peer whose backlog is full must not stall the caller (calls poll). */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return *errno_out = errno, err_errno(e, errno, "socket");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -140,8 +141,8 @@ int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct er
 	return 0;
 }
 
-int rpc_call(int fd, struct json_object *req, int timeout_ms, const char *what,
-	     struct json_object **reply, int *fd_out, struct err *e)
+int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
+	     const char *what, struct json_object **reply, int *fd_out, struct err *e)
 {
 	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	size_t n = strlen(s);
@@ -154,11 +155,15 @@ int rpc_call(int fd, struct json_object *req, int timeout_ms, const char *what,
 	int w = rpc_write_all(fd, line, n + 1, timeout_ms, &werr);
 	free(line);
 	/* Even when the write failed, the peer may have answered before closing (a refusal). */
-	struct rpc_reader rd;
-	rpc_reader_init(&rd, fd, 4u << 20);
+	struct rpc_reader local;
+	if (!reader) {
+		rpc_reader_init(&local, fd, 4u << 20);
+		reader = &local;
+	}
 	char *text = NULL;
-	int r = rpc_read_line(&rd, w < 0 ? 0 : timeout_ms, &text, fd_out, &sub);
-	rpc_reader_free(&rd);
+	int r = rpc_read_line(reader, w < 0 ? 0 : timeout_ms, &text, fd_out, &sub);
+	if (reader == &local)
+		rpc_reader_free(&local);
 	if (r <= 0 && w < 0)
 		return err_set(e, "%s: %s", what, werr.msg);
 	if (r <= 0)

@@ -8,7 +8,7 @@
 
 #include "../common/err.h"
 
-/* Connects to the socket at path. On failure *errno_out holds the connect errno (ENOENT,
+/* Connects to the socket at path (the socket is non-blocking). On failure *errno_out holds the connect errno (ENOENT,
  * ECONNREFUSED: nobody listens; EACCES: no permission). */
 int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e);
 
@@ -29,8 +29,8 @@ int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out
 int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct err *e);
 
 /* Sends req (one line) and returns the parsed reply object (a JSON object). what names the
- * peer in errors. */
-int rpc_call(int fd, struct json_object *req, int timeout_ms, const char *what,
-	     struct json_object **reply, int *fd_out, struct err *e);
+ * peer in errors. reader (may be NULL) keeps what arrives after the reply for later reads. */
+int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
+	     const char *what, struct json_object **reply, int *fd_out, struct err *e);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "../../common/err.h"
 #include "../paths.h"
+#include "../rpc.h"
 
 /* Exit statuses (docs/shoji.1). */
 enum cli_exit {
@@ -25,6 +26,7 @@ struct cli {
 	struct paths paths;
 	bool json;
 	int fd; /* connection to shojid, -1 until cli_connect */
+	struct rpc_reader rd; /* its input */
 };
 
 /* Connects to shojid; prints the error and returns its exit status on failure. */

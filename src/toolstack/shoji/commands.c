@@ -549,11 +549,9 @@ int cmd_events(struct cli *c, int argc, char **argv)
 	if (r != CLI_OK || !follow)
 		return r;
 	fflush(stdout);
-	struct rpc_reader rd;
-	rpc_reader_init(&rd, c->fd, 1u << 20);
 	char *line;
 	struct err e;
-	while (rpc_read_line(&rd, -1, &line, NULL, &e) > 0) {
+	while (rpc_read_line(&c->rd, -1, &line, NULL, &e) > 0) {
 		if (c->json) {
 			puts(line);
 		} else {
@@ -566,6 +564,5 @@ int cmd_events(struct cli *c, int argc, char **argv)
 		free(line);
 		fflush(stdout);
 	}
-	rpc_reader_free(&rd);
 	return CLI_OK;
 }

@@ -70,8 +70,10 @@ int cli_connect(struct cli *c)
 	int en;
 	if (paths_get(&c->paths, PATHS_DAEMON_SOCKET, NULL, sock, sizeof(sock), &e) < 0)
 		return fail_json_or_text(c, CLI_USAGE, "usage", e.msg);
-	if (rpc_connect(sock, &c->fd, &en, &e) == 0)
+	if (rpc_connect(sock, &c->fd, &en, &e) == 0) {
+		rpc_reader_init(&c->rd, c->fd, 4u << 20);
 		return CLI_OK;
+	}
 	char msg[700];
 	if (en == EACCES || en == EPERM) {
 		snprintf(msg, sizeof(msg), "permission denied: cannot connect to %s; shoji is for root "
@@ -107,7 +109,7 @@ int cli_call(struct cli *c, struct json_object *req, struct json_object **reply,
 		return r;
 	}
 	struct json_object *rep = NULL;
-	r = rpc_call(c->fd, req, -1, "shojid", &rep, fd_out, &e);
+	r = rpc_call(c->fd, &c->rd, req, -1, "shojid", &rep, fd_out, &e);
 	json_object_put(req);
 	if (r < 0)
 		return fail_json_or_text(c, CLI_ERROR, "error", e.msg);

@@ -1,6 +1,7 @@
 /* console: "shoji console NAME": the terminal in raw mode relayed to and from the VM's serial
  * console (a socket shojid opened and passed to us) until Ctrl-] or the VM ends. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <termios.h>
@@ -27,6 +28,7 @@ static int write_all(int fd, const char *buf, size_t len)
 int cli_console(const char *name, int fd)
 {
 	struct termios saved, raw;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); /* plain blocking relay */
 	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
 	if (tty) {
 		fprintf(stderr, "Connected to the console of '%s'; Ctrl-] detaches.\r\n", name);

@@ -94,7 +94,9 @@ int main(int argc, char **argv)
 					a--;
 				}
 			}
-			return commands[k].run(&c, argc - i, argv + i);
+			int status = commands[k].run(&c, argc - i, argv + i);
+			rpc_reader_free(&c.rd);
+			return status;
 		}
 	}
 	return cli_fail(CLI_USAGE, "unknown command '%s' (see shoji --help)", argv[i]);

@@ -116,7 +116,7 @@ int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct js
 	struct json_object *req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string(cmd));
 	struct json_object *rep = NULL;
-	int r = rpc_call(fd, req, DAEMON_CONTROL_TIMEOUT_MS, "the monitor", &rep, NULL, &sub);
+	int r = rpc_call(fd, NULL, req, DAEMON_CONTROL_TIMEOUT_MS, "the monitor", &rep, NULL, &sub);
 	json_object_put(req);
 	close(fd);
 	if (r < 0)
