@@ -27,8 +27,9 @@ static const struct command {
 	{"console", "NAME", "attach the terminal to a VM's serial console (Ctrl-] detaches)", cmd_console},
 	{"edit", "NAME", "edit a VM's definition in $EDITOR (checked before it is saved)", cmd_edit},
 	{"set", "NAME KEY=VALUE...",
-	 "change definition keys: memory=2G, cpus=2, label=blue, disk.ID.path=/img, nic.ID.type=slirp,\n"
-	 "       disk.ID= (remove the disk), ... (takes effect at the next start)", cmd_set},
+	 "change definition keys (applied at the next start)\n"
+	 "       e.g. memory=2G cpus=2 label=blue disk.ID.path=/img nic.ID.type=slirp, disk.ID= removes a disk",
+	 cmd_set},
 	{"delete", "NAME", "delete a stopped VM's definition, state and logs (not its disk images)", cmd_delete},
 	{"logs", "NAME [--bytes N]", "show the end of a VM's serial log and its events", cmd_logs},
 	{"events", "[NAME] [--follow]", "show the event log (started, stopped, crashed, ...)", cmd_events},
