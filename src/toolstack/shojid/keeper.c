@@ -2,7 +2,8 @@
  * session of its own. The keeper holds the VM's lock, starts shoji-vmm as its child, waits for
  * it and writes how it ended (exit status or signal) to the VM's exit record, then exits. So the
  * monitor outlives shojid (restarts, kill -9), its end is known exactly even when the daemon
- * that watches it is not its parent, and the lock is free exactly when the VM is gone. */
+ * that watches it is not its parent, and the lock is free exactly when the VM is gone. The
+ * lock file holds "KEEPER_PID MONITOR_PID". */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -71,6 +72,11 @@ static void keeper_main(const struct keeper_start *ks)
 	int report = mon;
 	if (write(4, &report, sizeof(report)) != sizeof(report))
 		report = -1;
+	/* The lock file names keeper and monitor: the truth for a daemon that adopts the VM. */
+	char pids[32];
+	int n = snprintf(pids, sizeof(pids), "%d %d\n", (int)getpid(), mon);
+	if (mon > 0 && (ftruncate(3, 0) < 0 || pwrite(3, pids, (size_t)n, 0) != n))
+		fprintf(stderr, "shoji-keeper: cannot record the pids in the lock file\n");
 	close(4);
 	close(5);
 	if (mon < 0)

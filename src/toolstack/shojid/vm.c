@@ -531,11 +531,13 @@ static void adopt(struct daemon *d, const char *name)
 	char p[512], *text;
 	size_t len;
 	int en;
-	if (path(d, PATHS_VM_STATE, name, p, sizeof(p)) < 0 ||
-	    statefile_read(p, 65536, &text, &len, &en, NULL) < 0)
+	if (path(d, PATHS_VM_STATE, name, p, sizeof(p)) < 0)
 		return;
-	struct json_object *o = json_tokener_parse(text), *v;
-	free(text);
+	struct json_object *o = NULL, *v;
+	if (statefile_read(p, 65536, &text, &len, &en, NULL) == 0) { /* else: never started */
+		o = json_tokener_parse(text);
+		free(text);
+	}
 	char state[32] = "", last[256] = "";
 	pid_t keeper = 0, monitor = 0;
 	if (o && json_object_object_get_ex(o, "state", &v))
@@ -552,17 +554,29 @@ static void adopt(struct daemon *d, const char *name)
 	if (!vm)
 		return;
 	snprintf(vm->last_exit, sizeof(vm->last_exit), "%s", last);
-	if (!state[0] || strcmp(state, "stopped") == 0)
-		return;
 	struct err e;
 	int lock = take_lock(d, name, &e);
 	if (lock >= 0) {
-		/* Nobody holds the lock: the VM ended while no daemon watched it. */
 		close(lock);
+		if (!state[0] || strcmp(state, "stopped") == 0)
+			return;
+		/* Nobody holds the lock: the VM ended while no daemon watched it. */
 		vm->state = VM_RUNNING;
 		vm->our_child = false;
 		vm_on_keeper_exit(d, vm);
 		return;
+	}
+	/* Held: the keeper's own record of the pids wins over the state file (which a daemon
+	 * killed at the wrong moment may not have written). */
+	char *pids;
+	if (path(d, PATHS_VM_LOCK, name, p, sizeof(p)) == 0 &&
+	    statefile_read(p, 64, &pids, &len, &en, NULL) == 0) {
+		int k, m;
+		if (sscanf(pids, "%d %d", &k, &m) == 2 && k > 0 && m > 0) {
+			keeper = k;
+			monitor = m;
+		}
+		free(pids);
 	}
 	int kfd = keeper > 0 ? pidfd_open_(keeper) : -1;
 	int mfd = monitor > 0 ? pidfd_open_(monitor) : -1;
