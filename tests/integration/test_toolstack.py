@@ -32,6 +32,10 @@ class Toolstack:
         self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run)
         self.daemon = None
         self.daemon_log = open(os.path.join(self.dir, "shojid.log"), "ab")
+        if self.real and os.geteuid() == 0:
+            kvm_for_a_group()
+
+
 
     def start_daemon(self):
         self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm", self.vmm],
@@ -108,6 +112,15 @@ class Toolstack:
             self.daemon.kill()
             self.daemon.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def kvm_for_a_group():
+    """Jailed monitors open /dev/kvm as the jail user with /dev/kvm's group (shojid picks it);
+    a distribution's udev makes it root:kvm 0660, the harness machine's devtmpfs root 0600."""
+    st = os.stat("/dev/kvm")
+    if st.st_gid == 0 or (st.st_mode & 0o060) != 0o060:
+        os.chown("/dev/kvm", -1, 4243)
+        os.chmod("/dev/kvm", 0o660)
 
 
 def scratch_base(bindir):

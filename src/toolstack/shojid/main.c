@@ -55,7 +55,8 @@ static void usage(FILE *f)
 		"  --runtime-dir DIR  sockets (default $SHOJI_RUNTIME_DIR or /run/shoji)\n"
 		"  --vmm PATH         the monitor (default: shoji-vmm next to shojid)\n"
 		"  --group NAME       who may use the API besides root (default shoji)\n"
-		"  --jail-user NAME   the user monitors run as (default shoji-vm, else nobody)\n"
+		"  --jail-user NAME   the user monitors run as (default shoji-vm, else nobody), with\n"
+		"                     the group of /dev/kvm\n"
 		"  --no-jail          run monitors without --jail-uid/--jail-gid\n"
 		"  -h, --help         this text\n"
 		"\n"
@@ -127,6 +128,26 @@ static int mkdirs(const char *dir, mode_t mode, struct err *e)
 	return 0;
 }
 
+/* The jailed monitor's uid: the jail user (else nobody). Its gid: the group of /dev/kvm, which
+ * a monitor with no supplementary groups needs to open it (else the user's own group). */
+static void jail_identity(struct daemon *d, const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw)
+		fprintf(stderr, "shojid: user '%s' does not exist: monitors are jailed as nobody (65534); "
+				"create it with 'useradd --system --no-create-home %s'\n", user, user);
+	d->jail_uid = pw ? pw->pw_uid : 65534;
+	d->jail_gid = pw ? pw->pw_gid : 65534;
+	struct stat st;
+	if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0060) == 0060 && st.st_gid != 0)
+		d->jail_gid = st.st_gid;
+	else if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0006) != 0006)
+		fprintf(stderr, "shojid: /dev/kvm is not open to a group; jailed monitors (uid %u gid %u) "
+				"may not reach it\n", (unsigned)d->jail_uid, (unsigned)d->jail_gid);
+	fprintf(stderr, "shojid: monitors are jailed as uid %u gid %u\n", (unsigned)d->jail_uid,
+		(unsigned)d->jail_gid);
+}
+
 static int setup(struct daemon *d, const struct options *o, struct err *e)
 {
 	char p[512];
@@ -156,21 +177,11 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 				"with 'groupadd --system %s')\n", o->group, o->group);
 
 	d->jail = !o->no_jail && geteuid() == 0;
-	if (!o->no_jail && geteuid() != 0) {
+	if (!o->no_jail && geteuid() != 0)
 		fprintf(stderr, "shojid: not running as root: monitors run without a jail, as uid %u\n",
 			(unsigned)geteuid());
-	} else if (d->jail) {
-		struct passwd *pw = getpwnam(o->jail_user);
-		if (!pw) {
-			fprintf(stderr, "shojid: user '%s' does not exist: monitors are jailed as nobody "
-					"(65534); create it with 'useradd --system --no-create-home %s'\n",
-				o->jail_user, o->jail_user);
-			d->jail_uid = d->jail_gid = 65534;
-		} else {
-			d->jail_uid = pw->pw_uid;
-			d->jail_gid = pw->pw_gid;
-		}
-	}
+	else if (d->jail)
+		jail_identity(d, o->jail_user);
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (paths_get(&d->paths, PATHS_DAEMON_SOCKET, NULL, sa.sun_path, sizeof(sa.sun_path), e) < 0)
