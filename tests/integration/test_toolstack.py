@@ -235,14 +235,17 @@ def test_daemon_kill9_keeps_vms(ts):
 
 def test_monitor_kill9_reported_within_a_second(ts):
     pid = ts.vm("beta")["pid"]
+    t0 = time.time()
     os.kill(pid, signal.SIGKILL)
-    t0 = time.monotonic()
-    wait_until(lambda: ts.vm("beta")["state"] == "stopped", 1.0, "beta reported stopped")
-    took = time.monotonic() - t0
-    ev = events(ts, "beta")[-1]
-    assert ev[0] == "crashed" and "signal 9 (SIGKILL)" in ev[1], ev
+    # The daemon's own time stamp on the event measures it (a shoji call in the emulated
+    # machine alone can take longer than a second).
+    wait_until(lambda: ts.vm("beta")["state"] == "stopped", 30, "beta reported stopped")
+    ev = ts.js("events", "beta")["events"][-1]
+    took = ev["time"] - t0
+    assert ev["event"] == "crashed" and "signal 9 (SIGKILL)" in ev["detail"], ev
+    assert took < 1.0, f"the crash was recorded {took:.3f} s after the kill"
     assert "SIGKILL" in ts.vm("beta")["last_exit"]
-    print(f"   crash reported in {took * 1000:.0f} ms")
+    print(f"   crash recorded {took * 1000:.0f} ms after the kill")
     ts.ok("start", "beta")
     ts.wait_marker("beta")
     assert ts.vm("beta")["state"] == "running"
@@ -426,6 +429,10 @@ def main():
     ap.add_argument("--guest-dir", required=True)
     a = ap.parse_args()
     a.bindir, a.vmm, a.guest_dir = map(os.path.abspath, (a.bindir, a.vmm, a.guest_dir))
+    usage = subprocess.run([a.vmm, "--help"], capture_output=True, text=True).stdout
+    if "--control-socket" not in usage:
+        print(f"SKIP: {a.vmm} has no --control-socket yet")
+        return 77  # meson's "skipped"
     ts = Toolstack(a)
     passed = failed = 0
     try:
