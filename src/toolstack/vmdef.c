@@ -104,7 +104,9 @@ static int set_cmdline(struct vmdef *d, const char *value, bool append, struct e
 			return err_set(e, "cmdline has a word longer than 160 characters; shorten it");
 		w += len + strspn(w + len, " ");
 	}
-	snprintf(d->cmdline + have, sizeof(d->cmdline) - have, "%s%s", have ? " " : "", value);
+	if (have)
+		d->cmdline[have++] = ' ';
+	memcpy(d->cmdline + have, value, strlen(value) + 1); /* fits: checked above */
 	return 0;
 }
 

@@ -93,7 +93,8 @@ int vmdef_parse_mac(const char *s, char out[18], struct err *e)
 	}
 	if (b[0] & 1)
 		return err_set(e, "mac '%s' is a multicast address; the first byte must be even, e.g. 52:...", s);
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0] & 0xffu, b[1] & 0xffu, b[2] & 0xffu,
+		 b[3] & 0xffu, b[4] & 0xffu, b[5] & 0xffu);
 	return 0;
 }
 

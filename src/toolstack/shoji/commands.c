@@ -70,13 +70,18 @@ static int simple(struct cli *c, struct json_object *req, void (*print)(struct j
 
 /* ---- create ---- */
 
+/* A path made absolute against the current directory (cut to size: a path that long is
+ * refused later by the definition's own checks). */
 static void make_absolute(const char *in, char *out, size_t size)
 {
 	char cwd[4096];
+	int n;
 	if (in[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		snprintf(out, size, "%s", in);
+		n = snprintf(out, size, "%s", in);
 	else
-		snprintf(out, size, "%s/%s", cwd, in);
+		n = snprintf(out, size, "%s/%s", cwd, in);
+	if (n < 0)
+		out[0] = '\0';
 }
 
 static int set_key(struct vmdef *d, const char *key, const char *value, bool path)
