@@ -429,11 +429,11 @@ def main():
     ap.add_argument("--guest-dir", required=True)
     a = ap.parse_args()
     a.bindir, a.vmm, a.guest_dir = map(os.path.abspath, (a.bindir, a.vmm, a.guest_dir))
-    usage = "" if a.vmm.endswith(".py") else subprocess.run([a.vmm, "--help"], capture_output=True,
-                                                             text=True).stdout
-    if usage is not None and not a.vmm.endswith(".py") and "--control-socket" not in usage:
-        print(f"SKIP: {a.vmm} has no --control-socket yet")
-        return 77  # meson's "skipped"
+    if not a.vmm.endswith(".py"):  # the real monitor: it must speak the control contract
+        usage = subprocess.run([a.vmm, "--help"], capture_output=True, text=True).stdout
+        if "--control-socket" not in usage:
+            print(f"SKIP: {a.vmm} has no --control-socket yet")
+            return 77  # meson's "skipped"
     ts = Toolstack(a)
     passed = failed = 0
     try:
