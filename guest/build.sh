@@ -74,7 +74,7 @@ make_initramfs() {
 }
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
-	vmw_vsock_virtio_transport)
+	vmw_vsock_virtio_transport button evdev)
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel)
 
 make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"

@@ -1,11 +1,17 @@
 /* console: terminal mode and escape handling for the serial console (see console.h). */
 #include "console.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "../common/unix_socket.h"
 
 void console_open(struct console *c, int in_fd)
 {
-	*c = (struct console){.in_fd = in_fd};
+	*c = (struct console){.in_fd = in_fd, .out_fd = -1, .log_fd = -1, .listen_fd = -1, .client_fd = -1};
+	pthread_mutex_init(&c->out_lock, NULL);
 	if (in_fd < 0 || !isatty(in_fd) || tcgetattr(in_fd, &c->saved) < 0)
 		return;
 	c->is_tty = true;
@@ -49,4 +55,75 @@ size_t console_filter(struct console *c, const uint8_t *in, size_t n, uint8_t *o
 		}
 	}
 	return m;
+}
+
+int console_open_output(struct console *c, int out_fd, const char *log_path,
+			const char *socket_path, struct err *e)
+{
+	c->out_fd = out_fd;
+	if (log_path) {
+		c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (c->log_fd < 0)
+			return err_errno(e, errno, "cannot open the serial log '%s'", log_path);
+	}
+	if (socket_path) {
+		if (unix_socket_listen(socket_path, "serial socket", 4, &c->listen_fd, e) < 0)
+			return -1;
+		c->socket_path = socket_path;
+	}
+	return 0;
+}
+
+void console_close_output(struct console *c)
+{
+	console_drop_client(c);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		unlink(c->socket_path);
+	}
+	if (c->log_fd >= 0)
+		close(c->log_fd);
+	c->listen_fd = c->log_fd = -1;
+}
+
+static void write_all(int fd, const uint8_t *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
+void console_output(void *opaque, const uint8_t *buf, size_t n)
+{
+	struct console *c = opaque;
+	pthread_mutex_lock(&c->out_lock);
+	if (c->out_fd >= 0)
+		write_all(c->out_fd, buf, n);
+	if (c->log_fd >= 0)
+		write_all(c->log_fd, buf, n);
+	if (c->client_fd >= 0) /* a hang-up is seen and handled by the main thread's poll */
+		(void)send(c->client_fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void console_accept(struct console *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	unix_socket_accept_one(c->listen_fd, &c->client_fd);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void console_drop_client(struct console *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	if (c->client_fd >= 0)
+		close(c->client_fd);
+	c->client_fd = -1;
+	pthread_mutex_unlock(&c->out_lock);
 }

@@ -17,7 +17,10 @@
 #include "boot/acpi.h"
 #include "boot/layout.h"
 #include "console.h"
+#include "control_server.h"
 #include "runloop.h"
+#include "sandbox/jail.h"
+#include "sandbox/syscall_filter.h"
 #include "vm.h"
 
 enum exit_status {
@@ -42,7 +45,16 @@ static void usage(FILE *f)
 		"  --memory MiB         guest RAM (default 512, at least %u)\n"
 		"  --cpus N             vCPUs (default 1)\n"
 		"  --on-reboot ACTION   'restart' the guest (default) or 'exit' when it reboots\n"
-		"  --serial WHERE       'stdio' (default), 'none', or 'file:PATH' (appended)\n"
+		"  --serial WHERE       'stdio' (default), 'none', 'file:PATH' (appended) or\n"
+		"                       'socket:PATH' (a Unix socket, one client at a time)\n"
+		"  --serial-log PATH    also append everything the guest writes to COM1 to PATH\n"
+		"  --control-socket PATH\n"
+		"                       serve the JSON control protocol (status, pause, resume,\n"
+		"                       shutdown, stop) on this Unix socket\n"
+		"  --jail-uid UID, --jail-gid GID\n"
+		"                       run the VM as UID/GID in a mount namespace that shows only\n"
+		"                       its own files (needs root to start)\n"
+		"  --no-seccomp         do not install the system call allow-list\n"
 		"  --log-level LEVEL    error, warn (default), info or debug\n"
 		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --disk PATH[,ro][,serial=ID]\n"
@@ -56,7 +68,7 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 the guest powered off; 1 the VM could not be started; 2 the guest\n"
 		"rebooted with --on-reboot exit; 3 the guest panicked; 4 triple fault; 5 KVM error;\n"
-		"6 stopped from the host (signal or Ctrl-A x).\n",
+		"6 stopped from the host (signal, Ctrl-A x or the control socket).\n",
 		LAYOUT_MIN_MEM_MIB, VM_MAX_DISKS);
 }
 
@@ -70,6 +82,9 @@ struct options {
 	const char *console_socket;
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	const char *control_socket, *serial_log;
+	uint64_t jail_uid, jail_gid; /* 0: no jail */
+	int no_seccomp;
 };
 
 /* PATH[,ro][,serial=ID]: the options are cut off the string in place. */
@@ -138,6 +153,11 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
 		{"rng", no_argument, NULL, 'R'},           {"disk", required_argument, NULL, 'd'},
 		{"console-socket", required_argument, NULL, 'C'},
+		{"control-socket", required_argument, NULL, 'Q'},
+		{"serial-log", required_argument, NULL, 'L'},
+		{"jail-uid", required_argument, NULL, 'U'},
+		{"jail-gid", required_argument, NULL, 'G'},
+		{"no-seccomp", no_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -153,6 +173,17 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'S': o->stats = 1; break;
 		case 'R': o->rng = 1; break;
 		case 'C': o->console_socket = optarg; break;
+		case 'Q': o->control_socket = optarg; break;
+		case 'L': o->serial_log = optarg; break;
+		case 'N': o->no_seccomp = 1; break;
+		case 'U':
+			if (parse_uint("--jail-uid", optarg, UINT32_MAX - 1, &o->jail_uid, e) < 0 || !o->jail_uid)
+				return err_set(e, "--jail-uid needs a user id other than 0, not '%s'", optarg);
+			break;
+		case 'G':
+			if (parse_uint("--jail-gid", optarg, UINT32_MAX - 1, &o->jail_gid, e) < 0 || !o->jail_gid)
+				return err_set(e, "--jail-gid needs a group id other than 0, not '%s'", optarg);
+			break;
 		case 'd':
 			if (parse_disk(optarg, o, e) < 0)
 				return -1;
@@ -201,8 +232,12 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		return err_set(e, "--memory %" PRIu64 " MiB is more than this host has (%" PRIu64
 				  " MiB of RAM and swap); use a smaller --memory",
 			       o->mem_mib, host);
-	if (strcmp(o->serial, "stdio") && strcmp(o->serial, "none") && strncmp(o->serial, "file:", 5))
-		return err_set(e, "--serial takes 'stdio', 'none' or 'file:PATH', not '%s'", o->serial);
+	if (strcmp(o->serial, "stdio") && strcmp(o->serial, "none") && strncmp(o->serial, "file:", 5) &&
+	    strncmp(o->serial, "socket:", 7))
+		return err_set(e, "--serial takes 'stdio', 'none', 'file:PATH' or 'socket:PATH', not '%s'",
+			       o->serial);
+	if (!o->jail_uid != !o->jail_gid)
+		return err_set(e, "--jail-uid and --jail-gid go together; give both");
 	return 0;
 }
 
@@ -234,6 +269,29 @@ static void print_stats(const struct vm *vm)
 		" KiB, monitor overhead %" PRIu64 " KiB\n",
 		sum.exits, sum.io, sum.mmio, vm->pio.unknown_count + vm->mmio.unknown_count, rss >> 10,
 		guest >> 10, overhead >> 10);
+}
+
+/* Shows the VM's files in the jail and points the configuration, and the paths of the sockets
+ * made already (removed at exit), at their real paths, the ones the jail shows. */
+static int enter_jail(const struct options *o, struct vm_config *cfg, struct jail *j,
+		      const char **ctl, const char **ser, struct err *e)
+{
+	*j = (struct jail){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid};
+	const char *kvm = getenv("SHOJI_KVM_DEVICE");
+	if (kvm && *kvm && (jail_add_file(j, &kvm, true, false, e) < 0 ||
+			    setenv("SHOJI_KVM_DEVICE", kvm, 1) < 0))
+		return -1;
+	if (jail_add_file(j, &cfg->kernel_path, false, false, e) < 0 ||
+	    (cfg->initrd_path && jail_add_file(j, &cfg->initrd_path, false, false, e) < 0) ||
+	    (cfg->console_socket && jail_add_file(j, &cfg->console_socket, true, true, e) < 0))
+		return -1;
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (jail_add_file(j, &cfg->disks[i].path, !cfg->disks[i].read_only, false, e) < 0)
+			return -1;
+	if ((*ctl && jail_add_file(j, ctl, true, true, e) < 0) ||
+	    (*ser && jail_add_file(j, ser, true, true, e) < 0))
+		return -1;
+	return jail_enter(j, e);
 }
 
 static int status_of(enum machine_exit reason)
@@ -268,10 +326,28 @@ int main(int argc, char **argv)
 		.console_socket = o.console_socket,
 	};
 	memcpy(cfg.disks, o.disks, sizeof(cfg.disks));
-	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0) {
+	struct console con;
+	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
+	static struct control_server ctl; /* path NULL until opened */
+	struct jail jail = {0};
+	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0 ||
+	    console_open_output(&con, cfg.serial_out_fd, o.serial_log,
+				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
+	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
+	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.path, &con.socket_path, &e) < 0) ||
+	    (!o.no_seccomp && syscall_filter_install(&e) < 0)) {
+		console_close(&con);
+		console_close_output(&con);
+		control_server_close(&ctl);
+		jail_free(&jail);
 		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
 		return EXIT_SETUP_ERROR;
 	}
+	if (!o.no_seccomp)
+		log_info("seccomp: %u system calls allowed, any other kills the monitor",
+			 syscall_filter_count());
+	cfg.serial_output = console_output;
+	cfg.serial_output_opaque = &con;
 
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_install_kick_handler();
@@ -285,9 +361,6 @@ int main(int argc, char **argv)
 	sigdelset(&stop_signals, VCPU_KICK_SIGNAL);
 	int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	struct console con;
-	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
-
 	int status;
 	static struct vm vm;
 	for (unsigned boots = 1;; boots++) {
@@ -298,7 +371,7 @@ int main(int argc, char **argv)
 			status = EXIT_SETUP_ERROR;
 			break;
 		}
-		enum machine_exit reason = runloop_run(&vm, &con, signal_fd);
+		enum machine_exit reason = runloop_run(&vm, &con, signal_fd, &ctl);
 		if (o.stats)
 			print_stats(&vm);
 		status = status_of(reason);
@@ -317,6 +390,9 @@ int main(int argc, char **argv)
 	}
 	if (signal_fd >= 0)
 		close(signal_fd);
+	console_close_output(&con);
+	control_server_close(&ctl);
+	jail_free(&jail);
 	if (cfg.serial_out_fd > STDOUT_FILENO)
 		close(cfg.serial_out_fd);
 	return status;

@@ -19,5 +19,6 @@
 #define PORT_PM_LEN 3
 #define PM_RESET_VALUE 0x01
 #define PM_SLEEP_TYPE_S5 5    /* the value of \_S5 in the DSDT */
+#define GSI_POWER_BUTTON 16   /* the ACPI Generic Event Device's line (I/O APIC pin 16) */
 
 #endif

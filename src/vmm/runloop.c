@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -21,42 +23,98 @@ static void on_signal(struct vm *vm, int signal_fd)
 	vm->machine.request_exit(&vm->machine, MACHINE_STOPPED, why);
 }
 
-static void on_input(struct vm *vm, struct console *con)
+/* Serial input from fd (the terminal or the serial socket's client): returns false at its end. */
+static bool on_input(struct vm *vm, struct console *con, int fd, bool filter)
 {
 	uint8_t in[1024], out[1024];
 	size_t space = serial_rx_space(&vm->serial);
 	if (space > sizeof(in))
 		space = sizeof(in);
-	ssize_t n = read(con->in_fd, in, space);
+	ssize_t n = read(fd, in, space);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		con->eof = true; /* the guest keeps running without input */
-		return;
-	}
-	bool quit;
-	size_t m = console_filter(con, in, (size_t)n, out, &quit);
-	serial_receive(&vm->serial, out, m);
+		return true;
+	if (n <= 0)
+		return false;
+	bool quit = false;
+	size_t m = (size_t)n;
+	if (filter)
+		m = console_filter(con, in, (size_t)n, out, &quit);
+	serial_receive(&vm->serial, filter ? out : in, m);
 	if (quit)
 		vm->machine.request_exit(&vm->machine, MACHINE_STOPPED, "stopped from the console (Ctrl-A x)");
+	return true;
 }
 
-enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd)
+#ifdef SHOJI_TEST_HOOKS
+/* A system call outside the seccomp allow-list (sandbox/seccomp.c): with the filter on, the
+ * kernel kills the monitor here with SIGSYS. kcmp of the process with itself is harmless. */
+static void forbidden_syscall(void)
+{
+	long r = syscall(SYS_kcmp, (long)getpid(), (long)getpid(), 0L, 0L, 0L);
+	log_warn("test hook: kcmp returned %ld: the seccomp filter is off", r);
+}
+#endif
+
+static int on_control(void *ctx, enum control_cmd cmd, struct control_status *st, char *why)
+{
+	struct vm *vm = ctx;
+	struct err e;
+	switch (cmd) {
+	case CONTROL_PAUSE:
+		if (vm_pause(vm, &e) < 0) {
+			e.msg[127] = '\0'; /* why has room for 128 bytes */
+			memcpy(why, e.msg, strlen(e.msg) + 1);
+			return -1;
+		}
+		break;
+	case CONTROL_RESUME:
+		vm_resume(vm);
+		break;
+	case CONTROL_SHUTDOWN: /* a paused guest cannot take the button press */
+		vm_resume(vm);
+		vm_power_button(vm);
+		break;
+	case CONTROL_STOP:
+		vm->machine.request_exit(&vm->machine, MACHINE_STOPPED, "stopped through the control socket");
+		break;
+	case CONTROL_TEST_FORBIDDEN_SYSCALL:
+#ifdef SHOJI_TEST_HOOKS
+		forbidden_syscall();
+#endif
+		break;
+	case CONTROL_STATUS:
+		break;
+	}
+	st->paused = vm_paused(vm);
+	st->cpus = vm->cfg.ncpus;
+	st->memory_mib = vm->cfg.mem_size >> 20;
+	return 0;
+}
+
+#define MAX_FDS (6 + CONTROL_POLL_FDS)
+
+enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
+			      struct control_server *ctl)
 {
 	while (!vm_stopping(vm)) {
-		struct pollfd fds[3];
+		struct pollfd fds[MAX_FDS];
 		nfds_t n = 0;
 		fds[n++] = (struct pollfd){.fd = vm->stop_fd, .events = POLLIN};
+		nfds_t sig = n, input = MAX_FDS, listen = MAX_FDS, client = MAX_FDS;
 		if (signal_fd >= 0)
 			fds[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
 		int timeout = -1;
-		nfds_t input = n;
-		if (con->in_fd >= 0 && !con->eof) {
-			if (serial_rx_space(&vm->serial) > 0)
-				fds[n++] = (struct pollfd){.fd = con->in_fd, .events = POLLIN};
-			else
-				timeout = 10; /* the guest has not drained its input yet */
-		}
+		bool room = serial_rx_space(&vm->serial) > 0;
+		if (con->in_fd >= 0 && !con->eof && room)
+			fds[input = n++] = (struct pollfd){.fd = con->in_fd, .events = POLLIN};
+		if (con->listen_fd >= 0)
+			fds[listen = n++] = (struct pollfd){.fd = con->listen_fd, .events = POLLIN};
+		if (con->client_fd >= 0) /* hang-ups are reported even without POLLIN */
+			fds[client = n++] = (struct pollfd){.fd = con->client_fd, .events = room ? POLLIN : 0};
+		if (!room && ((con->in_fd >= 0 && !con->eof) || con->client_fd >= 0))
+			timeout = 10; /* the guest has not drained its input yet */
+		nfds_t ctl_first = n;
+		n += control_server_poll_fds(ctl, fds + n);
 		int r = poll(fds, n, timeout);
 		if (r < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));
@@ -65,10 +123,17 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd)
 		}
 		if (r <= 0)
 			continue;
-		if (signal_fd >= 0 && (fds[1].revents & POLLIN))
+		if (signal_fd >= 0 && (fds[sig].revents & POLLIN))
 			on_signal(vm, signal_fd);
-		if (input < n && (fds[input].revents & (POLLIN | POLLHUP | POLLERR)))
-			on_input(vm, con);
+		if (input < n && (fds[input].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !on_input(vm, con, con->in_fd, true))
+			con->eof = true; /* the guest keeps running without input */
+		if (client < n && (fds[client].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    !on_input(vm, con, con->client_fd, false))
+			console_drop_client(con);
+		if (listen < n && (fds[listen].revents & POLLIN))
+			console_accept(con);
+		control_server_serve(ctl, fds + ctl_first, (unsigned)(n - ctl_first), on_control, vm);
 	}
 	vm_stop(vm);
 	return (enum machine_exit)__atomic_load_n(&vm->exit_reason, __ATOMIC_ACQUIRE);

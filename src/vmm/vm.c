@@ -183,9 +183,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->machine.irqfd = machine_irqfd;
 	vm->machine.ioeventfd = machine_ioeventfd;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	vm_pause_init(vm);
 	io_bus_init(&vm->pio, "port");
 	io_bus_init(&vm->mmio, "MMIO");
 	serial_init(&vm->serial, &vm->machine, IRQ_COM1, cfg->serial_out_fd);
+	if (cfg->serial_output)
+		serial_set_output(&vm->serial, cfg->serial_output, cfg->serial_output_opaque);
 	rtc_init(&vm->rtc);
 	pci_bus_init(&vm->pci, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -237,6 +240,7 @@ void vm_stop(struct vm *vm)
 	__atomic_compare_exchange_n(&vm->exit_reason, &expected, MACHINE_STOPPED, false,
 				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
+	vm_pause_wake(vm);
 	for (unsigned i = 0; i < vm->nvcpus_created; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nvcpus_created; i++)
@@ -276,6 +280,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->stop_fd = -1;
+	vm_pause_destroy(vm);
 }
 
 static uint64_t rss_bytes(void)

@@ -4,6 +4,7 @@
 #ifndef SHOJI_VMM_VM_H
 #define SHOJI_VMM_VM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,9 @@ struct vm_config {
 	uint64_t mem_size;
 	unsigned ncpus;
 	int serial_out_fd; /* -1: discard */
+	/* When set, the UART's output goes here instead (serial_set_output). */
+	void (*serial_output)(void *opaque, const uint8_t *buf, size_t n);
+	void *serial_output_opaque;
 	bool rng;          /* a virtio-rng device */
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
@@ -55,6 +59,13 @@ struct vm {
 	struct virtio_pci *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
 	struct virtio_console *console;
+	/* Pause (vm_control.c): the vCPUs park while pause_requested is set. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	int pause_requested;
+	unsigned parked;
+	bool clock_saved;
+	struct kvm_clock_data paused_clock;
 	int stop_fd; /* eventfd: readable once an exit was requested */
 	int stopping;
 	int exit_reason; /* enum machine_exit */
@@ -71,6 +82,24 @@ static inline bool vm_stopping(const struct vm *vm)
 {
 	return __atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE);
 }
+
+static inline bool vm_pause_requested(const struct vm *vm)
+{
+	return __atomic_load_n(&vm->pause_requested, __ATOMIC_SEQ_CST);
+}
+
+/* Host controls of a running VM (vm_control.c). vm_pause returns once every vCPU has left the
+ * guest, and vm_resume lets them go on; both are idempotent. vm_power_button presses the ACPI
+ * power button. vm_park is where a vCPU thread waits while paused; vm_pause_wake wakes the
+ * parked vCPUs after the stop flag was set. */
+void vm_pause_init(struct vm *vm);
+void vm_pause_destroy(struct vm *vm);
+int vm_pause(struct vm *vm, struct err *e);
+void vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
+void vm_power_button(struct vm *vm);
+void vm_park(struct vm *vm);
+void vm_pause_wake(struct vm *vm);
 
 /* Host memory the monitor itself uses, beyond the guest RAM it has touched (bytes). */
 uint64_t vm_overhead_bytes(const struct vm *vm, uint64_t *rss_out, uint64_t *guest_out);

@@ -121,6 +121,14 @@ static void check_tables(unsigned ncpus)
 	assert_non_null(find_bytes(dsdt + 36, dlen - 36, pnp0501, sizeof(pnp0501)));
 	assert_non_null(find_bytes(dsdt + 36, dlen - 36, "QEMU0001", 9));
 	assert_non_null(find_bytes(dsdt + 36, dlen - 36, "\\_SB_", 5));
+	/* The power button: PWRB (PNP0C0C) and the Generic Event Device whose _EVT notifies it. */
+	static const uint8_t pnp0c0c[] = {0x0c, 0x41, 0xd0, 0x0c, 0x0c};
+	assert_non_null(find_bytes(dsdt + 36, dlen - 36, pnp0c0c, sizeof(pnp0c0c)));
+	assert_non_null(find_bytes(dsdt + 36, dlen - 36, "ACPI0013", 9));
+	static const uint8_t ged_irq[] = {0x89, 0x06, 0x00, 0x03, 0x01, GSI_POWER_BUTTON, 0, 0, 0};
+	assert_non_null(find_bytes(dsdt + 36, dlen - 36, ged_irq, sizeof(ged_irq)));
+	static const uint8_t notify[] = {0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80};
+	assert_non_null(find_bytes(dsdt + 36, dlen - 36, notify, sizeof(notify)));
 	/* Nothing is written past *used. */
 	for (size_t i = used; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0xcc);

@@ -1,4 +1,5 @@
-/* test_aml: the AML encoder's byte output: integers, names, PkgLength, EISA IDs, overflow. */
+/* test_aml: the AML encoder's byte output: integers, names, PkgLength, EISA IDs, methods,
+ * Notify, interrupt descriptors, overflow. */
 #include "unit.h"
 
 #include <stdlib.h>
@@ -234,6 +235,30 @@ static void aml_overflow(void **state)
 	free(a);
 }
 
+static void aml_method_notify_encoding(void **state)
+{
+	(void)state;
+	struct aml *a = aml_new(), *body = aml_new();
+	aml_notify(body, "\\_SB_.PWRB", 0x80);
+	assert_aml(body, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80);
+	aml_method(a, "_EVT", 1, body);
+	/* MethodOp, PkgLength (1 + 4 name + 1 flags + 13 body), name, flags: one argument */
+	assert_aml(a, 0x14, 19, '_', 'E', 'V', 'T', 0x01, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P',
+		   'W', 'R', 'B', 0x0a, 0x80);
+	free(a);
+	free(body);
+}
+
+static void aml_interrupt_encoding(void **state)
+{
+	(void)state;
+	struct aml *rt = aml_new();
+	aml_rt_interrupt(rt, 16);
+	/* Extended interrupt: length 6, consumer + edge + active high + exclusive, one GSI */
+	assert_aml(rt, 0x89, 0x06, 0x00, 0x03, 0x01, 16, 0, 0, 0);
+	free(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +272,8 @@ int main(void)
 		cmocka_unit_test(aml_device_encoding),
 		cmocka_unit_test(aml_io_resource_encoding),
 		cmocka_unit_test(aml_overflow),
+		cmocka_unit_test(aml_method_notify_encoding),
+		cmocka_unit_test(aml_interrupt_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

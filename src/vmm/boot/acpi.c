@@ -112,6 +112,35 @@ static void pci_host_bridge(struct aml *scope)
 	aml_device(scope, "PCI0", &dev);
 }
 
+/* The power button: PWRB (PNP0C0C, which Linux's button driver turns into KEY_POWER) and the
+ * Generic Event Device GED0 (ACPI0013) whose interrupt's _EVT notifies it, since a
+ * hardware-reduced machine has no fixed power button. The monitor presses it by an edge on
+ * GSI_POWER_BUTTON (vm_power_button). */
+static void power_button(struct aml *scope)
+{
+	struct aml dev = {0}, v = {0}, rt = {0}, evt = {0};
+	aml_eisa_id(&v, "PNP0C0C");
+	aml_name_decl(&dev, "_HID", &v);
+	v.len = 0;
+	aml_integer(&v, 0);
+	aml_name_decl(&dev, "_UID", &v);
+	aml_device(scope, "PWRB", &dev);
+
+	dev.len = v.len = 0;
+	aml_string(&v, "ACPI0013");
+	aml_name_decl(&dev, "_HID", &v);
+	v.len = 0;
+	aml_integer(&v, 0);
+	aml_name_decl(&dev, "_UID", &v);
+	aml_rt_interrupt(&rt, GSI_POWER_BUTTON);
+	v.len = 0;
+	aml_resource_template(&v, &rt);
+	aml_name_decl(&dev, "_CRS", &v);
+	aml_notify(&evt, "\\_SB_.PWRB", 0x80); /* 0x80: the button was pressed */
+	aml_method(&dev, "_EVT", 1, &evt);
+	aml_device(scope, "GED0", &dev);
+}
+
 /* The DSDT: \_S5 for power-off, and the legacy devices with their ports and interrupts, so
  * that a hardware-reduced guest (which has no ISA interrupt defaults) can route them. */
 static size_t build_dsdt(struct out *o)
@@ -127,6 +156,7 @@ static size_t build_dsdt(struct out *o)
 	/* "QEMU0001": the pvpanic device that Linux's pvpanic-mmio binds to. */
 	legacy_device(&sb, "PEVT", "QEMU0001", 0, PORT_PVPANIC, 1, -1);
 	pci_host_bridge(&sb);
+	power_button(&sb);
 	aml_scope(&body, "\\_SB_", &sb);
 	if (body.overflow)
 		return SIZE_MAX;

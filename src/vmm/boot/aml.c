@@ -14,6 +14,8 @@
 #define AML_PACKAGE_OP 0x12
 #define AML_EXT_PREFIX 0x5b
 #define AML_DEVICE_OP 0x82
+#define AML_METHOD_OP 0x14
+#define AML_NOTIFY_OP 0x86
 #define AML_DUAL_NAME 0x2e
 #define AML_MULTI_NAME 0x2f
 
@@ -168,6 +170,23 @@ void aml_device(struct aml *a, const char *name, const struct aml *body)
 	wrap(a, op, sizeof(op), name, body);
 }
 
+void aml_method(struct aml *a, const char *name, unsigned nargs, const struct aml *body)
+{
+	struct aml flagged = {0};
+	aml_byte(&flagged, (uint8_t)(nargs & 7)); /* MethodFlags: not serialized */
+	aml_bytes(&flagged, body->buf, body->len);
+	flagged.overflow |= body->overflow;
+	static const uint8_t op[] = {AML_METHOD_OP};
+	wrap(a, op, sizeof(op), name, &flagged);
+}
+
+void aml_notify(struct aml *a, const char *target, uint64_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_name(a, target);
+	aml_integer(a, value);
+}
+
 void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len)
 {
 	const uint8_t d[] = {
@@ -183,6 +202,17 @@ void aml_rt_irq(struct aml *rt, unsigned irq)
 {
 	uint16_t mask = irq < 16 ? (uint16_t)(1u << irq) : 0;
 	const uint8_t d[] = {0x22, (uint8_t)mask, (uint8_t)(mask >> 8)}; /* edge, active high */
+	aml_bytes(rt, d, sizeof(d));
+}
+
+void aml_rt_interrupt(struct aml *rt, uint32_t gsi)
+{
+	const uint8_t d[] = {
+		0x89, 6, 0, /* extended interrupt descriptor */
+		0x03,       /* consumer, edge-triggered, active high, exclusive */
+		1,          /* one interrupt */
+		(uint8_t)gsi, (uint8_t)(gsi >> 8), (uint8_t)(gsi >> 16), (uint8_t)(gsi >> 24),
+	};
 	aml_bytes(rt, d, sizeof(d));
 }
 

@@ -1,5 +1,6 @@
 /* aml: a small encoder for the ACPI Machine Language objects the DSDT needs (names, strings,
- * integers, packages, buffers, scopes, devices, I/O and IRQ resource templates). */
+ * integers, packages, buffers, scopes, devices, methods, Notify, I/O and interrupt resource
+ * templates). */
 #ifndef SHOJI_VMM_BOOT_AML_H
 #define SHOJI_VMM_BOOT_AML_H
 
@@ -27,9 +28,13 @@ void aml_package_ints(struct aml *a, const uint64_t *v, unsigned n);
 /* Scope(NAME){ body } and Device(NAME){ body } */
 void aml_scope(struct aml *a, const char *name, const struct aml *body);
 void aml_device(struct aml *a, const char *name, const struct aml *body);
+/* Method(NAME, nargs){ body } and Notify(target, value) */
+void aml_method(struct aml *a, const char *name, unsigned nargs, const struct aml *body);
+void aml_notify(struct aml *a, const char *target, uint64_t value);
 /* Resource descriptors, appended to `rt` (raw bytes, no end tag yet): */
 void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len);          /* IO(Decode16, ...) */
 void aml_rt_irq(struct aml *rt, unsigned irq);                        /* IRQNoFlags(){irq} */
+void aml_rt_interrupt(struct aml *rt, uint32_t gsi);                  /* Interrupt(edge, high){gsi} */
 void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last); /* WordBusNumber */
 void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size);   /* DWordMemory window */
 /* ResourceTemplate(){ the descriptors in rt } */

@@ -285,9 +285,17 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!vm_stopping(v->vm)) {
+		if (vm_pause_requested(v->vm)) {
+			vm_park(v->vm);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				/* A kick: cleared before the loop looks at why, which the kicker set
+				 * before kicking, so no request is missed. */
+				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
+			}
 			stop(v, MACHINE_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->id,
 			     strerror(errno));
 			break;

@@ -44,6 +44,13 @@ void serial_init(struct serial *s, struct machine *m, unsigned irq, int out_fd)
 
 void serial_destroy(struct serial *s) { pthread_mutex_destroy(&s->lock); }
 
+void serial_set_output(struct serial *s, void (*fn)(void *opaque, const uint8_t *buf, size_t n),
+		       void *opaque)
+{
+	s->output = fn;
+	s->output_opaque = opaque;
+}
+
 static void update_irq(struct serial *s)
 {
 	int level = ((s->ier & IER_RDI) && s->rx_count) || ((s->ier & IER_THRI) && s->thr_empty_pending);
@@ -65,6 +72,8 @@ static void transmit(struct serial *s, uint8_t b)
 {
 	if (s->mcr & MCR_LOOP) {
 		rx_push(s, b);
+	} else if (s->output) {
+		s->output(s->output_opaque, &b, 1);
 	} else if (s->out_fd >= 0) {
 		ssize_t n;
 		do

@@ -17,6 +17,9 @@ struct serial {
 	struct machine *machine;
 	unsigned irq;
 	int out_fd; /* -1: output discarded */
+	/* When set, output goes here instead of out_fd (called with the UART's lock held). */
+	void (*output)(void *opaque, const uint8_t *buf, size_t n);
+	void *output_opaque;
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thr_empty_pending;
 	int irq_level;
@@ -26,6 +29,9 @@ struct serial {
 
 void serial_init(struct serial *s, struct machine *m, unsigned irq, int out_fd);
 void serial_destroy(struct serial *s);
+/* Sends the UART's output to fn(opaque, ...) instead of its file descriptor. */
+void serial_set_output(struct serial *s, void (*fn)(void *opaque, const uint8_t *buf, size_t n),
+		       void *opaque);
 /* The port I/O handler for the UART's eight registers. */
 void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Queues host input for the guest; returns how many bytes were taken (the rest must wait). */

@@ -8,11 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
+#include "../../common/unix_socket.h"
 #include "../virtio/iov.h"
 
 #define RXQ 0
@@ -120,15 +119,8 @@ static void console_fd_ready(struct virtio_pci *vp, unsigned token)
 		feed_guest(c);
 		return;
 	}
-	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (c->client_fd >= 0) {
-		close(fd); /* one client at a time */
-		return;
-	}
-	c->client_fd = fd;
-	if (virtio_pci_watch(vp, fd, TOKEN_CLIENT) < 0)
+	if (unix_socket_accept_one(c->listen_fd, &c->client_fd) &&
+	    virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT) < 0)
 		drop_client(c);
 }
 
@@ -157,21 +149,8 @@ int virtio_console_init(struct virtio_console *c, const char *path, struct machi
 	memset(c, 0, sizeof(*c));
 	c->listen_fd = c->client_fd = -1;
 	c->path = path;
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(addr.sun_path))
-		return err_set(e, "console socket path '%s' is longer than %zu bytes", path,
-			       sizeof(addr.sun_path) - 1);
-	strcpy(addr.sun_path, path);
-	struct stat st;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return err_set(e, "console socket path '%s' exists and is not a socket", path);
-		unlink(path);
-	}
-	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->listen_fd < 0 || bind(c->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    listen(c->listen_fd, 1) < 0)
-		return err_errno(e, errno, "cannot listen on console socket '%s'", path);
+	if (unix_socket_listen(path, "console socket", 1, &c->listen_fd, e) < 0)
+		return -1;
 	return virtio_pci_init(&c->vp, &console_ops, c, m, mem, e);
 }
 

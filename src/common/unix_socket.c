@@ -1,0 +1,51 @@
+/* unix_socket: listening Unix sockets and the one-client rule (see unix_socket.h). */
+#include "unix_socket.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int unix_socket_listen(const char *path, const char *what, int backlog, int *fd, struct err *e)
+{
+	*fd = -1;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return err_set(e, "%s path '%s' is longer than %zu bytes; use a shorter path", what, path,
+			       sizeof(addr.sun_path) - 1);
+	strcpy(addr.sun_path, path);
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return err_set(e, "%s path '%s' exists and is not a socket; remove it or choose "
+					  "another path", what, path);
+		unlink(path);
+	}
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return err_errno(e, errno, "cannot create the %s", what);
+	/* Nobody can connect before listen(), so the mode is right before the first client. */
+	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(s, backlog) < 0) {
+		int saved = errno;
+		close(s);
+		return err_errno(e, saved, "cannot listen on %s '%s'", what, path);
+	}
+	*fd = s;
+	return 0;
+}
+
+int unix_socket_accept_one(int listen_fd, int *client_fd)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (*client_fd >= 0) {
+		close(fd); /* one client at a time: the newcomer is refused */
+		return 0;
+	}
+	*client_fd = fd;
+	return 1;
+}

@@ -1,0 +1,19 @@
+/* unix_socket: the monitor's listening Unix stream sockets (control, serial console,
+ * virtio-console): created private to the owner, a stale socket at the path replaced, and the
+ * one-client-at-a-time rule the consoles share. */
+#ifndef SHOJI_COMMON_UNIX_SOCKET_H
+#define SHOJI_COMMON_UNIX_SOCKET_H
+
+#include "err.h"
+
+/* Listens on a non-blocking, close-on-exec socket at `path`, mode 0600. `what` names it in
+ * errors ("control socket"). A socket already at the path is replaced; any other file there is
+ * an error. */
+int unix_socket_listen(const char *path, const char *what, int backlog, int *fd, struct err *e);
+
+/* Accepts one connection on listen_fd. When *client_fd already holds a client the newcomer is
+ * refused (closed at once) and 0 returned; otherwise it becomes *client_fd (blocking: callers use MSG_DONTWAIT where it matters) and
+ * 1 is returned. 0 also when there was nothing to accept. */
+int unix_socket_accept_one(int listen_fd, int *client_fd);
+
+#endif

@@ -1,0 +1,40 @@
+/* control: the control protocol of --control-socket, as pure functions: one request line in,
+ * a command or an error out, and the reply line for a command once it has been carried out.
+ * One JSON object a line each way (docs/ARCHITECTURE.md gives the messages). */
+#ifndef SHOJI_VMM_CONTROL_H
+#define SHOJI_VMM_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONTROL_MAX_LINE 65536 /* bytes a request line may have, newline excluded */
+#define CONTROL_REPLY_MAX 512  /* room a reply needs, newline and NUL included */
+
+enum control_cmd {
+	CONTROL_STATUS,
+	CONTROL_PAUSE,
+	CONTROL_RESUME,
+	CONTROL_SHUTDOWN,
+	CONTROL_STOP,
+	CONTROL_TEST_FORBIDDEN_SYSCALL, /* only in builds with -Dtest_hooks=true */
+};
+
+/* What a reply reports about the machine. */
+struct control_status {
+	bool paused;
+	long pid;
+	unsigned cpus;
+	uint64_t memory_mib;
+	double uptime_s;
+};
+
+/* Parses one request (len bytes, no newline; it may hold any bytes). Returns 0 and sets *cmd,
+ * or -1 with the error reply already written to reply (CONTROL_REPLY_MAX bytes). */
+int control_parse(const char *line, size_t len, enum control_cmd *cmd, char *reply);
+/* The reply to a command that was carried out, given the machine's state afterwards. */
+void control_reply(enum control_cmd cmd, const struct control_status *st, char *reply);
+/* {"ok":false,"error":msg} (msg cut to fit). */
+void control_reply_error(const char *msg, char *reply);
+
+#endif

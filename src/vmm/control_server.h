@@ -1,0 +1,48 @@
+/* control_server: the --control-socket listener and its clients, served from the main thread's
+ * poll loop (runloop.c). Requests are read without blocking and cut into lines; each line goes
+ * through control.c and the command is carried out by the caller's callback. A client that
+ * sends an over-long line, hangs up or cannot take its reply at once is dropped; at most
+ * CONTROL_MAX_CLIENTS are connected, and a connection beyond that gets an error and is closed.
+ * The socket outlives guest reboots. */
+#ifndef SHOJI_VMM_CONTROL_SERVER_H
+#define SHOJI_VMM_CONTROL_SERVER_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "../common/err.h"
+#include "control.h"
+
+#define CONTROL_MAX_CLIENTS 8
+#define CONTROL_POLL_FDS (1 + CONTROL_MAX_CLIENTS)
+
+/* Carries out cmd and fills in the machine's state afterwards (paused, cpus, memory_mib; the
+ * server adds pid and uptime). Returns 0, or -1 with a one-line reason in why (128 bytes). */
+typedef int (*control_exec_fn)(void *ctx, enum control_cmd cmd, struct control_status *st,
+			       char *why);
+
+struct control_client {
+	int fd;    /* -1: a free slot */
+	char *buf; /* CONTROL_MAX_LINE + 1 bytes: a line and its newline */
+	size_t len;
+};
+
+struct control_server {
+	int listen_fd; /* -1: no control socket */
+	const char *path;
+	struct timespec started; /* for uptime_s */
+	struct control_client clients[CONTROL_MAX_CLIENTS];
+};
+
+/* path NULL: no socket (the other functions then do nothing). */
+int control_server_open(struct control_server *s, const char *path, struct err *e);
+/* Closes every connection and removes the socket. */
+void control_server_close(struct control_server *s);
+/* Adds the descriptors to watch to fds (room for CONTROL_POLL_FDS); returns how many. */
+unsigned control_server_poll_fds(const struct control_server *s, struct pollfd *fds);
+/* Serves what poll reported on the n descriptors that control_server_poll_fds added. */
+void control_server_serve(struct control_server *s, const struct pollfd *fds, unsigned n,
+			  control_exec_fn exec, void *ctx);
+
+#endif

@@ -1,0 +1,17 @@
+/* sanitizers: SHOJI_SANITIZED is 1 in builds with AddressSanitizer (clang or gcc), whose
+ * run-time needs a little more from the sandbox (jail.c, seccomp.c). */
+#ifndef SHOJI_VMM_SANDBOX_SANITIZERS_H
+#define SHOJI_VMM_SANDBOX_SANITIZERS_H
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SHOJI_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHOJI_SANITIZED 1
+#endif
+#endif
+#ifndef SHOJI_SANITIZED
+#define SHOJI_SANITIZED 0
+#endif
+
+#endif

@@ -1,0 +1,362 @@
+/* Unit tests for the control protocol (control.c): every command and every error path with
+ * hostile input; and for its server (control_server.c) over a real socket: framing, an
+ * over-long line, a client that hangs up mid-line, too many clients. */
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "vmm/control.h"
+#include "vmm/control_server.h"
+
+static char reply[CONTROL_REPLY_MAX];
+
+static int parse(const char *s, enum control_cmd *cmd)
+{
+	memset(reply, 0, sizeof(reply));
+	return control_parse(s, strlen(s), cmd, reply);
+}
+
+/* The reply is one line of JSON: an object with ok=false and a one-line error. */
+static void assert_error_reply(const char *contains)
+{
+	size_t n = strlen(reply);
+	assert_true(n > 0 && reply[n - 1] == '\n');
+	assert_null(memchr(reply, '\n', n - 1));
+	json_object *o = json_tokener_parse(reply);
+	assert_non_null(o);
+	json_object *ok, *err;
+	assert_true(json_object_object_get_ex(o, "ok", &ok));
+	assert_false(json_object_get_boolean(ok));
+	assert_true(json_object_object_get_ex(o, "error", &err));
+	const char *msg = json_object_get_string(err);
+	if (contains && !strstr(msg, contains))
+		fail_msg("error '%s' does not say '%s'", msg, contains);
+	for (const char *p = msg; *p; p++)
+		assert_true(*p >= 0x20 && *p < 0x7f);
+	json_object_put(o);
+}
+
+static void test_commands(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *req;
+		enum control_cmd cmd;
+	} ok[] = {
+		{"{\"cmd\":\"status\"}", CONTROL_STATUS},
+		{"{\"cmd\":\"pause\"}", CONTROL_PAUSE},
+		{"{\"cmd\":\"resume\"}", CONTROL_RESUME},
+		{"{\"cmd\":\"shutdown\"}", CONTROL_SHUTDOWN},
+		{"{\"cmd\":\"stop\"}", CONTROL_STOP},
+		{"  { \"cmd\" : \"status\" , \"extra\": [1, {\"x\": null}] }  ", CONTROL_STATUS},
+		{"{\"cmd\":\"stop\"}\r", CONTROL_STOP},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		enum control_cmd cmd = CONTROL_STATUS;
+		assert_int_equal(parse(ok[i].req, &cmd), 0);
+		assert_int_equal(cmd, ok[i].cmd);
+	}
+}
+
+static void test_replies(void **state)
+{
+	(void)state;
+	struct control_status st = {.paused = false, .pid = 4321, .cpus = 2, .memory_mib = 512,
+				    .uptime_s = 12.3456};
+	control_reply(CONTROL_STATUS, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true,\"state\":\"running\",\"pid\":4321,\"cpus\":2,"
+				   "\"memory_mib\":512,\"uptime_s\":12.346}\n");
+	st.paused = true;
+	control_reply(CONTROL_PAUSE, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true,\"state\":\"paused\"}\n");
+	st.paused = false;
+	control_reply(CONTROL_RESUME, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true,\"state\":\"running\"}\n");
+	control_reply(CONTROL_SHUTDOWN, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true}\n");
+	control_reply(CONTROL_STOP, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true}\n");
+	st.uptime_s = -1; /* never negative */
+	control_reply(CONTROL_STATUS, &st, reply);
+	assert_non_null(strstr(reply, "\"uptime_s\":0.000"));
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *req, *says;
+	} bad[] = {
+		{"", "not JSON"},
+		{"garbage", "not JSON"},
+		{"{\"cmd\":", "not JSON"},
+		{"{\"cmd\":\"status\"", "not JSON"},
+		{"{\"cmd\":\"status\"} x", "more after"},
+		{"{\"cmd\":\"status\"}{\"cmd\":\"stop\"}", "more after"},
+		{"[\"status\"]", "JSON object"},
+		{"\"status\"", "JSON object"},
+		{"null", "JSON object"},
+		{"{}", "no \"cmd\""},
+		{"{\"command\":\"status\"}", "no \"cmd\""},
+		{"{\"cmd\":1}", "no \"cmd\""},
+		{"{\"cmd\":null}", "no \"cmd\""},
+		{"{\"cmd\":[\"status\"]}", "no \"cmd\""},
+		{"{\"cmd\":\"reboot\"}", "unknown command 'reboot'"},
+		{"{\"cmd\":\"STATUS\"}", "unknown command"},
+		{"{\"cmd\":\"\"}", "unknown command"},
+		{"{\"cmd\":\"status \"}", "unknown command"},
+		{"{\"cmd\":\"st\\u0000atus\"}", "unknown command"},
+		{"{\"cmd\":\"\\\"\\n\\u00e9\\ud83d\\ude00\"}", "unknown command"},
+		{"{\"cmd\":\"\xff\xfe\"}", NULL},
+#ifndef SHOJI_TEST_HOOKS
+		{"{\"cmd\":\"test-forbidden-syscall\"}", "unknown command"},
+#endif
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum control_cmd cmd;
+		if (parse(bad[i].req, &cmd) != -1)
+			fail_msg("'%s' was accepted", bad[i].req);
+		assert_error_reply(bad[i].says);
+	}
+}
+
+static void test_hostile_sizes(void **state)
+{
+	(void)state;
+	enum control_cmd cmd;
+	/* A NUL byte inside the line. */
+	static const char nul[] = "{\"cmd\":\"status\"}\0{\"cmd\":\"stop\"}";
+	assert_int_equal(control_parse(nul, sizeof(nul) - 1, &cmd, reply), -1);
+	assert_error_reply("NUL");
+	/* Over 64 KiB, even if it is valid JSON. */
+	size_t n = CONTROL_MAX_LINE + 1;
+	char *big = malloc(n + 1);
+	memset(big, ' ', n);
+	memcpy(big, "{\"cmd\":\"status\"}", 16);
+	big[n] = '\0';
+	assert_int_equal(control_parse(big, n, &cmd, reply), -1);
+	assert_error_reply("longer");
+	/* Exactly 64 KiB is allowed. */
+	if (control_parse(big, n - 1, &cmd, reply) != 0)
+		fail_msg("64 KiB refused: %s", reply);
+	assert_int_equal(cmd, CONTROL_STATUS);
+	/* A long unknown command name is cut in the reply. */
+	big[0] = '{';
+	memcpy(big, "{\"cmd\":\"", 8);
+	memset(big + 8, 'a', 60000);
+	memcpy(big + 8 + 60000, "\"}", 3);
+	assert_int_equal(control_parse(big, strlen(big), &cmd, reply), -1);
+	assert_error_reply("unknown command 'aaaa");
+	assert_true(strlen(reply) < 200);
+	/* Deep nesting is refused by the parser, not a stack overflow. */
+	memset(big, '[', n);
+	assert_int_equal(control_parse(big, n - 1, &cmd, reply), -1);
+	assert_error_reply("not JSON");
+	/* A long error message is cut, and the reply still fits. */
+	memset(big, 'e', 5000);
+	big[5000] = '\0';
+	control_reply_error(big, reply);
+	assert_error_reply("eee");
+	free(big);
+}
+
+/* --- the server, over a real socket --- */
+
+static int exec_calls;
+
+static int fake_exec(void *ctx, enum control_cmd cmd, struct control_status *st, char *why)
+{
+	(void)ctx;
+	exec_calls++;
+	if (cmd == CONTROL_PAUSE) {
+		snprintf(why, 128, "cannot pause");
+		return -1;
+	}
+	st->cpus = 3;
+	st->memory_mib = 64;
+	return 0;
+}
+
+static char sock_path[108];
+
+static void serve_once(struct control_server *s, int ms)
+{
+	struct pollfd fds[CONTROL_POLL_FDS];
+	unsigned n = control_server_poll_fds(s, fds);
+	if (poll(fds, n, ms) > 0)
+		control_server_serve(s, fds, n, fake_exec, NULL);
+}
+
+static int client(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	strcpy(a.sun_path, sock_path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Serves until fd has a whole line (or closes); returns what it read. */
+static char *read_reply(struct control_server *s, int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (int i = 0; i < 200 && !strchr(buf, '\n'); i++) {
+		serve_once(s, 10);
+		ssize_t r = recv(fd, buf + len, size - 1 - len, MSG_DONTWAIT);
+		if (r == 0)
+			break;
+		if (r > 0)
+			len += (size_t)r;
+		buf[len] = '\0';
+	}
+	return buf;
+}
+
+static int server_setup(void **state)
+{
+	(void)state;
+	snprintf(sock_path, sizeof(sock_path), "/tmp/shoji-test-control-%d.sock", (int)getpid());
+	return 0;
+}
+
+static void test_server(void **state)
+{
+	(void)state;
+	struct control_server s;
+	struct err e;
+	assert_int_equal(control_server_open(&s, sock_path, &e), 0);
+	struct stat st;
+	assert_int_equal(stat(sock_path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	char buf[4096];
+
+	int c = client();
+	/* Two requests in one write, and a request split over writes. */
+	assert_int_equal(send(c, "{\"cmd\":\"status\"}\n{\"cmd\":\"pause\"}\n", 33, 0), 33);
+	read_reply(&s, c, buf, sizeof(buf));
+	for (int i = 0; i < 20 && !strstr(buf, "cannot pause"); i++)
+		read_reply(&s, c, buf + strlen(buf), sizeof(buf) - strlen(buf));
+	assert_non_null(strstr(buf, "\"cpus\":3"));
+	assert_non_null(strstr(buf, "{\"ok\":false,\"error\":\"cannot pause\"}\n"));
+	send(c, "{\"cmd\":", 7, 0);
+	serve_once(&s, 10);
+	send(c, "\"stop\"}\n", 8, 0);
+	assert_string_equal(read_reply(&s, c, buf, sizeof(buf)), "{\"ok\":true}\n");
+	/* A bad line answers with an error and keeps the connection. */
+	send(c, "nonsense\n", 9, 0);
+	assert_non_null(strstr(read_reply(&s, c, buf, sizeof(buf)), "\"ok\":false"));
+	send(c, "{\"cmd\":\"status\"}\n", 17, 0);
+	assert_non_null(strstr(read_reply(&s, c, buf, sizeof(buf)), "\"ok\":true"));
+
+	/* A line over 64 KiB: error, then closed; the command in it is never run. */
+	int big = client();
+	char *junk = malloc(CONTROL_MAX_LINE + 100);
+	memset(junk, 'x', CONTROL_MAX_LINE + 100);
+	memcpy(junk, "{\"cmd\":\"stop\"}", 14);
+	int calls = exec_calls;
+	size_t sent = 0;
+	for (int i = 0; i < 500 && sent < CONTROL_MAX_LINE + 100; i++) {
+		ssize_t r = send(big, junk + sent, CONTROL_MAX_LINE + 100 - sent, MSG_DONTWAIT);
+		if (r > 0)
+			sent += (size_t)r;
+		serve_once(&s, 1);
+	}
+	free(junk);
+	assert_non_null(strstr(read_reply(&s, big, buf, sizeof(buf)), "longer than 65536"));
+	assert_int_equal(exec_calls, calls);
+	ssize_t r = 0;
+	for (int i = 0; i < 100; i++) {
+		serve_once(&s, 1);
+		r = recv(big, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN))
+			break;
+	}
+	assert_true(r == 0 || (r < 0 && errno == ECONNRESET));
+	close(big);
+
+	/* A client that hangs up mid-line: dropped, nothing run. */
+	int half = client();
+	send(half, "{\"cmd\":\"sto", 11, 0);
+	serve_once(&s, 10);
+	close(half);
+	for (int i = 0; i < 5; i++)
+		serve_once(&s, 5);
+	assert_int_equal(exec_calls, calls);
+
+	/* Too many clients: the ones beyond the limit are told and closed. */
+	int many[CONTROL_MAX_CLIENTS + 2];
+	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS + 2; i++) {
+		many[i] = client();
+		serve_once(&s, 10);
+	}
+	int refused = 0;
+	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS + 2; i++) {
+		ssize_t k = recv(many[i], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (k > 0) {
+			buf[k] = '\0';
+			refused += strstr(buf, "too many") != NULL;
+		}
+		close(many[i]);
+	}
+	assert_int_equal(refused, 3); /* c holds one of the slots */
+	for (int i = 0; i < 20; i++)
+		serve_once(&s, 1);
+	/* The first client is still served. */
+	send(c, "{\"cmd\":\"status\"}\n", 17, 0);
+	assert_non_null(strstr(read_reply(&s, c, buf, sizeof(buf)), "\"ok\":true"));
+	close(c);
+
+	control_server_close(&s);
+	assert_int_equal(access(sock_path, F_OK), -1);
+}
+
+static void test_server_without_socket(void **state)
+{
+	(void)state;
+	struct control_server s;
+	struct err e;
+	assert_int_equal(control_server_open(&s, NULL, &e), 0);
+	struct pollfd fds[CONTROL_POLL_FDS];
+	assert_int_equal(control_server_poll_fds(&s, fds), 0);
+	control_server_serve(&s, fds, 0, fake_exec, NULL);
+	control_server_close(&s);
+}
+
+static void test_server_bad_path(void **state)
+{
+	(void)state;
+	struct control_server s;
+	struct err e;
+	int fd = open(sock_path, O_WRONLY | O_CREAT | O_TRUNC, 0600); /* a plain file is in the way */
+	close(fd);
+	assert_int_equal(control_server_open(&s, sock_path, &e), -1);
+	assert_non_null(strstr(e.msg, "not a socket"));
+	control_server_close(&s);
+	assert_int_equal(access(sock_path, F_OK), 0); /* not removed: it is not ours */
+	unlink(sock_path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_hostile_sizes),
+		cmocka_unit_test_setup(test_server, server_setup),
+		cmocka_unit_test_setup(test_server_without_socket, server_setup),
+		cmocka_unit_test_setup(test_server_bad_path, server_setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
