@@ -208,6 +208,39 @@ static int prepare_files(struct daemon *d, struct vm *vm, struct err *e)
 	return 0;
 }
 
+/* With a jail, the monitor opens the VM's files as the jail user with its group only: say so
+ * now, clearly, for any it could not open (the jail shows each file itself, so only the file's
+ * own mode counts). */
+static int jail_can_open(struct daemon *d, const char *what, const char *file, bool write,
+			 struct err *e)
+{
+	struct stat st;
+	if (!d->jail)
+		return 0;
+	if (stat(file, &st) < 0)
+		return err_errno(e, errno, "cannot use %s '%s'", what, file);
+	mode_t bits = st.st_uid == d->jail_uid ? (st.st_mode >> 6) : st.st_gid == d->jail_gid ? (st.st_mode >> 3)
+													  : st.st_mode;
+	if ((bits & 4) && (!write || (bits & 2)))
+		return 0;
+	return err_set(e, "%s '%s' is not %s by the jail user (uid %u gid %u); give it to them "
+			  "(chown %u:%u '%s') or open it to gid %u", what, file, write ? "writable" : "readable",
+		       (unsigned)d->jail_uid, (unsigned)d->jail_gid, (unsigned)d->jail_uid,
+		       (unsigned)d->jail_gid, file, (unsigned)d->jail_gid);
+}
+
+static int jail_check(struct daemon *d, const struct vmdef *def, struct err *e)
+{
+	if (jail_can_open(d, "kernel", def->kernel, false, e) < 0 ||
+	    (def->initrd[0] && jail_can_open(d, "initrd", def->initrd, false, e) < 0))
+		return -1;
+	for (unsigned i = 0; i < def->ndisks; i++) {
+		if (jail_can_open(d, "disk", def->disks[i].path, !def->disks[i].readonly, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Opens the VM's lock file and takes its lock without waiting. Returns the fd, -2 when it
  * is held (the VM runs), -1 on error. */
 static int take_lock(struct daemon *d, const char *name, struct err *e)
@@ -247,6 +280,8 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	if (vm_load_definition(d, vm->name, def, code, e) < 0)
 		goto out;
 	*code = PROTO_ERROR;
+	if (jail_check(d, def, e) < 0)
+		goto out;
 	lock = take_lock(d, vm->name, e);
 	if (lock == -2) {
 		*code = PROTO_STATE;
