@@ -35,6 +35,7 @@ struct vm {
 	long long deadline_ms;	/* start or stop phase deadline (monotonic) */
 	int stop_phase;		/* 0, 1 shutdown sent, 2 stop sent, 3 SIGKILL sent */
 	bool stop_requested, kill_requested;
+	bool start_pending;	/* the waiter asked for a start that has not completed */
 	struct client *waiter;	/* the caller of start/stop/kill, answered when it completes */
 	char last_exit[256];
 };

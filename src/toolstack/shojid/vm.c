@@ -320,6 +320,7 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	vm->stop_phase = 0;
 	vm->stop_requested = vm->kill_requested = false;
 	vm->waiter = c;
+	vm->start_pending = true;
 	vm_save(d, vm);
 	if (vm->keeper_pidfd < 0) /* cannot supervise it: end it at once */
 		kill(monitor, SIGKILL);
@@ -480,7 +481,8 @@ void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
 	close_pidfds(vm);
 	vm_save(d, vm);
 	events_add(d, vm->name, event, "%s", vm->last_exit);
-	if (was == VM_STARTING) {
+	if (was == VM_STARTING || vm->start_pending) { /* ended (or was killed) while starting */
+		vm->start_pending = false;
 		char msg[400];
 		snprintf(msg, sizeof(msg), "VM '%s' did not start: %s", vm->name, vm->last_exit);
 		fail_waiter(d, vm, msg);
@@ -502,6 +504,7 @@ static void start_progress(struct daemon *d, struct vm *vm)
 		json_object_put(rep);
 		vm_save(d, vm);
 		events_add(d, vm->name, "started", "monitor pid %d", (int)vm->monitor);
+		vm->start_pending = false;
 		answer_waiter(d, vm, ok_reply(vm));
 		return;
 	}
