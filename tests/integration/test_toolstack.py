@@ -274,6 +274,19 @@ def test_sigsys_reported(ts):
     ts.ok("start", "gamma")
 
 
+def test_keeper_kill9(ts):
+    # The keeper is gone without a record: its monitor is ended too, the VM reported crashed.
+    with open(os.path.join(ts.state, "vms", "gamma", "lock")) as f:
+        keeper, monitor = map(int, f.read().split())
+    assert ts.vm("gamma")["pid"] == monitor
+    os.kill(keeper, signal.SIGKILL)
+    wait_until(lambda: ts.vm("gamma")["state"] == "stopped", 30, "gamma reported stopped")
+    ev = events(ts, "gamma")[-1]
+    assert ev[0] == "crashed" and "keeper" in ev[1], ev
+    wait_until(lambda: not alive(monitor), 10, "gamma's monitor ended")
+    ts.ok("start", "gamma")
+
+
 def test_twenty_concurrent_commands(ts):
     cmds = []
     for i in range(20):
@@ -440,7 +453,7 @@ def test_failed_start_is_reported(ts):
 
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_daemon_restart_keeps_vms,
          test_daemon_kill9_keeps_vms, test_monitor_kill9_reported_within_a_second,
-         test_sigsys_reported, test_twenty_concurrent_commands, test_two_concurrent_starts,
+         test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported]
 

@@ -2,8 +2,8 @@
  * session of its own. The keeper holds the VM's lock, starts shoji-vmm as its child, waits for
  * it and writes how it ended (exit status or signal) to the VM's exit record, then exits. So the
  * monitor outlives shojid (restarts, kill -9), its end is known exactly even when the daemon
- * that watches it is not its parent, and the lock is free exactly when the VM is gone. The
- * lock file holds "KEEPER_PID MONITOR_PID". */
+ * that watches it is not its parent, and the lock (held by both) is free exactly when the VM
+ * is gone, even if the keeper alone were killed. The lock file holds "KEEPER_PID MONITOR_PID". */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -56,14 +56,13 @@ static void keeper_main(const struct keeper_start *ks)
 		signal(s, SIG_DFL);
 	signal(SIGHUP, SIG_IGN); /* the session has no terminal; be sure anyway */
 	prctl(PR_SET_NAME, "shoji-keeper"); /* not "shojid": it is not the daemon */
-	fcntl(3, F_SETFD, FD_CLOEXEC); /* the lock stays with the keeper, not the monitor */
 	pid_t mon = fork();
 	if (mon == 0) {
 		int null = open("/dev/null", O_RDONLY);
 		dup2(null, 0);
 		dup2(5, 1);
 		dup2(5, 2);
-		close_from(3);
+		close_from(4); /* fd 3, the lock, stays: it is free only once keeper and monitor are gone */
 		signal(SIGHUP, SIG_DFL);
 		execv(ks->argv[0], ks->argv);
 		fprintf(stderr, "shojid: cannot run %s: %s\n", ks->argv[0], strerror(errno));
