@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Lifecycle benchmark: for N VMs, create + start + wait for the guest's init marker on the
+serial log + hard stop, one VM after another ("serial") and all at once ("parallel"), done
+through shojid and the shoji command, and done with shoji-vmm alone (the same kernel, initrd,
+memory and serial log file). Prints the times and the ratios toolstack / direct."""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MARKER = b"shoji-guest: init started"
+
+
+def wait_marker(path, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(path, "rb") as f:
+                if MARKER in f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return False
+
+
+class Direct:
+    """shoji-vmm started by hand, stopped with SIGTERM (its hard stop, exit status 6)."""
+
+    def __init__(self, a, work):
+        self.a, self.work = a, work
+
+    def cycle(self, name):
+        log = os.path.join(self.work, f"direct-{name}.log")
+        p = subprocess.Popen([self.a.vmm, "--kernel", self.a.kernel, "--initrd", self.a.initrd,
+                              "--memory", str(self.a.memory), "--cpus", "1", "--rng",
+                              "--cmdline", f"console=ttyS0 quiet shoji.action=shell shoji.name={name}",
+                              "--serial", f"file:{log}"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        ok = wait_marker(log, self.a.timeout)
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        os.unlink(log)
+        return ok
+
+
+class Toolstack:
+    """The same through shojid: shoji create, start, (marker), stop --timeout 0, delete."""
+
+    def __init__(self, a, work):
+        self.a = a
+        self.env = dict(os.environ, SHOJI_STATE_DIR=os.path.join(work, "state"),
+                        SHOJI_RUNTIME_DIR=os.path.join(work, "run"))
+        self.log = open(os.path.join(work, "shojid.log"), "ab")
+        # --no-jail: the direct runs have no jail either, so the ratio is the toolstack's own cost.
+        self.daemon = subprocess.Popen([os.path.join(a.bindir, "shojid"), "--vmm", a.vmm, "--no-jail"],
+                                       env=self.env, stdout=self.log, stderr=self.log)
+        end = time.monotonic() + 20
+        while self.shoji("list") != 0 and time.monotonic() < end:
+            time.sleep(0.05)
+
+    def shoji(self, *args):
+        return subprocess.run([os.path.join(self.a.bindir, "shoji"), *args], env=self.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+    def cycle(self, name):
+        rc = self.shoji("create", name, "--kernel", self.a.kernel, "--initrd", self.a.initrd,
+                        "--memory", f"{self.a.memory}M", "--cmdline",
+                        f"console=ttyS0 quiet shoji.action=shell shoji.name={name}")
+        rc = rc or self.shoji("start", name)
+        ok = rc == 0 and wait_marker(os.path.join(self.env["SHOJI_STATE_DIR"], "vms", name,
+                                                  "serial.log"), self.a.timeout)
+        self.shoji("stop", name, "--timeout", "0")
+        self.shoji("delete", name)
+        return ok
+
+    def close(self):
+        self.daemon.terminate()
+        self.daemon.wait()
+
+
+def run(peer, n, parallel):
+    names = [f"bench{i}" for i in range(n)]
+    oks = [False] * n
+    start = time.monotonic()
+    if parallel:
+        ts = [threading.Thread(target=lambda i=i: oks.__setitem__(i, peer.cycle(names[i])))
+              for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    else:
+        for i in range(n):
+            oks[i] = peer.cycle(names[i])
+    return time.monotonic() - start, all(oks)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bindir", default="build/src")
+    ap.add_argument("--vmm", default=None)
+    ap.add_argument("--guest-dir", default="build/guest")
+    ap.add_argument("--vms", type=int, default=3)
+    ap.add_argument("--memory", type=int, default=128)
+    ap.add_argument("--timeout", type=int, default=300)
+    a = ap.parse_args()
+    a.bindir = os.path.abspath(a.bindir)
+    a.vmm = os.path.abspath(a.vmm or os.path.join(a.bindir, "shoji-vmm"))
+    a.kernel = os.path.abspath(os.path.join(a.guest_dir, "vmlinuz"))
+    a.initrd = os.path.abspath(os.path.join(a.guest_dir, "initramfs.cpio.gz"))
+    # /run: a tmpfs (also in the harness machine) where files can be given to the jail user.
+    base = "/run" if os.access("/run", os.W_OK) else os.path.abspath("build/tmp")
+    os.makedirs(base, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="shoji-lc-", dir=base)
+    direct, ts = Direct(a, work), Toolstack(a, work)
+    results = {}
+    try:
+        # Interleaved, so that a drift of the machine hits both alike.
+        for mode in ("serial", "parallel"):
+            for name, peer in (("shoji-vmm", direct), ("shojid", ts)):
+                results[(name, mode)] = run(peer, a.vms, mode == "parallel")
+    finally:
+        ts.close()
+        shutil.rmtree(work, ignore_errors=True)
+    where = ("emulated harness machine: compare ratios, not seconds"
+             if os.environ.get("SHOJI_IN_HARNESS") else "host KVM")
+    print(f"lifecycle: create + start to the init marker + stop, {a.vms} VMs of {a.memory} MiB ({where})")
+    print(f"{'path':<11} {'serial s':>9} {'parallel s':>11}")
+    for name in ("shoji-vmm", "shojid"):
+        s, p = results[(name, "serial")], results[(name, "parallel")]
+        print(f"{name:<11} {s[0]:>9.3f} {p[0]:>11.3f}" + ("" if s[1] and p[1] else "  (some VM failed)"))
+    for mode in ("serial", "parallel"):
+        r = results[("shojid", mode)][0] / results[("shoji-vmm", mode)][0]
+        print(f"ratio shojid / shoji-vmm, {mode}: {r:.2f}x")
+    return 0 if all(v[1] for v in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

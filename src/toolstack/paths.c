@@ -1,0 +1,60 @@
+/* paths: the toolstack's directories and file names (see paths.h). */
+#include "paths.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/un.h>
+
+static int pick(char *dst, const char *explicit_dir, const char *env, const char *def,
+		struct err *e)
+{
+	const char *v = explicit_dir && *explicit_dir ? explicit_dir : getenv(env);
+	if (!v || !*v)
+		v = def;
+	if (v[0] != '/')
+		return err_set(e, "directory '%s' is relative; give an absolute path", v);
+	if (snprintf(dst, PATHS_MAX, "%s", v) >= PATHS_MAX - 64)
+		return err_set(e, "directory '%.60s...' is too long; use a shorter path", v);
+	return 0;
+}
+
+int paths_init(struct paths *p, const char *state_dir, const char *runtime_dir, struct err *e)
+{
+	if (pick(p->state, state_dir, "SHOJI_STATE_DIR", "/var/lib/shoji", e) < 0)
+		return -1;
+	return pick(p->runtime, runtime_dir, "SHOJI_RUNTIME_DIR", "/run/shoji", e);
+}
+
+int paths_get(const struct paths *p, enum paths_file f, const char *name, char *buf, size_t size,
+	      struct err *e)
+{
+	static const struct {
+		int runtime;
+		const char *fmt;
+	} t[] = {
+		[PATHS_DAEMON_SOCKET] = {1, "%s/shojid.sock"},
+		[PATHS_DAEMON_LOCK] = {0, "%s/shojid.lock"},
+		[PATHS_EVENTS] = {0, "%s/events.log"},
+		[PATHS_VMS] = {0, "%s/vms"},
+		[PATHS_DEFINITION] = {0, "%s/vms/%s.ini"},
+		[PATHS_VM_DIR] = {0, "%s/vms/%s"},
+		[PATHS_VM_STATE] = {0, "%s/vms/%s/state.json"},
+		[PATHS_VM_LOCK] = {0, "%s/vms/%s/lock"},
+		[PATHS_VM_EXIT] = {0, "%s/vms/%s/exit.json"},
+		[PATHS_SERIAL_LOG] = {0, "%s/vms/%s/serial.log"},
+		[PATHS_MONITOR_LOG] = {0, "%s/vms/%s/monitor.log"},
+		[PATHS_RUN_DIR] = {1, "%s/%s"},
+		[PATHS_CONTROL] = {1, "%s/%s/control.sock"},
+		[PATHS_SERIAL] = {1, "%s/%s/serial.sock"},
+	};
+	size_t limit = size;
+	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL)
+		limit = sizeof(((struct sockaddr_un *)0)->sun_path);
+	if (limit > size)
+		limit = size;
+	int n = snprintf(buf, size, t[f].fmt, t[f].runtime ? p->runtime : p->state, name ? name : "");
+	if (n < 0 || (size_t)n >= limit)
+		return err_set(e, "path '%.60s...' is too long for a socket or buffer; use a shorter "
+				  "--runtime-dir or --state-dir", buf);
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* paths: where the toolstack keeps things. The state directory (default /var/lib/shoji,
+ * --state-dir or SHOJI_STATE_DIR) holds definitions, per-VM state, logs and events; the
+ * runtime directory (default /run/shoji, --runtime-dir or SHOJI_RUNTIME_DIR) holds sockets. */
+#ifndef SHOJI_TOOLSTACK_PATHS_H
+#define SHOJI_TOOLSTACK_PATHS_H
+
+#include <stddef.h>
+
+#include "../common/err.h"
+
+#define PATHS_MAX 256
+
+struct paths {
+	char state[PATHS_MAX], runtime[PATHS_MAX];
+};
+
+/* Explicit directories win over the environment, which wins over the defaults. */
+int paths_init(struct paths *p, const char *state_dir, const char *runtime_dir, struct err *e);
+
+enum paths_file {
+	PATHS_DAEMON_SOCKET, /* runtime/shojid.sock */
+	PATHS_DAEMON_LOCK,   /* state/shojid.lock */
+	PATHS_EVENTS,	     /* state/events.log */
+	PATHS_VMS,	     /* state/vms */
+	PATHS_DEFINITION,    /* state/vms/NAME.ini */
+	PATHS_VM_DIR,	     /* state/vms/NAME */
+	PATHS_VM_STATE,	     /* state/vms/NAME/state.json */
+	PATHS_VM_LOCK,	     /* state/vms/NAME/lock: held by the VM's keeper while it runs */
+	PATHS_VM_EXIT,	     /* state/vms/NAME/exit.json: how the monitor ended */
+	PATHS_SERIAL_LOG,    /* state/vms/NAME/serial.log */
+	PATHS_MONITOR_LOG,   /* state/vms/NAME/monitor.log: the monitor's stderr */
+	PATHS_RUN_DIR,	     /* runtime/NAME */
+	PATHS_CONTROL,	     /* runtime/NAME/control.sock */
+	PATHS_SERIAL,	     /* runtime/NAME/serial.sock */
+};
+
+/* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit
+ * (sockets: sun_path). */
+int paths_get(const struct paths *p, enum paths_file f, const char *name, char *buf, size_t size,
+	      struct err *e);
+
+#endif

@@ -1,0 +1,227 @@
+/* proto: request parsing and error replies of the shojid API (see proto.h). */
+#include "proto.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum field { F_NAME = 1, F_DEFINITION = 2, F_ASSIGN = 4, F_TIMEOUT = 8, F_FOLLOW = 16, F_BYTES = 32 };
+
+static const struct {
+	const char *name;
+	unsigned required, optional;
+} cmds[] = {
+	[PROTO_PING] = {"ping", 0, 0},
+	[PROTO_LIST] = {"list", 0, 0},
+	[PROTO_INFO] = {"info", F_NAME, 0},
+	[PROTO_CREATE] = {"create", F_NAME | F_DEFINITION, 0},
+	[PROTO_DEFINITION] = {"definition", F_NAME, 0},
+	[PROTO_REPLACE] = {"replace", F_NAME | F_DEFINITION, 0},
+	[PROTO_SET] = {"set", F_NAME | F_ASSIGN, 0},
+	[PROTO_DELETE] = {"delete", F_NAME, 0},
+	[PROTO_START] = {"start", F_NAME, 0},
+	[PROTO_STOP] = {"stop", F_NAME, F_TIMEOUT},
+	[PROTO_KILL] = {"kill", F_NAME, 0},
+	[PROTO_PAUSE] = {"pause", F_NAME, 0},
+	[PROTO_RESUME] = {"resume", F_NAME, 0},
+	[PROTO_CONSOLE] = {"console", F_NAME, 0},
+	[PROTO_LOGS] = {"logs", F_NAME, F_BYTES},
+	[PROTO_EVENTS] = {"events", 0, F_NAME | F_FOLLOW},
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static const char *const field_names[] = {"name", "definition", "assign", "timeout", "follow", "bytes"};
+
+static const char *const code_names[] = {
+	[PROTO_OK] = "ok",		 [PROTO_ERROR] = "error",	[PROTO_USAGE] = "usage",
+	[PROTO_NOT_FOUND] = "not-found", [PROTO_STATE] = "state",	[PROTO_PERMISSION] = "permission",
+	[6] = "error",			 [PROTO_EXISTS] = "exists",
+};
+
+const char *proto_code_name(enum proto_code code)
+{
+	return (unsigned)code < sizeof(code_names) / sizeof(code_names[0]) ? code_names[code] : "error";
+}
+
+enum proto_code proto_code_parse(const char *name)
+{
+	for (unsigned i = 0; name && i < sizeof(code_names) / sizeof(code_names[0]); i++) {
+		if (strcmp(code_names[i], name) == 0)
+			return (enum proto_code)i;
+	}
+	return PROTO_ERROR;
+}
+
+const char *proto_cmd_name(enum proto_cmd cmd)
+{
+	return (unsigned)cmd < NCMDS ? cmds[cmd].name : "?";
+}
+
+void proto_request_free(struct proto_request *req)
+{
+	free(req->definition);
+	for (int i = 0; i < req->nassign; i++)
+		free(req->assign[i]);
+	*req = (struct proto_request){0};
+}
+
+static int field_index(const char *key)
+{
+	for (unsigned i = 0; i < sizeof(field_names) / sizeof(field_names[0]); i++) {
+		if (strcmp(field_names[i], key) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static int parse_field(struct proto_request *r, int f, struct json_object *v, struct err *e)
+{
+	const char *fname = field_names[f];
+	switch (1 << f) {
+	case F_NAME: {
+		if (!json_object_is_type(v, json_type_string))
+			return err_set(e, "'name' must be a string");
+		const char *s = json_object_get_string(v);
+		if (!vmdef_name_ok(s) || strlen(s) != (size_t)json_object_get_string_len(v))
+			return err_set(e, "'name' is not a valid VM name (1 to %d of A-Z a-z 0-9 . _ -)",
+				       VMDEF_NAME_MAX);
+		strcpy(r->name, s);
+		return 0;
+	}
+	case F_DEFINITION: {
+		if (!json_object_is_type(v, json_type_string))
+			return err_set(e, "'definition' must be a string");
+		size_t n = (size_t)json_object_get_string_len(v);
+		const char *s = json_object_get_string(v);
+		if (n > PROTO_MAX_DEFINITION || strlen(s) != n)
+			return err_set(e, "'definition' is over %d bytes or contains a NUL byte",
+				       PROTO_MAX_DEFINITION);
+		return (r->definition = strdup(s)) ? 0 : err_set(e, "out of memory");
+	}
+	case F_ASSIGN: {
+		if (!json_object_is_type(v, json_type_array))
+			return err_set(e, "'assign' must be an array of \"KEY=VALUE\" strings");
+		size_t n = json_object_array_length(v);
+		if (n == 0 || n > PROTO_MAX_ASSIGN)
+			return err_set(e, "'assign' must hold 1 to %d strings", PROTO_MAX_ASSIGN);
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *s = json_object_array_get_idx(v, i);
+			if (!json_object_is_type(s, json_type_string) || json_object_get_string_len(s) > 4096 ||
+			    strlen(json_object_get_string(s)) != (size_t)json_object_get_string_len(s))
+				return err_set(e, "'assign' must hold strings of at most 4096 bytes");
+			if (!(r->assign[r->nassign] = strdup(json_object_get_string(s))))
+				return err_set(e, "out of memory");
+			r->nassign++;
+		}
+		return 0;
+	}
+	case F_TIMEOUT:
+	case F_BYTES: {
+		long max = (1 << f) == F_TIMEOUT ? PROTO_MAX_TIMEOUT_S : PROTO_MAX_LOG_BYTES;
+		if (!json_object_is_type(v, json_type_int))
+			return err_set(e, "'%s' must be a whole number", fname);
+		int64_t x = json_object_get_int64(v);
+		if (x < 0 || x > max)
+			return err_set(e, "'%s' must be from 0 to %ld", fname, max);
+		if ((1 << f) == F_TIMEOUT)
+			r->timeout_s = (int)x;
+		else
+			r->bytes = (long)x;
+		return 0;
+	}
+	default: /* F_FOLLOW */
+		if (!json_object_is_type(v, json_type_boolean))
+			return err_set(e, "'follow' must be true or false");
+		r->follow = json_object_get_boolean(v);
+		return 0;
+	}
+}
+
+static int parse_object(struct json_object *obj, struct proto_request *r, enum proto_code *code,
+			struct err *e)
+{
+	*code = PROTO_USAGE;
+	if (!json_object_is_type(obj, json_type_object))
+		return err_set(e, "a request must be a JSON object");
+	struct json_object *c;
+	if (!json_object_object_get_ex(obj, "cmd", &c) || !json_object_is_type(c, json_type_string))
+		return err_set(e, "a request needs \"cmd\": a command name string");
+	const char *cname = json_object_get_string(c);
+	unsigned ci = 0;
+	while (ci < NCMDS && strcmp(cmds[ci].name, cname))
+		ci++;
+	if (ci == NCMDS)
+		return err_set(e, "unknown command '%.40s'", cname);
+	r->cmd = (enum proto_cmd)ci;
+	r->timeout_s = 30;
+	r->bytes = 16 * 1024;
+	unsigned seen = 0;
+	json_object_object_foreach(obj, key, val)
+	{
+		if (strcmp(key, "cmd") == 0)
+			continue;
+		int f = field_index(key);
+		if (f < 0 || !((cmds[ci].required | cmds[ci].optional) & (1u << f)))
+			return err_set(e, "'%s' takes no field '%.40s'", cname, key);
+		if (parse_field(r, f, val, e) < 0)
+			return -1;
+		seen |= 1u << f;
+	}
+	unsigned missing = cmds[ci].required & ~seen;
+	for (unsigned f = 0; missing; f++) {
+		if (missing & (1u << f))
+			return err_set(e, "'%s' needs the field '%s'", cname, field_names[f]);
+	}
+	return 0;
+}
+
+int proto_parse_request(const char *line, size_t len, struct proto_request *req,
+			enum proto_code *code, struct err *e)
+{
+	*req = (struct proto_request){0};
+	*code = PROTO_USAGE;
+	if (len > PROTO_MAX_LINE)
+		return err_set(e, "request over %d bytes", PROTO_MAX_LINE);
+	if (memchr(line, '\0', len))
+		return err_set(e, "request contains a NUL byte");
+	struct json_tokener *tok = json_tokener_new_ex(16);
+	if (!tok)
+		return *code = PROTO_ERROR, err_set(e, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	struct json_object *obj = json_tokener_parse_ex(tok, line, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) { /* a bare number is only complete at a delimiter */
+		obj = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	int r;
+	if (jerr != json_tokener_success || !obj)
+		r = err_set(e, "not valid JSON: %s", jerr == json_tokener_continue
+							    ? "incomplete object"
+							    : json_tokener_error_desc(jerr));
+	else if (end != len)
+		r = err_set(e, "trailing bytes after the JSON object; send one object per line");
+	else
+		r = parse_object(obj, req, code, e);
+	json_object_put(obj);
+	json_tokener_free(tok);
+	if (r < 0)
+		proto_request_free(req);
+	return r;
+}
+
+char *proto_error_reply(enum proto_code code, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "code", json_object_new_string(proto_code_name(code)));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	char *line = malloc(strlen(s) + 2);
+	if (line)
+		strcat(strcpy(line, s), "\n");
+	json_object_put(o);
+	return line;
+}

@@ -1,0 +1,181 @@
+/* rpc: line-framed JSON calls over Unix sockets (see rpc.h). */
+#include "rpc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	*errno_out = 0;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return *errno_out = ENAMETOOLONG, err_set(e, "socket path '%s' is too long", path);
+	strcpy(sa.sun_path, path);
+	/* Non-blocking: a peer whose backlog is full must not stall the caller (calls poll). */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return *errno_out = errno, err_errno(e, errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		*errno_out = errno;
+		close(fd);
+		return err_errno(e, *errno_out, "cannot connect to %s", path);
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+void rpc_reader_init(struct rpc_reader *r, int fd, size_t max_line)
+{
+	*r = (struct rpc_reader){.fd = fd, .max = max_line};
+}
+
+void rpc_reader_free(struct rpc_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+	r->len = r->cap = 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_fd(int fd, short events, long long deadline, struct err *e)
+{
+	for (;;) {
+		int t = deadline < 0 ? -1 : (int)(deadline - now_ms());
+		if (deadline >= 0 && t <= 0)
+			return err_set(e, "no answer in time");
+		struct pollfd p = {.fd = fd, .events = events};
+		int n = poll(&p, 1, t);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return err_errno(e, errno, "poll");
+	}
+}
+
+int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out, struct err *e)
+{
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	if (fd_out)
+		*fd_out = -1;
+	for (;;) {
+		char *nl = r->len ? memchr(r->buf, '\n', r->len) : NULL;
+		if (nl) {
+			size_t n = (size_t)(nl - r->buf);
+			if (!(*line = malloc(n + 1)))
+				return err_set(e, "out of memory");
+			memcpy(*line, r->buf, n);
+			(*line)[n] = '\0';
+			memmove(r->buf, nl + 1, r->len - n - 1);
+			r->len -= n + 1;
+			return 1;
+		}
+		if (r->len >= r->max)
+			return err_set(e, "a line longer than %zu bytes", r->max);
+		if (r->cap - r->len < 4096) {
+			size_t cap = r->cap ? r->cap * 2 : 8192;
+			char *b = realloc(r->buf, cap);
+			if (!b)
+				return err_set(e, "out of memory");
+			r->buf = b;
+			r->cap = cap;
+		}
+		if (wait_fd(r->fd, POLLIN, deadline, e) < 0)
+			return -1;
+		struct iovec iov = {.iov_base = r->buf + r->len, .iov_len = r->cap - r->len};
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} cm;
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+				    .msg_controllen = sizeof(cm.buf)};
+		ssize_t n = recvmsg(r->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return err_errno(e, errno, "read");
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+				if (fd_out && *fd_out < 0)
+					*fd_out = fd;
+				else
+					close(fd);
+			}
+		}
+		if (n == 0)
+			return r->len ? err_set(e, "the connection ended inside a line") : 0;
+		r->len += (size_t)n;
+	}
+}
+
+int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct err *e)
+{
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN) {
+			if (wait_fd(fd, POLLOUT, deadline, e) < 0)
+				return -1;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_errno(e, errno, "write");
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
+	     const char *what, struct json_object **reply, int *fd_out, struct err *e)
+{
+	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	size_t n = strlen(s);
+	char *line = malloc(n + 2);
+	if (!line)
+		return err_set(e, "out of memory");
+	memcpy(line, s, n);
+	line[n] = '\n';
+	struct err sub, werr;
+	int w = rpc_write_all(fd, line, n + 1, timeout_ms, &werr);
+	free(line);
+	/* Even when the write failed, the peer may have answered before closing (a refusal). */
+	struct rpc_reader local;
+	if (!reader) {
+		rpc_reader_init(&local, fd, 4u << 20);
+		reader = &local;
+	}
+	char *text = NULL;
+	int r = rpc_read_line(reader, w < 0 ? 0 : timeout_ms, &text, fd_out, &sub);
+	if (reader == &local)
+		rpc_reader_free(&local);
+	if (r <= 0 && w < 0)
+		return err_set(e, "%s: %s", what, werr.msg);
+	if (r <= 0)
+		return err_set(e, "%s: %s", what, r == 0 ? "closed the connection without an answer" : sub.msg);
+	*reply = json_tokener_parse(text);
+	free(text);
+	if (!*reply || !json_object_is_type(*reply, json_type_object)) {
+		json_object_put(*reply);
+		*reply = NULL;
+		if (fd_out && *fd_out >= 0)
+			close(*fd_out), *fd_out = -1;
+		return err_set(e, "%s: the answer is not a JSON object", what);
+	}
+	return 0;
+}

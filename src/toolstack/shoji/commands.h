@@ -1,0 +1,28 @@
+/* commands: the shoji subcommands; each gets argv from its own name on and returns the exit
+ * status (cli.h). */
+#ifndef SHOJI_COMMANDS_H
+#define SHOJI_COMMANDS_H
+
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_create(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_info(struct cli *c, int argc, char **argv);
+int cmd_start(struct cli *c, int argc, char **argv);
+int cmd_stop(struct cli *c, int argc, char **argv);
+int cmd_kill(struct cli *c, int argc, char **argv);
+int cmd_pause(struct cli *c, int argc, char **argv);
+int cmd_resume(struct cli *c, int argc, char **argv);
+int cmd_console(struct cli *c, int argc, char **argv);
+int cmd_edit(struct cli *c, int argc, char **argv);
+int cmd_set(struct cli *c, int argc, char **argv);
+int cmd_delete(struct cli *c, int argc, char **argv);
+int cmd_logs(struct cli *c, int argc, char **argv);
+int cmd_events(struct cli *c, int argc, char **argv);
+
+/* Prints the usage of one command. */
+void command_usage(FILE *f, const char *name);
+
+#endif

@@ -1,0 +1,85 @@
+/* console: "shoji console NAME": the terminal in raw mode relayed to and from the VM's serial
+ * console (a socket shojid opened and passed to us) until Ctrl-] or the VM ends. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define DETACH_KEY 0x1d /* Ctrl-] */
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int cli_console(const char *name, int fd)
+{
+	struct termios saved, raw;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); /* plain blocking relay */
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	if (tty) {
+		fprintf(stderr, "Connected to the console of '%s'; Ctrl-] detaches.\r\n", name);
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+	char buf[4096];
+	int status = CLI_OK;
+	bool input_open = true;
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents) {
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n <= 0) {
+				if (tty)
+					fprintf(stderr, "\r\n");
+				fprintf(stderr, "shoji: the console of '%s' closed (the VM stopped or another "
+						"console took it)%s\n", name, tty ? "\r" : "");
+				break;
+			}
+			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+				break;
+		}
+		if (input_open && p[0].revents) {
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0) { /* end of input: keep showing output */
+				input_open = false;
+				p[0].fd = -1;
+				continue;
+			}
+			bool detach = false;
+			for (ssize_t i = 0; i < n; i++) {
+				if ((unsigned char)buf[i] == DETACH_KEY && tty) {
+					n = i;
+					detach = true;
+				}
+			}
+			if (write_all(fd, buf, (size_t)n) < 0 || detach)
+				break;
+		}
+	}
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+		fprintf(stderr, "\nDetached from '%s'.\n", name);
+	}
+	close(fd);
+	return status;
+}

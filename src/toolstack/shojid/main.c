@@ -1,0 +1,310 @@
+/* shojid: the shoji daemon. Parses its options, takes the state directory's lock, listens on
+ * its API socket, adopts VMs still running from an earlier daemon, starts autostart VMs once per
+ * boot, then serves requests and supervises monitors in one poll() loop. SIGTERM/SIGINT end the
+ * daemon but never the VMs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+static volatile sig_atomic_t quit;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+long long daemon_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double daemon_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shojid [options]\n"
+		"The shoji daemon: keeps VM definitions, starts one shoji-vmm per running VM and\n"
+		"supervises it; serves the 'shoji' command on a Unix socket.\n"
+		"\n"
+		"  --state-dir DIR    definitions, state, logs, events (default $SHOJI_STATE_DIR or\n"
+		"                     /var/lib/shoji)\n"
+		"  --runtime-dir DIR  sockets (default $SHOJI_RUNTIME_DIR or /run/shoji)\n"
+		"  --vmm PATH         the monitor (default: shoji-vmm next to shojid)\n"
+		"  --group NAME       who may use the API besides root (default shoji)\n"
+		"  --jail-user NAME   the user monitors run as (default shoji-vm, else nobody), with\n"
+		"                     the group of /dev/kvm\n"
+		"  --no-jail          run monitors without --jail-uid/--jail-gid\n"
+		"  -h, --help         this text\n"
+		"\n"
+		"Stopping shojid (SIGTERM, or kill -9) leaves running VMs running; the next shojid\n"
+		"adopts them.\n");
+}
+
+struct options {
+	const char *state_dir, *runtime_dir, *vmm, *group, *jail_user;
+	bool no_jail;
+};
+
+static int parse_options(int argc, char **argv, struct options *o, struct err *e)
+{
+	static const struct option longopts[] = {
+		{"state-dir", required_argument, NULL, 's'}, {"runtime-dir", required_argument, NULL, 'r'},
+		{"vmm", required_argument, NULL, 'v'},	     {"group", required_argument, NULL, 'g'},
+		{"jail-user", required_argument, NULL, 'j'}, {"no-jail", no_argument, NULL, 'J'},
+		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+	};
+	*o = (struct options){.group = "shoji", .jail_user = "shoji-vm"};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': o->state_dir = optarg; break;
+		case 'r': o->runtime_dir = optarg; break;
+		case 'v': o->vmm = optarg; break;
+		case 'g': o->group = optarg; break;
+		case 'j': o->jail_user = optarg; break;
+		case 'J': o->no_jail = true; break;
+		case 'h': usage(stdout); exit(0);
+		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
+		default: return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return err_set(e, "unexpected argument '%s' (see --help)", argv[optind]);
+	return 0;
+}
+
+static char vmm_default[4096];
+
+static const char *default_vmm(void)
+{
+	ssize_t n = readlink("/proc/self/exe", vmm_default, sizeof(vmm_default) - 16);
+	if (n <= 0)
+		return "shoji-vmm";
+	vmm_default[n] = '\0';
+	char *slash = strrchr(vmm_default, '/');
+	strcpy(slash ? slash + 1 : vmm_default, "shoji-vmm");
+	/* In the build tree shojid is in src/, beside shoji-vmm: the same rule holds. */
+	return vmm_default;
+}
+
+static int mkdirs(const char *dir, mode_t mode, struct err *e)
+{
+	char p[PATHS_MAX];
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return err_errno(e, errno, "cannot create %s", p);
+	return 0;
+}
+
+/* The jailed monitor's uid: the jail user (else nobody). Its gid: the group of /dev/kvm, which
+ * a monitor with no supplementary groups needs to open it (else the user's own group). */
+static void jail_identity(struct daemon *d, const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw)
+		fprintf(stderr, "shojid: user '%s' does not exist: monitors are jailed as nobody (65534); "
+				"create it with 'useradd --system --no-create-home %s'\n", user, user);
+	d->jail_uid = pw ? pw->pw_uid : 65534;
+	d->jail_gid = pw ? pw->pw_gid : 65534;
+	struct stat st;
+	if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0060) == 0060 && st.st_gid != 0)
+		d->jail_gid = st.st_gid;
+	else if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0006) != 0006)
+		fprintf(stderr, "shojid: /dev/kvm is not open to a group; jailed monitors (uid %u gid %u) "
+				"may not reach it\n", (unsigned)d->jail_uid, (unsigned)d->jail_gid);
+	fprintf(stderr, "shojid: monitors are jailed as uid %u gid %u\n", (unsigned)d->jail_uid,
+		(unsigned)d->jail_gid);
+}
+
+static int setup(struct daemon *d, const struct options *o, struct err *e)
+{
+	char p[512];
+	if (paths_init(&d->paths, o->state_dir, o->runtime_dir, e) < 0)
+		return -1;
+	d->vmm = o->vmm ? o->vmm : default_vmm();
+	if (access(d->vmm, X_OK) < 0)
+		return err_errno(e, errno, "cannot run the monitor %s; give its path with --vmm", d->vmm);
+	if (mkdirs(d->paths.state, 0755, e) < 0 || mkdirs(d->paths.runtime, 0755, e) < 0)
+		return -1;
+	paths_get(&d->paths, PATHS_VMS, NULL, p, sizeof(p), NULL);
+	if (mkdirs(p, 0750, e) < 0)
+		return -1;
+	paths_get(&d->paths, PATHS_DAEMON_LOCK, NULL, p, sizeof(p), NULL);
+	d->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0)
+		return err_errno(e, errno, "cannot open %s", p);
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return err_set(e, "another shojid already serves %s; stop it first", d->paths.state);
+
+	snprintf(d->group, sizeof(d->group), "%s", o->group);
+	struct group *g = getgrnam(o->group);
+	d->have_group = g != NULL;
+	d->group_gid = g ? g->gr_gid : (gid_t)-1;
+	if (!g)
+		fprintf(stderr, "shojid: group '%s' does not exist: only root may use shoji (create it "
+				"with 'groupadd --system %s')\n", o->group, o->group);
+
+	d->jail = !o->no_jail && geteuid() == 0;
+	if (!o->no_jail && geteuid() != 0)
+		fprintf(stderr, "shojid: not running as root: monitors run without a jail, as uid %u\n",
+			(unsigned)geteuid());
+	else if (d->jail)
+		jail_identity(d, o->jail_user);
+
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (paths_get(&d->paths, PATHS_DAEMON_SOCKET, NULL, sa.sun_path, sizeof(sa.sun_path), e) < 0)
+		return -1;
+	unlink(sa.sun_path); /* we hold the lock: any socket there is stale */
+	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (d->listen_fd < 0 || bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(d->listen_fd, 64) < 0)
+		return err_errno(e, errno, "cannot listen on %s", sa.sun_path);
+	/* Anyone may connect; the daemon itself checks who the caller is (SO_PEERCRED) and answers
+	 * "permission denied" to everyone but root and the group. */
+	chmod(sa.sun_path, 0666);
+	return 0;
+}
+
+static void autostart_one(struct daemon *d, const char *name, void *arg)
+{
+	(void)arg;
+	struct vmdef *def = malloc(sizeof(*def));
+	enum proto_code code;
+	struct err e;
+	struct vm *vm;
+	if (def && vm_load_definition(d, name, def, &code, &e) == 0 && def->autostart &&
+	    (vm = vm_find(d, name, true)) && !vm_active(vm) && vm_start(d, vm, NULL, &code, &e) < 0)
+		fprintf(stderr, "shojid: autostart %s: %s\n", name, e.msg);
+	free(def);
+}
+
+/* Starts the autostart VMs, once per boot of the host (the runtime directory is a tmpfs). */
+static void autostart(struct daemon *d)
+{
+	char marker[PATHS_MAX + 32];
+	snprintf(marker, sizeof(marker), "%s/autostart.done", d->paths.runtime);
+	int fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	close(fd);
+	vm_each_defined(d, autostart_one, NULL);
+}
+
+static void loop(struct daemon *d)
+{
+	struct pollfd fds[1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS];
+	void *who[1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS];
+	bool is_vm[1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS];
+	while (!quit) {
+		int n = 0;
+		bool busy = false;
+		fds[n] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+		who[n] = NULL;
+		is_vm[n++] = false;
+		for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
+			struct client *c = d->clients[i];
+			if (!c)
+				continue;
+			short ev = (c->busy ? 0 : POLLIN) | (c->outlen ? POLLOUT : 0);
+			fds[n] = (struct pollfd){.fd = c->fd, .events = ev};
+			who[n] = c;
+			is_vm[n++] = false;
+		}
+		for (int i = 0; i < DAEMON_MAX_VMS; i++) {
+			struct vm *vm = &d->vms[i];
+			if (!vm->used || !vm_active(vm))
+				continue;
+			busy |= vm->state == VM_STARTING || vm->state == VM_STOPPING;
+			if (vm->keeper_pidfd < 0)
+				continue;
+			fds[n] = (struct pollfd){.fd = vm->keeper_pidfd, .events = POLLIN};
+			who[n] = vm;
+			is_vm[n++] = true;
+		}
+		int r = poll(fds, (nfds_t)n, busy ? 50 : 500);
+		if (r < 0 && errno != EINTR)
+			break;
+		for (int i = 0; r > 0 && i < n; i++) {
+			if (!fds[i].revents)
+				continue;
+			if (i == 0)
+				client_accept(d);
+			else if (is_vm[i])
+				vm_on_keeper_exit(d, who[i]);
+			else {
+				/* The client may have been closed by an earlier entry's handling. */
+				for (int k = 0; k < DAEMON_MAX_CLIENTS; k++) {
+					if (d->clients[k] == who[i]) {
+						client_io(d, who[i], fds[i].revents);
+						break;
+					}
+				}
+			}
+		}
+		vm_tick(d);
+		client_tick(d);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct err e;
+	static struct daemon d;
+	if (parse_options(argc, argv, &o, &e) < 0) {
+		fprintf(stderr, "shojid: %s\n", e.msg);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	umask(022);
+	if (setup(&d, &o, &e) < 0) {
+		fprintf(stderr, "shojid: %s\n", e.msg);
+		return 1;
+	}
+	events_init(&d);
+	vm_adopt_all(&d);
+	autostart(&d);
+	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);
+	loop(&d);
+	for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
+		if (d.clients[i])
+			client_close(&d, d.clients[i]);
+	}
+	fprintf(stderr, "shojid: exiting; running VMs keep running\n");
+	return 0;
+}

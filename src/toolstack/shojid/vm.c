@@ -1,0 +1,675 @@
+/* vm: the lifecycle of each VM in shojid: start (lock, keeper, monitor, wait for its control
+ * socket), stop (ACPI shutdown, then "stop", then SIGKILL), kill, pause/resume, the end of a
+ * monitor as its keeper reports it, the per-VM state file, and adoption of running VMs when
+ * the daemon starts. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../rpc.h"
+#include "../statefile.h"
+#include "../vmm_args.h"
+#include "daemon.h"
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_kill(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+	static const char *const names[] = {"stopped", "starting", "running", "paused", "stopping"};
+	return names[s];
+}
+
+bool vm_active(const struct vm *vm)
+{
+	return vm->state != VM_STOPPED;
+}
+
+struct vm *vm_find(struct daemon *d, const char *name, bool add)
+{
+	struct vm *free_slot = NULL;
+	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
+		if (d->vms[i].used && strcmp(d->vms[i].name, name) == 0)
+			return &d->vms[i];
+		if (!d->vms[i].used && !free_slot)
+			free_slot = &d->vms[i];
+	}
+	if (!add || !free_slot)
+		return NULL;
+	*free_slot = (struct vm){.used = true, .keeper_pidfd = -1, .monitor_pidfd = -1};
+	strcpy(free_slot->name, name);
+	return free_slot;
+}
+
+static int path(struct daemon *d, enum paths_file f, const char *name, char *buf, size_t size)
+{
+	return paths_get(&d->paths, f, name, buf, size, NULL);
+}
+
+int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code,
+		       struct err *e)
+{
+	char file[512], *text;
+	size_t len;
+	int en;
+	*code = PROTO_ERROR;
+	if (path(d, PATHS_DEFINITION, name, file, sizeof(file)) < 0)
+		return err_set(e, "VM name '%s' makes a path too long", name);
+	struct err sub;
+	if (statefile_read(file, 256 * 1024, &text, &len, &en, &sub) < 0) {
+		if (en == ENOENT)
+			return *code = PROTO_NOT_FOUND,
+			       err_set(e, "there is no VM '%s'; see 'shoji list' or create it", name);
+		return err_set(e, "%s", sub.msg);
+	}
+	int r = vmdef_parse(text, file, def, e);
+	free(text);
+	if (r == 0 && strcmp(def->name, name))
+		r = err_set(e, "%s names the VM '%s', not '%s'; fix its name key", file, def->name, name);
+	return r;
+}
+
+void vm_save(struct daemon *d, struct vm *vm)
+{
+	char file[512];
+	if (path(d, PATHS_VM_STATE, vm->name, file, sizeof(file)) < 0)
+		return;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+	json_object_object_add(o, "keeper_pid", json_object_new_int(vm->keeper));
+	json_object_object_add(o, "monitor_pid", json_object_new_int(vm->monitor));
+	json_object_object_add(o, "started", json_object_new_double(vm->started_at));
+	json_object_object_add(o, "last_exit", json_object_new_string(vm->last_exit));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	struct err e;
+	if (statefile_write(file, s, strlen(s), false, &e) < 0)
+		fprintf(stderr, "shojid: %s\n", e.msg);
+	json_object_put(o);
+}
+
+int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct json_object **reply,
+	       struct err *e)
+{
+	char sock[512];
+	int fd, en;
+	struct err sub;
+	if (path(d, PATHS_CONTROL, vm->name, sock, sizeof(sock)) < 0)
+		return err_set(e, "control socket path too long");
+	if (rpc_connect(sock, &fd, &en, &sub) < 0)
+		return err_set(e, "VM '%s': the monitor's control socket: %s", vm->name, sub.msg);
+	struct json_object *req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	struct json_object *rep = NULL;
+	int r = rpc_call(fd, NULL, req, DAEMON_CONTROL_TIMEOUT_MS, "the monitor", &rep, NULL, &sub);
+	json_object_put(req);
+	close(fd);
+	if (r < 0)
+		return err_set(e, "VM '%s': %s", vm->name, sub.msg);
+	struct json_object *ok, *msg;
+	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
+		r = err_set(e, "VM '%s': the monitor refused '%s': %s", vm->name, cmd,
+			    json_object_object_get_ex(rep, "error", &msg) ? json_object_get_string(msg)
+									 : "no reason given");
+		json_object_put(rep);
+		return r;
+	}
+	if (reply)
+		*reply = rep;
+	else
+		json_object_put(rep);
+	return 0;
+}
+
+static void close_pidfds(struct vm *vm)
+{
+	if (vm->keeper_pidfd >= 0)
+		close(vm->keeper_pidfd);
+	if (vm->monitor_pidfd >= 0)
+		close(vm->monitor_pidfd);
+	vm->keeper_pidfd = vm->monitor_pidfd = -1;
+}
+
+static struct json_object *ok_reply(struct vm *vm)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	json_object_object_add(o, "name", json_object_new_string(vm->name));
+	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+	if (vm->monitor)
+		json_object_object_add(o, "pid", json_object_new_int(vm->monitor));
+	return o;
+}
+
+static void answer_waiter(struct daemon *d, struct vm *vm, struct json_object *reply)
+{
+	struct client *c = vm->waiter;
+	vm->waiter = NULL;
+	if (c)
+		client_resume(d, c, reply);
+	else
+		json_object_put(reply);
+}
+
+static void fail_waiter(struct daemon *d, struct vm *vm, const char *msg)
+{
+	char *line = proto_error_reply(PROTO_ERROR, msg);
+	answer_waiter(d, vm, line ? json_tokener_parse(line) : NULL);
+	free(line);
+}
+
+static void make_dir(const char *dir, mode_t mode, bool jail, uid_t uid, gid_t gid)
+{
+	mkdir(dir, mode);
+	if (jail && chown(dir, uid, gid) < 0)
+		fprintf(stderr, "shojid: cannot give %s to the jail user: %s\n", dir, strerror(errno));
+}
+
+/* The monitor's directories, sockets left by a previous run removed, a fresh exit record. */
+static int prepare_files(struct daemon *d, struct vm *vm, struct err *e)
+{
+	char p[512];
+	path(d, PATHS_VM_DIR, vm->name, p, sizeof(p));
+	make_dir(p, 0750, false, 0, 0);
+	if (path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p)) < 0 ||
+	    path(d, PATHS_SERIAL, vm->name, p, sizeof(p)) < 0)
+		return err_set(e, "VM '%s': the socket paths under %s are too long; use a shorter "
+				  "--runtime-dir", vm->name, d->paths.runtime);
+	path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p));
+	make_dir(p, 0700, d->jail, d->jail_uid, d->jail_gid);
+	path(d, PATHS_CONTROL, vm->name, p, sizeof(p));
+	unlink(p);
+	path(d, PATHS_SERIAL, vm->name, p, sizeof(p));
+	unlink(p);
+	path(d, PATHS_VM_EXIT, vm->name, p, sizeof(p));
+	unlink(p);
+	path(d, PATHS_SERIAL_LOG, vm->name, p, sizeof(p));
+	int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot create %s", p);
+	if (d->jail && fchown(fd, d->jail_uid, d->jail_gid) < 0)
+		fprintf(stderr, "shojid: cannot give %s to the jail user: %s\n", p, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* With a jail, the monitor opens the VM's files as the jail user with its group only: say so
+ * now, clearly, for any it could not open (the jail shows each file itself, so only the file's
+ * own mode counts). */
+static int jail_can_open(struct daemon *d, const char *what, const char *file, bool write,
+			 struct err *e)
+{
+	struct stat st;
+	if (!d->jail)
+		return 0;
+	if (stat(file, &st) < 0)
+		return err_errno(e, errno, "cannot use %s '%s'", what, file);
+	mode_t bits = st.st_uid == d->jail_uid ? (st.st_mode >> 6) : st.st_gid == d->jail_gid ? (st.st_mode >> 3)
+													  : st.st_mode;
+	if ((bits & 4) && (!write || (bits & 2)))
+		return 0;
+	return err_set(e, "%s '%s' is not %s by the jail user (uid %u gid %u); give it to them "
+			  "(chown %u:%u '%s') or open it to gid %u", what, file, write ? "writable" : "readable",
+		       (unsigned)d->jail_uid, (unsigned)d->jail_gid, (unsigned)d->jail_uid,
+		       (unsigned)d->jail_gid, file, (unsigned)d->jail_gid);
+}
+
+static int jail_check(struct daemon *d, const struct vmdef *def, struct err *e)
+{
+	if (jail_can_open(d, "kernel", def->kernel, false, e) < 0 ||
+	    (def->initrd[0] && jail_can_open(d, "initrd", def->initrd, false, e) < 0))
+		return -1;
+	for (unsigned i = 0; i < def->ndisks; i++) {
+		if (jail_can_open(d, "disk", def->disks[i].path, !def->disks[i].readonly, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Opens the VM's lock file and takes its lock without waiting. Returns the fd, -2 when it
+ * is held (the VM runs), -1 on error. */
+static int take_lock(struct daemon *d, const char *name, struct err *e)
+{
+	char p[512];
+	path(d, PATHS_VM_DIR, name, p, sizeof(p));
+	mkdir(p, 0750);
+	path(d, PATHS_VM_LOCK, name, p, sizeof(p));
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot open %s", p);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int saved = errno;
+		close(fd);
+		if (saved == EWOULDBLOCK)
+			return -2;
+		return err_errno(e, saved, "cannot lock %s", p);
+	}
+	return fd;
+}
+
+int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e)
+{
+	struct vmdef *def = malloc(sizeof(*def));
+	struct vmm_args *args = malloc(sizeof(*args));
+	int lock = -1, r = -1;
+	*code = PROTO_ERROR;
+	if (!def || !args) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	if (vm_active(vm)) {
+		*code = PROTO_STATE;
+		err_set(e, "VM '%s' is already %s", vm->name, vm_state_name(vm->state));
+		goto out;
+	}
+	if (vm_load_definition(d, vm->name, def, code, e) < 0)
+		goto out;
+	*code = PROTO_ERROR;
+	if (jail_check(d, def, e) < 0)
+		goto out;
+	lock = take_lock(d, vm->name, e);
+	if (lock == -2) {
+		*code = PROTO_STATE;
+		err_set(e, "VM '%s' is already running (its lock is held by another process)", vm->name);
+		goto out;
+	}
+	if (lock < 0 || prepare_files(d, vm, e) < 0)
+		goto out;
+	char control[512], serial[512], slog[512], mlog[512], exitf[512];
+	path(d, PATHS_CONTROL, vm->name, control, sizeof(control));
+	path(d, PATHS_SERIAL, vm->name, serial, sizeof(serial));
+	path(d, PATHS_SERIAL_LOG, vm->name, slog, sizeof(slog));
+	path(d, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog));
+	path(d, PATHS_VM_EXIT, vm->name, exitf, sizeof(exitf));
+	struct vmm_args_in in = {.vmm = d->vmm, .control = control, .serial_socket = serial,
+				 .serial_log = slog, .jail = d->jail, .jail_uid = d->jail_uid,
+				 .jail_gid = d->jail_gid};
+	if (vmm_args_build(def, &in, args, e) < 0)
+		goto out;
+	struct keeper_start ks = {.argv = args->argv, .monitor_log = mlog, .exit_file = exitf,
+				  .lock_fd = lock};
+	pid_t keeper = 0, monitor = 0;
+	if (keeper_spawn(&ks, &keeper, &monitor, e) < 0) {
+		if (keeper > 0)
+			waitpid(keeper, NULL, 0);
+		goto out;
+	}
+	vm->keeper = keeper;
+	vm->monitor = monitor;
+	vm->our_child = true;
+	vm->keeper_pidfd = pidfd_open_(keeper);
+	vm->monitor_pidfd = pidfd_open_(monitor);
+	vm->state = VM_STARTING;
+	vm->started_at = daemon_wall();
+	vm->deadline_ms = daemon_now_ms() + DAEMON_START_TIMEOUT_MS;
+	vm->stop_phase = 0;
+	vm->stop_requested = vm->kill_requested = false;
+	vm->waiter = c;
+	vm->start_pending = true;
+	vm_save(d, vm);
+	if (vm->keeper_pidfd < 0) /* cannot supervise it: end it at once */
+		kill(monitor, SIGKILL);
+	r = 0;
+out:
+	if (lock >= 0)
+		close(lock); /* the keeper holds its own copy */
+	free(def);
+	free(args);
+	return r;
+}
+
+/* Sends the next stop escalation. */
+static void stop_step(struct daemon *d, struct vm *vm)
+{
+	struct err e;
+	vm->stop_phase++;
+	if (vm->stop_phase == 2) {
+		if (vm_control(d, vm, "stop", NULL, &e) == 0) {
+			vm->deadline_ms = daemon_now_ms() + DAEMON_HARD_STOP_MS;
+			return;
+		}
+		vm->stop_phase = 3;
+	}
+	if (vm->stop_phase >= 3) {
+		if (vm->monitor_pidfd >= 0)
+			pidfd_kill(vm->monitor_pidfd, SIGKILL);
+		vm->deadline_ms = daemon_now_ms() + 60000;
+	}
+}
+
+int vm_stop(struct daemon *d, struct vm *vm, struct client *c, int timeout_s, enum proto_code *code,
+	    struct err *e)
+{
+	*code = PROTO_STATE;
+	if (vm->state == VM_STOPPED)
+		return err_set(e, "VM '%s' is not running", vm->name);
+	if (vm->waiter)
+		return err_set(e, "VM '%s' is %s for another caller; try again when it is done", vm->name,
+			       vm_state_name(vm->state));
+	vm->stop_requested = true;
+	vm->state = VM_STOPPING;
+	vm->waiter = c;
+	vm_save(d, vm);
+	struct err sub;
+	if (timeout_s > 0) {
+		vm_control(d, vm, "resume", NULL, &sub); /* a paused guest cannot see the button */
+		if (vm_control(d, vm, "shutdown", NULL, &sub) == 0) {
+			vm->stop_phase = 1;
+			vm->deadline_ms = daemon_now_ms() + (long long)timeout_s * 1000;
+			return 0;
+		}
+	}
+	vm->stop_phase = 1;
+	stop_step(d, vm);
+	return 0;
+}
+
+int vm_kill(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e)
+{
+	*code = PROTO_STATE;
+	if (vm->state == VM_STOPPED)
+		return err_set(e, "VM '%s' is not running", vm->name);
+	if (vm->monitor_pidfd < 0 || pidfd_kill(vm->monitor_pidfd, SIGKILL) < 0)
+		return *code = PROTO_ERROR, err_errno(e, errno, "cannot kill the monitor of '%s'", vm->name);
+	vm->kill_requested = true;
+	vm->state = VM_STOPPING;
+	vm->stop_phase = 3;
+	vm->deadline_ms = daemon_now_ms() + 60000;
+	if (!vm->waiter)
+		vm->waiter = c; /* else the caller is answered at once: the other waiter gets the end */
+	vm_save(d, vm);
+	return 0;
+}
+
+int vm_pause(struct daemon *d, struct vm *vm, bool pause, enum proto_code *code, struct err *e)
+{
+	*code = PROTO_STATE;
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+		return err_set(e, "VM '%s' is %s; only a running VM can be %s", vm->name,
+			       vm_state_name(vm->state), pause ? "paused" : "resumed");
+	*code = PROTO_ERROR;
+	struct json_object *rep;
+	if (vm_control(d, vm, pause ? "pause" : "resume", &rep, e) < 0)
+		return -1;
+	json_object_put(rep);
+	enum vm_state was = vm->state;
+	vm->state = pause ? VM_PAUSED : VM_RUNNING;
+	if (was != vm->state) {
+		vm_save(d, vm);
+		events_add(d, vm->name, pause ? "paused" : "resumed", "%s", "");
+	}
+	return 0;
+}
+
+static const char *signal_text(int sig)
+{
+	switch (sig) {
+	case SIGKILL: return "SIGKILL";
+	case SIGSYS: return "SIGSYS: a system call outside the monitor's seccomp allow-list";
+	case SIGSEGV: return "SIGSEGV";
+	case SIGABRT: return "SIGABRT";
+	case SIGTERM: return "SIGTERM";
+	case SIGBUS: return "SIGBUS";
+	default: return strsignal(sig);
+	}
+}
+
+/* The last non-empty line of the monitor's log: its one-line reason. */
+static void monitor_reason(struct daemon *d, const char *name, char *out, size_t size)
+{
+	char p[512], *text;
+	size_t len;
+	int en;
+	out[0] = '\0';
+	if (path(d, PATHS_MONITOR_LOG, name, p, sizeof(p)) < 0 ||
+	    statefile_read(p, 16u << 20, &text, &len, &en, NULL) < 0)
+		return;
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
+	char *nl = strrchr(text, '\n');
+	snprintf(out, size, "%s", nl ? nl + 1 : text);
+	free(text);
+}
+
+void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
+{
+	char p[512], reason[200];
+	int status = 0, sig = 0;
+	if (vm->our_child)
+		waitpid(vm->keeper, NULL, WNOHANG);
+	path(d, PATHS_VM_EXIT, vm->name, p, sizeof(p));
+	bool known = keeper_read_exit(p, &status, &sig) == 0;
+	if (!known && vm->monitor_pidfd >= 0)
+		pidfd_kill(vm->monitor_pidfd, SIGKILL); /* the keeper is gone: do not leave an orphan */
+	monitor_reason(d, vm->name, reason, sizeof(reason));
+	enum vm_state was = vm->state;
+	const char *event;
+	if (!known) {
+		event = "crashed";
+		snprintf(vm->last_exit, sizeof(vm->last_exit), "the VM's keeper ended unexpectedly");
+	} else if (sig) {
+		bool asked = vm->kill_requested || vm->stop_phase >= 3;
+		event = asked ? "stopped" : "crashed";
+		snprintf(vm->last_exit, sizeof(vm->last_exit), "%s by signal %d (%s)",
+			 asked ? "killed on request" : "monitor killed", sig, signal_text(sig));
+	} else {
+		static const char *const what[] = {"guest powered off", "monitor could not start",
+						   "guest rebooted", "guest panicked", "triple fault",
+						   "KVM error", "stopped"};
+		const char *w = status >= 0 && status <= 6 ? what[status] : "unknown exit status";
+		event = status == 0 || status == 6 || status == 2 ? "stopped" : status == 1 ? "failed" : "crashed";
+		snprintf(vm->last_exit, sizeof(vm->last_exit), "exit status %d (%s)%s%s", status, w,
+			 status && reason[0] ? ": " : "", status ? reason : "");
+	}
+	vm->state = VM_STOPPED;
+	vm->keeper = vm->monitor = 0;
+	close_pidfds(vm);
+	vm_save(d, vm);
+	events_add(d, vm->name, event, "%s", vm->last_exit);
+	if (was == VM_STARTING || vm->start_pending) { /* ended (or was killed) while starting */
+		vm->start_pending = false;
+		char msg[400];
+		snprintf(msg, sizeof(msg), "VM '%s' did not start: %s", vm->name, vm->last_exit);
+		fail_waiter(d, vm, msg);
+	} else {
+		answer_waiter(d, vm, ok_reply(vm));
+	}
+}
+
+static void start_progress(struct daemon *d, struct vm *vm)
+{
+	struct json_object *rep;
+	struct err e;
+	if (vm_control(d, vm, "status", &rep, &e) == 0) {
+		struct json_object *st;
+		vm->state = json_object_object_get_ex(rep, "state", &st) &&
+					    strcmp(json_object_get_string(st), "paused") == 0
+				    ? VM_PAUSED
+				    : VM_RUNNING;
+		json_object_put(rep);
+		vm_save(d, vm);
+		events_add(d, vm->name, "started", "monitor pid %d", (int)vm->monitor);
+		vm->start_pending = false;
+		answer_waiter(d, vm, ok_reply(vm));
+		return;
+	}
+	if (daemon_now_ms() > vm->deadline_ms) {
+		snprintf(vm->last_exit, sizeof(vm->last_exit), "its control socket did not answer in %d s",
+			 DAEMON_START_TIMEOUT_MS / 1000);
+		if (vm->monitor_pidfd >= 0)
+			pidfd_kill(vm->monitor_pidfd, SIGKILL);
+		vm->stop_phase = 3;
+	}
+}
+
+void vm_tick(struct daemon *d)
+{
+	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
+		struct vm *vm = &d->vms[i];
+		if (!vm->used)
+			continue;
+		if (vm->state == VM_STARTING && vm->stop_phase == 0)
+			start_progress(d, vm);
+		else if (vm->state == VM_STOPPING && vm->stop_phase < 3 && daemon_now_ms() > vm->deadline_ms)
+			stop_step(d, vm);
+	}
+}
+
+/* True when pid is the monitor of this VM: its parent is the keeper and its command line
+ * carries this VM's control socket. */
+static bool is_our_monitor(struct daemon *d, const char *name, pid_t pid, pid_t keeper)
+{
+	char p[64], control[512], buf[16384];
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *close_paren = strrchr(buf, ')');
+	int ppid = 0;
+	if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1 || ppid != keeper)
+		return false;
+	snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
+	f = fopen(p, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	path(d, PATHS_CONTROL, name, control, sizeof(control));
+	for (size_t i = 0; i < n;) {
+		const char *arg = buf + i;
+		size_t len = strnlen(arg, n - i);
+		if (strcmp(arg, "--control-socket") == 0 && i + len + 1 < n &&
+		    strncmp(buf + i + len + 1, control, n - i - len - 1) == 0)
+			return true;
+		i += len + 1;
+	}
+	return false;
+}
+
+static void adopt(struct daemon *d, const char *name)
+{
+	char p[512], *text;
+	size_t len;
+	int en;
+	if (path(d, PATHS_VM_STATE, name, p, sizeof(p)) < 0)
+		return;
+	struct json_object *o = NULL, *v;
+	if (statefile_read(p, 65536, &text, &len, &en, NULL) == 0) { /* else: never started */
+		o = json_tokener_parse(text);
+		free(text);
+	}
+	char state[32] = "", last[256] = "";
+	pid_t keeper = 0, monitor = 0;
+	if (o && json_object_object_get_ex(o, "state", &v))
+		snprintf(state, sizeof(state), "%s", json_object_get_string(v));
+	if (o && json_object_object_get_ex(o, "keeper_pid", &v))
+		keeper = json_object_get_int(v);
+	if (o && json_object_object_get_ex(o, "monitor_pid", &v))
+		monitor = json_object_get_int(v);
+	if (o && json_object_object_get_ex(o, "last_exit", &v))
+		snprintf(last, sizeof(last), "%s", json_object_get_string(v));
+	double started = o && json_object_object_get_ex(o, "started", &v) ? json_object_get_double(v) : 0;
+	json_object_put(o);
+	struct vm *vm = vm_find(d, name, true);
+	if (!vm)
+		return;
+	snprintf(vm->last_exit, sizeof(vm->last_exit), "%s", last);
+	struct err e;
+	int lock = take_lock(d, name, &e);
+	if (lock >= 0) {
+		close(lock);
+		if (!state[0] || strcmp(state, "stopped") == 0)
+			return;
+		/* Nobody holds the lock: the VM ended while no daemon watched it. */
+		vm->state = VM_RUNNING;
+		vm->our_child = false;
+		vm_on_keeper_exit(d, vm);
+		return;
+	}
+	/* Held: the keeper's own record of the pids wins over the state file (which a daemon
+	 * killed at the wrong moment may not have written). */
+	char *pids;
+	if (path(d, PATHS_VM_LOCK, name, p, sizeof(p)) == 0 &&
+	    statefile_read(p, 64, &pids, &len, &en, NULL) == 0) {
+		int k, m;
+		if (sscanf(pids, "%d %d", &k, &m) == 2 && k > 0 && m > 0) {
+			keeper = k;
+			monitor = m;
+		}
+		free(pids);
+	}
+	int kfd = keeper > 0 ? pidfd_open_(keeper) : -1;
+	int mfd = monitor > 0 ? pidfd_open_(monitor) : -1;
+	if (kfd < 0 || mfd < 0 || !is_our_monitor(d, name, monitor, keeper)) {
+		if (kfd >= 0)
+			close(kfd);
+		if (mfd >= 0)
+			close(mfd);
+		fprintf(stderr, "shojid: VM '%s' is locked but its recorded monitor (pid %d) is not "
+				"there; leaving it alone\n", name, (int)monitor);
+		return;
+	}
+	vm->keeper = keeper;
+	vm->monitor = monitor;
+	vm->keeper_pidfd = kfd;
+	vm->monitor_pidfd = mfd;
+	vm->our_child = false;
+	vm->started_at = started;
+	vm->state = VM_RUNNING;
+	struct json_object *rep;
+	if (vm_control(d, vm, "status", &rep, &e) == 0) {
+		if (json_object_object_get_ex(rep, "state", &v) && strcmp(json_object_get_string(v), "paused") == 0)
+			vm->state = VM_PAUSED;
+		json_object_put(rep);
+	}
+	vm_save(d, vm);
+	events_add(d, name, "adopted", "monitor pid %d", (int)monitor);
+}
+
+void vm_each_defined(struct daemon *d, void (*fn)(struct daemon *, const char *, void *), void *arg)
+{
+	char dir[512];
+	path(d, PATHS_VMS, NULL, dir, sizeof(dir));
+	struct dirent **list;
+	int n = scandir(dir, &list, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(list[i]->d_name);
+		if (len > 4 && strcmp(list[i]->d_name + len - 4, ".ini") == 0) {
+			list[i]->d_name[len - 4] = '\0';
+			if (vmdef_name_ok(list[i]->d_name))
+				fn(d, list[i]->d_name, arg);
+		}
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+}
+
+static void adopt_one(struct daemon *d, const char *name, void *arg)
+{
+	(void)arg;
+	adopt(d, name);
+}
+
+void vm_adopt_all(struct daemon *d)
+{
+	vm_each_defined(d, adopt_one, NULL);
+}

@@ -1,0 +1,450 @@
+/* vmdef: the definition's keys and how values apply, whole-definition checks, single edits and
+ * the --disk/--net shorthands (see vmdef.h). */
+#include "vmdef.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmdef_keys.h"
+
+static const char *const vm_keys[] = {"name",	   "memory",	"cpus",	   "kernel",
+				      "initrd",	   "cmdline",	"firmware", "vsock-cid",
+				      "display",   "label",	"autostart", NULL};
+static const char *const disk_keys[] = {"path", "format", "readonly", "serial", NULL};
+static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", NULL};
+static const char *const no_keys[] = {NULL};
+
+static const char *const *keys_of(enum vmdef_section sec)
+{
+	switch (sec) {
+	case VMDEF_SEC_VM: return vm_keys;
+	case VMDEF_SEC_DISK: return disk_keys;
+	case VMDEF_SEC_NIC: return nic_keys;
+	default: return no_keys;
+	}
+}
+
+int vmdef_key_index(enum vmdef_section sec, const char *key, struct err *e)
+{
+	const char *const *keys = keys_of(sec);
+	char known[160] = "";
+	for (int i = 0; keys[i]; i++) {
+		if (strcmp(keys[i], key) == 0)
+			return i;
+		snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", keys[i]);
+	}
+	if (sec == VMDEF_SEC_POLICY)
+		return err_set(e, "unknown key '%s': [policy] is reserved and takes no keys yet; remove it", key);
+	if (sec == VMDEF_SEC_NONE)
+		return err_set(e, "key '%s' is outside any section; put it under [vm]", key);
+	return err_set(e, "unknown key '%s'; known keys here: %s", key, known);
+}
+
+bool vmdef_key_repeats(enum vmdef_section sec, int index)
+{
+	return sec == VMDEF_SEC_NIC && nic_keys[index] && strcmp(nic_keys[index], "forward") == 0;
+}
+
+bool vmdef_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > VMDEF_NAME_MAX || !isalnum((unsigned char)name[0]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!isalnum((unsigned char)c) && c != '.' && c != '_' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+static int name_error(const char *what, const char *name, struct err *e)
+{
+	return err_set(e, "%s '%.40s' is not allowed; use 1 to %d letters, digits, '.', '_' or '-', "
+			  "starting with a letter or digit", what, name, VMDEF_NAME_MAX);
+}
+
+void vmdef_init(struct vmdef *d, const char *name)
+{
+	*d = (struct vmdef){.memory_mib = 512, .cpus = 1};
+	snprintf(d->name, sizeof(d->name), "%s", name ? name : "");
+	strcpy(d->cmdline, "console=ttyS0");
+}
+
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
+		      unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || *end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int set_cmdline(struct vmdef *d, const char *value, bool append, struct err *e)
+{
+	size_t have = append ? strlen(d->cmdline) : 0;
+	if (have + (append ? 1 : 0) + strlen(value) >= sizeof(d->cmdline))
+		return err_set(e, "cmdline is longer than %d characters; shorten it",
+			       VMDEF_CMDLINE_MAX - 1);
+	for (const char *p = value; *p; p++) {
+		if (iscntrl((unsigned char)*p))
+			return err_set(e, "cmdline contains a control character; remove it");
+	}
+	/* Written back as lines of at most 160 characters split at spaces. */
+	for (const char *w = value; *w;) {
+		size_t len = strcspn(w, " ");
+		if (len > 160)
+			return err_set(e, "cmdline has a word longer than 160 characters; shorten it");
+		w += len + strspn(w + len, " ");
+	}
+	if (have)
+		d->cmdline[have++] = ' ';
+	memcpy(d->cmdline + have, value, strlen(value) + 1); /* fits: checked above */
+	return 0;
+}
+
+int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool append, struct err *e)
+{
+	unsigned long long v;
+	if (append && strcmp(key, "cmdline"))
+		return err_set(e, "this indented line continues '%s', which only cmdline may do; remove "
+				  "the indentation", key);
+	if (strcmp(key, "name") == 0) {
+		if (!vmdef_name_ok(value))
+			return name_error("name", value, e);
+		strcpy(d->name, value);
+	} else if (strcmp(key, "memory") == 0) {
+		return vmdef_parse_size_mib(value, &d->memory_mib, e);
+	} else if (strcmp(key, "cpus") == 0) {
+		if (parse_uint(value, 1, VMDEF_MAX_CPUS, &v) < 0)
+			return err_set(e, "cpus '%s' is not a whole number from 1 to %d; fix it", value,
+				       VMDEF_MAX_CPUS);
+		d->cpus = (unsigned)v;
+	} else if (strcmp(key, "kernel") == 0 || strcmp(key, "initrd") == 0 ||
+		   strcmp(key, "firmware") == 0) {
+		char *dst = key[0] == 'k' ? d->kernel : key[0] == 'i' ? d->initrd : d->firmware;
+		if (!*value)
+			return dst[0] = '\0', 0;
+		return vmdef_parse_path(value, dst, e);
+	} else if (strcmp(key, "cmdline") == 0) {
+		return set_cmdline(d, value, append, e);
+	} else if (strcmp(key, "vsock-cid") == 0) {
+		if (!*value || strcmp(value, "none") == 0)
+			return d->vsock_cid = 0, 0;
+		if (parse_uint(value, 3, 0xFFFFFFFEull, &v) < 0)
+			return err_set(e, "vsock-cid '%s' is not a number from 3 to 4294967294 (0-2 are "
+					  "reserved); pick another", value);
+		d->vsock_cid = (uint32_t)v;
+	} else if (strcmp(key, "display") == 0) {
+		return vmdef_parse_bool(value, &d->display, e);
+	} else if (strcmp(key, "autostart") == 0) {
+		return vmdef_parse_bool(value, &d->autostart, e);
+	} else if (strcmp(key, "label") == 0) {
+		if (!*value || strcmp(value, "none") == 0)
+			return d->label[0] = '\0', 0;
+		return vmdef_parse_label(value, d->label, e);
+	} else {
+		return vmdef_key_index(VMDEF_SEC_VM, key, e);
+	}
+	return 0;
+}
+
+int vmdef_apply_disk(struct vmdef_disk *k, const char *key, const char *value, struct err *e)
+{
+	if (strcmp(key, "path") == 0)
+		return vmdef_parse_path(value, k->path, e);
+	if (strcmp(key, "readonly") == 0)
+		return vmdef_parse_bool(value, &k->readonly, e);
+	if (strcmp(key, "format") == 0) {
+		if (strcmp(value, "raw") && strcmp(value, "qcow2"))
+			return err_set(e, "format '%s' is not raw or qcow2; write one of those", value);
+		k->format = strcmp(value, "raw") ? VMDEF_DISK_QCOW2 : VMDEF_DISK_RAW;
+		return 0;
+	}
+	if (strcmp(key, "serial") == 0) {
+		if (strlen(value) > VMDEF_SERIAL_MAX || (*value && !vmdef_name_ok(value)))
+			return err_set(e, "serial '%s' is not allowed; use up to %d letters, digits, '.', "
+					  "'_' or '-'", value, VMDEF_SERIAL_MAX);
+		strcpy(k->serial, value);
+		return 0;
+	}
+	return vmdef_key_index(VMDEF_SEC_DISK, key, e);
+}
+
+int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, struct err *e)
+{
+	if (strcmp(key, "type") == 0) {
+		if (strcmp(value, "slirp") && strcmp(value, "tap"))
+			return err_set(e, "type '%s' is not slirp or tap; write one of those", value);
+		n->type = strcmp(value, "slirp") ? VMDEF_NIC_TAP : VMDEF_NIC_SLIRP;
+		return 0;
+	}
+	if (strcmp(key, "mac") == 0) {
+		if (!*value)
+			return n->mac[0] = '\0', 0;
+		return vmdef_parse_mac(value, n->mac, e);
+	}
+	if (strcmp(key, "ifname") == 0) {
+		if (strlen(value) >= sizeof(n->ifname) || !vmdef_name_ok(value))
+			return err_set(e, "ifname '%s' is not an interface name; use up to 15 letters, "
+					  "digits, '.', '_' or '-'", value);
+		strcpy(n->ifname, value);
+		return 0;
+	}
+	if (strcmp(key, "forward") == 0) {
+		if (!*value)
+			return n->nfwds = 0, 0;
+		if (n->nfwds == VMDEF_MAX_FWDS)
+			return err_set(e, "more than %d forwards on one NIC; remove some", VMDEF_MAX_FWDS);
+		if (vmdef_parse_fwd(value, &n->fwds[n->nfwds], e) < 0)
+			return -1;
+		n->nfwds++;
+		return 0;
+	}
+	return vmdef_key_index(VMDEF_SEC_NIC, key, e);
+}
+
+struct vmdef_disk *vmdef_new_disk(struct vmdef *d, const char *id, struct err *e)
+{
+	if (!vmdef_name_ok(id))
+		return name_error("disk ID", id, e), NULL;
+	for (unsigned i = 0; i < d->ndisks; i++) {
+		if (strcmp(d->disks[i].id, id) == 0)
+			return err_set(e, "disk '%s' is defined twice; give each disk its own ID", id), NULL;
+	}
+	if (d->ndisks == VMDEF_MAX_DISKS)
+		return err_set(e, "more than %d disks; remove one", VMDEF_MAX_DISKS), NULL;
+	struct vmdef_disk *k = &d->disks[d->ndisks++];
+	*k = (struct vmdef_disk){0};
+	strcpy(k->id, id);
+	return k;
+}
+
+struct vmdef_nic *vmdef_new_nic(struct vmdef *d, const char *id, struct err *e)
+{
+	if (!vmdef_name_ok(id))
+		return name_error("nic ID", id, e), NULL;
+	for (unsigned i = 0; i < d->nnics; i++) {
+		if (strcmp(d->nics[i].id, id) == 0)
+			return err_set(e, "nic '%s' is defined twice; give each NIC its own ID", id), NULL;
+	}
+	if (d->nnics == VMDEF_MAX_NICS)
+		return err_set(e, "more than %d NICs; remove one", VMDEF_MAX_NICS), NULL;
+	struct vmdef_nic *n = &d->nics[d->nnics++];
+	*n = (struct vmdef_nic){0};
+	strcpy(n->id, id);
+	return n;
+}
+
+/* "FILE:LINE: msg", "FILE: msg" or "msg". */
+__attribute__((format(printf, 4, 5))) static int located(struct err *e, const char *file, int line,
+							   const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (file && line > 0)
+		return err_set(e, "%s:%d: %s", file, line, msg);
+	if (file)
+		return err_set(e, "%s: %s", file, msg);
+	return err_set(e, "%s", msg);
+}
+
+int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
+{
+	int vl = d->vm_line;
+	if (!d->name[0])
+		return located(e, file, vl, "[vm] has no name; add 'name = NAME'");
+	if (d->firmware[0])
+		return located(e, file, vl, "firmware boot is reserved and not supported yet; remove "
+					    "'firmware' and set 'kernel = PATH' to a bzImage");
+	if (!d->kernel[0])
+		return located(e, file, vl, "[vm] has no kernel; add 'kernel = /path/to/bzImage'");
+	for (unsigned i = 0; i < d->ndisks; i++) {
+		const struct vmdef_disk *k = &d->disks[i];
+		if (!k->path[0])
+			return located(e, file, k->line, "[disk %s] has no path; add 'path = /path/to/image'",
+				       k->id);
+	}
+	for (unsigned i = 0; i < d->nnics; i++) {
+		const struct vmdef_nic *n = &d->nics[i];
+		if (n->type == VMDEF_NIC_NONE)
+			return located(e, file, n->line, "[nic %s] has no type; add 'type = slirp' or "
+							 "'type = tap'", n->id);
+		if (n->type == VMDEF_NIC_TAP && !n->ifname[0])
+			return located(e, file, n->line, "[nic %s] is a tap NIC without ifname; add "
+							 "'ifname = tap0'", n->id);
+		if (n->type == VMDEF_NIC_TAP && n->nfwds)
+			return located(e, file, n->line, "[nic %s]: forward works only with type = slirp; "
+							 "remove the forwards", n->id);
+		if (n->type == VMDEF_NIC_SLIRP && n->ifname[0])
+			return located(e, file, n->line, "[nic %s]: ifname is for tap NICs; remove it or "
+							 "set 'type = tap'", n->id);
+	}
+	return 0;
+}
+
+static int remove_device(struct vmdef *d, bool disk, const char *id, struct err *e)
+{
+	unsigned *count = disk ? &d->ndisks : &d->nnics;
+	for (unsigned i = 0; i < *count; i++) {
+		if (strcmp(disk ? d->disks[i].id : d->nics[i].id, id))
+			continue;
+		if (disk)
+			memmove(&d->disks[i], &d->disks[i + 1], (*count - i - 1) * sizeof(d->disks[0]));
+		else
+			memmove(&d->nics[i], &d->nics[i + 1], (*count - i - 1) * sizeof(d->nics[0]));
+		(*count)--;
+		return 0;
+	}
+	return err_set(e, "there is no %s '%s' to remove", disk ? "disk" : "nic", id);
+}
+
+static int set_device_key(struct vmdef *d, bool disk, const char *id, const char *key,
+			  const char *value, struct err *e)
+{
+	for (unsigned i = 0; i < (disk ? d->ndisks : d->nnics); i++) {
+		if (disk && strcmp(d->disks[i].id, id) == 0)
+			return vmdef_apply_disk(&d->disks[i], key, value, e);
+		if (!disk && strcmp(d->nics[i].id, id) == 0)
+			return vmdef_apply_nic(&d->nics[i], key, value, e);
+	}
+	if (disk) {
+		struct vmdef_disk *k = vmdef_new_disk(d, id, e);
+		return k ? vmdef_apply_disk(k, key, value, e) : -1;
+	}
+	struct vmdef_nic *n = vmdef_new_nic(d, id, e);
+	return n ? vmdef_apply_nic(n, key, value, e) : -1;
+}
+
+static int apply_assignment(struct vmdef *d, char *key, const char *value, struct err *e)
+{
+	char *dot = strchr(key, '.');
+	if (!dot) {
+		if (strcmp(key, "name") == 0)
+			return err_set(e, "a VM cannot be renamed; create a new one with the new name");
+		return vmdef_apply_vm(d, key, value, false, e);
+	}
+	*dot = '\0';
+	bool disk = strcmp(key, "disk") == 0;
+	if (!disk && strcmp(key, "nic"))
+		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY or nic.ID.KEY", key,
+			       dot + 1);
+	char *id = dot + 1, *sub = strchr(id, '.');
+	if (!sub) {
+		if (*value)
+			return err_set(e, "'%s.%s=%s': write %s.%s.KEY=VALUE, or %s.%s= to remove it", key,
+				       id, value, key, id, key, id);
+		return remove_device(d, disk, id, e);
+	}
+	*sub++ = '\0';
+	return set_device_key(d, disk, id, sub, value, e);
+}
+
+int vmdef_set(struct vmdef *d, const char *assignment, struct err *e)
+{
+	char key[96];
+	const char *eq = strchr(assignment, '=');
+	if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof(key))
+		return err_set(e, "'%.60s' is not KEY=VALUE; write e.g. memory=1G or disk.root.path=/img",
+			       assignment);
+	memcpy(key, assignment, (size_t)(eq - assignment));
+	key[eq - assignment] = '\0';
+	struct vmdef *tmp = malloc(sizeof(*tmp));
+	if (!tmp)
+		return err_set(e, "out of memory");
+	*tmp = *d;
+	struct err sub;
+	int r = apply_assignment(tmp, key, eq + 1, &sub);
+	if (r == 0)
+		r = vmdef_check(tmp, NULL, &sub);
+	if (r < 0)
+		err_set(e, "%.*s: %s", (int)(eq - assignment), assignment, sub.msg);
+	else
+		*d = *tmp;
+	free(tmp);
+	return r;
+}
+
+/* Splits "HEAD,opt,opt..." in buf (modified); returns HEAD and sets *opts. */
+static char *split_spec(char *buf, char **opts)
+{
+	char *comma = strchr(buf, ',');
+	*opts = comma ? comma + 1 : NULL;
+	if (comma)
+		*comma = '\0';
+	return buf;
+}
+
+int vmdef_add_disk_spec(struct vmdef *d, const char *id, const char *spec, struct err *e)
+{
+	char buf[512], *opts, *opt;
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf))
+		return err_set(e, "--disk '%.40s...' is too long", spec);
+	struct vmdef_disk k = {0};
+	struct err sub;
+	char *path = split_spec(buf, &opts);
+	if (vmdef_apply_disk(&k, "path", path, &sub) < 0)
+		return err_set(e, "--disk %s: %s", spec, sub.msg);
+	while ((opt = strsep(&opts, ",")) != NULL) {
+		int r;
+		if (strcmp(opt, "ro") == 0)
+			r = vmdef_apply_disk(&k, "readonly", "yes", &sub);
+		else if (strncmp(opt, "serial=", 7) == 0)
+			r = vmdef_apply_disk(&k, "serial", opt + 7, &sub);
+		else if (strncmp(opt, "format=", 7) == 0)
+			r = vmdef_apply_disk(&k, "format", opt + 7, &sub);
+		else
+			r = err_set(&sub, "unknown option '%s'; use ro, serial=ID or format=raw|qcow2", opt);
+		if (r < 0)
+			return err_set(e, "--disk %s: %s", spec, sub.msg);
+	}
+	struct vmdef_disk *slot = vmdef_new_disk(d, id, e);
+	if (!slot)
+		return -1;
+	strcpy(k.id, slot->id);
+	*slot = k;
+	return 0;
+}
+
+int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct err *e)
+{
+	char buf[512], *opts, *opt;
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf))
+		return err_set(e, "--net '%.40s...' is too long", spec);
+	struct vmdef_nic n = {0};
+	struct err sub;
+	char *head = split_spec(buf, &opts);
+	int r = 0;
+	if (strcmp(head, "slirp") == 0)
+		n.type = VMDEF_NIC_SLIRP;
+	else if (strncmp(head, "tap=", 4) == 0)
+		r = vmdef_apply_nic(&n, "type", "tap", &sub) || vmdef_apply_nic(&n, "ifname", head + 4, &sub);
+	else
+		r = err_set(&sub, "write slirp[,mac=MAC][,fwd=tcp:HOSTPORT:GUESTPORT] or tap=IFNAME[,mac=MAC]");
+	while (!r && (opt = strsep(&opts, ",")) != NULL) {
+		if (strncmp(opt, "mac=", 4) == 0)
+			r = vmdef_apply_nic(&n, "mac", opt + 4, &sub);
+		else if (strncmp(opt, "fwd=", 4) == 0 && n.type == VMDEF_NIC_SLIRP)
+			r = vmdef_apply_nic(&n, "forward", opt + 4, &sub);
+		else
+			r = err_set(&sub, "unknown option '%s'; use mac=MAC or (slirp) fwd=...", opt);
+	}
+	if (r)
+		return err_set(e, "--net %s: %s", spec, sub.msg);
+	struct vmdef_nic *slot = vmdef_new_nic(d, id, e);
+	if (!slot)
+		return -1;
+	strcpy(n.id, slot->id);
+	*slot = n;
+	return 0;
+}

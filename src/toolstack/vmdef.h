@@ -1,0 +1,113 @@
+/* vmdef: a VM definition (one INI file per VM): the structure, parsing and validation with
+ * errors that name the file, the line and the fix, single-key edits ("shoji set"), and the
+ * INI text written back. Pure: no file or process access, so every path is unit-testable.
+ *
+ * Layout (docs/vm-definition.md):
+ *   [vm]          name memory cpus kernel initrd cmdline firmware vsock-cid display label autostart
+ *   [disk ID]     path format readonly serial           (up to VMDEF_MAX_DISKS)
+ *   [nic ID]      type mac ifname forward...            (up to VMDEF_MAX_NICS)
+ *   [policy]      reserved: present but empty */
+#ifndef SHOJI_TOOLSTACK_VMDEF_H
+#define SHOJI_TOOLSTACK_VMDEF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+#define VMDEF_NAME_MAX 32
+#define VMDEF_PATH_MAX 181 /* 180 characters: an INI line holds at most 198 */
+#define VMDEF_CMDLINE_MAX 2048
+#define VMDEF_MAX_DISKS 8
+#define VMDEF_MAX_NICS 4
+#define VMDEF_MAX_FWDS 8
+#define VMDEF_SERIAL_MAX 20
+#define VMDEF_MIN_MEMORY_MIB 32
+#define VMDEF_MAX_MEMORY_MIB (1024u * 1024u) /* 1 TiB */
+#define VMDEF_MAX_CPUS 254
+
+enum vmdef_disk_format { VMDEF_DISK_RAW, VMDEF_DISK_QCOW2 };
+enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP };
+
+struct vmdef_disk {
+	char id[VMDEF_NAME_MAX + 1];
+	char path[VMDEF_PATH_MAX];
+	enum vmdef_disk_format format;
+	bool readonly;
+	char serial[VMDEF_SERIAL_MAX + 1];
+	int line; /* of the section header, for errors found after parsing (0: not from a file) */
+};
+
+struct vmdef_fwd {
+	char proto[4]; /* "tcp" or "udp" */
+	char host_addr[48]; /* empty: the monitor's default */
+	uint16_t host_port, guest_port;
+};
+
+struct vmdef_nic {
+	char id[VMDEF_NAME_MAX + 1];
+	enum vmdef_nic_type type;
+	char mac[18]; /* empty: the monitor picks one */
+	char ifname[16]; /* tap only */
+	struct vmdef_fwd fwds[VMDEF_MAX_FWDS];
+	unsigned nfwds;
+	int line;
+};
+
+struct vmdef {
+	char name[VMDEF_NAME_MAX + 1];
+	uint32_t memory_mib;
+	unsigned cpus;
+	char kernel[VMDEF_PATH_MAX], initrd[VMDEF_PATH_MAX], firmware[VMDEF_PATH_MAX];
+	char cmdline[VMDEF_CMDLINE_MAX];
+	uint32_t vsock_cid; /* 0: no vsock device */
+	bool display, autostart;
+	char label[8]; /* a colour name (vmdef_parse_label) or "#rrggbb"; empty for none */
+	struct vmdef_disk disks[VMDEF_MAX_DISKS];
+	unsigned ndisks;
+	struct vmdef_nic nics[VMDEF_MAX_NICS];
+	unsigned nnics;
+	int vm_line; /* the [vm] header's line */
+};
+
+/* The defaults of a new definition: 512 MiB, 1 vCPU, "console=ttyS0", nothing else. */
+void vmdef_init(struct vmdef *d, const char *name);
+
+/* True when name is 1..32 of [A-Za-z0-9._-], starting with a letter or digit. */
+bool vmdef_name_ok(const char *name);
+
+/* Parses INI text. file names the file in errors ("FILE:LINE: what; fix"). The result is
+ * validated (vmdef_check); nothing is kept on error. */
+int vmdef_parse(const char *text, const char *file, struct vmdef *out, struct err *e);
+
+/* Whole-definition checks: a kernel, disk paths, NIC types, unique IDs. */
+int vmdef_check(const struct vmdef *d, const char *file, struct err *e);
+
+/* Applies one "KEY=VALUE" edit: a [vm] key (memory, cpus, ...), or disk.ID.KEY / nic.ID.KEY
+ * (which add the device if it is new), or disk.ID= / nic.ID= (empty: remove it). The result is
+ * checked; d is unchanged on error. */
+int vmdef_set(struct vmdef *d, const char *assignment, struct err *e);
+
+/* "PATH[,ro][,serial=ID][,format=raw|qcow2]" (as shoji-vmm's --disk) adds a disk with ID id. */
+int vmdef_add_disk_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);
+/* "slirp[,mac=MAC][,fwd=tcp:[ADDR:]HPORT:GPORT]..." or "tap=IFNAME[,mac=MAC]" adds a NIC. */
+int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);
+
+/* Writes the definition as INI text (parsable by vmdef_parse). Returns the length, or -1 when
+ * it does not fit in size bytes. */
+int vmdef_format(const struct vmdef *d, char *buf, size_t size);
+
+/* "512M", "2G", "1024" (MiB) -> MiB. */
+int vmdef_parse_size_mib(const char *s, uint32_t *mib, struct err *e);
+/* A colour name (blue, green, red, ...) or #rrggbb, stored lower-case. */
+int vmdef_parse_label(const char *s, char out[8], struct err *e);
+int vmdef_parse_bool(const char *s, bool *out, struct err *e);
+/* "aa:bb:cc:dd:ee:ff", unicast. */
+int vmdef_parse_mac(const char *s, char out[18], struct err *e);
+/* "tcp:[ADDR:]HOSTPORT:GUESTPORT" (or udp). */
+int vmdef_parse_fwd(const char *s, struct vmdef_fwd *out, struct err *e);
+/* An absolute path of at most VMDEF_PATH_MAX - 1 characters, without ',' or control characters. */
+int vmdef_parse_path(const char *s, char out[VMDEF_PATH_MAX], struct err *e);
+
+#endif

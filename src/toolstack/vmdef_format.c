@@ -1,0 +1,99 @@
+/* vmdef_format: a definition written back as INI text, in the layout vmdef_parse reads (long
+ * command lines continue on indented lines). */
+#include "vmdef.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct out {
+	char *buf;
+	size_t size, len;
+	bool overflow;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->buf + o->len, o->len < o->size ? o->size - o->len : 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || o->len + (size_t)n >= o->size)
+		o->overflow = true;
+	else
+		o->len += (size_t)n;
+}
+
+static void put_memory(struct out *o, uint32_t mib)
+{
+	if (mib % 1024 == 0)
+		put(o, "memory = %uG\n", mib / 1024);
+	else
+		put(o, "memory = %uM\n", mib);
+}
+
+/* cmdline = first words, then indented lines of at most 160 characters, split at spaces. */
+static void put_cmdline(struct out *o, const char *s)
+{
+	const char *prefix = "cmdline = ";
+	while (*s == ' ')
+		s++;
+	do {
+		size_t take = strlen(s);
+		if (take > 160) {
+			take = 160;
+			while (take > 0 && s[take] != ' ')
+				take--;
+			if (take == 0)
+				take = strcspn(s, " ");
+		}
+		put(o, "%s%.*s\n", prefix, (int)take, s);
+		prefix = "\t";
+		s += take;
+		while (*s == ' ')
+			s++;
+	} while (*s);
+}
+
+int vmdef_format(const struct vmdef *d, char *buf, size_t size)
+{
+	struct out o = {.buf = buf, .size = size};
+	put(&o, "[vm]\nname = %s\n", d->name);
+	put_memory(&o, d->memory_mib);
+	put(&o, "cpus = %u\n", d->cpus);
+	if (d->kernel[0])
+		put(&o, "kernel = %s\n", d->kernel);
+	if (d->initrd[0])
+		put(&o, "initrd = %s\n", d->initrd);
+	if (d->cmdline[0])
+		put_cmdline(&o, d->cmdline);
+	if (d->firmware[0])
+		put(&o, "firmware = %s\n", d->firmware);
+	if (d->vsock_cid)
+		put(&o, "vsock-cid = %u\n", d->vsock_cid);
+	put(&o, "display = %s\n", d->display ? "on" : "off");
+	if (d->label[0])
+		put(&o, "label = %s\n", d->label);
+	put(&o, "autostart = %s\n", d->autostart ? "yes" : "no");
+	for (unsigned i = 0; i < d->ndisks; i++) {
+		const struct vmdef_disk *k = &d->disks[i];
+		put(&o, "\n[disk %s]\npath = %s\nformat = %s\nreadonly = %s\n", k->id, k->path,
+		    k->format == VMDEF_DISK_QCOW2 ? "qcow2" : "raw", k->readonly ? "yes" : "no");
+		if (k->serial[0])
+			put(&o, "serial = %s\n", k->serial);
+	}
+	for (unsigned i = 0; i < d->nnics; i++) {
+		const struct vmdef_nic *n = &d->nics[i];
+		put(&o, "\n[nic %s]\ntype = %s\n", n->id, n->type == VMDEF_NIC_TAP ? "tap" : "slirp");
+		if (n->mac[0])
+			put(&o, "mac = %s\n", n->mac);
+		if (n->ifname[0])
+			put(&o, "ifname = %s\n", n->ifname);
+		for (unsigned f = 0; f < n->nfwds; f++) {
+			const struct vmdef_fwd *w = &n->fwds[f];
+			put(&o, "forward = %s:%s%s%u:%u\n", w->proto, w->host_addr, w->host_addr[0] ? ":" : "",
+			    w->host_port, w->guest_port);
+		}
+	}
+	return o.overflow ? -1 : (int)o.len;
+}

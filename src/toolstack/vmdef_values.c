@@ -1,0 +1,153 @@
+/* vmdef_values: the value syntaxes of a VM definition (sizes, colours, booleans, MAC addresses,
+ * port forwards, paths), each with an error that says what is accepted. */
+#include "vmdef.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int vmdef_parse_size_mib(const char *s, uint32_t *mib, struct err *e)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || errno)
+		goto bad;
+	unsigned long long kib;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': kib = v * 1024; break; /* MiB */
+	case 'K': kib = v; end++; break;
+	case 'M': kib = v * 1024; end++; break;
+	case 'G': kib = v * 1024 * 1024; end++; break;
+	case 'T': kib = v * 1024 * 1024 * 1024; end++; break;
+	default: goto bad;
+	}
+	if (*end && strcasecmp(end, "iB") && strcasecmp(end, "B"))
+		goto bad;
+	if (v > (1ull << 40) || kib / 1024 > VMDEF_MAX_MEMORY_MIB)
+		return err_set(e, "memory '%s' is more than %u GiB; give a smaller size", s,
+			       VMDEF_MAX_MEMORY_MIB / 1024);
+	if (kib % 1024)
+		return err_set(e, "memory '%s' is not a whole number of MiB; round it, e.g. to %lluM",
+			       s, kib / 1024 + 1);
+	if (kib / 1024 < VMDEF_MIN_MEMORY_MIB)
+		return err_set(e, "memory '%s' is less than the %u MiB a guest needs; give at least %uM",
+			       s, VMDEF_MIN_MEMORY_MIB, VMDEF_MIN_MEMORY_MIB);
+	*mib = (uint32_t)(kib / 1024);
+	return 0;
+bad:
+	return err_set(e, "memory '%s' is not a size; write a number with M or G, e.g. 512M or 2G", s);
+}
+
+static const char *const colours[] = {"red",  "orange", "yellow", "green", "blue",
+				      "purple", "pink", "grey", "white", "black"};
+
+int vmdef_parse_label(const char *s, char out[8], struct err *e)
+{
+	if (s[0] == '#') {
+		bool ok = strlen(s) == 7;
+		for (int i = 1; ok && i < 7; i++)
+			ok = isxdigit((unsigned char)s[i]);
+		if (ok) {
+			for (int i = 0; i < 8; i++)
+				out[i] = (char)tolower((unsigned char)s[i]);
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < sizeof(colours) / sizeof(colours[0]); i++) {
+		if (strcasecmp(s, colours[i]) == 0) {
+			snprintf(out, 8, "%s", colours[i]);
+			return 0;
+		}
+	}
+	return err_set(e, "label '%s' is not a colour; use red, orange, yellow, green, blue, purple, "
+			  "pink, grey, white, black or #rrggbb", s);
+}
+
+int vmdef_parse_bool(const char *s, bool *out, struct err *e)
+{
+	static const char *const yes[] = {"yes", "on", "true", "1"}, *const no[] = {"no", "off", "false", "0"};
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return *out = true, 0;
+		if (strcasecmp(s, no[i]) == 0)
+			return *out = false, 0;
+	}
+	return err_set(e, "'%s' is not yes or no; write yes, no, on, off, true or false", s);
+}
+
+int vmdef_parse_mac(const char *s, char out[18], struct err *e)
+{
+	unsigned b[6];
+	char tail;
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return err_set(e, "mac '%s' is not a MAC address; write six hex bytes, e.g. 52:54:00:12:34:56", s);
+	for (int i = 0; i < 17; i++) {
+		if ((i % 3 == 2) != (s[i] == ':') || (i % 3 != 2 && !isxdigit((unsigned char)s[i])))
+			return err_set(e, "mac '%s' is not a MAC address; write six hex bytes, e.g. 52:54:00:12:34:56", s);
+	}
+	if (b[0] & 1)
+		return err_set(e, "mac '%s' is a multicast address; the first byte must be even, e.g. 52:...", s);
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0] & 0xffu, b[1] & 0xffu, b[2] & 0xffu,
+		 b[3] & 0xffu, b[4] & 0xffu, b[5] & 0xffu);
+	return 0;
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (!isdigit((unsigned char)*s) || *end || errno || v < 1 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int vmdef_parse_fwd(const char *s, struct vmdef_fwd *out, struct err *e)
+{
+	char buf[96], *f[5];
+	int n = 0;
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	for (char *p = buf, *tok; n < 5 && (tok = strsep(&p, ":")) != NULL;)
+		f[n++] = tok;
+	if (n < 3 || n > 4 || (strcmp(f[0], "tcp") && strcmp(f[0], "udp")))
+		goto bad;
+	struct vmdef_fwd r = {0};
+	strcpy(r.proto, f[0]);
+	if (n == 4) {
+		struct in_addr a;
+		if (inet_pton(AF_INET, f[1], &a) != 1)
+			return err_set(e, "forward '%s': '%s' is not an IPv4 address; write e.g. 127.0.0.1", s, f[1]);
+		snprintf(r.host_addr, sizeof(r.host_addr), "%s", f[1]);
+	}
+	if (parse_port(f[n - 2], &r.host_port) < 0 || parse_port(f[n - 1], &r.guest_port) < 0)
+		return err_set(e, "forward '%s': ports are whole numbers from 1 to 65535", s);
+	*out = r;
+	return 0;
+bad:
+	return err_set(e, "forward '%s' is not tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT, e.g. tcp:2222:22", s);
+}
+
+int vmdef_parse_path(const char *s, char out[VMDEF_PATH_MAX], struct err *e)
+{
+	if (s[0] != '/')
+		return err_set(e, "path '%s' is relative; give an absolute path (starting with /)", s);
+	if (strlen(s) >= VMDEF_PATH_MAX)
+		return err_set(e, "path '%.40s...' is longer than %d characters; move or link the file to "
+				  "a shorter path", s, VMDEF_PATH_MAX - 1);
+	for (const char *p = s; *p; p++) {
+		if (*p == ',' || iscntrl((unsigned char)*p))
+			return err_set(e, "path '%s' contains a comma or control character, which the monitor's "
+					  "options cannot carry; rename the file", s);
+	}
+	strcpy(out, s);
+	return 0;
+}

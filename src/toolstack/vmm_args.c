@@ -1,0 +1,73 @@
+/* vmm_args: a definition turned into shoji-vmm options (see vmm_args.h). */
+#include "vmm_args.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+__attribute__((format(printf, 2, 3))) static int add(struct vmm_args *a, const char *fmt, ...)
+{
+	if (a->argc == VMM_ARGS_MAX)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	size_t room = sizeof(a->buf) - a->used;
+	int n = vsnprintf(a->buf + a->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room)
+		return -1;
+	a->argv[a->argc++] = a->buf + a->used;
+	a->argv[a->argc] = NULL;
+	a->used += (size_t)n + 1;
+	return 0;
+}
+
+static int add_nic(struct vmm_args *a, const struct vmdef_nic *n)
+{
+	char spec[512];
+	size_t len = 0;
+	if (n->type == VMDEF_NIC_TAP)
+		len = (size_t)snprintf(spec, sizeof(spec), "tap=%s", n->ifname);
+	else
+		len = (size_t)snprintf(spec, sizeof(spec), "slirp");
+	if (n->mac[0])
+		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",mac=%s", n->mac);
+	for (unsigned i = 0; i < n->nfwds; i++) {
+		const struct vmdef_fwd *f = &n->fwds[i];
+		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",fwd=%s:%s%s%u:%u", f->proto,
+					f->host_addr, f->host_addr[0] ? ":" : "", f->host_port, f->guest_port);
+	}
+	return len < sizeof(spec) ? (add(a, "--net") || add(a, "%s", spec)) : -1;
+}
+
+int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *a,
+		   struct err *e)
+{
+	a->argc = 0;
+	a->used = 0;
+	int r = add(a, "%s", in->vmm) || add(a, "--kernel") || add(a, "%s", d->kernel);
+	if (d->initrd[0])
+		r = r || add(a, "--initrd") || add(a, "%s", d->initrd);
+	r = r || add(a, "--cmdline") || add(a, "%s", d->cmdline);
+	r = r || add(a, "--memory") || add(a, "%u", d->memory_mib);
+	r = r || add(a, "--cpus") || add(a, "%u", d->cpus);
+	r = r || add(a, "--control-socket") || add(a, "%s", in->control);
+	r = r || add(a, "--serial") || add(a, "socket:%s", in->serial_socket);
+	r = r || add(a, "--serial-log") || add(a, "%s", in->serial_log);
+	r = r || add(a, "--rng");
+	for (unsigned i = 0; i < d->ndisks; i++) {
+		const struct vmdef_disk *k = &d->disks[i];
+		/* format=raw is the monitor's default and is left out. */
+		r = r || add(a, "--disk") ||
+		    add(a, "%s%s%s%s%s", k->path, k->readonly ? ",ro" : "", k->serial[0] ? ",serial=" : "",
+			k->serial, k->format == VMDEF_DISK_QCOW2 ? ",format=qcow2" : "");
+	}
+	for (unsigned i = 0; i < d->nnics; i++)
+		r = r || add_nic(a, &d->nics[i]);
+	if (d->vsock_cid)
+		r = r || add(a, "--vsock") || add(a, "%u", d->vsock_cid);
+	if (in->jail)
+		r = r || add(a, "--jail-uid") || add(a, "%u", (unsigned)in->jail_uid) || add(a, "--jail-gid") ||
+		    add(a, "%u", (unsigned)in->jail_gid);
+	return r ? err_set(e, "the monitor's command line for '%s' is too long", d->name) : 0;
+}

@@ -1,0 +1,32 @@
+/* vmm_args: the shoji-vmm command line for a VM definition (docs/ARCHITECTURE.md, "shojid"):
+ * its control socket, serial socket and serial log, disks, NICs, vsock and the jail. Pure. */
+#ifndef SHOJI_TOOLSTACK_VMM_ARGS_H
+#define SHOJI_TOOLSTACK_VMM_ARGS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../common/err.h"
+#include "vmdef.h"
+
+#define VMM_ARGS_MAX 80
+
+struct vmm_args_in {
+	const char *vmm;	  /* the shoji-vmm binary */
+	const char *control, *serial_socket, *serial_log;
+	bool jail;		  /* pass --jail-uid/--jail-gid */
+	uid_t jail_uid;
+	gid_t jail_gid;
+};
+
+struct vmm_args {
+	char *argv[VMM_ARGS_MAX + 1]; /* NULL-terminated, pointing into buf */
+	int argc;
+	char buf[16384];
+	size_t used;
+};
+
+int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *out,
+		   struct err *e);
+
+#endif

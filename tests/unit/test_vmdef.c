@@ -1,0 +1,388 @@
+/* Unit tests for VM definitions: the INI layout, every error (each naming the file, the line
+ * and a fix), single-key edits, the --disk/--net shorthands, the text written back, and the
+ * monitor command line built from a definition. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "toolstack/vmdef.h"
+#include "toolstack/vmm_args.h"
+#include "unit.h"
+
+static struct vmdef def;
+static struct err e;
+
+static const char *const good =
+	"# a work VM\n"
+	"[vm]\n"
+	"name = work\n"
+	"memory = 2G\n"
+	"cpus = 2\n"
+	"kernel = /boot/vmlinuz\n"
+	"initrd = /boot/initrd.img\n"
+	"cmdline = console=ttyS0 quiet\n"
+	"\troot=/dev/vda\n"
+	"vsock-cid = 42\n"
+	"display = on\n"
+	"label = Blue\n"
+	"autostart = yes\n"
+	"\n"
+	"[disk root]\n"
+	"path = /var/lib/shoji/images/work.img\n"
+	"serial = ROOT1\n"
+	"\n"
+	"[disk data]\n"
+	"path = /srv/data.qcow2\n"
+	"format = qcow2\n"
+	"readonly = yes\n"
+	"\n"
+	"[nic net0]\n"
+	"type = slirp\n"
+	"mac = 52:54:00:AB:cd:01\n"
+	"forward = tcp:2222:22\n"
+	"forward = udp:127.0.0.1:5353:53\n"
+	"\n"
+	"[nic lan]\n"
+	"type = tap\n"
+	"ifname = tap0\n"
+	"\n"
+	"[policy]\n";
+
+static void test_good_definition(void **state)
+{
+	(void)state;
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	assert_string_equal(def.name, "work");
+	assert_int_equal(def.memory_mib, 2048);
+	assert_int_equal(def.cpus, 2);
+	assert_string_equal(def.kernel, "/boot/vmlinuz");
+	assert_string_equal(def.initrd, "/boot/initrd.img");
+	assert_string_equal(def.cmdline, "console=ttyS0 quiet root=/dev/vda");
+	assert_int_equal(def.vsock_cid, 42);
+	assert_true(def.display);
+	assert_true(def.autostart);
+	assert_string_equal(def.label, "blue");
+	assert_int_equal(def.ndisks, 2);
+	assert_string_equal(def.disks[0].id, "root");
+	assert_string_equal(def.disks[0].serial, "ROOT1");
+	assert_int_equal(def.disks[0].format, VMDEF_DISK_RAW);
+	assert_false(def.disks[0].readonly);
+	assert_int_equal(def.disks[1].format, VMDEF_DISK_QCOW2);
+	assert_true(def.disks[1].readonly);
+	assert_int_equal(def.nnics, 2);
+	assert_int_equal(def.nics[0].type, VMDEF_NIC_SLIRP);
+	assert_string_equal(def.nics[0].mac, "52:54:00:ab:cd:01");
+	assert_int_equal(def.nics[0].nfwds, 2);
+	assert_string_equal(def.nics[0].fwds[1].proto, "udp");
+	assert_string_equal(def.nics[0].fwds[1].host_addr, "127.0.0.1");
+	assert_int_equal(def.nics[0].fwds[1].host_port, 5353);
+	assert_int_equal(def.nics[0].fwds[1].guest_port, 53);
+	assert_int_equal(def.nics[1].type, VMDEF_NIC_TAP);
+	assert_string_equal(def.nics[1].ifname, "tap0");
+}
+
+static void test_minimal_defaults(void **state)
+{
+	(void)state;
+	assert_int_equal(vmdef_parse("[vm]\nname=a\nkernel=/k\n", "a.ini", &def, &e), 0);
+	assert_int_equal(def.memory_mib, 512);
+	assert_int_equal(def.cpus, 1);
+	assert_string_equal(def.cmdline, "console=ttyS0");
+	assert_int_equal(def.ndisks, 0);
+	assert_false(def.display);
+}
+
+/* Each bad definition fails with a message containing all the given words. */
+static void expect(const char *text, const char *w1, const char *w2)
+{
+	struct vmdef d;
+	struct err err = {""};
+	if (vmdef_parse(text, "t.ini", &d, &err) == 0)
+		fail_msg("accepted:\n%s", text);
+	assert_contains(err.msg, w1);
+	if (w2)
+		assert_contains(err.msg, w2);
+}
+
+#define VM "[vm]\nname=a\nkernel=/k\n"
+
+static void test_errors_name_the_line(void **state)
+{
+	(void)state;
+	expect("", "t.ini", "no [vm] section");
+	expect("[vm]\nkernel=/k\n", "t.ini:1:", "no name; add 'name = NAME'");
+	expect("[vm]\nname=a\n", "t.ini:1:", "no kernel; add 'kernel = ");
+	expect(VM "bogus = 1\n", "t.ini:4:", "unknown key 'bogus'; known keys here: name, memory");
+	expect(VM "[bogus]\n", "t.ini:4:", "unknown section [bogus]; use [vm]");
+	expect(VM "[disk]\npath=/x\n", "t.ini:4:", "unknown section [disk]");
+	expect(VM "[vm]\n", "t.ini:4:", "[vm] appears twice");
+	expect(VM "[policy]\n[policy]\n", "t.ini:5:", "[policy] appears twice");
+	expect(VM "[policy]\nsandbox = strict\n", "t.ini:5:", "[policy] is reserved");
+	expect("name = a\n[vm]\n", "t.ini:1:", "outside any section; put it under [vm]");
+	expect(VM "memory = 1G\nmemory = 2G\n", "t.ini:5:", "'memory' is given twice");
+	expect(VM "this is not a key\n", "t.ini:4:", "neither 'key = value' nor '[section]'");
+	expect(VM "[vm\n", "t.ini:4:", "neither");
+	expect(VM "  [disk x]\n", "t.ini:4:", "section header is indented");
+	expect(VM "cpus = 2\n  memory = 1G\n", "t.ini:5:", "continues 'cpus', which only cmdline may");
+	expect(VM "[disk a]\npath=/x\n  more\n", "t.ini:6:", "remove the indentation");
+	expect(VM "[nic a]\ntype=slirp\n  more\n", "t.ini:6:", "remove the indentation");
+}
+
+static void test_value_errors(void **state)
+{
+	(void)state;
+	expect("[vm]\nname = ../etc\nkernel=/k\n", "t.ini:2:", "not allowed; use 1 to 32 letters");
+	expect("[vm]\nname = -a\nkernel=/k\n", "t.ini:2:", "starting with a letter or digit");
+	expect("[vm]\nname = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nkernel=/k\n", "t.ini:2:", "not allowed");
+	expect("[vm]\nname = a b\nkernel=/k\n", "t.ini:2:", "not allowed");
+	expect(VM "memory = lots\n", "t.ini:4:", "not a size; write a number with M or G");
+	expect(VM "memory = 0\n", "t.ini:4:", "less than the 32 MiB");
+	expect(VM "memory = 16M\n", "t.ini:4:", "give at least 32M");
+	expect(VM "memory = 2T\n", "t.ini:4:", "more than 1024 GiB");
+	expect(VM "memory = 99999999999999999999G\n", "t.ini:4:", "not a size");
+	expect(VM "memory = 18446744073709551615K\n", "t.ini:4:", "more than");
+	expect(VM "memory = 1500K\n", "t.ini:4:", "not a whole number of MiB");
+	expect(VM "memory = 1Q\n", "t.ini:4:", "not a size");
+	expect(VM "memory = -1G\n", "t.ini:4:", "not a size");
+	expect(VM "cpus = 0\n", "t.ini:4:", "from 1 to 254");
+	expect(VM "cpus = 255\n", "t.ini:4:", "from 1 to 254");
+	expect(VM "cpus = two\n", "t.ini:4:", "from 1 to 254");
+	expect("[vm]\nname=a\nkernel=vmlinuz\n", "t.ini:3:", "relative; give an absolute path");
+	expect("[vm]\nname=a\nkernel=/a,b\n", "t.ini:3:", "comma");
+	expect(VM "initrd = rel\n", "t.ini:4:", "absolute");
+	expect(VM "firmware = /fw.bin\n", "t.ini:1:", "firmware boot is reserved");
+	expect(VM "vsock-cid = 2\n", "t.ini:4:", "0-2 are reserved");
+	expect(VM "vsock-cid = 4294967295\n", "t.ini:4:", "vsock-cid");
+	expect(VM "display = maybe\n", "t.ini:4:", "not yes or no");
+	expect(VM "autostart = 2\n", "t.ini:4:", "not yes or no");
+	expect(VM "label = mauve\n", "t.ini:4:", "not a colour; use red");
+	expect(VM "label = #12345\n", "t.ini:4:", "not a colour");
+	expect(VM "label = #12345g\n", "t.ini:4:", "not a colour");
+}
+
+static void test_device_errors(void **state)
+{
+	(void)state;
+	expect(VM "[disk a]\n", "t.ini:4:", "[disk a] has no path; add 'path = ");
+	expect(VM "[disk a]\npath=/x\nformat=vmdk\n", "t.ini:6:", "not raw or qcow2");
+	expect(VM "[disk a]\npath=/x\nreadonly=perhaps\n", "t.ini:6:", "not yes or no");
+	expect(VM "[disk a]\npath=/x\nserial=has space\n", "t.ini:6:", "serial");
+	expect(VM "[disk a]\npath=/x\nserial=123456789012345678901\n", "t.ini:6:", "up to 20");
+	expect(VM "[disk a]\npath=/x\n[disk a]\npath=/y\n", "t.ini:6:", "defined twice");
+	expect(VM "[disk a/b]\npath=/x\n", "t.ini:4:", "disk ID 'a/b' is not allowed");
+	expect(VM "[disk a]\nsize=1G\n", "t.ini:5:", "known keys here: path, format, readonly, serial");
+	expect(VM "[nic n]\n", "t.ini:4:", "[nic n] has no type; add 'type = slirp'");
+	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not slirp or tap");
+	expect(VM "[nic n]\ntype=tap\n", "t.ini:4:", "without ifname; add 'ifname = tap0'");
+	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
+	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname is for tap");
+	expect(VM "[nic n]\ntype=tap\nifname=waytoolonginterface\n", "t.ini:6:", "not an interface name");
+	expect(VM "[nic n]\ntype=slirp\nmac=01:00:00:00:00:01\n", "t.ini:6:", "multicast");
+	expect(VM "[nic n]\ntype=slirp\nmac=52:54:00:00:00\n", "t.ini:6:", "not a MAC address");
+	expect(VM "[nic n]\ntype=slirp\nmac=52:54:00:00:00:0g\n", "t.ini:6:", "not a MAC address");
+	expect(VM "[nic n]\ntype=slirp\nmac=52-54-00-00-00-01\n", "t.ini:6:", "not a MAC address");
+	expect(VM "[nic n]\ntype=slirp\nforward=tcp:22\n", "t.ini:6:", "tcp:2222:22");
+	expect(VM "[nic n]\ntype=slirp\nforward=sctp:1:2\n", "t.ini:6:", "tcp|udp");
+	expect(VM "[nic n]\ntype=slirp\nforward=tcp:0:22\n", "t.ini:6:", "1 to 65535");
+	expect(VM "[nic n]\ntype=slirp\nforward=tcp:70000:22\n", "t.ini:6:", "1 to 65535");
+	expect(VM "[nic n]\ntype=slirp\nforward=tcp:host:1:22\n", "t.ini:6:", "not an IPv4 address");
+	expect(VM "[nic n]\ntype=slirp\nforward=tcp:1:2:3:4:5\n", "t.ini:6:", "tcp|udp");
+	expect(VM "[nic n]\ntype=slirp\ntype=tap\n", "t.ini:6:", "given twice");
+	char many[4096] = VM;
+	for (int i = 0; i < 9; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "[disk d%d]\npath=/x\n", i);
+	expect(many, "t.ini:20:", "more than 8 disks");
+	strcpy(many, VM "[nic n]\ntype=slirp\n");
+	for (int i = 0; i < 9; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "forward=tcp:%d:22\n", 1000 + i);
+	expect(many, "t.ini:14:", "more than 8 forwards");
+	strcpy(many, VM);
+	for (int i = 0; i < 5; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "[nic n%d]\ntype=slirp\n", i);
+	expect(many, "t.ini:12:", "more than 4 NICs");
+}
+
+static void test_hostile_text(void **state)
+{
+	(void)state;
+	char line[400];
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	char text[600];
+	snprintf(text, sizeof(text), VM "cmdline = %s\n", line);
+	expect(text, "t.ini:4:", "longer than 198 characters");
+	snprintf(text, sizeof(text), "[vm]\nname=a\nkernel=/%s\n", line + 209);
+	expect(text, "t.ini:3:", "longer than 180 characters");
+	expect(VM "cmdline = a\x01" "b\n", "t.ini:4:", "control character");
+	/* A cmdline can grow over lines up to its limit, not beyond. */
+	char big[8192] = VM "cmdline = a\n";
+	for (int i = 0; i < 30; i++) {
+		size_t n = strlen(big);
+		big[n++] = '\t';
+		memset(big + n, 'y', 100);
+		big[n + 100] = '\n';
+		big[n + 101] = '\0';
+	}
+	expect(big, "t.ini:", "cmdline is longer than 2047");
+	/* Binary junk is an error, not a crash. */
+	unsigned char junk[512];
+	unsigned x = 12345;
+	for (int round = 0; round < 200; round++) {
+		for (size_t i = 0; i < sizeof(junk) - 1; i++) {
+			x = x * 1103515245 + 12345;
+			junk[i] = (unsigned char)((x >> 16) % 255 + 1);
+		}
+		junk[sizeof(junk) - 1] = '\0';
+		struct vmdef d;
+		struct err err;
+		if (vmdef_parse((char *)junk, "j.ini", &d, &err) < 0)
+			assert_contains(err.msg, "j.ini");
+	}
+	/* Comments, a BOM, CRLF endings and blank lines are fine. */
+	assert_int_equal(vmdef_parse("\xEF\xBB\xBF; c\r\n[vm]\r\n# c\r\nname = a ; inline\r\n\r\nkernel=/k\r\n",
+				     "t.ini", &def, &e), 0);
+	assert_string_equal(def.name, "a");
+}
+
+static void test_format_round_trip(void **state)
+{
+	(void)state;
+	char text[8192], again[8192];
+	struct vmdef back;
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	/* A long command line is written back over indented lines. */
+	assert_int_equal(vmdef_set(&def, "cmdline=console=ttyS0 "
+					   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+					   "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb "
+					   "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+				 &e), 0);
+	int n = vmdef_format(&def, text, sizeof(text));
+	assert_true(n > 0);
+	assert_int_equal(vmdef_parse(text, "back.ini", &back, &e), 0);
+	assert_string_equal(back.cmdline, def.cmdline);
+	assert_int_equal(vmdef_format(&back, again, sizeof(again)), n);
+	assert_string_equal(text, again);
+	assert_int_equal(back.nics[0].nfwds, 2);
+	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
+	assert_int_equal(vmdef_format(&def, text, 100), -1);
+}
+
+static void test_set(void **state)
+{
+	(void)state;
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	assert_int_equal(vmdef_set(&def, "memory=768M", &e), 0);
+	assert_int_equal(def.memory_mib, 768);
+	assert_int_equal(vmdef_set(&def, "label=#00FF00", &e), 0);
+	assert_string_equal(def.label, "#00ff00");
+	assert_int_equal(vmdef_set(&def, "label=", &e), 0);
+	assert_string_equal(def.label, "");
+	assert_int_equal(vmdef_set(&def, "disk.new.path=/new.img", &e), 0);
+	assert_int_equal(def.ndisks, 3);
+	assert_int_equal(vmdef_set(&def, "disk.new.readonly=yes", &e), 0);
+	assert_true(def.disks[2].readonly);
+	assert_int_equal(vmdef_set(&def, "disk.root=", &e), 0);
+	assert_int_equal(def.ndisks, 2);
+	assert_string_equal(def.disks[0].id, "data");
+	assert_int_equal(vmdef_set(&def, "nic.net0.forward=", &e), 0);
+	assert_int_equal(def.nics[0].nfwds, 0);
+	assert_int_equal(vmdef_set(&def, "nic.net0.forward=tcp:8080:80", &e), 0);
+	assert_int_equal(def.nics[0].nfwds, 1);
+
+	struct vmdef before = def;
+	assert_int_equal(vmdef_set(&def, "memory=1K", &e), -1);
+	assert_contains(e.msg, "memory: memory '1K' is not a whole number");
+	assert_int_equal(vmdef_set(&def, "name=other", &e), -1);
+	assert_contains(e.msg, "cannot be renamed");
+	assert_int_equal(vmdef_set(&def, "kernel=", &e), -1);
+	assert_contains(e.msg, "has no kernel");
+	assert_int_equal(vmdef_set(&def, "nosuchkey=1", &e), -1);
+	assert_contains(e.msg, "unknown key 'nosuchkey'");
+	assert_int_equal(vmdef_set(&def, "memory", &e), -1);
+	assert_contains(e.msg, "is not KEY=VALUE");
+	assert_int_equal(vmdef_set(&def, "=1", &e), -1);
+	assert_int_equal(vmdef_set(&def, "cpu.0.x=1", &e), -1);
+	assert_contains(e.msg, "disk.ID.KEY or nic.ID.KEY");
+	assert_int_equal(vmdef_set(&def, "disk.gone=", &e), -1);
+	assert_contains(e.msg, "no disk 'gone'");
+	assert_int_equal(vmdef_set(&def, "disk.x=/y", &e), -1);
+	assert_contains(e.msg, "disk.x.KEY=VALUE");
+	assert_int_equal(vmdef_set(&def, "disk.fresh.serial=abc", &e), -1);
+	assert_contains(e.msg, "has no path");
+	assert_int_equal(vmdef_set(&def, "nic.fresh.mac=52:54:00:00:00:01", &e), -1);
+	assert_contains(e.msg, "has no type");
+	assert_int_equal(vmdef_set(&def, "disk.bad/id.path=/x", &e), -1);
+	assert_memory_equal(&before, &def, sizeof(def));
+}
+
+static void test_specs(void **state)
+{
+	(void)state;
+	vmdef_init(&def, "s");
+	assert_int_equal(vmdef_add_disk_spec(&def, "vda", "/a.img,ro,serial=S1,format=qcow2", &e), 0);
+	assert_true(def.disks[0].readonly);
+	assert_string_equal(def.disks[0].serial, "S1");
+	assert_int_equal(def.disks[0].format, VMDEF_DISK_QCOW2);
+	assert_int_equal(vmdef_add_disk_spec(&def, "vdb", "/b.img", &e), 0);
+	assert_int_equal(vmdef_add_disk_spec(&def, "vdc", "/c.img,cache=none", &e), -1);
+	assert_contains(e.msg, "unknown option 'cache=none'");
+	assert_int_equal(vmdef_add_disk_spec(&def, "vdc", "c.img", &e), -1);
+	assert_contains(e.msg, "relative");
+	assert_int_equal(vmdef_add_disk_spec(&def, "vda", "/d.img", &e), -1);
+	assert_contains(e.msg, "defined twice");
+	assert_int_equal(vmdef_add_nic_spec(&def, "net0", "slirp,mac=52:54:00:00:00:02,fwd=tcp:2222:22,fwd=udp:1:2", &e), 0);
+	assert_int_equal(def.nics[0].nfwds, 2);
+	assert_int_equal(vmdef_add_nic_spec(&def, "net1", "tap=tap3,mac=52:54:00:00:00:03", &e), 0);
+	assert_string_equal(def.nics[1].ifname, "tap3");
+	assert_int_equal(vmdef_add_nic_spec(&def, "net2", "tap=tap3,fwd=tcp:1:2", &e), -1);
+	assert_contains(e.msg, "unknown option");
+	assert_int_equal(vmdef_add_nic_spec(&def, "net2", "vde", &e), -1);
+	assert_contains(e.msg, "write slirp");
+	assert_int_equal(def.nnics, 2);
+}
+
+static void test_vmm_args(void **state)
+{
+	(void)state;
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	struct vmm_args *a = malloc(sizeof(*a));
+	struct vmm_args_in in = {.vmm = "/usr/bin/shoji-vmm", .control = "/run/shoji/work/control.sock",
+				 .serial_socket = "/run/shoji/work/serial.sock", .serial_log = "/log",
+				 .jail = true, .jail_uid = 999, .jail_gid = 998};
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	char joined[4096] = "";
+	for (int i = 0; i < a->argc; i++)
+		snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s|", a->argv[i]);
+	assert_null(a->argv[a->argc]);
+	assert_string_equal(joined,
+			    "/usr/bin/shoji-vmm|--kernel|/boot/vmlinuz|--initrd|/boot/initrd.img|"
+			    "--cmdline|console=ttyS0 quiet root=/dev/vda|--memory|2048|--cpus|2|"
+			    "--control-socket|/run/shoji/work/control.sock|"
+			    "--serial|socket:/run/shoji/work/serial.sock|--serial-log|/log|--rng|"
+			    "--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
+			    "--disk|/srv/data.qcow2,ro,format=qcow2|"
+			    "--net|slirp,mac=52:54:00:ab:cd:01,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
+			    "--net|tap=tap0|--vsock|42|--jail-uid|999|--jail-gid|998|");
+	in.jail = false;
+	vmdef_init(&def, "m");
+	strcpy(def.kernel, "/k");
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	assert_int_equal(a->argc, 16);
+	free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_definition),
+		cmocka_unit_test(test_minimal_defaults),
+		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_value_errors),
+		cmocka_unit_test(test_device_errors),
+		cmocka_unit_test(test_hostile_text),
+		cmocka_unit_test(test_format_round_trip),
+		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_specs),
+		cmocka_unit_test(test_vmm_args),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
