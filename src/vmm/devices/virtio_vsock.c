@@ -16,8 +16,6 @@
 #define DATA_QUEUES 2 /* rx, tx: the kernel's; queue 2 (events) stays with the monitor */
 #define VIRTIO_VSOCK_F_SEQPACKET (1ull << 1)
 #define CONFIG_SIZE 8
-/* <linux/vhost.h> redefines VIRTIO_F_VERSION_1 as a bit number: spell the mask out here. */
-#define FEATURE_VERSION_1 (1ull << 32)
 
 static struct virtio_vsock *vsock_of(struct virtio_pci *vp) { return vp->device; }
 
@@ -155,7 +153,7 @@ int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
 	}
 	/* Offer only what the kernel's rings can do (it knows VERSION_1, EVENT_IDX, INDIRECT). */
 	v->vp.device_features &= v->vhost_features;
-	if (!(v->vp.device_features & FEATURE_VERSION_1))
+	if (!(v->vp.device_features & VIRTIO_FEATURE_VERSION_1))
 		return err_set(e, "vhost-vsock: this kernel's vhost-vsock lacks virtio 1.0 support");
 	return 0;
 }

@@ -37,7 +37,8 @@
 #define MSIX_ENTRY_MASKED 1u
 
 #define VIRTIO_PCI_VENDOR 0x1af4
-#define TRANSPORT_FEATURES (VIRTIO_F_VERSION_1 | VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX)
+#define TRANSPORT_FEATURES                                                                         \
+	(VIRTIO_FEATURE_VERSION_1 | VIRTIO_FEATURE_INDIRECT_DESC | VIRTIO_FEATURE_EVENT_IDX)
 
 static void put(uint8_t *p, uint32_t off, uint64_t v, uint32_t len) { memcpy(p + off, &v, len); }
 
@@ -211,8 +212,8 @@ static void queue_enable(struct virtio_pci *vp, unsigned q)
 	struct virtio_queue *vq = &vp->queues[q];
 	struct err e;
 	if (virtq_init(&vq->vq, vp->mem, vq->size, vq->desc, vq->avail, vq->used,
-		       vp->driver_features & VIRTIO_F_EVENT_IDX,
-		       vp->driver_features & VIRTIO_F_INDIRECT_DESC, &e) < 0) {
+		       vp->driver_features & VIRTIO_FEATURE_EVENT_IDX,
+		       vp->driver_features & VIRTIO_FEATURE_INDIRECT_DESC, &e) < 0) {
 		log_warn("%s: queue %u: %s", vp->ops->name, q, e.msg);
 		virtio_pci_set_needs_reset(vp);
 		return;
@@ -251,7 +252,7 @@ static void status_write(struct virtio_pci *vp, uint8_t v)
 	}
 	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(vp->status & VIRTIO_STATUS_FEATURES_OK)) {
 		uint64_t f = vp->driver_features;
-		if ((f & ~offered(vp)) || !(f & VIRTIO_F_VERSION_1))
+		if ((f & ~offered(vp)) || !(f & VIRTIO_FEATURE_VERSION_1))
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK; /* refused: the driver sees it clear */
 	}
 	bool going_live = (v & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_DRIVER_OK);

@@ -18,9 +18,10 @@
 #include "virtqueue.h"
 
 #define VIRTIO_PCI_MAX_QUEUES 8
-#define VIRTIO_F_INDIRECT_DESC (1ull << 28)
-#define VIRTIO_F_EVENT_IDX (1ull << 29)
-#define VIRTIO_F_VERSION_1 (1ull << 32)
+/* Feature masks (not bit numbers, which <linux/virtio_config.h> names VIRTIO_F_*). */
+#define VIRTIO_FEATURE_INDIRECT_DESC (1ull << 28)
+#define VIRTIO_FEATURE_EVENT_IDX (1ull << 29)
+#define VIRTIO_FEATURE_VERSION_1 (1ull << 32)
 
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
 #define VIRTIO_STATUS_DRIVER 2
