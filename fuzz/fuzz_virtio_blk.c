@@ -67,21 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* the seed writer: a write, a read and a flush request, each a valid input */
 
+#include "seed_window.h"
+
 #define HDR 0x13000u
 #define DATA 0x13100u
 #define STATUS 0x13400u
-
-static void put(uint8_t *w, uint64_t gpa, const void *v, size_t n) { memcpy(w + (gpa - VFX_DESC), v, n); }
-
-static void desc(uint8_t *w, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	uint8_t d[16];
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	put(w, VFX_DESC + 16 * i, d, 16);
-}
 
 int main(int argc, char **argv)
 {
@@ -94,14 +84,14 @@ int main(int argc, char **argv)
 		in[0] = 3; /* EVENT_IDX, INDIRECT_DESC */
 		uint8_t *w = in + 1;
 		unsigned n = 0;
-		desc(w, n, HDR, 16, 1, (uint16_t)(n + 1)), n++;
+		seed_desc(w, VFX_DESC, n, HDR, 16, 1, (uint16_t)(n + 1)), n++;
 		if (types[t] != 4)
-			desc(w, n, DATA, 512, (uint16_t)(1 | (types[t] == 0 ? 2 : 0)), (uint16_t)(n + 1)), n++;
-		desc(w, n, STATUS, 1, 2, 0);
+			seed_desc(w, VFX_DESC, n, DATA, 512, (uint16_t)(1 | (types[t] == 0 ? 2 : 0)), (uint16_t)(n + 1)), n++;
+		seed_desc(w, VFX_DESC, n, STATUS, 1, 2, 0);
 		uint16_t avail[3] = {0, 1, 0};
-		put(w, VFX_AVAIL, avail, sizeof(avail));
+		seed_put(w, VFX_AVAIL, avail, sizeof(avail));
 		uint32_t hdr[4] = {types[t], 0, 3, 0};
-		put(w, HDR, hdr, sizeof(hdr));
+		seed_put(w, HDR, hdr, sizeof(hdr));
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/seed-%u", argv[1], t);
 		FILE *f = fopen(path, "wb");

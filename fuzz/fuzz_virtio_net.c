@@ -82,18 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* the seed writer: two receive buffers and a two-buffer transmit chain, a valid input */
 
-static void put(uint8_t *w, uint64_t gpa, const void *v, size_t n) { memcpy(w + (gpa - VFX_DESC), v, n); }
-
-static void desc(uint8_t *w, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		 uint16_t next)
-{
-	uint8_t d[16];
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	put(w, table + 16 * i, d, 16);
-}
+#include "seed_window.h"
 
 int main(int argc, char **argv)
 {
@@ -103,15 +92,15 @@ int main(int argc, char **argv)
 	in[0] = 7;
 	in[1] = 0x05, in[2] = 0xdc; /* 1500 bytes */
 	uint8_t *w = in + 3;
-	desc(w, VFX_DESC, 0, 0x18000, 1024, 2, 0);
-	desc(w, VFX_DESC, 1, 0x18400, 1024, 2, 0);
+	seed_desc(w, VFX_DESC, 0, 0x18000, 1024, 2, 0);
+	seed_desc(w, VFX_DESC, 1, 0x18400, 1024, 2, 0);
 	uint16_t avail[4] = {0, 2, 0, 1};
-	put(w, VFX_AVAIL, avail, sizeof(avail));
+	seed_put(w, VFX_AVAIL, avail, sizeof(avail));
 	uint64_t tx = VFX_DESC + VFX_QUEUE_STRIDE;
-	desc(w, tx, 0, 0x19000, 12, 1, 1);
-	desc(w, tx, 1, 0x19100, 60, 0, 0);
+	seed_desc(w, tx, 0, 0x19000, 12, 1, 1);
+	seed_desc(w, tx, 1, 0x19100, 60, 0, 0);
 	uint16_t tx_avail[3] = {0, 1, 0};
-	put(w, VFX_AVAIL + VFX_QUEUE_STRIDE, tx_avail, sizeof(tx_avail));
+	seed_put(w, VFX_AVAIL + VFX_QUEUE_STRIDE, tx_avail, sizeof(tx_avail));
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/seed-0", argv[1]);
 	FILE *f = fopen(path, "wb");
