@@ -37,13 +37,15 @@ int unix_socket_listen(const char *path, const char *what, int backlog, int *fd,
 	return 0;
 }
 
-int unix_socket_accept_one(int listen_fd, int *client_fd)
+int unix_socket_accept_one(int listen_fd, int *client_fd, const char *refusal)
 {
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	if (*client_fd >= 0) {
-		close(fd); /* one client at a time: the newcomer is refused */
+	if (*client_fd >= 0) { /* one client at a time: the newcomer is told why and closed */
+		if (refusal)
+			(void)!send(fd, refusal, strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
 		return 0;
 	}
 	*client_fd = fd;

@@ -12,8 +12,11 @@
 int unix_socket_listen(const char *path, const char *what, int backlog, int *fd, struct err *e);
 
 /* Accepts one connection on listen_fd. When *client_fd already holds a client the newcomer is
- * refused (closed at once) and 0 returned; otherwise it becomes *client_fd (blocking: callers use MSG_DONTWAIT where it matters) and
+ * refused (sent `refusal`, when not NULL, and closed at once) and 0 returned; otherwise it becomes *client_fd (blocking: callers use MSG_DONTWAIT where it matters) and
  * 1 is returned. 0 also when there was nothing to accept. */
-int unix_socket_accept_one(int listen_fd, int *client_fd);
+int unix_socket_accept_one(int listen_fd, int *client_fd, const char *refusal);
+
+/* What a second console client reads before it is closed. */
+#define UNIX_SOCKET_CONSOLE_BUSY "shoji-vmm: this console is in use by another client; detach it first\r\n"
 
 #endif

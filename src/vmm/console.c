@@ -115,7 +115,7 @@ void console_output(void *opaque, const uint8_t *buf, size_t n)
 void console_accept(struct console *c)
 {
 	pthread_mutex_lock(&c->out_lock);
-	unix_socket_accept_one(c->listen_fd, &c->client_fd);
+	unix_socket_accept_one(c->listen_fd, &c->client_fd, UNIX_SOCKET_CONSOLE_BUSY);
 	pthread_mutex_unlock(&c->out_lock);
 }
 

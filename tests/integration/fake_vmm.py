@@ -116,7 +116,10 @@ def main(argv):
                 sel.register(c, selectors.EVENT_READ, "ctl")
             elif tag == "ser-listen":
                 c, _ = ser.accept()
-                drop_console()  # a new console client replaces the old one
+                if console["client"]:  # one client at a time, as shoji-vmm: the newcomer is refused
+                    c.sendall(b"shoji-vmm: this console is in use by another client; detach it first\r\n")
+                    c.close()
+                    continue
                 console["client"] = c
                 sel.register(c, selectors.EVENT_READ, "ser")
             elif tag == "ctl":

@@ -8,6 +8,7 @@ KVM harness) or against tests/integration/fake_vmm.py (anywhere, no KVM)."""
 import argparse
 import json
 import os
+import pty
 import shutil
 import signal
 import socket
@@ -393,9 +394,31 @@ def test_permission_denied(ts):
     assert rc == 5 and json.loads(out)["code"] == "permission", out
 
 
+def console_on_a_terminal(ts, name, stdout=subprocess.PIPE):
+    """shoji console NAME with a pseudo-terminal as its input, as a user runs it."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([os.path.join(ts.bindir, "shoji"), "console", name], env=ts.env,
+                         stdin=slave, stdout=stdout, stderr=subprocess.PIPE)
+    os.close(slave)
+    return p, master
+
+
+def detach(p, master):
+    """Types Ctrl-]: the console command must end with status 0."""
+    try:
+        os.write(master, b"\x1d")
+        rc = p.wait(20)
+        err = p.stderr.read().decode()
+        assert rc == 0 and "Detached from" in err, (rc, err)
+    finally:
+        p.kill()
+        p.wait()
+        os.close(master)
+
+
 def test_console(ts):
-    p = subprocess.Popen([os.path.join(ts.bindir, "shoji"), "console", "alpha"], env=ts.env,
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The shell answers through the console; a second attach is refused; Ctrl-] detaches.
+    p, master = console_on_a_terminal(ts, "alpha")
     os.set_blocking(p.stdout.fileno(), False)
     got = b""
     end = time.monotonic() + (60 if ts.real else 10)
@@ -404,15 +427,20 @@ def test_console(ts):
     want = b"console-42" if ts.real else b"echo console-$((6*7))"
     while want not in got and time.monotonic() < end:
         if sent < time.monotonic() - 2:  # the shell may not be reading yet: say it again
-            p.stdin.write(b"echo console-$((6*7))\n")
-            p.stdin.flush()
+            os.write(master, b"echo console-$((6*7))\r")
             sent = time.monotonic()
         time.sleep(0.1)
         got += p.stdout.read() or b""
-    p.kill()
-    p.wait()
-    assert want in got, got[-500:]
-    assert want.decode() in ts.serial("alpha")
+    try:
+        assert want in got, got[-500:]
+        assert want.decode() in ts.serial("alpha")
+        ts.status(4, "console", "alpha", words=["in use by another client"])
+    finally:
+        detach(p, master)
+    assert ts.vm("alpha")["state"] == "running"
+    p, master = console_on_a_terminal(ts, "alpha", stdout=subprocess.DEVNULL)  # free again
+    time.sleep(1)
+    detach(p, master)
 
 
 def test_stop_kill_delete(ts):
@@ -451,11 +479,66 @@ def test_failed_start_is_reported(ts):
         ts.ok("delete", "private")
 
 
+def test_autostart(ts):
+    # Autostart VMs start when shojid first runs after the host boots (the runtime directory is
+    # a tmpfs, so its marker is gone then); a daemon restart does not start them again.
+    assert ts.vm("alpha")["state"] == "stopped"
+    ts.ok("set", "alpha", "autostart=yes")
+    ts.stop_daemon()
+    os.unlink(os.path.join(ts.run, "autostart.done"))
+    ts.start_daemon()
+    wait_until(lambda: ts.vm("alpha")["state"] == "running", 30, "alpha autostarted")
+    assert any(e == "started" for e, _ in events(ts, "alpha"))
+    ts.wait_marker("alpha")
+    ts.ok("kill", "alpha")
+    ts.stop_daemon()
+    ts.start_daemon()  # same host boot: no second autostart
+    time.sleep(1)
+    assert ts.vm("alpha")["state"] == "stopped"
+    ts.ok("set", "alpha", "autostart=no")
+
+
+def test_devices_through_the_toolstack(ts):
+    # A definition with a qcow2 root, a read-only raw disk, a user-mode NIC and a vsock CID
+    # reaches the guest: it writes its pattern to the qcow2 disk and powers off.
+    img = os.path.join(ts.bindir, "shoji-img")
+    root, ro = os.path.join(ts.dir, "delta.qcow2"), os.path.join(ts.dir, "ro.img")
+    subprocess.run([img, "create", "-f", "qcow2", root, "64M"], check=True, capture_output=True)
+    with open(ro, "wb") as f:
+        f.write(b"read-only-disk!!".ljust(1 << 20, b"\0"))
+    if os.geteuid() == 0:  # the jail user must be able to write its disk
+        os.chown(root, 65534, -1)
+    ts.ok("create", "delta", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"),
+          "--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M",
+          "--cmdline", "console=ttyS0 quiet shoji.action=disktest",
+          "--disk", f"{root},format=qcow2,serial=DELTA-ROOT", "--disk", f"{ro},ro",
+          "--net", "slirp", "--vsock", "41")
+    ts.ok("start", "delta")
+    if not ts.real:
+        ts.ok("kill", "delta")
+        ts.ok("delete", "delta")
+        return
+    wait_until(lambda: ts.vm("delta")["state"] == "stopped", ts.boot_timeout, "delta powers off")
+    log = ts.serial("delta")
+    assert "disk write=ok vdb_head=read-only-disk!! vdb_write=refused vda_serial=DELTA-ROOT" in log, log[-2000:]
+    pci = log.split("pci=")[1].split()[0]
+    for dev, what in (("1af4:1042", "virtio-blk"), ("1af4:1041", "virtio-net"), ("1af4:1053", "vsock")):
+        assert dev in pci, f"no {what} in the guest's PCI list: {pci}"
+    ev = events(ts, "delta")[-1]
+    assert ev[0] == "stopped", ev
+    data = subprocess.run([img, "read", root, "0", str(1 << 20)], check=True,
+                          capture_output=True).stdout
+    assert data == (b"shoji-disk-pattern\n" * 60000)[:1 << 20], data[:64]
+    rc = subprocess.run([img, "check", root], capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stdout + rc.stderr
+    ts.ok("delete", "delta")
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_daemon_restart_keeps_vms,
          test_daemon_kill9_keeps_vms, test_monitor_kill9_reported_within_a_second,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
-         test_failed_start_is_reported]
+         test_failed_start_is_reported, test_autostart, test_devices_through_the_toolstack]
 
 
 def main():

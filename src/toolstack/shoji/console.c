@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "../../common/unix_socket.h"
 #include "cli.h"
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
@@ -39,7 +41,7 @@ int cli_console(const char *name, int fd)
 	struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
 	char buf[4096];
 	int status = CLI_OK;
-	bool input_open = true;
+	bool input_open = true, detached = false, first = true;
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -48,11 +50,21 @@ int cli_console(const char *name, int fd)
 		}
 		if (p[1].revents) {
 			ssize_t n = read(fd, buf, sizeof(buf));
+			if (first && n > 0 && strncmp(buf, UNIX_SOCKET_CONSOLE_BUSY, (size_t)n) == 0) {
+				/* The monitor serves one console client and another holds it. */
+				if (tty)
+					tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+				fprintf(stderr, "shoji: the console of '%s' is in use by another client; detach "
+						"it there first (Ctrl-])\n", name);
+				close(fd);
+				return CLI_STATE;
+			}
+			first = false;
 			if (n <= 0) {
 				if (tty)
 					fprintf(stderr, "\r\n");
-				fprintf(stderr, "shoji: the console of '%s' closed (the VM stopped or another "
-						"console took it)%s\n", name, tty ? "\r" : "");
+				fprintf(stderr, "shoji: the console of '%s' closed (the VM stopped, or another "
+						"client holds it)%s\n", name, tty ? "\r" : "");
 				break;
 			}
 			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
@@ -72,13 +84,16 @@ int cli_console(const char *name, int fd)
 					detach = true;
 				}
 			}
-			if (write_all(fd, buf, (size_t)n) < 0 || detach)
+			if (write_all(fd, buf, (size_t)n) < 0 || detach) {
+				detached = detach;
 				break;
+			}
 		}
 	}
 	if (tty) {
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-		fprintf(stderr, "\nDetached from '%s'.\n", name);
+		if (detached)
+			fprintf(stderr, "\nDetached from '%s'.\n", name);
 	}
 	close(fd);
 	return status;

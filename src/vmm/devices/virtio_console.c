@@ -119,7 +119,7 @@ static void console_fd_ready(struct virtio_pci *vp, unsigned token)
 		feed_guest(c);
 		return;
 	}
-	if (unix_socket_accept_one(c->listen_fd, &c->client_fd) &&
+	if (unix_socket_accept_one(c->listen_fd, &c->client_fd, UNIX_SOCKET_CONSOLE_BUSY) &&
 	    virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT) < 0)
 		drop_client(c);
 }
