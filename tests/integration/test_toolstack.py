@@ -83,7 +83,13 @@ class Toolstack:
         return self.js("logs", name, "--bytes", "65536")["serial"]
 
     def wait_marker(self, name):
-        wait_until(lambda: MARKER in self.serial(name), self.boot_timeout, f"{name}: init marker")
+        try:
+            wait_until(lambda: MARKER in self.serial(name), self.boot_timeout, f"{name}: init marker")
+        except AssertionError as e:  # say what the guest and its monitor got to
+            logs = self.js("logs", name, "--bytes", "3000")
+            raise AssertionError(f"{e}\n--- {name}: {self.vm(name)}\n--- serial (end):\n"
+                                 f"{logs.get('serial', '')}\n--- monitor log (end):\n"
+                                 f"{logs.get('monitor', '')}") from None
 
     def monitors(self, name):
         """pids of processes whose command line has this VM's control socket."""
