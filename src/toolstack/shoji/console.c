@@ -50,7 +50,8 @@ int cli_console(const char *name, int fd)
 		}
 		if (p[1].revents) {
 			ssize_t n = read(fd, buf, sizeof(buf));
-			if (first && n > 0 && strncmp(buf, UNIX_SOCKET_CONSOLE_BUSY, (size_t)n) == 0) {
+			size_t busy_len = strlen(UNIX_SOCKET_CONSOLE_BUSY);
+			if (first && n >= (ssize_t)busy_len && memcmp(buf, UNIX_SOCKET_CONSOLE_BUSY, busy_len) == 0) {
 				/* The monitor serves one console client and another holds it. */
 				if (tty)
 					tcsetattr(STDIN_FILENO, TCSANOW, &saved);

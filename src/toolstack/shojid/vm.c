@@ -238,6 +238,11 @@ static int jail_check(struct daemon *d, const struct vmdef *def, struct err *e)
 		if (jail_can_open(d, "disk", def->disks[i].path, !def->disks[i].readonly, e) < 0)
 			return -1;
 	}
+	/* udev makes /dev/vhost-vsock 0666 (group kvm); a bare devtmpfs leaves it root's. */
+	struct err sub = {{0}};
+	if (def->vsock_cid && jail_can_open(d, "device", "/dev/vhost-vsock", true, &sub) < 0)
+		return err_set(e, "vsock: %s (udev's default rule is: chmod 0666 /dev/vhost-vsock; or "
+				  "'modprobe vhost_vsock' if it is missing)", sub.msg);
 	return 0;
 }
 

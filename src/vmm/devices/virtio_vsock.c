@@ -139,6 +139,9 @@ int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
 		return err_set(e, "--vsock %llu: a guest CID must be between 3 and 4294967294 (0-2 are the "
 				  "hypervisor, local and host addresses)", (unsigned long long)cid);
 	v->vhost_fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
+	if (v->vhost_fd < 0 && (errno == EACCES || errno == EPERM))
+		return err_errno(e, errno, "cannot open /dev/vhost-vsock (give this user access to it: "
+					   "udev's default rule makes it 0666)");
 	if (v->vhost_fd < 0)
 		return err_errno(e, errno, "cannot open /dev/vhost-vsock (load the vhost_vsock module: "
 					   "'modprobe vhost_vsock')");
