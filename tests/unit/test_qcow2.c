@@ -16,60 +16,20 @@
 
 #include "vmm/block/block.h"
 #include "vmm/block/qcow2.h"
+#include "image_fixture.h"
 
 #define MIB (1ull << 20)
 
-struct fx {
-	char dir[64];
-	char path[128];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/shoji-qcow2-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/a.qcow2", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
-static const char *in_dir(struct fx *f, const char *name)
-{
-	static char bufs[4][160];
-	static int k;
-	char *b = bufs[k++ & 3];
-	snprintf(b, 160, "%s/%s", f->dir, name);
-	return b;
-}
+#define fx image_fx
+#define setup image_fx_setup
+#define teardown image_fx_teardown
+#define in_dir image_fx_in_dir
+#define open_ok image_open
+#define assert_clean image_assert_clean
 
 static void create(const char *path, uint64_t size, unsigned bits, const char *backing, const char *bfmt)
 {
-	struct err e;
-	struct qcow2_create_opts o = {.size = size, .cluster_bits = bits, .backing = backing, .backing_format = bfmt};
-	if (qcow2_create(path, &o, &e) < 0)
-		fail_msg("create %s: %s", path, e.msg);
-}
-
-static struct block_dev *open_ok(const char *path, enum block_format fmt, unsigned flags)
-{
-	struct err e;
-	struct block_dev *d = NULL;
-	if (block_open(&d, path, fmt, flags, &e) < 0)
-		fail_msg("open %s: %s", path, e.msg);
-	return d;
+	image_create(path, size, bits, backing, bfmt);
 }
 
 /* Opening fails with a message containing `want`. */
@@ -100,17 +60,6 @@ static void rd(struct block_dev *d, uint64_t off, void *b, uint64_t n)
 	struct err e;
 	if (block_pread(d, b, n, off, &e) < 0)
 		fail_msg("read: %s", e.msg);
-}
-
-static void assert_clean(const char *path)
-{
-	struct qcow2_check_result r;
-	struct err e;
-	if (qcow2_check(path, false, &r, &e) < 0)
-		fail_msg("check: %s", e.msg);
-	if (r.corruptions || r.leaks)
-		fail_msg("check %s: %llu corruptions, %llu leaks: %s", path, (unsigned long long)r.corruptions,
-			 (unsigned long long)r.leaks, r.first_problem);
 }
 
 static void patch(const char *path, uint64_t off, const void *b, size_t n)

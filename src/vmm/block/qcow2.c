@@ -191,6 +191,18 @@ static int lookup(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 *
 	return classify(q, *entry, vaddr, kind, host, e);
 }
 
+int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e)
+{
+	struct qcow2_l2 *l2;
+	unsigned i;
+	uint64_t entry, host;
+	enum cluster_kind kind;
+	if (lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e) < 0)
+		return -1;
+	*out = kind != C_UNALLOC;
+	return 0;
+}
+
 /* ---- content of a cluster ---- */
 
 static int decompress(struct qcow2 *q, uint64_t entry, uint64_t vaddr, struct err *e)

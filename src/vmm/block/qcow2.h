@@ -109,6 +109,10 @@ int qcow2_l2_load(struct qcow2 *q, uint64_t offset, struct qcow2_l2 **out, struc
 /* The host range [off, off+csize) a compressed L2 entry points at. */
 void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off, uint64_t *len);
 
+/* Whether the image itself decides the content of the cluster holding guest offset vaddr
+ * (data, compressed or zero), rather than its backing file. */
+int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e);
+
 /* qcow2_create.c */
 struct qcow2_create_opts {
 	uint64_t size;
