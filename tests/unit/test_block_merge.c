@@ -2,7 +2,7 @@
  * a three-level chain (raw and qcow2 bases) whose middle is folded into the top, data and
  * zero clusters and a shorter backing checked byte for byte, the chain fixed (the middle
  * can be removed), a top left standalone, a backing in another directory named absolutely,
- * images that pass the check, and the refusals (no backing file, not qcow2). */
+ * block_commit into qcow2 and raw backing files, images that pass the check, and the refusals (no backing file, not qcow2). */
 #include "unit.h"
 
 #include <stdio.h>
@@ -210,6 +210,34 @@ static void test_merge_short_backing(void **state)
 	free(after);
 }
 
+/* Commit: top's clusters written into mid; mid then reads as top did, top can go. */
+static void test_commit(void **state)
+{
+	struct fx *f = *state;
+	make_chain(f, false);
+	uint8_t *before = read_all(f->top, BLOCK_FORMAT_QCOW2, SIZE);
+	struct err e;
+	if (block_commit(f->top, &e) < 0)
+		fail_msg("commit: %s", e.msg);
+	uint8_t *after = read_all(f->mid, BLOCK_FORMAT_QCOW2, SIZE);
+	assert_memory_equal(before, after, SIZE);
+	assert_clean(f->mid);
+	free(after);
+	/* And into a raw bottom. */
+	assert_int_equal(unlink(f->top), 0);
+	assert_int_equal(unlink(f->mid), 0);
+	assert_int_equal(unlink(f->base), 0);
+	make_chain(f, true);
+	free(before);
+	before = read_all(f->mid, BLOCK_FORMAT_QCOW2, SIZE);
+	assert_int_equal(block_commit(f->mid, &e), 0);
+	after = read_all(f->base, BLOCK_FORMAT_RAW, SIZE);
+	assert_memory_equal(before, after, SIZE);
+	free(before);
+	free(after);
+	assert_int_equal(block_commit(f->base, &e), -1);
+}
+
 static void test_set_backing(void **state)
 {
 	struct fx *f = *state;
@@ -243,6 +271,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merge_to_standalone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_other_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_short_backing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_backing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
-/* block_merge: one level of a backing chain folded into the image above it, and the header
- * rewrite that names a new backing file (see block_merge.h). */
+/* block_merge: one level of a backing chain folded into the image above it (merge) or an image
+ * folded into its backing file (commit), and the header rewrite that names a new backing file
+ * (see block_merge.h). */
 #include "block_merge.h"
 
 #include <errno.h>
@@ -178,5 +179,57 @@ int block_merge(const char *upper_path, struct err *e)
 		r = block_set_backing(upper_path, name, format, e);
 	free(name);
 	free(format);
+	return r;
+}
+
+int block_commit(const char *upper_path, struct err *e)
+{
+	struct block_dev *u;
+	if (block_open(&u, upper_path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_SKIP_BACKING, e) < 0)
+		return -1;
+	struct qcow2 *q = qcow2_of(u);
+	enum block_format fmt = BLOCK_FORMAT_PROBE;
+	char *bp = NULL, *copy = strdup(upper_path);
+	int r = -1;
+	if (!q->backing_name) {
+		err_set(e, "'%s' has no backing file to commit into", upper_path);
+		goto out;
+	}
+	if (q->backing_format && block_format_parse(q->backing_format, &fmt) < 0) {
+		err_set(e, "'%s': backing format '%s' is not raw or qcow2", upper_path, q->backing_format);
+		goto out;
+	}
+	if (!copy || (q->backing_name[0] == '/' ? !(bp = strdup(q->backing_name))
+						 : asprintf(&bp, "%s/%s", dirname(copy), q->backing_name) < 0)) {
+		bp = NULL;
+		err_set(e, "out of memory");
+		goto out;
+	}
+	struct block_dev *b;
+	if (block_open(&b, bp, fmt, 0, e) < 0)
+		goto out;
+	uint8_t *buf = malloc(q->cs);
+	r = buf ? 0 : err_set(e, "out of memory");
+	for (uint64_t off = 0; off < u->size && r == 0; off += q->cs) {
+		uint64_t len = u->size - off < q->cs ? u->size - off : q->cs;
+		bool mine;
+		if ((r = qcow2_allocates(q, off, &mine, e)) < 0 || !mine)
+			continue;
+		if (off >= b->size)
+			break; /* the backing file is shorter: nothing of it to change there */
+		if (len > b->size - off)
+			len = b->size - off;
+		if ((r = block_pread(u, buf, len, off, e)) < 0)
+			break;
+		r = all_zero(buf, len) ? block_write_zeroes(b, off, len, false, e) : block_pwrite(b, buf, len, off, e);
+	}
+	free(buf);
+	if (r == 0)
+		r = block_flush(b, e);
+	block_close(b);
+out:
+	free(bp);
+	free(copy);
+	block_close(u);
 	return r;
 }

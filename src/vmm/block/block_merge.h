@@ -1,5 +1,6 @@
-/* block_merge: folds one level of a qcow2 backing chain into the image above it (what a
- * snapshot's deletion needs), and rewrites the backing file an image names. */
+/* block_merge: folds one level of a qcow2 backing chain into the image above it, or the image
+ * into its backing file (what a snapshot's deletion needs), and rewrites the backing file an
+ * image names. */
 #ifndef SHOJI_VMM_BLOCK_BLOCK_MERGE_H
 #define SHOJI_VMM_BLOCK_BLOCK_MERGE_H
 
@@ -12,6 +13,12 @@
  * moment leaves a valid image, at worst with the old backing still named). upper must be a
  * qcow2 image with a backing file; nothing else may have it open for writing. */
 int block_merge(const char *upper_path, struct err *e);
+
+/* The other direction: writes every cluster that upper itself allocates (data or zeroes)
+ * into its backing file (one level), so that the backing reads as upper does; upper is not
+ * changed and may be dropped afterwards. Any other image on that backing file changes too:
+ * the caller makes sure none needs its old content. */
+int block_commit(const char *upper_path, struct err *e);
 
 /* Rewrites the backing file that the qcow2 image at path names (name NULL: none; format
  * "raw", "qcow2" or NULL), in the header cluster, synced. The content is not touched: the
