@@ -134,7 +134,7 @@ int template_current(struct daemon *d, const char *name, char *path, size_t size
 		     struct err *e);
 /* At a start: each template disk of def becomes a fresh overlay on the template's current
  * version (a disposable VM's: the image itself, opened volatile); vm->uses records them. */
-int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, struct err *e);
+int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum proto_code *code, struct err *e);
 bool template_file_in_use(struct daemon *d, const char *file);
 /* Removes versions that are not current and that no active VM uses. */
 void template_gc(struct daemon *d);

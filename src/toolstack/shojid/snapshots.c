@@ -182,6 +182,8 @@ static int new_file(struct daemon *d, const char *name, struct snap_state *st, c
 		    struct err *e)
 {
 	char dir[512];
+	spath(d, PATHS_VM_DIR, name, dir, sizeof(dir));
+	mkdir(dir, 0750);
 	spath(d, PATHS_VM_DISKS, name, dir, sizeof(dir));
 	mkdir(dir, 0750);
 	int n = snprintf(out, VMDEF_PATH_MAX, "%s/%s.%u.qcow2", dir, id, ++st->seq);

@@ -376,17 +376,17 @@ int template_delete(struct daemon *d, const char *name, enum proto_code *code, s
 	return 0;
 }
 
-int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, struct err *e)
+int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum proto_code *code, struct err *e)
 {
-	enum proto_code code;
+	struct err sub;
 	vm->nuses = 0;
 	for (unsigned i = 0; i < def->ndisks; i++) {
 		struct vmdef_disk *k = &def->disks[i];
 		char image[512], overlay[512], dir[512];
 		if (!k->template_name[0])
 			continue;
-		if (template_current(d, k->template_name, image, sizeof(image), &code, e) < 0)
-			return err_set(e, "VM '%s' disk '%s': %s", vm->name, k->id, e->msg);
+		if (template_current(d, k->template_name, image, sizeof(image), code, &sub) < 0)
+			return err_set(e, "VM '%s' disk '%s': %s", vm->name, k->id, sub.msg);
 		snprintf(vm->uses[vm->nuses++], sizeof(vm->uses[0]), "%s", image);
 		if (vm->disposable) { /* opened read-only with the writes in an unnamed overlay */
 			if (strlen(image) >= sizeof(k->path))

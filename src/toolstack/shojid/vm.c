@@ -308,7 +308,10 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	make_dir(p0, 0750, false, 0, 0);
 	if (vm->disposable)
 		make_dir(vol, 0700, d->jail, d->jail_uid, d->jail_gid);
-	if (template_apply(d, vm, def, e) < 0 || snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, def, e) < 0)
+	if (template_apply(d, vm, def, code, e) < 0)
+		goto out;
+	*code = PROTO_ERROR;
+	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, def, e) < 0)
 		goto out;
 	lock = take_lock(d, vm->name, e);
 	if (lock == -2) {
