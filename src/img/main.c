@@ -199,8 +199,9 @@ static int cmd_check(int argc, char **argv, int *status, struct err *e)
 	struct qcow2_check_result r;
 	if (qcow2_check(path, mode, &r, e) < 0)
 		return -1;
-	if (r.corruptions_fixed)
-		printf("The refcounts were rebuilt: %" PRIu64 " errors were repaired.\n", r.corruptions_fixed);
+	if (r.rebuilt)
+		printf("The refcounts were rebuilt from the tables: %" PRIu64 " errors were repaired.\n",
+		       r.corruptions_fixed);
 	if (r.corruptions)
 		printf("ERROR: %s\n", r.first_problem);
 	printf("%" PRIu64 " errors were found on the image.\n", r.corruptions);

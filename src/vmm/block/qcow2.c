@@ -527,6 +527,7 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 				   "repair it: shoji-img check -r all", path, re.msg);
 			goto fail;
 		}
+		q->rebuilt = true;
 	}
 	*out = &q->dev;
 	return 0;

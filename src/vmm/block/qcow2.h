@@ -79,6 +79,7 @@ struct qcow2 {
 	uint8_t *tmp;        /* one cluster of scratch (table encoding, new refcount blocks) */
 	uint8_t *wbuf;       /* one cluster: a partial write merged with the old content */
 	uint8_t *zbuf;       /* one cluster of zeroes */
+	bool rebuilt;        /* the refcounts were rebuilt when the image was opened (dirty bit) */
 };
 
 static inline struct qcow2 *qcow2_of(struct block_dev *d) { return (struct qcow2 *)d; }
@@ -122,6 +123,7 @@ int qcow2_create_fd(int fd, const char *label, const struct qcow2_create_opts *o
 /* qcow2_check.c */
 struct qcow2_check_result {
 	uint64_t corruptions, leaks, leaks_fixed, corruptions_fixed, clusters, allocated;
+	bool rebuilt; /* the image had the dirty bit: its refcounts were rebuilt first */
 	char first_problem[256];
 };
 enum { QCOW2_REPAIR_NONE, QCOW2_REPAIR_LEAKS, QCOW2_REPAIR_ALL };

@@ -207,12 +207,14 @@ int qcow2_check(const char *path, int repair, struct qcow2_check_result *r, stru
 	}
 	if (check_once(q, repair != QCOW2_REPAIR_NONE, r, e) < 0)
 		goto out;
+	r->rebuilt = q->rebuilt;
 	if (repair == QCOW2_REPAIR_ALL && r->corruptions) {
 		/* Refcounts below the references: rebuild them all from the tables, then look again
 		 * (what is still wrong is in the tables themselves). */
 		uint64_t found = r->corruptions;
 		if (qcow2_rebuild_refcounts(q, e) < 0 || check_once(q, true, r, e) < 0)
 			goto out;
+		r->rebuilt = true;
 		r->corruptions_fixed = found > r->corruptions ? found - r->corruptions : 0;
 	}
 	rc = 0;

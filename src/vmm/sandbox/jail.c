@@ -131,6 +131,8 @@ static int bind_path(const char *path, const char *real, bool writable, struct e
 	struct stat st;
 	if (stat(src, &st) < 0)
 		return err_errno(e, errno, "jail: cannot find '%s'", path);
+	if (real && lstat(dst, &st) == 0 && S_ISLNK(st.st_mode))
+		return 0; /* an alias inside a directory bound already: its link leads to the real path */
 	if (lstat(dst, &st) < 0) { /* not inside a directory bound already */
 		char parent[PATH_MAX];
 		snprintf(parent, sizeof(parent), "%s", dst);
