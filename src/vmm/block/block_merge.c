@@ -119,7 +119,7 @@ static char *new_backing_name(const char *upper, const char *backing, const char
 static int fold(struct block_dev *d, bool new_backing, struct err *e)
 {
 	struct qcow2 *q = qcow2_of(d);
-	struct block_dev *b = q->backing;
+	struct block_dev *b = q->dev.backing;
 	struct qcow2 *bq = strcmp(b->ops->format, "qcow2") == 0 ? qcow2_of(b) : NULL;
 	/* The backing's own allocation can be asked cluster by cluster when the sizes agree. */
 	bool ask_backing = bq && bq->cs == q->cs && bq->backing_name;
@@ -155,17 +155,17 @@ int block_merge(const char *upper_path, struct err *e)
 	if (block_open(&d, upper_path, BLOCK_FORMAT_QCOW2, 0, e) < 0)
 		return -1;
 	struct qcow2 *q = qcow2_of(d);
-	if (!q->backing) {
+	if (!q->dev.backing) {
 		block_close(d);
 		return err_set(e, "'%s' has no backing file to merge", upper_path);
 	}
-	struct qcow2 *bq = strcmp(q->backing->ops->format, "qcow2") == 0 ? qcow2_of(q->backing) : NULL;
+	struct qcow2 *bq = strcmp(q->dev.backing->ops->format, "qcow2") == 0 ? qcow2_of(q->dev.backing) : NULL;
 	char *name = NULL, *format = NULL;
 	if (bq && bq->backing_name) {
-		name = new_backing_name(upper_path, q->backing->path, bq->backing_name);
+		name = new_backing_name(upper_path, q->dev.backing->path, bq->backing_name);
 		if (!name) {
 			block_close(d);
-			return err_set(e, "cannot resolve the backing file of '%s'", q->backing->path);
+			return err_set(e, "cannot resolve the backing file of '%s'", q->dev.backing->path);
 		}
 		if (bq->backing_format && !(format = strdup(bq->backing_format))) {
 			free(name);
