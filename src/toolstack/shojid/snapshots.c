@@ -227,7 +227,6 @@ static int check_disks(const struct vmdef *def, const struct snap_state *st, enu
 int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct err *e)
 {
 	struct snap_state *st = malloc(sizeof(*st));
-	enum proto_code code;
 	int r = -1;
 	if (!st)
 		return err_set(e, "out of memory");
@@ -239,9 +238,12 @@ int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct
 		int c = find_chain(st, k->id);
 		if (c < 0 || st->chains[c].n <= 1 || !covered(k))
 			continue;
-		if ((r = check_disks(def, st, &code, e)) < 0)
-			break;
-		copy_str(k->path, sizeof(k->path), st->chains[c].files[st->chains[c].n - 1]);
+		if (strcmp(st->chains[c].files[0], k->path) || k->format != VMDEF_DISK_QCOW2)
+			r = err_set(e, "VM '%s': disk '%s' has snapshots of %s (qcow2) but is now %s (%s); set it back "
+				       "or delete its snapshots", name, k->id, st->chains[c].files[0], k->path,
+				    k->format == VMDEF_DISK_QCOW2 ? "qcow2" : "raw");
+		else
+			copy_str(k->path, sizeof(k->path), st->chains[c].files[st->chains[c].n - 1]);
 	}
 out:
 	free(st);
@@ -347,7 +349,12 @@ struct json_object *snapshot_create(struct daemon *d, const char *name, const ch
 		goto out;
 	}
 	*code = PROTO_ERROR;
-	if (live && vm->state == VM_RUNNING) {
+	unsigned ncovered = 0;
+	for (unsigned i = 0; i < def->ndisks; i++)
+		ncovered += covered(&def->disks[i]);
+	/* The monitor pauses the guest for each disk's switch; several disks switch at one guest
+	 * instant only when the whole VM is paused around them. */
+	if (live && vm->state == VM_RUNNING && ncovered > 1) {
 		if (vm_pause(d, vm, true, code, e) < 0)
 			goto out;
 		paused_here = true;
