@@ -231,6 +231,21 @@ def test_snapshots_offline(ts):
     ts.ok("set", "snappy", "disk.raw.path=" + raw)
     ts.status(2, "snapshot", "create", "snappy", words=["disk 'raw' is raw", "convert"])
     ts.ok("set", "snappy", "disk.raw=")
+    # A disk added after a snapshot keeps its content through a revert to it, and once the
+    # snapshots are gone nothing is left to stop the VM's deletion.
+    added = ts.qcow2("added.qcow2", 4 * MIB)
+    ts.ok("snapshot", "create", "snappy", "t1")
+    ts.ok("set", "snappy", "disk.added.path=" + added, "disk.added.format=qcow2")
+    ts.ok("snapshot", "create", "snappy", "t2")
+    chains = {c["id"]: c["chain"] for c in ts.js("snapshot", "list", "snappy")["disks"]}
+    ts.write(chains["added"][-1], 0, b"kept")
+    ts.ok("snapshot", "revert", "snappy", "t1")
+    chains = {c["id"]: c["chain"] for c in ts.js("snapshot", "list", "snappy")["disks"]}
+    assert chains["added"] == [added] and ts.read(added, 4) == b"kept", chains
+    ts.ok("snapshot", "delete", "snappy", "t1")
+    assert ts.js("snapshot", "list", "snappy")["disks"] == []
+    ts.ok("delete", "snappy")
+    assert not os.path.exists(os.path.join(ts.state, "vms", "snappy"))
 
 
 def test_live_snapshot(ts):

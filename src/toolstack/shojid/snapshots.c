@@ -464,6 +464,29 @@ static bool in_disks_dir(struct daemon *d, const char *name, const char *file)
 	return strncmp(file, dir, n) == 0 && file[n] == '/';
 }
 
+static int delete_in_chain(const char *name, struct snap_state *st, unsigned c, const char *frozen,
+			   char gone[SNAP_PATH], struct err *e);
+
+/* Disks a snapshot does not cover (added after it) keep their content through a revert to it;
+ * the layers that only the later snapshots, which the revert drops, froze in them are folded
+ * away first, so that no chain keeps a layer no snapshot needs. */
+static int fold_uncovered(struct daemon *d, const char *name, struct snap_state *st, int s, struct err *e)
+{
+	for (unsigned j = (unsigned)s + 1; j < st->nsnaps; j++)
+		for (unsigned c = 0; c < st->nchains; c++) {
+			char frozen[SNAP_PATH], gone[SNAP_PATH];
+			if (st->snaps[s].files[c][0] || !st->snaps[j].files[c][0])
+				continue;
+			copy_str(frozen, sizeof(frozen), st->snaps[j].files[c]);
+			st->snaps[j].files[c][0] = '\0';
+			if (delete_in_chain(name, st, c, frozen, gone, e) < 0 || save(d, name, st, e) < 0)
+				return -1;
+			if (in_disks_dir(d, name, gone))
+				unlink(gone);
+		}
+	return 0;
+}
+
 struct json_object *snapshot_revert(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
 				    struct err *e)
 {
@@ -481,6 +504,8 @@ struct json_object *snapshot_revert(struct daemon *d, const char *name, const ch
 	    (s = snap_or_fail(st, name, snap, code, e)) < 0)
 		goto out;
 	*code = PROTO_ERROR;
+	if (fold_uncovered(d, name, st, s, e) < 0)
+		goto out;
 	struct snap_state *next = malloc(sizeof(*next));
 	if (!next) {
 		err_set(e, "out of memory");
