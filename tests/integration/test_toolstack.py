@@ -336,7 +336,17 @@ def test_two_concurrent_starts(ts):
 def raw(ts, payload, read=True):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
-    s.connect(os.path.join(ts.run, "shojid.sock"))
+    # With a timeout the socket is non-blocking, and a Unix socket whose backlog is still full
+    # (a flood of connections the daemon has not yet accepted) refuses at once: try again.
+    end = time.monotonic() + 10
+    while True:
+        try:
+            s.connect(os.path.join(ts.run, "shojid.sock"))
+            break
+        except BlockingIOError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
     try:
         s.sendall(payload)
     except BrokenPipeError:
