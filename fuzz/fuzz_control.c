@@ -15,12 +15,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char reply[CONTROL_REPLY_MAX];
 	memset(reply, 0x55, sizeof(reply));
-	enum control_cmd cmd = (enum control_cmd)-1;
-	if (control_parse((const char *)data, size, &cmd, reply) == 0) {
+	struct control_request req;
+	if (control_parse((const char *)data, size, &req, reply) == 0) {
+		enum control_cmd cmd = req.cmd;
+		if (cmd == CONTROL_DISK_SNAPSHOT && (!req.disk[0] || !req.backing[0]))
+			abort();
 		if ((unsigned)cmd > CONTROL_TEST_FORBIDDEN_SYSCALL)
 			abort();
 		struct control_status st = {.paused = size & 1, .pid = (long)size, .cpus = 1,
-					    .memory_mib = size, .uptime_s = (double)size * 1e6};
+					    .memory_mib = size, .uptime_s = (double)size * 1e6,
+					    .paused_ms = (double)size / 7};
 		control_reply(cmd, &st, reply);
 	}
 	size_t n = strnlen(reply, sizeof(reply));

@@ -36,7 +36,9 @@ static void setup_once(void)
 	static char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct err e;
-	if (vfx_init(&fx) < 0 || virtio_blk_init(&blk, path, BLOCK_FORMAT_RAW, false, "fuzz", &fx.fm.m, &fx.mem, &e) < 0 ||
+	static struct block_dev *disk;
+	if (vfx_init(&fx) < 0 || block_open(&disk, path, BLOCK_FORMAT_RAW, 0, &e) < 0 ||
+	    virtio_blk_init(&blk, disk, false, "fuzz", &fx.fm.m, &fx.mem, &e) < 0 ||
 	    vfx_attach(&fx, &blk.vp) < 0)
 		abort();
 	ready = 1;

@@ -69,7 +69,8 @@ make_initramfs() {
 			done
 	done
 	install -m 0755 "$init" "$root/init"
-	[ -z "${extra_bin:-}" ] || install -m 0755 "$extra_bin" "$root/bin/"
+	# shellcheck disable=SC2086 # a list of programs
+	[ -z "${extra_bin:-}" ] || install -m 0755 $extra_bin "$root/bin/"
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -6 >"$output.tmp"
 	mv "$output.tmp" "$output"
 }
@@ -78,10 +79,11 @@ guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virt
 	vmw_vsock_virtio_transport button evdev)
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock tun)
 
-# The guest's own AF_VSOCK tool, from this tree (busybox has none).
+# The guest's own AF_VSOCK tool and block benchmark, from this tree (busybox has neither).
 command -v cc >/dev/null || die "cc not found: install gcc"
 cc -static -O2 -Wall -o "$work/vsock" "$src/guest/vsock.c" || die "cannot build guest/vsock.c (needs libc6-dev)"
-extra_bin=$work/vsock make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+cc -static -O2 -Wall -o "$work/blkio" "$src/guest/blkio.c" || die "cannot build guest/blkio.c (needs libc6-dev)"
+extra_bin="$work/vsock $work/blkio" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"

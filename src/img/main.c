@@ -1,7 +1,7 @@
 /* shoji-img: the disk-image tool: create raw and qcow2 images, show what an image is, check a
- * qcow2 image's refcounts (and repair leaks), and read or write bytes through the same block
- * layer shoji-vmm uses. Exit status: 0 done, 1 error; check: 0 clean, 2 corruptions, 3 leaks
- * only (as qemu-img check). */
+ * qcow2 image's refcounts (and repair them), convert an image with its backing chain into a
+ * standalone one, and read or write bytes through the same block layer shoji-vmm uses. Exit
+ * status: 0 done, 1 error; check: 0 clean, 2 corruptions, 3 leaks only (as qemu-img check). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,8 +23,12 @@ static void usage(FILE *f)
 		"                       a new image (SIZE in bytes, or with K, M, G, T; with -b it\n"
 		"                       defaults to the backing file's size)\n"
 		"  info [--json] FILE   format, sizes, backing file\n"
-		"  check [-r leaks] FILE\n"
-		"                       qcow2 refcounts: exit 0 clean, 2 corruptions, 3 leaks only\n"
+		"  check [-r leaks|all] FILE\n"
+		"                       qcow2 refcounts: exit 0 clean, 2 corruptions, 3 leaks only;\n"
+		"                       -r leaks frees leaked clusters, -r all also rebuilds refcounts\n"
+		"  convert [-p] [-f FMT] [-O qcow2|raw] SRC DST\n"
+		"                       SRC (its backing chain included) into a new standalone image\n"
+		"                       DST (qcow2 by default); -p shows progress on stderr\n"
 		"  read [-f FMT] FILE OFFSET LEN    LEN bytes of the disk to stdout\n"
 		"  write [-f FMT] FILE OFFSET       stdin to the disk at OFFSET\n"
 		"  zero [-f FMT] [-u] FILE OFFSET LEN   write zeroes (-u: may unmap)\n"
@@ -151,7 +155,9 @@ static int cmd_info(int argc, char **argv, struct err *e)
 		printf(", \"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64,
 		       d->ops->format, d->size, disk);
 		if (q) {
-			printf(", \"cluster-size\": %" PRIu64 ", \"compat\": \"1.1\", \"dirty-flag\": false", q->cs);
+			printf(", \"cluster-size\": %" PRIu64 ", \"compat\": \"1.1\", \"dirty-flag\": %s, \"lazy-refcounts\": %s",
+			       q->cs, q->incompat & QCOW2_INCOMPAT_DIRTY ? "true" : "false",
+			       q->compat & QCOW2_COMPAT_LAZY_REFCOUNTS ? "true" : "false");
 			if (q->backing_name) {
 				printf(", \"backing-filename\": ");
 				json_str(q->backing_name);
@@ -180,14 +186,22 @@ static int cmd_info(int argc, char **argv, struct err *e)
 static int cmd_check(int argc, char **argv, int *status, struct err *e)
 {
 	bool repair = argc == 4 && strcmp(argv[1], "-r") == 0;
-	if (repair && strcmp(argv[2], "leaks") != 0)
-		return err_set(e, "check -r takes 'leaks' (only leaks can be repaired)");
+	int mode = QCOW2_REPAIR_NONE;
+	if (repair && strcmp(argv[2], "leaks") == 0)
+		mode = QCOW2_REPAIR_LEAKS;
+	else if (repair && strcmp(argv[2], "all") == 0)
+		mode = QCOW2_REPAIR_ALL;
+	else if (repair)
+		return err_set(e, "check -r takes 'leaks' or 'all'");
 	if (argc != 2 + 2 * repair)
-		return err_set(e, "check needs [-r leaks] FILE");
+		return err_set(e, "check needs [-r leaks|all] FILE");
 	const char *path = argv[argc - 1];
 	struct qcow2_check_result r;
-	if (qcow2_check(path, repair, &r, e) < 0)
+	if (qcow2_check(path, mode, &r, e) < 0)
 		return -1;
+	if (r.rebuilt)
+		printf("The refcounts were rebuilt from the tables: %" PRIu64 " errors were repaired.\n",
+		       r.corruptions_fixed);
 	if (r.corruptions)
 		printf("ERROR: %s\n", r.first_problem);
 	printf("%" PRIu64 " errors were found on the image.\n", r.corruptions);
@@ -197,6 +211,80 @@ static int cmd_check(int argc, char **argv, int *status, struct err *e)
 	printf("%" PRIu64 "/%" PRIu64 " clusters allocated.\n", r.allocated, r.clusters);
 	*status = r.corruptions ? 2 : (r.leaks > r.leaks_fixed ? 3 : 0);
 	return 0;
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+/* convert [-p] [-f FMT] [-O qcow2|raw] SRC DST: SRC's whole content (its backing chain
+ * included) into a new standalone image; ranges that read as zeroes are left unallocated. */
+static int cmd_convert(int argc, char **argv, struct err *e)
+{
+	enum block_format sfmt = BLOCK_FORMAT_PROBE, ofmt = BLOCK_FORMAT_QCOW2;
+	bool progress = false;
+	int c;
+	while ((c = getopt(argc, argv, "pf:O:")) != -1) {
+		if (c == 'p')
+			progress = true;
+		else if ((c == 'f' && format_arg(optarg, &sfmt, e) < 0) || (c == 'O' && format_arg(optarg, &ofmt, e) < 0))
+			return -1;
+		else if (c != 'f' && c != 'O')
+			return err_set(e, "convert: bad option (see shoji-img --help)");
+	}
+	if (argc - optind != 2)
+		return err_set(e, "convert needs SRC and DST");
+	const char *src = argv[optind], *dst = argv[optind + 1];
+	if (sfmt == BLOCK_FORMAT_PROBE && detect_format(src, &sfmt, e) < 0)
+		return -1;
+	if (access(dst, F_OK) == 0)
+		return err_set(e, "convert: '%s' exists already: give a new file name, or remove it first", dst);
+	struct block_dev *in, *out = NULL;
+	if (block_open(&in, src, sfmt, BLOCK_OPEN_RDONLY, e) < 0)
+		return -1;
+	int r;
+	if (ofmt == BLOCK_FORMAT_QCOW2) {
+		unsigned bits = in->cluster_size ? (unsigned)__builtin_ctzll(in->cluster_size) : 0;
+		struct qcow2_create_opts o = {.size = in->size, .cluster_bits = bits};
+		r = qcow2_create(dst, &o, e);
+	} else {
+		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		r = fd < 0 ? err_errno(e, errno, "cannot create '%s'", dst) : 0;
+		if (fd >= 0 && ftruncate(fd, (off_t)in->size) < 0)
+			r = err_errno(e, errno, "cannot size '%s'", dst);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (r == 0)
+		r = block_open(&out, dst, ofmt, 0, e);
+	enum { CHUNK = 1 << 20 };
+	uint8_t *buf = r == 0 ? malloc(CHUNK) : NULL;
+	if (r == 0 && !buf)
+		r = err_set(e, "out of memory");
+	int shown = -1;
+	for (uint64_t at = 0; r == 0 && at < in->size;) {
+		uint64_t k = in->size - at < CHUNK ? in->size - at : CHUNK;
+		r = block_pread(in, buf, k, at, e);
+		if (r == 0 && !all_zero(buf, k))
+			r = block_pwrite(out, buf, k, at, e);
+		at += k;
+		int pct = (int)(at * 100 / in->size);
+		if (progress && pct != shown) {
+			fprintf(stderr, "\r    (%d.00/100%%)", pct);
+			shown = pct;
+		}
+	}
+	if (progress && r == 0)
+		fprintf(stderr, "\n");
+	if (r == 0)
+		r = block_flush(out, e);
+	free(buf);
+	block_close(out);
+	block_close(in);
+	if (r < 0 && access(dst, F_OK) == 0)
+		unlink(dst); /* only ever a file this command created */
+	return r;
 }
 
 /* read / write / zero / discard: [-f FMT] [-u] FILE OFFSET [LEN] */
@@ -274,6 +362,8 @@ int main(int argc, char **argv)
 		r = cmd_create(argc - 1, argv + 1, &e);
 	else if (strcmp(cmd, "info") == 0)
 		r = cmd_info(argc - 1, argv + 1, &e);
+	else if (strcmp(cmd, "convert") == 0)
+		r = cmd_convert(argc - 1, argv + 1, &e);
 	else if (strcmp(cmd, "check") == 0)
 		r = cmd_check(argc - 1, argv + 1, &status, &e);
 	else if (!strcmp(cmd, "read") || !strcmp(cmd, "write") || !strcmp(cmd, "zero") || !strcmp(cmd, "discard"))

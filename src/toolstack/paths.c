@@ -46,6 +46,13 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_RUN_DIR] = {1, "%s/%s"},
 		[PATHS_CONTROL] = {1, "%s/%s/control.sock"},
 		[PATHS_SERIAL] = {1, "%s/%s/serial.sock"},
+		[PATHS_TEMPLATES] = {0, "%s/templates"},
+		[PATHS_TEMPLATE_DIR] = {0, "%s/templates/%s"},
+		[PATHS_TEMPLATE_META] = {0, "%s/templates/%s/template.json"},
+		[PATHS_VM_DISKS] = {0, "%s/vms/%s/disks"},
+		[PATHS_VM_SNAPSHOTS] = {0, "%s/vms/%s/snapshots.json"},
+		[PATHS_VM_DISPOSABLE] = {0, "%s/vms/%s/disposable"},
+		[PATHS_VM_VOLATILE] = {0, "%s/vms/%s/volatile"},
 	};
 	size_t limit = size;
 	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL)

@@ -32,6 +32,14 @@ enum paths_file {
 	PATHS_RUN_DIR,	     /* runtime/NAME */
 	PATHS_CONTROL,	     /* runtime/NAME/control.sock */
 	PATHS_SERIAL,	     /* runtime/NAME/serial.sock */
+	PATHS_TEMPLATES,     /* state/templates */
+	PATHS_TEMPLATE_DIR,  /* state/templates/NAME: its versions vN.qcow2 */
+	PATHS_TEMPLATE_META, /* state/templates/NAME/template.json: the current version */
+	PATHS_VM_DISKS,	     /* state/vms/NAME/disks: overlays (snapshots, template roots) */
+	PATHS_VM_SNAPSHOTS,  /* state/vms/NAME/snapshots.json: disk chains and snapshots */
+	PATHS_VM_DISPOSABLE, /* state/vms/NAME/disposable: the VM is removed when it stops */
+	PATHS_VM_VOLATILE,   /* state/vms/NAME/volatile: where a disposable's monitor keeps its
+			      * unnamed overlays */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum field { F_NAME = 1, F_DEFINITION = 2, F_ASSIGN = 4, F_TIMEOUT = 8, F_FOLLOW = 16, F_BYTES = 32 };
+enum field {
+	F_NAME = 1, F_DEFINITION = 2, F_ASSIGN = 4, F_TIMEOUT = 8, F_FOLLOW = 16, F_BYTES = 32,
+	F_REPLACE = 64, F_VERSION = 128, F_SNAPSHOT = 256, F_SOURCE = 512,
+};
 
 static const struct {
 	const char *name;
@@ -27,10 +30,21 @@ static const struct {
 	[PROTO_CONSOLE] = {"console", F_NAME, 0},
 	[PROTO_LOGS] = {"logs", F_NAME, F_BYTES},
 	[PROTO_EVENTS] = {"events", 0, F_NAME | F_FOLLOW},
+	[PROTO_TEMPLATE_BEGIN] = {"template-begin", F_NAME, F_REPLACE},
+	[PROTO_TEMPLATE_COMMIT] = {"template-commit", F_NAME | F_VERSION, F_SOURCE},
+	[PROTO_TEMPLATE_LIST] = {"template-list", 0, 0},
+	[PROTO_TEMPLATE_INFO] = {"template-info", F_NAME, 0},
+	[PROTO_TEMPLATE_DELETE] = {"template-delete", F_NAME, 0},
+	[PROTO_SNAPSHOT_CREATE] = {"snapshot-create", F_NAME, F_SNAPSHOT},
+	[PROTO_SNAPSHOT_LIST] = {"snapshot-list", F_NAME, 0},
+	[PROTO_SNAPSHOT_REVERT] = {"snapshot-revert", F_NAME | F_SNAPSHOT, 0},
+	[PROTO_SNAPSHOT_DELETE] = {"snapshot-delete", F_NAME | F_SNAPSHOT, 0},
+	[PROTO_RUN] = {"run", F_DEFINITION, 0},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static const char *const field_names[] = {"name", "definition", "assign", "timeout", "follow", "bytes"};
+static const char *const field_names[] = {"name",    "definition", "assign",   "timeout", "follow",
+					  "bytes",   "replace",    "version",  "snapshot", "source"};
 
 static const char *const code_names[] = {
 	[PROTO_OK] = "ok",		 [PROTO_ERROR] = "error",	[PROTO_USAGE] = "usage",
@@ -74,20 +88,28 @@ static int field_index(const char *key)
 	return -1;
 }
 
+/* A VM, template or snapshot name: 1..32 of [A-Za-z0-9._-]. */
+static int parse_name(struct json_object *v, const char *field, const char *what, char out[VMDEF_NAME_MAX + 1],
+		      struct err *e)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return err_set(e, "'%s' must be a string", field);
+	const char *s = json_object_get_string(v);
+	if (!vmdef_name_ok(s) || strlen(s) != (size_t)json_object_get_string_len(v))
+		return err_set(e, "'%s' is not a valid %s name (1 to %d of A-Z a-z 0-9 . _ -)", field, what,
+			       VMDEF_NAME_MAX);
+	strcpy(out, s);
+	return 0;
+}
+
 static int parse_field(struct proto_request *r, int f, struct json_object *v, struct err *e)
 {
 	const char *fname = field_names[f];
 	switch (1 << f) {
-	case F_NAME: {
-		if (!json_object_is_type(v, json_type_string))
-			return err_set(e, "'name' must be a string");
-		const char *s = json_object_get_string(v);
-		if (!vmdef_name_ok(s) || strlen(s) != (size_t)json_object_get_string_len(v))
-			return err_set(e, "'name' is not a valid VM name (1 to %d of A-Z a-z 0-9 . _ -)",
-				       VMDEF_NAME_MAX);
-		strcpy(r->name, s);
-		return 0;
-	}
+	case F_NAME:
+		return parse_name(v, "name", "VM", r->name, e);
+	case F_SNAPSHOT:
+		return parse_name(v, "snapshot", "snapshot", r->snapshot, e);
 	case F_DEFINITION: {
 		if (!json_object_is_type(v, json_type_string))
 			return err_set(e, "'definition' must be a string");
@@ -113,6 +135,29 @@ static int parse_field(struct proto_request *r, int f, struct json_object *v, st
 				return err_set(e, "out of memory");
 			r->nassign++;
 		}
+		return 0;
+	}
+	case F_SOURCE: {
+		if (!json_object_is_type(v, json_type_string))
+			return err_set(e, "'source' must be a string");
+		const char *s = json_object_get_string(v);
+		if (json_object_get_string_len(v) >= PROTO_MAX_SOURCE || strlen(s) != (size_t)json_object_get_string_len(v))
+			return err_set(e, "'source' must be under %d bytes, without NUL", PROTO_MAX_SOURCE);
+		strcpy(r->source, s);
+		return 0;
+	}
+	case F_REPLACE:
+		if (!json_object_is_type(v, json_type_boolean))
+			return err_set(e, "'replace' must be true or false");
+		r->replace = json_object_get_boolean(v);
+		return 0;
+	case F_VERSION: {
+		if (!json_object_is_type(v, json_type_int))
+			return err_set(e, "'version' must be a whole number");
+		int64_t x = json_object_get_int64(v);
+		if (x < 1 || x > 1000000000)
+			return err_set(e, "'version' must be from 1 to 1000000000");
+		r->version = (int)x;
 		return 0;
 	}
 	case F_TIMEOUT:

@@ -16,11 +16,15 @@
 #define PROTO_MAX_ASSIGN 32
 #define PROTO_MAX_TIMEOUT_S 3600
 #define PROTO_MAX_LOG_BYTES (256 * 1024)
+#define PROTO_MAX_SOURCE 1024 /* template-commit: where the image came from, for the record */
 
 enum proto_cmd {
 	PROTO_PING, PROTO_LIST, PROTO_INFO, PROTO_CREATE, PROTO_DEFINITION, PROTO_REPLACE,
 	PROTO_SET, PROTO_DELETE, PROTO_START, PROTO_STOP, PROTO_KILL, PROTO_PAUSE, PROTO_RESUME,
 	PROTO_CONSOLE, PROTO_LOGS, PROTO_EVENTS,
+	PROTO_TEMPLATE_BEGIN, PROTO_TEMPLATE_COMMIT, PROTO_TEMPLATE_LIST, PROTO_TEMPLATE_INFO,
+	PROTO_TEMPLATE_DELETE, PROTO_SNAPSHOT_CREATE, PROTO_SNAPSHOT_LIST, PROTO_SNAPSHOT_REVERT,
+	PROTO_SNAPSHOT_DELETE, PROTO_RUN,
 };
 
 /* Reply codes, and the CLI exit status each maps to (docs/shoji.1). */
@@ -47,6 +51,10 @@ struct proto_request {
 	int timeout_s;		       /* stop: seconds before the hard stop (default 30) */
 	bool follow;		       /* events: keep streaming */
 	long bytes;		       /* logs: how much of the serial log's end */
+	bool replace;		       /* template-begin: a new version of an existing template */
+	int version;		       /* template-commit: the version template-begin gave */
+	char snapshot[VMDEF_NAME_MAX + 1]; /* snapshot-*: its name (create: empty for an automatic one) */
+	char source[PROTO_MAX_SOURCE];	   /* template-commit */
 };
 
 /* Parses one request line (len bytes, no newline). On error, *code says which kind. */

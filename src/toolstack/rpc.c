@@ -141,8 +141,45 @@ int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct er
 	return 0;
 }
 
+ssize_t rpc_sendmsg_fd(int fd, const char *buf, size_t len, int send_fd, int flags)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	memset(&cm, 0, sizeof(cm));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof(cm.buf)};
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &send_fd, sizeof(int));
+	return sendmsg(fd, &mh, flags | MSG_NOSIGNAL);
+}
+
+/* Sends the first bytes of line with send_fd attached, waiting for room; returns how many went. */
+static ssize_t send_with_fd(int fd, const char *line, size_t len, int send_fd)
+{
+	ssize_t n;
+	for (int tries = 0;; tries++) {
+		n = rpc_sendmsg_fd(fd, line, len, send_fd, 0);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN) || tries == 50)
+			return n;
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		poll(&p, 1, 100);
+	}
+}
+
 int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
 	     const char *what, struct json_object **reply, int *fd_out, struct err *e)
+{
+	return rpc_call_fd(fd, reader, req, -1, timeout_ms, what, reply, fd_out, e);
+}
+
+int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int send_fd, int timeout_ms,
+		const char *what, struct json_object **reply, int *fd_out, struct err *e)
 {
 	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	size_t n = strlen(s);
@@ -152,7 +189,17 @@ int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int tim
 	memcpy(line, s, n);
 	line[n] = '\n';
 	struct err sub, werr;
-	int w = rpc_write_all(fd, line, n + 1, timeout_ms, &werr);
+	size_t first = 0;
+	if (send_fd >= 0) {
+		ssize_t k = send_with_fd(fd, line, n + 1, send_fd);
+		if (k <= 0) {
+			int en = errno;
+			free(line);
+			return err_errno(e, en, "%s: cannot pass a file descriptor", what);
+		}
+		first = (size_t)k;
+	}
+	int w = first == n + 1 ? 0 : rpc_write_all(fd, line + first, n + 1 - first, timeout_ms, &werr);
 	free(line);
 	/* Even when the write failed, the peer may have answered before closing (a refusal). */
 	struct rpc_reader local;

@@ -14,7 +14,7 @@
 static const char *const vm_keys[] = {"name",	   "memory",	"cpus",	   "kernel",
 				      "initrd",	   "cmdline",	"firmware", "vsock-cid",
 				      "display",   "label",	"autostart", NULL};
-static const char *const disk_keys[] = {"path", "format", "readonly", "serial", NULL};
+static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", NULL};
 static const char *const no_keys[] = {NULL};
 
@@ -160,6 +160,13 @@ int vmdef_apply_disk(struct vmdef_disk *k, const char *key, const char *value, s
 {
 	if (strcmp(key, "path") == 0)
 		return vmdef_parse_path(value, k->path, e);
+	if (strcmp(key, "template") == 0) {
+		if (*value && !vmdef_name_ok(value))
+			return err_set(e, "template '%s' is not a template name (1 to %d of A-Z a-z 0-9 . _ -)",
+				       value, VMDEF_NAME_MAX);
+		strcpy(k->template_name, value);
+		return 0;
+	}
 	if (strcmp(key, "readonly") == 0)
 		return vmdef_parse_bool(value, &k->readonly, e);
 	if (strcmp(key, "format") == 0) {
@@ -271,8 +278,15 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 		return located(e, file, vl, "[vm] has no kernel; add 'kernel = /path/to/bzImage'");
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
-		if (!k->path[0])
-			return located(e, file, k->line, "[disk %s] has no path; add 'path = /path/to/image'",
+		if (!k->path[0] && !k->template_name[0])
+			return located(e, file, k->line, "[disk %s] has no path; add 'path = /path/to/image' "
+							 "or 'template = NAME'", k->id);
+		if (k->path[0] && k->template_name[0])
+			return located(e, file, k->line, "[disk %s] has both path and template; keep one "
+							 "(a template disk is a fresh overlay at each start)", k->id);
+		if (k->template_name[0] && (k->readonly || k->format != VMDEF_DISK_RAW))
+			return located(e, file, k->line, "[disk %s]: a template disk takes no format or "
+							 "readonly (its overlay is qcow2 and writable); remove them",
 				       k->id);
 	}
 	for (unsigned i = 0; i < d->nnics; i++) {
@@ -313,8 +327,15 @@ static int set_device_key(struct vmdef *d, bool disk, const char *id, const char
 			  const char *value, struct err *e)
 {
 	for (unsigned i = 0; i < (disk ? d->ndisks : d->nnics); i++) {
-		if (disk && strcmp(d->disks[i].id, id) == 0)
-			return vmdef_apply_disk(&d->disks[i], key, value, e);
+		if (disk && strcmp(d->disks[i].id, id) == 0) {
+			struct vmdef_disk *k = &d->disks[i];
+			/* A disk is either a file or a template: setting one drops the other. */
+			if (strcmp(key, "template") == 0 && *value)
+				k->path[0] = '\0', k->format = VMDEF_DISK_RAW, k->readonly = false;
+			if (strcmp(key, "path") == 0 && *value)
+				k->template_name[0] = '\0';
+			return vmdef_apply_disk(k, key, value, e);
+		}
 		if (!disk && strcmp(d->nics[i].id, id) == 0)
 			return vmdef_apply_nic(&d->nics[i], key, value, e);
 	}

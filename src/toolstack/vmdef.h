@@ -4,7 +4,7 @@
  *
  * Layout (docs/vm-definition.md):
  *   [vm]          name memory cpus kernel initrd cmdline firmware vsock-cid display label autostart
- *   [disk ID]     path format readonly serial           (up to VMDEF_MAX_DISKS)
+ *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
  *   [nic ID]      type mac ifname forward...            (up to VMDEF_MAX_NICS)
  *   [policy]      reserved: present but empty */
 #ifndef SHOJI_TOOLSTACK_VMDEF_H
@@ -33,6 +33,8 @@ enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP };
 struct vmdef_disk {
 	char id[VMDEF_NAME_MAX + 1];
 	char path[VMDEF_PATH_MAX];
+	char template_name[VMDEF_NAME_MAX + 1]; /* instead of path: a fresh overlay on this template
+						 * at each start (volatile) */
 	enum vmdef_disk_format format;
 	bool readonly;
 	char serial[VMDEF_SERIAL_MAX + 1];

@@ -77,8 +77,11 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 	put(&o, "autostart = %s\n", d->autostart ? "yes" : "no");
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
-		put(&o, "\n[disk %s]\npath = %s\nformat = %s\nreadonly = %s\n", k->id, k->path,
-		    k->format == VMDEF_DISK_QCOW2 ? "qcow2" : "raw", k->readonly ? "yes" : "no");
+		if (k->template_name[0])
+			put(&o, "\n[disk %s]\ntemplate = %s\n", k->id, k->template_name);
+		else
+			put(&o, "\n[disk %s]\npath = %s\nformat = %s\nreadonly = %s\n", k->id, k->path,
+			    k->format == VMDEF_DISK_QCOW2 ? "qcow2" : "raw", k->readonly ? "yes" : "no");
 		if (k->serial[0])
 			put(&o, "serial = %s\n", k->serial);
 	}

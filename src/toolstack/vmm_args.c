@@ -58,9 +58,11 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
 		/* format=raw is the monitor's default and is left out. */
+		bool vol = k->template_name[0] && k->path[0] && in->volatile_dir;
 		r = r || add(a, "--disk") ||
-		    add(a, "%s%s%s%s%s", k->path, k->readonly ? ",ro" : "", k->serial[0] ? ",serial=" : "",
-			k->serial, k->format == VMDEF_DISK_QCOW2 ? ",format=qcow2" : "");
+		    add(a, "%s%s%s%s%s%s%s", k->path, k->readonly ? ",ro" : "", k->serial[0] ? ",serial=" : "",
+			k->serial, vol || k->format == VMDEF_DISK_QCOW2 ? ",format=qcow2" : "",
+			vol ? ",volatile=" : "", vol ? in->volatile_dir : "");
 	}
 	for (unsigned i = 0; i < d->nnics; i++)
 		r = r || add_nic(a, &d->nics[i]);

@@ -17,6 +17,9 @@ struct vmm_args_in {
 	bool jail;		  /* pass --jail-uid/--jail-gid */
 	uid_t jail_uid;
 	gid_t jail_gid;
+	/* A disk with both a template name and a path is a template resolved to its image:
+	 * it gets ",volatile=DIR" (writes to an unnamed overlay in DIR) when this is set. */
+	const char *volatile_dir;
 };
 
 struct vmm_args {

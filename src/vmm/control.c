@@ -10,7 +10,7 @@ static const struct {
 	enum control_cmd cmd;
 } commands[] = {
 	{"status", CONTROL_STATUS},     {"pause", CONTROL_PAUSE}, {"resume", CONTROL_RESUME},
-	{"shutdown", CONTROL_SHUTDOWN}, {"stop", CONTROL_STOP},
+	{"shutdown", CONTROL_SHUTDOWN}, {"stop", CONTROL_STOP},   {"disk-snapshot", CONTROL_DISK_SNAPSHOT},
 #ifdef SHOJI_TEST_HOOKS
 	{"test-forbidden-syscall", CONTROL_TEST_FORBIDDEN_SYSCALL},
 #endif
@@ -55,8 +55,24 @@ static bool blank(const char *s, size_t n)
 	return true;
 }
 
-int control_parse(const char *line, size_t len, enum control_cmd *cmd, char *reply)
+/* A string argument of req into out (size bytes, NUL included); -1 with the reply written. */
+static int string_arg(json_object *req, const char *key, char *out, size_t size, char *reply)
 {
+	json_object *v;
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_string))
+		return fail(reply, "disk-snapshot needs a \"%s\" string", key);
+	const char *s = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+	if (n == 0 || n >= size || strlen(s) != n)
+		return fail(reply, "disk-snapshot: \"%s\" is empty, too long or holds a NUL byte", key);
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
+int control_parse(const char *line, size_t len, struct control_request *out, char *reply)
+{
+	memset(out, 0, sizeof(*out));
+	enum control_cmd *cmd = &out->cmd;
 	if (len > CONTROL_MAX_LINE)
 		return fail(reply, "request longer than %s bytes", "65536");
 	if (memchr(line, '\0', len))
@@ -97,9 +113,14 @@ int control_parse(const char *line, size_t len, enum control_cmd *cmd, char *rep
 					if (*p < 0x20 || *p > 0x7e)
 						*p = '?';
 				r = fail(reply,
-					 "unknown command '%s' (status, pause, resume, shutdown or stop)", shown);
+					 "unknown command '%s' (status, pause, resume, shutdown, stop or "
+					 "disk-snapshot)", shown);
 			} else {
 				*cmd = commands[i].cmd;
+				if (*cmd == CONTROL_DISK_SNAPSHOT &&
+				    (string_arg(req, "disk", out->disk, sizeof(out->disk), reply) < 0 ||
+				     string_arg(req, "backing", out->backing, sizeof(out->backing), reply) < 0))
+					r = -1;
 			}
 		}
 	}
@@ -121,6 +142,11 @@ void control_reply(enum control_cmd cmd, const struct control_status *st, char *
 		char text[32]; /* milliseconds, printed as such rather than as the nearest double */
 		snprintf(text, sizeof(text), "%.3f", up);
 		json_object_object_add(o, "uptime_s", json_object_new_double_s(up, text));
+	}
+	if (cmd == CONTROL_DISK_SNAPSHOT) {
+		char text[32];
+		snprintf(text, sizeof(text), "%.3f", st->paused_ms);
+		json_object_object_add(o, "paused_ms", json_object_new_double_s(st->paused_ms, text));
 	}
 	put(o, reply);
 	json_object_put(o);

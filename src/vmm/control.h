@@ -17,7 +17,17 @@ enum control_cmd {
 	CONTROL_RESUME,
 	CONTROL_SHUTDOWN,
 	CONTROL_STOP,
+	CONTROL_DISK_SNAPSHOT,
 	CONTROL_TEST_FORBIDDEN_SYSCALL, /* only in builds with -Dtest_hooks=true */
+};
+
+#define CONTROL_MAX_NAME 1023 /* bytes of a disk-snapshot's backing file name */
+
+/* A parsed request: the command and its arguments. */
+struct control_request {
+	enum control_cmd cmd;
+	char disk[32];                      /* disk-snapshot: the disk's serial or index */
+	char backing[CONTROL_MAX_NAME + 1]; /* disk-snapshot: the new image's backing file name */
 };
 
 /* What a reply reports about the machine. */
@@ -27,11 +37,12 @@ struct control_status {
 	unsigned cpus;
 	uint64_t memory_mib;
 	double uptime_s;
+	double paused_ms; /* disk-snapshot: how long the vCPUs were held */
 };
 
-/* Parses one request (len bytes, no newline; it may hold any bytes). Returns 0 and sets *cmd,
+/* Parses one request (len bytes, no newline; it may hold any bytes). Returns 0 and fills *req,
  * or -1 with the error reply already written to reply (CONTROL_REPLY_MAX bytes). */
-int control_parse(const char *line, size_t len, enum control_cmd *cmd, char *reply);
+int control_parse(const char *line, size_t len, struct control_request *req, char *reply);
 /* The reply to a command that was carried out, given the machine's state afterwards. */
 void control_reply(enum control_cmd cmd, const struct control_status *st, char *reply);
 /* {"ok":false,"error":msg} (msg cut to fit). */

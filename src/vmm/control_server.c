@@ -15,7 +15,7 @@ int control_server_open(struct control_server *s, const char *path, struct err *
 	memset(s, 0, sizeof(*s));
 	s->listen_fd = -1;
 	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-		s->clients[i].fd = -1;
+		s->clients[i] = (struct control_client){.fd = -1, .passed_fd = -1};
 	s->path = path;
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	if (!path)
@@ -27,8 +27,10 @@ static void drop(struct control_client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
 	free(c->buf);
-	*c = (struct control_client){.fd = -1};
+	*c = (struct control_client){.fd = -1, .passed_fd = -1};
 }
 
 void control_server_close(struct control_server *s)
@@ -79,6 +81,7 @@ static void accept_client(struct control_server *s)
 			break;
 		c->fd = fd;
 		c->len = 0;
+		c->passed_fd = -1;
 		return;
 	}
 	char reply[CONTROL_REPLY_MAX];
@@ -98,11 +101,16 @@ static int serve_lines(struct control_client *c, const struct timespec *started,
 		size_t len = (size_t)(nl - (c->buf + start));
 		if (len && c->buf[start + len - 1] == '\r')
 			len--;
-		enum control_cmd cmd;
-		if (control_parse(c->buf + start, len, &cmd, reply) == 0) {
+		struct control_request req;
+		int fd = c->passed_fd;
+		c->passed_fd = -1;
+		if (control_parse(c->buf + start, len, &req, reply) < 0) {
+			if (fd >= 0)
+				close(fd);
+		} else {
 			struct control_status st = {0};
-			char why[128] = "";
-			if (exec(ctx, cmd, &st, why) < 0) {
+			char why[CONTROL_WHY_MAX] = "";
+			if (exec(ctx, &req, fd, &st, why) < 0) {
 				control_reply_error(why, reply);
 			} else {
 				struct timespec now;
@@ -110,7 +118,7 @@ static int serve_lines(struct control_client *c, const struct timespec *started,
 				st.pid = (long)getpid();
 				st.uptime_s = (double)(now.tv_sec - started->tv_sec) +
 					      (double)(now.tv_nsec - started->tv_nsec) / 1e9;
-				control_reply(cmd, &st, reply);
+				control_reply(req.cmd, &st, reply);
 			}
 		}
 		if (send_reply(c->fd, reply) < 0)
@@ -127,15 +135,40 @@ static int serve_lines(struct control_client *c, const struct timespec *started,
 	return 0;
 }
 
+/* Keeps the first descriptor that came with the bytes (one at a time), closes any other. */
+static void take_fds(struct control_client *c, struct msghdr *m)
+{
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (c->passed_fd < 0)
+				c->passed_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
 static void serve_client(struct control_client *c, const struct timespec *started, short revents,
 			 control_exec_fn exec, void *ctx)
 {
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
 	/* One read per wake-up, so that a busy client cannot starve the others. */
-	ssize_t n = recv(c->fd, c->buf + c->len, CONTROL_MAX_LINE + 1 - c->len, MSG_DONTWAIT);
+	struct iovec v = {c->buf + c->len, CONTROL_MAX_LINE + 1 - c->len};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm)};
+	ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	take_fds(c, &m);
 	if (n <= 0) { /* hang-up; a partial line is discarded */
 		drop(c);
 		return;

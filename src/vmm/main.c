@@ -18,6 +18,7 @@
 #include "boot/layout.h"
 #include "console.h"
 #include "control_server.h"
+#include "disks.h"
 #include "runloop.h"
 #include "sandbox/jail.h"
 #include "sandbox/syscall_filter.h"
@@ -57,9 +58,11 @@ static void usage(FILE *f)
 		"  --no-seccomp         do not install the system call allow-list\n"
 		"  --log-level LEVEL    error, warn (default), info or debug\n"
 		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
-		"  --disk PATH[,ro][,serial=ID][,format=raw|qcow2]\n"
+		"  --disk PATH[,ro][,serial=ID][,format=raw|qcow2][,volatile=DIR]\n"
 		"                       add a virtio-blk disk (up to %d); without format= the image\n"
-		"                       is raw, and a file that looks like qcow2 is refused\n"
+		"                       is raw, and a file that looks like qcow2 is refused;\n"
+		"                       volatile=DIR: PATH is only read, the guest's writes go to an\n"
+		"                       unnamed overlay in DIR and vanish when the monitor ends\n"
 		"  --console-socket PATH\n"
 		"                       add a virtio-console (hvc0) served on this Unix socket\n"
 		"  --net slirp[,mac=MAC][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...\n"
@@ -117,13 +120,19 @@ static int parse_disk(char *arg, struct options *o, struct err *e)
 			d->serial = opt + 7;
 		else if (strncmp(opt, "format=", 7) == 0 && block_format_parse(opt + 7, &d->format) == 0)
 			;
+		else if (strncmp(opt, "volatile=", 9) == 0 && opt[9])
+			d->volatile_dir = opt + 9;
 		else
 			return err_set(e, "--disk %s: unknown or bad option '%s' (use ro, serial=ID with ID "
-					  "up to %d characters, or format=raw|qcow2)", arg, opt, VIRTIO_BLK_SERIAL_LEN);
+					  "up to %d characters, format=raw|qcow2 or volatile=DIR)", arg, opt,
+				       VIRTIO_BLK_SERIAL_LEN);
 		opt = next;
 	}
 	if (!*arg)
 		return err_set(e, "--disk needs a path to a disk image");
+	if (d->read_only && d->volatile_dir)
+		return err_set(e, "--disk %s: ro and volatile= do not go together (a volatile disk is written, "
+				  "its image never)", arg);
 	o->ndisks++;
 	return 0;
 }
@@ -311,9 +320,8 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 	    (cfg->initrd_path && jail_add_file(j, &cfg->initrd_path, false, false, e) < 0) ||
 	    (cfg->console_socket && jail_add_file(j, &cfg->console_socket, true, true, e) < 0))
 		return -1;
-	for (unsigned i = 0; i < cfg->ndisks; i++)
-		if (jail_add_file(j, &cfg->disks[i].path, !cfg->disks[i].read_only, false, e) < 0)
-			return -1;
+	if (disks_jail(j, cfg->disks, cfg->ndisks, e) < 0)
+		return -1;
 	if ((*ctl && jail_add_file(j, ctl, true, true, e) < 0) ||
 	    (*ser && jail_add_file(j, ser, true, true, e) < 0))
 		return -1;
@@ -355,10 +363,10 @@ int main(int argc, char **argv)
 		.mem_size = o.mem_mib << 20,
 		.ncpus = o.ncpus,
 		.rng = o.rng,
+		.disks = o.disks,
 		.ndisks = o.ndisks,
 		.console_socket = o.console_socket,
 	};
-	memcpy(cfg.disks, o.disks, sizeof(cfg.disks));
 	memcpy(cfg.nics, o.nics, sizeof(cfg.nics));
 	cfg.nnics = o.nnics;
 	cfg.vsock_cid = o.vsock_cid;
@@ -371,7 +379,9 @@ int main(int argc, char **argv)
 				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
 	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
 	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.path, &con.socket_path, &e) < 0) ||
+	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 ||
 	    (!o.no_seccomp && syscall_filter_install(&e) < 0)) {
+		disks_close(cfg.disks, cfg.ndisks);
 		console_close(&con);
 		console_close_output(&con);
 		control_server_close(&ctl);
@@ -428,6 +438,7 @@ int main(int argc, char **argv)
 		close(signal_fd);
 	console_close_output(&con);
 	control_server_close(&ctl);
+	disks_close(cfg.disks, cfg.ndisks);
 	jail_free(&jail);
 	if (cfg.serial_out_fd > STDOUT_FILENO)
 		close(cfg.serial_out_fd);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "disks.h"
 
 static void on_signal(struct vm *vm, int signal_fd)
 {
@@ -55,17 +56,34 @@ static void forbidden_syscall(void)
 }
 #endif
 
-static int on_control(void *ctx, enum control_cmd cmd, struct control_status *st, char *why)
+static int failed(struct err *e, char *why)
+{
+	snprintf(why, CONTROL_WHY_MAX, "%s", e->msg);
+	return -1;
+}
+
+static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st,
+		      char *why)
 {
 	struct vm *vm = ctx;
 	struct err e;
-	switch (cmd) {
+	if (fd >= 0 && req->cmd != CONTROL_DISK_SNAPSHOT) {
+		close(fd);
+		fd = -1;
+	}
+	switch (req->cmd) {
 	case CONTROL_PAUSE:
-		if (vm_pause(vm, &e) < 0) {
-			e.msg[127] = '\0'; /* why has room for 128 bytes */
-			memcpy(why, e.msg, strlen(e.msg) + 1);
+		if (vm_pause(vm, &e) < 0)
+			return failed(&e, why);
+		break;
+	case CONTROL_DISK_SNAPSHOT:
+		if (fd < 0) {
+			snprintf(why, CONTROL_WHY_MAX, "disk-snapshot needs the new image's file descriptor "
+						       "attached to the request (SCM_RIGHTS)");
 			return -1;
 		}
+		if (disk_snapshot(vm, req->disk, req->backing, fd, &st->paused_ms, &e) < 0)
+			return failed(&e, why);
 		break;
 	case CONTROL_RESUME:
 		vm_resume(vm);

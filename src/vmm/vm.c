@@ -116,7 +116,7 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 	vm->disks[i] = calloc(1, sizeof(*vm->disks[i]));
 	if (!vm->disks[i])
 		return err_set(e, "out of memory for disk '%s'", d->path);
-	if (virtio_blk_init(vm->disks[i], d->path, d->format, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
+	if (virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->disks[i]->vp, e);
 }

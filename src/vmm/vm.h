@@ -32,6 +32,8 @@ struct vm_disk_config {
 	bool read_only;
 	enum block_format format; /* BLOCK_FORMAT_PROBE: raw, refusing a file that looks like qcow2 */
 	const char *serial; /* may be NULL */
+	const char *volatile_dir; /* writes go to an unnamed overlay made here (disks.c), or NULL */
+	struct block_dev *dev;    /* the open image (disks_open); a snapshot replaces it */
 };
 
 struct vm_config {
@@ -43,7 +45,9 @@ struct vm_config {
 	void (*serial_output)(void *opaque, const uint8_t *buf, size_t n);
 	void *serial_output_opaque;
 	bool rng;          /* a virtio-rng device */
-	struct vm_disk_config disks[VM_MAX_DISKS];
+	/* The disks, opened once for the monitor's life (disks.c) and kept across guest reboots:
+	 * the VM uses the caller's array, so that a live snapshot's new top outlives this boot. */
+	struct vm_disk_config *disks;
 	unsigned ndisks;
 	const char *console_socket; /* a virtio-console on this Unix socket, or NULL */
 	struct net_config nics[VM_MAX_NICS];

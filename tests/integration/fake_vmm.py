@@ -2,15 +2,53 @@
 """fake_vmm: a stand-in for shoji-vmm that speaks its toolstack contract (--control-socket,
 --serial socket:PATH, --serial-log, exit statuses) without KVM, so that shojid's supervision
 can be tested on any machine. The 'guest' prints the init marker, echoes console input, and
-powers off on "shutdown" (status 0) or ends on "stop" (status 6). Other options are accepted
-and ignored; --jail-uid makes it refuse to start (status 1) when not root, as the real one would."""
+powers off on "shutdown" (status 0) or ends on "stop" (status 6). "disk-snapshot" writes a
+qcow2 overlay header into the descriptor passed with it and makes it the disk's top, as the
+real monitor does (the guest writes nothing, so nothing else changes). Other options are
+accepted and ignored; --jail-uid makes it refuse to start (status 1) when not root, as the real
+one would."""
 import json
 import os
+import struct
 import selectors
 import signal
 import socket
 import sys
 import time
+
+
+def qcow2_overlay(fd, size, cluster_bits, backing, backing_fmt):
+    """An empty qcow2 v3 image on a backing file, laid out as shoji-img creates one: header
+    cluster, refcount table, one refcount block, the L1 table."""
+    cs = 1 << cluster_bits
+    l1_size = max(1, -(-size // (cs * (cs // 8))))
+    l1_clusters = -(-l1_size * 8 // cs)
+    total = 3 + l1_clusters
+    h = bytearray(cs)
+    struct.pack_into(">IIQIIQIIQQIIQQQQII", h, 0, 0x514649FB, 3, 0, 0, cluster_bits, size, 0, l1_size,
+                     3 * cs, cs, 1, 0, 0, 0, 0, 0, 4, 112)
+    ext = struct.pack(">II", 0xE2792ACA, len(backing_fmt)) + backing_fmt.encode()
+    ext += b"\0" * (-len(ext) % 8) + b"\0" * 8
+    h[112:112 + len(ext)] = ext
+    name = backing.encode()
+    struct.pack_into(">QI", h, 8, 112 + len(ext), len(name))
+    h[112 + len(ext):112 + len(ext) + len(name)] = name
+    rt = bytearray(cs)
+    struct.pack_into(">Q", rt, 0, 2 * cs)
+    rb = bytearray(cs)
+    for c in range(total):
+        struct.pack_into(">H", rb, 2 * c, 1)
+    os.pwrite(fd, bytes(h) + bytes(rt) + bytes(rb) + bytes(l1_clusters * cs), 0)
+    os.fsync(fd)
+
+
+def image_geometry(path):
+    """(virtual size, cluster bits, format) of a disk image."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    if head[:4] == b"QFI\xfb":
+        return struct.unpack(">Q", head[24:32])[0], struct.unpack(">I", head[20:24])[0], "qcow2"
+    return os.path.getsize(path), 16, "raw"
 
 
 def main(argv):
@@ -40,6 +78,16 @@ def main(argv):
         return 1
     start = time.monotonic()
     state = {"paused": False, "exit": None}
+    disks = []  # per --disk: {"top": path, "serial": id, "format": fmt}
+    for spec in opts.get("--disk", []):
+        parts = spec.split(",")
+        d = {"top": parts[0], "serial": None, "format": "raw"}
+        for p in parts[1:]:
+            if p.startswith("serial="):
+                d["serial"] = p[7:]
+            elif p.startswith("format="):
+                d["format"] = p[7:]
+        disks.append(d)
     sel = selectors.DefaultSelector()
     log = open(log_path, "ab", buffering=0) if log_path else None
     console = {"client": None}
@@ -82,7 +130,21 @@ def main(argv):
     guest_write(b"shoji-guest: init started\r\n")
     buffers = {}
 
-    def answer(conn, line):
+    def disk_snapshot(req, fds):
+        disk = next((d for i, d in enumerate(disks) if req.get("disk") in (str(i), d["serial"])), None)
+        if disk is None:
+            return {"ok": False, "error": f"no disk '{req.get('disk')}'"}
+        if disk["format"] != "qcow2":
+            return {"ok": False, "error": "disk-snapshot needs a qcow2 disk; this one is raw"}
+        if len(fds) != 1 or not isinstance(req.get("backing"), str):
+            return {"ok": False, "error": "disk-snapshot needs one descriptor and a backing name"}
+        t0 = time.monotonic()
+        size, bits, fmt = image_geometry(disk["top"])
+        qcow2_overlay(fds[0], size, bits, req["backing"], fmt)
+        disk["top"] = os.readlink(f"/proc/self/fd/{fds[0]}")
+        return {"ok": True, "paused_ms": (time.monotonic() - t0) * 1000}
+
+    def answer(conn, line, fds):
         try:
             req = json.loads(line)
             cmd = req.get("cmd") if isinstance(req, dict) else None
@@ -101,8 +163,13 @@ def main(argv):
         elif cmd == "stop":
             rep = {"ok": True}
             state["exit"] = 6
+        elif cmd == "disk-snapshot":
+            rep = disk_snapshot(req, fds)
         else:
             rep = {"ok": False, "error": "unknown command"}
+        for fd in fds:
+            os.close(fd)
+        fds.clear()
         conn.sendall((json.dumps(rep) + "\n").encode())
 
     while state["exit"] is None:
@@ -124,7 +191,7 @@ def main(argv):
                 sel.register(c, selectors.EVENT_READ, "ser")
             elif tag == "ctl":
                 c = key.fileobj
-                data = c.recv(65536)
+                data, fds, _, _ = socket.recv_fds(c, 65536, 4)
                 if not data:
                     sel.unregister(c)
                     c.close()
@@ -133,7 +200,7 @@ def main(argv):
                 buffers[c] += data
                 while b"\n" in buffers[c]:
                     line, buffers[c] = buffers[c].split(b"\n", 1)
-                    answer(c, line)
+                    answer(c, line, fds)
             elif tag == "ser":
                 data = key.fileobj.recv(4096)
                 if not data:

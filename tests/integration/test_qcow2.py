@@ -20,18 +20,7 @@ IMG = None
 PATTERN = (b"shoji-disk-pattern\n" * 60000)[:MIB]
 
 
-def qemu_check(path):
-    r = subprocess.run(["qemu-img", "check", path], capture_output=True, text=True)
-    return r.returncode, r.stdout + r.stderr
-
-
-def qemu_raw(path):
-    out = path + ".raw"
-    subprocess.run(["qemu-img", "convert", "-O", "raw", path, out], check=True)
-    with open(out, "rb") as f:
-        data = f.read()
-    os.unlink(out)
-    return data
+from vmmtest import qemu_check, qemu_raw
 
 
 def scratch():
@@ -119,12 +108,6 @@ def test_killed_while_writing(env):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if "--img" in args:
-        i = args.index("--img")
-        IMG = os.path.abspath(args[i + 1])
-        del args[i:i + 2]
-    if not IMG or not shutil.which("qemu-img"):
-        print("shoji-img or qemu-img missing: skipped")
-        sys.exit(77)
+    IMG = vmmtest.take_img(args)
     sys.exit(vmmtest.main([test_guest_writes_qcow2_overlay, test_qcow2_without_format_refused,
                            test_killed_while_writing], args))

@@ -32,6 +32,7 @@ class Toolstack:
         self.state, self.run = os.path.join(self.dir, "state"), os.path.join(self.dir, "run")
         self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run)
         self.daemon = None
+        self.daemon_args = []
         self.daemon_log = open(os.path.join(self.dir, "shojid.log"), "ab")
         if self.real and os.geteuid() == 0:
             kvm_for_a_group()
@@ -39,7 +40,7 @@ class Toolstack:
 
 
     def start_daemon(self):
-        self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm", self.vmm],
+        self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm", self.vmm, *self.daemon_args],
                                        env=self.env, stdin=subprocess.DEVNULL,
                                        stdout=self.daemon_log, stderr=self.daemon_log)
         wait_until(lambda: self.shoji("list")[0] == 0, 20, "shojid answers")
@@ -576,11 +577,16 @@ def main():
         if "--control-socket" not in usage:
             print(f"SKIP: {a.vmm} has no --control-socket yet")
             return 77  # meson's "skipped"
-    ts = Toolstack(a)
+    return run_tests(Toolstack(a), TESTS)
+
+
+def run_tests(ts, tests, notes=()):
+    """Starts the daemon and runs the tests in order (each builds on what the previous ones
+    left); prints one line each, the notes, and the daemon's log when one failed."""
     passed = failed = 0
     try:
         ts.start_daemon()
-        for t in TESTS:  # in order: each builds on the VMs the previous ones left
+        for t in tests:
             start = time.monotonic()
             try:
                 t(ts)
@@ -591,6 +597,8 @@ def main():
                 detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
                 print(f"not ok - {t.__name__}: {detail}", flush=True)
     finally:
+        for n in notes:
+            print(f"note: {n}")
         if failed:
             with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
                 print("--- shojid log (end) ---\n" + f.read().decode(errors="replace")[-3000:])

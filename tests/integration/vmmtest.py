@@ -2,6 +2,7 @@
 guest's report line, synthetic kernels, and a tiny runner that prints 'N passed, N failed'."""
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -99,6 +100,36 @@ def asm_out(port, value):
 
 
 ASM_POWEROFF = asm_out(0x600, 0x34) + bytes([0xF4, 0xEB, 0xFD])  # ACPI S5, then hlt forever
+
+
+def take_img(args):
+    """Removes --img PATH (shoji-img) from args and returns its absolute path; exits 77
+    (skipped) when it or qemu-img is missing."""
+    img = None
+    if "--img" in args:
+        i = args.index("--img")
+        img = os.path.abspath(args[i + 1])
+        del args[i:i + 2]
+    if not img or not shutil.which("qemu-img"):
+        print("shoji-img or qemu-img missing: skipped")
+        sys.exit(77)
+    return img
+
+
+def qemu_check(path):
+    """qemu-img check: (exit status, report)."""
+    r = subprocess.run(["qemu-img", "check", path], capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+def qemu_raw(path):
+    """What QEMU reads from the image (qemu-img convert -O raw)."""
+    out = path + ".raw"
+    subprocess.run(["qemu-img", "convert", "-O", "raw", path, out], check=True)
+    with open(out, "rb") as f:
+        data = f.read()
+    os.unlink(out)
+    return data
 
 
 def main(tests, argv):

@@ -5,7 +5,9 @@ shoji -> QEMU: images created and written by shoji-img pass `qemu-img check` and
 through `qemu-img convert -O raw`, exactly as a byte model of the disk says.
 QEMU -> shoji: images made by `qemu-img create/convert` (compressed, backing chains of depth 3,
 several cluster sizes, preallocated metadata, zero clusters and discards made by qemu-io) are
-read by shoji-img exactly as qemu-img reads them, and written by shoji-img correctly.
+read by shoji-img exactly as qemu-img reads them, and written by shoji-img correctly; an image
+QEMU left dirty (lazy refcounts, killed) is repaired by shoji; shoji-img convert flattens QEMU's
+chains.
 Exit status 77 (skipped) where qemu-img is missing."""
 import argparse
 import hashlib
@@ -324,6 +326,67 @@ class QemuToShoji(Base):
             self.assertEqual(r.returncode, 1)
             self.assertIn(want, r.stderr.decode())
             self.assertEqual(r.stderr.decode().count("\n"), 1)
+
+    def test_dirty_lazy_refcounts(self):
+        """QEMU with lazy refcounts killed mid-way (qemu-io abort) leaves the dirty bit and stale
+        refcounts: shoji reads the image as it is, rebuilds the refcounts when it opens it for
+        writing (or with check -r all), and QEMU then finds it clean with the same content."""
+        for how in ("write", "check"):
+            with self.subTest(how=how):
+                path = self.p(f"lazy-{how}.qcow2")
+                run("qemu-img", "create", "-f", "qcow2", "-o", "lazy_refcounts=on,cluster_size=4096", path, "16M")
+                r = run("qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 3M", "-c", "write -P 0x22 5M 300k",
+                        "-c", "abort", path, check=False)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn('"dirty-flag": true', img("info", "--json", path).stdout.decode())
+                self.assertNotEqual(run("qemu-img", "check", path, check=False).returncode, 0)
+                expect = bytearray(16 * MIB)
+                expect[0:3 * MIB] = b"\x11" * (3 * MIB)
+                expect[5 * MIB:5 * MIB + 300 * 1024] = b"\x22" * (300 * 1024)
+                self.assertEqual(sha(shoji_read(path, 16 * MIB)), sha(expect))  # read-only: as it is
+                if how == "write":
+                    img("write", path, 7 * MIB, stdin=b"\x33" * 70000)
+                    expect[7 * MIB:7 * MIB + 70000] = b"\x33" * 70000
+                else:
+                    out = img("check", "-r", "all", path).stdout.decode()
+                    self.assertIn("rebuilt", out)
+                self.assertIn('"dirty-flag": false', img("info", "--json", path).stdout.decode())
+                qemu_check(self, path)
+                self.assertEqual(sha(qemu_raw(path)), sha(expect))
+                self.assertEqual(img("check", path, check=False).returncode, 0)
+
+    def test_convert(self):
+        """shoji-img convert flattens a chain made by QEMU (compressed base, two overlays) into a
+        standalone qcow2 or raw image with the same content, and refuses an existing target."""
+        size = 6 * MIB
+        raw = bytearray(size)
+        for i in range(0, size, 8192):
+            raw[i:i + 4096] = self.rand(4096) if (i // 8192) % 2 else bytes([i % 251]) * 4096
+        with open(self.p("src.raw"), "wb") as f:
+            f.write(raw)
+        run("qemu-img", "convert", "-c", "-O", "qcow2", self.p("src.raw"), self.p("base.qcow2"))
+        run("qemu-img", "create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", self.p("mid.qcow2"))
+        self.qemu_io(self.p("mid.qcow2"), "write -P 5 1M 100k", "write -z 3M 64k")
+        run("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "mid.qcow2", "-F", "qcow2",
+            self.p("top.qcow2"))
+        self.qemu_io(self.p("top.qcow2"), "write -P 6 2M 10k")
+        expect = qemu_raw(self.p("top.qcow2"))
+        r = img("convert", "-p", self.p("top.qcow2"), self.p("flat.qcow2"))
+        self.assertIn("100", r.stderr.decode())
+        qemu_check(self, self.p("flat.qcow2"))
+        info = run("qemu-img", "info", "--output=json", self.p("flat.qcow2")).stdout.decode()
+        self.assertNotIn("backing-filename", info)
+        self.assertIn('"cluster-size": 4096', info)
+        self.assertEqual(sha(qemu_raw(self.p("flat.qcow2"))), sha(expect))
+        img("convert", "-O", "raw", self.p("top.qcow2"), self.p("flat.raw"))
+        with open(self.p("flat.raw"), "rb") as f:
+            self.assertEqual(sha(f.read()), sha(expect))
+        r = img("convert", self.p("top.qcow2"), self.p("flat.raw"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("exists already", r.stderr.decode())
+        r = img("convert", self.p("missing.qcow2"), self.p("new.qcow2"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertFalse(os.path.exists(self.p("new.qcow2")))
 
     def test_info(self):
         run("qemu-img", "create", "-f", "raw", self.p("b.raw"), "3M")

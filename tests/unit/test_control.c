@@ -20,10 +20,20 @@
 
 static char reply[CONTROL_REPLY_MAX];
 
+static struct control_request last_req;
+
+static int parse_n(const char *s, size_t n, enum control_cmd *cmd)
+{
+	int r = control_parse(s, n, &last_req, reply);
+	if (r == 0)
+		*cmd = last_req.cmd;
+	return r;
+}
+
 static int parse(const char *s, enum control_cmd *cmd)
 {
 	memset(reply, 0, sizeof(reply));
-	return control_parse(s, strlen(s), cmd, reply);
+	return parse_n(s, strlen(s), cmd);
 }
 
 /* The reply is one line of JSON: an object with ok=false and a one-line error. */
@@ -60,12 +70,17 @@ static void test_commands(void **state)
 		{"{\"cmd\":\"stop\"}", CONTROL_STOP},
 		{"  { \"cmd\" : \"status\" , \"extra\": [1, {\"x\": null}] }  ", CONTROL_STATUS},
 		{"{\"cmd\":\"stop\"}\r", CONTROL_STOP},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0\",\"backing\":\"a.qcow2\"}", CONTROL_DISK_SNAPSHOT},
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		enum control_cmd cmd = CONTROL_STATUS;
 		assert_int_equal(parse(ok[i].req, &cmd), 0);
 		assert_int_equal(cmd, ok[i].cmd);
 	}
+	enum control_cmd cmd;
+	assert_int_equal(parse("{\"cmd\":\"disk-snapshot\",\"disk\":\"root\",\"backing\":\"../t/x y.qcow2\"}", &cmd), 0);
+	assert_string_equal(last_req.disk, "root");
+	assert_string_equal(last_req.backing, "../t/x y.qcow2");
 }
 
 static void test_replies(void **state)
@@ -86,6 +101,9 @@ static void test_replies(void **state)
 	assert_string_equal(reply, "{\"ok\":true}\n");
 	control_reply(CONTROL_STOP, &st, reply);
 	assert_string_equal(reply, "{\"ok\":true}\n");
+	st.paused_ms = 1.23456;
+	control_reply(CONTROL_DISK_SNAPSHOT, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true,\"paused_ms\":1.235}\n");
 	st.uptime_s = -1; /* never negative */
 	control_reply(CONTROL_STATUS, &st, reply);
 	assert_non_null(strstr(reply, "\"uptime_s\":0.000"));
@@ -118,6 +136,12 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"st\\u0000atus\"}", "unknown command"},
 		{"{\"cmd\":\"\\\"\\n\\u00e9\\ud83d\\ude00\"}", "unknown command"},
 		{"{\"cmd\":\"\xff\xfe\"}", NULL},
+		{"{\"cmd\":\"disk-snapshot\",\"backing\":\"a\"}", "\"disk\""},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0\"}", "\"backing\""},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":0,\"backing\":\"a\"}", "\"disk\""},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0\",\"backing\":\"\"}", "empty"},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0\",\"backing\":\"a\\u0000b\"}", "NUL"},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0123456789012345678901234567890123\",\"backing\":\"a\"}", "too long"},
 #ifndef SHOJI_TEST_HOOKS
 		{"{\"cmd\":\"test-forbidden-syscall\"}", "unknown command"},
 #endif
@@ -136,7 +160,7 @@ static void test_hostile_sizes(void **state)
 	enum control_cmd cmd;
 	/* A NUL byte inside the line. */
 	static const char nul[] = "{\"cmd\":\"status\"}\0{\"cmd\":\"stop\"}";
-	assert_int_equal(control_parse(nul, sizeof(nul) - 1, &cmd, reply), -1);
+	assert_int_equal(parse_n(nul, sizeof(nul) - 1, &cmd), -1);
 	assert_error_reply("NUL");
 	/* Over 64 KiB, even if it is valid JSON. */
 	size_t n = CONTROL_MAX_LINE + 1;
@@ -144,10 +168,10 @@ static void test_hostile_sizes(void **state)
 	memset(big, ' ', n);
 	memcpy(big, "{\"cmd\":\"status\"}", 16);
 	big[n] = '\0';
-	assert_int_equal(control_parse(big, n, &cmd, reply), -1);
+	assert_int_equal(parse_n(big, n, &cmd), -1);
 	assert_error_reply("longer");
 	/* Exactly 64 KiB is allowed. */
-	if (control_parse(big, n - 1, &cmd, reply) != 0)
+	if (parse_n(big, n - 1, &cmd) != 0)
 		fail_msg("64 KiB refused: %s", reply);
 	assert_int_equal(cmd, CONTROL_STATUS);
 	/* A long unknown command name is cut in the reply. */
@@ -156,12 +180,12 @@ static void test_hostile_sizes(void **state)
 	for (size_t i = 8; i < 8 + 60000; i++) /* (a loop: gcc's bounds warning misreads memset here) */
 		big[i] = 'a';
 	memcpy(big + 8 + 60000, "\"}", 3);
-	assert_int_equal(control_parse(big, strlen(big), &cmd, reply), -1);
+	assert_int_equal(parse_n(big, strlen(big), &cmd), -1);
 	assert_error_reply("unknown command 'aaaa");
 	assert_true(strlen(reply) < 200);
 	/* Deep nesting is refused by the parser, not a stack overflow. */
 	memset(big, '[', n);
-	assert_int_equal(control_parse(big, n - 1, &cmd, reply), -1);
+	assert_int_equal(parse_n(big, n - 1, &cmd), -1);
 	assert_error_reply("not JSON");
 	/* A long error message is cut, and the reply still fits. */
 	memset(big, 'e', 5000);
@@ -175,11 +199,18 @@ static void test_hostile_sizes(void **state)
 
 static int exec_calls;
 
-static int fake_exec(void *ctx, enum control_cmd cmd, struct control_status *st, char *why)
+static int passed_fds;
+
+static int fake_exec(void *ctx, const struct control_request *req, int fd, struct control_status *st,
+		     char *why)
 {
 	(void)ctx;
 	exec_calls++;
-	if (cmd == CONTROL_PAUSE) {
+	if (fd >= 0) {
+		passed_fds++;
+		close(fd);
+	}
+	if (req->cmd == CONTROL_PAUSE) {
 		snprintf(why, 128, "cannot pause");
 		return -1;
 	}
@@ -254,6 +285,31 @@ static void test_server(void **state)
 	serve_once(&s, 10);
 	send(c, "\"stop\"}\n", 8, 0);
 	assert_string_equal(read_reply(&s, c, buf, sizeof(buf)), "{\"ok\":true}\n");
+	/* A descriptor passed with a request reaches the command; one passed with a line that
+	 * fails to parse is closed by the server. */
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	for (int k = 0; k < 2; k++) {
+		const char *line = k ? "nonsense\n" : "{\"cmd\":\"status\"}\n";
+		struct iovec v = {(void *)line, strlen(line)};
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} cm;
+		memset(&cm, 0, sizeof(cm));
+		struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm)};
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fds[0], sizeof(int));
+		int before = passed_fds;
+		assert_int_equal(sendmsg(c, &m, 0), (ssize_t)strlen(line));
+		read_reply(&s, c, buf, sizeof(buf));
+		assert_int_equal(passed_fds, before + (k ? 0 : 1));
+	}
+	close(fds[0]);
+	close(fds[1]);
 	/* A bad line answers with an error and keeps the connection. */
 	send(c, "nonsense\n", 9, 0);
 	assert_non_null(strstr(read_reply(&s, c, buf, sizeof(buf)), "\"ok\":false"));

@@ -45,7 +45,23 @@ static void test_good_requests(void **state)
 	assert_int_equal(parse("  {\"cmd\":\"logs\",\"name\":\"a\",\"bytes\":100}  ", &r, &code, &e), 0);
 	assert_int_equal(r.bytes, 100);
 	proto_request_free(&r);
-	for (int c = PROTO_PING; c <= PROTO_EVENTS; c++)
+	assert_int_equal(parse("{\"cmd\":\"template-begin\",\"name\":\"deb\",\"replace\":true}", &r, &code, &e), 0);
+	assert_int_equal(r.cmd, PROTO_TEMPLATE_BEGIN);
+	assert_true(r.replace);
+	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"template-commit\",\"name\":\"deb\",\"version\":3,\"source\":\"/x.img\"}",
+			       &r, &code, &e), 0);
+	assert_int_equal(r.version, 3);
+	assert_string_equal(r.source, "/x.img");
+	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"snapshot-revert\",\"name\":\"w\",\"snapshot\":\"before-update\"}", &r,
+			       &code, &e), 0);
+	assert_string_equal(r.snapshot, "before-update");
+	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"snapshot-create\",\"name\":\"w\"}", &r, &code, &e), 0);
+	assert_string_equal(r.snapshot, "");
+	proto_request_free(&r);
+	for (int c = PROTO_PING; c <= PROTO_RUN; c++)
 		assert_string_not_equal(proto_cmd_name((enum proto_cmd)c), "?");
 }
 
@@ -65,6 +81,13 @@ static void expect(const char *s, size_t len, const char *words)
 
 static void test_hostile_requests(void **state)
 {
+	EXPECT("{\"cmd\":\"snapshot-revert\",\"name\":\"w\"}", "needs the field 'snapshot'");
+	EXPECT("{\"cmd\":\"snapshot-delete\",\"name\":\"w\",\"snapshot\":\"../x\"}", "not a valid snapshot name");
+	EXPECT("{\"cmd\":\"template-commit\",\"name\":\"t\",\"version\":0}", "from 1 to");
+	EXPECT("{\"cmd\":\"template-commit\",\"name\":\"t\",\"version\":\"1\"}", "whole number");
+	EXPECT("{\"cmd\":\"template-begin\",\"name\":\"t\",\"replace\":1}", "true or false");
+	EXPECT("{\"cmd\":\"template-begin\",\"name\":\"t\",\"version\":1}", "takes no field 'version'");
+	EXPECT("{\"cmd\":\"run\"}", "needs the field 'definition'");
 	(void)state;
 	EXPECT("", "not valid JSON");
 	EXPECT("{", "incomplete");

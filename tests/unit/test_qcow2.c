@@ -1,8 +1,10 @@
 /* test_qcow2: the block layer's qcow2 backend on images in a temporary directory: allocation
  * and read-back, copy-on-write from raw and qcow2 backing files, chains of depth 3, zero
  * clusters, discard, refcount growth, a compressed cluster written with zlib here, the check
- * (leaks found and repaired, corruptions found), a process killed mid-write leaving no
- * corruption, and every refusal of a malformed or unsupported image. */
+ * (leaks found and repaired, corruptions found and rebuilt), a process killed mid-write leaving
+ * no corruption, the dirty bit (refcounts rebuilt on a writable open), overlays made over open
+ * images (live snapshots, unnamed volatile overlays), chain listing, and every refusal of a
+ * malformed or unsupported image. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -16,60 +18,20 @@
 
 #include "vmm/block/block.h"
 #include "vmm/block/qcow2.h"
+#include "image_fixture.h"
 
 #define MIB (1ull << 20)
 
-struct fx {
-	char dir[64];
-	char path[128];
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/shoji-qcow2-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/a.qcow2", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
-	free(f);
-	return 0;
-}
-
-static const char *in_dir(struct fx *f, const char *name)
-{
-	static char bufs[4][160];
-	static int k;
-	char *b = bufs[k++ & 3];
-	snprintf(b, 160, "%s/%s", f->dir, name);
-	return b;
-}
+#define fx image_fx
+#define setup image_fx_setup
+#define teardown image_fx_teardown
+#define in_dir image_fx_in_dir
+#define open_ok image_open
+#define assert_clean image_assert_clean
 
 static void create(const char *path, uint64_t size, unsigned bits, const char *backing, const char *bfmt)
 {
-	struct err e;
-	struct qcow2_create_opts o = {.size = size, .cluster_bits = bits, .backing = backing, .backing_format = bfmt};
-	if (qcow2_create(path, &o, &e) < 0)
-		fail_msg("create %s: %s", path, e.msg);
-}
-
-static struct block_dev *open_ok(const char *path, enum block_format fmt, unsigned flags)
-{
-	struct err e;
-	struct block_dev *d = NULL;
-	if (block_open(&d, path, fmt, flags, &e) < 0)
-		fail_msg("open %s: %s", path, e.msg);
-	return d;
+	image_create(path, size, bits, backing, bfmt);
 }
 
 /* Opening fails with a message containing `want`. */
@@ -100,17 +62,6 @@ static void rd(struct block_dev *d, uint64_t off, void *b, uint64_t n)
 	struct err e;
 	if (block_pread(d, b, n, off, &e) < 0)
 		fail_msg("read: %s", e.msg);
-}
-
-static void assert_clean(const char *path)
-{
-	struct qcow2_check_result r;
-	struct err e;
-	if (qcow2_check(path, false, &r, &e) < 0)
-		fail_msg("check: %s", e.msg);
-	if (r.corruptions || r.leaks)
-		fail_msg("check %s: %llu corruptions, %llu leaks: %s", path, (unsigned long long)r.corruptions,
-			 (unsigned long long)r.leaks, r.first_problem);
 }
 
 static void patch(const char *path, uint64_t off, const void *b, size_t n)
@@ -563,7 +514,6 @@ static void refusals(void **state)
 		{"encrypted", QH_CRYPT, 4, 1, 0, "encrypted"},
 		{"header length", QH_HEADER_LENGTH, 4, 96, 0, "header length"},
 		{"header length odd", QH_HEADER_LENGTH, 4, 105, 0, "header length"},
-		{"dirty", QH_INCOMPAT, 8, QCOW2_INCOMPAT_DIRTY, 0, "dirty bit"},
 		{"corrupt", QH_INCOMPAT, 8, QCOW2_INCOMPAT_CORRUPT, 0, "marked corrupt"},
 		{"data file", QH_INCOMPAT, 8, QCOW2_INCOMPAT_DATA_FILE, 0, "external data file"},
 		{"extended L2", QH_INCOMPAT, 8, QCOW2_INCOMPAT_EXTL2, 0, "extended L2"},
@@ -632,6 +582,183 @@ static void refusals(void **state)
 	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "too short");
 }
 
+
+/* Scattered writes over a 64 MiB image (with 4 KiB clusters: several L2 tables), each from its
+ * own seed. */
+static void scatter(struct block_dev *d, unsigned seed)
+{
+	uint8_t b[6000];
+	for (unsigned i = 0; i < 40; i++) {
+		fill(b, sizeof(b), seed + i);
+		wr(d, (uint64_t)i * 1609 * 1024 % (60 * MIB), b, sizeof(b));
+	}
+}
+
+static void scatter_check(struct block_dev *d, unsigned seed)
+{
+	uint8_t b[6000], want[6000];
+	for (unsigned i = 0; i < 40; i++) {
+		fill(want, sizeof(want), seed + i);
+		rd(d, (uint64_t)i * 1609 * 1024 % (60 * MIB), b, sizeof(b));
+		assert_memory_equal(b, want, sizeof(b));
+	}
+}
+
+/* An image with the dirty bit and stale refcounts (some too low, some too high, a refcount
+ * block missing) opens read-only as it is, and read-write with its refcounts rebuilt. */
+static void dirty_bit_rebuilds_refcounts(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, 64 * MIB, 12, NULL, NULL);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	scatter(d, 3);
+	block_close(d);
+	uint64_t rt = read64(f->path, QH_RT_OFFSET), rb0 = read64(f->path, rt);
+	uint8_t zero[2] = {0, 0}, one[2] = {0, 1};
+	patch(f->path, rb0 + 2 * 20, zero, 2);  /* a used cluster's count lost */
+	patch(f->path, rb0 + 2 * 2000, one, 2); /* a leak past everything written */
+	patch64(f->path, QH_INCOMPAT, QCOW2_INCOMPAT_DIRTY);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	scatter_check(d, 3);
+	block_close(d);
+	assert_int_equal(read64(f->path, QH_INCOMPAT), QCOW2_INCOMPAT_DIRTY); /* untouched */
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	assert_int_equal(read64(f->path, QH_INCOMPAT), 0);
+	scatter_check(d, 3);
+	scatter(d, 9); /* allocation works on the new refcounts */
+	block_close(d);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	scatter_check(d, 9);
+	block_close(d);
+	/* No refcount block at all for the first clusters. */
+	patch64(f->path, read64(f->path, QH_RT_OFFSET), 0);
+	patch64(f->path, QH_INCOMPAT, QCOW2_INCOMPAT_DIRTY);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	scatter_check(d, 9);
+	block_close(d);
+	assert_clean(f->path);
+	/* A table pointing outside the file cannot be rebuilt from: refused, in one line. */
+	patch64(f->path, read64(f->path, QH_L1_OFFSET), (1ull << 40) | QCOW2_OFLAG_COPIED);
+	patch64(f->path, QH_INCOMPAT, QCOW2_INCOMPAT_DIRTY);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "could not be rebuilt");
+}
+
+/* check -r all: refcounts below the references are repaired by a rebuild. */
+static void check_repair_all(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, 64 * MIB, 12, NULL, NULL);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	scatter(d, 5);
+	block_close(d);
+	uint64_t rb0 = read64(f->path, read64(f->path, QH_RT_OFFSET));
+	uint8_t zero[2] = {0, 0};
+	patch(f->path, rb0 + 2 * 30, zero, 2);
+	struct qcow2_check_result r;
+	struct err e;
+	assert_int_equal(qcow2_check(f->path, QCOW2_REPAIR_LEAKS, &r, &e), 0);
+	assert_true(r.corruptions >= 1); /* leaks repair does not touch it */
+	assert_int_equal(qcow2_check(f->path, QCOW2_REPAIR_ALL, &r, &e), 0);
+	assert_int_equal(r.corruptions, 0);
+	assert_true(r.corruptions_fixed >= 1);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	scatter_check(d, 5);
+	block_close(d);
+}
+
+/* A live snapshot's steps on an open image: an overlay written into a new file over it, the old
+ * top made read-only; afterwards both files are clean and each holds what it should. */
+static void overlay_over_open_image(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, 64 * MIB, 12, NULL, NULL);
+	struct block_dev *base = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0), *top;
+	scatter(base, 1);
+	struct err e;
+	/* Refused: a file that is not empty, or not writable. */
+	int fd = open(in_dir(f, "ro.qcow2"), O_RDONLY | O_CREAT, 0644);
+	assert_int_equal(block_overlay_create(&top, fd, "ro.qcow2", base, "a.qcow2", &e), -1);
+	assert_contains(e.msg, "read-write");
+	close(fd);
+	fd = open(in_dir(f, "full.qcow2"), O_RDWR | O_CREAT, 0644);
+	assert_int_equal(write(fd, "x", 1), 1);
+	assert_int_equal(block_overlay_create(&top, fd, "full.qcow2", base, "a.qcow2", &e), -1);
+	assert_contains(e.msg, "not empty");
+	close(fd);
+	assert_int_equal(block_flush(base, &e), 0);
+	fd = open(in_dir(f, "snap.qcow2"), O_RDWR | O_CREAT | O_EXCL, 0644);
+	assert_int_equal(block_overlay_create(&top, fd, in_dir(f, "snap.qcow2"), base, "a.qcow2", &e), 0);
+	assert_int_equal(block_make_read_only(base, &e), 0);
+	assert_int_equal(block_pwrite(base, "x", 1, 0, &e), -1);
+	assert_int_equal(top->size, 64 * MIB);
+	assert_int_equal(top->cluster_size, 4096);
+	scatter_check(top, 1);
+	uint8_t b[100];
+	fill(b, sizeof(b), 42);
+	wr(top, 5 * MIB + 3, b, sizeof(b));
+	block_close(top); /* closes base too */
+	assert_clean(f->path);
+	assert_clean(in_dir(f, "snap.qcow2"));
+	struct block_dev *d = open_ok(in_dir(f, "snap.qcow2"), BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	uint8_t got[100];
+	rd(d, 5 * MIB + 3, got, sizeof(got));
+	assert_memory_equal(got, b, sizeof(b));
+	block_close(d);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	scatter_check(d, 1);
+	rd(d, 5 * MIB + 3, got, sizeof(got));
+	assert_memory_not_equal(got, b, sizeof(b));
+	block_close(d);
+}
+
+/* A volatile disk's layer: an unnamed file over a read-only image; nothing is left behind. */
+static void unnamed_overlay(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), 4 * MIB, 7);
+	struct block_dev *base = open_ok(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY), *top;
+	int fd = open(f->dir, O_TMPFILE | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	struct err e;
+	assert_int_equal(block_overlay_create(&top, fd, "volatile", base, "base.raw", &e), 0);
+	assert_int_equal(top->cluster_size, 65536);
+	uint8_t b[70000], orig[70000], got[70000];
+	fill(b, sizeof(b), 11);
+	rd(top, MIB, orig, sizeof(orig));
+	wr(top, MIB, b, sizeof(b));
+	rd(top, MIB, got, sizeof(got));
+	assert_memory_equal(got, b, sizeof(b));
+	block_close(top);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "test \"$(ls -A '%s')\" = base.raw", f->dir);
+	assert_int_equal(system(cmd), 0);
+	base = open_ok(in_dir(f, "base.raw"), BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY);
+	rd(base, MIB, got, sizeof(got));
+	assert_memory_equal(got, orig, sizeof(got));
+	block_close(base);
+}
+
+/* The files a chain uses, as the opener names them. */
+static void chain_paths(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "base.raw"), MIB, 1);
+	create(in_dir(f, "mid.qcow2"), MIB, 16, "base.raw", "raw");
+	create(f->path, MIB, 16, "mid.qcow2", "qcow2");
+	char *p[BLOCK_MAX_CHAIN];
+	unsigned n;
+	struct err e;
+	assert_int_equal(block_chain_paths(f->path, BLOCK_FORMAT_QCOW2, p, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(p[0], f->path);
+	assert_string_equal(p[1], in_dir(f, "mid.qcow2"));
+	assert_string_equal(p[2], in_dir(f, "base.raw"));
+	for (unsigned i = 0; i < n; i++)
+		free(p[i]);
+}
+
 /* Bad offsets found in the tables during I/O fail that request, cleanly. */
 static void bad_metadata_at_run_time(void **state)
 {
@@ -686,6 +813,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(backing_loops_and_depth, setup, teardown),
 		cmocka_unit_test_setup_teardown(refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_metadata_at_run_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(dirty_bit_rebuilds_refcounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(check_repair_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(overlay_over_open_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(unnamed_overlay, setup, teardown),
+		cmocka_unit_test_setup_teardown(chain_paths, setup, teardown),
 	};
 	if (getenv("QCOW2_TEST_FILTER")) /* run the tests whose name matches, e.g. killed_mid_write */
 		cmocka_set_test_filter(getenv("QCOW2_TEST_FILTER"));

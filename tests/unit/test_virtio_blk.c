@@ -19,6 +19,7 @@
 struct bfx {
 	struct vfx v;
 	struct virtio_blk blk;
+	struct block_dev *disk;
 	char path[64];
 };
 
@@ -34,8 +35,8 @@ static int setup_common(void **state, bool ro, enum block_format fmt)
 	struct qcow2_create_opts o = {.size = IMAGE_SECTORS * 512};
 	if (fmt == BLOCK_FORMAT_QCOW2 && qcow2_create(f->path, &o, &e) < 0)
 		return -1;
-	if (vfx_init(&f->v) < 0 ||
-	    virtio_blk_init(&f->blk, f->path, fmt, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	if (vfx_init(&f->v) < 0 || block_open(&f->disk, f->path, fmt, ro ? BLOCK_OPEN_RDONLY : 0, &e) < 0 ||
+	    virtio_blk_init(&f->blk, f->disk, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
 	    vfx_attach(&f->v, &f->blk.vp) < 0)
 		return -1;
 	vfx_bring_up(&f->v, 0);
@@ -51,6 +52,7 @@ static int teardown(void **state)
 {
 	struct bfx *f = *state;
 	virtio_blk_destroy(&f->blk);
+	block_close(f->disk);
 	vfx_destroy(&f->v);
 	unlink(f->path);
 	free(f);
@@ -216,7 +218,9 @@ static void qcow2_disk(void **state)
 	/* The disk holds the image's lock: nothing else may open it meanwhile. */
 	assert_int_equal(qcow2_check(f->path, false, &r, &e), -1);
 	assert_contains(e.msg, "is locked");
-	virtio_blk_destroy(&f->blk); /* closes the image (teardown's second destroy does nothing) */
+	virtio_blk_destroy(&f->blk); /* the teardown's second destroy does nothing */
+	block_close(f->disk);        /* closes the image */
+	f->disk = NULL;
 	assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
 	assert_int_equal(r.corruptions + r.leaks, 0);
 }
@@ -233,13 +237,10 @@ static void qcow2_magic_refused_without_format(void **state)
 	struct qcow2_create_opts o = {.size = 1 << 20};
 	struct err e;
 	assert_int_equal(qcow2_create(path, &o, &e), 0);
-	struct vfx v;
-	struct virtio_blk blk;
-	assert_int_equal(vfx_init(&v), 0);
-	assert_int_equal(virtio_blk_init(&blk, path, BLOCK_FORMAT_PROBE, false, NULL, &v.fm.m, &v.mem, &e), -1);
+	struct block_dev *d;
+	assert_int_equal(block_open(&d, path, BLOCK_FORMAT_PROBE, 0, &e), -1);
 	assert_contains(e.msg, "say format=qcow2");
 	assert_null(strchr(e.msg, '\n'));
-	vfx_destroy(&v);
 	unlink(path);
 }
 

@@ -169,7 +169,11 @@ static void test_device_errors(void **state)
 	expect(VM "[disk a]\npath=/x\nserial=123456789012345678901\n", "t.ini:6:", "up to 20");
 	expect(VM "[disk a]\npath=/x\n[disk a]\npath=/y\n", "t.ini:6:", "defined twice");
 	expect(VM "[disk a/b]\npath=/x\n", "t.ini:4:", "disk ID 'a/b' is not allowed");
-	expect(VM "[disk a]\nsize=1G\n", "t.ini:5:", "known keys here: path, format, readonly, serial");
+	expect(VM "[disk a]\nsize=1G\n", "t.ini:5:", "known keys here: path, template, format, readonly, serial");
+	expect(VM "[disk a]\npath=/x\ntemplate=base\n", "t.ini:4:", "has both path and template");
+	expect(VM "[disk a]\ntemplate=base\nreadonly=yes\n", "t.ini:4:", "takes no format or readonly");
+	expect(VM "[disk a]\ntemplate=base\nformat=qcow2\n", "t.ini:4:", "takes no format or readonly");
+	expect(VM "[disk a]\ntemplate=no/slash\n", "t.ini:5:", "not a template name");
 	expect(VM "[nic n]\n", "t.ini:4:", "[nic n] has no type; add 'type = slirp'");
 	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not slirp or tap");
 	expect(VM "[nic n]\ntype=tap\n", "t.ini:4:", "without ifname; add 'ifname = tap0'");
@@ -264,6 +268,16 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(back.nics[0].nfwds, 2);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
 	assert_int_equal(vmdef_format(&def, text, 100), -1);
+	/* A template disk is written back as one. */
+	assert_int_equal(vmdef_set(&def, "disk.root.template=debian", &e), 0);
+	assert_string_equal(def.disks[0].path, "");
+	n = vmdef_format(&def, text, sizeof(text));
+	assert_true(n > 0);
+	assert_contains(text, "[disk root]\ntemplate = debian\n");
+	assert_int_equal(vmdef_parse(text, "back.ini", &back, &e), 0);
+	assert_string_equal(back.disks[0].template_name, "debian");
+	assert_int_equal(vmdef_set(&back, "disk.root.path=/img", &e), 0);
+	assert_string_equal(back.disks[0].template_name, "");
 }
 
 static void test_set(void **state)
@@ -367,6 +381,12 @@ static void test_vmm_args(void **state)
 	strcpy(def.kernel, "/k");
 	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
 	assert_int_equal(a->argc, 16);
+	/* A disposable's root: the template image with its writes in an unnamed overlay. */
+	assert_int_equal(vmdef_set(&def, "disk.root.template=deb", &e), 0);
+	strcpy(def.disks[0].path, "/t/v1.qcow2");
+	in.volatile_dir = "/s/vol";
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	assert_string_equal(a->argv[a->argc - 1], "/t/v1.qcow2,format=qcow2,volatile=/s/vol");
 	free(a);
 }
 

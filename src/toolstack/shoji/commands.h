@@ -21,6 +21,10 @@ int cmd_set(struct cli *c, int argc, char **argv);
 int cmd_delete(struct cli *c, int argc, char **argv);
 int cmd_logs(struct cli *c, int argc, char **argv);
 int cmd_events(struct cli *c, int argc, char **argv);
+/* images.c */
+int cmd_template(struct cli *c, int argc, char **argv);
+int cmd_snapshot(struct cli *c, int argc, char **argv);
+int cmd_run(struct cli *c, int argc, char **argv);
 
 /* Prints the usage of one command. */
 void command_usage(FILE *f, const char *name);

@@ -33,6 +33,16 @@ static const struct command {
 	{"delete", "NAME", "delete a stopped VM's definition, state and logs (not its disk images)", cmd_delete},
 	{"logs", "NAME [--bytes N]", "show the end of a VM's serial log and its events", cmd_logs},
 	{"events", "[NAME] [--follow]", "show the event log (started, stopped, crashed, ...)", cmd_events},
+	{"template", "import NAME IMAGE [--replace] | list | info NAME | delete NAME",
+	 "manage templates: root images VMs start on (import copies a raw or qcow2 image;\n"
+	 "       --replace makes a new version, which each VM gets at its next start)", cmd_template},
+	{"snapshot", "create VM [NAME] | list VM | revert VM NAME | delete VM NAME",
+	 "snapshots of a VM's qcow2 disks (create works while it runs; revert and delete need it stopped;\n"
+	 "       revert drops the snapshots taken after NAME)", cmd_snapshot},
+	{"run", "--disposable TEMPLATE --kernel PATH [--initrd PATH] [--cmdline STR] [--memory SIZE]\n"
+		"       [--cpus N] [--label COLOUR]",
+	 "start a disposable VM (disp1, disp2, ...) on a template: its writes vanish and the VM is\n"
+	 "       removed when it stops (label red unless given)", cmd_run},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

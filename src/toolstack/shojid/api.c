@@ -181,13 +181,6 @@ out:
 	return rc;
 }
 
-static void remove_quiet(struct daemon *d, enum paths_file f, const char *name, bool dir)
-{
-	char p[512];
-	if (vm_path(d, f, name, p, sizeof(p)) == 0 && (dir ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT)
-		fprintf(stderr, "shojid: cannot remove %s: %s\n", p, strerror(errno));
-}
-
 static int do_delete(struct daemon *d, const char *name, enum proto_code *code, struct err *e)
 {
 	if (exists(d, name, code, e) < 0)
@@ -197,17 +190,12 @@ static int do_delete(struct daemon *d, const char *name, enum proto_code *code, 
 		return *code = PROTO_STATE,
 		       err_set(e, "VM '%s' is %s; stop it first (shoji stop %s)", name,
 			       vm_state_name(vm->state), name);
-	remove_quiet(d, PATHS_DEFINITION, name, false);
-	static const enum paths_file files[] = {PATHS_VM_STATE, PATHS_VM_LOCK, PATHS_VM_EXIT,
-						PATHS_SERIAL_LOG, PATHS_MONITOR_LOG};
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		remove_quiet(d, files[i], name, false);
-	remove_quiet(d, PATHS_VM_DIR, name, true);
-	remove_quiet(d, PATHS_CONTROL, name, false);
-	remove_quiet(d, PATHS_SERIAL, name, false);
-	remove_quiet(d, PATHS_RUN_DIR, name, true);
-	if (vm)
-		vm->used = false;
+	if (snapshot_any(d, name))
+		return *code = PROTO_STATE,
+		       err_set(e, "VM '%s' has snapshots, and its disks' latest writes are in their overlays; "
+				  "delete the snapshots first (shoji snapshot delete %s NAME folds them into its images)",
+			       name, name);
+	vm_remove(d, name);
 	events_add(d, name, "deleted", "%s", "");
 	return 0;
 }
@@ -332,6 +320,56 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 		*parked = false;
 		return NULL; /* already answered, with the descriptor */
 	case PROTO_LOGS: return do_logs(d, r, code, e);
+	case PROTO_TEMPLATE_BEGIN: {
+		int version = 0, fd = -1;
+		if (template_begin(d, r->name, r->replace, &version, &fd, code, e) < 0)
+			return NULL;
+		struct json_object *o = ok_object();
+		add_int(o, "version", version);
+		int sent = client_send_fd(c, o, fd);
+		close(fd);
+		if (sent < 0)
+			err_set(e, "cannot pass the new template file to the caller");
+		return NULL; /* answered with the descriptor */
+	}
+	case PROTO_TEMPLATE_COMMIT: {
+		struct json_object *o = ok_object();
+		if (template_commit(d, r->name, r->version, r->source, o, code, e) < 0) {
+			json_object_put(o);
+			return NULL;
+		}
+		return o;
+	}
+	case PROTO_TEMPLATE_LIST: {
+		struct json_object *o = ok_object();
+		json_object_object_add(o, "templates", template_list(d));
+		return o;
+	}
+	case PROTO_TEMPLATE_INFO: {
+		struct json_object *t = template_info(d, r->name, code, e), *o;
+		if (!t)
+			return NULL;
+		o = ok_object();
+		json_object_object_add(o, "template", t);
+		return o;
+	}
+	case PROTO_TEMPLATE_DELETE:
+		return template_delete(d, r->name, code, e) < 0 ? NULL : ok_object();
+	case PROTO_SNAPSHOT_CREATE:
+	case PROTO_SNAPSHOT_LIST:
+	case PROTO_SNAPSHOT_REVERT:
+	case PROTO_SNAPSHOT_DELETE:
+		if (exists(d, r->name, code, e) < 0)
+			return NULL;
+		return r->cmd == PROTO_SNAPSHOT_CREATE	 ? snapshot_create(d, r->name, r->snapshot, code, e)
+		       : r->cmd == PROTO_SNAPSHOT_LIST	 ? snapshot_list(d, r->name, code, e)
+		       : r->cmd == PROTO_SNAPSHOT_REVERT ? snapshot_revert(d, r->name, r->snapshot, code, e)
+							 : snapshot_delete(d, r->name, r->snapshot, code, e);
+	case PROTO_RUN:
+		if (vm_run_disposable(d, r->definition, c, code, e) < 0)
+			return NULL;
+		*parked = true;
+		return NULL;
 	case PROTO_EVENTS: {
 		struct json_object *o = ok_object();
 		json_object_object_add(o, "events", events_recent(d, r->name[0] ? r->name : NULL,

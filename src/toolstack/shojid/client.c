@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../rpc.h"
 #include "daemon.h"
 
 static bool authorized(struct daemon *d, int fd, uid_t *uid)
@@ -121,20 +122,7 @@ int client_send_fd(struct client *c, struct json_object *reply, int fd)
 	if (line && c->outlen == 0) {
 		memcpy(line, s, n);
 		line[n] = '\n';
-		struct iovec iov = {.iov_base = line, .iov_len = n + 1};
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		memset(&cm, 0, sizeof(cm));
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-				    .msg_controllen = sizeof(cm.buf)};
-		struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-		ssize_t sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t sent = rpc_sendmsg_fd(c->fd, line, n + 1, fd, MSG_DONTWAIT);
 		if (sent > 0) {
 			r = 0;
 			if ((size_t)sent < n + 1)

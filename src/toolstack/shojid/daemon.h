@@ -38,6 +38,9 @@ struct vm {
 	bool start_pending;	/* the waiter asked for a start that has not completed */
 	struct client *waiter;	/* the caller of start/stop/kill, answered when it completes */
 	char last_exit[256];
+	bool disposable;	/* removed, definition and files, when it stops */
+	char uses[VMDEF_MAX_DISKS][PATHS_MAX + 64]; /* template images it runs on (kept while active) */
+	unsigned nuses;
 };
 
 struct client {
@@ -96,6 +99,15 @@ void vm_save(struct daemon *d, struct vm *vm);
 /* A control-socket call to the VM's monitor. */
 int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct json_object **reply,
 	       struct err *e);
+/* The same with a whole request object (consumed) and a descriptor to pass (-1: none). */
+int vm_control_req(struct daemon *d, const struct vm *vm, struct json_object *req, int send_fd,
+		   struct json_object **reply, struct err *e);
+/* Removes a stopped VM: definition, state, logs, snapshot overlays, sockets. */
+void vm_remove(struct daemon *d, const char *name);
+/* Starts a disposable VM from a definition whose root disk is on a template; its name is
+ * picked here (disp1, disp2, ...). */
+int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code,
+		      struct err *e);
 bool vm_active(const struct vm *vm);
 
 /* keeper.c: starting a monitor under its keeper, and the keeper's exit record */
@@ -108,6 +120,41 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 /* Reads the exit record into a one-line description; returns -1 when there is none. sets
  * *signal_out (0 for a normal exit) and *status_out. */
 int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
+
+/* templates.c: the template store (STATE/templates) */
+int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd,
+		   enum proto_code *code, struct err *e);
+int template_commit(struct daemon *d, const char *name, int version, const char *source,
+		    struct json_object *reply, enum proto_code *code, struct err *e);
+struct json_object *template_list(struct daemon *d);
+struct json_object *template_info(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
+int template_delete(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
+/* The current version's image of a template. */
+int template_current(struct daemon *d, const char *name, char *path, size_t size, enum proto_code *code,
+		     struct err *e);
+/* At a start: each template disk of def becomes a fresh overlay on the template's current
+ * version (a disposable VM's: the image itself, opened volatile); vm->uses records them. */
+int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum proto_code *code, struct err *e);
+bool template_file_in_use(struct daemon *d, const char *file);
+/* Removes versions that are not current and that no active VM uses. */
+void template_gc(struct daemon *d);
+/* At daemon start: unfinished imports removed, then template_gc. */
+void template_startup(struct daemon *d);
+
+/* snapshots.c: external snapshots of a VM's qcow2 disks */
+struct json_object *snapshot_create(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
+				    struct err *e);
+struct json_object *snapshot_list(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
+struct json_object *snapshot_revert(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
+				    struct err *e);
+struct json_object *snapshot_delete(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
+				    struct err *e);
+/* At a start: each disk with snapshots runs on the top of its chain. */
+int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct err *e);
+/* A new empty qcow2 overlay on backing (an absolute path), given to the jail user. */
+int overlay_create(struct daemon *d, const char *path, const char *backing, struct err *e);
+void snapshot_remove_all(struct daemon *d, const char *name);
+bool snapshot_any(struct daemon *d, const char *name);
 
 /* events.c */
 void events_init(struct daemon *d);

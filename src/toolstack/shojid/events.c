@@ -55,7 +55,7 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)++d->event_seq));
 	json_object_object_add(o, "time", json_object_new_double(daemon_wall()));
-	json_object_object_add(o, "vm", json_object_new_string(vm));
+	json_object_object_add(o, "vm", json_object_new_string(vm ? vm : "-"));
 	json_object_object_add(o, "event", json_object_new_string(event));
 	json_object_object_add(o, "detail", json_object_new_string(detail));
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -75,12 +75,12 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 		}
 		for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
 			struct client *c = d->clients[i];
-			if (c && c->subscriber && (!c->filter[0] || strcmp(c->filter, vm) == 0))
+			if (c && c->subscriber && (!c->filter[0] || (vm && strcmp(c->filter, vm) == 0)))
 				client_send_line(c, line, n);
 		}
 		free(line);
 	}
-	fprintf(stderr, "shojid: %s %s%s%s\n", vm, event, detail[0] ? ": " : "", detail);
+	fprintf(stderr, "shojid: %s %s%s%s\n", vm ? vm : "-", event, detail[0] ? ": " : "", detail);
 	json_object_put(o);
 }
 

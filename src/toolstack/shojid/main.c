@@ -298,6 +298,7 @@ int main(int argc, char **argv)
 	}
 	events_init(&d);
 	vm_adopt_all(&d);
+	template_startup(&d);
 	autostart(&d);
 	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);
 	loop(&d);

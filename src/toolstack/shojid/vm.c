@@ -96,6 +96,11 @@ void vm_save(struct daemon *d, struct vm *vm)
 	json_object_object_add(o, "monitor_pid", json_object_new_int(vm->monitor));
 	json_object_object_add(o, "started", json_object_new_double(vm->started_at));
 	json_object_object_add(o, "last_exit", json_object_new_string(vm->last_exit));
+	json_object_object_add(o, "disposable", json_object_new_boolean(vm->disposable));
+	struct json_object *uses = json_object_new_array();
+	for (unsigned i = 0; i < vm->nuses; i++)
+		json_object_array_add(uses, json_object_new_string(vm->uses[i]));
+	json_object_object_add(o, "uses", uses);
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	struct err e;
 	if (statefile_write(file, s, strlen(s), false, &e) < 0)
@@ -106,29 +111,44 @@ void vm_save(struct daemon *d, struct vm *vm)
 int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct json_object **reply,
 	       struct err *e)
 {
+	struct json_object *req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	return vm_control_req(d, vm, req, -1, reply, e);
+}
+
+int vm_control_req(struct daemon *d, const struct vm *vm, struct json_object *req, int send_fd,
+		   struct json_object **reply, struct err *e)
+{
 	char sock[512];
 	int fd, en;
 	struct err sub;
-	if (path(d, PATHS_CONTROL, vm->name, sock, sizeof(sock)) < 0)
+	struct json_object *c;
+	const char *cmd = json_object_object_get_ex(req, "cmd", &c) ? json_object_get_string(c) : "?";
+	if (path(d, PATHS_CONTROL, vm->name, sock, sizeof(sock)) < 0) {
+		json_object_put(req);
 		return err_set(e, "control socket path too long");
-	if (rpc_connect(sock, &fd, &en, &sub) < 0)
+	}
+	if (rpc_connect(sock, &fd, &en, &sub) < 0) {
+		json_object_put(req);
 		return err_set(e, "VM '%s': the monitor's control socket: %s", vm->name, sub.msg);
-	struct json_object *req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	}
 	struct json_object *rep = NULL;
-	int r = rpc_call(fd, NULL, req, DAEMON_CONTROL_TIMEOUT_MS, "the monitor", &rep, NULL, &sub);
-	json_object_put(req);
+	int r = rpc_call_fd(fd, NULL, req, send_fd, DAEMON_CONTROL_TIMEOUT_MS, "the monitor", &rep, NULL, &sub);
 	close(fd);
-	if (r < 0)
+	if (r < 0) {
+		json_object_put(req);
 		return err_set(e, "VM '%s': %s", vm->name, sub.msg);
+	}
 	struct json_object *ok, *msg;
 	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
 		r = err_set(e, "VM '%s': the monitor refused '%s': %s", vm->name, cmd,
 			    json_object_object_get_ex(rep, "error", &msg) ? json_object_get_string(msg)
 									 : "no reason given");
 		json_object_put(rep);
+		json_object_put(req);
 		return r;
 	}
+	json_object_put(req);
 	if (reply)
 		*reply = rep;
 	else
@@ -235,7 +255,8 @@ static int jail_check(struct daemon *d, const struct vmdef *def, struct err *e)
 	    (def->initrd[0] && jail_can_open(d, "initrd", def->initrd, false, e) < 0))
 		return -1;
 	for (unsigned i = 0; i < def->ndisks; i++) {
-		if (jail_can_open(d, "disk", def->disks[i].path, !def->disks[i].readonly, e) < 0)
+		const struct vmdef_disk *k = &def->disks[i];
+		if (jail_can_open(d, "disk", k->path, !k->readonly && !k->template_name[0], e) < 0)
 			return -1;
 	}
 	/* udev makes /dev/vhost-vsock 0666 (group kvm); a bare devtmpfs leaves it root's. */
@@ -272,6 +293,7 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	struct vmdef *def = malloc(sizeof(*def));
 	struct vmm_args *args = malloc(sizeof(*args));
 	int lock = -1, r = -1;
+	char p0[512];
 	*code = PROTO_ERROR;
 	if (!def || !args) {
 		err_set(e, "out of memory");
@@ -285,7 +307,16 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	if (vm_load_definition(d, vm->name, def, code, e) < 0)
 		goto out;
 	*code = PROTO_ERROR;
-	if (jail_check(d, def, e) < 0)
+	char vol[512];
+	path(d, PATHS_VM_VOLATILE, vm->name, vol, sizeof(vol));
+	path(d, PATHS_VM_DIR, vm->name, p0, sizeof(p0));
+	make_dir(p0, 0750, false, 0, 0);
+	if (vm->disposable)
+		make_dir(vol, 0700, d->jail, d->jail_uid, d->jail_gid);
+	if (template_apply(d, vm, def, code, e) < 0)
+		goto out;
+	*code = PROTO_ERROR;
+	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, def, e) < 0)
 		goto out;
 	lock = take_lock(d, vm->name, e);
 	if (lock == -2) {
@@ -303,7 +334,7 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	path(d, PATHS_VM_EXIT, vm->name, exitf, sizeof(exitf));
 	struct vmm_args_in in = {.vmm = d->vmm, .control = control, .serial_socket = serial,
 				 .serial_log = slog, .jail = d->jail, .jail_uid = d->jail_uid,
-				 .jail_gid = d->jail_gid};
+				 .jail_gid = d->jail_gid, .volatile_dir = vm->disposable ? vol : NULL};
 	if (vmm_args_build(def, &in, args, e) < 0)
 		goto out;
 	struct keeper_start ks = {.argv = args->argv, .monitor_log = mlog, .exit_file = exitf,
@@ -331,6 +362,8 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 		kill(monitor, SIGKILL);
 	r = 0;
 out:
+	if (r < 0)
+		vm->nuses = 0;
 	if (lock >= 0)
 		close(lock); /* the keeper holds its own copy */
 	free(def);
@@ -483,6 +516,7 @@ void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
 	}
 	vm->state = VM_STOPPED;
 	vm->keeper = vm->monitor = 0;
+	vm->nuses = 0;
 	close_pidfds(vm);
 	vm_save(d, vm);
 	events_add(d, vm->name, event, "%s", vm->last_exit);
@@ -494,6 +528,99 @@ void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
 	} else {
 		answer_waiter(d, vm, ok_reply(vm));
 	}
+	template_gc(d); /* template versions it alone kept */
+	if (vm->disposable) {
+		char name[VMDEF_NAME_MAX + 1];
+		strcpy(name, vm->name);
+		vm_remove(d, name);
+		events_add(d, name, "removed", "disposable VM removed");
+	}
+}
+
+void vm_remove(struct daemon *d, const char *name)
+{
+	static const enum paths_file files[] = {PATHS_DEFINITION,  PATHS_VM_STATE,	PATHS_VM_LOCK,
+						PATHS_VM_EXIT,	   PATHS_SERIAL_LOG,	PATHS_MONITOR_LOG,
+						PATHS_CONTROL,	   PATHS_SERIAL,	PATHS_VM_DISPOSABLE};
+	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
+	char p[512];
+	snapshot_remove_all(d, name);
+	if (path(d, PATHS_VM_DISKS, name, p, sizeof(p)) == 0) { /* template roots, stray overlays */
+		DIR *dh = opendir(p);
+		struct dirent *de;
+		while (dh && (de = readdir(dh)))
+			if (de->d_name[0] != '.')
+				unlinkat(dirfd(dh), de->d_name, 0);
+		if (dh)
+			closedir(dh);
+	}
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (path(d, files[i], name, p, sizeof(p)) == 0 && unlink(p) < 0 && errno != ENOENT)
+			fprintf(stderr, "shojid: cannot remove %s: %s\n", p, strerror(errno));
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (path(d, dirs[i], name, p, sizeof(p)) == 0 && rmdir(p) < 0 && errno != ENOENT)
+			fprintf(stderr, "shojid: cannot remove %s: %s\n", p, strerror(errno));
+	struct vm *vm = vm_find(d, name, false);
+	if (vm)
+		vm->used = false;
+}
+
+int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code,
+		      struct err *e)
+{
+	struct vmdef *def = malloc(sizeof(*def));
+	char *text = malloc(65536), name[VMDEF_NAME_MAX + 1] = "", p[512];
+	int r = -1;
+	*code = PROTO_USAGE;
+	if (!def || !text) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	if (vmdef_parse(definition, "disposable", def, e) < 0)
+		goto out;
+	if (def->ndisks == 0 || !def->disks[0].template_name[0]) {
+		err_set(e, "a disposable VM's first disk must be on a template");
+		goto out;
+	}
+	*code = PROTO_ERROR;
+	for (unsigned n = 1; n < 100000 && !name[0]; n++) {
+		snprintf(name, sizeof(name), "disp%u", n);
+		path(d, PATHS_DEFINITION, name, p, sizeof(p));
+		if (access(p, F_OK) == 0 || vm_find(d, name, false))
+			name[0] = '\0';
+	}
+	strcpy(def->name, name);
+	if (vmdef_format(def, text, 65536) < 0) {
+		err_set(e, "the definition is too large");
+		goto out;
+	}
+	struct vm *vm = vm_find(d, name, true);
+	if (!vm) {
+		err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
+		goto out;
+	}
+	vm->disposable = true;
+	path(d, PATHS_VMS, NULL, p, sizeof(p));
+	mkdir(p, 0750);
+	path(d, PATHS_VM_DIR, name, p, sizeof(p));
+	mkdir(p, 0750);
+	/* The mark first: a daemon that dies now finds a disposable to remove, not a VM. */
+	path(d, PATHS_VM_DISPOSABLE, name, p, sizeof(p));
+	if (statefile_write(p, "", 0, false, e) < 0) {
+		vm_remove(d, name);
+		goto out;
+	}
+	path(d, PATHS_DEFINITION, name, p, sizeof(p));
+	if (statefile_write(p, text, strlen(text), true, e) < 0 || vm_start(d, vm, c, code, e) < 0) {
+		vm_remove(d, name);
+		goto out;
+	}
+	events_add(d, name, "created", "disposable, on template %s", def->disks[0].template_name);
+	r = 0;
+out:
+	free(def);
+	free(text);
+	return r;
 }
 
 static void start_progress(struct daemon *d, struct vm *vm)
@@ -592,15 +719,28 @@ static void adopt(struct daemon *d, const char *name)
 	if (o && json_object_object_get_ex(o, "last_exit", &v))
 		snprintf(last, sizeof(last), "%s", json_object_get_string(v));
 	double started = o && json_object_object_get_ex(o, "started", &v) ? json_object_get_double(v) : 0;
-	json_object_put(o);
 	struct vm *vm = vm_find(d, name, true);
-	if (!vm)
+	if (!vm) {
+		json_object_put(o);
 		return;
+	}
+	if (o && json_object_object_get_ex(o, "uses", &v))
+		for (size_t i = 0; i < json_object_array_length(v) && vm->nuses < VMDEF_MAX_DISKS; i++)
+			snprintf(vm->uses[vm->nuses++], sizeof(vm->uses[0]), "%s",
+				 json_object_get_string(json_object_array_get_idx(v, i)));
+	json_object_put(o);
+	if (path(d, PATHS_VM_DISPOSABLE, name, p, sizeof(p)) == 0 && access(p, F_OK) == 0)
+		vm->disposable = true;
 	snprintf(vm->last_exit, sizeof(vm->last_exit), "%s", last);
 	struct err e;
 	int lock = take_lock(d, name, &e);
 	if (lock >= 0) {
 		close(lock);
+		if (vm->disposable && (!state[0] || strcmp(state, "stopped") == 0)) {
+			vm_remove(d, name); /* left by a daemon that ended before it could remove it */
+			events_add(d, name, "removed", "disposable VM removed");
+			return;
+		}
 		if (!state[0] || strcmp(state, "stopped") == 0)
 			return;
 		/* Nobody holds the lock: the VM ended while no daemon watched it. */

@@ -47,6 +47,9 @@ struct block_dev {
 	uint32_t discard_unit; /* bytes: smaller or unaligned discards may be ignored */
 	bool read_only;
 	char *path;
+	int fd;                /* the image file (its lock is taken on it) */
+	uint64_t cluster_size; /* qcow2: bytes a cluster; raw: 0 */
+	struct block_dev *backing; /* qcow2: the next image of the chain, or NULL */
 };
 
 /* Opens `path` as `fmt`. Backing files are opened read-only, relative names resolved against
@@ -57,6 +60,22 @@ struct block_dev {
 int block_open(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags,
 	       struct err *e);
 void block_close(struct block_dev *d);
+
+/* A new qcow2 overlay written into fd (an empty regular file opened O_RDWR, possibly unnamed:
+ * O_TMPFILE) over the open image `backing`: the same virtual size and cluster size (64 KiB over
+ * a raw image), backing file name `backing_name` as given, backing format backing's own; then
+ * opened read-write with `backing` as its backing image and fd locked exclusively. On success
+ * *out owns fd and backing; on failure neither is taken and fd's content is unspecified. */
+int block_overlay_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
+			 const char *backing_name, struct err *e);
+/* Flushes a writable image and makes it read-only: writes fail from then on and its lock
+ * becomes shared, so that it can serve as a backing file. */
+int block_make_read_only(struct block_dev *d, struct err *e);
+/* The files of the chain that opening `path` as `fmt` would use, top first, each as the opener
+ * would name it (relative backing names resolved against the naming image's directory): *n
+ * paths, malloc'd, freed by the caller. Opens the chain read-only without locks. */
+int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n,
+		      struct err *e);
 
 /* Parses "raw" or "qcow2". */
 int block_format_parse(const char *name, enum block_format *out);

@@ -20,7 +20,10 @@
  *     refcount table is written with its blocks, synced, then named in the header, synced,
  *     and only then the old table is freed (qcow2_refcount.c).
  * Writes the guest has not flushed may be lost on a kill (a volatile write cache, which is
- * what virtio-blk's FLUSH feature tells the guest). The dirty bit is never used. */
+ * what virtio-blk's FLUSH feature tells the guest). shoji never sets the dirty bit: refcounts
+ * are always exact on disk, also in an image with the lazy_refcounts compatible bit (kept as
+ * it is). An image opened for writing with the dirty bit set (QEMU with lazy refcounts, killed)
+ * first has its refcounts rebuilt (qcow2_rebuild.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +194,18 @@ static int lookup(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 *
 	return classify(q, *entry, vaddr, kind, host, e);
 }
 
+int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e)
+{
+	struct qcow2_l2 *l2;
+	unsigned i;
+	uint64_t entry, host;
+	enum cluster_kind kind;
+	if (lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e) < 0)
+		return -1;
+	*out = kind != C_UNALLOC;
+	return 0;
+}
+
 /* ---- content of a cluster ---- */
 
 static int decompress(struct qcow2 *q, uint64_t entry, uint64_t vaddr, struct err *e)
@@ -234,11 +249,11 @@ static int read_backing(struct qcow2 *q, const struct iovec *iov, int n, uint64_
 			uint64_t len, struct iovec *sv, struct err *e)
 {
 	uint64_t have = 0;
-	if (q->backing && vaddr < q->backing->size)
-		have = q->backing->size - vaddr < len ? q->backing->size - vaddr : len;
+	if (q->dev.backing && vaddr < q->dev.backing->size)
+		have = q->dev.backing->size - vaddr < len ? q->dev.backing->size - vaddr : len;
 	if (have) {
 		int k = block_iov_slice(iov, n, at, have, sv, n);
-		if (k < 0 || q->backing->ops->readv(q->backing, sv, k, vaddr, e) < 0)
+		if (k < 0 || q->dev.backing->ops->readv(q->dev.backing, sv, k, vaddr, e) < 0)
 			return -1;
 	}
 	block_iov_memset(iov, n, at + have, 0, len - have);
@@ -493,12 +508,14 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	if (!q)
 		return err_set(e, "out of memory opening '%s'", path);
 	q->fd = fd;
+	q->dev.fd = fd;
 	q->dev.ops = &qcow2_ops;
 	q->dev.read_only = flags & BLOCK_OPEN_RDONLY;
 	q->dev.path = strdup(path);
 	if (!q->dev.path || qcow2_load(q, path, flags, chain, e) < 0)
 		goto fail;
 	q->dev.discard_unit = (uint32_t)q->cs;
+	q->dev.cluster_size = q->cs;
 	q->l2c_n = (unsigned)(QCOW2_L2_CACHE_BYTES / q->cs);
 	if (q->l2c_n < QCOW2_L2_CACHE_MIN)
 		q->l2c_n = QCOW2_L2_CACHE_MIN;
@@ -515,6 +532,15 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	for (unsigned i = 0; i < q->l2c_n; i++)
 		if (!(q->l2c[i].t = malloc(q->cs)))
 			goto oom;
+	if ((q->incompat & QCOW2_INCOMPAT_DIRTY) && !q->dev.read_only) {
+		struct err re;
+		if (qcow2_rebuild_refcounts(q, &re) < 0) {
+			err_set(e, "qcow2 image '%s' has its dirty bit set and its refcounts could not be rebuilt (%s); "
+				   "repair it: shoji-img check -r all", path, re.msg);
+			goto fail;
+		}
+		q->rebuilt = true;
+	}
 	*out = &q->dev;
 	return 0;
 oom:

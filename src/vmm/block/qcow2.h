@@ -38,7 +38,7 @@ struct qcow2_set {
 struct qcow2 {
 	struct block_dev dev;
 	int fd;
-	struct block_dev *backing; /* NULL: none, or not opened (BLOCK_OPEN_SKIP_BACKING) */
+	/* dev.backing: NULL when none, or not opened (BLOCK_OPEN_SKIP_BACKING) */
 
 	/* From the header. */
 	uint32_t version, header_length;
@@ -79,6 +79,7 @@ struct qcow2 {
 	uint8_t *tmp;        /* one cluster of scratch (table encoding, new refcount blocks) */
 	uint8_t *wbuf;       /* one cluster: a partial write merged with the old content */
 	uint8_t *zbuf;       /* one cluster of zeroes */
+	bool rebuilt;        /* the refcounts were rebuilt when the image was opened (dirty bit) */
 };
 
 static inline struct qcow2 *qcow2_of(struct block_dev *d) { return (struct qcow2 *)d; }
@@ -109,6 +110,10 @@ int qcow2_l2_load(struct qcow2 *q, uint64_t offset, struct qcow2_l2 **out, struc
 /* The host range [off, off+csize) a compressed L2 entry points at. */
 void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off, uint64_t *len);
 
+/* Whether the image itself decides the content of the cluster holding guest offset vaddr
+ * (data, compressed or zero), rather than its backing file. */
+int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e);
+
 /* qcow2_create.c */
 struct qcow2_create_opts {
 	uint64_t size;
@@ -116,12 +121,27 @@ struct qcow2_create_opts {
 	const char *backing, *backing_format; /* may be NULL */
 };
 int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err *e);
+/* The same into an open, empty file (o->size given; the backing file is not looked at). */
+int qcow2_create_fd(int fd, const char *label, const struct qcow2_create_opts *o, struct err *e);
 
 /* qcow2_check.c */
 struct qcow2_check_result {
-	uint64_t corruptions, leaks, leaks_fixed, clusters, allocated;
+	uint64_t corruptions, leaks, leaks_fixed, corruptions_fixed, clusters, allocated;
+	bool rebuilt; /* the image had the dirty bit: its refcounts were rebuilt first */
 	char first_problem[256];
 };
-int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *r, struct err *e);
+enum { QCOW2_REPAIR_NONE, QCOW2_REPAIR_LEAKS, QCOW2_REPAIR_ALL };
+/* repair: QCOW2_REPAIR_LEAKS lowers counts above the references (leaked clusters become
+ * free); QCOW2_REPAIR_ALL also rebuilds the refcounts when some are below the references. */
+int qcow2_check(const char *path, int repair, struct qcow2_check_result *r, struct err *e);
+/* Every cluster's references counted from the header, L1 and L2 tables (and the refcount
+ * structures when with_refcounts) into *refs (n clusters: the file's); problems go into r. */
+int qcow2_count_refs(struct qcow2 *q, bool with_refcounts, uint16_t **refs, uint64_t *n,
+		     struct qcow2_check_result *r, struct err *e);
+
+/* qcow2_rebuild.c: new refcount table and blocks written past the end of the file from the
+ * references the tables hold, then named in the header; the dirty bit is cleared. The old
+ * structures become free clusters. */
+int qcow2_rebuild_refcounts(struct qcow2 *q, struct err *e);
 
 #endif

@@ -2,7 +2,8 @@
  * L2 tables, refcount table and blocks, data and compressed clusters) and compares it with
  * the stored one: a stored count below the computed one is a corruption, above it a leak.
  * Also counted as corruptions: offsets that are misaligned or past the end of the file, and
- * OFLAG_COPIED flags that disagree with a refcount of 1. Leaks can be repaired. */
+ * OFLAG_COPIED flags that disagree with a refcount of 1. Leaks can be repaired, and refcounts
+ * that are too low by rebuilding every refcount (qcow2_rebuild.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,33 +141,22 @@ static int compare(struct ck *c, bool repair, struct err *e)
 	return 0;
 }
 
-int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *r, struct err *e)
+int qcow2_count_refs(struct qcow2 *q, bool with_refcounts, uint16_t **refs, uint64_t *n,
+		     struct qcow2_check_result *r, struct err *e)
 {
-	memset(r, 0, sizeof(*r));
-	struct block_dev *d;
-	unsigned flags = BLOCK_OPEN_SKIP_BACKING | (repair_leaks ? 0 : BLOCK_OPEN_RDONLY);
-	if (block_open(&d, path, BLOCK_FORMAT_QCOW2, flags, e) < 0)
-		return -1;
-	struct qcow2 *q = qcow2_of(d);
-	int rc = -1;
 	struct ck c = {.q = q, .r = r};
-	if (q->nb_snapshots) {
-		err_set(e, "qcow2 image '%s' has internal snapshots, which shoji-img check does not walk yet", path);
-		goto out;
-	}
 	c.n = (q->file_size + q->cs - 1) >> q->cluster_bits;
-	r->clusters = c.n;
 	c.refs = calloc(c.n ? c.n : 1, sizeof(uint16_t));
-	if (!c.refs) {
-		err_set(e, "out of memory checking '%s'", path);
-		goto out;
-	}
+	if (!c.refs)
+		return err_set(e, "out of memory checking '%s'", q->dev.path);
 	ref(&c, 0, q->cs, "the header");
 	ref(&c, q->l1_offset, (uint64_t)q->l1_size * 8, "the L1 table");
-	ref(&c, q->rt_offset, (uint64_t)q->rt_clusters * q->cs, "the refcount table");
-	for (uint64_t i = 0; i < q->rt_entries; i++)
-		if (q->rt[i])
-			ref(&c, q->rt[i], q->cs, "a refcount block");
+	if (with_refcounts) {
+		ref(&c, q->rt_offset, (uint64_t)q->rt_clusters * q->cs, "the refcount table");
+		for (uint64_t i = 0; i < q->rt_entries; i++)
+			if (q->rt[i])
+				ref(&c, q->rt[i], q->cs, "a refcount block");
+	}
 	for (uint32_t i = 0; i < q->l1_size; i++) {
 		uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK;
 		if (!l2off)
@@ -176,16 +166,59 @@ int qcow2_check(const char *path, bool repair_leaks, struct qcow2_check_result *
 			continue;
 		}
 		ref(&c, l2off, q->cs, "an L2 table");
-		if (walk_l2(&c, l2off, e) < 0)
-			goto out;
+		if (walk_l2(&c, l2off, e) < 0) {
+			free(c.refs);
+			return -1;
+		}
 	}
-	if (compare(&c, repair_leaks, e) < 0 || check_all_copied(&c, e) < 0)
+	*refs = c.refs;
+	*n = c.n;
+	return 0;
+}
+
+/* One pass: counts, compares, repairs leaks when asked. */
+static int check_once(struct qcow2 *q, bool repair_leaks, struct qcow2_check_result *r, struct err *e)
+{
+	memset(r, 0, sizeof(*r));
+	struct ck c = {.q = q, .r = r};
+	if (qcow2_count_refs(q, true, &c.refs, &c.n, r, e) < 0)
+		return -1;
+	r->clusters = c.n;
+	int rc = compare(&c, repair_leaks, e) < 0 || check_all_copied(&c, e) < 0 ? -1 : 0;
+	if (rc == 0 && repair_leaks && r->leaks_fixed)
+		rc = qcow2_sync(q, e);
+	free(c.refs);
+	return rc;
+}
+
+int qcow2_check(const char *path, int repair, struct qcow2_check_result *r, struct err *e)
+{
+	memset(r, 0, sizeof(*r));
+	struct block_dev *d;
+	/* Opened writable, an image with the dirty bit has its refcounts rebuilt already. */
+	unsigned flags = BLOCK_OPEN_SKIP_BACKING | (repair ? 0 : BLOCK_OPEN_RDONLY);
+	if (block_open(&d, path, BLOCK_FORMAT_QCOW2, flags, e) < 0)
+		return -1;
+	struct qcow2 *q = qcow2_of(d);
+	int rc = -1;
+	if (q->nb_snapshots) {
+		err_set(e, "qcow2 image '%s' has internal snapshots, which shoji-img check does not walk yet", path);
 		goto out;
-	if (repair_leaks && qcow2_sync(q, e) < 0)
+	}
+	if (check_once(q, repair != QCOW2_REPAIR_NONE, r, e) < 0)
 		goto out;
+	r->rebuilt = q->rebuilt;
+	if (repair == QCOW2_REPAIR_ALL && r->corruptions) {
+		/* Refcounts below the references: rebuild them all from the tables, then look again
+		 * (what is still wrong is in the tables themselves). */
+		uint64_t found = r->corruptions;
+		if (qcow2_rebuild_refcounts(q, e) < 0 || check_once(q, true, r, e) < 0)
+			goto out;
+		r->rebuilt = true;
+		r->corruptions_fixed = found > r->corruptions ? found - r->corruptions : 0;
+	}
 	rc = 0;
 out:
-	free(c.refs);
 	block_close(d);
 	return rc;
 }

@@ -33,7 +33,9 @@ static int probe_backing(const char *path, const struct qcow2_create_opts *o, ui
 	return 0;
 }
 
-int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err *e)
+/* The image's first clusters: header, refcount table, refcount blocks, empty L1 table. */
+static int build_image(const char *label, const struct qcow2_create_opts *o, uint8_t **out, uint64_t *bytes,
+		       struct err *e)
 {
 	unsigned bits = o->cluster_bits ? o->cluster_bits : 16;
 	if (bits < QCOW2_MIN_CLUSTER_BITS || bits > QCOW2_MAX_CLUSTER_BITS)
@@ -42,15 +44,8 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err
 	size_t blen = o->backing ? strlen(o->backing) : 0;
 	if (blen > QCOW2_MAX_BACKING_NAME || (o->backing && !blen))
 		return err_set(e, "backing file name must be 1 to %d bytes long", QCOW2_MAX_BACKING_NAME);
-	if (o->backing) {
-		uint64_t bsize = 0;
-		if (probe_backing(path, o, &bsize, e) < 0)
-			return -1;
-		if (size == UINT64_MAX)
-			size = bsize;
-	} else if (size == UINT64_MAX) {
-		return err_set(e, "an image without a backing file needs a size");
-	}
+	if (o->backing && (!o->backing_format || strlen(o->backing_format) > 16))
+		return err_set(e, "backing file '%s' needs its format: raw or qcow2", o->backing);
 	uint64_t per_l1 = cs << (bits - 3);
 	uint64_t l1_size = size / per_l1 + (size % per_l1 != 0);
 	if (l1_size == 0)
@@ -73,7 +68,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err
 
 	uint8_t *buf = calloc(total, cs);
 	if (!buf)
-		return err_set(e, "out of memory creating '%s'", path);
+		return err_set(e, "out of memory creating '%s'", label);
 	uint8_t *h = buf;
 	qcow2_put32(h + QH_MAGIC, QCOW2_MAGIC);
 	qcow2_put32(h + QH_VERSION, 3);
@@ -107,17 +102,41 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err
 		qcow2_put64(buf + cs + k * 8, (1 + rtc + k) * cs);
 	for (uint64_t c = 0; c < total; c++)
 		qcow2_put16(buf + (1 + rtc) * cs + c * 2, 1); /* the blocks are contiguous */
+	*out = buf;
+	*bytes = total * cs;
+	return 0;
+}
 
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		free(buf);
-		return err_errno(e, errno, "cannot create '%s'", path);
-	}
-	int r = block_fd_pwrite(fd, buf, total * cs, 0, path, e);
+int qcow2_create_fd(int fd, const char *label, const struct qcow2_create_opts *o, struct err *e)
+{
+	uint8_t *buf;
+	uint64_t bytes;
+	if (build_image(label, o, &buf, &bytes, e) < 0)
+		return -1;
+	int r = block_fd_pwrite(fd, buf, bytes, 0, label, e);
 	if (r == 0 && fdatasync(fd) < 0)
-		r = err_errno(e, errno, "cannot write '%s'", path);
-	close(fd);
+		r = err_errno(e, errno, "cannot write '%s'", label);
 	free(buf);
+	return r;
+}
+
+int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err *e)
+{
+	struct qcow2_create_opts opts = *o;
+	if (o->backing) {
+		uint64_t bsize = 0;
+		if (probe_backing(path, o, &bsize, e) < 0)
+			return -1;
+		if (opts.size == UINT64_MAX)
+			opts.size = bsize;
+	} else if (opts.size == UINT64_MAX) {
+		return err_set(e, "an image without a backing file needs a size");
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot create '%s'", path);
+	int r = qcow2_create_fd(fd, path, &opts, e);
+	close(fd);
 	if (r < 0)
 		unlink(path);
 	return r;

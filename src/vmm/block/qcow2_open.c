@@ -148,7 +148,7 @@ static int open_backing(struct qcow2 *q, const char *path, unsigned flags, struc
 	if (!bp)
 		return err_set(e, "out of memory");
 	struct err be;
-	int r = block_open_in_chain(&q->backing, bp, fmt, (flags & ~BLOCK_OPEN_SKIP_BACKING) | BLOCK_OPEN_RDONLY,
+	int r = block_open_in_chain(&q->dev.backing, bp, fmt, (flags & ~BLOCK_OPEN_SKIP_BACKING) | BLOCK_OPEN_RDONLY,
 				    chain, &be);
 	free(bp);
 	if (r < 0 && chain->backing_error) { /* a deeper image failed: its message says so */
@@ -289,11 +289,8 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 			   "convert -O qcow2 -o compression_type=zlib)", path);
 		goto out;
 	}
-	if (q->incompat & QCOW2_INCOMPAT_DIRTY) {
-		err_set(e, "qcow2 image '%s' has its dirty bit set (its refcounts may be stale): rebuild them first "
-			   "(qemu-img check -r all)", path);
-		goto out;
-	}
+	/* The dirty bit (lazy refcounts: the counts may be stale) is handled by qcow2_open, which
+	 * rebuilds the refcounts before writing; reading needs no refcounts. */
 	if (q->nb_snapshots && !ro) {
 		err_set(e, "qcow2 image '%s' has internal snapshots, which shoji opens read-only only (add ,ro)", path);
 		goto out;
@@ -373,7 +370,7 @@ out:
 
 void qcow2_free(struct qcow2 *q)
 {
-	block_close(q->backing);
+	block_close(q->dev.backing);
 	free(q->backing_name);
 	free(q->backing_format);
 	free(q->l1);

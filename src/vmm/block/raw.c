@@ -87,7 +87,7 @@ int raw_open(struct block_dev **out, int fd, const char *path, bool read_only, s
 		return err_set(e, "out of memory opening disk image '%s'", path);
 	}
 	r->dev = (struct block_dev){.ops = &raw_ops, .size = (uint64_t)st.st_size / 512 * 512, .discard_unit = 512,
-				    .read_only = read_only, .path = p};
+				    .read_only = read_only, .path = p, .fd = fd};
 	r->fd = fd;
 	*out = &r->dev;
 	return 0;

@@ -172,8 +172,25 @@ static uint32_t blk_serve(struct virtio_pci *vp, const struct virtq_chain *chain
 
 static void blk_notify(struct virtio_pci *vp, unsigned q)
 {
+	struct virtio_blk *b = blk_of(vp);
 	struct virtq_iov iov[BLK_SEG_MAX + 2];
+	pthread_mutex_lock(&b->lock);
 	virtio_pci_serve_queue(vp, q, iov, BLK_SEG_MAX + 2, blk_serve);
+	pthread_mutex_unlock(&b->lock);
+}
+
+int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, struct block_dev **next, void *opaque),
+		       void *opaque)
+{
+	pthread_mutex_lock(&b->lock);
+	struct block_dev *next = NULL;
+	int r = fn(b->disk, &next, opaque);
+	if (r == 0 && next) {
+		b->disk = next;
+		b->path = next->path;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return r;
 }
 
 static const struct virtio_device_ops blk_ops = {
@@ -189,23 +206,20 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_notify = blk_notify,
 };
 
-int virtio_blk_init(struct virtio_blk *b, const char *path, enum block_format fmt, bool read_only,
-		    const char *serial, struct machine *m, const struct guest_mem *mem, struct err *e)
+int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial,
+		    struct machine *m, const struct guest_mem *mem, struct err *e)
 {
 	memset(b, 0, sizeof(*b));
-	if (block_open(&b->disk, path, fmt, read_only ? BLOCK_OPEN_RDONLY : 0, e) < 0)
-		return -1;
-	if (b->disk->size < SECTOR) {
-		block_close(b->disk);
-		b->disk = NULL;
-		return err_set(e, "disk image '%s' is smaller than one 512-byte sector", path);
-	}
-	b->sectors = b->disk->size / SECTOR;
+	if (disk->size < SECTOR)
+		return err_set(e, "disk image '%s' is smaller than one 512-byte sector", disk->path);
+	b->disk = disk;
+	b->sectors = disk->size / SECTOR;
 	b->read_only = read_only;
-	b->path = path;
+	b->path = disk->path;
 	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
+	pthread_mutex_init(&b->lock, NULL);
 	if (virtio_pci_init(&b->vp, &blk_ops, b, m, mem, e) < 0) {
-		block_close(b->disk);
+		pthread_mutex_destroy(&b->lock);
 		b->disk = NULL;
 		return -1;
 	}
@@ -217,6 +231,7 @@ int virtio_blk_init(struct virtio_blk *b, const char *path, enum block_format fm
 void virtio_blk_destroy(struct virtio_blk *b)
 {
 	virtio_pci_destroy(&b->vp);
-	block_close(b->disk);
+	if (b->disk)
+		pthread_mutex_destroy(&b->lock);
 	b->disk = NULL;
 }

@@ -6,6 +6,7 @@
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_BLK_H
 #define SHOJI_VMM_DEVICES_VIRTIO_BLK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 
 struct virtio_blk {
 	struct virtio_pci vp;
+	pthread_mutex_t lock; /* held while requests are served: virtio_blk_swap waits for them */
 	struct block_dev *disk;
 	uint64_t sectors;
 	bool read_only;
@@ -23,10 +25,14 @@ struct virtio_blk {
 	const char *path;
 };
 
-/* Opens `path` as `fmt` (BLOCK_FORMAT_PROBE: raw, refusing a file that looks like qcow2);
- * the disk's size is rounded down to whole sectors. */
-int virtio_blk_init(struct virtio_blk *b, const char *path, enum block_format fmt, bool read_only,
-		    const char *serial, struct machine *m, const struct guest_mem *mem, struct err *e);
+/* A virtio-blk device on disk (not taken over; the disk's size is rounded down to whole
+ * sectors); read_only refuses the guest's writes. */
+int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial,
+		    struct machine *m, const struct guest_mem *mem, struct err *e);
 void virtio_blk_destroy(struct virtio_blk *b);
+/* Runs fn(b->disk, opaque) with no request in flight (the requests being served finish first,
+ * the next ones wait); fn may return a new device of the same size to serve from then on. */
+int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, struct block_dev **next, void *opaque),
+		       void *opaque);
 
 #endif

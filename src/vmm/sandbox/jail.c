@@ -76,6 +76,23 @@ int jail_add_file(struct jail *j, const char **path, bool writable, bool socket,
 	return r;
 }
 
+int jail_add_alias(struct jail *j, const char *path, const char *real, struct err *e)
+{
+	if (path[0] != '/')
+		return err_set(e, "jail path '%s' is not absolute", path);
+	if (j->npaths == JAIL_MAX_PATHS || j->nowned == 2 * JAIL_MAX_PATHS)
+		return err_set(e, "the jail holds at most %d paths", JAIL_MAX_PATHS);
+	for (unsigned i = 0; i < j->npaths; i++)
+		if (strcmp(j->paths[i].path, path) == 0)
+			return 0;
+	char *copy = strdup(path);
+	if (!copy)
+		return err_set(e, "out of memory");
+	j->owned[j->nowned++] = copy;
+	j->paths[j->npaths++] = (struct jail_path){.path = copy, .src = real};
+	return 0;
+}
+
 void jail_free(struct jail *j)
 {
 	for (unsigned i = 0; i < j->nowned; i++)
@@ -103,16 +120,19 @@ static int make_dirs(const char *dir)
 	}
 }
 
-/* Binds /oldroot/PATH onto /newroot/PATH, creating the mount point (a directory or an empty
- * file) when missing, then makes the bind read-only unless writable. */
-static int bind_path(const char *path, bool writable, struct err *e)
+/* Binds /oldroot/SRC (SRC: the real path, path itself unless an alias) onto /newroot/PATH,
+ * creating the mount point (a directory or an empty file) when missing, then makes the bind
+ * read-only unless writable. */
+static int bind_path(const char *path, const char *real, bool writable, struct err *e)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
-	snprintf(src, sizeof(src), "/oldroot%s", path);
+	snprintf(src, sizeof(src), "/oldroot%s", real ? real : path);
 	snprintf(dst, sizeof(dst), "/newroot%s", path);
 	struct stat st;
 	if (stat(src, &st) < 0)
 		return err_errno(e, errno, "jail: cannot find '%s'", path);
+	if (real && lstat(dst, &st) == 0 && S_ISLNK(st.st_mode))
+		return 0; /* an alias inside a directory bound already: its link leads to the real path */
 	if (lstat(dst, &st) < 0) { /* not inside a directory bound already */
 		char parent[PATH_MAX];
 		snprintf(parent, sizeof(parent), "%s", dst);
@@ -157,7 +177,7 @@ static int build_root(const struct jail *j, struct err *e)
 	if (syscall(SYS_pivot_root, "/tmp", "/tmp/oldroot") < 0 || chdir("/") < 0)
 		return err_errno(e, errno, "jail: pivot_root failed");
 	for (unsigned i = 0; i < n; i++)
-		if (bind_path(paths[i].path, paths[i].writable, e) < 0)
+		if (bind_path(paths[i].path, paths[i].src, paths[i].writable, e) < 0)
 			return -1;
 	/* Its own /proc, showing only processes of the jail's user (hidepid). */
 	if (mkdir("/newroot/proc", 0555) < 0 ||

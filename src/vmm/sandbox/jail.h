@@ -11,10 +11,11 @@
 
 #include "../../common/err.h"
 
-#define JAIL_MAX_PATHS 32
+#define JAIL_MAX_PATHS 64
 
 struct jail_path {
-	const char *path; /* absolute, without symbolic links (realpath) */
+	const char *path; /* absolute, without symbolic links (realpath), or an alias's name */
+	const char *src;  /* an alias: the real path bound at path; NULL: path itself */
 	bool writable;
 };
 
@@ -33,6 +34,9 @@ int jail_add(struct jail *j, const char *path, bool writable, struct err *e);
  * socket: *path is a socket to be created; its directory is added (writable, so that the
  * socket can be made and removed there). */
 int jail_add_file(struct jail *j, const char **path, bool writable, bool socket, struct err *e);
+/* Also shows the file at `real` (added already) at `path`, an absolute name that reaches it
+ * through symbolic links (read-only). */
+int jail_add_alias(struct jail *j, const char *path, const char *real, struct err *e);
 void jail_free(struct jail *j);
 /* Enters the jail; on failure the process is left half-confined and must exit. */
 int jail_enter(const struct jail *j, struct err *e);

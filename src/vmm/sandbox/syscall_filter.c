@@ -11,7 +11,8 @@
 static const char *const allowed[] = {
 	/* memory: guest RAM, run areas, file mappings, malloc, thread stacks */
 	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
-	/* files: kernel, initrd and disks (opened again on each boot), the serial output and log,
+	/* files: kernel and initrd (opened again on each boot), disks (opened once; a volatile
+	 * disk's O_TMPFILE overlay), the serial output and log,
 	 * /proc/self/statm (--stats), /proc/cpuinfo (kvm_open) */
 	"openat", "open", "close", "read", "write", "readv", "writev", "pread64", "pwrite64",
 	"preadv", "pwritev", "preadv2", "pwritev2", "lseek", "fstat", "newfstatat", "stat", "lstat",
