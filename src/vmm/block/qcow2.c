@@ -248,9 +248,33 @@ static int read_backing(struct qcow2 *q, const struct iovec *iov, int n, uint64_
 	return 0;
 }
 
-/* Reads guest bytes [vaddr, vaddr+len), inside one cluster, into iov at byte `at`. */
+/* The length of the run of guest bytes from vaddr (in a standard cluster whose host cluster is
+ * `host`; owned: with OFLAG_COPIED) that the following clusters, up to `rest` bytes, continue
+ * at contiguous host offsets with the same kind: one system call moves it all. */
+#define QCOW2_MAX_RUN 64 /* clusters */
+static int normal_run(struct qcow2 *q, uint64_t vaddr, uint64_t rest, uint64_t host, bool owned, uint64_t *run,
+		      struct err *e)
+{
+	uint64_t co = vaddr & (q->cs - 1), len = q->cs - co < rest ? q->cs - co : rest;
+	for (unsigned k = 1; len < rest && k < QCOW2_MAX_RUN; k++) {
+		uint64_t next = vaddr + len, entry = 0, h = 0;
+		struct qcow2_l2 *l2;
+		unsigned i;
+		enum cluster_kind kind = C_UNALLOC;
+		if (lookup(q, next, false, &l2, &i, &entry, &kind, &h, e) < 0)
+			return -1;
+		if (kind != C_NORMAL || (owned && !(entry & QCOW2_OFLAG_COPIED)) || h != host + (next - (vaddr - co)))
+			break;
+		len += q->cs < rest - len ? q->cs : rest - len;
+	}
+	*run = len;
+	return 0;
+}
+
+/* Reads guest bytes [vaddr, vaddr+len), inside one cluster, into iov at byte `at`; a run of
+ * contiguous clusters up to `rest` bytes in one go (*used: the bytes done). */
 static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-		      uint64_t len, struct iovec *sv, struct err *e)
+		      uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
@@ -272,15 +296,19 @@ static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t 
 	case C_NORMAL:
 		break;
 	}
+	if (normal_run(q, vaddr, rest, host, false, &len, e) < 0)
+		return -1;
 	int k = block_iov_slice(iov, n, at, len, sv, n);
 	if (k < 0)
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
+	*used = len;
 	return block_fd_preadv(q->fd, sv, k, host + co, q->dev.path, e);
 }
 
-/* Splits [off, off+len) at cluster boundaries and calls fn for each piece. */
+/* Splits [off, off+len) at cluster boundaries and calls fn for each piece (len: up to the
+ * cluster's end; rest: up to the request's), which may do more than its piece (*used). */
 typedef int (*chunk_fn)(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-			uint64_t len, struct iovec *sv, struct err *e);
+			uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e);
 
 static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t off, uint64_t len,
 			  chunk_fn fn, struct err *e)
@@ -292,11 +320,12 @@ static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint6
 	for (uint64_t done = 0; done < len && rc == 0;) {
 		uint64_t vaddr = off + done, co = vaddr & (q->cs - 1);
 		uint64_t chunk = q->cs - co < len - done ? q->cs - co : len - done;
+		uint64_t used = chunk;
 		if (q->npending >= QCOW2_MAX_PENDING_FREES)
 			rc = qcow2_writeback(q, e);
 		if (rc == 0)
-			rc = fn(q, iov, n, done, vaddr, chunk, sv, e);
-		done += chunk;
+			rc = fn(q, iov, n, done, vaddr, chunk, len - done, &used, sv, e);
+		done += used;
 	}
 	free(sv);
 	return rc;
@@ -353,7 +382,7 @@ static int cluster_content(struct qcow2 *q, uint64_t entry, uint64_t base, uint8
 }
 
 static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-		       uint64_t len, struct iovec *sv, struct err *e)
+		       uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
@@ -361,11 +390,14 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 	enum cluster_kind kind;
 	if (lookup(q, vaddr, true, &l2, &i, &entry, &kind, &host, e) < 0)
 		return -1;
+	bool owned = entry & QCOW2_OFLAG_COPIED;
+	if (kind == C_NORMAL && owned && normal_run(q, vaddr, rest, host, true, &len, e) < 0)
+		return -1;
 	int k = block_iov_slice(iov, n, at, len, sv, n);
 	if (k < 0)
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
-	bool owned = entry & QCOW2_OFLAG_COPIED;
-	if (kind == C_NORMAL && owned) /* the common case: in place */
+	*used = len;
+	if (kind == C_NORMAL && owned) /* the common case: in place, a run of clusters at once */
 		return block_fd_pwritev(q->fd, sv, k, host + co, q->dev.path, e);
 	if (kind == C_ZERO && host && owned) { /* a preallocated zero cluster: fill it in place */
 		if (len < q->cs) {
