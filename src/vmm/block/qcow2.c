@@ -381,6 +381,54 @@ static int cluster_content(struct qcow2 *q, uint64_t entry, uint64_t base, uint8
 	return block_fd_pread(q->fd, buf, q->cs, host, q->dev.path, e);
 }
 
+/* Whether a write of a whole cluster with this entry needs a new cluster. */
+static bool needs_new_cluster(enum cluster_kind kind, uint64_t entry, uint64_t host)
+{
+	bool owned = entry & QCOW2_OFLAG_COPIED;
+	return !(kind == C_NORMAL && owned) && !(kind == C_ZERO && host && owned);
+}
+
+/* Whole clusters from vaddr (which needs a new one) on, up to `rest` bytes, as long as each
+ * needs a new cluster (their L2 tables are made first): new clusters taken in a row, their
+ * refcounts raised with one write and their data written with one more (refcounts before
+ * data, as for one cluster), then their L2 entries set. *used: the bytes done. */
+static int alloc_run(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t rest,
+		     uint64_t *used, struct iovec *sv, struct err *e)
+{
+	uint64_t want = 1, first, more = 0;
+	while (want < QCOW2_MAX_RUN && (want + 1) * q->cs <= rest && q->npending + want + 1 < QCOW2_MAX_PENDING_FREES) {
+		struct qcow2_l2 *l2;
+		unsigned i;
+		uint64_t entry = 0, host = 0;
+		enum cluster_kind kind = C_UNALLOC;
+		if (lookup(q, vaddr + want * q->cs, true, &l2, &i, &entry, &kind, &host, e) < 0 ||
+		    !needs_new_cluster(kind, entry, host))
+			break; /* an error here is met again when that cluster's turn comes */
+		want++;
+	}
+	if (qcow2_alloc_cluster(q, &first, e) < 0 ||
+	    (want > 1 && qcow2_alloc_following(q, first, want - 1, &more, e) < 0))
+		return -1;
+	uint64_t k = 1 + more;
+	int m = block_iov_slice(iov, n, at, k * q->cs, sv, n);
+	if (m < 0)
+		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
+	if (block_fd_pwritev(q->fd, sv, m, first, q->dev.path, e) < 0)
+		return -1;
+	for (uint64_t j = 0; j < k; j++) {
+		struct qcow2_l2 *l2;
+		unsigned i;
+		uint64_t entry = 0, host = 0, v = vaddr + j * q->cs;
+		enum cluster_kind kind = C_UNALLOC;
+		if (lookup(q, v, true, &l2, &i, &entry, &kind, &host, e) < 0 || pend_free(q, entry, v, e) < 0)
+			return -1;
+		l2->t[i] = (first + j * q->cs) | QCOW2_OFLAG_COPIED;
+		l2->dirty = true;
+	}
+	*used = k * q->cs;
+	return 0;
+}
+
 static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
 		       uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
@@ -412,6 +460,8 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 		l2->dirty = true;
 		return 0;
 	}
+	if (len == q->cs) /* whole clusters: as many as come in a row, at once */
+		return alloc_run(q, iov, n, at, vaddr, rest, used, sv, e);
 	/* A new cluster: the old content (backing file, zeroes, compressed, shared) merged with
 	 * the new bytes, written whole before the L2 entry changes. */
 	uint64_t newh;
