@@ -156,6 +156,9 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 			    vm->cfg.ndisks ? vm->cfg.ndisks - 1 : 0);
 	else if (d->read_only)
 		r = err_set(e, "disk-snapshot: disk '%s' is read-only: there is nothing to snapshot", id);
+	else if (d->volatile_dir)
+		r = err_set(e, "disk-snapshot: disk '%s' is volatile: its writes are not kept, so there is nothing "
+			       "to snapshot (snapshot its image instead)", id);
 	else if (strcmp(d->dev->ops->format, "qcow2") != 0)
 		r = err_set(e, "disk-snapshot: disk '%s' is a raw image; a live snapshot needs a qcow2 disk "
 			       "(convert it: shoji-img convert -O qcow2)", id);
