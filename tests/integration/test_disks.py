@@ -155,6 +155,10 @@ def test_volatile_disk_killed(env):
         links = [os.readlink(f"/proc/{vm.p.pid}/fd/{n}") for n in os.listdir(f"/proc/{vm.p.pid}/fd")]
         assert any(l.startswith(vol + "/") and l.endswith("(deleted)") for l in links), links
         assert os.listdir(vol) == [], os.listdir(vol)
+        fd = new_file(os.path.join(d, "snap.qcow2"))
+        r = snapshot(vm.connect(), "0", "base.raw", fd)
+        os.close(fd)
+        assert not r["ok"] and "volatile" in r["error"], r
         vm.p.send_signal(signal.SIGKILL)
         vm.p.wait()
         assert os.listdir(vol) == [], f"left behind: {os.listdir(vol)}"
