@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -463,18 +464,28 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 	if (len == q->cs) /* whole clusters: as many as come in a row, at once */
 		return alloc_run(q, iov, n, at, vaddr, rest, used, sv, e);
 	/* A new cluster: the old content (backing file, zeroes, compressed, shared) merged with
-	 * the new bytes, written whole before the L2 entry changes. */
+	 * the new bytes, written whole before the L2 entry changes. When the old content is
+	 * zeroes and the new cluster lies past the end of the file (so it reads as zeroes), only
+	 * the new bytes are written, and the file is extended over the whole cluster. */
 	uint64_t newh;
-	if (len < q->cs) {
-		if (cluster_content(q, entry, base, q->wbuf, e) < 0)
-			return -1;
-		block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
-	}
+	bool zero_old = kind == C_ZERO || (kind == C_UNALLOC && (!q->dev.backing || base >= q->dev.backing->size));
+	if (!zero_old && cluster_content(q, entry, base, q->wbuf, e) < 0)
+		return -1;
 	if (qcow2_alloc_cluster(q, &newh, e) < 0)
 		return -1;
-	if (len < q->cs ? block_fd_pwrite(q->fd, q->wbuf, q->cs, newh, q->dev.path, e) < 0
-			: block_fd_pwritev(q->fd, sv, k, newh, q->dev.path, e) < 0)
-		return -1;
+	struct stat st;
+	if (zero_old && fstat(q->fd, &st) == 0 && (uint64_t)st.st_size <= newh) {
+		if (block_fd_pwritev(q->fd, sv, k, newh + co, q->dev.path, e) < 0)
+			return -1;
+		if (co + len < q->cs && ftruncate(q->fd, (off_t)(newh + q->cs)) < 0)
+			return err_errno(e, errno, "disk image '%s': cannot extend the file", q->dev.path);
+	} else {
+		if (zero_old)
+			memset(q->wbuf, 0, q->cs);
+		block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
+		if (block_fd_pwrite(q->fd, q->wbuf, q->cs, newh, q->dev.path, e) < 0)
+			return -1;
+	}
 	if (pend_free(q, entry, vaddr, e) < 0)
 		return -1;
 	l2->t[i] = newh | QCOW2_OFLAG_COPIED;
