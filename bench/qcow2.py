@@ -27,6 +27,7 @@ CMDLINE = "console=ttyS0 quiet shoji.action=qcow2bench"
 PHASES = ("seq-write", "seq-read", "rand-write", "rand-read")
 RATE = re.compile(r"shoji-guest: blkio (\S+): ([\d.]+) MiB in ([\d.]+) s")
 DISK = 256 << 20
+SPLIT = re.compile(r"stopping them ([\d.]+), flush and switch ([\d.]+)\)")
 
 
 def run_once(cmd, timeout):
@@ -126,6 +127,7 @@ def live_snapshot(a, kernel, initrd, d, size, count=5):
     ctl = os.path.join(d, "ctl.sock")
     p = subprocess.Popen([a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", "256",
                           "--cmdline", "console=ttyS0 quiet shoji.action=tick", "--serial", "none",
+                          "--log-level", "info",
                           "--control-socket", ctl, "--disk", f"{top},format=qcow2"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     paused, trip = [], []
@@ -162,7 +164,11 @@ def live_snapshot(a, kernel, initrd, d, size, count=5):
         if p.poll() is None:
             p.kill()
             p.wait()
-    return statistics.median(paused), statistics.median(trip)
+    log = p.stderr.read().decode(errors="replace")
+    parts = [(float(a), float(b)) for a, b in SPLIT.findall(log)]
+    stop = statistics.median(x for x, _ in parts) if parts else None
+    switch = statistics.median(y for _, y in parts) if parts else None
+    return statistics.median(paused), statistics.median(trip), stop, switch
 
 
 def offline_snapshot(tool, d, size, count=5):
@@ -193,10 +199,11 @@ def main():
         med = io_bench(a, kernel, initrd, d)
         print("snapshot create time, milliseconds (medians of 5)")
         for size, label in ((1 << 30, "1 GiB"), (100 << 30, "100 GiB")):
-            paused, trip = live_snapshot(a, kernel, initrd, d, size)
+            paused, trip, stop, switch = live_snapshot(a, kernel, initrd, d, size)
             off = offline_snapshot(a.img, d, size)
             qoff = offline_snapshot("qemu-img", d, size) if shutil.which("qemu-img") else None
-            print(f"{label:>8}: live disk-snapshot paused {paused:.3f} ms, round trip {trip:.3f} ms; "
+            split = f" (stopping the vCPUs {stop:.3f}, flush and switch {switch:.3f})" if stop is not None else ""
+            print(f"{label:>8}: live disk-snapshot paused {paused:.3f} ms{split}, round trip {trip:.3f} ms; "
                   f"offline shoji-img create {off:.1f} ms" + (f", qemu-img create {qoff:.1f} ms" if qoff else ""))
     finally:
         shutil.rmtree(d)

@@ -263,12 +263,20 @@ static int cmd_convert(int argc, char **argv, struct err *e)
 	if (r == 0 && !buf)
 		r = err_set(e, "out of memory");
 	int shown = -1;
+	bool raw = strcmp(in->ops->format, "raw") == 0;
 	for (uint64_t at = 0; r == 0 && at < in->size;) {
 		uint64_t k = in->size - at < CHUNK ? in->size - at : CHUNK;
-		r = block_pread(in, buf, k, at, e);
-		if (r == 0 && !all_zero(buf, k))
-			r = block_pwrite(out, buf, k, at, e);
-		at += k;
+		off_t data = raw ? lseek(in->fd, (off_t)at, SEEK_DATA) : (off_t)at;
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)in->size; /* a hole to the end */
+		if (data >= 0 && (uint64_t)data >= at + k) { /* a raw file's hole: nothing to copy */
+			at = (uint64_t)data < in->size ? (uint64_t)data & ~(uint64_t)(CHUNK - 1) : in->size;
+		} else {
+			r = block_pread(in, buf, k, at, e);
+			if (r == 0 && !all_zero(buf, k))
+				r = block_pwrite(out, buf, k, at, e);
+			at += k;
+		}
 		int pct = (int)(at * 100 / in->size);
 		if (progress && pct != shown) {
 			fprintf(stderr, "\r    (%d.00/100%%)", pct);

@@ -106,26 +106,35 @@ int disks_find(const struct vm_disk_config *d, unsigned n, const char *id)
 
 struct snap {
 	int fd;
-	const char *backing, *id;
+	const char *label, *id;
 	struct err *e;
 };
 
-/* Under the device's lock: no request is in flight. */
+/* Under the device's lock, the guest running: most of the write-back happens here. */
+static int snap_preflush(struct block_dev *disk, struct block_dev **next, void *opaque)
+{
+	(void)next;
+	return block_flush(disk, ((struct snap *)opaque)->e);
+}
+
+/* Under the device's lock, the vCPUs paused: no request is in flight. */
 static int snap_swap(struct block_dev *disk, struct block_dev **next, void *opaque)
 {
 	struct snap *s = opaque;
-	char link[64], label[PATH_MAX];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", s->fd);
-	ssize_t len = readlink(link, label, sizeof(label) - 1);
-	if (len <= 0)
-		len = snprintf(label, sizeof(label), "snapshot of disk %s", s->id);
-	label[len] = '\0';
-	if (block_flush(disk, s->e) < 0 || block_overlay_create(next, s->fd, label, disk, s->backing, s->e) < 0)
+	if (block_flush(disk, s->e) < 0 || block_overlay_open(next, s->fd, s->label, disk, s->e) < 0)
 		return -1;
 	struct err e;
 	if (block_make_read_only(disk, &e) < 0) /* flushed already: nothing can fail here */
 		log_warn("disk %s: %s", s->id, e.msg);
 	return 0;
+}
+
+static unsigned chain_depth(const struct block_dev *d)
+{
+	unsigned n = 0;
+	for (; d; d = d->backing)
+		n++;
+	return n;
 }
 
 static double ms_since(const struct timespec *t0)
@@ -147,6 +156,9 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 			    vm->cfg.ndisks ? vm->cfg.ndisks - 1 : 0);
 	else if (d->read_only)
 		r = err_set(e, "disk-snapshot: disk '%s' is read-only: there is nothing to snapshot", id);
+	else if (d->volatile_dir)
+		r = err_set(e, "disk-snapshot: disk '%s' is volatile: its writes are not kept, so there is nothing "
+			       "to snapshot (snapshot its image instead)", id);
 	else if (strcmp(d->dev->ops->format, "qcow2") != 0)
 		r = err_set(e, "disk-snapshot: disk '%s' is a raw image; a live snapshot needs a qcow2 disk "
 			       "(convert it: shoji-img convert -O qcow2)", id);
@@ -154,7 +166,24 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 		r = err_set(e, "disk-snapshot: \"backing\" must be a file name of 1 to 1023 bytes");
 	else if (!vm->disks[i])
 		r = err_set(e, "disk-snapshot: the VM is not running");
+	else if (chain_depth(d->dev) >= BLOCK_MAX_CHAIN)
+		r = err_set(e, "disk-snapshot: disk '%s' is a chain of %d images already, the most it may have: "
+			       "merge some first", id, BLOCK_MAX_CHAIN);
 	if (r < 0) {
+		close(fd);
+		return -1;
+	}
+	/* The new image's header and the first flush while the guest runs; the pause then only
+	 * covers what the guest wrote meanwhile and the switch. */
+	char link[64], label[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t len = readlink(link, label, sizeof(label) - 1);
+	if (len <= 0)
+		len = snprintf(label, sizeof(label), "snapshot of disk %s", id);
+	label[len] = '\0';
+	struct snap s = {.fd = fd, .label = label, .id = id, .e = e};
+	if (block_overlay_write(fd, label, d->dev, backing, e) < 0 ||
+	    virtio_blk_quiesce(vm->disks[i], snap_preflush, &s) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -165,8 +194,9 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 		close(fd);
 		return -1;
 	}
-	struct snap s = {.fd = fd, .backing = backing, .id = id, .e = e};
+	double stopped_ms = ms_since(&t0);
 	r = virtio_blk_quiesce(vm->disks[i], snap_swap, &s);
+	double switched_ms = ms_since(&t0);
 	if (r == 0)
 		d->dev = vm->disks[i]->disk;
 	if (!was_paused)
@@ -175,7 +205,8 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 	if (r < 0)
 		close(fd);
 	else
-		log_info("disk %s: live snapshot, new top %s over %s, vCPUs held %.3f ms", id, d->dev->path,
-			 d->dev->backing->path, *paused_ms);
+		log_info("disk %s: live snapshot, new top %s over %s, vCPUs held %.3f ms (stopping them %.3f, "
+			 "flush and switch %.3f)", id, d->dev->path, d->dev->backing->path, *paused_ms, stopped_ms,
+			 switched_ms - stopped_ms);
 	return r;
 }

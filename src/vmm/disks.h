@@ -27,7 +27,8 @@ int disks_find(const struct vm_disk_config *d, unsigned n, const char *id);
  * flight, flushes it, writes a qcow2 overlay into fd (empty, O_RDWR) whose backing file is
  * `backing` (as given) and format the current top's, makes it the disk's top (the old top stays
  * open read-only as its backing), and resumes. *paused_ms: how long the vCPUs were held. On
- * failure the disk is unchanged, the VM resumed and fd closed; on success fd is the disk's. */
+ * failure the disk is unchanged, the VM resumed and fd closed; on success fd is the disk's.
+ * Raw, read-only and volatile disks are refused. */
 int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms,
 		  struct err *e);
 

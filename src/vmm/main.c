@@ -51,7 +51,7 @@ static void usage(FILE *f)
 		"  --serial-log PATH    also append everything the guest writes to COM1 to PATH\n"
 		"  --control-socket PATH\n"
 		"                       serve the JSON control protocol (status, pause, resume,\n"
-		"                       shutdown, stop) on this Unix socket\n"
+		"                       shutdown, stop, disk-snapshot) on this Unix socket\n"
 		"  --jail-uid UID, --jail-gid GID\n"
 		"                       run the VM as UID/GID in a mount namespace that shows only\n"
 		"                       its own files (needs root to start)\n"

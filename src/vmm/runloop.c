@@ -58,7 +58,7 @@ static void forbidden_syscall(void)
 
 static int failed(struct err *e, char *why)
 {
-	snprintf(why, CONTROL_WHY_MAX, "%s", e->msg);
+	snprintf(why, CONTROL_WHY_MAX, "%.*s", CONTROL_WHY_MAX - 1, e->msg);
 	return -1;
 }
 

@@ -68,6 +68,12 @@ void block_close(struct block_dev *d);
  * *out owns fd and backing; on failure neither is taken and fd's content is unspecified. */
 int block_overlay_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
 			 const char *backing_name, struct err *e);
+/* The two steps of block_overlay_create: the image written into fd (checked empty and O_RDWR,
+ * locked), then opened over backing (the same rules for *out, fd and backing). */
+int block_overlay_write(int fd, const char *label, const struct block_dev *backing, const char *backing_name,
+			struct err *e);
+int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
+		       struct err *e);
 /* Flushes a writable image and makes it read-only: writes fail from then on and its lock
  * becomes shared, so that it can serve as a backing file. */
 int block_make_read_only(struct block_dev *d, struct err *e);

@@ -12,8 +12,8 @@
 
 #include "qcow2.h"
 
-int block_overlay_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
-			 const char *backing_name, struct err *e)
+int block_overlay_write(int fd, const char *label, const struct block_dev *backing, const char *backing_name,
+			struct err *e)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -29,13 +29,25 @@ int block_overlay_create(struct block_dev **out, int fd, const char *label, stru
 	unsigned bits = backing->cluster_size ? (unsigned)__builtin_ctzll(backing->cluster_size) : 16;
 	struct qcow2_create_opts o = {.size = backing->size, .cluster_bits = bits, .backing = backing_name,
 				      .backing_format = backing->ops->format};
-	if (qcow2_create_fd(fd, label, &o, e) < 0)
-		return -1;
+	return qcow2_create_fd(fd, label, &o, e);
+}
+
+int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
+		       struct err *e)
+{
 	struct block_chain chain = {0};
 	if (qcow2_open(out, fd, label, BLOCK_OPEN_SKIP_BACKING, &chain, e) < 0)
 		return -1;
 	(*out)->backing = backing;
 	return 0;
+}
+
+int block_overlay_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
+			 const char *backing_name, struct err *e)
+{
+	if (block_overlay_write(fd, label, backing, backing_name, e) < 0)
+		return -1;
+	return block_overlay_open(out, fd, label, backing, e);
 }
 
 int block_make_read_only(struct block_dev *d, struct err *e)

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -260,9 +261,33 @@ static int read_backing(struct qcow2 *q, const struct iovec *iov, int n, uint64_
 	return 0;
 }
 
-/* Reads guest bytes [vaddr, vaddr+len), inside one cluster, into iov at byte `at`. */
+/* The length of the run of guest bytes from vaddr (in a standard cluster whose host cluster is
+ * `host`; owned: with OFLAG_COPIED) that the following clusters, up to `rest` bytes, continue
+ * at contiguous host offsets with the same kind: one system call moves it all. */
+#define QCOW2_MAX_RUN 64 /* clusters */
+static int normal_run(struct qcow2 *q, uint64_t vaddr, uint64_t rest, uint64_t host, bool owned, uint64_t *run,
+		      struct err *e)
+{
+	uint64_t co = vaddr & (q->cs - 1), len = q->cs - co < rest ? q->cs - co : rest;
+	for (unsigned k = 1; len < rest && k < QCOW2_MAX_RUN; k++) {
+		uint64_t next = vaddr + len, entry = 0, h = 0;
+		struct qcow2_l2 *l2;
+		unsigned i;
+		enum cluster_kind kind = C_UNALLOC;
+		if (lookup(q, next, false, &l2, &i, &entry, &kind, &h, e) < 0)
+			return -1;
+		if (kind != C_NORMAL || (owned && !(entry & QCOW2_OFLAG_COPIED)) || h != host + (next - (vaddr - co)))
+			break;
+		len += q->cs < rest - len ? q->cs : rest - len;
+	}
+	*run = len;
+	return 0;
+}
+
+/* Reads guest bytes [vaddr, vaddr+len), inside one cluster, into iov at byte `at`; a run of
+ * contiguous clusters up to `rest` bytes in one go (*used: the bytes done). */
 static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-		      uint64_t len, struct iovec *sv, struct err *e)
+		      uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
@@ -284,15 +309,19 @@ static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t 
 	case C_NORMAL:
 		break;
 	}
+	if (normal_run(q, vaddr, rest, host, false, &len, e) < 0)
+		return -1;
 	int k = block_iov_slice(iov, n, at, len, sv, n);
 	if (k < 0)
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
+	*used = len;
 	return block_fd_preadv(q->fd, sv, k, host + co, q->dev.path, e);
 }
 
-/* Splits [off, off+len) at cluster boundaries and calls fn for each piece. */
+/* Splits [off, off+len) at cluster boundaries and calls fn for each piece (len: up to the
+ * cluster's end; rest: up to the request's), which may do more than its piece (*used). */
 typedef int (*chunk_fn)(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-			uint64_t len, struct iovec *sv, struct err *e);
+			uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e);
 
 static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t off, uint64_t len,
 			  chunk_fn fn, struct err *e)
@@ -304,11 +333,12 @@ static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint6
 	for (uint64_t done = 0; done < len && rc == 0;) {
 		uint64_t vaddr = off + done, co = vaddr & (q->cs - 1);
 		uint64_t chunk = q->cs - co < len - done ? q->cs - co : len - done;
+		uint64_t used = chunk;
 		if (q->npending >= QCOW2_MAX_PENDING_FREES)
 			rc = qcow2_writeback(q, e);
 		if (rc == 0)
-			rc = fn(q, iov, n, done, vaddr, chunk, sv, e);
-		done += chunk;
+			rc = fn(q, iov, n, done, vaddr, chunk, len - done, &used, sv, e);
+		done += used;
 	}
 	free(sv);
 	return rc;
@@ -364,8 +394,56 @@ static int cluster_content(struct qcow2 *q, uint64_t entry, uint64_t base, uint8
 	return block_fd_pread(q->fd, buf, q->cs, host, q->dev.path, e);
 }
 
+/* Whether a write of a whole cluster with this entry needs a new cluster. */
+static bool needs_new_cluster(enum cluster_kind kind, uint64_t entry, uint64_t host)
+{
+	bool owned = entry & QCOW2_OFLAG_COPIED;
+	return !(kind == C_NORMAL && owned) && !(kind == C_ZERO && host && owned);
+}
+
+/* Whole clusters from vaddr (which needs a new one) on, up to `rest` bytes, as long as each
+ * needs a new cluster (their L2 tables are made first): new clusters taken in a row, their
+ * refcounts raised with one write and their data written with one more (refcounts before
+ * data, as for one cluster), then their L2 entries set. *used: the bytes done. */
+static int alloc_run(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t rest,
+		     uint64_t *used, struct iovec *sv, struct err *e)
+{
+	uint64_t want = 1, first, more = 0;
+	while (want < QCOW2_MAX_RUN && (want + 1) * q->cs <= rest && q->npending + want + 1 < QCOW2_MAX_PENDING_FREES) {
+		struct qcow2_l2 *l2;
+		unsigned i;
+		uint64_t entry = 0, host = 0;
+		enum cluster_kind kind = C_UNALLOC;
+		if (lookup(q, vaddr + want * q->cs, true, &l2, &i, &entry, &kind, &host, e) < 0 ||
+		    !needs_new_cluster(kind, entry, host))
+			break; /* an error here is met again when that cluster's turn comes */
+		want++;
+	}
+	if (qcow2_alloc_cluster(q, &first, e) < 0 ||
+	    (want > 1 && qcow2_alloc_following(q, first, want - 1, &more, e) < 0))
+		return -1;
+	uint64_t k = 1 + more;
+	int m = block_iov_slice(iov, n, at, k * q->cs, sv, n);
+	if (m < 0)
+		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
+	if (block_fd_pwritev(q->fd, sv, m, first, q->dev.path, e) < 0)
+		return -1;
+	for (uint64_t j = 0; j < k; j++) {
+		struct qcow2_l2 *l2;
+		unsigned i;
+		uint64_t entry = 0, host = 0, v = vaddr + j * q->cs;
+		enum cluster_kind kind = C_UNALLOC;
+		if (lookup(q, v, true, &l2, &i, &entry, &kind, &host, e) < 0 || pend_free(q, entry, v, e) < 0)
+			return -1;
+		l2->t[i] = (first + j * q->cs) | QCOW2_OFLAG_COPIED;
+		l2->dirty = true;
+	}
+	*used = k * q->cs;
+	return 0;
+}
+
 static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-		       uint64_t len, struct iovec *sv, struct err *e)
+		       uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
@@ -373,11 +451,14 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 	enum cluster_kind kind;
 	if (lookup(q, vaddr, true, &l2, &i, &entry, &kind, &host, e) < 0)
 		return -1;
+	bool owned = entry & QCOW2_OFLAG_COPIED;
+	if (kind == C_NORMAL && owned && normal_run(q, vaddr, rest, host, true, &len, e) < 0)
+		return -1;
 	int k = block_iov_slice(iov, n, at, len, sv, n);
 	if (k < 0)
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
-	bool owned = entry & QCOW2_OFLAG_COPIED;
-	if (kind == C_NORMAL && owned) /* the common case: in place */
+	*used = len;
+	if (kind == C_NORMAL && owned) /* the common case: in place, a run of clusters at once */
 		return block_fd_pwritev(q->fd, sv, k, host + co, q->dev.path, e);
 	if (kind == C_ZERO && host && owned) { /* a preallocated zero cluster: fill it in place */
 		if (len < q->cs) {
@@ -392,19 +473,31 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 		l2->dirty = true;
 		return 0;
 	}
+	if (len == q->cs) /* whole clusters: as many as come in a row, at once */
+		return alloc_run(q, iov, n, at, vaddr, rest, used, sv, e);
 	/* A new cluster: the old content (backing file, zeroes, compressed, shared) merged with
-	 * the new bytes, written whole before the L2 entry changes. */
+	 * the new bytes, written whole before the L2 entry changes. When the old content is
+	 * zeroes and the new cluster lies past the end of the file (so it reads as zeroes), only
+	 * the new bytes are written, and the file is extended over the whole cluster. */
 	uint64_t newh;
-	if (len < q->cs) {
-		if (cluster_content(q, entry, base, q->wbuf, e) < 0)
-			return -1;
-		block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
-	}
+	bool zero_old = kind == C_ZERO || (kind == C_UNALLOC && (!q->dev.backing || base >= q->dev.backing->size));
+	if (!zero_old && cluster_content(q, entry, base, q->wbuf, e) < 0)
+		return -1;
 	if (qcow2_alloc_cluster(q, &newh, e) < 0)
 		return -1;
-	if (len < q->cs ? block_fd_pwrite(q->fd, q->wbuf, q->cs, newh, q->dev.path, e) < 0
-			: block_fd_pwritev(q->fd, sv, k, newh, q->dev.path, e) < 0)
-		return -1;
+	struct stat st;
+	if (zero_old && fstat(q->fd, &st) == 0 && (uint64_t)st.st_size <= newh) {
+		if (block_fd_pwritev(q->fd, sv, k, newh + co, q->dev.path, e) < 0)
+			return -1;
+		if (co + len < q->cs && ftruncate(q->fd, (off_t)(newh + q->cs)) < 0)
+			return err_errno(e, errno, "disk image '%s': cannot extend the file", q->dev.path);
+	} else {
+		if (zero_old)
+			memset(q->wbuf, 0, q->cs);
+		block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
+		if (block_fd_pwrite(q->fd, q->wbuf, q->cs, newh, q->dev.path, e) < 0)
+			return -1;
+	}
 	if (pend_free(q, entry, vaddr, e) < 0)
 		return -1;
 	l2->t[i] = newh | QCOW2_OFLAG_COPIED;

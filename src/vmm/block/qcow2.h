@@ -100,6 +100,9 @@ int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint16_t *out, struct 
 int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint16_t v, struct err *e);
 /* Allocates one cluster (refcount 1, written before returning); returns its offset. */
 int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off, struct err *e);
+/* Takes up to max free clusters that directly follow the cluster at `first` (just allocated)
+ * inside its refcount block: refcounts 1, written with one write; *got: how many. */
+int qcow2_alloc_following(struct qcow2 *q, uint64_t first, uint64_t max, uint64_t *got, struct err *e);
 /* Drops one reference to each cluster of [off, off+len). */
 int qcow2_free_range(struct qcow2 *q, uint64_t off, uint64_t len, struct err *e);
 int qcow2_sync(struct qcow2 *q, struct err *e);

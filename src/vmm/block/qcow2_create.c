@@ -109,8 +109,8 @@ static int build_image(const char *label, const struct qcow2_create_opts *o, uin
 
 int qcow2_create_fd(int fd, const char *label, const struct qcow2_create_opts *o, struct err *e)
 {
-	uint8_t *buf;
-	uint64_t bytes;
+	uint8_t *buf = NULL;
+	uint64_t bytes = 0;
 	if (build_image(label, o, &buf, &bytes, e) < 0)
 		return -1;
 	int r = block_fd_pwrite(fd, buf, bytes, 0, label, e);

@@ -233,6 +233,35 @@ int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off, struct err *e)
 	}
 }
 
+int qcow2_alloc_following(struct qcow2 *q, uint64_t first, uint64_t max, uint64_t *got, struct err *e)
+{
+	uint64_t c0 = first / q->cs + 1, idx = c0 >> q->rb_bits, mask = (1ull << q->rb_bits) - 1;
+	*got = 0;
+	if (idx >= q->rt_entries || !q->rt[idx])
+		return 0;
+	struct qcow2_rb *rb;
+	if (rb_load(q, q->rt[idx], &rb, e) < 0)
+		return -1;
+	uint64_t stop = (c0 | mask) + 1 < c0 + max ? (c0 | mask) + 1 : c0 + max, c = c0;
+	while (c < stop && !(rb->b[(c & mask) * 2] | rb->b[(c & mask) * 2 + 1]) &&
+	       !qcow2_overlaps_fixed(q, c * q->cs, q->cs))
+		c++;
+	if (c == c0)
+		return 0;
+	for (uint64_t k = c0; k < c; k++)
+		qcow2_put16(rb->b + (k & mask) * 2, 1);
+	if (block_fd_pwrite(q->fd, rb->b + (c0 & mask) * 2, (c - c0) * 2, rb->offset + (c0 & mask) * 2, q->dev.path,
+			    e) < 0) {
+		rb_forget(q, rb->offset); /* the cached block may no longer match the file */
+		return -1;
+	}
+	if (q->free_hint < c)
+		q->free_hint = c;
+	grow_file_size(q, c * q->cs);
+	*got = c - c0;
+	return 0;
+}
+
 int qcow2_free_range(struct qcow2 *q, uint64_t off, uint64_t len, struct err *e)
 {
 	if (!len)
