@@ -50,9 +50,15 @@ static int spath(struct daemon *d, enum paths_file f, const char *name, char *bu
 	return paths_get(&d->paths, f, name, buf, size, NULL);
 }
 
+/* Copies src (NULL: empty), cut to size; the two may share an array of the state. */
 static void copy_str(char *dst, size_t size, const char *src)
 {
-	snprintf(dst, size, "%s", src ? src : "");
+	size_t n = 0;
+	while (src && n + 1 < size && src[n])
+		n++;
+	if (n)
+		memmove(dst, src, n);
+	dst[n] = '\0';
 }
 
 static int load(struct daemon *d, const char *name, struct snap_state *st, struct err *e)

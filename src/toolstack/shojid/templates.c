@@ -25,8 +25,9 @@ static int tpath(struct daemon *d, enum paths_file f, const char *name, char *bu
 
 static int version_path(struct daemon *d, const char *name, int v, bool part, char *buf, size_t size)
 {
-	char dir[512];
-	tpath(d, PATHS_TEMPLATE_DIR, name, dir, sizeof(dir));
+	char dir[448]; /* room left in a 512-byte path for the version's file name */
+	if (tpath(d, PATHS_TEMPLATE_DIR, name, dir, sizeof(dir)) < 0)
+		return -1;
 	int n = snprintf(buf, size, "%s/v%d.qcow2%s", dir, v, part ? ".part" : "");
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
@@ -387,7 +388,10 @@ int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum prot
 			continue;
 		if (template_current(d, k->template_name, image, sizeof(image), code, &sub) < 0)
 			return err_set(e, "VM '%s' disk '%s': %s", vm->name, k->id, sub.msg);
-		snprintf(vm->uses[vm->nuses++], sizeof(vm->uses[0]), "%s", image);
+		size_t len = strlen(image);
+		if (len >= sizeof(vm->uses[0]))
+			return err_set(e, "template image path %s is too long; use a shorter --state-dir", image);
+		memcpy(vm->uses[vm->nuses++], image, len + 1);
 		if (vm->disposable) { /* opened read-only with the writes in an unnamed overlay */
 			if (strlen(image) >= sizeof(k->path))
 				return err_set(e, "template image path %s is too long; use a shorter --state-dir", image);
