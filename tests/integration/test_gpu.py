@@ -127,8 +127,8 @@ def pattern_shown(seat):
 class Vm(test_control.Vm):
     """A shoji-vmm with a display socket (640x480) and its serial console in a log file."""
 
-    def __init__(self, env, action, cmdline="", extra=()):
-        tmp = test_control.scratch(action)
+    def __init__(self, env, action, cmdline="", extra=(), tmp=None):
+        tmp = tmp or test_control.scratch(action)
         self.display = os.path.join(tmp, "display.sock")
         super().__init__(env, f"{action} {cmdline}".strip(), tmp=tmp,
                          extra=("--display", f"socket:{self.display},size=640x480", *extra))
@@ -177,6 +177,13 @@ def test_display_pattern_keys_and_seat_takeover(env):
         seat2.key(17)  # KEY_W
         vm.wait_log("shoji-key: 17", timeout=60)
 
+        # The seat's preferred size becomes the guest's display mode (a display-change event,
+        # then display info and EDID with the new mode); F12 makes the guest print it.
+        seat2.send(PREFERRED_SIZE, struct.pack("<II", 800, 600))
+        time.sleep(1)
+        seat2.key(88)  # KEY_F12
+        vm.wait_log("shoji-mode: 800x600", timeout=60)
+
         # No seat: the VM runs on, and a later seat is served again.
         seat2.close()
         time.sleep(2)
@@ -190,6 +197,26 @@ def test_display_pattern_keys_and_seat_takeover(env):
         rc = vm.stop()
     assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
     assert not os.path.exists(vm.display), "the display socket was not removed at exit"
+
+
+def test_jailed_display(env):
+    # In the jail and under the allow-list: the socket made before the jail, surfaces made
+    # (memfd_create) and shared inside it.
+    tmp = test_control.jail_setup()
+    jail = str(test_control.JAIL_ID)
+    vm = Vm(env, "gputest", tmp=tmp, extra=("--jail-uid", jail, "--jail-gid", jail))
+    seat = None
+    try:
+        seat = Seat(vm.display)
+        seat.wait(lambda: pattern_shown(seat), timeout=240, vm=vm)
+        vm.wait_log("shoji-keys: listening")
+        seat.key(30)
+        vm.wait_log("shoji-key: 30", timeout=60)
+    finally:
+        if seat:
+            seat.close()
+        rc = vm.stop()
+    assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
 
 
 def bench_run(env, frames):
@@ -221,7 +248,8 @@ def test_frame_latency_and_exits(env):
     assert sent >= 1 and received == sent, f"sent {sent}, received {received}"
 
 
-TESTS = [test_display_pattern_keys_and_seat_takeover, test_frame_latency_and_exits]
+TESTS = [test_display_pattern_keys_and_seat_takeover, test_jailed_display,
+         test_frame_latency_and_exits]
 
 if __name__ == "__main__":
     sys.exit(vmmtest.main(TESTS, sys.argv[1:]))
