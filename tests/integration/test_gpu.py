@@ -199,6 +199,27 @@ def test_display_pattern_keys_and_seat_takeover(env):
     assert not os.path.exists(vm.display), "the display socket was not removed at exit"
 
 
+def test_display_demo_shows_name(env):
+    # The demo guest's display mode: its name in white on its colour.
+    vm = Vm(env, "display", "shoji.name=work shoji.color=2050c0")
+    seat = None
+    try:
+        seat = Seat(vm.display)
+        vm.wait_log("shoji-guest: display showing work")
+
+        def drawn():
+            if seat.pixel(0, 0) != (0x20, 0x50, 0xC0):
+                return False
+            row = [seat.pixel(x, 240) for x in range(0, 640, 2)]
+            return row.count((255, 255, 255)) > 20
+        seat.wait(drawn, timeout=60, vm=vm)
+    finally:
+        if seat:
+            seat.close()
+        rc = vm.stop()
+    assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
+
+
 def test_jailed_display(env):
     # In the jail and under the allow-list: the socket made before the jail, surfaces made
     # (memfd_create) and shared inside it.
@@ -248,7 +269,7 @@ def test_frame_latency_and_exits(env):
     assert sent >= 1 and received == sent, f"sent {sent}, received {received}"
 
 
-TESTS = [test_display_pattern_keys_and_seat_takeover, test_jailed_display,
+TESTS = [test_display_pattern_keys_and_seat_takeover, test_display_demo_shows_name, test_jailed_display,
          test_frame_latency_and_exits]
 
 if __name__ == "__main__":
