@@ -84,7 +84,10 @@ class Seat:
             seq, x, y, w, h = struct.unpack_from("<IIIII", body)
             self.damage.append((seq, x, y, w, h, time.monotonic()))
             if self.ack_damage:
-                self.send(ACK, struct.pack("<I", seq))
+                try:
+                    self.send(ACK, struct.pack("<I", seq))
+                except (BrokenPipeError, ConnectionResetError):
+                    self.closed = True  # replaced by another seat meanwhile
         elif typ == DISABLE:
             self.surface = None
         return True
