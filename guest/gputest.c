@@ -10,7 +10,6 @@
  * The console is switched to graphics mode first, so the kernel's text console does not draw
  * over the picture. Built statically into the guest's initramfs by guest/build.sh. */
 #include <dirent.h>
-#include <glob.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fb.h>
@@ -123,20 +122,33 @@ static void text(struct fb *f, const char *s, uint32_t rgb)
 	}
 }
 
-/* The first (preferred) mode of the first DRM connector, as the driver last probed it. */
+/* The first (preferred) mode of each DRM connector, as the driver last probed it, as
+ * "shoji-mode: CONNECTOR=WxH ..." (or the entries of /sys/class/drm when there is none). */
 static void print_mode(void)
 {
-	glob_t g;
-	char mode[64] = "none";
-	if (glob("/sys/class/drm/card*-*/modes", 0, NULL, &g) == 0) {
-		FILE *f = fopen(g.gl_pathv[0], "r");
+	char line[512] = "", seen[256] = "";
+	DIR *d = opendir("/sys/class/drm");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		size_t n = strlen(seen);
+		snprintf(seen + n, sizeof(seen) - n, " %.40s", de->d_name);
+		if (!strchr(de->d_name, '-'))
+			continue;
+		char path[300], mode[64] = "";
+		snprintf(path, sizeof(path), "/sys/class/drm/%.200s/modes", de->d_name);
+		FILE *f = fopen(path, "r");
 		if (f && fgets(mode, sizeof(mode), f))
 			mode[strcspn(mode, "\n")] = '\0';
 		if (f)
 			fclose(f);
-		globfree(&g);
+		n = strlen(line);
+		snprintf(line + n, sizeof(line) - n, " %.40s=%.20s", de->d_name, mode[0] ? mode : "none");
 	}
-	printf("shoji-mode: %s\n", mode);
+	if (d)
+		closedir(d);
+	printf("shoji-mode:%s\n", line[0] ? line : seen[0] ? seen : " no /sys/class/drm");
 }
 
 static int keys(void)

@@ -186,17 +186,6 @@ def test_display_pattern_keys_and_seat_takeover(env):
         seat2.key(17)  # KEY_W
         vm.wait_log("shoji-key: 17", timeout=60)
 
-        # The seat's preferred size becomes the guest's display mode (a display-change event,
-        # then display info and EDID with the new mode); F12 makes the guest print it.
-        seat2.send(PREFERRED_SIZE, struct.pack("<II", 800, 600))
-        end = time.monotonic() + 90
-        while "shoji-mode: 800x600" not in vm.log():
-            assert time.monotonic() < end, f"the guest never saw 800x600:\n{vm.tail()}"
-            seat2.key(88)  # KEY_F12: the guest prints its connector's preferred mode
-            seat2.drain(2)
-        modes = re.findall(r"shoji-mode: (\S+)", vm.log())
-        print(f"# the guest's preferred mode after each F12: {modes}", flush=True)
-
         # No seat: the VM runs on, and a later seat is served again.
         seat2.close()
         time.sleep(2)
@@ -210,6 +199,28 @@ def test_display_pattern_keys_and_seat_takeover(env):
         rc = vm.stop()
     assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
     assert not os.path.exists(vm.display), "the display socket was not removed at exit"
+
+
+def test_preferred_size_reaches_guest(env):
+    # The seat's preferred size becomes the guest's display mode (a display-change event, then
+    # display info and EDID with the new mode); F12 makes the guest print its connectors' modes.
+    vm = Vm(env, "gputest")
+    seat = None
+    try:
+        seat = Seat(vm.display)
+        vm.wait_log("shoji-keys: listening")
+        seat.send(PREFERRED_SIZE, struct.pack("<II", 800, 600))
+        end = time.monotonic() + 90
+        while not re.search(r"shoji-mode: .*=800x600", vm.log()):
+            assert time.monotonic() < end, f"the guest never saw 800x600:\n{vm.tail()}"
+            seat.key(88)  # KEY_F12
+            seat.drain(2)
+        print(f"# modes seen: {re.findall(r'shoji-mode:(.*)', vm.log())[-3:]}", flush=True)
+    finally:
+        if seat:
+            seat.close()
+        rc = vm.stop()
+    assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
 
 
 def test_display_demo_shows_name(env):
@@ -282,7 +293,8 @@ def test_frame_latency_and_exits(env):
     assert sent >= 1 and received == sent, f"sent {sent}, received {received}"
 
 
-TESTS = [test_display_pattern_keys_and_seat_takeover, test_display_demo_shows_name, test_jailed_display,
+TESTS = [test_display_pattern_keys_and_seat_takeover, test_preferred_size_reaches_guest,
+         test_display_demo_shows_name, test_jailed_display,
          test_frame_latency_and_exits]
 
 if __name__ == "__main__":

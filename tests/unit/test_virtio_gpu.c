@@ -483,6 +483,23 @@ static void device_config_and_control_queue(void **state)
 	memcpy(&d, guest_mem_ptr(&v.mem, RESP, sizeof(d)), sizeof(d));
 	assert_int_equal(d.hdr.type, VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
 	assert_int_equal(d.pmodes[0].r.width, 800);
+	/* The seat's preferred size: a display event and a configuration interrupt, then the new
+	 * mode in display info; the same size again changes nothing. */
+	uint8_t generation = gpu.vp.config_generation;
+	pthread_mutex_lock(&gpu.vp.lock);
+	ds.handler->preferred_size(ds.opaque, 1280, 720);
+	pthread_mutex_unlock(&gpu.vp.lock);
+	assert_int_equal(vfx_rd(&v, 0x2000, 4), VIRTIO_GPU_EVENT_DISPLAY);
+	assert_int_not_equal(gpu.vp.config_generation, generation);
+	assert_true(gpu.vp.isr & 2);
+	vfx_offer(&v, 0);
+	vfx_run(&v);
+	memcpy(&d, guest_mem_ptr(&v.mem, RESP, sizeof(d)), sizeof(d));
+	assert_int_equal(d.pmodes[0].r.width, 1280);
+	assert_int_equal(d.pmodes[0].r.height, 720);
+	generation = gpu.vp.config_generation;
+	ds.handler->preferred_size(ds.opaque, 1280, 720);
+	assert_int_equal(gpu.vp.config_generation, generation);
 	/* events_clear clears what events_read shows. */
 	gpu.events_read = VIRTIO_GPU_EVENT_DISPLAY;
 	assert_int_equal(vfx_rd(&v, 0x2000, 4), VIRTIO_GPU_EVENT_DISPLAY);
