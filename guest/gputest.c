@@ -5,8 +5,7 @@
  *   gputest text NAME RRGGBB      the colour, with NAME in big white letters in the middle
  *   gputest frames N              N full frames, alternating two colours, one every 20 ms
  *   gputest keys                  print "shoji-key: CODE" for each key press on any
- *                                 /dev/input/event*, forever; F12 also prints the display's
- *                                 preferred mode as "shoji-mode: WxH" 
+ *                                 /dev/input/event*, forever
  * The console is switched to graphics mode first, so the kernel's text console does not draw
  * over the picture. Built statically into the guest's initramfs by guest/build.sh. */
 #include <dirent.h>
@@ -122,35 +121,6 @@ static void text(struct fb *f, const char *s, uint32_t rgb)
 	}
 }
 
-/* The first (preferred) mode of each DRM connector, as the driver last probed it, as
- * "shoji-mode: CONNECTOR=WxH ..." (or the entries of /sys/class/drm when there is none). */
-static void print_mode(void)
-{
-	char line[512] = "", seen[256] = "";
-	DIR *d = opendir("/sys/class/drm");
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		size_t n = strlen(seen);
-		snprintf(seen + n, sizeof(seen) - n, " %.40s", de->d_name);
-		if (!strchr(de->d_name, '-'))
-			continue;
-		char path[300], mode[64] = "";
-		snprintf(path, sizeof(path), "/sys/class/drm/%.200s/modes", de->d_name);
-		FILE *f = fopen(path, "r");
-		if (f && fgets(mode, sizeof(mode), f))
-			mode[strcspn(mode, "\n")] = '\0';
-		if (f)
-			fclose(f);
-		n = strlen(line);
-		snprintf(line + n, sizeof(line) - n, " %.40s=%.20s", de->d_name, mode[0] ? mode : "none");
-	}
-	if (d)
-		closedir(d);
-	printf("shoji-mode:%s\n", line[0] ? line : seen[0] ? seen : " no /sys/class/drm");
-}
-
 static int keys(void)
 {
 	struct pollfd p[16];
@@ -180,8 +150,6 @@ static int keys(void)
 				continue;
 			if (ev.type == EV_KEY && ev.value == 1) {
 				printf("shoji-key: %u\n", ev.code);
-				if (ev.code == KEY_F12)
-					print_mode();
 				fflush(stdout);
 			}
 		}
