@@ -46,9 +46,12 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_RUN_DIR] = {1, "%s/%s"},
 		[PATHS_CONTROL] = {1, "%s/%s/control.sock"},
 		[PATHS_SERIAL] = {1, "%s/%s/serial.sock"},
+		[PATHS_DISPLAY] = {1, "%s/%s/display.sock"},
+		[PATHS_SEAT_CONTROL] = {1, "%s/seat.sock"},
 	};
 	size_t limit = size;
-	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL)
+	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL || f == PATHS_DISPLAY ||
+	    f == PATHS_SEAT_CONTROL)
 		limit = sizeof(((struct sockaddr_un *)0)->sun_path);
 	if (limit > size)
 		limit = size;

@@ -32,6 +32,8 @@ enum paths_file {
 	PATHS_RUN_DIR,	     /* runtime/NAME */
 	PATHS_CONTROL,	     /* runtime/NAME/control.sock */
 	PATHS_SERIAL,	     /* runtime/NAME/serial.sock */
+	PATHS_DISPLAY,	     /* runtime/NAME/display.sock: the monitor's display channel (display = on) */
+	PATHS_SEAT_CONTROL,  /* runtime/seat.sock: shoji-seat's control socket */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit
