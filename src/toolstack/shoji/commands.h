@@ -21,6 +21,9 @@ int cmd_set(struct cli *c, int argc, char **argv);
 int cmd_delete(struct cli *c, int argc, char **argv);
 int cmd_logs(struct cli *c, int argc, char **argv);
 int cmd_events(struct cli *c, int argc, char **argv);
+/* seat.c */
+int cmd_seat(struct cli *c, int argc, char **argv);
+int cmd_switch(struct cli *c, int argc, char **argv);
 
 /* Prints the usage of one command. */
 void command_usage(FILE *f, const char *name);

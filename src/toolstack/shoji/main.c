@@ -33,6 +33,9 @@ static const struct command {
 	{"delete", "NAME", "delete a stopped VM's definition, state and logs (not its disk images)", cmd_delete},
 	{"logs", "NAME [--bytes N]", "show the end of a VM's serial log and its events", cmd_logs},
 	{"events", "[NAME] [--follow]", "show the event log (started, stopped, crashed, ...)", cmd_events},
+	{"seat", "[SEAT OPTIONS]",
+	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
+	{"switch", "NAME", "make the running seat show NAME", cmd_switch},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
