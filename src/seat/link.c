@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common/log.h"
 #include "seat.h"
 
-#define CALL_TIMEOUT_MS 2000
+#define CALL_TIMEOUT_MS 2000 /* events --follow's first reply */
+#define LIST_TIMEOUT_MS 5000
 #define RECONNECT_MS 1000
 
 static struct json_object *request(const char *cmd)
@@ -77,21 +79,11 @@ static void apply_one(struct seat *s, struct json_object *v)
 	snprintf(vm->sock, sizeof(vm->sock), "%s", sock);
 }
 
-static void refresh(struct seat *s)
+static void apply_list(struct seat *s, struct json_object *reply)
 {
-	int fd, en;
-	struct err e;
-	struct json_object *reply = NULL, *vms;
-	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0) {
-		log_msg(LOG_DEBUG, "shojid: %s", e.msg);
-		return;
-	}
-	int r = rpc_call(fd, NULL, request("list"), CALL_TIMEOUT_MS, "shojid", &reply, NULL, &e);
-	close(fd);
-	if (r < 0 || !json_object_object_get_ex(reply, "vms", &vms) ||
-	    !json_object_is_type(vms, json_type_array)) {
-		log_msg(LOG_WARN, "shojid: cannot list the VMs: %s", r < 0 ? e.msg : "a reply without vms");
-		json_object_put(reply);
+	struct json_object *vms;
+	if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {
+		log_msg(LOG_WARN, "shojid: a list reply without vms");
 		return;
 	}
 	for (int i = 0; i < SEAT_MAX_VMS; i++)
@@ -107,20 +99,67 @@ static void refresh(struct seat *s)
 	}
 	if (s->active < 0)
 		s->active = seat_nth(s, 0);
-	s->refresh = false;
 	s->redraw = true;
-	json_object_put(reply);
+}
+
+static void list_close(struct seat *s)
+{
+	if (s->list_fd >= 0)
+		close(s->list_fd);
+	rpc_reader_free(&s->list_rd);
+	s->list_fd = -1;
+}
+
+/* Asks shojid for the list; the reply is read by link_read_list when it comes, so a busy
+ * shojid never holds up the seat. */
+static void list_send(struct seat *s)
+{
+	static const char req[] = "{\"cmd\":\"list\"}\n";
+	int fd, en;
+	struct err e;
+	s->list_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS; /* if this fails */
+	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0) {
+		log_msg(LOG_DEBUG, "shojid: %s", e.msg);
+		return;
+	}
+	if (send(fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return;
+	}
+	s->list_retry_ms = 0;
+	s->list_fd = fd;
+	rpc_reader_init(&s->list_rd, fd, 4u << 20);
+	s->list_deadline_ms = seat_now_ns() / 1000000 + LIST_TIMEOUT_MS;
+	s->refresh = false;
+}
+
+void link_read_list(struct seat *s)
+{
+	char *line = NULL;
+	struct err e;
+	errno = 0;
+	int r = rpc_read_line(&s->list_rd, 0, &line, NULL, &e);
+	if (r < 0 && errno == ETIMEDOUT)
+		return; /* more to come */
+	if (r == 1) {
+		struct json_object *o = json_tokener_parse(line);
+		if (o)
+			apply_list(s, o);
+		else
+			log_msg(LOG_WARN, "shojid: a list reply that is not JSON");
+		json_object_put(o);
+	} else {
+		s->refresh = true; /* asked again after RECONNECT_MS */
+		s->list_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS;
+	}
+	free(line);
+	list_close(s);
 }
 
 void link_init(struct seat *s)
 {
-	s->events_fd = -1;
+	s->events_fd = s->list_fd = -1;
 	s->refresh = true;
-}
-
-void link_poll_fd(struct seat *s, int *fd)
-{
-	*fd = s->events_fd;
 }
 
 static void events_close(struct seat *s)
@@ -186,6 +225,11 @@ void link_tick(struct seat *s)
 		return;
 	if (s->events_fd < 0 && seat_now_ns() / 1000000 >= s->events_retry_ms)
 		events_open(s);
-	if (s->refresh)
-		refresh(s);
+	if (s->list_fd >= 0 && seat_now_ns() / 1000000 > s->list_deadline_ms) {
+		log_msg(LOG_WARN, "shojid: no answer to list in %d ms; asking again", LIST_TIMEOUT_MS);
+		list_close(s);
+		s->refresh = true;
+	}
+	if (s->refresh && s->list_fd < 0 && seat_now_ns() / 1000000 >= s->list_retry_ms)
+		list_send(s);
 }

@@ -181,29 +181,30 @@ static void frame(struct seat *s)
 
 static void loop(struct seat *s)
 {
-	struct pollfd pfd[2 + SEAT_MAX_CLIENTS + SEAT_MAX_VMS];
+	struct pollfd pfd[3 + SEAT_MAX_CLIENTS + SEAT_MAX_VMS];
 	while (!s->quit) {
 		int n = 0;
-		link_poll_fd(s, &pfd[n].fd);
-		pfd[n++].events = POLLIN;
-		pfd[n].fd = s->control_fd;
-		pfd[n++].events = POLLIN;
+		pfd[n++] = (struct pollfd){.fd = s->events_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = s->list_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = s->control_fd, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_CLIENTS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->clients[i].fd, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].fd : -1, .events = POLLIN};
 		if (poll(pfd, (nfds_t)n, IDLE_POLL_MS) < 0 && errno != EINTR)
 			break;
-		if (pfd[0].revents)
+		if (pfd[0].revents && s->events_fd >= 0)
 			link_read(s);
-		if (pfd[1].revents)
+		if (pfd[1].revents && s->list_fd >= 0)
+			link_read_list(s);
+		if (pfd[2].revents)
 			control_accept(s);
 		for (int i = 0; i < SEAT_MAX_CLIENTS; i++) {
-			if (pfd[2 + i].revents && s->clients[i].fd >= 0)
+			if (pfd[3 + i].revents && s->clients[i].fd >= 0)
 				control_read(s, &s->clients[i]);
 		}
 		for (int i = 0; i < SEAT_MAX_VMS; i++) {
-			if (pfd[2 + SEAT_MAX_CLIENTS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
+			if (pfd[3 + SEAT_MAX_CLIENTS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
 				vmconn_read(s, &s->vms[i]);
 		}
 		SDL_Event ev;
@@ -232,7 +233,7 @@ int main(int argc, char **argv)
 		s.vms[i].fd = -1;
 	for (int i = 0; i < SEAT_MAX_CLIENTS; i++)
 		s.clients[i].fd = -1;
-	s.control_fd = s.events_fd = -1;
+	s.control_fd = s.events_fd = s.list_fd = -1;
 	if (parse(argc, argv, &s, &o, &e) < 0 || setup(&s, &o, &e) < 0) {
 		fprintf(stderr, "shoji-seat: %s\n", e.msg);
 		control_close_all(&s);

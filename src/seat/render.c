@@ -120,12 +120,38 @@ static const char *state_text(const struct seat_vm *vm)
 	return "";
 }
 
-/* The VM's pixels, or its state written on a tile. */
+/* The guest's pointer image over its pixels at r, scaled as they are. */
+static void draw_cursor(struct seat *s, struct seat_vm *vm, SDL_Rect r)
+{
+	if (!vm->cursor_tex) {
+		vm->cursor_tex = SDL_CreateTexture(s->ren, SDL_PIXELFORMAT_ARGB8888, SDL_TEXTUREACCESS_STREAMING,
+						   DISPLAY_CURSOR_SIZE, DISPLAY_CURSOR_SIZE);
+		if (!vm->cursor_tex)
+			return;
+		SDL_SetTextureBlendMode(vm->cursor_tex, SDL_BLENDMODE_BLEND);
+		vm->cursor_new = true;
+	}
+	if (vm->cursor_new) {
+		SDL_UpdateTexture(vm->cursor_tex, NULL, vm->cursor_px, DISPLAY_CURSOR_SIZE * 4);
+		vm->cursor_new = false;
+	}
+	double k = (double)r.w / vm->surf.width;
+	SDL_Rect c = {r.x + (int)(((double)vm->cursor_x - vm->hot_x) * k),
+		      r.y + (int)(((double)vm->cursor_y - vm->hot_y) * k), (int)(DISPLAY_CURSOR_SIZE * k + 0.5),
+		      (int)(DISPLAY_CURSOR_SIZE * k + 0.5)};
+	SDL_RenderSetClipRect(s->ren, &r); /* never over the trust bar */
+	SDL_RenderCopy(s->ren, vm->cursor_tex, NULL, &c);
+	SDL_RenderSetClipRect(s->ren, NULL);
+}
+
+/* The VM's pixels (and its pointer), or its state written on a tile. */
 static void draw_vm(struct seat *s, struct seat_vm *vm, SDL_Rect box, int scale)
 {
 	if (vm->state == SEAT_VM_LIVE && vm->surface_on && vm->tex) {
 		SDL_Rect r = fit(box, vm->surf.width, vm->surf.height);
 		SDL_RenderCopy(s->ren, vm->tex, NULL, &r);
+		if (vm->cursor_on)
+			draw_cursor(s, vm, r);
 		return;
 	}
 	uint32_t bg = vm->state == SEAT_VM_CRASHED ? 0x7f1010 : vm->state == SEAT_VM_BROKEN ? 0x5a3a00 : 0x202020;
@@ -185,6 +211,10 @@ static void draw_switcher(struct seat *s)
 
 void render_frame(struct seat *s)
 {
+	const struct seat_vm *act = s->active >= 0 && s->vms[s->active].used ? &s->vms[s->active] : NULL;
+	/* over a guest that draws its own pointer, the host's would be a second one */
+	SDL_ShowCursor(!s->switcher && act && act->state == SEAT_VM_LIVE && act->cursor_on ? SDL_DISABLE
+											     : SDL_ENABLE);
 	SDL_GetRendererOutputSize(s->ren, &s->win_w, &s->win_h);
 	colour(s->ren, 0);
 	SDL_RenderClear(s->ren);

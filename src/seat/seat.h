@@ -50,6 +50,12 @@ struct seat_vm {
 	uint32_t dirty[4];	/* {x, y, w, h} not yet uploaded to tex */
 	SDL_Texture *tex;
 	uint32_t tex_w, tex_h;
+	/* the guest's pointer image (virtio-gpu's cursor queue), drawn over its pixels */
+	bool cursor_on, cursor_new;
+	int32_t cursor_x, cursor_y;
+	uint32_t hot_x, hot_y;
+	uint8_t cursor_px[DISPLAY_CURSOR_SIZE * DISPLAY_CURSOR_SIZE * 4];
+	SDL_Texture *cursor_tex;
 	/* flow control */
 	bool have_seq, ack_due;
 	uint32_t seq, acked;
@@ -85,8 +91,9 @@ struct seat {
 	/* shojid: a list now and then, events --follow as they come */
 	bool use_shojid;
 	char shojid_sock[256];
-	int events_fd;
-	struct rpc_reader events_rd;
+	int events_fd, list_fd;
+	struct rpc_reader events_rd, list_rd;
+	long long list_deadline_ms, list_retry_ms;
 	bool refresh;
 	long long events_retry_ms;
 	char crashed[SEAT_MAX_VMS][VMDEF_NAME_MAX + 1]; /* names shojid reported crashed */
@@ -122,10 +129,12 @@ void vmconn_release_all(struct seat_vm *vm);
 void vmconn_preferred_size(struct seat *s, struct seat_vm *vm);
 const char *vmconn_state_name(enum seat_vm_state st);
 
-/* link.c: shojid */
+/* link.c: shojid (events_fd follows its events; list_fd, while a list request is out) */
 void link_init(struct seat *s);
-void link_poll_fd(struct seat *s, int *fd);
+/* events_fd is readable: an event (or shojid's end). */
 void link_read(struct seat *s);
+/* list_fd is readable: the reply to a list request. */
+void link_read_list(struct seat *s);
 /* Refreshes the VM list from shojid when asked to, or reconnects the event stream. */
 void link_tick(struct seat *s);
 

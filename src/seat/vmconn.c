@@ -59,7 +59,7 @@ void vmconn_disconnect(struct seat_vm *vm, enum seat_vm_state state, const char 
 		close(vm->fd);
 	vm->fd = -1;
 	unmap(vm); /* never a frozen frame: the tile says what happened instead */
-	vm->hello = vm->have_seq = vm->ack_due = false;
+	vm->hello = vm->have_seq = vm->ack_due = vm->cursor_on = false;
 	memset(vm->held, 0, sizeof(vm->held));
 	vm->buttons = 0;
 	vm->state = state;
@@ -71,7 +71,9 @@ void vmconn_remove(struct seat *s, struct seat_vm *vm)
 	vmconn_disconnect(vm, SEAT_VM_STOPPED, "");
 	if (vm->tex)
 		SDL_DestroyTexture(vm->tex);
-	vm->tex = NULL;
+	if (vm->cursor_tex)
+		SDL_DestroyTexture(vm->cursor_tex);
+	vm->tex = vm->cursor_tex = NULL;
 	vm->used = false;
 	s->redraw = true;
 }
@@ -154,7 +156,22 @@ static int handle(struct seat *s, struct seat_vm *vm, const struct seat_msg *m, 
 	case DISPLAY_MSG_DISABLE:
 		unmap(vm);
 		break;
-	default: /* cursor: the guest draws its pointer in its own pixels for now */
+	case DISPLAY_MSG_CURSOR:
+		vm->cursor_on = m->u.cursor.visible != 0;
+		vm->cursor_x = m->u.cursor.x;
+		vm->cursor_y = m->u.cursor.y;
+		vm->hot_x = m->u.cursor.hot_x;
+		vm->hot_y = m->u.cursor.hot_y;
+		if (m->cursor_pixels) {
+			memcpy(vm->cursor_px, m->cursor_pixels, sizeof(vm->cursor_px));
+			vm->cursor_new = true;
+		}
+		break;
+	case DISPLAY_MSG_CURSOR_MOVE:
+		vm->cursor_x = m->u.move.x;
+		vm->cursor_y = m->u.move.y;
+		break;
+	default:
 		break;
 	}
 	s->redraw = true;

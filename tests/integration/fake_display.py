@@ -2,7 +2,8 @@
 """fake_display: a stand-in monitor that speaks the display channel (src/common/display_proto.h)
 without KVM, for the seat's tests and bench/seat. It listens on a SOCK_SEQPACKET socket, shares
 a sealed memfd surface filled with one colour (and a white 32x32 square at its top left), sends
-HELLO, SURFACE and DAMAGE, and logs the input it receives, as a guest echoing its keys would.
+HELLO, SURFACE, a pointer image (CURSOR, near the bottom right) and DAMAGE, and logs the input
+it receives, as a guest echoing its keys would.
 
 Modes: steady (one frame, then redraw on request), flood (DAMAGE packets as fast as the socket
 takes them, ignoring ACKs), garbage (random packets after HELLO), bench (full-frame updates,
@@ -19,7 +20,8 @@ import struct
 import sys
 import time
 
-HELLO, SURFACE, DAMAGE, DISABLE = 1, 2, 3, 4
+HELLO, SURFACE, DAMAGE, DISABLE, CURSOR = 1, 2, 3, 4, 5
+CURSOR_RGB = 0xFF00FF  # the pointer image: a 16x16 opaque square in a clear 64x64
 INPUT, ACK, PREFERRED_SIZE = 64, 65, 66
 XRGB8888 = 0x34325258
 WINDOW = 4
@@ -67,6 +69,10 @@ class Monitor:
         c.send(packet(HELLO, struct.pack("<IIII", 1, 0, self.w, self.h)))
         body = struct.pack("<IIIIQQ", self.w, self.h, self.stride, XRGB8888, 0, self.size)
         socket.send_fds(c, [packet(SURFACE, body)], [self.fd])
+        image = bytearray(64 * 64 * 4)
+        for y in range(16):
+            image[y * 256:y * 256 + 64] = struct.pack("<I", 0xFF000000 | CURSOR_RGB) * 16
+        c.send(packet(CURSOR, struct.pack("<IIiiI", 0, 0, self.w - 40, self.h - 40, 1) + bytes(image)))
         self.damage(c, 0, 0, self.w, self.h)
 
     def damage(self, c, x, y, w, h, block=True):

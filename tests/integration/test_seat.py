@@ -92,6 +92,8 @@ def test_active_shows_pixels_and_label(ts, seat):
     s = seat.shot("work")
     assert s.rgb(s.w - 4, 4) == LABEL_RGB["blue"], hex(s.rgb(s.w - 4, 4))
     assert s.count(COLOURS["personal"]) == 0, "personal's pixels on work's screen"
+    if not ts.real:  # the stand-in's pointer image, drawn by the seat over the guest's pixels
+        assert s.count(0xFF00FF, step=2) > 0, "no pointer"
 
 
 def test_keys_reach_only_the_active_vm(ts, seat):
