@@ -3,7 +3,8 @@
  *   {"cmd":"switch","name":N}        make N the active VM
  *   {"cmd":"status"}                 the active VM, the switcher, each VM's state and size
  *   {"cmd":"screenshot","path":P}    the composed window as a PPM, answered after the next frame
- *   {"cmd":"stats"}                  hot-key/switch and frame latencies, frames presented
+ *   {"cmd":"stats"}                  switch and frame latencies, upload/draw/present times (ms,
+ *                                    the last 256 of each), frames presented, the SDL renderer
  * Replies are {"ok":true,...} or {"ok":false,"error":"one line"}. A client that cannot take its
  * reply at once is dropped. */
 #include <errno.h>
@@ -156,7 +157,12 @@ static void request(struct seat *s, struct seat_client *c, const char *line)
 		json_object_object_add(r, "switch_ms", samples(&s->switch_ms));
 		json_object_object_add(r, "frame_ms", samples(&s->frame_ms));
 		json_object_object_add(r, "upload_ms", samples(&s->upload_ms));
+		json_object_object_add(r, "draw_ms", samples(&s->draw_ms));
+		json_object_object_add(r, "present_ms", samples(&s->present_ms));
 		json_object_object_add(r, "presents", json_object_new_int64((int64_t)s->presents));
+		SDL_RendererInfo ri;
+		if (SDL_GetRendererInfo(s->ren, &ri) == 0)
+			json_object_object_add(r, "renderer", json_object_new_string(ri.name));
 		reply(c, r);
 	} else {
 		fail(c, "unknown request; send switch, status, screenshot or stats");

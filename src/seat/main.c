@@ -154,9 +154,14 @@ static void frame(struct seat *s)
 	for (int i = 0; i < SEAT_MAX_CLIENTS && !need; i++)
 		need = s->clients[i].fd >= 0 && s->clients[i].screenshot_wait;
 	if (need) {
+		long long t0 = seat_now_ns();
 		render_frame(s);
+		long long t1 = seat_now_ns();
 		control_frame_ready(s);
+		long long t2 = seat_now_ns();
 		SDL_RenderPresent(s->ren);
+		seat_sample(&s->draw_ms, (double)(t1 - t0) / 1e6);
+		seat_sample(&s->present_ms, (double)(seat_now_ns() - t2) / 1e6);
 		s->presents++;
 		s->redraw = false;
 	}

@@ -104,7 +104,7 @@ struct seat {
 	/* measurements */
 	long long switch_ns; /* a switch waiting for the target's first frame; 0: none */
 	int switch_to;
-	struct seat_samples switch_ms, frame_ms, upload_ms;
+	struct seat_samples switch_ms, frame_ms, upload_ms, draw_ms, present_ms;
 	uint64_t presents;
 	bool quit;
 };

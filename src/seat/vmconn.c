@@ -174,7 +174,9 @@ static int handle(struct seat *s, struct seat_vm *vm, const struct seat_msg *m, 
 	default:
 		break;
 	}
-	s->redraw = true;
+	/* Damage is drawn when its VM is shown (main.c looks at dirty); anything else redraws. */
+	if (m->type != DISPLAY_MSG_DAMAGE)
+		s->redraw = true;
 	return 0;
 }
 

@@ -7,7 +7,8 @@ it receives, as a guest echoing its keys would.
 
 Modes: steady (one frame, then redraw on request), flood (DAMAGE packets as fast as the socket
 takes them, ignoring ACKs), garbage (random packets after HELLO), bench (full-frame updates,
-at most DISPLAY_DAMAGE_WINDOW in flight, then a JSON report of send -> ACK latency)."""
+at most --window in flight (DISPLAY_DAMAGE_WINDOW by default), one each --interval ms at the
+most, after --delay seconds; then a JSON report of send -> ACK latency)."""
 import argparse
 import fcntl
 import json
@@ -143,14 +144,22 @@ class Monitor:
                 row = pixel(rgb) * self.w
                 tmp[:] = row * self.h
                 frames[i] = bytes(tmp)
+            end = time.monotonic() + self.a.delay
+            while time.monotonic() < end:  # idle: the seat's cost with nothing to draw
+                if select.select([c], [], [], 0.05)[0] and not self.receive(c):
+                    return
             start = time.monotonic()
             sent = 0
+            next_at = start
             while sent < self.a.frames:
-                if self.seq - self.acked < WINDOW:
+                now = time.monotonic()
+                if self.seq - self.acked < self.a.window and now >= next_at:
                     self.mm[:] = frames[sent % 2]
                     self.damage(c, 0, 0, self.w, self.h)
                     sent += 1
-                r = select.select([c], [], [], 0 if self.seq - self.acked < WINDOW else 1)[0]
+                    next_at = max(next_at + self.a.interval / 1000, now)
+                wait = 1 if self.seq - self.acked >= self.a.window else max(0, next_at - time.monotonic())
+                r = select.select([c], [], [], wait)[0]
                 if r and not self.receive(c):
                     return
             deadline = time.monotonic() + 5
@@ -159,7 +168,7 @@ class Monitor:
                     break
             elapsed = time.monotonic() - start
             lat = sorted(self.latency)
-            report = {"frames": sent, "acked": self.acked, "seconds": elapsed,
+            report = {"frames": sent, "acked": self.acked, "seconds": elapsed, "start": start,
                       "latency_ms_median": lat[len(lat) // 2] if lat else None,
                       "latency_ms_worst": lat[-1] if lat else None}
             print(json.dumps(report), flush=True)
@@ -179,6 +188,9 @@ def main():
     p.add_argument("--mode", choices=["steady", "flood", "garbage", "bench"], default="steady")
     p.add_argument("--seconds", type=float, default=3)
     p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--window", type=int, default=WINDOW)
+    p.add_argument("--interval", type=float, default=0, help="ms between frames at the least")
+    p.add_argument("--delay", type=float, default=0, help="seconds before the first frame")
     p.add_argument("--keys-log")
     p.add_argument("--once", action="store_true", help="exit after the first seat leaves")
     a = p.parse_args()
