@@ -69,19 +69,22 @@ make_initramfs() {
 			done
 	done
 	install -m 0755 "$init" "$root/init"
-	[ -z "${extra_bin:-}" ] || install -m 0755 "$extra_bin" "$root/bin/"
+	local bin
+	for bin in ${extra_bins:-}; do install -m 0755 "$bin" "$root/bin/"; done
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -6 >"$output.tmp"
 	mv "$output.tmp" "$output"
 }
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
-	vmw_vsock_virtio_transport button evdev)
+	vmw_vsock_virtio_transport button evdev virtio_gpu virtio_input)
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock tun)
 
-# The guest's own AF_VSOCK tool, from this tree (busybox has none).
+# The guest's own AF_VSOCK and display/keyboard tools, from this tree (busybox has neither).
 command -v cc >/dev/null || die "cc not found: install gcc"
-cc -static -O2 -Wall -o "$work/vsock" "$src/guest/vsock.c" || die "cannot build guest/vsock.c (needs libc6-dev)"
-extra_bin=$work/vsock make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+for tool in vsock gputest; do
+	cc -static -O2 -Wall -o "$work/$tool" "$src/guest/$tool.c" || die "cannot build guest/$tool.c (needs libc6-dev)"
+done
+extra_bins="$work/vsock $work/gputest" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"

@@ -10,6 +10,12 @@
 
 int unix_socket_listen(const char *path, const char *what, int backlog, int *fd, struct err *e)
 {
+	return unix_socket_listen_type(path, what, SOCK_STREAM, backlog, fd, e);
+}
+
+int unix_socket_listen_type(const char *path, const char *what, int type, int backlog, int *fd,
+			    struct err *e)
+{
 	*fd = -1;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -23,7 +29,7 @@ int unix_socket_listen(const char *path, const char *what, int backlog, int *fd,
 					  "another path", what, path);
 		unlink(path);
 	}
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int s = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return err_errno(e, errno, "cannot create the %s", what);
 	/* Nobody can connect before listen(), so the mode is right before the first client. */

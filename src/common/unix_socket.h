@@ -1,5 +1,5 @@
-/* unix_socket: the monitor's listening Unix stream sockets (control, serial console,
- * virtio-console): created private to the owner, a stale socket at the path replaced, and the
+/* unix_socket: the monitor's listening Unix sockets (control, serial console,
+ * virtio-console: stream; display: seqpacket): created private to the owner, a stale socket at the path replaced, and the
  * one-client-at-a-time rule the consoles share. */
 #ifndef SHOJI_COMMON_UNIX_SOCKET_H
 #define SHOJI_COMMON_UNIX_SOCKET_H
@@ -10,6 +10,9 @@
  * errors ("control socket"). A socket already at the path is replaced; any other file there is
  * an error. */
 int unix_socket_listen(const char *path, const char *what, int backlog, int *fd, struct err *e);
+/* The same for another socket type (SOCK_SEQPACKET). */
+int unix_socket_listen_type(const char *path, const char *what, int type, int backlog, int *fd,
+			    struct err *e);
 
 /* Accepts one connection on listen_fd. When *client_fd already holds a client the newcomer is
  * refused (closed at once) and 0 returned; otherwise it becomes *client_fd (blocking: callers use MSG_DONTWAIT where it matters) and

@@ -68,6 +68,10 @@ static void usage(FILE *f)
 		"  --net tap=IFNAME[,mac=MAC]\n"
 		"                       add a virtio-net NIC on a TAP interface (up to %d NICs)\n"
 		"  --vsock CID          add a virtio-vsock device (vhost-vsock); the guest's CID\n"
+		"  --display socket:PATH[,size=WxH]\n"
+		"                       add a virtio-gpu (2D, one scanout, preferred mode WxH,\n"
+		"                       default 1024x768) and virtio-input keyboard, tablet and\n"
+		"                       mouse, served to one seat at a time on this Unix socket\n"
 		"  --stats              print exit counts and memory overhead when the VM ends\n"
 		"  -h, --help           this text\n"
 		"\n"
@@ -92,6 +96,8 @@ struct options {
 	struct net_config nics[VM_MAX_NICS];
 	unsigned nnics;
 	uint64_t vsock_cid;
+	const char *display;
+	uint32_t display_w, display_h;
 	const char *control_socket, *serial_log;
 	uint64_t jail_uid, jail_gid; /* 0: no jail */
 	int no_seccomp;
@@ -171,6 +177,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"jail-uid", required_argument, NULL, 'U'},
 		{"jail-gid", required_argument, NULL, 'G'},
 		{"no-seccomp", no_argument, NULL, 'X'},
+		{"display", required_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -196,6 +203,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'G':
 			if (parse_uint("--jail-gid", optarg, UINT32_MAX - 1, &o->jail_gid, e) < 0 || !o->jail_gid)
 				return err_set(e, "--jail-gid needs a group id other than 0, not '%s'", optarg);
+			break;
+		case 'D':
+			if (display_parse_option(optarg, &o->display, &o->display_w, &o->display_h, e) < 0)
+				return -1;
 			break;
 		case 'd':
 			if (parse_disk(optarg, o, e) < 0)
@@ -295,6 +306,11 @@ static void print_stats(const struct vm *vm)
 		" KiB, monitor overhead %" PRIu64 " KiB\n",
 		sum.exits, sum.io, sum.mmio, vm->pio.unknown_count + vm->mmio.unknown_count, rss >> 10,
 		guest >> 10, overhead >> 10);
+	if (vm->cfg.display) {
+		char line[256];
+		display_server_stats(vm->cfg.display, line, sizeof(line));
+		fprintf(stderr, "shoji-vmm: stats: %s\n", line);
+	}
 }
 
 /* Shows the VM's files in the jail and points the configuration, and the paths of the sockets
@@ -315,7 +331,8 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 		if (jail_add_file(j, &cfg->disks[i].path, !cfg->disks[i].read_only, false, e) < 0)
 			return -1;
 	if ((*ctl && jail_add_file(j, ctl, true, true, e) < 0) ||
-	    (*ser && jail_add_file(j, ser, true, true, e) < 0))
+	    (*ser && jail_add_file(j, ser, true, true, e) < 0) ||
+	    (cfg->display && jail_add_file(j, &cfg->display->path, true, true, e) < 0))
 		return -1;
 	/* The user-mode network forwards the guest's DNS queries to the host's resolvers. */
 	for (unsigned i = 0; i < cfg->nnics; i++)
@@ -325,6 +342,17 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 			break;
 		}
 	return jail_enter(j, e);
+}
+
+/* The display channel's socket, made before the jail so that it can be where the jail user
+ * could not create it; the VM's devices serve it. */
+static int open_display(struct display_server *ds, const struct options *o, struct vm_config *cfg,
+			struct err *e)
+{
+	if (display_server_open(ds, o->display, o->display_w, o->display_h, e) < 0)
+		return -1;
+	cfg->display = ds;
+	return 0;
 }
 
 static int status_of(enum machine_exit reason)
@@ -365,16 +393,19 @@ int main(int argc, char **argv)
 	struct console con;
 	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
 	static struct control_server ctl; /* path NULL until opened */
+	static struct display_server display = {.listen_fd = -1, .client_fd = -1, .memfd = -1};
 	struct jail jail = {0};
 	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0 ||
 	    console_open_output(&con, cfg.serial_out_fd, o.serial_log,
 				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
 	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
+	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
 	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.path, &con.socket_path, &e) < 0) ||
 	    (!o.no_seccomp && syscall_filter_install(&e) < 0)) {
 		console_close(&con);
 		console_close_output(&con);
 		control_server_close(&ctl);
+		display_server_close(&display);
 		jail_free(&jail);
 		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
 		return EXIT_SETUP_ERROR;
@@ -428,6 +459,7 @@ int main(int argc, char **argv)
 		close(signal_fd);
 	console_close_output(&con);
 	control_server_close(&ctl);
+	display_server_close(&display);
 	jail_free(&jail);
 	if (cfg.serial_out_fd > STDOUT_FILENO)
 		close(cfg.serial_out_fd);

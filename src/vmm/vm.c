@@ -19,6 +19,8 @@
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/pvpanic.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_input.h"
 #include "devices/virtio_rng.h"
 #include "platform.h"
 
@@ -152,6 +154,26 @@ static int add_console(struct vm *vm, struct err *e)
 	return 0;
 }
 
+/* The display: three input devices (keyboard, tablet, mouse), then the GPU that feeds them. */
+static int add_display(struct vm *vm, struct err *e)
+{
+	for (uint32_t k = 0; k < 3; k++) {
+		vm->inputs[k] = calloc(1, sizeof(*vm->inputs[k]));
+		if (!vm->inputs[k])
+			return err_set(e, "out of memory for virtio-input");
+		if (virtio_input_init(vm->inputs[k], k, &vm->machine, &vm->mem, e) < 0 ||
+		    plug(vm, &vm->inputs[k]->vp, e) < 0)
+			return -1;
+	}
+	vm->gpu = calloc(1, sizeof(*vm->gpu));
+	if (!vm->gpu)
+		return err_set(e, "out of memory for virtio-gpu");
+	if (virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0 ||
+	    pci_bus_add(&vm->pci, &vm->gpu->vp.pci, e) < 0 || virtio_gpu_start(vm->gpu, e) < 0)
+		return -1;
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, struct err *e)
 {
 	vm->vcpus = calloc(vm->cfg.ncpus, sizeof(vm->vcpus[0]));
@@ -249,6 +271,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 			return -1;
 	if (cfg->vsock_cid && add_vsock(vm, e) < 0)
 		return -1;
+	if (cfg->display && add_display(vm, e) < 0)
+		return -1;
 	if (create_vcpus(vm, e) < 0)
 		return -1;
 	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
@@ -281,6 +305,18 @@ void vm_stop(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
 	vm_stop(vm);
+	if (vm->gpu) { /* before the inputs it feeds */
+		virtio_gpu_destroy(vm->gpu);
+		free(vm->gpu);
+		vm->gpu = NULL;
+	}
+	for (unsigned k = 0; k < 3; k++) {
+		if (vm->inputs[k]) {
+			virtio_pci_destroy(&vm->inputs[k]->vp);
+			free(vm->inputs[k]);
+			vm->inputs[k] = NULL;
+		}
+	}
 	if (vm->rng) {
 		virtio_pci_destroy(vm->rng);
 		free(vm->rng);

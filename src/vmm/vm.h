@@ -20,6 +20,8 @@
 #include "pci/pci.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_input.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_vsock.h"
 #include "virtio/virtio_pci.h"
@@ -49,6 +51,9 @@ struct vm_config {
 	struct net_config nics[VM_MAX_NICS];
 	unsigned nnics;
 	uint64_t vsock_cid; /* 0: no virtio-vsock */
+	/* A virtio-gpu and three virtio-input devices served over this display channel, or NULL.
+	 * Opened by main before the jail; it outlives the VM (and so a reboot). */
+	struct display_server *display;
 };
 
 struct vm {
@@ -68,6 +73,8 @@ struct vm {
 	struct virtio_console *console;
 	struct virtio_net *nics[VM_MAX_NICS];
 	struct virtio_vsock *vsock;
+	struct virtio_input *inputs[3];
+	struct virtio_gpu *gpu;
 	/* Pause (vm_control.c): the vCPUs park while pause_requested is set. */
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;

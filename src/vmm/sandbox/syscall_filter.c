@@ -18,7 +18,7 @@ static const char *const allowed[] = {
 	"statx", "fcntl", "dup", "dup3", "fsync", "fdatasync", "fallocate", "ftruncate", "unlink",
 	"unlinkat", "chmod", "fchmodat", "readlink", "readlinkat", "getdents64", "getdents",
 	/* KVM and its file descriptors */
-	"ioctl", "eventfd2",
+	"ioctl", "eventfd2", "memfd_create",
 	/* event loops: the main thread's poll, the I/O threads' epoll, signals */
 	"poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "signalfd4",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "tkill",

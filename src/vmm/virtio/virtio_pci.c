@@ -655,12 +655,17 @@ void virtio_pci_requeue(struct virtio_pci *vp, unsigned q)
 		log_warn("%s: cannot requeue queue %u: %s", vp->ops->name, q, strerror(errno));
 }
 
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	vp->config_generation++;
+	vp->isr |= 2;
+	raise_irq(vp, vp->ops->num_queues);
+}
+
 void virtio_pci_set_needs_reset(struct virtio_pci *vp)
 {
 	if (vp->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
 	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
-	vp->config_generation++;
-	vp->isr |= 2;
-	raise_irq(vp, vp->ops->num_queues);
+	virtio_pci_config_changed(vp);
 }

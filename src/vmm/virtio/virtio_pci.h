@@ -135,6 +135,8 @@ void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q);
  * already queued. */
 void virtio_pci_requeue(struct virtio_pci *vp, unsigned q);
 void virtio_pci_set_needs_reset(struct virtio_pci *vp);
+/* The device's configuration changed (a new generation and a configuration interrupt). */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 
 /* For kernel-served queues: the eventfd that raises queue q's interrupt, bound as an irqfd to its
  * MSI-X vector's route; -1 when the queue has no usable vector. Such interrupts bypass MSI-X

@@ -1,0 +1,31 @@
+/* virtio_gpu: the virtio GPU device (type 16; virtio 1.x section 5.7), 2D only with one
+ * scanout and EDID, whose scanout is published to the seat through the display channel. The
+ * commands run on the device's I/O thread (display/gpu_2d.c); so does the channel
+ * (display/display_server.c: its listening socket and the seat's socket sit in the same epoll),
+ * and the seat's input events are handed to the three virtio-input devices from there. */
+#ifndef SHOJI_VMM_DEVICES_VIRTIO_GPU_H
+#define SHOJI_VMM_DEVICES_VIRTIO_GPU_H
+
+#include "../display/display_server.h"
+#include "../display/gpu_2d.h"
+#include "../virtio/virtio_pci.h"
+#include "virtio_input.h"
+
+struct virtio_gpu {
+	struct virtio_pci vp;
+	struct gpu_2d g;
+	struct display_server *ds;
+	struct virtio_input *inputs[3]; /* by enum display_input_device; may be NULL */
+	uint32_t events_read;
+	struct virtq_iov iov[VIRTQ_MAX_IOV];
+	uint8_t resp[GPU_2D_RESP_MAX];
+};
+
+/* The display server outlives the device (a reboot makes a new one); inputs may be NULL. */
+int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct virtio_input *inputs[3],
+		    struct machine *m, const struct guest_mem *mem, struct err *e);
+/* Starts the I/O thread and serves the display channel; after pci_bus_add. */
+int virtio_gpu_start(struct virtio_gpu *gpu, struct err *e);
+void virtio_gpu_destroy(struct virtio_gpu *gpu);
+
+#endif
