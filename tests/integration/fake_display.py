@@ -2,8 +2,9 @@
 """fake_display: a stand-in monitor that speaks the display channel (src/common/display_proto.h)
 without KVM, for the seat's tests and bench/seat. It listens on a SOCK_SEQPACKET socket, shares
 a sealed memfd surface filled with one colour (and a white 32x32 square at its top left), sends
-HELLO, SURFACE, a pointer image (CURSOR, near the bottom right) and DAMAGE, and logs the input
-it receives, as a guest echoing its keys would.
+HELLO, SURFACE, a pointer image (CURSOR, near the bottom right) and DAMAGE, and logs the keys
+it receives ("shoji-key: CODE" for a press, as the test guest's gputest prints them, and
+"shoji-key-release: CODE").
 
 Modes: steady (one frame, then redraw on request), flood (DAMAGE packets as fast as the socket
 takes them, ignoring ACKs), garbage (random packets after HELLO), bench (full-frame updates,
@@ -99,10 +100,10 @@ class Monitor:
             dev, count = struct.unpack_from("<II", data, 8)
             for i in range(count):
                 et, code, value = struct.unpack_from("<HHi", data, 16 + 8 * i)
-                if et == 1:
-                    self.keys.write(f"{self.a.name} key {code} {value}\n")
-                elif et == 3:
-                    self.keys.write(f"{self.a.name} abs {code} {value}\n")
+                if et == 1 and value == 1:  # as the guest's gputest prints presses
+                    self.keys.write(f"shoji-key: {code}\n")
+                elif et == 1 and value == 0:
+                    self.keys.write(f"shoji-key-release: {code}\n")
         return True
 
     def serve(self, c):

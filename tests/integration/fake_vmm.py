@@ -3,8 +3,9 @@
 --serial socket:PATH, --serial-log, exit statuses) without KVM, so that shojid's supervision
 can be tested on any machine. The 'guest' prints the init marker, echoes console input, and
 powers off on "shutdown" (status 0) or ends on "stop" (status 6). --display socket:PATH serves
-a display channel through fake_display.py (a screen of the colour fake.colour=RRGGBB on the
-command line; keys it receives are written to the serial log, as the test guest echoes them).
+a display channel through fake_display.py (a screen of the colour shoji.color=RRGGBB on the
+command line, as the test guest's display action; keys it receives are written to the serial
+log, as that guest echoes them).
 Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
 root, as the real one would."""
 import ctypes
@@ -24,7 +25,7 @@ def start_display(opts, log_path):
     if not spec:
         return None
     path = spec[len("socket:"):].split(",")[0]
-    colour = re.search(r"fake\.colour=([0-9a-fA-F]{6})", opts.get("--cmdline", [""])[0])
+    colour = re.search(r"shoji\.color=([0-9a-fA-F]{6})", opts.get("--cmdline", [""])[0])
     args = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py"),
             "--socket", path, "--name", os.path.basename(os.path.dirname(path)),
             "--colour", colour.group(1) if colour else "808080"]
