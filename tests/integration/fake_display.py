@@ -6,8 +6,9 @@ HELLO, SURFACE, a pointer image (CURSOR, near the bottom right) and DAMAGE, and 
 it receives ("shoji-key: CODE" for a press, as the test guest's gputest prints them, and
 "shoji-key-release: CODE").
 
-Modes: steady (one frame, then redraw on request), flood (DAMAGE packets as fast as the socket
-takes them, ignoring ACKs), garbage (random packets after HELLO), bench (full-frame updates,
+Modes: steady (one frame, then answer ACKs and log input), flood (DAMAGE packets as fast as the
+socket takes them, ignoring ACKs), garbage (random packets after HELLO), unsealed (a memfd not
+sealed against shrinking), short (a SURFACE larger than its memfd), bench (full-frame updates,
 at most --window in flight (DISPLAY_DAMAGE_WINDOW by default), one each --interval ms at the
 most, after --delay seconds; then a JSON report of send -> ACK latency)."""
 import argparse
@@ -33,12 +34,13 @@ def packet(t, body=b""):
     return struct.pack("<II", t, len(body)) + body
 
 
-def make_surface(w, h, rgb):
+def make_surface(w, h, rgb, mode="steady"):
     stride = w * 4
     size = stride * h
     fd = os.memfd_create("fake-display", os.MFD_ALLOW_SEALING | os.MFD_CLOEXEC)
     os.ftruncate(fd, size)
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    if mode != "unsealed":  # a monitor that could shrink the file under the seat's mapping
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
     mm = mmap.mmap(fd, size)
     fill(mm, w, h, rgb)
     return fd, mm, stride, size
@@ -60,7 +62,7 @@ class Monitor:
     def __init__(self, args):
         self.a = args
         self.w, self.h = args.size
-        self.fd, self.mm, self.stride, self.size = make_surface(self.w, self.h, args.colour)
+        self.fd, self.mm, self.stride, self.size = make_surface(self.w, self.h, args.colour, args.mode)
         self.seq = 0
         self.acked = 0
         self.keys = open(args.keys_log, "a", buffering=1) if args.keys_log else None
@@ -69,7 +71,8 @@ class Monitor:
 
     def greet(self, c):
         c.send(packet(HELLO, struct.pack("<IIII", 1, 0, self.w, self.h)))
-        body = struct.pack("<IIIIQQ", self.w, self.h, self.stride, XRGB8888, 0, self.size)
+        size = self.size * 2 if self.a.mode == "short" else self.size  # claims more than the memfd has
+        body = struct.pack("<IIIIQQ", self.w, self.h, self.stride, XRGB8888, 0, size)
         socket.send_fds(c, [packet(SURFACE, body)], [self.fd])
         image = bytearray(64 * 64 * 4)
         for y in range(16):
@@ -186,7 +189,8 @@ def main():
     p.add_argument("--name", default="vm")
     p.add_argument("--colour", type=lambda s: int(s.lstrip("#"), 16), default=0x2040C0)
     p.add_argument("--size", type=lambda s: tuple(int(v) for v in s.split("x")), default=(640, 480))
-    p.add_argument("--mode", choices=["steady", "flood", "garbage", "bench"], default="steady")
+    p.add_argument("--mode", choices=["steady", "flood", "garbage", "bench", "unsealed", "short"],
+                   default="steady")
     p.add_argument("--seconds", type=float, default=3)
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--window", type=int, default=WINDOW)

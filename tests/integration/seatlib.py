@@ -4,8 +4,11 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
+import sys
 import time
+import zlib
 
 BAR_H = 28  # src/seat/seat.h: SEAT_BAR_H
 CRASHED_RGB = 0x7F1010  # src/seat/render.c: the crashed tile
@@ -105,3 +108,28 @@ def focus_seat(env):
     wait_until(find, 20, "the shoji-seat window")
     xdotool(env, "mousemove", "--window", out[0], "300", "300")
     return out[0]
+
+
+def ppm_to_png(src, dst):
+    """Writes the seat's PPM screenshot as a PNG (zlib alone: no imaging library needed)."""
+    shot = Shot(src)
+    raw = b"".join(b"\0" + shot.px[y * shot.w * 3:(y + 1) * shot.w * 3] for y in range(shot.h))
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+    with open(dst, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", shot.w, shot.h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+if __name__ == "__main__":  # seatlib.py SEAT_SOCKET screenshot PATH.png | switch NAME | wait-live N
+    sock, cmd, arg = sys.argv[1:4]
+    if cmd == "screenshot":
+        screenshot(sock, arg + ".ppm")
+        ppm_to_png(arg + ".ppm", arg)
+        os.unlink(arg + ".ppm")
+    elif cmd == "switch":
+        assert call(sock, {"cmd": "switch", "name": arg}).get("ok")
+    elif cmd == "wait-live":  # until N VMs have a screen
+        wait_until(lambda: sum(v["state"] == "live" and v["width"] > 0
+                               for v in call(sock, {"cmd": "status"})["vms"]) >= int(arg), 600, "the guests' screens")

@@ -171,21 +171,23 @@ TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
 
 
 def hostile_monitors(a, x):
-    """A flooding and a garbage-sending monitor beside a well-behaved one (no shojid: --vm)."""
+    """A flooding monitor, one sending garbage, one whose memfd is not sealed and one whose
+    surface is larger than its memfd, beside a well-behaved one (no shojid: --vm)."""
     d = tempfile.mkdtemp(prefix="seat-", dir=os.path.join(os.path.dirname(a.bindir), "tmp"))
     fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py")
     procs = []
     try:
-        for name, mode, colour in (("good", "steady", "2040c0"), ("flood", "flood", "c04020"),
-                                   ("junk", "garbage", "20a040")):
+        monitors = (("good", "steady", "2040c0"), ("flood", "flood", "c04020"), ("junk", "garbage", "20a040"),
+                    ("unsealed", "unsealed", "808080"), ("short", "short", "808080"))
+        for name, mode, colour in monitors:
             procs.append(subprocess.Popen([sys.executable, fake, "--socket", f"{d}/{name}.sock", "--name", name,
                                            "--mode", mode, "--seconds", "6", "--colour", colour]))
-        wait_until(lambda: all(os.path.exists(f"{d}/{n}.sock") for n in ("good", "flood", "junk")), 10, "sockets")
+        wait_until(lambda: all(os.path.exists(f"{d}/{m[0]}.sock") for m in monitors), 10, "sockets")
         sock = f"{d}/seat.sock"
-        seat = subprocess.Popen([os.path.join(a.bindir, "shoji-seat"), "--control", sock, "--size", "800x600",
-                                 "--vm", f"good={d}/good.sock,label=blue", "--vm", f"flood={d}/flood.sock,label=red",
-                                 "--vm", f"junk={d}/junk.sock,label=green"], env=x.env(),
-                                stdout=subprocess.DEVNULL, stderr=open(f"{d}/seat.log", "ab"))
+        args = [os.path.join(a.bindir, "shoji-seat"), "--control", sock, "--size", "800x600"]
+        for name, _, _ in monitors:
+            args += ["--vm", f"{name}={d}/{name}.sock,label=blue"]
+        seat = subprocess.Popen(args, env=x.env(), stdout=subprocess.DEVNULL, stderr=open(f"{d}/seat.log", "ab"))
         procs.append(seat)
         wait_until(lambda: os.path.exists(sock), 10, "the seat's control socket")
         call(sock, {"cmd": "switch", "name": "flood"})
@@ -198,7 +200,9 @@ def hostile_monitors(a, x):
             time.sleep(0.05)
         assert worst < 1.0, f"the seat took {worst:.2f}s to answer while flooded"
         vms = {v["name"]: v for v in st["vms"]}
-        assert vms["junk"]["state"] == "broken", vms["junk"]
+        for name in ("junk", "unsealed", "short"):
+            assert vms[name]["state"] == "broken", vms[name]
+        assert "sealed" in vms["unsealed"]["why"] and "beyond its memfd" in vms["short"]["why"], vms
         assert vms["good"]["state"] == "live" and vms["flood"]["frames"] > 0, vms
         call(sock, {"cmd": "switch", "name": "good"})
         s = screenshot(sock, f"{d}/good.ppm")
