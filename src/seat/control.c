@@ -170,6 +170,20 @@ static void request(struct seat *s, struct seat_client *c, const char *line)
 	json_object_put(o);
 }
 
+/* Serves the whole lines received, up to a screenshot (answered after the next frame). */
+static void serve_lines(struct seat *s, struct seat_client *c)
+{
+	char *nl;
+	while (c->fd >= 0 && !c->screenshot_wait && (nl = memchr(c->buf, '\n', c->len))) {
+		*nl = '\0';
+		request(s, c, c->buf);
+		size_t used = (size_t)(nl + 1 - c->buf);
+		memmove(c->buf, nl + 1, c->len - used);
+		c->len -= used;
+		c->buf[c->len] = '\0';
+	}
+}
+
 void control_read(struct seat *s, struct seat_client *c)
 {
 	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
@@ -181,15 +195,7 @@ void control_read(struct seat *s, struct seat_client *c)
 	}
 	c->len += (size_t)n;
 	c->buf[c->len] = '\0';
-	char *nl;
-	while (c->fd >= 0 && !c->screenshot_wait && (nl = memchr(c->buf, '\n', c->len))) {
-		*nl = '\0';
-		request(s, c, c->buf);
-		size_t used = (size_t)(nl + 1 - c->buf);
-		memmove(c->buf, nl + 1, c->len - used);
-		c->len -= used;
-		c->buf[c->len] = '\0';
-	}
+	serve_lines(s, c);
 	if (c->fd >= 0 && c->len == sizeof(c->buf) - 1)
 		drop(c); /* a line too long */
 }
@@ -206,5 +212,7 @@ void control_frame_ready(struct seat *s)
 			fail(c, e.msg);
 		else
 			reply(c, ok());
+		if (c->fd >= 0)
+			serve_lines(s, c); /* what the client sent meanwhile */
 	}
 }
