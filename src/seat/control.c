@@ -25,7 +25,7 @@ int control_open(struct seat *s, struct err *e)
 	s->control_fd = -1;
 	if (!s->control_path[0])
 		return 0;
-	return unix_socket_listen(s->control_path, "seat control socket", 4, &s->control_fd, e);
+	return unix_socket_listen(s->control_path, "seat control socket", 16, &s->control_fd, e);
 }
 
 static void drop(struct seat_client *c)
@@ -47,11 +47,8 @@ void control_close_all(struct seat *s)
 	}
 }
 
-void control_accept(struct seat *s)
+static void accept_one(struct seat *s, int fd)
 {
-	int fd = accept4(s->control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
 	for (int i = 0; i < SEAT_MAX_CLIENTS; i++) {
 		if (s->clients[i].fd < 0) {
 			s->clients[i] = (struct seat_client){.fd = fd};
@@ -59,6 +56,16 @@ void control_accept(struct seat *s)
 		}
 	}
 	close(fd); /* too many at once */
+}
+
+void control_accept(struct seat *s)
+{
+	for (int n = 0; n < 16; n++) { /* what is waiting, a bounded number a turn */
+		int fd = accept4(s->control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		accept_one(s, fd);
+	}
 }
 
 static void reply(struct seat_client *c, struct json_object *o)
@@ -176,8 +183,10 @@ static void serve_lines(struct seat *s, struct seat_client *c)
 	char *nl;
 	while (c->fd >= 0 && !c->screenshot_wait && (nl = memchr(c->buf, '\n', c->len))) {
 		*nl = '\0';
-		request(s, c, c->buf);
 		size_t used = (size_t)(nl + 1 - c->buf);
+		request(s, c, c->buf);
+		if (c->fd < 0)
+			return; /* dropped: it could not take the reply */
 		memmove(c->buf, nl + 1, c->len - used);
 		c->len -= used;
 		c->buf[c->len] = '\0';
