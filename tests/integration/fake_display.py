@@ -66,6 +66,8 @@ class Monitor:
         self.seq = 0
         self.acked = 0
         self.keys = open(args.keys_log, "a", buffering=1) if args.keys_log else None
+        if self.keys:
+            self.keys.write("shoji-keys: listening on 1 devices\n")  # as gputest keys says
         self.sent_at = {}
         self.latency = []
 

@@ -102,6 +102,8 @@ def test_active_shows_pixels_and_label(ts, seat):
 
 
 def test_keys_reach_only_the_active_vm(ts, seat):
+    for name in ("work", "personal"):  # the guests read their keyboards
+        wait_until(lambda: "shoji-keys: listening" in ts.serial(name), ts.boot_timeout, f"{name} listens")
     xdotool(seat.env, "type", "--delay", "30", "qz")
     wait_until(lambda: (KEY_Z, 1) in keys_in(ts, "work"), 20, "work echoes q and z")
     got = keys_in(ts, "work")
