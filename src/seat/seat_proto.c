@@ -30,6 +30,10 @@ static size_t body_size(uint32_t t)
 	}
 }
 
+/* The most a surface may span: twice the largest picture, for generous strides. A larger one
+ * would only serve to make the seat map (address space for) a huge sparse file. */
+#define SURFACE_MAX_BYTES (2ull * DISPLAY_MAX_WIDTH * DISPLAY_MAX_HEIGHT * 4)
+
 static int check_surface(const struct display_surface *s, struct err *e)
 {
 	if (s->width == 0 || s->height == 0 || s->width > DISPLAY_MAX_WIDTH || s->height > DISPLAY_MAX_HEIGHT)
@@ -48,6 +52,9 @@ static int check_surface(const struct display_surface *s, struct err *e)
 			       (unsigned long long)s->size, (unsigned long long)s->offset);
 	if (s->offset % 4)
 		return err_set(e, "surface offset %llu is not word-aligned", (unsigned long long)s->offset);
+	if (s->size > SURFACE_MAX_BYTES)
+		return err_set(e, "surface size %llu is over the %llu bytes any display needs",
+			       (unsigned long long)s->size, SURFACE_MAX_BYTES);
 	return 0;
 }
 

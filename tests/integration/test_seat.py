@@ -26,7 +26,7 @@ from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until,
 from test_toolstack import Toolstack, parse_args  # noqa: E402
 
 COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
-KEY_Q, KEY_Z, KEY_SPACE = 16, 44, 57
+KEY_Q, KEY_Z, KEY_SPACE, BTN_LEFT = 16, 44, 57, 0x110
 
 
 class Seat:
@@ -108,6 +108,8 @@ def test_keys_reach_only_the_active_vm(ts, seat):
     wait_until(lambda: (KEY_Z, 1) in keys_in(ts, "work"), 20, "work echoes q and z")
     got = keys_in(ts, "work")
     assert (KEY_Q, 1) in got, got
+    xdotool(seat.env, "click", "1")  # the pointer is a tablet on the same channel
+    wait_until(lambda: (BTN_LEFT, 1) in keys_in(ts, "work"), 20, "work echoes the click")
     time.sleep(0.5)
     assert keys_in(ts, "personal") == [], keys_in(ts, "personal")
 
