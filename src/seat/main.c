@@ -119,8 +119,12 @@ static int setup(struct seat *s, const struct options *o, struct err *e)
 		snprintf(s->control_path, sizeof(s->control_path), "%s", o->control);
 	else if (paths_get(&p, PATHS_SEAT_CONTROL, NULL, s->control_path, sizeof(s->control_path), e) < 0)
 		return -1;
-	if (control_open(s, e) < 0)
-		return -1;
+	if (control_open(s, e) < 0) {
+		char why[sizeof(e->msg)];
+		snprintf(why, sizeof(why), "%s", e->msg);
+		return err_set(e, "%.300s; start shojid (it makes the runtime directory) or give --control PATH",
+			       why);
+	}
 	link_init(s);
 	if (SDL_Init(SDL_INIT_VIDEO) < 0)
 		return err_set(e, "cannot open the display: %s (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm "
