@@ -116,7 +116,7 @@ def main():
     sdl = a.qemu and subprocess.run([a.qemu, "-display", "help"], capture_output=True, text=True).stdout
     have_qemu = bool(sdl and re.search(r"^sdl$", sdl, re.M))
     x = seatlib.Xvfb(1920, 1200)
-    base = tempfile.mkdtemp(prefix="bench-seat-guest-", dir=os.path.join(os.path.dirname(a.bindir), "tmp"))
+    base = tempfile.mkdtemp(prefix="bench-seat-guest-")  # /tmp: sockets cannot live on the harness's 9p tree
     res = {"shoji": [], "qemu": []}
     lat, seat_ms = [], []
     try:
