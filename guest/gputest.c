@@ -5,10 +5,12 @@
  *   gputest text NAME RRGGBB      the colour, with NAME in big white letters in the middle
  *   gputest frames N              N full frames, alternating two colours, one every 20 ms
  *   gputest keys                  print "shoji-key: CODE" for each key press on any
- *                                 /dev/input/event*, forever
+ *                                 /dev/input/event*, forever; F12 also prints the display's
+ *                                 preferred mode as "shoji-mode: WxH" 
  * The console is switched to graphics mode first, so the kernel's text console does not draw
  * over the picture. Built statically into the guest's initramfs by guest/build.sh. */
 #include <dirent.h>
+#include <glob.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fb.h>
@@ -121,6 +123,22 @@ static void text(struct fb *f, const char *s, uint32_t rgb)
 	}
 }
 
+/* The first (preferred) mode of the first DRM connector, as the driver last probed it. */
+static void print_mode(void)
+{
+	glob_t g;
+	char mode[64] = "none";
+	if (glob("/sys/class/drm/card*-*/modes", 0, NULL, &g) == 0) {
+		FILE *f = fopen(g.gl_pathv[0], "r");
+		if (f && fgets(mode, sizeof(mode), f))
+			mode[strcspn(mode, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		globfree(&g);
+	}
+	printf("shoji-mode: %s\n", mode);
+}
+
 static int keys(void)
 {
 	struct pollfd p[16];
@@ -150,6 +168,8 @@ static int keys(void)
 				continue;
 			if (ev.type == EV_KEY && ev.value == 1) {
 				printf("shoji-key: %u\n", ev.code);
+				if (ev.code == KEY_F12)
+					print_mode();
 				fflush(stdout);
 			}
 		}

@@ -84,7 +84,10 @@ class Seat:
             seq, x, y, w, h = struct.unpack_from("<IIIII", body)
             self.damage.append((seq, x, y, w, h, time.monotonic()))
             if self.ack_damage:
-                self.send(ACK, struct.pack("<I", seq))
+                try:
+                    self.send(ACK, struct.pack("<I", seq))
+                except (BrokenPipeError, ConnectionResetError):
+                    self.closed = True  # replaced by another seat meanwhile
         elif typ == DISABLE:
             self.surface = None
         return True
@@ -99,6 +102,12 @@ class Seat:
             self._receive(0.2)
             if self.closed:
                 return
+
+    def drain(self, seconds):
+        """Serves the connection for a while."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not self.closed:
+            self._receive(0.2)
 
     def send(self, typ, body):
         self.s.send(HDR.pack(typ, len(body)) + body)
@@ -127,8 +136,8 @@ def pattern_shown(seat):
 class Vm(test_control.Vm):
     """A shoji-vmm with a display socket (640x480) and its serial console in a log file."""
 
-    def __init__(self, env, action, cmdline="", extra=()):
-        tmp = test_control.scratch(action)
+    def __init__(self, env, action, cmdline="", extra=(), tmp=None):
+        tmp = tmp or test_control.scratch(action)
         self.display = os.path.join(tmp, "display.sock")
         super().__init__(env, f"{action} {cmdline}".strip(), tmp=tmp,
                          extra=("--display", f"socket:{self.display},size=640x480", *extra))
@@ -177,6 +186,17 @@ def test_display_pattern_keys_and_seat_takeover(env):
         seat2.key(17)  # KEY_W
         vm.wait_log("shoji-key: 17", timeout=60)
 
+        # The seat's preferred size becomes the guest's display mode (a display-change event,
+        # then display info and EDID with the new mode); F12 makes the guest print it.
+        seat2.send(PREFERRED_SIZE, struct.pack("<II", 800, 600))
+        end = time.monotonic() + 90
+        while "shoji-mode: 800x600" not in vm.log():
+            assert time.monotonic() < end, f"the guest never saw 800x600:\n{vm.tail()}"
+            seat2.key(88)  # KEY_F12: the guest prints its connector's preferred mode
+            seat2.drain(2)
+        modes = re.findall(r"shoji-mode: (\S+)", vm.log())
+        print(f"# the guest's preferred mode after each F12: {modes}", flush=True)
+
         # No seat: the VM runs on, and a later seat is served again.
         seat2.close()
         time.sleep(2)
@@ -190,6 +210,47 @@ def test_display_pattern_keys_and_seat_takeover(env):
         rc = vm.stop()
     assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
     assert not os.path.exists(vm.display), "the display socket was not removed at exit"
+
+
+def test_display_demo_shows_name(env):
+    # The demo guest's display mode: its name in white on its colour.
+    vm = Vm(env, "display", "shoji.name=work shoji.color=2050c0")
+    seat = None
+    try:
+        seat = Seat(vm.display)
+        vm.wait_log("shoji-guest: display showing work")
+
+        def drawn():
+            if seat.pixel(0, 0) != (0x20, 0x50, 0xC0):
+                return False
+            row = [seat.pixel(x, 240) for x in range(0, 640, 2)]
+            return row.count((255, 255, 255)) > 20
+        seat.wait(drawn, timeout=60, vm=vm)
+    finally:
+        if seat:
+            seat.close()
+        rc = vm.stop()
+    assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
+
+
+def test_jailed_display(env):
+    # In the jail and under the allow-list: the socket made before the jail, surfaces made
+    # (memfd_create) and shared inside it.
+    tmp = test_control.jail_setup()
+    jail = str(test_control.JAIL_ID)
+    vm = Vm(env, "gputest", tmp=tmp, extra=("--jail-uid", jail, "--jail-gid", jail))
+    seat = None
+    try:
+        seat = Seat(vm.display)
+        seat.wait(lambda: pattern_shown(seat), timeout=240, vm=vm)
+        vm.wait_log("shoji-keys: listening")
+        seat.key(30)
+        vm.wait_log("shoji-key: 30", timeout=60)
+    finally:
+        if seat:
+            seat.close()
+        rc = vm.stop()
+    assert rc == 6, f"exit status {rc}:\n{vm.tail()}"
 
 
 def bench_run(env, frames):
@@ -221,7 +282,8 @@ def test_frame_latency_and_exits(env):
     assert sent >= 1 and received == sent, f"sent {sent}, received {received}"
 
 
-TESTS = [test_display_pattern_keys_and_seat_takeover, test_frame_latency_and_exits]
+TESTS = [test_display_pattern_keys_and_seat_takeover, test_display_demo_shows_name, test_jailed_display,
+         test_frame_latency_and_exits]
 
 if __name__ == "__main__":
     sys.exit(vmmtest.main(TESTS, sys.argv[1:]))

@@ -14,6 +14,7 @@
 #include "vmm/devices/virtio_gpu.h"
 #include "vmm/display/edid.h"
 #include "vmm/display/gpu_2d.h"
+#include "vmm/display/pixel.h"
 
 #define RAM (16ull << 20)
 #define BACK 0x100000ull /* backing pages in guest RAM */
@@ -338,8 +339,7 @@ static void transfer_over_split_backing(void **state)
 	const uint8_t *src = all + 2 * 64 + 3 * 4;
 	assert_int_equal(px[0], src[3]);
 	assert_int_equal(px[1], src[2]);
-	assert_int_equal(px[2], src[1]);
-	assert_int_equal(px[3], 0xff);
+	assert_int_equal(px[2], src[1]); /* px[3], the X byte, is left undefined */
 	assert_false(gpu_2d_read_scanout(&f->g, (struct gpu_rect){15, 0, 2, 1}, px, 8));
 }
 
@@ -423,6 +423,34 @@ static void cursor_commands(void **state)
 	assert_int_equal(run(f, tiny, sizeof(tiny)), VIRTIO_GPU_RESP_ERR_UNSPEC); /* too short for a header */
 }
 
+/* Every format to B, G, R, A (the cursor) and B, G, R, X (the surface). */
+static void pixel_formats(void **state)
+{
+	(void)state;
+	static const struct {
+		uint32_t format;
+		uint8_t bgra[4];
+	} cases[] = {
+		{VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, {1, 2, 3, 4}},    {VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, {1, 2, 3, 0xff}},
+		{VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, {4, 3, 2, 1}},    {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, {4, 3, 2, 0xff}},
+		{VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, {3, 2, 1, 4}},    {VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, {2, 3, 4, 0xff}},
+		{VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, {2, 3, 4, 1}},    {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, {3, 2, 1, 0xff}},
+	};
+	const uint8_t src[8] = {1, 2, 3, 4, 1, 2, 3, 4};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t out[8];
+		assert_true(pixel_format_known(cases[i].format));
+		pixel_row_to_bgra(cases[i].format, src, out, 2);
+		assert_memory_equal(out, cases[i].bgra, 4);
+		assert_memory_equal(out + 4, cases[i].bgra, 4);
+		pixel_row_to_bgrx(cases[i].format, src, out, 2);
+		assert_memory_equal(out, cases[i].bgra, 3);
+		assert_memory_equal(out + 4, cases[i].bgra, 3);
+	}
+	assert_false(pixel_format_known(0));
+	assert_false(pixel_format_known(VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM + 100));
+}
+
 /* --- the device on the transport ---------------------------------------------------------- */
 
 #define REQ 0x20000ull
@@ -477,6 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(transfer_over_split_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(scanout_and_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(cursor_commands, setup, teardown),
+		cmocka_unit_test(pixel_formats),
 		cmocka_unit_test(device_config_and_control_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

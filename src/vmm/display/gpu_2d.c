@@ -436,6 +436,6 @@ bool gpu_2d_read_scanout(const struct gpu_2d *g, struct gpu_rect r, uint8_t *dst
 	const uint8_t *src = res->pixels + (uint64_t)(g->scanout.y + r.y) * stride +
 			     (uint64_t)(g->scanout.x + r.x) * BPP;
 	for (uint32_t y = 0; y < r.h; y++)
-		pixel_row_to_bgra(res->format, src + y * stride, dst + y * dst_stride, r.w);
+		pixel_row_to_bgrx(res->format, src + y * stride, dst + y * dst_stride, r.w);
 	return true;
 }

@@ -31,13 +31,22 @@ static const struct layout *layout_of(uint32_t format)
 
 bool pixel_format_known(uint32_t format) { return layout_of(format) != NULL; }
 
-void pixel_row_to_bgra(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n)
+static void convert(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n, bool alpha)
 {
 	const struct layout *l = layout_of(format);
 	if (!l)
 		return;
-	if (l->b == 0 && l->g == 1 && l->r == 2 && l->a == 3) {
+	if (l->b == 0 && l->g == 1 && l->r == 2 && (l->a == 3 || !alpha)) {
 		memcpy(dst, src, n * 4);
+		return;
+	}
+	if (l->b == 3 && l->g == 2 && l->r == 1 && (l->a == 0 || !alpha)) { /* byte-reversed */
+		for (size_t i = 0; i < n; i++) {
+			uint32_t v;
+			memcpy(&v, src + 4 * i, 4);
+			v = __builtin_bswap32(v);
+			memcpy(dst + 4 * i, &v, 4);
+		}
 		return;
 	}
 	for (size_t i = 0; i < n; i++, src += 4, dst += 4) {
@@ -46,4 +55,14 @@ void pixel_row_to_bgra(uint32_t format, const uint8_t *src, uint8_t *dst, size_t
 		dst[2] = src[l->r];
 		dst[3] = l->a < 4 ? src[l->a] : 0xff;
 	}
+}
+
+void pixel_row_to_bgra(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n)
+{
+	convert(format, src, dst, n, true);
+}
+
+void pixel_row_to_bgrx(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n)
+{
+	convert(format, src, dst, n, false);
 }

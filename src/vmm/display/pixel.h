@@ -13,5 +13,7 @@ bool pixel_format_known(uint32_t format);
 
 /* Converts n pixels of `format` to B, G, R, A bytes; formats without alpha get 0xff there. */
 void pixel_row_to_bgra(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n);
+/* The same to B, G, R, X, the fourth byte left as whatever is cheapest (the surface's format). */
+void pixel_row_to_bgrx(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n);
 
 #endif
