@@ -40,6 +40,8 @@ enum paths_file {
 	PATHS_VM_DISPOSABLE, /* state/vms/NAME/disposable: the VM is removed when it stops */
 	PATHS_VM_VOLATILE,   /* state/vms/NAME/volatile: where a disposable's monitor keeps its
 			      * unnamed overlays */
+	PATHS_DISPLAY,	     /* runtime/NAME/display.sock: the monitor's display channel (display = on) */
+	PATHS_SEAT_CONTROL,  /* runtime/seat.sock: shoji-seat's control socket */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit

@@ -53,12 +53,15 @@ static int wait_fd(int fd, short events, long long deadline, struct err *e)
 {
 	for (;;) {
 		int t = deadline < 0 ? -1 : (int)(deadline - now_ms());
-		if (deadline >= 0 && t <= 0)
-			return err_set(e, "no answer in time");
 		struct pollfd p = {.fd = fd, .events = events};
-		int n = poll(&p, 1, t);
+		int n = poll(&p, 1, deadline >= 0 && t < 0 ? 0 : t); /* a time-out of 0 still looks once */
 		if (n > 0)
 			return 0;
+		if (n == 0 && deadline >= 0 && now_ms() >= deadline) {
+			err_set(e, "no answer in time");
+			errno = ETIMEDOUT;
+			return -1;
+		}
 		if (n < 0 && errno != EINTR)
 			return err_errno(e, errno, "poll");
 	}

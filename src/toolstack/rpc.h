@@ -21,8 +21,8 @@ struct rpc_reader {
 void rpc_reader_init(struct rpc_reader *r, int fd, size_t max_line);
 void rpc_reader_free(struct rpc_reader *r);
 /* Reads the next line (without '\n') into a malloc'd string, waiting at most timeout_ms (-1:
- * forever). A received descriptor is stored in *fd_out (when not NULL; -1 if none). Returns 1,
- * 0 at end of stream, -1 on error or time-out. */
+ * forever; 0: only what has arrived). A received descriptor is stored in *fd_out (when not NULL;
+ * -1 if none). Returns 1, 0 at end of stream, -1 on error or time-out (errno ETIMEDOUT). */
 int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out, struct err *e);
 
 /* Writes all of buf, waiting at most timeout_ms. */

@@ -104,6 +104,8 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size);
 int vmdef_parse_size_mib(const char *s, uint32_t *mib, struct err *e);
 /* A colour name (blue, green, red, ...) or #rrggbb, stored lower-case. */
 int vmdef_parse_label(const char *s, char out[8], struct err *e);
+/* The 0xRRGGBB the seat paints for a label (a name or #rrggbb); -1 for anything else. */
+int vmdef_label_rgb(const char *label, uint32_t *rgb);
 int vmdef_parse_bool(const char *s, bool *out, struct err *e);
 /* "aa:bb:cc:dd:ee:ff", unicast. */
 int vmdef_parse_mac(const char *s, char out[18], struct err *e);

@@ -45,6 +45,28 @@ bad:
 
 static const char *const colours[] = {"red",  "orange", "yellow", "green", "blue",
 				      "purple", "pink", "grey", "white", "black"};
+/* What the seat paints for each name: strong, distinct colours. */
+static const uint32_t colour_rgb[] = {0xd32f2f, 0xef6c00, 0xf9d71c, 0x2ea043, 0x1e66f5,
+				      0x8e44ad, 0xe84393, 0x808080, 0xffffff, 0x000000};
+
+int vmdef_label_rgb(const char *label, uint32_t *rgb)
+{
+	if (label[0] == '#' && strlen(label) == 7) {
+		char *end;
+		unsigned long v = strtoul(label + 1, &end, 16);
+		if (*end == '\0') {
+			*rgb = (uint32_t)v;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < sizeof(colours) / sizeof(colours[0]); i++) {
+		if (strcasecmp(label, colours[i]) == 0) {
+			*rgb = colour_rgb[i];
+			return 0;
+		}
+	}
+	return -1;
+}
 
 int vmdef_parse_label(const char *s, char out[8], struct err *e)
 {

@@ -55,6 +55,8 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 	r = r || add(a, "--serial") || add(a, "socket:%s", in->serial_socket);
 	r = r || add(a, "--serial-log") || add(a, "%s", in->serial_log);
 	r = r || add(a, "--rng");
+	if (d->display && in->display)
+		r = r || add(a, "--display") || add(a, "socket:%s", in->display);
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
 		/* format=raw is the monitor's default and is left out. */

@@ -1,5 +1,6 @@
 /* vmm_args: the shoji-vmm command line for a VM definition (docs/ARCHITECTURE.md, "shojid"):
- * its control socket, serial socket and serial log, disks, NICs, vsock and the jail. Pure. */
+ * its control socket, serial socket and serial log, display socket, disks, NICs, vsock and the
+ * jail. Pure. */
 #ifndef SHOJI_TOOLSTACK_VMM_ARGS_H
 #define SHOJI_TOOLSTACK_VMM_ARGS_H
 
@@ -14,6 +15,7 @@
 struct vmm_args_in {
 	const char *vmm;	  /* the shoji-vmm binary */
 	const char *control, *serial_socket, *serial_log;
+	const char *display;	  /* the display socket, passed when the definition has display = on */
 	bool jail;		  /* pass --jail-uid/--jail-gid */
 	uid_t jail_uid;
 	gid_t jail_gid;

@@ -4,12 +4,18 @@
 can be tested on any machine. The 'guest' prints the init marker, echoes console input, and
 powers off on "shutdown" (status 0) or ends on "stop" (status 6). "disk-snapshot" writes a
 qcow2 overlay header into the descriptor passed with it and makes it the disk's top, as the
-real monitor does (the guest writes nothing, so nothing else changes). Other options are
-accepted and ignored; --jail-uid makes it refuse to start (status 1) when not root, as the real
-one would."""
+real monitor does (the guest writes nothing, so nothing else changes). --display socket:PATH
+serves a display channel through fake_display.py (a screen of the colour shoji.color=RRGGBB on
+the command line, as the test guest's display action; keys it receives are written to the
+serial log, as that guest echoes them).
+Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
+root, as the real one would."""
+import ctypes
 import json
 import os
+import re
 import struct
+import subprocess
 import selectors
 import signal
 import socket
@@ -49,6 +55,27 @@ def image_geometry(path):
     if head[:4] == b"QFI\xfb":
         return struct.unpack(">Q", head[24:32])[0], struct.unpack(">I", head[20:24])[0], "qcow2"
     return os.path.getsize(path), 16, "raw"
+def start_display(opts, log_path):
+    spec = opts.get("--display", [None])[0]
+    if not spec:
+        return None
+    path = spec[len("socket:"):].split(",")[0]
+    colour = re.search(r"shoji\.color=([0-9a-fA-F]{6})", opts.get("--cmdline", [""])[0])
+    args = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py"),
+            "--socket", path, "--name", os.path.basename(os.path.dirname(path)),
+            "--colour", colour.group(1) if colour else "808080"]
+    if log_path:
+        args += ["--keys-log", log_path]
+
+    def die_with_parent():
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    p = subprocess.Popen(args, preexec_fn=die_with_parent)
+    for _ in range(100):  # the socket exists before the monitor answers, as in shoji-vmm
+        if os.path.exists(path):
+            break
+        time.sleep(0.02)
+    return p
 
 
 def main(argv):
@@ -115,6 +142,7 @@ def main(argv):
         s.listen(8)
         return s
 
+    display = start_display(opts, log_path)
     ctl = listen(control) if control else None
     ser = listen(serial[7:]) if serial.startswith("socket:") else None
     if ctl:
@@ -213,6 +241,9 @@ def main(argv):
                 os.unlink(path)
             except OSError:
                 pass
+    if display:
+        display.kill()
+        display.wait()
     if state["exit"] == 6:
         print("shoji-vmm: stopped", file=sys.stderr)
     return state["exit"]

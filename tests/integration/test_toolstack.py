@@ -565,18 +565,26 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_daemon_re
          test_failed_start_is_reported, test_autostart, test_devices_through_the_toolstack]
 
 
-def main():
+def parse_args(needs):
+    """--bindir, --vmm, --guest-dir; None when the real monitor lacks the option `needs`."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bindir", required=True, help="where shojid and shoji are")
+    ap.add_argument("--bindir", required=True, help="where shojid, shoji (and shoji-seat) are")
     ap.add_argument("--vmm", required=True)
     ap.add_argument("--guest-dir", required=True)
     a = ap.parse_args()
     a.bindir, a.vmm, a.guest_dir = map(os.path.abspath, (a.bindir, a.vmm, a.guest_dir))
-    if not a.vmm.endswith(".py"):  # the real monitor: it must speak the control contract
+    if not a.vmm.endswith(".py"):  # the real monitor: it must speak the contract under test
         usage = subprocess.run([a.vmm, "--help"], capture_output=True, text=True).stdout
-        if "--control-socket" not in usage:
-            print(f"SKIP: {a.vmm} has no --control-socket yet")
-            return 77  # meson's "skipped"
+        if needs not in usage:
+            print(f"SKIP: {a.vmm} has no {needs} yet")
+            return None
+    return a
+
+
+def main():
+    a = parse_args("--control-socket")
+    if not a:
+        return 77  # meson's "skipped"
     return run_tests(Toolstack(a), TESTS)
 
 

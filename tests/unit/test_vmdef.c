@@ -361,6 +361,7 @@ static void test_vmm_args(void **state)
 	struct vmm_args *a = malloc(sizeof(*a));
 	struct vmm_args_in in = {.vmm = "/usr/bin/shoji-vmm", .control = "/run/shoji/work/control.sock",
 				 .serial_socket = "/run/shoji/work/serial.sock", .serial_log = "/log",
+				 .display = "/run/shoji/work/display.sock",
 				 .jail = true, .jail_uid = 999, .jail_gid = 998};
 	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
 	char joined[4096] = "";
@@ -372,6 +373,7 @@ static void test_vmm_args(void **state)
 			    "--cmdline|console=ttyS0 quiet root=/dev/vda|--memory|2048|--cpus|2|"
 			    "--control-socket|/run/shoji/work/control.sock|"
 			    "--serial|socket:/run/shoji/work/serial.sock|--serial-log|/log|--rng|"
+			    "--display|socket:/run/shoji/work/display.sock|"
 			    "--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
 			    "--disk|/srv/data.qcow2,ro,format=qcow2|"
 			    "--net|slirp,mac=52:54:00:ab:cd:01,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"

@@ -250,8 +250,9 @@ static void print_info(struct json_object *rep)
 	if (!json_object_object_get_ex(rep, "vm", &vm))
 		return;
 	static const char *const keys[] = {"name", "state", "pid", "uptime_s", "memory_mib", "cpus",
-					   "disks", "nics", "label", "autostart", "last_exit", "error",
-					   "definition", "serial_log", "serial_socket", "control_socket"};
+					   "disks", "nics", "label", "display", "autostart", "last_exit", "error",
+					   "definition", "serial_log", "serial_socket", "control_socket",
+					   "display_socket"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		struct json_object *v;
 		if (json_object_object_get_ex(vm, keys[i], &v) &&

@@ -25,6 +25,9 @@ int cmd_events(struct cli *c, int argc, char **argv);
 int cmd_template(struct cli *c, int argc, char **argv);
 int cmd_snapshot(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
+/* seat.c */
+int cmd_seat(struct cli *c, int argc, char **argv);
+int cmd_switch(struct cli *c, int argc, char **argv);
 
 /* Prints the usage of one command. */
 void command_usage(FILE *f, const char *name);

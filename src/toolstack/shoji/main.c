@@ -43,6 +43,9 @@ static const struct command {
 		"       [--cpus N] [--label COLOUR]",
 	 "start a disposable VM (disp1, disp2, ...) on a template: its writes vanish and the VM is\n"
 	 "       removed when it stops (label red unless given)", cmd_run},
+	{"seat", "[SEAT OPTIONS]",
+	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
+	{"switch", "NAME", "make the running seat show NAME", cmd_switch},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -34,7 +34,8 @@ static int vm_path(struct daemon *d, enum paths_file f, const char *name, char *
 	return paths_get(&d->paths, f, name, buf, size, NULL);
 }
 
-/* The VM's summary: definition facts and run state. */
+/* The VM's summary: definition facts and run state; for a VM with a display, its display
+ * socket, which the seat connects to. */
 static struct json_object *summary(struct daemon *d, const char *name)
 {
 	struct json_object *o = json_object_new_object();
@@ -50,6 +51,12 @@ static struct json_object *summary(struct daemon *d, const char *name)
 		add_int(o, "memory_mib", def->memory_mib);
 		add_int(o, "cpus", def->cpus);
 		add_str(o, "label", def->label);
+		json_object_object_add(o, "display", json_object_new_boolean(def->display));
+		if (def->display) {
+			char p[512];
+			if (vm_path(d, PATHS_DISPLAY, name, p, sizeof(p)) == 0)
+				add_str(o, "display_socket", p);
+		}
 		json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
 		add_int(o, "disks", def->ndisks);
 		add_int(o, "nics", def->nnics);

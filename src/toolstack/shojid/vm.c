@@ -326,14 +326,15 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	}
 	if (lock < 0 || prepare_files(d, vm, e) < 0)
 		goto out;
-	char control[512], serial[512], slog[512], mlog[512], exitf[512];
+	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512];
 	path(d, PATHS_CONTROL, vm->name, control, sizeof(control));
+	path(d, PATHS_DISPLAY, vm->name, display, sizeof(display));
 	path(d, PATHS_SERIAL, vm->name, serial, sizeof(serial));
 	path(d, PATHS_SERIAL_LOG, vm->name, slog, sizeof(slog));
 	path(d, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog));
 	path(d, PATHS_VM_EXIT, vm->name, exitf, sizeof(exitf));
 	struct vmm_args_in in = {.vmm = d->vmm, .control = control, .serial_socket = serial,
-				 .serial_log = slog, .jail = d->jail, .jail_uid = d->jail_uid,
+				 .serial_log = slog, .display = display, .jail = d->jail, .jail_uid = d->jail_uid,
 				 .jail_gid = d->jail_gid, .volatile_dir = vm->disposable ? vol : NULL};
 	if (vmm_args_build(def, &in, args, e) < 0)
 		goto out;
@@ -541,7 +542,8 @@ void vm_remove(struct daemon *d, const char *name)
 {
 	static const enum paths_file files[] = {PATHS_DEFINITION,  PATHS_VM_STATE,	PATHS_VM_LOCK,
 						PATHS_VM_EXIT,	   PATHS_SERIAL_LOG,	PATHS_MONITOR_LOG,
-						PATHS_CONTROL,	   PATHS_SERIAL,	PATHS_VM_DISPOSABLE};
+						PATHS_CONTROL,	   PATHS_SERIAL,	PATHS_DISPLAY,
+						PATHS_VM_DISPOSABLE};
 	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
 	char p[512];
 	snapshot_remove_all(d, name);

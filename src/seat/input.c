@@ -1,0 +1,165 @@
+/* input: SDL keyboard and pointer events. The hot key and the switcher's keys stay in the seat;
+ * everything else goes to the active VM alone, keys as evdev codes and the pointer as an
+ * absolute tablet scaled to 0..32767 over the VM's pixels. */
+#include "seat.h"
+
+#include <string.h>
+
+#define EV_SYN 0
+#define EV_KEY 1
+#define EV_REL 2
+#define EV_ABS 3
+#define ABS_MAX_VALUE 32767
+
+int seat_find(const struct seat *s, const char *name)
+{
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		if (s->vms[i].used && strcmp(s->vms[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int seat_nth(const struct seat *s, int n)
+{
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		if (s->vms[i].used && n-- == 0)
+			return i;
+	}
+	return -1;
+}
+
+bool input_switch(struct seat *s, int idx)
+{
+	if (idx < 0 || idx >= SEAT_MAX_VMS || !s->vms[idx].used)
+		return false;
+	if (s->active >= 0 && s->active != idx)
+		vmconn_release_all(&s->vms[s->active]);
+	if (s->active != idx) {
+		s->switch_ns = seat_now_ns();
+		s->switch_to = idx;
+		struct seat_vm *vm = &s->vms[idx];
+		if (vm->surface_on) { /* everything it drew while hidden is uploaded now */
+			uint32_t all[4] = {0, 0, vm->surf.width, vm->surf.height};
+			memcpy(vm->dirty, all, sizeof(all));
+		}
+	}
+	s->active = idx;
+	s->switcher = false;
+	s->redraw = true;
+	return true;
+}
+
+static struct seat_vm *active(struct seat *s)
+{
+	return s->active >= 0 && s->vms[s->active].used && s->vms[s->active].state == SEAT_VM_LIVE
+		       ? &s->vms[s->active]
+		       : NULL;
+}
+
+/* The switcher's keys: 1..9 pick a VM, Escape closes, the hot key again closes. */
+static void switcher_key(struct seat *s, const SDL_KeyboardEvent *k)
+{
+	if (k->type != SDL_KEYDOWN)
+		return;
+	SDL_Scancode sc = k->keysym.scancode;
+	if (sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9)
+		input_switch(s, seat_nth(s, sc - SDL_SCANCODE_1));
+	else if (sc == SDL_SCANCODE_ESCAPE)
+		s->switcher = false;
+	s->redraw = true;
+}
+
+static void key(struct seat *s, const SDL_KeyboardEvent *k)
+{
+	SDL_Scancode sc = k->keysym.scancode;
+	if (k->type == SDL_KEYDOWN && hotkey_match(&s->hotkey, sc, k->keysym.mod)) {
+		/* The hot key: the guest gets none of it, and loses what it holds (its modifiers). */
+		s->switcher = !s->switcher;
+		if (s->active >= 0)
+			vmconn_release_all(&s->vms[s->active]);
+		s->redraw = true;
+		return;
+	}
+	if (k->type == SDL_KEYDOWN && hotkey_mods(k->keysym.mod) == s->hotkey.mods &&
+	    sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9) { /* hot-key modifiers + digit: direct */
+		input_switch(s, seat_nth(s, sc - SDL_SCANCODE_1));
+		return;
+	}
+	if (s->switcher) {
+		switcher_key(s, k);
+		return;
+	}
+	struct seat_vm *vm = active(s);
+	if (vm)
+		vmconn_key(vm, keymap_hid_to_evdev(sc), k->type == SDL_KEYDOWN);
+}
+
+static void pointer_abs(struct seat *s, struct seat_vm *vm, int x, int y)
+{
+	SDL_Rect r = render_guest_rect(s, vm);
+	if (r.w <= 1 || r.h <= 1)
+		return;
+	x = x < r.x ? r.x : x >= r.x + r.w ? r.x + r.w - 1 : x;
+	y = y < r.y ? r.y : y >= r.y + r.h ? r.y + r.h - 1 : y;
+	struct display_input_event ev[3] = {
+		{EV_ABS, 0 /* ABS_X */, (int32_t)((long long)(x - r.x) * ABS_MAX_VALUE / (r.w - 1))},
+		{EV_ABS, 1 /* ABS_Y */, (int32_t)((long long)(y - r.y) * ABS_MAX_VALUE / (r.h - 1))},
+		{EV_SYN, 0, 0},
+	};
+	vmconn_input(vm, DISPLAY_INPUT_TABLET, ev, 3);
+}
+
+void input_event(struct seat *s, const SDL_Event *ev)
+{
+	struct seat_vm *vm;
+	switch (ev->type) {
+	case SDL_KEYDOWN:
+	case SDL_KEYUP:
+		key(s, &ev->key);
+		break;
+	case SDL_MOUSEMOTION:
+		if (!s->switcher && (vm = active(s)))
+			pointer_abs(s, vm, ev->motion.x, ev->motion.y);
+		break;
+	case SDL_MOUSEBUTTONDOWN:
+	case SDL_MOUSEBUTTONUP: {
+		unsigned b = ev->button.button == SDL_BUTTON_LEFT ? 0 : ev->button.button == SDL_BUTTON_RIGHT ? 1
+				: ev->button.button == SDL_BUTTON_MIDDLE ? 2 : 3;
+		bool down = ev->type == SDL_MOUSEBUTTONDOWN;
+		if (b == 3 || s->switcher || !(vm = active(s)))
+			break;
+		if (!down && !(vm->buttons & (1u << b)))
+			break;
+		pointer_abs(s, vm, ev->button.x, ev->button.y);
+		struct display_input_event e2[2] = {{EV_KEY, (uint16_t)(0x110 + b), down}, {EV_SYN, 0, 0}};
+		vm->buttons = down ? vm->buttons | (1u << b) : vm->buttons & ~(1u << b);
+		vmconn_input(vm, DISPLAY_INPUT_TABLET, e2, 2);
+		break;
+	}
+	case SDL_MOUSEWHEEL:
+		if (!s->switcher && (vm = active(s)) && ev->wheel.y) {
+			struct display_input_event e2[2] = {{EV_REL, 8 /* REL_WHEEL */, ev->wheel.y}, {EV_SYN, 0, 0}};
+			vmconn_input(vm, DISPLAY_INPUT_TABLET, e2, 2);
+		}
+		break;
+	case SDL_WINDOWEVENT:
+		if (ev->window.event == SDL_WINDOWEVENT_FOCUS_LOST && s->active >= 0)
+			vmconn_release_all(&s->vms[s->active]); /* keys released elsewhere never come */
+		if (ev->window.event == SDL_WINDOWEVENT_SIZE_CHANGED) {
+			s->win_w = ev->window.data1;
+			s->win_h = ev->window.data2;
+			for (int i = 0; i < SEAT_MAX_VMS; i++) {
+				if (s->vms[i].used)
+					vmconn_preferred_size(s, &s->vms[i]);
+			}
+		}
+		s->redraw = true;
+		break;
+	case SDL_QUIT:
+		s->quit = true;
+		break;
+	default:
+		break;
+	}
+}

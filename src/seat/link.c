@@ -1,0 +1,235 @@
+/* link: the seat's view of shojid: the VM list (which VMs run with a display, their display
+ * sockets and label colours), refreshed whenever the event stream (events --follow) says
+ * something happened, and crashes remembered from that stream so that a crashed VM keeps a
+ * "crashed" tile until it is started again or deleted. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "seat.h"
+
+#define CALL_TIMEOUT_MS 2000 /* events --follow's first reply */
+#define LIST_TIMEOUT_MS 5000
+#define RECONNECT_MS 1000
+
+static struct json_object *request(const char *cmd)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "cmd", json_object_new_string(cmd));
+	return o;
+}
+
+static const char *str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : "";
+}
+
+static bool crashed(struct seat *s, const char *name)
+{
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		if (strcmp(s->crashed[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void set_crashed(struct seat *s, const char *name, bool on)
+{
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		if (on ? !s->crashed[i][0] : strcmp(s->crashed[i], name) == 0) {
+			snprintf(s->crashed[i], sizeof(s->crashed[i]), "%s", on ? name : "");
+			if (on)
+				return;
+		}
+	}
+}
+
+static void apply_one(struct seat *s, struct json_object *v)
+{
+	const char *name = str(v, "name"), *state = str(v, "state"), *sock = str(v, "display_socket");
+	struct json_object *d;
+	bool display = json_object_object_get_ex(v, "display", &d) && json_object_get_boolean(d);
+	if (!display || !name[0] || !sock[0])
+		return; /* service VMs without a display are not shown */
+	bool running = strcmp(state, "stopped") != 0;
+	int i = seat_find(s, name);
+	if (!running && !crashed(s, name))
+		return; /* removed by the caller, as unseen */
+	uint32_t rgb = 0x808080;
+	vmdef_label_rgb(str(v, "label"), &rgb);
+	struct seat_vm *vm = i >= 0 ? &s->vms[i] : vmconn_add(s, name, rgb, sock);
+	if (!vm)
+		return;
+	vm->seen = true;
+	vm->rgb = rgb;
+	if (!running) {
+		if (vm->state != SEAT_VM_CRASHED)
+			vmconn_disconnect(vm, SEAT_VM_CRASHED, "");
+	} else if (vm->state == SEAT_VM_STOPPED || vm->state == SEAT_VM_CRASHED) {
+		vmconn_disconnect(vm, SEAT_VM_WAITING, ""); /* started again: reconnect */
+		vm->retry_ms = 0;
+	}
+	snprintf(vm->sock, sizeof(vm->sock), "%s", sock);
+}
+
+static void apply_list(struct seat *s, struct json_object *reply)
+{
+	struct json_object *vms;
+	if (!json_object_object_get_ex(reply, "vms", &vms) || !json_object_is_type(vms, json_type_array)) {
+		log_msg(LOG_WARN, "shojid: a list reply without vms");
+		return;
+	}
+	for (int i = 0; i < SEAT_MAX_VMS; i++)
+		s->vms[i].seen = false;
+	for (size_t i = 0; i < json_object_array_length(vms); i++)
+		apply_one(s, json_object_array_get_idx(vms, i));
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		if (s->vms[i].used && !s->vms[i].seen) {
+			vmconn_remove(s, &s->vms[i]);
+			if (s->active == i)
+				s->active = -1;
+		}
+	}
+	if (s->active < 0)
+		s->active = seat_nth(s, 0);
+	s->redraw = true;
+}
+
+static void list_close(struct seat *s)
+{
+	if (s->list_fd >= 0)
+		close(s->list_fd);
+	rpc_reader_free(&s->list_rd);
+	s->list_fd = -1;
+}
+
+/* Asks shojid for the list; the reply is read by link_read_list when it comes, so a busy
+ * shojid never holds up the seat. */
+static void list_send(struct seat *s)
+{
+	static const char req[] = "{\"cmd\":\"list\"}\n";
+	int fd, en;
+	struct err e;
+	s->list_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS; /* if this fails */
+	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0) {
+		log_msg(LOG_DEBUG, "shojid: %s", e.msg);
+		return;
+	}
+	if (send(fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return;
+	}
+	s->list_retry_ms = 0;
+	s->list_fd = fd;
+	rpc_reader_init(&s->list_rd, fd, 4u << 20);
+	s->list_deadline_ms = seat_now_ns() / 1000000 + LIST_TIMEOUT_MS;
+	s->refresh = false;
+}
+
+void link_read_list(struct seat *s)
+{
+	char *line = NULL;
+	struct err e;
+	errno = 0;
+	int r = rpc_read_line(&s->list_rd, 0, &line, NULL, &e);
+	if (r < 0 && errno == ETIMEDOUT)
+		return; /* more to come */
+	if (r == 1) {
+		struct json_object *o = json_tokener_parse(line);
+		if (o)
+			apply_list(s, o);
+		else
+			log_msg(LOG_WARN, "shojid: a list reply that is not JSON");
+		json_object_put(o);
+	} else {
+		s->refresh = true; /* asked again after RECONNECT_MS */
+		s->list_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS;
+	}
+	free(line);
+	list_close(s);
+}
+
+void link_init(struct seat *s)
+{
+	s->events_fd = s->list_fd = -1;
+	s->refresh = true;
+}
+
+static void events_close(struct seat *s)
+{
+	if (s->events_fd >= 0)
+		close(s->events_fd);
+	rpc_reader_free(&s->events_rd);
+	s->events_fd = -1;
+	s->events_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS;
+}
+
+static void events_open(struct seat *s)
+{
+	int fd, en;
+	struct err e;
+	struct json_object *req = request("events"), *reply = NULL;
+	json_object_object_add(req, "follow", json_object_new_boolean(1));
+	s->events_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS;
+	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0)
+		return;
+	rpc_reader_init(&s->events_rd, fd, 1 << 20);
+	if (rpc_call(fd, &s->events_rd, req, CALL_TIMEOUT_MS, "shojid", &reply, NULL, &e) < 0) {
+		rpc_reader_free(&s->events_rd);
+		close(fd);
+		return;
+	}
+	json_object_put(reply);
+	s->events_fd = fd;
+	s->refresh = true; /* whatever happened while not following */
+}
+
+void link_read(struct seat *s)
+{
+	for (;;) {
+		char *line = NULL;
+		struct err e;
+		errno = 0;
+		int r = rpc_read_line(&s->events_rd, 0, &line, NULL, &e);
+		if (r == 0 || (r < 0 && errno != ETIMEDOUT)) {
+			events_close(s); /* shojid went away: keep what is shown, reconnect later */
+			return;
+		}
+		if (r < 0)
+			return;
+		struct json_object *o = json_tokener_parse(line);
+		free(line);
+		if (!o)
+			continue;
+		const char *vm = str(o, "vm"), *ev = str(o, "event");
+		if (strcmp(ev, "crashed") == 0)
+			set_crashed(s, vm, true);
+		else if (strcmp(ev, "started") == 0 || strcmp(ev, "deleted") == 0 ||
+			 strcmp(ev, "stopped") == 0 || strcmp(ev, "failed") == 0)
+			set_crashed(s, vm, false);
+		json_object_put(o);
+		s->refresh = true;
+	}
+}
+
+void link_tick(struct seat *s)
+{
+	if (!s->use_shojid)
+		return;
+	if (s->events_fd < 0 && seat_now_ns() / 1000000 >= s->events_retry_ms)
+		events_open(s);
+	if (s->list_fd >= 0 && seat_now_ns() / 1000000 > s->list_deadline_ms) {
+		log_msg(LOG_WARN, "shojid: no answer to list in %d ms; asking again", LIST_TIMEOUT_MS);
+		list_close(s);
+		s->refresh = true;
+	}
+	if (s->refresh && s->list_fd < 0 && seat_now_ns() / 1000000 >= s->list_retry_ms)
+		list_send(s);
+}

@@ -1,0 +1,165 @@
+/* seat: shoji-seat's shared state and the functions its parts call on one another. One thread:
+ * poll() over the VMs' display sockets, shojid's event stream and the seat's control socket,
+ * then SDL's events, then a frame when something visible changed. Every socket is
+ * non-blocking and every monitor packet is checked (seat_proto.c), so no VM can stall the
+ * seat or reach another VM's frames or input. */
+#ifndef SHOJI_SEAT_SEAT_H
+#define SHOJI_SEAT_SEAT_H
+
+#include <SDL.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/display_proto.h"
+#include "../common/err.h"
+#include "../toolstack/rpc.h"
+#include "../toolstack/vmdef.h"
+#include "hotkey.h"
+#include "keymap.h"
+
+#define SEAT_MAX_VMS 32
+#define SEAT_MAX_CLIENTS 4
+#define SEAT_BAR_H 28		/* the trust bar, above the guest's pixels */
+#define SEAT_PACKETS_PER_TURN 64 /* a monitor's packets read per loop turn, so none can starve
+				  * the others */
+#define SEAT_SAMPLES 256	/* latency samples kept for "stats" */
+
+enum seat_vm_state {
+	SEAT_VM_WAITING, /* no connection yet (the monitor is starting), or no HELLO yet */
+	SEAT_VM_LIVE,	 /* connected */
+	SEAT_VM_STOPPED, /* the monitor went away and shojid has not said why yet */
+	SEAT_VM_CRASHED, /* shojid reported a crash */
+	SEAT_VM_BROKEN,	 /* the monitor broke the protocol; the connection is closed */
+};
+
+struct seat_vm {
+	bool used, seen;
+	char name[VMDEF_NAME_MAX + 1];
+	uint32_t rgb;
+	char sock[256];
+	enum seat_vm_state state;
+	char why[160];
+	int fd;
+	long long retry_ms;
+	bool hello;
+	/* the current surface, mapped read-only */
+	bool surface_on;
+	struct display_surface surf;
+	const uint8_t *map;
+	size_t map_len;
+	uint32_t dirty[4];	/* {x, y, w, h} not yet uploaded to tex */
+	SDL_Texture *tex;
+	uint32_t tex_w, tex_h;
+	/* the guest's pointer image (virtio-gpu's cursor queue), drawn over its pixels */
+	bool cursor_on, cursor_new;
+	int32_t cursor_x, cursor_y;
+	uint32_t hot_x, hot_y;
+	uint8_t cursor_px[DISPLAY_CURSOR_SIZE * DISPLAY_CURSOR_SIZE * 4];
+	SDL_Texture *cursor_tex;
+	/* flow control */
+	bool have_seq, ack_due;
+	uint32_t seq, acked;
+	long long damage_ns;	/* when the oldest unpresented damage arrived */
+	/* input */
+	uint8_t held[KEYMAP_MAX_EVDEV / 8];
+	uint32_t buttons;	/* pointer buttons held */
+	uint64_t frames, dropped_input, bad_packets;
+};
+
+struct seat_client {
+	int fd;
+	char buf[4096];
+	size_t len;
+	bool screenshot_wait; /* answered after the next frame */
+	char shot_path[256];
+};
+
+struct seat_samples {
+	double v[SEAT_SAMPLES];
+	unsigned n; /* total added; the last SEAT_SAMPLES are kept */
+};
+
+struct seat {
+	struct seat_vm vms[SEAT_MAX_VMS];
+	int active; /* index or -1 */
+	bool switcher;
+	struct hotkey hotkey;
+	SDL_Window *win;
+	SDL_Renderer *ren;
+	int win_w, win_h;
+	bool redraw;
+	/* shojid: a list now and then, events --follow as they come */
+	bool use_shojid;
+	char shojid_sock[256];
+	int events_fd, list_fd;
+	struct rpc_reader events_rd, list_rd;
+	long long list_deadline_ms, list_retry_ms;
+	bool refresh;
+	long long events_retry_ms;
+	char crashed[SEAT_MAX_VMS][VMDEF_NAME_MAX + 1]; /* names shojid reported crashed */
+	/* control socket */
+	char control_path[256];
+	int control_fd;
+	struct seat_client clients[SEAT_MAX_CLIENTS];
+	/* measurements */
+	long long switch_ns; /* a switch waiting for the target's first frame; 0: none */
+	int switch_to;
+	struct seat_samples switch_ms, frame_ms, upload_ms, draw_ms, present_ms;
+	uint64_t presents;
+	bool quit;
+};
+
+long long seat_now_ns(void);
+void seat_sample(struct seat_samples *s, double v);
+
+/* vmconn.c: one VM's display connection */
+struct seat_vm *vmconn_add(struct seat *s, const char *name, uint32_t rgb, const char *sock);
+void vmconn_remove(struct seat *s, struct seat_vm *vm);
+void vmconn_try_connect(struct seat *s, struct seat_vm *vm);
+void vmconn_disconnect(struct seat_vm *vm, enum seat_vm_state state, const char *why);
+/* The socket is readable (or hung up): reads at most SEAT_PACKETS_PER_TURN packets. */
+void vmconn_read(struct seat *s, struct seat_vm *vm);
+void vmconn_ack(struct seat_vm *vm);
+/* Sends events to the monitor (dropped, and counted, when it cannot take them at once). */
+void vmconn_input(struct seat_vm *vm, uint32_t device, const struct display_input_event *ev,
+		  uint32_t n);
+void vmconn_key(struct seat_vm *vm, uint16_t code, bool down);
+/* Releases every key and button the VM was given. */
+void vmconn_release_all(struct seat_vm *vm);
+void vmconn_preferred_size(struct seat *s, struct seat_vm *vm);
+const char *vmconn_state_name(enum seat_vm_state st);
+
+/* link.c: shojid (events_fd follows its events; list_fd, while a list request is out) */
+void link_init(struct seat *s);
+/* events_fd is readable: an event (or shojid's end). */
+void link_read(struct seat *s);
+/* list_fd is readable: the reply to a list request. */
+void link_read_list(struct seat *s);
+/* Refreshes the VM list from shojid when asked to, or reconnects the event stream. */
+void link_tick(struct seat *s);
+
+/* control.c: the seat's control socket */
+int control_open(struct seat *s, struct err *e);
+void control_accept(struct seat *s);
+void control_read(struct seat *s, struct seat_client *c);
+/* A frame is drawn but not yet presented: answers screenshot requests. */
+void control_frame_ready(struct seat *s);
+void control_close_all(struct seat *s);
+
+/* render.c */
+void render_frame(struct seat *s);
+/* The window as a PPM file. */
+int render_screenshot(struct seat *s, const char *path, struct err *e);
+/* Where the active VM's pixels go in the window (w == 0: nowhere). */
+SDL_Rect render_guest_rect(const struct seat *s, const struct seat_vm *vm);
+
+/* input.c: the keyboard and pointer from SDL */
+void input_event(struct seat *s, const SDL_Event *ev);
+/* Makes idx the active VM (releasing everything held in the one left); false when idx is not
+ * a VM with a display. */
+bool input_switch(struct seat *s, int idx);
+int seat_find(const struct seat *s, const char *name);
+/* The n-th (0-based) VM in the switcher's order, or -1. */
+int seat_nth(const struct seat *s, int n);
+
+#endif

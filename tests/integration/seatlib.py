@@ -1,0 +1,135 @@
+"""seatlib: what the seat's tests and bench/seat share: a virtual X server (Xvfb), shoji-seat's
+control socket, PPM screenshots read back as pixels, and typing with xdotool."""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+
+BAR_H = 28  # src/seat/seat.h: SEAT_BAR_H
+CRASHED_RGB = 0x7F1010  # src/seat/render.c: the crashed tile
+LABEL_RGB = {"blue": 0x1E66F5, "green": 0x2EA043, "red": 0xD32F2F}  # vmdef_values.c
+
+
+def missing_tools():
+    return [t for t in ("Xvfb", "xdotool") if not shutil.which(t)]
+
+
+class Xvfb:
+    def __init__(self, width=1280, height=900):
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", f"{width}x{height}x24",
+                                      "-nolisten", "tcp", "-noreset"], pass_fds=[w],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            num = f.readline().strip()
+        if not num:
+            raise RuntimeError("Xvfb did not start")
+        self.display = f":{num}"
+
+    def env(self, base=None):
+        return dict(base or os.environ, DISPLAY=self.display)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def call(path, req, timeout=10):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall((json.dumps(req) + "\n").encode())
+    line = s.makefile().readline()
+    s.close()
+    return json.loads(line)
+
+
+def wait_until(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if pred():
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out ({timeout}s) waiting for: {what}")
+
+
+class Shot:
+    """A PPM screenshot of the seat's window."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            data = f.read()
+        magic, dims, maxv, self.px = data.split(b"\n", 3)
+        assert magic == b"P6" and maxv == b"255", "not a PPM from the seat"
+        self.w, self.h = map(int, dims.split())
+
+    def rgb(self, x, y):
+        i = (y * self.w + x) * 3
+        r, g, b = self.px[i:i + 3]
+        return r << 16 | g << 8 | b
+
+    def count(self, rgb, step=4):
+        """How many sampled pixels (every step-th) have this colour."""
+        n = 0
+        for y in range(0, self.h, step):
+            for x in range(0, self.w, step):
+                n += self.rgb(x, y) == rgb
+        return n
+
+
+def screenshot(sock, path):
+    rep = call(sock, {"cmd": "screenshot", "path": os.path.abspath(path)})
+    assert rep.get("ok"), rep
+    return Shot(path)
+
+
+def xdotool(env, *args):
+    subprocess.run(["xdotool", *args], env=env, check=True, timeout=20)
+
+
+def focus_seat(env):
+    """Puts the pointer in the seat's window, so that its keys go there (Xvfb has no window
+    manager: the focus follows the pointer)."""
+    out = []
+
+    def find():
+        out[:] = subprocess.run(["xdotool", "search", "--name", "^shoji-seat$"], env=env,
+                                capture_output=True, text=True, timeout=20).stdout.split()
+        return bool(out)
+    wait_until(find, 20, "the shoji-seat window")
+    xdotool(env, "mousemove", "--window", out[0], "300", "300")
+    return out[0]
+
+
+def ppm_to_png(src, dst):
+    """Writes the seat's PPM screenshot as a PNG (zlib alone: no imaging library needed)."""
+    shot = Shot(src)
+    raw = b"".join(b"\0" + shot.px[y * shot.w * 3:(y + 1) * shot.w * 3] for y in range(shot.h))
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+    with open(dst, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", shot.w, shot.h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+if __name__ == "__main__":  # seatlib.py SEAT_SOCKET screenshot PATH.png | switch NAME | wait-live N
+    sock, cmd, arg = sys.argv[1:4]
+    if cmd == "screenshot":
+        screenshot(sock, arg + ".ppm")
+        ppm_to_png(arg + ".ppm", arg)
+        os.unlink(arg + ".ppm")
+    elif cmd == "switch":
+        assert call(sock, {"cmd": "switch", "name": arg}).get("ok")
+    elif cmd == "wait-live":  # until N VMs have a screen
+        wait_until(lambda: sum(v["state"] == "live" and v["width"] > 0
+                               for v in call(sock, {"cmd": "status"})["vms"]) >= int(arg), 600, "the guests' screens")

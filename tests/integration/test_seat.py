@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""The seat end to end: shojid runs two VMs with a display, "work" (blue) and "personal"
+(green), and shoji-seat shows them in a window on a virtual X server (Xvfb). Screenshots show
+the active VM's pixels under a trust bar of its label colour; the hot key opens the switcher
+and a digit switches; keys typed while work is active reach work alone (each guest writes the
+keys it receives to its serial log) and the hot key reaches neither; `shoji switch` switches;
+a VM killed with -9 becomes a "crashed" tile, not a frozen frame; VMs started and stopped while
+the seat runs appear and disappear, service VMs without a display never do; a monitor that
+floods damage or sends garbage cannot freeze the seat or the other VM's display.
+
+Runs against tests/integration/fake_vmm.py (anywhere: its display is tests/integration/
+fake_display.py) or the real shoji-vmm in the KVM harness (the guest's display action fills its
+screen, writes its name on it and echoes its key presses to the serial console)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seatlib  # noqa: E402
+from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until, xdotool  # noqa: E402
+from test_toolstack import Toolstack, parse_args  # noqa: E402
+
+COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
+KEY_Q, KEY_Z, KEY_SPACE, BTN_LEFT = 16, 44, 57, 0x110
+
+
+class Seat:
+    def __init__(self, ts, x):
+        self.ts, self.x = ts, x
+        self.sock = os.path.join(ts.run, "seat.sock")
+        self.log = open(os.path.join(ts.dir, "seat.log"), "ab")
+        self.proc = subprocess.Popen([os.path.join(ts.bindir, "shoji"), "seat", "--size", "1024x768"],
+                                     env=x.env(ts.env), stdout=self.log, stderr=self.log)
+        wait_until(lambda: os.path.exists(self.sock), 20, "the seat's control socket")
+        self.env = x.env(ts.env)
+        seatlib.focus_seat(self.env)
+
+    def status(self):
+        return call(self.sock, {"cmd": "status"})
+
+    def vm(self, name):
+        return next((v for v in self.status()["vms"] if v["name"] == name), None)
+
+    def shot(self, tag):
+        return screenshot(self.sock, os.path.join(self.ts.dir, f"{tag}.ppm"))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def create(ts, name, label, display=True):
+    """A VM whose guest fills its screen with COLOURS[name], its name in white in the middle
+    (the guest's display action), and prints each key press it gets."""
+    ts.create(name, action="display")
+    ts.ok("set", name, f"label={label}", f"display={'on' if display else 'off'}",
+          f"cmdline=console=ttyS0 quiet shoji.action=display shoji.name={name} "
+          f"shoji.color={COLOURS.get(name, 0x808080):06x}")
+
+
+def keys_in(ts, name):
+    """The key events a VM's guest reported, (code, 1) for a press and (code, 0) for a release
+    (the stand-in reports releases too), from its serial log."""
+    found = []
+    for line in ts.serial(name).splitlines():
+        for tag, value in (("shoji-key:", 1), ("shoji-key-release:", 0)):
+            if tag in line:
+                try:
+                    found.append((int(line.split(tag)[1].split()[0]), value))
+                except (ValueError, IndexError):
+                    pass
+    return found
+
+
+def guest_centre(shot):
+    """A pixel of the guest's fill colour: well inside its area, clear of the name in its
+    middle, of the stand-in's white corner and of the tiles' captions."""
+    return shot.rgb(shot.w // 5, BAR_H + (shot.h - BAR_H) // 8)
+
+
+def live(seat, name):
+    v = seat.vm(name)
+    return v and v["state"] == "live" and v["width"] > 0
+
+
+def test_active_shows_pixels_and_label(ts, seat):
+    wait_until(lambda: live(seat, "work") and live(seat, "personal"), ts.boot_timeout, "both displays live")
+    assert seat.status()["active"] == "personal", "the first VM in name order is not shown first"
+    ts.ok("switch", "work")
+    assert seat.status()["active"] == "work"
+    wait_until(lambda: guest_centre(seat.shot("work")) == COLOURS["work"], 20, "work's pixels")
+    s = seat.shot("work")
+    assert s.rgb(s.w - 4, 4) == LABEL_RGB["blue"], hex(s.rgb(s.w - 4, 4))
+    assert s.count(COLOURS["personal"]) == 0, "personal's pixels on work's screen"
+    if not ts.real:  # the stand-in's pointer image, drawn by the seat over the guest's pixels
+        assert s.count(0xFF00FF, step=2) > 0, "no pointer"
+
+
+def test_keys_reach_only_the_active_vm(ts, seat):
+    for name in ("work", "personal"):  # the guests read their keyboards
+        wait_until(lambda: "shoji-keys: listening" in ts.serial(name), ts.boot_timeout, f"{name} listens")
+    xdotool(seat.env, "type", "--delay", "30", "qz")
+    wait_until(lambda: (KEY_Z, 1) in keys_in(ts, "work"), 20, "work echoes q and z")
+    got = keys_in(ts, "work")
+    assert (KEY_Q, 1) in got, got
+    xdotool(seat.env, "click", "1")  # the pointer is a tablet on the same channel
+    wait_until(lambda: (BTN_LEFT, 1) in keys_in(ts, "work"), 20, "work echoes the click")
+    time.sleep(0.5)
+    assert keys_in(ts, "personal") == [], keys_in(ts, "personal")
+
+
+def test_hotkey_switcher_and_digit(ts, seat):
+    xdotool(seat.env, "key", "ctrl+alt+space")
+    wait_until(lambda: seat.status()["switcher"], 10, "the switcher opens")
+    s = seat.shot("switcher")
+    assert s.count(COLOURS["work"]) > 100 and s.count(COLOURS["personal"]) > 100, "two live thumbnails"
+    digit = [v["name"] for v in seat.status()["vms"]].index("personal") + 1
+    xdotool(seat.env, "key", str(digit))
+    wait_until(lambda: seat.status()["active"] == "personal" and not seat.status()["switcher"], 10,
+               "personal is active")
+    wait_until(lambda: guest_centre(seat.shot("personal")) == COLOURS["personal"], 20, "personal's pixels")
+    s = seat.shot("personal")
+    assert s.rgb(s.w - 4, 4) == LABEL_RGB["green"], hex(s.rgb(s.w - 4, 4))
+    assert s.count(COLOURS["work"]) == 0
+    xdotool(seat.env, "type", "--delay", "30", "z")
+    wait_until(lambda: (KEY_Z, 1) in keys_in(ts, "personal"), 20, "personal echoes z")
+    for name in ("work", "personal"):
+        assert all(code != KEY_SPACE for code, _ in keys_in(ts, name)), f"the hot key reached {name}"
+        if not ts.real:  # the stand-in reports releases: nothing may be left held
+            held = {}
+            for code, value in keys_in(ts, name):
+                held[code] = value
+            assert all(v == 0 for v in held.values()), f"{name} has keys left held: {held}"
+
+
+def test_shoji_switch(ts, seat):
+    ts.ok("switch", "work")
+    assert seat.status()["active"] == "work"
+    rc, _, err = ts.shoji("switch", "nosuch")
+    assert rc == 3 and "nosuch" in err, (rc, err)
+
+
+def test_vms_appear_and_disappear(ts, seat):
+    create(ts, "other", "red")
+    create(ts, "service", "grey", display=False)
+    ts.ok("start", "other")
+    ts.ok("start", "service")
+    wait_until(lambda: live(seat, "other"), ts.boot_timeout, "other appears")
+    assert seat.vm("service") is None, "a VM without a display is shown"
+    ts.ok("stop", "other", "--timeout", "5")
+    wait_until(lambda: seat.vm("other") is None, 20, "other disappears")
+    ts.ok("stop", "service", "--timeout", "5")
+
+
+def test_crashed_vm_shows_a_tile(ts, seat):
+    ts.ok("switch", "personal")
+    for pid in ts.monitors("personal"):
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: seat.vm("personal")["state"] == "crashed", 20, "personal is shown crashed")
+    s = seat.shot("crashed")
+    assert guest_centre(s) == CRASHED_RGB, hex(guest_centre(s))
+    assert s.count(COLOURS["personal"]) == 0, "a frozen frame of personal"
+    ts.ok("start", "personal")
+    wait_until(lambda: live(seat, "personal"), ts.boot_timeout, "personal is back")
+    wait_until(lambda: guest_centre(seat.shot("back")) == COLOURS["personal"], 20, "personal's pixels again")
+
+
+TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
+         test_hotkey_switcher_and_digit, test_shoji_switch, test_vms_appear_and_disappear,
+         test_crashed_vm_shows_a_tile]
+
+
+def hostile_monitors(a, x):
+    """A flooding monitor, one sending garbage, one whose memfd is not sealed and one whose
+    surface is larger than its memfd, beside a well-behaved one (no shojid: --vm)."""
+    d = tempfile.mkdtemp(prefix="seat-", dir=os.path.join(os.path.dirname(a.bindir), "tmp"))
+    fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py")
+    procs = []
+    try:
+        monitors = (("good", "steady", "2040c0"), ("flood", "flood", "c04020"), ("junk", "garbage", "20a040"),
+                    ("unsealed", "unsealed", "808080"), ("short", "short", "808080"))
+        for name, mode, colour in monitors:
+            procs.append(subprocess.Popen([sys.executable, fake, "--socket", f"{d}/{name}.sock", "--name", name,
+                                           "--mode", mode, "--seconds", "6", "--colour", colour]))
+        wait_until(lambda: all(os.path.exists(f"{d}/{m[0]}.sock") for m in monitors), 10, "sockets")
+        sock = f"{d}/seat.sock"
+        args = [os.path.join(a.bindir, "shoji-seat"), "--control", sock, "--size", "800x600"]
+        for name, _, _ in monitors:
+            args += ["--vm", f"{name}={d}/{name}.sock,label=blue"]
+        seat = subprocess.Popen(args, env=x.env(), stdout=subprocess.DEVNULL, stderr=open(f"{d}/seat.log", "ab"))
+        procs.append(seat)
+        wait_until(lambda: os.path.exists(sock), 10, "the seat's control socket")
+        call(sock, {"cmd": "switch", "name": "flood"})
+        worst = 0.0
+        end = time.monotonic() + 4
+        while time.monotonic() < end:  # the seat keeps answering while flooded
+            t = time.monotonic()
+            st = call(sock, {"cmd": "status"}, timeout=2)
+            worst = max(worst, time.monotonic() - t)
+            time.sleep(0.05)
+        assert worst < 1.0, f"the seat took {worst:.2f}s to answer while flooded"
+        for _ in range(20):  # control clients that hang up before their reply
+            c = socket.socket(socket.AF_UNIX)
+            try:
+                c.connect(sock)
+                c.sendall(b'{"cmd":"status"}\n{"cmd":"stats"}\n')
+            except OSError:
+                pass  # the seat's backlog was full: it turns callers away, never waits for them
+            c.close()
+        wait_until(lambda: call(sock, {"cmd": "status"}, timeout=2)["ok"], 5, "the seat answers again")
+        st = call(sock, {"cmd": "status"}, timeout=2)
+        vms = {v["name"]: v for v in st["vms"]}
+        for name in ("junk", "unsealed", "short"):
+            assert vms[name]["state"] == "broken", vms[name]
+        assert "sealed" in vms["unsealed"]["why"] and "beyond its memfd" in vms["short"]["why"], vms
+        assert vms["good"]["state"] == "live" and vms["flood"]["frames"] > 0, vms
+        call(sock, {"cmd": "switch", "name": "good"})
+        s = screenshot(sock, f"{d}/good.ppm")
+        assert guest_centre(s) == 0x2040C0, hex(guest_centre(s))
+        assert seat.poll() is None, "the seat died"
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def main():
+    if seatlib.missing_tools():
+        print(f"SKIP: {' and '.join(seatlib.missing_tools())} missing (scripts/install-deps)")
+        return 77
+    a = parse_args("--display")
+    if not a:
+        return 77
+    x = seatlib.Xvfb()
+    ts = Toolstack(a)
+    seat = None
+    passed = failed = 0
+
+    def run(name, fn):
+        nonlocal passed, failed
+        start = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            print(f"ok - {name} ({time.monotonic() - start:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"not ok - {name}: {e if isinstance(e, AssertionError) else traceback.format_exc()}",
+                  flush=True)
+
+    try:
+        ts.start_daemon()
+        create(ts, "work", "blue")
+        create(ts, "personal", "green")
+        ts.ok("start", "work")
+        ts.ok("start", "personal")
+        seat = Seat(ts, x)
+        for t in TESTS:  # in order: each builds on the state the previous ones left
+            run(t.__name__, lambda: t(ts, seat))
+        if not ts.real:
+            run("hostile_monitors", lambda: hostile_monitors(a, x))
+    finally:
+        if failed:
+            for f in ("seat.log", "shojid.log"):
+                with open(os.path.join(ts.dir, f), "rb") as fh:
+                    print(f"--- {f} (end) ---\n" + fh.read().decode(errors="replace")[-3000:])
+        if seat:
+            seat.stop()
+        ts.cleanup()
+        x.stop()
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
