@@ -84,7 +84,8 @@ static size_t rec(uint8_t *out, uint8_t flags, uint32_t type, const void *body, 
 	out[1] = (uint8_t)n;
 	out[2] = (uint8_t)(n >> 8);
 	memcpy(out + 3, &h, sizeof(h));
-	memcpy(out + 3 + sizeof(h), body, len);
+	if (len)
+		memcpy(out + 3 + sizeof(h), body, len);
 	return 3 + n;
 }
 
