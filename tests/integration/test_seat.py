@@ -23,7 +23,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seatlib  # noqa: E402
 from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until, xdotool  # noqa: E402
-from test_toolstack import Toolstack, parse_args  # noqa: E402
+from test_toolstack import Toolstack, parse_args, scratch_base  # noqa: E402
 
 COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
 KEY_Q, KEY_Z, KEY_SPACE, BTN_LEFT = 16, 44, 57, 0x110
@@ -178,7 +178,7 @@ TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
 def hostile_monitors(a, x):
     """A flooding monitor, one sending garbage, one whose memfd is not sealed and one whose
     surface is larger than its memfd, beside a well-behaved one (no shojid: --vm)."""
-    d = tempfile.mkdtemp(prefix="seat-", dir=os.path.join(os.path.dirname(a.bindir), "tmp"))
+    d = tempfile.mkdtemp(prefix="seat-", dir=scratch_base(a.bindir))
     fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py")
     procs = []
     try:
