@@ -9,8 +9,9 @@
 #include "sanitizers.h"
 
 static const char *const allowed[] = {
-	/* memory: guest RAM, run areas, file mappings, malloc, thread stacks */
-	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk",
+	/* memory: guest RAM, run areas, file mappings, malloc, thread stacks; which guest pages are
+	 * resident (--stats) */
+	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mincore",
 	/* files: kernel and initrd (opened again on each boot), disks (opened once; a volatile
 	 * disk's O_TMPFILE overlay), the serial output and log,
 	 * /proc/self/statm (--stats), /proc/cpuinfo (kvm_open) */
@@ -39,7 +40,7 @@ static const char *const allowed[] = {
 /* What the AddressSanitizer/LeakSanitizer run-time adds: LeakSanitizer's check at exit stops the
  * threads with ptrace from a helper it clones, and reads /proc/self. */
 static const char *const allowed_sanitized[] = {
-	"ptrace", "wait4", "waitid", "getppid", "kill", "pipe2", "sched_getparam", "mincore",
+	"ptrace", "wait4", "waitid", "getppid", "kill", "pipe2", "sched_getparam",
 	"process_vm_readv", "msync", "getcwd",
 };
 
