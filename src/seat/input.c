@@ -1,6 +1,8 @@
 /* input: SDL keyboard and pointer events. The hot key and the switcher's keys stay in the seat;
  * everything else goes to the active VM alone, keys as evdev codes and the pointer as an
- * absolute tablet scaled to 0..32767 over the VM's pixels. */
+ * absolute tablet scaled to 0..32767 over the VM's pixels. The hot key's modifiers are held back
+ * when pressed: a guest sees them only once another key, a click or their own release shows they
+ * did not start the hot key, so no guest learns that the hot key was pressed. */
 #include "seat.h"
 
 #include <string.h>
@@ -70,11 +72,71 @@ static void switcher_key(struct seat *s, const SDL_KeyboardEvent *k)
 	s->redraw = true;
 }
 
+/* The HOTKEY_* bit a modifier key stands for (0: not a modifier). */
+static unsigned modifier_bit(SDL_Scancode sc)
+{
+	switch (sc) {
+	case SDL_SCANCODE_LCTRL: case SDL_SCANCODE_RCTRL: return HOTKEY_CTRL;
+	case SDL_SCANCODE_LALT: case SDL_SCANCODE_RALT: return HOTKEY_ALT;
+	case SDL_SCANCODE_LSHIFT: case SDL_SCANCODE_RSHIFT: return HOTKEY_SHIFT;
+	case SDL_SCANCODE_LGUI: case SDL_SCANCODE_RGUI: return HOTKEY_SUPER;
+	default: return 0;
+	}
+}
+
+static int held_find(const struct seat *s, SDL_Scancode sc)
+{
+	for (unsigned i = 0; i < s->nheld; i++)
+		if (s->held[i] == (int)sc)
+			return (int)i;
+	return -1;
+}
+
+/* Something other than the hot key came: the held modifiers were the user's, for the guest. */
+static void held_flush(struct seat *s, struct seat_vm *vm)
+{
+	for (unsigned i = 0; vm && i < s->nheld; i++)
+		vmconn_key(vm, keymap_hid_to_evdev((SDL_Scancode)s->held[i]), true);
+	s->nheld = 0;
+	s->held_used = false;
+}
+
+/* A hot-key modifier pressed or released; true when the seat keeps the event. */
+static bool held_modifier(struct seat *s, const SDL_KeyboardEvent *k)
+{
+	SDL_Scancode sc = k->keysym.scancode;
+	int i = held_find(s, sc);
+	if (!(modifier_bit(sc) & s->hotkey.mods))
+		return false;
+	if (k->type == SDL_KEYDOWN) {
+		if (i < 0 && !k->repeat && s->nheld < sizeof(s->held) / sizeof(s->held[0])) {
+			s->held[s->nheld++] = sc;
+			return true;
+		}
+		return i >= 0; /* a held one's repeats stay here; a shown one's go on */
+	}
+	if (i < 0)
+		return false; /* shown to the guest already: its release follows */
+	s->held[i] = s->held[--s->nheld];
+	struct seat_vm *vm = active(s);
+	if (!s->held_used && vm && !s->switcher) { /* a modifier tapped alone: the guest gets it */
+		vmconn_key(vm, keymap_hid_to_evdev(sc), true);
+		vmconn_key(vm, keymap_hid_to_evdev(sc), false);
+	}
+	if (s->nheld == 0)
+		s->held_used = false;
+	return true;
+}
+
 static void key(struct seat *s, const SDL_KeyboardEvent *k)
 {
 	SDL_Scancode sc = k->keysym.scancode;
+	if (held_modifier(s, k))
+		return;
 	if (k->type == SDL_KEYDOWN && hotkey_match(&s->hotkey, sc, k->keysym.mod)) {
-		/* The hot key: the guest gets none of it, and loses what it holds (its modifiers). */
+		/* The hot key: no guest gets any of it (its modifiers were held back), and the VM
+		 * loses any other key it holds. */
+		s->held_used = true;
 		s->switcher = !s->switcher;
 		if (s->active >= 0)
 			vmconn_release_all(&s->vms[s->active]);
@@ -83,6 +145,7 @@ static void key(struct seat *s, const SDL_KeyboardEvent *k)
 	}
 	if (k->type == SDL_KEYDOWN && hotkey_mods(k->keysym.mod) == s->hotkey.mods &&
 	    sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9) { /* hot-key modifiers + digit: direct */
+		s->held_used = true;
 		input_switch(s, seat_nth(s, sc - SDL_SCANCODE_1));
 		return;
 	}
@@ -91,6 +154,7 @@ static void key(struct seat *s, const SDL_KeyboardEvent *k)
 		return;
 	}
 	struct seat_vm *vm = active(s);
+	held_flush(s, vm);
 	if (vm)
 		vmconn_key(vm, keymap_hid_to_evdev(sc), k->type == SDL_KEYDOWN);
 }
@@ -129,6 +193,7 @@ void input_event(struct seat *s, const SDL_Event *ev)
 		bool down = ev->type == SDL_MOUSEBUTTONDOWN;
 		if (b == 3 || s->switcher || !(vm = active(s)))
 			break;
+		held_flush(s, vm); /* Ctrl+click is the guest's */
 		if (!down && !(vm->buttons & (1u << b)))
 			break;
 		pointer_abs(s, vm, ev->button.x, ev->button.y);
@@ -139,6 +204,7 @@ void input_event(struct seat *s, const SDL_Event *ev)
 	}
 	case SDL_MOUSEWHEEL:
 		if (!s->switcher && (vm = active(s)) && ev->wheel.y) {
+			held_flush(s, vm);
 			struct display_input_event e2[2] = {{EV_REL, 8 /* REL_WHEEL */, ev->wheel.y}, {EV_SYN, 0, 0}};
 			vmconn_input(vm, DISPLAY_INPUT_TABLET, e2, 2);
 		}

@@ -84,6 +84,9 @@ struct seat {
 	int active; /* index or -1 */
 	bool switcher;
 	struct hotkey hotkey;
+	int held[8];	 /* the hot key's modifier keys pressed and not yet shown to any guest */
+	unsigned nheld;
+	bool held_used; /* the hot key was made while they were held: their releases stay here */
 	SDL_Window *win;
 	SDL_Renderer *ren;
 	int win_w, win_h;
