@@ -52,7 +52,8 @@ class Run:
                  "1920x1080", *extra], stdout=subprocess.PIPE, text=True))
         seatlib.wait_until(lambda: all(os.path.exists(f"{self.d}/{n}.sock") for n, _ in vms), 10, "sockets")
         self.sock = f"{self.d}/seat.sock"
-        args = [os.path.join(a.bindir, "shoji-seat"), "--control", self.sock, "--size", "1920x1108"]
+        args = [os.path.join(a.bindir, "shoji-seat"), "--control", self.sock, "--size", "1920x1108",
+                "--renderer", a.renderer]
         for name, _ in vms:
             args += ["--vm", f"{name}={self.d}/{name}.sock,label=blue"]
         self.seat = subprocess.Popen(args, env=x.env(), stderr=subprocess.DEVNULL)
@@ -131,6 +132,8 @@ def main():
     ap.add_argument("--bindir", required=True)
     ap.add_argument("--switches", type=int, default=20)
     ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--renderer", default="auto", choices=("auto", "gpu", "software"),
+                    help="the seat's --renderer (gpu: SDL's OpenGL renderer even where it is llvmpipe)")
     a = ap.parse_args()
     a.bindir = os.path.abspath(a.bindir)
     a.tmp = os.path.join(os.path.dirname(a.bindir), "tmp")

@@ -1,4 +1,4 @@
-/* control: the seat's control socket (RUNTIME/seat.sock, mode 0600; `shoji switch` and the
+/* control: the seat's control socket (RUNTIME/seat/control.sock, mode 0600; `shoji switch` and the
  * tests use it). One JSON object a line each way:
  *   {"cmd":"switch","name":N}        make N the active VM
  *   {"cmd":"status"}                 the active VM, the switcher, each VM's state and size
@@ -120,6 +120,7 @@ static struct json_object *status(struct seat *s)
 		json_object_object_add(v, "acked", json_object_new_int64(vm->acked));
 		json_object_object_add(v, "dropped_input", json_object_new_int64((int64_t)vm->dropped_input));
 		json_object_object_add(v, "why", json_object_new_string(vm->why));
+		json_object_object_add(v, "via", json_object_new_string(vm->via_shojid ? "shojid" : "socket"));
 		json_object_array_add(arr, v);
 	}
 	json_object_object_add(o, "vms", arr);
@@ -167,9 +168,7 @@ static void request(struct seat *s, struct seat_client *c, const char *line)
 		json_object_object_add(r, "draw_ms", samples(&s->draw_ms));
 		json_object_object_add(r, "present_ms", samples(&s->present_ms));
 		json_object_object_add(r, "presents", json_object_new_int64((int64_t)s->presents));
-		SDL_RendererInfo ri;
-		if (SDL_GetRendererInfo(s->ren, &ri) == 0)
-			json_object_object_add(r, "renderer", json_object_new_string(ri.name));
+		json_object_object_add(r, "renderer", json_object_new_string(s->renderer_desc));
 		reply(c, r);
 	} else {
 		fail(c, "unknown request; send switch, status, screenshot or stats");

@@ -219,6 +219,32 @@ void link_read(struct seat *s)
 	}
 }
 
+#define DISPLAY_TIMEOUT_MS 1000
+
+int link_open_display(struct seat *s, const char *name, int *fd_out, struct err *e)
+{
+	int fd, en, got = -1;
+	struct json_object *req = request("display"), *reply = NULL, *ok;
+	json_object_object_add(req, "name", json_object_new_string(name));
+	int r = rpc_connect(s->shojid_sock, &fd, &en, e);
+	if (r == 0) {
+		r = rpc_call(fd, NULL, req, DISPLAY_TIMEOUT_MS, "shojid", &reply, &got, e);
+		close(fd);
+	}
+	json_object_put(req);
+	if (r == 0 && (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok) || got < 0))
+		r = err_set(e, "shojid: %s", got < 0 && !str(reply, "error")[0] ? "no descriptor passed"
+											: str(reply, "error"));
+	json_object_put(reply);
+	if (r < 0) {
+		if (got >= 0)
+			close(got);
+		return -1;
+	}
+	*fd_out = got;
+	return 0;
+}
+
 void link_tick(struct seat *s)
 {
 	if (!s->use_shojid)

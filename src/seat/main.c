@@ -31,17 +31,21 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shoji-seat [--runtime-dir DIR] [--control PATH] [--hotkey KEYS] [--size WxH]\n"
-		"                  [--fullscreen] [--vm NAME=SOCKET[,label=COLOUR]]... [--log-level L]\n"
+		"                  [--fullscreen] [--renderer auto|gpu|software]\n"
+		"                  [--vm NAME=SOCKET[,label=COLOUR]]... [--log-level L]\n"
 		"Shows the running VMs that have a display (display = on) in one window: the active one\n"
 		"under a bar with its name and label colour. The hot key (default " HOTKEY_DEFAULT ")\n"
 		"opens the switcher; 1..9 there (or the hot key's modifiers with 1..9) switch.\n"
 		"The VMs come from shojid (its runtime directory, default /run/shoji), or from --vm\n"
 		"(display sockets given directly; shojid is then not asked). The control socket\n"
-		"(default RUNTIME/seat.sock) takes `shoji switch NAME`.\n");
+		"(default RUNTIME/seat/control.sock) takes `shoji switch NAME`. Run as root or as a\n"
+		"user of shojid's group (the displays are then opened through shojid). --renderer auto\n"
+		"(the default) draws with the GPU, or in software where OpenGL is itself software.\n");
 }
 
 struct options {
 	const char *runtime_dir, *control, *hotkey;
+	enum seat_renderer renderer;
 	int w, h;
 	bool fullscreen;
 };
@@ -87,6 +91,9 @@ static int parse(int argc, char **argv, struct seat *s, struct options *o, struc
 			o->control = v;
 		} else if (strcmp(a, "--hotkey") == 0) {
 			o->hotkey = v;
+		} else if (strcmp(a, "--renderer") == 0) {
+			if (renderer_parse(v, &o->renderer, e) < 0)
+				return -1;
 		} else if (strcmp(a, "--size") == 0) {
 			if (sscanf(v, "%dx%d", &o->w, &o->h) != 2 || o->w < 160 || o->h < 120 || o->w > 16384 ||
 			    o->h > 16384)
@@ -133,9 +140,9 @@ static int setup(struct seat *s, const struct options *o, struct err *e)
 				  SDL_WINDOW_RESIZABLE | (o->fullscreen ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0));
 	if (!s->win)
 		return err_set(e, "cannot open a window: %s", SDL_GetError());
-	s->ren = SDL_CreateRenderer(s->win, -1, 0);
-	if (!s->ren)
-		return err_set(e, "cannot draw in the window: %s", SDL_GetError());
+	if (renderer_open(s, o->renderer, e) < 0)
+		return -1;
+	log_msg(LOG_INFO, "drawing with %s", s->renderer_desc);
 	SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
 	SDL_StopTextInput();
 	SDL_GetRendererOutputSize(s->ren, &s->win_w, &s->win_h);

@@ -42,6 +42,7 @@ struct seat_vm {
 	int fd;
 	long long retry_ms;
 	bool hello;
+	bool via_shojid;	/* the display socket is out of reach: shojid connects and passes it */
 	/* the current surface, mapped read-only */
 	bool surface_on;
 	struct display_surface surf;
@@ -89,6 +90,7 @@ struct seat {
 	bool held_used; /* the hot key was made while they were held: their releases stay here */
 	SDL_Window *win;
 	SDL_Renderer *ren;
+	char renderer_desc[128]; /* "opengl (the GPU)", "software (OpenGL is llvmpipe ...)" */
 	int win_w, win_h;
 	bool redraw;
 	/* shojid: a list now and then, events --follow as they come */
@@ -111,6 +113,12 @@ struct seat {
 	uint64_t presents;
 	bool quit;
 };
+
+enum seat_renderer { SEAT_RENDERER_AUTO, SEAT_RENDERER_GPU, SEAT_RENDERER_SOFTWARE };
+
+/* renderer.c: picks and creates s->ren for s->win */
+int renderer_parse(const char *v, enum seat_renderer *out, struct err *e);
+int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e);
 
 long long seat_now_ns(void);
 void seat_sample(struct seat_samples *s, double v);
@@ -140,6 +148,9 @@ void link_read(struct seat *s);
 void link_read_list(struct seat *s);
 /* Refreshes the VM list from shojid when asked to, or reconnects the event stream. */
 void link_tick(struct seat *s);
+/* A connection to VM name's display, made by shojid (the seat runs as a user of the shoji
+ * group, who may not enter the monitors' runtime directories) and passed over its socket. */
+int link_open_display(struct seat *s, const char *name, int *fd, struct err *e);
 
 /* control.c: the seat's control socket */
 int control_open(struct seat *s, struct err *e);

@@ -86,17 +86,37 @@ void vmconn_try_connect(struct seat *s, struct seat_vm *vm)
 	if (vm->fd >= 0 || !retry || now < vm->retry_ms || !vm->sock[0])
 		return;
 	vm->retry_ms = now + RETRY_MS;
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	if (strlen(vm->sock) >= sizeof(a.sun_path))
-		return;
-	strcpy(a.sun_path, vm->sock);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		snprintf(vm->why, sizeof(vm->why), "display socket: %s", strerror(errno));
-		close(fd);
-		return;
+	int fd = -1;
+	if (vm->via_shojid) {
+		struct err e;
+		if (link_open_display(s, vm->name, &fd, &e) < 0) {
+			snprintf(vm->why, sizeof(vm->why), "%.150s", e.msg);
+			return;
+		}
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			close(fd);
+			return;
+		}
+	} else {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		if (strlen(vm->sock) >= sizeof(a.sun_path))
+			return;
+		strcpy(a.sun_path, vm->sock);
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			int en = errno;
+			snprintf(vm->why, sizeof(vm->why), "display socket: %s", strerror(en));
+			close(fd);
+			/* A seat run by a user of the shoji group: shojid opens the socket for it. */
+			if ((en == EACCES || en == EPERM) && s->use_shojid) {
+				vm->via_shojid = true;
+				vm->retry_ms = now;
+			}
+			return;
+		}
 	}
 	vm->fd = fd;
 	vm->why[0] = '\0';

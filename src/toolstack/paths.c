@@ -54,7 +54,8 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_VM_DISPOSABLE] = {0, "%s/vms/%s/disposable"},
 		[PATHS_VM_VOLATILE] = {0, "%s/vms/%s/volatile"},
 		[PATHS_DISPLAY] = {1, "%s/%s/display.sock"},
-		[PATHS_SEAT_CONTROL] = {1, "%s/seat.sock"},
+		[PATHS_SEAT_DIR] = {1, "%s/seat"},
+		[PATHS_SEAT_CONTROL] = {1, "%s/seat/control.sock"},
 	};
 	size_t limit = size;
 	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL || f == PATHS_DISPLAY ||

@@ -41,7 +41,8 @@ enum paths_file {
 	PATHS_VM_VOLATILE,   /* state/vms/NAME/volatile: where a disposable's monitor keeps its
 			      * unnamed overlays */
 	PATHS_DISPLAY,	     /* runtime/NAME/display.sock: the monitor's display channel (display = on) */
-	PATHS_SEAT_CONTROL,  /* runtime/seat.sock: shoji-seat's control socket */
+	PATHS_SEAT_DIR,	     /* runtime/seat: the seat's own directory, root:shoji 2770 */
+	PATHS_SEAT_CONTROL,  /* runtime/seat/control.sock: shoji-seat's control socket */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit

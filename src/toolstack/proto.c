@@ -40,6 +40,7 @@ static const struct {
 	[PROTO_SNAPSHOT_REVERT] = {"snapshot-revert", F_NAME | F_SNAPSHOT, 0},
 	[PROTO_SNAPSHOT_DELETE] = {"snapshot-delete", F_NAME | F_SNAPSHOT, 0},
 	[PROTO_RUN] = {"run", F_DEFINITION, 0},
+	[PROTO_DISPLAY] = {"display", F_NAME, 0},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

@@ -12,13 +12,18 @@
 
 int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e)
 {
+	return rpc_connect_type(path, SOCK_STREAM, fd_out, errno_out, e);
+}
+
+int rpc_connect_type(const char *path, int type, int *fd_out, int *errno_out, struct err *e)
+{
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	*errno_out = 0;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return *errno_out = ENAMETOOLONG, err_set(e, "socket path '%s' is too long", path);
 	strcpy(sa.sun_path, path);
 	/* Non-blocking: a peer whose backlog is full must not stall the caller (calls poll). */
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return *errno_out = errno, err_errno(e, errno, "socket");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {

@@ -11,6 +11,8 @@
 /* Connects to the socket at path (the socket is non-blocking). On failure *errno_out holds the connect errno (ENOENT,
  * ECONNREFUSED: nobody listens; EACCES: no permission). */
 int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e);
+/* The same for another socket type (SOCK_SEQPACKET: a monitor's display channel). */
+int rpc_connect_type(const char *path, int type, int *fd_out, int *errno_out, struct err *e);
 
 struct rpc_reader {
 	int fd;

@@ -61,7 +61,11 @@ static void test_good_requests(void **state)
 	assert_int_equal(parse("{\"cmd\":\"snapshot-create\",\"name\":\"w\"}", &r, &code, &e), 0);
 	assert_string_equal(r.snapshot, "");
 	proto_request_free(&r);
-	for (int c = PROTO_PING; c <= PROTO_RUN; c++)
+	assert_int_equal(parse("{\"cmd\":\"display\",\"name\":\"work\"}", &r, &code, &e), 0);
+	assert_int_equal(r.cmd, PROTO_DISPLAY);
+	assert_string_equal(r.name, "work");
+	proto_request_free(&r);
+	for (int c = PROTO_PING; c <= PROTO_DISPLAY; c++)
 		assert_string_not_equal(proto_cmd_name((enum proto_cmd)c), "?");
 }
 

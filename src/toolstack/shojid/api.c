@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -207,8 +208,11 @@ static int do_delete(struct daemon *d, const char *name, enum proto_code *code, 
 	return 0;
 }
 
-static int do_console(struct daemon *d, struct client *c, const char *name, enum proto_code *code,
-		      struct err *e)
+/* console and display: connects to one of a running VM's sockets (in its runtime directory,
+ * which only root and the jail may enter) and passes the connection to the caller, whom the
+ * daemon has already authorized (root or the shoji group). */
+static int pass_socket(struct daemon *d, struct client *c, const char *name, enum paths_file f, int type,
+		       const char *what, enum proto_code *code, struct err *e)
 {
 	if (exists(d, name, code, e) < 0)
 		return -1;
@@ -218,15 +222,20 @@ static int do_console(struct daemon *d, struct client *c, const char *name, enum
 	char sock[512];
 	int fd, en;
 	struct err sub;
-	vm_path(d, PATHS_SERIAL, name, sock, sizeof(sock));
-	if (rpc_connect(sock, &fd, &en, &sub) < 0)
-		return *code = PROTO_ERROR, err_set(e, "VM '%s': the serial console: %s", name, sub.msg);
+	vm_path(d, f, name, sock, sizeof(sock));
+	if (rpc_connect_type(sock, type, &fd, &en, &sub) < 0) {
+		if (f == PATHS_DISPLAY && en == ENOENT)
+			return *code = PROTO_STATE,
+			       err_set(e, "VM '%s' has no display; set display = on (shoji set %s display=on) and "
+					  "start it again", name, name);
+		return *code = PROTO_ERROR, err_set(e, "VM '%s': the %s: %s", name, what, sub.msg);
+	}
 	struct json_object *o = ok_object();
 	add_str(o, "name", name);
 	int r = client_send_fd(c, o, fd);
 	close(fd);
 	if (r < 0)
-		return *code = PROTO_ERROR, err_set(e, "cannot pass the console to the caller");
+		return *code = PROTO_ERROR, err_set(e, "cannot pass the %s to the caller", what);
 	return 0;
 }
 
@@ -322,9 +331,10 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 		return o;
 	}
 	case PROTO_CONSOLE:
-		if (do_console(d, c, r->name, code, e) < 0)
+	case PROTO_DISPLAY:
+		if (r->cmd == PROTO_CONSOLE ? pass_socket(d, c, r->name, PATHS_SERIAL, SOCK_STREAM, "serial console", code, e)
+					    : pass_socket(d, c, r->name, PATHS_DISPLAY, SOCK_SEQPACKET, "display", code, e))
 			return NULL;
-		*parked = false;
 		return NULL; /* already answered, with the descriptor */
 	case PROTO_LOGS: return do_logs(d, r, code, e);
 	case PROTO_TEMPLATE_BEGIN: {

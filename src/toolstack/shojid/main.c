@@ -176,6 +176,14 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 		fprintf(stderr, "shojid: group '%s' does not exist: only root may use shoji (create it "
 				"with 'groupadd --system %s')\n", o->group, o->group);
 
+	/* The seat may run as a user of the group (a desktop session): its directory is the one
+	 * place under the runtime directory where the group may create anything. */
+	paths_get(&d->paths, PATHS_SEAT_DIR, NULL, p, sizeof(p), NULL);
+	if (mkdirs(p, 0700, e) < 0)
+		return -1;
+	if (g && geteuid() == 0 && (chown(p, 0, g->gr_gid) < 0 || chmod(p, 02770) < 0))
+		return err_errno(e, errno, "cannot give %s to group '%s'", p, o->group);
+
 	d->jail = !o->no_jail && geteuid() == 0;
 	if (!o->no_jail && geteuid() != 0)
 		fprintf(stderr, "shojid: not running as root: monitors run without a jail, as uid %u\n",
