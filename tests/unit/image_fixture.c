@@ -13,7 +13,7 @@ int image_fx_setup(void **state)
 	struct image_fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/shoji-image-XXXXXX");
+	unit_tmp_path(f->dir, sizeof(f->dir), "shoji-image-XXXXXX");
 	if (!mkdtemp(f->dir)) {
 		free(f);
 		return -1;

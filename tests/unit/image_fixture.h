@@ -8,7 +8,7 @@
 #include "vmm/block/block.h"
 
 struct image_fx {
-	char dir[64];
+	char dir[96];
 	char path[128]; /* DIR/a.qcow2 */
 };
 

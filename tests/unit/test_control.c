@@ -258,7 +258,9 @@ static char *read_reply(struct control_server *s, int fd, char *buf, size_t size
 static int server_setup(void **state)
 {
 	(void)state;
-	snprintf(sock_path, sizeof(sock_path), "/tmp/shoji-test-control-%d.sock", (int)getpid());
+	char name[64];
+	snprintf(name, sizeof(name), "shoji-test-control-%d.sock", (int)getpid());
+	unit_tmp_path(sock_path, sizeof(sock_path), name);
 	return 0;
 }
 

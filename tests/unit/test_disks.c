@@ -28,7 +28,8 @@ static void find_by_serial_or_index(void **state)
 static void volatile_disk(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/shoji-disks-XXXXXX", base[64], vol[80];
+	char dir[96], base[128], vol[128];
+	unit_tmp_path(dir, sizeof(dir), "shoji-disks-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(base, sizeof(base), "%s/base.raw", dir);
 	snprintf(vol, sizeof(vol), "%s/scratch", dir);

@@ -23,7 +23,7 @@
 #include "vmm/display/display_server.h"
 
 struct dfx {
-	char dir[64], path[96];
+	char dir[96], path[108];
 	struct display_server ds;
 	int seat;
 	unsigned connected, fills, inputs, sizes;
@@ -73,8 +73,10 @@ static int setup(void **state)
 {
 	struct dfx *f = calloc(1, sizeof(*f));
 	struct err e;
-	strcpy(f->dir, "/tmp/shoji-display-XXXXXX");
-	if (!f || !mkdtemp(f->dir))
+	if (!f)
+		return -1;
+	unit_tmp_path(f->dir, sizeof(f->dir), "shoji-display-XXXXXX");
+	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/display.sock", f->dir);
 	if (display_server_open(&f->ds, f->path, 640, 480, &e) < 0)

@@ -20,14 +20,14 @@ struct bfx {
 	struct vfx v;
 	struct virtio_blk blk;
 	struct block_dev *disk;
-	char path[64];
+	char path[96];
 };
 
 static int setup_common(void **state, bool ro, enum block_format fmt)
 {
 	struct bfx *f = calloc(1, sizeof(*f));
 	struct err e;
-	snprintf(f->path, sizeof(f->path), "/tmp/shoji-blk-test-XXXXXX");
+	unit_tmp_path(f->path, sizeof(f->path), "shoji-blk-test-XXXXXX");
 	int fd = mkstemp(f->path);
 	if (fd < 0 || ftruncate(fd, IMAGE_SECTORS * 512) < 0)
 		return -1;
@@ -229,8 +229,8 @@ static void qcow2_disk(void **state)
 static void qcow2_magic_refused_without_format(void **state)
 {
 	(void)state;
-	char path[64];
-	snprintf(path, sizeof(path), "/tmp/shoji-blk-test-XXXXXX");
+	char path[96];
+	unit_tmp_path(path, sizeof(path), "shoji-blk-test-XXXXXX");
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);

@@ -6,9 +6,22 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+/* Writes TMPDIR/name into buf: the scratch directory the test runner gives ($TMPDIR), or /tmp
+ * where it is unset or too long for a socket path under it. */
+static inline void unit_tmp_path(char *buf, size_t size, const char *name)
+{
+	const char *t = getenv("TMPDIR");
+	size_t need = (t ? strlen(t) : 0) + strlen(name) + 2;
+	if (!t || !*t || need > size || need > 80)
+		t = "/tmp";
+	snprintf(buf, size, "%s/%s", t, name);
+}
 
 /* Fails unless the string hay contains needle. */
 #define assert_contains(hay, needle)                                                      \
