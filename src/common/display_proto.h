@@ -14,7 +14,8 @@
 #define DISPLAY_MSG_MAX 32768        /* no packet is larger, header included */
 #define DISPLAY_MAX_WIDTH 8192
 #define DISPLAY_MAX_HEIGHT 8192
-#define DISPLAY_DAMAGE_WINDOW 4      /* damage messages in flight before the seat's ACK */
+#define DISPLAY_DAMAGE_WINDOW 1      /* damage messages in flight before the seat's ACK: the
+                                        monitor never writes a surface the seat may be reading */
 #define DISPLAY_CURSOR_SIZE 64       /* cursor images are 64x64 XRGB8888 with alpha in X */
 #define DISPLAY_INPUT_MAX 64         /* events in one INPUT message */
 
@@ -28,7 +29,8 @@ enum display_msg_type {
     DISPLAY_MSG_CURSOR_MOVE = 6,   /* struct display_cursor_move */
     /* seat -> monitor */
     DISPLAY_MSG_INPUT = 64,        /* struct display_input + count * struct display_input_event */
-    DISPLAY_MSG_ACK = 65,          /* struct display_ack: damage up to seq has been presented */
+    DISPLAY_MSG_ACK = 65,          /* struct display_ack: damage up to seq is copied out of the
+                                      surface (the monitor may write it again) */
     DISPLAY_MSG_PREFERRED_SIZE = 66, /* struct display_size: the seat's area for this VM */
 };
 

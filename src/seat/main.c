@@ -164,34 +164,45 @@ static void frame(struct seat *s)
 		need = s->vms[i].used && visible(s, i) && s->vms[i].dirty[2] != 0;
 	for (int i = 0; i < SEAT_MAX_CLIENTS && !need; i++)
 		need = s->clients[i].fd >= 0 && s->clients[i].screenshot_wait;
+	long long t0 = seat_now_ns(), t1 = t0;
 	if (need) {
-		long long t0 = seat_now_ns();
-		render_frame(s);
-		long long t1 = seat_now_ns();
-		control_frame_ready(s);
-		long long t2 = seat_now_ns();
-		SDL_RenderPresent(s->ren);
-		seat_sample(&s->draw_ms, (double)(t1 - t0) / 1e6);
-		seat_sample(&s->present_ms, (double)(seat_now_ns() - t2) / 1e6);
-		s->presents++;
-		s->redraw = false;
+		render_frame(s); /* uploads the shown VMs' damage */
+		t1 = seat_now_ns();
 	}
+	/* Every VM's damage is out of its memfd now: uploaded, or (hidden VMs) kept as a rectangle
+	 * to upload when shown. The ACK lets the monitor write its next frame while this one is
+	 * presented; it writes the memfd only while no DAMAGE is unacknowledged, so what the seat
+	 * uploads is never half written. */
+	bool shown[SEAT_MAX_VMS] = {false};
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		struct seat_vm *vm = &s->vms[i];
+		if (!vm->used || !vm->ack_due)
+			continue;
+		shown[i] = need && visible(s, i);
+		vmconn_ack(vm);
+	}
+	if (!need)
+		return;
+	control_frame_ready(s);
+	long long t2 = seat_now_ns();
+	SDL_RenderPresent(s->ren);
 	long long now = seat_now_ns();
-	if (need && s->switch_ns && s->active == s->switch_to) {
+	seat_sample(&s->draw_ms, (double)(t1 - t0) / 1e6);
+	seat_sample(&s->present_ms, (double)(now - t2) / 1e6);
+	s->presents++;
+	s->redraw = false;
+	if (s->switch_ns && s->active == s->switch_to) {
 		seat_sample(&s->switch_ms, (double)(now - s->switch_ns) / 1e6);
 		s->switch_ns = 0;
 	}
 	for (int i = 0; i < SEAT_MAX_VMS; i++) {
 		struct seat_vm *vm = &s->vms[i];
-		if (!vm->used || !vm->ack_due)
+		if (!shown[i])
 			continue;
-		if (need && visible(s, i)) {
-			vm->frames++;
-			if (vm->damage_ns)
-				seat_sample(&s->frame_ms, (double)(now - vm->damage_ns) / 1e6);
-			vm->damage_ns = 0;
-		}
-		vmconn_ack(vm); /* hidden VMs: acknowledged at once, their frames kept as damage */
+		vm->frames++;
+		if (vm->damage_ns)
+			seat_sample(&s->frame_ms, (double)(now - vm->damage_ns) / 1e6);
+		vm->damage_ns = 0;
 	}
 }
 

@@ -27,7 +27,7 @@ HELLO, SURFACE, DAMAGE, DISABLE, CURSOR = 1, 2, 3, 4, 5
 CURSOR_RGB = 0xFF00FF  # the pointer image: a 16x16 opaque square in a clear 64x64
 INPUT, ACK, PREFERRED_SIZE = 64, 65, 66
 XRGB8888 = 0x34325258
-WINDOW = 4
+WINDOW = 1  # DISPLAY_DAMAGE_WINDOW
 
 
 def packet(t, body=b""):

@@ -1,9 +1,10 @@
 /* display_server: the monitor's end of the display channel (src/common/display_proto.h). It
  * owns the listening SOCK_SEQPACKET socket (made before the jail, outliving guest reboots), the
  * one seat connection (a new connection replaces the old one), the surface memfd shared with
- * that seat, and damage flow control: at most DISPLAY_DAMAGE_WINDOW DAMAGE messages wait for
- * the seat's ACK; damage beyond that is merged into one pending rectangle, sent on the next
- * ACK. Pixels are copied into the surface only when a DAMAGE message is about to go, through
+ * that seat, and damage flow control: at most DISPLAY_DAMAGE_WINDOW (one) DAMAGE message waits
+ * for the seat's ACK, which the seat sends once it has copied the damage out, so the surface is
+ * never written while the seat may read it (no torn frames); damage meanwhile is merged into one
+ * pending rectangle, sent on the ACK. Pixels are copied into the surface only when a DAMAGE message is about to go, through
  * the owner's `fill` callback, so a flood of flushes costs one copy per acknowledged frame and
  * nothing at all while no seat is connected (the memfd exists only while one is). Nothing here
  * ever blocks: sends use MSG_DONTWAIT and a seat that lets its socket fill up is dropped. Used
