@@ -6,16 +6,13 @@ KVM exits per MiB moved (from the VM's debugfs statistics) and the ratios."""
 import argparse
 import os
 import re
-import select
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot import kvm_exits  # noqa: E402
+from boot import kvm_exits, watch_console  # noqa: E402
 
 CMDLINE = "console=ttyS0 quiet shoji.action=blkbench"
 MIB_MOVED = 64
@@ -23,37 +20,23 @@ RATE = re.compile(r"shoji-guest: blk (write|read): 64 MiB in ([\d.]+) s")
 
 
 def run_once(cmd, timeout):
-    err = tempfile.TemporaryFile()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
-    buf, marks, rates = b"", {}, {}
-    start = time.monotonic()
-    fd = p.stdout.fileno()
-    while time.monotonic() - start < timeout:
-        if not select.select([fd], [], [], 0.5)[0]:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        buf += chunk
-        text = buf.decode(errors="replace")
+    marks, rates = {}, {}
+
+    def seen(pid, text, _elapsed):
         if "begin" not in marks and "shoji-guest: blk begin" in text:
-            marks["begin"] = kvm_exits(p.pid)
+            marks["begin"] = kvm_exits(pid)
         for m in RATE.finditer(text):
             if m[1] not in marks:
-                marks[m[1]] = kvm_exits(p.pid)
+                marks[m[1]] = kvm_exits(pid)
                 seconds = max(float(m[2]), 0.01)  # /proc/uptime counts in 10 ms steps
                 rates[m[1]] = MIB_MOVED * 1.048576 / seconds
-    if p.poll() is None:
-        p.kill()
-    p.wait()
+    out, _, err = watch_console(cmd, timeout, seen)
     exits = {}
     if None not in (marks.get("begin"), marks.get("write"), marks.get("read")):
         exits["write"] = (marks["write"] - marks["begin"]) / MIB_MOVED
         exits["read"] = (marks["read"] - marks["write"]) / MIB_MOVED
     if len(rates) < 2:
-        err.seek(0)
-        sys.stderr.write(f"blk: incomplete run of {cmd[0]}: {buf.decode(errors='replace')[-600:]}"
-                         f"{err.read().decode(errors='replace')[-400:]}\n")
+        sys.stderr.write(f"blk: incomplete run of {cmd[0]}: {out[-600:]}{err[-400:]}\n")
     return rates, exits
 
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-MARKER = b"shoji-guest: init started"
+MARKER = "shoji-guest: init started"
 CMDLINE = "console=ttyS0 quiet shoji.action=poweroff"
 
 
@@ -50,32 +50,41 @@ def overhead_kib(pid, guest_mib):
     return total - guest
 
 
-def run_once(cmd, guest_mib, timeout):
+def watch_console(cmd, timeout, on_output):
+    """Runs a monitor (shoji-vmm or QEMU) whose serial console is its stdout, calling
+    on_output(pid, console text so far, seconds since the start) as the text grows, until the
+    monitor exits (it is killed after timeout seconds). Returns (console text, status, the end
+    of its stderr)."""
     start = time.monotonic()
     err = tempfile.TemporaryFile()  # a file, not a pipe: a chatty monitor never blocks on it
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
     buf = b""
-    marker_s = exits = over = None
     fd = p.stdout.fileno()
     while time.monotonic() - start < timeout:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if not ready:
+        if not select.select([fd], [], [], 0.5)[0]:
             continue
         chunk = os.read(fd, 65536)
         if not chunk:
             break  # end of output: the monitor has exited
         buf += chunk
-        if marker_s is None and MARKER in buf:
-            marker_s = time.monotonic() - start
-            exits = kvm_exits(p.pid)
-            over = overhead_kib(p.pid, guest_mib)
+        on_output(p.pid, buf.decode(errors="replace"), time.monotonic() - start)
     if p.poll() is None:
         p.kill()
     p.wait()
-    if marker_s is None:
-        sys.stderr.write(f"boot: no marker from {cmd[0]} (status {p.returncode}): "
-                         f"{(err.seek(0), err.read())[1].decode(errors='replace')[-500:]}\n")
-    return marker_s, exits, over
+    err.seek(0)
+    return buf.decode(errors="replace"), p.returncode, err.read().decode(errors="replace")[-500:]
+
+
+def run_once(cmd, guest_mib, timeout):
+    got = {}
+
+    def seen(pid, text, elapsed):
+        if "s" not in got and MARKER in text:
+            got.update(s=elapsed, exits=kvm_exits(pid), over=overhead_kib(pid, guest_mib))
+    _, status, err = watch_console(cmd, timeout, seen)
+    if "s" not in got:
+        sys.stderr.write(f"boot: no marker from {cmd[0]} (status {status}): {err}\n")
+    return got.get("s"), got.get("exits"), got.get("over")
 
 
 def med(values):

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import re
-import select
 import shutil
 import socket
 import statistics
@@ -21,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot import kvm_exits  # noqa: E402
+from boot import kvm_exits, watch_console  # noqa: E402
 
 CMDLINE = "console=ttyS0 quiet shoji.action=qcow2bench"
 PHASES = ("seq-write", "seq-read", "rand-write", "rand-read")
@@ -31,35 +30,23 @@ SPLIT = re.compile(r"stopping them ([\d.]+), flush and switch ([\d.]+)\)")
 
 
 def run_once(cmd, timeout):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    buf, rates, exits = b"", {}, {}
-    last = None
-    start = time.monotonic()
-    fd = p.stdout.fileno()
-    while time.monotonic() - start < timeout:
-        if not select.select([fd], [], [], 0.5)[0]:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        buf += chunk
-        text = buf.decode(errors="replace")
-        if last is None and "shoji-guest: qb begin" in text:
-            last = kvm_exits(p.pid)
+    rates, exits = {}, {}
+    last = {}
+
+    def seen(pid, text, _elapsed):
+        if "exits" not in last and "shoji-guest: qb begin" in text:
+            last["exits"] = kvm_exits(pid)
         for m in RATE.finditer(text):
             if m[1] not in rates:
-                now = kvm_exits(p.pid)
+                now = kvm_exits(pid)
                 mib, secs = float(m[2]), max(float(m[3]), 1e-4)
                 rates[m[1]] = mib / secs
-                if now is not None and last is not None:
-                    exits[m[1]] = (now - last) / mib
-                last = now
-    if p.poll() is None:
-        p.kill()
-    p.wait()
+                if now is not None and last.get("exits") is not None:
+                    exits[m[1]] = (now - last["exits"]) / mib
+                last["exits"] = now
+    out, _, err = watch_console(cmd, timeout, seen)
     if len(rates) < len(PHASES):
-        sys.stderr.write(f"qcow2: incomplete run of {cmd[0]}: {buf.decode(errors='replace')[-600:]}"
-                         f"{p.stderr.read().decode(errors='replace')[-400:]}\n")
+        sys.stderr.write(f"qcow2: incomplete run of {cmd[0]}: {out[-600:]}{err[-400:]}\n")
     return rates, exits
 
 

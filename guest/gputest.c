@@ -5,7 +5,8 @@
  *   gputest text NAME RRGGBB      the colour, with NAME in big white letters in the middle
  *   gputest frames N              N full frames, alternating two colours, one every 20 ms
  *   gputest keys                  print "shoji-key: CODE" for each key press on any
- *                                 /dev/input/event*, forever
+ *                                 /dev/input/event*, and "shoji-mouse: CODE VALUE" for each
+ *                                 relative motion (REL_X 0, REL_Y 1), forever
  * The console is switched to graphics mode first, so the kernel's text console does not draw
  * over the picture. Built statically into the guest's initramfs by guest/build.sh. */
 #include <dirent.h>
@@ -150,6 +151,9 @@ static int keys(void)
 				continue;
 			if (ev.type == EV_KEY && ev.value == 1) {
 				printf("shoji-key: %u\n", ev.code);
+				fflush(stdout);
+			} else if (ev.type == EV_REL && (ev.code == REL_X || ev.code == REL_Y)) {
+				printf("shoji-mouse: %u %d\n", ev.code, ev.value); /* the relative mouse */
 				fflush(stdout);
 			}
 		}

@@ -124,6 +124,7 @@ static struct json_object *status(struct seat *s)
 		json_object_array_add(arr, v);
 	}
 	json_object_object_add(o, "vms", arr);
+	json_object_object_add(o, "grabbed", json_object_new_boolean(s->grabbed));
 	return o;
 }
 

@@ -1,6 +1,7 @@
 /* input: SDL keyboard and pointer events. The hot key and the switcher's keys stay in the seat;
  * everything else goes to the active VM alone, keys as evdev codes and the pointer as an
- * absolute tablet scaled to 0..32767 over the VM's pixels. The hot key's modifiers are held back
+ * absolute tablet scaled to 0..32767 over the VM's pixels, or, while the pointer is grabbed
+ * (the hot key's modifiers + G), as relative motion of its mouse. The hot key's modifiers are held back
  * when pressed: a guest sees them only once another key, a click or their own release shows they
  * did not start the hot key, so no guest learns that the hot key was pressed. */
 #include "seat.h"
@@ -12,6 +13,10 @@
 #define EV_REL 2
 #define EV_ABS 3
 #define ABS_MAX_VALUE 32767
+#define REL_X 0
+#define REL_Y 1
+#define REL_WHEEL 8
+#define GRAB_KEY SDL_SCANCODE_G
 
 int seat_find(const struct seat *s, const char *name)
 {
@@ -31,10 +36,22 @@ int seat_nth(const struct seat *s, int n)
 	return -1;
 }
 
+void input_grab(struct seat *s, bool on)
+{
+	if (s->grabbed == on)
+		return;
+	/* SDL hides the host pointer and keeps it in the window; motion comes as deltas. */
+	s->grabbed = on && SDL_SetRelativeMouseMode(SDL_TRUE) == 0;
+	if (!s->grabbed)
+		SDL_SetRelativeMouseMode(SDL_FALSE);
+	s->redraw = true;
+}
+
 bool input_switch(struct seat *s, int idx)
 {
 	if (idx < 0 || idx >= SEAT_MAX_VMS || !s->vms[idx].used)
 		return false;
+	input_grab(s, false); /* a grab belongs to the VM it was made for */
 	if (s->active >= 0 && s->active != idx)
 		vmconn_release_all(&s->vms[s->active]);
 	if (s->active != idx) {
@@ -138,6 +155,7 @@ static void key(struct seat *s, const SDL_KeyboardEvent *k)
 		 * loses any other key it holds. */
 		s->held_used = true;
 		s->switcher = !s->switcher;
+		input_grab(s, false);
 		if (s->active >= 0)
 			vmconn_release_all(&s->vms[s->active]);
 		s->redraw = true;
@@ -147,6 +165,12 @@ static void key(struct seat *s, const SDL_KeyboardEvent *k)
 	    sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9) { /* hot-key modifiers + digit: direct */
 		s->held_used = true;
 		input_switch(s, seat_nth(s, sc - SDL_SCANCODE_1));
+		return;
+	}
+	if (k->type == SDL_KEYDOWN && hotkey_mods(k->keysym.mod) == s->hotkey.mods && sc == GRAB_KEY &&
+	    !s->switcher) { /* hot-key modifiers + G: grab the pointer, or let it go */
+		s->held_used = true;
+		input_grab(s, !s->grabbed && active(s));
 		return;
 	}
 	if (s->switcher) {
@@ -177,14 +201,23 @@ static void pointer_abs(struct seat *s, struct seat_vm *vm, int x, int y)
 void input_event(struct seat *s, const SDL_Event *ev)
 {
 	struct seat_vm *vm;
+	if (s->grabbed && !active(s))
+		input_grab(s, false); /* the VM went away under the grab */
 	switch (ev->type) {
 	case SDL_KEYDOWN:
 	case SDL_KEYUP:
 		key(s, &ev->key);
 		break;
 	case SDL_MOUSEMOTION:
-		if (!s->switcher && (vm = active(s)))
+		if (s->switcher || !(vm = active(s)))
+			break;
+		if (!s->grabbed) {
 			pointer_abs(s, vm, ev->motion.x, ev->motion.y);
+		} else if (ev->motion.xrel || ev->motion.yrel) {
+			struct display_input_event rel[3] = {
+				{EV_REL, REL_X, ev->motion.xrel}, {EV_REL, REL_Y, ev->motion.yrel}, {EV_SYN, 0, 0}};
+			vmconn_input(vm, DISPLAY_INPUT_MOUSE, rel, 3);
+		}
 		break;
 	case SDL_MOUSEBUTTONDOWN:
 	case SDL_MOUSEBUTTONUP: {
@@ -196,22 +229,25 @@ void input_event(struct seat *s, const SDL_Event *ev)
 		held_flush(s, vm); /* Ctrl+click is the guest's */
 		if (!down && !(vm->buttons & (1u << b)))
 			break;
-		pointer_abs(s, vm, ev->button.x, ev->button.y);
+		if (!s->grabbed)
+			pointer_abs(s, vm, ev->button.x, ev->button.y);
 		struct display_input_event e2[2] = {{EV_KEY, (uint16_t)(0x110 + b), down}, {EV_SYN, 0, 0}};
 		vm->buttons = down ? vm->buttons | (1u << b) : vm->buttons & ~(1u << b);
-		vmconn_input(vm, DISPLAY_INPUT_TABLET, e2, 2);
+		vmconn_input(vm, s->grabbed ? DISPLAY_INPUT_MOUSE : DISPLAY_INPUT_TABLET, e2, 2);
 		break;
 	}
 	case SDL_MOUSEWHEEL:
 		if (!s->switcher && (vm = active(s)) && ev->wheel.y) {
 			held_flush(s, vm);
-			struct display_input_event e2[2] = {{EV_REL, 8 /* REL_WHEEL */, ev->wheel.y}, {EV_SYN, 0, 0}};
-			vmconn_input(vm, DISPLAY_INPUT_TABLET, e2, 2);
+			struct display_input_event e2[2] = {{EV_REL, REL_WHEEL, ev->wheel.y}, {EV_SYN, 0, 0}};
+			vmconn_input(vm, s->grabbed ? DISPLAY_INPUT_MOUSE : DISPLAY_INPUT_TABLET, e2, 2);
 		}
 		break;
 	case SDL_WINDOWEVENT:
-		if (ev->window.event == SDL_WINDOWEVENT_FOCUS_LOST && s->active >= 0)
+		if (ev->window.event == SDL_WINDOWEVENT_FOCUS_LOST && s->active >= 0) {
 			vmconn_release_all(&s->vms[s->active]); /* keys released elsewhere never come */
+			input_grab(s, false);
+		}
 		if (ev->window.event == SDL_WINDOWEVENT_SIZE_CHANGED) {
 			s->win_w = ev->window.data1;
 			s->win_h = ev->window.data2;

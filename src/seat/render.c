@@ -167,6 +167,8 @@ static void draw_bar(struct seat *s)
 	char t[96];
 	if (!vm)
 		snprintf(t, sizeof(t), "no vm");
+	else if (vm->state == SEAT_VM_LIVE && s->grabbed)
+		snprintf(t, sizeof(t), "%s - pointer grabbed", vm->name);
 	else if (vm->state == SEAT_VM_LIVE)
 		snprintf(t, sizeof(t), "%s", vm->name);
 	else

@@ -85,6 +85,7 @@ struct seat {
 	int active; /* index or -1 */
 	bool switcher;
 	struct hotkey hotkey;
+	bool grabbed;	 /* the pointer is grabbed: relative motion to the active VM's mouse */
 	int held[8];	 /* the hot key's modifier keys pressed and not yet shown to any guest */
 	unsigned nheld;
 	bool held_used; /* the hot key was made while they were held: their releases stay here */
@@ -172,6 +173,8 @@ void input_event(struct seat *s, const SDL_Event *ev);
 /* Makes idx the active VM (releasing everything held in the one left); false when idx is not
  * a VM with a display. */
 bool input_switch(struct seat *s, int idx);
+/* Grabs the pointer for the active VM's relative mouse, or lets it go. */
+void input_grab(struct seat *s, bool on);
 int seat_find(const struct seat *s, const char *name);
 /* The n-th (0-based) VM in the switcher's order, or -1. */
 int seat_nth(const struct seat *s, int n);

@@ -335,9 +335,10 @@ void vmconn_release_all(struct seat_vm *vm)
 		if (vm->buttons & (1u << i))
 			ev[n++] = (struct display_input_event){.type = 1, .code = btn[i], .value = 0};
 	}
-	if (n) {
+	if (n) { /* on both pointers: a grab may have moved the buttons to the mouse */
 		ev[n++] = (struct display_input_event){0, 0, 0};
 		vmconn_input(vm, DISPLAY_INPUT_TABLET, ev, n);
+		vmconn_input(vm, DISPLAY_INPUT_MOUSE, ev, n);
 	}
 	vm->buttons = 0;
 }

@@ -109,6 +109,8 @@ class Monitor:
                     self.keys.write(f"shoji-key: {code}\n")
                 elif et == 1 and value == 0:
                     self.keys.write(f"shoji-key-release: {code}\n")
+                elif et == 2 and dev == 2:  # the relative mouse's motion
+                    self.keys.write(f"shoji-mouse: {code} {value}\n")
         return True
 
     def serve(self, c):

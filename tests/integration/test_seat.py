@@ -174,6 +174,45 @@ def test_shoji_switch(ts, seat):
     assert rc == 3 and "nosuch" in err, (rc, err)
 
 
+def mouse_in(ts, name):
+    """The relative-mouse motion a VM's guest reported: [(REL code, value)]."""
+    found = []
+    for line in ts.serial(name).splitlines():
+        if "shoji-mouse:" in line:
+            try:
+                code, value = line.split("shoji-mouse:")[1].split()[:2]
+                found.append((int(code), int(value)))
+            except (ValueError, IndexError):
+                pass
+    return found
+
+
+def test_pointer_grab(ts, seat):
+    """The hot key's modifiers + G grab the pointer: its motion reaches the active VM as the
+    relative mouse's, until the same keys (or a switch) let it go."""
+    ts.ok("switch", "work")
+    seatlib.focus_seat(seat.env)
+    xdotool(seat.env, "key", "ctrl+alt+g")
+    wait_until(lambda: seat.status()["grabbed"], 10, "the pointer grabbed")
+    before = len(mouse_in(ts, "work"))
+
+    def moved():
+        xdotool(seat.env, "mousemove_relative", "--", "7", "5")
+        return len(mouse_in(ts, "work")) > before
+    wait_until(moved, 30, "work reports relative motion")
+    assert any(code == 0 and value != 0 for code, value in mouse_in(ts, "work")), mouse_in(ts, "work")
+    assert mouse_in(ts, "personal") == [], "personal saw the grabbed pointer"
+    got = [code for code, _ in keys_in(ts, "work")]
+    assert 34 not in got, f"the grab's G reached work: {got}"  # KEY_G
+    xdotool(seat.env, "key", "ctrl+alt+g")
+    wait_until(lambda: not seat.status()["grabbed"], 10, "the grab released")
+    xdotool(seat.env, "key", "ctrl+alt+g")
+    wait_until(lambda: seat.status()["grabbed"], 10, "the pointer grabbed again")
+    ts.ok("switch", "personal")
+    assert not seat.status()["grabbed"], "a switch kept the grab"
+    seatlib.focus_seat(seat.env)
+
+
 def test_vms_appear_and_disappear(ts, seat):
     create(ts, "other", "red")
     create(ts, "service", "grey", display=False)
@@ -200,7 +239,7 @@ def test_crashed_vm_shows_a_tile(ts, seat):
 
 
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
-         test_hotkey_switcher_and_digit, test_shoji_switch, test_vms_appear_and_disappear,
+         test_hotkey_switcher_and_digit, test_shoji_switch, test_pointer_grab, test_vms_appear_and_disappear,
          test_crashed_vm_shows_a_tile]
 
 
