@@ -6,7 +6,9 @@ window on the same virtual X server (Xvfb):
 
 - shoji: shoji-vmm --display socket:...,size=1920x1080 and shoji-seat (--size 1920x1108: the
   picture 1:1 under the bar);
-- QEMU: -device virtio-gpu-pci,xres=1920,yres=1080 -display sdl (Debian's qemu-system-gui).
+- QEMU: -device virtio-gpu-pci,xres=1920,yres=1080 -display sdl (Debian's qemu-system-gui),
+  once with SDL's default renderer and once with SDL's software renderer drawing straight into
+  the window (shoji-seat's choice where OpenGL is llvmpipe, as under Xvfb).
 
 Measured: the CPU time spent outside the guest's vCPUs (the monitor's threads other than its vCPU
 threads, plus shoji-seat; QEMU's threads other than "CPU n/KVM") with frames, less the same
@@ -62,11 +64,7 @@ def run_shoji(a, x, frames, tmp):
     sock, log = f"{tmp}/display.sock", f"{tmp}/serial.log"
     vmm = subprocess.Popen([a.vmm, "--kernel", a.kernel, "--initrd", a.initrd, "--memory", "256",
                             "--cmdline", f"console=ttyS0 quiet shoji.action=gpubench shoji.frames={frames} shoji.name=b",
-                            "--display", f"socket:{sock},size=1920x1080", "--serial", f"file:{log}", "--stats",
-                            # a release monitor with --stats died of SIGSYS when its guest powered
-                            # off (not seen in sanitizer builds); the filter does not touch the
-                            # display path's cost
-                            "--no-seccomp"],
+                            "--display", f"socket:{sock},size=1920x1080", "--serial", f"file:{log}", "--stats"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seatlib.wait_until(lambda: os.path.exists(sock), 60, "the display socket")
     ctl = f"{tmp}/seat.sock"
@@ -89,15 +87,20 @@ def run_shoji(a, x, frames, tmp):
     return mon.total() + seatcpu.total(), stats["frame_ms"], (int(d[1]), int(d[2])) if d else None
 
 
-def run_qemu(a, x, frames, tmp):
+# SDL's software renderer drawing straight into the window (what shoji-seat's --renderer auto
+# picks where OpenGL is llvmpipe), for QEMU's SDL display too: the same drawing path on both.
+SOFTWARE_SDL = {"SDL_RENDER_DRIVER": "software", "SDL_FRAMEBUFFER_ACCELERATION": "0"}
+
+
+def run_qemu(a, x, frames, tmp, software=False):
     log = f"{tmp}/serial.log"
     q = subprocess.Popen([a.qemu, "-enable-kvm", "-cpu", "host", "-m", "256", "-smp", "1", "-M", "q35",
                           "-nodefaults", "-no-user-config", "-no-reboot", "-device",
                           "virtio-gpu-pci,xres=1920,yres=1080", "-display", "sdl", "-serial", f"file:{log}",
                           "-kernel", a.kernel, "-initrd", a.initrd, "-append",
                           f"console=ttyS0 quiet shoji.action=gpubench shoji.frames={frames} shoji.name=b"],
-                         env=x.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+                         env=dict(x.env(), **(SOFTWARE_SDL if software else {})), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     cpu = ThreadCpu(q.pid, r"CPU \d+/KVM$")
     while q.poll() is None:
         cpu.sample()
@@ -121,7 +124,7 @@ def main():
     have_qemu = bool(sdl and re.search(r"^sdl$", sdl, re.M))
     x = seatlib.Xvfb(1920, 1200)
     base = tempfile.mkdtemp(prefix="bench-seat-guest-")  # /tmp: sockets cannot live on the harness's 9p tree
-    res = {"shoji": [], "qemu": []}
+    res = {"shoji": [], "qemu": [], "qemu-software": []}
     lat, seat_ms = [], []
     try:
         for r in range(a.runs):  # interleaved, each with its no-frames baseline
@@ -134,10 +137,11 @@ def main():
                     if d:
                         lat.append(d)
             res["shoji"].append((cpu[a.frames] - cpu[0]) * 1000 / a.frames)
-            if have_qemu:
-                q0 = run_qemu(a, x, 0, tempfile.mkdtemp(dir=base))
-                q1 = run_qemu(a, x, a.frames, tempfile.mkdtemp(dir=base))
-                res["qemu"].append((q1 - q0) * 1000 / a.frames)
+            for software, key in ((False, "qemu"), (True, "qemu-software")):
+                if have_qemu:
+                    q0 = run_qemu(a, x, 0, tempfile.mkdtemp(dir=base), software)
+                    q1 = run_qemu(a, x, a.frames, tempfile.mkdtemp(dir=base), software)
+                    res[key].append((q1 - q0) * 1000 / a.frames)
     finally:
         x.stop()
         shutil.rmtree(base, ignore_errors=True)
@@ -152,10 +156,12 @@ def main():
         print(f"shoji DAMAGE read -> presented (seat): median {statistics.median(seat_ms):.2f} ms, "
               f"worst {max(seat_ms):.2f} ms")
     if have_qemu:
-        q = statistics.median(res["qemu"])
-        print(f"QEMU -display sdl (threads outside vCPUs): {q:.2f} ms CPU per frame (runs: "
-              f"{', '.join(f'{v:.2f}' for v in res['qemu'])})")
-        print(f"ratio shoji / QEMU: {s / q:.2f}" if q > 0 else "ratio: QEMU's cost was below the noise")
+        for key, what in (("qemu", "QEMU -display sdl, SDL's default renderer"),
+                          ("qemu-software", "QEMU -display sdl, SDL software into the window")):
+            q = statistics.median(res[key])
+            print(f"{what} (threads outside vCPUs): {q:.2f} ms CPU per frame (runs: "
+                  f"{', '.join(f'{v:.2f}' for v in res[key])})")
+            print(f"  ratio shoji / this QEMU: {s / q:.2f}" if q > 0 else "  ratio: QEMU's cost was below the noise")
     else:
         print("QEMU: no SDL display in this qemu-system-x86_64 (install qemu-system-gui); not compared")
     return 0
