@@ -171,6 +171,7 @@ def test_display_pattern_keys_and_seat_takeover(env):
         for code in (30, 48, 46):
             vm.wait_log(f"shoji-key: {code}", timeout=60)
 
+
         # A second seat takes over: the first one's connection ends, the new one gets the
         # picture from the start and its keys reach the guest.
         seat2 = Seat(vm.display)
@@ -186,6 +187,16 @@ def test_display_pattern_keys_and_seat_takeover(env):
         assert vm.p.poll() is None, f"shoji-vmm ended without a seat:\n{vm.tail()}"
         seat3 = Seat(vm.display)
         seat3.wait(lambda: pattern_shown(seat3), timeout=60, vm=vm)
+
+        # The seat's area becomes the guest's mode: a display-change interrupt, new display
+        # info and EDID, the kernel's probe of the connector, and its console's new mode, which
+        # reaches the seat as a new surface. Smaller than the console's 640x480, because the
+        # kernel's own (fbdev) probe drops modes larger than its framebuffer; a desktop's
+        # compositor probes without that limit.
+        vm.wait_log("shoji-mode: 640x480", timeout=60)
+        seat3.send(PREFERRED_SIZE, struct.pack("<II", 600, 400))
+        vm.wait_log("shoji-mode: 600x400", timeout=60)
+        seat3.wait(lambda: seat3.surface and seat3.surface[:2] == (600, 400), timeout=60, vm=vm)
         seat3.close()
     finally:
         if seat:
