@@ -7,6 +7,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -41,15 +42,20 @@ class Env:
     def run(self, args, timeout=240, stop_when=None, env=None):
         """Runs shoji-vmm with args. stop_when(stdout_so_far) -> True sends SIGTERM."""
         start = time.monotonic()
+        errf = tempfile.TemporaryFile()  # a file, not a pipe: a chatty monitor never blocks on it
         p = subprocess.Popen([self.vmm] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=dict(os.environ, **(env or {})))
+                             stderr=errf, env=dict(os.environ, **(env or {})))
         out = b""
         os.set_blocking(p.stdout.fileno(), False)
         stopped = False
         while p.poll() is None:
             if time.monotonic() - start > timeout:
                 p.kill()
-                p.wait()
+                try:
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"shoji-vmm did not finish in {timeout}s, and SIGKILL did not end it "
+                                         "in 60 s (stuck in the kernel)") from None
                 raise AssertionError(f"shoji-vmm did not finish in {timeout}s:\n"
                                      + out.decode(errors="replace")[-2000:])
             chunk = p.stdout.read() or b""
@@ -59,7 +65,8 @@ class Env:
                 stopped = True
             time.sleep(0.05)
         out += p.stdout.read() or b""
-        err = p.stderr.read()
+        errf.seek(0)
+        err = errf.read()
         return Result(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
                       time.monotonic() - start)
 
