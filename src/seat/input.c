@@ -1,9 +1,9 @@
 /* input: SDL keyboard and pointer events. The hot key and the switcher's keys stay in the seat;
  * everything else goes to the active VM alone, keys as evdev codes and the pointer as an
  * absolute tablet scaled to 0..32767 over the VM's pixels, or, while the pointer is grabbed
- * (the hot key's modifiers + G), as relative motion of its mouse. The hot key's modifiers are held back
- * when pressed: a guest sees them only once another key, a click or their own release shows they
- * did not start the hot key, so no guest learns that the hot key was pressed. */
+ * (the hot key's modifiers + G), as relative motion of its mouse. The hot key's modifiers are
+ * held back when pressed: a guest sees them only once another key, a click or their own release
+ * shows they did not start the hot key, so no guest learns that the hot key was pressed. */
 #include "seat.h"
 
 #include <string.h>
@@ -161,14 +161,13 @@ static void key(struct seat *s, const SDL_KeyboardEvent *k)
 		s->redraw = true;
 		return;
 	}
-	if (k->type == SDL_KEYDOWN && hotkey_mods(k->keysym.mod) == s->hotkey.mods &&
-	    sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9) { /* hot-key modifiers + digit: direct */
+	bool chord = k->type == SDL_KEYDOWN && hotkey_mods(k->keysym.mod) == s->hotkey.mods;
+	if (chord && sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9) { /* hot-key modifiers + digit: direct */
 		s->held_used = true;
 		input_switch(s, seat_nth(s, sc - SDL_SCANCODE_1));
 		return;
 	}
-	if (k->type == SDL_KEYDOWN && hotkey_mods(k->keysym.mod) == s->hotkey.mods && sc == GRAB_KEY &&
-	    !s->switcher) { /* hot-key modifiers + G: grab the pointer, or let it go */
+	if (chord && sc == GRAB_KEY && !s->switcher) { /* hot-key modifiers + G: grab the pointer, or let it go */
 		s->held_used = true;
 		input_grab(s, !s->grabbed && active(s));
 		return;

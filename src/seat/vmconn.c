@@ -8,7 +8,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -99,17 +98,10 @@ void vmconn_try_connect(struct seat *s, struct seat_vm *vm)
 			return;
 		}
 	} else {
-		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		if (strlen(vm->sock) >= sizeof(a.sun_path))
-			return;
-		strcpy(a.sun_path, vm->sock);
-		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return;
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-			int en = errno;
+		struct err e;
+		int en;
+		if (rpc_connect_type(vm->sock, SOCK_SEQPACKET, &fd, &en, &e) < 0) {
 			snprintf(vm->why, sizeof(vm->why), "display socket: %s", strerror(en));
-			close(fd);
 			/* A seat run by a user of the shoji group: shojid opens the socket for it. */
 			if ((en == EACCES || en == EPERM) && s->use_shojid) {
 				vm->via_shojid = true;

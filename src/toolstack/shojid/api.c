@@ -331,11 +331,11 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 		return o;
 	}
 	case PROTO_CONSOLE:
+		pass_socket(d, c, r->name, PATHS_SERIAL, SOCK_STREAM, "serial console", code, e);
+		return NULL; /* answered with the descriptor, or an error in e */
 	case PROTO_DISPLAY:
-		if (r->cmd == PROTO_CONSOLE ? pass_socket(d, c, r->name, PATHS_SERIAL, SOCK_STREAM, "serial console", code, e)
-					    : pass_socket(d, c, r->name, PATHS_DISPLAY, SOCK_SEQPACKET, "display", code, e))
-			return NULL;
-		return NULL; /* already answered, with the descriptor */
+		pass_socket(d, c, r->name, PATHS_DISPLAY, SOCK_SEQPACKET, "display", code, e);
+		return NULL;
 	case PROTO_LOGS: return do_logs(d, r, code, e);
 	case PROTO_TEMPLATE_BEGIN: {
 		int version = 0, fd = -1;

@@ -4,9 +4,9 @@
  * that seat, and damage flow control: at most DISPLAY_DAMAGE_WINDOW (one) DAMAGE message waits
  * for the seat's ACK, which the seat sends once it has copied the damage out, so the surface is
  * never written while the seat may read it (no torn frames); damage meanwhile is merged into one
- * pending rectangle, sent on the ACK. Pixels are copied into the surface only when a DAMAGE message is about to go, through
- * the owner's `fill` callback, so a flood of flushes costs one copy per acknowledged frame and
- * nothing at all while no seat is connected (the memfd exists only while one is). Nothing here
+ * pending rectangle, sent on the ACK. Pixels are copied into the surface only when a DAMAGE
+ * message is about to go, through the owner's `fill` callback, so a flood of flushes costs one
+ * copy per acknowledged frame and nothing at all while no seat is connected (the memfd exists only while one is). Nothing here
  * ever blocks: sends use MSG_DONTWAIT and a seat that lets its socket fill up is dropped. Used
  * from one thread at a time (the GPU device's I/O thread while a VM exists). */
 #ifndef SHOJI_VMM_DISPLAY_DISPLAY_SERVER_H
