@@ -221,28 +221,70 @@ void link_read(struct seat *s)
 
 #define DISPLAY_TIMEOUT_MS 1000
 
-int link_open_display(struct seat *s, const char *name, int *fd_out, struct err *e)
+void link_ask_close(struct seat_vm *vm)
 {
-	int fd, en, got = -1;
-	struct json_object *req = request("display"), *reply = NULL, *ok;
-	json_object_object_add(req, "name", json_object_new_string(name));
-	int r = rpc_connect(s->shojid_sock, &fd, &en, e);
-	if (r == 0) {
-		r = rpc_call(fd, NULL, req, DISPLAY_TIMEOUT_MS, "shojid", &reply, &got, e);
-		close(fd);
-	}
+	if (vm->ask_fd >= 0)
+		close(vm->ask_fd);
+	rpc_reader_free(&vm->ask_rd);
+	vm->ask_fd = -1;
+}
+
+void link_ask_display(struct seat *s, struct seat_vm *vm)
+{
+	int fd, en;
+	struct err e;
+	size_t n;
+	struct json_object *req = request("display");
+	json_object_object_add(req, "name", json_object_new_string(vm->name));
+	char *line = rpc_line(req, &n);
 	json_object_put(req);
-	if (r == 0 && (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok) || got < 0))
-		r = err_set(e, "shojid: %s", got < 0 && !str(reply, "error")[0] ? "no descriptor passed"
-											: str(reply, "error"));
-	json_object_put(reply);
-	if (r < 0) {
+	if (!line)
+		return;
+	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0) {
+		snprintf(vm->why, sizeof(vm->why), "shojid: %.140s", e.msg);
+	} else if (send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
+		snprintf(vm->why, sizeof(vm->why), "shojid: cannot send a display request: %s",
+			 strerror(errno));
+		close(fd);
+	} else {
+		vm->ask_fd = fd;
+		rpc_reader_init(&vm->ask_rd, fd, 64u << 10);
+		vm->ask_deadline_ms = seat_now_ns() / 1000000 + DISPLAY_TIMEOUT_MS;
+	}
+	free(line);
+}
+
+void link_read_display(struct seat *s, struct seat_vm *vm)
+{
+	char *line = NULL;
+	int got = -1;
+	struct err e;
+	errno = 0;
+	int r = rpc_read_line(&vm->ask_rd, 0, &line, &got, &e);
+	if (r < 0 && errno == ETIMEDOUT) {
+		if (seat_now_ns() / 1000000 < vm->ask_deadline_ms)
+			return; /* more to come */
+		snprintf(vm->why, sizeof(vm->why), "shojid: no answer to display in %d ms",
+			 DISPLAY_TIMEOUT_MS);
+		link_ask_close(vm);
+		return;
+	}
+	link_ask_close(vm);
+	struct json_object *o = r == 1 ? json_tokener_parse(line) : NULL, *ok;
+	free(line);
+	if (o && json_object_object_get_ex(o, "ok", &ok) && json_object_get_boolean(ok) && got >= 0) {
+		vmconn_connected(s, vm, got);
+	} else {
+		const char *why = r < 0	  ? e.msg
+				  : r == 0 ? "closed the connection without an answer"
+				  : !o	   ? "an answer that is not JSON"
+				  : str(o, "error")[0] ? str(o, "error")
+						       : "no descriptor passed";
+		snprintf(vm->why, sizeof(vm->why), "shojid: %.140s", why);
 		if (got >= 0)
 			close(got);
-		return -1;
 	}
-	*fd_out = got;
-	return 0;
+	json_object_put(o);
 }
 
 void link_tick(struct seat *s)

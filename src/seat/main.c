@@ -208,7 +208,7 @@ static void frame(struct seat *s)
 
 static void loop(struct seat *s)
 {
-	struct pollfd pfd[3 + SEAT_MAX_CLIENTS + SEAT_MAX_VMS];
+	struct pollfd pfd[3 + SEAT_MAX_CLIENTS + 2 * SEAT_MAX_VMS];
 	while (!s->quit) {
 		int n = 0;
 		pfd[n++] = (struct pollfd){.fd = s->events_fd, .events = POLLIN};
@@ -218,6 +218,8 @@ static void loop(struct seat *s)
 			pfd[n] = (struct pollfd){.fd = s->clients[i].fd, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].fd : -1, .events = POLLIN};
+		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
+			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].ask_fd : -1, .events = POLLIN};
 		if (poll(pfd, (nfds_t)n, IDLE_POLL_MS) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents && s->events_fd >= 0)
@@ -233,6 +235,10 @@ static void loop(struct seat *s)
 		for (int i = 0; i < SEAT_MAX_VMS; i++) {
 			if (pfd[3 + SEAT_MAX_CLIENTS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
 				vmconn_read(s, &s->vms[i]);
+		}
+		for (int i = 0; i < SEAT_MAX_VMS; i++) { /* answers, or a time-out checked each turn */
+			if (s->vms[i].used && s->vms[i].ask_fd >= 0)
+				link_read_display(s, &s->vms[i]);
 		}
 		SDL_Event ev;
 		while (SDL_PollEvent(&ev))

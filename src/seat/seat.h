@@ -43,6 +43,9 @@ struct seat_vm {
 	long long retry_ms;
 	bool hello;
 	bool via_shojid;	/* the display socket is out of reach: shojid connects and passes it */
+	int ask_fd;		/* a display request to shojid awaiting its answer (via_shojid) */
+	struct rpc_reader ask_rd;
+	long long ask_deadline_ms;
 	/* the current surface, mapped read-only */
 	bool surface_on;
 	struct display_surface surf;
@@ -129,6 +132,8 @@ struct seat_vm *vmconn_add(struct seat *s, const char *name, uint32_t rgb, const
 void vmconn_remove(struct seat *s, struct seat_vm *vm);
 void vmconn_try_connect(struct seat *s, struct seat_vm *vm);
 void vmconn_disconnect(struct seat_vm *vm, enum seat_vm_state state, const char *why);
+/* fd is a new connection to the VM's display (made here or passed by shojid); takes it. */
+void vmconn_connected(struct seat *s, struct seat_vm *vm, int fd);
 /* The socket is readable (or hung up): reads at most SEAT_PACKETS_PER_TURN packets. */
 void vmconn_read(struct seat *s, struct seat_vm *vm);
 void vmconn_ack(struct seat_vm *vm);
@@ -149,9 +154,13 @@ void link_read(struct seat *s);
 void link_read_list(struct seat *s);
 /* Refreshes the VM list from shojid when asked to, or reconnects the event stream. */
 void link_tick(struct seat *s);
-/* A connection to VM name's display, made by shojid (the seat runs as a user of the shoji
- * group, who may not enter the monitors' runtime directories) and passed over its socket. */
-int link_open_display(struct seat *s, const char *name, int *fd, struct err *e);
+/* Asks shojid for a connection to the VM's display (the seat runs as a user of the shoji group,
+ * who may not enter the monitors' runtime directories); shojid makes it and passes it over its
+ * socket. The request goes out at once, and vm->ask_fd polls for the answer. */
+void link_ask_display(struct seat *s, struct seat_vm *vm);
+/* vm->ask_fd is readable: the answer (and the connection) or a refusal, or the time is up. */
+void link_read_display(struct seat *s, struct seat_vm *vm);
+void link_ask_close(struct seat_vm *vm);
 
 /* control.c: the seat's control socket */
 int control_open(struct seat *s, struct err *e);

@@ -31,7 +31,7 @@ struct seat_vm *vmconn_add(struct seat *s, const char *name, uint32_t rgb, const
 			continue;
 		memset(vm, 0, sizeof(*vm));
 		vm->used = true;
-		vm->fd = -1;
+		vm->fd = vm->ask_fd = -1;
 		snprintf(vm->name, sizeof(vm->name), "%s", name);
 		snprintf(vm->sock, sizeof(vm->sock), "%s", sock);
 		vm->rgb = rgb;
@@ -57,6 +57,7 @@ void vmconn_disconnect(struct seat_vm *vm, enum seat_vm_state state, const char 
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = -1;
+	link_ask_close(vm);
 	unmap(vm); /* never a frozen frame: the tile says what happened instead */
 	vm->hello = vm->have_seq = vm->ack_due = vm->cursor_on = false;
 	memset(vm->held, 0, sizeof(vm->held));
@@ -77,42 +78,43 @@ void vmconn_remove(struct seat *s, struct seat_vm *vm)
 	s->redraw = true;
 }
 
+void vmconn_connected(struct seat *s, struct seat_vm *vm, int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		snprintf(vm->why, sizeof(vm->why), "display socket: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	vm->fd = fd;
+	vm->why[0] = '\0';
+	s->redraw = true;
+}
+
 void vmconn_try_connect(struct seat *s, struct seat_vm *vm)
 {
 	long long now = seat_now_ns() / 1000000;
 	/* Without shojid (--vm) nobody says a VM came back: a stopped one is retried. */
 	bool retry = vm->state == SEAT_VM_WAITING || (!s->use_shojid && vm->state == SEAT_VM_STOPPED);
-	if (vm->fd >= 0 || !retry || now < vm->retry_ms || !vm->sock[0])
+	if (vm->fd >= 0 || vm->ask_fd >= 0 || !retry || now < vm->retry_ms || !vm->sock[0])
 		return;
 	vm->retry_ms = now + RETRY_MS;
-	int fd = -1;
 	if (vm->via_shojid) {
-		struct err e;
-		if (link_open_display(s, vm->name, &fd, &e) < 0) {
-			snprintf(vm->why, sizeof(vm->why), "%.150s", e.msg);
-			return;
-		}
-		int fl = fcntl(fd, F_GETFL);
-		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-			close(fd);
-			return;
-		}
-	} else {
-		struct err e;
-		int en;
-		if (rpc_connect_type(vm->sock, SOCK_SEQPACKET, &fd, &en, &e) < 0) {
-			snprintf(vm->why, sizeof(vm->why), "display socket: %s", strerror(en));
-			/* A seat run by a user of the shoji group: shojid opens the socket for it. */
-			if ((en == EACCES || en == EPERM) && s->use_shojid) {
-				vm->via_shojid = true;
-				vm->retry_ms = now;
-			}
-			return;
-		}
+		link_ask_display(s, vm); /* answered through ask_fd */
+		return;
 	}
-	vm->fd = fd;
-	vm->why[0] = '\0';
-	s->redraw = true;
+	int fd, en;
+	struct err e;
+	if (rpc_connect_type(vm->sock, SOCK_SEQPACKET, &fd, &en, &e) < 0) {
+		snprintf(vm->why, sizeof(vm->why), "display socket: %s", strerror(en));
+		/* A seat run by a user of the shoji group: shojid opens the socket for it. */
+		if ((en == EACCES || en == EPERM) && s->use_shojid) {
+			vm->via_shojid = true;
+			vm->retry_ms = now;
+		}
+		return;
+	}
+	vmconn_connected(s, vm, fd);
 }
 
 static int map_surface(struct seat_vm *vm, const struct display_surface *sf, int memfd, struct err *e)

@@ -42,6 +42,9 @@ void rpc_reader_init(struct rpc_reader *r, int fd, size_t max_line)
 
 void rpc_reader_free(struct rpc_reader *r)
 {
+	if (r->has_passed_fd)
+		close(r->passed_fd);
+	r->has_passed_fd = false;
 	free(r->buf);
 	r->buf = NULL;
 	r->len = r->cap = 0;
@@ -87,6 +90,13 @@ int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out
 			(*line)[n] = '\0';
 			memmove(r->buf, nl + 1, r->len - n - 1);
 			r->len -= n + 1;
+			if (r->has_passed_fd) {
+				if (fd_out)
+					*fd_out = r->passed_fd;
+				else
+					close(r->passed_fd);
+				r->has_passed_fd = false;
+			}
 			return 1;
 		}
 		if (r->len >= r->max)
@@ -117,10 +127,12 @@ int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 				int fd;
 				memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-				if (fd_out && *fd_out < 0)
-					*fd_out = fd;
-				else
-					close(fd);
+				if (!r->has_passed_fd) {
+					r->passed_fd = fd;
+					r->has_passed_fd = true;
+				} else {
+					close(fd); /* one descriptor a line */
+				}
 			}
 		}
 		if (n == 0)
@@ -180,6 +192,20 @@ static ssize_t send_with_fd(int fd, const char *line, size_t len, int send_fd)
 	}
 }
 
+char *rpc_line(struct json_object *req, size_t *len)
+{
+	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	size_t n = strlen(s);
+	char *line = malloc(n + 2);
+	if (!line)
+		return NULL;
+	memcpy(line, s, n);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+	return line;
+}
+
 int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
 	     const char *what, struct json_object **reply, int *fd_out, struct err *e)
 {
@@ -189,17 +215,14 @@ int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int tim
 int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int send_fd, int timeout_ms,
 		const char *what, struct json_object **reply, int *fd_out, struct err *e)
 {
-	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	size_t n = strlen(s);
-	char *line = malloc(n + 2);
+	size_t len;
+	char *line = rpc_line(req, &len);
 	if (!line)
 		return err_set(e, "out of memory");
-	memcpy(line, s, n);
-	line[n] = '\n';
 	struct err sub, werr;
 	size_t first = 0;
 	if (send_fd >= 0) {
-		ssize_t k = send_with_fd(fd, line, n + 1, send_fd);
+		ssize_t k = send_with_fd(fd, line, len, send_fd);
 		if (k <= 0) {
 			int en = errno;
 			free(line);
@@ -207,7 +230,7 @@ int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int 
 		}
 		first = (size_t)k;
 	}
-	int w = first == n + 1 ? 0 : rpc_write_all(fd, line + first, n + 1 - first, timeout_ms, &werr);
+	int w = first == len ? 0 : rpc_write_all(fd, line + first, len - first, timeout_ms, &werr);
 	free(line);
 	/* Even when the write failed, the peer may have answered before closing (a refusal). */
 	struct rpc_reader local;

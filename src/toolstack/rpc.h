@@ -4,6 +4,7 @@
 #define SHOJI_TOOLSTACK_RPC_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../common/err.h"
@@ -18,14 +19,22 @@ struct rpc_reader {
 	int fd;
 	char *buf;
 	size_t len, cap, max;
+	/* A descriptor that came with the bytes of a line not yet complete (a reply read in
+	 * pieces), handed out with that line. */
+	bool has_passed_fd;
+	int passed_fd;
 };
 
 void rpc_reader_init(struct rpc_reader *r, int fd, size_t max_line);
 void rpc_reader_free(struct rpc_reader *r);
 /* Reads the next line (without '\n') into a malloc'd string, waiting at most timeout_ms (-1:
- * forever; 0: only what has arrived). A received descriptor is stored in *fd_out (when not NULL;
- * -1 if none). Returns 1, 0 at end of stream, -1 on error or time-out (errno ETIMEDOUT). */
+ * forever; 0: only what has arrived). A descriptor received with the line's bytes is stored in
+ * *fd_out (-1 if none; closed when fd_out is NULL), also when the line came in several reads.
+ * Returns 1, 0 at end of stream, -1 on error or time-out (errno ETIMEDOUT). */
 int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out, struct err *e);
+
+/* req as one line ending in '\n', malloc'd, its length in *len; NULL when out of memory. */
+char *rpc_line(struct json_object *req, size_t *len);
 
 /* Writes all of buf, waiting at most timeout_ms. */
 int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct err *e);

@@ -1,10 +1,16 @@
-/* Unit tests for the shojid API's request parsing: well-formed requests of every command, and
- * hostile ones (wrong types, unknown fields, huge or truncated input, NUL bytes, deep nesting,
- * bad names) that must each give an error, never a crash. */
+/* Unit tests for the shojid API's messages: request parsing (well-formed requests of every
+ * command, and hostile ones: wrong types, unknown fields, huge or truncated input, NUL bytes,
+ * deep nesting, bad names, each an error, never a crash), error replies, and the line reader's
+ * hand-over of a descriptor passed with a reply that arrives in pieces. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "toolstack/proto.h"
+#include "toolstack/rpc.h"
 #include "unit.h"
 
 static int parse(const char *s, struct proto_request *r, enum proto_code *code, struct err *e)
@@ -180,12 +186,79 @@ static void test_error_reply(void **state)
 	assert_string_equal(proto_code_name((enum proto_code)99), "error");
 }
 
+static void send_part(int sock, const char *text, int fd)
+{
+	ssize_t n = fd >= 0 ? rpc_sendmsg_fd(sock, text, strlen(text), fd, 0) : send(sock, text, strlen(text), 0);
+	assert_int_equal(n, (ssize_t)strlen(text));
+}
+
+static bool is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+static void test_reader_passed_fd(void **state)
+{
+	(void)state;
+	int sv[2], pipefd[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(pipe(pipefd), 0);
+	struct rpc_reader rd;
+	rpc_reader_init(&rd, sv[0], 1024);
+	char *line = NULL;
+	int got = 7;
+	struct err e;
+
+	/* The descriptor comes with the first half of the answer; the rest comes later. */
+	send_part(sv[1], "{\"ok\":", pipefd[0]);
+	errno = 0;
+	assert_int_equal(rpc_read_line(&rd, 0, &line, &got, &e), -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_int_equal(got, -1);
+	send_part(sv[1], "true}\n{\"next\":1}\n", -1);
+	assert_int_equal(rpc_read_line(&rd, 0, &line, &got, &e), 1);
+	assert_string_equal(line, "{\"ok\":true}");
+	free(line);
+	assert_true(got >= 0 && got != pipefd[0]);
+	assert_int_equal(write(pipefd[1], "x", 1), 1);
+	char c = 0;
+	assert_int_equal(read(got, &c, 1), 1); /* the very pipe */
+	assert_int_equal(c, 'x');
+	close(got);
+	/* The next line carried none. */
+	assert_int_equal(rpc_read_line(&rd, 0, &line, &got, &e), 1);
+	assert_string_equal(line, "{\"next\":1}");
+	assert_int_equal(got, -1);
+	free(line);
+
+	/* One not yet handed out when the reader is freed is closed with it. */
+	send_part(sv[1], "{\"par", pipefd[0]);
+	assert_int_equal(rpc_read_line(&rd, 0, &line, &got, &e), -1);
+	int held = rd.has_passed_fd ? rd.passed_fd : -1;
+	assert_true(held >= 0 && is_open(held));
+	rpc_reader_free(&rd);
+	assert_false(is_open(held));
+
+	/* A caller that wants none: the descriptor is closed, not leaked. */
+	rpc_reader_init(&rd, sv[0], 1024);
+	send_part(sv[1], "tial\"}\n", -1); /* the end of the line above */
+	assert_int_equal(rpc_read_line(&rd, 0, &line, NULL, &e), 1);
+	free(line);
+	send_part(sv[1], "{}\n", pipefd[0]);
+	assert_int_equal(rpc_read_line(&rd, 0, &line, NULL, &e), 1);
+	free(line);
+	assert_false(rd.has_passed_fd);
+	rpc_reader_free(&rd);
+	close(sv[0]);
+	close(sv[1]);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_requests),
 		cmocka_unit_test(test_hostile_requests),
 		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_reader_passed_fd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
