@@ -58,7 +58,7 @@ bool input_switch(struct seat *s, int idx)
 		s->switch_ns = seat_now_ns();
 		s->switch_to = idx;
 		struct seat_vm *vm = &s->vms[idx];
-		if (vm->surface_on) { /* everything it drew while hidden is uploaded now */
+		if (vm->surface_on) { /* its whole memfd, quiet under its held DAMAGE, is shown now */
 			uint32_t all[4] = {0, 0, vm->surf.width, vm->surf.height};
 			memcpy(vm->dirty, all, sizeof(all));
 		}

@@ -169,16 +169,18 @@ static void frame(struct seat *s)
 		render_frame(s); /* uploads the shown VMs' damage */
 		t1 = seat_now_ns();
 	}
-	/* Every VM's damage is out of its memfd now: uploaded, or (hidden VMs) kept as a rectangle
-	 * to upload when shown. The ACK lets the monitor write its next frame while this one is
-	 * presented; it writes the memfd only while no DAMAGE is unacknowledged, so what the seat
-	 * uploads is never half written. */
+	/* The shown VMs' damage is out of their memfds now. The ACK lets a monitor write its next
+	 * frame while this one is presented; it writes the memfd only while no DAMAGE is
+	 * unacknowledged, so what the seat uploads is never half written. A hidden VM's DAMAGE is
+	 * not acknowledged until the VM is shown: its monitor meanwhile only merges the guest's
+	 * damage (no copying), and the seat's upload when it is shown again reads a memfd that
+	 * nobody writes, then the ACK brings whatever the guest drew since. */
 	bool shown[SEAT_MAX_VMS] = {false};
 	for (int i = 0; i < SEAT_MAX_VMS; i++) {
 		struct seat_vm *vm = &s->vms[i];
-		if (!vm->used || !vm->ack_due)
+		if (!vm->used || !vm->ack_due || !visible(s, i))
 			continue;
-		shown[i] = need && visible(s, i);
+		shown[i] = need;
 		vmconn_ack(vm);
 	}
 	if (!need)

@@ -6,7 +6,8 @@ HELLO, SURFACE, a pointer image (CURSOR, near the bottom right) and DAMAGE, and 
 it receives ("shoji-key: CODE" for a press, as the test guest's gputest prints them, and
 "shoji-key-release: CODE").
 
-Modes: steady (one frame, then answer ACKs and log input), flood (DAMAGE packets as fast as the
+Modes: steady (one frame, then answer ACKs and log input; with --tick-ms, a small block redrawn
+that often, logged with the ACKs as "shoji-display-tick: N" and "shoji-display-ack: SEQ"), flood (DAMAGE packets as fast as the
 socket takes them, ignoring ACKs), garbage (random packets after HELLO), unsealed (a memfd not
 sealed against shrinking), short (a SURFACE larger than its memfd), bench (full-frame updates,
 at most --window in flight (DISPLAY_DAMAGE_WINDOW by default), one each --interval ms at the
@@ -70,6 +71,7 @@ class Monitor:
             self.keys.write("shoji-keys: listening on 1 devices\n")  # as gputest keys says
         self.sent_at = {}
         self.latency = []
+        self.ticks = 0
 
     def greet(self, c):
         c.send(packet(HELLO, struct.pack("<IIII", 1, 0, self.w, self.h)))
@@ -101,6 +103,8 @@ class Monitor:
                     self.latency.append((now - self.sent_at[s]) * 1000)
                 del self.sent_at[s]
             self.acked = max(self.acked, seq)
+            if self.keys and self.a.tick_ms:
+                self.keys.write(f"shoji-display-ack: {seq}\n")
         elif t == INPUT and self.keys:
             dev, count = struct.unpack_from("<II", data, 8)
             for i in range(count):
@@ -157,34 +161,66 @@ class Monitor:
                 if select.select([c], [], [], 0.05)[0] and not self.receive(c):
                     return
             start = time.monotonic()
-            sent = 0
+            sent = drawn = 0
+            pending = False
             next_at = start
-            while sent < self.a.frames:
+            while (drawn if self.a.merge else sent) < self.a.frames:
                 now = time.monotonic()
-                if self.seq - self.acked < self.a.window and now >= next_at:
-                    self.mm[:] = frames[sent % 2]
-                    self.damage(c, 0, 0, self.w, self.h)
-                    sent += 1
-                    next_at = max(next_at + self.a.interval / 1000, now)
-                wait = 1 if self.seq - self.acked >= self.a.window else max(0, next_at - time.monotonic())
+                if self.a.merge:  # as shoji-vmm: the guest draws on; a full window merges
+                    if now >= next_at:
+                        drawn += 1
+                        pending = True
+                        next_at = max(next_at + self.a.interval / 1000, now)
+                    if pending and self.seq - self.acked < self.a.window:
+                        self.mm[:] = frames[drawn % 2]
+                        self.damage(c, 0, 0, self.w, self.h)
+                        sent += 1
+                        pending = False
+                    wait = max(0, next_at - time.monotonic())
+                else:  # one frame each time the window lets it
+                    if self.seq - self.acked < self.a.window and now >= next_at:
+                        self.mm[:] = frames[sent % 2]
+                        self.damage(c, 0, 0, self.w, self.h)
+                        sent += 1
+                        next_at = max(next_at + self.a.interval / 1000, now)
+                    wait = 1 if self.seq - self.acked >= self.a.window else max(0, next_at - time.monotonic())
                 r = select.select([c], [], [], wait)[0]
                 if r and not self.receive(c):
                     return
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + (0 if self.a.merge else 5)
             while self.acked < self.seq and time.monotonic() < deadline:
                 if select.select([c], [], [], 0.1)[0] and not self.receive(c):
                     break
             elapsed = time.monotonic() - start
             lat = sorted(self.latency)
-            report = {"frames": sent, "acked": self.acked, "seconds": elapsed, "start": start,
+            report = {"frames": sent, "drawn": drawn if self.a.merge else sent, "acked": self.acked, "seconds": elapsed, "start": start,
                       "latency_ms_median": lat[len(lat) // 2] if lat else None,
                       "latency_ms_worst": lat[-1] if lat else None}
             print(json.dumps(report), flush=True)
             return
-        while True:  # steady: answer ACKs and log input until the seat leaves
-            r = select.select([c], [], [], 1.0)[0]
+        # steady: answer ACKs and log input until the seat leaves; with --tick-ms, a 16x16
+        # block beside the white square changes every tick, drawn as shoji-vmm would: only while
+        # no DAMAGE is unacknowledged, ticks meanwhile merged into the next.
+        tick = self.a.tick_ms / 1000
+        next_at = time.monotonic() + tick if tick else None
+        pending = False
+        while True:
+            wait = 1.0 if next_at is None else max(0, next_at - time.monotonic())
+            r = select.select([c], [], [], wait)[0]
             if r and not self.receive(c):
                 return
+            if next_at is not None and time.monotonic() >= next_at:
+                next_at += tick
+                self.ticks += 1
+                pending = True
+                if self.keys:
+                    self.keys.write(f"shoji-display-tick: {self.ticks}\n")
+            if pending and self.seq - self.acked < WINDOW:
+                block = pixel(0xFFFFFF if self.ticks % 2 else 0) * 16
+                for y in range(8, 24):
+                    self.mm[y * self.stride + 40 * 4:y * self.stride + 56 * 4] = block
+                self.damage(c, 40, 8, 16, 16)
+                pending = False
 
 
 def main():
@@ -200,6 +236,11 @@ def main():
     p.add_argument("--window", type=int, default=WINDOW)
     p.add_argument("--interval", type=float, default=0, help="ms between frames at the least")
     p.add_argument("--delay", type=float, default=0, help="seconds before the first frame")
+    p.add_argument("--merge", action="store_true",
+                   help="bench: frames come every --interval ms whatever the window, and those "
+                        "the window holds back merge into the next sent, as shoji-vmm does")
+    p.add_argument("--tick-ms", type=float, default=0,
+                   help="steady: redraw a small block this often (0: never)")
     p.add_argument("--keys-log")
     p.add_argument("--once", action="store_true", help="exit after the first seat leaves")
     a = p.parse_args()

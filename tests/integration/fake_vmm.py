@@ -63,7 +63,7 @@ def start_display(opts, log_path):
     colour = re.search(r"shoji\.color=([0-9a-fA-F]{6})", opts.get("--cmdline", [""])[0])
     args = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py"),
             "--socket", path, "--name", os.path.basename(os.path.dirname(path)),
-            "--colour", colour.group(1) if colour else "808080"]
+            "--colour", colour.group(1) if colour else "808080", "--tick-ms", "250"]
     if log_path:
         args += ["--keys-log", log_path]
 

@@ -174,6 +174,42 @@ def test_shoji_switch(ts, seat):
     assert rc == 3 and "nosuch" in err, (rc, err)
 
 
+def numbers_in(ts, name, tag):
+    """The numbers after tag in a VM's serial log (the stand-in's "shoji-display-ack: SEQ")."""
+    found = []
+    for line in ts.serial(name).splitlines():
+        if tag in line:
+            try:
+                found.append(int(line.split(tag)[1].split()[0]))
+            except (ValueError, IndexError):
+                pass
+    return found
+
+
+def test_hidden_vm_waits_for_the_seat(ts, seat):
+    """A hidden VM's DAMAGE stays unacknowledged until it is shown: its monitor writes nothing
+    into the shared surface meanwhile (the guest's updates merge), so the seat's upload on a
+    switch never reads a half-written frame; once shown, its updates flow again. The stand-ins
+    redraw a block every 250 ms (the test guests draw once, so this runs on the stand-ins)."""
+    if ts.real:
+        return
+    ts.ok("switch", "work")
+    time.sleep(0.6)  # an ACK already on its way at the switch has landed
+    acks = numbers_in(ts, "personal", "shoji-display-ack:")
+    ticks = numbers_in(ts, "personal", "shoji-display-tick:")
+    time.sleep(1.5)
+    assert numbers_in(ts, "personal", "shoji-display-ack:") == acks, "a hidden VM's damage was acknowledged"
+    assert len(numbers_in(ts, "personal", "shoji-display-tick:")) >= len(ticks) + 4, "personal stopped drawing"
+    shown = numbers_in(ts, "work", "shoji-display-ack:")
+    wait_until(lambda: len(numbers_in(ts, "work", "shoji-display-ack:")) > len(shown), 5,
+               "the shown VM's damage acknowledged")
+    ts.ok("switch", "personal")
+    wait_until(lambda: len(numbers_in(ts, "personal", "shoji-display-ack:")) >= len(acks) + 2, 10,
+               "personal's held frame, then the ones it merged, acknowledged")
+    wait_until(lambda: guest_centre(seat.shot("personal")) == COLOURS["personal"], 20, "personal's pixels")
+    ts.ok("switch", "work")
+
+
 def mouse_in(ts, name):
     """The relative-mouse motion a VM's guest reported: [(REL code, value)]."""
     found = []
@@ -239,7 +275,8 @@ def test_crashed_vm_shows_a_tile(ts, seat):
 
 
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
-         test_hotkey_switcher_and_digit, test_shoji_switch, test_pointer_grab, test_vms_appear_and_disappear,
+         test_hotkey_switcher_and_digit, test_shoji_switch, test_hidden_vm_waits_for_the_seat,
+         test_pointer_grab, test_vms_appear_and_disappear,
          test_crashed_vm_shows_a_tile]
 
 

@@ -216,6 +216,55 @@ static void surface_and_damage_window(void **state)
 	close(fd);
 }
 
+/* A hidden VM's seat holds its DAMAGE unacknowledged; a mode change meanwhile still hands the
+ * seat a whole surface (filled before it is sent), and the ACK then sends its damage without
+ * copying it again. */
+static void new_surface_while_unacknowledged(void **state)
+{
+	struct dfx *f = *state;
+	struct display_damage d;
+	struct display_surface s;
+	int fd = -1;
+	recv_msg(f->seat, &d, sizeof(d), NULL); /* HELLO */
+	display_server_surface(&f->ds, 8, 4);
+	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
+	close(fd);
+	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
+	assert_int_equal(f->fills, 1);
+	display_server_surface(&f->ds, 4, 2); /* seq 1 still unacknowledged */
+	fd = -1;
+	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
+	assert_int_equal(f->fills, 2);
+	uint8_t *px = mmap(NULL, 32, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(px != MAP_FAILED);
+	assert_int_equal(px[0], 0xab);
+	assert_int_equal(px[31], 0xab);
+	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), -1); /* its DAMAGE waits */
+	ack(f, 1);
+	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
+	assert_int_equal(d.seq, 2);
+	assert_int_equal(d.width, 4);
+	assert_int_equal(f->fills, 2); /* filled once */
+	/* The guest drawing before the ACK makes the damage a fresh copy again. */
+	ack(f, 2);
+	display_server_surface(&f->ds, 8, 8);
+	fd = -1;
+	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
+	close(fd);
+	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
+	assert_int_equal(f->fills, 3);
+	display_server_surface(&f->ds, 2, 2);
+	fd = -1;
+	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
+	close(fd);
+	display_server_damage(&f->ds, (struct display_rect){0, 0, 1, 1});
+	assert_int_equal(f->fills, 4);
+	ack(f, 3);
+	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
+	assert_int_equal(f->fills, 5);
+	munmap(px, 32);
+}
+
 static void no_seat_no_copies(void **state)
 {
 	struct dfx *f = *state;
@@ -500,6 +549,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(hello_and_socket_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(surface_and_damage_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(new_surface_while_unacknowledged, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_seat_no_copies, setup, teardown),
 		cmocka_unit_test_setup_teardown(new_seat_replaces_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(input_and_preferred_size, setup, teardown),

@@ -158,14 +158,14 @@ static void pump(struct display_server *ds)
 	    ds->seq_sent - ds->seq_acked >= DISPLAY_DAMAGE_WINDOW)
 		return;
 	struct display_rect r = ds->damage;
-	if (ds->handler)
+	if (ds->handler && !ds->prefilled)
 		ds->handler->fill(ds->opaque, r, ds->map + (uint64_t)r.y * ds->surf_stride + (uint64_t)r.x * 4,
 				  ds->surf_stride);
 	struct display_damage d = {.seq = ds->seq_sent + 1, .x = r.x, .y = r.y, .width = r.w, .height = r.h};
 	if (!send_msg(ds, DISPLAY_MSG_DAMAGE, &d, sizeof(d), NULL, 0, -1, true))
 		return; /* full: kept pending, tried again on the next ACK or flush */
 	ds->seq_sent++;
-	ds->pending = false;
+	ds->pending = ds->prefilled = false;
 	ds->damage_sent++;
 	uint64_t us = (now_ns() - ds->pending_since_ns) / 1000;
 	ds->latency_us[ds->nlatency++ % DISPLAY_LATENCY_SAMPLES] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
@@ -177,6 +177,7 @@ void display_server_damage(struct display_server *ds, struct display_rect r)
 		return;
 	if ((uint64_t)r.x + r.w > ds->surf_w || (uint64_t)r.y + r.h > ds->surf_h)
 		return;
+	ds->prefilled = false; /* the guest drew since */
 	if (ds->pending) { /* merge: the bounding box of both */
 		struct display_rect *d = &ds->damage;
 		uint32_t x1 = d->x + d->w > r.x + r.w ? d->x + d->w : r.x + r.w;
@@ -215,12 +216,19 @@ static void send_surface(struct display_server *ds)
 		return;
 	}
 	ds->memfd = fd, ds->map = map, ds->map_size = size;
+	/* Filled before the seat has it, so that it is whole even while a DAMAGE of the old
+	 * surface waits for its ACK (as a hidden VM's does until it is shown). */
+	if (ds->handler)
+		ds->handler->fill(ds->opaque, (struct display_rect){0, 0, ds->surf_w, ds->surf_h}, map,
+				  ds->surf_stride);
 	struct display_surface s = {.width = ds->surf_w, .height = ds->surf_h, .stride = ds->surf_stride,
 				    .format = DISPLAY_FORMAT_XRGB8888, .offset = 0, .size = size};
 	if (!send_msg(ds, DISPLAY_MSG_SURFACE, &s, sizeof(s), NULL, 0, fd, false))
 		return;
-	ds->pending = false;
-	display_server_damage(ds, (struct display_rect){0, 0, ds->surf_w, ds->surf_h});
+	ds->damage = (struct display_rect){0, 0, ds->surf_w, ds->surf_h};
+	ds->pending = ds->prefilled = true;
+	ds->pending_since_ns = now_ns();
+	pump(ds);
 }
 
 void display_server_surface(struct display_server *ds, uint32_t w, uint32_t h)

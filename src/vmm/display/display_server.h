@@ -52,6 +52,7 @@ struct display_server {
 	/* Damage flow control. */
 	uint32_t seq_sent, seq_acked;
 	bool pending;
+	bool prefilled; /* the pending damage is a new surface, filled before it was sent */
 	struct display_rect damage;
 	/* Statistics: DAMAGE messages, flushes merged into a pending one, and the time from the
 	 * flush that made damage pending to its DAMAGE message (the last DISPLAY_LATENCY_SAMPLES). */
