@@ -191,8 +191,6 @@ def test_hidden_vm_waits_for_the_seat(ts, seat):
     into the shared surface meanwhile (the guest's updates merge), so the seat's upload on a
     switch never reads a half-written frame; once shown, its updates flow again. The stand-ins
     redraw a block every 250 ms (the test guests draw once, so this runs on the stand-ins)."""
-    if ts.real:
-        return
     ts.ok("switch", "work")
     time.sleep(0.6)  # an ACK already on its way at the switch has landed
     acks = numbers_in(ts, "personal", "shoji-display-ack:")
@@ -274,6 +272,7 @@ def test_crashed_vm_shows_a_tile(ts, seat):
     wait_until(lambda: guest_centre(seat.shot("back")) == COLOURS["personal"], 20, "personal's pixels again")
 
 
+STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat]  # needs a display that redraws on its own
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
          test_hotkey_switcher_and_digit, test_shoji_switch, test_hidden_vm_waits_for_the_seat,
          test_pointer_grab, test_vms_appear_and_disappear,
@@ -368,6 +367,8 @@ def main():
         ts.ok("start", "personal")
         seat = Seat(ts, x)
         for t in TESTS:  # in order: each builds on the state the previous ones left
+            if ts.real and t in STAND_IN_ONLY:
+                continue
             run(t.__name__, lambda: t(ts, seat))
         if not ts.real:
             run("hostile_monitors", lambda: hostile_monitors(a, x))
