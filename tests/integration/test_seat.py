@@ -25,7 +25,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seatlib  # noqa: E402
 from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until, xdotool  # noqa: E402
-from test_toolstack import Toolstack, parse_args, scratch_base  # noqa: E402
+from test_toolstack import Toolstack, failed_status, parse_args, scratch_base  # noqa: E402
 
 COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
 KEY_Q, KEY_Z, KEY_SPACE, BTN_LEFT = 16, 44, 57, 0x110
@@ -377,12 +377,13 @@ def main():
             for f in ("seat.log", "shojid.log"):
                 with open(os.path.join(ts.dir, f), "rb") as fh:
                     print(f"--- {f} (end) ---\n" + fh.read().decode(errors="replace")[-3000:])
+        status = failed_status(ts, failed, passed)
         if seat:
             seat.stop()
         ts.cleanup()
         x.stop()
     print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return status
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import socket
@@ -588,6 +589,38 @@ def main():
     return run_tests(Toolstack(a), TESTS)
 
 
+# shojid's record of a guest that triple-faulted with its vCPU back at the reset vector.
+EMULATION_FAULT = re.compile(r"crashed: exit status 4 \(triple fault\).*\(rip 0xfff0\)")
+EMULATION_FAULT_STATUS = 75  # tests/harness/kvm-run runs the command once more
+
+
+def emulation_fault(ts):
+    """The shojid log line of a guest triple fault, in the emulated harness machine only: there
+    nested guests have now and then triple-faulted in mid-run (their vCPU back at the reset
+    vector, where KVM's SVM leaves it after a shutdown), a fault of the emulation that no test
+    here causes on purpose. None elsewhere or when there was none."""
+    if not os.environ.get("SHOJI_IN_HARNESS"):
+        return None
+    try:
+        with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
+            m = EMULATION_FAULT.search(f.read().decode(errors="replace"))
+    except OSError:
+        return None
+    return m.group(0) if m else None
+
+
+def failed_status(ts, failed, passed):
+    """The suite's exit status; a failure that met an emulation fault asks kvm-run for a rerun."""
+    if not failed:
+        return 0 if passed else 1
+    fault = emulation_fault(ts)
+    if fault:
+        print(f"note: a guest failed as only the emulated machine makes it fail ({fault}); "
+              f"exit status {EMULATION_FAULT_STATUS} asks kvm-run to run the suite once more")
+        return EMULATION_FAULT_STATUS
+    return 1
+
+
 def run_tests(ts, tests, notes=()):
     """Starts the daemon and runs the tests in order (each builds on what the previous ones
     left); prints one line each, the notes, and the daemon's log when one failed."""
@@ -610,9 +643,10 @@ def run_tests(ts, tests, notes=()):
         if failed:
             with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
                 print("--- shojid log (end) ---\n" + f.read().decode(errors="replace")[-3000:])
+        status = failed_status(ts, failed, passed)
         ts.cleanup()
     print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return status
 
 
 if __name__ == "__main__":
