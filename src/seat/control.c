@@ -5,6 +5,7 @@
  *   {"cmd":"screenshot","path":P}    the composed window as a PPM, answered after the next frame
  *   {"cmd":"stats"}                  switch and frame latencies, upload/draw/present times (ms,
  *                                    the last 256 of each), frames presented, the SDL renderer
+ *                                    and video driver
  * Replies are {"ok":true,...} or {"ok":false,"error":"one line"}. A client that cannot take its
  * reply at once is dropped. */
 #include <errno.h>
@@ -170,6 +171,8 @@ static void request(struct seat *s, struct seat_client *c, const char *line)
 		json_object_object_add(r, "present_ms", samples(&s->present_ms));
 		json_object_object_add(r, "presents", json_object_new_int64((int64_t)s->presents));
 		json_object_object_add(r, "renderer", json_object_new_string(s->renderer_desc));
+		const char *video = SDL_GetCurrentVideoDriver();
+		json_object_object_add(r, "video", json_object_new_string(video ? video : ""));
 		reply(c, r);
 	} else {
 		fail(c, "unknown request; send switch, status, screenshot or stats");

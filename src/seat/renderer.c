@@ -66,6 +66,17 @@ int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e)
 		snprintf(s->renderer_desc, sizeof(s->renderer_desc), "software");
 	}
 	s->ren = software_renderer(s->win);
+	if (!s->ren && choice == SEAT_RENDERER_AUTO) {
+		/* Video drivers without a window framebuffer (KMS/DRM on a console) have only the GL
+		 * path, software rasterizer or not. */
+		SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "1");
+		s->ren = SDL_CreateRenderer(s->win, -1, SDL_RENDERER_ACCELERATED);
+		if (s->ren && SDL_GetRendererInfo(s->ren, &ri) == 0) {
+			const char *gl = strncmp(ri.name, "opengl", 6) == 0 ? gl_renderer_name() : "";
+			snprintf(s->renderer_desc, sizeof(s->renderer_desc), "%s%s%.80s%s (no window framebuffer)",
+				 ri.name, *gl ? " (" : "", gl, *gl ? ")" : "");
+		}
+	}
 	if (!s->ren)
 		return err_set(e, "cannot draw in the window: %s", SDL_GetError());
 	return 0;

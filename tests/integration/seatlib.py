@@ -1,5 +1,7 @@
-"""seatlib: what the seat's tests and bench/seat share: a virtual X server (Xvfb), shoji-seat's
-control socket, PPM screenshots read back as pixels, and typing with xdotool."""
+"""seatlib: what the seat's tests and bench/seat share: the screen the seat runs on (a virtual X
+server, Xvfb, typed at with xdotool; or a bare console, KMS/DRM with uinput devices), shoji-seat's
+control socket, and PPM screenshots read back as pixels."""
+import glob
 import json
 import os
 import shutil
@@ -35,9 +37,93 @@ class Xvfb:
     def env(self, base=None):
         return dict(base or os.environ, DISPLAY=self.display)
 
+    def input(self, env):
+        return XInput(env)
+
+    def devices(self):
+        return []
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class XInput:
+    """Keys and the pointer through xdotool, on the X server of env."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def focus(self):
+        focus_seat(self.env)
+
+    def type(self, text):
+        xdotool(self.env, "type", "--delay", "30", text)
+
+    def key(self, combo):
+        xdotool(self.env, "key", combo)
+
+    def click(self):
+        xdotool(self.env, "click", "1")
+
+    def move(self, dx, dy):
+        xdotool(self.env, "mousemove_relative", "--", str(dx), str(dy))
+
+
+class Console:
+    """A bare console: the seat draws through SDL's KMS/DRM backend on /dev/dri/card0 (in the
+    harness machine, its display adapter: kvm-run --display) and reads evdev devices, here a
+    uinput keyboard and mouse, made before the seat starts (no udev daemon announces later
+    ones)."""
+
+    def __init__(self):
+        import uinput
+        self.cards = glob.glob("/dev/dri/card*")
+        if not self.cards:
+            raise RuntimeError("no /dev/dri/card*: a bare console needs a display adapter (kvm-run --display)")
+        self.kb, self.mouse = uinput.Keyboard(), uinput.Mouse()
+        self.keys = uinput.KEYS
+        wait_until(lambda: len(glob.glob("/dev/input/event*")) >= 2, 10, "the uinput devices' event nodes")
+
+    def env(self, base=None):
+        e = dict(base or os.environ, SDL_VIDEODRIVER="kmsdrm")
+        e.pop("DISPLAY", None)
+        return e
+
+    def input(self, env):
+        return ConsoleInput(self)
+
+    def devices(self):
+        """What a console session's user is given (as logind does): the card and the input."""
+        return self.cards + glob.glob("/dev/input/event*")
+
+    def stop(self):
+        self.kb.close()
+        self.mouse.close()
+
+
+class ConsoleInput:
+    def __init__(self, console):
+        self.c = console
+
+    def focus(self):
+        """The pointer into the guest's area, away from the bar: to the corner, then in."""
+        self.c.mouse.move(-4000, -4000)
+        self.c.mouse.move(300, 300)
+
+    def type(self, text):
+        for ch in text:
+            self.c.kb.press(self.c.keys[ch])
+            time.sleep(0.03)
+
+    def key(self, combo):
+        self.c.kb.press(*(self.c.keys[k] for k in combo.split("+")))
+
+    def click(self):
+        self.c.mouse.click()
+
+    def move(self, dx, dy):
+        self.c.mouse.move(dx, dy)
 
 
 def call(path, req, timeout=10):

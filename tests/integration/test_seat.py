@@ -8,6 +8,9 @@ a VM killed with -9 becomes a "crashed" tile, not a frozen frame; VMs started an
 the seat runs appear and disappear, service VMs without a display never do; a monitor that
 floods damage or sends garbage cannot freeze the seat or the other VM's display.
 
+With --kms the seat runs on a bare console instead: SDL's KMS/DRM backend on the harness
+machine's display adapter (tests/harness/kvm-run --display), typed at through uinput devices.
+
 Runs against tests/integration/fake_vmm.py (anywhere: its display is tests/integration/
 fake_display.py) or the real shoji-vmm in the KVM harness (the guest's display action fills its
 screen, writes its name on it and echoes its key presses to the serial console)."""
@@ -24,7 +27,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seatlib  # noqa: E402
-from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until, xdotool  # noqa: E402
+from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until  # noqa: E402
 from test_toolstack import Toolstack, failed_status, parse_args, scratch_base  # noqa: E402
 
 COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
@@ -41,8 +44,8 @@ def seat_as_user():
 
 
 class Seat:
-    def __init__(self, ts, x):
-        self.ts, self.x = ts, x
+    def __init__(self, ts, screen):
+        self.ts = ts
         self.sock = os.path.join(ts.run, "seat", "control.sock")
         self.log = open(os.path.join(ts.dir, "seat.log"), "ab")
         self.shots = os.path.join(ts.dir, "shots")
@@ -51,12 +54,15 @@ class Seat:
         if seat_as_user():
             gid = grp.getgrnam(SEAT_GROUP).gr_gid
             os.chown(self.shots, SEAT_UID, gid)
+            for dev in screen.devices():  # a console session's devices are its user's
+                os.chown(dev, SEAT_UID, -1)
             prefix = ["setpriv", "--reuid", str(SEAT_UID), "--regid", str(gid), "--groups", str(gid)]
         self.proc = subprocess.Popen(prefix + [os.path.join(ts.bindir, "shoji"), "seat", "--size", "1024x768"],
-                                     env=x.env(ts.env), stdout=self.log, stderr=self.log)
+                                     env=screen.env(ts.env), stdout=self.log, stderr=self.log)
         wait_until(lambda: os.path.exists(self.sock), 20, "the seat's control socket")
-        self.env = x.env(ts.env)
-        seatlib.focus_seat(self.env)
+        self.input = screen.input(screen.env(ts.env))
+        self.kms = isinstance(screen, seatlib.Console)
+        self.input.focus()
 
     def status(self):
         return call(self.sock, {"cmd": "status"})
@@ -119,35 +125,37 @@ def test_active_shows_pixels_and_label(ts, seat):
         assert s.count(0xFF00FF, step=2) > 0, "no pointer"
     if seat_as_user():  # a seat outside root and the jail gets its displays from shojid
         assert seat.vm("work")["via"] == "shojid", seat.vm("work")
+    video = call(seat.sock, {"cmd": "stats"})["video"]
+    assert video == ("KMSDRM" if seat.kms else "x11"), f"SDL's video driver is {video}"
 
 
 def test_keys_reach_only_the_active_vm(ts, seat):
     for name in ("work", "personal"):  # the guests read their keyboards
         wait_until(lambda: "shoji-keys: listening" in ts.serial(name), ts.boot_timeout, f"{name} listens")
-    xdotool(seat.env, "type", "--delay", "30", "qz")
+    seat.input.type("qz")
     wait_until(lambda: (KEY_Z, 1) in keys_in(ts, "work"), 20, "work echoes q and z")
     got = keys_in(ts, "work")
     assert (KEY_Q, 1) in got, got
-    xdotool(seat.env, "click", "1")  # the pointer is a tablet on the same channel
+    seat.input.click()  # the pointer is a tablet on the same channel
     wait_until(lambda: (BTN_LEFT, 1) in keys_in(ts, "work"), 20, "work echoes the click")
     time.sleep(0.5)
     assert keys_in(ts, "personal") == [], keys_in(ts, "personal")
 
 
 def test_hotkey_switcher_and_digit(ts, seat):
-    xdotool(seat.env, "key", "ctrl+alt+space")
+    seat.input.key("ctrl+alt+space")
     wait_until(lambda: seat.status()["switcher"], 10, "the switcher opens")
     s = seat.shot("switcher")
     assert s.count(COLOURS["work"]) > 100 and s.count(COLOURS["personal"]) > 100, "two live thumbnails"
     digit = [v["name"] for v in seat.status()["vms"]].index("personal") + 1
-    xdotool(seat.env, "key", str(digit))
+    seat.input.key(str(digit))
     wait_until(lambda: seat.status()["active"] == "personal" and not seat.status()["switcher"], 10,
                "personal is active")
     wait_until(lambda: guest_centre(seat.shot("personal")) == COLOURS["personal"], 20, "personal's pixels")
     s = seat.shot("personal")
     assert s.rgb(s.w - 4, 4) == LABEL_RGB["green"], hex(s.rgb(s.w - 4, 4))
     assert s.count(COLOURS["work"]) == 0
-    xdotool(seat.env, "type", "--delay", "30", "z")
+    seat.input.type("z")
     wait_until(lambda: (KEY_Z, 1) in keys_in(ts, "personal"), 20, "personal echoes z")
     for name in ("work", "personal"):
         got = [code for code, _ in keys_in(ts, name)]
@@ -161,9 +169,9 @@ def test_hotkey_switcher_and_digit(ts, seat):
             assert all(v == 0 for v in held.values()), f"{name} has keys left held: {held}"
     # A held-back modifier that turns out to be the user's still reaches the guest: Ctrl with
     # another key, and Ctrl tapped alone.
-    xdotool(seat.env, "key", "ctrl+x")
+    seat.input.key("ctrl+x")
     wait_until(lambda: (29, 1) in keys_in(ts, "personal"), 20, "personal gets Ctrl+x's Ctrl")
-    xdotool(seat.env, "key", "alt")
+    seat.input.key("alt")
     wait_until(lambda: (56, 1) in keys_in(ts, "personal"), 20, "personal gets Alt tapped alone")
 
 
@@ -225,26 +233,26 @@ def test_pointer_grab(ts, seat):
     """The hot key's modifiers + G grab the pointer: its motion reaches the active VM as the
     relative mouse's, until the same keys (or a switch) let it go."""
     ts.ok("switch", "work")
-    seatlib.focus_seat(seat.env)
-    xdotool(seat.env, "key", "ctrl+alt+g")
+    seat.input.focus()
+    seat.input.key("ctrl+alt+g")
     wait_until(lambda: seat.status()["grabbed"], 10, "the pointer grabbed")
     before = len(mouse_in(ts, "work"))
 
     def moved():
-        xdotool(seat.env, "mousemove_relative", "--", "7", "5")
+        seat.input.move(7, 5)
         return len(mouse_in(ts, "work")) > before
     wait_until(moved, 30, "work reports relative motion")
     assert any(code == 0 and value != 0 for code, value in mouse_in(ts, "work")), mouse_in(ts, "work")
     assert mouse_in(ts, "personal") == [], "personal saw the grabbed pointer"
     got = [code for code, _ in keys_in(ts, "work")]
     assert 34 not in got, f"the grab's G reached work: {got}"  # KEY_G
-    xdotool(seat.env, "key", "ctrl+alt+g")
+    seat.input.key("ctrl+alt+g")
     wait_until(lambda: not seat.status()["grabbed"], 10, "the grab released")
-    xdotool(seat.env, "key", "ctrl+alt+g")
+    seat.input.key("ctrl+alt+g")
     wait_until(lambda: seat.status()["grabbed"], 10, "the pointer grabbed again")
     ts.ok("switch", "personal")
     assert not seat.status()["grabbed"], "a switch kept the grab"
-    seatlib.focus_seat(seat.env)
+    seat.input.focus()
 
 
 def test_vms_appear_and_disappear(ts, seat):
@@ -273,6 +281,8 @@ def test_crashed_vm_shows_a_tile(ts, seat):
 
 
 STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat]  # needs a display that redraws on its own
+# The same whatever the screen: run once, on Xvfb.
+SCREEN_INDEPENDENT = [test_hidden_vm_waits_for_the_seat, test_vms_appear_and_disappear]
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
          test_hotkey_switcher_and_digit, test_shoji_switch, test_hidden_vm_waits_for_the_seat,
          test_pointer_grab, test_vms_appear_and_disappear,
@@ -334,13 +344,13 @@ def hostile_monitors(a, x):
 
 
 def main():
-    if seatlib.missing_tools():
-        print(f"SKIP: {' and '.join(seatlib.missing_tools())} missing (scripts/install-deps)")
-        return 77
-    a = parse_args("--display")
+    a = parse_args("--display", [("--kms", "a bare console (KMS/DRM, uinput) instead of Xvfb")])
     if not a:
         return 77
-    x = seatlib.Xvfb()
+    if not a.kms and seatlib.missing_tools():
+        print(f"SKIP: {' and '.join(seatlib.missing_tools())} missing (scripts/install-deps)")
+        return 77
+    x = seatlib.Console() if a.kms else seatlib.Xvfb()
     ts = Toolstack(a)
     if seat_as_user():
         ts.daemon_args += ["--group", SEAT_GROUP]
@@ -367,10 +377,10 @@ def main():
         ts.ok("start", "personal")
         seat = Seat(ts, x)
         for t in TESTS:  # in order: each builds on the state the previous ones left
-            if ts.real and t in STAND_IN_ONLY:
+            if (ts.real and t in STAND_IN_ONLY) or (a.kms and t in SCREEN_INDEPENDENT):
                 continue
             run(t.__name__, lambda: t(ts, seat))
-        if not ts.real:
+        if not ts.real and not a.kms:  # the protocol, whatever the screen; one DRM master at a time
             run("hostile_monitors", lambda: hostile_monitors(a, x))
     finally:
         if failed:

@@ -566,12 +566,15 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_daemon_re
          test_failed_start_is_reported, test_autostart, test_devices_through_the_toolstack]
 
 
-def parse_args(needs):
-    """--bindir, --vmm, --guest-dir; None when the real monitor lacks the option `needs`."""
+def parse_args(needs, flags=()):
+    """--bindir, --vmm, --guest-dir and the (flag, help) pairs of flags; None when the real
+    monitor lacks the option `needs`."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--bindir", required=True, help="where shojid, shoji (and shoji-seat) are")
     ap.add_argument("--vmm", required=True)
     ap.add_argument("--guest-dir", required=True)
+    for flag, text in flags:
+        ap.add_argument(flag, action="store_true", help=text)
     a = ap.parse_args()
     a.bindir, a.vmm, a.guest_dir = map(os.path.abspath, (a.bindir, a.vmm, a.guest_dir))
     if not a.vmm.endswith(".py"):  # the real monitor: it must speak the contract under test
