@@ -155,16 +155,23 @@ static void hello_and_socket_mode(void **state)
 	assert_true(display_server_connected(&f->ds));
 }
 
+/* The monitor's scanout becomes w x h: the SURFACE message the seat gets, and its memfd. */
+static int new_surface(struct dfx *f, uint32_t w, uint32_t h, struct display_surface *s)
+{
+	int fd = -1;
+	display_server_surface(&f->ds, w, h);
+	assert_int_equal(recv_msg(f->seat, s, sizeof(*s), &fd), DISPLAY_MSG_SURFACE);
+	assert_true(fd >= 0);
+	return fd;
+}
+
 static void surface_and_damage_window(void **state)
 {
 	struct dfx *f = *state;
 	struct display_damage d;
 	struct display_surface s;
-	int fd = -1;
 	recv_msg(f->seat, &d, sizeof(d), NULL); /* HELLO */
-	display_server_surface(&f->ds, 8, 4);
-	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
-	assert_true(fd >= 0);
+	int fd = new_surface(f, 8, 4, &s);
 	assert_int_equal(s.width, 8);
 	assert_int_equal(s.height, 4);
 	assert_int_equal(s.stride, 32);
@@ -224,16 +231,11 @@ static void new_surface_while_unacknowledged(void **state)
 	struct dfx *f = *state;
 	struct display_damage d;
 	struct display_surface s;
-	int fd = -1;
 	recv_msg(f->seat, &d, sizeof(d), NULL); /* HELLO */
-	display_server_surface(&f->ds, 8, 4);
-	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
-	close(fd);
+	close(new_surface(f, 8, 4, &s));
 	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
 	assert_int_equal(f->fills, 1);
-	display_server_surface(&f->ds, 4, 2); /* seq 1 still unacknowledged */
-	fd = -1;
-	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
+	int fd = new_surface(f, 4, 2, &s); /* seq 1 still unacknowledged */
 	assert_int_equal(f->fills, 2);
 	uint8_t *px = mmap(NULL, 32, PROT_READ, MAP_SHARED, fd, 0);
 	assert_true(px != MAP_FAILED);
@@ -247,22 +249,17 @@ static void new_surface_while_unacknowledged(void **state)
 	assert_int_equal(f->fills, 2); /* filled once */
 	/* The guest drawing before the ACK makes the damage a fresh copy again. */
 	ack(f, 2);
-	display_server_surface(&f->ds, 8, 8);
-	fd = -1;
-	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
-	close(fd);
+	close(new_surface(f, 8, 8, &s));
 	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
 	assert_int_equal(f->fills, 3);
-	display_server_surface(&f->ds, 2, 2);
-	fd = -1;
-	assert_int_equal(recv_msg(f->seat, &s, sizeof(s), &fd), DISPLAY_MSG_SURFACE);
-	close(fd);
+	close(new_surface(f, 2, 2, &s));
 	display_server_damage(&f->ds, (struct display_rect){0, 0, 1, 1});
 	assert_int_equal(f->fills, 4);
 	ack(f, 3);
 	assert_int_equal(recv_msg(f->seat, &d, sizeof(d), NULL), DISPLAY_MSG_DAMAGE);
 	assert_int_equal(f->fills, 5);
 	munmap(px, 32);
+	close(fd);
 }
 
 static void no_seat_no_copies(void **state)
