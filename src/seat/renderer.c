@@ -43,20 +43,32 @@ int renderer_parse(const char *v, enum seat_renderer *out, struct err *e)
 	return err_set(e, "--renderer '%s': use auto, gpu or software", v);
 }
 
-int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e)
+/* Names s->ren in s->renderer_desc (e.g. "opengl (llvmpipe ...)"), then note; returns the
+ * OpenGL renderer's name ("" where it is not OpenGL). */
+static const char *describe(struct seat *s, const char *note)
 {
 	SDL_RendererInfo ri;
+	if (SDL_GetRendererInfo(s->ren, &ri) < 0) {
+		snprintf(s->renderer_desc, sizeof(s->renderer_desc), "unnamed%s", note);
+		return "";
+	}
+	const char *gl = strncmp(ri.name, "opengl", 6) == 0 ? gl_renderer_name() : "";
+	snprintf(s->renderer_desc, sizeof(s->renderer_desc), "%s%s%.80s%s%s", ri.name, *gl ? " (" : "",
+		 gl, *gl ? ")" : "", note);
+	return gl;
+}
+
+int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e)
+{
 	if (choice != SEAT_RENDERER_SOFTWARE) {
 		s->ren = SDL_CreateRenderer(s->win, -1, SDL_RENDERER_ACCELERATED);
-		if (s->ren && SDL_GetRendererInfo(s->ren, &ri) == 0) {
-			const char *gl = strncmp(ri.name, "opengl", 6) == 0 ? gl_renderer_name() : "";
-			if (choice == SEAT_RENDERER_GPU || !is_software_gl(gl)) {
-				snprintf(s->renderer_desc, sizeof(s->renderer_desc), "%s%s%.80s%s", ri.name,
-					 *gl ? " (" : "", gl, *gl ? ")" : "");
+		if (s->ren) {
+			const char *gl = describe(s, "");
+			if (choice == SEAT_RENDERER_GPU || !is_software_gl(gl))
 				return 0;
-			}
 			snprintf(s->renderer_desc, sizeof(s->renderer_desc), "software (OpenGL is %.80s)", gl);
 			SDL_DestroyRenderer(s->ren);
+			s->ren = NULL;
 		} else if (choice == SEAT_RENDERER_GPU) {
 			return err_set(e, "no GPU renderer: %s (try --renderer software)", SDL_GetError());
 		} else {
@@ -69,13 +81,9 @@ int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e)
 	if (!s->ren && choice == SEAT_RENDERER_AUTO) {
 		/* Video drivers without a window framebuffer (KMS/DRM on a console) have only the GL
 		 * path, software rasterizer or not. */
-		SDL_SetHint(SDL_HINT_FRAMEBUFFER_ACCELERATION, "1");
 		s->ren = SDL_CreateRenderer(s->win, -1, SDL_RENDERER_ACCELERATED);
-		if (s->ren && SDL_GetRendererInfo(s->ren, &ri) == 0) {
-			const char *gl = strncmp(ri.name, "opengl", 6) == 0 ? gl_renderer_name() : "";
-			snprintf(s->renderer_desc, sizeof(s->renderer_desc), "%s%s%.80s%s (no window framebuffer)",
-				 ri.name, *gl ? " (" : "", gl, *gl ? ")" : "");
-		}
+		if (s->ren)
+			describe(s, " (no window framebuffer)");
 	}
 	if (!s->ren)
 		return err_set(e, "cannot draw in the window: %s", SDL_GetError());

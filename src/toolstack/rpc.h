@@ -30,6 +30,8 @@ void rpc_reader_free(struct rpc_reader *r);
 /* Reads the next line (without '\n') into a malloc'd string, waiting at most timeout_ms (-1:
  * forever; 0: only what has arrived). A descriptor received with the line's bytes is stored in
  * *fd_out (-1 if none; closed when fd_out is NULL), also when the line came in several reads.
+ * A descriptor belongs to the line being completed when it arrives: a caller that expects one
+ * has a single request outstanding on the connection.
  * Returns 1, 0 at end of stream, -1 on error or time-out (errno ETIMEDOUT). */
 int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out, struct err *e);
 
