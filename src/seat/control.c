@@ -71,13 +71,10 @@ void control_accept(struct seat *s)
 
 static void reply(struct seat_client *c, struct json_object *o)
 {
-	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	size_t n = strlen(t);
-	char *line = malloc(n + 1);
+	size_t n;
+	char *line = rpc_line(o, &n);
 	if (line) {
-		memcpy(line, t, n);
-		line[n] = '\n';
-		if (send(c->fd, line, n + 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 1))
+		if (send(c->fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n)
 			drop(c);
 		free(line);
 	}

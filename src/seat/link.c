@@ -110,20 +110,37 @@ static void list_close(struct seat *s)
 	s->list_fd = -1;
 }
 
-/* Asks shojid for the list; the reply is read by link_read_list when it comes, so a busy
- * shojid never holds up the seat. */
+/* Connects to shojid and sends req (taken) without waiting: its answer is read when poll says
+ * it came, so a busy shojid never holds up the seat. */
+static int send_request(struct seat *s, struct json_object *req, int *fd_out, struct err *e)
+{
+	int fd, en, r = -1;
+	size_t n;
+	char *line = rpc_line(req, &n);
+	json_object_put(req);
+	if (!line)
+		return err_set(e, "out of memory");
+	if (rpc_connect(s->shojid_sock, &fd, &en, e) == 0) {
+		if (send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n) {
+			*fd_out = fd;
+			r = 0;
+		} else {
+			err_errno(e, errno, "cannot send to shojid");
+			close(fd);
+		}
+	}
+	free(line);
+	return r;
+}
+
+/* Asks shojid for the list; link_read_list reads the reply. */
 static void list_send(struct seat *s)
 {
-	static const char req[] = "{\"cmd\":\"list\"}\n";
-	int fd, en;
+	int fd;
 	struct err e;
 	s->list_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS; /* if this fails */
-	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0) {
+	if (send_request(s, request("list"), &fd, &e) < 0) {
 		log_msg(LOG_DEBUG, "shojid: %s", e.msg);
-		return;
-	}
-	if (send(fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
-		close(fd);
 		return;
 	}
 	s->list_retry_ms = 0;
@@ -231,27 +248,17 @@ void link_ask_close(struct seat_vm *vm)
 
 void link_ask_display(struct seat *s, struct seat_vm *vm)
 {
-	int fd, en;
+	int fd;
 	struct err e;
-	size_t n;
 	struct json_object *req = request("display");
 	json_object_object_add(req, "name", json_object_new_string(vm->name));
-	char *line = rpc_line(req, &n);
-	json_object_put(req);
-	if (!line)
-		return;
-	if (rpc_connect(s->shojid_sock, &fd, &en, &e) < 0) {
+	if (send_request(s, req, &fd, &e) < 0) {
 		snprintf(vm->why, sizeof(vm->why), "shojid: %.140s", e.msg);
-	} else if (send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n) {
-		snprintf(vm->why, sizeof(vm->why), "shojid: cannot send a display request: %s",
-			 strerror(errno));
-		close(fd);
-	} else {
-		vm->ask_fd = fd;
-		rpc_reader_init(&vm->ask_rd, fd, 64u << 10);
-		vm->ask_deadline_ms = seat_now_ns() / 1000000 + DISPLAY_TIMEOUT_MS;
+		return;
 	}
-	free(line);
+	vm->ask_fd = fd;
+	rpc_reader_init(&vm->ask_rd, fd, 64u << 10);
+	vm->ask_deadline_ms = seat_now_ns() / 1000000 + DISPLAY_TIMEOUT_MS;
 }
 
 void link_read_display(struct seat *s, struct seat_vm *vm)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc.h"
+
 enum field {
 	F_NAME = 1, F_DEFINITION = 2, F_ASSIGN = 4, F_TIMEOUT = 8, F_FOLLOW = 16, F_BYTES = 32,
 	F_REPLACE = 64, F_VERSION = 128, F_SNAPSHOT = 256, F_SOURCE = 512,
@@ -264,10 +266,8 @@ char *proto_error_reply(enum proto_code code, const char *msg)
 	json_object_object_add(o, "ok", json_object_new_boolean(0));
 	json_object_object_add(o, "code", json_object_new_string(proto_code_name(code)));
 	json_object_object_add(o, "error", json_object_new_string(msg));
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	char *line = malloc(strlen(s) + 2);
-	if (line)
-		strcat(strcpy(line, s), "\n");
+	size_t n;
+	char *line = rpc_line(o, &n);
 	json_object_put(o);
 	return line;
 }

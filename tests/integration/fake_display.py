@@ -84,6 +84,10 @@ class Monitor:
         c.send(packet(CURSOR, struct.pack("<IIiiI", 0, 0, self.w - 40, self.h - 40, 1) + bytes(image)))
         self.damage(c, 0, 0, self.w, self.h)
 
+    def window_open(self):
+        """Whether another DAMAGE may go out (as shoji-vmm: --window unacknowledged at most)."""
+        return self.seq - self.acked < self.a.window
+
     def damage(self, c, x, y, w, h, block=True):
         self.seq += 1
         self.sent_at[self.seq] = time.monotonic()
@@ -171,19 +175,19 @@ class Monitor:
                         drawn += 1
                         pending = True
                         next_at = max(next_at + self.a.interval / 1000, now)
-                    if pending and self.seq - self.acked < self.a.window:
+                    if pending and self.window_open():
                         self.mm[:] = frames[drawn % 2]
                         self.damage(c, 0, 0, self.w, self.h)
                         sent += 1
                         pending = False
                     wait = max(0, next_at - time.monotonic())
                 else:  # one frame each time the window lets it
-                    if self.seq - self.acked < self.a.window and now >= next_at:
+                    if self.window_open() and now >= next_at:
                         self.mm[:] = frames[sent % 2]
                         self.damage(c, 0, 0, self.w, self.h)
                         sent += 1
                         next_at = max(next_at + self.a.interval / 1000, now)
-                    wait = 1 if self.seq - self.acked >= self.a.window else max(0, next_at - time.monotonic())
+                    wait = 1 if not self.window_open() else max(0, next_at - time.monotonic())
                 r = select.select([c], [], [], wait)[0]
                 if r and not self.receive(c):
                     return
@@ -215,7 +219,7 @@ class Monitor:
                 pending = True
                 if self.keys:
                     self.keys.write(f"shoji-display-tick: {self.ticks}\n")
-            if pending and self.seq - self.acked < WINDOW:
+            if pending and self.window_open():
                 block = pixel(0xFFFFFF if self.ticks % 2 else 0) * 16
                 for y in range(8, 24):
                     self.mm[y * self.stride + 40 * 4:y * self.stride + 56 * 4] = block

@@ -119,8 +119,7 @@ def boot_smp(env, **kw):
     rarely and only under host load, to triple-fault before printing anything (vCPU 0 back at
     the reset vector); that one signature is retried once, and says so."""
     r = env.boot("poweroff", **kw)
-    if (os.environ.get("SHOJI_IN_HARNESS") and r.rc == 4 and "rip 0xfff0" in r.err
-            and "shoji-guest" not in r.out):
+    if vmmtest.emulation_fault(r.rc, r.err) and "shoji-guest" not in r.out:
         print(f"note: retrying an early SMP triple fault in the emulated machine: {r.err.strip()}")
         r = env.boot("poweroff", **kw)
     return r

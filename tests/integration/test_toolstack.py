@@ -20,6 +20,8 @@ import threading
 import time
 import traceback
 
+import vmmtest
+
 MARKER = "shoji-guest: init started"
 
 
@@ -592,36 +594,22 @@ def main():
     return run_tests(Toolstack(a), TESTS)
 
 
-# shojid's record of a guest that triple-faulted with its vCPU back at the reset vector.
-EMULATION_FAULT = re.compile(r"crashed: exit status 4 \(triple fault\).*\(rip 0xfff0\)")
-EMULATION_FAULT_STATUS = 75  # tests/harness/kvm-run runs the command once more
-
-
-def emulation_fault(ts):
-    """The shojid log line of a guest triple fault, in the emulated harness machine only: there
-    nested guests have now and then triple-faulted in mid-run (their vCPU back at the reset
-    vector, where KVM's SVM leaves it after a shutdown), a fault of the emulation that no test
-    here causes on purpose. None elsewhere or when there was none."""
-    if not os.environ.get("SHOJI_IN_HARNESS"):
-        return None
-    try:
-        with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
-            m = EMULATION_FAULT.search(f.read().decode(errors="replace"))
-    except OSError:
-        return None
-    return m.group(0) if m else None
+# shojid's record of a monitor that ended with vmmtest.emulation_fault's status and message.
+CRASH_LINE = re.compile(r"crashed: exit status (\d+) \(.*?\): (.*)")
 
 
 def failed_status(ts, failed, passed):
-    """The suite's exit status; a failure that met an emulation fault asks kvm-run for a rerun."""
-    if not failed:
-        return 0 if passed else 1
-    fault = emulation_fault(ts)
-    if fault:
-        print(f"note: a guest failed as only the emulated machine makes it fail ({fault}); "
-              f"exit status {EMULATION_FAULT_STATUS} asks kvm-run to run the suite once more")
-        return EMULATION_FAULT_STATUS
-    return 1
+    """The suite's exit status (vmmtest.failed_status), from what shojid's log says crashed."""
+    fault = None
+    try:
+        with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
+            for m in CRASH_LINE.finditer(f.read().decode(errors="replace")):
+                if vmmtest.emulation_fault(int(m[1]), m[2]):
+                    fault = m[0]
+                    break
+    except OSError:
+        pass
+    return vmmtest.failed_status(failed, passed, fault)
 
 
 def run_tests(ts, tests, notes=()):

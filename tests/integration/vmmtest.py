@@ -11,6 +11,27 @@ import tempfile
 import time
 import traceback
 
+# In the emulated harness machine a Linux guest has now and then triple-faulted (its vCPU back
+# at the reset vector, where KVM's SVM leaves it after a shutdown): a fault of the emulation,
+# which no test causes on purpose in a Linux guest. A suite that failed and met one exits with
+# EMULATION_FAULT_STATUS, and tests/harness/kvm-run runs it once more.
+EMULATION_FAULT_STATUS = 75
+
+
+def emulation_fault(rc, err):
+    """Whether a monitor's exit (status rc, stderr err) is that fault of the emulation."""
+    return bool(os.environ.get("SHOJI_IN_HARNESS")) and rc == 4 and "rip 0xfff0" in err
+
+
+def failed_status(failed, passed, fault):
+    """A suite's exit status; fault: what met an emulation fault (None: nothing did)."""
+    if failed and fault:
+        print(f"note: a guest failed as only the emulated machine makes it fail ({fault}); "
+              f"exit status {EMULATION_FAULT_STATUS} asks kvm-run to run the suite once more")
+        return EMULATION_FAULT_STATUS
+    return 1 if failed or not passed else 0
+
+
 REPORT = re.compile(r"shoji-guest: cpus=(\d+) online=(\S+) ram_kib=(\d+) memtotal_kib=(\d+) "
                     r"rtc_epoch=(\S+) date_epoch=(\d+) pci=(\S+) hwrng=(\S+)")
 
@@ -76,10 +97,7 @@ class Env:
                       "--memory", str(memory), "--cmdline",
                       f"console=ttyS0 quiet shoji.action={action} {cmdline}".strip(), *extra],
                      **kw)
-        # In the emulated harness machine a Linux guest has now and then triple-faulted (its
-        # vCPU back at the reset vector, where KVM's SVM leaves it after a shutdown): a fault
-        # of the emulation, which no test here causes on purpose in a Linux guest.
-        if os.environ.get("SHOJI_IN_HARNESS") and r.rc == 4 and "rip 0xfff0" in r.err:
+        if emulation_fault(r.rc, r.err):
             self.emulation_faults.append(r.err.strip().splitlines()[-1])
         return r
 
@@ -168,8 +186,4 @@ def main(tests, argv):
             detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
             print(f"not ok - {t.__name__}: {detail}", flush=True)
     print(f"{passed} passed, {failed} failed")
-    if failed and env.emulation_faults:
-        print(f"note: a guest failed as only the emulated machine makes it fail "
-              f"({env.emulation_faults[0]}); exit status 75 asks kvm-run to run the suite once more")
-        return 75
-    return 1 if failed or not passed else 0
+    return failed_status(failed, passed, env.emulation_faults[0] if env.emulation_faults else None)

@@ -115,18 +115,15 @@ void client_send_error(struct client *c, enum proto_code code, const char *msg)
 
 int client_send_fd(struct client *c, struct json_object *reply, int fd)
 {
-	const char *s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
-	size_t n = strlen(s);
-	char *line = malloc(n + 1);
+	size_t n;
+	char *line = rpc_line(reply, &n);
 	int r = -1;
 	if (line && c->outlen == 0) {
-		memcpy(line, s, n);
-		line[n] = '\n';
-		ssize_t sent = rpc_sendmsg_fd(c->fd, line, n + 1, fd, MSG_DONTWAIT);
+		ssize_t sent = rpc_sendmsg_fd(c->fd, line, n, fd, MSG_DONTWAIT);
 		if (sent > 0) {
 			r = 0;
-			if ((size_t)sent < n + 1)
-				out_append(c, line + sent, n + 1 - (size_t)sent);
+			if ((size_t)sent < n)
+				out_append(c, line + sent, n - (size_t)sent);
 		}
 	}
 	free(line);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../statefile.h"
+#include "../rpc.h"
 #include "daemon.h"
 
 #define EVENTS_MAX_READ (8u << 20) /* the log is read whole; older events beyond this are skipped */
@@ -58,13 +59,9 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 	json_object_object_add(o, "vm", json_object_new_string(vm ? vm : "-"));
 	json_object_object_add(o, "event", json_object_new_string(event));
 	json_object_object_add(o, "detail", json_object_new_string(detail));
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	size_t n = strlen(s);
-	char *line = malloc(n + 2);
+	size_t n;
+	char *line = rpc_line(o, &n);
 	if (line) {
-		memcpy(line, s, n);
-		line[n++] = '\n';
-		line[n] = '\0';
 		if (paths_get(&d->paths, PATHS_EVENTS, NULL, p, sizeof(p), NULL) == 0) {
 			int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 			if (fd >= 0) {
