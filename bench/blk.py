@@ -17,6 +17,7 @@ from boot import kvm_exits, watch_console  # noqa: E402
 CMDLINE = "console=ttyS0 quiet shoji.action=blkbench"
 MIB_MOVED = 64
 RATE = re.compile(r"shoji-guest: blk (write|read): 64 MiB in ([\d.]+) s")
+FAILED = re.compile(r"shoji-guest: blk (write|read) FAILED.*")
 
 
 def run_once(cmd, timeout):
@@ -31,12 +32,15 @@ def run_once(cmd, timeout):
                 seconds = max(float(m[2]), 0.01)  # /proc/uptime counts in 10 ms steps
                 rates[m[1]] = MIB_MOVED * 1.048576 / seconds
     out, _, err = watch_console(cmd, timeout, seen)
+    failed = FAILED.search(out)
+    if failed or len(rates) < 2:
+        why = failed[0] if failed else f"incomplete run: {out[-600:]}{err[-400:]}"
+        sys.stderr.write(f"blk: {cmd[0]}: {why}\n")
+        return None
     exits = {}
     if None not in (marks.get("begin"), marks.get("write"), marks.get("read")):
         exits["write"] = (marks["write"] - marks["begin"]) / MIB_MOVED
         exits["read"] = (marks["read"] - marks["write"]) / MIB_MOVED
-    if len(rates) < 2:
-        sys.stderr.write(f"blk: incomplete run of {cmd[0]}: {out[-600:]}{err[-400:]}\n")
     return rates, exits
 
 
@@ -69,20 +73,28 @@ def main():
     print(f"virtio-blk, 64 MiB sequential O_DIRECT, 1 MiB requests, {a.runs} runs each "
           f"({'emulated harness machine: compare ratios' if os.environ.get('SHOJI_IN_HARNESS') else 'host KVM'})")
     print(f"{'monitor':<22} {'write MB/s':>11} {'read MB/s':>10} {'exits/MiB w':>12} {'exits/MiB r':>12}")
-    med = {}
+    med, failed = {}, []
     for name, runs in res.items():
+        if None in runs:  # a guest step failed: no figure for this monitor at all
+            failed.append(name)
+            print(f"{name:<22} FAILED: {runs.count(None)} of {len(runs)} runs failed in the guest (see above)")
+            continue
+
         def m(kind, key):
             v = [r[kind][key] for r in runs if key in r[kind]]
             return statistics.median(v) if v else None
         med[name] = (m(0, "write"), m(0, "read"), m(1, "write"), m(1, "read"))
         print(f"{name:<22} " + " ".join(
             f"{'n/a' if v is None else f'{v:.1f}':>{w}}" for v, w in zip(med[name], (11, 10, 12, 12))))
-    if len(med) == 2:
+    if len(med) == 2 and not failed:
         s, q = med["shoji-vmm"], med["qemu virtio-blk-pci"]
-        for i, what in enumerate(("write throughput", "read throughput", "write exits/MiB",
-                                  "read exits/MiB")):
+        for i, (what, better) in enumerate((("write throughput", "higher"), ("read throughput", "higher"),
+                                            ("write exits/MiB", "lower"), ("read exits/MiB", "lower"))):
             if s[i] and q[i]:
-                print(f"ratio shoji-vmm / qemu, {what}: {s[i] / q[i]:.2f}x")
+                print(f"ratio shoji-vmm / qemu, {what}: {s[i] / q[i]:.2f}x ({better} is better)")
+    if failed:
+        print(f"blk: FAILED ({', '.join(failed)}): no ratio is printed")
+        return 1
     return 0 if med["shoji-vmm"][0] else 1
 
 
