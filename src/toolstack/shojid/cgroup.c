@@ -128,7 +128,7 @@ static int setup(struct daemon *d, struct err *e)
 	struct statfs sf;
 	char own[PATHS_MAX * 2];
 	if (statfs(CGROUP_FS, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
-		return err_set(e, "%s is not a cgroup2 file system (mount -t cgroup2 none %s)", CGROUP_FS, CGROUP_FS);
+		return err_set(e, "%s is not a cgroup2 file system (a cgroup v1 or hybrid host)", CGROUP_FS);
 	if (own_cgroup(own, sizeof(own), e) < 0)
 		return -1;
 	char mine[sizeof(own) + 32], parent[sizeof(mine)];
@@ -138,6 +138,8 @@ static int setup(struct daemon *d, struct err *e)
 	const char *base = own[0] && delegated(mine) ? mine
 			   : own[0] && strcmp(strrchr(own, '/'), "/daemon") == 0 && delegated(parent) ? parent
 											    : NULL;
+	if (base && strlen(base) >= sizeof(d->cgroup_base))
+		return err_set(e, "shojid's cgroup path %.60s... is too long", base);
 	if (base) {
 		snprintf(d->cgroup_base, sizeof(d->cgroup_base), "%s", base);
 		return setup_delegated(d, own, e);

@@ -575,6 +575,21 @@ void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
 	}
 }
 
+/* Removes the files in dir (not following a symbolic link to it). */
+static void empty_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	while (dh && (de = readdir(dh)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd(dh), de->d_name, 0);
+	if (dh)
+		closedir(dh);
+	else if (fd >= 0)
+		close(fd);
+}
+
 void vm_remove(struct daemon *d, const char *name)
 {
 	static const enum paths_file files[] = {PATHS_DEFINITION,  PATHS_VM_STATE,	PATHS_VM_LOCK,
@@ -584,15 +599,11 @@ void vm_remove(struct daemon *d, const char *name)
 	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
 	char p[512];
 	snapshot_remove_all(d, name);
-	if (path(d, PATHS_VM_DISKS, name, p, sizeof(p)) == 0) { /* template roots, stray overlays */
-		DIR *dh = opendir(p);
-		struct dirent *de;
-		while (dh && (de = readdir(dh)))
-			if (de->d_name[0] != '.')
-				unlinkat(dirfd(dh), de->d_name, 0);
-		if (dh)
-			closedir(dh);
-	}
+	/* Template roots and stray overlays; whatever a monitor named in its volatile directory. */
+	if (path(d, PATHS_VM_DISKS, name, p, sizeof(p)) == 0)
+		empty_dir(p);
+	if (path(d, PATHS_VM_VOLATILE, name, p, sizeof(p)) == 0)
+		empty_dir(p);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (path(d, files[i], name, p, sizeof(p)) == 0 && unlink(p) < 0 && errno != ENOENT)
 			fprintf(stderr, "shojid: cannot remove %s: %s\n", p, strerror(errno));
