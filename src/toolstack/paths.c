@@ -56,6 +56,7 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_DISPLAY] = {1, "%s/%s/display.sock"},
 		[PATHS_SEAT_DIR] = {1, "%s/seat"},
 		[PATHS_SEAT_CONTROL] = {1, "%s/seat/control.sock"},
+		[PATHS_JAIL_UIDS] = {0, "%s/jail-uids.json"},
 	};
 	size_t limit = size;
 	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL || f == PATHS_DISPLAY ||

@@ -43,6 +43,7 @@ enum paths_file {
 	PATHS_DISPLAY,	     /* runtime/NAME/display.sock: the monitor's display channel (display = on) */
 	PATHS_SEAT_DIR,	     /* runtime/seat: the seat's own directory, root:shoji 2770 */
 	PATHS_SEAT_CONTROL,  /* runtime/seat/control.sock: shoji-seat's control socket */
+	PATHS_JAIL_UIDS,     /* state/jail-uids.json: where the search for a free jail uid goes on */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit

@@ -11,13 +11,14 @@ root), whose guest writes the template VM's disks."""
 import argparse
 import hashlib
 import os
-import pwd
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
 
-from test_toolstack import Toolstack, run_tests, wait_until
+from test_toolstack import Toolstack, as_jail, run_tests, wait_until
 
 MIB = 1 << 20
 PATTERN = (b"shoji-disk-pattern\n" * 60000)[:MIB]
@@ -28,18 +29,13 @@ class Images(Toolstack):
         super().__init__(a)
         self.img = os.path.join(a.bindir, "shoji-img")
         self.kernel = os.path.join(a.guest_dir, "vmlinuz")
-        self.jail_uid = None
-        if os.geteuid() == 0:
-            try:
-                self.jail_uid = pwd.getpwnam("shoji-vm").pw_uid
-            except KeyError:
-                self.jail_uid = pwd.getpwnam("nobody").pw_uid
+        self.jailed = os.geteuid() == 0
         help_text = subprocess.run([a.vmm, "--help"], capture_output=True, text=True).stdout if self.real else ""
         self.has_volatile = not self.real or "volatile" in help_text
         self.notes = []
         if self.real and os.environ.get("SHOJI_TEST_NO_JAIL") == "1":
             self.daemon_args = ["--no-jail"]
-            self.jail_uid = None
+            self.jailed = False
             self.notes.append("real monitor run without a jail (SHOJI_TEST_NO_JAIL=1)")
 
     def path(self, *p):
@@ -60,16 +56,19 @@ class Images(Toolstack):
         out = self.sh_img("info", image).decode()
         return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
 
-    def qcow2(self, name, size, backing=None):
+    def qcow2(self, name, size, backing=None, vm=None):
         p = self.path(name)
         args = ["create", "-f", "qcow2"] + (["-b", backing, "-F", "raw"] if backing else []) + [p]
         self.sh_img(*(args + ([] if backing else [str(size)])))
-        self.give(p)
+        if vm:
+            self.give(p, vm)
         return p
 
-    def give(self, p):
-        if self.jail_uid is not None:
-            os.chown(p, self.jail_uid, -1)
+    def give(self, p, vm):
+        """The image to VM vm's jail uid alone, as the start-time check asks."""
+        if self.jailed:
+            os.chown(p, self.vm(vm)["jail_uid"], -1)
+            os.chmod(p, 0o600)
 
     def guest_vm(self, name, action, memory="128M"):
         self.ok("create", name, "--kernel", self.kernel, "--initrd",
@@ -129,11 +128,11 @@ def test_template_import(ts):
 
 
 def test_template_vm(ts):
-    priv = ts.qcow2("private.qcow2", 8 * MIB)
     if ts.real:
         ts.guest_vm("app", "disktest")
     else:
         ts.create("app")
+    priv = ts.qcow2("private.qcow2", 8 * MIB, vm="app")
     ts.ok("set", "app", "disk.root.template=base", "disk.data.path=" + priv, "disk.data.format=qcow2")
     ts.ok("start", "app")
     overlay = os.path.join(ts.state, "vms", "app", "disks", "root.volatile.qcow2")
@@ -174,8 +173,8 @@ def test_template_vm(ts):
 
 
 def test_snapshots_offline(ts):
-    disk = ts.qcow2("snap.qcow2", 8 * MIB)
     ts.create("snappy")
+    disk = ts.qcow2("snap.qcow2", 8 * MIB, vm="snappy")
     ts.ok("set", "snappy", "disk.data.path=" + disk, "disk.data.format=qcow2")
 
     def top():
@@ -227,13 +226,13 @@ def test_snapshots_offline(ts):
     raw = ts.path("raw.img")
     with open(raw, "wb") as f:
         f.truncate(MIB)
-    ts.give(raw)
+    ts.give(raw, "snappy")
     ts.ok("set", "snappy", "disk.raw.path=" + raw)
     ts.status(2, "snapshot", "create", "snappy", words=["disk 'raw' is raw", "convert"])
     ts.ok("set", "snappy", "disk.raw=")
     # A disk added after a snapshot keeps its content through a revert to it, and once the
     # snapshots are gone nothing is left to stop the VM's deletion.
-    added = ts.qcow2("added.qcow2", 4 * MIB)
+    added = ts.qcow2("added.qcow2", 4 * MIB, vm="snappy")
     ts.ok("snapshot", "create", "snappy", "t1")
     ts.ok("set", "snappy", "disk.added.path=" + added, "disk.added.format=qcow2")
     ts.ok("snapshot", "create", "snappy", "t2")
@@ -248,9 +247,35 @@ def test_snapshots_offline(ts):
     assert not os.path.exists(os.path.join(ts.state, "vms", "snappy"))
 
 
+def overlays_belong_to_their_vm(ts, name, overlay):
+    """A live snapshot's overlay and the template VM app's root overlay are their VM's jail
+    uid's alone: each VM's uid reads its own and not the other's (through links in a directory
+    anyone may enter; their own directories are root's 0750)."""
+    if not ts.jailed:
+        return
+    mine = ts.vm(name)["jail_uid"]
+    other_overlay = os.path.join(ts.state, "vms", "app", "disks", "root.volatile.qcow2")
+    other = ts.vm("app")["jail_uid"]
+    assert mine != other
+    for p, u in ((overlay, mine), (other_overlay, other)):
+        st = os.stat(p)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (u, 0o600), (p, st.st_uid, oct(st.st_mode))
+    gid = os.stat(os.path.join(ts.run, name)).st_gid
+    probe = ts.path("probe")
+    os.mkdir(probe, 0o755)
+    try:
+        os.link(overlay, os.path.join(probe, "mine"))
+        os.link(other_overlay, os.path.join(probe, "other"))
+        assert as_jail(mine, gid, "head", "-c1", os.path.join(probe, "mine")) == 0
+        assert as_jail(mine, gid, "head", "-c1", os.path.join(probe, "other")) != 0, "read app's overlay"
+        assert as_jail(other, gid, "head", "-c1", os.path.join(probe, "mine")) != 0, f"read {name}'s overlay"
+    finally:
+        shutil.rmtree(probe)
+
+
 def test_live_snapshot(ts):
-    disk = ts.qcow2("live.qcow2", 8 * MIB)
     ts.create("livevm")
+    disk = ts.qcow2("live.qcow2", 8 * MIB, vm="livevm")
     ts.ok("set", "livevm", "disk.data.path=" + disk, "disk.data.format=qcow2")
     ts.write(disk, 0, os.urandom(2 * MIB))
     before = h(ts.read(disk, 8 * MIB))
@@ -260,6 +285,7 @@ def test_live_snapshot(ts):
     assert ts.vm("livevm")["state"] == "running"
     chain = ts.js("snapshot", "list", "livevm")["disks"][0]["chain"]
     assert chain[0] == disk and ts.info(chain[1])["backing file"] == disk, chain
+    overlays_belong_to_their_vm(ts, "livevm", chain[1])
     ts.status(4, "snapshot", "revert", "livevm", "running", words=["stop it"])
     ts.status(4, "snapshot", "delete", "livevm", "running", words=["stop it"])
     ts.ok("stop", "livevm")

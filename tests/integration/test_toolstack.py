@@ -9,10 +9,12 @@ import argparse
 import json
 import os
 import pty
+import pwd
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -234,6 +236,8 @@ def restart_keeps_vms(ts, sig):
     for n in VMS:
         assert after[n] == ("running", before[n]), (n, after[n], before[n])
         assert ("adopted", f"monitor pid {before[n]}") in events(ts, n)
+        if getattr(ts, "cgroups", None):  # the new daemon found each VM's cgroup again
+            assert ts.vm(n).get("cgroup") == ts.cgroups[n], (n, ts.vm(n))
 
 
 def test_daemon_restart_keeps_vms(ts):
@@ -325,6 +329,105 @@ def test_twenty_concurrent_commands(ts):
         assert ts.vm(n)["state"] == "running"
 
 
+MIB = 1 << 20
+
+
+def sanitized(bindir):
+    """Whether this build has sanitizers (its monitors get a larger memory budget)."""
+    try:
+        with open(os.path.join(bindir, "..", "meson-info", "intro-buildoptions.json")) as f:
+            opts = {o["name"]: o["value"] for o in json.load(f)}
+        return opts.get("b_sanitize", "none") not in ("none", [])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def cgroup2_here():
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1:3] == ["/sys/fs/cgroup", "cgroup2"] for line in f)
+
+
+def test_cgroups(ts):
+    # Each running VM's keeper and monitor are in its own cgroup, with memory.max its RAM plus
+    # the stated overhead (256 MiB; a sanitizer build 1024 MiB and half its RAM more) and
+    # pids.max 64 + vCPUs + 2 per disk and NIC.
+    ts.cgroups = {}
+    if os.geteuid() != 0 or not cgroup2_here():
+        raise Skip("no cgroup2 at /sys/fs/cgroup, or not root")
+    with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
+        said = [line for line in f.read().decode(errors="replace").splitlines() if "without a cgroup" in line]
+    if said:
+        raise Skip(f"shojid may not make cgroups here: {said[-1]}")
+    for n in VMS:
+        v = ts.vm(n)
+        cg = v["cgroup"]
+        assert os.path.basename(cg) == f"vm-{n}", v
+        with open(os.path.join(ts.state, "vms", n, "lock")) as f:
+            keeper, monitor = map(int, f.read().split())
+        with open(os.path.join(cg, "cgroup.procs")) as f:
+            procs = {int(x) for x in f.read().split()}
+        assert {keeper, monitor} <= procs, (n, keeper, monitor, procs)
+        mem = v["memory_mib"] + 256 + ((1024 + v["memory_mib"] // 2) if sanitized(ts.bindir) else 0)
+        with open(os.path.join(cg, "memory.max")) as f:
+            assert int(f.read()) == mem * MIB, (n, mem)
+        with open(os.path.join(cg, "pids.max")) as f:
+            assert int(f.read()) == 64 + v["cpus"] + 2 * (v["disks"] + v["nics"]), n
+        assert v["cgroup_memory_max"] == str(mem * MIB), v
+        ts.cgroups[n] = cg
+    print(f"   cgroups under {os.path.dirname(cg)}")
+
+
+def as_jail(uid, gid, *cmd):
+    """Runs cmd as a monitor jailed as uid/gid would: no supplementary groups."""
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd],
+                          capture_output=True, text=True).returncode
+
+
+def jail_gid(ts, name):
+    args = open(f"/proc/{ts.vm(name)['pid']}/cmdline", "rb").read().decode().split("\0")
+    return int(args[args.index("--jail-gid") + 1]), int(args[args.index("--jail-uid") + 1])
+
+
+def test_jail_uid_per_vm(ts):
+    # Each VM has a jail uid of its own that no passwd entry has; its monitor runs as it; the
+    # files shojid made for it are its uid's alone; another VM's uid cannot reach them.
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        raise Skip("needs root and setpriv")
+    uids = {n: ts.vm(n)["jail_uid"] for n in VMS}
+    assert len(set(uids.values())) == len(VMS), uids
+    for n, u in uids.items():
+        try:
+            raise AssertionError(f"{n}'s jail uid {u} is {pwd.getpwuid(u).pw_name}'s")
+        except KeyError:
+            pass
+        with open(os.path.join(ts.state, "vms", n, "state.json")) as f:
+            assert json.load(f)["jail_uid"] == u
+        gid, on_cmdline = jail_gid(ts, n)
+        assert on_cmdline == u, (n, on_cmdline, u)
+        for p, mode in ((os.path.join(ts.run, n), 0o700), (os.path.join(ts.state, "vms", n, "serial.log"), 0o600)):
+            st = os.stat(p)
+            assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (u, mode), (p, st.st_uid, oct(st.st_mode))
+        st = os.stat(os.path.join(ts.state, "vms", n))
+        assert st.st_uid == 0 and not st.st_mode & 0o022, oct(st.st_mode)
+    a, b = uids["alpha"], uids["beta"]
+    assert as_jail(a, gid, "ls", os.path.join(ts.run, "alpha")) == 0  # its own: yes
+    assert as_jail(a, gid, "ls", os.path.join(ts.run, "beta")) != 0, "alpha's uid entered beta's runtime dir"
+    assert as_jail(b, gid, "ls", os.path.join(ts.run, "alpha")) != 0, "beta's uid entered alpha's runtime dir"
+    # The logs themselves, reached through links in a directory anyone may enter (their own
+    # directory is root's 0750, which alone would stop any uid).
+    probe = os.path.join(ts.dir, "probe")
+    os.mkdir(probe, 0o755)
+    try:
+        for n in ("alpha", "beta"):
+            os.link(os.path.join(ts.state, "vms", n, "serial.log"), os.path.join(probe, n))
+        assert as_jail(a, gid, "cat", os.path.join(probe, "alpha")) == 0
+        assert as_jail(a, gid, "cat", os.path.join(probe, "beta")) != 0, "alpha's uid read beta's serial log"
+        assert as_jail(a, gid, "sh", "-c", f"echo x >>{probe}/beta") != 0, "alpha's uid wrote beta's log"
+    finally:
+        shutil.rmtree(probe)
+    ts.jail_uids = uids
+
+
 def test_two_concurrent_starts(ts):
     ts.ok("stop", "alpha", "--timeout", "3")
     assert ts.vm("alpha")["state"] == "stopped"
@@ -404,10 +507,13 @@ def test_hostile_api_messages(ts):
     assert ts.vm("alpha")["memory_mib"] == 128
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run here: counted as skipped, with the reason."""
+
+
 def test_permission_denied(ts):
     if os.geteuid() != 0 or not shutil.which("setpriv"):
-        print("   (skipped: needs root and setpriv)")
-        return
+        raise Skip("needs root and setpriv")
     rc, out, err = ts.shoji("list", prefix=["setpriv", "--reuid", "65534", "--regid", "65534",
                                             "--clear-groups"])
     assert rc == 5 and "permission denied" in err, (rc, out, err)
@@ -483,6 +589,10 @@ def test_stop_kill_delete(ts):
     assert not os.path.exists(os.path.join(ts.state, "vms", "gamma"))
     ts.ok("stop", "alpha", "--timeout", "0")
     assert all(v["state"] == "stopped" for v in ts.js("list")["vms"])
+    for n, cg in getattr(ts, "cgroups", {}).items():  # each VM's cgroup went with it
+        wait_until(lambda: not os.path.exists(cg), 5, f"{cg} removed")
+    if getattr(ts, "jail_uids", None):  # gamma's uid is free: no VM has it
+        assert ts.jail_uids["gamma"] not in [v.get("jail_uid") for v in ts.js("list")["vms"]]
 
 
 def test_failed_start_is_reported(ts):
@@ -501,7 +611,8 @@ def test_failed_start_is_reported(ts):
         ts.create("private")
         ts.ok("set", "private", f"disk.root.path={disk}")
         rc, _, err = ts.shoji("start", "private")
-        assert rc == 1 and "not writable by the jail user" in err and "chown" in err, (rc, err)
+        uid = ts.vm("private")["jail_uid"]
+        assert rc == 1 and f"not writable by jail uid {uid}" in err and f"chown {uid} " in err, (rc, err)
         ts.ok("delete", "private")
 
 
@@ -524,6 +635,68 @@ def test_autostart(ts):
     ts.ok("set", "alpha", "autostart=no")
 
 
+def free_uid(u):
+    """No passwd entry and no /etc/subuid range has u."""
+    try:
+        pwd.getpwuid(u)
+        return False
+    except KeyError:
+        pass
+    try:
+        with open("/etc/subuid") as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) == 3 and int(parts[1]) <= u < int(parts[1]) + int(parts[2]):
+                    return False
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def restart_with(ts, args):
+    ts.stop_daemon()
+    ts.daemon_args = args
+    ts.start_daemon()
+
+
+def test_jail_uid_range_and_migration(ts):
+    # A VM from before (no jail uid recorded, its files the old shared user's) gets a uid of its
+    # own at the daemon's start, and its files with it. Then a two-uid range whose first uid is a
+    # passwd entry's: only the second is ever given, a third VM is refused (and not created),
+    # and a deleted VM's uid is given again.
+    if os.geteuid() != 0:
+        raise Skip("needs root (jailed monitors)")
+    state = os.path.join(ts.state, "vms", "alpha", "state.json")
+    with open(state) as f:
+        old = json.load(f)
+    del old["jail_uid"]
+    ts.stop_daemon()
+    with open(state, "w") as f:
+        json.dump(old, f)
+    os.chown(os.path.join(ts.state, "vms", "alpha", "serial.log"), 65534, 65534)
+    ts.start_daemon()
+    u = ts.vm("alpha")["jail_uid"]
+    assert u not in [v.get("jail_uid") for v in ts.js("list")["vms"] if v["name"] != "alpha"]
+    assert os.stat(os.path.join(ts.state, "vms", "alpha", "serial.log")).st_uid == u
+    taken = sorted({p.pw_uid for p in pwd.getpwall()})
+    p = next((x for x in taken if 1000 <= x < 65000 and free_uid(x + 1)), None)
+    if p is None:
+        raise Skip("no passwd uid from 1000 with a free uid above it")
+    restart_with(ts, ["--jail-uids", f"{p}-{p + 1}"])
+    try:
+        ts.create("r1")
+        assert ts.vm("r1")["jail_uid"] == p + 1, (p, ts.vm("r1"))
+        ts.status(1, "create", "r2", "--kernel", "/k", words=["no free jail uid", "--jail-uids"])
+        assert "r2" not in [v["name"] for v in ts.js("list")["vms"]]
+        assert not os.path.exists(os.path.join(ts.state, "vms", "r2.ini"))
+        ts.ok("delete", "r1")
+        ts.create("r2")
+        assert ts.vm("r2")["jail_uid"] == p + 1
+        ts.ok("delete", "r2")
+    finally:
+        restart_with(ts, [])
+
+
 def test_devices_through_the_toolstack(ts):
     # A definition with a qcow2 root, a read-only raw disk, a user-mode NIC and a vsock CID
     # reaches the guest: it writes its pattern to the qcow2 disk and powers off.
@@ -532,13 +705,13 @@ def test_devices_through_the_toolstack(ts):
     subprocess.run([img, "create", "-f", "qcow2", root, "64M"], check=True, capture_output=True)
     with open(ro, "wb") as f:
         f.write(b"read-only-disk!!".ljust(1 << 20, b"\0"))
-    if os.geteuid() == 0:  # the jail user must be able to write its disk
-        os.chown(root, 65534, -1)
     ts.ok("create", "delta", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"),
           "--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M",
           "--cmdline", "console=ttyS0 quiet shoji.action=disktest",
           "--disk", f"{root},format=qcow2,serial=DELTA-ROOT", "--disk", f"{ro},ro",
           "--net", "slirp", *(["--vsock", "41"] if ts.real else []))
+    if os.geteuid() == 0:  # the VM's jail uid must be able to write its disk
+        os.chown(root, ts.vm("delta")["jail_uid"], -1)
     ts.ok("start", "delta")
     if not ts.real:
         ts.ok("kill", "delta")
@@ -561,11 +734,13 @@ def test_devices_through_the_toolstack(ts):
     ts.ok("delete", "delta")
 
 
-TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_daemon_restart_keeps_vms,
+TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups, test_jail_uid_per_vm,
+         test_daemon_restart_keeps_vms,
          test_daemon_kill9_keeps_vms, test_monitor_kill9_reported_within_a_second,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
-         test_failed_start_is_reported, test_autostart, test_devices_through_the_toolstack]
+         test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
+         test_devices_through_the_toolstack]
 
 
 def parse_args(needs, flags=()):
@@ -615,7 +790,7 @@ def failed_status(ts, failed, passed):
 def run_tests(ts, tests, notes=()):
     """Starts the daemon and runs the tests in order (each builds on what the previous ones
     left); prints one line each, the notes, and the daemon's log when one failed."""
-    passed = failed = 0
+    passed = failed = skipped = 0
     try:
         ts.start_daemon()
         for t in tests:
@@ -624,6 +799,9 @@ def run_tests(ts, tests, notes=()):
                 t(ts)
                 passed += 1
                 print(f"ok - {t.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
+            except Skip as e:
+                skipped += 1
+                print(f"ok - {t.__name__} # SKIP {e}", flush=True)
             except Exception as e:  # noqa: BLE001
                 failed += 1
                 detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
@@ -636,7 +814,7 @@ def run_tests(ts, tests, notes=()):
                 print("--- shojid log (end) ---\n" + f.read().decode(errors="replace")[-3000:])
         status = failed_status(ts, failed, passed)
         ts.cleanup()
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return status
 
 

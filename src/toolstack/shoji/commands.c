@@ -251,13 +251,13 @@ static void print_info(struct json_object *rep)
 		return;
 	static const char *const keys[] = {"name", "state", "pid", "uptime_s", "memory_mib", "cpus",
 					   "disks", "nics", "label", "display", "autostart", "last_exit", "error",
-					   "definition", "serial_log", "serial_socket", "control_socket",
-					   "display_socket"};
+					   "jail_uid", "definition", "serial_log", "serial_socket", "control_socket",
+					   "display_socket", "cgroup", "cgroup_memory_max", "cgroup_pids_max"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		struct json_object *v;
 		if (json_object_object_get_ex(vm, keys[i], &v) &&
 		    (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 0))
-			printf("%-15s %s\n", keys[i], json_object_get_string(v));
+			printf("%-17s %s\n", keys[i], json_object_get_string(v));
 	}
 	if (json_object_object_get_ex(rep, "events", &ev) && json_object_array_length(ev)) {
 		printf("recent events:\n");

@@ -66,6 +66,8 @@ static struct json_object *summary(struct daemon *d, const char *name)
 	}
 	if (vm && vm->last_exit[0])
 		add_str(o, "last_exit", vm->last_exit);
+	if (vm && vm->jail_assigned)
+		add_int(o, "jail_uid", vm->jail_uid);
 	free(def);
 	return o;
 }
@@ -126,6 +128,8 @@ static struct json_object *do_info(struct daemon *d, const char *name, enum prot
 	add_str(s, "serial_socket", p);
 	vm_path(d, PATHS_CONTROL, name, p, sizeof(p));
 	add_str(s, "control_socket", p);
+	if (vm)
+		cgroup_describe(vm, s);
 	json_object_object_add(o, "vm", s);
 	json_object_object_add(o, "events", events_recent(d, name, 10));
 	return o;
@@ -285,6 +289,10 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 	case PROTO_REPLACE:
 		if (write_definition(d, r->name, r->definition, r->cmd == PROTO_CREATE, code, e) < 0)
 			return NULL;
+		if (r->cmd == PROTO_CREATE && jailuid_assign_new(d, r->name, e) < 0) {
+			vm_remove(d, r->name); /* no VM without its own uid */
+			return NULL;
+		}
 		events_add(d, r->name, r->cmd == PROTO_CREATE ? "created" : "edited", "%s", "");
 		return ok_object();
 	case PROTO_DEFINITION: {

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../../common/err.h"
@@ -41,6 +42,9 @@ struct vm {
 	bool disposable;	/* removed, definition and files, when it stops */
 	char uses[VMDEF_MAX_DISKS][PATHS_MAX + 64]; /* template images it runs on (kept while active) */
 	unsigned nuses;
+	bool jail_assigned;	/* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
+	uid_t jail_uid;
+	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
 };
 
 struct client {
@@ -67,8 +71,11 @@ struct daemon {
 	bool have_group;
 	gid_t group_gid;
 	bool jail;
-	uid_t jail_uid;
-	gid_t jail_gid;
+	gid_t jail_gid;		       /* every monitor's gid: the group of /dev/kvm */
+	uid_t jail_first, jail_last;   /* the range VMs' jail uids come from (--jail-uids) */
+	uid_t jail_next;	       /* where the search for a free one starts */
+	bool cgroups;		       /* VMs get a cgroup each, under cgroup_base */
+	char cgroup_base[PATHS_MAX * 2 - 64];
 	struct vm vms[DAEMON_MAX_VMS];
 	struct client *clients[DAEMON_MAX_CLIENTS];
 	unsigned long long event_seq;
@@ -110,11 +117,58 @@ int vm_run_disposable(struct daemon *d, const char *definition, struct client *c
 		      struct err *e);
 bool vm_active(const struct vm *vm);
 
+/* jailuid.c: one jail uid per VM, from --jail-uids (all on shojid's one thread) */
+#define JAILUID_DEFAULT_FIRST 65536
+#define JAILUID_DEFAULT_LAST 99999
+struct jail_id {
+	uid_t uid;
+	gid_t gid;
+};
+/* Parses --jail-uids FIRST-LAST. */
+int jailuid_parse_range(const char *text, uid_t *first, uid_t *last, struct err *e);
+/* At daemon start: where the search goes on, and what of the range passwd entries hold. */
+void jailuid_init(struct daemon *d);
+/* Gives vm a jail uid of its own when it has none (and the daemon jails monitors), and saves
+ * its state; jailuid_assign_new does it for a VM just created. */
+int jailuid_assign(struct daemon *d, struct vm *vm, struct err *e);
+int jailuid_assign_new(struct daemon *d, const char *name, struct err *e);
+/* At adoption: the uid state.json records, kept unless another VM or a passwd entry has it. */
+void jailuid_recorded(struct daemon *d, struct vm *vm, uid_t uid);
+/* After adoption: stopped VMs without a uid of their own get one, and their files with it. */
+void jailuid_startup(struct daemon *d);
+/* The uid and gid VM name's monitor runs as, for anything that acts on its files for it (an
+ * image job of a stopped VM included). Fails when it has none yet or monitors are not jailed. */
+int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, struct err *e);
+
+/* jailfiles.c: the VM's runtime directory, serial log, volatile directory and disks/ overlays
+ * (created where missing) given to its jail uid alone. Main thread. */
+int jailfiles_give(struct daemon *d, struct vm *vm, struct err *e);
+
+/* cgroup.c: a cgroup v2 per running VM (all on shojid's one thread) */
+#define CGROUP_OVERHEAD_MIB 256 /* memory.max: guest RAM + this (+ CGROUP_DISPLAY_MIB with a display) */
+#define CGROUP_DISPLAY_MIB 256	/* the framebuffer (up to 8192x8192x4) and its copies */
+#define CGROUP_PIDS_BASE 64	/* pids.max: this + vCPUs + 2 per disk and NIC */
+uint64_t cgroup_memory_max_mib(const struct vmdef *def);
+unsigned cgroup_pids_max(const struct vmdef *def);
+/* At daemon start: finds or makes the VMs' parent cgroup; says once when there is none. */
+void cgroup_init(struct daemon *d);
+/* The VM's cgroup with its limits; *procs its cgroup.procs, open for the keeper to join (-1:
+ * no cgroups here). */
+int cgroup_vm_create(struct daemon *d, struct vm *vm, const struct vmdef *def, int *procs, struct err *e);
+/* An adopted VM: its cgroup found again from its keeper's. */
+void cgroup_vm_adopt(struct vm *vm, pid_t keeper);
+/* The VM has ended: its cgroup removed (what is left in it killed; cgroup_tick retries). */
+void cgroup_vm_remove(struct daemon *d, struct vm *vm);
+void cgroup_tick(struct daemon *d);
+/* Adds cgroup, cgroup_memory_max and cgroup_pids_max of a running VM to o. */
+void cgroup_describe(const struct vm *vm, struct json_object *o);
+
 /* keeper.c: starting a monitor under its keeper, and the keeper's exit record */
 struct keeper_start {
 	char *const *argv;
 	const char *monitor_log, *exit_file;
 	int lock_fd;
+	int cgroup_procs_fd; /* the VM cgroup's cgroup.procs, which the keeper joins first; -1: none */
 };
 int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, struct err *e);
 /* Reads the exit record into a one-line description; returns -1 when there is none. sets
@@ -151,8 +205,8 @@ struct json_object *snapshot_delete(struct daemon *d, const char *name, const ch
 				    struct err *e);
 /* At a start: each disk with snapshots runs on the top of its chain. */
 int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct err *e);
-/* A new empty qcow2 overlay on backing (an absolute path), given to the jail user. */
-int overlay_create(struct daemon *d, const char *path, const char *backing, struct err *e);
+/* A new empty qcow2 overlay on backing (an absolute path), given to VM vm's jail uid. */
+int overlay_create(struct daemon *d, const char *vm, const char *path, const char *backing, struct err *e);
 void snapshot_remove_all(struct daemon *d, const char *name);
 bool snapshot_any(struct daemon *d, const char *name);
 

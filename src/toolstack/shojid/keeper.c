@@ -103,6 +103,11 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 	}
 	pid_t k = fork();
 	if (k == 0) {
+		/* Into the VM's cgroup first: the monitor it forks starts there. */
+		if (ks->cgroup_procs_fd >= 0 && write(ks->cgroup_procs_fd, "0", 1) != 1) {
+			dprintf(log, "shoji-keeper: cannot join the VM's cgroup: %s\n", strerror(errno));
+			_exit(1);
+		}
 		/* Move the three descriptors to 3, 4, 5 (through high numbers: they may overlap). */
 		int a = fcntl(ks->lock_fd, F_DUPFD, 100), b = fcntl(p[1], F_DUPFD, 100),
 		    c = fcntl(log, F_DUPFD, 100);

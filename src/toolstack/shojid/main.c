@@ -55,7 +55,8 @@ static void usage(FILE *f)
 		"  --runtime-dir DIR  sockets (default $SHOJI_RUNTIME_DIR or /run/shoji)\n"
 		"  --vmm PATH         the monitor (default: shoji-vmm next to shojid)\n"
 		"  --group NAME       who may use the API besides root (default shoji)\n"
-		"  --jail-user NAME   the user monitors run as (default shoji-vm, else nobody), with\n"
+		"  --jail-uids FIRST-LAST  the uids monitors run as, one per VM (default 65536-99999;\n"
+		"                     uids of passwd entries and /etc/subuid ranges are skipped), with\n"
 		"                     the group of /dev/kvm\n"
 		"  --no-jail          run monitors without --jail-uid/--jail-gid\n"
 		"  -h, --help         this text\n"
@@ -65,7 +66,8 @@ static void usage(FILE *f)
 }
 
 struct options {
-	const char *state_dir, *runtime_dir, *vmm, *group, *jail_user;
+	const char *state_dir, *runtime_dir, *vmm, *group;
+	uid_t jail_first, jail_last;
 	bool no_jail;
 };
 
@@ -74,10 +76,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	static const struct option longopts[] = {
 		{"state-dir", required_argument, NULL, 's'}, {"runtime-dir", required_argument, NULL, 'r'},
 		{"vmm", required_argument, NULL, 'v'},	     {"group", required_argument, NULL, 'g'},
-		{"jail-user", required_argument, NULL, 'j'}, {"no-jail", no_argument, NULL, 'J'},
+		{"jail-uids", required_argument, NULL, 'j'}, {"no-jail", no_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
-	*o = (struct options){.group = "shoji", .jail_user = "shoji-vm"};
+	*o = (struct options){.group = "shoji", .jail_first = JAILUID_DEFAULT_FIRST, .jail_last = JAILUID_DEFAULT_LAST};
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -86,7 +88,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'r': o->runtime_dir = optarg; break;
 		case 'v': o->vmm = optarg; break;
 		case 'g': o->group = optarg; break;
-		case 'j': o->jail_user = optarg; break;
+		case 'j':
+			if (jailuid_parse_range(optarg, &o->jail_first, &o->jail_last, e) < 0)
+				return -1;
+			break;
 		case 'J': o->no_jail = true; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
@@ -128,24 +133,20 @@ static int mkdirs(const char *dir, mode_t mode, struct err *e)
 	return 0;
 }
 
-/* The jailed monitor's uid: the jail user (else nobody). Its gid: the group of /dev/kvm, which
- * a monitor with no supplementary groups needs to open it (else the user's own group). */
-static void jail_identity(struct daemon *d, const char *user)
+/* The jailed monitors' gid: the group of /dev/kvm, which a monitor with no supplementary groups
+ * needs to open it (else nogroup). Their uids: one per VM, from the range (jailuid.c). */
+static void jail_identity(struct daemon *d, const struct options *o)
 {
-	struct passwd *pw = getpwnam(user);
-	if (!pw)
-		fprintf(stderr, "shojid: user '%s' does not exist: monitors are jailed as nobody (65534); "
-				"create it with 'useradd --system --no-create-home %s'\n", user, user);
-	d->jail_uid = pw ? pw->pw_uid : 65534;
-	d->jail_gid = pw ? pw->pw_gid : 65534;
+	d->jail_first = o->jail_first;
+	d->jail_last = o->jail_last;
+	d->jail_gid = 65534;
 	struct stat st;
 	if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0060) == 0060 && st.st_gid != 0)
 		d->jail_gid = st.st_gid;
 	else if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0006) != 0006)
-		fprintf(stderr, "shojid: /dev/kvm is not open to a group; jailed monitors (uid %u gid %u) "
-				"may not reach it\n", (unsigned)d->jail_uid, (unsigned)d->jail_gid);
-	fprintf(stderr, "shojid: monitors are jailed as uid %u gid %u\n", (unsigned)d->jail_uid,
-		(unsigned)d->jail_gid);
+		fprintf(stderr, "shojid: /dev/kvm is not open to a group; jailed monitors (gid %u) may not "
+				"reach it\n", (unsigned)d->jail_gid);
+	jailuid_init(d);
 }
 
 static int setup(struct daemon *d, const struct options *o, struct err *e)
@@ -189,7 +190,7 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 		fprintf(stderr, "shojid: not running as root: monitors run without a jail, as uid %u\n",
 			(unsigned)geteuid());
 	else if (d->jail)
-		jail_identity(d, o->jail_user);
+		jail_identity(d, o);
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (paths_get(&d->paths, PATHS_DAEMON_SOCKET, NULL, sa.sun_path, sizeof(sa.sun_path), e) < 0)
@@ -305,7 +306,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	events_init(&d);
+	cgroup_init(&d);
 	vm_adopt_all(&d);
+	jailuid_startup(&d);
 	template_startup(&d);
 	autostart(&d);
 	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);

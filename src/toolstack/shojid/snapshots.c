@@ -169,16 +169,20 @@ static int find_file(const struct snap_chain *ch, const char *file)
 	return -1;
 }
 
-int overlay_create(struct daemon *d, const char *path, const char *backing, struct err *e)
+int overlay_create(struct daemon *d, const char *vm, const char *path, const char *backing, struct err *e)
 {
 	struct qcow2_create_opts o = {.size = UINT64_MAX, .backing = backing, .backing_format = "qcow2"};
+	struct jail_id id;
+	if (d->jail && vm_jail_identity(d, vm, &id, e) < 0)
+		return -1;
 	unlink(path);
 	if (qcow2_create(path, &o, e) < 0)
 		return -1;
-	if (d->jail && chown(path, d->jail_uid, d->jail_gid) < 0) {
+	/* shojid made the file in a directory of root's: the name is the file it made. */
+	if (d->jail && (chown(path, id.uid, id.gid) < 0 || chmod(path, 0600) < 0)) {
 		int en = errno;
 		unlink(path);
-		return err_errno(e, en, "cannot give %s to the jail user", path);
+		return err_errno(e, en, "cannot give %s to jail uid %u", path, (unsigned)id.uid);
 	}
 	return 0;
 }
@@ -260,14 +264,17 @@ out:
 static int live_snapshot(struct daemon *d, struct vm *vm, unsigned index, const char *file, const char *backing,
 			 double *paused_ms, struct err *e)
 {
-	int fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	struct jail_id id;
+	if (d->jail && vm_jail_identity(d, vm->name, &id, e) < 0)
+		return -1;
+	int fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_errno(e, errno, "cannot create %s", file);
-	if (d->jail && fchown(fd, d->jail_uid, d->jail_gid) < 0) {
+	if (d->jail && fchown(fd, id.uid, id.gid) < 0) {
 		int en = errno;
 		close(fd);
 		unlink(file);
-		return err_errno(e, en, "cannot give %s to the jail user", file);
+		return err_errno(e, en, "cannot give %s to jail uid %u", file, (unsigned)id.uid);
 	}
 	struct json_object *req = json_object_new_object(), *rep = NULL, *v;
 	char disk[16];
@@ -381,7 +388,7 @@ struct json_object *snapshot_create(struct daemon *d, const char *name, const ch
 		char file[VMDEF_PATH_MAX];
 		const char *top = ch->files[ch->n - 1];
 		if (new_file(d, name, st, k->id, file, e) < 0 ||
-		    (live ? live_snapshot(d, vm, i, file, top, &paused_ms, e) : overlay_create(d, file, top, e)) < 0) {
+		    (live ? live_snapshot(d, vm, i, file, top, &paused_ms, e) : overlay_create(d, name, file, top, e)) < 0) {
 			/* Disks already switched keep their new overlays (the chains say so); no
 			 * snapshot is recorded. */
 			struct err ignored;
@@ -527,7 +534,7 @@ struct json_object *snapshot_revert(struct daemon *d, const char *name, const ch
 		int k = frozen[0] ? find_file(ch, frozen) : -1;
 		if (k < 0)
 			continue; /* a disk the snapshot does not cover: left as it is */
-		if (new_file(d, name, next, ch->id, made[nmade], e) < 0 || overlay_create(d, made[nmade], frozen, e) < 0)
+		if (new_file(d, name, next, ch->id, made[nmade], e) < 0 || overlay_create(d, name, made[nmade], frozen, e) < 0)
 			goto undo;
 		for (unsigned j = (unsigned)k + 1; j < ch->n; j++)
 			if (in_disks_dir(d, name, ch->files[j]))

@@ -405,7 +405,7 @@ int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum prot
 		int n = snprintf(overlay, sizeof(overlay), "%s/%s.volatile.qcow2", dir, k->id);
 		if (n < 0 || (size_t)n >= sizeof(k->path))
 			return err_set(e, "the state directory's path is too long for disk files; use a shorter --state-dir");
-		if (overlay_create(d, overlay, image, e) < 0)
+		if (overlay_create(d, vm->name, overlay, image, e) < 0)
 			return -1;
 		strcpy(k->path, overlay);
 		k->format = VMDEF_DISK_QCOW2;

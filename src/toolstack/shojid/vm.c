@@ -101,6 +101,8 @@ void vm_save(struct daemon *d, struct vm *vm)
 	for (unsigned i = 0; i < vm->nuses; i++)
 		json_object_array_add(uses, json_object_new_string(vm->uses[i]));
 	json_object_object_add(o, "uses", uses);
+	if (vm->jail_assigned)
+		json_object_object_add(o, "jail_uid", json_object_new_int64(vm->jail_uid));
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	struct err e;
 	if (statefile_write(file, s, strlen(s), false, &e) < 0)
@@ -193,25 +195,18 @@ static void fail_waiter(struct daemon *d, struct vm *vm, const char *msg)
 	free(line);
 }
 
-static void make_dir(const char *dir, mode_t mode, bool jail, uid_t uid, gid_t gid)
-{
-	mkdir(dir, mode);
-	if (jail && chown(dir, uid, gid) < 0)
-		fprintf(stderr, "shojid: cannot give %s to the jail user: %s\n", dir, strerror(errno));
-}
-
 /* The monitor's directories, sockets left by a previous run removed, a fresh exit record. */
 static int prepare_files(struct daemon *d, struct vm *vm, struct err *e)
 {
 	char p[512];
 	path(d, PATHS_VM_DIR, vm->name, p, sizeof(p));
-	make_dir(p, 0750, false, 0, 0);
+	mkdir(p, 0750);
 	if (path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p)) < 0 ||
 	    path(d, PATHS_SERIAL, vm->name, p, sizeof(p)) < 0)
 		return err_set(e, "VM '%s': the socket paths under %s are too long; use a shorter "
 				  "--runtime-dir", vm->name, d->paths.runtime);
 	path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p));
-	make_dir(p, 0700, d->jail, d->jail_uid, d->jail_gid);
+	mkdir(p, 0700);
 	path(d, PATHS_CONTROL, vm->name, p, sizeof(p));
 	unlink(p);
 	path(d, PATHS_SERIAL, vm->name, p, sizeof(p));
@@ -219,49 +214,57 @@ static int prepare_files(struct daemon *d, struct vm *vm, struct err *e)
 	path(d, PATHS_VM_EXIT, vm->name, p, sizeof(p));
 	unlink(p);
 	path(d, PATHS_SERIAL_LOG, vm->name, p, sizeof(p));
-	int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_errno(e, errno, "cannot create %s", p);
-	if (d->jail && fchown(fd, d->jail_uid, d->jail_gid) < 0)
-		fprintf(stderr, "shojid: cannot give %s to the jail user: %s\n", p, strerror(errno));
 	close(fd);
-	return 0;
+	return jailfiles_give(d, vm, e); /* with a jail: all of them to the VM's own uid */
 }
 
-/* With a jail, the monitor opens the VM's files as the jail user with its group only: say so
- * now, clearly, for any it could not open (the jail shows each file itself, so only the file's
- * own mode counts). */
-static int jail_can_open(struct daemon *d, const char *what, const char *file, bool write,
-			 struct err *e)
+/* With a jail, the monitor opens the VM's files as the VM's jail uid with the jail gid only:
+ * say so now, clearly, for any it could not open (the jail shows each file itself, so only the
+ * file's own mode counts). A file the VM writes belongs to its uid alone; one that several VMs
+ * read (a kernel) may be open to the jail gid, which every monitor has. */
+static int jail_can_open(const struct vm *vm, const struct jail_id *id, const char *what, const char *file,
+			 bool write, struct err *e)
 {
 	struct stat st;
-	if (!d->jail)
+	if (!id)
 		return 0;
 	if (stat(file, &st) < 0)
 		return err_errno(e, errno, "cannot use %s '%s'", what, file);
-	mode_t bits = st.st_uid == d->jail_uid ? (st.st_mode >> 6) : st.st_gid == d->jail_gid ? (st.st_mode >> 3)
-													  : st.st_mode;
+	mode_t bits = st.st_uid == id->uid ? (st.st_mode >> 6) : st.st_gid == id->gid ? (st.st_mode >> 3) : st.st_mode;
 	if ((bits & 4) && (!write || (bits & 2)))
 		return 0;
-	return err_set(e, "%s '%s' is not %s by the jail user (uid %u gid %u); give it to them "
-			  "(chown %u:%u '%s') or open it to gid %u", what, file, write ? "writable" : "readable",
-		       (unsigned)d->jail_uid, (unsigned)d->jail_gid, (unsigned)d->jail_uid,
-		       (unsigned)d->jail_gid, file, (unsigned)d->jail_gid);
+	if (write)
+		return err_set(e, "%s '%s' is not writable by jail uid %u (VM '%s' runs as it); give it to that "
+				  "uid alone (chown %u '%s'; chmod u+rw,go-rwx '%s')", what, file, (unsigned)id->uid,
+			       vm->name, (unsigned)id->uid, file, file);
+	return err_set(e, "%s '%s' is not readable by jail uid %u gid %u (VM '%s' runs as them); give it to "
+			  "that uid (chown %u '%s') or, to share it between VMs, open it to the gid (chgrp %u "
+			  "'%s'; chmod g+r '%s')", what, file, (unsigned)id->uid, (unsigned)id->gid, vm->name,
+		       (unsigned)id->uid, file, (unsigned)id->gid, file, file);
 }
 
-static int jail_check(struct daemon *d, const struct vmdef *def, struct err *e)
+static int jail_check(struct daemon *d, const struct vm *vm, const struct vmdef *def, struct err *e)
 {
-	if (jail_can_open(d, "kernel", def->kernel, false, e) < 0 ||
-	    (def->initrd[0] && jail_can_open(d, "initrd", def->initrd, false, e) < 0))
+	struct jail_id idv, *id = NULL;
+	if (d->jail) {
+		if (vm_jail_identity(d, vm->name, &idv, e) < 0)
+			return -1;
+		id = &idv;
+	}
+	if (jail_can_open(vm, id, "kernel", def->kernel, false, e) < 0 ||
+	    (def->initrd[0] && jail_can_open(vm, id, "initrd", def->initrd, false, e) < 0))
 		return -1;
 	for (unsigned i = 0; i < def->ndisks; i++) {
 		const struct vmdef_disk *k = &def->disks[i];
-		if (jail_can_open(d, "disk", k->path, !k->readonly && !k->template_name[0], e) < 0)
+		if (jail_can_open(vm, id, "disk", k->path, !k->readonly && !k->template_name[0], e) < 0)
 			return -1;
 	}
 	/* udev makes /dev/vhost-vsock 0666 (group kvm); a bare devtmpfs leaves it root's. */
 	struct err sub = {{0}};
-	if (def->vsock_cid && jail_can_open(d, "device", "/dev/vhost-vsock", true, &sub) < 0)
+	if (def->vsock_cid && jail_can_open(vm, id, "device", "/dev/vhost-vsock", true, &sub) < 0)
 		return err_set(e, "vsock: %s (udev's default rule is: chmod 0666 /dev/vhost-vsock; or "
 				  "'modprobe vhost_vsock' if it is missing)", sub.msg);
 	return 0;
@@ -288,6 +291,70 @@ static int take_lock(struct daemon *d, const char *name, struct err *e)
 	return fd;
 }
 
+/* A keeper that could not start the monitor wrote why to the monitor's log (past at). */
+static void keeper_failed(const char *mlog, off_t at, const char *name, struct err *e)
+{
+	struct stat st;
+	size_t len;
+	char *text = stat(mlog, &st) == 0 && st.st_size > at ? statefile_tail(mlog, (size_t)(st.st_size - at), &len)
+							     : NULL;
+	if (text && strncmp(text, "shoji-keeper: ", 14) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		err_set(e, "VM '%s' did not start: %s", name, text + 14);
+	}
+	free(text);
+}
+
+/* The VM's cgroup, its keeper and monitor; the VM is starting once this returns 0. */
+static int launch(struct daemon *d, struct vm *vm, const struct vmdef *def, int lock, struct vmm_args *args,
+		  struct err *e)
+{
+	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512], vol[512];
+	path(d, PATHS_CONTROL, vm->name, control, sizeof(control));
+	path(d, PATHS_DISPLAY, vm->name, display, sizeof(display));
+	path(d, PATHS_SERIAL, vm->name, serial, sizeof(serial));
+	path(d, PATHS_SERIAL_LOG, vm->name, slog, sizeof(slog));
+	path(d, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog));
+	path(d, PATHS_VM_EXIT, vm->name, exitf, sizeof(exitf));
+	path(d, PATHS_VM_VOLATILE, vm->name, vol, sizeof(vol));
+	struct vmm_args_in in = {.vmm = d->vmm, .control = control, .serial_socket = serial,
+				 .serial_log = slog, .display = display, .jail = d->jail, .jail_uid = vm->jail_uid,
+				 .jail_gid = d->jail_gid, .volatile_dir = vm->disposable ? vol : NULL};
+	if (vmm_args_build(def, &in, args, e) < 0)
+		return -1;
+	struct keeper_start ks = {.argv = args->argv, .monitor_log = mlog, .exit_file = exitf,
+				  .lock_fd = lock, .cgroup_procs_fd = -1};
+	pid_t keeper = 0, monitor = 0;
+	struct stat st;
+	off_t logged = stat(mlog, &st) == 0 ? st.st_size : 0;
+	if (cgroup_vm_create(d, vm, def, &ks.cgroup_procs_fd, e) < 0)
+		return -1;
+	int r = keeper_spawn(&ks, &keeper, &monitor, e);
+	if (ks.cgroup_procs_fd >= 0)
+		close(ks.cgroup_procs_fd);
+	if (r < 0) {
+		if (keeper > 0)
+			waitpid(keeper, NULL, 0);
+		cgroup_vm_remove(d, vm);
+		keeper_failed(mlog, logged, vm->name, e);
+		return -1;
+	}
+	vm->keeper = keeper;
+	vm->monitor = monitor;
+	vm->our_child = true;
+	vm->keeper_pidfd = pidfd_open_(keeper);
+	vm->monitor_pidfd = pidfd_open_(monitor);
+	vm->state = VM_STARTING;
+	vm->started_at = daemon_wall();
+	vm->deadline_ms = daemon_now_ms() + DAEMON_START_TIMEOUT_MS;
+	vm->stop_phase = 0;
+	vm->stop_requested = vm->kill_requested = false;
+	vm_save(d, vm);
+	if (vm->keeper_pidfd < 0) /* cannot supervise it: end it at once */
+		kill(monitor, SIGKILL);
+	return 0;
+}
+
 int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e)
 {
 	struct vmdef *def = malloc(sizeof(*def));
@@ -310,13 +377,13 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	char vol[512];
 	path(d, PATHS_VM_VOLATILE, vm->name, vol, sizeof(vol));
 	path(d, PATHS_VM_DIR, vm->name, p0, sizeof(p0));
-	make_dir(p0, 0750, false, 0, 0);
+	mkdir(p0, 0750);
 	if (vm->disposable)
-		make_dir(vol, 0700, d->jail, d->jail_uid, d->jail_gid);
-	if (template_apply(d, vm, def, code, e) < 0)
+		mkdir(vol, 0700);
+	if (jailuid_assign(d, vm, e) < 0 || template_apply(d, vm, def, code, e) < 0)
 		goto out;
 	*code = PROTO_ERROR;
-	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, def, e) < 0)
+	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, vm, def, e) < 0)
 		goto out;
 	lock = take_lock(d, vm->name, e);
 	if (lock == -2) {
@@ -326,41 +393,10 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	}
 	if (lock < 0 || prepare_files(d, vm, e) < 0)
 		goto out;
-	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512];
-	path(d, PATHS_CONTROL, vm->name, control, sizeof(control));
-	path(d, PATHS_DISPLAY, vm->name, display, sizeof(display));
-	path(d, PATHS_SERIAL, vm->name, serial, sizeof(serial));
-	path(d, PATHS_SERIAL_LOG, vm->name, slog, sizeof(slog));
-	path(d, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog));
-	path(d, PATHS_VM_EXIT, vm->name, exitf, sizeof(exitf));
-	struct vmm_args_in in = {.vmm = d->vmm, .control = control, .serial_socket = serial,
-				 .serial_log = slog, .display = display, .jail = d->jail, .jail_uid = d->jail_uid,
-				 .jail_gid = d->jail_gid, .volatile_dir = vm->disposable ? vol : NULL};
-	if (vmm_args_build(def, &in, args, e) < 0)
+	if (launch(d, vm, def, lock, args, e) < 0)
 		goto out;
-	struct keeper_start ks = {.argv = args->argv, .monitor_log = mlog, .exit_file = exitf,
-				  .lock_fd = lock};
-	pid_t keeper = 0, monitor = 0;
-	if (keeper_spawn(&ks, &keeper, &monitor, e) < 0) {
-		if (keeper > 0)
-			waitpid(keeper, NULL, 0);
-		goto out;
-	}
-	vm->keeper = keeper;
-	vm->monitor = monitor;
-	vm->our_child = true;
-	vm->keeper_pidfd = pidfd_open_(keeper);
-	vm->monitor_pidfd = pidfd_open_(monitor);
-	vm->state = VM_STARTING;
-	vm->started_at = daemon_wall();
-	vm->deadline_ms = daemon_now_ms() + DAEMON_START_TIMEOUT_MS;
-	vm->stop_phase = 0;
-	vm->stop_requested = vm->kill_requested = false;
 	vm->waiter = c;
 	vm->start_pending = true;
-	vm_save(d, vm);
-	if (vm->keeper_pidfd < 0) /* cannot supervise it: end it at once */
-		kill(monitor, SIGKILL);
 	r = 0;
 out:
 	if (r < 0)
@@ -519,6 +555,7 @@ void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
 	vm->keeper = vm->monitor = 0;
 	vm->nuses = 0;
 	close_pidfds(vm);
+	cgroup_vm_remove(d, vm);
 	vm_save(d, vm);
 	events_add(d, vm->name, event, "%s", vm->last_exit);
 	if (was == VM_STARTING || vm->start_pending) { /* ended (or was killed) while starting */
@@ -538,6 +575,21 @@ void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
 	}
 }
 
+/* Removes the files in dir (not following a symbolic link to it). */
+static void empty_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *dh = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	while (dh && (de = readdir(dh)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd(dh), de->d_name, 0);
+	if (dh)
+		closedir(dh);
+	else if (fd >= 0)
+		close(fd);
+}
+
 void vm_remove(struct daemon *d, const char *name)
 {
 	static const enum paths_file files[] = {PATHS_DEFINITION,  PATHS_VM_STATE,	PATHS_VM_LOCK,
@@ -547,15 +599,11 @@ void vm_remove(struct daemon *d, const char *name)
 	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
 	char p[512];
 	snapshot_remove_all(d, name);
-	if (path(d, PATHS_VM_DISKS, name, p, sizeof(p)) == 0) { /* template roots, stray overlays */
-		DIR *dh = opendir(p);
-		struct dirent *de;
-		while (dh && (de = readdir(dh)))
-			if (de->d_name[0] != '.')
-				unlinkat(dirfd(dh), de->d_name, 0);
-		if (dh)
-			closedir(dh);
-	}
+	/* Template roots and stray overlays; whatever a monitor named in its volatile directory. */
+	if (path(d, PATHS_VM_DISKS, name, p, sizeof(p)) == 0)
+		empty_dir(p);
+	if (path(d, PATHS_VM_VOLATILE, name, p, sizeof(p)) == 0)
+		empty_dir(p);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (path(d, files[i], name, p, sizeof(p)) == 0 && unlink(p) < 0 && errno != ENOENT)
 			fprintf(stderr, "shojid: cannot remove %s: %s\n", p, strerror(errno));
@@ -662,6 +710,7 @@ void vm_tick(struct daemon *d)
 		else if (vm->state == VM_STOPPING && vm->stop_phase < 3 && daemon_now_ms() > vm->deadline_ms)
 			stop_step(d, vm);
 	}
+	cgroup_tick(d);
 }
 
 /* True when pid is the monitor of this VM: its parent is the keeper and its command line
@@ -730,6 +779,9 @@ static void adopt(struct daemon *d, const char *name)
 		for (size_t i = 0; i < json_object_array_length(v) && vm->nuses < VMDEF_MAX_DISKS; i++)
 			snprintf(vm->uses[vm->nuses++], sizeof(vm->uses[0]), "%s",
 				 json_object_get_string(json_object_array_get_idx(v, i)));
+	if (o && json_object_object_get_ex(o, "jail_uid", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
+		jailuid_recorded(d, vm, (uid_t)json_object_get_int64(v));
 	json_object_put(o);
 	if (path(d, PATHS_VM_DISPOSABLE, name, p, sizeof(p)) == 0 && access(p, F_OK) == 0)
 		vm->disposable = true;
@@ -781,6 +833,7 @@ static void adopt(struct daemon *d, const char *name)
 	vm->our_child = false;
 	vm->started_at = started;
 	vm->state = VM_RUNNING;
+	cgroup_vm_adopt(vm, keeper);
 	struct json_object *rep;
 	if (vm_control(d, vm, "status", &rep, &e) == 0) {
 		if (json_object_object_get_ex(rep, "state", &v) && strcmp(json_object_get_string(v), "paused") == 0)
