@@ -15,7 +15,7 @@ static const char *const vm_keys[] = {"name",	   "memory",	"cpus",	   "kernel",
 				      "initrd",	   "cmdline",	"firmware", "vsock-cid",
 				      "display",   "label",	"autostart", NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
-static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", NULL};
+static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", NULL};
 static const char *const no_keys[] = {NULL};
 
 static const char *const *keys_of(enum vmdef_section sec)
@@ -205,6 +205,8 @@ int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, str
 		strcpy(n->ifname, value);
 		return 0;
 	}
+	if (strcmp(key, "host-loopback") == 0)
+		return vmdef_parse_bool(value, &n->host_loopback, e);
 	if (strcmp(key, "forward") == 0) {
 		if (!*value)
 			return n->nfwds = 0, 0;
@@ -297,9 +299,9 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 		if (n->type == VMDEF_NIC_TAP && !n->ifname[0])
 			return located(e, file, n->line, "[nic %s] is a tap NIC without ifname; add "
 							 "'ifname = tap0'", n->id);
-		if (n->type == VMDEF_NIC_TAP && n->nfwds)
-			return located(e, file, n->line, "[nic %s]: forward works only with type = slirp; "
-							 "remove the forwards", n->id);
+		if (n->type == VMDEF_NIC_TAP && (n->nfwds || n->host_loopback))
+			return located(e, file, n->line, "[nic %s]: forward and host-loopback work only "
+							 "with type = slirp; remove them", n->id);
 		if (n->type == VMDEF_NIC_SLIRP && n->ifname[0])
 			return located(e, file, n->line, "[nic %s]: ifname is for tap NICs; remove it or "
 							 "set 'type = tap'", n->id);
@@ -457,8 +459,11 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 			r = vmdef_apply_nic(&n, "mac", opt + 4, &sub);
 		else if (strncmp(opt, "fwd=", 4) == 0 && n.type == VMDEF_NIC_SLIRP)
 			r = vmdef_apply_nic(&n, "forward", opt + 4, &sub);
+		else if (strncmp(opt, "host-loopback=", 14) == 0 && n.type == VMDEF_NIC_SLIRP)
+			r = vmdef_apply_nic(&n, "host-loopback", opt + 14, &sub);
 		else
-			r = err_set(&sub, "unknown option '%s'; use mac=MAC or (slirp) fwd=...", opt);
+			r = err_set(&sub, "unknown option '%s'; use mac=MAC or (slirp) fwd=... or "
+					  "host-loopback=yes", opt);
 	}
 	if (r)
 		return err_set(e, "--net %s: %s", spec, sub.msg);

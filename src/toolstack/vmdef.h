@@ -54,6 +54,7 @@ struct vmdef_nic {
 	char ifname[16]; /* tap only */
 	struct vmdef_fwd fwds[VMDEF_MAX_FWDS];
 	unsigned nfwds;
+	bool host_loopback; /* slirp: the guest may reach the host's loopback (10.0.2.2) */
 	int line;
 };
 
@@ -93,7 +94,7 @@ int vmdef_set(struct vmdef *d, const char *assignment, struct err *e);
 
 /* "PATH[,ro][,serial=ID][,format=raw|qcow2]" (as shoji-vmm's --disk) adds a disk with ID id. */
 int vmdef_add_disk_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);
-/* "slirp[,mac=MAC][,fwd=tcp:[ADDR:]HPORT:GPORT]..." or "tap=IFNAME[,mac=MAC]" adds a NIC. */
+/* "slirp[,mac=MAC][,host-loopback=yes][,fwd=tcp:[ADDR:]HPORT:GPORT]..." or "tap=IFNAME[,mac=MAC]" adds a NIC. */
 int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);
 
 /* Writes the definition as INI text (parsable by vmdef_parse). Returns the length, or -1 when

@@ -32,6 +32,8 @@ static int add_nic(struct vmm_args *a, const struct vmdef_nic *n)
 		len = (size_t)snprintf(spec, sizeof(spec), "slirp");
 	if (n->mac[0])
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",mac=%s", n->mac);
+	if (n->host_loopback)
+		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",host-loopback=on");
 	for (unsigned i = 0; i < n->nfwds; i++) {
 		const struct vmdef_fwd *f = &n->fwds[i];
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",fwd=%s:%s%s%u:%u", f->proto,

@@ -74,7 +74,7 @@ def test_slirp_fetch_and_forward(env):
     host_port = free_port()
     fetched = []
     try:
-        r = env.boot("nettest", extra=["--net", f"slirp,fwd=tcp:127.0.0.1:{host_port}:8080"],
+        r = env.boot("nettest", extra=["--net", f"slirp,host-loopback=on,fwd=tcp:127.0.0.1:{host_port}:8080"],
                      cmdline=f"shoji.url=http://10.0.2.2:{port}/blob",
                      stop_when=fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched))
     finally:
@@ -82,6 +82,46 @@ def test_slirp_fetch_and_forward(env):
     check_nettest(r, sha, fetched)
     # The NIC is a virtio-net PCI function (modern ID 0x1041).
     assert "0x1af4:0x1041" in r.report()["pci"].values(), r.report()["pci"]
+
+
+EMPTY_SHA = hashlib.sha256(b"").hexdigest()
+
+
+def listen_addrs(port):
+    """The local IPv4 addresses of TCP sockets listening on port (from /proc/net/tcp)."""
+    addrs = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            hexaddr, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:
+                addrs.append(socket.inet_ntoa(bytes.fromhex(hexaddr)[::-1]))
+    return addrs
+
+
+def test_slirp_defaults_keep_the_host_private(env):
+    """Without host-loopback the guest does not reach the host's loopback services through
+    10.0.2.2, and a forward without an address listens on 127.0.0.1 alone."""
+    d, _ = blob_dir()
+    srv, port = serve_dir(d)
+    host_port = free_port()
+    fetched, bound = [], []
+    forward_check = fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched)
+
+    def check(out):
+        if "net serving" in out and not bound:
+            bound.extend(listen_addrs(host_port))
+        return forward_check(out)
+    try:
+        r = env.boot("nettest", extra=["--net", f"slirp,fwd=tcp:{host_port}:8080"],
+                     cmdline=f"shoji.url=http://10.0.2.2:{port}/blob", stop_when=check)
+    finally:
+        srv.shutdown()
+    assert r.rc == 6, f"exit status {r.rc}, expected 6 (stopped by the test):\n{r.tail()}"
+    m = re.search(r"net fetched sha256=(\S+)", r.out)
+    assert m and m[1] == EMPTY_SHA, f"the guest reached the host's loopback through 10.0.2.2:\n{r.tail()}"
+    assert bound == ["127.0.0.1"], f"the forward listens on {bound}, expected 127.0.0.1 only"
+    assert fetched and fetched[0][0] == fetched[0][1], f"the forward did not work: {fetched}"
 
 
 def test_tap(env):
@@ -186,5 +226,6 @@ def test_forward_port_taken(env):
 
 
 if __name__ == "__main__":
-    sys.exit(vmmtest.main([test_slirp_fetch_and_forward, test_tap, test_vsock_both_ways,
-                           test_vsock_cid_in_use, test_forward_port_taken], sys.argv[1:]))
+    sys.exit(vmmtest.main([test_slirp_fetch_and_forward, test_slirp_defaults_keep_the_host_private,
+                           test_tap, test_vsock_both_ways, test_vsock_cid_in_use,
+                           test_forward_port_taken], sys.argv[1:]))

@@ -286,6 +286,12 @@ static void option_parsing(void **state)
 	assert_int_equal(c.fwd[0].host_port, 2222);
 	assert_int_equal(c.fwd[0].guest_port, 22);
 	assert_true(c.fwd[1].udp);
+	/* A forward without an address listens on the host's loopback only. */
+	assert_int_equal(c.fwd[1].host_addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_false(c.host_loopback);
+	assert_int_equal(net_config_parse(&c, "slirp,host-loopback=on,fwd=tcp:0.0.0.0:80:80", 0, &e), 0);
+	assert_true(c.host_loopback);
+	assert_int_equal(c.fwd[0].host_addr.s_addr, htonl(INADDR_ANY));
 	assert_int_equal(net_config_parse(&c, "tap=tap0,mac=02:00:00:00:00:01", 0, &e), 0);
 	assert_int_equal(c.kind, NET_TAP);
 	assert_string_equal(c.ifname, "tap0");
@@ -297,6 +303,8 @@ static void option_parsing(void **state)
 		{"tap=", "unknown backend"},
 		{"tap=an-interface-name-too-long", "unknown backend"},
 		{"slirp,mac=52:54:00:12:34", "bad MAC address"},
+		{"slirp,host-loopback=yes", "host-loopback=on or host-loopback=off"},
+		{"tap=tap0,host-loopback=on", "slirp backend only"},
 		{"slirp,mac=01:00:5e:00:00:01", "multicast"},
 		{"tap=tap0,fwd=tcp:1:2", "slirp backend only"},
 		{"slirp,fwd=tcp:80", "bad forward"},

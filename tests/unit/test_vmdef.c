@@ -40,6 +40,7 @@ static const char *const good =
 	"mac = 52:54:00:AB:cd:01\n"
 	"forward = tcp:2222:22\n"
 	"forward = udp:127.0.0.1:5353:53\n"
+	"host-loopback = yes\n"
 	"\n"
 	"[nic lan]\n"
 	"type = tap\n"
@@ -178,6 +179,8 @@ static void test_device_errors(void **state)
 	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not slirp or tap");
 	expect(VM "[nic n]\ntype=tap\n", "t.ini:4:", "without ifname; add 'ifname = tap0'");
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
+	expect(VM "[nic n]\ntype=tap\nifname=tap0\nhost-loopback=yes\n", "t.ini:4:", "only with type = slirp");
+	expect(VM "[nic n]\ntype=slirp\nhost-loopback=maybe\n", "t.ini:6:", "yes");
 	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname is for tap");
 	expect(VM "[nic n]\ntype=tap\nifname=waytoolonginterface\n", "t.ini:6:", "not an interface name");
 	expect(VM "[nic n]\ntype=slirp\nmac=01:00:00:00:00:01\n", "t.ini:6:", "multicast");
@@ -266,6 +269,8 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(vmdef_format(&back, again, sizeof(again)), n);
 	assert_string_equal(text, again);
 	assert_int_equal(back.nics[0].nfwds, 2);
+	assert_true(back.nics[0].host_loopback);
+	assert_false(back.nics[1].host_loopback);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
 	assert_int_equal(vmdef_format(&def, text, 100), -1);
 	/* A template disk is written back as one. */
@@ -376,7 +381,7 @@ static void test_vmm_args(void **state)
 			    "--display|socket:/run/shoji/work/display.sock|"
 			    "--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
 			    "--disk|/srv/data.qcow2,ro,format=qcow2|"
-			    "--net|slirp,mac=52:54:00:ab:cd:01,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
+			    "--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
 			    "--net|tap=tap0|--vsock|42|--jail-uid|999|--jail-gid|998|");
 	in.jail = false;
 	vmdef_init(&def, "m");

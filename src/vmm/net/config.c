@@ -52,7 +52,7 @@ static int parse_forward(struct net_forward *f, const char *s, struct err *e)
 		f->udp = true;
 	else
 		goto bad;
-	f->host_addr.s_addr = htonl(INADDR_ANY);
+	f->host_addr.s_addr = htonl(INADDR_LOOPBACK); /* published to this host only, unless told */
 	if (n == 4 && inet_pton(AF_INET, part[1], &f->host_addr) != 1)
 		return err_set(e, "--net: bad host address '%s' in fwd=%s: give an IPv4 address such as 127.0.0.1",
 			       part[1], s);
@@ -99,6 +99,13 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 					    NET_SLIRP_MTU);
 			else
 				c->mtu = mtu;
+		} else if (!strncmp(tok, "host-loopback=", 14)) {
+			if (c->kind != NET_SLIRP)
+				r = err_set(e, "--net: host-loopback= applies to the slirp backend only");
+			else if (!strcmp(tok + 14, "on") || !strcmp(tok + 14, "off"))
+				c->host_loopback = !strcmp(tok + 14, "on");
+			else
+				r = err_set(e, "--net: bad '%s': write host-loopback=on or host-loopback=off", tok);
 		} else if (!strncmp(tok, "fwd=", 4)) {
 			if (c->kind != NET_SLIRP)
 				r = err_set(e, "--net: fwd= applies to the slirp backend only; a TAP interface "
@@ -108,7 +115,7 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 			else
 				r = parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
 		} else {
-			r = err_set(e, "--net: unknown option '%s': known are mac=, mtu= and fwd=", tok);
+			r = err_set(e, "--net: unknown option '%s': known are mac=, mtu=, host-loopback= and fwd=", tok);
 		}
 	}
 	free(copy);

@@ -41,6 +41,7 @@ struct net_config {
 	unsigned mtu; /* offered to the guest (VIRTIO_NET_F_MTU); 0: none offered (tap) */
 	struct net_forward fwd[NET_MAX_FORWARDS];
 	unsigned nfwd;
+	bool host_loopback; /* slirp: the guest reaches the host's loopback through 10.0.2.2 */
 };
 
 struct net_backend {
@@ -50,8 +51,10 @@ struct net_backend {
 	void *priv;            /* the backend's own state */
 };
 
-/* Parses "slirp[,mac=MAC][,mtu=N][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..." or
- * "tap=IFNAME[,mac=MAC]";
+/* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..."
+ * or "tap=IFNAME[,mac=MAC]". A forward without HOSTADDR binds 127.0.0.1 only (never every
+ * address: a guest service is not published to the network unless an address says so); the
+ * guest reaches the host's own loopback services only with host-loopback=on.
  * NIC number `index` gets the MAC 52:54:00:12:34:(56 + index) unless one is given. */
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
 

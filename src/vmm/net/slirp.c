@@ -285,7 +285,10 @@ int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err
 	}
 
 	SlirpConfig cfg = {.version = 1, .in_enabled = true, .in6_enabled = true, .vprefix_len = 64,
-			   .if_mtu = c->mtu, .if_mru = c->mtu};
+			   .if_mtu = c->mtu, .if_mru = c->mtu,
+			   /* 10.0.2.2 is not the host's loopback unless the NIC says so: a guest
+			    * must not reach services that trust 127.0.0.1 by default */
+			   .disable_host_loopback = !c->host_loopback};
 	inet_pton(AF_INET, NET_SLIRP_NETWORK, &cfg.vnetwork);
 	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
 	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
