@@ -64,9 +64,26 @@ bool input_switch(struct seat *s, int idx)
 		}
 	}
 	s->active = idx;
+	s->auto_pick = false; /* the user has picked */
 	s->switcher = false;
 	s->redraw = true;
 	return true;
+}
+
+void seat_lose_active(struct seat *s)
+{
+	input_grab(s, false);
+	s->active = -1;
+	s->auto_pick = false;
+	s->redraw = true;
+}
+
+void seat_pick_default(struct seat *s)
+{
+	if (s->active < 0 && s->auto_pick && seat_nth(s, 0) >= 0) {
+		s->active = seat_nth(s, 0);
+		s->redraw = true;
+	}
 }
 
 static struct seat_vm *active(struct seat *s)

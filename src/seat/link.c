@@ -94,11 +94,10 @@ static void apply_list(struct seat *s, struct json_object *reply)
 		if (s->vms[i].used && !s->vms[i].seen) {
 			vmconn_remove(s, &s->vms[i]);
 			if (s->active == i)
-				s->active = -1;
+				seat_lose_active(s);
 		}
 	}
-	if (s->active < 0)
-		s->active = seat_nth(s, 0);
+	seat_pick_default(s);
 	s->redraw = true;
 }
 

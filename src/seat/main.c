@@ -110,6 +110,7 @@ static int parse(int argc, char **argv, struct seat *s, struct options *o, struc
 			return err_set(e, "unknown option '%s' (see shoji-seat --help)", a);
 		}
 	}
+	snprintf(s->hotkey_name, sizeof(s->hotkey_name), "%s", o->hotkey);
 	return hotkey_parse(o->hotkey, &s->hotkey, e);
 }
 
@@ -146,7 +147,9 @@ static int setup(struct seat *s, const struct options *o, struct err *e)
 	SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "linear");
 	SDL_StopTextInput();
 	SDL_GetRendererOutputSize(s->ren, &s->win_w, &s->win_h);
-	s->active = seat_nth(s, 0);
+	s->active = -1;
+	s->auto_pick = true;
+	seat_pick_default(s);
 	s->redraw = true;
 	return 0;
 }
@@ -250,10 +253,7 @@ static void loop(struct seat *s)
 			if (s->vms[i].used)
 				vmconn_try_connect(s, &s->vms[i]);
 		}
-		if (s->active < 0 && seat_nth(s, 0) >= 0) {
-			s->active = seat_nth(s, 0);
-			s->redraw = true;
-		}
+		seat_pick_default(s);
 		frame(s);
 	}
 }

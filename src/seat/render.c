@@ -166,7 +166,7 @@ static void draw_bar(struct seat *s)
 	fill(s->ren, 0, 0, s->win_w, SEAT_BAR_H, bg);
 	char t[96];
 	if (!vm)
-		snprintf(t, sizeof(t), "no vm");
+		snprintf(t, sizeof(t), "no vm active");
 	else if (vm->state == SEAT_VM_LIVE && s->grabbed)
 		snprintf(t, sizeof(t), "%s - pointer grabbed", vm->name);
 	else if (vm->state == SEAT_VM_LIVE)
@@ -227,6 +227,10 @@ void render_frame(struct seat *s)
 		struct seat_vm *vm = &s->vms[s->active];
 		upload(s, vm);
 		draw_vm(s, vm, guest_area(s), 3);
+	} else if (seat_nth(s, 0) >= 0) { /* neutral: nothing of any guest, input goes nowhere */
+		char hint[96];
+		snprintf(hint, sizeof(hint), "pick a vm: %s, then its number", s->hotkey_name);
+		text_centred(s->ren, guest_area(s), 3, 0xffffff, hint);
 	} else {
 		text_centred(s->ren, guest_area(s), 3, 0xffffff, "no vm has a display");
 	}

@@ -86,8 +86,13 @@ struct seat_samples {
 struct seat {
 	struct seat_vm vms[SEAT_MAX_VMS];
 	int active; /* index or -1 */
+	/* Until the user picks a VM or the active one goes away, the first VM is shown (the user
+	 * launched the seat to see it); after that only the user's act (the hot key, the switcher,
+	 * `shoji switch`) makes a VM active: no VM ever gets the keyboard by itself. */
+	bool auto_pick;
 	bool switcher;
 	struct hotkey hotkey;
+	char hotkey_name[48]; /* as given, for the neutral screen's hint */
 	bool grabbed;	 /* the pointer is grabbed: relative motion to the active VM's mouse */
 	int held[8];	 /* the hot key's modifier keys pressed and not yet shown to any guest */
 	unsigned nheld;
@@ -187,5 +192,9 @@ void input_grab(struct seat *s, bool on);
 int seat_find(const struct seat *s, const char *name);
 /* The n-th (0-based) VM in the switcher's order, or -1. */
 int seat_nth(const struct seat *s, int n);
+/* The active VM went away: none is active until the user picks one (main thread). */
+void seat_lose_active(struct seat *s);
+/* Shows the first VM while auto_pick holds and none is active (main thread). */
+void seat_pick_default(struct seat *s);
 
 #endif

@@ -267,6 +267,33 @@ def test_vms_appear_and_disappear(ts, seat):
     ts.ok("stop", "service", "--timeout", "5")
 
 
+def test_active_vm_gone_leaves_no_vm_active(ts, seat):
+    """When the active VM stops, no other VM gets the screen or the keyboard by itself: the
+    seat shows a neutral screen until the user picks one. ("other" is left defined by
+    test_vms_appear_and_disappear.)"""
+    ts.ok("start", "other")
+    wait_until(lambda: live(seat, "other"), ts.boot_timeout, "other appears")
+    ts.ok("switch", "other")
+    for name in ("work", "personal"):
+        wait_until(lambda: "shoji-keys: listening" in ts.serial(name), ts.boot_timeout, f"{name} listens")
+    before = {n: len(keys_in(ts, n)) for n in ("work", "personal")}
+    ts.ok("stop", "other", "--timeout", "5")
+    wait_until(lambda: seat.vm("other") is None, 20, "other disappears")
+    assert seat.status()["active"] == "", f"the seat made {seat.status()['active']} active by itself"
+    s = seat.shot("neutral")
+    for name, rgb in COLOURS.items():
+        assert s.count(rgb) == 0, f"{name}'s pixels on the neutral screen"
+    seat.input.focus()
+    seat.input.type("qz")
+    seat.input.click()
+    time.sleep(1)
+    after = {n: len(keys_in(ts, n)) for n in ("work", "personal")}
+    assert after == before, f"input reached a VM nobody picked: {before} -> {after}"
+    ts.ok("switch", "work")
+    assert seat.status()["active"] == "work"
+    wait_until(lambda: guest_centre(seat.shot("picked")) == COLOURS["work"], 20, "work's pixels once picked")
+
+
 def test_crashed_vm_shows_a_tile(ts, seat):
     ts.ok("switch", "personal")
     for pid in ts.monitors("personal"):
@@ -282,10 +309,11 @@ def test_crashed_vm_shows_a_tile(ts, seat):
 
 STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat]  # needs a display that redraws on its own
 # The same whatever the screen: run once, on Xvfb.
-SCREEN_INDEPENDENT = [test_hidden_vm_waits_for_the_seat, test_vms_appear_and_disappear]
+SCREEN_INDEPENDENT = [test_hidden_vm_waits_for_the_seat, test_vms_appear_and_disappear,
+                      test_active_vm_gone_leaves_no_vm_active]
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
          test_hotkey_switcher_and_digit, test_shoji_switch, test_hidden_vm_waits_for_the_seat,
-         test_pointer_grab, test_vms_appear_and_disappear,
+         test_pointer_grab, test_vms_appear_and_disappear, test_active_vm_gone_leaves_no_vm_active,
          test_crashed_vm_shows_a_tile]
 
 
