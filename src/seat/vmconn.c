@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/fdpass.h"
 #include "../common/log.h"
 #include "seat.h"
 #include "seat_proto.h"
 
 #define RETRY_MS 250
-#define MAX_FDS 4
 
 const char *vmconn_state_name(enum seat_vm_state st)
 {
@@ -198,47 +198,31 @@ void vmconn_read(struct seat *s, struct seat_vm *vm)
 {
 	static uint8_t buf[DISPLAY_MSG_MAX + 1];
 	for (int n = 0; n < SEAT_PACKETS_PER_TURN && vm->fd >= 0; n++) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(MAX_FDS * sizeof(int))];
-		} cbuf;
-		struct iovec iov = {buf, sizeof(buf)};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
-				    .msg_controllen = sizeof(cbuf.b)};
-		ssize_t len = recvmsg(vm->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (len < 0 && (errno == EAGAIN || errno == EINTR))
+		/* One descriptor at most (a SURFACE's memfd); any other is closed on arrival. */
+		struct fdpass_msg fm;
+		enum fdpass_result fr = fdpass_recv(vm->fd, buf, sizeof(buf), 1, MSG_DONTWAIT, &fm);
+		if (fr == FDPASS_AGAIN)
 			return;
-		if (len <= 0) { /* 0: the monitor closed (a SEQPACKET peer never sends empty packets) */
-			vmconn_disconnect(vm, SEAT_VM_STOPPED, len < 0 ? strerror(errno) : "the monitor went away");
+		if (fr == FDPASS_ERROR || fm.len == 0) {
+			/* 0: the monitor closed (a SEQPACKET peer never sends empty packets) */
+			vmconn_disconnect(vm, SEAT_VM_STOPPED,
+					  fr == FDPASS_ERROR ? (errno == EPROTO ? "control data that is not one descriptor"
+										: strerror(errno))
+							     : "the monitor went away");
 			s->refresh = true;
 			s->redraw = true;
 			return;
 		}
-		int fds[MAX_FDS], nfds = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (nfds < MAX_FDS)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
 		struct seat_msg m;
 		struct err e = {""};
 		int r = -1;
-		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-			err_set(&e, "a packet over %d bytes or with too many descriptors", DISPLAY_MSG_MAX);
-		else if (nfds > 1)
-			err_set(&e, "a packet with %d descriptors", nfds);
-		else if (seat_proto_parse(buf, (size_t)len, nfds == 1, &m, &e) == 0)
-			r = handle(s, vm, &m, nfds ? fds[0] : -1, &e);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
+		if (fm.len > DISPLAY_MSG_MAX)
+			err_set(&e, "a packet over %d bytes", DISPLAY_MSG_MAX);
+		else if (fm.dropped)
+			err_set(&e, "a packet with %u descriptors", fm.nfds + fm.dropped);
+		else if (seat_proto_parse(buf, fm.len, fm.nfds == 1, &m, &e) == 0)
+			r = handle(s, vm, &m, fm.nfds ? fm.fds[0] : -1, &e);
+		fdpass_close(&fm);
 		if (r < 0) {
 			vm->bad_packets++;
 			log_msg(LOG_WARN, "VM '%s': %s; its display is closed", vm->name, e.msg);

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/fdpass.h"
+
 int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e)
 {
 	return rpc_connect_type(path, SOCK_STREAM, fd_out, errno_out, e);
@@ -111,30 +113,22 @@ int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out
 		}
 		if (wait_fd(r->fd, POLLIN, deadline, e) < 0)
 			return -1;
-		struct iovec iov = {.iov_base = r->buf + r->len, .iov_len = r->cap - r->len};
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-				    .msg_controllen = sizeof(cm.buf)};
-		ssize_t n = recvmsg(r->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		/* One descriptor a line: a second one, or one in a later read of the same line, is
+		 * closed. */
+		struct fdpass_msg m;
+		enum fdpass_result fr = fdpass_recv(r->fd, r->buf + r->len, r->cap - r->len,
+						    r->has_passed_fd ? 0 : 1, 0, &m);
+		if (fr == FDPASS_AGAIN)
 			continue;
-		if (n < 0)
-			return err_errno(e, errno, "read");
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-				if (!r->has_passed_fd) {
-					r->passed_fd = fd;
-					r->has_passed_fd = true;
-				} else {
-					close(fd); /* one descriptor a line */
-				}
-			}
+		if (fr == FDPASS_ERROR)
+			return errno == EPROTO ? err_set(e, "read: the peer sent control data that was cut short "
+							    "or is not a descriptor; nothing it sent was kept")
+					       : err_errno(e, errno, "read");
+		if (m.nfds) {
+			r->passed_fd = m.fds[0];
+			r->has_passed_fd = true;
 		}
+		size_t n = m.len;
 		if (n == 0)
 			return r->len ? err_set(e, "the connection ended inside a line") : 0;
 		r->len += (size_t)n;
@@ -161,30 +155,12 @@ int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct er
 	return 0;
 }
 
-ssize_t rpc_sendmsg_fd(int fd, const char *buf, size_t len, int send_fd, int flags)
-{
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	memset(&cm, 0, sizeof(cm));
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			    .msg_controllen = sizeof(cm.buf)};
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&mh);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &send_fd, sizeof(int));
-	return sendmsg(fd, &mh, flags | MSG_NOSIGNAL);
-}
-
 /* Sends the first bytes of line with send_fd attached, waiting for room; returns how many went. */
 static ssize_t send_with_fd(int fd, const char *line, size_t len, int send_fd)
 {
 	ssize_t n;
 	for (int tries = 0;; tries++) {
-		n = rpc_sendmsg_fd(fd, line, len, send_fd, 0);
+		n = fdpass_send(fd, line, len, send_fd, 0);
 		if (n >= 0 || (errno != EINTR && errno != EAGAIN) || tries == 50)
 			return n;
 		struct pollfd p = {.fd = fd, .events = POLLOUT};

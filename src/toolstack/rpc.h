@@ -45,8 +45,6 @@ int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct er
  * peer in errors. reader (may be NULL) keeps what arrives after the reply for later reads. */
 int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
 	     const char *what, struct json_object **reply, int *fd_out, struct err *e);
-/* One sendmsg of buf with send_fd attached (SCM_RIGHTS); MSG_NOSIGNAL is added to flags. */
-ssize_t rpc_sendmsg_fd(int fd, const char *buf, size_t len, int send_fd, int flags);
 /* rpc_call with send_fd attached to the request line (SCM_RIGHTS; -1: none). */
 int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int send_fd, int timeout_ms,
 		const char *what, struct json_object **reply, int *fd_out, struct err *e);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/fdpass.h"
 #include "../common/log.h"
 #include "../common/unix_socket.h"
 
@@ -135,45 +136,26 @@ static int serve_lines(struct control_client *c, const struct timespec *started,
 	return 0;
 }
 
-/* Keeps the first descriptor that came with the bytes (one at a time), closes any other. */
-static void take_fds(struct control_client *c, struct msghdr *m)
-{
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h; h = CMSG_NXTHDR(m, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			if (c->passed_fd < 0)
-				c->passed_fd = fd;
-			else
-				close(fd);
-		}
-	}
-}
-
 static void serve_client(struct control_client *c, const struct timespec *started, short revents,
 			 control_exec_fn exec, void *ctx)
 {
 	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
 	/* One read per wake-up, so that a busy client cannot starve the others. */
-	struct iovec v = {c->buf + c->len, CONTROL_MAX_LINE + 1 - c->len};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(4 * sizeof(int))];
-	} cm;
-	struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm)};
-	ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	/* The first descriptor that comes with the bytes of a line is kept for it (one at a
+	 * time); any other is closed on arrival, and control data cut short drops the client. */
+	struct fdpass_msg m;
+	enum fdpass_result r = fdpass_recv(c->fd, c->buf + c->len, CONTROL_MAX_LINE + 1 - c->len,
+					   c->passed_fd < 0 ? 1 : 0, MSG_DONTWAIT, &m);
+	if (r == FDPASS_AGAIN)
 		return;
-	take_fds(c, &m);
-	if (n <= 0) { /* hang-up; a partial line is discarded */
+	if (r == FDPASS_ERROR || m.len == 0) { /* hang-up; a partial line is discarded */
 		drop(c);
 		return;
 	}
-	c->len += (size_t)n;
+	if (m.nfds)
+		c->passed_fd = m.fds[0];
+	c->len += m.len;
 	if (serve_lines(c, started, exec, ctx) < 0)
 		drop(c);
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fdpass.h"
 #include "toolstack/proto.h"
 #include "toolstack/rpc.h"
 #include "unit.h"
@@ -188,7 +189,7 @@ static void test_error_reply(void **state)
 
 static void send_part(int sock, const char *text, int fd)
 {
-	ssize_t n = fd >= 0 ? rpc_sendmsg_fd(sock, text, strlen(text), fd, 0) : send(sock, text, strlen(text), 0);
+	ssize_t n = fd >= 0 ? fdpass_send(sock, text, strlen(text), fd, 0) : send(sock, text, strlen(text), 0);
 	assert_int_equal(n, (ssize_t)strlen(text));
 }
 

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../common/fdpass.h"
 #include "../rpc.h"
 #include "daemon.h"
 
@@ -119,7 +120,7 @@ int client_send_fd(struct client *c, struct json_object *reply, int fd)
 	char *line = rpc_line(reply, &n);
 	int r = -1;
 	if (line && c->outlen == 0) {
-		ssize_t sent = rpc_sendmsg_fd(c->fd, line, n, fd, MSG_DONTWAIT);
+		ssize_t sent = fdpass_send(c->fd, line, n, fd, MSG_DONTWAIT);
 		if (sent > 0) {
 			r = 0;
 			if ((size_t)sent < n)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/fdpass.h"
 #include "../../common/log.h"
 #include "../../common/unix_socket.h"
 
@@ -99,24 +100,7 @@ static bool send_msg(struct display_server *ds, uint32_t type, const void *body,
 		return false;
 	struct display_msg_header h = {.type = type, .len = len + extra_len};
 	struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)body, len}, {(void *)extra, extra_len}};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 3};
-	if (fd >= 0) {
-		m.msg_control = u.buf;
-		m.msg_controllen = sizeof(u.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(ds->client_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = fdpass_sendv(ds->client_fd, iov, 3, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 	if (n >= 0)
 		return true;
 	if (droppable && (errno == EAGAIN || errno == EWOULDBLOCK))
