@@ -1,4 +1,8 @@
-/* log: leveled diagnostics on stderr, and a rate limiter for messages a guest can provoke. */
+/* log: leveled diagnostics on stderr, bounded by the host, never by a guest: messages a guest
+ * can provoke go through log_guest (one shared token bucket: LOG_GUEST_BURST at once,
+ * LOG_GUEST_PER_SEC a second, then one line saying how many were suppressed), and when stderr
+ * is a regular file (a monitor's monitor.log) at most LOG_FILE_CAP bytes are written to it,
+ * the last line saying that the rest was dropped. Any thread. */
 #ifndef SHOJI_COMMON_LOG_H
 #define SHOJI_COMMON_LOG_H
 
@@ -13,6 +17,13 @@ bool log_enabled(enum log_level level);
 /* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */
 int log_level_parse(const char *name, enum log_level *out);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for a message a guest can cause (a bad descriptor chain, a bad frame, an I/O error
+ * on its request): rate-limited across the whole process. */
+void log_guest(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define LOG_GUEST_BURST 20
+#define LOG_GUEST_PER_SEC 2
+#define LOG_FILE_CAP (1u << 20)
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

@@ -57,6 +57,8 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_SEAT_DIR] = {1, "%s/seat"},
 		[PATHS_SEAT_CONTROL] = {1, "%s/seat/control.sock"},
 		[PATHS_JAIL_UIDS] = {0, "%s/jail-uids.json"},
+		[PATHS_SERIAL_LOG_OLD] = {0, "%s/vms/%s/serial.log.1"},
+		[PATHS_MONITOR_LOG_OLD] = {0, "%s/vms/%s/monitor.log.1"},
 	};
 	size_t limit = size;
 	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL || f == PATHS_DISPLAY ||

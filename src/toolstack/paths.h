@@ -44,6 +44,8 @@ enum paths_file {
 	PATHS_SEAT_DIR,	     /* runtime/seat: the seat's own directory, root:shoji 2770 */
 	PATHS_SEAT_CONTROL,  /* runtime/seat/control.sock: shoji-seat's control socket */
 	PATHS_JAIL_UIDS,     /* state/jail-uids.json: where the search for a free jail uid goes on */
+	PATHS_SERIAL_LOG_OLD,  /* state/vms/NAME/serial.log.1: the serial log's older part */
+	PATHS_MONITOR_LOG_OLD, /* state/vms/NAME/monitor.log.1: earlier runs' diagnostics */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit

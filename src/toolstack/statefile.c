@@ -85,9 +85,15 @@ int statefile_read(const char *path, size_t max, char **data, size_t *len, int *
 
 char *statefile_tail(const char *path, size_t bytes, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Logs a monitor writes: looked at before reading (never a FIFO or a device). */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
 	if (fd < 0)
 		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
 	off_t end = lseek(fd, 0, SEEK_END);
 	off_t start = end > (off_t)bytes ? end - (off_t)bytes : 0;
 	char *buf = end >= 0 ? malloc((size_t)(end - start) + 1) : NULL;

@@ -10,7 +10,8 @@
 
 void console_open(struct console *c, int in_fd)
 {
-	*c = (struct console){.in_fd = in_fd, .out_fd = -1, .log_fd = -1, .listen_fd = -1, .client_fd = -1};
+	*c = (struct console){.in_fd = in_fd, .out_fd = -1, .log = {.fd = -1, .old_fd = -1}, .listen_fd = -1,
+			      .client_fd = -1};
 	pthread_mutex_init(&c->out_lock, NULL);
 	if (in_fd < 0 || !isatty(in_fd) || tcgetattr(in_fd, &c->saved) < 0)
 		return;
@@ -61,11 +62,8 @@ int console_open_output(struct console *c, int out_fd, const char *log_path,
 			const char *socket_path, struct err *e)
 {
 	c->out_fd = out_fd;
-	if (log_path) {
-		c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (c->log_fd < 0)
-			return err_errno(e, errno, "cannot open the serial log '%s'", log_path);
-	}
+	if (log_path && logfile_open(&c->log, log_path, LOGFILE_SERIAL_CAP, e) < 0)
+		return -1;
 	if (socket_path) {
 		if (unix_socket_listen(socket_path, "serial socket", 4, &c->listen_fd, e) < 0)
 			return -1;
@@ -81,9 +79,8 @@ void console_close_output(struct console *c)
 		close(c->listen_fd);
 		unlink(c->socket_path);
 	}
-	if (c->log_fd >= 0)
-		close(c->log_fd);
-	c->listen_fd = c->log_fd = -1;
+	logfile_close(&c->log);
+	c->listen_fd = -1;
 }
 
 static void write_all(int fd, const uint8_t *buf, size_t n)
@@ -105,8 +102,7 @@ void console_output(void *opaque, const uint8_t *buf, size_t n)
 	pthread_mutex_lock(&c->out_lock);
 	if (c->out_fd >= 0)
 		write_all(c->out_fd, buf, n);
-	if (c->log_fd >= 0)
-		write_all(c->log_fd, buf, n);
+	logfile_write(&c->log, buf, n);
 	if (c->client_fd >= 0) /* a hang-up is seen and handled by the main thread's poll */
 		(void)send(c->client_fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	pthread_mutex_unlock(&c->out_lock);

@@ -13,6 +13,7 @@
 #include <termios.h>
 
 #include "../common/err.h"
+#include "../common/logfile.h"
 
 #define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
 
@@ -20,10 +21,11 @@ struct console {
 	int in_fd; /* -1: no input */
 	bool is_tty, raw, escape_pending, eof;
 	struct termios saved;
-	/* Output: out_fd (terminal or file), log_fd, and the socket's one client; -1 when absent.
+	/* Output: out_fd (terminal or file), the serial log, and the socket's one client; -1 when absent.
 	 * out_lock orders the vCPU threads' writes against the main thread's accept and drop. */
 	pthread_mutex_t out_lock;
-	int out_fd, log_fd;
+	int out_fd;
+	struct logfile log; /* the serial log, capped and rotated (LOGFILE_SERIAL_CAP) */
 	int listen_fd, client_fd;
 	const char *socket_path;
 };

@@ -85,11 +85,23 @@ static struct json_object *do_list(struct daemon *d)
 	return o;
 }
 
-static void add_tail(struct json_object *o, const char *key, const char *file, long bytes)
+/* The last `bytes` of a log kept in two parts (older: PATH.1, rotated by its writer). */
+static void add_tail(struct json_object *o, const char *key, const char *older, const char *file,
+		     long bytes)
 {
-	size_t len;
+	size_t len = 0, olen = 0;
 	char *t = statefile_tail(file, (size_t)bytes, &len);
-	json_object_object_add(o, key, json_object_new_string_len(t ? t : "", t ? (int)len : 0));
+	char *ot = len < (size_t)bytes ? statefile_tail(older, (size_t)bytes - len, &olen) : NULL;
+	char *all = malloc(olen + len + 1);
+	if (all) {
+		if (olen)
+			memcpy(all, ot, olen);
+		if (len)
+			memcpy(all + olen, t, len);
+	}
+	json_object_object_add(o, key, json_object_new_string_len(all ? all : "", all ? (int)(olen + len) : 0));
+	free(all);
+	free(ot);
 	free(t);
 }
 
@@ -248,12 +260,14 @@ static struct json_object *do_logs(struct daemon *d, const struct proto_request 
 {
 	if (exists(d, r->name, code, e) < 0)
 		return NULL;
-	char p[512];
+	char p[512], old[512];
 	struct json_object *o = ok_object();
+	vm_path(d, PATHS_SERIAL_LOG_OLD, r->name, old, sizeof(old));
 	vm_path(d, PATHS_SERIAL_LOG, r->name, p, sizeof(p));
-	add_tail(o, "serial", p, r->bytes);
+	add_tail(o, "serial", old, p, r->bytes);
+	vm_path(d, PATHS_MONITOR_LOG_OLD, r->name, old, sizeof(old));
 	vm_path(d, PATHS_MONITOR_LOG, r->name, p, sizeof(p));
-	add_tail(o, "monitor", p, 4096);
+	add_tail(o, "monitor", old, p, 4096);
 	json_object_object_add(o, "events", events_recent(d, r->name, 20));
 	return o;
 }

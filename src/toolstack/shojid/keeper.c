@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/log.h"
+#include "../../common/logfile.h"
 #include "../statefile.h"
 #include "daemon.h"
 
@@ -94,7 +96,8 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_errno(e, errno, "pipe");
-	int log = open(ks->monitor_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	logfile_rotate_by_name(ks->monitor_log, LOG_FILE_CAP); /* earlier runs' diagnostics */
+	int log = open(ks->monitor_log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (log < 0) {
 		int saved = errno;
 		close(p[0]);

@@ -595,7 +595,7 @@ void vm_remove(struct daemon *d, const char *name)
 	static const enum paths_file files[] = {PATHS_DEFINITION,  PATHS_VM_STATE,	PATHS_VM_LOCK,
 						PATHS_VM_EXIT,	   PATHS_SERIAL_LOG,	PATHS_MONITOR_LOG,
 						PATHS_CONTROL,	   PATHS_SERIAL,	PATHS_DISPLAY,
-						PATHS_VM_DISPOSABLE};
+						PATHS_VM_DISPOSABLE, PATHS_SERIAL_LOG_OLD, PATHS_MONITOR_LOG_OLD};
 	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
 	char p[512];
 	snapshot_remove_all(d, name);

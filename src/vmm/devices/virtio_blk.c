@@ -88,8 +88,8 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, const st
 	struct err e;
 	uint64_t pos = h->sector * SECTOR;
 	if ((is_write ? block_writev(b->disk, v, nv, pos, &e) : block_readv(b->disk, v, nv, pos, &e)) < 0) {
-		log_warn("virtio-blk %s: %s at sector %llu failed: %s", b->path, is_write ? "write" : "read",
-			 (unsigned long long)h->sector, e.msg);
+		log_guest(LOG_WARN, "virtio-blk %s: %s at sector %llu failed: %s", b->path,
+			  is_write ? "write" : "read", (unsigned long long)h->sector, e.msg);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	if (!is_write)
@@ -112,8 +112,9 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, uin
 	int r = type == VIRTIO_BLK_T_DISCARD ? block_discard(b->disk, pos, len, &e)
 					     : block_write_zeroes(b->disk, pos, len, s.flags & WRITE_ZEROES_UNMAP, &e);
 	if (r < 0) {
-		log_warn("virtio-blk %s: %s at sector %llu failed: %s", b->path,
-			 type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes", (unsigned long long)s.sector, e.msg);
+		log_guest(LOG_WARN, "virtio-blk %s: %s at sector %llu failed: %s", b->path,
+			  type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
+			  (unsigned long long)s.sector, e.msg);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
@@ -139,7 +140,8 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 			struct err e;
 			status = VIRTIO_BLK_S_OK;
 			if (block_flush(b->disk, &e) < 0) {
-				log_warn("virtio-blk %s: flush failed: %s", b->path, e.msg);
+				log_guest(LOG_WARN, "virtio-blk %s: flush failed: %s", b->path,
+					  e.msg);
 				status = VIRTIO_BLK_S_IOERR;
 			}
 			break;

@@ -54,7 +54,7 @@ static void feed_guest(struct virtio_console *c)
 			break; /* nothing more for now */
 		int r = virtq_pop(vq, &chain, &e);
 		if (r < 0) {
-			log_warn("virtio-console: %s", e.msg);
+			log_guest(LOG_WARN, "virtio-console: %s", e.msg);
 			virtio_pci_set_needs_reset(vp);
 			return;
 		}

@@ -146,7 +146,7 @@ static void deliver(struct virtio_input *vi)
 	while (vi->count) {
 		int r = virtq_pop(vq, &chain, &e);
 		if (r < 0) {
-			log_warn("%s: %s", vp->ops->name, e.msg);
+			log_guest(LOG_WARN, "%s: %s", vp->ops->name, e.msg);
 			virtio_pci_set_needs_reset(vp);
 			return;
 		}

@@ -125,8 +125,10 @@ static int frame_deliver(struct virtio_net *n)
 			return 0;
 		}
 		if (r < 0 || chain[k].n_readable || chain[k].writable_bytes < (k ? 1u : HDR_LEN)) {
-			log_warn("virtio-net: receive queue: %s",
-				 r < 0 ? e.msg : "a receive buffer is read-only or shorter than the header");
+			log_guest(LOG_WARN, "virtio-net: receive queue: %s",
+				  r < 0
+				      ? e.msg
+				      : "a receive buffer is read-only or shorter than the header");
 			virtio_pci_set_needs_reset(vp);
 			return -1;
 		}

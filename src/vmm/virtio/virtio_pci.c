@@ -214,7 +214,7 @@ static void queue_enable(struct virtio_pci *vp, unsigned q)
 	if (virtq_init(&vq->vq, vp->mem, vq->size, vq->desc, vq->avail, vq->used,
 		       vp->driver_features & VIRTIO_FEATURE_EVENT_IDX,
 		       vp->driver_features & VIRTIO_FEATURE_INDIRECT_DESC, &e) < 0) {
-		log_warn("%s: queue %u: %s", vp->ops->name, q, e.msg);
+		log_guest(LOG_WARN, "%s: queue %u: %s", vp->ops->name, q, e.msg);
 		virtio_pci_set_needs_reset(vp);
 		return;
 	}
@@ -634,7 +634,7 @@ void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_iov 
 		if (r == 0)
 			break;
 		if (r < 0) {
-			log_warn("%s: queue %u: %s", vp->ops->name, q, e.msg);
+			log_guest(LOG_WARN, "%s: queue %u: %s", vp->ops->name, q, e.msg);
 			virtio_pci_set_needs_reset(vp);
 			return;
 		}
