@@ -327,7 +327,7 @@ static void print_stats(const struct vm *vm)
 static int enter_jail(const struct options *o, struct vm_config *cfg, struct jail *j,
 		      const char **ctl, const char **ser, struct err *e)
 {
-	*j = (struct jail){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid};
+	*j = (struct jail){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid, .own_net = cfg->nnics == 0};
 	const char *kvm = getenv("SHOJI_KVM_DEVICE");
 	if (kvm && *kvm && (jail_add_file(j, &kvm, true, false, e) < 0 ||
 			    setenv("SHOJI_KVM_DEVICE", kvm, 1) < 0))
@@ -361,6 +361,19 @@ static int open_display(struct display_server *ds, const struct options *o, stru
 		return -1;
 	cfg->display = ds;
 	return 0;
+}
+
+static void ignore_signal(int sig) { (void)sig; }
+
+/* The system-call allow-list, its arguments fitted to this VM's devices. */
+static int install_filter(const struct vm_config *cfg, struct err *e)
+{
+	struct syscall_needs needs = {.vsock = cfg->vsock_cid != 0};
+	for (unsigned i = 0; i < cfg->nnics; i++) {
+		needs.inet |= cfg->nics[i].kind == NET_SLIRP;
+		needs.tap |= cfg->nics[i].kind == NET_TAP;
+	}
+	return syscall_filter_install(&needs, e);
 }
 
 static int status_of(enum machine_exit reason)
@@ -410,7 +423,7 @@ int main(int argc, char **argv)
 	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
 	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.path, &con.socket_path, &e) < 0) ||
 	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 ||
-	    (!o.no_seccomp && syscall_filter_install(&e) < 0)) {
+	    (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
 		disks_close(cfg.disks, cfg.ndisks);
 		console_close(&con);
 		console_close_output(&con);
@@ -436,6 +449,13 @@ int main(int argc, char **argv)
 	sigaddset(&stop_signals, VCPU_KICK_SIGNAL); /* only vCPU threads take kicks */
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	sigdelset(&stop_signals, VCPU_KICK_SIGNAL);
+	/* As the first process of a PID namespace (shojid's keeper makes one) the monitor is sent
+	 * only the signals it has a handler for: a handler that does nothing, since they are
+	 * blocked and read from the signalfd. */
+	struct sigaction stop_act = {.sa_handler = ignore_signal};
+	sigaction(SIGINT, &stop_act, NULL);
+	sigaction(SIGTERM, &stop_act, NULL);
+	sigaction(SIGHUP, &stop_act, NULL);
 	int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	int status;

@@ -172,6 +172,18 @@ def main(argv):
         disk["top"] = os.readlink(f"/proc/self/fd/{fds[0]}")
         return {"ok": True, "paused_ms": (time.monotonic() - t0) * 1000}
 
+    def forbidden_syscall():
+        """A seccomp filter (libseccomp, through ctypes) that kills on acct(2), then acct(2):
+        the process ends by SIGSYS from the kernel, which reaches even the first process of a
+        PID namespace (a signal sent by hand would not)."""
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_init.restype = ctypes.c_void_p
+        ctx = lib.seccomp_init(ctypes.c_uint32(0x7FFF0000))  # SCMP_ACT_ALLOW
+        acct = 163  # x86-64
+        lib.seccomp_rule_add(ctypes.c_void_p(ctx), ctypes.c_uint32(0x80000000), acct, 0)  # KILL_PROCESS
+        lib.seccomp_load(ctypes.c_void_p(ctx))
+        ctypes.CDLL(None).syscall(acct, None)
+
     def answer(conn, line, fds):
         try:
             req = json.loads(line)
@@ -193,6 +205,9 @@ def main(argv):
             state["exit"] = 6
         elif cmd == "disk-snapshot":
             rep = disk_snapshot(req, fds)
+        elif cmd == "test-forbidden-syscall":
+            forbidden_syscall()  # dies of SIGSYS, as the real monitor does under its filter
+            rep = {"ok": False, "error": "the filter did not kill"}
         else:
             rep = {"ok": False, "error": "unknown command"}
         for fd in fds:

@@ -314,6 +314,9 @@ def test_jail(env):
         assert ids["Uid"] == [str(JAIL_ID)] * 4 and ids["Gid"] == [str(JAIL_ID)] * 4, ids
         assert ids.get("Groups", []) == [] and ids["NoNewPrivs"] == ["1"], ids
         assert ids["Seccomp"] == ["2"] and ids["CapEff"] == ["0000000000000000"], ids
+        # IPC and UTS namespaces of its own, and (no NIC) an empty network namespace.
+        for ns in ("ipc", "uts", "net", "mnt"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
         # What the monitor sees as its root: only the VM's files.
         root = f"/proc/{pid}/root"
         assert not os.path.exists(root + "/etc/shadow") and not os.path.exists(root + "/etc")

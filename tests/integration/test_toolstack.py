@@ -269,8 +269,9 @@ def test_monitor_kill9_reported_within_a_second(ts):
 
 
 def test_sigsys_reported(ts):
-    # A system call outside the monitor's allow-list: a build with test hooks makes one on
-    # request; otherwise SIGSYS is sent by hand, which looks the same from outside.
+    # A system call outside the monitor's allow-list: a build with test hooks (and the
+    # stand-in) makes one on request; otherwise SIGSYS is sent by hand, which looks the same
+    # from outside (but does not reach a jailed monitor, the first process of its PID namespace).
     pid = ts.vm("gamma")["pid"]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
@@ -386,6 +387,24 @@ def as_jail(uid, gid, *cmd):
 def jail_gid(ts, name):
     args = open(f"/proc/{ts.vm(name)['pid']}/cmdline", "rb").read().decode().split("\0")
     return int(args[args.index("--jail-gid") + 1]), int(args[args.index("--jail-uid") + 1])
+
+
+def test_monitor_in_its_own_pid_namespace(ts):
+    # A jailed monitor is the first process of a PID namespace of its own: it sees and can
+    # signal no other process; shojid still knows it by its pid here.
+    if os.geteuid() != 0:
+        raise Skip("needs root (no jail otherwise)")
+    mine = os.readlink("/proc/self/ns/pid")
+    seen = set()
+    for n in VMS:
+        pid = ts.vm(n)["pid"]
+        ns = os.readlink(f"/proc/{pid}/ns/pid")
+        assert ns != mine, f"{n}'s monitor shares the host's PID namespace"
+        with open(f"/proc/{pid}/status") as f:
+            nspid = re.search(r"^NSpid:\s*(.*)$", f.read(), re.M)[1].split()
+        assert nspid[-1] == "1", f"{n}'s monitor is pid {nspid[-1]} in its namespace, not 1"
+        seen.add(ns)
+    assert len(seen) == len(VMS), "two monitors share a PID namespace"
 
 
 def test_jail_uid_per_vm(ts):
@@ -734,7 +753,8 @@ def test_devices_through_the_toolstack(ts):
     ts.ok("delete", "delta")
 
 
-TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups, test_jail_uid_per_vm,
+TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
+         test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
          test_daemon_kill9_keeps_vms, test_monitor_kill9_reported_within_a_second,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,

@@ -169,6 +169,7 @@ struct keeper_start {
 	const char *monitor_log, *exit_file;
 	int lock_fd;
 	int cgroup_procs_fd; /* the VM cgroup's cgroup.procs, which the keeper joins first; -1: none */
+	bool pid_ns; /* start the monitor as the first process of a new PID namespace (jailed) */
 };
 int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, struct err *e);
 /* Reads the exit record into a one-line description; returns -1 when there is none. sets

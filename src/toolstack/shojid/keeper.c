@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,10 @@ static void keeper_main(const struct keeper_start *ks)
 		signal(s, SIG_DFL);
 	signal(SIGHUP, SIG_IGN); /* the session has no terminal; be sure anyway */
 	prctl(PR_SET_NAME, "shoji-keeper"); /* not "shojid": it is not the daemon */
-	pid_t mon = fork();
+	/* A jailed monitor sees no process but itself (its jail mounts the new namespace's /proc)
+	 * and can signal none; the keeper sees it by its pid here. */
+	pid_t mon = ks->pid_ns ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL)
+			       : fork();
 	if (mon == 0) {
 		int null = open("/dev/null", O_RDONLY);
 		dup2(null, 0);

@@ -323,7 +323,7 @@ static int launch(struct daemon *d, struct vm *vm, const struct vmdef *def, int 
 	if (vmm_args_build(def, &in, args, e) < 0)
 		return -1;
 	struct keeper_start ks = {.argv = args->argv, .monitor_log = mlog, .exit_file = exitf,
-				  .lock_fd = lock, .cgroup_procs_fd = -1};
+				  .lock_fd = lock, .cgroup_procs_fd = -1, .pid_ns = d->jail};
 	pid_t keeper = 0, monitor = 0;
 	struct stat st;
 	off_t logged = stat(mlog, &st) == 0 ? st.st_size : 0;

@@ -197,6 +197,8 @@ int jail_enter(const struct jail *j, struct err *e)
 		return err_set(e, "--jail-uid and --jail-gid must not be 0 (root)");
 	if (unshare(CLONE_NEWNS) < 0)
 		return err_errno(e, errno, "jail: cannot create a mount namespace (the jail needs root)");
+	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | (j->own_net ? CLONE_NEWNET : 0)) < 0)
+		return err_errno(e, errno, "jail: cannot create IPC, UTS%s namespaces", j->own_net ? " and network" : "");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return err_errno(e, errno, "jail: cannot make the mounts private");
 	if (build_root(j, e) < 0)

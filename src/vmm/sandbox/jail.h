@@ -2,7 +2,10 @@
  * namespace whose root is a fresh tmpfs holding only the paths the VM uses, bound at the same
  * absolute paths (read-only unless they must be written), the device nodes it needs and a
  * /proc of its own; then the monitor becomes JAIL_UID/JAIL_GID with no supplementary groups
- * and no_new_privs set, so it holds no capabilities and can never gain any. */
+ * and no_new_privs set, so it holds no capabilities and can never gain any. It also gets IPC and
+ * UTS namespaces of its own, and an empty network namespace when its VM has no NIC (a user-mode
+ * NIC needs the host's sockets, a TAP its interface); a PID namespace is the keeper's to give
+ * (shojid starts a jailed monitor as the first process of a new one). */
 #ifndef SHOJI_VMM_SANDBOX_JAIL_H
 #define SHOJI_VMM_SANDBOX_JAIL_H
 
@@ -22,6 +25,7 @@ struct jail_path {
 struct jail {
 	uid_t uid;
 	gid_t gid;
+	bool own_net; /* a network namespace of its own (empty): the VM needs no host sockets */
 	struct jail_path paths[JAIL_MAX_PATHS];
 	unsigned npaths;
 	char *owned[2 * JAIL_MAX_PATHS]; /* the real paths jail_add_file made */

@@ -3,8 +3,15 @@
 #include "syscall_filter.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
+#include <linux/if_tun.h>
+#include <linux/vhost.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <termios.h>
 
 #include "sanitizers.h"
 
@@ -19,18 +26,19 @@ static const char *const allowed[] = {
 	"preadv", "pwritev", "preadv2", "pwritev2", "lseek", "fstat", "newfstatat", "stat", "lstat",
 	"statx", "fcntl", "dup", "dup3", "fsync", "fdatasync", "fallocate", "ftruncate", "unlink",
 	"unlinkat", "chmod", "fchmodat", "readlink", "readlinkat", "getdents64", "getdents",
-	/* KVM and its file descriptors */
-	"ioctl", "eventfd2", "memfd_create",
+	/* KVM and its file descriptors (ioctl: by request, below) */
+	"eventfd2", "memfd_create",
 	/* event loops: the main thread's poll, the I/O threads' epoll, signals */
 	"poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "signalfd4",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "tkill",
-	/* Unix sockets: control, serial and virtio-console (listened on again on each boot) */
-	"socket", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "recvfrom", "recvmsg",
+	/* Unix sockets: control, serial and virtio-console (listened on again on each boot);
+	 * socket and socketpair: by family, below */
+	"bind", "listen", "accept", "accept4", "sendto", "sendmsg", "recvfrom", "recvmsg",
 	"shutdown", "getsockopt", "setsockopt", "getsockname",
-	/* network backends: libslirp's outbound connections, its socketpair wake-up */
-	"connect", "getpeername", "socketpair",
-	/* threads and their synchronisation */
-	"clone", "clone3", "set_robust_list", "rseq", "futex", "exit", "exit_group", "sched_yield",
+	/* network backends: libslirp's outbound connections */
+	"connect", "getpeername",
+	/* threads and their synchronisation (clone: by flags, below) */
+	"set_robust_list", "rseq", "futex", "exit", "exit_group", "sched_yield",
 	"sched_getaffinity", "prctl", "gettid", "getpid", "set_tid_address",
 	/* time, entropy and identity */
 	"clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday", "getrandom", "getuid",
@@ -46,6 +54,75 @@ static const char *const allowed_sanitized[] = {
 
 static unsigned count;
 
+/* The requests the monitor makes of KVM (kvm/, cpu/, vm.c, virtio_pci.c, vm_control.c). */
+static const unsigned long kvm_ioctls[] = {
+	KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_VCPU_MMAP_SIZE,
+	KVM_GET_SUPPORTED_CPUID, KVM_SET_USER_MEMORY_REGION, KVM_SET_TSS_ADDR,
+	KVM_SET_IDENTITY_MAP_ADDR, KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, KVM_CREATE_VCPU,
+	KVM_SET_GSI_ROUTING, KVM_IRQFD, KVM_IOEVENTFD, KVM_IRQ_LINE, KVM_GET_CLOCK, KVM_SET_CLOCK,
+	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_SET_MSRS,
+	KVM_SET_FPU, KVM_SET_CPUID2, KVM_GET_LAPIC, KVM_SET_LAPIC,
+	/* the console's terminal: isatty, raw mode and its restore */
+	TCGETS, TCSETS, TCSETSW, TCSETSF,
+};
+static const unsigned long tap_ioctls[] = {TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ};
+static const unsigned long vhost_ioctls[] = {
+	VHOST_SET_OWNER, VHOST_GET_FEATURES, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,
+	VHOST_SET_VRING_NUM, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_KICK,
+	VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING,
+};
+static const unsigned long slirp_ioctls[] = {FIONREAD, FIONBIO};
+
+/* Adds one rule; r carries the first error through a chain of calls. */
+static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
+		const struct scmp_arg_cmp *cmp, struct err *e)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR)
+		return 0; /* not on this architecture */
+	int r = seccomp_rule_add_array(ctx, action, nr, n, cmp);
+	if (r < 0)
+		return err_errno(e, -r, "seccomp: cannot add the rule for %s", name);
+	count++;
+	return 0;
+}
+
+static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *req, size_t n, struct err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* the kernel reads the request as 32 bits: compare those */
+		struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, req[i] & 0xffffffffu);
+		if (rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &c, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int allow_families(scmp_filter_ctx ctx, bool inet, struct err *e)
+{
+	static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
+	for (size_t i = 0; i < (inet ? 3u : 1u); i++) {
+		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]);
+		if (rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &c, e) < 0 ||
+		    (families[i] == AF_UNIX && rule(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &c, e) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+/* clone: never a new namespace; a thread (CLONE_THREAD) unless the sanitizer's run-time, which
+ * clones a tracer at exit, is in the build. clone3: ENOSYS, so that glibc uses clone. */
+static int allow_threads(scmp_filter_ctx ctx, struct err *e)
+{
+	const scmp_datum_t ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+				CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+	struct scmp_arg_cmp c = SHOJI_SANITIZED ? SCMP_A0(SCMP_CMP_MASKED_EQ, ns, 0)
+						: SCMP_A0(SCMP_CMP_MASKED_EQ, ns | CLONE_THREAD, CLONE_THREAD);
+	if (rule(ctx, SCMP_ACT_ALLOW, "clone", 1, &c, e) < 0)
+		return -1;
+	return rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, e);
+}
+
 static int add_all(scmp_filter_ctx ctx, const char *const *names, size_t n, struct err *e)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -60,7 +137,7 @@ static int add_all(scmp_filter_ctx ctx, const char *const *names, size_t n, stru
 	return 0;
 }
 
-int syscall_filter_install(struct err *e)
+int syscall_filter_install(const struct syscall_needs *needs, struct err *e)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (!ctx)
@@ -71,6 +148,18 @@ int syscall_filter_install(struct err *e)
 		r = err_errno(e, -r, "seccomp: cannot ask for the filter on every thread");
 	if (r == 0)
 		r = add_all(ctx, allowed, sizeof(allowed) / sizeof(allowed[0]), e);
+	if (r == 0)
+		r = allow_families(ctx, needs->inet, e);
+	if (r == 0)
+		r = allow_threads(ctx, e);
+	if (r == 0)
+		r = allow_ioctls(ctx, kvm_ioctls, sizeof(kvm_ioctls) / sizeof(kvm_ioctls[0]), e);
+	if (r == 0 && needs->tap)
+		r = allow_ioctls(ctx, tap_ioctls, sizeof(tap_ioctls) / sizeof(tap_ioctls[0]), e);
+	if (r == 0 && needs->vsock)
+		r = allow_ioctls(ctx, vhost_ioctls, sizeof(vhost_ioctls) / sizeof(vhost_ioctls[0]), e);
+	if (r == 0 && needs->inet)
+		r = allow_ioctls(ctx, slirp_ioctls, sizeof(slirp_ioctls) / sizeof(slirp_ioctls[0]), e);
 	if (r == 0 && SHOJI_SANITIZED)
 		r = add_all(ctx, allowed_sanitized, sizeof(allowed_sanitized) / sizeof(allowed_sanitized[0]), e);
 	if (r == 0) {
