@@ -213,7 +213,15 @@ def main(argv):
         for fd in fds:
             os.close(fd)
         fds.clear()
-        conn.sendall((json.dumps(rep) + "\n").encode())
+        data = (json.dumps(rep) + "\n").encode()
+        if "fake.hostile_fds=1" in opts.get("--cmdline", [""])[0]:
+            # a compromised monitor: ten descriptors nobody asked for with every reply
+            junk = [os.open("/dev/null", os.O_RDONLY) for _ in range(10)]
+            socket.send_fds(conn, [data], junk)
+            for fd in junk:
+                os.close(fd)
+        else:
+            conn.sendall(data)
 
     while state["exit"] is None:
         for key, _ in sel.select(0.5):
