@@ -2,7 +2,11 @@
 """Lifecycle benchmark: for N VMs, create + start + wait for the guest's init marker on the
 serial log + hard stop, one VM after another ("serial") and all at once ("parallel"), done
 through shojid and the shoji command, and done with shoji-vmm alone (the same kernel, initrd,
-memory and serial log file). Prints the times and the ratios toolstack / direct."""
+memory and serial log file). Prints the times and the ratios toolstack / direct.
+
+With --baseline-bindir (bench/lifecycle --baseline REV builds one), also the cost of the
+sandbox: the same cycles through shojid with its jail (as root), this build against the
+baseline's shojid and monitor, interleaved in one run."""
 import argparse
 import os
 import shutil
@@ -53,20 +57,21 @@ class Direct:
 class Toolstack:
     """The same through shojid: shoji create, start, (marker), stop --timeout 0, delete."""
 
-    def __init__(self, a, work):
-        self.a = a
+    def __init__(self, a, work, bindir=None, jail=False):
+        self.a, self.bindir = a, bindir or a.bindir
         self.env = dict(os.environ, SHOJI_STATE_DIR=os.path.join(work, "state"),
                         SHOJI_RUNTIME_DIR=os.path.join(work, "run"))
         self.log = open(os.path.join(work, "shojid.log"), "ab")
         # --no-jail: the direct runs have no jail either, so the ratio is the toolstack's own cost.
-        self.daemon = subprocess.Popen([os.path.join(a.bindir, "shojid"), "--vmm", a.vmm, "--no-jail"],
+        self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm",
+                                        os.path.join(self.bindir, "shoji-vmm")] + ([] if jail else ["--no-jail"]),
                                        env=self.env, stdout=self.log, stderr=self.log)
         end = time.monotonic() + 20
         while self.shoji("list") != 0 and time.monotonic() < end:
             time.sleep(0.05)
 
     def shoji(self, *args):
-        return subprocess.run([os.path.join(self.a.bindir, "shoji"), *args], env=self.env,
+        return subprocess.run([os.path.join(self.bindir, "shoji"), *args], env=self.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 
     def cycle(self, name):
@@ -110,6 +115,9 @@ def main():
     ap.add_argument("--vms", type=int, default=3)
     ap.add_argument("--memory", type=int, default=128)
     ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--baseline-bindir", help="another build's src/ (shojid, shoji, shoji-vmm): "
+                    "compare jailed starts through shojid with it (needs root)")
+    ap.add_argument("--baseline-name", default="baseline")
     a = ap.parse_args()
     a.bindir = os.path.abspath(a.bindir)
     a.vmm = os.path.abspath(a.vmm or os.path.join(a.bindir, "shoji-vmm"))
@@ -136,10 +144,54 @@ def main():
     for name in ("shoji-vmm", "shojid"):
         s, p = results[(name, "serial")], results[(name, "parallel")]
         print(f"{name:<11} {s[0]:>9.3f} {p[0]:>11.3f}" + ("" if s[1] and p[1] else "  (some VM failed)"))
+    failed = [k for k, v in results.items() if not v[1]]
+    if failed:  # a VM that never reached its marker: no figure is worth printing
+        print(f"lifecycle: FAILED: some VM did not start in {', '.join(f'{n} {m}' for n, m in failed)}")
+        return 1
     for mode in ("serial", "parallel"):
         r = results[("shojid", mode)][0] / results[("shoji-vmm", mode)][0]
-        print(f"ratio shojid / shoji-vmm, {mode}: {r:.2f}x")
-    return 0 if all(v[1] for v in results.values()) else 1
+        print(f"ratio shojid / shoji-vmm, {mode}: {r:.2f}x (lower is better)")
+    if a.baseline_bindir:
+        return sandbox_cost(a, base)
+    return 0
+
+
+def kvm_for_a_group():
+    """Jailed monitors open /dev/kvm with its group (the harness machine's is root 0600)."""
+    st = os.stat("/dev/kvm")
+    if st.st_gid == 0 or (st.st_mode & 0o060) != 0o060:
+        os.chown("/dev/kvm", -1, 4243)
+        os.chmod("/dev/kvm", 0o660)
+
+
+def sandbox_cost(a, base):
+    """Jailed cycles through shojid: this build against the baseline, interleaved, a few rounds."""
+    if os.geteuid() != 0:
+        print("lifecycle: FAILED: the sandbox comparison needs root (jailed monitors)")
+        return 1
+    kvm_for_a_group()
+    times = {"this": [], "base": []}
+    ok = True
+    for _ in range(3):
+        for key, bindir in (("this", a.bindir), ("base", os.path.abspath(a.baseline_bindir))):
+            work = tempfile.mkdtemp(prefix="shoji-lcj-", dir=base)
+            os.chmod(work, 0o755)
+            ts = Toolstack(a, work, bindir=bindir, jail=True)
+            try:
+                t, good = run(ts, a.vms, False)
+            finally:
+                ts.close()
+                shutil.rmtree(work, ignore_errors=True)
+            ok = ok and good
+            times[key].append(t)
+    if not ok:
+        print("lifecycle: FAILED: a jailed VM did not start; no sandbox figure")
+        return 1
+    this, old = min(times["this"]), min(times["base"])
+    print(f"jailed through shojid, {a.vms} VMs one after another, best of 3: this build {this:.3f} s, "
+          f"{a.baseline_name} {old:.3f} s")
+    print(f"ratio this build / {a.baseline_name}, jailed start: {this / old:.2f}x (lower is better)")
+    return 0
 
 
 if __name__ == "__main__":

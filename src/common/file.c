@@ -59,3 +59,18 @@ void file_unmap(const uint8_t *data, size_t size)
 	if (data && size)
 		munmap((void *)data, size);
 }
+
+int file_write_all(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

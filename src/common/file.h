@@ -1,4 +1,5 @@
-/* file: read-only file mappings, with a size cap and errors that name the file. */
+/* file: read-only file mappings, with a size cap and errors that name the file; writing a
+ * whole buffer. */
 #ifndef SHOJI_COMMON_FILE_H
 #define SHOJI_COMMON_FILE_H
 
@@ -12,5 +13,7 @@
 int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out,
 	     size_t *size_out, struct err *e);
 void file_unmap(const uint8_t *data, size_t size);
+/* Writes all n bytes (again after EINTR and short writes); -1 when a write fails (errno). */
+int file_write_all(int fd, const void *buf, size_t n);
 
 #endif

@@ -7,18 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void write_all(int fd, const uint8_t *buf, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		buf += w;
-		n -= (size_t)w;
-	}
-}
+#include "file.h"
 
 /* PATH's bytes become PATH.1's, and PATH starts empty. */
 static void rotate(struct logfile *l)
@@ -79,7 +68,7 @@ void logfile_write(struct logfile *l, const void *buf, size_t n)
 	}
 	if (l->size + n > l->cap)
 		rotate(l);
-	write_all(l->fd, p, n);
+	(void)file_write_all(l->fd, p, n);
 	l->size += n;
 }
 

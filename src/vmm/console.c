@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/file.h"
 #include "../common/unix_socket.h"
 
 void console_open(struct console *c, int in_fd)
@@ -83,25 +84,13 @@ void console_close_output(struct console *c)
 	c->listen_fd = -1;
 }
 
-static void write_all(int fd, const uint8_t *buf, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		buf += w;
-		n -= (size_t)w;
-	}
-}
 
 void console_output(void *opaque, const uint8_t *buf, size_t n)
 {
 	struct console *c = opaque;
 	pthread_mutex_lock(&c->out_lock);
 	if (c->out_fd >= 0)
-		write_all(c->out_fd, buf, n);
+		(void)file_write_all(c->out_fd, buf, n);
 	logfile_write(&c->log, buf, n);
 	if (c->client_fd >= 0) /* a hang-up is seen and handled by the main thread's poll */
 		(void)send(c->client_fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -8,24 +8,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../../common/file.h"
 #include "../../common/unix_socket.h"
 #include "cli.h"
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 int cli_console(const char *name, int fd)
 {
@@ -68,7 +55,7 @@ int cli_console(const char *name, int fd)
 						"client holds it)%s\n", name, tty ? "\r" : "");
 				break;
 			}
-			if (write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+			if (file_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				break;
 		}
 		if (input_open && p[0].revents) {
@@ -85,7 +72,7 @@ int cli_console(const char *name, int fd)
 					detach = true;
 				}
 			}
-			if (write_all(fd, buf, (size_t)n) < 0 || detach) {
+			if (file_write_all(fd, buf, (size_t)n) < 0 || detach) {
 				detached = detach;
 				break;
 			}

@@ -88,8 +88,8 @@ static int own_cgroup(char *out, size_t size, struct err *e)
 	while (f && fgets(line, sizeof(line), f)) {
 		if (strncmp(line, "0::/", 4) == 0) {
 			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, size, "%s", strcmp(line + 4, "") ? line + 3 : "");
-			r = 0;
+			int n = snprintf(out, size, "%s", strcmp(line + 4, "") ? line + 3 : "");
+			r = n >= 0 && (size_t)n < size ? 0 : err_set(e, "shojid's cgroup path is too long");
 		}
 	}
 	if (f)
@@ -221,8 +221,9 @@ void cgroup_vm_adopt(struct vm *vm, pid_t keeper)
 	while (f && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		size_t n = strlen(line), w = strlen(want);
-		if (strncmp(line, "0::/", 4) == 0 && n > w && strcmp(line + n - w, want) == 0)
-			snprintf(vm->cgroup, sizeof(vm->cgroup), "%s%s", CGROUP_FS, line + 3);
+		if (strncmp(line, "0::/", 4) == 0 && n > w && strcmp(line + n - w, want) == 0 &&
+		    snprintf(vm->cgroup, sizeof(vm->cgroup), "%s%s", CGROUP_FS, line + 3) >= (int)sizeof(vm->cgroup))
+			vm->cgroup[0] = '\0'; /* too long to be one of ours */
 	}
 	if (f)
 		fclose(f);

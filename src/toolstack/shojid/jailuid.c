@@ -138,7 +138,7 @@ int jailuid_assign(struct daemon *d, struct vm *vm, struct err *e)
 {
 	if (!d->jail || vm->jail_assigned)
 		return 0;
-	uid_t u;
+	uid_t u = 0;
 	if (allocate(d, vm, &u, e) < 0)
 		return -1;
 	vm->jail_uid = u;
