@@ -740,6 +740,29 @@ static void unnamed_overlay(void **state)
 	block_close(base);
 }
 
+/* Anything but a regular file is refused before it is opened for I/O, as a disk or as a
+ * backing file: a FIFO does not block (the test would hang), a device is never opened. */
+static void non_regular_files_refused(void **state)
+{
+	struct fx *f = *state;
+	char fifo[160];
+	snprintf(fifo, sizeof(fifo), "%s", in_dir(f, "fifo"));
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	open_fails(fifo, BLOCK_FORMAT_QCOW2, 0, "a FIFO, not a regular file");
+	open_fails("/dev/null", BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY, "a character device");
+	open_fails(f->dir, BLOCK_FORMAT_RAW, BLOCK_OPEN_RDONLY, "a directory");
+	/* A backing file named by a header (made a FIFO after the overlay was made): the same. */
+	char base[160];
+	snprintf(base, sizeof(base), "%s", in_dir(f, "base.raw"));
+	make_raw(base, MIB, 1);
+	create(f->path, MIB, 16, "base.raw", "raw");
+	unlink(base);
+	assert_int_equal(mkfifo(base, 0600), 0);
+	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "a FIFO");
+	unlink(fifo);
+	unlink(base);
+}
+
 /* The files a chain uses, as the opener names them. */
 static void chain_paths(void **state)
 {
@@ -818,6 +841,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(overlay_over_open_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(unnamed_overlay, setup, teardown),
 		cmocka_unit_test_setup_teardown(chain_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(non_regular_files_refused, setup, teardown),
 	};
 	if (getenv("QCOW2_TEST_FILTER")) /* run the tests whose name matches, e.g. killed_mid_write */
 		cmocka_set_test_filter(getenv("QCOW2_TEST_FILTER"));

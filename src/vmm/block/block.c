@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,21 +23,57 @@ int block_format_parse(const char *name, enum block_format *out)
 	return 0;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	return S_ISFIFO(mode)  ? "a FIFO"
+	       : S_ISCHR(mode) ? "a character device"
+	       : S_ISBLK(mode) ? "a block device"
+	       : S_ISDIR(mode) ? "a directory"
+			       : "not a regular file";
+}
+
+/* Opens an image looked at before it is opened for I/O: the name is first opened O_PATH (which
+ * opens no device and waits on no FIFO), checked to be a regular file, and only that very file
+ * is then opened for reading or writing, through /proc/self/fd. So a FIFO never blocks, and a
+ * device (a watchdog, a terminal) named as an image is never opened at all. */
+static int open_image(const char *path, bool ro, struct stat *st, struct err *e)
+{
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return err_errno(e, errno, "cannot open disk image '%s'", path);
+	if (fstat(pfd, st) < 0) {
+		int en = errno;
+		close(pfd);
+		return err_errno(e, en, "cannot look at disk image '%s'", path);
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(pfd);
+		return err_set(e, "disk image '%s' is %s, not a regular file; name an image file", path,
+			       file_kind(st->st_mode));
+	}
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	int fd = open(self, (ro ? O_RDONLY : O_RDWR) | O_NOCTTY | O_CLOEXEC);
+	int en = errno;
+	close(pfd);
+	if (fd < 0)
+		return err_errno(e, en, "cannot open disk image '%s'%s", path,
+				 en == ENOENT ? " (/proc is not mounted)"
+				 : !ro && (en == EACCES || en == EROFS) ? " for writing (add ,ro for a read-only disk)"
+									: "");
+	return fd;
+}
+
 int block_open_in_chain(struct block_dev **out, const char *path, enum block_format fmt,
 			unsigned flags, struct block_chain *chain, struct err *e)
 {
 	bool ro = flags & BLOCK_OPEN_RDONLY;
 	if (chain->depth >= BLOCK_MAX_CHAIN)
 		return err_set(e, "disk image '%s': backing chain deeper than %d images", path, BLOCK_MAX_CHAIN);
-	int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(e, errno, "cannot open disk image '%s'%s", path,
-				 !ro && (errno == EACCES || errno == EROFS) ? " for writing (add ,ro for a read-only disk)" : "");
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return err_set(e, "disk image '%s' is not a regular file", path);
-	}
+	int fd = open_image(path, ro, &st, e);
+	if (fd < 0)
+		return -1;
 	for (unsigned i = 0; i < chain->depth; i++)
 		if (chain->dev[i] == (uint64_t)st.st_dev && chain->ino[i] == (uint64_t)st.st_ino) {
 			close(fd);
