@@ -2,10 +2,16 @@
 """Hostile parties against shojid, tried as an attacker would, with the stand-in monitor (or the
 real one in the KVM harness): a client that attaches descriptors to its API requests, and a
 compromised monitor that attaches descriptors to every control reply, must not leave one
-descriptor behind in root's daemon, which answers throughout. (The seat's, the monitor's and
-the image layer's own hostile cases live in their suites; docs/SECURITY.md lists them all.)"""
+descriptor behind in root's daemon, which answers throughout; a member of the group acts on
+no VM but its own, sees no other in the list or the events, and takes no display unless it is
+the seat's user. (The seat's, the monitor's and the image layer's own hostile cases live in
+their suites; docs/SECURITY.md lists them all.)"""
+import grp
+import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 
@@ -64,14 +70,88 @@ def test_hostile_monitor_descriptors(ts):
     ts.ok("delete", "evil")
 
 
-TESTS = [test_client_descriptor_flood, test_hostile_monitor_descriptors]
+# Members of the group the daemon serves (here "users", which Debian has), impersonated with
+# setpriv: no user needs to exist.
+GROUP, ALICE, BOB, SEAT = "users", 5001, 5002, 5003
+
+
+def as_user(uid):
+    gid = grp.getgrnam(GROUP).gr_gid
+    return ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--groups", str(gid)]
+
+
+def api_as(ts, uid, req):
+    """One raw API request as uid; the reply object."""
+    code = ("import json,socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
+            "s.sendall(sys.argv[2].encode()+b'\\n');print(s.makefile().readline())")
+    out = subprocess.run(as_user(uid) + [sys.executable, "-c", code, os.path.join(ts.run, "shojid.sock"),
+                                         json.dumps(req)], capture_output=True, text=True, timeout=30)
+    return json.loads(out.stdout)
+
+
+def members_possible(ts):
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        raise Skip("needs root and setpriv")
+    try:
+        grp.getgrnam(GROUP)
+    except KeyError:
+        raise Skip(f"no group '{GROUP}' to serve") from None
+
+
+def test_members_act_only_on_their_own_vms(ts):
+    members_possible(ts)
+    ts.create("rootvm")
+    rc, _, err = ts.shoji("create", "alicevm", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"),
+                          "--memory", "64M", prefix=as_user(ALICE))
+    assert rc == 0, err
+    assert ts.vm("alicevm")["owner"] == ALICE
+    names = lambda uid: [v["name"] for v in json.loads(ts.shoji("--json", "list", prefix=as_user(uid))[1])["vms"]]
+    assert names(ALICE) == ["alicevm"], names(ALICE)
+    assert names(BOB) == [], f"bob sees {names(BOB)}"
+    for target in ("alicevm", "rootvm"):
+        for args in (["info", target], ["start", target], ["stop", target], ["kill", target],
+                     ["delete", target], ["set", target, "memory=96M"], ["logs", target],
+                     ["console", target], ["snapshot", "create", target], ["events", target]):
+            t0 = time.monotonic()
+            rc, _, err = ts.shoji(*args, prefix=as_user(BOB))
+            assert rc == 5 and f"VM '{target}' belongs to uid" in err, (args, rc, err)
+            assert time.monotonic() - t0 < 5, f"{args} took {time.monotonic() - t0:.1f}s"
+    ev = json.loads(ts.shoji("--json", "events", prefix=as_user(BOB))[1])["events"]
+    assert not [e for e in ev if e.get("vm") in ("alicevm", "rootvm")], ev
+    ts.ok("info", "alicevm")  # root acts on every VM
+    rc, _, err = ts.shoji("set", "alicevm", "memory=96M", prefix=as_user(ALICE))
+    assert rc == 0, err
+    assert ts.vm("alicevm")["memory_mib"] == 96  # and nothing bob tried changed it before
+    ts.ok("delete", "alicevm")
+    ts.ok("delete", "rootvm")
+
+
+def test_displays_only_for_the_seat_user(ts):
+    members_possible(ts)
+    ts.create("shown")
+    ts.ok("set", "shown", "display=on")
+    r = api_as(ts, BOB, {"cmd": "display", "name": "shown"})
+    assert r["ok"] is False and r["code"] == "permission" and "seat" in r["error"], r
+    r = api_as(ts, SEAT, {"cmd": "display", "name": "shown"})  # allowed; the VM is not running
+    assert r["code"] == "state", r
+    listed = [v["name"] for v in api_as(ts, SEAT, {"cmd": "list"})["vms"]]
+    assert listed == ["shown"], listed  # it sees the VMs with a display, to show them
+    r = api_as(ts, SEAT, {"cmd": "stop", "name": "shown"})
+    assert r["code"] == "permission", r  # but acts on none it does not own
+    ts.ok("delete", "shown")
+
+
+TESTS = [test_client_descriptor_flood, test_hostile_monitor_descriptors,
+         test_members_act_only_on_their_own_vms, test_displays_only_for_the_seat_user]
 
 
 def main():
     a = parse_args("--control-socket")
     if not a:
         return 77
-    return run_tests(Toolstack(a), TESTS)
+    ts = Toolstack(a)
+    ts.daemon_args += ["--group", GROUP, "--seat-user", str(SEAT)]
+    return run_tests(ts, TESTS)
 
 
 if __name__ == "__main__":

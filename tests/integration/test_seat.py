@@ -380,8 +380,8 @@ def main():
         return 77
     x = seatlib.Console() if a.kms else seatlib.Xvfb()
     ts = Toolstack(a)
-    if seat_as_user():
-        ts.daemon_args += ["--group", SEAT_GROUP]
+    if seat_as_user():  # its user is the seat's: it sees the VMs with a display and takes them
+        ts.daemon_args += ["--group", SEAT_GROUP, "--seat-user", str(SEAT_UID)]
     seat = None
     passed = failed = 0
 

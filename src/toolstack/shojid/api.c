@@ -68,20 +68,31 @@ static struct json_object *summary(struct daemon *d, const char *name)
 		add_str(o, "last_exit", vm->last_exit);
 	if (vm && vm->jail_assigned)
 		add_int(o, "jail_uid", vm->jail_uid);
+	add_int(o, "owner", authz_owner(d, name));
 	free(def);
 	return o;
 }
 
-static void list_one(struct daemon *d, const char *name, void *arr)
+struct list_ctx {
+	struct json_object *arr;
+	uid_t viewer;
+};
+
+static void list_one(struct daemon *d, const char *name, void *arg)
 {
-	json_object_array_add(arr, summary(d, name));
+	struct list_ctx *l = arg;
+	if (authz_may_see(d, l->viewer, name))
+		json_object_array_add(l->arr, summary(d, name));
 }
 
-static struct json_object *do_list(struct daemon *d)
+/* The VMs the caller may see: all for root, its own for a member, and for the seat's user
+ * also every VM with a display. */
+static struct json_object *do_list(struct daemon *d, uid_t viewer)
 {
-	struct json_object *arr = json_object_new_array(), *o = ok_object();
-	vm_each_defined(d, list_one, arr);
-	json_object_object_add(o, "vms", arr);
+	struct list_ctx l = {json_object_new_array(), viewer};
+	struct json_object *o = ok_object();
+	vm_each_defined(d, list_one, &l);
+	json_object_object_add(o, "vms", l.arr);
 	return o;
 }
 
@@ -143,7 +154,7 @@ static struct json_object *do_info(struct daemon *d, const char *name, enum prot
 	if (vm)
 		cgroup_describe(vm, s);
 	json_object_object_add(o, "vm", s);
-	json_object_object_add(o, "events", events_recent(d, name, 10));
+	json_object_object_add(o, "events", events_recent(d, name, 10, 0));
 	return o;
 }
 
@@ -268,7 +279,7 @@ static struct json_object *do_logs(struct daemon *d, const struct proto_request 
 	vm_path(d, PATHS_MONITOR_LOG_OLD, r->name, old, sizeof(old));
 	vm_path(d, PATHS_MONITOR_LOG, r->name, p, sizeof(p));
 	add_tail(o, "monitor", old, p, 4096);
-	json_object_object_add(o, "events", events_recent(d, r->name, 20));
+	json_object_object_add(o, "events", events_recent(d, r->name, 20, 0));
 	return o;
 }
 
@@ -297,14 +308,15 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 		add_int(o, "pid", getpid());
 		return o;
 	}
-	case PROTO_LIST: return do_list(d);
+	case PROTO_LIST: return do_list(d, c->uid);
 	case PROTO_INFO: return do_info(d, r->name, code, e);
 	case PROTO_CREATE:
 	case PROTO_REPLACE:
 		if (write_definition(d, r->name, r->definition, r->cmd == PROTO_CREATE, code, e) < 0)
 			return NULL;
-		if (r->cmd == PROTO_CREATE && jailuid_assign_new(d, r->name, e) < 0) {
-			vm_remove(d, r->name); /* no VM without its own uid */
+		if (r->cmd == PROTO_CREATE && (vm_set_owner(d, r->name, c->uid, e) < 0 ||
+					       jailuid_assign_new(d, r->name, e) < 0)) {
+			vm_remove(d, r->name); /* no VM without its owner and its own uid */
 			return NULL;
 		}
 		events_add(d, r->name, r->cmd == PROTO_CREATE ? "created" : "edited", "%s", "");
@@ -412,7 +424,7 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 	case PROTO_EVENTS: {
 		struct json_object *o = ok_object();
 		json_object_object_add(o, "events", events_recent(d, r->name[0] ? r->name : NULL,
-								  r->follow ? 20 : 200));
+								  r->follow ? 20 : 200, c->uid));
 		if (r->follow) {
 			c->subscriber = true;
 			strcpy(c->filter, r->name);
@@ -438,7 +450,8 @@ void api_handle(struct daemon *d, struct client *c, const char *line, size_t len
 		return;
 	}
 	bool parked = false;
-	struct json_object *reply = dispatch(d, c, &r, &parked, &code, &e);
+	struct json_object *reply = authz_check(d, c, &r, &code, &e) < 0 ? NULL
+				    : dispatch(d, c, &r, &parked, &code, &e);
 	if (parked)
 		c->busy = true;
 	else if (reply)

@@ -42,6 +42,8 @@ struct vm {
 	bool disposable;	/* removed, definition and files, when it stops */
 	char uses[VMDEF_MAX_DISKS][PATHS_MAX + 64]; /* template images it runs on (kept while active) */
 	unsigned nuses;
+	uid_t owner;		/* who created it (SO_PEERCRED; recorded in state.json); 0 for VMs
+				 * from before owners were recorded */
 	bool jail_assigned;	/* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
 	uid_t jail_uid;
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
@@ -69,6 +71,8 @@ struct daemon {
 	int listen_fd, lock_fd;
 	char group[64];
 	bool have_group;
+	bool have_seat_user;	/* --seat-user: the one user whose seat may take displays */
+	uid_t seat_uid;
 	gid_t group_gid;
 	bool jail;
 	gid_t jail_gid;		       /* every monitor's gid: the group of /dev/kvm */
@@ -103,6 +107,8 @@ void vm_adopt_all(struct daemon *d);
 /* Calls fn for each VM with a definition file, in name order. */
 void vm_each_defined(struct daemon *d, void (*fn)(struct daemon *, const char *, void *), void *arg);
 void vm_save(struct daemon *d, struct vm *vm);
+/* Records who created a VM (at create and run). */
+int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e);
 /* A control-socket call to the VM's monitor. */
 int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct json_object **reply,
 	       struct err *e);
@@ -216,7 +222,7 @@ void events_init(struct daemon *d);
 void events_add(struct daemon *d, const char *vm, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* The last max events (of one VM when vm is not NULL), oldest first. */
-struct json_object *events_recent(struct daemon *d, const char *vm, int max);
+struct json_object *events_recent(struct daemon *d, const char *vm, int max, uid_t viewer);
 
 /* client.c */
 void client_accept(struct daemon *d);
@@ -230,6 +236,17 @@ void client_close(struct daemon *d, struct client *c);
 void client_tick(struct daemon *d);
 /* A parked request completed: answer it and read the client's next request. */
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply);
+
+/* authz.c: who may do what (root and the daemon's uid: all; a member: the VMs it owns; the
+ * seat's user: also seeing and taking the displays). Main thread. */
+bool authz_privileged(const struct daemon *d, uid_t uid);
+uid_t authz_owner(struct daemon *d, const char *name);
+bool authz_owns(struct daemon *d, uid_t uid, const char *name);
+/* In list and events: the VMs the caller owns, and the seat's user those with a display. */
+bool authz_may_see(struct daemon *d, uid_t uid, const char *name);
+/* Before a request is handled: 0, or -1 with code PROTO_PERMISSION and a line in e. */
+int authz_check(struct daemon *d, const struct client *c, const struct proto_request *r, enum proto_code *code,
+		struct err *e);
 
 /* api.c */
 void api_handle(struct daemon *d, struct client *c, const char *line, size_t len);

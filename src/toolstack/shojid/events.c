@@ -72,7 +72,8 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 		}
 		for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
 			struct client *c = d->clients[i];
-			if (c && c->subscriber && (!c->filter[0] || (vm && strcmp(c->filter, vm) == 0)))
+			if (c && c->subscriber && (!c->filter[0] || (vm && strcmp(c->filter, vm) == 0)) &&
+			    (authz_privileged(d, c->uid) || (vm && authz_may_see(d, c->uid, vm))))
 				client_send_line(c, line, n);
 		}
 		free(line);
@@ -81,7 +82,7 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 	json_object_put(o);
 }
 
-struct json_object *events_recent(struct daemon *d, const char *vm, int max)
+struct json_object *events_recent(struct daemon *d, const char *vm, int max, uid_t viewer)
 {
 	struct json_object *arr = json_object_new_array();
 	size_t len;
@@ -101,8 +102,9 @@ struct json_object *events_recent(struct daemon *d, const char *vm, int max)
 		while (start > text && start[-1] != '\n')
 			start--;
 		struct json_object *o = json_tokener_parse(start), *v;
-		if (o && (!vm || (json_object_object_get_ex(o, "vm", &v) &&
-				  strcmp(json_object_get_string(v), vm) == 0)))
+		bool named = o && json_object_object_get_ex(o, "vm", &v) && json_object_is_type(v, json_type_string);
+		if (o && (!vm || (named && strcmp(json_object_get_string(v), vm) == 0)) &&
+		    (authz_privileged(d, viewer) || (named && authz_may_see(d, viewer, json_object_get_string(v)))))
 			rev[n++] = o;
 		else
 			json_object_put(o);

@@ -54,7 +54,10 @@ static void usage(FILE *f)
 		"                     /var/lib/shoji)\n"
 		"  --runtime-dir DIR  sockets (default $SHOJI_RUNTIME_DIR or /run/shoji)\n"
 		"  --vmm PATH         the monitor (default: shoji-vmm next to shojid)\n"
-		"  --group NAME       who may use the API besides root (default shoji)\n"
+		"  --group NAME       who may use the API besides root (default shoji); a member acts\n"
+		"                     on the VMs it created\n"
+		"  --seat-user USER   the desktop user whose seat may take the VMs' displays (a name\n"
+		"                     or a uid; default: root's seat only)\n"
 		"  --jail-uids FIRST-LAST  the uids monitors run as, one per VM (default 65536-99999;\n"
 		"                     uids of passwd entries and /etc/subuid ranges are skipped), with\n"
 		"                     the group of /dev/kvm\n"
@@ -66,7 +69,7 @@ static void usage(FILE *f)
 }
 
 struct options {
-	const char *state_dir, *runtime_dir, *vmm, *group;
+	const char *state_dir, *runtime_dir, *vmm, *group, *seat_user;
 	uid_t jail_first, jail_last;
 	bool no_jail;
 };
@@ -77,6 +80,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"state-dir", required_argument, NULL, 's'}, {"runtime-dir", required_argument, NULL, 'r'},
 		{"vmm", required_argument, NULL, 'v'},	     {"group", required_argument, NULL, 'g'},
 		{"jail-uids", required_argument, NULL, 'j'}, {"no-jail", no_argument, NULL, 'J'},
+		{"seat-user", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.group = "shoji", .jail_first = JAILUID_DEFAULT_FIRST, .jail_last = JAILUID_DEFAULT_LAST};
@@ -93,6 +97,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 				return -1;
 			break;
 		case 'J': o->no_jail = true; break;
+		case 'S': o->seat_user = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
 		default: return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
@@ -149,6 +154,19 @@ static void jail_identity(struct daemon *d, const struct options *o)
 	jailuid_init(d);
 }
 
+/* --seat-user: a user name, or a uid. */
+static int seat_user(struct daemon *d, const char *who, struct err *e)
+{
+	struct passwd *pw = getpwnam(who);
+	char *end;
+	unsigned long uid = strtoul(who, &end, 10);
+	if (!pw && (!*who || *end || uid == 0 || uid >= 0x7fffffff))
+		return err_set(e, "--seat-user '%s' is neither a user nor a uid", who);
+	d->seat_uid = pw ? pw->pw_uid : (uid_t)uid;
+	d->have_seat_user = true;
+	return 0;
+}
+
 static int setup(struct daemon *d, const struct options *o, struct err *e)
 {
 	char p[512];
@@ -169,6 +187,8 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0)
 		return err_set(e, "another shojid already serves %s; stop it first", d->paths.state);
 
+	if (o->seat_user && seat_user(d, o->seat_user, e) < 0)
+		return -1;
 	snprintf(d->group, sizeof(d->group), "%s", o->group);
 	struct group *g = getgrnam(o->group);
 	d->have_group = g != NULL;

@@ -85,6 +85,16 @@ int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, en
 	return r;
 }
 
+int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e)
+{
+	struct vm *vm = vm_find(d, name, true);
+	if (!vm)
+		return err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
+	vm->owner = owner;
+	vm_save(d, vm);
+	return 0;
+}
+
 void vm_save(struct daemon *d, struct vm *vm)
 {
 	char file[512];
@@ -103,6 +113,7 @@ void vm_save(struct daemon *d, struct vm *vm)
 	json_object_object_add(o, "uses", uses);
 	if (vm->jail_assigned)
 		json_object_object_add(o, "jail_uid", json_object_new_int64(vm->jail_uid));
+	json_object_object_add(o, "owner", json_object_new_int64(vm->owner));
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	struct err e;
 	if (statefile_write(file, s, strlen(s), false, &e) < 0)
@@ -650,6 +661,7 @@ int vm_run_disposable(struct daemon *d, const char *definition, struct client *c
 		goto out;
 	}
 	vm->disposable = true;
+	vm->owner = c->uid; /* saved with its state below */
 	path(d, PATHS_VMS, NULL, p, sizeof(p));
 	mkdir(p, 0750);
 	path(d, PATHS_VM_DIR, name, p, sizeof(p));
@@ -779,6 +791,9 @@ static void adopt(struct daemon *d, const char *name)
 		for (size_t i = 0; i < json_object_array_length(v) && vm->nuses < VMDEF_MAX_DISKS; i++)
 			snprintf(vm->uses[vm->nuses++], sizeof(vm->uses[0]), "%s",
 				 json_object_get_string(json_object_array_get_idx(v, i)));
+	if (o && json_object_object_get_ex(o, "owner", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) >= 0 && json_object_get_int64(v) < 0x7fffffff)
+		vm->owner = (uid_t)json_object_get_int64(v); /* absent: root's, from before owners */
 	if (o && json_object_object_get_ex(o, "jail_uid", &v) && json_object_is_type(v, json_type_int) &&
 	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
 		jailuid_recorded(d, vm, (uid_t)json_object_get_int64(v));
