@@ -14,7 +14,7 @@ int statefile_write(const char *path, const char *data, size_t len, bool exclusi
 	static unsigned counter;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%u", path, (int)getpid(), counter++) >= (int)sizeof(tmp))
 		return err_set(e, "path '%.60s...' is too long", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); /* root's records */
 	if (fd < 0)
 		return err_errno(e, errno, "cannot create %s", tmp);
 	size_t done = 0;

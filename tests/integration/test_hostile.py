@@ -141,7 +141,41 @@ def test_displays_only_for_the_seat_user(ts):
     ts.ok("delete", "shown")
 
 
-TESTS = [test_client_descriptor_flood, test_hostile_monitor_descriptors,
+def test_tampered_overlay_header_is_refused(ts):
+    """The jail uid rewrites its snapshot overlay's backing name to a root-only file: deleting
+    the snapshot must neither write that file nor change the VM's chain."""
+    if os.geteuid() != 0 or not shutil.which("qemu-img"):
+        raise Skip("needs root and qemu-img")
+    img = os.path.join(ts.bindir, "shoji-img")
+    ts.create("victim")
+    disk = os.path.join(ts.dir, "victim.qcow2")
+    subprocess.run([img, "create", "-f", "qcow2", disk, str(8 << 20)], check=True, capture_output=True)
+    os.chown(disk, ts.vm("victim")["jail_uid"], -1)
+    os.chmod(disk, 0o600)
+    ts.ok("set", "victim", "disk.data.path=" + disk, "disk.data.format=qcow2")
+    ts.ok("snapshot", "create", "victim", "s1")
+    chain = ts.js("snapshot", "list", "victim")["disks"][0]["chain"]
+    secret = os.path.join(ts.dir, "root-only.raw")
+    with open(secret, "wb") as f:
+        f.write(b"root's own bytes" * 65536)
+    os.chmod(secret, 0o600)
+    with open(secret, "rb") as f:
+        before = f.read()
+    subprocess.run([img, "write", chain[-1], "0"], input=os.urandom(65536), check=True)
+    # What the jail uid can do to the file it owns: name another backing file.
+    subprocess.run(["qemu-img", "rebase", "-u", "-f", "qcow2", "-b", secret, "-F", "raw", chain[-1]],
+                   check=True, capture_output=True)
+    t0 = time.monotonic()
+    rc, _, err = ts.shoji("snapshot", "delete", "victim", "s1")
+    assert rc != 0 and "changed outside shoji" in err, (rc, err)
+    assert time.monotonic() - t0 < 10
+    with open(secret, "rb") as f:
+        assert f.read() == before, "root's file was written through the tampered header"
+    assert ts.js("snapshot", "list", "victim")["disks"][0]["chain"] == chain
+    ping(ts)
+
+
+TESTS = [test_client_descriptor_flood, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
          test_members_act_only_on_their_own_vms, test_displays_only_for_the_seat_user]
 
 

@@ -146,6 +146,11 @@ void jailuid_startup(struct daemon *d);
  * image job of a stopped VM included). Fails when it has none yet or monitors are not jailed. */
 int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, struct err *e);
 
+/* imagejob.c: image work run as the VM's jail uid, confined, in a child process (see there). */
+typedef int (*image_job_fn)(void *arg, struct err *e);
+int image_job_run(struct daemon *d, const char *vm, const char *what, image_job_fn fn, void *arg,
+		  struct err *e);
+
 /* jailfiles.c: the VM's runtime directory, serial log, volatile directory and disks/ overlays
  * (created where missing) given to its jail uid alone. Main thread. */
 int jailfiles_give(struct daemon *d, struct vm *vm, struct err *e);

@@ -169,20 +169,40 @@ static int find_file(const struct snap_chain *ch, const char *file)
 	return -1;
 }
 
+struct overlay_job {
+	const char *path, *backing;
+};
+
+/* In an image job: the overlay's header (reading the backing file's size, which is untrusted). */
+static int overlay_job(void *arg, struct err *e)
+{
+	const struct overlay_job *j = arg;
+	struct qcow2_create_opts o = {.size = UINT64_MAX, .backing = j->backing, .backing_format = "qcow2"};
+	return qcow2_create(j->path, &o, e);
+}
+
 int overlay_create(struct daemon *d, const char *vm, const char *path, const char *backing, struct err *e)
 {
-	struct qcow2_create_opts o = {.size = UINT64_MAX, .backing = backing, .backing_format = "qcow2"};
 	struct jail_id id;
 	if (d->jail && vm_jail_identity(d, vm, &id, e) < 0)
 		return -1;
+	/* Root makes the empty file, in a directory of its own, and gives it to the VM's uid; the
+	 * job, as that uid, writes the header. */
 	unlink(path);
-	if (qcow2_create(path, &o, e) < 0)
-		return -1;
-	/* shojid made the file in a directory of root's: the name is the file it made. */
-	if (d->jail && (chown(path, id.uid, id.gid) < 0 || chmod(path, 0600) < 0)) {
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot create %s", path);
+	if (d->jail && fchown(fd, id.uid, id.gid) < 0) {
 		int en = errno;
+		close(fd);
 		unlink(path);
 		return err_errno(e, en, "cannot give %s to jail uid %u", path, (unsigned)id.uid);
+	}
+	close(fd);
+	struct overlay_job j = {path, backing};
+	if (image_job_run(d, vm, "making a snapshot overlay", overlay_job, &j, e) < 0) {
+		unlink(path);
+		return -1;
 	}
 	return 0;
 }
@@ -477,8 +497,8 @@ static bool in_disks_dir(struct daemon *d, const char *name, const char *file)
 	return strncmp(file, dir, n) == 0 && file[n] == '/';
 }
 
-static int delete_in_chain(const char *name, struct snap_state *st, unsigned c, const char *frozen,
-			   char gone[SNAP_PATH], struct err *e);
+static int delete_in_chain(struct daemon *d, const char *name, struct snap_state *st, unsigned c,
+			   const char *frozen, char gone[SNAP_PATH], struct err *e);
 
 /* Disks a snapshot does not cover (added after it) keep their content through a revert to it;
  * the layers that only the later snapshots, which the revert drops, froze in them are folded
@@ -492,7 +512,7 @@ static int fold_uncovered(struct daemon *d, const char *name, struct snap_state 
 				continue;
 			copy_str(frozen, sizeof(frozen), st->snaps[j].files[c]);
 			st->snaps[j].files[c][0] = '\0';
-			if (delete_in_chain(name, st, c, frozen, gone, e) < 0 || save(d, name, st, e) < 0)
+			if (delete_in_chain(d, name, st, c, frozen, gone, e) < 0 || save(d, name, st, e) < 0)
 				return -1;
 			if (in_disks_dir(d, name, gone))
 				unlink(gone);
@@ -563,27 +583,62 @@ out:
 	return reply;
 }
 
-/* Folds one disk's frozen file out of its chain; st changes to match. */
-static int delete_in_chain(const char *name, struct snap_state *st, unsigned c, const char *frozen,
-			   char gone[SNAP_PATH], struct err *e)
+/* The chain as the files' headers say it is must be the chain shojid recorded: each overlay
+ * names the file below it, in qcow2. Runs in the image job (the headers are untrusted). */
+static int verify_chain(const char *vm, const struct snap_chain *ch, struct err *e)
+{
+	for (unsigned i = 1; i < ch->n; i++) {
+		char name[SNAP_PATH], format[16];
+		if (block_backing_of(ch->files[i], name, sizeof(name), format, sizeof(format), e) < 0)
+			return -1;
+		if (strcmp(name, ch->files[i - 1]) || strcmp(format, "qcow2"))
+			return err_set(e, "VM '%s' disk '%s': overlay %s names backing '%s' (%s), but the record "
+					  "says '%s' (qcow2): the file was changed outside shoji; the VM is left as it was",
+				       vm, ch->id, ch->files[i], name, format[0] ? format : "no format", ch->files[i - 1]);
+	}
+	return 0;
+}
+
+struct fold_job {
+	const char *vm;
+	const struct snap_chain *ch;
+	int k;
+};
+
+/* In an image job: the chain checked against the record, then file k folded out of it. */
+static int fold_job(void *arg, struct err *e)
+{
+	const struct fold_job *j = arg;
+	const struct snap_chain *ch = j->ch;
+	struct err sub;
+	if (verify_chain(j->vm, ch, e) < 0)
+		return -1;
+	if (j->k > 0) /* the snapshot's file folded into the one above, which then sits on the one below */
+		return block_merge(ch->files[j->k + 1], &sub) < 0
+			       ? err_set(e, "VM '%s' disk '%s': %s", j->vm, ch->id, sub.msg) : 0;
+	/* The bottom is the definition's own image: the file above is written into it, and
+	 * whatever sat on that file now sits on the bottom. */
+	if (block_commit(ch->files[1], &sub) < 0 ||
+	    (ch->n > 2 && block_set_backing(ch->files[2], ch->files[0], "qcow2", &sub) < 0))
+		return err_set(e, "VM '%s' disk '%s': %s", j->vm, ch->id, sub.msg);
+	return 0;
+}
+
+/* Folds one disk's frozen file out of its chain (in an image job); st changes to match. */
+static int delete_in_chain(struct daemon *d, const char *name, struct snap_state *st, unsigned c,
+			   const char *frozen, char gone[SNAP_PATH], struct err *e)
 {
 	struct snap_chain *ch = &st->chains[c];
 	int k = find_file(ch, frozen);
 	if (k < 0 || (unsigned)k + 1 >= ch->n)
 		return err_set(e, "VM '%s': the chain of disk '%s' does not hold %s above its bottom; "
 				  "snapshots.json is inconsistent", name, ch->id, frozen);
-	struct err sub;
+	struct fold_job j = {name, ch, k};
+	if (image_job_run(d, name, "deleting a snapshot", fold_job, &j, e) < 0)
+		return -1;
 	if (k > 0) {
-		/* The snapshot's file folded into the one above, which then sits on the one below. */
-		if (block_merge(ch->files[k + 1], &sub) < 0)
-			return err_set(e, "VM '%s' disk '%s': %s", name, ch->id, sub.msg);
 		copy_str(gone, SNAP_PATH, ch->files[k]);
 	} else {
-		/* The bottom is the definition's own image: the file above is written into it, and
-		 * whatever sat on that file now sits on the bottom. */
-		if (block_commit(ch->files[1], &sub) < 0 ||
-		    (ch->n > 2 && block_set_backing(ch->files[2], ch->files[0], "qcow2", &sub) < 0))
-			return err_set(e, "VM '%s' disk '%s': %s", name, ch->id, sub.msg);
 		copy_str(gone, SNAP_PATH, ch->files[1]);
 		/* Snapshots that froze that file now find its content in the bottom. */
 		for (unsigned i = 0; i < st->nsnaps; i++)
@@ -619,7 +674,7 @@ struct json_object *snapshot_delete(struct daemon *d, const char *name, const ch
 		st->snaps[s].files[c][0] = '\0';
 		/* Saved disk by disk: each fold is complete and the files match the state. */
 		char gone[SNAP_PATH];
-		if (delete_in_chain(name, st, c, frozen, gone, e) < 0 || save(d, name, st, e) < 0)
+		if (delete_in_chain(d, name, st, c, frozen, gone, e) < 0 || save(d, name, st, e) < 0)
 			goto out;
 		if (in_disks_dir(d, name, gone))
 			unlink(gone); /* once the state no longer names it: a crash before leaves a stray file */

@@ -82,6 +82,10 @@ int block_make_read_only(struct block_dev *d, struct err *e);
  * paths, malloc'd, freed by the caller. Opens the chain read-only without locks. */
 int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n,
 		      struct err *e);
+/* The backing file name and format that the qcow2 header at path records, as written ("" for
+ * none), without opening the backing file: what a caller compares with its own record. */
+int block_backing_of(const char *path, char *name, size_t name_size, char *format, size_t format_size,
+		     struct err *e);
 
 /* Parses "raw" or "qcow2". */
 int block_format_parse(const char *name, enum block_format *out);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,4 +81,20 @@ int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_M
 	}
 	block_close(d);
 	return 0;
+}
+
+int block_backing_of(const char *path, char *name, size_t name_size, char *format, size_t format_size,
+		     struct err *e)
+{
+	struct block_dev *d;
+	if (block_open(&d, path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_NO_LOCK | BLOCK_OPEN_SKIP_BACKING,
+		       e) < 0)
+		return -1;
+	const struct qcow2 *q = (const struct qcow2 *)d;
+	int r = 0;
+	if (snprintf(name, name_size, "%s", q->backing_name ? q->backing_name : "") >= (int)name_size ||
+	    snprintf(format, format_size, "%s", q->backing_format ? q->backing_format : "") >= (int)format_size)
+		r = err_set(e, "disk image '%s': its backing file name is too long", path);
+	block_close(d);
+	return r;
 }
