@@ -175,7 +175,39 @@ def test_tampered_overlay_header_is_refused(ts):
     ping(ts)
 
 
-TESTS = [test_client_descriptor_flood, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
+def test_published_template_is_immutable(ts):
+    """The importer keeps the descriptor shojid gave it for the import: writing through it after
+    the commit must not change the published template."""
+    if os.geteuid() != 0:
+        raise Skip("needs root (the published file is root's)")
+    src = os.path.join(ts.dir, "tmpl-src.qcow2")
+    subprocess.run([os.path.join(ts.bindir, "shoji-img"), "create", "-f", "qcow2", src, str(4 << 20)],
+                   check=True, capture_output=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(os.path.join(ts.run, "shojid.sock"))
+        s.sendall(b'{"cmd":"template-begin","name":"frozen"}\n')
+        msg, fds, _, _ = socket.recv_fds(s, 4096, 1)
+        version = json.loads(msg)["version"]
+        with open(src, "rb") as f:
+            os.write(fds[0], f.read())
+        s.sendall(json.dumps({"cmd": "template-commit", "name": "frozen", "version": version,
+                              "source": src}).encode() + b"\n")
+        reply = json.loads(s.makefile().readline())
+    assert reply["ok"], reply
+    t = ts.js("template", "info", "frozen")["template"]
+    published = next(x["path"] for x in t["versions"] if x["version"] == version)
+    with open(published, "rb") as f:
+        before = f.read()
+    os.pwrite(fds[0], b"\xff" * 65536, 0)  # the importer writes on
+    os.close(fds[0])
+    with open(published, "rb") as f:
+        assert f.read() == before, "a write through the importer's descriptor changed the template"
+    st = os.stat(published)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, 0, 0o444), (st.st_uid, st.st_gid, oct(st.st_mode))
+    ts.ok("template", "delete", "frozen")
+
+
+TESTS = [test_client_descriptor_flood, test_published_template_is_immutable, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
          test_members_act_only_on_their_own_vms, test_displays_only_for_the_seat_user]
 
 

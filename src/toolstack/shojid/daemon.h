@@ -150,6 +150,10 @@ int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, st
 typedef int (*image_job_fn)(void *arg, struct err *e);
 int image_job_run(struct daemon *d, const char *vm, const char *what, image_job_fn fn, void *arg,
 		  struct err *e);
+/* The same as a given identity (who names it in errors); on success, what fn left in its
+ * e->msg is copied to result (NULL: dropped). */
+int image_job_run_as(struct daemon *d, const struct jail_id *id, const char *who, const char *what,
+		     image_job_fn fn, void *arg, char *result, size_t result_size, struct err *e);
 
 /* jailfiles.c: the VM's runtime directory, serial log, volatile directory and disks/ overlays
  * (created where missing) given to its jail uid alone. Main thread. */

@@ -82,10 +82,11 @@ static void child(int out, const struct jail_id *id, bool drop, image_job_fn fn,
 			close(fd);
 	struct err e = {""};
 	int r = confine(id, drop, &e);
-	if (r == 0)
-		r = fn(arg, &e);
-	if (r < 0)
-		(void)!write(3, e.msg, strnlen(e.msg, sizeof(e.msg)));
+	if (r == 0) {
+		e.msg[0] = '\0';
+		r = fn(arg, &e); /* on success e.msg may hold its result */
+	}
+	(void)!write(3, e.msg, strnlen(e.msg, sizeof(e.msg)));
 	_exit(r < 0 ? 1 : 0);
 }
 
@@ -138,6 +139,16 @@ int image_job_run(struct daemon *d, const char *vm, const char *what, image_job_
 	struct jail_id id = {0, 0};
 	if (d->jail && (vm_jail_identity(d, vm, &id, e) < 0 || open_the_way(d, vm, e) < 0))
 		return -1;
+	char who[VMDEF_NAME_MAX + 8];
+	snprintf(who, sizeof(who), "VM '%s'", vm);
+	return image_job_run_as(d, &id, who, what, fn, arg, NULL, 0, e);
+}
+
+int image_job_run_as(struct daemon *d, const struct jail_id *idp, const char *who, const char *what,
+		     image_job_fn fn, void *arg, char *result, size_t result_size, struct err *e)
+{
+	struct jail_id id = *idp;
+	const char *vm = who;
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_errno(e, errno, "image job: pipe");
@@ -158,12 +169,15 @@ int image_job_run(struct daemon *d, const char *vm, const char *what, image_job_
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!done)
-		return err_set(e, "VM '%s': %s took longer than %d s and was stopped", vm, what,
+		return err_set(e, "%s: %s took longer than %d s and was stopped", vm, what,
 			       IMAGE_JOB_TIMEOUT_MS / 1000);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (result)
+			snprintf(result, result_size, "%s", msg);
 		return 0;
+	}
 	if (msg[0])
 		return err_set(e, "%s", msg);
-	return err_set(e, "VM '%s': %s ended by %s", vm, what,
+	return err_set(e, "%s: %s ended by %s", vm, what,
 		       WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "an error");
 }

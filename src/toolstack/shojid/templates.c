@@ -1,15 +1,20 @@
 /* templates: shojid's template store. STATE/templates/NAME/ holds the template's versions
  * (vN.qcow2, standalone qcow2 images, never written once published) and template.json (the
  * current version, where it came from, when). An import is written by the caller into a
- * file the daemon creates (vN.qcow2.part, passed as a descriptor) and published by a rename;
+ * file the daemon creates (vN.qcow2.part, passed as a descriptor); at the commit its bytes are
+ * copied into a file only the daemon holds (vN.qcow2.copy), the .part removed, the copy
+ * checked by an image job as nobody, and published root's and read-only (0444) by a rename;
+ * no descriptor a client was given reaches a published version;
  * so an update never touches a version a running VM reads: VMs get the current version at
  * their next start, and an old version is removed once no running VM uses it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,6 +213,80 @@ int template_begin(struct daemon *d, const char *name, bool replace, int *versio
 	return 0;
 }
 
+/* In an image job (as nobody): the copy must be a standalone qcow2 image; its size is the result. */
+static int check_job(void *arg, struct err *e)
+{
+	struct block_dev *b;
+	struct err sub;
+	if (block_open(&b, arg, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_SKIP_BACKING, &sub) < 0)
+		return err_set(e, "the imported image is not usable: %s", sub.msg);
+	bool backed = qcow2_of(b)->backing_name != NULL;
+	uint64_t size = b->size;
+	block_close(b);
+	if (backed)
+		return err_set(e, "a template image must stand alone, without a backing file");
+	snprintf(e->msg, sizeof(e->msg), "%llu", (unsigned long long)size);
+	return 0;
+}
+
+/* Copies the bytes of the importer's file (reflinked where the file system can) into a new file
+ * only shojid holds; the importer's file is removed, so no descriptor a client was given
+ * reaches what is published. */
+static int copy_part(const char *part, const char *copy, struct err *e)
+{
+	int in = open(part, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (in >= 0)
+			close(in);
+		return err_set(e, "the import %s is gone or not a file; import again", part);
+	}
+	unlink(copy);
+	int out = open(copy, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int r = out < 0 ? -1 : 0;
+	if (r == 0 && ioctl(out, FICLONE, in) < 0) {
+		off_t off = 0;
+		while (r == 0 && off < st.st_size) {
+			ssize_t n = copy_file_range(in, &off, out, NULL, (size_t)(st.st_size - off), 0);
+			r = n > 0 ? 0 : -1;
+		}
+	}
+	if (r == 0 && fsync(out) < 0)
+		r = -1;
+	int en = errno;
+	close(in);
+	if (out >= 0)
+		close(out);
+	unlink(part);
+	if (r < 0) {
+		unlink(copy);
+		return err_errno(e, en, "cannot copy the import into %s", copy);
+	}
+	return 0;
+}
+
+/* The import becomes version `final`: copied, checked as nobody, then root's and read-only. */
+static int publish_copy(struct daemon *d, const char *part, const char *final, uint64_t *size, struct err *e)
+{
+	char copy[560], result[64];
+	snprintf(copy, sizeof(copy), "%s.copy", final);
+	if (copy_part(part, copy, e) < 0)
+		return -1;
+	struct jail_id nobody = {65534, 65534};
+	if (image_job_run_as(d, &nobody, "template import", "checking the image", check_job, copy, result,
+			     sizeof(result), e) < 0) {
+		unlink(copy);
+		return -1;
+	}
+	*size = strtoull(result, NULL, 10);
+	if (chmod(copy, 0444) < 0 || rename(copy, final) < 0) {
+		int en = errno;
+		unlink(copy);
+		return err_errno(e, en, "cannot publish %s", final);
+	}
+	return 0;
+}
+
 int template_commit(struct daemon *d, const char *name, int version, const char *source,
 		    struct json_object *reply, enum proto_code *code, struct err *e)
 {
@@ -220,22 +299,10 @@ int template_commit(struct daemon *d, const char *name, int version, const char 
 		return err_set(e, "template '%s' has no import of version %d in progress; start again "
 				  "with shoji template import", name, version);
 	*code = PROTO_ERROR;
-	struct block_dev *b;
-	struct err sub;
-	if (block_open(&b, part, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_SKIP_BACKING, &sub) < 0) {
-		unlink(part);
-		return err_set(e, "the imported image is not usable: %s", sub.msg);
-	}
-	bool backed = qcow2_of(b)->backing_name != NULL;
-	uint64_t size = b->size;
-	block_close(b);
-	if (backed) {
-		unlink(part);
-		return err_set(e, "a template image must stand alone, without a backing file");
-	}
+	uint64_t size;
 	version_path(d, name, version, false, final, sizeof(final));
-	if (rename(part, final) < 0)
-		return err_errno(e, errno, "cannot publish %s", final);
+	if (publish_copy(d, part, final, &size, e) < 0)
+		return -1;
 	int old = current_version(d, name, NULL);
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(name));
