@@ -126,6 +126,45 @@ def test_members_act_only_on_their_own_vms(ts):
     ts.ok("delete", "rootvm")
 
 
+def test_definition_paths_checked_as_the_owner(ts):
+    """alice names, as her VM's kernel or disk, a file she cannot open (in a root-only
+    directory), a FIFO, and another VM's overlay in the state directory: each start is refused
+    at once with an error naming the file, and the daemon answers throughout."""
+    members_possible(ts)
+    kernel = os.path.join(ts.guest_dir, "vmlinuz")
+    rc, _, err = ts.shoji("create", "alicevm", "--kernel", kernel, "--memory", "64M", prefix=as_user(ALICE))
+    assert rc == 0, err
+    private = os.path.join(ts.dir, "root-only")
+    os.makedirs(private, mode=0o700)
+    hidden = os.path.join(private, "vmlinuz")
+    shutil.copy(kernel, hidden)
+    os.chmod(hidden, 0o644)  # readable, but behind a directory alice cannot enter
+    fifo = os.path.join(ts.dir, "disk.fifo")
+    os.mkfifo(fifo, 0o666)
+    ts.create("rootvm")
+    overlay = os.path.join(ts.state, "vms", "rootvm", "state.json")
+    cases = [(["kernel=" + hidden], "cannot be opened by the VM's owner"),
+             (["disk.d.path=" + fifo, "disk.d.format=raw"], "a FIFO"),
+             (["disk.d.path=" + overlay, "disk.d.format=raw"], "state directory")]
+    for settings, why in cases:
+        ts.ok("set", "alicevm", *settings)
+        t0 = time.monotonic()
+        rc, _, err = ts.shoji("start", "alicevm", prefix=as_user(ALICE))
+        assert rc != 0 and (why in err or "cannot be opened by the VM's owner" in err), (settings, rc, err)
+        assert time.monotonic() - t0 < 5, f"{settings} took {time.monotonic() - t0:.1f}s"
+        ping(ts)
+        assert ts.vm("alicevm")["state"] == "stopped"
+        ts.ok("set", "alicevm", "kernel=" + kernel, *(["disk.d="] if "disk" in settings[0] else []))
+    ts.ok("delete", "alicevm")
+    ts.ok("set", "rootvm", "disk.d.path=" + overlay, "disk.d.format=raw")  # root too
+    rc, _, err = ts.shoji("start", "rootvm")
+    assert rc != 0 and "state directory" in err, (rc, err)
+    ts.ok("set", "rootvm", "disk.d.path=" + overlay, "disk.d.format=raw")  # root too
+    rc, _, err = ts.shoji("start", "rootvm")
+    assert rc != 0 and "state directory" in err, (rc, err)
+    ts.ok("delete", "rootvm")
+
+
 def test_displays_only_for_the_seat_user(ts):
     members_possible(ts)
     ts.create("shown")
@@ -208,7 +247,8 @@ def test_published_template_is_immutable(ts):
 
 
 TESTS = [test_client_descriptor_flood, test_published_template_is_immutable, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
-         test_members_act_only_on_their_own_vms, test_displays_only_for_the_seat_user]
+         test_members_act_only_on_their_own_vms, test_definition_paths_checked_as_the_owner,
+         test_displays_only_for_the_seat_user]
 
 
 def main():

@@ -146,6 +146,9 @@ void jailuid_startup(struct daemon *d);
  * image job of a stopped VM included). Fails when it has none yet or monitors are not jailed. */
 int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, struct err *e);
 
+/* pathcheck.c: the files def names, looked at with the rights of the VM's owner (see there). */
+int pathcheck_as_owner(struct daemon *d, uid_t owner, const struct vmdef *def, struct err *e);
+
 /* imagejob.c: image work run as the VM's jail uid, confined, in a child process (see there). */
 typedef int (*image_job_fn)(void *arg, struct err *e);
 int image_job_run(struct daemon *d, const char *vm, const char *what, image_job_fn fn, void *arg,

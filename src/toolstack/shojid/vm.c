@@ -97,9 +97,11 @@ int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e)
 
 void vm_save(struct daemon *d, struct vm *vm)
 {
-	char file[512];
-	if (path(d, PATHS_VM_STATE, vm->name, file, sizeof(file)) < 0)
+	char file[512], dir[512];
+	if (path(d, PATHS_VM_STATE, vm->name, file, sizeof(file)) < 0 ||
+	    path(d, PATHS_VM_DIR, vm->name, dir, sizeof(dir)) < 0)
 		return;
+	mkdir(dir, 0750); /* a VM just created has none yet: its owner is recorded at once */
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
 	json_object_object_add(o, "keeper_pid", json_object_new_int(vm->keeper));
@@ -391,7 +393,8 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	mkdir(p0, 0750);
 	if (vm->disposable)
 		mkdir(vol, 0700);
-	if (jailuid_assign(d, vm, e) < 0 || template_apply(d, vm, def, code, e) < 0)
+	if (pathcheck_as_owner(d, vm->owner, def, e) < 0 || jailuid_assign(d, vm, e) < 0 ||
+	    template_apply(d, vm, def, code, e) < 0)
 		goto out;
 	*code = PROTO_ERROR;
 	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, vm, def, e) < 0)
