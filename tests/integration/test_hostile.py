@@ -165,6 +165,54 @@ def test_definition_paths_checked_as_the_owner(ts):
     ts.ok("delete", "rootvm")
 
 
+def test_image_jobs_leave_the_daemon_answering(ts):
+    """A snapshot delete's image job is held (the test build's hook): meanwhile shojid answers
+    list and other VMs' requests, refuses changes to the VM under way as busy, and answers the
+    parked caller once the job ends."""
+    img = os.path.join(ts.bindir, "shoji-img")
+    ts.create("slow")
+    ts.create("other")
+    disk = os.path.join(ts.dir, "slow.qcow2")
+    subprocess.run([img, "create", "-f", "qcow2", disk, str(8 << 20)], check=True, capture_output=True)
+    jail_uid = ts.vm("slow").get("jail_uid")
+    if os.geteuid() == 0 and jail_uid is not None:
+        os.chown(disk, jail_uid, -1)
+    ts.ok("set", "slow", "disk.data.path=" + disk, "disk.data.format=qcow2")
+    ts.ok("snapshot", "create", "slow", "s1")
+    hold = ts.env["SHOJI_TEST_JOB_HOLD"]
+    os.mkfifo(hold, 0o666)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(os.path.join(ts.run, "shojid.sock"))
+            s.sendall(b'{"cmd":"snapshot-delete","name":"slow","snapshot":"s1"}\n')
+            s.settimeout(2)
+            try:
+                early = s.recv(4096)
+            except socket.timeout:
+                early = None
+            if early is not None:
+                raise Skip(f"the job did not wait (a build without -Dtest_hooks=true?): {early!r}")
+            t0 = time.monotonic()
+            ping(ts)
+            ts.ok("info", "other")
+            ts.ok("set", "other", "memory=96M")
+            rc, _, err = ts.shoji("start", "slow")
+            assert rc == 4 and "busy deleting a snapshot" in err, (rc, err)
+            rc, _, err = ts.shoji("snapshot", "create", "slow")
+            assert rc == 4 and "busy" in err, (rc, err)
+            assert time.monotonic() - t0 < 5, f"answers took {time.monotonic() - t0:.1f}s"
+            with open(hold, "wb") as f:  # let the job go
+                f.write(b"x")
+            s.settimeout(30)
+            reply = json.loads(s.makefile().readline())
+        assert reply["ok"], reply
+    finally:
+        os.unlink(hold)
+    assert ts.js("snapshot", "list", "slow")["snapshots"] == []
+    ts.ok("delete", "slow")
+    ts.ok("delete", "other")
+
+
 def test_displays_only_for_the_seat_user(ts):
     members_possible(ts)
     ts.create("shown")
@@ -248,6 +296,7 @@ def test_published_template_is_immutable(ts):
 
 TESTS = [test_client_descriptor_flood, test_published_template_is_immutable, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
          test_members_act_only_on_their_own_vms, test_definition_paths_checked_as_the_owner,
+         test_image_jobs_leave_the_daemon_answering,
          test_displays_only_for_the_seat_user]
 
 

@@ -35,7 +35,8 @@ class Toolstack:
         self.dir = tempfile.mkdtemp(prefix="shoji-ts-", dir=scratch_base(a.bindir))
         os.chmod(self.dir, 0o755)
         self.state, self.run = os.path.join(self.dir, "state"), os.path.join(self.dir, "run")
-        self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run)
+        self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run,
+                        SHOJI_TEST_JOB_HOLD=os.path.join(self.dir, "job-hold"))  # test builds: see imagejob.c
         self.daemon = None
         self.daemon_args = []
         self.daemon_log = open(os.path.join(self.dir, "shojid.log"), "ab")

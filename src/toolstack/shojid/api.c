@@ -283,12 +283,38 @@ static struct json_object *do_logs(struct daemon *d, const struct proto_request 
 	return o;
 }
 
-/* Runs the request; returns the reply, NULL with *parked when the client waits for a VM, or
- * NULL with an error. */
+/* A request that would change a VM (or a template) an image job is working on is refused at
+ * once, saying what is under way; one that only reads goes ahead. */
+static int not_busy(struct daemon *d, const struct proto_request *r, enum proto_code *code, struct err *e)
+{
+	switch (r->cmd) {
+	case PROTO_PING: case PROTO_LIST: case PROTO_INFO: case PROTO_DEFINITION: case PROTO_LOGS:
+	case PROTO_EVENTS: case PROTO_SNAPSHOT_LIST: case PROTO_TEMPLATE_LIST: case PROTO_TEMPLATE_INFO:
+	case PROTO_RUN:
+		return 0;
+	default:
+		break;
+	}
+	bool tmpl = r->cmd == PROTO_TEMPLATE_BEGIN || r->cmd == PROTO_TEMPLATE_COMMIT || r->cmd == PROTO_TEMPLATE_DELETE;
+	char key[VMDEF_NAME_MAX + 16];
+	snprintf(key, sizeof(key), "%s%s", tmpl ? "template " : "", r->name);
+	const char *what = image_job_busy(d, key);
+	if (!what)
+		return 0;
+	*code = PROTO_STATE;
+	return err_set(e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM", r->name,
+		       what);
+}
+
+/* Runs the request; returns the reply, NULL with *parked when the client waits for a VM or an
+ * image job, or NULL with an error. */
 static struct json_object *dispatch(struct daemon *d, struct client *c, const struct proto_request *r,
 				    bool *parked, enum proto_code *code, struct err *e)
 {
 	struct vm *vm = NULL;
+	*code = PROTO_ERROR;
+	if (not_busy(d, r, code, e) < 0)
+		return NULL;
 	*code = PROTO_ERROR;
 	switch (r->cmd) {
 	case PROTO_START: case PROTO_STOP: case PROTO_KILL: case PROTO_PAUSE: case PROTO_RESUME:
@@ -383,14 +409,9 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 			err_set(e, "cannot pass the new template file to the caller");
 		return NULL; /* answered with the descriptor */
 	}
-	case PROTO_TEMPLATE_COMMIT: {
-		struct json_object *o = ok_object();
-		if (template_commit(d, r->name, r->version, r->source, o, code, e) < 0) {
-			json_object_put(o);
-			return NULL;
-		}
-		return o;
-	}
+	case PROTO_TEMPLATE_COMMIT:
+		*parked = template_commit(d, c, r->name, r->version, r->source, code, e) == 0;
+		return NULL;
 	case PROTO_TEMPLATE_LIST: {
 		struct json_object *o = ok_object();
 		json_object_object_add(o, "templates", template_list(d));
@@ -412,10 +433,10 @@ static struct json_object *dispatch(struct daemon *d, struct client *c, const st
 	case PROTO_SNAPSHOT_DELETE:
 		if (exists(d, r->name, code, e) < 0)
 			return NULL;
-		return r->cmd == PROTO_SNAPSHOT_CREATE	 ? snapshot_create(d, r->name, r->snapshot, code, e)
+		return r->cmd == PROTO_SNAPSHOT_CREATE	 ? snapshot_create(d, c, r->name, r->snapshot, parked, code, e)
 		       : r->cmd == PROTO_SNAPSHOT_LIST	 ? snapshot_list(d, r->name, code, e)
-		       : r->cmd == PROTO_SNAPSHOT_REVERT ? snapshot_revert(d, r->name, r->snapshot, code, e)
-							 : snapshot_delete(d, r->name, r->snapshot, code, e);
+		       : r->cmd == PROTO_SNAPSHOT_REVERT ? snapshot_revert(d, c, r->name, r->snapshot, parked, code, e)
+							 : snapshot_delete(d, c, r->name, r->snapshot, parked, code, e);
 	case PROTO_RUN:
 		if (vm_run_disposable(d, r->definition, c, code, e) < 0)
 			return NULL;

@@ -134,6 +134,7 @@ int client_send_fd(struct client *c, struct json_object *reply, int fd)
 
 void client_close(struct daemon *d, struct client *c)
 {
+	image_job_forget(d, c);
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		if (d->vms[i].waiter == c)
 			d->vms[i].waiter = NULL;

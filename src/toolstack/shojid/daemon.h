@@ -20,10 +20,13 @@
 #define DAEMON_START_TIMEOUT_MS 120000 /* to the monitor's control socket answering */
 #define DAEMON_HARD_STOP_MS 5000       /* after "stop", before SIGKILL */
 #define DAEMON_CONTROL_TIMEOUT_MS 3000 /* one control-socket call */
+#define DAEMON_MAX_JOBS 16		/* image jobs running at once */
 
 enum vm_state { VM_STOPPED, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_STOPPING };
 
 struct client;
+struct image_job;
+struct pollfd;
 
 struct vm {
 	bool used;
@@ -83,6 +86,7 @@ struct daemon {
 	struct vm vms[DAEMON_MAX_VMS];
 	struct client *clients[DAEMON_MAX_CLIENTS];
 	unsigned long long event_seq;
+	struct image_job *jobs[DAEMON_MAX_JOBS];
 };
 
 long long daemon_now_ms(void);
@@ -149,14 +153,39 @@ int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, st
 /* pathcheck.c: the files def names, looked at with the rights of the VM's owner (see there). */
 int pathcheck_as_owner(struct daemon *d, uid_t owner, const struct vmdef *def, struct err *e);
 
-/* imagejob.c: image work run as the VM's jail uid, confined, in a child process (see there). */
-typedef int (*image_job_fn)(void *arg, struct err *e);
-int image_job_run(struct daemon *d, const char *vm, const char *what, image_job_fn fn, void *arg,
-		  struct err *e);
-/* The same as a given identity (who names it in errors); on success, what fn left in its
- * e->msg is copied to result (NULL: dropped). */
-int image_job_run_as(struct daemon *d, const struct jail_id *id, const char *who, const char *what,
-		     image_job_fn fn, void *arg, char *result, size_t result_size, struct err *e);
+/* imagejob.c: image work run as the VM's jail uid (or another given identity), confined, in a
+ * child process, its request parked until it ends (see there). An operation is nsteps steps:
+ * the child runs work(ctx, i) for each in turn on its own copy of ctx (a step may change that
+ * copy for the next), and shojid, told that step i is done, runs step_done(d, ctx, i) on its
+ * copy (the same change to the record, then saved), so the record never runs ahead of the
+ * files. finish ends it: ok and the child's result (what the last step left in e->msg), or not
+ * ok and why; it frees ctx and returns the reply, or NULL with code and e. Main thread. */
+struct image_op {
+	const char *what; /* "deleting a snapshot": for errors */
+	int (*work)(void *ctx, unsigned step, struct err *e);
+	int (*step_done)(struct daemon *d, void *ctx, unsigned step, struct err *e); /* NULL: none */
+	struct json_object *(*finish)(struct daemon *d, void *ctx, bool ok, const char *msg, enum proto_code *code,
+				      struct err *e);
+};
+struct image_job_spec {
+	const struct image_op *op;
+	void *ctx;
+	unsigned nsteps;
+	const char *key;	 /* what it holds busy: a VM's name, or "template NAME" */
+	const char *vm;		 /* the VM whose jail uid it runs as, or NULL: as id */
+	struct jail_id id;
+	int keep_fd;		 /* a descriptor the child keeps as 4, or -1 */
+};
+/* Starts the job with c parked on it: 0 (ctx is the job's from then on), or -1 with e (ctx
+ * still the caller's). */
+int image_job_start(struct daemon *d, struct client *c, const struct image_job_spec *spec, struct err *e);
+/* What a job holding key busy is doing, or NULL. */
+const char *image_job_busy(const struct daemon *d, const char *key);
+/* The loop's part: the jobs' pipes to poll, what came on one, deadlines, a caller gone. */
+int image_job_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
+void image_job_io(struct daemon *d, void *job);
+void image_job_tick(struct daemon *d);
+void image_job_forget(struct daemon *d, const struct client *c);
 
 /* jailfiles.c: the VM's runtime directory, serial log, volatile directory and disks/ overlays
  * (created where missing) given to its jail uid alone. Main thread. */
@@ -197,8 +226,10 @@ int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 /* templates.c: the template store (STATE/templates) */
 int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd,
 		   enum proto_code *code, struct err *e);
-int template_commit(struct daemon *d, const char *name, int version, const char *source,
-		    struct json_object *reply, enum proto_code *code, struct err *e);
+/* Publishes an import once an image job has checked it: 0 with c parked (answered with the
+ * version and size when the job ends), or -1 with code and e. */
+int template_commit(struct daemon *d, struct client *c, const char *name, int version, const char *source,
+		    enum proto_code *code, struct err *e);
 struct json_object *template_list(struct daemon *d);
 struct json_object *template_info(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
 int template_delete(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
@@ -215,17 +246,21 @@ void template_gc(struct daemon *d);
 void template_startup(struct daemon *d);
 
 /* snapshots.c: external snapshots of a VM's qcow2 disks */
-struct json_object *snapshot_create(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
-				    struct err *e);
+/* create, revert and delete change files in an image job: NULL with *parked when the caller
+ * is answered at its end (create while the VM runs is answered at once). */
+struct json_object *snapshot_create(struct daemon *d, struct client *c, const char *name, const char *snap,
+				    bool *parked, enum proto_code *code, struct err *e);
 struct json_object *snapshot_list(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
-struct json_object *snapshot_revert(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
-				    struct err *e);
-struct json_object *snapshot_delete(struct daemon *d, const char *name, const char *snap, enum proto_code *code,
-				    struct err *e);
+struct json_object *snapshot_revert(struct daemon *d, struct client *c, const char *name, const char *snap,
+				    bool *parked, enum proto_code *code, struct err *e);
+struct json_object *snapshot_delete(struct daemon *d, struct client *c, const char *name, const char *snap,
+				    bool *parked, enum proto_code *code, struct err *e);
 /* At a start: each disk with snapshots runs on the top of its chain. */
 int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct err *e);
-/* A new empty qcow2 overlay on backing (an absolute path), given to VM vm's jail uid. */
-int overlay_create(struct daemon *d, const char *vm, const char *path, const char *backing, struct err *e);
+/* A new qcow2 overlay of the given size on backing (an absolute path, whose header is not
+ * read), written by root into a file it makes and then given to VM vm's jail uid. */
+int overlay_create_sized(struct daemon *d, const char *vm, const char *path, const char *backing, uint64_t size,
+			 struct err *e);
 void snapshot_remove_all(struct daemon *d, const char *name);
 bool snapshot_any(struct daemon *d, const char *name);
 

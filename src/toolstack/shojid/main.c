@@ -251,17 +251,20 @@ static void autostart(struct daemon *d)
 	vm_each_defined(d, autostart_one, NULL);
 }
 
+enum source { FROM_LISTENER, FROM_CLIENT, FROM_KEEPER, FROM_JOB };
+
 static void loop(struct daemon *d)
 {
-	struct pollfd fds[1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS];
-	void *who[1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS];
-	bool is_vm[1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS];
+	enum { ROOM = 1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS + DAEMON_MAX_JOBS };
+	struct pollfd fds[ROOM];
+	void *who[ROOM];
+	enum source from[ROOM];
 	while (!quit) {
 		int n = 0;
 		bool busy = false;
 		fds[n] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
 		who[n] = NULL;
-		is_vm[n++] = false;
+		from[n++] = FROM_LISTENER;
 		for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
 			struct client *c = d->clients[i];
 			if (!c)
@@ -269,7 +272,7 @@ static void loop(struct daemon *d)
 			short ev = (c->busy ? 0 : POLLIN) | (c->outlen ? POLLOUT : 0);
 			fds[n] = (struct pollfd){.fd = c->fd, .events = ev};
 			who[n] = c;
-			is_vm[n++] = false;
+			from[n++] = FROM_CLIENT;
 		}
 		for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 			struct vm *vm = &d->vms[i];
@@ -280,18 +283,22 @@ static void loop(struct daemon *d)
 				continue;
 			fds[n] = (struct pollfd){.fd = vm->keeper_pidfd, .events = POLLIN};
 			who[n] = vm;
-			is_vm[n++] = true;
+			from[n++] = FROM_KEEPER;
 		}
+		for (int k = image_job_pollfds(d, fds + n, who + n, ROOM - n); k > 0; k--)
+			from[n++] = FROM_JOB;
 		int r = poll(fds, (nfds_t)n, busy ? 50 : 500);
 		if (r < 0 && errno != EINTR)
 			break;
 		for (int i = 0; r > 0 && i < n; i++) {
 			if (!fds[i].revents)
 				continue;
-			if (i == 0)
+			if (from[i] == FROM_LISTENER)
 				client_accept(d);
-			else if (is_vm[i])
+			else if (from[i] == FROM_KEEPER)
 				vm_on_keeper_exit(d, who[i]);
+			else if (from[i] == FROM_JOB)
+				image_job_io(d, who[i]); /* a job ends only here: who[i] is still it */
 			else {
 				/* The client may have been closed by an earlier entry's handling. */
 				for (int k = 0; k < DAEMON_MAX_CLIENTS; k++) {
@@ -304,6 +311,7 @@ static void loop(struct daemon *d)
 		}
 		vm_tick(d);
 		client_tick(d);
+		image_job_tick(d);
 	}
 }
 

@@ -58,6 +58,17 @@ static int current_version(struct daemon *d, const char *name, struct json_objec
 	return cur > 0 ? cur : 0;
 }
 
+/* The current version's virtual size, as its check measured it (0: none recorded). */
+static uint64_t current_size(struct daemon *d, const char *name)
+{
+	struct json_object *meta, *v;
+	uint64_t size = 0;
+	if (current_version(d, name, &meta) && json_object_object_get_ex(meta, "size", &v))
+		size = (uint64_t)json_object_get_int64(v);
+	json_object_put(meta);
+	return size;
+}
+
 /* Versions present (published or being written), highest first; *n of them. */
 static int list_versions(struct daemon *d, const char *name, int *out, int cap, bool with_parts)
 {
@@ -265,32 +276,73 @@ static int copy_part(const char *part, const char *copy, struct err *e)
 	return 0;
 }
 
-/* The import becomes version `final`: copied, checked as nobody, then root's and read-only. */
-static int publish_copy(struct daemon *d, const char *part, const char *final, uint64_t *size, struct err *e)
+struct commit_job {
+	char name[VMDEF_NAME_MAX + 1];
+	int version;
+	char source[PROTO_MAX_SOURCE + 1];
+	char copy[600], final[560];
+};
+
+static int check_step(void *ctx, unsigned step, struct err *e)
 {
-	char copy[560], result[64];
-	snprintf(copy, sizeof(copy), "%s.copy", final);
-	if (copy_part(part, copy, e) < 0)
-		return -1;
-	struct jail_id nobody = {65534, 65534};
-	if (image_job_run_as(d, &nobody, "template import", "checking the image", check_job, copy, result,
-			     sizeof(result), e) < 0) {
-		unlink(copy);
-		return -1;
-	}
-	*size = strtoull(result, NULL, 10);
-	if (chmod(copy, 0444) < 0 || rename(copy, final) < 0) {
-		int en = errno;
-		unlink(copy);
-		return err_errno(e, en, "cannot publish %s", final);
-	}
-	return 0;
+	(void)step;
+	return check_job(((struct commit_job *)ctx)->copy, e);
 }
 
-int template_commit(struct daemon *d, const char *name, int version, const char *source,
-		    struct json_object *reply, enum proto_code *code, struct err *e)
+/* The check passed: the copy published as the version, the record updated. */
+static struct json_object *publish(struct daemon *d, struct commit_job *j, uint64_t size, struct err *e)
 {
-	char part[512], final[512], meta[512];
+	char meta[512];
+	if (chmod(j->copy, 0444) < 0 || rename(j->copy, j->final) < 0)
+		return err_errno(e, errno, "cannot publish %s", j->final), NULL;
+	int old = current_version(d, j->name, NULL);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(j->name));
+	json_object_object_add(o, "current", json_object_new_int(j->version));
+	json_object_object_add(o, "source", json_object_new_string(j->source));
+	json_object_object_add(o, "imported", json_object_new_double(daemon_wall()));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	tpath(d, PATHS_TEMPLATE_META, j->name, meta, sizeof(meta));
+	int r = statefile_write(meta, s, strlen(s), false, e);
+	json_object_put(o);
+	if (r < 0) {
+		unlink(j->final);
+		return NULL;
+	}
+	struct json_object *reply = json_object_new_object();
+	json_object_object_add(reply, "ok", json_object_new_boolean(1));
+	json_object_object_add(reply, "version", json_object_new_int(j->version));
+	json_object_object_add(reply, "size", json_object_new_int64((int64_t)size));
+	if (old)
+		json_object_object_add(reply, "replaced", json_object_new_int(old));
+	events_add(d, NULL, "template", "template %s: version %d imported from %s", j->name, j->version, j->source);
+	template_gc(d);
+	return reply;
+}
+
+static struct json_object *commit_finish(struct daemon *d, void *ctx, bool ok, const char *msg,
+					 enum proto_code *code, struct err *e)
+{
+	struct commit_job *j = ctx;
+	struct json_object *reply = NULL;
+	*code = PROTO_ERROR;
+	if (!ok)
+		err_set(e, "%s", msg);
+	else
+		reply = publish(d, j, strtoull(msg, NULL, 10), e);
+	if (!reply)
+		unlink(j->copy);
+	free(j);
+	return reply;
+}
+
+static const struct image_op commit_op = {"checking the imported image", check_step, NULL, commit_finish};
+
+int template_commit(struct daemon *d, struct client *c, const char *name, int version, const char *source,
+		    enum proto_code *code, struct err *e)
+{
+	char part[512];
 	*code = PROTO_USAGE;
 	if (!template_name_ok(name, e))
 		return -1;
@@ -299,31 +351,24 @@ int template_commit(struct daemon *d, const char *name, int version, const char 
 		return err_set(e, "template '%s' has no import of version %d in progress; start again "
 				  "with shoji template import", name, version);
 	*code = PROTO_ERROR;
-	uint64_t size;
-	version_path(d, name, version, false, final, sizeof(final));
-	if (publish_copy(d, part, final, &size, e) < 0)
-		return -1;
-	int old = current_version(d, name, NULL);
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "current", json_object_new_int(version));
-	json_object_object_add(o, "source", json_object_new_string(source));
-	json_object_object_add(o, "imported", json_object_new_double(daemon_wall()));
-	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	tpath(d, PATHS_TEMPLATE_META, name, meta, sizeof(meta));
-	int r = statefile_write(meta, s, strlen(s), false, e);
-	json_object_put(o);
-	if (r < 0) {
-		unlink(final);
+	struct commit_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return err_set(e, "out of memory");
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	snprintf(j->source, sizeof(j->source), "%s", source);
+	j->version = version;
+	version_path(d, name, version, false, j->final, sizeof(j->final));
+	snprintf(j->copy, sizeof(j->copy), "%s.copy", j->final);
+	char key[VMDEF_NAME_MAX + 16];
+	snprintf(key, sizeof(key), "template %s", name);
+	/* Checked as nobody: the image's bytes are the importer's. */
+	struct image_job_spec spec = {.op = &commit_op, .ctx = j, .nsteps = 1, .key = key, .vm = NULL,
+				      .id = {65534, 65534}, .keep_fd = -1};
+	if (copy_part(part, j->copy, e) < 0 || image_job_start(d, c, &spec, e) < 0) {
+		unlink(j->copy);
+		free(j);
 		return -1;
 	}
-	json_object_object_add(reply, "version", json_object_new_int(version));
-	json_object_object_add(reply, "size", json_object_new_int64((int64_t)size));
-	if (old)
-		json_object_object_add(reply, "replaced", json_object_new_int(old));
-	events_add(d, NULL, "template", "template %s: version %d imported from %s", name, version, source);
-	template_gc(d);
 	return 0;
 }
 
@@ -455,6 +500,10 @@ int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum prot
 			continue;
 		if (template_current(d, k->template_name, image, sizeof(image), code, &sub) < 0)
 			return err_set(e, "VM '%s' disk '%s': %s", vm->name, k->id, sub.msg);
+		uint64_t size = current_size(d, k->template_name);
+		if (!size)
+			return err_set(e, "VM '%s' disk '%s': template '%s' records no size; import it again",
+				       vm->name, k->id, k->template_name);
 		size_t len = strlen(image);
 		if (len >= sizeof(vm->uses[0]))
 			return err_set(e, "template image path %s is too long; use a shorter --state-dir", image);
@@ -472,7 +521,9 @@ int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum prot
 		int n = snprintf(overlay, sizeof(overlay), "%s/%s.volatile.qcow2", dir, k->id);
 		if (n < 0 || (size_t)n >= sizeof(k->path))
 			return err_set(e, "the state directory's path is too long for disk files; use a shorter --state-dir");
-		if (overlay_create(d, vm->name, overlay, image, e) < 0)
+		/* Root writes the header: the template's size is its record's (measured when it
+		 * was checked), so no header is read. */
+		if (overlay_create_sized(d, vm->name, overlay, image, size, e) < 0)
 			return -1;
 		strcpy(k->path, overlay);
 		k->format = VMDEF_DISK_QCOW2;
