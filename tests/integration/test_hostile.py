@@ -166,9 +166,9 @@ def test_definition_paths_checked_as_the_owner(ts):
 
 
 def test_image_jobs_leave_the_daemon_answering(ts):
-    """A snapshot delete's image job is held (the test build's hook): meanwhile shojid answers
-    list and other VMs' requests, refuses changes to the VM under way as busy, and answers the
-    parked caller once the job ends."""
+    """A snapshot delete's image job, then a start's check of its files, are held (the test
+    build's hook): meanwhile shojid answers list and other VMs' requests, refuses changes to the
+    VM under way as busy, and answers the parked caller once the job ends."""
     img = os.path.join(ts.bindir, "shoji-img")
     ts.create("slow")
     ts.create("other")
@@ -209,6 +209,32 @@ def test_image_jobs_leave_the_daemon_answering(ts):
     finally:
         os.unlink(hold)
     assert ts.js("snapshot", "list", "slow")["snapshots"] == []
+    # A start is parked on the check of the files its definition names, the same way.
+    os.mkfifo(hold, 0o666)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(os.path.join(ts.run, "shojid.sock"))
+            s.sendall(b'{"cmd":"start","name":"other"}\n')
+            s.settimeout(2)
+            try:
+                early = s.recv(4096)
+            except socket.timeout:
+                early = None
+            assert early is None, early
+            t0 = time.monotonic()
+            ping(ts)
+            ts.ok("info", "slow")
+            rc, _, err = ts.shoji("start", "other")
+            assert rc == 4 and "already starting" in err, (rc, err)
+            assert time.monotonic() - t0 < 5, f"answers took {time.monotonic() - t0:.1f}s"
+            with open(hold, "wb") as f:
+                f.write(b"x")
+            s.settimeout(60)
+            reply = json.loads(s.makefile().readline())
+        assert reply["ok"], reply
+    finally:
+        os.unlink(hold)
+    ts.ok("kill", "other")
     ts.ok("delete", "slow")
     ts.ok("delete", "other")
 

@@ -302,6 +302,8 @@ static int not_busy(struct daemon *d, const struct proto_request *r, enum proto_
 	if (!what)
 		return 0;
 	*code = PROTO_STATE;
+	if (r->cmd == PROTO_START && strncmp(what, "starting", 8) == 0)
+		return err_set(e, "VM '%s' is already %s", r->name, what);
 	return err_set(e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM", r->name,
 		       what);
 }

@@ -97,7 +97,12 @@ const char *vm_state_name(enum vm_state s);
 struct vm *vm_find(struct daemon *d, const char *name, bool add);
 int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code,
 		       struct err *e);
+/* Starts a stopped VM, c parked until it runs or fails (the files it names are checked first,
+ * in a job): 0, or -1 with code and e. */
 int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e);
+/* The rest of a start, once its files passed the check: 0 with c parked on the VM. */
+int vm_start_checked(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, enum proto_code *code,
+		     struct err *e);
 int vm_stop(struct daemon *d, struct vm *vm, struct client *c, int timeout_s, enum proto_code *code,
 	    struct err *e);
 int vm_kill(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e);
@@ -150,23 +155,31 @@ void jailuid_startup(struct daemon *d);
  * image job of a stopped VM included). Fails when it has none yet or monitors are not jailed. */
 int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, struct err *e);
 
-/* pathcheck.c: the files def names, looked at with the rights of the VM's owner (see there). */
-int pathcheck_as_owner(struct daemon *d, uid_t owner, const struct vmdef *def, struct err *e);
+/* pathcheck.c: before a start, the files def names looked at with the rights of the VM's owner
+ * in an image job; the start goes on (vm_start_checked) when it passes. Takes def. */
+int pathcheck_start(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, struct err *e);
 
-/* imagejob.c: image work run as the VM's jail uid (or another given identity), confined, in a
- * child process, its request parked until it ends (see there). An operation is nsteps steps:
- * the child runs work(ctx, i) for each in turn on its own copy of ctx (a step may change that
- * copy for the next), and shojid, told that step i is done, runs step_done(d, ctx, i) on its
- * copy (the same change to the record, then saved), so the record never runs ahead of the
- * files. finish ends it: ok and the child's result (what the last step left in e->msg), or not
- * ok and why; it frees ctx and returns the reply, or NULL with code and e. Main thread. */
+/* imagejob.c: work on files others control (images, the paths a definition names) run as the
+ * VM's jail uid (or another given identity), confined, in a child process, its request parked
+ * until it ends (see there). An operation is nsteps steps: the child runs work(ctx, i) for
+ * each in turn on its own copy of ctx (a step may change that copy for the next), and shojid,
+ * told that step i is done, runs step_done(d, ctx, i) on its copy (the same change to the
+ * record, then saved), so the record never runs ahead of the files. finish ends it, given ok
+ * and the child's result (what the last step left in e->msg) or not ok and why; it frees ctx
+ * and says how the parked caller c (NULL: gone) is answered. Main thread. */
+enum image_end {
+	IMAGE_REPLY,	 /* with *reply */
+	IMAGE_FAILED,	 /* with code and e */
+	IMAGE_PASSED_ON, /* c is parked on something else now (a VM's start), which answers it */
+};
 struct image_op {
 	const char *what; /* "deleting a snapshot": for errors */
 	int (*work)(void *ctx, unsigned step, struct err *e);
 	int (*step_done)(struct daemon *d, void *ctx, unsigned step, struct err *e); /* NULL: none */
-	struct json_object *(*finish)(struct daemon *d, void *ctx, bool ok, const char *msg, enum proto_code *code,
-				      struct err *e);
+	enum image_end (*finish)(struct daemon *d, void *ctx, struct client *c, bool ok, const char *msg,
+				 struct json_object **reply, enum proto_code *code, struct err *e);
 };
+#define IMAGE_JOB_MAX_GROUPS 64
 struct image_job_spec {
 	const struct image_op *op;
 	void *ctx;
@@ -174,6 +187,9 @@ struct image_job_spec {
 	const char *key;	 /* what it holds busy: a VM's name, or "template NAME" */
 	const char *vm;		 /* the VM whose jail uid it runs as, or NULL: as id */
 	struct jail_id id;
+	gid_t groups[IMAGE_JOB_MAX_GROUPS]; /* with id: its supplementary groups (none by default) */
+	unsigned ngroups;
+	bool stay;		 /* keep shojid's identity (a check that only looks at types) */
 	int keep_fd;		 /* a descriptor the child keeps as 4, or -1 */
 };
 /* Starts the job with c parked on it: 0 (ctx is the job's from then on), or -1 with e (ctx

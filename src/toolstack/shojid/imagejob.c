@@ -36,6 +36,7 @@ static const char *const job_calls[] = {
 	"openat", "open", "close", "read", "write", "pread64", "pwrite64", "readv", "writev",
 	"preadv", "pwritev", "lseek", "fstat", "newfstatat", "stat", "lstat", "statx", "fcntl",
 	"fsync", "fdatasync", "fallocate", "ftruncate", "readlink", "readlinkat", "getcwd",
+	"access", "faccessat", "faccessat2",
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "exit", "exit_group",
 	"rt_sigreturn", "rt_sigprocmask", "clock_gettime", "getrandom", "getpid", "gettid",
 	"futex", "sched_yield", "set_robust_list", "rseq",
@@ -58,12 +59,12 @@ static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
 }
 
 /* In the child: becomes the job's identity and confines itself. */
-static int confine(const struct jail_id *id, bool drop, struct err *e)
+static int confine(const struct image_job_spec *s, bool drop, struct err *e)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (drop && (setgroups(0, NULL) < 0 || setresgid(id->gid, id->gid, id->gid) < 0 ||
-		     setresuid(id->uid, id->uid, id->uid) < 0))
-		return err_errno(e, errno, "image job: cannot become uid %u", (unsigned)id->uid);
+	if (drop && (setgroups(s->ngroups, s->groups) < 0 || setresgid(s->id.gid, s->id.gid, s->id.gid) < 0 ||
+		     setresuid(s->id.uid, s->id.uid, s->id.uid) < 0))
+		return err_errno(e, errno, "image job: cannot become uid %u", (unsigned)s->id.uid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_errno(e, errno, "image job: cannot set no_new_privs");
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -117,7 +118,7 @@ static void child(int out, const struct image_job_spec *s, bool drop)
 		for (int fd = s->keep_fd >= 0 ? 5 : 4; fd < 1024; fd++)
 			close(fd);
 	struct err e = {""};
-	int r = confine(&s->id, drop, &e);
+	int r = confine(s, drop, &e);
 	if (r == 0)
 		hold_for_test();
 	for (unsigned i = 0; r == 0 && i < s->nsteps; i++) {
@@ -181,7 +182,7 @@ int image_job_start(struct daemon *d, struct client *c, const struct image_job_s
 	}
 	j->pid = fork();
 	if (j->pid == 0)
-		child(p[1], &j->spec, d->jail);
+		child(p[1], &j->spec, (d->jail || geteuid() == 0) && !spec->stay);
 	close(p[1]);
 	if (j->pid < 0) {
 		close(p[0]);
@@ -231,13 +232,16 @@ static void end(struct daemon *d, struct image_job *j)
 			d->jobs[i] = NULL;
 	enum proto_code code = PROTO_ERROR;
 	struct err e = {""};
-	struct json_object *reply = j->spec.op->finish(d, j->spec.ctx, ok, j->msg, &code, &e);
-	if (!reply && j->waiter) {
+	struct json_object *reply = NULL;
+	enum image_end how = j->spec.op->finish(d, j->spec.ctx, j->waiter, ok, j->msg, &reply, &code, &e);
+	if (how == IMAGE_FAILED) {
 		char *line = proto_error_reply(code, e.msg[0] ? e.msg : j->msg);
-		reply = line ? json_tokener_parse(line) : NULL;
+		reply = line && j->waiter ? json_tokener_parse(line) : NULL;
+		if (!j->waiter) /* nobody to tell (an autostart, a caller gone): the log says it */
+			fprintf(stderr, "shojid: %s\n", e.msg[0] ? e.msg : j->msg);
 		free(line);
 	}
-	if (j->waiter)
+	if (how != IMAGE_PASSED_ON && j->waiter)
 		client_resume(d, j->waiter, reply);
 	else if (reply)
 		json_object_put(reply);

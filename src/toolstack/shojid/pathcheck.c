@@ -2,31 +2,35 @@
  * before a start, never root's: a group member must not reach, through the monitor's jail (which
  * binds each file and skips the directories above it), a file it could not open itself, nor
  * any file of shojid's state directory (those are reached only through templates and
- * snapshots). A short-lived child takes the owner's uid, primary gid and groups (from its
- * passwd entry; none when it has none) and opens each path O_PATH (which opens no device and
- * waits on no FIFO), refuses anything but a regular file, and checks read (and write) access
- * for that uid. It is bounded (PATHCHECK_TIMEOUT_MS, then SIGKILL). Main thread. */
+ * snapshots). The check is an image job (imagejob.c) with the owner's uid, primary gid and
+ * groups (from its passwd entry; none when it has none; root's VMs keep root's, so only the
+ * checks of type and place apply): it opens each path O_PATH (which opens no device and waits
+ * on no FIFO), refuses anything but a regular file, and checks read (and write) access for that
+ * uid. The start is parked on it, so a path on a hung file system holds the VM, not shojid;
+ * when it passes, the start goes on (vm_start_checked). Main thread (check_*: the job). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
+#include <limits.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon.h"
 
-#define PATHCHECK_TIMEOUT_MS 3000
+struct pathcheck {
+	char vm[VMDEF_NAME_MAX + 1];
+	char state_dir[PATH_MAX];
+	struct vmdef *def;
+};
 
 /* One path as the caller: 0, or -1 with the reason in e. */
 static int check_one(const char *key, const char *path, bool write, const char *state_dir, struct err *e)
 {
-	char real[4096];
+	char real[PATH_MAX];
 	size_t sl = strlen(state_dir);
 	if (realpath(path, real) && strncmp(real, state_dir, sl) == 0 && (real[sl] == '/' || !real[sl]))
 		return err_set(e, "%s '%s' lies in shoji's state directory; use template = NAME or snapshots "
@@ -46,69 +50,80 @@ static int check_one(const char *key, const char *path, bool write, const char *
 	return 0;
 }
 
-static int check_all(const struct vmdef *def, const char *state_dir, struct err *e)
+static int check_all(void *ctx, unsigned step, struct err *e)
 {
-	if (check_one("kernel", def->kernel, false, state_dir, e) < 0 ||
-	    (def->initrd[0] && check_one("initrd", def->initrd, false, state_dir, e) < 0))
+	const struct pathcheck *p = ctx;
+	const struct vmdef *def = p->def;
+	(void)step;
+	if (check_one("kernel", def->kernel, false, p->state_dir, e) < 0 ||
+	    (def->initrd[0] && check_one("initrd", def->initrd, false, p->state_dir, e) < 0))
 		return -1;
 	for (unsigned i = 0; i < def->ndisks; i++) {
 		const struct vmdef_disk *k = &def->disks[i];
 		char key[VMDEF_NAME_MAX + 16];
 		snprintf(key, sizeof(key), "disk %s", k->id);
-		if (!k->template_name[0] && check_one(key, k->path, !k->readonly, state_dir, e) < 0)
+		if (!k->template_name[0] && check_one(key, k->path, !k->readonly, p->state_dir, e) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* In the child: the owner's identity (root stays root: only the checks of type apply). */
-static int become(uid_t owner, struct err *e)
+static enum image_end passed(struct daemon *d, void *ctx, struct client *c, bool ok, const char *msg,
+			     struct json_object **reply, enum proto_code *code, struct err *e)
 {
-	if (owner == 0)
-		return 0;
-	struct passwd *pw = getpwuid(owner);
-	gid_t gid = pw ? pw->pw_gid : (gid_t)owner;
-	gid_t groups[64];
-	int n = 64;
-	if (!pw || getgrouplist(pw->pw_name, gid, groups, &n) < 0)
-		n = 0;
-	if (setgroups((size_t)n, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(owner, owner, owner) < 0)
-		return err_errno(e, errno, "cannot take the rights of uid %u", (unsigned)owner);
-	return 0;
+	struct pathcheck *p = ctx;
+	struct vm *vm = vm_find(d, p->vm, false);
+	int r = -1;
+	(void)reply;
+	*code = PROTO_ERROR;
+	if (!ok)
+		err_set(e, "VM '%s' was not started: %s", p->vm, msg);
+	else if (!vm)
+		err_set(e, "VM '%s' is gone", p->vm);
+	else
+		r = vm_start_checked(d, vm, p->def, c, code, e);
+	if (r < 0 && vm && vm->disposable && !vm_active(vm))
+		vm_remove(d, p->vm); /* a disposable VM exists only to run */
+	free(p->def);
+	free(p);
+	return r < 0 ? IMAGE_FAILED : IMAGE_PASSED_ON;
 }
 
-int pathcheck_as_owner(struct daemon *d, uid_t owner, const struct vmdef *def, struct err *e)
+static const struct image_op check_op = {"starting (checking the files it names)", check_all, NULL, passed};
+
+/* The owner's identity: its uid, primary gid and groups (none without a passwd entry). */
+static void owner_identity(uid_t owner, struct image_job_spec *spec)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return err_errno(e, errno, "pipe");
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct err ce = {""};
-		int r = become(owner, &ce) == 0 ? check_all(def, d->paths.state, &ce) : -1;
-		(void)!write(p[1], ce.msg, strnlen(ce.msg, sizeof(ce.msg)));
-		_exit(r < 0 ? 1 : 0);
+	struct passwd *pw = getpwuid(owner);
+	spec->id.uid = owner;
+	spec->id.gid = pw ? pw->pw_gid : (gid_t)owner;
+	int n = IMAGE_JOB_MAX_GROUPS;
+	if (!pw || getgrouplist(pw->pw_name, spec->id.gid, spec->groups, &n) < 0)
+		n = 0;
+	spec->ngroups = (unsigned)n;
+	spec->stay = owner == 0;
+}
+
+int pathcheck_start(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, struct err *e)
+{
+	struct pathcheck *p = calloc(1, sizeof(*p));
+	struct image_job_spec *spec = calloc(1, sizeof(*spec));
+	int r = -1;
+	if (!p || !spec) {
+		err_set(e, "out of memory");
+	} else {
+		snprintf(p->vm, sizeof(p->vm), "%s", vm->name);
+		if (!realpath(d->paths.state, p->state_dir))
+			snprintf(p->state_dir, sizeof(p->state_dir), "%s", d->paths.state);
+		p->def = def;
+		*spec = (struct image_job_spec){.op = &check_op, .ctx = p, .nsteps = 1, .key = vm->name, .keep_fd = -1};
+		owner_identity(vm->owner, spec);
+		r = image_job_start(d, c, spec, e);
 	}
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		return err_errno(e, errno, "cannot fork the path check");
+	if (r < 0) {
+		free(p);
+		free(def);
 	}
-	struct pollfd pf = {.fd = p[0], .events = POLLIN};
-	char msg[sizeof(e->msg)] = "";
-	bool answered = poll(&pf, 1, PATHCHECK_TIMEOUT_MS) > 0;
-	ssize_t n = answered ? read(p[0], msg, sizeof(msg) - 1) : -1;
-	msg[n > 0 ? n : 0] = '\0';
-	close(p[0]);
-	if (!answered)
-		kill(pid, SIGKILL);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!answered)
-		return err_set(e, "looking at the VM's files took longer than %d ms (a hung file system?)",
-			       PATHCHECK_TIMEOUT_MS);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	return err_set(e, "%s", msg[0] ? msg : "the path check failed");
+	free(spec);
+	return r;
 }

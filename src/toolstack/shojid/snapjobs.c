@@ -214,22 +214,22 @@ static struct json_object *finish_delete(struct daemon *d, struct snapjob *j, st
 	return snap_reply_ok();
 }
 
-static struct json_object *finish(struct daemon *d, void *ctx, bool ok, const char *msg, enum proto_code *code,
-				  struct err *e)
+static enum image_end finish(struct daemon *d, void *ctx, struct client *c, bool ok, const char *msg,
+			     struct json_object **reply, enum proto_code *code, struct err *e)
 {
 	struct snapjob *j = ctx;
-	struct json_object *reply = NULL;
+	(void)c;
 	*code = PROTO_ERROR;
 	if (!ok) {
 		unlink_made(j);
 		err_set(e, "%s", msg);
 	} else {
-		reply = j->kind == SNAPJOB_CREATE   ? finish_create(d, j, e)
-			: j->kind == SNAPJOB_REVERT ? finish_revert(d, j, e)
-						    : finish_delete(d, j, e);
+		*reply = j->kind == SNAPJOB_CREATE   ? finish_create(d, j, e)
+			 : j->kind == SNAPJOB_REVERT ? finish_revert(d, j, e)
+						     : finish_delete(d, j, e);
 	}
 	free(j);
-	return reply;
+	return *reply ? IMAGE_REPLY : IMAGE_FAILED;
 }
 
 static const struct image_op create_op = {"making a snapshot", work, step_done, finish};

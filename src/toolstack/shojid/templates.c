@@ -321,20 +321,20 @@ static struct json_object *publish(struct daemon *d, struct commit_job *j, uint6
 	return reply;
 }
 
-static struct json_object *commit_finish(struct daemon *d, void *ctx, bool ok, const char *msg,
-					 enum proto_code *code, struct err *e)
+static enum image_end commit_finish(struct daemon *d, void *ctx, struct client *c, bool ok, const char *msg,
+				    struct json_object **reply, enum proto_code *code, struct err *e)
 {
 	struct commit_job *j = ctx;
-	struct json_object *reply = NULL;
+	(void)c;
 	*code = PROTO_ERROR;
 	if (!ok)
 		err_set(e, "%s", msg);
 	else
-		reply = publish(d, j, strtoull(msg, NULL, 10), e);
-	if (!reply)
+		*reply = publish(d, j, strtoull(msg, NULL, 10), e);
+	if (!*reply)
 		unlink(j->copy);
 	free(j);
-	return reply;
+	return *reply ? IMAGE_REPLY : IMAGE_FAILED;
 }
 
 static const struct image_op commit_op = {"checking the imported image", check_step, NULL, commit_finish};

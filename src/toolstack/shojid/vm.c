@@ -370,31 +370,43 @@ static int launch(struct daemon *d, struct vm *vm, const struct vmdef *def, int 
 
 int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e)
 {
+	*code = PROTO_STATE;
+	if (vm_active(vm))
+		return err_set(e, "VM '%s' is already %s", vm->name, vm_state_name(vm->state));
 	struct vmdef *def = malloc(sizeof(*def));
+	if (!def)
+		return *code = PROTO_ERROR, err_set(e, "out of memory");
+	if (vm_load_definition(d, vm->name, def, code, e) < 0) {
+		free(def);
+		return -1;
+	}
+	*code = PROTO_ERROR;
+	return pathcheck_start(d, vm, def, c, e); /* which goes on in vm_start_checked */
+}
+
+int vm_start_checked(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, enum proto_code *code,
+		     struct err *e)
+{
 	struct vmm_args *args = malloc(sizeof(*args));
 	int lock = -1, r = -1;
 	char p0[512];
-	*code = PROTO_ERROR;
-	if (!def || !args) {
-		err_set(e, "out of memory");
-		goto out;
-	}
+	*code = PROTO_STATE;
 	if (vm_active(vm)) {
-		*code = PROTO_STATE;
 		err_set(e, "VM '%s' is already %s", vm->name, vm_state_name(vm->state));
 		goto out;
 	}
-	if (vm_load_definition(d, vm->name, def, code, e) < 0)
-		goto out;
 	*code = PROTO_ERROR;
+	if (!args) {
+		err_set(e, "out of memory");
+		goto out;
+	}
 	char vol[512];
 	path(d, PATHS_VM_VOLATILE, vm->name, vol, sizeof(vol));
 	path(d, PATHS_VM_DIR, vm->name, p0, sizeof(p0));
 	mkdir(p0, 0750);
 	if (vm->disposable)
 		mkdir(vol, 0700);
-	if (pathcheck_as_owner(d, vm->owner, def, e) < 0 || jailuid_assign(d, vm, e) < 0 ||
-	    template_apply(d, vm, def, code, e) < 0)
+	if (jailuid_assign(d, vm, e) < 0 || template_apply(d, vm, def, code, e) < 0)
 		goto out;
 	*code = PROTO_ERROR;
 	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, vm, def, e) < 0)
@@ -417,7 +429,6 @@ out:
 		vm->nuses = 0;
 	if (lock >= 0)
 		close(lock); /* the keeper holds its own copy */
-	free(def);
 	free(args);
 	return r;
 }
