@@ -283,180 +283,273 @@ static struct json_object *do_logs(struct daemon *d, const struct proto_request 
 	return o;
 }
 
-/* A request that would change a VM (or a template) an image job is working on is refused at
- * once, saying what is under way; one that only reads goes ahead. */
-static int not_busy(struct daemon *d, const struct proto_request *r, enum proto_code *code, struct err *e)
+/* One request being handled: what a handler reads, and what it leaves. */
+struct call {
+	struct daemon *d;
+	struct client *c;
+	const struct proto_request *r;
+	struct vm *vm;		   /* ON_VM commands: the VM's slot */
+	struct json_object *reply; /* API_REPLY */
+	enum proto_code code;	   /* API_FAILED */
+	struct err e;
+};
+
+static enum api_outcome reply_with(struct call *k, struct json_object *o)
 {
-	switch (r->cmd) {
-	case PROTO_PING: case PROTO_LIST: case PROTO_INFO: case PROTO_DEFINITION: case PROTO_LOGS:
-	case PROTO_EVENTS: case PROTO_SNAPSHOT_LIST: case PROTO_TEMPLATE_LIST: case PROTO_TEMPLATE_INFO:
-	case PROTO_RUN:
-		return 0;
-	default:
-		break;
-	}
-	bool tmpl = r->cmd == PROTO_TEMPLATE_BEGIN || r->cmd == PROTO_TEMPLATE_COMMIT || r->cmd == PROTO_TEMPLATE_DELETE;
-	char key[VMDEF_NAME_MAX + 16];
-	snprintf(key, sizeof(key), "%s%s", tmpl ? "template " : "", r->name);
-	const char *what = image_job_busy(d, key);
-	if (!what)
-		return 0;
-	*code = PROTO_STATE;
-	if (r->cmd == PROTO_START && strncmp(what, "starting", 8) == 0)
-		return err_set(e, "VM '%s' is already %s", r->name, what);
-	return err_set(e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM", r->name,
-		       what);
+	k->reply = o;
+	return o ? API_REPLY : API_FAILED;
 }
 
-/* Runs the request; returns the reply, NULL with *parked when the client waits for a VM or an
- * image job, or NULL with an error. */
-static struct json_object *dispatch(struct daemon *d, struct client *c, const struct proto_request *r,
-				    bool *parked, enum proto_code *code, struct err *e)
+static enum api_outcome ok_or_failed(struct call *k, int r)
 {
-	struct vm *vm = NULL;
-	*code = PROTO_ERROR;
-	if (not_busy(d, r, code, e) < 0)
-		return NULL;
-	*code = PROTO_ERROR;
+	return reply_with(k, r < 0 ? NULL : ok_object());
+}
+
+static enum api_outcome h_ping(struct call *k)
+{
+	struct json_object *o = ok_object();
+	add_int(o, "pid", getpid());
+	return reply_with(k, o);
+}
+
+static enum api_outcome h_list(struct call *k)
+{
+	return reply_with(k, do_list(k->d, k->c->uid));
+}
+
+static enum api_outcome h_info(struct call *k)
+{
+	return reply_with(k, do_info(k->d, k->r->name, &k->code, &k->e));
+}
+
+static enum api_outcome h_create(struct call *k)
+{
+	struct daemon *d = k->d;
+	const struct proto_request *r = k->r;
+	bool create = r->cmd == PROTO_CREATE;
+	if (write_definition(d, r->name, r->definition, create, &k->code, &k->e) < 0)
+		return API_FAILED;
+	if (create && (vm_set_owner(d, r->name, k->c->uid, &k->e) < 0 || jailuid_assign_new(d, r->name, &k->e) < 0)) {
+		vm_remove(d, r->name); /* no VM without its owner and its own uid */
+		return API_FAILED;
+	}
+	events_add(d, r->name, create ? "created" : "edited", "%s", "");
+	return reply_with(k, ok_object());
+}
+
+static enum api_outcome h_definition(struct call *k)
+{
+	char file[512], *text;
+	size_t len;
+	int en;
+	if (exists(k->d, k->r->name, &k->code, &k->e) < 0)
+		return API_FAILED;
+	vm_path(k->d, PATHS_DEFINITION, k->r->name, file, sizeof(file));
+	if (statefile_read(file, PROTO_MAX_DEFINITION, &text, &len, &en, &k->e) < 0)
+		return API_FAILED;
+	struct json_object *o = ok_object();
+	json_object_object_add(o, "definition", json_object_new_string_len(text, (int)len));
+	free(text);
+	return reply_with(k, o);
+}
+
+static enum api_outcome h_set(struct call *k)
+{
+	if (do_set(k->d, k->r, &k->code, &k->e) < 0)
+		return API_FAILED;
+	events_add(k->d, k->r->name, "edited", "set %s%s", k->r->assign[0], k->r->nassign > 1 ? " ..." : "");
+	return reply_with(k, ok_object());
+}
+
+static enum api_outcome h_delete(struct call *k)
+{
+	return ok_or_failed(k, do_delete(k->d, k->r->name, &k->code, &k->e));
+}
+
+static enum api_outcome h_start(struct call *k)
+{
+	return vm_start(k->d, k->vm, k->c, &k->code, &k->e) < 0 ? API_FAILED : API_PARKED;
+}
+
+/* stop and kill: answered when the VM has ended, or at once when another caller waits for it. */
+static enum api_outcome h_stop(struct call *k)
+{
+	int r = k->r->cmd == PROTO_STOP ? vm_stop(k->d, k->vm, k->c, k->r->timeout_s, &k->code, &k->e)
+					: vm_kill(k->d, k->vm, k->c, &k->code, &k->e);
+	if (r < 0)
+		return API_FAILED;
+	return k->vm->waiter == k->c ? API_PARKED : reply_with(k, ok_object());
+}
+
+static enum api_outcome h_pause(struct call *k)
+{
+	if (vm_pause(k->d, k->vm, k->r->cmd == PROTO_PAUSE, &k->code, &k->e) < 0)
+		return API_FAILED;
+	struct json_object *o = ok_object();
+	add_str(o, "state", vm_state_name(k->vm->state));
+	return reply_with(k, o);
+}
+
+static enum api_outcome h_console(struct call *k)
+{
+	bool console = k->r->cmd == PROTO_CONSOLE;
+	return pass_socket(k->d, k->c, k->r->name, console ? PATHS_SERIAL : PATHS_DISPLAY,
+			   console ? SOCK_STREAM : SOCK_SEQPACKET, console ? "serial console" : "display",
+			   &k->code, &k->e) < 0 ? API_FAILED : API_ANSWERED;
+}
+
+static enum api_outcome h_logs(struct call *k)
+{
+	return reply_with(k, do_logs(k->d, k->r, &k->code, &k->e));
+}
+
+static enum api_outcome h_template_begin(struct call *k)
+{
+	int version = 0, fd = -1;
+	if (template_begin(k->d, k->r->name, k->r->replace, &version, &fd, &k->code, &k->e) < 0)
+		return API_FAILED;
+	struct json_object *o = ok_object();
+	add_int(o, "version", version);
+	int sent = client_send_fd(k->c, o, fd);
+	close(fd);
+	if (sent < 0)
+		return err_set(&k->e, "cannot pass the new template file to the caller"), API_FAILED;
+	return API_ANSWERED;
+}
+
+static enum api_outcome h_template_commit(struct call *k)
+{
+	const struct proto_request *r = k->r;
+	return template_commit(k->d, k->c, r->name, r->version, r->source, &k->code, &k->e) < 0 ? API_FAILED
+												: API_PARKED;
+}
+
+static enum api_outcome h_template_list(struct call *k)
+{
+	struct json_object *o = ok_object();
+	json_object_object_add(o, "templates", template_list(k->d));
+	return reply_with(k, o);
+}
+
+static enum api_outcome h_template_info(struct call *k)
+{
+	struct json_object *t = template_info(k->d, k->r->name, &k->code, &k->e), *o;
+	if (!t)
+		return API_FAILED;
+	o = ok_object();
+	json_object_object_add(o, "template", t);
+	return reply_with(k, o);
+}
+
+static enum api_outcome h_template_delete(struct call *k)
+{
+	return ok_or_failed(k, template_delete(k->d, k->r->name, &k->code, &k->e));
+}
+
+static enum api_outcome h_snapshot(struct call *k)
+{
+	const struct proto_request *r = k->r;
+	if (exists(k->d, r->name, &k->code, &k->e) < 0)
+		return API_FAILED;
 	switch (r->cmd) {
-	case PROTO_START: case PROTO_STOP: case PROTO_KILL: case PROTO_PAUSE: case PROTO_RESUME:
-		if (exists(d, r->name, code, e) < 0)
-			return NULL;
-		if (!(vm = vm_find(d, r->name, true))) {
-			err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
-			return NULL;
-		}
-		break;
-	default:
-		break;
+	case PROTO_SNAPSHOT_LIST: return reply_with(k, snapshot_list(k->d, r->name, &k->code, &k->e));
+	case PROTO_SNAPSHOT_CREATE: return snapshot_create(k->d, k->c, r->name, r->snapshot, &k->reply, &k->code, &k->e);
+	case PROTO_SNAPSHOT_REVERT: return snapshot_revert(k->d, k->c, r->name, r->snapshot, &k->code, &k->e);
+	default: return snapshot_delete(k->d, k->c, r->name, r->snapshot, &k->code, &k->e);
 	}
-	switch (r->cmd) {
-	case PROTO_PING: {
-		struct json_object *o = ok_object();
-		add_int(o, "pid", getpid());
-		return o;
+}
+
+static enum api_outcome h_run(struct call *k)
+{
+	return vm_run_disposable(k->d, k->r->definition, k->c, &k->code, &k->e) < 0 ? API_FAILED : API_PARKED;
+}
+
+static enum api_outcome h_events(struct call *k)
+{
+	const struct proto_request *r = k->r;
+	struct json_object *o = ok_object();
+	json_object_object_add(o, "events", events_recent(k->d, r->name[0] ? r->name : NULL, r->follow ? 20 : 200,
+							  k->c->uid));
+	if (r->follow) {
+		k->c->subscriber = true;
+		strcpy(k->c->filter, r->name);
 	}
-	case PROTO_LIST: return do_list(d, c->uid);
-	case PROTO_INFO: return do_info(d, r->name, code, e);
-	case PROTO_CREATE:
-	case PROTO_REPLACE:
-		if (write_definition(d, r->name, r->definition, r->cmd == PROTO_CREATE, code, e) < 0)
-			return NULL;
-		if (r->cmd == PROTO_CREATE && (vm_set_owner(d, r->name, c->uid, e) < 0 ||
-					       jailuid_assign_new(d, r->name, e) < 0)) {
-			vm_remove(d, r->name); /* no VM without its owner and its own uid */
-			return NULL;
-		}
-		events_add(d, r->name, r->cmd == PROTO_CREATE ? "created" : "edited", "%s", "");
-		return ok_object();
-	case PROTO_DEFINITION: {
-		char file[512], *text;
-		size_t len;
-		int en;
-		if (exists(d, r->name, code, e) < 0)
-			return NULL;
-		vm_path(d, PATHS_DEFINITION, r->name, file, sizeof(file));
-		if (statefile_read(file, PROTO_MAX_DEFINITION, &text, &len, &en, e) < 0)
-			return NULL;
-		struct json_object *o = ok_object();
-		json_object_object_add(o, "definition", json_object_new_string_len(text, (int)len));
-		free(text);
-		return o;
+	return reply_with(k, o);
+}
+
+/* What each command needs before its handler runs. */
+enum {
+	READS = 1,	 /* only reads: goes ahead while an image job works on its VM or template */
+	ON_VM = 2,	 /* acts on a defined VM: it must exist, and gets its slot */
+	ON_TEMPLATE = 4, /* its name is a template's (what a job may hold busy) */
+};
+
+static const struct command {
+	enum api_outcome (*fn)(struct call *k);
+	unsigned flags;
+} commands[] = {
+	[PROTO_PING] = {h_ping, READS},
+	[PROTO_LIST] = {h_list, READS},
+	[PROTO_INFO] = {h_info, READS},
+	[PROTO_CREATE] = {h_create, 0},
+	[PROTO_DEFINITION] = {h_definition, READS},
+	[PROTO_REPLACE] = {h_create, 0},
+	[PROTO_SET] = {h_set, 0},
+	[PROTO_DELETE] = {h_delete, 0},
+	[PROTO_START] = {h_start, ON_VM},
+	[PROTO_STOP] = {h_stop, ON_VM},
+	[PROTO_KILL] = {h_stop, ON_VM},
+	[PROTO_PAUSE] = {h_pause, ON_VM},
+	[PROTO_RESUME] = {h_pause, ON_VM},
+	[PROTO_CONSOLE] = {h_console, 0},
+	[PROTO_DISPLAY] = {h_console, 0},
+	[PROTO_LOGS] = {h_logs, READS},
+	[PROTO_EVENTS] = {h_events, READS},
+	[PROTO_TEMPLATE_BEGIN] = {h_template_begin, ON_TEMPLATE},
+	[PROTO_TEMPLATE_COMMIT] = {h_template_commit, ON_TEMPLATE},
+	[PROTO_TEMPLATE_LIST] = {h_template_list, READS},
+	[PROTO_TEMPLATE_INFO] = {h_template_info, READS},
+	[PROTO_TEMPLATE_DELETE] = {h_template_delete, ON_TEMPLATE},
+	[PROTO_SNAPSHOT_CREATE] = {h_snapshot, 0},
+	[PROTO_SNAPSHOT_LIST] = {h_snapshot, READS},
+	[PROTO_SNAPSHOT_REVERT] = {h_snapshot, 0},
+	[PROTO_SNAPSHOT_DELETE] = {h_snapshot, 0},
+	[PROTO_RUN] = {h_run, READS}, /* a new VM: nothing a job holds */
+};
+
+/* A request that would change a VM (or a template) an image job is working on is refused at
+ * once, saying what is under way. */
+static int not_busy(struct call *k, unsigned flags)
+{
+	bool tmpl = flags & ON_TEMPLATE;
+	char key[VMDEF_NAME_MAX + 16];
+	snprintf(key, sizeof(key), "%s%s", tmpl ? "template " : "", k->r->name);
+	const char *what = image_job_busy(k->d, key);
+	if (!what)
+		return 0;
+	k->code = PROTO_STATE;
+	if (k->r->cmd == PROTO_START && strncmp(what, "starting", 8) == 0)
+		return err_set(&k->e, "VM '%s' is already %s", k->r->name, what);
+	return err_set(&k->e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM",
+		       k->r->name, what);
+}
+
+static enum api_outcome dispatch(struct call *k)
+{
+	const struct command *cmd = (size_t)k->r->cmd < sizeof(commands) / sizeof(commands[0])
+					    ? &commands[k->r->cmd] : NULL;
+	k->code = PROTO_ERROR;
+	if (!cmd || !cmd->fn)
+		return err_set(&k->e, "unhandled command"), API_FAILED;
+	if (!(cmd->flags & READS) && not_busy(k, cmd->flags) < 0)
+		return API_FAILED;
+	if (cmd->flags & ON_VM) {
+		if (exists(k->d, k->r->name, &k->code, &k->e) < 0)
+			return API_FAILED;
+		if (!(k->vm = vm_find(k->d, k->r->name, true)))
+			return err_set(&k->e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS), API_FAILED;
 	}
-	case PROTO_SET:
-		if (do_set(d, r, code, e) < 0)
-			return NULL;
-		events_add(d, r->name, "edited", "set %s%s", r->assign[0], r->nassign > 1 ? " ..." : "");
-		return ok_object();
-	case PROTO_DELETE: return do_delete(d, r->name, code, e) < 0 ? NULL : ok_object();
-	case PROTO_START:
-		if (vm_start(d, vm, c, code, e) < 0)
-			return NULL;
-		*parked = true;
-		return NULL;
-	case PROTO_STOP:
-		if (vm_stop(d, vm, c, r->timeout_s, code, e) < 0)
-			return NULL;
-		*parked = vm->waiter == c;
-		return *parked ? NULL : ok_object();
-	case PROTO_KILL:
-		if (vm_kill(d, vm, c, code, e) < 0)
-			return NULL;
-		*parked = vm->waiter == c;
-		return *parked ? NULL : ok_object();
-	case PROTO_PAUSE:
-	case PROTO_RESUME: {
-		if (vm_pause(d, vm, r->cmd == PROTO_PAUSE, code, e) < 0)
-			return NULL;
-		struct json_object *o = ok_object();
-		add_str(o, "state", vm_state_name(vm->state));
-		return o;
-	}
-	case PROTO_CONSOLE:
-		pass_socket(d, c, r->name, PATHS_SERIAL, SOCK_STREAM, "serial console", code, e);
-		return NULL; /* answered with the descriptor, or an error in e */
-	case PROTO_DISPLAY:
-		pass_socket(d, c, r->name, PATHS_DISPLAY, SOCK_SEQPACKET, "display", code, e);
-		return NULL;
-	case PROTO_LOGS: return do_logs(d, r, code, e);
-	case PROTO_TEMPLATE_BEGIN: {
-		int version = 0, fd = -1;
-		if (template_begin(d, r->name, r->replace, &version, &fd, code, e) < 0)
-			return NULL;
-		struct json_object *o = ok_object();
-		add_int(o, "version", version);
-		int sent = client_send_fd(c, o, fd);
-		close(fd);
-		if (sent < 0)
-			err_set(e, "cannot pass the new template file to the caller");
-		return NULL; /* answered with the descriptor */
-	}
-	case PROTO_TEMPLATE_COMMIT:
-		*parked = template_commit(d, c, r->name, r->version, r->source, code, e) == 0;
-		return NULL;
-	case PROTO_TEMPLATE_LIST: {
-		struct json_object *o = ok_object();
-		json_object_object_add(o, "templates", template_list(d));
-		return o;
-	}
-	case PROTO_TEMPLATE_INFO: {
-		struct json_object *t = template_info(d, r->name, code, e), *o;
-		if (!t)
-			return NULL;
-		o = ok_object();
-		json_object_object_add(o, "template", t);
-		return o;
-	}
-	case PROTO_TEMPLATE_DELETE:
-		return template_delete(d, r->name, code, e) < 0 ? NULL : ok_object();
-	case PROTO_SNAPSHOT_CREATE:
-	case PROTO_SNAPSHOT_LIST:
-	case PROTO_SNAPSHOT_REVERT:
-	case PROTO_SNAPSHOT_DELETE:
-		if (exists(d, r->name, code, e) < 0)
-			return NULL;
-		return r->cmd == PROTO_SNAPSHOT_CREATE	 ? snapshot_create(d, c, r->name, r->snapshot, parked, code, e)
-		       : r->cmd == PROTO_SNAPSHOT_LIST	 ? snapshot_list(d, r->name, code, e)
-		       : r->cmd == PROTO_SNAPSHOT_REVERT ? snapshot_revert(d, c, r->name, r->snapshot, parked, code, e)
-							 : snapshot_delete(d, c, r->name, r->snapshot, parked, code, e);
-	case PROTO_RUN:
-		if (vm_run_disposable(d, r->definition, c, code, e) < 0)
-			return NULL;
-		*parked = true;
-		return NULL;
-	case PROTO_EVENTS: {
-		struct json_object *o = ok_object();
-		json_object_object_add(o, "events", events_recent(d, r->name[0] ? r->name : NULL,
-								  r->follow ? 20 : 200, c->uid));
-		if (r->follow) {
-			c->subscriber = true;
-			strcpy(c->filter, r->name);
-		}
-		return o;
-	}
-	}
-	err_set(e, "unhandled command");
-	return NULL;
+	return cmd->fn(k);
 }
 
 void api_handle(struct daemon *d, struct client *c, const char *line, size_t len)
@@ -472,14 +565,13 @@ void api_handle(struct daemon *d, struct client *c, const char *line, size_t len
 		client_send_error(c, code, e.msg);
 		return;
 	}
-	bool parked = false;
-	struct json_object *reply = authz_check(d, c, &r, &code, &e) < 0 ? NULL
-				    : dispatch(d, c, &r, &parked, &code, &e);
-	if (parked)
-		c->busy = true;
-	else if (reply)
-		client_send(c, reply);
-	else if (e.msg[0])
-		client_send_error(c, code, e.msg);
+	struct call k = {.d = d, .c = c, .r = &r, .code = PROTO_ERROR};
+	enum api_outcome how = authz_check(d, c, &r, &k.code, &k.e) < 0 ? API_FAILED : dispatch(&k);
+	switch (how) {
+	case API_REPLY: client_send(c, k.reply); break;
+	case API_PARKED: c->busy = true; break;
+	case API_ANSWERED: break;
+	case API_FAILED: client_send_error(c, k.code, k.e.msg[0] ? k.e.msg : "the request failed"); break;
+	}
 	proto_request_free(&r);
 }

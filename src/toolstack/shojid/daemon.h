@@ -26,6 +26,11 @@ enum vm_state { VM_STOPPED, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_STOPPING };
 
 struct client;
 struct image_job;
+
+/* How a request's handler ended: with its reply; answered already (a descriptor went with
+ * the reply); parked (answered when a VM or an image job gets there); or failed (a code and
+ * a message). */
+enum api_outcome { API_REPLY, API_ANSWERED, API_PARKED, API_FAILED };
 struct pollfd;
 
 struct vm {
@@ -262,15 +267,15 @@ void template_gc(struct daemon *d);
 void template_startup(struct daemon *d);
 
 /* snapshots.c: external snapshots of a VM's qcow2 disks */
-/* create, revert and delete change files in an image job: NULL with *parked when the caller
- * is answered at its end (create while the VM runs is answered at once). */
-struct json_object *snapshot_create(struct daemon *d, struct client *c, const char *name, const char *snap,
-				    bool *parked, enum proto_code *code, struct err *e);
+/* create, revert and delete change files in an image job, the caller parked until it ends
+ * (create while the VM runs is answered at once, with *reply). */
+enum api_outcome snapshot_create(struct daemon *d, struct client *c, const char *name, const char *snap,
+				 struct json_object **reply, enum proto_code *code, struct err *e);
 struct json_object *snapshot_list(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
-struct json_object *snapshot_revert(struct daemon *d, struct client *c, const char *name, const char *snap,
-				    bool *parked, enum proto_code *code, struct err *e);
-struct json_object *snapshot_delete(struct daemon *d, struct client *c, const char *name, const char *snap,
-				    bool *parked, enum proto_code *code, struct err *e);
+enum api_outcome snapshot_revert(struct daemon *d, struct client *c, const char *name, const char *snap,
+				 enum proto_code *code, struct err *e);
+enum api_outcome snapshot_delete(struct daemon *d, struct client *c, const char *name, const char *snap,
+				 enum proto_code *code, struct err *e);
 /* At a start: each disk with snapshots runs on the top of its chain. */
 int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct err *e);
 /* A new qcow2 overlay of the given size on backing (an absolute path, whose header is not

@@ -403,13 +403,13 @@ static int name_snapshot(const char *name, const struct snap_state *st, const ch
 	return 0;
 }
 
-struct json_object *snapshot_create(struct daemon *d, struct client *c, const char *name, const char *want,
-				    bool *parked, enum proto_code *code, struct err *e)
+enum api_outcome snapshot_create(struct daemon *d, struct client *c, const char *name, const char *want,
+				 struct json_object **reply, enum proto_code *code, struct err *e)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	struct snap_state *st = malloc(sizeof(*st));
 	struct snap_entry *se = malloc(sizeof(*se));
-	struct json_object *reply = NULL;
+	enum api_outcome how = API_FAILED;
 	struct vm *vm = vm_find(d, name, false);
 	bool live = vm && vm_active(vm);
 	*code = PROTO_ERROR;
@@ -432,14 +432,14 @@ struct json_object *snapshot_create(struct daemon *d, struct client *c, const ch
 	if (name_snapshot(name, st, want, se, code, e) < 0)
 		goto out;
 	if (live)
-		reply = live_create(d, vm, def, st, se, code, e);
-	else
-		*parked = snapjob_create(d, c, name, st, def, se, code, e) == 0;
+		how = (*reply = live_create(d, vm, def, st, se, code, e)) ? API_REPLY : API_FAILED;
+	else if (snapjob_create(d, c, name, st, def, se, code, e) == 0)
+		how = API_PARKED;
 out:
 	free(def);
 	free(st);
 	free(se);
-	return reply;
+	return how;
 }
 
 struct json_object *snapshot_list(struct daemon *d, const char *name, enum proto_code *code, struct err *e)
@@ -501,34 +501,35 @@ bool snap_in_disks_dir(struct daemon *d, const char *name, const char *file)
 }
 
 /* revert and delete: the record loaded and checked here, the files changed in an image job. */
-static struct json_object *change(struct daemon *d, struct client *c, const char *name, const char *snap,
-				  bool revert, bool *parked, enum proto_code *code, struct err *e)
+static enum api_outcome change(struct daemon *d, struct client *c, const char *name, const char *snap,
+			       bool revert, enum proto_code *code, struct err *e)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	struct snap_state *st = malloc(sizeof(*st));
+	enum api_outcome how = API_FAILED;
 	int s;
 	if (!def || !st)
 		err_set(e, "out of memory");
 	else if (load_both(d, name, def, st, code, e) == 0 &&
 		 must_be_stopped(d, name, revert ? "revert to" : "delete", code, e) == 0 &&
-		 (s = snap_or_fail(st, name, snap, code, e)) >= 0)
-		*parked = (revert ? snapjob_revert(d, c, name, st, s, code, e)
-				  : snapjob_delete(d, c, name, st, s, code, e)) == 0;
+		 (s = snap_or_fail(st, name, snap, code, e)) >= 0 &&
+		 (revert ? snapjob_revert(d, c, name, st, s, code, e) : snapjob_delete(d, c, name, st, s, code, e)) == 0)
+		how = API_PARKED;
 	free(def);
 	free(st);
-	return NULL;
+	return how;
 }
 
-struct json_object *snapshot_revert(struct daemon *d, struct client *c, const char *name, const char *snap,
-				    bool *parked, enum proto_code *code, struct err *e)
+enum api_outcome snapshot_revert(struct daemon *d, struct client *c, const char *name, const char *snap,
+				 enum proto_code *code, struct err *e)
 {
-	return change(d, c, name, snap, true, parked, code, e);
+	return change(d, c, name, snap, true, code, e);
 }
 
-struct json_object *snapshot_delete(struct daemon *d, struct client *c, const char *name, const char *snap,
-				    bool *parked, enum proto_code *code, struct err *e)
+enum api_outcome snapshot_delete(struct daemon *d, struct client *c, const char *name, const char *snap,
+				 enum proto_code *code, struct err *e)
 {
-	return change(d, c, name, snap, false, parked, code, e);
+	return change(d, c, name, snap, false, code, e);
 }
 
 void snapshot_remove_all(struct daemon *d, const char *name)
