@@ -172,18 +172,22 @@ def main(tests, argv):
     ap.add_argument("-k", "--only", help="run the tests whose name contains this")
     a = ap.parse_args(argv)
     env = Env(os.path.abspath(a.vmm), os.path.abspath(a.guest_dir))
-    passed = failed = 0
+    passed = failed = unexplained = 0
     for t in tests:
         if a.only and a.only not in t.__name__:
             continue
         start = time.monotonic()
+        faults_before = len(env.emulation_faults)
         try:
             t(env)
             passed += 1
             print(f"ok - {t.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
         except Exception as e:  # noqa: BLE001 - every failure is reported the same way
             failed += 1
+            unexplained += len(env.emulation_faults) == faults_before  # this test met no fault
             detail = str(e) if isinstance(e, AssertionError) else traceback.format_exc()
             print(f"not ok - {t.__name__}: {detail}", flush=True)
     print(f"{passed} passed, {failed} failed")
-    return failed_status(failed, passed, env.emulation_faults[0] if env.emulation_faults else None)
+    # A rerun only where every failed test met the emulation's fault itself.
+    fault = env.emulation_faults[0] if env.emulation_faults and not unexplained else None
+    return failed_status(failed, passed, fault)
