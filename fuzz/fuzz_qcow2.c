@@ -13,8 +13,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "vmm/block/block.h"
-#include "vmm/block/qcow2.h"
+#include "block/block.h"
+#include "block/qcow2.h"
 
 #define NOPS 8
 #define OPS_BYTES (NOPS * 8)

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../vmm/block/block.h"
-#include "../vmm/block/qcow2.h"
+#include "../block/block.h"
+#include "../block/qcow2.h"
 
 static void usage(FILE *f)
 {

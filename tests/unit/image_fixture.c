@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "vmm/block/qcow2.h"
+#include "block/qcow2.h"
 
 int image_fx_setup(void **state)
 {

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "vmm/block/block.h"
+#include "block/block.h"
 
 struct image_fx {
 	char dir[96];

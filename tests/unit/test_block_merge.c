@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/block/block.h"
-#include "vmm/block/block_merge.h"
-#include "vmm/block/qcow2.h"
+#include "block/block.h"
+#include "block/block_merge.h"
+#include "block/qcow2.h"
 #include "image_fixture.h"
 
 #define KIB 1024ull

@@ -16,8 +16,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "vmm/block/block.h"
-#include "vmm/block/qcow2.h"
+#include "block/block.h"
+#include "block/qcow2.h"
 #include "image_fixture.h"
 
 #define MIB (1ull << 20)

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vmm/sandbox/sanitizers.h"
+#include "common/sanitizers.h"
 #include "vmm/sandbox/syscall_filter.h"
 
 static void *thread_fn(void *arg) { return arg; }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "virtio_fixture.h"
-#include "vmm/block/qcow2.h"
+#include "block/qcow2.h"
 #include "vmm/devices/virtio_blk.h"
 
 #define HDR 0x20000ull

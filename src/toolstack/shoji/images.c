@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../vmm/block/block.h"
-#include "../../vmm/block/qcow2.h"
+#include "../../block/block.h"
+#include "../../block/qcow2.h"
 #include "../vmdef.h"
 #include "commands.h"
 

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../vmm/sandbox/sanitizers.h"
+#include "../../common/sanitizers.h"
 #include "daemon.h"
 
 #define IMAGE_JOB_TIMEOUT_MS (10 * 60 * 1000)

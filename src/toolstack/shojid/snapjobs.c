@@ -19,9 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../vmm/block/block.h"
-#include "../../vmm/block/block_merge.h"
-#include "../../vmm/block/qcow2.h"
+#include "../../block/block.h"
+#include "../../block/block_merge.h"
+#include "../../block/qcow2.h"
 #include "snapshots.h"
 
 enum snapjob_kind { SNAPJOB_CREATE, SNAPJOB_REVERT, SNAPJOB_DELETE };

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../vmm/block/block.h"
-#include "../../vmm/block/block_merge.h"
-#include "../../vmm/block/qcow2.h"
+#include "../../block/block.h"
+#include "../../block/block_merge.h"
+#include "../../block/qcow2.h"
 #include "../statefile.h"
 #include "snapshots.h"
 

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../vmm/block/block.h"
-#include "../../vmm/block/qcow2.h"
+#include "../../block/block.h"
+#include "../../block/qcow2.h"
 #include "../statefile.h"
 #include "daemon.h"
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../block/block.h"
+#include "../../block/block.h"
 #include "../virtio/virtio_pci.h"
 
 #define VIRTIO_BLK_SERIAL_LEN 20

@@ -3,7 +3,7 @@
  * with the old root under /oldroot, from where each path is bound into a second tmpfs that
  * finally becomes the root; the old root is then detached. */
 #include "jail.h"
-#include "sanitizers.h"
+#include "../../common/sanitizers.h"
 
 #include <errno.h>
 #include <fcntl.h>

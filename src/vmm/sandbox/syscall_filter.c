@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <termios.h>
 
-#include "sanitizers.h"
+#include "../../common/sanitizers.h"
 
 static const char *const allowed[] = {
 	/* memory: guest RAM, run areas, file mappings, malloc, thread stacks; which guest pages are

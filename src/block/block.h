@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "../../common/err.h"
+#include "../common/err.h"
 
 enum block_format {
 	BLOCK_FORMAT_PROBE, /* raw, unless the file starts with the qcow2 magic: then refused */

@@ -4,7 +4,7 @@
 #ifndef SHOJI_VMM_BLOCK_BLOCK_MERGE_H
 #define SHOJI_VMM_BLOCK_BLOCK_MERGE_H
 
-#include "../../common/err.h"
+#include "../common/err.h"
 
 /* Folds upper's backing file (one level) into upper: every guest-visible cluster that upper
  * does not itself allocate, and that the backing file decides (its data, or zeroes), is

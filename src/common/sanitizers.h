@@ -1,7 +1,8 @@
 /* sanitizers: SHOJI_SANITIZED is 1 in builds with AddressSanitizer (clang or gcc), whose
- * run-time needs a little more from the sandbox (jail.c, seccomp.c). */
-#ifndef SHOJI_VMM_SANDBOX_SANITIZERS_H
-#define SHOJI_VMM_SANDBOX_SANITIZERS_H
+ * run-time needs a little more from a sandbox (the monitor's jail and seccomp filter, shojid's
+ * image jobs). */
+#ifndef SHOJI_COMMON_SANITIZERS_H
+#define SHOJI_COMMON_SANITIZERS_H
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SHOJI_SANITIZED 1
