@@ -15,17 +15,18 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../common/limits.h"
 
 #define VMDEF_NAME_MAX 32
 #define VMDEF_PATH_MAX 181 /* 180 characters: an INI line holds at most 198 */
 #define VMDEF_CMDLINE_MAX 2048
-#define VMDEF_MAX_DISKS 8
-#define VMDEF_MAX_NICS 4
-#define VMDEF_MAX_FWDS 8
-#define VMDEF_SERIAL_MAX 20
-#define VMDEF_MIN_MEMORY_MIB 32
-#define VMDEF_MAX_MEMORY_MIB (1024u * 1024u) /* 1 TiB */
-#define VMDEF_MAX_CPUS 254
+#define VMDEF_MAX_DISKS SHOJI_MAX_DISKS
+#define VMDEF_MAX_NICS SHOJI_MAX_NICS
+#define VMDEF_MAX_FWDS SHOJI_MAX_FWDS
+#define VMDEF_SERIAL_MAX SHOJI_DISK_SERIAL_MAX
+#define VMDEF_MIN_MEMORY_MIB SHOJI_MIN_MEMORY_MIB
+#define VMDEF_MAX_MEMORY_MIB SHOJI_MAX_MEMORY_MIB
+#define VMDEF_MAX_CPUS SHOJI_MAX_CPUS
 
 enum vmdef_disk_format { VMDEF_DISK_RAW, VMDEF_DISK_QCOW2 };
 enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP };

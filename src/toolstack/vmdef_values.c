@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/portfwd.h"
+
 int vmdef_parse_size_mib(const char *s, uint32_t *mib, struct err *e)
 {
 	char *end;
@@ -120,42 +122,17 @@ int vmdef_parse_mac(const char *s, char out[18], struct err *e)
 	return 0;
 }
 
-static int parse_port(const char *s, uint16_t *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!isdigit((unsigned char)*s) || *end || errno || v < 1 || v > 65535)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
 int vmdef_parse_fwd(const char *s, struct vmdef_fwd *out, struct err *e)
 {
-	char buf[96], *f[5];
-	int n = 0;
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, s);
-	for (char *p = buf, *tok; n < 5 && (tok = strsep(&p, ":")) != NULL;)
-		f[n++] = tok;
-	if (n < 3 || n > 4 || (strcmp(f[0], "tcp") && strcmp(f[0], "udp")))
-		goto bad;
-	struct vmdef_fwd r = {0};
-	strcpy(r.proto, f[0]);
-	if (n == 4) {
-		struct in_addr a;
-		if (inet_pton(AF_INET, f[1], &a) != 1)
-			return err_set(e, "forward '%s': '%s' is not an IPv4 address; write e.g. 127.0.0.1", s, f[1]);
-		snprintf(r.host_addr, sizeof(r.host_addr), "%s", f[1]);
-	}
-	if (parse_port(f[n - 2], &r.host_port) < 0 || parse_port(f[n - 1], &r.guest_port) < 0)
-		return err_set(e, "forward '%s': ports are whole numbers from 1 to 65535", s);
+	struct portfwd f;
+	if (portfwd_parse(s, &f, e) < 0)
+		return -1;
+	struct vmdef_fwd r = {.host_port = f.host_port, .guest_port = f.guest_port};
+	strcpy(r.proto, f.udp ? "udp" : "tcp");
+	if (f.has_addr)
+		inet_ntop(AF_INET, &f.addr, r.host_addr, sizeof(r.host_addr));
 	*out = r;
 	return 0;
-bad:
-	return err_set(e, "forward '%s' is not tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT, e.g. tcp:2222:22", s);
 }
 
 int vmdef_parse_path(const char *s, char out[VMDEF_PATH_MAX], struct err *e)

@@ -235,7 +235,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 			o->vsock_cid = v;
 			break;
 		case 'm':
-			if (parse_uint("--memory", optarg, 1u << 24, &v, e) < 0)
+			if (parse_uint("--memory", optarg, SHOJI_MAX_MEMORY_MIB, &v, e) < 0)
 				return -1;
 			o->mem_mib = v;
 			break;

@@ -25,9 +25,10 @@
 #include "devices/virtio_net.h"
 #include "devices/virtio_vsock.h"
 #include "virtio/virtio_pci.h"
+#include "../common/limits.h"
 
-#define VM_MAX_DISKS 8
-#define VM_MAX_NICS 4
+#define VM_MAX_DISKS SHOJI_MAX_DISKS
+#define VM_MAX_NICS SHOJI_MAX_NICS
 
 struct vm_disk_config {
 	const char *path;

@@ -8,8 +8,9 @@
 #include <stdint.h>
 
 #include "../../common/err.h"
+#include "../../common/limits.h"
 
-#define ACPI_MAX_CPUS 254
+#define ACPI_MAX_CPUS SHOJI_MAX_CPUS
 
 /* Writes the tables into buf, which the guest sees at base_gpa; the RSDP comes first, at
  * base_gpa. *used receives the bytes written. */

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "../../common/limits.h"
+
 #define LAYOUT_GDT 0x500ull
 #define LAYOUT_ZERO_PAGE 0x7000ull     /* struct boot_params */
 #define LAYOUT_BOOT_STACK 0x8ff0ull
@@ -28,7 +30,7 @@
 #define LAYOUT_LAPIC 0xfee00000ull
 #define LAYOUT_TSS_ADDR 0xfffbd000ull  /* three pages KVM needs on VMX without unrestricted guest */
 
-#define LAYOUT_MIN_MEM_MIB 32u
+#define LAYOUT_MIN_MEM_MIB SHOJI_MIN_MEMORY_MIB
 
 struct ram_region {
 	uint64_t gpa;

@@ -11,9 +11,10 @@
 #include <stdint.h>
 
 #include "../../block/block.h"
+#include "../../common/limits.h"
 #include "../virtio/virtio_pci.h"
 
-#define VIRTIO_BLK_SERIAL_LEN 20
+#define VIRTIO_BLK_SERIAL_LEN SHOJI_DISK_SERIAL_MAX
 
 struct virtio_blk {
 	struct virtio_pci vp;

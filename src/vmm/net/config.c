@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../common/portfwd.h"
 #include "net.h"
 
 static int parse_mac(uint8_t mac[6], const char *s, struct err *e)
@@ -21,47 +22,18 @@ static int parse_mac(uint8_t mac[6], const char *s, struct err *e)
 	return 0;
 }
 
-/* A whole number from 1 to 65535. */
-static int parse_u16(const char *s, uint16_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v == 0 || v > 65535)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
-/* "tcp:[ADDR:]HOSTPORT:GUESTPORT" */
+/* "tcp:[ADDR:]HOSTPORT:GUESTPORT", published on this host's loopback unless an address is given. */
 static int parse_forward(struct net_forward *f, const char *s, struct err *e)
 {
-	char buf[96];
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, s);
-	char *part[4];
-	unsigned n = 0;
-	for (char *p = buf, *tok; n < 4 && (tok = strsep(&p, ":")) != NULL;)
-		part[n++] = tok;
-	if (n < 3 || n > 4)
-		goto bad;
-	if (!strcmp(part[0], "tcp"))
-		f->udp = false;
-	else if (!strcmp(part[0], "udp"))
-		f->udp = true;
-	else
-		goto bad;
-	f->host_addr.s_addr = htonl(INADDR_LOOPBACK); /* published to this host only, unless told */
-	if (n == 4 && inet_pton(AF_INET, part[1], &f->host_addr) != 1)
-		return err_set(e, "--net: bad host address '%s' in fwd=%s: give an IPv4 address such as 127.0.0.1",
-			       part[1], s);
-	if (parse_u16(part[n - 2], &f->host_port) < 0 || parse_u16(part[n - 1], &f->guest_port) < 0)
-		goto bad;
+	struct portfwd p;
+	struct err sub;
+	if (portfwd_parse(s, &p, &sub) < 0)
+		return err_set(e, "--net: %s", sub.msg);
+	f->udp = p.udp;
+	f->host_addr.s_addr = p.has_addr ? p.addr.s_addr : htonl(INADDR_LOOPBACK);
+	f->host_port = p.host_port;
+	f->guest_port = p.guest_port;
 	return 0;
-bad:
-	return err_set(e, "--net: bad forward 'fwd=%s': write fwd=tcp:[HOSTADDR:]HOSTPORT:GUESTPORT "
-			  "(or udp:), ports 1-65535", s);
 }
 
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e)
@@ -94,7 +66,7 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 			if (c->kind != NET_SLIRP)
 				r = err_set(e, "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
 					       "on the host ('ip link set IFNAME mtu N')");
-			else if (parse_u16(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
+			else if (portfwd_number(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
 				r = err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
 					    NET_SLIRP_MTU);
 			else

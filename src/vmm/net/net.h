@@ -9,8 +9,9 @@
 #include <stdint.h>
 
 #include "../../common/err.h"
+#include "../../common/limits.h"
 
-#define NET_MAX_FORWARDS 8
+#define NET_MAX_FORWARDS SHOJI_MAX_FWDS
 /* The user-mode network: the guest is 10.0.2.15, the host (and its loopback) 10.0.2.2, DNS 10.0.2.3. */
 #define NET_SLIRP_NETWORK "10.0.2.0"
 #define NET_SLIRP_GUEST "10.0.2.15"
