@@ -43,7 +43,7 @@ static struct json_object *summary(struct daemon *d, const char *name)
 	struct vmdef *def = malloc(sizeof(*def));
 	enum proto_code code;
 	struct err e;
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	add_str(o, "name", name);
 	add_str(o, "state", vm ? vm_state_name(vm->state) : "stopped");
 	if (vm && vm->monitor)
@@ -132,7 +132,7 @@ static struct json_object *do_info(struct daemon *d, const char *name, enum prot
 	if (exists(d, name, code, e) < 0)
 		return NULL;
 	struct json_object *o = ok_object(), *s = summary(d, name);
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	char p[512];
 	struct err sub;
 	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED)) {
@@ -220,7 +220,7 @@ static int do_delete(struct daemon *d, const char *name, enum proto_code *code, 
 {
 	if (exists(d, name, code, e) < 0)
 		return -1;
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	if (vm && vm_active(vm))
 		return *code = PROTO_STATE,
 		       err_set(e, "VM '%s' is %s; stop it first (shoji stop %s)", name,
@@ -243,7 +243,7 @@ static int pass_socket(struct daemon *d, struct client *c, const char *name, enu
 {
 	if (exists(d, name, code, e) < 0)
 		return -1;
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	if (!vm || (vm->state != VM_RUNNING && vm->state != VM_PAUSED))
 		return *code = PROTO_STATE, err_set(e, "VM '%s' is not running; start it first", name);
 	char sock[512];
@@ -288,7 +288,7 @@ struct call {
 	struct daemon *d;
 	struct client *c;
 	const struct proto_request *r;
-	struct vm *vm;		   /* ON_VM commands: the VM's slot */
+	struct vm_entry *vm;		   /* ON_VM commands: the VM's slot */
 	struct json_object *reply; /* API_REPLY */
 	enum proto_code code;	   /* API_FAILED */
 	struct err e;

@@ -18,7 +18,7 @@ bool authz_privileged(const struct daemon *d, uid_t uid)
 
 uid_t authz_owner(struct daemon *d, const char *name)
 {
-	const struct vm *vm = vm_find(d, name, false);
+	const struct vm_entry *vm = vm_find(d, name, false);
 	return vm ? vm->owner : 0;
 }
 

@@ -188,7 +188,7 @@ static int limit(int dir, const char *path, const struct vmdef *def, struct err 
 	return 0;
 }
 
-int cgroup_vm_create(struct daemon *d, struct vm *vm, const struct vmdef *def, int *procs, struct err *e)
+int cgroup_vm_create(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, int *procs, struct err *e)
 {
 	char path[sizeof(vm->cgroup)];
 	*procs = -1;
@@ -212,7 +212,7 @@ int cgroup_vm_create(struct daemon *d, struct vm *vm, const struct vmdef *def, i
 	return r;
 }
 
-void cgroup_vm_adopt(struct vm *vm, pid_t keeper)
+void cgroup_vm_adopt(struct vm_entry *vm, pid_t keeper)
 {
 	char p[64], line[4096], want[VMDEF_NAME_MAX + 8];
 	snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)keeper);
@@ -229,7 +229,7 @@ void cgroup_vm_adopt(struct vm *vm, pid_t keeper)
 		fclose(f);
 }
 
-void cgroup_vm_remove(struct daemon *d, struct vm *vm)
+void cgroup_vm_remove(struct daemon *d, struct vm_entry *vm)
 {
 	if (!vm->cgroup[0] && d->cgroups) /* ended before this daemon knew it: its usual place */
 		snprintf(vm->cgroup, sizeof(vm->cgroup), "%s/vm-%s", d->cgroup_base, vm->name);
@@ -271,7 +271,7 @@ static void read_line(const char *dir, const char *name, char *out, size_t size)
 	out[strcspn(out, "\n")] = '\0';
 }
 
-void cgroup_describe(const struct vm *vm, struct json_object *o)
+void cgroup_describe(const struct vm_entry *vm, struct json_object *o)
 {
 	char v[64];
 	if (!vm->cgroup[0] || !vm_active(vm))

@@ -33,7 +33,9 @@ struct image_job;
 enum api_outcome { API_REPLY, API_ANSWERED, API_PARKED, API_FAILED };
 struct pollfd;
 
-struct vm {
+/* A VM in shojid's table: what it knows of it, running or not (the monitor's struct vm is the
+ * machine itself, in another program). */
+struct vm_entry {
 	bool used;
 	char name[VMDEF_NAME_MAX + 1];
 	enum vm_state state;
@@ -88,7 +90,7 @@ struct daemon {
 	uid_t jail_next;	       /* where the search for a free one starts */
 	bool cgroups;		       /* VMs get a cgroup each, under cgroup_base */
 	char cgroup_base[PATHS_MAX * 2 - 64];
-	struct vm vms[DAEMON_MAX_VMS];
+	struct vm_entry vms[DAEMON_MAX_VMS];
 	struct client *clients[DAEMON_MAX_CLIENTS];
 	unsigned long long event_seq;
 	struct image_job *jobs[DAEMON_MAX_JOBS];
@@ -99,35 +101,35 @@ double daemon_wall(void);
 const char *vm_state_name(enum vm_state s);
 
 /* vm.c: lifecycle */
-struct vm *vm_find(struct daemon *d, const char *name, bool add);
+struct vm_entry *vm_find(struct daemon *d, const char *name, bool add);
 int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code,
 		       struct err *e);
 /* Starts a stopped VM, c parked until it runs or fails (the files it names are checked first,
  * in a job): 0, or -1 with code and e. */
-int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e);
+int vm_start(struct daemon *d, struct vm_entry *vm, struct client *c, enum proto_code *code, struct err *e);
 /* The rest of a start, once its files passed the check: 0 with c parked on the VM. */
-int vm_start_checked(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, enum proto_code *code,
+int vm_start_checked(struct daemon *d, struct vm_entry *vm, struct vmdef *def, struct client *c, enum proto_code *code,
 		     struct err *e);
-int vm_stop(struct daemon *d, struct vm *vm, struct client *c, int timeout_s, enum proto_code *code,
+int vm_stop(struct daemon *d, struct vm_entry *vm, struct client *c, int timeout_s, enum proto_code *code,
 	    struct err *e);
-int vm_kill(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e);
-int vm_pause(struct daemon *d, struct vm *vm, bool pause, enum proto_code *code, struct err *e);
+int vm_kill(struct daemon *d, struct vm_entry *vm, struct client *c, enum proto_code *code, struct err *e);
+int vm_pause(struct daemon *d, struct vm_entry *vm, bool pause, enum proto_code *code, struct err *e);
 /* The keeper's pidfd became readable: the monitor has ended. */
-void vm_on_keeper_exit(struct daemon *d, struct vm *vm);
+void vm_on_keeper_exit(struct daemon *d, struct vm_entry *vm);
 /* Deadlines: start progress, stop escalation. */
 void vm_tick(struct daemon *d);
 /* At daemon start: find running VMs from their state files and adopt them. */
 void vm_adopt_all(struct daemon *d);
 /* Calls fn for each VM with a definition file, in name order. */
 void vm_each_defined(struct daemon *d, void (*fn)(struct daemon *, const char *, void *), void *arg);
-void vm_save(struct daemon *d, struct vm *vm);
+void vm_save(struct daemon *d, struct vm_entry *vm);
 /* Records who created a VM (at create and run). */
 int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e);
 /* A control-socket call to the VM's monitor. */
-int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct json_object **reply,
+int vm_control(struct daemon *d, const struct vm_entry *vm, const char *cmd, struct json_object **reply,
 	       struct err *e);
 /* The same with a whole request object (consumed) and a descriptor to pass (-1: none). */
-int vm_control_req(struct daemon *d, const struct vm *vm, struct json_object *req, int send_fd,
+int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_object *req, int send_fd,
 		   struct json_object **reply, struct err *e);
 /* Removes a stopped VM: definition, state, logs, snapshot overlays, sockets. */
 void vm_remove(struct daemon *d, const char *name);
@@ -135,7 +137,7 @@ void vm_remove(struct daemon *d, const char *name);
  * picked here (disp1, disp2, ...). */
 int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code,
 		      struct err *e);
-bool vm_active(const struct vm *vm);
+bool vm_active(const struct vm_entry *vm);
 
 /* jailuid.c: one jail uid per VM, from --jail-uids (all on shojid's one thread) */
 #define JAILUID_DEFAULT_FIRST 65536
@@ -150,10 +152,10 @@ int jailuid_parse_range(const char *text, uid_t *first, uid_t *last, struct err 
 void jailuid_init(struct daemon *d);
 /* Gives vm a jail uid of its own when it has none (and the daemon jails monitors), and saves
  * its state; jailuid_assign_new does it for a VM just created. */
-int jailuid_assign(struct daemon *d, struct vm *vm, struct err *e);
+int jailuid_assign(struct daemon *d, struct vm_entry *vm, struct err *e);
 int jailuid_assign_new(struct daemon *d, const char *name, struct err *e);
 /* At adoption: the uid state.json records, kept unless another VM or a passwd entry has it. */
-void jailuid_recorded(struct daemon *d, struct vm *vm, uid_t uid);
+void jailuid_recorded(struct daemon *d, struct vm_entry *vm, uid_t uid);
 /* After adoption: stopped VMs without a uid of their own get one, and their files with it. */
 void jailuid_startup(struct daemon *d);
 /* The uid and gid VM name's monitor runs as, for anything that acts on its files for it (an
@@ -162,7 +164,7 @@ int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, st
 
 /* pathcheck.c: before a start, the files def names looked at with the rights of the VM's owner
  * in an image job; the start goes on (vm_start_checked) when it passes. Takes def. */
-int pathcheck_start(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, struct err *e);
+int pathcheck_start(struct daemon *d, struct vm_entry *vm, struct vmdef *def, struct client *c, struct err *e);
 
 /* imagejob.c: work on files others control (images, the paths a definition names) run as the
  * VM's jail uid (or another given identity), confined, in a child process, its request parked
@@ -210,7 +212,7 @@ void image_job_forget(struct daemon *d, const struct client *c);
 
 /* jailfiles.c: the VM's runtime directory, serial log, volatile directory and disks/ overlays
  * (created where missing) given to its jail uid alone. Main thread. */
-int jailfiles_give(struct daemon *d, struct vm *vm, struct err *e);
+int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e);
 
 /* cgroup.c: a cgroup v2 per running VM (all on shojid's one thread) */
 #define CGROUP_OVERHEAD_MIB 256 /* memory.max: guest RAM + this (+ CGROUP_DISPLAY_MIB with a display) */
@@ -222,14 +224,14 @@ unsigned cgroup_pids_max(const struct vmdef *def);
 void cgroup_init(struct daemon *d);
 /* The VM's cgroup with its limits; *procs its cgroup.procs, open for the keeper to join (-1:
  * no cgroups here). */
-int cgroup_vm_create(struct daemon *d, struct vm *vm, const struct vmdef *def, int *procs, struct err *e);
+int cgroup_vm_create(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, int *procs, struct err *e);
 /* An adopted VM: its cgroup found again from its keeper's. */
-void cgroup_vm_adopt(struct vm *vm, pid_t keeper);
+void cgroup_vm_adopt(struct vm_entry *vm, pid_t keeper);
 /* The VM has ended: its cgroup removed (what is left in it killed; cgroup_tick retries). */
-void cgroup_vm_remove(struct daemon *d, struct vm *vm);
+void cgroup_vm_remove(struct daemon *d, struct vm_entry *vm);
 void cgroup_tick(struct daemon *d);
 /* Adds cgroup, cgroup_memory_max and cgroup_pids_max of a running VM to o. */
-void cgroup_describe(const struct vm *vm, struct json_object *o);
+void cgroup_describe(const struct vm_entry *vm, struct json_object *o);
 
 /* keeper.c: starting a monitor under its keeper, and the keeper's exit record */
 struct keeper_start {
@@ -259,7 +261,7 @@ int template_current(struct daemon *d, const char *name, char *path, size_t size
 		     struct err *e);
 /* At a start: each template disk of def becomes a fresh overlay on the template's current
  * version (a disposable VM's: the image itself, opened volatile); vm->uses records them. */
-int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum proto_code *code, struct err *e);
+int template_apply(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enum proto_code *code, struct err *e);
 bool template_file_in_use(struct daemon *d, const char *file);
 /* Removes versions that are not current and that no active VM uses. */
 void template_gc(struct daemon *d);

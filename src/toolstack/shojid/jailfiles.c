@@ -78,7 +78,7 @@ static const char *leaf(struct daemon *d, enum paths_file f, const char *name, c
 	return strrchr(buf, '/') + 1;
 }
 
-int jailfiles_give(struct daemon *d, struct vm *vm, struct err *e)
+int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e)
 {
 	struct jail_id id;
 	char vmdir[512], disks[512];

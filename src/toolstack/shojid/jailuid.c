@@ -65,10 +65,10 @@ static bool in_subuid(uid_t uid)
 	return in;
 }
 
-static struct vm *holder(struct daemon *d, uid_t uid, const struct vm *except)
+static struct vm_entry *holder(struct daemon *d, uid_t uid, const struct vm_entry *except)
 {
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
-		struct vm *v = &d->vms[i];
+		struct vm_entry *v = &d->vms[i];
 		if (v->used && v != except && v->jail_assigned && v->jail_uid == uid)
 			return v;
 	}
@@ -117,7 +117,7 @@ void jailuid_init(struct daemon *d)
 		(unsigned)d->jail_first, (unsigned)d->jail_last, (unsigned)d->jail_gid);
 }
 
-static int allocate(struct daemon *d, const struct vm *vm, uid_t *out, struct err *e)
+static int allocate(struct daemon *d, const struct vm_entry *vm, uid_t *out, struct err *e)
 {
 	uint64_t n = (uint64_t)d->jail_last - d->jail_first + 1;
 	for (uint64_t i = 0; i < n; i++) {
@@ -134,7 +134,7 @@ static int allocate(struct daemon *d, const struct vm *vm, uid_t *out, struct er
 		       vm->name, (unsigned)d->jail_first, (unsigned)d->jail_last);
 }
 
-int jailuid_assign(struct daemon *d, struct vm *vm, struct err *e)
+int jailuid_assign(struct daemon *d, struct vm_entry *vm, struct err *e)
 {
 	if (!d->jail || vm->jail_assigned)
 		return 0;
@@ -149,15 +149,15 @@ int jailuid_assign(struct daemon *d, struct vm *vm, struct err *e)
 
 int jailuid_assign_new(struct daemon *d, const char *name, struct err *e)
 {
-	struct vm *vm = vm_find(d, name, true);
+	struct vm_entry *vm = vm_find(d, name, true);
 	if (!vm)
 		return err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
 	return jailuid_assign(d, vm, e);
 }
 
-void jailuid_recorded(struct daemon *d, struct vm *vm, uid_t uid)
+void jailuid_recorded(struct daemon *d, struct vm_entry *vm, uid_t uid)
 {
-	struct vm *other = holder(d, uid, vm);
+	struct vm_entry *other = holder(d, uid, vm);
 	if (!other && !has_passwd_entry(uid)) {
 		vm->jail_uid = uid;
 		vm->jail_assigned = true;
@@ -174,7 +174,7 @@ void jailuid_recorded(struct daemon *d, struct vm *vm, uid_t uid)
 void jailuid_startup(struct daemon *d)
 {
 	for (int i = 0; d->jail && i < DAEMON_MAX_VMS; i++) {
-		struct vm *vm = &d->vms[i];
+		struct vm_entry *vm = &d->vms[i];
 		struct err e;
 		if (!vm->used || vm_active(vm) || vm->jail_assigned)
 			continue;
@@ -188,7 +188,7 @@ void jailuid_startup(struct daemon *d)
 
 int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, struct err *e)
 {
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	if (!d->jail)
 		return err_set(e, "shojid runs without a jail (not root, or --no-jail): VM '%s' has no jail uid",
 			       name);

@@ -232,7 +232,7 @@ static void autostart_one(struct daemon *d, const char *name, void *arg)
 	struct vmdef *def = malloc(sizeof(*def));
 	enum proto_code code;
 	struct err e;
-	struct vm *vm;
+	struct vm_entry *vm;
 	if (def && vm_load_definition(d, name, def, &code, &e) == 0 && def->autostart &&
 	    (vm = vm_find(d, name, true)) && !vm_active(vm) && vm_start(d, vm, NULL, &code, &e) < 0)
 		fprintf(stderr, "shojid: autostart %s: %s\n", name, e.msg);
@@ -275,7 +275,7 @@ static void loop(struct daemon *d)
 			from[n++] = FROM_CLIENT;
 		}
 		for (int i = 0; i < DAEMON_MAX_VMS; i++) {
-			struct vm *vm = &d->vms[i];
+			struct vm_entry *vm = &d->vms[i];
 			if (!vm->used || !vm_active(vm))
 				continue;
 			busy |= vm->state == VM_STARTING || vm->state == VM_STOPPING;

@@ -72,7 +72,7 @@ static enum image_end passed(struct daemon *d, void *ctx, struct client *c, bool
 			     struct json_object **reply, enum proto_code *code, struct err *e)
 {
 	struct pathcheck *p = ctx;
-	struct vm *vm = vm_find(d, p->vm, false);
+	struct vm_entry *vm = vm_find(d, p->vm, false);
 	int r = -1;
 	(void)reply;
 	*code = PROTO_ERROR;
@@ -104,7 +104,7 @@ static void owner_identity(uid_t owner, struct image_job_spec *spec)
 	spec->stay = owner == 0;
 }
 
-int pathcheck_start(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, struct err *e)
+int pathcheck_start(struct daemon *d, struct vm_entry *vm, struct vmdef *def, struct client *c, struct err *e)
 {
 	struct pathcheck *p = calloc(1, sizeof(*p));
 	struct image_job_spec *spec = calloc(1, sizeof(*spec));

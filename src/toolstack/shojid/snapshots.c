@@ -276,7 +276,7 @@ out:
 }
 
 /* disk-snapshot through the monitor: the new empty file passed as a descriptor. */
-static int live_snapshot(struct daemon *d, struct vm *vm, unsigned index, const char *file, const char *backing,
+static int live_snapshot(struct daemon *d, struct vm_entry *vm, unsigned index, const char *file, const char *backing,
 			 double *paused_ms, struct err *e)
 {
 	int fd = owned_file(d, vm->name, file, e);
@@ -317,7 +317,7 @@ static int load_both(struct daemon *d, const char *name, struct vmdef *def, stru
 }
 
 /* The definition changed after the VM started: its disk order may not be the monitor's. */
-static bool edited_since_start(struct daemon *d, const struct vm *vm)
+static bool edited_since_start(struct daemon *d, const struct vm_entry *vm)
 {
 	char p[512];
 	struct stat s;
@@ -326,7 +326,7 @@ static bool edited_since_start(struct daemon *d, const struct vm *vm)
 }
 
 /* While the VM runs: each disk switched to a new overlay by its monitor. */
-static struct json_object *live_create(struct daemon *d, struct vm *vm, const struct vmdef *def,
+static struct json_object *live_create(struct daemon *d, struct vm_entry *vm, const struct vmdef *def,
 				       struct snap_state *st, struct snap_entry *se, enum proto_code *code,
 				       struct err *e)
 {
@@ -410,7 +410,7 @@ enum api_outcome snapshot_create(struct daemon *d, struct client *c, const char 
 	struct snap_state *st = malloc(sizeof(*st));
 	struct snap_entry *se = malloc(sizeof(*se));
 	enum api_outcome how = API_FAILED;
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	bool live = vm && vm_active(vm);
 	*code = PROTO_ERROR;
 	if (!def || !st || !se) {
@@ -474,7 +474,7 @@ struct json_object *snapshot_list(struct daemon *d, const char *name, enum proto
 static int must_be_stopped(struct daemon *d, const char *name, const char *what, enum proto_code *code,
 			   struct err *e)
 {
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	if (vm && vm_active(vm))
 		return *code = PROTO_STATE,
 		       err_set(e, "VM '%s' is %s; stop it to %s a snapshot (shoji stop %s)", name,

@@ -123,7 +123,7 @@ int template_current(struct daemon *d, const char *name, char *path, size_t size
 bool template_file_in_use(struct daemon *d, const char *file)
 {
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
-		const struct vm *vm = &d->vms[i];
+		const struct vm_entry *vm = &d->vms[i];
 		if (!vm->used || !vm_active(vm))
 			continue;
 		for (unsigned k = 0; k < vm->nuses; k++)
@@ -489,7 +489,7 @@ int template_delete(struct daemon *d, const char *name, enum proto_code *code, s
 	return 0;
 }
 
-int template_apply(struct daemon *d, struct vm *vm, struct vmdef *def, enum proto_code *code, struct err *e)
+int template_apply(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enum proto_code *code, struct err *e)
 {
 	struct err sub;
 	vm->nuses = 0;

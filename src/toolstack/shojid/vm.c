@@ -36,14 +36,14 @@ const char *vm_state_name(enum vm_state s)
 	return names[s];
 }
 
-bool vm_active(const struct vm *vm)
+bool vm_active(const struct vm_entry *vm)
 {
 	return vm->state != VM_STOPPED;
 }
 
-struct vm *vm_find(struct daemon *d, const char *name, bool add)
+struct vm_entry *vm_find(struct daemon *d, const char *name, bool add)
 {
-	struct vm *free_slot = NULL;
+	struct vm_entry *free_slot = NULL;
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		if (d->vms[i].used && strcmp(d->vms[i].name, name) == 0)
 			return &d->vms[i];
@@ -52,7 +52,7 @@ struct vm *vm_find(struct daemon *d, const char *name, bool add)
 	}
 	if (!add || !free_slot)
 		return NULL;
-	*free_slot = (struct vm){.used = true, .keeper_pidfd = -1, .monitor_pidfd = -1};
+	*free_slot = (struct vm_entry){.used = true, .keeper_pidfd = -1, .monitor_pidfd = -1};
 	strcpy(free_slot->name, name);
 	return free_slot;
 }
@@ -87,7 +87,7 @@ int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, en
 
 int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e)
 {
-	struct vm *vm = vm_find(d, name, true);
+	struct vm_entry *vm = vm_find(d, name, true);
 	if (!vm)
 		return err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
 	vm->owner = owner;
@@ -95,7 +95,7 @@ int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e)
 	return 0;
 }
 
-void vm_save(struct daemon *d, struct vm *vm)
+void vm_save(struct daemon *d, struct vm_entry *vm)
 {
 	char file[512], dir[512];
 	if (path(d, PATHS_VM_STATE, vm->name, file, sizeof(file)) < 0 ||
@@ -123,7 +123,7 @@ void vm_save(struct daemon *d, struct vm *vm)
 	json_object_put(o);
 }
 
-int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct json_object **reply,
+int vm_control(struct daemon *d, const struct vm_entry *vm, const char *cmd, struct json_object **reply,
 	       struct err *e)
 {
 	struct json_object *req = json_object_new_object();
@@ -131,7 +131,7 @@ int vm_control(struct daemon *d, const struct vm *vm, const char *cmd, struct js
 	return vm_control_req(d, vm, req, -1, reply, e);
 }
 
-int vm_control_req(struct daemon *d, const struct vm *vm, struct json_object *req, int send_fd,
+int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_object *req, int send_fd,
 		   struct json_object **reply, struct err *e)
 {
 	char sock[512];
@@ -171,7 +171,7 @@ int vm_control_req(struct daemon *d, const struct vm *vm, struct json_object *re
 	return 0;
 }
 
-static void close_pidfds(struct vm *vm)
+static void close_pidfds(struct vm_entry *vm)
 {
 	if (vm->keeper_pidfd >= 0)
 		close(vm->keeper_pidfd);
@@ -180,7 +180,7 @@ static void close_pidfds(struct vm *vm)
 	vm->keeper_pidfd = vm->monitor_pidfd = -1;
 }
 
-static struct json_object *ok_reply(struct vm *vm)
+static struct json_object *ok_reply(struct vm_entry *vm)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
@@ -191,7 +191,7 @@ static struct json_object *ok_reply(struct vm *vm)
 	return o;
 }
 
-static void answer_waiter(struct daemon *d, struct vm *vm, struct json_object *reply)
+static void answer_waiter(struct daemon *d, struct vm_entry *vm, struct json_object *reply)
 {
 	struct client *c = vm->waiter;
 	vm->waiter = NULL;
@@ -201,7 +201,7 @@ static void answer_waiter(struct daemon *d, struct vm *vm, struct json_object *r
 		json_object_put(reply);
 }
 
-static void fail_waiter(struct daemon *d, struct vm *vm, const char *msg)
+static void fail_waiter(struct daemon *d, struct vm_entry *vm, const char *msg)
 {
 	char *line = proto_error_reply(PROTO_ERROR, msg);
 	answer_waiter(d, vm, line ? json_tokener_parse(line) : NULL);
@@ -209,7 +209,7 @@ static void fail_waiter(struct daemon *d, struct vm *vm, const char *msg)
 }
 
 /* The monitor's directories, sockets left by a previous run removed, a fresh exit record. */
-static int prepare_files(struct daemon *d, struct vm *vm, struct err *e)
+static int prepare_files(struct daemon *d, struct vm_entry *vm, struct err *e)
 {
 	char p[512];
 	path(d, PATHS_VM_DIR, vm->name, p, sizeof(p));
@@ -238,7 +238,7 @@ static int prepare_files(struct daemon *d, struct vm *vm, struct err *e)
  * say so now, clearly, for any it could not open (the jail shows each file itself, so only the
  * file's own mode counts). A file the VM writes belongs to its uid alone; one that several VMs
  * read (a kernel) may be open to the jail gid, which every monitor has. */
-static int jail_can_open(const struct vm *vm, const struct jail_id *id, const char *what, const char *file,
+static int jail_can_open(const struct vm_entry *vm, const struct jail_id *id, const char *what, const char *file,
 			 bool write, struct err *e)
 {
 	struct stat st;
@@ -259,7 +259,7 @@ static int jail_can_open(const struct vm *vm, const struct jail_id *id, const ch
 		       (unsigned)id->uid, file, (unsigned)id->gid, file, file);
 }
 
-static int jail_check(struct daemon *d, const struct vm *vm, const struct vmdef *def, struct err *e)
+static int jail_check(struct daemon *d, const struct vm_entry *vm, const struct vmdef *def, struct err *e)
 {
 	struct jail_id idv, *id = NULL;
 	if (d->jail) {
@@ -319,7 +319,7 @@ static void keeper_failed(const char *mlog, off_t at, const char *name, struct e
 }
 
 /* The VM's cgroup, its keeper and monitor; the VM is starting once this returns 0. */
-static int launch(struct daemon *d, struct vm *vm, const struct vmdef *def, int lock, struct vmm_args *args,
+static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, int lock, struct vmm_args *args,
 		  struct err *e)
 {
 	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512], vol[512];
@@ -368,7 +368,7 @@ static int launch(struct daemon *d, struct vm *vm, const struct vmdef *def, int 
 	return 0;
 }
 
-int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e)
+int vm_start(struct daemon *d, struct vm_entry *vm, struct client *c, enum proto_code *code, struct err *e)
 {
 	*code = PROTO_STATE;
 	if (vm_active(vm))
@@ -384,7 +384,7 @@ int vm_start(struct daemon *d, struct vm *vm, struct client *c, enum proto_code 
 	return pathcheck_start(d, vm, def, c, e); /* which goes on in vm_start_checked */
 }
 
-int vm_start_checked(struct daemon *d, struct vm *vm, struct vmdef *def, struct client *c, enum proto_code *code,
+int vm_start_checked(struct daemon *d, struct vm_entry *vm, struct vmdef *def, struct client *c, enum proto_code *code,
 		     struct err *e)
 {
 	struct vmm_args *args = malloc(sizeof(*args));
@@ -434,7 +434,7 @@ out:
 }
 
 /* Sends the next stop escalation. */
-static void stop_step(struct daemon *d, struct vm *vm)
+static void stop_step(struct daemon *d, struct vm_entry *vm)
 {
 	struct err e;
 	vm->stop_phase++;
@@ -452,7 +452,7 @@ static void stop_step(struct daemon *d, struct vm *vm)
 	}
 }
 
-int vm_stop(struct daemon *d, struct vm *vm, struct client *c, int timeout_s, enum proto_code *code,
+int vm_stop(struct daemon *d, struct vm_entry *vm, struct client *c, int timeout_s, enum proto_code *code,
 	    struct err *e)
 {
 	*code = PROTO_STATE;
@@ -479,7 +479,7 @@ int vm_stop(struct daemon *d, struct vm *vm, struct client *c, int timeout_s, en
 	return 0;
 }
 
-int vm_kill(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *code, struct err *e)
+int vm_kill(struct daemon *d, struct vm_entry *vm, struct client *c, enum proto_code *code, struct err *e)
 {
 	*code = PROTO_STATE;
 	if (vm->state == VM_STOPPED)
@@ -496,7 +496,7 @@ int vm_kill(struct daemon *d, struct vm *vm, struct client *c, enum proto_code *
 	return 0;
 }
 
-int vm_pause(struct daemon *d, struct vm *vm, bool pause, enum proto_code *code, struct err *e)
+int vm_pause(struct daemon *d, struct vm_entry *vm, bool pause, enum proto_code *code, struct err *e)
 {
 	*code = PROTO_STATE;
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
@@ -546,7 +546,7 @@ static void monitor_reason(struct daemon *d, const char *name, char *out, size_t
 	free(text);
 }
 
-void vm_on_keeper_exit(struct daemon *d, struct vm *vm)
+void vm_on_keeper_exit(struct daemon *d, struct vm_entry *vm)
 {
 	char p[512], reason[200];
 	int status = 0, sig = 0;
@@ -635,7 +635,7 @@ void vm_remove(struct daemon *d, const char *name)
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		if (path(d, dirs[i], name, p, sizeof(p)) == 0 && rmdir(p) < 0 && errno != ENOENT)
 			fprintf(stderr, "shojid: cannot remove %s: %s\n", p, strerror(errno));
-	struct vm *vm = vm_find(d, name, false);
+	struct vm_entry *vm = vm_find(d, name, false);
 	if (vm)
 		vm->used = false;
 }
@@ -669,7 +669,7 @@ int vm_run_disposable(struct daemon *d, const char *definition, struct client *c
 		err_set(e, "the definition is too large");
 		goto out;
 	}
-	struct vm *vm = vm_find(d, name, true);
+	struct vm_entry *vm = vm_find(d, name, true);
 	if (!vm) {
 		err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
 		goto out;
@@ -699,7 +699,7 @@ out:
 	return r;
 }
 
-static void start_progress(struct daemon *d, struct vm *vm)
+static void start_progress(struct daemon *d, struct vm_entry *vm)
 {
 	struct json_object *rep;
 	struct err e;
@@ -728,7 +728,7 @@ static void start_progress(struct daemon *d, struct vm *vm)
 void vm_tick(struct daemon *d)
 {
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
-		struct vm *vm = &d->vms[i];
+		struct vm_entry *vm = &d->vms[i];
 		if (!vm->used)
 			continue;
 		if (vm->state == VM_STARTING && vm->stop_phase == 0)
@@ -796,7 +796,7 @@ static void adopt(struct daemon *d, const char *name)
 	if (o && json_object_object_get_ex(o, "last_exit", &v))
 		snprintf(last, sizeof(last), "%s", json_object_get_string(v));
 	double started = o && json_object_object_get_ex(o, "started", &v) ? json_object_get_double(v) : 0;
-	struct vm *vm = vm_find(d, name, true);
+	struct vm_entry *vm = vm_find(d, name, true);
 	if (!vm) {
 		json_object_put(o);
 		return;
