@@ -138,8 +138,9 @@ def main():
     for peer in ("qemu microvm", "qemu q35"):
         if peer in summary and s[0] and summary[peer][0]:
             p = summary[peer]
-            ex = f"{s[1] / p[1]:.2f}x" if s[1] and p[1] else "n/a"
-            print(f"ratio shoji-vmm / {peer}: time {s[0] / p[0]:.2f}x, exits {ex}")
+            print(f"ratio shoji-vmm / {peer}, time to init: {s[0] / p[0]:.2f}x (lower is better)")
+            if s[1] and p[1]:
+                print(f"ratio shoji-vmm / {peer}, KVM exits to init: {s[1] / p[1]:.2f}x (lower is better)")
     if s[2] is not None:
         print(f"shoji-vmm memory overhead: {s[2] / 1024:.2f} MiB (goal <= 3 MiB)")
     return 0 if s[0] else 1

@@ -202,9 +202,11 @@ def main():
             continue
         for i, d in enumerate(("guest->host", "host->guest")):
             if s[i][0] and q[i][0]:
-                print(f"ratio shoji-vmm / qemu, {backend} {d} throughput: {s[i][0] / q[i][0]:.2f}x")
+                print(f"ratio shoji-vmm / qemu, {backend} {d} throughput: {s[i][0] / q[i][0]:.2f}x "
+                      "(higher is better)")
             if s[i][1] and q[i][1]:
-                print(f"ratio shoji-vmm / qemu, {backend} {d} exits/MiB: {s[i][1] / q[i][1]:.2f}x")
+                print(f"ratio shoji-vmm / qemu, {backend} {d} exits/MiB: {s[i][1] / q[i][1]:.2f}x "
+                      "(lower is better)")
             ok = ok and bool(s[i][0])
     return 0 if ok and med.get(("slirp", "shoji-vmm")) else 1
 

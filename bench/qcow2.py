@@ -103,7 +103,7 @@ def io_bench(a, kernel, initrd, d):
         for ph in PHASES:
             x, y = med[a_name][ph][0], med[b_name][ph][0]
             if x and y:
-                print(f"ratio {a_name} / {b_name}, {ph}: {x / y:.2f}x")
+                print(f"ratio {a_name} / {b_name}, {ph} MiB/s: {x / y:.2f}x (higher is better)")
     return med
 
 

@@ -163,7 +163,8 @@ def main():
             q = statistics.median(res[key])
             print(f"{what} (threads outside vCPUs): {q:.2f} ms CPU per frame (runs: "
                   f"{', '.join(f'{v:.2f}' for v in res[key])})")
-            print(f"  ratio shoji / this QEMU: {s / q:.2f}" if q > 0 else "  ratio: QEMU's cost was below the noise")
+            print(f"ratio shoji / {key}, CPU per frame: {s / q:.2f}x (lower is better)" if q > 0
+                  else f"{key}: its cost was below the noise; no ratio")
     else:
         print("QEMU: no SDL display in this qemu-system-x86_64 (install qemu-system-gui); not compared")
     return 0
