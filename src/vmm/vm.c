@@ -102,12 +102,64 @@ static int plug(struct vm *vm, struct virtio_pci *vp, struct err *e)
 	return 0;
 }
 
-static int add_rng(struct vm *vm, struct err *e)
+/* A new device of `size` bytes, zeroed and already in vm->devices, so that vm_destroy takes it
+ * down whatever becomes of its initialisation (each destroy copes with a partial one). */
+static void *new_device(struct vm *vm, const char *kind, size_t size, void (*destroy)(void *), struct err *e)
 {
-	vm->rng = calloc(1, sizeof(*vm->rng));
-	if (!vm->rng)
-		return err_set(e, "out of memory for virtio-rng");
-	if (virtio_rng_init(vm->rng, &vm->machine, &vm->mem, e) < 0)
+	void *p = vm->ndevices < VM_MAX_DEVICES ? calloc(1, size) : NULL;
+	if (!p)
+		return err_set(e, "out of memory for %s", kind), NULL;
+	vm->devices[vm->ndevices++] = (struct vm_device){kind, p, destroy};
+	return p;
+}
+
+static void destroy_rng(void *p)
+{
+	virtio_pci_destroy(p);
+	free(p);
+}
+
+static void destroy_blk(void *p)
+{
+	virtio_blk_destroy(p);
+	free(p);
+}
+
+static void destroy_console(void *p)
+{
+	virtio_console_destroy(p);
+	free(p);
+}
+
+static void destroy_net(void *p)
+{
+	virtio_net_destroy(p);
+	free(p);
+}
+
+static void destroy_vsock(void *p)
+{
+	virtio_vsock_destroy(p);
+	free(p);
+}
+
+static void destroy_input(void *p)
+{
+	virtio_pci_destroy(&((struct virtio_input *)p)->vp);
+	free(p);
+}
+
+static void destroy_gpu(void *p)
+{
+	virtio_gpu_destroy(p);
+	free(p);
+}
+
+static int add_rng(struct vm *vm, unsigned i, struct err *e)
+{
+	(void)i;
+	if (!(vm->rng = new_device(vm, "virtio-rng", sizeof(*vm->rng), destroy_rng, e)) ||
+	    virtio_rng_init(vm->rng, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, vm->rng, e);
 }
@@ -115,62 +167,85 @@ static int add_rng(struct vm *vm, struct err *e)
 static int add_disk(struct vm *vm, unsigned i, struct err *e)
 {
 	const struct vm_disk_config *d = &vm->cfg.disks[i];
-	vm->disks[i] = calloc(1, sizeof(*vm->disks[i]));
-	if (!vm->disks[i])
-		return err_set(e, "out of memory for disk '%s'", d->path);
-	if (virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
+	if (!(vm->disks[i] = new_device(vm, "virtio-blk", sizeof(*vm->disks[i]), destroy_blk, e)) ||
+	    virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->disks[i]->vp, e);
 }
 
 static int add_nic(struct vm *vm, unsigned i, struct err *e)
 {
-	vm->nics[i] = calloc(1, sizeof(*vm->nics[i]));
-	if (!vm->nics[i])
-		return err_set(e, "out of memory for virtio-net");
-	if (virtio_net_init(vm->nics[i], &vm->cfg.nics[i], &vm->machine, &vm->mem, e) < 0)
+	if (!(vm->nics[i] = new_device(vm, "virtio-net", sizeof(*vm->nics[i]), destroy_net, e)) ||
+	    virtio_net_init(vm->nics[i], &vm->cfg.nics[i], &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->nics[i]->vp, e);
 }
 
-static int add_vsock(struct vm *vm, struct err *e)
+static int add_vsock(struct vm *vm, unsigned i, struct err *e)
 {
-	vm->vsock = calloc(1, sizeof(*vm->vsock));
-	if (!vm->vsock)
-		return err_set(e, "out of memory for virtio-vsock");
-	if (virtio_vsock_init(vm->vsock, vm->cfg.vsock_cid, &vm->machine, &vm->mem, e) < 0)
+	(void)i;
+	if (!(vm->vsock = new_device(vm, "virtio-vsock", sizeof(*vm->vsock), destroy_vsock, e)) ||
+	    virtio_vsock_init(vm->vsock, vm->cfg.vsock_cid, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->vsock->vp, e);
 }
 
-static int add_console(struct vm *vm, struct err *e)
+static int add_console(struct vm *vm, unsigned i, struct err *e)
 {
-	vm->console = calloc(1, sizeof(*vm->console));
-	if (!vm->console)
-		return err_set(e, "out of memory for virtio-console");
-	if (virtio_console_init(vm->console, vm->cfg.console_socket, &vm->machine, &vm->mem, e) < 0 ||
+	(void)i;
+	if (!(vm->console = new_device(vm, "virtio-console", sizeof(*vm->console), destroy_console, e)) ||
+	    virtio_console_init(vm->console, vm->cfg.console_socket, &vm->machine, &vm->mem, e) < 0 ||
 	    pci_bus_add(&vm->pci, &vm->console->vp.pci, e) < 0 || virtio_console_start(vm->console, e) < 0)
 		return -1;
 	return 0;
 }
 
 /* The display: three input devices (keyboard, tablet, mouse), then the GPU that feeds them. */
-static int add_display(struct vm *vm, struct err *e)
+static int add_display(struct vm *vm, unsigned i, struct err *e)
 {
+	(void)i;
 	for (uint32_t k = 0; k < 3; k++) {
-		vm->inputs[k] = calloc(1, sizeof(*vm->inputs[k]));
-		if (!vm->inputs[k])
-			return err_set(e, "out of memory for virtio-input");
-		if (virtio_input_init(vm->inputs[k], k, &vm->machine, &vm->mem, e) < 0 ||
+		if (!(vm->inputs[k] = new_device(vm, "virtio-input", sizeof(*vm->inputs[k]), destroy_input, e)) ||
+		    virtio_input_init(vm->inputs[k], k, &vm->machine, &vm->mem, e) < 0 ||
 		    plug(vm, &vm->inputs[k]->vp, e) < 0)
 			return -1;
 	}
-	vm->gpu = calloc(1, sizeof(*vm->gpu));
-	if (!vm->gpu)
-		return err_set(e, "out of memory for virtio-gpu");
-	if (virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0 ||
+	if (!(vm->gpu = new_device(vm, "virtio-gpu", sizeof(*vm->gpu), destroy_gpu, e)) ||
+	    virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0 ||
 	    pci_bus_add(&vm->pci, &vm->gpu->vp.pci, e) < 0 || virtio_gpu_start(vm->gpu, e) < 0)
 		return -1;
+	return 0;
+}
+
+static unsigned one_if(bool b)
+{
+	return b ? 1 : 0;
+}
+
+static unsigned rng_count(const struct vm_config *c) { return one_if(c->rng); }
+static unsigned disk_count(const struct vm_config *c) { return c->ndisks; }
+static unsigned console_count(const struct vm_config *c) { return one_if(c->console_socket); }
+static unsigned nic_count(const struct vm_config *c) { return c->nnics; }
+static unsigned vsock_count(const struct vm_config *c) { return one_if(c->vsock_cid); }
+static unsigned display_count(const struct vm_config *c) { return one_if(c->display); }
+
+/* The machine's optional devices, in the order they are made (and their PCI slots given): how
+ * many of each this VM's configuration asks for, and how to make the i-th. A new device is one
+ * line here, its add_ and destroy_ functions above, its option and its test. */
+static const struct device_kind {
+	unsigned (*count)(const struct vm_config *cfg);
+	int (*add)(struct vm *vm, unsigned i, struct err *e);
+} device_kinds[] = {
+	{rng_count, add_rng},	  {disk_count, add_disk},   {console_count, add_console},
+	{nic_count, add_nic},	  {vsock_count, add_vsock}, {display_count, add_display},
+};
+
+static int add_devices(struct vm *vm, struct err *e)
+{
+	for (size_t k = 0; k < sizeof(device_kinds) / sizeof(device_kinds[0]); k++)
+		for (unsigned i = 0; i < device_kinds[k].count(&vm->cfg); i++)
+			if (device_kinds[k].add(vm, i, e) < 0)
+				return -1;
 	return 0;
 }
 
@@ -257,23 +332,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		if (kvm_set_memory(&vm->kvm, (uint32_t)i, vm->mem.regions[i].gpa, vm->mem.regions[i].size,
 				   vm->mem.host + vm->mem.host_offset[i], e) < 0)
 			return -1;
-	if (register_devices(vm, e) < 0)
-		return -1;
-	if (cfg->rng && add_rng(vm, e) < 0)
-		return -1;
-	for (unsigned i = 0; i < cfg->ndisks; i++)
-		if (add_disk(vm, i, e) < 0)
-			return -1;
-	if (cfg->console_socket && add_console(vm, e) < 0)
-		return -1;
-	for (unsigned i = 0; i < cfg->nnics; i++)
-		if (add_nic(vm, i, e) < 0)
-			return -1;
-	if (cfg->vsock_cid && add_vsock(vm, e) < 0)
-		return -1;
-	if (cfg->display && add_display(vm, e) < 0)
-		return -1;
-	if (create_vcpus(vm, e) < 0)
+	if (register_devices(vm, e) < 0 || add_devices(vm, e) < 0 || create_vcpus(vm, e) < 0)
 		return -1;
 	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
 }
@@ -305,47 +364,17 @@ void vm_stop(struct vm *vm)
 void vm_destroy(struct vm *vm)
 {
 	vm_stop(vm);
-	if (vm->gpu) { /* before the inputs it feeds */
-		virtio_gpu_destroy(vm->gpu);
-		free(vm->gpu);
-		vm->gpu = NULL;
+	while (vm->ndevices) {
+		struct vm_device *d = &vm->devices[--vm->ndevices];
+		d->destroy(d->dev);
 	}
-	for (unsigned k = 0; k < 3; k++) {
-		if (vm->inputs[k]) {
-			virtio_pci_destroy(&vm->inputs[k]->vp);
-			free(vm->inputs[k]);
-			vm->inputs[k] = NULL;
-		}
-	}
-	if (vm->rng) {
-		virtio_pci_destroy(vm->rng);
-		free(vm->rng);
-		vm->rng = NULL;
-	}
-	if (vm->console) {
-		virtio_console_destroy(vm->console);
-		free(vm->console);
-		vm->console = NULL;
-	}
-	for (unsigned i = 0; i < VM_MAX_NICS; i++) {
-		if (vm->nics[i]) {
-			virtio_net_destroy(vm->nics[i]);
-			free(vm->nics[i]);
-			vm->nics[i] = NULL;
-		}
-	}
-	if (vm->vsock) {
-		virtio_vsock_destroy(vm->vsock);
-		free(vm->vsock);
-		vm->vsock = NULL;
-	}
-	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
-		if (vm->disks[i]) {
-			virtio_blk_destroy(vm->disks[i]);
-			free(vm->disks[i]);
-			vm->disks[i] = NULL;
-		}
-	}
+	vm->rng = NULL;
+	vm->console = NULL;
+	vm->vsock = NULL;
+	vm->gpu = NULL;
+	memset(vm->disks, 0, sizeof(vm->disks));
+	memset(vm->nics, 0, sizeof(vm->nics));
+	memset(vm->inputs, 0, sizeof(vm->inputs));
 	for (unsigned i = 0; i < vm->nvcpus_created; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -61,6 +61,15 @@ struct vm_config {
 	struct display_server *display;
 };
 
+/* One device of the machine, as vm_destroy takes it down: devices are kept in the order they
+ * were made and destroyed in reverse (a GPU before the inputs it feeds). */
+#define VM_MAX_DEVICES (3 + VM_MAX_DISKS + VM_MAX_NICS + 4)
+struct vm_device {
+	const char *kind;
+	void *dev;
+	void (*destroy)(void *dev); /* stops its threads, releases what it holds, frees it */
+};
+
 struct vm {
 	struct machine machine; /* what devices see */
 	struct vm_config cfg;
@@ -73,6 +82,9 @@ struct vm {
 	struct serial serial;
 	struct rtc rtc;
 	struct pci_bus pci;
+	struct vm_device devices[VM_MAX_DEVICES];
+	unsigned ndevices;
+	/* The devices other parts reach by kind (disk snapshots, the display); owned by devices[]. */
 	struct virtio_pci *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
 	struct virtio_console *console;
