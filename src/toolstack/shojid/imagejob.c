@@ -223,8 +223,14 @@ static void end(struct daemon *d, struct image_job *j)
 	int status;
 	while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	bool ok = !j->failed && WIFEXITED(status) && WEXITSTATUS(status) == 0 && j->in_msg;
-	if (!ok && !j->stopped && !j->len)
+	/* Done only when it said so, exited so, and reported every step (a job that skips steps
+	 * and claims success is not believed). */
+	bool ok = !j->failed && WIFEXITED(status) && WEXITSTATUS(status) == 0 && j->in_msg &&
+		  j->steps_done == j->spec.nsteps;
+	if (!ok && !j->failed && j->in_msg && j->steps_done != j->spec.nsteps)
+		snprintf(j->msg, sizeof(j->msg), "%s: %s reported %u of its %u steps done", j->who,
+			 j->spec.op->what, j->steps_done, j->spec.nsteps);
+	else if (!ok && !j->stopped && (!j->len || !j->failed))
 		snprintf(j->msg, sizeof(j->msg), "%s: %s ended by %s", j->who, j->spec.op->what,
 			 WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "an error");
 	for (int i = 0; i < DAEMON_MAX_JOBS; i++)
