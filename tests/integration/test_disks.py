@@ -31,7 +31,7 @@ MIB = 1 << 20
 REC = 65536
 SLOTS = 500
 DISK_SIZE = 40 * MIB
-FLUSHED = re.compile(r"shoji-guest: flushed (\d+)")
+FLUSHED = re.compile(r"shoji-guest: flushed (\d+)\r?\n")  # whole lines only: a line still being written reads short
 
 
 def record(i):
