@@ -524,14 +524,14 @@ static int not_busy(struct call *k, unsigned flags)
 	bool tmpl = flags & ON_TEMPLATE;
 	char key[VMDEF_NAME_MAX + 16];
 	snprintf(key, sizeof(key), "%s%s", tmpl ? "template " : "", k->r->name);
-	const char *what = image_job_busy(k->d, key);
-	if (!what)
+	const struct image_op *op = image_job_busy(k->d, key);
+	if (!op)
 		return 0;
 	k->code = PROTO_STATE;
-	if (k->r->cmd == PROTO_START && strncmp(what, "starting", 8) == 0)
-		return err_set(&k->e, "VM '%s' is already %s", k->r->name, what);
+	if (k->r->cmd == PROTO_START && op->starts_the_vm)
+		return err_set(&k->e, "VM '%s' is already %s", k->r->name, op->what);
 	return err_set(&k->e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM",
-		       k->r->name, what);
+		       k->r->name, op->what);
 }
 
 static enum api_outcome dispatch(struct call *k)

@@ -180,7 +180,8 @@ enum image_end {
 	IMAGE_PASSED_ON, /* c is parked on something else now (a VM's start), which answers it */
 };
 struct image_op {
-	const char *what; /* "deleting a snapshot": for errors */
+	const char *what;     /* "deleting a snapshot": for errors */
+	bool starts_the_vm;   /* the first part of a start: the VM counts as starting meanwhile */
 	int (*work)(void *ctx, unsigned step, struct err *e);
 	int (*step_done)(struct daemon *d, void *ctx, unsigned step, struct err *e); /* NULL: none */
 	enum image_end (*finish)(struct daemon *d, void *ctx, struct client *c, bool ok, const char *msg,
@@ -197,13 +198,12 @@ struct image_job_spec {
 	gid_t groups[IMAGE_JOB_MAX_GROUPS]; /* with id: its supplementary groups (none by default) */
 	unsigned ngroups;
 	bool stay;		 /* keep shojid's identity (a check that only looks at types) */
-	int keep_fd;		 /* a descriptor the child keeps as 4, or -1 */
 };
 /* Starts the job with c parked on it: 0 (ctx is the job's from then on), or -1 with e (ctx
  * still the caller's). */
 int image_job_start(struct daemon *d, struct client *c, const struct image_job_spec *spec, struct err *e);
-/* What a job holding key busy is doing, or NULL. */
-const char *image_job_busy(const struct daemon *d, const char *key);
+/* The operation of the job holding key busy, or NULL. */
+const struct image_op *image_job_busy(const struct daemon *d, const char *key);
 /* The loop's part: the jobs' pipes to poll, what came on one, deadlines, a caller gone. */
 int image_job_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
 void image_job_io(struct daemon *d, void *job);

@@ -112,10 +112,10 @@ static void hold_for_test(void)
 
 static void child(int out, const struct image_job_spec *s, bool drop)
 {
-	if (dup2(out, 3) < 0 || (s->keep_fd >= 0 && dup2(s->keep_fd, 4) < 0))
+	if (dup2(out, 3) < 0)
 		_exit(1);
-	if (syscall(SYS_close_range, s->keep_fd >= 0 ? 5 : 4, ~0U, 0) < 0)
-		for (int fd = s->keep_fd >= 0 ? 5 : 4; fd < 1024; fd++)
+	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
+		for (int fd = 4; fd < 1024; fd++)
 			close(fd);
 	struct err e = {""};
 	int r = confine(s, drop, &e);
@@ -196,11 +196,11 @@ int image_job_start(struct daemon *d, struct client *c, const struct image_job_s
 	return 0;
 }
 
-const char *image_job_busy(const struct daemon *d, const char *key)
+const struct image_op *image_job_busy(const struct daemon *d, const char *key)
 {
 	for (int i = 0; i < DAEMON_MAX_JOBS; i++)
 		if (d->jobs[i] && strcmp(d->jobs[i]->key, key) == 0)
-			return d->jobs[i]->spec.op->what;
+			return d->jobs[i]->spec.op;
 	return NULL;
 }
 

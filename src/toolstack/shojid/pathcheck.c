@@ -89,7 +89,10 @@ static enum image_end passed(struct daemon *d, void *ctx, struct client *c, bool
 	return r < 0 ? IMAGE_FAILED : IMAGE_PASSED_ON;
 }
 
-static const struct image_op check_op = {"starting (checking the files it names)", check_all, NULL, passed};
+static const struct image_op check_op = {.what = "starting (checking the files it names)",
+					 .starts_the_vm = true,
+					 .work = check_all,
+					 .finish = passed};
 
 /* The owner's identity: its uid, primary gid and groups (none without a passwd entry). */
 static void owner_identity(uid_t owner, struct image_job_spec *spec)
@@ -116,7 +119,7 @@ int pathcheck_start(struct daemon *d, struct vm_entry *vm, struct vmdef *def, st
 		if (!realpath(d->paths.state, p->state_dir))
 			snprintf(p->state_dir, sizeof(p->state_dir), "%s", d->paths.state);
 		p->def = def;
-		*spec = (struct image_job_spec){.op = &check_op, .ctx = p, .nsteps = 1, .key = vm->name, .keep_fd = -1};
+		*spec = (struct image_job_spec){.op = &check_op, .ctx = p, .nsteps = 1, .key = vm->name};
 		owner_identity(vm->owner, spec);
 		r = image_job_start(d, c, spec, e);
 	}

@@ -232,9 +232,12 @@ static enum image_end finish(struct daemon *d, void *ctx, struct client *c, bool
 	return *reply ? IMAGE_REPLY : IMAGE_FAILED;
 }
 
-static const struct image_op create_op = {"making a snapshot", work, step_done, finish};
-static const struct image_op revert_op = {"reverting to a snapshot", work, step_done, finish};
-static const struct image_op delete_op = {"deleting a snapshot", work, step_done, finish};
+static const struct image_op create_op = {.what = "making a snapshot", .work = work, .step_done = step_done,
+					  .finish = finish};
+static const struct image_op revert_op = {.what = "reverting to a snapshot", .work = work, .step_done = step_done,
+					  .finish = finish};
+static const struct image_op delete_op = {.what = "deleting a snapshot", .work = work, .step_done = step_done,
+					  .finish = finish};
 
 /* A new overlay for chain c on backing, its empty file made by root for the job to write. */
 static int add_overlay(struct daemon *d, struct snapjob *j, unsigned c, const char *backing, struct err *e)
@@ -253,7 +256,7 @@ static int start(struct daemon *d, struct client *c, struct snapjob *j, const st
 		 enum proto_code *code, struct err *e)
 {
 	struct image_job_spec spec = {.op = op, .ctx = j, .nsteps = j->nfolds + (j->nmade ? 1 : 0),
-				      .key = j->name, .vm = j->name, .keep_fd = -1};
+				      .key = j->name, .vm = j->name};
 	*code = PROTO_ERROR;
 	if (image_job_start(d, c, &spec, e) == 0)
 		return 0;

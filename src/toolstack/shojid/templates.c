@@ -337,7 +337,8 @@ static enum image_end commit_finish(struct daemon *d, void *ctx, struct client *
 	return *reply ? IMAGE_REPLY : IMAGE_FAILED;
 }
 
-static const struct image_op commit_op = {"checking the imported image", check_step, NULL, commit_finish};
+static const struct image_op commit_op = {.what = "checking the imported image", .work = check_step,
+					  .finish = commit_finish};
 
 int template_commit(struct daemon *d, struct client *c, const char *name, int version, const char *source,
 		    enum proto_code *code, struct err *e)
@@ -363,7 +364,7 @@ int template_commit(struct daemon *d, struct client *c, const char *name, int ve
 	snprintf(key, sizeof(key), "template %s", name);
 	/* Checked as nobody: the image's bytes are the importer's. */
 	struct image_job_spec spec = {.op = &commit_op, .ctx = j, .nsteps = 1, .key = key, .vm = NULL,
-				      .id = {65534, 65534}, .keep_fd = -1};
+				      .id = {65534, 65534}};
 	if (copy_part(part, j->copy, e) < 0 || image_job_start(d, c, &spec, e) < 0) {
 		unlink(j->copy);
 		free(j);
