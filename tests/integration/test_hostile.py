@@ -6,6 +6,7 @@ descriptor behind in root's daemon, which answers throughout; a member of the gr
 no VM but its own, sees no other in the list or the events, and takes no display unless it is
 the seat's user. (The seat's, the monitor's and the image layer's own hostile cases live in
 their suites; docs/SECURITY.md lists them all.)"""
+import contextlib
 import grp
 import json
 import os
@@ -165,6 +166,33 @@ def test_definition_paths_checked_as_the_owner(ts):
     ts.ok("delete", "rootvm")
 
 
+@contextlib.contextmanager
+def held_job(ts, request):
+    """Sends request while the test build's hook holds every image job before its work (a FIFO
+    at SHOJI_TEST_JOB_HOLD); yields the reply that came at once (None: it waits) and a function
+    that lets the job go and returns the reply."""
+    hold = ts.env["SHOJI_TEST_JOB_HOLD"]
+    os.mkfifo(hold, 0o666)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(os.path.join(ts.run, "shojid.sock"))
+            s.sendall(json.dumps(request).encode() + b"\n")
+            s.settimeout(2)
+            try:
+                early = s.recv(4096)
+            except socket.timeout:
+                early = None
+
+            def release():
+                with open(hold, "wb") as f:
+                    f.write(b"x")
+                s.settimeout(60)
+                return json.loads(s.makefile().readline())
+            yield early, release
+    finally:
+        os.unlink(hold)
+
+
 def test_image_jobs_leave_the_daemon_answering(ts):
     """A snapshot delete's image job, then a start's check of its files, are held (the test
     build's hook): meanwhile shojid answers list and other VMs' requests, refuses changes to the
@@ -179,61 +207,32 @@ def test_image_jobs_leave_the_daemon_answering(ts):
         os.chown(disk, jail_uid, -1)
     ts.ok("set", "slow", "disk.data.path=" + disk, "disk.data.format=qcow2")
     ts.ok("snapshot", "create", "slow", "s1")
-    hold = ts.env["SHOJI_TEST_JOB_HOLD"]
-    os.mkfifo(hold, 0o666)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(os.path.join(ts.run, "shojid.sock"))
-            s.sendall(b'{"cmd":"snapshot-delete","name":"slow","snapshot":"s1"}\n')
-            s.settimeout(2)
-            try:
-                early = s.recv(4096)
-            except socket.timeout:
-                early = None
-            if early is not None:
-                raise Skip(f"the job did not wait (a build without -Dtest_hooks=true?): {early!r}")
-            t0 = time.monotonic()
-            ping(ts)
-            ts.ok("info", "other")
-            ts.ok("set", "other", "memory=96M")
-            rc, _, err = ts.shoji("start", "slow")
-            assert rc == 4 and "busy deleting a snapshot" in err, (rc, err)
-            rc, _, err = ts.shoji("snapshot", "create", "slow")
-            assert rc == 4 and "busy" in err, (rc, err)
-            assert time.monotonic() - t0 < 5, f"answers took {time.monotonic() - t0:.1f}s"
-            with open(hold, "wb") as f:  # let the job go
-                f.write(b"x")
-            s.settimeout(30)
-            reply = json.loads(s.makefile().readline())
-        assert reply["ok"], reply
-    finally:
-        os.unlink(hold)
+    with held_job(ts, {"cmd": "snapshot-delete", "name": "slow", "snapshot": "s1"}) as (early, release):
+        if early is not None:
+            raise Skip(f"the job did not wait (a build without -Dtest_hooks=true?): {early!r}")
+        t0 = time.monotonic()
+        ping(ts)
+        ts.ok("info", "other")
+        ts.ok("set", "other", "memory=96M")
+        rc, _, err = ts.shoji("start", "slow")
+        assert rc == 4 and "busy deleting a snapshot" in err, (rc, err)
+        rc, _, err = ts.shoji("snapshot", "create", "slow")
+        assert rc == 4 and "busy" in err, (rc, err)
+        assert time.monotonic() - t0 < 5, f"answers took {time.monotonic() - t0:.1f}s"
+        reply = release()
+    assert reply["ok"], reply
     assert ts.js("snapshot", "list", "slow")["snapshots"] == []
     # A start is parked on the check of the files its definition names, the same way.
-    os.mkfifo(hold, 0o666)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(os.path.join(ts.run, "shojid.sock"))
-            s.sendall(b'{"cmd":"start","name":"other"}\n')
-            s.settimeout(2)
-            try:
-                early = s.recv(4096)
-            except socket.timeout:
-                early = None
-            assert early is None, early
-            t0 = time.monotonic()
-            ping(ts)
-            ts.ok("info", "slow")
-            rc, _, err = ts.shoji("start", "other")
-            assert rc == 4 and "already starting" in err, (rc, err)
-            assert time.monotonic() - t0 < 5, f"answers took {time.monotonic() - t0:.1f}s"
-            with open(hold, "wb") as f:
-                f.write(b"x")
-            s.settimeout(60)
-            reply = json.loads(s.makefile().readline())
-        assert reply["ok"], reply
-    finally:
-        os.unlink(hold)
+    with held_job(ts, {"cmd": "start", "name": "other"}) as (early, release):
+        assert early is None, early
+        t0 = time.monotonic()
+        ping(ts)
+        ts.ok("info", "slow")
+        rc, _, err = ts.shoji("start", "other")
+        assert rc == 4 and "already starting" in err, (rc, err)
+        assert time.monotonic() - t0 < 5, f"answers took {time.monotonic() - t0:.1f}s"
+        reply = release()
+    assert reply["ok"], reply
     ts.ok("kill", "other")
     ts.ok("delete", "slow")
     ts.ok("delete", "other")
