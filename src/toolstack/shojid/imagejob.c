@@ -1,8 +1,8 @@
 /* imagejob: image work on files a VM, its jail uid or a group member controls (snapshot
  * overlays, merges and commits, the definition's own image, a template import) is never done by
  * root. It runs in a child process that holds only a pipe back to shojid, has become the VM's
- * own jail uid (or nobody, or for a start's path check the VM's owner) and the jail gid with no
- * other group and no capability, no_new_privs, dies with
+ * own jail uid and the jail gid with no other group (a template check: nobody; a start's path
+ * check: the VM's owner with its groups) and no capability, no_new_privs, dies with
  * shojid, and runs under a system-call allow-list (file I/O by path and descriptor, memory; no
  * socket, exec, ptrace, kill or namespace). What it can reach is what that uid can: the VM's
  * own files, never root's.
