@@ -14,11 +14,12 @@
 
 #include "../block/block.h"
 #include "../block/qcow2.h"
+#include "../common/version.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shoji-img COMMAND ...\n"
+		"usage: shoji-img COMMAND ...    (shoji-img --version: the version)\n"
 		"  create -f qcow2|raw [-b BACKING -F raw|qcow2] [-o cluster_size=N] FILE [SIZE]\n"
 		"                       a new image (SIZE in bytes, or with K, M, G, T; with -b it\n"
 		"                       defaults to the backing file's size)\n"
@@ -363,6 +364,10 @@ int main(int argc, char **argv)
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		version_print("shoji-img");
+		return 0;
 	}
 	const char *cmd = argv[1];
 	int status = 0, r;

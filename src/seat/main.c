@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "../common/log.h"
+#include "../common/version.h"
 #include "../toolstack/paths.h"
 #include "seat.h"
 
@@ -32,7 +33,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: shoji-seat [--runtime-dir DIR] [--control PATH] [--hotkey KEYS] [--size WxH]\n"
 		"                  [--fullscreen] [--renderer auto|gpu|software]\n"
-		"                  [--vm NAME=SOCKET[,label=COLOUR]]... [--log-level L]\n"
+		"                  [--vm NAME=SOCKET[,label=COLOUR]]... [--log-level L] [--version]\n"
 		"Shows the running VMs that have a display (display = on) in one window: the active one\n"
 		"under a bar with its name and label colour. The hot key (default " HOTKEY_DEFAULT ")\n"
 		"opens the switcher; 1..9 there (or the hot key's modifiers with 1..9) switch.\n"
@@ -77,6 +78,9 @@ static int parse(int argc, char **argv, struct seat *s, struct options *o, struc
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
+			exit(0);
+		} else if (strcmp(a, "--version") == 0) {
+			version_print("shoji-seat");
 			exit(0);
 		} else if (strcmp(a, "--fullscreen") == 0) {
 			o->fullscreen = true;

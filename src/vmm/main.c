@@ -14,6 +14,7 @@
 
 #include "../common/err.h"
 #include "../common/log.h"
+#include "../common/version.h"
 #include "boot/acpi.h"
 #include "boot/layout.h"
 #include "console.h"
@@ -77,6 +78,7 @@ static void usage(FILE *f)
 		"                       mouse, served to one seat at a time on this Unix socket\n"
 		"  --stats              print exit counts and memory overhead when the VM ends\n"
 		"  -h, --help           this text\n"
+		"  --version            the version\n"
 		"\n"
 		"On a terminal, Ctrl-A x stops the VM and Ctrl-A Ctrl-A sends Ctrl-A.\n"
 		"\n"
@@ -178,6 +180,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"cpus", required_argument, NULL, 'n'},    {"on-reboot", required_argument, NULL, 'r'},
 		{"serial", required_argument, NULL, 's'},  {"log-level", required_argument, NULL, 'l'},
 		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'v'},
 		{"rng", no_argument, NULL, 'R'},           {"disk", required_argument, NULL, 'd'},
 		{"console-socket", required_argument, NULL, 'C'},
 		{"net", required_argument, NULL, 'N'},     {"vsock", required_argument, NULL, 'V'},
@@ -259,6 +262,9 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		}
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'v':
+			version_print("shoji-vmm");
 			exit(0);
 		case ':':
 			return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/version.h"
 #include "cli.h"
 #include "commands.h"
 
@@ -51,7 +52,7 @@ static const struct command {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shoji [--json] [--runtime-dir DIR] COMMAND [ARGS]\n"
+	fprintf(f, "usage: shoji [--json] [--runtime-dir DIR] COMMAND [ARGS]\n       shoji --version\n"
 		   "Manages shoji VMs through shojid.\n\nCommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-8s %.*s\n", commands[i].name, (int)strcspn(commands[i].help, "\n"),
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
 			runtime_dir = argv[++i];
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
+			return CLI_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			version_print("shoji");
 			return CLI_OK;
 		} else {
 			return cli_fail(CLI_USAGE, "unknown option '%s' (see shoji --help)", argv[i]);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/version.h"
 #include "daemon.h"
 
 static volatile sig_atomic_t quit;
@@ -63,6 +64,7 @@ static void usage(FILE *f)
 		"                     the group of /dev/kvm\n"
 		"  --no-jail          run monitors without --jail-uid/--jail-gid\n"
 		"  -h, --help         this text\n"
+		"  --version          the version\n"
 		"\n"
 		"Stopping shojid (SIGTERM, or kill -9) leaves running VMs running; the next shojid\n"
 		"adopts them.\n");
@@ -81,6 +83,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"vmm", required_argument, NULL, 'v'},	     {"group", required_argument, NULL, 'g'},
 		{"jail-uids", required_argument, NULL, 'j'}, {"no-jail", no_argument, NULL, 'J'},
 		{"seat-user", required_argument, NULL, 'S'},
+		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.group = "shoji", .jail_first = JAILUID_DEFAULT_FIRST, .jail_last = JAILUID_DEFAULT_LAST};
@@ -99,6 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'J': o->no_jail = true; break;
 		case 'S': o->seat_user = optarg; break;
 		case 'h': usage(stdout); exit(0);
+		case 'V': version_print("shojid"); exit(0);
 		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
 		default: return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
 		}
