@@ -293,6 +293,24 @@ void link_read_display(struct seat *s, struct seat_vm *vm)
 	json_object_put(o);
 }
 
+long long link_next_ms(const struct seat *s)
+{
+	long long next = -1;
+	if (!s->use_shojid)
+		return -1;
+	if (s->events_fd < 0)
+		next = seat_earliest_ms(next, s->events_retry_ms);
+	if (s->list_fd >= 0)
+		next = seat_earliest_ms(next, s->list_deadline_ms + 1);
+	if (s->refresh && s->list_fd < 0)
+		next = seat_earliest_ms(next, s->list_retry_ms);
+	for (int i = 0; i < SEAT_MAX_VMS; i++) {
+		if (s->vms[i].used && s->vms[i].ask_fd >= 0)
+			next = seat_earliest_ms(next, s->vms[i].ask_deadline_ms);
+	}
+	return next;
+}
+
 void link_tick(struct seat *s)
 {
 	if (!s->use_shojid)

@@ -14,8 +14,6 @@
 #include "../toolstack/paths.h"
 #include "seat.h"
 
-#define IDLE_POLL_MS 4 /* how long the loop sleeps on the sockets before looking at SDL's events */
-
 long long seat_now_ns(void)
 {
 	struct timespec ts;
@@ -155,6 +153,7 @@ static int setup(struct seat *s, const struct options *o, struct err *e)
 	s->auto_pick = true;
 	seat_pick_default(s);
 	s->redraw = true;
+	wakeup_init(s);
 	return 0;
 }
 
@@ -217,7 +216,7 @@ static void frame(struct seat *s)
 
 static void loop(struct seat *s)
 {
-	struct pollfd pfd[3 + SEAT_MAX_CLIENTS + 2 * SEAT_MAX_VMS];
+	struct pollfd pfd[4 + SEAT_MAX_CLIENTS + 2 * SEAT_MAX_VMS];
 	while (!s->quit) {
 		int n = 0;
 		pfd[n++] = (struct pollfd){.fd = s->events_fd, .events = POLLIN};
@@ -229,7 +228,8 @@ static void loop(struct seat *s)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].fd : -1, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].ask_fd : -1, .events = POLLIN};
-		if (poll(pfd, (nfds_t)n, IDLE_POLL_MS) < 0 && errno != EINTR)
+		pfd[n++] = (struct pollfd){.fd = s->window_fd, .events = POLLIN}; /* input: SDL reads it */
+		if (poll(pfd, (nfds_t)n, wakeup_timeout_ms(s)) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents && s->events_fd >= 0)
 			link_read(s);
@@ -272,7 +272,7 @@ int main(int argc, char **argv)
 		s.vms[i].fd = -1;
 	for (int i = 0; i < SEAT_MAX_CLIENTS; i++)
 		s.clients[i].fd = -1;
-	s.control_fd = s.events_fd = s.list_fd = -1;
+	s.control_fd = s.events_fd = s.list_fd = s.window_fd = -1;
 	if (parse(argc, argv, &s, &o, &e) < 0 || setup(&s, &o, &e) < 0) {
 		fprintf(stderr, "shoji-seat: %s\n", e.msg);
 		control_close_all(&s);

@@ -98,6 +98,10 @@ struct seat {
 	unsigned nheld;
 	bool held_used; /* the hot key was made while they were held: their releases stay here */
 	SDL_Window *win;
+	/* The window system's connection (X11, Wayland), which the loop polls for input; -1 where
+	 * the video driver has none to give (window_polled: it must be asked every few ms). */
+	int window_fd;
+	bool window_polled;
 	SDL_Renderer *ren;
 	char renderer_desc[128]; /* "opengl (the GPU)", "software (OpenGL is llvmpipe ...)" */
 	int win_w, win_h;
@@ -130,12 +134,20 @@ int renderer_parse(const char *v, enum seat_renderer *out, struct err *e);
 int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e);
 
 long long seat_now_ns(void);
+/* The earlier of two times in ms, where -1 means none. */
+static inline long long seat_earliest_ms(long long a, long long b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
 void seat_sample(struct seat_samples *s, double v);
 
 /* vmconn.c: one VM's display connection */
 struct seat_vm *vmconn_add(struct seat *s, const char *name, uint32_t rgb, const char *sock);
 void vmconn_remove(struct seat *s, struct seat_vm *vm);
 void vmconn_try_connect(struct seat *s, struct seat_vm *vm);
+/* When vmconn_try_connect next tries the VM's display socket (CLOCK_MONOTONIC ms); -1: it does
+ * not (connected, asking shojid, or not waiting for the VM). */
+long long vmconn_retry_ms(const struct seat *s, const struct seat_vm *vm);
 void vmconn_disconnect(struct seat_vm *vm, enum seat_vm_state state, const char *why);
 /* fd is a new connection to the VM's display (made here or passed by shojid); takes it. */
 void vmconn_connected(struct seat *s, struct seat_vm *vm, int fd);
@@ -159,6 +171,9 @@ void link_read(struct seat *s);
 void link_read_list(struct seat *s);
 /* Refreshes the VM list from shojid when asked to, or reconnects the event stream. */
 void link_tick(struct seat *s);
+/* When link_tick or link_read_display next has something to do by the clock (a retry, a
+ * time-out), in CLOCK_MONOTONIC ms; -1: nothing. */
+long long link_next_ms(const struct seat *s);
 /* Asks shojid for a connection to the VM's display (the seat runs as a user of the shoji group,
  * who may not enter the monitors' runtime directories); shojid makes it and passes it over its
  * socket. The request goes out at once, and vm->ask_fd polls for the answer. */
@@ -174,6 +189,13 @@ void control_read(struct seat *s, struct seat_client *c);
 /* A frame is drawn but not yet presented: answers screenshot requests. */
 void control_frame_ready(struct seat *s);
 void control_close_all(struct seat *s);
+
+/* wakeup.c: when the loop must wake (thread: the seat's one thread) */
+/* Finds the window system's connection for s->window_fd, after the window is made. */
+void wakeup_init(struct seat *s);
+/* How long the loop may sleep in poll(): 0 when SDL already holds events, until the next
+ * deadline of a retry or time-out, at most a second; -1 is never returned. */
+int wakeup_timeout_ms(struct seat *s);
 
 /* render.c */
 void render_frame(struct seat *s);

@@ -91,12 +91,19 @@ void vmconn_connected(struct seat *s, struct seat_vm *vm, int fd)
 	s->redraw = true;
 }
 
-void vmconn_try_connect(struct seat *s, struct seat_vm *vm)
+long long vmconn_retry_ms(const struct seat *s, const struct seat_vm *vm)
 {
-	long long now = seat_now_ns() / 1000000;
 	/* Without shojid (--vm) nobody says a VM came back: a stopped one is retried. */
 	bool retry = vm->state == SEAT_VM_WAITING || (!s->use_shojid && vm->state == SEAT_VM_STOPPED);
-	if (vm->fd >= 0 || vm->ask_fd >= 0 || !retry || now < vm->retry_ms || !vm->sock[0])
+	if (!vm->used || vm->fd >= 0 || vm->ask_fd >= 0 || !retry || !vm->sock[0])
+		return -1;
+	return vm->retry_ms;
+}
+
+void vmconn_try_connect(struct seat *s, struct seat_vm *vm)
+{
+	long long now = seat_now_ns() / 1000000, due = vmconn_retry_ms(s, vm);
+	if (due < 0 || now < due)
 		return;
 	vm->retry_ms = now + RETRY_MS;
 	if (vm->via_shojid) {

@@ -6,7 +6,8 @@ and a digit switches; keys typed while work is active reach work alone (each gue
 keys it receives to its serial log) and the hot key reaches neither; `shoji switch` switches;
 a VM killed with -9 becomes a "crashed" tile, not a frozen frame; VMs started and stopped while
 the seat runs appear and disappear, service VMs without a display never do; a monitor that
-floods damage or sends garbage cannot freeze the seat or the other VM's display.
+floods damage or sends garbage cannot freeze the seat or the other VM's display; an idle seat
+sleeps.
 
 With --kms the seat runs on a bare console instead: SDL's KMS/DRM backend on the harness
 machine's display adapter (tests/harness/kvm-run --display), typed at through uinput devices.
@@ -371,6 +372,47 @@ def hostile_monitors(a, x):
             p.wait()
 
 
+def wakeups(pid):
+    """The context switches of a process's main thread so far: each sleep it woke from."""
+    n = 0
+    with open(f"/proc/{pid}/task/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                n += int(line.split()[1])
+    return n
+
+
+def idle_seat_sleeps(a, x):
+    """An idle seat sleeps until input, a socket or a deadline of its own: with two VMs shown
+    and nothing drawn, typed or asked, its main thread wakes at most a few times a second (it
+    polled every 4 ms, 250 times a second, before)."""
+    d = tempfile.mkdtemp(prefix="seat-", dir=scratch_base(a.bindir))
+    fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_display.py")
+    procs = []
+    try:
+        for name in ("one", "two"):
+            procs.append(subprocess.Popen([sys.executable, fake, "--socket", f"{d}/{name}.sock", "--name", name]))
+        wait_until(lambda: all(os.path.exists(f"{d}/{n}.sock") for n in ("one", "two")), 10, "sockets")
+        sock = f"{d}/seat.sock"
+        seat = subprocess.Popen([os.path.join(a.bindir, "shoji-seat"), "--control", sock, "--size", "800x600",
+                                 "--vm", f"one={d}/one.sock,label=blue", "--vm", f"two={d}/two.sock,label=green"],
+                                env=x.env(), stdout=subprocess.DEVNULL, stderr=open(f"{d}/seat.log", "ab"))
+        procs.append(seat)
+        wait_until(lambda: sum(v["state"] == "live" for v in call(sock, {"cmd": "status"})["vms"]) == 2, 20,
+                   "both screens live")
+        time.sleep(1)  # the first frames presented
+        before, t0 = wakeups(seat.pid), time.monotonic()
+        time.sleep(3)
+        n, secs = wakeups(seat.pid) - before, time.monotonic() - t0
+        print(f"# idle seat: {n} wakeups of its main thread in {secs:.1f} s ({n / secs:.1f}/s)", flush=True)
+        assert n / secs < 10, f"the idle seat woke {n / secs:.0f} times a second"
+        assert call(sock, {"cmd": "status"})["ok"] and seat.poll() is None
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def main():
     a = parse_args("--display", [("--kms", "a bare console (KMS/DRM, uinput) instead of Xvfb")])
     if not a:
@@ -410,6 +452,7 @@ def main():
             run(t.__name__, lambda: t(ts, seat))
         if not ts.real and not a.kms:  # the protocol, whatever the screen; one DRM master at a time
             run("hostile_monitors", lambda: hostile_monitors(a, x))
+            run("idle_seat_sleeps", lambda: idle_seat_sleeps(a, x))
     finally:
         if failed:
             for f in ("seat.log", "shojid.log"):
