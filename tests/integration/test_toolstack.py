@@ -791,7 +791,7 @@ def main():
 
 
 # shojid's record of a monitor that ended with vmmtest.emulation_fault's status and message.
-CRASH_LINE = re.compile(r"crashed: exit status (\d+) \(.*?\): (.*)")
+CRASH_LINE = re.compile(r"shojid: (\S+) crashed: exit status (\d+) \(.*?\): (.*)")
 
 
 def failed_status(ts, failed, passed):
@@ -800,7 +800,12 @@ def failed_status(ts, failed, passed):
     try:
         with open(os.path.join(ts.dir, "shojid.log"), "rb") as f:
             for m in CRASH_LINE.finditer(f.read().decode(errors="replace")):
-                if vmmtest.emulation_fault(int(m[1]), m[2]):
+                try:  # what the guest printed: the evidence beside the monitor's word
+                    with open(os.path.join(ts.state, "vms", m[1], "serial.log"), "rb") as s:
+                        guest = s.read().decode(errors="replace")
+                except OSError:
+                    guest = ""
+                if vmmtest.emulation_fault(int(m[2]), m[3], guest):
                     fault = m[0]
                     break
     except OSError:
