@@ -6,8 +6,10 @@
  *   {"cmd":"stats"}                  switch and frame latencies, upload/draw/present times (ms,
  *                                    the last 256 of each), frames presented, the SDL renderer
  *                                    and video driver
- * Replies are {"ok":true,...} or {"ok":false,"error":"one line"}. A client that cannot take its
- * reply at once is dropped. */
+ * Replies are {"ok":true,...} or {"ok":false,"error":"one line"}. Served by the shared JSON-lines
+ * server (common/jsonl_server.h) and parsed by common/jsonl.h's rules, as shojid's API and the
+ * monitors' control sockets are: an unknown command or field, or a field of the wrong type, is
+ * refused. A client that cannot take its reply at once is dropped. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -16,69 +18,76 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../common/unix_socket.h"
+#include "../common/jsonl.h"
+#include "../common/jsonl_server.h"
 #include "seat.h"
+
+static void on_request(void *ctx, struct jsonl_conn *c, const char *line, size_t len, int fd);
+
+/* A connection takes a free client slot (there are as many as the server has connections). */
+static int on_accepted(void *ctx, struct jsonl_conn *c)
+{
+	struct seat *s = ctx;
+	for (int i = 0; i < SEAT_MAX_CLIENTS; i++)
+		if (!s->clients[i].conn) {
+			s->clients[i] = (struct seat_client){.conn = c};
+			c->user = &s->clients[i];
+			return 0;
+		}
+	jsonl_close(c); /* cannot happen: the server admits SEAT_MAX_CLIENTS */
+	return -1;
+}
+
+static void on_closed(void *ctx, struct jsonl_conn *c)
+{
+	(void)ctx;
+	struct seat_client *sc = c->user;
+	if (sc)
+		*sc = (struct seat_client){0};
+}
+
+static const struct jsonl_server_ops ops = {
+	.accepted = on_accepted, .request = on_request, .closed = on_closed,
+};
 
 int control_open(struct seat *s, struct err *e)
 {
-	for (int i = 0; i < SEAT_MAX_CLIENTS; i++)
-		s->clients[i].fd = -1;
-	s->control_fd = -1;
+	s->control = (struct jsonl_server){.listen_fd = -1};
 	if (!s->control_path[0])
 		return 0;
-	return unix_socket_listen(s->control_path, "seat control socket", 16, &s->control_fd, e);
-}
-
-static void drop(struct seat_client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	c->len = 0;
-	c->screenshot_wait = false;
+	const struct jsonl_server_config cfg = {
+		.what = "seat control socket", .ops = &ops, .ctx = s, .max_conns = SEAT_MAX_CLIENTS,
+		.max_line = SEAT_CONTROL_MAX_LINE, .max_out = 0, .fds_per_line = 0,
+	};
+	return jsonl_server_listen(&s->control, &cfg, s->control_path, e);
 }
 
 void control_close_all(struct seat *s)
 {
+	jsonl_server_close(&s->control);
+}
+
+unsigned control_poll_fds(struct seat *s, struct pollfd *fds, int *timeout_ms)
+{
+	return jsonl_server_poll_fds(&s->control, fds, timeout_ms);
+}
+
+void control_serve(struct seat *s, const struct pollfd *fds, unsigned n)
+{
+	jsonl_server_serve(&s->control, fds, n);
+}
+
+bool control_screenshot_waiting(const struct seat *s)
+{
 	for (int i = 0; i < SEAT_MAX_CLIENTS; i++)
-		drop(&s->clients[i]);
-	if (s->control_fd >= 0) {
-		close(s->control_fd);
-		unlink(s->control_path);
-	}
-}
-
-static void accept_one(struct seat *s, int fd)
-{
-	for (int i = 0; i < SEAT_MAX_CLIENTS; i++) {
-		if (s->clients[i].fd < 0) {
-			s->clients[i] = (struct seat_client){.fd = fd};
-			return;
-		}
-	}
-	close(fd); /* too many at once */
-}
-
-void control_accept(struct seat *s)
-{
-	for (int n = 0; n < 16; n++) { /* what is waiting, a bounded number a turn */
-		int fd = accept4(s->control_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		accept_one(s, fd);
-	}
+		if (s->clients[i].conn && s->clients[i].screenshot_wait)
+			return true;
+	return false;
 }
 
 static void reply(struct seat_client *c, struct json_object *o)
 {
-	size_t n;
-	char *line = rpc_line(o, &n);
-	if (line) {
-		if (send(c->fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n)
-			drop(c);
-		free(line);
-	}
-	json_object_put(o);
+	jsonl_send_json(c->conn, o);
 }
 
 static struct json_object *ok(void)
@@ -90,10 +99,11 @@ static struct json_object *ok(void)
 
 static void fail(struct seat_client *c, const char *msg)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	reply(c, o);
+	size_t n;
+	char *line = jsonl_error_line(msg, &n);
+	if (line)
+		jsonl_send(c->conn, line, n);
+	free(line);
 }
 
 static struct json_object *status(struct seat *s)
@@ -135,85 +145,98 @@ static struct json_object *samples(const struct seat_samples *sm)
 	return arr;
 }
 
-static void request(struct seat *s, struct seat_client *c, const char *line)
+enum seat_cmd { SEAT_SWITCH, SEAT_STATUS, SEAT_SCREENSHOT, SEAT_STATS, SEAT_NCMDS };
+
+static const char *const cmd_names[SEAT_NCMDS] = {
+	[SEAT_SWITCH] = "switch", [SEAT_STATUS] = "status", [SEAT_SCREENSHOT] = "screenshot",
+	[SEAT_STATS] = "stats",
+};
+
+static struct json_object *stats(struct seat *s)
 {
-	struct json_object *o = json_tokener_parse(line), *v;
-	const char *cmd = o && json_object_object_get_ex(o, "cmd", &v) ? json_object_get_string(v) : "";
-	const char *arg = "";
-	if (o && (json_object_object_get_ex(o, "name", &v) || json_object_object_get_ex(o, "path", &v)))
-		arg = json_object_get_string(v);
-	if (strcmp(cmd, "switch") == 0) {
-		int i = seat_find(s, arg);
-		if (i < 0) {
-			char msg[160];
-			snprintf(msg, sizeof(msg), "the seat shows no VM '%.40s'; it must be running with "
-						   "display = on", arg);
-			fail(c, msg);
-		} else {
-			input_switch(s, i);
-			reply(c, ok());
-		}
-	} else if (strcmp(cmd, "status") == 0) {
-		reply(c, status(s));
-	} else if (strcmp(cmd, "screenshot") == 0 && arg[0] && strlen(arg) < sizeof(c->shot_path)) {
-		strcpy(c->shot_path, arg);
-		c->screenshot_wait = true;
-		s->redraw = true;
-	} else if (strcmp(cmd, "stats") == 0) {
-		struct json_object *r = ok();
-		json_object_object_add(r, "switch_ms", samples(&s->switch_ms));
-		json_object_object_add(r, "frame_ms", samples(&s->frame_ms));
-		json_object_object_add(r, "upload_ms", samples(&s->upload_ms));
-		json_object_object_add(r, "draw_ms", samples(&s->draw_ms));
-		json_object_object_add(r, "present_ms", samples(&s->present_ms));
-		json_object_object_add(r, "presents", json_object_new_int64((int64_t)s->presents));
-		json_object_object_add(r, "renderer", json_object_new_string(s->renderer_desc));
-		const char *video = SDL_GetCurrentVideoDriver();
-		json_object_object_add(r, "video", json_object_new_string(video ? video : ""));
-		reply(c, r);
-	} else {
-		fail(c, "unknown request; send switch, status, screenshot or stats");
+	struct json_object *r = ok();
+	json_object_object_add(r, "switch_ms", samples(&s->switch_ms));
+	json_object_object_add(r, "frame_ms", samples(&s->frame_ms));
+	json_object_object_add(r, "upload_ms", samples(&s->upload_ms));
+	json_object_object_add(r, "draw_ms", samples(&s->draw_ms));
+	json_object_object_add(r, "present_ms", samples(&s->present_ms));
+	json_object_object_add(r, "presents", json_object_new_int64((int64_t)s->presents));
+	json_object_object_add(r, "renderer", json_object_new_string(s->renderer_desc));
+	const char *video = SDL_GetCurrentVideoDriver();
+	json_object_object_add(r, "video", json_object_new_string(video ? video : ""));
+	return r;
+}
+
+static void do_switch(struct seat *s, struct seat_client *c, const char *name)
+{
+	int i = seat_find(s, name);
+	if (i < 0) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "the seat shows no VM '%.40s'; it must be running with "
+					   "display = on", name);
+		fail(c, msg);
+		return;
+	}
+	input_switch(s, i);
+	reply(c, ok());
+}
+
+/* Parses a request by jsonl.h's rules: its command, and its one argument where it takes one
+ * (switch: "name", screenshot: "path"). */
+static int parse(const char *line, size_t len, enum seat_cmd *cmd, char *arg, size_t size,
+		 struct err *e)
+{
+	static const char *const name_field[] = {"name", NULL}, *const path_field[] = {"path", NULL};
+	struct json_object *o;
+	if (jsonl_parse_object(line, len, SEAT_CONTROL_MAX_LINE, &o, e) < 0)
+		return -1;
+	int r = jsonl_command(o, cmd_names, SEAT_NCMDS, e);
+	if (r >= 0) {
+		*cmd = (enum seat_cmd)r;
+		const char *const *fields = *cmd == SEAT_SWITCH	      ? name_field
+					    : *cmd == SEAT_SCREENSHOT ? path_field : NULL;
+		const char *v = NULL;
+		r = jsonl_check_fields(o, cmd_names[r], fields, e);
+		if (r == 0 && fields)
+			r = jsonl_string(o, cmd_names[*cmd], fields[0], size - 1, true, &v, e);
+		if (r == 0 && v)
+			snprintf(arg, size, "%s", v);
 	}
 	json_object_put(o);
+	return r < 0 ? -1 : 0;
 }
 
-/* Serves the whole lines received, up to a screenshot (answered after the next frame). */
-static void serve_lines(struct seat *s, struct seat_client *c)
+static void on_request(void *ctx, struct jsonl_conn *conn, const char *line, size_t len, int fd)
 {
-	char *nl;
-	while (c->fd >= 0 && !c->screenshot_wait && (nl = memchr(c->buf, '\n', c->len))) {
-		*nl = '\0';
-		size_t used = (size_t)(nl + 1 - c->buf);
-		request(s, c, c->buf);
-		if (c->fd < 0)
-			return; /* dropped: it could not take the reply */
-		memmove(c->buf, nl + 1, c->len - used);
-		c->len -= used;
-		c->buf[c->len] = '\0';
-	}
-}
-
-void control_read(struct seat *s, struct seat_client *c)
-{
-	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		drop(c);
+	struct seat *s = ctx;
+	struct seat_client *c = conn->user;
+	enum seat_cmd cmd;
+	char arg[sizeof(c->shot_path)];
+	struct err e;
+	(void)fd; /* the server takes no descriptors here */
+	if (parse(line, len, &cmd, arg, sizeof(arg), &e) < 0) {
+		fail(c, e.msg);
 		return;
 	}
-	c->len += (size_t)n;
-	c->buf[c->len] = '\0';
-	serve_lines(s, c);
-	if (c->fd >= 0 && c->len == sizeof(c->buf) - 1)
-		drop(c); /* a line too long */
+	switch (cmd) {
+	case SEAT_SWITCH: do_switch(s, c, arg); break;
+	case SEAT_STATUS: reply(c, status(s)); break;
+	case SEAT_STATS: reply(c, stats(s)); break;
+	case SEAT_SCREENSHOT:
+		memcpy(c->shot_path, arg, sizeof(c->shot_path));
+		c->screenshot_wait = true;
+		jsonl_park(conn);
+		s->redraw = true;
+		break;
+	case SEAT_NCMDS: break;
+	}
 }
 
 void control_frame_ready(struct seat *s)
 {
 	for (int i = 0; i < SEAT_MAX_CLIENTS; i++) {
 		struct seat_client *c = &s->clients[i];
-		if (c->fd < 0 || !c->screenshot_wait)
+		if (!c->conn || !c->screenshot_wait)
 			continue;
 		struct err e;
 		c->screenshot_wait = false;
@@ -221,7 +244,7 @@ void control_frame_ready(struct seat *s)
 			fail(c, e.msg);
 		else
 			reply(c, ok());
-		if (c->fd >= 0)
-			serve_lines(s, c); /* what the client sent meanwhile */
+		if (c->conn)
+			jsonl_resume(c->conn); /* what the client sent meanwhile */
 	}
 }

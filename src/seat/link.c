@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/jsonl.h"
 #include "../common/log.h"
 #include "seat.h"
 
@@ -115,7 +116,7 @@ static int send_request(struct seat *s, struct json_object *req, int *fd_out, st
 {
 	int fd, en, r = -1;
 	size_t n;
-	char *line = rpc_line(req, &n);
+	char *line = jsonl_line(req, &n);
 	json_object_put(req);
 	if (!line)
 		return err_set(e, "out of memory");

@@ -168,8 +168,7 @@ static void frame(struct seat *s)
 	bool need = s->redraw;
 	for (int i = 0; i < SEAT_MAX_VMS && !need; i++)
 		need = s->vms[i].used && visible(s, i) && s->vms[i].dirty[2] != 0;
-	for (int i = 0; i < SEAT_MAX_CLIENTS && !need; i++)
-		need = s->clients[i].fd >= 0 && s->clients[i].screenshot_wait;
+	need = need || control_screenshot_waiting(s);
 	long long t0 = seat_now_ns(), t1 = t0;
 	if (need) {
 		render_frame(s); /* uploads the shown VMs' damage */
@@ -216,33 +215,28 @@ static void frame(struct seat *s)
 
 static void loop(struct seat *s)
 {
-	struct pollfd pfd[4 + SEAT_MAX_CLIENTS + 2 * SEAT_MAX_VMS];
+	enum { VM_FDS = 2, CTL_FDS = 3 + 2 * SEAT_MAX_VMS };
+	struct pollfd pfd[CTL_FDS + 1 + SEAT_MAX_CLIENTS];
 	while (!s->quit) {
 		int n = 0;
 		pfd[n++] = (struct pollfd){.fd = s->events_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = s->list_fd, .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = s->control_fd, .events = POLLIN};
-		for (int i = 0; i < SEAT_MAX_CLIENTS; i++, n++)
-			pfd[n] = (struct pollfd){.fd = s->clients[i].fd, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].fd : -1, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].ask_fd : -1, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = s->window_fd, .events = POLLIN}; /* input: SDL reads it */
-		if (poll(pfd, (nfds_t)n, wakeup_timeout_ms(s)) < 0 && errno != EINTR)
+		int timeout = wakeup_timeout_ms(s);
+		unsigned nctl = control_poll_fds(s, pfd + CTL_FDS, &timeout);
+		if (poll(pfd, (nfds_t)(CTL_FDS + nctl), timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents && s->events_fd >= 0)
 			link_read(s);
 		if (pfd[1].revents && s->list_fd >= 0)
 			link_read_list(s);
-		if (pfd[2].revents)
-			control_accept(s);
-		for (int i = 0; i < SEAT_MAX_CLIENTS; i++) {
-			if (pfd[3 + i].revents && s->clients[i].fd >= 0)
-				control_read(s, &s->clients[i]);
-		}
+		control_serve(s, pfd + CTL_FDS, nctl);
 		for (int i = 0; i < SEAT_MAX_VMS; i++) {
-			if (pfd[3 + SEAT_MAX_CLIENTS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
+			if (pfd[VM_FDS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
 				vmconn_read(s, &s->vms[i]);
 		}
 		for (int i = 0; i < SEAT_MAX_VMS; i++) { /* answers, or a time-out checked each turn */
@@ -270,9 +264,8 @@ int main(int argc, char **argv)
 	log_set_prefix("shoji-seat");
 	for (int i = 0; i < SEAT_MAX_VMS; i++)
 		s.vms[i].fd = -1;
-	for (int i = 0; i < SEAT_MAX_CLIENTS; i++)
-		s.clients[i].fd = -1;
-	s.control_fd = s.events_fd = s.list_fd = s.window_fd = -1;
+	s.control = (struct jsonl_server){.listen_fd = -1};
+	s.events_fd = s.list_fd = s.window_fd = -1;
 	if (parse(argc, argv, &s, &o, &e) < 0 || setup(&s, &o, &e) < 0) {
 		fprintf(stderr, "shoji-seat: %s\n", e.msg);
 		control_close_all(&s);

@@ -12,13 +12,15 @@
 
 #include "../common/display_proto.h"
 #include "../common/err.h"
-#include "../toolstack/rpc.h"
+#include "../common/jsonl_server.h"
+#include "../common/rpc.h"
 #include "../toolstack/vmdef.h"
 #include "hotkey.h"
 #include "keymap.h"
 
 #define SEAT_MAX_VMS 32
 #define SEAT_MAX_CLIENTS 4
+#define SEAT_CONTROL_MAX_LINE 4096 /* bytes of a control request, newline excluded */
 #define SEAT_BAR_H 28		/* the trust bar, above the guest's pixels */
 #define SEAT_PACKETS_PER_TURN 64 /* a monitor's packets read per loop turn, so none can starve
 				  * the others */
@@ -70,11 +72,10 @@ struct seat_vm {
 	uint64_t frames, dropped_input, bad_packets;
 };
 
+/* A control socket client (control.c): its connection while it has one. */
 struct seat_client {
-	int fd;
-	char buf[4096];
-	size_t len;
-	bool screenshot_wait; /* answered after the next frame */
+	struct jsonl_conn *conn; /* NULL: a free slot */
+	bool screenshot_wait;	 /* answered after the next frame */
 	char shot_path[256];
 };
 
@@ -117,7 +118,7 @@ struct seat {
 	char crashed[SEAT_MAX_VMS][VMDEF_NAME_MAX + 1]; /* names shojid reported crashed */
 	/* control socket */
 	char control_path[256];
-	int control_fd;
+	struct jsonl_server control;
 	struct seat_client clients[SEAT_MAX_CLIENTS];
 	/* measurements */
 	long long switch_ns; /* a switch waiting for the target's first frame; 0: none */
@@ -184,8 +185,13 @@ void link_ask_close(struct seat_vm *vm);
 
 /* control.c: the seat's control socket */
 int control_open(struct seat *s, struct err *e);
-void control_accept(struct seat *s);
-void control_read(struct seat *s, struct seat_client *c);
+/* The control socket's descriptors to poll (room for 1 + SEAT_MAX_CLIENTS), their count
+ * returned; lowers *timeout_ms to when a refused client must be closed. */
+unsigned control_poll_fds(struct seat *s, struct pollfd *fds, int *timeout_ms);
+/* Serves what poll reported on those n descriptors. */
+void control_serve(struct seat *s, const struct pollfd *fds, unsigned n);
+/* A screenshot request waits for the next frame. */
+bool control_screenshot_waiting(const struct seat *s);
 /* A frame is drawn but not yet presented: answers screenshot requests. */
 void control_frame_ready(struct seat *s);
 void control_close_all(struct seat *s);

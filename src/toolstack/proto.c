@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc.h"
+#include "../common/jsonl.h"
 
 enum field {
 	F_NAME = 1, F_DEFINITION = 2, F_ASSIGN = 4, F_TIMEOUT = 8, F_FOLLOW = 16, F_BYTES = 32,
@@ -189,17 +189,14 @@ static int parse_object(struct json_object *obj, struct proto_request *r, enum p
 			struct err *e)
 {
 	*code = PROTO_USAGE;
-	if (!json_object_is_type(obj, json_type_object))
-		return err_set(e, "a request must be a JSON object");
-	struct json_object *c;
-	if (!json_object_object_get_ex(obj, "cmd", &c) || !json_object_is_type(c, json_type_string))
-		return err_set(e, "a request needs \"cmd\": a command name string");
-	const char *cname = json_object_get_string(c);
-	unsigned ci = 0;
-	while (ci < NCMDS && strcmp(cmds[ci].name, cname))
-		ci++;
-	if (ci == NCMDS)
-		return err_set(e, "unknown command '%.40s'", cname);
+	const char *names[NCMDS];
+	for (unsigned i = 0; i < NCMDS; i++)
+		names[i] = cmds[i].name;
+	int found = jsonl_command(obj, names, NCMDS, e);
+	if (found < 0)
+		return -1;
+	unsigned ci = (unsigned)found;
+	const char *cname = cmds[ci].name;
 	r->cmd = (enum proto_cmd)ci;
 	r->timeout_s = 30;
 	r->bytes = 16 * 1024;
@@ -228,33 +225,11 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 {
 	*req = (struct proto_request){0};
 	*code = PROTO_USAGE;
-	if (len > PROTO_MAX_LINE)
-		return err_set(e, "request over %d bytes", PROTO_MAX_LINE);
-	if (memchr(line, '\0', len))
-		return err_set(e, "request contains a NUL byte");
-	struct json_tokener *tok = json_tokener_new_ex(16);
-	if (!tok)
-		return *code = PROTO_ERROR, err_set(e, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *obj = json_tokener_parse_ex(tok, line, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-	if (jerr == json_tokener_continue) { /* a bare number is only complete at a delimiter */
-		obj = json_tokener_parse_ex(tok, " ", 1);
-		jerr = json_tokener_get_error(tok);
-		end = len;
-	}
-	int r;
-	if (jerr != json_tokener_success || !obj)
-		r = err_set(e, "not valid JSON: %s", jerr == json_tokener_continue
-							    ? "incomplete object"
-							    : json_tokener_error_desc(jerr));
-	else if (end != len)
-		r = err_set(e, "trailing bytes after the JSON object; send one object per line");
-	else
-		r = parse_object(obj, req, code, e);
+	struct json_object *obj;
+	if (jsonl_parse_object(line, len, PROTO_MAX_LINE, &obj, e) < 0)
+		return -1;
+	int r = parse_object(obj, req, code, e);
 	json_object_put(obj);
-	json_tokener_free(tok);
 	if (r < 0)
 		proto_request_free(req);
 	return r;
@@ -267,7 +242,7 @@ char *proto_error_reply(enum proto_code code, const char *msg)
 	json_object_object_add(o, "code", json_object_new_string(proto_code_name(code)));
 	json_object_object_add(o, "error", json_object_new_string(msg));
 	size_t n;
-	char *line = rpc_line(o, &n);
+	char *line = jsonl_line(o, &n);
 	json_object_put(o);
 	return line;
 }

@@ -1,6 +1,6 @@
-/* control: the control protocol of --control-socket, as pure functions: one request line in,
- * a command or an error out, and the reply line for a command once it has been carried out.
- * One JSON object a line each way (docs/ARCHITECTURE.md gives the messages). */
+/* control: the monitor's side of the control protocol (common/control_proto.h), as pure
+ * functions: one request line in, a command or an error out, and the reply line for a command
+ * once it has been carried out. */
 #ifndef SHOJI_VMM_CONTROL_H
 #define SHOJI_VMM_CONTROL_H
 
@@ -8,25 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONTROL_MAX_LINE 65536 /* bytes a request line may have, newline excluded */
+#include "../common/control_proto.h"
+
 #define CONTROL_REPLY_MAX 512  /* room a reply needs, newline and NUL included */
-
-enum control_cmd {
-	CONTROL_STATUS,
-	CONTROL_PAUSE,
-	CONTROL_RESUME,
-	CONTROL_SHUTDOWN,
-	CONTROL_STOP,
-	CONTROL_DISK_SNAPSHOT,
-	CONTROL_TEST_FORBIDDEN_SYSCALL, /* only in builds with -Dtest_hooks=true */
-};
-
-#define CONTROL_MAX_NAME 1023 /* bytes of a disk-snapshot's backing file name */
 
 /* A parsed request: the command and its arguments. */
 struct control_request {
 	enum control_cmd cmd;
-	char disk[32];                      /* disk-snapshot: the disk's serial or index */
+	char disk[CONTROL_MAX_DISK_ID + 1]; /* disk-snapshot: the disk's serial or index */
 	char backing[CONTROL_MAX_NAME + 1]; /* disk-snapshot: the new image's backing file name */
 };
 

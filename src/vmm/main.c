@@ -427,7 +427,7 @@ int main(int argc, char **argv)
 				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
 	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
 	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
-	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.path, &con.socket_path, &e) < 0) ||
+	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.js.path, &con.socket_path, &e) < 0) ||
 	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 ||
 	    (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
 		disks_close(cfg.disks, cfg.ndisks);

@@ -101,6 +101,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 #endif
 		break;
 	case CONTROL_STATUS:
+	case CONTROL_NCMDS:
 		break;
 	}
 	st->paused = vm_paused(vm);
@@ -132,7 +133,7 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 		if (!room && ((con->in_fd >= 0 && !con->eof) || con->client_fd >= 0))
 			timeout = 10; /* the guest has not drained its input yet */
 		nfds_t ctl_first = n;
-		n += control_server_poll_fds(ctl, fds + n);
+		n += control_server_poll_fds(ctl, fds + n, &timeout);
 		int r = poll(fds, n, timeout);
 		if (r < 0 && errno != EINTR) {
 			log_error("poll failed: %s", strerror(errno));

@@ -16,6 +16,7 @@ Runs against tests/integration/fake_vmm.py (anywhere: its display is tests/integ
 fake_display.py) or the real shoji-vmm in the KVM harness (the guest's display action fills its
 screen, writes its name on it and echoes its key presses to the serial console)."""
 import grp
+import json
 import os
 import shutil
 import signal
@@ -183,6 +184,33 @@ def test_shoji_switch(ts, seat):
     assert rc == 3 and "nosuch" in err, (rc, err)
 
 
+def test_control_refuses_what_others_refuse(ts, seat):
+    """The seat's control socket parses by the same rules as shojid's API and the monitors'
+    control sockets (common/jsonl.c): each bad request gets one error line and the connection
+    stays; an over-long line is refused and the connection closed."""
+    bad = [b"garbage", b"[]", b"{}", b'{"cmd":7}', b'{"cmd":"reboot"}', b'{"cmd":"status","x":1}',
+           b'{"cmd":"switch"}', b'{"cmd":"switch","name":7}', b'{"cmd":"switch","path":"work"}',
+           b'{"cmd":"screenshot"}', b'{"cmd":"status"} trailing', b'"\\u0000"', b"[" * 2000]
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(seat.sock)
+    f = s.makefile("rb")
+    for b in bad:
+        s.sendall(b + b"\n")
+        rep = json.loads(f.readline())
+        assert rep["ok"] is False and rep["error"], (b[:40], rep)
+    s.sendall(b'{"cmd":"status"}\n')
+    assert json.loads(f.readline())["ok"] is True
+    s.close()
+    big = socket.socket(socket.AF_UNIX)
+    big.settimeout(10)
+    big.connect(seat.sock)
+    big.sendall(b"x" * 8192)
+    rep = json.loads(big.makefile("rb").readline())
+    assert rep["ok"] is False and "too long" in rep["error"], rep
+    big.close()
+
+
 def numbers_in(ts, name, tag):
     """The numbers after tag in a VM's serial log (the stand-in's "shoji-display-ack: SEQ")."""
     found = []
@@ -313,7 +341,8 @@ STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat]  # needs a display that redr
 SCREEN_INDEPENDENT = [test_hidden_vm_waits_for_the_seat, test_vms_appear_and_disappear,
                       test_active_vm_gone_leaves_no_vm_active]
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
-         test_hotkey_switcher_and_digit, test_shoji_switch, test_hidden_vm_waits_for_the_seat,
+         test_hotkey_switcher_and_digit, test_shoji_switch, test_control_refuses_what_others_refuse,
+         test_hidden_vm_waits_for_the_seat,
          test_pointer_grab, test_vms_appear_and_disappear, test_active_vm_gone_leaves_no_vm_active,
          test_crashed_vm_shows_a_tile]
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/fdpass.h"
-#include "toolstack/rpc.h"
+#include "common/rpc.h"
 
 static int open_fds(void)
 {

@@ -11,7 +11,7 @@
 
 #include "common/fdpass.h"
 #include "toolstack/proto.h"
-#include "toolstack/rpc.h"
+#include "common/rpc.h"
 #include "unit.h"
 
 static int parse(const char *s, struct proto_request *r, enum proto_code *code, struct err *e)
@@ -101,11 +101,11 @@ static void test_hostile_requests(void **state)
 	EXPECT("{\"cmd\":\"run\"}", "needs the field 'definition'");
 	(void)state;
 	EXPECT("", "not valid JSON");
-	EXPECT("{", "incomplete");
+	EXPECT("{", "ends too early");
 	EXPECT("nonsense", "not valid JSON");
-	EXPECT("[1,2]", "must be a JSON object");
-	EXPECT("\"list\"", "must be a JSON object");
-	EXPECT("42", "must be a JSON object");
+	EXPECT("[1,2]", "is a JSON object");
+	EXPECT("\"list\"", "is a JSON object");
+	EXPECT("42", "is a JSON object");
 	EXPECT("{}", "needs \"cmd\"");
 	EXPECT("{\"cmd\":5}", "needs \"cmd\"");
 	EXPECT("{\"cmd\":\"reboot-host\"}", "unknown command");
@@ -150,7 +150,7 @@ static void test_hostile_requests(void **state)
 		return fail();
 	memset(huge, ' ', big);
 	huge[big] = '\0';
-	expect(huge, big, "over");
+	expect(huge, big, "longer than");
 	snprintf(huge, big, "{\"cmd\":\"create\",\"name\":\"a\",\"definition\":\"");
 	size_t n = strlen(huge);
 	memset(huge + n, 'x', PROTO_MAX_DEFINITION + 1);

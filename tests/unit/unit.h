@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 /* Writes TMPDIR/name into buf: the scratch directory the test runner gives ($TMPDIR), or /tmp
  * where it is unset or too long for a socket path under it. */
@@ -21,6 +23,16 @@ static inline void unit_tmp_path(char *buf, size_t size, const char *name)
 	if (!t || !*t || need > size || need > 80)
 		t = "/tmp";
 	snprintf(buf, size, "%s/%s", t, name);
+}
+
+/* A blocking stream connection to the Unix socket at path. */
+static inline int unit_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
 }
 
 /* Fails unless the string hay contains needle. */

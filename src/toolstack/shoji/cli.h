@@ -8,7 +8,7 @@
 
 #include "../../common/err.h"
 #include "../paths.h"
-#include "../rpc.h"
+#include "../../common/rpc.h"
 
 /* Exit statuses (docs/shoji.1). */
 enum cli_exit {

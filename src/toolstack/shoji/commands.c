@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../rpc.h"
+#include "../../common/rpc.h"
 #include "../statefile.h"
 #include "../vmdef.h"
 

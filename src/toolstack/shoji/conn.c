@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../proto.h"
-#include "../rpc.h"
+#include "../../common/rpc.h"
 #include "cli.h"
 
 int cli_fail(int status, const char *fmt, ...)

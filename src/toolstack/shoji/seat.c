@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../rpc.h"
+#include "../../common/rpc.h"
 #include "../vmdef.h"
 #include "commands.h"
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../rpc.h"
+#include "../../common/rpc.h"
 #include "../statefile.h"
 #include "daemon.h"
 
@@ -137,8 +137,8 @@ static struct json_object *do_info(struct daemon *d, const char *name, enum prot
 	struct err sub;
 	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED)) {
 		struct json_object *st, *v;
-		if (vm_control(d, vm, "status", &st, &sub) == 0) {
-			if (json_object_object_get_ex(st, "uptime_s", &v))
+		if (vm_control(d, vm, CONTROL_STATUS, &st, &sub) == 0) {
+			if (json_object_object_get_ex(st, CONTROL_R_UPTIME_S, &v))
 				json_object_object_add(s, "uptime_s", json_object_get(v));
 			json_object_put(st);
 		}
@@ -569,7 +569,7 @@ void api_handle(struct daemon *d, struct client *c, const char *line, size_t len
 	enum api_outcome how = authz_check(d, c, &r, &k.code, &k.e) < 0 ? API_FAILED : dispatch(&k);
 	switch (how) {
 	case API_REPLY: client_send(c, k.reply); break;
-	case API_PARKED: c->busy = true; break;
+	case API_PARKED: client_park(c); break;
 	case API_ANSWERED: break;
 	case API_FAILED: client_send_error(c, k.code, k.e.msg[0] ? k.e.msg : "the request failed"); break;
 	}

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../../common/control_proto.h"
 #include "../../common/err.h"
+#include "../../common/jsonl_server.h"
 #include "../paths.h"
 #include "../proto.h"
 #include "../vmdef.h"
@@ -59,26 +61,19 @@ struct vm_entry {
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
 };
 
+/* An API caller: its connection (the JSON-lines server's) and who it is. */
 struct client {
-	int fd;
+	struct jsonl_conn *conn;
 	uid_t uid;
-	char *in;
-	size_t inlen, incap;
-	char *out;
-	size_t outlen, outcap;
-	bool busy;	 /* parked on a VM operation: read no further request */
 	bool subscriber; /* events --follow */
 	char filter[VMDEF_NAME_MAX + 1];
-	bool closing;	 /* close once the output is written */
-	long long drain_until_ms; /* refused caller or broken framing: its input is drained until
-				   * then (or its end), so that closing does not reset the connection
-				   * before the caller reads why */
 };
 
 struct daemon {
 	struct paths paths;
 	const char *vmm;
-	int listen_fd, lock_fd;
+	struct jsonl_server api; /* the API socket and its connections (client.c) */
+	int lock_fd;
 	char group[64];
 	bool have_group;
 	bool have_seat_user;	/* --seat-user: the one user whose seat may take displays */
@@ -126,7 +121,7 @@ void vm_save(struct daemon *d, struct vm_entry *vm);
 /* Records who created a VM (at create and run). */
 int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e);
 /* A control-socket call to the VM's monitor. */
-int vm_control(struct daemon *d, const struct vm_entry *vm, const char *cmd, struct json_object **reply,
+int vm_control(struct daemon *d, const struct vm_entry *vm, enum control_cmd cmd, struct json_object **reply,
 	       struct err *e);
 /* The same with a whole request object (consumed) and a descriptor to pass (-1: none). */
 int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_object *req, int send_fd,
@@ -295,15 +290,15 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 struct json_object *events_recent(struct daemon *d, const char *vm, int max, uid_t viewer);
 
 /* client.c */
-void client_accept(struct daemon *d);
-void client_io(struct daemon *d, struct client *c, short revents);
+/* Serves the API on listen_fd (shojid's socket, listening); d->api then holds it. */
+int client_serve(struct daemon *d, int listen_fd, struct err *e);
 void client_send(struct client *c, struct json_object *reply); /* consumes reply */
 void client_send_error(struct client *c, enum proto_code code, const char *msg);
+void client_send_error_conn(struct jsonl_conn *conn, enum proto_code code, const char *msg);
 void client_send_line(struct client *c, const char *line, size_t len);
 int client_send_fd(struct client *c, struct json_object *reply, int fd); /* consumes reply */
-void client_close(struct daemon *d, struct client *c);
-/* Closes drained callers whose time is up. */
-void client_tick(struct daemon *d);
+/* The request in progress continues after the handler returns: read no further request. */
+void client_park(struct client *c);
 /* A parked request completed: answer it and read the client's next request. */
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply);
 

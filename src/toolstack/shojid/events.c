@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../common/jsonl.h"
 #include "../statefile.h"
-#include "../rpc.h"
 #include "daemon.h"
 
 #define EVENTS_MAX_READ (8u << 20) /* the log is read whole; older events beyond this are skipped */
@@ -60,7 +60,7 @@ void events_add(struct daemon *d, const char *vm, const char *event, const char 
 	json_object_object_add(o, "event", json_object_new_string(event));
 	json_object_object_add(o, "detail", json_object_new_string(detail));
 	size_t n;
-	char *line = rpc_line(o, &n);
+	char *line = jsonl_line(o, &n);
 	if (line) {
 		if (paths_get(&d->paths, PATHS_EVENTS, NULL, p, sizeof(p), NULL) == 0) {
 			int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);

@@ -220,14 +220,17 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 	if (paths_get(&d->paths, PATHS_DAEMON_SOCKET, NULL, sa.sun_path, sizeof(sa.sun_path), e) < 0)
 		return -1;
 	unlink(sa.sun_path); /* we hold the lock: any socket there is stale */
-	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (d->listen_fd < 0 || bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(d->listen_fd, 64) < 0)
-		return err_errno(e, errno, "cannot listen on %s", sa.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		err_errno(e, errno, "cannot listen on %s", sa.sun_path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
 	/* Anyone may connect; the daemon itself checks who the caller is (SO_PEERCRED) and answers
 	 * "permission denied" to everyone but root and the group. */
 	chmod(sa.sun_path, 0666);
-	return 0;
+	return client_serve(d, fd, e);
 }
 
 static void autostart_one(struct daemon *d, const char *name, void *arg)
@@ -255,29 +258,17 @@ static void autostart(struct daemon *d)
 	vm_each_defined(d, autostart_one, NULL);
 }
 
-enum source { FROM_LISTENER, FROM_CLIENT, FROM_KEEPER, FROM_JOB };
+enum source { FROM_KEEPER, FROM_JOB };
 
 static void loop(struct daemon *d)
 {
-	enum { ROOM = 1 + DAEMON_MAX_CLIENTS + DAEMON_MAX_VMS + DAEMON_MAX_JOBS };
+	enum { API = 1 + DAEMON_MAX_CLIENTS, ROOM = API + DAEMON_MAX_VMS + DAEMON_MAX_JOBS };
 	struct pollfd fds[ROOM];
 	void *who[ROOM];
 	enum source from[ROOM];
 	while (!quit) {
-		int n = 0;
+		int api = (int)jsonl_server_poll_fds(&d->api, fds, NULL), n = api;
 		bool busy = false;
-		fds[n] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
-		who[n] = NULL;
-		from[n++] = FROM_LISTENER;
-		for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
-			struct client *c = d->clients[i];
-			if (!c)
-				continue;
-			short ev = (c->busy ? 0 : POLLIN) | (c->outlen ? POLLOUT : 0);
-			fds[n] = (struct pollfd){.fd = c->fd, .events = ev};
-			who[n] = c;
-			from[n++] = FROM_CLIENT;
-		}
 		for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 			struct vm_entry *vm = &d->vms[i];
 			if (!vm->used || !vm_active(vm))
@@ -294,27 +285,17 @@ static void loop(struct daemon *d)
 		int r = poll(fds, (nfds_t)n, busy ? 50 : 500);
 		if (r < 0 && errno != EINTR)
 			break;
-		for (int i = 0; r > 0 && i < n; i++) {
+		if (r > 0)
+			jsonl_server_serve(&d->api, fds, (unsigned)api);
+		for (int i = api; r > 0 && i < n; i++) {
 			if (!fds[i].revents)
 				continue;
-			if (from[i] == FROM_LISTENER)
-				client_accept(d);
-			else if (from[i] == FROM_KEEPER)
+			if (from[i] == FROM_KEEPER)
 				vm_on_keeper_exit(d, who[i]);
-			else if (from[i] == FROM_JOB)
+			else
 				image_job_io(d, who[i]); /* a job ends only here: who[i] is still it */
-			else {
-				/* The client may have been closed by an earlier entry's handling. */
-				for (int k = 0; k < DAEMON_MAX_CLIENTS; k++) {
-					if (d->clients[k] == who[i]) {
-						client_io(d, who[i], fds[i].revents);
-						break;
-					}
-				}
-			}
 		}
 		vm_tick(d);
-		client_tick(d);
 		image_job_tick(d);
 	}
 }
@@ -345,10 +326,7 @@ int main(int argc, char **argv)
 	autostart(&d);
 	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);
 	loop(&d);
-	for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
-		if (d.clients[i])
-			client_close(&d, d.clients[i]);
-	}
+	jsonl_server_close(&d.api);
 	fprintf(stderr, "shojid: exiting; running VMs keep running\n");
 	return 0;
 }

@@ -285,16 +285,16 @@ static int live_snapshot(struct daemon *d, struct vm_entry *vm, unsigned index, 
 	struct json_object *req = json_object_new_object(), *rep = NULL, *v;
 	char disk[16];
 	snprintf(disk, sizeof(disk), "%u", index);
-	json_object_object_add(req, "cmd", json_object_new_string("disk-snapshot"));
-	json_object_object_add(req, "disk", json_object_new_string(disk));
-	json_object_object_add(req, "backing", json_object_new_string(backing));
+	json_object_object_add(req, "cmd", json_object_new_string(control_cmd_name(CONTROL_DISK_SNAPSHOT)));
+	json_object_object_add(req, CONTROL_F_DISK, json_object_new_string(disk));
+	json_object_object_add(req, CONTROL_F_BACKING, json_object_new_string(backing));
 	int r = vm_control_req(d, vm, req, fd, &rep, e);
 	close(fd);
 	if (r < 0) {
 		unlink(file);
 		return -1;
 	}
-	if (json_object_object_get_ex(rep, "paused_ms", &v))
+	if (json_object_object_get_ex(rep, CONTROL_R_PAUSED_MS, &v))
 		*paused_ms += json_object_get_double(v);
 	json_object_put(rep);
 	return 0;

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../rpc.h"
+#include "../../common/rpc.h"
 #include "../statefile.h"
 #include "../vmm_args.h"
 #include "daemon.h"
@@ -123,11 +123,11 @@ void vm_save(struct daemon *d, struct vm_entry *vm)
 	json_object_put(o);
 }
 
-int vm_control(struct daemon *d, const struct vm_entry *vm, const char *cmd, struct json_object **reply,
+int vm_control(struct daemon *d, const struct vm_entry *vm, enum control_cmd cmd, struct json_object **reply,
 	       struct err *e)
 {
 	struct json_object *req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	json_object_object_add(req, "cmd", json_object_new_string(control_cmd_name(cmd)));
 	return vm_control_req(d, vm, req, -1, reply, e);
 }
 
@@ -439,7 +439,7 @@ static void stop_step(struct daemon *d, struct vm_entry *vm)
 	struct err e;
 	vm->stop_phase++;
 	if (vm->stop_phase == 2) {
-		if (vm_control(d, vm, "stop", NULL, &e) == 0) {
+		if (vm_control(d, vm, CONTROL_STOP, NULL, &e) == 0) {
 			vm->deadline_ms = daemon_now_ms() + DAEMON_HARD_STOP_MS;
 			return;
 		}
@@ -467,8 +467,8 @@ int vm_stop(struct daemon *d, struct vm_entry *vm, struct client *c, int timeout
 	vm_save(d, vm);
 	struct err sub;
 	if (timeout_s > 0) {
-		vm_control(d, vm, "resume", NULL, &sub); /* a paused guest cannot see the button */
-		if (vm_control(d, vm, "shutdown", NULL, &sub) == 0) {
+		vm_control(d, vm, CONTROL_RESUME, NULL, &sub); /* a paused guest cannot see the button */
+		if (vm_control(d, vm, CONTROL_SHUTDOWN, NULL, &sub) == 0) {
 			vm->stop_phase = 1;
 			vm->deadline_ms = daemon_now_ms() + (long long)timeout_s * 1000;
 			return 0;
@@ -504,7 +504,7 @@ int vm_pause(struct daemon *d, struct vm_entry *vm, bool pause, enum proto_code 
 			       vm_state_name(vm->state), pause ? "paused" : "resumed");
 	*code = PROTO_ERROR;
 	struct json_object *rep;
-	if (vm_control(d, vm, pause ? "pause" : "resume", &rep, e) < 0)
+	if (vm_control(d, vm, pause ? CONTROL_PAUSE : CONTROL_RESUME, &rep, e) < 0)
 		return -1;
 	json_object_put(rep);
 	enum vm_state was = vm->state;
@@ -703,9 +703,9 @@ static void start_progress(struct daemon *d, struct vm_entry *vm)
 {
 	struct json_object *rep;
 	struct err e;
-	if (vm_control(d, vm, "status", &rep, &e) == 0) {
+	if (vm_control(d, vm, CONTROL_STATUS, &rep, &e) == 0) {
 		struct json_object *st;
-		vm->state = json_object_object_get_ex(rep, "state", &st) &&
+		vm->state = json_object_object_get_ex(rep, CONTROL_R_STATE, &st) &&
 					    strcmp(json_object_get_string(st), "paused") == 0
 				    ? VM_PAUSED
 				    : VM_RUNNING;
@@ -864,8 +864,8 @@ static void adopt(struct daemon *d, const char *name)
 	vm->state = VM_RUNNING;
 	cgroup_vm_adopt(vm, keeper);
 	struct json_object *rep;
-	if (vm_control(d, vm, "status", &rep, &e) == 0) {
-		if (json_object_object_get_ex(rep, "state", &v) && strcmp(json_object_get_string(v), "paused") == 0)
+	if (vm_control(d, vm, CONTROL_STATUS, &rep, &e) == 0) {
+		if (json_object_object_get_ex(rep, CONTROL_R_STATE, &v) && strcmp(json_object_get_string(v), "paused") == 0)
 			vm->state = VM_PAUSED;
 		json_object_put(rep);
 	}

@@ -1,13 +1,13 @@
 /* rpc: one-JSON-object-per-line calls over Unix stream sockets, as both the shojid API and the
  * monitors' control sockets speak them; a reply may carry a file descriptor (SCM_RIGHTS). */
-#ifndef SHOJI_TOOLSTACK_RPC_H
-#define SHOJI_TOOLSTACK_RPC_H
+#ifndef SHOJI_COMMON_RPC_H
+#define SHOJI_COMMON_RPC_H
 
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/err.h"
+#include "err.h"
 
 /* Connects to the socket at path (the socket is non-blocking). On failure *errno_out holds the connect errno (ENOENT,
  * ECONNREFUSED: nobody listens; EACCES: no permission). */
@@ -34,9 +34,6 @@ void rpc_reader_free(struct rpc_reader *r);
  * has a single request outstanding on the connection.
  * Returns 1, 0 at end of stream, -1 on error or time-out (errno ETIMEDOUT). */
 int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out, struct err *e);
-
-/* req as one line ending in '\n', malloc'd, its length in *len; NULL when out of memory. */
-char *rpc_line(struct json_object *req, size_t *len);
 
 /* Writes all of buf, waiting at most timeout_ms. */
 int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct err *e);

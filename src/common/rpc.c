@@ -10,7 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/fdpass.h"
+#include "fdpass.h"
+#include "jsonl.h"
 
 int rpc_connect(const char *path, int *fd_out, int *errno_out, struct err *e)
 {
@@ -168,20 +169,6 @@ static ssize_t send_with_fd(int fd, const char *line, size_t len, int send_fd)
 	}
 }
 
-char *rpc_line(struct json_object *req, size_t *len)
-{
-	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	size_t n = strlen(s);
-	char *line = malloc(n + 2);
-	if (!line)
-		return NULL;
-	memcpy(line, s, n);
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	*len = n + 1;
-	return line;
-}
-
 int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
 	     const char *what, struct json_object **reply, int *fd_out, struct err *e)
 {
@@ -192,7 +179,7 @@ int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int 
 		const char *what, struct json_object **reply, int *fd_out, struct err *e)
 {
 	size_t len;
-	char *line = rpc_line(req, &len);
+	char *line = jsonl_line(req, &len);
 	if (!line)
 		return err_set(e, "out of memory");
 	struct err sub, werr;

@@ -1,0 +1,61 @@
+/* control_proto: the monitor's control protocol (`shoji-vmm --control-socket PATH`), shared by
+ * the monitor that serves it (src/vmm/control.c, control_server.c) and shojid that calls it
+ * (src/toolstack/shojid/vm.c, snapshots.c), as display_proto.h is for the display channel.
+ * A Unix stream socket, mode 0600; one JSON object a line each way (jsonl.h's rules), a request
+ * {"cmd":NAME, fields...}, its reply {"ok":true, fields...} or {"ok":false,"error":MSG}.
+ *
+ *   status         -> state ("running"/"paused"), pid, cpus, memory_mib, uptime_s
+ *   pause, resume  -> state
+ *   shutdown       the guest is asked to power off (ACPI power button)
+ *   stop           the monitor stops the machine at once
+ *   disk-snapshot  fields disk (a disk's serial or index) and backing (the name the new image
+ *                  records for the current one); the new top image's descriptor comes with the
+ *                  request (SCM_RIGHTS) -> paused_ms (how long the vCPUs were held)
+ *
+ * Both sides treat every field from the other as untrusted. */
+#ifndef SHOJI_COMMON_CONTROL_PROTO_H
+#define SHOJI_COMMON_CONTROL_PROTO_H
+
+#define CONTROL_MAX_LINE 65536	 /* bytes a request line may have, newline excluded */
+#define CONTROL_MAX_NAME 1023	 /* bytes of a disk-snapshot's backing file name */
+#define CONTROL_MAX_DISK_ID 31	 /* bytes of a disk-snapshot's disk (serial or index) */
+#define CONTROL_MAX_CLIENTS 8	 /* connections at once */
+
+enum control_cmd {
+	CONTROL_STATUS,
+	CONTROL_PAUSE,
+	CONTROL_RESUME,
+	CONTROL_SHUTDOWN,
+	CONTROL_STOP,
+	CONTROL_DISK_SNAPSHOT,
+	CONTROL_TEST_FORBIDDEN_SYSCALL, /* only in builds with -Dtest_hooks=true */
+	CONTROL_NCMDS
+};
+
+/* The commands' names on the wire, as designated initializers by enum control_cmd; the test
+ * hook's is CONTROL_CMD_TEST_HOOK, known only to monitors built with it. */
+#define CONTROL_CMD_NAMES_LIST                                                                     \
+	[CONTROL_STATUS] = "status", [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",       \
+	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop",                                  \
+	[CONTROL_DISK_SNAPSHOT] = "disk-snapshot"
+#define CONTROL_CMD_TEST_HOOK "test-forbidden-syscall"
+
+static inline const char *control_cmd_name(enum control_cmd cmd)
+{
+	static const char *const names[CONTROL_NCMDS] = {
+		CONTROL_CMD_NAMES_LIST, [CONTROL_TEST_FORBIDDEN_SYSCALL] = CONTROL_CMD_TEST_HOOK};
+	return (unsigned)cmd < CONTROL_NCMDS ? names[cmd] : "?";
+}
+
+/* Request fields. */
+#define CONTROL_F_DISK "disk"
+#define CONTROL_F_BACKING "backing"
+/* Reply fields. */
+#define CONTROL_R_STATE "state"
+#define CONTROL_R_PID "pid"
+#define CONTROL_R_CPUS "cpus"
+#define CONTROL_R_MEMORY_MIB "memory_mib"
+#define CONTROL_R_UPTIME_S "uptime_s"
+#define CONTROL_R_PAUSED_MS "paused_ms"
+
+#endif
