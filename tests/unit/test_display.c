@@ -483,7 +483,7 @@ static int tablet_setup(void **state) { return input_setup_kind(state, DISPLAY_I
 
 static void event_buffer(struct ifx *f, unsigned i)
 {
-	vfx_desc_q(&f->v, 0, i, EVBUF + 16ull * i, 8, VIRTQ_DESC_F_WRITE, 0);
+	vfx_desc_q(&f->v, 0, i, EVBUF + 16ull * i, 8, VRING_DESC_F_WRITE, 0);
 	vfx_offer_q(&f->v, 0, (uint16_t)i);
 }
 

@@ -473,8 +473,8 @@ static void device_config_and_control_queue(void **state)
 	vfx_bring_up_queues(&v, 1ull << VIRTIO_GPU_F_EDID, 2);
 	struct virtio_gpu_ctrl_hdr h = hdr(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
 	memcpy(guest_mem_ptr(&v.mem, REQ, sizeof(h)), &h, sizeof(h));
-	vfx_desc(&v, 0, REQ, sizeof(h), VIRTQ_DESC_F_NEXT, 1);
-	vfx_desc(&v, 1, RESP, 4096, VIRTQ_DESC_F_WRITE, 0);
+	vfx_desc(&v, 0, REQ, sizeof(h), VRING_DESC_F_NEXT, 1);
+	vfx_desc(&v, 1, RESP, 4096, VRING_DESC_F_WRITE, 0);
 	vfx_offer(&v, 0);
 	vfx_run(&v);
 	assert_int_equal(vfx_used_idx(&v), 1);

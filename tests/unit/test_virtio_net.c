@@ -106,7 +106,7 @@ static void config_has_mac_and_link(void **state)
 static void frame_into_one_buffer(void **state)
 {
 	struct nfx *f = *state;
-	rx_buffer(f, 0, 2048, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 2048, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	host_sends(f, 100, 0xab);
 	backend_ready(f);
@@ -122,7 +122,7 @@ static void frame_merged_over_buffers(void **state)
 {
 	struct nfx *f = *state;
 	for (unsigned i = 0; i < 3; i++)
-		rx_buffer(f, i, 1500, VIRTQ_DESC_F_WRITE);
+		rx_buffer(f, i, 1500, VRING_DESC_F_WRITE);
 	host_sends(f, 3000, 0x5a);
 	backend_ready(f);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
@@ -140,12 +140,12 @@ static void waits_for_buffers_without_losing_frames(void **state)
 	backend_ready(f); /* no buffers at all: nothing happens, the backend is left alone */
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
 	assert_false(f->net.watching);
-	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE); /* too few for the whole frame */
+	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE); /* too few for the whole frame */
 	vfx_run_q(&f->v, RXQ);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
 	assert_true(f->net.frame_pending);
-	rx_buffer(f, 1, 1500, VIRTQ_DESC_F_WRITE);
-	rx_buffer(f, 2, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 1, 1500, VRING_DESC_F_WRITE);
+	rx_buffer(f, 2, 1500, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
 	assert_int_equal(num_buffers(f, 0), 3);
@@ -155,7 +155,7 @@ static void waits_for_buffers_without_losing_frames(void **state)
 static void too_big_without_mergeable_is_dropped(void **state)
 {
 	struct nfx *f = *state;
-	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE);
 	host_sends(f, 3000, 0x22); /* does not fit one buffer */
 	host_sends(f, 60, 0x33);   /* does */
 	vfx_run_q(&f->v, RXQ);
@@ -179,7 +179,7 @@ static void hostile_receive_buffers(void **state)
 	memset(g(f, VFX_AVAIL, 0x4000), 0, 0x4000);
 	vfx_bring_up_queues(&f->v, F_MRG_RXBUF, 2);
 	assert_false(needs_reset(f));
-	rx_buffer(f, 0, 8, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 8, VRING_DESC_F_WRITE);
 	host_sends(f, 60, 2);
 	vfx_run_q(&f->v, RXQ);
 	assert_true(needs_reset(f));
@@ -188,8 +188,8 @@ static void hostile_receive_buffers(void **state)
 /* Offers a transmit chain: the header in one buffer, the frame split over two. */
 static void tx_chain(struct nfx *f, uint32_t hdr_len, uint32_t a, uint32_t b)
 {
-	vfx_desc_q(&f->v, TXQ, 0, TXBUF, hdr_len, VIRTQ_DESC_F_NEXT, 1);
-	vfx_desc_q(&f->v, TXQ, 1, TXBUF + 0x1000, a, b ? VIRTQ_DESC_F_NEXT : 0, 2);
+	vfx_desc_q(&f->v, TXQ, 0, TXBUF, hdr_len, VRING_DESC_F_NEXT, 1);
+	vfx_desc_q(&f->v, TXQ, 1, TXBUF + 0x1000, a, b ? VRING_DESC_F_NEXT : 0, 2);
 	vfx_desc_q(&f->v, TXQ, 2, TXBUF + 0x2000, b ? b : 1, 0, 0);
 	vfx_offer_q(&f->v, TXQ, 0);
 	vfx_run_q(&f->v, TXQ);
@@ -218,7 +218,7 @@ static void hostile_transmits_are_dropped(void **state)
 	vfx_offer_q(&f->v, TXQ, 0);
 	vfx_run_q(&f->v, TXQ);
 	/* More than any frame may be (VIRTIO_NET_FRAME_MAX), in two big buffers. */
-	vfx_desc_q(&f->v, TXQ, 1, 0x100000, 60000, VIRTQ_DESC_F_NEXT, 2);
+	vfx_desc_q(&f->v, TXQ, 1, 0x100000, 60000, VRING_DESC_F_NEXT, 2);
 	vfx_desc_q(&f->v, TXQ, 2, 0x200000, 60000, 0, 0);
 	vfx_offer_q(&f->v, TXQ, 1);
 	vfx_run_q(&f->v, TXQ);
@@ -262,7 +262,7 @@ static void reset_forgets_pending_frame(void **state)
 {
 	struct nfx *f = *state;
 	host_sends(f, 3000, 0x44);
-	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	assert_true(f->net.frame_pending);
 	vfx_wr(&f->v, 0x14, 0, 1);
