@@ -42,7 +42,7 @@ static void setup_once(void)
 	c.fd = sv[0];
 	peer = sv[1];
 	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, &fx.fm.m, &fx.mem, &e) < 0 ||
-	    vfx_attach(&fx, &net.vp) < 0)
+	    vfx_attach(&fx, &net.vdev) < 0)
 		abort();
 	ready = 1;
 }
@@ -67,9 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(frame, 0xa5, frame_len);
 	if (send(peer, frame, frame_len, MSG_DONTWAIT) < 0)
 		abort();
-	pthread_mutex_lock(&net.vp.lock);
-	net.vp.ops->fd_ready(&net.vp, 0);
-	pthread_mutex_unlock(&net.vp.lock);
+	pthread_mutex_lock(&net.vdev.lock);
+	net.vdev.ops->fd_ready(&net.vdev, 0);
+	pthread_mutex_unlock(&net.vdev.lock);
 	vfx_run_q(&fx, 0);
 	vfx_run_q(&fx, 1);
 	while (recv(peer, frame, sizeof(frame), MSG_DONTWAIT) > 0) /* what the guest sent */

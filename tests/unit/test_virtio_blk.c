@@ -37,7 +37,7 @@ static int setup_common(void **state, bool ro, enum block_format fmt)
 		return -1;
 	if (vfx_init(&f->v) < 0 || block_open(&f->disk, f->path, fmt, ro ? BLOCK_OPEN_RDONLY : 0, &e) < 0 ||
 	    virtio_blk_init(&f->blk, f->disk, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
-	    vfx_attach(&f->v, &f->blk.vp) < 0)
+	    vfx_attach(&f->v, &f->blk.vdev) < 0)
 		return -1;
 	vfx_bring_up(&f->v, 0);
 	*state = f;

@@ -39,7 +39,7 @@ static int setup_with(void **state, uint64_t features)
 	c.fd = sv[0];
 	f->peer = sv[1];
 	if (vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, &f->v.fm.m, &f->v.mem, &e) < 0 ||
-	    vfx_attach(&f->v, &f->net.vp) < 0)
+	    vfx_attach(&f->v, &f->net.vdev) < 0)
 		return -1;
 	vfx_bring_up_queues(&f->v, features, 2);
 	*state = f;
@@ -77,9 +77,9 @@ static void host_sends(struct nfx *f, size_t len, uint8_t fill)
 
 static void backend_ready(struct nfx *f)
 {
-	pthread_mutex_lock(&f->net.vp.lock);
-	f->net.vp.ops->fd_ready(&f->net.vp, 0);
-	pthread_mutex_unlock(&f->net.vp.lock);
+	pthread_mutex_lock(&f->net.vdev.lock);
+	f->net.vdev.ops->fd_ready(&f->net.vdev, 0);
+	pthread_mutex_unlock(&f->net.vdev.lock);
 }
 
 static uint16_t num_buffers(struct nfx *f, unsigned i)
@@ -89,7 +89,10 @@ static uint16_t num_buffers(struct nfx *f, unsigned i)
 	return n;
 }
 
-static bool needs_reset(struct nfx *f) { return vfx_rd(&f->v, 0x14, 1) & VIRTIO_STATUS_NEEDS_RESET; }
+static bool needs_reset(struct nfx *f)
+{
+	return vfx_rd(&f->v, 0x14, 1) & VIRTIO_CONFIG_S_NEEDS_RESET;
+}
 
 static void config_has_mac_and_link(void **state)
 {
@@ -245,9 +248,9 @@ static void full_backend_holds_transmit(void **state)
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
 	while (recv(f->peer, filler, sizeof(filler), MSG_DONTWAIT) == (ssize_t)sizeof(filler))
 		;
-	pthread_mutex_lock(&f->net.vp.lock);
-	f->net.vp.ops->fd_ready(&f->net.vp, 1); /* room again */
-	pthread_mutex_unlock(&f->net.vp.lock);
+	pthread_mutex_lock(&f->net.vdev.lock);
+	f->net.vdev.ops->fd_ready(&f->net.vdev, 1); /* room again */
+	pthread_mutex_unlock(&f->net.vdev.lock);
 	assert_false(f->net.tx_waiting);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 	uint8_t got[64];

@@ -42,11 +42,11 @@ struct blk_segment {
 	uint32_t num_sectors, flags;
 };
 
-static struct virtio_blk *blk_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_blk *blk_of(struct virtio_dev *vdev) { return vdev->device; }
 
-static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
-	struct virtio_blk *b = blk_of(vp);
+	struct virtio_blk *b = blk_of(vdev);
 	uint8_t c[CONFIG_SIZE] = {0};
 	uint32_t seg_max = BLK_SEG_MAX, blk_size = SECTOR, max_discard = BLK_MAX_DISCARD_SECTORS;
 	uint32_t one = 1, align = b->disk->discard_unit / SECTOR;
@@ -167,17 +167,17 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 	return written + 1;
 }
 
-static uint32_t blk_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t blk_serve(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	return serve(blk_of(vp), chain);
+	return serve(blk_of(vdev), chain);
 }
 
-static void blk_notify(struct virtio_pci *vp, unsigned q)
+static void blk_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_blk *b = blk_of(vp);
+	struct virtio_blk *b = blk_of(vdev);
 	struct virtq_iov iov[BLK_SEG_MAX + 2];
 	pthread_mutex_lock(&b->lock);
-	virtio_pci_serve_queue(vp, q, iov, BLK_SEG_MAX + 2, blk_serve);
+	virtio_serve_queue(vdev, q, iov, BLK_SEG_MAX + 2, blk_serve);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -197,8 +197,7 @@ int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, s
 
 static const struct virtio_device_ops blk_ops = {
 	.name = "virtio-blk",
-	.device_id = 2,
-	.class_code = 0x018000, /* mass storage, other */
+	.device_id = VIRTIO_ID_BLOCK,
 	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |
 		    VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES,
 	.num_queues = 1,
@@ -220,19 +219,19 @@ int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only
 	b->path = disk->path;
 	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
 	pthread_mutex_init(&b->lock, NULL);
-	if (virtio_pci_init(&b->vp, &blk_ops, b, m, mem, e) < 0) {
+	if (virtio_dev_init(&b->vdev, &blk_ops, b, m, mem, e) < 0) {
 		pthread_mutex_destroy(&b->lock);
 		b->disk = NULL;
 		return -1;
 	}
 	if (read_only)
-		b->vp.device_features |= VIRTIO_BLK_F_RO;
+		b->vdev.device_features |= VIRTIO_BLK_F_RO;
 	return 0;
 }
 
 void virtio_blk_destroy(struct virtio_blk *b)
 {
-	virtio_pci_destroy(&b->vp);
+	virtio_dev_destroy(&b->vdev);
 	if (b->disk)
 		pthread_mutex_destroy(&b->lock);
 	b->disk = NULL;

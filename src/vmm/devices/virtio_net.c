@@ -43,11 +43,11 @@
 	 VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN)
 #define CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu */
 
-static struct virtio_net *net_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_net *net_of(struct virtio_dev *vdev) { return vdev->device; }
 
-static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	uint8_t c[CONFIG_SIZE] = {0};
 	memcpy(c, n->config.mac, 6);
 	c[6] = VIRTIO_NET_S_LINK_UP;
@@ -61,21 +61,16 @@ static void watch_backend(struct virtio_net *n, bool on)
 {
 	if (on == n->watching)
 		return;
-	if (on && virtio_pci_watch(&n->vp, n->backend.fd, TOKEN_BACKEND) < 0) {
+	if (on && virtio_watch(&n->vdev, n->backend.fd, TOKEN_BACKEND) < 0) {
 		log_warn("virtio-net: cannot watch the backend: %s", strerror(errno));
 		return;
 	}
 	if (!on)
-		virtio_pci_unwatch(&n->vp, n->backend.fd);
+		virtio_unwatch(&n->vdev, n->backend.fd);
 	n->watching = on;
 }
 
-static bool rx_ready(const struct virtio_net *n)
-{
-	const struct virtio_pci *vp = &n->vp;
-	return (vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       vp->queues[RXQ].enabled;
-}
+static bool rx_ready(const struct virtio_net *n) { return virtio_queue_live(&n->vdev, RXQ); }
 
 /* Reads the next frame from the backend into frame[], header first. False when none is there. */
 static bool frame_read(struct virtio_net *n)
@@ -103,9 +98,9 @@ static bool frame_read(struct virtio_net *n)
  * kept), -1 when the queue is broken. */
 static int frame_deliver(struct virtio_net *n)
 {
-	struct virtio_pci *vp = &n->vp;
-	struct virtq *vq = &vp->queues[RXQ].vq;
-	bool mergeable = vp->driver_features & VIRTIO_NET_F_MRG_RXBUF;
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtq *vq = &vdev->queues[RXQ].vq;
+	bool mergeable = vdev->driver_features & VIRTIO_NET_F_MRG_RXBUF;
 	struct virtq_chain chain[VIRTIO_NET_RX_CHAINS];
 	uint32_t put[VIRTIO_NET_RX_CHAINS];
 	uint32_t off = 0;
@@ -129,7 +124,7 @@ static int frame_deliver(struct virtio_net *n)
 				  r < 0
 				      ? e.msg
 				      : "a receive buffer is read-only or shorter than the header");
-			virtio_pci_set_needs_reset(vp);
+			virtio_set_needs_reset(vdev);
 			return -1;
 		}
 		uint64_t room = chain[k].writable_bytes;
@@ -169,12 +164,12 @@ static void rx_fill(struct virtio_net *n)
 		pushed = true;
 	}
 	if (pushed)
-		virtio_pci_notify_queue(&n->vp, RXQ);
+		virtio_notify_queue(&n->vdev, RXQ);
 }
 
-static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
 	uint64_t len = chain->readable_bytes;
 	struct iovec out[VIRTQ_MAX_IOV];
@@ -188,7 +183,7 @@ static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
 	if (writev(n->backend.fd, out, k) >= 0)
 		return 0;
 	if ((errno == EAGAIN || errno == ENOBUFS) && n->tx_fd >= 0 &&
-	    virtio_pci_watch_writable(vp, n->tx_fd, TOKEN_TX_ROOM) == 0) {
+	    virtio_watch_writable(vdev, n->tx_fd, TOKEN_TX_ROOM) == 0) {
 		n->tx_waiting = true; /* full: try this frame again when there is room */
 		return VIRTIO_SERVE_LATER;
 	}
@@ -199,12 +194,12 @@ static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
 static void tx_run(struct virtio_net *n)
 {
 	if (!n->tx_waiting)
-		virtio_pci_serve_queue(&n->vp, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
+		virtio_serve_queue(&n->vdev, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
 }
 
-static void net_notify(struct virtio_pci *vp, unsigned q)
+static void net_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (q == TXQ) {
 		tx_run(n);
 		return;
@@ -216,16 +211,16 @@ static void net_notify(struct virtio_pci *vp, unsigned q)
 static void tx_stop_waiting(struct virtio_net *n)
 {
 	if (n->tx_waiting)
-		virtio_pci_unwatch(&n->vp, n->tx_fd);
+		virtio_unwatch(&n->vdev, n->tx_fd);
 	n->tx_waiting = false;
 }
 
-static void net_fd_ready(struct virtio_pci *vp, unsigned token)
+static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (token == TOKEN_TX_ROOM) {
 		tx_stop_waiting(n);
-		if (rx_ready(n) && vp->queues[TXQ].enabled)
+		if (rx_ready(n) && vdev->queues[TXQ].enabled)
 			tx_run(n);
 		return;
 	}
@@ -236,11 +231,11 @@ static void net_fd_ready(struct virtio_pci *vp, unsigned token)
 	rx_fill(n);
 }
 
-static void net_driver_ok(struct virtio_pci *vp)
+static void net_driver_ok(struct virtio_dev *vdev)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (n->backend.kind == NET_TAP) {
-		uint64_t f = vp->driver_features;
+		uint64_t f = vdev->driver_features;
 		unsigned tun = 0;
 		if (f & VIRTIO_NET_F_GUEST_CSUM) {
 			tun |= TUN_F_CSUM;
@@ -255,9 +250,9 @@ static void net_driver_ok(struct virtio_pci *vp)
 	watch_backend(n, true);
 }
 
-static void net_reset(struct virtio_pci *vp)
+static void net_reset(struct virtio_dev *vdev)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (n->backend.fd >= 0)
 		watch_backend(n, false);
 	tx_stop_waiting(n);
@@ -266,8 +261,7 @@ static void net_reset(struct virtio_pci *vp)
 
 static const struct virtio_device_ops net_ops = {
 	.name = "virtio-net",
-	.device_id = 1,
-	.class_code = 0x020000, /* network controller, Ethernet */
+	.device_id = VIRTIO_ID_NET,
 	.features = BASE_FEATURES,
 	.num_queues = 2,
 	.queue_max_size = NET_QUEUE_SIZE,
@@ -288,21 +282,22 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
 	if (!n->frame)
 		return err_set(e, "out of memory");
-	if (virtio_pci_init(&n->vp, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, c, e) < 0)
+	if (virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
+	    net_backend_open(&n->backend, c, e) < 0)
 		return -1;
 	n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0);
 	if (n->tx_fd < 0)
 		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
 	if (n->backend.vnet_hdr_len)
-		n->vp.device_features |= OFFLOAD_FEATURES;
+		n->vdev.device_features |= OFFLOAD_FEATURES;
 	if (c->mtu)
-		n->vp.device_features |= VIRTIO_NET_F_MTU;
+		n->vdev.device_features |= VIRTIO_NET_F_MTU;
 	return 0;
 }
 
 void virtio_net_destroy(struct virtio_net *n)
 {
-	virtio_pci_destroy(&n->vp); /* stops the I/O thread first */
+	virtio_dev_destroy(&n->vdev); /* stops the I/O thread first */
 	if (n->tx_fd >= 0)
 		close(n->tx_fd);
 	n->tx_fd = -1;
