@@ -51,9 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint64_t features = 0;
 	if (data[0] & 1)
-		features |= 1ull << 29; /* EVENT_IDX */
+		features |= VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX);
 	if (data[0] & 2)
-		features |= 1ull << 28; /* INDIRECT_DESC */
+		features |= VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC);
 	data++;
 	size--;
 	uint8_t *window = guest_mem_ptr(&fx.mem, VFX_DESC, WINDOW);

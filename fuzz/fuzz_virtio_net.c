@@ -4,6 +4,7 @@
  * at VFX_DESC, transmit VFX_QUEUE_STRIDE above) and their buffers. The device is reset and
  * brought up, a frame of that length arrives from the backend (a socket pair), and both queues
  * run. Nothing may read or write outside guest RAM, hang, or crash. */
+#include <linux/virtio_net.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,9 @@
 #include "vmm/devices/virtio_net.h"
 
 #define WINDOW 0x10000u
-#define F_MRG_RXBUF (1ull << 15)
-#define F_INDIRECT (1ull << 28)
-#define F_EVENT_IDX (1ull << 29)
+#define F_MRG_RXBUF VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)
+#define F_INDIRECT VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC)
+#define F_EVENT_IDX VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX)
 
 #ifndef FUZZ_VIRTIO_NET_SEED
 

@@ -4,6 +4,7 @@
  * (read-only or shorter than the header on receive, truncated or oversized frames on send). */
 #include "unit.h"
 
+#include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,8 +14,8 @@
 
 #define RXQ 0
 #define TXQ 1
-#define F_MAC (1ull << 5)
-#define F_MRG_RXBUF (1ull << 15)
+#define F_MAC VIRTIO_BIT(VIRTIO_NET_F_MAC)
+#define F_MRG_RXBUF VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)
 #define RXBUF 0x20000ull /* receive buffers, 0x1000 apart */
 #define TXBUF 0x40000ull
 #define HDR 12
@@ -103,7 +104,7 @@ static void config_has_mac_and_link(void **state)
 	assert_int_equal(vfx_rd(&f->v, 0x2006, 2), 1); /* LINK_UP */
 	assert_int_equal(vfx_rd(&f->v, 0x200a, 2), NET_SLIRP_MTU);
 	vfx_wr(&f->v, 0x00, 0, 4);
-	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << 3)); /* VIRTIO_NET_F_MTU */
+	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_NET_F_MTU));
 }
 
 static void frame_into_one_buffer(void **state)

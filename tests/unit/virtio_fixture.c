@@ -55,7 +55,7 @@ static uint64_t qbase(unsigned q) { return VFX_QUEUE_STRIDE * q; }
 
 void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues)
 {
-	features |= 1ull << 32; /* VERSION_1 */
+	features |= VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	vfx_wr(f, 0x14, 1 | 2, 1);
 	vfx_wr(f, 0x08, 0, 4);
 	vfx_wr(f, 0x0c, (uint32_t)features, 4);

@@ -14,7 +14,6 @@
 #define GPU_QUEUE_SIZE 256
 #define TOKEN_LISTEN 0
 #define TOKEN_SEAT 1
-#define F_EDID (1ull << VIRTIO_GPU_F_EDID)
 
 static struct virtio_gpu *gpu_of(struct virtio_dev *vdev) { return vdev->device; }
 
@@ -164,7 +163,7 @@ static int gpu_start(struct virtio_dev *vdev, struct err *e)
 static const struct virtio_device_ops gpu_ops = {
 	.name = "virtio-gpu",
 	.device_id = VIRTIO_ID_GPU,
-	.features = F_EDID,
+	.features = VIRTIO_BIT(VIRTIO_GPU_F_EDID),
 	.num_queues = 2,
 	.queue_max_size = GPU_QUEUE_SIZE,
 	.config_size = sizeof(struct virtio_gpu_config),

@@ -2,7 +2,7 @@
  * guest, queue 1 the guest's status events (LEDs), which are dropped. */
 #include "virtio_input.h"
 
-#include <linux/input-event-codes.h>
+#include <linux/input.h> /* event codes, BUS_VIRTUAL */
 #include <linux/virtio_input.h>
 #include <string.h>
 
@@ -12,7 +12,6 @@
 #define EVENTQ 0
 #define STATUSQ 1
 #define INPUT_QUEUE_SIZE 64
-#define BUS_VIRTUAL 0x06
 #define VENDOR 0x0627
 
 static const char *const names[] = {"shoji keyboard", "shoji tablet", "shoji mouse"};

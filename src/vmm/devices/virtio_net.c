@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -16,45 +18,36 @@
 #define RXQ 0
 #define TXQ 1
 #define NET_QUEUE_SIZE 256
-#define HDR_LEN 12 /* struct virtio_net_hdr with num_buffers (always, for VERSION_1) */
-#define HDR_NUM_BUFFERS 10
+/* The header with num_buffers, as VERSION_1 always has it. */
+#define HDR_LEN ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
+#define HDR_NUM_BUFFERS offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define TOKEN_BACKEND 0
 #define TOKEN_TX_ROOM 1
 
-#define VIRTIO_NET_F_CSUM (1ull << 0)
-#define VIRTIO_NET_F_GUEST_CSUM (1ull << 1)
-#define VIRTIO_NET_F_MTU (1ull << 3)
-#define VIRTIO_NET_F_MAC (1ull << 5)
-#define VIRTIO_NET_F_GUEST_TSO4 (1ull << 7)
-#define VIRTIO_NET_F_GUEST_TSO6 (1ull << 8)
-#define VIRTIO_NET_F_GUEST_ECN (1ull << 9)
-#define VIRTIO_NET_F_HOST_TSO4 (1ull << 11)
-#define VIRTIO_NET_F_HOST_TSO6 (1ull << 12)
-#define VIRTIO_NET_F_HOST_ECN (1ull << 13)
-#define VIRTIO_NET_F_MRG_RXBUF (1ull << 15)
-#define VIRTIO_NET_F_STATUS (1ull << 16)
-#define VIRTIO_NET_S_LINK_UP 1
-
-#define BASE_FEATURES (VIRTIO_NET_F_MAC | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_STATUS)
+#define BASE_FEATURES                                                                              \
+	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |                       \
+	 VIRTIO_BIT(VIRTIO_NET_F_STATUS))
 /* What a TAP with a virtio-net header can carry as is. */
 #define OFFLOAD_FEATURES                                                                           \
-	(VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 |                   \
-	 VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_GUEST_ECN | VIRTIO_NET_F_HOST_TSO4 |              \
-	 VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN)
-#define CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu */
+	(VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |                     \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |               \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                 \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+/* The configuration fields up to the MTU: mac, status, max_virtqueue_pairs, mtu. */
+#define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
 
 static struct virtio_net *net_of(struct virtio_dev *vdev) { return vdev->device; }
 
 static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct virtio_net *n = net_of(vdev);
-	uint8_t c[CONFIG_SIZE] = {0};
-	memcpy(c, n->config.mac, 6);
-	c[6] = VIRTIO_NET_S_LINK_UP;
-	c[8] = 1; /* max_virtqueue_pairs */
-	c[10] = (uint8_t)n->config.mtu;
-	c[11] = (uint8_t)(n->config.mtu >> 8);
-	memcpy(data, c + off, len);
+	struct virtio_net_config c = {
+		.status = VIRTIO_NET_S_LINK_UP,
+		.max_virtqueue_pairs = 1,
+		.mtu = (uint16_t)n->config.mtu,
+	};
+	memcpy(c.mac, n->config.mac, sizeof(c.mac));
+	memcpy(data, (uint8_t *)&c + off, len); /* inside CONFIG_SIZE: the core checked */
 }
 
 static void watch_backend(struct virtio_net *n, bool on)
@@ -100,7 +93,7 @@ static int frame_deliver(struct virtio_net *n)
 {
 	struct virtio_dev *vdev = &n->vdev;
 	struct virtq *vq = &vdev->queues[RXQ].vq;
-	bool mergeable = vdev->driver_features & VIRTIO_NET_F_MRG_RXBUF;
+	bool mergeable = vdev->driver_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	struct virtq_chain chain[VIRTIO_NET_RX_CHAINS];
 	uint32_t put[VIRTIO_NET_RX_CHAINS];
 	uint32_t off = 0;
@@ -237,11 +230,11 @@ static void net_driver_ok(struct virtio_dev *vdev)
 	if (n->backend.kind == NET_TAP) {
 		uint64_t f = vdev->driver_features;
 		unsigned tun = 0;
-		if (f & VIRTIO_NET_F_GUEST_CSUM) {
+		if (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) {
 			tun |= TUN_F_CSUM;
-			tun |= (f & VIRTIO_NET_F_GUEST_TSO4) ? TUN_F_TSO4 : 0;
-			tun |= (f & VIRTIO_NET_F_GUEST_TSO6) ? TUN_F_TSO6 : 0;
-			tun |= (f & VIRTIO_NET_F_GUEST_ECN) ? TUN_F_TSO_ECN : 0;
+			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) ? TUN_F_TSO4 : 0;
+			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6)) ? TUN_F_TSO6 : 0;
+			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN)) ? TUN_F_TSO_ECN : 0;
 		}
 		if (net_tap_set_offload(&n->backend, tun) < 0)
 			log_warn("virtio-net: TAP '%s' refused offloads 0x%x: %s", n->config.ifname, tun,
@@ -291,7 +284,7 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	if (n->backend.vnet_hdr_len)
 		n->vdev.device_features |= OFFLOAD_FEATURES;
 	if (c->mtu)
-		n->vdev.device_features |= VIRTIO_NET_F_MTU;
+		n->vdev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vhost.h>
+#include <linux/virtio_vsock.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -14,16 +15,13 @@
 
 #define VSOCK_QUEUE_SIZE 256
 #define DATA_QUEUES 2 /* rx, tx: the kernel's; queue 2 (events) stays with the monitor */
-#define VIRTIO_VSOCK_F_SEQPACKET (1ull << 1)
-#define CONFIG_SIZE 8
 
 static struct virtio_vsock *vsock_of(struct virtio_dev *vdev) { return vdev->device; }
 
 static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
-	uint8_t c[CONFIG_SIZE];
-	memcpy(c, &vsock_of(vdev)->cid, 8);
-	memcpy(data, c + off, len);
+	struct virtio_vsock_config c = {.guest_cid = vsock_of(vdev)->cid};
+	memcpy(data, (uint8_t *)&c + off, len); /* inside config_size: the core checked */
 }
 
 static int set_running(struct virtio_vsock *v, bool on)
@@ -115,10 +113,10 @@ static void vsock_notify(struct virtio_dev *vdev, unsigned q)
 static const struct virtio_device_ops vsock_ops = {
 	.name = "virtio-vsock",
 	.device_id = VIRTIO_ID_VSOCK,
-	.features = VIRTIO_VSOCK_F_SEQPACKET,
+	.features = VIRTIO_BIT(VIRTIO_VSOCK_F_SEQPACKET),
 	.num_queues = 3,
 	.queue_max_size = VSOCK_QUEUE_SIZE,
-	.config_size = CONFIG_SIZE,
+	.config_size = sizeof(struct virtio_vsock_config),
 	.config_read = config_read,
 	.queue_notify = vsock_notify,
 	.driver_ok = vsock_driver_ok,
