@@ -45,8 +45,10 @@ struct virtio_pci {
 	uint64_t kick_addr[VIRTIO_MAX_QUEUES]; /* where each kick ioeventfd is; 0: nowhere */
 };
 
-/* Binds vdev (after virtio_dev_init and any change to its offered features) to this transport
- * and builds the PCI function; then pci_bus_add it and virtio_dev_start the device. */
+/* On the main thread while the machine is assembled (vm.c's plug), before any vCPU or the
+ * device's I/O thread runs: binds vdev (after virtio_dev_init and any change to its offered
+ * features) to this transport and builds the PCI function; then pci_bus_add it and
+ * virtio_dev_start the device. The PCI callbacks then run on vCPU threads and take vdev->lock. */
 int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev, struct err *e);
 /* Closes the interrupt eventfds; after virtio_dev_destroy, never touching the device (which may
  * be freed already). A zeroed, never initialised transport is fine. */
