@@ -39,7 +39,7 @@ static void setup_once(void)
 	static struct block_dev *disk;
 	if (vfx_init(&fx) < 0 || block_open(&disk, path, BLOCK_FORMAT_RAW, 0, &e) < 0 ||
 	    virtio_blk_init(&blk, disk, false, "fuzz", &fx.fm.m, &fx.mem, &e) < 0 ||
-	    vfx_attach(&fx, &blk.vp) < 0)
+	    vfx_attach(&fx, &blk.vdev) < 0)
 		abort();
 	ready = 1;
 }
@@ -51,9 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uint64_t features = 0;
 	if (data[0] & 1)
-		features |= 1ull << 29; /* EVENT_IDX */
+		features |= VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX);
 	if (data[0] & 2)
-		features |= 1ull << 28; /* INDIRECT_DESC */
+		features |= VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC);
 	data++;
 	size--;
 	uint8_t *window = guest_mem_ptr(&fx.mem, VFX_DESC, WINDOW);

@@ -4,6 +4,7 @@
  * at VFX_DESC, transmit VFX_QUEUE_STRIDE above) and their buffers. The device is reset and
  * brought up, a frame of that length arrives from the backend (a socket pair), and both queues
  * run. Nothing may read or write outside guest RAM, hang, or crash. */
+#include <linux/virtio_net.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,9 @@
 #include "vmm/devices/virtio_net.h"
 
 #define WINDOW 0x10000u
-#define F_MRG_RXBUF (1ull << 15)
-#define F_INDIRECT (1ull << 28)
-#define F_EVENT_IDX (1ull << 29)
+#define F_MRG_RXBUF VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)
+#define F_INDIRECT VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC)
+#define F_EVENT_IDX VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX)
 
 #ifndef FUZZ_VIRTIO_NET_SEED
 
@@ -42,7 +43,7 @@ static void setup_once(void)
 	c.fd = sv[0];
 	peer = sv[1];
 	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, &fx.fm.m, &fx.mem, &e) < 0 ||
-	    vfx_attach(&fx, &net.vp) < 0)
+	    vfx_attach(&fx, &net.vdev) < 0)
 		abort();
 	ready = 1;
 }
@@ -67,9 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(frame, 0xa5, frame_len);
 	if (send(peer, frame, frame_len, MSG_DONTWAIT) < 0)
 		abort();
-	pthread_mutex_lock(&net.vp.lock);
-	net.vp.ops->fd_ready(&net.vp, 0);
-	pthread_mutex_unlock(&net.vp.lock);
+	pthread_mutex_lock(&net.vdev.lock);
+	net.vdev.ops->fd_ready(&net.vdev, 0);
+	pthread_mutex_unlock(&net.vdev.lock);
 	vfx_run_q(&fx, 0);
 	vfx_run_q(&fx, 1);
 	while (recv(peer, frame, sizeof(frame), MSG_DONTWAIT) > 0) /* what the guest sent */

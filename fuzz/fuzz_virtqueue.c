@@ -250,9 +250,9 @@ int main(int argc, char **argv)
 
 	/* Two requests, readable + 2 writable and readable only, on a queue of 8. */
 	seed_begin(3, 0, 0);
-	seed_desc(DESC, 0, 0x3000, 16, VIRTQ_DESC_F_NEXT, 1);
-	seed_desc(DESC, 1, 0x3100, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
-	seed_desc(DESC, 3, 0x3180, 1, VIRTQ_DESC_F_WRITE, 0);
+	seed_desc(DESC, 0, 0x3000, 16, VRING_DESC_F_NEXT, 1);
+	seed_desc(DESC, 1, 0x3100, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 3);
+	seed_desc(DESC, 3, 0x3180, 1, VRING_DESC_F_WRITE, 0);
 	seed_desc(DESC, 2, 0x3200, 32, 0, 0);
 	seed_offer(8, 0, (const uint16_t[]){0, 2}, 2, 0);
 	if (seed_write(dir, "simple") < 0)
@@ -260,28 +260,28 @@ int main(int argc, char **argv)
 
 	/* Three-descriptor block request, EVENT_IDX, indices about to wrap. */
 	seed_begin(2, 1, 65534);
-	seed_desc(DESC, 3, 0x3000, 16, VIRTQ_DESC_F_NEXT, 1);
-	seed_desc(DESC, 1, 0x3400, 512, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
-	seed_desc(DESC, 0, 0x3800, 1, VIRTQ_DESC_F_WRITE, 0);
+	seed_desc(DESC, 3, 0x3000, 16, VRING_DESC_F_NEXT, 1);
+	seed_desc(DESC, 1, 0x3400, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 0);
+	seed_desc(DESC, 0, 0x3800, 1, VRING_DESC_F_WRITE, 0);
 	seed_offer(4, 65534, (const uint16_t[]){3, 3, 3}, 3, 65535);
 	if (seed_write(dir, "event-idx-wrap") < 0)
 		return 1;
 
 	/* A direct descriptor then an indirect table of three, both features. */
 	seed_begin(4, 3, 0);
-	seed_desc(DESC, 5, 0x3000, 8, VIRTQ_DESC_F_NEXT, 9);
-	seed_desc(DESC, 9, 0x3100, 48, VIRTQ_DESC_F_INDIRECT, 0);
-	seed_desc(0x3100, 0, 0x3200, 100, VIRTQ_DESC_F_NEXT, 2);
-	seed_desc(0x3100, 2, 0x3300, 200, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
-	seed_desc(0x3100, 1, 0x3400, 300, VIRTQ_DESC_F_WRITE, 0);
+	seed_desc(DESC, 5, 0x3000, 8, VRING_DESC_F_NEXT, 9);
+	seed_desc(DESC, 9, 0x3100, 48, VRING_DESC_F_INDIRECT, 0);
+	seed_desc(0x3100, 0, 0x3200, 100, VRING_DESC_F_NEXT, 2);
+	seed_desc(0x3100, 2, 0x3300, 200, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	seed_desc(0x3100, 1, 0x3400, 300, VRING_DESC_F_WRITE, 0);
 	seed_offer(16, 0, (const uint16_t[]){5, 9}, 2, 1);
 	if (seed_write(dir, "indirect") < 0)
 		return 1;
 
 	/* The simple one again, with the driver rewriting descriptor 0's length and flags. */
 	seed_begin(3, 2, 0);
-	seed_desc(DESC, 0, 0x3000, 16, VIRTQ_DESC_F_NEXT, 1);
-	seed_desc(DESC, 1, 0x3100, 64, VIRTQ_DESC_F_WRITE, 0);
+	seed_desc(DESC, 0, 0x3000, 16, VRING_DESC_F_NEXT, 1);
+	seed_desc(DESC, 1, 0x3100, 64, VRING_DESC_F_WRITE, 0);
 	seed_offer(8, 0, (const uint16_t[]){0, 0, 0}, 3, 0);
 	seed[CTL_REWRITES] = 2;
 	const uint8_t rewrites[] = {0x09, 0x00, 0xff, 0x0c, 0x00, 0x07};

@@ -23,6 +23,7 @@
 #include "devices/virtio_input.h"
 #include "devices/virtio_rng.h"
 #include "platform.h"
+#include "virtio/virtio_pci.h"
 
 static void machine_set_irq(struct machine *m, unsigned gsi, int level)
 {
@@ -94,13 +95,6 @@ static int register_devices(struct vm *vm, struct err *e)
 	return 0;
 }
 
-/* Puts an initialised virtio device on the PCI bus and starts its I/O thread. */
-static int plug(struct vm *vm, struct virtio_pci *vp, struct err *e)
-{
-	if (pci_bus_add(&vm->pci, &vp->pci, e) < 0 || virtio_pci_start(vp, e) < 0)
-		return -1;
-	return 0;
-}
 
 /* A new device of `size` bytes, zeroed and already in vm->devices, so that vm_destroy takes it
  * down whatever becomes of its initialisation (each destroy copes with a partial one). */
@@ -113,9 +107,23 @@ static void *new_device(struct vm *vm, const char *kind, size_t size, void (*des
 	return p;
 }
 
+/* Binds the virtio device of the device new_device made last to the PCI transport (the one
+ * place where a device model meets a transport): a virtio_pci on the bus, kept in the device's
+ * entry; then starts the device's I/O thread. */
+static int plug(struct vm *vm, struct virtio_dev *vdev, struct err *e)
+{
+	struct vm_device *d = &vm->devices[vm->ndevices - 1];
+	if (!(d->transport = calloc(1, sizeof(*d->transport))))
+		return err_set(e, "out of memory for %s", d->kind);
+	if (virtio_pci_init(d->transport, vdev, e) < 0 ||
+	    pci_bus_add(&vm->pci, &d->transport->pci, e) < 0 || virtio_dev_start(vdev, e) < 0)
+		return -1;
+	return 0;
+}
+
 static void destroy_rng(void *p)
 {
-	virtio_pci_destroy(p);
+	virtio_dev_destroy(p);
 	free(p);
 }
 
@@ -145,7 +153,7 @@ static void destroy_vsock(void *p)
 
 static void destroy_input(void *p)
 {
-	virtio_pci_destroy(&((struct virtio_input *)p)->vp);
+	virtio_dev_destroy(&((struct virtio_input *)p)->vdev);
 	free(p);
 }
 
@@ -170,7 +178,7 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 	if (!(vm->disks[i] = new_device(vm, "virtio-blk", sizeof(*vm->disks[i]), destroy_blk, e)) ||
 	    virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
 		return -1;
-	return plug(vm, &vm->disks[i]->vp, e);
+	return plug(vm, &vm->disks[i]->vdev, e);
 }
 
 static int add_nic(struct vm *vm, unsigned i, struct err *e)
@@ -178,7 +186,7 @@ static int add_nic(struct vm *vm, unsigned i, struct err *e)
 	if (!(vm->nics[i] = new_device(vm, "virtio-net", sizeof(*vm->nics[i]), destroy_net, e)) ||
 	    virtio_net_init(vm->nics[i], &vm->cfg.nics[i], &vm->machine, &vm->mem, e) < 0)
 		return -1;
-	return plug(vm, &vm->nics[i]->vp, e);
+	return plug(vm, &vm->nics[i]->vdev, e);
 }
 
 static int add_vsock(struct vm *vm, unsigned i, struct err *e)
@@ -187,7 +195,7 @@ static int add_vsock(struct vm *vm, unsigned i, struct err *e)
 	if (!(vm->vsock = new_device(vm, "virtio-vsock", sizeof(*vm->vsock), destroy_vsock, e)) ||
 	    virtio_vsock_init(vm->vsock, vm->cfg.vsock_cid, &vm->machine, &vm->mem, e) < 0)
 		return -1;
-	return plug(vm, &vm->vsock->vp, e);
+	return plug(vm, &vm->vsock->vdev, e);
 }
 
 static int add_console(struct vm *vm, unsigned i, struct err *e)
@@ -195,7 +203,7 @@ static int add_console(struct vm *vm, unsigned i, struct err *e)
 	(void)i;
 	if (!(vm->console = new_device(vm, "virtio-console", sizeof(*vm->console), destroy_console, e)) ||
 	    virtio_console_init(vm->console, vm->cfg.console_socket, &vm->machine, &vm->mem, e) < 0 ||
-	    pci_bus_add(&vm->pci, &vm->console->vp.pci, e) < 0 || virtio_console_start(vm->console, e) < 0)
+	    plug(vm, &vm->console->vdev, e) < 0)
 		return -1;
 	return 0;
 }
@@ -207,12 +215,12 @@ static int add_display(struct vm *vm, unsigned i, struct err *e)
 	for (uint32_t k = 0; k < 3; k++) {
 		if (!(vm->inputs[k] = new_device(vm, "virtio-input", sizeof(*vm->inputs[k]), destroy_input, e)) ||
 		    virtio_input_init(vm->inputs[k], k, &vm->machine, &vm->mem, e) < 0 ||
-		    plug(vm, &vm->inputs[k]->vp, e) < 0)
+		    plug(vm, &vm->inputs[k]->vdev, e) < 0)
 			return -1;
 	}
 	if (!(vm->gpu = new_device(vm, "virtio-gpu", sizeof(*vm->gpu), destroy_gpu, e)) ||
 	    virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0 ||
-	    pci_bus_add(&vm->pci, &vm->gpu->vp.pci, e) < 0 || virtio_gpu_start(vm->gpu, e) < 0)
+	    plug(vm, &vm->gpu->vdev, e) < 0)
 		return -1;
 	return 0;
 }
@@ -366,7 +374,10 @@ void vm_destroy(struct vm *vm)
 	vm_stop(vm);
 	while (vm->ndevices) {
 		struct vm_device *d = &vm->devices[--vm->ndevices];
-		d->destroy(d->dev);
+		d->destroy(d->dev); /* its I/O thread stops: nothing calls the transport after */
+		if (d->transport)
+			virtio_pci_destroy(d->transport);
+		free(d->transport);
 	}
 	vm->rng = NULL;
 	vm->console = NULL;

@@ -24,7 +24,6 @@
 #include "devices/virtio_input.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_vsock.h"
-#include "virtio/virtio_pci.h"
 #include "../common/limits.h"
 
 #define VM_MAX_DISKS SHOJI_MAX_DISKS
@@ -68,6 +67,7 @@ struct vm_device {
 	const char *kind;
 	void *dev;
 	void (*destroy)(void *dev); /* stops its threads, releases what it holds, frees it */
+	struct virtio_pci *transport; /* a virtio device's PCI side, freed after it; or NULL */
 };
 
 struct vm {
@@ -85,7 +85,7 @@ struct vm {
 	struct vm_device devices[VM_MAX_DEVICES];
 	unsigned ndevices;
 	/* The devices other parts reach by kind (disk snapshots, the display); owned by devices[]. */
-	struct virtio_pci *rng;
+	struct virtio_dev *rng;
 	struct virtio_blk *disks[VM_MAX_DISKS];
 	struct virtio_console *console;
 	struct virtio_net *nics[VM_MAX_NICS];

@@ -414,7 +414,7 @@ static int input_setup_kind(void **state, uint32_t kind)
 	struct ifx *f = calloc(1, sizeof(*f));
 	struct err e;
 	if (!f || vfx_init(&f->v) < 0 || virtio_input_init(&f->in, kind, &f->v.fm.m, &f->v.mem, &e) < 0 ||
-	    vfx_attach(&f->v, &f->in.vp) < 0)
+	    vfx_attach(&f->v, &f->in.vdev) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -425,7 +425,7 @@ static int input_setup(void **state) { return input_setup_kind(state, DISPLAY_IN
 static int input_teardown(void **state)
 {
 	struct ifx *f = *state;
-	virtio_pci_destroy(&f->in.vp);
+	virtio_dev_destroy(&f->in.vdev);
 	vfx_destroy(&f->v);
 	free(f);
 	return 0;
@@ -483,7 +483,7 @@ static int tablet_setup(void **state) { return input_setup_kind(state, DISPLAY_I
 
 static void event_buffer(struct ifx *f, unsigned i)
 {
-	vfx_desc_q(&f->v, 0, i, EVBUF + 16ull * i, 8, VIRTQ_DESC_F_WRITE, 0);
+	vfx_desc_q(&f->v, 0, i, EVBUF + 16ull * i, 8, VRING_DESC_F_WRITE, 0);
 	vfx_offer_q(&f->v, 0, (uint16_t)i);
 }
 

@@ -3,6 +3,7 @@
  * requests (out of range, partial sectors, no status buffer, unknown types). */
 #include "unit.h"
 
+#include <linux/virtio_blk.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -37,7 +38,7 @@ static int setup_common(void **state, bool ro, enum block_format fmt)
 		return -1;
 	if (vfx_init(&f->v) < 0 || block_open(&f->disk, f->path, fmt, ro ? BLOCK_OPEN_RDONLY : 0, &e) < 0 ||
 	    virtio_blk_init(&f->blk, f->disk, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
-	    vfx_attach(&f->v, &f->blk.vp) < 0)
+	    vfx_attach(&f->v, &f->blk.vdev) < 0)
 		return -1;
 	vfx_bring_up(&f->v, 0);
 	*state = f;
@@ -137,7 +138,7 @@ static void device_id_and_config(void **state)
 	assert_int_equal(vfx_rd(&f->v, 0x2000 + 20, 4), 512);       /* blk_size */
 	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 1);         /* discard alignment: a sector */
 	vfx_wr(&f->v, 0x00, 0, 4);
-	assert_false(vfx_rd(&f->v, 0x04, 4) & (1u << 5)); /* not read-only */
+	assert_false(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_BLK_F_RO)); /* not read-only */
 }
 
 static void hostile_requests(void **state)
@@ -179,7 +180,7 @@ static void read_only_disk(void **state)
 {
 	struct bfx *f = *state;
 	vfx_wr(&f->v, 0x00, 0, 4);
-	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << 5)); /* VIRTIO_BLK_F_RO offered */
+	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_BLK_F_RO)); /* offered */
 	memset(g(f, DATA, 512), 'W', 512);
 	assert_int_equal(request(f, 1, 0, 512, true), 1);
 	char buf[512], zero[512] = {0};

@@ -466,15 +466,15 @@ static void device_config_and_control_queue(void **state)
 	struct err e;
 	assert_int_equal(vfx_init(&v), 0);
 	assert_int_equal(virtio_gpu_init(&gpu, &ds, NULL, &v.fm.m, &v.mem, &e), 0);
-	assert_int_equal(vfx_attach(&v, &gpu.vp), 0);
+	assert_int_equal(vfx_attach(&v, &gpu.vdev), 0);
 	vfx_wr(&v, 0x00, 0, 4);
 	assert_true(vfx_rd(&v, 0x04, 4) & (1u << VIRTIO_GPU_F_EDID));
 	assert_int_equal(vfx_rd(&v, 0x2008, 4), 1); /* num_scanouts */
 	vfx_bring_up_queues(&v, 1ull << VIRTIO_GPU_F_EDID, 2);
 	struct virtio_gpu_ctrl_hdr h = hdr(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
 	memcpy(guest_mem_ptr(&v.mem, REQ, sizeof(h)), &h, sizeof(h));
-	vfx_desc(&v, 0, REQ, sizeof(h), VIRTQ_DESC_F_NEXT, 1);
-	vfx_desc(&v, 1, RESP, 4096, VIRTQ_DESC_F_WRITE, 0);
+	vfx_desc(&v, 0, REQ, sizeof(h), VRING_DESC_F_NEXT, 1);
+	vfx_desc(&v, 1, RESP, 4096, VRING_DESC_F_WRITE, 0);
 	vfx_offer(&v, 0);
 	vfx_run(&v);
 	assert_int_equal(vfx_used_idx(&v), 1);
@@ -485,21 +485,21 @@ static void device_config_and_control_queue(void **state)
 	assert_int_equal(d.pmodes[0].r.width, 800);
 	/* The seat's preferred size: a display event and a configuration interrupt, then the new
 	 * mode in display info; the same size again changes nothing. */
-	uint8_t generation = gpu.vp.config_generation;
-	pthread_mutex_lock(&gpu.vp.lock);
+	uint8_t generation = gpu.vdev.config_generation;
+	pthread_mutex_lock(&gpu.vdev.lock);
 	ds.handler->preferred_size(ds.opaque, 1280, 720);
-	pthread_mutex_unlock(&gpu.vp.lock);
+	pthread_mutex_unlock(&gpu.vdev.lock);
 	assert_int_equal(vfx_rd(&v, 0x2000, 4), VIRTIO_GPU_EVENT_DISPLAY);
-	assert_int_not_equal(gpu.vp.config_generation, generation);
-	assert_true(gpu.vp.isr & 2);
+	assert_int_not_equal(gpu.vdev.config_generation, generation);
+	assert_true(v.vp.isr & 2);
 	vfx_offer(&v, 0);
 	vfx_run(&v);
 	memcpy(&d, guest_mem_ptr(&v.mem, RESP, sizeof(d)), sizeof(d));
 	assert_int_equal(d.pmodes[0].r.width, 1280);
 	assert_int_equal(d.pmodes[0].r.height, 720);
-	generation = gpu.vp.config_generation;
+	generation = gpu.vdev.config_generation;
 	ds.handler->preferred_size(ds.opaque, 1280, 720);
-	assert_int_equal(gpu.vp.config_generation, generation);
+	assert_int_equal(gpu.vdev.config_generation, generation);
 	/* events_clear clears what events_read shows. */
 	gpu.events_read = VIRTIO_GPU_EVENT_DISPLAY;
 	assert_int_equal(vfx_rd(&v, 0x2000, 4), VIRTIO_GPU_EVENT_DISPLAY);

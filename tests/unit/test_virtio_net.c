@@ -4,6 +4,7 @@
  * (read-only or shorter than the header on receive, truncated or oversized frames on send). */
 #include "unit.h"
 
+#include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,8 +14,8 @@
 
 #define RXQ 0
 #define TXQ 1
-#define F_MAC (1ull << 5)
-#define F_MRG_RXBUF (1ull << 15)
+#define F_MAC VIRTIO_BIT(VIRTIO_NET_F_MAC)
+#define F_MRG_RXBUF VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)
 #define RXBUF 0x20000ull /* receive buffers, 0x1000 apart */
 #define TXBUF 0x40000ull
 #define HDR 12
@@ -39,7 +40,7 @@ static int setup_with(void **state, uint64_t features)
 	c.fd = sv[0];
 	f->peer = sv[1];
 	if (vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, &f->v.fm.m, &f->v.mem, &e) < 0 ||
-	    vfx_attach(&f->v, &f->net.vp) < 0)
+	    vfx_attach(&f->v, &f->net.vdev) < 0)
 		return -1;
 	vfx_bring_up_queues(&f->v, features, 2);
 	*state = f;
@@ -77,9 +78,9 @@ static void host_sends(struct nfx *f, size_t len, uint8_t fill)
 
 static void backend_ready(struct nfx *f)
 {
-	pthread_mutex_lock(&f->net.vp.lock);
-	f->net.vp.ops->fd_ready(&f->net.vp, 0);
-	pthread_mutex_unlock(&f->net.vp.lock);
+	pthread_mutex_lock(&f->net.vdev.lock);
+	f->net.vdev.ops->fd_ready(&f->net.vdev, 0);
+	pthread_mutex_unlock(&f->net.vdev.lock);
 }
 
 static uint16_t num_buffers(struct nfx *f, unsigned i)
@@ -89,7 +90,10 @@ static uint16_t num_buffers(struct nfx *f, unsigned i)
 	return n;
 }
 
-static bool needs_reset(struct nfx *f) { return vfx_rd(&f->v, 0x14, 1) & VIRTIO_STATUS_NEEDS_RESET; }
+static bool needs_reset(struct nfx *f)
+{
+	return vfx_rd(&f->v, 0x14, 1) & VIRTIO_CONFIG_S_NEEDS_RESET;
+}
 
 static void config_has_mac_and_link(void **state)
 {
@@ -100,13 +104,13 @@ static void config_has_mac_and_link(void **state)
 	assert_int_equal(vfx_rd(&f->v, 0x2006, 2), 1); /* LINK_UP */
 	assert_int_equal(vfx_rd(&f->v, 0x200a, 2), NET_SLIRP_MTU);
 	vfx_wr(&f->v, 0x00, 0, 4);
-	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << 3)); /* VIRTIO_NET_F_MTU */
+	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_NET_F_MTU));
 }
 
 static void frame_into_one_buffer(void **state)
 {
 	struct nfx *f = *state;
-	rx_buffer(f, 0, 2048, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 2048, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	host_sends(f, 100, 0xab);
 	backend_ready(f);
@@ -122,7 +126,7 @@ static void frame_merged_over_buffers(void **state)
 {
 	struct nfx *f = *state;
 	for (unsigned i = 0; i < 3; i++)
-		rx_buffer(f, i, 1500, VIRTQ_DESC_F_WRITE);
+		rx_buffer(f, i, 1500, VRING_DESC_F_WRITE);
 	host_sends(f, 3000, 0x5a);
 	backend_ready(f);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
@@ -140,12 +144,12 @@ static void waits_for_buffers_without_losing_frames(void **state)
 	backend_ready(f); /* no buffers at all: nothing happens, the backend is left alone */
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
 	assert_false(f->net.watching);
-	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE); /* too few for the whole frame */
+	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE); /* too few for the whole frame */
 	vfx_run_q(&f->v, RXQ);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
 	assert_true(f->net.frame_pending);
-	rx_buffer(f, 1, 1500, VIRTQ_DESC_F_WRITE);
-	rx_buffer(f, 2, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 1, 1500, VRING_DESC_F_WRITE);
+	rx_buffer(f, 2, 1500, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
 	assert_int_equal(num_buffers(f, 0), 3);
@@ -155,7 +159,7 @@ static void waits_for_buffers_without_losing_frames(void **state)
 static void too_big_without_mergeable_is_dropped(void **state)
 {
 	struct nfx *f = *state;
-	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE);
 	host_sends(f, 3000, 0x22); /* does not fit one buffer */
 	host_sends(f, 60, 0x33);   /* does */
 	vfx_run_q(&f->v, RXQ);
@@ -179,7 +183,7 @@ static void hostile_receive_buffers(void **state)
 	memset(g(f, VFX_AVAIL, 0x4000), 0, 0x4000);
 	vfx_bring_up_queues(&f->v, F_MRG_RXBUF, 2);
 	assert_false(needs_reset(f));
-	rx_buffer(f, 0, 8, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 8, VRING_DESC_F_WRITE);
 	host_sends(f, 60, 2);
 	vfx_run_q(&f->v, RXQ);
 	assert_true(needs_reset(f));
@@ -188,8 +192,8 @@ static void hostile_receive_buffers(void **state)
 /* Offers a transmit chain: the header in one buffer, the frame split over two. */
 static void tx_chain(struct nfx *f, uint32_t hdr_len, uint32_t a, uint32_t b)
 {
-	vfx_desc_q(&f->v, TXQ, 0, TXBUF, hdr_len, VIRTQ_DESC_F_NEXT, 1);
-	vfx_desc_q(&f->v, TXQ, 1, TXBUF + 0x1000, a, b ? VIRTQ_DESC_F_NEXT : 0, 2);
+	vfx_desc_q(&f->v, TXQ, 0, TXBUF, hdr_len, VRING_DESC_F_NEXT, 1);
+	vfx_desc_q(&f->v, TXQ, 1, TXBUF + 0x1000, a, b ? VRING_DESC_F_NEXT : 0, 2);
 	vfx_desc_q(&f->v, TXQ, 2, TXBUF + 0x2000, b ? b : 1, 0, 0);
 	vfx_offer_q(&f->v, TXQ, 0);
 	vfx_run_q(&f->v, TXQ);
@@ -218,7 +222,7 @@ static void hostile_transmits_are_dropped(void **state)
 	vfx_offer_q(&f->v, TXQ, 0);
 	vfx_run_q(&f->v, TXQ);
 	/* More than any frame may be (VIRTIO_NET_FRAME_MAX), in two big buffers. */
-	vfx_desc_q(&f->v, TXQ, 1, 0x100000, 60000, VIRTQ_DESC_F_NEXT, 2);
+	vfx_desc_q(&f->v, TXQ, 1, 0x100000, 60000, VRING_DESC_F_NEXT, 2);
 	vfx_desc_q(&f->v, TXQ, 2, 0x200000, 60000, 0, 0);
 	vfx_offer_q(&f->v, TXQ, 1);
 	vfx_run_q(&f->v, TXQ);
@@ -245,9 +249,9 @@ static void full_backend_holds_transmit(void **state)
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
 	while (recv(f->peer, filler, sizeof(filler), MSG_DONTWAIT) == (ssize_t)sizeof(filler))
 		;
-	pthread_mutex_lock(&f->net.vp.lock);
-	f->net.vp.ops->fd_ready(&f->net.vp, 1); /* room again */
-	pthread_mutex_unlock(&f->net.vp.lock);
+	pthread_mutex_lock(&f->net.vdev.lock);
+	f->net.vdev.ops->fd_ready(&f->net.vdev, 1); /* room again */
+	pthread_mutex_unlock(&f->net.vdev.lock);
 	assert_false(f->net.tx_waiting);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 	uint8_t got[64];
@@ -262,7 +266,7 @@ static void reset_forgets_pending_frame(void **state)
 {
 	struct nfx *f = *state;
 	host_sends(f, 3000, 0x44);
-	rx_buffer(f, 0, 1500, VIRTQ_DESC_F_WRITE);
+	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	assert_true(f->net.frame_pending);
 	vfx_wr(&f->v, 0x14, 0, 1);

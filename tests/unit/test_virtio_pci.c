@@ -16,15 +16,15 @@
 
 struct fx {
 	struct vfx v;
-	struct virtio_pci vp;
+	struct virtio_dev rng;
 };
 
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct err e;
-	if (!f || vfx_init(&f->v) < 0 || virtio_rng_init(&f->vp, &f->v.fm.m, &f->v.mem, &e) < 0 ||
-	    vfx_attach(&f->v, &f->vp) < 0)
+	if (!f || vfx_init(&f->v) < 0 || virtio_rng_init(&f->rng, &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	    vfx_attach(&f->v, &f->rng) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -33,7 +33,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	virtio_pci_destroy(&f->vp);
+	virtio_dev_destroy(&f->rng);
 	vfx_destroy(&f->v);
 	free(f);
 	return 0;
@@ -55,7 +55,7 @@ static void offer_buffer(struct fx *f)
 static void identity_and_capabilities(void **state)
 {
 	struct fx *f = *state;
-	const uint8_t *cfg = f->vp.pci.cfg;
+	const uint8_t *cfg = f->v.vp.pci.cfg;
 	assert_int_equal(cfg[0] | cfg[1] << 8, 0x1af4);
 	assert_int_equal(cfg[2] | cfg[3] << 8, 0x1044);
 	assert_int_equal(cfg[8], 1); /* revision 1: modern only */
@@ -101,7 +101,7 @@ static void request_served_and_interrupt(void **state)
 	struct fx *f = *state;
 	bring_up(f);
 	assert_int_equal(f->v.fm.ioeventfds, 1);
-	assert_int_equal(f->v.fm.last_ioeventfd_addr, f->vp.pci.bars[0].addr + 0x3000);
+	assert_int_equal(f->v.fm.last_ioeventfd_addr, f->v.vp.pci.bars[0].addr + 0x3000);
 	/* MSI-X: vector 0 for the queue, entry programmed and unmasked, then enabled. */
 	wr(f, 0x1a, 0, 2);
 	assert_int_equal(rd(f, 0x1a, 2), 0);
@@ -109,7 +109,7 @@ static void request_served_and_interrupt(void **state)
 	wr(f, 0x4004, 0, 4);
 	wr(f, 0x4008, 0x4041, 4);
 	wr(f, 0x400c, 0, 4);
-	cfg_wr(f, f->vp.msix_cap + 2, 0x8000, 2);
+	cfg_wr(f, f->v.vp.msix_cap + 2, 0x8000, 2);
 	assert_int_equal(f->v.fm.last_msi_data, 0x4041);
 
 	offer_buffer(f);
@@ -125,7 +125,7 @@ static void request_served_and_interrupt(void **state)
 	assert_int_equal(f->v.fm.irqfds_bound, 1);
 	assert_int_equal(f->v.fm.last_irqfd_gsi, f->v.fm.last_route_gsi);
 	uint64_t count = 0;
-	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), 8);
+	assert_int_equal(read(f->v.vp.irqs[0].fd, &count, 8), 8);
 	assert_int_equal(count, 1);
 }
 
@@ -136,21 +136,21 @@ static void masked_vector_is_pending(void **state)
 	wr(f, 0x1a, 0, 2);
 	wr(f, 0x4000, 0xfee00000, 4);
 	wr(f, 0x4008, 0x4042, 4);
-	cfg_wr(f, f->vp.msix_cap + 2, 0x8000, 2); /* enabled, entry still masked */
+	cfg_wr(f, f->v.vp.msix_cap + 2, 0x8000, 2); /* enabled, entry still masked */
 	offer_buffer(f);
 	run_queue(f);
 	assert_int_equal(rd(f, 0x5000, 8) & 1, 1); /* pending */
 	uint64_t count = 0;
-	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), -1); /* nothing sent */
+	assert_int_equal(read(f->v.vp.irqs[0].fd, &count, 8), -1); /* nothing sent */
 	wr(f, 0x400c, 0, 4); /* unmask: the pending interrupt is delivered */
 	assert_int_equal(rd(f, 0x5000, 8) & 1, 0);
-	assert_int_equal(read(f->vp.irqs[0].fd, &count, 8), 8);
+	assert_int_equal(read(f->v.vp.irqs[0].fd, &count, 8), 8);
 }
 
 static uint32_t cfg_rd(struct fx *f, uint32_t off, uint32_t len)
 {
 	uint32_t v = 0;
-	pci_cfg_access(&f->v.bus, f->vp.pci.slot, 0, off, (uint8_t *)&v, len, false);
+	pci_cfg_access(&f->v.bus, f->v.vp.pci.slot, 0, off, (uint8_t *)&v, len, false);
 	return v;
 }
 
@@ -158,7 +158,7 @@ static uint32_t cfg_rd(struct fx *f, uint32_t off, uint32_t len)
 static void pci_cfg_window(void **state)
 {
 	struct fx *f = *state;
-	uint32_t cap = f->vp.pci_cfg_cap;
+	uint32_t cap = f->v.vp.pci_cfg_cap;
 	assert_int_not_equal(cap, 0);
 	cfg_wr(f, cap + 4, 0, 1);       /* BAR 0 */
 	cfg_wr(f, cap + 8, 0x12, 4);    /* num_queues */
@@ -238,12 +238,15 @@ static void device_reset(void **state)
 /* A device whose queues the kernel serves: its I/O thread leaves the kicks alone, it hears of
  * DRIVER_OK once, and gets each queue's interrupt eventfd already bound to the vector's route. */
 struct kfx {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	unsigned driver_ok_calls;
 };
 
-static void kernel_driver_ok(struct virtio_pci *vp) { ((struct kfx *)vp->device)->driver_ok_calls++; }
-static void kernel_notify(struct virtio_pci *vp, unsigned q) { (void)vp, (void)q; }
+static void kernel_driver_ok(struct virtio_dev *vdev)
+{
+	((struct kfx *)vdev->device)->driver_ok_calls++;
+}
+static void kernel_notify(struct virtio_dev *vdev, unsigned q) { (void)vdev, (void)q; }
 
 static void kernel_served_queues(void **state)
 {
@@ -256,30 +259,30 @@ static void kernel_served_queues(void **state)
 	struct kfx k;
 	struct err e;
 	assert_int_equal(vfx_init(&v), 0);
-	assert_int_equal(virtio_pci_init(&k.vp, &ops, &k, &v.fm.m, &v.mem, &e), 0);
+	assert_int_equal(virtio_dev_init(&k.vdev, &ops, &k, &v.fm.m, &v.mem, &e), 0);
 	k.driver_ok_calls = 0;
-	assert_int_equal(vfx_attach(&v, &k.vp), 0);
+	assert_int_equal(vfx_attach(&v, &k.vdev), 0);
 	vfx_bring_up(&v, 0);
 	assert_int_equal(k.driver_ok_calls, 1);
 	vfx_wr(&v, 0x14, 0x0f, 1); /* DRIVER_OK again: no second call */
 	assert_int_equal(k.driver_ok_calls, 1);
-	assert_int_equal(virtio_pci_queue_call_fd(&k.vp, 0), -1); /* no vector yet */
+	assert_int_equal(virtio_queue_call_fd(&k.vdev, 0), -1); /* no vector yet */
 	vfx_wr(&v, 0x16, 0, 2);
 	vfx_wr(&v, 0x1a, 0, 2);
 	vfx_wr(&v, 0x4000, 0xfee00000, 4);
 	vfx_wr(&v, 0x4008, 0x4042, 4);
 	vfx_wr(&v, 0x400c, 0, 4);
-	vfx_cfg_wr(&v, k.vp.msix_cap + 2, 0x8000, 2);
-	int fd = virtio_pci_queue_call_fd(&k.vp, 0);
-	assert_int_equal(fd, k.vp.irqs[0].fd);
+	vfx_cfg_wr(&v, v.vp.msix_cap + 2, 0x8000, 2);
+	int fd = virtio_queue_call_fd(&k.vdev, 0);
+	assert_int_equal(fd, v.vp.irqs[0].fd);
 	assert_int_equal(v.fm.irqfds_bound, 1);
 	assert_int_equal(v.fm.last_irqfd_gsi, v.fm.last_route_gsi);
-	assert_int_equal(virtio_pci_queue_call_fd(&k.vp, 0), fd); /* bound once */
+	assert_int_equal(virtio_queue_call_fd(&k.vdev, 0), fd); /* bound once */
 	assert_int_equal(v.fm.irqfds_bound, 1);
 	/* The kick eventfd is registered with KVM but not in the I/O thread's epoll. */
 	assert_int_equal(v.fm.ioeventfds, 1);
-	assert_int_equal(epoll_ctl(k.vp.epoll_fd, EPOLL_CTL_DEL, k.vp.queues[0].kick_fd, NULL), -1);
-	virtio_pci_destroy(&k.vp);
+	assert_int_equal(epoll_ctl(k.vdev.epoll_fd, EPOLL_CTL_DEL, k.vdev.queues[0].kick_fd, NULL), -1);
+	virtio_dev_destroy(&k.vdev);
 	vfx_destroy(&v);
 }
 

@@ -24,9 +24,9 @@
 #define INDIR2 0x90000ull
 
 #define R 0
-#define W VIRTQ_DESC_F_WRITE
-#define N VIRTQ_DESC_F_NEXT
-#define I VIRTQ_DESC_F_INDIRECT
+#define W VRING_DESC_F_WRITE
+#define N VRING_DESC_F_NEXT
+#define I VRING_DESC_F_INDIRECT
 
 struct fixture {
 	struct guest_mem mem;
@@ -449,7 +449,7 @@ static void vq_no_interrupt(void **state)
 	qinit(f, 8, false, false);
 	put_desc(f, DESC, 0, BUF, 8, W, 0);
 
-	set_avail_flags(f, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	set_avail_flags(f, VRING_AVAIL_F_NO_INTERRUPT);
 	offer(f, 0);
 	assert_int_equal(pop(f), 1);
 	virtq_push(&f->q, 0, 8);
@@ -463,7 +463,7 @@ static void vq_no_interrupt(void **state)
 
 	/* With EVENT_IDX the flag is ignored and used_event decides. */
 	qinit(f, 8, true, false);
-	set_avail_flags(f, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	set_avail_flags(f, VRING_AVAIL_F_NO_INTERRUPT);
 	set_used_event(f, 0);
 	offer(f, 0);
 	assert_int_equal(pop(f), 1);

@@ -1,4 +1,5 @@
-/* virtio_fixture: driving a virtio PCI device from tests (see virtio_fixture.h). */
+/* virtio_fixture: driving a virtio device through its PCI transport from tests (see
+ * virtio_fixture.h). */
 #include "virtio_fixture.h"
 
 #include <string.h>
@@ -16,15 +17,18 @@ int vfx_init(struct vfx *f)
 	return 0;
 }
 
-int vfx_attach(struct vfx *f, struct virtio_pci *vp)
+int vfx_attach(struct vfx *f, struct virtio_dev *vdev)
 {
 	struct err e;
-	f->vp = vp;
-	return pci_bus_add(&f->bus, &vp->pci, &e);
+	f->vdev = vdev;
+	if (virtio_pci_init(&f->vp, vdev, &e) < 0)
+		return -1;
+	return pci_bus_add(&f->bus, &f->vp.pci, &e);
 }
 
 void vfx_destroy(struct vfx *f)
 {
+	virtio_pci_destroy(&f->vp);
 	pci_bus_destroy(&f->bus);
 	guest_mem_free(&f->mem);
 }
@@ -32,18 +36,18 @@ void vfx_destroy(struct vfx *f)
 uint64_t vfx_rd(struct vfx *f, uint64_t off, uint32_t len)
 {
 	uint64_t v = 0;
-	f->vp->pci.ops->bar_io(&f->vp->pci, 0, off, (uint8_t *)&v, len, false);
+	f->vp.pci.ops->bar_io(&f->vp.pci, 0, off, (uint8_t *)&v, len, false);
 	return v;
 }
 
 void vfx_wr(struct vfx *f, uint64_t off, uint64_t v, uint32_t len)
 {
-	f->vp->pci.ops->bar_io(&f->vp->pci, 0, off, (uint8_t *)&v, len, true);
+	f->vp.pci.ops->bar_io(&f->vp.pci, 0, off, (uint8_t *)&v, len, true);
 }
 
 void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len)
 {
-	pci_cfg_access(&f->bus, f->vp->pci.slot, 0, off, (uint8_t *)&v, len, true);
+	pci_cfg_access(&f->bus, f->vp.pci.slot, 0, off, (uint8_t *)&v, len, true);
 }
 
 /* Queue q's rings: queue 0 at VFX_DESC/AVAIL/USED, each further one VFX_QUEUE_STRIDE higher. */
@@ -51,7 +55,7 @@ static uint64_t qbase(unsigned q) { return VFX_QUEUE_STRIDE * q; }
 
 void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues)
 {
-	features |= 1ull << 32; /* VERSION_1 */
+	features |= VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	vfx_wr(f, 0x14, 1 | 2, 1);
 	vfx_wr(f, 0x08, 0, 4);
 	vfx_wr(f, 0x0c, (uint32_t)features, 4);
@@ -99,9 +103,9 @@ void vfx_offer(struct vfx *f, uint16_t head) { vfx_offer_q(f, 0, head); }
 
 void vfx_run_q(struct vfx *f, unsigned q)
 {
-	pthread_mutex_lock(&f->vp->lock);
-	f->vp->ops->queue_notify(f->vp, q);
-	pthread_mutex_unlock(&f->vp->lock);
+	pthread_mutex_lock(&f->vdev->lock);
+	f->vdev->ops->queue_notify(f->vdev, q);
+	pthread_mutex_unlock(&f->vdev->lock);
 }
 
 uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i)

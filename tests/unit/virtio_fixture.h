@@ -1,5 +1,6 @@
-/* virtio_fixture: a virtio PCI device on a PCI bus over 16 MiB of guest RAM, with helpers to
- * drive BAR 0, bring queue 0 up, place descriptors and run the queue as the I/O thread would. */
+/* virtio_fixture: a virtio device bound to the PCI transport on a PCI bus over 16 MiB of guest
+ * RAM, with helpers to drive BAR 0, bring queue 0 up, place descriptors and run the queue as the
+ * I/O thread would. */
 #ifndef SHOJI_TESTS_VIRTIO_FIXTURE_H
 #define SHOJI_TESTS_VIRTIO_FIXTURE_H
 
@@ -17,13 +18,16 @@ struct vfx {
 	struct fake_machine fm;
 	struct guest_mem mem;
 	struct pci_bus bus;
-	struct virtio_pci *vp;
-	uint16_t avail_idx_q[VIRTIO_PCI_MAX_QUEUES];
+	struct virtio_dev *vdev;
+	struct virtio_pci vp; /* the transport vfx_attach binds vdev to */
+	uint16_t avail_idx_q[VIRTIO_MAX_QUEUES];
 };
 
 /* Sets up RAM and the bus; the test then creates its device and calls vfx_attach. */
 int vfx_init(struct vfx *f);
-int vfx_attach(struct vfx *f, struct virtio_pci *vp);
+/* Binds the device to the fixture's PCI transport and puts it on the bus. */
+int vfx_attach(struct vfx *f, struct virtio_dev *vdev);
+/* Destroys the transport, bus and RAM; after the test destroyed its device. */
 void vfx_destroy(struct vfx *f);
 
 uint64_t vfx_rd(struct vfx *f, uint64_t off, uint32_t len);

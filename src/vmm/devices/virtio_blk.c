@@ -1,6 +1,8 @@
 /* virtio_blk: block device on a block-layer disk (see virtio_blk.h; virtio 1.x section 5.2). */
 #include "virtio_blk.h"
 
+#include <linux/virtio_blk.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,54 +14,29 @@
 #define BLK_SEG_MAX 126 /* data buffers a request may have: queue size minus header and status */
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
 
-#define VIRTIO_BLK_F_SEG_MAX (1ull << 2)
-#define VIRTIO_BLK_F_RO (1ull << 5)
-#define VIRTIO_BLK_F_BLK_SIZE (1ull << 6)
-#define VIRTIO_BLK_F_FLUSH (1ull << 9)
-#define VIRTIO_BLK_F_DISCARD (1ull << 13)
-#define VIRTIO_BLK_F_WRITE_ZEROES (1ull << 14)
+/* The configuration fields up to the write-zeroes ones and their padding: no secure erase. */
+#define CONFIG_SIZE                                                                                \
+	(offsetof(struct virtio_blk_config, unused1) + sizeof(((struct virtio_blk_config *)0)->unused1))
 
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_T_DISCARD 11
-#define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_S_UNSUPP 2
-#define WRITE_ZEROES_UNMAP 1u
+_Static_assert(VIRTIO_BLK_SERIAL_LEN == VIRTIO_BLK_ID_BYTES, "GET_ID answers the whole serial");
 
-#define CONFIG_SIZE 60
+static struct virtio_blk *blk_of(struct virtio_dev *vdev) { return vdev->device; }
 
-struct blk_header {
-	uint32_t type, reserved;
-	uint64_t sector;
-};
-
-struct blk_segment {
-	uint64_t sector;
-	uint32_t num_sectors, flags;
-};
-
-static struct virtio_blk *blk_of(struct virtio_pci *vp) { return vp->device; }
-
-static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
-	struct virtio_blk *b = blk_of(vp);
-	uint8_t c[CONFIG_SIZE] = {0};
-	uint32_t seg_max = BLK_SEG_MAX, blk_size = SECTOR, max_discard = BLK_MAX_DISCARD_SECTORS;
-	uint32_t one = 1, align = b->disk->discard_unit / SECTOR;
-	memcpy(c + 0, &b->sectors, 8);
-	memcpy(c + 12, &seg_max, 4);
-	memcpy(c + 20, &blk_size, 4);
-	memcpy(c + 36, &max_discard, 4); /* max_discard_sectors */
-	memcpy(c + 40, &one, 4);         /* max_discard_seg */
-	memcpy(c + 44, &align, 4);       /* discard_sector_alignment: the backend's unit */
-	memcpy(c + 48, &max_discard, 4); /* max_write_zeroes_sectors */
-	memcpy(c + 52, &one, 4);         /* max_write_zeroes_seg */
-	c[56] = 1;                       /* write_zeroes_may_unmap */
-	memcpy(data, c + off, len);
+	struct virtio_blk *b = blk_of(vdev);
+	struct virtio_blk_config c = {
+		.capacity = b->sectors,
+		.seg_max = BLK_SEG_MAX,
+		.blk_size = SECTOR,
+		.max_discard_sectors = BLK_MAX_DISCARD_SECTORS,
+		.max_discard_seg = 1,
+		.discard_sector_alignment = (uint32_t)(b->disk->discard_unit / SECTOR), /* the backend's */
+		.max_write_zeroes_sectors = BLK_MAX_DISCARD_SECTORS,
+		.max_write_zeroes_seg = 1,
+		.write_zeroes_may_unmap = 1,
+	};
+	memcpy(data, (uint8_t *)&c + off, len); /* inside CONFIG_SIZE: the core checked */
 }
 
 static bool in_range(const struct virtio_blk *b, uint64_t sector, uint64_t count)
@@ -67,7 +44,7 @@ static bool in_range(const struct virtio_blk *b, uint64_t sector, uint64_t count
 	return sector <= b->sectors && count <= b->sectors - sector;
 }
 
-static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, const struct blk_header *h,
+static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, const struct virtio_blk_outhdr *h,
 		     uint32_t *written)
 {
 	bool is_write = h->type == VIRTIO_BLK_T_OUT;
@@ -101,16 +78,16 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, uin
 {
 	if (b->read_only)
 		return VIRTIO_BLK_S_IOERR;
-	struct blk_segment s;
-	if (c->readable_bytes != sizeof(struct blk_header) + sizeof(s) ||
-	    iov_to_buf(c->iov, c->n_readable, sizeof(struct blk_header), &s, sizeof(s)) != sizeof(s))
+	struct virtio_blk_discard_write_zeroes s;
+	if (c->readable_bytes != sizeof(struct virtio_blk_outhdr) + sizeof(s) ||
+	    iov_to_buf(c->iov, c->n_readable, sizeof(struct virtio_blk_outhdr), &s, sizeof(s)) != sizeof(s))
 		return VIRTIO_BLK_S_UNSUPP; /* one segment a request, as the configuration says */
 	if (s.num_sectors > BLK_MAX_DISCARD_SECTORS || !in_range(b, s.sector, s.num_sectors))
 		return VIRTIO_BLK_S_IOERR;
 	uint64_t pos = s.sector * SECTOR, len = (uint64_t)s.num_sectors * SECTOR;
 	struct err e;
 	int r = type == VIRTIO_BLK_T_DISCARD ? block_discard(b->disk, pos, len, &e)
-					     : block_write_zeroes(b->disk, pos, len, s.flags & WRITE_ZEROES_UNMAP, &e);
+					     : block_write_zeroes(b->disk, pos, len, s.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, &e);
 	if (r < 0) {
 		log_guest(LOG_WARN, "virtio-blk %s: %s at sector %llu failed: %s", b->path,
 			  type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
@@ -123,7 +100,7 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, uin
 /* Serves one request; returns the bytes written into the driver's buffers, status included. */
 static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 {
-	struct blk_header h;
+	struct virtio_blk_outhdr h;
 	uint32_t written = 0;
 	uint8_t status;
 	if (c->n_writable == 0)
@@ -167,17 +144,17 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 	return written + 1;
 }
 
-static uint32_t blk_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t blk_serve(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	return serve(blk_of(vp), chain);
+	return serve(blk_of(vdev), chain);
 }
 
-static void blk_notify(struct virtio_pci *vp, unsigned q)
+static void blk_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_blk *b = blk_of(vp);
+	struct virtio_blk *b = blk_of(vdev);
 	struct virtq_iov iov[BLK_SEG_MAX + 2];
 	pthread_mutex_lock(&b->lock);
-	virtio_pci_serve_queue(vp, q, iov, BLK_SEG_MAX + 2, blk_serve);
+	virtio_serve_queue(vdev, q, iov, BLK_SEG_MAX + 2, blk_serve);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -197,10 +174,10 @@ int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, s
 
 static const struct virtio_device_ops blk_ops = {
 	.name = "virtio-blk",
-	.device_id = 2,
-	.class_code = 0x018000, /* mass storage, other */
-	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH |
-		    VIRTIO_BLK_F_DISCARD | VIRTIO_BLK_F_WRITE_ZEROES,
+	.device_id = VIRTIO_ID_BLOCK,
+	.features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+		    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
+		    VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES),
 	.num_queues = 1,
 	.queue_max_size = BLK_QUEUE_SIZE,
 	.config_size = CONFIG_SIZE,
@@ -220,19 +197,19 @@ int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only
 	b->path = disk->path;
 	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
 	pthread_mutex_init(&b->lock, NULL);
-	if (virtio_pci_init(&b->vp, &blk_ops, b, m, mem, e) < 0) {
+	if (virtio_dev_init(&b->vdev, &blk_ops, b, m, mem, e) < 0) {
 		pthread_mutex_destroy(&b->lock);
 		b->disk = NULL;
 		return -1;
 	}
 	if (read_only)
-		b->vp.device_features |= VIRTIO_BLK_F_RO;
+		b->vdev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
 	return 0;
 }
 
 void virtio_blk_destroy(struct virtio_blk *b)
 {
-	virtio_pci_destroy(&b->vp);
+	virtio_dev_destroy(&b->vdev);
 	if (b->disk)
 		pthread_mutex_destroy(&b->lock);
 	b->disk = NULL;

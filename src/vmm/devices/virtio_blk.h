@@ -12,12 +12,12 @@
 
 #include "../../block/block.h"
 #include "../../common/limits.h"
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 
 #define VIRTIO_BLK_SERIAL_LEN SHOJI_DISK_SERIAL_MAX
 
 struct virtio_blk {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	pthread_mutex_t lock; /* held while requests are served: virtio_blk_swap waits for them */
 	struct block_dev *disk;
 	uint64_t sectors;

@@ -20,13 +20,13 @@
 #define TOKEN_LISTEN 0
 #define TOKEN_CLIENT 1
 
-static struct virtio_console *con_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_console *con_of(struct virtio_dev *vdev) { return vdev->device; }
 
 static void drop_client(struct virtio_console *c)
 {
 	if (c->client_fd < 0)
 		return;
-	virtio_pci_unwatch(&c->vp, c->client_fd);
+	virtio_unwatch(&c->vdev, c->client_fd);
 	close(c->client_fd);
 	c->client_fd = -1;
 	c->input_paused = false;
@@ -35,10 +35,10 @@ static void drop_client(struct virtio_console *c)
 /* Moves what the client sent into the guest's receive buffers. */
 static void feed_guest(struct virtio_console *c)
 {
-	struct virtio_pci *vp = &c->vp;
-	if (c->client_fd < 0 || !(vp->status & VIRTIO_STATUS_DRIVER_OK) || !vp->queues[RXQ].enabled)
+	struct virtio_dev *vdev = &c->vdev;
+	if (c->client_fd < 0 || !(vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) || !vdev->queues[RXQ].enabled)
 		return;
-	struct virtq *vq = &vp->queues[RXQ].vq;
+	struct virtq *vq = &vdev->queues[RXQ].vq;
 	struct virtq_iov iov[64];
 	struct virtq_chain chain;
 	struct err e;
@@ -55,11 +55,11 @@ static void feed_guest(struct virtio_console *c)
 		int r = virtq_pop(vq, &chain, &e);
 		if (r < 0) {
 			log_guest(LOG_WARN, "virtio-console: %s", e.msg);
-			virtio_pci_set_needs_reset(vp);
+			virtio_set_needs_reset(vdev);
 			return;
 		}
 		if (r == 0) { /* no buffers: wait for the guest to give some */
-			virtio_pci_unwatch(vp, c->client_fd);
+			virtio_unwatch(vdev, c->client_fd);
 			c->input_paused = true;
 			break;
 		}
@@ -68,13 +68,13 @@ static void feed_guest(struct virtio_console *c)
 		size_t put = n > 0 ? iov_from_buf(virtq_chain_writable(&chain), chain.n_writable, 0, buf, (size_t)n) : 0;
 		virtq_push(vq, chain.head, (uint32_t)put);
 	}
-	virtio_pci_notify_queue(vp, RXQ);
+	virtio_notify_queue(vdev, RXQ);
 }
 
 /* Sends one chain of the guest's output to the client, or drops it when there is none. */
-static uint32_t console_output(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t console_output(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	struct virtio_console *c = con_of(vp);
+	struct virtio_console *c = con_of(vdev);
 	for (unsigned i = 0; i < chain->n_readable && c->client_fd >= 0; i++) {
 		size_t off = 0;
 		while (off < chain->iov[i].len) {
@@ -95,52 +95,61 @@ static uint32_t console_output(struct virtio_pci *vp, const struct virtq_chain *
 static void drain_guest(struct virtio_console *c)
 {
 	struct virtq_iov iov[64];
-	virtio_pci_serve_queue(&c->vp, TXQ, iov, 64, console_output);
+	virtio_serve_queue(&c->vdev, TXQ, iov, 64, console_output);
 }
 
-static void console_notify(struct virtio_pci *vp, unsigned q)
+static void console_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_console *c = con_of(vp);
+	struct virtio_console *c = con_of(vdev);
 	if (q == TXQ) {
 		drain_guest(c);
 		return;
 	}
 	if (c->input_paused && c->client_fd >= 0) { /* new receive buffers */
 		c->input_paused = false;
-		virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT);
+		virtio_watch(vdev, c->client_fd, TOKEN_CLIENT);
 	}
 	feed_guest(c);
 }
 
-static void console_fd_ready(struct virtio_pci *vp, unsigned token)
+static void console_fd_ready(struct virtio_dev *vdev, unsigned token)
 {
-	struct virtio_console *c = con_of(vp);
+	struct virtio_console *c = con_of(vdev);
 	if (token == TOKEN_CLIENT) {
 		feed_guest(c);
 		return;
 	}
 	if (unix_socket_accept_one(c->listen_fd, &c->client_fd, UNIX_SOCKET_CONSOLE_BUSY) &&
-	    virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT) < 0)
+	    virtio_watch(vdev, c->client_fd, TOKEN_CLIENT) < 0)
 		drop_client(c);
 }
 
-static void console_reset(struct virtio_pci *vp)
+static void console_reset(struct virtio_dev *vdev)
 {
-	struct virtio_console *c = con_of(vp);
+	struct virtio_console *c = con_of(vdev);
 	if (c->input_paused && c->client_fd >= 0)
-		virtio_pci_watch(vp, c->client_fd, TOKEN_CLIENT);
+		virtio_watch(vdev, c->client_fd, TOKEN_CLIENT);
 	c->input_paused = false;
+}
+
+/* Before the I/O thread starts: the listening socket goes into its epoll. */
+static int console_start(struct virtio_dev *vdev, struct err *e)
+{
+	struct virtio_console *c = con_of(vdev);
+	if (virtio_watch(vdev, c->listen_fd, TOKEN_LISTEN) < 0)
+		return err_errno(e, errno, "cannot watch console socket '%s'", c->path);
+	return 0;
 }
 
 static const struct virtio_device_ops console_ops = {
 	.name = "virtio-console",
-	.device_id = 3,
-	.class_code = 0x078000, /* communication controller, other */
+	.device_id = VIRTIO_ID_CONSOLE,
 	.num_queues = 2,
 	.queue_max_size = CONSOLE_QUEUE_SIZE,
 	.queue_notify = console_notify,
 	.reset = console_reset,
 	.fd_ready = console_fd_ready,
+	.start = console_start,
 };
 
 int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m,
@@ -151,19 +160,13 @@ int virtio_console_init(struct virtio_console *c, const char *path, struct machi
 	c->path = path;
 	if (unix_socket_listen(path, "console socket", 1, &c->listen_fd, e) < 0)
 		return -1;
-	return virtio_pci_init(&c->vp, &console_ops, c, m, mem, e);
+	return virtio_dev_init(&c->vdev, &console_ops, c, m, mem, e);
 }
 
-int virtio_console_start(struct virtio_console *c, struct err *e)
-{
-	if (virtio_pci_watch(&c->vp, c->listen_fd, TOKEN_LISTEN) < 0)
-		return err_errno(e, errno, "cannot watch console socket '%s'", c->path);
-	return virtio_pci_start(&c->vp, e);
-}
 
 void virtio_console_destroy(struct virtio_console *c)
 {
-	virtio_pci_destroy(&c->vp); /* stops the I/O thread first */
+	virtio_dev_destroy(&c->vdev); /* stops the I/O thread first */
 	if (c->client_fd >= 0)
 		close(c->client_fd);
 	if (c->listen_fd >= 0) {

@@ -7,10 +7,10 @@
 
 #include <stdbool.h>
 
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 
 struct virtio_console {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	const char *path;
 	int listen_fd, client_fd;
 	bool input_paused; /* the guest has no receive buffers: stop reading the client */
@@ -19,8 +19,6 @@ struct virtio_console {
 /* Creates and listens on the socket at `path` (a stale socket there is replaced). */
 int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m,
 			const struct guest_mem *mem, struct err *e);
-/* Starts the I/O thread and watches the socket; after pci_bus_add. */
-int virtio_console_start(struct virtio_console *c, struct err *e);
 void virtio_console_destroy(struct virtio_console *c);
 
 #endif

@@ -1,4 +1,4 @@
-/* virtio_gpu: the GPU device's transport glue and display channel wiring (see virtio_gpu.h).
+/* virtio_gpu: the GPU device's virtio glue and display channel wiring (see virtio_gpu.h).
  * Queue 0 carries control commands, queue 1 cursor commands. */
 #include "virtio_gpu.h"
 
@@ -14,44 +14,44 @@
 #define GPU_QUEUE_SIZE 256
 #define TOKEN_LISTEN 0
 #define TOKEN_SEAT 1
-#define F_EDID (1ull << VIRTIO_GPU_F_EDID)
 
-static struct virtio_gpu *gpu_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_gpu *gpu_of(struct virtio_dev *vdev) { return vdev->device; }
 
 /* --- the guest's side --------------------------------------------------------------------- */
 
-static uint32_t gpu_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t gpu_serve(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	struct virtio_gpu *gpu = gpu_of(vp);
+	struct virtio_gpu *gpu = gpu_of(vdev);
 	size_t n = gpu_2d_execute(&gpu->g, chain->iov, chain->n_readable, chain->readable_bytes, gpu->resp);
 	return (uint32_t)iov_from_buf(virtq_chain_writable(chain), chain->n_writable, 0, gpu->resp, n);
 }
 
-static void gpu_notify(struct virtio_pci *vp, unsigned q)
+static void gpu_notify(struct virtio_dev *vdev, unsigned q)
 {
-	virtio_pci_serve_queue(vp, q, gpu_of(vp)->iov, VIRTQ_MAX_IOV, gpu_serve);
+	virtio_serve_queue(vdev, q, gpu_of(vdev)->iov, VIRTQ_MAX_IOV, gpu_serve);
 }
 
-static void gpu_config_read(struct virtio_pci *vp, uint32_t offset, uint8_t *data, uint32_t len)
+static void gpu_config_read(struct virtio_dev *vdev, uint32_t offset, uint8_t *data, uint32_t len)
 {
-	struct virtio_gpu_config c = {.events_read = gpu_of(vp)->events_read, .num_scanouts = 1};
+	struct virtio_gpu_config c = {.events_read = gpu_of(vdev)->events_read, .num_scanouts = 1};
 	memset(data, 0, len);
 	if (offset < sizeof(c))
 		memcpy(data, (uint8_t *)&c + offset, len < sizeof(c) - offset ? len : sizeof(c) - offset);
 }
 
-static void gpu_config_write(struct virtio_pci *vp, uint32_t offset, const uint8_t *data, uint32_t len)
+static void gpu_config_write(struct virtio_dev *vdev, uint32_t offset, const uint8_t *data,
+			     uint32_t len)
 {
 	if (offset == offsetof(struct virtio_gpu_config, events_clear) && len == 4) {
 		uint32_t clear;
 		memcpy(&clear, data, 4);
-		gpu_of(vp)->events_read &= ~clear;
+		gpu_of(vdev)->events_read &= ~clear;
 	}
 }
 
-static void gpu_reset(struct virtio_pci *vp)
+static void gpu_reset(struct virtio_dev *vdev)
 {
-	struct virtio_gpu *gpu = gpu_of(vp);
+	struct virtio_gpu *gpu = gpu_of(vdev);
 	bool was_on = gpu->g.scanout_res != 0;
 	gpu_2d_reset(&gpu->g);
 	gpu->events_read = 0;
@@ -122,7 +122,7 @@ static void seat_preferred_size(void *opaque, uint32_t width, uint32_t height)
 	if (!gpu_2d_set_preferred(&gpu->g, width, height))
 		return;
 	gpu->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
-	virtio_pci_config_changed(&gpu->vp);
+	virtio_config_changed(&gpu->vdev);
 }
 
 static void seat_fill(void *opaque, struct display_rect r, uint8_t *pixels, uint32_t stride)
@@ -138,23 +138,32 @@ static const struct display_handler seat_handler = {
 	.fill = seat_fill,
 };
 
-static void gpu_fd_ready(struct virtio_pci *vp, unsigned token)
+static void gpu_fd_ready(struct virtio_dev *vdev, unsigned token)
 {
-	struct virtio_gpu *gpu = gpu_of(vp);
+	struct virtio_gpu *gpu = gpu_of(vdev);
 	if (token == TOKEN_LISTEN) {
 		display_server_accept(gpu->ds); /* the seat it replaces left the epoll when closed */
-		if (gpu->ds->client_fd >= 0 && virtio_pci_watch(vp, gpu->ds->client_fd, TOKEN_SEAT) < 0)
+		if (gpu->ds->client_fd >= 0 && virtio_watch(vdev, gpu->ds->client_fd, TOKEN_SEAT) < 0)
 			log_warn("virtio-gpu: cannot watch the seat's socket: %s", strerror(errno));
 		return;
 	}
 	display_server_receive(gpu->ds); /* a closed seat socket leaves the epoll by itself */
 }
 
+/* Before the I/O thread starts: the display channel's sockets go into its epoll. */
+static int gpu_start(struct virtio_dev *vdev, struct err *e)
+{
+	struct virtio_gpu *gpu = gpu_of(vdev);
+	if (virtio_watch(vdev, gpu->ds->listen_fd, TOKEN_LISTEN) < 0 ||
+	    (gpu->ds->client_fd >= 0 && virtio_watch(vdev, gpu->ds->client_fd, TOKEN_SEAT) < 0))
+		return err_errno(e, errno, "cannot watch display socket '%s'", gpu->ds->path);
+	return 0;
+}
+
 static const struct virtio_device_ops gpu_ops = {
 	.name = "virtio-gpu",
-	.device_id = 16,
-	.class_code = 0x038000, /* display controller, other */
-	.features = F_EDID,
+	.device_id = VIRTIO_ID_GPU,
+	.features = VIRTIO_BIT(VIRTIO_GPU_F_EDID),
 	.num_queues = 2,
 	.queue_max_size = GPU_QUEUE_SIZE,
 	.config_size = sizeof(struct virtio_gpu_config),
@@ -163,6 +172,7 @@ static const struct virtio_device_ops gpu_ops = {
 	.queue_notify = gpu_notify,
 	.reset = gpu_reset,
 	.fd_ready = gpu_fd_ready,
+	.start = gpu_start,
 };
 
 int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct virtio_input *inputs[3],
@@ -173,24 +183,17 @@ int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct vi
 	for (int i = 0; i < 3; i++)
 		gpu->inputs[i] = inputs ? inputs[i] : NULL;
 	gpu_2d_init(&gpu->g, mem, ds->width, ds->height, &gpu_events, gpu);
-	if (virtio_pci_init(&gpu->vp, &gpu_ops, gpu, m, mem, e) < 0)
+	if (virtio_dev_init(&gpu->vdev, &gpu_ops, gpu, m, mem, e) < 0)
 		return -1;
 	display_server_set_handler(ds, &seat_handler, gpu);
 	display_server_surface(ds, 0, 0); /* a seat that stayed across a reboot: off until set */
 	return 0;
 }
 
-int virtio_gpu_start(struct virtio_gpu *gpu, struct err *e)
-{
-	if (virtio_pci_watch(&gpu->vp, gpu->ds->listen_fd, TOKEN_LISTEN) < 0 ||
-	    (gpu->ds->client_fd >= 0 && virtio_pci_watch(&gpu->vp, gpu->ds->client_fd, TOKEN_SEAT) < 0))
-		return err_errno(e, errno, "cannot watch display socket '%s'", gpu->ds->path);
-	return virtio_pci_start(&gpu->vp, e);
-}
 
 void virtio_gpu_destroy(struct virtio_gpu *gpu)
 {
-	virtio_pci_destroy(&gpu->vp); /* stops the I/O thread first */
+	virtio_dev_destroy(&gpu->vdev); /* stops the I/O thread first */
 	if (!gpu->ds)
 		return;
 	display_server_set_handler(gpu->ds, NULL, NULL);

@@ -8,11 +8,11 @@
 
 #include "../display/display_server.h"
 #include "../display/gpu_2d.h"
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 #include "virtio_input.h"
 
 struct virtio_gpu {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	struct gpu_2d g;
 	struct display_server *ds;
 	struct virtio_input *inputs[3]; /* by enum display_input_device; may be NULL */
@@ -24,8 +24,6 @@ struct virtio_gpu {
 /* The display server outlives the device (a reboot makes a new one); inputs may be NULL. */
 int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct virtio_input *inputs[3],
 		    struct machine *m, const struct guest_mem *mem, struct err *e);
-/* Starts the I/O thread and serves the display channel; after pci_bus_add. */
-int virtio_gpu_start(struct virtio_gpu *gpu, struct err *e);
 void virtio_gpu_destroy(struct virtio_gpu *gpu);
 
 #endif

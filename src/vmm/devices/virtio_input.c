@@ -2,7 +2,7 @@
  * guest, queue 1 the guest's status events (LEDs), which are dropped. */
 #include "virtio_input.h"
 
-#include <linux/input-event-codes.h>
+#include <linux/input.h> /* event codes, BUS_VIRTUAL */
 #include <linux/virtio_input.h>
 #include <string.h>
 
@@ -12,12 +12,11 @@
 #define EVENTQ 0
 #define STATUSQ 1
 #define INPUT_QUEUE_SIZE 64
-#define BUS_VIRTUAL 0x06
 #define VENDOR 0x0627
 
 static const char *const names[] = {"shoji keyboard", "shoji tablet", "shoji mouse"};
 
-static struct virtio_input *input_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_input *input_of(struct virtio_dev *vdev) { return vdev->device; }
 
 static void set_bit(uint8_t *map, unsigned bit) { map[bit / 8] |= (uint8_t)(1u << (bit % 8)); }
 
@@ -108,10 +107,10 @@ static void config_image(const struct virtio_input *vi, struct virtio_input_conf
 	}
 }
 
-static void input_config_read(struct virtio_pci *vp, uint32_t offset, uint8_t *data, uint32_t len)
+static void input_config_read(struct virtio_dev *vdev, uint32_t offset, uint8_t *data, uint32_t len)
 {
 	struct virtio_input_config c;
-	config_image(input_of(vp), &c);
+	config_image(input_of(vdev), &c);
 	if (offset > sizeof(c) || len > sizeof(c) - offset) {
 		memset(data, 0, len);
 		return;
@@ -119,9 +118,10 @@ static void input_config_read(struct virtio_pci *vp, uint32_t offset, uint8_t *d
 	memcpy(data, (uint8_t *)&c + offset, len);
 }
 
-static void input_config_write(struct virtio_pci *vp, uint32_t offset, const uint8_t *data, uint32_t len)
+static void input_config_write(struct virtio_dev *vdev, uint32_t offset, const uint8_t *data,
+			       uint32_t len)
 {
-	struct virtio_input *vi = input_of(vp);
+	struct virtio_input *vi = input_of(vdev);
 	for (uint32_t i = 0; i < len; i++) { /* only select and subsel are writable */
 		if (offset + i == 0)
 			vi->select = data[i];
@@ -133,11 +133,10 @@ static void input_config_write(struct virtio_pci *vp, uint32_t offset, const uin
 /* Moves pending events into the guest's buffers. Lock held. */
 static void deliver(struct virtio_input *vi)
 {
-	struct virtio_pci *vp = &vi->vp;
-	if (!(vp->status & VIRTIO_STATUS_DRIVER_OK) || (vp->status & VIRTIO_STATUS_NEEDS_RESET) ||
-	    !vp->queues[EVENTQ].enabled)
+	struct virtio_dev *vdev = &vi->vdev;
+	if (!virtio_queue_live(vdev, EVENTQ))
 		return;
-	struct virtq *vq = &vp->queues[EVENTQ].vq;
+	struct virtq *vq = &vdev->queues[EVENTQ].vq;
 	struct virtq_iov iov[4];
 	struct virtq_chain chain;
 	struct err e;
@@ -146,8 +145,8 @@ static void deliver(struct virtio_input *vi)
 	while (vi->count) {
 		int r = virtq_pop(vq, &chain, &e);
 		if (r < 0) {
-			log_guest(LOG_WARN, "%s: %s", vp->ops->name, e.msg);
-			virtio_pci_set_needs_reset(vp);
+			log_guest(LOG_WARN, "%s: %s", vdev->ops->name, e.msg);
+			virtio_set_needs_reset(vdev);
 			return;
 		}
 		if (r == 0)
@@ -161,13 +160,13 @@ static void deliver(struct virtio_input *vi)
 		vi->count--;
 	}
 	if (pushed)
-		virtio_pci_notify_queue(vp, EVENTQ);
+		virtio_notify_queue(vdev, EVENTQ);
 }
 
 void virtio_input_inject(struct virtio_input *vi, const struct display_input_event *ev, unsigned n)
 {
-	pthread_mutex_lock(&vi->vp.lock);
-	if (!(vi->vp.status & VIRTIO_STATUS_DRIVER_OK)) {
+	pthread_mutex_lock(&vi->vdev.lock);
+	if (!(vi->vdev.status & VIRTIO_CONFIG_S_DRIVER_OK)) {
 		/* No driver: nobody to type to. */
 	} else if (n > VIRTIO_INPUT_PENDING - vi->count) {
 		vi->dropped += n;
@@ -177,36 +176,35 @@ void virtio_input_inject(struct virtio_input *vi, const struct display_input_eve
 		vi->count += n;
 		deliver(vi);
 	}
-	pthread_mutex_unlock(&vi->vp.lock);
+	pthread_mutex_unlock(&vi->vdev.lock);
 }
 
-static uint32_t status_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t status_serve(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	(void)vp, (void)chain;
+	(void)vdev, (void)chain;
 	return 0;
 }
 
-static void input_notify(struct virtio_pci *vp, unsigned q)
+static void input_notify(struct virtio_dev *vdev, unsigned q)
 {
 	if (q == EVENTQ) {
-		deliver(input_of(vp)); /* new buffers */
+		deliver(input_of(vdev)); /* new buffers */
 		return;
 	}
 	struct virtq_iov iov[4];
-	virtio_pci_serve_queue(vp, q, iov, 4, status_serve);
+	virtio_serve_queue(vdev, q, iov, 4, status_serve);
 }
 
-static void input_reset(struct virtio_pci *vp)
+static void input_reset(struct virtio_dev *vdev)
 {
-	struct virtio_input *vi = input_of(vp);
+	struct virtio_input *vi = input_of(vdev);
 	vi->head = vi->count = 0;
 	vi->select = vi->subsel = 0;
 }
 
 static const struct virtio_device_ops input_ops = {
 	.name = "virtio-input",
-	.device_id = 18,
-	.class_code = 0x098000, /* input device, other */
+	.device_id = VIRTIO_ID_INPUT,
 	.num_queues = 2,
 	.queue_max_size = INPUT_QUEUE_SIZE,
 	.config_size = sizeof(struct virtio_input_config),
@@ -223,5 +221,5 @@ int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m,
 	if (kind > DISPLAY_INPUT_MOUSE)
 		return err_set(e, "virtio-input: unknown device kind %u", kind);
 	vi->kind = kind;
-	return virtio_pci_init(&vi->vp, &input_ops, vi, m, mem, e);
+	return virtio_dev_init(&vi->vdev, &input_ops, vi, m, mem, e);
 }

@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 #include "../../common/display_proto.h"
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 
 #define VIRTIO_INPUT_PENDING 1024 /* events held for a guest with no buffers */
 
 struct virtio_input {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	uint32_t kind; /* enum display_input_device */
 	uint8_t select, subsel;
 	struct display_input_event pending[VIRTIO_INPUT_PENDING];

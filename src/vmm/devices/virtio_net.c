@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -16,66 +18,52 @@
 #define RXQ 0
 #define TXQ 1
 #define NET_QUEUE_SIZE 256
-#define HDR_LEN 12 /* struct virtio_net_hdr with num_buffers (always, for VERSION_1) */
-#define HDR_NUM_BUFFERS 10
+/* The header with num_buffers, as VERSION_1 always has it. */
+#define HDR_LEN ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
+#define HDR_NUM_BUFFERS offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define TOKEN_BACKEND 0
 #define TOKEN_TX_ROOM 1
 
-#define VIRTIO_NET_F_CSUM (1ull << 0)
-#define VIRTIO_NET_F_GUEST_CSUM (1ull << 1)
-#define VIRTIO_NET_F_MTU (1ull << 3)
-#define VIRTIO_NET_F_MAC (1ull << 5)
-#define VIRTIO_NET_F_GUEST_TSO4 (1ull << 7)
-#define VIRTIO_NET_F_GUEST_TSO6 (1ull << 8)
-#define VIRTIO_NET_F_GUEST_ECN (1ull << 9)
-#define VIRTIO_NET_F_HOST_TSO4 (1ull << 11)
-#define VIRTIO_NET_F_HOST_TSO6 (1ull << 12)
-#define VIRTIO_NET_F_HOST_ECN (1ull << 13)
-#define VIRTIO_NET_F_MRG_RXBUF (1ull << 15)
-#define VIRTIO_NET_F_STATUS (1ull << 16)
-#define VIRTIO_NET_S_LINK_UP 1
-
-#define BASE_FEATURES (VIRTIO_NET_F_MAC | VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_STATUS)
+#define BASE_FEATURES                                                                              \
+	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |                       \
+	 VIRTIO_BIT(VIRTIO_NET_F_STATUS))
 /* What a TAP with a virtio-net header can carry as is. */
 #define OFFLOAD_FEATURES                                                                           \
-	(VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 |                   \
-	 VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_GUEST_ECN | VIRTIO_NET_F_HOST_TSO4 |              \
-	 VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN)
-#define CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu */
+	(VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |                     \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |               \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                 \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+/* The configuration fields up to the MTU: mac, status, max_virtqueue_pairs, mtu. */
+#define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
 
-static struct virtio_net *net_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_net *net_of(struct virtio_dev *vdev) { return vdev->device; }
 
-static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
-	struct virtio_net *n = net_of(vp);
-	uint8_t c[CONFIG_SIZE] = {0};
-	memcpy(c, n->config.mac, 6);
-	c[6] = VIRTIO_NET_S_LINK_UP;
-	c[8] = 1; /* max_virtqueue_pairs */
-	c[10] = (uint8_t)n->config.mtu;
-	c[11] = (uint8_t)(n->config.mtu >> 8);
-	memcpy(data, c + off, len);
+	struct virtio_net *n = net_of(vdev);
+	struct virtio_net_config c = {
+		.status = VIRTIO_NET_S_LINK_UP,
+		.max_virtqueue_pairs = 1,
+		.mtu = (uint16_t)n->config.mtu,
+	};
+	memcpy(c.mac, n->config.mac, sizeof(c.mac));
+	memcpy(data, (uint8_t *)&c + off, len); /* inside CONFIG_SIZE: the core checked */
 }
 
 static void watch_backend(struct virtio_net *n, bool on)
 {
 	if (on == n->watching)
 		return;
-	if (on && virtio_pci_watch(&n->vp, n->backend.fd, TOKEN_BACKEND) < 0) {
+	if (on && virtio_watch(&n->vdev, n->backend.fd, TOKEN_BACKEND) < 0) {
 		log_warn("virtio-net: cannot watch the backend: %s", strerror(errno));
 		return;
 	}
 	if (!on)
-		virtio_pci_unwatch(&n->vp, n->backend.fd);
+		virtio_unwatch(&n->vdev, n->backend.fd);
 	n->watching = on;
 }
 
-static bool rx_ready(const struct virtio_net *n)
-{
-	const struct virtio_pci *vp = &n->vp;
-	return (vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       vp->queues[RXQ].enabled;
-}
+static bool rx_ready(const struct virtio_net *n) { return virtio_queue_live(&n->vdev, RXQ); }
 
 /* Reads the next frame from the backend into frame[], header first. False when none is there. */
 static bool frame_read(struct virtio_net *n)
@@ -103,9 +91,9 @@ static bool frame_read(struct virtio_net *n)
  * kept), -1 when the queue is broken. */
 static int frame_deliver(struct virtio_net *n)
 {
-	struct virtio_pci *vp = &n->vp;
-	struct virtq *vq = &vp->queues[RXQ].vq;
-	bool mergeable = vp->driver_features & VIRTIO_NET_F_MRG_RXBUF;
+	struct virtio_dev *vdev = &n->vdev;
+	struct virtq *vq = &vdev->queues[RXQ].vq;
+	bool mergeable = vdev->driver_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	struct virtq_chain chain[VIRTIO_NET_RX_CHAINS];
 	uint32_t put[VIRTIO_NET_RX_CHAINS];
 	uint32_t off = 0;
@@ -129,7 +117,7 @@ static int frame_deliver(struct virtio_net *n)
 				  r < 0
 				      ? e.msg
 				      : "a receive buffer is read-only or shorter than the header");
-			virtio_pci_set_needs_reset(vp);
+			virtio_set_needs_reset(vdev);
 			return -1;
 		}
 		uint64_t room = chain[k].writable_bytes;
@@ -169,12 +157,12 @@ static void rx_fill(struct virtio_net *n)
 		pushed = true;
 	}
 	if (pushed)
-		virtio_pci_notify_queue(&n->vp, RXQ);
+		virtio_notify_queue(&n->vdev, RXQ);
 }
 
-static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
 	uint64_t len = chain->readable_bytes;
 	struct iovec out[VIRTQ_MAX_IOV];
@@ -188,7 +176,7 @@ static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
 	if (writev(n->backend.fd, out, k) >= 0)
 		return 0;
 	if ((errno == EAGAIN || errno == ENOBUFS) && n->tx_fd >= 0 &&
-	    virtio_pci_watch_writable(vp, n->tx_fd, TOKEN_TX_ROOM) == 0) {
+	    virtio_watch_writable(vdev, n->tx_fd, TOKEN_TX_ROOM) == 0) {
 		n->tx_waiting = true; /* full: try this frame again when there is room */
 		return VIRTIO_SERVE_LATER;
 	}
@@ -199,12 +187,12 @@ static uint32_t tx_one(struct virtio_pci *vp, const struct virtq_chain *chain)
 static void tx_run(struct virtio_net *n)
 {
 	if (!n->tx_waiting)
-		virtio_pci_serve_queue(&n->vp, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
+		virtio_serve_queue(&n->vdev, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
 }
 
-static void net_notify(struct virtio_pci *vp, unsigned q)
+static void net_notify(struct virtio_dev *vdev, unsigned q)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (q == TXQ) {
 		tx_run(n);
 		return;
@@ -216,16 +204,16 @@ static void net_notify(struct virtio_pci *vp, unsigned q)
 static void tx_stop_waiting(struct virtio_net *n)
 {
 	if (n->tx_waiting)
-		virtio_pci_unwatch(&n->vp, n->tx_fd);
+		virtio_unwatch(&n->vdev, n->tx_fd);
 	n->tx_waiting = false;
 }
 
-static void net_fd_ready(struct virtio_pci *vp, unsigned token)
+static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (token == TOKEN_TX_ROOM) {
 		tx_stop_waiting(n);
-		if (rx_ready(n) && vp->queues[TXQ].enabled)
+		if (rx_ready(n) && vdev->queues[TXQ].enabled)
 			tx_run(n);
 		return;
 	}
@@ -236,17 +224,17 @@ static void net_fd_ready(struct virtio_pci *vp, unsigned token)
 	rx_fill(n);
 }
 
-static void net_driver_ok(struct virtio_pci *vp)
+static void net_driver_ok(struct virtio_dev *vdev)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (n->backend.kind == NET_TAP) {
-		uint64_t f = vp->driver_features;
+		uint64_t f = vdev->driver_features;
 		unsigned tun = 0;
-		if (f & VIRTIO_NET_F_GUEST_CSUM) {
+		if (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) {
 			tun |= TUN_F_CSUM;
-			tun |= (f & VIRTIO_NET_F_GUEST_TSO4) ? TUN_F_TSO4 : 0;
-			tun |= (f & VIRTIO_NET_F_GUEST_TSO6) ? TUN_F_TSO6 : 0;
-			tun |= (f & VIRTIO_NET_F_GUEST_ECN) ? TUN_F_TSO_ECN : 0;
+			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) ? TUN_F_TSO4 : 0;
+			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6)) ? TUN_F_TSO6 : 0;
+			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN)) ? TUN_F_TSO_ECN : 0;
 		}
 		if (net_tap_set_offload(&n->backend, tun) < 0)
 			log_warn("virtio-net: TAP '%s' refused offloads 0x%x: %s", n->config.ifname, tun,
@@ -255,9 +243,9 @@ static void net_driver_ok(struct virtio_pci *vp)
 	watch_backend(n, true);
 }
 
-static void net_reset(struct virtio_pci *vp)
+static void net_reset(struct virtio_dev *vdev)
 {
-	struct virtio_net *n = net_of(vp);
+	struct virtio_net *n = net_of(vdev);
 	if (n->backend.fd >= 0)
 		watch_backend(n, false);
 	tx_stop_waiting(n);
@@ -266,8 +254,7 @@ static void net_reset(struct virtio_pci *vp)
 
 static const struct virtio_device_ops net_ops = {
 	.name = "virtio-net",
-	.device_id = 1,
-	.class_code = 0x020000, /* network controller, Ethernet */
+	.device_id = VIRTIO_ID_NET,
 	.features = BASE_FEATURES,
 	.num_queues = 2,
 	.queue_max_size = NET_QUEUE_SIZE,
@@ -288,21 +275,22 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
 	if (!n->frame)
 		return err_set(e, "out of memory");
-	if (virtio_pci_init(&n->vp, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, c, e) < 0)
+	if (virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
+	    net_backend_open(&n->backend, c, e) < 0)
 		return -1;
 	n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0);
 	if (n->tx_fd < 0)
 		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
 	if (n->backend.vnet_hdr_len)
-		n->vp.device_features |= OFFLOAD_FEATURES;
+		n->vdev.device_features |= OFFLOAD_FEATURES;
 	if (c->mtu)
-		n->vp.device_features |= VIRTIO_NET_F_MTU;
+		n->vdev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
 	return 0;
 }
 
 void virtio_net_destroy(struct virtio_net *n)
 {
-	virtio_pci_destroy(&n->vp); /* stops the I/O thread first */
+	virtio_dev_destroy(&n->vdev); /* stops the I/O thread first */
 	if (n->tx_fd >= 0)
 		close(n->tx_fd);
 	n->tx_fd = -1;

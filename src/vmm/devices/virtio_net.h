@@ -12,14 +12,14 @@
 #include <stdint.h>
 
 #include "../net/net.h"
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 
 #define VIRTIO_NET_RX_CHAINS 64 /* most receive buffers one frame may fill */
 #define VIRTIO_NET_RX_IOV 8     /* most descriptors one receive buffer may have */
 #define VIRTIO_NET_FRAME_MAX (12 + 65550)
 
 struct virtio_net {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	struct net_config config;
 	struct net_backend backend;
 	bool watching;     /* the backend's descriptor is in the I/O thread's epoll */

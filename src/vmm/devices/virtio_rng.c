@@ -29,29 +29,28 @@ static uint32_t fill(struct virtq_iov *iov, unsigned n)
 	return done;
 }
 
-static uint32_t rng_serve(struct virtio_pci *vp, const struct virtq_chain *chain)
+static uint32_t rng_serve(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
-	(void)vp;
+	(void)vdev;
 	return fill(virtq_chain_writable(chain), chain->n_writable);
 }
 
-static void rng_notify(struct virtio_pci *vp, unsigned q)
+static void rng_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtq_iov iov[64];
-	virtio_pci_serve_queue(vp, q, iov, 64, rng_serve);
+	virtio_serve_queue(vdev, q, iov, 64, rng_serve);
 }
 
 static const struct virtio_device_ops rng_ops = {
 	.name = "virtio-rng",
-	.device_id = 4,
-	.class_code = 0xff0000, /* "other" */
+	.device_id = VIRTIO_ID_RNG,
 	.num_queues = 1,
 	.queue_max_size = RNG_QUEUE_SIZE,
 	.queue_notify = rng_notify,
 };
 
-int virtio_rng_init(struct virtio_pci *vp, struct machine *m, const struct guest_mem *mem,
+int virtio_rng_init(struct virtio_dev *vdev, struct machine *m, const struct guest_mem *mem,
 		    struct err *e)
 {
-	return virtio_pci_init(vp, &rng_ops, NULL, m, mem, e);
+	return virtio_dev_init(vdev, &rng_ops, NULL, m, mem, e);
 }

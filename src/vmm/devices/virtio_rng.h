@@ -3,9 +3,9 @@
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_RNG_H
 #define SHOJI_VMM_DEVICES_VIRTIO_RNG_H
 
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 
-int virtio_rng_init(struct virtio_pci *vp, struct machine *m, const struct guest_mem *mem,
+int virtio_rng_init(struct virtio_dev *vdev, struct machine *m, const struct guest_mem *mem,
 		    struct err *e);
 
 #endif

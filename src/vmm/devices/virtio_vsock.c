@@ -1,10 +1,11 @@
-/* virtio_vsock: vhost-vsock behind the virtio PCI transport (see virtio_vsock.h; virtio 1.x
- * section 5.10). */
+/* virtio_vsock: a virtio device whose data queues vhost-vsock serves (see virtio_vsock.h;
+ * virtio 1.x section 5.10). */
 #include "virtio_vsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vhost.h>
+#include <linux/virtio_vsock.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -14,16 +15,13 @@
 
 #define VSOCK_QUEUE_SIZE 256
 #define DATA_QUEUES 2 /* rx, tx: the kernel's; queue 2 (events) stays with the monitor */
-#define VIRTIO_VSOCK_F_SEQPACKET (1ull << 1)
-#define CONFIG_SIZE 8
 
-static struct virtio_vsock *vsock_of(struct virtio_pci *vp) { return vp->device; }
+static struct virtio_vsock *vsock_of(struct virtio_dev *vdev) { return vdev->device; }
 
-static void config_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
+static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
-	uint8_t c[CONFIG_SIZE];
-	memcpy(c, &vsock_of(vp)->cid, 8);
-	memcpy(data, c + off, len);
+	struct virtio_vsock_config c = {.guest_cid = vsock_of(vdev)->cid};
+	memcpy(data, (uint8_t *)&c + off, len); /* inside config_size: the core checked */
 }
 
 static int set_running(struct virtio_vsock *v, bool on)
@@ -37,7 +35,7 @@ static int set_running(struct virtio_vsock *v, bool on)
 
 static int set_mem_table(struct virtio_vsock *v)
 {
-	const struct guest_mem *mem = v->vp.mem;
+	const struct guest_mem *mem = v->vdev.mem;
 	struct vhost_memory *t = calloc(1, sizeof(*t) + 2 * sizeof(struct vhost_memory_region));
 	if (!t)
 		return -1;
@@ -55,8 +53,8 @@ static int set_mem_table(struct virtio_vsock *v)
 
 static int set_vring(struct virtio_vsock *v, unsigned q)
 {
-	struct virtio_queue *vq = &v->vp.queues[q];
-	int call = virtio_pci_queue_call_fd(&v->vp, q);
+	struct virtio_queue *vq = &v->vdev.queues[q];
+	int call = virtio_queue_call_fd(&v->vdev, q);
 	if (!vq->enabled || call < 0)
 		return errno = EINVAL, -1;
 	struct vhost_vring_state num = {.index = q, .num = vq->size}, base = {.index = q, .num = 0};
@@ -77,10 +75,10 @@ static int set_vring(struct virtio_vsock *v, unsigned q)
 }
 
 /* The driver is ready: give the kernel the memory map and the data rings, then start it. */
-static void vsock_driver_ok(struct virtio_pci *vp)
+static void vsock_driver_ok(struct virtio_dev *vdev)
 {
-	struct virtio_vsock *v = vsock_of(vp);
-	uint64_t features = vp->driver_features & v->vhost_features;
+	struct virtio_vsock *v = vsock_of(vdev);
+	uint64_t features = vdev->driver_features & v->vhost_features;
 	const char *what = "features";
 	if (ioctl(v->vhost_fd, VHOST_SET_FEATURES, &features) < 0)
 		goto fail;
@@ -97,29 +95,28 @@ static void vsock_driver_ok(struct virtio_pci *vp)
 	return;
 fail:
 	log_warn("virtio-vsock: vhost-vsock refused the %s: %s", what, strerror(errno));
-	virtio_pci_set_needs_reset(vp);
+	virtio_set_needs_reset(vdev);
 }
 
-static void vsock_reset(struct virtio_pci *vp)
+static void vsock_reset(struct virtio_dev *vdev)
 {
-	struct virtio_vsock *v = vsock_of(vp);
+	struct virtio_vsock *v = vsock_of(vdev);
 	if (v->running && set_running(v, false) < 0)
 		log_warn("virtio-vsock: cannot stop vhost-vsock: %s", strerror(errno));
 }
 
-static void vsock_notify(struct virtio_pci *vp, unsigned q)
+static void vsock_notify(struct virtio_dev *vdev, unsigned q)
 {
-	(void)vp, (void)q; /* only the event queue's kicks would come here; it needs nothing */
+	(void)vdev, (void)q; /* only the event queue's kicks would come here; it needs nothing */
 }
 
 static const struct virtio_device_ops vsock_ops = {
 	.name = "virtio-vsock",
-	.device_id = 19,
-	.class_code = 0x078000, /* communication controller, other */
-	.features = VIRTIO_VSOCK_F_SEQPACKET,
+	.device_id = VIRTIO_ID_VSOCK,
+	.features = VIRTIO_BIT(VIRTIO_VSOCK_F_SEQPACKET),
 	.num_queues = 3,
 	.queue_max_size = VSOCK_QUEUE_SIZE,
-	.config_size = CONFIG_SIZE,
+	.config_size = sizeof(struct virtio_vsock_config),
 	.config_read = config_read,
 	.queue_notify = vsock_notify,
 	.driver_ok = vsock_driver_ok,
@@ -133,7 +130,7 @@ int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
 	memset(v, 0, sizeof(*v));
 	v->vhost_fd = -1;
 	v->cid = cid;
-	if (virtio_pci_init(&v->vp, &vsock_ops, v, m, mem, e) < 0)
+	if (virtio_dev_init(&v->vdev, &vsock_ops, v, m, mem, e) < 0)
 		return -1;
 	if (cid < 3 || cid >= 0xffffffffull)
 		return err_set(e, "--vsock %llu: a guest CID must be between 3 and 4294967294 (0-2 are the "
@@ -155,15 +152,15 @@ int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
 		return err_errno(e, errno, "vhost-vsock: cannot set guest CID %llu", (unsigned long long)cid);
 	}
 	/* Offer only what the kernel's rings can do (it knows VERSION_1, EVENT_IDX, INDIRECT). */
-	v->vp.device_features &= v->vhost_features;
-	if (!(v->vp.device_features & VIRTIO_FEATURE_VERSION_1))
+	v->vdev.device_features &= v->vhost_features;
+	if (!(v->vdev.device_features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
 		return err_set(e, "vhost-vsock: this kernel's vhost-vsock lacks virtio 1.0 support");
 	return 0;
 }
 
 void virtio_vsock_destroy(struct virtio_vsock *v)
 {
-	virtio_pci_destroy(&v->vp);
+	virtio_dev_destroy(&v->vdev);
 	if (v->vhost_fd >= 0) {
 		if (v->running)
 			set_running(v, false);

@@ -1,5 +1,5 @@
 /* virtio_vsock: the virtio socket device (type 19) served by the host kernel's vhost-vsock. The
- * monitor only presents the PCI device and, once the driver is ready, hands the kernel the
+ * monitor only presents the virtio device and, once the driver is ready, hands the kernel the
  * guest's memory map, the two data rings and each ring's kick and interrupt eventfds; data never
  * passes through the monitor. Host programs reach the guest with AF_VSOCK at its CID, which the
  * kernel reserves for as long as the device is open (a CID in use is a start-up error). The
@@ -10,10 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../virtio/virtio_pci.h"
+#include "../virtio/virtio.h"
 
 struct virtio_vsock {
-	struct virtio_pci vp;
+	struct virtio_dev vdev;
 	int vhost_fd;
 	uint64_t cid;
 	uint64_t vhost_features;

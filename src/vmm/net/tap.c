@@ -6,13 +6,15 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "net.h"
 
-#define VNET_HDR_LEN 12 /* struct virtio_net_hdr_mrg_rxbuf: virtio 1.x always has num_buffers */
+/* virtio 1.x always has num_buffers */
+#define VNET_HDR_LEN ((int)sizeof(struct virtio_net_hdr_mrg_rxbuf))
 
 int net_tap_open(struct net_backend *b, const char *ifname, struct err *e)
 {

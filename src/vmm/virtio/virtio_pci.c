@@ -1,21 +1,23 @@
 /* virtio_pci: the modern virtio PCI transport (see virtio_pci.h). Register layout per virtio
- * 1.x section 4.1.4; every offset, length, queue index and vector the guest writes is checked. */
+ * 1.x section 4.1.4, as <linux/virtio_pci.h> defines it; every offset, length, queue index and
+ * vector the guest writes is checked. */
 #include "virtio_pci.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <linux/virtio_pci.h>
+#include <stddef.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
-#include "../../common/thread.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtio registers are little-endian");
 
 /* BAR 0 layout. */
 #define BAR_SIZE 0x8000u
 #define COMMON_OFF 0x0000u
-#define COMMON_LEN 0x38u
+#define COMMON_LEN ((uint32_t)sizeof(struct virtio_pci_common_cfg))
 #define ISR_OFF 0x1000u
 #define DEVICE_OFF 0x2000u
 #define DEVICE_LEN 0x1000u
@@ -24,21 +26,18 @@
 #define MSIX_TABLE_OFF 0x4000u
 #define MSIX_PBA_OFF 0x5000u
 
+/* PCI capability IDs and MSI-X control bits (PCI Local Bus 3.0 section 6.8.2; pci.h does not
+ * name them). */
 #define PCI_CAP_VENDOR 0x09
 #define PCI_CAP_MSIX 0x11
-#define CAP_COMMON 1
-#define CAP_NOTIFY 2
-#define CAP_ISR 3
-#define CAP_DEVICE 4
-#define CAP_PCI_CFG 5 /* a window onto the BARs through configuration space */
-
 #define MSIX_CTRL_ENABLE 0x8000u
 #define MSIX_CTRL_MASKALL 0x4000u
 #define MSIX_ENTRY_MASKED 1u
 
+/* A modern virtio function's PCI IDs (virtio 1.x section 4.1.2), which no UAPI header names:
+ * Red Hat's vendor ID, device ID 0x1040 plus the virtio device type. */
 #define VIRTIO_PCI_VENDOR 0x1af4
-#define TRANSPORT_FEATURES                                                                         \
-	(VIRTIO_FEATURE_VERSION_1 | VIRTIO_FEATURE_INDIRECT_DESC | VIRTIO_FEATURE_EVENT_IDX)
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
 
 static void put(uint8_t *p, uint32_t off, uint64_t v, uint32_t len) { memcpy(p + off, &v, len); }
 
@@ -49,26 +48,53 @@ static uint64_t get(const uint8_t *p, uint32_t off, uint32_t len)
 	return v;
 }
 
-static uint64_t offered(const struct virtio_pci *vp) { return vp->device_features; }
-static unsigned nvectors(const struct virtio_pci *vp) { return vp->ops->num_queues + 1u; }
+static struct virtio_pci *pci_of(struct virtio_dev *vdev) { return vdev->transport; }
+static const char *name(const struct virtio_pci *vp) { return vp->vdev->ops->name; }
+static struct machine *machine(const struct virtio_pci *vp) { return vp->vdev->machine; }
+static unsigned nqueues(const struct virtio_pci *vp) { return vp->vdev->ops->num_queues; }
+static unsigned nvectors(const struct virtio_pci *vp) { return nqueues(vp) + 1u; }
 
+/* The PCI class a virtio device type presents. */
+static uint32_t class_code(uint16_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET: return 0x020000;     /* network controller, Ethernet */
+	case VIRTIO_ID_BLOCK: return 0x018000;   /* mass storage, other */
+	case VIRTIO_ID_CONSOLE:
+	case VIRTIO_ID_VSOCK: return 0x078000;   /* communication controller, other */
+	case VIRTIO_ID_GPU: return 0x038000;     /* display controller, other */
+	case VIRTIO_ID_INPUT: return 0x098000;   /* input device, other */
+	default: return 0xff0000;                /* "other" (the entropy device) */
+	}
+}
+
+/* One of the virtio vendor capabilities: struct virtio_pci_cap, or the notify and PCI_CFG ones
+ * that extend it by a word. */
 static void add_vendor_cap(struct virtio_pci *vp, uint8_t type, uint32_t off, uint32_t len)
 {
-	uint8_t extra = type == CAP_NOTIFY || type == CAP_PCI_CFG ? 4 : 0;
-	uint8_t at = pci_device_add_cap(&vp->pci, PCI_CAP_VENDOR, (uint8_t)(16 + extra));
-	if (type == CAP_PCI_CFG)
+	uint8_t size = type == VIRTIO_PCI_CAP_NOTIFY_CFG ? sizeof(struct virtio_pci_notify_cap)
+		       : type == VIRTIO_PCI_CAP_PCI_CFG  ? sizeof(struct virtio_pci_cfg_cap)
+							 : sizeof(struct virtio_pci_cap);
+	uint8_t at = pci_device_add_cap(&vp->pci, PCI_CAP_VENDOR, size);
+	if (type == VIRTIO_PCI_CAP_PCI_CFG)
 		vp->pci_cfg_cap = at;
 	uint8_t *c = vp->pci.cfg + at;
-	c[2] = (uint8_t)(16 + extra);
-	c[3] = type;
-	c[4] = 0; /* BAR 0 */
-	put(c, 8, off, 4);
-	put(c, 12, len, 4);
-	if (type == CAP_NOTIFY)
-		put(c, 16, NOTIFY_MULT, 4);
+	c[VIRTIO_PCI_CAP_LEN] = size;
+	c[VIRTIO_PCI_CAP_CFG_TYPE] = type;
+	c[VIRTIO_PCI_CAP_BAR] = 0;
+	put(c, VIRTIO_PCI_CAP_OFFSET, off, 4);
+	put(c, VIRTIO_PCI_CAP_LENGTH, len, 4);
+	if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
+		put(c, VIRTIO_PCI_NOTIFY_CAP_MULT, NOTIFY_MULT, 4);
 }
 
 /* --- interrupts --------------------------------------------------------------------------- */
+
+/* The MSI-X vector of interrupt source i: queue i, or the configuration change at num_queues. */
+static uint16_t source_vector(const struct virtio_pci *vp, unsigned i)
+{
+	return i < nqueues(vp) ? vp->queue_vector[i] : vp->msix_config;
+}
 
 static bool vector_masked(const struct virtio_pci *vp, unsigned v)
 {
@@ -82,14 +108,15 @@ static void vector_route(struct virtio_pci *vp, unsigned v)
 {
 	const struct msix_entry *en = &vp->msix[v];
 	uint64_t addr = ((uint64_t)en->addr_hi << 32) | en->addr_lo;
-	if (vp->machine->msi_route(vp->machine, &vp->msix_gsi[v], addr, en->data) < 0)
-		log_warn("%s: cannot route MSI-X vector %u", vp->ops->name, v);
+	if (machine(vp)->msi_route(machine(vp), &vp->msix_gsi[v], addr, en->data) < 0)
+		log_warn("%s: cannot route MSI-X vector %u", name(vp), v);
 }
 
 /* Binds interrupt source i's eventfd, as an irqfd, to vector v's GSI (routing v first when it
  * has no route yet). Lock held. */
 static int irq_bind(struct virtio_pci *vp, unsigned i, unsigned v)
 {
+	struct machine *m = machine(vp);
 	if (!vp->msix_gsi[v])
 		vector_route(vp, v);
 	struct virtio_irq *irq = &vp->irqs[i];
@@ -98,29 +125,30 @@ static int irq_bind(struct virtio_pci *vp, unsigned i, unsigned v)
 	if (irq->bound_gsi == vp->msix_gsi[v])
 		return 0;
 	if (irq->bound_gsi)
-		vp->machine->irqfd(vp->machine, irq->fd, irq->bound_gsi, false);
+		m->irqfd(m, irq->fd, irq->bound_gsi, false);
 	irq->bound_gsi = 0;
-	if (vp->machine->irqfd(vp->machine, irq->fd, vp->msix_gsi[v], true) < 0) {
-		log_warn("%s: cannot bind an irqfd to MSI-X vector %u", vp->ops->name, v);
+	if (m->irqfd(m, irq->fd, vp->msix_gsi[v], true) < 0) {
+		log_warn("%s: cannot bind an irqfd to MSI-X vector %u", name(vp), v);
 		return -1;
 	}
 	irq->bound_gsi = vp->msix_gsi[v];
 	return 0;
 }
 
-int virtio_pci_queue_call_fd(struct virtio_pci *vp, unsigned q)
+static int pci_queue_call_fd(struct virtio_dev *vdev, unsigned q)
 {
-	uint16_t v = vp->queues[q].msix_vector;
+	struct virtio_pci *vp = pci_of(vdev);
+	uint16_t v = vp->queue_vector[q];
 	if (v >= nvectors(vp) || irq_bind(vp, q, v) < 0)
 		return -1;
 	return vp->irqs[q].fd;
 }
 
-/* Raises interrupt source i (queue i, or the configuration change when i == num_queues):
- * through its irqfd when its vector is routed and unmasked, else marked pending. Lock held. */
+/* Raises interrupt source i through its irqfd when its vector is routed and unmasked, else
+ * marks the vector pending. Lock held. */
 static void raise_irq(struct virtio_pci *vp, unsigned i)
 {
-	uint16_t v = i < vp->ops->num_queues ? vp->queues[i].msix_vector : vp->msix_config;
+	uint16_t v = source_vector(vp, i);
 	if (v >= nvectors(vp))
 		return; /* no vector: shoji offers no INTx, so the event has nowhere to go */
 	if (vector_masked(vp, v)) {
@@ -131,7 +159,18 @@ static void raise_irq(struct virtio_pci *vp, unsigned i)
 		return;
 	uint64_t one = 1;
 	if (write(vp->irqs[i].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("%s: cannot signal an interrupt: %s", vp->ops->name, strerror(errno));
+		log_warn("%s: cannot signal an interrupt: %s", name(vp), strerror(errno));
+}
+
+static void pci_interrupt(struct virtio_dev *vdev, unsigned source)
+{
+	struct virtio_pci *vp = pci_of(vdev);
+	if (source == VIRTIO_IRQ_CONFIG) {
+		vp->isr |= VIRTIO_PCI_ISR_CONFIG;
+		raise_irq(vp, nqueues(vp));
+	} else if (source < nqueues(vp)) {
+		raise_irq(vp, source);
+	}
 }
 
 /* Delivers what became pending on vector v while it was masked. Lock held. */
@@ -141,11 +180,9 @@ static void vector_unmasked(struct virtio_pci *vp, unsigned v)
 	if (!(vp->msix_pending & (1ull << v)))
 		return;
 	vp->msix_pending &= ~(1ull << v);
-	for (unsigned i = 0; i <= vp->ops->num_queues; i++) {
-		uint16_t qv = i < vp->ops->num_queues ? vp->queues[i].msix_vector : vp->msix_config;
-		if (qv == v)
+	for (unsigned i = 0; i < nvectors(vp); i++)
+		if (source_vector(vp, i) == v)
 			raise_irq(vp, i);
-	}
 }
 
 static void msix_table_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len,
@@ -179,195 +216,145 @@ static void msix_table_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, ui
 	}
 }
 
-/* --- queues ------------------------------------------------------------------------------- */
+/* --- notifications ------------------------------------------------------------------------ */
 
 static uint64_t notify_addr(const struct virtio_pci *vp, unsigned q)
 {
 	return vp->pci.bars[0].addr + NOTIFY_OFF + NOTIFY_MULT * q;
 }
 
-static void kick_register(struct virtio_pci *vp, unsigned q)
-{
-	struct virtio_queue *vq = &vp->queues[q];
-	uint64_t addr = notify_addr(vp, q);
-	if (vq->kick_addr == addr)
-		return;
-	if (vq->kick_addr)
-		vp->machine->ioeventfd(vp->machine, vq->kick_fd, vq->kick_addr, 2, false);
-	vq->kick_addr = 0;
-	if (vp->machine->ioeventfd(vp->machine, vq->kick_fd, addr, 2, true) == 0)
-		vq->kick_addr = addr; /* else notifications take the slower MMIO exit */
-}
-
 static void kick_unregister(struct virtio_pci *vp, unsigned q)
 {
-	struct virtio_queue *vq = &vp->queues[q];
-	if (vq->kick_addr)
-		vp->machine->ioeventfd(vp->machine, vq->kick_fd, vq->kick_addr, 2, false);
-	vq->kick_addr = 0;
+	struct machine *m = machine(vp);
+	if (vp->kick_addr[q])
+		m->ioeventfd(m, vp->vdev->queues[q].kick_fd, vp->kick_addr[q], 2, false);
+	vp->kick_addr[q] = 0;
 }
 
-static void queue_enable(struct virtio_pci *vp, unsigned q)
+/* Registers queue q's kick eventfd as an ioeventfd at its notification address (again, when
+ * BAR 0 moved). */
+static void kick_register(struct virtio_pci *vp, unsigned q)
 {
-	struct virtio_queue *vq = &vp->queues[q];
-	struct err e;
-	if (virtq_init(&vq->vq, vp->mem, vq->size, vq->desc, vq->avail, vq->used,
-		       vp->driver_features & VIRTIO_FEATURE_EVENT_IDX,
-		       vp->driver_features & VIRTIO_FEATURE_INDIRECT_DESC, &e) < 0) {
-		log_guest(LOG_WARN, "%s: queue %u: %s", vp->ops->name, q, e.msg);
-		virtio_pci_set_needs_reset(vp);
+	struct machine *m = machine(vp);
+	uint64_t addr = notify_addr(vp, q);
+	if (vp->kick_addr[q] == addr)
 		return;
-	}
-	vq->enabled = true;
-	kick_register(vp, q);
+	kick_unregister(vp, q);
+	if (m->ioeventfd(m, vp->vdev->queues[q].kick_fd, addr, 2, true) == 0)
+		vp->kick_addr[q] = addr; /* else notifications take the slower MMIO exit */
 }
 
-static void device_reset(struct virtio_pci *vp)
+/* The device was reset: the transport's registers too. */
+static void pci_reset(struct virtio_dev *vdev)
 {
-	for (unsigned q = 0; q < vp->ops->num_queues; q++) {
-		struct virtio_queue *vq = &vp->queues[q];
+	struct virtio_pci *vp = pci_of(vdev);
+	for (unsigned q = 0; q < nqueues(vp); q++) {
 		kick_unregister(vp, q);
-		virtq_reset(&vq->vq);
-		vq->enabled = false;
-		vq->size = vp->ops->queue_max_size;
-		vq->msix_vector = VIRTIO_MSI_NO_VECTOR;
-		vq->desc = vq->avail = vq->used = 0;
+		vp->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
 	}
-	vp->status = 0;
-	vp->driver_features = 0;
 	vp->dfselect = vp->gfselect = 0;
 	vp->queue_select = 0;
 	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
 	vp->isr = 0;
 	vp->msix_pending = 0;
-	if (vp->ops->reset)
-		vp->ops->reset(vp);
 }
 
-static void status_write(struct virtio_pci *vp, uint8_t v)
-{
-	if (v == 0) {
-		device_reset(vp);
-		return;
-	}
-	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(vp->status & VIRTIO_STATUS_FEATURES_OK)) {
-		uint64_t f = vp->driver_features;
-		if ((f & ~offered(vp)) || !(f & VIRTIO_FEATURE_VERSION_1))
-			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK; /* refused: the driver sees it clear */
-	}
-	bool going_live = (v & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_DRIVER_OK);
-	vp->status = (uint8_t)(v | (vp->status & VIRTIO_STATUS_NEEDS_RESET));
-	if (going_live && vp->ops->driver_ok)
-		vp->ops->driver_ok(vp);
-}
+static const struct virtio_transport_ops pci_transport_ops = {
+	.interrupt = pci_interrupt, .queue_call_fd = pci_queue_call_fd, .reset = pci_reset};
 
 /* --- common configuration ----------------------------------------------------------------- */
 
 static void common_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len)
 {
-	uint8_t c[COMMON_LEN] = {0};
-	uint64_t feat = offered(vp);
-	put(c, 0x00, vp->dfselect, 4);
-	put(c, 0x04, vp->dfselect == 0 ? (uint32_t)feat : vp->dfselect == 1 ? (uint32_t)(feat >> 32) : 0, 4);
-	put(c, 0x08, vp->gfselect, 4);
-	put(c, 0x0c, vp->gfselect == 0 ? (uint32_t)vp->driver_features
-			 : vp->gfselect == 1 ? (uint32_t)(vp->driver_features >> 32) : 0, 4);
-	put(c, 0x10, vp->msix_config, 2);
-	put(c, 0x12, vp->ops->num_queues, 2);
-	c[0x14] = vp->status;
-	c[0x15] = vp->config_generation;
-	put(c, 0x16, vp->queue_select, 2);
-	if (vp->queue_select < vp->ops->num_queues) {
-		const struct virtio_queue *vq = &vp->queues[vp->queue_select];
-		put(c, 0x18, vq->size, 2);
-		put(c, 0x1a, vq->msix_vector, 2);
-		put(c, 0x1c, vq->enabled, 2);
-		put(c, 0x1e, vp->queue_select, 2); /* notify offset: one slot a queue */
-		put(c, 0x20, vq->desc, 8);
-		put(c, 0x28, vq->avail, 8);
-		put(c, 0x30, vq->used, 8);
+	const struct virtio_dev *vdev = vp->vdev;
+	struct virtio_pci_common_cfg c = {
+		.device_feature_select = vp->dfselect,
+		.device_feature = virtio_device_features_word(vdev, vp->dfselect),
+		.guest_feature_select = vp->gfselect,
+		.guest_feature = virtio_driver_features_word(vdev, vp->gfselect),
+		.msix_config = vp->msix_config,
+		.num_queues = vdev->ops->num_queues,
+		.device_status = vdev->status,
+		.config_generation = vdev->config_generation,
+		.queue_select = vp->queue_select,
+	};
+	unsigned q = vp->queue_select;
+	if (q < nqueues(vp)) {
+		const struct virtio_queue *vq = &vdev->queues[q];
+		c.queue_size = vq->size;
+		c.queue_msix_vector = vp->queue_vector[q];
+		c.queue_enable = vq->enabled;
+		c.queue_notify_off = (uint16_t)q; /* one slot a queue */
+		c.queue_desc_lo = (uint32_t)vq->desc;
+		c.queue_desc_hi = (uint32_t)(vq->desc >> 32);
+		c.queue_avail_lo = (uint32_t)vq->avail;
+		c.queue_avail_hi = (uint32_t)(vq->avail >> 32);
+		c.queue_used_lo = (uint32_t)vq->used;
+		c.queue_used_hi = (uint32_t)(vq->used >> 32);
 	}
-	memcpy(data, c + off, len);
+	memcpy(data, (uint8_t *)&c + off, len);
 }
 
-/* A 64-bit queue address written whole or as two 32-bit halves. */
-static void addr_write(uint64_t *field, uint32_t half_off, uint64_t v, uint32_t len)
+/* A queue's ring address, written whole or as two 32-bit halves, while the queue is being set
+ * up; anything but the six address registers does nothing. */
+static void queue_addr_write(struct virtio_pci *vp, uint32_t off, uint64_t v, uint32_t len)
 {
+	struct virtio_queue *vq = virtio_queue_setup(vp->vdev, vp->queue_select);
+	if (!vq || off % 4 || off < VIRTIO_PCI_COMMON_Q_DESCLO || off > VIRTIO_PCI_COMMON_Q_USEDHI)
+		return;
+	uint64_t *field = off < VIRTIO_PCI_COMMON_Q_AVAILLO ? &vq->desc
+			  : off < VIRTIO_PCI_COMMON_Q_USEDLO ? &vq->avail
+							     : &vq->used;
 	if (len == 8)
 		*field = v;
-	else if (half_off == 0)
+	else if ((off - VIRTIO_PCI_COMMON_Q_DESCLO) % 8 == 0)
 		*field = (*field & 0xffffffff00000000ull) | (uint32_t)v;
 	else
 		*field = (*field & 0xffffffffull) | (v << 32);
 }
 
+static uint16_t vector_or_none(const struct virtio_pci *vp, uint64_t v)
+{
+	return v < nvectors(vp) ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+}
+
 static void common_write(struct virtio_pci *vp, uint32_t off, const uint8_t *data, uint32_t len)
 {
+	struct virtio_dev *vdev = vp->vdev;
 	uint64_t v = get(data, 0, len);
-	struct virtio_queue *vq =
-		vp->queue_select < vp->ops->num_queues ? &vp->queues[vp->queue_select] : NULL;
-	bool queue_locked = !vq || vq->enabled;
+	unsigned q = vp->queue_select;
 	switch (off) {
-	case 0x00: vp->dfselect = (uint32_t)v; break;
-	case 0x08: vp->gfselect = (uint32_t)v; break;
-	case 0x0c:
-		if (vp->status & VIRTIO_STATUS_FEATURES_OK)
-			break;
-		if (vp->gfselect == 0)
-			vp->driver_features = (vp->driver_features & ~0xffffffffull) | (uint32_t)v;
-		else if (vp->gfselect == 1)
-			vp->driver_features = (vp->driver_features & 0xffffffffull) | (v << 32);
+	case VIRTIO_PCI_COMMON_DFSELECT: vp->dfselect = (uint32_t)v; break;
+	case VIRTIO_PCI_COMMON_GFSELECT: vp->gfselect = (uint32_t)v; break;
+	case VIRTIO_PCI_COMMON_GF: virtio_set_driver_features_word(vdev, vp->gfselect, (uint32_t)v); break;
+	case VIRTIO_PCI_COMMON_MSIX: vp->msix_config = vector_or_none(vp, v); break;
+	case VIRTIO_PCI_COMMON_STATUS: virtio_set_status(vdev, (uint8_t)v); break;
+	case VIRTIO_PCI_COMMON_Q_SELECT: vp->queue_select = (uint16_t)v; break;
+	case VIRTIO_PCI_COMMON_Q_SIZE: virtio_set_queue_size(vdev, q, v); break;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		if (q < nqueues(vp))
+			vp->queue_vector[q] = vector_or_none(vp, v);
 		break;
-	case 0x10: vp->msix_config = v < nvectors(vp) ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR; break;
-	case 0x14: status_write(vp, (uint8_t)v); break;
-	case 0x16: vp->queue_select = (uint16_t)v; break;
-	case 0x18:
-		if (!queue_locked && v && !(v & (v - 1)) && v <= vp->ops->queue_max_size)
-			vq->size = (uint16_t)v;
-		break;
-	case 0x1a:
-		if (vq)
-			vq->msix_vector = v < nvectors(vp) ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
-		break;
-	case 0x1c:
-		if (vq && v == 1 && !vq->enabled)
-			queue_enable(vp, vp->queue_select);
-		break;
-	case 0x20: case 0x24:
-		if (!queue_locked) addr_write(&vq->desc, off - 0x20, v, len);
-		break;
-	case 0x28: case 0x2c:
-		if (!queue_locked) addr_write(&vq->avail, off - 0x28, v, len);
-		break;
-	case 0x30: case 0x34:
-		if (!queue_locked) addr_write(&vq->used, off - 0x30, v, len);
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		if (v == 1 && virtio_enable_queue(vdev, q) == 0)
+			kick_register(vp, q);
 		break;
 	default:
-		break; /* read-only fields and odd offsets */
+		queue_addr_write(vp, off, v, len); /* or a read-only field or odd offset: nothing */
+		break;
 	}
 }
 
 /* --- BAR 0 -------------------------------------------------------------------------------- */
 
-static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, uint32_t len,
-		   bool is_write)
+/* An access inside BAR 0; lock held. */
+static void bar0_io(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
-	struct virtio_pci *vp = (struct virtio_pci *)d;
-	if (bar != 0) {
-		if (!is_write)
-			memset(data, 0xff, len);
-		return;
-	}
-	pthread_mutex_lock(&vp->lock);
-	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * vp->ops->num_queues) {
-		/* A notification that did not go through the ioeventfd. */
-		if (is_write) {
-			uint64_t one = 1;
-			if (write(vp->queues[(off - NOTIFY_OFF) / NOTIFY_MULT].kick_fd, &one, 8) < 0)
-				log_debug("%s: kick lost: %s", vp->ops->name, strerror(errno));
-		} else {
+	if (off >= NOTIFY_OFF && off < NOTIFY_OFF + NOTIFY_MULT * nqueues(vp)) {
+		if (is_write) /* a notification that did not go through the ioeventfd */
+			virtio_kick(vp->vdev, (unsigned)((off - NOTIFY_OFF) / NOTIFY_MULT));
+		else
 			memset(data, 0, len);
-		}
 	} else if (off < COMMON_OFF + COMMON_LEN && len <= COMMON_LEN - off) {
 		if (is_write)
 			common_write(vp, (uint32_t)off, data, len);
@@ -379,14 +366,8 @@ static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, u
 			data[0] = vp->isr;
 			vp->isr = 0; /* reading the ISR clears it */
 		}
-	} else if (off >= DEVICE_OFF && off - DEVICE_OFF < vp->ops->config_size &&
-		   len <= vp->ops->config_size - (off - DEVICE_OFF)) {
-		if (is_write && vp->ops->config_write)
-			vp->ops->config_write(vp, (uint32_t)(off - DEVICE_OFF), data, len);
-		else if (!is_write && vp->ops->config_read)
-			vp->ops->config_read(vp, (uint32_t)(off - DEVICE_OFF), data, len);
-		else if (!is_write)
-			memset(data, 0, len);
+	} else if (off >= DEVICE_OFF && off < DEVICE_OFF + DEVICE_LEN) {
+		virtio_config_access(vp->vdev, off - DEVICE_OFF, data, len, is_write);
 	} else if (off >= MSIX_TABLE_OFF && off < MSIX_TABLE_OFF + 16u * nvectors(vp)) {
 		msix_table_io(vp, (uint32_t)(off - MSIX_TABLE_OFF), data, len, is_write);
 	} else if (off >= MSIX_PBA_OFF && off < MSIX_PBA_OFF + 8 && !is_write) {
@@ -395,25 +376,44 @@ static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, u
 	} else if (!is_write) {
 		memset(data, 0, len);
 	}
-	pthread_mutex_unlock(&vp->lock);
 }
+
+static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, uint32_t len,
+		   bool is_write)
+{
+	struct virtio_pci *vp = (struct virtio_pci *)d;
+	if (bar != 0) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	pthread_mutex_lock(&vp->vdev->lock);
+	bar0_io(vp, off, data, len, is_write);
+	pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+/* --- configuration space ------------------------------------------------------------------ */
 
 /* The VIRTIO_PCI_CAP_PCI_CFG window: the driver names a BAR, offset and length (1, 2 or 4) in
  * the capability, then reads or writes its data field. Anything else does nothing. */
 static bool pci_cfg_window(struct virtio_pci *vp, uint64_t *off, uint32_t *len)
 {
 	const uint8_t *c = vp->pci.cfg + vp->pci_cfg_cap;
-	uint32_t o = (uint32_t)get(c, 8, 4), l = (uint32_t)get(c, 12, 4);
-	if (c[4] != 0 || (l != 1 && l != 2 && l != 4) || o % l || o >= BAR_SIZE || l > BAR_SIZE - o)
+	uint32_t o = (uint32_t)get(c, VIRTIO_PCI_CAP_OFFSET, 4);
+	uint32_t l = (uint32_t)get(c, VIRTIO_PCI_CAP_LENGTH, 4);
+	if (c[VIRTIO_PCI_CAP_BAR] != 0 || (l != 1 && l != 2 && l != 4) || o % l || o >= BAR_SIZE ||
+	    l > BAR_SIZE - o)
 		return false;
 	*off = o;
 	*len = l;
 	return true;
 }
 
+#define WINDOW_DATA offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)
+
 static bool touches_window_data(const struct virtio_pci *vp, uint32_t off, uint32_t len)
 {
-	uint32_t data = vp->pci_cfg_cap + 16u;
+	uint32_t data = vp->pci_cfg_cap + (uint32_t)WINDOW_DATA;
 	return vp->pci_cfg_cap && off < data + 4 && off + len > data;
 }
 
@@ -426,7 +426,7 @@ static void cfg_reading(struct pci_device *d, uint32_t off, uint32_t len)
 		return;
 	uint8_t v[4] = {0};
 	bar_io(d, 0, bar_off, v, l, false);
-	memcpy(vp->pci.cfg + vp->pci_cfg_cap + 16, v, 4);
+	memcpy(vp->pci.cfg + vp->pci_cfg_cap + WINDOW_DATA, v, 4);
 }
 
 static void cfg_written(struct pci_device *d, uint32_t off, uint32_t len)
@@ -435,119 +435,38 @@ static void cfg_written(struct pci_device *d, uint32_t off, uint32_t len)
 	uint64_t bar_off;
 	uint32_t l;
 	if (touches_window_data(vp, off, len) && pci_cfg_window(vp, &bar_off, &l))
-		bar_io(d, 0, bar_off, vp->pci.cfg + vp->pci_cfg_cap + 16, l, true); /* takes the lock */
-	pthread_mutex_lock(&vp->lock);
+		bar_io(d, 0, bar_off, vp->pci.cfg + vp->pci_cfg_cap + WINDOW_DATA, l, true); /* locks */
+	pthread_mutex_lock(&vp->vdev->lock);
 	if (off <= vp->msix_cap + 3u && off + len > vp->msix_cap + 2u) {
 		for (unsigned v = 0; v < nvectors(vp); v++)
 			if (!vector_masked(vp, v))
 				vector_unmasked(vp, v);
 	}
 	if (off < PCI_BAR0 + 8 && off + len > PCI_BAR0) /* BAR 0 moved: move the doorbells */
-		for (unsigned q = 0; q < vp->ops->num_queues; q++)
-			if (vp->queues[q].kick_addr)
+		for (unsigned q = 0; q < nqueues(vp); q++)
+			if (vp->kick_addr[q])
 				kick_register(vp, q);
-	pthread_mutex_unlock(&vp->lock);
+	pthread_mutex_unlock(&vp->vdev->lock);
 }
 
 static const struct pci_device_ops virtio_pci_ops = {
 	.bar_io = bar_io, .cfg_written = cfg_written, .cfg_reading = cfg_reading};
 
-#define WATCH_TOKEN_BASE 0x10000u
-
-static int watch(struct virtio_pci *vp, int fd, unsigned token, uint32_t events)
-{
-	struct epoll_event ev = {.events = events, .data.u32 = WATCH_TOKEN_BASE + token};
-	if (epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0)
-		return 0;
-	return errno == EEXIST ? 0 : -1;
-}
-
-int virtio_pci_watch(struct virtio_pci *vp, int fd, unsigned token) { return watch(vp, fd, token, EPOLLIN); }
-
-int virtio_pci_watch_writable(struct virtio_pci *vp, int fd, unsigned token)
-{
-	return watch(vp, fd, token, EPOLLOUT);
-}
-
-void virtio_pci_unwatch(struct virtio_pci *vp, int fd)
-{
-	epoll_ctl(vp->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-/* --- the I/O thread ----------------------------------------------------------------------- */
-
-static void *io_thread(void *arg)
-{
-	struct virtio_pci *vp = arg;
-	char name[16];
-	snprintf(name, sizeof(name), "io-%s", vp->ops->name);
-	pthread_setname_np(pthread_self(), name);
-	for (;;) {
-		struct epoll_event ev[VIRTIO_PCI_MAX_QUEUES + 1];
-		int n = epoll_wait(vp->epoll_fd, ev, VIRTIO_PCI_MAX_QUEUES + 1, -1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		for (int i = 0; i < n; i++) {
-			unsigned q = ev[i].data.u32;
-			if (q == UINT32_MAX)
-				return NULL; /* stop */
-			if (q >= WATCH_TOKEN_BASE) {
-				pthread_mutex_lock(&vp->lock);
-				if (vp->ops->fd_ready)
-					vp->ops->fd_ready(vp, q - WATCH_TOKEN_BASE);
-				pthread_mutex_unlock(&vp->lock);
-				continue;
-			}
-			uint64_t count;
-			if (read(vp->queues[q].kick_fd, &count, sizeof(count)) < 0)
-				continue;
-			pthread_mutex_lock(&vp->lock);
-			if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && vp->queues[q].enabled &&
-			    !(vp->status & VIRTIO_STATUS_NEEDS_RESET))
-				vp->ops->queue_notify(vp, q);
-			pthread_mutex_unlock(&vp->lock);
-		}
-	}
-	return NULL;
-}
-
 /* --- set-up ------------------------------------------------------------------------------- */
 
-int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, void *device,
-		    struct machine *m, const struct guest_mem *mem, struct err *e)
+/* The vendor capabilities describing BAR 0, and the MSI-X capability with every entry masked. */
+static void caps_init(struct virtio_pci *vp)
 {
-	memset(vp, 0, sizeof(*vp));
-	vp->epoll_fd = vp->stop_fd = -1;
-	for (unsigned i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++) {
-		vp->irqs[i].fd = -1;
-		if (i < VIRTIO_PCI_MAX_QUEUES)
-			vp->queues[i].kick_fd = -1;
-	}
-	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_PCI_MAX_QUEUES || ops->config_size > DEVICE_LEN)
-		return err_set(e, "%s: unsupported queue count or configuration size", ops->name);
-	vp->ops = ops;
-	vp->device_features = ops->features | TRANSPORT_FEATURES;
-	vp->device = device;
-	vp->machine = m;
-	vp->mem = mem;
-	pthread_mutex_init(&vp->lock, NULL);
-	pci_device_init(&vp->pci, ops->name, VIRTIO_PCI_VENDOR, (uint16_t)(0x1040 + ops->device_id),
-			ops->class_code, 1, VIRTIO_PCI_VENDOR, ops->device_id);
-	vp->pci.ops = &virtio_pci_ops;
-	vp->pci.opaque = vp;
-	if (pci_device_add_bar(&vp->pci, 0, BAR_SIZE, true, e) < 0)
-		return -1;
-	add_vendor_cap(vp, CAP_COMMON, COMMON_OFF, COMMON_LEN);
-	add_vendor_cap(vp, CAP_NOTIFY, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
-	add_vendor_cap(vp, CAP_ISR, ISR_OFF, 1);
+	const struct virtio_device_ops *ops = vp->vdev->ops;
+	add_vendor_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF, COMMON_LEN);
+	add_vendor_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
+	add_vendor_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 1);
 	if (ops->config_size)
-		add_vendor_cap(vp, CAP_DEVICE, DEVICE_OFF, ops->config_size);
-	add_vendor_cap(vp, CAP_PCI_CFG, 0, 0);
+		add_vendor_cap(vp, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size);
+	add_vendor_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, 0, 0);
 	uint8_t *w = vp->pci.wmask + vp->pci_cfg_cap;
-	w[4] = 0xff;                                  /* bar */
-	memset(w + 8, 0xff, 12);                      /* offset, length, data */
+	w[VIRTIO_PCI_CAP_BAR] = 0xff;
+	memset(w + VIRTIO_PCI_CAP_OFFSET, 0xff, 12); /* offset, length, data */
 	vp->msix_cap = pci_device_add_cap(&vp->pci, PCI_CAP_MSIX, 12);
 	put(vp->pci.cfg, vp->msix_cap + 2u, nvectors(vp) - 1, 2);
 	put(vp->pci.wmask, vp->msix_cap + 2u, MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL, 2);
@@ -555,117 +474,42 @@ int virtio_pci_init(struct virtio_pci *vp, const struct virtio_device_ops *ops, 
 	put(vp->pci.cfg, vp->msix_cap + 8u, MSIX_PBA_OFF, 4);
 	for (unsigned v = 0; v < nvectors(vp); v++)
 		vp->msix[v].ctrl = MSIX_ENTRY_MASKED;
+}
 
-	vp->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	vp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vp->epoll_fd < 0 || vp->stop_fd < 0)
-		return err_errno(e, errno, "%s: cannot create the I/O thread's descriptors", ops->name);
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
-	epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, vp->stop_fd, &ev);
-	for (unsigned i = 0; i <= ops->num_queues; i++) {
+int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev, struct err *e)
+{
+	const struct virtio_device_ops *ops = vdev->ops;
+	memset(vp, 0, sizeof(*vp));
+	for (unsigned i = 0; i < VIRTIO_PCI_VECTORS; i++)
+		vp->irqs[i].fd = -1;
+	vp->vdev = vdev;
+	if (ops->config_size > DEVICE_LEN)
+		return err_set(e, "%s: unsupported configuration size", ops->name);
+	pci_device_init(&vp->pci, ops->name, VIRTIO_PCI_VENDOR,
+			(uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id), class_code(ops->device_id),
+			1, VIRTIO_PCI_VENDOR, ops->device_id);
+	vp->pci.ops = &virtio_pci_ops;
+	vp->pci.opaque = vp;
+	if (pci_device_add_bar(&vp->pci, 0, BAR_SIZE, true, e) < 0)
+		return -1;
+	caps_init(vp);
+	for (unsigned i = 0; i < nvectors(vp); i++) {
 		vp->irqs[i].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vp->irqs[i].fd < 0)
 			return err_errno(e, errno, "%s: cannot create an eventfd", ops->name);
-		if (i == ops->num_queues)
-			break;
-		vp->queues[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = i};
-		if (vp->queues[i].kick_fd < 0 ||
-		    (!ops->kernel_queues && epoll_ctl(vp->epoll_fd, EPOLL_CTL_ADD, vp->queues[i].kick_fd, &ev) < 0))
-			return err_errno(e, errno, "%s: cannot set up queue %u's notification", ops->name, i);
 	}
-	device_reset(vp);
-	return 0;
-}
-
-int virtio_pci_start(struct virtio_pci *vp, struct err *e)
-{
-	int r = thread_start(&vp->thread, io_thread, vp);
-	if (r)
-		return err_errno(e, r, "%s: cannot start its I/O thread", vp->ops->name);
-	vp->thread_started = true;
+	vdev->transport = vp;
+	vdev->transport_ops = &pci_transport_ops;
+	pci_reset(vdev);
 	return 0;
 }
 
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
-	if (!vp->ops)
+	if (!vp->vdev)
 		return;
-	if (vp->thread_started) {
-		uint64_t one = 1;
-		if (write(vp->stop_fd, &one, sizeof(one)) < 0)
-			log_warn("%s: cannot stop the I/O thread", vp->ops->name);
-		pthread_join(vp->thread, NULL);
-		vp->thread_started = false;
-	}
-	for (unsigned i = 0; i <= VIRTIO_PCI_MAX_QUEUES; i++) {
+	for (unsigned i = 0; i < VIRTIO_PCI_VECTORS; i++)
 		if (vp->irqs[i].fd >= 0)
 			close(vp->irqs[i].fd);
-		if (i < VIRTIO_PCI_MAX_QUEUES && vp->queues[i].kick_fd >= 0)
-			close(vp->queues[i].kick_fd);
-	}
-	if (vp->epoll_fd >= 0)
-		close(vp->epoll_fd);
-	if (vp->stop_fd >= 0)
-		close(vp->stop_fd);
-	pthread_mutex_destroy(&vp->lock);
-	vp->ops = NULL;
-}
-
-void virtio_pci_notify_queue(struct virtio_pci *vp, unsigned q)
-{
-	if (q < vp->ops->num_queues && virtq_should_notify(&vp->queues[q].vq))
-		raise_irq(vp, q);
-}
-
-void virtio_pci_serve_queue(struct virtio_pci *vp, unsigned q, struct virtq_iov *iov, unsigned cap,
-			    virtio_serve_fn serve)
-{
-	struct virtq *vq = &vp->queues[q].vq;
-	struct virtq_chain chain;
-	struct err e;
-	virtq_chain_init(&chain, iov, cap);
-	for (unsigned budget = vp->queues[q].size;; budget--) {
-		if (budget == 0) {
-			virtio_pci_requeue(vp, q); /* more may be waiting: come back after the others */
-			break;
-		}
-		int r = virtq_pop(vq, &chain, &e);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			log_guest(LOG_WARN, "%s: queue %u: %s", vp->ops->name, q, e.msg);
-			virtio_pci_set_needs_reset(vp);
-			return;
-		}
-		uint32_t written = serve(vp, &chain);
-		if (written == VIRTIO_SERVE_LATER) {
-			virtq_rewind(vq, 1);
-			break;
-		}
-		virtq_push(vq, chain.head, written);
-	}
-	virtio_pci_notify_queue(vp, q);
-}
-
-void virtio_pci_requeue(struct virtio_pci *vp, unsigned q)
-{
-	uint64_t one = 1;
-	if (q < vp->ops->num_queues && write(vp->queues[q].kick_fd, &one, sizeof(one)) < 0)
-		log_warn("%s: cannot requeue queue %u: %s", vp->ops->name, q, strerror(errno));
-}
-
-void virtio_pci_config_changed(struct virtio_pci *vp)
-{
-	vp->config_generation++;
-	vp->isr |= 2;
-	raise_irq(vp, vp->ops->num_queues);
-}
-
-void virtio_pci_set_needs_reset(struct virtio_pci *vp)
-{
-	if (vp->status & VIRTIO_STATUS_NEEDS_RESET)
-		return;
-	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
-	virtio_pci_config_changed(vp);
+	vp->vdev = NULL;
 }

@@ -4,44 +4,34 @@
  * and indirect table through guest_mem_ptr with its length. */
 #include "virtqueue.h"
 
+#include <stddef.h>
 #include <string.h>
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtio rings are little-endian");
 
-#define DESC_SIZE 16u
+#define DESC_SIZE ((uint32_t)sizeof(struct vring_desc))
 
-/* Byte offsets in the rings. */
-#define AVAIL_IDX 1u               /* in uint16_t: flags, idx, ring[size], used_event */
-#define AVAIL_RING 2u
-#define USED_IDX 2u                /* in bytes: flags, idx, {id, len}[size], avail_event */
-#define USED_RING 4u
-#define USED_ELEM 8u
-
-struct vdesc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
+/* Offsets in the rings (struct vring_avail and vring_used, then the event words). */
+#define AVAIL_IDX (offsetof(struct vring_avail, idx) / 2)   /* in uint16_t: flags, idx, */
+#define AVAIL_RING (offsetof(struct vring_avail, ring) / 2) /* ring[size], used_event */
+#define USED_IDX offsetof(struct vring_used, idx)           /* in bytes: flags, idx, */
+#define USED_RING offsetof(struct vring_used, ring)         /* {id, len}[size], avail_event */
+#define USED_ELEM sizeof(struct vring_used_elem)
 
 /* Stops the compiler from reloading guest memory in place of a local copy made before it. */
 #define vq_barrier() __asm__ __volatile__("" ::: "memory")
 
 static uint64_t ring_bytes_desc(uint16_t size) { return (uint64_t)size * DESC_SIZE; }
-static uint64_t ring_bytes_avail(uint16_t size) { return 6 + 2 * (uint64_t)size; }
-static uint64_t ring_bytes_used(uint16_t size) { return 6 + USED_ELEM * (uint64_t)size; }
+/* Each ring with its trailing event word. */
+static uint64_t ring_bytes_avail(uint16_t size) { return 2 * (AVAIL_RING + (uint64_t)size + 1); }
+static uint64_t ring_bytes_used(uint16_t size) { return USED_RING + USED_ELEM * (uint64_t)size + 2; }
 
 /* One descriptor, read once whatever its alignment (indirect tables need not be aligned). */
-static struct vdesc desc_read(const uint8_t *p)
+static struct vring_desc desc_read(const uint8_t *p)
 {
-	uint8_t raw[DESC_SIZE];
-	memcpy(raw, p, sizeof(raw));
+	struct vring_desc d;
+	memcpy(&d, p, sizeof(d));
 	vq_barrier();
-	struct vdesc d;
-	memcpy(&d.addr, raw, 8);
-	memcpy(&d.len, raw + 8, 4);
-	memcpy(&d.flags, raw + 12, 2);
-	memcpy(&d.next, raw + 14, 2);
 	return d;
 }
 
@@ -81,13 +71,13 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
 		return err_set(e, "virtqueue size %u is not a power of two from 1 to %u", size,
 			       VIRTQ_MAX_SIZE);
-	uint8_t *desc = ring_map(mem, "descriptor table", desc_gpa, ring_bytes_desc(size), 16, e);
+	uint8_t *desc = ring_map(mem, "descriptor table", desc_gpa, ring_bytes_desc(size), VRING_DESC_ALIGN_SIZE, e);
 	if (!desc)
 		return -1;
-	uint16_t *avail = ring_map(mem, "available ring", avail_gpa, ring_bytes_avail(size), 2, e);
+	uint16_t *avail = ring_map(mem, "available ring", avail_gpa, ring_bytes_avail(size), VRING_AVAIL_ALIGN_SIZE, e);
 	if (!avail)
 		return -1;
-	uint8_t *used = ring_map(mem, "used ring", used_gpa, ring_bytes_used(size), 4, e);
+	uint8_t *used = ring_map(mem, "used ring", used_gpa, ring_bytes_used(size), VRING_USED_ALIGN_SIZE, e);
 	if (!used)
 		return -1;
 	*q = (struct virtq){
@@ -111,7 +101,7 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 }
 
 /* Appends one buffer to the chain after checking it against RAM and the chain's limits. */
-static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vdesc *d, unsigned limit,
+static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vring_desc *d, unsigned limit,
 		     struct err *e)
 {
 	if (d->len == 0)
@@ -126,7 +116,7 @@ static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vdesc 
 	if (c->readable_bytes + c->writable_bytes + d->len > VIRTQ_MAX_CHAIN_BYTES)
 		return vq_fail(q, e, "chain %u: more than %llu bytes", c->head,
 			       (unsigned long long)VIRTQ_MAX_CHAIN_BYTES);
-	if (d->flags & VIRTQ_DESC_F_WRITE) {
+	if (d->flags & VRING_DESC_F_WRITE) {
 		c->n_writable++;
 		c->writable_bytes += d->len;
 	} else {
@@ -156,16 +146,16 @@ static int chain_walk(struct virtq *q, struct virtq_chain *c, struct err *e)
 		if (visited++ == entries)
 			return vq_fail(q, e, "chain %u: loops or is longer than its %s (%u)",
 				       c->head, in_indirect ? "indirect table" : "queue", entries);
-		struct vdesc d = desc_read(table + (uint64_t)i * DESC_SIZE);
+		struct vring_desc d = desc_read(table + (uint64_t)i * DESC_SIZE);
 
-		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (!q->indirect)
 				return vq_fail(q, e, "chain %u: indirect descriptor not negotiated",
 					       c->head);
 			if (in_indirect)
 				return vq_fail(q, e, "chain %u: indirect descriptor in an indirect table",
 					       c->head);
-			if (d.flags & VIRTQ_DESC_F_NEXT)
+			if (d.flags & VRING_DESC_F_NEXT)
 				return vq_fail(q, e, "chain %u: indirect descriptor with NEXT", c->head);
 			if (d.len == 0 || d.len % DESC_SIZE || d.len / DESC_SIZE > VIRTQ_MAX_IOV)
 				return vq_fail(q, e, "chain %u: indirect table of %u bytes", c->head,
@@ -184,7 +174,7 @@ static int chain_walk(struct virtq *q, struct virtq_chain *c, struct err *e)
 		}
 		if (chain_add(q, c, &d, limit, e) < 0)
 			return -1;
-		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (d.next >= entries)
 			return vq_fail(q, e, "chain %u: next index %u is outside its %s (%u)", c->head,
@@ -246,8 +236,9 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 		return;
 	uint8_t *elem = q->used + USED_RING + USED_ELEM * (uint64_t)(q->used_idx & (q->size - 1));
 	uint32_t id = head;
-	__atomic_store_n((uint32_t *)elem, id, __ATOMIC_RELAXED);
-	__atomic_store_n((uint32_t *)(elem + 4), written, __ATOMIC_RELAXED);
+	__atomic_store_n((uint32_t *)(elem + offsetof(struct vring_used_elem, id)), id, __ATOMIC_RELAXED);
+	__atomic_store_n((uint32_t *)(elem + offsetof(struct vring_used_elem, len)), written,
+			 __ATOMIC_RELAXED);
 	q->used_idx++;
 	/* Release: the entry (and the data written to the buffers) before the index. */
 	__atomic_store_n((uint16_t *)(q->used + USED_IDX), q->used_idx, __ATOMIC_RELEASE);
@@ -273,5 +264,5 @@ bool virtq_should_notify(struct virtq *q)
 	if (q->event_idx)
 		return need_event(__atomic_load_n(used_event_word(q), __ATOMIC_RELAXED), new_idx, old);
 	uint16_t flags = __atomic_load_n(&q->avail[0], __ATOMIC_RELAXED);
-	return !(flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	return !(flags & VRING_AVAIL_F_NO_INTERRUPT);
 }

@@ -11,14 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <linux/virtio_ring.h> /* ring layout and VRING_DESC_F_*, VRING_AVAIL_F_* flags */
+
 #include "../../common/err.h"
 #include "../memory.h"
-
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_USED_F_NO_NOTIFY 1
 
 #define VIRTQ_MAX_SIZE 32768u
 /* Most buffers one chain may have, direct and indirect together, and most entries an indirect
