@@ -11,14 +11,14 @@
 #include "vmm/memory.h"
 
 #define MEM_SIZE (64ull << 20)
-#define PAGE 4096ull
+#define PAGE     4096ull
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(cond)                       \
-	do {                              \
-		if (!(cond))              \
-			__builtin_trap(); \
+#define check(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (!(cond))                                                                                           \
+			__builtin_trap();                                                                              \
 	} while (0)
 
 static struct guest_mem *fuzz_mem(void)

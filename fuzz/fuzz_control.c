@@ -22,8 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if ((unsigned)cmd > CONTROL_TEST_FORBIDDEN_SYSCALL)
 			abort();
-		struct control_status st = {.paused = size & 1, .pid = (long)size, .cpus = 1,
-					    .memory_mib = size, .uptime_s = (double)size * 1e6,
+		struct control_status st = {.paused = size & 1,
+					    .pid = (long)size,
+					    .cpus = 1,
+					    .memory_mib = size,
+					    .uptime_s = (double)size * 1e6,
 					    .paused_ms = (double)size / 7};
 		control_reply(cmd, &st, reply);
 	}

@@ -16,9 +16,9 @@
 #include "block/block.h"
 #include "block/qcow2.h"
 
-#define NOPS 8
+#define NOPS      8
 #define OPS_BYTES (NOPS * 8)
-#define MAX_IO 8192
+#define MAX_IO    8192
 
 #ifndef FUZZ_QCOW2_SEED
 
@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < OPS_BYTES)
 		return 0;
-	if (ftruncate(memfd, 0) < 0 || pwrite(memfd, data + OPS_BYTES, size - OPS_BYTES, 0) != (ssize_t)(size - OPS_BYTES))
+	if (ftruncate(memfd, 0) < 0 ||
+	    pwrite(memfd, data + OPS_BYTES, size - OPS_BYTES, 0) != (ssize_t)(size - OPS_BYTES))
 		abort();
 	struct block_dev *d;
 	struct err e;
@@ -46,7 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t buf[MAX_IO];
 	for (unsigned i = 0; i < NOPS && d->size; i++) {
 		const uint8_t *op = data + i * 8;
-		uint64_t off = ((uint64_t)op[1] | (uint64_t)op[2] << 8 | (uint64_t)op[3] << 16 | (uint64_t)op[4] << 24) % d->size;
+		uint64_t off =
+			((uint64_t)op[1] | (uint64_t)op[2] << 8 | (uint64_t)op[3] << 16 | (uint64_t)op[4] << 24) %
+			d->size;
 		uint64_t len = ((uint64_t)op[5] | (uint64_t)op[6] << 8) % MAX_IO;
 		if (len > d->size - off)
 			len = d->size - off;
@@ -55,7 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0: (void)block_pread(d, buf, len, off, &e); break;
 		case 1: (void)block_pwrite(d, buf, len, off, &e); break;
 		case 2: (void)block_discard(d, off, len * 64, &e); break;
-		case 3: (void)block_write_zeroes(d, off, len * 64 > d->size - off ? d->size - off : len * 64, false, &e); break;
+		case 3:
+			(void)block_write_zeroes(d, off, len * 64 > d->size - off ? d->size - off : len * 64, false,
+						 &e);
+			break;
 		case 4: (void)block_write_zeroes(d, off, len > d->size - off ? d->size - off : len, true, &e); break;
 		default: (void)block_flush(d, &e); break;
 		}

@@ -4,10 +4,10 @@
  * so that ASan catches any rectangle or surface the checks let through that would read outside
  * the mapping. Input: records of {flags byte, 16-bit length, packet}; flags bit 0 says a
  * descriptor came with the packet, bit 1 that the memfd is sealed, bits 2-7 scale its size. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 
 #include "seat/seat_proto.h"
 
@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					read_rect(map, &cur, dirty);
 				}
 			} else if (m.type == DISPLAY_MSG_CURSOR && m.cursor_pixels) {
-				volatile uint8_t last = m.cursor_pixels[DISPLAY_CURSOR_SIZE * DISPLAY_CURSOR_SIZE * 4 - 1];
+				volatile uint8_t last =
+					m.cursor_pixels[DISPLAY_CURSOR_SIZE * DISPLAY_CURSOR_SIZE * 4 - 1];
 				(void)last;
 			}
 		}

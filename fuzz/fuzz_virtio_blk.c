@@ -38,8 +38,7 @@ static void setup_once(void)
 	struct err e;
 	static struct block_dev *disk;
 	if (vfx_init(&fx) < 0 || block_open(&disk, path, BLOCK_FORMAT_RAW, 0, &e) < 0 ||
-	    virtio_blk_init(&blk, disk, false, "fuzz", &fx.fm.m, &fx.mem, &e) < 0 ||
-	    vfx_attach(&fx, &blk.vdev) < 0)
+	    virtio_blk_init(&blk, disk, false, "fuzz", &fx.fm.m, &fx.mem, &e) < 0 || vfx_attach(&fx, &blk.vdev) < 0)
 		abort();
 	ready = 1;
 }
@@ -71,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #include "seed_window.h"
 
-#define HDR 0x13000u
-#define DATA 0x13100u
+#define HDR    0x13000u
+#define DATA   0x13100u
 #define STATUS 0x13400u
 
 int main(int argc, char **argv)
@@ -88,7 +87,9 @@ int main(int argc, char **argv)
 		unsigned n = 0;
 		seed_desc(w, VFX_DESC, n, HDR, 16, 1, (uint16_t)(n + 1)), n++;
 		if (types[t] != 4)
-			seed_desc(w, VFX_DESC, n, DATA, 512, (uint16_t)(1 | (types[t] == 0 ? 2 : 0)), (uint16_t)(n + 1)), n++;
+			seed_desc(w, VFX_DESC, n, DATA, 512, (uint16_t)(1 | (types[t] == 0 ? 2 : 0)),
+				  (uint16_t)(n + 1)),
+				n++;
 		seed_desc(w, VFX_DESC, n, STATUS, 1, 2, 0);
 		uint16_t avail[3] = {0, 1, 0};
 		seed_put(w, VFX_AVAIL, avail, sizeof(avail));

@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "vmm/display/gpu_2d.h"
 
-#define RAM (16ull << 20)
+#define RAM        (16ull << 20)
 #define HOST_LIMIT (16ull << 20) /* resources and tables, per input */
 
 #ifndef FUZZ_VIRTIO_GPU_SEED
@@ -22,11 +22,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint32_t types[] = {
-	VIRTIO_GPU_CMD_GET_DISPLAY_INFO,       VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
-	VIRTIO_GPU_CMD_RESOURCE_UNREF,         VIRTIO_GPU_CMD_SET_SCANOUT,
-	VIRTIO_GPU_CMD_RESOURCE_FLUSH,         VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
-	VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING,
-	VIRTIO_GPU_CMD_GET_EDID,               VIRTIO_GPU_CMD_UPDATE_CURSOR,
+	VIRTIO_GPU_CMD_GET_DISPLAY_INFO,
+	VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
+	VIRTIO_GPU_CMD_RESOURCE_UNREF,
+	VIRTIO_GPU_CMD_SET_SCANOUT,
+	VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+	VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D,
+	VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+	VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING,
+	VIRTIO_GPU_CMD_GET_EDID,
+	VIRTIO_GPU_CMD_UPDATE_CURSOR,
 	VIRTIO_GPU_CMD_MOVE_CURSOR,
 };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
@@ -35,8 +40,14 @@ static struct guest_mem mem;
 static struct gpu_2d gpu;
 static uint8_t *surface; /* HOST_LIMIT bytes: any flushed rectangle fits */
 
-static void on_scanout(void *opaque) { (void)opaque; }
-static void on_cursor(void *opaque, bool image) { (void)opaque, (void)image; }
+static void on_scanout(void *opaque)
+{
+	(void)opaque;
+}
+static void on_cursor(void *opaque, bool image)
+{
+	(void)opaque, (void)image;
+}
 static void on_flush(void *opaque, struct gpu_rect r)
 {
 	(void)opaque;
@@ -111,13 +122,14 @@ int main(int argc, char **argv)
 	put(0, &h, sizeof(h));
 	struct virtio_gpu_resource_create_2d c = {.resource_id = 1,
 						  .format = VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM,
-						  .width = 64, .height = 64};
+						  .width = 64,
+						  .height = 64};
 	put(1, &c, sizeof(c));
 	struct {
 		struct virtio_gpu_resource_attach_backing a;
 		struct virtio_gpu_mem_entry m[2];
-	} ab = {{.resource_id = 1, .nr_entries = 2}, {{.addr = 0x100000, .length = 8192},
-						      {.addr = 0x200000, .length = 8192}}};
+	} ab = {{.resource_id = 1, .nr_entries = 2},
+		{{.addr = 0x100000, .length = 8192}, {.addr = 0x200000, .length = 8192}}};
 	put(0x46, &ab, sizeof(ab));
 	struct virtio_gpu_transfer_to_host_2d t = {.r = {0, 0, 64, 64}, .resource_id = 1};
 	put(5, &t, sizeof(t));

@@ -16,9 +16,9 @@
 #include "common/log.h"
 #include "vmm/devices/virtio_net.h"
 
-#define WINDOW 0x10000u
+#define WINDOW      0x10000u
 #define F_MRG_RXBUF VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)
-#define F_INDIRECT VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC)
+#define F_INDIRECT  VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC)
 #define F_EVENT_IDX VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX)
 
 #ifndef FUZZ_VIRTIO_NET_SEED
@@ -42,8 +42,7 @@ static void setup_once(void)
 		abort();
 	c.fd = sv[0];
 	peer = sv[1];
-	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, &fx.fm.m, &fx.mem, &e) < 0 ||
-	    vfx_attach(&fx, &net.vdev) < 0)
+	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, &fx.fm.m, &fx.mem, &e) < 0 || vfx_attach(&fx, &net.vdev) < 0)
 		abort();
 	ready = 1;
 }
@@ -54,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 3)
 		return 0;
 	uint64_t features = ((data[0] & 1) ? F_MRG_RXBUF : 0) | ((data[0] & 2) ? F_EVENT_IDX : 0) |
-			    ((data[0] & 4) ? F_INDIRECT : 0);
+		((data[0] & 4) ? F_INDIRECT : 0);
 	size_t frame_len = 1 + (((size_t)data[1] << 8 | data[2]) % 9000);
 	data += 3;
 	size -= 3;

@@ -13,32 +13,32 @@
 #include "vmm/virtio/virtqueue.h"
 
 #define MEM_SIZE 0x10000ull
-#define DESC 0x0000ull
-#define AVAIL 0x1000ull
-#define USED 0x2000ull
+#define DESC     0x0000ull
+#define AVAIL    0x1000ull
+#define USED     0x2000ull
 
 /* Input: control bytes, then the guest image from address 0, then 3-byte rewrites
  * {offset lo, offset hi, value} at the very end, applied one after each pop. */
 enum {
-	CTL_SIZE,       /* bit 7 clear: size 1 << (v % 16), up to 4096 fits; set: v & 0x7f as is */
-	CTL_FEATURES,   /* bit 0 EVENT_IDX, bit 1 INDIRECT_DESC; bits 2-4 misalign a ring */
-	CTL_START_LO,   /* free-running index the queue starts at, to reach the wrap */
+	CTL_SIZE,     /* bit 7 clear: size 1 << (v % 16), up to 4096 fits; set: v & 0x7f as is */
+	CTL_FEATURES, /* bit 0 EVENT_IDX, bit 1 INDIRECT_DESC; bits 2-4 misalign a ring */
+	CTL_START_LO, /* free-running index the queue starts at, to reach the wrap */
 	CTL_START_HI,
-	CTL_IOV_CAP,    /* 0: VIRTQ_MAX_IOV, else that many */
-	CTL_REWRITES,   /* how many rewrites the tail holds */
+	CTL_IOV_CAP,  /* 0: VIRTQ_MAX_IOV, else that many */
+	CTL_REWRITES, /* how many rewrites the tail holds */
 	CTL_BYTES
 };
 #define REWRITE_BYTES 3
-#define MAX_POPS 512
+#define MAX_POPS      512
 
 #ifndef FUZZ_VIRTQUEUE_SEED
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(cond)                       \
-	do {                              \
-		if (!(cond))              \
-			__builtin_trap(); \
+#define check(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (!(cond))                                                                                           \
+			__builtin_trap();                                                                              \
 	} while (0)
 
 static struct guest_mem *fuzz_mem(void)
@@ -61,8 +61,7 @@ static uint16_t guest16(const struct guest_mem *mem, uint64_t gpa)
 	return v;
 }
 
-static void check_chain(const struct guest_mem *mem, const struct virtq *q,
-			const struct virtq_chain *c, unsigned cap)
+static void check_chain(const struct guest_mem *mem, const struct virtq *q, const struct virtq_chain *c, unsigned cap)
 {
 	unsigned n = c->n_readable + c->n_writable;
 	uint64_t rd = 0, wr = 0;
@@ -103,8 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool event_idx = feat & 1, indirect = feat & 2;
 	uint64_t desc = DESC + (feat & 4 ? 8 : 0), avail = AVAIL + (feat & 8 ? 1 : 0),
 		 used = USED + (feat & 16 ? 2 : 0);
-	bool valid = qsize && !(qsize & (qsize - 1)) && qsize * 16ull <= MEM_SIZE - DESC &&
-		     !(feat & 0x1c);
+	bool valid = qsize && !(qsize & (qsize - 1)) && qsize * 16ull <= MEM_SIZE - DESC && !(feat & 0x1c);
 	unsigned cap = data[CTL_IOV_CAP] ? data[CTL_IOV_CAP] : VIRTQ_MAX_IOV;
 	uint16_t start = (uint16_t)(data[CTL_START_LO] | data[CTL_START_HI] << 8);
 
@@ -144,8 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(q.last_avail == (uint16_t)(last + 1));
 		check_chain(mem, &q, &c, cap);
 
-		uint32_t written = (uint32_t)(c.writable_bytes < UINT32_MAX ? c.writable_bytes
-									  : UINT32_MAX);
+		uint32_t written = (uint32_t)(c.writable_bytes < UINT32_MAX ? c.writable_bytes : UINT32_MAX);
 		virtq_push(&q, c.head, written);
 		check(guest16(mem, USED + 2) == q.used_idx);
 		if (pops % 3 == 0) {
@@ -187,8 +184,7 @@ static void seed_put(uint64_t gpa, const void *v, size_t n)
 		seed_len = CTL_BYTES + gpa + n;
 }
 
-static void seed_desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
-		      uint16_t next)
+static void seed_desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
 	uint64_t at = table + 16ull * i;
 	seed_put(at, &addr, 8);
@@ -198,8 +194,7 @@ static void seed_desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, u
 }
 
 /* The driver offers heads[] from index start on, and wants a notification at used_event. */
-static void seed_offer(unsigned qsize, uint16_t start, const uint16_t *heads, unsigned n,
-		       uint16_t used_event)
+static void seed_offer(unsigned qsize, uint16_t start, const uint16_t *heads, unsigned n, uint16_t used_event)
 {
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t slot = (uint16_t)((start + i) & (qsize - 1));

@@ -14,8 +14,8 @@ static inline void seed_put(uint8_t *w, uint64_t gpa, const void *v, size_t n)
 }
 
 /* Descriptor i of the table at guest address `table`. */
-static inline void seed_desc(uint8_t *w, uint64_t table, unsigned i, uint64_t addr, uint32_t len,
-			     uint16_t flags, uint16_t next)
+static inline void seed_desc(uint8_t *w, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+			     uint16_t next)
 {
 	uint8_t d[16];
 	memcpy(d, &addr, 8);

@@ -56,7 +56,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t = now() - t0;
-	printf("shoji-guest: blkio %s-%s: %.3f MiB in %.4f s\n", argv[2], argv[3],
-	       (double)(count * bs) / 1048576.0, t);
+	printf("shoji-guest: blkio %s-%s: %.3f MiB in %.4f s\n", argv[2], argv[3], (double)(count * bs) / 1048576.0, t);
 	return 0;
 }

@@ -39,8 +39,7 @@ static int fb_open(struct fb *f)
 		ioctl(tty, KDSETMODE, KD_GRAPHICS); /* kept: the descriptor is never closed */
 	}
 	f->fd = open("/dev/fb0", O_RDWR);
-	if (f->fd < 0 || ioctl(f->fd, FBIOGET_VSCREENINFO, &var) < 0 ||
-	    ioctl(f->fd, FBIOGET_FSCREENINFO, &fix) < 0) {
+	if (f->fd < 0 || ioctl(f->fd, FBIOGET_VSCREENINFO, &var) < 0 || ioctl(f->fd, FBIOGET_FSCREENINFO, &fix) < 0) {
 		fprintf(stderr, "gputest: no usable /dev/fb0: %s\n", strerror(errno));
 		return -1;
 	}

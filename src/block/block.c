@@ -25,11 +25,11 @@ int block_format_parse(const char *name, enum block_format *out)
 
 static const char *file_kind(mode_t mode)
 {
-	return S_ISFIFO(mode)  ? "a FIFO"
-	       : S_ISCHR(mode) ? "a character device"
-	       : S_ISBLK(mode) ? "a block device"
-	       : S_ISDIR(mode) ? "a directory"
-			       : "not a regular file";
+	return S_ISFIFO(mode)   ? "a FIFO"
+		: S_ISCHR(mode) ? "a character device"
+		: S_ISBLK(mode) ? "a block device"
+		: S_ISDIR(mode) ? "a directory"
+				: "not a regular file";
 }
 
 /* Opens an image looked at before it is opened for I/O: the name is first opened O_PATH (which
@@ -59,13 +59,14 @@ static int open_image(const char *path, bool ro, struct stat *st, struct err *e)
 	if (fd < 0)
 		return err_errno(e, en, "cannot open disk image '%s'%s", path,
 				 en == ENOENT ? " (/proc is not mounted)"
-				 : !ro && (en == EACCES || en == EROFS) ? " for writing (add ,ro for a read-only disk)"
-									: "");
+					 : !ro && (en == EACCES || en == EROFS)
+					 ? " for writing (add ,ro for a read-only disk)"
+					 : "");
 	return fd;
 }
 
-int block_open_in_chain(struct block_dev **out, const char *path, enum block_format fmt,
-			unsigned flags, struct block_chain *chain, struct err *e)
+int block_open_in_chain(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags,
+			struct block_chain *chain, struct err *e)
 {
 	bool ro = flags & BLOCK_OPEN_RDONLY;
 	if (chain->depth >= BLOCK_MAX_CHAIN)
@@ -77,7 +78,8 @@ int block_open_in_chain(struct block_dev **out, const char *path, enum block_for
 	for (unsigned i = 0; i < chain->depth; i++)
 		if (chain->dev[i] == (uint64_t)st.st_dev && chain->ino[i] == (uint64_t)st.st_ino) {
 			close(fd);
-			return err_set(e, "disk image '%s': the backing chain loops back to an image already in it", path);
+			return err_set(e, "disk image '%s': the backing chain loops back to an image already in it",
+				       path);
 		}
 	struct flock lk = {.l_type = ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
 	if (!(flags & BLOCK_OPEN_NO_LOCK) && fcntl(fd, F_OFD_SETLK, &lk) < 0 && (errno == EAGAIN || errno == EACCES)) {
@@ -96,20 +98,20 @@ int block_open_in_chain(struct block_dev **out, const char *path, enum block_for
 	if (fmt == BLOCK_FORMAT_PROBE) {
 		if (looks_qcow2) {
 			close(fd);
-			return err_set(e, "disk image '%s' looks like qcow2: say format=qcow2 if it is one, or "
-					  "format=raw to use the file as it is", path);
+			return err_set(e,
+				       "disk image '%s' looks like qcow2: say format=qcow2 if it is one, or "
+				       "format=raw to use the file as it is",
+				       path);
 		}
 		fmt = BLOCK_FORMAT_RAW;
 	}
-	int r = fmt == BLOCK_FORMAT_QCOW2 ? qcow2_open(out, fd, path, flags, chain, e)
-					  : raw_open(out, fd, path, ro, e);
+	int r = fmt == BLOCK_FORMAT_QCOW2 ? qcow2_open(out, fd, path, flags, chain, e) : raw_open(out, fd, path, ro, e);
 	if (r < 0)
 		close(fd);
 	return r;
 }
 
-int block_open(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags,
-	       struct err *e)
+int block_open(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags, struct err *e)
 {
 	struct block_chain chain = {0};
 	return block_open_in_chain(out, path, fmt, flags, &chain, e);
@@ -244,8 +246,7 @@ int block_iov_slice(const struct iovec *iov, int n, uint64_t off, uint64_t len, 
 }
 
 /* One loop for both directions: a short transfer drops what was moved from the front. */
-static int fd_rw(int fd, const struct iovec *iov, int n, uint64_t off, bool write, const char *path,
-		 struct err *e)
+static int fd_rw(int fd, const struct iovec *iov, int n, uint64_t off, bool write, const char *path, struct err *e)
 {
 	struct iovec v[64];
 	const struct iovec *src = iov;

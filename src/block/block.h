@@ -19,9 +19,10 @@ enum block_format {
 
 /* Open flags. */
 #define BLOCK_OPEN_RDONLY 1u
-#define BLOCK_OPEN_SKIP_BACKING 2u /* leave backing files closed: unallocated ranges read as zeroes
-				   * (metadata tools, fuzzing) */
-#define BLOCK_OPEN_NO_LOCK 4u      /* inspect without taking the image's lock (info) */
+#define BLOCK_OPEN_SKIP_BACKING                                                                                        \
+	2u                    /* leave backing files closed: unallocated ranges read as zeroes                         \
+			       * (metadata tools, fuzzing) */
+#define BLOCK_OPEN_NO_LOCK 4u /* inspect without taking the image's lock (info) */
 
 #define BLOCK_MAX_CHAIN 16 /* an image and its backing files, at most */
 
@@ -47,8 +48,8 @@ struct block_dev {
 	uint32_t discard_unit; /* bytes: smaller or unaligned discards may be ignored */
 	bool read_only;
 	char *path;
-	int fd;                /* the image file (its lock is taken on it) */
-	uint64_t cluster_size; /* qcow2: bytes a cluster; raw: 0 */
+	int fd;                    /* the image file (its lock is taken on it) */
+	uint64_t cluster_size;     /* qcow2: bytes a cluster; raw: 0 */
 	struct block_dev *backing; /* qcow2: the next image of the chain, or NULL */
 };
 
@@ -57,8 +58,7 @@ struct block_dev {
  * Each file is locked (an open-file-description lock over the whole file: shared for
  * read-only, exclusive for read-write), so that no two users write one image, nor write an
  * image another uses as a backing file; a file system without locks is used unlocked. */
-int block_open(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags,
-	       struct err *e);
+int block_open(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags, struct err *e);
 void block_close(struct block_dev *d);
 
 /* A new qcow2 overlay written into fd (an empty regular file opened O_RDWR, possibly unnamed:
@@ -72,20 +72,17 @@ int block_overlay_create(struct block_dev **out, int fd, const char *label, stru
  * locked), then opened over backing (the same rules for *out, fd and backing). */
 int block_overlay_write(int fd, const char *label, const struct block_dev *backing, const char *backing_name,
 			struct err *e);
-int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
-		       struct err *e);
+int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing, struct err *e);
 /* Flushes a writable image and makes it read-only: writes fail from then on and its lock
  * becomes shared, so that it can serve as a backing file. */
 int block_make_read_only(struct block_dev *d, struct err *e);
 /* The files of the chain that opening `path` as `fmt` would use, top first, each as the opener
  * would name it (relative backing names resolved against the naming image's directory): *n
  * paths, malloc'd, freed by the caller. Opens the chain read-only without locks. */
-int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n,
-		      struct err *e);
+int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n, struct err *e);
 /* The backing file name and format that the qcow2 header at path records, as written ("" for
  * none), without opening the backing file: what a caller compares with its own record. */
-int block_backing_of(const char *path, char *name, size_t name_size, char *format, size_t format_size,
-		     struct err *e);
+int block_backing_of(const char *path, char *name, size_t name_size, char *format, size_t format_size, struct err *e);
 
 /* Parses "raw" or "qcow2". */
 int block_format_parse(const char *name, enum block_format *out);
@@ -122,13 +119,13 @@ struct block_chain {
 };
 
 /* Opens one image of a chain (used by backends for their backing files). */
-int block_open_in_chain(struct block_dev **out, const char *path, enum block_format fmt,
-			unsigned flags, struct block_chain *chain, struct err *e);
+int block_open_in_chain(struct block_dev **out, const char *path, enum block_format fmt, unsigned flags,
+			struct block_chain *chain, struct err *e);
 
 /* Backend constructors: fd is the image, opened by block_open_in_chain (taken over on
  * success). */
 int raw_open(struct block_dev **out, int fd, const char *path, bool read_only, struct err *e);
-int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
-	       struct block_chain *chain, struct err *e);
+int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags, struct block_chain *chain,
+	       struct err *e);
 
 #endif

@@ -199,8 +199,9 @@ int block_commit(const char *upper_path, struct err *e)
 		err_set(e, "'%s': backing format '%s' is not raw or qcow2", upper_path, q->backing_format);
 		goto out;
 	}
-	if (!copy || (q->backing_name[0] == '/' ? !(bp = strdup(q->backing_name))
-						 : asprintf(&bp, "%s/%s", dirname(copy), q->backing_name) < 0)) {
+	if (!copy ||
+	    (q->backing_name[0] == '/' ? !(bp = strdup(q->backing_name))
+				       : asprintf(&bp, "%s/%s", dirname(copy), q->backing_name) < 0)) {
 		bp = NULL;
 		err_set(e, "out of memory");
 		goto out;

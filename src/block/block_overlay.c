@@ -28,13 +28,14 @@ int block_overlay_write(int fd, const char *label, const struct block_dev *backi
 	if (fcntl(fd, F_OFD_SETLK, &lk) < 0 && (errno == EAGAIN || errno == EACCES))
 		return err_set(e, "the new image '%s' is locked: another VM or tool is using it", label);
 	unsigned bits = backing->cluster_size ? (unsigned)__builtin_ctzll(backing->cluster_size) : 16;
-	struct qcow2_create_opts o = {.size = backing->size, .cluster_bits = bits, .backing = backing_name,
+	struct qcow2_create_opts o = {.size = backing->size,
+				      .cluster_bits = bits,
+				      .backing = backing_name,
 				      .backing_format = backing->ops->format};
 	return qcow2_create_fd(fd, label, &o, e);
 }
 
-int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
-		       struct err *e)
+int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing, struct err *e)
 {
 	struct block_chain chain = {0};
 	if (qcow2_open(out, fd, label, BLOCK_OPEN_SKIP_BACKING, &chain, e) < 0)
@@ -63,8 +64,7 @@ int block_make_read_only(struct block_dev *d, struct err *e)
 	return 0;
 }
 
-int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n,
-		      struct err *e)
+int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n, struct err *e)
 {
 	struct block_dev *d;
 	*n = 0;
@@ -83,8 +83,7 @@ int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_M
 	return 0;
 }
 
-int block_backing_of(const char *path, char *name, size_t name_size, char *format, size_t format_size,
-		     struct err *e)
+int block_backing_of(const char *path, char *name, size_t name_size, char *format, size_t format_size, struct err *e)
 {
 	struct block_dev *d;
 	if (block_open(&d, path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY | BLOCK_OPEN_NO_LOCK | BLOCK_OPEN_SKIP_BACKING,

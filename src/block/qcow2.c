@@ -50,8 +50,8 @@ void qcow2_compressed_range(const struct qcow2 *q, uint64_t entry, uint64_t *off
 }
 
 /* What an L2 entry means, with its host offset (0 when none); -1 when it is malformed. */
-static int classify(struct qcow2 *q, uint64_t entry, uint64_t vaddr, enum cluster_kind *kind,
-		    uint64_t *host, struct err *e)
+static int classify(struct qcow2 *q, uint64_t entry, uint64_t vaddr, enum cluster_kind *kind, uint64_t *host,
+		    struct err *e)
 {
 	if (entry & QCOW2_OFLAG_COMPRESSED) {
 		uint64_t len;
@@ -101,7 +101,9 @@ int qcow2_writeback(struct qcow2 *q, struct err *e)
 			return err_set(e, "out of memory writing the L1 table of '%s'", q->dev.path);
 		for (uint32_t i = 0; i < q->l1_size; i++)
 			qcow2_put64(b + (uint64_t)i * 8, q->l1[i]);
-		int r = (l2_dirty ? qcow2_sync(q, e) : 0) < 0 ? -1 : block_fd_pwrite(q->fd, b, bytes, q->l1_offset, q->dev.path, e);
+		int r = (l2_dirty ? qcow2_sync(q, e) : 0) < 0
+			? -1
+			: block_fd_pwrite(q->fd, b, bytes, q->l1_offset, q->dev.path, e);
 		free(b);
 		if (r < 0)
 			return -1;
@@ -154,8 +156,7 @@ int qcow2_l2_load(struct qcow2 *q, uint64_t offset, struct qcow2_l2 **out, struc
 
 /* The L2 table for guest offset vaddr and the entry's index in it; *out is NULL when there is
  * none and alloc is false. */
-static int l2_get(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 **out, unsigned *idx,
-		  struct err *e)
+static int l2_get(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 **out, unsigned *idx, struct err *e)
 {
 	uint64_t l1i = vaddr >> (q->cluster_bits + q->l2_bits);
 	*idx = (unsigned)((vaddr >> q->cluster_bits) & ((1ull << q->l2_bits) - 1));
@@ -166,7 +167,8 @@ static int l2_get(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 *
 	if (off) {
 		if ((off & (q->cs - 1)) || off > q->file_size - q->cs || qcow2_overlaps_fixed(q, off, q->cs) ||
 		    qcow2_set_has(&q->refblocks, off))
-			return corrupt(q, "an L2 table offset is misaligned, outside the file or on metadata", vaddr, e);
+			return corrupt(q, "an L2 table offset is misaligned, outside the file or on metadata", vaddr,
+				       e);
 		return qcow2_l2_load(q, off, out, e);
 	}
 	if (!alloc)
@@ -186,8 +188,8 @@ static int l2_get(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 *
 
 /* The L2 entry for guest offset vaddr (0 when there is no L2 table and alloc is false), what
  * it means, and where its table sits in the cache. */
-static int lookup(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 **l2, unsigned *i,
-		  uint64_t *entry, enum cluster_kind *kind, uint64_t *host, struct err *e)
+static int lookup(struct qcow2 *q, uint64_t vaddr, bool alloc, struct qcow2_l2 **l2, unsigned *i, uint64_t *entry,
+		  enum cluster_kind *kind, uint64_t *host, struct err *e)
 {
 	if (l2_get(q, vaddr, alloc, l2, i, e) < 0)
 		return -1;
@@ -246,8 +248,8 @@ out:
 
 /* Reads the guest range [vaddr, vaddr+len) of an unallocated cluster: the backing file's bytes
  * where it has them, zeroes past its end or without one. */
-static int read_backing(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-			uint64_t len, struct iovec *sv, struct err *e)
+static int read_backing(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t len,
+			struct iovec *sv, struct err *e)
 {
 	uint64_t have = 0;
 	if (q->dev.backing && vaddr < q->dev.backing->size)
@@ -286,8 +288,8 @@ static int normal_run(struct qcow2 *q, uint64_t vaddr, uint64_t rest, uint64_t h
 
 /* Reads guest bytes [vaddr, vaddr+len), inside one cluster, into iov at byte `at`; a run of
  * contiguous clusters up to `rest` bytes in one go (*used: the bytes done). */
-static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-		      uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
+static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t len,
+		      uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
@@ -296,18 +298,14 @@ static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t 
 	if (lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e) < 0)
 		return -1;
 	switch (kind) {
-	case C_UNALLOC:
-		return read_backing(q, iov, n, at, vaddr, len, sv, e);
-	case C_ZERO:
-		block_iov_memset(iov, n, at, 0, len);
-		return 0;
+	case C_UNALLOC: return read_backing(q, iov, n, at, vaddr, len, sv, e);
+	case C_ZERO: block_iov_memset(iov, n, at, 0, len); return 0;
 	case C_COMPRESSED:
 		if (decompress(q, entry, vaddr, e) < 0)
 			return -1;
 		block_iov_from_buf(iov, n, at, q->cbuf + co, len);
 		return 0;
-	case C_NORMAL:
-		break;
+	case C_NORMAL: break;
 	}
 	if (normal_run(q, vaddr, rest, host, false, &len, e) < 0)
 		return -1;
@@ -320,11 +318,11 @@ static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t 
 
 /* Splits [off, off+len) at cluster boundaries and calls fn for each piece (len: up to the
  * cluster's end; rest: up to the request's), which may do more than its piece (*used). */
-typedef int (*chunk_fn)(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-			uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e);
+typedef int (*chunk_fn)(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t len,
+			uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e);
 
-static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t off, uint64_t len,
-			  chunk_fn fn, struct err *e)
+static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t off, uint64_t len, chunk_fn fn,
+			  struct err *e)
 {
 	struct iovec *sv = calloc((size_t)(n > 0 ? n : 1), sizeof(*sv));
 	if (!sv)
@@ -378,18 +376,14 @@ static int cluster_content(struct qcow2 *q, uint64_t entry, uint64_t base, uint8
 	if (classify(q, entry, base, &kind, &host, e) < 0)
 		return -1;
 	switch (kind) {
-	case C_UNALLOC:
-		return read_backing(q, &v, 1, 0, base, q->cs, &sv, e);
-	case C_ZERO:
-		memset(buf, 0, q->cs);
-		return 0;
+	case C_UNALLOC: return read_backing(q, &v, 1, 0, base, q->cs, &sv, e);
+	case C_ZERO: memset(buf, 0, q->cs); return 0;
 	case C_COMPRESSED:
 		if (decompress(q, entry, base, e) < 0)
 			return -1;
 		memcpy(buf, q->cbuf, q->cs);
 		return 0;
-	case C_NORMAL:
-		break;
+	case C_NORMAL: break;
 	}
 	return block_fd_pread(q->fd, buf, q->cs, host, q->dev.path, e);
 }
@@ -442,8 +436,8 @@ static int alloc_run(struct qcow2 *q, const struct iovec *iov, int n, uint64_t a
 	return 0;
 }
 
-static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr,
-		       uint64_t len, uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
+static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t len,
+		       uint64_t rest, uint64_t *used, struct iovec *sv, struct err *e)
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
@@ -628,8 +622,10 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	if ((q->incompat & QCOW2_INCOMPAT_DIRTY) && !q->dev.read_only) {
 		struct err re;
 		if (qcow2_rebuild_refcounts(q, &re) < 0) {
-			err_set(e, "qcow2 image '%s' has its dirty bit set and its refcounts could not be rebuilt (%s); "
-				   "repair it: shoji-img check -r all", path, re.msg);
+			err_set(e,
+				"qcow2 image '%s' has its dirty bit set and its refcounts could not be rebuilt (%s); "
+				"repair it: shoji-img check -r all",
+				path, re.msg);
 			goto fail;
 		}
 		q->rebuilt = true;

@@ -11,9 +11,9 @@
 #include "block.h"
 #include "qcow2_format.h"
 
-#define QCOW2_L2_CACHE_BYTES (1u << 20) /* L2 tables kept in memory, at most */
-#define QCOW2_L2_CACHE_MIN 4
-#define QCOW2_RB_CACHE 8                /* refcount blocks kept in memory */
+#define QCOW2_L2_CACHE_BYTES    (1u << 20) /* L2 tables kept in memory, at most */
+#define QCOW2_L2_CACHE_MIN      4
+#define QCOW2_RB_CACHE          8 /* refcount blocks kept in memory */
 #define QCOW2_MAX_PENDING_FREES 1024
 
 struct qcow2_l2 {
@@ -43,7 +43,7 @@ struct qcow2 {
 	/* From the header. */
 	uint32_t version, header_length;
 	unsigned cluster_bits;
-	uint64_t cs; /* cluster size */
+	uint64_t cs;               /* cluster size */
 	unsigned l2_bits, rb_bits; /* entries per L2 table and per refcount block, as powers of 2 */
 	uint64_t incompat, compat, autoclear;
 	uint32_t nb_snapshots;
@@ -82,11 +82,13 @@ struct qcow2 {
 	bool rebuilt;        /* the refcounts were rebuilt when the image was opened (dirty bit) */
 };
 
-static inline struct qcow2 *qcow2_of(struct block_dev *d) { return (struct qcow2 *)d; }
+static inline struct qcow2 *qcow2_of(struct block_dev *d)
+{
+	return (struct qcow2 *)d;
+}
 
 /* qcow2_open.c: a header and its extensions, parsed and checked. */
-int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain,
-	       struct err *e);
+int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain, struct err *e);
 void qcow2_free(struct qcow2 *q);
 /* Whether [off, off+len) overlaps cluster 0, the L1 table or the refcount table. */
 bool qcow2_overlaps_fixed(const struct qcow2 *q, uint64_t off, uint64_t len);
@@ -120,7 +122,7 @@ int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e);
 /* qcow2_create.c */
 struct qcow2_create_opts {
 	uint64_t size;
-	unsigned cluster_bits; /* 0: 16 (64 KiB) */
+	unsigned cluster_bits;                /* 0: 16 (64 KiB) */
 	const char *backing, *backing_format; /* may be NULL */
 };
 int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err *e);
@@ -139,8 +141,8 @@ enum { QCOW2_REPAIR_NONE, QCOW2_REPAIR_LEAKS, QCOW2_REPAIR_ALL };
 int qcow2_check(const char *path, int repair, struct qcow2_check_result *r, struct err *e);
 /* Every cluster's references counted from the header, L1 and L2 tables (and the refcount
  * structures when with_refcounts) into *refs (n clusters: the file's); problems go into r. */
-int qcow2_count_refs(struct qcow2 *q, bool with_refcounts, uint16_t **refs, uint64_t *n,
-		     struct qcow2_check_result *r, struct err *e);
+int qcow2_count_refs(struct qcow2 *q, bool with_refcounts, uint16_t **refs, uint64_t *n, struct qcow2_check_result *r,
+		     struct err *e);
 
 /* qcow2_rebuild.c: new refcount table and blocks written past the end of the file from the
  * references the tables hold, then named in the header; the dirty bit is cleared. The old

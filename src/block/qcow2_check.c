@@ -81,7 +81,8 @@ static int check_copied(struct ck *c, uint64_t entry, uint64_t host, const char 
 	if (qcow2_refcount_get(c->q, host >> c->q->cluster_bits, &rc, e) < 0)
 		return -1;
 	if (((entry & QCOW2_OFLAG_COPIED) != 0) != (rc == 1))
-		problem(c, "OFLAG_COPIED on %s at %llu disagrees with its refcount %u", what, (unsigned long long)host, rc);
+		problem(c, "OFLAG_COPIED on %s at %llu disagrees with its refcount %u", what, (unsigned long long)host,
+			rc);
 	return 0;
 }
 
@@ -141,8 +142,8 @@ static int compare(struct ck *c, bool repair, struct err *e)
 	return 0;
 }
 
-int qcow2_count_refs(struct qcow2 *q, bool with_refcounts, uint16_t **refs, uint64_t *n,
-		     struct qcow2_check_result *r, struct err *e)
+int qcow2_count_refs(struct qcow2 *q, bool with_refcounts, uint16_t **refs, uint64_t *n, struct qcow2_check_result *r,
+		     struct err *e)
 {
 	struct ck c = {.q = q, .r = r};
 	c.n = (q->file_size + q->cs - 1) >> q->cluster_bits;

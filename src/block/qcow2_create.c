@@ -18,7 +18,9 @@ static int probe_backing(const char *path, const struct qcow2_create_opts *o, ui
 	if (!o->backing_format || block_format_parse(o->backing_format, &fmt) < 0)
 		return err_set(e, "backing file '%s' needs its format: -F raw or -F qcow2", o->backing);
 	char *bp = NULL, *copy = strdup(path);
-	if (!copy || (o->backing[0] == '/' ? !(bp = strdup(o->backing)) : asprintf(&bp, "%s/%s", dirname(copy), o->backing) < 0)) {
+	if (!copy ||
+	    (o->backing[0] == '/' ? !(bp = strdup(o->backing))
+				  : asprintf(&bp, "%s/%s", dirname(copy), o->backing) < 0)) {
 		free(copy);
 		return err_set(e, "out of memory");
 	}

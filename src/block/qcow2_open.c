@@ -11,8 +11,8 @@
 
 #include "qcow2.h"
 
-static const char *const known_incompat[] = {"dirty bit", "corrupt bit", "external data file",
-					       "compression type", "extended L2 entries"};
+static const char *const known_incompat[] = {"dirty bit", "corrupt bit", "external data file", "compression type",
+					     "extended L2 entries"};
 
 /* Names an incompatible feature bit from the image's feature table, or our own list. */
 static void feature_name(const uint8_t *table, uint32_t tlen, unsigned bit, char *out, size_t n)
@@ -28,8 +28,8 @@ static void feature_name(const uint8_t *table, uint32_t tlen, unsigned bit, char
 		snprintf(out, n, "bit %u", bit);
 }
 
-static int parse_extensions(struct qcow2 *q, const uint8_t *h, uint64_t end, const char *path,
-			    const uint8_t **ftable, uint32_t *ftlen, struct err *e)
+static int parse_extensions(struct qcow2 *q, const uint8_t *h, uint64_t end, const char *path, const uint8_t **ftable,
+			    uint32_t *ftlen, struct err *e)
 {
 	uint64_t at = q->header_length;
 	while (at + 8 <= end) {
@@ -38,7 +38,8 @@ static int parse_extensions(struct qcow2 *q, const uint8_t *h, uint64_t end, con
 		if (type == QCOW2_EXT_END)
 			return 0;
 		if (len > end - at)
-			return err_set(e, "qcow2 image '%s': header extension 0x%08x runs past the header cluster", path, type);
+			return err_set(e, "qcow2 image '%s': header extension 0x%08x runs past the header cluster",
+				       path, type);
 		const uint8_t *d = h + at;
 		switch (type) {
 		case QCOW2_EXT_BACKING_FORMAT:
@@ -53,12 +54,13 @@ static int parse_extensions(struct qcow2 *q, const uint8_t *h, uint64_t end, con
 			*ftlen = len;
 			break;
 		case QCOW2_EXT_DATA_FILE:
-			return err_set(e, "qcow2 image '%s' keeps its data in an external file, which shoji does not "
-					  "support (convert it: qemu-img convert -O qcow2)", path);
+			return err_set(e,
+				       "qcow2 image '%s' keeps its data in an external file, which shoji does not "
+				       "support (convert it: qemu-img convert -O qcow2)",
+				       path);
 		case QCOW2_EXT_CRYPTO:
 			return err_set(e, "qcow2 image '%s' is encrypted, which shoji does not support", path);
-		default: /* bitmaps and unknown extensions: ignored (their autoclear bits are cleared) */
-			break;
+		default: /* bitmaps and unknown extensions: ignored (their autoclear bits are cleared) */ break;
 		}
 		at += (len + 7) & ~7ull;
 	}
@@ -70,7 +72,7 @@ bool qcow2_overlaps_fixed(const struct qcow2 *q, uint64_t off, uint64_t len)
 	uint64_t l1_len = ((uint64_t)q->l1_size * 8 + q->cs - 1) & ~(q->cs - 1);
 	uint64_t rt_len = (uint64_t)q->rt_clusters * q->cs;
 	return off < q->cs || (off < q->l1_offset + l1_len && q->l1_offset < off + len) ||
-	       (off < q->rt_offset + rt_len && q->rt_offset < off + len);
+		(off < q->rt_offset + rt_len && q->rt_offset < off + len);
 }
 
 /* The first index whose value is >= off. */
@@ -137,8 +139,7 @@ static char *backing_path(const char *image, const char *name)
 	return out;
 }
 
-static int open_backing(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain,
-			struct err *e)
+static int open_backing(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain, struct err *e)
 {
 	enum block_format fmt = BLOCK_FORMAT_PROBE;
 	if (q->backing_format && block_format_parse(q->backing_format, &fmt) < 0)
@@ -159,8 +160,9 @@ static int open_backing(struct qcow2 *q, const char *path, unsigned flags, struc
 	if (r < 0) {
 		chain->backing_error = true;
 		if (!q->backing_format && strstr(be.msg, "looks like qcow2"))
-			return err_set(e, "qcow2 image '%s': its backing file '%s' looks like qcow2 but the image does "
-					  "not record the backing format (qemu-img rebase -u -F qcow2 -b '%s' '%s')",
+			return err_set(e,
+				       "qcow2 image '%s': its backing file '%s' looks like qcow2 but the image does "
+				       "not record the backing format (qemu-img rebase -u -F qcow2 -b '%s' '%s')",
 				       path, q->backing_name, q->backing_name, path);
 		return err_set(e, "qcow2 image '%s': backing file: %s", path, be.msg);
 	}
@@ -191,8 +193,7 @@ static int read_table(struct qcow2 *q, uint64_t off, uint64_t entries, uint64_t 
 }
 
 /* A table's placement: cluster-aligned, not cluster 0, inside the file. */
-static int check_table(struct qcow2 *q, uint64_t off, uint64_t bytes, const char *path, const char *what,
-		       struct err *e)
+static int check_table(struct qcow2 *q, uint64_t off, uint64_t bytes, const char *path, const char *what, struct err *e)
 {
 	if (off & (q->cs - 1) || off < q->cs || off > q->file_size || bytes > q->file_size - off)
 		return err_set(e, "qcow2 image '%s': the %s at offset %llu is misplaced or outside the file", path,
@@ -216,8 +217,10 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 		return err_set(e, "disk image '%s' is not qcow2 (no qcow2 magic): say format=raw if it is raw", path);
 	q->version = qcow2_be32(fixed + QH_VERSION);
 	if (q->version != 3)
-		return err_set(e, "qcow2 image '%s' is version %u; shoji reads version 3 (upgrade it: qemu-img amend "
-				  "-o compat=1.1)", path, q->version);
+		return err_set(e,
+			       "qcow2 image '%s' is version %u; shoji reads version 3 (upgrade it: qemu-img amend "
+			       "-o compat=1.1)",
+			       path, q->version);
 	q->cluster_bits = qcow2_be32(fixed + QH_CLUSTER_BITS);
 	if (q->cluster_bits < QCOW2_MIN_CLUSTER_BITS || q->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
 		return err_set(e, "qcow2 image '%s': cluster bits %u outside 9..21", path, q->cluster_bits);
@@ -225,8 +228,10 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 	q->l2_bits = q->cluster_bits - 3;
 	q->rb_bits = q->cluster_bits - 1;
 	if (qcow2_be32(fixed + QH_REFCOUNT_ORDER) != 4)
-		return err_set(e, "qcow2 image '%s': refcount order %u is not supported, only 4 (16-bit refcounts; "
-				  "qemu-img amend -o refcount_bits=16)", path, qcow2_be32(fixed + QH_REFCOUNT_ORDER));
+		return err_set(e,
+			       "qcow2 image '%s': refcount order %u is not supported, only 4 (16-bit refcounts; "
+			       "qemu-img amend -o refcount_bits=16)",
+			       path, qcow2_be32(fixed + QH_REFCOUNT_ORDER));
 	if (qcow2_be32(fixed + QH_CRYPT) != 0)
 		return err_set(e, "qcow2 image '%s' is encrypted, which shoji does not support", path);
 	q->header_length = qcow2_be32(fixed + QH_HEADER_LENGTH);
@@ -276,8 +281,10 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 		if (bit == 1)
 			err_set(e, "qcow2 image '%s' is marked corrupt: repair it first (qemu-img check -r all)", path);
 		else
-			err_set(e, "qcow2 image '%s' uses the incompatible feature %s, which shoji does not support "
-				   "(convert it: qemu-img convert -O qcow2)", path, name);
+			err_set(e,
+				"qcow2 image '%s' uses the incompatible feature %s, which shoji does not support "
+				"(convert it: qemu-img convert -O qcow2)",
+				path, name);
 		goto out;
 	}
 	if ((q->incompat & QCOW2_INCOMPAT_COMPRESSION) != (ctype ? QCOW2_INCOMPAT_COMPRESSION : 0) || ctype > 1) {
@@ -285,8 +292,10 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 		goto out;
 	}
 	if (ctype == 1) {
-		err_set(e, "qcow2 image '%s' is compressed with zstd, which shoji does not read (convert it: qemu-img "
-			   "convert -O qcow2 -o compression_type=zlib)", path);
+		err_set(e,
+			"qcow2 image '%s' is compressed with zstd, which shoji does not read (convert it: qemu-img "
+			"convert -O qcow2 -o compression_type=zlib)",
+			path);
 		goto out;
 	}
 	/* The dirty bit (lazy refcounts: the counts may be stale) is handled by qcow2_open, which
@@ -327,8 +336,10 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 	for (uint64_t i = 0; i < q->rt_entries; i++) {
 		uint64_t o = q->rt[i];
 		if (o && ((o & QCOW2_RT_RESERVED) || o > q->file_size - q->cs || qcow2_overlaps_fixed(q, o, q->cs))) {
-			err_set(e, "qcow2 image '%s': refcount table entry %llu points at a bad offset (repair: qemu-img "
-				   "check -r all)", path, (unsigned long long)i);
+			err_set(e,
+				"qcow2 image '%s': refcount table entry %llu points at a bad offset (repair: qemu-img "
+				"check -r all)",
+				path, (unsigned long long)i);
 			goto out;
 		}
 	}
@@ -344,7 +355,8 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 		if (!q->rt[i])
 			continue;
 		if (qcow2_set_has(&q->l2tables, q->rt[i])) {
-			err_set(e, "qcow2 image '%s': a refcount block is also an L2 table (repair: qemu-img check -r all)",
+			err_set(e,
+				"qcow2 image '%s': a refcount block is also an L2 table (repair: qemu-img check -r all)",
 				path);
 			goto out;
 		}

@@ -3,8 +3,8 @@
  * once (the blocks kept in memory are never dirty), so a refcount always reaches the file
  * before any L2 or L1 entry that relies on it (see the ordering in qcow2.c). */
 #include <errno.h>
-#include <linux/falloc.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -103,7 +103,8 @@ static int rt_grow(struct qcow2 *q, uint64_t need, struct err *e)
 			entries = last + 1;
 	}
 	if (tclusters * q->cs > QCOW2_MAX_RT_BYTES)
-		return err_set(e, "qcow2 image '%s' cannot grow further: its refcount table is at its limit", q->dev.path);
+		return err_set(e, "qcow2 image '%s' cannot grow further: its refcount table is at its limit",
+			       q->dev.path);
 	uint64_t end = start + tclusters + nrb, first_rb = start / per_rb;
 	uint8_t *buf = calloc(1, tclusters * q->cs > q->cs ? tclusters * q->cs : q->cs);
 	if (!buf)
@@ -142,9 +143,8 @@ static int rt_grow(struct qcow2 *q, uint64_t need, struct err *e)
 	uint8_t hdr[12];
 	qcow2_put64(hdr, start * q->cs);
 	qcow2_put32(hdr + 8, (uint32_t)tclusters);
-	if (block_fd_pwrite(q->fd, buf, tclusters * q->cs, start * q->cs, q->dev.path, e) < 0 ||
-	    qcow2_sync(q, e) < 0 || block_fd_pwrite(q->fd, hdr, sizeof(hdr), QH_RT_OFFSET, q->dev.path, e) < 0 ||
-	    qcow2_sync(q, e) < 0) {
+	if (block_fd_pwrite(q->fd, buf, tclusters * q->cs, start * q->cs, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0 ||
+	    block_fd_pwrite(q->fd, hdr, sizeof(hdr), QH_RT_OFFSET, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0) {
 		free(rt);
 		goto out;
 	}
@@ -271,14 +271,15 @@ int qcow2_free_range(struct qcow2 *q, uint64_t off, uint64_t len, struct err *e)
 		if (qcow2_refcount_get(q, c, &rc, e) < 0)
 			return -1;
 		if (rc == 0)
-			return err_set(e, "qcow2 image '%s': freeing cluster %llu whose refcount is already 0", q->dev.path,
-				       (unsigned long long)c);
+			return err_set(e, "qcow2 image '%s': freeing cluster %llu whose refcount is already 0",
+				       q->dev.path, (unsigned long long)c);
 		if (qcow2_refcount_set(q, c, (uint16_t)(rc - 1), e) < 0)
 			return -1;
 		if (rc == 1) {
 			if (c < q->free_hint)
 				q->free_hint = c;
-			(void)!fallocate(q->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)(c * q->cs), (off_t)q->cs);
+			(void)!fallocate(q->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)(c * q->cs),
+					 (off_t)q->cs);
 		}
 	}
 	return 0;

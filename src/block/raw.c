@@ -16,7 +16,10 @@ struct raw {
 	int fd;
 };
 
-static struct raw *raw_of(struct block_dev *d) { return (struct raw *)d; }
+static struct raw *raw_of(struct block_dev *d)
+{
+	return (struct raw *)d;
+}
 
 static int raw_readv(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e)
 {
@@ -86,8 +89,12 @@ int raw_open(struct block_dev **out, int fd, const char *path, bool read_only, s
 		free(p);
 		return err_set(e, "out of memory opening disk image '%s'", path);
 	}
-	r->dev = (struct block_dev){.ops = &raw_ops, .size = (uint64_t)st.st_size / 512 * 512, .discard_unit = 512,
-				    .read_only = read_only, .path = p, .fd = fd};
+	r->dev = (struct block_dev){.ops = &raw_ops,
+				    .size = (uint64_t)st.st_size / 512 * 512,
+				    .discard_unit = 512,
+				    .read_only = read_only,
+				    .path = p,
+				    .fd = fd};
 	r->fd = fd;
 	*out = &r->dev;
 	return 0;

@@ -16,10 +16,10 @@
 #ifndef SHOJI_COMMON_CONTROL_PROTO_H
 #define SHOJI_COMMON_CONTROL_PROTO_H
 
-#define CONTROL_MAX_LINE 65536	 /* bytes a request line may have, newline excluded */
-#define CONTROL_MAX_NAME 1023	 /* bytes of a disk-snapshot's backing file name */
-#define CONTROL_MAX_DISK_ID 31	 /* bytes of a disk-snapshot's disk (serial or index) */
-#define CONTROL_MAX_CLIENTS 8	 /* connections at once */
+#define CONTROL_MAX_LINE    65536 /* bytes a request line may have, newline excluded */
+#define CONTROL_MAX_NAME    1023  /* bytes of a disk-snapshot's backing file name */
+#define CONTROL_MAX_DISK_ID 31    /* bytes of a disk-snapshot's disk (serial or index) */
+#define CONTROL_MAX_CLIENTS 8     /* connections at once */
 
 enum control_cmd {
 	CONTROL_STATUS,
@@ -34,28 +34,27 @@ enum control_cmd {
 
 /* The commands' names on the wire, as designated initializers by enum control_cmd; the test
  * hook's is CONTROL_CMD_TEST_HOOK, known only to monitors built with it. */
-#define CONTROL_CMD_NAMES_LIST                                                                     \
-	[CONTROL_STATUS] = "status", [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",       \
-	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop",                                  \
-	[CONTROL_DISK_SNAPSHOT] = "disk-snapshot"
+#define CONTROL_CMD_NAMES_LIST                                                                                         \
+	[CONTROL_STATUS] = "status", [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",                           \
+	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop", [CONTROL_DISK_SNAPSHOT] = "disk-snapshot"
 #define CONTROL_CMD_TEST_HOOK "test-forbidden-syscall"
 
 static inline const char *control_cmd_name(enum control_cmd cmd)
 {
-	static const char *const names[CONTROL_NCMDS] = {
-		CONTROL_CMD_NAMES_LIST, [CONTROL_TEST_FORBIDDEN_SYSCALL] = CONTROL_CMD_TEST_HOOK};
+	static const char *const names[CONTROL_NCMDS] =
+		{CONTROL_CMD_NAMES_LIST, [CONTROL_TEST_FORBIDDEN_SYSCALL] = CONTROL_CMD_TEST_HOOK};
 	return (unsigned)cmd < CONTROL_NCMDS ? names[cmd] : "?";
 }
 
 /* Request fields. */
-#define CONTROL_F_DISK "disk"
+#define CONTROL_F_DISK    "disk"
 #define CONTROL_F_BACKING "backing"
 /* Reply fields. */
-#define CONTROL_R_STATE "state"
-#define CONTROL_R_PID "pid"
-#define CONTROL_R_CPUS "cpus"
+#define CONTROL_R_STATE      "state"
+#define CONTROL_R_PID        "pid"
+#define CONTROL_R_CPUS       "cpus"
 #define CONTROL_R_MEMORY_MIB "memory_mib"
-#define CONTROL_R_UPTIME_S "uptime_s"
-#define CONTROL_R_PAUSED_MS "paused_ms"
+#define CONTROL_R_UPTIME_S   "uptime_s"
+#define CONTROL_R_PAUSED_MS  "paused_ms"
 
 #endif

@@ -39,16 +39,14 @@ static bool take_fds(struct msghdr *mh, unsigned max_fds, struct fdpass_msg *m)
 	return ok;
 }
 
-enum fdpass_result fdpass_recv(int sock, void *buf, size_t size, unsigned max_fds, int flags,
-			       struct fdpass_msg *m)
+enum fdpass_result fdpass_recv(int sock, void *buf, size_t size, unsigned max_fds, int flags, struct fdpass_msg *m)
 {
 	union {
 		char b[CMSG_SPACE(FDPASS_ROOM * sizeof(int))];
 		struct cmsghdr align;
 	} cm;
 	struct iovec iov = {.iov_base = buf, .iov_len = size};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-			    .msg_controllen = sizeof(cm.b)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b)};
 	memset(m, 0, sizeof(*m));
 	if (max_fds > FDPASS_MAX)
 		max_fds = FDPASS_MAX;
@@ -65,8 +63,7 @@ enum fdpass_result fdpass_recv(int sock, void *buf, size_t size, unsigned max_fd
 	return FDPASS_OK;
 }
 
-ssize_t fdpass_sendv(int sock, const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds,
-		     int flags)
+ssize_t fdpass_sendv(int sock, const struct iovec *iov, int iovcnt, const int *fds, unsigned nfds, int flags)
 {
 	union {
 		char b[CMSG_SPACE(FDPASS_MAX * sizeof(int))];

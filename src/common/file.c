@@ -7,8 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int open_checked(const char *path, const char *what, size_t max_size, size_t *size_out,
-			struct err *e)
+static int open_checked(const char *path, const char *what, size_t max_size, size_t *size_out, struct err *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -25,15 +24,15 @@ static int open_checked(const char *path, const char *what, size_t max_size, siz
 	}
 	if ((uint64_t)st.st_size > max_size) {
 		close(fd);
-		return err_set(e, "%s '%s' is %lld bytes, more than the %zu this monitor accepts", what,
-			       path, (long long)st.st_size, max_size);
+		return err_set(e, "%s '%s' is %lld bytes, more than the %zu this monitor accepts", what, path,
+			       (long long)st.st_size, max_size);
 	}
 	*size_out = (size_t)st.st_size;
 	return fd;
 }
 
-int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out,
-	     size_t *size_out, struct err *e)
+int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out, size_t *size_out,
+	     struct err *e)
 {
 	size_t size = 0;
 	int fd = open_checked(path, what, max_size, &size, e);

@@ -10,8 +10,8 @@
 
 /* Maps all of `path` read-only (a private, read-only mapping: nothing is copied until touched,
  * and nothing stays resident once unmapped). An empty file maps to a NULL pointer, size 0. */
-int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out,
-	     size_t *size_out, struct err *e);
+int file_map(const char *path, const char *what, size_t max_size, const uint8_t **data_out, size_t *size_out,
+	     struct err *e);
 void file_unmap(const uint8_t *data, size_t size);
 /* Writes all n bytes (again after EINTR and short writes); -1 when a write fails (errno). */
 int file_write_all(int fd, const void *buf, size_t n);

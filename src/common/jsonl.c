@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static bool blank(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -24,8 +23,7 @@ static void printable(char *out, size_t size, const char *s)
 			*p = '?';
 }
 
-int jsonl_parse_object(const char *line, size_t len, size_t max_len, struct json_object **out,
-		       struct err *e)
+int jsonl_parse_object(const char *line, size_t len, size_t max_len, struct json_object **out, struct err *e)
 {
 	*out = NULL;
 	if (len > max_len)
@@ -78,8 +76,7 @@ int jsonl_command(struct json_object *req, const char *const *names, size_t n, s
 	return err_set(e, "unknown command '%s' (one of: %s)", shown, list);
 }
 
-int jsonl_check_fields(struct json_object *req, const char *cmd, const char *const *allowed,
-		       struct err *e)
+int jsonl_check_fields(struct json_object *req, const char *cmd, const char *const *allowed, struct err *e)
 {
 	json_object_object_foreach(req, key, val)
 	{
@@ -96,8 +93,8 @@ int jsonl_check_fields(struct json_object *req, const char *cmd, const char *con
 	return 0;
 }
 
-int jsonl_string(struct json_object *req, const char *cmd, const char *key, size_t max_len,
-		 bool required, const char **out, struct err *e)
+int jsonl_string(struct json_object *req, const char *cmd, const char *key, size_t max_len, bool required,
+		 const char **out, struct err *e)
 {
 	struct json_object *v;
 	*out = NULL;
@@ -108,8 +105,8 @@ int jsonl_string(struct json_object *req, const char *cmd, const char *key, size
 	const char *s = json_object_get_string(v);
 	size_t n = (size_t)json_object_get_string_len(v);
 	if (n == 0 || n > max_len || strlen(s) != n)
-		return err_set(e, "'%s': the field '%s' is empty, over %zu bytes or holds a NUL byte",
-			       cmd, key, max_len);
+		return err_set(e, "'%s': the field '%s' is empty, over %zu bytes or holds a NUL byte", cmd, key,
+			       max_len);
 	*out = s;
 	return 0;
 }
@@ -137,4 +134,3 @@ char *jsonl_line(struct json_object *o, size_t *len)
 	*len = n + 1;
 	return line;
 }
-

@@ -19,8 +19,7 @@
 
 /* Parses line (len bytes, no newline; any bytes) as one JSON object of at most max_len bytes.
  * Returns 0 with *out (the caller puts it), or -1 with e set. */
-int jsonl_parse_object(const char *line, size_t len, size_t max_len, struct json_object **out,
-		       struct err *e);
+int jsonl_parse_object(const char *line, size_t len, size_t max_len, struct json_object **out, struct err *e);
 
 /* The index in names[0..n) of req's "cmd"; -1 with e set when it is missing, not a string or
  * names no command (the message lists the commands). */
@@ -28,14 +27,13 @@ int jsonl_command(struct json_object *req, const char *const *names, size_t n, s
 
 /* Checks that req has no field but "cmd" and those in allowed (NULL-terminated; NULL: none);
  * cmd names the command in the message. */
-int jsonl_check_fields(struct json_object *req, const char *cmd, const char *const *allowed,
-		       struct err *e);
+int jsonl_check_fields(struct json_object *req, const char *cmd, const char *const *allowed, struct err *e);
 
 /* req's field key as a string of 1 to max_len bytes without NUL: 0 with *out (owned by req),
  * -1 with e set when it is missing (required) or is anything else. Absent and not required:
  * 0 with *out NULL. */
-int jsonl_string(struct json_object *req, const char *cmd, const char *key, size_t max_len,
-		 bool required, const char **out, struct err *e);
+int jsonl_string(struct json_object *req, const char *cmd, const char *key, size_t max_len, bool required,
+		 const char **out, struct err *e);
 
 /* o as one line ending in '\n' (and a NUL), malloc'd, its length in *len; NULL when out of
  * memory. */

@@ -22,8 +22,7 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int jsonl_server_adopt(struct jsonl_server *s, const struct jsonl_server_config *cfg,
-		       int listen_fd, struct err *e)
+int jsonl_server_adopt(struct jsonl_server *s, const struct jsonl_server_config *cfg, int listen_fd, struct err *e)
 {
 	*s = (struct jsonl_server){.cfg = *cfg, .listen_fd = listen_fd};
 	s->conns = calloc(cfg->max_conns, sizeof(*s->conns));
@@ -37,8 +36,7 @@ int jsonl_server_adopt(struct jsonl_server *s, const struct jsonl_server_config 
 	return 0;
 }
 
-int jsonl_server_listen(struct jsonl_server *s, const struct jsonl_server_config *cfg,
-			const char *path, struct err *e)
+int jsonl_server_listen(struct jsonl_server *s, const struct jsonl_server_config *cfg, const char *path, struct err *e)
 {
 	int fd;
 	*s = (struct jsonl_server){.listen_fd = -1};
@@ -232,8 +230,8 @@ void jsonl_close_after_output(struct jsonl_conn *c)
 static void fault(struct jsonl_server *s, struct jsonl_conn *c, const char *msg)
 {
 	size_t len;
-	char *line = s->cfg.ops->error_line ? s->cfg.ops->error_line(s->cfg.ctx, msg, &len)
-					    : jsonl_error_line(msg, &len);
+	char *line =
+		s->cfg.ops->error_line ? s->cfg.ops->error_line(s->cfg.ctx, msg, &len) : jsonl_error_line(msg, &len);
 	if (line)
 		jsonl_send(c, line, len);
 	free(line);
@@ -343,8 +341,7 @@ static void accept_conn(struct jsonl_server *s)
 	char *in = c ? malloc(s->cfg.max_line + 2) : NULL;
 	if (!in) {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "too many connections to the %s; close one and retry",
-			 s->cfg.what);
+		snprintf(msg, sizeof(msg), "too many connections to the %s; close one and retry", s->cfg.what);
 		size_t len;
 		char *line = s->cfg.ops->error_line ? s->cfg.ops->error_line(s->cfg.ctx, msg, &len)
 						    : jsonl_error_line(msg, &len);
@@ -377,4 +374,3 @@ void jsonl_server_serve(struct jsonl_server *s, const struct pollfd *fds, unsign
 	if (fds[0].revents & POLLIN)
 		accept_conn(s);
 }
-

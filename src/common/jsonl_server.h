@@ -37,15 +37,15 @@ struct jsonl_conn {
 	void *user; /* the owner's state for this connection */
 	/* The server's, below. */
 	struct jsonl_server *server;
-	int fd;	    /* -1: a free slot */
-	char *in;   /* max_line + 2 bytes: a line, its newline and a NUL */
+	int fd;   /* -1: a free slot */
+	char *in; /* max_line + 2 bytes: a line, its newline and a NUL */
 	size_t inlen;
 	char *out;
 	size_t outlen, outcap;
-	int passed_fd;		  /* came with the bytes of the line being completed, or -1 */
-	bool parked;		  /* a request is in progress: read no further line */
-	bool refused;		  /* no further request: flush, shut down, drain, close */
-	bool dead;		  /* closed; the slot is freed at the next poll_fds */
+	int passed_fd;            /* came with the bytes of the line being completed, or -1 */
+	bool parked;              /* a request is in progress: read no further line */
+	bool refused;             /* no further request: flush, shut down, drain, close */
+	bool dead;                /* closed; the slot is freed at the next poll_fds */
 	long long drain_until_ms; /* when refused and flushed: close at this time at the latest */
 };
 
@@ -69,24 +69,22 @@ struct jsonl_server_config {
 	void *ctx;
 	unsigned max_conns;
 	size_t max_line;       /* bytes of a request, newline excluded */
-	size_t max_out;	       /* bytes of replies queued per connection; 0: none */
+	size_t max_out;        /* bytes of replies queued per connection; 0: none */
 	unsigned fds_per_line; /* 0 or 1 */
 };
 
 struct jsonl_server {
 	struct jsonl_server_config cfg;
-	int listen_fd; /* -1: none */
-	const char *path; /* the socket removed at close (the caller's string, which it may
-			   * point elsewhere, e.g. into a jail); NULL: not ours to remove */
+	int listen_fd;            /* -1: none */
+	const char *path;         /* the socket removed at close (the caller's string, which it may
+				   * point elsewhere, e.g. into a jail); NULL: not ours to remove */
 	struct jsonl_conn *conns; /* cfg.max_conns */
 };
 
 /* Listens at path (mode 0600, a stale socket replaced: unix_socket_listen) and serves it. */
-int jsonl_server_listen(struct jsonl_server *s, const struct jsonl_server_config *cfg,
-			const char *path, struct err *e);
+int jsonl_server_listen(struct jsonl_server *s, const struct jsonl_server_config *cfg, const char *path, struct err *e);
 /* Serves listen_fd, a listening socket the caller made (non-blocking; the server closes it). */
-int jsonl_server_adopt(struct jsonl_server *s, const struct jsonl_server_config *cfg,
-		       int listen_fd, struct err *e);
+int jsonl_server_adopt(struct jsonl_server *s, const struct jsonl_server_config *cfg, int listen_fd, struct err *e);
 /* Closes every connection (their closed callbacks run) and the socket, and removes the socket
  * file when the server made it. Safe on a zeroed server. */
 void jsonl_server_close(struct jsonl_server *s);

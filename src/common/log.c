@@ -11,9 +11,18 @@
 static enum log_level current_level = LOG_WARN;
 static const char *current_prefix = "shoji";
 
-void log_set_level(enum log_level level) { current_level = level; }
-void log_set_prefix(const char *prefix) { current_prefix = prefix; }
-bool log_enabled(enum log_level level) { return level <= current_level; }
+void log_set_level(enum log_level level)
+{
+	current_level = level;
+}
+void log_set_prefix(const char *prefix)
+{
+	current_prefix = prefix;
+}
+bool log_enabled(enum log_level level)
+{
+	return level <= current_level;
+}
 
 int log_level_parse(const char *name, enum log_level *out)
 {
@@ -52,9 +61,9 @@ static void emit(const char *line)
 			return;
 		if (before + n > LOG_FILE_CAP) {
 			n = snprintf(out, sizeof(out),
-			             "%s: warning: this log reached %u bytes; further "
-			             "diagnostics are dropped\n",
-			             current_prefix, LOG_FILE_CAP);
+				     "%s: warning: this log reached %u bytes; further "
+				     "diagnostics are dropped\n",
+				     current_prefix, LOG_FILE_CAP);
 		}
 	}
 	(void)!write(STDERR_FILENO, out, (size_t)n);
@@ -92,9 +101,8 @@ void log_guest(enum log_level level, const char *fmt, ...)
 		return;
 	char note[96] = "";
 	if (suppressed)
-		snprintf(note, sizeof(note),
-		         " (%llu earlier messages the guest caused were suppressed)",
-		         (unsigned long long)suppressed);
+		snprintf(note, sizeof(note), " (%llu earlier messages the guest caused were suppressed)",
+			 (unsigned long long)suppressed);
 	va_list ap;
 	va_start(ap, fmt);
 	vlog(level, note, fmt, ap);

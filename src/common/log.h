@@ -21,13 +21,13 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * on its request): rate-limited across the whole process. */
 void log_guest(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define LOG_GUEST_BURST 20
+#define LOG_GUEST_BURST   20
 #define LOG_GUEST_PER_SEC 2
-#define LOG_FILE_CAP (1u << 20)
+#define LOG_FILE_CAP      (1u << 20)
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* A token bucket: at most `burst` messages at once, refilled at `per_sec` a second. */
@@ -39,7 +39,10 @@ struct ratelimit {
 	int lock; /* spin lock word: callers may be several vCPU threads */
 };
 
-#define RATELIMIT_INIT(burst_, per_sec_) { .burst = (burst_), .per_sec = (per_sec_), .tokens = (burst_) }
+#define RATELIMIT_INIT(burst_, per_sec_)                                                                               \
+	{                                                                                                              \
+		.burst = (burst_), .per_sec = (per_sec_), .tokens = (burst_)                                           \
+	}
 
 /* True when a message may be printed now. *suppressed_out receives how many were dropped
  * since the last allowed one (to be mentioned in that message). */

@@ -11,7 +11,7 @@
 
 struct portfwd {
 	bool udp;
-	bool has_addr;		/* HOSTADDR was given (else the user of it picks: 127.0.0.1) */
+	bool has_addr; /* HOSTADDR was given (else the user of it picks: 127.0.0.1) */
 	struct in_addr addr;
 	uint16_t host_port, guest_port;
 };

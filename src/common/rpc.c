@@ -117,13 +117,14 @@ int rpc_read_line(struct rpc_reader *r, int timeout_ms, char **line, int *fd_out
 		/* One descriptor a line: a second one, or one in a later read of the same line, is
 		 * closed. */
 		struct fdpass_msg m;
-		enum fdpass_result fr = fdpass_recv(r->fd, r->buf + r->len, r->cap - r->len,
-						    r->has_passed_fd ? 0 : 1, 0, &m);
+		enum fdpass_result fr =
+			fdpass_recv(r->fd, r->buf + r->len, r->cap - r->len, r->has_passed_fd ? 0 : 1, 0, &m);
 		if (fr == FDPASS_AGAIN)
 			continue;
 		if (fr == FDPASS_ERROR)
-			return errno == EPROTO ? err_set(e, "read: the peer sent control data that was cut short "
-							    "or is not a descriptor; nothing it sent was kept")
+			return errno == EPROTO ? err_set(e,
+							 "read: the peer sent control data that was cut short "
+							 "or is not a descriptor; nothing it sent was kept")
 					       : err_errno(e, errno, "read");
 		if (m.nfds) {
 			r->passed_fd = m.fds[0];
@@ -169,8 +170,8 @@ static ssize_t send_with_fd(int fd, const char *line, size_t len, int send_fd)
 	}
 }
 
-int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
-	     const char *what, struct json_object **reply, int *fd_out, struct err *e)
+int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms, const char *what,
+	     struct json_object **reply, int *fd_out, struct err *e)
 {
 	return rpc_call_fd(fd, reader, req, -1, timeout_ms, what, reply, fd_out, e);
 }

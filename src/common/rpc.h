@@ -40,8 +40,8 @@ int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct er
 
 /* Sends req (one line) and returns the parsed reply object (a JSON object). what names the
  * peer in errors. reader (may be NULL) keeps what arrives after the reply for later reads. */
-int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms,
-	     const char *what, struct json_object **reply, int *fd_out, struct err *e);
+int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms, const char *what,
+	     struct json_object **reply, int *fd_out, struct err *e);
 /* rpc_call with send_fd attached to the request line (SCM_RIGHTS; -1: none). */
 int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int send_fd, int timeout_ms,
 		const char *what, struct json_object **reply, int *fd_out, struct err *e);

@@ -13,8 +13,7 @@ int unix_socket_listen(const char *path, const char *what, int backlog, int *fd,
 	return unix_socket_listen_type(path, what, SOCK_STREAM, backlog, fd, e);
 }
 
-int unix_socket_listen_type(const char *path, const char *what, int type, int backlog, int *fd,
-			    struct err *e)
+int unix_socket_listen_type(const char *path, const char *what, int type, int backlog, int *fd, struct err *e)
 {
 	*fd = -1;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -25,16 +24,17 @@ int unix_socket_listen_type(const char *path, const char *what, int type, int ba
 	struct stat st;
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return err_set(e, "%s path '%s' exists and is not a socket; remove it or choose "
-					  "another path", what, path);
+			return err_set(e,
+				       "%s path '%s' exists and is not a socket; remove it or choose "
+				       "another path",
+				       what, path);
 		unlink(path);
 	}
 	int s = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return err_errno(e, errno, "cannot create the %s", what);
 	/* Nobody can connect before listen(), so the mode is right before the first client. */
-	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(s, backlog) < 0) {
+	if (bind(s, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(path, 0600) < 0 || listen(s, backlog) < 0) {
 		int saved = errno;
 		close(s);
 		return err_errno(e, saved, "cannot listen on %s '%s'", what, path);

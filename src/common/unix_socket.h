@@ -1,6 +1,6 @@
 /* unix_socket: the monitor's listening Unix sockets (control, serial console,
- * virtio-console: stream; display: seqpacket): created private to the owner, a stale socket at the path replaced, and the
- * one-client-at-a-time rule the consoles share. */
+ * virtio-console: stream; display: seqpacket): created private to the owner, a stale socket at the path replaced, and
+ * the one-client-at-a-time rule the consoles share. */
 #ifndef SHOJI_COMMON_UNIX_SOCKET_H
 #define SHOJI_COMMON_UNIX_SOCKET_H
 
@@ -11,12 +11,11 @@
  * an error. */
 int unix_socket_listen(const char *path, const char *what, int backlog, int *fd, struct err *e);
 /* The same for another socket type (SOCK_SEQPACKET). */
-int unix_socket_listen_type(const char *path, const char *what, int type, int backlog, int *fd,
-			    struct err *e);
+int unix_socket_listen_type(const char *path, const char *what, int type, int backlog, int *fd, struct err *e);
 
 /* Accepts one connection on listen_fd. When *client_fd already holds a client the newcomer is
- * refused (sent `refusal`, when not NULL, and closed at once) and 0 returned; otherwise it becomes *client_fd (blocking: callers use MSG_DONTWAIT where it matters) and
- * 1 is returned. 0 also when there was nothing to accept. */
+ * refused (sent `refusal`, when not NULL, and closed at once) and 0 returned; otherwise it becomes *client_fd
+ * (blocking: callers use MSG_DONTWAIT where it matters) and 1 is returned. 0 also when there was nothing to accept. */
 int unix_socket_accept_one(int listen_fd, int *client_fd, const char *refusal);
 
 /* What a second console client reads before it is closed. */

@@ -88,8 +88,8 @@ static int cmd_create(int argc, char **argv, struct err *e)
 		case 'F': bfmt = optarg; break;
 		case 'o': {
 			uint64_t cs;
-			if (strncmp(optarg, "cluster_size=", 13) || parse_size(optarg + 13, &cs, e) < 0 || cs & (cs - 1) ||
-			    cs < 512)
+			if (strncmp(optarg, "cluster_size=", 13) || parse_size(optarg + 13, &cs, e) < 0 ||
+			    cs & (cs - 1) || cs < 512)
 				return err_set(e, "create: -o takes cluster_size=N, N a power of two");
 			cluster_bits = (unsigned)__builtin_ctzll(cs);
 			break;
@@ -115,7 +115,9 @@ static int cmd_create(int argc, char **argv, struct err *e)
 		close(fd);
 		return r;
 	}
-	struct qcow2_create_opts o = {.size = size, .cluster_bits = cluster_bits, .backing = backing,
+	struct qcow2_create_opts o = {.size = size,
+				      .cluster_bits = cluster_bits,
+				      .backing = backing,
 				      .backing_format = bfmt};
 	return qcow2_create(path, &o, e);
 }
@@ -153,10 +155,11 @@ static int cmd_info(int argc, char **argv, struct err *e)
 	if (json) {
 		printf("{\"filename\": ");
 		json_str(path);
-		printf(", \"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64,
-		       d->ops->format, d->size, disk);
+		printf(", \"format\": \"%s\", \"virtual-size\": %" PRIu64 ", \"actual-size\": %" PRIu64, d->ops->format,
+		       d->size, disk);
 		if (q) {
-			printf(", \"cluster-size\": %" PRIu64 ", \"compat\": \"1.1\", \"dirty-flag\": %s, \"lazy-refcounts\": %s",
+			printf(", \"cluster-size\": %" PRIu64
+			       ", \"compat\": \"1.1\", \"dirty-flag\": %s, \"lazy-refcounts\": %s",
 			       q->cs, q->incompat & QCOW2_INCOMPAT_DIRTY ? "true" : "false",
 			       q->compat & QCOW2_COMPAT_LAZY_REFCOUNTS ? "true" : "false");
 			if (q->backing_name) {
@@ -229,7 +232,8 @@ static int cmd_convert(int argc, char **argv, struct err *e)
 	while ((c = getopt(argc, argv, "pf:O:")) != -1) {
 		if (c == 'p')
 			progress = true;
-		else if ((c == 'f' && format_arg(optarg, &sfmt, e) < 0) || (c == 'O' && format_arg(optarg, &ofmt, e) < 0))
+		else if ((c == 'f' && format_arg(optarg, &sfmt, e) < 0) ||
+			 (c == 'O' && format_arg(optarg, &ofmt, e) < 0))
 			return -1;
 		else if (c != 'f' && c != 'O')
 			return err_set(e, "convert: bad option (see shoji-img --help)");
@@ -269,7 +273,7 @@ static int cmd_convert(int argc, char **argv, struct err *e)
 		uint64_t k = in->size - at < CHUNK ? in->size - at : CHUNK;
 		off_t data = raw ? lseek(in->fd, (off_t)at, SEEK_DATA) : (off_t)at;
 		if (data < 0 && errno == ENXIO)
-			data = (off_t)in->size; /* a hole to the end */
+			data = (off_t)in->size;              /* a hole to the end */
 		if (data >= 0 && (uint64_t)data >= at + k) { /* a raw file's hole: nothing to copy */
 			at = (uint64_t)data < in->size ? (uint64_t)data & ~(uint64_t)(CHUNK - 1) : in->size;
 		} else {

@@ -47,7 +47,9 @@ static void on_closed(void *ctx, struct jsonl_conn *c)
 }
 
 static const struct jsonl_server_ops ops = {
-	.accepted = on_accepted, .request = on_request, .closed = on_closed,
+	.accepted = on_accepted,
+	.request = on_request,
+	.closed = on_closed,
 };
 
 int control_open(struct seat *s, struct err *e)
@@ -56,8 +58,13 @@ int control_open(struct seat *s, struct err *e)
 	if (!s->control_path[0])
 		return 0;
 	const struct jsonl_server_config cfg = {
-		.what = "seat control socket", .ops = &ops, .ctx = s, .max_conns = SEAT_MAX_CLIENTS,
-		.max_line = SEAT_CONTROL_MAX_LINE, .max_out = 0, .fds_per_line = 0,
+		.what = "seat control socket",
+		.ops = &ops,
+		.ctx = s,
+		.max_conns = SEAT_MAX_CLIENTS,
+		.max_line = SEAT_CONTROL_MAX_LINE,
+		.max_out = 0,
+		.fds_per_line = 0,
 	};
 	return jsonl_server_listen(&s->control, &cfg, s->control_path, e);
 }
@@ -109,8 +116,9 @@ static void fail(struct seat_client *c, const char *msg)
 static struct json_object *status(struct seat *s)
 {
 	struct json_object *o = ok(), *arr = json_object_new_array();
-	json_object_object_add(o, "active", json_object_new_string(
-		s->active >= 0 && s->vms[s->active].used ? s->vms[s->active].name : ""));
+	json_object_object_add(o, "active",
+			       json_object_new_string(s->active >= 0 && s->vms[s->active].used ? s->vms[s->active].name
+											       : ""));
 	json_object_object_add(o, "switcher", json_object_new_boolean(s->switcher));
 	for (int i = 0; i < SEAT_MAX_VMS; i++) {
 		const struct seat_vm *vm = &s->vms[i];
@@ -148,7 +156,9 @@ static struct json_object *samples(const struct seat_samples *sm)
 enum seat_cmd { SEAT_SWITCH, SEAT_STATUS, SEAT_SCREENSHOT, SEAT_STATS, SEAT_NCMDS };
 
 static const char *const cmd_names[SEAT_NCMDS] = {
-	[SEAT_SWITCH] = "switch", [SEAT_STATUS] = "status", [SEAT_SCREENSHOT] = "screenshot",
+	[SEAT_SWITCH] = "switch",
+	[SEAT_STATUS] = "status",
+	[SEAT_SCREENSHOT] = "screenshot",
 	[SEAT_STATS] = "stats",
 };
 
@@ -172,8 +182,10 @@ static void do_switch(struct seat *s, struct seat_client *c, const char *name)
 	int i = seat_find(s, name);
 	if (i < 0) {
 		char msg[160];
-		snprintf(msg, sizeof(msg), "the seat shows no VM '%.40s'; it must be running with "
-					   "display = on", name);
+		snprintf(msg, sizeof(msg),
+			 "the seat shows no VM '%.40s'; it must be running with "
+			 "display = on",
+			 name);
 		fail(c, msg);
 		return;
 	}
@@ -183,8 +195,7 @@ static void do_switch(struct seat *s, struct seat_client *c, const char *name)
 
 /* Parses a request by jsonl.h's rules: its command, and its one argument where it takes one
  * (switch: "name", screenshot: "path"). */
-static int parse(const char *line, size_t len, enum seat_cmd *cmd, char *arg, size_t size,
-		 struct err *e)
+static int parse(const char *line, size_t len, enum seat_cmd *cmd, char *arg, size_t size, struct err *e)
 {
 	static const char *const name_field[] = {"name", NULL}, *const path_field[] = {"path", NULL};
 	struct json_object *o;
@@ -193,8 +204,9 @@ static int parse(const char *line, size_t len, enum seat_cmd *cmd, char *arg, si
 	int r = jsonl_command(o, cmd_names, SEAT_NCMDS, e);
 	if (r >= 0) {
 		*cmd = (enum seat_cmd)r;
-		const char *const *fields = *cmd == SEAT_SWITCH	      ? name_field
-					    : *cmd == SEAT_SCREENSHOT ? path_field : NULL;
+		const char *const *fields = *cmd == SEAT_SWITCH ? name_field
+			: *cmd == SEAT_SCREENSHOT               ? path_field
+								: NULL;
 		const char *v = NULL;
 		r = jsonl_check_fields(o, cmd_names[r], fields, e);
 		if (r == 0 && fields)

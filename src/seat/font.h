@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FONT_W 5
-#define FONT_H 7
+#define FONT_W       5
+#define FONT_H       7
 #define FONT_ADVANCE 6 /* columns a character takes, the gap included */
 
 /* Row bits of a character (bit 4 is the leftmost column); false for characters it lacks,

@@ -15,8 +15,8 @@ enum {
 };
 
 struct hotkey {
-	unsigned mods;	/* HOTKEY_* that must be held (either side), and no others */
-	int scancode;	/* SDL_Scancode */
+	unsigned mods; /* HOTKEY_* that must be held (either side), and no others */
+	int scancode;  /* SDL_Scancode */
 };
 
 #define HOTKEY_DEFAULT "ctrl+alt+space"

@@ -8,15 +8,15 @@
 
 #include <string.h>
 
-#define EV_SYN 0
-#define EV_KEY 1
-#define EV_REL 2
-#define EV_ABS 3
+#define EV_SYN        0
+#define EV_KEY        1
+#define EV_REL        2
+#define EV_ABS        3
 #define ABS_MAX_VALUE 32767
-#define REL_X 0
-#define REL_Y 1
-#define REL_WHEEL 8
-#define GRAB_KEY SDL_SCANCODE_G
+#define REL_X         0
+#define REL_Y         1
+#define REL_WHEEL     8
+#define GRAB_KEY      SDL_SCANCODE_G
 
 int seat_find(const struct seat *s, const char *name)
 {
@@ -88,9 +88,8 @@ void seat_pick_default(struct seat *s)
 
 static struct seat_vm *active(struct seat *s)
 {
-	return s->active >= 0 && s->vms[s->active].used && s->vms[s->active].state == SEAT_VM_LIVE
-		       ? &s->vms[s->active]
-		       : NULL;
+	return s->active >= 0 && s->vms[s->active].used && s->vms[s->active].state == SEAT_VM_LIVE ? &s->vms[s->active]
+												   : NULL;
 }
 
 /* The switcher's keys: 1..9 pick a VM, Escape closes, the hot key again closes. */
@@ -110,10 +109,14 @@ static void switcher_key(struct seat *s, const SDL_KeyboardEvent *k)
 static unsigned modifier_bit(SDL_Scancode sc)
 {
 	switch (sc) {
-	case SDL_SCANCODE_LCTRL: case SDL_SCANCODE_RCTRL: return HOTKEY_CTRL;
-	case SDL_SCANCODE_LALT: case SDL_SCANCODE_RALT: return HOTKEY_ALT;
-	case SDL_SCANCODE_LSHIFT: case SDL_SCANCODE_RSHIFT: return HOTKEY_SHIFT;
-	case SDL_SCANCODE_LGUI: case SDL_SCANCODE_RGUI: return HOTKEY_SUPER;
+	case SDL_SCANCODE_LCTRL:
+	case SDL_SCANCODE_RCTRL: return HOTKEY_CTRL;
+	case SDL_SCANCODE_LALT:
+	case SDL_SCANCODE_RALT: return HOTKEY_ALT;
+	case SDL_SCANCODE_LSHIFT:
+	case SDL_SCANCODE_RSHIFT: return HOTKEY_SHIFT;
+	case SDL_SCANCODE_LGUI:
+	case SDL_SCANCODE_RGUI: return HOTKEY_SUPER;
 	default: return 0;
 	}
 }
@@ -221,24 +224,25 @@ void input_event(struct seat *s, const SDL_Event *ev)
 		input_grab(s, false); /* the VM went away under the grab */
 	switch (ev->type) {
 	case SDL_KEYDOWN:
-	case SDL_KEYUP:
-		key(s, &ev->key);
-		break;
+	case SDL_KEYUP: key(s, &ev->key); break;
 	case SDL_MOUSEMOTION:
 		if (s->switcher || !(vm = active(s)))
 			break;
 		if (!s->grabbed) {
 			pointer_abs(s, vm, ev->motion.x, ev->motion.y);
 		} else if (ev->motion.xrel || ev->motion.yrel) {
-			struct display_input_event rel[3] = {
-				{EV_REL, REL_X, ev->motion.xrel}, {EV_REL, REL_Y, ev->motion.yrel}, {EV_SYN, 0, 0}};
+			struct display_input_event rel[3] = {{EV_REL, REL_X, ev->motion.xrel},
+							     {EV_REL, REL_Y, ev->motion.yrel},
+							     {EV_SYN, 0, 0}};
 			vmconn_input(vm, DISPLAY_INPUT_MOUSE, rel, 3);
 		}
 		break;
 	case SDL_MOUSEBUTTONDOWN:
 	case SDL_MOUSEBUTTONUP: {
-		unsigned b = ev->button.button == SDL_BUTTON_LEFT ? 0 : ev->button.button == SDL_BUTTON_RIGHT ? 1
-				: ev->button.button == SDL_BUTTON_MIDDLE ? 2 : 3;
+		unsigned b = ev->button.button == SDL_BUTTON_LEFT ? 0
+			: ev->button.button == SDL_BUTTON_RIGHT   ? 1
+			: ev->button.button == SDL_BUTTON_MIDDLE  ? 2
+								  : 3;
 		bool down = ev->type == SDL_MOUSEBUTTONDOWN;
 		if (b == 3 || s->switcher || !(vm = active(s)))
 			break;
@@ -274,10 +278,7 @@ void input_event(struct seat *s, const SDL_Event *ev)
 		}
 		s->redraw = true;
 		break;
-	case SDL_QUIT:
-		s->quit = true;
-		break;
-	default:
-		break;
+	case SDL_QUIT: s->quit = true; break;
+	default: break;
 	}
 }

@@ -1,6 +1,8 @@
 /* keymap: the HID usage -> evdev table (the layout of Linux's hid-input for page 7). */
 #include "keymap.h"
 
+/* The table keeps its rows of related keys: laid out by hand. */
+/* clang-format off */
 static const uint8_t table[256] = {
 	/* letters a..z: usages 0x04..0x1d */
 	[0x04] = 30, [0x05] = 48, [0x06] = 46, [0x07] = 32, [0x08] = 18, [0x09] = 33, [0x0a] = 34,
@@ -37,6 +39,7 @@ static const uint8_t table[256] = {
 	[0xe0] = 29, [0xe1] = 42, [0xe2] = 56, [0xe3] = 125, [0xe4] = 97, [0xe5] = 54, [0xe6] = 100,
 	[0xe7] = 126,
 };
+/* clang-format on */
 
 uint16_t keymap_hid_to_evdev(int usage)
 {

@@ -15,7 +15,7 @@
 
 #define CALL_TIMEOUT_MS 2000 /* events --follow's first reply */
 #define LIST_TIMEOUT_MS 5000
-#define RECONNECT_MS 1000
+#define RECONNECT_MS    1000
 
 static struct json_object *request(const char *cmd)
 {
@@ -28,8 +28,8 @@ static const char *str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : "";
+		? json_object_get_string(v)
+		: "";
 }
 
 static bool crashed(struct seat *s, const char *name)
@@ -228,8 +228,8 @@ void link_read(struct seat *s)
 		const char *vm = str(o, "vm"), *ev = str(o, "event");
 		if (strcmp(ev, "crashed") == 0)
 			set_crashed(s, vm, true);
-		else if (strcmp(ev, "started") == 0 || strcmp(ev, "deleted") == 0 ||
-			 strcmp(ev, "stopped") == 0 || strcmp(ev, "failed") == 0)
+		else if (strcmp(ev, "started") == 0 || strcmp(ev, "deleted") == 0 || strcmp(ev, "stopped") == 0 ||
+			 strcmp(ev, "failed") == 0)
 			set_crashed(s, vm, false);
 		json_object_put(o);
 		s->refresh = true;
@@ -271,8 +271,7 @@ void link_read_display(struct seat *s, struct seat_vm *vm)
 	if (r < 0 && errno == ETIMEDOUT) {
 		if (seat_now_ns() / 1000000 < vm->ask_deadline_ms)
 			return; /* more to come */
-		snprintf(vm->why, sizeof(vm->why), "shojid: no answer to display in %d ms",
-			 DISPLAY_TIMEOUT_MS);
+		snprintf(vm->why, sizeof(vm->why), "shojid: no answer to display in %d ms", DISPLAY_TIMEOUT_MS);
 		link_ask_close(vm);
 		return;
 	}
@@ -282,11 +281,11 @@ void link_read_display(struct seat *s, struct seat_vm *vm)
 	if (o && json_object_object_get_ex(o, "ok", &ok) && json_object_get_boolean(ok) && got >= 0) {
 		vmconn_connected(s, vm, got);
 	} else {
-		const char *why = r < 0	  ? e.msg
-				  : r == 0 ? "closed the connection without an answer"
-				  : !o	   ? "an answer that is not JSON"
-				  : str(o, "error")[0] ? str(o, "error")
-						       : "no descriptor passed";
+		const char *why = r < 0      ? e.msg
+			: r == 0             ? "closed the connection without an answer"
+			: !o                 ? "an answer that is not JSON"
+			: str(o, "error")[0] ? str(o, "error")
+					     : "no descriptor passed";
 		snprintf(vm->why, sizeof(vm->why), "shojid: %.140s", why);
 		if (got >= 0)
 			close(got);

@@ -61,8 +61,10 @@ static int add_vm_option(struct seat *s, const char *spec, struct err *e)
 		char label[8];
 		if (strncmp(comma + 1, "label=", 6) != 0 || vmdef_parse_label(comma + 7, label, e) < 0 ||
 		    vmdef_label_rgb(label, &rgb) < 0)
-			return err_set(e, "--vm '%s': after the socket only label=COLOUR (blue, green, "
-					  "#rrggbb...) may follow", spec);
+			return err_set(e,
+				       "--vm '%s': after the socket only label=COLOUR (blue, green, "
+				       "#rrggbb...) may follow",
+				       spec);
 	}
 	if (!vmdef_name_ok(buf) || seat_find(s, buf) >= 0)
 		return err_set(e, "--vm '%s': '%s' is not a VM name, or is given twice", spec, buf);
@@ -122,8 +124,7 @@ static int setup(struct seat *s, const struct options *o, struct err *e)
 	s->use_shojid = seat_nth(s, 0) < 0;
 	if (paths_init(&p, NULL, o->runtime_dir, e) < 0)
 		return -1;
-	if (s->use_shojid && paths_get(&p, PATHS_DAEMON_SOCKET, NULL, s->shojid_sock,
-				       sizeof(s->shojid_sock), e) < 0)
+	if (s->use_shojid && paths_get(&p, PATHS_DAEMON_SOCKET, NULL, s->shojid_sock, sizeof(s->shojid_sock), e) < 0)
 		return -1;
 	if (o->control)
 		snprintf(s->control_path, sizeof(s->control_path), "%s", o->control);
@@ -132,13 +133,14 @@ static int setup(struct seat *s, const struct options *o, struct err *e)
 	if (control_open(s, e) < 0) {
 		char why[sizeof(e->msg)];
 		snprintf(why, sizeof(why), "%s", e->msg);
-		return err_set(e, "%.300s; start shojid (it makes the runtime directory) or give --control PATH",
-			       why);
+		return err_set(e, "%.300s; start shojid (it makes the runtime directory) or give --control PATH", why);
 	}
 	link_init(s);
 	if (SDL_Init(SDL_INIT_VIDEO) < 0)
-		return err_set(e, "cannot open the display: %s (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm "
-				  "on a console)", SDL_GetError());
+		return err_set(e,
+			       "cannot open the display: %s (set DISPLAY, or SDL_VIDEODRIVER=kmsdrm "
+			       "on a console)",
+			       SDL_GetError());
 	s->win = SDL_CreateWindow("shoji-seat", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, o->w, o->h,
 				  SDL_WINDOW_RESIZABLE | (o->fullscreen ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0));
 	if (!s->win)

@@ -49,8 +49,7 @@ static void text_centred(SDL_Renderer *r, SDL_Rect box, int scale, uint32_t rgb,
 {
 	while (scale > 1 && font_width(s, scale) > box.w - 8)
 		scale--;
-	text(r, box.x + (box.w - font_width(s, scale)) / 2, box.y + (box.h - FONT_H * scale) / 2, scale,
-	     rgb, s);
+	text(r, box.x + (box.w - font_width(s, scale)) / 2, box.y + (box.h - FONT_H * scale) / 2, scale, rgb, s);
 }
 
 /* The largest rectangle of the surface's shape that fits in box, centred. */
@@ -101,8 +100,8 @@ static void upload(struct seat *s, struct seat_vm *vm)
 		return;
 	long long t0 = seat_now_ns();
 	SDL_Rect r = {(int)vm->dirty[0], (int)vm->dirty[1], (int)vm->dirty[2], (int)vm->dirty[3]};
-	const uint8_t *src = vm->map + vm->surf.offset + (size_t)vm->dirty[1] * vm->surf.stride +
-			     (size_t)vm->dirty[0] * 4;
+	const uint8_t *src =
+		vm->map + vm->surf.offset + (size_t)vm->dirty[1] * vm->surf.stride + (size_t)vm->dirty[0] * 4;
 	SDL_UpdateTexture(vm->tex, &r, src, (int)vm->surf.stride);
 	vm->dirty[2] = vm->dirty[3] = 0;
 	seat_sample(&s->upload_ms, (double)(seat_now_ns() - t0) / 1e6);
@@ -215,8 +214,7 @@ void render_frame(struct seat *s)
 {
 	const struct seat_vm *act = s->active >= 0 && s->vms[s->active].used ? &s->vms[s->active] : NULL;
 	/* over a guest that draws its own pointer, the host's would be a second one */
-	SDL_ShowCursor(!s->switcher && act && act->state == SEAT_VM_LIVE && act->cursor_on ? SDL_DISABLE
-											     : SDL_ENABLE);
+	SDL_ShowCursor(!s->switcher && act && act->state == SEAT_VM_LIVE && act->cursor_on ? SDL_DISABLE : SDL_ENABLE);
 	SDL_GetRendererOutputSize(s->ren, &s->win_w, &s->win_h);
 	colour(s->ren, 0);
 	SDL_RenderClear(s->ren);

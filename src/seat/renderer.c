@@ -35,8 +35,8 @@ static SDL_Renderer *software_renderer(SDL_Window *win)
 
 int renderer_parse(const char *v, enum seat_renderer *out, struct err *e)
 {
-	static const char *const names[] = {[SEAT_RENDERER_AUTO] = "auto", [SEAT_RENDERER_GPU] = "gpu",
-					    [SEAT_RENDERER_SOFTWARE] = "software"};
+	static const char *const names[] =
+		{[SEAT_RENDERER_AUTO] = "auto", [SEAT_RENDERER_GPU] = "gpu", [SEAT_RENDERER_SOFTWARE] = "software"};
 	for (int i = 0; i < 3; i++)
 		if (strcmp(v, names[i]) == 0)
 			return *out = (enum seat_renderer)i, 0;
@@ -53,8 +53,8 @@ static const char *describe(struct seat *s, const char *note)
 		return "";
 	}
 	const char *gl = strncmp(ri.name, "opengl", 6) == 0 ? gl_renderer_name() : "";
-	snprintf(s->renderer_desc, sizeof(s->renderer_desc), "%s%s%.80s%s%s", ri.name, *gl ? " (" : "",
-		 gl, *gl ? ")" : "", note);
+	snprintf(s->renderer_desc, sizeof(s->renderer_desc), "%s%s%.80s%s%s", ri.name, *gl ? " (" : "", gl,
+		 *gl ? ")" : "", note);
 	return gl;
 }
 

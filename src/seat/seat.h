@@ -18,20 +18,21 @@
 #include "hotkey.h"
 #include "keymap.h"
 
-#define SEAT_MAX_VMS 32
-#define SEAT_MAX_CLIENTS 4
+#define SEAT_MAX_VMS          32
+#define SEAT_MAX_CLIENTS      4
 #define SEAT_CONTROL_MAX_LINE 4096 /* bytes of a control request, newline excluded */
-#define SEAT_BAR_H 28		/* the trust bar, above the guest's pixels */
-#define SEAT_PACKETS_PER_TURN 64 /* a monitor's packets read per loop turn, so none can starve
-				  * the others */
-#define SEAT_SAMPLES 256	/* latency samples kept for "stats" */
+#define SEAT_BAR_H            28   /* the trust bar, above the guest's pixels */
+#define SEAT_PACKETS_PER_TURN                                                                                          \
+	64               /* a monitor's packets read per loop turn, so none can starve                                 \
+			  * the others */
+#define SEAT_SAMPLES 256 /* latency samples kept for "stats" */
 
 enum seat_vm_state {
 	SEAT_VM_WAITING, /* no connection yet (the monitor is starting), or no HELLO yet */
-	SEAT_VM_LIVE,	 /* connected */
+	SEAT_VM_LIVE,    /* connected */
 	SEAT_VM_STOPPED, /* the monitor went away and shojid has not said why yet */
 	SEAT_VM_CRASHED, /* shojid reported a crash */
-	SEAT_VM_BROKEN,	 /* the monitor broke the protocol; the connection is closed */
+	SEAT_VM_BROKEN,  /* the monitor broke the protocol; the connection is closed */
 };
 
 struct seat_vm {
@@ -44,8 +45,8 @@ struct seat_vm {
 	int fd;
 	long long retry_ms;
 	bool hello;
-	bool via_shojid;	/* the display socket is out of reach: shojid connects and passes it */
-	int ask_fd;		/* a display request to shojid awaiting its answer (via_shojid) */
+	bool via_shojid; /* the display socket is out of reach: shojid connects and passes it */
+	int ask_fd;      /* a display request to shojid awaiting its answer (via_shojid) */
 	struct rpc_reader ask_rd;
 	long long ask_deadline_ms;
 	/* the current surface, mapped read-only */
@@ -53,7 +54,7 @@ struct seat_vm {
 	struct display_surface surf;
 	const uint8_t *map;
 	size_t map_len;
-	uint32_t dirty[4];	/* {x, y, w, h} not yet uploaded to tex */
+	uint32_t dirty[4]; /* {x, y, w, h} not yet uploaded to tex */
 	SDL_Texture *tex;
 	uint32_t tex_w, tex_h;
 	/* the guest's pointer image (virtio-gpu's cursor queue), drawn over its pixels */
@@ -65,17 +66,17 @@ struct seat_vm {
 	/* flow control */
 	bool have_seq, ack_due;
 	uint32_t seq, acked;
-	long long damage_ns;	/* when the oldest unpresented damage arrived */
+	long long damage_ns; /* when the oldest unpresented damage arrived */
 	/* input */
 	uint8_t held[KEYMAP_MAX_EVDEV / 8];
-	uint32_t buttons;	/* pointer buttons held */
+	uint32_t buttons; /* pointer buttons held */
 	uint64_t frames, dropped_input, bad_packets;
 };
 
 /* A control socket client (control.c): its connection while it has one. */
 struct seat_client {
 	struct jsonl_conn *conn; /* NULL: a free slot */
-	bool screenshot_wait;	 /* answered after the next frame */
+	bool screenshot_wait;    /* answered after the next frame */
 	char shot_path[256];
 };
 
@@ -94,8 +95,8 @@ struct seat {
 	bool switcher;
 	struct hotkey hotkey;
 	char hotkey_name[48]; /* as given, for the neutral screen's hint */
-	bool grabbed;	 /* the pointer is grabbed: relative motion to the active VM's mouse */
-	int held[8];	 /* the hot key's modifier keys pressed and not yet shown to any guest */
+	bool grabbed;         /* the pointer is grabbed: relative motion to the active VM's mouse */
+	int held[8];          /* the hot key's modifier keys pressed and not yet shown to any guest */
 	unsigned nheld;
 	bool held_used; /* the hot key was made while they were held: their releases stay here */
 	SDL_Window *win;
@@ -156,8 +157,7 @@ void vmconn_connected(struct seat *s, struct seat_vm *vm, int fd);
 void vmconn_read(struct seat *s, struct seat_vm *vm);
 void vmconn_ack(struct seat_vm *vm);
 /* Sends events to the monitor (dropped, and counted, when it cannot take them at once). */
-void vmconn_input(struct seat_vm *vm, uint32_t device, const struct display_input_event *ev,
-		  uint32_t n);
+void vmconn_input(struct seat_vm *vm, uint32_t device, const struct display_input_event *ev, uint32_t n);
 void vmconn_key(struct seat_vm *vm, uint16_t code, bool down);
 /* Releases every key and button the VM was given. */
 void vmconn_release_all(struct seat_vm *vm);

@@ -37,13 +37,12 @@ static size_t body_size(uint32_t t)
 static int check_surface(const struct display_surface *s, struct err *e)
 {
 	if (s->width == 0 || s->height == 0 || s->width > DISPLAY_MAX_WIDTH || s->height > DISPLAY_MAX_HEIGHT)
-		return err_set(e, "surface %ux%u is outside 1x1..%ux%u", s->width, s->height,
-			       DISPLAY_MAX_WIDTH, DISPLAY_MAX_HEIGHT);
+		return err_set(e, "surface %ux%u is outside 1x1..%ux%u", s->width, s->height, DISPLAY_MAX_WIDTH,
+			       DISPLAY_MAX_HEIGHT);
 	if (s->format != DISPLAY_FORMAT_XRGB8888)
 		return err_set(e, "surface format 0x%08x is not XRGB8888", s->format);
 	if (s->stride < s->width * 4u || s->stride % 4)
-		return err_set(e, "surface stride %u does not hold %u pixels in whole words", s->stride,
-			       s->width);
+		return err_set(e, "surface stride %u does not hold %u pixels in whole words", s->stride, s->width);
 	/* Every row inside [0, size): offset + stride * (height - 1) + width * 4 <= size, with no
 	 * overflow (stride <= 2^32, height <= 8192, so the product fits in 45 bits). */
 	uint64_t last = (uint64_t)s->stride * (s->height - 1) + (uint64_t)s->width * 4;
@@ -83,20 +82,17 @@ int seat_proto_parse(const uint8_t *buf, size_t len, bool has_fd, struct seat_ms
 		return err_set(e, "a %s packet of %u body bytes (want %zu)", type_name(h.type), h.len, want);
 	}
 	if (has_fd != (h.type == DISPLAY_MSG_SURFACE))
-		return err_set(e, "a %s packet %s a descriptor", type_name(h.type),
-			       has_fd ? "carries" : "lacks");
+		return err_set(e, "a %s packet %s a descriptor", type_name(h.type), has_fd ? "carries" : "lacks");
 	out->type = h.type;
 	memcpy(&out->u, body, want);
 	switch (h.type) {
 	case DISPLAY_MSG_HELLO:
 		if (out->u.hello.version != DISPLAY_PROTO_VERSION)
-			return err_set(e, "display protocol version %u (the seat speaks %d)",
-				       out->u.hello.version, DISPLAY_PROTO_VERSION);
+			return err_set(e, "display protocol version %u (the seat speaks %d)", out->u.hello.version,
+				       DISPLAY_PROTO_VERSION);
 		break;
-	case DISPLAY_MSG_SURFACE:
-		return check_surface(&out->u.surface, e);
-	case DISPLAY_MSG_DAMAGE:
-		break; /* clipped against the current surface when used */
+	case DISPLAY_MSG_SURFACE: return check_surface(&out->u.surface, e);
+	case DISPLAY_MSG_DAMAGE: break; /* clipped against the current surface when used */
 	case DISPLAY_MSG_CURSOR:
 		if (out->u.cursor.hot_x >= DISPLAY_CURSOR_SIZE || out->u.cursor.hot_y >= DISPLAY_CURSOR_SIZE)
 			return err_set(e, "cursor hot spot %u,%u outside 64x64", out->u.cursor.hot_x,
@@ -106,18 +102,16 @@ int seat_proto_parse(const uint8_t *buf, size_t len, bool has_fd, struct seat_ms
 		if (h.len == want + extra)
 			out->cursor_pixels = body + want;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
 
-int seat_proto_check_memfd(const struct display_surface *s, uint64_t file_size, int seals,
-			   struct err *e)
+int seat_proto_check_memfd(const struct display_surface *s, uint64_t file_size, int seals, struct err *e)
 {
 	if (s->size > file_size)
-		return err_set(e, "surface size %llu is beyond its memfd (%llu bytes)",
-			       (unsigned long long)s->size, (unsigned long long)file_size);
+		return err_set(e, "surface size %llu is beyond its memfd (%llu bytes)", (unsigned long long)s->size,
+			       (unsigned long long)file_size);
 	if (!(seals & F_SEAL_SHRINK))
 		return err_set(e, "the surface memfd is not sealed against shrinking");
 	return check_surface(s, e);
@@ -173,8 +167,7 @@ size_t seat_proto_size(uint8_t *buf, uint32_t width, uint32_t height)
 	return put(buf, DISPLAY_MSG_PREFERRED_SIZE, &s, sizeof(s));
 }
 
-size_t seat_proto_input(uint8_t *buf, uint32_t device, const struct display_input_event *ev,
-			uint32_t count)
+size_t seat_proto_input(uint8_t *buf, uint32_t device, const struct display_input_event *ev, uint32_t count)
 {
 	struct display_input in = {.device = device, .count = count};
 	size_t n = put(buf, DISPLAY_MSG_INPUT, &in, sizeof(in));

@@ -32,12 +32,10 @@ int seat_proto_parse(const uint8_t *buf, size_t len, bool has_fd, struct seat_ms
 
 /* A surface against its memfd: size no larger than the file (file_size, from fstat), the
  * shrink seal present (seals, from F_GET_SEALS), and every pixel row inside [0, size). */
-int seat_proto_check_memfd(const struct display_surface *s, uint64_t file_size, int seals,
-			   struct err *e);
+int seat_proto_check_memfd(const struct display_surface *s, uint64_t file_size, int seals, struct err *e);
 
 /* A damage rectangle clipped to the surface; false when nothing is left. */
-bool seat_proto_clip(const struct display_damage *d, uint32_t width, uint32_t height,
-		     uint32_t out[4]);
+bool seat_proto_clip(const struct display_damage *d, uint32_t width, uint32_t height, uint32_t out[4]);
 
 /* Grows the rectangle acc ({x, y, w, h}; w == 0: empty) to cover r. */
 void seat_rect_union(uint32_t acc[4], const uint32_t r[4]);
@@ -47,7 +45,6 @@ void seat_rect_union(uint32_t acc[4], const uint32_t r[4]);
 size_t seat_proto_ack(uint8_t *buf, uint32_t seq);
 size_t seat_proto_size(uint8_t *buf, uint32_t width, uint32_t height);
 /* count events (1..DISPLAY_INPUT_MAX) for device. */
-size_t seat_proto_input(uint8_t *buf, uint32_t device, const struct display_input_event *ev,
-			uint32_t count);
+size_t seat_proto_input(uint8_t *buf, uint32_t device, const struct display_input_event *ev, uint32_t count);
 
 #endif

@@ -174,9 +174,7 @@ static int handle(struct seat *s, struct seat_vm *vm, const struct seat_msg *m, 
 		vm->have_seq = vm->ack_due = true;
 		break;
 	}
-	case DISPLAY_MSG_DISABLE:
-		unmap(vm);
-		break;
+	case DISPLAY_MSG_DISABLE: unmap(vm); break;
 	case DISPLAY_MSG_CURSOR:
 		vm->cursor_on = m->u.cursor.visible != 0;
 		vm->cursor_x = m->u.cursor.x;
@@ -192,8 +190,7 @@ static int handle(struct seat *s, struct seat_vm *vm, const struct seat_msg *m, 
 		vm->cursor_x = m->u.move.x;
 		vm->cursor_y = m->u.move.y;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	/* Damage is drawn when its VM is shown (main.c looks at dirty); anything else redraws. */
 	if (m->type != DISPLAY_MSG_DAMAGE)
@@ -213,9 +210,10 @@ void vmconn_read(struct seat *s, struct seat_vm *vm)
 		if (fr == FDPASS_ERROR || fm.len == 0) {
 			/* 0: the monitor closed (a SEQPACKET peer never sends empty packets) */
 			vmconn_disconnect(vm, SEAT_VM_STOPPED,
-					  fr == FDPASS_ERROR ? (errno == EPROTO ? "control data that is not one descriptor"
-										: strerror(errno))
-							     : "the monitor went away");
+					  fr == FDPASS_ERROR
+						  ? (errno == EPROTO ? "control data that is not one descriptor"
+								     : strerror(errno))
+						  : "the monitor went away");
 			s->refresh = true;
 			s->redraw = true;
 			return;
@@ -285,13 +283,12 @@ void vmconn_key(struct seat_vm *vm, uint16_t code, bool down)
 	bool held = vm->held[code / 8] & (1u << (code % 8));
 	if (!down && !held)
 		return; /* a release for a press this VM never saw (it was held across a switch) */
-	struct display_input_event ev[2] = {{.type = 1 /* EV_KEY */, .code = code,
-					     .value = down ? (held ? 2 : 1) : 0},
+	struct display_input_event ev[2] = {{.type = 1 /* EV_KEY */, .code = code, .value = down ? (held ? 2 : 1) : 0},
 					    {.type = 0 /* EV_SYN */, .code = 0, .value = 0}};
 	if (down)
 		vm->held[code / 8] |= (uint8_t)(1u << (code % 8));
 	else
-		vm->held[code / 8] &= (uint8_t)~(1u << (code % 8));
+		vm->held[code / 8] &= (uint8_t) ~(1u << (code % 8));
 	vmconn_input(vm, DISPLAY_INPUT_KEYBOARD, ev, 2);
 }
 

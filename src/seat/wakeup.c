@@ -16,8 +16,8 @@
 #include "../common/log.h"
 #include "seat.h"
 
-#define POLLED_INPUT_MS 4 /* a driver without a connection to poll: how often its input is read */
-#define MAX_SLEEP_MS 1000 /* the longest sleep, whatever is pending */
+#define POLLED_INPUT_MS 4    /* a driver without a connection to poll: how often its input is read */
+#define MAX_SLEEP_MS    1000 /* the longest sleep, whatever is pending */
 
 static int connection_fd(SDL_Window *win)
 {
@@ -27,15 +27,12 @@ static int connection_fd(SDL_Window *win)
 		return -1;
 	switch (info.subsystem) {
 #if defined(SDL_VIDEO_DRIVER_X11)
-	case SDL_SYSWM_X11:
-		return ConnectionNumber(info.info.x11.display);
+	case SDL_SYSWM_X11: return ConnectionNumber(info.info.x11.display);
 #endif
 #if defined(SDL_VIDEO_DRIVER_WAYLAND) && defined(HAVE_WAYLAND_CLIENT)
-	case SDL_SYSWM_WAYLAND:
-		return wl_display_get_fd(info.info.wl.display);
+	case SDL_SYSWM_WAYLAND: return wl_display_get_fd(info.info.wl.display);
 #endif
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 

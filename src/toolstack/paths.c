@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <sys/un.h>
 
-static int pick(char *dst, const char *explicit_dir, const char *env, const char *def,
-		struct err *e)
+static int pick(char *dst, const char *explicit_dir, const char *env, const char *def, struct err *e)
 {
 	const char *v = explicit_dir && *explicit_dir ? explicit_dir : getenv(env);
 	if (!v || !*v)
@@ -25,8 +24,7 @@ int paths_init(struct paths *p, const char *state_dir, const char *runtime_dir, 
 	return pick(p->runtime, runtime_dir, "SHOJI_RUNTIME_DIR", "/run/shoji", e);
 }
 
-int paths_get(const struct paths *p, enum paths_file f, const char *name, char *buf, size_t size,
-	      struct err *e)
+int paths_get(const struct paths *p, enum paths_file f, const char *name, char *buf, size_t size, struct err *e)
 {
 	static const struct {
 		int runtime;
@@ -68,7 +66,9 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		limit = size;
 	int n = snprintf(buf, size, t[f].fmt, t[f].runtime ? p->runtime : p->state, name ? name : "");
 	if (n < 0 || (size_t)n >= limit)
-		return err_set(e, "path '%.60s...' is too long for a socket or buffer; use a shorter "
-				  "--runtime-dir or --state-dir", buf);
+		return err_set(e,
+			       "path '%.60s...' is too long for a socket or buffer; use a shorter "
+			       "--runtime-dir or --state-dir",
+			       buf);
 	return 0;
 }

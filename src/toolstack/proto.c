@@ -8,8 +8,16 @@
 #include "../common/jsonl.h"
 
 enum field {
-	F_NAME = 1, F_DEFINITION = 2, F_ASSIGN = 4, F_TIMEOUT = 8, F_FOLLOW = 16, F_BYTES = 32,
-	F_REPLACE = 64, F_VERSION = 128, F_SNAPSHOT = 256, F_SOURCE = 512,
+	F_NAME = 1,
+	F_DEFINITION = 2,
+	F_ASSIGN = 4,
+	F_TIMEOUT = 8,
+	F_FOLLOW = 16,
+	F_BYTES = 32,
+	F_REPLACE = 64,
+	F_VERSION = 128,
+	F_SNAPSHOT = 256,
+	F_SOURCE = 512,
 };
 
 static const struct {
@@ -46,13 +54,14 @@ static const struct {
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static const char *const field_names[] = {"name",    "definition", "assign",   "timeout", "follow",
-					  "bytes",   "replace",    "version",  "snapshot", "source"};
+static const char *const field_names[] = {"name",  "definition", "assign",  "timeout",  "follow",
+					  "bytes", "replace",    "version", "snapshot", "source"};
 
 static const char *const code_names[] = {
-	[PROTO_OK] = "ok",		 [PROTO_ERROR] = "error",	[PROTO_USAGE] = "usage",
-	[PROTO_NOT_FOUND] = "not-found", [PROTO_STATE] = "state",	[PROTO_PERMISSION] = "permission",
-	[6] = "error",			 [PROTO_EXISTS] = "exists",
+	[PROTO_OK] = "ok",       [PROTO_ERROR] = "error",
+	[PROTO_USAGE] = "usage", [PROTO_NOT_FOUND] = "not-found",
+	[PROTO_STATE] = "state", [PROTO_PERMISSION] = "permission",
+	[6] = "error",           [PROTO_EXISTS] = "exists",
 };
 
 const char *proto_code_name(enum proto_code code)
@@ -109,18 +118,15 @@ static int parse_field(struct proto_request *r, int f, struct json_object *v, st
 {
 	const char *fname = field_names[f];
 	switch (1 << f) {
-	case F_NAME:
-		return parse_name(v, "name", "VM", r->name, e);
-	case F_SNAPSHOT:
-		return parse_name(v, "snapshot", "snapshot", r->snapshot, e);
+	case F_NAME: return parse_name(v, "name", "VM", r->name, e);
+	case F_SNAPSHOT: return parse_name(v, "snapshot", "snapshot", r->snapshot, e);
 	case F_DEFINITION: {
 		if (!json_object_is_type(v, json_type_string))
 			return err_set(e, "'definition' must be a string");
 		size_t n = (size_t)json_object_get_string_len(v);
 		const char *s = json_object_get_string(v);
 		if (n > PROTO_MAX_DEFINITION || strlen(s) != n)
-			return err_set(e, "'definition' is over %d bytes or contains a NUL byte",
-				       PROTO_MAX_DEFINITION);
+			return err_set(e, "'definition' is over %d bytes or contains a NUL byte", PROTO_MAX_DEFINITION);
 		return (r->definition = strdup(s)) ? 0 : err_set(e, "out of memory");
 	}
 	case F_ASSIGN: {
@@ -144,7 +150,8 @@ static int parse_field(struct proto_request *r, int f, struct json_object *v, st
 		if (!json_object_is_type(v, json_type_string))
 			return err_set(e, "'source' must be a string");
 		const char *s = json_object_get_string(v);
-		if (json_object_get_string_len(v) >= PROTO_MAX_SOURCE || strlen(s) != (size_t)json_object_get_string_len(v))
+		if (json_object_get_string_len(v) >= PROTO_MAX_SOURCE ||
+		    strlen(s) != (size_t)json_object_get_string_len(v))
 			return err_set(e, "'source' must be under %d bytes, without NUL", PROTO_MAX_SOURCE);
 		strcpy(r->source, s);
 		return 0;
@@ -185,8 +192,7 @@ static int parse_field(struct proto_request *r, int f, struct json_object *v, st
 	}
 }
 
-static int parse_object(struct json_object *obj, struct proto_request *r, enum proto_code *code,
-			struct err *e)
+static int parse_object(struct json_object *obj, struct proto_request *r, enum proto_code *code, struct err *e)
 {
 	*code = PROTO_USAGE;
 	const char *names[NCMDS];
@@ -220,8 +226,7 @@ static int parse_object(struct json_object *obj, struct proto_request *r, enum p
 	return 0;
 }
 
-int proto_parse_request(const char *line, size_t len, struct proto_request *req,
-			enum proto_code *code, struct err *e)
+int proto_parse_request(const char *line, size_t len, struct proto_request *req, enum proto_code *code, struct err *e)
 {
 	*req = (struct proto_request){0};
 	*code = PROTO_USAGE;

@@ -11,20 +11,41 @@
 #include "../common/err.h"
 #include "vmdef.h"
 
-#define PROTO_MAX_LINE (128 * 1024) /* a request line, definition text included */
+#define PROTO_MAX_LINE       (128 * 1024) /* a request line, definition text included */
 #define PROTO_MAX_DEFINITION (64 * 1024)
-#define PROTO_MAX_ASSIGN 32
-#define PROTO_MAX_TIMEOUT_S 3600
-#define PROTO_MAX_LOG_BYTES (256 * 1024)
-#define PROTO_MAX_SOURCE 1024 /* template-commit: where the image came from, for the record */
+#define PROTO_MAX_ASSIGN     32
+#define PROTO_MAX_TIMEOUT_S  3600
+#define PROTO_MAX_LOG_BYTES  (256 * 1024)
+#define PROTO_MAX_SOURCE     1024 /* template-commit: where the image came from, for the record */
 
 enum proto_cmd {
-	PROTO_PING, PROTO_LIST, PROTO_INFO, PROTO_CREATE, PROTO_DEFINITION, PROTO_REPLACE,
-	PROTO_SET, PROTO_DELETE, PROTO_START, PROTO_STOP, PROTO_KILL, PROTO_PAUSE, PROTO_RESUME,
-	PROTO_CONSOLE, PROTO_LOGS, PROTO_EVENTS,
-	PROTO_TEMPLATE_BEGIN, PROTO_TEMPLATE_COMMIT, PROTO_TEMPLATE_LIST, PROTO_TEMPLATE_INFO,
-	PROTO_TEMPLATE_DELETE, PROTO_SNAPSHOT_CREATE, PROTO_SNAPSHOT_LIST, PROTO_SNAPSHOT_REVERT,
-	PROTO_SNAPSHOT_DELETE, PROTO_RUN, PROTO_DISPLAY,
+	PROTO_PING,
+	PROTO_LIST,
+	PROTO_INFO,
+	PROTO_CREATE,
+	PROTO_DEFINITION,
+	PROTO_REPLACE,
+	PROTO_SET,
+	PROTO_DELETE,
+	PROTO_START,
+	PROTO_STOP,
+	PROTO_KILL,
+	PROTO_PAUSE,
+	PROTO_RESUME,
+	PROTO_CONSOLE,
+	PROTO_LOGS,
+	PROTO_EVENTS,
+	PROTO_TEMPLATE_BEGIN,
+	PROTO_TEMPLATE_COMMIT,
+	PROTO_TEMPLATE_LIST,
+	PROTO_TEMPLATE_INFO,
+	PROTO_TEMPLATE_DELETE,
+	PROTO_SNAPSHOT_CREATE,
+	PROTO_SNAPSHOT_LIST,
+	PROTO_SNAPSHOT_REVERT,
+	PROTO_SNAPSHOT_DELETE,
+	PROTO_RUN,
+	PROTO_DISPLAY,
 };
 
 /* Reply codes, and the CLI exit status each maps to (docs/shoji.1). */
@@ -44,22 +65,21 @@ enum proto_code proto_code_parse(const char *name);
 
 struct proto_request {
 	enum proto_cmd cmd;
-	char name[VMDEF_NAME_MAX + 1]; /* empty when the command takes none */
-	char *definition;	       /* create, replace (owned) */
+	char name[VMDEF_NAME_MAX + 1];  /* empty when the command takes none */
+	char *definition;               /* create, replace (owned) */
 	char *assign[PROTO_MAX_ASSIGN]; /* set (owned) */
 	int nassign;
-	int timeout_s;		       /* stop: seconds before the hard stop (default 30) */
-	bool follow;		       /* events: keep streaming */
-	long bytes;		       /* logs: how much of the serial log's end */
-	bool replace;		       /* template-begin: a new version of an existing template */
-	int version;		       /* template-commit: the version template-begin gave */
+	int timeout_s;                     /* stop: seconds before the hard stop (default 30) */
+	bool follow;                       /* events: keep streaming */
+	long bytes;                        /* logs: how much of the serial log's end */
+	bool replace;                      /* template-begin: a new version of an existing template */
+	int version;                       /* template-commit: the version template-begin gave */
 	char snapshot[VMDEF_NAME_MAX + 1]; /* snapshot-*: its name (create: empty for an automatic one) */
-	char source[PROTO_MAX_SOURCE];	   /* template-commit */
+	char source[PROTO_MAX_SOURCE];     /* template-commit */
 };
 
 /* Parses one request line (len bytes, no newline). On error, *code says which kind. */
-int proto_parse_request(const char *line, size_t len, struct proto_request *req,
-			enum proto_code *code, struct err *e);
+int proto_parse_request(const char *line, size_t len, struct proto_request *req, enum proto_code *code, struct err *e);
 void proto_request_free(struct proto_request *req);
 const char *proto_cmd_name(enum proto_cmd cmd);
 

@@ -47,8 +47,7 @@ int statefile_write(const char *path, const char *data, size_t len, bool exclusi
 	return 0;
 }
 
-int statefile_read(const char *path, size_t max, char **data, size_t *len, int *errno_out,
-		   struct err *e)
+int statefile_read(const char *path, size_t max, char **data, size_t *len, int *errno_out, struct err *e)
 {
 	*errno_out = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

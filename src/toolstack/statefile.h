@@ -13,8 +13,7 @@ int statefile_write(const char *path, const char *data, size_t len, bool exclusi
 
 /* Reads all of path (at most max bytes) into a malloc'd, NUL-terminated buffer. On failure
  * *errno_out holds the errno (ENOENT: no such file). */
-int statefile_read(const char *path, size_t max, char **data, size_t *len, int *errno_out,
-		   struct err *e);
+int statefile_read(const char *path, size_t max, char **data, size_t *len, int *errno_out, struct err *e);
 
 /* The last (at most) bytes of path, malloc'd and NUL-terminated; NULL when it cannot be read. */
 char *statefile_tail(const char *path, size_t bytes, size_t *len);

@@ -3,17 +3,16 @@
 #include "vmdef.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vmdef_keys.h"
 
-static const char *const vm_keys[] = {"name",	   "memory",	"cpus",	   "kernel",
-				      "initrd",	   "cmdline",	"firmware", "vsock-cid",
-				      "display",   "label",	"autostart", NULL};
+static const char *const vm_keys[] = {"name",     "memory",    "cpus",    "kernel", "initrd",    "cmdline",
+				      "firmware", "vsock-cid", "display", "label",  "autostart", NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", NULL};
 static const char *const no_keys[] = {NULL};
@@ -64,8 +63,10 @@ bool vmdef_name_ok(const char *name)
 
 static int name_error(const char *what, const char *name, struct err *e)
 {
-	return err_set(e, "%s '%.40s' is not allowed; use 1 to %d letters, digits, '.', '_' or '-', "
-			  "starting with a letter or digit", what, name, VMDEF_NAME_MAX);
+	return err_set(e,
+		       "%s '%.40s' is not allowed; use 1 to %d letters, digits, '.', '_' or '-', "
+		       "starting with a letter or digit",
+		       what, name, VMDEF_NAME_MAX);
 }
 
 void vmdef_init(struct vmdef *d, const char *name)
@@ -75,8 +76,7 @@ void vmdef_init(struct vmdef *d, const char *name)
 	strcpy(d->cmdline, "console=ttyS0");
 }
 
-static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
-		      unsigned long long *out)
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out)
 {
 	char *end;
 	errno = 0;
@@ -91,8 +91,7 @@ static int set_cmdline(struct vmdef *d, const char *value, bool append, struct e
 {
 	size_t have = append ? strlen(d->cmdline) : 0;
 	if (have + (append ? 1 : 0) + strlen(value) >= sizeof(d->cmdline))
-		return err_set(e, "cmdline is longer than %d characters; shorten it",
-			       VMDEF_CMDLINE_MAX - 1);
+		return err_set(e, "cmdline is longer than %d characters; shorten it", VMDEF_CMDLINE_MAX - 1);
 	for (const char *p = value; *p; p++) {
 		if (iscntrl((unsigned char)*p))
 			return err_set(e, "cmdline contains a control character; remove it");
@@ -114,8 +113,10 @@ int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool app
 {
 	unsigned long long v;
 	if (append && strcmp(key, "cmdline"))
-		return err_set(e, "this indented line continues '%s', which only cmdline may do; remove "
-				  "the indentation", key);
+		return err_set(e,
+			       "this indented line continues '%s', which only cmdline may do; remove "
+			       "the indentation",
+			       key);
 	if (strcmp(key, "name") == 0) {
 		if (!vmdef_name_ok(value))
 			return name_error("name", value, e);
@@ -127,8 +128,7 @@ int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool app
 			return err_set(e, "cpus '%s' is not a whole number from 1 to %d; fix it", value,
 				       VMDEF_MAX_CPUS);
 		d->cpus = (unsigned)v;
-	} else if (strcmp(key, "kernel") == 0 || strcmp(key, "initrd") == 0 ||
-		   strcmp(key, "firmware") == 0) {
+	} else if (strcmp(key, "kernel") == 0 || strcmp(key, "initrd") == 0 || strcmp(key, "firmware") == 0) {
 		char *dst = key[0] == 'k' ? d->kernel : key[0] == 'i' ? d->initrd : d->firmware;
 		if (!*value)
 			return dst[0] = '\0', 0;
@@ -139,8 +139,10 @@ int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool app
 		if (!*value || strcmp(value, "none") == 0)
 			return d->vsock_cid = 0, 0;
 		if (parse_uint(value, 3, 0xFFFFFFFEull, &v) < 0)
-			return err_set(e, "vsock-cid '%s' is not a number from 3 to 4294967294 (0-2 are "
-					  "reserved); pick another", value);
+			return err_set(e,
+				       "vsock-cid '%s' is not a number from 3 to 4294967294 (0-2 are "
+				       "reserved); pick another",
+				       value);
 		d->vsock_cid = (uint32_t)v;
 	} else if (strcmp(key, "display") == 0) {
 		return vmdef_parse_bool(value, &d->display, e);
@@ -162,8 +164,8 @@ int vmdef_apply_disk(struct vmdef_disk *k, const char *key, const char *value, s
 		return vmdef_parse_path(value, k->path, e);
 	if (strcmp(key, "template") == 0) {
 		if (*value && !vmdef_name_ok(value))
-			return err_set(e, "template '%s' is not a template name (1 to %d of A-Z a-z 0-9 . _ -)",
-				       value, VMDEF_NAME_MAX);
+			return err_set(e, "template '%s' is not a template name (1 to %d of A-Z a-z 0-9 . _ -)", value,
+				       VMDEF_NAME_MAX);
 		strcpy(k->template_name, value);
 		return 0;
 	}
@@ -177,8 +179,10 @@ int vmdef_apply_disk(struct vmdef_disk *k, const char *key, const char *value, s
 	}
 	if (strcmp(key, "serial") == 0) {
 		if (strlen(value) > VMDEF_SERIAL_MAX || (*value && !vmdef_name_ok(value)))
-			return err_set(e, "serial '%s' is not allowed; use up to %d letters, digits, '.', "
-					  "'_' or '-'", value, VMDEF_SERIAL_MAX);
+			return err_set(e,
+				       "serial '%s' is not allowed; use up to %d letters, digits, '.', "
+				       "'_' or '-'",
+				       value, VMDEF_SERIAL_MAX);
 		strcpy(k->serial, value);
 		return 0;
 	}
@@ -200,8 +204,10 @@ int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, str
 	}
 	if (strcmp(key, "ifname") == 0) {
 		if (strlen(value) >= sizeof(n->ifname) || !vmdef_name_ok(value))
-			return err_set(e, "ifname '%s' is not an interface name; use up to 15 letters, "
-					  "digits, '.', '_' or '-'", value);
+			return err_set(e,
+				       "ifname '%s' is not an interface name; use up to 15 letters, "
+				       "digits, '.', '_' or '-'",
+				       value);
 		strcpy(n->ifname, value);
 		return 0;
 	}
@@ -253,8 +259,8 @@ struct vmdef_nic *vmdef_new_nic(struct vmdef *d, const char *id, struct err *e)
 }
 
 /* "FILE:LINE: msg", "FILE: msg" or "msg". */
-__attribute__((format(printf, 4, 5))) static int located(struct err *e, const char *file, int line,
-							   const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int located(struct err *e, const char *file, int line, const char *fmt,
+							 ...)
 {
 	char msg[400];
 	va_list ap;
@@ -274,37 +280,51 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 	if (!d->name[0])
 		return located(e, file, vl, "[vm] has no name; add 'name = NAME'");
 	if (d->firmware[0])
-		return located(e, file, vl, "firmware boot is reserved and not supported yet; remove "
-					    "'firmware' and set 'kernel = PATH' to a bzImage");
+		return located(e, file, vl,
+			       "firmware boot is reserved and not supported yet; remove "
+			       "'firmware' and set 'kernel = PATH' to a bzImage");
 	if (!d->kernel[0])
 		return located(e, file, vl, "[vm] has no kernel; add 'kernel = /path/to/bzImage'");
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
 		if (!k->path[0] && !k->template_name[0])
-			return located(e, file, k->line, "[disk %s] has no path; add 'path = /path/to/image' "
-							 "or 'template = NAME'", k->id);
+			return located(e, file, k->line,
+				       "[disk %s] has no path; add 'path = /path/to/image' "
+				       "or 'template = NAME'",
+				       k->id);
 		if (k->path[0] && k->template_name[0])
-			return located(e, file, k->line, "[disk %s] has both path and template; keep one "
-							 "(a template disk is a fresh overlay at each start)", k->id);
+			return located(e, file, k->line,
+				       "[disk %s] has both path and template; keep one "
+				       "(a template disk is a fresh overlay at each start)",
+				       k->id);
 		if (k->template_name[0] && (k->readonly || k->format != VMDEF_DISK_RAW))
-			return located(e, file, k->line, "[disk %s]: a template disk takes no format or "
-							 "readonly (its overlay is qcow2 and writable); remove them",
+			return located(e, file, k->line,
+				       "[disk %s]: a template disk takes no format or "
+				       "readonly (its overlay is qcow2 and writable); remove them",
 				       k->id);
 	}
 	for (unsigned i = 0; i < d->nnics; i++) {
 		const struct vmdef_nic *n = &d->nics[i];
 		if (n->type == VMDEF_NIC_NONE)
-			return located(e, file, n->line, "[nic %s] has no type; add 'type = slirp' or "
-							 "'type = tap'", n->id);
+			return located(e, file, n->line,
+				       "[nic %s] has no type; add 'type = slirp' or "
+				       "'type = tap'",
+				       n->id);
 		if (n->type == VMDEF_NIC_TAP && !n->ifname[0])
-			return located(e, file, n->line, "[nic %s] is a tap NIC without ifname; add "
-							 "'ifname = tap0'", n->id);
+			return located(e, file, n->line,
+				       "[nic %s] is a tap NIC without ifname; add "
+				       "'ifname = tap0'",
+				       n->id);
 		if (n->type == VMDEF_NIC_TAP && (n->nfwds || n->host_loopback))
-			return located(e, file, n->line, "[nic %s]: forward and host-loopback work only "
-							 "with type = slirp; remove them", n->id);
+			return located(e, file, n->line,
+				       "[nic %s]: forward and host-loopback work only "
+				       "with type = slirp; remove them",
+				       n->id);
 		if (n->type == VMDEF_NIC_SLIRP && n->ifname[0])
-			return located(e, file, n->line, "[nic %s]: ifname is for tap NICs; remove it or "
-							 "set 'type = tap'", n->id);
+			return located(e, file, n->line,
+				       "[nic %s]: ifname is for tap NICs; remove it or "
+				       "set 'type = tap'",
+				       n->id);
 	}
 	return 0;
 }
@@ -325,8 +345,7 @@ static int remove_device(struct vmdef *d, bool disk, const char *id, struct err 
 	return err_set(e, "there is no %s '%s' to remove", disk ? "disk" : "nic", id);
 }
 
-static int set_device_key(struct vmdef *d, bool disk, const char *id, const char *key,
-			  const char *value, struct err *e)
+static int set_device_key(struct vmdef *d, bool disk, const char *id, const char *key, const char *value, struct err *e)
 {
 	for (unsigned i = 0; i < (disk ? d->ndisks : d->nnics); i++) {
 		if (disk && strcmp(d->disks[i].id, id) == 0) {
@@ -360,13 +379,12 @@ static int apply_assignment(struct vmdef *d, char *key, const char *value, struc
 	*dot = '\0';
 	bool disk = strcmp(key, "disk") == 0;
 	if (!disk && strcmp(key, "nic"))
-		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY or nic.ID.KEY", key,
-			       dot + 1);
+		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY or nic.ID.KEY", key, dot + 1);
 	char *id = dot + 1, *sub = strchr(id, '.');
 	if (!sub) {
 		if (*value)
-			return err_set(e, "'%s.%s=%s': write %s.%s.KEY=VALUE, or %s.%s= to remove it", key,
-				       id, value, key, id, key, id);
+			return err_set(e, "'%s.%s=%s': write %s.%s.KEY=VALUE, or %s.%s= to remove it", key, id, value,
+				       key, id, key, id);
 		return remove_device(d, disk, id, e);
 	}
 	*sub++ = '\0';
@@ -378,8 +396,7 @@ int vmdef_set(struct vmdef *d, const char *assignment, struct err *e)
 	char key[96];
 	const char *eq = strchr(assignment, '=');
 	if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof(key))
-		return err_set(e, "'%.60s' is not KEY=VALUE; write e.g. memory=1G or disk.root.path=/img",
-			       assignment);
+		return err_set(e, "'%.60s' is not KEY=VALUE; write e.g. memory=1G or disk.root.path=/img", assignment);
 	memcpy(key, assignment, (size_t)(eq - assignment));
 	key[eq - assignment] = '\0';
 	struct vmdef *tmp = malloc(sizeof(*tmp));
@@ -462,8 +479,10 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 		else if (strncmp(opt, "host-loopback=", 14) == 0 && n.type == VMDEF_NIC_SLIRP)
 			r = vmdef_apply_nic(&n, "host-loopback", opt + 14, &sub);
 		else
-			r = err_set(&sub, "unknown option '%s'; use mac=MAC or (slirp) fwd=... or "
-					  "host-loopback=yes", opt);
+			r = err_set(&sub,
+				    "unknown option '%s'; use mac=MAC or (slirp) fwd=... or "
+				    "host-loopback=yes",
+				    opt);
 	}
 	if (r)
 		return err_set(e, "--net %s: %s", spec, sub.msg);

@@ -17,16 +17,16 @@
 #include "../common/err.h"
 #include "../common/limits.h"
 
-#define VMDEF_NAME_MAX 32
-#define VMDEF_PATH_MAX 181 /* 180 characters: an INI line holds at most 198 */
-#define VMDEF_CMDLINE_MAX 2048
-#define VMDEF_MAX_DISKS SHOJI_MAX_DISKS
-#define VMDEF_MAX_NICS SHOJI_MAX_NICS
-#define VMDEF_MAX_FWDS SHOJI_MAX_FWDS
-#define VMDEF_SERIAL_MAX SHOJI_DISK_SERIAL_MAX
+#define VMDEF_NAME_MAX       32
+#define VMDEF_PATH_MAX       181 /* 180 characters: an INI line holds at most 198 */
+#define VMDEF_CMDLINE_MAX    2048
+#define VMDEF_MAX_DISKS      SHOJI_MAX_DISKS
+#define VMDEF_MAX_NICS       SHOJI_MAX_NICS
+#define VMDEF_MAX_FWDS       SHOJI_MAX_FWDS
+#define VMDEF_SERIAL_MAX     SHOJI_DISK_SERIAL_MAX
 #define VMDEF_MIN_MEMORY_MIB SHOJI_MIN_MEMORY_MIB
 #define VMDEF_MAX_MEMORY_MIB SHOJI_MAX_MEMORY_MIB
-#define VMDEF_MAX_CPUS SHOJI_MAX_CPUS
+#define VMDEF_MAX_CPUS       SHOJI_MAX_CPUS
 
 enum vmdef_disk_format { VMDEF_DISK_RAW, VMDEF_DISK_QCOW2 };
 enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP };
@@ -43,7 +43,7 @@ struct vmdef_disk {
 };
 
 struct vmdef_fwd {
-	char proto[4]; /* "tcp" or "udp" */
+	char proto[4];      /* "tcp" or "udp" */
 	char host_addr[48]; /* empty: the monitor's default */
 	uint16_t host_port, guest_port;
 };
@@ -51,7 +51,7 @@ struct vmdef_fwd {
 struct vmdef_nic {
 	char id[VMDEF_NAME_MAX + 1];
 	enum vmdef_nic_type type;
-	char mac[18]; /* empty: the monitor picks one */
+	char mac[18];    /* empty: the monitor picks one */
 	char ifname[16]; /* tap only */
 	struct vmdef_fwd fwds[VMDEF_MAX_FWDS];
 	unsigned nfwds;

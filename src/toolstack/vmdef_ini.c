@@ -92,8 +92,8 @@ static void section_header(struct ini_ctx *c, char *line)
 		c->dev = n;
 		c->sec = VMDEF_SEC_NIC;
 	} else {
-		fail(c, "unknown section [%s%s%s]; use [vm], [disk ID], [nic ID] or [policy]", name,
-		     *id ? " " : "", id);
+		fail(c, "unknown section [%s%s%s]; use [vm], [disk ID], [nic ID] or [policy]", name, *id ? " " : "",
+		     id);
 	}
 }
 
@@ -108,8 +108,10 @@ static char *ini_read_line(char *str, int num, void *stream)
 	c->pos += len + (start[len] == '\n');
 	c->line++;
 	if (memchr(start, '\0', len) || len + 2 > (size_t)num) {
-		fail(c, "the line is longer than %d characters; shorten it (cmdline may continue on "
-			"indented lines)", num - 2);
+		fail(c,
+		     "the line is longer than %d characters; shorten it (cmdline may continue on "
+		     "indented lines)",
+		     num - 2);
 		return NULL;
 	}
 	memcpy(str, start, len);
@@ -198,8 +200,7 @@ int vmdef_parse(const char *text, const char *file, struct vmdef *out, struct er
 	} else if (r < 0) {
 		r = err_set(e, "%s: cannot parse (out of memory)", c->file);
 	} else if (!c->seen_vm) {
-		r = err_set(e, "%s: there is no [vm] section; start the file with [vm] and 'name = NAME'",
-			    c->file);
+		r = err_set(e, "%s: there is no [vm] section; start the file with [vm] and 'name = NAME'", c->file);
 	} else {
 		r = vmdef_check(d, c->file, e);
 	}

@@ -36,14 +36,13 @@ static int add_nic(struct vmm_args *a, const struct vmdef_nic *n)
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",host-loopback=on");
 	for (unsigned i = 0; i < n->nfwds; i++) {
 		const struct vmdef_fwd *f = &n->fwds[i];
-		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",fwd=%s:%s%s%u:%u", f->proto,
-					f->host_addr, f->host_addr[0] ? ":" : "", f->host_port, f->guest_port);
+		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",fwd=%s:%s%s%u:%u", f->proto, f->host_addr,
+					f->host_addr[0] ? ":" : "", f->host_port, f->guest_port);
 	}
 	return len < sizeof(spec) ? (add(a, "--net") || add(a, "%s", spec)) : -1;
 }
 
-int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *a,
-		   struct err *e)
+int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *a, struct err *e)
 {
 	a->argc = 0;
 	a->used = 0;
@@ -64,9 +63,9 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 		/* format=raw is the monitor's default and is left out. */
 		bool vol = k->template_name[0] && k->path[0] && in->volatile_dir;
 		r = r || add(a, "--disk") ||
-		    add(a, "%s%s%s%s%s%s%s", k->path, k->readonly ? ",ro" : "", k->serial[0] ? ",serial=" : "",
-			k->serial, vol || k->format == VMDEF_DISK_QCOW2 ? ",format=qcow2" : "",
-			vol ? ",volatile=" : "", vol ? in->volatile_dir : "");
+			add(a, "%s%s%s%s%s%s%s", k->path, k->readonly ? ",ro" : "", k->serial[0] ? ",serial=" : "",
+			    k->serial, vol || k->format == VMDEF_DISK_QCOW2 ? ",format=qcow2" : "",
+			    vol ? ",volatile=" : "", vol ? in->volatile_dir : "");
 	}
 	for (unsigned i = 0; i < d->nnics; i++)
 		r = r || add_nic(a, &d->nics[i]);
@@ -74,6 +73,6 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 		r = r || add(a, "--vsock") || add(a, "%u", d->vsock_cid);
 	if (in->jail)
 		r = r || add(a, "--jail-uid") || add(a, "%u", (unsigned)in->jail_uid) || add(a, "--jail-gid") ||
-		    add(a, "%u", (unsigned)in->jail_gid);
+			add(a, "%u", (unsigned)in->jail_gid);
 	return r ? err_set(e, "the monitor's command line for '%s' is too long", d->name) : 0;
 }

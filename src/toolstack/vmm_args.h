@@ -13,10 +13,10 @@
 #define VMM_ARGS_MAX 80
 
 struct vmm_args_in {
-	const char *vmm;	  /* the shoji-vmm binary */
+	const char *vmm; /* the shoji-vmm binary */
 	const char *control, *serial_socket, *serial_log;
-	const char *display;	  /* the display socket, passed when the definition has display = on */
-	bool jail;		  /* pass --jail-uid/--jail-gid */
+	const char *display; /* the display socket, passed when the definition has display = on */
+	bool jail;           /* pass --jail-uid/--jail-gid */
 	uid_t jail_uid;
 	gid_t jail_gid;
 	/* A disk with both a template name and a path is a template resolved to its image:
@@ -31,7 +31,6 @@ struct vmm_args {
 	size_t used;
 };
 
-int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *out,
-		   struct err *e);
+int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *out, struct err *e);
 
 #endif

@@ -11,7 +11,10 @@
 
 void console_open(struct console *c, int in_fd)
 {
-	*c = (struct console){.in_fd = in_fd, .out_fd = -1, .log = {.fd = -1, .old_fd = -1}, .listen_fd = -1,
+	*c = (struct console){.in_fd = in_fd,
+			      .out_fd = -1,
+			      .log = {.fd = -1, .old_fd = -1},
+			      .listen_fd = -1,
 			      .client_fd = -1};
 	pthread_mutex_init(&c->out_lock, NULL);
 	if (in_fd < 0 || !isatty(in_fd) || tcgetattr(in_fd, &c->saved) < 0)
@@ -59,8 +62,7 @@ size_t console_filter(struct console *c, const uint8_t *in, size_t n, uint8_t *o
 	return m;
 }
 
-int console_open_output(struct console *c, int out_fd, const char *log_path,
-			const char *socket_path, struct err *e)
+int console_open_output(struct console *c, int out_fd, const char *log_path, const char *socket_path, struct err *e)
 {
 	c->out_fd = out_fd;
 	if (log_path && logfile_open(&c->log, log_path, LOGFILE_SERIAL_CAP, e) < 0)
@@ -83,7 +85,6 @@ void console_close_output(struct console *c)
 	logfile_close(&c->log);
 	c->listen_fd = -1;
 }
-
 
 void console_output(void *opaque, const uint8_t *buf, size_t n)
 {

@@ -35,8 +35,7 @@ void console_close(struct console *c);
 /* Where the UART's output goes besides the input side: out_fd (-1: nowhere), a log appended to
  * at log_path, a Unix socket at socket_path (one client at a time; a second is refused); either
  * path may be NULL. After console_open. */
-int console_open_output(struct console *c, int out_fd, const char *log_path,
-			const char *socket_path, struct err *e);
+int console_open_output(struct console *c, int out_fd, const char *log_path, const char *socket_path, struct err *e);
 /* Closes the log and the socket (removing it); after console_close. */
 void console_close_output(struct console *c);
 /* The UART's output callback (serial_set_output): a client that cannot take the bytes at once

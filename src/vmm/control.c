@@ -39,8 +39,7 @@ void control_reply_error(const char *msg, char *reply)
 }
 
 /* A string field of the request into out (size bytes, NUL included). */
-static int string_arg(json_object *req, const char *cmd, const char *key, char *out, size_t size,
-		      struct err *e)
+static int string_arg(json_object *req, const char *cmd, const char *key, char *out, size_t size, struct err *e)
 {
 	const char *v;
 	if (jsonl_string(req, cmd, key, size - 1, true, &v, e) < 0)

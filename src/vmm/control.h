@@ -10,7 +10,7 @@
 
 #include "../common/control_proto.h"
 
-#define CONTROL_REPLY_MAX 512  /* room a reply needs, newline and NUL included */
+#define CONTROL_REPLY_MAX 512 /* room a reply needs, newline and NUL included */
 
 /* A parsed request: the command and its arguments. */
 struct control_request {

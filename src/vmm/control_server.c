@@ -22,7 +22,7 @@ static void on_request(void *ctx, struct jsonl_conn *c, const char *line, size_t
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			st.pid = (long)getpid();
 			st.uptime_s = (double)(now.tv_sec - s->started.tv_sec) +
-				      (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
+				(double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
 			control_reply(req.cmd, &st, reply);
 		}
 	}
@@ -38,8 +38,13 @@ int control_server_open(struct control_server *s, const char *path, struct err *
 	if (!path)
 		return 0;
 	const struct jsonl_server_config cfg = {
-		.what = "control socket", .ops = &ops, .ctx = s, .max_conns = CONTROL_MAX_CLIENTS,
-		.max_line = CONTROL_MAX_LINE, .max_out = 0, .fds_per_line = 1,
+		.what = "control socket",
+		.ops = &ops,
+		.ctx = s,
+		.max_conns = CONTROL_MAX_CLIENTS,
+		.max_line = CONTROL_MAX_LINE,
+		.max_out = 0,
+		.fds_per_line = 1,
 	};
 	return jsonl_server_listen(&s->js, &cfg, path, e);
 }
@@ -54,8 +59,8 @@ unsigned control_server_poll_fds(struct control_server *s, struct pollfd *fds, i
 	return jsonl_server_poll_fds(&s->js, fds, timeout_ms);
 }
 
-void control_server_serve(struct control_server *s, const struct pollfd *fds, unsigned n,
-			  control_exec_fn exec, void *ctx)
+void control_server_serve(struct control_server *s, const struct pollfd *fds, unsigned n, control_exec_fn exec,
+			  void *ctx)
 {
 	s->exec = exec;
 	s->ctx = ctx;

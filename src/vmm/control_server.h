@@ -25,13 +25,13 @@
  * memory_mib, paused_ms; the server adds pid and uptime). fd: the descriptor the client
  * attached (SCM_RIGHTS) to the request, or -1; the callback owns it. Returns 0, or -1 with a
  * one-line reason in why (CONTROL_WHY_MAX bytes). */
-typedef int (*control_exec_fn)(void *ctx, const struct control_request *req, int fd,
-			       struct control_status *st, char *why);
+typedef int (*control_exec_fn)(void *ctx, const struct control_request *req, int fd, struct control_status *st,
+			       char *why);
 
 struct control_server {
-	struct jsonl_server js; /* listen_fd -1: no control socket */
+	struct jsonl_server js;  /* listen_fd -1: no control socket */
 	struct timespec started; /* for uptime_s */
-	control_exec_fn exec; /* while serving */
+	control_exec_fn exec;    /* while serving */
 	void *ctx;
 };
 
@@ -44,7 +44,7 @@ void control_server_close(struct control_server *s);
 unsigned control_server_poll_fds(struct control_server *s, struct pollfd *fds, int *timeout_ms);
 /* Serves what poll reported on the n descriptors that control_server_poll_fds added; exec
  * carries out the commands, with ctx (the machine of the current boot). */
-void control_server_serve(struct control_server *s, const struct pollfd *fds, unsigned n,
-			  control_exec_fn exec, void *ctx);
+void control_server_serve(struct control_server *s, const struct pollfd *fds, unsigned n, control_exec_fn exec,
+			  void *ctx);
 
 #endif

@@ -14,17 +14,19 @@
 #include "../common/log.h"
 
 /* The volatile layer: an unnamed file in dir, opened read-write. */
-static int open_volatile(const struct vm_disk_config *d, struct block_dev *base, struct block_dev **out,
-			 struct err *e)
+static int open_volatile(const struct vm_disk_config *d, struct block_dev *base, struct block_dev **out, struct err *e)
 {
 	int fd = open(d->volatile_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
-			return err_set(e, "--disk %s: volatile=%s: its file system cannot make unnamed files "
-					  "(O_TMPFILE); use a directory on tmpfs, ext4, xfs or btrfs",
+			return err_set(e,
+				       "--disk %s: volatile=%s: its file system cannot make unnamed files "
+				       "(O_TMPFILE); use a directory on tmpfs, ext4, xfs or btrfs",
 				       d->path, d->volatile_dir);
-		return err_errno(e, errno, "--disk %s: cannot make a volatile overlay in '%s' (it must be a "
-				 "writable directory)", d->path, d->volatile_dir);
+		return err_errno(e, errno,
+				 "--disk %s: cannot make a volatile overlay in '%s' (it must be a "
+				 "writable directory)",
+				 d->path, d->volatile_dir);
 	}
 	char label[PATH_MAX + 64];
 	snprintf(label, sizeof(label), "volatile overlay of %s", d->path);
@@ -144,8 +146,7 @@ static double ms_since(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms,
-		  struct err *e)
+int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms, struct err *e)
 {
 	*paused_ms = 0;
 	int i = disks_find(vm->cfg.disks, vm->cfg.ndisks, id);
@@ -157,18 +158,24 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 	else if (d->read_only)
 		r = err_set(e, "disk-snapshot: disk '%s' is read-only: there is nothing to snapshot", id);
 	else if (d->volatile_dir)
-		r = err_set(e, "disk-snapshot: disk '%s' is volatile: its writes are not kept, so there is nothing "
-			       "to snapshot (snapshot its image instead)", id);
+		r = err_set(e,
+			    "disk-snapshot: disk '%s' is volatile: its writes are not kept, so there is nothing "
+			    "to snapshot (snapshot its image instead)",
+			    id);
 	else if (strcmp(d->dev->ops->format, "qcow2") != 0)
-		r = err_set(e, "disk-snapshot: disk '%s' is a raw image; a live snapshot needs a qcow2 disk "
-			       "(convert it: shoji-img convert -O qcow2)", id);
+		r = err_set(e,
+			    "disk-snapshot: disk '%s' is a raw image; a live snapshot needs a qcow2 disk "
+			    "(convert it: shoji-img convert -O qcow2)",
+			    id);
 	else if (!*backing || strlen(backing) > 1023)
 		r = err_set(e, "disk-snapshot: \"backing\" must be a file name of 1 to 1023 bytes");
 	else if (!vm->disks[i])
 		r = err_set(e, "disk-snapshot: the VM is not running");
 	else if (chain_depth(d->dev) >= BLOCK_MAX_CHAIN)
-		r = err_set(e, "disk-snapshot: disk '%s' is a chain of %d images already, the most it may have: "
-			       "merge some first", id, BLOCK_MAX_CHAIN);
+		r = err_set(e,
+			    "disk-snapshot: disk '%s' is a chain of %d images already, the most it may have: "
+			    "merge some first",
+			    id, BLOCK_MAX_CHAIN);
 	if (r < 0) {
 		close(fd);
 		return -1;
@@ -206,7 +213,7 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 		close(fd);
 	else
 		log_info("disk %s: live snapshot, new top %s over %s, vCPUs held %.3f ms (stopping them %.3f, "
-			 "flush and switch %.3f)", id, d->dev->path, d->dev->backing->path, *paused_ms, stopped_ms,
-			 switched_ms - stopped_ms);
+			 "flush and switch %.3f)",
+			 id, d->dev->path, d->dev->backing->path, *paused_ms, stopped_ms, switched_ms - stopped_ms);
 	return r;
 }

@@ -29,7 +29,6 @@ int disks_find(const struct vm_disk_config *d, unsigned n, const char *id);
  * open read-only as its backing), and resumes. *paused_ms: how long the vCPUs were held. On
  * failure the disk is unchanged, the VM resumed and fd closed; on success fd is the disk's.
  * Raw, read-only and volatile disks are refused. */
-int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms,
-		  struct err *e);
+int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms, struct err *e);
 
 #endif

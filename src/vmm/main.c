@@ -2,6 +2,7 @@
  * creates, runs and tears down the VM, again after each guest reboot unless told to exit. The
  * exit status says how the guest ended (see usage()). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -9,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "../common/err.h"
@@ -131,16 +131,19 @@ static int parse_disk(char *arg, struct options *o, struct err *e)
 		else if (strncmp(opt, "volatile=", 9) == 0 && opt[9])
 			d->volatile_dir = opt + 9;
 		else
-			return err_set(e, "--disk %s: unknown or bad option '%s' (use ro, serial=ID with ID "
-					  "up to %d characters, format=raw|qcow2 or volatile=DIR)", arg, opt,
-				       VIRTIO_BLK_SERIAL_LEN);
+			return err_set(e,
+				       "--disk %s: unknown or bad option '%s' (use ro, serial=ID with ID "
+				       "up to %d characters, format=raw|qcow2 or volatile=DIR)",
+				       arg, opt, VIRTIO_BLK_SERIAL_LEN);
 		opt = next;
 	}
 	if (!*arg)
 		return err_set(e, "--disk needs a path to a disk image");
 	if (d->read_only && d->volatile_dir)
-		return err_set(e, "--disk %s: ro and volatile= do not go together (a volatile disk is written, "
-				  "its image never)", arg);
+		return err_set(e,
+			       "--disk %s: ro and volatile= do not go together (a volatile disk is written, "
+			       "its image never)",
+			       arg);
 	o->ndisks++;
 	return 0;
 }
@@ -175,15 +178,22 @@ static uint64_t host_memory_mib(void)
 static int parse_options(int argc, char **argv, struct options *o, struct err *e)
 {
 	static const struct option longopts[] = {
-		{"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-		{"cmdline", required_argument, NULL, 'c'}, {"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'n'},    {"on-reboot", required_argument, NULL, 'r'},
-		{"serial", required_argument, NULL, 's'},  {"log-level", required_argument, NULL, 'l'},
-		{"stats", no_argument, NULL, 'S'},         {"help", no_argument, NULL, 'h'},
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'c'},
+		{"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'n'},
+		{"on-reboot", required_argument, NULL, 'r'},
+		{"serial", required_argument, NULL, 's'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"stats", no_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'v'},
-		{"rng", no_argument, NULL, 'R'},           {"disk", required_argument, NULL, 'd'},
+		{"rng", no_argument, NULL, 'R'},
+		{"disk", required_argument, NULL, 'd'},
 		{"console-socket", required_argument, NULL, 'C'},
-		{"net", required_argument, NULL, 'N'},     {"vsock", required_argument, NULL, 'V'},
+		{"net", required_argument, NULL, 'N'},
+		{"vsock", required_argument, NULL, 'V'},
 		{"control-socket", required_argument, NULL, 'Q'},
 		{"serial-log", required_argument, NULL, 'L'},
 		{"jail-uid", required_argument, NULL, 'U'},
@@ -233,8 +243,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 			break;
 		case 'V':
 			if (parse_uint("--vsock", optarg, 0xfffffffeull, &v, e) < 0 || v < 3)
-				return err_set(e, "--vsock needs a guest CID from 3 to 4294967294 (0-2 are "
-						  "reserved), not '%s'", optarg);
+				return err_set(e,
+					       "--vsock needs a guest CID from 3 to 4294967294 (0-2 are "
+					       "reserved), not '%s'",
+					       optarg);
 			o->vsock_cid = v;
 			break;
 		case 'm':
@@ -244,8 +256,8 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 			break;
 		case 'n':
 			if (parse_uint("--cpus", optarg, ACPI_MAX_CPUS, &v, e) < 0 || v == 0)
-				return err_set(e, "--cpus needs a whole number from 1 to %d, not '%s'",
-					       ACPI_MAX_CPUS, optarg);
+				return err_set(e, "--cpus needs a whole number from 1 to %d, not '%s'", ACPI_MAX_CPUS,
+					       optarg);
 			o->ncpus = (unsigned)v;
 			break;
 		case 'r':
@@ -260,16 +272,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 			log_set_level(level);
 			break;
 		}
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'v':
-			version_print("shoji-vmm");
-			exit(0);
-		case ':':
-			return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
-		default:
-			return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
+		case 'h': usage(stdout); exit(0);
+		case 'v': version_print("shoji-vmm"); exit(0);
+		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
+		default: return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -277,17 +283,17 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	if (!o->kernel)
 		return err_set(e, "no kernel given: use --kernel PATH to a bzImage (see --help)");
 	if (o->mem_mib < LAYOUT_MIN_MEM_MIB)
-		return err_set(e, "--memory %" PRIu64 " MiB is too small; a guest needs at least %u MiB",
-			       o->mem_mib, LAYOUT_MIN_MEM_MIB);
+		return err_set(e, "--memory %" PRIu64 " MiB is too small; a guest needs at least %u MiB", o->mem_mib,
+			       LAYOUT_MIN_MEM_MIB);
 	uint64_t host = host_memory_mib();
 	if (host && o->mem_mib > host)
-		return err_set(e, "--memory %" PRIu64 " MiB is more than this host has (%" PRIu64
-				  " MiB of RAM and swap); use a smaller --memory",
+		return err_set(e,
+			       "--memory %" PRIu64 " MiB is more than this host has (%" PRIu64
+			       " MiB of RAM and swap); use a smaller --memory",
 			       o->mem_mib, host);
 	if (strcmp(o->serial, "stdio") && strcmp(o->serial, "none") && strncmp(o->serial, "file:", 5) &&
 	    strncmp(o->serial, "socket:", 7))
-		return err_set(e, "--serial takes 'stdio', 'none', 'file:PATH' or 'socket:PATH', not '%s'",
-			       o->serial);
+		return err_set(e, "--serial takes 'stdio', 'none', 'file:PATH' or 'socket:PATH', not '%s'", o->serial);
 	if (!o->jail_uid != !o->jail_gid)
 		return err_set(e, "--jail-uid and --jail-gid go together; give both");
 	return 0;
@@ -319,8 +325,8 @@ static void print_stats(const struct vm *vm)
 		"shoji-vmm: stats: user-space exits %" PRIu64 " (port I/O %" PRIu64 ", MMIO %" PRIu64
 		"), unclaimed accesses %" PRIu64 ", RSS %" PRIu64 " KiB, guest RAM touched %" PRIu64
 		" KiB, monitor overhead %" PRIu64 " KiB\n",
-		sum.exits, sum.io, sum.mmio, vm->pio.unknown_count + vm->mmio.unknown_count, rss >> 10,
-		guest >> 10, overhead >> 10);
+		sum.exits, sum.io, sum.mmio, vm->pio.unknown_count + vm->mmio.unknown_count, rss >> 10, guest >> 10,
+		overhead >> 10);
 	if (vm->cfg.display) {
 		char line[256];
 		display_server_stats(vm->cfg.display, line, sizeof(line));
@@ -330,13 +336,12 @@ static void print_stats(const struct vm *vm)
 
 /* Shows the VM's files in the jail and points the configuration, and the paths of the sockets
  * made already (removed at exit), at their real paths, the ones the jail shows. */
-static int enter_jail(const struct options *o, struct vm_config *cfg, struct jail *j,
-		      const char **ctl, const char **ser, struct err *e)
+static int enter_jail(const struct options *o, struct vm_config *cfg, struct jail *j, const char **ctl,
+		      const char **ser, struct err *e)
 {
 	*j = (struct jail){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid, .own_net = cfg->nnics == 0};
 	const char *kvm = getenv("SHOJI_KVM_DEVICE");
-	if (kvm && *kvm && (jail_add_file(j, &kvm, true, false, e) < 0 ||
-			    setenv("SHOJI_KVM_DEVICE", kvm, 1) < 0))
+	if (kvm && *kvm && (jail_add_file(j, &kvm, true, false, e) < 0 || setenv("SHOJI_KVM_DEVICE", kvm, 1) < 0))
 		return -1;
 	if (jail_add_file(j, &cfg->kernel_path, false, false, e) < 0 ||
 	    (cfg->initrd_path && jail_add_file(j, &cfg->initrd_path, false, false, e) < 0) ||
@@ -344,8 +349,7 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 		return -1;
 	if (disks_jail(j, cfg->disks, cfg->ndisks, e) < 0)
 		return -1;
-	if ((*ctl && jail_add_file(j, ctl, true, true, e) < 0) ||
-	    (*ser && jail_add_file(j, ser, true, true, e) < 0) ||
+	if ((*ctl && jail_add_file(j, ctl, true, true, e) < 0) || (*ser && jail_add_file(j, ser, true, true, e) < 0) ||
 	    (cfg->display && jail_add_file(j, &cfg->display->path, true, true, e) < 0))
 		return -1;
 	/* The user-mode network forwards the guest's DNS queries to the host's resolvers. */
@@ -360,8 +364,7 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 
 /* The display channel's socket, made before the jail so that it can be where the jail user
  * could not create it; the VM's devices serve it. */
-static int open_display(struct display_server *ds, const struct options *o, struct vm_config *cfg,
-			struct err *e)
+static int open_display(struct display_server *ds, const struct options *o, struct vm_config *cfg, struct err *e)
 {
 	if (display_server_open(ds, o->display, o->display_w, o->display_h, e) < 0)
 		return -1;
@@ -369,7 +372,10 @@ static int open_display(struct display_server *ds, const struct options *o, stru
 	return 0;
 }
 
-static void ignore_signal(int sig) { (void)sig; }
+static void ignore_signal(int sig)
+{
+	(void)sig;
+}
 
 /* The system-call allow-list, its arguments fitted to this VM's devices. */
 static int install_filter(const struct vm_config *cfg, struct err *e)
@@ -428,8 +434,7 @@ int main(int argc, char **argv)
 	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
 	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
 	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.js.path, &con.socket_path, &e) < 0) ||
-	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 ||
-	    (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
+	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 || (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
 		disks_close(cfg.disks, cfg.ndisks);
 		console_close(&con);
 		console_close_output(&con);
@@ -440,8 +445,7 @@ int main(int argc, char **argv)
 		return EXIT_SETUP_ERROR;
 	}
 	if (!o.no_seccomp)
-		log_info("seccomp: %u system calls allowed, any other kills the monitor",
-			 syscall_filter_count());
+		log_info("seccomp: %u system calls allowed, any other kills the monitor", syscall_filter_count());
 	cfg.serial_output = console_output;
 	cfg.serial_output_opaque = &con;
 

@@ -14,11 +14,10 @@ int guest_mem_init(struct guest_mem *m, uint64_t size, struct err *e)
 	memset(m, 0, sizeof(*m));
 	/* Reserve 2 MiB more and keep a 2 MiB-aligned window: only then can the host back guest
 	 * RAM with huge pages and KVM map them as such, instead of one fault per 4 KiB page. */
-	void *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
 	if (raw == MAP_FAILED)
-		return err_errno(e, errno, "cannot reserve %llu MiB of guest memory",
-				 (unsigned long long)(size >> 20));
+		return err_errno(e, errno, "cannot reserve %llu MiB of guest memory", (unsigned long long)(size >> 20));
 	uintptr_t start = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
 	size_t head = start - (uintptr_t)raw;
 	if (head)

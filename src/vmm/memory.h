@@ -11,7 +11,7 @@
 #include "boot/layout.h"
 
 struct guest_mem {
-	uint8_t *host;     /* mapping of all RAM, regions back to back */
+	uint8_t *host; /* mapping of all RAM, regions back to back */
 	uint64_t size;
 	struct ram_region regions[2];
 	uint64_t host_offset[2];

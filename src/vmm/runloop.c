@@ -62,8 +62,7 @@ static int failed(struct err *e, char *why)
 	return -1;
 }
 
-static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st,
-		      char *why)
+static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why)
 {
 	struct vm *vm = ctx;
 	struct err e;
@@ -78,16 +77,15 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 		break;
 	case CONTROL_DISK_SNAPSHOT:
 		if (fd < 0) {
-			snprintf(why, CONTROL_WHY_MAX, "disk-snapshot needs the new image's file descriptor "
-						       "attached to the request (SCM_RIGHTS)");
+			snprintf(why, CONTROL_WHY_MAX,
+				 "disk-snapshot needs the new image's file descriptor "
+				 "attached to the request (SCM_RIGHTS)");
 			return -1;
 		}
 		if (disk_snapshot(vm, req->disk, req->backing, fd, &st->paused_ms, &e) < 0)
 			return failed(&e, why);
 		break;
-	case CONTROL_RESUME:
-		vm_resume(vm);
-		break;
+	case CONTROL_RESUME: vm_resume(vm); break;
 	case CONTROL_SHUTDOWN: /* a paused guest cannot take the button press */
 		vm_resume(vm);
 		vm_power_button(vm);
@@ -101,8 +99,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 #endif
 		break;
 	case CONTROL_STATUS:
-	case CONTROL_NCMDS:
-		break;
+	case CONTROL_NCMDS: break;
 	}
 	st->paused = vm_paused(vm);
 	st->cpus = vm->cfg.ncpus;
@@ -112,8 +109,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 
 #define MAX_FDS (6 + CONTROL_POLL_FDS)
 
-enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
-			      struct control_server *ctl)
+enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd, struct control_server *ctl)
 {
 	while (!vm_stopping(vm)) {
 		struct pollfd fds[MAX_FDS];

@@ -11,7 +11,6 @@
 
 /* signal_fd: a signalfd for the signals that stop the VM, or -1. ctl: the control socket
  * (possibly without a socket). */
-enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
-			      struct control_server *ctl);
+enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd, struct control_server *ctl);
 
 #endif

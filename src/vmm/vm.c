@@ -51,8 +51,8 @@ static void machine_request_exit(struct machine *m, enum machine_exit reason, co
 {
 	struct vm *vm = (struct vm *)m;
 	int expected = MACHINE_RUNNING;
-	if (!__atomic_compare_exchange_n(&vm->exit_reason, &expected, (int)reason, false,
-					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+	if (!__atomic_compare_exchange_n(&vm->exit_reason, &expected, (int)reason, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
 		return;
 	snprintf(vm->exit_why, sizeof(vm->exit_why), "%s", why);
 	__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
@@ -67,17 +67,12 @@ static int register_devices(struct vm *vm, struct err *e)
 		uint16_t base, len;
 		const char *name;
 	} absent[] = {
-		{0x2e, 2, "Super I/O (absent)"},
-		{0x4e, 2, "Super I/O (absent)"},
-		{PORT_POST, 1, "POST port"},
-		{0x87, 1, "DMA page (absent)"},
-		{0x2e8, 8, "COM4 (absent)"},
-		{0x2f8, 8, "COM2 (absent)"},
+		{0x2e, 2, "Super I/O (absent)"}, {0x4e, 2, "Super I/O (absent)"}, {PORT_POST, 1, "POST port"},
+		{0x87, 1, "DMA page (absent)"},  {0x2e8, 8, "COM4 (absent)"},     {0x2f8, 8, "COM2 (absent)"},
 		{0x3e8, 8, "COM3 (absent)"},
 	};
 	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
-		if (io_bus_register(&vm->pio, absent[i].base, absent[i].len, io_absent, NULL,
-				    absent[i].name, e) < 0)
+		if (io_bus_register(&vm->pio, absent[i].base, absent[i].len, io_absent, NULL, absent[i].name, e) < 0)
 			return -1;
 	struct machine *m = &vm->machine;
 	if (io_bus_register(&vm->pio, PORT_COM1, 8, serial_io, &vm->serial, "COM1", e) < 0 ||
@@ -87,14 +82,13 @@ static int register_devices(struct vm *vm, struct err *e)
 	    io_bus_register(&vm->pio, PORT_PVPANIC, 1, pvpanic_io, m, "pvpanic", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PM_BASE, PORT_PM_LEN, acpi_pm_io, m, "ACPI PM", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PCI_CONFIG, 8, pci_conf1_io, &vm->pci, "PCI configuration", e) < 0 ||
-	    io_bus_register(&vm->mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, pci_ecam_io, &vm->pci,
-			    "PCI ECAM", e) < 0 ||
+	    io_bus_register(&vm->mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, pci_ecam_io, &vm->pci, "PCI ECAM", e) <
+		    0 ||
 	    io_bus_register(&vm->mmio, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE, pci_window_io, &vm->pci,
 			    "PCI MMIO window", e) < 0)
 		return -1;
 	return 0;
 }
-
 
 /* A new device of `size` bytes, zeroed and already in vm->devices, so that vm_destroy takes it
  * down whatever becomes of its initialisation (each destroy copes with a partial one). */
@@ -115,8 +109,8 @@ static int plug(struct vm *vm, struct virtio_dev *vdev, struct err *e)
 	struct vm_device *d = &vm->devices[vm->ndevices - 1];
 	if (!(d->transport = calloc(1, sizeof(*d->transport))))
 		return err_set(e, "out of memory for %s", d->kind);
-	if (virtio_pci_init(d->transport, vdev, e) < 0 ||
-	    pci_bus_add(&vm->pci, &d->transport->pci, e) < 0 || virtio_dev_start(vdev, e) < 0)
+	if (virtio_pci_init(d->transport, vdev, e) < 0 || pci_bus_add(&vm->pci, &d->transport->pci, e) < 0 ||
+	    virtio_dev_start(vdev, e) < 0)
 		return -1;
 	return 0;
 }
@@ -230,12 +224,30 @@ static unsigned one_if(bool b)
 	return b ? 1 : 0;
 }
 
-static unsigned rng_count(const struct vm_config *c) { return one_if(c->rng); }
-static unsigned disk_count(const struct vm_config *c) { return c->ndisks; }
-static unsigned console_count(const struct vm_config *c) { return one_if(c->console_socket); }
-static unsigned nic_count(const struct vm_config *c) { return c->nnics; }
-static unsigned vsock_count(const struct vm_config *c) { return one_if(c->vsock_cid); }
-static unsigned display_count(const struct vm_config *c) { return one_if(c->display); }
+static unsigned rng_count(const struct vm_config *c)
+{
+	return one_if(c->rng);
+}
+static unsigned disk_count(const struct vm_config *c)
+{
+	return c->ndisks;
+}
+static unsigned console_count(const struct vm_config *c)
+{
+	return one_if(c->console_socket);
+}
+static unsigned nic_count(const struct vm_config *c)
+{
+	return c->nnics;
+}
+static unsigned vsock_count(const struct vm_config *c)
+{
+	return one_if(c->vsock_cid);
+}
+static unsigned display_count(const struct vm_config *c)
+{
+	return one_if(c->display);
+}
 
 /* The machine's optional devices, in the order they are made (and their PCI slots given): how
  * many of each this VM's configuration asks for, and how to make the i-th. A new device is one
@@ -244,8 +256,8 @@ static const struct device_kind {
 	unsigned (*count)(const struct vm_config *cfg);
 	int (*add)(struct vm *vm, unsigned i, struct err *e);
 } device_kinds[] = {
-	{rng_count, add_rng},	  {disk_count, add_disk},   {console_count, add_console},
-	{nic_count, add_nic},	  {vsock_count, add_vsock}, {display_count, add_display},
+	{rng_count, add_rng}, {disk_count, add_disk},   {console_count, add_console},
+	{nic_count, add_nic}, {vsock_count, add_vsock}, {display_count, add_display},
 };
 
 static int add_devices(struct vm *vm, struct err *e)
@@ -290,9 +302,7 @@ static int load_guest(struct vm *vm, struct err *e)
 	};
 	if (file_map(cfg->kernel_path, "kernel", KERNEL_MAX, &bc.kernel, &bc.kernel_size, e) < 0)
 		return -1;
-	int r = cfg->initrd_path ? file_map(cfg->initrd_path, "initrd", INITRD_MAX, &bc.initrd,
-					    &bc.initrd_size, e)
-				 : 0;
+	int r = cfg->initrd_path ? file_map(cfg->initrd_path, "initrd", INITRD_MAX, &bc.initrd, &bc.initrd_size, e) : 0;
 	if (r == 0 && cfg->initrd_path && !bc.initrd)
 		r = err_set(e, "initrd '%s' is empty", cfg->initrd_path);
 	struct boot_entry entry = {0};
@@ -332,8 +342,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	if (kvm_open(&vm->kvm, e) < 0)
 		return -1;
 	if (cfg->ncpus > vm->kvm.max_vcpus)
-		return err_set(e, "--cpus %u is more than this host's KVM allows (%u); use --cpus %u or "
-				  "fewer", cfg->ncpus, vm->kvm.max_vcpus, vm->kvm.max_vcpus);
+		return err_set(e,
+			       "--cpus %u is more than this host's KVM allows (%u); use --cpus %u or "
+			       "fewer",
+			       cfg->ncpus, vm->kvm.max_vcpus, vm->kvm.max_vcpus);
 	if (kvm_create_vm(&vm->kvm, e) < 0)
 		return -1;
 	for (int i = 0; i < vm->mem.nregions; i++)
@@ -359,8 +371,8 @@ int vm_start(struct vm *vm, struct err *e)
 void vm_stop(struct vm *vm)
 {
 	int expected = MACHINE_RUNNING;
-	__atomic_compare_exchange_n(&vm->exit_reason, &expected, MACHINE_STOPPED, false,
-				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	__atomic_compare_exchange_n(&vm->exit_reason, &expected, MACHINE_STOPPED, false, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
 	__atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
 	vm_pause_wake(vm);
 	for (unsigned i = 0; i < vm->nvcpus_created; i++)

@@ -10,30 +10,30 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../common/limits.h"
 #include "cpu/vcpu.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
-#include "io/bus.h"
-#include "kvm/kvm.h"
-#include "machine.h"
-#include "memory.h"
-#include "pci/pci.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
 #include "devices/virtio_gpu.h"
 #include "devices/virtio_input.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_vsock.h"
-#include "../common/limits.h"
+#include "io/bus.h"
+#include "kvm/kvm.h"
+#include "machine.h"
+#include "memory.h"
+#include "pci/pci.h"
 
 #define VM_MAX_DISKS SHOJI_MAX_DISKS
-#define VM_MAX_NICS SHOJI_MAX_NICS
+#define VM_MAX_NICS  SHOJI_MAX_NICS
 
 struct vm_disk_config {
 	const char *path;
 	bool read_only;
 	enum block_format format; /* BLOCK_FORMAT_PROBE: raw, refusing a file that looks like qcow2 */
-	const char *serial; /* may be NULL */
+	const char *serial;       /* may be NULL */
 	const char *volatile_dir; /* writes go to an unnamed overlay made here (disks.c), or NULL */
 	struct block_dev *dev;    /* the open image (disks_open); a snapshot replaces it */
 };
@@ -46,7 +46,7 @@ struct vm_config {
 	/* When set, the UART's output goes here instead (serial_set_output). */
 	void (*serial_output)(void *opaque, const uint8_t *buf, size_t n);
 	void *serial_output_opaque;
-	bool rng;          /* a virtio-rng device */
+	bool rng; /* a virtio-rng device */
 	/* The disks, opened once for the monitor's life (disks.c) and kept across guest reboots:
 	 * the VM uses the caller's array, so that a live snapshot's new top outlives this boot. */
 	struct vm_disk_config *disks;
@@ -66,7 +66,7 @@ struct vm_config {
 struct vm_device {
 	const char *kind;
 	void *dev;
-	void (*destroy)(void *dev); /* stops its threads, releases what it holds, frees it */
+	void (*destroy)(void *dev);   /* stops its threads, releases what it holds, frees it */
 	struct virtio_pci *transport; /* a virtio device's PCI side, freed after it; or NULL */
 };
 

@@ -54,7 +54,10 @@ void vm_park(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-bool vm_paused(struct vm *vm) { return vm_pause_requested(vm); }
+bool vm_paused(struct vm *vm)
+{
+	return vm_pause_requested(vm);
+}
 
 int vm_pause(struct vm *vm, struct err *e)
 {
@@ -74,8 +77,7 @@ int vm_pause(struct vm *vm, struct err *e)
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (!all) {
 		vm_resume(vm);
-		return err_set(e, "the vCPUs did not stop within %d ms; the VM keeps running",
-			       PAUSE_WAIT_MS);
+		return err_set(e, "the vCPUs did not stop within %d ms; the VM keeps running", PAUSE_WAIT_MS);
 	}
 	vm->clock_saved = ioctl(vm->kvm.vm_fd, KVM_GET_CLOCK, &vm->paused_clock) == 0;
 	if (!vm->clock_saved)

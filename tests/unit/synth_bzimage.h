@@ -6,16 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYNTH_SETUP_SECTS 4
-#define SYNTH_SETUP_SIZE ((SYNTH_SETUP_SECTS + 1) * 512)
-#define SYNTH_PAYLOAD_SIZE 4096                    /* a multiple of 16: syssize is exact */
-#define SYNTH_SIZE (SYNTH_SETUP_SIZE + SYNTH_PAYLOAD_SIZE)
-#define SYNTH_VERSION 0x020f
-#define SYNTH_HEADER_END 0x268                     /* jump byte 0x66 at 0x201 */
-#define SYNTH_PREF_ADDRESS 0x1000000ull           /* 16 MiB */
-#define SYNTH_ALIGNMENT 0x200000u
-#define SYNTH_INIT_SIZE 0x400000u                  /* 4 MiB */
-#define SYNTH_CMDLINE_SIZE 2047u
+#define SYNTH_SETUP_SECTS     4
+#define SYNTH_SETUP_SIZE      ((SYNTH_SETUP_SECTS + 1) * 512)
+#define SYNTH_PAYLOAD_SIZE    4096 /* a multiple of 16: syssize is exact */
+#define SYNTH_SIZE            (SYNTH_SETUP_SIZE + SYNTH_PAYLOAD_SIZE)
+#define SYNTH_VERSION         0x020f
+#define SYNTH_HEADER_END      0x268        /* jump byte 0x66 at 0x201 */
+#define SYNTH_PREF_ADDRESS    0x1000000ull /* 16 MiB */
+#define SYNTH_ALIGNMENT       0x200000u
+#define SYNTH_INIT_SIZE       0x400000u /* 4 MiB */
+#define SYNTH_CMDLINE_SIZE    2047u
 #define SYNTH_INITRD_ADDR_MAX 0x7fffffffu
 
 /* Fills buf (SYNTH_SIZE bytes) with the image; the payload holds a recognisable pattern. */

@@ -8,7 +8,7 @@
 #include "vmm/boot/layout.h"
 #include "vmm/platform.h"
 
-#define BASE 0xe0000ull
+#define BASE     0xe0000ull
 #define BUF_SIZE (128 * 1024)
 
 static uint8_t buf[BUF_SIZE];
@@ -81,8 +81,8 @@ static void check_tables(unsigned ncpus)
 	/* FADT: hardware-reduced, with reset and sleep registers, and the DSDT. */
 	assert_int_equal(get(fadt, 4, 4), 276);
 	uint32_t flags = (uint32_t)get(fadt, 112, 4);
-	assert_true(flags & (1u << 20));  /* HW_REDUCED_ACPI */
-	assert_true(flags & (1u << 10));  /* RESET_REG_SUP */
+	assert_true(flags & (1u << 20)); /* HW_REDUCED_ACPI */
+	assert_true(flags & (1u << 10)); /* RESET_REG_SUP */
 	assert_gas_io(fadt + 116, PORT_PM_RESET);
 	assert_int_equal(fadt[128], PM_RESET_VALUE);
 	assert_gas_io(fadt + 244, PORT_PM_SLEEP_CONTROL);
@@ -114,8 +114,7 @@ static void check_tables(unsigned ncpus)
 
 	/* DSDT: \_S5 = Package(){5, 5, 0, 0}, COM1 by EISA ID, pvpanic by string. */
 	uint32_t dlen = (uint32_t)get(dsdt, 4, 4);
-	static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
-				     0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
+	static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
 	assert_non_null(find_bytes(dsdt + 36, dlen - 36, s5, sizeof(s5)));
 	static const uint8_t pnp0501[] = {0x0c, 0x41, 0xd0, 0x05, 0x01};
 	assert_non_null(find_bytes(dsdt + 36, dlen - 36, pnp0501, sizeof(pnp0501)));
@@ -199,12 +198,9 @@ static void acpi_checksum_sum(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(acpi_build_1cpu),
-		cmocka_unit_test(acpi_build_2cpus),
-		cmocka_unit_test(acpi_build_254cpus),
-		cmocka_unit_test(acpi_build_bad_ncpus),
-		cmocka_unit_test(acpi_build_too_small),
-		cmocka_unit_test(acpi_checksum_sum),
+		cmocka_unit_test(acpi_build_1cpu),      cmocka_unit_test(acpi_build_2cpus),
+		cmocka_unit_test(acpi_build_254cpus),   cmocka_unit_test(acpi_build_bad_ncpus),
+		cmocka_unit_test(acpi_build_too_small), cmocka_unit_test(acpi_checksum_sum),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

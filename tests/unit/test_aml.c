@@ -6,12 +6,12 @@
 
 #include "vmm/boot/aml.h"
 
-#define assert_aml(a, ...)                                                        \
-	do {                                                                      \
-		static const uint8_t want_[] = {__VA_ARGS__};                     \
-		assert_false((a)->overflow);                                      \
-		assert_int_equal((a)->len, sizeof(want_));                        \
-		assert_memory_equal((a)->buf, want_, sizeof(want_));              \
+#define assert_aml(a, ...)                                                                                             \
+	do {                                                                                                           \
+		static const uint8_t want_[] = {__VA_ARGS__};                                                          \
+		assert_false((a)->overflow);                                                                           \
+		assert_int_equal((a)->len, sizeof(want_));                                                             \
+		assert_memory_equal((a)->buf, want_, sizeof(want_));                                                   \
 	} while (0)
 
 static struct aml *aml_new(void)
@@ -190,12 +190,11 @@ static void aml_io_resource_encoding(void **state)
 	struct aml *a = aml_new();
 	aml_io_resource(a, 0x3f8, 8, 4);
 	/* Buffer(13){ IO(Decode16, 0x3f8, 0x3f8, 1, 8), IRQNoFlags(){4}, EndTag } */
-	assert_aml(a, 0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08,
-		   0x22, 0x10, 0x00, 0x79, 0x00);
+	assert_aml(a, 0x11, 0x10, 0x0a, 0x0d, 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00, 0x79,
+		   0x00);
 	a->len = 0;
 	aml_io_resource(a, 0x505, 1, -1);
-	assert_aml(a, 0x11, 0x0d, 0x0a, 0x0a, 0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01,
-		   0x79, 0x00);
+	assert_aml(a, 0x11, 0x0d, 0x0a, 0x0a, 0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00);
 	free(a);
 }
 
@@ -243,8 +242,8 @@ static void aml_method_notify_encoding(void **state)
 	assert_aml(body, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B', 0x0a, 0x80);
 	aml_method(a, "_EVT", 1, body);
 	/* MethodOp, PkgLength (1 + 4 name + 1 flags + 13 body), name, flags: one argument */
-	assert_aml(a, 0x14, 19, '_', 'E', 'V', 'T', 0x01, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P',
-		   'W', 'R', 'B', 0x0a, 0x80);
+	assert_aml(a, 0x14, 19, '_', 'E', 'V', 'T', 0x01, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'P', 'W', 'R', 'B',
+		   0x0a, 0x80);
 	free(a);
 	free(body);
 }
@@ -262,18 +261,12 @@ static void aml_interrupt_encoding(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(aml_integer_encodings),
-		cmocka_unit_test(aml_name_encodings),
-		cmocka_unit_test(aml_string_encoding),
-		cmocka_unit_test(aml_pkg_length_1byte),
-		cmocka_unit_test(aml_pkg_length_2byte),
-		cmocka_unit_test(aml_pkg_length_3byte),
-		cmocka_unit_test(aml_eisa_id_pnp0501),
-		cmocka_unit_test(aml_device_encoding),
-		cmocka_unit_test(aml_io_resource_encoding),
-		cmocka_unit_test(aml_overflow),
-		cmocka_unit_test(aml_method_notify_encoding),
-		cmocka_unit_test(aml_interrupt_encoding),
+		cmocka_unit_test(aml_integer_encodings),      cmocka_unit_test(aml_name_encodings),
+		cmocka_unit_test(aml_string_encoding),        cmocka_unit_test(aml_pkg_length_1byte),
+		cmocka_unit_test(aml_pkg_length_2byte),       cmocka_unit_test(aml_pkg_length_3byte),
+		cmocka_unit_test(aml_eisa_id_pnp0501),        cmocka_unit_test(aml_device_encoding),
+		cmocka_unit_test(aml_io_resource_encoding),   cmocka_unit_test(aml_overflow),
+		cmocka_unit_test(aml_method_notify_encoding), cmocka_unit_test(aml_interrupt_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

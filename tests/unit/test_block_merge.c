@@ -2,7 +2,8 @@
  * a three-level chain (raw and qcow2 bases) whose middle is folded into the top, data and
  * zero clusters and a shorter backing checked byte for byte, the chain fixed (the middle
  * can be removed), a top left standalone, a backing in another directory named absolutely,
- * block_commit into qcow2 and raw backing files, images that pass the check, and the refusals (no backing file, not qcow2). */
+ * block_commit into qcow2 and raw backing files, images that pass the check, and the refusals (no backing file, not
+ * qcow2). */
 #include "unit.h"
 
 #include <stdio.h>
@@ -15,8 +16,8 @@
 #include "block/qcow2.h"
 #include "image_fixture.h"
 
-#define KIB 1024ull
-#define MIB (1ull << 20)
+#define KIB  1024ull
+#define MIB  (1ull << 20)
 #define SIZE (4 * MIB)
 
 struct fx {
@@ -54,7 +55,7 @@ static void create(const char *path, uint64_t size, const char *backing, const c
 	image_create(path, size, 0, backing, bfmt);
 }
 
-#define open_ok image_open
+#define open_ok      image_open
 #define assert_clean image_assert_clean
 
 static void pattern(struct block_dev *d, uint64_t off, uint64_t len, int seed)
@@ -108,14 +109,14 @@ static void make_chain(struct fx *f, bool raw_base)
 	block_close(d);
 	create(f->mid, SIZE, "base", raw_base ? "raw" : "qcow2");
 	d = open_ok(f->mid, BLOCK_FORMAT_QCOW2, 0);
-	pattern(d, 64 * KIB, 200 * KIB, 2);          /* whole and partial clusters */
+	pattern(d, 64 * KIB, 200 * KIB, 2); /* whole and partial clusters */
 	pattern(d, 3 * MIB + 100, 5000, 3);
 	assert_int_equal(block_write_zeroes(d, MIB, 128 * KIB, true, &e), 0); /* zero clusters over base data */
 	block_close(d);
 	create(f->top, SIZE, "mid.qcow2", "qcow2");
 	d = open_ok(f->top, BLOCK_FORMAT_QCOW2, 0);
-	pattern(d, 128 * KIB, 64 * KIB, 4);          /* over mid's data */
-	pattern(d, 2 * MIB, 10, 5);                  /* over base's data */
+	pattern(d, 128 * KIB, 64 * KIB, 4); /* over mid's data */
+	pattern(d, 2 * MIB, 10, 5);         /* over base's data */
 	block_close(d);
 }
 
@@ -138,8 +139,14 @@ static void merge_keeps_content(struct fx *f, bool raw_base)
 	free(after);
 }
 
-static void test_merge_qcow2_base(void **state) { merge_keeps_content(*state, false); }
-static void test_merge_raw_base(void **state) { merge_keeps_content(*state, true); }
+static void test_merge_qcow2_base(void **state)
+{
+	merge_keeps_content(*state, false);
+}
+static void test_merge_raw_base(void **state)
+{
+	merge_keeps_content(*state, true);
+}
 
 /* The bottom level folded: the image becomes standalone. */
 static void test_merge_to_standalone(void **state)

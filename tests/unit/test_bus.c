@@ -60,8 +60,7 @@ static void bus_register_overlap(void **state)
 	};
 	for (size_t i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
 		e.msg[0] = '\0';
-		assert_int_equal(io_bus_register(b, clash[i][0], clash[i][1], probe_io, &p, "intruder",
-						 &e), -1);
+		assert_int_equal(io_bus_register(b, clash[i][0], clash[i][1], probe_io, &p, "intruder", &e), -1);
 		assert_contains(e.msg, "intruder");
 		assert_contains(e.msg, "serial");
 	}
@@ -182,8 +181,7 @@ static void bus_max_ranges(void **state)
 	/* Registered out of order, so that the sorted insert is exercised. */
 	for (unsigned i = 0; i < IO_BUS_MAX_RANGES; i++) {
 		unsigned slot = (i * 37) % IO_BUS_MAX_RANGES;
-		assert_int_equal(io_bus_register(b, 0x1000 + 0x10 * slot, 4, probe_io, &probes[slot],
-						 "dev", &e), 0);
+		assert_int_equal(io_bus_register(b, 0x1000 + 0x10 * slot, 4, probe_io, &probes[slot], "dev", &e), 0);
 	}
 	assert_int_equal(b->n, IO_BUS_MAX_RANGES);
 	assert_int_equal(io_bus_register(b, 0x9000, 1, probe_io, NULL, "one too many", &e), -1);
@@ -208,13 +206,8 @@ int main(void)
 	log_set_level(LOG_ERROR);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, bus_setup, bus_teardown)
 	const struct CMUnitTest tests[] = {
-		T(bus_register_overlap),
-		T(bus_register_empty),
-		T(bus_dispatch_offsets),
-		T(bus_dispatch_straddle),
-		T(bus_dispatch_unclaimed),
-		T(bus_io_absent),
-		T(bus_max_ranges),
+		T(bus_register_overlap),   T(bus_register_empty), T(bus_dispatch_offsets), T(bus_dispatch_straddle),
+		T(bus_dispatch_unclaimed), T(bus_io_absent),      T(bus_max_ranges),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,10 @@ static void bzimage_load_address_fallback(void **state)
 static void bzimage_parse_elf(void **state)
 {
 	(void)state;
-	memcpy(image, "\x7f" "ELF", 4);
+	memcpy(image,
+	       "\x7f"
+	       "ELF",
+	       4);
 	expect_refused(SYNTH_SIZE, "ELF");
 	expect_refused(4, "ELF");
 }

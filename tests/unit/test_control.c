@@ -78,7 +78,8 @@ static void test_commands(void **state)
 		assert_int_equal(cmd, ok[i].cmd);
 	}
 	enum control_cmd cmd;
-	assert_int_equal(parse("{\"cmd\":\"disk-snapshot\",\"disk\":\"root\",\"backing\":\"../t/x y.qcow2\"}", &cmd), 0);
+	assert_int_equal(parse("{\"cmd\":\"disk-snapshot\",\"disk\":\"root\",\"backing\":\"../t/x y.qcow2\"}", &cmd),
+			 0);
 	assert_string_equal(last_req.disk, "root");
 	assert_string_equal(last_req.backing, "../t/x y.qcow2");
 }
@@ -86,11 +87,11 @@ static void test_commands(void **state)
 static void test_replies(void **state)
 {
 	(void)state;
-	struct control_status st = {.paused = false, .pid = 4321, .cpus = 2, .memory_mib = 512,
-				    .uptime_s = 12.3456};
+	struct control_status st = {.paused = false, .pid = 4321, .cpus = 2, .memory_mib = 512, .uptime_s = 12.3456};
 	control_reply(CONTROL_STATUS, &st, reply);
-	assert_string_equal(reply, "{\"ok\":true,\"state\":\"running\",\"pid\":4321,\"cpus\":2,"
-				   "\"memory_mib\":512,\"uptime_s\":12.346}\n");
+	assert_string_equal(reply,
+			    "{\"ok\":true,\"state\":\"running\",\"pid\":4321,\"cpus\":2,"
+			    "\"memory_mib\":512,\"uptime_s\":12.346}\n");
 	st.paused = true;
 	control_reply(CONTROL_PAUSE, &st, reply);
 	assert_string_equal(reply, "{\"ok\":true,\"state\":\"paused\"}\n");
@@ -143,7 +144,8 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"disk-snapshot\",\"disk\":0,\"backing\":\"a\"}", "'disk'"},
 		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0\",\"backing\":\"\"}", "empty"},
 		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0\",\"backing\":\"a\\u0000b\"}", "NUL"},
-		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0123456789012345678901234567890123\",\"backing\":\"a\"}", "over 31 bytes"},
+		{"{\"cmd\":\"disk-snapshot\",\"disk\":\"0123456789012345678901234567890123\",\"backing\":\"a\"}",
+		 "over 31 bytes"},
 #ifndef SHOJI_TEST_HOOKS
 		{"{\"cmd\":\"test-forbidden-syscall\"}", "unknown command"},
 #endif
@@ -203,8 +205,7 @@ static int exec_calls;
 
 static int passed_fds;
 
-static int fake_exec(void *ctx, const struct control_request *req, int fd, struct control_status *st,
-		     char *why)
+static int fake_exec(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why)
 {
 	(void)ctx;
 	exec_calls++;

@@ -15,23 +15,31 @@ static struct kvm_cpuid2 *table_new(void)
 	assert_non_null(c);
 	c->nent = E_COUNT;
 	struct kvm_cpuid_entry2 *en = c->entries;
-	en[E_LEAF1] = (struct kvm_cpuid_entry2){.function = 0x1, .eax = 0x000906ea,
-		.ebx = 0x07100800, .ecx = 0x7ffafbff, .edx = 0xbfebfbff};
+	en[E_LEAF1] = (struct kvm_cpuid_entry2){.function = 0x1,
+						.eax = 0x000906ea,
+						.ebx = 0x07100800,
+						.ecx = 0x7ffafbff,
+						.edx = 0xbfebfbff};
 	/* Leaf 4: type in 4:0, level in 7:5; stale sharing counts in 31:14. */
-	en[E_L1D] = (struct kvm_cpuid_entry2){.function = 0x4, .index = 0,
-		.eax = 0xfc004000 | (1 << 5) | 1, .ebx = 0x01c0003f};
-	en[E_L3] = (struct kvm_cpuid_entry2){.function = 0x4, .index = 3,
-		.eax = 0xfc03c000 | (3 << 5) | 3, .ebx = 0x03c0003f};
+	en[E_L1D] = (struct kvm_cpuid_entry2){.function = 0x4,
+					      .index = 0,
+					      .eax = 0xfc004000 | (1 << 5) | 1,
+					      .ebx = 0x01c0003f};
+	en[E_L3] = (struct kvm_cpuid_entry2){.function = 0x4,
+					     .index = 3,
+					     .eax = 0xfc03c000 | (3 << 5) | 3,
+					     .ebx = 0x03c0003f};
 	en[E_NULLCACHE] = (struct kvm_cpuid_entry2){.function = 0x4, .index = 4, .eax = 0xfc000000};
 	for (unsigned i = 0; i < 3; i++)
-		en[E_B0 + i] = (struct kvm_cpuid_entry2){.function = 0xb, .index = i,
-			.eax = 0x55, .ebx = 0x66, .ecx = 0x77, .edx = 0x88};
-	en[E_AMD8] = (struct kvm_cpuid_entry2){.function = 0x80000008, .eax = 0x3030,
-		.ecx = 0x0003f0ff};
-	en[E_AMD1E] = (struct kvm_cpuid_entry2){.function = 0x8000001e, .eax = 0x99,
-		.ebx = 0x0100, .ecx = 0x0303};
-	en[E_LEAF7] = (struct kvm_cpuid_entry2){.function = 0x7, .eax = 1, .ebx = 2, .ecx = 3,
-		.edx = 4};
+		en[E_B0 + i] = (struct kvm_cpuid_entry2){.function = 0xb,
+							 .index = i,
+							 .eax = 0x55,
+							 .ebx = 0x66,
+							 .ecx = 0x77,
+							 .edx = 0x88};
+	en[E_AMD8] = (struct kvm_cpuid_entry2){.function = 0x80000008, .eax = 0x3030, .ecx = 0x0003f0ff};
+	en[E_AMD1E] = (struct kvm_cpuid_entry2){.function = 0x8000001e, .eax = 0x99, .ebx = 0x0100, .ecx = 0x0303};
+	en[E_LEAF7] = (struct kvm_cpuid_entry2){.function = 0x7, .eax = 1, .ebx = 2, .ecx = 3, .edx = 4};
 	return c;
 }
 

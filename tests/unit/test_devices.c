@@ -17,8 +17,7 @@ static int machine_setup(void **state)
 	return 0;
 }
 
-static void put(void (*io)(void *, uint64_t, uint8_t *, uint32_t, bool), uint64_t offset,
-		uint8_t value)
+static void put(void (*io)(void *, uint64_t, uint8_t *, uint32_t, bool), uint64_t offset, uint8_t value)
 {
 	io(&fm.m, offset, &value, 1, true);
 }
@@ -126,14 +125,8 @@ int main(void)
 	log_set_level(LOG_ERROR);
 #define T(fn) cmocka_unit_test_setup(fn, machine_setup)
 	const struct CMUnitTest tests[] = {
-		T(acpi_pm_poweroff),
-		T(acpi_pm_reboot),
-		T(acpi_pm_ignored),
-		T(i8042_reset),
-		T(i8042_other),
-		T(pvpanic_read),
-		T(pvpanic_panicked),
-		T(pvpanic_crash_loaded),
+		T(acpi_pm_poweroff), T(acpi_pm_reboot), T(acpi_pm_ignored),  T(i8042_reset),
+		T(i8042_other),      T(pvpanic_read),   T(pvpanic_panicked), T(pvpanic_crash_loaded),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,10 @@ struct dfx {
 	struct display_input_event ev[DISPLAY_INPUT_MAX];
 };
 
-static void h_connected(void *o) { ((struct dfx *)o)->connected++; }
+static void h_connected(void *o)
+{
+	((struct dfx *)o)->connected++;
+}
 static void h_input(void *o, uint32_t device, const struct display_input_event *ev, unsigned n)
 {
 	struct dfx *f = o;
@@ -342,15 +345,15 @@ static void malformed_messages_drop_the_seat(void **state)
 		uint8_t body[64];
 		size_t send_len;
 	} bad[] = {
-		{DISPLAY_MSG_ACK, 8, {0}, 8 + 4},               /* header says more than the packet */
-		{DISPLAY_MSG_ACK, 2, {0}, 8 + 2},               /* short body */
-		{DISPLAY_MSG_HELLO, 0, {0}, 8},                 /* a monitor-to-seat type */
-		{999, 0, {0}, 8},                               /* unknown */
-		{DISPLAY_MSG_INPUT, 8, {0, 0, 0, 0, 0, 0, 0, 0}, 16},          /* no events */
-		{DISPLAY_MSG_INPUT, 8, {3, 0, 0, 0, 1, 0, 0, 0}, 16},          /* bad device, count 1 */
-		{DISPLAY_MSG_INPUT, 16, {0, 0, 0, 0, 2, 0, 0, 0}, 24},         /* says 2, holds 1 */
-		{DISPLAY_MSG_INPUT, 8, {0, 0, 0, 0, 65, 0, 0, 0}, 16},         /* too many */
-		{DISPLAY_MSG_PREFERRED_SIZE, 8, {0}, 16},                      /* 0 x 0 */
+		{DISPLAY_MSG_ACK, 8, {0}, 8 + 4},                                 /* header says more than the packet */
+		{DISPLAY_MSG_ACK, 2, {0}, 8 + 2},                                 /* short body */
+		{DISPLAY_MSG_HELLO, 0, {0}, 8},                                   /* a monitor-to-seat type */
+		{999, 0, {0}, 8},                                                 /* unknown */
+		{DISPLAY_MSG_INPUT, 8, {0, 0, 0, 0, 0, 0, 0, 0}, 16},             /* no events */
+		{DISPLAY_MSG_INPUT, 8, {3, 0, 0, 0, 1, 0, 0, 0}, 16},             /* bad device, count 1 */
+		{DISPLAY_MSG_INPUT, 16, {0, 0, 0, 0, 2, 0, 0, 0}, 24},            /* says 2, holds 1 */
+		{DISPLAY_MSG_INPUT, 8, {0, 0, 0, 0, 65, 0, 0, 0}, 16},            /* too many */
+		{DISPLAY_MSG_PREFERRED_SIZE, 8, {0}, 16},                         /* 0 x 0 */
 		{DISPLAY_MSG_PREFERRED_SIZE, 8, {0, 0x40, 0, 0, 1, 0, 0, 0}, 16}, /* 16384 wide */
 	};
 	uint8_t b[64];
@@ -389,8 +392,13 @@ static void option_parsing(void **state)
 	assert_string_equal(path, "/run/y.sock");
 	assert_int_equal(w, 1920);
 	assert_int_equal(h, 1080);
-	const char *bad[] = {"vnc:1", "socket:", "socket:/a,size=10x10", "socket:/a,size=1920",
-			     "socket:/a,size=1920x", "socket:/a,size=9000x100", "socket:/a,size=axb",
+	const char *bad[] = {"vnc:1",
+			     "socket:",
+			     "socket:/a,size=10x10",
+			     "socket:/a,size=1920",
+			     "socket:/a,size=1920x",
+			     "socket:/a,size=9000x100",
+			     "socket:/a,size=axb",
 			     "socket:/a,size=100x100x"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char buf[64];
@@ -420,7 +428,10 @@ static int input_setup_kind(void **state, uint32_t kind)
 	return 0;
 }
 
-static int input_setup(void **state) { return input_setup_kind(state, DISPLAY_INPUT_KEYBOARD); }
+static int input_setup(void **state)
+{
+	return input_setup_kind(state, DISPLAY_INPUT_KEYBOARD);
+}
 
 static int input_teardown(void **state)
 {
@@ -439,7 +450,10 @@ static uint8_t cfg_select(struct ifx *f, uint8_t select, uint8_t subsel)
 	return (uint8_t)vfx_rd(&f->v, 0x2002, 1);
 }
 
-static uint8_t cfg_byte(struct ifx *f, unsigned i) { return (uint8_t)vfx_rd(&f->v, 0x2008 + i, 1); }
+static uint8_t cfg_byte(struct ifx *f, unsigned i)
+{
+	return (uint8_t)vfx_rd(&f->v, 0x2008 + i, 1);
+}
 
 static void input_config_space(void **state)
 {
@@ -457,7 +471,7 @@ static void input_config_space(void **state)
 	assert_int_equal(cfg_select(f, VIRTIO_INPUT_CFG_EV_BITS, EV_ABS), 0);
 	assert_int_equal(cfg_select(f, VIRTIO_INPUT_CFG_EV_BITS, EV_LED), 1);
 	assert_int_equal(cfg_select(f, VIRTIO_INPUT_CFG_ABS_INFO, ABS_X), 0);
-	assert_int_equal(cfg_select(f, 0x7f, 0), 0); /* unknown select */
+	assert_int_equal(cfg_select(f, 0x7f, 0), 0);         /* unknown select */
 	assert_int_equal(vfx_rd(&f->v, 0x2000 + 200, 4), 0); /* past the structure */
 }
 
@@ -479,7 +493,10 @@ static void tablet_and_mouse_config(void **state)
 	assert_int_equal(cfg_select(f, VIRTIO_INPUT_CFG_ID_NAME, 0), strlen("shoji mouse"));
 }
 
-static int tablet_setup(void **state) { return input_setup_kind(state, DISPLAY_INPUT_TABLET); }
+static int tablet_setup(void **state)
+{
+	return input_setup_kind(state, DISPLAY_INPUT_TABLET);
+}
 
 static void event_buffer(struct ifx *f, unsigned i)
 {
@@ -490,8 +507,7 @@ static void event_buffer(struct ifx *f, unsigned i)
 static void events_wait_for_buffers(void **state)
 {
 	struct ifx *f = *state;
-	struct display_input_event ev[4] = {{EV_KEY, KEY_A, 1}, {EV_SYN, 0, 0}, {EV_KEY, KEY_A, 0},
-					    {EV_SYN, 0, 0}};
+	struct display_input_event ev[4] = {{EV_KEY, KEY_A, 1}, {EV_SYN, 0, 0}, {EV_KEY, KEY_A, 0}, {EV_SYN, 0, 0}};
 	virtio_input_inject(&f->in, ev, 4); /* no driver yet: dropped */
 	assert_int_equal(f->in.count, 0);
 	vfx_bring_up_queues(&f->v, 0, 2);

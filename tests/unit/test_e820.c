@@ -43,7 +43,10 @@ static uint64_t ram_total(const struct e820_entry *map, int n)
 }
 
 /* RAM given to the guest: all of it but the EBDA and the 0xa0000-1 MiB range. */
-static uint64_t expected_ram(uint64_t mem) { return mem - (0x100000 - 0x9fc00); }
+static uint64_t expected_ram(uint64_t mem)
+{
+	return mem - (0x100000 - 0x9fc00);
+}
 
 static void e820_64m(void **state)
 {
@@ -120,12 +123,8 @@ static void e820_no_room(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(e820_64m),
-		cmocka_unit_test(e820_3g),
-		cmocka_unit_test(e820_4g),
-		cmocka_unit_test(e820_8g),
-		cmocka_unit_test(e820_too_small),
-		cmocka_unit_test(e820_no_room),
+		cmocka_unit_test(e820_64m), cmocka_unit_test(e820_3g),        cmocka_unit_test(e820_4g),
+		cmocka_unit_test(e820_8g),  cmocka_unit_test(e820_too_small), cmocka_unit_test(e820_no_room),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,9 @@ static void test_parse_rules(void **state)
 
 	assert_int_equal(jsonl_parse_object("{\"cmd\":\"g\\u00e9\\u0001\"}", 23, 64, &o, &e), 0);
 	assert_int_equal(jsonl_command(o, names, 3, &e), -1);
-	assert_non_null(strstr(e.msg, "unknown command 'g??" "?' (one of: stop, go)"));
+	assert_non_null(strstr(e.msg,
+			       "unknown command 'g??"
+			       "?' (one of: stop, go)"));
 	json_object_put(o);
 }
 
@@ -113,7 +115,9 @@ static void on_closed(void *ctx, struct jsonl_conn *c)
 }
 
 static const struct jsonl_server_ops ops = {
-	.accepted = on_accepted, .request = on_request, .closed = on_closed,
+	.accepted = on_accepted,
+	.request = on_request,
+	.closed = on_closed,
 };
 
 static char sock_path[108];
@@ -166,7 +170,11 @@ static void start(struct jsonl_server *s, size_t max_out)
 	snprintf(name, sizeof(name), "shoji-test-jsonl-%d.sock", (int)getpid());
 	unit_tmp_path(sock_path, sizeof(sock_path), name);
 	const struct jsonl_server_config cfg = {
-		.what = "test socket", .ops = &ops, .max_conns = 2, .max_line = 32, .max_out = max_out,
+		.what = "test socket",
+		.ops = &ops,
+		.max_conns = 2,
+		.max_line = 32,
+		.max_out = max_out,
 		.fds_per_line = 1,
 	};
 	struct err e;
@@ -237,7 +245,7 @@ static void test_refused_and_too_long(void **state)
 	int r = client();
 	read_some(&s, r, buf, sizeof(buf), 31);
 	assert_string_equal(buf, "{\"ok\":false,\"error\":\"refused\"}\n");
-	send(r, "a\n", 2, MSG_NOSIGNAL); /* drained, never served */
+	send(r, "a\n", 2, MSG_NOSIGNAL);      /* drained, never served */
 	assert_true(peer_closed(&s, r, 100)); /* its write side shut: it reads the end */
 	assert_int_equal(requests, 0);
 	close(r);
@@ -298,10 +306,8 @@ static void test_one_descriptor_a_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_rules),
-		cmocka_unit_test(test_parked_requests_keep_their_order),
-		cmocka_unit_test(test_slow_reader_dropped),
-		cmocka_unit_test(test_refused_and_too_long),
+		cmocka_unit_test(test_parse_rules),           cmocka_unit_test(test_parked_requests_keep_their_order),
+		cmocka_unit_test(test_slow_reader_dropped),   cmocka_unit_test(test_refused_and_too_long),
 		cmocka_unit_test(test_one_descriptor_a_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,10 +12,10 @@
 #include "vmm/boot/loader.h"
 #include "vmm/memory.h"
 
-#define MIB (1ull << 20)
-#define PAGE 4096ull
+#define MIB         (1ull << 20)
+#define PAGE        4096ull
 #define INITRD_SIZE 10000u
-#define CMDLINE "console=ttyS0 panic=-1 quiet"
+#define CMDLINE     "console=ttyS0 panic=-1 quiet"
 
 struct fixture {
 	struct guest_mem mem;
@@ -52,7 +52,10 @@ static int fixture_setup_size(void **state, uint64_t mem_size)
 	return 0;
 }
 
-static int fixture_setup(void **state) { return fixture_setup_size(state, 64 * MIB); }
+static int fixture_setup(void **state)
+{
+	return fixture_setup_size(state, 64 * MIB);
+}
 
 static int fixture_teardown(void **state)
 {
@@ -103,8 +106,8 @@ static void boot_load_valid(void **state)
 	assert_int_equal(b->gdt_limit, 6 * 8 - 1);
 
 	/* The protected-mode kernel, at its load address. */
-	assert_memory_equal(gpa(f, SYNTH_PREF_ADDRESS, SYNTH_PAYLOAD_SIZE),
-			    f->kernel + SYNTH_SETUP_SIZE, SYNTH_PAYLOAD_SIZE);
+	assert_memory_equal(gpa(f, SYNTH_PREF_ADDRESS, SYNTH_PAYLOAD_SIZE), f->kernel + SYNTH_SETUP_SIZE,
+			    SYNTH_PAYLOAD_SIZE);
 	/* The command line, NUL-terminated. */
 	assert_string_equal((const char *)gpa(f, LAYOUT_CMDLINE, sizeof(CMDLINE)), CMDLINE);
 	/* The 64-bit code segment and the identity map. */
@@ -116,8 +119,7 @@ static void boot_load_valid(void **state)
 	assert_memory_equal(gpa(f, LAYOUT_ACPI, 8), "RSD PTR ", 8);
 	/* The reset vector: mov dx, 0x602; mov al, 1; out dx, al (a real-mode restart resets). */
 	static const uint8_t reset_stub[] = {0xba, 0x02, 0x06, 0xb0, 0x01, 0xee};
-	assert_memory_equal(gpa(f, LAYOUT_RESET_VECTOR, sizeof(reset_stub)), reset_stub,
-			    sizeof(reset_stub));
+	assert_memory_equal(gpa(f, LAYOUT_RESET_VECTOR, sizeof(reset_stub)), reset_stub, sizeof(reset_stub));
 }
 
 static void boot_load_zero_page(void **state)

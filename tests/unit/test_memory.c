@@ -22,8 +22,8 @@ static void memory_aligned_and_split(void **state)
 	uint8_t *low = guest_mem_ptr(&m, 3 * GIB - 1, 1);
 	assert_non_null(low);
 	*low = 0x5a;
-	assert_null(guest_mem_ptr(&m, 3 * GIB - 1, 2));      /* runs into the hole */
-	assert_null(guest_mem_ptr(&m, 3 * GIB, 1));          /* in the hole */
+	assert_null(guest_mem_ptr(&m, 3 * GIB - 1, 2));         /* runs into the hole */
+	assert_null(guest_mem_ptr(&m, 3 * GIB, 1));             /* in the hole */
 	assert_null(guest_mem_ptr(&m, 4 * GIB + 512 * MIB, 1)); /* past the end */
 	assert_null(guest_mem_ptr(&m, 4 * GIB, UINT64_MAX));    /* huge length */
 	assert_null(guest_mem_ptr(&m, UINT64_MAX, 2));          /* wrapping */

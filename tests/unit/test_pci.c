@@ -14,8 +14,7 @@ struct fake_dev {
 	uint32_t value;
 };
 
-static void fake_bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, uint32_t len,
-			bool is_write)
+static void fake_bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct fake_dev *f = (struct fake_dev *)d;
 	f->last_bar = bar;
@@ -88,7 +87,7 @@ static void pci_bar_sizing_and_decoding(void **state)
 	pci_device_init(&f.pci, "fake", 0x1af4, 0x1044, 0xff0000, 1, 0x1af4, 0x44);
 	f.pci.ops = &fake_ops;
 	assert_int_equal(pci_device_add_bar(&f.pci, 0, 0x4000, true, &e), 0);
-	assert_int_equal(pci_device_add_bar(&f.pci, 5, 0x4000, true, &e), -1); /* no room for high */
+	assert_int_equal(pci_device_add_bar(&f.pci, 5, 0x4000, true, &e), -1);  /* no room for high */
 	assert_int_equal(pci_device_add_bar(&f.pci, 2, 0x3000, false, &e), -1); /* not a power of 2 */
 	assert_int_equal(pci_bus_add(&bus, &f.pci, &e), 0);
 	assert_int_equal(f.pci.slot, 1);

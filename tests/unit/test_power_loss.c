@@ -12,10 +12,10 @@
  * back, for every block, the value it had at the guest's last completed flush or a value the
  * guest wrote after it: nothing a flush acknowledged is ever lost, nothing is torn. */
 #include <fcntl.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ enum op_kind { OP_WRITE, OP_SYNC, OP_TRUNCATE, OP_PUNCH };
 struct op {
 	enum op_kind kind;
 	uint64_t off, len; /* OP_TRUNCATE: len is the new size */
-	uint8_t *data;	   /* OP_WRITE */
+	uint8_t *data;     /* OP_WRITE */
 };
 
 static struct {
@@ -163,23 +163,20 @@ static void apply(struct buf *f, const struct op *o)
 			buf_resize(f, o->off + o->len);
 		memcpy(f->b + o->off, o->data, o->len);
 		break;
-	case OP_TRUNCATE:
-		buf_resize(f, o->len);
-		break;
+	case OP_TRUNCATE: buf_resize(f, o->len); break;
 	case OP_PUNCH:
 		if (o->off < f->size)
 			memset(f->b + o->off, 0, (o->off + o->len > f->size ? f->size : o->off + o->len) - o->off);
 		break;
-	case OP_SYNC:
-		break;
+	case OP_SYNC: break;
 	}
 }
 
 /* ---- the guest's view: each 4 KiB block holds a value id (0: zeroes) ---- */
 
-#define BLOCK 4096u
+#define BLOCK   4096u
 #define NBLOCKS 1024u /* a 4 MiB disk */
-#define NOPS 700
+#define NOPS    700
 
 static void fill(uint8_t *p, uint32_t id)
 {
@@ -207,7 +204,7 @@ struct history {
 
 struct workload {
 	uint32_t flushed[NOPS + 1][NBLOCKS]; /* the disk at each completed flush */
-	size_t flushed_at[NOPS + 1];	      /* recorder index after that flush */
+	size_t flushed_at[NOPS + 1];         /* recorder index after that flush */
 	unsigned nflushed;
 	struct history *hist[NBLOCKS];
 	unsigned nhist[NBLOCKS];
@@ -321,8 +318,8 @@ static void check_cut(const char *path, const struct workload *w, size_t cut, co
 		assert_int_equal(block_pread(d, b, BLOCK, (uint64_t)blk * BLOCK, &e), 0);
 		uint32_t id = id_of(b);
 		if (id == UINT32_MAX || !acceptable(w, blk, id, cut))
-			fail_msg("cut at %zu (%s): block %u holds %s%u, which no flush or later write left there",
-				 cut, what, blk, id == UINT32_MAX ? "torn data, not " : "value ", id);
+			fail_msg("cut at %zu (%s): block %u holds %s%u, which no flush or later write left there", cut,
+				 what, blk, id == UINT32_MAX ? "torn data, not " : "value ", id);
 	}
 	block_close(d);
 }

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "common/fdpass.h"
-#include "toolstack/proto.h"
 #include "common/rpc.h"
+#include "toolstack/proto.h"
 #include "unit.h"
 
 static int parse(const char *s, struct proto_request *r, enum proto_code *code, struct err *e)
@@ -36,13 +36,14 @@ static void test_good_requests(void **state)
 	assert_int_equal(parse("{\"cmd\":\"stop\",\"name\":\"w\"}", &r, &code, &e), 0);
 	assert_int_equal(r.timeout_s, 30);
 	proto_request_free(&r);
-	assert_int_equal(parse("{\"name\":\"a\",\"cmd\":\"set\",\"assign\":[\"memory=1G\",\"cpus=2\"]}", &r,
-			       &code, &e), 0);
+	assert_int_equal(parse("{\"name\":\"a\",\"cmd\":\"set\",\"assign\":[\"memory=1G\",\"cpus=2\"]}", &r, &code, &e),
+			 0);
 	assert_int_equal(r.nassign, 2);
 	assert_string_equal(r.assign[1], "cpus=2");
 	proto_request_free(&r);
-	assert_int_equal(parse("{\"cmd\":\"create\",\"name\":\"a\",\"definition\":\"[vm]\\nname=a\\n\"}", &r,
-			       &code, &e), 0);
+	assert_int_equal(parse("{\"cmd\":\"create\",\"name\":\"a\",\"definition\":\"[vm]\\nname=a\\n\"}", &r, &code,
+			       &e),
+			 0);
 	assert_string_equal(r.definition, "[vm]\nname=a\n");
 	proto_request_free(&r);
 	assert_int_equal(parse("{\"cmd\":\"events\",\"follow\":true}", &r, &code, &e), 0);
@@ -56,13 +57,15 @@ static void test_good_requests(void **state)
 	assert_int_equal(r.cmd, PROTO_TEMPLATE_BEGIN);
 	assert_true(r.replace);
 	proto_request_free(&r);
-	assert_int_equal(parse("{\"cmd\":\"template-commit\",\"name\":\"deb\",\"version\":3,\"source\":\"/x.img\"}",
-			       &r, &code, &e), 0);
+	assert_int_equal(parse("{\"cmd\":\"template-commit\",\"name\":\"deb\",\"version\":3,\"source\":\"/x.img\"}", &r,
+			       &code, &e),
+			 0);
 	assert_int_equal(r.version, 3);
 	assert_string_equal(r.source, "/x.img");
 	proto_request_free(&r);
-	assert_int_equal(parse("{\"cmd\":\"snapshot-revert\",\"name\":\"w\",\"snapshot\":\"before-update\"}", &r,
-			       &code, &e), 0);
+	assert_int_equal(parse("{\"cmd\":\"snapshot-revert\",\"name\":\"w\",\"snapshot\":\"before-update\"}", &r, &code,
+			       &e),
+			 0);
 	assert_string_equal(r.snapshot, "before-update");
 	proto_request_free(&r);
 	assert_int_equal(parse("{\"cmd\":\"snapshot-create\",\"name\":\"w\"}", &r, &code, &e), 0);
@@ -193,7 +196,10 @@ static void send_part(int sock, const char *text, int fd)
 	assert_int_equal(n, (ssize_t)strlen(text));
 }
 
-static bool is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+static bool is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
 
 static void test_reader_passed_fd(void **state)
 {

@@ -22,11 +22,11 @@
 
 #define MIB (1ull << 20)
 
-#define fx image_fx
-#define setup image_fx_setup
-#define teardown image_fx_teardown
-#define in_dir image_fx_in_dir
-#define open_ok image_open
+#define fx           image_fx
+#define setup        image_fx_setup
+#define teardown     image_fx_teardown
+#define in_dir       image_fx_in_dir
+#define open_ok      image_open
 #define assert_clean image_assert_clean
 
 static void create(const char *path, uint64_t size, unsigned bits, const char *backing, const char *bfmt)
@@ -119,8 +119,8 @@ static void write_read_back(void **state)
 	memset(a, 0, sizeof(a));
 	assert_memory_equal(a, b, sizeof(b)); /* a new image reads as zeroes */
 	fill(a, sizeof(a), 1);
-	wr(d, 100001, a, sizeof(a));          /* unaligned, several clusters */
-	wr(d, 10 * MIB + 1000, a, 234);      /* the partial last cluster */
+	wr(d, 100001, a, sizeof(a));    /* unaligned, several clusters */
+	wr(d, 10 * MIB + 1000, a, 234); /* the partial last cluster */
 	struct err e;
 	assert_int_equal(block_pwrite(d, a, 235, 10 * MIB + 1000, &e), -1); /* past the end */
 	assert_contains(e.msg, "beyond its size");
@@ -154,8 +154,8 @@ static void cow_from_raw_backing(void **state)
 	assert_memory_equal(want, got, sizeof(got));
 	uint8_t x[100];
 	memset(x, 0xAB, sizeof(x));
-	wr(d, 70000, x, sizeof(x));            /* inside the second cluster: COW of the rest */
-	wr(d, 3 * MIB - 50, x, sizeof(x));     /* across the backing file's end */
+	wr(d, 70000, x, sizeof(x));        /* inside the second cluster: COW of the rest */
+	wr(d, 3 * MIB - 50, x, sizeof(x)); /* across the backing file's end */
 	memcpy(want + 70000, x, sizeof(x));
 	memcpy(want + 3 * MIB - 50, x, sizeof(x));
 	block_close(d);
@@ -211,8 +211,8 @@ static void zero_clusters(void **state)
 	wr(d, 0, x, sizeof(x));
 	struct err e;
 	assert_int_equal(block_write_zeroes(d, 0, 65536, false, &e), 0);        /* allocated: kept */
-	assert_int_equal(block_write_zeroes(d, 65536, 2 * 65536, true, &e), 0);  /* over the backing file */
-	assert_int_equal(block_write_zeroes(d, 300000, 1000, true, &e), 0);      /* partial: written */
+	assert_int_equal(block_write_zeroes(d, 65536, 2 * 65536, true, &e), 0); /* over the backing file */
+	assert_int_equal(block_write_zeroes(d, 300000, 1000, true, &e), 0);     /* partial: written */
 	memset(want, 0, 3 * 65536);
 	memset(want + 300000, 0, 1000);
 	rd(d, 0, got, sizeof(got));
@@ -399,7 +399,8 @@ static void killed_mid_write(void **state)
 		struct err e;
 		assert_int_equal(qcow2_check(f->path, false, &r, &e), 0);
 		if (r.corruptions)
-			fail_msg("round %d: %llu corruptions: %s", round, (unsigned long long)r.corruptions, r.first_problem);
+			fail_msg("round %d: %llu corruptions: %s", round, (unsigned long long)r.corruptions,
+				 r.first_problem);
 		struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
 		rd(d, 3 * MIB, got, sizeof(got));
 		assert_memory_equal(got, known, sizeof(got));
@@ -535,7 +536,8 @@ static void refusals(void **state)
 		{"L1 entry reserved bits", 3 * cs, 8, 4 * cs | 1, 0, "reserved bits"},
 		{"backing name outside", QH_BACKING_OFFSET, 8, cs - 2, 0, "outside the header cluster"},
 		{"extension past header", QCOW2_HEADER_LEN, 8, 0x1234567800100000ull, 0, "runs past"},
-		{"data file extension", QCOW2_HEADER_LEN, 8, (uint64_t)QCOW2_EXT_DATA_FILE << 32 | 4, 0, "external file"},
+		{"data file extension", QCOW2_HEADER_LEN, 8, (uint64_t)QCOW2_EXT_DATA_FILE << 32 | 4, 0,
+		 "external file"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct bad_case *c = &cases[i];
@@ -581,7 +583,6 @@ static void refusals(void **state)
 	make_raw(f->path, 50, 1);
 	open_fails(f->path, BLOCK_FORMAT_QCOW2, 0, "too short");
 }
-
 
 /* Scattered writes over a 64 MiB image (with 4 KiB clusters: several L2 tables), each from its
  * own seed. */
@@ -793,14 +794,14 @@ static void bad_metadata_at_run_time(void **state)
 	} cases[] = {
 		{3 * cs, 1ull << 40 | QCOW2_OFLAG_COPIED, "L2 table offset"},     /* L1 -> outside */
 		{3 * cs, 1 * cs | QCOW2_OFLAG_COPIED, "L2 table offset"},         /* L1 -> refcount table */
-		{3 * cs, 4 * cs + 4096, "L2 table offset"},                        /* misaligned */
-		{4 * cs, 1ull << 40 | QCOW2_OFLAG_COPIED, "data cluster offset"},  /* L2 -> outside */
-		{4 * cs, 3 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> L1 table */
-		{4 * cs, 0 | QCOW2_OFLAG_COPIED | 512, "data cluster offset"},     /* L2 -> header */
+		{3 * cs, 4 * cs + 4096, "L2 table offset"},                       /* misaligned */
+		{4 * cs, 1ull << 40 | QCOW2_OFLAG_COPIED, "data cluster offset"}, /* L2 -> outside */
+		{4 * cs, 3 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},     /* L2 -> L1 table */
+		{4 * cs, 0 | QCOW2_OFLAG_COPIED | 512, "data cluster offset"},    /* L2 -> header */
 		{4 * cs, 5 * cs | 2, "reserved bits"},
-		{4 * cs, 2 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> refcount block */
-		{4 * cs, 4 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},      /* L2 -> itself */
-		{4 * cs, QCOW2_OFLAG_COMPRESSED | (2 * cs + 100), "compressed"},   /* onto a refcount block */
+		{4 * cs, 2 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},    /* L2 -> refcount block */
+		{4 * cs, 4 * cs | QCOW2_OFLAG_COPIED, "data cluster offset"},    /* L2 -> itself */
+		{4 * cs, QCOW2_OFLAG_COMPRESSED | (2 * cs + 100), "compressed"}, /* onto a refcount block */
 		{4 * cs, QCOW2_OFLAG_COMPRESSED | 1ull << 50, "compressed"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -8,12 +8,27 @@
 
 #define T0 1795662245 /* 2026-11-26 03:04:05 UTC, a Thursday */
 
-enum { SEC = 0x00, MIN = 0x02, HOUR = 0x04, WDAY = 0x06, MDAY = 0x07, MON = 0x08, YEAR = 0x09,
-       REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d, CENTURY = 0x32 };
+enum {
+	SEC = 0x00,
+	MIN = 0x02,
+	HOUR = 0x04,
+	WDAY = 0x06,
+	MDAY = 0x07,
+	MON = 0x08,
+	YEAR = 0x09,
+	REG_A = 0x0a,
+	REG_B = 0x0b,
+	REG_C = 0x0c,
+	REG_D = 0x0d,
+	CENTURY = 0x32
+};
 
 static time_t fixed_now;
 
-static time_t fake_now(void) { return fixed_now; }
+static time_t fake_now(void)
+{
+	return fixed_now;
+}
 
 static int rtc_setup(void **state)
 {
@@ -138,7 +153,7 @@ static void rtc_set_date_under_set_bit(void **state)
 {
 	struct rtc *r = *state;
 	fixed_now = 1769817600 + 3600; /* 2026-01-31 01:00:00 UTC */
-	cmos_write(r, REG_B, 0x82);     /* SET, 24-hour, BCD */
+	cmos_write(r, REG_B, 0x82);    /* SET, 24-hour, BCD */
 	cmos_write(r, YEAR, 0x26);
 	cmos_write(r, MON, 0x02);
 	assert_int_equal(cmos_read(r, MON), 0x02); /* staged, not applied */
@@ -208,15 +223,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, rtc_setup, rtc_teardown)
 	const struct CMUnitTest tests[] = {
-		T(rtc_read_bcd),
-		T(rtc_read_binary),
-		T(rtc_status_registers),
-		T(rtc_set_year),
-		T(rtc_set_time_binary),
-		T(rtc_set_date_under_set_bit),
-		T(rtc_twelve_hour_mode),
-		T(rtc_cmos_ram),
-		T(rtc_wide_access),
+		T(rtc_read_bcd),         T(rtc_read_binary),     T(rtc_status_registers),
+		T(rtc_set_year),         T(rtc_set_time_binary), T(rtc_set_date_under_set_bit),
+		T(rtc_twelve_hour_mode), T(rtc_cmos_ram),        T(rtc_wide_access),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,10 @@
 #include "common/sanitizers.h"
 #include "vmm/sandbox/syscall_filter.h"
 
-static void *thread_fn(void *arg) { return arg; }
+static void *thread_fn(void *arg)
+{
+	return arg;
+}
 
 /* Runs fn in a child under the filter; returns the child's wait status. */
 static int under_filter(const struct syscall_needs *needs, int (*fn)(void))
@@ -36,7 +39,10 @@ static int under_filter(const struct syscall_needs *needs, int (*fn)(void))
 	return status;
 }
 
-static bool killed_by_filter(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS; }
+static bool killed_by_filter(int status)
+{
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS;
+}
 
 static int allowed_things(void)
 {
@@ -52,15 +58,27 @@ static int allowed_things(void)
 	return 0;
 }
 
-static int new_user_namespace(void) { return (int)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0); }
-static int inet_socket(void) { return socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 7; }
-static int netlink_socket(void) { return socket(AF_NETLINK, SOCK_RAW, 0) >= 0 ? 0 : 7; }
+static int new_user_namespace(void)
+{
+	return (int)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+}
+static int inet_socket(void)
+{
+	return socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 7;
+}
+static int netlink_socket(void)
+{
+	return socket(AF_NETLINK, SOCK_RAW, 0) >= 0 ? 0 : 7;
+}
 static int tiocsti(void)
 {
 	char c = 'x';
 	return ioctl(0, TIOCSTI, &c) == 0 ? 0 : 7;
 }
-static int fork_process(void) { return (int)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0) >= 0 ? 0 : 7; }
+static int fork_process(void)
+{
+	return (int)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0) >= 0 ? 0 : 7;
+}
 
 static void test_what_the_monitor_needs_works(void **state)
 {

@@ -21,9 +21,12 @@ static size_t pkt(uint8_t *buf, uint32_t type, const void *body, size_t len)
 	return sizeof(h) + len;
 }
 
-static const struct display_surface good_surface = {
-	.width = 640, .height = 480, .stride = 2560, .format = DISPLAY_FORMAT_XRGB8888,
-	.offset = 0, .size = 2560 * 480};
+static const struct display_surface good_surface = {.width = 640,
+						    .height = 480,
+						    .stride = 2560,
+						    .format = DISPLAY_FORMAT_XRGB8888,
+						    .offset = 0,
+						    .size = 2560 * 480};
 
 static void test_parse_good(void **state)
 {
@@ -35,8 +38,9 @@ static void test_parse_good(void **state)
 	assert_int_equal(seat_proto_parse(buf, pkt(buf, DISPLAY_MSG_HELLO, &h, sizeof(h)), false, &m, &e), 0);
 	assert_int_equal(m.type, DISPLAY_MSG_HELLO);
 	assert_int_equal(m.u.hello.width, 1024);
-	assert_int_equal(seat_proto_parse(buf, pkt(buf, DISPLAY_MSG_SURFACE, &good_surface,
-						    sizeof(good_surface)), true, &m, &e), 0);
+	assert_int_equal(seat_proto_parse(buf, pkt(buf, DISPLAY_MSG_SURFACE, &good_surface, sizeof(good_surface)), true,
+					  &m, &e),
+			 0);
 	assert_int_equal(m.u.surface.stride, 2560);
 	struct display_damage d = {7, 1, 2, 3, 4};
 	assert_int_equal(seat_proto_parse(buf, pkt(buf, DISPLAY_MSG_DAMAGE, &d, sizeof(d)), false, &m, &e), 0);
@@ -80,8 +84,9 @@ static void test_parse_hostile(void **state)
 	memcpy(buf, &big, sizeof(big));
 	assert_int_equal(seat_proto_parse(buf, 28, false, &m, &e), -1);
 	/* SURFACE without its memfd */
-	assert_int_equal(seat_proto_parse(buf, pkt(buf, DISPLAY_MSG_SURFACE, &good_surface,
-						    sizeof(good_surface)), false, &m, &e), -1);
+	assert_int_equal(seat_proto_parse(buf, pkt(buf, DISPLAY_MSG_SURFACE, &good_surface, sizeof(good_surface)),
+					  false, &m, &e),
+			 -1);
 	assert_contains(e.msg, "lacks a descriptor");
 	/* a visible cursor without pixels; a hot spot outside it */
 	struct display_cursor c = {1, 1, 0, 0, 1};
@@ -262,10 +267,10 @@ static void test_font(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_good),   cmocka_unit_test(test_parse_hostile),
+		cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_hostile),
 		cmocka_unit_test(test_surface_bounds), cmocka_unit_test(test_memfd),
-		cmocka_unit_test(test_clip_union),   cmocka_unit_test(test_build),
-		cmocka_unit_test(test_keymap),	     cmocka_unit_test(test_hotkey),
+		cmocka_unit_test(test_clip_union),     cmocka_unit_test(test_build),
+		cmocka_unit_test(test_keymap),         cmocka_unit_test(test_hotkey),
 		cmocka_unit_test(test_font),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,8 +10,7 @@
 
 #define IRQ 4
 
-enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4,
-       LSR = 5, MSR = 6, SCR = 7 };
+enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 
 struct fixture {
 	struct fake_machine fm;
@@ -44,7 +43,10 @@ static uint8_t rd(struct fixture *f, unsigned reg)
 	return v;
 }
 
-static void wr(struct fixture *f, unsigned reg, uint8_t v) { serial_io(&f->s, reg, &v, 1, true); }
+static void wr(struct fixture *f, unsigned reg, uint8_t v)
+{
+	serial_io(&f->s, reg, &v, 1, true);
+}
 
 static void serial_scratch(void **state)
 {
@@ -239,17 +241,9 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
 	const struct CMUnitTest tests[] = {
-		T(serial_scratch),
-		T(serial_lsr_idle),
-		T(serial_loopback),
-		T(serial_dlab),
-		T(serial_thri),
-		T(serial_rx),
-		T(serial_rx_without_irq),
-		T(serial_fifo),
-		T(serial_rx_full),
-		T(serial_output),
-		T(serial_wide_access),
+		T(serial_scratch), T(serial_lsr_idle), T(serial_loopback),       T(serial_dlab),
+		T(serial_thri),    T(serial_rx),       T(serial_rx_without_irq), T(serial_fifo),
+		T(serial_rx_full), T(serial_output),   T(serial_wide_access),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

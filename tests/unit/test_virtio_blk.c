@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "virtio_fixture.h"
 #include "block/qcow2.h"
+#include "virtio_fixture.h"
 #include "vmm/devices/virtio_blk.h"
 
-#define HDR 0x20000ull
-#define DATA 0x21000ull
-#define STATUS 0x30000ull
+#define HDR           0x20000ull
+#define DATA          0x21000ull
+#define STATUS        0x30000ull
 #define IMAGE_SECTORS 2048
 
 struct bfx {
@@ -45,9 +45,18 @@ static int setup_common(void **state, bool ro, enum block_format fmt)
 	return 0;
 }
 
-static int setup(void **state) { return setup_common(state, false, BLOCK_FORMAT_PROBE); }
-static int setup_ro(void **state) { return setup_common(state, true, BLOCK_FORMAT_PROBE); }
-static int setup_qcow2(void **state) { return setup_common(state, false, BLOCK_FORMAT_QCOW2); }
+static int setup(void **state)
+{
+	return setup_common(state, false, BLOCK_FORMAT_PROBE);
+}
+static int setup_ro(void **state)
+{
+	return setup_common(state, true, BLOCK_FORMAT_PROBE);
+}
+static int setup_qcow2(void **state)
+{
+	return setup_common(state, false, BLOCK_FORMAT_QCOW2);
+}
 
 static int teardown(void **state)
 {
@@ -60,7 +69,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void *g(struct bfx *f, uint64_t gpa, uint64_t len) { return guest_mem_ptr(&f->v.mem, gpa, len); }
+static void *g(struct bfx *f, uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(&f->v.mem, gpa, len);
+}
 
 /* A request: header, then data (readable for writes, writable for reads) unless len is 0, then
  * the status byte. Returns the status, or 0xee when the device wrote none. */
@@ -135,8 +147,8 @@ static void device_id_and_config(void **state)
 	assert_int_equal(request(f, 8, 0, 20, false), 0);
 	assert_string_equal((char *)g(f, DATA, 20), "serial-42");
 	assert_int_equal(vfx_rd(&f->v, 0x2000, 8), IMAGE_SECTORS); /* capacity */
-	assert_int_equal(vfx_rd(&f->v, 0x2000 + 20, 4), 512);       /* blk_size */
-	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 1);         /* discard alignment: a sector */
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 20, 4), 512);      /* blk_size */
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 44, 4), 1);        /* discard alignment: a sector */
 	vfx_wr(&f->v, 0x00, 0, 4);
 	assert_false(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_BLK_F_RO)); /* not read-only */
 }

@@ -16,8 +16,8 @@
 #include "vmm/display/gpu_2d.h"
 #include "vmm/display/pixel.h"
 
-#define RAM (16ull << 20)
-#define BACK 0x100000ull /* backing pages in guest RAM */
+#define RAM      (16ull << 20)
+#define BACK     0x100000ull /* backing pages in guest RAM */
 #define FMT_BGRX VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM
 #define FMT_XRGB VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM
 
@@ -30,7 +30,10 @@ struct gfx {
 	size_t resp_len;
 };
 
-static void ev_scanout(void *o) { ((struct gfx *)o)->scanout_events++; }
+static void ev_scanout(void *o)
+{
+	((struct gfx *)o)->scanout_events++;
+}
 static void ev_flush(void *o, struct gpu_rect r)
 {
 	struct gfx *f = o;
@@ -109,16 +112,13 @@ static uint32_t attach(struct gfx *f, uint32_t id, const uint64_t (*entries)[2],
 	return r;
 }
 
-static uint32_t transfer(struct gfx *f, uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
-			 uint64_t offset)
+static uint32_t transfer(struct gfx *f, uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint64_t offset)
 {
-	struct virtio_gpu_transfer_to_host_2d t = {hdr(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), {x, y, w, h},
-						   offset, id, 0};
+	struct virtio_gpu_transfer_to_host_2d t = {hdr(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), {x, y, w, h}, offset, id, 0};
 	return RUN(f, t);
 }
 
-static uint32_t scanout(struct gfx *f, uint32_t sid, uint32_t id, uint32_t x, uint32_t y, uint32_t w,
-			uint32_t h)
+static uint32_t scanout(struct gfx *f, uint32_t sid, uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
 {
 	struct virtio_gpu_set_scanout s = {hdr(VIRTIO_GPU_CMD_SET_SCANOUT), {x, y, w, h}, sid, id};
 	return RUN(f, s);
@@ -130,7 +130,10 @@ static uint32_t flush(struct gfx *f, uint32_t id, uint32_t x, uint32_t y, uint32
 	return RUN(f, c);
 }
 
-static uint8_t *g(struct gfx *f, uint64_t gpa, uint64_t len) { return guest_mem_ptr(&f->mem, gpa, len); }
+static uint8_t *g(struct gfx *f, uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(&f->mem, gpa, len);
+}
 
 /* A 16x8 resource 1 with its whole backing at BACK. */
 static void resource_with_backing(struct gfx *f, uint32_t format)
@@ -229,9 +232,8 @@ static void create_checks_ids_formats_sizes(void **state)
 	assert_int_equal(create(f, 2, FMT_BGRX, 8193, 4), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 	assert_int_equal(create(f, 2, FMT_BGRX, 0xffffffff, 0xffffffff), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 	static const uint32_t formats[] = {
-		VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
-		VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM,
-		VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM,
+		VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM,
+		VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM,
 		VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM,
 	};
 	for (unsigned i = 0; i < 8; i++)
@@ -242,7 +244,7 @@ static void create_checks_ids_formats_sizes(void **state)
 static void host_memory_and_count_are_bounded(void **state)
 {
 	struct gfx *f = *state;
-	f->g.host_limit = 1u << 20; /* 1 MiB for the test */
+	f->g.host_limit = 1u << 20;                                                    /* 1 MiB for the test */
 	assert_int_equal(create(f, 1, FMT_BGRX, 512, 256), VIRTIO_GPU_RESP_OK_NODATA); /* 512 KiB */
 	assert_int_equal(create(f, 2, FMT_BGRX, 512, 257), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
 	struct virtio_gpu_resource_unref u = {hdr(VIRTIO_GPU_CMD_RESOURCE_UNREF), 1, 0};
@@ -390,7 +392,10 @@ static void cursor_commands(void **state)
 	assert_int_equal(create(f, 1, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
 	f->g.res[0]->pixels[0] = 0x11, f->g.res[0]->pixels[3] = 0x80;
 	struct virtio_gpu_update_cursor c = {.hdr = hdr(VIRTIO_GPU_CMD_UPDATE_CURSOR),
-					     .pos = {0, 10, 20, 0}, .resource_id = 1, .hot_x = 3, .hot_y = 999};
+					     .pos = {0, 10, 20, 0},
+					     .resource_id = 1,
+					     .hot_x = 3,
+					     .hot_y = 999};
 	assert_int_equal(RUN(f, c), 0);
 	assert_int_equal(f->resp_len, 0); /* no answers on the cursor queue */
 	assert_int_equal(f->cursor_images, 1);
@@ -431,10 +436,10 @@ static void pixel_formats(void **state)
 		uint32_t format;
 		uint8_t bgra[4];
 	} cases[] = {
-		{VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, {1, 2, 3, 4}},    {VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, {1, 2, 3, 0xff}},
-		{VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, {4, 3, 2, 1}},    {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, {4, 3, 2, 0xff}},
-		{VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, {3, 2, 1, 4}},    {VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, {2, 3, 4, 0xff}},
-		{VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, {2, 3, 4, 1}},    {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, {3, 2, 1, 0xff}},
+		{VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, {1, 2, 3, 4}}, {VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, {1, 2, 3, 0xff}},
+		{VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, {4, 3, 2, 1}}, {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, {4, 3, 2, 0xff}},
+		{VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, {3, 2, 1, 4}}, {VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, {2, 3, 4, 0xff}},
+		{VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, {2, 3, 4, 1}}, {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, {3, 2, 1, 0xff}},
 	};
 	const uint8_t src[8] = {1, 2, 3, 4, 1, 2, 3, 4};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -453,15 +458,14 @@ static void pixel_formats(void **state)
 
 /* --- the device on the transport ---------------------------------------------------------- */
 
-#define REQ 0x20000ull
+#define REQ  0x20000ull
 #define RESP 0x21000ull
 
 static void device_config_and_control_queue(void **state)
 {
 	(void)state;
 	struct vfx v;
-	static struct display_server ds = {.listen_fd = -1, .client_fd = -1, .memfd = -1,
-					   .width = 800, .height = 600};
+	static struct display_server ds = {.listen_fd = -1, .client_fd = -1, .memfd = -1, .width = 800, .height = 600};
 	static struct virtio_gpu gpu;
 	struct err e;
 	assert_int_equal(vfx_init(&v), 0);

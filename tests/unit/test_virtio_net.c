@@ -12,13 +12,13 @@
 #include "virtio_fixture.h"
 #include "vmm/devices/virtio_net.h"
 
-#define RXQ 0
-#define TXQ 1
-#define F_MAC VIRTIO_BIT(VIRTIO_NET_F_MAC)
+#define RXQ         0
+#define TXQ         1
+#define F_MAC       VIRTIO_BIT(VIRTIO_NET_F_MAC)
 #define F_MRG_RXBUF VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)
-#define RXBUF 0x20000ull /* receive buffers, 0x1000 apart */
-#define TXBUF 0x40000ull
-#define HDR 12
+#define RXBUF       0x20000ull /* receive buffers, 0x1000 apart */
+#define TXBUF       0x40000ull
+#define HDR         12
 
 struct nfx {
 	struct vfx v;
@@ -47,8 +47,14 @@ static int setup_with(void **state, uint64_t features)
 	return 0;
 }
 
-static int setup(void **state) { return setup_with(state, F_MAC | F_MRG_RXBUF); }
-static int setup_no_mrg(void **state) { return setup_with(state, F_MAC); }
+static int setup(void **state)
+{
+	return setup_with(state, F_MAC | F_MRG_RXBUF);
+}
+static int setup_no_mrg(void **state)
+{
+	return setup_with(state, F_MAC);
+}
 
 static int teardown(void **state)
 {
@@ -60,7 +66,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint8_t *g(struct nfx *f, uint64_t gpa, uint64_t len) { return guest_mem_ptr(&f->v.mem, gpa, len); }
+static uint8_t *g(struct nfx *f, uint64_t gpa, uint64_t len)
+{
+	return guest_mem_ptr(&f->v.mem, gpa, len);
+}
 
 /* Offers receive buffer i (descriptor i, RXBUF + 0x1000 * i) of len bytes. */
 static void rx_buffer(struct nfx *f, unsigned i, uint32_t len, uint16_t flags)

@@ -39,11 +39,26 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint64_t rd(struct fx *f, uint64_t off, uint32_t len) { return vfx_rd(&f->v, off, len); }
-static void wr(struct fx *f, uint64_t off, uint64_t v, uint32_t len) { vfx_wr(&f->v, off, v, len); }
-static void cfg_wr(struct fx *f, uint32_t off, uint32_t v, uint32_t len) { vfx_cfg_wr(&f->v, off, v, len); }
-static void bring_up(struct fx *f) { vfx_bring_up(&f->v, 0); }
-static void run_queue(struct fx *f) { vfx_run(&f->v); }
+static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
+{
+	return vfx_rd(&f->v, off, len);
+}
+static void wr(struct fx *f, uint64_t off, uint64_t v, uint32_t len)
+{
+	vfx_wr(&f->v, off, v, len);
+}
+static void cfg_wr(struct fx *f, uint32_t off, uint32_t v, uint32_t len)
+{
+	vfx_cfg_wr(&f->v, off, v, len);
+}
+static void bring_up(struct fx *f)
+{
+	vfx_bring_up(&f->v, 0);
+}
+static void run_queue(struct fx *f)
+{
+	vfx_run(&f->v);
+}
 
 /* One writable 16-byte buffer in the available ring. */
 static void offer_buffer(struct fx *f)
@@ -68,8 +83,8 @@ static void identity_and_capabilities(void **state)
 	}
 	/* common, notify, ISR and the PCI configuration access window */
 	assert_int_equal(types, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 5));
-	assert_int_equal(msix, 1); /* two vectors: the queue and configuration changes */
-	assert_int_equal(rd(f, 0x12, 2), 1); /* num_queues */
+	assert_int_equal(msix, 1);             /* two vectors: the queue and configuration changes */
+	assert_int_equal(rd(f, 0x12, 2), 1);   /* num_queues */
 	assert_int_equal(rd(f, 0x18, 2), 256); /* queue size: the maximum */
 }
 
@@ -142,7 +157,7 @@ static void masked_vector_is_pending(void **state)
 	assert_int_equal(rd(f, 0x5000, 8) & 1, 1); /* pending */
 	uint64_t count = 0;
 	assert_int_equal(read(f->v.vp.irqs[0].fd, &count, 8), -1); /* nothing sent */
-	wr(f, 0x400c, 0, 4); /* unmask: the pending interrupt is delivered */
+	wr(f, 0x400c, 0, 4);                                       /* unmask: the pending interrupt is delivered */
 	assert_int_equal(rd(f, 0x5000, 8) & 1, 0);
 	assert_int_equal(read(f->v.vp.irqs[0].fd, &count, 8), 8);
 }
@@ -160,13 +175,13 @@ static void pci_cfg_window(void **state)
 	struct fx *f = *state;
 	uint32_t cap = f->v.vp.pci_cfg_cap;
 	assert_int_not_equal(cap, 0);
-	cfg_wr(f, cap + 4, 0, 1);       /* BAR 0 */
-	cfg_wr(f, cap + 8, 0x12, 4);    /* num_queues */
+	cfg_wr(f, cap + 4, 0, 1);    /* BAR 0 */
+	cfg_wr(f, cap + 8, 0x12, 4); /* num_queues */
 	cfg_wr(f, cap + 12, 2, 4);
 	assert_int_equal(cfg_rd(f, cap + 16, 4) & 0xffff, 1);
-	cfg_wr(f, cap + 8, 0x14, 4);    /* device_status */
+	cfg_wr(f, cap + 8, 0x14, 4); /* device_status */
 	cfg_wr(f, cap + 12, 1, 4);
-	cfg_wr(f, cap + 16, 1, 1);      /* ACKNOWLEDGE, written through the window */
+	cfg_wr(f, cap + 16, 1, 1); /* ACKNOWLEDGE, written through the window */
 	assert_int_equal(rd(f, 0x14, 1), 1);
 	/* Bad windows do nothing: another BAR, a length of 3, misaligned, past the BAR. */
 	cfg_wr(f, cap + 4, 2, 1);
@@ -213,9 +228,9 @@ static void hostile_registers(void **state)
 	/* Odd places in BAR 0 read as zero; MSI-X entries past the table float. */
 	assert_int_equal(rd(f, 0x7ff8, 8), 0);
 	assert_int_equal(rd(f, 0x1001, 1), 0);
-	assert_int_equal(rd(f, 0x4020, 4), 0); /* past the table */
+	assert_int_equal(rd(f, 0x4020, 4), 0);      /* past the table */
 	assert_int_equal(rd(f, 0x4002, 2), 0xffff); /* not a DWORD access */
-	wr(f, 0x4000, 0x00000000fee00000ull, 8);  /* QWORD: address low and high */
+	wr(f, 0x4000, 0x00000000fee00000ull, 8);    /* QWORD: address low and high */
 	assert_int_equal(rd(f, 0x4000, 4), 0xfee00000);
 	/* Straddling the end of the common configuration is not a common access. */
 	assert_int_equal(rd(f, 0x36, 4), 0);
@@ -246,14 +261,22 @@ static void kernel_driver_ok(struct virtio_dev *vdev)
 {
 	((struct kfx *)vdev->device)->driver_ok_calls++;
 }
-static void kernel_notify(struct virtio_dev *vdev, unsigned q) { (void)vdev, (void)q; }
+static void kernel_notify(struct virtio_dev *vdev, unsigned q)
+{
+	(void)vdev, (void)q;
+}
 
 static void kernel_served_queues(void **state)
 {
 	(void)state;
 	static const struct virtio_device_ops ops = {
-		.name = "kernel-test", .device_id = 19, .num_queues = 1, .queue_max_size = 8,
-		.queue_notify = kernel_notify, .driver_ok = kernel_driver_ok, .kernel_queues = true,
+		.name = "kernel-test",
+		.device_id = 19,
+		.num_queues = 1,
+		.queue_max_size = 8,
+		.queue_notify = kernel_notify,
+		.driver_ok = kernel_driver_ok,
+		.kernel_queues = true,
 	};
 	struct vfx v;
 	struct kfx k;
@@ -290,8 +313,13 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(identity_and_capabilities), T(feature_negotiation), T(request_served_and_interrupt),
-		T(masked_vector_is_pending), T(pci_cfg_window), T(hostile_registers), T(device_reset),
+		T(identity_and_capabilities),
+		T(feature_negotiation),
+		T(request_served_and_interrupt),
+		T(masked_vector_is_pending),
+		T(pci_cfg_window),
+		T(hostile_registers),
+		T(device_reset),
 		cmocka_unit_test(kernel_served_queues),
 	};
 #undef T

@@ -11,16 +11,16 @@
 #include "vmm/memory.h"
 #include "vmm/virtio/virtqueue.h"
 
-#define MIB (1ull << 20)
-#define GIB (1ull << 30)
+#define MIB      (1ull << 20)
+#define GIB      (1ull << 30)
 #define MEM_SIZE (2 * MIB)
 
 /* Where the tests put things in guest memory. */
-#define DESC 0x10000ull
-#define AVAIL 0x20000ull
-#define USED 0x30000ull
-#define BUF 0x40000ull
-#define INDIR 0x80000ull
+#define DESC   0x10000ull
+#define AVAIL  0x20000ull
+#define USED   0x30000ull
+#define BUF    0x40000ull
+#define INDIR  0x80000ull
 #define INDIR2 0x90000ull
 
 #define R 0
@@ -51,10 +51,16 @@ static int fixture_setup_size(void **state, uint64_t mem_size)
 	return 0;
 }
 
-static int fixture_setup(void **state) { return fixture_setup_size(state, MEM_SIZE); }
+static int fixture_setup(void **state)
+{
+	return fixture_setup_size(state, MEM_SIZE);
+}
 
 /* Five GiB: RAM below the PCI hole and a second region from 4 GiB; mostly never touched. */
-static int fixture_setup_big(void **state) { return fixture_setup_size(state, 5 * GIB); }
+static int fixture_setup_big(void **state)
+{
+	return fixture_setup_size(state, 5 * GIB);
+}
 
 static int fixture_teardown(void **state)
 {
@@ -71,7 +77,10 @@ static uint8_t *host(struct fixture *f, uint64_t gpa, uint64_t len)
 	return p;
 }
 
-static void put16(struct fixture *f, uint64_t gpa, uint16_t v) { memcpy(host(f, gpa, 2), &v, 2); }
+static void put16(struct fixture *f, uint64_t gpa, uint16_t v)
+{
+	memcpy(host(f, gpa, 2), &v, 2);
+}
 
 static uint16_t get16(struct fixture *f, uint64_t gpa)
 {
@@ -88,8 +97,8 @@ static uint32_t get32(struct fixture *f, uint64_t gpa)
 }
 
 /* Descriptor i of the table at `table`. */
-static void put_desc(struct fixture *f, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
+static void put_desc(struct fixture *f, uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+		     uint16_t next)
 {
 	uint8_t *p = host(f, table + 16ull * i, 16);
 	memcpy(p, &addr, 8);
@@ -102,9 +111,7 @@ static void qinit(struct fixture *f, uint16_t size, bool event_idx, bool indirec
 {
 	f->avail_idx = 0;
 	put16(f, AVAIL + 2, 0);
-	assert_int_equal(virtq_init(&f->q, &f->mem, size, DESC, AVAIL, USED, event_idx, indirect,
-				    &f->e),
-			 0);
+	assert_int_equal(virtq_init(&f->q, &f->mem, size, DESC, AVAIL, USED, event_idx, indirect, &f->e), 0);
 	assert_false(f->q.broken);
 }
 
@@ -116,13 +123,22 @@ static void offer(struct fixture *f, uint16_t head)
 	put16(f, AVAIL + 2, f->avail_idx);
 }
 
-static void set_avail_flags(struct fixture *f, uint16_t v) { put16(f, AVAIL, v); }
+static void set_avail_flags(struct fixture *f, uint16_t v)
+{
+	put16(f, AVAIL, v);
+}
 static void set_used_event(struct fixture *f, uint16_t v)
 {
 	put16(f, AVAIL + 4 + 2ull * f->q.size, v);
 }
-static uint16_t avail_event(struct fixture *f) { return get16(f, USED + 4 + 8ull * f->q.size); }
-static uint16_t used_idx(struct fixture *f) { return get16(f, USED + 2); }
+static uint16_t avail_event(struct fixture *f)
+{
+	return get16(f, USED + 4 + 8ull * f->q.size);
+}
+static uint16_t used_idx(struct fixture *f)
+{
+	return get16(f, USED + 2);
+}
 
 static void assert_used(struct fixture *f, uint16_t n, uint32_t id, uint32_t len)
 {
@@ -252,8 +268,7 @@ static void vq_full_length_chain(void **state)
 	/* A chain as long as the queue is allowed; the queue may be full. */
 	qinit(f, 4, false, false);
 	for (uint16_t i = 0; i < 4; i++)
-		put_desc(f, DESC, i, BUF + 0x100 * i, 8, i < 2 ? R | N : W | (i < 3 ? N : 0),
-			 (uint16_t)(i + 1));
+		put_desc(f, DESC, i, BUF + 0x100 * i, 8, i < 2 ? R | N : W | (i < 3 ? N : 0), (uint16_t)(i + 1));
 	for (int i = 0; i < 4; i++)
 		offer(f, 0);
 	for (int i = 0; i < 4; i++) {
@@ -296,8 +311,7 @@ static void vq_indirect_after_direct(void **state)
 	put_desc(f, DESC, 0, BUF, 16, R | N, 7);
 	put_desc(f, DESC, 7, INDIR + 8, VIRTQ_MAX_IOV * 16 - 16 * 1, I, 0);
 	for (uint16_t i = 0; i < VIRTQ_MAX_IOV - 1; i++)
-		put_desc(f, INDIR + 8, i, BUF + 0x1000 + i, 1, W | (i + 2u < VIRTQ_MAX_IOV ? N : 0),
-			 (uint16_t)(i + 1));
+		put_desc(f, INDIR + 8, i, BUF + 0x1000 + i, 1, W | (i + 2u < VIRTQ_MAX_IOV ? N : 0), (uint16_t)(i + 1));
 	offer(f, 0);
 	assert_int_equal(pop(f), 1);
 	assert_int_equal(f->c.n_readable, 1);
@@ -819,8 +833,8 @@ static void vq_reinit_clears_broken(void **state)
 
 /* ---- ring set-up ---- */
 
-static void expect_init_fails(struct fixture *f, uint16_t size, uint64_t desc, uint64_t avail,
-			      uint64_t used, const char *needle)
+static void expect_init_fails(struct fixture *f, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
+			      const char *needle)
 {
 	f->e.msg[0] = '\0';
 	assert_int_equal(virtq_init(&f->q, &f->mem, size, desc, avail, used, true, true, &f->e), -1);
@@ -852,18 +866,11 @@ static void vq_init_checks(void **state)
 	expect_init_fails(f, 32768, 0x100000, AVAIL, 0x1c0000, "used ring");
 
 	/* Exactly fitting, and the largest size. */
-	assert_int_equal(virtq_init(&f->q, &f->mem, 8, MEM_SIZE - 16 * 8, AVAIL, USED, true, true,
-				    &f->e),
+	assert_int_equal(virtq_init(&f->q, &f->mem, 8, MEM_SIZE - 16 * 8, AVAIL, USED, true, true, &f->e), 0);
+	assert_int_equal(virtq_init(&f->q, &f->mem, 8, DESC, MEM_SIZE - (6 + 2 * 8), USED, true, true, &f->e), 0);
+	assert_int_equal(virtq_init(&f->q, &f->mem, 16, DESC, AVAIL, MEM_SIZE - (6 + 8 * 16) - 2, true, true, &f->e),
 			 0);
-	assert_int_equal(virtq_init(&f->q, &f->mem, 8, DESC, MEM_SIZE - (6 + 2 * 8), USED, true,
-				    true, &f->e),
-			 0);
-	assert_int_equal(virtq_init(&f->q, &f->mem, 16, DESC, AVAIL, MEM_SIZE - (6 + 8 * 16) - 2,
-				    true, true, &f->e),
-			 0);
-	assert_int_equal(virtq_init(&f->q, &f->mem, 32768, 0x100000, AVAIL, 0x180000, true, true,
-				    &f->e),
-			 0);
+	assert_int_equal(virtq_init(&f->q, &f->mem, 32768, 0x100000, AVAIL, 0x180000, true, true, &f->e), 0);
 	assert_int_equal(f->q.size, 32768);
 	assert_false(f->q.broken);
 	assert_int_equal(pop(f), 0);
@@ -906,13 +913,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vq_rewind, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_full_length_chain, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_indirect, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_indirect_after_direct, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_indirect_after_direct, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_ring_wraps, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_rewrite_between_pops, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_concurrent_rewrites, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_rewrite_between_pops, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_concurrent_rewrites, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_notify_empty, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_no_interrupt, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_event_idx, fixture_setup, fixture_teardown),
@@ -925,21 +929,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(vq_zero_length, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_outside_ram, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_address_overflow, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_indirect_not_negotiated, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_indirect_bad_table, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_indirect_not_negotiated, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_indirect_bad_table, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_indirect_nested, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_indirect_with_next, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_indirect_with_next, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_indirect_bad_next, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_indirect_loop, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_readable_after_writable, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_readable_after_writable, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_too_many_buffers, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_avail_runaway, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(vq_reinit_clears_broken, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(vq_reinit_clears_broken, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_init_checks, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(vq_big_guest, fixture_setup_big, fixture_teardown),
 	};

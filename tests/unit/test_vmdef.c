@@ -11,42 +11,41 @@
 static struct vmdef def;
 static struct err e;
 
-static const char *const good =
-	"# a work VM\n"
-	"[vm]\n"
-	"name = work\n"
-	"memory = 2G\n"
-	"cpus = 2\n"
-	"kernel = /boot/vmlinuz\n"
-	"initrd = /boot/initrd.img\n"
-	"cmdline = console=ttyS0 quiet\n"
-	"\troot=/dev/vda\n"
-	"vsock-cid = 42\n"
-	"display = on\n"
-	"label = Blue\n"
-	"autostart = yes\n"
-	"\n"
-	"[disk root]\n"
-	"path = /var/lib/shoji/images/work.img\n"
-	"serial = ROOT1\n"
-	"\n"
-	"[disk data]\n"
-	"path = /srv/data.qcow2\n"
-	"format = qcow2\n"
-	"readonly = yes\n"
-	"\n"
-	"[nic net0]\n"
-	"type = slirp\n"
-	"mac = 52:54:00:AB:cd:01\n"
-	"forward = tcp:2222:22\n"
-	"forward = udp:127.0.0.1:5353:53\n"
-	"host-loopback = yes\n"
-	"\n"
-	"[nic lan]\n"
-	"type = tap\n"
-	"ifname = tap0\n"
-	"\n"
-	"[policy]\n";
+static const char *const good = "# a work VM\n"
+				"[vm]\n"
+				"name = work\n"
+				"memory = 2G\n"
+				"cpus = 2\n"
+				"kernel = /boot/vmlinuz\n"
+				"initrd = /boot/initrd.img\n"
+				"cmdline = console=ttyS0 quiet\n"
+				"\troot=/dev/vda\n"
+				"vsock-cid = 42\n"
+				"display = on\n"
+				"label = Blue\n"
+				"autostart = yes\n"
+				"\n"
+				"[disk root]\n"
+				"path = /var/lib/shoji/images/work.img\n"
+				"serial = ROOT1\n"
+				"\n"
+				"[disk data]\n"
+				"path = /srv/data.qcow2\n"
+				"format = qcow2\n"
+				"readonly = yes\n"
+				"\n"
+				"[nic net0]\n"
+				"type = slirp\n"
+				"mac = 52:54:00:AB:cd:01\n"
+				"forward = tcp:2222:22\n"
+				"forward = udp:127.0.0.1:5353:53\n"
+				"host-loopback = yes\n"
+				"\n"
+				"[nic lan]\n"
+				"type = tap\n"
+				"ifname = tap0\n"
+				"\n"
+				"[policy]\n";
 
 static void test_good_definition(void **state)
 {
@@ -219,7 +218,9 @@ static void test_hostile_text(void **state)
 	expect(text, "t.ini:4:", "longer than 198 characters");
 	snprintf(text, sizeof(text), "[vm]\nname=a\nkernel=/%s\n", line + 209);
 	expect(text, "t.ini:3:", "longer than 180 characters");
-	expect(VM "cmdline = a\x01" "b\n", "t.ini:4:", "control character");
+	expect(VM "cmdline = a\x01"
+		  "b\n",
+	       "t.ini:4:", "control character");
 	/* A cmdline can grow over lines up to its limit, not beyond. */
 	char big[8192] = VM "cmdline = a\n";
 	for (int i = 0; i < 30; i++) {
@@ -246,7 +247,8 @@ static void test_hostile_text(void **state)
 	}
 	/* Comments, a BOM, CRLF endings and blank lines are fine. */
 	assert_int_equal(vmdef_parse("\xEF\xBB\xBF; c\r\n[vm]\r\n# c\r\nname = a ; inline\r\n\r\nkernel=/k\r\n",
-				     "t.ini", &def, &e), 0);
+				     "t.ini", &def, &e),
+			 0);
 	assert_string_equal(def.name, "a");
 }
 
@@ -257,11 +259,14 @@ static void test_format_round_trip(void **state)
 	struct vmdef back;
 	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
 	/* A long command line is written back over indented lines. */
-	assert_int_equal(vmdef_set(&def, "cmdline=console=ttyS0 "
-					   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
-					   "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb "
-					   "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
-				 &e), 0);
+	assert_int_equal(
+		vmdef_set(&def,
+			  "cmdline=console=ttyS0 "
+			  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+			  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb "
+			  "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+			  &e),
+		0);
 	int n = vmdef_format(&def, text, sizeof(text));
 	assert_true(n > 0);
 	assert_int_equal(vmdef_parse(text, "back.ini", &back, &e), 0);
@@ -348,7 +353,9 @@ static void test_specs(void **state)
 	assert_contains(e.msg, "relative");
 	assert_int_equal(vmdef_add_disk_spec(&def, "vda", "/d.img", &e), -1);
 	assert_contains(e.msg, "defined twice");
-	assert_int_equal(vmdef_add_nic_spec(&def, "net0", "slirp,mac=52:54:00:00:00:02,fwd=tcp:2222:22,fwd=udp:1:2", &e), 0);
+	assert_int_equal(vmdef_add_nic_spec(&def, "net0", "slirp,mac=52:54:00:00:00:02,fwd=tcp:2222:22,fwd=udp:1:2",
+					    &e),
+			 0);
 	assert_int_equal(def.nics[0].nfwds, 2);
 	assert_int_equal(vmdef_add_nic_spec(&def, "net1", "tap=tap3,mac=52:54:00:00:00:03", &e), 0);
 	assert_string_equal(def.nics[1].ifname, "tap3");
@@ -364,10 +371,14 @@ static void test_vmm_args(void **state)
 	(void)state;
 	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
 	struct vmm_args *a = malloc(sizeof(*a));
-	struct vmm_args_in in = {.vmm = "/usr/bin/shoji-vmm", .control = "/run/shoji/work/control.sock",
-				 .serial_socket = "/run/shoji/work/serial.sock", .serial_log = "/log",
+	struct vmm_args_in in = {.vmm = "/usr/bin/shoji-vmm",
+				 .control = "/run/shoji/work/control.sock",
+				 .serial_socket = "/run/shoji/work/serial.sock",
+				 .serial_log = "/log",
 				 .display = "/run/shoji/work/display.sock",
-				 .jail = true, .jail_uid = 999, .jail_gid = 998};
+				 .jail = true,
+				 .jail_uid = 999,
+				 .jail_gid = 998};
 	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
 	char joined[4096] = "";
 	for (int i = 0; i < a->argc; i++)

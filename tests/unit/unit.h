@@ -36,11 +36,11 @@ static inline int unit_connect(const char *path)
 }
 
 /* Fails unless the string hay contains needle. */
-#define assert_contains(hay, needle)                                                      \
-	do {                                                                              \
-		const char *hay_ = (hay), *needle_ = (needle);                            \
-		if (!strstr(hay_, needle_))                                               \
-			fail_msg("\"%s\" does not contain \"%s\"", hay_, needle_);        \
+#define assert_contains(hay, needle)                                                                                   \
+	do {                                                                                                           \
+		const char *hay_ = (hay), *needle_ = (needle);                                                         \
+		if (!strstr(hay_, needle_))                                                                            \
+			fail_msg("\"%s\" does not contain \"%s\"", hay_, needle_);                                     \
 	} while (0)
 
 #endif

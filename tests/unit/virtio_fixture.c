@@ -51,7 +51,10 @@ void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len)
 }
 
 /* Queue q's rings: queue 0 at VFX_DESC/AVAIL/USED, each further one VFX_QUEUE_STRIDE higher. */
-static uint64_t qbase(unsigned q) { return VFX_QUEUE_STRIDE * q; }
+static uint64_t qbase(unsigned q)
+{
+	return VFX_QUEUE_STRIDE * q;
+}
 
 void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues)
 {
@@ -75,10 +78,12 @@ void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues)
 	vfx_wr(f, 0x14, 1 | 2 | 8 | 4, 1);
 }
 
-void vfx_bring_up(struct vfx *f, uint64_t features) { vfx_bring_up_queues(f, features, 1); }
+void vfx_bring_up(struct vfx *f, uint64_t features)
+{
+	vfx_bring_up_queues(f, features, 1);
+}
 
-void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		uint16_t next)
+void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
 	uint8_t *d = guest_mem_ptr(&f->mem, VFX_DESC + qbase(q) + 16ull * i, 16);
 	memcpy(d, &addr, 8);
@@ -99,7 +104,10 @@ void vfx_offer_q(struct vfx *f, unsigned q, uint16_t head)
 	avail[1] = ++f->avail_idx_q[q];
 }
 
-void vfx_offer(struct vfx *f, uint16_t head) { vfx_offer_q(f, 0, head); }
+void vfx_offer(struct vfx *f, uint16_t head)
+{
+	vfx_offer_q(f, 0, head);
+}
 
 void vfx_run_q(struct vfx *f, unsigned q)
 {
@@ -122,8 +130,17 @@ uint16_t vfx_used_idx_q(struct vfx *f, unsigned q)
 	return idx;
 }
 
-void vfx_run(struct vfx *f) { vfx_run_q(f, 0); }
+void vfx_run(struct vfx *f)
+{
+	vfx_run_q(f, 0);
+}
 
-uint32_t vfx_used_len(struct vfx *f, unsigned i) { return vfx_used_len_q(f, 0, i); }
+uint32_t vfx_used_len(struct vfx *f, unsigned i)
+{
+	return vfx_used_len_q(f, 0, i);
+}
 
-uint16_t vfx_used_idx(struct vfx *f) { return vfx_used_idx_q(f, 0); }
+uint16_t vfx_used_idx(struct vfx *f)
+{
+	return vfx_used_idx_q(f, 0);
+}

@@ -8,10 +8,10 @@
 #include "vmm/pci/pci.h"
 #include "vmm/virtio/virtio_pci.h"
 
-#define VFX_DESC 0x10000ull
-#define VFX_AVAIL 0x11000ull
-#define VFX_USED 0x12000ull
-#define VFX_QUEUE_SIZE 8
+#define VFX_DESC         0x10000ull
+#define VFX_AVAIL        0x11000ull
+#define VFX_USED         0x12000ull
+#define VFX_QUEUE_SIZE   8
 #define VFX_QUEUE_STRIDE 0x4000ull
 
 struct vfx {
@@ -38,8 +38,7 @@ void vfx_bring_up(struct vfx *f, uint64_t features);
 /* The same with queues 0..nqueues-1, queue q's rings VFX_QUEUE_STRIDE * q above queue 0's. */
 void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues);
 /* The queue-0 helpers below, for queue q. */
-void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		uint16_t next);
+void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
 void vfx_offer_q(struct vfx *f, unsigned q, uint16_t head);
 void vfx_run_q(struct vfx *f, unsigned q);
 uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i);

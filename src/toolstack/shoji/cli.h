@@ -7,8 +7,8 @@
 #include <stdbool.h>
 
 #include "../../common/err.h"
-#include "../paths.h"
 #include "../../common/rpc.h"
+#include "../paths.h"
 
 /* Exit statuses (docs/shoji.1). */
 enum cli_exit {
@@ -25,7 +25,7 @@ enum cli_exit {
 struct cli {
 	struct paths paths;
 	bool json;
-	int fd; /* connection to shojid, -1 until cli_connect */
+	int fd;               /* connection to shojid, -1 until cli_connect */
 	struct rpc_reader rd; /* its input */
 };
 

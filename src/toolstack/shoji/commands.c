@@ -113,8 +113,10 @@ static int create_from_file(struct cli *c, const char *name, const char *file)
 	if (vmdef_parse(text, file, d, &e) < 0)
 		r = cli_fail(CLI_USAGE, "%s", e.msg);
 	else if (name && strcmp(name, d->name))
-		r = cli_fail(CLI_USAGE, "create: %s defines '%s', not '%s'; fix its name key or the "
-					"command", file, d->name, name);
+		r = cli_fail(CLI_USAGE,
+			     "create: %s defines '%s', not '%s'; fix its name key or the "
+			     "command",
+			     file, d->name, name);
 	if (r == CLI_OK) {
 		struct json_object *req = cli_request("create", d->name);
 		json_object_object_add(req, "definition", json_object_new_string(text));
@@ -130,12 +132,18 @@ static int create_from_file(struct cli *c, const char *name, const char *file)
 int cmd_create(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"memory", required_argument, NULL, 'm'},   {"cpus", required_argument, NULL, 'c'},
-		{"kernel", required_argument, NULL, 'k'},   {"initrd", required_argument, NULL, 'i'},
-		{"cmdline", required_argument, NULL, 'l'},  {"disk", required_argument, NULL, 'd'},
-		{"net", required_argument, NULL, 'n'},	    {"vsock", required_argument, NULL, 'v'},
-		{"label", required_argument, NULL, 'L'},    {"display", required_argument, NULL, 'D'},
-		{"autostart", required_argument, NULL, 'a'}, {"from", required_argument, NULL, 'f'},
+		{"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'c'},
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'l'},
+		{"disk", required_argument, NULL, 'd'},
+		{"net", required_argument, NULL, 'n'},
+		{"vsock", required_argument, NULL, 'v'},
+		{"label", required_argument, NULL, 'L'},
+		{"display", required_argument, NULL, 'D'},
+		{"autostart", required_argument, NULL, 'a'},
+		{"from", required_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *from = NULL;
@@ -231,8 +239,8 @@ static void print_list(struct json_object *rep)
 			snprintf(pid, sizeof(pid), "%lld", cli_int(v, "pid", 0));
 		if (cli_int(v, "memory_mib", 0))
 			snprintf(mem, sizeof(mem), "%lldM", cli_int(v, "memory_mib", 0));
-		printf("%-20s %-9s %8s %8s %4lld  %s%s%s\n", cli_str(v, "name", "?"),
-		       cli_str(v, "state", "?"), pid, mem, cli_int(v, "cpus", 0), cli_str(v, "label", ""),
+		printf("%-20s %-9s %8s %8s %4lld  %s%s%s\n", cli_str(v, "name", "?"), cli_str(v, "state", "?"), pid,
+		       mem, cli_int(v, "cpus", 0), cli_str(v, "label", ""),
 		       cli_str(v, "error", NULL) ? "  definition error: " : "", cli_str(v, "error", ""));
 	}
 }
@@ -249,10 +257,14 @@ static void print_info(struct json_object *rep)
 	struct json_object *vm, *ev;
 	if (!json_object_object_get_ex(rep, "vm", &vm))
 		return;
-	static const char *const keys[] = {"name", "state", "pid", "uptime_s", "memory_mib", "cpus",
-					   "disks", "nics", "label", "display", "autostart", "last_exit", "error",
-					   "jail_uid", "definition", "serial_log", "serial_socket", "control_socket",
-					   "display_socket", "cgroup", "cgroup_memory_max", "cgroup_pids_max"};
+	static const char *const keys[] = {"name",           "state",         "pid",
+					   "uptime_s",       "memory_mib",    "cpus",
+					   "disks",          "nics",          "label",
+					   "display",        "autostart",     "last_exit",
+					   "error",          "jail_uid",      "definition",
+					   "serial_log",     "serial_socket", "control_socket",
+					   "display_socket", "cgroup",        "cgroup_memory_max",
+					   "cgroup_pids_max"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		struct json_object *v;
 		if (json_object_object_get_ex(vm, keys[i], &v) &&
@@ -294,11 +306,26 @@ static int lifecycle(struct cli *c, int argc, char **argv, const char *cmd, cons
 	return CLI_OK;
 }
 
-int cmd_start(struct cli *c, int argc, char **argv) { return lifecycle(c, argc, argv, "start", "started"); }
-int cmd_kill(struct cli *c, int argc, char **argv) { return lifecycle(c, argc, argv, "kill", "killed"); }
-int cmd_pause(struct cli *c, int argc, char **argv) { return lifecycle(c, argc, argv, "pause", "paused"); }
-int cmd_resume(struct cli *c, int argc, char **argv) { return lifecycle(c, argc, argv, "resume", "resumed"); }
-int cmd_delete(struct cli *c, int argc, char **argv) { return lifecycle(c, argc, argv, "delete", "deleted"); }
+int cmd_start(struct cli *c, int argc, char **argv)
+{
+	return lifecycle(c, argc, argv, "start", "started");
+}
+int cmd_kill(struct cli *c, int argc, char **argv)
+{
+	return lifecycle(c, argc, argv, "kill", "killed");
+}
+int cmd_pause(struct cli *c, int argc, char **argv)
+{
+	return lifecycle(c, argc, argv, "pause", "paused");
+}
+int cmd_resume(struct cli *c, int argc, char **argv)
+{
+	return lifecycle(c, argc, argv, "resume", "resumed");
+}
+int cmd_delete(struct cli *c, int argc, char **argv)
+{
+	return lifecycle(c, argc, argv, "delete", "deleted");
+}
 
 static int parse_number(const char *cmd, const char *opt, const char *s, long max, long *out)
 {

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../proto.h"
 #include "../../common/rpc.h"
+#include "../proto.h"
 #include "cli.h"
 
 int cli_fail(int status, const char *fmt, ...)
@@ -30,8 +30,8 @@ const char *cli_str(struct json_object *o, const char *key, const char *def)
 {
 	struct json_object *v;
 	return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-		       ? json_object_get_string(v)
-		       : def;
+		? json_object_get_string(v)
+		: def;
 }
 
 long long cli_int(struct json_object *o, const char *key, long long def)
@@ -76,13 +76,17 @@ int cli_connect(struct cli *c)
 	}
 	char msg[700];
 	if (en == EACCES || en == EPERM) {
-		snprintf(msg, sizeof(msg), "permission denied: cannot connect to %s; shoji is for root "
-					   "and members of group shoji", sock);
+		snprintf(msg, sizeof(msg),
+			 "permission denied: cannot connect to %s; shoji is for root "
+			 "and members of group shoji",
+			 sock);
 		return fail_json_or_text(c, CLI_PERMISSION, "permission", msg);
 	}
 	if (en == ENOENT || en == ECONNREFUSED) {
-		snprintf(msg, sizeof(msg), "shojid is not running (no daemon at %s); start it (systemctl "
-					   "start shojid, or run shojid)", sock);
+		snprintf(msg, sizeof(msg),
+			 "shojid is not running (no daemon at %s); start it (systemctl "
+			 "start shojid, or run shojid)",
+			 sock);
 		return fail_json_or_text(c, CLI_NO_DAEMON, "no-daemon", msg);
 	}
 	return fail_json_or_text(c, CLI_ERROR, "error", e.msg);

@@ -42,8 +42,10 @@ int cli_console(const char *name, int fd)
 				/* The monitor serves one console client and another holds it. */
 				if (tty)
 					tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-				fprintf(stderr, "shoji: the console of '%s' is in use by another client; detach "
-						"it there first (Ctrl-])\n", name);
+				fprintf(stderr,
+					"shoji: the console of '%s' is in use by another client; detach "
+					"it there first (Ctrl-])\n",
+					name);
 				close(fd);
 				return CLI_STATE;
 			}
@@ -51,8 +53,10 @@ int cli_console(const char *name, int fd)
 			if (n <= 0) {
 				if (tty)
 					fprintf(stderr, "\r\n");
-				fprintf(stderr, "shoji: the console of '%s' closed (the VM stopped, or another "
-						"client holds it)%s\n", name, tty ? "\r" : "");
+				fprintf(stderr,
+					"shoji: the console of '%s' closed (the VM stopped, or another "
+					"client holds it)%s\n",
+					name, tty ? "\r" : "");
 				break;
 			}
 			if (file_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)

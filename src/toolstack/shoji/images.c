@@ -146,7 +146,8 @@ static int template_import(struct cli *c, int argc, char **argv)
 	if (!c->json) {
 		if (cli_int(rep, "replaced", 0))
 			printf("template '%s' version %d imported from %s (%lld MiB); VMs get it at their next "
-			       "start\n", name, version, abs, cli_int(rep, "size", 0) >> 20);
+			       "start\n",
+			       name, version, abs, cli_int(rep, "size", 0) >> 20);
 		else
 			printf("template '%s' imported from %s (%lld MiB)\n", name, abs, cli_int(rep, "size", 0) >> 20);
 	}
@@ -170,7 +171,8 @@ static void print_template(struct json_object *t, bool full)
 		return;
 	}
 	printf("name            %s\ncurrent         version %lld\nsize            %lld MiB\nsource          %s\n",
-	       cli_str(t, "name", "?"), cli_int(t, "current", 0), cli_int(t, "size", 0) >> 20, cli_str(t, "source", "?"));
+	       cli_str(t, "name", "?"), cli_int(t, "current", 0), cli_int(t, "size", 0) >> 20,
+	       cli_str(t, "source", "?"));
 	printf("used by         ");
 	for (size_t i = 0; vms && i < json_object_array_length(vms); i++)
 		printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(vms, i)));
@@ -178,8 +180,9 @@ static void print_template(struct json_object *t, bool full)
 	for (size_t i = 0; vers && i < json_object_array_length(vers); i++) {
 		struct json_object *v = json_object_array_get_idx(vers, i), *u;
 		bool in_use = json_object_object_get_ex(v, "in_use", &u) && json_object_get_boolean(u);
-		printf("  %-4lld %8lld MiB on disk  %s%s\n", cli_int(v, "version", 0), cli_int(v, "file_bytes", 0) >> 20,
-		       cli_str(v, "path", ""), in_use ? "  (in use by a running VM)" : "");
+		printf("  %-4lld %8lld MiB on disk  %s%s\n", cli_int(v, "version", 0),
+		       cli_int(v, "file_bytes", 0) >> 20, cli_str(v, "path", ""),
+		       in_use ? "  (in use by a running VM)" : "");
 	}
 }
 
@@ -229,9 +232,11 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
 		return usage_error("snapshot", "say create, list, revert or delete");
 	int want = list ? 3 : create ? -1 : 4;
 	if ((want > 0 && argc != want) || (create && (argc < 3 || argc > 4)))
-		return usage_error("snapshot", list ? "list needs a VM name" : create ? "create needs a VM name "
-										     "and may take a snapshot name"
-										   : "a VM name and a snapshot name are needed");
+		return usage_error("snapshot",
+				   list             ? "list needs a VM name"
+					   : create ? "create needs a VM name "
+						      "and may take a snapshot name"
+						    : "a VM name and a snapshot name are needed");
 	if (!vmdef_name_ok(argv[2]) || (argc > 3 && !vmdef_name_ok(argv[3])))
 		return usage_error("snapshot", "names are 1 to 32 of A-Z a-z 0-9 . _ -");
 	static const char *const cmds[] = {"snapshot-create", "snapshot-list", "snapshot-revert", "snapshot-delete"};
@@ -245,8 +250,8 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
 		return r;
 	}
 	if (create && cli_str(rep, "paused_ms", NULL))
-		printf("snapshot '%s' of running VM '%s' taken (paused %s ms)\n", cli_str(rep, "snapshot", "?"), argv[2],
-		       cli_str(rep, "paused_ms", "?"));
+		printf("snapshot '%s' of running VM '%s' taken (paused %s ms)\n", cli_str(rep, "snapshot", "?"),
+		       argv[2], cli_str(rep, "paused_ms", "?"));
 	else if (create)
 		printf("snapshot '%s' of '%s' taken\n", cli_str(rep, "snapshot", "?"), argv[2]);
 	else if (revert)
@@ -268,7 +273,8 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
 			printf("%-20s %-19s  ", cli_str(s, "name", "?"), when);
 			if (json_object_object_get_ex(s, "disks", &disks))
 				for (size_t k = 0; k < json_object_array_length(disks); k++)
-					printf("%s%s", k ? "," : "", json_object_get_string(json_object_array_get_idx(disks, k)));
+					printf("%s%s", k ? "," : "",
+					       json_object_get_string(json_object_array_get_idx(disks, k)));
 			printf("\n");
 		}
 	}
@@ -294,7 +300,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"disposable", required_argument, NULL, 't'}, {"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'c'},	      {"kernel", required_argument, NULL, 'k'},
+		{"cpus", required_argument, NULL, 'c'},       {"kernel", required_argument, NULL, 'k'},
 		{"initrd", required_argument, NULL, 'i'},     {"cmdline", required_argument, NULL, 'l'},
 		{"label", required_argument, NULL, 'L'},      {NULL, 0, NULL, 0},
 	};
@@ -349,7 +355,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
 		r = call_print(c, req, &rep);
 		if (r == CLI_OK && !c->json)
 			printf("started disposable VM '%s' (monitor pid %lld) on template '%s'; it is removed when it "
-			       "stops\n", cli_str(rep, "name", "?"), cli_int(rep, "pid", 0), tmpl);
+			       "stops\n",
+			       cli_str(rep, "name", "?"), cli_int(rep, "pid", 0), tmpl);
 		if (r == CLI_OK)
 			json_object_put(rep);
 	}

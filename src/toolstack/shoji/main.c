@@ -12,16 +12,17 @@ static const struct command {
 	const char *name, *args, *help;
 	int (*run)(struct cli *c, int argc, char **argv);
 } commands[] = {
-	{"create", "NAME [--memory SIZE] [--cpus N] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
-		   "       [--disk PATH[,ro][,serial=ID][,format=raw|qcow2]]... [--net SPEC]... [--vsock CID]\n"
-		   "       [--label COLOUR] [--display on|off] [--autostart yes|no]\n"
-		   "       | create [NAME] --from FILE",
+	{"create",
+	 "NAME [--memory SIZE] [--cpus N] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
+	 "       [--disk PATH[,ro][,serial=ID][,format=raw|qcow2]]... [--net SPEC]... [--vsock CID]\n"
+	 "       [--label COLOUR] [--display on|off] [--autostart yes|no]\n"
+	 "       | create [NAME] --from FILE",
 	 "define a new VM, from options or from a definition file", cmd_create},
 	{"list", "", "list the VMs and their state", cmd_list},
 	{"info", "NAME", "show a VM's definition summary, state and recent events", cmd_info},
 	{"start", "NAME", "start a VM (waits until its monitor answers)", cmd_start},
-	{"stop", "NAME [--timeout S]",
-	 "power a VM off: ACPI shutdown, then after S seconds (default 30) a hard stop", cmd_stop},
+	{"stop", "NAME [--timeout S]", "power a VM off: ACPI shutdown, then after S seconds (default 30) a hard stop",
+	 cmd_stop},
 	{"kill", "NAME", "end a VM's monitor at once (SIGKILL)", cmd_kill},
 	{"pause", "NAME", "pause a VM's vCPUs", cmd_pause},
 	{"resume", "NAME", "resume a paused VM", cmd_resume},
@@ -36,14 +37,18 @@ static const struct command {
 	{"events", "[NAME] [--follow]", "show the event log (started, stopped, crashed, ...)", cmd_events},
 	{"template", "import NAME IMAGE [--replace] | list | info NAME | delete NAME",
 	 "manage templates: root images VMs start on (import copies a raw or qcow2 image;\n"
-	 "       --replace makes a new version, which each VM gets at its next start)", cmd_template},
+	 "       --replace makes a new version, which each VM gets at its next start)",
+	 cmd_template},
 	{"snapshot", "create VM [NAME] | list VM | revert VM NAME | delete VM NAME",
 	 "snapshots of a VM's qcow2 disks (create works while it runs; revert and delete need it stopped;\n"
-	 "       revert drops the snapshots taken after NAME)", cmd_snapshot},
-	{"run", "--disposable TEMPLATE --kernel PATH [--initrd PATH] [--cmdline STR] [--memory SIZE]\n"
-		"       [--cpus N] [--label COLOUR]",
+	 "       revert drops the snapshots taken after NAME)",
+	 cmd_snapshot},
+	{"run",
+	 "--disposable TEMPLATE --kernel PATH [--initrd PATH] [--cmdline STR] [--memory SIZE]\n"
+	 "       [--cpus N] [--label COLOUR]",
 	 "start a disposable VM (disp1, disp2, ...) on a template: its writes vanish and the VM is\n"
-	 "       removed when it stops (label red unless given)", cmd_run},
+	 "       removed when it stops (label red unless given)",
+	 cmd_run},
 	{"seat", "[SEAT OPTIONS]",
 	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
 	{"switch", "NAME", "make the running seat show NAME", cmd_switch},
@@ -52,15 +57,16 @@ static const struct command {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shoji [--json] [--runtime-dir DIR] COMMAND [ARGS]\n       shoji --version\n"
-		   "Manages shoji VMs through shojid.\n\nCommands:\n");
+	fprintf(f,
+		"usage: shoji [--json] [--runtime-dir DIR] COMMAND [ARGS]\n       shoji --version\n"
+		"Manages shoji VMs through shojid.\n\nCommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-8s %.*s\n", commands[i].name, (int)strcspn(commands[i].help, "\n"),
-			commands[i].help);
-	fprintf(f, "\n'shoji COMMAND --help' explains one command. --json prints each result as one JSON\n"
-		   "object. Exit status: 0 ok, 1 error, 2 usage, 3 no such VM, 4 wrong state (e.g. already\n"
-		   "running), 5 permission denied, 6 shojid not running, 7 the VM already exists.\n"
-		   "See shoji(1) and docs/vm-definition.md.\n");
+		fprintf(f, "  %-8s %.*s\n", commands[i].name, (int)strcspn(commands[i].help, "\n"), commands[i].help);
+	fprintf(f,
+		"\n'shoji COMMAND --help' explains one command. --json prints each result as one JSON\n"
+		"object. Exit status: 0 ok, 1 error, 2 usage, 3 no such VM, 4 wrong state (e.g. already\n"
+		"running), 5 permission denied, 6 shojid not running, 7 the VM already exists.\n"
+		"See shoji(1) and docs/vm-definition.md.\n");
 }
 
 void command_usage(FILE *f, const char *name)

@@ -49,8 +49,10 @@ int cmd_switch(struct cli *c, int argc, char **argv)
 		return cli_fail(CLI_USAGE, "%s", e.msg);
 	if (rpc_connect(sock, &fd, &en, &e) < 0) {
 		if (en == ENOENT || en == ECONNREFUSED)
-			return cli_fail(CLI_NO_DAEMON, "the seat is not running (nothing at %s); start it with "
-						       "shoji seat", sock);
+			return cli_fail(CLI_NO_DAEMON,
+					"the seat is not running (nothing at %s); start it with "
+					"shoji seat",
+					sock);
 		return cli_fail(en == EACCES ? CLI_PERMISSION : CLI_ERROR, "%s", e.msg);
 	}
 	struct json_object *req = json_object_new_object(), *rep = NULL, *ok;

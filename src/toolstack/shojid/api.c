@@ -97,8 +97,7 @@ static struct json_object *do_list(struct daemon *d, uid_t viewer)
 }
 
 /* The last `bytes` of a log kept in two parts (older: PATH.1, rotated by its writer). */
-static void add_tail(struct json_object *o, const char *key, const char *older, const char *file,
-		     long bytes)
+static void add_tail(struct json_object *o, const char *key, const char *older, const char *file, long bytes)
 {
 	size_t len = 0, olen = 0;
 	char *t = statefile_tail(file, (size_t)bytes, &len);
@@ -126,8 +125,7 @@ static int exists(struct daemon *d, const char *name, enum proto_code *code, str
 	return err_set(e, "there is no VM '%s'; see 'shoji list' or create it", name);
 }
 
-static struct json_object *do_info(struct daemon *d, const char *name, enum proto_code *code,
-				   struct err *e)
+static struct json_object *do_info(struct daemon *d, const char *name, enum proto_code *code, struct err *e)
 {
 	if (exists(d, name, code, e) < 0)
 		return NULL;
@@ -158,8 +156,8 @@ static struct json_object *do_info(struct daemon *d, const char *name, enum prot
 	return o;
 }
 
-static int write_definition(struct daemon *d, const char *name, const char *text, bool create,
-			    enum proto_code *code, struct err *e)
+static int write_definition(struct daemon *d, const char *name, const char *text, bool create, enum proto_code *code,
+			    struct err *e)
 {
 	char file[512], dir[512];
 	struct vmdef *def = malloc(sizeof(*def));
@@ -168,8 +166,7 @@ static int write_definition(struct daemon *d, const char *name, const char *text
 	vm_path(d, PATHS_DEFINITION, name, file, sizeof(file));
 	int r = vmdef_parse(text, file, def, e);
 	if (r == 0 && strcmp(def->name, name))
-		r = err_set(e, "the definition names the VM '%s', not '%s'; make them the same", def->name,
-			    name);
+		r = err_set(e, "the definition names the VM '%s', not '%s'; make them the same", def->name, name);
 	if (r == 0 && !create && access(file, F_OK) < 0)
 		r = exists(d, name, code, e);
 	free(def);
@@ -180,15 +177,17 @@ static int write_definition(struct daemon *d, const char *name, const char *text
 	struct err sub;
 	if (statefile_write(file, text, strlen(text), create, &sub) < 0) {
 		if (create && errno == EEXIST)
-			return *code = PROTO_EXISTS, err_set(e, "VM '%s' already exists; pick another name "
-								"or delete it first", name);
+			return *code = PROTO_EXISTS,
+			       err_set(e,
+				       "VM '%s' already exists; pick another name "
+				       "or delete it first",
+				       name);
 		return err_set(e, "%s", sub.msg);
 	}
 	return 0;
 }
 
-static int do_set(struct daemon *d, const struct proto_request *r, enum proto_code *code,
-		  struct err *e)
+static int do_set(struct daemon *d, const struct proto_request *r, enum proto_code *code, struct err *e)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	char *text = malloc(65536);
@@ -223,12 +222,12 @@ static int do_delete(struct daemon *d, const char *name, enum proto_code *code, 
 	struct vm_entry *vm = vm_find(d, name, false);
 	if (vm && vm_active(vm))
 		return *code = PROTO_STATE,
-		       err_set(e, "VM '%s' is %s; stop it first (shoji stop %s)", name,
-			       vm_state_name(vm->state), name);
+		       err_set(e, "VM '%s' is %s; stop it first (shoji stop %s)", name, vm_state_name(vm->state), name);
 	if (snapshot_any(d, name))
 		return *code = PROTO_STATE,
-		       err_set(e, "VM '%s' has snapshots, and its disks' latest writes are in their overlays; "
-				  "delete the snapshots first (shoji snapshot delete %s NAME folds them into its images)",
+		       err_set(e,
+			       "VM '%s' has snapshots, and its disks' latest writes are in their overlays; "
+			       "delete the snapshots first (shoji snapshot delete %s NAME folds them into its images)",
 			       name, name);
 	vm_remove(d, name);
 	events_add(d, name, "deleted", "%s", "");
@@ -253,8 +252,10 @@ static int pass_socket(struct daemon *d, struct client *c, const char *name, enu
 	if (rpc_connect_type(sock, type, &fd, &en, &sub) < 0) {
 		if (f == PATHS_DISPLAY && en == ENOENT)
 			return *code = PROTO_STATE,
-			       err_set(e, "VM '%s' has no display; set display = on (shoji set %s display=on) and "
-					  "start it again", name, name);
+			       err_set(e,
+				       "VM '%s' has no display; set display = on (shoji set %s display=on) and "
+				       "start it again",
+				       name, name);
 		return *code = PROTO_ERROR, err_set(e, "VM '%s': the %s: %s", name, what, sub.msg);
 	}
 	struct json_object *o = ok_object();
@@ -266,8 +267,8 @@ static int pass_socket(struct daemon *d, struct client *c, const char *name, enu
 	return 0;
 }
 
-static struct json_object *do_logs(struct daemon *d, const struct proto_request *r,
-				   enum proto_code *code, struct err *e)
+static struct json_object *do_logs(struct daemon *d, const struct proto_request *r, enum proto_code *code,
+				   struct err *e)
 {
 	if (exists(d, r->name, code, e) < 0)
 		return NULL;
@@ -288,9 +289,9 @@ struct call {
 	struct daemon *d;
 	struct client *c;
 	const struct proto_request *r;
-	struct vm_entry *vm;		   /* ON_VM commands: the VM's slot */
+	struct vm_entry *vm;       /* ON_VM commands: the VM's slot */
 	struct json_object *reply; /* API_REPLY */
-	enum proto_code code;	   /* API_FAILED */
+	enum proto_code code;      /* API_FAILED */
 	struct err e;
 };
 
@@ -394,8 +395,10 @@ static enum api_outcome h_console(struct call *k)
 {
 	bool console = k->r->cmd == PROTO_CONSOLE;
 	return pass_socket(k->d, k->c, k->r->name, console ? PATHS_SERIAL : PATHS_DISPLAY,
-			   console ? SOCK_STREAM : SOCK_SEQPACKET, console ? "serial console" : "display",
-			   &k->code, &k->e) < 0 ? API_FAILED : API_ANSWERED;
+			   console ? SOCK_STREAM : SOCK_SEQPACKET, console ? "serial console" : "display", &k->code,
+			   &k->e) < 0
+		? API_FAILED
+		: API_ANSWERED;
 }
 
 static enum api_outcome h_logs(struct call *k)
@@ -453,7 +456,8 @@ static enum api_outcome h_snapshot(struct call *k)
 		return API_FAILED;
 	switch (r->cmd) {
 	case PROTO_SNAPSHOT_LIST: return reply_with(k, snapshot_list(k->d, r->name, &k->code, &k->e));
-	case PROTO_SNAPSHOT_CREATE: return snapshot_create(k->d, k->c, r->name, r->snapshot, &k->reply, &k->code, &k->e);
+	case PROTO_SNAPSHOT_CREATE:
+		return snapshot_create(k->d, k->c, r->name, r->snapshot, &k->reply, &k->code, &k->e);
 	case PROTO_SNAPSHOT_REVERT: return snapshot_revert(k->d, k->c, r->name, r->snapshot, &k->code, &k->e);
 	default: return snapshot_delete(k->d, k->c, r->name, r->snapshot, &k->code, &k->e);
 	}
@@ -468,8 +472,8 @@ static enum api_outcome h_events(struct call *k)
 {
 	const struct proto_request *r = k->r;
 	struct json_object *o = ok_object();
-	json_object_object_add(o, "events", events_recent(k->d, r->name[0] ? r->name : NULL, r->follow ? 20 : 200,
-							  k->c->uid));
+	json_object_object_add(o, "events",
+			       events_recent(k->d, r->name[0] ? r->name : NULL, r->follow ? 20 : 200, k->c->uid));
 	if (r->follow) {
 		k->c->subscriber = true;
 		strcpy(k->c->filter, r->name);
@@ -479,8 +483,8 @@ static enum api_outcome h_events(struct call *k)
 
 /* What each command needs before its handler runs. */
 enum {
-	READS = 1,	 /* only reads: goes ahead while an image job works on its VM or template */
-	ON_VM = 2,	 /* acts on a defined VM: it must exist, and gets its slot */
+	READS = 1,       /* only reads: goes ahead while an image job works on its VM or template */
+	ON_VM = 2,       /* acts on a defined VM: it must exist, and gets its slot */
 	ON_TEMPLATE = 4, /* its name is a template's (what a job may hold busy) */
 };
 
@@ -530,14 +534,14 @@ static int not_busy(struct call *k, unsigned flags)
 	k->code = PROTO_STATE;
 	if (k->r->cmd == PROTO_START && op->starts_the_vm)
 		return err_set(&k->e, "VM '%s' is already %s", k->r->name, op->what);
-	return err_set(&k->e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM",
-		       k->r->name, op->what);
+	return err_set(&k->e, "%s '%s' is busy %s; try again when that has ended", tmpl ? "template" : "VM", k->r->name,
+		       op->what);
 }
 
 static enum api_outcome dispatch(struct call *k)
 {
-	const struct command *cmd = (size_t)k->r->cmd < sizeof(commands) / sizeof(commands[0])
-					    ? &commands[k->r->cmd] : NULL;
+	const struct command *cmd =
+		(size_t)k->r->cmd < sizeof(commands) / sizeof(commands[0]) ? &commands[k->r->cmd] : NULL;
 	k->code = PROTO_ERROR;
 	if (!cmd || !cmd->fn)
 		return err_set(&k->e, "unhandled command"), API_FAILED;

@@ -46,11 +46,22 @@ enum need { NEED_MEMBER, NEED_OWNER, NEED_SEAT, NEED_OWNER_IF_NAMED };
 static enum need need_of(enum proto_cmd cmd)
 {
 	switch (cmd) {
-	case PROTO_INFO: case PROTO_DEFINITION: case PROTO_REPLACE: case PROTO_SET: case PROTO_DELETE:
-	case PROTO_START: case PROTO_STOP: case PROTO_KILL: case PROTO_PAUSE: case PROTO_RESUME:
-	case PROTO_CONSOLE: case PROTO_LOGS: case PROTO_SNAPSHOT_CREATE: case PROTO_SNAPSHOT_LIST:
-	case PROTO_SNAPSHOT_REVERT: case PROTO_SNAPSHOT_DELETE:
-		return NEED_OWNER;
+	case PROTO_INFO:
+	case PROTO_DEFINITION:
+	case PROTO_REPLACE:
+	case PROTO_SET:
+	case PROTO_DELETE:
+	case PROTO_START:
+	case PROTO_STOP:
+	case PROTO_KILL:
+	case PROTO_PAUSE:
+	case PROTO_RESUME:
+	case PROTO_CONSOLE:
+	case PROTO_LOGS:
+	case PROTO_SNAPSHOT_CREATE:
+	case PROTO_SNAPSHOT_LIST:
+	case PROTO_SNAPSHOT_REVERT:
+	case PROTO_SNAPSHOT_DELETE: return NEED_OWNER;
 	case PROTO_EVENTS: return NEED_OWNER_IF_NAMED;
 	case PROTO_DISPLAY: return NEED_SEAT;
 	default: return NEED_MEMBER; /* ping, list (filtered), create, run, templates */
@@ -67,8 +78,10 @@ int authz_check(struct daemon *d, const struct client *c, const struct proto_req
 	if (n == NEED_SEAT) {
 		if (d->have_seat_user && c->uid == d->seat_uid)
 			return 0;
-		return err_set(e, "only the seat's user (shojid --seat-user) or root may take a VM's display; "
-				  "uid %u is neither", (unsigned)c->uid);
+		return err_set(e,
+			       "only the seat's user (shojid --seat-user) or root may take a VM's display; "
+			       "uid %u is neither",
+			       (unsigned)c->uid);
 	}
 	if (n == NEED_MEMBER || (n == NEED_OWNER_IF_NAMED && !r->name[0]) || !vm_find(d, r->name, false))
 		return 0; /* a VM shojid does not know is answered "not found" by the handler */

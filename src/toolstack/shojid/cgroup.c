@@ -135,9 +135,9 @@ static int setup(struct daemon *d, struct err *e)
 	snprintf(mine, sizeof(mine), "%s%s", CGROUP_FS, own);
 	snprintf(parent, sizeof(parent), "%s", mine);
 	*strrchr(parent, '/') = '\0';
-	const char *base = own[0] && delegated(mine) ? mine
-			   : own[0] && strcmp(strrchr(own, '/'), "/daemon") == 0 && delegated(parent) ? parent
-											    : NULL;
+	const char *base = own[0] && delegated(mine)                                       ? mine
+		: own[0] && strcmp(strrchr(own, '/'), "/daemon") == 0 && delegated(parent) ? parent
+											   : NULL;
 	if (base && strlen(base) >= sizeof(d->cgroup_base))
 		return err_set(e, "shojid's cgroup path %.60s... is too long", base);
 	if (base) {
@@ -157,8 +157,7 @@ void cgroup_init(struct daemon *d)
 	struct err e;
 	d->cgroups = setup(d, &e) == 0;
 	if (!d->cgroups)
-		fprintf(stderr, "shojid: VMs run without a cgroup of their own (no memory or pids limit): %s\n",
-			e.msg);
+		fprintf(stderr, "shojid: VMs run without a cgroup of their own (no memory or pids limit): %s\n", e.msg);
 	else
 		fprintf(stderr, "shojid: each running VM gets the cgroup %s/vm-NAME\n", d->cgroup_base);
 }

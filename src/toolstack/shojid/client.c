@@ -56,8 +56,10 @@ static int on_accepted(void *ctx, struct jsonl_conn *conn)
 	d->clients[slot] = c;
 	if (!authorized(d, conn->fd, &c->uid)) {
 		char msg[300];
-		snprintf(msg, sizeof(msg), "permission denied: uid %u is neither root nor in group '%s'; "
-					   "ask an administrator to add you to it", (unsigned)c->uid, d->group);
+		snprintf(msg, sizeof(msg),
+			 "permission denied: uid %u is neither root nor in group '%s'; "
+			 "ask an administrator to add you to it",
+			 (unsigned)c->uid, d->group);
 		client_send_error(c, PROTO_PERMISSION, msg);
 		return -1;
 	}
@@ -103,14 +105,22 @@ static char *error_line(void *ctx, const char *msg, size_t *len)
 }
 
 static const struct jsonl_server_ops ops = {
-	.accepted = on_accepted, .request = on_request, .closed = on_closed, .error_line = error_line,
+	.accepted = on_accepted,
+	.request = on_request,
+	.closed = on_closed,
+	.error_line = error_line,
 };
 
 int client_serve(struct daemon *d, int listen_fd, struct err *e)
 {
 	const struct jsonl_server_config cfg = {
-		.what = "shojid socket", .ops = &ops, .ctx = d, .max_conns = DAEMON_MAX_CLIENTS,
-		.max_line = PROTO_MAX_LINE, .max_out = 64u << 20, .fds_per_line = 0,
+		.what = "shojid socket",
+		.ops = &ops,
+		.ctx = d,
+		.max_conns = DAEMON_MAX_CLIENTS,
+		.max_line = PROTO_MAX_LINE,
+		.max_out = 64u << 20,
+		.fds_per_line = 0,
 	};
 	return jsonl_server_adopt(&d->api, &cfg, listen_fd, e);
 }

@@ -17,12 +17,12 @@
 #include "../proto.h"
 #include "../vmdef.h"
 
-#define DAEMON_MAX_VMS 256
-#define DAEMON_MAX_CLIENTS 64
-#define DAEMON_START_TIMEOUT_MS 120000 /* to the monitor's control socket answering */
-#define DAEMON_HARD_STOP_MS 5000       /* after "stop", before SIGKILL */
-#define DAEMON_CONTROL_TIMEOUT_MS 3000 /* one control-socket call */
-#define DAEMON_MAX_JOBS 16		/* image jobs running at once */
+#define DAEMON_MAX_VMS            256
+#define DAEMON_MAX_CLIENTS        64
+#define DAEMON_START_TIMEOUT_MS   120000 /* to the monitor's control socket answering */
+#define DAEMON_HARD_STOP_MS       5000   /* after "stop", before SIGKILL */
+#define DAEMON_CONTROL_TIMEOUT_MS 3000   /* one control-socket call */
+#define DAEMON_MAX_JOBS           16     /* image jobs running at once */
 
 enum vm_state { VM_STOPPED, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_STOPPING };
 
@@ -43,20 +43,20 @@ struct vm_entry {
 	enum vm_state state;
 	pid_t keeper, monitor;
 	int keeper_pidfd, monitor_pidfd;
-	bool our_child;		/* the keeper is this daemon's child (reap it) */
-	double started_at;	/* wall clock */
-	long long deadline_ms;	/* start or stop phase deadline (monotonic) */
-	int stop_phase;		/* 0, 1 shutdown sent, 2 stop sent, 3 SIGKILL sent */
+	bool our_child;        /* the keeper is this daemon's child (reap it) */
+	double started_at;     /* wall clock */
+	long long deadline_ms; /* start or stop phase deadline (monotonic) */
+	int stop_phase;        /* 0, 1 shutdown sent, 2 stop sent, 3 SIGKILL sent */
 	bool stop_requested, kill_requested;
-	bool start_pending;	/* the waiter asked for a start that has not completed */
-	struct client *waiter;	/* the caller of start/stop/kill, answered when it completes */
+	bool start_pending;    /* the waiter asked for a start that has not completed */
+	struct client *waiter; /* the caller of start/stop/kill, answered when it completes */
 	char last_exit[256];
-	bool disposable;	/* removed, definition and files, when it stops */
+	bool disposable;                            /* removed, definition and files, when it stops */
 	char uses[VMDEF_MAX_DISKS][PATHS_MAX + 64]; /* template images it runs on (kept while active) */
 	unsigned nuses;
-	uid_t owner;		/* who created it (SO_PEERCRED; recorded in state.json); 0 for VMs
-				 * from before owners were recorded */
-	bool jail_assigned;	/* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
+	uid_t owner;        /* who created it (SO_PEERCRED; recorded in state.json); 0 for VMs
+			     * from before owners were recorded */
+	bool jail_assigned; /* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
 	uid_t jail_uid;
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
 };
@@ -76,14 +76,14 @@ struct daemon {
 	int lock_fd;
 	char group[64];
 	bool have_group;
-	bool have_seat_user;	/* --seat-user: the one user whose seat may take displays */
+	bool have_seat_user; /* --seat-user: the one user whose seat may take displays */
 	uid_t seat_uid;
 	gid_t group_gid;
 	bool jail;
-	gid_t jail_gid;		       /* every monitor's gid: the group of /dev/kvm */
-	uid_t jail_first, jail_last;   /* the range VMs' jail uids come from (--jail-uids) */
-	uid_t jail_next;	       /* where the search for a free one starts */
-	bool cgroups;		       /* VMs get a cgroup each, under cgroup_base */
+	gid_t jail_gid;              /* every monitor's gid: the group of /dev/kvm */
+	uid_t jail_first, jail_last; /* the range VMs' jail uids come from (--jail-uids) */
+	uid_t jail_next;             /* where the search for a free one starts */
+	bool cgroups;                /* VMs get a cgroup each, under cgroup_base */
 	char cgroup_base[PATHS_MAX * 2 - 64];
 	struct vm_entry vms[DAEMON_MAX_VMS];
 	struct client *clients[DAEMON_MAX_CLIENTS];
@@ -97,8 +97,7 @@ const char *vm_state_name(enum vm_state s);
 
 /* vm.c: lifecycle */
 struct vm_entry *vm_find(struct daemon *d, const char *name, bool add);
-int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code,
-		       struct err *e);
+int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code, struct err *e);
 /* Starts a stopped VM, c parked until it runs or fails (the files it names are checked first,
  * in a job): 0, or -1 with code and e. */
 int vm_start(struct daemon *d, struct vm_entry *vm, struct client *c, enum proto_code *code, struct err *e);
@@ -130,13 +129,12 @@ int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_obje
 void vm_remove(struct daemon *d, const char *name);
 /* Starts a disposable VM from a definition whose root disk is on a template; its name is
  * picked here (disp1, disp2, ...). */
-int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code,
-		      struct err *e);
+int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code, struct err *e);
 bool vm_active(const struct vm_entry *vm);
 
 /* jailuid.c: one jail uid per VM, from --jail-uids (all on shojid's one thread) */
 #define JAILUID_DEFAULT_FIRST 65536
-#define JAILUID_DEFAULT_LAST 99999
+#define JAILUID_DEFAULT_LAST  99999
 struct jail_id {
 	uid_t uid;
 	gid_t gid;
@@ -170,13 +168,13 @@ int pathcheck_start(struct daemon *d, struct vm_entry *vm, struct vmdef *def, st
  * and the child's result (what the last step left in e->msg) or not ok and why; it frees ctx
  * and says how the parked caller c (NULL: gone) is answered. Main thread. */
 enum image_end {
-	IMAGE_REPLY,	 /* with *reply */
-	IMAGE_FAILED,	 /* with code and e */
+	IMAGE_REPLY,     /* with *reply */
+	IMAGE_FAILED,    /* with code and e */
 	IMAGE_PASSED_ON, /* c is parked on something else now (a VM's start), which answers it */
 };
 struct image_op {
-	const char *what;     /* "deleting a snapshot": for errors */
-	bool starts_the_vm;   /* the first part of a start: the VM counts as starting meanwhile */
+	const char *what;   /* "deleting a snapshot": for errors */
+	bool starts_the_vm; /* the first part of a start: the VM counts as starting meanwhile */
 	int (*work)(void *ctx, unsigned step, struct err *e);
 	int (*step_done)(struct daemon *d, void *ctx, unsigned step, struct err *e); /* NULL: none */
 	enum image_end (*finish)(struct daemon *d, void *ctx, struct client *c, bool ok, const char *msg,
@@ -187,12 +185,12 @@ struct image_job_spec {
 	const struct image_op *op;
 	void *ctx;
 	unsigned nsteps;
-	const char *key;	 /* what it holds busy: a VM's name, or "template NAME" */
-	const char *vm;		 /* the VM whose jail uid it runs as, or NULL: as id */
+	const char *key; /* what it holds busy: a VM's name, or "template NAME" */
+	const char *vm;  /* the VM whose jail uid it runs as, or NULL: as id */
 	struct jail_id id;
 	gid_t groups[IMAGE_JOB_MAX_GROUPS]; /* with id: its supplementary groups (none by default) */
 	unsigned ngroups;
-	bool stay;		 /* keep shojid's identity (a check that only looks at types) */
+	bool stay; /* keep shojid's identity (a check that only looks at types) */
 };
 /* Starts the job with c parked on it: 0 (ctx is the job's from then on), or -1 with e (ctx
  * still the caller's). */
@@ -211,8 +209,8 @@ int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e);
 
 /* cgroup.c: a cgroup v2 per running VM (all on shojid's one thread) */
 #define CGROUP_OVERHEAD_MIB 256 /* memory.max: guest RAM + this (+ CGROUP_DISPLAY_MIB with a display) */
-#define CGROUP_DISPLAY_MIB 256	/* the framebuffer (up to 8192x8192x4) and its copies */
-#define CGROUP_PIDS_BASE 64	/* pids.max: this + vCPUs + 2 per disk and NIC */
+#define CGROUP_DISPLAY_MIB  256 /* the framebuffer (up to 8192x8192x4) and its copies */
+#define CGROUP_PIDS_BASE    64  /* pids.max: this + vCPUs + 2 per disk and NIC */
 uint64_t cgroup_memory_max_mib(const struct vmdef *def);
 unsigned cgroup_pids_max(const struct vmdef *def);
 /* At daemon start: finds or makes the VMs' parent cgroup; says once when there is none. */
@@ -234,7 +232,7 @@ struct keeper_start {
 	const char *monitor_log, *exit_file;
 	int lock_fd;
 	int cgroup_procs_fd; /* the VM cgroup's cgroup.procs, which the keeper joins first; -1: none */
-	bool pid_ns; /* start the monitor as the first process of a new PID namespace (jailed) */
+	bool pid_ns;         /* start the monitor as the first process of a new PID namespace (jailed) */
 };
 int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, struct err *e);
 /* Reads the exit record into a one-line description; returns -1 when there is none. sets
@@ -242,8 +240,8 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 
 /* templates.c: the template store (STATE/templates) */
-int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd,
-		   enum proto_code *code, struct err *e);
+int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd, enum proto_code *code,
+		   struct err *e);
 /* Publishes an import once an image job has checked it: 0 with c parked (answered with the
  * version and size when the job ends), or -1 with code and e. */
 int template_commit(struct daemon *d, struct client *c, const char *name, int version, const char *source,
@@ -252,8 +250,7 @@ struct json_object *template_list(struct daemon *d);
 struct json_object *template_info(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
 int template_delete(struct daemon *d, const char *name, enum proto_code *code, struct err *e);
 /* The current version's image of a template. */
-int template_current(struct daemon *d, const char *name, char *path, size_t size, enum proto_code *code,
-		     struct err *e);
+int template_current(struct daemon *d, const char *name, char *path, size_t size, enum proto_code *code, struct err *e);
 /* At a start: each template disk of def becomes a fresh overlay on the template's current
  * version (a disposable VM's: the image itself, opened volatile); vm->uses records them. */
 int template_apply(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enum proto_code *code, struct err *e);

@@ -19,12 +19,12 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "../../common/sanitizers.h"
@@ -33,19 +33,20 @@
 #define IMAGE_JOB_TIMEOUT_MS (10 * 60 * 1000)
 
 static const char *const job_calls[] = {
-	"openat", "open", "close", "read", "write", "pread64", "pwrite64", "readv", "writev",
-	"preadv", "pwritev", "lseek", "fstat", "newfstatat", "stat", "lstat", "statx", "fcntl",
-	"fsync", "fdatasync", "fallocate", "ftruncate", "readlink", "readlinkat", "getcwd",
-	"access", "faccessat", "faccessat2",
-	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "exit", "exit_group",
-	"rt_sigreturn", "rt_sigprocmask", "clock_gettime", "getrandom", "getpid", "gettid",
-	"futex", "sched_yield", "set_robust_list", "rseq",
+	"openat",     "open",         "close",           "read",          "write",     "pread64",   "pwrite64",
+	"readv",      "writev",       "preadv",          "pwritev",       "lseek",     "fstat",     "newfstatat",
+	"stat",       "lstat",        "statx",           "fcntl",         "fsync",     "fdatasync", "fallocate",
+	"ftruncate",  "readlink",     "readlinkat",      "getcwd",        "access",    "faccessat", "faccessat2",
+	"mmap",       "munmap",       "mremap",          "mprotect",      "madvise",   "brk",       "exit",
+	"exit_group", "rt_sigreturn", "rt_sigprocmask",  "clock_gettime", "getrandom", "getpid",    "gettid",
+	"futex",      "sched_yield",  "set_robust_list", "rseq",
 };
 /* What the sanitizer run-time adds at exit (LeakSanitizer's tracer). */
 static const char *const job_calls_sanitized[] = {
-	"clone", "ptrace", "wait4", "waitid", "getppid", "kill", "tgkill", "pipe2", "sched_getparam",
-	"process_vm_readv", "msync", "prctl", "sigaltstack", "rt_sigaction", "sched_getaffinity",
-	"getdents64", "uname", "prlimit64",
+	"clone",      "ptrace", "wait4",       "waitid",         "getppid",
+	"kill",       "tgkill", "pipe2",       "sched_getparam", "process_vm_readv",
+	"msync",      "prctl",  "sigaltstack", "rt_sigaction",   "sched_getaffinity",
+	"getdents64", "uname",  "prlimit64",
 };
 
 static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
@@ -62,8 +63,9 @@ static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
 static int confine(const struct image_job_spec *s, bool drop, struct err *e)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (drop && (setgroups(s->ngroups, s->groups) < 0 || setresgid(s->id.gid, s->id.gid, s->id.gid) < 0 ||
-		     setresuid(s->id.uid, s->id.uid, s->id.uid) < 0))
+	if (drop &&
+	    (setgroups(s->ngroups, s->groups) < 0 || setresgid(s->id.gid, s->id.gid, s->id.gid) < 0 ||
+	     setresuid(s->id.uid, s->id.uid, s->id.uid) < 0))
 		return err_errno(e, errno, "image job: cannot become uid %u", (unsigned)s->id.uid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_errno(e, errno, "image job: cannot set no_new_privs");
@@ -79,16 +81,16 @@ static int confine(const struct image_job_spec *s, bool drop, struct err *e)
 
 struct image_job {
 	pid_t pid;
-	int fd;			/* the pipe's reading end */
+	int fd; /* the pipe's reading end */
 	long long deadline_ms;
 	struct image_job_spec spec;
 	char key[VMDEF_NAME_MAX + 16];
 	char who[VMDEF_NAME_MAX + 16];
-	struct client *waiter;	/* NULL once the caller has gone */
+	struct client *waiter; /* NULL once the caller has gone */
 	unsigned steps_done;
-	bool in_msg;		/* past the step marks: what comes is the result or the error */
-	bool failed;		/* the child said '!', or shojid stopped it */
-	bool stopped;		/* shojid stopped it: msg says why, nothing more the child says counts */
+	bool in_msg;  /* past the step marks: what comes is the result or the error */
+	bool failed;  /* the child said '!', or shojid stopped it */
+	bool stopped; /* shojid stopped it: msg says why, nothing more the child says counts */
 	char msg[sizeof(((struct err *)0)->msg)];
 	size_t len;
 };
@@ -105,9 +107,7 @@ static void hold_for_test(void)
 		close(fd);
 }
 #else
-static void hold_for_test(void)
-{
-}
+static void hold_for_test(void) {}
 #endif
 
 static void child(int out, const struct image_job_spec *s, bool drop)
@@ -163,15 +163,18 @@ int image_job_start(struct daemon *d, struct client *c, const struct image_job_s
 {
 	int slot = free_slot(d);
 	if (slot < 0)
-		return err_set(e, "%d image jobs are running, the most shoji runs at once; try again when "
-				  "one has ended", DAEMON_MAX_JOBS);
+		return err_set(e,
+			       "%d image jobs are running, the most shoji runs at once; try again when "
+			       "one has ended",
+			       DAEMON_MAX_JOBS);
 	struct image_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return err_set(e, "out of memory");
 	j->spec = *spec;
 	snprintf(j->key, sizeof(j->key), "%s", spec->key);
 	snprintf(j->who, sizeof(j->who), spec->vm ? "VM '%s'" : "%s", spec->vm ? spec->vm : spec->key);
-	if (spec->vm && d->jail && (vm_jail_identity(d, spec->vm, &j->spec.id, e) < 0 || open_the_way(d, spec->vm, e) < 0)) {
+	if (spec->vm && d->jail &&
+	    (vm_jail_identity(d, spec->vm, &j->spec.id, e) < 0 || open_the_way(d, spec->vm, e) < 0)) {
 		free(j);
 		return -1;
 	}
@@ -226,10 +229,10 @@ static void end(struct daemon *d, struct image_job *j)
 	/* Done only when it said so, exited so, and reported every step (a job that skips steps
 	 * and claims success is not believed). */
 	bool ok = !j->failed && WIFEXITED(status) && WEXITSTATUS(status) == 0 && j->in_msg &&
-		  j->steps_done == j->spec.nsteps;
+		j->steps_done == j->spec.nsteps;
 	if (!ok && !j->failed && j->in_msg && j->steps_done != j->spec.nsteps)
-		snprintf(j->msg, sizeof(j->msg), "%s: %s reported %u of its %u steps done", j->who,
-			 j->spec.op->what, j->steps_done, j->spec.nsteps);
+		snprintf(j->msg, sizeof(j->msg), "%s: %s reported %u of its %u steps done", j->who, j->spec.op->what,
+			 j->steps_done, j->spec.nsteps);
 	else if (!ok && !j->stopped && (!j->len || !j->failed))
 		snprintf(j->msg, sizeof(j->msg), "%s: %s ended by %s", j->who, j->spec.op->what,
 			 WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "an error");

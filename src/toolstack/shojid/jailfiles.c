@@ -18,8 +18,8 @@
 
 /* Opens (creating when missing) dir/name as a directory or a regular file, and gives it to
  * the jail identity with mode. */
-static int give_at(int dir, const char *dirname, const char *name, bool is_dir, const struct jail_id *id,
-		   mode_t mode, struct err *e)
+static int give_at(int dir, const char *dirname, const char *name, bool is_dir, const struct jail_id *id, mode_t mode,
+		   struct err *e)
 {
 	int fd;
 	if (is_dir) {
@@ -90,8 +90,7 @@ int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e)
 	int rfd = open(d->paths.runtime, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return err_errno(e, errno, "cannot open %s", d->paths.runtime);
-	int r = give_at(rfd, d->paths.runtime, leaf(d, PATHS_RUN_DIR, vm->name, n1, sizeof(n1)), true, &id,
-			0700, e);
+	int r = give_at(rfd, d->paths.runtime, leaf(d, PATHS_RUN_DIR, vm->name, n1, sizeof(n1)), true, &id, 0700, e);
 	close(rfd);
 	if (r < 0 || paths_get(&d->paths, PATHS_VM_DIR, vm->name, vmdir, sizeof(vmdir), e) < 0)
 		return -1;

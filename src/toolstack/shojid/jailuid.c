@@ -32,8 +32,10 @@ int jailuid_parse_range(const char *text, uid_t *first, uid_t *last, struct err 
 		return err_set(e, "--jail-uids '%s' is not a range; write FIRST-LAST (e.g. %u-%u)", text,
 			       JAILUID_DEFAULT_FIRST, JAILUID_DEFAULT_LAST);
 	if (a < 1000 || a > b || b >= 0x7fffffffULL || (a <= 65535 && b >= 65534))
-		return err_set(e, "--jail-uids %llu-%llu: the range must lie between 1000 and 2147483646, "
-				  "first <= last, and hold neither 65534 (nobody) nor 65535", a, b);
+		return err_set(e,
+			       "--jail-uids %llu-%llu: the range must lie between 1000 and 2147483646, "
+			       "first <= last, and hold neither 65534 (nobody) nor 65535",
+			       a, b);
 	*first = (uid_t)a;
 	*last = (uid_t)b;
 	return 0;
@@ -111,8 +113,10 @@ void jailuid_init(struct daemon *d)
 		taken += pw->pw_uid >= d->jail_first && pw->pw_uid <= d->jail_last;
 	endpwent();
 	if (taken)
-		fprintf(stderr, "shojid: %u passwd entries have uids in the jail range %u-%u; those uids are "
-				"never given to a VM\n", taken, (unsigned)d->jail_first, (unsigned)d->jail_last);
+		fprintf(stderr,
+			"shojid: %u passwd entries have uids in the jail range %u-%u; those uids are "
+			"never given to a VM\n",
+			taken, (unsigned)d->jail_first, (unsigned)d->jail_last);
 	fprintf(stderr, "shojid: each VM's monitor runs as a uid of its own from %u-%u, gid %u\n",
 		(unsigned)d->jail_first, (unsigned)d->jail_last, (unsigned)d->jail_gid);
 }
@@ -129,8 +133,9 @@ static int allocate(struct daemon *d, const struct vm_entry *vm, uid_t *out, str
 		save_cursor(d);
 		return 0;
 	}
-	return err_set(e, "VM '%s': no free jail uid in %u-%u (each VM needs one that no other VM, "
-			  "passwd entry or /etc/subuid range has); give shojid a wider --jail-uids range",
+	return err_set(e,
+		       "VM '%s': no free jail uid in %u-%u (each VM needs one that no other VM, "
+		       "passwd entry or /etc/subuid range has); give shojid a wider --jail-uids range",
 		       vm->name, (unsigned)d->jail_first, (unsigned)d->jail_last);
 }
 
@@ -164,11 +169,15 @@ void jailuid_recorded(struct daemon *d, struct vm_entry *vm, uid_t uid)
 		return;
 	}
 	if (other)
-		fprintf(stderr, "shojid: VM '%s': its recorded jail uid %u is also that of VM '%s'; it gets a new "
-				"one at its next start\n", vm->name, (unsigned)uid, other->name);
+		fprintf(stderr,
+			"shojid: VM '%s': its recorded jail uid %u is also that of VM '%s'; it gets a new "
+			"one at its next start\n",
+			vm->name, (unsigned)uid, other->name);
 	else
-		fprintf(stderr, "shojid: VM '%s': its recorded jail uid %u belongs to a passwd entry now; it "
-				"gets a new one at its next start\n", vm->name, (unsigned)uid);
+		fprintf(stderr,
+			"shojid: VM '%s': its recorded jail uid %u belongs to a passwd entry now; it "
+			"gets a new one at its next start\n",
+			vm->name, (unsigned)uid);
 }
 
 void jailuid_startup(struct daemon *d)
@@ -181,8 +190,10 @@ void jailuid_startup(struct daemon *d)
 		if (jailuid_assign(d, vm, &e) < 0 || jailfiles_give(d, vm, &e) < 0)
 			fprintf(stderr, "shojid: %s\n", e.msg);
 		else
-			fprintf(stderr, "shojid: VM '%s' has no jail uid of its own yet: it gets %u, and its files "
-					"with it\n", vm->name, (unsigned)vm->jail_uid);
+			fprintf(stderr,
+				"shojid: VM '%s' has no jail uid of its own yet: it gets %u, and its files "
+				"with it\n",
+				vm->name, (unsigned)vm->jail_uid);
 	}
 }
 
@@ -190,8 +201,7 @@ int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, st
 {
 	struct vm_entry *vm = vm_find(d, name, false);
 	if (!d->jail)
-		return err_set(e, "shojid runs without a jail (not root, or --no-jail): VM '%s' has no jail uid",
-			       name);
+		return err_set(e, "shojid runs without a jail (not root, or --no-jail): VM '%s' has no jail uid", name);
 	if (!vm || !vm->jail_assigned)
 		return err_set(e, "VM '%s' has no jail uid yet; it gets one when it is started", name);
 	*out = (struct jail_id){.uid = vm->jail_uid, .gid = d->jail_gid};

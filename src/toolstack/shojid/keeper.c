@@ -57,12 +57,11 @@ static void keeper_main(const struct keeper_start *ks)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
-	signal(SIGHUP, SIG_IGN); /* the session has no terminal; be sure anyway */
+	signal(SIGHUP, SIG_IGN);            /* the session has no terminal; be sure anyway */
 	prctl(PR_SET_NAME, "shoji-keeper"); /* not "shojid": it is not the daemon */
 	/* A jailed monitor sees no process but itself (its jail mounts the new namespace's /proc)
 	 * and can signal none; the keeper sees it by its pid here. */
-	pid_t mon = ks->pid_ns ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL)
-			       : fork();
+	pid_t mon = ks->pid_ns ? (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL) : fork();
 	if (mon == 0) {
 		int null = open("/dev/null", O_RDONLY);
 		dup2(null, 0);
@@ -116,8 +115,7 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 			_exit(1);
 		}
 		/* Move the three descriptors to 3, 4, 5 (through high numbers: they may overlap). */
-		int a = fcntl(ks->lock_fd, F_DUPFD, 100), b = fcntl(p[1], F_DUPFD, 100),
-		    c = fcntl(log, F_DUPFD, 100);
+		int a = fcntl(ks->lock_fd, F_DUPFD, 100), b = fcntl(p[1], F_DUPFD, 100), c = fcntl(log, F_DUPFD, 100);
 		if (a < 0 || b < 0 || c < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0)
 			_exit(1);
 		close_from(6);

@@ -79,12 +79,16 @@ struct options {
 static int parse_options(int argc, char **argv, struct options *o, struct err *e)
 {
 	static const struct option longopts[] = {
-		{"state-dir", required_argument, NULL, 's'}, {"runtime-dir", required_argument, NULL, 'r'},
-		{"vmm", required_argument, NULL, 'v'},	     {"group", required_argument, NULL, 'g'},
-		{"jail-uids", required_argument, NULL, 'j'}, {"no-jail", no_argument, NULL, 'J'},
+		{"state-dir", required_argument, NULL, 's'},
+		{"runtime-dir", required_argument, NULL, 'r'},
+		{"vmm", required_argument, NULL, 'v'},
+		{"group", required_argument, NULL, 'g'},
+		{"jail-uids", required_argument, NULL, 'j'},
+		{"no-jail", no_argument, NULL, 'J'},
 		{"seat-user", required_argument, NULL, 'S'},
 		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.group = "shoji", .jail_first = JAILUID_DEFAULT_FIRST, .jail_last = JAILUID_DEFAULT_LAST};
 	int c;
@@ -153,8 +157,10 @@ static void jail_identity(struct daemon *d, const struct options *o)
 	if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0060) == 0060 && st.st_gid != 0)
 		d->jail_gid = st.st_gid;
 	else if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0006) != 0006)
-		fprintf(stderr, "shojid: /dev/kvm is not open to a group; jailed monitors (gid %u) may not "
-				"reach it\n", (unsigned)d->jail_gid);
+		fprintf(stderr,
+			"shojid: /dev/kvm is not open to a group; jailed monitors (gid %u) may not "
+			"reach it\n",
+			(unsigned)d->jail_gid);
 	jailuid_init(d);
 }
 
@@ -198,8 +204,10 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 	d->have_group = g != NULL;
 	d->group_gid = g ? g->gr_gid : (gid_t)-1;
 	if (!g)
-		fprintf(stderr, "shojid: group '%s' does not exist: only root may use shoji (create it "
-				"with 'groupadd --system %s')\n", o->group, o->group);
+		fprintf(stderr,
+			"shojid: group '%s' does not exist: only root may use shoji (create it "
+			"with 'groupadd --system %s')\n",
+			o->group, o->group);
 
 	/* The seat may run as a user of the group (a desktop session): its directory is the one
 	 * place under the runtime directory where the group may create anything. */

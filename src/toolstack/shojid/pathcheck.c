@@ -33,8 +33,10 @@ static int check_one(const char *key, const char *path, bool write, const char *
 	char real[PATH_MAX];
 	size_t sl = strlen(state_dir);
 	if (realpath(path, real) && strncmp(real, state_dir, sl) == 0 && (real[sl] == '/' || !real[sl]))
-		return err_set(e, "%s '%s' lies in shoji's state directory; use template = NAME or snapshots "
-				  "for what is kept there", key, path);
+		return err_set(e,
+			       "%s '%s' lies in shoji's state directory; use template = NAME or snapshots "
+			       "for what is kept there",
+			       key, path);
 	int fd = open(path, O_PATH | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
@@ -42,8 +44,10 @@ static int check_one(const char *key, const char *path, bool write, const char *
 	close(fd);
 	if (!S_ISREG(st.st_mode))
 		return err_set(e, "%s '%s' is not a regular file (%s); name a file", key, path,
-			       S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
-			       : S_ISBLK(st.st_mode) ? "a block device" : "a directory or other");
+			       S_ISFIFO(st.st_mode)          ? "a FIFO"
+				       : S_ISCHR(st.st_mode) ? "a character device"
+				       : S_ISBLK(st.st_mode) ? "a block device"
+							     : "a directory or other");
 	if (faccessat(AT_FDCWD, path, write ? R_OK | W_OK : R_OK, AT_EACCESS) < 0)
 		return err_errno(e, errno, "%s '%s' is not %s by the VM's owner", key, path,
 				 write ? "readable and writable" : "readable");

@@ -30,17 +30,17 @@ struct snapjob {
 	enum snapjob_kind kind;
 	char name[VMDEF_NAME_MAX + 1];
 	struct snap_state st;
-	int s;			/* revert, delete: the snapshot */
-	struct snap_entry se;	/* create: the new snapshot */
-	unsigned nfolds;	/* the first steps: snapshot j's file of chain c folded out */
+	int s;                /* revert, delete: the snapshot */
+	struct snap_entry se; /* create: the new snapshot */
+	unsigned nfolds;      /* the first steps: snapshot j's file of chain c folded out */
 	struct {
 		unsigned j, c;
 	} folds[SNAP_MAX * VMDEF_MAX_DISKS];
-	unsigned nmade;		/* then, where there are any, one step writing the new overlays */
+	unsigned nmade; /* then, where there are any, one step writing the new overlays */
 	unsigned made_chain[VMDEF_MAX_DISKS];
 	char made[VMDEF_MAX_DISKS][VMDEF_PATH_MAX];
 	char made_backing[VMDEF_MAX_DISKS][SNAP_PATH];
-	char gone[SNAP_PATH];	/* the file the last fold took out of its chain */
+	char gone[SNAP_PATH]; /* the file the last fold took out of its chain */
 };
 
 /* The chain as the files' headers say it is, up to file `upto`, must be the chain shojid
@@ -52,9 +52,11 @@ static int verify_chain(const char *vm, const struct snap_chain *ch, unsigned up
 		if (block_backing_of(ch->files[i], name, sizeof(name), format, sizeof(format), e) < 0)
 			return -1;
 		if (strcmp(name, ch->files[i - 1]) || strcmp(format, "qcow2"))
-			return err_set(e, "VM '%s' disk '%s': overlay %s names backing '%s' (%s), but the record "
-					  "says '%s' (qcow2): the file was changed outside shoji; the VM is left as it was",
-				       vm, ch->id, ch->files[i], name, format[0] ? format : "no format", ch->files[i - 1]);
+			return err_set(e,
+				       "VM '%s' disk '%s': overlay %s names backing '%s' (%s), but the record "
+				       "says '%s' (qcow2): the file was changed outside shoji; the VM is left as it was",
+				       vm, ch->id, ch->files[i], name, format[0] ? format : "no format",
+				       ch->files[i - 1]);
 	}
 	return 0;
 }
@@ -67,7 +69,8 @@ static int fold_files(const char *vm, const struct snap_chain *ch, int k, struct
 		return -1;
 	if (k > 0) /* the snapshot's file folded into the one above, which then sits on the one below */
 		return block_merge(ch->files[k + 1], &sub) < 0
-			       ? err_set(e, "VM '%s' disk '%s': %s", vm, ch->id, sub.msg) : 0;
+			? err_set(e, "VM '%s' disk '%s': %s", vm, ch->id, sub.msg)
+			: 0;
 	/* The bottom is the definition's own image: the file above is written into it, and
 	 * whatever sat on that file now sits on the bottom. */
 	if (block_commit(ch->files[1], &sub) < 0 ||
@@ -104,8 +107,10 @@ static int fold_step(struct snapjob *j, unsigned i, bool files, struct err *e)
 	j->st.snaps[sj].files[c][0] = '\0';
 	int k = snap_find_file(ch, frozen);
 	if (k < 0 || (unsigned)k + 1 >= ch->n)
-		return err_set(e, "VM '%s': the chain of disk '%s' does not hold %s above its bottom; "
-				  "snapshots.json is inconsistent", j->name, ch->id, frozen);
+		return err_set(e,
+			       "VM '%s': the chain of disk '%s' does not hold %s above its bottom; "
+			       "snapshots.json is inconsistent",
+			       j->name, ch->id, frozen);
 	if (files && fold_files(j->name, ch, k, e) < 0)
 		return -1;
 	fold_record(&j->st, c, k, j->gone);
@@ -120,8 +125,11 @@ static int overlays_step(struct snapjob *j, struct err *e)
 		int upto = snap_find_file(ch, j->made_backing[m]);
 		if (upto < 0 || verify_chain(j->name, ch, (unsigned)upto, e) < 0)
 			return upto < 0 ? err_set(e, "VM '%s': %s is not in the chain of disk '%s'", j->name,
-						  j->made_backing[m], ch->id) : -1;
-		struct qcow2_create_opts o = {.size = UINT64_MAX, .backing = j->made_backing[m], .backing_format = "qcow2"};
+						  j->made_backing[m], ch->id)
+					: -1;
+		struct qcow2_create_opts o = {.size = UINT64_MAX,
+					      .backing = j->made_backing[m],
+					      .backing_format = "qcow2"};
 		if (qcow2_create(j->made[m], &o, e) < 0)
 			return -1;
 	}
@@ -206,7 +214,8 @@ static struct json_object *finish_delete(struct daemon *d, struct snapjob *j, st
 {
 	char snap[VMDEF_NAME_MAX + 1];
 	snap_copy_str(snap, sizeof(snap), j->st.snaps[j->s].name);
-	memmove(&j->st.snaps[j->s], &j->st.snaps[j->s + 1], (j->st.nsnaps - (unsigned)j->s - 1) * sizeof(j->st.snaps[0]));
+	memmove(&j->st.snaps[j->s], &j->st.snaps[j->s + 1],
+		(j->st.nsnaps - (unsigned)j->s - 1) * sizeof(j->st.snaps[0]));
 	j->st.nsnaps--;
 	if (snap_save(d, j->name, &j->st, e) < 0)
 		return NULL;
@@ -224,19 +233,25 @@ static enum image_end finish(struct daemon *d, void *ctx, struct client *c, bool
 		unlink_made(j);
 		err_set(e, "%s", msg);
 	} else {
-		*reply = j->kind == SNAPJOB_CREATE   ? finish_create(d, j, e)
-			 : j->kind == SNAPJOB_REVERT ? finish_revert(d, j, e)
-						     : finish_delete(d, j, e);
+		*reply = j->kind == SNAPJOB_CREATE  ? finish_create(d, j, e)
+			: j->kind == SNAPJOB_REVERT ? finish_revert(d, j, e)
+						    : finish_delete(d, j, e);
 	}
 	free(j);
 	return *reply ? IMAGE_REPLY : IMAGE_FAILED;
 }
 
-static const struct image_op create_op = {.what = "making a snapshot", .work = work, .step_done = step_done,
+static const struct image_op create_op = {.what = "making a snapshot",
+					  .work = work,
+					  .step_done = step_done,
 					  .finish = finish};
-static const struct image_op revert_op = {.what = "reverting to a snapshot", .work = work, .step_done = step_done,
+static const struct image_op revert_op = {.what = "reverting to a snapshot",
+					  .work = work,
+					  .step_done = step_done,
 					  .finish = finish};
-static const struct image_op delete_op = {.what = "deleting a snapshot", .work = work, .step_done = step_done,
+static const struct image_op delete_op = {.what = "deleting a snapshot",
+					  .work = work,
+					  .step_done = step_done,
 					  .finish = finish};
 
 /* A new overlay for chain c on backing, its empty file made by root for the job to write. */
@@ -255,8 +270,11 @@ static int add_overlay(struct daemon *d, struct snapjob *j, unsigned c, const ch
 static int start(struct daemon *d, struct client *c, struct snapjob *j, const struct image_op *op,
 		 enum proto_code *code, struct err *e)
 {
-	struct image_job_spec spec = {.op = op, .ctx = j, .nsteps = j->nfolds + (j->nmade ? 1 : 0),
-				      .key = j->name, .vm = j->name};
+	struct image_job_spec spec = {.op = op,
+				      .ctx = j,
+				      .nsteps = j->nfolds + (j->nmade ? 1 : 0),
+				      .key = j->name,
+				      .vm = j->name};
 	*code = PROTO_ERROR;
 	if (image_job_start(d, c, &spec, e) == 0)
 		return 0;
@@ -337,8 +355,10 @@ int snapjob_delete(struct daemon *d, struct client *c, const char *name, const s
 		int k = snap_find_file(&st->chains[ch], frozen);
 		if (k < 0 || (unsigned)k + 1 >= st->chains[ch].n) {
 			free(j);
-			return err_set(e, "VM '%s': the chain of disk '%s' does not hold %s above its bottom; "
-					  "snapshots.json is inconsistent", name, st->chains[ch].id, frozen);
+			return err_set(e,
+				       "VM '%s': the chain of disk '%s' does not hold %s above its bottom; "
+				       "snapshots.json is inconsistent",
+				       name, st->chains[ch].id, frozen);
 		}
 		j->folds[j->nfolds].j = (unsigned)s, j->folds[j->nfolds++].c = ch;
 	}

@@ -58,17 +58,19 @@ int snap_load(struct daemon *d, const char *name, struct snap_state *st, struct 
 		for (size_t i = 0; i < json_object_array_length(arr) && st->nchains < VMDEF_MAX_DISKS; i++) {
 			struct json_object *c = json_object_array_get_idx(arr, i), *files;
 			struct snap_chain *ch = &st->chains[st->nchains++];
-			snap_copy_str(ch->id, sizeof(ch->id), json_object_object_get_ex(c, "id", &v) ? json_object_get_string(v) : "");
+			snap_copy_str(ch->id, sizeof(ch->id),
+				      json_object_object_get_ex(c, "id", &v) ? json_object_get_string(v) : "");
 			if (json_object_object_get_ex(c, "chain", &files))
 				for (size_t k = 0; k < json_object_array_length(files) && ch->n < SNAP_MAX + 2; k++)
 					snap_copy_str(ch->files[ch->n++], SNAP_PATH,
-						 json_object_get_string(json_object_array_get_idx(files, k)));
+						      json_object_get_string(json_object_array_get_idx(files, k)));
 		}
 	if (json_object_object_get_ex(o, "snapshots", &arr))
 		for (size_t i = 0; i < json_object_array_length(arr) && st->nsnaps < SNAP_MAX; i++) {
 			struct json_object *s = json_object_array_get_idx(arr, i), *files;
 			struct snap_entry *se = &st->snaps[st->nsnaps++];
-			snap_copy_str(se->name, sizeof(se->name), json_object_object_get_ex(s, "name", &v) ? json_object_get_string(v) : "");
+			snap_copy_str(se->name, sizeof(se->name),
+				      json_object_object_get_ex(s, "name", &v) ? json_object_get_string(v) : "");
 			se->time = json_object_object_get_ex(s, "time", &v) ? json_object_get_double(v) : 0;
 			for (unsigned c = 0; c < st->nchains; c++)
 				if (json_object_object_get_ex(s, "files", &files) &&
@@ -110,7 +112,8 @@ int snap_save(struct daemon *d, const char *name, const struct snap_state *st, s
 		json_object_object_add(s, "time", json_object_new_double(st->snaps[i].time));
 		for (unsigned c = 0; c < st->nchains; c++)
 			if (st->snaps[i].files[c][0])
-				json_object_object_add(files, st->chains[c].id, json_object_new_string(st->snaps[i].files[c]));
+				json_object_object_add(files, st->chains[c].id,
+						       json_object_new_string(st->snaps[i].files[c]));
 		json_object_object_add(s, "files", files);
 		json_object_array_add(snaps, s);
 	}
@@ -190,8 +193,7 @@ int overlay_create_sized(struct daemon *d, const char *vm, const char *path, con
 }
 
 /* A new overlay file name for disk id: STATE/vms/NAME/disks/ID.SEQ.qcow2. */
-int snap_new_file(struct daemon *d, const char *name, struct snap_state *st, const char *id, char *out,
-		    struct err *e)
+int snap_new_file(struct daemon *d, const char *name, struct snap_state *st, const char *id, char *out, struct err *e)
 {
 	char dir[512];
 	spath(d, PATHS_VM_DIR, name, dir, sizeof(dir));
@@ -233,14 +235,18 @@ static int check_disks(const struct vmdef *def, const struct snap_state *st, enu
 		if (!snap_covered(k))
 			continue;
 		if (k->format != VMDEF_DISK_QCOW2)
-			return err_set(e, "VM '%s': disk '%s' is raw, and snapshots need qcow2; convert it "
-					  "(qemu-img convert -O qcow2 %s NEW.qcow2), then shoji set %s disk.%s.path=NEW.qcow2 "
-					  "disk.%s.format=qcow2", def->name, k->id, k->path, def->name, k->id, k->id);
+			return err_set(e,
+				       "VM '%s': disk '%s' is raw, and snapshots need qcow2; convert it "
+				       "(qemu-img convert -O qcow2 %s NEW.qcow2), then shoji set %s disk.%s.path=NEW.qcow2 "
+				       "disk.%s.format=qcow2",
+				       def->name, k->id, k->path, def->name, k->id, k->id);
 		int c = snap_find_chain(st, k->id);
 		if (c >= 0 && strcmp(st->chains[c].files[0], k->path))
 			return *code = PROTO_STATE,
-			       err_set(e, "VM '%s': disk '%s' has snapshots of %s but its path is now %s; set the path "
-					  "back or delete its snapshots", def->name, k->id, st->chains[c].files[0], k->path);
+			       err_set(e,
+				       "VM '%s': disk '%s' has snapshots of %s but its path is now %s; set the path "
+				       "back or delete its snapshots",
+				       def->name, k->id, st->chains[c].files[0], k->path);
 		n++;
 	}
 	if (!n)
@@ -264,8 +270,10 @@ int snapshot_apply(struct daemon *d, const char *name, struct vmdef *def, struct
 		if (c < 0 || st->chains[c].n <= 1 || !snap_covered(k))
 			continue;
 		if (strcmp(st->chains[c].files[0], k->path) || k->format != VMDEF_DISK_QCOW2)
-			r = err_set(e, "VM '%s': disk '%s' has snapshots of %s (qcow2) but is now %s (%s); set it back "
-				       "or delete its snapshots", name, k->id, st->chains[c].files[0], k->path,
+			r = err_set(e,
+				    "VM '%s': disk '%s' has snapshots of %s (qcow2) but is now %s (%s); set it back "
+				    "or delete its snapshots",
+				    name, k->id, st->chains[c].files[0], k->path,
 				    k->format == VMDEF_DISK_QCOW2 ? "qcow2" : "raw");
 		else
 			snap_copy_str(k->path, sizeof(k->path), st->chains[c].files[st->chains[c].n - 1]);
@@ -384,8 +392,8 @@ static struct json_object *live_create(struct daemon *d, struct vm_entry *vm, co
 }
 
 /* The snapshot's name (given, or the first free snapN), not taken, with room for it. */
-static int name_snapshot(const char *name, const struct snap_state *st, const char *want,
-			 struct snap_entry *se, enum proto_code *code, struct err *e)
+static int name_snapshot(const char *name, const struct snap_state *st, const char *want, struct snap_entry *se,
+			 enum proto_code *code, struct err *e)
 {
 	memset(se, 0, sizeof(*se));
 	se->time = daemon_wall();
@@ -425,8 +433,10 @@ enum api_outcome snapshot_create(struct daemon *d, struct client *c, const char 
 		goto out;
 	}
 	if (live && edited_since_start(d, vm)) {
-		err_set(e, "VM '%s' was edited since it started, so its disks may not be the running ones; "
-			   "stop it to take a snapshot", name);
+		err_set(e,
+			"VM '%s' was edited since it started, so its disks may not be the running ones; "
+			"stop it to take a snapshot",
+			name);
 		goto out;
 	}
 	if (name_snapshot(name, st, want, se, code, e) < 0)
@@ -471,8 +481,7 @@ struct json_object *snapshot_list(struct daemon *d, const char *name, enum proto
 }
 
 /* Revert and delete change files the monitor would have open. */
-static int must_be_stopped(struct daemon *d, const char *name, const char *what, enum proto_code *code,
-			   struct err *e)
+static int must_be_stopped(struct daemon *d, const char *name, const char *what, enum proto_code *code, struct err *e)
 {
 	struct vm_entry *vm = vm_find(d, name, false);
 	if (vm && vm_active(vm))
@@ -482,13 +491,12 @@ static int must_be_stopped(struct daemon *d, const char *name, const char *what,
 	return 0;
 }
 
-static int snap_or_fail(struct snap_state *st, const char *name, const char *snap, enum proto_code *code,
-			struct err *e)
+static int snap_or_fail(struct snap_state *st, const char *name, const char *snap, enum proto_code *code, struct err *e)
 {
 	int s = snap_find_snap(st, snap);
 	if (s < 0)
-		*code = PROTO_NOT_FOUND, err_set(e, "VM '%s' has no snapshot '%s'; see shoji snapshot list %s", name,
-						 snap, name);
+		*code = PROTO_NOT_FOUND,
+		err_set(e, "VM '%s' has no snapshot '%s'; see shoji snapshot list %s", name, snap, name);
 	return s;
 }
 
@@ -501,8 +509,8 @@ bool snap_in_disks_dir(struct daemon *d, const char *name, const char *file)
 }
 
 /* revert and delete: the record loaded and checked here, the files changed in an image job. */
-static enum api_outcome change(struct daemon *d, struct client *c, const char *name, const char *snap,
-			       bool revert, enum proto_code *code, struct err *e)
+static enum api_outcome change(struct daemon *d, struct client *c, const char *name, const char *snap, bool revert,
+			       enum proto_code *code, struct err *e)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	struct snap_state *st = malloc(sizeof(*st));
@@ -513,7 +521,8 @@ static enum api_outcome change(struct daemon *d, struct client *c, const char *n
 	else if (load_both(d, name, def, st, code, e) == 0 &&
 		 must_be_stopped(d, name, revert ? "revert to" : "delete", code, e) == 0 &&
 		 (s = snap_or_fail(st, name, snap, code, e)) >= 0 &&
-		 (revert ? snapjob_revert(d, c, name, st, s, code, e) : snapjob_delete(d, c, name, st, s, code, e)) == 0)
+		 (revert ? snapjob_revert(d, c, name, st, s, code, e) : snapjob_delete(d, c, name, st, s, code, e)) ==
+			 0)
 		how = API_PARKED;
 	free(def);
 	free(st);

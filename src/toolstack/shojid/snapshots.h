@@ -6,7 +6,7 @@
 
 #include "daemon.h"
 
-#define SNAP_MAX 12  /* snapshots of one VM: a chain is at most BLOCK_MAX_CHAIN files */
+#define SNAP_MAX  12 /* snapshots of one VM: a chain is at most BLOCK_MAX_CHAIN files */
 #define SNAP_PATH 512
 
 struct snap_chain {
@@ -37,8 +37,7 @@ int snap_find_file(const struct snap_chain *ch, const char *file);
 /* Copies src (NULL: empty), cut to size; the two may share an array of the state. */
 void snap_copy_str(char *dst, size_t size, const char *src);
 /* A new overlay file name for disk id: STATE/vms/NAME/disks/ID.SEQ.qcow2. */
-int snap_new_file(struct daemon *d, const char *name, struct snap_state *st, const char *id, char *out,
-		  struct err *e);
+int snap_new_file(struct daemon *d, const char *name, struct snap_state *st, const char *id, char *out, struct err *e);
 /* The chain of disk k (a new one, of its file alone, when it has none yet). */
 int snap_chain_for(struct snap_state *st, const struct vmdef_disk *k);
 /* Which of the definition's disks snapshots cover: writable disks on files. */

@@ -106,13 +106,15 @@ static bool template_name_ok(const char *name, struct err *e)
 	return false;
 }
 
-int template_current(struct daemon *d, const char *name, char *path, size_t size, enum proto_code *code,
-		     struct err *e)
+int template_current(struct daemon *d, const char *name, char *path, size_t size, enum proto_code *code, struct err *e)
 {
 	int v = current_version(d, name, NULL);
 	if (!v)
-		return *code = PROTO_NOT_FOUND, err_set(e, "there is no template '%s'; import it (shoji "
-							   "template import %s IMAGE)", name, name);
+		return *code = PROTO_NOT_FOUND,
+		       err_set(e,
+			       "there is no template '%s'; import it (shoji "
+			       "template import %s IMAGE)",
+			       name, name);
 	if (version_path(d, name, v, false, path, size) < 0)
 		return *code = PROTO_ERROR, err_set(e, "template '%s': path too long", name);
 	if (access(path, R_OK) < 0)
@@ -139,11 +141,11 @@ static void gc_one(struct daemon *d, const char *name)
 	int n = list_versions(d, name, vs, 256, false);
 	for (int i = 0; i < n; i++) {
 		char p[512];
-		if (vs[i] == cur || version_path(d, name, vs[i], false, p, sizeof(p)) < 0 ||
-		    template_file_in_use(d, p))
+		if (vs[i] == cur || version_path(d, name, vs[i], false, p, sizeof(p)) < 0 || template_file_in_use(d, p))
 			continue;
 		if (unlink(p) == 0)
-			events_add(d, NULL, "template-gc", "template %s: version %d removed (no VM uses it)", name, vs[i]);
+			events_add(d, NULL, "template-gc", "template %s: version %d removed (no VM uses it)", name,
+				   vs[i]);
 	}
 }
 
@@ -196,8 +198,8 @@ void template_startup(struct daemon *d)
 	template_gc(d);
 }
 
-int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd,
-		   enum proto_code *code, struct err *e)
+int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd, enum proto_code *code,
+		   struct err *e)
 {
 	char dir[512], p[512];
 	*code = PROTO_USAGE;
@@ -205,8 +207,10 @@ int template_begin(struct daemon *d, const char *name, bool replace, int *versio
 		return -1;
 	*code = PROTO_EXISTS;
 	if (current_version(d, name, NULL) && !replace)
-		return err_set(e, "template '%s' exists; add --replace to import a new version of it "
-				  "(running VMs keep theirs until their next start)", name);
+		return err_set(e,
+			       "template '%s' exists; add --replace to import a new version of it "
+			       "(running VMs keep theirs until their next start)",
+			       name);
 	*code = PROTO_ERROR;
 	tpath(d, PATHS_TEMPLATES, NULL, dir, sizeof(dir));
 	mkdir(dir, 0755);
@@ -337,7 +341,8 @@ static enum image_end commit_finish(struct daemon *d, void *ctx, struct client *
 	return *reply ? IMAGE_REPLY : IMAGE_FAILED;
 }
 
-static const struct image_op commit_op = {.what = "checking the imported image", .work = check_step,
+static const struct image_op commit_op = {.what = "checking the imported image",
+					  .work = check_step,
 					  .finish = commit_finish};
 
 int template_commit(struct daemon *d, struct client *c, const char *name, int version, const char *source,
@@ -349,8 +354,10 @@ int template_commit(struct daemon *d, struct client *c, const char *name, int ve
 		return -1;
 	*code = PROTO_NOT_FOUND;
 	if (version_path(d, name, version, true, part, sizeof(part)) < 0 || access(part, F_OK) < 0)
-		return err_set(e, "template '%s' has no import of version %d in progress; start again "
-				  "with shoji template import", name, version);
+		return err_set(e,
+			       "template '%s' has no import of version %d in progress; start again "
+			       "with shoji template import",
+			       name, version);
 	*code = PROTO_ERROR;
 	struct commit_job *j = calloc(1, sizeof(*j));
 	if (!j)
@@ -363,8 +370,8 @@ int template_commit(struct daemon *d, struct client *c, const char *name, int ve
 	char key[VMDEF_NAME_MAX + 16];
 	snprintf(key, sizeof(key), "template %s", name);
 	/* Checked as nobody: the image's bytes are the importer's. */
-	struct image_job_spec spec = {.op = &commit_op, .ctx = j, .nsteps = 1, .key = key, .vm = NULL,
-				      .id = {65534, 65534}};
+	struct image_job_spec spec =
+		{.op = &commit_op, .ctx = j, .nsteps = 1, .key = key, .vm = NULL, .id = {65534, 65534}};
 	if (copy_part(part, j->copy, e) < 0 || image_job_start(d, c, &spec, e) < 0) {
 		unlink(j->copy);
 		free(j);
@@ -459,9 +466,9 @@ int template_delete(struct daemon *d, const char *name, enum proto_code *code, s
 	struct json_object *users = template_users(d, name);
 	size_t n = json_object_array_length(users);
 	if (n) {
-		err_set(e, "template '%s' is used by VM '%s'%s; delete %s or point %s disk elsewhere first",
-			name, json_object_get_string(json_object_array_get_idx(users, 0)),
-			n > 1 ? " and others" : "", n > 1 ? "them" : "it", n > 1 ? "their" : "its");
+		err_set(e, "template '%s' is used by VM '%s'%s; delete %s or point %s disk elsewhere first", name,
+			json_object_get_string(json_object_array_get_idx(users, 0)), n > 1 ? " and others" : "",
+			n > 1 ? "them" : "it", n > 1 ? "their" : "its");
 		json_object_put(users);
 		return *code = PROTO_STATE, -1;
 	}
@@ -471,8 +478,10 @@ int template_delete(struct daemon *d, const char *name, enum proto_code *code, s
 		version_path(d, name, vs[i], false, p, sizeof(p));
 		if (template_file_in_use(d, p))
 			return *code = PROTO_STATE,
-			       err_set(e, "template '%s' version %d is in use by a running disposable VM; "
-					  "try again when it has stopped", name, vs[i]);
+			       err_set(e,
+				       "template '%s' version %d is in use by a running disposable VM; "
+				       "try again when it has stopped",
+				       name, vs[i]);
 	}
 	/* The record first: from then on the template does not exist, whatever is left. */
 	tpath(d, PATHS_TEMPLATE_META, name, p, sizeof(p));
@@ -503,15 +512,16 @@ int template_apply(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enu
 			return err_set(e, "VM '%s' disk '%s': %s", vm->name, k->id, sub.msg);
 		uint64_t size = current_size(d, k->template_name);
 		if (!size)
-			return err_set(e, "VM '%s' disk '%s': template '%s' records no size; import it again",
-				       vm->name, k->id, k->template_name);
+			return err_set(e, "VM '%s' disk '%s': template '%s' records no size; import it again", vm->name,
+				       k->id, k->template_name);
 		size_t len = strlen(image);
 		if (len >= sizeof(vm->uses[0]))
 			return err_set(e, "template image path %s is too long; use a shorter --state-dir", image);
 		memcpy(vm->uses[vm->nuses++], image, len + 1);
 		if (vm->disposable) { /* opened read-only with the writes in an unnamed overlay */
 			if (strlen(image) >= sizeof(k->path))
-				return err_set(e, "template image path %s is too long; use a shorter --state-dir", image);
+				return err_set(e, "template image path %s is too long; use a shorter --state-dir",
+					       image);
 			strcpy(k->path, image);
 			continue;
 		}
@@ -521,7 +531,8 @@ int template_apply(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enu
 		mkdir(dir, 0750);
 		int n = snprintf(overlay, sizeof(overlay), "%s/%s.volatile.qcow2", dir, k->id);
 		if (n < 0 || (size_t)n >= sizeof(k->path))
-			return err_set(e, "the state directory's path is too long for disk files; use a shorter --state-dir");
+			return err_set(e,
+				       "the state directory's path is too long for disk files; use a shorter --state-dir");
 		/* Root writes the header: the template's size is its record's (measured when it
 		 * was checked), so no header is read. */
 		if (overlay_create_sized(d, vm->name, overlay, image, size, e) < 0)

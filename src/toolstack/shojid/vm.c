@@ -62,8 +62,7 @@ static int path(struct daemon *d, enum paths_file f, const char *name, char *buf
 	return paths_get(&d->paths, f, name, buf, size, NULL);
 }
 
-int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code,
-		       struct err *e)
+int vm_load_definition(struct daemon *d, const char *name, struct vmdef *def, enum proto_code *code, struct err *e)
 {
 	char file[512], *text;
 	size_t len;
@@ -158,7 +157,7 @@ int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_obje
 	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
 		r = err_set(e, "VM '%s': the monitor refused '%s': %s", vm->name, cmd,
 			    json_object_object_get_ex(rep, "error", &msg) ? json_object_get_string(msg)
-									 : "no reason given");
+									  : "no reason given");
 		json_object_put(rep);
 		json_object_put(req);
 		return r;
@@ -214,10 +213,11 @@ static int prepare_files(struct daemon *d, struct vm_entry *vm, struct err *e)
 	char p[512];
 	path(d, PATHS_VM_DIR, vm->name, p, sizeof(p));
 	mkdir(p, 0750);
-	if (path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p)) < 0 ||
-	    path(d, PATHS_SERIAL, vm->name, p, sizeof(p)) < 0)
-		return err_set(e, "VM '%s': the socket paths under %s are too long; use a shorter "
-				  "--runtime-dir", vm->name, d->paths.runtime);
+	if (path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p)) < 0 || path(d, PATHS_SERIAL, vm->name, p, sizeof(p)) < 0)
+		return err_set(e,
+			       "VM '%s': the socket paths under %s are too long; use a shorter "
+			       "--runtime-dir",
+			       vm->name, d->paths.runtime);
 	path(d, PATHS_RUN_DIR, vm->name, p, sizeof(p));
 	mkdir(p, 0700);
 	path(d, PATHS_CONTROL, vm->name, p, sizeof(p));
@@ -250,13 +250,16 @@ static int jail_can_open(const struct vm_entry *vm, const struct jail_id *id, co
 	if ((bits & 4) && (!write || (bits & 2)))
 		return 0;
 	if (write)
-		return err_set(e, "%s '%s' is not writable by jail uid %u (VM '%s' runs as it); give it to that "
-				  "uid alone (chown %u '%s'; chmod u+rw,go-rwx '%s')", what, file, (unsigned)id->uid,
-			       vm->name, (unsigned)id->uid, file, file);
-	return err_set(e, "%s '%s' is not readable by jail uid %u gid %u (VM '%s' runs as them); give it to "
-			  "that uid (chown %u '%s') or, to share it between VMs, open it to the gid (chgrp %u "
-			  "'%s'; chmod g+r '%s')", what, file, (unsigned)id->uid, (unsigned)id->gid, vm->name,
-		       (unsigned)id->uid, file, (unsigned)id->gid, file, file);
+		return err_set(e,
+			       "%s '%s' is not writable by jail uid %u (VM '%s' runs as it); give it to that "
+			       "uid alone (chown %u '%s'; chmod u+rw,go-rwx '%s')",
+			       what, file, (unsigned)id->uid, vm->name, (unsigned)id->uid, file, file);
+	return err_set(e,
+		       "%s '%s' is not readable by jail uid %u gid %u (VM '%s' runs as them); give it to "
+		       "that uid (chown %u '%s') or, to share it between VMs, open it to the gid (chgrp %u "
+		       "'%s'; chmod g+r '%s')",
+		       what, file, (unsigned)id->uid, (unsigned)id->gid, vm->name, (unsigned)id->uid, file,
+		       (unsigned)id->gid, file, file);
 }
 
 static int jail_check(struct daemon *d, const struct vm_entry *vm, const struct vmdef *def, struct err *e)
@@ -278,8 +281,10 @@ static int jail_check(struct daemon *d, const struct vm_entry *vm, const struct 
 	/* udev makes /dev/vhost-vsock 0666 (group kvm); a bare devtmpfs leaves it root's. */
 	struct err sub = {{0}};
 	if (def->vsock_cid && jail_can_open(vm, id, "device", "/dev/vhost-vsock", true, &sub) < 0)
-		return err_set(e, "vsock: %s (udev's default rule is: chmod 0666 /dev/vhost-vsock; or "
-				  "'modprobe vhost_vsock' if it is missing)", sub.msg);
+		return err_set(e,
+			       "vsock: %s (udev's default rule is: chmod 0666 /dev/vhost-vsock; or "
+			       "'modprobe vhost_vsock' if it is missing)",
+			       sub.msg);
 	return 0;
 }
 
@@ -309,8 +314,8 @@ static void keeper_failed(const char *mlog, off_t at, const char *name, struct e
 {
 	struct stat st;
 	size_t len;
-	char *text = stat(mlog, &st) == 0 && st.st_size > at ? statefile_tail(mlog, (size_t)(st.st_size - at), &len)
-							     : NULL;
+	char *text =
+		stat(mlog, &st) == 0 && st.st_size > at ? statefile_tail(mlog, (size_t)(st.st_size - at), &len) : NULL;
 	if (text && strncmp(text, "shoji-keeper: ", 14) == 0) {
 		text[strcspn(text, "\n")] = '\0';
 		err_set(e, "VM '%s' did not start: %s", name, text + 14);
@@ -330,13 +335,23 @@ static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def
 	path(d, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog));
 	path(d, PATHS_VM_EXIT, vm->name, exitf, sizeof(exitf));
 	path(d, PATHS_VM_VOLATILE, vm->name, vol, sizeof(vol));
-	struct vmm_args_in in = {.vmm = d->vmm, .control = control, .serial_socket = serial,
-				 .serial_log = slog, .display = display, .jail = d->jail, .jail_uid = vm->jail_uid,
-				 .jail_gid = d->jail_gid, .volatile_dir = vm->disposable ? vol : NULL};
+	struct vmm_args_in in = {.vmm = d->vmm,
+				 .control = control,
+				 .serial_socket = serial,
+				 .serial_log = slog,
+				 .display = display,
+				 .jail = d->jail,
+				 .jail_uid = vm->jail_uid,
+				 .jail_gid = d->jail_gid,
+				 .volatile_dir = vm->disposable ? vol : NULL};
 	if (vmm_args_build(def, &in, args, e) < 0)
 		return -1;
-	struct keeper_start ks = {.argv = args->argv, .monitor_log = mlog, .exit_file = exitf,
-				  .lock_fd = lock, .cgroup_procs_fd = -1, .pid_ns = d->jail};
+	struct keeper_start ks = {.argv = args->argv,
+				  .monitor_log = mlog,
+				  .exit_file = exitf,
+				  .lock_fd = lock,
+				  .cgroup_procs_fd = -1,
+				  .pid_ns = d->jail};
 	pid_t keeper = 0, monitor = 0;
 	struct stat st;
 	off_t logged = stat(mlog, &st) == 0 ? st.st_size : 0;
@@ -500,8 +515,8 @@ int vm_pause(struct daemon *d, struct vm_entry *vm, bool pause, enum proto_code 
 {
 	*code = PROTO_STATE;
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
-		return err_set(e, "VM '%s' is %s; only a running VM can be %s", vm->name,
-			       vm_state_name(vm->state), pause ? "paused" : "resumed");
+		return err_set(e, "VM '%s' is %s; only a running VM can be %s", vm->name, vm_state_name(vm->state),
+			       pause ? "paused" : "resumed");
 	*code = PROTO_ERROR;
 	struct json_object *rep;
 	if (vm_control(d, vm, pause ? CONTROL_PAUSE : CONTROL_RESUME, &rep, e) < 0)
@@ -568,9 +583,13 @@ void vm_on_keeper_exit(struct daemon *d, struct vm_entry *vm)
 		snprintf(vm->last_exit, sizeof(vm->last_exit), "%s by signal %d (%s)",
 			 asked ? "killed on request" : "monitor killed", sig, signal_text(sig));
 	} else {
-		static const char *const what[] = {"guest powered off", "monitor could not start",
-						   "guest rebooted", "guest panicked", "triple fault",
-						   "KVM error", "stopped"};
+		static const char *const what[] = {"guest powered off",
+						   "monitor could not start",
+						   "guest rebooted",
+						   "guest panicked",
+						   "triple fault",
+						   "KVM error",
+						   "stopped"};
 		const char *w = status >= 0 && status <= 6 ? what[status] : "unknown exit status";
 		event = status == 0 || status == 6 || status == 2 ? "stopped" : status == 1 ? "failed" : "crashed";
 		snprintf(vm->last_exit, sizeof(vm->last_exit), "exit status %d (%s)%s%s", status, w,
@@ -617,9 +636,9 @@ static void empty_dir(const char *dir)
 
 void vm_remove(struct daemon *d, const char *name)
 {
-	static const enum paths_file files[] = {PATHS_DEFINITION,  PATHS_VM_STATE,	PATHS_VM_LOCK,
-						PATHS_VM_EXIT,	   PATHS_SERIAL_LOG,	PATHS_MONITOR_LOG,
-						PATHS_CONTROL,	   PATHS_SERIAL,	PATHS_DISPLAY,
+	static const enum paths_file files[] = {PATHS_DEFINITION,    PATHS_VM_STATE,       PATHS_VM_LOCK,
+						PATHS_VM_EXIT,       PATHS_SERIAL_LOG,     PATHS_MONITOR_LOG,
+						PATHS_CONTROL,       PATHS_SERIAL,         PATHS_DISPLAY,
 						PATHS_VM_DISPOSABLE, PATHS_SERIAL_LOG_OLD, PATHS_MONITOR_LOG_OLD};
 	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
 	char p[512];
@@ -640,8 +659,7 @@ void vm_remove(struct daemon *d, const char *name)
 		vm->used = false;
 }
 
-int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code,
-		      struct err *e)
+int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code, struct err *e)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	char *text = malloc(65536), name[VMDEF_NAME_MAX + 1] = "", p[512];
@@ -706,9 +724,9 @@ static void start_progress(struct daemon *d, struct vm_entry *vm)
 	if (vm_control(d, vm, CONTROL_STATUS, &rep, &e) == 0) {
 		struct json_object *st;
 		vm->state = json_object_object_get_ex(rep, CONTROL_R_STATE, &st) &&
-					    strcmp(json_object_get_string(st), "paused") == 0
-				    ? VM_PAUSED
-				    : VM_RUNNING;
+				strcmp(json_object_get_string(st), "paused") == 0
+			? VM_PAUSED
+			: VM_RUNNING;
 		json_object_put(rep);
 		vm_save(d, vm);
 		events_add(d, vm->name, "started", "monitor pid %d", (int)vm->monitor);
@@ -835,8 +853,7 @@ static void adopt(struct daemon *d, const char *name)
 	/* Held: the keeper's own record of the pids wins over the state file (which a daemon
 	 * killed at the wrong moment may not have written). */
 	char *pids;
-	if (path(d, PATHS_VM_LOCK, name, p, sizeof(p)) == 0 &&
-	    statefile_read(p, 64, &pids, &len, &en, NULL) == 0) {
+	if (path(d, PATHS_VM_LOCK, name, p, sizeof(p)) == 0 && statefile_read(p, 64, &pids, &len, &en, NULL) == 0) {
 		int k, m;
 		if (sscanf(pids, "%d %d", &k, &m) == 2 && k > 0 && m > 0) {
 			keeper = k;
@@ -851,8 +868,10 @@ static void adopt(struct daemon *d, const char *name)
 			close(kfd);
 		if (mfd >= 0)
 			close(mfd);
-		fprintf(stderr, "shojid: VM '%s' is locked but its recorded monitor (pid %d) is not "
-				"there; leaving it alone\n", name, (int)monitor);
+		fprintf(stderr,
+			"shojid: VM '%s' is locked but its recorded monitor (pid %d) is not "
+			"there; leaving it alone\n",
+			name, (int)monitor);
 		return;
 	}
 	vm->keeper = keeper;
@@ -865,7 +884,8 @@ static void adopt(struct daemon *d, const char *name)
 	cgroup_vm_adopt(vm, keeper);
 	struct json_object *rep;
 	if (vm_control(d, vm, CONTROL_STATUS, &rep, &e) == 0) {
-		if (json_object_object_get_ex(rep, CONTROL_R_STATE, &v) && strcmp(json_object_get_string(v), "paused") == 0)
+		if (json_object_object_get_ex(rep, CONTROL_R_STATE, &v) &&
+		    strcmp(json_object_get_string(v), "paused") == 0)
 			vm->state = VM_PAUSED;
 		json_object_put(rep);
 	}

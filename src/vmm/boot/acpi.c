@@ -8,15 +8,15 @@
 #include "aml.h"
 #include "layout.h"
 
-#define OEM_ID "SHOJI "
+#define OEM_ID    "SHOJI "
 #define OEM_TABLE "SHOJIVMM"
 
-#define FADT_SIZE 276
+#define FADT_SIZE            276
 #define FADT_F_RESET_REG_SUP (1u << 10)
-#define FADT_F_HW_REDUCED (1u << 20)
-#define FADT_F_PWR_BUTTON (1u << 4)
-#define FADT_F_SLP_BUTTON (1u << 5)
-#define FADT_BOOT_NO_VGA (1u << 2)
+#define FADT_F_HW_REDUCED    (1u << 20)
+#define FADT_F_PWR_BUTTON    (1u << 4)
+#define FADT_F_SLP_BUTTON    (1u << 5)
+#define FADT_BOOT_NO_VGA     (1u << 2)
 
 #define ACPI_GAS_IO 1
 
@@ -34,7 +34,10 @@ struct out {
 	uint64_t base;
 };
 
-static void put(uint8_t *p, size_t off, uint64_t v, size_t width) { memcpy(p + off, &v, width); }
+static void put(uint8_t *p, size_t off, uint64_t v, size_t width)
+{
+	memcpy(p + off, &v, width);
+}
 
 /* Reserves `len` zeroed bytes, 16-byte aligned; returns the offset or SIZE_MAX. */
 static size_t reserve(struct out *o, size_t len)
@@ -54,12 +57,15 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 	t[8] = rev;
 	memcpy(t + 10, OEM_ID, 6);
 	memcpy(t + 16, OEM_TABLE, 8);
-	put(t, 24, 1, 4);           /* OEM revision */
+	put(t, 24, 1, 4);          /* OEM revision */
 	memcpy(t + 28, "SHOJ", 4); /* creator */
 	put(t, 32, 1, 4);
 }
 
-static void finish(uint8_t *t, uint32_t len) { t[9] = (uint8_t)(0 - acpi_checksum(t, len)); }
+static void finish(uint8_t *t, uint32_t len)
+{
+	t[9] = (uint8_t)(0 - acpi_checksum(t, len));
+}
 
 static void gas_io(uint8_t *p, uint16_t port)
 {
@@ -71,8 +77,8 @@ static void gas_io(uint8_t *p, uint16_t port)
 }
 
 /* Device(NAME){ Name(_HID, hid) Name(_UID, 0) Name(_CRS, io [+ irq]) } */
-static void legacy_device(struct aml *scope, const char *name, const char *hid, int eisa,
-			  uint16_t port, uint8_t len, int irq)
+static void legacy_device(struct aml *scope, const char *name, const char *hid, int eisa, uint16_t port, uint8_t len,
+			  int irq)
 {
 	struct aml dev = {0}, v = {0};
 	if (eisa)
@@ -217,7 +223,7 @@ static size_t build_madt(struct out *o, unsigned ncpus)
 	put(p, 4, LAYOUT_IOAPIC, 4);
 	put(p, 8, 0, 4); /* GSI base */
 	p += 12;
-	p[0] = 4;    /* local APIC NMI */
+	p[0] = 4; /* local APIC NMI */
 	p[1] = 6;
 	p[2] = 0xff; /* all processors */
 	put(p, 3, 0, 2);
@@ -234,16 +240,15 @@ static size_t build_mcfg(struct out *o)
 		return off;
 	uint8_t *t = o->buf + off;
 	header(t, "MCFG", len, 1);
-	put(t, 44, LAYOUT_PCI_ECAM, 8); /* ECAM base */
-	put(t, 52, 0, 2);               /* segment */
-	t[54] = 0;                      /* first bus */
+	put(t, 44, LAYOUT_PCI_ECAM, 8);                           /* ECAM base */
+	put(t, 52, 0, 2);                                         /* segment */
+	t[54] = 0;                                                /* first bus */
 	t[55] = (uint8_t)(LAYOUT_PCI_ECAM_SIZE / (1u << 20) - 1); /* last bus: 1 MiB a bus */
 	finish(t, len);
 	return off;
 }
 
-int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, size_t *used,
-	       struct err *e)
+int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, size_t *used, struct err *e)
 {
 	if (ncpus == 0 || ncpus > ACPI_MAX_CPUS)
 		return err_set(e, "ACPI tables describe 1 to %d vCPUs, not %u", ACPI_MAX_CPUS, ncpus);
@@ -256,8 +261,8 @@ int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, siz
 	const size_t tables[] = {fadt, madt, mcfg};
 	const unsigned ntables = sizeof(tables) / sizeof(tables[0]);
 	size_t xsdt = reserve(&o, 36 + 8 * ntables);
-	if (rsdp == SIZE_MAX || dsdt == SIZE_MAX || fadt == SIZE_MAX || madt == SIZE_MAX ||
-	    mcfg == SIZE_MAX || xsdt == SIZE_MAX)
+	if (rsdp == SIZE_MAX || dsdt == SIZE_MAX || fadt == SIZE_MAX || madt == SIZE_MAX || mcfg == SIZE_MAX ||
+	    xsdt == SIZE_MAX)
 		return err_set(e, "ACPI tables for %u vCPUs do not fit in %zu bytes", ncpus, size);
 
 	uint8_t *x = buf + xsdt;

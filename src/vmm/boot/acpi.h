@@ -14,8 +14,7 @@
 
 /* Writes the tables into buf, which the guest sees at base_gpa; the RSDP comes first, at
  * base_gpa. *used receives the bytes written. */
-int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, size_t *used,
-	       struct err *e);
+int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, size_t *used, struct err *e);
 
 /* The byte sum of data, as ACPI checksums want it to be: zero. */
 uint8_t acpi_checksum(const uint8_t *data, size_t n);

@@ -3,21 +3,21 @@
 
 #include <string.h>
 
-#define AML_NAME_OP 0x08
-#define AML_BYTE_PREFIX 0x0a
-#define AML_WORD_PREFIX 0x0b
-#define AML_DWORD_PREFIX 0x0c
+#define AML_NAME_OP       0x08
+#define AML_BYTE_PREFIX   0x0a
+#define AML_WORD_PREFIX   0x0b
+#define AML_DWORD_PREFIX  0x0c
 #define AML_STRING_PREFIX 0x0d
-#define AML_QWORD_PREFIX 0x0e
-#define AML_SCOPE_OP 0x10
-#define AML_BUFFER_OP 0x11
-#define AML_PACKAGE_OP 0x12
-#define AML_EXT_PREFIX 0x5b
-#define AML_DEVICE_OP 0x82
-#define AML_METHOD_OP 0x14
-#define AML_NOTIFY_OP 0x86
-#define AML_DUAL_NAME 0x2e
-#define AML_MULTI_NAME 0x2f
+#define AML_QWORD_PREFIX  0x0e
+#define AML_SCOPE_OP      0x10
+#define AML_BUFFER_OP     0x11
+#define AML_PACKAGE_OP    0x12
+#define AML_EXT_PREFIX    0x5b
+#define AML_DEVICE_OP     0x82
+#define AML_METHOD_OP     0x14
+#define AML_NOTIFY_OP     0x86
+#define AML_DUAL_NAME     0x2e
+#define AML_MULTI_NAME    0x2f
 
 void aml_bytes(struct aml *a, const void *data, size_t n)
 {
@@ -29,7 +29,10 @@ void aml_bytes(struct aml *a, const void *data, size_t n)
 	a->len += n;
 }
 
-void aml_byte(struct aml *a, uint8_t b) { aml_bytes(a, &b, 1); }
+void aml_byte(struct aml *a, uint8_t b)
+{
+	aml_bytes(a, &b, 1);
+}
 
 static void name_seg(struct aml *a, const char *s, size_t n)
 {
@@ -99,7 +102,7 @@ static unsigned hex_digit(char c)
 void aml_eisa_id(struct aml *a, const char *id)
 {
 	uint32_t v = ((uint32_t)(id[0] - 0x40) & 0x1f) << 26 | ((uint32_t)(id[1] - 0x40) & 0x1f) << 21 |
-		     ((uint32_t)(id[2] - 0x40) & 0x1f) << 16;
+		((uint32_t)(id[2] - 0x40) & 0x1f) << 16;
 	for (int i = 0; i < 4; i++)
 		v |= hex_digit(id[3 + i]) << (12 - 4 * i);
 	aml_byte(a, AML_DWORD_PREFIX);
@@ -135,8 +138,7 @@ static void pkg_length(struct aml *a, size_t content)
 	aml_byte(a, (uint8_t)(total >> 12));
 }
 
-static void wrap(struct aml *a, const uint8_t *op, size_t oplen, const char *name,
-		 const struct aml *body)
+static void wrap(struct aml *a, const uint8_t *op, size_t oplen, const char *name, const struct aml *body)
 {
 	struct aml head = {0};
 	if (name)
@@ -190,10 +192,10 @@ void aml_notify(struct aml *a, const char *target, uint64_t value)
 void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len)
 {
 	const uint8_t d[] = {
-		0x47, 0x01,                          /* I/O port descriptor, 16-bit decode */
+		0x47,          0x01,                 /* I/O port descriptor, 16-bit decode */
 		(uint8_t)base, (uint8_t)(base >> 8), /* minimum */
 		(uint8_t)base, (uint8_t)(base >> 8), /* maximum */
-		0x01, len,                           /* alignment, length */
+		0x01,          len,                  /* alignment, length */
 	};
 	aml_bytes(rt, d, sizeof(d));
 }
@@ -208,10 +210,15 @@ void aml_rt_irq(struct aml *rt, unsigned irq)
 void aml_rt_interrupt(struct aml *rt, uint32_t gsi)
 {
 	const uint8_t d[] = {
-		0x89, 6, 0, /* extended interrupt descriptor */
-		0x03,       /* consumer, edge-triggered, active high, exclusive */
-		1,          /* one interrupt */
-		(uint8_t)gsi, (uint8_t)(gsi >> 8), (uint8_t)(gsi >> 16), (uint8_t)(gsi >> 24),
+		0x89,
+		6,
+		0,    /* extended interrupt descriptor */
+		0x03, /* consumer, edge-triggered, active high, exclusive */
+		1,    /* one interrupt */
+		(uint8_t)gsi,
+		(uint8_t)(gsi >> 8),
+		(uint8_t)(gsi >> 16),
+		(uint8_t)(gsi >> 24),
 	};
 	aml_bytes(rt, d, sizeof(d));
 }
@@ -223,14 +230,22 @@ void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last)
 {
 	uint16_t len = (uint16_t)(last - first + 1);
 	const uint8_t d[] = {
-		0x88, 13, 0,           /* word address space descriptor */
-		2,                     /* bus number range */
-		ADDR_FIXED_PRODUCER, 0,
-		0, 0,                  /* granularity */
-		(uint8_t)first, (uint8_t)(first >> 8),
-		(uint8_t)last, (uint8_t)(last >> 8),
-		0, 0,                  /* translation */
-		(uint8_t)len, (uint8_t)(len >> 8),
+		0x88,
+		13,
+		0, /* word address space descriptor */
+		2, /* bus number range */
+		ADDR_FIXED_PRODUCER,
+		0,
+		0,
+		0, /* granularity */
+		(uint8_t)first,
+		(uint8_t)(first >> 8),
+		(uint8_t)last,
+		(uint8_t)(last >> 8),
+		0,
+		0, /* translation */
+		(uint8_t)len,
+		(uint8_t)(len >> 8),
 	};
 	aml_bytes(rt, d, sizeof(d));
 }
@@ -238,10 +253,12 @@ void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last)
 void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size)
 {
 	uint8_t d[26] = {
-		0x87, 23, 0,         /* dword address space descriptor */
-		0,                   /* memory range */
+		0x87,
+		23,
+		0, /* dword address space descriptor */
+		0, /* memory range */
 		ADDR_FIXED_PRODUCER,
-		0x01,                /* read-write, non-cacheable */
+		0x01, /* read-write, non-cacheable */
 	};
 	uint32_t fields[] = {0, base, base + size - 1, 0, size}; /* gran, min, max, transl, len */
 	memcpy(d + 6, fields, sizeof(fields));

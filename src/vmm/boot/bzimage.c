@@ -19,24 +19,34 @@ static uint64_t rd64(const uint8_t *p, size_t off)
 	return v;
 }
 
-int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bzimage *bz,
-		  struct err *e)
+int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bzimage *bz, struct err *e)
 {
 	memset(bz, 0, sizeof(*bz));
-	if (size >= 4 && memcmp(image, "\x7f" "ELF", 4) == 0)
-		return err_set(e, "kernel '%s' is an ELF vmlinux; give the compressed bzImage "
-				  "(arch/x86/boot/bzImage or /boot/vmlinuz-*)", path);
+	if (size >= 4 &&
+	    memcmp(image,
+		   "\x7f"
+		   "ELF",
+		   4) == 0)
+		return err_set(e,
+			       "kernel '%s' is an ELF vmlinux; give the compressed bzImage "
+			       "(arch/x86/boot/bzImage or /boot/vmlinuz-*)",
+			       path);
 	if (size < BZ_MIN_FILE)
-		return err_set(e, "kernel '%s' is not a bzImage: only %zu bytes, too short for a Linux "
-				  "setup header", path, size);
+		return err_set(e,
+			       "kernel '%s' is not a bzImage: only %zu bytes, too short for a Linux "
+			       "setup header",
+			       path, size);
 	if (rd(image, BZ_BOOT_FLAG, 2) != BZ_MAGIC_BOOT_FLAG || rd(image, BZ_HEADER, 4) != BZ_MAGIC_HDRS)
-		return err_set(e, "kernel '%s' is not a bzImage: no Linux boot signature (0xAA55, "
-				  "'HdrS'); give arch/x86/boot/bzImage or /boot/vmlinuz-*", path);
+		return err_set(e,
+			       "kernel '%s' is not a bzImage: no Linux boot signature (0xAA55, "
+			       "'HdrS'); give arch/x86/boot/bzImage or /boot/vmlinuz-*",
+			       path);
 	bz->version = (uint16_t)rd(image, BZ_VERSION, 2);
 	if (bz->version < 0x020c)
-		return err_set(e, "kernel '%s' speaks boot protocol %u.%02u; shoji-vmm needs 2.12 or "
-				  "later (Linux 3.8+) for the 64-bit entry point", path,
-			       bz->version >> 8, bz->version & 0xff);
+		return err_set(e,
+			       "kernel '%s' speaks boot protocol %u.%02u; shoji-vmm needs 2.12 or "
+			       "later (Linux 3.8+) for the 64-bit entry point",
+			       path, bz->version >> 8, bz->version & 0xff);
 	if (!(rd(image, BZ_LOADFLAGS, 1) & BZ_LOADED_HIGH))
 		return err_set(e, "kernel '%s' is a zImage that loads below 1 MiB; give a bzImage", path);
 	if (!(rd(image, BZ_XLOADFLAGS, 2) & BZ_XLF_KERNEL_64))
@@ -48,18 +58,23 @@ int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bz
 	bz->setup_size = (sects + 1) * 512;
 	bz->header_end = BZ_JUMP + 2 + rd(image, BZ_JUMP + 1, 1);
 	if (bz->header_end < BZ_MIN_FILE || bz->header_end > bz->setup_size)
-		return err_set(e, "kernel '%s' is corrupt: setup header ends at 0x%zx, outside the "
-				  "0x%zx-byte setup area", path, bz->header_end, bz->setup_size);
+		return err_set(e,
+			       "kernel '%s' is corrupt: setup header ends at 0x%zx, outside the "
+			       "0x%zx-byte setup area",
+			       path, bz->header_end, bz->setup_size);
 	if (bz->setup_size >= size)
-		return err_set(e, "kernel '%s' is truncated: %zu bytes, but its setup code alone takes "
-				  "%zu", path, size, bz->setup_size);
+		return err_set(e,
+			       "kernel '%s' is truncated: %zu bytes, but its setup code alone takes "
+			       "%zu",
+			       path, size, bz->setup_size);
 	bz->payload = image + bz->setup_size;
 	bz->payload_size = size - bz->setup_size;
 	uint64_t syssize = (uint64_t)rd(image, BZ_SYSSIZE, 4) * 16;
 	if (syssize == 0 || syssize > bz->payload_size)
-		return err_set(e, "kernel '%s' is truncated or corrupt: header says %llu bytes of "
-				  "kernel, the file holds %zu", path, (unsigned long long)syssize,
-			       bz->payload_size);
+		return err_set(e,
+			       "kernel '%s' is truncated or corrupt: header says %llu bytes of "
+			       "kernel, the file holds %zu",
+			       path, (unsigned long long)syssize, bz->payload_size);
 
 	bz->init_size = rd(image, BZ_INIT_SIZE, 4);
 	bz->kernel_alignment = rd(image, BZ_KERNEL_ALIGNMENT, 4);
@@ -68,15 +83,19 @@ int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bz
 	bz->pref_address = rd64(image, BZ_PREF_ADDRESS);
 	bz->relocatable = rd(image, BZ_RELOCATABLE, 1) != 0;
 	if (bz->init_size < bz->payload_size)
-		return err_set(e, "kernel '%s' is corrupt: init_size %u is smaller than the %zu-byte "
-				  "kernel", path, bz->init_size, bz->payload_size);
+		return err_set(e,
+			       "kernel '%s' is corrupt: init_size %u is smaller than the %zu-byte "
+			       "kernel",
+			       path, bz->init_size, bz->payload_size);
 	if (bz->kernel_alignment == 0 || (bz->kernel_alignment & (bz->kernel_alignment - 1)))
-		return err_set(e, "kernel '%s' is corrupt: kernel_alignment 0x%x is not a power of two",
-			       path, bz->kernel_alignment);
+		return err_set(e, "kernel '%s' is corrupt: kernel_alignment 0x%x is not a power of two", path,
+			       bz->kernel_alignment);
 	uint64_t load = bzimage_load_address(bz);
 	if (load + bz->init_size > LAYOUT_PCI_HOLE)
-		return err_set(e, "kernel '%s' is corrupt: it asks for %u bytes at 0x%llx, beyond "
-				  "3 GiB", path, bz->init_size, (unsigned long long)load);
+		return err_set(e,
+			       "kernel '%s' is corrupt: it asks for %u bytes at 0x%llx, beyond "
+			       "3 GiB",
+			       path, bz->init_size, (unsigned long long)load);
 	return 0;
 }
 

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define E820_RAM 1
+#define E820_RAM      1
 #define E820_RESERVED 2
 
 struct e820_entry {

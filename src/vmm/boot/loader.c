@@ -11,16 +11,22 @@
 #include "layout.h"
 
 #define ZP_ACPI_RSDP_ADDR 0x070
-#define ZP_E820_ENTRIES 0x1e8
-#define ZP_E820_TABLE 0x2d0
-#define ZP_SIZE 4096
+#define ZP_E820_ENTRIES   0x1e8
+#define ZP_E820_TABLE     0x2d0
+#define ZP_SIZE           4096
 
 #define PAGE 4096ull
-#define MIB (1ull << 20)
+#define MIB  (1ull << 20)
 
-static void put(uint8_t *p, size_t off, uint64_t v, size_t width) { memcpy(p + off, &v, width); }
+static void put(uint8_t *p, size_t off, uint64_t v, size_t width)
+{
+	memcpy(p + off, &v, width);
+}
 
-static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
 
 static void write_page_tables(struct guest_mem *m)
 {
@@ -39,7 +45,8 @@ static void write_page_tables(struct guest_mem *m)
 static void write_gdt(struct guest_mem *m, struct boot_entry *out)
 {
 	static const uint64_t gdt[] = {
-		0, 0,
+		0,
+		0,
 		0x00af9b000000ffffull, /* 0x10: 64-bit code, DPL 0 */
 		0x00cf93000000ffffull, /* 0x18: flat data */
 		0x0000890000000067ull, /* 0x20: TSS (lower half) */
@@ -55,18 +62,21 @@ static void write_gdt(struct guest_mem *m, struct boot_entry *out)
 static void write_reset_stub(struct guest_mem *m)
 {
 	const uint8_t stub[] = {
-		0xba, (uint8_t)PORT_PM_RESET, (uint8_t)(PORT_PM_RESET >> 8), /* mov dx, PORT_PM_RESET */
-		0xb0, PM_RESET_VALUE,                                          /* mov al, PM_RESET_VALUE */
-		0xee,                                                          /* out dx, al */
-		0xf4,                                                          /* hlt */
-		0xeb, 0xfd,                                                    /* jmp hlt */
+		0xba,
+		(uint8_t)PORT_PM_RESET,
+		(uint8_t)(PORT_PM_RESET >> 8), /* mov dx, PORT_PM_RESET */
+		0xb0,
+		PM_RESET_VALUE, /* mov al, PM_RESET_VALUE */
+		0xee,           /* out dx, al */
+		0xf4,           /* hlt */
+		0xeb,
+		0xfd, /* jmp hlt */
 	};
 	memcpy(guest_mem_ptr(m, LAYOUT_RESET_VECTOR, sizeof(stub)), stub, sizeof(stub));
 }
 
-static int place_initrd(const struct guest_mem *m, const struct bzimage *bz,
-			const struct boot_config *c, uint64_t kernel_end, uint64_t *addr_out,
-			struct err *e)
+static int place_initrd(const struct guest_mem *m, const struct bzimage *bz, const struct boot_config *c,
+			uint64_t kernel_end, uint64_t *addr_out, struct err *e)
 {
 	uint64_t top = m->regions[0].size;
 	if ((uint64_t)bz->initrd_addr_max + 1 < top)
@@ -75,13 +85,16 @@ static int place_initrd(const struct guest_mem *m, const struct bzimage *bz,
 	if (size > top || (top - size) / PAGE * PAGE < kernel_end) {
 		uint64_t free_mib = top > kernel_end ? (top - kernel_end) / MIB : 0;
 		if (kernel_end + size > (uint64_t)bz->initrd_addr_max + 1)
-			return err_set(e, "initrd '%s' (%zu MiB) does not fit: this kernel accepts an "
-					  "initrd only below %u MiB, and %llu MiB are free there",
+			return err_set(e,
+				       "initrd '%s' (%zu MiB) does not fit: this kernel accepts an "
+				       "initrd only below %u MiB, and %llu MiB are free there",
 				       c->initrd_path, c->initrd_size >> 20,
-				       (unsigned)(((uint64_t)bz->initrd_addr_max + 1) >> 20), (unsigned long long)free_mib);
+				       (unsigned)(((uint64_t)bz->initrd_addr_max + 1) >> 20),
+				       (unsigned long long)free_mib);
 		uint64_t need = round_up(kernel_end + size, MIB) / MIB + 16;
-		return err_set(e, "initrd '%s' (%zu MiB) does not fit in guest memory: %llu MiB are "
-				  "free above the kernel; use --memory %llu or more",
+		return err_set(e,
+			       "initrd '%s' (%zu MiB) does not fit in guest memory: %llu MiB are "
+			       "free above the kernel; use --memory %llu or more",
 			       c->initrd_path, c->initrd_size >> 20, (unsigned long long)free_mib,
 			       (unsigned long long)need);
 	}
@@ -89,8 +102,7 @@ static int place_initrd(const struct guest_mem *m, const struct bzimage *bz,
 	return 0;
 }
 
-int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entry *out,
-	      struct err *e)
+int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entry *out, struct err *e)
 {
 	memset(out, 0, sizeof(*out));
 	struct bzimage bz;
@@ -100,17 +112,17 @@ int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entr
 	uint64_t load = bzimage_load_address(&bz);
 	uint64_t kernel_end = round_up(load + bz.init_size, PAGE);
 	if (kernel_end + MIB > m->regions[0].size)
-		return err_set(e, "--memory %llu MiB is too small for kernel '%s', which needs %llu MiB "
-				  "from its load address; use --memory %llu or more",
+		return err_set(e,
+			       "--memory %llu MiB is too small for kernel '%s', which needs %llu MiB "
+			       "from its load address; use --memory %llu or more",
 			       (unsigned long long)(m->size >> 20), c->kernel_path,
-			       (unsigned long long)(kernel_end >> 20),
-			       (unsigned long long)(kernel_end / MIB + 32));
+			       (unsigned long long)(kernel_end >> 20), (unsigned long long)(kernel_end / MIB + 32));
 
 	size_t cmdlen = strlen(c->cmdline);
 	size_t cmdmax = bz.cmdline_size < LAYOUT_CMDLINE_MAX - 1 ? bz.cmdline_size : LAYOUT_CMDLINE_MAX - 1;
 	if (cmdlen > cmdmax)
-		return err_set(e, "--cmdline is %zu bytes; kernel '%s' accepts at most %zu", cmdlen,
-			       c->kernel_path, cmdmax);
+		return err_set(e, "--cmdline is %zu bytes; kernel '%s' accepts at most %zu", cmdlen, c->kernel_path,
+			       cmdmax);
 
 	uint64_t initrd_addr = 0;
 	if (c->initrd && place_initrd(m, &bz, c, kernel_end, &initrd_addr, e) < 0)

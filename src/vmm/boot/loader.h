@@ -29,11 +29,10 @@ struct boot_entry {
 };
 
 /* GDT selectors the 64-bit boot protocol asks for. */
-#define BOOT_CS 0x10
-#define BOOT_DS 0x18
+#define BOOT_CS  0x10
+#define BOOT_DS  0x18
 #define BOOT_TSS 0x20
 
-int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entry *out,
-	      struct err *e);
+int boot_load(struct guest_mem *m, const struct boot_config *c, struct boot_entry *out, struct err *e);
 
 #endif

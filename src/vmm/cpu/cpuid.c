@@ -8,9 +8,9 @@
 #include <sys/ioctl.h>
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
-#define CPUID_1_EDX_HTT (1u << 28)
-#define TOPO_LEVEL_SMT 1u
-#define TOPO_LEVEL_CORE 2u
+#define CPUID_1_EDX_HTT        (1u << 28)
+#define TOPO_LEVEL_SMT         1u
+#define TOPO_LEVEL_CORE        2u
 
 int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e)
 {
@@ -82,16 +82,13 @@ void cpuid_patch(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 				en->ecx = en->index;
 			}
 			break;
-		case 0x80000008:
-			en->ecx = (en->ecx & ~0xf0ffu) | (core_bits << 12) | (ncpus - 1);
-			break;
+		case 0x80000008: en->ecx = (en->ecx & ~0xf0ffu) | (core_bits << 12) | (ncpus - 1); break;
 		case 0x8000001e:
 			en->eax = apic_id;
 			en->ebx = apic_id & 0xff; /* compute unit ID; one thread per unit */
 			en->ecx = 0;              /* one node */
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 }

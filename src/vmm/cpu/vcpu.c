@@ -17,31 +17,31 @@
 #include "../vm.h"
 #include "cpuid.h"
 
-#define CR0_PE 0x1ull
-#define CR0_ET 0x10ull
-#define CR0_PG 0x80000000ull
-#define CR4_PAE 0x20ull
+#define CR0_PE   0x1ull
+#define CR0_ET   0x10ull
+#define CR0_PG   0x80000000ull
+#define CR4_PAE  0x20ull
 #define EFER_LME 0x100ull
 #define EFER_LMA 0x400ull
 
-#define MSR_IA32_TSC 0x10
-#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_TSC          0x10
+#define MSR_IA32_SYSENTER_CS  0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_MISC_ENABLE 0x1a0
-#define MSR_MTRR_DEF_TYPE 0x2ff
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_CSTAR 0xc0000083
-#define MSR_SYSCALL_MASK 0xc0000084
-#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
 
 #define MISC_ENABLE_FAST_STRING 0x1ull
-#define MTRR_ENABLE_WRITEBACK ((1ull << 11) | 6ull)
+#define MTRR_ENABLE_WRITEBACK   ((1ull << 11) | 6ull)
 
-#define APIC_LVT_LINT0 0x350
-#define APIC_LVT_LINT1 0x360
-#define APIC_MODE_NMI 0x4
+#define APIC_LVT_LINT0   0x350
+#define APIC_LVT_LINT1   0x360
+#define APIC_MODE_NMI    0x4
 #define APIC_MODE_EXTINT 0x7
 
 static int set_msrs(struct vcpu *v, struct err *e)
@@ -50,9 +50,15 @@ static int set_msrs(struct vcpu *v, struct err *e)
 		uint32_t index;
 		uint64_t value;
 	} boot_msrs[] = {
-		{MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
-		{MSR_STAR, 0},             {MSR_LSTAR, 0},             {MSR_CSTAR, 0},
-		{MSR_SYSCALL_MASK, 0},     {MSR_KERNEL_GS_BASE, 0},    {MSR_IA32_TSC, 0},
+		{MSR_IA32_SYSENTER_CS, 0},
+		{MSR_IA32_SYSENTER_ESP, 0},
+		{MSR_IA32_SYSENTER_EIP, 0},
+		{MSR_STAR, 0},
+		{MSR_LSTAR, 0},
+		{MSR_CSTAR, 0},
+		{MSR_SYSCALL_MASK, 0},
+		{MSR_KERNEL_GS_BASE, 0},
+		{MSR_IA32_TSC, 0},
 		{MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING},
 		{MSR_MTRR_DEF_TYPE, MTRR_ENABLE_WRITEBACK},
 	};
@@ -60,8 +66,8 @@ static int set_msrs(struct vcpu *v, struct err *e)
 	/* struct kvm_msrs ends in a flexible array: room for the entries follows it. */
 	union {
 		struct kvm_msrs hdr;
-		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(boot_msrs) / sizeof(boot_msrs[0]) *
-							      sizeof(struct kvm_msr_entry)];
+		uint8_t bytes[sizeof(struct kvm_msrs) +
+			      sizeof(boot_msrs) / sizeof(boot_msrs[0]) * sizeof(struct kvm_msr_entry)];
 	} msrs;
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.hdr.nmsrs = n;
@@ -97,8 +103,7 @@ static int set_lapic(struct vcpu *v, struct err *e)
 	return 0;
 }
 
-int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *supported,
-		struct err *e)
+int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *supported, struct err *e)
 {
 	memset(v, 0, sizeof(*v));
 	v->id = id;
@@ -153,7 +158,11 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *b, struct err *e)
 	flat_segment(&s.ds, BOOT_DS, 0x3, 0);
 	s.es = s.fs = s.gs = s.ss = s.ds;
 	s.tr = (struct kvm_segment){
-		.base = 0, .limit = 0x67, .selector = BOOT_TSS, .type = 0xb, .present = 1,
+		.base = 0,
+		.limit = 0x67,
+		.selector = BOOT_TSS,
+		.type = 0xb,
+		.present = 1,
 	};
 	s.gdt.base = b->gdt_base;
 	s.gdt.limit = b->gdt_limit;
@@ -188,8 +197,7 @@ static uint64_t rip_of(struct vcpu *v)
 	return ioctl(v->fd, KVM_GET_REGS, &r) == 0 ? r.rip : 0;
 }
 
-static void stop(struct vcpu *v, enum machine_exit reason, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void stop(struct vcpu *v, enum machine_exit reason, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void stop(struct vcpu *v, enum machine_exit reason, const char *fmt, ...)
 {
@@ -206,29 +214,21 @@ static void handle_io(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
 	if (run->io.data_offset > v->run_size || bytes > v->run_size - run->io.data_offset) {
-		stop(v, MACHINE_INTERNAL_ERROR, "vCPU %u: KVM reported port I/O outside the run area",
-		     v->id);
+		stop(v, MACHINE_INTERNAL_ERROR, "vCPU %u: KVM reported port I/O outside the run area", v->id);
 		return;
 	}
 	uint8_t *p = (uint8_t *)run + run->io.data_offset;
 	for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size)
-		io_bus_dispatch(&v->vm->pio, run->io.port, p, run->io.size,
-				run->io.direction == KVM_EXIT_IO_OUT);
+		io_bus_dispatch(&v->vm->pio, run->io.port, p, run->io.size, run->io.direction == KVM_EXIT_IO_OUT);
 	v->stats.io++;
 }
 
 static void handle_system_event(struct vcpu *v)
 {
 	switch (v->run->system_event.type) {
-	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		stop(v, MACHINE_POWEROFF, "guest powered off");
-		break;
-	case KVM_SYSTEM_EVENT_RESET:
-		stop(v, MACHINE_REBOOT, "guest reset the machine");
-		break;
-	case KVM_SYSTEM_EVENT_CRASH:
-		stop(v, MACHINE_PANIC, "guest reported a crash");
-		break;
+	case KVM_SYSTEM_EVENT_SHUTDOWN: stop(v, MACHINE_POWEROFF, "guest powered off"); break;
+	case KVM_SYSTEM_EVENT_RESET: stop(v, MACHINE_REBOOT, "guest reset the machine"); break;
+	case KVM_SYSTEM_EVENT_CRASH: stop(v, MACHINE_PANIC, "guest reported a crash"); break;
 	default:
 		stop(v, MACHINE_INTERNAL_ERROR, "vCPU %u: unknown KVM system event %u", v->id,
 		     v->run->system_event.type);
@@ -239,9 +239,7 @@ static void handle_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	switch (run->exit_reason) {
-	case KVM_EXIT_IO:
-		handle_io(v);
-		break;
+	case KVM_EXIT_IO: handle_io(v); break;
 	case KVM_EXIT_MMIO:
 		io_bus_dispatch(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data,
 				run->mmio.len <= 8 ? run->mmio.len : 8, run->mmio.is_write);
@@ -249,27 +247,20 @@ static void handle_exit(struct vcpu *v)
 		break;
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
-	case KVM_EXIT_HLT:
-		break;
+	case KVM_EXIT_HLT: break;
 	case KVM_EXIT_SHUTDOWN:
-		stop(v, MACHINE_TRIPLE_FAULT, "guest triple fault on vCPU %u (rip 0x%" PRIx64 ")", v->id,
-		     rip_of(v));
+		stop(v, MACHINE_TRIPLE_FAULT, "guest triple fault on vCPU %u (rip 0x%" PRIx64 ")", v->id, rip_of(v));
 		break;
-	case KVM_EXIT_SYSTEM_EVENT:
-		handle_system_event(v);
-		break;
+	case KVM_EXIT_SYSTEM_EVENT: handle_system_event(v); break;
 	case KVM_EXIT_FAIL_ENTRY:
-		stop(v, MACHINE_INTERNAL_ERROR,
-		     "KVM could not enter vCPU %u (hardware reason 0x%llx)", v->id,
+		stop(v, MACHINE_INTERNAL_ERROR, "KVM could not enter vCPU %u (hardware reason 0x%llx)", v->id,
 		     (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		stop(v, MACHINE_INTERNAL_ERROR, "KVM internal error on vCPU %u (suberror %u, rip 0x%" PRIx64 ")",
-		     v->id, run->internal.suberror, rip_of(v));
+		stop(v, MACHINE_INTERNAL_ERROR, "KVM internal error on vCPU %u (suberror %u, rip 0x%" PRIx64 ")", v->id,
+		     run->internal.suberror, rip_of(v));
 		break;
-	default:
-		stop(v, MACHINE_INTERNAL_ERROR, "vCPU %u: unexpected KVM exit reason %u", v->id,
-		     run->exit_reason);
+	default: stop(v, MACHINE_INTERNAL_ERROR, "vCPU %u: unexpected KVM exit reason %u", v->id, run->exit_reason);
 	}
 }
 
@@ -296,20 +287,22 @@ static void *vcpu_thread(void *arg)
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
-			stop(v, MACHINE_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->id,
-			     strerror(errno));
+			stop(v, MACHINE_INTERNAL_ERROR, "KVM_RUN failed on vCPU %u: %s", v->id, strerror(errno));
 			break;
 		}
 		v->stats.exits++;
 		handle_exit(v);
 	}
 	if (log_enabled(LOG_DEBUG))
-		log_debug("vCPU %u stopped at rip 0x%" PRIx64 " after %" PRIu64 " exits", v->id,
-			  rip_of(v), v->stats.exits);
+		log_debug("vCPU %u stopped at rip 0x%" PRIx64 " after %" PRIu64 " exits", v->id, rip_of(v),
+			  v->stats.exits);
 	return NULL;
 }
 
-static void kick_handler(int sig) { (void)sig; }
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
 
 void vcpu_install_kick_handler(void)
 {

@@ -32,8 +32,7 @@ struct vcpu {
 /* The signal that kicks a vCPU thread out of KVM_RUN. */
 #define VCPU_KICK_SIGNAL SIGUSR1
 
-int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *supported,
-		struct err *e);
+int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id, const struct kvm_cpuid2 *supported, struct err *e);
 /* Registers and segments for the boot vCPU: 64-bit mode, paging on, at the kernel's entry. */
 int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *b, struct err *e);
 int vcpu_start(struct vcpu *v, struct err *e);

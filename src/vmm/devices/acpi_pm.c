@@ -6,7 +6,7 @@
 #include "../platform.h"
 
 #define SLEEP_TYPE(v) (((v) >> 2) & 0x7)
-#define SLEEP_ENABLE 0x20
+#define SLEEP_ENABLE  0x20
 
 void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
@@ -25,7 +25,6 @@ void acpi_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 		if (v == PM_RESET_VALUE)
 			m->request_exit(m, MACHINE_REBOOT, "guest reset the machine (ACPI reset register)");
 		break;
-	default:
-		break;
+	default: break;
 	}
 }

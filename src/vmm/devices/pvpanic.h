@@ -8,7 +8,7 @@
 
 #include "../machine.h"
 
-#define PVPANIC_PANICKED 0x01
+#define PVPANIC_PANICKED     0x01
 #define PVPANIC_CRASH_LOADED 0x02
 
 void pvpanic_io(void *machine, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

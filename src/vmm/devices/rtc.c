@@ -18,12 +18,15 @@ enum {
 	RTC_CENTURY = 0x32,
 };
 
-#define REG_B_SET 0x80
+#define REG_B_SET    0x80
 #define REG_B_BINARY 0x04
-#define REG_B_24H 0x02
-#define REG_D_VRT 0x80
+#define REG_B_24H    0x02
+#define REG_D_VRT    0x80
 
-static time_t host_now(void) { return time(NULL); }
+static time_t host_now(void)
+{
+	return time(NULL);
+}
 
 void rtc_init(struct rtc *r)
 {
@@ -35,12 +38,15 @@ void rtc_init(struct rtc *r)
 	r->cmos[RTC_REG_D] = REG_D_VRT;
 }
 
-void rtc_destroy(struct rtc *r) { pthread_mutex_destroy(&r->lock); }
+void rtc_destroy(struct rtc *r)
+{
+	pthread_mutex_destroy(&r->lock);
+}
 
 static bool is_clock_reg(uint8_t i)
 {
-	return i == RTC_SECONDS || i == RTC_MINUTES || i == RTC_HOURS || i == RTC_WEEKDAY ||
-	       i == RTC_DAY || i == RTC_MONTH || i == RTC_YEAR || i == RTC_CENTURY;
+	return i == RTC_SECONDS || i == RTC_MINUTES || i == RTC_HOURS || i == RTC_WEEKDAY || i == RTC_DAY ||
+		i == RTC_MONTH || i == RTC_YEAR || i == RTC_CENTURY;
 }
 
 static uint8_t to_reg(const struct rtc *r, int v)

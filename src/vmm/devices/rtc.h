@@ -14,7 +14,7 @@ struct rtc {
 	pthread_mutex_t lock;
 	uint8_t index;
 	uint8_t cmos[128];
-	int64_t offset; /* guest time minus host time, seconds */
+	int64_t offset;      /* guest time minus host time, seconds */
 	time_t (*now)(void); /* the host clock; replaceable in tests */
 };
 

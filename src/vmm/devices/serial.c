@@ -15,23 +15,23 @@ enum {
 	REG_SCR = 7,
 };
 
-#define IER_RDI 0x01  /* received data available */
-#define IER_THRI 0x02 /* transmitter holding register empty */
-#define IIR_NONE 0x01
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_FIFO 0xc0
-#define FCR_ENABLE 0x01
+#define IER_RDI      0x01 /* received data available */
+#define IER_THRI     0x02 /* transmitter holding register empty */
+#define IIR_NONE     0x01
+#define IIR_THRI     0x02
+#define IIR_RDI      0x04
+#define IIR_FIFO     0xc0
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
-#define LCR_DLAB 0x80
-#define MCR_LOOP 0x10
-#define LSR_DR 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define LCR_DLAB     0x80
+#define MCR_LOOP     0x10
+#define LSR_DR       0x01
+#define LSR_THRE     0x20
+#define LSR_TEMT     0x40
+#define MSR_CTS      0x10
+#define MSR_DSR      0x20
+#define MSR_RI       0x40
+#define MSR_DCD      0x80
 
 void serial_init(struct serial *s, struct machine *m, unsigned irq, int out_fd)
 {
@@ -42,10 +42,12 @@ void serial_init(struct serial *s, struct machine *m, unsigned irq, int out_fd)
 	s->dll = 12;   /* 9600 baud */
 }
 
-void serial_destroy(struct serial *s) { pthread_mutex_destroy(&s->lock); }
+void serial_destroy(struct serial *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
 
-void serial_set_output(struct serial *s, void (*fn)(void *opaque, const uint8_t *buf, size_t n),
-		       void *opaque)
+void serial_set_output(struct serial *s, void (*fn)(void *opaque, const uint8_t *buf, size_t n), void *opaque)
 {
 	s->output = fn;
 	s->output_opaque = opaque;
@@ -95,8 +97,7 @@ static uint8_t read_reg(struct serial *s, unsigned reg)
 		s->rx_head = (s->rx_head + 1) % SERIAL_RX_SIZE;
 		s->rx_count--;
 		return b;
-	case REG_IER:
-		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case REG_IER: return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
 	case REG_IIR: {
 		uint8_t fifo = (s->fcr & FCR_ENABLE) ? IIR_FIFO : 0;
 		if ((s->ier & IER_RDI) && s->rx_count)
@@ -107,19 +108,15 @@ static uint8_t read_reg(struct serial *s, unsigned reg)
 		}
 		return fifo | IIR_NONE;
 	}
-	case REG_LCR:
-		return s->lcr;
-	case REG_MCR:
-		return s->mcr;
-	case REG_LSR:
-		return (uint8_t)(LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0));
+	case REG_LCR: return s->lcr;
+	case REG_MCR: return s->mcr;
+	case REG_LSR: return (uint8_t)(LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0));
 	case REG_MSR:
 		if (s->mcr & MCR_LOOP) /* DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
-			return (uint8_t)(((s->mcr & 0x01) << 5) | ((s->mcr & 0x02) << 3) |
-					 ((s->mcr & 0x04) << 4) | ((s->mcr & 0x08) << 4));
+			return (uint8_t)(((s->mcr & 0x01) << 5) | ((s->mcr & 0x02) << 3) | ((s->mcr & 0x04) << 4) |
+					 ((s->mcr & 0x08) << 4));
 		return MSR_DCD | MSR_DSR | MSR_CTS;
-	default:
-		return s->scr;
+	default: return s->scr;
 	}
 }
 
@@ -146,17 +143,10 @@ static void write_reg(struct serial *s, unsigned reg, uint8_t v)
 		if (v & FCR_CLEAR_RX)
 			s->rx_head = s->rx_count = 0;
 		break;
-	case REG_LCR:
-		s->lcr = v;
-		break;
-	case REG_MCR:
-		s->mcr = v & 0x1f;
-		break;
-	case REG_SCR:
-		s->scr = v;
-		break;
-	default:
-		break; /* LSR and MSR are read-only */
+	case REG_LCR: s->lcr = v; break;
+	case REG_MCR: s->mcr = v & 0x1f; break;
+	case REG_SCR: s->scr = v; break;
+	default: break; /* LSR and MSR are read-only */
 	}
 }
 

@@ -30,8 +30,7 @@ struct serial {
 void serial_init(struct serial *s, struct machine *m, unsigned irq, int out_fd);
 void serial_destroy(struct serial *s);
 /* Sends the UART's output to fn(opaque, ...) instead of its file descriptor. */
-void serial_set_output(struct serial *s, void (*fn)(void *opaque, const uint8_t *buf, size_t n),
-		       void *opaque);
+void serial_set_output(struct serial *s, void (*fn)(void *opaque, const uint8_t *buf, size_t n), void *opaque);
 /* The port I/O handler for the UART's eight registers. */
 void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Queues host input for the guest; returns how many bytes were taken (the rest must wait). */

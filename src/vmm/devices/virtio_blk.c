@@ -9,18 +9,20 @@
 #include "../../common/log.h"
 #include "../virtio/iov.h"
 
-#define SECTOR 512u
-#define BLK_QUEUE_SIZE 256
-#define BLK_SEG_MAX 126 /* data buffers a request may have: queue size minus header and status */
+#define SECTOR                  512u
+#define BLK_QUEUE_SIZE          256
+#define BLK_SEG_MAX             126 /* data buffers a request may have: queue size minus header and status */
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
 
 /* The configuration fields up to the write-zeroes ones and their padding: no secure erase. */
-#define CONFIG_SIZE                                                                                \
-	(offsetof(struct virtio_blk_config, unused1) + sizeof(((struct virtio_blk_config *)0)->unused1))
+#define CONFIG_SIZE (offsetof(struct virtio_blk_config, unused1) + sizeof(((struct virtio_blk_config *)0)->unused1))
 
 _Static_assert(VIRTIO_BLK_SERIAL_LEN == VIRTIO_BLK_ID_BYTES, "GET_ID answers the whole serial");
 
-static struct virtio_blk *blk_of(struct virtio_dev *vdev) { return vdev->device; }
+static struct virtio_blk *blk_of(struct virtio_dev *vdev)
+{
+	return vdev->device;
+}
 
 static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
@@ -65,8 +67,8 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, const st
 	struct err e;
 	uint64_t pos = h->sector * SECTOR;
 	if ((is_write ? block_writev(b->disk, v, nv, pos, &e) : block_readv(b->disk, v, nv, pos, &e)) < 0) {
-		log_guest(LOG_WARN, "virtio-blk %s: %s at sector %llu failed: %s", b->path,
-			  is_write ? "write" : "read", (unsigned long long)h->sector, e.msg);
+		log_guest(LOG_WARN, "virtio-blk %s: %s at sector %llu failed: %s", b->path, is_write ? "write" : "read",
+			  (unsigned long long)h->sector, e.msg);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	if (!is_write)
@@ -86,12 +88,13 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, uin
 		return VIRTIO_BLK_S_IOERR;
 	uint64_t pos = s.sector * SECTOR, len = (uint64_t)s.num_sectors * SECTOR;
 	struct err e;
-	int r = type == VIRTIO_BLK_T_DISCARD ? block_discard(b->disk, pos, len, &e)
-					     : block_write_zeroes(b->disk, pos, len, s.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, &e);
+	int r = type == VIRTIO_BLK_T_DISCARD
+		? block_discard(b->disk, pos, len, &e)
+		: block_write_zeroes(b->disk, pos, len, s.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, &e);
 	if (r < 0) {
 		log_guest(LOG_WARN, "virtio-blk %s: %s at sector %llu failed: %s", b->path,
-			  type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
-			  (unsigned long long)s.sector, e.msg);
+			  type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes", (unsigned long long)s.sector,
+			  e.msg);
 		return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
@@ -110,15 +113,12 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 	} else {
 		switch (h.type) {
 		case VIRTIO_BLK_T_IN:
-		case VIRTIO_BLK_T_OUT:
-			status = do_rw(b, c, &h, &written);
-			break;
+		case VIRTIO_BLK_T_OUT: status = do_rw(b, c, &h, &written); break;
 		case VIRTIO_BLK_T_FLUSH: {
 			struct err e;
 			status = VIRTIO_BLK_S_OK;
 			if (block_flush(b->disk, &e) < 0) {
-				log_guest(LOG_WARN, "virtio-blk %s: flush failed: %s", b->path,
-					  e.msg);
+				log_guest(LOG_WARN, "virtio-blk %s: flush failed: %s", b->path, e.msg);
 				status = VIRTIO_BLK_S_IOERR;
 			}
 			break;
@@ -133,11 +133,8 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 			break;
 		}
 		case VIRTIO_BLK_T_DISCARD:
-		case VIRTIO_BLK_T_WRITE_ZEROES:
-			status = do_discard(b, c, h.type);
-			break;
-		default:
-			status = VIRTIO_BLK_S_UNSUPP;
+		case VIRTIO_BLK_T_WRITE_ZEROES: status = do_discard(b, c, h.type); break;
+		default: status = VIRTIO_BLK_S_UNSUPP;
 		}
 	}
 	iov_from_buf(virtq_chain_writable(c), c->n_writable, c->writable_bytes - 1, &status, 1);
@@ -176,8 +173,8 @@ static const struct virtio_device_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
 	.features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
-		    VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
-		    VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES),
+		VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
+		VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES),
 	.num_queues = 1,
 	.queue_max_size = BLK_QUEUE_SIZE,
 	.config_size = CONFIG_SIZE,
@@ -185,8 +182,8 @@ static const struct virtio_device_ops blk_ops = {
 	.queue_notify = blk_notify,
 };
 
-int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial,
-		    struct machine *m, const struct guest_mem *mem, struct err *e)
+int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, struct machine *m,
+		    const struct guest_mem *mem, struct err *e)
 {
 	memset(b, 0, sizeof(*b));
 	if (disk->size < SECTOR)

@@ -28,8 +28,8 @@ struct virtio_blk {
 
 /* A virtio-blk device on disk (not taken over; the disk's size is rounded down to whole
  * sectors); read_only refuses the guest's writes. */
-int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial,
-		    struct machine *m, const struct guest_mem *mem, struct err *e);
+int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, struct machine *m,
+		    const struct guest_mem *mem, struct err *e);
 void virtio_blk_destroy(struct virtio_blk *b);
 /* Runs fn(b->disk, opaque) with no request in flight (the requests being served finish first,
  * the next ones wait); fn may return a new device of the same size to serve from then on. */

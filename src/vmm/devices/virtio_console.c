@@ -14,13 +14,16 @@
 #include "../../common/unix_socket.h"
 #include "../virtio/iov.h"
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ                0
+#define TXQ                1
 #define CONSOLE_QUEUE_SIZE 256
-#define TOKEN_LISTEN 0
-#define TOKEN_CLIENT 1
+#define TOKEN_LISTEN       0
+#define TOKEN_CLIENT       1
 
-static struct virtio_console *con_of(struct virtio_dev *vdev) { return vdev->device; }
+static struct virtio_console *con_of(struct virtio_dev *vdev)
+{
+	return vdev->device;
+}
 
 static void drop_client(struct virtio_console *c)
 {
@@ -65,7 +68,8 @@ static void feed_guest(struct virtio_console *c)
 		}
 		size_t room = chain.writable_bytes < sizeof(buf) ? (size_t)chain.writable_bytes : sizeof(buf);
 		ssize_t n = recv(c->client_fd, buf, room, MSG_DONTWAIT);
-		size_t put = n > 0 ? iov_from_buf(virtq_chain_writable(&chain), chain.n_writable, 0, buf, (size_t)n) : 0;
+		size_t put =
+			n > 0 ? iov_from_buf(virtq_chain_writable(&chain), chain.n_writable, 0, buf, (size_t)n) : 0;
 		virtq_push(vq, chain.head, (uint32_t)put);
 	}
 	virtio_notify_queue(vdev, RXQ);
@@ -78,8 +82,8 @@ static uint32_t console_output(struct virtio_dev *vdev, const struct virtq_chain
 	for (unsigned i = 0; i < chain->n_readable && c->client_fd >= 0; i++) {
 		size_t off = 0;
 		while (off < chain->iov[i].len) {
-			ssize_t n = send(c->client_fd, (uint8_t *)chain->iov[i].base + off,
-					 chain->iov[i].len - off, MSG_NOSIGNAL);
+			ssize_t n = send(c->client_fd, (uint8_t *)chain->iov[i].base + off, chain->iov[i].len - off,
+					 MSG_NOSIGNAL);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -152,8 +156,8 @@ static const struct virtio_device_ops console_ops = {
 	.start = console_start,
 };
 
-int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m,
-			const struct guest_mem *mem, struct err *e)
+int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m, const struct guest_mem *mem,
+			struct err *e)
 {
 	memset(c, 0, sizeof(*c));
 	c->listen_fd = c->client_fd = -1;
@@ -162,7 +166,6 @@ int virtio_console_init(struct virtio_console *c, const char *path, struct machi
 		return -1;
 	return virtio_dev_init(&c->vdev, &console_ops, c, m, mem, e);
 }
-
 
 void virtio_console_destroy(struct virtio_console *c)
 {

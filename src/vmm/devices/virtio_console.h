@@ -17,8 +17,8 @@ struct virtio_console {
 };
 
 /* Creates and listens on the socket at `path` (a stale socket there is replaced). */
-int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m,
-			const struct guest_mem *mem, struct err *e);
+int virtio_console_init(struct virtio_console *c, const char *path, struct machine *m, const struct guest_mem *mem,
+			struct err *e);
 void virtio_console_destroy(struct virtio_console *c);
 
 #endif

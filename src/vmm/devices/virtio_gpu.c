@@ -9,13 +9,16 @@
 #include "../../common/log.h"
 #include "../virtio/iov.h"
 
-#define CONTROLQ 0
-#define CURSORQ 1
+#define CONTROLQ       0
+#define CURSORQ        1
 #define GPU_QUEUE_SIZE 256
-#define TOKEN_LISTEN 0
-#define TOKEN_SEAT 1
+#define TOKEN_LISTEN   0
+#define TOKEN_SEAT     1
 
-static struct virtio_gpu *gpu_of(struct virtio_dev *vdev) { return vdev->device; }
+static struct virtio_gpu *gpu_of(struct virtio_dev *vdev)
+{
+	return vdev->device;
+}
 
 /* --- the guest's side --------------------------------------------------------------------- */
 
@@ -39,8 +42,7 @@ static void gpu_config_read(struct virtio_dev *vdev, uint32_t offset, uint8_t *d
 		memcpy(data, (uint8_t *)&c + offset, len < sizeof(c) - offset ? len : sizeof(c) - offset);
 }
 
-static void gpu_config_write(struct virtio_dev *vdev, uint32_t offset, const uint8_t *data,
-			     uint32_t len)
+static void gpu_config_write(struct virtio_dev *vdev, uint32_t offset, const uint8_t *data, uint32_t len)
 {
 	if (offset == offsetof(struct virtio_gpu_config, events_clear) && len == 4) {
 		uint32_t clear;
@@ -79,8 +81,7 @@ static void flushed(void *opaque, struct gpu_rect r)
 static void send_cursor(struct virtio_gpu *gpu)
 {
 	const struct gpu_cursor *c = &gpu->g.cursor;
-	struct display_cursor dc = {.hot_x = c->hot_x, .hot_y = c->hot_y, .x = c->x, .y = c->y,
-				    .visible = c->visible};
+	struct display_cursor dc = {.hot_x = c->hot_x, .hot_y = c->hot_y, .x = c->x, .y = c->y, .visible = c->visible};
 	display_server_cursor(gpu->ds, &dc, c->image);
 }
 
@@ -189,7 +190,6 @@ int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct vi
 	display_server_surface(ds, 0, 0); /* a seat that stayed across a reboot: off until set */
 	return 0;
 }
-
 
 void virtio_gpu_destroy(struct virtio_gpu *gpu)
 {

@@ -9,16 +9,22 @@
 #include "../../common/log.h"
 #include "../virtio/iov.h"
 
-#define EVENTQ 0
-#define STATUSQ 1
+#define EVENTQ           0
+#define STATUSQ          1
 #define INPUT_QUEUE_SIZE 64
-#define VENDOR 0x0627
+#define VENDOR           0x0627
 
 static const char *const names[] = {"shoji keyboard", "shoji tablet", "shoji mouse"};
 
-static struct virtio_input *input_of(struct virtio_dev *vdev) { return vdev->device; }
+static struct virtio_input *input_of(struct virtio_dev *vdev)
+{
+	return vdev->device;
+}
 
-static void set_bit(uint8_t *map, unsigned bit) { map[bit / 8] |= (uint8_t)(1u << (bit % 8)); }
+static void set_bit(uint8_t *map, unsigned bit)
+{
+	map[bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
 
 /* The bitmap of codes for event type `type`; returns its size in bytes (0: type absent). */
 static uint8_t event_bits(uint32_t kind, uint8_t type, uint8_t map[128])
@@ -55,8 +61,7 @@ static uint8_t event_bits(uint32_t kind, uint8_t type, uint8_t map[128])
 			set_bit(map, LED_SCROLLL);
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	uint8_t size = 128;
 	while (size && !map[size - 1])
@@ -86,24 +91,21 @@ static void config_image(const struct virtio_input *vi, struct virtio_input_conf
 	case VIRTIO_INPUT_CFG_ID_DEVIDS:
 		if (vi->subsel == 0) {
 			c->size = sizeof(c->u.ids);
-			c->u.ids = (struct virtio_input_devids){.bustype = BUS_VIRTUAL, .vendor = VENDOR,
+			c->u.ids = (struct virtio_input_devids){.bustype = BUS_VIRTUAL,
+								.vendor = VENDOR,
 								.product = (uint16_t)(1 + vi->kind),
 								.version = 1};
 		}
 		break;
-	case VIRTIO_INPUT_CFG_PROP_BITS:
-		break; /* no properties */
-	case VIRTIO_INPUT_CFG_EV_BITS:
-		c->size = event_bits(vi->kind, vi->subsel, c->u.bitmap);
-		break;
+	case VIRTIO_INPUT_CFG_PROP_BITS: break; /* no properties */
+	case VIRTIO_INPUT_CFG_EV_BITS: c->size = event_bits(vi->kind, vi->subsel, c->u.bitmap); break;
 	case VIRTIO_INPUT_CFG_ABS_INFO:
 		if (vi->kind == DISPLAY_INPUT_TABLET && (vi->subsel == ABS_X || vi->subsel == ABS_Y)) {
 			c->size = sizeof(c->u.abs);
 			c->u.abs = (struct virtio_input_absinfo){.min = 0, .max = 32767};
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -118,8 +120,7 @@ static void input_config_read(struct virtio_dev *vdev, uint32_t offset, uint8_t 
 	memcpy(data, (uint8_t *)&c + offset, len);
 }
 
-static void input_config_write(struct virtio_dev *vdev, uint32_t offset, const uint8_t *data,
-			       uint32_t len)
+static void input_config_write(struct virtio_dev *vdev, uint32_t offset, const uint8_t *data, uint32_t len)
 {
 	struct virtio_input *vi = input_of(vdev);
 	for (uint32_t i = 0; i < len; i++) { /* only select and subsel are writable */
@@ -214,8 +215,8 @@ static const struct virtio_device_ops input_ops = {
 	.reset = input_reset,
 };
 
-int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m,
-		      const struct guest_mem *mem, struct err *e)
+int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m, const struct guest_mem *mem,
+		      struct err *e)
 {
 	memset(vi, 0, sizeof(*vi));
 	if (kind > DISPLAY_INPUT_MOUSE)

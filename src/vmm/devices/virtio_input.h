@@ -22,8 +22,8 @@ struct virtio_input {
 	uint64_t dropped; /* events dropped because the buffer was full */
 };
 
-int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m,
-		      const struct guest_mem *mem, struct err *e);
+int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m, const struct guest_mem *mem,
+		      struct err *e);
 /* Queues n events (one batch, ending with SYN_REPORT) and delivers what the guest has room
  * for. Takes the device's lock. */
 void virtio_input_inject(struct virtio_input *vi, const struct display_input_event *ev, unsigned n);

@@ -15,28 +15,29 @@
 #include "../../common/log.h"
 #include "../virtio/iov.h"
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ            0
+#define TXQ            1
 #define NET_QUEUE_SIZE 256
 /* The header with num_buffers, as VERSION_1 always has it. */
-#define HDR_LEN ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
+#define HDR_LEN         ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
 #define HDR_NUM_BUFFERS offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
-#define TOKEN_BACKEND 0
-#define TOKEN_TX_ROOM 1
+#define TOKEN_BACKEND   0
+#define TOKEN_TX_ROOM   1
 
-#define BASE_FEATURES                                                                              \
-	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |                       \
-	 VIRTIO_BIT(VIRTIO_NET_F_STATUS))
+#define BASE_FEATURES                                                                                                  \
+	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS))
 /* What a TAP with a virtio-net header can carry as is. */
-#define OFFLOAD_FEATURES                                                                           \
-	(VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |                     \
-	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |               \
-	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |                 \
-	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+#define OFFLOAD_FEATURES                                                                                               \
+	(VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |   \
+	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |                                    \
+	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
 /* The configuration fields up to the MTU: mac, status, max_virtqueue_pairs, mtu. */
 #define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
 
-static struct virtio_net *net_of(struct virtio_dev *vdev) { return vdev->device; }
+static struct virtio_net *net_of(struct virtio_dev *vdev)
+{
+	return vdev->device;
+}
 
 static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
@@ -63,7 +64,10 @@ static void watch_backend(struct virtio_net *n, bool on)
 	n->watching = on;
 }
 
-static bool rx_ready(const struct virtio_net *n) { return virtio_queue_live(&n->vdev, RXQ); }
+static bool rx_ready(const struct virtio_net *n)
+{
+	return virtio_queue_live(&n->vdev, RXQ);
+}
 
 /* Reads the next frame from the backend into frame[], header first. False when none is there. */
 static bool frame_read(struct virtio_net *n)
@@ -114,16 +118,14 @@ static int frame_deliver(struct virtio_net *n)
 		}
 		if (r < 0 || chain[k].n_readable || chain[k].writable_bytes < (k ? 1u : HDR_LEN)) {
 			log_guest(LOG_WARN, "virtio-net: receive queue: %s",
-				  r < 0
-				      ? e.msg
-				      : "a receive buffer is read-only or shorter than the header");
+				  r < 0 ? e.msg : "a receive buffer is read-only or shorter than the header");
 			virtio_set_needs_reset(vdev);
 			return -1;
 		}
 		uint64_t room = chain[k].writable_bytes;
 		uint32_t len = n->frame_len - off < room ? n->frame_len - off : (uint32_t)room;
-		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0,
-						n->frame + off, len);
+		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0, n->frame + off,
+						len);
 		off += len;
 		k++;
 	}
@@ -167,8 +169,8 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 	uint64_t len = chain->readable_bytes;
 	struct iovec out[VIRTQ_MAX_IOV];
 	int k = len < HDR_LEN || len > VIRTIO_NET_FRAME_MAX
-			? -1
-			: iov_slice(chain->iov, chain->n_readable, skip, len - skip, out, VIRTQ_MAX_IOV);
+		? -1
+		: iov_slice(chain->iov, chain->n_readable, skip, len - skip, out, VIRTQ_MAX_IOV);
 	if (k <= 0) {
 		n->tx_dropped++; /* malformed: a wire would drop it too */
 		return 0;
@@ -266,8 +268,8 @@ static const struct virtio_device_ops net_ops = {
 	.fd_ready = net_fd_ready,
 };
 
-int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m,
-		    const struct guest_mem *mem, struct err *e)
+int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,
+		    struct err *e)
 {
 	memset(n, 0, sizeof(*n));
 	n->backend.fd = n->tx_fd = -1;
@@ -275,8 +277,7 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
 	if (!n->frame)
 		return err_set(e, "out of memory");
-	if (virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
-	    net_backend_open(&n->backend, c, e) < 0)
+	if (virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, c, e) < 0)
 		return -1;
 	n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0);
 	if (n->tx_fd < 0)
@@ -298,6 +299,6 @@ void virtio_net_destroy(struct virtio_net *n)
 	free(n->frame);
 	n->frame = NULL;
 	if (n->rx_dropped || n->tx_dropped)
-		log_info("virtio-net: dropped %llu received and %llu sent frames",
-			 (unsigned long long)n->rx_dropped, (unsigned long long)n->tx_dropped);
+		log_info("virtio-net: dropped %llu received and %llu sent frames", (unsigned long long)n->rx_dropped,
+			 (unsigned long long)n->tx_dropped);
 }

@@ -15,26 +15,26 @@
 #include "../virtio/virtio.h"
 
 #define VIRTIO_NET_RX_CHAINS 64 /* most receive buffers one frame may fill */
-#define VIRTIO_NET_RX_IOV 8     /* most descriptors one receive buffer may have */
+#define VIRTIO_NET_RX_IOV    8  /* most descriptors one receive buffer may have */
 #define VIRTIO_NET_FRAME_MAX (12 + 65550)
 
 struct virtio_net {
 	struct virtio_dev vdev;
 	struct net_config config;
 	struct net_backend backend;
-	bool watching;     /* the backend's descriptor is in the I/O thread's epoll */
-	int tx_fd;         /* a dup() of it, watched for room while transmission waits */
-	bool tx_waiting;   /* the backend was full: the transmit queue waits for tx_fd */
+	bool watching;      /* the backend's descriptor is in the I/O thread's epoll */
+	int tx_fd;          /* a dup() of it, watched for room while transmission waits */
+	bool tx_waiting;    /* the backend was full: the transmit queue waits for tx_fd */
 	bool frame_pending; /* frame[] holds a frame read from the backend, not yet delivered */
 	uint32_t frame_len;
-	uint8_t *frame;    /* virtio-net header, then the Ethernet frame */
+	uint8_t *frame; /* virtio-net header, then the Ethernet frame */
 	struct virtq_iov rx_iov[VIRTIO_NET_RX_CHAINS][VIRTIO_NET_RX_IOV];
 	struct virtq_iov tx_iov[VIRTQ_MAX_IOV];
 	uint64_t rx_dropped, tx_dropped;
 };
 
-int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m,
-		    const struct guest_mem *mem, struct err *e);
+int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,
+		    struct err *e);
 void virtio_net_destroy(struct virtio_net *n);
 
 #endif

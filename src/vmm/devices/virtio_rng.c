@@ -4,8 +4,7 @@
 #include <errno.h>
 #include <sys/random.h>
 
-
-#define RNG_QUEUE_SIZE 256
+#define RNG_QUEUE_SIZE  256
 #define RNG_MAX_REQUEST (64u << 10) /* bytes filled per request, at most */
 
 static uint32_t fill(struct virtq_iov *iov, unsigned n)
@@ -49,8 +48,7 @@ static const struct virtio_device_ops rng_ops = {
 	.queue_notify = rng_notify,
 };
 
-int virtio_rng_init(struct virtio_dev *vdev, struct machine *m, const struct guest_mem *mem,
-		    struct err *e)
+int virtio_rng_init(struct virtio_dev *vdev, struct machine *m, const struct guest_mem *mem, struct err *e)
 {
 	return virtio_dev_init(vdev, &rng_ops, NULL, m, mem, e);
 }

@@ -5,7 +5,6 @@
 
 #include "../virtio/virtio.h"
 
-int virtio_rng_init(struct virtio_dev *vdev, struct machine *m, const struct guest_mem *mem,
-		    struct err *e);
+int virtio_rng_init(struct virtio_dev *vdev, struct machine *m, const struct guest_mem *mem, struct err *e);
 
 #endif

@@ -14,9 +14,12 @@
 #include "../../common/log.h"
 
 #define VSOCK_QUEUE_SIZE 256
-#define DATA_QUEUES 2 /* rx, tx: the kernel's; queue 2 (events) stays with the monitor */
+#define DATA_QUEUES      2 /* rx, tx: the kernel's; queue 2 (events) stays with the monitor */
 
-static struct virtio_vsock *vsock_of(struct virtio_dev *vdev) { return vdev->device; }
+static struct virtio_vsock *vsock_of(struct virtio_dev *vdev)
+{
+	return vdev->device;
+}
 
 static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
@@ -65,11 +68,9 @@ static int set_vring(struct virtio_vsock *v, unsigned q)
 		.used_user_addr = (uint64_t)(uintptr_t)vq->vq.used,
 	};
 	struct vhost_vring_file kick = {.index = q, .fd = vq->kick_fd}, callf = {.index = q, .fd = call};
-	if (ioctl(v->vhost_fd, VHOST_SET_VRING_NUM, &num) < 0 ||
-	    ioctl(v->vhost_fd, VHOST_SET_VRING_BASE, &base) < 0 ||
+	if (ioctl(v->vhost_fd, VHOST_SET_VRING_NUM, &num) < 0 || ioctl(v->vhost_fd, VHOST_SET_VRING_BASE, &base) < 0 ||
 	    ioctl(v->vhost_fd, VHOST_SET_VRING_ADDR, &addr) < 0 ||
-	    ioctl(v->vhost_fd, VHOST_SET_VRING_KICK, &kick) < 0 ||
-	    ioctl(v->vhost_fd, VHOST_SET_VRING_CALL, &callf) < 0)
+	    ioctl(v->vhost_fd, VHOST_SET_VRING_KICK, &kick) < 0 || ioctl(v->vhost_fd, VHOST_SET_VRING_CALL, &callf) < 0)
 		return -1;
 	return 0;
 }
@@ -124,8 +125,8 @@ static const struct virtio_device_ops vsock_ops = {
 	.kernel_queues = true,
 };
 
-int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
-		      const struct guest_mem *mem, struct err *e)
+int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m, const struct guest_mem *mem,
+		      struct err *e)
 {
 	memset(v, 0, sizeof(*v));
 	v->vhost_fd = -1;
@@ -133,22 +134,28 @@ int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
 	if (virtio_dev_init(&v->vdev, &vsock_ops, v, m, mem, e) < 0)
 		return -1;
 	if (cid < 3 || cid >= 0xffffffffull)
-		return err_set(e, "--vsock %llu: a guest CID must be between 3 and 4294967294 (0-2 are the "
-				  "hypervisor, local and host addresses)", (unsigned long long)cid);
+		return err_set(e,
+			       "--vsock %llu: a guest CID must be between 3 and 4294967294 (0-2 are the "
+			       "hypervisor, local and host addresses)",
+			       (unsigned long long)cid);
 	v->vhost_fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
 	if (v->vhost_fd < 0 && (errno == EACCES || errno == EPERM))
-		return err_errno(e, errno, "cannot open /dev/vhost-vsock (give this user access to it: "
-					   "udev's default rule makes it 0666)");
+		return err_errno(e, errno,
+				 "cannot open /dev/vhost-vsock (give this user access to it: "
+				 "udev's default rule makes it 0666)");
 	if (v->vhost_fd < 0)
-		return err_errno(e, errno, "cannot open /dev/vhost-vsock (load the vhost_vsock module: "
-					   "'modprobe vhost_vsock')");
+		return err_errno(e, errno,
+				 "cannot open /dev/vhost-vsock (load the vhost_vsock module: "
+				 "'modprobe vhost_vsock')");
 	if (ioctl(v->vhost_fd, VHOST_SET_OWNER, NULL) < 0 ||
 	    ioctl(v->vhost_fd, VHOST_GET_FEATURES, &v->vhost_features) < 0)
 		return err_errno(e, errno, "vhost-vsock: cannot take ownership");
 	if (ioctl(v->vhost_fd, VHOST_VSOCK_SET_GUEST_CID, &v->cid) < 0) {
 		if (errno == EADDRINUSE)
-			return err_set(e, "--vsock %llu: another VM on this host already has that CID; pick "
-					  "another", (unsigned long long)cid);
+			return err_set(e,
+				       "--vsock %llu: another VM on this host already has that CID; pick "
+				       "another",
+				       (unsigned long long)cid);
 		return err_errno(e, errno, "vhost-vsock: cannot set guest CID %llu", (unsigned long long)cid);
 	}
 	/* Offer only what the kernel's rings can do (it knows VERSION_1, EVENT_IDX, INDIRECT). */

@@ -21,8 +21,8 @@ struct virtio_vsock {
 };
 
 /* Opens /dev/vhost-vsock and claims `cid` (3 or more; 0-2 are reserved) for this guest. */
-int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m,
-		      const struct guest_mem *mem, struct err *e);
+int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m, const struct guest_mem *mem,
+		      struct err *e);
 void virtio_vsock_destroy(struct virtio_vsock *v);
 
 #endif

@@ -4,10 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,11 +16,10 @@
 #include "../../common/log.h"
 #include "../../common/unix_socket.h"
 
-#define MIN_SIDE 64u
+#define MIN_SIDE       64u
 #define RECEIVE_BUDGET 256 /* messages served per readiness, so one seat cannot hold the thread */
 
-int display_parse_option(char *arg, const char **path, uint32_t *width, uint32_t *height,
-			 struct err *e)
+int display_parse_option(char *arg, const char **path, uint32_t *width, uint32_t *height, struct err *e)
 {
 	*width = DISPLAY_DEFAULT_WIDTH, *height = DISPLAY_DEFAULT_HEIGHT;
 	if (strncmp(arg, "socket:", 7) || !arg[7])
@@ -34,16 +33,15 @@ int display_parse_option(char *arg, const char **path, uint32_t *width, uint32_t
 			h = strtoul(x + 1, &end, 10);
 		if (x == size + 6 || *x != 'x' || end == x + 1 || *end || w < MIN_SIDE || h < MIN_SIDE ||
 		    w > DISPLAY_MAX_WIDTH || h > DISPLAY_MAX_HEIGHT)
-			return err_set(e, "--display size= takes WIDTHxHEIGHT from %ux%u to %ux%u, not '%s'",
-				       MIN_SIDE, MIN_SIDE, DISPLAY_MAX_WIDTH, DISPLAY_MAX_HEIGHT, size + 6);
+			return err_set(e, "--display size= takes WIDTHxHEIGHT from %ux%u to %ux%u, not '%s'", MIN_SIDE,
+				       MIN_SIDE, DISPLAY_MAX_WIDTH, DISPLAY_MAX_HEIGHT, size + 6);
 		*width = (uint32_t)w, *height = (uint32_t)h;
 	}
 	*path = arg + 7;
 	return 0;
 }
 
-int display_server_open(struct display_server *ds, const char *path, uint32_t width,
-			uint32_t height, struct err *e)
+int display_server_open(struct display_server *ds, const char *path, uint32_t width, uint32_t height, struct err *e)
 {
 	memset(ds, 0, sizeof(*ds));
 	ds->listen_fd = ds->client_fd = ds->memfd = -1;
@@ -82,19 +80,21 @@ void display_server_close(struct display_server *ds)
 	ds->listen_fd = -1;
 }
 
-void display_server_set_handler(struct display_server *ds, const struct display_handler *h,
-				void *opaque)
+void display_server_set_handler(struct display_server *ds, const struct display_handler *h, void *opaque)
 {
 	ds->handler = h;
 	ds->opaque = opaque;
 }
 
-bool display_server_connected(const struct display_server *ds) { return ds->client_fd >= 0; }
+bool display_server_connected(const struct display_server *ds)
+{
+	return ds->client_fd >= 0;
+}
 
 /* Sends one message (header, body, optional descriptor). A seat whose socket is full is dropped
  * unless `droppable`, in which case the message is. Returns whether it went. */
-static bool send_msg(struct display_server *ds, uint32_t type, const void *body, uint32_t len,
-		     const void *extra, uint32_t extra_len, int fd, bool droppable)
+static bool send_msg(struct display_server *ds, uint32_t type, const void *body, uint32_t len, const void *extra,
+		     uint32_t extra_len, int fd, bool droppable)
 {
 	if (ds->client_fd < 0)
 		return false;
@@ -138,8 +138,7 @@ void display_server_stats(const struct display_server *ds, char *buf, size_t len
 /* Sends the pending damage if the window allows: fills the surface first. */
 static void pump(struct display_server *ds)
 {
-	if (!ds->pending || ds->client_fd < 0 || !ds->map ||
-	    ds->seq_sent - ds->seq_acked >= DISPLAY_DAMAGE_WINDOW)
+	if (!ds->pending || ds->client_fd < 0 || !ds->map || ds->seq_sent - ds->seq_acked >= DISPLAY_DAMAGE_WINDOW)
 		return;
 	struct display_rect r = ds->damage;
 	if (ds->handler && !ds->prefilled)
@@ -162,7 +161,7 @@ void display_server_damage(struct display_server *ds, struct display_rect r)
 	if ((uint64_t)r.x + r.w > ds->surf_w || (uint64_t)r.y + r.h > ds->surf_h)
 		return;
 	ds->prefilled = false; /* the guest drew since */
-	if (ds->pending) { /* merge: the bounding box of both */
+	if (ds->pending) {     /* merge: the bounding box of both */
 		struct display_rect *d = &ds->damage;
 		uint32_t x1 = d->x + d->w > r.x + r.w ? d->x + d->w : r.x + r.w;
 		uint32_t y1 = d->y + d->h > r.y + r.h ? d->y + d->h : r.y + r.h;
@@ -205,8 +204,12 @@ static void send_surface(struct display_server *ds)
 	if (ds->handler)
 		ds->handler->fill(ds->opaque, (struct display_rect){0, 0, ds->surf_w, ds->surf_h}, map,
 				  ds->surf_stride);
-	struct display_surface s = {.width = ds->surf_w, .height = ds->surf_h, .stride = ds->surf_stride,
-				    .format = DISPLAY_FORMAT_XRGB8888, .offset = 0, .size = size};
+	struct display_surface s = {.width = ds->surf_w,
+				    .height = ds->surf_h,
+				    .stride = ds->surf_stride,
+				    .format = DISPLAY_FORMAT_XRGB8888,
+				    .offset = 0,
+				    .size = size};
 	if (!send_msg(ds, DISPLAY_MSG_SURFACE, &s, sizeof(s), NULL, 0, fd, false))
 		return;
 	ds->damage = (struct display_rect){0, 0, ds->surf_w, ds->surf_h};
@@ -234,8 +237,7 @@ void display_server_surface(struct display_server *ds, uint32_t w, uint32_t h)
 	send_msg(ds, DISPLAY_MSG_DISABLE, NULL, 0, NULL, 0, -1, false);
 }
 
-void display_server_cursor(struct display_server *ds, const struct display_cursor *c,
-			   const uint8_t *pixels)
+void display_server_cursor(struct display_server *ds, const struct display_cursor *c, const uint8_t *pixels)
 {
 	send_msg(ds, DISPLAY_MSG_CURSOR, c, sizeof(*c), c->visible ? pixels : NULL,
 		 c->visible ? DISPLAY_CURSOR_SIZE * DISPLAY_CURSOR_SIZE * 4 : 0, -1, false);
@@ -256,8 +258,7 @@ void display_server_accept(struct display_server *ds)
 	ds->client_fd = fd;
 	ds->seq_sent = ds->seq_acked = 0;
 	ds->pending = false;
-	struct display_hello hello = {.version = DISPLAY_PROTO_VERSION, .width = ds->width,
-				      .height = ds->height};
+	struct display_hello hello = {.version = DISPLAY_PROTO_VERSION, .width = ds->width, .height = ds->height};
 	if (!send_msg(ds, DISPLAY_MSG_HELLO, &hello, sizeof(hello), NULL, 0, -1, false))
 		return;
 	log_info("display: a seat connected");
@@ -312,8 +313,7 @@ static bool serve(struct display_server *ds, const uint8_t *buf, size_t n)
 			ds->handler->preferred_size(ds->opaque, s.width, s.height);
 		return true;
 	}
-	default:
-		return false;
+	default: return false;
 	}
 }
 

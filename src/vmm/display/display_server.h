@@ -6,9 +6,9 @@
  * never written while the seat may read it (no torn frames); damage meanwhile is merged into one
  * pending rectangle, sent on the ACK. Pixels are copied into the surface only when a DAMAGE
  * message is about to go, through the owner's `fill` callback, so a flood of flushes costs one
- * copy per acknowledged frame and nothing at all while no seat is connected (the memfd exists only while one is). Nothing here
- * ever blocks: sends use MSG_DONTWAIT and a seat that lets its socket fill up is dropped. Used
- * from one thread at a time (the GPU device's I/O thread while a VM exists). */
+ * copy per acknowledged frame and nothing at all while no seat is connected (the memfd exists only while one is).
+ * Nothing here ever blocks: sends use MSG_DONTWAIT and a seat that lets its socket fill up is dropped. Used from one
+ * thread at a time (the GPU device's I/O thread while a VM exists). */
 #ifndef SHOJI_VMM_DISPLAY_DISPLAY_SERVER_H
 #define SHOJI_VMM_DISPLAY_DISPLAY_SERVER_H
 
@@ -19,7 +19,7 @@
 #include "../../common/display_proto.h"
 #include "../../common/err.h"
 
-#define DISPLAY_DEFAULT_WIDTH 1024
+#define DISPLAY_DEFAULT_WIDTH  1024
 #define DISPLAY_DEFAULT_HEIGHT 768
 
 #define DISPLAY_LATENCY_SAMPLES 1024
@@ -66,16 +66,13 @@ struct display_server {
 
 /* Parses `socket:PATH[,size=WxH]` (the --display option's value) into path, width, height; the
  * string is cut in place. */
-int display_parse_option(char *arg, const char **path, uint32_t *width, uint32_t *height,
-			 struct err *e);
+int display_parse_option(char *arg, const char **path, uint32_t *width, uint32_t *height, struct err *e);
 
 /* Listens on path (mode 0600; a stale socket there is replaced). */
-int display_server_open(struct display_server *ds, const char *path, uint32_t width,
-			uint32_t height, struct err *e);
+int display_server_open(struct display_server *ds, const char *path, uint32_t width, uint32_t height, struct err *e);
 void display_server_close(struct display_server *ds);
 /* The device serving the channel now (NULL when none: input is then dropped). */
-void display_server_set_handler(struct display_server *ds, const struct display_handler *h,
-				void *opaque);
+void display_server_set_handler(struct display_server *ds, const struct display_handler *h, void *opaque);
 
 /* The listening socket is readable: accepts the seat, replacing any other, and greets it. */
 void display_server_accept(struct display_server *ds);
@@ -88,8 +85,7 @@ bool display_server_connected(const struct display_server *ds);
 void display_server_surface(struct display_server *ds, uint32_t w, uint32_t h);
 /* The guest flushed r (surface coordinates). */
 void display_server_damage(struct display_server *ds, struct display_rect r);
-void display_server_cursor(struct display_server *ds, const struct display_cursor *c,
-			   const uint8_t *pixels);
+void display_server_cursor(struct display_server *ds, const struct display_cursor *c, const uint8_t *pixels);
 void display_server_cursor_move(struct display_server *ds, int32_t x, int32_t y);
 
 /* One line of statistics (damage messages, merged flushes, median flush-to-damage time). */

@@ -33,8 +33,8 @@ static void detailed_timing(uint8_t *d, uint32_t w, uint32_t h)
 	d[5] = (uint8_t)h;
 	d[6] = (uint8_t)VBLANK;
 	d[7] = (uint8_t)(((h >> 8) & 0xf) << 4 | ((VBLANK >> 8) & 0xf));
-	d[8] = 48;  /* horizontal front porch */
-	d[9] = 32;  /* sync width */
+	d[8] = 48;                     /* horizontal front porch */
+	d[9] = 32;                     /* sync width */
 	d[10] = (uint8_t)(3 << 4 | 5); /* vertical front porch 3, sync 5 */
 	d[11] = 0;
 	uint32_t wmm = w * 254 / 960, hmm = h * 254 / 960; /* about 96 dpi */
@@ -70,7 +70,7 @@ void edid_build(uint8_t out[EDID_SIZE], uint32_t width, uint32_t height)
 	uint32_t wcm = width * 254 / 9600, hcm = height * 254 / 9600;
 	out[21] = (uint8_t)(wcm ? wcm : 1);
 	out[22] = (uint8_t)(hcm ? hcm : 1);
-	out[23] = 120; /* gamma 2.2 */
+	out[23] = 120;  /* gamma 2.2 */
 	out[24] = 0x06; /* sRGB default, preferred timing is native */
 	/* Chromaticity of sRGB. */
 	static const uint8_t chroma[10] = {0xee, 0x91, 0xa3, 0x54, 0x4c, 0x99, 0x26, 0x0f, 0x50, 0x54};

@@ -142,8 +142,7 @@ static uint32_t create_2d(struct gpu_2d *g, const struct request *q)
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
 	if (c.resource_id == 0 || find(g, c.resource_id))
 		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-	if (!pixel_format_known(c.format) || c.width == 0 || c.height == 0 || c.width > 8192 ||
-	    c.height > 8192)
+	if (!pixel_format_known(c.format) || c.width == 0 || c.height == 0 || c.width > 8192 || c.height > 8192)
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	uint64_t bytes = (uint64_t)c.width * c.height * BPP;
 	if (g->nres >= GPU_2D_MAX_RESOURCES || bytes > g->host_limit - g->host_bytes)
@@ -161,8 +160,11 @@ static uint32_t create_2d(struct gpu_2d *g, const struct request *q)
 		free(pixels);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
-	*r = (struct gpu_resource){.id = c.resource_id, .format = c.format, .width = c.width,
-				   .height = c.height, .pixels = pixels};
+	*r = (struct gpu_resource){.id = c.resource_id,
+				   .format = c.format,
+				   .width = c.width,
+				   .height = c.height,
+				   .pixels = pixels};
 	g->res[g->nres++] = r;
 	g->host_bytes += bytes;
 	return VIRTIO_GPU_RESP_OK_NODATA;
@@ -237,8 +239,9 @@ static uint32_t flush(struct gpu_2d *g, const struct request *q)
 	if (y1 > (uint64_t)s->y + s->h)
 		y1 = (uint64_t)s->y + s->h;
 	if (x1 > x0 && y1 > y0)
-		g->events->flushed(g->opaque, (struct gpu_rect){(uint32_t)(x0 - s->x), (uint32_t)(y0 - s->y),
-								(uint32_t)(x1 - x0), (uint32_t)(y1 - y0)});
+		g->events->flushed(g->opaque,
+				   (struct gpu_rect){(uint32_t)(x0 - s->x), (uint32_t)(y0 - s->y), (uint32_t)(x1 - x0),
+						     (uint32_t)(y1 - y0)});
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
@@ -258,8 +261,7 @@ static uint32_t transfer(struct gpu_2d *g, const struct request *q)
 	uint64_t stride = (uint64_t)r->width * BPP, row = (uint64_t)c.r.width * BPP;
 	/* Row h of the rectangle is at offset + stride * h in the backing (as QEMU reads it). */
 	uint64_t last = c.offset + stride * (c.r.height - 1);
-	if (c.offset > r->backing_len || last < c.offset || last > r->backing_len ||
-	    row > r->backing_len - last)
+	if (c.offset > r->backing_len || last < c.offset || last > r->backing_len || row > r->backing_len - last)
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	uint8_t *dst = r->pixels + c.r.y * stride + (uint64_t)c.r.x * BPP;
 	if (c.r.x == 0 && c.r.width == r->width) /* whole rows: one run */
@@ -399,8 +401,14 @@ size_t gpu_2d_execute(struct gpu_2d *g, const struct virtq_iov *iov, unsigned n,
 	uint32_t status;
 	size_t size = sizeof(hdr);
 	switch (hdr.type) {
-	case VIRTIO_GPU_CMD_GET_DISPLAY_INFO: size = display_info(g, resp); status = 0; break;
-	case VIRTIO_GPU_CMD_GET_EDID: size = get_edid(g, &q, resp); status = 0; break;
+	case VIRTIO_GPU_CMD_GET_DISPLAY_INFO:
+		size = display_info(g, resp);
+		status = 0;
+		break;
+	case VIRTIO_GPU_CMD_GET_EDID:
+		size = get_edid(g, &q, resp);
+		status = 0;
+		break;
 	case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D: status = create_2d(g, &q); break;
 	case VIRTIO_GPU_CMD_RESOURCE_UNREF: status = unref(g, &q); break;
 	case VIRTIO_GPU_CMD_SET_SCANOUT: status = set_scanout(g, &q); break;
@@ -433,8 +441,8 @@ bool gpu_2d_read_scanout(const struct gpu_2d *g, struct gpu_rect r, uint8_t *dst
 	if (!res || (uint64_t)r.x + r.w > g->scanout.w || (uint64_t)r.y + r.h > g->scanout.h)
 		return false;
 	uint64_t stride = (uint64_t)res->width * BPP;
-	const uint8_t *src = res->pixels + (uint64_t)(g->scanout.y + r.y) * stride +
-			     (uint64_t)(g->scanout.x + r.x) * BPP;
+	const uint8_t *src =
+		res->pixels + (uint64_t)(g->scanout.y + r.y) * stride + (uint64_t)(g->scanout.x + r.x) * BPP;
 	for (uint32_t y = 0; y < r.h; y++)
 		pixel_row_to_bgrx(res->format, src + y * stride, dst + y * dst_stride, r.w);
 	return true;

@@ -15,12 +15,12 @@
 #include "../memory.h"
 #include "../virtio/virtqueue.h"
 
-#define GPU_2D_MAX_RESOURCES 1024
-#define GPU_2D_MAX_BACKING_ENTRIES 16384 /* in one ATTACH_BACKING (as QEMU) */
-#define GPU_2D_HOST_LIMIT (256ull << 20) /* resources and backing tables, per device */
-#define GPU_2D_RESP_MAX 1056            /* the largest response (EDID: 24 + 8 + 1024) */
-#define GPU_2D_CURSOR 64                /* cursor image side, pixels */
-#define GPU_2D_MIN_SIZE 64              /* smallest preferred mode */
+#define GPU_2D_MAX_RESOURCES       1024
+#define GPU_2D_MAX_BACKING_ENTRIES 16384          /* in one ATTACH_BACKING (as QEMU) */
+#define GPU_2D_HOST_LIMIT          (256ull << 20) /* resources and backing tables, per device */
+#define GPU_2D_RESP_MAX            1056           /* the largest response (EDID: 24 + 8 + 1024) */
+#define GPU_2D_CURSOR              64             /* cursor image side, pixels */
+#define GPU_2D_MIN_SIZE            64             /* smallest preferred mode */
 
 struct gpu_rect {
 	uint32_t x, y, w, h;

@@ -11,14 +11,10 @@ struct layout {
 };
 
 static const struct layout layouts[] = {
-	{VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 1, 2, 3},
-	{VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0, 1, 2, 4},
-	{VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, 3, 2, 1, 0},
-	{VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 3, 2, 1, 4},
-	{VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 2, 1, 0, 3},
-	{VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, 1, 2, 3, 4},
-	{VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 1, 2, 3, 0},
-	{VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, 2, 1, 0, 4},
+	{VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 1, 2, 3}, {VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0, 1, 2, 4},
+	{VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, 3, 2, 1, 0}, {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 3, 2, 1, 4},
+	{VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 2, 1, 0, 3}, {VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, 1, 2, 3, 4},
+	{VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 1, 2, 3, 0}, {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, 2, 1, 0, 4},
 };
 
 static const struct layout *layout_of(uint32_t format)
@@ -29,7 +25,10 @@ static const struct layout *layout_of(uint32_t format)
 	return NULL;
 }
 
-bool pixel_format_known(uint32_t format) { return layout_of(format) != NULL; }
+bool pixel_format_known(uint32_t format)
+{
+	return layout_of(format) != NULL;
+}
 
 static void convert(uint32_t format, const uint8_t *src, uint8_t *dst, size_t n, bool alpha)
 {

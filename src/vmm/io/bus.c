@@ -12,8 +12,8 @@ void io_bus_init(struct io_bus *b, const char *kind)
 	b->unknown_log = (struct ratelimit)RATELIMIT_INIT(10, 1);
 }
 
-int io_bus_register(struct io_bus *b, uint64_t base, uint64_t len, io_handler fn, void *opaque,
-		    const char *name, struct err *e)
+int io_bus_register(struct io_bus *b, uint64_t base, uint64_t len, io_handler fn, void *opaque, const char *name,
+		    struct err *e)
 {
 	if (len == 0 || base + len < base)
 		return err_set(e, "%s range of %s is empty or wraps", b->kind, name);
@@ -25,10 +25,10 @@ int io_bus_register(struct io_bus *b, uint64_t base, uint64_t len, io_handler fn
 	if ((at > 0 && b->ranges[at - 1].base + b->ranges[at - 1].len > base) ||
 	    (at < b->n && base + len > b->ranges[at].base)) {
 		const struct io_range *o = at > 0 && b->ranges[at - 1].base + b->ranges[at - 1].len > base
-						   ? &b->ranges[at - 1]
-						   : &b->ranges[at];
-		return err_set(e, "%s range 0x%" PRIx64 "+0x%" PRIx64 " of %s overlaps %s", b->kind,
-			       base, len, name, o->name);
+			? &b->ranges[at - 1]
+			: &b->ranges[at];
+		return err_set(e, "%s range 0x%" PRIx64 "+0x%" PRIx64 " of %s overlaps %s", b->kind, base, len, name,
+			       o->name);
 	}
 	memmove(&b->ranges[at + 1], &b->ranges[at], sizeof(b->ranges[0]) * (size_t)(b->n - at));
 	b->ranges[at] = (struct io_range){base, len, fn, opaque, name};

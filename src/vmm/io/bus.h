@@ -11,8 +11,7 @@
 #include "../../common/log.h"
 
 /* offset is relative to the range's base; len is 1, 2, 4 or 8. */
-typedef void (*io_handler)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
-			   bool is_write);
+typedef void (*io_handler)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 struct io_range {
 	uint64_t base, len;
@@ -33,8 +32,8 @@ struct io_bus {
 
 void io_bus_init(struct io_bus *b, const char *kind);
 /* Refuses ranges that overlap one already registered. */
-int io_bus_register(struct io_bus *b, uint64_t base, uint64_t len, io_handler fn, void *opaque,
-		    const char *name, struct err *e);
+int io_bus_register(struct io_bus *b, uint64_t base, uint64_t len, io_handler fn, void *opaque, const char *name,
+		    struct err *e);
 /* Returns false when no device claims addr (the access was logged and ignored). */
 bool io_bus_dispatch(struct io_bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 

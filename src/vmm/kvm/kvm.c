@@ -46,28 +46,32 @@ int kvm_open(struct kvm *k, struct err *e)
 	if (k->sys_fd < 0) {
 		int saved = errno;
 		if (saved == ENOENT)
-			return err_set(e, "%s does not exist: this machine offers no KVM. Enable VT-x/AMD-V "
-					  "in the firmware and load kvm_intel or kvm_amd, or run under "
-					  "tests/harness/kvm-run, which provides an emulated machine with KVM",
+			return err_set(e,
+				       "%s does not exist: this machine offers no KVM. Enable VT-x/AMD-V "
+				       "in the firmware and load kvm_intel or kvm_amd, or run under "
+				       "tests/harness/kvm-run, which provides an emulated machine with KVM",
 				       path);
 		if (saved == EACCES || saved == EPERM)
-			return err_set(e, "permission denied opening %s: add this user to the 'kvm' group "
-					  "(usermod -aG kvm USER, then log in again) or run as root", path);
+			return err_set(e,
+				       "permission denied opening %s: add this user to the 'kvm' group "
+				       "(usermod -aG kvm USER, then log in again) or run as root",
+				       path);
 		return err_errno(e, saved, "cannot open %s", path);
 	}
 	const char *any = getenv("SHOJI_KVM_ANY");
 	if (!hardware_virtualization() && !(any && *any == '1')) {
 		kvm_close(k);
-		return err_set(e, "%s is not backed by VT-x or AMD-V on this machine (a software KVM "
-				  "such as kvm-pvm), which cannot boot an unmodified kernel; run under "
-				  "tests/harness/kvm-run, which provides an emulated machine with KVM "
-				  "(SHOJI_KVM_ANY=1 skips this check)", path);
+		return err_set(e,
+			       "%s is not backed by VT-x or AMD-V on this machine (a software KVM "
+			       "such as kvm-pvm), which cannot boot an unmodified kernel; run under "
+			       "tests/harness/kvm-run, which provides an emulated machine with KVM "
+			       "(SHOJI_KVM_ANY=1 skips this check)",
+			       path);
 	}
 	int version = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
 	if (version != KVM_API_VERSION) {
 		kvm_close(k);
-		return err_set(e, "%s speaks KVM API %d; shoji-vmm needs %d", path, version,
-			       KVM_API_VERSION);
+		return err_set(e, "%s speaks KVM API %d; shoji-vmm needs %d", path, version, KVM_API_VERSION);
 	}
 	static const struct {
 		int cap;
@@ -107,14 +111,17 @@ static int routes_init(struct kvm *k, struct err *e)
 	pthread_mutex_init(&k->routes_lock, NULL);
 	unsigned n = 0;
 	for (unsigned gsi = 0; gsi < KVM_FIRST_MSI_GSI; gsi++) {
-		k->routes[n++] = (struct kvm_irq_routing_entry){
-			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
+		k->routes[n++] =
+			(struct kvm_irq_routing_entry){.gsi = gsi,
+						       .type = KVM_IRQ_ROUTING_IRQCHIP,
+						       .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
 		if (gsi < 16)
-			k->routes[n++] = (struct kvm_irq_routing_entry){
-				.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
-				.u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-					      .pin = gsi % 8}};
+			k->routes[n++] =
+				(struct kvm_irq_routing_entry){.gsi = gsi,
+							       .type = KVM_IRQ_ROUTING_IRQCHIP,
+							       .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+												: KVM_IRQCHIP_PIC_SLAVE,
+									     .pin = gsi % 8}};
 	}
 	k->nroutes = n;
 	k->next_msi_gsi = KVM_FIRST_MSI_GSI;
@@ -150,10 +157,11 @@ int kvm_msi_route(struct kvm *k, unsigned *gsi, uint64_t addr, uint32_t data)
 				en = &k->routes[i];
 	}
 	if (en) {
-		*en = (struct kvm_irq_routing_entry){
-			.gsi = *gsi, .type = KVM_IRQ_ROUTING_MSI,
-			.u.msi = {.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32),
-				  .data = data}};
+		*en = (struct kvm_irq_routing_entry){.gsi = *gsi,
+						     .type = KVM_IRQ_ROUTING_MSI,
+						     .u.msi = {.address_lo = (uint32_t)addr,
+							       .address_hi = (uint32_t)(addr >> 32),
+							       .data = data}};
 		ret = routes_commit(k);
 	}
 	pthread_mutex_unlock(&k->routes_lock);
@@ -168,8 +176,7 @@ int kvm_irqfd(struct kvm *k, int fd, unsigned gsi, bool assign)
 
 int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, unsigned len, bool assign)
 {
-	struct kvm_ioeventfd f = {.addr = addr, .len = len, .fd = fd,
-				  .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+	struct kvm_ioeventfd f = {.addr = addr, .len = len, .fd = fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
 	return ioctl(k->vm_fd, KVM_IOEVENTFD, &f);
 }
 
@@ -191,8 +198,7 @@ int kvm_create_vm(struct kvm *k, struct err *e)
 	return routes_init(k, e);
 }
 
-int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
-		   struct err *e)
+int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, struct err *e)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
@@ -201,8 +207,8 @@ int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, vo
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
 	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-		return err_errno(e, errno, "cannot give %llu MiB at 0x%llx to KVM",
-				 (unsigned long long)(size >> 20), (unsigned long long)gpa);
+		return err_errno(e, errno, "cannot give %llu MiB at 0x%llx to KVM", (unsigned long long)(size >> 20),
+				 (unsigned long long)gpa);
 	return 0;
 }
 

@@ -10,7 +10,7 @@
 
 #include "../../common/err.h"
 
-#define KVM_MAX_ROUTES 256
+#define KVM_MAX_ROUTES    256
 #define KVM_FIRST_MSI_GSI 24 /* after the I/O APIC's pins */
 
 struct kvm {
@@ -30,8 +30,7 @@ struct kvm {
 int kvm_open(struct kvm *k, struct err *e);
 /* Creates the VM with its in-kernel irqchip and PIT. */
 int kvm_create_vm(struct kvm *k, struct err *e);
-int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
-		   struct err *e);
+int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, struct err *e);
 int kvm_irq_line(struct kvm *k, unsigned gsi, int level);
 /* Sets (or, with *gsi == 0, allocates) the MSI route of *gsi and installs the routing table. */
 int kvm_msi_route(struct kvm *k, unsigned *gsi, uint64_t addr, uint32_t data);

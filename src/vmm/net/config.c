@@ -56,16 +56,19 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 				c->kind = NET_TAP;
 				strcpy(c->ifname, tok + 4);
 			} else {
-				r = err_set(e, "--net: unknown backend '%s': use 'slirp' (user-mode NAT) or "
-					       "'tap=IFNAME' (an interface name of at most 15 characters)", tok);
+				r = err_set(e,
+					    "--net: unknown backend '%s': use 'slirp' (user-mode NAT) or "
+					    "'tap=IFNAME' (an interface name of at most 15 characters)",
+					    tok);
 			}
 		} else if (!strncmp(tok, "mac=", 4)) {
 			r = parse_mac(c->mac, tok + 4, e);
 		} else if (!strncmp(tok, "mtu=", 4)) {
 			uint16_t mtu;
 			if (c->kind != NET_SLIRP)
-				r = err_set(e, "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
-					       "on the host ('ip link set IFNAME mtu N')");
+				r = err_set(e,
+					    "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
+					    "on the host ('ip link set IFNAME mtu N')");
 			else if (portfwd_number(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
 				r = err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
 					    NET_SLIRP_MTU);
@@ -80,14 +83,16 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 				r = err_set(e, "--net: bad '%s': write host-loopback=on or host-loopback=off", tok);
 		} else if (!strncmp(tok, "fwd=", 4)) {
 			if (c->kind != NET_SLIRP)
-				r = err_set(e, "--net: fwd= applies to the slirp backend only; a TAP interface "
-					       "is reached directly");
+				r = err_set(e,
+					    "--net: fwd= applies to the slirp backend only; a TAP interface "
+					    "is reached directly");
 			else if (c->nfwd == NET_MAX_FORWARDS)
 				r = err_set(e, "--net: more than %d forwards on one NIC", NET_MAX_FORWARDS);
 			else
 				r = parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
 		} else {
-			r = err_set(e, "--net: unknown option '%s': known are mac=, mtu=, host-loopback= and fwd=", tok);
+			r = err_set(e,
+				    "--net: unknown option '%s': known are mac=, mtu=, host-loopback= and fwd=", tok);
 		}
 	}
 	free(copy);
@@ -100,10 +105,8 @@ int net_backend_open(struct net_backend *b, const struct net_config *c, struct e
 	b->kind = c->kind;
 	b->priv = NULL;
 	switch (c->kind) {
-	case NET_TAP:
-		return net_tap_open(b, c->ifname, e);
-	case NET_SLIRP:
-		return net_slirp_open(b, c, e);
+	case NET_TAP: return net_tap_open(b, c->ifname, e);
+	case NET_SLIRP: return net_slirp_open(b, c, e);
 	case NET_FD:
 		b->fd = c->fd;
 		b->vnet_hdr_len = 0;

@@ -14,12 +14,12 @@
 #define NET_MAX_FORWARDS SHOJI_MAX_FWDS
 /* The user-mode network: the guest is 10.0.2.15, the host (and its loopback) 10.0.2.2, DNS 10.0.2.3. */
 #define NET_SLIRP_NETWORK "10.0.2.0"
-#define NET_SLIRP_GUEST "10.0.2.15"
+#define NET_SLIRP_GUEST   "10.0.2.15"
 /* The user-mode network's default MTU: slirp ends the guest's TCP connections on the host, so
  * no real link limits it, and 64 KiB frames cut the per-packet work and exits (passt does the
  * same). */
 #define NET_SLIRP_MTU 65520
-#define NET_MIN_MTU 576
+#define NET_MIN_MTU   576
 
 enum net_kind {
 	NET_SLIRP,
@@ -49,7 +49,7 @@ struct net_backend {
 	int fd;                /* frames in and out; -1 when closed */
 	unsigned vnet_hdr_len; /* 12: every frame starts with a virtio_net_hdr (tap); 0: bare frames */
 	enum net_kind kind;
-	void *priv;            /* the backend's own state */
+	void *priv; /* the backend's own state */
 };
 
 /* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..."

@@ -22,10 +22,10 @@
 #include "../../common/thread.h"
 #include "net.h"
 
-#define MAX_TIMERS 16
-#define MAX_POLLFDS 512
-#define FRAME_MAX (NET_SLIRP_MTU + 14)
-#define SOCKBUF (1 << 20)
+#define MAX_TIMERS      16
+#define MAX_POLLFDS     512
+#define FRAME_MAX       (NET_SLIRP_MTU + 14)
+#define SOCKBUF         (1 << 20)
 #define QUEUE_MAX_BYTES (8u << 20) /* frames held for a guest that is not reading */
 
 /* Frames for the guest that did not fit in the socket pair, in order, until it has room. */
@@ -123,7 +123,8 @@ static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
 	struct slirp_net *s = opaque;
 	for (unsigned i = 0; i < MAX_TIMERS; i++) {
 		if (!s->timers[i].used) {
-			s->timers[i] = (struct slirp_timer){.cb = cb, .opaque = cb_opaque, .expire_ms = -1, .used = true};
+			s->timers[i] =
+				(struct slirp_timer){.cb = cb, .opaque = cb_opaque, .expire_ms = -1, .used = true};
 			return &s->timers[i];
 		}
 	}
@@ -145,9 +146,18 @@ static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 		((struct slirp_timer *)timer)->expire_ms = expire_ms;
 }
 
-static void cb_register_poll_fd(int fd, void *opaque) { (void)fd, (void)opaque; }
-static void cb_unregister_poll_fd(int fd, void *opaque) { (void)fd, (void)opaque; }
-static void cb_notify(void *opaque) { (void)opaque; }
+static void cb_register_poll_fd(int fd, void *opaque)
+{
+	(void)fd, (void)opaque;
+}
+static void cb_unregister_poll_fd(int fd, void *opaque)
+{
+	(void)fd, (void)opaque;
+}
+static void cb_notify(void *opaque)
+{
+	(void)opaque;
+}
 
 static const SlirpCb callbacks = {
 	.send_packet = cb_send_packet,
@@ -183,8 +193,8 @@ static int cb_get_revents(int idx, void *opaque)
 		return 0;
 	short r = s->pfd[idx].revents;
 	return ((r & POLLIN) ? SLIRP_POLL_IN : 0) | ((r & POLLOUT) ? SLIRP_POLL_OUT : 0) |
-	       ((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
-	       ((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
+		((r & POLLPRI) ? SLIRP_POLL_PRI : 0) | ((r & POLLERR) ? SLIRP_POLL_ERR : 0) |
+		((r & POLLHUP) ? SLIRP_POLL_HUP : 0);
 }
 
 /* Runs the timers that are due; returns the milliseconds to the next one (or `cap`). */
@@ -284,8 +294,12 @@ int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err
 		goto fail;
 	}
 
-	SlirpConfig cfg = {.version = 1, .in_enabled = true, .in6_enabled = true, .vprefix_len = 64,
-			   .if_mtu = c->mtu, .if_mru = c->mtu,
+	SlirpConfig cfg = {.version = 1,
+			   .in_enabled = true,
+			   .in6_enabled = true,
+			   .vprefix_len = 64,
+			   .if_mtu = c->mtu,
+			   .if_mru = c->mtu,
 			   /* 10.0.2.2 is not the host's loopback unless the NIC says so: a guest
 			    * must not reach services that trust 127.0.0.1 by default */
 			   .disable_host_loopback = !c->host_loopback};
@@ -309,9 +323,10 @@ int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err
 		if (slirp_add_hostfwd(s->slirp, f->udp, f->host_addr, f->host_port, guest, f->guest_port) < 0) {
 			char addr[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &f->host_addr, addr, sizeof(addr));
-			err_set(e, "net: cannot forward host %s %s:%u to the guest's port %u: the port is in use "
-				   "or not allowed; pick another host port", f->udp ? "udp" : "tcp", addr,
-				f->host_port, f->guest_port);
+			err_set(e,
+				"net: cannot forward host %s %s:%u to the guest's port %u: the port is in use "
+				"or not allowed; pick another host port",
+				f->udp ? "udp" : "tcp", addr, f->host_port, f->guest_port);
 			goto fail;
 		}
 	}

@@ -20,8 +20,10 @@ int net_tap_open(struct net_backend *b, const char *ifname, struct err *e)
 {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return err_errno(e, errno, "cannot open /dev/net/tun for TAP '%s' (load the 'tun' module, "
-					   "or use --net slirp)", ifname);
+		return err_errno(e, errno,
+				 "cannot open /dev/net/tun for TAP '%s' (load the 'tun' module, "
+				 "or use --net slirp)",
+				 ifname);
 	struct ifreq ifr = {0};
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
@@ -30,8 +32,10 @@ int net_tap_open(struct net_backend *b, const char *ifname, struct err *e)
 		int err = errno;
 		close(fd);
 		if (err == EPERM)
-			return err_set(e, "cannot attach TAP '%s': permission denied (create it first with "
-					  "'ip tuntap add %s mode tap user $USER', or run as root)", ifname, ifname);
+			return err_set(e,
+				       "cannot attach TAP '%s': permission denied (create it first with "
+				       "'ip tuntap add %s mode tap user $USER', or run as root)",
+				       ifname, ifname);
 		return err_errno(e, err, "cannot attach TAP '%s'", ifname);
 	}
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {

@@ -5,12 +5,15 @@
 
 #include "../../common/log.h"
 
-#define CF8_ENABLE 0x80000000u
+#define CF8_ENABLE         0x80000000u
 #define HOST_BRIDGE_VENDOR 0x1b36 /* Red Hat: the generic PCIe host bridge of virtual machines */
 #define HOST_BRIDGE_DEVICE 0x0008
-#define CLASS_HOST_BRIDGE 0x060000
+#define CLASS_HOST_BRIDGE  0x060000
 
-static void put(uint8_t *p, uint32_t off, uint32_t v, uint32_t len) { memcpy(p + off, &v, len); }
+static void put(uint8_t *p, uint32_t off, uint32_t v, uint32_t len)
+{
+	memcpy(p + off, &v, len);
+}
 
 static uint32_t get(const uint8_t *p, uint32_t off, uint32_t len)
 {
@@ -19,8 +22,8 @@ static uint32_t get(const uint8_t *p, uint32_t off, uint32_t len)
 	return v;
 }
 
-void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
-		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id)
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device, uint32_t class_code,
+		     uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id)
 {
 	memset(d, 0, sizeof(*d));
 	d->name = name;
@@ -42,7 +45,7 @@ int pci_device_add_bar(struct pci_device *d, int bar, uint64_t size, bool mem64,
 	d->bars[bar] = (struct pci_bar){.size = size, .mem64 = mem64};
 	uint32_t off = PCI_BAR0 + 4 * (uint32_t)bar;
 	put(d->cfg, off, mem64 ? 0x4 : 0x0, 4); /* memory BAR, 64- or 32-bit, not prefetchable */
-	put(d->wmask, off, (uint32_t)~(size - 1) & ~0xfu, 4);
+	put(d->wmask, off, (uint32_t) ~(size - 1) & ~0xfu, 4);
 	if (mem64)
 		put(d->wmask, off + 4, (uint32_t)(~(size - 1) >> 32), 4);
 	return 0;
@@ -67,12 +70,15 @@ void pci_bus_init(struct pci_bus *bus, uint64_t window_base, uint64_t window_siz
 	pthread_mutex_init(&bus->lock, NULL);
 	bus->window_base = bus->window_next = window_base;
 	bus->window_size = window_size;
-	pci_device_init(&bus->host_bridge, "host bridge", HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
-			CLASS_HOST_BRIDGE, 0, HOST_BRIDGE_VENDOR, 0x1100);
+	pci_device_init(&bus->host_bridge, "host bridge", HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE, CLASS_HOST_BRIDGE, 0,
+			HOST_BRIDGE_VENDOR, 0x1100);
 	bus->slots[0] = &bus->host_bridge;
 }
 
-void pci_bus_destroy(struct pci_bus *bus) { pthread_mutex_destroy(&bus->lock); }
+void pci_bus_destroy(struct pci_bus *bus)
+{
+	pthread_mutex_destroy(&bus->lock);
+}
 
 static void bar_program(struct pci_device *d, int bar, uint64_t addr)
 {
@@ -122,8 +128,8 @@ static void bar_update(struct pci_device *d, uint32_t offset)
 	}
 }
 
-void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t offset, uint8_t *data,
-		    uint32_t len, bool is_write)
+void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t offset, uint8_t *data, uint32_t len,
+		    bool is_write)
 {
 	struct pci_device *d = slot < PCI_SLOTS && fn == 0 ? bus->slots[slot] : NULL;
 	if (!d || offset >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - offset) {

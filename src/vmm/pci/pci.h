@@ -12,32 +12,31 @@
 
 #include "../../common/err.h"
 
-#define PCI_SLOTS 32
-#define PCI_CFG_SIZE 256   /* conventional space; ECAM's extended space reads as zero */
-#define PCI_BARS 6
+#define PCI_SLOTS    32
+#define PCI_CFG_SIZE 256 /* conventional space; ECAM's extended space reads as zero */
+#define PCI_BARS     6
 
 /* Configuration header offsets and bits used by the bus. */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_CLASS_REVISION 0x08
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_BAR0 0x10
+#define PCI_VENDOR_ID           0x00
+#define PCI_DEVICE_ID           0x02
+#define PCI_COMMAND             0x04
+#define PCI_STATUS              0x06
+#define PCI_CLASS_REVISION      0x08
+#define PCI_HEADER_TYPE         0x0e
+#define PCI_BAR0                0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID 0x2e
-#define PCI_CAPABILITY_LIST 0x34
-#define PCI_INTERRUPT_PIN 0x3d
-#define PCI_COMMAND_MEMORY 0x2
-#define PCI_COMMAND_MASTER 0x4
-#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_SUBSYSTEM_ID        0x2e
+#define PCI_CAPABILITY_LIST     0x34
+#define PCI_INTERRUPT_PIN       0x3d
+#define PCI_COMMAND_MEMORY      0x2
+#define PCI_COMMAND_MASTER      0x4
+#define PCI_STATUS_CAP_LIST     0x10
 
 struct pci_device;
 
 struct pci_device_ops {
 	/* An access to BAR `bar` at `offset`; len is 1, 2, 4 or 8 and offset+len fits the BAR. */
-	void (*bar_io)(struct pci_device *d, int bar, uint64_t offset, uint8_t *data, uint32_t len,
-		       bool is_write);
+	void (*bar_io)(struct pci_device *d, int bar, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 	/* Called after the guest wrote configuration bytes [offset, offset+len). */
 	void (*cfg_written)(struct pci_device *d, uint32_t offset, uint32_t len);
 	/* Called before the guest reads configuration bytes [offset, offset+len), for registers
@@ -75,8 +74,8 @@ void pci_bus_init(struct pci_bus *bus, uint64_t window_base, uint64_t window_siz
 void pci_bus_destroy(struct pci_bus *bus);
 
 /* Fills the header of a type-0 device. */
-void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
-		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device, uint32_t class_code,
+		     uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id);
 /* Declares memory BAR `bar` of `size` bytes (a power of two); mem64 takes two BAR slots. */
 int pci_device_add_bar(struct pci_device *d, int bar, uint64_t size, bool mem64, struct err *e);
 /* Appends a capability of `len` bytes with ID `id` to the list; returns its offset (0: full). */
@@ -86,8 +85,8 @@ uint8_t pci_device_add_cap(struct pci_device *d, uint8_t id, uint8_t len);
 int pci_bus_add(struct pci_bus *bus, struct pci_device *d, struct err *e);
 
 /* Configuration access to bus 0, device `slot`, function `fn` (len 1, 2 or 4). */
-void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t offset, uint8_t *data,
-		    uint32_t len, bool is_write);
+void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t offset, uint8_t *data, uint32_t len,
+		    bool is_write);
 
 /* Bus handlers: ports 0xCF8-0xCFF, the ECAM region, the MMIO window. */
 void pci_conf1_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

@@ -20,8 +20,7 @@
 #include <unistd.h>
 
 /* Device nodes a monitor may open; those that do not exist here are left out. */
-static const char *const devices[] = {"/dev/kvm", "/dev/urandom", "/dev/null", "/dev/net/tun",
-				      "/dev/vhost-vsock"};
+static const char *const devices[] = {"/dev/kvm", "/dev/urandom", "/dev/null", "/dev/net/tun", "/dev/vhost-vsock"};
 
 int jail_add(struct jail *j, const char *path, bool writable, struct err *e)
 {
@@ -132,7 +131,7 @@ static int bind_path(const char *path, const char *real, bool writable, struct e
 	if (stat(src, &st) < 0)
 		return err_errno(e, errno, "jail: cannot find '%s'", path);
 	if (real && lstat(dst, &st) == 0 && S_ISLNK(st.st_mode))
-		return 0; /* an alias inside a directory bound already: its link leads to the real path */
+		return 0;          /* an alias inside a directory bound already: its link leads to the real path */
 	if (lstat(dst, &st) < 0) { /* not inside a directory bound already */
 		char parent[PATH_MAX];
 		snprintf(parent, sizeof(parent), "%s", dst);
@@ -183,8 +182,8 @@ static int build_root(const struct jail *j, struct err *e)
 	if (mkdir("/newroot/proc", 0555) < 0 ||
 	    mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2") < 0)
 		return err_errno(e, errno, "jail: cannot mount /proc");
-	if (chdir("/newroot") < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
-	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+	if (chdir("/newroot") < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+	    chdir("/") < 0)
 		return err_errno(e, errno, "jail: cannot switch to the new root");
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return err_errno(e, errno, "jail: cannot make the new root read-only");
@@ -198,15 +197,14 @@ int jail_enter(const struct jail *j, struct err *e)
 	if (unshare(CLONE_NEWNS) < 0)
 		return err_errno(e, errno, "jail: cannot create a mount namespace (the jail needs root)");
 	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS | (j->own_net ? CLONE_NEWNET : 0)) < 0)
-		return err_errno(e, errno, "jail: cannot create IPC, UTS%s namespaces", j->own_net ? " and network" : "");
+		return err_errno(e, errno, "jail: cannot create IPC, UTS%s namespaces",
+				 j->own_net ? " and network" : "");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return err_errno(e, errno, "jail: cannot make the mounts private");
 	if (build_root(j, e) < 0)
 		return -1;
-	if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 ||
-	    setresuid(j->uid, j->uid, j->uid) < 0)
-		return err_errno(e, errno, "jail: cannot become uid %u gid %u", (unsigned)j->uid,
-				 (unsigned)j->gid);
+	if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 || setresuid(j->uid, j->uid, j->uid) < 0)
+		return err_errno(e, errno, "jail: cannot become uid %u gid %u", (unsigned)j->uid, (unsigned)j->gid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_errno(e, errno, "jail: cannot set no_new_privs");
 	/* Sanitizer builds only: LeakSanitizer inspects the process at exit with ptrace, which a

@@ -3,8 +3,8 @@
 #include "syscall_filter.h"
 
 #include <errno.h>
-#include <linux/kvm.h>
 #include <linux/if_tun.h>
+#include <linux/kvm.h>
 #include <linux/vhost.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -15,6 +15,8 @@
 
 #include "../../common/sanitizers.h"
 
+/* The lists are grouped by purpose, one comment a group: laid out by hand. */
+/* clang-format off */
 static const char *const allowed[] = {
 	/* memory: guest RAM, run areas, file mappings, malloc, thread stacks; which guest pages are
 	 * resident (--stats) */
@@ -72,10 +74,11 @@ static const unsigned long vhost_ioctls[] = {
 	VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING,
 };
 static const unsigned long slirp_ioctls[] = {FIONREAD, FIONBIO};
+/* clang-format on */
 
 /* Adds one rule; r carries the first error through a chain of calls. */
-static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
-		const struct scmp_arg_cmp *cmp, struct err *e)
+static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n, const struct scmp_arg_cmp *cmp,
+		struct err *e)
 {
 	int nr = seccomp_syscall_resolve_name(name);
 	if (nr == __NR_SCMP_ERROR)
@@ -114,8 +117,8 @@ static int allow_families(scmp_filter_ctx ctx, bool inet, struct err *e)
  * clones a tracer at exit, is in the build. clone3: ENOSYS, so that glibc uses clone. */
 static int allow_threads(scmp_filter_ctx ctx, struct err *e)
 {
-	const scmp_datum_t ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
-				CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+	const scmp_datum_t ns = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+		CLONE_NEWPID | CLONE_NEWNET;
 	struct scmp_arg_cmp c = SHOJI_SANITIZED ? SCMP_A0(SCMP_CMP_MASKED_EQ, ns, 0)
 						: SCMP_A0(SCMP_CMP_MASKED_EQ, ns | CLONE_THREAD, CLONE_THREAD);
 	if (rule(ctx, SCMP_ACT_ALLOW, "clone", 1, &c, e) < 0)
@@ -165,11 +168,15 @@ int syscall_filter_install(const struct syscall_needs *needs, struct err *e)
 	if (r == 0) {
 		int l = seccomp_load(ctx); /* sets no_new_privs first */
 		if (l < 0)
-			r = err_errno(e, -l, "seccomp: cannot install the system call filter (use "
-					     "--no-seccomp on a kernel without seccomp)");
+			r = err_errno(e, -l,
+				      "seccomp: cannot install the system call filter (use "
+				      "--no-seccomp on a kernel without seccomp)");
 	}
 	seccomp_release(ctx);
 	return r;
 }
 
-unsigned syscall_filter_count(void) { return count; }
+unsigned syscall_filter_count(void)
+{
+	return count;
+}

@@ -3,8 +3,7 @@
 
 #include <string.h>
 
-static size_t copy(const struct virtq_iov *iov, unsigned n, uint64_t offset, uint8_t *buf,
-		   size_t len, int to_guest)
+static size_t copy(const struct virtq_iov *iov, unsigned n, uint64_t offset, uint8_t *buf, size_t len, int to_guest)
 {
 	size_t done = 0;
 	for (unsigned i = 0; i < n && done < len; i++) {
@@ -31,14 +30,12 @@ size_t iov_to_buf(const struct virtq_iov *iov, unsigned n, uint64_t offset, void
 	return copy(iov, n, offset, buf, len, 0);
 }
 
-size_t iov_from_buf(const struct virtq_iov *iov, unsigned n, uint64_t offset, const void *buf,
-		    size_t len)
+size_t iov_from_buf(const struct virtq_iov *iov, unsigned n, uint64_t offset, const void *buf, size_t len)
 {
 	return copy(iov, n, offset, (uint8_t *)buf, len, 1);
 }
 
-int iov_slice(const struct virtq_iov *iov, unsigned n, uint64_t offset, uint64_t len,
-	      struct iovec *out, unsigned cap)
+int iov_slice(const struct virtq_iov *iov, unsigned n, uint64_t offset, uint64_t len, struct iovec *out, unsigned cap)
 {
 	unsigned m = 0;
 	for (unsigned i = 0; i < n && len; i++) {

@@ -12,11 +12,9 @@
 
 /* Copies up to len bytes starting `offset` bytes into the buffers; returns the bytes copied. */
 size_t iov_to_buf(const struct virtq_iov *iov, unsigned n, uint64_t offset, void *buf, size_t len);
-size_t iov_from_buf(const struct virtq_iov *iov, unsigned n, uint64_t offset, const void *buf,
-		    size_t len);
+size_t iov_from_buf(const struct virtq_iov *iov, unsigned n, uint64_t offset, const void *buf, size_t len);
 /* Fills out[] (room for cap) with the bytes [offset, offset+len) of the buffers; returns the
  * number of entries, or -1 when the range is not all there or needs more than cap entries. */
-int iov_slice(const struct virtq_iov *iov, unsigned n, uint64_t offset, uint64_t len,
-	      struct iovec *out, unsigned cap);
+int iov_slice(const struct virtq_iov *iov, unsigned n, uint64_t offset, uint64_t len, struct iovec *out, unsigned cap);
 
 #endif

@@ -15,13 +15,12 @@
 #include "../../common/thread.h"
 
 /* What the core offers whatever the device: virtio 1.x, and what virtqueue.c can do. */
-#define CORE_FEATURES                                                                              \
-	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) |                \
-	 VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX))
+#define CORE_FEATURES                                                                                                  \
+	(VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX))
 
 /* epoll tokens: queue indices below, watched descriptors from here, and the stop eventfd. */
 #define WATCH_TOKEN_BASE 0x10000u
-#define STOP_TOKEN UINT32_MAX
+#define STOP_TOKEN       UINT32_MAX
 
 static void interrupt(struct virtio_dev *vdev, unsigned source)
 {
@@ -91,8 +90,7 @@ void virtio_set_driver_features_word(struct virtio_dev *vdev, uint32_t select, u
 		*f = (*f & 0xffffffffull) | ((uint64_t)v << 32);
 }
 
-void virtio_config_access(struct virtio_dev *vdev, uint64_t off, uint8_t *data, uint32_t len,
-			  bool is_write)
+void virtio_config_access(struct virtio_dev *vdev, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
 	uint32_t size = vdev->ops->config_size;
 	bool inside = off < size && len <= size - off;
@@ -153,9 +151,8 @@ int virtio_enable_queue(struct virtio_dev *vdev, unsigned q)
 
 bool virtio_queue_live(const struct virtio_dev *vdev, unsigned q)
 {
-	return (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
-	       !(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET) && q < vdev->ops->num_queues &&
-	       vdev->queues[q].enabled;
+	return (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+		q < vdev->ops->num_queues && vdev->queues[q].enabled;
 }
 
 int virtio_queue_call_fd(struct virtio_dev *vdev, unsigned q)
@@ -194,8 +191,7 @@ void virtio_notify_queue(struct virtio_dev *vdev, unsigned q)
 		interrupt(vdev, q);
 }
 
-void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
-			virtio_serve_fn serve)
+void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap, virtio_serve_fn serve)
 {
 	struct virtq *vq = &vdev->queues[q].vq;
 	struct virtq_chain chain;
@@ -306,15 +302,14 @@ static int io_fds_init(struct virtio_dev *vdev, struct err *e)
 		vdev->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = q};
 		if (vdev->queues[q].kick_fd < 0 ||
-		    (!ops->kernel_queues &&
-		     epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->queues[q].kick_fd, &ev) < 0))
+		    (!ops->kernel_queues && epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->queues[q].kick_fd, &ev) < 0))
 			return err_errno(e, errno, "%s: cannot set up queue %u's notification", ops->name, q);
 	}
 	return 0;
 }
 
-int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device,
-		    struct machine *m, const struct guest_mem *mem, struct err *e)
+int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device, struct machine *m,
+		    const struct guest_mem *mem, struct err *e)
 {
 	memset(vdev, 0, sizeof(*vdev));
 	vdev->epoll_fd = vdev->stop_fd = -1;

@@ -30,11 +30,11 @@ struct virtio_dev;
 /* What a device model supplies. The handlers run with vdev->lock held. */
 struct virtio_device_ops {
 	const char *name;
-	uint16_t device_id;      /* VIRTIO_ID_* */
-	uint64_t features;       /* device-specific feature masks; the core adds its own */
-	uint16_t num_queues;     /* 1 to VIRTIO_MAX_QUEUES */
+	uint16_t device_id;  /* VIRTIO_ID_* */
+	uint64_t features;   /* device-specific feature masks; the core adds its own */
+	uint16_t num_queues; /* 1 to VIRTIO_MAX_QUEUES */
 	uint16_t queue_max_size;
-	uint32_t config_size;    /* bytes of device configuration space */
+	uint32_t config_size; /* bytes of device configuration space */
 	/* Bytes [offset, offset + len) of the configuration space, inside config_size; on a vCPU
 	 * thread. NULL: reads are zeroes, writes vanish. */
 	void (*config_read)(struct virtio_dev *vdev, uint32_t offset, uint8_t *data, uint32_t len);
@@ -75,7 +75,7 @@ struct virtio_queue {
 	uint16_t size;
 	bool enabled;
 	uint64_t desc, avail, used; /* ring addresses, as the driver wrote them */
-	int kick_fd; /* eventfd the driver's notification signals; the I/O thread reads it */
+	int kick_fd;                /* eventfd the driver's notification signals; the I/O thread reads it */
 };
 
 struct virtio_dev {
@@ -98,8 +98,8 @@ struct virtio_dev {
 };
 
 /* Sets the device up, reset, with its queues' kick eventfds and the I/O thread's epoll. */
-int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device,
-		    struct machine *m, const struct guest_mem *mem, struct err *e);
+int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device, struct machine *m,
+		    const struct guest_mem *mem, struct err *e);
 /* Runs ops->start, then starts the I/O thread; once bound to a transport. */
 int virtio_dev_start(struct virtio_dev *vdev, struct err *e);
 /* Stops the I/O thread and closes the core's descriptors; before the transport is destroyed.
@@ -159,8 +159,7 @@ void virtio_set_driver_features_word(struct virtio_dev *vdev, uint32_t select, u
 void virtio_set_status(struct virtio_dev *vdev, uint8_t status);
 /* Bytes [offset, offset + len) of the device configuration space; what lies outside
  * config_size reads as zeroes and ignores writes. */
-void virtio_config_access(struct virtio_dev *vdev, uint64_t offset, uint8_t *data, uint32_t len,
-			  bool is_write);
+void virtio_config_access(struct virtio_dev *vdev, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Queue q while the driver may set it up (it exists and is not enabled); NULL otherwise. */
 struct virtio_queue *virtio_queue_setup(struct virtio_dev *vdev, unsigned q);
 /* A new size for queue q: kept only while it is being set up, a power of two and at most

@@ -15,31 +15,34 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtio registers are little-endian");
 
 /* BAR 0 layout. */
-#define BAR_SIZE 0x8000u
-#define COMMON_OFF 0x0000u
-#define COMMON_LEN ((uint32_t)sizeof(struct virtio_pci_common_cfg))
-#define ISR_OFF 0x1000u
-#define DEVICE_OFF 0x2000u
-#define DEVICE_LEN 0x1000u
-#define NOTIFY_OFF 0x3000u
-#define NOTIFY_MULT 4u
+#define BAR_SIZE       0x8000u
+#define COMMON_OFF     0x0000u
+#define COMMON_LEN     ((uint32_t)sizeof(struct virtio_pci_common_cfg))
+#define ISR_OFF        0x1000u
+#define DEVICE_OFF     0x2000u
+#define DEVICE_LEN     0x1000u
+#define NOTIFY_OFF     0x3000u
+#define NOTIFY_MULT    4u
 #define MSIX_TABLE_OFF 0x4000u
-#define MSIX_PBA_OFF 0x5000u
+#define MSIX_PBA_OFF   0x5000u
 
 /* PCI capability IDs and MSI-X control bits (PCI Local Bus 3.0 section 6.8.2; pci.h does not
  * name them). */
-#define PCI_CAP_VENDOR 0x09
-#define PCI_CAP_MSIX 0x11
-#define MSIX_CTRL_ENABLE 0x8000u
+#define PCI_CAP_VENDOR    0x09
+#define PCI_CAP_MSIX      0x11
+#define MSIX_CTRL_ENABLE  0x8000u
 #define MSIX_CTRL_MASKALL 0x4000u
 #define MSIX_ENTRY_MASKED 1u
 
 /* A modern virtio function's PCI IDs (virtio 1.x section 4.1.2), which no UAPI header names:
  * Red Hat's vendor ID, device ID 0x1040 plus the virtio device type. */
-#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 
-static void put(uint8_t *p, uint32_t off, uint64_t v, uint32_t len) { memcpy(p + off, &v, len); }
+static void put(uint8_t *p, uint32_t off, uint64_t v, uint32_t len)
+{
+	memcpy(p + off, &v, len);
+}
 
 static uint64_t get(const uint8_t *p, uint32_t off, uint32_t len)
 {
@@ -48,23 +51,38 @@ static uint64_t get(const uint8_t *p, uint32_t off, uint32_t len)
 	return v;
 }
 
-static struct virtio_pci *pci_of(struct virtio_dev *vdev) { return vdev->transport; }
-static const char *name(const struct virtio_pci *vp) { return vp->vdev->ops->name; }
-static struct machine *machine(const struct virtio_pci *vp) { return vp->vdev->machine; }
-static unsigned nqueues(const struct virtio_pci *vp) { return vp->vdev->ops->num_queues; }
-static unsigned nvectors(const struct virtio_pci *vp) { return nqueues(vp) + 1u; }
+static struct virtio_pci *pci_of(struct virtio_dev *vdev)
+{
+	return vdev->transport;
+}
+static const char *name(const struct virtio_pci *vp)
+{
+	return vp->vdev->ops->name;
+}
+static struct machine *machine(const struct virtio_pci *vp)
+{
+	return vp->vdev->machine;
+}
+static unsigned nqueues(const struct virtio_pci *vp)
+{
+	return vp->vdev->ops->num_queues;
+}
+static unsigned nvectors(const struct virtio_pci *vp)
+{
+	return nqueues(vp) + 1u;
+}
 
 /* The PCI class a virtio device type presents. */
 static uint32_t class_code(uint16_t device_id)
 {
 	switch (device_id) {
-	case VIRTIO_ID_NET: return 0x020000;     /* network controller, Ethernet */
-	case VIRTIO_ID_BLOCK: return 0x018000;   /* mass storage, other */
+	case VIRTIO_ID_NET: return 0x020000;   /* network controller, Ethernet */
+	case VIRTIO_ID_BLOCK: return 0x018000; /* mass storage, other */
 	case VIRTIO_ID_CONSOLE:
-	case VIRTIO_ID_VSOCK: return 0x078000;   /* communication controller, other */
-	case VIRTIO_ID_GPU: return 0x038000;     /* display controller, other */
-	case VIRTIO_ID_INPUT: return 0x098000;   /* input device, other */
-	default: return 0xff0000;                /* "other" (the entropy device) */
+	case VIRTIO_ID_VSOCK: return 0x078000; /* communication controller, other */
+	case VIRTIO_ID_GPU: return 0x038000;   /* display controller, other */
+	case VIRTIO_ID_INPUT: return 0x098000; /* input device, other */
+	default: return 0xff0000;              /* "other" (the entropy device) */
 	}
 }
 
@@ -73,7 +91,7 @@ static uint32_t class_code(uint16_t device_id)
 static void add_vendor_cap(struct virtio_pci *vp, uint8_t type, uint32_t off, uint32_t len)
 {
 	uint8_t size = type == VIRTIO_PCI_CAP_NOTIFY_CFG ? sizeof(struct virtio_pci_notify_cap)
-		       : type == VIRTIO_PCI_CAP_PCI_CFG  ? sizeof(struct virtio_pci_cfg_cap)
+		: type == VIRTIO_PCI_CAP_PCI_CFG         ? sizeof(struct virtio_pci_cfg_cap)
 							 : sizeof(struct virtio_pci_cap);
 	uint8_t at = pci_device_add_cap(&vp->pci, PCI_CAP_VENDOR, size);
 	if (type == VIRTIO_PCI_CAP_PCI_CFG)
@@ -99,8 +117,7 @@ static uint16_t source_vector(const struct virtio_pci *vp, unsigned i)
 static bool vector_masked(const struct virtio_pci *vp, unsigned v)
 {
 	uint16_t ctrl = (uint16_t)get(vp->pci.cfg, vp->msix_cap + 2u, 2);
-	return !(ctrl & MSIX_CTRL_ENABLE) || (ctrl & MSIX_CTRL_MASKALL) ||
-	       (vp->msix[v].ctrl & MSIX_ENTRY_MASKED);
+	return !(ctrl & MSIX_CTRL_ENABLE) || (ctrl & MSIX_CTRL_MASKALL) || (vp->msix[v].ctrl & MSIX_ENTRY_MASKED);
 }
 
 /* Programs vector v's MSI route from its table entry. */
@@ -185,8 +202,7 @@ static void vector_unmasked(struct virtio_pci *vp, unsigned v)
 			raise_irq(vp, i);
 }
 
-static void msix_table_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len,
-			  bool is_write)
+static void msix_table_io(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint32_t len, bool is_write)
 {
 	if (len == 8 && off % 8 == 0) { /* a QWORD access is two DWORD ones */
 		msix_table_io(vp, off, data, 4, is_write);
@@ -259,8 +275,9 @@ static void pci_reset(struct virtio_dev *vdev)
 	vp->msix_pending = 0;
 }
 
-static const struct virtio_transport_ops pci_transport_ops = {
-	.interrupt = pci_interrupt, .queue_call_fd = pci_queue_call_fd, .reset = pci_reset};
+static const struct virtio_transport_ops pci_transport_ops = {.interrupt = pci_interrupt,
+							      .queue_call_fd = pci_queue_call_fd,
+							      .reset = pci_reset};
 
 /* --- common configuration ----------------------------------------------------------------- */
 
@@ -303,8 +320,8 @@ static void queue_addr_write(struct virtio_pci *vp, uint32_t off, uint64_t v, ui
 	if (!vq || off % 4 || off < VIRTIO_PCI_COMMON_Q_DESCLO || off > VIRTIO_PCI_COMMON_Q_USEDHI)
 		return;
 	uint64_t *field = off < VIRTIO_PCI_COMMON_Q_AVAILLO ? &vq->desc
-			  : off < VIRTIO_PCI_COMMON_Q_USEDLO ? &vq->avail
-							     : &vq->used;
+		: off < VIRTIO_PCI_COMMON_Q_USEDLO          ? &vq->avail
+							    : &vq->used;
 	if (len == 8)
 		*field = v;
 	else if ((off - VIRTIO_PCI_COMMON_Q_DESCLO) % 8 == 0)
@@ -378,8 +395,7 @@ static void bar0_io(struct virtio_pci *vp, uint64_t off, uint8_t *data, uint32_t
 	}
 }
 
-static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, uint32_t len,
-		   bool is_write)
+static void bar_io(struct pci_device *d, int bar, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct virtio_pci *vp = (struct virtio_pci *)d;
 	if (bar != 0) {
@@ -401,8 +417,7 @@ static bool pci_cfg_window(struct virtio_pci *vp, uint64_t *off, uint32_t *len)
 	const uint8_t *c = vp->pci.cfg + vp->pci_cfg_cap;
 	uint32_t o = (uint32_t)get(c, VIRTIO_PCI_CAP_OFFSET, 4);
 	uint32_t l = (uint32_t)get(c, VIRTIO_PCI_CAP_LENGTH, 4);
-	if (c[VIRTIO_PCI_CAP_BAR] != 0 || (l != 1 && l != 2 && l != 4) || o % l || o >= BAR_SIZE ||
-	    l > BAR_SIZE - o)
+	if (c[VIRTIO_PCI_CAP_BAR] != 0 || (l != 1 && l != 2 && l != 4) || o % l || o >= BAR_SIZE || l > BAR_SIZE - o)
 		return false;
 	*off = o;
 	*len = l;
@@ -449,8 +464,9 @@ static void cfg_written(struct pci_device *d, uint32_t off, uint32_t len)
 	pthread_mutex_unlock(&vp->vdev->lock);
 }
 
-static const struct pci_device_ops virtio_pci_ops = {
-	.bar_io = bar_io, .cfg_written = cfg_written, .cfg_reading = cfg_reading};
+static const struct pci_device_ops virtio_pci_ops = {.bar_io = bar_io,
+						     .cfg_written = cfg_written,
+						     .cfg_reading = cfg_reading};
 
 /* --- set-up ------------------------------------------------------------------------------- */
 
@@ -485,9 +501,8 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev, struct err *
 	vp->vdev = vdev;
 	if (ops->config_size > DEVICE_LEN)
 		return err_set(e, "%s: unsupported configuration size", ops->name);
-	pci_device_init(&vp->pci, ops->name, VIRTIO_PCI_VENDOR,
-			(uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id), class_code(ops->device_id),
-			1, VIRTIO_PCI_VENDOR, ops->device_id);
+	pci_device_init(&vp->pci, ops->name, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id),
+			class_code(ops->device_id), 1, VIRTIO_PCI_VENDOR, ops->device_id);
 	vp->pci.ops = &virtio_pci_ops;
 	vp->pci.opaque = vp;
 	if (pci_device_add_bar(&vp->pci, 0, BAR_SIZE, true, e) < 0)

@@ -41,7 +41,7 @@ struct virtio_pci {
 	unsigned msix_gsi[VIRTIO_PCI_VECTORS]; /* 0: no route yet */
 	uint64_t msix_pending;
 	uint8_t msix_cap;
-	uint8_t pci_cfg_cap; /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
+	uint8_t pci_cfg_cap;                   /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
 	uint64_t kick_addr[VIRTIO_MAX_QUEUES]; /* where each kick ioeventfd is; 0: nowhere */
 };
 

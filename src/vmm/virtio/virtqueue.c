@@ -12,19 +12,28 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtio rings are litt
 #define DESC_SIZE ((uint32_t)sizeof(struct vring_desc))
 
 /* Offsets in the rings (struct vring_avail and vring_used, then the event words). */
-#define AVAIL_IDX (offsetof(struct vring_avail, idx) / 2)   /* in uint16_t: flags, idx, */
+#define AVAIL_IDX  (offsetof(struct vring_avail, idx) / 2)  /* in uint16_t: flags, idx, */
 #define AVAIL_RING (offsetof(struct vring_avail, ring) / 2) /* ring[size], used_event */
-#define USED_IDX offsetof(struct vring_used, idx)           /* in bytes: flags, idx, */
-#define USED_RING offsetof(struct vring_used, ring)         /* {id, len}[size], avail_event */
-#define USED_ELEM sizeof(struct vring_used_elem)
+#define USED_IDX   offsetof(struct vring_used, idx)         /* in bytes: flags, idx, */
+#define USED_RING  offsetof(struct vring_used, ring)        /* {id, len}[size], avail_event */
+#define USED_ELEM  sizeof(struct vring_used_elem)
 
 /* Stops the compiler from reloading guest memory in place of a local copy made before it. */
 #define vq_barrier() __asm__ __volatile__("" ::: "memory")
 
-static uint64_t ring_bytes_desc(uint16_t size) { return (uint64_t)size * DESC_SIZE; }
+static uint64_t ring_bytes_desc(uint16_t size)
+{
+	return (uint64_t)size * DESC_SIZE;
+}
 /* Each ring with its trailing event word. */
-static uint64_t ring_bytes_avail(uint16_t size) { return 2 * (AVAIL_RING + (uint64_t)size + 1); }
-static uint64_t ring_bytes_used(uint16_t size) { return USED_RING + USED_ELEM * (uint64_t)size + 2; }
+static uint64_t ring_bytes_avail(uint16_t size)
+{
+	return 2 * (AVAIL_RING + (uint64_t)size + 1);
+}
+static uint64_t ring_bytes_used(uint16_t size)
+{
+	return USED_RING + USED_ELEM * (uint64_t)size + 2;
+}
 
 /* One descriptor, read once whatever its alignment (indirect tables need not be aligned). */
 static struct vring_desc desc_read(const uint8_t *p)
@@ -35,7 +44,10 @@ static struct vring_desc desc_read(const uint8_t *p)
 	return d;
 }
 
-static uint16_t *used_event_word(const struct virtq *q) { return &q->avail[AVAIL_RING + q->size]; }
+static uint16_t *used_event_word(const struct virtq *q)
+{
+	return &q->avail[AVAIL_RING + q->size];
+}
 
 static uint16_t *avail_event_word(const struct virtq *q)
 {
@@ -45,32 +57,33 @@ static uint16_t *avail_event_word(const struct virtq *q)
 /* Marks the queue broken and fills e; returns -1. */
 #define vq_fail(q, e, ...) ((q)->broken = true, err_set((e), __VA_ARGS__))
 
-void virtq_reset(struct virtq *q) { memset(q, 0, sizeof(*q)); }
+void virtq_reset(struct virtq *q)
+{
+	memset(q, 0, sizeof(*q));
+}
 
-static void *ring_map(const struct guest_mem *mem, const char *what, uint64_t gpa, uint64_t len,
-		      uint64_t align, struct err *e)
+static void *ring_map(const struct guest_mem *mem, const char *what, uint64_t gpa, uint64_t len, uint64_t align,
+		      struct err *e)
 {
 	if (gpa & (align - 1)) {
-		err_set(e, "%s at 0x%llx is not %llu-byte aligned", what,
-			(unsigned long long)gpa, (unsigned long long)align);
+		err_set(e, "%s at 0x%llx is not %llu-byte aligned", what, (unsigned long long)gpa,
+			(unsigned long long)align);
 		return NULL;
 	}
 	void *p = guest_mem_ptr(mem, gpa, len);
 	if (!p)
-		err_set(e, "%s at 0x%llx (%llu bytes) is not inside guest RAM", what,
-			(unsigned long long)gpa, (unsigned long long)len);
+		err_set(e, "%s at 0x%llx (%llu bytes) is not inside guest RAM", what, (unsigned long long)gpa,
+			(unsigned long long)len);
 	return p;
 }
 
-int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
-	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect,
-	       struct err *e)
+int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa, uint64_t avail_gpa,
+	       uint64_t used_gpa, bool event_idx, bool indirect, struct err *e)
 {
 	virtq_reset(q);
 	q->broken = true;
 	if (size == 0 || (size & (size - 1)) || size > VIRTQ_MAX_SIZE)
-		return err_set(e, "virtqueue size %u is not a power of two from 1 to %u", size,
-			       VIRTQ_MAX_SIZE);
+		return err_set(e, "virtqueue size %u is not a power of two from 1 to %u", size, VIRTQ_MAX_SIZE);
 	uint8_t *desc = ring_map(mem, "descriptor table", desc_gpa, ring_bytes_desc(size), VRING_DESC_ALIGN_SIZE, e);
 	if (!desc)
 		return -1;
@@ -101,15 +114,14 @@ int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint
 }
 
 /* Appends one buffer to the chain after checking it against RAM and the chain's limits. */
-static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vring_desc *d, unsigned limit,
-		     struct err *e)
+static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vring_desc *d, unsigned limit, struct err *e)
 {
 	if (d->len == 0)
 		return vq_fail(q, e, "chain %u: zero-length buffer", c->head);
 	void *p = guest_mem_ptr(q->mem, d->addr, d->len);
 	if (!p)
-		return vq_fail(q, e, "chain %u: buffer at 0x%llx (%u bytes) is not inside guest RAM",
-			       c->head, (unsigned long long)d->addr, d->len);
+		return vq_fail(q, e, "chain %u: buffer at 0x%llx (%u bytes) is not inside guest RAM", c->head,
+			       (unsigned long long)d->addr, d->len);
 	unsigned n = c->n_readable + c->n_writable;
 	if (n >= limit)
 		return vq_fail(q, e, "chain %u: more than %u buffers", c->head, limit);
@@ -121,8 +133,7 @@ static int chain_add(struct virtq *q, struct virtq_chain *c, const struct vring_
 		c->writable_bytes += d->len;
 	} else {
 		if (c->n_writable)
-			return vq_fail(q, e, "chain %u: readable buffer after a writable one",
-				       c->head);
+			return vq_fail(q, e, "chain %u: readable buffer after a writable one", c->head);
 		c->n_readable++;
 		c->readable_bytes += d->len;
 	}
@@ -144,22 +155,19 @@ static int chain_walk(struct virtq *q, struct virtq_chain *c, struct err *e)
 
 	for (;;) {
 		if (visited++ == entries)
-			return vq_fail(q, e, "chain %u: loops or is longer than its %s (%u)",
-				       c->head, in_indirect ? "indirect table" : "queue", entries);
+			return vq_fail(q, e, "chain %u: loops or is longer than its %s (%u)", c->head,
+				       in_indirect ? "indirect table" : "queue", entries);
 		struct vring_desc d = desc_read(table + (uint64_t)i * DESC_SIZE);
 
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (!q->indirect)
-				return vq_fail(q, e, "chain %u: indirect descriptor not negotiated",
-					       c->head);
+				return vq_fail(q, e, "chain %u: indirect descriptor not negotiated", c->head);
 			if (in_indirect)
-				return vq_fail(q, e, "chain %u: indirect descriptor in an indirect table",
-					       c->head);
+				return vq_fail(q, e, "chain %u: indirect descriptor in an indirect table", c->head);
 			if (d.flags & VRING_DESC_F_NEXT)
 				return vq_fail(q, e, "chain %u: indirect descriptor with NEXT", c->head);
 			if (d.len == 0 || d.len % DESC_SIZE || d.len / DESC_SIZE > VIRTQ_MAX_IOV)
-				return vq_fail(q, e, "chain %u: indirect table of %u bytes", c->head,
-					       d.len);
+				return vq_fail(q, e, "chain %u: indirect table of %u bytes", c->head, d.len);
 			table = guest_mem_ptr(q->mem, d.addr, d.len);
 			if (!table)
 				return vq_fail(q, e,
@@ -177,8 +185,8 @@ static int chain_walk(struct virtq *q, struct virtq_chain *c, struct err *e)
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			return 0;
 		if (d.next >= entries)
-			return vq_fail(q, e, "chain %u: next index %u is outside its %s (%u)", c->head,
-				       d.next, in_indirect ? "indirect table" : "queue", entries);
+			return vq_fail(q, e, "chain %u: next index %u is outside its %s (%u)", c->head, d.next,
+				       in_indirect ? "indirect table" : "queue", entries);
 		i = d.next;
 	}
 }
@@ -206,14 +214,14 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain, struct err *e)
 	}
 	uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
 	if (pending > q->size)
-		return vq_fail(q, e, "available index %u is %u entries past %u, queue size %u",
-			       avail_idx, pending, q->last_avail, q->size);
+		return vq_fail(q, e, "available index %u is %u entries past %u, queue size %u", avail_idx, pending,
+			       q->last_avail, q->size);
 
 	uint16_t slot = q->last_avail & (q->size - 1);
 	uint16_t head = __atomic_load_n(&q->avail[AVAIL_RING + slot], __ATOMIC_RELAXED);
 	if (head >= q->size)
-		return vq_fail(q, e, "available entry %u: head %u is outside the queue (%u)",
-			       q->last_avail, head, q->size);
+		return vq_fail(q, e, "available entry %u: head %u is outside the queue (%u)", q->last_avail, head,
+			       q->size);
 
 	chain->head = head;
 	chain->n_readable = chain->n_writable = 0;
@@ -237,8 +245,7 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 	uint8_t *elem = q->used + USED_RING + USED_ELEM * (uint64_t)(q->used_idx & (q->size - 1));
 	uint32_t id = head;
 	__atomic_store_n((uint32_t *)(elem + offsetof(struct vring_used_elem, id)), id, __ATOMIC_RELAXED);
-	__atomic_store_n((uint32_t *)(elem + offsetof(struct vring_used_elem, len)), written,
-			 __ATOMIC_RELAXED);
+	__atomic_store_n((uint32_t *)(elem + offsetof(struct vring_used_elem, len)), written, __ATOMIC_RELAXED);
 	q->used_idx++;
 	/* Release: the entry (and the data written to the buffers) before the index. */
 	__atomic_store_n((uint16_t *)(q->used + USED_IDX), q->used_idx, __ATOMIC_RELEASE);

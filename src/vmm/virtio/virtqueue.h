@@ -24,19 +24,19 @@
 #define VIRTQ_MAX_CHAIN_BYTES (1ull << 32)
 
 struct virtq {
-	uint16_t size;          /* queue size: a power of two, 1..32768; 0 while not set up */
+	uint16_t size; /* queue size: a power of two, 1..32768; 0 while not set up */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
-	bool event_idx;         /* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;          /* VIRTIO_F_INDIRECT_DESC negotiated */
-	uint16_t last_avail;    /* free-running index of the next available entry to take */
-	uint16_t used_idx;      /* shadow of used->idx, which only the device writes */
+	bool event_idx;          /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect;           /* VIRTIO_F_INDIRECT_DESC negotiated */
+	uint16_t last_avail;     /* free-running index of the next available entry to take */
+	uint16_t used_idx;       /* shadow of used->idx, which only the device writes */
 	uint16_t signalled_used; /* used_idx when virtq_should_notify last ran */
-	bool broken;            /* malformed input seen: pop fails and push does nothing */
+	bool broken;             /* malformed input seen: pop fails and push does nothing */
 	const struct guest_mem *mem;
 	/* Host addresses of the three rings, checked whole by virtq_init. */
 	uint8_t *desc;
-	uint16_t *avail;        /* flags, idx, ring[size], used_event */
-	uint8_t *used;          /* flags, idx, {id, len}[size], avail_event */
+	uint16_t *avail; /* flags, idx, ring[size], used_event */
+	uint8_t *used;   /* flags, idx, {id, len}[size], avail_event */
 };
 
 /* One buffer of a chain: a host pointer to len bytes of guest RAM (len > 0). */
@@ -52,7 +52,7 @@ struct virtq_iov {
  * the device has told the driver a smaller limit (as virtio-blk's seg_max does). The pointers
  * stay valid as long as guest RAM does, whatever the driver writes to the descriptors later. */
 struct virtq_chain {
-	uint16_t head;          /* descriptor index to hand back to virtq_push */
+	uint16_t head; /* descriptor index to hand back to virtq_push */
 	struct virtq_iov *iov;
 	unsigned iov_cap;
 	unsigned n_readable, n_writable;
@@ -74,9 +74,8 @@ static inline struct virtq_iov *virtq_chain_writable(const struct virtq_chain *c
  * 2, used ring 4) and that each lies entirely in guest RAM, including the used_event and
  * avail_event words. Starts at index 0 with nothing signalled. On failure the queue is left
  * broken and -1 is returned with e filled. */
-int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa,
-	       uint64_t avail_gpa, uint64_t used_gpa, bool event_idx, bool indirect,
-	       struct err *e);
+int virtq_init(struct virtq *q, const struct guest_mem *mem, uint16_t size, uint64_t desc_gpa, uint64_t avail_gpa,
+	       uint64_t used_gpa, bool event_idx, bool indirect, struct err *e);
 
 /* Forgets the queue (device reset or queue disabled): size 0, not broken. */
 void virtq_reset(struct virtq *q);
