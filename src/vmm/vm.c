@@ -1,6 +1,6 @@
 /* vm: machine assembly and tear-down (see vm.h). The machine: KVM's irqchip and PIT, COM1, the
  * CMOS RTC, the i8042 reset line, pvpanic, the ACPI power registers, the PCI bus (host bridge,
- * configuration ports, ECAM, MMIO window), and quiet sinks for legacy ports that Linux probes but
+ * configuration ports, ECAM, BAR decoding), and quiet sinks for legacy ports that Linux probes but
  * this machine does not have. */
 #include "vm.h"
 
@@ -82,11 +82,9 @@ static int register_devices(struct vm *vm, struct err *e)
 	    io_bus_register(&vm->pio, PORT_PVPANIC, 1, pvpanic_io, m, "pvpanic", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PM_BASE, PORT_PM_LEN, acpi_pm_io, m, "ACPI PM", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PCI_CONFIG, 8, pci_conf1_io, &vm->pci, "PCI configuration", e) < 0 ||
-	    io_bus_register(&vm->mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, pci_ecam_io, &vm->pci, "PCI ECAM", e) <
-		    0 ||
-	    io_bus_register(&vm->mmio, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE, pci_window_io, &vm->pci,
-			    "PCI MMIO window", e) < 0)
+	    io_bus_register(&vm->mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, pci_ecam_io, &vm->pci, "PCI ECAM", e) < 0)
 		return -1;
+	io_bus_set_fallback(&vm->mmio, pci_mmio_io, &vm->pci); /* BARs, wherever the guest puts them */
 	return 0;
 }
 
@@ -331,6 +329,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	if (cfg->serial_output)
 		serial_set_output(&vm->serial, cfg->serial_output, cfg->serial_output_opaque);
 	rtc_init(&vm->rtc);
+	rtc_set_memory(&vm->rtc, layout_below_4g(cfg->mem_size), layout_above_4g(cfg->mem_size));
 	pci_bus_init(&vm->pci, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)

@@ -96,14 +96,14 @@ static void pci_bar_sizing_and_decoding(void **state)
 
 	/* An access inside the BAR reaches the device with the offset in the BAR. */
 	uint32_t v = 0xabcd;
-	pci_window_io(&bus, 0x10, (uint8_t *)&v, 4, true);
+	pci_mmio_io(&bus, LAYOUT_PCI_WINDOW + 0x10, (uint8_t *)&v, 4, true);
 	assert_int_equal(f.last_bar, 0);
 	assert_int_equal(f.last_off, 0x10);
 	assert_true(f.last_write);
 	/* Straddling the BAR's end, or beyond it: nobody answers. */
 	f.last_len = 0;
 	v = 0;
-	pci_window_io(&bus, 0x3ffe, (uint8_t *)&v, 4, false);
+	assert_false(pci_mmio_io(&bus, LAYOUT_PCI_WINDOW + 0x3ffe, (uint8_t *)&v, 4, false));
 	assert_int_equal(f.last_len, 0);
 	assert_int_equal(v, 0xffffffff);
 
@@ -115,14 +115,73 @@ static void pci_bar_sizing_and_decoding(void **state)
 	conf1_write(&bus, 1, PCI_BAR0, (uint32_t)LAYOUT_PCI_WINDOW + 0x100000, 4);
 	conf1_write(&bus, 1, PCI_BAR0 + 4, 0, 4);
 	assert_int_equal(f.pci.bars[0].addr, LAYOUT_PCI_WINDOW + 0x100000);
-	pci_window_io(&bus, 0x100008, (uint8_t *)&v, 4, false);
+	assert_true(pci_mmio_io(&bus, LAYOUT_PCI_WINDOW + 0x100008, (uint8_t *)&v, 4, false));
 	assert_int_equal(f.last_off, 8);
+	/* Anywhere, as a firmware places it: above 4 GiB too. */
+	conf1_write(&bus, 1, PCI_BAR0, 0, 4);
+	conf1_write(&bus, 1, PCI_BAR0 + 4, 0x8, 4);
+	assert_int_equal(f.pci.bars[0].addr, 0x800000000ull);
+	assert_true(pci_mmio_io(&bus, 0x800000020ull, (uint8_t *)&v, 4, false));
+	assert_int_equal(f.last_off, 0x20);
+	assert_false(pci_mmio_io(&bus, LAYOUT_PCI_WINDOW + 0x100008, (uint8_t *)&v, 4, false));
 
 	/* Memory decoding off: the BAR no longer answers. */
 	conf1_write(&bus, 1, PCI_COMMAND, 0, 2);
 	f.last_len = 0;
-	pci_window_io(&bus, 0x100008, (uint8_t *)&v, 4, false);
+	assert_false(pci_mmio_io(&bus, 0x800000020ull, (uint8_t *)&v, 4, false));
 	assert_int_equal(f.last_len, 0);
+	pci_bus_destroy(&bus);
+}
+
+static uint32_t conf1_read_fn(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t reg)
+{
+	uint32_t addr = 0x80000000u | (slot << 11) | (fn << 8) | (reg & 0xfc), v = 0;
+	pci_conf1_io(bus, 0, (uint8_t *)&addr, 4, true);
+	pci_conf1_io(bus, 4, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+static void reset_control(void *opaque, uint8_t *data, bool is_write)
+{
+	uint8_t *reg = opaque;
+	if (is_write)
+		*reg = *data;
+	else
+		*data = *reg;
+}
+
+/* Functions of one slot, the header's multi-function bit, a chipset identity for the host
+ * bridge, and the byte at 0xCF9 going to the reset control register. */
+static void pci_functions_and_chipset(void **state)
+{
+	(void)state;
+	struct pci_bus bus;
+	struct err e;
+	pci_bus_init(&bus, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
+	pci_bus_set_host_bridge(&bus, 0x8086, 0x1237, 2);
+	assert_int_equal(conf1_read(&bus, 0, PCI_VENDOR_ID, 4), 0x12378086);
+	struct pci_device isa, pm, other;
+	pci_device_init(&isa, "isa", 0x8086, 0x7000, 0x060100, 0, 0, 0);
+	pci_device_init(&pm, "pm", 0x8086, 0x7113, 0x068000, 3, 0, 0);
+	pci_device_init(&other, "other", 0x1af4, 0x1041, 0x020000, 1, 0, 0);
+	assert_int_equal(pci_bus_add_at(&bus, &isa, 1, 0, &e), 0);
+	assert_int_equal(pci_bus_add_at(&bus, &pm, 1, 3, &e), 0);
+	assert_int_equal(pci_bus_add_at(&bus, &other, 1, 3, &e), -1); /* taken */
+	assert_int_equal(pci_bus_add_at(&bus, &other, 1, 8, &e), -1); /* no such function */
+	assert_int_equal(conf1_read_fn(&bus, 1, 3, PCI_VENDOR_ID), 0x71138086);
+	assert_int_equal(conf1_read_fn(&bus, 1, 2, PCI_VENDOR_ID), 0xffffffff);
+	assert_int_equal(conf1_read_fn(&bus, 1, 0, 0xc) >> 16 & 0xff, 0x80);
+	assert_int_equal(pci_bus_add(&bus, &other, &e), 0);
+	assert_int_equal(other.slot, 2);
+	uint8_t reg = 0, b = 0x6;
+	pci_conf1_io(&bus, 1, &b, 1, true); /* no reset control yet: ignored */
+	bus.reset_control = reset_control;
+	bus.reset_control_opaque = &reg;
+	pci_conf1_io(&bus, 1, &b, 1, true);
+	assert_int_equal(reg, 0x6);
+	b = 0;
+	pci_conf1_io(&bus, 1, &b, 1, false);
+	assert_int_equal(b, 0x6);
 	pci_bus_destroy(&bus);
 }
 
@@ -164,6 +223,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pci_host_bridge_and_absent_slots),
+		cmocka_unit_test(pci_functions_and_chipset),
 		cmocka_unit_test(pci_bar_sizing_and_decoding),
 		cmocka_unit_test(pci_capabilities),
 		cmocka_unit_test(pci_slots_run_out),

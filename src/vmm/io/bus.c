@@ -36,6 +36,12 @@ int io_bus_register(struct io_bus *b, uint64_t base, uint64_t len, io_handler fn
 	return 0;
 }
 
+void io_bus_set_fallback(struct io_bus *b, io_fallback fn, void *opaque)
+{
+	b->fallback = fn;
+	b->fallback_opaque = opaque;
+}
+
 static const struct io_range *find(const struct io_bus *b, uint64_t addr)
 {
 	int lo = 0, hi = b->n;
@@ -59,6 +65,8 @@ bool io_bus_dispatch(struct io_bus *b, uint64_t addr, uint8_t *data, uint32_t le
 		r->fn(r->opaque, addr - r->base, data, len, is_write);
 		return true;
 	}
+	if (b->fallback && b->fallback(b->fallback_opaque, addr, data, len, is_write))
+		return true;
 	if (!is_write)
 		memset(data, 0xff, len);
 	__atomic_add_fetch(&b->unknown_count, 1, __ATOMIC_RELAXED);

@@ -72,7 +72,16 @@ void pci_bus_init(struct pci_bus *bus, uint64_t window_base, uint64_t window_siz
 	bus->window_size = window_size;
 	pci_device_init(&bus->host_bridge, "host bridge", HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE, CLASS_HOST_BRIDGE, 0,
 			HOST_BRIDGE_VENDOR, 0x1100);
-	bus->slots[0] = &bus->host_bridge;
+	bus->devs[0][0] = &bus->host_bridge;
+}
+
+void pci_bus_set_host_bridge(struct pci_bus *bus, uint16_t vendor, uint16_t device, uint8_t revision)
+{
+	struct pci_device *h = &bus->host_bridge;
+	put(h->cfg, PCI_VENDOR_ID, vendor, 2);
+	put(h->cfg, PCI_DEVICE_ID, device, 2);
+	put(h->cfg, PCI_CLASS_REVISION, (CLASS_HOST_BRIDGE << 8) | revision, 4);
+	put(h->cfg, PCI_SUBSYSTEM_VENDOR_ID, 0, 4);
 }
 
 void pci_bus_destroy(struct pci_bus *bus)
@@ -89,13 +98,8 @@ static void bar_program(struct pci_device *d, int bar, uint64_t addr)
 	d->bars[bar].addr = addr;
 }
 
-int pci_bus_add(struct pci_bus *bus, struct pci_device *d, struct err *e)
+static int place_bars(struct pci_bus *bus, struct pci_device *d, struct err *e)
 {
-	unsigned slot = 1;
-	while (slot < PCI_SLOTS && bus->slots[slot])
-		slot++;
-	if (slot == PCI_SLOTS)
-		return err_set(e, "no free PCI slot for %s (at most %d devices)", d->name, PCI_SLOTS - 1);
 	uint64_t next = bus->window_next;
 	for (int i = 0; i < PCI_BARS; i++) {
 		uint64_t size = d->bars[i].size;
@@ -108,10 +112,37 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *d, struct err *e)
 		next = at + size;
 	}
 	bus->window_next = next;
-	d->slot = (uint8_t)slot;
-	put(d->cfg, PCI_COMMAND, PCI_COMMAND_MEMORY, 2); /* decoding on, as firmware leaves it */
-	bus->slots[slot] = d;
 	return 0;
+}
+
+int pci_bus_add_at(struct pci_bus *bus, struct pci_device *d, unsigned slot, unsigned fn, struct err *e)
+{
+	if (slot >= PCI_SLOTS || fn >= PCI_FUNCS || bus->devs[slot][fn])
+		return err_set(e, "PCI %02x.%u for %s is taken or does not exist", slot, fn, d->name);
+	if (place_bars(bus, d, e) < 0)
+		return -1;
+	d->slot = (uint8_t)slot;
+	d->fn = (uint8_t)fn;
+	if (d->bars[0].size || d->bars[1].size || d->bars[2].size) /* decoding on, as firmware leaves it */
+		put(d->cfg, PCI_COMMAND, get(d->cfg, PCI_COMMAND, 2) | PCI_COMMAND_MEMORY, 2);
+	bus->devs[slot][fn] = d;
+	if (fn > 0 && bus->devs[slot][0])
+		bus->devs[slot][0]->cfg[PCI_HEADER_TYPE] |= 0x80; /* multi-function */
+	if (fn == 0)
+		for (unsigned f = 1; f < PCI_FUNCS; f++)
+			if (bus->devs[slot][f])
+				d->cfg[PCI_HEADER_TYPE] |= 0x80;
+	return 0;
+}
+
+int pci_bus_add(struct pci_bus *bus, struct pci_device *d, struct err *e)
+{
+	unsigned slot = 1;
+	while (slot < PCI_SLOTS && bus->devs[slot][0])
+		slot++;
+	if (slot == PCI_SLOTS)
+		return err_set(e, "no free PCI slot for %s (at most %d devices)", d->name, PCI_SLOTS - 1);
+	return pci_bus_add_at(bus, d, slot, 0, e);
 }
 
 /* BAR address registers recompute the BAR's address from what the guest wrote. */
@@ -131,7 +162,7 @@ static void bar_update(struct pci_device *d, uint32_t offset)
 void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t offset, uint8_t *data, uint32_t len,
 		    bool is_write)
 {
-	struct pci_device *d = slot < PCI_SLOTS && fn == 0 ? bus->slots[slot] : NULL;
+	struct pci_device *d = slot < PCI_SLOTS && fn < PCI_FUNCS ? bus->devs[slot][fn] : NULL;
 	if (!d || offset >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - offset) {
 		/* No such function, or the extended space: reads float (vendor 0xffff) or are zero. */
 		if (!is_write)
@@ -170,6 +201,8 @@ void pci_conf1_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 			pci_cfg_access(bus, slot, fn, reg, data, len, is_write);
 		else if (!is_write)
 			memset(data, 0xff, len);
+	} else if (offset == 1 && len == 1 && bus->reset_control) {
+		bus->reset_control(bus->reset_control_opaque, data, is_write);
 	} else if (!is_write) {
 		memset(data, 0xff, len); /* byte access to 0xCF8-0xCFB: not the address register */
 	}
@@ -189,16 +222,15 @@ void pci_ecam_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, boo
 	pthread_mutex_unlock(&bus->lock);
 }
 
-void pci_window_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+bool pci_mmio_io(void *opaque, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct pci_bus *bus = opaque;
-	uint64_t addr = bus->window_base + offset;
 	struct pci_device *hit = NULL;
 	int bar = -1;
 	uint64_t bar_off = 0;
 	pthread_mutex_lock(&bus->lock);
-	for (unsigned s = 1; s < PCI_SLOTS && !hit; s++) {
-		struct pci_device *d = bus->slots[s];
+	for (unsigned s = 0; s < PCI_SLOTS * PCI_FUNCS && !hit; s++) {
+		struct pci_device *d = bus->devs[s / PCI_FUNCS][s % PCI_FUNCS];
 		if (!d || !(get(d->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY))
 			continue;
 		for (int i = 0; i < PCI_BARS; i++) {
@@ -215,8 +247,9 @@ void pci_window_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 	pthread_mutex_unlock(&bus->lock);
 	if (hit && hit->ops && hit->ops->bar_io) {
 		hit->ops->bar_io(hit, bar, bar_off, data, len, is_write);
-		return;
+		return true;
 	}
 	if (!is_write)
 		memset(data, 0xff, len);
+	return hit != NULL;
 }

@@ -1,8 +1,10 @@
 /* pci: the PCI bus of the machine: a host bridge, configuration space through mechanism #1
- * (ports 0xCF8/0xCFC) and ECAM (described in the ACPI MCFG), device models with memory BARs
- * and capabilities, and the decoding of the 32-bit MMIO window to the device BAR that claims an
- * address. BARs are placed by the monitor (as firmware would); the guest may size and move them.
- * Every configuration or BAR access from the guest is bounds-checked here. */
+ * (ports 0xCF8/0xCFC) and ECAM (described in the ACPI MCFG), device models (up to 8 functions
+ * a slot) with memory BARs and capabilities, and the decoding of a memory address to the device
+ * BAR that claims it. BARs are placed by the monitor in its window (as firmware would); the
+ * guest, or a firmware that places them itself, may size and move them anywhere: every MMIO
+ * access no platform device claims comes here (subtractive decode, as on a PC), so a moved BAR
+ * keeps working. Every configuration or BAR access from the guest is bounds-checked here. */
 #ifndef SHOJI_VMM_PCI_PCI_H
 #define SHOJI_VMM_PCI_PCI_H
 
@@ -13,6 +15,7 @@
 #include "../../common/err.h"
 
 #define PCI_SLOTS    32
+#define PCI_FUNCS    8
 #define PCI_CFG_SIZE 256 /* conventional space; ECAM's extended space reads as zero */
 #define PCI_BARS     6
 
@@ -28,6 +31,7 @@
 #define PCI_SUBSYSTEM_ID        0x2e
 #define PCI_CAPABILITY_LIST     0x34
 #define PCI_INTERRUPT_PIN       0x3d
+#define PCI_COMMAND_IO          0x1
 #define PCI_COMMAND_MEMORY      0x2
 #define PCI_COMMAND_MASTER      0x4
 #define PCI_STATUS_CAP_LIST     0x10
@@ -57,15 +61,19 @@ struct pci_device {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change */
 	struct pci_bar bars[PCI_BARS];
-	uint8_t slot;
+	uint8_t slot, fn;
 	uint8_t cap_end; /* where the next capability goes */
 };
 
 struct pci_bus {
 	pthread_mutex_t lock;
 	uint32_t cf8;
-	struct pci_device *slots[PCI_SLOTS];
+	struct pci_device *devs[PCI_SLOTS][PCI_FUNCS];
 	struct pci_device host_bridge;
+	/* A byte at 0xCF9 is not the address register but the chipset's reset control register:
+	 * handed to this (under the bus lock), or ignored when NULL. */
+	void (*reset_control)(void *opaque, uint8_t *data, bool is_write);
+	void *reset_control_opaque;
 	uint64_t window_base, window_size; /* 32-bit MMIO window for BARs */
 	uint64_t window_next;
 };
@@ -81,16 +89,24 @@ int pci_device_add_bar(struct pci_device *d, int bar, uint64_t size, bool mem64,
 /* Appends a capability of `len` bytes with ID `id` to the list; returns its offset (0: full). */
 uint8_t pci_device_add_cap(struct pci_device *d, uint8_t id, uint8_t len);
 
-/* Puts d in the next free slot and places its BARs in the window. */
+/* Gives the host bridge (slot 0) another identity: the chipset a firmware looks for. */
+void pci_bus_set_host_bridge(struct pci_bus *bus, uint16_t vendor, uint16_t device, uint8_t revision);
+
+/* Puts d in the next free slot (function 0) and places its BARs in the window. */
 int pci_bus_add(struct pci_bus *bus, struct pci_device *d, struct err *e);
+/* Puts d at slot/fn (free, fn < 8); function 0 of a slot with more functions says so in its
+ * header type. Chipset functions go here, before pci_bus_add fills the other slots. */
+int pci_bus_add_at(struct pci_bus *bus, struct pci_device *d, unsigned slot, unsigned fn, struct err *e);
 
 /* Configuration access to bus 0, device `slot`, function `fn` (len 1, 2 or 4). */
 void pci_cfg_access(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t offset, uint8_t *data, uint32_t len,
 		    bool is_write);
 
-/* Bus handlers: ports 0xCF8-0xCFF, the ECAM region, the MMIO window. */
+/* Bus handlers (vCPU threads; each takes the bus lock): ports 0xCF8-0xCFF, the ECAM region. */
 void pci_conf1_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void pci_ecam_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
-void pci_window_io(void *bus, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+/* A memory access at guest-physical `addr` that no platform device claimed (the MMIO bus's
+ * fallback): handed to the enabled BAR that holds it; false when none does. */
+bool pci_mmio_io(void *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 
 #endif
