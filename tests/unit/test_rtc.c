@@ -219,6 +219,24 @@ static void rtc_wide_access(void **state)
 	assert_int_equal(v[0], 0x11);
 }
 
+/* The RAM sizes a firmware reads: 3 GiB below 4 GiB and 5 GiB above, and a machine too big
+ * for the 16-bit fields, which saturate. */
+static void rtc_memory_sizes(void **state)
+{
+	struct rtc *r = *state;
+	rtc_set_memory(r, 3ull << 30, 5ull << 30);
+	assert_int_equal(cmos_read(r, 0x15) | cmos_read(r, 0x16) << 8, 640);
+	assert_int_equal(cmos_read(r, 0x17) | cmos_read(r, 0x18) << 8, 0xffff);
+	assert_int_equal(cmos_read(r, 0x34) | cmos_read(r, 0x35) << 8, ((3u << 30) - (16u << 20)) >> 16);
+	assert_int_equal(cmos_read(r, 0x5b) | cmos_read(r, 0x5c) << 8 | cmos_read(r, 0x5d) << 16, (5ull << 30) >> 16);
+	rtc_set_memory(r, 32u << 20, 0);
+	assert_int_equal(cmos_read(r, 0x17) | cmos_read(r, 0x18) << 8, 31 * 1024);
+	assert_int_equal(cmos_read(r, 0x34) | cmos_read(r, 0x35) << 8, 256);
+	assert_int_equal(cmos_read(r, 0x5b), 0);
+	rtc_set_memory(r, 3ull << 30, 1ull << 50);
+	assert_int_equal(cmos_read(r, 0x5b) | cmos_read(r, 0x5c) << 8 | cmos_read(r, 0x5d) << 16, 0xffffff);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, rtc_setup, rtc_teardown)
@@ -226,6 +244,7 @@ int main(void)
 		T(rtc_read_bcd),         T(rtc_read_binary),     T(rtc_status_registers),
 		T(rtc_set_year),         T(rtc_set_time_binary), T(rtc_set_date_under_set_bit),
 		T(rtc_twelve_hour_mode), T(rtc_cmos_ram),        T(rtc_wide_access),
+		T(rtc_memory_sizes),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,14 +21,16 @@
 #define LAYOUT_RESET_VECTOR    0xffff0ull /* F000:FFF0, where a real-mode restart jumps */
 #define LAYOUT_HIGH_MEM        0x100000ull
 #define LAYOUT_PCI_HOLE        0xc0000000ull /* RAM above this moves above 4 GiB */
-#define LAYOUT_PCI_WINDOW      0xc0000000ull /* 32-bit MMIO window for PCI BARs */
+#define LAYOUT_PCI_WINDOW      0xc0000000ull /* 32-bit MMIO window where the monitor places BARs */
 #define LAYOUT_PCI_WINDOW_SIZE 0x20000000ull
-#define LAYOUT_PCI_ECAM        0xe0000000ull /* configuration space of bus 0 */
+#define LAYOUT_PCI_ECAM        0xfe000000ull /* configuration space of bus 0, above any BAR window */
 #define LAYOUT_PCI_ECAM_SIZE   0x100000ull
 #define LAYOUT_4G              0x100000000ull
 #define LAYOUT_IOAPIC          0xfec00000ull
 #define LAYOUT_LAPIC           0xfee00000ull
-#define LAYOUT_TSS_ADDR        0xfffbd000ull /* three pages KVM needs on VMX without unrestricted guest */
+#define LAYOUT_TSS_ADDR        0xfeffd000ull /* three pages KVM needs on VMX without unrestricted guest */
+#define LAYOUT_FIRMWARE_TOP    LAYOUT_4G     /* firmware flash ends here (devices/pflash.c) */
+#define LAYOUT_FIRMWARE_MAX    0x1000000ull  /* at most 16 MiB of it: 0xff000000 and up */
 
 #define LAYOUT_MIN_MEM_MIB SHOJI_MIN_MEMORY_MIB
 
@@ -40,5 +42,8 @@ struct ram_region {
 /* Splits `mem_size` bytes of RAM into at most two regions: below the PCI hole and above 4 GiB.
  * Returns the number of regions. */
 int layout_ram_regions(uint64_t mem_size, struct ram_region out[2]);
+/* How much of `mem_size` bytes of RAM lies below 4 GiB, and above. */
+uint64_t layout_below_4g(uint64_t mem_size);
+uint64_t layout_above_4g(uint64_t mem_size);
 
 #endif

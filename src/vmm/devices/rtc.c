@@ -38,6 +38,25 @@ void rtc_init(struct rtc *r)
 	r->cmos[RTC_REG_D] = REG_D_VRT;
 }
 
+static void put_le(uint8_t *at, uint64_t v, unsigned bytes, uint64_t max)
+{
+	if (v > max)
+		v = max;
+	for (unsigned i = 0; i < bytes; i++)
+		at[i] = (uint8_t)(v >> (8 * i));
+}
+
+void rtc_set_memory(struct rtc *r, uint64_t below_4g, uint64_t above_4g)
+{
+	const uint64_t mib = 1u << 20;
+	uint64_t ext_kib = below_4g > mib ? (below_4g - mib) >> 10 : 0;
+	put_le(&r->cmos[0x15], 640, 2, 0xffff);
+	put_le(&r->cmos[0x17], ext_kib, 2, 0xffff);
+	put_le(&r->cmos[0x30], ext_kib, 2, 0xffff);
+	put_le(&r->cmos[0x34], below_4g > 16 * mib ? (below_4g - 16 * mib) >> 16 : 0, 2, 0xffff);
+	put_le(&r->cmos[0x5b], above_4g >> 16, 3, 0xffffff);
+}
+
 void rtc_destroy(struct rtc *r)
 {
 	pthread_mutex_destroy(&r->lock);

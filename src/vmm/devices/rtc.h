@@ -20,6 +20,10 @@ struct rtc {
 
 void rtc_init(struct rtc *r);
 void rtc_destroy(struct rtc *r);
+/* Writes the RAM sizes firmware reads from CMOS (before any vCPU runs): base memory (0x15),
+ * extended memory above 1 MiB in KiB (0x17, 0x30), above 16 MiB in 64 KiB units (0x34) and
+ * above 4 GiB in 64 KiB units (0x5b), each capped at what its bytes hold. */
+void rtc_set_memory(struct rtc *r, uint64_t below_4g, uint64_t above_4g);
 void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 #endif
