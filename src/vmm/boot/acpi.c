@@ -1,7 +1,8 @@
-/* acpi: ACPI table construction (see acpi.h). Field offsets follow ACPI 6.x chapter 5; the MCFG
- * follows the PCI Firmware specification 3.x. */
+/* acpi: ACPI table construction and placement (see acpi.h). Field offsets follow ACPI 6.x
+ * chapter 5; the MCFG follows the PCI Firmware specification 3.x. */
 #include "acpi.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "../platform.h"
@@ -28,26 +29,31 @@ uint8_t acpi_checksum(const uint8_t *data, size_t n)
 	return sum;
 }
 
-struct out {
-	uint8_t *buf;
-	size_t size, len;
-	uint64_t base;
-};
-
 static void put(uint8_t *p, size_t off, uint64_t v, size_t width)
 {
 	memcpy(p + off, &v, width);
 }
 
-/* Reserves `len` zeroed bytes, 16-byte aligned; returns the offset or SIZE_MAX. */
-static size_t reserve(struct out *o, size_t len)
+/* Reserves `len` zeroed bytes for a table, ACPI_BLOB_ALIGN-aligned, and records it; returns its
+ * offset, or SIZE_MAX when it does not fit. */
+static size_t reserve(struct acpi_blob *b, size_t len)
 {
-	size_t off = (o->len + 15) & ~(size_t)15;
-	if (off > o->size || len > o->size - off)
+	size_t off = (b->len + ACPI_BLOB_ALIGN - 1) & ~(size_t)(ACPI_BLOB_ALIGN - 1);
+	if (off > b->size || len > b->size - off || b->ntables == ACPI_BLOB_MAX_TABLES)
 		return SIZE_MAX;
-	memset(o->buf + off, 0, len);
-	o->len = off + len;
+	memset(b->buf + off, 0, len);
+	b->len = off + len;
+	b->tables[b->ntables++] = (struct acpi_blob_table){(uint32_t)off, (uint32_t)len};
 	return off;
+}
+
+/* Writes the offset `target` into the pointer field at `field` and records the field. */
+static void pointer(struct acpi_blob *b, size_t field, size_t target, uint8_t size)
+{
+	put(b->buf, field, target, size);
+	if (b->npointers < ACPI_BLOB_MAX_POINTERS)
+		b->pointers[b->npointers] = (struct acpi_blob_pointer){(uint32_t)field, size};
+	b->npointers++; /* more than the array holds: acpi_build_tables fails */
 }
 
 static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
@@ -60,11 +66,6 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 	put(t, 24, 1, 4);          /* OEM revision */
 	memcpy(t + 28, "SHOJ", 4); /* creator */
 	put(t, 32, 1, 4);
-}
-
-static void finish(uint8_t *t, uint32_t len)
-{
-	t[9] = (uint8_t)(0 - acpi_checksum(t, len));
 }
 
 static void gas_io(uint8_t *p, uint16_t port)
@@ -96,7 +97,7 @@ static void legacy_device(struct aml *scope, const char *name, const char *hid, 
 }
 
 /* PCI0: the host bridge of bus 0, its configuration ports and its MMIO window. */
-static void pci_host_bridge(struct aml *scope)
+static void pci_host_bridge(struct aml *scope, const struct acpi_params *p)
 {
 	struct aml dev = {0}, v = {0}, rt = {0};
 	aml_eisa_id(&v, "PNP0A08"); /* PCI Express root bridge */
@@ -111,7 +112,7 @@ static void pci_host_bridge(struct aml *scope)
 	aml_name_decl(&dev, "_UID", &v);
 	aml_rt_bus_numbers(&rt, 0, 0);
 	aml_rt_io(&rt, PORT_PCI_CONFIG, 8);
-	aml_rt_memory32(&rt, (uint32_t)LAYOUT_PCI_WINDOW, (uint32_t)LAYOUT_PCI_WINDOW_SIZE);
+	aml_rt_memory32(&rt, p->pci_window_base, p->pci_window_size);
 	v.len = 0;
 	aml_resource_template(&v, &rt);
 	aml_name_decl(&dev, "_CRS", &v);
@@ -149,7 +150,7 @@ static void power_button(struct aml *scope)
 
 /* The DSDT: \_S5 for power-off, and the legacy devices with their ports and interrupts, so
  * that a hardware-reduced guest (which has no ISA interrupt defaults) can route them. */
-static size_t build_dsdt(struct out *o)
+static size_t build_dsdt(struct acpi_blob *b, const struct acpi_params *p)
 {
 	struct aml body = {0}, v = {0};
 	uint64_t s5[] = {PM_SLEEP_TYPE_S5, PM_SLEEP_TYPE_S5, 0, 0};
@@ -161,51 +162,49 @@ static size_t build_dsdt(struct out *o)
 	legacy_device(&sb, "RTC_", "PNP0B00", 1, PORT_RTC, 2, IRQ_RTC);
 	/* "QEMU0001": the pvpanic device that Linux's pvpanic-mmio binds to. */
 	legacy_device(&sb, "PEVT", "QEMU0001", 0, PORT_PVPANIC, 1, -1);
-	pci_host_bridge(&sb);
+	pci_host_bridge(&sb, p);
 	power_button(&sb);
 	aml_scope(&body, "\\_SB_", &sb);
 	if (body.overflow)
 		return SIZE_MAX;
 
 	uint32_t len = (uint32_t)(36 + body.len);
-	size_t off = reserve(o, len);
+	size_t off = reserve(b, len);
 	if (off == SIZE_MAX)
 		return off;
-	uint8_t *t = o->buf + off;
+	uint8_t *t = b->buf + off;
 	header(t, "DSDT", len, 2);
 	memcpy(t + 36, body.buf, body.len);
-	finish(t, len);
 	return off;
 }
 
-static size_t build_fadt(struct out *o, uint64_t dsdt_gpa)
+static size_t build_fadt(struct acpi_blob *b, size_t dsdt)
 {
-	size_t off = reserve(o, FADT_SIZE);
+	size_t off = reserve(b, FADT_SIZE);
 	if (off == SIZE_MAX)
 		return off;
-	uint8_t *t = o->buf + off;
+	uint8_t *t = b->buf + off;
 	header(t, "FACP", FADT_SIZE, 6);
-	put(t, 40, dsdt_gpa, 4);
+	pointer(b, off + 40, dsdt, 4);
 	put(t, 109, FADT_BOOT_NO_VGA, 2); /* no VGA, no i8042 to probe, CMOS RTC present */
 	put(t, 112, FADT_F_HW_REDUCED | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON, 4);
 	gas_io(t + 116, PORT_PM_RESET);
 	t[128] = PM_RESET_VALUE;
 	t[131] = 0; /* FADT minor version */
-	put(t, 140, dsdt_gpa, 8);
+	pointer(b, off + 140, dsdt, 8);
 	gas_io(t + 244, PORT_PM_SLEEP_CONTROL);
 	gas_io(t + 256, PORT_PM_SLEEP_STATUS);
 	memcpy(t + 268, "SHOJIVMM", 8); /* hypervisor vendor identity */
-	finish(t, FADT_SIZE);
 	return off;
 }
 
-static size_t build_madt(struct out *o, unsigned ncpus)
+static size_t build_madt(struct acpi_blob *b, unsigned ncpus)
 {
 	uint32_t len = 44 + 8 * ncpus + 12 + 6;
-	size_t off = reserve(o, len);
+	size_t off = reserve(b, len);
 	if (off == SIZE_MAX)
 		return off;
-	uint8_t *t = o->buf + off;
+	uint8_t *t = b->buf + off;
 	header(t, "APIC", len, 5);
 	put(t, 36, LAYOUT_LAPIC, 4);
 	put(t, 40, 1, 4); /* PCAT_COMPAT: there is a dual 8259 */
@@ -228,57 +227,133 @@ static size_t build_madt(struct out *o, unsigned ncpus)
 	p[2] = 0xff; /* all processors */
 	put(p, 3, 0, 2);
 	p[5] = 1; /* LINT1 */
-	finish(t, len);
 	return off;
 }
 
-static size_t build_mcfg(struct out *o)
+static size_t build_mcfg(struct acpi_blob *b, uint64_t ecam_base)
 {
 	const uint32_t len = 44 + 16;
-	size_t off = reserve(o, len);
+	size_t off = reserve(b, len);
 	if (off == SIZE_MAX)
 		return off;
-	uint8_t *t = o->buf + off;
+	uint8_t *t = b->buf + off;
 	header(t, "MCFG", len, 1);
-	put(t, 44, LAYOUT_PCI_ECAM, 8);                           /* ECAM base */
+	put(t, 44, ecam_base, 8);                                 /* ECAM base */
 	put(t, 52, 0, 2);                                         /* segment */
 	t[54] = 0;                                                /* first bus */
 	t[55] = (uint8_t)(LAYOUT_PCI_ECAM_SIZE / (1u << 20) - 1); /* last bus: 1 MiB a bus */
-	finish(t, len);
 	return off;
+}
+
+static size_t build_xsdt(struct acpi_blob *b, const size_t *tables, unsigned n)
+{
+	size_t off = reserve(b, 36 + 8 * n);
+	if (off == SIZE_MAX)
+		return off;
+	header(b->buf + off, "XSDT", (uint32_t)(36 + 8 * n), 1);
+	for (unsigned i = 0; i < n; i++)
+		pointer(b, off + 36 + 8 * i, tables[i], 8);
+	return off;
+}
+
+static void build_rsdp(uint8_t *r, size_t xsdt)
+{
+	memset(r, 0, ACPI_RSDP_SIZE);
+	memcpy(r, "RSD PTR ", 8);
+	memcpy(r + 9, OEM_ID, 6);
+	r[15] = 2; /* ACPI 2.0+: use the XSDT */
+	put(r, 20, ACPI_RSDP_SIZE, 4);
+	put(r, ACPI_RSDP_XSDT, xsdt, 8);
+}
+
+void acpi_params_direct(struct acpi_params *p, unsigned ncpus)
+{
+	*p = (struct acpi_params){
+		.ncpus = ncpus,
+		.ecam_base = LAYOUT_PCI_ECAM,
+		.pci_window_base = (uint32_t)LAYOUT_PCI_WINDOW,
+		.pci_window_size = (uint32_t)LAYOUT_PCI_WINDOW_SIZE,
+	};
+}
+
+static int check_params(const struct acpi_params *p, struct err *e)
+{
+	if (p->ncpus == 0 || p->ncpus > ACPI_MAX_CPUS)
+		return err_set(e, "ACPI tables describe 1 to %d vCPUs, not %u", ACPI_MAX_CPUS, p->ncpus);
+	if (p->pci_window_size == 0 || p->pci_window_base + (uint64_t)p->pci_window_size > LAYOUT_4G)
+		return err_set(e, "PCI window 0x%x+0x%x is not below 4 GiB", p->pci_window_base, p->pci_window_size);
+	return 0;
+}
+
+int acpi_build_tables(const struct acpi_params *p, uint8_t *buf, size_t size, struct acpi_blob *b, struct err *e)
+{
+	if (check_params(p, e) < 0)
+		return -1;
+	memset(b, 0, sizeof(*b));
+	b->buf = buf;
+	b->size = size;
+	size_t dsdt = build_dsdt(b, p);
+	size_t fadt = dsdt == SIZE_MAX ? SIZE_MAX : build_fadt(b, dsdt);
+	size_t madt = build_madt(b, p->ncpus);
+	size_t mcfg = build_mcfg(b, p->ecam_base);
+	const size_t tables[] = {fadt, madt, mcfg};
+	size_t xsdt = build_xsdt(b, tables, sizeof(tables) / sizeof(tables[0]));
+	if (dsdt == SIZE_MAX || fadt == SIZE_MAX || madt == SIZE_MAX || mcfg == SIZE_MAX || xsdt == SIZE_MAX ||
+	    b->npointers > ACPI_BLOB_MAX_POINTERS)
+		return err_set(e, "ACPI tables for %u vCPUs do not fit in %zu bytes", p->ncpus, size);
+	build_rsdp(b->rsdp, xsdt);
+	return 0;
+}
+
+/* Adds base to the `size`-byte little-endian value at p; false when the sum does not fit. */
+static bool relocate(uint8_t *p, uint8_t size, uint64_t base)
+{
+	uint64_t v = 0;
+	memcpy(&v, p, size);
+	v += base;
+	if (size < 8 && v >> (8 * size))
+		return false;
+	put(p, 0, v, size);
+	return true;
+}
+
+static void fill_checksum(uint8_t *data, size_t len, size_t at)
+{
+	data[at] = 0;
+	data[at] = (uint8_t)(0 - acpi_checksum(data, len));
+}
+
+int acpi_blob_place(struct acpi_blob *b, uint64_t tables_gpa, struct err *e)
+{
+	for (unsigned i = 0; i < b->npointers; i++) {
+		const struct acpi_blob_pointer *ptr = &b->pointers[i];
+		if (!relocate(b->buf + ptr->offset, ptr->size, tables_gpa))
+			return err_set(e, "ACPI tables at 0x%llx: a %u-byte pointer cannot reach them",
+				       (unsigned long long)tables_gpa, ptr->size);
+	}
+	relocate(b->rsdp + ACPI_RSDP_XSDT, 8, tables_gpa);
+	for (unsigned i = 0; i < b->ntables; i++)
+		fill_checksum(b->buf + b->tables[i].offset, b->tables[i].len, ACPI_HEADER_CSUM);
+	fill_checksum(b->rsdp, ACPI_RSDP_V1_LEN, ACPI_RSDP_CSUM);
+	fill_checksum(b->rsdp, ACPI_RSDP_SIZE, ACPI_RSDP_EXT_CSUM);
+	return 0;
 }
 
 int acpi_build(uint8_t *buf, size_t size, uint64_t base_gpa, unsigned ncpus, size_t *used, struct err *e)
 {
-	if (ncpus == 0 || ncpus > ACPI_MAX_CPUS)
-		return err_set(e, "ACPI tables describe 1 to %d vCPUs, not %u", ACPI_MAX_CPUS, ncpus);
-	struct out o = {.buf = buf, .size = size, .base = base_gpa};
-	size_t rsdp = reserve(&o, 36);
-	size_t dsdt = build_dsdt(&o);
-	size_t fadt = dsdt == SIZE_MAX ? SIZE_MAX : build_fadt(&o, base_gpa + dsdt);
-	size_t madt = build_madt(&o, ncpus);
-	size_t mcfg = build_mcfg(&o);
-	const size_t tables[] = {fadt, madt, mcfg};
-	const unsigned ntables = sizeof(tables) / sizeof(tables[0]);
-	size_t xsdt = reserve(&o, 36 + 8 * ntables);
-	if (rsdp == SIZE_MAX || dsdt == SIZE_MAX || fadt == SIZE_MAX || madt == SIZE_MAX || mcfg == SIZE_MAX ||
-	    xsdt == SIZE_MAX)
+	/* The RSDP first, at base_gpa, then the blob at the next ACPI_BLOB_ALIGN boundary. */
+	const size_t head = (ACPI_RSDP_SIZE + ACPI_BLOB_ALIGN - 1) & ~(size_t)(ACPI_BLOB_ALIGN - 1);
+	struct acpi_params p;
+	acpi_params_direct(&p, ncpus);
+	if (check_params(&p, e) < 0)
+		return -1;
+	if (size < head)
 		return err_set(e, "ACPI tables for %u vCPUs do not fit in %zu bytes", ncpus, size);
-
-	uint8_t *x = buf + xsdt;
-	header(x, "XSDT", (uint32_t)(36 + 8 * ntables), 1);
-	for (unsigned i = 0; i < ntables; i++)
-		put(x, 36 + 8 * i, base_gpa + tables[i], 8);
-	finish(x, (uint32_t)(36 + 8 * ntables));
-
-	uint8_t *r = buf + rsdp;
-	memcpy(r, "RSD PTR ", 8);
-	memcpy(r + 9, OEM_ID, 6);
-	r[15] = 2; /* ACPI 2.0+: use the XSDT */
-	put(r, 20, 36, 4);
-	put(r, 24, base_gpa + xsdt, 8);
-	r[8] = (uint8_t)(0 - acpi_checksum(r, 20));
-	r[32] = (uint8_t)(0 - acpi_checksum(r, 36));
-	*used = o.len;
+	struct acpi_blob b;
+	if (acpi_build_tables(&p, buf + head, size - head, &b, e) < 0 || acpi_blob_place(&b, base_gpa + head, e) < 0)
+		return -1;
+	memset(buf, 0, head);
+	memcpy(buf, b.rsdp, ACPI_RSDP_SIZE);
+	*used = head + b.len;
 	return 0;
 }
