@@ -11,6 +11,10 @@
 #define PORT_COM1             0x3f8
 #define IRQ_COM1              4
 #define PORT_PVPANIC          0x505
+#define PORT_FW_CFG           0x510 /* fw_cfg: selector; data at 0x511, DMA address at 0x514 */
+#define PORT_FW_CFG_DATA      (PORT_FW_CFG + 1)
+#define PORT_FW_CFG_DMA       (PORT_FW_CFG + 4)
+#define PORT_FW_CFG_LEN       12
 #define PORT_PCI_CONFIG       0xcf8 /* configuration mechanism #1: address, then data at 0xcfc */
 #define PORT_PM_BASE          0x600 /* ACPI hardware-reduced sleep and reset registers */
 #define PORT_PM_SLEEP_CONTROL (PORT_PM_BASE + 0)
