@@ -1,4 +1,5 @@
-/* test_e820: the guest memory map for small, 3 GiB, 4 GiB and 8 GiB guests. */
+/* test_e820: the guest memory map for small, 3 GiB, 4 GiB and 8 GiB guests, and the RAM-only
+ * map a firmware gets. */
 #include "unit.h"
 
 #include "vmm/boot/e820.h"
@@ -120,11 +121,33 @@ static void e820_no_room(void **state)
 	assert_int_equal(e820_build(64 * MIB, map, 3), -1);
 }
 
+/* The firmware's map: the RAM regions as they are; RAM above 4 GiB the same as direct boot's. */
+static void e820_ram_only(void **state)
+{
+	(void)state;
+	struct ram_region ram[2];
+	struct e820_entry map[E820_MAX_ENTRIES], direct[E820_MAX_ENTRIES];
+	int nram = layout_ram_regions(8 * GIB, ram);
+	assert_int_equal(e820_ram_map(ram, nram, map, E820_MAX_ENTRIES), 2);
+	assert_entry(&map[0], 0, LAYOUT_PCI_HOLE, E820_RAM);
+	assert_entry(&map[1], LAYOUT_4G, 8 * GIB - LAYOUT_PCI_HOLE, E820_RAM);
+	int n = build(8 * GIB, direct);
+	assert_memory_equal(&direct[n - 1], &map[1], sizeof(map[1]));
+	nram = layout_ram_regions(64 * MIB, ram);
+	assert_int_equal(e820_ram_map(ram, nram, map, E820_MAX_ENTRIES), 1);
+	assert_entry(&map[0], 0, 64 * MIB, E820_RAM);
+	/* No room: an error, not a shorter map. */
+	nram = layout_ram_regions(8 * GIB, ram);
+	assert_int_equal(e820_ram_map(ram, nram, map, 1), -1);
+	assert_int_equal(e820_ram_map(ram, 0, map, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(e820_64m), cmocka_unit_test(e820_3g),        cmocka_unit_test(e820_4g),
-		cmocka_unit_test(e820_8g),  cmocka_unit_test(e820_too_small), cmocka_unit_test(e820_no_room),
+		cmocka_unit_test(e820_64m),      cmocka_unit_test(e820_3g),        cmocka_unit_test(e820_4g),
+		cmocka_unit_test(e820_8g),       cmocka_unit_test(e820_too_small), cmocka_unit_test(e820_no_room),
+		cmocka_unit_test(e820_ram_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

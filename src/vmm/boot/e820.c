@@ -23,7 +23,16 @@ int e820_build(uint64_t mem_size, struct e820_entry *out, int max)
 	n = add(out, n, max, LAYOUT_ACPI, LAYOUT_HIGH_MEM - LAYOUT_ACPI, E820_RESERVED);
 	n = add(out, n, max, LAYOUT_HIGH_MEM, ram[0].size - LAYOUT_HIGH_MEM, E820_RAM);
 	n = add(out, n, max, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, E820_RESERVED);
-	for (int i = 1; i < nram; i++)
-		n = add(out, n, max, ram[i].gpa, ram[i].size, E820_RAM);
+	if (n < 0)
+		return -1;
+	int high = e820_ram_map(ram + 1, nram - 1, out + n, max - n);
+	return high < 0 ? -1 : n + high;
+}
+
+int e820_ram_map(const struct ram_region *regions, int nregions, struct e820_entry *out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < nregions; i++)
+		n = add(out, n, max, regions[i].gpa, regions[i].size, E820_RAM);
 	return n;
 }
