@@ -7,7 +7,7 @@
 
 #include <endian.h>
 
-#include "vmm/devices/fw_cfg.h"
+#include "fw_cfg_fixture.h"
 #include "vmm/platform.h"
 
 #define MIB      (1ull << 20)
@@ -15,28 +15,19 @@
 #define ACCESS   0x1000ull /* where the tests put a DMA structure */
 #define BUF      0x2000ull /* and its buffer */
 
-struct fix {
-	struct guest_mem mem;
-	struct fw_cfg f;
-	struct err e;
-};
-
 static int setup(void **state)
 {
-	struct fix *x = calloc(1, sizeof(*x));
+	struct fcx *x = calloc(1, sizeof(*x));
 	assert_non_null(x);
-	assert_int_equal(guest_mem_init(&x->mem, RAM_SIZE, &x->e), 0);
-	assert_int_equal(fw_cfg_init(&x->f, &x->mem, &x->e), 0);
+	assert_int_equal(fcx_init(x, RAM_SIZE), 0);
 	*state = x;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fix *x = *state;
-	fw_cfg_destroy(&x->f);
-	guest_mem_free(&x->mem);
-	free(x);
+	fcx_free(*state);
+	free(*state);
 	return 0;
 }
 
@@ -45,63 +36,21 @@ static void io(struct fw_cfg *f, uint16_t port, void *data, uint32_t len, bool i
 	fw_cfg_io(f, port - PORT_FW_CFG, data, len, is_write);
 }
 
-static void select_key(struct fw_cfg *f, uint16_t key)
-{
-	io(f, PORT_FW_CFG, &key, 2, true);
-}
-
-static void read_data(struct fw_cfg *f, void *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		io(f, PORT_FW_CFG_DATA, (uint8_t *)out + i, 1, false);
-}
-
-static uint8_t *gpa(struct fix *x, uint64_t addr, uint64_t len)
-{
-	uint8_t *p = guest_mem_ptr(&x->mem, addr, len);
-	assert_non_null(p);
-	return p;
-}
-
-/* Writes a DMA structure at `at` (when it lies in RAM) and starts it as the firmware does: the
- * high half of its address, then the low half. */
-static void dma(struct fix *x, uint64_t at, uint32_t control, uint32_t length, uint64_t addr)
-{
-	uint8_t *p = guest_mem_ptr(&x->mem, at, FW_CFG_DMA_ACCESS_SIZE);
-	if (p) {
-		uint32_t c = htobe32(control), l = htobe32(length);
-		uint64_t a = htobe64(addr);
-		memcpy(p, &c, 4);
-		memcpy(p + 4, &l, 4);
-		memcpy(p + 8, &a, 8);
-	}
-	uint32_t hi = htobe32((uint32_t)(at >> 32)), lo = htobe32((uint32_t)at);
-	io(&x->f, PORT_FW_CFG_DMA, &hi, 4, true);
-	io(&x->f, PORT_FW_CFG_DMA + 4, &lo, 4, true);
-}
-
-static uint32_t control_at(struct fix *x, uint64_t at)
-{
-	uint32_t c;
-	memcpy(&c, gpa(x, at, 4), 4);
-	return be32toh(c);
-}
-
-static void add_file(struct fix *x, const char *name, const char *data)
+static void add_file(struct fcx *x, const char *name, const char *data)
 {
 	assert_int_equal(fw_cfg_add_file(&x->f, name, data, strlen(data), &x->e), 0);
 }
 
 static void signature_and_id(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	char sig[5] = {0};
-	select_key(&x->f, FW_CFG_SIGNATURE);
-	read_data(&x->f, sig, 4);
+	fcx_select(x, FW_CFG_SIGNATURE);
+	fcx_read(x, sig, 4);
 	assert_string_equal(sig, "QEMU");
 	uint32_t id;
-	select_key(&x->f, FW_CFG_ID);
-	read_data(&x->f, &id, 4);
+	fcx_select(x, FW_CFG_ID);
+	fcx_read(x, &id, 4);
 	assert_int_equal(le32toh(id), FW_CFG_ID_TRADITIONAL | FW_CFG_ID_DMA);
 	/* The DMA register reads as "QEMU CFG", byte by byte or wider. */
 	char dsig[9] = {0};
@@ -113,25 +62,25 @@ static void signature_and_id(void **state)
 	io(&x->f, PORT_FW_CFG_DMA + 4, dsig + 4, 4, false);
 	assert_string_equal(dsig, FW_CFG_DMA_SIGNATURE);
 	/* Bit 14 (the old write channel) is ignored: 0x4000 is the signature too. */
-	select_key(&x->f, 0x4000);
-	read_data(&x->f, sig, 4);
+	fcx_select(x, 0x4000);
+	fcx_read(x, sig, 4);
 	assert_string_equal(sig, "QEMU");
 }
 
 static void directory_and_files(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	add_file(x, "etc/one", "abc");
 	add_file(x, "bootorder", "/pci@i0cf8/x\n");
 	uint32_t count;
-	select_key(&x->f, FW_CFG_FILE_DIR);
-	read_data(&x->f, &count, 4);
+	fcx_select(x, FW_CFG_FILE_DIR);
+	fcx_read(x, &count, 4);
 	assert_int_equal(be32toh(count), 2);
 	const char *names[] = {"etc/one", "bootorder"};
 	const uint32_t sizes[] = {3, 13};
 	for (int i = 0; i < 2; i++) {
 		uint8_t ent[64];
-		read_data(&x->f, ent, sizeof(ent));
+		fcx_read(x, ent, sizeof(ent));
 		uint32_t size;
 		uint16_t key;
 		memcpy(&size, ent, 4);
@@ -142,30 +91,30 @@ static void directory_and_files(void **state)
 	}
 	/* Past the directory's end: zeros. */
 	uint8_t z = 0xaa;
-	read_data(&x->f, &z, 1);
+	fcx_read(x, &z, 1);
 	assert_int_equal(z, 0);
 
 	/* The first file, then past its end; selecting again rewinds. */
 	char buf[6];
-	select_key(&x->f, FW_CFG_FILE_FIRST);
-	read_data(&x->f, buf, 6);
+	fcx_select(x, FW_CFG_FILE_FIRST);
+	fcx_read(x, buf, 6);
 	assert_memory_equal(buf, "abc\0\0\0", 6);
-	select_key(&x->f, FW_CFG_FILE_FIRST);
-	read_data(&x->f, buf, 2);
+	fcx_select(x, FW_CFG_FILE_FIRST);
+	fcx_read(x, buf, 2);
 	assert_memory_equal(buf, "ab", 2);
 	/* A key nobody holds, and an architecture-specific one, read as empty. */
 	const uint16_t absent[] = {FW_CFG_FILE_FIRST + 2, 0x3fff, 0x8000, 0xffff};
 	for (unsigned i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
-		select_key(&x->f, absent[i]);
+		fcx_select(x, absent[i]);
 		memset(buf, 0xaa, sizeof(buf));
-		read_data(&x->f, buf, 2);
+		fcx_read(x, buf, 2);
 		assert_memory_equal(buf, "\0\0", 2);
 	}
 }
 
 static void add_refusals(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	char name[FW_CFG_NAME_SIZE + 1];
 	memset(name, 'n', FW_CFG_NAME_SIZE);
 	name[FW_CFG_NAME_SIZE] = 0;
@@ -194,63 +143,63 @@ static void add_refusals(void **state)
 	/* The directory lists all 32, the last one with its 55-character name first. */
 	uint32_t count;
 	uint8_t ent[64];
-	select_key(&x->f, FW_CFG_FILE_DIR);
-	read_data(&x->f, &count, 4);
-	read_data(&x->f, ent, 64);
+	fcx_select(x, FW_CFG_FILE_DIR);
+	fcx_read(x, &count, 4);
+	fcx_read(x, ent, 64);
 	assert_int_equal(be32toh(count), FW_CFG_MAX_FILES);
 	assert_string_equal((char *)ent + 8, name);
 }
 
 static void dma_read_skip_select(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	add_file(x, "etc/a", "0123456789");
-	uint8_t *buf = gpa(x, BUF, 16);
+	uint8_t *buf = fcx_gpa(x, BUF, 16);
 	memset(buf, 0xaa, 16);
 	/* Select and read 4 bytes. */
-	dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF);
-	assert_int_equal(control_at(x, ACCESS), 0);
+	fcx_dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF);
+	assert_int_equal(fcx_control(x, ACCESS), 0);
 	assert_memory_equal(buf, "0123", 4);
 	assert_int_equal(buf[4], 0xaa);
 	/* Skip 2, then read 6: 4 bytes of the file and 2 zeros. */
-	dma(x, ACCESS, FW_CFG_DMA_SKIP, 2, 0);
-	assert_int_equal(control_at(x, ACCESS), 0);
-	dma(x, ACCESS, FW_CFG_DMA_READ, 6, BUF);
-	assert_int_equal(control_at(x, ACCESS), 0);
+	fcx_dma(x, ACCESS, FW_CFG_DMA_SKIP, 2, 0);
+	assert_int_equal(fcx_control(x, ACCESS), 0);
+	fcx_dma(x, ACCESS, FW_CFG_DMA_READ, 6, BUF);
+	assert_int_equal(fcx_control(x, ACCESS), 0);
 	assert_memory_equal(buf, "6789\0\0", 6);
 	/* Select alone rewinds; the data port goes on from there. */
-	dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT, 0, 0);
-	assert_int_equal(control_at(x, ACCESS), 0);
+	fcx_dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT, 0, 0);
+	assert_int_equal(fcx_control(x, ACCESS), 0);
 	char c;
-	read_data(&x->f, &c, 1);
+	fcx_read(x, &c, 1);
 	assert_int_equal(c, '0');
 	/* A skip past the end stops at the end. */
-	dma(x, ACCESS, FW_CFG_DMA_SKIP, 0xffffffff, 0);
-	read_data(&x->f, &c, 1);
+	fcx_dma(x, ACCESS, FW_CFG_DMA_SKIP, 0xffffffff, 0);
+	fcx_read(x, &c, 1);
 	assert_int_equal(c, 0);
 	/* The signature by DMA, as a firmware probes it; the structure in the last 16 bytes. */
-	dma(x, RAM_SIZE - 16, FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF);
-	assert_int_equal(control_at(x, RAM_SIZE - 16), 0);
+	fcx_dma(x, RAM_SIZE - 16, FW_CFG_SIGNATURE << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF);
+	assert_int_equal(fcx_control(x, RAM_SIZE - 16), 0);
 	assert_memory_equal(buf, "QEMU", 4);
 	/* Read order is select, then read: READ with SKIP reads. */
-	dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ | FW_CFG_DMA_SKIP, 2, BUF);
+	fcx_dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ | FW_CFG_DMA_SKIP, 2, BUF);
 	assert_memory_equal(buf, "01", 2);
 }
 
 /* Reads the next byte of the selected item through the data port. */
-static uint8_t next_byte(struct fix *x)
+static uint8_t next_byte(struct fcx *x)
 {
 	uint8_t b;
-	read_data(&x->f, &b, 1);
+	fcx_read(x, &b, 1);
 	return b;
 }
 
 static void dma_failures(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	add_file(x, "etc/a", "0123456789");
-	select_key(&x->f, FW_CFG_FILE_FIRST);
-	uint8_t *ram = gpa(x, 0, RAM_SIZE);
+	fcx_select(x, FW_CFG_FILE_FIRST);
+	uint8_t *ram = fcx_gpa(x, 0, RAM_SIZE);
 	uint8_t *copy = malloc(RAM_SIZE);
 	assert_non_null(copy);
 
@@ -258,13 +207,13 @@ static void dma_failures(void **state)
 	const uint64_t outside[] = {RAM_SIZE, RAM_SIZE + 4096, 0xfffffffffffffff8ull, 0xfffffffffffffff0ull};
 	for (unsigned i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
 		memcpy(copy, ram, RAM_SIZE);
-		dma(x, outside[i], 0, 0, 0);
+		fcx_dma(x, outside[i], 0, 0, 0);
 		assert_memory_equal(copy, ram, RAM_SIZE);
 	}
 	/* Straddling the end of RAM: its control word, inside, gets the error bit. */
 	memset(ram + RAM_SIZE - 8, 0, 8);
-	dma(x, RAM_SIZE - 8, 0, 0, 0);
-	assert_int_equal(control_at(x, RAM_SIZE - 8), FW_CFG_DMA_ERROR);
+	fcx_dma(x, RAM_SIZE - 8, 0, 0, 0);
+	assert_int_equal(fcx_control(x, RAM_SIZE - 8), FW_CFG_DMA_ERROR);
 	assert_int_equal(next_byte(x), '0'); /* the offset did not move */
 
 	/* Buffers outside RAM, straddling its end, or whose length wraps the address. */
@@ -276,30 +225,30 @@ static void dma_failures(void **state)
 		{BUF, 0xffffffff}, {0xffffffffffffffffull, 1},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		dma(x, ACCESS, FW_CFG_DMA_READ, bad[i].len, bad[i].addr);
-		assert_int_equal(control_at(x, ACCESS), FW_CFG_DMA_ERROR);
+		fcx_dma(x, ACCESS, FW_CFG_DMA_READ, bad[i].len, bad[i].addr);
+		assert_int_equal(fcx_control(x, ACCESS), FW_CFG_DMA_ERROR);
 	}
 	assert_int_equal(next_byte(x), '1'); /* no failed read moved the offset */
 
 	/* The write bit: refused, the item unchanged. */
-	memcpy(gpa(x, BUF, 4), "XXXX", 4);
-	dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_WRITE, 4, BUF);
-	assert_int_equal(control_at(x, ACCESS), FW_CFG_DMA_ERROR);
+	memcpy(fcx_gpa(x, BUF, 4), "XXXX", 4);
+	fcx_dma(x, ACCESS, FW_CFG_FILE_FIRST << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_WRITE, 4, BUF);
+	assert_int_equal(fcx_control(x, ACCESS), FW_CFG_DMA_ERROR);
 	assert_int_equal(next_byte(x), '0');
 
 	/* A read of a key nobody holds succeeds with zeros. */
-	memset(gpa(x, BUF, 4), 0xaa, 4);
-	dma(x, ACCESS, 0x3fff << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF);
-	assert_int_equal(control_at(x, ACCESS), 0);
-	assert_memory_equal(gpa(x, BUF, 4), "\0\0\0\0", 4);
+	memset(fcx_gpa(x, BUF, 4), 0xaa, 4);
+	fcx_dma(x, ACCESS, 0x3fff << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ, 4, BUF);
+	assert_int_equal(fcx_control(x, ACCESS), 0);
+	assert_memory_equal(fcx_gpa(x, BUF, 4), "\0\0\0\0", 4);
 	free(copy);
 }
 
 static void port_odd_accesses(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	add_file(x, "etc/a", "0123456789");
-	select_key(&x->f, FW_CFG_FILE_FIRST);
+	fcx_select(x, FW_CFG_FILE_FIRST);
 	/* A byte write to the selector, writes to the data port, odd DMA widths: ignored. */
 	uint8_t b = 0;
 	io(&x->f, PORT_FW_CFG, &b, 1, true);
@@ -309,7 +258,7 @@ static void port_odd_accesses(void **state)
 	io(&x->f, PORT_FW_CFG_DMA + 7, &b, 1, true);
 	assert_int_equal(next_byte(x), '0');
 	/* Only the high half written: no transfer; the low half alone starts one (32-bit). */
-	uint8_t *acc = gpa(x, ACCESS, 16);
+	uint8_t *acc = fcx_gpa(x, ACCESS, 16);
 	memset(acc, 0, 16);
 	acc[3] = FW_CFG_DMA_SKIP;
 	acc[7] = 3;
@@ -325,7 +274,7 @@ static void port_odd_accesses(void **state)
 	io(&x->f, PORT_FW_CFG_DMA, &a, 8, true);
 	assert_int_equal(next_byte(x), '9');
 	/* A wide read at the data port: one byte from the item; the gap reads as all ones. */
-	select_key(&x->f, FW_CFG_FILE_FIRST);
+	fcx_select(x, FW_CFG_FILE_FIRST);
 	uint8_t r[4];
 	io(&x->f, PORT_FW_CFG_DATA, r, 4, false);
 	assert_int_equal(r[0], '0');
@@ -355,7 +304,7 @@ static uint64_t rnd_addr(uint64_t *s)
 
 static void random_accesses(void **state)
 {
-	struct fix *x = *state;
+	struct fcx *x = *state;
 	uint8_t blob[300];
 	for (unsigned i = 0; i < sizeof(blob); i++)
 		blob[i] = (uint8_t)i;
@@ -374,7 +323,7 @@ static void random_accesses(void **state)
 				control = (control & 0x1f) | (uint32_t)((r >> 16) % (FW_CFG_FILE_FIRST + 3)) << 16;
 			uint32_t len = r & 16 ? (uint32_t)rnd(&s) : (uint32_t)(rnd(&s) % 512);
 			uint64_t at = r & 32 ? rnd_addr(&s) : ACCESS;
-			dma(x, at, control, len, r & 64 ? rnd_addr(&s) : BUF);
+			fcx_dma(x, at, control, len, r & 64 ? rnd_addr(&s) : BUF);
 		} else {
 			uint32_t len = widths[(r >> 3) % 4];
 			uint64_t off = (r >> 5) % 16;
@@ -385,8 +334,8 @@ static void random_accesses(void **state)
 	}
 	/* Still answers as before. */
 	char sig[5] = {0};
-	select_key(&x->f, FW_CFG_SIGNATURE);
-	read_data(&x->f, sig, 4);
+	fcx_select(x, FW_CFG_SIGNATURE);
+	fcx_read(x, sig, 4);
 	assert_string_equal(sig, "QEMU");
 }
 
