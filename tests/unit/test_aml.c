@@ -258,15 +258,26 @@ static void aml_interrupt_encoding(void **state)
 	free(rt);
 }
 
+static void aml_memory32_fixed_encoding(void **state)
+{
+	(void)state;
+	struct aml *rt = aml_new();
+	aml_rt_memory32_fixed(rt, 0xfe000000, 0x100000);
+	/* Memory32Fixed: length 9, read-write, base, length */
+	assert_aml(rt, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xfe, 0x00, 0x00, 0x10, 0x00);
+	free(rt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(aml_integer_encodings),      cmocka_unit_test(aml_name_encodings),
-		cmocka_unit_test(aml_string_encoding),        cmocka_unit_test(aml_pkg_length_1byte),
-		cmocka_unit_test(aml_pkg_length_2byte),       cmocka_unit_test(aml_pkg_length_3byte),
-		cmocka_unit_test(aml_eisa_id_pnp0501),        cmocka_unit_test(aml_device_encoding),
-		cmocka_unit_test(aml_io_resource_encoding),   cmocka_unit_test(aml_overflow),
-		cmocka_unit_test(aml_method_notify_encoding), cmocka_unit_test(aml_interrupt_encoding),
+		cmocka_unit_test(aml_integer_encodings),       cmocka_unit_test(aml_name_encodings),
+		cmocka_unit_test(aml_string_encoding),         cmocka_unit_test(aml_pkg_length_1byte),
+		cmocka_unit_test(aml_pkg_length_2byte),        cmocka_unit_test(aml_pkg_length_3byte),
+		cmocka_unit_test(aml_eisa_id_pnp0501),         cmocka_unit_test(aml_device_encoding),
+		cmocka_unit_test(aml_io_resource_encoding),    cmocka_unit_test(aml_overflow),
+		cmocka_unit_test(aml_method_notify_encoding),  cmocka_unit_test(aml_interrupt_encoding),
+		cmocka_unit_test(aml_memory32_fixed_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -246,6 +246,13 @@ static void check_params(struct fix *x, const uint8_t *mcfg, const uint8_t *madt
 	uint32_t window[3] = {x->p.pci_window_base, x->p.pci_window_base + x->p.pci_window_size - 1, 0};
 	uint32_t dlen = (uint32_t)get(dsdt + 4, 4);
 	assert_non_null(find_bytes(dsdt, dlen, window, 8));
+	/* The ECAM as a motherboard resource: PNP0C02 and Memory32Fixed(ReadWrite, base, 1 MiB). */
+	static const uint8_t pnp0c02[] = {0x0c, 0x41, 0xd0, 0x0c, 0x02};
+	assert_non_null(find_bytes(dsdt, dlen, pnp0c02, sizeof(pnp0c02)));
+	uint8_t fixed[12] = {0x86, 0x09, 0x00, 0x01};
+	uint32_t ecam[2] = {(uint32_t)x->p.ecam_base, 1u << 20};
+	memcpy(fixed + 4, ecam, 8);
+	assert_non_null(find_bytes(dsdt, dlen, fixed, sizeof(fixed)));
 }
 
 static void run_loader(struct fix *x)
@@ -422,6 +429,10 @@ static void refusals(void **state)
 	x->p.pci_window_size = 0;
 	assert_int_equal(fw_cfg_add_acpi(&x->x.f, &x->p, &x->x.e), -1);
 	assert_contains(x->x.e.msg, "PCI window");
+	x->p.pci_window_size = 1u << 30;
+	x->p.ecam_base = 0xffffffffffffff00ull;
+	assert_int_equal(fw_cfg_add_acpi(&x->x.f, &x->p, &x->x.e), -1);
+	assert_contains(x->x.e.msg, "ECAM");
 	uint16_t key;
 	uint32_t size;
 	assert_false(find_file(x, ACPI_LOADER_TABLES, &key, &size));

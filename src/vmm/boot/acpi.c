@@ -119,6 +119,22 @@ static void pci_host_bridge(struct aml *scope, const struct acpi_params *p)
 	aml_device(scope, "PCI0", &dev);
 }
 
+/* MRES: the ECAM of bus 0, as a motherboard resource that nobody may reassign. */
+static void ecam_resource(struct aml *scope, uint64_t ecam_base)
+{
+	struct aml dev = {0}, v = {0}, rt = {0};
+	aml_eisa_id(&v, "PNP0C02");
+	aml_name_decl(&dev, "_HID", &v);
+	v.len = 0;
+	aml_integer(&v, 1);
+	aml_name_decl(&dev, "_UID", &v);
+	aml_rt_memory32_fixed(&rt, (uint32_t)ecam_base, (uint32_t)LAYOUT_PCI_ECAM_SIZE);
+	v.len = 0;
+	aml_resource_template(&v, &rt);
+	aml_name_decl(&dev, "_CRS", &v);
+	aml_device(scope, "MRES", &dev);
+}
+
 /* The power button: PWRB (PNP0C0C, which Linux's button driver turns into KEY_POWER) and the
  * Generic Event Device GED0 (ACPI0013) whose interrupt's _EVT notifies it, since a
  * hardware-reduced machine has no fixed power button. The monitor presses it by an edge on
@@ -163,6 +179,8 @@ static size_t build_dsdt(struct acpi_blob *b, const struct acpi_params *p)
 	/* "QEMU0001": the pvpanic device that Linux's pvpanic-mmio binds to. */
 	legacy_device(&sb, "PEVT", "QEMU0001", 0, PORT_PVPANIC, 1, -1);
 	pci_host_bridge(&sb, p);
+	if (p->ecam_motherboard_resource)
+		ecam_resource(&sb, p->ecam_base);
 	power_button(&sb);
 	aml_scope(&body, "\\_SB_", &sb);
 	if (body.overflow)
@@ -280,6 +298,8 @@ static int check_params(const struct acpi_params *p, struct err *e)
 {
 	if (p->ncpus == 0 || p->ncpus > ACPI_MAX_CPUS)
 		return err_set(e, "ACPI tables describe 1 to %d vCPUs, not %u", ACPI_MAX_CPUS, p->ncpus);
+	if (p->ecam_motherboard_resource && p->ecam_base > LAYOUT_4G - LAYOUT_PCI_ECAM_SIZE)
+		return err_set(e, "ECAM at 0x%llx is not below 4 GiB", (unsigned long long)p->ecam_base);
 	if (p->pci_window_size == 0 || p->pci_window_base + (uint64_t)p->pci_window_size > LAYOUT_4G)
 		return err_set(e, "PCI window 0x%x+0x%x is not below 4 GiB", p->pci_window_base, p->pci_window_size);
 	return 0;

@@ -1,5 +1,6 @@
 /* acpi: the ACPI tables that describe the machine to the guest: RSDP, XSDT, a hardware-reduced
- * FADT (sleep and reset registers), a DSDT (\_S5, COM1, RTC, pvpanic, the PCI host bridge), a
+ * FADT (sleep and reset registers), a DSDT (\_S5, COM1, RTC, pvpanic, the PCI host bridge,
+ * optionally the ECAM as a motherboard resource), a
  * MADT (one local APIC per vCPU, the I/O APIC) and an MCFG (ECAM of PCI bus 0).
  *
  * One builder, acpi_build_tables, lays the tables out in a blob whose pointer fields hold the
@@ -13,6 +14,7 @@
 #ifndef SHOJI_VMM_BOOT_ACPI_H
 #define SHOJI_VMM_BOOT_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +29,9 @@ struct acpi_params {
 	uint64_t ecam_base;       /* MCFG: configuration space of PCI bus 0 (1 MiB) */
 	uint32_t pci_window_base; /* PCI0._CRS: the 32-bit MMIO window for BARs */
 	uint32_t pci_window_size;
+	/* Also list the ECAM in the DSDT as a motherboard resource (PNP0C02): Linux uses the MCFG
+	 * only where that or an E820/UEFI map entry reserves it, and OVMF on i440FX knows no ECAM. */
+	bool ecam_motherboard_resource;
 };
 
 /* The RSDP (ACPI 2.0+, 36 bytes): its XSDT address and its two checksums. */

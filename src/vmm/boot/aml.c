@@ -265,6 +265,14 @@ void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size)
 	aml_bytes(rt, d, sizeof(d));
 }
 
+void aml_rt_memory32_fixed(struct aml *rt, uint32_t base, uint32_t size)
+{
+	uint8_t d[12] = {0x86, 9, 0, 0x01}; /* 32-bit fixed memory range descriptor, read-write */
+	memcpy(d + 4, &base, 4);
+	memcpy(d + 8, &size, 4);
+	aml_bytes(rt, d, sizeof(d));
+}
+
 void aml_resource_template(struct aml *a, const struct aml *rt)
 {
 	struct aml body = {0};

@@ -32,11 +32,12 @@ void aml_device(struct aml *a, const char *name, const struct aml *body);
 void aml_method(struct aml *a, const char *name, unsigned nargs, const struct aml *body);
 void aml_notify(struct aml *a, const char *target, uint64_t value);
 /* Resource descriptors, appended to `rt` (raw bytes, no end tag yet): */
-void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len);             /* IO(Decode16, ...) */
-void aml_rt_irq(struct aml *rt, unsigned irq);                          /* IRQNoFlags(){irq} */
-void aml_rt_interrupt(struct aml *rt, uint32_t gsi);                    /* Interrupt(edge, high){gsi} */
-void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last); /* WordBusNumber */
-void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size);     /* DWordMemory window */
+void aml_rt_io(struct aml *rt, uint16_t base, uint8_t len);               /* IO(Decode16, ...) */
+void aml_rt_irq(struct aml *rt, unsigned irq);                            /* IRQNoFlags(){irq} */
+void aml_rt_interrupt(struct aml *rt, uint32_t gsi);                      /* Interrupt(edge, high){gsi} */
+void aml_rt_bus_numbers(struct aml *rt, uint16_t first, uint16_t last);   /* WordBusNumber */
+void aml_rt_memory32(struct aml *rt, uint32_t base, uint32_t size);       /* DWordMemory window */
+void aml_rt_memory32_fixed(struct aml *rt, uint32_t base, uint32_t size); /* Memory32Fixed(ReadWrite) */
 /* ResourceTemplate(){ the descriptors in rt } */
 void aml_resource_template(struct aml *a, const struct aml *rt);
 /* ResourceTemplate(){ IO(Decode16, base, base, 1, len) [IRQNoFlags(){irq}] }; irq < 0: none */

@@ -24,6 +24,7 @@ void fw_cfg_acpi_params_ovmf(struct acpi_params *p, unsigned ncpus, const struct
 		.ecam_base = ecam_base,
 		.pci_window_base = (uint32_t)base,
 		.pci_window_size = (uint32_t)(OVMF_PCI_WINDOW_END - base),
+		.ecam_motherboard_resource = true,
 	};
 }
 

@@ -44,7 +44,8 @@
 
 #define OVMF_PCI_WINDOW_END 0xfc000000ull /* OVMF's 32-bit PCI window ends here on i440FX */
 
-/* ACPI parameters for a firmware boot: ncpus, the MCFG at ecam_base, and as PCI0's window the
+/* ACPI parameters for a firmware boot: ncpus, the MCFG at ecam_base (below 4 GiB, also listed
+ * as a motherboard resource since OVMF's memory map does not reserve it), and as PCI0's window the
  * one OVMF on i440FX gives BARs for mem's RAM below 4 GiB: from 4 GiB minus the largest power of
  * two that fits between the top of low RAM and 4 GiB (so at least 2 GiB) to 0xFC000000. */
 void fw_cfg_acpi_params_ovmf(struct acpi_params *p, unsigned ncpus, const struct guest_mem *mem, uint64_t ecam_base);
