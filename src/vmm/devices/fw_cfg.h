@@ -19,8 +19,8 @@
  * outside RAM is ignored (its control word gets the error bit if that much lies in RAM).
  *
  * Threads: fw_cfg_init, fw_cfg_add_* and fw_cfg_destroy run on the thread that builds the
- * machine, with no vCPU running; fw_cfg_io runs on vCPU threads. Every function takes the
- * device's lock. */
+ * machine, with no vCPU running; fw_cfg_io runs on vCPU threads. fw_cfg_add_* and fw_cfg_io
+ * take the device's lock for the whole access (a DMA transfer included). */
 #ifndef SHOJI_VMM_DEVICES_FW_CFG_H
 #define SHOJI_VMM_DEVICES_FW_CFG_H
 
