@@ -154,11 +154,12 @@ static uint32_t dma_transfer(struct fw_cfg *f, uint32_t control, uint32_t length
 	if (control & FW_CFG_DMA_SELECT)
 		select_key(f, (uint16_t)(control >> 16));
 	if (control & FW_CFG_DMA_READ) {
-		uint8_t *buf = length ? guest_mem_ptr(f->mem, addr, length) : NULL;
-		if (length && !buf)
+		if (length == 0)
+			return 0;
+		uint8_t *buf = guest_mem_ptr(f->mem, addr, length);
+		if (!buf)
 			return FW_CFG_DMA_ERROR;
-		if (length)
-			take(f, buf, length);
+		take(f, buf, length);
 	} else if (control & FW_CFG_DMA_WRITE) {
 		return FW_CFG_DMA_ERROR; /* no item is writable */
 	} else if (control & FW_CFG_DMA_SKIP) {
