@@ -10,11 +10,15 @@
 #include "../common/err.h"
 #include "boot/layout.h"
 
+/* KVM memory slots 0 .. GUEST_MEM_SLOTS-1 hold the RAM regions (vm.c gives region i slot i);
+ * the slots from GUEST_MEM_SLOTS on are free for read-only memory (devices/pflash.h). */
+#define GUEST_MEM_SLOTS 2
+
 struct guest_mem {
 	uint8_t *host; /* mapping of all RAM, regions back to back */
 	uint64_t size;
-	struct ram_region regions[2];
-	uint64_t host_offset[2];
+	struct ram_region regions[GUEST_MEM_SLOTS];
+	uint64_t host_offset[GUEST_MEM_SLOTS];
 	int nregions;
 };
 

@@ -58,6 +58,29 @@ static int fake_ioeventfd(struct machine *m, int fd, uint64_t addr, unsigned len
 	return 0;
 }
 
+static int fake_map_rom(struct machine *m, unsigned slot, uint64_t gpa, uint64_t size, const void *host, bool mapped)
+{
+	struct fake_machine *f = (struct fake_machine *)m;
+	if (f->rom_fail || slot >= FAKE_MACHINE_SLOTS || (mapped && (!size || !host)))
+		return -1;
+	f->rom[slot] = (struct fake_rom_slot){.mapped = mapped, .gpa = gpa, .size = size, .host = host};
+	if (mapped)
+		f->rom_maps++;
+	else
+		f->rom_unmaps++;
+	return 0;
+}
+
+const uint8_t *fake_machine_rom_byte(const struct fake_machine *f, uint64_t gpa)
+{
+	for (unsigned i = 0; i < FAKE_MACHINE_SLOTS; i++) {
+		const struct fake_rom_slot *r = &f->rom[i];
+		if (r->mapped && gpa >= r->gpa && gpa - r->gpa < r->size)
+			return (const uint8_t *)r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
 void fake_machine_init(struct fake_machine *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -66,5 +89,6 @@ void fake_machine_init(struct fake_machine *f)
 	f->m.msi_route = fake_msi_route;
 	f->m.irqfd = fake_irqfd;
 	f->m.ioeventfd = fake_ioeventfd;
+	f->m.map_rom = fake_map_rom;
 	f->exit_reason = MACHINE_RUNNING;
 }

@@ -198,17 +198,33 @@ int kvm_create_vm(struct kvm *k, struct err *e)
 	return routes_init(k, e);
 }
 
-int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, struct err *e)
+static int set_region(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, const void *host, uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
+		.flags = size ? flags : 0,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 	};
-	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+	return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, struct err *e)
+{
+	if (set_region(k, slot, gpa, size, host, 0) < 0)
 		return err_errno(e, errno, "cannot give %llu MiB at 0x%llx to KVM", (unsigned long long)(size >> 20),
 				 (unsigned long long)gpa);
+	return 0;
+}
+
+int kvm_set_rom(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, const void *host, struct err *e)
+{
+	if (size && ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return err_set(e, "this kernel's KVM lacks read-only memory slots, which the firmware flash needs");
+	if (set_region(k, slot, gpa, size, host, KVM_MEM_READONLY) < 0)
+		return err_errno(e, errno, "cannot %s the read-only memory at 0x%llx (slot %u)", size ? "map" : "unmap",
+				 (unsigned long long)gpa, slot);
 	return 0;
 }
 

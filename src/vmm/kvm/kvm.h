@@ -30,7 +30,14 @@ struct kvm {
 int kvm_open(struct kvm *k, struct err *e);
 /* Creates the VM with its in-kernel irqchip and PIT. */
 int kvm_create_vm(struct kvm *k, struct err *e);
+/* Gives KVM memory slot `slot`: [host, host+size) at guest-physical gpa, read and written by the
+ * guest without exits. */
 int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, struct err *e);
+/* The same read-only (KVM_MEM_READONLY): reads hit host memory, a write exits as KVM_EXIT_MMIO
+ * with is_write and changes nothing. size 0 removes the slot, after which reads exit too. Any
+ * thread, also while vCPUs run (KVM waits until no vCPU uses the old slot); the caller
+ * serialises calls for the same slot. */
+int kvm_set_rom(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, const void *host, struct err *e);
 int kvm_irq_line(struct kvm *k, unsigned gsi, int level);
 /* Sets (or, with *gsi == 0, allocates) the MSI route of *gsi and installs the routing table. */
 int kvm_msi_route(struct kvm *k, unsigned *gsi, uint64_t addr, uint32_t data);
