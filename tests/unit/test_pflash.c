@@ -91,21 +91,27 @@ static void make_files(struct fx *x)
 	write_file(x->vars, VARS_SIZE, vars_byte);
 }
 
+/* Opens code and vars as the device of a fresh machine and bus. */
+static int fx_start(struct fx *x, const char *code, const char *vars)
+{
+	fake_machine_init(&x->fm);
+	io_bus_init(&x->mmio, "MMIO");
+	struct err e = {{0}};
+	if (pflash_open(&x->f, code, vars, &e) < 0 || pflash_attach(&x->f, &x->fm.m, &x->mmio, &e) < 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int fx_setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
 	if (!x || image_fx_setup((void **)&x->tmp) < 0)
 		return -1;
 	make_files(x);
-	fake_machine_init(&x->fm);
-	io_bus_init(&x->mmio, "MMIO");
-	struct err e = {{0}};
-	if (pflash_open(&x->f, x->code, x->vars, &e) < 0 || pflash_attach(&x->f, &x->fm.m, &x->mmio, &e) < 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		return -1;
-	}
 	*state = x;
-	return 0;
+	return fx_start(x, x->code, x->vars);
 }
 
 static int fx_teardown(void **state)
@@ -143,14 +149,14 @@ static bool vars_mapped(struct fx *x)
  * 2023 (program the byte back, then the status must show no program error). */
 static bool ovmf_detect(struct fx *x, bool program_back)
 {
-	uint64_t off = 0;
+	uint64_t base = pflash_layout(&x->f).vars_gpa, off = 0;
 	for (; off < PFLASH_BLOCK_SIZE; off++) {
-		uint8_t b = gr(x, BASE + off);
+		uint8_t b = gr(x, base + off);
 		if (b != 0x50 && b != 0x70 && b != 0x00)
 			break;
 	}
 	assert_int_equal(off, 16);
-	uint64_t p = BASE + off;
+	uint64_t p = base + off;
 	uint8_t orig = gr(x, p);
 	gw(x, p, 0x50);
 	uint8_t probe = gr(x, p);
@@ -493,6 +499,29 @@ static void slot_change_fails(void **state)
 	assert_true(vars_mapped(x));
 }
 
+/* Debian's OVMF 2022.11, where installed: where the parts land, and detection on its store. */
+static void debian_ovmf(void **state)
+{
+	struct fx *x = *state;
+	static const char code[] = "/usr/share/OVMF/OVMF_CODE_4M.fd", vars[] = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+	if (access(code, R_OK) != 0 || access(vars, R_OK) != 0)
+		skip();
+	char copy[200], cmd[500];
+	snprintf(copy, sizeof(copy), "%s/VARS_4M.fd", x->dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", vars, copy);
+	assert_int_equal(system(cmd), 0);
+	pflash_close(&x->f);
+	assert_int_equal(fx_start(x, code, copy), 0);
+	struct pflash_layout l = pflash_layout(&x->f);
+	assert_int_equal(l.vars_gpa, 0xffc00000);
+	assert_int_equal(l.vars_size, 0x84000);
+	assert_int_equal(l.code_gpa, 0xffc84000);
+	assert_true(ovmf_detect(x, false));
+	assert_true(ovmf_detect(x, true));
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", vars, copy);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* ---- bad files ---- */
 
 /* pflash_open(code, vars) fails with a message that holds `want` and `names`. */
@@ -618,6 +647,7 @@ int main(void)
 		T(garbage_sequences),
 		T(garbage_from_several_vcpus),
 		T(slot_change_fails),
+		T(debian_ovmf),
 		T(bad_files),
 		T(read_only_vars),
 		T(sync_cost),
