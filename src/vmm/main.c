@@ -39,11 +39,18 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: shoji-vmm --kernel BZIMAGE [options]\n"
-		"Boots a Linux bzImage in a KVM virtual machine; the serial console is on stdin/stdout.\n"
+		"       shoji-vmm --firmware CODE,vars=FILE [options]\n"
+		"Boots a Linux bzImage, or a UEFI firmware that boots the disks, in a KVM virtual\n"
+		"machine; the serial console is on stdin/stdout.\n"
 		"\n"
 		"  --kernel PATH        the guest kernel (an x86-64 bzImage, boot protocol 2.12+)\n"
 		"  --initrd PATH        an initial RAM disk\n"
 		"  --cmdline STR        kernel command line (default \"console=ttyS0\")\n"
+		"  --firmware CODE,vars=FILE\n"
+		"                       boot through UEFI firmware instead of a kernel: CODE (such as\n"
+		"                       /usr/share/OVMF/OVMF_CODE_4M.fd) is mapped read-only, FILE is\n"
+		"                       the VM's own variable store (a copy of OVMF_VARS_4M.fd), kept\n"
+		"                       across power-off\n"
 		"  --memory MiB         guest RAM (default 512, at least %u)\n"
 		"  --cpus N             vCPUs (default 1)\n"
 		"  --on-reboot ACTION   'restart' the guest (default) or 'exit' when it reboots\n"
@@ -90,6 +97,7 @@ static void usage(FILE *f)
 
 struct options {
 	const char *kernel, *initrd, *cmdline, *serial;
+	const char *firmware, *firmware_vars; /* firmware boot when set */
 	uint64_t mem_mib;
 	unsigned ncpus;
 	int reboot_exits;
@@ -175,6 +183,21 @@ static uint64_t host_memory_mib(void)
 	return total / 1024;
 }
 
+/* CODE,vars=FILE (cut in place). */
+static int parse_firmware(char *arg, struct options *o, struct err *e)
+{
+	char *opt = strchr(arg, ',');
+	if (!*arg || !opt || strncmp(opt + 1, "vars=", 5) || !opt[6] || strchr(opt + 1, ','))
+		return err_set(e,
+			       "--firmware takes CODE,vars=FILE (the firmware's code image and the VM's own "
+			       "copy of its variable store), not '%s'",
+			       arg);
+	*opt = '\0';
+	o->firmware = arg;
+	o->firmware_vars = opt + 6;
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o, struct err *e)
 {
 	static const struct option longopts[] = {
@@ -200,6 +223,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"jail-gid", required_argument, NULL, 'G'},
 		{"no-seccomp", no_argument, NULL, 'X'},
 		{"display", required_argument, NULL, 'D'},
+		{"firmware", required_argument, NULL, 'F'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
@@ -209,6 +233,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kernel = optarg; break;
+		case 'F':
+			if (parse_firmware(optarg, o, e) < 0)
+				return -1;
+			break;
 		case 'i': o->initrd = optarg; break;
 		case 'c': o->cmdline = optarg; break;
 		case 's': o->serial = optarg; break;
@@ -280,8 +308,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	}
 	if (optind < argc)
 		return err_set(e, "unexpected argument '%s' (see --help)", argv[optind]);
-	if (!o->kernel)
-		return err_set(e, "no kernel given: use --kernel PATH to a bzImage (see --help)");
+	if (!o->kernel && !o->firmware)
+		return err_set(e, "no kernel given: use --kernel PATH to a bzImage, or --firmware (see --help)");
+	if (o->kernel && o->firmware)
+		return err_set(e, "--kernel and --firmware exclude each other: the firmware boots from the disks");
 	if (o->mem_mib < LAYOUT_MIN_MEM_MIB)
 		return err_set(e, "--memory %" PRIu64 " MiB is too small; a guest needs at least %u MiB", o->mem_mib,
 			       LAYOUT_MIN_MEM_MIB);
@@ -343,8 +373,10 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 	const char *kvm = getenv("SHOJI_KVM_DEVICE");
 	if (kvm && *kvm && (jail_add_file(j, &kvm, true, false, e) < 0 || setenv("SHOJI_KVM_DEVICE", kvm, 1) < 0))
 		return -1;
-	if (jail_add_file(j, &cfg->kernel_path, false, false, e) < 0 ||
+	if ((cfg->kernel_path && jail_add_file(j, &cfg->kernel_path, false, false, e) < 0) ||
 	    (cfg->initrd_path && jail_add_file(j, &cfg->initrd_path, false, false, e) < 0) ||
+	    (cfg->firmware_code && jail_add_file(j, &cfg->firmware_code, false, false, e) < 0) ||
+	    (cfg->firmware_vars && jail_add_file(j, &cfg->firmware_vars, true, false, e) < 0) ||
 	    (cfg->console_socket && jail_add_file(j, &cfg->console_socket, true, true, e) < 0))
 		return -1;
 	if (disks_jail(j, cfg->disks, cfg->ndisks, e) < 0)
@@ -411,6 +443,8 @@ int main(int argc, char **argv)
 	}
 	struct vm_config cfg = {
 		.kernel_path = o.kernel,
+		.firmware_code = o.firmware,
+		.firmware_vars = o.firmware_vars,
 		.initrd_path = o.initrd,
 		.cmdline = o.cmdline,
 		.mem_size = o.mem_mib << 20,

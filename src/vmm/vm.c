@@ -47,6 +47,16 @@ static int machine_ioeventfd(struct machine *m, int fd, uint64_t addr, unsigned 
 	return kvm_ioeventfd(&((struct vm *)m)->kvm, fd, addr, len, assign);
 }
 
+static int machine_map_rom(struct machine *m, unsigned slot, uint64_t gpa, uint64_t size, const void *host, bool mapped)
+{
+	struct err e;
+	if (kvm_set_rom(&((struct vm *)m)->kvm, slot, gpa, mapped ? size : 0, host, &e) < 0) {
+		log_warn("%s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static void machine_request_exit(struct machine *m, enum machine_exit reason, const char *why)
 {
 	struct vm *vm = (struct vm *)m;
@@ -88,9 +98,7 @@ static int register_devices(struct vm *vm, struct err *e)
 	return 0;
 }
 
-/* A new device of `size` bytes, zeroed and already in vm->devices, so that vm_destroy takes it
- * down whatever becomes of its initialisation (each destroy copes with a partial one). */
-static void *new_device(struct vm *vm, const char *kind, size_t size, void (*destroy)(void *), struct err *e)
+void *vm_new_device(struct vm *vm, const char *kind, size_t size, void (*destroy)(void *), struct err *e)
 {
 	void *p = vm->ndevices < VM_MAX_DEVICES ? calloc(1, size) : NULL;
 	if (!p)
@@ -99,7 +107,7 @@ static void *new_device(struct vm *vm, const char *kind, size_t size, void (*des
 	return p;
 }
 
-/* Binds the virtio device of the device new_device made last to the PCI transport (the one
+/* Binds the virtio device of the device vm_new_device made last to the PCI transport (the one
  * place where a device model meets a transport): a virtio_pci on the bus, kept in the device's
  * entry; then starts the device's I/O thread. */
 static int plug(struct vm *vm, struct virtio_dev *vdev, struct err *e)
@@ -158,7 +166,7 @@ static void destroy_gpu(void *p)
 static int add_rng(struct vm *vm, unsigned i, struct err *e)
 {
 	(void)i;
-	if (!(vm->rng = new_device(vm, "virtio-rng", sizeof(*vm->rng), destroy_rng, e)) ||
+	if (!(vm->rng = vm_new_device(vm, "virtio-rng", sizeof(*vm->rng), destroy_rng, e)) ||
 	    virtio_rng_init(vm->rng, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, vm->rng, e);
@@ -167,7 +175,7 @@ static int add_rng(struct vm *vm, unsigned i, struct err *e)
 static int add_disk(struct vm *vm, unsigned i, struct err *e)
 {
 	const struct vm_disk_config *d = &vm->cfg.disks[i];
-	if (!(vm->disks[i] = new_device(vm, "virtio-blk", sizeof(*vm->disks[i]), destroy_blk, e)) ||
+	if (!(vm->disks[i] = vm_new_device(vm, "virtio-blk", sizeof(*vm->disks[i]), destroy_blk, e)) ||
 	    virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->disks[i]->vdev, e);
@@ -175,7 +183,7 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 
 static int add_nic(struct vm *vm, unsigned i, struct err *e)
 {
-	if (!(vm->nics[i] = new_device(vm, "virtio-net", sizeof(*vm->nics[i]), destroy_net, e)) ||
+	if (!(vm->nics[i] = vm_new_device(vm, "virtio-net", sizeof(*vm->nics[i]), destroy_net, e)) ||
 	    virtio_net_init(vm->nics[i], &vm->cfg.nics[i], &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->nics[i]->vdev, e);
@@ -184,7 +192,7 @@ static int add_nic(struct vm *vm, unsigned i, struct err *e)
 static int add_vsock(struct vm *vm, unsigned i, struct err *e)
 {
 	(void)i;
-	if (!(vm->vsock = new_device(vm, "virtio-vsock", sizeof(*vm->vsock), destroy_vsock, e)) ||
+	if (!(vm->vsock = vm_new_device(vm, "virtio-vsock", sizeof(*vm->vsock), destroy_vsock, e)) ||
 	    virtio_vsock_init(vm->vsock, vm->cfg.vsock_cid, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->vsock->vdev, e);
@@ -193,7 +201,7 @@ static int add_vsock(struct vm *vm, unsigned i, struct err *e)
 static int add_console(struct vm *vm, unsigned i, struct err *e)
 {
 	(void)i;
-	if (!(vm->console = new_device(vm, "virtio-console", sizeof(*vm->console), destroy_console, e)) ||
+	if (!(vm->console = vm_new_device(vm, "virtio-console", sizeof(*vm->console), destroy_console, e)) ||
 	    virtio_console_init(vm->console, vm->cfg.console_socket, &vm->machine, &vm->mem, e) < 0 ||
 	    plug(vm, &vm->console->vdev, e) < 0)
 		return -1;
@@ -205,12 +213,12 @@ static int add_display(struct vm *vm, unsigned i, struct err *e)
 {
 	(void)i;
 	for (uint32_t k = 0; k < 3; k++) {
-		if (!(vm->inputs[k] = new_device(vm, "virtio-input", sizeof(*vm->inputs[k]), destroy_input, e)) ||
+		if (!(vm->inputs[k] = vm_new_device(vm, "virtio-input", sizeof(*vm->inputs[k]), destroy_input, e)) ||
 		    virtio_input_init(vm->inputs[k], k, &vm->machine, &vm->mem, e) < 0 ||
 		    plug(vm, &vm->inputs[k]->vdev, e) < 0)
 			return -1;
 	}
-	if (!(vm->gpu = new_device(vm, "virtio-gpu", sizeof(*vm->gpu), destroy_gpu, e)) ||
+	if (!(vm->gpu = vm_new_device(vm, "virtio-gpu", sizeof(*vm->gpu), destroy_gpu, e)) ||
 	    virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0 ||
 	    plug(vm, &vm->gpu->vdev, e) < 0)
 		return -1;
@@ -321,6 +329,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	vm->machine.msi_route = machine_msi_route;
 	vm->machine.irqfd = machine_irqfd;
 	vm->machine.ioeventfd = machine_ioeventfd;
+	vm->machine.map_rom = machine_map_rom;
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm_pause_init(vm);
 	io_bus_init(&vm->pio, "port");
@@ -335,8 +344,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 	if (vm->stop_fd < 0)
 		return err_errno(e, errno, "cannot create an eventfd");
 
-	/* The guest's files first: a bad kernel is reported the same with or without KVM. */
-	if (guest_mem_init(&vm->mem, cfg->mem_size, e) < 0 || load_guest(vm, e) < 0)
+	/* The guest's files first: a bad kernel or firmware is reported the same with or without
+	 * KVM. */
+	if (guest_mem_init(&vm->mem, cfg->mem_size, e) < 0 || (!cfg->firmware_code && load_guest(vm, e) < 0) ||
+	    (cfg->firmware_code && pflash_open(&vm->flash, cfg->firmware_code, cfg->firmware_vars, e) < 0))
 		return -1;
 	if (kvm_open(&vm->kvm, e) < 0)
 		return -1;
@@ -351,9 +362,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		if (kvm_set_memory(&vm->kvm, (uint32_t)i, vm->mem.regions[i].gpa, vm->mem.regions[i].size,
 				   vm->mem.host + vm->mem.host_offset[i], e) < 0)
 			return -1;
-	if (register_devices(vm, e) < 0 || add_devices(vm, e) < 0 || create_vcpus(vm, e) < 0)
+	/* The chipset's functions take their slot before the optional devices fill the others. */
+	if (register_devices(vm, e) < 0 || (cfg->firmware_code && vm_firmware_attach(vm, e) < 0) ||
+	    add_devices(vm, e) < 0 || create_vcpus(vm, e) < 0)
 		return -1;
-	return vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
+	/* A firmware starts where KVM leaves a new vCPU: the reset vector, in real mode. */
+	return cfg->firmware_code ? 0 : vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);
 }
 
 int vm_start(struct vm *vm, struct err *e)
@@ -402,6 +416,7 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nvcpus_created = 0;
+	pflash_close(&vm->flash); /* its last programs synced */
 	kvm_close(&vm->kvm);
 	guest_mem_free(&vm->mem);
 	serial_destroy(&vm->serial);

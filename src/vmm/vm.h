@@ -12,6 +12,7 @@
 #include "../common/err.h"
 #include "../common/limits.h"
 #include "cpu/vcpu.h"
+#include "devices/pflash.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/virtio_blk.h"
@@ -40,6 +41,9 @@ struct vm_disk_config {
 
 struct vm_config {
 	const char *kernel_path, *initrd_path, *cmdline; /* initrd_path may be NULL */
+	/* Firmware boot instead of the kernel: the code image (read-only) and the VM's variable
+	 * store (devices/pflash.c, opened again at each boot), or NULL. */
+	const char *firmware_code, *firmware_vars;
 	uint64_t mem_size;
 	unsigned ncpus;
 	int serial_out_fd; /* -1: discard */
@@ -62,7 +66,7 @@ struct vm_config {
 
 /* One device of the machine, as vm_destroy takes it down: devices are kept in the order they
  * were made and destroyed in reverse (a GPU before the inputs it feeds). */
-#define VM_MAX_DEVICES (3 + VM_MAX_DISKS + VM_MAX_NICS + 4)
+#define VM_MAX_DEVICES (3 + VM_MAX_DISKS + VM_MAX_NICS + 4 + 2 /* chipset, fw_cfg */)
 struct vm_device {
 	const char *kind;
 	void *dev;
@@ -82,6 +86,7 @@ struct vm {
 	struct serial serial;
 	struct rtc rtc;
 	struct pci_bus pci;
+	struct pflash flash; /* firmware boot only */
 	struct vm_device devices[VM_MAX_DEVICES];
 	unsigned ndevices;
 	/* The devices other parts reach by kind (disk snapshots, the display); owned by devices[]. */
@@ -106,6 +111,13 @@ struct vm {
 };
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
+
+/* A new device of `size` bytes, zeroed and already in vm->devices, so that vm_destroy takes it
+ * down whatever becomes of its initialisation (each destroy copes with a partial one). For
+ * vm_create's helpers, on the thread that builds the machine. */
+void *vm_new_device(struct vm *vm, const char *kind, size_t size, void (*destroy)(void *), struct err *e);
+/* The firmware's chipset, fw_cfg and flash (vm_firmware.c), before the optional devices. */
+int vm_firmware_attach(struct vm *vm, struct err *e);
 int vm_start(struct vm *vm, struct err *e);
 /* Asks every vCPU to stop and waits for them. */
 void vm_stop(struct vm *vm);

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Firmware boot: Debian's OVMF under shoji-vmm boots the test guest from a disk (efidisk.py:
+systemd-boot on an EFI system partition) to its init marker; the chipset the firmware looked
+for is there; virtio devices work after the firmware placed their BARs; the guest powers off
+(exit 0) and reboots through the firmware again; the variable store keeps what the firmware
+wrote across runs; bad firmware inputs get one clear error before any guest runs. The same disk
+boots in QEMU with the same OVMF (interop). Skips, counted as such, where OVMF, mtools,
+dosfstools or systemd-boot-efi are missing."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import efidisk
+import vmmtest
+
+SKIP = 77
+
+
+class Disk:
+    """One EFI disk and a variable store per test run, in a scratch directory."""
+
+    def __init__(self, env, cmdline):
+        self.dir = tempfile.mkdtemp(prefix="shoji-fw-")
+        self.disk = os.path.join(self.dir, "efi.img")
+        self.vars = os.path.join(self.dir, "vars.fd")
+        efidisk.make(self.disk, env.kernel, env.initrd, cmdline)
+        efidisk.vars_copy(self.vars)
+
+    def args(self, vars_path=None, code=efidisk.OVMF_CODE):
+        return ["--firmware", f"{code},vars={vars_path or self.vars}", "--disk", self.disk]
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def boot(env, disk, extra=(), memory=256, **kw):
+    r = env.run(disk.args() + ["--memory", str(memory), *extra], **kw)
+    if vmmtest.emulation_fault(r.rc, r.err, r.out):
+        env.emulation_faults.append(r.err.strip().splitlines()[-1])
+    return r
+
+
+def test_boot_poweroff_devices(env):
+    disk = Disk(env, "console=ttyS0 quiet shoji.action=poweroff")
+    try:
+        with open(disk.vars, "rb") as f:
+            before = f.read()
+        r = boot(env, disk, extra=["--rng"], timeout=900)
+        assert r.rc == 0, f"exit status {r.rc}, expected 0 (power-off):\n{r.tail()}"
+        rep = r.report()
+        pci = rep["pci"]
+        assert pci.get("0000:00:00.0") == "0x8086:0x1237", pci  # the i440FX the firmware looked for
+        assert pci.get("0000:00:01.0") == "0x8086:0x7000", pci
+        assert pci.get("0000:00:01.3") == "0x8086:0x7113", pci
+        # virtio-rng and the disk answered after the firmware placed their BARs.
+        assert "0x1af4:0x1044" in pci.values() and "0x1af4:0x1042" in pci.values(), pci
+        assert len(rep["hwrng"]) == 32 and rep["hwrng"] != "0" * 32, rep["hwrng"]
+        assert abs(rep["ram_kib"] - 256 * 1024) <= 256 * 1024 * 0.1, rep  # the firmware keeps some
+        with open(disk.vars, "rb") as f:
+            after = f.read()
+        assert len(after) == len(before), "the variable store changed size"
+        assert after != before, "the firmware wrote no variable (boot entries, timeouts) to the store"
+        # A second run starts from what the first left.
+        r = boot(env, disk, timeout=900)
+        assert r.rc == 0, f"second boot: exit status {r.rc}:\n{r.tail()}"
+    finally:
+        disk.close()
+
+
+def test_reboot_through_firmware(env):
+    disk = Disk(env, "console=ttyS0 quiet shoji.action=reboot")
+    try:
+        r = boot(env, disk, stop_when=lambda out: out.count(vmmtest.GUEST_BOOTED) >= 2, timeout=1200)
+        assert r.out.count(vmmtest.GUEST_BOOTED) >= 2, f"the guest did not boot twice:\n{r.tail()}"
+        assert r.rc == 6, f"exit status {r.rc}, expected 6 (stopped by signal):\n{r.tail()}"
+    finally:
+        disk.close()
+
+
+def test_bad_firmware_inputs(env):
+    disk = Disk(env, "console=ttyS0 quiet shoji.action=poweroff")
+    try:
+        small = os.path.join(disk.dir, "small.fd")
+        with open(small, "wb") as f:
+            f.write(b"\0" * 1000)
+        fifo = os.path.join(disk.dir, "fifo")
+        os.mkfifo(fifo)
+        with open(disk.vars, "rb") as f:
+            vars_before = f.read()
+        cases = [
+            (disk.args(code=small), "small.fd"),
+            (disk.args(code=fifo), "fifo"),
+            (disk.args(code=os.path.join(disk.dir, "absent.fd")), "absent.fd"),
+            (disk.args(vars_path=os.path.join(disk.dir, "absent-vars.fd")), "absent-vars.fd"),
+            (disk.args(vars_path=small), "small.fd"),
+            (disk.args(vars_path=disk.dir), disk.dir),
+            (["--firmware", efidisk.OVMF_CODE, "--disk", disk.disk], "vars="),
+            (disk.args() + ["--kernel", env.kernel], "--kernel"),
+        ]
+        for args, named in cases:
+            r = env.run(args + ["--memory", "256"], timeout=60)
+            assert r.rc == 1, f"{args}: exit status {r.rc}, expected 1:\n{r.err}"
+            lines = [ln for ln in r.err.splitlines() if ln.strip()]
+            assert len(lines) == 1 and named in lines[0], f"{args}: expected one error naming {named}:\n{r.err}"
+        with open(disk.vars, "rb") as f:
+            assert f.read() == vars_before, "a refused start wrote the variable store"
+    finally:
+        disk.close()
+
+
+def test_same_disk_boots_in_qemu(env):
+    """Interop: the disk and OVMF that shoji-vmm boots boot in QEMU's i440FX machine too."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu or not os.path.exists("/dev/kvm"):
+        raise AssertionError("qemu-system-x86_64 with KVM is needed for the interop check")
+    disk = Disk(env, "console=ttyS0 quiet shoji.action=poweroff")
+    try:
+        p = subprocess.run([qemu, "-machine", "pc,accel=kvm", "-m", "256", "-nodefaults", "-display", "none",
+                            "-serial", "stdio", "-no-reboot",
+                            "-drive", f"if=pflash,format=raw,readonly=on,file={efidisk.OVMF_CODE}",
+                            "-drive", f"if=pflash,format=raw,file={disk.vars}",
+                            "-drive", f"file={disk.disk},if=none,id=d,format=raw",
+                            "-device", "virtio-blk-pci,drive=d"],
+                           capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0 and vmmtest.GUEST_BOOTED in p.stdout, \
+            f"QEMU: exit {p.returncode}:\n{p.stdout[-2000:]}{p.stderr[-1000:]}"
+    finally:
+        disk.close()
+
+
+if __name__ == "__main__":
+    lack = efidisk.missing()
+    if lack:
+        print(f"skip: firmware boot needs {', '.join(lack)} (apt install {' '.join(lack)})")
+        sys.exit(SKIP)
+    sys.exit(vmmtest.main([test_bad_firmware_inputs, test_boot_poweroff_devices, test_reboot_through_firmware,
+                           test_same_disk_boots_in_qemu], sys.argv[1:]))
