@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include <linux/input.h>
+#include <pthread.h>
 
 #include "common/log.h"
 #include "fake_machine.h"
@@ -615,6 +616,36 @@ static void reply_flood(void **state)
 	assert_int_equal(level[1] + level[12], 0);
 }
 
+static void *seat_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 20000; i++) {
+		i8042_key(&kbc, (uint16_t)(KEY_ESC + i % 90), i & 1);
+		i8042_mouse(&kbc, i % 5 - 2, 2 - i % 3, 0, (unsigned)i & 1);
+		if (i % 64 == 0)
+			(void)i8042_keyboard_active(&kbc);
+	}
+	return NULL;
+}
+
+/* The seat's thread injects while a vCPU reads and writes the ports. */
+static void seat_and_vcpu(void **state)
+{
+	(void)state;
+	enable_mouse();
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, seat_thread, NULL), 0);
+	for (int i = 0; i < 100000; i++) {
+		if (status() & STAT_OBF)
+			read_data();
+		if (i % 1000 == 0)
+			write_command_byte(i % 2000 ? 0x47 : 0x07);
+	}
+	pthread_join(t, NULL);
+	assert_true(kbc.kbd.q.count <= I8042_QUEUE && kbc.mouse.q.count <= I8042_QUEUE);
+	assert_false(level[1] && level[12]);
+}
+
 /* Hostile port traffic: any byte to either port, any number of reads. */
 static void port_flood(void **state)
 {
@@ -672,6 +703,7 @@ int main(void)
 		T(seat_events),
 		T(input_flood),
 		T(reply_flood),
+		T(seat_and_vcpu),
 		T(port_flood),
 	};
 #undef T

@@ -78,7 +78,7 @@ struct i8042 {
 	struct i8042_queue ctrl;
 	struct i8042_keyboard kbd;
 	struct i8042_mouse mouse;
-	unsigned seat_buttons; /* i8042_input: the seat's mouse buttons held */
+	unsigned seat_buttons; /* i8042_input: the mouse buttons the seat holds (its thread only) */
 	/* Counters: bytes or sequences dropped because a queue was full; key codes with no scan
 	 * code; controller commands it does not know (ignored). */
 	uint64_t ctrl_dropped, kbd_dropped, mouse_dropped, unknown_keys, unknown_commands;
