@@ -1,7 +1,7 @@
 /* vm: machine assembly and tear-down (see vm.h). The machine: KVM's irqchip and PIT, COM1, the
- * CMOS RTC, the i8042 reset line, pvpanic, the ACPI power registers, the PCI bus (host bridge,
- * configuration ports, ECAM, BAR decoding), and quiet sinks for legacy ports that Linux probes but
- * this machine does not have. */
+ * CMOS RTC, the i8042 keyboard controller (PS/2 keyboard and mouse), pvpanic, the ACPI power registers, the PCI bus
+ * (host bridge, configuration ports, ECAM, BAR decoding), and quiet sinks for legacy ports that Linux probes but this
+ * machine does not have. */
 #include "vm.h"
 
 #include <errno.h>
@@ -87,8 +87,8 @@ static int register_devices(struct vm *vm, struct err *e)
 	struct machine *m = &vm->machine;
 	if (io_bus_register(&vm->pio, PORT_COM1, 8, serial_io, &vm->serial, "COM1", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_RTC, 2, rtc_io, &vm->rtc, "CMOS RTC", e) < 0 ||
-	    io_bus_register(&vm->pio, PORT_I8042_DATA, 1, i8042_data_io, m, "i8042 data", e) < 0 ||
-	    io_bus_register(&vm->pio, PORT_I8042_CMD, 1, i8042_cmd_io, m, "i8042 command", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_I8042_DATA, 1, i8042_data_io, &vm->i8042, "i8042 data", e) < 0 ||
+	    io_bus_register(&vm->pio, PORT_I8042_CMD, 1, i8042_cmd_io, &vm->i8042, "i8042 command", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PVPANIC, 1, pvpanic_io, m, "pvpanic", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PM_BASE, PORT_PM_LEN, acpi_pm_io, m, "ACPI PM", e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_PCI_CONFIG, 8, pci_conf1_io, &vm->pci, "PCI configuration", e) < 0 ||
@@ -339,6 +339,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 		serial_set_output(&vm->serial, cfg->serial_output, cfg->serial_output_opaque);
 	rtc_init(&vm->rtc);
 	rtc_set_memory(&vm->rtc, layout_below_4g(cfg->mem_size), layout_above_4g(cfg->mem_size));
+	i8042_init(&vm->i8042, &vm->machine);
 	pci_bus_init(&vm->pci, LAYOUT_PCI_WINDOW, LAYOUT_PCI_WINDOW_SIZE);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
@@ -421,6 +422,7 @@ void vm_destroy(struct vm *vm)
 	guest_mem_free(&vm->mem);
 	serial_destroy(&vm->serial);
 	rtc_destroy(&vm->rtc);
+	i8042_destroy(&vm->i8042);
 	pci_bus_destroy(&vm->pci);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);

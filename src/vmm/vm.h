@@ -12,6 +12,7 @@
 #include "../common/err.h"
 #include "../common/limits.h"
 #include "cpu/vcpu.h"
+#include "devices/i8042.h"
 #include "devices/pflash.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
@@ -85,6 +86,7 @@ struct vm {
 	struct io_bus pio, mmio;
 	struct serial serial;
 	struct rtc rtc;
+	struct i8042 i8042; /* the keyboard controller, its keyboard and mouse */
 	struct pci_bus pci;
 	struct pflash flash; /* firmware boot only */
 	struct vm_device devices[VM_MAX_DEVICES];
