@@ -1,7 +1,8 @@
 /* vm: machine assembly and tear-down (see vm.h). The machine: KVM's irqchip and PIT, COM1, the
- * CMOS RTC, the i8042 keyboard controller (PS/2 keyboard and mouse), pvpanic, the ACPI power registers, the PCI bus
- * (host bridge, configuration ports, ECAM, BAR decoding), and quiet sinks for legacy ports that Linux probes but this
- * machine does not have. */
+ * CMOS RTC, the i8042 keyboard controller (PS/2 keyboard and mouse), pvpanic, the ACPI power
+ * registers, the PCI bus (host bridge, configuration ports, ECAM, BAR decoding), and quiet sinks
+ * for legacy ports that Linux probes but this machine does not have; with a firmware, also
+ * vm_firmware.c's chipset, fw_cfg and flash. */
 #include "vm.h"
 
 #include <errno.h>
