@@ -57,6 +57,9 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_JAIL_UIDS] = {0, "%s/jail-uids.json"},
 		[PATHS_SERIAL_LOG_OLD] = {0, "%s/vms/%s/serial.log.1"},
 		[PATHS_MONITOR_LOG_OLD] = {0, "%s/vms/%s/monitor.log.1"},
+		[PATHS_VM_UEFI_VARS] = {0, "%s/vms/%s/uefi-vars.fd"},
+		[PATHS_VM_UEFI_VARS_NEW] = {0, "%s/vms/%s/uefi-vars.fd.new"},
+		[PATHS_VM_VOLATILE_UEFI_VARS] = {0, "%s/vms/%s/volatile/uefi-vars.fd"},
 	};
 	size_t limit = size;
 	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL || f == PATHS_DISPLAY ||

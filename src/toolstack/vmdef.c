@@ -11,8 +11,9 @@
 
 #include "vmdef_keys.h"
 
-static const char *const vm_keys[] = {"name",     "memory",    "cpus",    "kernel", "initrd",    "cmdline",
-				      "firmware", "vsock-cid", "display", "label",  "autostart", NULL};
+static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "kernel", "initrd",
+				      "cmdline", "firmware", "firmware-vars", "boot",   "vsock-cid",
+				      "display", "label",    "autostart",     NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", NULL};
 static const char *const no_keys[] = {NULL};
@@ -109,14 +110,53 @@ static int set_cmdline(struct vmdef *d, const char *value, bool append, struct e
 	return 0;
 }
 
+/* kernel, initrd, firmware, firmware-vars and boot (*handled set): 0, or -1 with e. */
+static int apply_boot_key(struct vmdef *d, const char *key, const char *value, bool *handled, struct err *e)
+{
+	char *dst = strcmp(key, "kernel") == 0      ? d->kernel
+		: strcmp(key, "initrd") == 0        ? d->initrd
+		: strcmp(key, "firmware-vars") == 0 ? d->firmware_vars
+		: strcmp(key, "firmware") == 0      ? d->firmware
+						    : NULL;
+	int r = 0;
+	*handled = dst || strcmp(key, "boot") == 0;
+	if (strcmp(key, "boot") == 0) {
+		if (!*value || strcmp(value, "kernel") == 0 || strcmp(value, "disk") == 0)
+			d->boot = !*value ? VMDEF_BOOT_AUTO : value[0] == 'k' ? VMDEF_BOOT_KERNEL : VMDEF_BOOT_DISK;
+		else
+			r = err_set(e,
+				    "boot '%s' is not kernel or disk; write 'boot = kernel' (direct kernel boot) "
+				    "or 'boot = disk' (the firmware boots the disks)",
+				    value);
+	} else if (!dst) {
+		return 0;
+	} else if (!*value) {
+		dst[0] = '\0';
+	} else if (dst == d->firmware && strcmp(value, VMDEF_FIRMWARE_UEFI) == 0) {
+		strcpy(dst, VMDEF_FIRMWARE_UEFI);
+	} else if (dst == d->firmware && value[0] != '/') {
+		r = err_set(e,
+			    "firmware '%s' is not uefi or a path; write 'firmware = uefi' (Debian's OVMF) or "
+			    "the absolute path of a firmware code image",
+			    value);
+	} else {
+		r = vmdef_parse_path(value, dst, e);
+	}
+	return r;
+}
+
 int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool append, struct err *e)
 {
 	unsigned long long v;
+	bool boot_key;
 	if (append && strcmp(key, "cmdline"))
 		return err_set(e,
 			       "this indented line continues '%s', which only cmdline may do; remove "
 			       "the indentation",
 			       key);
+	int r = apply_boot_key(d, key, value, &boot_key, e);
+	if (boot_key)
+		return r;
 	if (strcmp(key, "name") == 0) {
 		if (!vmdef_name_ok(value))
 			return name_error("name", value, e);
@@ -128,13 +168,10 @@ int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool app
 			return err_set(e, "cpus '%s' is not a whole number from 1 to %d; fix it", value,
 				       VMDEF_MAX_CPUS);
 		d->cpus = (unsigned)v;
-	} else if (strcmp(key, "kernel") == 0 || strcmp(key, "initrd") == 0 || strcmp(key, "firmware") == 0) {
-		char *dst = key[0] == 'k' ? d->kernel : key[0] == 'i' ? d->initrd : d->firmware;
-		if (!*value)
-			return dst[0] = '\0', 0;
-		return vmdef_parse_path(value, dst, e);
 	} else if (strcmp(key, "cmdline") == 0) {
-		return set_cmdline(d, value, append, e);
+		if (set_cmdline(d, value, append, e) < 0)
+			return -1;
+		d->cmdline_given = d->cmdline[0] != '\0';
 	} else if (strcmp(key, "vsock-cid") == 0) {
 		if (!*value || strcmp(value, "none") == 0)
 			return d->vsock_cid = 0, 0;
@@ -274,17 +311,71 @@ __attribute__((format(printf, 4, 5))) static int located(struct err *e, const ch
 	return err_set(e, "%s", msg);
 }
 
+enum vmdef_boot vmdef_boot_of(const struct vmdef *d)
+{
+	if (d->boot != VMDEF_BOOT_AUTO)
+		return d->boot;
+	return d->kernel[0] || !d->firmware[0] ? VMDEF_BOOT_KERNEL : VMDEF_BOOT_DISK;
+}
+
+bool vmdef_firmware_files(const struct vmdef *d, const char **code, const char **vars_template)
+{
+	bool uefi = strcmp(d->firmware, VMDEF_FIRMWARE_UEFI) == 0;
+	*code = uefi ? VMDEF_UEFI_CODE : d->firmware;
+	*vars_template = uefi ? VMDEF_UEFI_VARS : d->firmware_vars;
+	return d->firmware[0] != '\0';
+}
+
+/* firmware, firmware-vars and boot against each other and the kernel. */
+static int check_boot(const struct vmdef *d, const char *file, struct err *e)
+{
+	int vl = d->vm_line;
+	bool uefi = strcmp(d->firmware, VMDEF_FIRMWARE_UEFI) == 0;
+	if (d->firmware_vars[0] && !d->firmware[0])
+		return located(e, file, vl,
+			       "firmware-vars is the variable store template of firmware = PATH; add "
+			       "'firmware = /path/to/CODE.fd' or remove firmware-vars");
+	if (uefi && d->firmware_vars[0])
+		return located(e, file, vl,
+			       "firmware = uefi takes its variable store template from Debian's OVMF (%s); "
+			       "remove firmware-vars, or set firmware to the path of the code image it goes with",
+			       VMDEF_UEFI_VARS);
+	if (d->firmware[0] && !uefi && !d->firmware_vars[0])
+		return located(e, file, vl,
+			       "firmware = PATH needs firmware-vars = PATH, the template of its variable "
+			       "store (such as %s); add it",
+			       VMDEF_UEFI_VARS);
+	if (vmdef_boot_of(d) == VMDEF_BOOT_DISK) {
+		if (!d->firmware[0])
+			return located(e, file, vl,
+				       "boot = disk needs firmware to boot the disks; add 'firmware = uefi' "
+				       "(Debian's OVMF: apt install %s)",
+				       VMDEF_UEFI_PACKAGE);
+		if (d->kernel[0] || d->initrd[0] || d->cmdline_given)
+			return located(e, file, vl,
+				       "boot = disk boots the disks through the firmware; remove kernel, "
+				       "initrd and cmdline (or set 'boot = kernel')");
+		return 0;
+	}
+	if (!d->kernel[0])
+		return located(e, file, vl,
+			       "[vm] has no kernel; add 'kernel = /path/to/bzImage' (or 'firmware = uefi' "
+			       "to boot from the disks)");
+	if (d->firmware[0])
+		return located(e, file, vl,
+			       "a kernel booted through firmware (boot = kernel with firmware) is not "
+			       "supported yet; remove kernel, initrd and cmdline to boot the disks "
+			       "through the firmware, or remove firmware for a direct kernel boot");
+	return 0;
+}
+
 int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 {
 	int vl = d->vm_line;
 	if (!d->name[0])
 		return located(e, file, vl, "[vm] has no name; add 'name = NAME'");
-	if (d->firmware[0])
-		return located(e, file, vl,
-			       "firmware boot is reserved and not supported yet; remove "
-			       "'firmware' and set 'kernel = PATH' to a bzImage");
-	if (!d->kernel[0])
-		return located(e, file, vl, "[vm] has no kernel; add 'kernel = /path/to/bzImage'");
+	if (check_boot(d, file, e) < 0)
+		return -1;
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
 		if (!k->path[0] && !k->template_name[0])
@@ -391,7 +482,8 @@ static int apply_assignment(struct vmdef *d, char *key, const char *value, struc
 	return set_device_key(d, disk, id, sub, value, e);
 }
 
-int vmdef_set(struct vmdef *d, const char *assignment, struct err *e)
+/* One KEY=VALUE applied to d, unchecked; errors start with KEY. */
+static int apply_one(struct vmdef *d, const char *assignment, struct err *e)
 {
 	char key[96];
 	const char *eq = strchr(assignment, '=');
@@ -399,20 +491,37 @@ int vmdef_set(struct vmdef *d, const char *assignment, struct err *e)
 		return err_set(e, "'%.60s' is not KEY=VALUE; write e.g. memory=1G or disk.root.path=/img", assignment);
 	memcpy(key, assignment, (size_t)(eq - assignment));
 	key[eq - assignment] = '\0';
+	struct err sub;
+	if (apply_assignment(d, key, eq + 1, &sub) < 0)
+		return err_set(e, "%.*s: %s", (int)(eq - assignment), assignment, sub.msg);
+	return 0;
+}
+
+int vmdef_set_all(struct vmdef *d, char *const *assignments, int n, struct err *e)
+{
 	struct vmdef *tmp = malloc(sizeof(*tmp));
 	if (!tmp)
 		return err_set(e, "out of memory");
 	*tmp = *d;
+	int r = 0;
+	for (int i = 0; i < n && r == 0; i++)
+		r = apply_one(tmp, assignments[i], e);
 	struct err sub;
-	int r = apply_assignment(tmp, key, eq + 1, &sub);
+	if (r == 0 && vmdef_check(tmp, NULL, &sub) < 0) {
+		/* One edit: the error starts with its key, as a bad value's does. */
+		const char *a = n == 1 ? assignments[0] : "";
+		r = err_set(e, "%.*s%s%s", (int)strcspn(a, "="), a, n == 1 ? ": " : "", sub.msg);
+	}
 	if (r == 0)
-		r = vmdef_check(tmp, NULL, &sub);
-	if (r < 0)
-		err_set(e, "%.*s: %s", (int)(eq - assignment), assignment, sub.msg);
-	else
 		*d = *tmp;
 	free(tmp);
 	return r;
+}
+
+int vmdef_set(struct vmdef *d, const char *assignment, struct err *e)
+{
+	char *one = (char *)assignment; /* read only */
+	return vmdef_set_all(d, &one, 1, e);
 }
 
 /* Splits "HEAD,opt,opt..." in buf (modified); returns HEAD and sets *opts. */
@@ -491,5 +600,26 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 		return -1;
 	strcpy(n.id, slot->id);
 	*slot = n;
+	return 0;
+}
+
+int vmdef_set_firmware_spec(struct vmdef *d, const char *spec, struct err *e)
+{
+	char buf[512], fw[600], vars[600] = "firmware-vars=";
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf))
+		return err_set(e, "--firmware '%.40s...' is too long", spec);
+	char *opts, *code = split_spec(buf, &opts);
+	if (opts && strncmp(opts, "vars=", 5) == 0 && strcmp(code, VMDEF_FIRMWARE_UEFI))
+		snprintf(vars + strlen(vars), sizeof(vars) - strlen(vars), "%s", opts + 5);
+	else if (opts)
+		return err_set(e,
+			       "--firmware %s: write uefi (Debian's OVMF) or CODE,vars=TEMPLATE (a code image "
+			       "and its variable store template)",
+			       spec);
+	snprintf(fw, sizeof(fw), "firmware=%s", code);
+	char *both[] = {fw, vars};
+	struct err sub;
+	if (vmdef_set_all(d, both, 2, &sub) < 0)
+		return err_set(e, "--firmware %s: %s", spec, sub.msg);
 	return 0;
 }

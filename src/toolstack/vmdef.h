@@ -3,7 +3,8 @@
  * INI text written back. Pure: no file or process access, so every path is unit-testable.
  *
  * Layout (docs/vm-definition.md):
- *   [vm]          name memory cpus kernel initrd cmdline firmware vsock-cid display label autostart
+ *   [vm]          name memory cpus kernel initrd cmdline firmware firmware-vars boot vsock-cid
+ *                 display label autostart
  *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
  *   [nic ID]      type mac ifname forward...            (up to VMDEF_MAX_NICS)
  *   [policy]      reserved: present but empty */
@@ -28,7 +29,18 @@
 #define VMDEF_MAX_MEMORY_MIB SHOJI_MAX_MEMORY_MIB
 #define VMDEF_MAX_CPUS       SHOJI_MAX_CPUS
 
+/* firmware = uefi: Debian's OVMF (package ovmf), its code image and the template of each VM's
+ * variable store. The one place these names are kept. */
+#define VMDEF_FIRMWARE_UEFI  "uefi"
+#define VMDEF_UEFI_CODE      "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define VMDEF_UEFI_VARS      "/usr/share/OVMF/OVMF_VARS_4M.fd"
+#define VMDEF_UEFI_PACKAGE   "ovmf"
+#define VMDEF_VARS_MAX_BYTES (16u << 20) /* a variable store template's largest size */
+
 enum vmdef_disk_format { VMDEF_DISK_RAW, VMDEF_DISK_QCOW2 };
+/* boot: absent (AUTO: kernel when there is one, else disk when there is firmware), a direct
+ * kernel boot, or the firmware booting the disks. */
+enum vmdef_boot { VMDEF_BOOT_AUTO, VMDEF_BOOT_KERNEL, VMDEF_BOOT_DISK };
 enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP };
 
 struct vmdef_disk {
@@ -63,8 +75,12 @@ struct vmdef {
 	char name[VMDEF_NAME_MAX + 1];
 	uint32_t memory_mib;
 	unsigned cpus;
-	char kernel[VMDEF_PATH_MAX], initrd[VMDEF_PATH_MAX], firmware[VMDEF_PATH_MAX];
+	char kernel[VMDEF_PATH_MAX], initrd[VMDEF_PATH_MAX];
+	char firmware[VMDEF_PATH_MAX];      /* "uefi", a code image's path, or "" (none) */
+	char firmware_vars[VMDEF_PATH_MAX]; /* with firmware = PATH: its variable store template */
+	enum vmdef_boot boot;
 	char cmdline[VMDEF_CMDLINE_MAX];
+	bool cmdline_given; /* cmdline was set (not the default), which boot = disk refuses */
 	uint32_t vsock_cid; /* 0: no vsock device */
 	bool display, autostart;
 	char label[8]; /* a colour name (vmdef_parse_label) or "#rrggbb"; empty for none */
@@ -85,13 +101,25 @@ bool vmdef_name_ok(const char *name);
  * validated (vmdef_check); nothing is kept on error. */
 int vmdef_parse(const char *text, const char *file, struct vmdef *out, struct err *e);
 
-/* Whole-definition checks: a kernel, disk paths, NIC types, unique IDs. */
+/* Whole-definition checks: a kernel or firmware, disk paths, NIC types, unique IDs. */
 int vmdef_check(const struct vmdef *d, const char *file, struct err *e);
+
+/* How the VM boots: boot's value, or when it is absent, KERNEL with a kernel (or without
+ * firmware) and DISK with firmware and no kernel. */
+enum vmdef_boot vmdef_boot_of(const struct vmdef *d);
+/* The firmware's code image and variable store template (firmware = uefi: Debian's OVMF);
+ * false when the VM has no firmware. */
+bool vmdef_firmware_files(const struct vmdef *d, const char **code, const char **vars_template);
 
 /* Applies one "KEY=VALUE" edit: a [vm] key (memory, cpus, ...), or disk.ID.KEY / nic.ID.KEY
  * (which add the device if it is new), or disk.ID= / nic.ID= (empty: remove it). The result is
  * checked; d is unchanged on error. */
 int vmdef_set(struct vmdef *d, const char *assignment, struct err *e);
+/* Applies n edits and checks the result once (so that e.g. firmware=uefi boot=disk kernel=
+ * switches a VM to firmware boot in one go); d is unchanged on error. */
+int vmdef_set_all(struct vmdef *d, char *const *assignments, int n, struct err *e);
+/* "uefi" or "CODE,vars=TEMPLATE" (as shoji create --firmware) sets firmware and firmware-vars. */
+int vmdef_set_firmware_spec(struct vmdef *d, const char *spec, struct err *e);
 
 /* "PATH[,ro][,serial=ID][,format=raw|qcow2]" (as shoji-vmm's --disk) adds a disk with ID id. */
 int vmdef_add_disk_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);

@@ -65,10 +65,15 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 		put(&o, "kernel = %s\n", d->kernel);
 	if (d->initrd[0])
 		put(&o, "initrd = %s\n", d->initrd);
-	if (d->cmdline[0])
+	bool kernel_boot = vmdef_boot_of(d) == VMDEF_BOOT_KERNEL;
+	if (d->cmdline[0] && kernel_boot) /* boot = disk: the default, unused */
 		put_cmdline(&o, d->cmdline);
 	if (d->firmware[0])
 		put(&o, "firmware = %s\n", d->firmware);
+	if (d->firmware_vars[0])
+		put(&o, "firmware-vars = %s\n", d->firmware_vars);
+	if (d->firmware[0] || d->boot != VMDEF_BOOT_AUTO)
+		put(&o, "boot = %s\n", kernel_boot ? "kernel" : "disk");
 	if (d->vsock_cid)
 		put(&o, "vsock-cid = %u\n", d->vsock_cid);
 	put(&o, "display = %s\n", d->display ? "on" : "off");

@@ -46,10 +46,19 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 {
 	a->argc = 0;
 	a->used = 0;
-	int r = add(a, "%s", in->vmm) || add(a, "--kernel") || add(a, "%s", d->kernel);
-	if (d->initrd[0])
-		r = r || add(a, "--initrd") || add(a, "%s", d->initrd);
-	r = r || add(a, "--cmdline") || add(a, "%s", d->cmdline);
+	const char *code, *vars_template;
+	int r = add(a, "%s", in->vmm);
+	if (vmdef_firmware_files(d, &code, &vars_template)) {
+		/* The VM's own copy of the template (shojid's), never the template itself. */
+		if (!in->firmware_vars || !in->firmware_vars[0])
+			return err_set(e, "VM '%s' boots through firmware but has no variable store", d->name);
+		r = r || add(a, "--firmware") || add(a, "%s,vars=%s", code, in->firmware_vars);
+	} else {
+		r = r || add(a, "--kernel") || add(a, "%s", d->kernel);
+		if (d->initrd[0])
+			r = r || add(a, "--initrd") || add(a, "%s", d->initrd);
+		r = r || add(a, "--cmdline") || add(a, "%s", d->cmdline);
+	}
 	r = r || add(a, "--memory") || add(a, "%u", d->memory_mib);
 	r = r || add(a, "--cpus") || add(a, "%u", d->cpus);
 	r = r || add(a, "--control-socket") || add(a, "%s", in->control);

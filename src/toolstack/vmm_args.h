@@ -1,6 +1,6 @@
 /* vmm_args: the shoji-vmm command line for a VM definition (docs/ARCHITECTURE.md, "shojid"):
- * its control socket, serial socket and serial log, display socket, disks, NICs, vsock and the
- * jail. Pure. */
+ * its kernel or firmware, control socket, serial socket and serial log, display socket, disks,
+ * NICs, vsock and the jail. Pure. */
 #ifndef SHOJI_TOOLSTACK_VMM_ARGS_H
 #define SHOJI_TOOLSTACK_VMM_ARGS_H
 
@@ -22,6 +22,9 @@ struct vmm_args_in {
 	/* A disk with both a template name and a path is a template resolved to its image:
 	 * it gets ",volatile=DIR" (writes to an unnamed overlay in DIR) when this is set. */
 	const char *volatile_dir;
+	/* With firmware: the VM's variable store (shojid's copy of the template), passed as
+	 * --firmware CODE,vars=THIS instead of --kernel/--initrd/--cmdline. */
+	const char *firmware_vars;
 };
 
 struct vmm_args {

@@ -8,6 +8,11 @@ real monitor does (the guest writes nothing, so nothing else changes). --display
 serves a display channel through fake_display.py (a screen of the colour shoji.color=RRGGBB on
 the command line, as the test guest's display action; keys it receives are written to the
 serial log, as that guest echoes them).
+--firmware CODE,vars=FILE (instead of --kernel) boots "through firmware": CODE must be readable
+and FILE (the VM's variable store) open for reading and writing, as the jail uid when it has
+one (checked in a child that becomes that uid), or it refuses to start (status 1), naming the
+file; FILE is kept open, and the control command "fake-write-vars" {"data": TEXT} writes TEXT
+at its start, as a guest's variable write would.
 Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
 root, as the real one would."""
 import ctypes
@@ -78,6 +83,59 @@ def start_display(opts, log_path):
     return p
 
 
+def open_as(uid, gid, path, flags, follow):
+    """None when path opens with flags as uid:gid with no other group, else why not. As in the
+    real monitor's jail, which shows the file itself, only the file's own mode counts: it is
+    found as root (O_PATH) and opened as uid through /proc/self/fd."""
+    try:
+        pfd = os.open(path, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
+    except OSError as e:
+        return e.strerror
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+                ctypes.CDLL(None).prctl(4, 1)  # PR_SET_DUMPABLE: its /proc/self is its own again
+            os.close(os.open(f"/proc/self/fd/{pfd}", flags))
+        except OSError as e:
+            os.write(w, e.strerror.encode())
+        os._exit(0)
+    os.close(w)
+    os.close(pfd)
+    why = os.read(r, 512).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    return why or None
+
+
+def open_firmware(opts):
+    """The variable store's descriptor (read-write), or exits 1 with the reason, as shoji-vmm."""
+    spec = opts["--firmware"][0]
+    code, _, vars_opt = spec.partition(",")
+    if not code or not vars_opt.startswith("vars=") or "," in vars_opt:
+        print(f"shoji-vmm: --firmware takes CODE,vars=FILE, not '{spec}'", file=sys.stderr)
+        sys.exit(1)
+    if any(o in opts for o in ("--kernel", "--initrd", "--cmdline")):
+        print("shoji-vmm: --kernel and --firmware exclude each other: the firmware boots from the disks",
+              file=sys.stderr)
+        sys.exit(1)
+    jailed = "--jail-uid" in opts and os.geteuid() == 0
+    uid = int(opts["--jail-uid"][0]) if jailed else None
+    gid = int(opts["--jail-gid"][0]) if jailed else None
+    for what, path, flags, follow in (("firmware code", code, os.O_RDONLY, True),
+                                      ("firmware vars", vars_opt[5:], os.O_RDWR, False)):
+        why = open_as(uid, gid, path, flags, follow)
+        if why:
+            print(f"shoji-vmm: cannot open {what} '{path}': {why}", file=sys.stderr)
+            sys.exit(1)
+    return os.open(vars_opt[5:], os.O_RDWR | os.O_NOFOLLOW)
+
+
 def main(argv):
     opts = {}
     i = 0
@@ -97,7 +155,8 @@ def main(argv):
     if serial.startswith("file:") and not log_path:
         log_path = serial[5:]
     kernel = opts.get("--kernel", [None])[0]
-    if not kernel or not os.path.exists(kernel):
+    vars_fd = open_firmware(opts) if "--firmware" in opts else None
+    if vars_fd is None and (not kernel or not os.path.exists(kernel)):
         print(f"shoji-vmm: cannot open kernel '{kernel}': No such file or directory", file=sys.stderr)
         return 1
     if "fake.exit=1" in opts.get("--cmdline", [""])[0]:
@@ -205,6 +264,10 @@ def main(argv):
             state["exit"] = 6
         elif cmd == "disk-snapshot":
             rep = disk_snapshot(req, fds)
+        elif cmd == "fake-write-vars" and vars_fd is not None and isinstance(req.get("data"), str):
+            os.pwrite(vars_fd, req["data"].encode(), 0)
+            os.fsync(vars_fd)
+            rep = {"ok": True}
         elif cmd == "test-forbidden-syscall":
             forbidden_syscall()  # dies of SIGSYS, as the real monitor does under its filter
             rep = {"ok": False, "error": "the filter did not kill"}

@@ -166,6 +166,30 @@ def test_definition_paths_checked_as_the_owner(ts):
     ts.ok("delete", "rootvm")
 
 
+def test_member_names_a_firmware_template(ts):
+    """alice's firmware VM names, as its variable store template (which root copies into a file
+    her VM reads), a root-only file: refused, as she cannot read it; then a root file her gid
+    may read but not everyone: refused by root's own check before any copy. No store is made,
+    and the daemon answers throughout."""
+    members_possible(ts)
+    code, secret = os.path.join(ts.dir, "fw-code.fd"), os.path.join(ts.dir, "fw-secret.fd")
+    for p, mode in ((code, 0o644), (secret, 0o600)):
+        with open(p, "wb") as f:
+            f.write(b"not for alice\n" * 4096)
+        os.chmod(p, mode)
+    rc, _, err = ts.shoji("create", "alicefw", "--firmware", f"{code},vars={secret}", prefix=as_user(ALICE))
+    assert rc == 0, err
+    store = os.path.join(ts.state, "vms", "alicefw", "uefi-vars.fd")
+    for gid, why in ((0, "not readable by the VM's owner"), (ALICE, "not readable by all")):
+        os.chown(secret, 0, gid)
+        os.chmod(secret, 0o640)
+        rc, _, err = ts.shoji("start", "alicefw", prefix=as_user(ALICE))
+        assert rc != 0 and why in err and secret in err, (gid, rc, err)
+        assert not os.path.exists(store) and not os.path.exists(store + ".new")
+        ping(ts)
+    ts.ok("delete", "alicefw")
+
+
 @contextlib.contextmanager
 def held_job(ts, request):
     """Sends request while the test build's hook holds every image job before its work (a FIFO
@@ -321,6 +345,7 @@ def test_published_template_is_immutable(ts):
 
 TESTS = [test_client_descriptor_flood, test_published_template_is_immutable, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
          test_members_act_only_on_their_own_vms, test_definition_paths_checked_as_the_owner,
+         test_member_names_a_firmware_template,
          test_image_jobs_leave_the_daemon_answering,
          test_displays_only_for_the_seat_user]
 

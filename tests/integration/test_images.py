@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-from test_toolstack import Skip, Toolstack, as_jail, run_tests, wait_until
+from test_toolstack import (OVMF_CODE, Skip, Toolstack, as_jail, check_vars_file, control, monitor_args, need_uefi,
+                            run_tests, wait_until)
 
 MIB = 1 << 20
 PATTERN = (b"shoji-disk-pattern\n" * 60000)[:MIB]
@@ -367,7 +368,31 @@ def test_disposable(ts):
     assert not disposables(ts)
 
 
-TESTS = [test_template_import, test_template_vm, test_snapshots_offline, test_live_snapshot, test_disposable]
+def test_disposable_firmware(ts):
+    # A disposable VM booting its template disk through firmware: its variable store is a fresh
+    # copy of the template in its volatile directory at each run, and goes with it.
+    if not ts.has_volatile:
+        raise Skip("the monitor has no volatile= disks")
+    need_uefi(ts, "fwcheck")
+    stores = []
+    for _ in range(2):
+        out = ts.ok("run", "--disposable", "base", "--firmware", "uefi", "--memory", "128M")
+        name = out.split("'")[1]
+        store = os.path.join(ts.state, "vms", name, "volatile", "uefi-vars.fd")
+        args, pieces = monitor_args(ts, name)
+        assert "--kernel" not in args and OVMF_CODE in pieces and f"vars={store}" in pieces, args
+        assert check_vars_file(ts, name, store), "not a fresh copy of the template"
+        assert not os.path.exists(os.path.join(ts.state, "vms", name, "uefi-vars.fd"))
+        assert control(ts, name, {"cmd": "fake-write-vars", "data": "written-by-a-disposable"})["ok"]
+        ts.ok("stop", name)
+        wait_until(lambda: not leftovers(ts, name), 10, f"{name} removed, its store with it")
+        stores.append(store)
+    assert stores[0] == stores[1]  # the same name again, and still a fresh store
+    assert not disposables(ts)
+
+
+TESTS = [test_template_import, test_template_vm, test_snapshots_offline, test_live_snapshot, test_disposable,
+         test_disposable_firmware]
 
 
 def main():

@@ -754,6 +754,161 @@ def test_devices_through_the_toolstack(ts):
     ts.ok("delete", "delta")
 
 
+OVMF_CODE, OVMF_VARS = "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+
+def control(ts, name, req):
+    """One request to VM name's monitor on its control socket (as shojid makes them)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(os.path.join(ts.run, name, "control.sock"))
+        s.sendall((json.dumps(req) + "\n").encode())
+        return json.loads(s.makefile().readline())
+
+
+def monitor_args(ts, name):
+    """The running monitor's arguments, also cut at commas (the real one may cut them in place)."""
+    with open(f"/proc/{ts.vm(name)['pid']}/cmdline", "rb") as f:
+        args = f.read().decode().split("\0")
+    return args, [p for a in args for p in a.split(",")]
+
+
+def check_vars_file(ts, name, path):
+    """VM name's variable store: a copy of the template, 0600, the VM's jail uid's (the daemon's
+    own uid when monitors are not jailed)."""
+    st = os.lstat(path)
+    owner = ts.vm(name)["jail_uid"] if os.geteuid() == 0 else os.geteuid()
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == owner, \
+        (path, oct(st.st_mode), st.st_uid, owner)
+    with open(path, "rb") as a, open(OVMF_VARS, "rb") as b:
+        return a.read() == b.read()
+
+
+def need_uefi(ts, name):
+    """Skips where the stand-in monitor or Debian's OVMF is missing; without OVMF, first shows
+    that firmware = uefi fails at start naming the package."""
+    if ts.real:
+        raise Skip("looks at what the stand-in monitor was given and writes through it")
+    if not (os.path.exists(OVMF_CODE) and os.path.exists(OVMF_VARS)):
+        ts.ok("create", name, "--firmware", "uefi")
+        ts.status(1, "start", name, words=["OVMF", "apt install ovmf"])
+        ts.ok("delete", name)
+        raise Skip("Debian's OVMF is not installed (apt install ovmf): only the error was checked")
+
+
+def test_firmware_vm(ts):
+    # firmware = uefi, boot = disk: the monitor gets --firmware OVMF_CODE,vars=STORE and no
+    # kernel; the VM's own store is a fresh copy of OVMF_VARS, kept across a stop and a start,
+    # removed with the VM.
+    need_uefi(ts, "fw")
+    disk = os.path.join(ts.dir, "fw-root.img")
+    with open(disk, "wb") as f:
+        f.truncate(1 << 20)
+    ts.ok("create", "fw", "--firmware", "uefi", "--disk", disk, "--memory", "128M")
+    if os.geteuid() == 0:
+        os.chown(disk, ts.vm("fw")["jail_uid"], -1)
+    v = ts.vm("fw")
+    assert v["firmware"] == "uefi" and v["boot"] == "disk", v
+    out = ts.ok("info", "fw")
+    assert re.search(r"^firmware +uefi$", out, re.M) and re.search(r"^boot +disk$", out, re.M), out
+    with open(os.path.join(ts.state, "vms", "fw.ini")) as f:
+        text = f.read()
+    assert "firmware = uefi\nboot = disk\n" in text and "kernel" not in text and "cmdline" not in text, text
+    store = os.path.join(ts.state, "vms", "fw", "uefi-vars.fd")
+    assert not os.path.exists(store)  # made at the first start
+    ts.ok("start", "fw")
+    args, _ = monitor_args(ts, "fw")
+    assert args[args.index("--firmware") + 1] == f"{OVMF_CODE},vars={store}", args
+    assert not {"--kernel", "--initrd", "--cmdline"} & set(args), args
+    assert check_vars_file(ts, "fw", store), "the store is not a copy of the template"
+    assert ts.vm("fw")["firmware_vars"] == store
+    # The guest changes a variable: the store keeps it across a stop and a start.
+    assert control(ts, "fw", {"cmd": "fake-write-vars", "data": "shoji-marker"})["ok"]
+    ts.ok("stop", "fw", "--timeout", "2")
+    ts.ok("start", "fw")
+    assert not check_vars_file(ts, "fw", store)
+    with open(store, "rb") as f:
+        assert f.read(12) == b"shoji-marker"
+    with open(OVMF_VARS, "rb") as f:
+        assert f.read(12) != b"shoji-marker", "the template was written"
+    # A kernel VM switched to firmware in one set; the edits one by one would not check.
+    ts.status(2, "set", "fw", "kernel=/k", words=["boot = disk boots the disks", "remove kernel"])
+    ts.status(2, "set", "fw", "kernel=/k", "boot=kernel", words=["not supported yet", "remove firmware"])
+    ts.create("fwk")
+    ts.status(2, "set", "fwk", "firmware=uefi", words=["not supported yet"])
+    ts.ok("set", "fwk", "firmware=uefi", "kernel=", "initrd=", "cmdline=")
+    assert ts.vm("fwk")["boot"] == "disk"
+    ts.ok("delete", "fwk")
+    ts.ok("kill", "fw")
+    ts.ok("delete", "fw")
+    assert not os.path.exists(store) and not os.path.exists(os.path.dirname(store))
+
+
+def firmware_start_fails(ts, name, code, template, words):
+    """A VM with firmware = code and firmware-vars = template: its start refused with words,
+    and no store (nor half of one) left."""
+    ts.ok("set", name, f"firmware={code}", f"firmware-vars={template}")
+    rc, _, err = ts.shoji("start", name)
+    assert rc == 1 and all(w in err for w in words), (rc, err, words)
+    assert ts.vm(name)["state"] == "stopped"
+    left = [f for f in os.listdir(os.path.join(ts.state, "vms", name)) if f.startswith("uefi-vars")]
+    assert not left, left
+
+
+def test_firmware_errors(ts):
+    # Bad definitions are refused with the file, the line and the fix; bad files at start,
+    # naming the file, before anything is made.
+    if ts.real:
+        raise Skip("the stand-in monitor's check of the firmware files is what passes here")
+    bad = os.path.join(ts.dir, "fwbad.ini")
+    for body, words in (("boot = disk\n", ["boot = disk needs firmware", "firmware = uefi", "apt install ovmf"]),
+                        ("firmware = /x/CODE.fd\n", ["needs firmware-vars = PATH"]),
+                        ("firmware = uefi\nkernel = /k\n", ["not supported yet"]),
+                        ("firmware = bios\n", [f"{bad}:3:", "not uefi or a path"])):
+        with open(bad, "w") as f:
+            f.write("[vm]\nname = fwbad\n" + body)
+        ts.status(2, "create", "--from", bad, words=[f"{bad}:"] + words)
+    ts.status(2, "create", "fwbad", "--firmware", "/x/CODE.fd", words=["needs firmware-vars"])
+    ts.status(2, "create", "fwbad", "--firmware", "uefi", "--kernel", "/k", words=["not supported yet"])
+    code, tmpl = os.path.join(ts.dir, "CODE.fd"), os.path.join(ts.dir, "VARS.fd")
+    for p in (code, tmpl):
+        with open(p, "wb") as f:
+            f.write(b"\xff" * 65536)
+        os.chmod(p, 0o644)
+    ts.ok("create", "fwbad", "--firmware", f"{code},vars={tmpl}")
+    firmware_start_fails(ts, "fwbad", "/nosuch/CODE.fd", tmpl, ["firmware '/nosuch/CODE.fd'", "No such file"])
+    tdir, fifo, link, big, empty = (os.path.join(ts.dir, n) for n in ("vars.d", "vars.fifo", "vars.link",
+                                                                       "vars.big", "vars.empty"))
+    os.mkdir(tdir)
+    os.mkfifo(fifo)
+    os.symlink(tmpl, link)
+    with open(big, "wb") as f:
+        f.truncate(17 << 20)
+    open(empty, "wb").close()
+    firmware_start_fails(ts, "fwbad", code, tdir, [f"firmware-vars '{tdir}'", "not a regular file"])
+    firmware_start_fails(ts, "fwbad", code, fifo, [f"firmware-vars '{fifo}'", "a FIFO"])
+    firmware_start_fails(ts, "fwbad", code, "/nosuch/VARS.fd", ["firmware-vars '/nosuch/VARS.fd'", "No such file"])
+    firmware_start_fails(ts, "fwbad", code, link, [link, "symbolic link"])
+    firmware_start_fails(ts, "fwbad", code, big, [big, "1 byte to 16 MiB"])
+    firmware_start_fails(ts, "fwbad", code, empty, [empty, "1 byte to 16 MiB"])
+    os.chmod(tmpl, 0o666)
+    firmware_start_fails(ts, "fwbad", code, tmpl, [tmpl, "written by others than root", "chmod go-w"])
+    os.chmod(tmpl, 0o600)
+    firmware_start_fails(ts, "fwbad", code, tmpl, [tmpl, "not readable by all"])
+    if os.geteuid() == 0:
+        os.chmod(tmpl, 0o644)
+        os.chown(tmpl, 1, -1)  # a template someone else may rewrite: not copied by root
+        firmware_start_fails(ts, "fwbad", code, tmpl, [tmpl, "chown root"])
+        os.chown(tmpl, 0, -1)
+        os.chmod(code, 0o600)  # the jail uid must read the code image itself
+        firmware_start_fails(ts, "fwbad", code, tmpl, ["firmware", code, "not readable by jail uid"])
+        os.chmod(code, 0o644)
+    os.chmod(tmpl, 0o644)
+    ts.ok("start", "fwbad")  # the same VM with good files
+    ts.ok("kill", "fwbad")
+    ts.ok("delete", "fwbad")
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
@@ -761,7 +916,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
-         test_devices_through_the_toolstack]
+         test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors]
 
 
 def parse_args(needs, flags=()):

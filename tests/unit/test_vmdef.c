@@ -111,6 +111,7 @@ static void test_errors_name_the_line(void **state)
 	expect("", "t.ini", "no [vm] section");
 	expect("[vm]\nkernel=/k\n", "t.ini:1:", "no name; add 'name = NAME'");
 	expect("[vm]\nname=a\n", "t.ini:1:", "no kernel; add 'kernel = ");
+	expect("[vm]\nname=a\n", "t.ini:1:", "or 'firmware = uefi'");
 	expect(VM "bogus = 1\n", "t.ini:4:", "unknown key 'bogus'; known keys here: name, memory");
 	expect(VM "[bogus]\n", "t.ini:4:", "unknown section [bogus]; use [vm]");
 	expect(VM "[disk]\npath=/x\n", "t.ini:4:", "unknown section [disk]");
@@ -149,7 +150,6 @@ static void test_value_errors(void **state)
 	expect("[vm]\nname=a\nkernel=vmlinuz\n", "t.ini:3:", "relative; give an absolute path");
 	expect("[vm]\nname=a\nkernel=/a,b\n", "t.ini:3:", "comma");
 	expect(VM "initrd = rel\n", "t.ini:4:", "absolute");
-	expect(VM "firmware = /fw.bin\n", "t.ini:1:", "firmware boot is reserved");
 	expect(VM "vsock-cid = 2\n", "t.ini:4:", "0-2 are reserved");
 	expect(VM "vsock-cid = 4294967295\n", "t.ini:4:", "vsock-cid");
 	expect(VM "display = maybe\n", "t.ini:4:", "not yes or no");
@@ -250,6 +250,115 @@ static void test_hostile_text(void **state)
 				     "t.ini", &def, &e),
 			 0);
 	assert_string_equal(def.name, "a");
+}
+
+#define FW "[vm]\nname=a\n"
+
+/* firmware, firmware-vars and boot: each wrong combination names the line and the fix. */
+static void test_firmware_errors(void **state)
+{
+	(void)state;
+	expect(FW "firmware = bios\n", "t.ini:3:", "not uefi or a path");
+	expect(FW "firmware = OVMF_CODE.fd\n", "t.ini:3:", "absolute path");
+	expect(FW "firmware = /fw/a,b\n", "t.ini:3:", "comma");
+	expect(FW "boot = floppy\n", "t.ini:3:", "not kernel or disk");
+	expect(FW "boot = disk\n", "t.ini:1:", "boot = disk needs firmware to boot the disks; add 'firmware = uefi'");
+	expect(FW "boot = disk\n", "t.ini:1:", "apt install ovmf");
+	expect(FW "firmware = /fw/CODE.fd\n", "t.ini:1:", "needs firmware-vars = PATH");
+	expect(FW "firmware-vars = /fw/VARS.fd\nkernel=/k\n", "t.ini:1:", "add 'firmware = /path/to/CODE.fd'");
+	expect(FW "firmware = uefi\nfirmware-vars = /fw/VARS.fd\n", "t.ini:1:", "remove firmware-vars");
+	expect(FW "firmware = uefi\nboot = disk\nkernel = /k\n", "t.ini:1:", "remove kernel, initrd and cmdline");
+	expect(FW "firmware = uefi\ninitrd = /i\n", "t.ini:1:", "remove kernel, initrd and cmdline");
+	expect(FW "firmware = uefi\ncmdline = quiet\n", "t.ini:1:", "boot = disk boots the disks");
+	expect(FW "firmware = uefi\ncmdline = console=ttyS0\n", "t.ini:1:", "remove kernel, initrd and cmdline");
+	expect(FW "firmware = uefi\nkernel = /k\n", "t.ini:1:", "not supported yet");
+	expect(FW "firmware = uefi\nboot = kernel\nkernel = /k\n", "t.ini:1:", "not supported yet");
+	expect(FW "firmware = uefi\nboot = kernel\n", "t.ini:1:", "has no kernel");
+	expect(FW "firmware = uefi\nboot = disk\nboot = disk\n", "t.ini:5:", "given twice");
+}
+
+static void test_firmware_definitions(void **state)
+{
+	(void)state;
+	const char *code, *vars;
+	char text[4096];
+	struct vmdef back;
+	/* uefi: Debian's OVMF; without a kernel the firmware boots the disks. */
+	assert_int_equal(vmdef_parse(FW "firmware = uefi\n[disk root]\npath=/r.img\n", "t.ini", &def, &e), 0);
+	assert_int_equal(vmdef_boot_of(&def), VMDEF_BOOT_DISK);
+	assert_true(vmdef_firmware_files(&def, &code, &vars));
+	assert_string_equal(code, VMDEF_UEFI_CODE);
+	assert_string_equal(vars, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+	/* Written back with boot = disk and no cmdline; read back the same. */
+	assert_true(vmdef_format(&def, text, sizeof(text)) > 0);
+	assert_contains(text, "firmware = uefi\nboot = disk\n");
+	assert_null(strstr(text, "cmdline"));
+	assert_null(strstr(text, "firmware-vars"));
+	assert_int_equal(vmdef_parse(text, "back.ini", &back, &e), 0);
+	assert_int_equal(vmdef_boot_of(&back), VMDEF_BOOT_DISK);
+	/* A code image of one's own with its variable store template. */
+	assert_int_equal(vmdef_parse(FW "firmware = /fw/CODE.fd\nfirmware-vars = /fw/VARS.fd\nboot = disk\n", "t.ini",
+				     &def, &e),
+			 0);
+	assert_true(vmdef_firmware_files(&def, &code, &vars));
+	assert_string_equal(code, "/fw/CODE.fd");
+	assert_string_equal(vars, "/fw/VARS.fd");
+	assert_true(vmdef_format(&def, text, sizeof(text)) > 0);
+	assert_contains(text, "firmware = /fw/CODE.fd\nfirmware-vars = /fw/VARS.fd\nboot = disk\n");
+	/* A kernel VM: boot = kernel by default, nothing new written back. */
+	assert_int_equal(vmdef_parse(VM, "t.ini", &def, &e), 0);
+	assert_int_equal(vmdef_boot_of(&def), VMDEF_BOOT_KERNEL);
+	assert_false(vmdef_firmware_files(&def, &code, &vars));
+	assert_true(vmdef_format(&def, text, sizeof(text)) > 0);
+	assert_null(strstr(text, "boot"));
+	assert_null(strstr(text, "firmware"));
+	assert_int_equal(vmdef_parse(VM "boot = kernel\n", "t.ini", &def, &e), 0);
+	assert_true(vmdef_format(&def, text, sizeof(text)) > 0);
+	assert_contains(text, "boot = kernel\n");
+}
+
+/* shoji set: a kernel VM switched to firmware in one call; each edit alone would not check. */
+static void test_firmware_set(void **state)
+{
+	(void)state;
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	struct vmdef before = def;
+	assert_int_equal(vmdef_set(&def, "firmware=uefi", &e), -1);
+	assert_contains(e.msg, "firmware: a kernel booted through firmware");
+	char *partial[] = {"firmware=uefi", "kernel=", "initrd="};
+	assert_int_equal(vmdef_set_all(&def, partial, 3, &e), -1);
+	assert_contains(e.msg, "remove kernel, initrd and cmdline");
+	assert_memory_equal(&before, &def, sizeof(def));
+	char *bad[] = {"firmware=uefi", "boot=sideways"};
+	assert_int_equal(vmdef_set_all(&def, bad, 2, &e), -1);
+	assert_contains(e.msg, "boot: boot 'sideways' is not kernel or disk");
+	char *all[] = {"firmware=uefi", "kernel=", "initrd=", "cmdline="};
+	assert_int_equal(vmdef_set_all(&def, all, 4, &e), 0);
+	assert_int_equal(vmdef_boot_of(&def), VMDEF_BOOT_DISK);
+	assert_int_equal(vmdef_set(&def, "firmware=/fw/CODE.fd", &e), -1);
+	assert_contains(e.msg, "needs firmware-vars");
+	char *own[] = {"firmware=/fw/CODE.fd", "firmware-vars=/fw/VARS.fd"};
+	assert_int_equal(vmdef_set_all(&def, own, 2, &e), 0);
+	assert_string_equal(def.firmware_vars, "/fw/VARS.fd");
+	/* And back to a kernel. */
+	char *back[] = {"firmware=", "firmware-vars=", "kernel=/k"};
+	assert_int_equal(vmdef_set_all(&def, back, 3, &e), 0);
+	assert_int_equal(vmdef_boot_of(&def), VMDEF_BOOT_KERNEL);
+	/* shoji create --firmware: uefi, or CODE,vars=TEMPLATE. */
+	vmdef_init(&def, "c");
+	assert_int_equal(vmdef_set_firmware_spec(&def, "uefi", &e), 0);
+	assert_string_equal(def.firmware, "uefi");
+	vmdef_init(&def, "c");
+	assert_int_equal(vmdef_set_firmware_spec(&def, "/fw/CODE.fd,vars=/fw/VARS.fd", &e), 0);
+	assert_string_equal(def.firmware_vars, "/fw/VARS.fd");
+	assert_int_equal(vmdef_set_firmware_spec(&def, "/fw/CODE.fd", &e), -1);
+	assert_contains(e.msg, "--firmware /fw/CODE.fd: firmware = PATH needs firmware-vars");
+	assert_int_equal(vmdef_set_firmware_spec(&def, "uefi,vars=/v", &e), -1);
+	assert_contains(e.msg, "write uefi");
+	assert_int_equal(vmdef_set_firmware_spec(&def, "/c,ro", &e), -1);
+	assert_contains(e.msg, "CODE,vars=TEMPLATE");
+	assert_int_equal(vmdef_set_firmware_spec(&def, "/c,vars=rel.fd", &e), -1);
+	assert_contains(e.msg, "relative");
 }
 
 static void test_format_round_trip(void **state)
@@ -405,6 +514,21 @@ static void test_vmm_args(void **state)
 	in.volatile_dir = "/s/vol";
 	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
 	assert_string_equal(a->argv[a->argc - 1], "/t/v1.qcow2,format=qcow2,volatile=/s/vol");
+	/* Firmware: --firmware CODE,vars=the VM's own store, and no kernel, initrd or cmdline. */
+	assert_int_equal(vmdef_parse(FW "firmware = uefi\n", "t.ini", &def, &e), 0);
+	in.volatile_dir = NULL;
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), -1);
+	assert_contains(e.msg, "no variable store");
+	in.firmware_vars = "/s/vms/a/uefi-vars.fd";
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	assert_string_equal(a->argv[1], "--firmware");
+	assert_string_equal(a->argv[2], "/usr/share/OVMF/OVMF_CODE_4M.fd,vars=/s/vms/a/uefi-vars.fd");
+	assert_string_equal(a->argv[3], "--memory");
+	for (int i = 0; i < a->argc; i++) {
+		assert_null(strstr(a->argv[i], "--kernel"));
+		assert_null(strstr(a->argv[i], "--cmdline"));
+		assert_null(strstr(a->argv[i], "--initrd"));
+	}
 	free(a);
 }
 
@@ -417,6 +541,9 @@ int main(void)
 		cmocka_unit_test(test_value_errors),
 		cmocka_unit_test(test_device_errors),
 		cmocka_unit_test(test_hostile_text),
+		cmocka_unit_test(test_firmware_errors),
+		cmocka_unit_test(test_firmware_definitions),
+		cmocka_unit_test(test_firmware_set),
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_specs),

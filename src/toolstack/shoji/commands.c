@@ -96,6 +96,19 @@ static int set_key(struct vmdef *d, const char *key, const char *value, bool pat
 	return CLI_OK;
 }
 
+int firmware_option(struct vmdef *d, const char *cmd, const char *spec)
+{
+	char abs[4096];
+	struct err e;
+	if (strcmp(spec, VMDEF_FIRMWARE_UEFI) && spec[0] != '/')
+		make_absolute(spec, abs, sizeof(abs));
+	else
+		snprintf(abs, sizeof(abs), "%s", spec);
+	if (vmdef_set_firmware_spec(d, abs, &e) < 0)
+		return cli_fail(CLI_USAGE, "%s: %s", cmd, e.msg);
+	return CLI_OK;
+}
+
 static int create_from_file(struct cli *c, const char *name, const char *file)
 {
 	char *text;
@@ -129,60 +142,22 @@ static int create_from_file(struct cli *c, const char *name, const char *file)
 	return r;
 }
 
-int cmd_create(struct cli *c, int argc, char **argv)
+/* create's options into d: the kernel or firmware first, since every edit is checked against a
+ * whole definition, then the rest in their order. */
+static int create_options(struct vmdef *d, int argc, char **argv, const struct option *opts)
 {
-	static const struct option opts[] = {
-		{"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'c'},
-		{"kernel", required_argument, NULL, 'k'},
-		{"initrd", required_argument, NULL, 'i'},
-		{"cmdline", required_argument, NULL, 'l'},
-		{"disk", required_argument, NULL, 'd'},
-		{"net", required_argument, NULL, 'n'},
-		{"vsock", required_argument, NULL, 'v'},
-		{"label", required_argument, NULL, 'L'},
-		{"display", required_argument, NULL, 'D'},
-		{"autostart", required_argument, NULL, 'a'},
-		{"from", required_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *from = NULL;
-	int o;
-	/* First pass: find --from and check the options are known. */
-	opterr = 0;
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == 'f')
-			from = optarg;
-		else if (o == '?' || o == ':')
-			return usage_error("create", "unknown option or missing value");
-	}
-	const char *name = optind < argc ? argv[optind] : NULL;
-	if (optind + 1 < argc)
-		return usage_error("create", "too many arguments");
-	if (name && !vmdef_name_ok(name))
-		return usage_error("create", "that is not a VM name (1 to 32 of A-Z a-z 0-9 . _ -)");
-	if (from)
-		return create_from_file(c, name, from);
-	if (!name)
-		return usage_error("create", "a VM name is needed");
-	struct vmdef *d = malloc(sizeof(*d));
-	char *text = malloc(65536);
-	int r = CLI_OK, ndisks = 0, nnics = 0;
-	if (!d || !text) {
-		free(d);
-		free(text);
-		return cli_fail(CLI_ERROR, "out of memory");
-	}
-	vmdef_init(d, name);
-	/* The kernel first: every edit is checked against a whole definition. */
+	int o, r = CLI_OK, ndisks = 0, nnics = 0;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1 && r == CLI_OK) {
 		if (o == 'k')
 			r = set_key(d, "kernel", optarg, true);
+		else if (o == 'F')
+			r = firmware_option(d, "create", optarg);
 	}
-	if (r == CLI_OK && !d->kernel[0])
-		r = cli_fail(CLI_USAGE, "create: --kernel PATH is needed (or --from FILE)");
+	if (r == CLI_OK && !d->kernel[0] && !d->firmware[0])
+		r = cli_fail(CLI_USAGE,
+			     "create: --kernel PATH is needed, or --firmware uefi to boot from the disks (or "
+			     "--from FILE)");
 	optind = 1;
 	struct err e;
 	char spec[4200], id[16];
@@ -210,6 +185,49 @@ int cmd_create(struct cli *c, int argc, char **argv)
 		default: break;
 		}
 	}
+	return r;
+}
+
+int cmd_create(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"memory", required_argument, NULL, 'm'},    {"cpus", required_argument, NULL, 'c'},
+		{"kernel", required_argument, NULL, 'k'},    {"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'l'},   {"disk", required_argument, NULL, 'd'},
+		{"net", required_argument, NULL, 'n'},       {"vsock", required_argument, NULL, 'v'},
+		{"label", required_argument, NULL, 'L'},     {"display", required_argument, NULL, 'D'},
+		{"autostart", required_argument, NULL, 'a'}, {"from", required_argument, NULL, 'f'},
+		{"firmware", required_argument, NULL, 'F'},  {NULL, 0, NULL, 0},
+	};
+	const char *from = NULL;
+	int o;
+	/* First pass: find --from and check the options are known. */
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'f')
+			from = optarg;
+		else if (o == '?' || o == ':')
+			return usage_error("create", "unknown option or missing value");
+	}
+	const char *name = optind < argc ? argv[optind] : NULL;
+	if (optind + 1 < argc)
+		return usage_error("create", "too many arguments");
+	if (name && !vmdef_name_ok(name))
+		return usage_error("create", "that is not a VM name (1 to 32 of A-Z a-z 0-9 . _ -)");
+	if (from)
+		return create_from_file(c, name, from);
+	if (!name)
+		return usage_error("create", "a VM name is needed");
+	struct vmdef *d = malloc(sizeof(*d));
+	char *text = malloc(65536);
+	if (!d || !text) {
+		free(d);
+		free(text);
+		return cli_fail(CLI_ERROR, "out of memory");
+	}
+	vmdef_init(d, name);
+	int r = create_options(d, argc, argv, opts);
 	if (r == CLI_OK && vmdef_format(d, text, 65536) < 0)
 		r = cli_fail(CLI_ERROR, "create: the definition is too large");
 	if (r == CLI_OK) {
@@ -257,13 +275,12 @@ static void print_info(struct json_object *rep)
 	struct json_object *vm, *ev;
 	if (!json_object_object_get_ex(rep, "vm", &vm))
 		return;
-	static const char *const keys[] = {"name",           "state",         "pid",
-					   "uptime_s",       "memory_mib",    "cpus",
-					   "disks",          "nics",          "label",
-					   "display",        "autostart",     "last_exit",
-					   "error",          "jail_uid",      "definition",
-					   "serial_log",     "serial_socket", "control_socket",
-					   "display_socket", "cgroup",        "cgroup_memory_max",
+	static const char *const keys[] = {"name",           "state",          "pid",        "uptime_s",
+					   "memory_mib",     "cpus",           "firmware",   "firmware_vars",
+					   "boot",           "disks",          "nics",       "label",
+					   "display",        "autostart",      "last_exit",  "error",
+					   "jail_uid",       "definition",     "serial_log", "serial_socket",
+					   "control_socket", "display_socket", "cgroup",     "cgroup_memory_max",
 					   "cgroup_pids_max"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		struct json_object *v;
@@ -413,6 +430,8 @@ int cmd_set(struct cli *c, int argc, char **argv)
 		/* Relative paths are relative to here, not to the daemon. */
 		if (eq && eq[1] && eq[1] != '/' &&
 		    (strncmp(argv[i], "kernel=", 7) == 0 || strncmp(argv[i], "initrd=", 7) == 0 ||
+		     strncmp(argv[i], "firmware-vars=", 14) == 0 ||
+		     (strncmp(argv[i], "firmware=", 9) == 0 && strcmp(eq + 1, VMDEF_FIRMWARE_UEFI)) ||
 		     (strncmp(argv[i], "disk.", 5) == 0 && eq - argv[i] > 5 && strncmp(eq - 5, ".path", 5) == 0))) {
 			char p[4096];
 			make_absolute(eq + 1, p, sizeof(p));

@@ -29,6 +29,11 @@ int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_seat(struct cli *c, int argc, char **argv);
 int cmd_switch(struct cli *c, int argc, char **argv);
 
+/* create and run: --firmware uefi or CODE,vars=TEMPLATE set in d (CODE made absolute;
+ * TEMPLATE must be). */
+struct vmdef;
+int firmware_option(struct vmdef *d, const char *cmd, const char *spec);
+
 /* Prints the usage of one command. */
 void command_usage(FILE *f, const char *name);
 

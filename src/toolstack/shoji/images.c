@@ -296,42 +296,16 @@ static int set_value(struct vmdef *d, const char *key, const char *value, bool p
 	return CLI_OK;
 }
 
-int cmd_run(struct cli *c, int argc, char **argv)
+/* run's definition: a red label, its root on the template, then the options in their order. */
+static int disposable_options(struct vmdef *d, const char *tmpl, const char *kernel, const char *firmware, int argc,
+			      char **argv, const struct option *opts)
 {
-	static const struct option opts[] = {
-		{"disposable", required_argument, NULL, 't'}, {"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'c'},       {"kernel", required_argument, NULL, 'k'},
-		{"initrd", required_argument, NULL, 'i'},     {"cmdline", required_argument, NULL, 'l'},
-		{"label", required_argument, NULL, 'L'},      {NULL, 0, NULL, 0},
-	};
-	const char *tmpl = NULL, *kernel = NULL;
-	int o;
-	opterr = 0;
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (o == '?' || o == ':')
-			return usage_error("run", "unknown option or missing value");
-		if (o == 't')
-			tmpl = optarg;
-		if (o == 'k')
-			kernel = optarg;
-	}
-	if (optind != argc)
-		return usage_error("run", "unexpected argument");
-	if (!tmpl)
-		return usage_error("run", "--disposable TEMPLATE is needed (only disposable VMs run this way)");
-	if (!kernel)
-		return usage_error("run", "--kernel PATH is needed");
-	struct vmdef *d = malloc(sizeof(*d));
-	char *text = malloc(65536);
-	int r = CLI_OK;
-	if (!d || !text) {
-		free(d);
-		free(text);
-		return cli_fail(CLI_ERROR, "out of memory");
-	}
+	int o, r = CLI_OK;
 	vmdef_init(d, "disp");
-	r = set_value(d, "kernel", kernel, true);
+	if (kernel)
+		r = set_value(d, "kernel", kernel, true);
+	if (r == CLI_OK && firmware)
+		r = firmware_option(d, "run", firmware);
 	if (r == CLI_OK)
 		r = set_value(d, "label", "red", false); /* disposables are untrusted by default */
 	if (r == CLI_OK)
@@ -347,6 +321,50 @@ int cmd_run(struct cli *c, int argc, char **argv)
 		default: break;
 		}
 	}
+	return r;
+}
+
+int cmd_run(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"disposable", required_argument, NULL, 't'},
+		{"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'c'},
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"cmdline", required_argument, NULL, 'l'},
+		{"label", required_argument, NULL, 'L'},
+		{"firmware", required_argument, NULL, 'F'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *tmpl = NULL, *kernel = NULL, *firmware = NULL;
+	int o;
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == '?' || o == ':')
+			return usage_error("run", "unknown option or missing value");
+		if (o == 't')
+			tmpl = optarg;
+		if (o == 'k')
+			kernel = optarg;
+		if (o == 'F')
+			firmware = optarg;
+	}
+	if (optind != argc)
+		return usage_error("run", "unexpected argument");
+	if (!tmpl)
+		return usage_error("run", "--disposable TEMPLATE is needed (only disposable VMs run this way)");
+	if (!kernel && !firmware)
+		return usage_error("run", "--kernel PATH is needed, or --firmware uefi to boot the template's disk");
+	struct vmdef *d = malloc(sizeof(*d));
+	char *text = malloc(65536);
+	if (!d || !text) {
+		free(d);
+		free(text);
+		return cli_fail(CLI_ERROR, "out of memory");
+	}
+	int r = disposable_options(d, tmpl, kernel, firmware, argc, argv, opts);
 	if (r == CLI_OK && vmdef_format(d, text, 65536) < 0)
 		r = cli_fail(CLI_ERROR, "run: the definition is too large");
 	if (r == CLI_OK) {

@@ -14,6 +14,7 @@ static const struct command {
 } commands[] = {
 	{"create",
 	 "NAME [--memory SIZE] [--cpus N] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
+	 "       [--firmware uefi|CODE,vars=TEMPLATE] (a UEFI boot from the disks instead of a kernel)\n"
 	 "       [--disk PATH[,ro][,serial=ID][,format=raw|qcow2]]... [--net SPEC]... [--vsock CID]\n"
 	 "       [--label COLOUR] [--display on|off] [--autostart yes|no]\n"
 	 "       | create [NAME] --from FILE",
@@ -30,7 +31,8 @@ static const struct command {
 	{"edit", "NAME", "edit a VM's definition in $EDITOR (checked before it is saved)", cmd_edit},
 	{"set", "NAME KEY=VALUE...",
 	 "change definition keys (applied at the next start)\n"
-	 "       e.g. memory=2G cpus=2 label=blue disk.ID.path=/img nic.ID.type=slirp, disk.ID= removes a disk",
+	 "       e.g. memory=2G cpus=2 label=blue disk.ID.path=/img nic.ID.type=slirp, disk.ID= removes a disk;\n"
+	 "       the edits are checked together: firmware=uefi kernel= initrd= cmdline= boots the disks",
 	 cmd_set},
 	{"delete", "NAME", "delete a stopped VM's definition, state and logs (not its disk images)", cmd_delete},
 	{"logs", "NAME [--bytes N]", "show the end of a VM's serial log and its events", cmd_logs},
@@ -44,8 +46,8 @@ static const struct command {
 	 "       revert drops the snapshots taken after NAME)",
 	 cmd_snapshot},
 	{"run",
-	 "--disposable TEMPLATE --kernel PATH [--initrd PATH] [--cmdline STR] [--memory SIZE]\n"
-	 "       [--cpus N] [--label COLOUR]",
+	 "--disposable TEMPLATE --kernel PATH|--firmware uefi [--initrd PATH] [--cmdline STR]\n"
+	 "       [--memory SIZE] [--cpus N] [--label COLOUR]",
 	 "start a disposable VM (disp1, disp2, ...) on a template: its writes vanish and the VM is\n"
 	 "       removed when it stops (label red unless given)",
 	 cmd_run},

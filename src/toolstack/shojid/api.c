@@ -52,6 +52,11 @@ static struct json_object *summary(struct daemon *d, const char *name)
 		add_int(o, "memory_mib", def->memory_mib);
 		add_int(o, "cpus", def->cpus);
 		add_str(o, "label", def->label);
+		add_str(o, "firmware", def->firmware[0] ? def->firmware : "none");
+		add_str(o, "boot", vmdef_boot_of(def) == VMDEF_BOOT_DISK ? "disk" : "kernel");
+		char vars[512];
+		if (def->firmware[0] && vm && fwvars_path(d, vm, vars, sizeof(vars), NULL) == 0)
+			add_str(o, "firmware_vars", vars); /* the VM's own store */
 		json_object_object_add(o, "display", json_object_new_boolean(def->display));
 		if (def->display) {
 			char p[512];
@@ -199,10 +204,8 @@ static int do_set(struct daemon *d, const struct proto_request *r, enum proto_co
 	if (vm_load_definition(d, r->name, def, code, e) < 0)
 		goto out;
 	*code = PROTO_USAGE;
-	for (int i = 0; i < r->nassign; i++) {
-		if (vmdef_set(def, r->assign[i], e) < 0)
-			goto out;
-	}
+	if (vmdef_set_all(def, r->assign, r->nassign, e) < 0) /* checked once, as a whole */
+		goto out;
 	*code = PROTO_ERROR;
 	if (vmdef_format(def, text, 65536) < 0) {
 		err_set(e, "the definition became too large");

@@ -207,6 +207,17 @@ void image_job_forget(struct daemon *d, const struct client *c);
  * (created where missing) given to its jail uid alone. Main thread. */
 int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e);
 
+/* fwvars.c: a firmware VM's UEFI variable store, the VM's own copy of its firmware's template,
+ * which the monitor writes as the VM's jail uid: shojid creates it and never reads it. Main
+ * thread. */
+/* Its path: STATE/vms/NAME/uefi-vars.fd (a disposable VM's: in its volatile directory). */
+int fwvars_path(struct daemon *d, const struct vm_entry *vm, char *buf, size_t size, struct err *e);
+/* At a start, first: firmware = uefi needs Debian's OVMF installed. */
+int fwvars_available(const struct vmdef *def, struct err *e);
+/* At a start: the store copied from the template when missing (a disposable VM's: fresh at each
+ * start), given to the VM's jail uid (0600). Nothing without firmware. */
+int fwvars_create(struct daemon *d, const struct vm_entry *vm, const struct vmdef *def, struct err *e);
+
 /* cgroup.c: a cgroup v2 per running VM (all on shojid's one thread) */
 #define CGROUP_OVERHEAD_MIB 256 /* memory.max: guest RAM + this (+ CGROUP_DISPLAY_MIB with a display) */
 #define CGROUP_DISPLAY_MIB  256 /* the framebuffer (up to 8192x8192x4) and its copies */

@@ -1,7 +1,7 @@
 /* jailfiles: the files shojid makes for a VM belong to the VM's own jail uid and to no one
- * else: its runtime (socket) directory and volatile directory (0700), its serial log and the
- * overlays in disks/ (0600); their group is the jail gid but gets no access, since every
- * monitor runs with that gid. Done at each start, so that files made before a VM had a uid of
+ * else: its runtime (socket) directory and volatile directory (0700), its serial log, its UEFI
+ * variable store and the overlays in disks/ (0600); their group is the jail gid but gets no
+ * access, since every monitor runs with that gid. Done at each start, so that files made before a VM had a uid of
  * its own (or under another one) move to it. The VM's state directory and disks/ stay root's:
  * the monitor creates nothing there (overlays are made by shojid; a live snapshot's arrives as
  * a descriptor). Every name is opened relative to a root-owned directory without following
@@ -86,7 +86,7 @@ int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e)
 		return 0;
 	if (vm_jail_identity(d, vm->name, &id, e) < 0)
 		return -1;
-	char n1[512], n2[512], n3[512];
+	char n1[512], n2[512], n3[512], n4[512];
 	int rfd = open(d->paths.runtime, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return err_errno(e, errno, "cannot open %s", d->paths.runtime);
@@ -102,6 +102,10 @@ int jailfiles_give(struct daemon *d, struct vm_entry *vm, struct err *e)
 	struct stat st;
 	if (r == 0 && (vm->disposable || fstatat(vfd, vol, &st, AT_SYMLINK_NOFOLLOW) == 0))
 		r = give_at(vfd, vmdir, vol, true, &id, 0700, e);
+	/* A firmware VM's variable store (fwvars.c), made with the uid it had then. */
+	const char *vars = leaf(d, PATHS_VM_UEFI_VARS, vm->name, n4, sizeof(n4));
+	if (r == 0 && fstatat(vfd, vars, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		r = give_at(vfd, vmdir, vars, false, &id, 0600, e);
 	close(vfd);
 	if (r == 0 && paths_get(&d->paths, PATHS_VM_DISKS, vm->name, disks, sizeof(disks), e) == 0)
 		r = give_disks(disks, &id, e);

@@ -58,9 +58,15 @@ static int check_all(void *ctx, unsigned step, struct err *e)
 {
 	const struct pathcheck *p = ctx;
 	const struct vmdef *def = p->def;
+	const char *code, *vars_template;
 	(void)step;
-	if (check_one("kernel", def->kernel, false, p->state_dir, e) < 0 ||
+	if ((def->kernel[0] && check_one("kernel", def->kernel, false, p->state_dir, e) < 0) ||
 	    (def->initrd[0] && check_one("initrd", def->initrd, false, p->state_dir, e) < 0))
+		return -1;
+	/* The template too: root copies it (fwvars.c), for a VM whose owner may read it. */
+	if (vmdef_firmware_files(def, &code, &vars_template) &&
+	    (check_one("firmware", code, false, p->state_dir, e) < 0 ||
+	     check_one("firmware-vars", vars_template, false, p->state_dir, e) < 0))
 		return -1;
 	for (unsigned i = 0; i < def->ndisks; i++) {
 		const struct vmdef_disk *k = &def->disks[i];

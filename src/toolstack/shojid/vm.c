@@ -270,8 +270,10 @@ static int jail_check(struct daemon *d, const struct vm_entry *vm, const struct 
 			return -1;
 		id = &idv;
 	}
-	if (jail_can_open(vm, id, "kernel", def->kernel, false, e) < 0 ||
-	    (def->initrd[0] && jail_can_open(vm, id, "initrd", def->initrd, false, e) < 0))
+	const char *code, *vars_template; /* the template is root's to read, the copy the VM's */
+	if ((def->kernel[0] && jail_can_open(vm, id, "kernel", def->kernel, false, e) < 0) ||
+	    (def->initrd[0] && jail_can_open(vm, id, "initrd", def->initrd, false, e) < 0) ||
+	    (vmdef_firmware_files(def, &code, &vars_template) && jail_can_open(vm, id, "firmware", code, false, e) < 0))
 		return -1;
 	for (unsigned i = 0; i < def->ndisks; i++) {
 		const struct vmdef_disk *k = &def->disks[i];
@@ -327,7 +329,9 @@ static void keeper_failed(const char *mlog, off_t at, const char *name, struct e
 static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, int lock, struct vmm_args *args,
 		  struct err *e)
 {
-	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512], vol[512];
+	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512], vol[512], vars[512];
+	if (fwvars_path(d, vm, vars, sizeof(vars), e) < 0)
+		return -1;
 	path(d, PATHS_CONTROL, vm->name, control, sizeof(control));
 	path(d, PATHS_DISPLAY, vm->name, display, sizeof(display));
 	path(d, PATHS_SERIAL, vm->name, serial, sizeof(serial));
@@ -343,7 +347,8 @@ static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def
 				 .jail = d->jail,
 				 .jail_uid = vm->jail_uid,
 				 .jail_gid = d->jail_gid,
-				 .volatile_dir = vm->disposable ? vol : NULL};
+				 .volatile_dir = vm->disposable ? vol : NULL,
+				 .firmware_vars = vars};
 	if (vmm_args_build(def, &in, args, e) < 0)
 		return -1;
 	struct keeper_start ks = {.argv = args->argv,
@@ -396,6 +401,10 @@ int vm_start(struct daemon *d, struct vm_entry *vm, struct client *c, enum proto
 		return -1;
 	}
 	*code = PROTO_ERROR;
+	if (fwvars_available(def, e) < 0) {
+		free(def);
+		return -1;
+	}
 	return pathcheck_start(d, vm, def, c, e); /* which goes on in vm_start_checked */
 }
 
@@ -432,7 +441,7 @@ int vm_start_checked(struct daemon *d, struct vm_entry *vm, struct vmdef *def, s
 		err_set(e, "VM '%s' is already running (its lock is held by another process)", vm->name);
 		goto out;
 	}
-	if (lock < 0 || prepare_files(d, vm, e) < 0)
+	if (lock < 0 || fwvars_create(d, vm, def, e) < 0 || prepare_files(d, vm, e) < 0)
 		goto out;
 	if (launch(d, vm, def, lock, args, e) < 0)
 		goto out;
@@ -636,10 +645,11 @@ static void empty_dir(const char *dir)
 
 void vm_remove(struct daemon *d, const char *name)
 {
-	static const enum paths_file files[] = {PATHS_DEFINITION,    PATHS_VM_STATE,       PATHS_VM_LOCK,
-						PATHS_VM_EXIT,       PATHS_SERIAL_LOG,     PATHS_MONITOR_LOG,
-						PATHS_CONTROL,       PATHS_SERIAL,         PATHS_DISPLAY,
-						PATHS_VM_DISPOSABLE, PATHS_SERIAL_LOG_OLD, PATHS_MONITOR_LOG_OLD};
+	static const enum paths_file files[] = {PATHS_DEFINITION,    PATHS_VM_STATE,        PATHS_VM_LOCK,
+						PATHS_VM_EXIT,       PATHS_SERIAL_LOG,      PATHS_MONITOR_LOG,
+						PATHS_CONTROL,       PATHS_SERIAL,          PATHS_DISPLAY,
+						PATHS_VM_DISPOSABLE, PATHS_SERIAL_LOG_OLD,  PATHS_MONITOR_LOG_OLD,
+						PATHS_VM_UEFI_VARS,  PATHS_VM_UEFI_VARS_NEW};
 	static const enum paths_file dirs[] = {PATHS_VM_VOLATILE, PATHS_VM_DISKS, PATHS_VM_DIR, PATHS_RUN_DIR};
 	char p[512];
 	snapshot_remove_all(d, name);
