@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Interop check of guest/image/build: the debian-base image boots through Debian's OVMF in QEMU
+# on the i440FX (pc) and the q35 machine, from virtio-blk, and reports on the serial console
+# "shoji-guest: booted RELEASE" (multi-user.target reached) and "shoji-guest: address IFACE
+# ADDR" (a DHCP lease from QEMU's user network). Prints the time to each line per machine.
+#
+#   tests/image/test_image_boot.sh
+#
+# Environment:
+#   SHOJI_TEST_IMAGE=IMG.qcow2   boot this image instead of building debian-base (minutes,
+#                                downloads packages)
+#   SHOJI_IMAGE_CACHE=DIR        --cache for the build (keeps the .deb files between runs)
+#   SHOJI_IMAGE_MACHINES         the machines to boot (default "pc q35")
+#   SHOJI_IMAGE_BOOT_TIMEOUT     seconds per boot (default 600: TCG is slow)
+#   SHOJI_IMAGE_SMP              vCPUs (default 1)
+#   SHOJI_IMAGE_KEEP=DIR         keep the image, its manifest and the serial logs in DIR
+#
+# Uses KVM when /dev/kvm is usable, else TCG. Exit status: 0 passed, 1 failed, 77 skipped
+# (no QEMU, no OVMF, no mmdebstrap or mtools or sfdisk, or the Debian mirror is unreachable).
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+code=/usr/share/OVMF/OVMF_CODE_4M.fd
+vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+machines=${SHOJI_IMAGE_MACHINES:-pc q35}
+limit=${SHOJI_IMAGE_BOOT_TIMEOUT:-600}
+mirror=${SHOJI_IMAGE_MIRROR:-http://deb.debian.org/debian}
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+[ -r "$code" ] && [ -r "$vars" ] || skip "$code or $vars not found (apt-get install ovmf)"
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/shoji-image-test.XXXXXX")
+qpid=
+cleanup() {
+	if [ -n "$qpid" ]; then
+		kill "$qpid" 2>/dev/null
+		wait "$qpid" 2>/dev/null
+	fi
+	if [ -n "${SHOJI_IMAGE_KEEP:-}" ]; then
+		mkdir -p "$SHOJI_IMAGE_KEEP" && cp -f "$scratch"/*.log "$scratch"/*.manifest "$SHOJI_IMAGE_KEEP"/ 2>/dev/null
+		[ -z "${SHOJI_TEST_IMAGE:-}" ] && cp -f "$scratch"/image.qcow2 "$SHOJI_IMAGE_KEEP"/ 2>/dev/null
+	fi
+	rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+if [ -n "${SHOJI_TEST_IMAGE:-}" ]; then
+	[ -r "$SHOJI_TEST_IMAGE" ] || fail "SHOJI_TEST_IMAGE=$SHOJI_TEST_IMAGE is not a readable file"
+	image=$SHOJI_TEST_IMAGE
+else
+	for t in mmdebstrap:mmdebstrap sfdisk:fdisk mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs; do
+		command -v "${t%%:*}" >/dev/null || skip "${t%%:*} not found (apt-get install ${t#*:}) to build the image"
+	done
+	[ -r /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || skip "systemd-boot not found (apt-get install systemd-boot-efi)"
+	python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/dists/bookworm/InRelease', timeout=20)" \
+		"$mirror" 2>/dev/null || skip "the Debian mirror $mirror is unreachable (set SHOJI_TEST_IMAGE to a built image)"
+	image=$scratch/image.qcow2
+	cache=()
+	[ -n "${SHOJI_IMAGE_CACHE:-}" ] && cache=(--cache "$SHOJI_IMAGE_CACHE")
+	echo "building debian-base (guest/image/build; several minutes)"
+	start=$(date +%s)
+	"$src"/guest/image/build debian-base "$image" --mirror "$mirror" "${cache[@]}" >"$scratch/build.log" 2>&1 ||
+		{ tail -20 "$scratch/build.log"; fail "guest/image/build failed (log above)"; }
+	cp "$image.manifest" "$scratch/" 2>/dev/null
+	echo "built in $(($(date +%s) - start)) s: $(tail -1 "$scratch/build.log")"
+fi
+
+accel=tcg
+if [ -w /dev/kvm ] && [ -r /dev/kvm ]; then
+	accel=kvm
+fi
+
+# boot MACHINE: starts QEMU, waits for both lines, prints the times; returns 1 on failure.
+boot() {
+	local machine=$1 log=$scratch/serial-$1.log
+	cp "$vars" "$scratch/vars-$machine.fd"
+	local t0 now booted= address=
+	t0=$(date +%s%N)
+	qemu-system-x86_64 -machine "$machine" -accel "$accel" -m 1024 -smp "${SHOJI_IMAGE_SMP:-1}" -nodefaults -no-user-config \
+		-drive if=pflash,format=raw,readonly=on,file="$code" \
+		-drive if=pflash,format=raw,file="$scratch/vars-$machine.fd" \
+		-drive file="$image",if=none,id=d,snapshot=on -device virtio-blk-pci,drive=d \
+		-netdev user,id=n -device virtio-net-pci,netdev=n \
+		-serial stdio -display none -monitor none </dev/null >"$log" 2>&1 &
+	qpid=$!
+	while :; do
+		now=$((($(date +%s%N) - t0) / 1000000)) # ms
+		if [ -z "$booted" ] && grep -aq "^shoji-guest: booted" "$log"; then
+			booted=$now
+		fi
+		if [ -z "$address" ] && grep -aq "^shoji-guest: \(address\|no address\)" "$log"; then
+			address=$now
+		fi
+		[ -n "$booted" ] && [ -n "$address" ] && break
+		kill -0 "$qpid" 2>/dev/null || break
+		[ "$now" -gt $((limit * 1000)) ] && break
+		sleep 0.5
+	done
+	kill "$qpid" 2>/dev/null
+	wait "$qpid" 2>/dev/null
+	qpid=
+	if [ -z "$booted" ]; then
+		echo "--- last serial output ($machine):"
+		tail -c 3000 "$log" | tr -d '\r'
+		echo "$machine: no boot marker within $limit s ($accel)"
+		return 1
+	fi
+	echo "$machine ($accel): $(grep -a -m1 '^shoji-guest: booted' "$log" | tr -d '\r') after $((booted / 1000)).$((booted % 1000 / 100)) s"
+	if ! grep -aq "^shoji-guest: address [a-z0-9]* [0-9.]*/[0-9]*" "$log"; then
+		echo "$machine: no DHCP address: $(grep -a -m1 '^shoji-guest: \(no \)\?address' "$log" | tr -d '\r')"
+		return 1
+	fi
+	echo "$machine ($accel): $(grep -a -m1 '^shoji-guest: address' "$log" | tr -d '\r') after $((address / 1000)).$((address % 1000 / 100)) s"
+}
+
+rc=0
+for m in $machines; do
+	boot "$m" || rc=1
+done
+[ $rc -eq 0 ] && echo "PASS: the image boots through OVMF on: $machines" || echo "FAIL: see above"
+exit $rc
