@@ -74,6 +74,8 @@ static void identity_and_capabilities(void **state)
 	assert_int_equal(cfg[0] | cfg[1] << 8, 0x1af4);
 	assert_int_equal(cfg[2] | cfg[3] << 8, 0x1044);
 	assert_int_equal(cfg[8], 1); /* revision 1: modern only */
+	/* A subsystem ID of 0x40 or more, which firmware drivers require of a modern device. */
+	assert_true((cfg[0x2e] | cfg[0x2f] << 8) >= 0x40);
 	unsigned types = 0, msix = 0;
 	for (uint8_t at = cfg[PCI_CAPABILITY_LIST]; at; at = cfg[at + 1]) {
 		if (cfg[at] == 0x09)

@@ -36,8 +36,12 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "virtio registers are 
 
 /* A modern virtio function's PCI IDs (virtio 1.x section 4.1.2), which no UAPI header names:
  * Red Hat's vendor ID, device ID 0x1040 plus the virtio device type. */
-#define VIRTIO_PCI_VENDOR      0x1af4
-#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define VIRTIO_PCI_VENDOR 0x1af4
+/* Non-transitional devices should have a subsystem ID of 0x40 or more (virtio 1.x 4.1.2.1), so
+ * that no legacy driver takes them; OVMF's Virtio10Dxe refuses a device below it. 0x1100: the
+ * value QEMU gives its modern devices, so guests' tables see the same. */
+#define VIRTIO_PCI_SUBSYSTEM_ID 0x1100
+#define VIRTIO_PCI_DEVICE_BASE  0x1040
 
 static void put(uint8_t *p, uint32_t off, uint64_t v, uint32_t len)
 {
@@ -502,7 +506,7 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev, struct err *
 	if (ops->config_size > DEVICE_LEN)
 		return err_set(e, "%s: unsupported configuration size", ops->name);
 	pci_device_init(&vp->pci, ops->name, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id),
-			class_code(ops->device_id), 1, VIRTIO_PCI_VENDOR, ops->device_id);
+			class_code(ops->device_id), 1, VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYSTEM_ID);
 	vp->pci.ops = &virtio_pci_ops;
 	vp->pci.opaque = vp;
 	if (pci_device_add_bar(&vp->pci, 0, BAR_SIZE, true, e) < 0)
