@@ -430,11 +430,14 @@ static void random_access(struct fx *x, uint32_t *seed)
 }
 
 /* The store's copy and its file agree, the code is as it was, the slot is mapped exactly in
- * read-array mode, and 0xFF brings the device back. */
+ * read-array mode, and 0xFF (twice, at most) brings the device back. */
 static void assert_sane(struct fx *x)
 {
 	assert_true(file_is(x->code, CODE_SIZE, code_byte));
 	assert_int_equal(vars_mapped(x), x->f.mode == PFLASH_READ_ARRAY);
+	/* A sequence may have ended after 0x10 or 0x20: then the first 0xFF is the program's data
+	 * or a bad erase confirm, as on a real part, and the second returns to read-array. */
+	gw(x, BASE, 0xff);
 	gw(x, BASE, 0xff);
 	assert_true(vars_mapped(x));
 	assert_int_equal(x->f.mode, PFLASH_READ_ARRAY);
@@ -461,7 +464,8 @@ static void garbage_sequences(void **state)
 static void *garbage_thread(void *arg)
 {
 	struct fx *x = arg;
-	uint32_t seed = (uint32_t)(uintptr_t)pthread_self();
+	static unsigned threads;
+	uint32_t seed = 7919u * (1 + __atomic_fetch_add(&threads, 1, __ATOMIC_RELAXED)); /* fixed seeds */
 	for (int i = 0; i < 5000; i++)
 		random_access(x, &seed);
 	return NULL;
