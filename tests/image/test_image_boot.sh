@@ -26,6 +26,7 @@ machines=${SHOJI_IMAGE_MACHINES:-pc q35}
 limit=${SHOJI_IMAGE_BOOT_TIMEOUT:-600}
 mirror=${SHOJI_IMAGE_MIRROR:-http://deb.debian.org/debian}
 
+PATH=$PATH:/usr/sbin:/sbin # mkfs.*, sfdisk
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -56,6 +57,11 @@ else
 		command -v "${t%%:*}" >/dev/null || skip "${t%%:*} not found (apt-get install ${t#*:}) to build the image"
 	done
 	[ -r /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || skip "systemd-boot not found (apt-get install systemd-boot-efi)"
+	if [ "$(id -u)" != 0 ]; then # mmdebstrap --mode=unshare
+		command -v newuidmap >/dev/null || skip "newuidmap not found (apt-get install uidmap) to build the image as a user"
+		grep -q "^\($(id -un)\|$(id -u)\):" /etc/subuid 2>/dev/null ||
+			skip "no subuid range for $(id -un) in /etc/subuid to build the image as a user"
+	fi
 	python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/dists/bookworm/InRelease', timeout=20)" \
 		"$mirror" 2>/dev/null || skip "the Debian mirror $mirror is unreachable (set SHOJI_TEST_IMAGE to a built image)"
 	image=$scratch/image.qcow2
