@@ -220,10 +220,13 @@ static int add_display(struct vm *vm, unsigned i, struct err *e)
 			return -1;
 	}
 	if (!(vm->gpu = vm_new_device(vm, "virtio-gpu", sizeof(*vm->gpu), destroy_gpu, e)) ||
-	    virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0 ||
-	    plug(vm, &vm->gpu->vdev, e) < 0)
+	    virtio_gpu_init(vm->gpu, vm->cfg.display, vm->inputs, &vm->machine, &vm->mem, e) < 0)
 		return -1;
-	return 0;
+	/* A firmware has no virtio-input driver: the seat's keys and mouse reach it through PS/2
+	 * until the guest's own driver runs (virtio_gpu_seat_input), before the I/O thread starts. */
+	if (vm->cfg.firmware_code)
+		vm->gpu->ps2 = &vm->i8042;
+	return plug(vm, &vm->gpu->vdev, e);
 }
 
 static unsigned one_if(bool b)

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "fake_machine.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/devices/virtio_gpu.h"
 
 #define STAT_OBF     0x01
 #define STAT_IBF     0x02
@@ -204,6 +205,30 @@ static void ovmf_probe(void **state)
 	key(KEY_A);
 	EXPECT(0x1e, 0x9e);
 	assert_int_equal(fm.exit_calls, 0);
+}
+
+/* The seat's keys reach the PS/2 keyboard only once the firmware drives it (here with no
+ * virtio-input device at all), and never when the machine has no PS/2 way in. */
+static void seat_keys_routed(void **state)
+{
+	(void)state;
+	struct virtio_gpu gpu;
+	memset(&gpu, 0, sizeof(gpu));
+	gpu.ps2 = &kbc;
+	const struct display_input_event batch[] = {
+		{.type = EV_KEY, .code = KEY_A, .value = 1},
+		{.type = EV_SYN, .code = SYN_REPORT, .value = 0},
+	};
+	virtio_gpu_seat_input(&gpu, DISPLAY_INPUT_KEYBOARD, batch, 2); /* not driven yet: dropped */
+	assert_false(status() & STAT_OBF);
+	ovmf_init();
+	virtio_gpu_seat_input(&gpu, DISPLAY_INPUT_KEYBOARD, batch, 2);
+	EXPECT(0x1e);
+	virtio_gpu_seat_input(&gpu, DISPLAY_INPUT_TABLET, batch, 2); /* PS/2 has no tablet */
+	virtio_gpu_seat_input(&gpu, 7, batch, 2);                    /* no such device */
+	gpu.ps2 = NULL;
+	virtio_gpu_seat_input(&gpu, DISPLAY_INPUT_KEYBOARD, batch, 2);
+	assert_false(status() & STAT_OBF);
 }
 
 static void linux_probe(void **state)
@@ -689,6 +714,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(power_on),
 		T(ovmf_probe),
+		T(seat_keys_routed),
 		T(linux_probe),
 		T(keyboard_commands),
 		T(keys_translated),

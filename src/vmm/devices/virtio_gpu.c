@@ -110,11 +110,29 @@ static void seat_connected(void *opaque)
 		send_cursor(gpu);
 }
 
+/* Whether a batch for `device` goes to the PS/2 side (see virtio_gpu.h). */
+static bool to_ps2(struct virtio_gpu *gpu, uint32_t device)
+{
+	if (!gpu->ps2 || (device != DISPLAY_INPUT_KEYBOARD && device != DISPLAY_INPUT_MOUSE))
+		return false;
+	if (gpu->inputs[device] && virtio_input_live(gpu->inputs[device]))
+		return false;
+	return device == DISPLAY_INPUT_KEYBOARD ? i8042_keyboard_active(gpu->ps2) : i8042_mouse_active(gpu->ps2);
+}
+
+void virtio_gpu_seat_input(struct virtio_gpu *gpu, uint32_t device, const struct display_input_event *ev, unsigned n)
+{
+	if (device >= 3)
+		return;
+	if (to_ps2(gpu, device))
+		i8042_input(gpu->ps2, device, ev, n);
+	else if (gpu->inputs[device])
+		virtio_input_inject(gpu->inputs[device], ev, n);
+}
+
 static void seat_input(void *opaque, uint32_t device, const struct display_input_event *ev, unsigned n)
 {
-	struct virtio_gpu *gpu = opaque;
-	if (device < 3 && gpu->inputs[device])
-		virtio_input_inject(gpu->inputs[device], ev, n);
+	virtio_gpu_seat_input(opaque, device, ev, n);
 }
 
 static void seat_preferred_size(void *opaque, uint32_t width, uint32_t height)

@@ -2,13 +2,16 @@
  * scanout and EDID, whose scanout is published to the seat through the display channel. The
  * commands run on the device's I/O thread (display/gpu_2d.c); so does the channel
  * (display/display_server.c: its listening socket and the seat's socket sit in the same epoll),
- * and the seat's input events are handed to the three virtio-input devices from there. */
+ * and the seat's input events are handed to the three virtio-input devices from there, or, on
+ * a machine with a firmware, to the PS/2 keyboard and mouse while the firmware (or a boot
+ * loader) drives them and the guest's virtio-input driver does not: never to both. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_GPU_H
 #define SHOJI_VMM_DEVICES_VIRTIO_GPU_H
 
 #include "../display/display_server.h"
 #include "../display/gpu_2d.h"
 #include "../virtio/virtio.h"
+#include "i8042.h"
 #include "virtio_input.h"
 
 struct virtio_gpu {
@@ -16,6 +19,7 @@ struct virtio_gpu {
 	struct gpu_2d g;
 	struct display_server *ds;
 	struct virtio_input *inputs[3]; /* by enum display_input_device; may be NULL */
+	struct i8042 *ps2;              /* the firmware's way in, or NULL (set after init) */
 	uint32_t events_read;
 	struct virtq_iov iov[VIRTQ_MAX_IOV];
 	uint8_t resp[GPU_2D_RESP_MAX];
@@ -25,5 +29,9 @@ struct virtio_gpu {
 int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct virtio_input *inputs[3],
 		    struct machine *m, const struct guest_mem *mem, struct err *e);
 void virtio_gpu_destroy(struct virtio_gpu *gpu);
+/* One batch of the seat's input for `device` (enum display_input_device), on the I/O thread:
+ * to the PS/2 device when there is one, the guest drives it and the matching virtio-input is
+ * not live; else to the virtio-input device. */
+void virtio_gpu_seat_input(struct virtio_gpu *gpu, uint32_t device, const struct display_input_event *ev, unsigned n);
 
 #endif

@@ -224,3 +224,11 @@ int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m,
 	vi->kind = kind;
 	return virtio_dev_init(&vi->vdev, &input_ops, vi, m, mem, e);
 }
+
+bool virtio_input_live(struct virtio_input *vi)
+{
+	pthread_mutex_lock(&vi->vdev.lock);
+	bool live = virtio_queue_live(&vi->vdev, 0);
+	pthread_mutex_unlock(&vi->vdev.lock);
+	return live;
+}

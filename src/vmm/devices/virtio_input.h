@@ -6,6 +6,7 @@
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_INPUT_H
 #define SHOJI_VMM_DEVICES_VIRTIO_INPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../../common/display_proto.h"
@@ -27,5 +28,9 @@ int virtio_input_init(struct virtio_input *vi, uint32_t kind, struct machine *m,
 /* Queues n events (one batch, ending with SYN_REPORT) and delivers what the guest has room
  * for. Takes the device's lock. */
 void virtio_input_inject(struct virtio_input *vi, const struct display_input_event *ev, unsigned n);
+/* Whether the guest's driver runs the device (DRIVER_OK, event queue enabled): the seat's
+ * input goes here only then, when the machine has another way in (a PS/2 keyboard for
+ * firmware). Takes the device's lock. */
+bool virtio_input_live(struct virtio_input *vi);
 
 #endif
