@@ -10,6 +10,7 @@
 #   SHOJI_TEST_IMAGE=IMG.qcow2   boot this image instead of building debian-base (minutes,
 #                                downloads packages)
 #   SHOJI_IMAGE_CACHE=DIR        --cache for the build (keeps the .deb files between runs)
+#   SHOJI_IMAGE_MIRROR=URL       --mirror for the build (default http://deb.debian.org/debian)
 #   SHOJI_IMAGE_MACHINES         the machines to boot (default "pc q35")
 #   SHOJI_IMAGE_BOOT_TIMEOUT     seconds per boot (default 600: TCG is slow)
 #   SHOJI_IMAGE_SMP              vCPUs (default 1)
