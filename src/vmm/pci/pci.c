@@ -126,6 +126,11 @@ int pci_bus_add_at(struct pci_bus *bus, struct pci_device *d, unsigned slot, uns
 	if (d->bars[0].size || d->bars[1].size || d->bars[2].size) /* decoding on, as firmware leaves it */
 		put(d->cfg, PCI_COMMAND, get(d->cfg, PCI_COMMAND, 2) | PCI_COMMAND_MEMORY, 2);
 	bus->devs[slot][fn] = d;
+	for (int i = 0; i < PCI_BARS; i++)
+		if (d->bars[i].size) {
+			bus->bar_devs[bus->nbar_devs++] = d;
+			break;
+		}
 	if (fn > 0 && bus->devs[slot][0])
 		bus->devs[slot][0]->cfg[PCI_HEADER_TYPE] |= 0x80; /* multi-function */
 	if (fn == 0)
@@ -229,9 +234,9 @@ bool pci_mmio_io(void *opaque, uint64_t addr, uint8_t *data, uint32_t len, bool 
 	int bar = -1;
 	uint64_t bar_off = 0;
 	pthread_mutex_lock(&bus->lock);
-	for (unsigned s = 0; s < PCI_SLOTS * PCI_FUNCS && !hit; s++) {
-		struct pci_device *d = bus->devs[s / PCI_FUNCS][s % PCI_FUNCS];
-		if (!d || !(get(d->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY))
+	for (unsigned s = 0; s < bus->nbar_devs && !hit; s++) {
+		struct pci_device *d = bus->bar_devs[s];
+		if (!(get(d->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY))
 			continue;
 		for (int i = 0; i < PCI_BARS; i++) {
 			const struct pci_bar *b = &d->bars[i];

@@ -69,6 +69,9 @@ struct pci_bus {
 	pthread_mutex_t lock;
 	uint32_t cf8;
 	struct pci_device *devs[PCI_SLOTS][PCI_FUNCS];
+	/* The functions with a BAR, in the order added: what pci_mmio_io searches on every access. */
+	struct pci_device *bar_devs[PCI_SLOTS * PCI_FUNCS];
+	unsigned nbar_devs;
 	struct pci_device host_bridge;
 	/* A byte at 0xCF9 is not the address register but the chipset's reset control register:
 	 * handed to this (under the bus lock), or ignored when NULL. */
