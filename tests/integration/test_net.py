@@ -198,6 +198,20 @@ def test_vsock_both_ways(env):
         f"guest->host bytes differ: guest {m and m[1]}, host {received}:\n{r.tail()}"
 
 
+def _holds_vhost_vsock(pid):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/vhost-vsock":
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_vsock_cid_in_use(env):
     # A second VM asking for a CID that a running VM holds gets one clear error.
     holder = subprocess.Popen([env.vmm, "--kernel", env.kernel, "--initrd", env.initrd,
@@ -205,7 +219,14 @@ def test_vsock_cid_in_use(env):
                                "--cmdline", "console=ttyS0 quiet shoji.action=shell"],
                               stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        time.sleep(1.0)
+        # The holder owns the CID once it holds /dev/vhost-vsock open with the CID set;
+        # its start is slow under emulation, so wait for the descriptor, not a fixed time.
+        deadline = time.monotonic() + 60
+        while not _holds_vhost_vsock(holder.pid):
+            assert holder.poll() is None, holder.stderr.read().decode()
+            assert time.monotonic() < deadline, "the first VM never opened /dev/vhost-vsock"
+            time.sleep(0.2)
+        time.sleep(1.0)  # the CID is set right after the open, before any vCPU runs
         assert holder.poll() is None, holder.stderr.read().decode()
         r = env.boot("poweroff", extra=["--vsock", "77"], timeout=60)
         assert r.rc == 1, f"exit status {r.rc}, expected 1:\n{r.tail()}"
