@@ -368,8 +368,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 				   vm->mem.host + vm->mem.host_offset[i], e) < 0)
 			return -1;
 	/* The chipset's functions take their slot before the optional devices fill the others. */
-	if (register_devices(vm, e) < 0 || (cfg->firmware_code && vm_firmware_attach(vm, e) < 0) ||
-	    add_devices(vm, e) < 0 || create_vcpus(vm, e) < 0)
+	if (register_devices(vm, e) < 0 || (cfg->firmware_code && vm_firmware_chipset(vm, e) < 0) ||
+	    add_devices(vm, e) < 0 || (cfg->firmware_code && vm_firmware_attach(vm, e) < 0) || create_vcpus(vm, e) < 0)
 		return -1;
 	/* A firmware starts where KVM leaves a new vCPU: the reset vector, in real mode. */
 	return cfg->firmware_code ? 0 : vcpu_setup_boot(&vm->vcpus[0], &vm->entry, e);

@@ -118,7 +118,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e);
  * down whatever becomes of its initialisation (each destroy copes with a partial one). For
  * vm_create's helpers, on the thread that builds the machine. */
 void *vm_new_device(struct vm *vm, const char *kind, size_t size, void (*destroy)(void *), struct err *e);
-/* The firmware's chipset, fw_cfg and flash (vm_firmware.c), before the optional devices. */
+/* The firmware's chipset (vm_firmware.c), before the optional devices, so that it takes the
+ * first slots; then, once they are in place, fw_cfg (whose boot order names the disks' slots)
+ * and the flash. */
+int vm_firmware_chipset(struct vm *vm, struct err *e);
 int vm_firmware_attach(struct vm *vm, struct err *e);
 int vm_start(struct vm *vm, struct err *e);
 /* Asks every vCPU to stop and waits for them. */

@@ -1,14 +1,17 @@
 /* vm_firmware: what a firmware boot adds to the machine (see vm.h): the chipset OVMF looks for
- * (devices/piix.c), fw_cfg with the memory map, vCPU count and ACPI tables
+ * (devices/piix.c), fw_cfg with the memory map, vCPU count, ACPI tables and boot order
  * (boot/fw_cfg_setup.c), quiet sinks for the CPU hotplug block OVMF probes, and the flash
  * (devices/pflash.c). The boot vCPU then starts where KVM leaves a new one: at the reset
  * vector, in real mode. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "boot/fw_cfg_setup.h"
 #include "devices/fw_cfg.h"
 #include "devices/piix.h"
+#include "pci/pci.h"
 #include "platform.h"
+#include "virtio/virtio_pci.h"
 #include "vm.h"
 
 #define PORT_CPU_HOTPLUG     0xaf00 /* QEMU's CPU hotplug block on PIIX4: absent, reads all ones */
@@ -20,6 +23,21 @@ static void destroy_fw_cfg(void *p)
 	free(p);
 }
 
+/* Every disk's slot, in the order given (the first is the boot disk), for the boot order. */
+static int bootorder(const struct vm *vm, char **out, struct err *e)
+{
+	uint8_t slots[VM_MAX_DISKS], fns[VM_MAX_DISKS];
+	unsigned n = 0;
+	for (unsigned i = 0; i < vm->ndevices && n < VM_MAX_DISKS; i++) {
+		const struct vm_device *d = &vm->devices[i];
+		if (d->transport && strcmp(d->kind, "virtio-blk") == 0) {
+			slots[n] = d->transport->pci.slot;
+			fns[n++] = d->transport->pci.fn;
+		}
+	}
+	return fw_cfg_bootorder(slots, fns, n, out, e);
+}
+
 static int add_fw_cfg(struct vm *vm, struct err *e)
 {
 	struct fw_cfg *f = vm_new_device(vm, "fw_cfg", sizeof(*f), destroy_fw_cfg, e);
@@ -27,18 +45,28 @@ static int add_fw_cfg(struct vm *vm, struct err *e)
 		return -1;
 	struct acpi_params ap;
 	fw_cfg_acpi_params_ovmf(&ap, vm->cfg.ncpus, &vm->mem, LAYOUT_PCI_ECAM);
-	if (fw_cfg_setup_firmware(f, &vm->mem, &ap, NULL, e) < 0)
+	char *order;
+	if (bootorder(vm, &order, e) < 0)
+		return -1;
+	int ret = fw_cfg_setup_firmware(f, &vm->mem, &ap, order, e);
+	free(order);
+	if (ret < 0)
 		return -1;
 	return io_bus_register(&vm->pio, PORT_FW_CFG, PORT_FW_CFG_LEN, fw_cfg_io, f, "fw_cfg", e);
 }
 
-int vm_firmware_attach(struct vm *vm, struct err *e)
+int vm_firmware_chipset(struct vm *vm, struct err *e)
 {
 	struct piix *chip = vm_new_device(vm, "chipset", sizeof(*chip), free, e);
 	if (!chip)
 		return -1;
 	piix_init(chip, &vm->machine);
-	if (piix_attach(chip, &vm->pci, &vm->pio, e) < 0 || add_fw_cfg(vm, e) < 0 ||
+	return piix_attach(chip, &vm->pci, &vm->pio, e);
+}
+
+int vm_firmware_attach(struct vm *vm, struct err *e)
+{
+	if (add_fw_cfg(vm, e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_CPU_HOTPLUG, PORT_CPU_HOTPLUG_LEN, io_absent, NULL, "CPU hotplug (absent)",
 			    e) < 0)
 		return -1;

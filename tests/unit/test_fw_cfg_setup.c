@@ -322,6 +322,24 @@ static void blob_pointers_cover_tables(void **state)
 	assert_contains(x->x.e.msg, "lie in no table");
 }
 
+/* The boot order's text: QEMU's OpenFirmware paths for virtio-blk, the function only when not
+ * zero, one a line and no newline after the last (OVMF would ignore the whole list). */
+static void bootorder_text(void **state)
+{
+	(void)state;
+	struct err e;
+	char *s;
+	const uint8_t slots[] = {3, 2, 0x1f}, fns[] = {0, 0, 7};
+	assert_int_equal(fw_cfg_bootorder(slots, fns, 3, &s, &e), 0);
+	assert_string_equal(s, "/pci@i0cf8/scsi@3/disk@0,0\n/pci@i0cf8/scsi@2/disk@0,0\n/pci@i0cf8/scsi@1f,7/disk@0,0");
+	free(s);
+	assert_int_equal(fw_cfg_bootorder(slots, fns, 1, &s, &e), 0);
+	assert_string_equal(s, "/pci@i0cf8/scsi@3/disk@0,0");
+	free(s);
+	assert_int_equal(fw_cfg_bootorder(slots, fns, 0, &s, &e), 0);
+	assert_null(s);
+}
+
 static void items_and_files(void **state)
 {
 	struct fix *x = *state;
@@ -444,6 +462,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(loader_1_2_254_cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(blob_pointers_cover_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(items_and_files, setup, teardown),
+		cmocka_unit_test(bootorder_text),
 		cmocka_unit_test_setup_teardown(e820_above_4g, setup, teardown),
 		cmocka_unit_test_setup_teardown(ovmf_pci_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(refusals, setup, teardown),

@@ -2,6 +2,7 @@
 #include "fw_cfg_setup.h"
 
 #include <endian.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,23 @@ static int add_cpus_and_ram(struct fw_cfg *f, const struct guest_mem *mem, unsig
 	if (n < 0)
 		return err_set(e, "guest RAM has more regions than the firmware's E820 map holds");
 	return fw_cfg_add_file(f, FW_CFG_FILE_E820, map, (size_t)n * sizeof(map[0]), e);
+}
+
+int fw_cfg_bootorder(const uint8_t *slots, const uint8_t *fns, unsigned n, char **out, struct err *e)
+{
+	size_t cap = (size_t)n * 40 + 1, len = 0;
+	*out = NULL;
+	if (!n)
+		return 0;
+	char *s = malloc(cap);
+	if (!s)
+		return err_set(e, "out of memory for the firmware's boot order");
+	for (unsigned i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len,
+					fns[i] ? "%s/pci@i0cf8/scsi@%x,%x/disk@0,0" : "%s/pci@i0cf8/scsi@%x/disk@0,0",
+					i ? "\n" : "", slots[i], fns[i]);
+	*out = s;
+	return 0;
 }
 
 int fw_cfg_setup_firmware(struct fw_cfg *f, const struct guest_mem *mem, const struct acpi_params *p,

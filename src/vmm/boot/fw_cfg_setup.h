@@ -53,6 +53,15 @@ void fw_cfg_acpi_params_ovmf(struct acpi_params *p, unsigned ncpus, const struct
 /* Adds etc/acpi/tables, etc/acpi/rsdp and etc/table-loader for the tables of p. */
 int fw_cfg_add_acpi(struct fw_cfg *f, const struct acpi_params *p, struct err *e);
 
+/* The boot order for virtio-blk disks at PCI slot slots[i], function fns[i], first to last:
+ * the OpenFirmware paths QEMU writes for them ("/pci@i0cf8/scsi@SLOT[,FN]/disk@0,0"), one a
+ * line, with no newline after the last (OVMF reads an empty last path as a parse error and
+ * then ignores the whole list). *out is a new string, or NULL for n == 0; 0, or -1 with e set.
+ * OVMF puts the boot options on these disks first, in this order, keeps its own applications
+ * (shell, setup) after them and drops options on other PCI devices (so no network boot
+ * attempts); a disk that moved to another slot is still found. */
+int fw_cfg_bootorder(const uint8_t *slots, const uint8_t *fns, unsigned n, char **out, struct err *e);
+
 /* Fills f with everything in the list above: CPUs and RAM (p->ncpus, mem), the E820 map, the
  * ACPI tables of p, the 64-bit window switch and, when bootorder is not NULL, the boot order. */
 int fw_cfg_setup_firmware(struct fw_cfg *f, const struct guest_mem *mem, const struct acpi_params *p,
