@@ -76,16 +76,16 @@ make_initramfs() {
 }
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_blk virtio_net virtio_console virtio-rng
-	vmw_vsock_virtio_transport button evdev virtio_gpu virtio_input)
+	vmw_vsock_virtio_transport button evdev virtio_gpu virtio_input efivarfs)
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock tun bochs uinput evdev)
 
-# The guest's own AF_VSOCK, block-benchmark and display/keyboard tools, from this tree (busybox
-# has none of them).
+# The guest's own AF_VSOCK, block-benchmark, display/keyboard and UEFI boot entry tools, from
+# this tree (busybox has none of them).
 command -v cc >/dev/null || die "cc not found: install gcc"
-for tool in vsock blkio gputest; do
+for tool in vsock blkio gputest efivar; do
 	cc -static -O2 -Wall -o "$work/$tool" "$src/guest/$tool.c" || die "cannot build guest/$tool.c (needs libc6-dev)"
 done
-extra_bins="$work/vsock $work/blkio $work/gputest" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+extra_bins="$work/vsock $work/blkio $work/gputest $work/efivar" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
