@@ -1,7 +1,7 @@
 /* vm_firmware: what a firmware boot adds to the machine (see vm.h): the chipset OVMF looks for
  * (devices/piix.c), fw_cfg with the memory map, vCPU count, ACPI tables and boot order
- * (boot/fw_cfg_setup.c), quiet sinks for the CPU hotplug block OVMF probes, and the flash
- * (devices/pflash.c). The boot vCPU then starts where KVM leaves a new one: at the reset
+ * (boot/fw_cfg_setup.c), quiet sinks for the CPU hotplug block and the TPM interface OVMF
+ * probes, and the flash (devices/pflash.c). The boot vCPU then starts where KVM leaves a new one: at the reset
  * vector, in real mode. */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,10 @@
 
 #define PORT_CPU_HOTPLUG     0xaf00 /* QEMU's CPU hotplug block on PIIX4: absent, reads all ones */
 #define PORT_CPU_HOTPLUG_LEN 12
+/* The TPM interface (TIS) OVMF probes: absent, reads all ones, which OVMF takes as no TPM at
+ * once (a read of zero would look like a TPM not yet ready, polled until a time-out). */
+#define TPM_TIS_BASE 0xfed40000ull
+#define TPM_TIS_LEN  0x5000
 
 static void destroy_fw_cfg(void *p)
 {
@@ -68,7 +72,8 @@ int vm_firmware_attach(struct vm *vm, struct err *e)
 {
 	if (add_fw_cfg(vm, e) < 0 ||
 	    io_bus_register(&vm->pio, PORT_CPU_HOTPLUG, PORT_CPU_HOTPLUG_LEN, io_absent, NULL, "CPU hotplug (absent)",
-			    e) < 0)
+			    e) < 0 ||
+	    io_bus_register(&vm->mmio, TPM_TIS_BASE, TPM_TIS_LEN, io_absent, NULL, "TPM (absent)", e) < 0)
 		return -1;
 	return pflash_attach(&vm->flash, &vm->machine, &vm->mmio, e);
 }
