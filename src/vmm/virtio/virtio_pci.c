@@ -509,7 +509,9 @@ int virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *vdev, struct err *
 			class_code(ops->device_id), 1, VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYSTEM_ID);
 	vp->pci.ops = &virtio_pci_ops;
 	vp->pci.opaque = vp;
-	if (pci_device_add_bar(&vp->pci, 0, BAR_SIZE, true, e) < 0)
+	/* A 32-bit BAR: a firmware (OVMF) puts 64-bit ones in a window at the top of the physical
+	 * address space that the DSDT does not describe, and Linux would then move them all. */
+	if (pci_device_add_bar(&vp->pci, 0, BAR_SIZE, false, e) < 0)
 		return -1;
 	caps_init(vp);
 	for (unsigned i = 0; i < nvectors(vp); i++) {
