@@ -36,24 +36,29 @@ def _run(*args):
         raise AssertionError(f"{' '.join(args)}: exit {p.returncode}: {p.stdout}{p.stderr}")
 
 
-def make(path, kernel, initrd, cmdline, size_mib=64):
-    """Writes the disk to path (raw)."""
+def make(path, kernel, initrd, cmdline, size_mib=64, menu=None):
+    """Writes the disk to path (raw). menu: None boots cmdline at once; else a list of
+    (title, cmdline) entries shown in systemd-boot's menu for up to 5 minutes, the first the
+    default (cmdline is then unused)."""
     work = tempfile.mkdtemp(prefix="shoji-efidisk-")
     try:
         fat = os.path.join(work, "esp.img")
         _run("mkfs.vfat", "-C", "-n", "SHOJI-ESP", "-F", "32", fat, str((size_mib - 1) * 1024))
+        entries = menu or [("shoji test guest", cmdline)]
         conf = os.path.join(work, "loader.conf")
         with open(conf, "w") as f:
-            f.write("default shoji.conf\ntimeout 0\nconsole-mode keep\n")
-        entry = os.path.join(work, "shoji.conf")
-        with open(entry, "w") as f:
-            f.write(f"title shoji test guest\nlinux /vmlinuz\ninitrd /initramfs.img\noptions {cmdline}\n")
+            f.write(f"default shoji0.conf\ntimeout {300 if menu else 0}\nconsole-mode keep\n")
+        files = [(SYSTEMD_BOOT, "::/EFI/BOOT/BOOTX64.EFI"), (kernel, "::/vmlinuz"),
+                 (initrd, "::/initramfs.img"), (conf, "::/loader/loader.conf")]
+        for i, (title, options) in enumerate(entries):
+            entry = os.path.join(work, f"shoji{i}.conf")
+            with open(entry, "w") as f:
+                f.write(f"title {title}\nsort-key {i}\nlinux /vmlinuz\ninitrd /initramfs.img\noptions {options}\n")
+            files.append((entry, f"::/loader/entries/shoji{i}.conf"))
         env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
         for d in ("::/EFI", "::/EFI/BOOT", "::/loader", "::/loader/entries"):
             subprocess.run(["mmd", "-i", fat, d], check=True, env=env, capture_output=True)
-        for src, dst in ((SYSTEMD_BOOT, "::/EFI/BOOT/BOOTX64.EFI"), (kernel, "::/vmlinuz"),
-                         (initrd, "::/initramfs.img"), (conf, "::/loader/loader.conf"),
-                         (entry, "::/loader/entries/shoji.conf")):
+        for src, dst in files:
             subprocess.run(["mcopy", "-i", fat, src, dst], check=True, env=env, capture_output=True)
         sectors = os.path.getsize(fat) // SECTOR
         mbr = bytearray(SECTOR)

@@ -21,13 +21,16 @@ JAIL_ID = 4242
 class Vm:
     """A shoji-vmm process whose serial console goes to a log file the test reads."""
 
-    def __init__(self, env, action, extra=(), cpus=1, memory=256, tmp=None):
+    def __init__(self, env, action, extra=(), cpus=1, memory=256, tmp=None, boot=None):
+        """boot: what the guest boots from (default: the test guest's kernel and initramfs
+        running action)."""
         self.tmp = tmp or scratch(action)
         self.ctl_path = os.path.join(self.tmp, "control.sock")
         self.log_path = os.path.join(self.tmp, "serial.log")
         self.err_path = os.path.join(self.tmp, "stderr")
-        args = [env.vmm, "--kernel", env.kernel, "--initrd", env.initrd, "--cpus", str(cpus),
-                "--memory", str(memory), "--cmdline", f"console=ttyS0 quiet shoji.action={action}",
+        boot = boot or ["--kernel", env.kernel, "--initrd", env.initrd,
+                        "--cmdline", f"console=ttyS0 quiet shoji.action={action}"]
+        args = [env.vmm, *boot, "--cpus", str(cpus), "--memory", str(memory),
                 "--control-socket", self.ctl_path, "--serial-log", self.log_path, *extra]
         self.err = open(self.err_path, "wb")
         self.p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ for is there; virtio devices work after the firmware placed their BARs; the disk
 boot disk when another device moves it to another slot (the boot order in fw_cfg); the guest
 powers off (exit 0) and reboots through the firmware again; the variable store keeps what the
 firmware wrote across runs, and a boot entry the guest made is what the firmware boots next;
-bad firmware inputs get one clear error before any guest runs. The same disk boots in QEMU
+the seat's keys drive the boot menu through PS/2, then the guest through virtio-input; bad firmware inputs get one clear error before any guest runs. The same disk boots in QEMU
 with the same OVMF (interop). Skips, counted as such, where OVMF, mtools, dosfstools or
 systemd-boot-efi are missing.
 
@@ -18,8 +18,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import efidisk
+import test_gpu
 import vmmtest
 
 SKIP = 77
@@ -28,11 +30,11 @@ SKIP = 77
 class Disk:
     """One EFI disk and a variable store per test run, in a scratch directory."""
 
-    def __init__(self, env, cmdline):
+    def __init__(self, env, cmdline, menu=None):
         self.dir = tempfile.mkdtemp(prefix="shoji-fw-")
         self.disk = os.path.join(self.dir, "efi.img")
         self.vars = os.path.join(self.dir, "vars.fd")
-        efidisk.make(self.disk, env.kernel, env.initrd, cmdline)
+        efidisk.make(self.disk, env.kernel, env.initrd, cmdline, menu=menu)
         efidisk.vars_copy(self.vars)
 
     def args(self, vars_path=None, code=efidisk.OVMF_CODE):
@@ -110,6 +112,38 @@ def test_boot_entry_persists(env):
         disk.close()
 
 
+KEY_DOWN, KEY_ENTER, KEY_A = 108, 28, 30
+
+
+def test_seat_keys_reach_boot_menu_then_virtio_input(env):
+    """Keys from the seat reach systemd-boot's menu through the PS/2 keyboard (the firmware has
+    no virtio-input driver): Down and Enter boot the second entry, whose guest reads keys from
+    virtio-input; a key the seat sends then arrives there, once."""
+    disk = Disk(env, None, menu=[("shoji first entry", "console=ttyS0 quiet shoji.action=poweroff"),
+                                 ("shoji second entry", "console=ttyS0 quiet shoji.action=gputest")])
+    vm = test_gpu.Vm(env, "gputest", boot=disk.args())
+    seat = None
+    try:
+        seat = test_gpu.Seat(vm.display)
+        seat.wait(lambda: "shoji second entry" in vm.log(), timeout=600, vm=vm)  # the menu, on serial too
+        for key in (KEY_DOWN, KEY_ENTER):
+            end = time.monotonic() + 2
+            seat.wait(lambda: time.monotonic() > end, vm=vm)
+            seat.key(key)
+        seat.wait(lambda: "shoji-keys: listening" in vm.log(), timeout=600, vm=vm)
+        assert "Power down" not in vm.log(), "the first entry booted:\n" + vm.tail()
+        seat.key(KEY_A)
+        seat.wait(lambda: f"shoji-key: {KEY_A}" in vm.log(), timeout=120, vm=vm)
+        end = time.monotonic() + 3
+        seat.wait(lambda: time.monotonic() > end, vm=vm)
+        assert vm.log().count(f"shoji-key: {KEY_A}") == 1, vm.tail()
+    finally:
+        if seat:
+            seat.close()
+        vm.stop()
+        disk.close()
+
+
 def test_bad_firmware_inputs(env):
     disk = Disk(env, "console=ttyS0 quiet shoji.action=poweroff")
     try:
@@ -167,4 +201,5 @@ if __name__ == "__main__":
         print(f"skip: firmware boot needs {', '.join(lack)} (apt install {' '.join(lack)})")
         sys.exit(SKIP)
     sys.exit(vmmtest.main([test_bad_firmware_inputs, test_boot_poweroff_devices, test_boot_entry_persists,
-                           test_reboot_through_firmware, test_same_disk_boots_in_qemu], sys.argv[1:]))
+                           test_seat_keys_reach_boot_menu_then_virtio_input, test_reboot_through_firmware,
+                           test_same_disk_boots_in_qemu], sys.argv[1:]))

@@ -130,10 +130,10 @@ def pattern_shown(seat):
 class Vm(test_control.Vm):
     """A shoji-vmm with a display socket (640x480) and its serial console in a log file."""
 
-    def __init__(self, env, action, cmdline="", extra=(), tmp=None):
+    def __init__(self, env, action, cmdline="", extra=(), tmp=None, boot=None):
         tmp = tmp or test_control.scratch(action)
         self.display = os.path.join(tmp, "display.sock")
-        super().__init__(env, f"{action} {cmdline}".strip(), tmp=tmp,
+        super().__init__(env, f"{action} {cmdline}".strip(), tmp=tmp, boot=boot,
                          extra=("--display", f"socket:{self.display},size=640x480", *extra))
 
     def wait_log(self, text, timeout=240):
