@@ -116,9 +116,10 @@ KEY_DOWN, KEY_ENTER, KEY_A = 108, 28, 30
 
 
 def test_seat_keys_reach_boot_menu_then_virtio_input(env):
-    """Keys from the seat reach systemd-boot's menu through the PS/2 keyboard (the firmware has
-    no virtio-input driver): Down and Enter boot the second entry, whose guest reads keys from
-    virtio-input; a key the seat sends then arrives there, once."""
+    """The firmware's screen reaches the seat, and keys from the seat reach systemd-boot's menu
+    through the PS/2 keyboard (the firmware has no virtio-input driver): Down and Enter boot the
+    second entry, whose guest reads keys from virtio-input; a key the seat sends then arrives
+    there, once."""
     disk = Disk(env, None, menu=[("shoji first entry", "console=ttyS0 quiet shoji.action=poweroff"),
                                  ("shoji second entry", "console=ttyS0 quiet shoji.action=gputest")])
     vm = test_gpu.Vm(env, "gputest", boot=disk.args())
@@ -126,6 +127,8 @@ def test_seat_keys_reach_boot_menu_then_virtio_input(env):
     try:
         seat = test_gpu.Seat(vm.display)
         seat.wait(lambda: "shoji second entry" in vm.log(), timeout=600, vm=vm)  # the menu, on serial too
+        # The firmware's screen (GOP on virtio-gpu) reaches the seat like any other.
+        seat.wait(lambda: seat.surface is not None and seat.damage, timeout=60, vm=vm)
         for key in (KEY_DOWN, KEY_ENTER):
             end = time.monotonic() + 2
             seat.wait(lambda: time.monotonic() > end, vm=vm)
