@@ -132,7 +132,8 @@ void piix_pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool
 	uint8_t regs[12] = {0}; /* status reads 0: no event is ever pending */
 	uint16_t en = __atomic_load_n(&p->pm1_enable, __ATOMIC_RELAXED);
 	uint16_t ctl = __atomic_load_n(&p->pm1_control, __ATOMIC_RELAXED);
-	uint32_t tmr = pm_timer(p);
+	/* The clock only for a read of the timer: the firmware polls it, and every access exits. */
+	uint32_t tmr = !is_write && offset < PM_TIMER + 4 && offset + len > PM_TIMER ? pm_timer(p) : 0;
 	memcpy(regs + PM1_ENABLE, &en, 2);
 	memcpy(regs + PM1_CONTROL, &ctl, 2);
 	memcpy(regs + PM_TIMER, &tmr, 4);
