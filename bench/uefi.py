@@ -5,7 +5,7 @@ i440FX machine (`-M pc`, the chipset shoji-vmm offers the firmware), interleaved
 time from start to the guest's init marker and KVM exits to that point (KVM's per-VM statistics
 in debugfs), with ratios; then where the exits go, from the kernel's kvm_exit, kvm_pio and
 kvm_mmio trace events counted by hist triggers (fw_cfg, flash, PCI configuration, PM timer,
-...). Each run starts from a fresh copy of the variable store template, so both monitors see
+...). Those count every VM on the machine: run nothing else meanwhile. Each run starts from a fresh copy of the variable store template, so both monitors see
 the firmware's first boot. A run that does not reach the marker prints a failure, not a
 figure."""
 import argparse
@@ -25,12 +25,11 @@ CMDLINE = "console=ttyS0 quiet shoji.action=poweroff"
 TRACEFS = "/sys/kernel/tracing"
 
 # Where an exit's port or address goes: (first, last, what).
-PORTS = [(0x510, 0x51B, "fw_cfg"), (0xCF8, 0xCFF, "PCI config (0xCF8)"),
+PORTS = [(0x510, 0x51B, "fw_cfg"), (0xCF9, 0xCF9, "reset"), (0xCF8, 0xCFF, "PCI config (0xCF8)"),
          (0xB000, 0xB03F, "ACPI PM (timer, S5)"), (0x70, 0x71, "RTC/CMOS"),
          (0x3F8, 0x3FF, "serial"), (0x60, 0x60, "PS/2"), (0x64, 0x64, "PS/2"),
          (0x20, 0x21, "PIC"), (0xA0, 0xA1, "PIC"), (0x40, 0x43, "PIT"), (0x61, 0x61, "PIT"),
-         (0x80, 0x80, "POST/debug"), (0x402, 0x402, "POST/debug"), (0xCF9, 0xCF9, "reset"),
-         (0x1000, 0xFFFF, "PCI I/O BARs")]
+         (0x80, 0x80, "POST/debug"), (0x402, 0x402, "POST/debug"), (0x1000, 0xFFFF, "PCI I/O BARs")]
 MMIO = [(0xFF000000, 0xFFFFFFFF, "flash"), (0xFE000000, 0xFE0FFFFF, "PCI config (ECAM)"),
         (0xFEE00000, 0xFEEFFFFF, "local APIC"), (0xFEC00000, 0xFEC00FFF, "I/O APIC"),
         (0xFED00000, 0xFED003FF, "HPET"), (0xFED40000, 0xFED44FFF, "TPM probe"),
@@ -61,6 +60,15 @@ class Hist:
             os.system(f"mount -t tracefs nodev {TRACEFS} 2>/dev/null")
         self.ok = all(os.path.exists(self._path(e, "trigger")) for e in self.EVENTS)
         self.spec = {}
+        self.dropped = 0
+        with open("/proc/cpuinfo") as f:
+            self.svm = " svm" in f.read()  # exit reasons are named only for AMD's SVM
+        for event, key in self.EVENTS.items():  # a trigger an interrupted run left
+            if self.ok:
+                try:
+                    self._write(event, f"!hist:keys={key}:vals=hitcount:size=8192")
+                except OSError:
+                    pass
 
     def _path(self, event, name):
         return os.path.join(TRACEFS, "events", "kvm", event, name)
@@ -85,6 +93,8 @@ class Hist:
             counts = {}
             with open(self._path(event, "hist")) as f:
                 for line in f:
+                    if line.startswith("    Dropped:"):
+                        self.dropped += int(line.split()[1])
                     if line.startswith("{"):
                         k = line.split(key + ":")[1].split("}")[0].strip().split()[0]
                         counts[int(k, 0)] = int(line.split("hitcount:")[1].split()[0])
@@ -94,11 +104,11 @@ class Hist:
         return out
 
 
-def causes(hist):
+def causes(hist, svm=True):
     """The exits, port accesses and MMIO accesses grouped by what they reached."""
     groups = {}
     for reason, n in hist.get("kvm_exit", {}).items():
-        name = "exit: " + SVM_EXITS.get(reason, f"0x{reason:x}")
+        name = "exit: " + (SVM_EXITS.get(reason, f"0x{reason:x}") if svm else f"0x{reason:x}")
         groups[name] = groups.get(name, 0) + n
     for port, n in hist.get("kvm_pio", {}).items():
         name = "port: " + classify(PORTS, port)
@@ -114,10 +124,12 @@ def run_once(name, cmd, timeout, hist):
 
     def seen(pid, text, elapsed):
         if "s" not in got and boot.MARKER in text:
-            got.update(s=elapsed, exits=boot.kvm_exits(pid), causes=causes(hist.read()))
+            got.update(s=elapsed, exits=boot.kvm_exits(pid), causes=causes(hist.read(), hist.svm))
     hist.arm()
-    _, status, err = boot.watch_console(cmd, timeout, seen)
-    hist.read()  # disarms, when the marker never came
+    try:
+        _, status, err = boot.watch_console(cmd, timeout, seen)
+    finally:
+        hist.read()  # disarms, when the marker never came (or the run was interrupted)
     if "s" not in got:
         sys.stderr.write(f"uefi: FAILED: {name} did not reach the marker (status {status}): {err}\n")
     return got
@@ -207,14 +219,19 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     summary = report(results, a.runs)
     report_causes(results)
+    if hist.dropped:
+        print(f"note: the hist triggers dropped {hist.dropped} keys (table full): the counts above are low")
     s = summary["shoji-vmm"]
+    failed = sum(len(rs) - sum(1 for r in rs if "s" in r) for rs in results.values())
+    if failed:
+        print(f"uefi: FAILED: {failed} run(s) did not reach the marker: no ratio")
+        return 1
     if "qemu pc" in summary and s[0] and summary["qemu pc"][0]:
         q = summary["qemu pc"]
         print(f"ratio shoji-vmm / qemu pc, UEFI time to init: {s[0] / q[0]:.2f}x (lower is better; goal <= 0.80x)")
         if s[1] and q[1]:
             print(f"ratio shoji-vmm / qemu pc, KVM exits to init under UEFI: {s[1] / q[1]:.2f}x (lower is better)")
-    failed = sum(len(rs) - sum(1 for r in rs if "s" in r) for rs in results.values())
-    return 0 if s[0] and not failed else 1
+    return 0 if s[0] else 1
 
 
 if __name__ == "__main__":

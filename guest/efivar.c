@@ -30,8 +30,10 @@ static ssize_t get(const char *name, uint8_t *buf, size_t cap)
 		return -1;
 	ssize_t n = read(fd, raw, sizeof(raw));
 	close(fd);
-	if (n < 4 || (size_t)(n - 4) > cap)
+	if (n < 4 || (size_t)(n - 4) > cap) {
+		errno = EOVERFLOW;
 		return -1;
+	}
 	memcpy(buf, raw + 4, (size_t)n - 4);
 	return n - 4;
 }
@@ -92,9 +94,9 @@ static int show(void)
 	return 0;
 }
 
-/* The device path (and its length) of the first entry in BootOrder that starts at an ACPI
- * PciRoot node (type 2, subtype 1); 0 or -1. */
-static int disk_path(uint8_t *path, uint16_t *plen)
+/* The device path (and its length, at most cap) of the first entry in BootOrder that starts at
+ * an ACPI PciRoot node (type 2, subtype 1, _HID PNP0A03); 0 or -1. */
+static int disk_path(uint8_t *path, size_t cap, uint16_t *plen)
 {
 	uint8_t order[512], opt[2048];
 	ssize_t no = get("BootOrder", order, sizeof(order));
@@ -104,7 +106,8 @@ static int disk_path(uint8_t *path, uint16_t *plen)
 		ssize_t n = get(name, opt, sizeof(opt));
 		size_t at = n > 6 ? path_offset(opt, (size_t)n) : 0;
 		uint16_t len = n > 6 ? (uint16_t)(opt[4] | opt[5] << 8) : 0;
-		if (!at || at + len > (size_t)n || len < 4 || opt[at] != 2 || opt[at + 1] != 1)
+		if (!at || at + len > (size_t)n || len < 8 || len > cap || opt[at] != 2 || opt[at + 1] != 1 ||
+		    memcmp(opt + at + 4, "\xd0\x41\x03\x0a", 4) != 0)
 			continue;
 		memcpy(path, opt + at, len);
 		*plen = len;
@@ -118,7 +121,7 @@ static int add(void)
 	static const char desc[] = "shoji test entry";
 	uint8_t opt[2048], order[512], neworder[514], path[1024];
 	uint16_t plen;
-	if (disk_path(path, &plen) < 0) {
+	if (disk_path(path, sizeof(path), &plen) < 0) {
 		fprintf(stderr, "efivar: no boot entry for a PCI device in BootOrder\n");
 		return 1;
 	}
@@ -134,6 +137,10 @@ static int add(void)
 	memcpy(opt + n, path, plen);
 	n += plen;
 	ssize_t no = get("BootOrder", order, sizeof(order));
+	if (no < 0 && errno != ENOENT) { /* never write a BootOrder that lost the others */
+		fprintf(stderr, "efivar: cannot read BootOrder\n");
+		return 1;
+	}
 	size_t k = 0;
 	neworder[k++] = ENTRY & 0xff;
 	neworder[k++] = ENTRY >> 8;

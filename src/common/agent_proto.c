@@ -77,7 +77,10 @@ enum agent_feed agent_reader_feed(struct agent_reader *r, const uint8_t *data, s
 		r->got += (uint32_t)take;
 		i += take;
 		if (r->got == r->want) {
-			*msg = (struct agent_msg){.type = r->hdr[3], .len = r->want, .payload = r->buf};
+			static const uint8_t empty[1];
+			*msg = (struct agent_msg){.type = r->hdr[3],
+						  .len = r->want,
+						  .payload = r->want ? r->buf : empty};
 			r->hdr_got = 0;
 			*used = i;
 			return AGENT_FEED_MSG;

@@ -6,7 +6,8 @@
  * A frame is an 8-byte header, then the payload:
  *
  *   0  u16  magic  0x5341 ("AS" on the wire, little-endian)
- *   2  u8   version (AGENT_PROTO_VERSION; a peer with another major version is refused)
+ *   2  u8   version (AGENT_PROTO_VERSION, matched exactly: a peer speaking another is refused;
+ *           a later version is to be offered in HELLO's capabilities, not here)
  *   3  u8   type (enum agent_msg_type)
  *   4  u32  payload length, little-endian, at most the reader's limit
  *
@@ -63,7 +64,7 @@ struct agent_reader {
 	uint32_t max_len; /* the payload limit, at most AGENT_MAX_PAYLOAD */
 	uint8_t hdr[AGENT_HEADER_SIZE];
 	size_t hdr_got;
-	uint8_t *buf; /* the payload so far: cap bytes, grown to the longest payload seen */
+	uint8_t *buf; /* the payload so far: cap bytes, grown to the longest length announced */
 	uint32_t cap, want, got;
 	int failed; /* set after the first violation: every later call fails */
 };

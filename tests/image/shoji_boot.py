@@ -19,6 +19,14 @@ CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def shutdown(ctl):
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(ctl)
@@ -35,7 +43,11 @@ def boot_once(a, n, img_dir, vars_path):
         print(f"FAIL: shoji-img create: {r.stderr.strip()}")
         return False
     # The socket in a local folder: --dir may be on a share (9p) that holds no sockets.
-    log, ctl = os.path.join(a.dir, f"serial-shoji-{n}.log"), os.path.join(tempfile.mkdtemp(), "ctl.sock")
+    sock_dir = tempfile.mkdtemp()
+    log, ctl = os.path.join(a.dir, f"serial-shoji-{n}.log"), os.path.join(sock_dir, "ctl.sock")
+    for old in (log, log + ".1"):  # the monitor appends: no line from an earlier run may count
+        if os.path.exists(old):
+            os.unlink(old)
     err = open(os.path.join(a.dir, f"stderr-shoji-{n}.log"), "wb")
     t0 = time.monotonic()
     p = subprocess.Popen([a.vmm, "--firmware", f"{CODE},vars={vars_path}", "--disk", f"{overlay},format=qcow2",
@@ -44,7 +56,7 @@ def boot_once(a, n, img_dir, vars_path):
     got = {}
     try:
         while p.poll() is None and time.monotonic() - t0 < a.timeout and len(got) < 2:
-            text = open(log, "rb").read().decode(errors="replace") if os.path.exists(log) else ""
+            text = read(log)
             for key, line in (("booted", "shoji-guest: booted"), ("address", "shoji-guest: address")):
                 if key not in got and line in text:
                     got[key] = time.monotonic() - t0
@@ -52,22 +64,27 @@ def boot_once(a, n, img_dir, vars_path):
                           f"({key}) after {got[key]:.1f} s", flush=True)
             time.sleep(0.5)
         if len(got) < 2:
-            tail = open(log, "rb").read().decode(errors="replace")[-3000:] if os.path.exists(log) else ""
+            tail = read(log)[-3000:]
             err.flush()
             with open(err.name, "rb") as f:
                 stderr = f.read().decode(errors="replace")[-1500:]
             print(f"FAIL: shoji-vmm run {n}: no {'booted' if 'booted' not in got else 'address'} line "
                   f"within {a.timeout} s (status {p.poll()}):\n{tail}\nstderr:\n{stderr}")
             return False
-        reply = shutdown(ctl)
-        rc = p.wait(300)
+        try:
+            reply = shutdown(ctl)
+            rc = p.wait(300)
+        except (OSError, subprocess.TimeoutExpired) as ex:
+            print(f"FAIL: shoji-vmm run {n}: the ACPI shutdown did not end the VM: {ex}")
+            return False
         print(f"shoji-vmm run {n}: shutdown {reply}, exit status {rc} after {time.monotonic() - t0:.1f} s")
-        return rc == 0
+        return rc == 0 and '"ok":true' in reply
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
         err.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 def main():

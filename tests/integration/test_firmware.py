@@ -65,6 +65,7 @@ def test_boot_poweroff_devices(env):
         assert pci.get("0000:00:01.3") == "0x8086:0x7113", pci
         # virtio-rng and the disk answered after the firmware placed their BARs.
         assert "0x1af4:0x1044" in pci.values() and "0x1af4:0x1042" in pci.values(), pci
+        assert pci.get("0000:00:03.0") == "0x1af4:0x1042", pci  # the disk behind the RNG
         assert len(rep["hwrng"]) == 32 and rep["hwrng"] != "0" * 32, rep["hwrng"]
         assert abs(rep["ram_kib"] - 256 * 1024) <= 256 * 1024 * 0.1, rep  # the firmware keeps some
         with open(disk.vars, "rb") as f:
@@ -75,6 +76,7 @@ def test_boot_poweroff_devices(env):
         # ahead of it): the firmware's entry for the old slot is stale, the boot order finds it.
         r = boot(env, disk, timeout=900)
         assert r.rc == 0, f"second boot: exit status {r.rc}:\n{r.tail()}"
+        assert r.report()["pci"].get("0000:00:02.0") == "0x1af4:0x1042", r.tail()  # it did move
     finally:
         disk.close()
 

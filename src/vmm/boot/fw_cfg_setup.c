@@ -71,10 +71,16 @@ int fw_cfg_bootorder(const uint8_t *slots, const uint8_t *fns, unsigned n, char 
 	char *s = malloc(cap);
 	if (!s)
 		return err_set(e, "out of memory for the firmware's boot order");
-	for (unsigned i = 0; i < n; i++)
-		len += (size_t)snprintf(s + len, cap - len,
-					fns[i] ? "%s/pci@i0cf8/scsi@%x,%x/disk@0,0" : "%s/pci@i0cf8/scsi@%x/disk@0,0",
-					i ? "\n" : "", slots[i], fns[i]);
+	for (unsigned i = 0; i < n; i++) {
+		int r = snprintf(s + len, cap - len,
+				 fns[i] ? "%s/pci@i0cf8/scsi@%x,%x/disk@0,0" : "%s/pci@i0cf8/scsi@%x/disk@0,0",
+				 i ? "\n" : "", slots[i], fns[i]);
+		if (r < 0 || (size_t)r >= cap - len) {
+			free(s);
+			return err_set(e, "the firmware's boot order does not fit its buffer");
+		}
+		len += (size_t)r;
+	}
 	*out = s;
 	return 0;
 }
