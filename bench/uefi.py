@@ -66,7 +66,7 @@ class Hist:
         for event, key in self.EVENTS.items():  # a trigger an interrupted run left
             if self.ok:
                 try:
-                    self._write(event, f"!hist:keys={key}:vals=hitcount:size=8192")
+                    self._write(event, f"!hist:keys={key}:vals=hitcount:size=131072")
                 except OSError:
                     pass
 
@@ -81,7 +81,7 @@ class Hist:
         if not self.ok:
             return
         for event, key in self.EVENTS.items():
-            self.spec[event] = f"hist:keys={key}:vals=hitcount:size=8192"
+            self.spec[event] = f"hist:keys={key}:vals=hitcount:size=131072"
             self._write(event, self.spec[event])
 
     def read(self):
