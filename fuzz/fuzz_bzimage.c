@@ -15,11 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond))                                                                                           \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz_check.h"
 
 static struct guest_mem *fuzz_mem(void)
 {

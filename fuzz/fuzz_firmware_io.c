@@ -70,11 +70,7 @@ enum op {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond))                                                                                           \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz_check.h"
 
 static struct {
 	struct guest_mem mem;

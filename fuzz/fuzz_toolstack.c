@@ -11,11 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond))                                                                                           \
-			__builtin_trap();                                                                              \
-	} while (0)
+#include "fuzz_check.h"
 
 static void definition(const char *text)
 {
