@@ -1,6 +1,7 @@
 /* efivar: makes and reads a UEFI boot entry through efivarfs, as efibootmgr does, for the test
  * guest (busybox has no efibootmgr). efivarfs must be mounted at /sys/firmware/efi/efivars.
- *   efivar show   one line: "BootCurrent=XXXX BootOrder=XXXX,... Boot0100=present|absent"
+ *   efivar show   one line: "BootCurrent=NNNN BootOrder=NNNN,NNNN,... Boot0100=present|absent"
+ *                 (NNNN: a boot option number, four hex digits)
  *   efivar add    makes Boot0100 "shoji test entry" with the device path of the first entry in
  *                 BootOrder that starts at a PCI root (the firmware's entry for the boot disk),
  *                 and puts it first in BootOrder
