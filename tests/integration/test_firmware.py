@@ -56,7 +56,7 @@ def test_boot_poweroff_devices(env):
     try:
         with open(disk.vars, "rb") as f:
             before = f.read()
-        r = boot(env, disk, extra=["--rng"], timeout=900)
+        r = boot(env, disk, extra=["--rng"], timeout=300)
         assert r.rc == 0, f"exit status {r.rc}, expected 0 (power-off):\n{r.tail()}"
         rep = r.report()
         pci = rep["pci"]
@@ -74,7 +74,7 @@ def test_boot_poweroff_devices(env):
         assert after != before, "the firmware wrote no variable (boot entries, timeouts) to the store"
         # A second run starts from what the first left, with the disk in another slot (no RNG
         # ahead of it): the firmware's entry for the old slot is stale, the boot order finds it.
-        r = boot(env, disk, timeout=900)
+        r = boot(env, disk, timeout=300)
         assert r.rc == 0, f"second boot: exit status {r.rc}:\n{r.tail()}"
         assert r.report()["pci"].get("0000:00:02.0") == "0x1af4:0x1042", r.tail()  # it did move
     finally:
@@ -84,7 +84,7 @@ def test_boot_poweroff_devices(env):
 def test_reboot_through_firmware(env):
     disk = Disk(env, "console=ttyS0 quiet shoji.action=reboot")
     try:
-        r = boot(env, disk, stop_when=lambda out: out.count(vmmtest.GUEST_BOOTED) >= 2, timeout=1200)
+        r = boot(env, disk, stop_when=lambda out: out.count(vmmtest.GUEST_BOOTED) >= 2, timeout=300)
         assert r.out.count(vmmtest.GUEST_BOOTED) >= 2, f"the guest did not boot twice:\n{r.tail()}"
         assert r.rc == 6, f"exit status {r.rc}, expected 6 (stopped by signal):\n{r.tail()}"
     finally:
@@ -101,12 +101,12 @@ def test_boot_entry_persists(env):
     variable store after power-off, and the firmware boots through it the next time."""
     disk = Disk(env, "console=ttyS0 quiet shoji.action=efivar")
     try:
-        r = boot(env, disk, timeout=900)
+        r = boot(env, disk, timeout=300)
         lines = _efivar_lines(r.out)
         assert r.rc == 0 and len(lines) == 2, f"exit status {r.rc}, efivar lines {lines}:\n{r.tail()}"
         assert "Boot0100=absent" in lines[0] and "FAILED" not in lines[0], lines
         assert "BootOrder=0100," in lines[1] and "Boot0100=present" in lines[1], lines
-        r = boot(env, disk, timeout=900)
+        r = boot(env, disk, timeout=300)
         lines = _efivar_lines(r.out)
         assert r.rc == 0 and len(lines) == 1, f"exit status {r.rc}, efivar lines {lines}:\n{r.tail()}"
         assert lines[0].startswith("BootCurrent=0100 BootOrder=0100,") and "Boot0100=present" in lines[0], lines
@@ -128,14 +128,14 @@ def test_seat_keys_reach_boot_menu_then_virtio_input(env):
     seat = None
     try:
         seat = test_gpu.Seat(vm.display)
-        seat.wait(lambda: "shoji second entry" in vm.log(), timeout=600, vm=vm)  # the menu, on serial too
+        seat.wait(lambda: "shoji second entry" in vm.log(), timeout=300, vm=vm)  # the menu, on serial too
         # The firmware's screen (GOP on virtio-gpu) reaches the seat like any other.
         seat.wait(lambda: seat.surface is not None and seat.damage, timeout=60, vm=vm)
         for key in (KEY_DOWN, KEY_ENTER):
             end = time.monotonic() + 2
             seat.wait(lambda: time.monotonic() > end, vm=vm)
             seat.key(key)
-        seat.wait(lambda: "shoji-keys: listening" in vm.log(), timeout=600, vm=vm)
+        seat.wait(lambda: "shoji-keys: listening" in vm.log(), timeout=300, vm=vm)
         assert "Power down" not in vm.log(), "the first entry booted:\n" + vm.tail()
         seat.key(KEY_A)
         seat.wait(lambda: f"shoji-key: {KEY_A}" in vm.log(), timeout=120, vm=vm)
@@ -193,7 +193,7 @@ def test_same_disk_boots_in_qemu(env):
                             "-drive", f"if=pflash,format=raw,file={disk.vars}",
                             "-drive", f"file={disk.disk},if=none,id=d,format=raw",
                             "-device", "virtio-blk-pci,drive=d"],
-                           capture_output=True, text=True, timeout=900)
+                           capture_output=True, text=True, timeout=300)
         assert p.returncode == 0 and vmmtest.GUEST_BOOTED in p.stdout, \
             f"QEMU: exit {p.returncode}:\n{p.stdout[-2000:]}{p.stderr[-1000:]}"
     finally:
