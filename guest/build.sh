@@ -85,7 +85,10 @@ command -v cc >/dev/null || die "cc not found: install gcc"
 for tool in vsock blkio gputest efivar; do
 	cc -static -O2 -Wall -o "$work/$tool" "$src/guest/$tool.c" || die "cannot build guest/$tool.c (needs libc6-dev)"
 done
-extra_bins="$work/vsock $work/blkio $work/gputest $work/efivar" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+# The guest agent (src/agent/), with the protocol's framing it shares with the monitor.
+cc -static -O2 -Wall -D_GNU_SOURCE -o "$work/shoji-agent" "$src"/src/agent/*.c "$src/src/common/agent_proto.c" \
+	"$src/src/common/err.c" || die "cannot build src/agent (needs libc6-dev)"
+extra_bins="$work/vsock $work/blkio $work/gputest $work/efivar $work/shoji-agent" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"

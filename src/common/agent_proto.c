@@ -26,7 +26,7 @@ void agent_reader_free(struct agent_reader *r)
 static int fail(struct agent_reader *r, struct err *e, const char *what, uint32_t v)
 {
 	r->failed = 1;
-	return err_set(e, "agent stream: %s (%u); the stream is dropped", what, v);
+	return err_set(e, "agent stream: %s (%u)", what, v);
 }
 
 /* Checks a complete header and sets up for its payload. */
@@ -116,6 +116,8 @@ int agent_check_payload(const struct agent_msg *m, struct err *e)
 	if (m->type == 0 || m->type > AGENT_TYPE_MAX)
 		return err_set(e, "agent message type %u is unknown", m->type);
 	int s = size[m->type];
+	if (m->type == AGENT_HELLO && m->len == 4 + AGENT_TOKEN_LEN)
+		return 0;
 	if ((s >= 0 && m->len != (uint32_t)s) || (s < 0 && m->len < (uint32_t)-s))
 		return err_set(e, "agent message type %u: %u payload bytes, expected %s%d", m->type, m->len,
 			       s < 0 ? "at least " : "", s < 0 ? -s : s);
@@ -166,4 +168,18 @@ int agent_info_parse(const uint8_t *p, uint32_t len, struct agent_info_entry *ou
 		n++;
 	}
 	return n;
+}
+
+int agent_info_entry_ok(const char *key, const char *value)
+{
+	size_t k = strlen(key), v = strlen(value);
+	if (k == 0 || k > AGENT_INFO_KEY_MAX || v > AGENT_INFO_VALUE_MAX)
+		return 0;
+	for (size_t i = 0; i < k; i++)
+		if (!key_char((uint8_t)key[i]))
+			return 0;
+	for (size_t i = 0; i < v; i++)
+		if (value[i] < 0x20 || value[i] > 0x7e)
+			return 0;
+	return 1;
 }

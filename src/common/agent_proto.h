@@ -30,9 +30,18 @@
 #define AGENT_MAX_PAYLOAD (4u << 20)
 /* The vsock port the agent listens on in the guest. */
 #define AGENT_VSOCK_PORT 5900u
+/* Any host process may connect to a guest's vsock ports, so the agent serves only a host that
+ * knows the VM's token: 32 lowercase hex digits the monitor draws at each boot (getrandom) and
+ * gives the guest alone, on the kernel command line of a direct boot (AGENT_TOKEN_ARG) or in the
+ * fw_cfg file AGENT_TOKEN_FW_CFG of a firmware boot, never through the host's file system or
+ * argv. The agent answers nothing, not even its hello, before the host's hello carries it. */
+#define AGENT_TOKEN_LEN    32u
+#define AGENT_TOKEN_ARG    "shoji.agent-token="
+#define AGENT_TOKEN_FW_CFG "opt/org.shoji/agent-token"
 
 enum agent_msg_type {
-	AGENT_HELLO = 1,     /* both ways, first: u32 capability bits (AGENT_CAP_*) */
+	AGENT_HELLO = 1,     /* both ways, first: u32 capability bits (AGENT_CAP_*); from the host
+				followed by the VM's token (AGENT_TOKEN_LEN bytes, see below) */
 	AGENT_INFO_REQ = 2,  /* host -> agent: empty */
 	AGENT_INFO = 3,      /* agent -> host: key=value lines (agent_info_parse) */
 	AGENT_SHUTDOWN = 4,  /* host -> agent: empty; the agent powers the guest off */
@@ -88,7 +97,8 @@ enum agent_feed agent_reader_feed(struct agent_reader *r, const uint8_t *data, s
  * with e set when the type is unknown or len is over AGENT_MAX_PAYLOAD. */
 int agent_header(uint8_t out[AGENT_HEADER_SIZE], uint8_t type, uint32_t len, struct err *e);
 
-/* Checks that a message's payload has its type's size (fixed-size types) or fits (others). */
+/* Checks that a message's payload has its type's size (fixed-size types) or fits (others); a
+ * hello may carry a token or not (the receiver decides whether it needs one). */
 int agent_check_payload(const struct agent_msg *m, struct err *e);
 
 #define AGENT_INFO_MAX_ENTRIES 32
@@ -104,5 +114,8 @@ struct agent_info_entry {
  * once, values printable ASCII of at most 256 bytes, at most 32 lines, the last ending in a
  * newline. Returns the number of entries, or -1 with e set. */
 int agent_info_parse(const uint8_t *p, uint32_t len, struct agent_info_entry *out, struct err *e);
+/* Whether key and value (NUL-terminated) follow the rules above: for those who receive an
+ * entry second-hand (shojid, from the monitor's status). */
+int agent_info_entry_ok(const char *key, const char *value);
 
 #endif

@@ -4,9 +4,14 @@
  * A Unix stream socket, mode 0600; one JSON object a line each way (jsonl.h's rules), a request
  * {"cmd":NAME, fields...}, its reply {"ok":true, fields...} or {"ok":false,"error":MSG}.
  *
- *   status         -> state ("running"/"paused"), pid, cpus, memory_mib, uptime_s
- *   pause, resume  -> state
- *   shutdown       the guest is asked to power off (ACPI power button)
+ *   status         -> state ("running"/"paused"), pid, cpus, memory_mib, uptime_s, agent (the
+ *                  guest agent: state "none"/"connecting"/"ready"/"unresponsive", and when
+ *                  known caps, seen_s_ago, info {key: value}, info_s_ago, faults, time_syncs,
+ *                  error; every string printable ASCII, checked by the monitor)
+ *   pause, resume  -> state (a resume sets the guest's clock through its agent)
+ *   shutdown       the guest is asked to power off: through its agent where one is ready,
+ *                  else the ACPI power button -> via ("agent"/"acpi"); an agent that does not
+ *                  acknowledge within 5 s is followed by the power button
  *   stop           the monitor stops the machine at once
  *   disk-snapshot  fields disk (a disk's serial or index) and backing (the name the new image
  *                  records for the current one); the new top image's descriptor comes with the
@@ -56,5 +61,7 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_R_MEMORY_MIB "memory_mib"
 #define CONTROL_R_UPTIME_S   "uptime_s"
 #define CONTROL_R_PAUSED_MS  "paused_ms"
+#define CONTROL_R_AGENT      "agent"
+#define CONTROL_R_VIA        "via"
 
 #endif

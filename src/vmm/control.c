@@ -80,7 +80,7 @@ int control_parse(const char *line, size_t len, struct control_request *out, cha
 	return 0;
 }
 
-void control_reply(enum control_cmd cmd, const struct control_status *st, char *reply)
+void control_reply(enum control_cmd cmd, struct control_status *st, char *reply)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "ok", json_object_new_boolean(1));
@@ -95,6 +95,12 @@ void control_reply(enum control_cmd cmd, const struct control_status *st, char *
 		snprintf(text, sizeof(text), "%.3f", up);
 		json_object_object_add(o, CONTROL_R_UPTIME_S, json_object_new_double_s(up, text));
 	}
+	if (cmd == CONTROL_STATUS && st->agent) {
+		json_object_object_add(o, CONTROL_R_AGENT, st->agent);
+		st->agent = NULL;
+	}
+	if (cmd == CONTROL_SHUTDOWN && st->via)
+		json_object_object_add(o, CONTROL_R_VIA, json_object_new_string(st->via));
 	if (cmd == CONTROL_DISK_SNAPSHOT) {
 		char text[32];
 		snprintf(text, sizeof(text), "%.3f", st->paused_ms);
@@ -102,4 +108,8 @@ void control_reply(enum control_cmd cmd, const struct control_status *st, char *
 	}
 	put(o, reply);
 	json_object_put(o);
+	if (st->agent) { /* not taken above */
+		json_object_put(st->agent);
+		st->agent = NULL;
+	}
 }

@@ -8,9 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "../common/control_proto.h"
 
-#define CONTROL_REPLY_MAX 512 /* room a reply needs, newline and NUL included */
+/* Room a reply needs, newline and NUL included: a status with the agent's info (at most 32
+ * entries of a 32-byte key and a 256-byte printable value, escaped) fits. */
+#define CONTROL_REPLY_MAX 24576
 
 /* A parsed request: the command and its arguments. */
 struct control_request {
@@ -26,14 +30,17 @@ struct control_status {
 	unsigned cpus;
 	uint64_t memory_mib;
 	double uptime_s;
-	double paused_ms; /* disk-snapshot: how long the vCPUs were held */
+	double paused_ms;   /* disk-snapshot: how long the vCPUs were held */
+	const char *via;    /* shutdown: "agent" or "acpi" */
+	json_object *agent; /* status: the guest agent link's state (agent_link_describe); owned */
 };
 
 /* Parses one request (len bytes, no newline; it may hold any bytes). Returns 0 and fills *req,
  * or -1 with the error reply already written to reply (CONTROL_REPLY_MAX bytes). */
 int control_parse(const char *line, size_t len, struct control_request *req, char *reply);
-/* The reply to a command that was carried out, given the machine's state afterwards. */
-void control_reply(enum control_cmd cmd, const struct control_status *st, char *reply);
+/* The reply to a command that was carried out, given the machine's state afterwards (st->agent
+ * is released). */
+void control_reply(enum control_cmd cmd, struct control_status *st, char *reply);
 /* {"ok":false,"error":msg} (msg cut to fit). */
 void control_reply_error(const char *msg, char *reply);
 

@@ -16,6 +16,8 @@ static void on_request(void *ctx, struct jsonl_conn *c, const char *line, size_t
 		struct control_status st = {0};
 		char why[CONTROL_WHY_MAX] = "";
 		if (s->exec(s->ctx, &req, fd, &st, why) < 0) {
+			if (st.agent)
+				json_object_put(st.agent);
 			control_reply_error(why, reply);
 		} else {
 			struct timespec now;

@@ -12,7 +12,14 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "agent_link.h"
 #include "disks.h"
+
+/* What the control callback reaches: the machine of this boot and its agent link. */
+struct runloop {
+	struct vm *vm;
+	struct agent_link agent;
+};
 
 static void on_signal(struct vm *vm, int signal_fd)
 {
@@ -62,9 +69,34 @@ static int failed(struct err *e, char *why)
 	return -1;
 }
 
+/* Resumes the guest, whose clock is then set through its agent (kvmclock stood still). */
+static void resume(struct runloop *rl)
+{
+	vm_resume(rl->vm);
+	int64_t now = agent_link_now_ms();
+	agent_link_paused(&rl->agent, false, now);
+	agent_link_sync_time(&rl->agent, now);
+}
+
+/* The guest is asked to power off: through its agent where one is ready, else the ACPI
+ * power button (a paused guest cannot take it, so it is resumed first). */
+static void shutdown_guest(struct runloop *rl, struct control_status *st)
+{
+	struct vm *vm = rl->vm;
+	if (vm_paused(vm))
+		resume(rl);
+	if (agent_link_power(&rl->agent, AGENT_SHUTDOWN, agent_link_now_ms()) == 0) {
+		st->via = "agent";
+		return;
+	}
+	vm_power_button(vm);
+	st->via = "acpi";
+}
+
 static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why)
 {
-	struct vm *vm = ctx;
+	struct runloop *rl = ctx;
+	struct vm *vm = rl->vm;
 	struct err e;
 	if (fd >= 0 && req->cmd != CONTROL_DISK_SNAPSHOT) {
 		close(fd);
@@ -74,6 +106,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 	case CONTROL_PAUSE:
 		if (vm_pause(vm, &e) < 0)
 			return failed(&e, why);
+		agent_link_paused(&rl->agent, true, agent_link_now_ms());
 		break;
 	case CONTROL_DISK_SNAPSHOT:
 		if (fd < 0) {
@@ -85,11 +118,11 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 		if (disk_snapshot(vm, req->disk, req->backing, fd, &st->paused_ms, &e) < 0)
 			return failed(&e, why);
 		break;
-	case CONTROL_RESUME: vm_resume(vm); break;
-	case CONTROL_SHUTDOWN: /* a paused guest cannot take the button press */
-		vm_resume(vm);
-		vm_power_button(vm);
+	case CONTROL_RESUME:
+		if (vm_paused(vm))
+			resume(rl);
 		break;
+	case CONTROL_SHUTDOWN: shutdown_guest(rl, st); break;
 	case CONTROL_STOP:
 		vm->machine.request_exit(&vm->machine, MACHINE_STOPPED, "stopped through the control socket");
 		break;
@@ -98,7 +131,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 		forbidden_syscall();
 #endif
 		break;
-	case CONTROL_STATUS:
+	case CONTROL_STATUS: st->agent = agent_link_describe(&rl->agent, agent_link_now_ms()); break;
 	case CONTROL_NCMDS: break;
 	}
 	st->paused = vm_paused(vm);
@@ -107,10 +140,24 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 	return 0;
 }
 
-#define MAX_FDS (6 + CONTROL_POLL_FDS)
+#define MAX_FDS (8 + CONTROL_POLL_FDS)
+
+/* An agent that did not acknowledge a power-off in time: the ACPI button instead. */
+static void agent_fallback(struct runloop *rl)
+{
+	if (!rl->agent.power_failed)
+		return;
+	rl->agent.power_failed = false;
+	log_warn("guest agent: the power-off was not carried out (%s); pressing the ACPI power button",
+		 rl->agent.last_error[0] ? rl->agent.last_error : "no acknowledgement");
+	vm_power_button(rl->vm);
+}
 
 enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd, struct control_server *ctl)
 {
+	static struct runloop rl; /* main thread only; its agent link is too big for the stack */
+	rl.vm = vm;
+	agent_link_init(&rl.agent, (uint32_t)vm->cfg.vsock_cid, vm->agent_token);
 	while (!vm_stopping(vm)) {
 		struct pollfd fds[MAX_FDS];
 		nfds_t n = 0;
@@ -128,6 +175,11 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 			fds[client = n++] = (struct pollfd){.fd = con->client_fd, .events = room ? POLLIN : 0};
 		if (!room && ((con->in_fd >= 0 && !con->eof) || con->client_fd >= 0))
 			timeout = 10; /* the guest has not drained its input yet */
+		nfds_t resize = MAX_FDS;
+		if (vm->gpu && vm->gpu->size_fd > 0)
+			fds[resize = n++] = (struct pollfd){.fd = vm->gpu->size_fd, .events = POLLIN};
+		nfds_t agent = n;
+		n += (nfds_t)agent_link_poll_fd(&rl.agent, &fds[n], &timeout, agent_link_now_ms());
 		nfds_t ctl_first = n;
 		n += control_server_poll_fds(ctl, fds + n, &timeout);
 		int r = poll(fds, n, timeout);
@@ -136,6 +188,11 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 			vm->machine.request_exit(&vm->machine, MACHINE_INTERNAL_ERROR, "monitor event loop failed");
 			break;
 		}
+		uint32_t w, h;
+		if (r > 0 && resize < n && (fds[resize].revents & POLLIN) && virtio_gpu_take_size(vm->gpu, &w, &h))
+			agent_link_resize(&rl.agent, w, h, agent_link_now_ms());
+		agent_link_serve(&rl.agent, r > 0 && agent < ctl_first ? fds[agent].revents : 0, agent_link_now_ms());
+		agent_fallback(&rl);
 		if (r <= 0)
 			continue;
 		if (signal_fd >= 0 && (fds[sig].revents & POLLIN))
@@ -148,8 +205,9 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 			console_drop_client(con);
 		if (listen < n && (fds[listen].revents & POLLIN))
 			console_accept(con);
-		control_server_serve(ctl, fds + ctl_first, (unsigned)(n - ctl_first), on_control, vm);
+		control_server_serve(ctl, fds + ctl_first, (unsigned)(n - ctl_first), on_control, &rl);
 	}
+	agent_link_close(&rl.agent);
 	vm_stop(vm);
 	return (enum machine_exit)__atomic_load_n(&vm->exit_reason, __ATOMIC_ACQUIRE);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "../common/file.h"
@@ -310,8 +311,17 @@ static int load_guest(struct vm *vm, struct err *e)
 		.cmdline = cfg->cmdline,
 		.ncpus = cfg->ncpus,
 	};
-	if (file_map(cfg->kernel_path, "kernel", KERNEL_MAX, &bc.kernel, &bc.kernel_size, e) < 0)
+	char *cmdline = NULL; /* with the agent's token, which only the guest sees */
+	if (vm->agent_token[0]) {
+		if (asprintf(&cmdline, "%s%s" AGENT_TOKEN_ARG "%s", cfg->cmdline ? cfg->cmdline : "",
+			     cfg->cmdline && cfg->cmdline[0] ? " " : "", vm->agent_token) < 0)
+			return err_set(e, "out of memory for the kernel command line");
+		bc.cmdline = cmdline;
+	}
+	if (file_map(cfg->kernel_path, "kernel", KERNEL_MAX, &bc.kernel, &bc.kernel_size, e) < 0) {
+		free(cmdline);
 		return -1;
+	}
 	int r = cfg->initrd_path ? file_map(cfg->initrd_path, "initrd", INITRD_MAX, &bc.initrd, &bc.initrd_size, e) : 0;
 	if (r == 0 && cfg->initrd_path && !bc.initrd)
 		r = err_set(e, "initrd '%s' is empty", cfg->initrd_path);
@@ -320,8 +330,22 @@ static int load_guest(struct vm *vm, struct err *e)
 		r = boot_load(&vm->mem, &bc, &entry, e);
 	file_unmap(bc.kernel, bc.kernel_size);
 	file_unmap(bc.initrd, bc.initrd_size);
+	free(cmdline);
 	vm->entry = entry;
 	return r;
+}
+
+/* A fresh token for this boot's agent (agent_proto.h), when the VM has a vsock device. */
+static int draw_agent_token(struct vm *vm, struct err *e)
+{
+	uint8_t raw[AGENT_TOKEN_LEN / 2];
+	if (!vm->cfg.vsock_cid)
+		return 0;
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return err_errno(e, errno, "cannot draw the guest agent's token (getrandom)");
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(vm->agent_token + 2 * i, 3, "%02x", raw[i]);
+	return 0;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
@@ -351,7 +375,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, struct err *e)
 
 	/* The guest's files first: a bad kernel or firmware is reported the same with or without
 	 * KVM. */
-	if (guest_mem_init(&vm->mem, cfg->mem_size, e) < 0 || (!cfg->firmware_code && load_guest(vm, e) < 0) ||
+	if (draw_agent_token(vm, e) < 0 || guest_mem_init(&vm->mem, cfg->mem_size, e) < 0 ||
+	    (!cfg->firmware_code && load_guest(vm, e) < 0) ||
 	    (cfg->firmware_code && pflash_open(&vm->flash, cfg->firmware_code, cfg->firmware_vars, e) < 0))
 		return -1;
 	if (kvm_open(&vm->kvm, e) < 0)

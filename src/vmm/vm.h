@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/agent_proto.h"
 #include "../common/err.h"
 #include "../common/limits.h"
 #include "cpu/vcpu.h"
@@ -77,6 +78,8 @@ struct vm_device {
 
 struct vm {
 	struct machine machine; /* what devices see */
+	/* With a vsock device: this boot's guest agent token (common/agent_proto.h), else "". */
+	char agent_token[AGENT_TOKEN_LEN + 1];
 	struct vm_config cfg;
 	struct kvm kvm;
 	struct guest_mem mem;

@@ -54,6 +54,8 @@ static int add_fw_cfg(struct vm *vm, struct err *e)
 		return -1;
 	int ret = fw_cfg_setup_firmware(f, &vm->mem, &ap, order, e);
 	free(order);
+	if (ret == 0 && vm->agent_token[0]) /* for the guest's agent, which reads it through sysfs */
+		ret = fw_cfg_add_file(f, AGENT_TOKEN_FW_CFG, vm->agent_token, AGENT_TOKEN_LEN, e);
 	if (ret < 0)
 		return -1;
 	return io_bus_register(&vm->pio, PORT_FW_CFG, PORT_FW_CFG_LEN, fw_cfg_io, f, "fw_cfg", e);

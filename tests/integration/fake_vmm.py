@@ -243,6 +243,16 @@ def main(argv):
         lib.seccomp_load(ctypes.c_void_p(ctx))
         ctypes.CDLL(None).syscall(acct, None)
 
+    def fake_agent():
+        """With --vsock, a ready agent whose report a compromised monitor has salted with what
+        shojid must leave out (an escape sequence, a bad key, a wrong type, an unknown cap)."""
+        if "--vsock" not in opts:
+            return {"state": "none", "faults": 0, "time_syncs": 0}
+        return {"state": "ready", "caps": ["info", "power", "\u001b[31mevil"], "seen_s_ago": 1,
+                "info": {"os": "Fake OS 1", "hostname": "fake", "kernel": "\u001b]0;owned\u0007",
+                         "Bad Key": "x", "uptime-s": 12, "addresses": "eth0=10.0.2.15"},
+                "info_s_ago": 1, "faults": 0, "time_syncs": 0, "error": "x" * 500}
+
     def answer(conn, line, fds):
         try:
             req = json.loads(line)
@@ -251,12 +261,13 @@ def main(argv):
             cmd = None
         if cmd == "status":
             rep = {"ok": True, "state": "paused" if state["paused"] else "running", "pid": os.getpid(),
-                   "cpus": 1, "memory_mib": 64, "uptime_s": time.monotonic() - start}
+                   "cpus": 1, "memory_mib": 64, "uptime_s": time.monotonic() - start,
+                   "agent": fake_agent()}
         elif cmd in ("pause", "resume"):
             state["paused"] = cmd == "pause"
             rep = {"ok": True, "state": "paused" if state["paused"] else "running"}
         elif cmd == "shutdown":
-            rep = {"ok": True}
+            rep = {"ok": True, "via": "agent" if "--vsock" in opts else "acpi"}
             if "fake.ignore_acpi=1" not in opts.get("--cmdline", [""])[0]:
                 state["exit"] = 0
         elif cmd == "stop":

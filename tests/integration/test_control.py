@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The monitor's host-side controls, with the Debian guest: the control socket (status, pause,
 resume, graceful shutdown through the ACPI power button, hard stop) and what hostile clients do
-to it, the serial socket and log, and the sandbox (jail and seccomp allow-list)."""
+to it, the serial socket and log, and the sandbox (jail and seccomp allow-list); then the guest
+agent's tests (test_agent.py), in the same harness boot."""
 import json
 import os
 import re
@@ -124,8 +125,11 @@ def read_line(s):
 
 
 def end_with(vm, c, cmd, want_rc, timeout=120):
-    """Sends cmd ("shutdown" or "stop"), which must be accepted, and checks the exit status."""
-    assert request(c, {"cmd": cmd}) == {"ok": True}
+    """Sends cmd ("shutdown" or "stop"), which must be accepted, and checks the exit status.
+    These VMs have no agent: a shutdown is the ACPI power button's."""
+    want = {"ok": True, "via": "acpi"} if cmd == "shutdown" else {"ok": True}
+    rep = request(c, {"cmd": cmd})
+    assert rep == want, rep
     rc = vm.wait_exit(timeout)
     assert rc == want_rc, f"exit status {rc} after {cmd}, expected {want_rc}:\n{vm.tail()}"
 
@@ -371,4 +375,5 @@ TESTS = [test_control_protocol_and_hostile_clients, test_shutdown_powers_off_cle
          test_no_seccomp_survives_hook]
 
 if __name__ == "__main__":
-    sys.exit(vmmtest.main(TESTS, sys.argv[1:]))
+    import test_agent  # the guest agent's tests share this file's harness boot
+    sys.exit(vmmtest.main(TESTS + test_agent.TESTS, sys.argv[1:]))

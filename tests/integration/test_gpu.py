@@ -148,7 +148,8 @@ class Vm(test_control.Vm):
 
 
 def test_display_pattern_keys_and_seat_takeover(env):
-    vm = Vm(env, "gputest")
+    # With the guest agent (a vsock device): the seat's area reaches it too.
+    vm = Vm(env, "gputest", extra=("--vsock", str(2000 + os.getpid() % 1000000)))
     seat = None
     try:
         seat = Seat(vm.display)
@@ -196,6 +197,7 @@ def test_display_pattern_keys_and_seat_takeover(env):
         vm.wait_log("shoji-mode: 640x480", timeout=60)
         seat3.send(PREFERRED_SIZE, struct.pack("<II", 600, 400))
         vm.wait_log("shoji-mode: 600x400", timeout=60)
+        vm.wait_log("shoji-agent: resize 600x400", timeout=60)
         seat3.wait(lambda: seat3.surface and seat3.surface[:2] == (600, 400), timeout=60, vm=vm)
         seat3.close()
     finally:

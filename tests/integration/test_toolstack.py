@@ -909,6 +909,38 @@ def test_firmware_errors(ts):
     ts.ok("delete", "fwbad")
 
 
+def test_guest_agent_through_toolstack(ts):
+    # A VM with a vsock CID runs the guest's agent: shoji info shows what it reports (shojid
+    # copies only well-formed entries: the stand-in monitor salts its report), and shoji stop
+    # asks the agent first (the event says so).
+    cid = 3000 + os.getpid() % 100000
+    ts.create("agent", action="tick")
+    ts.ok("set", "agent", f"vsock-cid={cid}")
+    if not os.path.exists("/dev/vhost-vsock"):
+        ts.status(1, "start", "agent", words=["/dev/vhost-vsock", "modprobe vhost_vsock"])
+        ts.ok("delete", "agent")
+        raise Skip("no /dev/vhost-vsock on this host: only the error was checked")
+    ts.ok("start", "agent")
+    wait_until(lambda: ts.vm("agent").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent ready")
+    wait_until(lambda: "info" in ts.vm("agent")["agent"], 30, "agent info")
+    a = ts.vm("agent")["agent"]
+    info = a["info"]
+    assert info["hostname"] == ("agent" if ts.real else "fake") and info["os"], a
+    assert "info" in a["caps"] and "power" in a["caps"], a
+    out = ts.ok("info", "agent")
+    assert re.search(r"^agent +ready \(info power", out, re.M), out
+    assert re.search(r"^  hostname +", out, re.M), out
+    assert all(c >= " " for c in out.replace("\n", "")), f"a control character reached the terminal: {out!r}"
+    if not ts.real:
+        assert set(info) == {"os", "hostname", "addresses"}, info  # not kernel, "Bad Key", uptime-s
+        assert a["caps"] == ["info", "power"] and "error" not in a, a
+    ts.ok("stop", "agent", "--timeout", "60")
+    ev = [e for e in events(ts, "agent") if e[0] == "shutdown"]
+    assert ev and "the guest agent" in ev[-1][1], events(ts, "agent")
+    if ts.real:
+        assert "shoji-agent: the host asked for a power-off" in ts.serial("agent")
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
@@ -916,7 +948,8 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
-         test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors]
+         test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
+         test_guest_agent_through_toolstack]
 
 
 def parse_args(needs, flags=()):

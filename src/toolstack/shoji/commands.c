@@ -270,6 +270,34 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	return simple(c, cli_request("list", NULL), print_list);
 }
 
+/* The guest agent's part of shoji info: its state, then what the guest reported. */
+static void print_agent(struct json_object *vm)
+{
+	struct json_object *a, *v, *info;
+	if (!json_object_object_get_ex(vm, "agent", &a))
+		return;
+	printf("%-17s %s", "agent", json_object_object_get_ex(a, "state", &v) ? json_object_get_string(v) : "?");
+	if (json_object_object_get_ex(a, "caps", &v) && json_object_array_length(v)) {
+		printf(" (");
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			printf("%s%s", i ? " " : "", json_object_get_string(json_object_array_get_idx(v, i)));
+		printf(")");
+	}
+	if (json_object_object_get_ex(a, "seen_s_ago", &v))
+		printf(", heard %s s ago", json_object_get_string(v));
+	if (json_object_object_get_ex(a, "faults", &v) && json_object_get_int64(v))
+		printf(", %s faults", json_object_get_string(v));
+	if (json_object_object_get_ex(a, "error", &v))
+		printf(": %s", json_object_get_string(v));
+	printf("\n");
+	if (json_object_object_get_ex(a, "info", &info)) {
+		json_object_object_foreach(info, k, val)
+		{
+			printf("  %-15s %s\n", k, json_object_get_string(val));
+		}
+	}
+}
+
 static void print_info(struct json_object *rep)
 {
 	struct json_object *vm, *ev;
@@ -288,6 +316,7 @@ static void print_info(struct json_object *rep)
 		    (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 0))
 			printf("%-17s %s\n", keys[i], json_object_get_string(v));
 	}
+	print_agent(vm);
 	if (json_object_object_get_ex(rep, "events", &ev) && json_object_array_length(ev)) {
 		printf("recent events:\n");
 		print_events(ev);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../common/rpc.h"
+#include "../agentview.h"
 #include "../statefile.h"
 #include "daemon.h"
 
@@ -141,8 +142,13 @@ static struct json_object *do_info(struct daemon *d, const char *name, enum prot
 	if (vm && (vm->state == VM_RUNNING || vm->state == VM_PAUSED)) {
 		struct json_object *st, *v;
 		if (vm_control(d, vm, CONTROL_STATUS, &st, &sub) == 0) {
-			if (json_object_object_get_ex(st, CONTROL_R_UPTIME_S, &v))
-				json_object_object_add(s, "uptime_s", json_object_get(v));
+			if (json_object_object_get_ex(st, CONTROL_R_UPTIME_S, &v) &&
+			    (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+				json_object_object_add(s, "uptime_s",
+						       json_object_new_double(json_object_get_double(v)));
+			struct json_object *agent = agent_view(st);
+			if (agent)
+				json_object_object_add(s, "agent", agent);
 			json_object_put(st);
 		}
 	}

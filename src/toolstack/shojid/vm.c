@@ -155,9 +155,14 @@ int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_obje
 	}
 	struct json_object *ok, *msg;
 	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
-		r = err_set(e, "VM '%s': the monitor refused '%s': %s", vm->name, cmd,
-			    json_object_object_get_ex(rep, "error", &msg) ? json_object_get_string(msg)
-									  : "no reason given");
+		char why[256]; /* the monitor's words: printable ASCII only, cut */
+		snprintf(why, sizeof(why), "%s",
+			 json_object_object_get_ex(rep, "error", &msg) ? json_object_get_string(msg)
+								       : "no reason given");
+		for (char *p = why; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				*p = '?';
+		r = err_set(e, "VM '%s': the monitor refused '%s': %s", vm->name, cmd, why);
 		json_object_put(rep);
 		json_object_put(req);
 		return r;
@@ -492,7 +497,16 @@ int vm_stop(struct daemon *d, struct vm_entry *vm, struct client *c, int timeout
 	struct err sub;
 	if (timeout_s > 0) {
 		vm_control(d, vm, CONTROL_RESUME, NULL, &sub); /* a paused guest cannot see the button */
-		if (vm_control(d, vm, CONTROL_SHUTDOWN, NULL, &sub) == 0) {
+		struct json_object *rep, *via;
+		if (vm_control(d, vm, CONTROL_SHUTDOWN, &rep, &sub) == 0) {
+			/* the monitor says whether the guest's agent or the ACPI button was asked */
+			const char *how = json_object_object_get_ex(rep, CONTROL_R_VIA, &via) &&
+					json_object_is_type(via, json_type_string) &&
+					strcmp(json_object_get_string(via), "agent") == 0
+				? "the guest agent"
+				: "the ACPI power button";
+			events_add(d, vm->name, "shutdown", "asked through %s; hard stop after %d s", how, timeout_s);
+			json_object_put(rep);
 			vm->stop_phase = 1;
 			vm->deadline_ms = daemon_now_ms() + (long long)timeout_s * 1000;
 			return 0;

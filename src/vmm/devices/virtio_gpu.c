@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <linux/virtio_gpu.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "../../common/log.h"
 #include "../virtio/iov.h"
@@ -142,6 +144,21 @@ static void seat_preferred_size(void *opaque, uint32_t width, uint32_t height)
 		return;
 	gpu->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
 	virtio_config_changed(&gpu->vdev);
+	__atomic_store_n(&gpu->seat_size, (uint64_t)width << 32 | height, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (gpu->size_fd >= 0 && write(gpu->size_fd, &one, sizeof(one)) < 0)
+		log_warn("virtio-gpu: cannot tell the main loop of the new size: %s", strerror(errno));
+}
+
+bool virtio_gpu_take_size(struct virtio_gpu *gpu, uint32_t *width, uint32_t *height)
+{
+	uint64_t n;
+	if (gpu->size_fd < 0 || read(gpu->size_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return false;
+	uint64_t v = __atomic_load_n(&gpu->seat_size, __ATOMIC_ACQUIRE);
+	*width = (uint32_t)(v >> 32);
+	*height = (uint32_t)v;
+	return v != 0;
 }
 
 static void seat_fill(void *opaque, struct display_rect r, uint8_t *pixels, uint32_t stride)
@@ -198,6 +215,7 @@ int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct vi
 		    struct machine *m, const struct guest_mem *mem, struct err *e)
 {
 	memset(gpu, 0, sizeof(*gpu));
+	gpu->size_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	gpu->ds = ds;
 	for (int i = 0; i < 3; i++)
 		gpu->inputs[i] = inputs ? inputs[i] : NULL;
@@ -212,6 +230,9 @@ int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct vi
 void virtio_gpu_destroy(struct virtio_gpu *gpu)
 {
 	virtio_dev_destroy(&gpu->vdev); /* stops the I/O thread first */
+	if (gpu->size_fd > 0)           /* 0: a device whose init never ran (vm_new_device zeroes it) */
+		close(gpu->size_fd);
+	gpu->size_fd = -1;
 	if (!gpu->ds)
 		return;
 	display_server_set_handler(gpu->ds, NULL, NULL);

@@ -21,6 +21,11 @@ struct virtio_gpu {
 	struct virtio_input *inputs[3]; /* by enum display_input_device; may be NULL */
 	struct i8042 *ps2;              /* the firmware's way in, or NULL (set after init) */
 	uint32_t events_read;
+	/* The seat's last area, for the guest's agent: (width << 32 | height), written on the I/O
+	 * thread, then size_fd (an eventfd, -1 when it could not be made) is signalled for the main
+	 * loop, which reads both (virtio_gpu_take_size). */
+	uint64_t seat_size;
+	int size_fd;
 	struct virtq_iov iov[VIRTQ_MAX_IOV];
 	uint8_t resp[GPU_2D_RESP_MAX];
 };
@@ -32,6 +37,8 @@ void virtio_gpu_destroy(struct virtio_gpu *gpu);
 /* One batch of the seat's input for `device` (enum display_input_device), on the I/O thread:
  * to the PS/2 device when there is one, the guest drives it and the matching virtio-input is
  * not live; else to the virtio-input device. */
+/* On the main thread, once size_fd is readable: the seat's last area (false: none since). */
+bool virtio_gpu_take_size(struct virtio_gpu *gpu, uint32_t *width, uint32_t *height);
 void virtio_gpu_seat_input(struct virtio_gpu *gpu, uint32_t device, const struct display_input_event *ev, unsigned n);
 
 #endif

@@ -101,10 +101,14 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *req, size_t n,
 	return 0;
 }
 
-static int allow_families(scmp_filter_ctx ctx, bool inet, struct err *e)
+/* AF_UNIX always; AF_INET and AF_INET6 for slirp; AF_VSOCK for the link to the guest's agent. */
+static int allow_families(scmp_filter_ctx ctx, const struct syscall_needs *needs, struct err *e)
 {
-	static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
-	for (size_t i = 0; i < (inet ? 3u : 1u); i++) {
+	const int families[] = {AF_UNIX, needs->inet ? AF_INET : -1, needs->inet ? AF_INET6 : -1,
+				needs->vsock ? AF_VSOCK : -1};
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		if (families[i] < 0)
+			continue;
 		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]);
 		if (rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &c, e) < 0 ||
 		    (families[i] == AF_UNIX && rule(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &c, e) < 0))
@@ -152,7 +156,7 @@ int syscall_filter_install(const struct syscall_needs *needs, struct err *e)
 	if (r == 0)
 		r = add_all(ctx, allowed, sizeof(allowed) / sizeof(allowed[0]), e);
 	if (r == 0)
-		r = allow_families(ctx, needs->inet, e);
+		r = allow_families(ctx, needs, e);
 	if (r == 0)
 		r = allow_threads(ctx, e);
 	if (r == 0)

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""The guest agent (shoji-agent in the test guest, over vsock) against the monitor's agent link,
+through the control socket: the guest's info in the status; another host process without the
+VM's token refused by the agent; the wall clock set again after a
+paused minute; shutdown through the agent; and a hostile stand-in agent (garbage, a huge
+length, a wrong version, silence, a hang-up, an answer to nothing, a flood of hellos) that the
+monitor drops, counts and reports while it keeps answering at once and the guest keeps running,
+its shutdown then going through the ACPI power button. Run with test_control.py's boots."""
+import os
+import socket
+import struct
+import time
+
+from test_control import Vm, request
+
+PAUSE_S = 60
+
+
+def _cid():
+    """A vsock CID of this process's own (the harness may run other VMs)."""
+    return 1000 + os.getpid() % 1000000
+
+
+def _vm(env, action, agent="1", name="agentvm"):
+    boot = ["--kernel", env.kernel, "--initrd", env.initrd, "--cmdline",
+            f"console=ttyS0 quiet shoji.action={action} shoji.name={name} shoji.agent={agent}"]
+    vm = Vm(env, action, extra=["--vsock", str(_cid())], boot=boot)
+    vm.cid = _cid()
+    return vm
+
+
+def agent_status(c):
+    rep = request(c, {"cmd": "status"})
+    assert rep.get("ok") is True, rep
+    return rep["agent"]
+
+
+def wait_agent(vm, c, pred, timeout=180):
+    """Polls the status until pred(agent) holds; each reply must come at once."""
+    end = time.monotonic() + timeout
+    while True:
+        t = time.monotonic()
+        a = agent_status(c)
+        assert time.monotonic() - t < 2, "the monitor took over 2 s to answer a status"
+        if pred(a):
+            return a
+        if time.monotonic() > end:
+            raise AssertionError(f"agent state not reached: {a}\n{vm.tail()}")
+        assert vm.p.poll() is None, f"the monitor ended ({vm.p.returncode}):\n{vm.tail()}"
+        time.sleep(0.5)
+
+
+def _frame(typ, payload=b""):
+    return struct.pack("<HBBI", 0x5341, 1, typ, len(payload)) + payload
+
+
+def _intruder(vm, c):
+    """Another host process, without the VM's token, connects to the agent and asks for a
+    power-off: the agent says nothing, the guest runs on and the monitor's link is untouched."""
+    before = agent_status(c)
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect((vm.cid, 5900))
+    s.sendall(_frame(1, struct.pack("<I", 0x1f) + b"0" * 32) + _frame(4))  # hello, wrong token; shutdown
+    try:
+        got = s.recv(64)
+    except (socket.timeout, ConnectionResetError):
+        got = b""
+    s.close()
+    assert got == b"", f"the agent answered a host without the token: {got!r}"
+    vm.wait_for(lambda v: "refused a host connection without this VM's token" in v.log(), 30)
+    ticks = len(vm.ticks())
+    time.sleep(2)
+    assert len(vm.ticks()) > ticks, "the guest stopped:\n" + vm.tail()
+    after = agent_status(c)
+    assert after["state"] == "ready" and after["faults"] == before["faults"], (before, after)
+
+
+def test_agent_info_time_shutdown(env):
+    vm = _vm(env, "tick")
+    try:
+        c = vm.connect()
+        a = wait_agent(vm, c, lambda a: a["state"] == "ready" and "info" in a)
+        info = a["info"]
+        assert info["hostname"] == "agentvm", info
+        assert info["os"] and info["kernel"] and info["agent-version"] == "1", info
+        assert info["addresses"] == "none", info  # no NIC
+        assert int(info["uptime-s"]) >= 0 and set(a["caps"]) >= {"info", "power", "time", "clipboard"}, a
+        _intruder(vm, c)
+        # A paused minute: kvmclock is restored at resume (vm_control.c), so the guest's clock
+        # is a minute behind until the agent sets it.
+        assert request(c, {"cmd": "pause"})["state"] == "paused"
+        time.sleep(PAUSE_S)
+        assert request(c, {"cmd": "resume"})["state"] == "running"
+        resumed = time.time()
+        a = wait_agent(vm, c, lambda a: a.get("time_syncs", 0) >= 1 and a.get("info_s_ago", 99) == 0
+                       and time.time() - resumed > 1, timeout=60)
+        skew = int(a["info"]["time"]) - time.time()
+        assert abs(skew) < 3, f"the guest's clock is {skew:.1f} s off the host's after the resume: {a}"
+        rep = request(c, {"cmd": "shutdown"})
+        assert rep == {"ok": True, "via": "agent"}, rep
+        rc = vm.wait_exit(120)
+        assert rc == 0, f"exit status {rc} after a shutdown through the agent:\n{vm.tail()}"
+        assert "shoji-agent: the host asked for a power-off" in vm.log(), vm.tail()
+        assert "power button pressed" not in vm.log(), "the ACPI button was pressed too:\n" + vm.tail()
+    finally:
+        vm.close()
+
+
+def test_hostile_agent(env):
+    vm = _vm(env, "tick", agent="hostile")
+    try:
+        c = vm.connect()
+        # One round of every misdeed; the status is answered at once all along.
+        wait_agent(vm, c, lambda a: "hostile agent round done" in vm.log(), timeout=240)
+        a = agent_status(c)
+        assert a["faults"] >= 5 and a["state"] in ("unresponsive", "connecting"), a
+        assert a.get("error"), a
+        err = vm.stderr()
+        for why in ("bad magic", "longer than the limit", "unsupported version", "did not say hello",
+                    "not the one awaited", "said hello twice"):
+            assert why in err, f"no fault '{why}' reported:\n{err[-3000:]}"
+        before = len(vm.ticks())
+        time.sleep(2)
+        assert len(vm.ticks()) > before, "the guest stopped running:\n" + vm.tail()
+        rep = request(c, {"cmd": "shutdown"})
+        assert rep == {"ok": True, "via": "acpi"}, rep
+        rc = vm.wait_exit(120)
+        assert rc == 0, f"exit status {rc}:\n{vm.tail()}"
+    finally:
+        vm.close()
+
+
+TESTS = [test_agent_info_time_shutdown, test_hostile_agent]
