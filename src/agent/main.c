@@ -291,7 +291,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	int ls = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ls = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); /* accept never blocks */
 	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = c.port};
 	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 2) < 0) {
 		fprintf(stderr, "shoji-agent: cannot listen on vsock port %u: %s (is the VM given a vsock device?)\n",

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/vm_sockets.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -66,6 +67,12 @@ static int inet_socket(void)
 {
 	return socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 7;
 }
+/* Allowed or not by the filter: a host without vsock answers EAFNOSUPPORT (not killed). */
+static int vsock_socket(void)
+{
+	int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+	return s >= 0 || errno == EAFNOSUPPORT ? 0 : 7;
+}
 static int netlink_socket(void)
 {
 	return socket(AF_NETLINK, SOCK_RAW, 0) >= 0 ? 0 : 7;
@@ -89,6 +96,9 @@ static void test_what_the_monitor_needs_works(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	st = under_filter(&slirp, inet_socket);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	struct syscall_needs vsock = {.vsock = true}; /* the agent link */
+	st = under_filter(&vsock, vsock_socket);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static void test_forbidden_arguments_kill(void **state)
@@ -97,6 +107,7 @@ static void test_forbidden_arguments_kill(void **state)
 	struct syscall_needs none = {0}, slirp = {.inet = true};
 	assert_true(killed_by_filter(under_filter(&slirp, new_user_namespace)));
 	assert_true(killed_by_filter(under_filter(&none, inet_socket)));
+	assert_true(killed_by_filter(under_filter(&slirp, vsock_socket)));
 	assert_true(killed_by_filter(under_filter(&slirp, netlink_socket)));
 	assert_true(killed_by_filter(under_filter(&slirp, tiocsti)));
 	if (!SHOJI_SANITIZED) /* the sanitizer's run-time clones a tracer process at exit */

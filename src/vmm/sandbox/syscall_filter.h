@@ -18,8 +18,9 @@ struct syscall_needs {
 /* Arguments are filtered too: clone only for threads (no namespace flag ever; and, outside
  * sanitizer builds, CLONE_THREAD always), clone3 answered ENOSYS (its flags are behind a
  * pointer; glibc then uses clone), socket and socketpair only AF_UNIX (and AF_INET/AF_INET6 with
- * needs->inet, AF_VSOCK with needs->vsock: the agent link), ioctl only the requests the monitor makes (KVM, and TUN,
- * VHOST, FIONREAD and FIONBIO as needed, the terminal's TCGETS/TCSETS*). */
+ * needs->inet; socket AF_VSOCK with needs->vsock, for the agent link), ioctl only the requests
+ * the monitor makes (KVM, and TUN, VHOST, FIONREAD and FIONBIO as needed, the terminal's
+ * TCGETS/TCSETS*). */
 int syscall_filter_install(const struct syscall_needs *needs, struct err *e);
 /* How many system calls the installed list allows (for --stats and the docs). */
 unsigned syscall_filter_count(void);
