@@ -3,8 +3,11 @@
  * read again to the same text) or an API request line (proto_parse_request), or a "shoji set"
  * edit on a good definition. Nothing may crash, leak or read out of bounds. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef FUZZ_TOOLSTACK_SEED
 
 #include "toolstack/proto.h"
 #include "toolstack/vmdef.h"
@@ -66,3 +69,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text);
 	return 0;
 }
+
+#else /* the seed writer: a definition, two requests and an edit, byte for byte (a shell                               \
+       * command in meson.build would see its backslashes turned into slashes) */
+
+static int put(const char *dir, const char *name, char kind, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	fputc(kind, f);
+	fputs(text, f);
+	return fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2)
+		return 2;
+	const char *def = "[vm]\nname = a\nmemory = 1G\nkernel = /k\ncmdline = x\n\ty\n[disk r]\npath = /i\n"
+			  "serial = s\n[nic n]\ntype = slirp\nforward = tcp:1:2\nmac = 52:54:00:00:00:01\n[policy]\n";
+	int r = put(argv[1], "def", 0, def) |
+		put(argv[1], "req", 1, "{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[\"memory=1G\"]}") |
+		put(argv[1], "req2", 1, "{\"cmd\":\"stop\",\"name\":\"a\",\"timeout\":3}") |
+		put(argv[1], "set", 2, "disk.x.path=/y");
+	return r ? 1 : 0;
+}
+
+#endif

@@ -2,11 +2,14 @@
 """The debian-base image under shoji-vmm through Debian's OVMF (run by test_image_boot.sh, in
 the KVM harness where the machine has no /dev/kvm): boots to "shoji-guest: booted" and a DHCP
 address from the user network, powers off on the ACPI power button (the control socket's
-shutdown) with exit status 0, and boots again from the variable store the first run left.
+shutdown) with exit status 0, and boots again from the variable store the first run left, this
+time with a vsock device: the image's guest agent (shoji-agent.service, its token from fw_cfg)
+reports the Debian release in the monitor's status, and the shutdown goes through it.
 The image itself is never written: each run boots a qcow2 overlay on it.
 
     shoji_boot.py --vmm VMM --img IMAGE --dir SCRATCH [--timeout S]"""
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -27,14 +30,34 @@ def read(path):
         return ""
 
 
-def shutdown(ctl):
+def call(ctl, cmd):
     with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
         s.connect(ctl)
-        s.sendall(b'{"cmd":"shutdown"}\n')
-        return s.recv(4096).decode(errors="replace").strip()
+        s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        return buf.decode(errors="replace").strip()
 
 
-def boot_once(a, n, img_dir, vars_path):
+def wait_agent(ctl, n, t0, limit=300):
+    """The agent's state once it is ready with its info, or None after limit seconds."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        agent = json.loads(call(ctl, "status")).get("agent", {})
+        if agent.get("state") == "ready" and "info" in agent:
+            print(f"shoji-vmm run {n}: agent ready after {time.monotonic() - t0:.1f} s: {agent['info']}", flush=True)
+            return agent
+        time.sleep(1)
+    print(f"FAIL: shoji-vmm run {n}: the guest agent was not ready within {limit} s: {agent}")
+    return None
+
+
+def boot_once(a, n, img_dir, vars_path, cid=0):
     overlay = os.path.join(img_dir, f"overlay-{n}.qcow2")
     img = os.path.join(os.path.dirname(a.vmm), "shoji-img")
     r = subprocess.run([img, "create", "-f", "qcow2", "-b", os.path.abspath(a.img), "-F", "qcow2", overlay],
@@ -52,7 +75,8 @@ def boot_once(a, n, img_dir, vars_path):
     t0 = time.monotonic()
     p = subprocess.Popen([a.vmm, "--firmware", f"{CODE},vars={vars_path}", "--disk", f"{overlay},format=qcow2",
                           "--net", "slirp", "--rng", "--memory", "1024", "--serial-log", log,
-                          "--control-socket", ctl], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                          "--control-socket", ctl, *(["--vsock", str(cid)] if cid else [])],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     got = {}
     try:
         while p.poll() is None and time.monotonic() - t0 < a.timeout and len(got) < 2:
@@ -71,14 +95,19 @@ def boot_once(a, n, img_dir, vars_path):
             print(f"FAIL: shoji-vmm run {n}: no {'booted' if 'booted' not in got else 'address'} line "
                   f"within {a.timeout} s (status {p.poll()}):\n{tail}\nstderr:\n{stderr}")
             return False
+        if cid:
+            agent = wait_agent(ctl, n, t0)
+            if not agent or "Debian" not in agent["info"].get("os", ""):
+                return False
         try:
-            reply = shutdown(ctl)
+            reply = call(ctl, "shutdown")
             rc = p.wait(300)
         except (OSError, subprocess.TimeoutExpired) as ex:
-            print(f"FAIL: shoji-vmm run {n}: the ACPI shutdown did not end the VM: {ex}")
+            print(f"FAIL: shoji-vmm run {n}: the shutdown did not end the VM: {ex}")
             return False
         print(f"shoji-vmm run {n}: shutdown {reply}, exit status {rc} after {time.monotonic() - t0:.1f} s")
-        return rc == 0 and '"ok":true' in reply
+        via = '"via":"agent"' if cid else '"via":"acpi"'
+        return rc == 0 and '"ok":true' in reply and via in reply
     finally:
         if p.poll() is None:
             p.kill()
@@ -96,7 +125,8 @@ def main():
     a = ap.parse_args()
     vars_path = os.path.join(a.dir, "vars-shoji.fd")
     shutil.copyfile(VARS, vars_path)
-    ok = boot_once(a, 1, a.dir, vars_path) and boot_once(a, 2, a.dir, vars_path)
+    cid = 3 + os.getpid() % 100000 + 60000
+    ok = boot_once(a, 1, a.dir, vars_path) and boot_once(a, 2, a.dir, vars_path, cid=cid)
     print("PASS: shoji-vmm" if ok else "FAIL: shoji-vmm")
     return 0 if ok else 1
 
