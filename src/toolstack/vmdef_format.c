@@ -68,6 +68,8 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 	bool kernel_boot = vmdef_boot_of(d) == VMDEF_BOOT_KERNEL;
 	if (d->cmdline[0] && kernel_boot) /* boot = disk: the default, unused */
 		put_cmdline(&o, d->cmdline);
+	else if (kernel_boot) /* an empty one asked for, which read back must not become the default */
+		put(&o, "cmdline =\n");
 	if (d->firmware[0])
 		put(&o, "firmware = %s\n", d->firmware);
 	if (d->firmware_vars[0])
