@@ -153,6 +153,29 @@ static void agent_fallback(struct runloop *rl)
 	vm_power_button(rl->vm);
 }
 
+/* The agent's descriptors into fds at *n: the seat's size from the GPU's I/O thread, then the
+ * link's; idx: where each went (MAX_FDS: not there). */
+static void agent_fds(struct runloop *rl, struct pollfd *fds, nfds_t *n, nfds_t idx[2], int *timeout)
+{
+	struct virtio_gpu *gpu = rl->vm->gpu;
+	idx[0] = idx[1] = MAX_FDS;
+	if (gpu && gpu->size_fd >= 0)
+		fds[idx[0] = (*n)++] = (struct pollfd){.fd = gpu->size_fd, .events = POLLIN};
+	if (agent_link_poll_fd(&rl->agent, &fds[*n], timeout, agent_link_now_ms()))
+		idx[1] = (*n)++;
+}
+
+/* After poll (r: its result): a new seat size to the agent, the link served, and the ACPI
+ * button for a power-off the agent did not carry out. */
+static void agent_events(struct runloop *rl, const struct pollfd *fds, int r, const nfds_t idx[2])
+{
+	uint32_t w, h;
+	if (r > 0 && idx[0] < MAX_FDS && (fds[idx[0]].revents & POLLIN) && virtio_gpu_take_size(rl->vm->gpu, &w, &h))
+		agent_link_resize(&rl->agent, w, h, agent_link_now_ms());
+	agent_link_serve(&rl->agent, r > 0 && idx[1] < MAX_FDS ? fds[idx[1]].revents : 0, agent_link_now_ms());
+	agent_fallback(rl);
+}
+
 enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd, struct control_server *ctl)
 {
 	static struct runloop rl; /* main thread only; its agent link is too big for the stack */
@@ -175,11 +198,8 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 			fds[client = n++] = (struct pollfd){.fd = con->client_fd, .events = room ? POLLIN : 0};
 		if (!room && ((con->in_fd >= 0 && !con->eof) || con->client_fd >= 0))
 			timeout = 10; /* the guest has not drained its input yet */
-		nfds_t resize = MAX_FDS;
-		if (vm->gpu && vm->gpu->size_fd > 0)
-			fds[resize = n++] = (struct pollfd){.fd = vm->gpu->size_fd, .events = POLLIN};
-		nfds_t agent = n;
-		n += (nfds_t)agent_link_poll_fd(&rl.agent, &fds[n], &timeout, agent_link_now_ms());
+		nfds_t agent[2];
+		agent_fds(&rl, fds, &n, agent, &timeout);
 		nfds_t ctl_first = n;
 		n += control_server_poll_fds(ctl, fds + n, &timeout);
 		int r = poll(fds, n, timeout);
@@ -188,11 +208,7 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 			vm->machine.request_exit(&vm->machine, MACHINE_INTERNAL_ERROR, "monitor event loop failed");
 			break;
 		}
-		uint32_t w, h;
-		if (r > 0 && resize < n && (fds[resize].revents & POLLIN) && virtio_gpu_take_size(vm->gpu, &w, &h))
-			agent_link_resize(&rl.agent, w, h, agent_link_now_ms());
-		agent_link_serve(&rl.agent, r > 0 && agent < ctl_first ? fds[agent].revents : 0, agent_link_now_ms());
-		agent_fallback(&rl);
+		agent_events(&rl, fds, r, agent);
 		if (r <= 0)
 			continue;
 		if (signal_fd >= 0 && (fds[sig].revents & POLLIN))

@@ -230,11 +230,11 @@ int virtio_gpu_init(struct virtio_gpu *gpu, struct display_server *ds, struct vi
 void virtio_gpu_destroy(struct virtio_gpu *gpu)
 {
 	virtio_dev_destroy(&gpu->vdev); /* stops the I/O thread first */
-	if (gpu->size_fd > 0)           /* 0: a device whose init never ran (vm_new_device zeroes it) */
+	if (!gpu->ds)                   /* its init never ran */
+		return;
+	if (gpu->size_fd >= 0)
 		close(gpu->size_fd);
 	gpu->size_fd = -1;
-	if (!gpu->ds)
-		return;
 	display_server_set_handler(gpu->ds, NULL, NULL);
 	if (gpu->g.scanout_res)
 		display_server_surface(gpu->ds, 0, 0);
