@@ -95,7 +95,7 @@ static void peer_open(struct peer *p, int fd)
 	p->fd = fd;
 	p->authed = false;
 	p->deadline_ms = now_ms() + AUTH_TIMEOUT_MS;
-	agent_reader_init(&p->rd, AGENT_MAX_PAYLOAD);
+	agent_reader_init(&p->rd, 4 + AGENT_TOKEN_LEN); /* a stranger can make it hold no more */
 }
 
 /* The first message of a connection: the host's hello with this VM's token, compared in
@@ -110,6 +110,7 @@ static int authenticate(struct peer *p, const struct agent_config *c, const stru
 		return -1;
 	}
 	p->authed = true;
+	p->rd.max_len = AGENT_MAX_PAYLOAD; /* between messages: the reader holds nothing now */
 	return send_hello(p->fd, c);
 }
 
