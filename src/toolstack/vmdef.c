@@ -102,11 +102,23 @@ static int set_cmdline(struct vmdef *d, const char *value, bool append, struct e
 		size_t len = strcspn(w, " ");
 		if (len > 160)
 			return err_set(e, "cmdline has a word longer than 160 characters; shorten it");
+		if (*w == ';' || *w == '#' || *w == '[') /* a comment or, on a line of its own, a section */
+			return err_set(e,
+				       "cmdline has a word starting with '%c', which the definition file would "
+				       "read as a comment or a section; remove it",
+				       *w);
 		w += len + strspn(w + len, " ");
 	}
 	if (have)
 		d->cmdline[have++] = ' ';
 	memcpy(d->cmdline + have, value, strlen(value) + 1); /* fits: checked above */
+	/* Runs of spaces as one, as the kernel reads them: what is written back in lines, split
+	 * at spaces, then reads back the same. */
+	char *to = d->cmdline;
+	for (const char *from = d->cmdline; *from; from++)
+		if (*from != ' ' || (to > d->cmdline && to[-1] != ' '))
+			*to++ = *from;
+	*to = 0;
 	return 0;
 }
 

@@ -47,6 +47,8 @@ static void put_cmdline(struct out *o, const char *s)
 			if (take == 0)
 				take = strcspn(s, " ");
 		}
+		while (take > 0 && s[take - 1] == ' ') /* read back, a line loses its trailing spaces */
+			take--;
 		put(o, "%s%.*s\n", prefix, (int)take, s);
 		prefix = "\t";
 		s += take;
