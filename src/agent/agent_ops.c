@@ -31,19 +31,6 @@ uint32_t agent_caps(const struct agent_config *c)
 	return caps;
 }
 
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Appends "key=value\n" with value made printable ASCII and cut to the protocol's limit. */
 static void put(char *buf, uint32_t size, uint32_t *at, const char *key, const char *value)
 {
@@ -149,7 +136,7 @@ static void ack(struct agent_out *out, uint8_t type, uint8_t status)
 
 static uint8_t set_time(const uint8_t *p)
 {
-	uint64_t ns = le64(p);
+	uint64_t ns = agent_le64(p);
 	if (ns < TIME_MIN_NS || ns > TIME_MAX_NS)
 		return ACK_FAILED;
 	struct timespec t = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
@@ -158,7 +145,7 @@ static uint8_t set_time(const uint8_t *p)
 
 static uint8_t resize(const struct agent_config *c, const uint8_t *p)
 {
-	uint32_t w = le32(p), h = le32(p + 4);
+	uint32_t w = agent_le32(p), h = agent_le32(p + 4);
 	if (!c->resize)
 		return ACK_UNSUPPORTED;
 	if (w == 0 || h == 0 || w > RESIZE_MAX || h > RESIZE_MAX)

@@ -6,11 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void agent_reader_init(struct agent_reader *r, uint32_t max_len)
 {
 	memset(r, 0, sizeof(*r));
@@ -33,7 +28,7 @@ static int fail(struct agent_reader *r, struct err *e, const char *what, uint32_
 static int header_done(struct agent_reader *r, struct err *e)
 {
 	uint16_t magic = (uint16_t)(r->hdr[0] | r->hdr[1] << 8);
-	uint32_t len = le32(r->hdr + 4);
+	uint32_t len = agent_le32(r->hdr + 4);
 	if (magic != AGENT_PROTO_MAGIC)
 		return fail(r, e, "bad magic", magic);
 	if (r->hdr[2] != AGENT_PROTO_VERSION)

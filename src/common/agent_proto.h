@@ -62,6 +62,16 @@ enum {
 	AGENT_CAP_CLIPBOARD = 1u << 4,
 };
 
+/* Little-endian fields of payloads, for both sides. */
+static inline uint32_t agent_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t agent_le64(const uint8_t *p)
+{
+	return (uint64_t)agent_le32(p) | (uint64_t)agent_le32(p + 4) << 32;
+}
+
 /* A whole message; payload is valid until the next call on the reader that made it. */
 struct agent_msg {
 	uint8_t type;

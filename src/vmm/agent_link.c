@@ -193,11 +193,6 @@ int agent_link_poll_fd(struct agent_link *l, struct pollfd *p, int *timeout_ms, 
 	return 1;
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int resize_next(struct agent_link *l, int64_t now);
 
 /* The answer m to the oldest request: it must be that request's. */
@@ -294,7 +289,7 @@ static int on_msg(struct agent_link *l, const struct agent_msg *m, int64_t now)
 			return -1;
 		}
 		l->hello = true;
-		l->caps = le32(m->payload);
+		l->caps = agent_le32(m->payload);
 		l->state = AGENT_LINK_READY;
 		l->connects++;
 		l->last_error[0] = 0;
