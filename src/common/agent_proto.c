@@ -178,3 +178,32 @@ int agent_info_entry_ok(const char *key, const char *value)
 			return 0;
 	return 1;
 }
+
+/* The length of the UTF-8 sequence at p (at most n bytes), 0 when it is not one: no overlong
+ * form, no surrogate, nothing above U+10FFFF. */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0];
+	size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (!len || len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+		return 0; /* overlong, or a surrogate */
+	if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+		return 0; /* overlong, or beyond U+10FFFF */
+	return len;
+}
+
+bool agent_text_ok(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t len = p[i] ? utf8_seq(p + i, n - i) : 0;
+		if (!len)
+			return false;
+		i += len;
+	}
+	return true;
+}

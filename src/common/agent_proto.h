@@ -18,6 +18,7 @@
 #ifndef SHOJI_COMMON_AGENT_PROTO_H
 #define SHOJI_COMMON_AGENT_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,7 +50,7 @@ enum agent_msg_type {
 	AGENT_TIME_SET = 6,  /* host -> agent: u64 nanoseconds since the epoch (UTC) */
 	AGENT_RESIZE = 7,    /* host -> agent: u32 width, u32 height */
 	AGENT_CLIP_GET = 8,  /* host -> agent: empty; answered by AGENT_CLIP_DATA */
-	AGENT_CLIP_DATA = 9, /* both ways: u8 kind (0 text/plain;charset=utf-8), then the bytes */
+	AGENT_CLIP_DATA = 9, /* both ways: u8 kind (AGENT_CLIP_TEXT), then the bytes (agent_text_ok) */
 	AGENT_ACK = 10,      /* agent -> host: u8 the type acknowledged, u8 status (0 done) */
 	AGENT_TYPE_MAX = AGENT_ACK,
 };
@@ -61,6 +62,9 @@ enum {
 	AGENT_CAP_RESIZE = 1u << 3,
 	AGENT_CAP_CLIPBOARD = 1u << 4,
 };
+
+/* A clipboard's kind: text/plain;charset=utf-8, the only one so far. */
+#define AGENT_CLIP_TEXT 0u
 
 /* Little-endian fields of payloads, for both sides. */
 static inline uint32_t agent_le32(const uint8_t *p)
@@ -127,5 +131,9 @@ int agent_info_parse(const uint8_t *p, uint32_t len, struct agent_info_entry *ou
 /* Whether key and value (NUL-terminated) follow the rules above: for those who receive an
  * entry second-hand (shojid, from the monitor's status). */
 int agent_info_entry_ok(const char *key, const char *value);
+
+/* Whether p[0..n) is clipboard text: well-formed UTF-8 (no overlong form, no surrogate, nothing
+ * above U+10FFFF) without NUL. Both sides check it, each for what it receives. */
+bool agent_text_ok(const uint8_t *p, size_t n);
 
 #endif

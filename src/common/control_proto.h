@@ -16,12 +16,25 @@
  *   disk-snapshot  fields disk (a disk's serial or index) and backing (the name the new image
  *                  records for the current one); the new top image's descriptor comes with the
  *                  request (SCM_RIGHTS) -> paused_ms (how long the vCPUs were held)
+ *   clipboard-get  the guest's clipboard, through its agent -> kind ("text"), bytes (its length)
+ *                  and data (the bytes, base64); at most SHOJI_CLIPBOARD_MAX bytes of UTF-8
+ *                  text without NUL, checked by the monitor. The reply comes when the agent
+ *                  has answered, within CONTROL_CLIPBOARD_MS, or says why not (no agent, no
+ *                  clipboard function, the agent's refusal, a late or malformed answer)
+ *   clipboard-set  field data (base64 of at most SHOJI_CLIPBOARD_MAX bytes of such text): the
+ *                  guest's clipboard is set through its agent; the reply comes once the agent
+ *                  acknowledged it, within CONTROL_CLIPBOARD_MS
+ *                  One clipboard request at a time per monitor: another meanwhile is refused.
  *
  * Both sides treat every field from the other as untrusted. */
 #ifndef SHOJI_COMMON_CONTROL_PROTO_H
 #define SHOJI_COMMON_CONTROL_PROTO_H
 
-#define CONTROL_MAX_LINE    65536 /* bytes a request line may have, newline excluded */
+#include "limits.h"
+
+/* bytes a request line may have, newline excluded: a clipboard-set's base64 and some room */
+#define CONTROL_MAX_LINE    (4 * ((SHOJI_CLIPBOARD_MAX + 2) / 3) + 4096)
+#define CONTROL_CLIPBOARD_MS 2000 /* a clipboard request's answer from the agent at most */
 #define CONTROL_MAX_NAME    1023  /* bytes of a disk-snapshot's backing file name */
 #define CONTROL_MAX_DISK_ID 31    /* bytes of a disk-snapshot's disk (serial or index) */
 #define CONTROL_MAX_CLIENTS 8     /* connections at once */
@@ -33,6 +46,8 @@ enum control_cmd {
 	CONTROL_SHUTDOWN,
 	CONTROL_STOP,
 	CONTROL_DISK_SNAPSHOT,
+	CONTROL_CLIPBOARD_GET,
+	CONTROL_CLIPBOARD_SET,
 	CONTROL_TEST_FORBIDDEN_SYSCALL, /* only in builds with -Dtest_hooks=true */
 	CONTROL_NCMDS
 };
@@ -41,7 +56,8 @@ enum control_cmd {
  * hook's is CONTROL_CMD_TEST_HOOK, known only to monitors built with it. */
 #define CONTROL_CMD_NAMES_LIST                                                                                         \
 	[CONTROL_STATUS] = "status", [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",                           \
-	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop", [CONTROL_DISK_SNAPSHOT] = "disk-snapshot"
+	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop", [CONTROL_DISK_SNAPSHOT] = "disk-snapshot",       \
+	[CONTROL_CLIPBOARD_GET] = "clipboard-get", [CONTROL_CLIPBOARD_SET] = "clipboard-set"
 #define CONTROL_CMD_TEST_HOOK "test-forbidden-syscall"
 
 static inline const char *control_cmd_name(enum control_cmd cmd)
@@ -54,6 +70,7 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 /* Request fields. */
 #define CONTROL_F_DISK    "disk"
 #define CONTROL_F_BACKING "backing"
+#define CONTROL_F_DATA    "data"
 /* Reply fields. */
 #define CONTROL_R_STATE      "state"
 #define CONTROL_R_PID        "pid"
@@ -63,5 +80,8 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_R_PAUSED_MS  "paused_ms"
 #define CONTROL_R_AGENT      "agent"
 #define CONTROL_R_VIA        "via"
+#define CONTROL_R_KIND       "kind"
+#define CONTROL_R_BYTES      "bytes"
+#define CONTROL_R_DATA       "data"
 
 #endif

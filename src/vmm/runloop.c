@@ -132,6 +132,10 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 #endif
 		break;
 	case CONTROL_STATUS: st->agent = agent_link_describe(&rl->agent, agent_link_now_ms()); break;
+	case CONTROL_CLIPBOARD_GET:
+	case CONTROL_CLIPBOARD_SET:
+		snprintf(why, CONTROL_WHY_MAX, "this monitor does not serve the clipboard yet");
+		return -1;
 	case CONTROL_NCMDS: break;
 	}
 	st->paused = vm_paused(vm);

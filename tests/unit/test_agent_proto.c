@@ -1,9 +1,11 @@
 /* agent_proto: the guest agent protocol's frames read back whole from any split of the stream,
  * every header violation (magic, version, type, over-long payload) ending the stream, payload
- * sizes per type, and the info text's rules. */
+ * sizes per type, the info text's rules, clipboard text (UTF-8) and base64 (the clipboard's
+ * form on the control socket). */
 #include "unit.h"
 
 #include "common/agent_proto.h"
+#include "common/base64.h"
 
 /* A frame of type with payload p[0..len) appended to out at *n. */
 static void frame(uint8_t *out, size_t *n, uint8_t type, const void *p, uint32_t len)
@@ -141,6 +143,56 @@ static void info_text(void **state)
 	assert_int_equal(agent_info_parse((const uint8_t *)"", 0, out, &e), 0);
 }
 
+static bool text_ok(const char *s)
+{
+	return agent_text_ok((const uint8_t *)s, strlen(s));
+}
+
+/* Clipboard text is well-formed UTF-8 without NUL: every malformed form is refused. */
+static void clipboard_text(void **state)
+{
+	(void)state;
+	assert_true(text_ok(""));
+	assert_true(text_ok("plain\ttext\n"));
+	assert_true(text_ok("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));
+	assert_false(agent_text_ok((const uint8_t *)"a\0b", 3));
+	assert_false(text_ok("\xc0\x80"));         /* overlong NUL */
+	assert_false(text_ok("\xc1\xbf"));         /* overlong */
+	assert_false(text_ok("\xe0\x80\xaf"));     /* overlong '/' */
+	assert_false(text_ok("\xed\xa0\x80"));     /* surrogate */
+	assert_false(text_ok("\xf4\x90\x80\x80")); /* above U+10FFFF */
+	assert_false(text_ok("\xf5\x80\x80\x80"));
+	assert_false(text_ok("\x80"));             /* a lone continuation */
+	assert_false(text_ok("abc\xe2\x82"));       /* cut short */
+	assert_false(text_ok("\xe2\x28\xa1"));     /* a bad continuation */
+	assert_false(text_ok("\xff"));
+}
+
+/* base64 round-trips every length, and only canonical text decodes. */
+static void base64_forms(void **state)
+{
+	(void)state;
+	uint8_t in[64], out[64];
+	char text[128];
+	for (size_t n = 0; n <= sizeof(in); n++) {
+		for (size_t i = 0; i < n; i++)
+			in[i] = (uint8_t)(i * 37 + n);
+		base64_encode(in, n, text);
+		assert_int_equal(strlen(text), base64_encoded_len(n));
+		assert_int_equal(base64_decode(text, strlen(text), out, sizeof(out)), (long)n);
+		assert_memory_equal(in, out, n);
+		if (n) /* one byte less room than needed */
+			assert_int_equal(base64_decode(text, strlen(text), out, n - 1), -1);
+	}
+	base64_encode((const uint8_t *)"foobar", 6, text);
+	assert_string_equal(text, "Zm9vYmFy");
+	base64_encode((const uint8_t *)"fo", 2, text);
+	assert_string_equal(text, "Zm8=");
+	static const char *const bad[] = {"Zm8", "Zm9=", "Zg==Zg==", "Z===", "Zm 8", "Zm8\n", "=Zm8", "Zm-_"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(base64_decode(bad[i], strlen(bad[i]), out, sizeof(out)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +200,8 @@ int main(void)
 		cmocka_unit_test(header_violations),
 		cmocka_unit_test(payload_sizes),
 		cmocka_unit_test(info_text),
+		cmocka_unit_test(clipboard_text),
+		cmocka_unit_test(base64_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

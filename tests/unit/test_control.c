@@ -318,21 +318,21 @@ static void test_server(void **state)
 	send(c, "{\"cmd\":\"status\"}\n", 17, 0);
 	assert_non_null(strstr(read_reply(&s, c, buf, sizeof(buf)), "\"ok\":true"));
 
-	/* A line over 64 KiB: error, then closed; the command in it is never run. */
+	/* A line over CONTROL_MAX_LINE: error, then closed; the command in it is never run. */
 	int big = client();
 	char *junk = malloc(CONTROL_MAX_LINE + 100);
 	memset(junk, 'x', CONTROL_MAX_LINE + 100);
 	memcpy(junk, "{\"cmd\":\"stop\"}", 14);
 	int calls = exec_calls;
 	size_t sent = 0;
-	for (int i = 0; i < 500 && sent < CONTROL_MAX_LINE + 100; i++) {
+	for (int i = 0; i < 5000 && sent < CONTROL_MAX_LINE + 100; i++) {
 		ssize_t r = send(big, junk + sent, CONTROL_MAX_LINE + 100 - sent, MSG_DONTWAIT);
 		if (r > 0)
 			sent += (size_t)r;
 		serve_once(&s, 1);
 	}
 	free(junk);
-	assert_non_null(strstr(read_reply(&s, big, buf, sizeof(buf)), "longer than 65536"));
+	assert_non_null(strstr(read_reply(&s, big, buf, sizeof(buf)), "longer than"));
 	assert_int_equal(exec_calls, calls);
 	ssize_t r = 0;
 	for (int i = 0; i < 100; i++) {
