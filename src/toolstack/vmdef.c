@@ -16,6 +16,7 @@ static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "k
 				      "display", "label",    "autostart",     NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", NULL};
+static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
 static const char *const no_keys[] = {NULL};
 
 static const char *const *keys_of(enum vmdef_section sec)
@@ -24,6 +25,7 @@ static const char *const *keys_of(enum vmdef_section sec)
 	case VMDEF_SEC_VM: return vm_keys;
 	case VMDEF_SEC_DISK: return disk_keys;
 	case VMDEF_SEC_NIC: return nic_keys;
+	case VMDEF_SEC_POLICY: return policy_keys;
 	default: return no_keys;
 	}
 }
@@ -37,8 +39,6 @@ int vmdef_key_index(enum vmdef_section sec, const char *key, struct err *e)
 			return i;
 		snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", keys[i]);
 	}
-	if (sec == VMDEF_SEC_POLICY)
-		return err_set(e, "unknown key '%s': [policy] is reserved and takes no keys yet; remove it", key);
 	if (sec == VMDEF_SEC_NONE)
 		return err_set(e, "key '%s' is outside any section; put it under [vm]", key);
 	return err_set(e, "unknown key '%s'; known keys here: %s", key, known);
@@ -75,6 +75,7 @@ void vmdef_init(struct vmdef *d, const char *name)
 	*d = (struct vmdef){.memory_mib = 512, .cpus = 1};
 	snprintf(d->name, sizeof(d->name), "%s", name ? name : "");
 	strcpy(d->cmdline, "console=ttyS0");
+	vmdef_policy_defaults(&d->policy);
 }
 
 static int parse_uint(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out)
@@ -480,9 +481,11 @@ static int apply_assignment(struct vmdef *d, char *key, const char *value, struc
 		return vmdef_apply_vm(d, key, value, false, e);
 	}
 	*dot = '\0';
+	if (strcmp(key, "policy") == 0)
+		return vmdef_apply_policy(&d->policy, dot + 1, value, e);
 	bool disk = strcmp(key, "disk") == 0;
 	if (!disk && strcmp(key, "nic"))
-		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY or nic.ID.KEY", key, dot + 1);
+		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY, nic.ID.KEY or policy.KEY", key, dot + 1);
 	char *id = dot + 1, *sub = strchr(id, '.');
 	if (!sub) {
 		if (*value)

@@ -7,7 +7,7 @@
  *                 display label autostart
  *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
  *   [nic ID]      type mac ifname forward...            (up to VMDEF_MAX_NICS)
- *   [policy]      reserved: present but empty */
+ *   [policy]      clipboard-out clipboard-in clipboard-max          (vmdef_policy.c) */
 #ifndef SHOJI_TOOLSTACK_VMDEF_H
 #define SHOJI_TOOLSTACK_VMDEF_H
 
@@ -71,6 +71,25 @@ struct vmdef_nic {
 	int line;
 };
 
+/* Which peers a rule lets through: every VM, none, only those listed, or all but those listed.
+ * A peer is a VM's name or "label:COLOUR" (every VM with that label). */
+#define VMDEF_MAX_PEERS 8
+#define VMDEF_PEER_MAX  (VMDEF_NAME_MAX + 7) /* "label:" and a colour, or a name; NUL included */
+enum vmdef_peer_mode { VMDEF_PEERS_ALL, VMDEF_PEERS_NONE, VMDEF_PEERS_ONLY, VMDEF_PEERS_EXCEPT };
+struct vmdef_peers {
+	enum vmdef_peer_mode mode;
+	char peer[VMDEF_MAX_PEERS][VMDEF_PEER_MAX];
+	unsigned n;
+};
+
+/* [policy]: what the VM may share. The clipboard moves only by the user's act at the seat; these
+ * say between which VMs it may, and how much. */
+struct vmdef_policy {
+	struct vmdef_peers clip_out; /* the VMs this VM's clipboard may be pasted into */
+	struct vmdef_peers clip_in;  /* the VMs whose clipboard may be pasted into this one */
+	uint32_t clip_max;           /* bytes, 1..SHOJI_CLIPBOARD_MAX (the default) */
+};
+
 struct vmdef {
 	char name[VMDEF_NAME_MAX + 1];
 	uint32_t memory_mib;
@@ -88,6 +107,7 @@ struct vmdef {
 	unsigned ndisks;
 	struct vmdef_nic nics[VMDEF_MAX_NICS];
 	unsigned nnics;
+	struct vmdef_policy policy;
 	int vm_line; /* the [vm] header's line */
 };
 
@@ -129,6 +149,18 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 /* Writes the definition as INI text (parsable by vmdef_parse). Returns the length, or -1 when
  * it does not fit in size bytes. */
 int vmdef_format(const struct vmdef *d, char *buf, size_t size);
+
+/* vmdef_policy.c: a [policy] key's value applied (errors name the accepted forms), the
+ * defaults (everything allowed, SHOJI_CLIPBOARD_MAX bytes), and the decisions. */
+int vmdef_apply_policy(struct vmdef_policy *p, const char *key, const char *value, struct err *e);
+void vmdef_policy_defaults(struct vmdef_policy *p);
+/* Whether the clipboard may leave src at all (its clipboard-out is not "deny") and whether
+ * bytes of it may be copied (clipboard-max); false with why (a sentence) when not. */
+bool vmdef_clipboard_may_copy(const struct vmdef *src, size_t bytes, char *why, size_t why_size);
+/* Whether bytes of src's clipboard may be pasted into dst: src's clipboard-out lets dst in,
+ * dst's clipboard-in lets src in, and dst's clipboard-max holds bytes; false with why. */
+bool vmdef_clipboard_may_paste(const struct vmdef *src, const struct vmdef *dst, size_t bytes, char *why,
+			       size_t why_size);
 
 /* "512M", "2G", "1024" (MiB) -> MiB. */
 int vmdef_parse_size_mib(const char *s, uint32_t *mib, struct err *e);

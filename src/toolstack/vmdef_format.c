@@ -57,6 +57,31 @@ static void put_cmdline(struct out *o, const char *s)
 	} while (*s);
 }
 
+static void put_rule(struct out *o, const char *key, const struct vmdef_peers *r)
+{
+	bool allow = r->mode == VMDEF_PEERS_ALL || r->mode == VMDEF_PEERS_ONLY;
+	put(o, "%s = %s", key, allow ? "allow" : "deny");
+	for (unsigned i = 0; i < r->n; i++)
+		put(o, " %s", r->peer[i]);
+	put(o, "\n");
+}
+
+/* [policy], with only the keys that differ from their defaults; nothing when none does. */
+static void put_policy(struct out *o, const struct vmdef_policy *p)
+{
+	bool out = p->clip_out.mode != VMDEF_PEERS_ALL, in = p->clip_in.mode != VMDEF_PEERS_ALL;
+	bool max = p->clip_max != SHOJI_CLIPBOARD_MAX;
+	if (!out && !in && !max)
+		return;
+	put(o, "\n[policy]\n");
+	if (out)
+		put_rule(o, "clipboard-out", &p->clip_out);
+	if (in)
+		put_rule(o, "clipboard-in", &p->clip_in);
+	if (max)
+		put(o, "clipboard-max = %u\n", p->clip_max);
+}
+
 int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 {
 	struct out o = {.buf = buf, .size = size};
@@ -109,5 +134,6 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 			    w->host_port, w->guest_port);
 		}
 	}
+	put_policy(&o, &d->policy);
 	return o.overflow ? -1 : (int)o.len;
 }

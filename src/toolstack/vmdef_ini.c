@@ -165,6 +165,10 @@ static int ini_key(void *user, const char *section, const char *key, const char 
 		r = append ? err_set(&e, "this indented line continues '%s'; remove the indentation", key)
 			   : vmdef_apply_disk(c->dev, key, value, &e);
 		break;
+	case VMDEF_SEC_POLICY:
+		r = append ? err_set(&e, "this indented line continues '%s'; remove the indentation", key)
+			   : vmdef_apply_policy(&c->d->policy, key, value, &e);
+		break;
 	default:
 		r = append ? err_set(&e, "this indented line continues '%s'; remove the indentation", key)
 			   : vmdef_apply_nic(c->dev, key, value, &e);

@@ -45,7 +45,10 @@ static const char *const good = "# a work VM\n"
 				"type = tap\n"
 				"ifname = tap0\n"
 				"\n"
-				"[policy]\n";
+				"[policy]\n"
+				"clipboard-out = allow label:blue work-2\n"
+				"clipboard-in = deny personal\n"
+				"clipboard-max = 64K\n";
 
 static void test_good_definition(void **state)
 {
@@ -117,7 +120,7 @@ static void test_errors_name_the_line(void **state)
 	expect(VM "[disk]\npath=/x\n", "t.ini:4:", "unknown section [disk]");
 	expect(VM "[vm]\n", "t.ini:4:", "[vm] appears twice");
 	expect(VM "[policy]\n[policy]\n", "t.ini:5:", "[policy] appears twice");
-	expect(VM "[policy]\nsandbox = strict\n", "t.ini:5:", "[policy] is reserved");
+	expect(VM "[policy]\nsandbox = strict\n", "t.ini:5:", "known keys here: clipboard-out");
 	expect("name = a\n[vm]\n", "t.ini:1:", "outside any section; put it under [vm]");
 	expect(VM "memory = 1G\nmemory = 2G\n", "t.ini:5:", "'memory' is given twice");
 	expect(VM "this is not a key\n", "t.ini:4:", "neither 'key = value' nor '[section]'");
@@ -386,6 +389,11 @@ static void test_format_round_trip(void **state)
 	assert_true(back.nics[0].host_loopback);
 	assert_false(back.nics[1].host_loopback);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
+	assert_int_equal(back.policy.clip_out.mode, VMDEF_PEERS_ONLY);
+	assert_int_equal(back.policy.clip_out.n, 2);
+	assert_string_equal(back.policy.clip_out.peer[0], "label:blue");
+	assert_int_equal(back.policy.clip_in.mode, VMDEF_PEERS_EXCEPT);
+	assert_int_equal(back.policy.clip_max, 65536);
 	assert_int_equal(vmdef_format(&def, text, 100), -1);
 	/* A template disk is written back as one. */
 	assert_int_equal(vmdef_set(&def, "disk.root.template=debian", &e), 0);
@@ -434,7 +442,7 @@ static void test_set(void **state)
 	assert_contains(e.msg, "is not KEY=VALUE");
 	assert_int_equal(vmdef_set(&def, "=1", &e), -1);
 	assert_int_equal(vmdef_set(&def, "cpu.0.x=1", &e), -1);
-	assert_contains(e.msg, "disk.ID.KEY or nic.ID.KEY");
+	assert_contains(e.msg, "disk.ID.KEY, nic.ID.KEY or policy.KEY");
 	assert_int_equal(vmdef_set(&def, "disk.gone=", &e), -1);
 	assert_contains(e.msg, "no disk 'gone'");
 	assert_int_equal(vmdef_set(&def, "disk.x=/y", &e), -1);
@@ -532,6 +540,54 @@ static void test_vmm_args(void **state)
 	free(a);
 }
 
+static struct vmdef vm_labelled(const char *name, const char *label)
+{
+	struct vmdef d;
+	vmdef_init(&d, name);
+	snprintf(d.label, sizeof(d.label), "%s", label);
+	strcpy(d.kernel, "/k");
+	return d;
+}
+
+/* [policy]: the clipboard's rules parse, refuse what is not a rule, and decide as documented. */
+static void test_clipboard_policy(void **state)
+{
+	(void)state;
+	expect(VM "[policy]\nclipboard-out = maybe\n", "t.ini:5:", "allow, deny, allow PEER");
+	expect(VM "[policy]\nclipboard-in = allow label:mauve\n", "t.ini:5:", "mauve");
+	expect(VM "[policy]\nclipboard-in = allow ../etc\n", "t.ini:5:", "neither a VM name nor label:COLOUR");
+	expect(VM "[policy]\nclipboard-in = deny a b c d e f g h i\n", "t.ini:5:", "more than 8 peers");
+	expect(VM "[policy]\nclipboard-max = 0\n", "t.ini:5:", "not a size");
+	expect(VM "[policy]\nclipboard-max = 257K\n", "t.ini:5:", "not a size");
+	expect(VM "[policy]\nclipboard-max = 12Q\n", "t.ini:5:", "not a size");
+	expect(VM "[policy]\nclipboard-out = deny\nclipboard-out = allow\n", "t.ini:6:", "given twice");
+
+	struct vmdef work = vm_labelled("work", "blue"), personal = vm_labelled("personal", "green");
+	struct vmdef work2 = vm_labelled("work-2", "blue");
+	char why[256];
+	assert_true(vmdef_clipboard_may_paste(&work, &personal, 10, why, sizeof(why))); /* defaults */
+	assert_int_equal(vmdef_set(&work, "policy.clipboard-out=allow label:blue", &e), 0);
+	assert_false(vmdef_clipboard_may_paste(&work, &personal, 10, why, sizeof(why)));
+	assert_contains(why, "work's clipboard-out does not let its clipboard into personal");
+	assert_true(vmdef_clipboard_may_paste(&work, &work2, 10, why, sizeof(why)));
+	assert_true(vmdef_clipboard_may_copy(&work, 10, why, sizeof(why)));
+	assert_int_equal(vmdef_set(&work2, "policy.clipboard-in=deny work", &e), 0);
+	assert_false(vmdef_clipboard_may_paste(&work, &work2, 10, why, sizeof(why)));
+	assert_contains(why, "work-2's clipboard-in does not take work's clipboard");
+	assert_true(vmdef_clipboard_may_paste(&personal, &work2, 10, why, sizeof(why)));
+	assert_int_equal(vmdef_set(&work2, "policy.clipboard-max=1K", &e), 0);
+	assert_false(vmdef_clipboard_may_paste(&personal, &work2, 1025, why, sizeof(why)));
+	assert_contains(why, "more than work-2's clipboard-max (1024)");
+	assert_int_equal(vmdef_set(&personal, "policy.clipboard-out=deny", &e), 0);
+	assert_false(vmdef_clipboard_may_copy(&personal, 1, why, sizeof(why)));
+	assert_contains(why, "clipboard-out = deny");
+	assert_int_equal(vmdef_set(&personal, "policy.clipboard-out=deny work", &e), 0);
+	assert_true(vmdef_clipboard_may_copy(&personal, 1, why, sizeof(why)));
+	assert_false(vmdef_clipboard_may_paste(&personal, &work, 1, why, sizeof(why)));
+	assert_int_equal(vmdef_set(&personal, "policy.nosuch=1", &e), -1);
+	assert_contains(e.msg, "known keys here: clipboard-out");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_firmware_set),
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_set),
+		cmocka_unit_test(test_clipboard_policy),
 		cmocka_unit_test(test_specs),
 		cmocka_unit_test(test_vmm_args),
 	};
