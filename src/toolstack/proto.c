@@ -51,6 +51,10 @@ static const struct {
 	[PROTO_SNAPSHOT_DELETE] = {"snapshot-delete", F_NAME | F_SNAPSHOT, 0},
 	[PROTO_RUN] = {"run", F_DEFINITION, 0},
 	[PROTO_DISPLAY] = {"display", F_NAME, 0},
+	[PROTO_CLIPBOARD] = {"clipboard", 0, 0},
+	[PROTO_CLIPBOARD_COPY] = {"clipboard-copy", F_NAME, 0},
+	[PROTO_CLIPBOARD_PASTE] = {"clipboard-paste", F_NAME, 0},
+	[PROTO_CLIPBOARD_CLEAR] = {"clipboard-clear", 0, 0},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -62,6 +66,7 @@ static const char *const code_names[] = {
 	[PROTO_USAGE] = "usage", [PROTO_NOT_FOUND] = "not-found",
 	[PROTO_STATE] = "state", [PROTO_PERMISSION] = "permission",
 	[6] = "error",           [PROTO_EXISTS] = "exists",
+	[PROTO_REFUSED] = "refused",
 };
 
 const char *proto_code_name(enum proto_code code)

@@ -46,6 +46,10 @@ enum proto_cmd {
 	PROTO_SNAPSHOT_DELETE,
 	PROTO_RUN,
 	PROTO_DISPLAY,
+	PROTO_CLIPBOARD,
+	PROTO_CLIPBOARD_COPY,
+	PROTO_CLIPBOARD_PASTE,
+	PROTO_CLIPBOARD_CLEAR,
 };
 
 /* Reply codes, and the CLI exit status each maps to (docs/shoji.1). */
@@ -57,6 +61,7 @@ enum proto_code {
 	PROTO_STATE = 4,      /* the VM is in the wrong state (running, stopped, ...) */
 	PROTO_PERMISSION = 5, /* caller not root nor in the shoji group */
 	PROTO_EXISTS = 7,     /* create: the name is taken */
+	PROTO_REFUSED = 8,    /* a VM's policy forbids it (the clipboard) */
 };
 
 const char *proto_code_name(enum proto_code code);

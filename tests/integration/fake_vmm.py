@@ -13,8 +13,14 @@ and FILE (the VM's variable store) open for reading and writing, as the jail uid
 one (checked in a child that becomes that uid), or it refuses to start (status 1), naming the
 file; FILE is kept open, and the control command "fake-write-vars" {"data": TEXT} writes TEXT
 at its start, as a guest's variable write would.
+clipboard-get and clipboard-set act on a clipboard the guest holds (with or without --vsock) (at first
+shoji.clip=WORD from the command line, as the test guest's), and a set is written to the serial
+log as the test guest reports it ("shoji-guest: clipboard set: N bytes: TEXT"); fake.clip=hostile
+makes clipboard-get answer like a compromised monitor (a byte count that is not the data's).
 Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
 root, as the real one would."""
+import base64
+import binascii
 import ctypes
 import json
 import os
@@ -253,6 +259,21 @@ def main(argv):
                          "Bad Key": "x", "uptime-s": 12, "addresses": "eth0=10.0.2.15"},
                 "info_s_ago": 1, "faults": 0, "time_syncs": 0, "error": "x" * 500}
 
+    clip = {"text": next((w[len("shoji.clip="):].encode() for w in opts.get("--cmdline", [""])[0].split()
+                          if w.startswith("shoji.clip=")), b"")}
+
+    def clipboard(req):
+        hostile = "fake.clip=hostile" in opts.get("--cmdline", [""])[0]
+        if req["cmd"] == "clipboard-get":
+            return {"ok": True, "kind": "text", "bytes": len(clip["text"]) + (7 if hostile else 0),
+                    "data": base64.b64encode(clip["text"]).decode()}
+        try:
+            clip["text"] = base64.b64decode(req.get("data", ""), validate=True)
+        except (binascii.Error, TypeError):
+            return {"ok": False, "error": "clipboard-set: data is not base64"}
+        guest_write(b"shoji-guest: clipboard set: %d bytes: %s\r\n" % (len(clip["text"]), clip["text"][:100]))
+        return {"ok": True}
+
     def answer(conn, line, fds):
         try:
             req = json.loads(line)
@@ -279,6 +300,8 @@ def main(argv):
             os.pwrite(vars_fd, req["data"].encode(), 0)
             os.fsync(vars_fd)
             rep = {"ok": True}
+        elif cmd in ("clipboard-get", "clipboard-set"):
+            rep = clipboard(req)
         elif cmd == "test-forbidden-syscall":
             forbidden_syscall()  # dies of SIGSYS, as the real monitor does under its filter
             rep = {"ok": False, "error": "the filter did not kill"}

@@ -941,6 +941,72 @@ def test_guest_agent_through_toolstack(ts):
         assert "shoji-agent: the host asked for a power-off" in ts.serial("agent")
 
 
+def clip_vm(ts, name, cid, label, word):
+    # the stand-in monitor serves the clipboard without a vsock device, which shojid would
+    # refuse where the host has no /dev/vhost-vsock
+    ts.create(name, action="tick")
+    ts.ok("set", name, *([f"vsock-cid={cid}"] if ts.real else []), f"label={label}",
+          f"cmdline=console=ttyS0 quiet shoji.action=tick shoji.name={name} shoji.clip={word}")
+    ts.ok("start", name)
+
+
+def test_clipboard_between_vms(ts):
+    # The clipboard moves only on the user's copy and paste (here shoji clipboard, as root: the
+    # seat's chords make the same requests), under both VMs' [policy], read at each act; every
+    # copy, paste and refusal is an event without the content; a third VM sees nothing.
+    if ts.real and not os.path.exists("/dev/vhost-vsock"):
+        raise Skip("no /dev/vhost-vsock on this host: no guest agent to hold a clipboard")
+    cid = 4000 + os.getpid() % 100000
+    for i, (name, label, word) in enumerate([("cw", "blue", "secret-of-work"), ("cp", "green", "personal"),
+                                             ("cx", "red", "third")]):
+        clip_vm(ts, name, cid + i, label, word)
+    for name in ("cw", "cp", "cx") if ts.real else ():
+        wait_until(lambda: ts.vm(name).get("agent", {}).get("state") == "ready", ts.boot_timeout, f"{name}: agent")
+    assert ts.ok("clipboard").strip() == "nothing held"
+    ts.status(4, "clipboard", "paste", "cp", words=["nothing is held", "copy from a VM first"])
+    assert ts.ok("clipboard", "copy", "cw").startswith("holding 14 bytes from cw"), ts.ok("clipboard")
+    held = ts.js("clipboard")
+    assert held["held"] and held["from"] == "cw" and held["bytes"] == 14, held
+    assert ts.ok("clipboard", "paste", "cp").strip() == "pasted 14 bytes from cw into cp"
+    wait_until(lambda: "clipboard set: 14 bytes: secret-of-work" in ts.serial("cp"), 30, "cp's clipboard set")
+    ts.status(4, "clipboard", "paste", "cx", words=["nothing is held"])  # one paste per copy
+    # policy: read at each act, so a change applies to a running VM at once
+    ts.ok("set", "cw", "policy.clipboard-out=deny")
+    ts.status(8, "clipboard", "copy", "cw", words=["copy from cw refused", "clipboard-out = deny"])
+    assert not ts.js("clipboard")["held"]
+    ts.ok("set", "cw", "policy.clipboard-out=allow label:red")
+    ts.ok("clipboard", "copy", "cw")
+    ts.status(8, "clipboard", "paste", "cp", words=["cw's clipboard-out does not let its clipboard into cp"])
+    ts.ok("set", "cx", "policy.clipboard-max=8")
+    ts.status(8, "clipboard", "paste", "cx", words=["14 bytes are more than cx's clipboard-max (8)"])
+    ts.ok("set", "cx", "policy.clipboard-max=256K", "policy.clipboard-in=deny cw")
+    ts.status(8, "clipboard", "paste", "cx", words=["cx's clipboard-in does not take cw's clipboard"])
+    assert ts.js("clipboard")["held"]  # a refused paste leaves it held
+    ts.ok("clipboard", "clear")
+    assert not ts.js("clipboard")["held"]
+    ev = [e for n in ("cw", "cp", "cx") for e in events(ts, n) if e[0].startswith("clipboard")]
+    kinds = [e[0] for e in ev]
+    assert kinds.count("clipboard-copy") == 2 and kinds.count("clipboard-paste") == 1, ev
+    assert kinds.count("clipboard-refused") == 4 and kinds.count("clipboard-cleared") == 1, ev
+    assert not any("secret" in e[1] for e in ev), ev  # who, where and how much, never what
+    for e in ev:
+        if e[0] == "clipboard-paste":
+            assert "14 bytes from cw pasted into cp" in e[1], ev
+    time.sleep(1)
+    assert "clipboard set" not in ts.serial("cx"), ts.serial("cx")  # nothing reached it unasked
+    if not ts.real:  # a monitor whose reply lies about its size holds nothing
+        ts.ok("stop", "cx")
+        ts.ok("set", "cx", "cmdline=console=ttyS0 shoji.action=tick fake.clip=hostile")
+        ts.ok("start", "cx")
+        ts.status(1, "clipboard", "copy", "cx", words=["malformed"])
+        assert not ts.js("clipboard")["held"]
+    ts.ok("stop", "cw")
+    ts.status(4, "clipboard", "copy", "cw", words=["stopped", "only while it runs"])
+    for name in ("cw", "cp", "cx"):
+        ts.shoji("kill", name)
+        ts.ok("delete", name)
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
@@ -949,7 +1015,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
-         test_guest_agent_through_toolstack]
+         test_guest_agent_through_toolstack, test_clipboard_between_vms]
 
 
 def parse_args(needs, flags=()):

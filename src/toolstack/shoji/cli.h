@@ -20,6 +20,7 @@ enum cli_exit {
 	CLI_PERMISSION = 5,
 	CLI_NO_DAEMON = 6,
 	CLI_EXISTS = 7,
+	CLI_REFUSED = 8,
 };
 
 struct cli {

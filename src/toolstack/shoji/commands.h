@@ -27,6 +27,7 @@ int cmd_snapshot(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
 /* seat.c */
 int cmd_seat(struct cli *c, int argc, char **argv);
+int cmd_clipboard(struct cli *c, int argc, char **argv);
 int cmd_switch(struct cli *c, int argc, char **argv);
 
 /* create and run: --firmware uefi or CODE,vars=TEMPLATE set in d (CODE made absolute;

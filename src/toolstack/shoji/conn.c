@@ -100,6 +100,7 @@ static int status_of(enum proto_code code)
 	case PROTO_STATE: return CLI_STATE;
 	case PROTO_PERMISSION: return CLI_PERMISSION;
 	case PROTO_EXISTS: return CLI_EXISTS;
+	case PROTO_REFUSED: return CLI_REFUSED;
 	default: return CLI_ERROR;
 	}
 }

@@ -54,6 +54,10 @@ static const struct command {
 	{"seat", "[SEAT OPTIONS]",
 	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
 	{"switch", "NAME", "make the running seat show NAME", cmd_switch},
+	{"clipboard", "[status] | copy VM | paste VM | clear",
+	 "move the clipboard between VMs as the seat's chords do (the seat's user or root only):\n"
+	 "       copy holds VM's clipboard, paste hands what is held to VM once, both under the VMs' [policy]",
+	 cmd_clipboard},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -67,7 +71,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\n'shoji COMMAND --help' explains one command. --json prints each result as one JSON\n"
 		"object. Exit status: 0 ok, 1 error, 2 usage, 3 no such VM, 4 wrong state (e.g. already\n"
-		"running), 5 permission denied, 6 shojid not running, 7 the VM already exists.\n"
+		"running), 5 permission denied, 6 shojid not running, 7 the VM already exists, 8 refused\n"
+		"by a VM's policy.\n"
 		"See shoji(1) and docs/vm-definition.md.\n");
 }
 

@@ -99,6 +99,11 @@ static struct json_object *do_list(struct daemon *d, uid_t viewer)
 	struct json_object *o = ok_object();
 	vm_each_defined(d, list_one, &l);
 	json_object_object_add(o, "vms", l.arr);
+	if (authz_is_seat(d, viewer)) { /* what the seat's bar shows as held */
+		struct json_object *clip = clipboard_status(d);
+		json_object_object_del(clip, "ok");
+		json_object_object_add(o, "clipboard", clip);
+	}
 	return o;
 }
 
@@ -490,6 +495,24 @@ static enum api_outcome h_events(struct call *k)
 	return reply_with(k, o);
 }
 
+static enum api_outcome h_clipboard(struct call *k)
+{
+	struct json_object *o;
+	switch (k->r->cmd) {
+	case PROTO_CLIPBOARD_COPY: o = clipboard_copy(k->d, k->vm, &k->code, &k->e); break;
+	case PROTO_CLIPBOARD_PASTE: o = clipboard_paste(k->d, k->vm, &k->code, &k->e); break;
+	case PROTO_CLIPBOARD_CLEAR:
+		if (k->d->clip.held)
+			events_add(k->d, k->d->clip.from, "clipboard-cleared", "%zu bytes from %s dropped unpasted",
+				   k->d->clip.len, k->d->clip.from);
+		clipboard_clear(k->d);
+		o = clipboard_status(k->d);
+		break;
+	default: o = clipboard_status(k->d); break;
+	}
+	return o ? reply_with(k, o) : API_FAILED;
+}
+
 /* What each command needs before its handler runs. */
 enum {
 	READS = 1,       /* only reads: goes ahead while an image job works on its VM or template */
@@ -528,6 +551,10 @@ static const struct command {
 	[PROTO_SNAPSHOT_REVERT] = {h_snapshot, 0},
 	[PROTO_SNAPSHOT_DELETE] = {h_snapshot, 0},
 	[PROTO_RUN] = {h_run, READS}, /* a new VM: nothing a job holds */
+	[PROTO_CLIPBOARD] = {h_clipboard, READS},
+	[PROTO_CLIPBOARD_COPY] = {h_clipboard, ON_VM | READS},
+	[PROTO_CLIPBOARD_PASTE] = {h_clipboard, ON_VM | READS},
+	[PROTO_CLIPBOARD_CLEAR] = {h_clipboard, READS},
 };
 
 /* A request that would change a VM (or a template) an image job is working on is refused at

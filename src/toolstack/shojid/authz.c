@@ -2,8 +2,9 @@
  * handled. Root and the daemon's own uid may do everything. A member of the group acts on the
  * VMs it created (their owner, recorded in state.json); VMs from before owners were recorded
  * are root's. The seat's user (--seat-user) also sees every VM that has a display and may take
- * their displays (to show them and send them the user's input), but acts on none it does not
- * own. Nobody else takes a display. Main thread. */
+ * their displays (to show them and send them the user's input) and move the clipboard between
+ * them (the user's copy and paste), but acts on none it does not own. Nobody else takes a
+ * display or moves a clipboard. Main thread. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,9 +36,14 @@ static bool has_display(struct daemon *d, const char *name)
 	return vm_load_definition(d, name, &def, &code, &e) == 0 && def.display;
 }
 
+bool authz_is_seat(const struct daemon *d, uid_t uid)
+{
+	return authz_privileged(d, uid) || (d->have_seat_user && uid == d->seat_uid);
+}
+
 bool authz_may_see(struct daemon *d, uid_t uid, const char *name)
 {
-	return authz_owns(d, uid, name) || (d->have_seat_user && uid == d->seat_uid && has_display(d, name));
+	return authz_owns(d, uid, name) || (authz_is_seat(d, uid) && has_display(d, name));
 }
 
 /* What a command needs of its caller. */
@@ -63,7 +69,11 @@ static enum need need_of(enum proto_cmd cmd)
 	case PROTO_SNAPSHOT_REVERT:
 	case PROTO_SNAPSHOT_DELETE: return NEED_OWNER;
 	case PROTO_EVENTS: return NEED_OWNER_IF_NAMED;
-	case PROTO_DISPLAY: return NEED_SEAT;
+	case PROTO_DISPLAY:
+	case PROTO_CLIPBOARD:
+	case PROTO_CLIPBOARD_COPY:
+	case PROTO_CLIPBOARD_PASTE:
+	case PROTO_CLIPBOARD_CLEAR: return NEED_SEAT;
 	default: return NEED_MEMBER; /* ping, list (filtered), create, run, templates */
 	}
 }
@@ -76,11 +86,10 @@ int authz_check(struct daemon *d, const struct client *c, const struct proto_req
 	enum need n = need_of(r->cmd);
 	*code = PROTO_PERMISSION;
 	if (n == NEED_SEAT) {
-		if (d->have_seat_user && c->uid == d->seat_uid)
+		if (authz_is_seat(d, c->uid))
 			return 0;
-		return err_set(e,
-			       "only the seat's user (shojid --seat-user) or root may take a VM's display; "
-			       "uid %u is neither",
+		return err_set(e, "only the seat's user (shojid --seat-user) or root may %s; uid %u is neither",
+			       r->cmd == PROTO_DISPLAY ? "take a VM's display" : "move the clipboard between VMs",
 			       (unsigned)c->uid);
 	}
 	if (n == NEED_MEMBER || (n == NEED_OWNER_IF_NAMED && !r->name[0]) || !vm_find(d, r->name, false))

@@ -61,6 +61,15 @@ struct vm_entry {
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
 };
 
+/* The clipboard held between the user's copy and paste (clipboard.c). */
+struct clip_hold {
+	bool held;
+	char from[VMDEF_NAME_MAX + 1]; /* the VM it was copied from */
+	uint8_t *data;                 /* len bytes, malloc'd */
+	size_t len;
+	double at; /* wall clock of the copy */
+};
+
 /* An API caller: its connection (the JSON-lines server's) and who it is. */
 struct client {
 	struct jsonl_conn *conn;
@@ -89,6 +98,7 @@ struct daemon {
 	struct client *clients[DAEMON_MAX_CLIENTS];
 	unsigned long long event_seq;
 	struct image_job *jobs[DAEMON_MAX_JOBS];
+	struct clip_hold clip;
 };
 
 long long daemon_now_ms(void);
@@ -290,6 +300,15 @@ int overlay_create_sized(struct daemon *d, const char *vm, const char *path, con
 void snapshot_remove_all(struct daemon *d, const char *name);
 bool snapshot_any(struct daemon *d, const char *name);
 
+/* clipboard.c: the user's copy from a running VM into shojid's hold, and paste from it into
+ * another (emptying it), under both VMs' [policy]; the reply object, or NULL with code and e
+ * (PROTO_REFUSED: policy said no, an event says so too). */
+struct json_object *clipboard_copy(struct daemon *d, struct vm_entry *vm, enum proto_code *code, struct err *e);
+struct json_object *clipboard_paste(struct daemon *d, struct vm_entry *vm, enum proto_code *code, struct err *e);
+/* {"ok":true,"held":...,"from":...,"bytes":...,"age_s":...} */
+struct json_object *clipboard_status(struct daemon *d);
+void clipboard_clear(struct daemon *d);
+
 /* events.c */
 void events_init(struct daemon *d);
 void events_add(struct daemon *d, const char *vm, const char *event, const char *fmt, ...)
@@ -317,6 +336,8 @@ uid_t authz_owner(struct daemon *d, const char *name);
 bool authz_owns(struct daemon *d, uid_t uid, const char *name);
 /* In list and events: the VMs the caller owns, and the seat's user those with a display. */
 bool authz_may_see(struct daemon *d, uid_t uid, const char *name);
+/* Root, the daemon's uid or the seat's user: who may take displays and move the clipboard. */
+bool authz_is_seat(const struct daemon *d, uid_t uid);
 /* Before a request is handled: 0, or -1 with code PROTO_PERMISSION and a line in e. */
 int authz_check(struct daemon *d, const struct client *c, const struct proto_request *r, enum proto_code *code,
 		struct err *e);
