@@ -62,10 +62,14 @@ static const char *const field_names[] = {"name",  "definition", "assign",  "tim
 					  "bytes", "replace",    "version", "snapshot", "source"};
 
 static const char *const code_names[] = {
-	[PROTO_OK] = "ok",       [PROTO_ERROR] = "error",
-	[PROTO_USAGE] = "usage", [PROTO_NOT_FOUND] = "not-found",
-	[PROTO_STATE] = "state", [PROTO_PERMISSION] = "permission",
-	[6] = "error",           [PROTO_EXISTS] = "exists",
+	[PROTO_OK] = "ok",
+	[PROTO_ERROR] = "error",
+	[PROTO_USAGE] = "usage",
+	[PROTO_NOT_FOUND] = "not-found",
+	[PROTO_STATE] = "state",
+	[PROTO_PERMISSION] = "permission",
+	[6] = "error",
+	[PROTO_EXISTS] = "exists",
 	[PROTO_REFUSED] = "refused",
 };
 

@@ -485,7 +485,8 @@ static int apply_assignment(struct vmdef *d, char *key, const char *value, struc
 		return vmdef_apply_policy(&d->policy, dot + 1, value, e);
 	bool disk = strcmp(key, "disk") == 0;
 	if (!disk && strcmp(key, "nic"))
-		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY, nic.ID.KEY or policy.KEY", key, dot + 1);
+		return err_set(e, "unknown key '%s.%s'; write a [vm] key, disk.ID.KEY, nic.ID.KEY or policy.KEY", key,
+			       dot + 1);
 	char *id = dot + 1, *sub = strchr(id, '.');
 	if (!sub) {
 		if (*value)

@@ -46,8 +46,9 @@ static int parse_peers(const char *value, struct vmdef_peers *out, struct err *e
 	char *save = NULL, *w = strtok_r(buf, " ,", &save);
 	bool allow = w && strcmp(w, "allow") == 0;
 	if (!w || (!allow && strcmp(w, "deny") != 0))
-		return err_set(e, "'%.60s' is not a rule; write allow, deny, allow PEER... or deny PEER... "
-				  "(a PEER is a VM's name or label:COLOUR)",
+		return err_set(e,
+			       "'%.60s' is not a rule; write allow, deny, allow PEER... or deny PEER... "
+			       "(a PEER is a VM's name or label:COLOUR)",
 			       value);
 	while ((w = strtok_r(NULL, " ,", &save)) != NULL) {
 		if (p.n == VMDEF_MAX_PEERS)
@@ -67,7 +68,9 @@ static int parse_bytes(const char *s, uint32_t *out, struct err *e)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	unsigned long long mult = toupper((unsigned char)*end) == 'K' ? 1024 : toupper((unsigned char)*end) == 'M' ? 1 << 20 : 1;
+	unsigned long long mult = toupper((unsigned char)*end) == 'K' ? 1024
+		: toupper((unsigned char)*end) == 'M'                 ? 1 << 20
+								      : 1;
 	if (mult > 1)
 		end++;
 	if (!isdigit((unsigned char)*s) || errno || *end || v == 0 || v > SHOJI_CLIPBOARD_MAX ||

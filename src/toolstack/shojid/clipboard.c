@@ -35,8 +35,7 @@ void clipboard_clear(struct daemon *d)
 }
 
 /* The running VM's definition, or -1 with code and e. */
-static int running_def(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enum proto_code *code,
-		       struct err *e)
+static int running_def(struct daemon *d, struct vm_entry *vm, struct vmdef *def, enum proto_code *code, struct err *e)
 {
 	if (vm->state != VM_RUNNING) {
 		*code = PROTO_STATE;
@@ -128,8 +127,9 @@ static int paste_allowed(struct daemon *d, const struct vmdef *dst, enum proto_c
 	if (!src)
 		return err_set(e, "out of memory");
 	if (vm_load_definition(d, d->clip.from, src, &sub_code, &sub) < 0)
-		r = refused(d, dst->name, code, e, "paste of %zu bytes from %s into %s refused: %s's definition is gone",
-			    d->clip.len, d->clip.from, dst->name, d->clip.from);
+		r = refused(d, dst->name, code, e,
+			    "paste of %zu bytes from %s into %s refused: %s's definition is gone", d->clip.len,
+			    d->clip.from, dst->name, d->clip.from);
 	else if (!vmdef_clipboard_may_paste(src, dst, d->clip.len, why, sizeof(why)))
 		r = refused(d, dst->name, code, e, "paste of %zu bytes from %s into %s refused: %s", d->clip.len,
 			    d->clip.from, dst->name, why);
