@@ -141,6 +141,15 @@ static struct json_object *status(struct seat *s)
 	}
 	json_object_object_add(o, "vms", arr);
 	json_object_object_add(o, "grabbed", json_object_new_boolean(s->grabbed));
+	struct json_object *clip = json_object_new_object();
+	json_object_object_add(clip, "held", json_object_new_boolean(s->clip_held));
+	if (s->clip_held) {
+		json_object_object_add(clip, "from", json_object_new_string(s->clip_from));
+		json_object_object_add(clip, "bytes", json_object_new_int64(s->clip_bytes));
+	}
+	json_object_object_add(clip, "notice", json_object_new_string(s->notice));
+	json_object_object_add(clip, "refused", json_object_new_boolean(s->notice[0] && s->notice_bad));
+	json_object_object_add(o, "clipboard", clip);
 	return o;
 }
 

@@ -17,6 +17,8 @@
 #define REL_Y         1
 #define REL_WHEEL     8
 #define GRAB_KEY      SDL_SCANCODE_G
+#define COPY_KEY      SDL_SCANCODE_C
+#define PASTE_KEY     SDL_SCANCODE_V
 
 int seat_find(const struct seat *s, const char *name)
 {
@@ -185,6 +187,11 @@ static void key(struct seat *s, const SDL_KeyboardEvent *k)
 	if (chord && sc >= SDL_SCANCODE_1 && sc <= SDL_SCANCODE_9) { /* hot-key modifiers + digit: direct */
 		s->held_used = true;
 		input_switch(s, seat_nth(s, sc - SDL_SCANCODE_1));
+		return;
+	}
+	if (chord && (sc == COPY_KEY || sc == PASTE_KEY) && !s->switcher) { /* + C, + V: the clipboard */
+		s->held_used = true;
+		clip_request(s, sc == PASTE_KEY);
 		return;
 	}
 	if (chord && sc == GRAB_KEY && !s->switcher) { /* hot-key modifiers + G: grab the pointer, or let it go */

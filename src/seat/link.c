@@ -91,6 +91,8 @@ static void apply_list(struct seat *s, struct json_object *reply)
 		s->vms[i].seen = false;
 	for (size_t i = 0; i < json_object_array_length(vms); i++)
 		apply_one(s, json_object_array_get_idx(vms, i));
+	struct json_object *clip;
+	clip_apply_list(s, json_object_object_get_ex(reply, "clipboard", &clip) ? clip : NULL);
 	for (int i = 0; i < SEAT_MAX_VMS; i++) {
 		if (s->vms[i].used && !s->vms[i].seen) {
 			vmconn_remove(s, &s->vms[i]);
@@ -112,7 +114,7 @@ static void list_close(struct seat *s)
 
 /* Connects to shojid and sends req (taken) without waiting: its answer is read when poll says
  * it came, so a busy shojid never holds up the seat. */
-static int send_request(struct seat *s, struct json_object *req, int *fd_out, struct err *e)
+int link_send_request(struct seat *s, struct json_object *req, int *fd_out, struct err *e)
 {
 	int fd, en, r = -1;
 	size_t n;
@@ -139,7 +141,7 @@ static void list_send(struct seat *s)
 	int fd;
 	struct err e;
 	s->list_retry_ms = seat_now_ns() / 1000000 + RECONNECT_MS; /* if this fails */
-	if (send_request(s, request("list"), &fd, &e) < 0) {
+	if (link_send_request(s, request("list"), &fd, &e) < 0) {
 		log_msg(LOG_DEBUG, "shojid: %s", e.msg);
 		return;
 	}
@@ -252,7 +254,7 @@ void link_ask_display(struct seat *s, struct seat_vm *vm)
 	struct err e;
 	struct json_object *req = request("display");
 	json_object_object_add(req, "name", json_object_new_string(vm->name));
-	if (send_request(s, req, &fd, &e) < 0) {
+	if (link_send_request(s, req, &fd, &e) < 0) {
 		snprintf(vm->why, sizeof(vm->why), "shojid: %.140s", e.msg);
 		return;
 	}
@@ -308,11 +310,12 @@ long long link_next_ms(const struct seat *s)
 		if (s->vms[i].used && s->vms[i].ask_fd >= 0)
 			next = seat_earliest_ms(next, s->vms[i].ask_deadline_ms);
 	}
-	return next;
+	return seat_earliest_ms(next, clip_next_ms(s));
 }
 
 void link_tick(struct seat *s)
 {
+	clip_tick(s); /* its notices come without shojid too */
 	if (!s->use_shojid)
 		return;
 	if (s->events_fd < 0 && seat_now_ns() / 1000000 >= s->events_retry_ms)

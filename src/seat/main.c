@@ -217,12 +217,13 @@ static void frame(struct seat *s)
 
 static void loop(struct seat *s)
 {
-	enum { VM_FDS = 2, CTL_FDS = 3 + 2 * SEAT_MAX_VMS };
+	enum { VM_FDS = 3, CTL_FDS = 4 + 2 * SEAT_MAX_VMS };
 	struct pollfd pfd[CTL_FDS + 1 + SEAT_MAX_CLIENTS];
 	while (!s->quit) {
 		int n = 0;
 		pfd[n++] = (struct pollfd){.fd = s->events_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = s->list_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = s->clip_fd, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].fd : -1, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
@@ -236,6 +237,8 @@ static void loop(struct seat *s)
 			link_read(s);
 		if (pfd[1].revents && s->list_fd >= 0)
 			link_read_list(s);
+		if (pfd[2].revents && s->clip_fd >= 0)
+			clip_read(s);
 		control_serve(s, pfd + CTL_FDS, nctl);
 		for (int i = 0; i < SEAT_MAX_VMS; i++) {
 			if (pfd[VM_FDS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
@@ -267,7 +270,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < SEAT_MAX_VMS; i++)
 		s.vms[i].fd = -1;
 	s.control = (struct jsonl_server){.listen_fd = -1};
-	s.events_fd = s.list_fd = s.window_fd = -1;
+	s.events_fd = s.list_fd = s.window_fd = s.clip_fd = -1;
 	if (parse(argc, argv, &s, &o, &e) < 0 || setup(&s, &o, &e) < 0) {
 		fprintf(stderr, "shoji-seat: %s\n", e.msg);
 		control_close_all(&s);

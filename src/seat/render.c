@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "font.h"
 #include "seat.h"
@@ -158,6 +159,30 @@ static void draw_vm(struct seat *s, struct seat_vm *vm, SDL_Rect box, int scale)
 	text_centred(s->ren, box, scale, 0xffffff, state_text(vm));
 }
 
+/* Right on the bar: how the last copy or paste went (a few seconds; a refusal on red), else
+ * what shojid holds for a paste; left of it only the seat's own words, never a guest's. */
+static void draw_clipboard(struct seat *s, int left)
+{
+	char t[200];
+	if (s->notice[0])
+		snprintf(t, sizeof(t), "%s", s->notice);
+	else if (s->clip_held)
+		snprintf(t, sizeof(t), "clipboard: %lld bytes from %s", s->clip_bytes, s->clip_from);
+	else
+		return;
+	int scale = 2;
+	if (s->win_w - font_width(t, scale) - 8 < left)
+		scale = 1;
+	for (size_t n = strlen(t); n > 4 && s->win_w - font_width(t, scale) - 8 < left; n--)
+		memcpy(t + n - 4, "...", 4); /* cut until it fits beside the VM's name */
+	int w = font_width(t, scale), x = s->win_w - w - 8;
+	if (x < left)
+		return;
+	uint32_t bg = s->notice[0] && s->notice_bad ? 0xb00020 : 0x202020;
+	fill(s->ren, x - 6, 3, w + 12, SEAT_BAR_H - 6, bg);
+	text(s->ren, x, (SEAT_BAR_H - FONT_H * scale) / 2, scale, 0xffffff, t);
+}
+
 static void draw_bar(struct seat *s)
 {
 	const struct seat_vm *vm = s->active >= 0 && s->vms[s->active].used ? &s->vms[s->active] : NULL;
@@ -173,6 +198,7 @@ static void draw_bar(struct seat *s)
 	else
 		snprintf(t, sizeof(t), "%s - %s", vm->name, state_text(vm));
 	text(s->ren, 8, (SEAT_BAR_H - FONT_H * 3) / 2, 3, ink_on(bg), t);
+	draw_clipboard(s, font_width(t, 3) + 24);
 }
 
 static void draw_switcher(struct seat *s)

@@ -117,6 +117,18 @@ struct seat {
 	bool refresh;
 	long long events_retry_ms;
 	char crashed[SEAT_MAX_VMS][VMDEF_NAME_MAX + 1]; /* names shojid reported crashed */
+	/* the clipboard (clipboard.c): a copy or paste request out, what shojid holds, the notice */
+	int clip_fd; /* -1: none out */
+	struct rpc_reader clip_rd;
+	long long clip_deadline_ms;
+	bool clip_paste;
+	char clip_vm[VMDEF_NAME_MAX + 1]; /* the VM the request names */
+	bool clip_held;
+	char clip_from[VMDEF_NAME_MAX + 1];
+	long long clip_bytes;
+	char notice[160]; /* shown on the bar until notice_until_ms; "" none */
+	bool notice_bad;
+	long long notice_until_ms;
 	/* control socket */
 	char control_path[256];
 	struct jsonl_server control;
@@ -182,6 +194,19 @@ void link_ask_display(struct seat *s, struct seat_vm *vm);
 /* vm->ask_fd is readable: the answer (and the connection) or a refusal, or the time is up. */
 void link_read_display(struct seat *s, struct seat_vm *vm);
 void link_ask_close(struct seat_vm *vm);
+/* Connects to shojid and sends req (taken) without waiting; *fd_out polls for the answer. */
+int link_send_request(struct seat *s, struct json_object *req, int *fd_out, struct err *e);
+
+/* clipboard.c: the hot key's modifiers + C / + V (see there) */
+/* Asks shojid to copy the shown VM's clipboard (paste false) or paste into it. */
+void clip_request(struct seat *s, bool paste);
+/* clip_fd is readable (or its time is up): the answer, shown as a notice. */
+void clip_read(struct seat *s);
+/* The request's deadline, or when the notice ends; -1: none. */
+long long clip_next_ms(const struct seat *s);
+void clip_tick(struct seat *s);
+/* The list's "clipboard" object (NULL: none): what shojid holds. */
+void clip_apply_list(struct seat *s, struct json_object *clip);
 
 /* control.c: the seat's control socket */
 int control_open(struct seat *s, struct err *e);

@@ -30,7 +30,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seatlib  # noqa: E402
 from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until  # noqa: E402
-from test_toolstack import Toolstack, failed_status, parse_args, scratch_base  # noqa: E402
+from test_toolstack import Toolstack, events, failed_status, parse_args, scratch_base  # noqa: E402
 
 COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
 KEY_Q, KEY_Z, KEY_SPACE, BTN_LEFT = 16, 44, 57, 0x110
@@ -86,7 +86,7 @@ def create(ts, name, label, display=True):
     ts.create(name, action="display")
     ts.ok("set", name, f"label={label}", f"display={'on' if display else 'off'}",
           f"cmdline=console=ttyS0 quiet shoji.action=display shoji.name={name} "
-          f"shoji.color={COLOURS.get(name, 0x808080):06x}")
+          f"shoji.color={COLOURS.get(name, 0x808080):06x} shoji.clip={name}-clipboard")
 
 
 def keys_in(ts, name):
@@ -336,14 +336,48 @@ def test_crashed_vm_shows_a_tile(ts, seat):
     wait_until(lambda: guest_centre(seat.shot("back")) == COLOURS["personal"], 20, "personal's pixels again")
 
 
-STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat]  # needs a display that redraws on its own
+def clip_status(seat):
+    return seat.status()["clipboard"]
+
+
+def test_clipboard_chords(ts, seat):
+    """The hot key's modifiers + C copy the shown VM's clipboard into shojid's hold, + V paste it
+    into the shown VM; neither key reaches a guest; the bar says what is held and how the last
+    act went, on red when policy refused it. (The stand-in monitor's clipboard: the real guest's
+    path through its agent is integration-toolstack's test_clipboard_between_vms.)"""
+    ts.ok("switch", "work")
+    seat.input.focus()
+    seat.input.key("ctrl+alt+c")
+    wait_until(lambda: clip_status(seat)["notice"] == "copied 14 bytes from work", 20, "the copy's notice")
+    wait_until(lambda: clip_status(seat)["held"] and clip_status(seat)["from"] == "work", 20, "the hold shown")
+    ts.ok("switch", "personal")
+    seat.input.focus()
+    seat.input.key("ctrl+alt+v")
+    wait_until(lambda: "clipboard set: 14 bytes: work-clipboard" in ts.serial("personal"), 20, "personal's paste")
+    wait_until(lambda: clip_status(seat)["notice"] == "pasted 14 bytes into personal", 20, "the paste's notice")
+    wait_until(lambda: not clip_status(seat)["held"], 20, "the hold emptied by the paste")
+    assert 46 not in [c for c, _ in keys_in(ts, "work")], "the chord's C reached work"  # KEY_C
+    assert 47 not in [c for c, _ in keys_in(ts, "personal")], "the chord's V reached personal"  # KEY_V
+    assert "clipboard set" not in ts.serial("work"), "work's clipboard was set unasked"
+    ts.ok("set", "personal", "policy.clipboard-out=deny")
+    seat.input.key("ctrl+alt+c")
+    wait_until(lambda: clip_status(seat)["refused"], 20, "the refusal shown")
+    assert "clipboard-out = deny" in clip_status(seat)["notice"], clip_status(seat)
+    shot = seat.shot("personal")
+    assert shot.count(0xB00020, step=1) > 0, "no refusal on the bar"
+    ts.ok("set", "personal", "policy.clipboard-out=allow")
+    ev = [e for e in events(ts, "personal") if e[0] == "clipboard-refused"]
+    assert ev and "copy from personal refused" in ev[-1][1], ev
+
+
+STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat, test_clipboard_chords]  # needs a display that redraws on its own
 # The same whatever the screen: run once, on Xvfb.
 SCREEN_INDEPENDENT = [test_hidden_vm_waits_for_the_seat, test_vms_appear_and_disappear,
                       test_active_vm_gone_leaves_no_vm_active]
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
          test_hotkey_switcher_and_digit, test_shoji_switch, test_control_refuses_what_others_refuse,
          test_hidden_vm_waits_for_the_seat,
-         test_pointer_grab, test_vms_appear_and_disappear, test_active_vm_gone_leaves_no_vm_active,
+         test_pointer_grab, test_clipboard_chords, test_vms_appear_and_disappear, test_active_vm_gone_leaves_no_vm_active,
          test_crashed_vm_shows_a_tile]
 
 
