@@ -35,7 +35,7 @@ static void request(const char *line, size_t len)
 	enum proto_code code;
 	struct err e;
 	if (proto_parse_request(line, len, &r, &code, &e) == 0) {
-		check(r.cmd <= PROTO_EVENTS);
+		check(r.cmd < PROTO_NCMDS);
 		check(!r.name[0] || vmdef_name_ok(r.name));
 		proto_request_free(&r);
 	}

@@ -57,6 +57,7 @@ static const struct {
 	[PROTO_CLIPBOARD_CLEAR] = {"clipboard-clear", 0, 0},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+_Static_assert(NCMDS == PROTO_NCMDS, "every command has its name and fields");
 
 static const char *const field_names[] = {"name",  "definition", "assign",  "timeout",  "follow",
 					  "bytes", "replace",    "version", "snapshot", "source"};

@@ -50,6 +50,7 @@ enum proto_cmd {
 	PROTO_CLIPBOARD_COPY,
 	PROTO_CLIPBOARD_PASTE,
 	PROTO_CLIPBOARD_CLEAR,
+	PROTO_NCMDS
 };
 
 /* Reply codes, and the CLI exit status each maps to (docs/shoji.1). */
