@@ -13,7 +13,7 @@
 
 static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "kernel", "initrd",
 				      "cmdline", "firmware", "firmware-vars", "boot",   "vsock-cid",
-				      "display", "label",    "autostart",     NULL};
+				      "display", "label",    "autostart",     "param",  NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", NULL};
 static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
@@ -46,7 +46,8 @@ int vmdef_key_index(enum vmdef_section sec, const char *key, struct err *e)
 
 bool vmdef_key_repeats(enum vmdef_section sec, int index)
 {
-	return sec == VMDEF_SEC_NIC && nic_keys[index] && strcmp(nic_keys[index], "forward") == 0;
+	const char *const *keys = sec == VMDEF_SEC_NIC ? nic_keys : sec == VMDEF_SEC_VM ? vm_keys : NULL;
+	return keys && keys[index] && (strcmp(keys[index], "forward") == 0 || strcmp(keys[index], "param") == 0);
 }
 
 bool vmdef_name_ok(const char *name)
@@ -158,6 +159,25 @@ static int apply_boot_key(struct vmdef *d, const char *key, const char *value, b
 	return r;
 }
 
+/* param = KEY=VALUE: a guest parameter added, or a key's value replaced; an empty value
+ * removes them all (as "shoji set NAME param=" does). */
+static int apply_param(struct vmdef *d, const char *value, struct err *e)
+{
+	struct guest_param p;
+	if (!*value)
+		return d->nparams = 0, 0;
+	if (guest_param_parse(value, &p, e) < 0)
+		return -1;
+	unsigned i = 0;
+	while (i < d->nparams && strcmp(d->params[i].key, p.key) != 0)
+		i++;
+	if (i == GUEST_PARAM_MAX)
+		return err_set(e, "more than %d guest parameters; remove some", GUEST_PARAM_MAX);
+	d->params[i] = p;
+	d->nparams += i == d->nparams;
+	return 0;
+}
+
 int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool append, struct err *e)
 {
 	unsigned long long v;
@@ -202,6 +222,8 @@ int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool app
 		if (!*value || strcmp(value, "none") == 0)
 			return d->label[0] = '\0', 0;
 		return vmdef_parse_label(value, d->label, e);
+	} else if (strcmp(key, "param") == 0) {
+		return apply_param(d, value, e);
 	} else {
 		return vmdef_key_index(VMDEF_SEC_VM, key, e);
 	}

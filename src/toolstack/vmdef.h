@@ -4,7 +4,7 @@
  *
  * Layout (docs/vm-definition.md):
  *   [vm]          name memory cpus kernel initrd cmdline firmware firmware-vars boot vsock-cid
- *                 display label autostart
+ *                 display label autostart param...
  *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
  *   [nic ID]      type mac ifname forward...            (up to VMDEF_MAX_NICS)
  *   [policy]      clipboard-out clipboard-in clipboard-max          (vmdef_policy.c) */
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../common/guest_param.h"
 #include "../common/limits.h"
 
 #define VMDEF_NAME_MAX       32
@@ -102,7 +103,9 @@ struct vmdef {
 	bool cmdline_given; /* cmdline was set (not the default), which boot = disk refuses */
 	uint32_t vsock_cid; /* 0: no vsock device */
 	bool display, autostart;
-	char label[8]; /* a colour name (vmdef_parse_label) or "#rrggbb"; empty for none */
+	char label[8];                              /* a colour name (vmdef_parse_label) or "#rrggbb"; empty for none */
+	struct guest_param params[GUEST_PARAM_MAX]; /* param = KEY=VALUE, in order, keys unique */
+	unsigned nparams;
 	struct vmdef_disk disks[VMDEF_MAX_DISKS];
 	unsigned ndisks;
 	struct vmdef_nic nics[VMDEF_MAX_NICS];

@@ -109,6 +109,8 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 	if (d->label[0])
 		put(&o, "label = %s\n", d->label);
 	put(&o, "autostart = %s\n", d->autostart ? "yes" : "no");
+	for (unsigned i = 0; i < d->nparams; i++)
+		put(&o, "param = %s=%s\n", d->params[i].key, d->params[i].value);
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct vmdef_disk *k = &d->disks[i];
 		if (k->template_name[0])

@@ -80,6 +80,8 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 		r = r || add_nic(a, &d->nics[i]);
 	if (d->vsock_cid)
 		r = r || add(a, "--vsock") || add(a, "%u", d->vsock_cid);
+	for (unsigned i = 0; i < d->nparams; i++)
+		r = r || add(a, "--param") || add(a, "%s=%s", d->params[i].key, d->params[i].value);
 	if (in->jail)
 		r = r || add(a, "--jail-uid") || add(a, "%u", (unsigned)in->jail_uid) || add(a, "--jail-gid") ||
 			add(a, "%u", (unsigned)in->jail_gid);

@@ -79,6 +79,9 @@ static void usage(FILE *f)
 		"  --net tap=IFNAME[,mac=MAC]\n"
 		"                       add a virtio-net NIC on a TAP interface (up to %d NICs)\n"
 		"  --vsock CID          add a virtio-vsock device (vhost-vsock); the guest's CID\n"
+		"  --param KEY=VALUE    a guest parameter (up to %d): the kernel command line's\n"
+		"                       shoji.KEY=VALUE, or with --firmware the fw_cfg file\n"
+		"                       opt/org.shoji/KEY\n"
 		"  --display socket:PATH[,size=WxH]\n"
 		"                       add a virtio-gpu (2D, one scanout, preferred mode WxH,\n"
 		"                       default 1024x768) and virtio-input keyboard, tablet and\n"
@@ -92,7 +95,7 @@ static void usage(FILE *f)
 		"Exit status: 0 the guest powered off; 1 the VM could not be started; 2 the guest\n"
 		"rebooted with --on-reboot exit; 3 the guest panicked; 4 triple fault; 5 KVM error;\n"
 		"6 stopped from the host (signal, Ctrl-A x or the control socket).\n",
-		LAYOUT_MIN_MEM_MIB, VM_MAX_DISKS, VM_MAX_NICS);
+		LAYOUT_MIN_MEM_MIB, VM_MAX_DISKS, VM_MAX_NICS, GUEST_PARAM_MAX);
 }
 
 struct options {
@@ -109,6 +112,8 @@ struct options {
 	struct net_config nics[VM_MAX_NICS];
 	unsigned nnics;
 	uint64_t vsock_cid;
+	struct guest_param params[GUEST_PARAM_MAX];
+	unsigned nparams;
 	const char *display;
 	uint32_t display_w, display_h;
 	const char *control_socket, *serial_log;
@@ -217,6 +222,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"console-socket", required_argument, NULL, 'C'},
 		{"net", required_argument, NULL, 'N'},
 		{"vsock", required_argument, NULL, 'V'},
+		{"param", required_argument, NULL, 'P'},
 		{"control-socket", required_argument, NULL, 'Q'},
 		{"serial-log", required_argument, NULL, 'L'},
 		{"jail-uid", required_argument, NULL, 'U'},
@@ -276,6 +282,13 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 					       "reserved), not '%s'",
 					       optarg);
 			o->vsock_cid = v;
+			break;
+		case 'P':
+			if (o->nparams == GUEST_PARAM_MAX)
+				return err_set(e, "at most %d --param options", GUEST_PARAM_MAX);
+			if (guest_param_parse(optarg, &o->params[o->nparams], e) < 0)
+				return err_set(e, "--param %.*s", (int)(sizeof(e->msg) - 16), e->msg);
+			o->nparams++;
 			break;
 		case 'm':
 			if (parse_uint("--memory", optarg, SHOJI_MAX_MEMORY_MIB, &v, e) < 0)
@@ -457,6 +470,8 @@ int main(int argc, char **argv)
 	memcpy(cfg.nics, o.nics, sizeof(cfg.nics));
 	cfg.nnics = o.nnics;
 	cfg.vsock_cid = o.vsock_cid;
+	cfg.params = o.params;
+	cfg.nparams = o.nparams;
 	struct console con;
 	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
 	static struct control_server ctl; /* path NULL until opened */

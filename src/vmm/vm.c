@@ -300,6 +300,25 @@ static int create_vcpus(struct vm *vm, struct err *e)
 #define KERNEL_MAX (256ull << 20)
 #define INITRD_MAX (2048ull << 20)
 
+/* The kernel command line the guest gets: the configured one, each guest parameter as
+ * shoji.KEY=VALUE, and the agent's token, which only the guest sees. malloc'd; NULL: no memory. */
+static char *guest_cmdline(const struct vm *vm)
+{
+	const struct vm_config *cfg = &vm->cfg;
+	size_t size = (cfg->cmdline ? strlen(cfg->cmdline) : 0) + sizeof(AGENT_TOKEN_ARG) + AGENT_TOKEN_LEN + 2 +
+		cfg->nparams * (sizeof(GUEST_PARAM_CMDLINE) + GUEST_PARAM_KEY_MAX + GUEST_PARAM_VALUE_MAX + 2);
+	char *s = malloc(size);
+	if (!s)
+		return NULL;
+	size_t n = (size_t)snprintf(s, size, "%s", cfg->cmdline ? cfg->cmdline : "");
+	for (unsigned i = 0; i < cfg->nparams; i++)
+		n += (size_t)snprintf(s + n, size - n, "%s" GUEST_PARAM_CMDLINE "%s=%s", n ? " " : "",
+				      cfg->params[i].key, cfg->params[i].value);
+	if (vm->agent_token[0])
+		snprintf(s + n, size - n, "%s" AGENT_TOKEN_ARG "%s", n ? " " : "", vm->agent_token);
+	return s;
+}
+
 /* Maps the kernel and initrd just long enough to copy them into guest memory, so that they do
  * not stay resident in the monitor. */
 static int load_guest(struct vm *vm, struct err *e)
@@ -311,13 +330,10 @@ static int load_guest(struct vm *vm, struct err *e)
 		.cmdline = cfg->cmdline,
 		.ncpus = cfg->ncpus,
 	};
-	char *cmdline = NULL; /* with the agent's token, which only the guest sees */
-	if (vm->agent_token[0]) {
-		if (asprintf(&cmdline, "%s%s" AGENT_TOKEN_ARG "%s", cfg->cmdline ? cfg->cmdline : "",
-			     cfg->cmdline && cfg->cmdline[0] ? " " : "", vm->agent_token) < 0)
-			return err_set(e, "out of memory for the kernel command line");
-		bc.cmdline = cmdline;
-	}
+	char *cmdline = guest_cmdline(vm); /* with the parameters and the agent's token */
+	if (!cmdline)
+		return err_set(e, "out of memory for the kernel command line");
+	bc.cmdline = cmdline;
 	if (file_map(cfg->kernel_path, "kernel", KERNEL_MAX, &bc.kernel, &bc.kernel_size, e) < 0) {
 		free(cmdline);
 		return -1;

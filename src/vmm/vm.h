@@ -11,6 +11,7 @@
 
 #include "../common/agent_proto.h"
 #include "../common/err.h"
+#include "../common/guest_param.h"
 #include "../common/limits.h"
 #include "cpu/vcpu.h"
 #include "devices/i8042.h"
@@ -61,6 +62,9 @@ struct vm_config {
 	struct net_config nics[VM_MAX_NICS];
 	unsigned nnics;
 	uint64_t vsock_cid; /* 0: no virtio-vsock */
+	/* Guest parameters (common/guest_param.h): on the kernel command line or in fw_cfg. */
+	const struct guest_param *params;
+	unsigned nparams;
 	/* A virtio-gpu and three virtio-input devices served over this display channel, or NULL.
 	 * Opened by main before the jail; it outlives the VM (and so a reboot). */
 	struct display_server *display;

@@ -3,6 +3,7 @@
  * (boot/fw_cfg_setup.c), quiet sinks for the CPU hotplug block and the TPM interface OVMF
  * probes, and the flash (devices/pflash.c). The boot vCPU then starts where KVM leaves a new one: at the reset
  * vector, in real mode. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,12 @@ static int add_fw_cfg(struct vm *vm, struct err *e)
 	free(order);
 	if (ret == 0 && vm->agent_token[0]) /* for the guest's agent, which reads it through sysfs */
 		ret = fw_cfg_add_file(f, AGENT_TOKEN_FW_CFG, vm->agent_token, AGENT_TOKEN_LEN, e);
+	for (unsigned i = 0; ret == 0 && i < vm->cfg.nparams; i++) { /* the guest parameters */
+		char name[sizeof(GUEST_PARAM_FW_CFG) + GUEST_PARAM_KEY_MAX];
+		const struct guest_param *p = &vm->cfg.params[i];
+		snprintf(name, sizeof(name), GUEST_PARAM_FW_CFG "%s", p->key);
+		ret = fw_cfg_add_file(f, name, p->value, strlen(p->value), e);
+	}
 	if (ret < 0)
 		return -1;
 	return io_bus_register(&vm->pio, PORT_FW_CFG, PORT_FW_CFG_LEN, fw_cfg_io, f, "fw_cfg", e);

@@ -13,10 +13,11 @@ and FILE (the VM's variable store) open for reading and writing, as the jail uid
 one (checked in a child that becomes that uid), or it refuses to start (status 1), naming the
 file; FILE is kept open, and the control command "fake-write-vars" {"data": TEXT} writes TEXT
 at its start, as a guest's variable write would.
-clipboard-get and clipboard-set act on a clipboard the guest holds (with or without --vsock) (at first
-shoji.clip=WORD from the command line, as the test guest's), and a set is written to the serial
-log as the test guest reports it ("shoji-guest: clipboard set: N bytes: TEXT"); fake.clip=hostile
-makes clipboard-get answer like a compromised monitor (a byte count that is not the data's).
+clipboard-get and clipboard-set act on a clipboard the guest holds (with or without --vsock): at
+first the guest parameter clip (--param clip=WORD, which the test guest puts in its clipboard),
+and a set is written to the serial log as the test guest reports it ("shoji-guest: clipboard
+set: N bytes: TEXT"); the word "hostile" makes clipboard-get answer like a compromised monitor
+(a byte count that is not the data's).
 Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
 root, as the real one would."""
 import base64
@@ -259,11 +260,11 @@ def main(argv):
                          "Bad Key": "x", "uptime-s": 12, "addresses": "eth0=10.0.2.15"},
                 "info_s_ago": 1, "faults": 0, "time_syncs": 0, "error": "x" * 500}
 
-    clip = {"text": next((w[len("shoji.clip="):].encode() for w in opts.get("--cmdline", [""])[0].split()
-                          if w.startswith("shoji.clip=")), b"")}
+    clip = {"text": next((p[len("clip="):].encode() for p in opts.get("--param", []) if p.startswith("clip=")),
+                         b"")}
 
     def clipboard(req):
-        hostile = "fake.clip=hostile" in opts.get("--cmdline", [""])[0]
+        hostile = clip["text"] == b"hostile"
         if req["cmd"] == "clipboard-get":
             return {"ok": True, "kind": "text", "bytes": len(clip["text"]) + (7 if hostile else 0),
                     "data": base64.b64encode(clip["text"]).decode()}

@@ -86,7 +86,7 @@ def create(ts, name, label, display=True):
     ts.create(name, action="display")
     ts.ok("set", name, f"label={label}", f"display={'on' if display else 'off'}",
           f"cmdline=console=ttyS0 quiet shoji.action=display shoji.name={name} "
-          f"shoji.color={COLOURS.get(name, 0x808080):06x} shoji.clip={name}-clipboard")
+          f"shoji.color={COLOURS.get(name, 0x808080):06x}", f"param=clip={name}-clipboard")
 
 
 def keys_in(ts, name):

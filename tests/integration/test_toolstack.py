@@ -945,8 +945,7 @@ def clip_vm(ts, name, cid, label, word):
     # the stand-in monitor serves the clipboard without a vsock device, which shojid would
     # refuse where the host has no /dev/vhost-vsock
     ts.create(name, action="tick")
-    ts.ok("set", name, *([f"vsock-cid={cid}"] if ts.real else []), f"label={label}",
-          f"cmdline=console=ttyS0 quiet shoji.action=tick shoji.name={name} shoji.clip={word}")
+    ts.ok("set", name, *([f"vsock-cid={cid}"] if ts.real else []), f"label={label}", f"param=clip={word}")
     ts.ok("start", name)
 
 
@@ -996,7 +995,7 @@ def test_clipboard_between_vms(ts):
     assert "clipboard set" not in ts.serial("cx"), ts.serial("cx")  # nothing reached it unasked
     if not ts.real:  # a monitor whose reply lies about its size holds nothing
         ts.ok("stop", "cx")
-        ts.ok("set", "cx", "cmdline=console=ttyS0 shoji.action=tick fake.clip=hostile")
+        ts.ok("set", "cx", "param=clip=hostile")
         ts.ok("start", "cx")
         ts.status(1, "clipboard", "copy", "cx", words=["malformed"])
         assert not ts.js("clipboard")["held"]

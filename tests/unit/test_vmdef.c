@@ -24,6 +24,8 @@ static const char *const good = "# a work VM\n"
 				"display = on\n"
 				"label = Blue\n"
 				"autostart = yes\n"
+				"param = url=https://intranet.example/a%20b?x=1\n"
+				"param = mode=kiosk\n"
 				"\n"
 				"[disk root]\n"
 				"path = /var/lib/shoji/images/work.img\n"
@@ -510,7 +512,8 @@ static void test_vmm_args(void **state)
 			    "--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
 			    "--disk|/srv/data.qcow2,ro,format=qcow2|"
 			    "--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
-			    "--net|tap=tap0|--vsock|42|--jail-uid|999|--jail-gid|998|");
+			    "--net|tap=tap0|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
+			    "--param|mode=kiosk|--jail-uid|999|--jail-gid|998|");
 	in.jail = false;
 	vmdef_init(&def, "m");
 	strcpy(def.kernel, "/k");
@@ -538,6 +541,38 @@ static void test_vmm_args(void **state)
 		assert_null(strstr(a->argv[i], "--initrd"));
 	}
 	free(a);
+}
+
+/* Guest parameters: KEY=VALUE words for the guest, by the one rule the monitor applies too. */
+static void test_guest_params(void **state)
+{
+	(void)state;
+	expect(VM "param = URL=x\n", "t.ini:4:", "not KEY=VALUE");
+	expect(VM "param = agent-token=0123\n", "t.ini:4:", "not agent-token");
+	expect(VM "param = url=a b\n", "t.ini:4:", "without space");
+	expect(VM "param = url=a,b\n", "t.ini:4:", "comma");
+	expect(VM "param = url=\"x\"\n", "t.ini:4:", "quote");
+	char big[400] = VM "param = url=";
+	memset(big + strlen(big), 'x', GUEST_PARAM_VALUE_MAX + 1);
+	strcat(big, "\n");
+	expect(big, "t.ini:4:", "at most 150");
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	assert_int_equal(def.nparams, 2);
+	assert_string_equal(def.params[0].value, "https://intranet.example/a%20b?x=1");
+	assert_int_equal(vmdef_set(&def, "param=url=https://other/", &e), 0); /* replaces */
+	assert_int_equal(def.nparams, 2);
+	assert_string_equal(def.params[0].value, "https://other/");
+	for (int i = 0; i < GUEST_PARAM_MAX - 2; i++) {
+		char kv[32];
+		snprintf(kv, sizeof(kv), "p%d=v", i);
+		assert_int_equal(vmdef_set(&def, kv, &e) == 0 ? 0 : -1, -1); /* not a [vm] key by itself */
+		snprintf(kv, sizeof(kv), "param=p%d=v", i);
+		assert_int_equal(vmdef_set(&def, kv, &e), 0);
+	}
+	assert_int_equal(vmdef_set(&def, "param=one-more=v", &e), -1);
+	assert_contains(e.msg, "more than 8 guest parameters");
+	assert_int_equal(vmdef_set(&def, "param=", &e), 0);
+	assert_int_equal(def.nparams, 0);
 }
 
 static struct vmdef vm_labelled(const char *name, const char *label)
@@ -603,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_set),
 		cmocka_unit_test(test_clipboard_policy),
+		cmocka_unit_test(test_guest_params),
 		cmocka_unit_test(test_specs),
 		cmocka_unit_test(test_vmm_args),
 	};
