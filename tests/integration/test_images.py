@@ -391,8 +391,64 @@ def test_disposable_firmware(ts):
     assert not disposables(ts)
 
 
+def host_address():
+    """This machine's first non-loopback IPv4 address (what a VM's NAT reaches it by), or None."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        return line.split()[3].split("/")[0]
+    return None
+
+
+def test_browse(ts):
+    # shoji browse: a disposable VM on the template, label green, a display, NAT only (no host
+    # loopback), the URL as the guest parameter url. With the real monitor the test guest's
+    # nettest action stands in for the browser image's kiosk (a full browser is the image
+    # test's): the page comes from a server on this machine's own address, through the NAT,
+    # and the same server through the host's loopback (10.0.2.2) stays out of reach.
+    if not ts.has_volatile:
+        raise Skip("the monitor has no volatile= disks")
+    ts.status(2, "browse", "a", "b", words=["one URL at most"])
+    ts.status(2, "browse", "http://x/a b", words=["without space"])
+    ts.status(3, "browse", "--template", "nosuch", "--kernel", ts.kernel, words=["no template 'nosuch'"])
+    addr = host_address() if ts.real else "192.0.2.1"
+    if not addr:
+        raise Skip("this machine has no address but loopback for the guest's NAT to reach")
+    page = b"<html><body>shoji-browse-page</body></html>\n"
+    root = os.path.join(ts.dir, "www")
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "page.html"), "wb") as f:
+        f.write(page)
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "--directory", root, "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(srv.stdout.readline().split(" port ")[1].split()[0])
+        for host, want in ((addr, hashlib.sha256(page).hexdigest()), ("10.0.2.2", hashlib.sha256(b"").hexdigest())):
+            url = f"http://{host}:{port}/page.html"
+            args = ["browse", url, "--template", "base", "--kernel", ts.kernel, "--memory", "128M"]
+            if ts.real:
+                args += ["--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--cmdline",
+                         "console=ttyS0 quiet shoji.action=nettest"]
+            out = ts.ok(*args)
+            name = out.split("'")[1]
+            assert "no seat is running" in out, out
+            vm = ts.vm(name)
+            assert vm["label"] == "green" and vm["display"] and vm["nics"] == 1, vm
+            margs, pieces = monitor_args(ts, name)
+            assert f"url={url}" in margs and "host-loopback=on" not in pieces, margs
+            if ts.real:
+                wait_until(lambda: "net fetched sha256=" in ts.serial(name), ts.boot_timeout, f"{name} fetched")
+                got = ts.serial(name).split("net fetched sha256=")[1].split()[0]
+                assert got == want, f"{url}: {got}, not {want}"
+            ts.ok("stop", name, "--timeout", "5")
+            wait_until(lambda: not leftovers(ts, name), 30, f"{name} removed")
+    finally:
+        srv.kill()
+        srv.wait()
+    assert not disposables(ts)
+
+
 TESTS = [test_template_import, test_template_vm, test_snapshots_offline, test_live_snapshot, test_disposable,
-         test_disposable_firmware]
+         test_disposable_firmware, test_browse]
 
 
 def main():

@@ -358,27 +358,33 @@ int cmd_run(struct cli *c, int argc, char **argv)
 	if (!kernel && !firmware)
 		return usage_error("run", "--kernel PATH is needed, or --firmware uefi to boot the template's disk");
 	struct vmdef *d = malloc(sizeof(*d));
-	char *text = malloc(65536);
-	if (!d || !text) {
-		free(d);
-		free(text);
+	if (!d)
 		return cli_fail(CLI_ERROR, "out of memory");
-	}
 	int r = disposable_options(d, tmpl, kernel, firmware, argc, argv, opts);
-	if (r == CLI_OK && vmdef_format(d, text, 65536) < 0)
-		r = cli_fail(CLI_ERROR, "run: the definition is too large");
-	if (r == CLI_OK) {
-		struct json_object *req = cli_request("run", NULL), *rep;
-		json_object_object_add(req, "definition", json_object_new_string(text));
-		r = call_print(c, req, &rep);
-		if (r == CLI_OK && !c->json)
-			printf("started disposable VM '%s' (monitor pid %lld) on template '%s'; it is removed when it "
-			       "stops\n",
-			       cli_str(rep, "name", "?"), cli_int(rep, "pid", 0), tmpl);
-		if (r == CLI_OK)
-			json_object_put(rep);
-	}
+	struct json_object *rep;
+	if (r == CLI_OK)
+		r = run_disposable(c, d, &rep);
+	if (r == CLI_OK && !c->json)
+		printf("started disposable VM '%s' (monitor pid %lld) on template '%s'; it is removed when it "
+		       "stops\n",
+		       cli_str(rep, "name", "?"), cli_int(rep, "pid", 0), tmpl);
+	if (r == CLI_OK)
+		json_object_put(rep);
 	free(d);
+	return r;
+}
+
+int run_disposable(struct cli *c, const struct vmdef *d, struct json_object **rep)
+{
+	char *text = malloc(65536);
+	if (!text)
+		return cli_fail(CLI_ERROR, "out of memory");
+	int r = vmdef_format(d, text, 65536) < 0 ? cli_fail(CLI_ERROR, "the definition is too large") : CLI_OK;
+	if (r == CLI_OK) {
+		struct json_object *req = cli_request("run", NULL);
+		json_object_object_add(req, "definition", json_object_new_string(text));
+		r = call_print(c, req, rep);
+	}
 	free(text);
 	return r;
 }

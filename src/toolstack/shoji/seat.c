@@ -42,33 +42,38 @@ int cmd_switch(struct cli *c, int argc, char **argv)
 		command_usage(stderr, "switch");
 		return CLI_USAGE;
 	}
+	return seat_switch(c, argv[1], false);
+}
+
+int seat_switch(struct cli *c, const char *name, bool quiet)
+{
 	char sock[512];
 	struct err e;
 	int fd, en;
 	if (paths_get(&c->paths, PATHS_SEAT_CONTROL, NULL, sock, sizeof(sock), &e) < 0)
-		return cli_fail(CLI_USAGE, "%s", e.msg);
+		return quiet ? CLI_USAGE : cli_fail(CLI_USAGE, "%s", e.msg);
 	if (rpc_connect(sock, &fd, &en, &e) < 0) {
-		if (en == ENOENT || en == ECONNREFUSED)
-			return cli_fail(CLI_NO_DAEMON,
-					"the seat is not running (nothing at %s); start it with "
-					"shoji seat",
-					sock);
-		return cli_fail(en == EACCES ? CLI_PERMISSION : CLI_ERROR, "%s", e.msg);
+		int st = en == ENOENT || en == ECONNREFUSED ? CLI_NO_DAEMON : en == EACCES ? CLI_PERMISSION : CLI_ERROR;
+		if (quiet)
+			return st;
+		if (st == CLI_NO_DAEMON)
+			return cli_fail(st, "the seat is not running (nothing at %s); start it with shoji seat", sock);
+		return cli_fail(st, "%s", e.msg);
 	}
 	struct json_object *req = json_object_new_object(), *rep = NULL, *ok;
 	json_object_object_add(req, "cmd", json_object_new_string("switch"));
-	json_object_object_add(req, "name", json_object_new_string(argv[1]));
+	json_object_object_add(req, "name", json_object_new_string(name));
 	int r = rpc_call(fd, NULL, req, SWITCH_TIMEOUT_MS, "shoji-seat", &rep, NULL, &e);
 	json_object_put(req);
 	close(fd);
 	if (r < 0)
-		return cli_fail(CLI_ERROR, "%s", e.msg);
+		return quiet ? CLI_ERROR : cli_fail(CLI_ERROR, "%s", e.msg);
 	int status = CLI_OK;
-	if (c->json)
+	if (c->json && !quiet)
 		cli_print_json(rep);
 	if (!json_object_object_get_ex(rep, "ok", &ok) || !json_object_get_boolean(ok)) {
 		status = CLI_NOT_FOUND;
-		if (!c->json)
+		if (!c->json && !quiet)
 			cli_fail(status, "%s", cli_str(rep, "error", "the seat gave no reason"));
 	}
 	json_object_put(rep);
