@@ -33,11 +33,11 @@
 #include "limits.h"
 
 /* bytes a request line may have, newline excluded: a clipboard-set's base64 and some room */
-#define CONTROL_MAX_LINE    (4 * ((SHOJI_CLIPBOARD_MAX + 2) / 3) + 4096)
+#define CONTROL_MAX_LINE     (4 * ((SHOJI_CLIPBOARD_MAX + 2) / 3) + 4096)
 #define CONTROL_CLIPBOARD_MS 2000 /* a clipboard request's answer from the agent at most */
-#define CONTROL_MAX_NAME    1023  /* bytes of a disk-snapshot's backing file name */
-#define CONTROL_MAX_DISK_ID 31    /* bytes of a disk-snapshot's disk (serial or index) */
-#define CONTROL_MAX_CLIENTS 8     /* connections at once */
+#define CONTROL_MAX_NAME     1023 /* bytes of a disk-snapshot's backing file name */
+#define CONTROL_MAX_DISK_ID  31   /* bytes of a disk-snapshot's disk (serial or index) */
+#define CONTROL_MAX_CLIENTS  8    /* connections at once */
 
 enum control_cmd {
 	CONTROL_STATUS,
@@ -56,7 +56,7 @@ enum control_cmd {
  * hook's is CONTROL_CMD_TEST_HOOK, known only to monitors built with it. */
 #define CONTROL_CMD_NAMES_LIST                                                                                         \
 	[CONTROL_STATUS] = "status", [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",                           \
-	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop", [CONTROL_DISK_SNAPSHOT] = "disk-snapshot",       \
+	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop", [CONTROL_DISK_SNAPSHOT] = "disk-snapshot",           \
 	[CONTROL_CLIPBOARD_GET] = "clipboard-get", [CONTROL_CLIPBOARD_SET] = "clipboard-set"
 #define CONTROL_CMD_TEST_HOOK "test-forbidden-syscall"
 

@@ -162,9 +162,9 @@ static void clipboard_text(void **state)
 	assert_false(text_ok("\xed\xa0\x80"));     /* surrogate */
 	assert_false(text_ok("\xf4\x90\x80\x80")); /* above U+10FFFF */
 	assert_false(text_ok("\xf5\x80\x80\x80"));
-	assert_false(text_ok("\x80"));             /* a lone continuation */
-	assert_false(text_ok("abc\xe2\x82"));       /* cut short */
-	assert_false(text_ok("\xe2\x28\xa1"));     /* a bad continuation */
+	assert_false(text_ok("\x80"));         /* a lone continuation */
+	assert_false(text_ok("abc\xe2\x82"));  /* cut short */
+	assert_false(text_ok("\xe2\x28\xa1")); /* a bad continuation */
 	assert_false(text_ok("\xff"));
 }
 
@@ -196,12 +196,9 @@ static void base64_forms(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(frames_from_any_split),
-		cmocka_unit_test(header_violations),
-		cmocka_unit_test(payload_sizes),
-		cmocka_unit_test(info_text),
-		cmocka_unit_test(clipboard_text),
-		cmocka_unit_test(base64_forms),
+		cmocka_unit_test(frames_from_any_split), cmocka_unit_test(header_violations),
+		cmocka_unit_test(payload_sizes),         cmocka_unit_test(info_text),
+		cmocka_unit_test(clipboard_text),        cmocka_unit_test(base64_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
