@@ -172,7 +172,7 @@ static void clipboard_text(void **state)
 static void base64_forms(void **state)
 {
 	(void)state;
-	uint8_t in[64], out[64];
+	uint8_t in[64] = {0}, out[64];
 	char text[128];
 	for (size_t n = 0; n <= sizeof(in); n++) {
 		for (size_t i = 0; i < n; i++)
