@@ -23,7 +23,7 @@ struct agent_config {
 	const char *resize;          /* run with W and H in the environment (SHOJI_WIDTH, SHOJI_HEIGHT) */
 	const char *poweroff;        /* NULL: systemctl poweroff under systemd, else sync and power off */
 	const char *reboot;          /* the same for reboot */
-	uint32_t clip_max;           /* the most clipboard bytes taken or given (at most AGENT_MAX_PAYLOAD) */
+	uint32_t clip_max;           /* the most clipboard bytes taken or given (at most SHOJI_CLIPBOARD_MAX) */
 	char token[AGENT_TOKEN_LEN]; /* this VM's, which the host's hello must carry */
 };
 

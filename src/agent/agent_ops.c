@@ -1,6 +1,8 @@
 /* agent_ops: what each checked host message makes the agent do, and the guest info it reports
  * (see agent.h). Values the host sends are bounded again here: a wall clock between 2020 and
- * 2200, a display from 1x1 to 16384x16384, a clipboard of at most clip_max bytes. */
+ * 2200, a display from 1x1 to 16384x16384, a clipboard of at most clip_max bytes of text
+ * (agent_text_ok). What the clipboard command prints is held to the same rule before it goes
+ * to the host, which would drop an agent that sends anything else. */
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -12,12 +14,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/control_proto.h"
 #include "agent.h"
 
 #define TIME_MIN_NS    (1577836800ull * 1000000000ull) /* 2020-01-01 */
 #define TIME_MAX_NS    (7258118400ull * 1000000000ull) /* 2200-01-01 */
 #define RESIZE_MAX     16384u
 #define CMD_TIMEOUT_MS 3000
+/* A clipboard command's time: within the host's patience, so that a slow one is answered with
+ * a failure rather than not in time. */
+#define CLIP_TIMEOUT_MS (CONTROL_CLIPBOARD_MS - 500)
 
 enum { ACK_DONE = 0, ACK_FAILED = 1, ACK_UNSUPPORTED = 2 };
 
@@ -166,7 +172,12 @@ static void clip_get(const struct agent_config *c, struct agent_out *out)
 		ack(out, AGENT_CLIP_GET, ACK_UNSUPPORTED);
 		return;
 	}
-	if (agent_run(c->clip_get, NULL, 0, &text, &len, c->clip_max, CMD_TIMEOUT_MS, NULL) != 0) {
+	if (agent_run(c->clip_get, NULL, 0, &text, &len, c->clip_max, CLIP_TIMEOUT_MS, NULL) != 0) {
+		ack(out, AGENT_CLIP_GET, ACK_FAILED);
+		return;
+	}
+	if (!agent_text_ok(text, len)) { /* not UTF-8 text, or a NUL in it: not for the host */
+		free(text);
 		ack(out, AGENT_CLIP_GET, ACK_FAILED);
 		return;
 	}
@@ -176,7 +187,7 @@ static void clip_get(const struct agent_config *c, struct agent_out *out)
 		ack(out, AGENT_CLIP_GET, ACK_FAILED);
 		return;
 	}
-	body[0] = 0; /* text/plain;charset=utf-8 */
+	body[0] = AGENT_CLIP_TEXT;
 	memcpy(body + 1, text, len);
 	free(text);
 	*out = (struct agent_out){.type = AGENT_CLIP_DATA, .payload = body, .len = len + 1, .owned = 1};
@@ -186,9 +197,9 @@ static uint8_t clip_set(const struct agent_config *c, const struct agent_msg *m)
 {
 	if (!c->clip_set)
 		return ACK_UNSUPPORTED;
-	if (m->payload[0] != 0 || m->len - 1 > c->clip_max)
+	if (m->payload[0] != AGENT_CLIP_TEXT || m->len - 1 > c->clip_max || !agent_text_ok(m->payload + 1, m->len - 1))
 		return ACK_FAILED; /* only text, and no more than configured */
-	return agent_run(c->clip_set, m->payload + 1, m->len - 1, NULL, NULL, 0, CMD_TIMEOUT_MS, NULL) == 0
+	return agent_run(c->clip_set, m->payload + 1, m->len - 1, NULL, NULL, 0, CLIP_TIMEOUT_MS, NULL) == 0
 		? ACK_DONE
 		: ACK_FAILED;
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/limits.h"
 #include "agent.h"
 
 #define WRITE_TIMEOUT_MS 5000
@@ -245,7 +246,7 @@ static int parse_args(int argc, char **argv, struct agent_config *c)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	*c = (struct agent_config){.port = AGENT_VSOCK_PORT, .clip_max = 1u << 20};
+	*c = (struct agent_config){.port = AGENT_VSOCK_PORT, .clip_max = SHOJI_CLIPBOARD_MAX};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end;
@@ -255,10 +256,10 @@ static int parse_args(int argc, char **argv, struct agent_config *c)
 		case 'm':
 			v = strtoul(optarg, &end, 10);
 			if (*end || !*optarg || v == 0 || (o == 'p' && v > 0xfffffffeul) ||
-			    (o == 'm' && v >= AGENT_MAX_PAYLOAD)) {
+			    (o == 'm' && v > SHOJI_CLIPBOARD_MAX)) {
 				fprintf(stderr, "shoji-agent: --%s %s: give a number from 1 to %lu\n",
 					o == 'p' ? "port" : "clipboard-max", optarg,
-					o == 'p' ? 0xfffffffeul : (unsigned long)AGENT_MAX_PAYLOAD - 1);
+					o == 'p' ? 0xfffffffeul : (unsigned long)SHOJI_CLIPBOARD_MAX);
 				return -1;
 			}
 			*(o == 'p' ? &c->port : &c->clip_max) = (uint32_t)v;

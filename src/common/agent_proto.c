@@ -18,6 +18,15 @@ void agent_reader_free(struct agent_reader *r)
 	r->buf = NULL;
 }
 
+void agent_reader_trim(struct agent_reader *r, uint32_t keep)
+{
+	if (r->hdr_got || r->cap <= keep)
+		return;
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = 0;
+}
+
 static int fail(struct agent_reader *r, struct err *e, const char *what, uint32_t v)
 {
 	r->failed = 1;

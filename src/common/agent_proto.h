@@ -95,6 +95,9 @@ struct agent_reader {
 /* A reader whose payloads are at most max_len bytes (clamped to AGENT_MAX_PAYLOAD). */
 void agent_reader_init(struct agent_reader *r, uint32_t max_len);
 void agent_reader_free(struct agent_reader *r);
+/* Between messages, gives back a payload buffer of more than keep bytes (a clipboard's), so
+ * that one long message does not stay in memory for the stream's life. */
+void agent_reader_trim(struct agent_reader *r, uint32_t keep);
 
 /* The result of feeding bytes to a reader: one of three outcomes, never a count in disguise. */
 enum agent_feed {

@@ -6,6 +6,7 @@
 #include <linux/vm_sockets.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -42,12 +43,37 @@ void agent_link_init(struct agent_link *l, uint32_t cid, const char *token)
 	agent_reader_init(&l->rd, AGENT_LINK_IN_MAX);
 }
 
+/* The clipboard request in progress fails (nothing when none is): its answer, should it still
+ * come, is dropped. */
+static void clip_fail(struct agent_link *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void clip_fail(struct agent_link *l, const char *fmt, ...)
+{
+	if (l->clip_state != AGENT_CLIP_WAITING)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(l->clip_error, sizeof(l->clip_error), fmt, ap);
+	va_end(ap);
+	l->clip_state = AGENT_CLIP_FAILED;
+	for (unsigned i = 0; i < l->npending; i++)
+		l->pending[i].clip = false;
+	log_info("guest agent: clipboard request failed: %s", l->clip_error);
+}
+
+static void out_free(struct agent_link *l)
+{
+	free(l->out);
+	l->out = NULL;
+	l->out_len = l->out_cap = 0;
+}
+
 /* Forgets the connection's state (not its descriptor). */
 static void reset(struct agent_link *l)
 {
+	clip_fail(l, "the guest agent's connection was dropped");
 	l->fd = -1;
 	l->connected = l->hello = false;
-	l->out_len = 0;
+	out_free(l);
 	l->npending = 0;
 	l->caps = 0;
 	agent_reader_free(&l->rd);
@@ -65,6 +91,8 @@ void agent_link_close(struct agent_link *l)
 {
 	disconnect(l);
 	agent_reader_free(&l->rd);
+	free(l->clip_text);
+	l->clip_text = NULL;
 }
 
 /* Drops the connection for a fault of the agent's (or of the link): counted, reported, and the
@@ -77,6 +105,7 @@ static void fault(struct agent_link *l, int64_t now, const char *fmt, ...)
 	vsnprintf(l->last_error, sizeof(l->last_error), fmt, ap);
 	va_end(ap);
 	log_warn("guest agent: %s; the connection is dropped", l->last_error);
+	clip_fail(l, "%s", l->last_error);
 	if (l->power_sent)
 		l->power_failed = true;
 	l->power_sent = 0;
@@ -99,10 +128,28 @@ static void gone(struct agent_link *l, int64_t now, const char *why)
 		snprintf(l->last_error, sizeof(l->last_error), "%s", why);
 		l->state = AGENT_LINK_CONNECTING;
 	}
+	clip_fail(l, "the guest agent's connection ended before it answered (%s)", why);
 	if (l->power_sent) /* it may be powering off right now: no fallback yet */
 		l->power_sent = 0;
 	disconnect(l);
 	l->next_try_ms = now + AGENT_RETRY_MS;
+}
+
+/* Room for n more bytes in the out queue, which grows on the heap (n fits under the limit). */
+static int out_room(struct agent_link *l, uint32_t n)
+{
+	uint32_t need = l->out_len + n, cap = l->out_cap ? l->out_cap : 4096;
+	if (need <= l->out_cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	cap = cap < AGENT_LINK_OUT_MAX ? cap : AGENT_LINK_OUT_MAX;
+	uint8_t *b = realloc(l->out, cap);
+	if (!b)
+		return -1;
+	l->out = b;
+	l->out_cap = cap;
+	return 0;
 }
 
 static int queue(struct agent_link *l, uint8_t type, const void *payload, uint32_t len, int64_t now)
@@ -112,6 +159,10 @@ static int queue(struct agent_link *l, uint8_t type, const void *payload, uint32
 		return -1;
 	if (l->out_len + AGENT_HEADER_SIZE + len > AGENT_LINK_OUT_MAX) {
 		fault(l, now, "the agent does not take what is sent to it (%u bytes queued)", l->out_len);
+		return -1;
+	}
+	if (out_room(l, AGENT_HEADER_SIZE + len) < 0) {
+		fault(l, now, "out of memory for %u bytes to the agent", len);
 		return -1;
 	}
 	memcpy(l->out + l->out_len, h, sizeof(h));
@@ -140,7 +191,7 @@ void agent_link_attach(struct agent_link *l, int fd, int64_t now)
 	l->fd = fd;
 	l->connected = true;
 	l->since_ms = now;
-	uint32_t caps = AGENT_CAP_INFO | AGENT_CAP_POWER | AGENT_CAP_TIME | AGENT_CAP_RESIZE;
+	uint32_t caps = AGENT_CAP_INFO | AGENT_CAP_POWER | AGENT_CAP_TIME | AGENT_CAP_RESIZE | AGENT_CAP_CLIPBOARD;
 	uint8_t b[4 + AGENT_TOKEN_LEN] = {(uint8_t)caps, (uint8_t)(caps >> 8), (uint8_t)(caps >> 16),
 					  (uint8_t)(caps >> 24)};
 	memcpy(b + 4, l->token, AGENT_TOKEN_LEN);
@@ -181,6 +232,8 @@ int agent_link_poll_fd(struct agent_link *l, struct pollfd *p, int *timeout_ms, 
 	int64_t due = l->fd < 0 ? l->next_try_ms : (l->hello ? l->info_due_ms : l->since_ms + AGENT_HELLO_MS);
 	if (l->npending && l->pending[0].deadline_ms < due)
 		due = l->pending[0].deadline_ms;
+	if (l->clip_state == AGENT_CLIP_WAITING && l->clip_deadline_ms < due)
+		due = l->clip_deadline_ms;
 	int64_t wait = due > now ? due - now : 0;
 	if (*timeout_ms < 0 || wait < *timeout_ms)
 		*timeout_ms = (int)wait;
@@ -195,6 +248,50 @@ int agent_link_poll_fd(struct agent_link *l, struct pollfd *p, int *timeout_ms, 
 
 static int resize_next(struct agent_link *l, int64_t now);
 
+/* The guest's clipboard (CLIP_DATA, the answer to a get; live: the request still awaited): text
+ * within the limit, else a fault. */
+static int clip_data(struct agent_link *l, const struct agent_msg *m, bool live, int64_t now)
+{
+	const uint8_t *text = m->payload + 1;
+	uint32_t len = m->len - 1;
+	const char *bad = m->payload[0] != AGENT_CLIP_TEXT ? "of a kind other than text"
+		: len > SHOJI_CLIPBOARD_MAX                ? "longer than the limit"
+		: !agent_text_ok(text, len)                ? "not UTF-8 text without NUL"
+							   : NULL;
+	if (bad) {
+		fault(l, now, "the agent's clipboard (%u bytes) is %s", len, bad);
+		return -1;
+	}
+	if (!live)
+		return 0;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy) {
+		clip_fail(l, "out of memory for the guest's clipboard");
+		return 0;
+	}
+	memcpy(copy, text, len);
+	l->clip_text = copy;
+	l->clip_len = len;
+	l->clip_state = AGENT_CLIP_DONE;
+	return 0;
+}
+
+/* The agent's acknowledgement of a clipboard request: only a set's with status 0 is success
+ * (a get is answered with its text). */
+static void clip_acked(struct agent_link *l, uint8_t asked, uint8_t status, bool live)
+{
+	if (!live)
+		return;
+	if (asked == AGENT_CLIP_DATA && status == 0) {
+		l->clip_state = AGENT_CLIP_DONE;
+		return;
+	}
+	if (asked == AGENT_CLIP_GET)
+		clip_fail(l, "the guest agent did not give its clipboard (status %u)", status);
+	else
+		clip_fail(l, "the guest agent refused to set the clipboard (status %u)", status);
+}
+
 /* The answer m to the oldest request: it must be that request's. */
 static int answer(struct agent_link *l, const struct agent_msg *m, int64_t now)
 {
@@ -203,11 +300,18 @@ static int answer(struct agent_link *l, const struct agent_msg *m, int64_t now)
 		fault(l, now, "the agent answered a request (type %u) that was not the one awaited", asked);
 		return -1;
 	}
+	bool live = l->pending[0].clip && l->clip_state == AGENT_CLIP_WAITING;
 	memmove(l->pending, l->pending + 1, (l->npending - 1) * sizeof(l->pending[0]));
 	l->npending--;
+	if (m->type == AGENT_CLIP_DATA)
+		return clip_data(l, m, live, now);
 	if (m->type != AGENT_ACK)
 		return 0;
 	uint8_t status = m->payload[1];
+	if (asked == AGENT_CLIP_GET || asked == AGENT_CLIP_DATA) {
+		clip_acked(l, asked, status, live);
+		return 0;
+	}
 	if (asked == AGENT_TIME_SET && status == 0)
 		l->time_syncs++;
 	if (asked == AGENT_RESIZE)
@@ -327,6 +431,8 @@ static void on_readable(struct agent_link *l, int64_t now)
 			fault(l, now, "%s", e.msg);
 		else if (f == AGENT_FEED_MSG && on_msg(l, &m, now) < 0)
 			break;
+		else if (f == AGENT_FEED_MSG)
+			agent_reader_trim(&l->rd, AGENT_LINK_KEEP); /* after a clipboard's */
 	}
 }
 
@@ -341,6 +447,8 @@ static void on_writable(struct agent_link *l, int64_t now)
 	}
 	memmove(l->out, l->out + w, l->out_len - (size_t)w);
 	l->out_len -= (uint32_t)w;
+	if (!l->out_len && l->out_cap > AGENT_LINK_KEEP) /* a clipboard's went */
+		out_free(l);
 }
 
 /* A non-blocking connect finished: up, or no agent there (yet). */
@@ -359,6 +467,7 @@ void agent_link_paused(struct agent_link *l, bool paused, int64_t now)
 {
 	if (paused && !l->paused_since_ms) {
 		l->paused_since_ms = now > 0 ? now : 1;
+		clip_fail(l, "the VM was paused"); /* its answer would come after the requester's patience */
 		return;
 	}
 	if (paused || !l->paused_since_ms)
@@ -383,6 +492,8 @@ static void deadlines(struct agent_link *l, int64_t now)
 		else
 			gone(l, now, "the connection to the agent did not complete");
 	}
+	if (l->clip_state == AGENT_CLIP_WAITING && now >= l->clip_deadline_ms)
+		clip_fail(l, "the guest agent did not answer the clipboard request within %d ms", CONTROL_CLIPBOARD_MS);
 	if (l->fd >= 0 && l->npending && now >= l->pending[0].deadline_ms)
 		fault(l, now, "the agent did not answer a request (type %u) within %d ms", l->pending[0].type,
 		      AGENT_REPLY_MS);
@@ -454,6 +565,80 @@ void agent_link_resize(struct agent_link *l, uint32_t width, uint32_t height, in
 {
 	l->want_size = (uint64_t)width << 32 | height;
 	resize_next(l, now);
+}
+
+/* Why a clipboard request cannot be made now (-1 with e set), or 0. */
+static int clip_refused(const struct agent_link *l, struct err *e)
+{
+	if (l->clip_state != AGENT_CLIP_IDLE)
+		return err_set(e, "a clipboard request is already in progress");
+	if (l->paused_since_ms)
+		return err_set(e, "the VM is paused");
+	if (l->state == AGENT_LINK_NONE && l->fd < 0)
+		return err_set(e, "the VM has no guest agent (no vsock device)");
+	if (l->state != AGENT_LINK_READY)
+		return err_set(e, "no guest agent is connected%s%s%s", l->last_error[0] ? " (" : "", l->last_error,
+			       l->last_error[0] ? ")" : "");
+	if (!(l->caps & AGENT_CAP_CLIPBOARD))
+		return err_set(e, "the guest agent offers no clipboard");
+	return 0;
+}
+
+/* Sends a clipboard request (payload: a set's kind and text) whose outcome is then awaited. */
+static int clip_request(struct agent_link *l, uint8_t type, const uint8_t *payload, uint32_t len, int64_t now,
+			struct err *e)
+{
+	if (request(l, type, payload, len, now) < 0)
+		return err_set(e, "the guest agent cannot take the request now%s%s", l->fd < 0 ? ": " : "",
+			       l->fd < 0 ? l->last_error : "");
+	l->pending[l->npending - 1].clip = true;
+	l->clip_state = AGENT_CLIP_WAITING;
+	l->clip_op = type;
+	l->clip_deadline_ms = now + CONTROL_CLIPBOARD_MS;
+	return 0;
+}
+
+int agent_link_clip_get(struct agent_link *l, int64_t now, struct err *e)
+{
+	if (clip_refused(l, e) < 0)
+		return -1;
+	return clip_request(l, AGENT_CLIP_GET, NULL, 0, now, e);
+}
+
+int agent_link_clip_set(struct agent_link *l, const uint8_t *text, uint32_t len, int64_t now, struct err *e)
+{
+	if (clip_refused(l, e) < 0)
+		return -1;
+	if (len > SHOJI_CLIPBOARD_MAX || !agent_text_ok(text, len))
+		return err_set(e, "the clipboard is not UTF-8 text without NUL of at most %u bytes",
+			       SHOJI_CLIPBOARD_MAX);
+	uint8_t *b = malloc((size_t)len + 1);
+	if (!b)
+		return err_set(e, "out of memory for the clipboard");
+	b[0] = AGENT_CLIP_TEXT;
+	if (len)
+		memcpy(b + 1, text, len);
+	int r = clip_request(l, AGENT_CLIP_DATA, b, len + 1, now, e);
+	free(b);
+	return r;
+}
+
+enum agent_clip_state agent_link_clip_take(struct agent_link *l, uint8_t **text, uint32_t *len, char *why, size_t size)
+{
+	enum agent_clip_state s = l->clip_state;
+	*text = NULL;
+	*len = 0;
+	if (s == AGENT_CLIP_DONE) {
+		*text = l->clip_text;
+		*len = l->clip_len;
+		l->clip_text = NULL;
+		l->clip_len = 0;
+	} else if (s == AGENT_CLIP_FAILED) {
+		snprintf(why, size, "%s", l->clip_error);
+	}
+	if (s == AGENT_CLIP_DONE || s == AGENT_CLIP_FAILED)
+		l->clip_state = AGENT_CLIP_IDLE;
+	return s;
 }
 
 const char *agent_link_state_name(enum agent_link_state s)

@@ -3,8 +3,11 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../common/agent_proto.h"
+#include "../common/base64.h"
 #include "../common/err.h"
 #include "../common/jsonl.h"
 
@@ -48,22 +51,56 @@ static int string_arg(json_object *req, const char *cmd, const char *key, char *
 	return 0;
 }
 
-static int parse(const char *line, size_t len, struct control_request *out, struct err *e)
+/* clipboard-set's data: the base64 of clipboard text (empty for an empty clipboard), decoded
+ * onto the heap. */
+static int clipboard_arg(json_object *req, const char *cmd, struct control_request *out, struct err *e)
+{
+	json_object *v;
+	const char *s = "";
+	bool empty = json_object_object_get_ex(req, CONTROL_F_DATA, &v) && json_object_is_type(v, json_type_string) &&
+		json_object_get_string_len(v) == 0;
+	if (!empty && jsonl_string(req, cmd, CONTROL_F_DATA, base64_encoded_len(SHOJI_CLIPBOARD_MAX), true, &s, e) < 0)
+		return -1;
+	size_t n = strlen(s);
+	out->data = malloc(n / 4 * 3 + 1);
+	if (!out->data)
+		return err_set(e, "'%s': out of memory for the clipboard", cmd);
+	long got = base64_decode(s, n, out->data, n / 4 * 3);
+	if (got < 0)
+		return err_set(e, "'%s': the field '%s' is not base64 (RFC 4648, padded, without whitespace)", cmd,
+			       CONTROL_F_DATA);
+	if (got > (long)SHOJI_CLIPBOARD_MAX)
+		return err_set(e, "'%s': the clipboard is longer than %u bytes", cmd, SHOJI_CLIPBOARD_MAX);
+	if (!agent_text_ok(out->data, (size_t)got))
+		return err_set(e, "'%s': the clipboard is not UTF-8 text without NUL", cmd);
+	out->data_len = (uint32_t)got;
+	return 0;
+}
+
+/* The fields of the command out->cmd (name), each checked. */
+static int arguments(json_object *req, const char *name, struct control_request *out, struct err *e)
 {
 	static const char *const snapshot_fields[] = {CONTROL_F_DISK, CONTROL_F_BACKING, NULL};
+	static const char *const clipboard_fields[] = {CONTROL_F_DATA, NULL};
+	bool snap = out->cmd == CONTROL_DISK_SNAPSHOT, clip = out->cmd == CONTROL_CLIPBOARD_SET;
+	if (jsonl_check_fields(req, name, snap ? snapshot_fields : clip ? clipboard_fields : NULL, e) < 0)
+		return -1;
+	if (snap &&
+	    (string_arg(req, name, CONTROL_F_DISK, out->disk, sizeof(out->disk), e) < 0 ||
+	     string_arg(req, name, CONTROL_F_BACKING, out->backing, sizeof(out->backing), e) < 0))
+		return -1;
+	return clip ? clipboard_arg(req, name, out, e) : 0;
+}
+
+static int parse(const char *line, size_t len, struct control_request *out, struct err *e)
+{
 	json_object *req;
 	if (jsonl_parse_object(line, len, CONTROL_MAX_LINE, &req, e) < 0)
 		return -1;
 	int r = jsonl_command(req, command_names, CONTROL_NCMDS, e);
 	if (r >= 0) {
 		out->cmd = (enum control_cmd)r;
-		const char *name = command_names[r];
-		bool snap = out->cmd == CONTROL_DISK_SNAPSHOT;
-		r = jsonl_check_fields(req, name, snap ? snapshot_fields : NULL, e);
-		if (r == 0 && snap &&
-		    (string_arg(req, name, CONTROL_F_DISK, out->disk, sizeof(out->disk), e) < 0 ||
-		     string_arg(req, name, CONTROL_F_BACKING, out->backing, sizeof(out->backing), e) < 0))
-			r = -1;
+		r = arguments(req, command_names[r], out, e);
 	}
 	json_object_put(req);
 	return r < 0 ? -1 : 0;
@@ -74,10 +111,37 @@ int control_parse(const char *line, size_t len, struct control_request *out, cha
 	memset(out, 0, sizeof(*out));
 	struct err e;
 	if (parse(line, len, out, &e) < 0) {
+		control_request_free(out);
 		control_reply_error(e.msg, reply);
 		return -1;
 	}
 	return 0;
+}
+
+void control_request_free(struct control_request *req)
+{
+	free(req->data);
+	req->data = NULL;
+	req->data_len = 0;
+}
+
+char *control_reply_clipboard(const uint8_t *text, uint32_t len, size_t *n)
+{
+	static const char tail[] = "\"}\n";
+	char head[128];
+	int h = snprintf(head, sizeof(head),
+			 "{\"ok\":true,\"" CONTROL_R_KIND "\":\"text\",\"" CONTROL_R_BYTES "\":%u,\"" CONTROL_R_DATA
+			 "\":\"",
+			 len);
+	size_t b64 = base64_encoded_len(len);
+	char *line = malloc((size_t)h + b64 + sizeof(tail));
+	if (!line)
+		return NULL;
+	memcpy(line, head, (size_t)h);
+	base64_encode(text, len, line + h); /* base64 needs no escape in a JSON string */
+	memcpy(line + h + b64, tail, sizeof(tail));
+	*n = (size_t)h + b64 + sizeof(tail) - 1;
+	return line;
 }
 
 void control_reply(enum control_cmd cmd, struct control_status *st, char *reply)

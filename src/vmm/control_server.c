@@ -4,6 +4,40 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Carries out req (from c) through the owner's callback: its reply into reply, or
+ * CONTROL_PARKED (c parked, no reply yet). */
+static int run(struct control_server *s, struct jsonl_conn *c, const struct control_request *req, int fd, char *reply)
+{
+	struct control_status st = {0};
+	char why[CONTROL_WHY_MAX] = "";
+	bool waits = req->cmd == CONTROL_CLIPBOARD_GET || req->cmd == CONTROL_CLIPBOARD_SET;
+	if (waits && s->parked) {
+		if (fd >= 0)
+			close(fd);
+		control_reply_error("a clipboard request is already in progress", reply);
+		return 0;
+	}
+	int r = s->exec(s->ctx, req, fd, &st, why);
+	if (r == CONTROL_PARKED && waits) {
+		s->parked = c;
+		s->parked_cmd = req->cmd;
+		jsonl_park(c);
+		return r;
+	}
+	if (r < 0) {
+		if (st.agent)
+			json_object_put(st.agent);
+		control_reply_error(why, reply);
+		return 0;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	st.pid = (long)getpid();
+	st.uptime_s = (double)(now.tv_sec - s->started.tv_sec) + (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
+	control_reply(req->cmd, &st, reply);
+	return 0;
+}
+
 static void on_request(void *ctx, struct jsonl_conn *c, const char *line, size_t len, int fd)
 {
 	struct control_server *s = ctx;
@@ -13,25 +47,22 @@ static void on_request(void *ctx, struct jsonl_conn *c, const char *line, size_t
 		if (fd >= 0)
 			close(fd);
 	} else {
-		struct control_status st = {0};
-		char why[CONTROL_WHY_MAX] = "";
-		if (s->exec(s->ctx, &req, fd, &st, why) < 0) {
-			if (st.agent)
-				json_object_put(st.agent);
-			control_reply_error(why, reply);
-		} else {
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			st.pid = (long)getpid();
-			st.uptime_s = (double)(now.tv_sec - s->started.tv_sec) +
-				(double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
-			control_reply(req.cmd, &st, reply);
-		}
+		int r = run(s, c, &req, fd, reply);
+		control_request_free(&req);
+		if (r == CONTROL_PARKED)
+			return;
 	}
 	jsonl_send(c, reply, strlen(reply));
 }
 
-static const struct jsonl_server_ops ops = {.request = on_request};
+static void on_closed(void *ctx, struct jsonl_conn *c)
+{
+	struct control_server *s = ctx;
+	if (s->parked == c) /* its reply, when it comes, goes nowhere */
+		s->parked = NULL;
+}
+
+static const struct jsonl_server_ops ops = {.request = on_request, .closed = on_closed};
 
 int control_server_open(struct control_server *s, const char *path, struct err *e)
 {
@@ -45,7 +76,7 @@ int control_server_open(struct control_server *s, const char *path, struct err *
 		.ctx = s,
 		.max_conns = CONTROL_MAX_CLIENTS,
 		.max_line = CONTROL_MAX_LINE,
-		.max_out = 0,
+		.max_out = CONTROL_CLIPBOARD_REPLY_MAX,
 		.fds_per_line = 1,
 	};
 	return jsonl_server_listen(&s->js, &cfg, path, e);
@@ -67,5 +98,30 @@ void control_server_serve(struct control_server *s, const struct pollfd *fds, un
 	s->exec = exec;
 	s->ctx = ctx;
 	jsonl_server_serve(&s->js, fds, n);
+	s->exec = NULL;
+}
+
+void control_server_finish(struct control_server *s, const char *line, size_t len, const char *why,
+			   control_exec_fn exec, void *ctx)
+{
+	struct jsonl_conn *c = s->parked;
+	if (!c)
+		return;
+	s->parked = NULL;
+	char reply[CONTROL_REPLY_MAX];
+	if (why || !line) {
+		struct control_status st = {0};
+		if (why)
+			control_reply_error(why, reply);
+		else
+			control_reply(s->parked_cmd, &st, reply);
+		line = reply;
+		len = strlen(reply);
+	}
+	if (jsonl_send(c, line, len) < 0)
+		return; /* dropped: it did not read */
+	s->exec = exec;
+	s->ctx = ctx;
+	jsonl_resume(c);
 	s->exec = NULL;
 }

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -93,6 +94,41 @@ static void shutdown_guest(struct runloop *rl, struct control_status *st)
 	st->via = "acpi";
 }
 
+/* clipboard-get and clipboard-set: asked of the agent, the reply parked until its outcome
+ * (clipboard_outcome). */
+static int clipboard(struct runloop *rl, const struct control_request *req, char *why)
+{
+	struct err e;
+	int64_t now = agent_link_now_ms();
+	int r = req->cmd == CONTROL_CLIPBOARD_GET ? agent_link_clip_get(&rl->agent, now, &e)
+						  : agent_link_clip_set(&rl->agent, req->data, req->data_len, now, &e);
+	return r < 0 ? failed(&e, why) : CONTROL_PARKED;
+}
+
+static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why);
+
+/* The clipboard request's outcome, once the agent link has one, to the parked client (dropped
+ * when that client has gone). */
+static void clipboard_outcome(struct runloop *rl, struct control_server *ctl)
+{
+	uint8_t *text;
+	uint32_t len;
+	char why[CONTROL_WHY_MAX];
+	enum agent_clip_state st = agent_link_clip_take(&rl->agent, &text, &len, why, sizeof(why));
+	if (st == AGENT_CLIP_FAILED) {
+		control_server_finish(ctl, NULL, 0, why, on_control, rl);
+	} else if (st == AGENT_CLIP_DONE && ctl->parked_cmd == CONTROL_CLIPBOARD_GET && control_server_parked(ctl)) {
+		size_t n;
+		char *line = control_reply_clipboard(text, len, &n);
+		control_server_finish(ctl, line, n, line ? NULL : "out of memory for the clipboard's reply", on_control,
+				      rl);
+		free(line);
+	} else if (st == AGENT_CLIP_DONE) {
+		control_server_finish(ctl, NULL, 0, NULL, on_control, rl);
+	}
+	free(text);
+}
+
 static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why)
 {
 	struct runloop *rl = ctx;
@@ -133,9 +169,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 		break;
 	case CONTROL_STATUS: st->agent = agent_link_describe(&rl->agent, agent_link_now_ms()); break;
 	case CONTROL_CLIPBOARD_GET:
-	case CONTROL_CLIPBOARD_SET:
-		snprintf(why, CONTROL_WHY_MAX, "this monitor does not serve the clipboard yet");
-		return -1;
+	case CONTROL_CLIPBOARD_SET: return clipboard(rl, req, why);
 	case CONTROL_NCMDS: break;
 	}
 	st->paused = vm_paused(vm);
@@ -213,6 +247,7 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 			break;
 		}
 		agent_events(&rl, fds, r, agent);
+		clipboard_outcome(&rl, ctl);
 		if (r <= 0)
 			continue;
 		if (signal_fd >= 0 && (fds[sig].revents & POLLIN))
@@ -226,8 +261,10 @@ enum machine_exit runloop_run(struct vm *vm, struct console *con, int signal_fd,
 		if (listen < n && (fds[listen].revents & POLLIN))
 			console_accept(con);
 		control_server_serve(ctl, fds + ctl_first, (unsigned)(n - ctl_first), on_control, &rl);
+		clipboard_outcome(&rl, ctl); /* a request that failed at once (a pause) */
 	}
-	agent_link_close(&rl.agent);
+	agent_link_close(&rl.agent); /* a clipboard request in progress fails */
+	clipboard_outcome(&rl, ctl);
 	vm_stop(vm);
 	return (enum machine_exit)__atomic_load_n(&vm->exit_reason, __ATOMIC_ACQUIRE);
 }

@@ -2,16 +2,21 @@
 """The guest agent (shoji-agent in the test guest, over vsock) against the monitor's agent link,
 through the control socket: the guest's info in the status; another host process without the
 VM's token refused by the agent; the wall clock set again after a
-paused minute; shutdown through the agent; and a hostile stand-in agent (garbage, a huge
-length, a wrong version, silence, a hang-up, an answer to nothing, a flood of hellos) that the
-monitor drops, counts and reports while it keeps answering at once and the guest keeps running,
-its shutdown then going through the ACPI power button. Run with test_control.py's boots."""
+paused minute; shutdown through the agent; the guest's clipboard (the test guest's is the file
+/tmp/clipboard) set and read back through the control socket, and the requests the monitor
+refuses; and a hostile stand-in agent (garbage, a huge length, a wrong version, silence, a
+hang-up, an answer to nothing, a flood of hellos) that the monitor drops, counts and reports
+while it keeps answering at once (a clipboard request with an error) and the guest keeps
+running, its shutdown then going through the ACPI power button. Run with test_control.py's
+boots."""
+import base64
+import json
 import os
 import socket
 import struct
 import time
 
-from test_control import Vm, request
+from test_control import Vm, read_line, request
 
 PAUSE_S = 60
 
@@ -109,12 +114,96 @@ def test_agent_info_time_shutdown(env):
         vm.close()
 
 
+CLIPBOARD_MAX = 256 << 10  # SHOJI_CLIPBOARD_MAX
+CLIPBOARD_S = 2.5  # a clipboard request's reply at most: the agent's answer within 2 s, and some
+
+
+def clipboard(c, req):
+    """A clipboard request, whose reply must come within CLIPBOARD_S."""
+    t = time.monotonic()
+    rep = request(c, req)
+    took = time.monotonic() - t
+    assert took < CLIPBOARD_S, f"a clipboard request took {took:.1f} s: {rep}"
+    return rep
+
+
+def clip_set(c, data):
+    return clipboard(c, {"cmd": "clipboard-set", "data": base64.b64encode(data).decode()})
+
+
+def clip_get(c):
+    rep = clipboard(c, {"cmd": "clipboard-get"})
+    if rep.get("ok"):
+        data = base64.b64decode(rep["data"], validate=True)
+        assert rep["kind"] == "text" and rep["bytes"] == len(data), rep
+        rep["text"] = data
+    return rep
+
+
+def test_agent_clipboard(env):
+    vm = _vm(env, "tick", name="clipvm")
+    try:
+        c = vm.connect()
+        wait_agent(vm, c, lambda a: a["state"] == "ready" and "clipboard" in a.get("caps", []))
+        # Nothing copied yet: the guest's command fails, and the monitor says so.
+        rep = clip_get(c)
+        assert rep["ok"] is False and "did not give its clipboard" in rep["error"], rep
+        text = "".join(f"line {i}: h\u00e9llo w\u00f6rld \u2713 \U0001f408\n" for i in range(150)).encode()
+        assert len(text) > 4096
+        assert clip_set(c, text) == {"ok": True}
+        rep = clip_get(c)
+        assert rep["ok"] is True and rep["text"] == text, rep
+        # The largest clipboard, both ways.
+        big = (b"x" * 99 + b"\n") * (CLIPBOARD_MAX // 100) + b"y" * (CLIPBOARD_MAX % 100)
+        assert clip_set(c, big) == {"ok": True}
+        assert clip_get(c)["text"] == big
+        # What the monitor refuses itself: bad base64, not text, too long.
+        for data, why in (("aGk", "not base64"), ("aGk=\n", "not base64"),
+                          (base64.b64encode(b"a\0b").decode(), "not UTF-8 text"),
+                          (base64.b64encode(b"\xff\xfe").decode(), "not UTF-8 text"),
+                          (base64.b64encode(big + b"z").decode(), "longer than")):
+            rep = clipboard(c, {"cmd": "clipboard-set", "data": data})
+            assert rep["ok"] is False and why in rep["error"], (why, rep)
+        assert clip_get(c)["text"] == big  # unchanged
+        # A request behind a clipboard request is answered after it, in order; another client
+        # is answered meanwhile.
+        c.sendall(b'{"cmd":"clipboard-get"}\n{"cmd":"status"}\n')
+        other = vm.connect()
+        assert request(other, {"cmd": "status"})["ok"] is True
+        first, second = json.loads(read_line(c)), json.loads(read_line(c))
+        assert first.get("bytes") == len(big) and "agent" in second, (first.get("error"), second.keys())
+        # Paused: refused at once, not left waiting.
+        assert request(c, {"cmd": "pause"})["state"] == "paused"
+        rep = clip_get(c)
+        assert rep["ok"] is False and "paused" in rep["error"], rep
+        assert request(c, {"cmd": "resume"})["state"] == "running"
+        assert clip_set(c, b"after the pause") == {"ok": True}
+        assert clip_get(c)["text"] == b"after the pause"
+        a = agent_status(c)
+        assert a["state"] == "ready" and a["faults"] == 0, a
+        assert request(c, {"cmd": "stop"}) == {"ok": True}
+        vm.wait_exit(60)
+    finally:
+        vm.close()
+
+
 def test_hostile_agent(env):
     vm = _vm(env, "tick", agent="hostile")
     try:
         c = vm.connect()
+        clip = []
+
+        def round_done(a):
+            """A clipboard request meanwhile is answered in time, with an error."""
+            if len(clip) < 40:
+                clip.append(clip_get(c))
+            return "hostile agent round done" in vm.log()
+
         # One round of every misdeed; the status is answered at once all along.
-        wait_agent(vm, c, lambda a: "hostile agent round done" in vm.log(), timeout=240)
+        wait_agent(vm, c, round_done, timeout=240)
+        assert clip and all(r["ok"] is False and r["error"] for r in clip), clip
+        print(f"# hostile agent: {len(clip)} clipboard requests refused, e.g. "
+              f"{sorted(set(r['error'] for r in clip))[:4]}", flush=True)
         a = agent_status(c)
         print(f"# hostile agent, one round: {a['faults']} faults, state {a['state']}, last: {a.get('error')}",
               flush=True)
@@ -135,4 +224,4 @@ def test_hostile_agent(env):
         vm.close()
 
 
-TESTS = [test_agent_info_time_shutdown, test_hostile_agent]
+TESTS = [test_agent_info_time_shutdown, test_agent_clipboard, test_hostile_agent]

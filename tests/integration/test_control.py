@@ -16,6 +16,7 @@ import time
 import vmmtest
 
 TICK = re.compile(r"shoji-guest: tick (\d+)")
+CONTROL_MAX_LINE = 4 * ((256 * 1024 + 2) // 3) + 4096  # control_proto.h, for SHOJI_CLIPBOARD_MAX
 JAIL_ID = 4242
 
 
@@ -171,9 +172,10 @@ def test_control_protocol_and_hostile_clients(env):
             c.sendall(part)
             time.sleep(0.05)
         assert json.loads(read_line(c))["state"] == "running"
-        # A line over 64 KiB: an error, then the connection is closed.
+        # A line over CONTROL_MAX_LINE (a clipboard-set's base64 and 4 KiB): an error, then the
+        # connection is closed.
         big = vm.connect()
-        big.sendall(b"x" * (70 << 10))
+        big.sendall(b"x" * (CONTROL_MAX_LINE + 1024))
         r = json.loads(read_line(big))
         assert r["ok"] is False and "longer" in r["error"], r
         assert closed(big), "an over-long line must close the connection"

@@ -46,6 +46,8 @@ static void host_values_bounded(void **state)
 	assert_int_equal(ack_status(&c, AGENT_CLIP_DATA, "\x01png", 4), 1); /* not text */
 	assert_int_equal(ack_status(&c, AGENT_CLIP_DATA, "\0hello", 6), 1); /* over clip_max */
 	assert_int_equal(ack_status(&c, AGENT_CLIP_DATA, "\0hey", 4), 0);
+	assert_int_equal(ack_status(&c, AGENT_CLIP_DATA, "\0h\xffy", 4), 1); /* not UTF-8 */
+	assert_int_equal(ack_status(&c, AGENT_CLIP_DATA, "\0h\0y", 4), 1);   /* a NUL */
 	struct agent_config none = {0};
 	assert_int_equal(ack_status(&none, AGENT_RESIZE, ok, 8), 2); /* not offered */
 }
@@ -67,6 +69,13 @@ static void clipboard_round_trip(void **state)
 	assert_memory_equal(out.payload, "\0copied text", 12);
 	assert_true(out.owned);
 	free(out.payload);
+	/* what the command prints must be text within clip_max, else the host is told it failed */
+	static const char *const bad[] = {"printf 'a\\377b'", "printf 'a\\000b'",
+					  "head -c 2000 /dev/zero | tr '\\0' x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct agent_config b = {.clip_get = bad[i], .clip_set = set, .clip_max = 1024};
+		assert_int_equal(ack_status(&b, AGENT_CLIP_GET, "", 0), 1);
+	}
 	unlink(path);
 }
 

@@ -1,7 +1,8 @@
 /* agent_link: the monitor's side of the agent protocol driven through a socket pair with a
  * made-up clock: hello both ways, info asked for and kept, power-off acknowledged or refused,
- * the clock set, and every misdeed of an agent (no hello, silence, an answer out of turn, a
- * host's message, a bad frame) dropping the connection, counted and said, without blocking. */
+ * the clock set, the clipboard read and written (and refused, late, malformed, paused, one at a
+ * time), and every misdeed of an agent (no hello, silence, an answer out of turn, a host's
+ * message, a bad frame) dropping the connection, counted and said, without blocking. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -64,17 +65,21 @@ static uint8_t recv_frame(void *buf, uint32_t size, uint32_t *len)
 	return h[3];
 }
 
-static void hello(int64_t now)
+static void hello_caps(int64_t now, uint32_t caps)
 {
 	uint8_t b[64];
 	uint32_t n;
 	serve(now);
 	assert_int_equal(recv_frame(b, sizeof(b), &n), AGENT_HELLO);
-	uint32_t caps = AGENT_CAP_INFO | AGENT_CAP_POWER | AGENT_CAP_TIME;
 	send_frame(AGENT_HELLO, &caps, 4);
 	serve(now);
 	assert_int_equal(link_.state, AGENT_LINK_READY);
 	assert_int_equal(recv_frame(b, sizeof(b), &n), AGENT_INFO_REQ); /* asked at once */
+}
+
+static void hello(int64_t now)
+{
+	hello_caps(now, AGENT_CAP_INFO | AGENT_CAP_POWER | AGENT_CAP_TIME);
 }
 
 static void info_kept_and_described(void **state)
@@ -298,6 +303,297 @@ static void closed_is_not_a_fault(void **state)
 	assert_non_null(strstr(link_.last_error, "closed"));
 }
 
+/* A ready agent with the clipboard function that answered its first info request. */
+static void clip_ready(int64_t now)
+{
+	hello_caps(now, AGENT_CAP_INFO | AGENT_CAP_CLIPBOARD);
+	send_frame(AGENT_INFO, "os=x\n", 5);
+	serve(now);
+	assert_int_equal(link_.npending, 0);
+}
+
+/* The clipboard request's outcome: its state, a get's text (owned by the test) and why. */
+static enum agent_clip_state clip_take(uint8_t **text, uint32_t *len, char *why)
+{
+	return agent_link_clip_take(&link_, text, len, why, 256);
+}
+
+/* The agent's clipboard (kind, then len bytes of text) as the answer to a get. */
+static void send_clip(uint8_t kind, const void *text, uint32_t len)
+{
+	uint8_t *b = malloc((size_t)len + 1);
+	b[0] = kind;
+	memcpy(b + 1, text, len);
+	send_frame(AGENT_CLIP_DATA, b, len + 1);
+	free(b);
+}
+
+/* A get asked at now and received by the agent. */
+static void clip_get_asked(int64_t now)
+{
+	struct err e;
+	assert_int_equal(agent_link_clip_get(&link_, now, &e), 0);
+	assert_int_equal(link_.clip_state, AGENT_CLIP_WAITING);
+	serve(now);
+	uint8_t b[16];
+	uint32_t n;
+	assert_int_equal(recv_frame(b, sizeof(b), &n), AGENT_CLIP_GET);
+	assert_int_equal(n, 0);
+}
+
+static void clipboard_get_returns_the_text(void **state)
+{
+	(void)state;
+	clip_ready(1000);
+	clip_get_asked(1100);
+	uint8_t *text;
+	uint32_t len;
+	char why[256];
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_WAITING); /* nothing yet */
+	assert_null(text);
+	const char *t = "h\xc3\xa9llo\nw\xe2\x9c\x93rld \xf0\x9f\x90\x88\n";
+	send_clip(AGENT_CLIP_TEXT, t, (uint32_t)strlen(t));
+	serve(1200);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_DONE);
+	assert_int_equal(len, strlen(t));
+	assert_memory_equal(text, t, len);
+	free(text);
+	assert_int_equal(link_.clip_state, AGENT_CLIP_IDLE);
+	/* an empty clipboard is one too */
+	clip_get_asked(1300);
+	send_clip(AGENT_CLIP_TEXT, "", 0);
+	serve(1300);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_DONE);
+	assert_int_equal(len, 0);
+	free(text);
+	assert_int_equal(link_.state, AGENT_LINK_READY);
+}
+
+/* A set of the largest clipboard goes through the bounded queue (the agent reading as it
+ * comes) and is done at the agent's acknowledgement; the queue's memory is given back. */
+static void clipboard_set_acknowledged(void **state)
+{
+	(void)state;
+	clip_ready(1000);
+	uint8_t *big = malloc(SHOJI_CLIPBOARD_MAX + 1 + AGENT_HEADER_SIZE);
+	memset(big, 'a', SHOJI_CLIPBOARD_MAX);
+	for (uint32_t i = 99; i < SHOJI_CLIPBOARD_MAX; i += 100)
+		big[i] = '\n';
+	struct err e;
+	assert_int_equal(agent_link_clip_set(&link_, big, SHOJI_CLIPBOARD_MAX, 1000, &e), 0);
+	uint8_t *got = malloc(SHOJI_CLIPBOARD_MAX + 1 + AGENT_HEADER_SIZE);
+	size_t have = 0;
+	for (int i = 0; i < 10000 && have < SHOJI_CLIPBOARD_MAX + 1 + AGENT_HEADER_SIZE; i++) {
+		serve(1000);
+		ssize_t r = recv(peer, got + have, SHOJI_CLIPBOARD_MAX + 1 + AGENT_HEADER_SIZE - have, MSG_DONTWAIT);
+		have += r > 0 ? (size_t)r : 0;
+	}
+	assert_int_equal(have, SHOJI_CLIPBOARD_MAX + 1 + AGENT_HEADER_SIZE);
+	assert_int_equal(got[3], AGENT_CLIP_DATA);
+	assert_int_equal(agent_le32(got + 4), SHOJI_CLIPBOARD_MAX + 1);
+	assert_int_equal(got[AGENT_HEADER_SIZE], AGENT_CLIP_TEXT);
+	assert_memory_equal(got + AGENT_HEADER_SIZE + 1, big, SHOJI_CLIPBOARD_MAX);
+	assert_true(link_.out_cap <= AGENT_LINK_KEEP);
+	free(got);
+	uint8_t *text;
+	uint32_t len;
+	char why[256];
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_WAITING);
+	uint8_t ack[2] = {AGENT_CLIP_DATA, 0};
+	send_frame(AGENT_ACK, ack, 2);
+	serve(1100);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_DONE);
+	assert_null(text);
+	/* not text: refused before anything is sent */
+	big[5] = 0;
+	assert_int_equal(agent_link_clip_set(&link_, big, 10, 1200, &e), -1);
+	assert_non_null(strstr(e.msg, "not UTF-8 text"));
+	free(big);
+	assert_int_equal(link_.clip_state, AGENT_CLIP_IDLE);
+}
+
+static void clipboard_refused_by_the_agent(void **state)
+{
+	(void)state;
+	clip_ready(1000);
+	uint8_t *text;
+	uint32_t len;
+	char why[256];
+	clip_get_asked(1100);
+	uint8_t nack_get[2] = {AGENT_CLIP_GET, 1};
+	send_frame(AGENT_ACK, nack_get, 2);
+	serve(1200);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_FAILED);
+	assert_non_null(strstr(why, "did not give its clipboard (status 1)"));
+	struct err e;
+	assert_int_equal(agent_link_clip_set(&link_, (const uint8_t *)"x", 1, 1300, &e), 0);
+	serve(1300);
+	uint8_t b[16];
+	uint32_t n;
+	assert_int_equal(recv_frame(b, sizeof(b), &n), AGENT_CLIP_DATA);
+	uint8_t nack_set[2] = {AGENT_CLIP_DATA, 2};
+	send_frame(AGENT_ACK, nack_set, 2);
+	serve(1400);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_FAILED);
+	assert_non_null(strstr(why, "refused to set the clipboard (status 2)"));
+	assert_int_equal(link_.state, AGENT_LINK_READY); /* a refusal is no fault */
+	assert_int_equal(link_.faults, 0);
+}
+
+/* An answer later than CONTROL_CLIPBOARD_MS: the request has failed by then, and the answer is
+ * dropped when it comes (within AGENT_REPLY_MS: no fault). */
+static void clipboard_late_answer(void **state)
+{
+	(void)state;
+	clip_ready(1000);
+	clip_get_asked(2000);
+	struct pollfd p;
+	int timeout = -1;
+	agent_link_poll_fd(&link_, &p, &timeout, 2000);
+	assert_int_equal(timeout, CONTROL_CLIPBOARD_MS); /* the loop wakes up for it */
+	serve(2000 + CONTROL_CLIPBOARD_MS - 1);
+	assert_int_equal(link_.clip_state, AGENT_CLIP_WAITING);
+	serve(2000 + CONTROL_CLIPBOARD_MS);
+	uint8_t *text;
+	uint32_t len;
+	char why[256];
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_FAILED);
+	assert_non_null(strstr(why, "did not answer the clipboard request within 2000 ms"));
+	/* the next one is asked behind the late one, which is then answered */
+	clip_get_asked(2000 + CONTROL_CLIPBOARD_MS + 100);
+	send_clip(AGENT_CLIP_TEXT, "old", 3);
+	serve(2000 + CONTROL_CLIPBOARD_MS + 200);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_WAITING);
+	send_clip(AGENT_CLIP_TEXT, "new", 3);
+	serve(2000 + CONTROL_CLIPBOARD_MS + 300);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_DONE);
+	assert_memory_equal(text, "new", 3);
+	free(text);
+	assert_int_equal(link_.state, AGENT_LINK_READY);
+	assert_int_equal(link_.faults, 0);
+	/* no answer at all: failed at CONTROL_CLIPBOARD_MS, a fault at AGENT_REPLY_MS */
+	clip_get_asked(10000);
+	serve(10000 + CONTROL_CLIPBOARD_MS);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_FAILED);
+	serve(10000 + AGENT_REPLY_MS);
+	assert_int_equal(link_.state, AGENT_LINK_UNRESPONSIVE);
+}
+
+/* A clipboard that is not text, or too long: the request fails and the agent is dropped. */
+static void clipboard_malformed(uint8_t kind, const char *text, uint32_t len, const char *why_has)
+{
+	clip_ready(1000);
+	clip_get_asked(1100);
+	send_clip(kind, text, len);
+	serve(1200);
+	uint8_t *got;
+	uint32_t n;
+	char why[256];
+	assert_int_equal(clip_take(&got, &n, why), AGENT_CLIP_FAILED);
+	assert_null(got);
+	assert_non_null(strstr(why, why_has));
+	assert_int_equal(link_.state, AGENT_LINK_UNRESPONSIVE);
+	assert_int_equal(link_.faults, 1);
+	assert_non_null(strstr(link_.last_error, why_has));
+}
+
+static void clipboard_not_utf8(void **state)
+{
+	(void)state;
+	clipboard_malformed(AGENT_CLIP_TEXT, "ab\xc0\xafz", 5, "not UTF-8 text");
+}
+
+static void clipboard_with_nul(void **state)
+{
+	(void)state;
+	clipboard_malformed(AGENT_CLIP_TEXT, "ab\0cd", 5, "not UTF-8 text");
+}
+
+static void clipboard_wrong_kind(void **state)
+{
+	(void)state;
+	clipboard_malformed(1, "<b>x</b>", 8, "other than text");
+}
+
+static void clipboard_too_long(void **state)
+{
+	(void)state;
+	clip_ready(1000);
+	clip_get_asked(1100);
+	uint8_t h[AGENT_HEADER_SIZE];
+	assert_int_equal(agent_header(h, AGENT_CLIP_DATA, AGENT_LINK_IN_MAX + 1, NULL), 0);
+	assert_int_equal(write(peer, h, sizeof(h)), (ssize_t)sizeof(h));
+	serve(1200);
+	uint8_t *got;
+	uint32_t n;
+	char why[256];
+	assert_int_equal(clip_take(&got, &n, why), AGENT_CLIP_FAILED);
+	assert_non_null(strstr(why, "longer than the limit"));
+	assert_int_equal(link_.state, AGENT_LINK_UNRESPONSIVE);
+}
+
+/* One at a time; and none without a ready agent that offers it, or while paused. */
+static void clipboard_refused_by_the_link(void **state)
+{
+	(void)state;
+	struct err e;
+	assert_int_equal(agent_link_clip_get(&link_, 1000, &e), -1); /* no hello yet */
+	assert_non_null(strstr(e.msg, "no guest agent is connected"));
+	hello_caps(1000, AGENT_CAP_INFO);
+	assert_int_equal(agent_link_clip_get(&link_, 1000, &e), -1);
+	assert_non_null(strstr(e.msg, "offers no clipboard"));
+	teardown(NULL);
+	setup(NULL);
+	clip_ready(1000);
+	clip_get_asked(1100);
+	assert_int_equal(agent_link_clip_get(&link_, 1100, &e), -1);
+	assert_non_null(strstr(e.msg, "already in progress"));
+	assert_int_equal(agent_link_clip_set(&link_, (const uint8_t *)"x", 1, 1100, &e), -1);
+	assert_non_null(strstr(e.msg, "already in progress"));
+	send_clip(AGENT_CLIP_TEXT, "t", 1);
+	serve(1200);
+	assert_int_equal(agent_link_clip_get(&link_, 1200, &e), -1); /* its outcome not taken yet */
+	assert_non_null(strstr(e.msg, "already in progress"));
+	uint8_t *text;
+	uint32_t len;
+	char why[256];
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_DONE);
+	free(text);
+	agent_link_paused(&link_, true, 1300);
+	assert_int_equal(agent_link_clip_get(&link_, 1300, &e), -1);
+	assert_non_null(strstr(e.msg, "paused"));
+	struct agent_link none;
+	agent_link_init(&none, 0, "0123456789abcdef0123456789abcdef");
+	assert_int_equal(agent_link_clip_get(&none, 1000, &e), -1);
+	assert_non_null(strstr(e.msg, "no vsock"));
+	agent_link_close(&none);
+}
+
+/* A pause fails the request at once (the requester would wait for the resume); the agent's
+ * answer, which may still come, is dropped. The connection's end fails one too. */
+static void clipboard_paused_or_dropped_meanwhile(void **state)
+{
+	(void)state;
+	clip_ready(1000);
+	clip_get_asked(1100);
+	agent_link_paused(&link_, true, 1200);
+	uint8_t *text;
+	uint32_t len;
+	char why[256];
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_FAILED);
+	assert_non_null(strstr(why, "paused"));
+	agent_link_paused(&link_, false, 9000);
+	send_clip(AGENT_CLIP_TEXT, "t", 1);
+	serve(9100);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_IDLE);
+	assert_int_equal(link_.state, AGENT_LINK_READY);
+	clip_get_asked(9200);
+	shutdown(peer, SHUT_WR);
+	serve(9300);
+	assert_int_equal(clip_take(&text, &len, why), AGENT_CLIP_FAILED);
+	assert_non_null(strstr(why, "connection ended"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +611,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(silence_is_a_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(closed_is_not_a_fault, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_get_returns_the_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_set_acknowledged, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_refused_by_the_agent, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_late_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_not_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_with_nul, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_wrong_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_refused_by_the_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(clipboard_paused_or_dropped_meanwhile, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

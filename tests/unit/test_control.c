@@ -1,6 +1,8 @@
 /* Unit tests for the control protocol (control.c): every command and every error path with
- * hostile input; and for its server (control_server.c) over a real socket: framing, an
- * over-long line, a client that hangs up mid-line, too many clients. */
+ * hostile input, clipboard-set's data and clipboard-get's reply; and for its server
+ * (control_server.c) over a real socket: framing, an over-long line, a client that hangs up
+ * mid-line, too many clients, a clipboard request parked until its outcome (one at a time, its
+ * client gone meanwhile, a reply larger than the socket takes at once). */
 #include "unit.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "vmm/control.h"
 #include "vmm/control_server.h"
 
@@ -24,6 +27,7 @@ static struct control_request last_req;
 
 static int parse_n(const char *s, size_t n, enum control_cmd *cmd)
 {
+	control_request_free(&last_req);
 	int r = control_parse(s, n, &last_req, reply);
 	if (r == 0)
 		*cmd = last_req.cmd;
@@ -158,6 +162,82 @@ static void test_errors(void **state)
 	}
 }
 
+/* A clipboard-set of data (base64 of len bytes): the reply, or the text decoded. */
+static int parse_clipboard_set(const uint8_t *text, size_t len)
+{
+	char *line = malloc(base64_encoded_len(len) + 64);
+	int n = sprintf(line, "{\"cmd\":\"clipboard-set\",\"data\":\"");
+	base64_encode(text, len, line + n);
+	strcat(line, "\"}");
+	enum control_cmd cmd;
+	memset(reply, 0, sizeof(reply));
+	int r = parse_n(line, strlen(line), &cmd);
+	free(line);
+	return r;
+}
+
+static void test_clipboard(void **state)
+{
+	(void)state;
+	enum control_cmd cmd;
+	assert_int_equal(parse("{\"cmd\":\"clipboard-get\"}", &cmd), 0);
+	assert_int_equal(cmd, CONTROL_CLIPBOARD_GET);
+	assert_null(last_req.data);
+	assert_int_equal(parse("{\"cmd\":\"clipboard-set\",\"data\":\"aMOpbGxvCndvcmxk\"}", &cmd), 0);
+	assert_int_equal(cmd, CONTROL_CLIPBOARD_SET);
+	assert_int_equal(last_req.data_len, 12);
+	assert_memory_equal(last_req.data, "h\xc3\xa9llo\nworld", 12);
+	assert_int_equal(parse("{\"cmd\":\"clipboard-set\",\"data\":\"\"}", &cmd), 0); /* empty */
+	assert_int_equal(last_req.data_len, 0);
+	/* the largest clipboard, and one byte more */
+	uint8_t *big = malloc(SHOJI_CLIPBOARD_MAX + 3);
+	memset(big, 'z', SHOJI_CLIPBOARD_MAX + 3);
+	assert_int_equal(parse_clipboard_set(big, SHOJI_CLIPBOARD_MAX), 0);
+	assert_int_equal(last_req.data_len, SHOJI_CLIPBOARD_MAX);
+	assert_int_equal(parse_clipboard_set(big, SHOJI_CLIPBOARD_MAX + 1), -1);
+	assert_error_reply("longer than 262144 bytes");
+	assert_int_equal(parse_clipboard_set(big, SHOJI_CLIPBOARD_MAX + 3), -1);
+	assert_error_reply("over 349528 bytes");
+	free(big);
+	static const struct {
+		const char *req, *says;
+	} bad[] = {
+		{"{\"cmd\":\"clipboard-set\"}", "needs the field 'data'"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":1}", "must be a string"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":null}", "must be a string"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"abc\"}", "not base64"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"aGk=aGk=\"}", "not base64"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"aGl=\"}", "not base64"}, /* padding bits set */
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"aG k\"}", "not base64"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"aGk\\n\"}", "not base64"},
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"YQBi\"}", "not UTF-8 text"}, /* a\0b */
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"/w==\"}", "not UTF-8 text"}, /* \xff */
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"7aCA\"}", "not UTF-8 text"}, /* a surrogate */
+		{"{\"cmd\":\"clipboard-set\",\"data\":\"aGk=\",\"kind\":\"text\"}", "takes no field 'kind'"},
+		{"{\"cmd\":\"clipboard-get\",\"data\":\"aGk=\"}", "takes no field 'data'"},
+		{"{\"cmd\":\"status\",\"data\":\"aGk=\"}", "takes no field 'data'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(bad[i].req, &cmd) != -1)
+			fail_msg("'%s' was accepted", bad[i].req);
+		assert_error_reply(bad[i].says);
+		assert_null(last_req.data);
+	}
+	/* the replies: clipboard-get's on the heap, clipboard-set's as any other */
+	size_t n;
+	char *line = control_reply_clipboard((const uint8_t *)"h\xc3\xa9llo\nworld", 12, &n);
+	assert_string_equal(line, "{\"ok\":true,\"kind\":\"text\",\"bytes\":12,\"data\":\"aMOpbGxvCndvcmxk\"}\n");
+	assert_int_equal(n, strlen(line));
+	free(line);
+	line = control_reply_clipboard(NULL, 0, &n);
+	assert_string_equal(line, "{\"ok\":true,\"kind\":\"text\",\"bytes\":0,\"data\":\"\"}\n");
+	free(line);
+	struct control_status st = {0};
+	control_reply(CONTROL_CLIPBOARD_SET, &st, reply);
+	assert_string_equal(reply, "{\"ok\":true}\n");
+	control_request_free(&last_req);
+}
+
 static void test_hostile_sizes(void **state)
 {
 	(void)state;
@@ -217,6 +297,8 @@ static int fake_exec(void *ctx, const struct control_request *req, int fd, struc
 		snprintf(why, 128, "cannot pause");
 		return -1;
 	}
+	if (req->cmd == CONTROL_CLIPBOARD_GET || req->cmd == CONTROL_CLIPBOARD_SET)
+		return CONTROL_PARKED;
 	st->cpus = 3;
 	st->memory_mib = 64;
 	return 0;
@@ -380,6 +462,84 @@ static void test_server(void **state)
 	assert_int_equal(access(sock_path, F_OK), -1);
 }
 
+/* Nothing comes on fd while the server is served for a while. */
+static void assert_no_reply(struct control_server *s, int fd)
+{
+	char b[64];
+	for (int i = 0; i < 5; i++)
+		serve_once(s, 2);
+	assert_int_equal(recv(fd, b, sizeof(b), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+/* A clipboard request parks its client until the owner has the outcome: the client's further
+ * requests wait, the other clients are served, another clipboard request is refused; a client
+ * gone meanwhile is forgotten; a reply larger than the socket takes at once is queued. */
+static void test_server_parked(void **state)
+{
+	(void)state;
+	struct control_server s;
+	struct err e;
+	assert_int_equal(control_server_open(&s, sock_path, &e), 0);
+	char buf[4096];
+	int a = client(), b = client();
+	const char *two = "{\"cmd\":\"clipboard-get\"}\n{\"cmd\":\"stop\"}\n";
+	assert_int_equal(send(a, two, strlen(two), 0), (ssize_t)strlen(two));
+	int calls = exec_calls;
+	assert_no_reply(&s, a);
+	assert_int_equal(exec_calls, calls + 1); /* the stop waits behind the parked request */
+	assert_true(control_server_parked(&s));
+	send(b, "{\"cmd\":\"status\"}\n", 17, 0);
+	assert_non_null(strstr(read_reply(&s, b, buf, sizeof(buf)), "\"ok\":true"));
+	const char *set = "{\"cmd\":\"clipboard-set\",\"data\":\"aGk=\"}\n";
+	send(b, set, strlen(set), 0);
+	assert_non_null(strstr(read_reply(&s, b, buf, sizeof(buf)), "a clipboard request is already in progress"));
+	size_t n;
+	char *line = control_reply_clipboard((const uint8_t *)"hi", 2, &n);
+	control_server_finish(&s, line, n, NULL, fake_exec, NULL);
+	free(line);
+	assert_false(control_server_parked(&s));
+	read_reply(&s, a, buf, sizeof(buf));
+	for (int i = 0; i < 20 && !strstr(buf, "}\n{"); i++)
+		read_reply(&s, a, buf + strlen(buf), sizeof(buf) - strlen(buf));
+	assert_string_equal(buf, "{\"ok\":true,\"kind\":\"text\",\"bytes\":2,\"data\":\"aGk=\"}\n{\"ok\":true}\n");
+	assert_int_equal(exec_calls, calls + 3); /* the refused set never reached it */
+	/* an error outcome; then a set, whose client goes before its outcome */
+	send(b, set, strlen(set), 0);
+	assert_no_reply(&s, b);
+	control_server_finish(&s, NULL, 0, "the guest agent did not answer", fake_exec, NULL);
+	assert_string_equal(read_reply(&s, b, buf, sizeof(buf)),
+			    "{\"ok\":false,\"error\":\"the guest agent did not answer\"}\n");
+	send(b, set, strlen(set), 0);
+	assert_no_reply(&s, b);
+	close(b);
+	for (int i = 0; i < 5 && control_server_parked(&s); i++)
+		serve_once(&s, 5);
+	assert_false(control_server_parked(&s));
+	control_server_finish(&s, NULL, 0, NULL, fake_exec, NULL); /* dropped */
+	/* the largest reply, to a client that reads it only later */
+	send(a, "{\"cmd\":\"clipboard-get\"}\n", 25, 0);
+	assert_no_reply(&s, a);
+	uint8_t *text = malloc(SHOJI_CLIPBOARD_MAX);
+	memset(text, 'q', SHOJI_CLIPBOARD_MAX);
+	line = control_reply_clipboard(text, SHOJI_CLIPBOARD_MAX, &n);
+	control_server_finish(&s, line, n, NULL, fake_exec, NULL);
+	char *got = malloc(n + 1);
+	size_t have = 0;
+	for (int i = 0; i < 2000 && have < n; i++) {
+		serve_once(&s, 1);
+		ssize_t r = recv(a, got + have, n - have, MSG_DONTWAIT);
+		have += r > 0 ? (size_t)r : 0;
+	}
+	assert_int_equal(have, n);
+	assert_memory_equal(got, line, n);
+	free(got);
+	free(line);
+	free(text);
+	close(a);
+	control_server_close(&s);
+}
+
 static void test_server_without_socket(void **state)
 {
 	(void)state;
@@ -414,7 +574,9 @@ int main(void)
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_hostile_sizes),
+		cmocka_unit_test(test_clipboard),
 		cmocka_unit_test_setup(test_server, server_setup),
+		cmocka_unit_test_setup(test_server_parked, server_setup),
 		cmocka_unit_test_setup(test_server_without_socket, server_setup),
 		cmocka_unit_test_setup(test_server_bad_path, server_setup),
 	};
