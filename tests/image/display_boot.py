@@ -35,7 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from seatlib import write_png  # noqa: E402
+from shoji_boot import call  # noqa: E402
 
 HELLO, SURFACE, DAMAGE, DISABLE, CURSOR, CURSOR_MOVE = 1, 2, 3, 4, 5, 6
 ACK, PREFERRED_SIZE = 65, 66
@@ -44,23 +47,13 @@ XRGB8888 = 0x34325258
 
 def png(path, w, h, stride, buf):
     """buf: XRGB8888 rows (bytes B, G, R, X) -> an RGB PNG."""
-    raw = bytearray()
+    rgb = bytearray(w * h * 3)
     for y in range(h):
         row = buf[y * stride:y * stride + w * 4]
-        rgb = bytearray(w * 3)
-        rgb[0::3] = row[2::4]
-        rgb[1::3] = row[1::4]
-        rgb[2::3] = row[0::4]
-        raw += b"\0" + rgb
-
-    def chunk(t, d):
-        c = t + d
-        return struct.pack(">I", len(d)) + c + struct.pack(">I", zlib.crc32(c) & 0xFFFFFFFF)
-
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
-    with open(path, "wb") as f:
-        f.write(data)
+        rgb[y * w * 3 + 0:(y + 1) * w * 3:3] = row[2::4]
+        rgb[y * w * 3 + 1:(y + 1) * w * 3:3] = row[1::4]
+        rgb[y * w * 3 + 2:(y + 1) * w * 3:3] = row[0::4]
+    write_png(path, w, h, bytes(rgb))
 
 
 class Screen:
@@ -94,21 +87,6 @@ class Screen:
         if self.mm:
             png(path, self.w, self.h, self.stride, self.mm[:self.stride * self.h])
             print(f"screenshot {path} ({self.w}x{self.h})", flush=True)
-
-
-def control(path, cmd):
-    """One request on the monitor's control socket; its reply line."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(30)
-        s.connect(path)
-        s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.decode(errors="replace").strip()
 
 
 def take(c, scr):
@@ -243,7 +221,7 @@ def main():
             scr.save(out("settled.png"))
         ok = t_session is not None
         if a.vsock:
-            print(f"{el():7.1f} s: status {control(ctl, 'status')}", flush=True)
+            print(f"{el():7.1f} s: status {call(ctl, 'status')}", flush=True)
         if a.resize:
             w, h = (int(v) for v in a.resize.split("x"))
             print(f"{el():7.1f} s: preferred size {w}x{h} -> monitor", flush=True)

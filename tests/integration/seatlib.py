@@ -196,16 +196,22 @@ def focus_seat(env):
     return out[0]
 
 
-def ppm_to_png(src, dst):
-    """Writes the seat's PPM screenshot as a PNG (zlib alone: no imaging library needed)."""
-    shot = Shot(src)
-    raw = b"".join(b"\0" + shot.px[y * shot.w * 3:(y + 1) * shot.w * 3] for y in range(shot.h))
+def write_png(dst, w, h, rgb):
+    """Writes w x h pixels (rgb: 3 bytes each, rows packed) as a PNG (zlib alone: no imaging
+    library needed)."""
+    raw = b"".join(b"\0" + rgb[y * w * 3:(y + 1) * w * 3] for y in range(h))
 
     def chunk(tag, body):
         return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
     with open(dst, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", shot.w, shot.h, 8, 2, 0, 0, 0)) +
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
                 chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def ppm_to_png(src, dst):
+    """Writes the seat's PPM screenshot as a PNG."""
+    shot = Shot(src)
+    write_png(dst, shot.w, shot.h, bytes(shot.px))
 
 
 if __name__ == "__main__":  # seatlib.py SEAT_SOCKET screenshot PATH.png | switch NAME | wait-live N

@@ -69,10 +69,8 @@ static int take_reply(struct json_object *rep, uint8_t **data, size_t *len, stru
 	    !json_object_object_get_ex(rep, CONTROL_R_BYTES, &bytes) || !json_object_is_type(bytes, json_type_int))
 		return err_set(e, "the monitor's clipboard reply is malformed");
 	size_t n = (size_t)json_object_get_string_len(b64);
-	uint8_t *buf = malloc(SHOJI_CLIPBOARD_MAX + 1);
-	long got = buf && n <= base64_encoded_len(SHOJI_CLIPBOARD_MAX)
-		? base64_decode(json_object_get_string(b64), n, buf, SHOJI_CLIPBOARD_MAX)
-		: -1;
+	uint8_t *buf = n <= base64_encoded_len(SHOJI_CLIPBOARD_MAX) ? malloc(n / 4 * 3 + 1) : NULL;
+	long got = buf ? base64_decode(json_object_get_string(b64), n, buf, SHOJI_CLIPBOARD_MAX) : -1;
 	if (got < 0 || got != json_object_get_int64(bytes)) {
 		free(buf);
 		return err_set(e, "the monitor's clipboard reply is malformed");
