@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -145,6 +146,12 @@ int agent_run(const char *cmd, const uint8_t *input, uint32_t in_len, uint8_t **
 	if (p.out >= 0)
 		close(p.out);
 	int status = pid > 0 ? reap(pid, ok, start + timeout_ms) : -1;
+	/* to the journal: the host sees only a failed acknowledgement */
+	if (status < 0)
+		fprintf(stderr, "shoji-agent: '%s' did not finish (not started, killed or over %d ms)\n", cmd,
+			timeout_ms);
+	else if (status > 0)
+		fprintf(stderr, "shoji-agent: '%s' failed (exit status %d)\n", cmd, status);
 	if (status < 0 || !out) {
 		free(p.buf);
 		return status;

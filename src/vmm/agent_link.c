@@ -314,8 +314,14 @@ static int answer(struct agent_link *l, const struct agent_msg *m, int64_t now)
 	}
 	if (asked == AGENT_TIME_SET && status == 0)
 		l->time_syncs++;
-	if (asked == AGENT_RESIZE)
+	if (asked == AGENT_RESIZE) {
+		if (status != 0) {
+			snprintf(l->last_error, sizeof(l->last_error), "the agent's resize to %ux%u failed (status %u)",
+				 (unsigned)(l->sent_size >> 32), (unsigned)(uint32_t)l->sent_size, status);
+			log_warn("guest agent: %s", l->last_error);
+		}
 		return resize_next(l, now);
+	}
 	if ((asked == AGENT_SHUTDOWN || asked == AGENT_REBOOT) && l->power_sent == asked) {
 		/* done when the guest goes: if it is still here after AGENT_POWER_MS, the owner
 		 * falls back to ACPI (an agent that acknowledged and then failed) */

@@ -218,6 +218,15 @@ static void resizes_coalesce(void **state)
 	serve(1200);
 	assert_int_equal(recv_frame(b, sizeof(b), &n), AGENT_RESIZE);
 	assert_int_equal(b[0] | b[1] << 8, 111); /* the last of the burst */
+	/* the info answered, then that resize refused: said in the status, the link kept */
+	send_frame(AGENT_INFO, "os=x\n", 5);
+	serve(1300);
+	ack[1] = 1;
+	send_frame(AGENT_ACK, ack, 2);
+	serve(1400);
+	assert_string_equal(link_.last_error, "the agent's resize to 111x50 failed (status 1)");
+	assert_int_equal(link_.state, AGENT_LINK_READY);
+	assert_int_equal(link_.faults, 0);
 }
 
 /* An agent that acknowledges a power-off and then does not carry it out. */
