@@ -1,0 +1,45 @@
+# Sourced by scripts/demo and scripts/demo-desktops (bash; $bin is where shojid and shoji are).
+#
+# demo_daemon: the demo's own shojid, with its state and sockets in $demo, a fresh directory
+# that the VMs' jail uids may enter (the checkout may be in a home directory they cannot read);
+# at exit every VM it runs is killed, shojid stopped and $demo removed. In the KVM harness (no
+# udev) /dev/kvm first gets the group and mode Debian's udev rules give it, which the jailed
+# monitors reach it through. Defines shoji, which prints each command before it runs it.
+demo_daemon() {
+	if [ "${SHOJI_IN_HARNESS:-0}" = 1 ] && [ "$(stat -c %g /dev/kvm)" = 0 ]; then
+		chgrp "$(getent group kvm | cut -d: -f3 || echo 4243)" /dev/kvm
+		chmod 660 /dev/kvm
+	fi
+	demo=$(mktemp -d)
+	chmod 755 "$demo"
+	export SHOJI_STATE_DIR=$demo/state SHOJI_RUNTIME_DIR=$demo/run
+	daemon=
+	trap demo_cleanup EXIT
+	"$bin/shojid" >"$demo/shojid.log" 2>&1 </dev/null &
+	daemon=$!
+	for _ in $(seq 100); do
+		"$bin/shoji" list >/dev/null 2>&1 && return 0
+		kill -0 "$daemon" 2>/dev/null || break
+		sleep 0.2
+	done
+	echo "demo: shojid did not start:" >&2
+	cat "$demo/shojid.log" >&2
+	exit 1
+}
+
+demo_cleanup() {
+	set +e
+	if [ -n "$daemon" ]; then
+		for vm in $("$bin/shoji" list 2>/dev/null | awk 'NR > 1 { print $1 }'); do
+			"$bin/shoji" kill "$vm" >/dev/null 2>&1
+		done
+		kill "$daemon" 2>/dev/null
+		wait "$daemon" 2>/dev/null
+	fi
+	rm -rf "$demo"
+}
+
+shoji() {
+	echo "\$ shoji $*"
+	"$bin/shoji" "$@"
+}
