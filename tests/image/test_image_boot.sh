@@ -53,31 +53,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-if [ -n "${SHOJI_TEST_IMAGE:-}" ]; then
-	[ -r "$SHOJI_TEST_IMAGE" ] || fail "SHOJI_TEST_IMAGE=$SHOJI_TEST_IMAGE is not a readable file"
-	image=$SHOJI_TEST_IMAGE
-else
-	for t in mmdebstrap:mmdebstrap sfdisk:fdisk mkfs.vfat:dosfstools mcopy:mtools mkfs.ext4:e2fsprogs; do
-		command -v "${t%%:*}" >/dev/null || skip "${t%%:*} not found (apt-get install ${t#*:}) to build the image"
-	done
-	[ -r /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || skip "systemd-boot not found (apt-get install systemd-boot-efi)"
-	if [ "$(id -u)" != 0 ]; then # mmdebstrap --mode=unshare
-		command -v newuidmap >/dev/null || skip "newuidmap not found (apt-get install uidmap) to build the image as a user"
-		grep -q "^\($(id -un)\|$(id -u)\):" /etc/subuid 2>/dev/null ||
-			skip "no subuid range for $(id -un) in /etc/subuid to build the image as a user"
-	fi
-	python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/dists/bookworm/InRelease', timeout=20)" \
-		"$mirror" 2>/dev/null || skip "the Debian mirror $mirror is unreachable (set SHOJI_TEST_IMAGE to a built image)"
-	image=$scratch/image.qcow2
-	cache=()
-	[ -n "${SHOJI_IMAGE_CACHE:-}" ] && cache=(--cache "$SHOJI_IMAGE_CACHE")
-	echo "building debian-base (guest/image/build; several minutes)"
-	start=$(date +%s)
-	"$src"/guest/image/build debian-base "$image" --mirror "$mirror" "${cache[@]}" >"$scratch/build.log" 2>&1 ||
-		{ tail -20 "$scratch/build.log"; fail "guest/image/build failed (log above)"; }
-	cp "$image.manifest" "$scratch/" 2>/dev/null
-	echo "built in $(($(date +%s) - start)) s: $(tail -1 "$scratch/build.log")"
-fi
+# shellcheck source=tests/image/image_lib.sh
+. "$src/tests/image/image_lib.sh"
+image_or_build debian-base "${SHOJI_TEST_IMAGE:-}" SHOJI_TEST_IMAGE
 
 accel=tcg
 if [ -w /dev/kvm ] && [ -r /dev/kvm ]; then
