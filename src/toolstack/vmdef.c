@@ -206,12 +206,13 @@ int vmdef_apply_vm(struct vmdef *d, const char *key, const char *value, bool app
 			return -1;
 		d->cmdline_given = d->cmdline[0] != '\0';
 	} else if (strcmp(key, "vsock-cid") == 0) {
-		if (!*value || strcmp(value, "none") == 0)
+		d->vsock_auto = strcmp(value, "auto") == 0;
+		if (!*value || strcmp(value, "none") == 0 || d->vsock_auto)
 			return d->vsock_cid = 0, 0;
 		if (parse_uint(value, 3, 0xFFFFFFFEull, &v) < 0)
 			return err_set(e,
-				       "vsock-cid '%s' is not a number from 3 to 4294967294 (0-2 are "
-				       "reserved); pick another",
+				       "vsock-cid '%s' is not auto, none or a number from 3 to 4294967294 (0-2 "
+				       "are reserved); pick another",
 				       value);
 		d->vsock_cid = (uint32_t)v;
 	} else if (strcmp(key, "display") == 0) {

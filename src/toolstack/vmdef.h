@@ -101,7 +101,8 @@ struct vmdef {
 	enum vmdef_boot boot;
 	char cmdline[VMDEF_CMDLINE_MAX];
 	bool cmdline_given; /* cmdline was set (not the default), which boot = disk refuses */
-	uint32_t vsock_cid; /* 0: no vsock device */
+	uint32_t vsock_cid; /* 0: no vsock device (or, with vsock_auto, none chosen yet) */
+	bool vsock_auto;    /* vsock-cid = auto: shojid picks a free CID at each start (vsockcid.c) */
 	bool display, autostart;
 	char label[8];                              /* a colour name (vmdef_parse_label) or "#rrggbb"; empty for none */
 	struct guest_param params[GUEST_PARAM_MAX]; /* param = KEY=VALUE, in order, keys unique */

@@ -103,7 +103,9 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 		put(&o, "firmware-vars = %s\n", d->firmware_vars);
 	if (d->firmware[0] || d->boot != VMDEF_BOOT_AUTO)
 		put(&o, "boot = %s\n", kernel_boot ? "kernel" : "disk");
-	if (d->vsock_cid)
+	if (d->vsock_auto)
+		put(&o, "vsock-cid = auto\n");
+	else if (d->vsock_cid)
 		put(&o, "vsock-cid = %u\n", d->vsock_cid);
 	put(&o, "display = %s\n", d->display ? "on" : "off");
 	if (d->label[0])

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from test_toolstack import (OVMF_CODE, Skip, Toolstack, as_jail, check_vars_file, control, monitor_args, need_uefi,
+from test_toolstack import (OVMF_CODE, Skip, Toolstack, as_jail, check_vars_file, control, events, monitor_args, need_uefi,
                             run_tests, wait_until)
 
 MIB = 1 << 20
@@ -427,6 +427,7 @@ def test_browse(ts):
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = int(srv.stdout.readline().split(" port ")[1].split()[0])
+        vms, cids = [], set()
         for host, want in ((addr, hashlib.sha256(page).hexdigest()), ("10.0.2.2", hashlib.sha256(b"").hexdigest())):
             url = f"http://{host}:{port}/page.html"
             args = ["browse", url, "--template", "base", "--kernel", ts.kernel, "--memory", "128M"]
@@ -437,9 +438,20 @@ def test_browse(ts):
             name = out.split("'")[1]
             assert "no seat is running" in out, out
             vm = ts.vm(name)
-            assert vm["label"] == "green" and vm["display"] and vm["nics"] == 1, vm
+            assert vm["label"] == "green" and vm["display"] and vm["nics"] == 1 and vm["vsock_auto"], vm
             margs, pieces = monitor_args(ts, name)
             assert f"url={url}" in margs and "host-loopback=on" not in pieces, margs
+            started = [detail for event, detail in events(ts, name) if event == "started"]
+            if os.path.exists("/dev/vhost-vsock"):  # vsock-cid = auto: a CID of its own for the agent
+                cid = vm["vsock_cid"]
+                assert cid >= 1000000 and cid not in cids and margs[margs.index("--vsock") + 1] == str(cid), (vm, margs)
+                assert started and f"vsock CID {cid}" in started[-1], started
+                cids.add(cid)
+            else:  # no device here: the VM runs without one, and its start says why
+                assert "--vsock" not in margs and "vsock_cid" not in vm, (vm, margs)
+                assert started and "no vsock device" in started[-1], started
+            vms.append((name, url, want))
+        for name, url, want in vms:  # both ran at once, each with its own CID
             if ts.real:
                 wait_until(lambda: "net fetched sha256=" in ts.serial(name), ts.boot_timeout, f"{name} fetched")
                 got = ts.serial(name).split("net fetched sha256=")[1].split()[0]

@@ -322,6 +322,34 @@ static void test_firmware_definitions(void **state)
 	assert_contains(text, "boot = kernel\n");
 }
 
+/* vsock-cid = auto (shoji browse): no CID in the definition, written back as auto; a number or
+ * none replaces it; anything else is refused with the forms named. */
+static void test_vsock_auto(void **state)
+{
+	(void)state;
+	char text[8192];
+	assert_int_equal(vmdef_parse(good, "work.ini", &def, &e), 0);
+	assert_false(def.vsock_auto);
+	assert_int_equal(vmdef_set(&def, "vsock-cid=auto", &e), 0);
+	assert_true(def.vsock_auto);
+	assert_int_equal(def.vsock_cid, 0);
+	assert_true(vmdef_format(&def, text, sizeof(text)) > 0);
+	assert_contains(text, "vsock-cid = auto\n");
+	struct vmdef back;
+	assert_int_equal(vmdef_parse(text, "back.ini", &back, &e), 0);
+	assert_true(back.vsock_auto);
+	assert_int_equal(vmdef_set(&def, "vsock-cid=77", &e), 0);
+	assert_false(def.vsock_auto);
+	assert_int_equal(def.vsock_cid, 77);
+	assert_int_equal(vmdef_set(&def, "vsock-cid=auto", &e), 0);
+	assert_int_equal(vmdef_set(&def, "vsock-cid=none", &e), 0);
+	assert_false(def.vsock_auto);
+	assert_true(vmdef_format(&def, text, sizeof(text)) > 0);
+	assert_null(strstr(text, "vsock"));
+	assert_int_equal(vmdef_set(&def, "vsock-cid=automatic", &e), -1);
+	assert_contains(e.msg, "is not auto, none or a number from 3 to 4294967294");
+}
+
 /* shoji set: a kernel VM switched to firmware in one call; each edit alone would not check. */
 static void test_firmware_set(void **state)
 {
@@ -634,6 +662,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_text),
 		cmocka_unit_test(test_firmware_errors),
 		cmocka_unit_test(test_firmware_definitions),
+		cmocka_unit_test(test_vsock_auto),
 		cmocka_unit_test(test_firmware_set),
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_set),

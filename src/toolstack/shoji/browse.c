@@ -1,9 +1,9 @@
 /* browse: `shoji browse [URL]`: the secure browser. A disposable VM on the browser template (the
  * image builder's `browser` recipe: a kiosk running Firefox ESR full screen), label green, with
  * a display and one user-mode NIC (NAT only: the host's loopback and other VMs are out of its
- * reach), the URL handed to the guest as the parameter url (guest_param.h); shown and switched
- * to in the seat when one runs. Closing the browser powers the guest off, and a disposable VM
- * is removed with its writes when it stops. */
+ * reach), the URL handed to the guest as the parameter url (guest_param.h), vsock-cid = auto
+ * for the image's guest agent; shown and switched to in the seat when one runs. Closing the browser powers the guest
+ * off, and a disposable VM is removed with its writes when it stops. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +60,7 @@ static int definition(struct vmdef *d, int argc, char **argv, const struct optio
 	r = r ? r : set(d, "label=%s", "green");
 	r = r ? r : set(d, "display=%s", "on");
 	r = r ? r : set(d, "nic.net.type=%s", "slirp"); /* NAT; host-loopback stays off */
+	r = r ? r : set(d, "vsock-cid=%s", "auto");     /* the image's guest agent, where the host has vsock */
 	r = r || !initrd ? r : set(d, "initrd=%s", initrd);
 	r = r || !cmdline ? r : set(d, "cmdline=%s", cmdline);
 	return r || optind == argc ? r : set(d, "param=url=%s", argv[optind]);

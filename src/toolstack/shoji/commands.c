@@ -303,12 +303,32 @@ static void print_info(struct json_object *rep)
 	struct json_object *vm, *ev;
 	if (!json_object_object_get_ex(rep, "vm", &vm))
 		return;
-	static const char *const keys[] = {"name",           "state",          "pid",        "uptime_s",
-					   "memory_mib",     "cpus",           "firmware",   "firmware_vars",
-					   "boot",           "disks",          "nics",       "label",
-					   "display",        "autostart",      "last_exit",  "error",
-					   "jail_uid",       "definition",     "serial_log", "serial_socket",
-					   "control_socket", "display_socket", "cgroup",     "cgroup_memory_max",
+	static const char *const keys[] = {"name",
+					   "state",
+					   "pid",
+					   "uptime_s",
+					   "memory_mib",
+					   "cpus",
+					   "firmware",
+					   "firmware_vars",
+					   "boot",
+					   "disks",
+					   "nics",
+					   "label",
+					   "display",
+					   "autostart",
+					   "vsock_cid",
+					   "vsock_auto",
+					   "last_exit",
+					   "error",
+					   "jail_uid",
+					   "definition",
+					   "serial_log",
+					   "serial_socket",
+					   "control_socket",
+					   "display_socket",
+					   "cgroup",
+					   "cgroup_memory_max",
 					   "cgroup_pids_max"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		struct json_object *v;

@@ -15,7 +15,7 @@ static const struct command {
 	{"create",
 	 "NAME [--memory SIZE] [--cpus N] [--kernel PATH] [--initrd PATH] [--cmdline STR]\n"
 	 "       [--firmware uefi|CODE,vars=TEMPLATE] (a UEFI boot from the disks instead of a kernel)\n"
-	 "       [--disk PATH[,ro][,serial=ID][,format=raw|qcow2]]... [--net SPEC]... [--vsock CID]\n"
+	 "       [--disk PATH[,ro][,serial=ID][,format=raw|qcow2]]... [--net SPEC]... [--vsock CID|auto]\n"
 	 "       [--label COLOUR] [--display on|off] [--autostart yes|no]\n"
 	 "       | create [NAME] --from FILE",
 	 "define a new VM, from options or from a definition file", cmd_create},

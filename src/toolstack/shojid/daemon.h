@@ -59,6 +59,8 @@ struct vm_entry {
 	bool jail_assigned; /* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
 	uid_t jail_uid;
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
+	uint32_t vsock_cid;         /* the CID its monitor runs with (vsockcid.c), 0 none */
+	bool vsock_unavailable;     /* it asked for auto on a host without a vsock device */
 };
 
 /* The clipboard held between the user's copy and paste (clipboard.c). */
@@ -141,6 +143,14 @@ void vm_remove(struct daemon *d, const char *name);
  * picked here (disp1, disp2, ...). */
 int vm_run_disposable(struct daemon *d, const char *definition, struct client *c, enum proto_code *code, struct err *e);
 bool vm_active(const struct vm_entry *vm);
+
+/* vsockcid.c: the CID of a VM started with vsock-cid = auto (all on shojid's one thread) */
+#define VSOCKCID_AUTO_FIRST 1000000u
+#define VSOCKCID_DEVICE     "/dev/vhost-vsock"
+/* At a start: vm's CID from def (a fixed one, or with vsock_auto a free one written into def).
+ * When def asks for auto and the host has no vsock device, def and vm get none and
+ * vm->vsock_unavailable is set (the "started" event says so). */
+void vsockcid_assign(struct daemon *d, struct vm_entry *vm, struct vmdef *def);
 
 /* jailuid.c: one jail uid per VM, from --jail-uids (all on shojid's one thread) */
 #define JAILUID_DEFAULT_FIRST 65536

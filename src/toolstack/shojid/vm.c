@@ -114,6 +114,8 @@ void vm_save(struct daemon *d, struct vm_entry *vm)
 	json_object_object_add(o, "uses", uses);
 	if (vm->jail_assigned)
 		json_object_object_add(o, "jail_uid", json_object_new_int64(vm->jail_uid));
+	if (vm->vsock_cid && vm_active(vm))
+		json_object_object_add(o, "vsock_cid", json_object_new_int64(vm->vsock_cid));
 	json_object_object_add(o, "owner", json_object_new_int64(vm->owner));
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	struct err e;
@@ -193,6 +195,21 @@ static struct json_object *ok_reply(struct vm_entry *vm)
 	if (vm->monitor)
 		json_object_object_add(o, "pid", json_object_new_int(vm->monitor));
 	return o;
+}
+
+/* "started", with the vsock CID the guest agent is reached at (or why it has none). */
+static void started_event(struct daemon *d, struct vm_entry *vm)
+{
+	if (vm->vsock_cid)
+		events_add(d, vm->name, "started", "monitor pid %d, vsock CID %u", (int)vm->monitor,
+			   (unsigned)vm->vsock_cid);
+	else if (vm->vsock_unavailable)
+		events_add(d, vm->name, "started",
+			   "monitor pid %d, no vsock device (vsock-cid = auto, but this host has no %s: "
+			   "modprobe vhost_vsock)",
+			   (int)vm->monitor, VSOCKCID_DEVICE);
+	else
+		events_add(d, vm->name, "started", "monitor pid %d", (int)vm->monitor);
 }
 
 static void answer_waiter(struct daemon *d, struct vm_entry *vm, struct json_object *reply)
@@ -438,6 +455,7 @@ int vm_start_checked(struct daemon *d, struct vm_entry *vm, struct vmdef *def, s
 	if (jailuid_assign(d, vm, e) < 0 || template_apply(d, vm, def, code, e) < 0)
 		goto out;
 	*code = PROTO_ERROR;
+	vsockcid_assign(d, vm, def);
 	if (snapshot_apply(d, vm->name, def, e) < 0 || jail_check(d, vm, def, e) < 0)
 		goto out;
 	lock = take_lock(d, vm->name, e);
@@ -753,7 +771,7 @@ static void start_progress(struct daemon *d, struct vm_entry *vm)
 			: VM_RUNNING;
 		json_object_put(rep);
 		vm_save(d, vm);
-		events_add(d, vm->name, "started", "monitor pid %d", (int)vm->monitor);
+		started_event(d, vm);
 		vm->start_pending = false;
 		answer_waiter(d, vm, ok_reply(vm));
 		return;
@@ -850,6 +868,9 @@ static void adopt(struct daemon *d, const char *name)
 	if (o && json_object_object_get_ex(o, "owner", &v) && json_object_is_type(v, json_type_int) &&
 	    json_object_get_int64(v) >= 0 && json_object_get_int64(v) < 0x7fffffff)
 		vm->owner = (uid_t)json_object_get_int64(v); /* absent: root's, from before owners */
+	if (o && json_object_object_get_ex(o, "vsock_cid", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) > 2 && json_object_get_int64(v) < 0xFFFFFFFFll)
+		vm->vsock_cid = (uint32_t)json_object_get_int64(v); /* running: kept from other autos */
 	if (o && json_object_object_get_ex(o, "jail_uid", &v) && json_object_is_type(v, json_type_int) &&
 	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
 		jailuid_recorded(d, vm, (uid_t)json_object_get_int64(v));
