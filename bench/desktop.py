@@ -3,8 +3,8 @@
 QEMU with the same image, measured the same way in one run, inside the KVM harness. Each side
 boots the image by direct kernel boot (the kernel, initrd and command line of the image's own
 ESP and manifest, which bench/desktop takes out with tests/image/boot_files.py before the
-harness starts) on a qcow2 overlay, with a user-mode network, 2 vCPUs and a 1280x800 display
-shown in an SDL window on one virtual X server (Xvfb):
+harness starts) on a qcow2 overlay, with a user-mode network, 2 vCPUs (--cpus) and a 1280x800
+display shown in an SDL window on one virtual X server (Xvfb):
 
 - shoji: shoji-vmm --display socket:... and shoji-seat (the picture 1:1 under the bar);
 - QEMU: virtio-gpu-pci,xres=1280,yres=800 -display sdl (Debian's qemu-system-gui), with SDL's
@@ -135,7 +135,7 @@ class Shoji(Side):
         im = self.image
         self.procs.append(subprocess.Popen(
             [self.a.vmm, "--kernel", im["kernel"], "--initrd", im["initrd"], "--cmdline", im["cmdline"],
-             "--disk", f"{self.overlay},format=qcow2", "--memory", "2048", "--cpus", "2", "--net", "slirp", "--rng",
+             "--disk", f"{self.overlay},format=qcow2", "--memory", "2048", "--cpus", str(self.a.cpus), "--net", "slirp", "--rng",
              "--display", f"socket:{disp},size={WIDTH}x{HEIGHT}", "--serial-log", self.log],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.err("shoji-vmm")))
         seatlib.wait_until(lambda: os.path.exists(disp), 60, "the display socket")
@@ -159,7 +159,7 @@ class Qemu(Side):
         im = self.image
         env = dict(self.x.env(), **(SOFTWARE_SDL if self.a.qemu_renderer == "software" else {}))
         self.procs.append(subprocess.Popen(
-            [self.a.qemu, "-enable-kvm", "-cpu", "host", "-m", "2048", "-smp", "2", "-M", "q35", "-nodefaults",
+            [self.a.qemu, "-enable-kvm", "-cpu", "host", "-m", "2048", "-smp", str(self.a.cpus), "-M", "q35", "-nodefaults",
              "-no-user-config", "-device", f"virtio-gpu-pci,xres={WIDTH},yres={HEIGHT}", "-display", "sdl",
              "-drive", f"file={self.overlay},format=qcow2,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0",
              "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci",
@@ -269,6 +269,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--limit", type=int, default=900, help="seconds for a boot to show its page or desktop")
     ap.add_argument("--qemu-renderer", choices=("software", "default"), default="software")
+    ap.add_argument("--cpus", type=int, default=2, help="vCPUs of each VM")
     ap.add_argument("--only", choices=("browse", "desktop"))
     a = ap.parse_args()
     a.vmm, a.seat = os.path.join(a.bindir, "shoji-vmm"), os.path.join(a.bindir, "shoji-seat")
@@ -309,7 +310,7 @@ def main():
 
 def report(a, res, failed):
     qemu = f"QEMU -display sdl ({'SDL software into the window' if a.qemu_renderer == 'software' else 'SDL default'})"
-    print(f"bench/desktop: {a.runs} run(s), {WIDTH}x{HEIGHT}, 2 vCPUs, direct kernel boot, Xvfb; QEMU: {qemu}")
+    print(f"bench/desktop: {a.runs} run(s), {WIDTH}x{HEIGHT}, {a.cpus} vCPU(s), direct kernel boot, Xvfb; QEMU: {qemu}")
     for f in failed:
         print(f"FAILED: {f}")
     b = res["browse"]

@@ -3,12 +3,13 @@
 # demo_daemon: the demo's own shojid, with its state and sockets in $demo, a fresh directory
 # that the VMs' jail uids may enter (the checkout may be in a home directory they cannot read);
 # at exit every VM it runs is killed, shojid stopped and $demo removed. In the KVM harness (no
-# udev) /dev/kvm first gets the group and mode Debian's udev rules give it, which the jailed
-# monitors reach it through. Defines shoji, which prints each command before it runs it.
+# udev) /dev/kvm and /dev/vhost-vsock first get the group and mode Debian's udev rules give
+# them, which the jailed monitors reach them through. Defines shoji, which prints each command before it runs it.
 demo_daemon() {
 	if [ "${SHOJI_IN_HARNESS:-0}" = 1 ] && [ "$(stat -c %g /dev/kvm)" = 0 ]; then
 		chgrp "$(getent group kvm | cut -d: -f3 || echo 4243)" /dev/kvm
 		chmod 660 /dev/kvm
+		[ ! -e /dev/vhost-vsock ] || chmod 666 /dev/vhost-vsock # as udev's default rule
 	fi
 	demo=$(mktemp -d)
 	chmod 755 "$demo"
