@@ -249,15 +249,23 @@ def desktop(side, seconds, limit):
     m = re.search(r"bench-end (\d+)", side.serial())
     if len(at) < 2 or not m:
         raise Failed(f"{side.what}: the frame count did not come: {side.why()}")
+    if int(m[1]) == 0:
+        raise Failed(f"{side.what}: the guest counted no frame in {seconds} s: {side.why()}")
     return int(m[1]), at["bench-end"][0] - at["bench-begin"][0], at["bench-end"][1] - at["bench-begin"][1]
 
 
 def run(cls, a, x, base, image, name, label, fn, *args):
-    side = cls(a, x, tempfile.mkdtemp(dir=base), image, name, label)
+    tmp = tempfile.mkdtemp(dir=base)
+    side = None
     try:
+        side = cls(a, x, tmp, image, name, label)
         return fn(side, *args)
+    except (OSError, ValueError, subprocess.SubprocessError) as e:  # QMP, the overlay, a socket
+        raise Failed(f"{cls.what}: {e!r}" + (f": {side.why()}" if side else "")) from e
     finally:
-        side.stop()
+        if side:
+            side.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():

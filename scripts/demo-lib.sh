@@ -2,7 +2,8 @@
 #
 # demo_daemon: the demo's own shojid, with its state and sockets in $demo, a fresh directory
 # that the VMs' jail uids may enter (the checkout may be in a home directory they cannot read);
-# at exit every VM it runs is killed, shojid stopped and $demo removed. In the KVM harness (no
+# at exit every VM it runs is killed, the processes in demo_pids and shojid stopped and $demo
+# removed. In the KVM harness (no
 # udev) /dev/kvm and /dev/vhost-vsock first get the group and mode Debian's udev rules give
 # them, which the jailed monitors reach them through. Defines shoji, which prints each command before it runs it.
 demo_daemon() {
@@ -15,6 +16,7 @@ demo_daemon() {
 	chmod 755 "$demo"
 	export SHOJI_STATE_DIR=$demo/state SHOJI_RUNTIME_DIR=$demo/run
 	daemon=
+	demo_pids=() # more processes to end at exit (the seat)
 	trap demo_cleanup EXIT
 	"$bin/shojid" >"$demo/shojid.log" 2>&1 </dev/null &
 	daemon=$!
@@ -30,6 +32,10 @@ demo_daemon() {
 
 demo_cleanup() {
 	set +e
+	for p in "${demo_pids[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	if [ -n "$daemon" ]; then
 		for vm in $("$bin/shoji" list 2>/dev/null | awk 'NR > 1 { print $1 }'); do
 			"$bin/shoji" kill "$vm" >/dev/null 2>&1

@@ -315,7 +315,9 @@ static int answer(struct agent_link *l, const struct agent_msg *m, int64_t now)
 	if (asked == AGENT_TIME_SET && status == 0)
 		l->time_syncs++;
 	if (asked == AGENT_RESIZE) {
-		if (status != 0) {
+		if (status == 0 && strncmp(l->last_error, "the agent's resize", 18) == 0)
+			l->last_error[0] = '\0'; /* a later resize went through */
+		else if (status != 0) {
 			snprintf(l->last_error, sizeof(l->last_error), "the agent's resize to %ux%u failed (status %u)",
 				 (unsigned)(l->sent_size >> 32), (unsigned)(uint32_t)l->sent_size, status);
 			log_warn("guest agent: %s", l->last_error);

@@ -19,8 +19,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 for v in SHOJI_BINDIR SHOJI_VMM SHOJI_GUEST_DIR SHOJI_SCRATCH; do
 	[ -n "${!v:-}" ] || fail "$v is not set (run this through meson test)"
 done
+command -v mcopy >/dev/null || skip "mcopy not found (apt-get install mtools) to take the kernel out of the image"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/shoji-browser-test.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+dir=$SHOJI_SCRATCH/browser-image
+trap 'rm -rf "$scratch" "$dir"' EXIT
 trap 'exit 1' INT TERM HUP
 
 # shellcheck source=tests/image/image_lib.sh
@@ -28,7 +30,6 @@ trap 'exit 1' INT TERM HUP
 image_or_build browser "${SHOJI_TEST_BROWSER_IMAGE:-}" SHOJI_TEST_BROWSER_IMAGE
 
 # The image and its boot files where the harness machine sees them (its /tmp is its own).
-dir=$SHOJI_SCRATCH/browser-image
 rm -rf "$dir" && mkdir -p "$dir"
 cp --sparse=always "$image" "$dir/browser.qcow2" && cp "$image.manifest" "$dir/browser.qcow2.manifest" ||
 	fail "cannot copy the image to $dir"
@@ -37,6 +38,4 @@ boot=$("$src/tests/image/boot_files.py" "$SHOJI_BINDIR/shoji-img" "$dir/browser.
 "$src/tests/harness/kvm-run" --timeout 3000 --memory 8192 --guest-dir "$SHOJI_GUEST_DIR" -- \
 	python3 "$src/tests/integration/test_browser_image.py" --bindir "$SHOJI_BINDIR" --vmm "$SHOJI_VMM" \
 	--guest-dir "$SHOJI_GUEST_DIR" --browser "$boot"
-rc=$?
-rm -rf "$dir"
-exit $rc
+exit $?

@@ -109,11 +109,11 @@ def main():
         print("SKIP: this machine has no address but loopback for the guest's NAT to reach")
         return 77
     x = seatlib.Xvfb()
-    ts = Toolstack(a)
-    if seat_as_user():
-        ts.daemon_args += ["--group", SEAT_GROUP, "--seat-user", str(SEAT_UID)]
-    seat, failed, passed = None, 0, 0
+    ts, seat, failed, passed = None, None, 0, 0
     try:
+        ts = Toolstack(a)
+        if seat_as_user():
+            ts.daemon_args += ["--group", SEAT_GROUP, "--seat-user", str(SEAT_UID)]
         ts.start_daemon()
         seat = Seat(ts, x)
         t0 = time.monotonic()
@@ -128,10 +128,11 @@ def main():
                 with open(os.path.join(ts.dir, f), "rb") as fh:
                     print(f"--- {f} (end) ---\n" + fh.read().decode(errors="replace")[-3000:])
     finally:
-        status = failed_status(ts, failed, passed)
+        status = failed_status(ts, failed, passed) if ts else 1
         if seat:
             seat.stop()
-        ts.cleanup()
+        if ts:
+            ts.cleanup()
         x.stop()
         if added:
             subprocess.run(["ip", "addr", "del", added + "/32", "dev", "lo"], capture_output=True)

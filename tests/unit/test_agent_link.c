@@ -227,6 +227,14 @@ static void resizes_coalesce(void **state)
 	assert_string_equal(link_.last_error, "the agent's resize to 111x50 failed (status 1)");
 	assert_int_equal(link_.state, AGENT_LINK_READY);
 	assert_int_equal(link_.faults, 0);
+	/* the next one goes through: the error is no longer said */
+	agent_link_resize(&link_, 640, 480, 1500);
+	serve(1500);
+	assert_int_equal(recv_frame(b, sizeof(b), &n), AGENT_RESIZE);
+	ack[1] = 0;
+	send_frame(AGENT_ACK, ack, 2);
+	serve(1600);
+	assert_string_equal(link_.last_error, "");
 }
 
 /* An agent that acknowledges a power-off and then does not carry it out. */

@@ -68,7 +68,7 @@ static struct json_object *summary(struct daemon *d, const char *name)
 		add_int(o, "disks", def->ndisks);
 		add_int(o, "nics", def->nnics);
 		/* the CID the guest agent is reached at: a running VM's own, else the definition's */
-		uint32_t cid = vm && vm_active(vm) && vm->vsock_cid ? vm->vsock_cid : def->vsock_cid;
+		uint32_t cid = vm && vm_active(vm) ? vm->vsock_cid : def->vsock_cid;
 		if (cid)
 			add_int(o, "vsock_cid", cid);
 		if (def->vsock_auto)
