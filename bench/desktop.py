@@ -65,14 +65,8 @@ class Failed(Exception):
 
 
 def share(shot, colours):
-    """The share of the sampled pixels under the seat's bar (or all, for QEMU) in colours."""
-    n = hit = 0
-    top = BAR if shot.h > HEIGHT else 0
-    for y in range(top, shot.h, 8):
-        for x in range(0, shot.w, 8):
-            n += 1
-            hit += shot.rgb(x, y) in colours
-    return hit / n if n else 0.0
+    """The share of the picture under the seat's bar (or all of it, for QEMU) in colours."""
+    return shot.share(colours, top=BAR if shot.h > HEIGHT else 0)
 
 
 class Side:

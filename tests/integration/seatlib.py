@@ -163,6 +163,12 @@ class Shot:
         r, g, b = self.px[i:i + 3]
         return r << 16 | g << 8 | b
 
+    def share(self, colours, top=0, step=8):
+        """The share of the pixels sampled every step-th from row top down that have one of
+        colours (0xRRGGBB); 0 when none is sampled."""
+        grid = [(x, y) for y in range(top, self.h, step) for x in range(0, self.w, step)]
+        return sum(self.rgb(x, y) in colours for x, y in grid) / len(grid) if grid else 0.0
+
     def count(self, rgb, step=4):
         """How many sampled pixels (every step-th) have this colour."""
         n = 0

@@ -20,7 +20,7 @@ import sys
 import time
 
 import seatlib
-from test_images import host_address, leftovers
+from test_images import host_address, leftovers, serve
 from test_seat import SEAT_GROUP, SEAT_UID, Seat, seat_as_user
 from test_toolstack import Toolstack, failed_status, wait_until
 
@@ -29,30 +29,13 @@ PAGE = (b"<!DOCTYPE html><html><head><title>shoji test page</title></head>"
         b"<body style='background:#7b1fa2;color:#fff;font-size:40px'>shoji-browse-page</body></html>\n")
 
 
-def share(shot, rgb):
-    n = hit = 0
-    for y in range(40, shot.h, 8):  # under the seat's bar
-        for x in range(0, shot.w, 8):
-            n += 1
-            hit += shot.rgb(x, y) == rgb
-    return hit / n
-
-
-def serve(root):
-    with open(os.path.join(root, "page.html"), "wb") as f:
-        f.write(PAGE)
-    srv = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "--directory", root, "0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return srv, int(srv.stdout.readline().split(" port ")[1].split()[0])
-
-
 def test_browser_image(ts, seat, boot, addr):
     t0 = time.monotonic()
     ts.ok("template", "import", "browser", boot["img"])
     print(f"# template imported in {time.monotonic() - t0:.0f} s", flush=True)
     root = os.path.join(ts.dir, "www")
     os.makedirs(root, exist_ok=True)
-    srv, port = serve(root)
+    srv, port = serve(root, PAGE)
     try:
         url = f"http://{addr}:{port}/page.html"
         t0 = time.monotonic()
@@ -66,7 +49,7 @@ def test_browser_image(ts, seat, boot, addr):
 
         def page_drawn():
             try:
-                last[0] = share(seat.shot("browse"), PAGE_RGB)
+                last[0] = seat.shot("browse").share((PAGE_RGB,), top=40)  # under the seat's bar
             except (OSError, ValueError, AssertionError):
                 return False
             return last[0] >= 0.33

@@ -399,6 +399,16 @@ def host_address():
     return None
 
 
+def serve(root, page):
+    """An HTTP server on every address of this machine for root/page.html (page's bytes):
+    (the process, its port)."""
+    with open(os.path.join(root, "page.html"), "wb") as f:
+        f.write(page)
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "--directory", root, "0"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return srv, int(srv.stdout.readline().split(" port ")[1].split()[0])
+
+
 def test_browse(ts):
     # shoji browse: a disposable VM on the template, label green, a display, NAT only (no host
     # loopback), the URL as the guest parameter url. With the real monitor the test guest's
@@ -421,12 +431,8 @@ def test_browse(ts):
     page = b"<html><body>shoji-browse-page</body></html>\n"
     root = os.path.join(ts.dir, "www")
     os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "page.html"), "wb") as f:
-        f.write(page)
-    srv = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "0.0.0.0", "--directory", root, "0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    srv, port = serve(root, page)
     try:
-        port = int(srv.stdout.readline().split(" port ")[1].split()[0])
         vms, cids = [], set()
         for host, want in ((addr, hashlib.sha256(page).hexdigest()), ("10.0.2.2", hashlib.sha256(b"").hexdigest())):
             url = f"http://{host}:{port}/page.html"
