@@ -63,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The used ring starts clean so that the device's own index is where the fuzzer put it. */
 	vfx_bring_up(&fx, features);
 	vfx_run(&fx);
+	virtio_blk_settle(&blk); /* the requests in flight complete */
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /* block: the block-device abstraction under virtio-blk and shoji-img. A block_dev is a
  * virtual disk of `size` bytes served by one backend (raw.c, qcow2.c); callers read and write
- * scatter-gather lists at byte offsets and never see the image format. One caller at a time:
- * a device is used by one thread (a disk's I/O thread, or the image tool). */
+ * scatter-gather lists at byte offsets and never see the image format. One caller at a time
+ * (a disk's I/O thread or workers, the image tool), unless ops->concurrent says otherwise. */
 #ifndef SHOJI_VMM_BLOCK_BLOCK_H
 #define SHOJI_VMM_BLOCK_BLOCK_H
 
@@ -30,6 +30,9 @@ struct block_dev;
 
 struct block_ops {
 	const char *format;
+	/* The callbacks may run on several threads at once (positional I/O on one file, no
+	 * shared metadata: raw); otherwise one at a time. */
+	bool concurrent;
 	/* Transfer the whole of iov at byte offset off; the range lies inside the disk. */
 	int (*readv)(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e);
 	int (*writev)(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e);

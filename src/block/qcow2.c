@@ -19,6 +19,14 @@
  *  5. A new refcount block is written, synced, then hooked into the refcount table; a new
  *     refcount table is written with its blocks, synced, then named in the header, synced,
  *     and only then the old table is freed (qcow2_refcount.c).
+ * Concurrency. The entry points (block_ops) take q->lock. Only the transfer of guest data to or
+ * from a standard cluster that the L2 entry shows in use (and, for a write, owned: COPIED)
+ * runs with it released (data_io), so reads and in-place writes of allocated clusters go side
+ * by side while lookups, allocation, copy-on-write and write-back stay one at a time. Such a
+ * transfer still holds the host offset it looked up; a cluster it targets may meanwhile be
+ * unmapped (the guest's own discard or write-zeroes of that range, racing its own I/O), so
+ * pending frees are applied only with no transfer in flight (wait_for_transfers): a freed
+ * cluster is never written by a late transfer after another guest offset took it.
  * Writes the guest has not flushed may be lost on a kill (a volatile write cache, which is
  * what virtio-blk's FLUSH feature tells the guest). shoji never sets the dirty bit: refcounts
  * are always exact on disk, also in an image with the lazy_refcounts compatible bit (kept as
@@ -82,6 +90,33 @@ static int l2_write(struct qcow2 *q, struct qcow2_l2 *s, struct err *e)
 	return 0;
 }
 
+/* Until no transfer runs without the lock; none starts meanwhile. Lock held (or no other
+ * thread: then nothing is in flight). */
+static void wait_for_transfers(struct qcow2 *q)
+{
+	q->drainers++;
+	while (q->io_inflight)
+		pthread_cond_wait(&q->io_idle, &q->lock);
+	q->drainers--;
+}
+
+/* Moves guest data to or from host offset `off` of clusters in use (see Concurrency above):
+ * with the lock released, unless a free waits. Lock held. */
+static int data_io(struct qcow2 *q, bool write, const struct iovec *sv, int k, uint64_t off, struct err *e)
+{
+	if (q->drainers)
+		return write ? block_fd_pwritev(q->fd, sv, k, off, q->dev.path, e)
+			     : block_fd_preadv(q->fd, sv, k, off, q->dev.path, e);
+	q->io_inflight++;
+	pthread_mutex_unlock(&q->lock);
+	int r = write ? block_fd_pwritev(q->fd, sv, k, off, q->dev.path, e)
+		      : block_fd_preadv(q->fd, sv, k, off, q->dev.path, e);
+	pthread_mutex_lock(&q->lock);
+	if (--q->io_inflight == 0 && q->drainers)
+		pthread_cond_broadcast(&q->io_idle);
+	return r;
+}
+
 int qcow2_writeback(struct qcow2 *q, struct err *e)
 {
 	bool l2_dirty = false;
@@ -110,6 +145,7 @@ int qcow2_writeback(struct qcow2 *q, struct err *e)
 		q->l1_dirty = false;
 	}
 	if (q->npending) {
+		wait_for_transfers(q);
 		if (qcow2_sync(q, e) < 0)
 			return -1;
 		for (unsigned i = 0; i < q->npending; i++)
@@ -128,6 +164,8 @@ static int l2_slot(struct qcow2 *q, struct qcow2_l2 **out, struct err *e)
 	for (unsigned i = 1; i < q->l2c_n; i++)
 		if (q->l2c[i].used < victim->used)
 			victim = &q->l2c[i];
+	if (!victim->t && !(victim->t = malloc(q->cs)))
+		return err_set(e, "out of memory for an L2 table of '%s'", q->dev.path);
 	if (victim->dirty && qcow2_writeback(q, e) < 0)
 		return -1;
 	victim->offset = 0;
@@ -203,10 +241,11 @@ int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e)
 	unsigned i;
 	uint64_t entry, host;
 	enum cluster_kind kind;
-	if (lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e) < 0)
-		return -1;
-	*out = kind != C_UNALLOC;
-	return 0;
+	pthread_mutex_lock(&q->lock);
+	int r = lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e);
+	pthread_mutex_unlock(&q->lock);
+	*out = r == 0 && kind != C_UNALLOC;
+	return r;
 }
 
 /* ---- content of a cluster ---- */
@@ -313,7 +352,7 @@ static int read_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t 
 	if (k < 0)
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
 	*used = len;
-	return block_fd_preadv(q->fd, sv, k, host + co, q->dev.path, e);
+	return data_io(q, false, sv, k, host + co, e);
 }
 
 /* Splits [off, off+len) at cluster boundaries and calls fn for each piece (len: up to the
@@ -344,7 +383,11 @@ static int for_each_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint6
 
 static int qcow2_readv(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e)
 {
-	return for_each_chunk(qcow2_of(d), iov, n, off, block_iov_len(iov, n), read_chunk, e);
+	struct qcow2 *q = qcow2_of(d);
+	pthread_mutex_lock(&q->lock);
+	int r = for_each_chunk(q, iov, n, off, block_iov_len(iov, n), read_chunk, e);
+	pthread_mutex_unlock(&q->lock);
+	return r;
 }
 
 /* ---- writes ---- */
@@ -453,7 +496,7 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
 	*used = len;
 	if (kind == C_NORMAL && owned) /* the common case: in place, a run of clusters at once */
-		return block_fd_pwritev(q->fd, sv, k, host + co, q->dev.path, e);
+		return data_io(q, true, sv, k, host + co, e);
 	if (kind == C_ZERO && host && owned) { /* a preallocated zero cluster: fill it in place */
 		if (len < q->cs) {
 			memset(q->wbuf, 0, q->cs);
@@ -501,13 +544,22 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 
 static int qcow2_writev(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e)
 {
-	return for_each_chunk(qcow2_of(d), iov, n, off, block_iov_len(iov, n), write_chunk, e);
+	struct qcow2 *q = qcow2_of(d);
+	pthread_mutex_lock(&q->lock);
+	int r = for_each_chunk(q, iov, n, off, block_iov_len(iov, n), write_chunk, e);
+	pthread_mutex_unlock(&q->lock);
+	return r;
 }
 
+/* Write-back under the lock; the last fdatasync, which covers the data of every write done
+ * before this flush began, without it. */
 static int qcow2_flush(struct block_dev *d, struct err *e)
 {
 	struct qcow2 *q = qcow2_of(d);
-	return qcow2_writeback(q, e) < 0 ? -1 : qcow2_sync(q, e);
+	pthread_mutex_lock(&q->lock);
+	int r = qcow2_writeback(q, e);
+	pthread_mutex_unlock(&q->lock);
+	return r < 0 ? -1 : qcow2_sync(q, e);
 }
 
 /* Discard and write-zeroes: whole clusters change their L2 entry; partial ones are written
@@ -556,14 +608,23 @@ static int zero_range(struct qcow2 *q, uint64_t off, uint64_t len, enum zmode mo
 	return 0;
 }
 
+static int zero_locked(struct block_dev *d, uint64_t off, uint64_t len, enum zmode mode, struct err *e)
+{
+	struct qcow2 *q = qcow2_of(d);
+	pthread_mutex_lock(&q->lock);
+	int r = zero_range(q, off, len, mode, e);
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
 static int qcow2_discard(struct block_dev *d, uint64_t off, uint64_t len, struct err *e)
 {
-	return zero_range(qcow2_of(d), off, len, Z_DISCARD, e);
+	return zero_locked(d, off, len, Z_DISCARD, e);
 }
 
 static int qcow2_write_zeroes(struct block_dev *d, uint64_t off, uint64_t len, bool may_unmap, struct err *e)
 {
-	return zero_range(qcow2_of(d), off, len, may_unmap ? Z_ZERO_UNMAP : Z_ZERO_KEEP, e);
+	return zero_locked(d, off, len, may_unmap ? Z_ZERO_UNMAP : Z_ZERO_KEEP, e);
 }
 
 static void qcow2_close(struct block_dev *d)
@@ -574,12 +635,15 @@ static void qcow2_close(struct block_dev *d)
 		(void)qcow2_flush(d, &e); /* nothing more can be done about a failure here */
 	}
 	close(q->fd);
+	pthread_cond_destroy(&q->io_idle);
+	pthread_mutex_destroy(&q->lock);
 	qcow2_free(q);
 	free(q);
 }
 
 static const struct block_ops qcow2_ops = {
 	.format = "qcow2",
+	.concurrent = true,
 	.readv = qcow2_readv,
 	.writev = qcow2_writev,
 	.flush = qcow2_flush,
@@ -588,12 +652,24 @@ static const struct block_ops qcow2_ops = {
 	.close = qcow2_close,
 };
 
+/* How many L2 tables to keep: those that map the whole disk, within the cache's bounds. */
+static unsigned l2_cache_slots(const struct qcow2 *q)
+{
+	uint64_t per_table = q->cs * (q->cs / 8); /* guest bytes one table maps */
+	uint64_t n = (q->dev.size + per_table - 1) / per_table, most = QCOW2_L2_CACHE_MAX_BYTES / q->cs;
+	most = most < QCOW2_L2_CACHE_MAX_SLOTS ? most : QCOW2_L2_CACHE_MAX_SLOTS;
+	most = most > QCOW2_L2_CACHE_MIN ? most : QCOW2_L2_CACHE_MIN;
+	return (unsigned)(n < QCOW2_L2_CACHE_MIN ? QCOW2_L2_CACHE_MIN : n > most ? most : n);
+}
+
 int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags, struct block_chain *chain,
 	       struct err *e)
 {
 	struct qcow2 *q = calloc(1, sizeof(*q));
 	if (!q)
 		return err_set(e, "out of memory opening '%s'", path);
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->io_idle, NULL);
 	q->fd = fd;
 	q->dev.fd = fd;
 	q->dev.ops = &qcow2_ops;
@@ -603,11 +679,7 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 		goto fail;
 	q->dev.discard_unit = (uint32_t)q->cs;
 	q->dev.cluster_size = q->cs;
-	q->l2c_n = (unsigned)(QCOW2_L2_CACHE_BYTES / q->cs);
-	if (q->l2c_n < QCOW2_L2_CACHE_MIN)
-		q->l2c_n = QCOW2_L2_CACHE_MIN;
-	if (q->l2c_n > 256)
-		q->l2c_n = 256;
+	q->l2c_n = l2_cache_slots(q);
 	q->l2c = calloc(q->l2c_n, sizeof(*q->l2c));
 	q->pending = calloc(2 * QCOW2_MAX_PENDING_FREES, sizeof(uint64_t));
 	q->cbuf = malloc(q->cs);
@@ -616,9 +688,6 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	q->zbuf = calloc(1, q->cs);
 	if (!q->l2c || !q->pending || !q->cbuf || !q->tmp || !q->wbuf || !q->zbuf)
 		goto oom;
-	for (unsigned i = 0; i < q->l2c_n; i++)
-		if (!(q->l2c[i].t = malloc(q->cs)))
-			goto oom;
 	if ((q->incompat & QCOW2_INCOMPAT_DIRTY) && !q->dev.read_only) {
 		struct err re;
 		if (qcow2_rebuild_refcounts(q, &re) < 0) {
@@ -635,6 +704,8 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 oom:
 	err_set(e, "out of memory opening '%s'", path);
 fail:
+	pthread_cond_destroy(&q->io_idle);
+	pthread_mutex_destroy(&q->lock);
 	qcow2_free(q);
 	free(q);
 	return -1;

@@ -5,16 +5,21 @@
 #ifndef SHOJI_VMM_BLOCK_QCOW2_H
 #define SHOJI_VMM_BLOCK_QCOW2_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "block.h"
 #include "qcow2_format.h"
 
-#define QCOW2_L2_CACHE_BYTES    (1u << 20) /* L2 tables kept in memory, at most */
-#define QCOW2_L2_CACHE_MIN      4
-#define QCOW2_RB_CACHE          8 /* refcount blocks kept in memory */
-#define QCOW2_MAX_PENDING_FREES 1024
+/* L2 tables kept in memory: enough to map the whole disk (QEMU's default on Linux), at least
+ * QCOW2_L2_CACHE_MIN and at most 32 MiB or 512 tables; a slot's table is allocated when first
+ * used, so a disk that is small or little used costs little. */
+#define QCOW2_L2_CACHE_MAX_BYTES (32u << 20)
+#define QCOW2_L2_CACHE_MAX_SLOTS 512u
+#define QCOW2_L2_CACHE_MIN       4u
+#define QCOW2_RB_CACHE           8 /* refcount blocks kept in memory */
+#define QCOW2_MAX_PENDING_FREES  1024
 
 struct qcow2_l2 {
 	uint64_t offset; /* 0: slot empty */
@@ -38,6 +43,14 @@ struct qcow2_set {
 struct qcow2 {
 	struct block_dev dev;
 	int fd;
+	/* Requests run side by side (block_ops.concurrent): each holds the lock while it reads or
+	 * changes metadata, and releases it only to move guest data to or from a cluster it found
+	 * owned and in use (qcow2.c: data_io). A cluster is freed only once no such transfer is
+	 * in flight. */
+	pthread_mutex_t lock;
+	pthread_cond_t io_idle; /* io_inflight fell to 0 while a thread drains */
+	unsigned io_inflight;   /* transfers running without the lock */
+	unsigned drainers;      /* threads waiting to free: transfers keep the lock meanwhile */
 	/* dev.backing: NULL when none, or not opened (BLOCK_OPEN_SKIP_BACKING) */
 
 	/* From the header. */

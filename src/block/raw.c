@@ -69,6 +69,7 @@ static void raw_close(struct block_dev *d)
 
 static const struct block_ops raw_ops = {
 	.format = "raw",
+	.concurrent = true,
 	.readv = raw_readv,
 	.writev = raw_writev,
 	.flush = raw_flush,

@@ -10,6 +10,7 @@
 #define SHOJI_MIN_MEMORY_MIB  32u             /* guest RAM: what the boot layout needs */
 #define SHOJI_MAX_MEMORY_MIB  (1024u * 1024u) /* guest RAM: 1 TiB */
 #define SHOJI_DISK_SERIAL_MAX 20              /* a disk's serial: virtio-blk's GET_ID bytes */
+#define SHOJI_DISK_WORKERS    4               /* threads serving one disk's requests side by side */
 #define SHOJI_CLIPBOARD_MAX   (256u << 10)    /* a clipboard's bytes between VMs (policy may allow less) */
 
 #endif

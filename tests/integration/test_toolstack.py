@@ -352,7 +352,7 @@ def cgroup2_here():
 def test_cgroups(ts):
     # Each running VM's keeper and monitor are in its own cgroup, with memory.max its RAM plus
     # the stated overhead (256 MiB; a sanitizer build 1024 MiB and half its RAM more) and
-    # pids.max 64 + vCPUs + 2 per disk and NIC.
+    # pids.max 64 + vCPUs + 2 per NIC and 2 + 4 (its workers) per disk.
     ts.cgroups = {}
     if os.geteuid() != 0 or not cgroup2_here():
         raise Skip("no cgroup2 at /sys/fs/cgroup, or not root")
@@ -373,7 +373,7 @@ def test_cgroups(ts):
         with open(os.path.join(cg, "memory.max")) as f:
             assert int(f.read()) == mem * MIB, (n, mem)
         with open(os.path.join(cg, "pids.max")) as f:
-            assert int(f.read()) == 64 + v["cpus"] + 2 * (v["disks"] + v["nics"]), n
+            assert int(f.read()) == 64 + v["cpus"] + 6 * v["disks"] + 2 * v["nics"], n
         assert v["cgroup_memory_max"] == str(mem * MIB), v
         ts.cgroups[n] = cg
     print(f"   cgroups under {os.path.dirname(cg)}")

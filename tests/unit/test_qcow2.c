@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,135 @@ static void write_read_back(void **state)
 	assert_int_equal(block_pwrite(d, a, 1, 0, &e), -1);
 	assert_contains(e.msg, "read-only");
 	block_close(d);
+}
+
+/* The L2 cache holds the tables that map the whole disk (QEMU's default), within its bounds,
+ * and keeps them: a second pass over 200 tables' worth of a 100 GiB disk reads no table again. */
+static void l2_cache_sized_for_the_disk(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, 10 * MIB, 16, NULL, NULL);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	assert_int_equal(((struct qcow2 *)d)->l2c_n, QCOW2_L2_CACHE_MIN);
+	block_close(d);
+	unlink(f->path);
+	create(f->path, 100ull << 30, 16, NULL, NULL); /* 64 KiB clusters: 512 MiB per table */
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	struct qcow2 *q = (struct qcow2 *)d;
+	assert_int_equal(q->l2c_n, 200);
+	uint8_t b[512] = {1};
+	for (uint64_t t = 0; t < 200; t++)
+		wr(d, t << 29, b, sizeof(b));
+	uint64_t held[200];
+	for (unsigned i = 0; i < 200; i++) {
+		held[i] = q->l2c[i].offset;
+		assert_true(held[i] != 0); /* every table has a slot */
+	}
+	for (uint64_t t = 0; t < 200; t++)
+		rd(d, t << 29, b, sizeof(b));
+	for (unsigned i = 0; i < 200; i++)
+		assert_int_equal(q->l2c[i].offset, held[i]); /* none was evicted for another */
+	block_close(d);
+	unlink(f->path);
+	create(f->path, 100ull << 40, 21, NULL, NULL); /* 2 MiB clusters: 32 MiB holds 16 */
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	assert_int_equal(((struct qcow2 *)d)->l2c_n, 16);
+	block_close(d);
+}
+
+/* Requests side by side (qcow2 is block_ops.concurrent): four threads, each on its own 2 MiB
+ * of a disk over a backing file, write whole and partial clusters (in place, allocating, copy
+ * on write), read them back, discard and flush; each checks its own bytes as it goes and at the
+ * end, and the image is clean afterwards. Under ASan a race on the metadata shows up as a
+ * wrong byte, a crash or a check failure. */
+#define CT_THREADS 4
+#define CT_SPAN    (2 * MIB)
+
+struct ct_arg {
+	struct block_dev *d;
+	unsigned id;
+	uint8_t *mirror; /* what this thread's span should hold */
+	int failed;
+};
+
+static void *ct_thread(void *p)
+{
+	struct ct_arg *a = p;
+	uint64_t base = a->id * CT_SPAN, x = 0x9e3779b97f4a7c15ull * (a->id + 1);
+	static _Thread_local uint8_t buf[200000], got[200000];
+	struct err e;
+	for (unsigned round = 0; round < 600 && !a->failed; round++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint64_t len = 1 + x % sizeof(buf) / 4 * (round % 3 ? 1 : 4);
+		len = len > sizeof(buf) ? sizeof(buf) : len;
+		uint64_t off = (x >> 20) % (CT_SPAN - len);
+		switch (round % 5) {
+		case 0:
+		case 1:
+		case 2:
+			fill(buf, len, (unsigned)(x >> 40));
+			if (block_pwrite(a->d, buf, len, base + off, &e) < 0)
+				a->failed = 1;
+			memcpy(a->mirror + off, buf, len);
+			break;
+		case 3:
+			if (block_pread(a->d, got, len, base + off, &e) < 0 || memcmp(got, a->mirror + off, len))
+				a->failed = 2;
+			break;
+		case 4:
+			off &= ~(uint64_t)0xffff; /* whole clusters: they read back as the backing's zeroes */
+			len = 0x10000 * (1 + x % 3);
+			if (off + len > CT_SPAN)
+				break;
+			if (block_discard(a->d, base + off, len, &e) < 0 || block_flush(a->d, &e) < 0)
+				a->failed = 3;
+			memset(a->mirror + off, 0, len);
+			break;
+		}
+	}
+	for (uint64_t off = 0; off < CT_SPAN && !a->failed; off += sizeof(got)) {
+		uint64_t len = CT_SPAN - off < sizeof(got) ? CT_SPAN - off : sizeof(got);
+		if (block_pread(a->d, got, len, base + off, &e) < 0 || memcmp(got, a->mirror + off, len))
+			a->failed = 4;
+	}
+	return NULL;
+}
+
+static void concurrent_requests(void **state)
+{
+	struct fx *f = *state;
+	char back[160];
+	snprintf(back, sizeof(back), "%s.base", f->path);
+	int bfd = open(back, O_WRONLY | O_CREAT | O_TRUNC, 0644); /* zeroes, as discarded clusters read */
+	assert_true(bfd >= 0 && ftruncate(bfd, CT_THREADS * CT_SPAN) == 0);
+	close(bfd);
+	create(f->path, CT_THREADS * CT_SPAN, 16, back, "raw");
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	assert_true(d->ops->concurrent);
+	struct ct_arg args[CT_THREADS];
+	pthread_t t[CT_THREADS];
+	for (unsigned i = 0; i < CT_THREADS; i++) {
+		args[i] = (struct ct_arg){.d = d, .id = i, .mirror = calloc(1, CT_SPAN)};
+		assert_int_equal(pthread_create(&t[i], NULL, ct_thread, &args[i]), 0);
+	}
+	for (unsigned i = 0; i < CT_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		if (args[i].failed)
+			fail_msg("thread %u failed at step %d", i, args[i].failed);
+	}
+	struct err e;
+	assert_int_equal(block_flush(d, &e), 0);
+	block_close(d);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY); /* and it all stayed */
+	static uint8_t got[CT_SPAN];
+	for (unsigned i = 0; i < CT_THREADS; i++) {
+		rd(d, i * CT_SPAN, got, CT_SPAN);
+		assert_memory_equal(got, args[i].mirror, CT_SPAN);
+		free(args[i].mirror);
+	}
+	block_close(d);
+	unlink(back);
 }
 
 static void cow_from_raw_backing(void **state)
@@ -824,6 +954,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(l2_cache_sized_for_the_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(cow_from_raw_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(chain_of_three, setup, teardown),
 		cmocka_unit_test_setup_teardown(zero_clusters, setup, teardown),

@@ -1,6 +1,7 @@
 /* test_virtio_blk: block requests against a temporary raw image: write and read back, a header
- * split over buffers, flush, device ID, discard and write-zeroes, read-only mode, and hostile
- * requests (out of range, partial sectors, no status buffer, unknown types). */
+ * split over buffers, flush, device ID, discard and write-zeroes, read-only mode, hostile
+ * requests (out of range, partial sectors, no status buffer, unknown types), requests in flight
+ * together, and a reset while they are. */
 #include "unit.h"
 
 #include <linux/virtio_blk.h>
@@ -91,6 +92,7 @@ static uint8_t request(struct bfx *f, uint32_t type, uint64_t sector, uint32_t l
 	vfx_desc(&f->v, n, STATUS, 1, 2, 0);
 	vfx_offer(&f->v, 0);
 	vfx_run(&f->v);
+	virtio_blk_settle(&f->blk);
 	return *(uint8_t *)g(f, STATUS, 1);
 }
 
@@ -133,6 +135,7 @@ static void split_header(void **state)
 	vfx_desc(&f->v, 3, STATUS, 1, 2, 0);
 	vfx_offer(&f->v, 0);
 	vfx_run(&f->v);
+	virtio_blk_settle(&f->blk);
 	assert_int_equal(*(uint8_t *)g(f, STATUS, 1), 0);
 	char buf[512];
 	file_read(f, 5 * 512, buf, 512);
@@ -184,6 +187,7 @@ static void hostile_requests(void **state)
 	vfx_desc(&f->v, 0, HDR, 16, 0, 0);
 	vfx_offer(&f->v, 0);
 	vfx_run(&f->v);
+	virtio_blk_settle(&f->blk);
 	assert_int_equal(vfx_used_idx(&f->v), (uint16_t)(before + 1));
 	assert_int_equal(vfx_used_len(&f->v, before % VFX_QUEUE_SIZE), 0);
 }
@@ -257,6 +261,66 @@ static void qcow2_magic_refused_without_format(void **state)
 	unlink(path);
 }
 
+/* Request i of a batch: header, 512 bytes of data and status in their own slots (the queue
+ * has room for two 3-descriptor requests). */
+static void batch_request(struct bfx *f, unsigned i, uint32_t type, uint64_t sector)
+{
+	uint64_t hdr = HDR + 0x100 * i, data = DATA + 0x1000 * i, status = STATUS + 0x10 * i;
+	uint32_t h[4] = {type, 0, (uint32_t)sector, (uint32_t)(sector >> 32)};
+	memcpy(g(f, hdr, 16), h, 16);
+	*(uint8_t *)g(f, status, 1) = 0xee;
+	unsigned d = 3 * i;
+	vfx_desc(&f->v, d, hdr, 16, 1, (uint16_t)(d + 1));
+	vfx_desc(&f->v, d + 1, data, 512, (uint16_t)(1 | (type == VIRTIO_BLK_T_IN ? 2 : 0)), (uint16_t)(d + 2));
+	vfx_desc(&f->v, d + 2, status, 1, 2, 0);
+	vfx_offer(&f->v, (uint16_t)d);
+}
+
+/* Two requests offered at once are both in flight and both complete, each with its own status
+ * and data, whatever order the workers finish them in. */
+static void requests_in_flight(void **state)
+{
+	struct bfx *f = *state;
+	memset(g(f, DATA, 512), 'A', 512);
+	memset(g(f, DATA + 0x1000, 512), 'B', 512);
+	batch_request(f, 0, VIRTIO_BLK_T_OUT, 10);
+	batch_request(f, 1, VIRTIO_BLK_T_OUT, 20);
+	uint16_t before = vfx_used_idx(&f->v);
+	vfx_run(&f->v);
+	virtio_blk_settle(&f->blk);
+	assert_int_equal(vfx_used_idx(&f->v), (uint16_t)(before + 2));
+	assert_int_equal(*(uint8_t *)g(f, STATUS, 1), 0);
+	assert_int_equal(*(uint8_t *)g(f, STATUS + 0x10, 1), 0);
+	memset(g(f, DATA, 512), 0, 512);
+	memset(g(f, DATA + 0x1000, 512), 0, 512);
+	batch_request(f, 0, VIRTIO_BLK_T_IN, 20);
+	batch_request(f, 1, VIRTIO_BLK_T_IN, 10);
+	vfx_run(&f->v);
+	virtio_blk_settle(&f->blk);
+	assert_int_equal(vfx_used_idx(&f->v), (uint16_t)(before + 4));
+	assert_int_equal(((uint8_t *)g(f, DATA, 512))[511], 'B');
+	assert_int_equal(((uint8_t *)g(f, DATA + 0x1000, 512))[0], 'A');
+}
+
+/* A reset while requests are in flight waits for them and drops them: nothing is completed
+ * into the rings the driver has taken back. */
+static void reset_with_requests_in_flight(void **state)
+{
+	struct bfx *f = *state;
+	memset(g(f, DATA, 512), 'R', 512);
+	memset(g(f, DATA + 0x1000, 512), 'S', 512);
+	batch_request(f, 0, VIRTIO_BLK_T_OUT, 30);
+	batch_request(f, 1, VIRTIO_BLK_T_OUT, 31);
+	uint16_t before = vfx_used_idx(&f->v);
+	vfx_run(&f->v);
+	vfx_wr(&f->v, 0x14, 0, 1); /* device status 0: reset */
+	assert_int_equal(vfx_used_idx(&f->v), before);
+	assert_int_equal(workpool_pending(&f->blk.pool), 0);
+	char buf[512];
+	file_read(f, 31 * 512, buf, 512); /* it ran: the driver cannot know, and may not care */
+	assert_int_equal(buf[0], 'S');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +328,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(split_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(device_id_and_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(requests_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(requests_in_flight, setup_qcow2, teardown),
+		cmocka_unit_test_setup_teardown(reset_with_requests_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_disk, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(qcow2_disk, setup_qcow2, teardown),
 		cmocka_unit_test(qcow2_magic_refused_without_format),

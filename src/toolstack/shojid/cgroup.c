@@ -46,7 +46,7 @@ uint64_t cgroup_memory_max_mib(const struct vmdef *def)
 
 unsigned cgroup_pids_max(const struct vmdef *def)
 {
-	return CGROUP_PIDS_BASE + def->cpus + 2 * (def->ndisks + def->nnics);
+	return CGROUP_PIDS_BASE + def->cpus + (2 + SHOJI_DISK_WORKERS) * def->ndisks + 2 * def->nnics;
 }
 
 static int write_file(int dir, const char *name, struct err *e, const char *fmt, ...)

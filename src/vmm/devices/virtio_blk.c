@@ -1,9 +1,11 @@
 /* virtio_blk: block device on a block-layer disk (see virtio_blk.h; virtio 1.x section 5.2). */
 #include "virtio_blk.h"
 
+#include <errno.h>
 #include <linux/virtio_blk.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../common/log.h"
@@ -13,6 +15,7 @@
 #define BLK_QUEUE_SIZE          256
 #define BLK_SEG_MAX             126 /* data buffers a request may have: queue size minus header and status */
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
+#define BLK_MAX_IN_FLIGHT       64 /* requests taken from the queue and not yet completed */
 
 /* The configuration fields up to the write-zeroes ones and their padding: no secure erase. */
 #define CONFIG_SIZE (offsetof(struct virtio_blk_config, unused1) + sizeof(((struct virtio_blk_config *)0)->unused1))
@@ -141,31 +144,153 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 	return written + 1;
 }
 
-static uint32_t blk_serve(struct virtio_dev *vdev, const struct virtq_chain *chain)
+/* --- requests in flight ---------------------------------------------------------------------- */
+
+/* One request handed to the workers: the chain (host pointers into guest RAM, valid as long as
+ * RAM is) and, once run, the bytes written into its buffers. */
+struct blk_req {
+	struct work work; /* first: a work is its request */
+	struct virtio_blk *b;
+	struct virtq_chain chain;
+	uint32_t written;
+	struct virtq_iov iov[BLK_SEG_MAX + 2];
+};
+
+/* On a worker: serves the request; a backend that is not concurrent is used by one at a time. */
+static void req_run(struct work *w)
 {
-	return serve(blk_of(vdev), chain);
+	struct blk_req *r = (struct blk_req *)w;
+	struct virtio_blk *b = r->b;
+	bool one = !b->disk->ops->concurrent;
+	if (one)
+		pthread_mutex_lock(&b->lock);
+	r->written = serve(b, &r->chain);
+	if (one)
+		pthread_mutex_unlock(&b->lock);
+}
+
+static struct blk_req *req_get(struct virtio_blk *b)
+{
+	struct blk_req *r = b->free;
+	if (r)
+		b->free = (struct blk_req *)r->work.next;
+	else if (!(r = malloc(sizeof(*r))))
+		return NULL;
+	r->b = b;
+	r->work.run = req_run;
+	virtq_chain_init(&r->chain, r->iov, BLK_SEG_MAX + 2);
+	return r;
+}
+
+static void req_put(struct virtio_blk *b, struct blk_req *r)
+{
+	r->work.next = (struct work *)b->free;
+	b->free = r;
+}
+
+/* Takes the queue's chains to the workers, up to BLK_MAX_IN_FLIGHT requests; past that the
+ * rest waits for completions (complete() comes back here). Lock held. */
+static void submit_queue(struct virtio_blk *b)
+{
+	struct virtq *vq = &b->vdev.queues[0].vq;
+	struct err e;
+	b->stalled = false;
+	while (virtio_queue_live(&b->vdev, 0)) {
+		if (workpool_pending(&b->pool) >= BLK_MAX_IN_FLIGHT) {
+			b->stalled = true;
+			break;
+		}
+		struct blk_req *r = req_get(b);
+		if (!r) {
+			b->stalled = true; /* out of memory: try again at the next completion */
+			break;
+		}
+		int got = virtq_pop(vq, &r->chain, &e);
+		if (got <= 0) {
+			req_put(b, r);
+			if (got < 0) {
+				log_guest(LOG_WARN, "virtio-blk %s: %s", b->path, e.msg);
+				virtio_set_needs_reset(&b->vdev);
+			}
+			break;
+		}
+		workpool_submit(&b->pool, &r->work);
+	}
+}
+
+/* Hands the finished requests back through the used ring, one interrupt for the batch, and
+ * takes more from the queue if it had to stop. Lock held. */
+static void complete(struct virtio_blk *b)
+{
+	struct work *w = workpool_reap(&b->pool);
+	bool any = w != NULL;
+	while (w) {
+		struct blk_req *r = (struct blk_req *)w;
+		w = w->next;
+		virtq_push(&b->vdev.queues[0].vq, r->chain.head, r->written);
+		req_put(b, r);
+	}
+	if (any)
+		virtio_notify_queue(&b->vdev, 0);
+	if (b->stalled)
+		submit_queue(b);
 }
 
 static void blk_notify(struct virtio_dev *vdev, unsigned q)
 {
+	(void)q;
+	submit_queue(blk_of(vdev));
+}
+
+static void blk_fd_ready(struct virtio_dev *vdev, unsigned token)
+{
+	(void)token;
+	complete(blk_of(vdev));
+}
+
+static int blk_start(struct virtio_dev *vdev, struct err *e)
+{
 	struct virtio_blk *b = blk_of(vdev);
-	struct virtq_iov iov[BLK_SEG_MAX + 2];
-	pthread_mutex_lock(&b->lock);
-	virtio_serve_queue(vdev, q, iov, BLK_SEG_MAX + 2, blk_serve);
-	pthread_mutex_unlock(&b->lock);
+	if (virtio_watch(vdev, b->pool.done_fd, 0) < 0)
+		return err_errno(e, errno, "virtio-blk %s: cannot watch its workers", b->path);
+	return 0;
+}
+
+/* The driver reset the device: the requests in flight finish (their buffers are still the
+ * driver's until then) and are dropped, not completed. Lock held. */
+static void blk_reset(struct virtio_dev *vdev)
+{
+	struct virtio_blk *b = blk_of(vdev);
+	workpool_drain(&b->pool);
+	for (struct work *w = workpool_reap(&b->pool), *next; w; w = next) {
+		next = w->next;
+		req_put(b, (struct blk_req *)w);
+	}
+	b->stalled = false;
+}
+
+void virtio_blk_settle(struct virtio_blk *b)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	while (workpool_pending(&b->pool)) {
+		workpool_drain(&b->pool);
+		complete(b);
+	}
+	pthread_mutex_unlock(&b->vdev.lock);
 }
 
 int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, struct block_dev **next, void *opaque),
 		       void *opaque)
 {
-	pthread_mutex_lock(&b->lock);
+	pthread_mutex_lock(&b->vdev.lock); /* no request starts: the I/O thread waits */
+	workpool_drain(&b->pool);
 	struct block_dev *next = NULL;
 	int r = fn(b->disk, &next, opaque);
 	if (r == 0 && next) {
 		b->disk = next;
 		b->path = next->path;
 	}
-	pthread_mutex_unlock(&b->lock);
+	pthread_mutex_unlock(&b->vdev.lock);
 	return r;
 }
 
@@ -180,6 +305,9 @@ static const struct virtio_device_ops blk_ops = {
 	.config_size = CONFIG_SIZE,
 	.config_read = config_read,
 	.queue_notify = blk_notify,
+	.fd_ready = blk_fd_ready,
+	.start = blk_start,
+	.reset = blk_reset,
 };
 
 int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, struct machine *m,
@@ -193,9 +321,14 @@ int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only
 	b->read_only = read_only;
 	b->path = disk->path;
 	snprintf(b->serial, sizeof(b->serial), "%s", serial ? serial : "");
+	if (workpool_init(&b->pool, "blk", SHOJI_DISK_WORKERS, e) < 0) {
+		b->disk = NULL;
+		return -1;
+	}
 	pthread_mutex_init(&b->lock, NULL);
 	if (virtio_dev_init(&b->vdev, &blk_ops, b, m, mem, e) < 0) {
 		pthread_mutex_destroy(&b->lock);
+		workpool_destroy(&b->pool);
 		b->disk = NULL;
 		return -1;
 	}
@@ -206,8 +339,20 @@ int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only
 
 void virtio_blk_destroy(struct virtio_blk *b)
 {
-	virtio_dev_destroy(&b->vdev);
-	if (b->disk)
+	virtio_dev_destroy(&b->vdev); /* the I/O thread has stopped: nothing submits any more */
+	if (b->disk) {
+		workpool_drain(&b->pool);
+		for (struct work *w = workpool_reap(&b->pool), *next; w; w = next) {
+			next = w->next;
+			free(w);
+		}
+		workpool_destroy(&b->pool);
 		pthread_mutex_destroy(&b->lock);
+		while (b->free) {
+			struct blk_req *r = b->free;
+			b->free = (struct blk_req *)r->work.next;
+			free(r);
+		}
+	}
 	b->disk = NULL;
 }

@@ -1,8 +1,11 @@
 /* virtio_blk: the virtio block device (type 2) on a disk image of the block layer (raw or
  * qcow2, block/): read, write, flush, discard, write-zeroes, device ID (serial), read-only
- * mode. Requests are served on the device's I/O thread and completed only when done: a write
- * is acknowledged once the backend has it (the host's page cache), a flush once the backend's
- * flush (metadata write-back, fdatasync) returns. */
+ * mode. The device's I/O thread takes requests from the queue and hands them to a few worker
+ * threads (io/workpool.h), up to 64 in flight, served side by side on a backend that allows it
+ * (raw) and one at a time otherwise (qcow2); the I/O thread completes them as they finish, in
+ * any order, one interrupt per batch. A write is acknowledged once the backend has it (the
+ * host's page cache), a flush once the backend's flush (metadata write-back, fdatasync)
+ * returns: it covers every write completed before it, as virtio asks. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_BLK_H
 #define SHOJI_VMM_DEVICES_VIRTIO_BLK_H
 
@@ -12,14 +15,20 @@
 
 #include "../../block/block.h"
 #include "../../common/limits.h"
+#include "../io/workpool.h"
 #include "../virtio/virtio.h"
 
 #define VIRTIO_BLK_SERIAL_LEN SHOJI_DISK_SERIAL_MAX
 
+struct blk_req;
+
 struct virtio_blk {
 	struct virtio_dev vdev;
-	pthread_mutex_t lock; /* held while requests are served: virtio_blk_swap waits for them */
-	struct block_dev *disk;
+	struct workpool pool;
+	pthread_mutex_t lock;   /* held by a worker while it uses a backend that is not concurrent */
+	struct blk_req *free;   /* requests to reuse; vdev.lock */
+	bool stalled;           /* chains left in the queue at the in-flight limit; vdev.lock */
+	struct block_dev *disk; /* changed only by virtio_blk_quiesce, with nothing in flight */
 	uint64_t sectors;
 	bool read_only;
 	char serial[VIRTIO_BLK_SERIAL_LEN + 1];
@@ -31,8 +40,12 @@ struct virtio_blk {
 int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, struct machine *m,
 		    const struct guest_mem *mem, struct err *e);
 void virtio_blk_destroy(struct virtio_blk *b);
+/* Waits for the requests in flight and completes them (for tests, which run the device without
+ * its I/O thread). Takes vdev.lock. */
+void virtio_blk_settle(struct virtio_blk *b);
 /* Runs fn(b->disk, opaque) with no request in flight (the requests being served finish first,
- * the next ones wait); fn may return a new device of the same size to serve from then on. */
+ * the next ones wait); fn may return a new device of the same size to serve from then on.
+ * Takes vdev.lock. */
 int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, struct block_dev **next, void *opaque),
 		       void *opaque);
 
