@@ -38,7 +38,7 @@ static void setup_once(void)
 	struct err e;
 	static struct block_dev *disk;
 	if (vfx_init(&fx) < 0 || block_open(&disk, path, BLOCK_FORMAT_RAW, 0, &e) < 0 ||
-	    virtio_blk_init(&blk, disk, false, "fuzz", &fx.fm.m, &fx.mem, &e) < 0 || vfx_attach(&fx, &blk.vdev) < 0)
+	    virtio_blk_init(&blk, disk, false, "fuzz", 2, &fx.fm.m, &fx.mem, &e) < 0 || vfx_attach(&fx, &blk.vdev) < 0)
 		abort();
 	ready = 1;
 }

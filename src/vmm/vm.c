@@ -178,7 +178,8 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 {
 	const struct vm_disk_config *d = &vm->cfg.disks[i];
 	if (!(vm->disks[i] = vm_new_device(vm, "virtio-blk", sizeof(*vm->disks[i]), destroy_blk, e)) ||
-	    virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, &vm->machine, &vm->mem, e) < 0)
+	    virtio_blk_init(vm->disks[i], d->dev, d->read_only, d->serial, vm->cfg.ncpus, &vm->machine, &vm->mem, e) <
+		    0)
 		return -1;
 	return plug(vm, &vm->disks[i]->vdev, e);
 }

@@ -25,7 +25,7 @@ struct bfx {
 	char path[96];
 };
 
-static int setup_common(void **state, bool ro, enum block_format fmt)
+static int setup_common(void **state, bool ro, enum block_format fmt, unsigned queues)
 {
 	struct bfx *f = calloc(1, sizeof(*f));
 	struct err e;
@@ -38,25 +38,29 @@ static int setup_common(void **state, bool ro, enum block_format fmt)
 	if (fmt == BLOCK_FORMAT_QCOW2 && qcow2_create(f->path, &o, &e) < 0)
 		return -1;
 	if (vfx_init(&f->v) < 0 || block_open(&f->disk, f->path, fmt, ro ? BLOCK_OPEN_RDONLY : 0, &e) < 0 ||
-	    virtio_blk_init(&f->blk, f->disk, ro, "serial-42", &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	    virtio_blk_init(&f->blk, f->disk, ro, "serial-42", queues, &f->v.fm.m, &f->v.mem, &e) < 0 ||
 	    vfx_attach(&f->v, &f->blk.vdev) < 0)
 		return -1;
-	vfx_bring_up(&f->v, 0);
+	vfx_bring_up_queues(&f->v, queues > 1 ? VIRTIO_BIT(VIRTIO_BLK_F_MQ) : 0, queues);
 	*state = f;
 	return 0;
 }
 
 static int setup(void **state)
 {
-	return setup_common(state, false, BLOCK_FORMAT_PROBE);
+	return setup_common(state, false, BLOCK_FORMAT_PROBE, 1);
 }
 static int setup_ro(void **state)
 {
-	return setup_common(state, true, BLOCK_FORMAT_PROBE);
+	return setup_common(state, true, BLOCK_FORMAT_PROBE, 1);
 }
 static int setup_qcow2(void **state)
 {
-	return setup_common(state, false, BLOCK_FORMAT_QCOW2);
+	return setup_common(state, false, BLOCK_FORMAT_QCOW2, 1);
+}
+static int setup_mq(void **state)
+{
+	return setup_common(state, false, BLOCK_FORMAT_PROBE, 2);
 }
 
 static int teardown(void **state)
@@ -321,6 +325,39 @@ static void reset_with_requests_in_flight(void **state)
 	assert_int_equal(buf[0], 'S');
 }
 
+/* Two request queues (one per vCPU): VIRTIO_BLK_F_MQ and num_queues offered, and a request on
+ * each, in flight together, completed on its own queue. */
+static void two_queues(void **state)
+{
+	struct bfx *f = *state;
+	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_BLK_F_MQ));
+	assert_int_equal(vfx_rd(&f->v, 0x2000 + 34, 2), 2); /* num_queues */
+	assert_int_equal(vfx_rd(&f->v, 0x12, 2), 2);        /* the transport's num_queues */
+	memset(g(f, DATA, 512), 'M', 512);
+	uint32_t w[4] = {VIRTIO_BLK_T_OUT, 0, 40, 0}, r[4] = {VIRTIO_BLK_T_IN, 0, 0, 0};
+	memcpy(g(f, HDR, 16), w, 16);
+	memcpy(g(f, HDR + 0x100, 16), r, 16);
+	vfx_desc_q(&f->v, 1, 0, HDR, 16, 1, 1);
+	vfx_desc_q(&f->v, 1, 1, DATA, 512, 1, 2);
+	vfx_desc_q(&f->v, 1, 2, STATUS, 1, 2, 0);
+	vfx_desc_q(&f->v, 0, 0, HDR + 0x100, 16, 1, 1);
+	vfx_desc_q(&f->v, 0, 1, DATA + 0x1000, 512, 3, 2);
+	vfx_desc_q(&f->v, 0, 2, STATUS + 0x10, 1, 2, 0);
+	vfx_offer_q(&f->v, 1, 0);
+	vfx_offer_q(&f->v, 0, 0);
+	vfx_run_q(&f->v, 1);
+	vfx_run_q(&f->v, 0);
+	virtio_blk_settle(&f->blk);
+	assert_int_equal(vfx_used_idx_q(&f->v, 0), 1);
+	assert_int_equal(vfx_used_idx_q(&f->v, 1), 1);
+	assert_int_equal(vfx_used_len_q(&f->v, 0, 0), 513); /* the read's data and status */
+	assert_int_equal(*(uint8_t *)g(f, STATUS, 1), 0);
+	assert_int_equal(*(uint8_t *)g(f, STATUS + 0x10, 1), 0);
+	char buf[512];
+	file_read(f, 40 * 512, buf, 512);
+	assert_int_equal(buf[0], 'M');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +368,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(requests_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(requests_in_flight, setup_qcow2, teardown),
 		cmocka_unit_test_setup_teardown(reset_with_requests_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(two_queues, setup_mq, teardown),
 		cmocka_unit_test_setup_teardown(read_only_disk, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(qcow2_disk, setup_qcow2, teardown),
 		cmocka_unit_test(qcow2_magic_refused_without_format),

@@ -40,6 +40,7 @@ static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, ui
 		.max_write_zeroes_sectors = BLK_MAX_DISCARD_SECTORS,
 		.max_write_zeroes_seg = 1,
 		.write_zeroes_may_unmap = 1,
+		.num_queues = vdev->num_queues,
 	};
 	memcpy(data, (uint8_t *)&c + off, len); /* inside CONFIG_SIZE: the core checked */
 }
@@ -151,6 +152,7 @@ static uint32_t serve(struct virtio_blk *b, const struct virtq_chain *c)
 struct blk_req {
 	struct work work; /* first: a work is its request */
 	struct virtio_blk *b;
+	unsigned q;
 	struct virtq_chain chain;
 	uint32_t written;
 	struct virtq_iov iov[BLK_SEG_MAX + 2];
@@ -188,23 +190,20 @@ static void req_put(struct virtio_blk *b, struct blk_req *r)
 	b->free = r;
 }
 
-/* Takes the queue's chains to the workers, up to BLK_MAX_IN_FLIGHT requests; past that the
- * rest waits for completions (complete() comes back here). Lock held. */
-static void submit_queue(struct virtio_blk *b)
+/* Takes queue q's chains to the workers, up to BLK_MAX_IN_FLIGHT requests in all; past that
+ * the rest waits for completions (complete() comes back here). Lock held. */
+static void submit_queue(struct virtio_blk *b, unsigned q)
 {
-	struct virtq *vq = &b->vdev.queues[0].vq;
+	struct virtq *vq = &b->vdev.queues[q].vq;
 	struct err e;
-	b->stalled = false;
-	while (virtio_queue_live(&b->vdev, 0)) {
-		if (workpool_pending(&b->pool) >= BLK_MAX_IN_FLIGHT) {
-			b->stalled = true;
+	b->stalled &= ~(1u << q);
+	while (virtio_queue_live(&b->vdev, q)) {
+		struct blk_req *r = workpool_pending(&b->pool) < BLK_MAX_IN_FLIGHT ? req_get(b) : NULL;
+		if (!r) { /* at the limit (or out of memory): again at the next completion */
+			b->stalled |= 1u << q;
 			break;
 		}
-		struct blk_req *r = req_get(b);
-		if (!r) {
-			b->stalled = true; /* out of memory: try again at the next completion */
-			break;
-		}
+		r->q = q;
 		int got = virtq_pop(vq, &r->chain, &e);
 		if (got <= 0) {
 			req_put(b, r);
@@ -218,28 +217,29 @@ static void submit_queue(struct virtio_blk *b)
 	}
 }
 
-/* Hands the finished requests back through the used ring, one interrupt for the batch, and
- * takes more from the queue if it had to stop. Lock held. */
+/* Hands the finished requests back through their queues' used rings, one interrupt per queue
+ * for the batch, and takes more from the queues that had to stop. Lock held. */
 static void complete(struct virtio_blk *b)
 {
-	struct work *w = workpool_reap(&b->pool);
-	bool any = w != NULL;
-	while (w) {
+	unsigned touched = 0;
+	for (struct work *w = workpool_reap(&b->pool), *next; w; w = next) {
 		struct blk_req *r = (struct blk_req *)w;
-		w = w->next;
-		virtq_push(&b->vdev.queues[0].vq, r->chain.head, r->written);
+		next = w->next;
+		virtq_push(&b->vdev.queues[r->q].vq, r->chain.head, r->written);
+		touched |= 1u << r->q;
 		req_put(b, r);
 	}
-	if (any)
-		virtio_notify_queue(&b->vdev, 0);
-	if (b->stalled)
-		submit_queue(b);
+	for (unsigned q = 0; q < b->vdev.num_queues; q++)
+		if (touched & (1u << q))
+			virtio_notify_queue(&b->vdev, q);
+	for (unsigned q = 0; q < b->vdev.num_queues; q++)
+		if (b->stalled & (1u << q))
+			submit_queue(b, q);
 }
 
 static void blk_notify(struct virtio_dev *vdev, unsigned q)
 {
-	(void)q;
-	submit_queue(blk_of(vdev));
+	submit_queue(blk_of(vdev), q);
 }
 
 static void blk_fd_ready(struct virtio_dev *vdev, unsigned token)
@@ -266,7 +266,7 @@ static void blk_reset(struct virtio_dev *vdev)
 		next = w->next;
 		req_put(b, (struct blk_req *)w);
 	}
-	b->stalled = false;
+	b->stalled = 0;
 }
 
 void virtio_blk_settle(struct virtio_blk *b)
@@ -300,7 +300,7 @@ static const struct virtio_device_ops blk_ops = {
 	.features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
 		VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
 		VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES),
-	.num_queues = 1,
+	.num_queues = VIRTIO_MAX_QUEUES, /* the most; virtio_blk_init offers as many as asked */
 	.queue_max_size = BLK_QUEUE_SIZE,
 	.config_size = CONFIG_SIZE,
 	.config_read = config_read,
@@ -310,8 +310,8 @@ static const struct virtio_device_ops blk_ops = {
 	.reset = blk_reset,
 };
 
-int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, struct machine *m,
-		    const struct guest_mem *mem, struct err *e)
+int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, unsigned queues,
+		    struct machine *m, const struct guest_mem *mem, struct err *e)
 {
 	memset(b, 0, sizeof(*b));
 	if (disk->size < SECTOR)
@@ -334,6 +334,10 @@ int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only
 	}
 	if (read_only)
 		b->vdev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	queues = queues < 1 ? 1 : queues > VIRTIO_MAX_QUEUES ? VIRTIO_MAX_QUEUES : queues;
+	virtio_set_num_queues(&b->vdev, (uint16_t)queues);
+	if (queues > 1)
+		b->vdev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* virtio_blk: the virtio block device (type 2) on a disk image of the block layer (raw or
  * qcow2, block/): read, write, flush, discard, write-zeroes, device ID (serial), read-only
- * mode. The device's I/O thread takes requests from the queue and hands them to a few worker
+ * mode, one request queue per vCPU (up to 8). The device's I/O thread takes requests from the
+ * queues and hands them to a few worker
  * threads (io/workpool.h), up to 64 in flight, served side by side on a backend that allows it
  * (raw) and one at a time otherwise (qcow2); the I/O thread completes them as they finish, in
  * any order, one interrupt per batch. A write is acknowledged once the backend has it (the
@@ -27,7 +28,7 @@ struct virtio_blk {
 	struct workpool pool;
 	pthread_mutex_t lock;   /* held by a worker while it uses a backend that is not concurrent */
 	struct blk_req *free;   /* requests to reuse; vdev.lock */
-	bool stalled;           /* chains left in the queue at the in-flight limit; vdev.lock */
+	unsigned stalled;       /* queues with chains left at the in-flight limit (bit q); vdev.lock */
 	struct block_dev *disk; /* changed only by virtio_blk_quiesce, with nothing in flight */
 	uint64_t sectors;
 	bool read_only;
@@ -36,9 +37,10 @@ struct virtio_blk {
 };
 
 /* A virtio-blk device on disk (not taken over; the disk's size is rounded down to whole
- * sectors); read_only refuses the guest's writes. */
-int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, struct machine *m,
-		    const struct guest_mem *mem, struct err *e);
+ * sectors); read_only refuses the guest's writes; `queues` request queues (1 to 8; more than
+ * one offers VIRTIO_BLK_F_MQ: the guest gives each vCPU its own). */
+int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only, const char *serial, unsigned queues,
+		    struct machine *m, const struct guest_mem *mem, struct err *e);
 void virtio_blk_destroy(struct virtio_blk *b);
 /* Waits for the requests in flight and completes them (for tests, which run the device without
  * its I/O thread). Takes vdev.lock. */

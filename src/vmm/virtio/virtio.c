@@ -32,7 +32,7 @@ static void interrupt(struct virtio_dev *vdev, unsigned source)
 
 static void device_reset(struct virtio_dev *vdev)
 {
-	for (unsigned q = 0; q < vdev->ops->num_queues; q++) {
+	for (unsigned q = 0; q < vdev->num_queues; q++) {
 		struct virtio_queue *vq = &vdev->queues[q];
 		virtq_reset(&vq->vq);
 		vq->enabled = false;
@@ -120,7 +120,7 @@ void virtio_set_needs_reset(struct virtio_dev *vdev)
 
 struct virtio_queue *virtio_queue_setup(struct virtio_dev *vdev, unsigned q)
 {
-	if (q >= vdev->ops->num_queues || vdev->queues[q].enabled)
+	if (q >= vdev->num_queues || vdev->queues[q].enabled)
 		return NULL;
 	return &vdev->queues[q];
 }
@@ -152,12 +152,12 @@ int virtio_enable_queue(struct virtio_dev *vdev, unsigned q)
 bool virtio_queue_live(const struct virtio_dev *vdev, unsigned q)
 {
 	return (vdev->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
-		q < vdev->ops->num_queues && vdev->queues[q].enabled;
+		q < vdev->num_queues && vdev->queues[q].enabled;
 }
 
 int virtio_queue_call_fd(struct virtio_dev *vdev, unsigned q)
 {
-	if (q >= vdev->ops->num_queues || !vdev->transport_ops)
+	if (q >= vdev->num_queues || !vdev->transport_ops)
 		return -1;
 	return vdev->transport_ops->queue_call_fd(vdev, q);
 }
@@ -168,7 +168,7 @@ int virtio_queue_call_fd(struct virtio_dev *vdev, unsigned q)
 static int kick(struct virtio_dev *vdev, unsigned q)
 {
 	uint64_t one = 1;
-	if (q >= vdev->ops->num_queues)
+	if (q >= vdev->num_queues)
 		return 0;
 	return write(vdev->queues[q].kick_fd, &one, sizeof(one)) < 0 ? -1 : 0;
 }
@@ -187,7 +187,7 @@ void virtio_requeue(struct virtio_dev *vdev, unsigned q)
 
 void virtio_notify_queue(struct virtio_dev *vdev, unsigned q)
 {
-	if (q < vdev->ops->num_queues && virtq_should_notify(&vdev->queues[q].vq))
+	if (q < vdev->num_queues && virtq_should_notify(&vdev->queues[q].vq))
 		interrupt(vdev, q);
 }
 
@@ -318,6 +318,7 @@ int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops
 	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_MAX_QUEUES)
 		return err_set(e, "%s: unsupported queue count", ops->name);
 	vdev->ops = ops;
+	vdev->num_queues = ops->num_queues;
 	vdev->device_features = ops->features | CORE_FEATURES;
 	vdev->device = device;
 	vdev->machine = m;
@@ -327,6 +328,12 @@ int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops
 		return -1;
 	device_reset(vdev);
 	return 0;
+}
+
+void virtio_set_num_queues(struct virtio_dev *vdev, uint16_t n)
+{
+	if (n >= 1 && n <= vdev->ops->num_queues && !vdev->transport_ops)
+		vdev->num_queues = n;
 }
 
 int virtio_dev_start(struct virtio_dev *vdev, struct err *e)

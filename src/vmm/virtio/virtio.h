@@ -32,7 +32,7 @@ struct virtio_device_ops {
 	const char *name;
 	uint16_t device_id;  /* VIRTIO_ID_* */
 	uint64_t features;   /* device-specific feature masks; the core adds its own */
-	uint16_t num_queues; /* 1 to VIRTIO_MAX_QUEUES */
+	uint16_t num_queues; /* 1 to VIRTIO_MAX_QUEUES: the most; virtio_set_num_queues may offer fewer */
 	uint16_t queue_max_size;
 	uint32_t config_size; /* bytes of device configuration space */
 	/* Bytes [offset, offset + len) of the configuration space, inside config_size; on a vCPU
@@ -87,6 +87,7 @@ struct virtio_dev {
 	/* What is offered: ops->features and the core's; a model may change it after
 	 * virtio_dev_init, before a transport is bound. */
 	uint64_t device_features;
+	uint16_t num_queues; /* ops->num_queues, or fewer (virtio_set_num_queues) */
 	uint64_t driver_features;
 	uint8_t status, config_generation;
 	struct virtio_queue queues[VIRTIO_MAX_QUEUES];
@@ -100,6 +101,9 @@ struct virtio_dev {
 /* Sets the device up, reset, with its queues' kick eventfds and the I/O thread's epoll. */
 int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device, struct machine *m,
 		    const struct guest_mem *mem, struct err *e);
+/* Offers n queues (1 to ops->num_queues) instead of ops->num_queues; after virtio_dev_init,
+ * before a transport is bound (ignored otherwise). */
+void virtio_set_num_queues(struct virtio_dev *vdev, uint16_t n);
 /* Runs ops->start, then starts the I/O thread; once bound to a transport. */
 int virtio_dev_start(struct virtio_dev *vdev, struct err *e);
 /* Stops the I/O thread and closes the core's descriptors; before the transport is destroyed.

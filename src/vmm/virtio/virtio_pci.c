@@ -69,7 +69,7 @@ static struct machine *machine(const struct virtio_pci *vp)
 }
 static unsigned nqueues(const struct virtio_pci *vp)
 {
-	return vp->vdev->ops->num_queues;
+	return vp->vdev->num_queues;
 }
 static unsigned nvectors(const struct virtio_pci *vp)
 {
@@ -294,7 +294,7 @@ static void common_read(struct virtio_pci *vp, uint32_t off, uint8_t *data, uint
 		.guest_feature_select = vp->gfselect,
 		.guest_feature = virtio_driver_features_word(vdev, vp->gfselect),
 		.msix_config = vp->msix_config,
-		.num_queues = vdev->ops->num_queues,
+		.num_queues = vdev->num_queues,
 		.device_status = vdev->status,
 		.config_generation = vdev->config_generation,
 		.queue_select = vp->queue_select,
@@ -479,7 +479,7 @@ static void caps_init(struct virtio_pci *vp)
 {
 	const struct virtio_device_ops *ops = vp->vdev->ops;
 	add_vendor_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, COMMON_OFF, COMMON_LEN);
-	add_vendor_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues);
+	add_vendor_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * vp->vdev->num_queues);
 	add_vendor_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 1);
 	if (ops->config_size)
 		add_vendor_cap(vp, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFF, ops->config_size);
