@@ -83,7 +83,7 @@ harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock tun bo
 # this tree (busybox has none of them).
 command -v cc >/dev/null || die "cc not found: install gcc"
 for tool in vsock blkio gputest efivar; do
-	cc -static -O2 -Wall -o "$work/$tool" "$src/guest/$tool.c" || die "cannot build guest/$tool.c (needs libc6-dev)"
+	cc -static -O2 -Wall -pthread -o "$work/$tool" "$src/guest/$tool.c" || die "cannot build guest/$tool.c (needs libc6-dev)"
 done
 # The guest agent (src/agent/), with the protocol's framing it shares with the monitor.
 cc -static -O2 -Wall -D_GNU_SOURCE -o "$work/shoji-agent" "$src"/src/agent/*.c "$src/src/common/agent_proto.c" \
