@@ -8,57 +8,17 @@ MiB (debugfs), and for each phase the median of the per-run ratios with their sp
 highest). A run in which a phase failed or is missing counts as incomplete: its ratio line says
 how many runs were, and a phase with no complete pair prints no ratio."""
 import argparse
-import math
 import os
-import re
 import shutil
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot import kvm_exits, watch_console  # noqa: E402
+from phases import print_table, ratios, run_phases  # noqa: E402
 
 CMDLINE = "console=ttyS0 quiet shoji.action=blkbench"
 PHASES = ("seq-write", "seq-read", "seq-read-qd4", "rand-write-qd32", "rand-read-qd32")
-RATE = re.compile(r"shoji-guest: blkio (\S+): ([\d.]+) MiB in ([\d.]+) s")
-FAILED = re.compile(r"shoji-guest: blkio \S+ FAILED.*")
-SHOJI, QEMU = "shoji-vmm", "qemu virtio-blk-pci"
-
-
-def run_once(cmd, timeout):
-    """{phase: (MiB/s, exits/MiB or None)} for the phases that completed."""
-    got, last = {}, {}
-
-    def seen(pid, text, _elapsed):
-        if "exits" not in last and "shoji-guest: blk begin" in text:
-            last["exits"] = kvm_exits(pid)
-        for m in RATE.finditer(text):
-            if m[1] not in got:
-                now = kvm_exits(pid)
-                mib, secs = float(m[2]), max(float(m[3]), 1e-4)
-                exits = (now - last["exits"]) / mib if None not in (now, last.get("exits")) else None
-                got[m[1]] = (mib / secs, exits)
-                last["exits"] = now
-    out, _, err = watch_console(cmd, timeout, seen)
-    missing = [p for p in PHASES if p not in got]
-    if missing:
-        failed = FAILED.search(out)
-        why = failed[0] if failed else f"no result for {', '.join(missing)}: {out[-500:]}{err[-300:]}"
-        sys.stderr.write(f"blk: {cmd[0]}: incomplete run: {why}\n")
-    return got
-
-
-def ratio_line(what, pairs, runs, better):
-    """pairs: per-run (shoji, qemu) values of the complete runs."""
-    rs = [s / q for s, q in pairs if s and q]
-    if not rs:
-        print(f"blk: {what}: no run with both sides complete: no ratio")
-        return None
-    incomplete = f", {runs - len(rs)} of {runs} runs incomplete" if len(rs) < runs else ""
-    print(f"ratio {SHOJI} / qemu, {what} (runs {min(rs):.2f}-{max(rs):.2f}x{incomplete}): "
-          f"{statistics.median(rs):.2f}x ({better} is better)")
-    return statistics.median(rs)
+SHOJI, QEMU = "shoji-vmm", "qemu"
 
 
 def main():
@@ -86,29 +46,11 @@ def main():
     res = {n: [] for n in peers}
     for _ in range(a.runs):  # interleaved: each run of one side next to one of the other
         for name, cmd in peers.items():
-            res[name].append(run_once(cmd, a.timeout))
+            res[name].append(run_phases(cmd, a.timeout, PHASES, "shoji-guest: blk begin", "blk"))
     print(f"virtio-blk, O_DIRECT in the guest, raw image, {a.runs} runs each, interleaved, medians "
           f"({'emulated harness machine: compare ratios' if os.environ.get('SHOJI_IN_HARNESS') else 'host KVM'})")
-    print(f"{'monitor':<20}" + "".join(f"{p:>17}" for p in PHASES))
-    for k, unit in ((0, "MiB/s"), (1, "exits/MiB")):
-        for name, runs in res.items():
-            vals = []
-            for p in PHASES:
-                v = [r[p][k] for r in runs if p in r and r[p][k] is not None]
-                vals.append(f"{statistics.median(v):.1f}" if v else "n/a")
-            print(f"{name + ' ' + unit:<20}" + "".join(f"{v:>17}" for v in vals))
-    medians = []
-    for p in PHASES:
-        pairs = [(s[p][0], q[p][0]) for s, q in zip(res[SHOJI], res[QEMU]) if p in s and p in q]
-        medians.append(ratio_line(f"{p} MiB/s", pairs, a.runs, "higher"))
-    for p in PHASES:
-        pairs = [(s[p][1], q[p][1]) for s, q in zip(res[SHOJI], res[QEMU]) if p in s and p in q]
-        ratio_line(f"{p} exits/MiB", pairs, a.runs, "lower")
-    got = [m for m in medians if m]
-    if got:
-        geo = math.exp(sum(math.log(m) for m in got) / len(got))
-        print(f"ratio {SHOJI} / qemu, geometric mean of the {len(got)} throughput ratios: {geo:.2f}x "
-              f"(higher is better)")
+    print_table(res, PHASES)
+    ratios(SHOJI, QEMU, res[SHOJI], res[QEMU], PHASES, "blk")
     complete = all(p in r for runs in res.values() for r in runs for p in PHASES)
     if not complete:
         print("blk: some runs were incomplete (above): the ratios cover the complete ones only")
