@@ -370,8 +370,16 @@ static void print_stats(const struct vm *vm)
 		" KiB, monitor overhead %" PRIu64 " KiB\n",
 		sum.exits, sum.io, sum.mmio, vm->pio.unknown_count + vm->mmio.unknown_count, rss >> 10, guest >> 10,
 		overhead >> 10);
+	struct memstat ms;
+	struct err e;
+	char line[512];
+	if (memstat_self((uintptr_t)vm->mem.host, vm->mem.size, &ms, &e) == 0) {
+		memstat_format(&ms, line, sizeof(line));
+		fprintf(stderr, "shoji-vmm: stats: overhead by kind: %s\n", line);
+	} else {
+		fprintf(stderr, "shoji-vmm: stats: no overhead by kind: %s\n", e.msg);
+	}
 	if (vm->cfg.display) {
-		char line[256];
 		display_server_stats(vm->cfg.display, line, sizeof(line));
 		fprintf(stderr, "shoji-vmm: stats: %s\n", line);
 	}

@@ -23,7 +23,7 @@ static const char *const allowed[] = {
 	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "mincore",
 	/* files: kernel and initrd (opened again on each boot), disks (opened once; a volatile
 	 * disk's O_TMPFILE overlay), the serial output and log,
-	 * /proc/self/statm (--stats), /proc/cpuinfo (kvm_open) */
+	 * /proc/self/statm, smaps, status and exe (--stats), /proc/cpuinfo (kvm_open) */
 	"openat", "open", "close", "read", "write", "readv", "writev", "pread64", "pwrite64",
 	"preadv", "pwritev", "preadv2", "pwritev2", "lseek", "fstat", "newfstatat", "stat", "lstat",
 	"statx", "fcntl", "dup", "dup3", "fsync", "fdatasync", "fallocate", "ftruncate", "unlink",
