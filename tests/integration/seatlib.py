@@ -137,11 +137,13 @@ def call(path, req, timeout=10):
 
 
 def wait_until(pred, timeout, what):
+    """pred's first true value, tried until timeout s have passed."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
-            if pred():
-                return
+            v = pred()
+            if v:
+                return v
         except (OSError, ValueError):
             pass
         time.sleep(0.05)
