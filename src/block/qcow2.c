@@ -25,8 +25,10 @@
  * by side while lookups, allocation, copy-on-write and write-back stay one at a time. Such a
  * transfer still holds the host offset it looked up; a cluster it targets may meanwhile be
  * unmapped (the guest's own discard or write-zeroes of that range, racing its own I/O), so
- * pending frees are applied only with no transfer in flight (wait_for_transfers): a freed
- * cluster is never written by a late transfer after another guest offset took it.
+ * pending frees are applied only with no transfer in flight (wait_for_transfers, which waits
+ * on a lock of its own and keeps q->lock: no other request may run while one is in the middle
+ * of changing metadata): a freed cluster is never written by a late transfer after another
+ * guest offset took it.
  * Writes the guest has not flushed may be lost on a kill (a volatile write cache, which is
  * what virtio-blk's FLUSH feature tells the guest). shoji never sets the dirty bit: refcounts
  * are always exact on disk, also in an image with the lazy_refcounts compatible bit (kept as
@@ -90,30 +92,31 @@ static int l2_write(struct qcow2 *q, struct qcow2_l2 *s, struct err *e)
 	return 0;
 }
 
-/* Until no transfer runs without the lock; none starts meanwhile. Lock held (or no other
- * thread: then nothing is in flight). */
+/* Until no transfer runs without the lock. Lock held, and kept: no transfer starts meanwhile
+ * (one starts only under the lock), and no other request sees the metadata half changed. */
 static void wait_for_transfers(struct qcow2 *q)
 {
-	q->drainers++;
+	pthread_mutex_lock(&q->io_lock);
 	while (q->io_inflight)
-		pthread_cond_wait(&q->io_idle, &q->lock);
-	q->drainers--;
+		pthread_cond_wait(&q->io_idle, &q->io_lock);
+	pthread_mutex_unlock(&q->io_lock);
 }
 
-/* Moves guest data to or from host offset `off` of clusters in use (see Concurrency above):
- * with the lock released, unless a free waits. Lock held. */
+/* Moves guest data to or from host offset `off` of clusters in use (see Concurrency above),
+ * with the lock released. Lock held (taken again before it returns). */
 static int data_io(struct qcow2 *q, bool write, const struct iovec *sv, int k, uint64_t off, struct err *e)
 {
-	if (q->drainers)
-		return write ? block_fd_pwritev(q->fd, sv, k, off, q->dev.path, e)
-			     : block_fd_preadv(q->fd, sv, k, off, q->dev.path, e);
+	pthread_mutex_lock(&q->io_lock);
 	q->io_inflight++;
+	pthread_mutex_unlock(&q->io_lock);
 	pthread_mutex_unlock(&q->lock);
 	int r = write ? block_fd_pwritev(q->fd, sv, k, off, q->dev.path, e)
 		      : block_fd_preadv(q->fd, sv, k, off, q->dev.path, e);
-	pthread_mutex_lock(&q->lock);
-	if (--q->io_inflight == 0 && q->drainers)
+	pthread_mutex_lock(&q->io_lock);
+	if (--q->io_inflight == 0)
 		pthread_cond_broadcast(&q->io_idle);
+	pthread_mutex_unlock(&q->io_lock);
+	pthread_mutex_lock(&q->lock);
 	return r;
 }
 
@@ -636,6 +639,7 @@ static void qcow2_close(struct block_dev *d)
 	}
 	close(q->fd);
 	pthread_cond_destroy(&q->io_idle);
+	pthread_mutex_destroy(&q->io_lock);
 	pthread_mutex_destroy(&q->lock);
 	qcow2_free(q);
 	free(q);
@@ -656,7 +660,8 @@ static const struct block_ops qcow2_ops = {
 static unsigned l2_cache_slots(const struct qcow2 *q)
 {
 	uint64_t per_table = q->cs * (q->cs / 8); /* guest bytes one table maps */
-	uint64_t n = (q->dev.size + per_table - 1) / per_table, most = QCOW2_L2_CACHE_MAX_BYTES / q->cs;
+	uint64_t n = (q->dev.size + per_table - 1) / per_table;
+	uint64_t most = (q->dev.read_only ? QCOW2_L2_CACHE_RO_BYTES : QCOW2_L2_CACHE_MAX_BYTES) / q->cs;
 	most = most < QCOW2_L2_CACHE_MAX_SLOTS ? most : QCOW2_L2_CACHE_MAX_SLOTS;
 	most = most > QCOW2_L2_CACHE_MIN ? most : QCOW2_L2_CACHE_MIN;
 	return (unsigned)(n < QCOW2_L2_CACHE_MIN ? QCOW2_L2_CACHE_MIN : n > most ? most : n);
@@ -669,6 +674,7 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	if (!q)
 		return err_set(e, "out of memory opening '%s'", path);
 	pthread_mutex_init(&q->lock, NULL);
+	pthread_mutex_init(&q->io_lock, NULL);
 	pthread_cond_init(&q->io_idle, NULL);
 	q->fd = fd;
 	q->dev.fd = fd;
@@ -705,6 +711,7 @@ oom:
 	err_set(e, "out of memory opening '%s'", path);
 fail:
 	pthread_cond_destroy(&q->io_idle);
+	pthread_mutex_destroy(&q->io_lock);
 	pthread_mutex_destroy(&q->lock);
 	qcow2_free(q);
 	free(q);

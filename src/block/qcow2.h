@@ -12,10 +12,14 @@
 #include "block.h"
 #include "qcow2_format.h"
 
-/* L2 tables kept in memory: enough to map the whole disk (QEMU's default on Linux), at least
- * QCOW2_L2_CACHE_MIN and at most 32 MiB or 512 tables; a slot's table is allocated when first
- * used, so a disk that is small or little used costs little. */
-#define QCOW2_L2_CACHE_MAX_BYTES (32u << 20)
+/* L2 tables kept in memory: enough to map the whole disk (as QEMU sizes its cache), at least
+ * QCOW2_L2_CACHE_MIN and at most 512 tables or 16 MiB for a writable image, 2 MiB for a
+ * read-only one (a backing file: only what the image above it lacks is looked up there); a
+ * slot's table is allocated when first used, so a disk that is small or little used costs
+ * little. A chain of BLOCK_MAX_CHAIN images holds at most 16 + 15 x 2 = 46 MiB of tables
+ * (shojid's memory.max counts that for each disk: CGROUP_DISK_MIB). */
+#define QCOW2_L2_CACHE_MAX_BYTES (16u << 20)
+#define QCOW2_L2_CACHE_RO_BYTES  (2u << 20)
 #define QCOW2_L2_CACHE_MAX_SLOTS 512u
 #define QCOW2_L2_CACHE_MIN       4u
 #define QCOW2_RB_CACHE           8 /* refcount blocks kept in memory */
@@ -48,9 +52,9 @@ struct qcow2 {
 	 * owned and in use (qcow2.c: data_io). A cluster is freed only once no such transfer is
 	 * in flight. */
 	pthread_mutex_t lock;
-	pthread_cond_t io_idle; /* io_inflight fell to 0 while a thread drains */
-	unsigned io_inflight;   /* transfers running without the lock */
-	unsigned drainers;      /* threads waiting to free: transfers keep the lock meanwhile */
+	pthread_mutex_t io_lock; /* io_inflight and io_idle: a waiter keeps `lock` while it waits */
+	pthread_cond_t io_idle;  /* io_inflight fell to 0 */
+	unsigned io_inflight;    /* transfers running without `lock` */
 	/* dev.backing: NULL when none, or not opened (BLOCK_OPEN_SKIP_BACKING) */
 
 	/* From the header. */

@@ -20,6 +20,7 @@
 #include "console.h"
 #include "control_server.h"
 #include "disks.h"
+#include "memstat.h"
 #include "runloop.h"
 #include "sandbox/jail.h"
 #include "sandbox/syscall_filter.h"

@@ -107,7 +107,7 @@ static void top_lib(const struct lib_sum *libs, struct memstat *m)
 	for (unsigned i = 0; i < MAX_LIBS && libs[i].name[0]; i++)
 		if (libs[i].kib > m->top_lib_kib) {
 			m->top_lib_kib = libs[i].kib;
-			snprintf(m->top_lib, sizeof(m->top_lib), "%s", libs[i].name);
+			memcpy(m->top_lib, libs[i].name, sizeof(m->top_lib)); /* both 48 bytes, terminated */
 		}
 }
 

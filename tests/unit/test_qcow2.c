@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -142,7 +143,7 @@ static void write_read_back(void **state)
 	block_close(d);
 }
 
-/* The L2 cache holds the tables that map the whole disk (QEMU's default), within its bounds,
+/* The L2 cache holds the tables that map the whole disk (as QEMU sizes it), within its bounds,
  * and keeps them: a second pass over 200 tables' worth of a 100 GiB disk reads no table again. */
 static void l2_cache_sized_for_the_disk(void **state)
 {
@@ -169,10 +170,13 @@ static void l2_cache_sized_for_the_disk(void **state)
 	for (unsigned i = 0; i < 200; i++)
 		assert_int_equal(q->l2c[i].offset, held[i]); /* none was evicted for another */
 	block_close(d);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY); /* as a backing file: 2 MiB */
+	assert_int_equal(((struct qcow2 *)d)->l2c_n, 32);
+	block_close(d);
 	unlink(f->path);
-	create(f->path, 100ull << 40, 21, NULL, NULL); /* 2 MiB clusters: 32 MiB holds 16 */
-	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
-	assert_int_equal(((struct qcow2 *)d)->l2c_n, 16);
+	create(f->path, 100ull << 40, 21, NULL, NULL); /* 2 MiB clusters: 16 MiB holds 8 */
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	assert_int_equal(((struct qcow2 *)d)->l2c_n, 8);
 	block_close(d);
 }
 
@@ -269,6 +273,150 @@ static void concurrent_requests(void **state)
 	}
 	block_close(d);
 	unlink(back);
+}
+
+/* Requests side by side over many L2 tables (4 KiB clusters over 2 GiB: the cache holds a
+ * quarter of them, so tables are evicted and written back while others are in use), with
+ * discards and flushes: every read returns what was last written there, and a copy of the file
+ * taken at any moment between two requests' metadata steps (the lock held: as a kill would
+ * leave it) has no corruption, only leaks at worst. */
+#define CM_THREADS 4
+#define CM_SPAN    (512ull << 20)
+#define CM_SLOTS   1500
+#define CM_CLUSTER 4096
+
+struct cm_arg {
+	struct block_dev *d;
+	unsigned id;
+	uint64_t pos[CM_SLOTS];
+	uint32_t ver[CM_SLOTS];
+	int failed;
+};
+
+static void cm_fill(uint8_t *b, unsigned id, unsigned slot, uint32_t ver)
+{
+	for (unsigned i = 0; i < CM_CLUSTER; i += 4) {
+		uint32_t w = ver ? (id << 28) ^ (slot << 12) ^ ver ^ i : 0;
+		memcpy(b + i, &w, 4);
+	}
+}
+
+static void *cm_thread(void *p)
+{
+	struct cm_arg *a = p;
+	struct err e;
+	uint8_t b[CM_CLUSTER], got[CM_CLUSTER];
+	uint64_t x = 88172645463325252ull * (a->id + 1);
+	for (unsigned s = 0; s < CM_SLOTS; s++) { /* distinct clusters of this thread's span */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		a->pos[s] = a->id * CM_SPAN + (s + (x % (CM_SPAN / CM_CLUSTER / CM_SLOTS)) * CM_SLOTS) * CM_CLUSTER;
+	}
+	for (unsigned r = 1; r <= 8000 && !a->failed; r++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		unsigned s = (unsigned)(x % CM_SLOTS);
+		switch ((x >> 32) % 8) {
+		case 6:
+			a->ver[s] = 0;
+			if (block_discard(a->d, a->pos[s], CM_CLUSTER, &e) < 0)
+				a->failed = 1;
+			break;
+		case 7:
+			if ((x >> 40) % 512 == 0 && block_flush(a->d, &e) < 0)
+				a->failed = 2;
+			break;
+		case 4:
+		case 5:
+			cm_fill(b, a->id, s, a->ver[s]);
+			if (block_pread(a->d, got, CM_CLUSTER, a->pos[s], &e) < 0 || memcmp(b, got, CM_CLUSTER))
+				a->failed = 3;
+			break;
+		default:
+			a->ver[s] = r;
+			cm_fill(b, a->id, s, r);
+			if (block_pwrite(a->d, b, CM_CLUSTER, a->pos[s], &e) < 0)
+				a->failed = 4;
+		}
+	}
+	for (unsigned s = 0; s < CM_SLOTS && !a->failed; s++) {
+		cm_fill(b, a->id, s, a->ver[s]);
+		if (block_pread(a->d, got, CM_CLUSTER, a->pos[s], &e) < 0 || memcmp(b, got, CM_CLUSTER))
+			a->failed = 5;
+	}
+	return NULL;
+}
+
+struct cm_snap {
+	struct qcow2 *q;
+	char path[160];
+	atomic_int done;
+	unsigned taken, corrupt;
+	char first[512];
+};
+
+/* Copies the image while holding its lock (a kill between two requests' metadata steps) and
+ * checks the copy, every few milliseconds until done. */
+static void *cm_snapper(void *p)
+{
+	struct cm_snap *sn = p;
+	static uint8_t buf[1 << 20];
+	while (!atomic_load(&sn->done)) {
+		usleep(5000);
+		pthread_mutex_lock(&sn->q->lock);
+		int out = open(sn->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		struct stat st;
+		fstat(sn->q->fd, &st);
+		for (off_t o = 0; out >= 0 && o < st.st_size;) {
+			ssize_t n = pread(sn->q->fd, buf, sizeof(buf), o);
+			if (n <= 0 || write(out, buf, (size_t)n) != n)
+				break;
+			o += n;
+		}
+		close(out);
+		pthread_mutex_unlock(&sn->q->lock);
+		struct qcow2_check_result r = {0};
+		struct err e;
+		sn->taken++;
+		if (qcow2_check(sn->path, false, &r, &e) < 0 || r.corruptions) {
+			if (!sn->corrupt++)
+				snprintf(sn->first, sizeof(sn->first), "%s", r.corruptions ? r.first_problem : e.msg);
+		}
+	}
+	return NULL;
+}
+
+static void concurrent_metadata_stays_consistent(void **state)
+{
+	struct fx *f = *state;
+	struct err e;
+	struct qcow2_create_opts o = {.size = CM_THREADS * CM_SPAN, .cluster_bits = 12};
+	assert_int_equal(qcow2_create(f->path, &o, &e), 0);
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	static struct cm_arg args[CM_THREADS];
+	static struct cm_snap sn;
+	sn = (struct cm_snap){.q = (struct qcow2 *)d};
+	snprintf(sn.path, sizeof(sn.path), "%s.kill", f->path);
+	pthread_t t[CM_THREADS], st;
+	for (unsigned i = 0; i < CM_THREADS; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].d = d;
+		args[i].id = i;
+		assert_int_equal(pthread_create(&t[i], NULL, cm_thread, &args[i]), 0);
+	}
+	assert_int_equal(pthread_create(&st, NULL, cm_snapper, &sn), 0);
+	for (unsigned i = 0; i < CM_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		if (args[i].failed)
+			fail_msg("thread %u failed at step %d", i, args[i].failed);
+	}
+	atomic_store(&sn.done, 1);
+	pthread_join(st, NULL);
+	if (sn.corrupt)
+		fail_msg("%u of %u copies taken mid-run were corrupt: %s", sn.corrupt, sn.taken, sn.first);
+	assert_true(sn.taken > 0);
+	assert_int_equal(block_flush(d, &e), 0);
+	block_close(d);
+	assert_clean(f->path);
+	unlink(sn.path);
 }
 
 static void cow_from_raw_backing(void **state)
@@ -956,6 +1104,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(write_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(l2_cache_sized_for_the_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_metadata_stays_consistent, setup, teardown),
 		cmocka_unit_test_setup_teardown(cow_from_raw_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(chain_of_three, setup, teardown),
 		cmocka_unit_test_setup_teardown(zero_clusters, setup, teardown),

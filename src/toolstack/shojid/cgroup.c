@@ -37,7 +37,8 @@
 
 uint64_t cgroup_memory_max_mib(const struct vmdef *def)
 {
-	uint64_t mib = (uint64_t)def->memory_mib + CGROUP_OVERHEAD_MIB + (def->display ? CGROUP_DISPLAY_MIB : 0);
+	uint64_t mib = (uint64_t)def->memory_mib + CGROUP_OVERHEAD_MIB + (def->display ? CGROUP_DISPLAY_MIB : 0) +
+		(uint64_t)CGROUP_DISK_MIB * def->ndisks;
 #ifdef SANITIZED
 	mib += 1024 + def->memory_mib / 2;
 #endif

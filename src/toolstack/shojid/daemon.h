@@ -241,6 +241,7 @@ int fwvars_create(struct daemon *d, const struct vm_entry *vm, const struct vmde
 /* cgroup.c: a cgroup v2 per running VM (all on shojid's one thread) */
 #define CGROUP_OVERHEAD_MIB 256 /* memory.max: guest RAM + this (+ CGROUP_DISPLAY_MIB with a display) */
 #define CGROUP_DISPLAY_MIB  256 /* the framebuffer (up to 8192x8192x4) and its copies */
+#define CGROUP_DISK_MIB     48  /* a disk's qcow2 L2 caches at most (block/qcow2.h), per disk */
 #define CGROUP_PIDS_BASE    64  /* pids.max: this + vCPUs + 2 per NIC, 2 + SHOJI_DISK_WORKERS per disk */
 uint64_t cgroup_memory_max_mib(const struct vmdef *def);
 unsigned cgroup_pids_max(const struct vmdef *def);

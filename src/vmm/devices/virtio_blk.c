@@ -198,9 +198,12 @@ static void submit_queue(struct virtio_blk *b, unsigned q)
 	struct err e;
 	b->stalled &= ~(1u << q);
 	while (virtio_queue_live(&b->vdev, q)) {
-		struct blk_req *r = workpool_pending(&b->pool) < BLK_MAX_IN_FLIGHT ? req_get(b) : NULL;
+		unsigned pending = workpool_pending(&b->pool);
+		struct blk_req *r = pending < BLK_MAX_IN_FLIGHT ? req_get(b) : NULL;
 		if (!r) { /* at the limit (or out of memory): again at the next completion */
 			b->stalled |= 1u << q;
+			if (!pending) /* none to come: try again after the other work */
+				virtio_requeue(&b->vdev, q);
 			break;
 		}
 		r->q = q;
@@ -232,9 +235,16 @@ static void complete(struct virtio_blk *b)
 	for (unsigned q = 0; q < b->vdev.num_queues; q++)
 		if (touched & (1u << q))
 			virtio_notify_queue(&b->vdev, q);
-	for (unsigned q = 0; q < b->vdev.num_queues; q++)
-		if (b->stalled & (1u << q))
+	/* The stalled queues in turn, starting after the one that went first last time, so that
+	 * a busy queue cannot take every freed slot while the others wait. */
+	unsigned n = b->vdev.num_queues;
+	for (unsigned i = 0; i < n && b->stalled; i++) {
+		unsigned q = (b->next_q + i) % n;
+		if (b->stalled & (1u << q)) {
 			submit_queue(b, q);
+			b->next_q = (q + 1) % n;
+		}
+	}
 }
 
 static void blk_notify(struct virtio_dev *vdev, unsigned q)

@@ -1,9 +1,9 @@
 /* virtio_blk: the virtio block device (type 2) on a disk image of the block layer (raw or
  * qcow2, block/): read, write, flush, discard, write-zeroes, device ID (serial), read-only
  * mode, one request queue per vCPU (up to 8). The device's I/O thread takes requests from the
- * queues and hands them to a few worker
- * threads (io/workpool.h), up to 64 in flight, served side by side on a backend that allows it
- * (raw) and one at a time otherwise (qcow2); the I/O thread completes them as they finish, in
+ * queues and hands them to a few worker threads (io/workpool.h), up to 64 in flight, served
+ * side by side (raw and qcow2 allow it: block_ops.concurrent; a backend that did not would see
+ * one request at a time, under the device's `lock`); the I/O thread completes them as they finish, in
  * any order, one interrupt per batch. A write is acknowledged once the backend has it (the
  * host's page cache), a flush once the backend's flush (metadata write-back, fdatasync)
  * returns: it covers every write completed before it, as virtio asks. */
@@ -29,6 +29,7 @@ struct virtio_blk {
 	pthread_mutex_t lock;   /* held by a worker while it uses a backend that is not concurrent */
 	struct blk_req *free;   /* requests to reuse; vdev.lock */
 	unsigned stalled;       /* queues with chains left at the in-flight limit (bit q); vdev.lock */
+	unsigned next_q;        /* the stalled queue to serve first at the next completion; vdev.lock */
 	struct block_dev *disk; /* changed only by virtio_blk_quiesce, with nothing in flight */
 	uint64_t sectors;
 	bool read_only;
