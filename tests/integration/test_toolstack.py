@@ -39,6 +39,7 @@ class Toolstack:
                         SHOJI_TEST_JOB_HOLD=os.path.join(self.dir, "job-hold"))  # test builds: see imagejob.c
         self.daemon = None
         self.daemon_args = []
+        self.seen_serial = {}  # each VM's console as serial() last read it
         self.daemon_log = open(os.path.join(self.dir, "shojid.log"), "ab")
         if self.real and os.geteuid() == 0:
             kvm_for_a_group()
@@ -87,7 +88,9 @@ class Toolstack:
         return self.js("info", name)["vm"]
 
     def serial(self, name):
-        return self.js("logs", name, "--bytes", "65536")["serial"]
+        text = self.js("logs", name, "--bytes", "65536")["serial"]
+        self.seen_serial[name] = text
+        return text
 
     def wait_marker(self, name):
         try:
@@ -1056,8 +1059,8 @@ def failed_status(ts, failed, passed):
                 try:  # what the guest printed: the evidence beside the monitor's word
                     with open(os.path.join(ts.state, "vms", m[1], "serial.log"), "rb") as s:
                         guest = s.read().decode(errors="replace")
-                except OSError:
-                    guest = ""
+                except OSError:  # a disposable VM's log goes with it: what the suite last read
+                    guest = ts.seen_serial.get(m[1], "")
                 if vmmtest.emulation_fault(int(m[2]), m[3], guest):
                     fault = m[0]
                     break
