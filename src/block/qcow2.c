@@ -243,7 +243,7 @@ int qcow2_allocates(struct qcow2 *q, uint64_t vaddr, bool *out, struct err *e)
 	struct qcow2_l2 *l2;
 	unsigned i;
 	uint64_t entry, host;
-	enum cluster_kind kind;
+	enum cluster_kind kind = C_UNALLOC;
 	pthread_mutex_lock(&q->lock);
 	int r = lookup(q, vaddr, false, &l2, &i, &entry, &kind, &host, e);
 	pthread_mutex_unlock(&q->lock);
