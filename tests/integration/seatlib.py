@@ -192,16 +192,17 @@ def xdotool(env, *args):
 
 def focus_seat(env):
     """Puts the pointer in the seat's window, so that its keys go there (Xvfb has no window
-    manager: the focus follows the pointer)."""
-    out = []
-
-    def find():
-        out[:] = subprocess.run(["xdotool", "search", "--name", "^shoji-seat$"], env=env,
-                                capture_output=True, text=True, timeout=20).stdout.split()
-        return bool(out)
-    wait_until(find, 20, "the shoji-seat window")
-    xdotool(env, "mousemove", "--window", out[0], "300", "300")
-    return out[0]
+    manager: the focus follows the pointer). The window found may be gone by the time the
+    pointer moves (SDL has replaced it: BadWindow): then it is looked up again."""
+    def find_and_move():
+        found = subprocess.run(["xdotool", "search", "--name", "^shoji-seat$"], env=env,
+                               capture_output=True, text=True, timeout=20).stdout.split()
+        for w in found:
+            if subprocess.run(["xdotool", "mousemove", "--window", w, "300", "300"], env=env,
+                              capture_output=True, timeout=20).returncode == 0:
+                return w
+        return None
+    return wait_until(find_and_move, 20, "the shoji-seat window, and the pointer in it")
 
 
 def write_png(dst, w, h, rgb):
