@@ -198,11 +198,10 @@ static void submit_queue(struct virtio_blk *b, unsigned q)
 	struct err e;
 	b->stalled &= ~(1u << q);
 	while (virtio_queue_live(&b->vdev, q)) {
-		unsigned pending = workpool_pending(&b->pool);
-		struct blk_req *r = pending < BLK_MAX_IN_FLIGHT ? req_get(b) : NULL;
+		struct blk_req *r = b->in_flight < BLK_MAX_IN_FLIGHT ? req_get(b) : NULL;
 		if (!r) { /* at the limit (or out of memory): again at the next completion */
 			b->stalled |= 1u << q;
-			if (!pending) /* none to come: try again after the other work */
+			if (!b->in_flight) /* none to come: try again after the other work */
 				virtio_requeue(&b->vdev, q);
 			break;
 		}
@@ -216,6 +215,7 @@ static void submit_queue(struct virtio_blk *b, unsigned q)
 			}
 			break;
 		}
+		b->in_flight++;
 		workpool_submit(&b->pool, &r->work);
 	}
 }
@@ -230,6 +230,7 @@ static void complete(struct virtio_blk *b)
 		next = w->next;
 		virtq_push(&b->vdev.queues[r->q].vq, r->chain.head, r->written);
 		touched |= 1u << r->q;
+		b->in_flight--;
 		req_put(b, r);
 	}
 	for (unsigned q = 0; q < b->vdev.num_queues; q++)
@@ -276,6 +277,7 @@ static void blk_reset(struct virtio_dev *vdev)
 		next = w->next;
 		req_put(b, (struct blk_req *)w);
 	}
+	b->in_flight = 0;
 	b->stalled = 0;
 }
 

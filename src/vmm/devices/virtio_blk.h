@@ -28,6 +28,7 @@ struct virtio_blk {
 	struct workpool pool;
 	pthread_mutex_t lock;   /* held by a worker while it uses a backend that is not concurrent */
 	struct blk_req *free;   /* requests to reuse; vdev.lock */
+	unsigned in_flight;     /* requests taken from the queues and not yet completed; vdev.lock */
 	unsigned stalled;       /* queues with chains left at the in-flight limit (bit q); vdev.lock */
 	unsigned next_q;        /* the stalled queue to serve first at the next completion; vdev.lock */
 	struct block_dev *disk; /* changed only by virtio_blk_quiesce, with nothing in flight */
