@@ -19,22 +19,28 @@
  *  5. A new refcount block is written, synced, then hooked into the refcount table; a new
  *     refcount table is written with its blocks, synced, then named in the header, synced,
  *     and only then the old table is freed (qcow2_refcount.c).
- * Concurrency. The entry points (block_ops) take q->lock. Only the transfer of guest data to or
- * from a standard cluster that the L2 entry shows in use (and, for a write, owned: COPIED)
- * runs with it released (data_io), so reads and in-place writes of allocated clusters go side
- * by side while lookups, allocation, copy-on-write and write-back stay one at a time. Such a
- * transfer still holds the host offset it looked up; a cluster it targets may meanwhile be
- * unmapped (the guest's own discard or write-zeroes of that range, racing its own I/O), so
- * pending frees are applied only with no transfer in flight (wait_for_transfers, which waits
- * on a lock of its own and keeps q->lock: no other request may run while one is in the middle
- * of changing metadata): a freed cluster is never written by a late transfer after another
- * guest offset took it.
+ * Concurrency. The entry points (block_ops) take q->lock. Only the transfer of guest data runs
+ * with it released (data_io): to or from a standard cluster that the L2 entry shows in use
+ * (and, for a write, owned: COPIED), and the data of a write into newly allocated clusters,
+ * whose L2 entries are set only once the lock is taken again. Such a write first claims its
+ * guest clusters, and any other write to a claimed cluster waits until the claim is released
+ * (two writes to different parts of one new cluster would each merge the old content and one
+ * would be lost); a read of it meanwhile sees the old content, as it may for any write in
+ * flight. So reads, in-place writes and allocating writes go side by side, while lookups,
+ * allocation, the read of the old content for copy-on-write and write-back stay one at a
+ * time. A transfer still holds the host offset it looked up; a cluster it targets may
+ * meanwhile be unmapped (the guest's own discard or write-zeroes of that range, racing its
+ * own I/O), so pending frees are applied only with no transfer in flight
+ * (wait_for_transfers, which waits on a lock of its own and keeps q->lock: no other request
+ * may run while one is in the middle of changing metadata): a freed cluster is never written
+ * by a late transfer after another guest offset took it.
  * Writes the guest has not flushed may be lost on a kill (a volatile write cache, which is
  * what virtio-blk's FLUSH feature tells the guest). shoji never sets the dirty bit: refcounts
  * are always exact on disk, also in an image with the lazy_refcounts compatible bit (kept as
  * it is). An image opened for writing with the dirty bit set (QEMU with lazy refcounts, killed)
  * first has its refcounts rebuilt (qcow2_rebuild.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -151,10 +157,10 @@ int qcow2_writeback(struct qcow2 *q, struct err *e)
 		wait_for_transfers(q);
 		if (qcow2_sync(q, e) < 0)
 			return -1;
-		for (unsigned i = 0; i < q->npending; i++)
-			if (qcow2_free_range(q, q->pending[2 * i], q->pending[2 * i + 1], e) < 0)
+		for (; q->npending; q->npending--) /* each off the list once freed: never freed twice */
+			if (qcow2_free_range(q, q->pending[2 * q->npending - 2], q->pending[2 * q->npending - 1], e) <
+			    0)
 				return -1;
-		q->npending = 0;
 	}
 	return 0;
 }
@@ -407,6 +413,8 @@ static int pend_free(struct qcow2 *q, uint64_t entry, uint64_t vaddr, struct err
 		return 0;
 	if (q->cbuf_entry == entry)
 		q->cbuf_entry = 0;
+	if (q->npending >= QCOW2_MAX_PENDING_FREES && qcow2_writeback(q, e) < 0)
+		return -1; /* requests side by side may fill the list between two chunks' checks */
 	q->pending[2 * q->npending] = host;
 	q->pending[2 * q->npending + 1] = len;
 	q->npending++;
@@ -441,15 +449,86 @@ static bool needs_new_cluster(enum cluster_kind kind, uint64_t entry, uint64_t h
 	return !(kind == C_NORMAL && owned) && !(kind == C_ZERO && host && owned);
 }
 
+/* ---- claims: guest clusters whose new host clusters are written without the lock ---- */
+
+static int free_claim_slot(const struct qcow2 *q)
+{
+	for (int s = 0; s < QCOW2_MAX_CLAIMS; s++)
+		if (q->claims[s].first == UINT64_MAX)
+			return s;
+	return -1;
+}
+
+static bool claimed(const struct qcow2 *q, uint64_t vaddr)
+{
+	uint64_t c = vaddr >> q->cluster_bits;
+	for (int s = 0; s < QCOW2_MAX_CLAIMS; s++)
+		if (q->claims[s].first != UINT64_MAX && c - q->claims[s].first < q->claims[s].n)
+			return true;
+	return false;
+}
+
+/* Until no other write is giving the cluster at vaddr a new host cluster. Lock held (released
+ * while waiting): the caller looks its cluster up only afterwards. */
+static void wait_unclaimed(struct qcow2 *q, uint64_t vaddr)
+{
+	while (claimed(q, vaddr))
+		pthread_cond_wait(&q->alloc_done, &q->lock);
+}
+
+/* Claims n guest clusters from the one at vaddr: until unclaim, other writes to them wait. */
+static int claim(struct qcow2 *q, uint64_t vaddr, uint64_t n)
+{
+	int s = free_claim_slot(q);
+	if (s >= 0) {
+		q->claims[s].first = vaddr >> q->cluster_bits;
+		q->claims[s].n = n;
+	}
+	return s;
+}
+
+static void unclaim(struct qcow2 *q, int s)
+{
+	q->claims[s].first = UINT64_MAX;
+	q->claims[s].n = 0;
+	pthread_cond_broadcast(&q->alloc_done);
+}
+
+/* Writes the claimed new host clusters from `host` (sv: their data) with the lock released,
+ * then points the L2 entries of the k guest clusters from vaddr at them, the old entries'
+ * clusters to be freed after the next write-back. Lock held (released meanwhile). */
+static int fill_claimed(struct qcow2 *q, uint64_t vaddr, uint64_t k, uint64_t host, uint64_t at, const struct iovec *sv,
+			int m, struct err *e)
+{
+	int s = claim(q, vaddr, k);
+	if (s < 0)
+		return err_set(e, "qcow2 image '%s': no allocation slot free", q->dev.path);
+	int r = data_io(q, true, sv, m, host + at, e);
+	for (uint64_t j = 0; r == 0 && j < k; j++) {
+		struct qcow2_l2 *l2;
+		unsigned i;
+		uint64_t entry = 0, h = 0, v = vaddr + j * q->cs;
+		enum cluster_kind kind = C_UNALLOC;
+		r = lookup(q, v, true, &l2, &i, &entry, &kind, &h, e) < 0 || pend_free(q, entry, v, e) < 0 ? -1 : 0;
+		if (r == 0) {
+			l2->t[i] = (host + j * q->cs) | QCOW2_OFLAG_COPIED;
+			l2->dirty = true;
+		}
+	}
+	unclaim(q, s);
+	return r;
+}
+
 /* Whole clusters from vaddr (which needs a new one) on, up to `rest` bytes, as long as each
- * needs a new cluster (their L2 tables are made first): new clusters taken in a row, their
- * refcounts raised with one write and their data written with one more (refcounts before
- * data, as for one cluster), then their L2 entries set. *used: the bytes done. */
+ * needs a new cluster and no other write has claimed it (their L2 tables are made first): new
+ * clusters taken in a row, their refcounts raised with one write, then their data written
+ * with one more (refcounts before data, as for one cluster) and their L2 entries set.
+ * *used: the bytes done. */
 static int alloc_run(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t rest,
 		     uint64_t *used, struct iovec *sv, struct err *e)
 {
 	uint64_t want = 1, first, more = 0;
-	while (want < QCOW2_MAX_RUN && (want + 1) * q->cs <= rest && q->npending + want + 1 < QCOW2_MAX_PENDING_FREES) {
+	while (want < QCOW2_MAX_RUN && (want + 1) * q->cs <= rest && !claimed(q, vaddr + want * q->cs)) {
 		struct qcow2_l2 *l2;
 		unsigned i;
 		uint64_t entry = 0, host = 0;
@@ -466,20 +545,49 @@ static int alloc_run(struct qcow2 *q, const struct iovec *iov, int n, uint64_t a
 	int m = block_iov_slice(iov, n, at, k * q->cs, sv, n);
 	if (m < 0)
 		return err_set(e, "qcow2 image '%s': bad request buffers", q->dev.path);
-	if (block_fd_pwritev(q->fd, sv, m, first, q->dev.path, e) < 0)
-		return -1;
-	for (uint64_t j = 0; j < k; j++) {
-		struct qcow2_l2 *l2;
-		unsigned i;
-		uint64_t entry = 0, host = 0, v = vaddr + j * q->cs;
-		enum cluster_kind kind = C_UNALLOC;
-		if (lookup(q, v, true, &l2, &i, &entry, &kind, &host, e) < 0 || pend_free(q, entry, v, e) < 0)
-			return -1;
-		l2->t[i] = (first + j * q->cs) | QCOW2_OFLAG_COPIED;
-		l2->dirty = true;
-	}
 	*used = k * q->cs;
-	return 0;
+	return fill_claimed(q, vaddr, k, first, 0, sv, m, e);
+}
+
+/* Whether the new cluster at host offset h lies past the end of the file, so that it reads as
+ * zeroes, made part of the file by a zero byte written at its end: a write never shrinks the
+ * file (a truncate could undo a later cluster written meanwhile by another request) and leaves
+ * the rest of the cluster a hole. */
+static bool zeroes_past_end(struct qcow2 *q, uint64_t h)
+{
+	struct stat st;
+	return fstat(q->fd, &st) == 0 && (uint64_t)st.st_size <= h && pwrite(q->fd, "", 1, (off_t)(h + q->cs - 1)) == 1;
+}
+
+/* A new cluster for part of one (guest bytes [vaddr, vaddr+len), data sv): the old content
+ * (backing file, zeroes, compressed, shared) merged with the new bytes and written whole
+ * before the L2 entry changes; when the old content is zeroes and the new cluster lies past
+ * the end of the file, only the new bytes. */
+static int alloc_partial(struct qcow2 *q, uint64_t entry, enum cluster_kind kind, uint64_t vaddr, uint64_t len,
+			 const struct iovec *sv, int k, struct err *e)
+{
+	uint64_t co = vaddr & (q->cs - 1), base = vaddr - co, newh;
+	bool zero_old = kind == C_ZERO || (kind == C_UNALLOC && (!q->dev.backing || base >= q->dev.backing->size));
+	uint8_t *buf = NULL;
+	int r = -1;
+	if (!zero_old && !(buf = malloc(q->cs)))
+		return err_set(e, "out of memory for a write to '%s'", q->dev.path);
+	if ((!zero_old && cluster_content(q, entry, base, buf, e) < 0) || qcow2_alloc_cluster(q, &newh, e) < 0)
+		goto out;
+	if (zero_old && zeroes_past_end(q, newh)) {
+		r = fill_claimed(q, base, 1, newh, co, sv, k, e);
+		goto out;
+	}
+	if (!buf && !(buf = calloc(1, q->cs))) {
+		err_set(e, "out of memory for a write to '%s'", q->dev.path);
+		goto out;
+	}
+	block_iov_to_buf(sv, k, 0, buf + co, len);
+	struct iovec whole = {buf, q->cs};
+	r = fill_claimed(q, base, 1, newh, 0, &whole, 1, e);
+out:
+	free(buf);
+	return r;
 }
 
 static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t at, uint64_t vaddr, uint64_t len,
@@ -487,8 +595,9 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 {
 	struct qcow2_l2 *l2;
 	unsigned i;
-	uint64_t entry, host, co = vaddr & (q->cs - 1), base = vaddr - co;
+	uint64_t entry, host, co = vaddr & (q->cs - 1);
 	enum cluster_kind kind;
+	wait_unclaimed(q, vaddr);
 	if (lookup(q, vaddr, true, &l2, &i, &entry, &kind, &host, e) < 0)
 		return -1;
 	bool owned = entry & QCOW2_OFLAG_COPIED;
@@ -513,36 +622,14 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
 		l2->dirty = true;
 		return 0;
 	}
+	if (free_claim_slot(q) < 0) { /* every slot taken: wait for one, then look again */
+		pthread_cond_wait(&q->alloc_done, &q->lock);
+		*used = 0;
+		return 0;
+	}
 	if (len == q->cs) /* whole clusters: as many as come in a row, at once */
 		return alloc_run(q, iov, n, at, vaddr, rest, used, sv, e);
-	/* A new cluster: the old content (backing file, zeroes, compressed, shared) merged with
-	 * the new bytes, written whole before the L2 entry changes. When the old content is
-	 * zeroes and the new cluster lies past the end of the file (so it reads as zeroes), only
-	 * the new bytes are written, and the file is extended over the whole cluster. */
-	uint64_t newh;
-	bool zero_old = kind == C_ZERO || (kind == C_UNALLOC && (!q->dev.backing || base >= q->dev.backing->size));
-	if (!zero_old && cluster_content(q, entry, base, q->wbuf, e) < 0)
-		return -1;
-	if (qcow2_alloc_cluster(q, &newh, e) < 0)
-		return -1;
-	struct stat st;
-	if (zero_old && fstat(q->fd, &st) == 0 && (uint64_t)st.st_size <= newh) {
-		if (block_fd_pwritev(q->fd, sv, k, newh + co, q->dev.path, e) < 0)
-			return -1;
-		if (co + len < q->cs && ftruncate(q->fd, (off_t)(newh + q->cs)) < 0)
-			return err_errno(e, errno, "disk image '%s': cannot extend the file", q->dev.path);
-	} else {
-		if (zero_old)
-			memset(q->wbuf, 0, q->cs);
-		block_iov_to_buf(sv, k, 0, q->wbuf + co, len);
-		if (block_fd_pwrite(q->fd, q->wbuf, q->cs, newh, q->dev.path, e) < 0)
-			return -1;
-	}
-	if (pend_free(q, entry, vaddr, e) < 0)
-		return -1;
-	l2->t[i] = newh | QCOW2_OFLAG_COPIED;
-	l2->dirty = true;
-	return 0;
+	return alloc_partial(q, entry, kind, vaddr, len, sv, k, e);
 }
 
 static int qcow2_writev(struct block_dev *d, const struct iovec *iov, int n, uint64_t off, struct err *e)
@@ -578,6 +665,7 @@ static int zero_range(struct qcow2 *q, uint64_t off, uint64_t len, enum zmode mo
 		bool whole = co == 0 && (chunk == q->cs || vaddr + chunk == q->dev.size);
 		if (q->npending >= QCOW2_MAX_PENDING_FREES && qcow2_writeback(q, e) < 0)
 			return -1;
+		wait_unclaimed(q, vaddr); /* else a claimed write's merged old content would land after */
 		struct qcow2_l2 *l2;
 		unsigned i;
 		uint64_t entry, host;
@@ -638,6 +726,7 @@ static void qcow2_close(struct block_dev *d)
 		(void)qcow2_flush(d, &e); /* nothing more can be done about a failure here */
 	}
 	close(q->fd);
+	pthread_cond_destroy(&q->alloc_done);
 	pthread_cond_destroy(&q->io_idle);
 	pthread_mutex_destroy(&q->io_lock);
 	pthread_mutex_destroy(&q->lock);
@@ -676,6 +765,9 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_mutex_init(&q->io_lock, NULL);
 	pthread_cond_init(&q->io_idle, NULL);
+	pthread_cond_init(&q->alloc_done, NULL);
+	for (int s = 0; s < QCOW2_MAX_CLAIMS; s++)
+		q->claims[s].first = UINT64_MAX;
 	q->fd = fd;
 	q->dev.fd = fd;
 	q->dev.ops = &qcow2_ops;
@@ -710,6 +802,7 @@ int qcow2_open(struct block_dev **out, int fd, const char *path, unsigned flags,
 oom:
 	err_set(e, "out of memory opening '%s'", path);
 fail:
+	pthread_cond_destroy(&q->alloc_done);
 	pthread_cond_destroy(&q->io_idle);
 	pthread_mutex_destroy(&q->io_lock);
 	pthread_mutex_destroy(&q->lock);

@@ -24,6 +24,7 @@
 #define QCOW2_L2_CACHE_MIN       4u
 #define QCOW2_RB_CACHE           8 /* refcount blocks kept in memory */
 #define QCOW2_MAX_PENDING_FREES  1024
+#define QCOW2_MAX_CLAIMS         16 /* allocating writes whose data moves side by side */
 
 struct qcow2_l2 {
 	uint64_t offset; /* 0: slot empty */
@@ -49,12 +50,19 @@ struct qcow2 {
 	int fd;
 	/* Requests run side by side (block_ops.concurrent): each holds the lock while it reads or
 	 * changes metadata, and releases it only to move guest data to or from a cluster it found
-	 * owned and in use (qcow2.c: data_io). A cluster is freed only once no such transfer is
-	 * in flight. */
+	 * owned and in use, or into new clusters it has claimed (qcow2.c: data_io). A cluster is
+	 * freed only once no such transfer is in flight. */
 	pthread_mutex_t lock;
 	pthread_mutex_t io_lock; /* io_inflight and io_idle: a waiter keeps `lock` while it waits */
 	pthread_cond_t io_idle;  /* io_inflight fell to 0 */
 	unsigned io_inflight;    /* transfers running without `lock` */
+	/* Guest clusters being given new host clusters while their data is written without
+	 * `lock` (qcow2.c: claim): a write, write-zeroes or discard of one of them waits on
+	 * alloc_done until the new L2 entries are set. Slots free: first == UINT64_MAX. */
+	struct {
+		uint64_t first, n; /* guest cluster numbers */
+	} claims[QCOW2_MAX_CLAIMS];
+	pthread_cond_t alloc_done; /* a claim was released (waited on with `lock`) */
 	/* dev.backing: NULL when none, or not opened (BLOCK_OPEN_SKIP_BACKING) */
 
 	/* From the header. */
@@ -94,7 +102,7 @@ struct qcow2 {
 	uint8_t *cbuf;       /* the last decompressed cluster */
 	uint64_t cbuf_entry; /* its L2 entry (0: none) */
 	uint8_t *tmp;        /* one cluster of scratch (table encoding, new refcount blocks) */
-	uint8_t *wbuf;       /* one cluster: a partial write merged with the old content */
+	uint8_t *wbuf;       /* one cluster: a partial write into a preallocated zero cluster */
 	uint8_t *zbuf;       /* one cluster of zeroes */
 	bool rebuilt;        /* the refcounts were rebuilt when the image was opened (dirty bit) */
 };

@@ -419,6 +419,145 @@ static void concurrent_metadata_stays_consistent(void **state)
 	unlink(sn.path);
 }
 
+/* Writes to different parts of one new cluster side by side: four threads each write their
+ * own 4 KiB pieces of the same unallocated 64 KiB clusters, cluster after cluster in step
+ * (a barrier per cluster), over a backing file and without one. Each piece lands: a second
+ * write to a cluster whose allocation is in flight waits for it (qcow2.c: claim) rather than
+ * merging the old content again and losing the first write's bytes. */
+#define SC_THREADS  4
+#define SC_CLUSTERS 96
+#define SC_PIECE    4096
+
+struct sc_arg {
+	struct block_dev *d;
+	pthread_barrier_t *step;
+	unsigned id;
+	int failed;
+};
+
+static void *sc_thread(void *p)
+{
+	struct sc_arg *a = p;
+	uint8_t buf[SC_PIECE];
+	struct err e;
+	for (unsigned c = 0; c < SC_CLUSTERS; c++) {
+		pthread_barrier_wait(a->step);
+		for (unsigned j = a->id; j < 0x10000 / SC_PIECE && !a->failed; j += SC_THREADS) {
+			memset(buf, (int)(1 + (c * 16 + j) % 251), sizeof(buf));
+			if (block_pwrite(a->d, buf, sizeof(buf), (uint64_t)c * 0x10000 + j * SC_PIECE, &e) < 0)
+				a->failed = 1;
+		}
+	}
+	return NULL;
+}
+
+static void shared_new_clusters(struct fx *f, const char *backing)
+{
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	pthread_barrier_t step;
+	pthread_barrier_init(&step, NULL, SC_THREADS);
+	struct sc_arg args[SC_THREADS];
+	pthread_t t[SC_THREADS];
+	for (unsigned i = 0; i < SC_THREADS; i++) {
+		args[i] = (struct sc_arg){.d = d, .step = &step, .id = i};
+		assert_int_equal(pthread_create(&t[i], NULL, sc_thread, &args[i]), 0);
+	}
+	for (unsigned i = 0; i < SC_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(args[i].failed, 0);
+	}
+	pthread_barrier_destroy(&step);
+	struct err e;
+	assert_int_equal(block_flush(d, &e), 0);
+	block_close(d);
+	assert_clean(f->path);
+	d = open_ok(f->path, BLOCK_FORMAT_QCOW2, BLOCK_OPEN_RDONLY);
+	static uint8_t got[SC_CLUSTERS * 0x10000], want[SC_CLUSTERS * 0x10000];
+	for (unsigned c = 0; c < SC_CLUSTERS; c++)
+		for (unsigned j = 0; j < 0x10000 / SC_PIECE; j++)
+			memset(want + c * 0x10000 + j * SC_PIECE, (int)(1 + (c * 16 + j) % 251), SC_PIECE);
+	rd(d, 0, got, sizeof(got));
+	for (unsigned c = 0; c < SC_CLUSTERS; c++)
+		if (memcmp(got + c * 0x10000, want + c * 0x10000, 0x10000))
+			fail_msg("cluster %u lost a piece (%s)", c,
+				 backing ? "over a backing file" : "no backing file");
+	block_close(d);
+}
+
+static void concurrent_writes_to_one_new_cluster(void **state)
+{
+	struct fx *f = *state;
+	create(f->path, SC_CLUSTERS * 0x10000, 16, NULL, NULL);
+	shared_new_clusters(f, NULL);
+	unlink(f->path);
+	make_raw(in_dir(f, "base.raw"), SC_CLUSTERS * 0x10000, 3);
+	create(f->path, SC_CLUSTERS * 0x10000, 16, "base.raw", "raw");
+	shared_new_clusters(f, "base.raw");
+}
+
+/* Write-zeroes of a whole cluster racing a 4 KiB write into it, both on a cluster new over a
+ * backing file (its bytes 0xaa): whichever goes first, the rest of the cluster reads as zeroes
+ * afterwards; the write's merge of the backing's bytes must not land after the zeroing
+ * (zero_range waits for the write's claim). 1 MiB clusters: a long merge. */
+#define ZR_CLUSTERS 24
+#define ZR_CS       (1u << 20)
+
+struct zr_arg {
+	struct block_dev *d;
+	pthread_barrier_t *step;
+	bool zero;
+	int failed;
+};
+
+static void *zr_thread(void *p)
+{
+	struct zr_arg *a = p;
+	static const uint8_t piece[4096] = {0x11};
+	struct err e;
+	for (unsigned c = 0; c < ZR_CLUSTERS; c++) {
+		pthread_barrier_wait(a->step);
+		uint64_t at = (uint64_t)c * ZR_CS;
+		if (a->zero ? block_write_zeroes(a->d, at, ZR_CS, c & 1, &e) < 0
+			    : block_pwrite(a->d, piece, sizeof(piece), at, &e) < 0)
+			a->failed = 1;
+	}
+	return NULL;
+}
+
+static void write_zeroes_racing_a_new_cluster(void **state)
+{
+	struct fx *f = *state;
+	int bfd = open(in_dir(f, "base.raw"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	static uint8_t buf[ZR_CS];
+	memset(buf, 0xaa, sizeof(buf));
+	for (unsigned c = 0; c < ZR_CLUSTERS; c++)
+		assert_int_equal(pwrite(bfd, buf, ZR_CS, (off_t)c * ZR_CS), ZR_CS);
+	close(bfd);
+	create(f->path, (uint64_t)ZR_CLUSTERS * ZR_CS, 20, "base.raw", "raw");
+	struct block_dev *d = open_ok(f->path, BLOCK_FORMAT_QCOW2, 0);
+	pthread_barrier_t step;
+	pthread_barrier_init(&step, NULL, 2);
+	struct zr_arg args[2] = {{.d = d, .step = &step, .zero = false}, {.d = d, .step = &step, .zero = true}};
+	pthread_t t[2];
+	for (unsigned i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, zr_thread, &args[i]), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(args[i].failed, 0);
+	}
+	pthread_barrier_destroy(&step);
+	for (unsigned c = 0; c < ZR_CLUSTERS; c++) {
+		rd(d, (uint64_t)c * ZR_CS, buf, ZR_CS);
+		for (unsigned i = 4096; i < ZR_CS; i++)
+			if (buf[i])
+				fail_msg("cluster %u: byte %u is 0x%02x after write-zeroes", c, i, buf[i]);
+	}
+	struct err e;
+	assert_int_equal(block_flush(d, &e), 0);
+	block_close(d);
+	assert_clean(f->path);
+}
+
 static void cow_from_raw_backing(void **state)
 {
 	struct fx *f = *state;
@@ -1105,6 +1244,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(l2_cache_sized_for_the_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_metadata_stays_consistent, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_writes_to_one_new_cluster, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_zeroes_racing_a_new_cluster, setup, teardown),
 		cmocka_unit_test_setup_teardown(cow_from_raw_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(chain_of_three, setup, teardown),
 		cmocka_unit_test_setup_teardown(zero_clusters, setup, teardown),
