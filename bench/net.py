@@ -2,17 +2,19 @@
 """Network benchmark: TCP throughput between the host and a guest's virtio-net NIC, under
 shoji-vmm and under QEMU q35 with virtio-net-pci, interleaved in one run, on two backends: the
 user-mode NAT (libslirp in both, the host reaching the guest through a port forward) and a TAP
-interface (QEMU without vhost-net, so both move frames through the monitor). "guest->host" is
-the host reading N MiB that the guest's nc sends from /dev/zero; "host->guest" is the host
-sending N MiB that the guest counts (the run ends when the guest reports the count). Prints
-MB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU ratios."""
+interface, twice: with both monitors moving the frames themselves (vhost=off), and, where the
+host has /dev/vhost-net, with both handing the rings to the kernel's vhost-net (vhost=on).
+"guest->host" is the host reading N MiB that the guest's nc sends from /dev/zero; "host->guest"
+is the host sending N MiB that the guest counts (the run ends when the guest reports the
+count). Prints MiB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU
+ratios: medians of the per-run ratios with their spread and the incomplete runs counted
+(bench/phases.py)."""
 import argparse
 import os
 import re
 import select
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from boot import kvm_exits  # noqa: E402
+from phases import print_table, ratios  # noqa: E402
 
 TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
 
@@ -92,7 +95,7 @@ def guest_to_host(g, addr, nbytes):
         raise RuntimeError(f"guest->host: connection closed after {got} bytes")
     t1, e1 = time.monotonic(), kvm_exits(g.p.pid)
     s.close()
-    return nbytes / (t1 - t0) / 1e6, None if None in (e0, e1) else e1 - e0
+    return nbytes / (t1 - t0) / (1 << 20), None if None in (e0, e1) else e1 - e0
 
 
 def host_to_guest(g, addr, nbytes):
@@ -109,7 +112,7 @@ def host_to_guest(g, addr, nbytes):
     if int(m[1]) != nbytes:
         raise RuntimeError(f"host->guest: the guest counted {m[1].decode()} of {nbytes} bytes; "
                            f"console: {g.out[-600:]!r}")
-    return nbytes / (t1 - t0) / 1e6, None if None in (e0, e1) else e1 - e0
+    return nbytes / (t1 - t0) / (1 << 20), None if None in (e0, e1) else e1 - e0
 
 
 def run_once(cmd, addrs, mib):
@@ -163,13 +166,15 @@ def main():
                 "-device", "virtio-net-pci,netdev=n0"], addrs)
         if have_tap:
             taddrs = ((TAP_GUEST, 5201), (TAP_GUEST, 5202))
-            yield ("tap", "shoji-vmm"), (shoji_common + ["--cmdline", tap_cmdline, "--net", f"tap={TAP}"],
-                                         taddrs)
-            if qemu:
-                yield ("tap", "qemu"), (qemu_common + [
-                    "-append", tap_cmdline, "-netdev",
-                    f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost=off",
-                    "-device", "virtio-net-pci,netdev=n0"], taddrs)
+            for vhost in ("off", "on") if os.path.exists("/dev/vhost-net") else ("off",):
+                backend = "tap" if vhost == "off" else "tap-vhost"
+                yield (backend, "shoji-vmm"), (shoji_common + [
+                    "--cmdline", tap_cmdline, "--net", f"tap={TAP},vhost={vhost}"], taddrs)
+                if qemu:
+                    yield (backend, "qemu"), (qemu_common + [
+                        "-append", tap_cmdline, "-netdev",
+                        f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost={vhost}",
+                        "-device", "virtio-net-pci,netdev=n0"], taddrs)
 
     res = {}
     try:
@@ -182,33 +187,16 @@ def main():
 
     where = "emulated harness machine: compare ratios" if os.environ.get("SHOJI_IN_HARNESS") else "host KVM"
     print(f"virtio-net TCP, {a.mib} MiB each way, {a.runs} runs each ({where})")
-    print(f"{'backend':<7} {'monitor':<10} {'g->h MB/s':>10} {'h->g MB/s':>10} {'exits/MiB g->h':>15} "
-          f"{'exits/MiB h->g':>15}")
-    med = {}
-    for key, runs in res.items():
-        row = []
-        for d in ("guest->host", "host->guest"):
-            mbs = [r[d][0] for r in runs if d in r]
-            ex = [r[d][1] / a.mib for r in runs if d in r and r[d][1] is not None]
-            row.append((statistics.median(mbs) if mbs else None, statistics.median(ex) if ex else None))
-        med[key] = row
-        cells = [row[0][0], row[1][0], row[0][1], row[1][1]]
-        print(f"{key[0]:<7} {key[1]:<10} " + " ".join(
-            f"{'n/a' if v is None else f'{v:.1f}':>{w}}" for v, w in zip(cells, (10, 10, 15, 15))))
-    ok = True
-    for backend in ("slirp", "tap"):
-        s, q = med.get((backend, "shoji-vmm")), med.get((backend, "qemu"))
+    dirs = ("guest->host", "host->guest")
+    print_table({f"{b} {m}": runs for (b, m), runs in res.items()}, dirs, width=28)
+    ok = bool(res.get(("slirp", "shoji-vmm"))) and all(res.get(("slirp", "shoji-vmm")))
+    for backend in ("slirp", "tap", "tap-vhost"):
+        s, q = res.get((backend, "shoji-vmm")), res.get((backend, "qemu"))
         if not s or not q:
             continue
-        for i, d in enumerate(("guest->host", "host->guest")):
-            if s[i][0] and q[i][0]:
-                print(f"ratio shoji-vmm / qemu, {backend} {d} throughput: {s[i][0] / q[i][0]:.2f}x "
-                      "(higher is better)")
-            if s[i][1] and q[i][1]:
-                print(f"ratio shoji-vmm / qemu, {backend} {d} exits/MiB: {s[i][1] / q[i][1]:.2f}x "
-                      "(lower is better)")
-            ok = ok and bool(s[i][0])
-    return 0 if ok and med.get(("slirp", "shoji-vmm")) else 1
+        meds = ratios(f"shoji-vmm {backend}", f"qemu {backend}", s, q, dirs, "net")
+        ok = ok and all(meds) and all(len(r) == len(dirs) for r in s)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

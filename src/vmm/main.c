@@ -77,8 +77,10 @@ static void usage(FILE *f)
 		"  --net slirp[,mac=MAC][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...\n"
 		"                       add a virtio-net NIC on the user-mode NAT: the guest is\n"
 		"                       10.0.2.15/24, the host 10.0.2.2 (its loopback too), DNS 10.0.2.3\n"
-		"  --net tap=IFNAME[,mac=MAC]\n"
-		"                       add a virtio-net NIC on a TAP interface (up to %d NICs)\n"
+		"  --net tap=IFNAME[,mac=MAC][,vhost=auto|on|off]\n"
+		"                       add a virtio-net NIC on a TAP interface (up to %d NICs); its\n"
+		"                       rings served by the kernel's vhost-net where /dev/vhost-net\n"
+		"                       opens (auto, the default), or only so (on), or never (off)\n"
 		"  --vsock CID          add a virtio-vsock device (vhost-vsock); the guest's CID\n"
 		"  --param KEY=VALUE    a guest parameter (up to %d): the kernel command line's\n"
 		"                       shoji.KEY=VALUE, or with --firmware the fw_cfg file\n"
@@ -434,10 +436,11 @@ static void ignore_signal(int sig)
 /* The system-call allow-list, its arguments fitted to this VM's devices. */
 static int install_filter(const struct vm_config *cfg, struct err *e)
 {
-	struct syscall_needs needs = {.vsock = cfg->vsock_cid != 0};
+	struct syscall_needs needs = {.vsock = cfg->vsock_cid != 0, .vhost = cfg->vsock_cid != 0};
 	for (unsigned i = 0; i < cfg->nnics; i++) {
 		needs.inet |= cfg->nics[i].kind == NET_SLIRP;
 		needs.tap |= cfg->nics[i].kind == NET_TAP;
+		needs.vhost |= cfg->nics[i].kind == NET_TAP && cfg->nics[i].vhost != NET_VHOST_OFF;
 	}
 	return syscall_filter_install(&needs, e);
 }

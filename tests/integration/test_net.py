@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Network and host-socket devices, end to end: virtio-net on the user-mode NAT (the guest
 fetches a file from a server on the host's loopback, and a host port forward reaches a server in
-the guest), virtio-net on a TAP interface, and virtio-vsock through vhost-vsock (bytes both
+the guest), virtio-net on a TAP interface (served by the monitor, and by vhost-net), and virtio-vsock through vhost-vsock (bytes both
 ways). Contents are compared by SHA-256."""
 import functools
 import hashlib
@@ -124,7 +124,9 @@ def test_slirp_defaults_keep_the_host_private(env):
     assert fetched and fetched[0][0] == fetched[0][1], f"the forward did not work: {fetched}"
 
 
-def test_tap(env):
+def tap_fetch(env, vhost):
+    """The nettest guest on a TAP NIC (vhost=on|off): it fetches a file from the host's end of
+    the TAP and serves one back. Returns the run."""
     tap = "shojitap0"
     subprocess.run(["ip", "tuntap", "add", tap, "mode", "tap"], check=True)
     try:
@@ -134,15 +136,29 @@ def test_tap(env):
         srv, port = serve_dir(d, "192.168.77.1")
         fetched = []
         try:
-            r = env.boot("nettest", extra=["--net", f"tap={tap}"],
+            r = env.boot("nettest", extra=["--log-level", "info", "--net", f"tap={tap},vhost={vhost}"],
                          cmdline=f"shoji.ip=192.168.77.2/24 shoji.gw=192.168.77.1 "
                                  f"shoji.url=http://192.168.77.1:{port}/blob",
                          stop_when=fetch_when_serving("http://192.168.77.2:8080/blob", fetched))
         finally:
             srv.shutdown()
         check_nettest(r, sha, fetched)
+        return r
     finally:
         subprocess.run(["ip", "tuntap", "del", tap, "mode", "tap"])
+
+
+def test_tap(env):
+    """Frames through the monitor's own virtio-net."""
+    r = tap_fetch(env, "off")
+    assert "vhost-net" not in r.err, f"vhost=off used vhost-net:\n{r.err}"
+
+
+def test_tap_vhost(env):
+    """The rings served by the host kernel's vhost-net (the harness machine loads vhost_net)."""
+    assert os.path.exists("/dev/vhost-net"), "this machine has no /dev/vhost-net (load vhost_net)"
+    r = tap_fetch(env, "on")
+    assert "the rings are served by vhost-net" in r.err, f"vhost-net not in use:\n{r.err}"
 
 
 def test_vsock_both_ways(env):
@@ -248,5 +264,5 @@ def test_forward_port_taken(env):
 
 if __name__ == "__main__":
     sys.exit(vmmtest.main([test_slirp_fetch_and_forward, test_slirp_defaults_keep_the_host_private,
-                           test_tap, test_vsock_both_ways, test_vsock_cid_in_use,
+                           test_tap, test_tap_vhost, test_vsock_both_ways, test_vsock_cid_in_use,
                            test_forward_port_taken], sys.argv[1:]))

@@ -308,6 +308,11 @@ static void option_parsing(void **state)
 	assert_int_equal(net_config_parse(&c, "tap=tap0,mac=02:00:00:00:00:01", 0, &e), 0);
 	assert_int_equal(c.kind, NET_TAP);
 	assert_string_equal(c.ifname, "tap0");
+	assert_int_equal(c.vhost, NET_VHOST_AUTO);
+	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=off", 0, &e), 0);
+	assert_int_equal(c.vhost, NET_VHOST_OFF);
+	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=on", 0, &e), 0);
+	assert_int_equal(c.vhost, NET_VHOST_ON);
 
 	static const struct {
 		const char *spec, *msg;
@@ -330,6 +335,8 @@ static void option_parsing(void **state)
 		{"slirp,mtu=100", "the MTU must be from 576"},
 		{"slirp,mtu=65521", "the MTU must be from 576"},
 		{"tap=tap0,mtu=9000", "slirp backend only"},
+		{"tap=tap0,vhost=yes", "vhost=auto, vhost=on or vhost=off"},
+		{"slirp,vhost=on", "tap backend only"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(net_config_parse(&c, bad[i].spec, 0, &e), -1);

@@ -278,13 +278,13 @@ static void kernel_served_queues(void **state)
 		.queue_max_size = 8,
 		.queue_notify = kernel_notify,
 		.driver_ok = kernel_driver_ok,
-		.kernel_queues = true,
 	};
 	struct vfx v;
 	struct kfx k;
 	struct err e;
 	assert_int_equal(vfx_init(&v), 0);
 	assert_int_equal(virtio_dev_init(&k.vdev, &ops, &k, &v.fm.m, &v.mem, &e), 0);
+	virtio_set_kernel_queues(&k.vdev);
 	k.driver_ok_calls = 0;
 	assert_int_equal(vfx_attach(&v, &k.vdev), 0);
 	vfx_bring_up(&v, 0);

@@ -1,19 +1,23 @@
 /* virtio_net: the network device (see virtio_net.h; virtio 1.x section 5.1). Queue 0 receives,
- * queue 1 transmits; no control queue, one queue pair. */
+ * queue 1 transmits; no control queue, one queue pair. Served here, on the device's I/O thread,
+ * or, for a TAP where the host has vhost-net, by the host kernel (vhost-net). */
 #include "virtio_net.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/vhost.h>
 #include <linux/virtio_net.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
 #include "../virtio/iov.h"
+#include "../virtio/vhost.h"
 
 #define RXQ            0
 #define TXQ            1
@@ -226,29 +230,72 @@ static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 	rx_fill(n);
 }
 
+/* The TAP takes the offloads the driver accepted for its own receive path. */
+static void set_tap_offloads(struct virtio_net *n)
+{
+	uint64_t f = n->vdev.driver_features;
+	unsigned tun = 0;
+	if (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) {
+		tun |= TUN_F_CSUM;
+		tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) ? TUN_F_TSO4 : 0;
+		tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6)) ? TUN_F_TSO6 : 0;
+		tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN)) ? TUN_F_TSO_ECN : 0;
+	}
+	if (net_tap_set_offload(&n->backend, tun) < 0)
+		log_warn("virtio-net: TAP '%s' refused offloads 0x%x: %s", n->config.ifname, tun, strerror(errno));
+}
+
+/* ---- vhost-net: the host kernel serves both rings between the guest and the TAP ---- */
+
+/* Both rings' backend: the TAP, or none (-1: the kernel stops serving them). */
+static int vhost_set_backend(struct virtio_net *n, int fd)
+{
+	for (unsigned q = RXQ; q <= TXQ; q++) {
+		struct vhost_vring_file f = {.index = q, .fd = fd};
+		if (ioctl(n->vhost_fd, VHOST_NET_SET_BACKEND, &f) < 0)
+			return -1;
+	}
+	n->vhost_running = fd >= 0;
+	return 0;
+}
+
+static void net_vhost_driver_ok(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = net_of(vdev);
+	set_tap_offloads(n);
+	const char *what;
+	if (vhost_start_rings(n->vhost_fd, vdev, n->vhost_features, 2, &what) < 0 ||
+	    (what = "TAP", vhost_set_backend(n, n->backend.fd) < 0)) {
+		log_warn("virtio-net: vhost-net refused the %s: %s", what, strerror(errno));
+		virtio_set_needs_reset(vdev);
+	}
+}
+
+static void net_vhost_reset(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = net_of(vdev);
+	if (n->vhost_running && vhost_set_backend(n, -1) < 0)
+		log_warn("virtio-net: cannot stop vhost-net: %s", strerror(errno));
+}
+
 static void net_driver_ok(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (n->backend.kind == NET_TAP) {
-		uint64_t f = vdev->driver_features;
-		unsigned tun = 0;
-		if (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM)) {
-			tun |= TUN_F_CSUM;
-			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4)) ? TUN_F_TSO4 : 0;
-			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6)) ? TUN_F_TSO6 : 0;
-			tun |= (f & VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN)) ? TUN_F_TSO_ECN : 0;
-		}
-		if (net_tap_set_offload(&n->backend, tun) < 0)
-			log_warn("virtio-net: TAP '%s' refused offloads 0x%x: %s", n->config.ifname, tun,
-				 strerror(errno));
+	if (n->vhost_fd >= 0) {
+		net_vhost_driver_ok(vdev);
+		return;
 	}
+	if (n->backend.kind == NET_TAP)
+		set_tap_offloads(n);
 	watch_backend(n, true);
 }
 
 static void net_reset(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (n->backend.fd >= 0)
+	if (n->vhost_fd >= 0)
+		net_vhost_reset(vdev);
+	else if (n->backend.fd >= 0)
 		watch_backend(n, false);
 	tx_stop_waiting(n);
 	n->frame_pending = false;
@@ -268,17 +315,42 @@ static const struct virtio_device_ops net_ops = {
 	.fd_ready = net_fd_ready,
 };
 
+/* vhost-net for a TAP NIC as its configuration asks: 1 when opened, 0 when not wanted or (auto)
+ * not available here, -1 when asked for (vhost=on) and not available. */
+static int vhost_wanted(struct virtio_net *n, const struct net_config *c, struct err *e)
+{
+	if (c->kind != NET_TAP || c->vhost == NET_VHOST_OFF)
+		return 0;
+	n->vhost_fd = vhost_open("/dev/vhost-net", &n->vhost_features);
+	if (n->vhost_fd >= 0) {
+		log_info("virtio-net: TAP '%s': the rings are served by vhost-net", c->ifname);
+		return 1;
+	}
+	if (c->vhost == NET_VHOST_ON)
+		return err_errno(e, errno,
+				 "--net tap=%s,vhost=on: cannot use /dev/vhost-net (load the vhost_net module: "
+				 "'modprobe vhost_net', give this user access to it, or use vhost=auto)",
+				 c->ifname);
+	log_info("virtio-net: TAP '%s': no vhost-net here (%s): frames pass through the monitor", c->ifname,
+		 strerror(errno));
+	return 0;
+}
+
 int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,
 		    struct err *e)
 {
 	memset(n, 0, sizeof(*n));
-	n->backend.fd = n->tx_fd = -1;
+	n->backend.fd = n->tx_fd = n->vhost_fd = -1;
 	n->config = *c;
 	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
 	if (!n->frame)
 		return err_set(e, "out of memory");
-	if (virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, c, e) < 0)
+	int vhost = vhost_wanted(n, c, e);
+	if (vhost < 0 || virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
+	    net_backend_open(&n->backend, c, e) < 0)
 		return -1;
+	if (vhost) /* the kernel's rings know MRG_RXBUF too */
+		vhost_attach(&n->vdev, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0);
 	if (n->tx_fd < 0)
 		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
@@ -292,6 +364,12 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 void virtio_net_destroy(struct virtio_net *n)
 {
 	virtio_dev_destroy(&n->vdev); /* stops the I/O thread first */
+	if (n->vhost_fd >= 0) {
+		if (n->vhost_running)
+			vhost_set_backend(n, -1);
+		close(n->vhost_fd);
+	}
+	n->vhost_fd = -1;
 	if (n->tx_fd >= 0)
 		close(n->tx_fd);
 	n->tx_fd = -1;

@@ -4,7 +4,9 @@
  * TAP, checksum and segmentation offloads pass through in the virtio-net header. Served on the
  * device's I/O thread; the backend is read only while the guest has receive buffers, so a guest
  * that gives none stalls only its own NIC, and a full backend holds the transmit queue until it
- * has room (the guest's qdisc then holds its packets), as a NIC's link would. */
+ * has room (the guest's qdisc then holds its packets), as a NIC's link would. A TAP NIC's rings
+ * are served by the host kernel's vhost-net instead where it is there (--net tap=IF,vhost=):
+ * QEMU's fast path, with the guest's ring parsing in the kernel as for QEMU and vhost-vsock. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_NET_H
 #define SHOJI_VMM_DEVICES_VIRTIO_NET_H
 
@@ -31,6 +33,9 @@ struct virtio_net {
 	struct virtq_iov rx_iov[VIRTIO_NET_RX_CHAINS][VIRTIO_NET_RX_IOV];
 	struct virtq_iov tx_iov[VIRTQ_MAX_IOV];
 	uint64_t rx_dropped, tx_dropped;
+	int vhost_fd; /* vhost-net serves the rings (a TAP NIC where the host has it); -1: this device */
+	uint64_t vhost_features;
+	bool vhost_running; /* the kernel has the TAP as the rings' backend */
 };
 
 int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,

@@ -36,6 +36,74 @@ static int parse_forward(struct net_forward *f, const char *s, struct err *e)
 	return 0;
 }
 
+/* One "key=value" option after the backend. */
+static int parse_option(struct net_config *c, const char *tok, struct err *e)
+{
+	if (!strncmp(tok, "mac=", 4))
+		return parse_mac(c->mac, tok + 4, e);
+	if (!strncmp(tok, "mtu=", 4)) {
+		uint16_t mtu;
+		if (c->kind != NET_SLIRP)
+			return err_set(e,
+				       "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
+				       "on the host ('ip link set IFNAME mtu N')");
+		if (portfwd_number(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
+			return err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
+				       NET_SLIRP_MTU);
+		c->mtu = mtu;
+		return 0;
+	}
+	if (!strncmp(tok, "host-loopback=", 14)) {
+		if (c->kind != NET_SLIRP)
+			return err_set(e, "--net: host-loopback= applies to the slirp backend only");
+		if (strcmp(tok + 14, "on") && strcmp(tok + 14, "off"))
+			return err_set(e, "--net: bad '%s': write host-loopback=on or host-loopback=off", tok);
+		c->host_loopback = !strcmp(tok + 14, "on");
+		return 0;
+	}
+	if (!strncmp(tok, "vhost=", 6)) {
+		static const char *const names[] =
+			{[NET_VHOST_AUTO] = "auto", [NET_VHOST_ON] = "on", [NET_VHOST_OFF] = "off"};
+		if (c->kind != NET_TAP)
+			return err_set(e, "--net: vhost= applies to the tap backend only");
+		for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcmp(tok + 6, names[i])) {
+				c->vhost = (enum net_vhost)i;
+				return 0;
+			}
+		return err_set(e, "--net: bad '%s': write vhost=auto, vhost=on or vhost=off", tok);
+	}
+	if (!strncmp(tok, "fwd=", 4)) {
+		if (c->kind != NET_SLIRP)
+			return err_set(e,
+				       "--net: fwd= applies to the slirp backend only; a TAP interface "
+				       "is reached directly");
+		if (c->nfwd == NET_MAX_FORWARDS)
+			return err_set(e, "--net: more than %d forwards on one NIC", NET_MAX_FORWARDS);
+		return parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
+	}
+	return err_set(e, "--net: unknown option '%s': known are mac=, mtu=, host-loopback=, fwd= and vhost=", tok);
+}
+
+/* The backend: the first word. */
+static int parse_backend(struct net_config *c, const char *tok, struct err *e)
+{
+	if (!strcmp(tok, "slirp") || !strcmp(tok, "user")) {
+		c->kind = NET_SLIRP;
+		c->mtu = NET_SLIRP_MTU;
+		return 0;
+	}
+	if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < sizeof(c->ifname)) {
+		c->kind = NET_TAP;
+		strcpy(c->ifname, tok + 4);
+		return 0;
+	}
+	return err_set(e,
+		       "--net: unknown backend '%s': use 'slirp' (user-mode NAT) or "
+		       "'tap=IFNAME' (an interface name of at most 15 characters)",
+		       tok);
+}
+
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e)
 {
 	memset(c, 0, sizeof(*c));
@@ -45,56 +113,8 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 	if (!copy)
 		return err_set(e, "out of memory");
 	int r = 0;
-	bool first = true;
-	while (r == 0 && (tok = strsep(&p, ",")) != NULL) {
-		if (first) {
-			first = false;
-			if (!strcmp(tok, "slirp") || !strcmp(tok, "user")) {
-				c->kind = NET_SLIRP;
-				c->mtu = NET_SLIRP_MTU;
-			} else if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < sizeof(c->ifname)) {
-				c->kind = NET_TAP;
-				strcpy(c->ifname, tok + 4);
-			} else {
-				r = err_set(e,
-					    "--net: unknown backend '%s': use 'slirp' (user-mode NAT) or "
-					    "'tap=IFNAME' (an interface name of at most 15 characters)",
-					    tok);
-			}
-		} else if (!strncmp(tok, "mac=", 4)) {
-			r = parse_mac(c->mac, tok + 4, e);
-		} else if (!strncmp(tok, "mtu=", 4)) {
-			uint16_t mtu;
-			if (c->kind != NET_SLIRP)
-				r = err_set(e,
-					    "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
-					    "on the host ('ip link set IFNAME mtu N')");
-			else if (portfwd_number(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
-				r = err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
-					    NET_SLIRP_MTU);
-			else
-				c->mtu = mtu;
-		} else if (!strncmp(tok, "host-loopback=", 14)) {
-			if (c->kind != NET_SLIRP)
-				r = err_set(e, "--net: host-loopback= applies to the slirp backend only");
-			else if (!strcmp(tok + 14, "on") || !strcmp(tok + 14, "off"))
-				c->host_loopback = !strcmp(tok + 14, "on");
-			else
-				r = err_set(e, "--net: bad '%s': write host-loopback=on or host-loopback=off", tok);
-		} else if (!strncmp(tok, "fwd=", 4)) {
-			if (c->kind != NET_SLIRP)
-				r = err_set(e,
-					    "--net: fwd= applies to the slirp backend only; a TAP interface "
-					    "is reached directly");
-			else if (c->nfwd == NET_MAX_FORWARDS)
-				r = err_set(e, "--net: more than %d forwards on one NIC", NET_MAX_FORWARDS);
-			else
-				r = parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
-		} else {
-			r = err_set(e,
-				    "--net: unknown option '%s': known are mac=, mtu=, host-loopback= and fwd=", tok);
-		}
-	}
+	for (bool first = true; r == 0 && (tok = strsep(&p, ",")) != NULL; first = false)
+		r = first ? parse_backend(c, tok, e) : parse_option(c, tok, e);
 	free(copy);
 	return r;
 }

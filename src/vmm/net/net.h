@@ -27,6 +27,14 @@ enum net_kind {
 	NET_FD, /* a frame descriptor (socket) the caller opened: config.fd, bare frames */
 };
 
+/* Whether a TAP NIC's rings are served by the host kernel's vhost-net (frames then never pass
+ * through the monitor): auto uses it where /dev/vhost-net opens. */
+enum net_vhost {
+	NET_VHOST_AUTO,
+	NET_VHOST_ON,
+	NET_VHOST_OFF,
+};
+
 /* A host port forwarded to a guest port (slirp only). */
 struct net_forward {
 	bool udp;
@@ -42,7 +50,8 @@ struct net_config {
 	unsigned mtu; /* offered to the guest (VIRTIO_NET_F_MTU); 0: none offered (tap) */
 	struct net_forward fwd[NET_MAX_FORWARDS];
 	unsigned nfwd;
-	bool host_loopback; /* slirp: the guest reaches the host's loopback through 10.0.2.2 */
+	bool host_loopback;   /* slirp: the guest reaches the host's loopback through 10.0.2.2 */
+	enum net_vhost vhost; /* tap */
 };
 
 struct net_backend {
@@ -53,7 +62,7 @@ struct net_backend {
 };
 
 /* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..."
- * or "tap=IFNAME[,mac=MAC]". A forward without HOSTADDR binds 127.0.0.1 only (never every
+ * or "tap=IFNAME[,mac=MAC][,vhost=auto|on|off]". A forward without HOSTADDR binds 127.0.0.1 only (never every
  * address: a guest service is not published to the network unless an address says so); the
  * guest reaches the host's own loopback services only with host-loopback=on.
  * NIC number `index` gets the MAC 52:54:00:12:34:(56 + index) unless one is given. */

@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 /* Device nodes a monitor may open; those that do not exist here are left out. */
-static const char *const devices[] = {"/dev/kvm", "/dev/urandom", "/dev/null", "/dev/net/tun", "/dev/vhost-vsock"};
+static const char *const devices[] = {"/dev/kvm",     "/dev/urandom",     "/dev/null",
+				      "/dev/net/tun", "/dev/vhost-vsock", "/dev/vhost-net"};
 
 int jail_add(struct jail *j, const char *path, bool writable, struct err *e)
 {

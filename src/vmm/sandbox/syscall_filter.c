@@ -71,7 +71,7 @@ static const unsigned long tap_ioctls[] = {TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETH
 static const unsigned long vhost_ioctls[] = {
 	VHOST_SET_OWNER, VHOST_GET_FEATURES, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,
 	VHOST_SET_VRING_NUM, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_KICK,
-	VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING,
+	VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING, VHOST_NET_SET_BACKEND,
 };
 static const unsigned long slirp_ioctls[] = {FIONREAD, FIONBIO};
 /* clang-format on */
@@ -163,7 +163,7 @@ int syscall_filter_install(const struct syscall_needs *needs, struct err *e)
 		r = allow_ioctls(ctx, kvm_ioctls, sizeof(kvm_ioctls) / sizeof(kvm_ioctls[0]), e);
 	if (r == 0 && needs->tap)
 		r = allow_ioctls(ctx, tap_ioctls, sizeof(tap_ioctls) / sizeof(tap_ioctls[0]), e);
-	if (r == 0 && needs->vsock)
+	if (r == 0 && needs->vhost)
 		r = allow_ioctls(ctx, vhost_ioctls, sizeof(vhost_ioctls) / sizeof(vhost_ioctls[0]), e);
 	if (r == 0 && needs->inet)
 		r = allow_ioctls(ctx, slirp_ioctls, sizeof(slirp_ioctls) / sizeof(slirp_ioctls[0]), e);

@@ -12,7 +12,8 @@
 struct syscall_needs {
 	bool inet;  /* a user-mode (slirp) NIC: AF_INET/AF_INET6 sockets, FIONREAD/FIONBIO */
 	bool tap;   /* a TAP NIC: the TUN ioctls */
-	bool vsock; /* vhost-vsock: the VHOST ioctls, and AF_VSOCK sockets (the agent link) */
+	bool vsock; /* vhost-vsock: AF_VSOCK sockets (the agent link) */
+	bool vhost; /* vhost-vsock or vhost-net: the VHOST ioctls */
 };
 
 /* Arguments are filtered too: clone only for threads (no namespace flag ever; and, outside

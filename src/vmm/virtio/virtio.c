@@ -302,10 +302,16 @@ static int io_fds_init(struct virtio_dev *vdev, struct err *e)
 		vdev->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = q};
 		if (vdev->queues[q].kick_fd < 0 ||
-		    (!ops->kernel_queues && epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->queues[q].kick_fd, &ev) < 0))
+		    epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->queues[q].kick_fd, &ev) < 0)
 			return err_errno(e, errno, "%s: cannot set up queue %u's notification", ops->name, q);
 	}
 	return 0;
+}
+
+void virtio_set_kernel_queues(struct virtio_dev *vdev)
+{
+	for (unsigned q = 0; q < vdev->ops->num_queues; q++)
+		epoll_ctl(vdev->epoll_fd, EPOLL_CTL_DEL, vdev->queues[q].kick_fd, NULL);
 }
 
 int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device, struct machine *m,

@@ -51,9 +51,6 @@ struct virtio_device_ops {
 	/* In virtio_dev_start, before the I/O thread starts, lock not held: watch the device's
 	 * host descriptors (may be NULL). */
 	int (*start)(struct virtio_dev *vdev, struct err *e);
-	/* The queues are served by the host kernel (vhost) from their kick and call eventfds: the
-	 * I/O thread does not watch the kicks. */
-	bool kernel_queues;
 };
 
 /* An interrupt source that is not a queue: the configuration changed. */
@@ -104,6 +101,9 @@ int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops
 /* Offers n queues (1 to ops->num_queues) instead of ops->num_queues; after virtio_dev_init,
  * before a transport is bound (ignored otherwise). */
 void virtio_set_num_queues(struct virtio_dev *vdev, uint16_t n);
+/* The queues are served by the host kernel (vhost) from their kick and call eventfds: the I/O
+ * thread stops watching the kicks. After virtio_dev_init, before virtio_dev_start. */
+void virtio_set_kernel_queues(struct virtio_dev *vdev);
 /* Runs ops->start, then starts the I/O thread; once bound to a transport. */
 int virtio_dev_start(struct virtio_dev *vdev, struct err *e);
 /* Stops the I/O thread and closes the core's descriptors; before the transport is destroyed.
