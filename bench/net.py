@@ -115,19 +115,23 @@ def host_to_guest(g, addr, nbytes):
     return nbytes / (t1 - t0) / (1 << 20), None if None in (e0, e1) else e1 - e0
 
 
-def run_once(cmd, addrs, mib):
+def run_once(cmd, addrs, mib, tag):
+    """{direction: (MiB/s, exits)} for the directions that completed (a direction that failed
+    ends the run, reported on stderr with its step)."""
     g = Guest(cmd)
+    got, step = {}, "the guest's netbench start"
     try:
         g.wait_for(rb"netbench serving", 300)
         n = mib << 20
-        tx = guest_to_host(g, addrs[0], n)
-        rx = host_to_guest(g, addrs[1], n)
-        return {"guest->host": tx, "host->guest": rx}
+        step = "guest->host"
+        got[step] = guest_to_host(g, addrs[0], n)
+        step = "host->guest"
+        got[step] = host_to_guest(g, addrs[1], n)
     except (RuntimeError, OSError) as e:
-        sys.stderr.write(f"net: incomplete run of {cmd[0]}: {e}\n")
-        return {}
+        sys.stderr.write(f"net: incomplete run ({tag}), {step}: {e}\n")
     finally:
         g.stop()
+    return got
 
 
 def main():
@@ -180,7 +184,7 @@ def main():
     try:
         for _ in range(a.runs):
             for key, (cmd, addrs) in cases():
-                res.setdefault(key, []).append(run_once(cmd, addrs, a.mib))
+                res.setdefault(key, []).append(run_once(cmd, addrs, a.mib, " ".join(key)))
     finally:
         if have_tap:
             subprocess.run(["ip", "tuntap", "del", TAP, "mode", "tap"])

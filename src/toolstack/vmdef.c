@@ -15,7 +15,9 @@ static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "k
 				      "cmdline", "firmware", "firmware-vars", "boot",   "vsock-cid",
 				      "display", "label",    "autostart",     "param",  NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
-static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", NULL};
+static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", "vhost", NULL};
+const char *const vmdef_vhost_names[3] =
+	{[VMDEF_VHOST_AUTO] = "auto", [VMDEF_VHOST_ON] = "on", [VMDEF_VHOST_OFF] = "off"};
 static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
 static const char *const no_keys[] = {NULL};
 
@@ -286,6 +288,12 @@ int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, str
 	}
 	if (strcmp(key, "host-loopback") == 0)
 		return vmdef_parse_bool(value, &n->host_loopback, e);
+	if (strcmp(key, "vhost") == 0) {
+		for (unsigned i = 0; i < 3; i++)
+			if (strcmp(value, vmdef_vhost_names[i]) == 0)
+				return n->vhost = (enum vmdef_vhost)i, 0;
+		return err_set(e, "vhost '%s' is not auto, on or off", value);
+	}
 	if (strcmp(key, "forward") == 0) {
 		if (!*value)
 			return n->nfwds = 0, 0;
@@ -447,9 +455,9 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 				       "[nic %s]: forward and host-loopback work only "
 				       "with type = slirp; remove them",
 				       n->id);
-		if (n->type == VMDEF_NIC_SLIRP && n->ifname[0])
+		if (n->type == VMDEF_NIC_SLIRP && (n->ifname[0] || n->vhost != VMDEF_VHOST_AUTO))
 			return located(e, file, n->line,
-				       "[nic %s]: ifname is for tap NICs; remove it or "
+				       "[nic %s]: ifname and vhost are for tap NICs; remove them or "
 				       "set 'type = tap'",
 				       n->id);
 	}
@@ -626,10 +634,12 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 			r = vmdef_apply_nic(&n, "forward", opt + 4, &sub);
 		else if (strncmp(opt, "host-loopback=", 14) == 0 && n.type == VMDEF_NIC_SLIRP)
 			r = vmdef_apply_nic(&n, "host-loopback", opt + 14, &sub);
+		else if (strncmp(opt, "vhost=", 6) == 0 && n.type == VMDEF_NIC_TAP)
+			r = vmdef_apply_nic(&n, "vhost", opt + 6, &sub);
 		else
 			r = err_set(&sub,
-				    "unknown option '%s'; use mac=MAC or (slirp) fwd=... or "
-				    "host-loopback=yes",
+				    "unknown option '%s'; use mac=MAC, (slirp) fwd=... or "
+				    "host-loopback=yes, or (tap) vhost=auto|on|off",
 				    opt);
 	}
 	if (r)

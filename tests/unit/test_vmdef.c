@@ -46,6 +46,7 @@ static const char *const good = "# a work VM\n"
 				"[nic lan]\n"
 				"type = tap\n"
 				"ifname = tap0\n"
+				"vhost = off\n"
 				"\n"
 				"[policy]\n"
 				"clipboard-out = allow label:blue work-2\n"
@@ -185,7 +186,9 @@ static void test_device_errors(void **state)
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nhost-loopback=yes\n", "t.ini:4:", "only with type = slirp");
 	expect(VM "[nic n]\ntype=slirp\nhost-loopback=maybe\n", "t.ini:6:", "yes");
-	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname is for tap");
+	expect(VM "[nic n]\ntype=slirp\nvhost=on\n", "t.ini:4:", "ifname and vhost are for tap NICs");
+	expect(VM "[nic n]\ntype=tap\nifname=t0\nvhost=sometimes\n", "t.ini:7:", "not auto, on or off");
+	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname and vhost are for tap");
 	expect(VM "[nic n]\ntype=tap\nifname=waytoolonginterface\n", "t.ini:6:", "not an interface name");
 	expect(VM "[nic n]\ntype=slirp\nmac=01:00:00:00:00:01\n", "t.ini:6:", "multicast");
 	expect(VM "[nic n]\ntype=slirp\nmac=52:54:00:00:00\n", "t.ini:6:", "not a MAC address");
@@ -418,6 +421,8 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(back.nics[0].nfwds, 2);
 	assert_true(back.nics[0].host_loopback);
 	assert_false(back.nics[1].host_loopback);
+	assert_int_equal(back.nics[0].vhost, VMDEF_VHOST_AUTO);
+	assert_int_equal(back.nics[1].vhost, VMDEF_VHOST_OFF);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
 	assert_int_equal(back.policy.clip_out.mode, VMDEF_PEERS_ONLY);
 	assert_int_equal(back.policy.clip_out.n, 2);
@@ -540,7 +545,7 @@ static void test_vmm_args(void **state)
 			    "--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
 			    "--disk|/srv/data.qcow2,ro,format=qcow2|"
 			    "--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
-			    "--net|tap=tap0|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
+			    "--net|tap=tap0,vhost=off|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
 			    "--param|mode=kiosk|--jail-uid|999|--jail-gid|998|");
 	in.jail = false;
 	vmdef_init(&def, "m");
