@@ -6,8 +6,10 @@ and a qcow2 image under shoji-vmm, and the same qcow2 image under QEMU q35 with 
 interleaved run by run. Prints MiB/s (the guest's clock), KVM exits per MiB (debugfs) and the
 ratios qcow2/raw and shoji/QEMU (bench/phases.py: medians of per-run ratios with their spread).
 Then the snapshot create time at 1 GiB and 100 GiB of virtual size: live (disk-snapshot on a
-running VM: the reply's paused_ms, and the request's round trip) and offline (shoji-img create
-of an overlay, and qemu-img create for comparison)."""
+running VM: the reply's paused_ms with its steps from the monitor's log, and the request's round
+trip), on an idle guest and on one writing without a pause (32 random 4 KiB O_DIRECT writes at
+once, again and again), and offline (shoji-img create of an overlay, and qemu-img create for
+comparison)."""
 import argparse
 import json
 import os
@@ -26,7 +28,8 @@ from phases import print_table, ratios, run_phases  # noqa: E402
 CMDLINE = "console=ttyS0 quiet shoji.action=qcow2bench"
 PHASES = ("seq-write", "seq-read", "rand-write", "rand-read", "rand-write-qd32", "rand-read-qd32")
 DISK = 256 << 20
-SPLIT = re.compile(r"stopping them ([\d.]+), flush and switch ([\d.]+)\)")
+SPLIT = re.compile(r"stopping them ([\d.]+), draining requests ([\d.]+), flush ([\d.]+), switch ([\d.]+)\)")
+STEPS = ("stopping the vCPUs", "draining requests", "flush", "switch")
 
 
 def fresh(img, kind, path):
@@ -68,14 +71,29 @@ def io_bench(a, kernel, initrd, d):
     return res
 
 
-def live_snapshot(a, kernel, initrd, d, size, count=5):
-    """paused_ms and the round trip of disk-snapshot on a running VM whose disk is `size` bytes."""
-    top = os.path.join(d, f"live-{size}.qcow2")
+def wait_for_marker(log, marker, p, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            with open(log, "rb") as f:
+                if marker in f.read():
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the guest never printed {marker!r}")
+
+
+def live_snapshot(a, kernel, initrd, d, size, load, count=5):
+    """paused_ms, the round trip of disk-snapshot and the pause's steps (medians) on a running VM
+    whose disk is `size` bytes: idle (load False) or writing without a pause."""
+    top = os.path.join(d, f"live-{size}-{load}.qcow2")
     subprocess.run([a.img, "create", "-f", "qcow2", top, str(size)], check=True)
-    ctl = os.path.join(d, "ctl.sock")
+    ctl, log = os.path.join(d, "ctl.sock"), os.path.join(d, f"serial-{size}-{load}.log")
+    action = "writeload" if load else "tick"
     p = subprocess.Popen([a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", "256",
-                          "--cmdline", "console=ttyS0 quiet shoji.action=tick", "--serial", "none",
-                          "--log-level", "info",
+                          "--cmdline", f"console=ttyS0 quiet shoji.action={action}", "--serial", "none",
+                          "--serial-log", log, "--log-level", "info",
                           "--control-socket", ctl, "--disk", f"{top},format=qcow2"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     paused, trip = [], []
@@ -91,11 +109,15 @@ def live_snapshot(a, kernel, initrd, d, size, count=5):
                 s = None
                 time.sleep(0.1)
         assert s, "no control socket"
-        time.sleep(3)  # let the guest boot a little
+        if load:
+            wait_for_marker(log, b"writeload begin", p)
+            time.sleep(1)
+        else:
+            time.sleep(3)  # let the guest boot a little
         f = s.makefile("rb")
         prev = os.path.basename(top)
         for k in range(count):
-            name = os.path.join(d, f"live-{size}-{k}.qcow2")
+            name = os.path.join(d, f"live-{size}-{load}-{k}.qcow2")
             fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             line = json.dumps({"cmd": "disk-snapshot", "disk": "0", "backing": prev}).encode() + b"\n"
             t0 = time.perf_counter()
@@ -112,11 +134,10 @@ def live_snapshot(a, kernel, initrd, d, size, count=5):
         if p.poll() is None:
             p.kill()
             p.wait()
-    log = p.stderr.read().decode(errors="replace")
-    parts = [(float(a), float(b)) for a, b in SPLIT.findall(log)]
-    stop = statistics.median(x for x, _ in parts) if parts else None
-    switch = statistics.median(y for _, y in parts) if parts else None
-    return statistics.median(paused), statistics.median(trip), stop, switch
+    err = p.stderr.read().decode(errors="replace")
+    parts = [[float(x) for x in m] for m in SPLIT.findall(err)]
+    steps = [statistics.median(x[i] for x in parts) for i in range(len(STEPS))] if parts else None
+    return statistics.median(paused), statistics.median(trip), steps
 
 
 def offline_snapshot(tool, d, size, count=5):
@@ -146,19 +167,28 @@ def main():
     try:
         med = io_bench(a, kernel, initrd, d)
         print("snapshot create time, milliseconds (medians of 5)")
+        snaps_ok = True
         for size, label in ((1 << 30, "1 GiB"), (100 << 30, "100 GiB")):
-            paused, trip, stop, switch = live_snapshot(a, kernel, initrd, d, size)
+            for load in (False, True):
+                try:
+                    paused, trip, steps = live_snapshot(a, kernel, initrd, d, size, load)
+                except (RuntimeError, AssertionError, OSError) as e:
+                    print(f"{label:>8}: live disk-snapshot, guest {'writing' if load else 'idle'}: FAILED: {e}")
+                    snaps_ok = False
+                    continue
+                split = (" (" + ", ".join(f"{n} {v:.3f}" for n, v in zip(STEPS, steps)) + ")") if steps else ""
+                print(f"{label:>8}: live disk-snapshot, guest {'writing' if load else 'idle'}: paused "
+                      f"{paused:.3f} ms{split}, round trip {trip:.3f} ms")
             off = offline_snapshot(a.img, d, size)
             qoff = offline_snapshot("qemu-img", d, size) if shutil.which("qemu-img") else None
-            split = f" (stopping the vCPUs {stop:.3f}, flush and switch {switch:.3f})" if stop is not None else ""
-            print(f"{label:>8}: live disk-snapshot paused {paused:.3f} ms{split}, round trip {trip:.3f} ms; "
-                  f"offline shoji-img create {off:.1f} ms" + (f", qemu-img create {qoff:.1f} ms" if qoff else ""))
+            print(f"{label:>8}: offline shoji-img create {off:.1f} ms" +
+                  (f", qemu-img create {qoff:.1f} ms" if qoff else ""))
     finally:
         shutil.rmtree(d)
     complete = all(p in r for runs in med.values() for r in runs for p in PHASES)
     if not complete:
         print("qcow2: some runs were incomplete (above): the ratios cover the complete ones only")
-    return 0 if complete else 1
+    return 0 if complete and snaps_ok else 1
 
 
 if __name__ == "__main__":

@@ -110,7 +110,16 @@ struct snap {
 	int fd;
 	const char *label, *id;
 	struct err *e;
+	const struct timespec *t0; /* the pause began (snap_swap): its steps' ends, since then */
+	double drained_ms, flushed_ms;
 };
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
 
 /* Under the device's lock, the guest running: most of the write-back happens here. */
 static int snap_preflush(struct block_dev *disk, struct block_dev **next, void *opaque)
@@ -123,7 +132,11 @@ static int snap_preflush(struct block_dev *disk, struct block_dev **next, void *
 static int snap_swap(struct block_dev *disk, struct block_dev **next, void *opaque)
 {
 	struct snap *s = opaque;
-	if (block_flush(disk, s->e) < 0 || block_overlay_open(next, s->fd, s->label, disk, s->e) < 0)
+	s->drained_ms = ms_since(s->t0); /* the requests in flight are done */
+	if (block_flush(disk, s->e) < 0)
+		return -1;
+	s->flushed_ms = ms_since(s->t0);
+	if (block_overlay_open(next, s->fd, s->label, disk, s->e) < 0)
 		return -1;
 	struct err e;
 	if (block_make_read_only(disk, &e) < 0) /* flushed already: nothing can fail here */
@@ -137,13 +150,6 @@ static unsigned chain_depth(const struct block_dev *d)
 	for (; d; d = d->backing)
 		n++;
 	return n;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms, struct err *e)
@@ -196,6 +202,7 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s.t0 = &t0;
 	bool was_paused = vm_paused(vm);
 	if (!was_paused && vm_pause(vm, e) < 0) {
 		close(fd);
@@ -213,7 +220,8 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 		close(fd);
 	else
 		log_info("disk %s: live snapshot, new top %s over %s, vCPUs held %.3f ms (stopping them %.3f, "
-			 "flush and switch %.3f)",
-			 id, d->dev->path, d->dev->backing->path, *paused_ms, stopped_ms, switched_ms - stopped_ms);
+			 "draining requests %.3f, flush %.3f, switch %.3f)",
+			 id, d->dev->path, d->dev->backing->path, *paused_ms, stopped_ms, s.drained_ms - stopped_ms,
+			 s.flushed_ms - s.drained_ms, switched_ms - s.flushed_ms);
 	return r;
 }

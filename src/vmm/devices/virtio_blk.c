@@ -13,7 +13,7 @@
 
 #define SECTOR                  512u
 #define BLK_QUEUE_SIZE          256
-#define BLK_SEG_MAX             126 /* data buffers a request may have: queue size minus header and status */
+#define BLK_SEG_MAX             254 /* data buffers a request may have: queue size minus header and status */
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
 #define BLK_MAX_IN_FLIGHT       64 /* requests taken from the queue and not yet completed */
 
