@@ -342,17 +342,15 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	memset(n, 0, sizeof(*n));
 	n->backend.fd = n->tx_fd = n->vhost_fd = -1;
 	n->config = *c;
-	n->frame = malloc(VIRTIO_NET_FRAME_MAX);
-	if (!n->frame)
-		return err_set(e, "out of memory");
 	int vhost = vhost_wanted(n, c, e);
 	if (vhost < 0 || virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
 	    net_backend_open(&n->backend, c, e) < 0)
 		return -1;
-	if (vhost) /* the kernel's rings know MRG_RXBUF too */
+	if (vhost) /* the kernel's rings know MRG_RXBUF too; no frame passes through here */
 		vhost_attach(&n->vdev, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
-	n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0);
-	if (n->tx_fd < 0)
+	else if (!(n->frame = malloc(VIRTIO_NET_FRAME_MAX)))
+		return err_set(e, "out of memory");
+	else if ((n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
 	if (n->backend.vnet_hdr_len)
 		n->vdev.device_features |= OFFLOAD_FEATURES;
