@@ -16,8 +16,6 @@ static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "k
 				      "display", "label",    "autostart",     "param",  NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", "vhost", NULL};
-const char *const vmdef_vhost_names[3] =
-	{[VMDEF_VHOST_AUTO] = "auto", [VMDEF_VHOST_ON] = "on", [VMDEF_VHOST_OFF] = "off"};
 static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
 static const char *const no_keys[] = {NULL};
 
@@ -289,10 +287,11 @@ int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, str
 	if (strcmp(key, "host-loopback") == 0)
 		return vmdef_parse_bool(value, &n->host_loopback, e);
 	if (strcmp(key, "vhost") == 0) {
-		for (unsigned i = 0; i < 3; i++)
-			if (strcmp(value, vmdef_vhost_names[i]) == 0)
-				return n->vhost = (enum vmdef_vhost)i, 0;
-		return err_set(e, "vhost '%s' is not auto, on or off", value);
+		int mode = vhost_mode_parse(value);
+		if (mode < 0)
+			return err_set(e, "vhost '%s' is not auto, on or off", value);
+		n->vhost = (enum vhost_mode)mode;
+		return 0;
 	}
 	if (strcmp(key, "forward") == 0) {
 		if (!*value)
@@ -455,7 +454,7 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 				       "[nic %s]: forward and host-loopback work only "
 				       "with type = slirp; remove them",
 				       n->id);
-		if (n->type == VMDEF_NIC_SLIRP && (n->ifname[0] || n->vhost != VMDEF_VHOST_AUTO))
+		if (n->type == VMDEF_NIC_SLIRP && (n->ifname[0] || n->vhost != VHOST_AUTO))
 			return located(e, file, n->line,
 				       "[nic %s]: ifname and vhost are for tap NICs; remove them or "
 				       "set 'type = tap'",

@@ -18,6 +18,7 @@
 #include "../common/err.h"
 #include "../common/guest_param.h"
 #include "../common/limits.h"
+#include "../common/vhost_mode.h"
 
 #define VMDEF_NAME_MAX       32
 #define VMDEF_PATH_MAX       181 /* 180 characters: an INI line holds at most 198 */
@@ -61,10 +62,6 @@ struct vmdef_fwd {
 	uint16_t host_port, guest_port;
 };
 
-enum vmdef_vhost { VMDEF_VHOST_AUTO, VMDEF_VHOST_ON, VMDEF_VHOST_OFF };
-/* "auto", "on", "off": a NIC's vhost key as written and as the monitor's --net takes it. */
-extern const char *const vmdef_vhost_names[3];
-
 struct vmdef_nic {
 	char id[VMDEF_NAME_MAX + 1];
 	enum vmdef_nic_type type;
@@ -72,8 +69,8 @@ struct vmdef_nic {
 	char ifname[16]; /* tap only */
 	struct vmdef_fwd fwds[VMDEF_MAX_FWDS];
 	unsigned nfwds;
-	bool host_loopback;     /* slirp: the guest may reach the host's loopback (10.0.2.2) */
-	enum vmdef_vhost vhost; /* tap: the kernel's vhost-net serves the rings (where it can: auto) */
+	bool host_loopback;    /* slirp: the guest may reach the host's loopback (10.0.2.2) */
+	enum vhost_mode vhost; /* tap: the kernel's vhost-net serves the rings (where it can: auto) */
 	int line;
 };
 

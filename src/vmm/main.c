@@ -440,7 +440,7 @@ static int install_filter(const struct vm_config *cfg, struct err *e)
 	for (unsigned i = 0; i < cfg->nnics; i++) {
 		needs.inet |= cfg->nics[i].kind == NET_SLIRP;
 		needs.tap |= cfg->nics[i].kind == NET_TAP;
-		needs.vhost |= cfg->nics[i].kind == NET_TAP && cfg->nics[i].vhost != NET_VHOST_OFF;
+		needs.vhost |= cfg->nics[i].kind == NET_TAP && cfg->nics[i].vhost != VHOST_OFF;
 	}
 	return syscall_filter_install(&needs, e);
 }

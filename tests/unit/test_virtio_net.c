@@ -308,11 +308,11 @@ static void option_parsing(void **state)
 	assert_int_equal(net_config_parse(&c, "tap=tap0,mac=02:00:00:00:00:01", 0, &e), 0);
 	assert_int_equal(c.kind, NET_TAP);
 	assert_string_equal(c.ifname, "tap0");
-	assert_int_equal(c.vhost, NET_VHOST_AUTO);
+	assert_int_equal(c.vhost, VHOST_AUTO);
 	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=off", 0, &e), 0);
-	assert_int_equal(c.vhost, NET_VHOST_OFF);
+	assert_int_equal(c.vhost, VHOST_OFF);
 	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=on", 0, &e), 0);
-	assert_int_equal(c.vhost, NET_VHOST_ON);
+	assert_int_equal(c.vhost, VHOST_ON);
 
 	static const struct {
 		const char *spec, *msg;

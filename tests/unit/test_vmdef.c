@@ -421,8 +421,8 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(back.nics[0].nfwds, 2);
 	assert_true(back.nics[0].host_loopback);
 	assert_false(back.nics[1].host_loopback);
-	assert_int_equal(back.nics[0].vhost, VMDEF_VHOST_AUTO);
-	assert_int_equal(back.nics[1].vhost, VMDEF_VHOST_OFF);
+	assert_int_equal(back.nics[0].vhost, VHOST_AUTO);
+	assert_int_equal(back.nics[1].vhost, VHOST_OFF);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
 	assert_int_equal(back.policy.clip_out.mode, VMDEF_PEERS_ONLY);
 	assert_int_equal(back.policy.clip_out.n, 2);

@@ -319,14 +319,14 @@ static const struct virtio_device_ops net_ops = {
  * not available here, -1 when asked for (vhost=on) and not available. */
 static int vhost_wanted(struct virtio_net *n, const struct net_config *c, struct err *e)
 {
-	if (c->kind != NET_TAP || c->vhost == NET_VHOST_OFF)
+	if (c->kind != NET_TAP || c->vhost == VHOST_OFF)
 		return 0;
 	n->vhost_fd = vhost_open("/dev/vhost-net", &n->vhost_features);
 	if (n->vhost_fd >= 0) {
 		log_info("virtio-net: TAP '%s': the rings are served by vhost-net", c->ifname);
 		return 1;
 	}
-	if (c->vhost == NET_VHOST_ON)
+	if (c->vhost == VHOST_ON)
 		return err_errno(e, errno,
 				 "--net tap=%s,vhost=on: cannot use /dev/vhost-net (load the vhost_net module: "
 				 "'modprobe vhost_net', give this user access to it, or use vhost=auto)",

@@ -62,16 +62,13 @@ static int parse_option(struct net_config *c, const char *tok, struct err *e)
 		return 0;
 	}
 	if (!strncmp(tok, "vhost=", 6)) {
-		static const char *const names[] =
-			{[NET_VHOST_AUTO] = "auto", [NET_VHOST_ON] = "on", [NET_VHOST_OFF] = "off"};
 		if (c->kind != NET_TAP)
 			return err_set(e, "--net: vhost= applies to the tap backend only");
-		for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (!strcmp(tok + 6, names[i])) {
-				c->vhost = (enum net_vhost)i;
-				return 0;
-			}
-		return err_set(e, "--net: bad '%s': write vhost=auto, vhost=on or vhost=off", tok);
+		int mode = vhost_mode_parse(tok + 6);
+		if (mode < 0)
+			return err_set(e, "--net: bad '%s': write vhost=auto, vhost=on or vhost=off", tok);
+		c->vhost = (enum vhost_mode)mode;
+		return 0;
 	}
 	if (!strncmp(tok, "fwd=", 4)) {
 		if (c->kind != NET_SLIRP)

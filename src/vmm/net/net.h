@@ -10,6 +10,7 @@
 
 #include "../../common/err.h"
 #include "../../common/limits.h"
+#include "../../common/vhost_mode.h"
 
 #define NET_MAX_FORWARDS SHOJI_MAX_FWDS
 /* The user-mode network: the guest is 10.0.2.15, the host (and its loopback) 10.0.2.2, DNS 10.0.2.3. */
@@ -27,14 +28,6 @@ enum net_kind {
 	NET_FD, /* a frame descriptor (socket) the caller opened: config.fd, bare frames */
 };
 
-/* Whether a TAP NIC's rings are served by the host kernel's vhost-net (frames then never pass
- * through the monitor): auto uses it where /dev/vhost-net opens. */
-enum net_vhost {
-	NET_VHOST_AUTO,
-	NET_VHOST_ON,
-	NET_VHOST_OFF,
-};
-
 /* A host port forwarded to a guest port (slirp only). */
 struct net_forward {
 	bool udp;
@@ -50,8 +43,8 @@ struct net_config {
 	unsigned mtu; /* offered to the guest (VIRTIO_NET_F_MTU); 0: none offered (tap) */
 	struct net_forward fwd[NET_MAX_FORWARDS];
 	unsigned nfwd;
-	bool host_loopback;   /* slirp: the guest reaches the host's loopback through 10.0.2.2 */
-	enum net_vhost vhost; /* tap */
+	bool host_loopback;    /* slirp: the guest reaches the host's loopback through 10.0.2.2 */
+	enum vhost_mode vhost; /* tap: vhost-net serves the rings (frames then never pass here) */
 };
 
 struct net_backend {
