@@ -4,8 +4,8 @@ server, Xvfb, when DISPLAY is set; through SDL's offscreen driver otherwise), th
 control socket and, on Xvfb, keys typed with xdotool as a user would.
 
   demo_seat.py SOCKET shown NAME PICTURE.png COLOUR...
-      switch to NAME; wait (up to 30 minutes) until one of the colours (RRGGBB) covers a third of
-      the window under the bar and the picture has then stayed the same for 20 s (at most 5
+      switch to NAME; wait (up to 30 minutes; ended at once if NAME stops or crashes) until one
+      of the colours (RRGGBB) covers a third of the window under the bar and the picture has then stayed the same for 20 s (at most 5
       minutes more: a desktop draws its bar and terminal after its background); save the window
       as PICTURE.png and print the VM's screen size
   demo_seat.py SOCKET type TEXT        type TEXT and Return into the shown VM (Xvfb only)
@@ -39,6 +39,17 @@ def shot_of(sock, name, ppm):
         return None
 
 
+def gone(sock, name):
+    """Why the seat says name has stopped, crashed or broken off; None while it runs."""
+    try:
+        vm = next((v for v in status(sock)["vms"] if v["name"] == name), None)
+    except (OSError, ValueError, AssertionError):
+        return None
+    if vm and vm["state"] in ("stopped", "crashed", "broken"):
+        return f"{vm['state']}: {vm['why'] or 'no reason given'}"
+    return None
+
+
 def shown(sock, name, png, colours):
     seatlib.wait_until(lambda: seatlib.call(sock, {"cmd": "switch", "name": name}).get("ok"), 60,
                        f"the seat taking '{name}'")
@@ -48,6 +59,8 @@ def shown(sock, name, png, colours):
         s = shot_of(sock, name, ppm)
         if s and s.share(colours, top=seatlib.BAR_H + 12, step=16) * 3 >= 1:
             seen = s.px
+        elif why := gone(sock, name):
+            sys.exit(f"demo: '{name}' {why} (before it drew)")
         else:
             time.sleep(2)
     if seen is None:
