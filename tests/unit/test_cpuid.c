@@ -1,5 +1,5 @@
-/* test_cpuid: cpuid_patch's topology leaves (1, 4, 0xB, 0x80000008, 0x8000001E) and
- * cpuid_order. */
+/* test_cpuid: cpuid_patch's topology leaves (1, 4, 0xB, 0x80000008, 0x8000001E),
+ * cpuid_features (no nested virtualization, the TSC-deadline timer) and cpuid_order. */
 #include "unit.h"
 
 #include <stdlib.h>
@@ -113,6 +113,27 @@ static void cpuid_patch_1_of_1(void **state)
 	free(c);
 }
 
+/* No VMX or SVM (and SVM's leaf empty); the TSC-deadline timer only where KVM has it. */
+static void cpuid_features_no_nested_virt(void **state)
+{
+	(void)state;
+	for (int deadline = 0; deadline <= 1; deadline++) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 3 * sizeof(c->entries[0]));
+		assert_non_null(c);
+		c->nent = 3;
+		c->entries[0] = (struct kvm_cpuid_entry2){.function = 0x1, .ecx = 0x00fffe20u, .edx = 7};
+		c->entries[1] = (struct kvm_cpuid_entry2){.function = 0x80000001, .ecx = 0x37u, .edx = 9};
+		c->entries[2] = (struct kvm_cpuid_entry2){.function = 0x8000000a, .eax = 1, .ebx = 8, .edx = 0x1ff};
+		cpuid_features(c, deadline);
+		assert_int_equal(c->entries[0].ecx, deadline ? 0x00fffe00u | (1u << 24) : 0x00fffe00u);
+		assert_int_equal(c->entries[0].edx, 7);
+		assert_int_equal(c->entries[1].ecx, 0x33u);
+		assert_int_equal(c->entries[1].edx, 9);
+		assert_int_equal(c->entries[2].eax | c->entries[2].ebx | c->entries[2].ecx | c->entries[2].edx, 0);
+		free(c);
+	}
+}
+
 static void cpuid_patch_many(void **state)
 {
 	(void)state;
@@ -147,9 +168,8 @@ static void cpuid_order_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(cpuid_patch_3_of_4),
-		cmocka_unit_test(cpuid_patch_1_of_1),
-		cmocka_unit_test(cpuid_patch_many),
+		cmocka_unit_test(cpuid_patch_3_of_4), cmocka_unit_test(cpuid_patch_1_of_1),
+		cmocka_unit_test(cpuid_patch_many),   cmocka_unit_test(cpuid_features_no_nested_virt),
 		cmocka_unit_test(cpuid_order_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,16 +1,21 @@
 /* cpuid: CPUID leaves for each vCPU (see cpuid.h). Leaves: 1 (APIC ID, logical count,
- * hypervisor), 4 (Intel cores per package), 0xB/0x1F (x2APIC topology), 0x80000008 and
- * 0x8000001E (AMD core count and IDs). */
+ * hypervisor; TSC deadline; no VMX), 4 (Intel cores per package), 0xB/0x1F (x2APIC topology),
+ * 0x80000001 (no SVM), 0x8000000A (SVM's, emptied), 0x80000008 and 0x8000001E (AMD core count
+ * and IDs). */
 #include "cpuid.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 
-#define CPUID_1_ECX_HYPERVISOR (1u << 31)
-#define CPUID_1_EDX_HTT        (1u << 28)
-#define TOPO_LEVEL_SMT         1u
-#define TOPO_LEVEL_CORE        2u
+#define CPUID_1_ECX_VMX          (1u << 5)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID_1_ECX_HYPERVISOR   (1u << 31)
+#define CPUID_80000001_ECX_SVM   (1u << 2)
+#define CPUID_SVM_LEAF           0x8000000au
+#define CPUID_1_EDX_HTT          (1u << 28)
+#define TOPO_LEVEL_SMT           1u
+#define TOPO_LEVEL_CORE          2u
 
 int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e)
 {
@@ -20,6 +25,7 @@ int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e)
 			return err_set(e, "out of memory for CPUID");
 		c->nent = n;
 		if (ioctl(kvm_sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			cpuid_features(c, ioctl(kvm_sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 			*out = c;
 			return 0;
 		}
@@ -29,6 +35,22 @@ int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e)
 			return err_errno(e, saved, "KVM_GET_SUPPORTED_CPUID failed");
 	}
 	return err_set(e, "KVM_GET_SUPPORTED_CPUID returned too many entries");
+}
+
+void cpuid_features(struct kvm_cpuid2 *c, bool tsc_deadline)
+{
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *en = &c->entries[i];
+		if (en->function == 0x1) {
+			en->ecx &= ~CPUID_1_ECX_VMX;
+			if (tsc_deadline)
+				en->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+		} else if (en->function == 0x80000001) {
+			en->ecx &= ~CPUID_80000001_ECX_SVM;
+		} else if (en->function == CPUID_SVM_LEAF) {
+			en->eax = en->ebx = en->ecx = en->edx = 0;
+		}
+	}
 }
 
 unsigned cpuid_order(unsigned n)
