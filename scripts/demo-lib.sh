@@ -31,7 +31,9 @@ demo_daemon() {
 }
 
 demo_cleanup() {
+	local rc=$?
 	set +e
+	[ "$rc" = 0 ] || [ -z "$daemon" ] || demo_report
 	for p in "${demo_pids[@]}"; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -44,6 +46,18 @@ demo_cleanup() {
 		wait "$daemon" 2>/dev/null
 	fi
 	rm -rf "$demo"
+}
+
+# demo_report: after a failure, each VM's state, how its last run ended and the end of its
+# serial log, so the reason stays in the demo's output when $demo is gone.
+demo_report() {
+	echo "demo: failed; the VMs as shojid sees them:" >&2
+	"$bin/shoji" list >&2
+	for vm in $("$bin/shoji" list 2>/dev/null | awk 'NR > 1 { print $1 }'); do
+		"$bin/shoji" info "$vm" 2>/dev/null | awk -v vm="$vm" '$1 == "state" || $1 == "last_exit" { print "demo: " vm ": " $0 }' >&2
+		echo "demo: the end of $vm's serial log:" >&2
+		tail -n 12 "$SHOJI_STATE_DIR/vms/$vm/serial.log" >&2 2>/dev/null
+	done
 }
 
 shoji() {
