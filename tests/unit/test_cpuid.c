@@ -1,5 +1,5 @@
 /* test_cpuid: cpuid_patch's topology leaves (1, 4, 0xB, 0x80000008, 0x8000001E),
- * cpuid_features (no nested virtualization, the TSC-deadline timer) and cpuid_order. */
+ * cpuid_features (no nested virtualization, no LA57, the TSC-deadline timer) and cpuid_order. */
 #include "unit.h"
 
 #include <stdlib.h>
@@ -113,14 +113,16 @@ static void cpuid_patch_1_of_1(void **state)
 	free(c);
 }
 
-/* No VMX or SVM (and SVM's leaf empty); the TSC-deadline timer only where KVM has it. */
+/* No VMX or SVM (and SVM's leaf empty), no LA57; the TSC-deadline timer only where KVM has it. */
 static void cpuid_features_no_nested_virt(void **state)
 {
 	(void)state;
 	for (int deadline = 0; deadline <= 1; deadline++) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 3 * sizeof(c->entries[0]));
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 5 * sizeof(c->entries[0]));
 		assert_non_null(c);
-		c->nent = 3;
+		c->nent = 5;
+		c->entries[3] = (struct kvm_cpuid_entry2){.function = 0x7, .index = 0, .ecx = 0x1ffffu, .ebx = 5};
+		c->entries[4] = (struct kvm_cpuid_entry2){.function = 0x7, .index = 1, .ecx = 0x1ffffu};
 		c->entries[0] = (struct kvm_cpuid_entry2){.function = 0x1, .ecx = 0x00fffe20u, .edx = 7};
 		c->entries[1] = (struct kvm_cpuid_entry2){.function = 0x80000001, .ecx = 0x37u, .edx = 9};
 		c->entries[2] = (struct kvm_cpuid_entry2){.function = 0x8000000a, .eax = 1, .ebx = 8, .edx = 0x1ff};
@@ -130,6 +132,9 @@ static void cpuid_features_no_nested_virt(void **state)
 		assert_int_equal(c->entries[1].ecx, 0x33u);
 		assert_int_equal(c->entries[1].edx, 9);
 		assert_int_equal(c->entries[2].eax | c->entries[2].ebx | c->entries[2].ecx | c->entries[2].edx, 0);
+		assert_int_equal(c->entries[3].ecx, 0xffffu); /* LA57 (bit 16) gone, the rest kept */
+		assert_int_equal(c->entries[3].ebx, 5);
+		assert_int_equal(c->entries[4].ecx, 0x1ffffu); /* another subleaf's bit 16 is not LA57 */
 		free(c);
 	}
 }

@@ -1,5 +1,5 @@
 /* cpuid: CPUID leaves for each vCPU (see cpuid.h). Leaves: 1 (APIC ID, logical count,
- * hypervisor; TSC deadline; no VMX), 4 (Intel cores per package), 0xB/0x1F (x2APIC topology),
+ * hypervisor; TSC deadline; no VMX), 4 (Intel cores per package), 7 (no LA57), 0xB/0x1F (x2APIC topology),
  * 0x80000001 (no SVM), 0x8000000A (SVM's, emptied), 0x80000008 and 0x8000001E (AMD core count
  * and IDs). */
 #include "cpuid.h"
@@ -11,6 +11,7 @@
 #define CPUID_1_ECX_VMX          (1u << 5)
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR   (1u << 31)
+#define CPUID_7_ECX_LA57         (1u << 16)
 #define CPUID_80000001_ECX_SVM   (1u << 2)
 #define CPUID_SVM_LEAF           0x8000000au
 #define CPUID_1_EDX_HTT          (1u << 28)
@@ -45,6 +46,8 @@ void cpuid_features(struct kvm_cpuid2 *c, bool tsc_deadline)
 			en->ecx &= ~CPUID_1_ECX_VMX;
 			if (tsc_deadline)
 				en->ecx |= CPUID_1_ECX_TSC_DEADLINE;
+		} else if (en->function == 0x7 && en->index == 0) {
+			en->ecx &= ~CPUID_7_ECX_LA57;
 		} else if (en->function == 0x80000001) {
 			en->ecx &= ~CPUID_80000001_ECX_SVM;
 		} else if (en->function == CPUID_SVM_LEAF) {

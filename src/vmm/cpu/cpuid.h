@@ -14,10 +14,12 @@ int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e);
 
 /* What the guest sees beside KVM's list: the TSC-deadline timer where KVM emulates it
  * (tsc_deadline; KVM lists it apart, as QEMU and Firecracker offer it: a timer is one MSR
- * write, not the LAPIC's count), and no hardware virtualization (VMX, SVM and AMD's SVM leaf
+ * write, not the LAPIC's count); no hardware virtualization (VMX, SVM and AMD's SVM leaf
  * cleared): a guest runs no VMs of its own, so KVM's nested-virtualization code, a large and
  * often-mended part of it, stays out of the guest's reach, and a guest's kvm module does not
- * load. */
+ * load; and no 5-level paging (LA57): a guest's RAM is far below 4-level paging's 64 TiB, and
+ * a fifth level only makes each of its TLB misses walk further, through the host's tables
+ * too. */
 void cpuid_features(struct kvm_cpuid2 *c, bool tsc_deadline);
 
 /* Rewrites the topology leaves of c in place for vCPU `apic_id` of `ncpus`. */
