@@ -71,7 +71,10 @@ def share(shot, colours):
 
 class Side:
     """One monitor with its window: start(), shot(path) -> seatlib.Shot, type(line),
-    counters() for the CPU outside the vCPUs, stop()."""
+    counters() for the CPU outside the vCPUs, stop(). extra_args go to the monitor's command
+    line, memory is the guest's MiB."""
+    extra_args = ()
+    memory = 2048
 
     def __init__(self, a, x, tmp, image, name, label):
         self.a, self.x, self.tmp, self.image, self.name, self.label = a, x, tmp, image, name, label
@@ -129,8 +132,9 @@ class Shoji(Side):
         im = self.image
         self.procs.append(subprocess.Popen(
             [self.a.vmm, "--kernel", im["kernel"], "--initrd", im["initrd"], "--cmdline", im["cmdline"],
-             "--disk", f"{self.overlay},format=qcow2", "--memory", "2048", "--cpus", str(self.a.cpus), "--net", "slirp", "--rng",
-             "--display", f"socket:{disp},size={WIDTH}x{HEIGHT}", "--serial-log", self.log],
+             "--disk", f"{self.overlay},format=qcow2", "--memory", str(self.memory), "--cpus", str(self.a.cpus),
+             "--net", "slirp", "--rng", "--display", f"socket:{disp},size={WIDTH}x{HEIGHT}", "--serial-log", self.log,
+             *self.extra_args],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.err("shoji-vmm")))
         seatlib.wait_until(lambda: os.path.exists(disp), 60, "the display socket")
         self.procs.append(subprocess.Popen(
@@ -153,7 +157,8 @@ class Qemu(Side):
         im = self.image
         env = dict(self.x.env(), **(SOFTWARE_SDL if self.a.qemu_renderer == "software" else {}))
         self.procs.append(subprocess.Popen(
-            [self.a.qemu, "-enable-kvm", "-cpu", "host", "-m", "2048", "-smp", str(self.a.cpus), "-M", "q35", "-nodefaults",
+            [self.a.qemu, "-enable-kvm", "-cpu", "host", "-m", str(self.memory), "-smp", str(self.a.cpus), "-M", "q35",
+             "-nodefaults", *self.extra_args,
              "-no-user-config", "-device", f"virtio-gpu-pci,xres={WIDTH},yres={HEIGHT}", "-display", "sdl",
              "-drive", f"file={self.overlay},format=qcow2,if=none,id=d0", "-device", "virtio-blk-pci,drive=d0",
              "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci",

@@ -15,16 +15,31 @@ import re
 import select
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot import kvm_exits  # noqa: E402
+from boot import kvm_stat  # noqa: E402
 from phases import print_table, ratios  # noqa: E402
 
 TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
+# The exits by kind (KVM's debugfs names), to say where a monitor's exits come from.
+KINDS = ("exits", "halt_exits", "irq_injections", "irq_exits", "io_exits", "mmio_exits", "irq_window_exits")
+
+
+def stats(pid):
+    return {k: kvm_stat(pid, k) for k in KINDS}
+
+
+def per_mib(s0, s1, nbytes):
+    """(exits, {kind: count per MiB}) between two stats(); exits None where KVM has none."""
+    if s0["exits"] is None or s1["exits"] is None:
+        return None, {}
+    return s1["exits"] - s0["exits"], {k: (s1[k] - s0[k]) / (nbytes / (1 << 20)) for k in KINDS
+                                       if s0[k] is not None and s1[k] is not None}
 
 
 def free_port():
@@ -80,7 +95,7 @@ def guest_to_host(g, addr, nbytes):
     # server is not listening yet: try again until data flows.
     for _ in range(100):
         s = connect(addr)
-        e0, t0 = kvm_exits(g.p.pid), time.monotonic()
+        e0, t0 = stats(g.p.pid), time.monotonic()
         got = 0
         while got < nbytes:
             chunk = s.recv(min(1 << 20, nbytes - got))
@@ -93,30 +108,30 @@ def guest_to_host(g, addr, nbytes):
         time.sleep(0.3)
     if got < nbytes:
         raise RuntimeError(f"guest->host: connection closed after {got} bytes")
-    t1, e1 = time.monotonic(), kvm_exits(g.p.pid)
+    t1, e1 = time.monotonic(), stats(g.p.pid)
     s.close()
-    return nbytes / (t1 - t0) / (1 << 20), None if None in (e0, e1) else e1 - e0
+    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
 
 
 def host_to_guest(g, addr, nbytes):
     s = connect(addr)
     block = bytes(1 << 20)
-    e0, t0 = kvm_exits(g.p.pid), time.monotonic()
+    e0, t0 = stats(g.p.pid), time.monotonic()
     sent = 0
     while sent < nbytes:
         s.sendall(block[:min(len(block), nbytes - sent)])
         sent += min(len(block), nbytes - sent)
     s.close()
     m = g.wait_for(rb"netbench received (\d+)\r?\n", 300)
-    t1, e1 = time.monotonic(), kvm_exits(g.p.pid)
+    t1, e1 = time.monotonic(), stats(g.p.pid)
     if int(m[1]) != nbytes:
         raise RuntimeError(f"host->guest: the guest counted {m[1].decode()} of {nbytes} bytes; "
                            f"console: {g.out[-600:]!r}")
-    return nbytes / (t1 - t0) / (1 << 20), None if None in (e0, e1) else e1 - e0
+    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
 
 
 def run_once(cmd, addrs, mib, tag):
-    """{direction: (MiB/s, exits)} for the directions that completed (a direction that failed
+    """{direction: (MiB/s, exits, {kind: per MiB})} for the directions that completed (a direction that failed
     ends the run, reported on stderr with its step)."""
     g = Guest(cmd)
     got, step = {}, "the guest's netbench start"
@@ -140,7 +155,10 @@ def main():
     ap.add_argument("--guest-dir", default="build/guest")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=64)
+    ap.add_argument("--backends", default="slirp,tap,tap-vhost",
+                    help="which of slirp, tap, tap-vhost to run (comma-separated; default all)")
     a = ap.parse_args()
+    wanted = set(a.backends.split(","))
     kernel = os.path.join(a.guest_dir, "vmlinuz")
     initrd = os.path.join(a.guest_dir, "initramfs.cpio.gz")
     qemu = shutil.which("qemu-system-x86_64")
@@ -160,6 +178,8 @@ def main():
         """(backend, monitor) -> (command, (download address, upload address))"""
         p1, p2 = free_port(), free_port()
         addrs = (("127.0.0.1", p1), ("127.0.0.1", p2))
+        if "slirp" not in wanted:
+            return
         yield ("slirp", "shoji-vmm"), (shoji_common + [
             "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202"],
             addrs)
@@ -172,6 +192,8 @@ def main():
             taddrs = ((TAP_GUEST, 5201), (TAP_GUEST, 5202))
             for vhost in ("off", "on") if os.path.exists("/dev/vhost-net") else ("off",):
                 backend = "tap" if vhost == "off" else "tap-vhost"
+                if backend not in wanted:
+                    continue
                 yield (backend, "shoji-vmm"), (shoji_common + [
                     "--cmdline", tap_cmdline, "--net", f"tap={TAP},vhost={vhost}"], taddrs)
                 if qemu:
@@ -193,14 +215,28 @@ def main():
     print(f"virtio-net TCP, {a.mib} MiB each way, {a.runs} runs each ({where})")
     dirs = ("guest->host", "host->guest")
     print_table({f"{b} {m}": runs for (b, m), runs in res.items()}, dirs, width=28)
-    ok = bool(res.get(("slirp", "shoji-vmm"))) and all(res.get(("slirp", "shoji-vmm")))
+    ok = bool(res) and all(all(runs) for (_, m), runs in res.items() if m == "shoji-vmm")
     for backend in ("slirp", "tap", "tap-vhost"):
         s, q = res.get((backend, "shoji-vmm")), res.get((backend, "qemu"))
         if not s or not q:
             continue
         meds = ratios(f"shoji-vmm {backend}", f"qemu {backend}", s, q, dirs, "net")
         ok = ok and all(meds) and all(len(r) == len(dirs) for r in s)
+    print_kinds(res, dirs)
     return 0 if ok else 1
+
+
+def print_kinds(res, dirs):
+    """Where the exits come from: each kind per MiB (medians of the complete runs)."""
+    print("KVM exits by kind, per MiB moved (medians)")
+    print(f"{'backend monitor direction':<40}" + "".join(f"{k:>17}" for k in KINDS))
+    for (backend, monitor), runs in res.items():
+        for d in dirs:
+            kinds = [r[d][2] for r in runs if d in r and r[d][2]]
+            if kinds:
+                vals = [statistics.median(k[n] for k in kinds) if all(n in k for k in kinds) else None for n in KINDS]
+                print(f"{backend + ' ' + monitor + ' ' + d:<40}" +
+                      "".join(f"{'n/a' if v is None else f'{v:.1f}':>17}" for v in vals))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Memory of many VMs at once. N small VMs (8 by default: 128 MiB, 1 vCPU, the test kernel and
+initramfs, a qcow2 overlay on one shared 64 MiB base image and a user-mode NIC) start together
+under shoji-vmm, then under QEMU microvm (virtio-mmio disk and NIC, the same overlays on the same
+base), runs interleaved. Each guest reads the first 32 MiB of its disk (shoji.action=fleet), so
+the base's blocks are shared by all of them, and then sleeps. Once every guest has said so:
+
+- host memory beyond guest RAM: the host's used memory (MemTotal - MemFree, page cache and the
+  kernel's own included, so the base's cached blocks count once) grown since before the start,
+  less the guest RAM the monitors have touched; the caches are dropped before each start;
+- the monitors' own: the sum of each process's RSS, and of its PSS (shared pages divided among
+  their users), less its guest RAM mapping's.
+
+Prints each figure in total and per VM, and the ratios shoji-vmm / QEMU microvm (bench/phases.py
+style: medians of the per-run ratios with their spread). A run where a guest did not say it was
+ready is reported as incomplete, not measured."""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+MARKER = b"shoji-guest: fleet ready"
+CMDLINE = "console=ttyS0 quiet shoji.action=fleet"
+
+
+def meminfo():
+    with open("/proc/meminfo") as f:
+        return {ln.split(":")[0]: int(ln.split()[1]) for ln in f}
+
+
+def used_kib():
+    m = meminfo()
+    return m["MemTotal"] - m["MemFree"]
+
+
+def drop_caches():
+    """True when the page cache could be dropped (root)."""
+    subprocess.run(["sync"], check=False)
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def process_kib(pid, guest_mib):
+    """(RSS, PSS, guest RAM RSS, guest RAM PSS) of a process, in KiB: the guest RAM mapping is the
+    largest one at least as big as the guest's memory."""
+    tot = {"Rss": 0, "Pss": 0}
+    guest = {"Rss": 0, "Pss": 0}
+    size = 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            word = line.split()[0]
+            if "-" in word and not word.endswith(":"):
+                a, b = word.split("-")
+                size = (int(b, 16) - int(a, 16)) // 1024
+            elif word in ("Rss:", "Pss:"):
+                k = word[:-1]
+                tot[k] += int(line.split()[1])
+                if size >= guest_mib * 1024:
+                    guest[k] += int(line.split()[1])
+    return tot["Rss"], tot["Pss"], guest["Rss"], guest["Pss"]
+
+
+def ready(logs):
+    n = 0
+    for log in logs:
+        try:
+            with open(log, "rb") as f:
+                n += MARKER in f.read()
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def run_fleet(name, make_cmd, a, d, base):
+    """Starts a.vms monitors at once, measures once all are ready; a dict of figures (KiB), or
+    one with 'incomplete' saying what went wrong."""
+    procs, logs = [], []
+    dropped = drop_caches()
+    before = used_kib()
+    try:
+        for i in range(a.vms):
+            top = os.path.join(d, f"{name.split()[0]}-{i}.qcow2")
+            if os.path.exists(top):
+                os.unlink(top)
+            subprocess.run([a.img, "create", "-f", "qcow2", "-b", base, "-F", "raw", top], check=True,
+                           capture_output=True)
+            log = os.path.join(d, f"{name.split()[0]}-{i}.log")
+            if os.path.exists(log):
+                os.unlink(log)
+            logs.append(log)
+            procs.append(subprocess.Popen(make_cmd(top, log, i), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + a.timeout
+        while ready(logs) < a.vms and time.monotonic() < deadline and all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        n = ready(logs)
+        if n < a.vms:
+            dead = [i for i, p in enumerate(procs) if p.poll() is not None]
+            return {"incomplete": f"{n} of {a.vms} guests ready" +
+                    (f"; monitors {dead} exited" if dead else f" after {a.timeout} s")}
+        time.sleep(3)  # the last guests' reads settle
+        after = used_kib()
+        per = [process_kib(p.pid, a.memory) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    guest_rss = sum(x[2] for x in per)
+    return {
+        "system": after - before - guest_rss,
+        "rss": sum(x[0] - x[2] for x in per),
+        "pss": sum(x[1] - x[3] for x in per),
+        "guest": guest_rss,
+        "dropped": dropped,
+    }
+
+
+FIGURES = (("system", "host memory beyond guest RAM"), ("rss", "monitors' RSS beyond guest RAM"),
+           ("pss", "monitors' PSS beyond guest RAM"))
+
+
+def report(a, res):
+    print(f"{a.vms} VMs at once, {a.memory} MiB and 1 vCPU each, {a.runs} runs each, interleaved, medians "
+          f"({'emulated harness machine: compare ratios' if os.environ.get('SHOJI_IN_HARNESS') else 'host KVM'})")
+    ok = True
+    for name, runs in res.items():
+        bad = [r["incomplete"] for r in runs if "incomplete" in r]
+        good = [r for r in runs if "incomplete" not in r]
+        for why in bad:
+            print(f"{name}: incomplete run: {why}")
+            ok = False
+        if not good:
+            print(f"{name}: no complete run")
+            continue
+        if not all(r["dropped"] for r in good):
+            print(f"{name}: the page cache could not be dropped before the start (not root): the host "
+                  "figure may count less than the VMs' cache")
+        for key, what in FIGURES:
+            v = statistics.median(r[key] for r in good) / 1024
+            print(f"{name:<14} {what}: {v:.1f} MiB in all, {v / a.vms:.2f} MiB per VM")
+        print(f"{name:<14} guest RAM touched: {statistics.median(r['guest'] for r in good) / 1024:.1f} MiB in all")
+    names = list(res)
+    if len(names) < 2:
+        return ok
+    pairs = [(s, q) for s, q in zip(res[names[0]], res[names[1]]) if "incomplete" not in s and "incomplete" not in q]
+    for key, what in FIGURES:
+        rs = [s[key] / q[key] for s, q in pairs if q[key] > 0]
+        if not rs:
+            print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: FAILED (no complete pair of runs)")
+            continue
+        spread = f" ({min(rs):.2f}-{max(rs):.2f}x over {len(rs)} runs" + \
+            (f", {a.runs - len(rs)} incomplete" if len(rs) < a.runs else "") + ")"
+        print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: {statistics.median(rs):.2f}x "
+              f"(lower is better){spread}")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vmm", default="build/src/shoji-vmm")
+    ap.add_argument("--img", default="build/src/shoji-img")
+    ap.add_argument("--guest-dir", default="build/guest")
+    ap.add_argument("--vms", type=int, default=8)
+    ap.add_argument("--memory", type=int, default=128)
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--timeout", type=int, default=900, help="seconds for all guests to be ready")
+    a = ap.parse_args()
+    kernel = os.path.join(a.guest_dir, "vmlinuz")
+    initrd = os.path.join(a.guest_dir, "initramfs.cpio.gz")
+    m = str(a.memory)
+    d = tempfile.mkdtemp(prefix="shoji-fleet-")
+    base = os.path.join(d, "base.raw")
+    with open(base, "wb") as f:
+        f.write(os.urandom(64 << 20))
+
+    def shoji(top, log, i):
+        return [a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", m, "--cpus", "1",
+                "--cmdline", CMDLINE, "--serial", "none", "--serial-log", log,
+                "--disk", f"{top},format=qcow2", "--net", f"slirp,mac=52:54:00:12:35:{i:02x}"]
+
+    def qemu(top, log, i):
+        return [shutil.which("qemu-system-x86_64"), "-M", "microvm", "-enable-kvm", "-cpu", "host", "-m", m,
+                "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none", "-serial", f"file:{log}",
+                "-kernel", kernel, "-initrd", initrd, "-append", CMDLINE,
+                "-drive", f"file={top},format=qcow2,if=none,id=d0", "-device", "virtio-blk-device,drive=d0",
+                "-netdev", "user,id=n0", "-device", f"virtio-net-device,netdev=n0,mac=52:54:00:12:36:{i:02x}"]
+    peers = {"shoji-vmm": shoji}
+    if shutil.which("qemu-system-x86_64"):
+        peers["qemu microvm"] = qemu
+    else:
+        print("fleet: qemu-system-x86_64 not found; shoji-vmm alone")
+    res = {n: [] for n in peers}
+    try:
+        for _ in range(a.runs):
+            for name, make in peers.items():
+                res[name].append(run_fleet(name, make, a, d, base))
+    finally:
+        shutil.rmtree(d)
+    return 0 if report(a, res) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
