@@ -39,24 +39,30 @@ def kvm_exits(pid):
     return kvm_stat(pid, "exits")
 
 
+def memory_kib(pid, guest_mib):
+    """{"Rss", "Pss"} of the process and of its guest-RAM mapping (the largest mapping at least
+    as big as the guest's memory), in KiB: (whole process, guest RAM)."""
+    total, guest, size = {"Rss": 0, "Pss": 0}, {"Rss": 0, "Pss": 0}, 0
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            word = line.split()[0]
+            if "-" in word and not word.endswith(":"):
+                a, b = word.split("-")
+                size = (int(b, 16) - int(a, 16)) // 1024
+            elif word in ("Rss:", "Pss:"):
+                total[word[:-1]] += int(line.split()[1])
+                if size >= guest_mib * 1024:
+                    guest[word[:-1]] += int(line.split()[1])
+    return total, guest
+
+
 def overhead_kib(pid, guest_mib):
-    """RSS of the process minus the RSS of its guest-RAM mapping (the largest mapping at least
-    as big as the guest's memory)."""
-    total, guest, size, rss = 0, 0, 0, 0
+    """RSS of the process minus the RSS of its guest-RAM mapping; None when it is gone."""
     try:
-        with open(f"/proc/{pid}/smaps") as f:
-            for line in f:
-                if "-" in line.split()[0] and not line.startswith(("Rss", "Size")):
-                    a, b = line.split()[0].split("-")
-                    size, rss = (int(b, 16) - int(a, 16)) // 1024, None
-                elif line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                    total += rss
-                    if size >= guest_mib * 1024:
-                        guest += rss
+        total, guest = memory_kib(pid, guest_mib)
     except OSError:
         return None
-    return total - guest
+    return total["Rss"] - guest["Rss"]
 
 
 def watch_console(cmd, timeout, on_output):
@@ -116,6 +122,13 @@ def main():
     a = ap.parse_args()
     kernel = os.path.join(a.guest_dir, "vmlinuz")
     scratch = tempfile.mkdtemp(prefix="shoji-bootbench-")
+    try:
+        return bench(a, kernel, scratch)
+    finally:
+        shutil.rmtree(scratch)
+
+
+def bench(a, kernel, scratch):
     disk = os.path.join(scratch, "disk.qcow2")
     subprocess.run([a.img, "create", "-f", "qcow2", disk, str(1 << 30)], check=True, capture_output=True)
     initrd = os.path.join(a.guest_dir, "initramfs.cpio.gz")
@@ -164,7 +177,6 @@ def main():
         _, _, err = watch_console(peers[name] + ["--stats"], a.timeout, lambda *_: None)
         kinds = re.search(r"overhead by kind: (.*)", err)
         print(f"{name} overhead by kind (--stats, at exit): {kinds[1] if kinds else 'not reported: ' + err[-300:]}")
-    shutil.rmtree(scratch)
     return 0 if s[0] and summary["shoji-vmm full"][0] else 1
 
 

@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from boot import memory_kib  # noqa: E402
+
 MARKER = b"shoji-guest: fleet ready"
 CMDLINE = "console=ttyS0 quiet shoji.action=fleet"
 
@@ -46,26 +49,6 @@ def drop_caches():
         return True
     except OSError:
         return False
-
-
-def process_kib(pid, guest_mib):
-    """(RSS, PSS, guest RAM RSS, guest RAM PSS) of a process, in KiB: the guest RAM mapping is the
-    largest one at least as big as the guest's memory."""
-    tot = {"Rss": 0, "Pss": 0}
-    guest = {"Rss": 0, "Pss": 0}
-    size = 0
-    with open(f"/proc/{pid}/smaps") as f:
-        for line in f:
-            word = line.split()[0]
-            if "-" in word and not word.endswith(":"):
-                a, b = word.split("-")
-                size = (int(b, 16) - int(a, 16)) // 1024
-            elif word in ("Rss:", "Pss:"):
-                k = word[:-1]
-                tot[k] += int(line.split()[1])
-                if size >= guest_mib * 1024:
-                    guest[k] += int(line.split()[1])
-    return tot["Rss"], tot["Pss"], guest["Rss"], guest["Pss"]
 
 
 def ready(logs):
@@ -108,17 +91,17 @@ def run_fleet(name, make_cmd, a, d, base):
                     (f"; monitors {dead} exited" if dead else f" after {a.timeout} s")}
         time.sleep(3)  # the last guests' reads settle
         after = used_kib()
-        per = [process_kib(p.pid, a.memory) for p in procs]
+        per = [memory_kib(p.pid, a.memory) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
             p.wait()
-    guest_rss = sum(x[2] for x in per)
+    guest_rss = sum(g["Rss"] for _, g in per)
     return {
         "system": after - before - guest_rss,
-        "rss": sum(x[0] - x[2] for x in per),
-        "pss": sum(x[1] - x[3] for x in per),
+        "rss": sum(t["Rss"] - g["Rss"] for t, g in per),
+        "pss": sum(t["Pss"] - g["Pss"] for t, g in per),
         "guest": guest_rss,
         "dropped": dropped,
     }

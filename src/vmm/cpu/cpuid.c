@@ -1,7 +1,7 @@
 /* cpuid: CPUID leaves for each vCPU (see cpuid.h). Leaves: 1 (APIC ID, logical count,
- * hypervisor; TSC deadline; no VMX), 4 (Intel cores per package), 7 (no LA57), 0xB/0x1F (x2APIC topology),
- * 0x80000001 (no SVM), 0x8000000A (SVM's, emptied), 0x80000008 and 0x8000001E (AMD core count
- * and IDs). */
+ * hypervisor; TSC deadline; no VMX), 4 (Intel cores per package), 7 (no LA57), 0xB/0x1F
+ * (x2APIC topology), 0x80000001 (no SVM), 0x8000000A (SVM's, emptied), 0x80000008 and
+ * 0x8000001E (AMD core count and IDs). */
 #include "cpuid.h"
 
 #include <errno.h>

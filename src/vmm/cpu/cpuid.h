@@ -4,10 +4,9 @@
 #define SHOJI_VMM_CPU_CPUID_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 
 #include "../../common/err.h"
-
-#include <stdbool.h>
 
 /* Allocates *out with KVM_GET_SUPPORTED_CPUID's answer, cpuid_features applied. */
 int cpuid_supported(int kvm_sys_fd, struct kvm_cpuid2 **out, struct err *e);
