@@ -56,7 +56,7 @@ demo_report() {
 	for vm in $("$bin/shoji" list 2>/dev/null | awk 'NR > 1 { print $1 }'); do
 		"$bin/shoji" info "$vm" 2>/dev/null | awk -v vm="$vm" '$1 == "state" || $1 == "last_exit" { print "demo: " vm ": " $0 }' >&2
 		echo "demo: the end of $vm's serial log:" >&2
-		tail -n 12 "$SHOJI_STATE_DIR/vms/$vm/serial.log" >&2 2>/dev/null
+		tail -n 12 "$SHOJI_STATE_DIR/vms/$vm/serial.log" 2>/dev/null | cat -v >&2 # the guest's bytes: no escape sequence reaches the terminal
 	done
 }
 
