@@ -36,13 +36,13 @@ static void setup_once(void)
 		return;
 	log_set_level(LOG_ERROR);
 	int sv[2];
-	struct net_config c = {.kind = NET_FD};
+	struct net_config c = {.kind = NET_LINK};
 	struct err e;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	c.fd = sv[0];
 	peer = sv[1];
-	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, &fx.fm.m, &fx.mem, &e) < 0 || vfx_attach(&fx, &net.vdev) < 0)
+	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, &fx.fm.m, &fx.mem, &e) < 0 ||
+	    vfx_attach(&fx, &net.vdev) < 0 || virtio_net_link_set(&net, sv[0], &e) < 0)
 		abort();
 	ready = 1;
 }

@@ -7,7 +7,9 @@
  *   status         -> state ("running"/"paused"), pid, cpus, memory_mib, uptime_s, agent (the
  *                  guest agent: state "none"/"connecting"/"ready"/"unresponsive", and when
  *                  known caps, seen_s_ago, info {key: value}, info_s_ago, faults, time_syncs,
- *                  error; every string printable ASCII, checked by the monitor)
+ *                  error; every string printable ASCII, checked by the monitor), nics (one
+ *                  object a NIC, in order: kind "slirp"/"tap"/"link", mac, link "up"/"down",
+ *                  rx_dropped, tx_dropped)
  *   pause, resume  -> state (a resume sets the guest's clock through its agent)
  *   shutdown       the guest is asked to power off: through its agent where one is ready,
  *                  else the ACPI power button -> via ("agent"/"acpi"); an agent that does not
@@ -25,6 +27,11 @@
  *                  guest's clipboard is set through its agent; the reply comes once the agent
  *                  acknowledged it, within CONTROL_CLIPBOARD_MS
  *                  One clipboard request at a time per monitor: another meanwhile is refused.
+ *   net-link       field nic (a NIC's index); the link's socket comes with the request
+ *                  (SCM_RIGHTS; a SOCK_SEQPACKET Unix socket whose other end is another VM's
+ *                  NIC): that NIC, which must be a link (--net link), takes it and its link is
+ *                  up, replacing any socket it had; it goes down by itself when the other end
+ *                  closes
  *
  * Both sides treat every field from the other as untrusted. */
 #ifndef SHOJI_COMMON_CONTROL_PROTO_H
@@ -48,6 +55,7 @@ enum control_cmd {
 	CONTROL_DISK_SNAPSHOT,
 	CONTROL_CLIPBOARD_GET,
 	CONTROL_CLIPBOARD_SET,
+	CONTROL_NET_LINK,
 	CONTROL_TEST_FORBIDDEN_SYSCALL, /* only in builds with -Dtest_hooks=true */
 	CONTROL_NCMDS
 };
@@ -57,7 +65,8 @@ enum control_cmd {
 #define CONTROL_CMD_NAMES_LIST                                                                                         \
 	[CONTROL_STATUS] = "status", [CONTROL_PAUSE] = "pause", [CONTROL_RESUME] = "resume",                           \
 	[CONTROL_SHUTDOWN] = "shutdown", [CONTROL_STOP] = "stop", [CONTROL_DISK_SNAPSHOT] = "disk-snapshot",           \
-	[CONTROL_CLIPBOARD_GET] = "clipboard-get", [CONTROL_CLIPBOARD_SET] = "clipboard-set"
+	[CONTROL_CLIPBOARD_GET] = "clipboard-get", [CONTROL_CLIPBOARD_SET] = "clipboard-set",                          \
+	[CONTROL_NET_LINK] = "net-link"
 #define CONTROL_CMD_TEST_HOOK "test-forbidden-syscall"
 
 static inline const char *control_cmd_name(enum control_cmd cmd)
@@ -71,6 +80,7 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_F_DISK    "disk"
 #define CONTROL_F_BACKING "backing"
 #define CONTROL_F_DATA    "data"
+#define CONTROL_F_NIC     "nic"
 /* Reply fields. */
 #define CONTROL_R_STATE      "state"
 #define CONTROL_R_PID        "pid"
@@ -83,5 +93,7 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_R_KIND       "kind"
 #define CONTROL_R_BYTES      "bytes"
 #define CONTROL_R_DATA       "data"
+#define CONTROL_R_NICS       "nics"
+#define CONTROL_R_LINK       "link"
 
 #endif

@@ -77,12 +77,30 @@ static int clipboard_arg(json_object *req, const char *cmd, struct control_reque
 	return 0;
 }
 
+/* net-link's nic: a NIC's index, "0" to SHOJI_MAX_NICS - 1. */
+static int nic_arg(json_object *req, const char *cmd, struct control_request *out, struct err *e)
+{
+	char v[4];
+	if (string_arg(req, cmd, CONTROL_F_NIC, v, sizeof(v), e) < 0)
+		return -1;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end || (v[0] == '0' && v[1]) || n >= SHOJI_MAX_NICS)
+		return err_set(e, "'%s': the field '%s' must be a NIC's index, from 0 to %d", cmd, CONTROL_F_NIC,
+			       SHOJI_MAX_NICS - 1);
+	out->nic = (unsigned)n;
+	return 0;
+}
+
 /* The fields of the command out->cmd (name), each checked. */
 static int arguments(json_object *req, const char *name, struct control_request *out, struct err *e)
 {
 	static const char *const snapshot_fields[] = {CONTROL_F_DISK, CONTROL_F_BACKING, NULL};
 	static const char *const clipboard_fields[] = {CONTROL_F_DATA, NULL};
+	static const char *const link_fields[] = {CONTROL_F_NIC, NULL};
 	bool snap = out->cmd == CONTROL_DISK_SNAPSHOT, clip = out->cmd == CONTROL_CLIPBOARD_SET;
+	if (out->cmd == CONTROL_NET_LINK)
+		return jsonl_check_fields(req, name, link_fields, e) < 0 ? -1 : nic_arg(req, name, out, e);
 	if (jsonl_check_fields(req, name, snap ? snapshot_fields : clip ? clipboard_fields : NULL, e) < 0)
 		return -1;
 	if (snap &&
@@ -163,6 +181,10 @@ void control_reply(enum control_cmd cmd, struct control_status *st, char *reply)
 		json_object_object_add(o, CONTROL_R_AGENT, st->agent);
 		st->agent = NULL;
 	}
+	if (cmd == CONTROL_STATUS && st->nics) {
+		json_object_object_add(o, CONTROL_R_NICS, st->nics);
+		st->nics = NULL;
+	}
 	if (cmd == CONTROL_SHUTDOWN && st->via)
 		json_object_object_add(o, CONTROL_R_VIA, json_object_new_string(st->via));
 	if (cmd == CONTROL_DISK_SNAPSHOT) {
@@ -175,5 +197,9 @@ void control_reply(enum control_cmd cmd, struct control_status *st, char *reply)
 	if (st->agent) { /* not taken above */
 		json_object_put(st->agent);
 		st->agent = NULL;
+	}
+	if (st->nics) {
+		json_object_put(st->nics);
+		st->nics = NULL;
 	}
 }

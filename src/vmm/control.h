@@ -24,6 +24,7 @@ struct control_request {
 	enum control_cmd cmd;
 	char disk[CONTROL_MAX_DISK_ID + 1]; /* disk-snapshot: the disk's serial or index */
 	char backing[CONTROL_MAX_NAME + 1]; /* disk-snapshot: the new image's backing file name */
+	unsigned nic;                       /* net-link: the NIC's index (below SHOJI_MAX_NICS) */
 	uint8_t *data;                      /* clipboard-set: the text (agent_text_ok; heap) */
 	uint32_t data_len;                  /* ... its bytes, at most SHOJI_CLIPBOARD_MAX */
 };
@@ -38,6 +39,7 @@ struct control_status {
 	double paused_ms;   /* disk-snapshot: how long the vCPUs were held */
 	const char *via;    /* shutdown: "agent" or "acpi" */
 	json_object *agent; /* status: the guest agent link's state (agent_link_describe); owned */
+	json_object *nics;  /* status: the NICs' state (an array); owned */
 };
 
 /* Parses one request (len bytes, no newline; it may hold any bytes). Returns 0 and fills *req

@@ -27,6 +27,8 @@ static int run(struct control_server *s, struct jsonl_conn *c, const struct cont
 	if (r < 0) {
 		if (st.agent)
 			json_object_put(st.agent);
+		if (st.nics)
+			json_object_put(st.nics);
 		control_reply_error(why, reply);
 		return 0;
 	}

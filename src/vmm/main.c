@@ -388,12 +388,22 @@ static void print_stats(const struct vm *vm)
 	}
 }
 
+/* Whether a NIC reaches the host's network (slirp's host sockets, a TAP); links to other VMs
+ * do not, so a VM with none of those gets an empty network namespace. */
+static bool needs_host_net(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nnics; i++)
+		if (cfg->nics[i].kind != NET_LINK)
+			return true;
+	return false;
+}
+
 /* Shows the VM's files in the jail and points the configuration, and the paths of the sockets
  * made already (removed at exit), at their real paths, the ones the jail shows. */
 static int enter_jail(const struct options *o, struct vm_config *cfg, struct jail *j, const char **ctl,
 		      const char **ser, struct err *e)
 {
-	*j = (struct jail){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid, .own_net = cfg->nnics == 0};
+	*j = (struct jail){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid, .own_net = !needs_host_net(cfg)};
 	const char *kvm = getenv("SHOJI_KVM_DEVICE");
 	if (kvm && *kvm && (jail_add_file(j, &kvm, true, false, e) < 0 || setenv("SHOJI_KVM_DEVICE", kvm, 1) < 0))
 		return -1;

@@ -107,6 +107,42 @@ static int clipboard(struct runloop *rl, const struct control_request *req, char
 
 static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why);
 
+/* net-link: NIC nic of this machine takes the link's socket fd (closed on failure). */
+static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
+{
+	if (fd < 0)
+		return err_set(e, "net-link needs the link's socket attached to the request (SCM_RIGHTS)");
+	if (nic >= vm->cfg.nnics || !vm->nics[nic]) {
+		close(fd);
+		return err_set(e, "net-link: this VM has no NIC %u (it has %u)", nic, vm->cfg.nnics);
+	}
+	return virtio_net_link_set(vm->nics[nic], fd, e);
+}
+
+/* status's nics: each NIC's kind, MAC, link state and dropped frames. */
+static json_object *nics_describe(struct vm *vm)
+{
+	static const char *const kinds[] = {[NET_SLIRP] = "slirp", [NET_TAP] = "tap", [NET_LINK] = "link"};
+	json_object *a = json_object_new_array();
+	for (unsigned i = 0; a && i < vm->cfg.nnics && vm->nics[i]; i++) {
+		const struct net_config *c = &vm->cfg.nics[i];
+		bool up;
+		uint64_t rx, tx;
+		virtio_net_state(vm->nics[i], &up, &rx, &tx);
+		char mac[18];
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", c->mac[0], c->mac[1], c->mac[2], c->mac[3],
+			 c->mac[4], c->mac[5]);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "kind", json_object_new_string(kinds[c->kind]));
+		json_object_object_add(o, "mac", json_object_new_string(mac));
+		json_object_object_add(o, CONTROL_R_LINK, json_object_new_string(up ? "up" : "down"));
+		json_object_object_add(o, "rx_dropped", json_object_new_int64((int64_t)rx));
+		json_object_object_add(o, "tx_dropped", json_object_new_int64((int64_t)tx));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 /* The clipboard request's outcome, once the agent link has one, to the parked client (dropped
  * when that client has gone). */
 static void clipboard_outcome(struct runloop *rl, struct control_server *ctl)
@@ -134,7 +170,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 	struct runloop *rl = ctx;
 	struct vm *vm = rl->vm;
 	struct err e;
-	if (fd >= 0 && req->cmd != CONTROL_DISK_SNAPSHOT) {
+	if (fd >= 0 && req->cmd != CONTROL_DISK_SNAPSHOT && req->cmd != CONTROL_NET_LINK) {
 		close(fd);
 		fd = -1;
 	}
@@ -167,7 +203,14 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 		forbidden_syscall();
 #endif
 		break;
-	case CONTROL_STATUS: st->agent = agent_link_describe(&rl->agent, agent_link_now_ms()); break;
+	case CONTROL_NET_LINK:
+		if (net_link(vm, req->nic, fd, &e) < 0)
+			return failed(&e, why);
+		break;
+	case CONTROL_STATUS:
+		st->agent = agent_link_describe(&rl->agent, agent_link_now_ms());
+		st->nics = nics_describe(vm);
+		break;
 	case CONTROL_CLIPBOARD_GET:
 	case CONTROL_CLIPBOARD_SET: return clipboard(rl, req, why);
 	case CONTROL_NCMDS: break;

@@ -1,7 +1,8 @@
-/* test_virtio_net: the network device against a socket-pair backend: frames into one receive
- * buffer and merged over several, waiting for buffers without losing the frame, dropping what
- * cannot fit without MRG_RXBUF, transmit with the header stripped, and hostile buffers
- * (read-only or shorter than the header on receive, truncated or oversized frames on send). */
+/* test_virtio_net: the network device as a link NIC, against a socket pair: frames into one
+ * receive buffer and merged over several, waiting for buffers without losing the frame, dropping
+ * what cannot fit without MRG_RXBUF, transmit with the header stripped, hostile buffers
+ * (read-only or shorter than the header on receive, truncated or oversized frames on send), and
+ * the link's state: down without a socket, down when the other end goes, up with a new one. */
 #include "unit.h"
 
 #include <linux/virtio_net.h>
@@ -34,15 +35,15 @@ static int setup_with(void **state, uint64_t features)
 	if (!f || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	struct net_config c;
-	if (net_config_parse(&c, "slirp,mac=52:54:00:aa:bb:cc", 0, &e) < 0)
+	if (net_config_parse(&c, "link,mac=52:54:00:aa:bb:cc", 0, &e) < 0)
 		return -1;
-	c.kind = NET_FD;
-	c.fd = sv[0];
 	f->peer = sv[1];
 	if (vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, &f->v.fm.m, &f->v.mem, &e) < 0 ||
 	    vfx_attach(&f->v, &f->net.vdev) < 0)
 		return -1;
 	vfx_bring_up_queues(&f->v, features, 2);
+	if (virtio_net_link_set(&f->net, sv[0], &e) < 0)
+		return -1;
 	*state = f;
 	return 0;
 }
@@ -61,7 +62,8 @@ static int teardown(void **state)
 	struct nfx *f = *state;
 	virtio_net_destroy(&f->net);
 	vfx_destroy(&f->v);
-	close(f->peer);
+	if (f->peer >= 0)
+		close(f->peer);
 	free(f);
 	return 0;
 }
@@ -111,7 +113,7 @@ static void config_has_mac_and_link(void **state)
 	for (unsigned i = 0; i < 6; i++)
 		assert_int_equal(vfx_rd(&f->v, 0x2000 + i, 1), mac[i]);
 	assert_int_equal(vfx_rd(&f->v, 0x2006, 2), 1); /* LINK_UP */
-	assert_int_equal(vfx_rd(&f->v, 0x200a, 2), NET_SLIRP_MTU);
+	assert_int_equal(vfx_rd(&f->v, 0x200a, 2), NET_LINK_MTU);
 	vfx_wr(&f->v, 0x00, 0, 4);
 	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_NET_F_MTU));
 }
@@ -235,10 +237,15 @@ static void hostile_transmits_are_dropped(void **state)
 	vfx_desc_q(&f->v, TXQ, 2, 0x200000, 60000, 0, 0);
 	vfx_offer_q(&f->v, TXQ, 1);
 	vfx_run_q(&f->v, TXQ);
+	/* A header and no frame: on a link it would be a zero-length message, which the other
+	 * end reads as this end's close. */
+	vfx_desc_q(&f->v, TXQ, 3, TXBUF, HDR, 0, 0);
+	vfx_offer_q(&f->v, TXQ, 3);
+	vfx_run_q(&f->v, TXQ);
 	uint8_t got[16];
 	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
-	assert_int_equal(f->net.tx_dropped, 2);
-	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 2); /* both handed back */
+	assert_int_equal(f->net.tx_dropped, 3);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 3); /* all handed back */
 	assert_false(needs_reset(f));
 }
 
@@ -283,6 +290,106 @@ static void reset_forgets_pending_frame(void **state)
 	assert_false(f->net.watching);
 }
 
+#define CONFIG_GENERATION 0x15
+#define LINK_STATUS       0x2006
+
+/* The frame the guest sends on the transmit queue's descriptor 0..2 (40 bytes of fill). */
+static void guest_sends(struct nfx *f, uint8_t fill)
+{
+	memset(g(f, TXBUF, HDR), 0, HDR);
+	memset(g(f, TXBUF + 0x1000, 40), fill, 40);
+	tx_chain(f, HDR, 40, 0);
+}
+
+static void link_down_when_the_other_end_goes(void **state)
+{
+	struct nfx *f = *state;
+	uint32_t gen = vfx_rd(&f->v, CONFIG_GENERATION, 1);
+	close(f->peer); /* the other VM's monitor stopped */
+	f->peer = -1;
+	backend_ready(f);
+	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 0);
+	assert_int_not_equal(vfx_rd(&f->v, CONFIG_GENERATION, 1), gen); /* a configuration interrupt */
+	assert_false(f->net.watching);
+	assert_false(needs_reset(f)); /* the NIC itself is sound */
+	guest_sends(f, 'D');          /* no carrier: dropped, counted, handed back */
+	assert_int_equal(f->net.tx_dropped, 1);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
+
+	int sv[2]; /* the other VM is back: a new pair */
+	struct err e;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	gen = vfx_rd(&f->v, CONFIG_GENERATION, 1);
+	assert_int_equal(virtio_net_link_set(&f->net, sv[0], &e), 0);
+	f->peer = sv[1];
+	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 1);
+	assert_int_not_equal(vfx_rd(&f->v, CONFIG_GENERATION, 1), gen);
+	assert_true(f->net.watching);
+	rx_buffer(f, 0, 2048, VRING_DESC_F_WRITE);
+	host_sends(f, 64, 0x77);
+	backend_ready(f);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 1);
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 0), HDR + 64);
+}
+
+static void link_send_to_a_gone_end_takes_it_down(void **state)
+{
+	struct nfx *f = *state;
+	close(f->peer);
+	f->peer = -1;
+	guest_sends(f, 'E'); /* EPIPE: the link goes down, the frame is dropped */
+	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 0);
+	assert_int_equal(f->net.tx_dropped, 1);
+	assert_int_equal(f->net.backend.fd, -1);
+}
+
+static void link_refuses_what_is_not_a_link(void **state)
+{
+	struct nfx *f = *state;
+	struct err e;
+	int p[2], s[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(virtio_net_link_set(&f->net, p[0], &e), -1); /* taken: closed */
+	assert_contains(e.msg, "SOCK_SEQPACKET Unix socket");
+	close(p[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
+	assert_int_equal(virtio_net_link_set(&f->net, s[0], &e), -1);
+	close(s[1]);
+	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 1); /* the link it had stays */
+
+	struct nfx tapless; /* a NIC that is not a link takes no socket */
+	struct net_config c;
+	assert_int_equal(net_config_parse(&c, "slirp", 0, &e), 0);
+	memset(&tapless, 0, sizeof(tapless));
+	tapless.net.config = c;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), 0);
+	assert_int_equal(virtio_net_link_set(&tapless.net, s[0], &e), -1);
+	assert_contains(e.msg, "not a link");
+	close(s[1]);
+}
+
+static void link_down_until_its_socket_comes(void **state)
+{
+	(void)state;
+	struct vfx v;
+	struct virtio_net n;
+	struct net_config c;
+	struct err e;
+	assert_int_equal(net_config_parse(&c, "link", 0, &e), 0);
+	assert_int_equal(vfx_init(&v), 0);
+	assert_int_equal(virtio_net_init(&n, &c, &v.fm.m, &v.mem, &e), 0);
+	assert_int_equal(vfx_attach(&v, &n.vdev), 0);
+	vfx_bring_up_queues(&v, F_MAC | F_MRG_RXBUF, 2);
+	assert_int_equal(vfx_rd(&v, LINK_STATUS, 2), 0);
+	assert_false(n.watching);
+	bool up;
+	uint64_t rx, tx;
+	virtio_net_state(&n, &up, &rx, &tx);
+	assert_false(up);
+	virtio_net_destroy(&n);
+	vfx_destroy(&v);
+}
+
 static void option_parsing(void **state)
 {
 	(void)state;
@@ -313,6 +420,9 @@ static void option_parsing(void **state)
 	assert_int_equal(c.vhost, VHOST_OFF);
 	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=on", 0, &e), 0);
 	assert_int_equal(c.vhost, VHOST_ON);
+	assert_int_equal(net_config_parse(&c, "link,mtu=9000", 0, &e), 0);
+	assert_int_equal(c.kind, NET_LINK);
+	assert_int_equal(c.mtu, 9000);
 
 	static const struct {
 		const char *spec, *msg;
@@ -334,7 +444,9 @@ static void option_parsing(void **state)
 		{"slirp,speed=10", "unknown option 'speed=10'"},
 		{"slirp,mtu=100", "the MTU must be from 576"},
 		{"slirp,mtu=65521", "the MTU must be from 576"},
-		{"tap=tap0,mtu=9000", "slirp backend only"},
+		{"tap=tap0,mtu=9000", "slirp and link backends only"},
+		{"link,fwd=tcp:1:2", "slirp backend only"},
+		{"link,vhost=on", "tap backend only"},
 		{"tap=tap0,vhost=yes", "vhost=auto, vhost=on or vhost=off"},
 		{"slirp,vhost=on", "tap backend only"},
 	};
@@ -358,6 +470,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hostile_transmits_are_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_backend_holds_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_pending_frame, setup, teardown),
+		cmocka_unit_test_setup_teardown(link_down_when_the_other_end_goes, setup, teardown),
+		cmocka_unit_test_setup_teardown(link_send_to_a_gone_end_takes_it_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(link_refuses_what_is_not_a_link, setup, teardown),
+		cmocka_unit_test(link_down_until_its_socket_comes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

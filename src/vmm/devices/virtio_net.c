@@ -1,6 +1,8 @@
 /* virtio_net: the network device (see virtio_net.h; virtio 1.x section 5.1). Queue 0 receives,
  * queue 1 transmits; no control queue, one queue pair. Served here, on the device's I/O thread,
- * or, for a TAP where the host has vhost-net, by the host kernel (vhost-net). */
+ * or, for a TAP where the host has vhost-net, by the host kernel (vhost-net). A link NIC's
+ * socket may be absent (the link down): then nothing is read and what the guest sends is
+ * dropped and counted, as a NIC without carrier does. */
 #include "virtio_net.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -47,7 +50,7 @@ static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, ui
 {
 	struct virtio_net *n = net_of(vdev);
 	struct virtio_net_config c = {
-		.status = VIRTIO_NET_S_LINK_UP,
+		.status = n->link_up ? VIRTIO_NET_S_LINK_UP : 0,
 		.max_virtqueue_pairs = 1,
 		.mtu = (uint16_t)n->config.mtu,
 	};
@@ -57,7 +60,7 @@ static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, ui
 
 static void watch_backend(struct virtio_net *n, bool on)
 {
-	if (on == n->watching)
+	if (on == n->watching || (on && n->backend.fd < 0))
 		return;
 	if (on && virtio_watch(&n->vdev, n->backend.fd, TOKEN_BACKEND) < 0) {
 		log_warn("virtio-net: cannot watch the backend: %s", strerror(errno));
@@ -66,6 +69,53 @@ static void watch_backend(struct virtio_net *n, bool on)
 	if (!on)
 		virtio_unwatch(&n->vdev, n->backend.fd);
 	n->watching = on;
+}
+
+static void tx_stop_waiting(struct virtio_net *n)
+{
+	if (n->tx_waiting)
+		virtio_unwatch(&n->vdev, n->tx_fd);
+	n->tx_waiting = false;
+}
+
+/* ---- a link to another VM's NIC: its socket comes and goes ---- */
+
+static void link_close(struct virtio_net *n)
+{
+	watch_backend(n, false);
+	tx_stop_waiting(n);
+	if (n->backend.fd >= 0)
+		close(n->backend.fd);
+	if (n->tx_fd >= 0)
+		close(n->tx_fd);
+	n->backend.fd = n->tx_fd = -1;
+	n->frame_pending = false;
+}
+
+static void log_link(const struct virtio_net *n, const char *state, const char *why)
+{
+	const uint8_t *m = n->config.mac;
+	log_info("virtio-net: the link of NIC %02x:%02x:%02x:%02x:%02x:%02x is %s%s", m[0], m[1], m[2], m[3], m[4],
+		 m[5], state, why);
+}
+
+static void link_show(struct virtio_net *n, bool up)
+{
+	if (up == n->link_up)
+		return;
+	n->link_up = up;
+	virtio_config_changed(&n->vdev);
+}
+
+/* The other end went (its monitor stopped): the link is down until another socket comes. A
+ * TAP or slirp backend that fails keeps its descriptor (as before links existed). */
+static void link_lost(struct virtio_net *n, const char *why)
+{
+	if (n->backend.kind != NET_LINK || n->backend.fd < 0)
+		return;
+	link_close(n);
+	link_show(n, false);
+	log_link(n, "down: ", why);
 }
 
 static bool rx_ready(const struct virtio_net *n)
@@ -81,7 +131,11 @@ static bool frame_read(struct virtio_net *n)
 		ssize_t r = read(n->backend.fd, n->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r == 0 || (r < 0 && errno != EAGAIN && n->backend.kind == NET_LINK)) {
+			link_lost(n, r == 0 ? "the other end closed it" : strerror(errno));
+			return false;
+		}
+		if (r < 0)
 			return false;
 		if ((size_t)r < n->backend.vnet_hdr_len) {
 			n->rx_dropped++;
@@ -175,12 +229,17 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 	int k = len < HDR_LEN || len > VIRTIO_NET_FRAME_MAX
 		? -1
 		: iov_slice(chain->iov, chain->n_readable, skip, len - skip, out, VIRTQ_MAX_IOV);
-	if (k <= 0) {
-		n->tx_dropped++; /* malformed: a wire would drop it too */
+	if (k <= 0 || n->backend.fd < 0) {
+		n->tx_dropped++; /* malformed, or no link: a wire would drop it too */
 		return 0;
 	}
 	if (writev(n->backend.fd, out, k) >= 0)
 		return 0;
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+		link_lost(n, strerror(errno));
+		n->tx_dropped++;
+		return 0;
+	}
 	if ((errno == EAGAIN || errno == ENOBUFS) && n->tx_fd >= 0 &&
 	    virtio_watch_writable(vdev, n->tx_fd, TOKEN_TX_ROOM) == 0) {
 		n->tx_waiting = true; /* full: try this frame again when there is room */
@@ -205,13 +264,6 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 	}
 	watch_backend(n, true); /* new receive buffers */
 	rx_fill(n);
-}
-
-static void tx_stop_waiting(struct virtio_net *n)
-{
-	if (n->tx_waiting)
-		virtio_unwatch(&n->vdev, n->tx_fd);
-	n->tx_waiting = false;
 }
 
 static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
@@ -346,11 +398,13 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	if (vhost < 0 || virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
 	    net_backend_open(&n->backend, c, e) < 0)
 		return -1;
-	if (vhost) /* the kernel's rings know MRG_RXBUF too; no frame passes through here */
+	n->link_up = c->kind != NET_LINK; /* a link is down until its socket comes */
+	/* vhost: the kernel's rings know MRG_RXBUF too; no frame passes through here */
+	if (vhost)
 		vhost_attach(&n->vdev, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	else if (!(n->frame = malloc(VIRTIO_NET_FRAME_MAX)))
 		return err_set(e, "out of memory");
-	else if ((n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0)) < 0)
+	else if (n->backend.fd >= 0 && (n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
 	if (n->backend.vnet_hdr_len)
 		n->vdev.device_features |= OFFLOAD_FEATURES;
@@ -377,4 +431,55 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (n->rx_dropped || n->tx_dropped)
 		log_info("virtio-net: dropped %llu received and %llu sent frames", (unsigned long long)n->rx_dropped,
 			 (unsigned long long)n->tx_dropped);
+}
+
+/* A link's socket must carry one frame a message: a SOCK_SEQPACKET Unix socket. */
+static int link_socket_ok(int fd, struct err *e)
+{
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(type), dlen = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || type != SOCK_SEQPACKET || domain != AF_UNIX)
+		return err_set(e, "a link's descriptor must be a SOCK_SEQPACKET Unix socket");
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return err_errno(e, errno, "cannot make the link's socket non-blocking");
+	return 0;
+}
+
+int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
+{
+	int tx = -1;
+	if (n->config.kind != NET_LINK) {
+		close(fd);
+		return err_set(e, "this NIC is not a link to another VM (--net link)");
+	}
+	if (link_socket_ok(fd, e) < 0) {
+		close(fd);
+		return -1;
+	}
+	if ((tx = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		int saved = errno;
+		close(fd);
+		return err_errno(e, saved, "cannot duplicate the link's socket");
+	}
+	pthread_mutex_lock(&n->vdev.lock);
+	link_close(n); /* the socket it replaces, if any */
+	n->backend.fd = fd;
+	n->tx_fd = tx;
+	if (rx_ready(n))
+		watch_backend(n, true);
+	link_show(n, true);
+	pthread_mutex_unlock(&n->vdev.lock);
+	log_link(n, "up", "");
+	return 0;
+}
+
+void virtio_net_state(struct virtio_net *n, bool *link_up, uint64_t *rx_dropped, uint64_t *tx_dropped)
+{
+	pthread_mutex_lock(&n->vdev.lock);
+	*link_up = n->link_up;
+	*rx_dropped = n->rx_dropped;
+	*tx_dropped = n->tx_dropped;
+	pthread_mutex_unlock(&n->vdev.lock);
 }

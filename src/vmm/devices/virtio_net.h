@@ -6,7 +6,10 @@
  * that gives none stalls only its own NIC, and a full backend holds the transmit queue until it
  * has room (the guest's qdisc then holds its packets), as a NIC's link would. A TAP NIC's rings
  * are served by the host kernel's vhost-net instead where it is there (--net tap=IF,vhost=):
- * QEMU's fast path, with the guest's ring parsing in the kernel as for QEMU and vhost-vsock. */
+ * QEMU's fast path, with the guest's ring parsing in the kernel as for QEMU and vhost-vsock.
+ * A link NIC (--net link) joins another VM's NIC through a socket the toolstack hands over
+ * (virtio_net_link_set); the guest sees its link up while the socket is there and down (link
+ * status, a configuration interrupt) from the moment the other end goes, until another comes. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_NET_H
 #define SHOJI_VMM_DEVICES_VIRTIO_NET_H
 
@@ -36,10 +39,16 @@ struct virtio_net {
 	int vhost_fd; /* vhost-net serves the rings (a TAP NIC where the host has it); -1: this device */
 	uint64_t vhost_features;
 	bool vhost_running; /* the kernel has the TAP as the rings' backend */
+	bool link_up;       /* what the guest sees (VIRTIO_NET_S_LINK_UP): always, but for a link NIC */
 };
 
 int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,
 		    struct err *e);
 void virtio_net_destroy(struct virtio_net *n);
+/* A link NIC's socket (a SOCK_SEQPACKET Unix socket, taken over, closed on failure): replaces
+ * the one it had, and the link is up. Any thread but the device's I/O thread; takes vdev.lock. */
+int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e);
+/* Whether the guest sees the link up, and the frames dropped each way. Takes vdev.lock. */
+void virtio_net_state(struct virtio_net *n, bool *link_up, uint64_t *rx_dropped, uint64_t *tx_dropped);
 
 #endif

@@ -43,9 +43,9 @@ static int parse_option(struct net_config *c, const char *tok, struct err *e)
 		return parse_mac(c->mac, tok + 4, e);
 	if (!strncmp(tok, "mtu=", 4)) {
 		uint16_t mtu;
-		if (c->kind != NET_SLIRP)
+		if (c->kind == NET_TAP)
 			return err_set(e,
-				       "--net: mtu= applies to the slirp backend only; set a TAP's MTU "
+				       "--net: mtu= applies to the slirp and link backends only; set a TAP's MTU "
 				       "on the host ('ip link set IFNAME mtu N')");
 		if (portfwd_number(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
 			return err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
@@ -90,14 +90,20 @@ static int parse_backend(struct net_config *c, const char *tok, struct err *e)
 		c->mtu = NET_SLIRP_MTU;
 		return 0;
 	}
+	if (!strcmp(tok, "link")) {
+		c->kind = NET_LINK;
+		c->mtu = NET_LINK_MTU;
+		return 0;
+	}
 	if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < sizeof(c->ifname)) {
 		c->kind = NET_TAP;
 		strcpy(c->ifname, tok + 4);
 		return 0;
 	}
 	return err_set(e,
-		       "--net: unknown backend '%s': use 'slirp' (user-mode NAT) or "
-		       "'tap=IFNAME' (an interface name of at most 15 characters)",
+		       "--net: unknown backend '%s': use 'slirp' (user-mode NAT), "
+		       "'tap=IFNAME' (an interface name of at most 15 characters) or 'link' (to another "
+		       "VM's NIC, joined by shojid)",
 		       tok);
 }
 
@@ -124,10 +130,7 @@ int net_backend_open(struct net_backend *b, const struct net_config *c, struct e
 	switch (c->kind) {
 	case NET_TAP: return net_tap_open(b, c->ifname, e);
 	case NET_SLIRP: return net_slirp_open(b, c, e);
-	case NET_FD:
-		b->fd = c->fd;
-		b->vnet_hdr_len = 0;
-		return 0;
+	case NET_LINK: /* the socket comes later (virtio_net_link_set) */ b->vnet_hdr_len = 0; return 0;
 	}
 	return err_set(e, "net: unknown backend");
 }

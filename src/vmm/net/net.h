@@ -1,6 +1,8 @@
 /* net: the host side of a guest NIC. A backend is one non-blocking descriptor that carries whole
- * Ethernet frames, one per read and one per write: a TAP device, or a socket to the user-mode
- * NAT (libslirp) running on its own thread. Also the --net option's parser. */
+ * Ethernet frames, one per read and one per write: a TAP device, a socket to the user-mode NAT
+ * (libslirp) running on its own thread, or one end of a link to another VM's NIC (a
+ * SOCK_SEQPACKET socket pair the toolstack hands to both monitors). Also the --net option's
+ * parser. */
 #ifndef SHOJI_VMM_NET_NET_H
 #define SHOJI_VMM_NET_NET_H
 
@@ -21,11 +23,15 @@
  * same). */
 #define NET_SLIRP_MTU 65520
 #define NET_MIN_MTU   576
+/* A link's default MTU: that of the Ethernet it stands for, as the VMs at its ends route to
+ * networks that have it. */
+#define NET_LINK_MTU 1500
 
 enum net_kind {
 	NET_SLIRP,
 	NET_TAP,
-	NET_FD, /* a frame descriptor (socket) the caller opened: config.fd, bare frames */
+	NET_LINK, /* a link to another VM's NIC: bare frames on a SOCK_SEQPACKET socket, handed over
+		   * later (virtio_net_link_set); no descriptor, and the link down, until then */
 };
 
 /* A host port forwarded to a guest port (slirp only). */
@@ -38,7 +44,6 @@ struct net_forward {
 struct net_config {
 	enum net_kind kind;
 	char ifname[16]; /* tap */
-	int fd;          /* NET_FD; the backend owns it once opened */
 	uint8_t mac[6];
 	unsigned mtu; /* offered to the guest (VIRTIO_NET_F_MTU); 0: none offered (tap) */
 	struct net_forward fwd[NET_MAX_FORWARDS];
@@ -54,11 +59,11 @@ struct net_backend {
 	void *priv; /* the backend's own state */
 };
 
-/* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]..."
- * or "tap=IFNAME[,mac=MAC][,vhost=auto|on|off]". A forward without HOSTADDR binds 127.0.0.1 only (never every
- * address: a guest service is not published to the network unless an address says so); the
- * guest reaches the host's own loopback services only with host-loopback=on.
- * NIC number `index` gets the MAC 52:54:00:12:34:(56 + index) unless one is given. */
+/* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...",
+ * "tap=IFNAME[,mac=MAC][,vhost=auto|on|off]" or "link[,mac=MAC][,mtu=N]". A forward without HOSTADDR binds 127.0.0.1
+ * only (never every address: a guest service is not published to the network unless an address says so); the guest
+ * reaches the host's own loopback services only with host-loopback=on. NIC number `index` gets the MAC
+ * 52:54:00:12:34:(56 + index) unless one is given. */
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
 
 int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e);
