@@ -15,7 +15,10 @@ static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "k
 				      "cmdline", "firmware", "firmware-vars", "boot",   "vsock-cid",
 				      "display", "label",    "autostart",     "param",  NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
-static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", "vhost", NULL};
+static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", "vhost", "peer", NULL};
+
+const char *const vmdef_nic_type_names[4] =
+	{[VMDEF_NIC_NONE] = "none", [VMDEF_NIC_SLIRP] = "slirp", [VMDEF_NIC_TAP] = "tap", [VMDEF_NIC_VM] = "vm"};
 static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
 static const char *const no_keys[] = {NULL};
 
@@ -262,14 +265,37 @@ int vmdef_apply_disk(struct vmdef_disk *k, const char *key, const char *value, s
 	return vmdef_key_index(VMDEF_SEC_DISK, key, e);
 }
 
+/* "VM" or "VM:NIC": the VM whose NIC this one links to. */
+static int parse_peer(struct vmdef_nic *n, const char *value, struct err *e)
+{
+	char vm[VMDEF_NAME_MAX + 1] = "", nic[VMDEF_NAME_MAX + 1] = "";
+	const char *colon = strchr(value, ':');
+	size_t len = colon ? (size_t)(colon - value) : strlen(value);
+	if (len < sizeof(vm))
+		memcpy(vm, value, len);
+	if (colon && strlen(colon + 1) < sizeof(nic))
+		strcpy(nic, colon + 1);
+	if (len >= sizeof(vm) || !vmdef_name_ok(vm) ||
+	    (colon && (strlen(colon + 1) >= sizeof(nic) || !vmdef_name_ok(nic))))
+		return err_set(e,
+			       "peer '%s' is not VM or VM:NIC; name the VM (and optionally its [nic ID]) this "
+			       "NIC links to, e.g. 'peer = firewall:down'",
+			       value);
+	strcpy(n->peer, vm);
+	strcpy(n->peer_nic, nic);
+	return 0;
+}
+
 int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, struct err *e)
 {
 	if (strcmp(key, "type") == 0) {
-		if (strcmp(value, "slirp") && strcmp(value, "tap"))
-			return err_set(e, "type '%s' is not slirp or tap; write one of those", value);
-		n->type = strcmp(value, "slirp") ? VMDEF_NIC_TAP : VMDEF_NIC_SLIRP;
-		return 0;
+		for (int t = VMDEF_NIC_SLIRP; t <= VMDEF_NIC_VM; t++)
+			if (strcmp(value, vmdef_nic_type_names[t]) == 0)
+				return n->type = (enum vmdef_nic_type)t, 0;
+		return err_set(e, "type '%s' is not slirp, tap or vm; write one of those", value);
 	}
+	if (strcmp(key, "peer") == 0)
+		return parse_peer(n, value, e);
 	if (strcmp(key, "mac") == 0) {
 		if (!*value)
 			return n->mac[0] = '\0', 0;
@@ -412,6 +438,35 @@ static int check_boot(const struct vmdef *d, const char *file, struct err *e)
 	return 0;
 }
 
+/* A vm NIC names its peer, not this VM; two that name one peer VM each name its NIC, and not
+ * the same one. A NIC of another type takes no peer. */
+static int vm_nic_check(const struct vmdef *d, const struct vmdef_nic *n, const char *file, struct err *e)
+{
+	if (n->type != VMDEF_NIC_VM)
+		return n->peer[0]
+			? located(e, file, n->line,
+				  "[nic %s]: peer is for NICs of type = vm; remove it or set 'type = vm'", n->id)
+			: 0;
+	if (!n->peer[0])
+		return located(e, file, n->line,
+			       "[nic %s] is a link to another VM without a peer; add 'peer = VM' or "
+			       "'peer = VM:NIC'",
+			       n->id);
+	if (strcmp(n->peer, d->name) == 0)
+		return located(e, file, n->line, "[nic %s]: a VM cannot link to itself; name another VM as peer",
+			       n->id);
+	for (const struct vmdef_nic *o = d->nics; o < n; o++) {
+		if (o->type != VMDEF_NIC_VM || strcmp(o->peer, n->peer))
+			continue;
+		if (!o->peer_nic[0] || !n->peer_nic[0] || strcmp(o->peer_nic, n->peer_nic) == 0)
+			return located(e, file, n->line,
+				       "[nic %s] and [nic %s] both link to VM '%s': name a different NIC of it "
+				       "in each, e.g. 'peer = %s:NIC'",
+				       o->id, n->id, n->peer, n->peer);
+	}
+	return 0;
+}
+
 int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 {
 	int vl = d->vm_line;
@@ -441,20 +496,22 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 		const struct vmdef_nic *n = &d->nics[i];
 		if (n->type == VMDEF_NIC_NONE)
 			return located(e, file, n->line,
-				       "[nic %s] has no type; add 'type = slirp' or "
-				       "'type = tap'",
+				       "[nic %s] has no type; add 'type = slirp', "
+				       "'type = tap' or 'type = vm'",
 				       n->id);
+		if (vm_nic_check(d, n, file, e) < 0)
+			return -1;
 		if (n->type == VMDEF_NIC_TAP && !n->ifname[0])
 			return located(e, file, n->line,
 				       "[nic %s] is a tap NIC without ifname; add "
 				       "'ifname = tap0'",
 				       n->id);
-		if (n->type == VMDEF_NIC_TAP && (n->nfwds || n->host_loopback))
+		if (n->type != VMDEF_NIC_SLIRP && (n->nfwds || n->host_loopback))
 			return located(e, file, n->line,
 				       "[nic %s]: forward and host-loopback work only "
 				       "with type = slirp; remove them",
 				       n->id);
-		if (n->type == VMDEF_NIC_SLIRP && (n->ifname[0] || n->vhost != VHOST_AUTO))
+		if (n->type != VMDEF_NIC_TAP && (n->ifname[0] || n->vhost != VHOST_AUTO))
 			return located(e, file, n->line,
 				       "[nic %s]: ifname and vhost are for tap NICs; remove them or "
 				       "set 'type = tap'",
@@ -624,8 +681,12 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 		n.type = VMDEF_NIC_SLIRP;
 	else if (strncmp(head, "tap=", 4) == 0)
 		r = vmdef_apply_nic(&n, "type", "tap", &sub) || vmdef_apply_nic(&n, "ifname", head + 4, &sub);
+	else if (strncmp(head, "vm=", 3) == 0)
+		r = vmdef_apply_nic(&n, "type", "vm", &sub) || vmdef_apply_nic(&n, "peer", head + 3, &sub);
 	else
-		r = err_set(&sub, "write slirp[,mac=MAC][,fwd=tcp:HOSTPORT:GUESTPORT] or tap=IFNAME[,mac=MAC]");
+		r = err_set(&sub,
+			    "write slirp[,mac=MAC][,fwd=tcp:HOSTPORT:GUESTPORT], tap=IFNAME[,mac=MAC] or "
+			    "vm=PEER[:NIC][,mac=MAC]");
 	while (!r && (opt = strsep(&opts, ",")) != NULL) {
 		if (strncmp(opt, "mac=", 4) == 0)
 			r = vmdef_apply_nic(&n, "mac", opt + 4, &sub);

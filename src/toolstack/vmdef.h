@@ -6,7 +6,7 @@
  *   [vm]          name memory cpus kernel initrd cmdline firmware firmware-vars boot vsock-cid
  *                 display label autostart param...
  *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
- *   [nic ID]      type mac ifname forward...            (up to VMDEF_MAX_NICS)
+ *   [nic ID]      type mac ifname forward host-loopback vhost peer   (up to VMDEF_MAX_NICS)
  *   [policy]      clipboard-out clipboard-in clipboard-max          (vmdef_policy.c) */
 #ifndef SHOJI_TOOLSTACK_VMDEF_H
 #define SHOJI_TOOLSTACK_VMDEF_H
@@ -43,7 +43,10 @@ enum vmdef_disk_format { VMDEF_DISK_RAW, VMDEF_DISK_QCOW2 };
 /* boot: absent (AUTO: kernel when there is one, else disk when there is firmware), a direct
  * kernel boot, or the firmware booting the disks. */
 enum vmdef_boot { VMDEF_BOOT_AUTO, VMDEF_BOOT_KERNEL, VMDEF_BOOT_DISK };
-enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP };
+/* vm: a link to a NIC of another VM whose definition names this one back (shojid joins them). */
+enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP, VMDEF_NIC_VM };
+/* The types as written in a definition, by enum vmdef_nic_type. */
+extern const char *const vmdef_nic_type_names[4];
 
 struct vmdef_disk {
 	char id[VMDEF_NAME_MAX + 1];
@@ -67,6 +70,9 @@ struct vmdef_nic {
 	enum vmdef_nic_type type;
 	char mac[18];    /* empty: the monitor picks one */
 	char ifname[16]; /* tap only */
+	/* vm only: the peer VM and, optionally, its NIC (empty: its one NIC of type vm that names
+	 * this VM back) */
+	char peer[VMDEF_NAME_MAX + 1], peer_nic[VMDEF_NAME_MAX + 1];
 	struct vmdef_fwd fwds[VMDEF_MAX_FWDS];
 	unsigned nfwds;
 	bool host_loopback;    /* slirp: the guest may reach the host's loopback (10.0.2.2) */
@@ -149,7 +155,8 @@ int vmdef_set_firmware_spec(struct vmdef *d, const char *spec, struct err *e);
 
 /* "PATH[,ro][,serial=ID][,format=raw|qcow2]" (as shoji-vmm's --disk) adds a disk with ID id. */
 int vmdef_add_disk_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);
-/* "slirp[,mac=MAC][,host-loopback=yes][,fwd=tcp:[ADDR:]HPORT:GPORT]..." or "tap=IFNAME[,mac=MAC]" adds a NIC. */
+/* "slirp[,mac=MAC][,host-loopback=yes][,fwd=tcp:[ADDR:]HPORT:GPORT]...", "tap=IFNAME[,mac=MAC]" or
+ * "vm=PEER[:NIC][,mac=MAC]" adds a NIC. */
 int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct err *e);
 
 /* Writes the definition as INI text (parsable by vmdef_parse). Returns the length, or -1 when

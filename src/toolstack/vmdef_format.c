@@ -125,7 +125,9 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 	}
 	for (unsigned i = 0; i < d->nnics; i++) {
 		const struct vmdef_nic *n = &d->nics[i];
-		put(&o, "\n[nic %s]\ntype = %s\n", n->id, n->type == VMDEF_NIC_TAP ? "tap" : "slirp");
+		put(&o, "\n[nic %s]\ntype = %s\n", n->id, vmdef_nic_type_names[n->type]);
+		if (n->peer[0])
+			put(&o, "peer = %s%s%s\n", n->peer, n->peer_nic[0] ? ":" : "", n->peer_nic);
 		if (n->mac[0])
 			put(&o, "mac = %s\n", n->mac);
 		if (n->ifname[0])

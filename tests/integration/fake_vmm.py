@@ -18,6 +18,11 @@ first the guest parameter clip (--param clip=WORD, which the test guest puts in 
 and a set is written to the serial log as the test guest reports it ("shoji-guest: clipboard
 set: N bytes: TEXT"); the word "hostile" makes clipboard-get answer like a compromised monitor
 (a byte count that is not the data's).
+--net link[,mac=MAC] NICs take a link's socket with "net-link" {"nic": "N"} (a SOCK_SEQPACKET
+Unix socket, or it is refused) and report it up in status's nics until the other end closes;
+"fake-link-send" {"nic": "N", "data": TEXT} sends TEXT as a frame on it, and each frame that
+arrives is written to the serial log ("fake: nic N received: TEXT"), so a test sees which VM's
+NIC reaches which.
 Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
 root, as the real one would."""
 import base64
@@ -181,6 +186,11 @@ def main(argv):
             elif p.startswith("format="):
                 d["format"] = p[7:]
         disks.append(d)
+    nics = []  # per --net: {"kind": ..., "mac": ..., "sock": the link's socket or None}
+    for i, spec in enumerate(opts.get("--net", [])):
+        kind = "tap" if spec.startswith("tap=") else spec.split(",")[0]
+        mac = next((p[4:] for p in spec.split(",") if p.startswith("mac=")), "52:54:00:12:34:%02x" % (0x56 + i))
+        nics.append({"kind": kind, "mac": mac, "sock": None})
     sel = selectors.DefaultSelector()
     log = open(log_path, "ab", buffering=0) if log_path else None
     console = {"client": None}
@@ -275,6 +285,40 @@ def main(argv):
         guest_write(b"shoji-guest: clipboard set: %d bytes: %s\r\n" % (len(clip["text"]), clip["text"][:100]))
         return {"ok": True}
 
+    def nic_of(req):
+        n = req.get("nic")
+        return nics[int(n)] if isinstance(n, str) and n.isdigit() and int(n) < len(nics) else None
+
+    def net_link(req, fds):
+        nic = nic_of(req)
+        if nic is None or nic["kind"] != "link" or len(fds) != 1:
+            return {"ok": False, "error": "net-link needs a link NIC's index and one descriptor"}
+        sock = socket.socket(fileno=os.dup(fds[0]))
+        if sock.type != socket.SOCK_SEQPACKET or sock.family != socket.AF_UNIX:
+            sock.close()
+            return {"ok": False, "error": "a link's descriptor must be a SOCK_SEQPACKET Unix socket"}
+        link_down(nic)
+        nic["sock"] = sock
+        sel.register(sock, selectors.EVENT_READ, ("link", nics.index(nic)))
+        return {"ok": True}
+
+    def link_down(nic):
+        if nic["sock"]:
+            sel.unregister(nic["sock"])
+            nic["sock"].close()
+            nic["sock"] = None
+
+    def link_send(req):
+        nic = nic_of(req)
+        if nic is None or nic["sock"] is None or not isinstance(req.get("data"), str):
+            return {"ok": False, "error": "no such link, or it is down"}
+        nic["sock"].send(req["data"].encode())
+        return {"ok": True}
+
+    def nics_status():
+        return [{"kind": n["kind"], "mac": n["mac"], "link": "up" if n["sock"] or n["kind"] != "link" else "down",
+                 "rx_dropped": 0, "tx_dropped": 0} for n in nics]
+
     def answer(conn, line, fds):
         try:
             req = json.loads(line)
@@ -284,7 +328,7 @@ def main(argv):
         if cmd == "status":
             rep = {"ok": True, "state": "paused" if state["paused"] else "running", "pid": os.getpid(),
                    "cpus": 1, "memory_mib": 64, "uptime_s": time.monotonic() - start,
-                   "agent": fake_agent()}
+                   "agent": fake_agent(), "nics": nics_status()}
         elif cmd in ("pause", "resume"):
             state["paused"] = cmd == "pause"
             rep = {"ok": True, "state": "paused" if state["paused"] else "running"}
@@ -303,6 +347,10 @@ def main(argv):
             rep = {"ok": True}
         elif cmd in ("clipboard-get", "clipboard-set"):
             rep = clipboard(req)
+        elif cmd == "net-link":
+            rep = net_link(req, fds)
+        elif cmd == "fake-link-send":
+            rep = link_send(req)
         elif cmd == "test-forbidden-syscall":
             forbidden_syscall()  # dies of SIGSYS, as the real monitor does under its filter
             rep = {"ok": False, "error": "the filter did not kill"}
@@ -326,6 +374,15 @@ def main(argv):
             tag = key.data
             if tag == "signal":
                 os.read(r, 64)
+            elif isinstance(tag, tuple) and tag[0] == "link":
+                try:
+                    frame = key.fileobj.recv(65536)
+                except OSError:
+                    frame = b""
+                if frame:
+                    guest_write(b"fake: nic %d received: %s\r\n" % (tag[1], frame[:200]))
+                else:
+                    link_down(nics[tag[1]])  # the other end closed: the link is down
             elif tag == "ctl-listen":
                 c, _ = ctl.accept()
                 buffers[c] = b""

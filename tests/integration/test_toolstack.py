@@ -1009,6 +1009,76 @@ def test_clipboard_between_vms(ts):
         ts.ok("delete", name)
 
 
+def links(ts):
+    """{(vm, nic): (peer, state, why)} from shoji net."""
+    return {(l["vm"], l["nic"]): (l["peer"], l["state"], l.get("why", "")) for l in ts.js("net")["links"]}
+
+
+def link_state(ts, vm):
+    return links(ts)[(vm, "net0")][1]
+
+
+def test_links_between_vms(ts):
+    # Two VMs whose definitions name each other are joined when both run, monitor to monitor;
+    # a third that names one of them, unasked, is refused; the link goes down when one VM
+    # stops and comes back when it starts again, the other VM untouched. Under the real
+    # monitor each guest fetches the file its peer serves over the link (linktest).
+    ip = {"lka": "10.9.0.1", "lkb": "10.9.0.2", "lkc": "10.9.0.3"}
+    peer = {"lka": "lkb", "lkb": "lka", "lkc": "lka"}
+    for name in ("lka", "lkb", "lkc"):
+        ts.ok("create", name, "--kernel", os.path.join(ts.guest_dir, "vmlinuz"),
+              "--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M",
+              "--cmdline", f"console=ttyS0 quiet shoji.action=linktest shoji.name={name} "
+              f"shoji.ip={ip[name]}/24 shoji.peer={ip[peer[name]]}", "--net", f"vm={peer[name]}")
+    ts.ok("start", "lka")
+    assert links(ts)[("lka", "net0")] == ("lkb", "down", "the peer is not running"), links(ts)
+    assert links(ts)[("lkb", "net0")][2] == "the VM is not running", links(ts)
+    ts.ok("start", "lkb")
+    wait_until(lambda: link_state(ts, "lka") == "up" and link_state(ts, "lkb") == "up", 30, "the link up")
+    assert ("link-up", "nic net0 linked to lkb:net0") in events(ts, "lka"), events(ts, "lka")
+    ts.ok("start", "lkc")  # names lka, which does not name it back
+    wait_until(lambda: any(e[0] == "link-refused" for e in events(ts, "lkc")), 30, "lkc refused")
+    assert link_state(ts, "lkc") == "down" and link_state(ts, "lka") == "up", links(ts)
+    assert "lka  " in ts.ok("net") and "lkb" in ts.ok("net")
+
+    def served(name):  # what the VM's latest boot serves
+        m = re.findall(r"linktest serving sha256=(\w+)", ts.serial(name))
+        return m[-1] if m else None
+
+    def fetched(name, sha):
+        return f"linktest peer sha256={sha}" in ts.serial(name)
+
+    if ts.real and os.geteuid() == 0:  # jailed: a monitor whose NICs are links has no host network
+        net = os.readlink(f"/proc/{ts.vm('lka')['pid']}/ns/net")
+        assert net != os.readlink("/proc/self/ns/net"), "lka's monitor shares the host's network namespace"
+    if ts.real:
+        for a, b in (("lka", "lkb"), ("lkb", "lka")):
+            wait_until(lambda: served(b) and fetched(a, served(b)), ts.boot_timeout, f"{a} fetches from {b}")
+    else:  # the stand-in monitors pass a frame across, and it reaches lkb alone
+        assert control(ts, "lka", {"cmd": "fake-link-send", "nic": "0", "data": "frame-from-lka"})["ok"]
+        wait_until(lambda: "fake: nic 0 received: frame-from-lka" in ts.serial("lkb"), 10, "the frame at lkb")
+        assert "frame-from-lka" not in ts.serial("lkc")
+    ts.ok("kill", "lkb")
+    wait_until(lambda: link_state(ts, "lka") == "down", 30, "lka's link down once lkb is gone")
+    assert any(e[0] == "link-down" for e in events(ts, "lka")), events(ts, "lka")
+    if ts.real:
+        wait_until(lambda: "linktest carrier=0" in ts.serial("lka").split("linktest carrier=1")[-1],
+                   60, "lka's guest sees no carrier")
+    old = served("lkb")
+    ts.ok("start", "lkb")
+    wait_until(lambda: link_state(ts, "lka") == "up", 30, "the link up again")
+    assert ts.vm("lka")["state"] == "running"
+    if ts.real:
+        wait_until(lambda: served("lkb") and served("lkb") != old and fetched("lka", served("lkb")),
+                   ts.boot_timeout, "lka fetches from the restarted lkb")
+    else:
+        assert control(ts, "lkb", {"cmd": "fake-link-send", "nic": "0", "data": "back-again"})["ok"]
+        wait_until(lambda: "fake: nic 0 received: back-again" in ts.serial("lka"), 10, "the frame at lka")
+    for name in ("lka", "lkb", "lkc"):
+        ts.ok("kill", name)
+        ts.ok("delete", name)
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
@@ -1017,7 +1087,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
-         test_guest_agent_through_toolstack, test_clipboard_between_vms]
+         test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms]
 
 
 def parse_args(needs, flags=()):

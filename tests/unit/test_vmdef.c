@@ -181,7 +181,17 @@ static void test_device_errors(void **state)
 	expect(VM "[disk a]\ntemplate=base\nformat=qcow2\n", "t.ini:4:", "takes no format or readonly");
 	expect(VM "[disk a]\ntemplate=no/slash\n", "t.ini:5:", "not a template name");
 	expect(VM "[nic n]\n", "t.ini:4:", "[nic n] has no type; add 'type = slirp'");
-	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not slirp or tap");
+	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not slirp, tap or vm");
+	expect(VM "[nic n]\ntype=vm\n", "t.ini:4:", "without a peer; add 'peer = VM'");
+	expect(VM "[nic n]\ntype=vm\npeer=a\n", "t.ini:4:", "cannot link to itself");
+	expect(VM "[nic n]\ntype=vm\npeer=b:\n", "t.ini:6:", "not VM or VM:NIC");
+	expect(VM "[nic n]\ntype=vm\npeer=b/c\n", "t.ini:6:", "not VM or VM:NIC");
+	expect(VM "[nic n]\ntype=vm\npeer=b:c:d\n", "t.ini:6:", "not VM or VM:NIC");
+	expect(VM "[nic n]\ntype=slirp\npeer=b\n", "t.ini:4:", "peer is for NICs of type = vm");
+	expect(VM "[nic n]\ntype=vm\npeer=b\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
+	expect(VM "[nic n]\ntype=vm\npeer=b\nvhost=on\n", "t.ini:4:", "ifname and vhost are for tap");
+	expect(VM "[nic n]\ntype=vm\npeer=b\n[nic m]\ntype=vm\npeer=b\n", "t.ini:7:", "both link to VM 'b'");
+	expect(VM "[nic n]\ntype=vm\npeer=b:x\n[nic m]\ntype=vm\npeer=b:x\n", "t.ini:7:", "'peer = b:NIC'");
 	expect(VM "[nic n]\ntype=tap\n", "t.ini:4:", "without ifname; add 'ifname = tap0'");
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nhost-loopback=yes\n", "t.ini:4:", "only with type = slirp");
@@ -424,6 +434,18 @@ static void test_format_round_trip(void **state)
 	assert_int_equal(back.nics[0].vhost, VHOST_AUTO);
 	assert_int_equal(back.nics[1].vhost, VHOST_OFF);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
+	/* A link NIC's peer, with and without the peer's NIC. */
+	char *links[] = {"nic.up.type=vm", "nic.up.peer=netvm:down", "nic.net0=", "nic.side.type=vm",
+			 "nic.side.peer=printer"};
+	assert_int_equal(vmdef_set_all(&def, links, 5, &e), 0);
+	n = vmdef_format(&def, text, sizeof(text));
+	assert_true(n > 0);
+	assert_contains(text, "[nic up]\ntype = vm\npeer = netvm:down\n");
+	assert_int_equal(vmdef_parse(text, "back.ini", &back, &e), 0);
+	assert_int_equal(vmdef_format(&back, again, sizeof(again)), n);
+	assert_string_equal(text, again);
+	assert_string_equal(back.nics[back.nnics - 1].peer, "printer");
+	assert_string_equal(back.nics[back.nnics - 1].peer_nic, "");
 	assert_int_equal(back.policy.clip_out.mode, VMDEF_PEERS_ONLY);
 	assert_int_equal(back.policy.clip_out.n, 2);
 	assert_string_equal(back.policy.clip_out.peer[0], "label:blue");
@@ -516,6 +538,12 @@ static void test_specs(void **state)
 	assert_int_equal(vmdef_add_nic_spec(&def, "net2", "vde", &e), -1);
 	assert_contains(e.msg, "write slirp");
 	assert_int_equal(def.nnics, 2);
+	assert_int_equal(vmdef_add_nic_spec(&def, "up", "vm=netvm:down,mac=52:54:00:00:00:04", &e), 0);
+	assert_int_equal(def.nics[2].type, VMDEF_NIC_VM);
+	assert_string_equal(def.nics[2].peer, "netvm");
+	assert_string_equal(def.nics[2].peer_nic, "down");
+	assert_int_equal(vmdef_add_nic_spec(&def, "x", "vm=a/b", &e), -1);
+	assert_contains(e.msg, "not VM or VM:NIC");
 }
 
 static void test_vmm_args(void **state)
@@ -536,17 +564,41 @@ static void test_vmm_args(void **state)
 	for (int i = 0; i < a->argc; i++)
 		snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s|", a->argv[i]);
 	assert_null(a->argv[a->argc]);
-	assert_string_equal(joined,
-			    "/usr/bin/shoji-vmm|--kernel|/boot/vmlinuz|--initrd|/boot/initrd.img|"
-			    "--cmdline|console=ttyS0 quiet root=/dev/vda|--memory|2048|--cpus|2|"
-			    "--control-socket|/run/shoji/work/control.sock|"
-			    "--serial|socket:/run/shoji/work/serial.sock|--serial-log|/log|--rng|"
-			    "--display|socket:/run/shoji/work/display.sock|"
-			    "--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
-			    "--disk|/srv/data.qcow2,ro,format=qcow2|"
-			    "--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
-			    "--net|tap=tap0,vhost=off|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
-			    "--param|mode=kiosk|--jail-uid|999|--jail-gid|998|");
+	assert_string_equal(
+		joined,
+		"/usr/bin/shoji-vmm|--kernel|/boot/vmlinuz|--initrd|/boot/initrd.img|"
+		"--cmdline|console=ttyS0 quiet root=/dev/vda|--memory|2048|--cpus|2|"
+		"--control-socket|/run/shoji/work/control.sock|"
+		"--serial|socket:/run/shoji/work/serial.sock|--serial-log|/log|--rng|"
+		"--display|socket:/run/shoji/work/display.sock|"
+		"--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
+		"--disk|/srv/data.qcow2,ro,format=qcow2|"
+		"--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
+		"--net|tap=tap0,mac=52:54:00:20:d6:18,vhost=off|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
+		"--param|mode=kiosk|--jail-uid|999|--jail-gid|998|");
+	/* A link NIC, and default MACs: the same for one VM and NIC, different between VMs. */
+	vmdef_init(&def, "fw");
+	strcpy(def.kernel, "/k");
+	char *edits[] = {"nic.down.type=vm", "nic.down.peer=app"};
+	assert_int_equal(vmdef_set_all(&def, edits, 2, &e), 0);
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	const char *link = NULL;
+	for (int i = 1; i < a->argc; i++)
+		if (strcmp(a->argv[i - 1], "--net") == 0)
+			link = a->argv[i];
+	assert_non_null(link);
+	assert_true(strncmp(link, "link,mac=52:54:00:", 18) == 0);
+	char first[64];
+	snprintf(first, sizeof(first), "%s", link);
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	for (int i = 1; i < a->argc; i++)
+		if (strcmp(a->argv[i - 1], "--net") == 0)
+			assert_string_equal(a->argv[i], first);
+	strcpy(def.name, "fx");
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	for (int i = 1; i < a->argc; i++)
+		if (strcmp(a->argv[i - 1], "--net") == 0)
+			assert_string_not_equal(a->argv[i], first);
 	in.jail = false;
 	vmdef_init(&def, "m");
 	strcpy(def.kernel, "/k");

@@ -270,6 +270,29 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	return simple(c, cli_request("list", NULL), print_list);
 }
 
+static void print_links(struct json_object *rep)
+{
+	struct json_object *links;
+	if (!json_object_object_get_ex(rep, "links", &links))
+		return;
+	printf("%-20s %-12s %-33s %-5s %s\n", "VM", "NIC", "PEER", "LINK", "");
+	for (size_t i = 0; i < json_object_array_length(links); i++) {
+		struct json_object *l = json_object_array_get_idx(links, i);
+		char peer[80];
+		const char *pn = cli_str(l, "peer_nic", NULL);
+		snprintf(peer, sizeof(peer), "%s%s%s", cli_str(l, "peer", "?"), pn ? ":" : "", pn ? pn : "");
+		printf("%-20s %-12s %-33s %-5s %s\n", cli_str(l, "vm", "?"), cli_str(l, "nic", "?"), peer,
+		       cli_str(l, "state", "?"), cli_str(l, "why", ""));
+	}
+}
+
+int cmd_net(struct cli *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return usage_error(argv[0], "net takes no arguments");
+	return simple(c, cli_request("net", NULL), print_links);
+}
+
 /* The guest agent's part of shoji info: its state, then what the guest reported. */
 static void print_agent(struct json_object *vm)
 {

@@ -338,6 +338,13 @@ static enum api_outcome h_list(struct call *k)
 	return reply_with(k, do_list(k->d, k->c->uid));
 }
 
+static enum api_outcome h_net(struct call *k)
+{
+	struct json_object *o = ok_object();
+	json_object_object_add(o, "links", netlinks_list(k->d, k->c->uid));
+	return reply_with(k, o);
+}
+
 static enum api_outcome h_info(struct call *k)
 {
 	return reply_with(k, do_info(k->d, k->r->name, &k->code, &k->e));
@@ -561,6 +568,7 @@ static const struct command {
 	[PROTO_CLIPBOARD_COPY] = {h_clipboard, ON_VM | READS},
 	[PROTO_CLIPBOARD_PASTE] = {h_clipboard, ON_VM | READS},
 	[PROTO_CLIPBOARD_CLEAR] = {h_clipboard, READS},
+	[PROTO_NET] = {h_net, READS},
 };
 
 /* A request that would change a VM (or a template) an image job is working on is refused at

@@ -74,7 +74,7 @@ static enum need need_of(enum proto_cmd cmd)
 	case PROTO_CLIPBOARD_COPY:
 	case PROTO_CLIPBOARD_PASTE:
 	case PROTO_CLIPBOARD_CLEAR: return NEED_SEAT;
-	default: return NEED_MEMBER; /* ping, list (filtered), create, run, templates */
+	default: return NEED_MEMBER; /* ping, list and net (filtered), create, run, templates */
 	}
 }
 

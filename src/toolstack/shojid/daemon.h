@@ -271,6 +271,13 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
  * *signal_out (0 for a normal exit) and *status_out. */
 int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 
+/* netlinks.c: links between VMs' NICs (type = vm). A VM that now runs (started or adopted) is
+ * joined to each peer that runs and names it back; one that stopped: its peers' events. */
+void netlinks_vm_running(struct daemon *d, struct vm_entry *vm);
+void netlinks_vm_stopped(struct daemon *d, const char *name);
+/* The link NICs of the VMs viewer may see: vm, nic, peer, peer_nic, state, why. */
+struct json_object *netlinks_list(struct daemon *d, uid_t viewer);
+
 /* templates.c: the template store (STATE/templates) */
 int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd, enum proto_code *code,
 		   struct err *e);

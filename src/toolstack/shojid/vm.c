@@ -643,6 +643,7 @@ void vm_on_keeper_exit(struct daemon *d, struct vm_entry *vm)
 	cgroup_vm_remove(d, vm);
 	vm_save(d, vm);
 	events_add(d, vm->name, event, "%s", vm->last_exit);
+	netlinks_vm_stopped(d, vm->name);
 	if (was == VM_STARTING || vm->start_pending) { /* ended (or was killed) while starting */
 		vm->start_pending = false;
 		char msg[400];
@@ -774,6 +775,7 @@ static void start_progress(struct daemon *d, struct vm_entry *vm)
 		started_event(d, vm);
 		vm->start_pending = false;
 		answer_waiter(d, vm, ok_reply(vm));
+		netlinks_vm_running(d, vm);
 		return;
 	}
 	if (daemon_now_ms() > vm->deadline_ms) {
@@ -936,6 +938,7 @@ static void adopt(struct daemon *d, const char *name)
 	}
 	vm_save(d, vm);
 	events_add(d, name, "adopted", "monitor pid %d", (int)monitor);
+	netlinks_vm_running(d, vm);
 }
 
 void vm_each_defined(struct daemon *d, void (*fn)(struct daemon *, const char *, void *), void *arg)
