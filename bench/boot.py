@@ -56,13 +56,14 @@ def memory_kib(pid, guest_mib):
     return total, guest
 
 
-def overhead_kib(pid, guest_mib):
-    """RSS of the process minus the RSS of its guest-RAM mapping; None when it is gone."""
+def overhead_kib(pid, guest_mib, kind="Rss"):
+    """RSS (or PSS: shared pages divided among the processes that map them) of the process minus
+    that of its guest-RAM mapping; None when it is gone."""
     try:
         total, guest = memory_kib(pid, guest_mib)
     except OSError:
         return None
-    return total["Rss"] - guest["Rss"]
+    return total[kind] - guest[kind]
 
 
 def watch_console(cmd, timeout, on_output):
@@ -95,11 +96,12 @@ def run_once(cmd, guest_mib, timeout):
 
     def seen(pid, text, elapsed):
         if "s" not in got and MARKER in text:
-            got.update(s=elapsed, exits=kvm_exits(pid), over=overhead_kib(pid, guest_mib))
+            got.update(s=elapsed, exits=kvm_exits(pid), over=overhead_kib(pid, guest_mib),
+                       pss=overhead_kib(pid, guest_mib, "Pss"))
     _, status, err = watch_console(cmd, timeout, seen)
     if "s" not in got:
         sys.stderr.write(f"boot: no marker from {cmd[0]} (status {status}): {err}\n")
-    return got.get("s"), got.get("exits"), got.get("over")
+    return got.get("s"), got.get("exits"), got.get("over"), got.get("pss")
 
 
 def med(values):
@@ -159,7 +161,7 @@ def bench(a, kernel, scratch):
     summary = {}
     for name, rs in results.items():
         times = [r[0] for r in rs if r[0] is not None]
-        summary[name] = (med(times), med([r[1] for r in rs]), med([r[2] for r in rs]))
+        summary[name] = (med(times), med([r[1] for r in rs]), med([r[2] for r in rs]), med([r[3] for r in rs]))
         print(f"{name:<15} {fmt(summary[name][0]):>9} {fmt(min(times) if times else None):>8} "
               f"{fmt(max(times) if times else None):>8} {fmt(summary[name][1]):>9} "
               f"{fmt(summary[name][2]):>13}")
@@ -171,8 +173,9 @@ def bench(a, kernel, scratch):
             if s[1] and p[1]:
                 print(f"ratio shoji-vmm / {peer}, KVM exits to init: {s[1] / p[1]:.2f}x (lower is better)")
     for name, goal in (("shoji-vmm", ""), ("shoji-vmm full", " (goal <= 2 MiB)")):
-        over = summary[name][2]
-        print(f"{name} memory overhead: " + ("n/a" if over is None else f"{over / 1024:.2f} MiB{goal}"))
+        over, pss = summary[name][2], summary[name][3]
+        print(f"{name} memory overhead: " + ("n/a" if over is None else f"{over / 1024:.2f} MiB{goal}") +
+              ("" if pss is None else f"; counting shared pages by their share (PSS): {pss / 1024:.2f} MiB"))
         # Where it goes: one more run with --stats, which sorts the monitor's pages by kind at exit.
         _, _, err = watch_console(peers[name] + ["--stats"], a.timeout, lambda *_: None)
         kinds = re.search(r"overhead by kind: (.*)", err)

@@ -136,6 +136,12 @@ def report(a, res):
         return ok
     pairs = [(s, q) for s, q in zip(res[names[0]], res[names[1]]) if "incomplete" not in s and "incomplete" not in q]
     for key, what in FIGURES:
+        below = [s[key] for s, q in pairs if s[key] <= 0 or q[key] <= 0]
+        if below:  # the system-wide count moves by more than the monitors use: no ratio to give
+            print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: NOT MEASURED (a run's figure came out "
+                  f"at or below zero, {min(below) / 1024:.1f} MiB: the host's own memory moved by more than "
+                  "the monitors use; see the RSS and PSS lines)")
+            continue
         rs = [s[key] / q[key] for s, q in pairs if q[key] > 0]
         if not rs:
             print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: FAILED (no complete pair of runs)")

@@ -8,7 +8,7 @@ host has /dev/vhost-net, with both handing the rings to the kernel's vhost-net (
 is the host sending N MiB that the guest counts (the run ends when the guest reports the
 count). Prints MiB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU
 ratios: medians of the per-run ratios with their spread and the incomplete runs counted
-(bench/phases.py)."""
+(bench/phases.py). The backend "link" is two guests joined VM to VM (bench/netlink.py)."""
 import argparse
 import os
 import re
@@ -24,6 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from boot import kvm_stat  # noqa: E402
 from phases import print_table, ratios  # noqa: E402
+import netlink  # noqa: E402
 
 TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
 # The exits by kind (KVM's debugfs names), to say where a monitor's exits come from.
@@ -155,8 +156,8 @@ def main():
     ap.add_argument("--guest-dir", default="build/guest")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=64)
-    ap.add_argument("--backends", default="slirp,tap,tap-vhost",
-                    help="which of slirp, tap, tap-vhost to run (comma-separated; default all)")
+    ap.add_argument("--backends", default="slirp,tap,tap-vhost,link",
+                    help="which of slirp, tap, tap-vhost, link to run (comma-separated; default all)")
     a = ap.parse_args()
     wanted = set(a.backends.split(","))
     kernel = os.path.join(a.guest_dir, "vmlinuz")
@@ -178,16 +179,15 @@ def main():
         """(backend, monitor) -> (command, (download address, upload address))"""
         p1, p2 = free_port(), free_port()
         addrs = (("127.0.0.1", p1), ("127.0.0.1", p2))
-        if "slirp" not in wanted:
-            return
-        yield ("slirp", "shoji-vmm"), (shoji_common + [
-            "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202"],
-            addrs)
-        if qemu:
-            yield ("slirp", "qemu"), (qemu_common + [
-                "-append", base, "-netdev",
-                f"user,id=n0,hostfwd=tcp:127.0.0.1:{p1}-:5201,hostfwd=tcp:127.0.0.1:{p2}-:5202",
-                "-device", "virtio-net-pci,netdev=n0"], addrs)
+        if "slirp" in wanted:
+            yield ("slirp", "shoji-vmm"), (shoji_common + [
+                "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202"],
+                addrs)
+            if qemu:
+                yield ("slirp", "qemu"), (qemu_common + [
+                    "-append", base, "-netdev",
+                    f"user,id=n0,hostfwd=tcp:127.0.0.1:{p1}-:5201,hostfwd=tcp:127.0.0.1:{p2}-:5202",
+                    "-device", "virtio-net-pci,netdev=n0"], addrs)
         if have_tap:
             taddrs = ((TAP_GUEST, 5201), (TAP_GUEST, 5202))
             for vhost in ("off", "on") if os.path.exists("/dev/vhost-net") else ("off",):
@@ -211,7 +211,15 @@ def main():
         if have_tap:
             subprocess.run(["ip", "tuntap", "del", TAP, "mode", "tap"])
 
+    for b in sorted(wanted - {b for b, _ in res} - {"link"}):
+        sys.stderr.write(f"net: backend '{b}' did not run here (no TAP could be made, no /dev/vhost-net, "
+                         "or an unknown name: slirp, tap and tap-vhost are known)\n")
     where = "emulated harness machine: compare ratios" if os.environ.get("SHOJI_IN_HARNESS") else "host KVM"
+    link_ok = True
+    if "link" in wanted:
+        link_ok = netlink.bench(Guest, a, shoji_common, qemu_common if qemu else None, a.runs)
+    if not res:
+        return 0 if link_ok and "link" in wanted else 1
     print(f"virtio-net TCP, {a.mib} MiB each way, {a.runs} runs each ({where})")
     dirs = ("guest->host", "host->guest")
     print_table({f"{b} {m}": runs for (b, m), runs in res.items()}, dirs, width=28)
@@ -223,7 +231,7 @@ def main():
         meds = ratios(f"shoji-vmm {backend}", f"qemu {backend}", s, q, dirs, "net")
         ok = ok and all(meds) and all(len(r) == len(dirs) for r in s)
     print_kinds(res, dirs)
-    return 0 if ok else 1
+    return 0 if ok and link_ok else 1
 
 
 def print_kinds(res, dirs):
