@@ -8,7 +8,7 @@
  *                  guest agent: state "none"/"connecting"/"ready"/"unresponsive", and when
  *                  known caps, seen_s_ago, info {key: value}, info_s_ago, faults, time_syncs,
  *                  error; every string printable ASCII, checked by the monitor), nics (one
- *                  object a NIC, in order: kind "slirp"/"tap"/"link", mac, link "up"/"down",
+ *                  object a NIC, in order: kind "slirp"/"tap"/"link"/"passt", mac, link "up"/"down",
  *                  rx_dropped, tx_dropped)
  *   pause, resume  -> state (a resume sets the guest's clock through its agent)
  *   shutdown       the guest is asked to power off: through its agent where one is ready,
@@ -28,10 +28,10 @@
  *                  acknowledged it, within CONTROL_CLIPBOARD_MS
  *                  One clipboard request at a time per monitor: another meanwhile is refused.
  *   net-link       field nic (a NIC's index); the link's socket comes with the request
- *                  (SCM_RIGHTS; a SOCK_SEQPACKET Unix socket whose other end is another VM's
- *                  NIC): that NIC, which must be a link (--net link), takes it and its link is
- *                  up, replacing any socket it had; it goes down by itself when the other end
- *                  closes
+ *                  (SCM_RIGHTS): a SOCK_SEQPACKET Unix socket whose other end is another VM's
+ *                  NIC for a link NIC (--net link), a SOCK_STREAM one to a passt process for a
+ *                  passt NIC (--net passt); the NIC takes it and its link is up, replacing any
+ *                  socket it had; it goes down by itself when the other end closes
  *
  * Both sides treat every field from the other as untrusted. */
 #ifndef SHOJI_COMMON_CONTROL_PROTO_H

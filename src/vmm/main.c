@@ -389,11 +389,12 @@ static void print_stats(const struct vm *vm)
 }
 
 /* Whether a NIC reaches the host's network (slirp's host sockets, a TAP); links to other VMs
- * do not, so a VM with none of those gets an empty network namespace. */
+ * and passt NICs (their sockets handed over) do not, so a VM with none of those gets an empty
+ * network namespace. */
 static bool needs_host_net(const struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nnics; i++)
-		if (cfg->nics[i].kind != NET_LINK)
+		if (!net_kind_handed_over(cfg->nics[i].kind))
 			return true;
 	return false;
 }

@@ -122,7 +122,8 @@ static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
 /* status's nics: each NIC's kind, MAC, link state and dropped frames. */
 static json_object *nics_describe(struct vm *vm)
 {
-	static const char *const kinds[] = {[NET_SLIRP] = "slirp", [NET_TAP] = "tap", [NET_LINK] = "link"};
+	static const char *const kinds[] =
+		{[NET_SLIRP] = "slirp", [NET_TAP] = "tap", [NET_LINK] = "link", [NET_PASST] = "passt"};
 	json_object *a = json_object_new_array();
 	for (unsigned i = 0; a && i < vm->cfg.nnics && vm->nics[i]; i++) {
 		const struct net_config *c = &vm->cfg.nics[i];

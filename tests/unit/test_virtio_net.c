@@ -364,7 +364,7 @@ static void link_refuses_what_is_not_a_link(void **state)
 	tapless.net.config = c;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), 0);
 	assert_int_equal(virtio_net_link_set(&tapless.net, s[0], &e), -1);
-	assert_contains(e.msg, "not a link");
+	assert_contains(e.msg, "neither a link to another VM");
 	close(s[1]);
 }
 
@@ -388,6 +388,57 @@ static void link_down_until_its_socket_comes(void **state)
 	assert_false(up);
 	virtio_net_destroy(&n);
 	vfx_destroy(&v);
+}
+
+/* A passt NIC: its stream socket handed over, frames after their 4-byte lengths both ways. */
+static void passt_frames_both_ways(void **state)
+{
+	(void)state;
+	struct nfx f = {.peer = -1};
+	struct net_config c;
+	struct err e;
+	int sv[2];
+	assert_int_equal(net_config_parse(&c, "passt", 0, &e), 0);
+	assert_int_equal(vfx_init(&f.v), 0);
+	assert_int_equal(virtio_net_init(&f.net, &c, &f.v.fm.m, &f.v.mem, &e), 0);
+	assert_int_equal(vfx_attach(&f.v, &f.net.vdev), 0);
+	vfx_bring_up_queues(&f.v, F_MAC | F_MRG_RXBUF, 2);
+	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0); /* the wrong kind */
+	assert_int_equal(virtio_net_link_set(&f.net, sv[0], &e), -1);
+	assert_contains(e.msg, "SOCK_STREAM");
+	close(sv[1]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(virtio_net_link_set(&f.net, sv[0], &e), 0);
+	f.peer = sv[1];
+	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 1);
+
+	uint8_t wire[4 + 100] = {0, 0, 0, 100};
+	memset(wire + 4, 0xab, 100);
+	rx_buffer(&f, 0, 2048, VRING_DESC_F_WRITE);
+	assert_int_equal(send(f.peer, wire, 50, 0), 50); /* half a frame: nothing yet */
+	backend_ready(&f);
+	assert_int_equal(vfx_used_idx_q(&f.v, RXQ), 0);
+	assert_int_equal(send(f.peer, wire + 50, sizeof(wire) - 50, 0), (ssize_t)sizeof(wire) - 50);
+	backend_ready(&f);
+	assert_int_equal(vfx_used_idx_q(&f.v, RXQ), 1);
+	assert_int_equal(vfx_used_len_q(&f.v, RXQ, 0), HDR + 100);
+	assert_int_equal(g(&f, RXBUF + HDR + 99, 1)[0], 0xab);
+
+	guest_sends(&f, 'P');
+	uint8_t got[64];
+	assert_int_equal(recv(f.peer, got, sizeof(got), MSG_DONTWAIT), 44);
+	assert_memory_equal(got, "\0\0\0\x28", 4);
+	assert_int_equal(got[4], 'P');
+
+	uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff}; /* a length no frame has: the stream is broken */
+	assert_int_equal(send(f.peer, huge, 4, 0), 4);
+	backend_ready(&f);
+	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 0);
+	assert_int_equal(f.net.backend.fd, -1);
+	virtio_net_destroy(&f.net);
+	vfx_destroy(&f.v);
+	close(f.peer);
 }
 
 static void option_parsing(void **state)
@@ -420,6 +471,9 @@ static void option_parsing(void **state)
 	assert_int_equal(c.vhost, VHOST_OFF);
 	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=on", 0, &e), 0);
 	assert_int_equal(c.vhost, VHOST_ON);
+	assert_int_equal(net_config_parse(&c, "passt", 0, &e), 0);
+	assert_int_equal(c.kind, NET_PASST);
+	assert_int_equal(c.mtu, NET_SLIRP_MTU);
 	assert_int_equal(net_config_parse(&c, "link,mtu=9000", 0, &e), 0);
 	assert_int_equal(c.kind, NET_LINK);
 	assert_int_equal(c.mtu, 9000);
@@ -444,7 +498,8 @@ static void option_parsing(void **state)
 		{"slirp,speed=10", "unknown option 'speed=10'"},
 		{"slirp,mtu=100", "the MTU must be from 576"},
 		{"slirp,mtu=65521", "the MTU must be from 576"},
-		{"tap=tap0,mtu=9000", "slirp and link backends only"},
+		{"tap=tap0,mtu=9000", "slirp, link and passt backends only"},
+		{"passt,fwd=tcp:1:2", "slirp backend only"},
 		{"link,fwd=tcp:1:2", "slirp backend only"},
 		{"link,vhost=on", "tap backend only"},
 		{"tap=tap0,vhost=yes", "vhost=auto, vhost=on or vhost=off"},
@@ -474,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(link_send_to_a_gone_end_takes_it_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(link_refuses_what_is_not_a_link, setup, teardown),
 		cmocka_unit_test(link_down_until_its_socket_comes),
+		cmocka_unit_test(passt_frames_both_ways),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

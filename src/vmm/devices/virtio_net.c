@@ -30,6 +30,7 @@
 #define HDR_NUM_BUFFERS offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define TOKEN_BACKEND   0
 #define TOKEN_TX_ROOM   1
+#define ETH_HEADER_LEN  14
 
 #define BASE_FEATURES                                                                                                  \
 	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS))
@@ -90,6 +91,8 @@ static void link_close(struct virtio_net *n)
 		close(n->tx_fd);
 	n->backend.fd = n->tx_fd = -1;
 	n->frame_pending = false;
+	if (n->stream.in)
+		net_stream_reset(&n->stream);
 }
 
 static void log_link(const struct virtio_net *n, const char *state, const char *why)
@@ -111,7 +114,7 @@ static void link_show(struct virtio_net *n, bool up)
  * TAP or slirp backend that fails keeps its descriptor (as before links existed). */
 static void link_lost(struct virtio_net *n, const char *why)
 {
-	if (n->backend.kind != NET_LINK || n->backend.fd < 0)
+	if (!net_kind_handed_over(n->backend.kind) || n->backend.fd < 0)
 		return;
 	link_close(n);
 	link_show(n, false);
@@ -123,15 +126,43 @@ static bool rx_ready(const struct virtio_net *n)
 	return virtio_queue_live(&n->vdev, RXQ);
 }
 
+/* passt's stream: the next whole frame into frame[], after a zeroed header. */
+static bool stream_frame_read(struct virtio_net *n)
+{
+	for (;;) {
+		uint32_t len;
+		enum net_stream_result r = net_stream_read(&n->stream, n->backend.fd, n->frame + HDR_LEN, &len);
+		if (r == NET_STREAM_AGAIN)
+			return false;
+		if (r != NET_STREAM_FRAME) {
+			link_lost(n,
+				  r == NET_STREAM_CLOSED    ? "the other end closed it"
+					  : errno == EPROTO ? "it sent a frame longer than the NIC takes"
+							    : strerror(errno));
+			return false;
+		}
+		if (len < ETH_HEADER_LEN) {
+			n->rx_dropped++;
+			continue;
+		}
+		memset(n->frame, 0, HDR_LEN);
+		n->frame_len = HDR_LEN + len;
+		n->frame_pending = true;
+		return true;
+	}
+}
+
 /* Reads the next frame from the backend into frame[], header first. False when none is there. */
 static bool frame_read(struct virtio_net *n)
 {
+	if (n->backend.kind == NET_PASST)
+		return stream_frame_read(n);
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
 	for (;;) {
 		ssize_t r = read(n->backend.fd, n->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r == 0 || (r < 0 && errno != EAGAIN && n->backend.kind == NET_LINK)) {
+		if (r == 0 || (r < 0 && errno != EAGAIN && net_kind_handed_over(n->backend.kind))) {
 			link_lost(n, r == 0 ? "the other end closed it" : strerror(errno));
 			return false;
 		}
@@ -220,6 +251,33 @@ static void rx_fill(struct virtio_net *n)
 		virtio_notify_queue(&n->vdev, RXQ);
 }
 
+/* Waits for the backend to have room (tx_fd writable); false when it cannot be watched. */
+static bool tx_wait_room(struct virtio_net *n)
+{
+	if (n->tx_fd < 0 || virtio_watch_writable(&n->vdev, n->tx_fd, TOKEN_TX_ROOM) < 0)
+		return false;
+	n->tx_waiting = true;
+	return true;
+}
+
+/* One frame onto passt's stream: taken (in part, the rest held until there is room), or later. */
+static uint32_t tx_stream(struct virtio_net *n, const struct iovec *out, int k, size_t len)
+{
+	enum net_stream_result r = net_stream_pending(&n->stream) /* a frame's rest goes first */
+		? NET_STREAM_AGAIN
+		: net_stream_write(&n->stream, n->backend.fd, out, k, len);
+	if (r == NET_STREAM_AGAIN && tx_wait_room(n))
+		return VIRTIO_SERVE_LATER;
+	if (r != NET_STREAM_FRAME) { /* or room cannot be watched */
+		link_lost(n, r == NET_STREAM_CLOSED ? "the other end closed it" : strerror(errno));
+		n->tx_dropped++;
+		return 0;
+	}
+	if (net_stream_pending(&n->stream))
+		tx_wait_room(n);
+	return 0;
+}
+
 static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
 	struct virtio_net *n = net_of(vdev);
@@ -233,6 +291,8 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 		n->tx_dropped++; /* malformed, or no link: a wire would drop it too */
 		return 0;
 	}
+	if (n->backend.kind == NET_PASST)
+		return tx_stream(n, out, k, len - skip);
 	if (writev(n->backend.fd, out, k) >= 0)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
@@ -240,11 +300,8 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 		n->tx_dropped++;
 		return 0;
 	}
-	if ((errno == EAGAIN || errno == ENOBUFS) && n->tx_fd >= 0 &&
-	    virtio_watch_writable(vdev, n->tx_fd, TOKEN_TX_ROOM) == 0) {
-		n->tx_waiting = true; /* full: try this frame again when there is room */
-		return VIRTIO_SERVE_LATER;
-	}
+	if ((errno == EAGAIN || errno == ENOBUFS) && tx_wait_room(n))
+		return VIRTIO_SERVE_LATER; /* full: try this frame again when there is room */
 	n->tx_dropped++;
 	return 0;
 }
@@ -266,11 +323,27 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 	rx_fill(n);
 }
 
+/* passt's stream has room again: what is held of a frame goes first; false while some of it
+ * remains (waiting for room again) or the stream broke. */
+static bool stream_flushed(struct virtio_net *n)
+{
+	enum net_stream_result r = net_stream_flush(&n->stream, n->backend.fd);
+	if (r == NET_STREAM_AGAIN && tx_wait_room(n))
+		return false;
+	if (r != NET_STREAM_FRAME) { /* or room cannot be watched: the stream cannot go on */
+		link_lost(n, r == NET_STREAM_CLOSED ? "the other end closed it" : strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 {
 	struct virtio_net *n = net_of(vdev);
 	if (token == TOKEN_TX_ROOM) {
 		tx_stop_waiting(n);
+		if (n->backend.kind == NET_PASST && !stream_flushed(n))
+			return;
 		if (rx_ready(n) && vdev->queues[TXQ].enabled)
 			tx_run(n);
 		return;
@@ -398,7 +471,9 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 	if (vhost < 0 || virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
 	    net_backend_open(&n->backend, c, e) < 0)
 		return -1;
-	n->link_up = c->kind != NET_LINK; /* a link is down until its socket comes */
+	n->link_up = !net_kind_handed_over(c->kind); /* down until its socket comes */
+	if (c->kind == NET_PASST && net_stream_init(&n->stream, VIRTIO_NET_FRAME_MAX - HDR_LEN, e) < 0)
+		return -1;
 	/* vhost: the kernel's rings know MRG_RXBUF too; no frame passes through here */
 	if (vhost)
 		vhost_attach(&n->vdev, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
@@ -428,19 +503,23 @@ void virtio_net_destroy(struct virtio_net *n)
 	net_backend_close(&n->backend);
 	free(n->frame);
 	n->frame = NULL;
+	net_stream_destroy(&n->stream);
 	if (n->rx_dropped || n->tx_dropped)
 		log_info("virtio-net: dropped %llu received and %llu sent frames", (unsigned long long)n->rx_dropped,
 			 (unsigned long long)n->tx_dropped);
 }
 
-/* A link's socket must carry one frame a message: a SOCK_SEQPACKET Unix socket. */
-static int link_socket_ok(int fd, struct err *e)
+/* A link's socket carries one frame a message: a SOCK_SEQPACKET Unix socket; passt's is a
+ * SOCK_STREAM one. */
+static int link_socket_ok(int fd, enum net_kind kind, struct err *e)
 {
-	int type = 0, domain = 0;
+	int type = 0, domain = 0, want = kind == NET_PASST ? SOCK_STREAM : SOCK_SEQPACKET;
 	socklen_t len = sizeof(type), dlen = sizeof(domain);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || type != SOCK_SEQPACKET || domain != AF_UNIX)
-		return err_set(e, "a link's descriptor must be a SOCK_SEQPACKET Unix socket");
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || type != want || domain != AF_UNIX)
+		return err_set(e, "a %s NIC's descriptor must be a %s Unix socket",
+			       kind == NET_PASST ? "passt" : "link",
+			       kind == NET_PASST ? "SOCK_STREAM" : "SOCK_SEQPACKET");
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return err_errno(e, errno, "cannot make the link's socket non-blocking");
@@ -450,11 +529,13 @@ static int link_socket_ok(int fd, struct err *e)
 int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 {
 	int tx = -1;
-	if (n->config.kind != NET_LINK) {
+	if (!net_kind_handed_over(n->config.kind)) {
 		close(fd);
-		return err_set(e, "this NIC is not a link to another VM (--net link)");
+		return err_set(e,
+			       "this NIC takes no socket: it is neither a link to another VM (--net link) nor "
+			       "a passt NIC (--net passt)");
 	}
-	if (link_socket_ok(fd, e) < 0) {
+	if (link_socket_ok(fd, n->config.kind, e) < 0) {
 		close(fd);
 		return -1;
 	}

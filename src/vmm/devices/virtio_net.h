@@ -9,7 +9,9 @@
  * QEMU's fast path, with the guest's ring parsing in the kernel as for QEMU and vhost-vsock.
  * A link NIC (--net link) joins another VM's NIC through a socket the toolstack hands over
  * (virtio_net_link_set); the guest sees its link up while the socket is there and down (link
- * status, a configuration interrupt) from the moment the other end goes, until another comes. */
+ * status, a configuration interrupt) from the moment the other end goes, until another comes.
+ * A passt NIC (--net passt) is handed its socket the same way: a stream to a passt process,
+ * frames after their lengths (net/stream.h). */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_NET_H
 #define SHOJI_VMM_DEVICES_VIRTIO_NET_H
 
@@ -17,6 +19,7 @@
 #include <stdint.h>
 
 #include "../net/net.h"
+#include "../net/stream.h"
 #include "../virtio/virtio.h"
 
 #define VIRTIO_NET_RX_CHAINS 64 /* most receive buffers one frame may fill */
@@ -38,15 +41,17 @@ struct virtio_net {
 	uint64_t rx_dropped, tx_dropped;
 	int vhost_fd; /* vhost-net serves the rings (a TAP NIC where the host has it); -1: this device */
 	uint64_t vhost_features;
-	bool vhost_running; /* the kernel has the TAP as the rings' backend */
-	bool link_up;       /* what the guest sees (VIRTIO_NET_S_LINK_UP): always, but for a link NIC */
+	bool vhost_running;       /* the kernel has the TAP as the rings' backend */
+	bool link_up;             /* what the guest sees (VIRTIO_NET_S_LINK_UP): always, but for a link NIC */
+	struct net_stream stream; /* passt: what is held between frames on its stream socket */
 };
 
 int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,
 		    struct err *e);
 void virtio_net_destroy(struct virtio_net *n);
-/* A link NIC's socket (a SOCK_SEQPACKET Unix socket, taken over, closed on failure): replaces
- * the one it had, and the link is up. Any thread but the device's I/O thread; takes vdev.lock. */
+/* A link NIC's socket (a SOCK_SEQPACKET Unix socket) or a passt NIC's (a SOCK_STREAM one),
+ * taken over (closed on failure): replaces the one it had, and the link is up. Any thread but the device's I/O thread;
+ * takes vdev.lock. */
 int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e);
 /* Whether the guest sees the link up, and the frames dropped each way. Takes vdev.lock. */
 void virtio_net_state(struct virtio_net *n, bool *link_up, uint64_t *rx_dropped, uint64_t *tx_dropped);

@@ -45,7 +45,7 @@ static int parse_option(struct net_config *c, const char *tok, struct err *e)
 		uint16_t mtu;
 		if (c->kind == NET_TAP)
 			return err_set(e,
-				       "--net: mtu= applies to the slirp and link backends only; set a TAP's MTU "
+				       "--net: mtu= applies to the slirp, link and passt backends only; set a TAP's MTU "
 				       "on the host ('ip link set IFNAME mtu N')");
 		if (portfwd_number(tok + 4, &mtu) < 0 || mtu < NET_MIN_MTU || mtu > NET_SLIRP_MTU)
 			return err_set(e, "--net: bad '%s': the MTU must be from %d to %d", tok, NET_MIN_MTU,
@@ -95,6 +95,11 @@ static int parse_backend(struct net_config *c, const char *tok, struct err *e)
 		c->mtu = NET_LINK_MTU;
 		return 0;
 	}
+	if (!strcmp(tok, "passt")) {
+		c->kind = NET_PASST;
+		c->mtu = NET_SLIRP_MTU; /* passt's own default: it ends the guest's TCP on the host too */
+		return 0;
+	}
 	if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < sizeof(c->ifname)) {
 		c->kind = NET_TAP;
 		strcpy(c->ifname, tok + 4);
@@ -102,8 +107,8 @@ static int parse_backend(struct net_config *c, const char *tok, struct err *e)
 	}
 	return err_set(e,
 		       "--net: unknown backend '%s': use 'slirp' (user-mode NAT), "
-		       "'tap=IFNAME' (an interface name of at most 15 characters) or 'link' (to another "
-		       "VM's NIC, joined by shojid)",
+		       "'tap=IFNAME' (an interface name of at most 15 characters), 'link' (to another "
+		       "VM's NIC, joined by shojid) or 'passt' (user-mode NAT in a passt process)",
 		       tok);
 }
 
@@ -130,7 +135,8 @@ int net_backend_open(struct net_backend *b, const struct net_config *c, struct e
 	switch (c->kind) {
 	case NET_TAP: return net_tap_open(b, c->ifname, e);
 	case NET_SLIRP: return net_slirp_open(b, c, e);
-	case NET_LINK: /* the socket comes later (virtio_net_link_set) */ b->vnet_hdr_len = 0; return 0;
+	case NET_LINK: /* the socket comes later (virtio_net_link_set) */
+	case NET_PASST: b->vnet_hdr_len = 0; return 0;
 	}
 	return err_set(e, "net: unknown backend");
 }

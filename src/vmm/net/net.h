@@ -1,8 +1,8 @@
 /* net: the host side of a guest NIC. A backend is one non-blocking descriptor that carries whole
  * Ethernet frames, one per read and one per write: a TAP device, a socket to the user-mode NAT
- * (libslirp) running on its own thread, or one end of a link to another VM's NIC (a
- * SOCK_SEQPACKET socket pair the toolstack hands to both monitors). Also the --net option's
- * parser. */
+ * (libslirp) running on its own thread, one end of a link to another VM's NIC (a
+ * SOCK_SEQPACKET socket pair the toolstack hands to both monitors), or a stream socket to a
+ * passt process (user-mode networking outside the monitor). Also the --net option's parser. */
 #ifndef SHOJI_VMM_NET_NET_H
 #define SHOJI_VMM_NET_NET_H
 
@@ -30,9 +30,18 @@
 enum net_kind {
 	NET_SLIRP,
 	NET_TAP,
-	NET_LINK, /* a link to another VM's NIC: bare frames on a SOCK_SEQPACKET socket, handed over
-		   * later (virtio_net_link_set); no descriptor, and the link down, until then */
+	NET_LINK,  /* a link to another VM's NIC: bare frames on a SOCK_SEQPACKET socket, handed over
+		    * later (virtio_net_link_set); no descriptor, and the link down, until then */
+	NET_PASST, /* user-mode networking in its own process (passt): bare frames, each after its
+		    * length (net/stream.h), on a SOCK_STREAM socket handed over as a link's is */
 };
+
+/* Whether the backend's socket is handed over after the start (net-link) rather than opened by
+ * the monitor; such a NIC needs no host network of its own. */
+static inline bool net_kind_handed_over(enum net_kind k)
+{
+	return k == NET_LINK || k == NET_PASST;
+}
 
 /* A host port forwarded to a guest port (slirp only). */
 struct net_forward {
@@ -60,10 +69,10 @@ struct net_backend {
 };
 
 /* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...",
- * "tap=IFNAME[,mac=MAC][,vhost=auto|on|off]" or "link[,mac=MAC][,mtu=N]". A forward without HOSTADDR binds 127.0.0.1
- * only (never every address: a guest service is not published to the network unless an address says so); the guest
- * reaches the host's own loopback services only with host-loopback=on. NIC number `index` gets the MAC
- * 52:54:00:12:34:(56 + index) unless one is given. */
+ * "tap=IFNAME[,mac=MAC][,vhost=auto|on|off]", "link[,mac=MAC][,mtu=N]" or "passt[,mac=MAC][,mtu=N]". A forward without
+ * HOSTADDR binds 127.0.0.1 only (never every address: a guest service is not published to the network unless an address
+ * says so); the guest reaches the host's own loopback services only with host-loopback=on. NIC number `index` gets the
+ * MAC 52:54:00:12:34:(56 + index) unless one is given. */
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
 
 int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e);
