@@ -156,6 +156,9 @@ def main():
     ap.add_argument("--guest-dir", default="build/guest")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=64)
+    ap.add_argument("--link-mib", type=int, default=16,
+                    help="MiB each way between the two guests of the link case (default 16: two emulated "
+                    "guests move a few MiB/s)")
     ap.add_argument("--backends", default="slirp,tap,tap-vhost,link",
                     help="which of slirp, tap, tap-vhost, link to run (comma-separated; default all)")
     a = ap.parse_args()

@@ -111,13 +111,13 @@ def bench(Guest, a, shoji_common, qemu_common, runs):
     res = {"shoji-vmm link": [], "qemu stream": []}
     with tempfile.TemporaryDirectory() as d:  # sockets: not on the shared work tree (9p)
         for _ in range(runs):
-            cmds, join = shoji_pair(shoji_common, d, a.mib)
-            res["shoji-vmm link"].append(run_pair(Guest, cmds, join, a.mib, "link shoji-vmm"))
+            cmds, join = shoji_pair(shoji_common, d, a.link_mib)
+            res["shoji-vmm link"].append(run_pair(Guest, cmds, join, a.link_mib, "link shoji-vmm"))
             if qemu_common:
                 port = free_port()
-                res["qemu stream"].append(run_pair(Guest, qemu_pair(qemu_common, port, a.mib), None, a.mib,
+                res["qemu stream"].append(run_pair(Guest, qemu_pair(qemu_common, port, a.link_mib), None, a.link_mib,
                                                    "link qemu"))
-    print(f"VM to VM over a link, {a.mib} MiB each way, {runs} runs each: MiB/s, and rtt in ms "
+    print(f"VM to VM over a link, {a.link_mib} MiB each way, {runs} runs each: MiB/s, and rtt in ms "
           "(the measuring guest's clock)")
     print(f"{'monitor':<22}" + "".join(f"{p:>14}" for p in PHASES))
     for name, rs in res.items():
