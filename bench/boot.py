@@ -11,6 +11,7 @@ import glob
 import os
 import re
 import select
+import socket
 import shutil
 import statistics
 import subprocess
@@ -33,6 +34,13 @@ def kvm_stat(pid, name="exits"):
         except OSError:
             pass
     return total
+
+
+def free_port():
+    """A TCP port on the host's loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def kvm_exits(pid):

@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot import kvm_stat  # noqa: E402
+from boot import free_port, kvm_stat  # noqa: E402
 from phases import print_table, ratios  # noqa: E402
 import netlink  # noqa: E402
 
@@ -41,12 +41,6 @@ def per_mib(s0, s1, nbytes):
         return None, {}
     return s1["exits"] - s0["exits"], {k: (s1[k] - s0[k]) / (nbytes / (1 << 20)) for k in KINDS
                                        if s0[k] is not None and s1[k] is not None}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Guest:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 
+from boot import free_port
 from phases import ratio_line
 
 SERVER_IP, CLIENT_IP = "10.9.0.2", "10.9.0.1"
@@ -133,8 +134,3 @@ def bench(Guest, a, shoji_common, qemu_common, runs):
                        p, 0, better, "net")
     return all(len(r) == len(PHASES) for r in s)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -131,8 +131,7 @@ static json_object *nics_describe(struct vm *vm)
 		uint64_t rx, tx;
 		virtio_net_state(vm->nics[i], &up, &rx, &tx);
 		char mac[18];
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", c->mac[0], c->mac[1], c->mac[2], c->mac[3],
-			 c->mac[4], c->mac[5]);
+		net_mac_text(c->mac, mac);
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "kind", json_object_new_string(kinds[c->kind]));
 		json_object_object_add(o, "mac", json_object_new_string(mac));

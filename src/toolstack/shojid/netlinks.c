@@ -37,20 +37,33 @@ static int peer_nic(const struct vmdef *peer, const char *me, const struct vmdef
 	return -1;
 }
 
+/* A running VM's status reply, whose nics say each NIC's link (NULL when its monitor does not
+ * answer); one call serves all of the VM's NICs. */
+static struct json_object *monitor_status(struct daemon *d, const struct vm_entry *vm)
+{
+	struct json_object *rep;
+	struct err e;
+	return vm_control(d, vm, CONTROL_STATUS, &rep, &e) < 0 ? NULL : rep;
+}
+
+/* Whether NIC i has its link up in a status reply (false when it does not say). */
+static bool nic_up(struct json_object *status, unsigned i)
+{
+	struct json_object *nics, *link;
+	struct json_object *nic = status && json_object_object_get_ex(status, CONTROL_R_NICS, &nics) &&
+			json_object_is_type(nics, json_type_array)
+		? json_object_array_get_idx(nics, i)
+		: NULL;
+	return nic && json_object_object_get_ex(nic, CONTROL_R_LINK, &link) &&
+		json_object_is_type(link, json_type_string) && strcmp(json_object_get_string(link), "up") == 0;
+}
+
 /* Whether NIC i of a running VM has its link up, as its monitor says (false when it cannot). */
 static bool link_up(struct daemon *d, const struct vm_entry *vm, unsigned i)
 {
-	struct json_object *rep, *nics, *link;
-	struct err e;
-	if (vm_control(d, vm, CONTROL_STATUS, &rep, &e) < 0)
-		return false;
-	struct json_object *nic =
-		json_object_object_get_ex(rep, CONTROL_R_NICS, &nics) && json_object_is_type(nics, json_type_array)
-		? json_object_array_get_idx(nics, i)
-		: NULL;
-	bool up = nic && json_object_object_get_ex(nic, CONTROL_R_LINK, &link) &&
-		json_object_is_type(link, json_type_string) && strcmp(json_object_get_string(link), "up") == 0;
-	json_object_put(rep);
+	struct json_object *status = monitor_status(d, vm);
+	bool up = nic_up(status, i);
+	json_object_put(status);
 	return up;
 }
 
@@ -155,6 +168,7 @@ static void list_vm(struct daemon *d, const char *name, void *arg)
 		return;
 	}
 	struct vm_entry *vm = vm_find(d, name, false);
+	struct json_object *status = NULL;
 	for (unsigned i = 0; i < def->nnics; i++) {
 		const struct vmdef_nic *n = &def->nics[i];
 		if (n->type != VMDEF_NIC_VM)
@@ -165,7 +179,9 @@ static void list_vm(struct daemon *d, const char *name, void *arg)
 		json_object_object_add(o, "peer", json_object_new_string(n->peer));
 		if (n->peer_nic[0])
 			json_object_object_add(o, "peer_nic", json_object_new_string(n->peer_nic));
-		bool up = running(vm) && link_up(d, vm, i);
+		if (running(vm) && !status)
+			status = monitor_status(d, vm);
+		bool up = running(vm) && nic_up(status, i);
 		json_object_object_add(o, "state", json_object_new_string(up ? "up" : "down"));
 		if (!running(vm))
 			json_object_object_add(o, "why", json_object_new_string("the VM is not running"));
@@ -173,6 +189,7 @@ static void list_vm(struct daemon *d, const char *name, void *arg)
 			json_object_object_add(o, "why", json_object_new_string("the peer is not running"));
 		json_object_array_add(l->arr, o);
 	}
+	json_object_put(status);
 	free(def);
 }
 

@@ -97,9 +97,9 @@ static void link_close(struct virtio_net *n)
 
 static void log_link(const struct virtio_net *n, const char *state, const char *why)
 {
-	const uint8_t *m = n->config.mac;
-	log_info("virtio-net: the link of NIC %02x:%02x:%02x:%02x:%02x:%02x is %s%s", m[0], m[1], m[2], m[3], m[4],
-		 m[5], state, why);
+	char mac[18];
+	net_mac_text(n->config.mac, mac);
+	log_info("virtio-net: the link of NIC %s is %s%s", mac, state, why);
 }
 
 static void link_show(struct virtio_net *n, bool up)
@@ -126,6 +126,15 @@ static bool rx_ready(const struct virtio_net *n)
 	return virtio_queue_live(&n->vdev, RXQ);
 }
 
+/* passt's stream ended or broke (r: what net_stream said; errno its error). */
+static void stream_lost(struct virtio_net *n, enum net_stream_result r)
+{
+	link_lost(n,
+		  r == NET_STREAM_CLOSED    ? "the other end closed it"
+			  : errno == EPROTO ? "it sent a frame longer than the NIC takes"
+					    : strerror(errno));
+}
+
 /* passt's stream: the next whole frame into frame[], after a zeroed header. */
 static bool stream_frame_read(struct virtio_net *n)
 {
@@ -135,10 +144,7 @@ static bool stream_frame_read(struct virtio_net *n)
 		if (r == NET_STREAM_AGAIN)
 			return false;
 		if (r != NET_STREAM_FRAME) {
-			link_lost(n,
-				  r == NET_STREAM_CLOSED    ? "the other end closed it"
-					  : errno == EPROTO ? "it sent a frame longer than the NIC takes"
-							    : strerror(errno));
+			stream_lost(n, r);
 			return false;
 		}
 		if (len < ETH_HEADER_LEN) {
@@ -269,7 +275,7 @@ static uint32_t tx_stream(struct virtio_net *n, const struct iovec *out, int k, 
 	if (r == NET_STREAM_AGAIN && tx_wait_room(n))
 		return VIRTIO_SERVE_LATER;
 	if (r != NET_STREAM_FRAME) { /* or room cannot be watched */
-		link_lost(n, r == NET_STREAM_CLOSED ? "the other end closed it" : strerror(errno));
+		stream_lost(n, r);
 		n->tx_dropped++;
 		return 0;
 	}
@@ -331,7 +337,7 @@ static bool stream_flushed(struct virtio_net *n)
 	if (r == NET_STREAM_AGAIN && tx_wait_room(n))
 		return false;
 	if (r != NET_STREAM_FRAME) { /* or room cannot be watched: the stream cannot go on */
-		link_lost(n, r == NET_STREAM_CLOSED ? "the other end closed it" : strerror(errno));
+		stream_lost(n, r);
 		return false;
 	}
 	return true;

@@ -127,6 +127,11 @@ int net_config_parse(struct net_config *c, const char *spec, unsigned index, str
 	return r;
 }
 
+void net_mac_text(const uint8_t mac[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
 int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e)
 {
 	b->fd = -1;

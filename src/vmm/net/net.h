@@ -75,6 +75,9 @@ struct net_backend {
  * MAC 52:54:00:12:34:(56 + index) unless one is given. */
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
 
+/* mac as "aa:bb:cc:dd:ee:ff" into out. */
+void net_mac_text(const uint8_t mac[6], char out[18]);
+
 int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e);
 void net_backend_close(struct net_backend *b);
 
