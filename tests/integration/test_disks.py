@@ -165,8 +165,8 @@ def test_volatile_disk_killed(env):
         with open(base_path, "rb") as f:
             assert sha(f.read()) == sha(base), "the base image changed"
         # Refused: ro with volatile=, and a directory that is not there.
-        for extra, says in (([f"--disk", f"{base_path},ro,volatile={vol}"], "do not go together"),
-                            ([f"--disk", f"{base_path},volatile={d}/none"], "volatile overlay")):
+        for extra, says in ((["--disk", f"{base_path},ro,volatile={vol}"], "do not go together"),
+                            (["--disk", f"{base_path},volatile={d}/none"], "volatile overlay")):
             r = env.boot("poweroff", extra=extra, timeout=60)
             lines = [l for l in r.err.splitlines() if l.strip()]
             assert r.rc == 1 and len(lines) == 1 and says in lines[0], r.err

@@ -88,9 +88,18 @@ class Toolstack:
         return self.js("info", name)["vm"]
 
     def serial(self, name):
-        text = self.js("logs", name, "--bytes", "65536")["serial"]
+        rc, out, err = self.shoji("--json", "logs", name, "--bytes", "65536")
+        if rc:  # gone (a disposable VM's logs go with it): say what the daemon and the guest last said
+            raise AssertionError(f"shoji logs {name}: exit {rc}: {err.strip()}\n--- shojid on {name}:\n"
+                                 + "\n".join(self.daemon_lines(name)[-12:]) + f"\n--- {name}'s serial as last read (end):\n"
+                                 + self.seen_serial.get(name, "(never read)")[-1500:])
+        text = json.loads(out)["serial"]
         self.seen_serial[name] = text
         return text
+
+    def daemon_lines(self, name):
+        with open(os.path.join(self.dir, "shojid.log"), "rb") as f:
+            return [line for line in f.read().decode(errors="replace").splitlines() if f" {name} " in line]
 
     def wait_marker(self, name):
         try:
