@@ -136,10 +136,11 @@ def report(a, res):
         return ok
     pairs = [(s, q) for s, q in zip(res[names[0]], res[names[1]]) if "incomplete" not in s and "incomplete" not in q]
     for key, what in FIGURES:
-        below = [s[key] for s, q in pairs if s[key] <= 0 or q[key] <= 0]
+        below = [(n, r[key]) for s, q in pairs for n, r in zip(names, (s, q)) if r[key] <= 0]
         if below:  # the system-wide count moves by more than the monitors use: no ratio to give
-            print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: NOT MEASURED (a run's figure came out "
-                  f"at or below zero, {min(below) / 1024:.1f} MiB: the host's own memory moved by more than "
+            who, low = min(below, key=lambda b: b[1])
+            print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: NOT MEASURED ({who}'s figure came out "
+                  f"at or below zero in a run, {low / 1024:.1f} MiB: the host's own memory moved by more than "
                   "the monitors use; see the RSS and PSS lines)")
             continue
         rs = [s[key] / q[key] for s, q in pairs if q[key] > 0]

@@ -51,7 +51,8 @@ def control(path, req, fd, timeout=60):
 def shoji_pair(common, d, mib):
     """The server's and the client's command lines, and how to join them once started."""
     ctl = [os.path.join(d, f"{n}.sock") for n in ("server", "client")]
-    cmds = [common + ["--cmdline", cmdline(i == 0, mib), "--net", "link", "--control-socket", ctl[i]]
+    cmds = [common + ["--cmdline", cmdline(i == 0, mib), "--net", f"link,mac=52:54:00:12:34:{0x60 + i:02x}",
+                     "--control-socket", ctl[i]]
             for i in (0, 1)]
 
     def join():

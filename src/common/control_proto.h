@@ -95,5 +95,6 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_R_DATA       "data"
 #define CONTROL_R_NICS       "nics"
 #define CONTROL_R_LINK       "link"
+#define CONTROL_R_MAC        "mac"
 
 #endif

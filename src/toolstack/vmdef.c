@@ -387,6 +387,26 @@ enum vmdef_boot vmdef_boot_of(const struct vmdef *d)
 	return d->kernel[0] || !d->firmware[0] ? VMDEF_BOOT_KERNEL : VMDEF_BOOT_DISK;
 }
 
+/* A NIC without a MAC in its definition gets one that stays the same for this VM and NIC at
+ * every start and differs between VMs (so two VMs on one link or bridge never share one): QEMU's
+ * 52:54:00 prefix, then 24 bits of an FNV-1a hash of "VM/NIC". */
+void vmdef_nic_mac(const char *vm, const struct vmdef_nic *n, char out[18])
+{
+	if (n->mac[0]) {
+		memcpy(out, n->mac, 18);
+		return;
+	}
+	uint32_t h = 2166136261u;
+	for (const char *p = vm;; p++) {
+		h = (h ^ (uint8_t)(*p ? *p : '/')) * 16777619u;
+		if (!*p)
+			break;
+	}
+	for (const char *p = n->id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
+}
+
 bool vmdef_firmware_files(const struct vmdef *d, const char **code, const char **vars_template)
 {
 	bool uefi = strcmp(d->firmware, VMDEF_FIRMWARE_UEFI) == 0;

@@ -139,6 +139,9 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e);
 /* How the VM boots: boot's value, or when it is absent, KERNEL with a kernel (or without
  * firmware) and DISK with firmware and no kernel. */
 enum vmdef_boot vmdef_boot_of(const struct vmdef *d);
+/* The MAC NIC n of VM vm has: its own, or one derived from the two names (the same at every
+ * start, different between VMs). */
+void vmdef_nic_mac(const char *vm, const struct vmdef_nic *n, char out[18]);
 /* The firmware's code image and variable store template (firmware = uefi: Debian's OVMF);
  * false when the VM has no firmware. */
 bool vmdef_firmware_files(const struct vmdef *d, const char **code, const char **vars_template);

@@ -22,22 +22,6 @@ __attribute__((format(printf, 2, 3))) static int add(struct vmm_args *a, const c
 	return 0;
 }
 
-/* A NIC without a MAC in its definition gets one that stays the same for this VM and NIC at
- * every start and differs between VMs (so two VMs on one link or bridge never share one): QEMU's
- * 52:54:00 prefix, then 24 bits of an FNV-1a hash of "VM/NIC". */
-static void default_mac(const char *vm, const char *nic, char out[18])
-{
-	uint32_t h = 2166136261u;
-	for (const char *p = vm;; p++) {
-		h = (h ^ (uint8_t)(*p ? *p : '/')) * 16777619u;
-		if (!*p)
-			break;
-	}
-	for (const char *p = nic; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
-}
-
 static int add_nic(struct vmm_args *a, const char *vm, const struct vmdef_nic *n)
 {
 	char spec[512];
@@ -49,9 +33,8 @@ static int add_nic(struct vmm_args *a, const char *vm, const struct vmdef_nic *n
 	else
 		len = (size_t)snprintf(spec, sizeof(spec), "slirp");
 	char mac[18];
-	if (!n->mac[0])
-		default_mac(vm, n->id, mac);
-	len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",mac=%s", n->mac[0] ? n->mac : mac);
+	vmdef_nic_mac(vm, n, mac);
+	len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",mac=%s", mac);
 	if (n->host_loopback)
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",host-loopback=on");
 	if (n->vhost != VHOST_AUTO)

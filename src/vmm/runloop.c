@@ -133,8 +133,8 @@ static json_object *nics_describe(struct vm *vm)
 		char mac[18];
 		net_mac_text(c->mac, mac);
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "kind", json_object_new_string(kinds[c->kind]));
-		json_object_object_add(o, "mac", json_object_new_string(mac));
+		json_object_object_add(o, CONTROL_R_KIND, json_object_new_string(kinds[c->kind]));
+		json_object_object_add(o, CONTROL_R_MAC, json_object_new_string(mac));
 		json_object_object_add(o, CONTROL_R_LINK, json_object_new_string(up ? "up" : "down"));
 		json_object_object_add(o, "rx_dropped", json_object_new_int64((int64_t)rx));
 		json_object_object_add(o, "tx_dropped", json_object_new_int64((int64_t)tx));

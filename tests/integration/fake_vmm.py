@@ -312,7 +312,11 @@ def main(argv):
         nic = nic_of(req)
         if nic is None or nic["sock"] is None or not isinstance(req.get("data"), str):
             return {"ok": False, "error": "no such link, or it is down"}
-        nic["sock"].send(req["data"].encode())
+        try:
+            nic["sock"].send(req["data"].encode())
+        except OSError as e:  # the other end went: down, as the real monitor's link goes
+            link_down(nic)
+            return {"ok": False, "error": f"the link went down: {e.strerror}"}
         return {"ok": True}
 
     def nics_status():

@@ -1063,6 +1063,8 @@ def test_links_between_vms(ts):
     if ts.real:
         for a, b in (("lka", "lkb"), ("lkb", "lka")):
             wait_until(lambda: served(b) and fetched(a, served(b)), ts.boot_timeout, f"{a} fetches from {b}")
+        # lkc, refused, fetched nothing from lka all this while (its guest reports only what it got)
+        assert not re.search(r"linktest peer sha256=(?!e3b0c442)", ts.serial("lkc")), ts.serial("lkc")[-1500:]
     else:  # the stand-in monitors pass a frame across, and it reaches lkb alone
         assert control(ts, "lka", {"cmd": "fake-link-send", "nic": "0", "data": "frame-from-lka"})["ok"]
         wait_until(lambda: "fake: nic 0 received: frame-from-lka" in ts.serial("lkb"), 10, "the frame at lkb")
@@ -1088,6 +1090,58 @@ def test_links_between_vms(ts):
         ts.ok("delete", name)
 
 
+def test_link_guards(ts):
+    # What shojid decides alone, so the stand-in monitor shows it: a NIC whose peer does not name
+    # it back is refused whether or not the peer runs (nobody learns which VMs run or exist); a
+    # VM that stops sends link-down only to peers that had offered it a link; a definition
+    # edited while its VM runs never steers a link to a NIC the running monitor has otherwise;
+    # two ends with one MAC are refused.
+    if ts.real:
+        raise Skip("shojid's own decisions: the stand-in monitor shows them without guests")
+
+    def make(name, *nets):
+        args = ["create", name, "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--memory", "64M"]
+        for n in nets:
+            args += ["--net", n]
+        ts.ok(*args)
+
+    make("lgp", "vm=lgq", "vm=lgr")  # lgr does not name lgp back
+    make("lgq", "vm=lgp")
+    make("lgr", "vm=lgq")  # nor does lgq name lgr
+    ts.ok("start", "lgr")  # its peer lgq is not running: refused all the same, and said alike
+    wait_until(lambda: any(e[0] == "link-refused" for e in events(ts, "lgr")), 30, "lgr refused")
+    assert links(ts)[("lgr", "net0")] == ("lgq", "down", "the peer offers no NIC of type vm back"), links(ts)
+    ts.ok("start", "lgp")
+    ts.ok("start", "lgq")
+    wait_until(lambda: link_state(ts, "lgp") == "up" and link_state(ts, "lgq") == "up", 30, "lgp-lgq up")
+    assert links(ts)[("lgp", "net1")][1:] == ("down", "the peer offers no NIC of type vm back"), links(ts)
+    ts.ok("kill", "lgp")
+    wait_until(lambda: any(e[0] == "link-down" for e in events(ts, "lgq")), 30, "lgq's link-down")
+    assert not any(e[0] == "link-down" for e in events(ts, "lgr")), events(ts, "lgr")
+
+    # lgq's definition edited while it runs: its NIC's MAC is no longer the running monitor's
+    ts.ok("set", "lgq", "nic.net0.mac=52:54:00:00:00:99")
+    ts.ok("start", "lgp")
+    wait_until(lambda: any(e[0] == "link-failed" and "restart that VM" in e[1] for e in events(ts, "lgp")),
+               30, "the join refused for lgq's edited definition")
+    assert link_state(ts, "lgp") == "down" and link_state(ts, "lgq") == "down", links(ts)
+    ts.ok("kill", "lgq")
+    ts.ok("start", "lgq")  # restarted on its new definition: joined
+    wait_until(lambda: link_state(ts, "lgp") == "up" and link_state(ts, "lgq") == "up", 30, "lgp-lgq up again")
+
+    ts.ok("kill", "lgq")  # both ends with one MAC: refused
+    ts.ok("kill", "lgp")
+    ts.ok("set", "lgp", "nic.net0.mac=52:54:00:00:00:99")
+    ts.ok("start", "lgp")
+    ts.ok("start", "lgq")
+    wait_until(lambda: any(e[0] == "link-refused" and "the same MAC" in e[1] for e in events(ts, "lgq")),
+               30, "a MAC on both ends refused")
+    assert link_state(ts, "lgq") == "down", links(ts)
+    for name in ("lgp", "lgq", "lgr"):
+        ts.ok("kill", name)
+        ts.ok("delete", name)
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
@@ -1096,7 +1150,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
-         test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms]
+         test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards]
 
 
 def parse_args(needs, flags=()):

@@ -343,6 +343,54 @@ static void link_send_to_a_gone_end_takes_it_down(void **state)
 	assert_int_equal(f->net.backend.fd, -1);
 }
 
+/* A guest that posts no receive buffers leaves the socket unread: the status path sees the other
+ * end close all the same. */
+static void hang_up_seen_without_receive_buffers(void **state)
+{
+	struct nfx *f = *state;
+	bool up;
+	uint64_t rx, tx;
+	host_sends(f, 64, 0x55);
+	backend_ready(f); /* no buffer: the frame waits, the socket is no longer watched */
+	assert_false(f->net.watching);
+	virtio_net_state(&f->net, &up, &rx, &tx);
+	assert_true(up); /* the other end is still there */
+	close(f->peer);
+	f->peer = -1;
+	virtio_net_state(&f->net, &up, &rx, &tx);
+	assert_false(up);
+	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 0);
+	assert_int_equal(f->net.backend.fd, -1);
+}
+
+/* A frame held for a full socket's room is not stranded when a new link replaces that socket:
+ * the transmit queue is run again (its kick), and the frame goes out on the new link. */
+static void new_link_runs_held_transmit(void **state)
+{
+	struct nfx *f = *state;
+	uint8_t filler[1024] = {0};
+	while (send(f->net.backend.fd, filler, sizeof(filler), MSG_DONTWAIT) > 0)
+		;
+	guest_sends(f, 'H');
+	assert_true(f->net.tx_waiting);
+	uint64_t count;
+	while (read(f->net.vdev.queues[TXQ].kick_fd, &count, sizeof(count)) > 0) /* kicks so far */
+		;
+	int sv[2];
+	struct err e;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(virtio_net_link_set(&f->net, sv[0], &e), 0);
+	close(f->peer);
+	f->peer = sv[1];
+	assert_false(f->net.tx_waiting);
+	assert_int_equal(read(f->net.vdev.queues[TXQ].kick_fd, &count, sizeof(count)), (ssize_t)sizeof(count));
+	vfx_run_q(&f->v, TXQ); /* what the kick does on the I/O thread */
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
+	uint8_t got[64];
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 40);
+	assert_int_equal(got[0], 'H');
+}
+
 static void link_refuses_what_is_not_a_link(void **state)
 {
 	struct nfx *f = *state;
@@ -528,6 +576,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(link_down_when_the_other_end_goes, setup, teardown),
 		cmocka_unit_test_setup_teardown(link_send_to_a_gone_end_takes_it_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(link_refuses_what_is_not_a_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(hang_up_seen_without_receive_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(new_link_runs_held_transmit, setup, teardown),
 		cmocka_unit_test(link_down_until_its_socket_comes),
 		cmocka_unit_test(passt_frames_both_ways),
 	};

@@ -6,12 +6,16 @@
  * or host IP stack between, one frame a message, bounded by the sockets' buffers. A monitor sees
  * its end close when the other VM stops, and its NIC's link goes down by itself (the guest sees
  * the link status); the other VM's next start joins them again, without restarting this one.
- * Runs on shojid's main thread. */
+ * Before a hand-over, both monitors' status must show the NIC the definition says (a link, with
+ * its MAC), so a definition edited while its VM runs never steers a link to another NIC.
+ * Whether a VM runs or exists is said only to the owner of a NIC its definition offers a link.
+ * Runs on shojid's main thread: each join is a few control calls, each bounded in time. */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,8 +41,18 @@ static int peer_nic(const struct vmdef *peer, const char *me, const struct vmdef
 	return -1;
 }
 
-/* A running VM's status reply, whose nics say each NIC's link (NULL when its monitor does not
- * answer); one call serves all of the VM's NICs. */
+/* NIC mine of VM me: the index of the NIC of its peer's definition (loaded into pdef) that
+ * names it back; -1 when none does, or the peer has no definition (the same answer, so that
+ * nobody learns which VMs exist). */
+static int offered(struct daemon *d, const char *me, const struct vmdef_nic *mine, struct vmdef *pdef)
+{
+	enum proto_code code;
+	struct err e;
+	return vm_load_definition(d, mine->peer, pdef, &code, &e) < 0 ? -1 : peer_nic(pdef, me, mine);
+}
+
+/* A running VM's status reply, whose nics say each NIC's kind, MAC and link (NULL when its
+ * monitor does not answer); one call serves all of the VM's NICs. */
 static struct json_object *monitor_status(struct daemon *d, const struct vm_entry *vm)
 {
 	struct json_object *rep;
@@ -46,25 +60,34 @@ static struct json_object *monitor_status(struct daemon *d, const struct vm_entr
 	return vm_control(d, vm, CONTROL_STATUS, &rep, &e) < 0 ? NULL : rep;
 }
 
-/* Whether NIC i has its link up in a status reply (false when it does not say). */
-static bool nic_up(struct json_object *status, unsigned i)
+/* Field key of NIC i in a status reply ("" when it does not say). */
+static const char *nic_field(struct json_object *status, unsigned i, const char *key)
 {
-	struct json_object *nics, *link;
+	struct json_object *nics, *v;
 	struct json_object *nic = status && json_object_object_get_ex(status, CONTROL_R_NICS, &nics) &&
 			json_object_is_type(nics, json_type_array)
 		? json_object_array_get_idx(nics, i)
 		: NULL;
-	return nic && json_object_object_get_ex(nic, CONTROL_R_LINK, &link) &&
-		json_object_is_type(link, json_type_string) && strcmp(json_object_get_string(link), "up") == 0;
+	return nic && json_object_object_get_ex(nic, key, &v) && json_object_is_type(v, json_type_string)
+		? json_object_get_string(v)
+		: "";
 }
 
-/* Whether NIC i of a running VM has its link up, as its monitor says (false when it cannot). */
-static bool link_up(struct daemon *d, const struct vm_entry *vm, unsigned i)
+/* Whether NIC i has its link up in a status reply (false when it does not say). */
+static bool nic_up(struct json_object *status, unsigned i)
 {
-	struct json_object *status = monitor_status(d, vm);
-	bool up = nic_up(status, i);
-	json_object_put(status);
-	return up;
+	return strcmp(nic_field(status, i, CONTROL_R_LINK), "up") == 0;
+}
+
+/* Whether the running monitor's NIC i is the link NIC n of VM vm's definition (a link, with its
+ * MAC): a definition edited while the VM runs may have moved, added or changed NICs, and a link
+ * must never reach a NIC the monitor has for something else. */
+static bool nic_is(struct json_object *status, unsigned i, const char *vm, const struct vmdef_nic *n)
+{
+	char mac[18];
+	vmdef_nic_mac(vm, n, mac);
+	return strcmp(nic_field(status, i, CONTROL_R_KIND), "link") == 0 &&
+		strcasecmp(nic_field(status, i, CONTROL_R_MAC), mac) == 0;
 }
 
 /* Hands NIC i of vm its end of the link. */
@@ -92,30 +115,56 @@ static int join(struct daemon *d, const struct vm_entry *a, unsigned ai, const s
 	return r;
 }
 
-/* NIC i of vm (its definition def, running) with its peer, if that runs and offers a NIC back. */
+/* Joins NIC i of vm with NIC j of p (both running), unless both monitors say so already (a
+ * daemon restarted while they ran) or either monitor's NIC is not the one its definition says. */
+static void join_checked(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i,
+			 struct vm_entry *p, const struct vmdef_nic *pn, unsigned j)
+{
+	struct json_object *s = monitor_status(d, vm), *ps = monitor_status(d, p);
+	const char *stale = !nic_is(s, i, vm->name, n) ? vm->name : !nic_is(ps, j, p->name, pn) ? p->name : NULL;
+	struct err e;
+	if (stale)
+		events_add(d, vm->name, "link-failed",
+			   "nic %s to %s:%s: the running monitor of VM '%s' has no such link NIC (its definition "
+			   "changed after it started, or it does not answer); restart that VM to apply its "
+			   "definition",
+			   n->id, p->name, pn->id, stale);
+	else if (nic_up(s, i) && nic_up(ps, j))
+		; /* joined already */
+	else if (join(d, vm, i, p, j, &e) < 0)
+		events_add(d, vm->name, "link-failed", "nic %s to %s:%s: %s", n->id, p->name, pn->id, e.msg);
+	else {
+		events_add(d, vm->name, "link-up", "nic %s linked to %s:%s", n->id, p->name, pn->id);
+		events_add(d, p->name, "link-up", "nic %s linked to %s:%s", pn->id, vm->name, n->id);
+	}
+	json_object_put(s);
+	json_object_put(ps);
+}
+
+/* NIC i of vm (its definition def, running) with its peer, if the peer's definition offers a NIC
+ * back (refused, whether or not the peer runs, when not) and the peer runs. */
 static void link_one(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, unsigned i, struct vmdef *pdef)
 {
 	const struct vmdef_nic *n = &def->nics[i];
-	struct vm_entry *p = vm_find(d, n->peer, false);
-	enum proto_code code;
-	struct err e;
-	if (!running(p))
-		return; /* joined when it starts */
-	int j = vm_load_definition(d, p->name, pdef, &code, &e) < 0 ? -1 : peer_nic(pdef, vm->name, n);
+	int j = offered(d, vm->name, n, pdef);
 	if (j < 0) {
 		events_add(d, vm->name, "link-refused",
 			   "nic %s: VM '%s' has no NIC of type vm whose peer is '%s'%s%s; the link stays down", n->id,
 			   n->peer, vm->name, n->peer_nic[0] ? " named " : "", n->peer_nic);
 		return;
 	}
-	if (link_up(d, vm, i) && link_up(d, p, (unsigned)j))
-		return; /* joined already (before this daemon restarted) */
-	if (join(d, vm, i, p, (unsigned)j, &e) < 0) {
-		events_add(d, vm->name, "link-failed", "nic %s to %s:%s: %s", n->id, p->name, pdef->nics[j].id, e.msg);
+	char mac[18], pmac[18];
+	vmdef_nic_mac(vm->name, n, mac);
+	vmdef_nic_mac(pdef->name, &pdef->nics[j], pmac);
+	if (strcasecmp(mac, pmac) == 0) {
+		events_add(d, vm->name, "link-refused",
+			   "nic %s: it and %s:%s have the same MAC %s; give one of them another mac", n->id, n->peer,
+			   pdef->nics[j].id, mac);
 		return;
 	}
-	events_add(d, vm->name, "link-up", "nic %s linked to %s:%s", n->id, p->name, pdef->nics[j].id);
-	events_add(d, p->name, "link-up", "nic %s linked to %s:%s", pdef->nics[j].id, vm->name, n->id);
+	struct vm_entry *p = vm_find(d, n->peer, false);
+	if (running(p)) /* else joined when it starts */
+		join_checked(d, vm, n, i, p, &pdef->nics[j], (unsigned)j);
 }
 
 void netlinks_vm_running(struct daemon *d, struct vm_entry *vm)
@@ -135,7 +184,7 @@ void netlinks_vm_running(struct daemon *d, struct vm_entry *vm)
 
 void netlinks_vm_stopped(struct daemon *d, const char *name)
 {
-	struct vmdef *def = malloc(sizeof(*def));
+	struct vmdef *def = malloc(2 * sizeof(*def));
 	enum proto_code code;
 	struct err e;
 	if (!def || vm_load_definition(d, name, def, &code, &e) < 0) {
@@ -144,9 +193,11 @@ void netlinks_vm_stopped(struct daemon *d, const char *name)
 	}
 	for (unsigned i = 0; i < def->nnics; i++) {
 		const struct vmdef_nic *n = &def->nics[i];
-		if (n->type == VMDEF_NIC_VM && running(vm_find(d, n->peer, false)))
-			events_add(d, n->peer, "link-down", "the link to %s:%s is down: VM '%s' stopped", name, n->id,
-				   name);
+		int j = n->type == VMDEF_NIC_VM && running(vm_find(d, n->peer, false)) ? offered(d, name, n, def + 1)
+										       : -1;
+		if (j >= 0) /* only a peer that named this VM back had a link to it */
+			events_add(d, n->peer, "link-down", "nic %s: the link to %s:%s is down: VM '%s' stopped",
+				   def[1].nics[j].id, name, n->id, name);
 	}
 	free(def);
 }
@@ -156,11 +207,28 @@ struct list_ctx {
 	uid_t viewer;
 };
 
+/* Why a link NIC (n of VM name, NIC i) is down; NULL when it is up. Whether the peer runs is
+ * said only of a peer whose definition offers this VM a NIC back (its guest sees the link's
+ * carrier anyway). */
+static const char *down_why(struct daemon *d, const char *name, const struct vmdef_nic *n, bool vm_runs, bool up,
+			    struct vmdef *pdef)
+{
+	if (!vm_runs)
+		return "the VM is not running";
+	if (up)
+		return NULL;
+	if (offered(d, name, n, pdef) < 0)
+		return "the peer offers no NIC of type vm back";
+	if (!running(vm_find(d, n->peer, false)))
+		return "the peer is not running";
+	return "not joined: see the VM's events";
+}
+
 /* One entry a link NIC of VM name: its peer, and its state as the monitor reports it. */
 static void list_vm(struct daemon *d, const char *name, void *arg)
 {
 	struct list_ctx *l = arg;
-	struct vmdef *def = malloc(sizeof(*def));
+	struct vmdef *def = malloc(2 * sizeof(*def));
 	enum proto_code code;
 	struct err e;
 	if (!def || !authz_may_see(d, l->viewer, name) || vm_load_definition(d, name, def, &code, &e) < 0) {
@@ -181,12 +249,11 @@ static void list_vm(struct daemon *d, const char *name, void *arg)
 			json_object_object_add(o, "peer_nic", json_object_new_string(n->peer_nic));
 		if (running(vm) && !status)
 			status = monitor_status(d, vm);
-		bool up = running(vm) && nic_up(status, i);
+		bool up = running(vm) && nic_up(status, i) && nic_is(status, i, name, n);
 		json_object_object_add(o, "state", json_object_new_string(up ? "up" : "down"));
-		if (!running(vm))
-			json_object_object_add(o, "why", json_object_new_string("the VM is not running"));
-		else if (!up && !running(vm_find(d, n->peer, false)))
-			json_object_object_add(o, "why", json_object_new_string("the peer is not running"));
+		const char *why = down_why(d, name, n, running(vm), up, def + 1);
+		if (why)
+			json_object_object_add(o, "why", json_object_new_string(why));
 		json_object_array_add(l->arr, o);
 	}
 	json_object_put(status);

@@ -53,7 +53,8 @@ void virtio_net_destroy(struct virtio_net *n);
  * taken over (closed on failure): replaces the one it had, and the link is up. Any thread but the device's I/O thread;
  * takes vdev.lock. */
 int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e);
-/* Whether the guest sees the link up, and the frames dropped each way. Takes vdev.lock. */
+/* Whether the guest sees the link up, and the frames dropped each way; a link whose other end
+ * closed while nothing read it goes down here. Takes vdev.lock. */
 void virtio_net_state(struct virtio_net *n, bool *link_up, uint64_t *rx_dropped, uint64_t *tx_dropped);
 
 #endif
