@@ -17,8 +17,16 @@ static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "k
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
 static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", "vhost", "peer", NULL};
 
-const char *const vmdef_nic_type_names[4] =
-	{[VMDEF_NIC_NONE] = "none", [VMDEF_NIC_SLIRP] = "slirp", [VMDEF_NIC_TAP] = "tap", [VMDEF_NIC_VM] = "vm"};
+const char *const vmdef_nic_type_names[5] = {[VMDEF_NIC_NONE] = "none",
+					     [VMDEF_NIC_SLIRP] = "slirp",
+					     [VMDEF_NIC_TAP] = "tap",
+					     [VMDEF_NIC_VM] = "vm",
+					     [VMDEF_NIC_PASST] = "passt"};
+
+bool vmdef_nic_user_mode(enum vmdef_nic_type t)
+{
+	return t == VMDEF_NIC_SLIRP || t == VMDEF_NIC_PASST;
+}
 static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
 static const char *const no_keys[] = {NULL};
 
@@ -289,10 +297,10 @@ static int parse_peer(struct vmdef_nic *n, const char *value, struct err *e)
 int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, struct err *e)
 {
 	if (strcmp(key, "type") == 0) {
-		for (int t = VMDEF_NIC_SLIRP; t <= VMDEF_NIC_VM; t++)
+		for (int t = VMDEF_NIC_SLIRP; t <= VMDEF_NIC_PASST; t++)
 			if (strcmp(value, vmdef_nic_type_names[t]) == 0)
 				return n->type = (enum vmdef_nic_type)t, 0;
-		return err_set(e, "type '%s' is not slirp, tap or vm; write one of those", value);
+		return err_set(e, "type '%s' is not passt, slirp, tap or vm; write one of those", value);
 	}
 	if (strcmp(key, "peer") == 0)
 		return parse_peer(n, value, e);
@@ -516,7 +524,7 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 		const struct vmdef_nic *n = &d->nics[i];
 		if (n->type == VMDEF_NIC_NONE)
 			return located(e, file, n->line,
-				       "[nic %s] has no type; add 'type = slirp', "
+				       "[nic %s] has no type; add 'type = passt', 'type = slirp', "
 				       "'type = tap' or 'type = vm'",
 				       n->id);
 		if (vm_nic_check(d, n, file, e) < 0)
@@ -526,10 +534,10 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 				       "[nic %s] is a tap NIC without ifname; add "
 				       "'ifname = tap0'",
 				       n->id);
-		if (n->type != VMDEF_NIC_SLIRP && (n->nfwds || n->host_loopback))
+		if (!vmdef_nic_user_mode(n->type) && (n->nfwds || n->host_loopback))
 			return located(e, file, n->line,
 				       "[nic %s]: forward and host-loopback work only "
-				       "with type = slirp; remove them",
+				       "with type = passt or slirp; remove them",
 				       n->id);
 		if (n->type != VMDEF_NIC_TAP && (n->ifname[0] || n->vhost != VHOST_AUTO))
 			return located(e, file, n->line,
@@ -697,28 +705,28 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 	struct err sub;
 	char *head = split_spec(buf, &opts);
 	int r = 0;
-	if (strcmp(head, "slirp") == 0)
-		n.type = VMDEF_NIC_SLIRP;
+	if (strcmp(head, "slirp") == 0 || strcmp(head, "passt") == 0)
+		n.type = head[0] == 's' ? VMDEF_NIC_SLIRP : VMDEF_NIC_PASST;
 	else if (strncmp(head, "tap=", 4) == 0)
 		r = vmdef_apply_nic(&n, "type", "tap", &sub) || vmdef_apply_nic(&n, "ifname", head + 4, &sub);
 	else if (strncmp(head, "vm=", 3) == 0)
 		r = vmdef_apply_nic(&n, "type", "vm", &sub) || vmdef_apply_nic(&n, "peer", head + 3, &sub);
 	else
 		r = err_set(&sub,
-			    "write slirp[,mac=MAC][,fwd=tcp:HOSTPORT:GUESTPORT], tap=IFNAME[,mac=MAC] or "
-			    "vm=PEER[:NIC][,mac=MAC]");
+			    "write passt or slirp[,mac=MAC][,fwd=tcp:HOSTPORT:GUESTPORT], "
+			    "tap=IFNAME[,mac=MAC] or vm=PEER[:NIC][,mac=MAC]");
 	while (!r && (opt = strsep(&opts, ",")) != NULL) {
 		if (strncmp(opt, "mac=", 4) == 0)
 			r = vmdef_apply_nic(&n, "mac", opt + 4, &sub);
-		else if (strncmp(opt, "fwd=", 4) == 0 && n.type == VMDEF_NIC_SLIRP)
+		else if (strncmp(opt, "fwd=", 4) == 0 && vmdef_nic_user_mode(n.type))
 			r = vmdef_apply_nic(&n, "forward", opt + 4, &sub);
-		else if (strncmp(opt, "host-loopback=", 14) == 0 && n.type == VMDEF_NIC_SLIRP)
+		else if (strncmp(opt, "host-loopback=", 14) == 0 && vmdef_nic_user_mode(n.type))
 			r = vmdef_apply_nic(&n, "host-loopback", opt + 14, &sub);
 		else if (strncmp(opt, "vhost=", 6) == 0 && n.type == VMDEF_NIC_TAP)
 			r = vmdef_apply_nic(&n, "vhost", opt + 6, &sub);
 		else
 			r = err_set(&sub,
-				    "unknown option '%s'; use mac=MAC, (slirp) fwd=... or "
+				    "unknown option '%s'; use mac=MAC, (passt, slirp) fwd=... or "
 				    "host-loopback=yes, or (tap) vhost=auto|on|off",
 				    opt);
 	}

@@ -30,11 +30,15 @@ static int add_nic(struct vmm_args *a, const char *vm, const struct vmdef_nic *n
 		len = (size_t)snprintf(spec, sizeof(spec), "tap=%s", n->ifname);
 	else if (n->type == VMDEF_NIC_VM)
 		len = (size_t)snprintf(spec, sizeof(spec), "link");
+	else if (n->type == VMDEF_NIC_PASST) /* forwards and host loopback are passt's (uplinks.c) */
+		len = (size_t)snprintf(spec, sizeof(spec), "passt");
 	else
 		len = (size_t)snprintf(spec, sizeof(spec), "slirp");
 	char mac[18];
 	vmdef_nic_mac(vm, n, mac);
 	len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",mac=%s", mac);
+	if (n->type == VMDEF_NIC_PASST)
+		return len < sizeof(spec) ? (add(a, "--net") || add(a, "%s", spec)) : -1;
 	if (n->host_loopback)
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",host-loopback=on");
 	if (n->vhost != VHOST_AUTO)

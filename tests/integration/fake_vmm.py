@@ -19,7 +19,8 @@ and a set is written to the serial log as the test guest reports it ("shoji-gues
 set: N bytes: TEXT"); the word "hostile" makes clipboard-get answer like a compromised monitor
 (a byte count that is not the data's).
 --net link[,mac=MAC] NICs take a link's socket with "net-link" {"nic": "N"} (a SOCK_SEQPACKET
-Unix socket, or it is refused) and report it up in status's nics until the other end closes;
+Unix socket, or it is refused; --net passt NICs a SOCK_STREAM one) and report it up in status's
+nics until the other end closes;
 "fake-link-send" {"nic": "N", "data": TEXT} sends TEXT as a frame on it, and each frame that
 arrives is written to the serial log ("fake: nic N received: TEXT"), so a test sees which VM's
 NIC reaches which.
@@ -291,12 +292,14 @@ def main(argv):
 
     def net_link(req, fds):
         nic = nic_of(req)
-        if nic is None or nic["kind"] != "link" or len(fds) != 1:
-            return {"ok": False, "error": "net-link needs a link NIC's index and one descriptor"}
+        if nic is None or nic["kind"] not in ("link", "passt") or len(fds) != 1:
+            return {"ok": False, "error": "net-link needs a link or passt NIC's index and one descriptor"}
         sock = socket.socket(fileno=os.dup(fds[0]))
-        if sock.type != socket.SOCK_SEQPACKET or sock.family != socket.AF_UNIX:
+        want = socket.SOCK_SEQPACKET if nic["kind"] == "link" else socket.SOCK_STREAM
+        if sock.type != want or sock.family != socket.AF_UNIX:
             sock.close()
-            return {"ok": False, "error": "a link's descriptor must be a SOCK_SEQPACKET Unix socket"}
+            return {"ok": False, "error": "a link's descriptor must be a SOCK_SEQPACKET Unix socket, "
+                                          "a passt NIC's a SOCK_STREAM one"}
         link_down(nic)
         nic["sock"] = sock
         sel.register(sock, selectors.EVENT_READ, ("link", nics.index(nic)))
@@ -320,7 +323,7 @@ def main(argv):
         return {"ok": True}
 
     def nics_status():
-        return [{"kind": n["kind"], "mac": n["mac"], "link": "up" if n["sock"] or n["kind"] != "link" else "down",
+        return [{"kind": n["kind"], "mac": n["mac"], "link": "up" if n["sock"] or n["kind"] not in ("link", "passt") else "down",
                  "rx_dropped": 0, "tx_dropped": 0} for n in nics]
 
     def answer(conn, line, fds):

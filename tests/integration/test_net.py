@@ -38,12 +38,6 @@ def blob_dir():
     return d, hashlib.sha256(data).hexdigest()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fetch_when_serving(url, fetched):
     """A stop_when for Env.run: once the guest serves its file, fetch it, then stop the VM."""
     def check(out):
@@ -71,7 +65,7 @@ def check_nettest(r, want_sha, fetched):
 def test_slirp_fetch_and_forward(env):
     d, sha = blob_dir()
     srv, port = serve_dir(d)
-    host_port = free_port()
+    host_port = vmmtest.free_port()
     fetched = []
     try:
         r = env.boot("nettest", extra=["--net", f"slirp,host-loopback=on,fwd=tcp:127.0.0.1:{host_port}:8080"],
@@ -104,7 +98,7 @@ def test_slirp_defaults_keep_the_host_private(env):
     10.0.2.2, and a forward without an address listens on 127.0.0.1 alone."""
     d, _ = blob_dir()
     srv, port = serve_dir(d)
-    host_port = free_port()
+    host_port = vmmtest.free_port()
     fetched, bound = [], []
     forward_check = fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched)
 

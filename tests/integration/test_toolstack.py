@@ -6,6 +6,7 @@ commands and two concurrent starts leave consistent state; hostile API messages 
 callers outside root and the shoji group are refused. Runs against the real shoji-vmm (in the
 KVM harness) or against tests/integration/fake_vmm.py (anywhere, no KVM)."""
 import argparse
+import hashlib
 import json
 import os
 import pty
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 
 import vmmtest
 
@@ -1142,6 +1144,65 @@ def test_link_guards(ts):
         ts.ok("delete", name)
 
 
+def passt_of(ts, name):
+    """The pid of the passt that shojid's last uplink-up event names for VM name's NIC net0."""
+    ups = [d for e, d in events(ts, name) if e == "uplink-up" and d.startswith("nic net0:")]
+    return int(re.search(r"passt pid (\d+)", ups[-1])[1]) if ups else None
+
+
+def test_passt_uplink(ts):
+    # A NIC of type passt: shojid starts a passt of the VM's own (as its net uid, neither root
+    # nor the monitor's uid), with the forwards and the host-loopback default mapped to passt's
+    # options, and hands the monitor its socket; the monitor needs no host network. passt ends
+    # with the VM; one that died is replaced when the next shojid adopts the VM.
+    if not os.access("/usr/bin/passt", os.X_OK):
+        raise Skip("passt is not installed (apt install passt)")
+    port = vmmtest.free_port()
+    ts.ok("create", "upv", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--initrd",
+          os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M", "--cmdline",
+          "console=ttyS0 quiet shoji.action=nettest shoji.url=http://10.0.2.2:1/none",
+          "--net", f"passt,fwd=tcp:{port}:8080")
+    ts.ok("start", "upv")
+    pid = passt_of(ts, "upv")
+    assert pid and alive(pid), events(ts, "upv")
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        argv = f.read().decode().split("\0")
+    assert "--no-map-gw" in argv and f"127.0.0.1/{port}:8080" in argv and argv[argv.index("-u") + 1] == "none", argv
+    margs, _ = monitor_args(ts, "upv")
+    assert any(a.startswith("passt,mac=") for a in margs) and not any("fwd=" in a for a in margs), margs
+    if os.geteuid() == 0:  # jailed: passt runs as the VM's net uid, a uid of its own
+        vm = ts.vm("upv")
+        with open(f"/proc/{pid}/status") as f:
+            uid = int(next(l for l in f if l.startswith("Uid:")).split()[1])
+        assert uid == vm["net_uid"] and uid not in (0, vm["jail_uid"]), (uid, vm)
+        if ts.real:
+            net = os.readlink(f"/proc/{ts.vm('upv')['pid']}/ns/net")
+            assert net != os.readlink("/proc/self/ns/net"), "a passt VM's monitor shares the host's network"
+    wait_until(lambda: socket.create_connection(("127.0.0.1", port), 2).close() is None, 30,
+               f"passt's forward listening on {port}")
+    if ts.real:  # the forward reaches the guest's server; 10.0.2.2 is not the host's loopback
+        wait_until(lambda: "net serving sha256=" in ts.serial("upv"), ts.boot_timeout, "upv serving")
+        want = ts.serial("upv").split("net serving sha256=")[1].split()[0]
+        got = hashlib.sha256(urllib.request.urlopen(f"http://127.0.0.1:{port}/blob", timeout=60).read()).hexdigest()
+        assert got == want, (got, want)
+        assert f"net fetched sha256={hashlib.sha256(b'').hexdigest()}" in ts.serial("upv")
+    else:
+        assert control(ts, "upv", {"cmd": "status"})["nics"][0]["link"] == "up"
+    ts.stop_daemon()  # adopted: its passt is left alone while it serves
+    ts.start_daemon()
+    assert passt_of(ts, "upv") == pid and alive(pid), events(ts, "upv")
+    os.kill(pid, signal.SIGKILL)  # passt gone: the NIC goes down, the next adoption starts another
+    if not ts.real:
+        wait_until(lambda: control(ts, "upv", {"cmd": "status"})["nics"][0]["link"] == "down", 10, "link down")
+    ts.stop_daemon()
+    ts.start_daemon()
+    wait_until(lambda: passt_of(ts, "upv") not in (None, pid), 30, "a new passt")
+    pid = passt_of(ts, "upv")
+    ts.ok("kill", "upv")
+    wait_until(lambda: not alive(pid), 30, "passt gone with its VM")
+    ts.ok("delete", "upv")
+
+
 TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_monitor_in_its_own_pid_namespace, test_jail_uid_per_vm,
          test_daemon_restart_keeps_vms,
@@ -1150,7 +1211,8 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
-         test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards]
+         test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards,
+         test_passt_uplink]
 
 
 def parse_args(needs, flags=()):

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -210,3 +211,10 @@ def main(tests, argv):
     # A rerun only where every failed test met the emulation's fault itself.
     fault = env.emulation_faults[0] if env.emulation_faults and not unexplained else None
     return failed_status(failed, passed, fault)
+
+
+def free_port():
+    """A TCP port on the loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

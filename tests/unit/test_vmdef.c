@@ -180,22 +180,24 @@ static void test_device_errors(void **state)
 	expect(VM "[disk a]\ntemplate=base\nreadonly=yes\n", "t.ini:4:", "takes no format or readonly");
 	expect(VM "[disk a]\ntemplate=base\nformat=qcow2\n", "t.ini:4:", "takes no format or readonly");
 	expect(VM "[disk a]\ntemplate=no/slash\n", "t.ini:5:", "not a template name");
-	expect(VM "[nic n]\n", "t.ini:4:", "[nic n] has no type; add 'type = slirp'");
-	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not slirp, tap or vm");
+	expect(VM "[nic n]\n", "t.ini:4:", "[nic n] has no type; add 'type = passt', 'type = slirp'");
+	expect(VM "[nic n]\ntype=bridge\n", "t.ini:5:", "not passt, slirp, tap or vm");
 	expect(VM "[nic n]\ntype=vm\n", "t.ini:4:", "without a peer; add 'peer = VM'");
 	expect(VM "[nic n]\ntype=vm\npeer=a\n", "t.ini:4:", "cannot link to itself");
 	expect(VM "[nic n]\ntype=vm\npeer=b:\n", "t.ini:6:", "not VM or VM:NIC");
 	expect(VM "[nic n]\ntype=vm\npeer=b/c\n", "t.ini:6:", "not VM or VM:NIC");
 	expect(VM "[nic n]\ntype=vm\npeer=b:c:d\n", "t.ini:6:", "not VM or VM:NIC");
 	expect(VM "[nic n]\ntype=slirp\npeer=b\n", "t.ini:4:", "peer is for NICs of type = vm");
-	expect(VM "[nic n]\ntype=vm\npeer=b\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
+	expect(VM "[nic n]\ntype=vm\npeer=b\nforward=tcp:1:2\n", "t.ini:4:", "only with type = passt or slirp");
 	expect(VM "[nic n]\ntype=vm\npeer=b\nvhost=on\n", "t.ini:4:", "ifname and vhost are for tap");
 	expect(VM "[nic n]\ntype=vm\npeer=b\n[nic m]\ntype=vm\npeer=b\n", "t.ini:7:", "both link to VM 'b'");
 	expect(VM "[nic n]\ntype=vm\npeer=b:x\n[nic m]\ntype=vm\npeer=b:x\n", "t.ini:7:", "'peer = b:NIC'");
 	expect(VM "[nic n]\ntype=tap\n", "t.ini:4:", "without ifname; add 'ifname = tap0'");
-	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = slirp");
-	expect(VM "[nic n]\ntype=tap\nifname=tap0\nhost-loopback=yes\n", "t.ini:4:", "only with type = slirp");
+	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = passt or slirp");
+	expect(VM "[nic n]\ntype=tap\nifname=tap0\nhost-loopback=yes\n", "t.ini:4:", "only with type = passt or slirp");
 	expect(VM "[nic n]\ntype=slirp\nhost-loopback=maybe\n", "t.ini:6:", "yes");
+	expect(VM "[nic n]\ntype=passt\nifname=tap0\n", "t.ini:4:", "ifname and vhost are for tap");
+	expect(VM "[nic n]\ntype=passt\npeer=b\n", "t.ini:4:", "peer is for NICs of type = vm");
 	expect(VM "[nic n]\ntype=slirp\nvhost=on\n", "t.ini:4:", "ifname and vhost are for tap NICs");
 	expect(VM "[nic n]\ntype=tap\nifname=t0\nvhost=sometimes\n", "t.ini:7:", "not auto, on or off");
 	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname and vhost are for tap");
@@ -536,7 +538,7 @@ static void test_specs(void **state)
 	assert_int_equal(vmdef_add_nic_spec(&def, "net2", "tap=tap3,fwd=tcp:1:2", &e), -1);
 	assert_contains(e.msg, "unknown option");
 	assert_int_equal(vmdef_add_nic_spec(&def, "net2", "vde", &e), -1);
-	assert_contains(e.msg, "write slirp");
+	assert_contains(e.msg, "write passt or slirp");
 	assert_int_equal(def.nnics, 2);
 	assert_int_equal(vmdef_add_nic_spec(&def, "up", "vm=netvm:down,mac=52:54:00:00:00:04", &e), 0);
 	assert_int_equal(def.nics[2].type, VMDEF_NIC_VM);
@@ -544,6 +546,13 @@ static void test_specs(void **state)
 	assert_string_equal(def.nics[2].peer_nic, "down");
 	assert_int_equal(vmdef_add_nic_spec(&def, "x", "vm=a/b", &e), -1);
 	assert_contains(e.msg, "not VM or VM:NIC");
+	/* passt: user-mode like slirp, with its forwards and host loopback */
+	assert_int_equal(vmdef_add_nic_spec(&def, "pa", "passt,fwd=tcp:127.0.0.1:2222:22,host-loopback=yes", &e), 0);
+	assert_int_equal(def.nics[3].type, VMDEF_NIC_PASST);
+	assert_int_equal(def.nics[3].nfwds, 1);
+	assert_true(def.nics[3].host_loopback);
+	assert_int_equal(vmdef_add_nic_spec(&def, "pb", "passt,vhost=on", &e), -1);
+	assert_contains(e.msg, "unknown option");
 }
 
 static void test_vmm_args(void **state)
@@ -599,6 +608,17 @@ static void test_vmm_args(void **state)
 	for (int i = 1; i < a->argc; i++)
 		if (strcmp(a->argv[i - 1], "--net") == 0)
 			assert_string_not_equal(a->argv[i], first);
+	/* A passt NIC: the monitor gets its MAC alone; forwards and host loopback are passt's. */
+	char *pedits[] = {"nic.down=", "nic.up.type=passt", "nic.up.forward=tcp:2222:22", "nic.up.host-loopback=yes"};
+	assert_int_equal(vmdef_set_all(&def, pedits, 4, &e), 0);
+	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
+	link = NULL;
+	for (int i = 1; i < a->argc; i++)
+		if (strcmp(a->argv[i - 1], "--net") == 0)
+			link = a->argv[i];
+	assert_non_null(link);
+	assert_true(strncmp(link, "passt,mac=52:54:00:", 19) == 0);
+	assert_int_equal(strlen(link), strlen("passt,mac=52:54:00:00:00:00"));
 	in.jail = false;
 	vmdef_init(&def, "m");
 	strcpy(def.kernel, "/k");

@@ -80,6 +80,8 @@ static struct json_object *summary(struct daemon *d, const char *name)
 		add_str(o, "last_exit", vm->last_exit);
 	if (vm && vm->jail_assigned)
 		add_int(o, "jail_uid", vm->jail_uid);
+	if (vm && vm->net_assigned)
+		add_int(o, "net_uid", vm->net_uid);
 	add_int(o, "owner", authz_owner(d, name));
 	free(def);
 	return o;

@@ -58,6 +58,8 @@ struct vm_entry {
 			     * from before owners were recorded */
 	bool jail_assigned; /* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
 	uid_t jail_uid;
+	bool net_assigned; /* net_uid, another uid of its own, runs its passt (uplinks.c) */
+	uid_t net_uid;
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
 	uint32_t vsock_cid;         /* the CID its monitor runs with (vsockcid.c), 0 none */
 	bool vsock_unavailable;     /* it asked for auto on a host without a vsock device */
@@ -83,6 +85,7 @@ struct client {
 struct daemon {
 	struct paths paths;
 	const char *vmm;
+	const char *passt;       /* the passt binary for NICs of type passt (uplinks.c) */
 	struct jsonl_server api; /* the API socket and its connections (client.c) */
 	int lock_fd;
 	char group[64];
@@ -167,6 +170,9 @@ void jailuid_init(struct daemon *d);
  * its state; jailuid_assign_new does it for a VM just created. */
 int jailuid_assign(struct daemon *d, struct vm_entry *vm, struct err *e);
 int jailuid_assign_new(struct daemon *d, const char *name, struct err *e);
+/* The VM's net uid (for its passt), given once like its jail uid and never the same. */
+int jailuid_assign_net(struct daemon *d, struct vm_entry *vm, struct err *e);
+void jailuid_recorded_net(struct daemon *d, struct vm_entry *vm, uid_t uid);
 /* At adoption: the uid state.json records, kept unless another VM or a passwd entry has it. */
 void jailuid_recorded(struct daemon *d, struct vm_entry *vm, uid_t uid);
 /* After adoption: stopped VMs without a uid of their own get one, and their files with it. */
@@ -271,12 +277,28 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
  * *signal_out (0 for a normal exit) and *status_out. */
 int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 
+/* uplinks.c: user-mode networking by passt ([nic ID] type = passt). Before a start: passt is
+ * there, and the VM has its net uid (jailed). Once the VM runs (started or adopted): a passt for
+ * each passt NIC whose link is down, its socket's other end handed to the monitor. */
+#define PASST_DEFAULT "/usr/bin/passt"
+int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, struct err *e);
+void uplinks_vm_running(struct daemon *d, struct vm_entry *vm);
+
 /* netlinks.c: links between VMs' NICs (type = vm). A VM that now runs (started or adopted) is
  * joined to each peer that runs and names it back; one that stopped: its peers' events. */
 void netlinks_vm_running(struct daemon *d, struct vm_entry *vm);
 void netlinks_vm_stopped(struct daemon *d, const char *name);
 /* The link NICs of the VMs viewer may see: vm, nic, peer, peer_nic, state, why. */
 struct json_object *netlinks_list(struct daemon *d, uid_t viewer);
+/* From a monitor's status reply: whether its NIC i is of kind (link, passt) with the MAC that
+ * NIC n of VM vm's definition gives it, and whether its link is up. */
+bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, const char *vm,
+		     const struct vmdef_nic *n);
+bool netlinks_nic_up(struct json_object *status, unsigned i);
+/* A running VM's status reply (NULL when its monitor does not answer); json_object_put it. */
+struct json_object *netlinks_monitor_status(struct daemon *d, const struct vm_entry *vm);
+/* Hands NIC i of vm the socket fd (the control socket's net-link; fd stays the caller's). */
+int netlinks_hand_over(struct daemon *d, const struct vm_entry *vm, unsigned i, int fd, struct err *e);
 
 /* templates.c: the template store (STATE/templates) */
 int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd, enum proto_code *code,

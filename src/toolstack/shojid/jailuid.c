@@ -6,6 +6,8 @@
  * source counts) and no /etc/subuid range holds it (a user's rootless containers would map
  * it). The search goes on from the last uid given (STATE/jail-uids.json keeps the place
  * across restarts), so a freed uid is given again only once the whole range has been used.
+ * A VM with a NIC of type passt gets a second uid, its net uid, the same way: its passt runs as
+ * that, never as its monitor, so neither can signal, trace or read the other.
  * All of it runs on shojid's one thread. */
 #include <errno.h>
 #include <inttypes.h>
@@ -71,7 +73,8 @@ static struct vm_entry *holder(struct daemon *d, uid_t uid, const struct vm_entr
 {
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		struct vm_entry *v = &d->vms[i];
-		if (v->used && v != except && v->jail_assigned && v->jail_uid == uid)
+		if (v->used && v != except &&
+		    ((v->jail_assigned && v->jail_uid == uid) || (v->net_assigned && v->net_uid == uid)))
 			return v;
 	}
 	return NULL;
@@ -126,7 +129,8 @@ static int allocate(struct daemon *d, const struct vm_entry *vm, uid_t *out, str
 	uint64_t n = (uint64_t)d->jail_last - d->jail_first + 1;
 	for (uint64_t i = 0; i < n; i++) {
 		uid_t u = (uid_t)(d->jail_first + ((uint64_t)d->jail_next - d->jail_first + i) % n);
-		if (holder(d, u, vm) || has_passwd_entry(u) || in_subuid(u))
+		if (holder(d, u, vm) || (vm->jail_assigned && vm->jail_uid == u) ||
+		    (vm->net_assigned && vm->net_uid == u) || has_passwd_entry(u) || in_subuid(u))
 			continue;
 		*out = u;
 		d->jail_next = u == d->jail_last ? d->jail_first : u + 1;
@@ -139,17 +143,21 @@ static int allocate(struct daemon *d, const struct vm_entry *vm, uid_t *out, str
 		       vm->name, (unsigned)d->jail_first, (unsigned)d->jail_last);
 }
 
-int jailuid_assign(struct daemon *d, struct vm_entry *vm, struct err *e)
+/* One of the VM's uids (*uid, given when *assigned), recorded in its state. */
+static int assign(struct daemon *d, struct vm_entry *vm, bool *assigned, uid_t *uid, struct err *e)
 {
-	if (!d->jail || vm->jail_assigned)
+	if (!d->jail || *assigned)
 		return 0;
-	uid_t u = 0;
-	if (allocate(d, vm, &u, e) < 0)
+	if (allocate(d, vm, uid, e) < 0)
 		return -1;
-	vm->jail_uid = u;
-	vm->jail_assigned = true;
+	*assigned = true;
 	vm_save(d, vm);
 	return 0;
+}
+
+int jailuid_assign(struct daemon *d, struct vm_entry *vm, struct err *e)
+{
+	return assign(d, vm, &vm->jail_assigned, &vm->jail_uid, e);
 }
 
 int jailuid_assign_new(struct daemon *d, const char *name, struct err *e)
@@ -158,6 +166,19 @@ int jailuid_assign_new(struct daemon *d, const char *name, struct err *e)
 	if (!vm)
 		return err_set(e, "shojid supervises at most %d VMs", DAEMON_MAX_VMS);
 	return jailuid_assign(d, vm, e);
+}
+
+int jailuid_assign_net(struct daemon *d, struct vm_entry *vm, struct err *e)
+{
+	return assign(d, vm, &vm->net_assigned, &vm->net_uid, e);
+}
+
+void jailuid_recorded_net(struct daemon *d, struct vm_entry *vm, uid_t uid)
+{
+	if (!holder(d, uid, vm) && !has_passwd_entry(uid) && !(vm->jail_assigned && vm->jail_uid == uid)) {
+		vm->net_uid = uid;
+		vm->net_assigned = true;
+	} /* else a new one at its next start */
 }
 
 void jailuid_recorded(struct daemon *d, struct vm_entry *vm, uid_t uid)

@@ -63,6 +63,7 @@ static void usage(FILE *f)
 		"                     uids of passwd entries and /etc/subuid ranges are skipped), with\n"
 		"                     the group of /dev/kvm\n"
 		"  --no-jail          run monitors without --jail-uid/--jail-gid\n"
+		"  --passt PATH       the passt that serves NICs of type passt (default " PASST_DEFAULT ")\n"
 		"  -h, --help         this text\n"
 		"  --version          the version\n"
 		"\n"
@@ -71,7 +72,7 @@ static void usage(FILE *f)
 }
 
 struct options {
-	const char *state_dir, *runtime_dir, *vmm, *group, *seat_user;
+	const char *state_dir, *runtime_dir, *vmm, *group, *seat_user, *passt;
 	uid_t jail_first, jail_last;
 	bool no_jail;
 };
@@ -86,6 +87,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"jail-uids", required_argument, NULL, 'j'},
 		{"no-jail", no_argument, NULL, 'J'},
 		{"seat-user", required_argument, NULL, 'S'},
+		{"passt", required_argument, NULL, 'P'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -105,6 +107,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 			break;
 		case 'J': o->no_jail = true; break;
 		case 'S': o->seat_user = optarg; break;
+		case 'P': o->passt = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': version_print("shojid"); exit(0);
 		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
@@ -183,6 +186,7 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 	if (paths_init(&d->paths, o->state_dir, o->runtime_dir, e) < 0)
 		return -1;
 	d->vmm = o->vmm ? o->vmm : default_vmm();
+	d->passt = o->passt ? o->passt : PASST_DEFAULT; /* checked at each start of a VM that needs it */
 	if (access(d->vmm, X_OK) < 0)
 		return err_errno(e, errno, "cannot run the monitor %s; give its path with --vmm", d->vmm);
 	if (mkdirs(d->paths.state, 0755, e) < 0 || mkdirs(d->paths.runtime, 0755, e) < 0)

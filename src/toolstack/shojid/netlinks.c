@@ -53,7 +53,7 @@ static int offered(struct daemon *d, const char *me, const struct vmdef_nic *min
 
 /* A running VM's status reply, whose nics say each NIC's kind, MAC and link (NULL when its
  * monitor does not answer); one call serves all of the VM's NICs. */
-static struct json_object *monitor_status(struct daemon *d, const struct vm_entry *vm)
+struct json_object *netlinks_monitor_status(struct daemon *d, const struct vm_entry *vm)
 {
 	struct json_object *rep;
 	struct err e;
@@ -74,24 +74,25 @@ static const char *nic_field(struct json_object *status, unsigned i, const char 
 }
 
 /* Whether NIC i has its link up in a status reply (false when it does not say). */
-static bool nic_up(struct json_object *status, unsigned i)
+bool netlinks_nic_up(struct json_object *status, unsigned i)
 {
 	return strcmp(nic_field(status, i, CONTROL_R_LINK), "up") == 0;
 }
 
-/* Whether the running monitor's NIC i is the link NIC n of VM vm's definition (a link, with its
- * MAC): a definition edited while the VM runs may have moved, added or changed NICs, and a link
- * must never reach a NIC the monitor has for something else. */
-static bool nic_is(struct json_object *status, unsigned i, const char *vm, const struct vmdef_nic *n)
+/* Whether the running monitor's NIC i is NIC n of VM vm's definition (of that kind, with its
+ * MAC): a definition edited while the VM runs may have moved, added or changed NICs, and a
+ * socket must never reach a NIC the monitor has for something else. */
+bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, const char *vm,
+		     const struct vmdef_nic *n)
 {
 	char mac[18];
 	vmdef_nic_mac(vm, n, mac);
-	return strcmp(nic_field(status, i, CONTROL_R_KIND), "link") == 0 &&
+	return strcmp(nic_field(status, i, CONTROL_R_KIND), kind) == 0 &&
 		strcasecmp(nic_field(status, i, CONTROL_R_MAC), mac) == 0;
 }
 
 /* Hands NIC i of vm its end of the link. */
-static int hand_over(struct daemon *d, const struct vm_entry *vm, unsigned i, int fd, struct err *e)
+int netlinks_hand_over(struct daemon *d, const struct vm_entry *vm, unsigned i, int fd, struct err *e)
 {
 	struct json_object *req = json_object_new_object();
 	char nic[12];
@@ -109,7 +110,7 @@ static int join(struct daemon *d, const struct vm_entry *a, unsigned ai, const s
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_errno(e, errno, "cannot make a socket pair for the link");
-	int r = hand_over(d, a, ai, sv[0], e) < 0 || hand_over(d, b, bi, sv[1], e) < 0 ? -1 : 0;
+	int r = netlinks_hand_over(d, a, ai, sv[0], e) < 0 || netlinks_hand_over(d, b, bi, sv[1], e) < 0 ? -1 : 0;
 	close(sv[0]);
 	close(sv[1]);
 	return r;
@@ -120,8 +121,10 @@ static int join(struct daemon *d, const struct vm_entry *a, unsigned ai, const s
 static void join_checked(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i,
 			 struct vm_entry *p, const struct vmdef_nic *pn, unsigned j)
 {
-	struct json_object *s = monitor_status(d, vm), *ps = monitor_status(d, p);
-	const char *stale = !nic_is(s, i, vm->name, n) ? vm->name : !nic_is(ps, j, p->name, pn) ? p->name : NULL;
+	struct json_object *s = netlinks_monitor_status(d, vm), *ps = netlinks_monitor_status(d, p);
+	const char *stale = !netlinks_nic_is(s, i, "link", vm->name, n) ? vm->name
+		: !netlinks_nic_is(ps, j, "link", p->name, pn)          ? p->name
+									: NULL;
 	struct err e;
 	if (stale)
 		events_add(d, vm->name, "link-failed",
@@ -129,7 +132,7 @@ static void join_checked(struct daemon *d, struct vm_entry *vm, const struct vmd
 			   "changed after it started, or it does not answer); restart that VM to apply its "
 			   "definition",
 			   n->id, p->name, pn->id, stale);
-	else if (nic_up(s, i) && nic_up(ps, j))
+	else if (netlinks_nic_up(s, i) && netlinks_nic_up(ps, j))
 		; /* joined already */
 	else if (join(d, vm, i, p, j, &e) < 0)
 		events_add(d, vm->name, "link-failed", "nic %s to %s:%s: %s", n->id, p->name, pn->id, e.msg);
@@ -248,8 +251,8 @@ static void list_vm(struct daemon *d, const char *name, void *arg)
 		if (n->peer_nic[0])
 			json_object_object_add(o, "peer_nic", json_object_new_string(n->peer_nic));
 		if (running(vm) && !status)
-			status = monitor_status(d, vm);
-		bool up = running(vm) && nic_up(status, i) && nic_is(status, i, name, n);
+			status = netlinks_monitor_status(d, vm);
+		bool up = running(vm) && netlinks_nic_up(status, i) && netlinks_nic_is(status, i, "link", name, n);
 		json_object_object_add(o, "state", json_object_new_string(up ? "up" : "down"));
 		const char *why = down_why(d, name, n, running(vm), up, def + 1);
 		if (why)

@@ -114,6 +114,8 @@ void vm_save(struct daemon *d, struct vm_entry *vm)
 	json_object_object_add(o, "uses", uses);
 	if (vm->jail_assigned)
 		json_object_object_add(o, "jail_uid", json_object_new_int64(vm->jail_uid));
+	if (vm->net_assigned)
+		json_object_object_add(o, "net_uid", json_object_new_int64(vm->net_uid));
 	if (vm->vsock_cid && vm_active(vm))
 		json_object_object_add(o, "vsock_cid", json_object_new_int64(vm->vsock_cid));
 	json_object_object_add(o, "owner", json_object_new_int64(vm->owner));
@@ -352,7 +354,7 @@ static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def
 		  struct err *e)
 {
 	char control[512], serial[512], slog[512], mlog[512], exitf[512], display[512], vol[512], vars[512];
-	if (fwvars_path(d, vm, vars, sizeof(vars), e) < 0)
+	if (fwvars_path(d, vm, vars, sizeof(vars), e) < 0 || uplinks_prepare(d, vm, def, e) < 0)
 		return -1;
 	path(d, PATHS_CONTROL, vm->name, control, sizeof(control));
 	path(d, PATHS_DISPLAY, vm->name, display, sizeof(display));
@@ -774,6 +776,7 @@ static void start_progress(struct daemon *d, struct vm_entry *vm)
 		vm_save(d, vm);
 		started_event(d, vm);
 		vm->start_pending = false;
+		uplinks_vm_running(d, vm); /* its user-mode network before start returns */
 		answer_waiter(d, vm, ok_reply(vm));
 		netlinks_vm_running(d, vm);
 		return;
@@ -876,6 +879,9 @@ static void adopt(struct daemon *d, const char *name)
 	if (o && json_object_object_get_ex(o, "jail_uid", &v) && json_object_is_type(v, json_type_int) &&
 	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
 		jailuid_recorded(d, vm, (uid_t)json_object_get_int64(v));
+	if (o && json_object_object_get_ex(o, "net_uid", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
+		jailuid_recorded_net(d, vm, (uid_t)json_object_get_int64(v));
 	json_object_put(o);
 	if (path(d, PATHS_VM_DISPOSABLE, name, p, sizeof(p)) == 0 && access(p, F_OK) == 0)
 		vm->disposable = true;
@@ -938,6 +944,7 @@ static void adopt(struct daemon *d, const char *name)
 	}
 	vm_save(d, vm);
 	events_add(d, name, "adopted", "monitor pid %d", (int)monitor);
+	uplinks_vm_running(d, vm);
 	netlinks_vm_running(d, vm);
 }
 

@@ -1,0 +1,229 @@
+/* uplinks: user-mode networking out of the monitor ([nic ID] type = passt). For each passt NIC
+ * of a VM that runs, shojid starts a passt (Debian's: it serves the guest's frames with host
+ * sockets, DHCP and DNS forwarding included) and hands the monitor the other end of passt's
+ * stream socket (net-link). The monitor itself then holds no host socket and runs in an empty
+ * network namespace: the process that parses the guest's virtio rings cannot reach the network
+ * but through passt's frames, and the process with host sockets (passt) runs as the VM's net
+ * uid, not its monitor's, in passt's own sandbox (namespaces, seccomp), in the VM's cgroup.
+ *
+ * The guest sees what libslirp gave it: 10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3 (the MTU
+ * is passt's and the NIC's, 65520: fewer, larger frames through the stream); the
+ * gateway reaches the host's loopback only with host-loopback = yes (else --no-map-gw), and
+ * forwards bind 127.0.0.1 unless they name an address, as slirp's do. passt serves one socket
+ * and ends when it closes (-1), that is with the monitor; it is started in a session of its own
+ * and left to init, so it outlives a restart of shojid as the monitor does. A passt that ends
+ * first takes the NIC's link down (the guest sees no carrier); the VM's next start, or the
+ * next shojid's adoption, starts another.
+ *
+ * libslirp stays for type = slirp: it needs no second process, and hosts without passt keep a
+ * user-mode network. Runs on shojid's main thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define PASST_ARGS_MAX (32 + 2 * VMDEF_MAX_FWDS)
+
+struct passt_argv {
+	char *argv[PASST_ARGS_MAX + 1];
+	char buf[2048];
+	size_t used;
+	int argc;
+};
+
+__attribute__((format(printf, 2, 3))) static void arg(struct passt_argv *a, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room = sizeof(a->buf) - a->used;
+	va_start(ap, fmt);
+	int n = vsnprintf(a->buf + a->used, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room || a->argc == PASST_ARGS_MAX)
+		return; /* cannot happen with the bounds above; passt then refuses a short line */
+	a->argv[a->argc++] = a->buf + a->used;
+	a->argv[a->argc] = NULL;
+	a->used += (size_t)n + 1;
+}
+
+/* The forwards of one protocol as passt's -t/-u options; "none" when there are none. */
+static void forwards(struct passt_argv *a, const struct vmdef_nic *n, const char *proto, const char *opt)
+{
+	bool any = false;
+	for (unsigned i = 0; i < n->nfwds; i++) {
+		const struct vmdef_fwd *f = &n->fwds[i];
+		if (strcmp(f->proto, proto))
+			continue;
+		arg(a, "%s", opt);
+		arg(a, "%s/%u:%u", f->host_addr[0] ? f->host_addr : "127.0.0.1", f->host_port, f->guest_port);
+		any = true;
+	}
+	if (!any) {
+		arg(a, "%s", opt);
+		arg(a, "none");
+	}
+}
+
+/* passt's command line for NIC n, its socket at descriptor 3. */
+static void passt_args(const struct daemon *d, const struct vm_entry *vm, const struct vmdef_nic *n,
+		       struct passt_argv *a)
+{
+	a->argc = 0;
+	a->used = 0;
+	arg(a, "%s", d->passt);
+	/* foreground, quiet, one client then exit, IPv4 (as slirp), the socket we hand it */
+	for (const char *const *s = (const char *const[]){"-f", "-q", "-1", "-4", "--fd", "3", NULL}; *s; s++)
+		arg(a, "%s", *s);
+	for (const char *const *s = (const char *const[]){"-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-D",
+							  "10.0.2.3", "--dns-forward", "10.0.2.3", NULL};
+	     *s; s++)
+		arg(a, "%s", *s);
+	if (!n->host_loopback)
+		arg(a, "--no-map-gw");
+	if (d->jail) {
+		arg(a, "--runas");
+		arg(a, "%u:%u", (unsigned)vm->net_uid, (unsigned)vm->net_uid);
+	}
+	forwards(a, n, "tcp", "-t");
+	forwards(a, n, "udp", "-u");
+}
+
+static void close_from(int first)
+{
+	if (syscall(SYS_close_range, first, ~0U, 0) < 0)
+		for (int fd = first; fd < 1024; fd++)
+			close(fd);
+}
+
+/* In passt's process: the VM's cgroup, descriptors 0 null, 1 and 2 the monitor's log, 3 the
+ * socket, a session of its own; never returns. */
+static void passt_exec(const struct passt_argv *a, int sock, int log, const char *procs)
+{
+	int cg = procs[0] ? open(procs, O_WRONLY | O_CLOEXEC) : -1;
+	if (cg >= 0 && write(cg, "0", 1) != 1)
+		dprintf(log, "shojid: passt: cannot join the VM's cgroup: %s\n", strerror(errno));
+	int s = fcntl(sock, F_DUPFD, 100), l = fcntl(log, F_DUPFD, 100), null = open("/dev/null", O_RDONLY);
+	if (s < 0 || l < 0 || null < 0 || dup2(null, 0) < 0 || dup2(l, 1) < 0 || dup2(l, 2) < 0 || dup2(s, 3) < 0)
+		_exit(127);
+	close_from(4);
+	setsid();
+	execv(a->argv[0], a->argv);
+	dprintf(2, "shojid: cannot run passt %s: %s\n", a->argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* Starts passt on sock, left to init (a child that forks it and exits); its pid, or -1. */
+static pid_t passt_spawn(const struct passt_argv *a, int sock, int log, const char *procs, struct err *e)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_errno(e, errno, "pipe");
+	pid_t mid = fork();
+	if (mid == 0) {
+		pid_t pid = fork();
+		if (pid == 0)
+			passt_exec(a, sock, log, procs);
+		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) && pid > 0 ? 0 : 1);
+	}
+	int saved = errno;
+	close(p[1]);
+	pid_t pid = -1;
+	if (mid > 0) {
+		while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
+			pid = -1;
+	}
+	close(p[0]);
+	if (mid < 0 || pid <= 0)
+		return err_errno(e, mid < 0 ? saved : EAGAIN, "cannot start passt");
+	return pid;
+}
+
+int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, struct err *e)
+{
+	for (unsigned i = 0; i < def->nnics; i++) {
+		if (def->nics[i].type != VMDEF_NIC_PASST)
+			continue;
+		if (access(d->passt, X_OK) < 0)
+			return err_errno(e, errno,
+					 "VM '%s': nic %s is of type passt, and passt (%s) cannot run; install it "
+					 "(apt install passt) or set type = slirp",
+					 vm->name, def->nics[i].id, d->passt);
+		return jailuid_assign_net(d, vm, e);
+	}
+	return 0;
+}
+
+/* A passt for NIC i (n) of vm, its socket handed to the monitor. */
+static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i, int log,
+		     struct err *e)
+{
+	struct passt_argv *a = malloc(sizeof(*a));
+	char procs[PATHS_MAX * 2 + 16] = "";
+	int sv[2];
+	if (!a)
+		return err_set(e, "out of memory");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(a);
+		return err_errno(e, errno, "cannot make passt's socket pair");
+	}
+	if (vm->cgroup[0])
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", vm->cgroup);
+	passt_args(d, vm, n, a);
+	pid_t pid = passt_spawn(a, sv[1], log, procs, e);
+	close(sv[1]);
+	free(a);
+	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);
+	close(sv[0]); /* passt ends with its socket, should the hand-over have failed */
+	if (r == 0)
+		events_add(d, vm->name, "uplink-up", "nic %s: passt pid %d%s%u", n->id, (int)pid,
+			   d->jail ? " as uid " : "", d->jail ? (unsigned)vm->net_uid : 0);
+	return r;
+}
+
+void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
+{
+	struct vmdef *def = malloc(sizeof(*def));
+	enum proto_code code;
+	struct err e;
+	char mlog[512];
+	if (!def || vm_load_definition(d, vm->name, def, &code, &e) < 0) {
+		free(def);
+		return;
+	}
+	struct json_object *status = NULL;
+	int log = -1;
+	for (unsigned i = 0; i < def->nnics; i++) {
+		const struct vmdef_nic *n = &def->nics[i];
+		if (n->type != VMDEF_NIC_PASST)
+			continue;
+		if (!status && !(status = netlinks_monitor_status(d, vm)))
+			break;
+		if (!netlinks_nic_is(status, i, "passt", vm->name, n)) {
+			events_add(d, vm->name, "uplink-failed",
+				   "nic %s: the running monitor has no such passt NIC (its definition changed "
+				   "after it started); restart the VM to apply its definition",
+				   n->id);
+			continue;
+		}
+		if (netlinks_nic_up(status, i))
+			continue; /* its passt serves it (a daemon restarted while it ran) */
+		if (log < 0 && paths_get(&d->paths, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog), NULL) == 0)
+			log = open(mlog, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if ((log < 0 ? err_errno(&e, errno, "cannot open the VM's monitor log")
+			     : start_one(d, vm, n, i, log, &e)) < 0)
+			events_add(d, vm->name, "uplink-failed", "nic %s: %s", n->id, e.msg);
+	}
+	if (log >= 0)
+		close(log);
+	json_object_put(status);
+	free(def);
+}
