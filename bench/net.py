@@ -6,7 +6,8 @@ interface, twice: with both monitors moving the frames themselves (vhost=off), a
 host has /dev/vhost-net, with both handing the rings to the kernel's vhost-net (vhost=on).
 "guest->host" is the host reading N MiB that the guest's nc sends from /dev/zero; "host->guest"
 is the host sending N MiB that the guest counts (the run ends when the guest reports the
-count). Prints MiB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU
+count). The backend "passt" is the user-mode NAT served by passt outside the monitor, under
+both (bench/netpasst.py); its ratio against shoji-vmm's own libslirp is printed too. Prints MiB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU
 ratios: medians of the per-run ratios with their spread and the incomplete runs counted
 (bench/phases.py). The backend "link" is two guests joined VM to VM (bench/netlink.py)."""
 import argparse
@@ -25,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from boot import free_port, kvm_stat  # noqa: E402
 from phases import print_table, ratios  # noqa: E402
 import netlink  # noqa: E402
+import netpasst  # noqa: E402
 
 TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
 # The exits by kind (KVM's debugfs names), to say where a monitor's exits come from.
@@ -125,12 +127,17 @@ def host_to_guest(g, addr, nbytes):
     return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
 
 
-def run_once(cmd, addrs, mib, tag):
+def run_once(cmd, addrs, mib, tag, uplink=None):
     """{direction: (MiB/s, exits, {kind: per MiB})} for the directions that completed (a direction that failed
-    ends the run, reported on stderr with its step)."""
-    g = Guest(cmd)
-    got, step = {}, "the guest's netbench start"
+    ends the run, reported on stderr with its step). uplink: the passt case's passt (bench/netpasst.py)."""
+    got, step, g = {}, "passt's start", None
     try:
+        if uplink:
+            uplink.before()
+        step = "the guest's netbench start"
+        g = Guest(cmd)
+        if uplink:
+            uplink.after()
         g.wait_for(rb"netbench serving", 300)
         n = mib << 20
         step = "guest->host"
@@ -140,7 +147,10 @@ def run_once(cmd, addrs, mib, tag):
     except (RuntimeError, OSError) as e:
         sys.stderr.write(f"net: incomplete run ({tag}), {step}: {e}\n")
     finally:
-        g.stop()
+        if g:
+            g.stop()
+        if uplink:
+            uplink.close()
     return got
 
 
@@ -153,8 +163,8 @@ def main():
     ap.add_argument("--link-mib", type=int, default=16,
                     help="MiB each way between the two guests of the link case (default 16: two emulated "
                     "guests move a few MiB/s)")
-    ap.add_argument("--backends", default="slirp,tap,tap-vhost,link",
-                    help="which of slirp, tap, tap-vhost, link to run (comma-separated; default all)")
+    ap.add_argument("--backends", default="slirp,passt,tap,tap-vhost,link",
+                    help="which of slirp, passt, tap, tap-vhost, link to run (comma-separated; default all)")
     a = ap.parse_args()
     wanted = set(a.backends.split(","))
     kernel = os.path.join(a.guest_dir, "vmlinuz")
@@ -172,19 +182,30 @@ def main():
                    "-no-reboot", "-kernel", kernel, "-initrd", initrd]
     shoji_common = [a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", "256"]
 
+    sockdir = tempfile.mkdtemp(prefix="shoji-net-")  # sockets: on /tmp, never the work tree
+
     def cases():
-        """(backend, monitor) -> (command, (download address, upload address))"""
+        """(backend, monitor) -> (command, (download address, upload address), passt or None)"""
         p1, p2 = free_port(), free_port()
         addrs = (("127.0.0.1", p1), ("127.0.0.1", p2))
         if "slirp" in wanted:
             yield ("slirp", "shoji-vmm"), (shoji_common + [
                 "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202"],
-                addrs)
+                addrs, None)
             if qemu:
                 yield ("slirp", "qemu"), (qemu_common + [
                     "-append", base, "-netdev",
                     f"user,id=n0,hostfwd=tcp:127.0.0.1:{p1}-:5201,hostfwd=tcp:127.0.0.1:{p2}-:5202",
-                    "-device", "virtio-net-pci,netdev=n0"], addrs)
+                    "-device", "virtio-net-pci,netdev=n0"], addrs, None)
+        if "passt" in wanted and netpasst.available():
+            ctl, path = os.path.join(sockdir, "control.sock"), os.path.join(sockdir, "passt.sock")
+            yield ("passt", "shoji-vmm"), (shoji_common + [
+                "--cmdline", base, "--net", "passt", "--control-socket", ctl], addrs,
+                netpasst.Uplink((p1, p2), ctl=ctl))
+            if qemu:
+                yield ("passt", "qemu"), (qemu_common + [
+                    "-append", base, "-netdev", f"stream,id=n0,server=off,addr.type=unix,addr.path={path}",
+                    "-device", "virtio-net-pci,netdev=n0"], addrs, netpasst.Uplink((p1, p2), path=path))
         if have_tap:
             taddrs = ((TAP_GUEST, 5201), (TAP_GUEST, 5202))
             for vhost in ("off", "on") if os.path.exists("/dev/vhost-net") else ("off",):
@@ -192,25 +213,26 @@ def main():
                 if backend not in wanted:
                     continue
                 yield (backend, "shoji-vmm"), (shoji_common + [
-                    "--cmdline", tap_cmdline, "--net", f"tap={TAP},vhost={vhost}"], taddrs)
+                    "--cmdline", tap_cmdline, "--net", f"tap={TAP},vhost={vhost}"], taddrs, None)
                 if qemu:
                     yield (backend, "qemu"), (qemu_common + [
                         "-append", tap_cmdline, "-netdev",
                         f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost={vhost}",
-                        "-device", "virtio-net-pci,netdev=n0"], taddrs)
+                        "-device", "virtio-net-pci,netdev=n0"], taddrs, None)
 
     res = {}
     try:
         for _ in range(a.runs):
-            for key, (cmd, addrs) in cases():
-                res.setdefault(key, []).append(run_once(cmd, addrs, a.mib, " ".join(key)))
+            for key, (cmd, addrs, uplink) in cases():
+                res.setdefault(key, []).append(run_once(cmd, addrs, a.mib, " ".join(key), uplink))
     finally:
+        shutil.rmtree(sockdir, ignore_errors=True)
         if have_tap:
             subprocess.run(["ip", "tuntap", "del", TAP, "mode", "tap"])
 
     for b in sorted(wanted - {b for b, _ in res} - {"link"}):
         sys.stderr.write(f"net: backend '{b}' did not run here (no TAP could be made, no /dev/vhost-net, "
-                         "or an unknown name: slirp, tap and tap-vhost are known)\n")
+                         "no passt, or an unknown name: slirp, passt, tap and tap-vhost are known)\n")
     where = "emulated harness machine: compare ratios" if os.environ.get("SHOJI_IN_HARNESS") else "host KVM"
     link_ok = True
     if "link" in wanted:
@@ -221,11 +243,12 @@ def main():
     dirs = ("guest->host", "host->guest")
     print_table({f"{b} {m}": runs for (b, m), runs in res.items()}, dirs, width=28)
     ok = bool(res) and all(all(runs) for (_, m), runs in res.items() if m == "shoji-vmm")
-    for backend in ("slirp", "tap", "tap-vhost"):
-        s, q = res.get((backend, "shoji-vmm")), res.get((backend, "qemu"))
+    pairs = [((b, "shoji-vmm"), (b, "qemu")) for b in ("slirp", "passt", "tap", "tap-vhost")]
+    for (sb, sm), (qb, qm) in pairs + [(("passt", "shoji-vmm"), ("slirp", "shoji-vmm"))]:
+        s, q = res.get((sb, sm)), res.get((qb, qm))
         if not s or not q:
             continue
-        meds = ratios(f"shoji-vmm {backend}", f"qemu {backend}", s, q, dirs, "net")
+        meds = ratios(f"{sm} {sb}", f"{qm} {qb}", s, q, dirs, "net")
         ok = ok and all(meds) and all(len(r) == len(dirs) for r in s)
     print_kinds(res, dirs)
     return 0 if ok and link_ok else 1

@@ -280,7 +280,10 @@ static void print_links(struct json_object *rep)
 		struct json_object *l = json_object_array_get_idx(links, i);
 		char peer[80];
 		const char *pn = cli_str(l, "peer_nic", NULL);
-		snprintf(peer, sizeof(peer), "%s%s%s", cli_str(l, "peer", "?"), pn ? ":" : "", pn ? pn : "");
+		if (strcmp(cli_str(l, "type", "vm"), "passt") == 0)
+			snprintf(peer, sizeof(peer), "(passt: user networking)");
+		else
+			snprintf(peer, sizeof(peer), "%s%s%s", cli_str(l, "peer", "?"), pn ? ":" : "", pn ? pn : "");
 		printf("%-20s %-12s %-33s %-5s %s\n", cli_str(l, "vm", "?"), cli_str(l, "nic", "?"), peer,
 		       cli_str(l, "state", "?"), cli_str(l, "why", ""));
 	}

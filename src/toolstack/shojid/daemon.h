@@ -60,6 +60,12 @@ struct vm_entry {
 	uid_t jail_uid;
 	bool net_assigned; /* net_uid, another uid of its own, runs its passt (uplinks.c) */
 	uid_t net_uid;
+	/* uplinks.c, while it runs: whether it has passt NICs, the passt started for each, whether
+	 * one ended (a series of restarts, quiet until one stays), when to look next, and the wait */
+	bool has_passt, uplink_down;
+	pid_t passt_pid[VMDEF_MAX_NICS];
+	int64_t uplink_next_ms;
+	int uplink_wait_ms;
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
 	uint32_t vsock_cid;         /* the CID its monitor runs with (vsockcid.c), 0 none */
 	bool vsock_unavailable;     /* it asked for auto on a host without a vsock device */
@@ -283,6 +289,9 @@ int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 #define PASST_DEFAULT "/usr/bin/passt"
 int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, struct err *e);
 void uplinks_vm_running(struct daemon *d, struct vm_entry *vm);
+/* From vm_tick: a passt that ended is replaced (1 s, then 2, 4, ... 60 s apart while each ends
+ * at once, as on a host without a network; every 10 s a look while all serve). */
+void uplinks_tick(struct daemon *d);
 
 /* netlinks.c: links between VMs' NICs (type = vm). A VM that now runs (started or adopted) is
  * joined to each peer that runs and names it back; one that stopped: its peers' events. */

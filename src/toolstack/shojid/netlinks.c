@@ -227,7 +227,31 @@ static const char *down_why(struct daemon *d, const char *name, const struct vmd
 	return "not joined: see the VM's events";
 }
 
-/* One entry a link NIC of VM name: its peer, and its state as the monitor reports it. */
+/* One entry: NIC i (n) of VM name, a link or a passt NIC, its state as the monitor reports it. */
+static struct json_object *list_entry(struct daemon *d, const char *name, const struct vmdef_nic *n, unsigned i,
+				      struct json_object *status, bool runs, struct vmdef *pdef)
+{
+	bool link = n->type == VMDEF_NIC_VM;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "vm", json_object_new_string(name));
+	json_object_object_add(o, "nic", json_object_new_string(n->id));
+	json_object_object_add(o, "type", json_object_new_string(vmdef_nic_type_names[n->type]));
+	if (link)
+		json_object_object_add(o, "peer", json_object_new_string(n->peer));
+	if (link && n->peer_nic[0])
+		json_object_object_add(o, "peer_nic", json_object_new_string(n->peer_nic));
+	bool up = runs && netlinks_nic_up(status, i) && netlinks_nic_is(status, i, link ? "link" : "passt", name, n);
+	json_object_object_add(o, "state", json_object_new_string(up ? "up" : "down"));
+	const char *why = link ? down_why(d, name, n, runs, up, pdef) : NULL;
+	if (!link && !up)
+		why = runs ? "no passt serves it now: shojid starts another (see the VM's events)"
+			   : "the VM is not running";
+	if (why)
+		json_object_object_add(o, "why", json_object_new_string(why));
+	return o;
+}
+
+/* The link and passt NICs of VM name, for a viewer who may see it. */
 static void list_vm(struct daemon *d, const char *name, void *arg)
 {
 	struct list_ctx *l = arg;
@@ -242,22 +266,11 @@ static void list_vm(struct daemon *d, const char *name, void *arg)
 	struct json_object *status = NULL;
 	for (unsigned i = 0; i < def->nnics; i++) {
 		const struct vmdef_nic *n = &def->nics[i];
-		if (n->type != VMDEF_NIC_VM)
+		if (n->type != VMDEF_NIC_VM && n->type != VMDEF_NIC_PASST)
 			continue;
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "vm", json_object_new_string(name));
-		json_object_object_add(o, "nic", json_object_new_string(n->id));
-		json_object_object_add(o, "peer", json_object_new_string(n->peer));
-		if (n->peer_nic[0])
-			json_object_object_add(o, "peer_nic", json_object_new_string(n->peer_nic));
 		if (running(vm) && !status)
 			status = netlinks_monitor_status(d, vm);
-		bool up = running(vm) && netlinks_nic_up(status, i) && netlinks_nic_is(status, i, "link", name, n);
-		json_object_object_add(o, "state", json_object_new_string(up ? "up" : "down"));
-		const char *why = down_why(d, name, n, running(vm), up, def + 1);
-		if (why)
-			json_object_object_add(o, "why", json_object_new_string(why));
-		json_object_array_add(l->arr, o);
+		json_object_array_add(l->arr, list_entry(d, name, n, i, status, running(vm), def + 1));
 	}
 	json_object_put(status);
 	free(def);

@@ -12,8 +12,10 @@
  * forwards bind 127.0.0.1 unless they name an address, as slirp's do. passt serves one socket
  * and ends when it closes (-1), that is with the monitor; it is started in a session of its own
  * and left to init, so it outlives a restart of shojid as the monitor does. A passt that ends
- * first takes the NIC's link down (the guest sees no carrier); the VM's next start, or the
- * next shojid's adoption, starts another.
+ * first takes the NIC's link down (the guest sees no carrier) until shojid, which looks at each
+ * such VM's NICs every 10 s, starts another: at once, then 1, 2, 4 ... 60 s apart while each
+ * ends at once (passt refuses to start on a host with no routable interface: a laptop off any
+ * network gets its VMs' user networking when it joins one), one event a series.
  *
  * libslirp stays for type = slirp: it needs no second process, and hosts without passt keep a
  * user-mode network. Runs on shojid's main thread. */
@@ -162,8 +164,15 @@ int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *d
 	return 0;
 }
 
-/* A passt for NIC i (n) of vm, its socket handed to the monitor. */
-static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i, int log,
+static void said_up(struct daemon *d, const struct vm_entry *vm, const struct vmdef_nic *n, pid_t pid, bool again)
+{
+	events_add(d, vm->name, "uplink-up", "nic %s: passt pid %d%s%u%s", n->id, (int)pid, d->jail ? " as uid " : "",
+		   d->jail ? (unsigned)vm->net_uid : 0, again ? " serves it again" : "");
+}
+
+/* A passt for NIC i (n) of vm, its socket handed to the monitor; said as an event unless quiet
+ * (a series of restarts). */
+static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i, int log, bool quiet,
 		     struct err *e)
 {
 	struct passt_argv *a = malloc(sizeof(*a));
@@ -183,13 +192,31 @@ static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_n
 	free(a);
 	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);
 	close(sv[0]); /* passt ends with its socket, should the hand-over have failed */
-	if (r == 0)
-		events_add(d, vm->name, "uplink-up", "nic %s: passt pid %d%s%u", n->id, (int)pid,
-			   d->jail ? " as uid " : "", d->jail ? (unsigned)vm->net_uid : 0);
+	vm->passt_pid[i] = r == 0 ? pid : 0;
+	if (r == 0 && !quiet)
+		said_up(d, vm, n, pid, false);
 	return r;
 }
 
-void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
+/* NIC i (n) of vm, whose monitor's status says it is down: the passt that served it ended (its
+ * pid unknown to a shojid that adopted the VM). */
+static void ended(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i)
+{
+	char pid[24] = "";
+	if (vm->uplink_down)
+		return; /* said once a series */
+	vm->uplink_down = true;
+	if (vm->passt_pid[i])
+		snprintf(pid, sizeof(pid), " pid %d", (int)vm->passt_pid[i]);
+	events_add(d, vm->name, "uplink-failed",
+		   "nic %s: passt%s ended (why is in the VM's monitor log: shoji logs %s); shojid "
+		   "starts another at once, then 1, 2, 4 ... 60 s apart until one stays",
+		   n->id, pid, vm->name);
+}
+
+/* Each passt NIC of vm whose link is down gets a passt. Returns how many were started, -1 when
+ * the VM has no passt NIC (or no definition, or its monitor does not answer). */
+static int serve(struct daemon *d, struct vm_entry *vm, bool first)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	enum proto_code code;
@@ -197,33 +224,78 @@ void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
 	char mlog[512];
 	if (!def || vm_load_definition(d, vm->name, def, &code, &e) < 0) {
 		free(def);
-		return;
+		return -1;
 	}
 	struct json_object *status = NULL;
-	int log = -1;
+	int log = -1, started = 0, nics = 0;
 	for (unsigned i = 0; i < def->nnics; i++) {
 		const struct vmdef_nic *n = &def->nics[i];
 		if (n->type != VMDEF_NIC_PASST)
 			continue;
+		nics++;
 		if (!status && !(status = netlinks_monitor_status(d, vm)))
 			break;
 		if (!netlinks_nic_is(status, i, "passt", vm->name, n)) {
-			events_add(d, vm->name, "uplink-failed",
-				   "nic %s: the running monitor has no such passt NIC (its definition changed "
-				   "after it started); restart the VM to apply its definition",
-				   n->id);
+			if (first)
+				events_add(d, vm->name, "uplink-failed",
+					   "nic %s: the running monitor has no such passt NIC (its definition "
+					   "changed after it started); restart the VM to apply its definition",
+					   n->id);
 			continue;
 		}
-		if (netlinks_nic_up(status, i))
-			continue; /* its passt serves it (a daemon restarted while it ran) */
+		if (netlinks_nic_up(status, i)) { /* its passt serves it */
+			if (vm->uplink_down && vm->passt_pid[i])
+				said_up(d, vm, n, vm->passt_pid[i], true);
+			continue;
+		}
+		if (!first)
+			ended(d, vm, n, i);
 		if (log < 0 && paths_get(&d->paths, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog), NULL) == 0)
 			log = open(mlog, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 		if ((log < 0 ? err_errno(&e, errno, "cannot open the VM's monitor log")
-			     : start_one(d, vm, n, i, log, &e)) < 0)
+			     : start_one(d, vm, n, i, log, vm->uplink_down, &e)) < 0)
 			events_add(d, vm->name, "uplink-failed", "nic %s: %s", n->id, e.msg);
+		started++;
 	}
 	if (log >= 0)
 		close(log);
 	json_object_put(status);
 	free(def);
+	return nics && status ? started : -1;
+}
+
+/* The next look: soon after a start (a passt that cannot run ends at once), backing off while
+ * each ends, every 10 s while all serve. */
+static void schedule(struct vm_entry *vm, int started)
+{
+	if (started > 0)
+		vm->uplink_wait_ms =
+			vm->uplink_wait_ms ? (vm->uplink_wait_ms >= 30000 ? 60000 : 2 * vm->uplink_wait_ms) : 1000;
+	else
+		vm->uplink_wait_ms = 0;
+	vm->uplink_next_ms = daemon_now_ms() + (started > 0 ? vm->uplink_wait_ms : 10000);
+}
+
+void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
+{
+	vm->uplink_down = false;
+	vm->uplink_wait_ms = 0;
+	memset(vm->passt_pid, 0, sizeof(vm->passt_pid));
+	int started = serve(d, vm, true);
+	vm->has_passt = started >= 0;
+	schedule(vm, started);
+}
+
+void uplinks_tick(struct daemon *d)
+{
+	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
+		struct vm_entry *vm = &d->vms[i];
+		if (!vm->used || !vm->has_passt || (vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
+		    daemon_now_ms() < vm->uplink_next_ms)
+			continue;
+		int started = serve(d, vm, false);
+		if (started == 0)
+			vm->uplink_down = false; /* each serves: the series ended (said by serve) */
+		schedule(vm, started);
+	}
 }

@@ -801,6 +801,7 @@ void vm_tick(struct daemon *d)
 		else if (vm->state == VM_STOPPING && vm->stop_phase < 3 && daemon_now_ms() > vm->deadline_ms)
 			stop_step(d, vm);
 	}
+	uplinks_tick(d);
 	cgroup_tick(d);
 }
 
