@@ -11,6 +11,7 @@ both (bench/netpasst.py); its ratio against shoji-vmm's own libslirp is printed 
 ratios: medians of the per-run ratios with their spread and the incomplete runs counted
 (bench/phases.py). The backend "link" is two guests joined VM to VM (bench/netlink.py)."""
 import argparse
+import contextlib
 import os
 import re
 import select
@@ -23,10 +24,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from boot import free_port, kvm_stat  # noqa: E402
 from phases import print_table, ratios  # noqa: E402
 import netlink  # noqa: E402
 import netpasst  # noqa: E402
+import vmmtest  # noqa: E402
 
 TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
 # The exits by kind (KVM's debugfs names), to say where a monitor's exits come from.
@@ -183,6 +186,7 @@ def main():
     shoji_common = [a.vmm, "--kernel", kernel, "--initrd", initrd, "--memory", "256"]
 
     sockdir = tempfile.mkdtemp(prefix="shoji-net-")  # sockets: on /tmp, never the work tree
+    stack = contextlib.ExitStack()
 
     def cases():
         """(backend, monitor) -> (command, (download address, upload address), passt or None)"""
@@ -222,10 +226,13 @@ def main():
 
     res = {}
     try:
+        if "passt" in wanted and netpasst.available():
+            stack.enter_context(vmmtest.routable_interface())
         for _ in range(a.runs):
             for key, (cmd, addrs, uplink) in cases():
                 res.setdefault(key, []).append(run_once(cmd, addrs, a.mib, " ".join(key), uplink))
     finally:
+        stack.close()
         shutil.rmtree(sockdir, ignore_errors=True)
         if have_tap:
             subprocess.run(["ip", "tuntap", "del", TAP, "mode", "tap"])

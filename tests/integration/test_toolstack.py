@@ -6,7 +6,6 @@ commands and two concurrent starts leave consistent state; hostile API messages 
 callers outside root and the shoji group are refused. Runs against the real shoji-vmm (in the
 KVM harness) or against tests/integration/fake_vmm.py (anywhere, no KVM)."""
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -1158,26 +1157,8 @@ def test_passt_uplink(ts):
     # with the VM; a restarted shojid leaves a serving one alone; one that died is replaced.
     if not os.access("/usr/bin/passt", os.X_OK):
         raise Skip("passt is not installed (apt install passt)")
-    with routable_interface():
+    with vmmtest.routable_interface():
         passt_uplink(ts)
-
-
-@contextlib.contextmanager
-def routable_interface():
-    """passt starts only on a host with a routable interface: the harness machine has none, so
-    it gets a dummy one with a default route while the test runs (where this can be root)."""
-    added = None
-    if (not subprocess.run(["ip", "-4", "route", "show", "default"], capture_output=True, text=True).stdout.strip()
-            and os.geteuid() == 0):
-        added = "shojitest0"
-        for cmd in (["link", "add", added, "type", "dummy"], ["addr", "add", "192.0.2.10/24", "dev", added],
-                    ["link", "set", added, "up"], ["route", "add", "default", "via", "192.0.2.1", "dev", added]):
-            subprocess.run(["ip", *cmd], check=True, capture_output=True)
-    try:
-        yield
-    finally:
-        if added:
-            subprocess.run(["ip", "link", "del", added], capture_output=True)
 
 
 def passt_uplink(ts):

@@ -1,5 +1,6 @@
 """vmmtest: what the integration tests share: running shoji-vmm with a time limit, reading the
 guest's report line, synthetic kernels, and a tiny runner that prints 'N passed, N failed'."""
+import contextlib
 import os
 import re
 import shutil
@@ -218,3 +219,22 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def routable_interface():
+    """passt starts only on a host with a routable interface: a machine with none (the emulated
+    harness machine) gets a TAP interface with a default route meanwhile (a TAP: the harness
+    kernel has no dummy driver), where this runs as root."""
+    added = None
+    if (not subprocess.run(["ip", "-4", "route", "show", "default"], capture_output=True, text=True).stdout.strip()
+            and os.geteuid() == 0):
+        added = "shojitest0"
+        for cmd in (["tuntap", "add", added, "mode", "tap"], ["addr", "add", "192.0.2.10/24", "dev", added],
+                    ["link", "set", added, "up"], ["route", "add", "default", "via", "192.0.2.1", "dev", added]):
+            subprocess.run(["ip", *cmd], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        if added:
+            subprocess.run(["ip", "link", "del", added], capture_output=True)
