@@ -21,6 +21,7 @@
  * user-mode network. Runs on shojid's main thread. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +75,7 @@ static void forwards(struct passt_argv *a, const struct vmdef_nic *n, const char
 }
 
 /* passt's command line for NIC n, its socket at descriptor 3. */
-static void passt_args(const struct daemon *d, const struct vm_entry *vm, const struct vmdef_nic *n,
-		       struct passt_argv *a)
+static void passt_args(const struct daemon *d, const struct vmdef_nic *n, struct passt_argv *a)
 {
 	a->argc = 0;
 	a->used = 0;
@@ -89,10 +89,6 @@ static void passt_args(const struct daemon *d, const struct vm_entry *vm, const 
 		arg(a, "%s", *s);
 	if (!n->host_loopback)
 		arg(a, "--no-map-gw");
-	if (d->jail) {
-		arg(a, "--runas");
-		arg(a, "%u:%u", (unsigned)vm->net_uid, (unsigned)vm->net_uid);
-	}
 	forwards(a, n, "tcp", "-t");
 	forwards(a, n, "udp", "-u");
 }
@@ -106,7 +102,7 @@ static void close_from(int first)
 
 /* In passt's process: the VM's cgroup, descriptors 0 null, 1 and 2 the monitor's log, 3 the
  * socket, a session of its own; never returns. */
-static void passt_exec(const struct passt_argv *a, int sock, int log, const char *procs)
+static void passt_exec(const struct passt_argv *a, int sock, int log, const char *procs, const uid_t *uid)
 {
 	int cg = procs[0] ? open(procs, O_WRONLY | O_CLOEXEC) : -1;
 	if (cg >= 0 && write(cg, "0", 1) != 1)
@@ -116,13 +112,20 @@ static void passt_exec(const struct passt_argv *a, int sock, int log, const char
 		_exit(127);
 	close_from(4);
 	setsid();
+	/* The net uid before passt runs at all: passt as root would open the forwards' ports
+	 * before dropping to --runas, so a definition could take ports below 1024. */
+	if (uid && (setgroups(0, NULL) < 0 || setresgid(*uid, *uid, *uid) < 0 || setresuid(*uid, *uid, *uid) < 0)) {
+		dprintf(2, "shojid: passt: cannot become uid %u: %s\n", (unsigned)*uid, strerror(errno));
+		_exit(127);
+	}
 	execv(a->argv[0], a->argv);
 	dprintf(2, "shojid: cannot run passt %s: %s\n", a->argv[0], strerror(errno));
 	_exit(127);
 }
 
 /* Starts passt on sock, left to init (a child that forks it and exits); its pid, or -1. */
-static pid_t passt_spawn(const struct passt_argv *a, int sock, int log, const char *procs, struct err *e)
+static pid_t passt_spawn(const struct passt_argv *a, int sock, int log, const char *procs, const uid_t *uid,
+			 struct err *e)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -131,7 +134,7 @@ static pid_t passt_spawn(const struct passt_argv *a, int sock, int log, const ch
 	if (mid == 0) {
 		pid_t pid = fork();
 		if (pid == 0)
-			passt_exec(a, sock, log, procs);
+			passt_exec(a, sock, log, procs, uid);
 		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) && pid > 0 ? 0 : 1);
 	}
 	int saved = errno;
@@ -166,8 +169,11 @@ int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *d
 
 static void said_up(struct daemon *d, const struct vm_entry *vm, const struct vmdef_nic *n, pid_t pid, bool again)
 {
-	events_add(d, vm->name, "uplink-up", "nic %s: passt pid %d%s%u%s", n->id, (int)pid, d->jail ? " as uid " : "",
-		   d->jail ? (unsigned)vm->net_uid : 0, again ? " serves it again" : "");
+	char as[32] = "";
+	if (d->jail)
+		snprintf(as, sizeof(as), " as uid %u", (unsigned)vm->net_uid);
+	events_add(d, vm->name, "uplink-up", "nic %s: passt pid %d%s%s", n->id, (int)pid, as,
+		   again ? " serves it again" : "");
 }
 
 /* A passt for NIC i (n) of vm, its socket handed to the monitor; said as an event unless quiet
@@ -180,14 +186,18 @@ static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_n
 	int sv[2];
 	if (!a)
 		return err_set(e, "out of memory");
+	if (d->jail && jailuid_assign_net(d, vm, e) < 0) { /* never root: a uid of its own, or none */
+		free(a);
+		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		free(a);
 		return err_errno(e, errno, "cannot make passt's socket pair");
 	}
 	if (vm->cgroup[0])
 		snprintf(procs, sizeof(procs), "%s/cgroup.procs", vm->cgroup);
-	passt_args(d, vm, n, a);
-	pid_t pid = passt_spawn(a, sv[1], log, procs, e);
+	passt_args(d, n, a);
+	pid_t pid = passt_spawn(a, sv[1], log, procs, d->jail ? &vm->net_uid : NULL, e);
 	close(sv[1]);
 	free(a);
 	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);
@@ -214,8 +224,8 @@ static void ended(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic 
 		   n->id, pid, vm->name);
 }
 
-/* Each passt NIC of vm whose link is down gets a passt. Returns how many were started, -1 when
- * the VM has no passt NIC (or no definition, or its monitor does not answer). */
+/* Each passt NIC of vm whose link is down gets a passt. Returns how many were started; -2 when
+ * the VM has no passt NIC, -1 when its definition or its monitor does not answer. */
 static int serve(struct daemon *d, struct vm_entry *vm, bool first)
 {
 	struct vmdef *def = malloc(sizeof(*def));
@@ -261,7 +271,7 @@ static int serve(struct daemon *d, struct vm_entry *vm, bool first)
 		close(log);
 	json_object_put(status);
 	free(def);
-	return nics && status ? started : -1;
+	return !nics ? -2 : status ? started : -1;
 }
 
 /* The next look: soon after a start (a passt that cannot run ends at once), backing off while
@@ -282,7 +292,7 @@ void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
 	vm->uplink_wait_ms = 0;
 	memset(vm->passt_pid, 0, sizeof(vm->passt_pid));
 	int started = serve(d, vm, true);
-	vm->has_passt = started >= 0;
+	vm->has_passt = started != -2; /* looked at again by the tick, should this look have failed */
 	schedule(vm, started);
 }
 
