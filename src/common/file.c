@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int open_checked(const char *path, const char *what, size_t max_size, size_t *size_out, struct err *e)
@@ -72,4 +73,11 @@ int file_write_all(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+void file_close_from(int first)
+{
+	if (syscall(SYS_close_range, first, ~0U, 0) < 0)
+		for (int fd = first; fd < 1024; fd++)
+			close(fd);
 }

@@ -1,5 +1,5 @@
 /* file: read-only file mappings, with a size cap and errors that name the file; writing a
- * whole buffer. */
+ * whole buffer; closing every descriptor above a few before an exec. */
 #ifndef SHOJI_COMMON_FILE_H
 #define SHOJI_COMMON_FILE_H
 
@@ -15,5 +15,8 @@ int file_map(const char *path, const char *what, size_t max_size, const uint8_t 
 void file_unmap(const uint8_t *data, size_t size);
 /* Writes all n bytes (again after EINTR and short writes); -1 when a write fails (errno). */
 int file_write_all(int fd, const void *buf, size_t n);
+/* Closes every descriptor from first up (close_range, else one by one below 1024): in a
+ * child, before exec, so it inherits only the ones it was given. */
+void file_close_from(int first);
 
 #endif

@@ -51,6 +51,39 @@ static int add_nic(struct vmm_args *a, const char *vm, const struct vmdef_nic *n
 	return len < sizeof(spec) ? (add(a, "--net") || add(a, "%s", spec)) : -1;
 }
 
+/* The forwards of one protocol as passt's -t/-u options ("none" when there are none), on
+ * 127.0.0.1 unless they name an address, as slirp's. */
+static int passt_forwards(struct vmm_args *a, const struct vmdef_nic *n, const char *proto, const char *opt)
+{
+	int r = 0, any = 0;
+	for (unsigned i = 0; i < n->nfwds; i++) {
+		const struct vmdef_fwd *f = &n->fwds[i];
+		if (strcmp(f->proto, proto))
+			continue;
+		r = r || add(a, "%s", opt) ||
+			add(a, "%s/%u:%u", f->host_addr[0] ? f->host_addr : "127.0.0.1", f->host_port, f->guest_port);
+		any = 1;
+	}
+	return r || (!any && (add(a, "%s", opt) || add(a, "none")));
+}
+
+int vmm_args_passt(const char *passt, const struct vmdef_nic *n, struct vmm_args *a)
+{
+	static const char *const fixed[] =
+		{"-f",       "-q",        "-1", "-4", "--fd", "3", /* foreground, quiet, one client, IPv4 as slirp, its
+								      socket */
+		 "-a",       "10.0.2.15", "-n", "24", "-g",   "10.0.2.2", "-D", "10.0.2.3", "--dns-forward",
+		 "10.0.2.3", NULL};
+	a->argc = 0;
+	a->used = 0;
+	int r = add(a, "%s", passt);
+	for (const char *const *s = fixed; *s; s++)
+		r = r || add(a, "%s", *s);
+	if (!n->host_loopback)
+		r = r || add(a, "--no-map-gw");
+	return r || passt_forwards(a, n, "tcp", "-t") || passt_forwards(a, n, "udp", "-u") ? -1 : 0;
+}
+
 int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *a, struct err *e)
 {
 	a->argc = 0;

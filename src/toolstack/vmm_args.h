@@ -35,5 +35,8 @@ struct vmm_args {
 };
 
 int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *out, struct err *e);
+/* The command line of the passt (binary passt) that serves NIC n of type passt, its socket at
+ * descriptor 3: slirp's addresses, the NIC's forwards and host-loopback; -1 if it does not fit. */
+int vmm_args_passt(const char *passt, const struct vmdef_nic *n, struct vmm_args *out);
 
 #endif

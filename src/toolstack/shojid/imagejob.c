@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../common/file.h"
 #include "../../common/sanitizers.h"
 #include "daemon.h"
 
@@ -114,9 +115,7 @@ static void child(int out, const struct image_job_spec *s, bool drop)
 {
 	if (dup2(out, 3) < 0)
 		_exit(1);
-	if (syscall(SYS_close_range, 4, ~0U, 0) < 0)
-		for (int fd = 4; fd < 1024; fd++)
-			close(fd);
+	file_close_from(4);
 	struct err e = {""};
 	int r = confine(s, drop, &e);
 	if (r == 0)

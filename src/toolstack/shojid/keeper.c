@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/file.h"
 #include "../../common/log.h"
 #include "../../common/logfile.h"
 #include "../statefile.h"
@@ -26,14 +27,6 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 #include <sys/syscall.h>
-
-static void close_from(int first)
-{
-	if (syscall(SYS_close_range, first, ~0U, 0) < 0) {
-		for (int fd = first; fd < 1024; fd++)
-			close(fd);
-	}
-}
 
 static void write_exit(const char *exit_file, pid_t monitor, int status)
 {
@@ -67,7 +60,7 @@ static void keeper_main(const struct keeper_start *ks)
 		dup2(null, 0);
 		dup2(5, 1);
 		dup2(5, 2);
-		close_from(4); /* fd 3, the lock, stays: it is free only once keeper and monitor are gone */
+		file_close_from(4); /* fd 3, the lock, stays: it is free only once keeper and monitor are gone */
 		signal(SIGHUP, SIG_DFL);
 		execv(ks->argv[0], ks->argv);
 		fprintf(stderr, "shojid: cannot run %s: %s\n", ks->argv[0], strerror(errno));
@@ -118,7 +111,7 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 		int a = fcntl(ks->lock_fd, F_DUPFD, 100), b = fcntl(p[1], F_DUPFD, 100), c = fcntl(log, F_DUPFD, 100);
 		if (a < 0 || b < 0 || c < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0)
 			_exit(1);
-		close_from(6);
+		file_close_from(6);
 		setsid();
 		keeper_main(ks);
 	}

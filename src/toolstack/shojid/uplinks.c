@@ -22,87 +22,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../common/file.h"
+#include "../vmm_args.h"
 #include "daemon.h"
-
-#define PASST_ARGS_MAX (32 + 2 * VMDEF_MAX_FWDS)
-
-struct passt_argv {
-	char *argv[PASST_ARGS_MAX + 1];
-	char buf[2048];
-	size_t used;
-	int argc;
-};
-
-__attribute__((format(printf, 2, 3))) static void arg(struct passt_argv *a, const char *fmt, ...)
-{
-	va_list ap;
-	size_t room = sizeof(a->buf) - a->used;
-	va_start(ap, fmt);
-	int n = vsnprintf(a->buf + a->used, room, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= room || a->argc == PASST_ARGS_MAX)
-		return; /* cannot happen with the bounds above; passt then refuses a short line */
-	a->argv[a->argc++] = a->buf + a->used;
-	a->argv[a->argc] = NULL;
-	a->used += (size_t)n + 1;
-}
-
-/* The forwards of one protocol as passt's -t/-u options; "none" when there are none. */
-static void forwards(struct passt_argv *a, const struct vmdef_nic *n, const char *proto, const char *opt)
-{
-	bool any = false;
-	for (unsigned i = 0; i < n->nfwds; i++) {
-		const struct vmdef_fwd *f = &n->fwds[i];
-		if (strcmp(f->proto, proto))
-			continue;
-		arg(a, "%s", opt);
-		arg(a, "%s/%u:%u", f->host_addr[0] ? f->host_addr : "127.0.0.1", f->host_port, f->guest_port);
-		any = true;
-	}
-	if (!any) {
-		arg(a, "%s", opt);
-		arg(a, "none");
-	}
-}
-
-/* passt's command line for NIC n, its socket at descriptor 3. */
-static void passt_args(const struct daemon *d, const struct vmdef_nic *n, struct passt_argv *a)
-{
-	a->argc = 0;
-	a->used = 0;
-	arg(a, "%s", d->passt);
-	/* foreground, quiet, one client then exit, IPv4 (as slirp), the socket we hand it */
-	for (const char *const *s = (const char *const[]){"-f", "-q", "-1", "-4", "--fd", "3", NULL}; *s; s++)
-		arg(a, "%s", *s);
-	for (const char *const *s = (const char *const[]){"-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-D",
-							  "10.0.2.3", "--dns-forward", "10.0.2.3", NULL};
-	     *s; s++)
-		arg(a, "%s", *s);
-	if (!n->host_loopback)
-		arg(a, "--no-map-gw");
-	forwards(a, n, "tcp", "-t");
-	forwards(a, n, "udp", "-u");
-}
-
-static void close_from(int first)
-{
-	if (syscall(SYS_close_range, first, ~0U, 0) < 0)
-		for (int fd = first; fd < 1024; fd++)
-			close(fd);
-}
 
 /* In passt's process: the VM's cgroup, descriptors 0 null, 1 and 2 the monitor's log, 3 the
  * socket, a session of its own; never returns. */
-static void passt_exec(const struct passt_argv *a, int sock, int log, const char *procs, const uid_t *uid)
+static void passt_exec(const struct vmm_args *a, int sock, int log, const char *procs, const uid_t *uid)
 {
 	int cg = procs[0] ? open(procs, O_WRONLY | O_CLOEXEC) : -1;
 	if (cg >= 0 && write(cg, "0", 1) != 1)
@@ -110,7 +43,7 @@ static void passt_exec(const struct passt_argv *a, int sock, int log, const char
 	int s = fcntl(sock, F_DUPFD, 100), l = fcntl(log, F_DUPFD, 100), null = open("/dev/null", O_RDONLY);
 	if (s < 0 || l < 0 || null < 0 || dup2(null, 0) < 0 || dup2(l, 1) < 0 || dup2(l, 2) < 0 || dup2(s, 3) < 0)
 		_exit(127);
-	close_from(4);
+	file_close_from(4);
 	setsid();
 	/* The net uid before passt runs at all: passt as root would open the forwards' ports
 	 * before dropping to --runas, so a definition could take ports below 1024. */
@@ -124,7 +57,7 @@ static void passt_exec(const struct passt_argv *a, int sock, int log, const char
 }
 
 /* Starts passt on sock, left to init (a child that forks it and exits); its pid, or -1. */
-static pid_t passt_spawn(const struct passt_argv *a, int sock, int log, const char *procs, const uid_t *uid,
+static pid_t passt_spawn(const struct vmm_args *a, int sock, int log, const char *procs, const uid_t *uid,
 			 struct err *e)
 {
 	int p[2];
@@ -181,7 +114,7 @@ static void said_up(struct daemon *d, const struct vm_entry *vm, const struct vm
 static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i, int log, bool quiet,
 		     struct err *e)
 {
-	struct passt_argv *a = malloc(sizeof(*a));
+	struct vmm_args *a = malloc(sizeof(*a));
 	char procs[PATHS_MAX * 2 + 16] = "";
 	int sv[2];
 	if (!a)
@@ -196,8 +129,9 @@ static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_n
 	}
 	if (vm->cgroup[0])
 		snprintf(procs, sizeof(procs), "%s/cgroup.procs", vm->cgroup);
-	passt_args(d, n, a);
-	pid_t pid = passt_spawn(a, sv[1], log, procs, d->jail ? &vm->net_uid : NULL, e);
+	pid_t pid = vmm_args_passt(d->passt, n, a) < 0
+		? err_set(e, "passt's command line is too long")
+		: passt_spawn(a, sv[1], log, procs, d->jail ? &vm->net_uid : NULL, e);
 	close(sv[1]);
 	free(a);
 	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);
