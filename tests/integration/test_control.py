@@ -62,7 +62,8 @@ class Vm:
                 raise AssertionError(f"shoji-vmm ended with {self.p.returncode} while waiting:\n"
                                      + self.tail())
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting:\n{self.tail()}")
+        raise AssertionError(f"timed out waiting:\n{self.tail()}\n--- the monitor's threads ---\n"
+                             + vmmtest.process_threads(self.p.pid) + "\n" + vmmtest.kvm_activity(self.p.pid))
 
     def wait_exit(self, timeout=240):
         try:

@@ -214,6 +214,53 @@ def main(tests, argv):
     return failed_status(failed, passed, fault)
 
 
+def process_threads(pid):
+    """Each thread of process pid: name, state, where it sleeps in the kernel and (as root) its
+    kernel stack; for a test that timed out, to tell a monitor stuck on a lock from one waiting
+    for its guest."""
+    out = []
+    try:
+        tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+    except OSError as e:
+        return f"(threads of {pid}: {e})"
+    for tid in tids:
+        base = f"/proc/{pid}/task/{tid}"
+        fields = []
+        for name in ("comm", "wchan", "stat", "stack"):
+            try:
+                with open(f"{base}/{name}") as f:
+                    fields.append(f.read().strip())
+            except OSError:
+                fields.append("?")
+        comm, wchan, stat, stack = fields
+        state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+        frames = " < ".join(line.split()[-1] for line in stack.splitlines()[:6]) if stack != "?" else ""
+        out.append(f"  {tid} {comm} {state} {wchan} {frames}".rstrip())
+    return "\n".join(out)
+
+
+def kvm_activity(pid, seconds=2.0):
+    """What KVM did for process pid's VM over a few seconds (debugfs counters that moved), so a
+    vCPU that runs without progress shows where its exits go; empty where debugfs is absent."""
+    import glob
+
+    def sample():
+        got = {}
+        for path in glob.glob(f"/sys/kernel/debug/kvm/{pid}-*/*"):
+            try:
+                with open(path) as f:
+                    got[os.path.basename(path)] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return got
+
+    before = sample()
+    time.sleep(seconds)
+    after = sample()
+    moved = [f"{k}+{after[k] - before[k]}" for k in sorted(after) if k in before and after[k] != before[k]]
+    return f"KVM over {seconds:.0f} s: " + (" ".join(moved) if moved else "no counter moved" if after else "no debugfs")
+
+
 def free_port():
     """A TCP port on the loopback that nothing listens on now."""
     with socket.socket() as s:
