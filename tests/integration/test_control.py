@@ -26,6 +26,7 @@ class Vm:
     def __init__(self, env, action, extra=(), cpus=1, memory=256, tmp=None, boot=None):
         """boot: what the guest boots from (default: the test guest's kernel and initramfs
         running action)."""
+        self.env = env
         self.tmp = tmp or scratch(action)
         self.ctl_path = os.path.join(self.tmp, "control.sock")
         self.log_path = os.path.join(self.tmp, "serial.log")
@@ -62,8 +63,8 @@ class Vm:
                 raise AssertionError(f"shoji-vmm ended with {self.p.returncode} while waiting:\n"
                                      + self.tail())
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting:\n{self.tail()}\n--- the monitor's threads ---\n"
-                             + vmmtest.process_threads(self.p.pid) + "\n" + vmmtest.kvm_activity(self.p.pid))
+        raise AssertionError(f"timed out waiting:\n{self.tail()}\n"
+                             + vmmtest.stuck_report(self.p.pid, self.env.emulation_faults))
 
     def wait_exit(self, timeout=240):
         try:
