@@ -10,6 +10,7 @@
  * device that stops completing is a failure here, with the rings' indices printed. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
 #include <poll.h>
@@ -18,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "block/qcow2.h"
+#include "image_fixture.h"
 #include "virtio_fixture.h"
 #include "vmm/devices/virtio_blk.h"
 
@@ -47,7 +48,6 @@ static struct vfx F;
 static struct virtio_blk B;
 static struct block_dev *disk;
 static struct drv D[NQ];
-static char base_path[96], top_path[96];
 static atomic_int stalls, failures, stop_masker; /* counted on the threads, asserted on the test's */
 
 static void *gmem(uint64_t gpa, uint64_t len)
@@ -102,21 +102,21 @@ static void bring_up(void)
 	vfx_wr(&F, 0x14, 1 | 2 | 8 | 4, 1);
 }
 
+/* A qcow2 overlay (64 KiB clusters) over a raw backing file, in the image fixture's directory. */
 static int setup(void **state)
 {
-	(void)state;
 	struct err e;
-	unit_tmp_path(base_path, sizeof(base_path), "shoji-blk-live-base-XXXXXX");
-	unit_tmp_path(top_path, sizeof(top_path), "shoji-blk-live-top-XXXXXX");
-	int fd = mkstemp(base_path), tfd = mkstemp(top_path);
-	if (fd < 0 || tfd < 0 || ftruncate(fd, DISK) < 0)
+	if (image_fx_setup(state) < 0)
+		return -1;
+	struct image_fx *fx = *state;
+	const char *base = image_fx_in_dir(fx, "base.raw");
+	int fd = open(base, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, DISK) < 0)
 		return -1;
 	close(fd);
-	close(tfd);
-	unlink(top_path);
-	struct qcow2_create_opts o = {.size = DISK, .backing = base_path, .backing_format = "raw"};
-	if (qcow2_create(top_path, &o, &e) < 0 || block_open(&disk, top_path, BLOCK_FORMAT_QCOW2, 0, &e) < 0 ||
-	    vfx_init(&F) < 0 || virtio_blk_init(&B, disk, false, "live", NQ, &F.fm.m, &F.mem, &e) < 0 ||
+	image_create(fx->path, DISK, 16, base, "raw");
+	disk = image_open(fx->path, BLOCK_FORMAT_QCOW2, 0);
+	if (vfx_init(&F) < 0 || virtio_blk_init(&B, disk, false, "live", NQ, &F.fm.m, &F.mem, &e) < 0 ||
 	    vfx_attach(&F, &B.vdev) < 0)
 		return -1;
 	bring_up();
@@ -125,13 +125,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	(void)state;
 	virtio_blk_destroy(&B);
 	vfx_destroy(&F);
 	block_close(disk);
-	unlink(top_path);
-	unlink(base_path);
-	return 0;
+	return image_fx_teardown(state);
 }
 
 /* Linux's virtblk_done: reaps with interrupts suppressed, then asks for the next one
