@@ -1,6 +1,7 @@
 """vmmtest: what the integration tests share: running shoji-vmm with a time limit, reading the
 guest's report line, synthetic kernels, and a tiny runner that prints 'N passed, N failed'."""
 import contextlib
+import glob
 import os
 import re
 import shutil
@@ -240,11 +241,12 @@ def process_threads(pid):
     return "\n".join(out)
 
 
-def kvm_activity(pid, seconds=2.0):
-    """KVM's debugfs counters for process pid's VM that moved over a few seconds ({} where
-    debugfs is absent), so a vCPU that runs without progress shows where its exits go."""
-    import glob
+KVM_WINDOW_S = 2.0  # how long a stuck monitor's KVM counters are watched
 
+
+def kvm_activity(pid):
+    """KVM's debugfs counters for process pid's VM that moved over KVM_WINDOW_S ({} where
+    debugfs is absent), so a vCPU that runs without progress shows where its exits go."""
     def sample():
         got = {}
         for path in glob.glob(f"/sys/kernel/debug/kvm/{pid}-*/*"):
@@ -256,13 +258,13 @@ def kvm_activity(pid, seconds=2.0):
         return got
 
     before = sample()
-    time.sleep(seconds)
+    time.sleep(KVM_WINDOW_S)
     after = sample()
     return {k: after[k] - before[k] for k in sorted(after) if k in before and after[k] != before[k]}
 
 
-def activity_line(moved, seconds=2.0):
-    return f"KVM over {seconds:.0f} s: " + (" ".join(f"{k}+{v}" for k, v in moved.items()) or "no counter moved")
+def activity_line(moved):
+    return f"KVM over {KVM_WINDOW_S:.0f} s: " + (" ".join(f"{k}+{v}" for k, v in moved.items()) or "no counter moved")
 
 
 # The emulated harness machine's other known fault: a vCPU caught for good in KVM's instruction
@@ -271,12 +273,12 @@ def activity_line(moved, seconds=2.0):
 # second, nearly all insn_emulation with pf_guest, for minutes, with the monitor's threads all
 # idle and nothing in its log). Under SVM a write to an MMIO register (a virtio doorbell) is an
 # emulated instruction whose bytes KVM fetches by walking the guest's page tables when the CPU
-# gives no decode assist, as the emulated CPU does not; the walk failing again and again is
-# KVM's or the emulation's, never a monitor's, which takes no part in it. It counts only with
-# that signature in full, and only in the harness.
-def emulation_livelock(moved, seconds=2.0):
+# gives no decode assist, as the emulated CPU does not; the reading is that this walk fails
+# again and again in KVM or the emulation, where the monitor takes no part (not proven: the
+# guest's RIP is not seen). It counts only with that signature in full, and only in the harness.
+def emulation_livelock(moved):
     exits = moved.get("exits", 0)
-    return (bool(os.environ.get("SHOJI_IN_HARNESS")) and exits >= 1000 * seconds
+    return (bool(os.environ.get("SHOJI_IN_HARNESS")) and exits >= 1000 * KVM_WINDOW_S
             and moved.get("insn_emulation", 0) >= 0.9 * exits and moved.get("pf_guest", 0) >= 0.9 * exits)
 
 
