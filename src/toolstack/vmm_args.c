@@ -69,11 +69,14 @@ static int passt_forwards(struct vmm_args *a, const struct vmdef_nic *n, const c
 
 int vmm_args_passt(const char *passt, const struct vmdef_nic *n, struct vmm_args *a)
 {
-	static const char *const fixed[] =
-		{"-f",       "-q",        "-1", "-4", "--fd", "3", /* foreground, quiet, one client, IPv4 as slirp, its
-								      socket */
-		 "-a",       "10.0.2.15", "-n", "24", "-g",   "10.0.2.2", "-D", "10.0.2.3", "--dns-forward",
-		 "10.0.2.3", NULL};
+	/* In the foreground, quiet, one client then exit, IPv4 only (as slirp), its socket at
+	 * descriptor 3; slirp's addresses: the guest's, its prefix, the gateway and DNS. */
+	/* clang-format off */
+	static const char *const fixed[] = {
+		"-f", "-q", "-1", "-4", "--fd", "3",
+		"-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "-D", "10.0.2.3", "--dns-forward", "10.0.2.3",
+		NULL};
+	/* clang-format on */
 	a->argc = 0;
 	a->used = 0;
 	int r = add(a, "%s", passt);

@@ -158,14 +158,16 @@ static void ended(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic 
 		   n->id, pid, vm->name);
 }
 
-/* Each passt NIC of vm whose link is down gets a passt. Returns how many were started; -2 when
- * the VM has no passt NIC, -1 when its definition or its monitor does not answer. */
-static int serve(struct daemon *d, struct vm_entry *vm, bool first)
+/* Each passt NIC of vm whose link is down gets a passt. Returns how many were started, -1 when
+ * there is none or its definition or its monitor does not answer; *any is false only when the
+ * definition, read, names no passt NIC. */
+static int serve(struct daemon *d, struct vm_entry *vm, bool first, bool *any)
 {
 	struct vmdef *def = malloc(sizeof(*def));
 	enum proto_code code;
 	struct err e;
 	char mlog[512];
+	*any = true;
 	if (!def || vm_load_definition(d, vm->name, def, &code, &e) < 0) {
 		free(def);
 		return -1;
@@ -205,7 +207,8 @@ static int serve(struct daemon *d, struct vm_entry *vm, bool first)
 		close(log);
 	json_object_put(status);
 	free(def);
-	return !nics ? -2 : status ? started : -1;
+	*any = nics > 0;
+	return nics && status ? started : -1;
 }
 
 /* The next look: soon after a start (a passt that cannot run ends at once), backing off while
@@ -225,8 +228,9 @@ void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
 	vm->uplink_down = false;
 	vm->uplink_wait_ms = 0;
 	memset(vm->passt_pid, 0, sizeof(vm->passt_pid));
-	int started = serve(d, vm, true);
-	vm->has_passt = started != -2; /* looked at again by the tick, should this look have failed */
+	bool any;
+	int started = serve(d, vm, true, &any);
+	vm->has_passt = any; /* looked at again by the tick, should this look have failed */
 	schedule(vm, started);
 }
 
@@ -237,7 +241,8 @@ void uplinks_tick(struct daemon *d)
 		if (!vm->used || !vm->has_passt || (vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
 		    daemon_now_ms() < vm->uplink_next_ms)
 			continue;
-		int started = serve(d, vm, false);
+		bool any;
+		int started = serve(d, vm, false, &any);
 		if (started == 0)
 			vm->uplink_down = false; /* each serves: the series ended (said by serve) */
 		schedule(vm, started);
