@@ -7,7 +7,9 @@
  * guest) while another thread masks and unmasks the queues' MSI-X vectors, as an interrupt's
  * affinity change does. Every
  * request must complete, every record must read back, and no wait may outlast STALL_MS: a
- * device that stops completing is a failure here, with the rings' indices printed. */
+ * device that stops completing is a failure here, with the rings' indices printed. A second case
+ * makes a request available and notifies it before DRIVER_OK: it must be served when DRIVER_OK
+ * comes. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -83,7 +85,8 @@ static void queue_up(unsigned q)
 	d->avail_event = (uint16_t *)&d->used->ring[QSIZE];
 }
 
-static void bring_up(void)
+/* Up to FEATURES_OK and the queues; DRIVER_OK too when `live`. */
+static void bring_up(bool live)
 {
 	uint64_t features = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX) |
 		VIRTIO_BIT(VIRTIO_BLK_F_MQ) | VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
@@ -99,11 +102,13 @@ static void bring_up(void)
 	vfx_wr(&F, 0x10, NQ, 2); /* configuration vector */
 	for (unsigned q = 0; q < NQ; q++)
 		queue_up(q);
-	vfx_wr(&F, 0x14, 1 | 2 | 8 | 4, 1);
+	if (live)
+		vfx_wr(&F, 0x14, 1 | 2 | 8 | 4, 1);
 }
 
-/* A qcow2 overlay (64 KiB clusters) over a raw backing file, in the image fixture's directory. */
-static int setup(void **state)
+/* A qcow2 overlay (64 KiB clusters) over a raw backing file, in the image fixture's directory;
+ * the device brought up to DRIVER_OK when `live`. */
+static int setup_device(void **state, bool live)
 {
 	struct err e;
 	if (image_fx_setup(state) < 0)
@@ -119,8 +124,18 @@ static int setup(void **state)
 	if (vfx_init(&F) < 0 || virtio_blk_init(&B, disk, false, "live", NQ, &F.fm.m, &F.mem, &e) < 0 ||
 	    vfx_attach(&F, &B.vdev) < 0)
 		return -1;
-	bring_up();
+	bring_up(live);
 	return virtio_dev_start(&B.vdev, &e);
+}
+
+static int setup(void **state)
+{
+	return setup_device(state, true);
+}
+
+static int setup_not_live(void **state)
+{
+	return setup_device(state, false);
 }
 
 static int teardown(void **state)
@@ -292,10 +307,33 @@ static void writers_with_masking(void **state)
 	check_records();
 }
 
+/* A request the driver made available and notified before DRIVER_OK is not served then (the
+ * queue is not live), and is served when DRIVER_OK comes, with no second notification. */
+static void notified_before_driver_ok(void **state)
+{
+	(void)state;
+	struct drv *d = &D[0];
+	uint64_t hdr = BUF(0), st = hdr + 16;
+	uint32_t h[4] = {VIRTIO_BLK_T_FLUSH, 0, 0, 0};
+	memcpy(gmem(hdr, 16), h, 16);
+	volatile uint8_t *status = gmem(st, 1);
+	*status = 0xee;
+	d->desc[0] = (struct vring_desc){hdr, 16, VRING_DESC_F_NEXT, 1};
+	d->desc[1] = (struct vring_desc){st, 1, VRING_DESC_F_WRITE, 0};
+	offer(d, 0); /* avail_event is 0: this kicks */
+	usleep(100 * 1000);
+	assert_int_equal(*status, 0xee);
+	vfx_wr(&F, 0x14, 1 | 2 | 8 | 4, 1);
+	wait_status(d, status);
+	assert_int_equal(*status, VIRTIO_BLK_S_OK);
+	assert_int_equal(atomic_load(&stalls), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(writers_with_masking, setup, teardown),
+		cmocka_unit_test_setup_teardown(notified_before_driver_ok, setup_not_live, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

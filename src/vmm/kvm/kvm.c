@@ -145,24 +145,30 @@ int kvm_msi_route(struct kvm *k, unsigned *gsi, uint64_t addr, uint32_t data)
 {
 	pthread_mutex_lock(&k->routes_lock);
 	int ret = -1;
+	bool fresh = *gsi == 0;
 	struct kvm_irq_routing_entry *en = NULL;
-	if (*gsi == 0) {
-		if (k->nroutes < KVM_MAX_ROUTES) {
-			*gsi = k->next_msi_gsi++;
+	if (fresh) {
+		if (k->nroutes < KVM_MAX_ROUTES)
 			en = &k->routes[k->nroutes++];
-		}
 	} else {
 		for (unsigned i = 0; i < k->nroutes && !en; i++)
 			if (k->routes[i].gsi == *gsi && k->routes[i].type == KVM_IRQ_ROUTING_MSI)
 				en = &k->routes[i];
 	}
 	if (en) {
-		*en = (struct kvm_irq_routing_entry){.gsi = *gsi,
+		struct kvm_irq_routing_entry old = *en;
+		*en = (struct kvm_irq_routing_entry){.gsi = fresh ? k->next_msi_gsi : *gsi,
 						     .type = KVM_IRQ_ROUTING_MSI,
 						     .u.msi = {.address_lo = (uint32_t)addr,
 							       .address_hi = (uint32_t)(addr >> 32),
 							       .data = data}};
 		ret = routes_commit(k);
+		if (ret < 0 && fresh)
+			k->nroutes--;
+		else if (ret < 0)
+			*en = old;
+		else if (fresh)
+			*gsi = k->next_msi_gsi++;
 	}
 	pthread_mutex_unlock(&k->routes_lock);
 	return ret;

@@ -39,7 +39,9 @@ int kvm_set_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, vo
  * serialises calls for the same slot. */
 int kvm_set_rom(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, const void *host, struct err *e);
 int kvm_irq_line(struct kvm *k, unsigned gsi, int level);
-/* Sets (or, with *gsi == 0, allocates) the MSI route of *gsi and installs the routing table. */
+/* Sets (or, with *gsi == 0, allocates) the MSI route of *gsi and installs the routing table. If
+ * KVM refuses the table, the route is left as it was and a fresh GSI is not handed out (*gsi
+ * stays 0), so no irqfd is ever bound to a GSI KVM has no route for. */
 int kvm_msi_route(struct kvm *k, unsigned *gsi, uint64_t addr, uint32_t data);
 int kvm_irqfd(struct kvm *k, int fd, unsigned gsi, bool assign);
 int kvm_ioeventfd(struct kvm *k, int fd, uint64_t addr, unsigned len, bool assign);

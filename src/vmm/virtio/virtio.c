@@ -47,6 +47,8 @@ static void device_reset(struct virtio_dev *vdev)
 		vdev->ops->reset(vdev);
 }
 
+static void kick_enabled_queues(struct virtio_dev *vdev);
+
 void virtio_set_status(struct virtio_dev *vdev, uint8_t v)
 {
 	if (v == 0) {
@@ -62,6 +64,8 @@ void virtio_set_status(struct virtio_dev *vdev, uint8_t v)
 	vdev->status = (uint8_t)(v | (vdev->status & VIRTIO_CONFIG_S_NEEDS_RESET));
 	if (going_live && vdev->ops->driver_ok)
 		vdev->ops->driver_ok(vdev);
+	if (going_live)
+		kick_enabled_queues(vdev);
 }
 
 static uint32_t feature_word(uint64_t features, uint32_t select)
@@ -179,6 +183,15 @@ void virtio_kick(struct virtio_dev *vdev, unsigned q)
 		log_debug("%s: kick lost: %s", vdev->ops->name, strerror(errno));
 }
 
+/* At DRIVER_OK every enabled queue is looked at once: a notification the driver sent before then
+ * was dropped (the queue was not live), and buffers it made available must not wait for the next. */
+static void kick_enabled_queues(struct virtio_dev *vdev)
+{
+	for (unsigned q = 0; q < vdev->num_queues; q++)
+		if (vdev->queues[q].enabled && vdev->queues[q].kick_fd >= 0)
+			virtio_kick(vdev, q);
+}
+
 void virtio_requeue(struct virtio_dev *vdev, unsigned q)
 {
 	if (kick(vdev, q) < 0)
@@ -275,8 +288,11 @@ static void *io_thread(void *arg)
 		int n = epoll_wait(vdev->epoll_fd, ev, VIRTIO_MAX_QUEUES + 1, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0) {
+			log_error("%s: the I/O thread stops: epoll_wait: %s; the device no longer serves its queues",
+				  vdev->ops->name, strerror(errno));
 			break;
+		}
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u32 == STOP_TOKEN)
 				return NULL;
