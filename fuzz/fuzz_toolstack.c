@@ -94,7 +94,10 @@ int main(int argc, char **argv)
 	int r = put(argv[1], "def", 0, def) |
 		put(argv[1], "req", 1, "{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[\"memory=1G\"]}") |
 		put(argv[1], "req2", 1, "{\"cmd\":\"stop\",\"name\":\"a\",\"timeout\":3}") |
-		put(argv[1], "set", 2, "disk.x.path=/y");
+		put(argv[1], "set", 2, "disk.x.path=/y") |
+		put(argv[1], "usb", 0,
+		    "[vm]\nname = u\nkernel = /k\n[policy]\nusb-allow = class:audio id:046d:* port:1-2.3\n"
+		    "usb-deny = class:08\nusb-storage = deny\nusb-auto = focused\n");
 	return r ? 1 : 0;
 }
 

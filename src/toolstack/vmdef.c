@@ -27,7 +27,8 @@ bool vmdef_nic_user_mode(enum vmdef_nic_type t)
 {
 	return t == VMDEF_NIC_SLIRP || t == VMDEF_NIC_PASST;
 }
-static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", NULL};
+static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", "usb-allow",
+					  "usb-deny",      "usb-storage",  "usb-auto",      NULL};
 static const char *const no_keys[] = {NULL};
 
 static const char *const *keys_of(enum vmdef_section sec)

@@ -7,7 +7,8 @@
  *                 display label autostart param...
  *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
  *   [nic ID]      type mac ifname forward host-loopback vhost peer   (up to VMDEF_MAX_NICS)
- *   [policy]      clipboard-out clipboard-in clipboard-max          (vmdef_policy.c) */
+ *   [policy]      clipboard-out clipboard-in clipboard-max          (vmdef_policy.c)
+ *                 usb-allow usb-deny usb-storage usb-auto             (src/usb/usb_policy.h) */
 #ifndef SHOJI_TOOLSTACK_VMDEF_H
 #define SHOJI_TOOLSTACK_VMDEF_H
 
@@ -19,6 +20,7 @@
 #include "../common/guest_param.h"
 #include "../common/limits.h"
 #include "../common/vhost_mode.h"
+#include "../usb/usb_policy.h"
 
 #define VMDEF_NAME_MAX       32
 #define VMDEF_PATH_MAX       181 /* 180 characters: an INI line holds at most 198 */
@@ -101,6 +103,7 @@ struct vmdef_policy {
 	struct vmdef_peers clip_out; /* the VMs this VM's clipboard may be pasted into */
 	struct vmdef_peers clip_in;  /* the VMs whose clipboard may be pasted into this one */
 	uint32_t clip_max;           /* bytes, 1..SHOJI_CLIPBOARD_MAX (the default) */
+	struct usb_policy usb;       /* which USB devices it may be given (unset: the host's word) */
 };
 
 struct vmdef {

@@ -71,7 +71,9 @@ static void put_policy(struct out *o, const struct vmdef_policy *p)
 {
 	bool out = p->clip_out.mode != VMDEF_PEERS_ALL, in = p->clip_in.mode != VMDEF_PEERS_ALL;
 	bool max = p->clip_max != SHOJI_CLIPBOARD_MAX;
-	if (!out && !in && !max)
+	char usb[1024];
+	int usb_len = usb_policy_format(&p->usb, usb, sizeof(usb));
+	if (!out && !in && !max && usb_len <= 0)
 		return;
 	put(o, "\n[policy]\n");
 	if (out)
@@ -80,6 +82,8 @@ static void put_policy(struct out *o, const struct vmdef_policy *p)
 		put_rule(o, "clipboard-in", &p->clip_in);
 	if (max)
 		put(o, "clipboard-max = %u\n", p->clip_max);
+	if (usb_len > 0)
+		put(o, "%s", usb);
 }
 
 int vmdef_format(const struct vmdef *d, char *buf, size_t size)

@@ -5,6 +5,8 @@
  *   clipboard-in  = (the same)
  *   clipboard-max = BYTES (K, M suffixes; at most SHOJI_CLIPBOARD_MAX)
  *
+ *   usb-allow, usb-deny, usb-storage, usb-auto   (src/usb/usb_policy.h)
+ *
  * A PEER is a VM's name or label:COLOUR (every VM with that label). "allow PEER..." lets only
  * those through, "deny PEER..." all but those. vmdef_format.c writes the section back. Pure. */
 #include <ctype.h>
@@ -89,7 +91,14 @@ int vmdef_apply_policy(struct vmdef_policy *p, const char *key, const char *valu
 		return parse_peers(value, &p->clip_in, e);
 	if (strcmp(key, "clipboard-max") == 0)
 		return parse_bytes(value, &p->clip_max, e);
-	return err_set(e, "unknown key '%s'; known keys here: clipboard-out, clipboard-in, clipboard-max", key);
+	bool known;
+	int r = usb_policy_apply(&p->usb, key, value, &known, e);
+	if (known)
+		return r;
+	return err_set(e,
+		       "unknown key '%s'; known keys here: clipboard-out, clipboard-in, clipboard-max, usb-allow, "
+		       "usb-deny, usb-storage, usb-auto",
+		       key);
 }
 
 static bool listed(const struct vmdef_peers *r, const struct vmdef *vm)

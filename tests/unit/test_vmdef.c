@@ -51,7 +51,9 @@ static const char *const good = "# a work VM\n"
 				"[policy]\n"
 				"clipboard-out = allow label:blue work-2\n"
 				"clipboard-in = deny personal\n"
-				"clipboard-max = 64K\n";
+				"clipboard-max = 64K\n"
+				"usb-allow = class:smartcard id:046d:*\n"
+				"usb-storage = deny\n";
 
 static void test_good_definition(void **state)
 {
@@ -453,6 +455,9 @@ static void test_format_round_trip(void **state)
 	assert_string_equal(back.policy.clip_out.peer[0], "label:blue");
 	assert_int_equal(back.policy.clip_in.mode, VMDEF_PEERS_EXCEPT);
 	assert_int_equal(back.policy.clip_max, 65536);
+	assert_int_equal(back.policy.usb.allow.n, 2);
+	assert_int_equal(back.policy.usb.storage, USB_DENY);
+	assert_contains(text, "usb-allow = class:smartcard id:046d:*\nusb-storage = deny\n");
 	assert_int_equal(vmdef_format(&def, text, 100), -1);
 	/* A template disk is written back as one. */
 	assert_int_equal(vmdef_set(&def, "disk.root.template=debian", &e), 0);
@@ -726,6 +731,13 @@ static void test_clipboard_policy(void **state)
 	assert_false(vmdef_clipboard_may_paste(&personal, &work, 1, why, sizeof(why)));
 	assert_int_equal(vmdef_set(&personal, "policy.nosuch=1", &e), -1);
 	assert_contains(e.msg, "known keys here: clipboard-out");
+	assert_contains(e.msg, "usb-storage, usb-auto");
+	/* The USB keys (usb_policy.c decides; test_usb_policy.c tests the decisions). */
+	expect(VM "[policy]\nusb-deny = class:floppy\n", "t.ini:5:", "names no USB class");
+	expect(VM "[policy]\nusb-storage = no\n", "t.ini:5:", "write allow or deny");
+	expect(VM "[policy]\nusb-auto = no\nusb-auto = focused\n", "t.ini:6:", "given twice");
+	assert_int_equal(vmdef_set(&work, "policy.usb-deny=class:storage port:1-2", &e), 0);
+	assert_int_equal(work.policy.usb.deny.n, 2);
 }
 
 int main(void)
