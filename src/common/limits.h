@@ -13,5 +13,6 @@
 #define SHOJI_DISK_WORKERS    4               /* threads serving one disk's requests side by side */
 #define SHOJI_CLIPBOARD_MAX   (256u << 10)    /* a clipboard's bytes between VMs (policy may allow less) */
 #define SHOJI_USB_MAX_RULES   16              /* words in one usb-allow or usb-deny list */
+#define SHOJI_USB_MAX_DEVICES 128             /* USB devices listed and assigned at once */
 
 #endif

@@ -87,8 +87,7 @@ static bool port_number(const char **s, char sep)
 	return true;
 }
 
-/* "B-P[.P]...": a bus and one to seven port numbers, each 1..255. */
-static bool port_ok(const char *s)
+bool usb_port_ok(const char *s)
 {
 	if (!port_number(&s, '-') || !*s)
 		return false;
@@ -114,7 +113,7 @@ int usb_rule_parse(const char *word, struct usb_rule *out, struct err *e)
 			return -1;
 	} else if (strncmp(word, "port:", 5) == 0) {
 		r.kind = USB_RULE_PORT;
-		if (strlen(word + 5) >= USB_PORT_MAX || !port_ok(word + 5))
+		if (strlen(word + 5) >= USB_PORT_MAX || !usb_port_ok(word + 5))
 			return err_set(e,
 				       "'%.40s' is not a port; write port:BUS-PORT[.PORT]..., as shoji usb list shows",
 				       word);

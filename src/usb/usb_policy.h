@@ -47,6 +47,7 @@ struct usb_iface {
 /* One device as the host sees it: what shoji usb list shows and what policy decides on. */
 struct usb_device_info {
 	char port[USB_PORT_MAX];
+	unsigned busnum, devnum; /* the host's numbers for it now (they change when it is plugged again) */
 	uint16_t vid, pid;
 	uint8_t dev_class;
 	char manufacturer[USB_NAME_MAX], product[USB_NAME_MAX];
@@ -97,6 +98,9 @@ int usb_policy_apply(struct usb_policy *p, const char *key, const char *value, b
 /* The keys p sets, one "KEY = VALUE" line each, as usb_policy_apply reads them; "" when none is
  * set. Returns the length, or -1 when it does not fit. */
 int usb_policy_format(const struct usb_policy *p, char *buf, size_t size);
+
+/* Whether s is a port's name: "B-P[.P]...", a bus and one to seven port numbers, each 1..255. */
+bool usb_port_ok(const char *s);
 
 /* A class's name ("storage") or NULL for a class with none. */
 const char *usb_class_name(uint8_t cls);

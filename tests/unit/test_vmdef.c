@@ -732,7 +732,7 @@ static void test_clipboard_policy(void **state)
 	assert_int_equal(vmdef_set(&personal, "policy.nosuch=1", &e), -1);
 	assert_contains(e.msg, "known keys here: clipboard-out");
 	assert_contains(e.msg, "usb-storage, usb-auto");
-	/* The USB keys (usb_policy.c decides; test_usb_policy.c tests the decisions). */
+	/* The USB keys (usb_policy.c decides; test_usb.c tests the decisions). */
 	expect(VM "[policy]\nusb-deny = class:floppy\n", "t.ini:5:", "names no USB class");
 	expect(VM "[policy]\nusb-storage = no\n", "t.ini:5:", "write allow or deny");
 	expect(VM "[policy]\nusb-auto = no\nusb-auto = focused\n", "t.ini:6:", "given twice");

@@ -1,9 +1,16 @@
-/* Unit tests for USB policy: rule words parsed and refused with the accepted forms, lists written
- * back as they parse, and the decisions on devices described as the host would (a stick, a
- * keyboard, a headset with a HID interface, a composite that hides storage in its second
- * configuration, a hub), under a VM's rules and the host's. */
+/* Unit tests for USB: rule words parsed and refused with the accepted forms, lists written back
+ * as they parse, and the decisions on devices described as the host would (a stick, a keyboard,
+ * a headset with a HID interface, a composite that hides storage in its second configuration, a
+ * hub), under a VM's rules and the host's; descriptors walked, hostile ones included; and a
+ * sysfs tree of devices scanned. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "unit.h"
+#include "usb/usb_desc.h"
 #include "usb/usb_policy.h"
+#include "usb/usb_sysfs.h"
 
 static struct err e;
 
@@ -189,11 +196,167 @@ static void test_decisions(void **state)
 	assert_false(usb_policy_auto_focused(&auto_off, &auto_on));
 }
 
+/* --- descriptors ---------------------------------------------------------------------------- */
+
+struct blob {
+	uint8_t b[8192];
+	size_t n;
+};
+
+static void put(struct blob *b, const uint8_t *p, size_t n)
+{
+	memcpy(b->b + b->n, p, n);
+	b->n += n;
+}
+
+static void put_device(struct blob *b, uint16_t vid, uint16_t pid, uint8_t cls, uint8_t nconfigs)
+{
+	const uint8_t d[18] =
+		{18, 1, 0, 2, cls, 0,       0, 64, (uint8_t)vid, (uint8_t)(vid >> 8), (uint8_t)pid, (uint8_t)(pid >> 8),
+		 0,  1, 1, 2, 3,   nconfigs};
+	put(b, d, sizeof(d));
+}
+
+/* A configuration with one interface (and an endpoint) a class in classes[] each. */
+static void put_config(struct blob *b, uint8_t value, const uint8_t *classes, unsigned n)
+{
+	uint16_t total = (uint16_t)(9 + n * (9 + 7));
+	const uint8_t c[9] = {9, 2, (uint8_t)total, (uint8_t)(total >> 8), (uint8_t)n, value, 0, 0x80, 50};
+	put(b, c, sizeof(c));
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t in[9] = {9, 4, (uint8_t)i, 0, 1, classes[i], 6, 0x50, 0};
+		const uint8_t ep[7] = {7, 5, 0x81, 2, 0, 2, 0};
+		put(b, in, sizeof(in));
+		put(b, ep, sizeof(ep));
+	}
+}
+
+static void test_descriptors(void **state)
+{
+	(void)state;
+	struct blob b = {0};
+	struct usb_device_info d = {0};
+	put_device(&b, 0x0781, 0x5567, 0, 2);
+	put_config(&b, 1, serial_c, 1);
+	put_config(&b, 2, (const uint8_t[]){0xff, 0x08}, 2);
+	assert_int_equal(usb_desc_parse(b.b, b.n, &d, &e), 0);
+	assert_int_equal(d.vid, 0x0781);
+	assert_int_equal(d.pid, 0x5567);
+	assert_int_equal(d.n_ifaces, 3);
+	assert_false(d.ifaces_truncated);
+	assert_int_equal(d.ifaces[2].config, 2);
+	assert_int_equal(d.ifaces[2].number, 1);
+	assert_int_equal(d.ifaces[2].cls, 0x08);
+	assert_int_equal(d.ifaces[2].subclass, 6);
+	assert_true(usb_device_has_class(&d, USB_CLASS_STORAGE)); /* in its second configuration */
+
+	/* Cut short anywhere: what is whole is kept, and the device is marked incomplete. */
+	for (size_t cut = 18; cut < b.n; cut++) {
+		assert_int_equal(usb_desc_parse(b.b, cut, &d, &e), 0);
+		assert_true(d.ifaces_truncated);
+		assert_false(usb_policy_decide(&(struct usb_policy){0}, NULL, "vm", &d).allowed);
+	}
+	/* Fewer configurations than the device says it has. */
+	b.b[17] = 3;
+	assert_int_equal(usb_desc_parse(b.b, b.n, &d, &e), 0);
+	assert_true(d.ifaces_truncated);
+	b.b[17] = 2;
+	/* A descriptor of length 0 or one that runs past its configuration. */
+	b.b[18 + 9 + 9] = 0;
+	assert_int_equal(usb_desc_parse(b.b, b.n, &d, &e), 0);
+	assert_true(d.ifaces_truncated);
+	assert_int_equal(d.n_ifaces, 1); /* the interface read before it */
+	b.b[18 + 9 + 9] = 200;
+	assert_int_equal(usb_desc_parse(b.b, b.n, &d, &e), 0);
+	assert_true(d.ifaces_truncated);
+	/* More interfaces than are kept. */
+	struct blob many = {0};
+	uint8_t cls[100];
+	memset(cls, 0xff, sizeof(cls));
+	put_device(&many, 1, 2, 0, 1);
+	put_config(&many, 1, cls, 100);
+	assert_int_equal(usb_desc_parse(many.b, many.n, &d, &e), 0);
+	assert_int_equal(d.n_ifaces, USB_MAX_IFACES);
+	assert_true(d.ifaces_truncated);
+	/* Not a device descriptor. */
+	assert_int_equal(usb_desc_parse(many.b + 18, many.n - 18, &d, &e), -1);
+	assert_contains(e.msg, "do not start with a device descriptor");
+	assert_int_equal(usb_desc_parse(many.b, 17, &d, &e), -1);
+}
+
+/* --- sysfs ---------------------------------------------------------------------------------- */
+
+static void write_file(const char *dir, const char *name, const void *data, size_t n)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+}
+
+static void make_device(const char *root, const char *port, const struct blob *b, const char *product)
+{
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/%s", root, port);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	if (b)
+		write_file(dir, "descriptors", b->b, b->n);
+	write_file(dir, "busnum", "1\n", 2);
+	write_file(dir, "devnum", "7\n", 2);
+	if (product)
+		write_file(dir, "product", product, strlen(product));
+}
+
+static void test_sysfs_scan(void **state)
+{
+	(void)state;
+	char root[256];
+	unit_tmp_path(root, sizeof(root), "usb-sysfs-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	struct blob stick = {0}, kbd = {0};
+	put_device(&stick, 0x0781, 0x5567, 0, 1);
+	put_config(&stick, 1, storage_c, 1);
+	put_device(&kbd, 0x046d, 0xc31c, 0, 1);
+	put_config(&kbd, 1, kbd_c, 1);
+	make_device(root, "usb1", &stick, NULL);    /* a root hub: skipped */
+	make_device(root, "1-2:1.0", &stick, NULL); /* an interface: skipped */
+	make_device(root, "1-10", &kbd, "Keyboard\n");
+	make_device(root, "1-2", &stick, "\x1b[31mCruzer\x07 Blade\n");
+	make_device(root, "1-2.1", &kbd, NULL);
+	make_device(root, "2-1", NULL, "gone"); /* no descriptors: it left while being read */
+
+	static struct usb_device_info devs[8];
+	unsigned n = 0;
+	assert_int_equal(usb_sysfs_scan(root, devs, 8, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(devs[0].port, "1-2");
+	assert_string_equal(devs[1].port, "1-2.1");
+	assert_string_equal(devs[2].port, "1-10");
+	assert_int_equal(devs[0].vid, 0x0781);
+	assert_int_equal(devs[0].busnum, 1);
+	assert_int_equal(devs[0].devnum, 7);
+	assert_string_equal(devs[0].product, "?[31mCruzer? Blade"); /* no escape reaches a terminal */
+	assert_string_equal(devs[2].product, "Keyboard");
+	assert_string_equal(devs[1].manufacturer, "");
+	assert_true(usb_device_has_class(&devs[0], USB_CLASS_STORAGE));
+	assert_true(usb_device_has_class(&devs[2], USB_CLASS_HID));
+	assert_int_equal(usb_sysfs_scan(root, devs, 2, &n, &e), 0); /* capped */
+	assert_int_equal(n, 2);
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(usb_sysfs_scan(root, devs, 8, &n, &e), -1);
+	assert_contains(e.msg, "cannot read the host's USB devices in");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rules_parse),
-		cmocka_unit_test(test_policy_keys),
+		cmocka_unit_test(test_rules_parse), cmocka_unit_test(test_descriptors),
+		cmocka_unit_test(test_sysfs_scan),  cmocka_unit_test(test_policy_keys),
 		cmocka_unit_test(test_decisions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

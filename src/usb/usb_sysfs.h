@@ -1,0 +1,19 @@
+/* usb_sysfs: the USB devices the host has now, read from sysfs (/sys/bus/usb/devices): each
+ * device's port (its directory's name), numbers, descriptors (usb_desc.c) and the names it gave
+ * (made printable). Root hubs and interfaces are skipped. What a device wrote is hostile: this
+ * runs in a confined process (shojid's USB scan), never in root's. */
+#ifndef SHOJI_USB_USB_SYSFS_H
+#define SHOJI_USB_USB_SYSFS_H
+
+#include "../common/err.h"
+#include "usb_policy.h"
+
+#define USB_SYSFS_DEVICES "/sys/bus/usb/devices"
+#define USB_MAX_DEVICES   SHOJI_USB_MAX_DEVICES
+
+/* Fills out[0..*n) with the devices under dir, in port order. A device whose files cannot be
+ * read (it went away meanwhile) is left out; one whose descriptors are not a device's is kept
+ * with ifaces_truncated (policy refuses it). -1 with e when dir cannot be read. */
+int usb_sysfs_scan(const char *dir, struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e);
+
+#endif
