@@ -56,6 +56,7 @@ static const struct {
 	[PROTO_CLIPBOARD_PASTE] = {"clipboard-paste", F_NAME, 0},
 	[PROTO_CLIPBOARD_CLEAR] = {"clipboard-clear", 0, 0},
 	[PROTO_NET] = {"net", 0, 0},
+	[PROTO_USB_LIST] = {"usb-list", 0, F_NAME},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 _Static_assert(NCMDS == PROTO_NCMDS, "every command has its name and fields");

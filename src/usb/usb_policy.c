@@ -331,7 +331,9 @@ struct usb_verdict usb_policy_decide(const struct usb_policy *vm_policy, const s
 			      "(id:%04x:%04x, its port, or class:hid with each of its classes)",
 			      d->vid, d->pid);
 	if (d->ifaces_truncated)
-		return refuse("the device has more than %d interfaces, too many to judge", USB_MAX_IFACES);
+		return refuse(
+			"its descriptors could not all be read (cut short, malformed, or more than %d interfaces), so it cannot be judged",
+			USB_MAX_IFACES);
 	if (vm_policy->allow_given && !allow_names(&vm_policy->allow, d))
 		return refuse("%s's usb-allow does not name it; add id:%04x:%04x or its classes", vm, d->vid, d->pid);
 	if (!vm_policy->allow_given && host && host->allow_given && !allow_names(&host->allow, d))

@@ -53,7 +53,8 @@ struct usb_device_info {
 	char manufacturer[USB_NAME_MAX], product[USB_NAME_MAX];
 	struct usb_iface ifaces[USB_MAX_IFACES];
 	unsigned n_ifaces;
-	bool ifaces_truncated; /* it has more than USB_MAX_IFACES: policy then refuses it */
+	bool ifaces_truncated; /* its descriptors were not all read (cut short, malformed, more than
+				* USB_MAX_IFACES interfaces): policy then refuses it */
 };
 
 enum usb_rule_kind { USB_RULE_CLASS, USB_RULE_ID, USB_RULE_PORT };
@@ -115,7 +116,7 @@ struct usb_verdict {
 /* Whether VM vm may be given d under its policy and the host's (NULL: none). The order: hubs
  * never; a deny rule (the VM's, then the host's); mass storage where usb-storage = deny (the
  * VM's word, else the host's); an input device (HID) only when an allow rule names it; a device
- * with too many interfaces to judge never; then the VM's allow list if it gave one, else the
+ * whose descriptors were not all read never; then the VM's allow list if it gave one, else the
  * host's, else allowed. */
 struct usb_verdict usb_policy_decide(const struct usb_policy *vm_policy, const struct usb_policy *host, const char *vm,
 				     const struct usb_device_info *d);

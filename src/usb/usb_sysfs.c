@@ -99,10 +99,12 @@ static int port_cmp(const void *a, const void *b)
 
 int usb_sysfs_scan(const char *dir, struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e)
 {
+	*n = 0;
 	DIR *dp = opendir(dir);
+	if (!dp && errno == ENOENT) /* no USB bus on this host: no devices */
+		return 0;
 	if (!dp)
 		return err_errno(e, errno, "cannot read the host's USB devices in %s", dir);
-	*n = 0;
 	struct dirent *de;
 	while ((de = readdir(dp)) != NULL && *n < cap)
 		if (usb_port_ok(de->d_name) && read_device(dirfd(dp), de->d_name, &out[*n]) == 0)

@@ -13,7 +13,8 @@
 
 /* Fills out[0..*n) with the devices under dir, in port order. A device whose files cannot be
  * read (it went away meanwhile) is left out; one whose descriptors are not a device's is kept
- * with ifaces_truncated (policy refuses it). -1 with e when dir cannot be read. */
+ * with ifaces_truncated (policy refuses it). Where dir does not exist (a host with no USB bus)
+ * there are none; -1 with e when it cannot be read. */
 int usb_sysfs_scan(const char *dir, struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e);
 
 #endif

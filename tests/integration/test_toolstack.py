@@ -38,7 +38,8 @@ class Toolstack:
         os.chmod(self.dir, 0o755)
         self.state, self.run = os.path.join(self.dir, "state"), os.path.join(self.dir, "run")
         self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run,
-                        SHOJI_TEST_JOB_HOLD=os.path.join(self.dir, "job-hold"))  # test builds: see imagejob.c
+                        SHOJI_TEST_JOB_HOLD=os.path.join(self.dir, "job-hold"),  # test builds: see imagejob.c
+                        SHOJI_TEST_USB_SYSFS=os.path.join(self.dir, "usb-devices"))  # and usbscan.c
         self.daemon = None
         self.daemon_args = []
         self.seen_serial = {}  # each VM's console as serial() last read it
@@ -1144,6 +1145,72 @@ def test_link_guards(ts):
         ts.ok("delete", name)
 
 
+def usb_descriptors(vid, pid, configs):
+    """A device descriptor and its configurations (each a list of interface classes), as sysfs
+    shows a device's `descriptors`."""
+    out = bytes([18, 1, 0, 2, 0, 0, 0, 64, vid & 255, vid >> 8, pid & 255, pid >> 8, 0, 1, 1, 2, 3, len(configs)])
+    for value, classes in enumerate(configs, 1):
+        body = b"".join(bytes([9, 4, n, 0, 0, c, 0, 0, 0]) for n, c in enumerate(classes))
+        out += bytes([9, 2, (9 + len(body)) & 255, (9 + len(body)) >> 8, len(classes), value, 0, 0x80, 50]) + body
+    return out
+
+
+def usb_device(root, port, descriptors, product):
+    d = os.path.join(root, port)
+    os.makedirs(d, mode=0o755)
+    for name, data in (("descriptors", descriptors), ("busnum", b"1\n"), ("devnum", b"5\n"), ("product", product)):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+        os.chmod(os.path.join(d, name), 0o444)
+    return d
+
+
+def test_usb_list(ts):
+    # shoji usb list: the host's devices as a confined scan of sysfs (a test tree here) reads
+    # them: every interface class of every configuration, names made printable, a cut-short set
+    # of descriptors marked, and with a VM named, what its [policy] lets it have and why not.
+    if ts.real:
+        raise Skip("shojid's own scan and policy: the stand-in run shows them without guests")
+    root = ts.env["SHOJI_TEST_USB_SYSFS"]
+    assert ts.js("usb", "list")["devices"] == []  # no USB bus: no devices
+    os.makedirs(root, mode=0o755)
+    usb_device(root, "1-2", usb_descriptors(0x0781, 0x5567, [[0xff], [0xff, 0x08]]), b"\x1b[2JCruzer\n")
+    usb_device(root, "1-3", usb_descriptors(0x046d, 0xc31c, [[0x03]]), b"Keyboard\n")
+    usb_device(root, "1-1", usb_descriptors(0x05e3, 0x0608, [[0x09]]), b"Hub\n")
+    usb_device(root, "1-4", usb_descriptors(0x0403, 0x6001, [[0xff]])[:-4], b"Serial\n")
+    usb_device(root, "usb1", usb_descriptors(0x1d6b, 2, [[0x09]]), b"root hub\n")
+    secret = usb_device(root, "1-5", usb_descriptors(0x1234, 1, [[0x0b]]), b"Card reader\n")
+    if os.geteuid() == 0:  # read only by root: the scan, as nobody, cannot read it
+        os.chmod(os.path.join(secret, "descriptors"), 0o400)
+    devs = ts.js("usb", "list")["devices"]
+    ports = [d["port"] for d in devs]
+    assert ports == (["1-1", "1-2", "1-3", "1-4"] + ([] if os.geteuid() == 0 else ["1-5"])), devs
+    by = {d["port"]: d for d in devs}
+    assert by["1-2"]["id"] == "0781:5567" and by["1-2"]["classes"] == ["vendor", "storage"], by["1-2"]
+    assert by["1-2"]["product"] == "?[2JCruzer" and by["1-2"]["holder"] == "host", by["1-2"]
+    assert by["1-2"]["interfaces"][1] == "2.0 alt 0: ff/00/00", by["1-2"]
+    assert by["1-3"]["classes"] == ["hid"] and by["1-3"]["complete"], by["1-3"]
+    assert not by["1-4"]["complete"], by["1-4"]
+    out = ts.ok("usb", "list")
+    assert "1-2          0781:5567 vendor,storage" in out and "\x1b" not in out, out
+    assert "(descriptors incomplete)" in out, out
+
+    ts.create("usbvm")
+    ts.ok("set", "usbvm", "policy.usb-storage=deny")
+    verdicts = {d["port"]: (d["allowed"], d.get("why", "")) for d in ts.js("usb", "list", "usbvm")["devices"]}
+    assert verdicts["1-2"] == (False, "usbvm may not have USB storage (usb-storage = deny in its policy)"), verdicts
+    assert not verdicts["1-3"][0] and "an input device stays with the seat" in verdicts["1-3"][1], verdicts
+    assert not verdicts["1-1"][0] and "hub" in verdicts["1-1"][1], verdicts
+    assert verdicts["1-4"] == (False, "its descriptors could not all be read (cut short, malformed, or more "
+                               "than 64 interfaces), so it cannot be judged"), verdicts
+    ts.ok("set", "usbvm", "policy.usb-allow=id:046d:c31c")
+    out = ts.ok("usb", "list", "usbvm")
+    assert "allowed" in out and "refused: usbvm may not have USB storage" in out, out
+    ts.status(3, "usb", "list", "nosuchvm", words=["nosuchvm"])
+    ts.status(2, "usb", "attach", words=["say list"])
+    ts.ok("delete", "usbvm")
+
+
 def passt_of(ts, name):
     """The pid of the passt that shojid's last uplink-up event names for VM name's NIC net0."""
     ups = [d for e, d in events(ts, name) if e == "uplink-up" and d.startswith("nic net0:")]
@@ -1218,7 +1285,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
          test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards,
-         test_passt_uplink]
+         test_usb_list, test_passt_uplink]
 
 
 def parse_args(needs, flags=()):

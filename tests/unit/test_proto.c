@@ -50,6 +50,12 @@ static void test_good_requests(void **state)
 	assert_true(r.follow);
 	assert_string_equal(r.name, "");
 	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"usb-list\",\"name\":\"work\"}", &r, &code, &e), 0);
+	assert_int_equal(r.cmd, PROTO_USB_LIST);
+	assert_string_equal(r.name, "work");
+	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"usb-list\"}", &r, &code, &e), 0);
+	proto_request_free(&r);
 	assert_int_equal(parse("  {\"cmd\":\"logs\",\"name\":\"a\",\"bytes\":100}  ", &r, &code, &e), 0);
 	assert_int_equal(r.bytes, 100);
 	proto_request_free(&r);
@@ -127,6 +133,7 @@ static void test_hostile_requests(void **state)
 	EXPECT("{\"cmd\":\"stop\",\"name\":\"a\",\"timeout\":99999999999999999999}", "");
 	EXPECT("{\"cmd\":\"logs\",\"name\":\"a\",\"bytes\":10000000}", "from 0 to");
 	EXPECT("{\"cmd\":\"events\",\"follow\":1}", "true or false");
+	EXPECT("{\"cmd\":\"usb-list\",\"follow\":true}", "takes no field 'follow'");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":\"memory=1G\"}", "must be an array");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[]}", "1 to 32 strings");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[1]}", "must hold strings");

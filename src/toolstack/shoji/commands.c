@@ -296,6 +296,40 @@ int cmd_net(struct cli *c, int argc, char **argv)
 	return simple(c, cli_request("net", NULL), print_links);
 }
 
+/* One line a device: port, id, classes, holder, names; with a VM named, whether it may have it. */
+static void print_devices(struct json_object *rep)
+{
+	struct json_object *devs, *v;
+	if (!json_object_object_get_ex(rep, "devices", &devs))
+		return;
+	printf("%-12s %-9s %-22s %-8s %s\n", "PORT", "ID", "CLASSES", "HOLDER", "NAME");
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		char classes[64] = "";
+		if (json_object_object_get_ex(d, "classes", &v))
+			for (size_t k = 0; k < json_object_array_length(v); k++)
+				snprintf(classes + strlen(classes), sizeof(classes) - strlen(classes), "%s%s",
+					 k ? "," : "", json_object_get_string(json_object_array_get_idx(v, k)));
+		bool whole = !json_object_object_get_ex(d, "complete", &v) || json_object_get_boolean(v);
+		printf("%-12s %-9s %-22s %-8s %s%s%s%s\n", cli_str(d, "port", "?"), cli_str(d, "id", "?"), classes,
+		       cli_str(d, "holder", "?"), cli_str(d, "manufacturer", ""),
+		       *cli_str(d, "manufacturer", "") ? " " : "", cli_str(d, "product", ""),
+		       whole ? "" : " (descriptors incomplete)");
+		if (json_object_object_get_ex(d, "allowed", &v))
+			printf("%-12s %s%s\n", "",
+			       json_object_get_boolean(v) ? "allowed" : "refused: ", cli_str(d, "why", ""));
+	}
+}
+
+int cmd_usb(struct cli *c, int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "list") != 0 || argc > 3)
+		return usage_error(argv[0], "say list, or list VM to see what VM's policy lets it have");
+	if (argc == 3 && !vmdef_name_ok(argv[2]))
+		return usage_error(argv[0], "names are 1 to 32 of A-Z a-z 0-9 . _ -");
+	return simple(c, cli_request("usb-list", argc == 3 ? argv[2] : NULL), print_devices);
+}
+
 /* The guest agent's part of shoji info: its state, then what the guest reported. */
 static void print_agent(struct json_object *vm)
 {

@@ -11,6 +11,7 @@
 int cmd_create(struct cli *c, int argc, char **argv);
 int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_net(struct cli *c, int argc, char **argv);
+int cmd_usb(struct cli *c, int argc, char **argv);
 int cmd_info(struct cli *c, int argc, char **argv);
 int cmd_start(struct cli *c, int argc, char **argv);
 int cmd_stop(struct cli *c, int argc, char **argv);

@@ -59,6 +59,10 @@ static const struct command {
 	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
 	{"switch", "NAME", "make the running seat show NAME", cmd_switch},
 	{"net", "", "show the links between VMs' NICs (type = vm) and whether each is up", cmd_net},
+	{"usb", "list [VM]",
+	 "list the host's USB devices (port, vendor:product, every interface class, who holds it);\n"
+	 "       with VM, whether VM's [policy] lets it have each and why not",
+	 cmd_usb},
 	{"clipboard", "[status] | copy VM | paste VM | clear",
 	 "move the clipboard between VMs as the seat's chords do (the seat's user or root only):\n"
 	 "       copy holds VM's clipboard, paste hands what is held to VM once, both under the VMs' [policy]",

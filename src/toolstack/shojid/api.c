@@ -347,6 +347,16 @@ static enum api_outcome h_net(struct call *k)
 	return reply_with(k, o);
 }
 
+static enum api_outcome h_usb_list(struct call *k)
+{
+	struct json_object *devices = usbscan_list(k->d, k->r->name[0] ? k->r->name : NULL, &k->code, &k->e);
+	if (!devices)
+		return API_FAILED;
+	struct json_object *o = ok_object();
+	json_object_object_add(o, "devices", devices);
+	return reply_with(k, o);
+}
+
 static enum api_outcome h_info(struct call *k)
 {
 	return reply_with(k, do_info(k->d, k->r->name, &k->code, &k->e));
@@ -571,6 +581,7 @@ static const struct command {
 	[PROTO_CLIPBOARD_PASTE] = {h_clipboard, ON_VM | READS},
 	[PROTO_CLIPBOARD_CLEAR] = {h_clipboard, READS},
 	[PROTO_NET] = {h_net, READS},
+	[PROTO_USB_LIST] = {h_usb_list, READS},
 };
 
 /* A request that would change a VM (or a template) an image job is working on is refused at

@@ -68,7 +68,8 @@ static enum need need_of(enum proto_cmd cmd)
 	case PROTO_SNAPSHOT_LIST:
 	case PROTO_SNAPSHOT_REVERT:
 	case PROTO_SNAPSHOT_DELETE: return NEED_OWNER;
-	case PROTO_EVENTS: return NEED_OWNER_IF_NAMED;
+	case PROTO_EVENTS:
+	case PROTO_USB_LIST: return NEED_OWNER_IF_NAMED;
 	case PROTO_DISPLAY:
 	case PROTO_CLIPBOARD:
 	case PROTO_CLIPBOARD_COPY:

@@ -191,6 +191,20 @@ int vm_jail_identity(struct daemon *d, const char *name, struct jail_id *out, st
  * in an image job; the start goes on (vm_start_checked) when it passes. Takes def. */
 int pathcheck_start(struct daemon *d, struct vm_entry *vm, struct vmdef *def, struct client *c, struct err *e);
 
+/* confine.c: in a child of shojid, before it reads what others control: it dies with shojid,
+ * becomes id (NULL: keeps shojid's) with those groups, sets no_new_privs and loads the allow-list
+ * of file, memory and time calls, with extra[] added. what names it in errors. */
+int confine_child(const char *what, const struct jail_id *id, const gid_t *groups, unsigned ngroups,
+		  const char *const *extra, size_t nextra, struct err *e);
+
+/* usbscan.c: the host's USB devices now (at most cap), read by a confined child as nobody and
+ * checked as they come back; -1 with e when the scan fails or does not end in time. */
+int usbscan_run(struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e);
+/* usb-list's answer: every device (port, numbers, ids, names, classes, interfaces, whether its
+ * descriptors were whole, who holds it) and, with vm, whether that VM's policy lets it have each
+ * and why not; NULL with code and e when the scan fails or vm is not known. */
+struct json_object *usbscan_list(struct daemon *d, const char *vm, enum proto_code *code, struct err *e);
+
 /* imagejob.c: work on files others control (images, the paths a definition names) run as the
  * VM's jail uid (or another given identity), confined, in a child process, its request parked
  * until it ends (see there). An operation is nsteps steps: the child runs work(ctx, i) for

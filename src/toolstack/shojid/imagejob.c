@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,57 +27,9 @@
 #include <unistd.h>
 
 #include "../../common/file.h"
-#include "../../common/sanitizers.h"
 #include "daemon.h"
 
 #define IMAGE_JOB_TIMEOUT_MS (10 * 60 * 1000)
-
-static const char *const job_calls[] = {
-	"openat",     "open",         "close",           "read",          "write",     "pread64",   "pwrite64",
-	"readv",      "writev",       "preadv",          "pwritev",       "lseek",     "fstat",     "newfstatat",
-	"stat",       "lstat",        "statx",           "fcntl",         "fsync",     "fdatasync", "fallocate",
-	"ftruncate",  "readlink",     "readlinkat",      "getcwd",        "access",    "faccessat", "faccessat2",
-	"mmap",       "munmap",       "mremap",          "mprotect",      "madvise",   "brk",       "exit",
-	"exit_group", "rt_sigreturn", "rt_sigprocmask",  "clock_gettime", "getrandom", "getpid",    "gettid",
-	"futex",      "sched_yield",  "set_robust_list", "rseq",
-};
-/* What the sanitizer run-time adds at exit (LeakSanitizer's tracer). */
-static const char *const job_calls_sanitized[] = {
-	"clone",      "ptrace", "wait4",       "waitid",         "getppid",
-	"kill",       "tgkill", "pipe2",       "sched_getparam", "process_vm_readv",
-	"msync",      "prctl",  "sigaltstack", "rt_sigaction",   "sched_getaffinity",
-	"getdents64", "uname",  "prlimit64",
-};
-
-static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int nr = seccomp_syscall_resolve_name(names[i]);
-		if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* In the child: becomes the job's identity and confines itself. */
-static int confine(const struct image_job_spec *s, bool drop, struct err *e)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (drop &&
-	    (setgroups(s->ngroups, s->groups) < 0 || setresgid(s->id.gid, s->id.gid, s->id.gid) < 0 ||
-	     setresuid(s->id.uid, s->id.uid, s->id.uid) < 0))
-		return err_errno(e, errno, "image job: cannot become uid %u", (unsigned)s->id.uid);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return err_errno(e, errno, "image job: cannot set no_new_privs");
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-	int r = !ctx || allow(ctx, job_calls, sizeof(job_calls) / sizeof(job_calls[0])) < 0 ||
-		(SHOJI_SANITIZED &&
-		 allow(ctx, job_calls_sanitized, sizeof(job_calls_sanitized) / sizeof(job_calls_sanitized[0])) < 0) ||
-		seccomp_load(ctx) < 0;
-	if (ctx)
-		seccomp_release(ctx);
-	return r ? err_set(e, "image job: cannot install its system-call filter") : 0;
-}
 
 struct image_job {
 	pid_t pid;
@@ -117,7 +68,7 @@ static void child(int out, const struct image_job_spec *s, bool drop)
 		_exit(1);
 	file_close_from(4);
 	struct err e = {""};
-	int r = confine(s, drop, &e);
+	int r = confine_child("image job", drop ? &s->id : NULL, s->groups, s->ngroups, NULL, 0, &e);
 	if (r == 0)
 		hold_for_test();
 	for (unsigned i = 0; r == 0 && i < s->nsteps; i++) {

@@ -1,0 +1,64 @@
+/* confine: how a child of shojid that reads what others control (an image job, the USB scan)
+ * gives up root before it reads a byte: it dies with shojid, becomes the identity it was given
+ * with only the groups it was given (or keeps shojid's where none is), sets no_new_privs, and
+ * installs a system-call allow-list: file I/O by path and descriptor, memory, time; no socket,
+ * exec, ptrace, kill or namespace. A caller may add calls its work needs (the scan's directory
+ * reading). Runs in the child, after fork. */
+#include <errno.h>
+#include <grp.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "../../common/sanitizers.h"
+#include "daemon.h"
+
+static const char *const child_calls[] = {
+	"openat",     "open",         "close",           "read",          "write",     "pread64",   "pwrite64",
+	"readv",      "writev",       "preadv",          "pwritev",       "lseek",     "fstat",     "newfstatat",
+	"stat",       "lstat",        "statx",           "fcntl",         "fsync",     "fdatasync", "fallocate",
+	"ftruncate",  "readlink",     "readlinkat",      "getcwd",        "access",    "faccessat", "faccessat2",
+	"mmap",       "munmap",       "mremap",          "mprotect",      "madvise",   "brk",       "exit",
+	"exit_group", "rt_sigreturn", "rt_sigprocmask",  "clock_gettime", "getrandom", "getpid",    "gettid",
+	"futex",      "sched_yield",  "set_robust_list", "rseq",
+};
+/* What the sanitizer run-time adds at exit (LeakSanitizer's tracer). */
+static const char *const child_calls_sanitized[] = {
+	"clone",      "ptrace", "wait4",       "waitid",         "getppid",
+	"kill",       "tgkill", "pipe2",       "sched_getparam", "process_vm_readv",
+	"msync",      "prctl",  "sigaltstack", "rt_sigaction",   "sched_getaffinity",
+	"getdents64", "uname",  "prlimit64",
+};
+
+static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
+		if (nr != __NR_SCMP_ERROR && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int confine_child(const char *what, const struct jail_id *id, const gid_t *groups, unsigned ngroups,
+		  const char *const *extra, size_t nextra, struct err *e)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (id &&
+	    (setgroups(ngroups, groups) < 0 || setresgid(id->gid, id->gid, id->gid) < 0 ||
+	     setresuid(id->uid, id->uid, id->uid) < 0))
+		return err_errno(e, errno, "%s: cannot become uid %u", what, (unsigned)id->uid);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return err_errno(e, errno, "%s: cannot set no_new_privs", what);
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int r = !ctx || allow(ctx, child_calls, sizeof(child_calls) / sizeof(child_calls[0])) < 0 ||
+		allow(ctx, extra, nextra) < 0 ||
+		(SHOJI_SANITIZED &&
+		 allow(ctx, child_calls_sanitized, sizeof(child_calls_sanitized) / sizeof(child_calls_sanitized[0])) <
+			 0) ||
+		seccomp_load(ctx) < 0;
+	if (ctx)
+		seccomp_release(ctx);
+	return r ? err_set(e, "%s: cannot install its system-call filter", what) : 0;
+}
