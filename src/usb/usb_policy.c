@@ -182,10 +182,27 @@ static int parse_choice(const char *value, const char *a, const char *b, int *ou
 	return 0;
 }
 
+static int unset(struct usb_policy *p, const char *key, bool *known)
+{
+	if (strcmp(key, "usb-allow") == 0)
+		p->allow = (struct usb_rules){0}, p->allow_given = false;
+	else if (strcmp(key, "usb-deny") == 0)
+		p->deny = (struct usb_rules){0};
+	else if (strcmp(key, "usb-storage") == 0)
+		p->storage = USB_UNSET;
+	else if (strcmp(key, "usb-auto") == 0)
+		p->autoattach = USB_AUTO_UNSET;
+	else
+		*known = false;
+	return 0;
+}
+
 int usb_policy_apply(struct usb_policy *p, const char *key, const char *value, bool *known, struct err *e)
 {
 	int c;
 	*known = true;
+	if (!*value) /* an empty value unsets the key: the host's word holds again */
+		return unset(p, key, known);
 	if (strcmp(key, "usb-allow") == 0) {
 		if (usb_rules_parse(value, &p->allow, e) < 0)
 			return -1;

@@ -92,8 +92,9 @@ int usb_rules_parse(const char *value, struct usb_rules *out, struct err *e);
 void usb_rule_format(const struct usb_rule *r, char *buf, size_t size);
 void usb_rules_format(const struct usb_rules *r, char *buf, size_t size);
 
-/* Applies one key (usb-allow, usb-deny, usb-storage, usb-auto); false (no error) for any other
- * key, so that a caller can offer its own; -1 with an error naming the accepted forms. */
+/* Applies one key (usb-allow, usb-deny, usb-storage, usb-auto); an empty value unsets it. *known
+ * false (no error) for any other key, so that a caller can offer its own; -1 with an error
+ * naming the accepted forms. */
 int usb_policy_apply(struct usb_policy *p, const char *key, const char *value, bool *known, struct err *e);
 
 /* The keys p sets, one "KEY = VALUE" line each, as usb_policy_apply reads them; "" when none is

@@ -1209,6 +1209,39 @@ def test_usb_list(ts):
     ts.status(3, "usb", "list", "nosuchvm", words=["nosuchvm"])
     ts.status(2, "usb", "attach", words=["say list"])
     ts.ok("delete", "usbvm")
+    usb_host_policy(ts)
+
+
+def usb_host_policy(ts):
+    # The host's default policy (--usb-policy) holds where a VM says nothing; the VM's word
+    # wins; a file others may write, or a bad line, is refused naming the file and the fix.
+    policy = os.path.join(ts.dir, "usb.conf")
+    with open(policy, "w") as f:
+        f.write("# the host's default\n[usb]\nusb-storage = deny\nusb-deny = id:0403:*\n")
+    os.chmod(policy, 0o644)
+    restart_with(ts, ["--usb-policy", policy])
+    try:
+        ts.create("usbvm2")
+
+        def verdicts():
+            return {d["port"]: (d["allowed"], d.get("why", "")) for d in ts.js("usb", "list", "usbvm2")["devices"]}
+        v = verdicts()
+        assert v["1-2"] == (False, "usbvm2 may not have USB storage (usb-storage = deny in the host's policy)"), v
+        assert v["1-4"] == (False, "the host's usb-deny names it (id:0403:*)"), v
+        ts.ok("set", "usbvm2", "policy.usb-storage=allow")
+        assert verdicts()["1-2"] == (True, ""), verdicts()
+        ts.ok("set", "usbvm2", "policy.usb-storage=")  # unset: the host's word again
+        assert not verdicts()["1-2"][0]
+        os.chmod(policy, 0o666)
+        ts.status(1, "usb", "list", "usbvm2", words=[policy, "chown root and chmod go-w"])
+        os.chmod(policy, 0o644)
+        with open(policy, "a") as f:
+            f.write("usb-storage = allow\n")
+        ts.status(1, "usb", "list", "usbvm2", words=[f"{policy}:5: usb-storage is given twice"])
+        ts.ok("usb", "list")  # the list alone judges nothing
+        ts.ok("delete", "usbvm2")
+    finally:
+        restart_with(ts, [])
 
 
 def passt_of(ts, name):

@@ -108,6 +108,10 @@ static void test_policy_keys(void **state)
 			    "usb-allow = none\nusb-deny = class:storage id:1234:*\nusb-storage = deny\n"
 			    "usb-auto = focused\n");
 	assert_int_equal(usb_policy_format(&p, text, 20), -1);
+	for (const char *const *k = (const char *const[]){"usb-allow", "usb-deny", "usb-storage", "usb-auto", NULL}; *k;
+	     k++)
+		assert_int_equal(usb_policy_apply(&p, *k, "", &known, &e), 0); /* empty: unset */
+	assert_int_equal(usb_policy_format(&p, text, sizeof(text)), 0);
 }
 
 static void test_decisions(void **state)

@@ -23,6 +23,7 @@
 #define DAEMON_HARD_STOP_MS       5000   /* after "stop", before SIGKILL */
 #define DAEMON_CONTROL_TIMEOUT_MS 3000   /* one control-socket call */
 #define DAEMON_MAX_JOBS           16     /* image jobs running at once */
+#define USBHOST_DEFAULT           "/etc/shoji/usb.conf"
 
 enum vm_state { VM_STOPPED, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_STOPPING };
 
@@ -92,6 +93,7 @@ struct daemon {
 	struct paths paths;
 	const char *vmm;
 	const char *passt;       /* the passt binary for NICs of type passt (uplinks.c) */
+	const char *usb_policy;  /* the host's default USB policy file (usbhost.c) */
 	struct jsonl_server api; /* the API socket and its connections (client.c) */
 	int lock_fd;
 	char group[64];
@@ -200,6 +202,10 @@ int confine_child(const char *what, const struct jail_id *id, const gid_t *group
 /* usbscan.c: the host's USB devices now (at most cap), read by a confined child as nobody and
  * checked as they come back; -1 with e when the scan fails or does not end in time. */
 int usbscan_run(struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e);
+/* usbhost.c: the host's default USB policy from its file (*have false where there is none);
+ * -1 with e naming the file, the line and the fix when it is not to be believed or parsed. */
+int usbhost_policy(const struct daemon *d, struct usb_policy *out, bool *have, struct err *e);
+
 /* usb-list's answer: every device (port, numbers, ids, names, classes, interfaces, whether its
  * descriptors were whole, who holds it) and, with vm, whether that VM's policy lets it have each
  * and why not; NULL with code and e when the scan fails or vm is not known. */

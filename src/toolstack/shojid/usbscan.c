@@ -184,7 +184,8 @@ static struct json_object *interfaces_json(const struct usb_device_info *d)
 	return a;
 }
 
-static struct json_object *device_json(const struct usb_device_info *d, const struct vmdef *def)
+static struct json_object *device_json(const struct usb_device_info *d, const struct vmdef *def,
+				       const struct usb_policy *host)
 {
 	struct json_object *o = json_object_new_object();
 	char id[16];
@@ -200,7 +201,7 @@ static struct json_object *device_json(const struct usb_device_info *d, const st
 	json_object_object_add(o, "complete", json_object_new_boolean(!d->ifaces_truncated));
 	json_object_object_add(o, "holder", json_object_new_string("host")); /* no assignment yet */
 	if (def) {
-		struct usb_verdict v = usb_policy_decide(&def->policy.usb, NULL, def->name, d);
+		struct usb_verdict v = usb_policy_decide(&def->policy.usb, host, def->name, d);
 		json_object_object_add(o, "allowed", json_object_new_boolean(v.allowed));
 		if (!v.allowed)
 			json_object_object_add(o, "why", json_object_new_string(v.why));
@@ -212,15 +213,21 @@ struct json_object *usbscan_list(struct daemon *d, const char *vm, enum proto_co
 {
 	static struct vmdef def;
 	static struct usb_device_info devs[USB_MAX_DEVICES];
+	struct usb_policy host;
+	bool have_host;
 	unsigned n = 0;
 	if (vm && vm_load_definition(d, vm, &def, code, e) < 0)
 		return NULL;
+	if (vm && usbhost_policy(d, &host, &have_host, e) < 0) {
+		*code = PROTO_ERROR;
+		return NULL;
+	}
 	if (usbscan_run(devs, USB_MAX_DEVICES, &n, e) < 0) {
 		*code = PROTO_ERROR;
 		return NULL;
 	}
 	struct json_object *a = json_object_new_array();
 	for (unsigned i = 0; i < n; i++)
-		json_object_array_add(a, device_json(&devs[i], vm ? &def : NULL));
+		json_object_array_add(a, device_json(&devs[i], vm ? &def : NULL, vm && have_host ? &host : NULL));
 	return a;
 }
