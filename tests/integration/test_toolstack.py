@@ -38,8 +38,9 @@ class Toolstack:
         os.chmod(self.dir, 0o755)
         self.state, self.run = os.path.join(self.dir, "state"), os.path.join(self.dir, "run")
         self.env = dict(os.environ, SHOJI_STATE_DIR=self.state, SHOJI_RUNTIME_DIR=self.run,
-                        SHOJI_TEST_JOB_HOLD=os.path.join(self.dir, "job-hold"),  # test builds: see imagejob.c
-                        SHOJI_TEST_USB_SYSFS=os.path.join(self.dir, "usb-devices"))  # and usbscan.c
+                        SHOJI_TEST_JOB_HOLD=os.path.join(self.dir, "job-hold"))  # test builds: see imagejob.c
+        if not self.real:  # the stand-in run's own tree of USB devices (usbscan.c); the harness machine has real ones
+            self.env["SHOJI_TEST_USB_SYSFS"] = os.path.join(self.dir, "usb-devices")
         self.daemon = None
         self.daemon_args = []
         self.seen_serial = {}  # each VM's console as serial() last read it
@@ -1166,11 +1167,12 @@ def usb_device(root, port, descriptors, product):
 
 
 def test_usb_list(ts):
-    # shoji usb list: the host's devices as a confined scan of sysfs (a test tree here) reads
-    # them: every interface class of every configuration, names made printable, a cut-short set
-    # of descriptors marked, and with a VM named, what its [policy] lets it have and why not.
+    # shoji usb list: the host's devices as a confined scan of sysfs (a test tree in the stand-in
+    # run, the harness machine's own hub and stick in the real one) reads them: every interface
+    # class of every configuration, names made printable, a cut-short set of descriptors marked,
+    # and with a VM named, what its [policy] lets it have and why not.
     if ts.real:
-        raise Skip("shojid's own scan and policy: the stand-in run shows them without guests")
+        return usb_list_real(ts)
     root = ts.env["SHOJI_TEST_USB_SYSFS"]
     assert ts.js("usb", "list")["devices"] == []  # no USB bus: no devices
     os.makedirs(root, mode=0o755)
@@ -1210,6 +1212,25 @@ def test_usb_list(ts):
     ts.status(2, "usb", "attach", words=["say list"])
     ts.ok("delete", "usbvm")
     usb_host_policy(ts)
+
+
+def usb_list_real(ts):
+    """The harness machine's devices as the kernel shows them (kvm-run: a hub, a stick behind it)."""
+    devs = {d["id"]: d for d in ts.js("usb", "list")["devices"]}
+    if "46f4:0001" not in devs:
+        raise Skip("no harness USB stick here (the command ran on the host's own KVM)")
+    hub, stick = devs["0409:55aa"], devs["46f4:0001"]
+    assert hub["classes"] == ["hub"] and stick["classes"] == ["storage"], devs
+    assert stick["port"] == hub["port"] + ".1" and stick["product"] == "QEMU USB HARDDRIVE", devs
+    assert stick["complete"] and stick["interfaces"] == ["1.0 alt 0: 08/06/50"], stick
+    ts.create("usbvm")
+    ts.ok("set", "usbvm", "policy.usb-storage=deny")
+    v = {d["id"]: (d["allowed"], d.get("why", "")) for d in ts.js("usb", "list", "usbvm")["devices"]}
+    assert v["46f4:0001"] == (False, "usbvm may not have USB storage (usb-storage = deny in its policy)"), v
+    assert not v["0409:55aa"][0], v
+    ts.ok("set", "usbvm", "policy.usb-storage=allow")
+    assert {d["id"]: d["allowed"] for d in ts.js("usb", "list", "usbvm")["devices"]}["46f4:0001"]
+    ts.ok("delete", "usbvm")
 
 
 def usb_host_policy(ts):
