@@ -73,6 +73,8 @@ static void put_policy(struct out *o, const struct vmdef_policy *p)
 	bool max = p->clip_max != SHOJI_CLIPBOARD_MAX;
 	char usb[1024];
 	int usb_len = usb_policy_format(&p->usb, usb, sizeof(usb));
+	if (usb_len < 0) /* cannot be: the lists were bounded when parsed; written, they would be cut */
+		o->overflow = true;
 	if (!out && !in && !max && usb_len <= 0)
 		return;
 	put(o, "\n[policy]\n");

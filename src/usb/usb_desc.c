@@ -46,7 +46,9 @@ static size_t walk_config(const uint8_t *p, size_t left, struct usb_device_info 
 		uint8_t len = p[off];
 		if (len < 2 || len > total - off)
 			return 0;
-		if (p[off + 1] == DT_INTERFACE && len >= IFACE_LEN)
+		if (p[off + 1] == DT_INTERFACE && len < IFACE_LEN)
+			return 0; /* an interface that does not say its class: not to be judged */
+		if (p[off + 1] == DT_INTERFACE)
 			add_iface(d, value, p + off);
 		off += len;
 	}

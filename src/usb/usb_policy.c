@@ -74,14 +74,15 @@ static int parse_id(const char *s, struct usb_rule *r, struct err *e)
 	return 0;
 }
 
-/* One number 1..255 of at most 3 digits at *s, then `sep` or the end; *s moves past both. */
+/* One number 1..255 at *s, written as sysfs writes it (no leading zero: rules match by the name),
+ * then `sep` or the end; *s moves past both. */
 static bool port_number(const char **s, char sep)
 {
 	const char *p = *s;
 	unsigned v = 0, digits = 0;
 	while (isdigit((unsigned char)*p) && digits < 4)
 		v = v * 10 + (unsigned)(*p++ - '0'), digits++;
-	if (digits == 0 || digits > 3 || v == 0 || v > 255 || (*p && *p != sep) || (*p == sep && !p[1]))
+	if (digits == 0 || digits > 3 || v == 0 || v > 255 || **s == '0' || (*p && *p != sep) || (*p == sep && !p[1]))
 		return false;
 	*s = *p ? p + 1 : p;
 	return true;
@@ -131,7 +132,7 @@ int usb_rules_parse(const char *value, struct usb_rules *out, struct err *e)
 	if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf))
 		return err_set(e, "the list is too long; give at most %d rules", USB_MAX_RULES);
 	struct usb_rules rs = {0};
-	char *save = NULL;
+	char *save = NULL, back[USB_RULES_TEXT_MAX + 64];
 	for (char *w = strtok_r(buf, " ,", &save); w; w = strtok_r(NULL, " ,", &save)) {
 		if (strcmp(w, "none") == 0 && rs.n == 0 && !strtok_r(NULL, " ,", &save))
 			break;
@@ -141,6 +142,9 @@ int usb_rules_parse(const char *value, struct usb_rules *out, struct err *e)
 			return -1;
 		rs.n++;
 	}
+	if (usb_rules_format(&rs, back, sizeof(back)) < 0 || strlen(back) > USB_RULES_TEXT_MAX)
+		return err_set(e, "the list is longer than %d characters as written back; give fewer rules",
+			       USB_RULES_TEXT_MAX);
 	*out = rs;
 	return 0;
 }
@@ -160,15 +164,15 @@ void usb_rule_format(const struct usb_rule *r, char *buf, size_t size)
 		snprintf(buf, size, "port:%s", r->port);
 }
 
-void usb_rules_format(const struct usb_rules *r, char *buf, size_t size)
+int usb_rules_format(const struct usb_rules *r, char *buf, size_t size)
 {
-	size_t used = 0;
-	snprintf(buf, size, "none");
+	size_t used = (size_t)snprintf(buf, size, "%s", r->n ? "" : "none");
 	for (unsigned i = 0; i < r->n && used < size; i++) {
 		char w[64];
 		usb_rule_format(&r->rule[i], w, sizeof(w));
 		used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? " " : "", w);
 	}
+	return used < size ? 0 : -1;
 }
 
 static int parse_choice(const char *value, const char *a, const char *b, int *out, struct err *e, const char *key)
@@ -229,9 +233,9 @@ int usb_policy_apply(struct usb_policy *p, const char *key, const char *value, b
 
 int usb_policy_format(const struct usb_policy *p, char *buf, size_t size)
 {
-	char allow[USB_MAX_RULES * 24], deny[USB_MAX_RULES * 24];
-	usb_rules_format(&p->allow, allow, sizeof(allow));
-	usb_rules_format(&p->deny, deny, sizeof(deny));
+	char allow[USB_RULES_TEXT_MAX + 1], deny[USB_RULES_TEXT_MAX + 1];
+	if (usb_rules_format(&p->allow, allow, sizeof(allow)) < 0 || usb_rules_format(&p->deny, deny, sizeof(deny)) < 0)
+		return -1;
 	const char *storage[] = {[USB_ALLOW] = "allow", [USB_DENY] = "deny"};
 	const char *autoattach[] = {[USB_AUTO_NO] = "no", [USB_AUTO_FOCUSED] = "focused"};
 	size_t n = 0;
@@ -290,13 +294,20 @@ static const struct usb_rule *deny_names(const struct usb_rules *rs, const struc
 	return r;
 }
 
-/* Whether an allow list names d: an id or port rule, or every interface's class listed. */
+bool usb_dev_class_neutral(uint8_t cls)
+{
+	return cls == USB_CLASS_PER_IFACE || cls == USB_CLASS_MISC;
+}
+
+/* Whether an allow list names d: an id or port rule, or every class it has listed (each
+ * interface's, and the device's own unless it is neutral). */
 static bool allow_names(const struct usb_rules *rs, const struct usb_device_info *d)
 {
 	if (match_device(rs, d))
 		return true;
-	if (d->n_ifaces == 0)
-		return lists_class(rs, d->dev_class);
+	if (d->n_ifaces == 0 || !usb_dev_class_neutral(d->dev_class))
+		if (!lists_class(rs, d->dev_class))
+			return false;
 	for (unsigned i = 0; i < d->n_ifaces; i++)
 		if (!lists_class(rs, d->ifaces[i].cls))
 			return false;

@@ -23,10 +23,11 @@
 #include "../common/err.h"
 #include "../common/limits.h"
 
-#define USB_PORT_MAX   32 /* "B-P.P.P.P.P.P.P" and its NUL with room to spare */
-#define USB_NAME_MAX   64 /* a string descriptor as shown, NUL included */
-#define USB_MAX_IFACES 64 /* interfaces kept across every configuration and alternate setting */
-#define USB_MAX_RULES  SHOJI_USB_MAX_RULES
+#define USB_PORT_MAX       32 /* "B-P.P.P.P.P.P.P" and its NUL with room to spare */
+#define USB_NAME_MAX       64 /* a string descriptor as shown, NUL included */
+#define USB_MAX_IFACES     64 /* interfaces kept across every configuration and alternate setting */
+#define USB_MAX_RULES      SHOJI_USB_MAX_RULES
+#define USB_RULES_TEXT_MAX 160 /* a list as written back, so that "usb-allow = LIST" fits a definition's line */
 
 enum {
 	USB_CLASS_PER_IFACE = 0x00,
@@ -35,6 +36,7 @@ enum {
 	USB_CLASS_HID = 0x03,
 	USB_CLASS_STORAGE = 0x08,
 	USB_CLASS_HUB = 0x09,
+	USB_CLASS_MISC = 0xef,
 };
 
 struct usb_iface {
@@ -86,11 +88,13 @@ struct usb_policy {
 
 /* Parses one rule word ("class:storage", "id:046d:c52b", "port:1-2"). */
 int usb_rule_parse(const char *word, struct usb_rule *out, struct err *e);
-/* Parses a list of rule words separated by spaces or commas; "none" is the empty list. */
+/* Parses a list of rule words separated by spaces or commas; "none" is the empty list. A list
+ * longer than USB_RULES_TEXT_MAX characters as written back is refused. */
 int usb_rules_parse(const char *value, struct usb_rules *out, struct err *e);
-/* Writes a rule (or a list, words separated by one space; "none" when empty) as it parses. */
+/* Writes a rule (or a list, words separated by one space; "none" when empty) as it parses; the
+ * list -1 when it does not fit in size. */
 void usb_rule_format(const struct usb_rule *r, char *buf, size_t size);
-void usb_rules_format(const struct usb_rules *r, char *buf, size_t size);
+int usb_rules_format(const struct usb_rules *r, char *buf, size_t size);
 
 /* Applies one key (usb-allow, usb-deny, usb-storage, usb-auto); an empty value unsets it. *known
  * false (no error) for any other key, so that a caller can offer its own; -1 with an error
@@ -106,6 +110,9 @@ bool usb_port_ok(const char *s);
 
 /* A class's name ("storage") or NULL for a class with none. */
 const char *usb_class_name(uint8_t cls);
+/* Whether a device's own class says nothing beyond its interfaces': 0 (defined per interface) or
+ * 0xef (miscellaneous: composite). Any other class of a device is judged as an interface's is. */
+bool usb_dev_class_neutral(uint8_t cls);
 /* Whether any interface of d (or, with none, the device itself) is of class cls. */
 bool usb_device_has_class(const struct usb_device_info *d, uint8_t cls);
 

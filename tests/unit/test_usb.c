@@ -24,7 +24,8 @@ static struct usb_device_info device(uint16_t vid, uint16_t pid, const char *por
 	return d;
 }
 
-static const uint8_t storage_c[] = {0x08}, kbd_c[] = {0x03}, headset_c[] = {0x01, 0x01, 0x03}, serial_c[] = {0xff};
+static const uint8_t audio_c[] = {0x01}, storage_c[] = {0x08}, kbd_c[] = {0x03}, headset_c[] = {0x01, 0x01, 0x03},
+		     serial_c[] = {0xff};
 #define DEV(vid, pid, port, c) device(vid, pid, port, c, sizeof(c))
 
 static struct usb_policy policy(const char *const *kv)
@@ -72,6 +73,8 @@ static void test_rules_parse(void **state)
 		{"port:1-1.2.3.4.5.6.7.8", "not a port"},
 		{"port:a-1", "not a port"},
 		{"port:1-0001", "not a port"},
+		{"port:1-02", "not a port"},
+		{"port:01-2", "not a port"},
 		{"usb:all", "not a USB rule"},
 		{"none class:hid", "not a USB rule"},
 	};
@@ -85,6 +88,12 @@ static void test_rules_parse(void **state)
 		strcat(many, "class:hid ");
 	assert_int_equal(usb_rules_parse(many, &rs, &e), -1);
 	assert_contains(e.msg, "more than 16 rules");
+	/* 16 long port rules do not fit a definition's line: refused, never cut when written back. */
+	many[0] = '\0';
+	for (int i = 0; i < USB_MAX_RULES; i++)
+		strcat(many, "port:110-100.100.100 ");
+	assert_int_equal(usb_rules_parse(many, &rs, &e), -1);
+	assert_contains(e.msg, "longer than 160 characters");
 }
 
 static void test_policy_keys(void **state)
@@ -185,6 +194,15 @@ static void test_decisions(void **state)
 	assert_false(v.allowed);
 	assert_string_equal(v.why, "the host's usb-deny names it (class:vendor)");
 
+	/* The device's own class counts beside its interfaces', unless it is 0 or 0xef (composite). */
+	struct usb_device_info radio_audio = DEV(0x2222, 0x0001, "1-7", (const uint8_t[]){0x01});
+	radio_audio.dev_class = 0xe0;
+	assert_false(usb_policy_decide(&audio, NULL, "media", &radio_audio).allowed);
+	struct usb_policy audio_radio = policy((const char *const[]){"usb-allow", "class:audio class:wireless", NULL});
+	assert_true(usb_policy_decide(&audio_radio, NULL, "media", &radio_audio).allowed);
+	radio_audio.dev_class = 0xef;
+	assert_true(usb_policy_decide(&audio, NULL, "media", &radio_audio).allowed);
+
 	/* A device with more interfaces than are kept is not judged on part of them. */
 	struct usb_device_info big = DEV(0x1111, 0x2222, "1-6", serial_c);
 	big.ifaces_truncated = true;
@@ -272,6 +290,15 @@ static void test_descriptors(void **state)
 	assert_int_equal(d.n_ifaces, 1); /* the interface read before it */
 	b.b[18 + 9 + 9] = 200;
 	assert_int_equal(usb_desc_parse(b.b, b.n, &d, &e), 0);
+	assert_true(d.ifaces_truncated);
+	/* An interface descriptor too short to say its class (8 bytes: a HID one, say). */
+	struct blob shorty = {0};
+	put_device(&shorty, 1, 2, 0, 1);
+	put_config(&shorty, 1, audio_c, 1);
+	const uint8_t hid8[8] = {8, 4, 1, 0, 0, 0x03, 0, 0};
+	put(&shorty, hid8, sizeof(hid8));
+	shorty.b[18 + 2] += 8; /* the configuration's total length takes it in */
+	assert_int_equal(usb_desc_parse(shorty.b, shorty.n, &d, &e), 0);
 	assert_true(d.ifaces_truncated);
 	/* More interfaces than are kept. */
 	struct blob many = {0};

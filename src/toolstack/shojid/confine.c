@@ -1,10 +1,12 @@
 /* confine: how a child of shojid that reads what others control (an image job, the USB scan)
- * gives up root before it reads a byte: it dies with shojid, becomes the identity it was given
- * with only the groups it was given (or keeps shojid's where none is), sets no_new_privs, and
+ * gives up root before it reads a byte: its standard descriptors go to /dev/null, it becomes the
+ * identity it was given with only the groups it was given (or keeps shojid's where none is), dies
+ * with shojid (set after the change of uid, which would clear it), sets no_new_privs, and
  * installs a system-call allow-list: file I/O by path and descriptor, memory, time; no socket,
  * exec, ptrace, kill or namespace. A caller may add calls its work needs (the scan's directory
  * reading). Runs in the child, after fork. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -41,14 +43,34 @@ static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n)
 	return 0;
 }
 
+/* Standard input and output to /dev/null, so the child cannot write shojid's log (its journal);
+ * standard error too, except in a sanitized build, whose reports must be heard. */
+static void quiet_std_fds(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return;
+	dup2(null, 0);
+	dup2(null, 1);
+	if (!SHOJI_SANITIZED)
+		dup2(null, 2);
+	if (null > 2)
+		close(null);
+}
+
 int confine_child(const char *what, const struct jail_id *id, const gid_t *groups, unsigned ngroups,
 		  const char *const *extra, size_t nextra, struct err *e)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pid_t parent = getppid();
+	quiet_std_fds();
 	if (id &&
 	    (setgroups(ngroups, groups) < 0 || setresgid(id->gid, id->gid, id->gid) < 0 ||
 	     setresuid(id->uid, id->uid, id->uid) < 0))
 		return err_errno(e, errno, "%s: cannot become uid %u", what, (unsigned)id->uid);
+	/* After the change of uid, which clears it; and if shojid went before it was set, now. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_errno(e, errno, "%s: cannot set no_new_privs", what);
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);

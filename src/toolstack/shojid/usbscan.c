@@ -22,6 +22,7 @@
 #include "daemon.h"
 
 #define USBSCAN_TIMEOUT_MS 3000
+#define USBSCAN_EXIT_MS    500 /* after its answer, to end by itself */
 
 struct scan_result {
 	int32_t ok; /* 1: n records follow; 0: msg says why */
@@ -75,8 +76,11 @@ static size_t read_until_eof(int fd, void *buf, size_t cap, bool *timed_out)
 	for (;;) {
 		long long left = deadline - now_ms();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (left <= 0 || (poll(&p, 1, (int)left) == 0)) {
-			*timed_out = true;
+		int ready = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0) {
+			*timed_out = ready == 0;
 			return got;
 		}
 		ssize_t r = read(fd, (char *)buf + got, cap - got);
@@ -98,29 +102,57 @@ static bool printable(const char *s, size_t size)
 	return true;
 }
 
-/* A record from the child is believed only as far as these checks go. */
-static bool record_ok(const struct usb_device_info *d)
+/* A record from the child is believed only as far as these checks go: a port's name, not one
+ * seen before; names NUL-terminated and printable; counts within bounds; a flag 0 or 1 (read as
+ * a byte: any other value in a bool is undefined). */
+static bool record_ok(const struct usb_device_info *d, const struct usb_device_info *kept, unsigned nkept)
 {
-	return printable(d->port, sizeof(d->port)) && usb_port_ok(d->port) &&
-		printable(d->manufacturer, sizeof(d->manufacturer)) && printable(d->product, sizeof(d->product)) &&
-		d->n_ifaces <= USB_MAX_IFACES;
+	uint8_t flag;
+	memcpy(&flag, &d->ifaces_truncated, 1);
+	if (!printable(d->port, sizeof(d->port)) || !usb_port_ok(d->port) || flag > 1 ||
+	    !printable(d->manufacturer, sizeof(d->manufacturer)) || !printable(d->product, sizeof(d->product)) ||
+	    d->n_ifaces > USB_MAX_IFACES)
+		return false;
+	for (unsigned i = 0; i < nkept; i++)
+		if (strcmp(kept[i].port, d->port) == 0)
+			return false;
+	return true;
 }
 
 static int take(const struct scan_result *r, size_t got, struct usb_device_info *out, unsigned cap, unsigned *n,
 		struct err *e)
 {
 	size_t head = offsetof(struct scan_result, dev);
-	if (got >= 8 && r->ok == 0)
-		return err_set(e, "%.*s", (int)strnlen(r->msg, sizeof(r->msg)), r->msg);
-	if (got < head || r->ok != 1 || r->n > USB_MAX_DEVICES || got != head + r->n * sizeof(r->dev[0]))
+	if (got >= head && r->ok == 0) /* the child's words, shown only if printable */
+		return printable(r->msg, sizeof(r->msg)) ? err_set(e, "%s", r->msg)
+							 : err_set(e, "the USB scan failed; see shojid's log");
+	if (got < head || r->ok != 1 || r->n > USB_MAX_DEVICES || got != head + r->n * sizeof(r->dev[0])) {
+		log_warn("USB scan: its answer is malformed (%zu bytes)", got);
 		return err_set(e, "the USB scan's answer is malformed; see shojid's log");
+	}
 	*n = 0;
 	for (unsigned i = 0; i < r->n && *n < cap; i++)
-		if (record_ok(&r->dev[i]))
+		if (record_ok(&r->dev[i], out, *n))
 			out[(*n)++] = r->dev[i];
 		else
 			log_warn("USB scan: a device's record failed its checks; left out");
 	return 0;
+}
+
+/* The child's wait status: it has exit_ms to end after closing its pipe (it closes it by
+ * ending), then it is killed; shojid never waits on it without bound. */
+static int reap(pid_t pid, int exit_ms)
+{
+	int status = 0;
+	for (int waited = 0; waited < exit_ms; waited += 5) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(5000);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
 }
 
 int usbscan_run(struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e)
@@ -144,24 +176,27 @@ int usbscan_run(struct usb_device_info *out, unsigned cap, unsigned *n, struct e
 	memset(&r, 0, sizeof(r));
 	size_t got = read_until_eof(fds[0], &r, sizeof(r), &timed_out);
 	close(fds[0]);
-	if (timed_out)
-		kill(pid, SIGKILL);
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	int status = reap(pid, timed_out ? 0 : USBSCAN_EXIT_MS);
 	if (timed_out)
 		return err_set(e, "the USB scan did not end within %d ms; try again", USBSCAN_TIMEOUT_MS);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_warn("USB scan: the child ended with %s %d", WIFSIGNALED(status) ? "signal" : "status",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		return err_set(e, "the USB scan failed; see shojid's log");
+	}
 	return take(&r, got, out, cap, n, e);
 }
 
-/* Each class once, by name where it has one ("storage") or in hex ("e1"). */
+/* Each class once, by name where it has one ("storage") or in hex ("e1"): the interfaces', then
+ * the device's own where it says more than they do. */
 static struct json_object *classes_json(const struct usb_device_info *d)
 {
 	struct json_object *a = json_object_new_array();
 	bool seen[256] = {false};
 	for (unsigned i = 0; i <= d->n_ifaces; i++) {
-		uint8_t c = i < d->n_ifaces ? d->ifaces[i].cls : d->dev_class;
-		if (seen[c] || (i == d->n_ifaces && (c == USB_CLASS_PER_IFACE || d->n_ifaces)))
+		bool dev = i == d->n_ifaces;
+		uint8_t c = dev ? d->dev_class : d->ifaces[i].cls;
+		if (seen[c] || (dev && usb_dev_class_neutral(c) && (c == USB_CLASS_PER_IFACE || d->n_ifaces)))
 			continue;
 		seen[c] = true;
 		char hex[4];
