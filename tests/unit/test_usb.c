@@ -319,7 +319,7 @@ static void test_descriptors(void **state)
 
 static void write_file(const char *dir, const char *name, const void *data, size_t n)
 {
-	char path[512];
+	char path[1024]; /* a directory of up to 512 and a name */
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
