@@ -1233,6 +1233,63 @@ def usb_list_real(ts):
     ts.ok("delete", "usbvm")
 
 
+def sysfs_write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def test_usbip_over_vsock(ts):
+    # The way a USB device is to reach a VM, shown end to end with the harness's stick: the
+    # host kernel's usbip-host serves it on a vsock connection the guest opened, and the guest's
+    # vhci-hcd takes it (guest/usbip_attach.c); the guest reads the stick's first bytes. shojid
+    # does not assign devices yet: the test does the host's part itself. When the VM ends, the
+    # device is free again, and it goes back to the host's own driver.
+    if not ts.real:
+        raise Skip("needs the harness machine's USB stick and a guest")
+    stick = {d["id"]: d for d in ts.js("usb", "list")["devices"]}.get("46f4:0001")
+    if not stick or not os.path.isdir("/sys/bus/usb/drivers/usbip-host") or not os.path.exists("/dev/vhost-vsock"):
+        raise Skip("no harness USB stick, usbip-host or /dev/vhost-vsock here")
+    port, dev = stick["port"], "/sys/bus/usb/devices/" + stick["port"]
+    devid = stick["bus"] << 16 | stick["device"]
+    speed = {"1.5": 1, "12": 2, "480": 3}[open(dev + "/speed").read().strip()]
+    host_driver = os.path.basename(os.readlink(dev + "/driver"))
+    sysfs_write("/sys/bus/usb/drivers/usbip-host/match_busid", f"add {port}")
+    sysfs_write(dev + "/driver/unbind", port)
+    sysfs_write("/sys/bus/usb/drivers/usbip-host/bind", port)
+    listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    listener.bind((socket.VMADDR_CID_ANY, 5960))
+    listener.listen(1)
+    conns = []
+
+    def serve():
+        c, _ = listener.accept()
+        conns.append(c)
+        sysfs_write(dev + "/usbip_sockfd", str(c.fileno()))
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        ts.ok("create", "usbip", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"),
+              "--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M",
+              "--vsock", str(4000 + os.getpid() % 100000), "--cmdline",
+              f"console=ttyS0 quiet shoji.action=usbip shoji.name=usbip shoji.usbip={devid}:{speed}")
+        ts.ok("start", "usbip")
+        wait_until(lambda: "usbip-done" in ts.serial("usbip"), ts.boot_timeout, "the guest's read of the stick")
+        line = re.search(r"usbip read (.*)", ts.serial("usbip"))[1]
+        assert line.startswith("shoji-usb-stick after "), ts.serial("usbip")[-1500:]
+        print(f"note: USB stick attached over vsock, its disk visible in the guest {line.split()[-1]} later")
+        wait_until(lambda: ts.vm("usbip")["state"] == "stopped", 60, "the guest powers off")
+        wait_until(lambda: open(dev + "/usbip_status").read().strip() == "1", 30, "the device free again")
+    finally:
+        listener.close()
+        for c in conns:
+            c.close()
+        sysfs_write("/sys/bus/usb/drivers/usbip-host/unbind", port)
+        sysfs_write("/sys/bus/usb/drivers/usbip-host/match_busid", f"del {port}")
+        sysfs_write("/sys/bus/usb/drivers_probe", port)
+    assert os.path.basename(os.readlink(dev + "/driver")) == host_driver, "not back with the host's driver"
+    ts.ok("delete", "usbip")
+
+
 def usb_host_policy(ts):
     # The host's default policy (--usb-policy) holds where a VM says nothing; the VM's word
     # wins; a file others may write, or a bad line, is refused naming the file and the fix.
@@ -1339,7 +1396,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
          test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards,
-         test_usb_list, test_passt_uplink]
+         test_usb_list, test_usbip_over_vsock, test_passt_uplink]
 
 
 def parse_args(needs, flags=()):
