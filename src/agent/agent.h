@@ -1,7 +1,8 @@
 /* shoji-agent: the guest's side of the agent protocol (common/agent_proto.h). It listens on
  * vsock port AGENT_VSOCK_PORT, takes one connection at a time from the host (CID 2: the VM's
  * monitor), and answers: guest info, power-off and reboot, the wall clock set after a pause or
- * a host suspend, the display resized, the clipboard read or written. The host side is not
+ * a host suspend, the display resized, the clipboard read or written. It also takes the USB
+ * devices the host gives the VM (agent_usb.c, on its own port). The host side is not
  * trusted either: every message is framed, bounded and checked before it is acted on.
  *
  * What the guest's desktop does (clipboard, resize, power) is done by commands given on the
@@ -49,6 +50,11 @@ uint32_t agent_caps(const struct agent_config *c);
 void agent_power(const struct agent_config *c, uint8_t what);
 /* The guest's info text (agent_info_parse's format) into buf; its length. */
 uint32_t agent_info_text(char *buf, uint32_t size);
+
+/* agent_usb.c: the listener for USB devices the host gives (common/usbip_handoff.h), or -1 with
+ * a word on stderr (the agent then serves without it); and one connection on it served. */
+int agent_usb_listen(void);
+void agent_usb_serve(int ls);
 
 /* agent_cmd.c: runs cmd through /bin/sh -c with input on its stdin (NULL: /dev/null), its stdout
  * read into a buffer of at most max bytes (*out, *out_len; out NULL: discarded), killed after

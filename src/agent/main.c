@@ -185,20 +185,21 @@ static int take(int ls)
 /* Serves the current connection (peers[0]) and one newcomer (peers[1]), which replaces the
  * current one only once it has shown the token: a host process without it can neither command
  * the guest nor cut the monitor off. */
-static void serve(int ls, const struct agent_config *c)
+static void serve(int ls, int usb_ls, const struct agent_config *c)
 {
 	struct peer peers[2] = {{.fd = -1}, {.fd = -1}};
 	for (;;) {
-		struct pollfd p[3] = {{.fd = ls, .events = POLLIN},
+		struct pollfd p[4] = {{.fd = ls, .events = POLLIN},
 				      {.fd = peers[0].fd, .events = POLLIN},
-				      {.fd = peers[1].fd, .events = POLLIN}};
+				      {.fd = peers[1].fd, .events = POLLIN},
+				      {.fd = usb_ls, .events = POLLIN}};
 		int timeout = -1;
 		for (int i = 0; i < 2; i++)
 			if (peers[i].fd >= 0 && !peers[i].authed) {
 				long left = peers[i].deadline_ms - now_ms();
 				timeout = left > 0 ? (int)left : 0;
 			}
-		if (poll(p, 3, timeout) < 0 && errno != EINTR) {
+		if (poll(p, 4, timeout) < 0 && errno != EINTR) {
 			perror("shoji-agent: poll");
 			exit(1);
 		}
@@ -216,6 +217,8 @@ static void serve(int ls, const struct agent_config *c)
 				fprintf(stderr, "shoji-agent: a host connection did not show the token in time\n");
 				peer_close(&peers[i]);
 			}
+		if (p[3].revents & POLLIN)
+			agent_usb_serve(usb_ls);
 		int fd = (p[0].revents & POLLIN) ? take(ls) : -1;
 		if (fd >= 0) {
 			peer_close(&peers[peers[0].fd < 0 ? 0 : 1]);
@@ -301,6 +304,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "shoji-agent: listening on vsock port %u\n", c.port);
-	serve(ls, &c);
+	serve(ls, agent_usb_listen(), &c);
 	return 0;
 }

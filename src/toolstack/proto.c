@@ -18,6 +18,7 @@ enum field {
 	F_VERSION = 128,
 	F_SNAPSHOT = 256,
 	F_SOURCE = 512,
+	F_DEVICE = 1024,
 };
 
 static const struct {
@@ -57,12 +58,14 @@ static const struct {
 	[PROTO_CLIPBOARD_CLEAR] = {"clipboard-clear", 0, 0},
 	[PROTO_NET] = {"net", 0, 0},
 	[PROTO_USB_LIST] = {"usb-list", 0, F_NAME},
+	[PROTO_USB_ATTACH] = {"usb-attach", F_NAME | F_DEVICE, 0},
+	[PROTO_USB_DETACH] = {"usb-detach", F_DEVICE, 0},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 _Static_assert(NCMDS == PROTO_NCMDS, "every command has its name and fields");
 
-static const char *const field_names[] = {"name",  "definition", "assign",  "timeout",  "follow",
-					  "bytes", "replace",    "version", "snapshot", "source"};
+static const char *const field_names[] = {"name",    "definition", "assign",   "timeout", "follow", "bytes",
+					  "replace", "version",    "snapshot", "source",  "device"};
 
 static const char *const code_names[] = {
 	[PROTO_OK] = "ok",
@@ -166,6 +169,15 @@ static int parse_field(struct proto_request *r, int f, struct json_object *v, st
 		    strlen(s) != (size_t)json_object_get_string_len(v))
 			return err_set(e, "'source' must be under %d bytes, without NUL", PROTO_MAX_SOURCE);
 		strcpy(r->source, s);
+		return 0;
+	}
+	case F_DEVICE: {
+		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		if (!usb_port_ok(s) || strlen(s) >= sizeof(r->device) ||
+		    strlen(s) != (size_t)json_object_get_string_len(v))
+			return err_set(e,
+				       "'device' must be a USB device's port as shoji usb list shows it (1-2, 3-1.4)");
+		strcpy(r->device, s);
 		return 0;
 	}
 	case F_REPLACE:

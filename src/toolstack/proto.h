@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "../common/err.h"
+#include "../usb/usb_policy.h"
 #include "vmdef.h"
 
 #define PROTO_MAX_LINE       (128 * 1024) /* a request line, definition text included */
@@ -52,6 +53,8 @@ enum proto_cmd {
 	PROTO_CLIPBOARD_CLEAR,
 	PROTO_NET,
 	PROTO_USB_LIST,
+	PROTO_USB_ATTACH,
+	PROTO_USB_DETACH,
 	PROTO_NCMDS
 };
 
@@ -84,6 +87,7 @@ struct proto_request {
 	int version;                       /* template-commit: the version template-begin gave */
 	char snapshot[VMDEF_NAME_MAX + 1]; /* snapshot-*: its name (create: empty for an automatic one) */
 	char source[PROTO_MAX_SOURCE];     /* template-commit */
+	char device[USB_PORT_MAX];         /* usb-attach, usb-detach: a USB device's port (usb_port_ok) */
 };
 
 /* Parses one request line (len bytes, no newline). On error, *code says which kind. */

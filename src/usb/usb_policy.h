@@ -52,6 +52,7 @@ struct usb_device_info {
 	unsigned busnum, devnum; /* the host's numbers for it now (they change when it is plugged again) */
 	uint16_t vid, pid;
 	uint8_t dev_class;
+	uint8_t speed; /* the kernel's enum usb_device_speed (1 low .. 6 super+), 0 unknown */
 	char manufacturer[USB_NAME_MAX], product[USB_NAME_MAX];
 	struct usb_iface ifaces[USB_MAX_IFACES];
 	unsigned n_ifaces;

@@ -57,6 +57,25 @@ static unsigned read_number(int dirfd, const char *file)
 	return v > 0xffff ? 0 : (unsigned)v;
 }
 
+/* The speed sysfs gives in Mbit/s ("1.5", "12", "480", "5000", "10000", "20000") as the
+ * kernel's enum usb_device_speed; 0 for anything else. */
+static uint8_t read_speed(int dirfd)
+{
+	static const struct {
+		const char *text;
+		uint8_t speed;
+	} speeds[] = {{"1.5", 1}, {"12", 2}, {"480", 3}, {"5000", 5}, {"10000", 6}, {"20000", 6}};
+	uint8_t buf[16];
+	ssize_t n = read_at(dirfd, "speed", buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	for (size_t i = 0; i < sizeof(speeds) / sizeof(speeds[0]); i++)
+		if (strcmp((const char *)buf, speeds[i].text) == 0)
+			return speeds[i].speed;
+	return 0;
+}
+
 /* One device's directory: -1 when its descriptors cannot be read (it left). */
 static int read_device(int dirfd, const char *port, struct usb_device_info *d)
 {
@@ -76,6 +95,7 @@ static int read_device(int dirfd, const char *port, struct usb_device_info *d)
 		d->ifaces_truncated = true;
 	d->busnum = read_number(fd, "busnum");
 	d->devnum = read_number(fd, "devnum");
+	d->speed = read_speed(fd);
 	read_name(fd, "manufacturer", d->manufacturer);
 	read_name(fd, "product", d->product);
 	close(fd);

@@ -1238,56 +1238,76 @@ def sysfs_write(path, text):
         f.write(text)
 
 
-def test_usbip_over_vsock(ts):
-    # The way a USB device is to reach a VM, shown end to end with the harness's stick: the
-    # host kernel's usbip-host serves it on a vsock connection the guest opened, and the guest's
-    # vhci-hcd takes it (guest/usbip_attach.c); the guest reads the stick's first bytes. shojid
-    # does not assign devices yet: the test does the host's part itself. When the VM ends, the
-    # device is free again, and it goes back to the host's own driver.
-    if not ts.real:
-        raise Skip("needs the harness machine's USB stick and a guest")
-    stick = {d["id"]: d for d in ts.js("usb", "list")["devices"]}.get("46f4:0001")
-    if not stick or not os.path.isdir("/sys/bus/usb/drivers/usbip-host") or not os.path.exists("/dev/vhost-vsock"):
-        raise Skip("no harness USB stick, usbip-host or /dev/vhost-vsock here")
-    port, dev = stick["port"], "/sys/bus/usb/devices/" + stick["port"]
-    devid = stick["bus"] << 16 | stick["device"]
-    speed = {"1.5": 1, "12": 2, "480": 3}[open(dev + "/speed").read().strip()]
-    host_driver = os.path.basename(os.readlink(dev + "/driver"))
-    sysfs_write("/sys/bus/usb/drivers/usbip-host/match_busid", f"add {port}")
-    sysfs_write(dev + "/driver/unbind", port)
-    sysfs_write("/sys/bus/usb/drivers/usbip-host/bind", port)
-    listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    listener.bind((socket.VMADDR_CID_ANY, 5960))
-    listener.listen(1)
-    conns = []
+def usb_attach_errors(ts):
+    # What an attach or a detach refuses before any device moves, each with its fix.
+    ts.create("usbvm3", action="tick")
+    ts.status(4, "usb", "attach", "usbvm3", "1-2", words=["'usbvm3' is not running", "start it first"])
+    ts.status(3, "usb", "attach", "nosuchvm", "1-2", words=["nosuchvm"])
+    ts.status(2, "usb", "attach", "usbvm3", "1-02", words=["port"])
+    ts.status(2, "usb", "attach", "usbvm3", words=["attach VM DEVICE"])
+    ts.status(4, "usb", "detach", "1-2", words=["1-2 is not attached to a VM"])
+    ts.ok("start", "usbvm3")
+    if not ts.real:  # the stand-in monitor runs without a vsock device
+        ts.status(4, "usb", "attach", "usbvm3", "1-2", words=["no vsock device", "vsock-cid=auto"])
+    ts.ok("kill", "usbvm3")
+    ts.ok("delete", "usbvm3")
 
-    def serve():
-        c, _ = listener.accept()
-        conns.append(c)
-        sysfs_write(dev + "/usbip_sockfd", str(c.fileno()))
-    server = threading.Thread(target=serve, daemon=True)
-    server.start()
-    try:
-        ts.ok("create", "usbip", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"),
-              "--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M",
-              "--vsock", str(4000 + os.getpid() % 100000), "--cmdline",
-              f"console=ttyS0 quiet shoji.action=usbip shoji.name=usbip shoji.usbip={devid}:{speed}")
-        ts.ok("start", "usbip")
-        wait_until(lambda: "usbip-done" in ts.serial("usbip"), ts.boot_timeout, "the guest's read of the stick")
-        line = re.search(r"usbip read (.*)", ts.serial("usbip"))[1]
-        assert line.startswith("shoji-usb-stick after "), ts.serial("usbip")[-1500:]
-        print(f"note: USB stick attached over vsock, its disk visible in the guest {line.split()[-1]} later")
-        wait_until(lambda: ts.vm("usbip")["state"] == "stopped", 60, "the guest powers off")
-        wait_until(lambda: open(dev + "/usbip_status").read().strip() == "1", 30, "the device free again")
-    finally:
-        listener.close()
-        for c in conns:
-            c.close()
-        sysfs_write("/sys/bus/usb/drivers/usbip-host/unbind", port)
-        sysfs_write("/sys/bus/usb/drivers/usbip-host/match_busid", f"del {port}")
-        sysfs_write("/sys/bus/usb/drivers_probe", port)
-    assert os.path.basename(os.readlink(dev + "/driver")) == host_driver, "not back with the host's driver"
-    ts.ok("delete", "usbip")
+
+def stick_on_host_driver(port):
+    # the device with the kernel's generic USB driver, its interface with usb-storage
+    def driver(d):
+        return os.path.basename(os.readlink(d + "/driver")) if os.path.exists(d + "/driver") else None
+    dev = "/sys/bus/usb/devices/" + port
+    return driver(dev) == "usb" and driver(f"{dev}/{port}:1.0") == "usb-storage"
+
+
+def test_usb_attach(ts):
+    # shoji usb attach gives the harness's stick to a running VM: shojid binds it to the host
+    # kernel's usbip-host and hands the guest's agent a vsock connection, which the agent gives
+    # to vhci-hcd; the guest reads the stick's first bytes. A VM whose policy denies storage is
+    # refused (an event says so); detach, and killing the VM, give the stick back to the host's
+    # usb-storage driver.
+    usb_attach_errors(ts)
+    if not ts.real:
+        raise Skip("needs the harness machine's USB stick and a guest (only the errors were checked)")
+    stick = {d["id"]: d for d in ts.js("usb", "list")["devices"]}.get("46f4:0001")
+    if not stick or not os.path.exists("/dev/vhost-vsock"):
+        raise Skip("no harness USB stick or /dev/vhost-vsock here")
+    port = stick["port"]
+    assert stick_on_host_driver(port), "the stick is not with usb-storage to begin with"
+    ts.create("usbvm", action="usbwatch")
+    ts.ok("set", "usbvm", "vsock-cid=auto", "policy.usb-storage=deny")
+    ts.ok("start", "usbvm")
+    wait_until(lambda: ts.vm("usbvm").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent ready")
+    ts.status(8, "usb", "attach", "usbvm", port, words=["usbvm may not have USB storage", "usb-storage"])
+    assert any(e[0] == "usb-refused" and port in e[1] for e in events(ts, "usbvm")), events(ts, "usbvm")
+    assert stick_on_host_driver(port), "a refused device left its host driver"
+    ts.ok("set", "usbvm", "policy.usb-storage=allow")
+    t0 = time.monotonic()
+    ts.ok("usb", "attach", "usbvm", port)
+    attach_s = time.monotonic() - t0
+    wait_until(lambda: "usb disk " in ts.serial("usbvm"), 90, "the stick's disk in the guest")
+    seen = time.monotonic() - t0
+    line = re.search(r"usb disk (.*)", ts.serial("usbvm"))[1]
+    assert line.startswith("shoji-usb-stick after"), ts.serial("usbvm")[-1500:]
+    print(f"note: shoji usb attach took {attach_s:.2f} s; the disk was visible in the guest {seen:.1f} s after it began")
+    holders = {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}
+    assert holders[port] == "usbvm", holders
+    ts.status(4, "usb", "attach", "usbvm", port, words=["already attached", f"shoji usb detach {port}"])
+    ts.ok("usb", "detach", port)
+    wait_until(lambda: "usb disk gone" in ts.serial("usbvm"), 60, "the disk gone from the guest")
+    wait_until(lambda: stick_on_host_driver(port), 30, "the stick back with usb-storage")
+    assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[port] == "host"
+    ts.ok("usb", "attach", "usbvm", port)  # again, then the VM is killed while it holds it
+    wait_until(lambda: ts.serial("usbvm").count("usb disk shoji-usb-stick") == 2, 90, "the stick again")
+    ts.ok("kill", "usbvm")
+    wait_until(lambda: stick_on_host_driver(port), 30, "the stick back with usb-storage after the kill")
+    ev = events(ts, "usbvm")
+    kinds = [e[0] for e in ev if e[0].startswith("usb-")]
+    assert kinds == ["usb-refused", "usb-attach", "usb-detach", "usb-attach", "usb-detach"], ev
+    assert "detached on request" in [e for e in ev if e[0] == "usb-detach"][0][1], ev
+    assert "the VM stopped" in [e for e in ev if e[0] == "usb-detach"][1][1], ev
+    ts.ok("delete", "usbvm")
 
 
 def usb_host_policy(ts):
@@ -1396,7 +1416,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
          test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
          test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards,
-         test_usb_list, test_usbip_over_vsock, test_passt_uplink]
+         test_usb_list, test_usb_attach, test_passt_uplink]
 
 
 def parse_args(needs, flags=()):

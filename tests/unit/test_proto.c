@@ -56,6 +56,13 @@ static void test_good_requests(void **state)
 	proto_request_free(&r);
 	assert_int_equal(parse("{\"cmd\":\"usb-list\"}", &r, &code, &e), 0);
 	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"usb-attach\",\"name\":\"work\",\"device\":\"3-1.4\"}", &r, &code, &e), 0);
+	assert_int_equal(r.cmd, PROTO_USB_ATTACH);
+	assert_string_equal(r.device, "3-1.4");
+	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"usb-detach\",\"device\":\"1-2\"}", &r, &code, &e), 0);
+	assert_string_equal(r.device, "1-2");
+	proto_request_free(&r);
 	assert_int_equal(parse("  {\"cmd\":\"logs\",\"name\":\"a\",\"bytes\":100}  ", &r, &code, &e), 0);
 	assert_int_equal(r.bytes, 100);
 	proto_request_free(&r);
@@ -134,6 +141,10 @@ static void test_hostile_requests(void **state)
 	EXPECT("{\"cmd\":\"logs\",\"name\":\"a\",\"bytes\":10000000}", "from 0 to");
 	EXPECT("{\"cmd\":\"events\",\"follow\":1}", "true or false");
 	EXPECT("{\"cmd\":\"usb-list\",\"follow\":true}", "takes no field 'follow'");
+	EXPECT("{\"cmd\":\"usb-attach\",\"name\":\"a\"}", "device");
+	EXPECT("{\"cmd\":\"usb-detach\",\"device\":\"../../x\"}", "a USB device's port");
+	EXPECT("{\"cmd\":\"usb-detach\",\"device\":\"1-2\\u0000\"}", "a USB device's port");
+	EXPECT("{\"cmd\":\"usb-detach\",\"device\":12}", "a USB device's port");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":\"memory=1G\"}", "must be an array");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[]}", "1 to 32 strings");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[1]}", "must hold strings");

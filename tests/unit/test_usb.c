@@ -338,6 +338,9 @@ static void make_device(const char *root, const char *port, const struct blob *b
 	write_file(dir, "devnum", "7\n", 2);
 	if (product)
 		write_file(dir, "product", product, strlen(product));
+	/* a stick at high speed, a keyboard at low, one (1-2.1) at a speed sysfs never writes */
+	const char *speed = strcmp(port, "1-2") == 0 ? "480\n" : strcmp(port, "1-10") == 0 ? "1.5\n" : "480.5\n";
+	write_file(dir, "speed", speed, strlen(speed));
 }
 
 static void test_sysfs_scan(void **state)
@@ -368,6 +371,9 @@ static void test_sysfs_scan(void **state)
 	assert_int_equal(devs[0].vid, 0x0781);
 	assert_int_equal(devs[0].busnum, 1);
 	assert_int_equal(devs[0].devnum, 7);
+	assert_int_equal(devs[0].speed, 3); /* USB_SPEED_HIGH, as vhci-hcd takes it */
+	assert_int_equal(devs[2].speed, 1);
+	assert_int_equal(devs[1].speed, 0);                         /* unknown: an attach refuses it */
 	assert_string_equal(devs[0].product, "?[31mCruzer? Blade"); /* no escape reaches a terminal */
 	assert_string_equal(devs[2].product, "Keyboard");
 	assert_string_equal(devs[1].manufacturer, "");

@@ -323,11 +323,25 @@ static void print_devices(struct json_object *rep)
 
 int cmd_usb(struct cli *c, int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "list") != 0 || argc > 3)
-		return usage_error(argv[0], "say list, or list VM to see what VM's policy lets it have");
-	if (argc == 3 && !vmdef_name_ok(argv[2]))
+	const char *what = argc > 1 ? argv[1] : "";
+	int want = !strcmp(what, "list")  ? (argc == 3 ? 3 : 2)
+		: !strcmp(what, "attach") ? 4
+		: !strcmp(what, "detach") ? 3
+					  : 0;
+	if (!want || argc != want)
+		return usage_error(argv[0],
+				   "say list [VM], attach VM DEVICE or detach DEVICE (DEVICE: a port as "
+				   "shoji usb list shows it, such as 1-2)");
+	const char *vm = !strcmp(what, "detach") ? NULL : argc > 2 ? argv[2] : NULL;
+	const char *port = !strcmp(what, "list") ? NULL : argv[argc - 1];
+	if (vm && !vmdef_name_ok(vm))
 		return usage_error(argv[0], "names are 1 to 32 of A-Z a-z 0-9 . _ -");
-	return simple(c, cli_request("usb-list", argc == 3 ? argv[2] : NULL), print_devices);
+	if (port && !usb_port_ok(port))
+		return usage_error(argv[0], "a device is named by its port as shoji usb list shows it (1-2, 3-1.4)");
+	struct json_object *req = cli_request(port ? (vm ? "usb-attach" : "usb-detach") : "usb-list", vm);
+	if (port)
+		json_object_object_add(req, "device", json_object_new_string(port));
+	return simple(c, req, port ? NULL : print_devices);
 }
 
 /* The guest agent's part of shoji info: its state, then what the guest reported. */

@@ -59,9 +59,10 @@ static const struct command {
 	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
 	{"switch", "NAME", "make the running seat show NAME", cmd_switch},
 	{"net", "", "show the links between VMs' NICs (type = vm) and whether each is up", cmd_net},
-	{"usb", "list [VM]",
+	{"usb", "list [VM] | attach VM DEVICE | detach DEVICE",
 	 "list the host's USB devices (port, vendor:product, every interface class, who holds it);\n"
-	 "       with VM, whether VM's [policy] lets it have each and why not",
+	 "       with VM, whether VM's [policy] lets it have each and why not; attach gives the device\n"
+	 "       at port DEVICE (1-2) to running VM under its policy, detach gives it back to the host",
 	 cmd_usb},
 	{"clipboard", "[status] | copy VM | paste VM | clear",
 	 "move the clipboard between VMs as the seat's chords do (the seat's user or root only):\n"

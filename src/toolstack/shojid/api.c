@@ -357,6 +357,13 @@ static enum api_outcome h_usb_list(struct call *k)
 	return reply_with(k, o);
 }
 
+static enum api_outcome h_usb_move(struct call *k)
+{
+	int r = k->r->cmd == PROTO_USB_ATTACH ? usbassign_attach(k->d, k->r->name, k->r->device, &k->code, &k->e)
+					      : usbassign_detach(k->d, k->c, k->r->device, &k->code, &k->e);
+	return r < 0 ? API_FAILED : reply_with(k, ok_object());
+}
+
 static enum api_outcome h_info(struct call *k)
 {
 	return reply_with(k, do_info(k->d, k->r->name, &k->code, &k->e));
@@ -582,6 +589,8 @@ static const struct command {
 	[PROTO_CLIPBOARD_CLEAR] = {h_clipboard, READS},
 	[PROTO_NET] = {h_net, READS},
 	[PROTO_USB_LIST] = {h_usb_list, READS},
+	[PROTO_USB_ATTACH] = {h_usb_move, ON_VM | READS}, /* no file of the VM is touched */
+	[PROTO_USB_DETACH] = {h_usb_move, READS},         /* its handler checks the holder's owner */
 };
 
 /* A request that would change a VM (or a template) an image job is working on is refused at

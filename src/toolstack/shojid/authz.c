@@ -4,7 +4,8 @@
  * are root's. The seat's user (--seat-user) also sees every VM that has a display and may take
  * their displays (to show them and send them the user's input) and move the clipboard between
  * them (the user's copy and paste), but acts on none it does not own. Nobody else takes a
- * display or moves a clipboard. Main thread. */
+ * display or moves a clipboard. The one check made elsewhere: usb-detach names a device, and
+ * its handler asks authz_owns of the VM that holds it (usbassign.c). Main thread. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,7 +68,8 @@ static enum need need_of(enum proto_cmd cmd)
 	case PROTO_SNAPSHOT_CREATE:
 	case PROTO_SNAPSHOT_LIST:
 	case PROTO_SNAPSHOT_REVERT:
-	case PROTO_SNAPSHOT_DELETE: return NEED_OWNER;
+	case PROTO_SNAPSHOT_DELETE:
+	case PROTO_USB_ATTACH: return NEED_OWNER;
 	case PROTO_EVENTS:
 	case PROTO_USB_LIST: return NEED_OWNER_IF_NAMED;
 	case PROTO_DISPLAY:

@@ -23,6 +23,7 @@
 #define DAEMON_HARD_STOP_MS       5000   /* after "stop", before SIGKILL */
 #define DAEMON_CONTROL_TIMEOUT_MS 3000   /* one control-socket call */
 #define DAEMON_MAX_JOBS           16     /* image jobs running at once */
+#define DAEMON_MAX_USB            32     /* USB devices attached to VMs at once */
 #define USBHOST_DEFAULT           "/etc/shoji/usb.conf"
 
 enum vm_state { VM_STOPPED, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_STOPPING };
@@ -81,6 +82,16 @@ struct clip_hold {
 	double at; /* wall clock of the copy */
 };
 
+/* A USB device attached to a VM (usbassign.c). */
+struct usb_hold {
+	bool used;
+	char port[USB_PORT_MAX];
+	char vm[VMDEF_NAME_MAX + 1];
+	uint16_t vid, pid;
+	unsigned devnum; /* the host's number for it when attached (a replug gives another) */
+	int sock;        /* shojid's copy of the USB/IP connection: its end says the device is let go */
+};
+
 /* An API caller: its connection (the JSON-lines server's) and who it is. */
 struct client {
 	struct jsonl_conn *conn;
@@ -112,6 +123,7 @@ struct daemon {
 	unsigned long long event_seq;
 	struct image_job *jobs[DAEMON_MAX_JOBS];
 	struct clip_hold clip;
+	struct usb_hold usb[DAEMON_MAX_USB];
 };
 
 long long daemon_now_ms(void);
@@ -210,6 +222,22 @@ int usbhost_policy(const struct daemon *d, struct usb_policy *out, bool *have, s
  * descriptors were whole, who holds it) and, with vm, whether that VM's policy lets it have each
  * and why not; NULL with code and e when the scan fails or vm is not known. */
 struct json_object *usbscan_list(struct daemon *d, const char *vm, enum proto_code *code, struct err *e);
+
+/* usbassign.c: USB devices given to VMs and taken back (main thread). An attach holds the
+ * thread at most USBIP_CONNECT_MS + USBIP_ANSWER_MS: it judges the device on a fresh scan under
+ * the VM's policy and the host's (a refusal is an event too), then hands it over; -1 with code
+ * and e when it is not done, and the device is the host's again. */
+int usbassign_attach(struct daemon *d, const char *vm, const char *port, enum proto_code *code, struct err *e);
+/* Takes the device at port back from the VM that holds it (c must own that VM). */
+int usbassign_detach(struct daemon *d, const struct client *c, const char *port, enum proto_code *code, struct err *e);
+/* The VM that holds the device at port, or NULL (the host's). */
+const char *usbassign_holder(struct daemon *d, const char *port);
+/* A VM stopped: every device it held goes back to the host. */
+void usbassign_release_vm(struct daemon *d, const char *vm);
+/* The attached devices' connections, to hear them end (usbassign_io then): how many were put
+ * in fds, who[] their holds. */
+int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
+void usbassign_io(struct daemon *d, struct usb_hold *h);
 
 /* imagejob.c: work on files others control (images, the paths a definition names) run as the
  * VM's jail uid (or another given identity), confined, in a child process, its request parked

@@ -275,11 +275,11 @@ static void autostart(struct daemon *d)
 	vm_each_defined(d, autostart_one, NULL);
 }
 
-enum source { FROM_KEEPER, FROM_JOB };
+enum source { FROM_KEEPER, FROM_JOB, FROM_USB };
 
 static void loop(struct daemon *d)
 {
-	enum { API = 1 + DAEMON_MAX_CLIENTS, ROOM = API + DAEMON_MAX_VMS + DAEMON_MAX_JOBS };
+	enum { API = 1 + DAEMON_MAX_CLIENTS, ROOM = API + DAEMON_MAX_VMS + DAEMON_MAX_JOBS + DAEMON_MAX_USB };
 	struct pollfd fds[ROOM];
 	void *who[ROOM];
 	enum source from[ROOM];
@@ -299,6 +299,8 @@ static void loop(struct daemon *d)
 		}
 		for (int k = image_job_pollfds(d, fds + n, who + n, ROOM - n); k > 0; k--)
 			from[n++] = FROM_JOB;
+		for (int k = usbassign_pollfds(d, fds + n, who + n, ROOM - n); k > 0; k--)
+			from[n++] = FROM_USB;
 		int r = poll(fds, (nfds_t)n, busy ? 50 : 500);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -309,8 +311,10 @@ static void loop(struct daemon *d)
 				continue;
 			if (from[i] == FROM_KEEPER)
 				vm_on_keeper_exit(d, who[i]);
-			else
+			else if (from[i] == FROM_JOB)
 				image_job_io(d, who[i]); /* a job ends only here: who[i] is still it */
+			else
+				usbassign_io(d, who[i]); /* a hold that ended since the poll is let be */
 		}
 		vm_tick(d);
 		image_job_tick(d);

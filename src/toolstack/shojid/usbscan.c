@@ -103,7 +103,7 @@ static bool printable(const char *s, size_t size)
 }
 
 /* A record from the child is believed only as far as these checks go: a port's name, not one
- * seen before; names NUL-terminated and printable; counts within bounds; a flag 0 or 1 (read as
+ * seen before; names NUL-terminated and printable; counts and speed within bounds; a flag 0 or 1 (read as
  * a byte: any other value in a bool is undefined). */
 static bool record_ok(const struct usb_device_info *d, const struct usb_device_info *kept, unsigned nkept)
 {
@@ -111,7 +111,7 @@ static bool record_ok(const struct usb_device_info *d, const struct usb_device_i
 	memcpy(&flag, &d->ifaces_truncated, 1);
 	if (!printable(d->port, sizeof(d->port)) || !usb_port_ok(d->port) || flag > 1 ||
 	    !printable(d->manufacturer, sizeof(d->manufacturer)) || !printable(d->product, sizeof(d->product)) ||
-	    d->n_ifaces > USB_MAX_IFACES)
+	    d->n_ifaces > USB_MAX_IFACES || d->speed > 6)
 		return false;
 	for (unsigned i = 0; i < nkept; i++)
 		if (strcmp(kept[i].port, d->port) == 0)
@@ -219,9 +219,10 @@ static struct json_object *interfaces_json(const struct usb_device_info *d)
 	return a;
 }
 
-static struct json_object *device_json(const struct usb_device_info *d, const struct vmdef *def,
+static struct json_object *device_json(struct daemon *dm, const struct usb_device_info *d, const struct vmdef *def,
 				       const struct usb_policy *host)
 {
+	const char *holder = usbassign_holder(dm, d->port);
 	struct json_object *o = json_object_new_object();
 	char id[16];
 	snprintf(id, sizeof(id), "%04x:%04x", d->vid, d->pid);
@@ -234,7 +235,7 @@ static struct json_object *device_json(const struct usb_device_info *d, const st
 	json_object_object_add(o, "classes", classes_json(d));
 	json_object_object_add(o, "interfaces", interfaces_json(d));
 	json_object_object_add(o, "complete", json_object_new_boolean(!d->ifaces_truncated));
-	json_object_object_add(o, "holder", json_object_new_string("host")); /* no assignment yet */
+	json_object_object_add(o, "holder", json_object_new_string(holder ? holder : "host"));
 	if (def) {
 		struct usb_verdict v = usb_policy_decide(&def->policy.usb, host, def->name, d);
 		json_object_object_add(o, "allowed", json_object_new_boolean(v.allowed));
@@ -263,6 +264,6 @@ struct json_object *usbscan_list(struct daemon *d, const char *vm, enum proto_co
 	}
 	struct json_object *a = json_object_new_array();
 	for (unsigned i = 0; i < n; i++)
-		json_object_array_add(a, device_json(&devs[i], vm ? &def : NULL, vm && have_host ? &host : NULL));
+		json_object_array_add(a, device_json(d, &devs[i], vm ? &def : NULL, vm && have_host ? &host : NULL));
 	return a;
 }

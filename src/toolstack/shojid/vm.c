@@ -642,6 +642,7 @@ void vm_on_keeper_exit(struct daemon *d, struct vm_entry *vm)
 	vm->keeper = vm->monitor = 0;
 	vm->nuses = 0;
 	close_pidfds(vm);
+	usbassign_release_vm(d, vm->name);
 	cgroup_vm_remove(d, vm);
 	vm_save(d, vm);
 	events_add(d, vm->name, event, "%s", vm->last_exit);

@@ -1,0 +1,340 @@
+/* usbassign: which VM holds which USB device, and the moves between the host and a VM
+ * (common/usbip_handoff.h). An attach judges the device as a fresh scan sees it under the VM's
+ * policy and the host's, binds it to the host kernel's usbip-host (taking it from its host
+ * driver), connects from a privileged port to the guest agent's USB port on the VM's vsock CID,
+ * and, once the agent says it takes the device, gives usbip-host that connection. shojid keeps
+ * its own copy of the connection only to hear it end: it never reads from it.
+ *
+ * A device goes back to the host when the user detaches it, when its VM stops, and when its
+ * connection ends (the guest let it go, or the device was unplugged, which usbip-host answers
+ * by closing it): usbip-host lets go of it, and the kernel's probe gives it to its own driver.
+ *
+ * The sysfs files written are the kernel's, under /sys/bus/usb, named by a port that passed
+ * usb_port_ok; nothing a device or a guest wrote is read here (the scan's child reads those).
+ * All on shojid's one thread; an attach holds it at most USBIP_CONNECT_MS + USBIP_ANSWER_MS. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/log.h"
+#include "../../common/usbip_handoff.h"
+#include "../../usb/usb_sysfs.h"
+#include "daemon.h"
+
+#define BUS        "/sys/bus/usb"
+#define STUB       BUS "/drivers/usbip-host"
+#define RELEASE_MS 1000 /* for usbip-host to let go of a device after it was told to */
+
+static int put(const char *file, const char *text, struct err *e)
+{
+	int fd = open(file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
+	int en = errno;
+	if (fd >= 0)
+		close(fd);
+	if (n == (ssize_t)strlen(text))
+		return 0;
+	return e ? err_errno(e, en, "cannot write '%s' to %s", text, file) : -1;
+}
+
+/* A number the kernel keeps in the device's sysfs directory (devnum, usbip_status); -1 when the
+ * device or the file is not there. */
+static long device_number(const char *port, const char *file)
+{
+	char p[128], buf[24];
+	snprintf(p, sizeof(p), BUS "/devices/%s/%s", port, file);
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *end;
+	long v = strtol(buf, &end, 10);
+	return end == buf ? -1 : v;
+}
+
+/* Takes the device at port from usbip-host and lets the kernel find it its own driver; what
+ * fails is logged (a device unplugged meanwhile fails every step, which is no fault). */
+static void give_back(const char *port)
+{
+	char text[USB_PORT_MAX + 8];
+	struct err e;
+	bool here = device_number(port, "devnum") >= 0;
+	snprintf(text, sizeof(text), "del %s", port);
+	if (put(STUB "/unbind", port, &e) < 0 && here && errno != ENODEV)
+		log_warn("USB %s: %s", port, e.msg);
+	if (put(STUB "/match_busid", text, &e) < 0 && errno != ENODEV)
+		log_warn("USB %s: %s", port, e.msg);
+	if (here && put(BUS "/drivers_probe", port, &e) < 0)
+		log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
+}
+
+/* Binds the device at port to usbip-host, from whatever driver had it, and checks that it is
+ * still the device judged (devnum: a replug gives a new one). */
+static int bind_stub(const struct usb_device_info *dev, struct err *e)
+{
+	const char *port = dev->port;
+	char text[USB_PORT_MAX + 8], p[160];
+	struct stat st;
+	if (stat(STUB, &st) < 0)
+		return err_set(e,
+			       "the host has no usbip-host driver, which gives USB devices to VMs; load it "
+			       "(modprobe usbip-host, or list it in /etc/modules-load.d) and try again");
+	snprintf(text, sizeof(text), "add %s", port);
+	if (put(STUB "/match_busid", text, e) < 0)
+		return -1;
+	snprintf(p, sizeof(p), BUS "/devices/%s/driver/unbind", port);
+	char link[160], target[160];
+	snprintf(link, sizeof(link), BUS "/devices/%s/driver", port);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	bool stub = n > 0 && strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "usbip-host") == 0;
+	if ((n > 0 && !stub && put(p, port, e) < 0) || (!stub && put(STUB "/bind", port, e) < 0)) {
+		give_back(port);
+		return -1;
+	}
+	if (device_number(port, "devnum") != (long)dev->devnum || device_number(port, "usbip_status") != 1) {
+		give_back(port);
+		return err_set(e,
+			       "the USB device at %s changed while it was being attached (plugged again?); try again",
+			       port);
+	}
+	return 0;
+}
+
+/* Waits for events on fd until deadline_ms: 1 when they came, 0 at the deadline, -1 on error. */
+static int wait_for(int fd, short events, long long deadline_ms)
+{
+	for (;;) {
+		long long left = deadline_ms - daemon_now_ms();
+		struct pollfd p = {.fd = fd, .events = events};
+		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -1 : r;
+	}
+}
+
+/* A connection from one of the host's privileged ports (the agent believes only those) to the
+ * guest agent's USB port. */
+static int connect_guest(const struct vm_entry *vm, struct err *e)
+{
+	int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s < 0)
+		return err_errno(e, errno, "cannot open a vsock socket for VM '%s'", vm->name);
+	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = USBIP_HOST_PORT_MAX};
+	while (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE && a.svm_port > USBIP_HOST_PORT_MIN)
+		a.svm_port--;
+	int en = 0;
+	socklen_t len = sizeof(en);
+	struct sockaddr_vm to = {.svm_family = AF_VSOCK, .svm_cid = vm->vsock_cid, .svm_port = USBIP_VSOCK_PORT};
+	if (getsockname(s, (struct sockaddr *)&a, &(socklen_t){sizeof(a)}) < 0 || a.svm_port > USBIP_HOST_PORT_MAX)
+		en = errno ? errno : EADDRINUSE;
+	else if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
+		en = errno;
+	else if (wait_for(s, POLLOUT, daemon_now_ms() + USBIP_CONNECT_MS) <= 0)
+		en = ETIMEDOUT;
+	else if (getsockopt(s, SOL_SOCKET, SO_ERROR, &en, &len) < 0)
+		en = errno;
+	if (en == 0)
+		return s;
+	close(s);
+	return err_errno(e, en,
+			 "VM '%s' does not take USB devices: no shoji-agent answers on its vsock port %u (is the "
+			 "guest up, with shoji-agent running?)",
+			 vm->name, USBIP_VSOCK_PORT);
+}
+
+/* The request, and the agent's one-byte answer. */
+static int handoff(int s, const struct vm_entry *vm, const struct usb_device_info *dev, struct err *e)
+{
+	uint8_t req[USBIP_REQ_SIZE], answer;
+	usbip_req_encode(req, dev->busnum << 16 | dev->devnum, dev->speed);
+	if (send(s, req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(req))
+		return err_errno(e, errno, "VM '%s': cannot send the USB request to its agent", vm->name);
+	int r = wait_for(s, POLLIN, daemon_now_ms() + USBIP_ANSWER_MS);
+	ssize_t n = r > 0 ? recv(s, &answer, 1, MSG_DONTWAIT) : -1;
+	if (n != 1)
+		return err_set(e, "VM '%s': its agent did not answer the USB request within %d ms", vm->name,
+			       USBIP_ANSWER_MS);
+	if (answer != USBIP_TAKING)
+		return err_set(e, "VM '%s' did not take the USB device: %s", vm->name, usbip_answer_text(answer));
+	return 0;
+}
+
+static struct usb_hold *hold_of(struct daemon *d, const char *port)
+{
+	for (int i = 0; i < DAEMON_MAX_USB; i++)
+		if (d->usb[i].used && strcmp(d->usb[i].port, port) == 0)
+			return &d->usb[i];
+	return NULL;
+}
+
+const char *usbassign_holder(struct daemon *d, const char *port)
+{
+	const struct usb_hold *h = hold_of(d, port);
+	return h ? h->vm : NULL;
+}
+
+/* The device at port as a fresh scan sees it, and whether vm may have it (an event says when
+ * not). */
+static int judge(struct daemon *d, const struct vmdef *def, const char *port, struct usb_device_info *out,
+		 enum proto_code *code, struct err *e)
+{
+	static struct usb_device_info devs[USB_MAX_DEVICES];
+	struct usb_policy host;
+	bool have_host;
+	unsigned n;
+	*code = PROTO_ERROR;
+	if (usbhost_policy(d, &host, &have_host, e) < 0 || usbscan_run(devs, USB_MAX_DEVICES, &n, e) < 0)
+		return -1;
+	unsigned i = 0;
+	while (i < n && strcmp(devs[i].port, port) != 0)
+		i++;
+	if (i == n) {
+		*code = PROTO_NOT_FOUND;
+		return err_set(e, "no USB device at port %s; shoji usb list shows the host's", port);
+	}
+	*out = devs[i];
+	struct usb_verdict v = usb_policy_decide(&def->policy.usb, have_host ? &host : NULL, def->name, out);
+	if (!v.allowed) {
+		*code = PROTO_REFUSED;
+		events_add(d, def->name, "usb-refused", "%s %04x:%04x: %s", port, out->vid, out->pid, v.why);
+		return err_set(e, "%s", v.why);
+	}
+	if (out->speed == 0)
+		return err_set(e, "the USB device at %s runs at a speed shoji cannot give a VM", port);
+	return 0;
+}
+
+/* What a VM must be to take a device: known, running, with a vsock CID. */
+static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, enum proto_code *code, struct err *e)
+{
+	*vm = vm_find(d, name, false);
+	*code = PROTO_STATE;
+	if (!*vm || !vm_active(*vm)) {
+		if (!*vm)
+			*code = PROTO_NOT_FOUND;
+		return err_set(e, *vm ? "VM '%s' is not running; start it first" : "no VM named '%s'", name);
+	}
+	if ((*vm)->state != VM_RUNNING)
+		return err_set(e, "VM '%s' is %s; give it USB devices once it runs", name, vm_state_name((*vm)->state));
+	if (!(*vm)->vsock_cid)
+		return err_set(e,
+			       "VM '%s' has no vsock device, over which USB devices reach a guest; set "
+			       "vsock-cid=auto and restart it",
+			       name);
+	return 0;
+}
+
+int usbassign_attach(struct daemon *d, const char *name, const char *port, enum proto_code *code, struct err *e)
+{
+	static struct vmdef def;
+	struct vm_entry *vm;
+	struct usb_device_info dev;
+	const struct usb_hold *held = hold_of(d, port);
+	if (vm_ready(d, name, &vm, code, e) < 0)
+		return -1;
+	if (held)
+		return *code = PROTO_STATE,
+		       err_set(e, "the USB device at %s is %s; detach it first (shoji usb detach %s)", port,
+			       strcmp(held->vm, name) ? "attached to another VM" : "already attached to it", port);
+	if (vm_load_definition(d, name, &def, code, e) < 0 || judge(d, &def, port, &dev, code, e) < 0)
+		return -1;
+	*code = PROTO_ERROR;
+	int s = -1, slot = 0;
+	while (slot < DAEMON_MAX_USB && d->usb[slot].used)
+		slot++;
+	if (slot == DAEMON_MAX_USB)
+		return err_set(e, "%d USB devices are attached already; detach one first", DAEMON_MAX_USB);
+	if (bind_stub(&dev, e) < 0)
+		return -1;
+	char fdtext[16], file[160];
+	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", port);
+	if ((s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
+	    (snprintf(fdtext, sizeof(fdtext), "%d", s), put(file, fdtext, e)) < 0) {
+		if (s >= 0)
+			close(s);
+		give_back(port);
+		return -1;
+	}
+	struct usb_hold *h = &d->usb[slot];
+	*h = (struct usb_hold){.used = true, .sock = s, .vid = dev.vid, .pid = dev.pid, .devnum = dev.devnum};
+	snprintf(h->port, sizeof(h->port), "%s", port);
+	snprintf(h->vm, sizeof(h->vm), "%s", name);
+	events_add(d, name, "usb-attach", "%s %04x:%04x %s", port, dev.vid, dev.pid, dev.product);
+	return 0;
+}
+
+/* Ends h: usbip-host is told to let go (unless the connection is gone already), the device is
+ * given back to the host, and an event says why. */
+static void release(struct daemon *d, struct usb_hold *h, const char *why)
+{
+	char file[160];
+	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", h->port);
+	if (device_number(h->port, "usbip_status") == 2)
+		put(file, "-1", NULL);
+	shutdown(h->sock, SHUT_RDWR);
+	close(h->sock);
+	for (long long end = daemon_now_ms() + RELEASE_MS;
+	     device_number(h->port, "usbip_status") == 2 && daemon_now_ms() < end;)
+		usleep(10000);
+	give_back(h->port);
+	events_add(d, h->vm, "usb-detach", "%s %04x:%04x: %s", h->port, h->vid, h->pid, why);
+	*h = (struct usb_hold){.sock = -1};
+}
+
+int usbassign_detach(struct daemon *d, const struct client *c, const char *port, enum proto_code *code, struct err *e)
+{
+	struct usb_hold *h = hold_of(d, port);
+	if (!h) {
+		*code = PROTO_STATE;
+		return err_set(e, "the USB device at %s is not attached to a VM", port);
+	}
+	if (!authz_owns(d, c->uid, h->vm)) {
+		*code = PROTO_PERMISSION;
+		return err_set(e,
+			       "the USB device at %s is attached to VM '%s', which belongs to uid %u; only its "
+			       "owner or root may detach it",
+			       port, h->vm, (unsigned)authz_owner(d, h->vm));
+	}
+	release(d, h, "detached on request");
+	return 0;
+}
+
+void usbassign_release_vm(struct daemon *d, const char *name)
+{
+	for (int i = 0; i < DAEMON_MAX_USB; i++)
+		if (d->usb[i].used && strcmp(d->usb[i].vm, name) == 0)
+			release(d, &d->usb[i], "the VM stopped");
+}
+
+int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room)
+{
+	int n = 0;
+	for (int i = 0; i < DAEMON_MAX_USB && n < room; i++)
+		if (d->usb[i].used) {
+			fds[n] = (struct pollfd){.fd = d->usb[i].sock, .events = POLLRDHUP};
+			who[n++] = &d->usb[i];
+		}
+	return n;
+}
+
+void usbassign_io(struct daemon *d, struct usb_hold *h)
+{
+	if (!h->used)
+		return;
+	release(d, h,
+		device_number(h->port, "devnum") != (long)h->devnum
+			? "unplugged"
+			: "its connection ended (the guest let it go, or the VM stopped)");
+}
