@@ -26,7 +26,7 @@ int agent_usb_listen(void)
 {
 	int ls = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = USBIP_VSOCK_PORT};
-	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 4) < 0) {
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 16) < 0) {
 		fprintf(stderr, "shoji-agent: cannot listen on vsock port %u for USB devices: %s\n", USBIP_VSOCK_PORT,
 			strerror(errno));
 		if (ls >= 0)

@@ -13,7 +13,8 @@
  * The request, USBIP_REQ_SIZE bytes:
  *   0  "SUSB"
  *   4  u8  version (USBIP_HANDOFF_VERSION)
- *   5  u8  speed (the kernel's enum usb_device_speed: 1 low, 2 full, 3 high, 5 super, 6 super+)
+ *   5  u8  speed (the kernel's enum usb_device_speed: 1 low, 2 full, 3 high, 5 super; a super+
+ *          device is sent as 5, which every vhci-hcd takes and serves on the same ports)
  *   6  u16 0
  *   8  u32 devid, little-endian: the host's busnum << 16 | devnum (USB/IP's name for it)
  *  12  u32 0
@@ -57,7 +58,7 @@ static inline void usbip_req_encode(uint8_t out[USBIP_REQ_SIZE], uint32_t devid,
 	memset(out, 0, USBIP_REQ_SIZE);
 	memcpy(out, "SUSB", 4);
 	out[4] = USBIP_HANDOFF_VERSION;
-	out[5] = speed;
+	out[5] = speed > 5 ? 5 : speed;
 	for (int i = 0; i < 4; i++)
 		out[8 + i] = (uint8_t)(devid >> (8 * i));
 }
@@ -67,7 +68,7 @@ static inline bool usbip_req_decode(const uint8_t in[USBIP_REQ_SIZE], uint32_t *
 {
 	static const uint8_t zero[4];
 	if (memcmp(in, "SUSB", 4) != 0 || in[4] != USBIP_HANDOFF_VERSION || in[6] || in[7] ||
-	    memcmp(in + 12, zero, 4) != 0 || in[5] < 1 || in[5] > 6 || in[5] == 4)
+	    memcmp(in + 12, zero, 4) != 0 || in[5] < 1 || in[5] > 5 || in[5] == 4)
 		return false;
 	*speed = in[5];
 	*devid = (uint32_t)in[8] | (uint32_t)in[9] << 8 | (uint32_t)in[10] << 16 | (uint32_t)in[11] << 24;

@@ -4,6 +4,7 @@
  * hub), under a VM's rules and the host's; descriptors walked, hostile ones included; and a
  * sysfs tree of devices scanned. */
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include "usb/usb_desc.h"
 #include "usb/usb_policy.h"
 #include "usb/usb_sysfs.h"
+#include "usb/usbip_filter.h"
+#include "usb/usbip_relay.h"
 
 static struct err e;
 
@@ -392,12 +395,157 @@ static void test_sysfs_scan(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* A USB/IP CMD_SUBMIT as vhci-hcd writes it (big-endian), with a setup packet for endpoint 0. */
+static size_t submit(uint8_t *m, uint32_t devid, uint32_t dir, uint32_t ep, uint32_t flags, uint32_t len,
+		     uint32_t packets, const uint8_t setup[8])
+{
+	uint32_t w[10] = {1, 7, devid, dir, ep, flags, len, 0, packets, 0};
+	memset(m, 0, USBIP_HEADER_SIZE);
+	for (int i = 0; i < 10; i++)
+		for (int b = 0; b < 4; b++)
+			m[4 * i + b] = (uint8_t)(w[i] >> (24 - 8 * b));
+	if (setup)
+		memcpy(m + 40, setup, 8);
+	return USBIP_HEADER_SIZE;
+}
+
+/* Feeds n bytes one at a time (the worst split): the last outcome, and the messages passed. */
+static enum usbip_feed feed_bytewise(struct usbip_filter *f, const uint8_t *m, size_t n, unsigned *msgs,
+				     struct err *why)
+{
+	enum usbip_feed r = USBIP_FEED_MORE;
+	for (size_t i = 0; i < n; i++) {
+		size_t used;
+		r = usbip_filter_feed(f, m + i, 1, &used, why);
+		assert_true(used == 1 || r == USBIP_FEED_ERROR);
+		if (r == USBIP_FEED_ERROR)
+			return r;
+		if (r == USBIP_FEED_MSG) {
+			(*msgs)++;
+			usbip_filter_next(f);
+		}
+	}
+	return r;
+}
+
+static void test_usbip_filter(void **state)
+{
+	(void)state;
+	static uint8_t m[USBIP_HEADER_SIZE + 8192];
+	struct usbip_filter f;
+	const uint8_t configs[] = {1, 2};
+	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};     /* in, 18 bytes */
+	const uint8_t get_desc_out[8] = {0x00, 6, 0, 1, 0, 0, 18, 0}; /* says out, sent as in */
+	const uint8_t set_config2[8] = {0x00, 9, 2, 0, 0, 0, 0, 0};
+	const uint8_t set_config7[8] = {0x00, 9, 7, 0, 0, 0, 0, 0};
+	unsigned msgs = 0;
+	assert_int_equal(usbip_filter_init(&f, 0x10005, configs, 2), 0);
+	/* honest: a descriptor read, a configuration judged, a bulk write of 512 bytes, an unlink */
+	size_t n = submit(m, 0x10005, 1, 0, 0x40201, 18, 0, get_desc); /* with a guest DMA flag */
+	assert_int_equal(feed_bytewise(&f, m, n, &msgs, &e), USBIP_FEED_MSG);
+	assert_int_equal(f.msg[21], 0); /* cleared */
+	assert_int_equal(f.msg[22], 0x02);
+	assert_int_equal(f.msg[23], 0x01);
+	n = submit(m, 0x10005, 0, 0, 0, 0, 0, set_config2);
+	assert_int_equal(feed_bytewise(&f, m, n, &msgs, &e), USBIP_FEED_MSG);
+	n = submit(m, 0x10005, 0, 2, 0, 512, 0xffffffffu, NULL);
+	memset(m + n, 0xab, 512);
+	assert_int_equal(feed_bytewise(&f, m, n + 512, &msgs, &e), USBIP_FEED_MSG);
+	n = submit(m, 0x10005, 0, 0, 0, 0, 0, NULL);
+	m[3] = 2; /* CMD_UNLINK */
+	assert_int_equal(feed_bytewise(&f, m, n, &msgs, &e), USBIP_FEED_MSG);
+	assert_int_equal(msgs, 4);
+	/* ISO: two packets within a 64-byte buffer pass; one reaching past it does not */
+	n = submit(m, 0x10005, 1, 1, 0x2, 64, 2, NULL);
+	uint8_t iso[32] = {0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 32};
+	memcpy(m + n, iso, 32);
+	assert_int_equal(feed_bytewise(&f, m, n + 32, &msgs, &e), USBIP_FEED_MSG);
+	usbip_filter_free(&f);
+
+	struct {
+		uint32_t devid, dir, ep, flags, len, packets;
+		const uint8_t *setup;
+		const char *why;
+	} bad[] = {
+		{0x10006, 1, 0, 0, 18, 0, get_desc, "not 65541"},
+		{0x10005, 2, 0, 0, 18, 0, get_desc, "out of range"},
+		{0x10005, 1, 16, 0, 0, 0, NULL, "out of range"},
+		{0x10005, 1, 0, 0x400, 18, 0, get_desc, "transfer flags"},
+		{0x10005, 1, 0, 0x1000000, 18, 0, get_desc, "transfer flags"},
+		{0x10005, 0, 2, 0, 0x80000000u, 0, NULL, "over"},
+		{0x10005, 0, 2, 0, USBIP_FILTER_MAX_XFER + 1, 0, NULL, "over"},
+		{0x10005, 1, 1, 0, 64, 1025, NULL, "ISO packets"},
+		{0x10005, 1, 0, 0, 18, 0, get_desc_out, "setup says out"},
+		{0x10005, 1, 0, 0, 64, 0, get_desc, "setup says 18 bytes"},
+		{0x10005, 0, 0, 0, 0, 0, set_config7, "configuration 7"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(usbip_filter_init(&f, 0x10005, configs, 2), 0);
+		n = submit(m, bad[i].devid, bad[i].dir, bad[i].ep, bad[i].flags, bad[i].len, bad[i].packets,
+			   bad[i].setup);
+		assert_int_equal(feed_bytewise(&f, m, n, &msgs, &e), USBIP_FEED_ERROR);
+		assert_non_null(strstr(e.msg, bad[i].why));
+		size_t used;
+		assert_int_equal(usbip_filter_feed(&f, m, 1, &used, &e), USBIP_FEED_ERROR); /* and stays so */
+		usbip_filter_free(&f);
+	}
+	assert_int_equal(usbip_filter_init(&f, 0x10005, configs, 2), 0);
+	n = submit(m, 0x10005, 1, 1, 0, 16, 1, NULL);
+	uint8_t past[16] = {0, 0, 0, 8, 0, 0, 0, 9}; /* offset 8, length 9: one byte past 16 */
+	memcpy(m + n, past, 16);
+	assert_int_equal(feed_bytewise(&f, m, n + 16, &msgs, &e), USBIP_FEED_ERROR);
+	assert_non_null(strstr(e.msg, "outside"));
+	m[3] = 3; /* a command a guest never sends */
+	usbip_filter_free(&f);
+	assert_int_equal(usbip_filter_init(&f, 0x10005, configs, 2), 0);
+	assert_int_equal(feed_bytewise(&f, m, USBIP_HEADER_SIZE, &msgs, &e), USBIP_FEED_ERROR);
+	usbip_filter_free(&f);
+}
+
+/* The relay between two socket pairs: what passes the filter reaches the host side whole, the
+ * host's bytes reach the guest side, and a broken rule ends it with the rule named. */
+static void test_usbip_relay(void **state)
+{
+	(void)state;
+	int g[2], h[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, g), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h), 0);
+	static uint8_t m[USBIP_HEADER_SIZE * 2];
+	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};
+	size_t n = submit(m, 5, 1, 0, 0, 18, 0, get_desc);
+	n += submit(m + n, 5, 1, 0, 0, 18, 0, NULL); /* no setup: wLength 0 against 18 */
+	assert_int_equal(write(g[0], m, n), (ssize_t)n);
+	struct usbip_filter f;
+	assert_int_equal(usbip_filter_init(&f, 5, NULL, 0), 0);
+	assert_int_equal(usbip_relay(g[1], h[1], &f, &e), USBIP_RELAY_BROKE);
+	assert_non_null(strstr(e.msg, "setup says 0 bytes"));
+	uint8_t got[2 * USBIP_HEADER_SIZE];
+	assert_int_equal(read(h[0], got, sizeof(got)), USBIP_HEADER_SIZE); /* the first, whole, alone */
+	assert_memory_equal(got, m, USBIP_HEADER_SIZE);
+	usbip_filter_free(&f);
+	for (int i = 0; i < 2; i++)
+		close(g[i]), close(h[i]);
+	/* the host's bytes reach the guest as they are; the host's end ends the relay as closed */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, g), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h), 0);
+	assert_int_equal(write(h[0], "reply", 5), 5);
+	shutdown(h[0], SHUT_WR);
+	assert_int_equal(usbip_filter_init(&f, 5, NULL, 0), 0);
+	assert_int_equal(usbip_relay(g[1], h[1], &f, &e), USBIP_RELAY_CLOSED);
+	assert_int_equal(read(g[0], got, sizeof(got)), 5);
+	assert_memory_equal(got, "reply", 5);
+	usbip_filter_free(&f);
+	for (int i = 0; i < 2; i++)
+		close(g[i]), close(h[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules_parse), cmocka_unit_test(test_descriptors),
 		cmocka_unit_test(test_sysfs_scan),  cmocka_unit_test(test_policy_keys),
-		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_decisions),   cmocka_unit_test(test_usbip_filter),
+		cmocka_unit_test(test_usbip_relay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

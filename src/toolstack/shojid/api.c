@@ -360,7 +360,7 @@ static enum api_outcome h_usb_list(struct call *k)
 static enum api_outcome h_usb_move(struct call *k)
 {
 	int r = k->r->cmd == PROTO_USB_ATTACH ? usbassign_attach(k->d, k->r->name, k->r->device, &k->code, &k->e)
-					      : usbassign_detach(k->d, k->c, k->r->device, &k->code, &k->e);
+					      : usbassign_detach(k->d, k->r->device, &k->code, &k->e);
 	return r < 0 ? API_FAILED : reply_with(k, ok_object());
 }
 
@@ -590,7 +590,7 @@ static const struct command {
 	[PROTO_NET] = {h_net, READS},
 	[PROTO_USB_LIST] = {h_usb_list, READS},
 	[PROTO_USB_ATTACH] = {h_usb_move, ON_VM | READS}, /* no file of the VM is touched */
-	[PROTO_USB_DETACH] = {h_usb_move, READS},         /* its handler checks the holder's owner */
+	[PROTO_USB_DETACH] = {h_usb_move, READS},
 };
 
 /* A request that would change a VM (or a template) an image job is working on is refused at

@@ -4,8 +4,9 @@
  * are root's. The seat's user (--seat-user) also sees every VM that has a display and may take
  * their displays (to show them and send them the user's input) and move the clipboard between
  * them (the user's copy and paste), but acts on none it does not own. Nobody else takes a
- * display or moves a clipboard. The one check made elsewhere: usb-detach names a device, and
- * its handler asks authz_owns of the VM that holds it (usbassign.c). Main thread. */
+ * display, moves a clipboard or moves a USB device between the host and a VM: the devices
+ * plugged into the PC are the user's at the seat (a VM owner could otherwise take the seat's
+ * keyboard into a VM whose policy it writes). Main thread. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,15 +69,16 @@ static enum need need_of(enum proto_cmd cmd)
 	case PROTO_SNAPSHOT_CREATE:
 	case PROTO_SNAPSHOT_LIST:
 	case PROTO_SNAPSHOT_REVERT:
-	case PROTO_SNAPSHOT_DELETE:
-	case PROTO_USB_ATTACH: return NEED_OWNER;
+	case PROTO_SNAPSHOT_DELETE: return NEED_OWNER;
 	case PROTO_EVENTS:
 	case PROTO_USB_LIST: return NEED_OWNER_IF_NAMED;
 	case PROTO_DISPLAY:
 	case PROTO_CLIPBOARD:
 	case PROTO_CLIPBOARD_COPY:
 	case PROTO_CLIPBOARD_PASTE:
-	case PROTO_CLIPBOARD_CLEAR: return NEED_SEAT;
+	case PROTO_CLIPBOARD_CLEAR:
+	case PROTO_USB_ATTACH:
+	case PROTO_USB_DETACH: return NEED_SEAT;
 	default: return NEED_MEMBER; /* ping, list and net (filtered), create, run, templates */
 	}
 }
@@ -92,7 +94,10 @@ int authz_check(struct daemon *d, const struct client *c, const struct proto_req
 		if (authz_is_seat(d, c->uid))
 			return 0;
 		return err_set(e, "only the seat's user (shojid --seat-user) or root may %s; uid %u is neither",
-			       r->cmd == PROTO_DISPLAY ? "take a VM's display" : "move the clipboard between VMs",
+			       r->cmd == PROTO_DISPLAY ? "take a VM's display"
+				       : r->cmd == PROTO_USB_ATTACH || r->cmd == PROTO_USB_DETACH
+				       ? "move the PC's USB devices between the host and VMs"
+				       : "move the clipboard between VMs",
 			       (unsigned)c->uid);
 	}
 	if (n == NEED_MEMBER || (n == NEED_OWNER_IF_NAMED && !r->name[0]) || !vm_find(d, r->name, false))

@@ -82,14 +82,21 @@ struct clip_hold {
 	double at; /* wall clock of the copy */
 };
 
+/* The jailed process between a guest's USB/IP connection and usbip-host (usbrelay.c). */
+struct usbrelay {
+	pid_t pid; /* -1: none */
+	int pidfd; /* readable once it ended */
+	int why;   /* the pipe on which it says why it ended */
+};
+
 /* A USB device attached to a VM (usbassign.c). */
 struct usb_hold {
 	bool used;
 	char port[USB_PORT_MAX];
 	char vm[VMDEF_NAME_MAX + 1];
 	uint16_t vid, pid;
-	unsigned devnum; /* the host's number for it when attached (a replug gives another) */
-	int sock;        /* shojid's copy of the USB/IP connection: its end says the device is let go */
+	unsigned devnum;       /* the host's number for it when attached (a replug gives another) */
+	struct usbrelay relay; /* its end says the device is let go */
 };
 
 /* An API caller: its connection (the JSON-lines server's) and who it is. */
@@ -228,8 +235,8 @@ struct json_object *usbscan_list(struct daemon *d, const char *vm, enum proto_co
  * the VM's policy and the host's (a refusal is an event too), then hands it over; -1 with code
  * and e when it is not done, and the device is the host's again. */
 int usbassign_attach(struct daemon *d, const char *vm, const char *port, enum proto_code *code, struct err *e);
-/* Takes the device at port back from the VM that holds it (c must own that VM). */
-int usbassign_detach(struct daemon *d, const struct client *c, const char *port, enum proto_code *code, struct err *e);
+/* Takes the device at port back from the VM that holds it. */
+int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, struct err *e);
 /* The VM that holds the device at port, or NULL (the host's). */
 const char *usbassign_holder(struct daemon *d, const char *port);
 /* A VM stopped: every device it held goes back to the host. */
@@ -238,6 +245,14 @@ void usbassign_release_vm(struct daemon *d, const char *vm);
  * in fds, who[] their holds. */
 int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
 void usbassign_io(struct daemon *d, struct usb_hold *h);
+
+/* usbrelay.c: starts the relay for a guest's connection (guest: shojid keeps its copy) to
+ * the device devid whose configurations are configs[0..n); *host_end is the socket to give
+ * usbip-host. 0, or -1 with e and nothing left running. */
+int usbrelay_start(struct usbrelay *r, int guest, uint32_t devid, const uint8_t *configs, unsigned n, int *host_end,
+		   struct err *e);
+/* Ends the relay (killed if it still runs, reaped) and, with why, says why it had ended. */
+void usbrelay_end(struct usbrelay *r, char *why, size_t size);
 
 /* imagejob.c: work on files others control (images, the paths a definition names) run as the
  * VM's jail uid (or another given identity), confined, in a child process, its request parked

@@ -2,15 +2,18 @@
  * (common/usbip_handoff.h). An attach judges the device as a fresh scan sees it under the VM's
  * policy and the host's, binds it to the host kernel's usbip-host (taking it from its host
  * driver), connects from a privileged port to the guest agent's USB port on the VM's vsock CID,
- * and, once the agent says it takes the device, gives usbip-host that connection. shojid keeps
- * its own copy of the connection only to hear it end: it never reads from it.
+ * and, once the agent says it takes the device, starts the jailed relay (usbrelay.c) that passes
+ * the guest's USB/IP messages on to usbip-host only once they passed usb/usbip_filter.c;
+ * usbip-host gets its end of the relay's socket pair, and the relay the guest's connection.
  *
- * A device goes back to the host when the user detaches it, when its VM stops, and when its
- * connection ends (the guest let it go, or the device was unplugged, which usbip-host answers
- * by closing it): usbip-host lets go of it, and the kernel's probe gives it to its own driver.
+ * A device goes back to the host when the user detaches it, when its VM stops, and when the
+ * relay ends (the guest let go or broke a rule, or the device was unplugged, which usbip-host
+ * answers by closing its end): usbip-host lets go of it, and the kernel's probe gives it to its
+ * own driver. An event says which.
  *
  * The sysfs files written are the kernel's, under /sys/bus/usb, named by a port that passed
- * usb_port_ok; nothing a device or a guest wrote is read here (the scan's child reads those).
+ * usb_port_ok; nothing a device or a guest wrote is read here (the scan's child and the relay
+ * read those), save the agent's one-byte answer, looked up in a table.
  * All on shojid's one thread; an attach holds it at most USBIP_CONNECT_MS + USBIP_ANSWER_MS. */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,18 +33,21 @@
 
 #define BUS        "/sys/bus/usb"
 #define STUB       BUS "/drivers/usbip-host"
+#define SETTLE_MS  300  /* an attach stands this long before it is reported done */
+#define VM_END_MS  200  /* for a VM's monitor to be seen ended once its connection was reset */
 #define RELEASE_MS 1000 /* for usbip-host to let go of a device after it was told to */
 
+/* Writes text to a sysfs file: 0, or -errno (with e set when given). */
 static int put(const char *file, const char *text, struct err *e)
 {
 	int fd = open(file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
-	int en = errno;
+	int en = n == (ssize_t)strlen(text) ? 0 : errno ? errno : EIO;
 	if (fd >= 0)
 		close(fd);
-	if (n == (ssize_t)strlen(text))
-		return 0;
-	return e ? err_errno(e, en, "cannot write '%s' to %s", text, file) : -1;
+	if (en && e)
+		err_errno(e, en, "cannot write '%s' to %s", text, file);
+	return -en;
 }
 
 /* A number the kernel keeps in the device's sysfs directory (devnum, usbip_status); -1 when the
@@ -62,19 +68,21 @@ static long device_number(const char *port, const char *file)
 	return end == buf ? -1 : v;
 }
 
-/* Takes the device at port from usbip-host and lets the kernel find it its own driver; what
- * fails is logged (a device unplugged meanwhile fails every step, which is no fault). */
+/* Takes the device at port from usbip-host and lets the kernel find it its own driver, as
+ * usbip's own unbind does (unbind, forget the port, rebind; drivers_probe where the kernel has no
+ * rebind); what fails is logged (a device unplugged meanwhile fails, which is no fault). */
 static void give_back(const char *port)
 {
 	char text[USB_PORT_MAX + 8];
 	struct err e;
 	bool here = device_number(port, "devnum") >= 0;
+	int r;
 	snprintf(text, sizeof(text), "del %s", port);
-	if (put(STUB "/unbind", port, &e) < 0 && here && errno != ENODEV)
+	if ((r = put(STUB "/unbind", port, &e)) < 0 && here && r != -ENODEV)
 		log_warn("USB %s: %s", port, e.msg);
-	if (put(STUB "/match_busid", text, &e) < 0 && errno != ENODEV)
+	if ((r = put(STUB "/match_busid", text, &e)) < 0 && r != -ENODEV)
 		log_warn("USB %s: %s", port, e.msg);
-	if (here && put(BUS "/drivers_probe", port, &e) < 0)
+	if (here && put(STUB "/rebind", port, NULL) < 0 && put(BUS "/drivers_probe", port, &e) < 0)
 		log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
 }
 
@@ -83,22 +91,30 @@ static void give_back(const char *port)
 static int bind_stub(const struct usb_device_info *dev, struct err *e)
 {
 	const char *port = dev->port;
-	char text[USB_PORT_MAX + 8], p[160];
+	char text[USB_PORT_MAX + 8], link[160], target[160];
 	struct stat st;
 	if (stat(STUB, &st) < 0)
 		return err_set(e,
 			       "the host has no usbip-host driver, which gives USB devices to VMs; load it "
 			       "(modprobe usbip-host, or list it in /etc/modules-load.d) and try again");
-	snprintf(text, sizeof(text), "add %s", port);
-	if (put(STUB "/match_busid", text, e) < 0)
-		return -1;
-	snprintf(p, sizeof(p), BUS "/devices/%s/driver/unbind", port);
-	char link[160], target[160];
 	snprintf(link, sizeof(link), BUS "/devices/%s/driver", port);
 	ssize_t n = readlink(link, target, sizeof(target) - 1);
 	target[n > 0 ? n : 0] = '\0';
-	bool stub = n > 0 && strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "usbip-host") == 0;
-	if ((n > 0 && !stub && put(p, port, e) < 0) || (!stub && put(STUB "/bind", port, e) < 0)) {
+	if (n > 0 && strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "usbip-host") == 0)
+		return err_set(e,
+			       "the USB device at %s is bound to usbip-host by someone else than shojid (usbip, "
+			       "or a shojid since restarted); end that first (usbip unbind -b %s)",
+			       port, port);
+	snprintf(text, sizeof(text), "add %s", port);
+	int r = put(STUB "/match_busid", text, e);
+	if (r == -ENOMEM)
+		return err_set(e,
+			       "usbip-host's table of ports is full; reload it (modprobe -r usbip-host; "
+			       "modprobe usbip-host) while no device is attached");
+	if (r < 0)
+		return -1;
+	snprintf(link, sizeof(link), BUS "/devices/%s/driver/unbind", port);
+	if ((n > 0 && put(link, port, e) < 0) || put(STUB "/bind", port, e) < 0) {
 		give_back(port);
 		return -1;
 	}
@@ -132,14 +148,20 @@ static int connect_guest(const struct vm_entry *vm, struct err *e)
 	if (s < 0)
 		return err_errno(e, errno, "cannot open a vsock socket for VM '%s'", vm->name);
 	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = USBIP_HOST_PORT_MAX};
-	while (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE && a.svm_port > USBIP_HOST_PORT_MIN)
+	int b;
+	while ((b = bind(s, (struct sockaddr *)&a, sizeof(a))) < 0 && errno == EADDRINUSE &&
+	       a.svm_port > USBIP_HOST_PORT_MIN)
 		a.svm_port--;
+	if (b < 0) {
+		int en = errno;
+		close(s);
+		return err_errno(e, en, "cannot bind a privileged vsock port (%u-%u) to reach VM '%s'",
+				 USBIP_HOST_PORT_MIN, USBIP_HOST_PORT_MAX, vm->name);
+	}
 	int en = 0;
 	socklen_t len = sizeof(en);
 	struct sockaddr_vm to = {.svm_family = AF_VSOCK, .svm_cid = vm->vsock_cid, .svm_port = USBIP_VSOCK_PORT};
-	if (getsockname(s, (struct sockaddr *)&a, &(socklen_t){sizeof(a)}) < 0 || a.svm_port > USBIP_HOST_PORT_MAX)
-		en = errno ? errno : EADDRINUSE;
-	else if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
+	if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
 		en = errno;
 	else if (wait_for(s, POLLOUT, daemon_now_ms() + USBIP_CONNECT_MS) <= 0)
 		en = ETIMEDOUT;
@@ -163,12 +185,53 @@ static int handoff(int s, const struct vm_entry *vm, const struct usb_device_inf
 		return err_errno(e, errno, "VM '%s': cannot send the USB request to its agent", vm->name);
 	int r = wait_for(s, POLLIN, daemon_now_ms() + USBIP_ANSWER_MS);
 	ssize_t n = r > 0 ? recv(s, &answer, 1, MSG_DONTWAIT) : -1;
+	if (n == 0)
+		return err_set(e,
+			       "VM '%s': its agent closed the USB request without an answer (an old agent, or "
+			       "it did not believe this host; see the guest's log)",
+			       vm->name);
 	if (n != 1)
 		return err_set(e, "VM '%s': its agent did not answer the USB request within %d ms", vm->name,
 			       USBIP_ANSWER_MS);
 	if (answer != USBIP_TAKING)
 		return err_set(e, "VM '%s' did not take the USB device: %s", vm->name, usbip_answer_text(answer));
 	return 0;
+}
+
+/* The configuration values the device's interfaces belong to: the ones a guest may choose. */
+static unsigned configs_of(const struct usb_device_info *dev, uint8_t *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < dev->n_ifaces; i++) {
+		unsigned k = 0;
+		while (k < n && out[k] != dev->ifaces[i].config)
+			k++;
+		if (k == n)
+			out[n++] = dev->ifaces[i].config;
+	}
+	return n;
+}
+
+/* Gives usbip-host its end of the relay's socket pair: it serves the device on it from now. */
+static int give_stub(const char *port, int host_end, struct err *e)
+{
+	char fdtext[16], file[160];
+	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", port);
+	snprintf(fdtext, sizeof(fdtext), "%d", host_end);
+	return put(file, fdtext, e);
+}
+
+/* A guest whose vhci-hcd refuses the device closes the connection at once: an attach is done
+ * only once it has stood SETTLE_MS. 0, or -1 with e (the relay ended, the device given back). */
+static int settled(struct usbrelay *relay, const char *port, struct err *e)
+{
+	struct pollfd p = {.fd = relay->pidfd, .events = POLLIN};
+	if (poll(&p, 1, SETTLE_MS) != 1)
+		return 0;
+	char why[200];
+	usbrelay_end(relay, why, sizeof(why));
+	give_back(port);
+	return err_set(e, "the guest did not keep the USB device at %s: %s; see the guest's log", port, why);
 }
 
 static struct usb_hold *hold_of(struct daemon *d, const char *port)
@@ -216,7 +279,15 @@ static int judge(struct daemon *d, const struct vmdef *def, const char *port, st
 	return 0;
 }
 
-/* What a VM must be to take a device: known, running, with a vsock CID. */
+/* Whether fd is readable now (a pidfd: its process ended). */
+static bool readable_now(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+/* What a VM must be to take a device: known, running (its monitor not just ended: its CID would
+ * be free for anyone to take), with a vsock CID. */
 static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, enum proto_code *code, struct err *e)
 {
 	*vm = vm_find(d, name, false);
@@ -228,6 +299,8 @@ static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, en
 	}
 	if ((*vm)->state != VM_RUNNING)
 		return err_set(e, "VM '%s' is %s; give it USB devices once it runs", name, vm_state_name((*vm)->state));
+	if (readable_now((*vm)->keeper_pidfd))
+		return err_set(e, "VM '%s' has just stopped", name);
 	if (!(*vm)->vsock_cid)
 		return err_set(e,
 			       "VM '%s' has no vsock device, over which USB devices reach a guest; set "
@@ -258,54 +331,61 @@ int usbassign_attach(struct daemon *d, const char *name, const char *port, enum 
 		return err_set(e, "%d USB devices are attached already; detach one first", DAEMON_MAX_USB);
 	if (bind_stub(&dev, e) < 0)
 		return -1;
-	char fdtext[16], file[160];
-	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", port);
+	uint8_t configs[USB_MAX_IFACES];
+	unsigned nconfigs = configs_of(&dev, configs);
+	struct usbrelay relay = {.pid = -1};
+	int host_end = -1;
 	if ((s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
-	    (snprintf(fdtext, sizeof(fdtext), "%d", s), put(file, fdtext, e)) < 0) {
+	    usbrelay_start(&relay, s, dev.busnum << 16 | dev.devnum, configs, nconfigs, &host_end, e) < 0 ||
+	    give_stub(port, host_end, e) < 0) {
+		usbrelay_end(&relay, NULL, 0);
 		if (s >= 0)
 			close(s);
+		if (host_end >= 0)
+			close(host_end);
 		give_back(port);
 		return -1;
 	}
+	close(s); /* the relay holds the guest's connection, usbip-host its own end */
+	close(host_end);
+	if (settled(&relay, port, e) < 0)
+		return -1;
 	struct usb_hold *h = &d->usb[slot];
-	*h = (struct usb_hold){.used = true, .sock = s, .vid = dev.vid, .pid = dev.pid, .devnum = dev.devnum};
+	*h = (struct usb_hold){.used = true, .relay = relay, .vid = dev.vid, .pid = dev.pid, .devnum = dev.devnum};
 	snprintf(h->port, sizeof(h->port), "%s", port);
 	snprintf(h->vm, sizeof(h->vm), "%s", name);
 	events_add(d, name, "usb-attach", "%s %04x:%04x %s", port, dev.vid, dev.pid, dev.product);
 	return 0;
 }
 
-/* Ends h: usbip-host is told to let go (unless the connection is gone already), the device is
- * given back to the host, and an event says why. */
+/* Ends h: usbip-host is told to let go (unless the connection is gone already), the relay is
+ * ended, the device is given back to the host, and an event says why (the relay's own word when
+ * why is NULL: it ended by itself). */
 static void release(struct daemon *d, struct usb_hold *h, const char *why)
 {
-	char file[160];
+	char file[160], relay_why[200];
 	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", h->port);
 	if (device_number(h->port, "usbip_status") == 2)
 		put(file, "-1", NULL);
-	shutdown(h->sock, SHUT_RDWR);
-	close(h->sock);
+	usbrelay_end(&h->relay, relay_why, sizeof(relay_why));
 	for (long long end = daemon_now_ms() + RELEASE_MS;
 	     device_number(h->port, "usbip_status") == 2 && daemon_now_ms() < end;)
 		usleep(10000);
 	give_back(h->port);
-	events_add(d, h->vm, "usb-detach", "%s %04x:%04x: %s", h->port, h->vid, h->pid, why);
-	*h = (struct usb_hold){.sock = -1};
+	bool unplugged = device_number(h->port, "devnum") != (long)h->devnum;
+	events_add(d, h->vm, "usb-detach", "%s %04x:%04x: %s", h->port, h->vid, h->pid,
+		   why                 ? why
+			   : unplugged ? "unplugged"
+				       : relay_why);
+	*h = (struct usb_hold){.relay = {.pid = -1, .pidfd = -1, .why = -1}};
 }
 
-int usbassign_detach(struct daemon *d, const struct client *c, const char *port, enum proto_code *code, struct err *e)
+int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, struct err *e)
 {
 	struct usb_hold *h = hold_of(d, port);
 	if (!h) {
 		*code = PROTO_STATE;
 		return err_set(e, "the USB device at %s is not attached to a VM", port);
-	}
-	if (!authz_owns(d, c->uid, h->vm)) {
-		*code = PROTO_PERMISSION;
-		return err_set(e,
-			       "the USB device at %s is attached to VM '%s', which belongs to uid %u; only its "
-			       "owner or root may detach it",
-			       port, h->vm, (unsigned)authz_owner(d, h->vm));
 	}
 	release(d, h, "detached on request");
 	return 0;
@@ -323,7 +403,7 @@ int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room
 	int n = 0;
 	for (int i = 0; i < DAEMON_MAX_USB && n < room; i++)
 		if (d->usb[i].used) {
-			fds[n] = (struct pollfd){.fd = d->usb[i].sock, .events = POLLRDHUP};
+			fds[n] = (struct pollfd){.fd = d->usb[i].relay.pidfd, .events = POLLIN};
 			who[n++] = &d->usb[i];
 		}
 	return n;
@@ -331,10 +411,13 @@ int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room
 
 void usbassign_io(struct daemon *d, struct usb_hold *h)
 {
-	if (!h->used)
+	/* the slot may hold a newer attach since the poll (one made while serving this pass) */
+	if (!h->used || !readable_now(h->relay.pidfd))
 		return;
-	release(d, h,
-		device_number(h->port, "devnum") != (long)h->devnum
-			? "unplugged"
-			: "its connection ended (the guest let it go, or the VM stopped)");
+	/* A VM that dies resets its connections before its monitor's pidfd says so: a moment's
+	 * wait tells its end from the guest letting go. */
+	const struct vm_entry *vm = vm_find(d, h->vm, false);
+	struct pollfd p = {.fd = vm && vm_active(vm) ? vm->monitor_pidfd : -1, .events = POLLIN};
+	bool ended = !vm || !vm_active(vm) || (p.fd >= 0 && poll(&p, 1, VM_END_MS) == 1);
+	release(d, h, ended ? "the VM stopped" : NULL);
 }
