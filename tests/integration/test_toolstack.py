@@ -1293,6 +1293,7 @@ def test_usb_attach(ts):
     seen = time.monotonic() - t0
     line = re.search(r"usb disk (.*)", ts.serial("usbvm"))[1]
     assert line.startswith("shoji-usb-stick after"), ts.serial("usbvm")[-1500:]
+    assert re.search(r"blkio seq-read: 4 MiB in", ts.serial("usbvm")), ts.serial("usbvm")[-1500:]
     print(f"note: shoji usb attach took {attach_s:.2f} s; the disk was visible in the guest {seen:.1f} s after it began")
     holders = {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}
     assert holders[port] == "usbvm", holders

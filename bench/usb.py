@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""USB benchmark, in the harness (its QEMU gives the machine a USB stick behind a hub). Each
+run, interleaved: the stick's first 4 MiB read on the host with O_DIRECT in 1 MiB requests (the
+physical limit: the same device through the host's own driver); then the stick given to a VM
+with shoji usb attach (usbip-host, the jailed relay, vsock, the guest's vhci-hcd) and the same
+read in the guest (guest/blkio.c, O_DIRECT, the guest's clock); then the detach. Prints each
+side's median MiB/s, the ratio guest / host (the median of the per-run ratios with their
+spread), and the time from the attach's start to the disk being there in the guest (the
+guest looks every 0.1 s). A run whose guest read failed counts as incomplete and says so."""
+import argparse
+import mmap
+import os
+import re
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import test_toolstack as t  # noqa: E402
+
+SIZE = 4 << 20
+
+
+def host_read(port):
+    """MiB/s of the stick's first 4 MiB read on the host (O_DIRECT, 1 MiB requests)."""
+    assert t.stick_reads(port)  # its node made, and it reads as the harness wrote it
+    node = "/dev/" + os.path.basename(t.glob.glob(f"/sys/bus/usb/devices/{port}/{port}:1.0/host*/target*/*/block/*")[0])
+    fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 1 << 20)
+    try:
+        start = time.monotonic()
+        for off in range(0, SIZE, 1 << 20):
+            assert os.preadv(fd, [buf], off) == 1 << 20
+        return SIZE / (1 << 20) / (time.monotonic() - start)
+    finally:
+        os.close(fd)
+
+
+def guest_run(ts, port, nth):
+    """Attach, the guest's read, detach: (MiB/s or None, seconds from the attach to the disk)."""
+    start = time.monotonic()
+    ts.ok("usb", "attach", "usbbench", port)
+    t.wait_until(lambda: ts.serial("usbbench").count("usb disk shoji-usb-stick") >= nth, 60, "the disk in the guest")
+    visible = time.monotonic() - start
+    pat = r"blkio seq-read: ([\d.]+) MiB in ([\d.]+) s|blkio seq-read FAILED"
+    t.wait_until(lambda: len(re.findall(pat, ts.serial("usbbench"))) >= nth, 120, "the guest's read")
+    m = list(re.finditer(pat, ts.serial("usbbench")))[nth - 1]
+    ts.ok("usb", "detach", port)
+    t.wait_until(lambda: t.stick_on_host_driver(port), 30, "the stick back on the host")
+    return (float(m[1]) / float(m[2]) if m[1] else None), visible
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bindir", default="build/src")
+    ap.add_argument("--guest-dir", default="build/guest")
+    ap.add_argument("--runs", type=int, default=5)
+    a = ap.parse_args()
+    args = argparse.Namespace(bindir=os.path.abspath(a.bindir), guest_dir=os.path.abspath(a.guest_dir),
+                              vmm=os.path.abspath(os.path.join(a.bindir, "shoji-vmm")))
+    ts = t.Toolstack(args)
+    ts.start_daemon()
+    try:
+        stick = {d["id"]: d for d in ts.js("usb", "list")["devices"]}.get("46f4:0001")
+        if not stick or not os.path.exists("/dev/vhost-vsock"):
+            print("usb: FAILED: no harness USB stick or /dev/vhost-vsock here (run it through bench/usb)")
+            return 1
+        port = stick["port"]
+        ts.create("usbbench", action="usbwatch")
+        ts.ok("set", "usbbench", "vsock-cid=auto", "policy.usb-storage=allow")
+        ts.ok("start", "usbbench")
+        t.wait_until(lambda: ts.vm("usbbench").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent")
+        host, guest, visible = [], [], []
+        for n in range(1, a.runs + 1):
+            host.append(host_read(port))
+            g, v = guest_run(ts, port, n)
+            guest.append(g)
+            visible.append(v)
+        ts.ok("kill", "usbbench")
+    finally:
+        ts.cleanup()
+    where = "emulated harness machine: compare ratios" if os.environ.get("SHOJI_IN_HARNESS") else "host KVM"
+    print(f"USB stick ({stick['id']}, {stick['port']}), first 4 MiB, O_DIRECT, 1 MiB requests, {a.runs} runs "
+          f"interleaved, medians ({where})")
+    done = [(g, h) for g, h in zip(guest, host) if g is not None]
+    print(f"  host direct read: {statistics.median(host):.2f} MiB/s (runs {min(host):.2f}-{max(host):.2f})")
+    if done:
+        gs = [g for g, _ in done]
+        print(f"  guest read:       {statistics.median(gs):.2f} MiB/s (runs {min(gs):.2f}-{max(gs):.2f})")
+        rs = [g / h for g, h in done]
+        incomplete = "" if len(done) == a.runs else f", {a.runs - len(done)} of {a.runs} runs incomplete"
+        print(f"ratio guest / host, USB stick sequential read (runs {min(rs):.2f}-{max(rs):.2f}x{incomplete}): "
+              f"{statistics.median(rs):.2f}x (higher is better)")
+    else:
+        print("usb: FAILED: no guest read completed")
+    print(f"  attach to disk in the guest: median {statistics.median(visible):.2f} s "
+          f"(runs {min(visible):.2f}-{max(visible):.2f} s)")
+    return 0 if len(done) == a.runs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
