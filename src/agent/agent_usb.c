@@ -104,10 +104,14 @@ void agent_usb_serve(int ls)
 	if (fd < 0)
 		return;
 	if (peer.svm_family != AF_VSOCK || peer.svm_cid != VMADDR_CID_HOST || peer.svm_port > USBIP_HOST_PORT_MAX) {
-		fprintf(stderr,
-			"shoji-agent: refused a USB connection from CID %u port %u (only the host's "
-			"toolstack, on a privileged port, may give USB devices)\n",
-			peer.svm_cid, peer.svm_port);
+		static time_t said; /* a flood of them says so once a second at most */
+		time_t now = time(NULL);
+		if (now != said)
+			fprintf(stderr,
+				"shoji-agent: refused a USB connection from CID %u port %u (only the host's "
+				"toolstack, on a privileged port, may give USB devices)\n",
+				peer.svm_cid, peer.svm_port);
+		said = now;
 		close(fd);
 		return;
 	}

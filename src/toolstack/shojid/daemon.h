@@ -246,6 +246,14 @@ void usbassign_release_vm(struct daemon *d, const char *vm);
 int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
 void usbassign_io(struct daemon *d, struct usb_hold *h);
 
+/* A device was pulled out: if a VM held it, it is given back now ("unplugged"). */
+void usbassign_unplugged(struct daemon *d, const char *port);
+
+/* usbhotplug.c: the kernel's USB add and remove events (main thread). The descriptor to poll,
+ * or -1 (logged) when they cannot be heard; usbhotplug_io takes one when it is readable. */
+int usbhotplug_open(void);
+void usbhotplug_io(struct daemon *d);
+
 /* usbrelay.c: starts the relay for a guest's connection (guest: shojid keeps its copy) to
  * the device devid whose configurations are configs[0..n); *host_end is the socket to give
  * usbip-host. 0, or -1 with e and nothing left running. */

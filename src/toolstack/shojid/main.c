@@ -275,11 +275,11 @@ static void autostart(struct daemon *d)
 	vm_each_defined(d, autostart_one, NULL);
 }
 
-enum source { FROM_KEEPER, FROM_JOB, FROM_USB };
+enum source { FROM_KEEPER, FROM_JOB, FROM_USB, FROM_HOTPLUG };
 
-static void loop(struct daemon *d)
+static void loop(struct daemon *d, int hotplug)
 {
-	enum { API = 1 + DAEMON_MAX_CLIENTS, ROOM = API + DAEMON_MAX_VMS + DAEMON_MAX_JOBS + DAEMON_MAX_USB };
+	enum { API = 1 + DAEMON_MAX_CLIENTS, ROOM = API + DAEMON_MAX_VMS + DAEMON_MAX_JOBS + DAEMON_MAX_USB + 1 };
 	struct pollfd fds[ROOM];
 	void *who[ROOM];
 	enum source from[ROOM];
@@ -301,6 +301,10 @@ static void loop(struct daemon *d)
 			from[n++] = FROM_JOB;
 		for (int k = usbassign_pollfds(d, fds + n, who + n, ROOM - n); k > 0; k--)
 			from[n++] = FROM_USB;
+		if (hotplug >= 0) {
+			fds[n] = (struct pollfd){.fd = hotplug, .events = POLLIN};
+			from[n++] = FROM_HOTPLUG;
+		}
 		int r = poll(fds, (nfds_t)n, busy ? 50 : 500);
 		if (r < 0 && errno != EINTR)
 			break;
@@ -313,8 +317,10 @@ static void loop(struct daemon *d)
 				vm_on_keeper_exit(d, who[i]);
 			else if (from[i] == FROM_JOB)
 				image_job_io(d, who[i]); /* a job ends only here: who[i] is still it */
-			else
+			else if (from[i] == FROM_USB)
 				usbassign_io(d, who[i]); /* a hold that ended since the poll is let be */
+			else
+				usbhotplug_io(d);
 		}
 		vm_tick(d);
 		image_job_tick(d);
@@ -346,7 +352,7 @@ int main(int argc, char **argv)
 	template_startup(&d);
 	autostart(&d);
 	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);
-	loop(&d);
+	loop(&d, usbhotplug_open());
 	jsonl_server_close(&d.api);
 	fprintf(stderr, "shojid: exiting; running VMs keep running\n");
 	return 0;

@@ -421,3 +421,10 @@ void usbassign_io(struct daemon *d, struct usb_hold *h)
 	bool ended = !vm || !vm_active(vm) || (p.fd >= 0 && poll(&p, 1, VM_END_MS) == 1);
 	release(d, h, ended ? "the VM stopped" : NULL);
 }
+
+void usbassign_unplugged(struct daemon *d, const char *port)
+{
+	struct usb_hold *h = hold_of(d, port);
+	if (h)
+		release(d, h, "unplugged");
+}
