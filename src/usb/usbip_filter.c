@@ -43,8 +43,10 @@ static int check_setup(const struct usbip_filter *f, const uint8_t *m, uint32_t 
 	bool in = be32(m + 12) == 1;
 	if (wlength != len)
 		return err_set(e, "a control transfer's setup says %u bytes and its buffer %u", wlength, len);
-	if (wlength && ((type & 0x80) != 0) != in)
-		return err_set(e, "a control transfer's setup says %s and the message %s", type & 0x80 ? "in" : "out",
+	/* the host kernel takes a transfer of no bytes as out, whatever its setup says */
+	bool setup_in = wlength && (type & 0x80);
+	if (setup_in != in)
+		return err_set(e, "a control transfer's setup says %s and the message %s", setup_in ? "in" : "out",
 			       in ? "in" : "out");
 	if (type == 0x00 && request == 9 /* SET_CONFIGURATION */ && value != 0) {
 		bool known = false;

@@ -438,6 +438,7 @@ static void test_usbip_filter(void **state)
 	const uint8_t get_desc_out[8] = {0x00, 6, 0, 1, 0, 0, 18, 0}; /* says out, sent as in */
 	const uint8_t set_config2[8] = {0x00, 9, 2, 0, 0, 0, 0, 0};
 	const uint8_t set_config7[8] = {0x00, 9, 7, 0, 0, 0, 0, 0};
+	const uint8_t in_no_bytes[8] = {0x80, 0, 0, 0, 0, 0, 0, 0}; /* GET_STATUS of 0 bytes, sent as in */
 	unsigned msgs = 0;
 	assert_int_equal(usbip_filter_init(&f, 0x10005, configs, 2), 0);
 	/* honest: a descriptor read, a configuration judged, a bulk write of 512 bytes, an unlink */
@@ -478,6 +479,7 @@ static void test_usbip_filter(void **state)
 		{0x10005, 1, 0, 0, 18, 0, get_desc_out, "setup says out"},
 		{0x10005, 1, 0, 0, 64, 0, get_desc, "setup says 18 bytes"},
 		{0x10005, 0, 0, 0, 0, 0, set_config7, "configuration 7"},
+		{0x10005, 1, 0, 0, 0, 0, in_no_bytes, "setup says out and the message in"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(usbip_filter_init(&f, 0x10005, configs, 2), 0);

@@ -246,8 +246,9 @@ void usbassign_release_vm(struct daemon *d, const char *vm);
 int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
 void usbassign_io(struct daemon *d, struct usb_hold *h);
 
-/* A device was pulled out: if a VM held it, it is given back now ("unplugged"). */
-void usbassign_unplugged(struct daemon *d, const char *port);
+/* The device numbered devnum was pulled out of port: if a VM holds it, it is given back now
+ * ("unplugged"). */
+void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum);
 
 /* usbhotplug.c: the kernel's USB add and remove events (main thread). The descriptor to poll,
  * or -1 (logged) when they cannot be heard; usbhotplug_io takes one when it is readable. */

@@ -86,6 +86,16 @@ static void give_back(const char *port)
 		log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
 }
 
+/* give_back once usbip-host has let go of the device (its connection ended or was ended), or
+ * RELEASE_MS have gone: it resets the device as it lets go. */
+static void give_back_released(const char *port)
+{
+	for (long long end = daemon_now_ms() + RELEASE_MS;
+	     device_number(port, "usbip_status") == 2 && daemon_now_ms() < end;)
+		usleep(10000);
+	give_back(port);
+}
+
 /* Binds the device at port to usbip-host, from whatever driver had it, and checks that it is
  * still the device judged (devnum: a replug gives a new one). */
 static int bind_stub(const struct usb_device_info *dev, struct err *e)
@@ -230,7 +240,7 @@ static int settled(struct usbrelay *relay, const char *port, struct err *e)
 		return 0;
 	char why[200];
 	usbrelay_end(relay, why, sizeof(why));
-	give_back(port);
+	give_back_released(port);
 	return err_set(e, "the guest did not keep the USB device at %s: %s; see the guest's log", port, why);
 }
 
@@ -368,10 +378,7 @@ static void release(struct daemon *d, struct usb_hold *h, const char *why)
 	if (device_number(h->port, "usbip_status") == 2)
 		put(file, "-1", NULL);
 	usbrelay_end(&h->relay, relay_why, sizeof(relay_why));
-	for (long long end = daemon_now_ms() + RELEASE_MS;
-	     device_number(h->port, "usbip_status") == 2 && daemon_now_ms() < end;)
-		usleep(10000);
-	give_back(h->port);
+	give_back_released(h->port);
 	bool unplugged = device_number(h->port, "devnum") != (long)h->devnum;
 	events_add(d, h->vm, "usb-detach", "%s %04x:%04x: %s", h->port, h->vid, h->pid,
 		   why                 ? why
@@ -422,9 +429,9 @@ void usbassign_io(struct daemon *d, struct usb_hold *h)
 	release(d, h, ended ? "the VM stopped" : NULL);
 }
 
-void usbassign_unplugged(struct daemon *d, const char *port)
+void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum)
 {
 	struct usb_hold *h = hold_of(d, port);
-	if (h)
+	if (h && h->devnum == devnum) /* not a device plugged there since */
 		release(d, h, "unplugged");
 }

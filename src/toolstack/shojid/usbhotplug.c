@@ -5,6 +5,7 @@
  * Main thread. */
 #include <libudev.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,8 +59,9 @@ void usbhotplug_io(struct daemon *d)
 	if ((add || remove) && port && usb_port_ok(port) &&
 	    product_id(udev_device_get_property_value(dev, "PRODUCT"), id)) {
 		events_add(d, NULL, add ? "usb-plug" : "usb-unplug", "%s %s", port, id);
-		if (remove)
-			usbassign_unplugged(d, port);
+		const char *devnum = udev_device_get_property_value(dev, "DEVNUM");
+		if (remove && devnum)
+			usbassign_unplugged(d, port, (unsigned)strtoul(devnum, NULL, 10));
 	}
 	udev_device_unref(dev);
 }

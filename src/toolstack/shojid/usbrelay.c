@@ -75,6 +75,7 @@ int usbrelay_start(struct usbrelay *r, int guest, uint32_t devid, const uint8_t 
 		int en = errno;
 		usbrelay_end(r, NULL, 0);
 		close(sp[0]);
+		*host_end = -1;
 		return err_errno(e, en, "cannot watch the USB relay (pidfd_open)");
 	}
 	return 0;
