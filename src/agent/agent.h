@@ -51,6 +51,9 @@ void agent_power(const struct agent_config *c, uint8_t what);
 /* The guest's info text (agent_info_parse's format) into buf; its length. */
 uint32_t agent_info_text(char *buf, uint32_t size);
 
+/* agent_cmd.c: the agent's clock for deadlines (CLOCK_MONOTONIC, ms). */
+long agent_now_ms(void);
+
 /* agent_usb.c: the listener for USB devices the host gives (common/usbip_handoff.h), or -1 with
  * a word on stderr (the agent then serves without it); and one connection on it served. */
 int agent_usb_listen(void);

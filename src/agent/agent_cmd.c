@@ -16,7 +16,7 @@
 
 extern char **environ;
 
-static long now_ms(void)
+long agent_now_ms(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -78,10 +78,10 @@ static void pump_step(struct pump *p, struct pollfd *fds)
 
 static int pump_run(struct pump *p, int timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = agent_now_ms() + timeout_ms;
 	while (p->in >= 0 || p->out >= 0) {
 		struct pollfd fds[2] = {{.fd = p->in, .events = POLLOUT}, {.fd = p->out, .events = POLLIN}};
-		long left = deadline - now_ms();
+		long left = deadline - agent_now_ms();
 		if (left <= 0)
 			return -1;
 		if (poll(fds, 2, (int)left) < 0 && errno != EINTR)
@@ -95,7 +95,7 @@ static int reap(pid_t pid, int ok, long deadline)
 {
 	int status = 0;
 	while (ok && waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ms() >= deadline) {
+		if (agent_now_ms() >= deadline) {
 			ok = 0;
 			break;
 		}
@@ -128,7 +128,7 @@ int agent_run(const char *cmd, const uint8_t *input, uint32_t in_len, uint8_t **
 		return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	long start = now_ms();
+	long start = agent_now_ms();
 	pid_t pid = spawn(cmd, inp[0], outp[1], envp_extra);
 	if (pid > 0)
 		setpgid(pid, pid); /* as the child does, whichever runs first */

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <time.h> /* time(): the refusals' rate */
 #include <unistd.h>
 
 #include "../common/usbip_handoff.h"
@@ -39,11 +39,9 @@ int agent_usb_listen(void)
 /* Reads exactly n bytes within USBIP_ANSWER_MS: 0, or -1. */
 static int read_exact(int fd, uint8_t *p, size_t n)
 {
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long deadline = agent_now_ms() + USBIP_ANSWER_MS;
 	while (n) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = USBIP_ANSWER_MS - ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+		long left = deadline - agent_now_ms();
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
 		if (r < 0 && errno == EINTR)

@@ -28,20 +28,13 @@
 #define WRITE_TIMEOUT_MS 5000
 #define AUTH_TIMEOUT_MS  5000 /* for a new connection to show the token */
 
-static long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
-
 /* Writes all of p, or fails once WRITE_TIMEOUT_MS have gone (a host that reads a byte at a
  * time does not hold the agent longer). */
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
-	long deadline = now_ms() + WRITE_TIMEOUT_MS;
+	long deadline = agent_now_ms() + WRITE_TIMEOUT_MS;
 	while (n) {
-		long left = deadline - now_ms();
+		long left = deadline - agent_now_ms();
 		struct pollfd pf = {.fd = fd, .events = POLLOUT};
 		int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
 		if (r < 0 && errno == EINTR)
@@ -95,7 +88,7 @@ static void peer_open(struct peer *p, int fd)
 {
 	p->fd = fd;
 	p->authed = false;
-	p->deadline_ms = now_ms() + AUTH_TIMEOUT_MS;
+	p->deadline_ms = agent_now_ms() + AUTH_TIMEOUT_MS;
 	agent_reader_init(&p->rd, 4 + AGENT_TOKEN_LEN); /* a stranger can make it hold no more */
 }
 
@@ -196,7 +189,7 @@ static void serve(int ls, int usb_ls, const struct agent_config *c)
 		int timeout = -1;
 		for (int i = 0; i < 2; i++)
 			if (peers[i].fd >= 0 && !peers[i].authed) {
-				long left = peers[i].deadline_ms - now_ms();
+				long left = peers[i].deadline_ms - agent_now_ms();
 				timeout = left > 0 ? (int)left : 0;
 			}
 		if (poll(p, 4, timeout) < 0 && errno != EINTR) {
@@ -213,7 +206,7 @@ static void serve(int ls, int usb_ls, const struct agent_config *c)
 			peers[1] = (struct peer){.fd = -1};
 		}
 		for (int i = 0; i < 2; i++)
-			if (peers[i].fd >= 0 && !peers[i].authed && now_ms() >= peers[i].deadline_ms) {
+			if (peers[i].fd >= 0 && !peers[i].authed && agent_now_ms() >= peers[i].deadline_ms) {
 				fprintf(stderr, "shoji-agent: a host connection did not show the token in time\n");
 				peer_close(&peers[i]);
 			}

@@ -32,10 +32,10 @@
 #include "daemon.h"
 
 #define BUS        "/sys/bus/usb"
-#define STUB       BUS "/drivers/usbip-host"
-#define SETTLE_MS  300  /* an attach stands this long before it is reported done */
-#define VM_END_MS  200  /* for a VM's monitor to be seen ended once its connection was reset */
-#define RELEASE_MS 1000 /* for usbip-host to let go of a device after it was told to */
+#define USBIP_HOST BUS "/drivers/usbip-host" /* the host kernel's USB/IP exporter */
+#define SETTLE_MS  300                       /* an attach stands this long before it is reported done */
+#define VM_END_MS  200                       /* for a VM's monitor to be seen ended once its connection was reset */
+#define RELEASE_MS 1000                      /* for usbip-host to let go of a device after it was told to */
 
 /* Writes text to a sysfs file: 0, or -errno (with e set when given). */
 static int put(const char *file, const char *text, struct err *e)
@@ -78,11 +78,11 @@ static void give_back(const char *port)
 	bool here = device_number(port, "devnum") >= 0;
 	int r;
 	snprintf(text, sizeof(text), "del %s", port);
-	if ((r = put(STUB "/unbind", port, &e)) < 0 && here && r != -ENODEV)
+	if ((r = put(USBIP_HOST "/unbind", port, &e)) < 0 && here && r != -ENODEV)
 		log_warn("USB %s: %s", port, e.msg);
-	if ((r = put(STUB "/match_busid", text, &e)) < 0 && r != -ENODEV)
+	if ((r = put(USBIP_HOST "/match_busid", text, &e)) < 0 && r != -ENODEV)
 		log_warn("USB %s: %s", port, e.msg);
-	if (here && put(STUB "/rebind", port, NULL) < 0 && put(BUS "/drivers_probe", port, &e) < 0)
+	if (here && put(USBIP_HOST "/rebind", port, NULL) < 0 && put(BUS "/drivers_probe", port, &e) < 0)
 		log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
 }
 
@@ -98,12 +98,12 @@ static void give_back_released(const char *port)
 
 /* Binds the device at port to usbip-host, from whatever driver had it, and checks that it is
  * still the device judged (devnum: a replug gives a new one). */
-static int bind_stub(const struct usb_device_info *dev, struct err *e)
+static int bind_usbip_host(const struct usb_device_info *dev, struct err *e)
 {
 	const char *port = dev->port;
 	char text[USB_PORT_MAX + 8], link[160], target[160];
 	struct stat st;
-	if (stat(STUB, &st) < 0)
+	if (stat(USBIP_HOST, &st) < 0)
 		return err_set(e,
 			       "the host has no usbip-host driver, which gives USB devices to VMs; load it "
 			       "(modprobe usbip-host, or list it in /etc/modules-load.d) and try again");
@@ -116,7 +116,7 @@ static int bind_stub(const struct usb_device_info *dev, struct err *e)
 			       "or a shojid since restarted); end that first (usbip unbind -b %s)",
 			       port, port);
 	snprintf(text, sizeof(text), "add %s", port);
-	int r = put(STUB "/match_busid", text, e);
+	int r = put(USBIP_HOST "/match_busid", text, e);
 	if (r == -ENOMEM)
 		return err_set(e,
 			       "usbip-host's table of ports is full; reload it (modprobe -r usbip-host; "
@@ -124,7 +124,7 @@ static int bind_stub(const struct usb_device_info *dev, struct err *e)
 	if (r < 0)
 		return -1;
 	snprintf(link, sizeof(link), BUS "/devices/%s/driver/unbind", port);
-	if ((n > 0 && put(link, port, e) < 0) || put(STUB "/bind", port, e) < 0) {
+	if ((n > 0 && put(link, port, e) < 0) || put(USBIP_HOST "/bind", port, e) < 0) {
 		give_back(port);
 		return -1;
 	}
@@ -137,13 +137,16 @@ static int bind_stub(const struct usb_device_info *dev, struct err *e)
 	return 0;
 }
 
-/* Waits for events on fd until deadline_ms: 1 when they came, 0 at the deadline, -1 on error. */
+/* Waits for events on fd until deadline_ms (one look when it has passed: 0 asks "now?"): 1
+ * when they came, 0 at the deadline or for fd -1, -1 on error. */
 static int wait_for(int fd, short events, long long deadline_ms)
 {
+	if (fd < 0)
+		return 0;
 	for (;;) {
 		long long left = deadline_ms - daemon_now_ms();
 		struct pollfd p = {.fd = fd, .events = events};
-		int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		int r = poll(&p, 1, left > 0 ? (int)left : 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		return r < 0 ? -1 : r;
@@ -223,7 +226,7 @@ static unsigned configs_of(const struct usb_device_info *dev, uint8_t *out)
 }
 
 /* Gives usbip-host its end of the relay's socket pair: it serves the device on it from now. */
-static int give_stub(const char *port, int host_end, struct err *e)
+static int give_usbip_host(const char *port, int host_end, struct err *e)
 {
 	char fdtext[16], file[160];
 	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", port);
@@ -235,8 +238,7 @@ static int give_stub(const char *port, int host_end, struct err *e)
  * only once it has stood SETTLE_MS. 0, or -1 with e (the relay ended, the device given back). */
 static int settled(struct usbrelay *relay, const char *port, struct err *e)
 {
-	struct pollfd p = {.fd = relay->pidfd, .events = POLLIN};
-	if (poll(&p, 1, SETTLE_MS) != 1)
+	if (wait_for(relay->pidfd, POLLIN, daemon_now_ms() + SETTLE_MS) != 1)
 		return 0;
 	char why[200];
 	usbrelay_end(relay, why, sizeof(why));
@@ -289,13 +291,6 @@ static int judge(struct daemon *d, const struct vmdef *def, const char *port, st
 	return 0;
 }
 
-/* Whether fd is readable now (a pidfd: its process ended). */
-static bool readable_now(int fd)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	return fd >= 0 && poll(&p, 1, 0) == 1;
-}
-
 /* What a VM must be to take a device: known, running (its monitor not just ended: its CID would
  * be free for anyone to take), with a vsock CID. */
 static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, enum proto_code *code, struct err *e)
@@ -309,7 +304,7 @@ static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, en
 	}
 	if ((*vm)->state != VM_RUNNING)
 		return err_set(e, "VM '%s' is %s; give it USB devices once it runs", name, vm_state_name((*vm)->state));
-	if (readable_now((*vm)->keeper_pidfd))
+	if (wait_for((*vm)->keeper_pidfd, POLLIN, 0) == 1)
 		return err_set(e, "VM '%s' has just stopped", name);
 	if (!(*vm)->vsock_cid)
 		return err_set(e,
@@ -339,7 +334,7 @@ int usbassign_attach(struct daemon *d, const char *name, const char *port, enum 
 		slot++;
 	if (slot == DAEMON_MAX_USB)
 		return err_set(e, "%d USB devices are attached already; detach one first", DAEMON_MAX_USB);
-	if (bind_stub(&dev, e) < 0)
+	if (bind_usbip_host(&dev, e) < 0)
 		return -1;
 	uint8_t configs[USB_MAX_IFACES];
 	unsigned nconfigs = configs_of(&dev, configs);
@@ -347,7 +342,7 @@ int usbassign_attach(struct daemon *d, const char *name, const char *port, enum 
 	int host_end = -1;
 	if ((s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
 	    usbrelay_start(&relay, s, dev.busnum << 16 | dev.devnum, configs, nconfigs, &host_end, e) < 0 ||
-	    give_stub(port, host_end, e) < 0) {
+	    give_usbip_host(port, host_end, e) < 0) {
 		usbrelay_end(&relay, NULL, 0);
 		if (s >= 0)
 			close(s);
@@ -419,13 +414,12 @@ int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room
 void usbassign_io(struct daemon *d, struct usb_hold *h)
 {
 	/* the slot may hold a newer attach since the poll (one made while serving this pass) */
-	if (!h->used || !readable_now(h->relay.pidfd))
+	if (!h->used || wait_for(h->relay.pidfd, POLLIN, 0) != 1)
 		return;
 	/* A VM that dies resets its connections before its monitor's pidfd says so: a moment's
 	 * wait tells its end from the guest letting go. */
 	const struct vm_entry *vm = vm_find(d, h->vm, false);
-	struct pollfd p = {.fd = vm && vm_active(vm) ? vm->monitor_pidfd : -1, .events = POLLIN};
-	bool ended = !vm || !vm_active(vm) || (p.fd >= 0 && poll(&p, 1, VM_END_MS) == 1);
+	bool ended = !vm || !vm_active(vm) || wait_for(vm->monitor_pidfd, POLLIN, daemon_now_ms() + VM_END_MS) == 1;
 	release(d, h, ended ? "the VM stopped" : NULL);
 }
 
