@@ -25,8 +25,7 @@ static long long now_ms(void)
 	return seat_now_ns() / 1000000;
 }
 
-static void notice(struct seat *s, bool bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void notice(struct seat *s, bool bad, const char *fmt, ...)
+void seat_notice(struct seat *s, bool bad, const char *topic, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -35,8 +34,10 @@ static void notice(struct seat *s, bool bad, const char *fmt, ...)
 	s->notice_bad = bad;
 	s->notice_until_ms = now_ms() + NOTICE_MS;
 	s->redraw = true;
-	log_msg(bad ? LOG_WARN : LOG_INFO, "clipboard: %s", s->notice);
+	log_msg(bad ? LOG_WARN : LOG_INFO, "%s: %s", topic, s->notice);
 }
+
+#define notice(s, bad, ...) seat_notice(s, bad, "clipboard", __VA_ARGS__)
 
 void clip_request(struct seat *s, bool paste)
 {

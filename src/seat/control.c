@@ -150,6 +150,8 @@ static struct json_object *status(struct seat *s)
 	json_object_object_add(clip, "notice", json_object_new_string(s->notice));
 	json_object_object_add(clip, "refused", json_object_new_boolean(s->notice[0] && s->notice_bad));
 	json_object_object_add(o, "clipboard", clip);
+	json_object_object_add(o, "notice", json_object_new_string(s->notice)); /* the clipboard's or USB's */
+	json_object_object_add(o, "notice_bad", json_object_new_boolean(s->notice[0] && s->notice_bad));
 	return o;
 }
 

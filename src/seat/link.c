@@ -210,6 +210,38 @@ static void events_open(struct seat *s)
 	s->refresh = true; /* whatever happened while not following */
 }
 
+/* The length of a port's name at p ("1-2.3", ended by the string, a space or a ':'); 0: none. */
+static size_t port_word(const char *p)
+{
+	size_t n = strspn(p, "0123456789-.");
+	return n && n < 32 && (!p[n] || p[n] == ' ' || p[n] == ':') ? n : 0;
+}
+
+/* Whether p starts with a vendor:product id, four lowercase hex digits each. */
+static bool id_word(const char *p)
+{
+	const char *hex = "0123456789abcdef";
+	return strspn(p, hex) == 4 && p[4] == ':' && strspn(p + 5, hex) == 4;
+}
+
+/* A USB event for the VM in front, as a notice: the port and vendor:product from shojid's
+ * detail ("PORT VVVV:PPPP ..."), never the names the device gave itself. */
+static void usb_notice(struct seat *s, const char *vm, const char *ev, const char *detail)
+{
+	bool attach = strcmp(ev, "usb-attach") == 0, refused = strcmp(ev, "usb-refused") == 0;
+	if ((!attach && !refused && strcmp(ev, "usb-attach-failed") != 0) || s->active < 0 || !s->vms[s->active].used ||
+	    strcmp(s->vms[s->active].name, vm) != 0)
+		return;
+	size_t port = port_word(detail), id = port && detail[port] == ' ' && id_word(detail + port + 1) ? 9 : 0;
+	if (!port)
+		return;
+	seat_notice(s, !attach, "usb", "usb %.*s%s%.*s %s", (int)port, detail, id ? " " : "", (int)id,
+		    detail + port + 1,
+		    attach            ? "attached"
+			    : refused ? "refused by policy"
+				      : "not attached (see shoji events)");
+}
+
 void link_read(struct seat *s)
 {
 	for (;;) {
@@ -228,6 +260,7 @@ void link_read(struct seat *s)
 		if (!o)
 			continue;
 		const char *vm = str(o, "vm"), *ev = str(o, "event");
+		usb_notice(s, vm, ev, str(o, "detail"));
 		if (strcmp(ev, "crashed") == 0)
 			set_crashed(s, vm, true);
 		else if (strcmp(ev, "started") == 0 || strcmp(ev, "deleted") == 0 || strcmp(ev, "stopped") == 0 ||
@@ -310,7 +343,7 @@ long long link_next_ms(const struct seat *s)
 		if (s->vms[i].used && s->vms[i].ask_fd >= 0)
 			next = seat_earliest_ms(next, s->vms[i].ask_deadline_ms);
 	}
-	return seat_earliest_ms(next, clip_next_ms(s));
+	return seat_earliest_ms(seat_earliest_ms(next, clip_next_ms(s)), focus_next_ms(s));
 }
 
 void link_tick(struct seat *s)

@@ -217,13 +217,14 @@ static void frame(struct seat *s)
 
 static void loop(struct seat *s)
 {
-	enum { VM_FDS = 3, CTL_FDS = 4 + 2 * SEAT_MAX_VMS };
+	enum { VM_FDS = 4, CTL_FDS = 5 + 2 * SEAT_MAX_VMS };
 	struct pollfd pfd[CTL_FDS + 1 + SEAT_MAX_CLIENTS];
 	while (!s->quit) {
 		int n = 0;
 		pfd[n++] = (struct pollfd){.fd = s->events_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = s->list_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = s->clip_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = s->focus_fd, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
 			pfd[n] = (struct pollfd){.fd = s->vms[i].used ? s->vms[i].fd : -1, .events = POLLIN};
 		for (int i = 0; i < SEAT_MAX_VMS; i++, n++)
@@ -239,6 +240,8 @@ static void loop(struct seat *s)
 			link_read_list(s);
 		if (pfd[2].revents && s->clip_fd >= 0)
 			clip_read(s);
+		if (pfd[3].revents && s->focus_fd >= 0)
+			focus_read(s);
 		control_serve(s, pfd + CTL_FDS, nctl);
 		for (int i = 0; i < SEAT_MAX_VMS; i++) {
 			if (pfd[VM_FDS + i].revents && s->vms[i].used && s->vms[i].fd >= 0)
@@ -257,6 +260,7 @@ static void loop(struct seat *s)
 				vmconn_try_connect(s, &s->vms[i]);
 		}
 		seat_pick_default(s);
+		focus_tick(s);
 		frame(s);
 	}
 }
@@ -270,7 +274,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < SEAT_MAX_VMS; i++)
 		s.vms[i].fd = -1;
 	s.control = (struct jsonl_server){.listen_fd = -1};
-	s.events_fd = s.list_fd = s.window_fd = s.clip_fd = -1;
+	s.events_fd = s.list_fd = s.window_fd = s.clip_fd = s.focus_fd = -1;
 	if (parse(argc, argv, &s, &o, &e) < 0 || setup(&s, &o, &e) < 0) {
 		fprintf(stderr, "shoji-seat: %s\n", e.msg);
 		control_close_all(&s);

@@ -126,6 +126,12 @@ struct seat {
 	bool clip_held;
 	char clip_from[VMDEF_NAME_MAX + 1];
 	long long clip_bytes;
+	/* which VM is shown, as shojid last heard it (focus.c) */
+	int focus_fd; /* the connection that said it; -1: none */
+	struct rpc_reader focus_rd;
+	bool focus_said;
+	char focus_sent[VMDEF_NAME_MAX + 1];
+	long long focus_retry_ms;
 	char notice[160]; /* shown on the bar until notice_until_ms; "" none */
 	bool notice_bad;
 	long long notice_until_ms;
@@ -201,12 +207,24 @@ int link_send_request(struct seat *s, struct json_object *req, int *fd_out, stru
 /* Asks shojid to copy the shown VM's clipboard (paste false) or paste into it. */
 void clip_request(struct seat *s, bool paste);
 /* clip_fd is readable (or its time is up): the answer, shown as a notice. */
+/* A notice on the bar for a few seconds (bad: on red), logged under topic; the seat's own words
+ * only. clip_tick ends it. */
+void seat_notice(struct seat *s, bool bad, const char *topic, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 void clip_read(struct seat *s);
 /* The request's deadline, or when the notice ends; -1: none. */
 long long clip_next_ms(const struct seat *s);
 void clip_tick(struct seat *s);
 /* The list's "clipboard" object (NULL: none): what shojid holds. */
 void clip_apply_list(struct seat *s, struct json_object *clip);
+
+/* focus.c: shojid told which VM is shown (seat-focus), on one connection held open */
+/* Says it when the shown VM changed since shojid last heard, or on a new connection. */
+void focus_tick(struct seat *s);
+/* focus_fd is readable: the answers (a refusal is logged), or shojid's end. */
+void focus_read(struct seat *s);
+/* When focus_tick next connects again; -1: nothing to do by the clock. */
+long long focus_next_ms(const struct seat *s);
 
 /* control.c: the seat's control socket */
 int control_open(struct seat *s, struct err *e);

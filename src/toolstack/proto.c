@@ -60,6 +60,7 @@ static const struct {
 	[PROTO_USB_LIST] = {"usb-list", 0, F_NAME},
 	[PROTO_USB_ATTACH] = {"usb-attach", F_NAME | F_DEVICE, 0},
 	[PROTO_USB_DETACH] = {"usb-detach", F_DEVICE, 0},
+	[PROTO_SEAT_FOCUS] = {"seat-focus", 0, F_NAME},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 _Static_assert(NCMDS == PROTO_NCMDS, "every command has its name and fields");

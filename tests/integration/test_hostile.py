@@ -277,6 +277,49 @@ def test_displays_only_for_the_seat_user(ts):
     ts.ok("delete", "shown")
 
 
+def held_focus(ts, uid, name):
+    """A process of uid that tells shojid the seat shows name and holds its connection open until
+    its stdin closes; the reply it printed."""
+    code = ("import json,socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
+            "s.sendall(sys.argv[2].encode()+b'\\n');print(s.makefile().readline(),flush=True);sys.stdin.read()")
+    p = subprocess.Popen(as_user(uid) + [sys.executable, "-c", code, os.path.join(ts.run, "shojid.sock"),
+                                         json.dumps({"cmd": "seat-focus", "name": name})],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return p, json.loads(p.stdout.readline())
+
+
+def test_usb_and_focus_only_for_the_seat_user(ts):
+    # Moving USB devices and saying which VM is shown (where usb-auto = focused sends a device
+    # plugged in) are the seat's: a member who is not its user is refused each, whatever VM it
+    # names, and never learns which VM is in front. The seat's word lasts as long as the
+    # connection that said it, and names only a VM with a display.
+    members_possible(ts)
+    ts.create("shown")
+    ts.ok("set", "shown", "display=on")
+    ts.create("headless")
+    for req in ({"cmd": "usb-attach", "name": "shown", "device": "1-2"}, {"cmd": "usb-detach", "device": "1-2"},
+                {"cmd": "seat-focus", "name": "shown"}, {"cmd": "seat-focus"}):
+        r = api_as(ts, BOB, req)
+        assert r["ok"] is False and r["code"] == "permission" and "seat's user" in r["error"], (req, r)
+    r = api_as(ts, SEAT, {"cmd": "seat-focus", "name": "headless"})
+    assert r["code"] == "permission" and "no display" in r["error"], r
+    r = api_as(ts, SEAT, {"cmd": "seat-focus", "name": "nosuchvm"})
+    assert r["code"] == "not-found", r
+    p, r = held_focus(ts, SEAT, "shown")
+    try:
+        assert r["ok"] is True, r
+        assert ts.js("usb", "list")["seat_focus"] == "shown"
+        assert "the seat shows shown" in ts.ok("usb", "list")
+        assert "seat_focus" not in api_as(ts, BOB, {"cmd": "usb-list"}), "a member learnt which VM is shown"
+        assert api_as(ts, SEAT, {"cmd": "usb-list"})["seat_focus"] == "shown"
+    finally:
+        p.stdin.close()
+        p.wait(10)
+    wait_until(lambda: ts.js("usb", "list")["seat_focus"] is None, 5, "the focus forgotten with its connection")
+    ts.ok("delete", "shown")
+    ts.ok("delete", "headless")
+
+
 def test_tampered_overlay_header_is_refused(ts):
     """The jail uid rewrites its snapshot overlay's backing name to a root-only file: deleting
     the snapshot must neither write that file nor change the VM's chain."""
@@ -347,7 +390,7 @@ TESTS = [test_client_descriptor_flood, test_published_template_is_immutable, tes
          test_members_act_only_on_their_own_vms, test_definition_paths_checked_as_the_owner,
          test_member_names_a_firmware_template,
          test_image_jobs_leave_the_daemon_answering,
-         test_displays_only_for_the_seat_user]
+         test_displays_only_for_the_seat_user, test_usb_and_focus_only_for_the_seat_user]
 
 
 def main():

@@ -30,7 +30,8 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seatlib  # noqa: E402
 from seatlib import BAR_H, CRASHED_RGB, LABEL_RGB, call, screenshot, wait_until  # noqa: E402
-from test_toolstack import Toolstack, events, failed_status, parse_args, scratch_base  # noqa: E402
+from test_toolstack import (Toolstack, events, failed_status, parse_args, scratch_base, usb_descriptors,  # noqa: E402
+                            usb_device)
 
 COLOURS = {"work": 0x1E40C0, "personal": 0x20A040, "other": 0xC04020}  # what each guest fills
 KEY_Q, KEY_Z, KEY_SPACE, BTN_LEFT = 16, 44, 57, 0x110
@@ -370,14 +371,35 @@ def test_clipboard_chords(ts, seat):
     assert ev and "copy from personal refused" in ev[-1][1], ev
 
 
-STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat, test_clipboard_chords]  # needs a display that redraws on its own
+def test_usb_follows_the_shown_vm(ts, seat):
+    """The seat tells shojid which VM it shows (seat-focus: where a device plugged in goes when
+    the VM's usb-auto = focused); a USB device refused for (or attached to) the shown VM is a
+    notice on the bar, with its port and vendor:product, never the names the device gave itself.
+    (The stand-in's device tree: a device plugged in and given to the shown VM is
+    integration-toolstack-slow's test_usb_unplug.)"""
+    ts.ok("switch", "work")
+    wait_until(lambda: ts.js("usb", "list")["seat_focus"] == "work", 20, "shojid hears that work is shown")
+    ts.ok("switch", "personal")
+    wait_until(lambda: ts.js("usb", "list")["seat_focus"] == "personal", 20, "shojid hears that personal is shown")
+    root = ts.env["SHOJI_TEST_USB_SYSFS"]
+    os.makedirs(root, exist_ok=True)
+    usb_device(root, "1-2", usb_descriptors(0x0781, 0x5567, [[0x08]]), b"work VM\n")
+    ts.ok("set", "personal", "policy.usb-storage=deny")
+    ts.status(8, "usb", "attach", "personal", "1-2", words=["usb-storage = deny"])
+    wait_until(lambda: seat.status()["notice"] == "usb 1-2 0781:5567 refused by policy", 20, "the refusal's notice")
+    assert seat.status()["notice_bad"], seat.status()
+    assert seat.shot("usb-refused").count(0xB00020, step=1) > 0, "no refusal on the bar"
+    ts.ok("set", "personal", "policy.usb-storage=")
+
+
+STAND_IN_ONLY = [test_hidden_vm_waits_for_the_seat, test_clipboard_chords, test_usb_follows_the_shown_vm]  # needs a display that redraws on its own
 # The same whatever the screen: run once, on Xvfb.
 SCREEN_INDEPENDENT = [test_hidden_vm_waits_for_the_seat, test_vms_appear_and_disappear,
-                      test_active_vm_gone_leaves_no_vm_active]
+                      test_active_vm_gone_leaves_no_vm_active, test_usb_follows_the_shown_vm]
 TESTS = [test_active_shows_pixels_and_label, test_keys_reach_only_the_active_vm,
          test_hotkey_switcher_and_digit, test_shoji_switch, test_control_refuses_what_others_refuse,
          test_hidden_vm_waits_for_the_seat,
-         test_pointer_grab, test_clipboard_chords, test_vms_appear_and_disappear, test_active_vm_gone_leaves_no_vm_active,
+         test_pointer_grab, test_clipboard_chords, test_usb_follows_the_shown_vm, test_vms_appear_and_disappear, test_active_vm_gone_leaves_no_vm_active,
          test_crashed_vm_shows_a_tile]
 
 

@@ -6,6 +6,7 @@ commands and two concurrent starts leave consistent state; hostile API messages 
 callers outside root and the shoji group are refused. Runs against the real shoji-vmm (in the
 KVM harness) or against tests/integration/fake_vmm.py (anywhere, no KVM)."""
 import argparse
+import contextlib
 import glob
 import hashlib
 import json
@@ -1366,8 +1367,60 @@ def test_usb_unplug(ts):
     hotplug = [(e["event"], e["detail"]) for e in ts.js("events")["events"] if e["event"] in ("usb-plug", "usb-unplug")]
     assert hotplug[-2:] == [("usb-unplug", f"{port} 46f4:0001"), ("usb-plug", f"{port} 46f4:0001")], hotplug
     assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[port] == "host"
+    usb_auto_focused(ts, port, switch)
     ts.ok("kill", "usbgone")
     ts.ok("delete", "usbgone")
+
+
+@contextlib.contextmanager
+def seat_focus(ts, name):
+    """Says to shojid, as the seat does, that name is shown, for as long as the block runs (the
+    word lasts as long as its connection)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(os.path.join(ts.run, "shojid.sock"))
+        s.sendall(json.dumps({"cmd": "seat-focus", "name": name}).encode() + b"\n")
+        reply = json.loads(s.makefile().readline())
+        assert reply["ok"], reply
+        yield
+
+
+def replug(ts, switch):
+    """The stick out (its hub port disabled) and in again, each heard by shojid."""
+    def count(kind):
+        return sum(1 for e in ts.js("events")["events"] if e["event"] == kind)
+    plugs, unplugs = count("usb-plug"), count("usb-unplug")
+    sysfs_write(switch, "1")
+    wait_until(lambda: count("usb-unplug") > unplugs, 30, "the stick heard gone")
+    sysfs_write(switch, "0")
+    wait_until(lambda: count("usb-plug") > plugs, 60, "the stick heard back")
+
+
+def usb_auto_focused(ts, port, switch):
+    # usb-auto = focused: while the seat shows usbgone, the stick plugged in goes to it (the guest
+    # reads it), or is refused where its policy denies storage (an event, the stick left with the
+    # host); with no seat to say what is shown, it stays with the host.
+    def moves():
+        return [e[0] for e in events(ts, "usbgone") if e[0] in ("usb-attach", "usb-refused", "usb-attach-failed")]
+    before = moves()
+    ts.ok("set", "usbgone", "policy.usb-auto=focused")
+    with seat_focus(ts, "usbgone"):
+        replug(ts, switch)
+        wait_until(lambda: len(moves()) > len(before), 60, "the stick given to the shown VM")
+        assert moves()[len(before):] == ["usb-attach"], events(ts, "usbgone")
+        wait_until(lambda: ts.serial("usbgone").count("usb disk shoji-usb-stick") == 2, 90, "the guest reading it again")
+        ts.ok("usb", "detach", port)
+        ts.ok("set", "usbgone", "policy.usb-storage=deny")
+        replug(ts, switch)
+        wait_until(lambda: len(moves()) > len(before) + 1, 60, "the stick judged for the shown VM")
+        assert moves()[len(before) + 1:] == ["usb-refused"], events(ts, "usbgone")
+        wait_until(lambda: stick_on_host_driver(port), 60, "the refused stick with the host")
+    ts.ok("set", "usbgone", "policy.usb-storage=allow")
+    wait_until(lambda: ts.js("usb", "list")["seat_focus"] is None, 10, "the focus forgotten with the seat")
+    replug(ts, switch)
+    wait_until(lambda: stick_on_host_driver(port), 60, "the stick with the host")
+    time.sleep(2)  # an attach would have begun within the plug's handling
+    assert len(moves()) == len(before) + 2, events(ts, "usbgone")
+    assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[port] == "host"
 
 
 def kernel_log():

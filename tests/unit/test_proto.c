@@ -63,6 +63,13 @@ static void test_good_requests(void **state)
 	assert_int_equal(parse("{\"cmd\":\"usb-detach\",\"device\":\"1-2\"}", &r, &code, &e), 0);
 	assert_string_equal(r.device, "1-2");
 	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"seat-focus\",\"name\":\"work\"}", &r, &code, &e), 0);
+	assert_int_equal(r.cmd, PROTO_SEAT_FOCUS);
+	assert_string_equal(r.name, "work");
+	proto_request_free(&r);
+	assert_int_equal(parse("{\"cmd\":\"seat-focus\"}", &r, &code, &e), 0); /* no VM shown */
+	assert_string_equal(r.name, "");
+	proto_request_free(&r);
 	assert_int_equal(parse("  {\"cmd\":\"logs\",\"name\":\"a\",\"bytes\":100}  ", &r, &code, &e), 0);
 	assert_int_equal(r.bytes, 100);
 	proto_request_free(&r);
@@ -145,6 +152,7 @@ static void test_hostile_requests(void **state)
 	EXPECT("{\"cmd\":\"usb-detach\",\"device\":\"../../x\"}", "a USB device's port");
 	EXPECT("{\"cmd\":\"usb-detach\",\"device\":\"1-2\\u0000\"}", "a USB device's port");
 	EXPECT("{\"cmd\":\"usb-detach\",\"device\":12}", "a USB device's port");
+	EXPECT("{\"cmd\":\"seat-focus\",\"name\":\"../x\"}", "not a valid VM name");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":\"memory=1G\"}", "must be an array");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[]}", "1 to 32 strings");
 	EXPECT("{\"cmd\":\"set\",\"name\":\"a\",\"assign\":[1]}", "must hold strings");

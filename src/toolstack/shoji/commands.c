@@ -319,6 +319,9 @@ static void print_devices(struct json_object *rep)
 			printf("%-12s %s%s\n", "",
 			       json_object_get_boolean(v) ? "allowed" : "refused: ", cli_str(d, "why", ""));
 	}
+	if (json_object_object_get_ex(rep, "seat_focus", &v)) /* only the seat's user and root see it */
+		printf("the seat shows %s: devices plugged in go there where its usb-auto = focused\n",
+		       v ? json_object_get_string(v) : "no VM");
 }
 
 int cmd_usb(struct cli *c, int argc, char **argv)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../common/log.h"
 #include "../../common/rpc.h"
 #include "../agentview.h"
 #include "../statefile.h"
@@ -354,7 +355,27 @@ static enum api_outcome h_usb_list(struct call *k)
 		return API_FAILED;
 	struct json_object *o = ok_object();
 	json_object_object_add(o, "devices", devices);
+	if (authz_is_seat(k->d, k->c->uid)) /* which VM is in front is the seat's to know */
+		json_object_object_add(o, "seat_focus", k->d->focus[0] ? json_object_new_string(k->d->focus) : NULL);
 	return reply_with(k, o);
+}
+
+/* The seat says which VM it shows ("" none); the word lasts as long as this connection. */
+static enum api_outcome h_seat_focus(struct call *k)
+{
+	struct daemon *d = k->d;
+	const char *name = k->r->name;
+	if (name[0] && exists(d, name, &k->code, &k->e) < 0)
+		return API_FAILED;
+	if (name[0] && !authz_privileged(d, k->c->uid) && !authz_may_see(d, k->c->uid, name)) {
+		k->code = PROTO_PERMISSION;
+		return err_set(&k->e, "VM '%s' has no display, so the seat cannot show it", name), API_FAILED;
+	}
+	if (strcmp(d->focus, name) != 0)
+		log_info("the seat shows %s", name[0] ? name : "no VM");
+	snprintf(d->focus, sizeof(d->focus), "%s", name);
+	d->focus_from = name[0] ? k->c : NULL;
+	return reply_with(k, ok_object());
 }
 
 static enum api_outcome h_usb_move(struct call *k)
@@ -591,6 +612,7 @@ static const struct command {
 	[PROTO_USB_LIST] = {h_usb_list, READS},
 	[PROTO_USB_ATTACH] = {h_usb_move, ON_VM | READS}, /* no file of the VM is touched */
 	[PROTO_USB_DETACH] = {h_usb_move, READS},
+	[PROTO_SEAT_FOCUS] = {h_seat_focus, READS},
 };
 
 /* A request that would change a VM (or a template) an image job is working on is refused at

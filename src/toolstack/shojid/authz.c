@@ -78,7 +78,8 @@ static enum need need_of(enum proto_cmd cmd)
 	case PROTO_CLIPBOARD_PASTE:
 	case PROTO_CLIPBOARD_CLEAR:
 	case PROTO_USB_ATTACH:
-	case PROTO_USB_DETACH: return NEED_SEAT;
+	case PROTO_USB_DETACH:
+	case PROTO_SEAT_FOCUS: return NEED_SEAT;
 	default: return NEED_MEMBER; /* ping, list and net (filtered), create, run, templates */
 	}
 }
@@ -97,7 +98,8 @@ int authz_check(struct daemon *d, const struct client *c, const struct proto_req
 			       r->cmd == PROTO_DISPLAY ? "take a VM's display"
 				       : r->cmd == PROTO_USB_ATTACH || r->cmd == PROTO_USB_DETACH
 				       ? "move the PC's USB devices between the host and VMs"
-				       : "move the clipboard between VMs",
+				       : r->cmd == PROTO_SEAT_FOCUS ? "say which VM the seat shows"
+								    : "move the clipboard between VMs",
 			       (unsigned)c->uid);
 	}
 	if (n == NEED_MEMBER || (n == NEED_OWNER_IF_NAMED && !r->name[0]) || !vm_find(d, r->name, false))

@@ -11,6 +11,7 @@
 
 #include "../../common/jsonl.h"
 #include "../../common/jsonl_server.h"
+#include "../../common/log.h"
 #include "../../common/rpc.h"
 #include "daemon.h"
 
@@ -84,6 +85,11 @@ static void on_closed(void *ctx, struct jsonl_conn *conn)
 	if (!c)
 		return;
 	image_job_forget(d, c);
+	if (d->focus_from == c) { /* the seat that said what it shows is gone */
+		log_info("the seat that showed %s is gone", d->focus);
+		d->focus[0] = '\0';
+		d->focus_from = NULL;
+	}
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		if (d->vms[i].waiter == c)
 			d->vms[i].waiter = NULL;

@@ -130,6 +130,10 @@ struct daemon {
 	unsigned long long event_seq;
 	struct image_job *jobs[DAEMON_MAX_JOBS];
 	struct clip_hold clip;
+	/* The VM the seat shows (seat-focus), as long as the connection that said so lasts: a device
+	 * plugged in goes there when its policy says usb-auto = focused. "" none. */
+	char focus[VMDEF_NAME_MAX + 1];
+	const struct client *focus_from;
 	struct usb_hold usb[DAEMON_MAX_USB];
 };
 
@@ -249,6 +253,10 @@ void usbassign_io(struct daemon *d, struct usb_hold *h);
 /* The device numbered devnum was pulled out of port: if a VM holds it, it is given back now
  * ("unplugged"). */
 void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum);
+/* A device was just plugged in at port: it goes to the VM the seat shows (d->focus) when that VM
+ * runs and its usb-auto (else the host's) is focused, judged and handed over as any attach; a
+ * refusal or a failure is an event. */
+void usbassign_plugged(struct daemon *d, const char *port);
 
 /* usbhotplug.c: the kernel's USB add and remove events (main thread). The descriptor to poll,
  * or -1 (logged) when they cannot be heard; usbhotplug_io takes one when it is readable. */

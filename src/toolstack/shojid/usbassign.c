@@ -36,6 +36,7 @@
 #define SETTLE_MS  300                       /* an attach stands this long before it is reported done */
 #define VM_END_MS  200                       /* for a VM's monitor to be seen ended once its connection was reset */
 #define RELEASE_MS 1000                      /* for usbip-host to let go of a device after it was told to */
+#define PLUG_MS    1000                      /* for the host's driver to take a device just plugged in */
 
 /* Writes text to a sysfs file: 0, or -errno (with e set when given). */
 static int put(const char *file, const char *text, struct err *e)
@@ -286,13 +287,11 @@ static int judge(struct daemon *d, const struct vmdef *def, const char *port, st
 		events_add(d, def->name, "usb-refused", "%s %04x:%04x: %s", port, out->vid, out->pid, v.why);
 		return err_set(e, "%s", v.why);
 	}
-	if (out->speed == 0)
-		return err_set(e, "the USB device at %s runs at a speed shoji cannot give a VM", port);
 	return 0;
 }
 
-/* What a VM must be to take a device: known, running (its monitor not just ended: its CID would
- * be free for anyone to take), with a vsock CID. */
+/* What a VM must be to take a device: known and running (its monitor not just ended: its CID
+ * would be free for anyone to take); vm_reachable then says whether it has a vsock CID. */
 static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, enum proto_code *code, struct err *e)
 {
 	*vm = vm_find(d, name, false);
@@ -306,11 +305,17 @@ static int vm_ready(struct daemon *d, const char *name, struct vm_entry **vm, en
 		return err_set(e, "VM '%s' is %s; give it USB devices once it runs", name, vm_state_name((*vm)->state));
 	if (wait_for((*vm)->keeper_pidfd, POLLIN, 0) == 1)
 		return err_set(e, "VM '%s' has just stopped", name);
-	if (!(*vm)->vsock_cid)
+	return 0;
+}
+
+static int vm_reachable(const struct vm_entry *vm, enum proto_code *code, struct err *e)
+{
+	*code = PROTO_STATE;
+	if (!vm->vsock_cid)
 		return err_set(e,
 			       "VM '%s' has no vsock device, over which USB devices reach a guest; set "
 			       "vsock-cid=auto and restart it",
-			       name);
+			       vm->name);
 	return 0;
 }
 
@@ -326,9 +331,12 @@ int usbassign_attach(struct daemon *d, const char *name, const char *port, enum 
 		return *code = PROTO_STATE,
 		       err_set(e, "the USB device at %s is %s; detach it first (shoji usb detach %s)", port,
 			       strcmp(held->vm, name) ? "attached to another VM" : "already attached to it", port);
-	if (vm_load_definition(d, name, &def, code, e) < 0 || judge(d, &def, port, &dev, code, e) < 0)
+	if (vm_load_definition(d, name, &def, code, e) < 0 || judge(d, &def, port, &dev, code, e) < 0 ||
+	    vm_reachable(vm, code, e) < 0) /* a refusal first: what no restart mends */
 		return -1;
 	*code = PROTO_ERROR;
+	if (dev.speed == 0)
+		return err_set(e, "the USB device at %s runs at a speed shoji cannot give a VM", port);
 	int s = -1, slot = 0;
 	while (slot < DAEMON_MAX_USB && d->usb[slot].used)
 		slot++;
@@ -421,6 +429,43 @@ void usbassign_io(struct daemon *d, struct usb_hold *h)
 	const struct vm_entry *vm = vm_find(d, h->vm, false);
 	bool ended = !vm || !vm_active(vm) || wait_for(vm->monitor_pidfd, POLLIN, daemon_now_ms() + VM_END_MS) == 1;
 	release(d, h, ended ? "the VM stopped" : NULL);
+}
+
+/* Whether the device at port has a driver yet (the kernel's generic USB driver takes it moments
+ * after it appears), waiting up to PLUG_MS for one. */
+static bool has_driver(const char *port)
+{
+	char link[160];
+	struct stat st;
+	snprintf(link, sizeof(link), BUS "/devices/%s/driver", port);
+	for (long long end = daemon_now_ms() + PLUG_MS;; usleep(20000)) {
+		if (lstat(link, &st) == 0)
+			return true;
+		if (daemon_now_ms() >= end)
+			return false;
+	}
+}
+
+void usbassign_plugged(struct daemon *d, const char *port)
+{
+	static struct vmdef def;
+	struct usb_policy host;
+	bool have_host;
+	enum proto_code code;
+	struct err e;
+	const struct vm_entry *vm = d->focus[0] ? vm_find(d, d->focus, false) : NULL;
+	if (!vm || !vm_active(vm) || vm->state != VM_RUNNING)
+		return; /* the seat shows no VM that runs */
+	if (vm_load_definition(d, d->focus, &def, &code, &e) < 0 || usbhost_policy(d, &host, &have_host, &e) < 0) {
+		log_warn("USB %s plugged in: %s", port, e.msg);
+		return;
+	}
+	if (!usb_policy_auto_focused(&def.policy.usb, have_host ? &host : NULL))
+		return;
+	if (!has_driver(port))
+		log_warn("USB %s: no host driver took it within %d ms; attaching it all the same", port, PLUG_MS);
+	if (usbassign_attach(d, d->focus, port, &code, &e) < 0 && code != PROTO_REFUSED) /* a refusal is its event */
+		events_add(d, d->focus, "usb-attach-failed", "%s: %s", port, e.msg);
 }
 
 void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum)
