@@ -2,7 +2,7 @@
 """USB benchmark, in the harness (its QEMU gives the machine a USB stick behind a hub). Each
 run, interleaved: the stick's first 4 MiB read on the host with O_DIRECT in 1 MiB requests (the
 physical limit: the same device through the host's own driver); then the stick given to a VM
-with shoji usb attach (usbip-host, the jailed relay, vsock, the guest's vhci-hcd) and the same
+with shoji usb attach (the jailed exporter on usbfs, vsock, the guest's vhci-hcd) and the same
 read in the guest (guest/blkio.c, O_DIRECT, the guest's clock); then the detach. Prints each
 side's median MiB/s, the ratio guest / host (the median of the per-run ratios with their
 spread), and the time from the attach's start to the disk being there in the guest (the

@@ -371,6 +371,8 @@ struct usb_verdict usb_policy_decide(const struct usb_policy *vm_policy, const s
 
 bool usb_policy_auto_focused(const struct usb_policy *vm_policy, const struct usb_policy *host)
 {
+	if (host && host->autoattach == USB_AUTO_NO)
+		return false; /* the host's no binds every VM */
 	enum usb_auto a = vm_policy->autoattach != USB_AUTO_UNSET ? vm_policy->autoattach
 		: host                                            ? host->autoattach
 								  : USB_AUTO_UNSET;

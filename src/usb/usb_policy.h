@@ -130,7 +130,8 @@ struct usb_verdict {
 struct usb_verdict usb_policy_decide(const struct usb_policy *vm_policy, const struct usb_policy *host, const char *vm,
 				     const struct usb_device_info *d);
 
-/* Whether a device newly plugged in goes to the VM in front: its usb-auto, else the host's. */
+/* Whether a device newly plugged in goes to the VM in front: its usb-auto, else the host's; the
+ * host's "no" holds whatever the VM says. */
 bool usb_policy_auto_focused(const struct usb_policy *vm_policy, const struct usb_policy *host);
 
 #endif

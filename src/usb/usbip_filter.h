@@ -1,10 +1,10 @@
-/* usbip_filter: the guest's USB/IP messages checked before the host kernel's usbip-host sees
- * them. usbip-host parses what a guest sends in host kernel code, and takes values no honest
- * vhci-hcd sends: a control transfer whose setup packet's direction contradicts its own (the
- * kernel warns, and a host with panic_on_warn stops), a buffer of gigabytes (an allocation the
- * kernel warns about), a SET_CONFIGURATION to a configuration policy never judged. So every
- * message from the guest passes here, whole, in a jailed relay (shojid's usbrelay.c), and the
- * first one that breaks a rule ends the connection: the device goes back to the host.
+/* usbip_filter: the guest's USB/IP messages framed and checked whole before the exporter
+ * (usbip_export.c) makes a transfer of one: values no honest vhci-hcd sends (a control transfer
+ * whose setup packet's direction contradicts its own, a buffer of gigabytes, ISO packets outside
+ * their buffer, a SET_CONFIGURATION to a configuration policy never judged) end the connection
+ * at the first, in the jailed exporter process (shojid's usbexport.c), and the device goes back
+ * to the host. (The rules were first written for the host kernel's usbip-host, which took such
+ * values into host kernel code; the exporter relies on them for its own bounds.)
  *
  * The guest's messages (USB/IP, big-endian; 48-byte header):
  *   0 command (1 CMD_SUBMIT, 2 CMD_UNLINK), 4 seqnum, 8 devid, 12 direction (0 out, 1 in), 16 ep

@@ -277,26 +277,41 @@ def test_displays_only_for_the_seat_user(ts):
     ts.ok("delete", "shown")
 
 
-def held_focus(ts, uid, name):
-    """A process of uid that tells shojid the seat shows name and holds its connection open until
-    its stdin closes; the reply it printed."""
-    code = ("import json,socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);"
-            "s.sendall(sys.argv[2].encode()+b'\\n');print(s.makefile().readline(),flush=True);sys.stdin.read()")
-    p = subprocess.Popen(as_user(uid) + [sys.executable, "-c", code, os.path.join(ts.run, "shojid.sock"),
-                                         json.dumps({"cmd": "seat-focus", "name": name})],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    return p, json.loads(p.stdout.readline())
+class SeatConnection:
+    """A process of uid with one connection to shojid held open, as the seat holds its own: each
+    say() sends seat-focus on it and returns the reply."""
+    CODE = ("import socket,sys;s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1]);f=s.makefile()\n"
+            "for line in sys.stdin:\n s.sendall(line.encode());print(f.readline().strip(),flush=True)")
+
+    def __init__(self, ts, uid):
+        self.p = subprocess.Popen(as_user(uid) + [sys.executable, "-c", self.CODE, os.path.join(ts.run, "shojid.sock")],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def say(self, name):
+        self.p.stdin.write(json.dumps({"cmd": "seat-focus", **({"name": name} if name else {})}) + "\n")
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(10)
 
 
 def test_usb_and_focus_only_for_the_seat_user(ts):
     # Moving USB devices and saying which VM is shown (where usb-auto = focused sends a device
     # plugged in) are the seat's: a member who is not its user is refused each, whatever VM it
     # names, and never learns which VM is in front. The seat's word lasts as long as the
-    # connection that said it, and names only a VM with a display.
+    # connection that said it and names only a VM it may show; a refused word takes back that
+    # connection's earlier one; another connection that speaks and goes leaves the seat's word.
     members_possible(ts)
     ts.create("shown")
     ts.ok("set", "shown", "display=on")
+    ts.create("shown2")
+    ts.ok("set", "shown2", "display=on")
     ts.create("headless")
+
+    def focus():
+        return ts.js("usb", "list")["seat_focus"]
     for req in ({"cmd": "usb-attach", "name": "shown", "device": "1-2"}, {"cmd": "usb-detach", "device": "1-2"},
                 {"cmd": "seat-focus", "name": "shown"}, {"cmd": "seat-focus"}):
         r = api_as(ts, BOB, req)
@@ -305,19 +320,26 @@ def test_usb_and_focus_only_for_the_seat_user(ts):
     assert r["code"] == "permission" and "no display" in r["error"], r
     r = api_as(ts, SEAT, {"cmd": "seat-focus", "name": "nosuchvm"})
     assert r["code"] == "not-found", r
-    p, r = held_focus(ts, SEAT, "shown")
+    seat = SeatConnection(ts, SEAT)
     try:
-        assert r["ok"] is True, r
-        assert ts.js("usb", "list")["seat_focus"] == "shown"
+        assert seat.say("shown")["ok"] is True
+        assert focus() == "shown"
         assert "the seat shows shown" in ts.ok("usb", "list")
         assert "seat_focus" not in api_as(ts, BOB, {"cmd": "usb-list"}), "a member learnt which VM is shown"
         assert api_as(ts, SEAT, {"cmd": "usb-list"})["seat_focus"] == "shown"
+        other = SeatConnection(ts, SEAT)
+        assert other.say("shown2")["ok"] is True
+        assert focus() == "shown2"
+        other.close()
+        wait_until(lambda: focus() == "shown", 5, "the seat's word again once the other connection went")
+        assert seat.say("headless")["code"] == "permission"
+        assert focus() is None, "a refused switch left the earlier VM taking devices"
+        assert seat.say("shown2")["ok"] is True and focus() == "shown2"
     finally:
-        p.stdin.close()
-        p.wait(10)
-    wait_until(lambda: ts.js("usb", "list")["seat_focus"] is None, 5, "the focus forgotten with its connection")
-    ts.ok("delete", "shown")
-    ts.ok("delete", "headless")
+        seat.close()
+    wait_until(lambda: focus() is None, 5, "the focus forgotten with its connection")
+    for vm in ("shown", "shown2", "headless"):
+        ts.ok("delete", vm)
 
 
 def test_tampered_overlay_header_is_refused(ts):

@@ -3,6 +3,7 @@
  * a headset with a HID interface, a composite that hides storage in its second configuration, a
  * hub), under a VM's rules and the host's; descriptors walked, hostile ones included; and a
  * sysfs tree of devices scanned. */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,8 +13,8 @@
 #include "usb/usb_desc.h"
 #include "usb/usb_policy.h"
 #include "usb/usb_sysfs.h"
+#include "usb/usbip_export.h"
 #include "usb/usbip_filter.h"
-#include "usb/usbip_relay.h"
 
 static struct err e;
 
@@ -213,12 +214,14 @@ static void test_decisions(void **state)
 	assert_false(v.allowed);
 	assert_contains(v.why, "so it cannot be judged");
 
-	/* usb-auto: the VM's word, else the host's. */
+	/* usb-auto: the VM's word, else the host's; the host's no holds whatever the VM says. */
 	struct usb_policy auto_on = policy((const char *const[]){"usb-auto", "focused", NULL});
 	struct usb_policy auto_off = policy((const char *const[]){"usb-auto", "no", NULL});
 	assert_false(usb_policy_auto_focused(&none, NULL));
 	assert_true(usb_policy_auto_focused(&none, &auto_on));
 	assert_false(usb_policy_auto_focused(&auto_off, &auto_on));
+	assert_true(usb_policy_auto_focused(&auto_on, &none));
+	assert_false(usb_policy_auto_focused(&auto_on, &auto_off));
 }
 
 /* --- descriptors ---------------------------------------------------------------------------- */
@@ -504,50 +507,242 @@ static void test_usbip_filter(void **state)
 	usbip_filter_free(&f);
 }
 
-/* The relay between two socket pairs: what passes the filter reaches the host side whole, the
- * host's bytes reach the guest side, and a broken rule ends it with the rule named. */
-static void test_usbip_relay(void **state)
+/* A stand-in device for usbip_export: it keeps what it was given and answers as told. */
+static struct fake_dev {
+	struct usbip_urb *urbs[USBIP_EXPORT_MAX_URBS + 8];
+	unsigned n;
+	int refuse; /* submit's answer */
+	unsigned cancels, config, iface, alt, halted;
+} fd_;
+
+static int fake_submit(void *ctx, struct usbip_urb *u)
+{
+	struct fake_dev *d = ctx;
+	if (d->refuse)
+		return d->refuse;
+	d->urbs[d->n++] = u;
+	return 0;
+}
+
+static void fake_cancel(void *ctx, struct usbip_urb *u)
+{
+	(void)u;
+	((struct fake_dev *)ctx)->cancels++;
+}
+
+static int fake_config(void *ctx, uint8_t v)
+{
+	((struct fake_dev *)ctx)->config = v;
+	return v == 1 ? 0 : -EINVAL;
+}
+
+static int fake_iface(void *ctx, uint8_t i, uint8_t alt)
+{
+	((struct fake_dev *)ctx)->iface = i, ((struct fake_dev *)ctx)->alt = alt;
+	return 0;
+}
+
+static int fake_halt(void *ctx, uint8_t ep)
+{
+	((struct fake_dev *)ctx)->halted = ep;
+	return 0;
+}
+
+static const struct usbip_backend fake_ops = {fake_submit, fake_cancel, fake_config, fake_iface, fake_halt};
+
+static uint32_t word(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A message fed whole: it must all be taken. */
+static void feed_all(struct usbip_export *x, const uint8_t *m, size_t n)
+{
+	size_t used;
+	assert_int_equal(usbip_export_feed(x, m, n, &used, &e), 0);
+	assert_int_equal(used, n);
+}
+
+/* The next reply: its command, seqnum, and word k (0: status) from byte 20; it is taken. */
+static const uint8_t *next_reply(struct usbip_export *x, uint32_t cmd, uint32_t seqnum, size_t *len)
+{
+	size_t n;
+	const uint8_t *r = usbip_export_output(x, &n);
+	assert_true(n >= USBIP_HEADER_SIZE);
+	assert_int_equal(word(r), cmd);
+	assert_int_equal(word(r + 4), seqnum);
+	assert_int_equal(word(r + 8) | word(r + 12) | word(r + 16), 0); /* devid, direction, ep: 0 */
+	*len = n;
+	return r;
+}
+
+static void set_seq(uint8_t *m, uint32_t seq)
+{
+	m[4] = (uint8_t)(seq >> 24), m[5] = (uint8_t)(seq >> 16), m[6] = (uint8_t)(seq >> 8), m[7] = (uint8_t)seq;
+}
+
+/* The exporter against the stand-in device: control, bulk in and out, ISO in with its data
+ * packed, unlinks (in flight, and of what is done), the three requests the host must hear of,
+ * a refused transfer, a backend's count kept within the buffer, flow control, a broken rule. */
+static void test_usbip_export(void **state)
 {
 	(void)state;
-	int g[2], h[2];
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, g), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h), 0);
-	static uint8_t m[USBIP_HEADER_SIZE * 2];
-	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0};
-	size_t n = submit(m, 5, 1, 0, 0, 18, 0, get_desc);
-	n += submit(m + n, 5, 1, 0, 0, 18, 0, NULL); /* no setup: wLength 0 against 18 */
-	assert_int_equal(write(g[0], m, n), (ssize_t)n);
-	struct usbip_filter f;
-	assert_int_equal(usbip_filter_init(&f, 5, NULL, 0), 0);
-	assert_int_equal(usbip_relay(g[1], h[1], &f, &e), USBIP_RELAY_BROKE);
-	assert_non_null(strstr(e.msg, "setup says 0 bytes"));
-	uint8_t got[2 * USBIP_HEADER_SIZE];
-	assert_int_equal(read(h[0], got, sizeof(got)), USBIP_HEADER_SIZE); /* the first, whole, alone */
-	assert_memory_equal(got, m, USBIP_HEADER_SIZE);
-	usbip_filter_free(&f);
-	for (int i = 0; i < 2; i++)
-		close(g[i]), close(h[i]);
-	/* the host's bytes reach the guest as they are; the host's end ends the relay as closed */
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, g), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, h), 0);
-	assert_int_equal(write(h[0], "reply", 5), 5);
-	shutdown(h[0], SHUT_WR);
-	assert_int_equal(usbip_filter_init(&f, 5, NULL, 0), 0);
-	assert_int_equal(usbip_relay(g[1], h[1], &f, &e), USBIP_RELAY_CLOSED);
-	assert_int_equal(read(g[0], got, sizeof(got)), 5);
-	assert_memory_equal(got, "reply", 5);
-	usbip_filter_free(&f);
-	for (int i = 0; i < 2; i++)
-		close(g[i]), close(h[i]);
+	static struct usbip_export x;
+	static uint8_t m[USBIP_HEADER_SIZE + 4096 + 16 * 3];
+	const uint8_t get_desc[8] = {0x80, 6, 0, 1, 0, 0, 18, 0}, set_cfg[8] = {0, 9, 1, 0, 0, 0, 0, 0},
+		      set_alt[8] = {1, 11, 1, 0, 2, 0, 0, 0}, clear_halt[8] = {2, 1, 0, 0, 0x81, 0, 0, 0};
+	const uint8_t configs[1] = {1};
+	size_t n, len;
+	fd_ = (struct fake_dev){0};
+	assert_int_equal(usbip_export_init(&x, 5, configs, 1, &fake_ops, &fd_), 0);
+	/* control in: the device's 18 bytes come back after the header */
+	n = submit(m, 5, 1, 0, 0, 18, 0, get_desc);
+	set_seq(m, 10);
+	feed_all(&x, m, n);
+	assert_int_equal(fd_.n, 1);
+	struct usbip_urb *u = fd_.urbs[0];
+	assert_int_equal(u->type, USBIP_XFER_CONTROL);
+	assert_true(u->in);
+	assert_memory_equal(u->setup, get_desc, 8);
+	memset(u->buf, 0xd1, 18);
+	u->actual = 18;
+	usbip_export_complete(&x, u, 0);
+	const uint8_t *r = next_reply(&x, 3, 10, &len);
+	assert_int_equal(len, USBIP_HEADER_SIZE + 18);
+	assert_int_equal(word(r + 20), 0);  /* status */
+	assert_int_equal(word(r + 24), 18); /* actual_length */
+	assert_int_equal(r[USBIP_HEADER_SIZE + 17], 0xd1);
+	usbip_export_consumed(&x, len);
+	/* bulk out: the guest's bytes reach the device; nothing comes back but the count */
+	n = submit(m, 5, 0, 2, 0, 512, 0xffffffffu, NULL);
+	set_seq(m, 11);
+	memset(m + n, 0x5a, 512);
+	feed_all(&x, m, n + 512);
+	u = fd_.urbs[1];
+	assert_int_equal(u->type, USBIP_XFER_BULK);
+	assert_int_equal(u->ep, 2);
+	assert_int_equal(u->buf[511], 0x5a);
+	u->actual = 512;
+	usbip_export_complete(&x, u, 0);
+	r = next_reply(&x, 3, 11, &len);
+	assert_int_equal(len, USBIP_HEADER_SIZE);
+	assert_int_equal(word(r + 24), 512);
+	assert_int_equal(word(r + 32), 0xffffffffu); /* number_of_packets as the guest sent it */
+	usbip_export_consumed(&x, len);
+	/* bulk in, short, with a count beyond the buffer from the backend: kept to the buffer */
+	n = submit(m, 5, 1, 1, 0, 13, 0, NULL);
+	set_seq(m, 12);
+	feed_all(&x, m, n);
+	u = fd_.urbs[2];
+	u->actual = 4096;
+	usbip_export_complete(&x, u, 0);
+	r = next_reply(&x, 3, 12, &len);
+	assert_int_equal(len, USBIP_HEADER_SIZE + 13);
+	usbip_export_consumed(&x, len);
+	/* an unlink of a transfer in flight cancels it, and its end answers the unlink alone */
+	n = submit(m, 5, 1, 1, 0, 64, 0, NULL);
+	set_seq(m, 13);
+	feed_all(&x, m, n);
+	u = fd_.urbs[3];
+	n = submit(m, 5, 0, 0, 0, 0, 0, NULL);
+	m[3] = 2; /* CMD_UNLINK */
+	set_seq(m, 14);
+	m[20] = 0, m[21] = 0, m[22] = 0, m[23] = 13;
+	memset(m + 24, 0, 24);
+	feed_all(&x, m, n);
+	assert_int_equal(fd_.cancels, 1);
+	usbip_export_output(&x, &len);
+	assert_int_equal(len, 0);
+	usbip_export_complete(&x, u, -ECONNRESET);
+	r = next_reply(&x, 4, 14, &len);
+	assert_int_equal(len, USBIP_HEADER_SIZE);
+	assert_int_equal((int32_t)word(r + 20), -ECONNRESET);
+	usbip_export_consumed(&x, len);
+	/* an unlink of what is done: answered at once, 0 */
+	set_seq(m, 15);
+	feed_all(&x, m, n);
+	r = next_reply(&x, 4, 15, &len);
+	assert_int_equal(word(r + 20), 0);
+	usbip_export_consumed(&x, len);
+	/* SET_CONFIGURATION, SET_INTERFACE, CLEAR_FEATURE(halt): the backend's calls, at once */
+	const uint8_t *specials[3] = {set_cfg, set_alt, clear_halt};
+	for (int i = 0; i < 3; i++) {
+		n = submit(m, 5, 0, 0, 0, 0, 0, specials[i]);
+		set_seq(m, 20 + (uint32_t)i);
+		feed_all(&x, m, n);
+		r = next_reply(&x, 3, 20 + (uint32_t)i, &len);
+		assert_int_equal(word(r + 20), 0);
+		usbip_export_consumed(&x, len);
+	}
+	assert_int_equal(fd_.config, 1);
+	assert_int_equal(fd_.iface, 2);
+	assert_int_equal(fd_.alt, 1);
+	assert_int_equal(fd_.halted, 0x81);
+	assert_int_equal(fd_.n, 4); /* none of them went to the device as a transfer */
+	/* a transfer the backend refuses: its status at once */
+	fd_.refuse = -ENOENT;
+	n = submit(m, 5, 1, 5, 0, 8, 0, NULL);
+	set_seq(m, 30);
+	feed_all(&x, m, n);
+	r = next_reply(&x, 3, 30, &len);
+	assert_int_equal((int32_t)word(r + 20), -ENOENT);
+	usbip_export_consumed(&x, len);
+	fd_.refuse = 0;
+	/* ISO in, three packets of 100: the data comes back packed, then the descriptors */
+	n = submit(m, 5, 1, 3, 0, 300, 3, NULL);
+	set_seq(m, 40);
+	for (uint32_t i = 0; i < 3; i++) {
+		uint8_t *d = m + n + 16 * i;
+		memset(d, 0, 16);
+		d[2] = (uint8_t)((100 * i) >> 8), d[3] = (uint8_t)(100 * i), d[7] = 100;
+	}
+	feed_all(&x, m, n + 48);
+	u = fd_.urbs[4];
+	assert_int_equal(u->type, USBIP_XFER_ISO);
+	assert_int_equal(u->npackets, 3);
+	assert_int_equal(u->iso[2].offset, 200);
+	memset(u->buf, 0xaa, 100);
+	memset(u->buf + 100, 0xbb, 100);
+	u->iso[0].actual = 100, u->iso[1].actual = 50, u->iso[2].status = -EXDEV;
+	usbip_export_complete(&x, u, 0);
+	r = next_reply(&x, 3, 40, &len);
+	assert_int_equal(len, USBIP_HEADER_SIZE + 150 + 48);
+	assert_int_equal(word(r + 24), 150); /* actual_length: the packets' */
+	assert_int_equal(word(r + 32), 3);
+	assert_int_equal(word(r + 36), 1); /* error_count */
+	assert_int_equal(r[USBIP_HEADER_SIZE + 99], 0xaa);
+	assert_int_equal(r[USBIP_HEADER_SIZE + 100], 0xbb);
+	const uint8_t *iso = r + USBIP_HEADER_SIZE + 150;
+	assert_int_equal(word(iso + 16 + 8), 50);
+	assert_int_equal((int32_t)word(iso + 32 + 12), -EXDEV);
+	usbip_export_consumed(&x, len);
+	/* flow control: no more than USBIP_EXPORT_MAX_URBS in flight; one done makes room */
+	n = submit(m, 5, 1, 1, 0, 8, 0, NULL);
+	static uint8_t many[(USBIP_EXPORT_MAX_URBS + 2) * USBIP_HEADER_SIZE];
+	for (unsigned i = 0; i < USBIP_EXPORT_MAX_URBS + 2; i++) {
+		set_seq(m, 100 + i);
+		memcpy(many + i * n, m, n);
+	}
+	size_t used;
+	assert_int_equal(usbip_export_feed(&x, many, sizeof(many), &used, &e), 0);
+	assert_int_equal(used, USBIP_EXPORT_MAX_URBS * n);
+	assert_false(usbip_export_can_take(&x));
+	usbip_export_complete(&x, fd_.urbs[5], 0);
+	assert_true(usbip_export_can_take(&x));
+	/* a broken rule: another device's id */
+	n = submit(m, 6, 1, 1, 0, 8, 0, NULL);
+	assert_int_equal(usbip_export_feed(&x, m, n, &used, &e), -1);
+	assert_non_null(strstr(e.msg, "device 6"));
+	usbip_export_free(&x); /* frees what is still in flight */
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rules_parse), cmocka_unit_test(test_descriptors),
-		cmocka_unit_test(test_sysfs_scan),  cmocka_unit_test(test_policy_keys),
-		cmocka_unit_test(test_decisions),   cmocka_unit_test(test_usbip_filter),
-		cmocka_unit_test(test_usbip_relay),
+		cmocka_unit_test(test_rules_parse),  cmocka_unit_test(test_descriptors),
+		cmocka_unit_test(test_sysfs_scan),   cmocka_unit_test(test_policy_keys),
+		cmocka_unit_test(test_decisions),    cmocka_unit_test(test_usbip_filter),
+		cmocka_unit_test(test_usbip_export),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../common/log.h"
 #include "../../common/rpc.h"
 #include "../agentview.h"
 #include "../statefile.h"
@@ -360,22 +359,9 @@ static enum api_outcome h_usb_list(struct call *k)
 	return reply_with(k, o);
 }
 
-/* The seat says which VM it shows ("" none); the word lasts as long as this connection. */
 static enum api_outcome h_seat_focus(struct call *k)
 {
-	struct daemon *d = k->d;
-	const char *name = k->r->name;
-	if (name[0] && exists(d, name, &k->code, &k->e) < 0)
-		return API_FAILED;
-	if (name[0] && !authz_privileged(d, k->c->uid) && !authz_may_see(d, k->c->uid, name)) {
-		k->code = PROTO_PERMISSION;
-		return err_set(&k->e, "VM '%s' has no display, so the seat cannot show it", name), API_FAILED;
-	}
-	if (strcmp(d->focus, name) != 0)
-		log_info("the seat shows %s", name[0] ? name : "no VM");
-	snprintf(d->focus, sizeof(d->focus), "%s", name);
-	d->focus_from = name[0] ? k->c : NULL;
-	return reply_with(k, ok_object());
+	return seatfocus_say(k->d, k->c, k->r->name, &k->code, &k->e) < 0 ? API_FAILED : reply_with(k, ok_object());
 }
 
 static enum api_outcome h_usb_move(struct call *k)

@@ -11,7 +11,6 @@
 
 #include "../../common/jsonl.h"
 #include "../../common/jsonl_server.h"
-#include "../../common/log.h"
 #include "../../common/rpc.h"
 #include "daemon.h"
 
@@ -85,11 +84,7 @@ static void on_closed(void *ctx, struct jsonl_conn *conn)
 	if (!c)
 		return;
 	image_job_forget(d, c);
-	if (d->focus_from == c) { /* the seat that said what it shows is gone */
-		log_info("the seat that showed %s is gone", d->focus);
-		d->focus[0] = '\0';
-		d->focus_from = NULL;
-	}
+	seatfocus_forget(d, c); /* before c leaves the list its word is looked up in */
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		if (d->vms[i].waiter == c)
 			d->vms[i].waiter = NULL;

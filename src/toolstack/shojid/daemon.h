@@ -82,8 +82,8 @@ struct clip_hold {
 	double at; /* wall clock of the copy */
 };
 
-/* The jailed process between a guest's USB/IP connection and usbip-host (usbrelay.c). */
-struct usbrelay {
+/* The jailed process that serves an attached device to its guest (usbexport.c). */
+struct usbexport {
 	pid_t pid; /* -1: none */
 	int pidfd; /* readable once it ended */
 	int why;   /* the pipe on which it says why it ended */
@@ -95,8 +95,8 @@ struct usb_hold {
 	char port[USB_PORT_MAX];
 	char vm[VMDEF_NAME_MAX + 1];
 	uint16_t vid, pid;
-	unsigned devnum;       /* the host's number for it when attached (a replug gives another) */
-	struct usbrelay relay; /* its end says the device is let go */
+	unsigned busnum, devnum;   /* the host's numbers for it when attached (a replug gives another) */
+	struct usbexport exporter; /* its end says the device is let go */
 };
 
 /* An API caller: its connection (the JSON-lines server's) and who it is. */
@@ -105,6 +105,8 @@ struct client {
 	uid_t uid;
 	bool subscriber; /* events --follow */
 	char filter[VMDEF_NAME_MAX + 1];
+	char focus[VMDEF_NAME_MAX + 1]; /* the VM it said the seat shows (seatfocus.c) */
+	unsigned long long focus_seq;   /* when it said so (d->focus_seq); 0: it said nothing that stands */
 };
 
 struct daemon {
@@ -130,10 +132,10 @@ struct daemon {
 	unsigned long long event_seq;
 	struct image_job *jobs[DAEMON_MAX_JOBS];
 	struct clip_hold clip;
-	/* The VM the seat shows (seat-focus), as long as the connection that said so lasts: a device
-	 * plugged in goes there when its policy says usb-auto = focused. "" none. */
+	/* The VM the seat shows (seatfocus.c): a device plugged in goes there when its policy says
+	 * usb-auto = focused. "" none. */
 	char focus[VMDEF_NAME_MAX + 1];
-	const struct client *focus_from;
+	unsigned long long focus_seq;
 	struct usb_hold usb[DAEMON_MAX_USB];
 };
 
@@ -258,18 +260,25 @@ void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum);
  * refusal or a failure is an event. */
 void usbassign_plugged(struct daemon *d, const char *port);
 
+/* seatfocus.c: the seat's word on which VM it shows (main thread). seat-focus from c (name ""
+ * for none): 0, or -1 with code and e (the VM is unknown, or not one the caller may name), and
+ * c's earlier word is taken back either way. */
+int seatfocus_say(struct daemon *d, struct client *c, const char *name, enum proto_code *code, struct err *e);
+/* c's connection ends: its word goes, and the latest word of another open one stands. */
+void seatfocus_forget(struct daemon *d, struct client *c);
+
 /* usbhotplug.c: the kernel's USB add and remove events (main thread). The descriptor to poll,
  * or -1 (logged) when they cannot be heard; usbhotplug_io takes one when it is readable. */
 int usbhotplug_open(void);
 void usbhotplug_io(struct daemon *d);
 
-/* usbrelay.c: starts the relay for a guest's connection (guest: shojid keeps its copy) to
- * the device devid whose configurations are configs[0..n); *host_end is the socket to give
- * usbip-host. 0, or -1 with e and nothing left running. */
-int usbrelay_start(struct usbrelay *r, int guest, uint32_t devid, const uint8_t *configs, unsigned n, int *host_end,
-		   struct err *e);
-/* Ends the relay (killed if it still runs, reaped) and, with why, says why it had ended. */
-void usbrelay_end(struct usbrelay *r, char *why, size_t size);
+/* usbexport.c: starts the exporter for a guest's connection (guest) to the device whose usbfs
+ * node usbfs is (shojid keeps its copies of both), USB/IP id devid, configurations
+ * configs[0..n). 0, or -1 with e and nothing left running. */
+int usbexport_start(struct usbexport *x, int guest, int usbfs, uint32_t devid, const uint8_t *configs, unsigned n,
+		    struct err *e);
+/* Ends the exporter (killed if it still runs, reaped) and, with why, says why it had ended. */
+void usbexport_end(struct usbexport *x, char *why, size_t size);
 
 /* imagejob.c: work on files others control (images, the paths a definition names) run as the
  * VM's jail uid (or another given identity), confined, in a child process, its request parked

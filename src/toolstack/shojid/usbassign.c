@@ -1,29 +1,34 @@
 /* usbassign: which VM holds which USB device, and the moves between the host and a VM
  * (common/usbip_handoff.h). An attach judges the device as a fresh scan sees it under the VM's
- * policy and the host's, binds it to the host kernel's usbip-host (taking it from its host
- * driver), connects from a privileged port to the guest agent's USB port on the VM's vsock CID,
- * and, once the agent says it takes the device, starts the jailed relay (usbrelay.c) that passes
- * the guest's USB/IP messages on to usbip-host only once they passed usb/usbip_filter.c;
- * usbip-host gets its end of the relay's socket pair, and the relay the guest's connection.
+ * policy and the host's, opens its usbfs node, connects from a privileged port to the guest
+ * agent's USB port on the VM's vsock CID, and, once the agent says it takes the device, starts
+ * the jailed exporter (usbexport.c) with the guest's connection and the device: it takes the
+ * device's interfaces from their host drivers and serves the guest's USB/IP from userspace
+ * (usb/usb_libusb.c), so the host kernel sees only usbfs calls, never the guest's words.
  *
- * A device goes back to the host when the user detaches it, when its VM stops, and when the
- * relay ends (the guest let go or broke a rule, or the device was unplugged, which usbip-host
- * answers by closing its end): usbip-host lets go of it, and the kernel's probe gives it to its
- * own driver. An event says which.
+ * A device goes back to the host when the user detaches it, when its VM stops, when the
+ * exporter ends (the guest let go or broke a rule, or the device went) and when it is
+ * unplugged: the exporter is ended, which lets go of the device, and the host's drivers are
+ * offered its interfaces again. An event says which.
  *
  * The sysfs files written are the kernel's, under /sys/bus/usb, named by a port that passed
- * usb_port_ok; nothing a device or a guest wrote is read here (the scan's child and the relay
- * read those), save the agent's one-byte answer, looked up in a table.
- * All on shojid's one thread; an attach holds it at most USBIP_CONNECT_MS + USBIP_ANSWER_MS. */
+ * usb_port_ok; nothing a device or a guest wrote is read here (the scan's child and the
+ * exporter read those), save the agent's one-byte answer, looked up in a table.
+ * All on shojid's one thread; an attach holds it at most USBIP_CONNECT_MS + USBIP_ANSWER_MS +
+ * SETTLE_MS, and one made by a plug PLUG_MS more. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/usbdevice_fs.h>
 #include <linux/vm_sockets.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
@@ -31,12 +36,11 @@
 #include "../../usb/usb_sysfs.h"
 #include "daemon.h"
 
-#define BUS        "/sys/bus/usb"
-#define USBIP_HOST BUS "/drivers/usbip-host" /* the host kernel's USB/IP exporter */
-#define SETTLE_MS  300                       /* an attach stands this long before it is reported done */
-#define VM_END_MS  200                       /* for a VM's monitor to be seen ended once its connection was reset */
-#define RELEASE_MS 1000                      /* for usbip-host to let go of a device after it was told to */
-#define PLUG_MS    1000                      /* for the host's driver to take a device just plugged in */
+#define BUS              "/sys/bus/usb"
+#define USB_DEVICE_MAJOR 189  /* the kernel's usbfs device nodes */
+#define SETTLE_MS        300  /* an attach stands this long before it is reported done */
+#define VM_END_MS        200  /* for a VM's monitor to be seen ended once its connection was reset */
+#define PLUG_MS          1000 /* for the host's driver to take a device just plugged in */
 
 /* Writes text to a sysfs file: 0, or -errno (with e set when given). */
 static int put(const char *file, const char *text, struct err *e)
@@ -69,73 +73,60 @@ static long device_number(const char *port, const char *file)
 	return end == buf ? -1 : v;
 }
 
-/* Takes the device at port from usbip-host and lets the kernel find it its own driver, as
- * usbip's own unbind does (unbind, forget the port, rebind; drivers_probe where the kernel has no
- * rebind); what fails is logged (a device unplugged meanwhile fails, which is no fault). */
-static void give_back(const char *port)
+/* The usbfs node of device devnum on bus busnum. */
+static void usbfs_node(unsigned busnum, unsigned devnum, char node[40])
 {
-	char text[USB_PORT_MAX + 8];
+	snprintf(node, 40, "/dev/bus/usb/%03u/%03u", busnum, devnum);
+}
+
+/* Gives the device at port (numbered busnum, devnum when it was taken) back to the host: reset,
+ * since the guest may have left it in any state (as usbip's own exporter does), then offered to
+ * the host's drivers interface by interface (its exporter had them; the kernel does not offer
+ * them by itself): each interface's name, as sysfs lists it under the device, written to
+ * drivers_probe. What fails is logged; a device unplugged meanwhile is left be. */
+static void give_back(const char *port, unsigned busnum, unsigned devnum)
+{
+	char dir[96], prefix[USB_PORT_MAX + 2], node[40];
+	if (device_number(port, "devnum") != (long)devnum)
+		return; /* gone, or another device there now */
+	usbfs_node(busnum, devnum, node);
+	int fd = open(node, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0 || ioctl(fd, USBDEVFS_RESET, 0) < 0)
+		log_warn("USB %s: cannot reset it (%s): %s", port, node, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	snprintf(dir, sizeof(dir), BUS "/devices/%s", port);
+	snprintf(prefix, sizeof(prefix), "%s:", port);
+	DIR *dp = opendir(dir);
+	struct dirent *de;
 	struct err e;
-	bool here = device_number(port, "devnum") >= 0;
-	int r;
-	snprintf(text, sizeof(text), "del %s", port);
-	if ((r = put(USBIP_HOST "/unbind", port, &e)) < 0 && here && r != -ENODEV)
-		log_warn("USB %s: %s", port, e.msg);
-	if ((r = put(USBIP_HOST "/match_busid", text, &e)) < 0 && r != -ENODEV)
-		log_warn("USB %s: %s", port, e.msg);
-	if (here && put(USBIP_HOST "/rebind", port, NULL) < 0 && put(BUS "/drivers_probe", port, &e) < 0)
-		log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
-}
-
-/* give_back once usbip-host has let go of the device (its connection ended or was ended), or
- * RELEASE_MS have gone: it resets the device as it lets go. */
-static void give_back_released(const char *port)
-{
-	for (long long end = daemon_now_ms() + RELEASE_MS;
-	     device_number(port, "usbip_status") == 2 && daemon_now_ms() < end;)
-		usleep(10000);
-	give_back(port);
-}
-
-/* Binds the device at port to usbip-host, from whatever driver had it, and checks that it is
- * still the device judged (devnum: a replug gives a new one). */
-static int bind_usbip_host(const struct usb_device_info *dev, struct err *e)
-{
-	const char *port = dev->port;
-	char text[USB_PORT_MAX + 8], link[160], target[160];
-	struct stat st;
-	if (stat(USBIP_HOST, &st) < 0)
-		return err_set(e,
-			       "the host has no usbip-host driver, which gives USB devices to VMs; load it "
-			       "(modprobe usbip-host, or list it in /etc/modules-load.d) and try again");
-	snprintf(link, sizeof(link), BUS "/devices/%s/driver", port);
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
-	target[n > 0 ? n : 0] = '\0';
-	if (n > 0 && strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "usbip-host") == 0)
-		return err_set(e,
-			       "the USB device at %s is bound to usbip-host by someone else than shojid (usbip, "
-			       "or a shojid since restarted); end that first (usbip unbind -b %s)",
-			       port, port);
-	snprintf(text, sizeof(text), "add %s", port);
-	int r = put(USBIP_HOST "/match_busid", text, e);
-	if (r == -ENOMEM)
-		return err_set(e,
-			       "usbip-host's table of ports is full; reload it (modprobe -r usbip-host; "
-			       "modprobe usbip-host) while no device is attached");
-	if (r < 0)
-		return -1;
-	snprintf(link, sizeof(link), BUS "/devices/%s/driver/unbind", port);
-	if ((n > 0 && put(link, port, e) < 0) || put(USBIP_HOST "/bind", port, e) < 0) {
-		give_back(port);
-		return -1;
+	while (dp && (de = readdir(dp))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && put(BUS "/drivers_probe", de->d_name, &e) < 0)
+			log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
 	}
-	if (device_number(port, "devnum") != (long)dev->devnum || device_number(port, "usbip_status") != 1) {
-		give_back(port);
+	if (dp)
+		closedir(dp);
+}
+
+/* The device's usbfs node, opened for its exporter, and checked to be the device judged: the
+ * USB device numbered as the scan saw it (a replug gives another number). */
+static int open_usbfs(const struct usb_device_info *dev, struct err *e)
+{
+	char node[40];
+	struct stat st;
+	usbfs_node(dev->busnum, dev->devnum, node);
+	int fd = open(node, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot open the USB device at %s (%s)", dev->port, node);
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != USB_DEVICE_MAJOR ||
+	    minor(st.st_rdev) != (dev->busnum - 1) * 128 + dev->devnum - 1 ||
+	    device_number(dev->port, "devnum") != (long)dev->devnum) {
+		close(fd);
 		return err_set(e,
 			       "the USB device at %s changed while it was being attached (plugged again?); try again",
-			       port);
+			       dev->port);
 	}
-	return 0;
+	return fd;
 }
 
 /* Waits for events on fd until deadline_ms (one look when it has passed: 0 asks "now?"): 1
@@ -226,25 +217,16 @@ static unsigned configs_of(const struct usb_device_info *dev, uint8_t *out)
 	return n;
 }
 
-/* Gives usbip-host its end of the relay's socket pair: it serves the device on it from now. */
-static int give_usbip_host(const char *port, int host_end, struct err *e)
-{
-	char fdtext[16], file[160];
-	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", port);
-	snprintf(fdtext, sizeof(fdtext), "%d", host_end);
-	return put(file, fdtext, e);
-}
-
 /* A guest whose vhci-hcd refuses the device closes the connection at once: an attach is done
- * only once it has stood SETTLE_MS. 0, or -1 with e (the relay ended, the device given back). */
-static int settled(struct usbrelay *relay, const char *port, struct err *e)
+ * only once it has stood SETTLE_MS. 0, or -1 with e (the exporter ended, the device given back). */
+static int settled(struct usbexport *x, const struct usb_device_info *dev, struct err *e)
 {
-	if (wait_for(relay->pidfd, POLLIN, daemon_now_ms() + SETTLE_MS) != 1)
+	if (wait_for(x->pidfd, POLLIN, daemon_now_ms() + SETTLE_MS) != 1)
 		return 0;
 	char why[200];
-	usbrelay_end(relay, why, sizeof(why));
-	give_back_released(port);
-	return err_set(e, "the guest did not keep the USB device at %s: %s; see the guest's log", port, why);
+	usbexport_end(x, why, sizeof(why));
+	give_back(dev->port, dev->busnum, dev->devnum);
+	return err_set(e, "the USB device at %s was not kept: %s; see the guest's log and shojid's", dev->port, why);
 }
 
 static struct usb_hold *hold_of(struct daemon *d, const char *port)
@@ -319,75 +301,117 @@ static int vm_reachable(const struct vm_entry *vm, enum proto_code *code, struct
 	return 0;
 }
 
-int usbassign_attach(struct daemon *d, const char *name, const char *port, enum proto_code *code, struct err *e)
+/* Whether the device at port is configured yet (the host's generic driver chooses a configuration
+ * moments after it appears), waiting up to PLUG_MS. */
+static bool configured(const char *port)
+{
+	for (long long end = daemon_now_ms() + PLUG_MS;; usleep(20000)) {
+		if (device_number(port, "bConfigurationValue") > 0)
+			return true;
+		if (daemon_now_ms() >= end)
+			return false;
+	}
+}
+
+/* A device just plugged in, judged: never an input device (the user gives one by hand), and only
+ * once it is configured (its exporter serves the configuration the host chose). */
+static int plugged_ok(struct daemon *d, const char *vm, const struct usb_device_info *dev, enum proto_code *code,
+		      struct err *e)
+{
+	if (usb_device_has_class(dev, USB_CLASS_HID)) {
+		*code = PROTO_REFUSED;
+		err_set(e,
+			"an input device goes to a VM only by the user's act (shoji usb attach), never when "
+			"plugged in");
+		events_add(d, vm, "usb-refused", "%s %04x:%04x: %s", dev->port, dev->vid, dev->pid, e->msg);
+		return -1;
+	}
+	if (!configured(dev->port))
+		return err_set(e, "the USB device at %s was not configured by the host within %d ms", dev->port,
+			       PLUG_MS);
+	return 0;
+}
+
+/* Everything an attach checks before it touches the device: the VM, the device's holder, the
+ * verdict (a refusal first: what no restart mends), the VM's vsock, the speed, a free slot.
+ * The slot's index, or -1 with code and e. */
+static int attach_checks(struct daemon *d, const char *name, const char *port, bool plugged, struct vm_entry **vm,
+			 struct usb_device_info *dev, enum proto_code *code, struct err *e)
 {
 	static struct vmdef def;
-	struct vm_entry *vm;
-	struct usb_device_info dev;
 	const struct usb_hold *held = hold_of(d, port);
-	if (vm_ready(d, name, &vm, code, e) < 0)
+	if (vm_ready(d, name, vm, code, e) < 0)
 		return -1;
 	if (held)
 		return *code = PROTO_STATE,
 		       err_set(e, "the USB device at %s is %s; detach it first (shoji usb detach %s)", port,
 			       strcmp(held->vm, name) ? "attached to another VM" : "already attached to it", port);
-	if (vm_load_definition(d, name, &def, code, e) < 0 || judge(d, &def, port, &dev, code, e) < 0 ||
-	    vm_reachable(vm, code, e) < 0) /* a refusal first: what no restart mends */
+	if (vm_load_definition(d, name, &def, code, e) < 0 || judge(d, &def, port, dev, code, e) < 0 ||
+	    (plugged && plugged_ok(d, name, dev, code, e) < 0) || vm_reachable(*vm, code, e) < 0)
 		return -1;
 	*code = PROTO_ERROR;
-	if (dev.speed == 0)
+	if (dev->speed == 0)
 		return err_set(e, "the USB device at %s runs at a speed shoji cannot give a VM", port);
-	int s = -1, slot = 0;
+	int slot = 0;
 	while (slot < DAEMON_MAX_USB && d->usb[slot].used)
 		slot++;
 	if (slot == DAEMON_MAX_USB)
 		return err_set(e, "%d USB devices are attached already; detach one first", DAEMON_MAX_USB);
-	if (bind_usbip_host(&dev, e) < 0)
+	return slot;
+}
+
+static int attach(struct daemon *d, const char *name, const char *port, bool plugged, enum proto_code *code,
+		  struct err *e)
+{
+	struct vm_entry *vm;
+	struct usb_device_info dev;
+	int s = -1, slot = attach_checks(d, name, port, plugged, &vm, &dev, code, e);
+	int usbfs = slot < 0 ? -1 : open_usbfs(&dev, e);
+	if (usbfs < 0)
 		return -1;
 	uint8_t configs[USB_MAX_IFACES];
 	unsigned nconfigs = configs_of(&dev, configs);
-	struct usbrelay relay = {.pid = -1};
-	int host_end = -1;
-	if ((s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
-	    usbrelay_start(&relay, s, dev.busnum << 16 | dev.devnum, configs, nconfigs, &host_end, e) < 0 ||
-	    give_usbip_host(port, host_end, e) < 0) {
-		usbrelay_end(&relay, NULL, 0);
-		if (s >= 0)
-			close(s);
-		if (host_end >= 0)
-			close(host_end);
-		give_back(port);
-		return -1;
-	}
-	close(s); /* the relay holds the guest's connection, usbip-host its own end */
-	close(host_end);
-	if (settled(&relay, port, e) < 0)
+	struct usbexport x = {.pid = -1};
+	int r = (s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
+		usbexport_start(&x, s, usbfs, dev.busnum << 16 | dev.devnum, configs, nconfigs, e) < 0;
+	if (s >= 0)
+		close(s); /* the exporter holds the guest's connection and the device, or nobody does */
+	close(usbfs);
+	if (r || settled(&x, &dev, e) < 0)
 		return -1;
 	struct usb_hold *h = &d->usb[slot];
-	*h = (struct usb_hold){.used = true, .relay = relay, .vid = dev.vid, .pid = dev.pid, .devnum = dev.devnum};
+	*h = (struct usb_hold){.used = true,
+			       .exporter = x,
+			       .vid = dev.vid,
+			       .pid = dev.pid,
+			       .busnum = dev.busnum,
+			       .devnum = dev.devnum};
 	snprintf(h->port, sizeof(h->port), "%s", port);
 	snprintf(h->vm, sizeof(h->vm), "%s", name);
-	events_add(d, name, "usb-attach", "%s %04x:%04x %s", port, dev.vid, dev.pid, dev.product);
+	events_add(d, name, "usb-attach", "%s %04x:%04x %s%s", port, dev.vid, dev.pid, dev.product,
+		   plugged ? " (when plugged in)" : "");
 	return 0;
 }
 
-/* Ends h: usbip-host is told to let go (unless the connection is gone already), the relay is
- * ended, the device is given back to the host, and an event says why (the relay's own word when
- * why is NULL: it ended by itself). */
+int usbassign_attach(struct daemon *d, const char *name, const char *port, enum proto_code *code, struct err *e)
+{
+	return attach(d, name, port, false, code, e);
+}
+
+/* Ends h: the exporter is ended (which lets go of the device), the device is given back to the
+ * host's drivers, and an event says why (the exporter's own word when why is NULL: it ended by
+ * itself). */
 static void release(struct daemon *d, struct usb_hold *h, const char *why)
 {
-	char file[160], relay_why[200];
-	snprintf(file, sizeof(file), BUS "/devices/%s/usbip_sockfd", h->port);
-	if (device_number(h->port, "usbip_status") == 2)
-		put(file, "-1", NULL);
-	usbrelay_end(&h->relay, relay_why, sizeof(relay_why));
-	give_back_released(h->port);
+	char ended[200];
+	usbexport_end(&h->exporter, ended, sizeof(ended));
 	bool unplugged = device_number(h->port, "devnum") != (long)h->devnum;
+	give_back(h->port, h->busnum, h->devnum);
 	events_add(d, h->vm, "usb-detach", "%s %04x:%04x: %s", h->port, h->vid, h->pid,
 		   why                 ? why
 			   : unplugged ? "unplugged"
-				       : relay_why);
-	*h = (struct usb_hold){.relay = {.pid = -1, .pidfd = -1, .why = -1}};
+				       : ended);
+	*h = (struct usb_hold){.exporter = {.pid = -1, .pidfd = -1, .why = -1}};
 }
 
 int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, struct err *e)
@@ -413,7 +437,7 @@ int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room
 	int n = 0;
 	for (int i = 0; i < DAEMON_MAX_USB && n < room; i++)
 		if (d->usb[i].used) {
-			fds[n] = (struct pollfd){.fd = d->usb[i].relay.pidfd, .events = POLLIN};
+			fds[n] = (struct pollfd){.fd = d->usb[i].exporter.pidfd, .events = POLLIN};
 			who[n++] = &d->usb[i];
 		}
 	return n;
@@ -422,28 +446,13 @@ int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room
 void usbassign_io(struct daemon *d, struct usb_hold *h)
 {
 	/* the slot may hold a newer attach since the poll (one made while serving this pass) */
-	if (!h->used || wait_for(h->relay.pidfd, POLLIN, 0) != 1)
+	if (!h->used || wait_for(h->exporter.pidfd, POLLIN, 0) != 1)
 		return;
 	/* A VM that dies resets its connections before its monitor's pidfd says so: a moment's
 	 * wait tells its end from the guest letting go. */
 	const struct vm_entry *vm = vm_find(d, h->vm, false);
 	bool ended = !vm || !vm_active(vm) || wait_for(vm->monitor_pidfd, POLLIN, daemon_now_ms() + VM_END_MS) == 1;
 	release(d, h, ended ? "the VM stopped" : NULL);
-}
-
-/* Whether the device at port has a driver yet (the kernel's generic USB driver takes it moments
- * after it appears), waiting up to PLUG_MS for one. */
-static bool has_driver(const char *port)
-{
-	char link[160];
-	struct stat st;
-	snprintf(link, sizeof(link), BUS "/devices/%s/driver", port);
-	for (long long end = daemon_now_ms() + PLUG_MS;; usleep(20000)) {
-		if (lstat(link, &st) == 0)
-			return true;
-		if (daemon_now_ms() >= end)
-			return false;
-	}
 }
 
 void usbassign_plugged(struct daemon *d, const char *port)
@@ -462,9 +471,14 @@ void usbassign_plugged(struct daemon *d, const char *port)
 	}
 	if (!usb_policy_auto_focused(&def.policy.usb, have_host ? &host : NULL))
 		return;
-	if (!has_driver(port))
-		log_warn("USB %s: no host driver took it within %d ms; attaching it all the same", port, PLUG_MS);
-	if (usbassign_attach(d, d->focus, port, &code, &e) < 0 && code != PROTO_REFUSED) /* a refusal is its event */
+	/* A VM's owner writes its usb-auto: only the seat's user's VMs and root's take what the
+	 * user plugs in (another member's VM in front could otherwise catch a security key). */
+	if (!authz_is_seat(d, authz_owner(d, d->focus))) {
+		log_info("USB %s plugged in: not given to %s, which is neither root's nor the seat user's", port,
+			 d->focus);
+		return;
+	}
+	if (attach(d, d->focus, port, true, &code, &e) < 0 && code != PROTO_REFUSED) /* a refusal is its event */
 		events_add(d, d->focus, "usb-attach-failed", "%s: %s", port, e.msg);
 }
 

@@ -62,7 +62,7 @@ void usbhotplug_io(struct daemon *d)
 		const char *devnum = udev_device_get_property_value(dev, "DEVNUM");
 		if (remove && devnum)
 			usbassign_unplugged(d, port, (unsigned)strtoul(devnum, NULL, 10));
-		if (add)
+		if (add && !udev_device_get_property_value(dev, "SYNTH_UUID")) /* not udevadm trigger's replay */
 			usbassign_plugged(d, port);
 	}
 	udev_device_unref(dev);
