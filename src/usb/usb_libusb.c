@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <libusb.h>
+#include <linux/usbdevice_fs.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,8 +26,8 @@ struct dev {
 	struct usbip_export x;
 };
 
-static struct dev dev;   /* the one device this process serves */
-static bool device_gone; /* a transfer ended for want of it */
+static struct dev dev; /* the one device this process serves (a device gone is shojid's to see: it
+			* ends this process) */
 
 /* libusb's word as an errno, for the guest's status. */
 static int errno_of(int r)
@@ -69,7 +71,6 @@ static void LIBUSB_CALL done(struct libusb_transfer *t)
 		u->iso[i].status = status_of(t->iso_packet_desc[i].status);
 	}
 	int status = status_of(t->status);
-	device_gone |= t->status == LIBUSB_TRANSFER_NO_DEVICE;
 	libusb_free_transfer(t); /* a control transfer's own buffer with it (LIBUSB_TRANSFER_FREE_BUFFER) */
 	usbip_export_complete(&dev.x, u, status);
 }
@@ -203,6 +204,12 @@ static int claim_all(struct dev *d, struct err *e)
 		if (c->interface[i].num_altsetting < 1)
 			continue;
 		int n = c->interface[i].altsetting[0].bInterfaceNumber;
+		if (n >= MAX_IFACE) { /* beyond what usbfs's privilege mask can name */
+			r = LIBUSB_ERROR_NOT_SUPPORTED;
+			err_set(e, "the device's interface %d is numbered beyond what shoji serves (below %d)", n,
+				MAX_IFACE);
+			break;
+		}
 		r = libusb_detach_kernel_driver(d->h, n);
 		if (r == LIBUSB_ERROR_NOT_FOUND)
 			r = 0; /* no host driver had it */
@@ -231,7 +238,16 @@ int usb_libusb_open(int usbfs, struct err *e)
 		return err_set(e, "libusb: %s", libusb_strerror(r));
 	if ((r = libusb_wrap_sys_device(dev.ctx, (intptr_t)usbfs, &dev.h)) < 0)
 		return err_set(e, "libusb cannot use the device (%s)", libusb_strerror(r));
-	return claim_all(&dev, e);
+	if (claim_all(&dev, e) < 0)
+		return -1;
+	/* usbfs's own bounds on this descriptor from now: only the interfaces claimed, no driver
+	 * given or taken, no reset */
+	uint32_t mask = 0;
+	for (int n = 0; n < MAX_IFACE; n++)
+		mask |= is_claimed(&dev, (uint8_t)n) ? 1u << n : 0;
+	if (ioctl(usbfs, USBDEVFS_DROP_PRIVILEGES, &mask) < 0)
+		return err_errno(e, errno, "cannot drop the device's usbfs privileges");
+	return 0;
 }
 
 /* The guest's bytes in[*at..*have): as many as the exporter takes now. */
@@ -264,9 +280,9 @@ static int guest_io(int guest, short revents, uint8_t *in, size_t *at, size_t *h
 		if (w > 0)
 			usbip_export_consumed(&dev.x, (size_t)w);
 	}
-	if (revents & (POLLHUP | POLLERR)) /* nobody is left to answer */
+	if ((revents & (POLLHUP | POLLERR)) && *at < *have) /* nobody is left to answer what waits */
 		return err_set(e, "the guest closed it"), USBIP_END_CLOSED;
-	if ((revents & POLLIN) && *at == *have) {
+	if ((revents & (POLLIN | POLLHUP | POLLERR)) && *at == *have) { /* its last bytes first; then its end */
 		ssize_t r = recv(guest, in, CHUNK, MSG_DONTWAIT);
 		if (r == 0 || (r < 0 && errno == ECONNRESET))
 			return err_set(e, "the guest closed it"), USBIP_END_CLOSED;
@@ -303,8 +319,6 @@ enum usbip_end usb_libusb_serve(int guest, uint32_t devid, const uint8_t *config
 			struct timeval now = {0, 0};
 			libusb_handle_events_timeout_completed(dev.ctx, &now, NULL);
 		}
-		if (device_gone)
-			return err_set(e, "the device is gone"), USBIP_END_CLOSED;
 		int end = guest_io(guest, p[0].revents, in, &at, &have, e);
 		if (end != GO_ON)
 			return (enum usbip_end)end;

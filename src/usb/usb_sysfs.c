@@ -133,3 +133,19 @@ int usb_sysfs_scan(const char *dir, struct usb_device_info *out, unsigned cap, u
 	qsort(out, *n, sizeof(out[0]), port_cmp);
 	return 0;
 }
+
+long usb_sysfs_number(const char *port, const char *file)
+{
+	char p[128], buf[24];
+	snprintf(p, sizeof(p), USB_SYSFS_DEVICES "/%s/%s", port, file);
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *end;
+	long v = strtol(buf, &end, 10);
+	return end == buf ? -1 : v;
+}

@@ -17,4 +17,8 @@
  * there are none; -1 with e when it cannot be read. */
 int usb_sysfs_scan(const char *dir, struct usb_device_info *out, unsigned cap, unsigned *n, struct err *e);
 
+/* A number the kernel keeps in the directory of the device at port under USB_SYSFS_DEVICES
+ * (devnum, bConfigurationValue); -1 when the device or the file is not there, or it holds none. */
+long usb_sysfs_number(const char *port, const char *file);
+
 #endif

@@ -9,7 +9,9 @@
 #define CMD_UNLINK 2u
 #define RET_SUBMIT 3u
 #define RET_UNLINK 4u
-#define NOT_ISO    0xffffffffu /* number_of_packets as vhci-hcd sends it for a transfer that is not ISO */
+#define NOT_ISO                                                                                                        \
+	0xffffffffu /* number_of_packets as some USB/IP clients send it for a transfer that is not ISO (Linux's        \
+		       vhci-hcd sends 0) */
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -169,12 +171,12 @@ void usbip_export_complete(struct usbip_export *x, struct usbip_urb *u, int stat
  * names: 1 with *status when s is one, else 0. */
 static int special(struct usbip_export *x, const uint8_t *s, int *status)
 {
-	unsigned value = s[2] | s[3] << 8, index = s[4] | s[5] << 8;
-	if (s[0] == 0x00 && s[1] == 9) /* SET_CONFIGURATION */
+	unsigned value = s[2] | s[3] << 8, index = s[4] | s[5] << 8, type = s[0] & 0x7f; /* either direction */
+	if (type == 0x00 && s[1] == 9)                                                   /* SET_CONFIGURATION */
 		*status = x->ops->set_configuration(x->ctx, (uint8_t)value);
-	else if (s[0] == 0x01 && s[1] == 11) /* SET_INTERFACE */
+	else if (type == 0x01 && s[1] == 11) /* SET_INTERFACE */
 		*status = x->ops->set_interface(x->ctx, (uint8_t)index, (uint8_t)value);
-	else if (s[0] == 0x02 && s[1] == 1 && value == 0) /* CLEAR_FEATURE(ENDPOINT_HALT) */
+	else if (type == 0x02 && s[1] == 1 && value == 0) /* CLEAR_FEATURE(ENDPOINT_HALT) */
 		*status = x->ops->clear_halt(x->ctx, (uint8_t)index);
 	else
 		return 0;

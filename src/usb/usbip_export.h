@@ -40,7 +40,7 @@ enum usbip_end {
 };
 
 #define USBIP_EXPORT_MAX_URBS  256
-#define USBIP_EXPORT_MAX_BYTES (32u << 20)
+#define USBIP_EXPORT_MAX_BYTES (4u << 20) /* usbfs's buffers are one pool for the whole host (16 MiB) */
 
 enum usbip_xfer { USBIP_XFER_CONTROL, USBIP_XFER_BULK /* or interrupt: the endpoint says */, USBIP_XFER_ISO };
 

@@ -48,7 +48,7 @@ static int check_setup(const struct usbip_filter *f, const uint8_t *m, uint32_t 
 	if (setup_in != in)
 		return err_set(e, "a control transfer's setup says %s and the message %s", setup_in ? "in" : "out",
 			       in ? "in" : "out");
-	if (type == 0x00 && request == 9 /* SET_CONFIGURATION */ && value != 0) {
+	if ((type & 0x7f) == 0x00 && request == 9 /* SET_CONFIGURATION, whatever its direction bit */ && value != 0) {
 		bool known = false;
 		for (unsigned i = 0; i < f->nconfigs; i++)
 			known |= f->configs[i] == value;

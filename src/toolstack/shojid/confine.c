@@ -84,3 +84,23 @@ int confine_child(const char *what, const struct jail_id *id, const gid_t *group
 		seccomp_release(ctx);
 	return r ? err_set(e, "%s: cannot install its system-call filter", what) : 0;
 }
+
+int confine_narrow(const char *what, const char *const *calls, size_t ncalls, const unsigned long *ioctls,
+		   size_t nioctls, struct err *e)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	/* no_new_privs is set (confine_child), and prctl may not be allowed: libseccomp sets it no more */
+	int r = !ctx || seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) < 0 || allow(ctx, calls, ncalls) < 0 ||
+		(SHOJI_SANITIZED &&
+		 allow(ctx, child_calls_sanitized, sizeof(child_calls_sanitized) / sizeof(child_calls_sanitized[0])) <
+			 0);
+	/* the kernel reads an ioctl's command as 32 bits: compared so, a command with high bits set
+	 * cannot pass as another */
+	for (size_t i = 0; !r && i < nioctls; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i] & 0xffffffffu)) < 0;
+	r = r || seccomp_load(ctx) < 0;
+	if (ctx)
+		seccomp_release(ctx);
+	return r ? err_set(e, "%s: cannot install its narrower system-call filter", what) : 0;
+}

@@ -89,6 +89,12 @@ struct usbexport {
 	int why;   /* the pipe on which it says why it ended */
 };
 
+/* The device an exporter serves, as the scan saw it. */
+struct usbexport_device {
+	const char *port;
+	unsigned busnum, devnum;
+};
+
 /* A USB device attached to a VM (usbassign.c). */
 struct usb_hold {
 	bool used;
@@ -223,6 +229,11 @@ int pathcheck_start(struct daemon *d, struct vm_entry *vm, struct vmdef *def, st
  * of file, memory and time calls, with extra[] added. what names it in errors. */
 int confine_child(const char *what, const struct jail_id *id, const gid_t *groups, unsigned ngroups,
 		  const char *const *extra, size_t nextra, struct err *e);
+/* Later in such a child, once it has set itself up: a second allow-list on top of the first,
+ * which leaves it calls[] only (and what a sanitized build's run-time needs), with ioctl allowed
+ * only for the commands ioctls[] (compared as the kernel reads them, 32 bits). */
+int confine_narrow(const char *what, const char *const *calls, size_t ncalls, const unsigned long *ioctls,
+		   size_t nioctls, struct err *e);
 
 /* usbscan.c: the host's USB devices now (at most cap), read by a confined child as nobody and
  * checked as they come back; -1 with e when the scan fails or does not end in time. */
@@ -272,11 +283,11 @@ void seatfocus_forget(struct daemon *d, struct client *c);
 int usbhotplug_open(void);
 void usbhotplug_io(struct daemon *d);
 
-/* usbexport.c: starts the exporter for a guest's connection (guest) to the device whose usbfs
- * node usbfs is (shojid keeps its copies of both), USB/IP id devid, configurations
+/* usbexport.c: starts the exporter for a guest's connection (guest, which shojid keeps its copy
+ * of) to dev (it opens the device itself, and checks it is dev), whose configurations are
  * configs[0..n). 0, or -1 with e and nothing left running. */
-int usbexport_start(struct usbexport *x, int guest, int usbfs, uint32_t devid, const uint8_t *configs, unsigned n,
-		    struct err *e);
+int usbexport_start(struct usbexport *x, int guest, const struct usbexport_device *dev, const uint8_t *configs,
+		    unsigned n, struct err *e);
 /* Ends the exporter (killed if it still runs, reaped) and, with why, says why it had ended. */
 void usbexport_end(struct usbexport *x, char *why, size_t size);
 

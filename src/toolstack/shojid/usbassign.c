@@ -36,11 +36,10 @@
 #include "../../usb/usb_sysfs.h"
 #include "daemon.h"
 
-#define BUS              "/sys/bus/usb"
-#define USB_DEVICE_MAJOR 189  /* the kernel's usbfs device nodes */
-#define SETTLE_MS        300  /* an attach stands this long before it is reported done */
-#define VM_END_MS        200  /* for a VM's monitor to be seen ended once its connection was reset */
-#define PLUG_MS          1000 /* for the host's driver to take a device just plugged in */
+#define BUS       "/sys/bus/usb"
+#define SETTLE_MS 300  /* an attach stands this long before it is reported done */
+#define VM_END_MS 200  /* for a VM's monitor to be seen ended once its connection was reset */
+#define PLUG_MS   1000 /* for the host's driver to take a device just plugged in */
 
 /* Writes text to a sysfs file: 0, or -errno (with e set when given). */
 static int put(const char *file, const char *text, struct err *e)
@@ -53,24 +52,6 @@ static int put(const char *file, const char *text, struct err *e)
 	if (en && e)
 		err_errno(e, en, "cannot write '%s' to %s", text, file);
 	return -en;
-}
-
-/* A number the kernel keeps in the device's sysfs directory (devnum, usbip_status); -1 when the
- * device or the file is not there. */
-static long device_number(const char *port, const char *file)
-{
-	char p[128], buf[24];
-	snprintf(p, sizeof(p), BUS "/devices/%s/%s", port, file);
-	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *end;
-	long v = strtol(buf, &end, 10);
-	return end == buf ? -1 : v;
 }
 
 /* The usbfs node of device devnum on bus busnum. */
@@ -87,7 +68,7 @@ static void usbfs_node(unsigned busnum, unsigned devnum, char node[40])
 static void give_back(const char *port, unsigned busnum, unsigned devnum)
 {
 	char dir[96], prefix[USB_PORT_MAX + 2], node[40];
-	if (device_number(port, "devnum") != (long)devnum)
+	if (usb_sysfs_number(port, "devnum") != (long)devnum)
 		return; /* gone, or another device there now */
 	usbfs_node(busnum, devnum, node);
 	int fd = open(node, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -108,25 +89,30 @@ static void give_back(const char *port, unsigned busnum, unsigned devnum)
 		closedir(dp);
 }
 
-/* The device's usbfs node, opened for its exporter, and checked to be the device judged: the
- * USB device numbered as the scan saw it (a replug gives another number). */
-static int open_usbfs(const struct usb_device_info *dev, struct err *e)
+/* Whether another program on the host holds one of the device's interfaces through usbfs: its
+ * interface directories' driver links, which the kernel makes. The first such interface's name
+ * in which, or "" when none. */
+static bool held_through_usbfs(const char *port, char which[64])
 {
-	char node[40];
-	struct stat st;
-	usbfs_node(dev->busnum, dev->devnum, node);
-	int fd = open(node, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0)
-		return err_errno(e, errno, "cannot open the USB device at %s (%s)", dev->port, node);
-	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != USB_DEVICE_MAJOR ||
-	    minor(st.st_rdev) != (dev->busnum - 1) * 128 + dev->devnum - 1 ||
-	    device_number(dev->port, "devnum") != (long)dev->devnum) {
-		close(fd);
-		return err_set(e,
-			       "the USB device at %s changed while it was being attached (plugged again?); try again",
-			       dev->port);
+	char dir[96], prefix[USB_PORT_MAX + 2], link[400], target[128];
+	snprintf(dir, sizeof(dir), BUS "/devices/%s", port);
+	snprintf(prefix, sizeof(prefix), "%s:", port);
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	which[0] = '\0';
+	while (dp && !which[0] && (de = readdir(dp))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		snprintf(link, sizeof(link), "%s/%s/driver", dir, de->d_name);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		const char *base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+		if (n > 0 && strcmp(base, "usbfs") == 0)
+			snprintf(which, 64, "%.63s", de->d_name);
 	}
-	return fd;
+	if (dp)
+		closedir(dp);
+	return which[0] != '\0';
 }
 
 /* Waits for events on fd until deadline_ms (one look when it has passed: 0 asks "now?"): 1
@@ -306,7 +292,7 @@ static int vm_reachable(const struct vm_entry *vm, enum proto_code *code, struct
 static bool configured(const char *port)
 {
 	for (long long end = daemon_now_ms() + PLUG_MS;; usleep(20000)) {
-		if (device_number(port, "bConfigurationValue") > 0)
+		if (usb_sysfs_number(port, "bConfigurationValue") > 0)
 			return true;
 		if (daemon_now_ms() >= end)
 			return false;
@@ -350,6 +336,13 @@ static int attach_checks(struct daemon *d, const char *name, const char *port, b
 	    (plugged && plugged_ok(d, name, dev, code, e) < 0) || vm_reachable(*vm, code, e) < 0)
 		return -1;
 	*code = PROTO_ERROR;
+	char iface[64];
+	if (held_through_usbfs(port, iface))
+		return *code = PROTO_STATE,
+		       err_set(e,
+			       "the USB device at %s is in use by a program on the host (its "
+			       "interface %s is claimed through usbfs); end that first",
+			       port, iface);
 	if (dev->speed == 0)
 		return err_set(e, "the USB device at %s runs at a speed shoji cannot give a VM", port);
 	int slot = 0;
@@ -366,17 +359,16 @@ static int attach(struct daemon *d, const char *name, const char *port, bool plu
 	struct vm_entry *vm;
 	struct usb_device_info dev;
 	int s = -1, slot = attach_checks(d, name, port, plugged, &vm, &dev, code, e);
-	int usbfs = slot < 0 ? -1 : open_usbfs(&dev, e);
-	if (usbfs < 0)
+	if (slot < 0)
 		return -1;
+	struct usbexport_device xd = {dev.port, dev.busnum, dev.devnum};
 	uint8_t configs[USB_MAX_IFACES];
 	unsigned nconfigs = configs_of(&dev, configs);
 	struct usbexport x = {.pid = -1};
 	int r = (s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
-		usbexport_start(&x, s, usbfs, dev.busnum << 16 | dev.devnum, configs, nconfigs, e) < 0;
+		usbexport_start(&x, s, &xd, configs, nconfigs, e) < 0;
 	if (s >= 0)
-		close(s); /* the exporter holds the guest's connection and the device, or nobody does */
-	close(usbfs);
+		close(s); /* the exporter holds the guest's connection, or nobody does */
 	if (r || settled(&x, &dev, e) < 0)
 		return -1;
 	struct usb_hold *h = &d->usb[slot];
@@ -405,7 +397,7 @@ static void release(struct daemon *d, struct usb_hold *h, const char *why)
 {
 	char ended[200];
 	usbexport_end(&h->exporter, ended, sizeof(ended));
-	bool unplugged = device_number(h->port, "devnum") != (long)h->devnum;
+	bool unplugged = usb_sysfs_number(h->port, "devnum") != (long)h->devnum;
 	give_back(h->port, h->busnum, h->devnum);
 	events_add(d, h->vm, "usb-detach", "%s %04x:%04x: %s", h->port, h->vid, h->pid,
 		   why                 ? why
