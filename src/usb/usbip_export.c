@@ -37,13 +37,20 @@ static void urb_free(struct usbip_urb *u)
 	free(u);
 }
 
-void usbip_export_free(struct usbip_export *x)
+static void free_list(struct usbip_urb **list)
 {
-	while (x->inflight) {
-		struct usbip_urb *u = x->inflight;
-		x->inflight = u->next;
+	while (*list) {
+		struct usbip_urb *u = *list;
+		*list = u->next;
 		urb_free(u);
 	}
+}
+
+void usbip_export_free(struct usbip_export *x)
+{
+	free_list(&x->inflight);
+	free_list(&x->waiting);
+	x->waiting_tail = NULL;
 	usbip_filter_free(&x->filter);
 	free(x->out);
 	x->out = NULL;
@@ -52,7 +59,7 @@ void usbip_export_free(struct usbip_export *x)
 
 bool usbip_export_can_take(const struct usbip_export *x)
 {
-	return x->nurbs < USBIP_EXPORT_MAX_URBS && x->bytes < USBIP_EXPORT_MAX_BYTES &&
+	return x->nwaiting < USBIP_EXPORT_MAX_WAITING && x->waiting_bytes < USBIP_EXPORT_MAX_BYTES &&
 		x->out_len - x->out_start < USBIP_EXPORT_MAX_BYTES;
 }
 
@@ -144,6 +151,8 @@ static void ret_submit(struct usbip_export *x, const struct usbip_urb *u, int st
 	}
 }
 
+static void start_waiting(struct usbip_export *x);
+
 void usbip_export_complete(struct usbip_export *x, struct usbip_urb *u, int status)
 {
 	for (struct usbip_urb **p = &x->inflight; *p; p = &(*p)->next) {
@@ -165,6 +174,7 @@ void usbip_export_complete(struct usbip_export *x, struct usbip_urb *u, int stat
 		ret_submit(x, u, status);
 	x->completed++;
 	urb_free(u);
+	start_waiting(x); /* room again */
 }
 
 /* The standard requests the host kernel must hear of, run by the backend's calls of their
@@ -217,12 +227,15 @@ static struct usbip_urb *urb_of(const uint8_t *m)
 	return u;
 }
 
-static int take_submit(struct usbip_export *x, const uint8_t *m, struct err *e)
+static bool room_in_flight(const struct usbip_export *x)
 {
-	struct usbip_urb *u = urb_of(m);
-	if (!u)
-		return err_set(e, "out of memory for a transfer");
-	x->submitted++;
+	return x->nurbs < USBIP_EXPORT_MAX_URBS && x->bytes < USBIP_EXPORT_MAX_BYTES;
+}
+
+/* Starts u: the exporter's own answer for what it answers itself, else the backend's transfer;
+ * what cannot start is answered with its status at once. */
+static void start(struct usbip_export *x, struct usbip_urb *u)
+{
 	int status;
 	if (u->type == USBIP_XFER_CONTROL && u->npackets) {
 		status = -EINVAL; /* ISO packets on the control endpoint */
@@ -232,18 +245,75 @@ static int take_submit(struct usbip_export *x, const uint8_t *m, struct err *e)
 		x->inflight = u;
 		x->nurbs++;
 		x->bytes += u->len;
-		return 0;
+		return;
 	}
 	ret_submit(x, u, status);
 	x->completed++;
 	urb_free(u);
+}
+
+/* The transfers that waited for room, in the order they came, while there is room. */
+static void start_waiting(struct usbip_export *x)
+{
+	while (x->waiting && room_in_flight(x)) {
+		struct usbip_urb *u = x->waiting;
+		if (!(x->waiting = u->next))
+			x->waiting_tail = NULL;
+		x->nwaiting--;
+		x->waiting_bytes -= u->len;
+		u->next = NULL;
+		start(x, u);
+	}
+}
+
+static int take_submit(struct usbip_export *x, const uint8_t *m, struct err *e)
+{
+	struct usbip_urb *u = urb_of(m);
+	if (!u)
+		return err_set(e, "out of memory for a transfer");
+	x->submitted++;
+	if (!x->waiting && room_in_flight(x)) {
+		start(x, u);
+		return 0;
+	}
+	if (x->waiting_tail) /* in order behind the others */
+		x->waiting_tail->next = u;
+	else
+		x->waiting = u;
+	x->waiting_tail = u;
+	x->nwaiting++;
+	x->waiting_bytes += u->len;
 	return 0;
+}
+
+/* An unlink of a transfer still waiting: it goes unstarted, answered as cancelled. */
+static bool unlink_waiting(struct usbip_export *x, uint32_t seqnum, uint32_t target)
+{
+	struct usbip_urb *prev = NULL;
+	for (struct usbip_urb *u = x->waiting; u; prev = u, u = u->next) {
+		if (u->seqnum != target)
+			continue;
+		if (prev)
+			prev->next = u->next;
+		else
+			x->waiting = u->next;
+		if (x->waiting_tail == u)
+			x->waiting_tail = prev;
+		x->nwaiting--;
+		x->waiting_bytes -= u->len;
+		urb_free(u);
+		ret_unlink(x, seqnum, -ECONNRESET);
+		return true;
+	}
+	return false;
 }
 
 static void take_unlink(struct usbip_export *x, const uint8_t *m)
 {
 	uint32_t seqnum = be32(m + 4), target = be32(m + 20);
 	x->unlinked++;
+	if (unlink_waiting(x, seqnum, target))
+		return;
 	for (struct usbip_urb *u = x->inflight; u; u = u->next) {
 		if (u->seqnum == target && !u->unlinking) {
 			u->unlinking = true;

@@ -9,10 +9,11 @@
  * The standard requests that change the device's state are not passed on raw, since the host
  * kernel must know of them: SET_CONFIGURATION, SET_INTERFACE and CLEAR_FEATURE(ENDPOINT_HALT)
  * become the backend's calls of those names and complete at once. At most
- * USBIP_EXPORT_MAX_URBS transfers and USBIP_EXPORT_MAX_BYTES of buffers are in flight; beyond
- * that usbip_export_can_take says no and the caller stops reading the guest until completions
- * free room (flow control, not an error). Replies queue in an output buffer the caller writes
- * to the guest.
+ * USBIP_EXPORT_MAX_URBS transfers and USBIP_EXPORT_MAX_BYTES of buffers are in flight; further
+ * ones wait, in order, until completions free room, and an unlink still reaches one that waits
+ * (it is answered at once, never started). Only when USBIP_EXPORT_MAX_WAITING wait too does
+ * usbip_export_can_take say no, and the caller stops reading the guest (flow control, not an
+ * error). Replies queue in an output buffer the caller writes to the guest.
  *
  * Replies (48-byte header, big-endian; devid, direction and endpoint 0, as the protocol says):
  *   RET_SUBMIT (3): seqnum, status (0 or -errno), actual_length, start_frame,
@@ -39,8 +40,9 @@ enum usbip_end {
 	USBIP_END_FAILED, /* a read or write failed otherwise: e says which */
 };
 
-#define USBIP_EXPORT_MAX_URBS  256
-#define USBIP_EXPORT_MAX_BYTES (4u << 20) /* usbfs's buffers are one pool for the whole host (16 MiB) */
+#define USBIP_EXPORT_MAX_URBS    256
+#define USBIP_EXPORT_MAX_WAITING 64
+#define USBIP_EXPORT_MAX_BYTES   (4u << 20) /* usbfs's buffers are one pool for the whole host (16 MiB) */
 
 enum usbip_xfer { USBIP_XFER_CONTROL, USBIP_XFER_BULK /* or interrupt: the endpoint says */, USBIP_XFER_ISO };
 
@@ -89,7 +91,10 @@ struct usbip_export {
 	void *ctx;
 	struct usbip_urb *inflight;
 	unsigned nurbs;
-	size_t bytes; /* buffers in flight */
+	size_t bytes;                             /* buffers in flight */
+	struct usbip_urb *waiting, *waiting_tail; /* taken, not yet started: for room in flight */
+	unsigned nwaiting;
+	size_t waiting_bytes;
 	uint8_t *out; /* replies: out[out_start..out_len) not yet taken by usbip_export_consumed */
 	size_t out_start, out_len, out_cap;
 	unsigned long submitted, completed, unlinked;

@@ -716,24 +716,44 @@ static void test_usbip_export(void **state)
 	assert_int_equal(word(iso + 16 + 8), 50);
 	assert_int_equal((int32_t)word(iso + 32 + 12), -EXDEV);
 	usbip_export_consumed(&x, len);
-	/* flow control: no more than USBIP_EXPORT_MAX_URBS in flight; one done makes room */
+	/* flow control: no more than USBIP_EXPORT_MAX_URBS in flight, the next ones wait in order
+	 * (an unlink reaches one that waits at once), one done starts the next that waits, and
+	 * only once USBIP_EXPORT_MAX_WAITING wait too is the guest read no further */
+	enum { MANY = USBIP_EXPORT_MAX_URBS + USBIP_EXPORT_MAX_WAITING + 2 };
 	n = submit(m, 5, 1, 1, 0, 8, 0, NULL);
-	static uint8_t many[(USBIP_EXPORT_MAX_URBS + 2) * USBIP_HEADER_SIZE];
-	for (unsigned i = 0; i < USBIP_EXPORT_MAX_URBS + 2; i++) {
+	static uint8_t many[MANY * USBIP_HEADER_SIZE];
+	for (unsigned i = 0; i < MANY; i++) {
 		set_seq(m, 100 + i);
 		memcpy(many + i * n, m, n);
 	}
 	size_t used;
-	assert_int_equal(usbip_export_feed(&x, many, sizeof(many), &used, &e), 0);
-	assert_int_equal(used, USBIP_EXPORT_MAX_URBS * n);
-	assert_false(usbip_export_can_take(&x));
-	usbip_export_complete(&x, fd_.urbs[5], 0);
+	assert_int_equal(usbip_export_feed(&x, many, (USBIP_EXPORT_MAX_URBS + 2) * n, &used, &e), 0);
+	assert_int_equal(used, (USBIP_EXPORT_MAX_URBS + 2) * n);
+	assert_int_equal(fd_.n, 5 + USBIP_EXPORT_MAX_URBS); /* two wait */
 	assert_true(usbip_export_can_take(&x));
+	uint8_t unlink[USBIP_HEADER_SIZE] = {0, 0, 0, 2};
+	set_seq(unlink, 900);
+	unlink[11] = 5;
+	uint32_t waiting = 100 + USBIP_EXPORT_MAX_URBS; /* the first that waits */
+	unlink[22] = (uint8_t)(waiting >> 8), unlink[23] = (uint8_t)waiting;
+	feed_all(&x, unlink, sizeof(unlink));
+	r = next_reply(&x, 4, 900, &len);
+	assert_int_equal((int32_t)word(r + 20), -ECONNRESET);
+	usbip_export_consumed(&x, len);
+	usbip_export_complete(&x, fd_.urbs[5], 0); /* room: the other one that waited starts */
+	assert_int_equal(fd_.n, 6 + USBIP_EXPORT_MAX_URBS);
+	assert_int_equal(fd_.urbs[fd_.n - 1]->seqnum, waiting + 1);
+	const uint8_t *rest = many + (USBIP_EXPORT_MAX_URBS + 2) * n;
+	assert_int_equal(usbip_export_feed(&x, rest, (MANY - USBIP_EXPORT_MAX_URBS - 2) * n, &used, &e), 0);
+	assert_int_equal(used, USBIP_EXPORT_MAX_WAITING * n);
+	assert_false(usbip_export_can_take(&x));
+	usbip_export_free(&x); /* frees what is in flight and what waits */
 	/* a broken rule: another device's id */
+	assert_int_equal(usbip_export_init(&x, 5, configs, 1, &fake_ops, &fd_), 0);
 	n = submit(m, 6, 1, 1, 0, 8, 0, NULL);
 	assert_int_equal(usbip_export_feed(&x, m, n, &used, &e), -1);
 	assert_non_null(strstr(e.msg, "device 6"));
-	usbip_export_free(&x); /* frees what is still in flight */
+	usbip_export_free(&x);
 }
 
 int main(void)
