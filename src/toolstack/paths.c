@@ -60,6 +60,7 @@ int paths_get(const struct paths *p, enum paths_file f, const char *name, char *
 		[PATHS_VM_UEFI_VARS] = {0, "%s/vms/%s/uefi-vars.fd"},
 		[PATHS_VM_UEFI_VARS_NEW] = {0, "%s/vms/%s/uefi-vars.fd.new"},
 		[PATHS_VM_VOLATILE_UEFI_VARS] = {0, "%s/vms/%s/volatile/uefi-vars.fd"},
+		[PATHS_USB_HOLDS] = {1, "%s/usb-holds"},
 	};
 	size_t limit = size;
 	if (f == PATHS_DAEMON_SOCKET || f == PATHS_CONTROL || f == PATHS_SERIAL || f == PATHS_DISPLAY ||

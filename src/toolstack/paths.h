@@ -49,6 +49,7 @@ enum paths_file {
 	PATHS_VM_UEFI_VARS,          /* state/vms/NAME/uefi-vars.fd: a firmware VM's variable store */
 	PATHS_VM_UEFI_VARS_NEW,      /* state/vms/NAME/uefi-vars.fd.new: the store while it is copied */
 	PATHS_VM_VOLATILE_UEFI_VARS, /* state/vms/NAME/volatile/uefi-vars.fd: a disposable's store */
+	PATHS_USB_HOLDS,             /* runtime/usb-holds: the USB devices given to VMs, for a restart */
 };
 
 /* Writes the path (name is ignored for the daemon-wide ones); fails when it would not fit

@@ -1341,6 +1341,77 @@ def test_usb_attach(ts):
     ts.ok("delete", "usbvm")
 
 
+def test_usb_keyboard_and_serial(ts):
+    # Beyond the stick, the harness's keyboard and serial adapter: the keyboard stays with the
+    # seat (the host's usbhid) unless a usb-allow rule names it; named, it is attached, the
+    # guest's usbhid takes it (its interrupt endpoint polled through the exporter), and on detach
+    # the host's usbhid has it again. The serial adapter (FTDI: vendor-specific interface) is
+    # attached, the guest's ftdi_sio makes its tty and writes to it, and it is given back.
+    if not ts.real:
+        raise Skip("needs the harness machine's USB devices and a guest")
+    devs = {d["id"]: d for d in ts.js("usb", "list")["devices"]}
+    if "0627:0001" not in devs or "0403:6001" not in devs or not os.path.exists("/dev/vhost-vsock"):
+        raise Skip("no harness keyboard and serial adapter, or no /dev/vhost-vsock, here")
+    kbd, serial = devs["0627:0001"], devs["0403:6001"]
+    assert kbd["classes"] == ["hid"] and serial["classes"] == ["vendor"], (kbd, serial)
+
+    def host_driver(port):
+        link = f"/sys/bus/usb/devices/{port}/{port}:1.0/driver"
+        return os.path.basename(os.path.realpath(link)) if os.path.exists(link) else None
+    wait_until(lambda: host_driver(kbd["port"]) == "usbhid", 30, "the keyboard with the host's usbhid")
+    ts.create("usbkinds", action="usbwatch")
+    ts.ok("set", "usbkinds", "vsock-cid=auto")
+    ts.ok("start", "usbkinds")
+    wait_until(lambda: ts.vm("usbkinds").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent ready")
+    ts.status(8, "usb", "attach", "usbkinds", kbd["port"], words=["input device"])
+    assert host_driver(kbd["port"]) == "usbhid", "a refused keyboard left the host's usbhid"
+    ts.ok("set", "usbkinds", "policy.usb-allow=id:0627:0001 id:0403:6001")
+    ts.ok("usb", "attach", "usbkinds", kbd["port"])
+    wait_until(lambda: "usb keyboard bound" in ts.serial("usbkinds"), 90, "the guest's usbhid on the keyboard")
+    assert host_driver(kbd["port"]) == "usbfs", host_driver(kbd["port"])
+    time.sleep(2)  # its interrupt endpoint polled through the exporter meanwhile
+    ts.ok("usb", "detach", kbd["port"])
+    wait_until(lambda: "usb keyboard gone" in ts.serial("usbkinds"), 60, "the keyboard gone from the guest")
+    wait_until(lambda: host_driver(kbd["port"]) == "usbhid", 30, "the keyboard back with the host's usbhid")
+    ts.ok("usb", "attach", "usbkinds", serial["port"])
+    wait_until(lambda: "usb tty ttyUSB0" in ts.serial("usbkinds"), 90, "the serial adapter's tty in the guest")
+    assert "usb tty ttyUSB0 (wrote)" in ts.serial("usbkinds"), ts.serial("usbkinds")[-800:]
+    ts.ok("usb", "detach", serial["port"])
+    wait_until(lambda: "usb tty gone" in ts.serial("usbkinds"), 60, "the tty gone from the guest")
+    wait_until(lambda: host_driver(serial["port"]) == "ftdi_sio", 30, "the adapter back with the host's ftdi_sio")
+    kinds = [(e[0], e[1].split(" ")[0]) for e in events(ts, "usbkinds") if e[0].startswith("usb-")]
+    assert kinds == [("usb-refused", kbd["port"]), ("usb-attach", kbd["port"]), ("usb-detach", kbd["port"]),
+                     ("usb-attach", serial["port"]), ("usb-detach", serial["port"])], kinds
+    ts.ok("kill", "usbkinds")
+    ts.ok("delete", "usbkinds")
+
+
+def test_usb_given_back_when_shojid_stops(ts):
+    # The exporters end with shojid: one that stops gives every device back first; one killed
+    # leaves its record (runtime/usb-holds), by which the next gives the device back at its
+    # start. Either way the stick is the host's again, with an event for the VM, which runs on.
+    stick = harness_stick(ts)
+    port = stick["port"]
+    ts.create("usbstop", action="usbwatch")
+    ts.ok("set", "usbstop", "vsock-cid=auto")
+    ts.ok("start", "usbstop")
+    wait_until(lambda: ts.vm("usbstop").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent ready")
+    for n, how in ((1, signal.SIGTERM), (2, signal.SIGKILL)):
+        ts.ok("usb", "attach", "usbstop", port)
+        wait_until(lambda: ts.serial("usbstop").count("usb disk shoji-usb-stick") == n, 90, "the stick in the guest")
+        ts.stop_daemon(how)
+        ts.start_daemon()
+        wait_until(lambda: stick_on_host_driver(port), 30, f"the stick back with usb-storage after shojid's {how.name}")
+        assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[port] == "host"
+        assert usbfs_users(stick) == [], "the stick is still open after shojid's end"
+    why = [e[1].split(": ", 1)[1] for e in events(ts, "usbstop") if e[0] == "usb-detach"]
+    assert why == ["shojid stopped", "shojid stopped while the VM held it"], events(ts, "usbstop")
+    assert ts.vm("usbstop")["state"] == "running"
+    wait_until(lambda: stick_reads(port), 30, "the stick reading on the host")
+    ts.ok("kill", "usbstop")
+    ts.ok("delete", "usbstop")
+
+
 def usbfs_users(stick):
     """The processes that hold the stick's usbfs node open."""
     node = "/dev/bus/usb/%03d/%03d" % (stick["bus"], stick["device"])
@@ -1708,7 +1779,8 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_usb_list, test_usb_attach_errors]
 # The slowest cases (minutes in the harness), run by scripts/test --slow (the meson test
 # integration-toolstack-slow) and before an issue they touch is called done.
-SLOW_TESTS = [test_usb_attach, test_usb_unplug, test_usb_exporter_fuzzed, test_passt_uplink]
+SLOW_TESTS = [test_usb_attach, test_usb_unplug, test_usb_keyboard_and_serial, test_usb_given_back_when_shojid_stops,
+              test_usb_exporter_fuzzed, test_passt_uplink]
 
 
 def parse_args(needs, flags=()):

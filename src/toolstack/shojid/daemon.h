@@ -270,6 +270,11 @@ void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum);
  * runs and its usb-auto (else the host's) is focused, judged and handed over as any attach; a
  * refusal or a failure is an event. */
 void usbassign_plugged(struct daemon *d, const char *port);
+/* At shojid's end: every device given back, with why in its event. */
+void usbassign_release_all(struct daemon *d, const char *why);
+/* At shojid's start: the devices a shojid that stopped (killed, crashed) had given to VMs, whose
+ * exporters ended with it, are given back to the host (reset, offered to its drivers). */
+void usbassign_recover(struct daemon *d);
 
 /* seatfocus.c: the seat's word on which VM it shows (main thread). seat-focus from c (name ""
  * for none): 0, or -1 with code and e (the VM is unknown, or not one the caller may name), and

@@ -350,9 +350,11 @@ int main(int argc, char **argv)
 	vm_adopt_all(&d);
 	jailuid_startup(&d);
 	template_startup(&d);
+	usbassign_recover(&d);
 	autostart(&d);
 	fprintf(stderr, "shojid: serving %s (state in %s)\n", d.paths.runtime, d.paths.state);
 	loop(&d, usbhotplug_open());
+	usbassign_release_all(&d, "shojid stopped"); /* its exporters end with it */
 	jsonl_server_close(&d.api);
 	fprintf(stderr, "shojid: exiting; running VMs keep running\n");
 	return 0;

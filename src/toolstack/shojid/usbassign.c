@@ -34,6 +34,7 @@
 #include "../../common/log.h"
 #include "../../common/usbip_handoff.h"
 #include "../../usb/usb_sysfs.h"
+#include "../statefile.h"
 #include "daemon.h"
 
 #define BUS       "/sys/bus/usb"
@@ -287,6 +288,25 @@ static int vm_reachable(const struct vm_entry *vm, enum proto_code *code, struct
 	return 0;
 }
 
+/* The holds, one line each ("PORT BUSNUM DEVNUM VVVV PPPP VM"), in the runtime directory, so that
+ * a shojid started again gives back what one that stopped had given (its exporters ended with
+ * it); written whole on each change. */
+static void save_holds(struct daemon *d)
+{
+	char path[PATHS_MAX + 16], text[DAEMON_MAX_USB * (USB_PORT_MAX + VMDEF_NAME_MAX + 40)];
+	size_t len = 0;
+	for (int i = 0; i < DAEMON_MAX_USB; i++) {
+		const struct usb_hold *h = &d->usb[i];
+		if (h->used)
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s %u %u %04x %04x %s\n", h->port,
+						h->busnum, h->devnum, h->vid, h->pid, h->vm);
+	}
+	struct err e;
+	if (paths_get(&d->paths, PATHS_USB_HOLDS, NULL, path, sizeof(path), &e) < 0 ||
+	    statefile_write(path, text, len, false, &e) < 0)
+		log_warn("USB: cannot record the devices given to VMs: %s", e.msg);
+}
+
 /* Whether the device at port is configured yet (the host's generic driver chooses a configuration
  * moments after it appears), waiting up to PLUG_MS. */
 static bool configured(const char *port)
@@ -380,6 +400,7 @@ static int attach(struct daemon *d, const char *name, const char *port, bool plu
 			       .devnum = dev.devnum};
 	snprintf(h->port, sizeof(h->port), "%s", port);
 	snprintf(h->vm, sizeof(h->vm), "%s", name);
+	save_holds(d);
 	events_add(d, name, "usb-attach", "%s %04x:%04x %s%s", port, dev.vid, dev.pid, dev.product,
 		   plugged ? " (when plugged in)" : "");
 	return 0;
@@ -404,6 +425,7 @@ static void release(struct daemon *d, struct usb_hold *h, const char *why)
 			   : unplugged ? "unplugged"
 				       : ended);
 	*h = (struct usb_hold){.exporter = {.pid = -1, .pidfd = -1, .why = -1}};
+	save_holds(d);
 }
 
 int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, struct err *e)
@@ -479,4 +501,41 @@ void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum)
 	struct usb_hold *h = hold_of(d, port);
 	if (h && h->devnum == devnum) /* not a device plugged there since */
 		release(d, h, "unplugged");
+}
+
+void usbassign_release_all(struct daemon *d, const char *why)
+{
+	for (int i = 0; i < DAEMON_MAX_USB; i++)
+		if (d->usb[i].used)
+			release(d, &d->usb[i], why);
+}
+
+/* One line of the record a shojid that stopped left: the device given back if it is still the
+ * one it had (its number unchanged), with an event for its VM. */
+static void recover_one(struct daemon *d, const char *line)
+{
+	char port[USB_PORT_MAX], vm[VMDEF_NAME_MAX + 1];
+	unsigned busnum, devnum, vid, pid;
+	if (sscanf(line, "%31s %u %u %4x %4x %32s", port, &busnum, &devnum, &vid, &pid, vm) != 6 ||
+	    !usb_port_ok(port) || !vmdef_name_ok(vm) || busnum == 0 || busnum > 255 || devnum == 0 || devnum > 127)
+		return;
+	if (usb_sysfs_number(port, "devnum") != (long)devnum)
+		return; /* unplugged meanwhile: the host has it as a new device */
+	give_back(port, busnum, devnum);
+	events_add(d, vm, "usb-detach", "%s %04x:%04x: shojid stopped while the VM held it", port, vid, pid);
+}
+
+void usbassign_recover(struct daemon *d)
+{
+	char path[PATHS_MAX + 16], *text = NULL;
+	size_t len;
+	int en;
+	struct err e;
+	if (paths_get(&d->paths, PATHS_USB_HOLDS, NULL, path, sizeof(path), &e) < 0 ||
+	    statefile_read(path, 64u << 10, &text, &len, &en, &e) < 0)
+		return; /* none recorded */
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		recover_one(d, line);
+	free(text);
+	save_holds(d); /* none now */
 }
