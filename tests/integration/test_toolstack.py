@@ -1220,8 +1220,8 @@ def test_usb_list(ts):
 
 
 def usb_list_real(ts):
-    """The harness machine's devices as the kernel shows them (kvm-run: a hub, a stick behind it)."""
-    devs = {d["id"]: d for d in ts.js("usb", "list")["devices"]}
+    """The harness machine's devices as the kernel shows them (kvm-run: a hub with a stick behind it, a keyboard, a serial adapter)."""
+    devs = harness_usb(ts)
     if "46f4:0001" not in devs:
         raise Skip("no harness USB stick here (the command ran on the host's own KVM)")
     hub, stick = devs["0409:55aa"], devs["46f4:0001"]
@@ -1258,12 +1258,26 @@ def test_usb_attach_errors(ts):
     ts.ok("delete", "usbvm3")
 
 
+HARNESS_USB = ("46f4:0001", "0627:0001", "0403:6001")  # tests/harness/kvm-run: stick, keyboard, serial
+
+
+def harness_usb(ts):
+    """The harness machine's USB devices as shoji usb list shows them, by id: where its hub
+    (QEMU's, 0409:55aa) is there, once the devices behind it have all come (the emulated
+    machine may still be enumerating them when a suite starts)."""
+    def by_id():
+        return {d["id"]: d for d in ts.js("usb", "list")["devices"]}
+    if "0409:55aa" in by_id():
+        wait_until(lambda: all(i in by_id() for i in HARNESS_USB), 30, "the harness's USB devices enumerated")
+    return by_id()
+
+
 def harness_stick(ts, checked=""):
     """The harness machine's USB stick as shoji usb list shows it, for a test with a guest;
     a skip where there is none (the stand-in run), saying what was checked instead."""
     if not ts.real:
         raise Skip("needs the harness machine's USB stick and a guest" + (f" ({checked})" if checked else ""))
-    stick = {d["id"]: d for d in ts.js("usb", "list")["devices"]}.get("46f4:0001")
+    stick = harness_usb(ts).get("46f4:0001")
     if not stick or not os.path.exists("/dev/vhost-vsock"):
         raise Skip("no harness USB stick or /dev/vhost-vsock here")
     return stick
@@ -1349,7 +1363,7 @@ def test_usb_keyboard_and_serial(ts):
     # attached, the guest's ftdi_sio makes its tty and writes to it, and it is given back.
     if not ts.real:
         raise Skip("needs the harness machine's USB devices and a guest")
-    devs = {d["id"]: d for d in ts.js("usb", "list")["devices"]}
+    devs = harness_usb(ts)
     if "0627:0001" not in devs or "0403:6001" not in devs or not os.path.exists("/dev/vhost-vsock"):
         raise Skip("no harness keyboard and serial adapter, or no /dev/vhost-vsock, here")
     kbd, serial = devs["0627:0001"], devs["0403:6001"]
@@ -1606,7 +1620,7 @@ def test_usb_exporter_fuzzed(ts):
     # and given back to usb-storage, reads as before.
     if not ts.real:
         raise Skip("needs the harness machine's kernel and USB stick")
-    stick = {d["id"]: d for d in ts.js("usb", "list")["devices"]}.get("46f4:0001")
+    stick = harness_usb(ts).get("46f4:0001")
     if not stick:
         raise Skip("no harness USB stick here")
     exporter = os.path.join(ts.bindir, "..", "tests", "unit", "usbip_export_run")
