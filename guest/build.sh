@@ -76,10 +76,8 @@ make_initramfs() {
 }
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio-rng
-	vmw_vsock_virtio_transport button evdev virtio_gpu virtio_input efivarfs vhci-hcd usb-storage sd_mod usbhid
-	hid-generic ftdi_sio)
-harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock vhost_net tun bochs uinput evdev xhci-pci usb-storage sd_mod
-	usbhid hid-generic ftdi_sio)
+	vmw_vsock_virtio_transport button evdev virtio_gpu virtio_input efivarfs vhci-hcd usb-storage sd_mod)
+harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock vhost_net tun bochs uinput evdev xhci-pci usb-storage sd_mod)
 
 # The guest's own AF_VSOCK, block-benchmark, display/keyboard and UEFI boot entry tools, from
 # this tree (busybox has none of them).
