@@ -20,11 +20,6 @@
 #define CLIP_TIMEOUT_MS 5000 /* shojid's control call takes at most 3 s */
 #define NOTICE_MS       4000
 
-static long long now_ms(void)
-{
-	return seat_now_ns() / 1000000;
-}
-
 void seat_notice(struct seat *s, bool bad, const char *topic, const char *fmt, ...)
 {
 	va_list ap;
@@ -32,7 +27,7 @@ void seat_notice(struct seat *s, bool bad, const char *topic, const char *fmt, .
 	vsnprintf(s->notice, sizeof(s->notice), fmt, ap);
 	va_end(ap);
 	s->notice_bad = bad;
-	s->notice_until_ms = now_ms() + NOTICE_MS;
+	s->notice_until_ms = seat_now_ms() + NOTICE_MS;
 	s->redraw = true;
 	log_msg(bad ? LOG_WARN : LOG_INFO, "%s: %s", topic, s->notice);
 }
@@ -67,7 +62,7 @@ void clip_request(struct seat *s, bool paste)
 	s->clip_paste = paste;
 	snprintf(s->clip_vm, sizeof(s->clip_vm), "%s", vm->name);
 	rpc_reader_init(&s->clip_rd, fd, 64u << 10);
-	s->clip_deadline_ms = now_ms() + CLIP_TIMEOUT_MS;
+	s->clip_deadline_ms = seat_now_ms() + CLIP_TIMEOUT_MS;
 }
 
 static void clip_close(struct seat *s)
@@ -98,7 +93,7 @@ void clip_read(struct seat *s)
 	errno = 0;
 	int r = rpc_read_line(&s->clip_rd, 0, &line, NULL, &e);
 	if (r < 0 && errno == ETIMEDOUT) {
-		if (now_ms() < s->clip_deadline_ms)
+		if (seat_now_ms() < s->clip_deadline_ms)
 			return; /* more to come */
 		notice(s, true, "shojid did not answer the %s in %d s", s->clip_paste ? "paste" : "copy",
 		       CLIP_TIMEOUT_MS / 1000);
@@ -122,9 +117,9 @@ long long clip_next_ms(const struct seat *s)
 
 void clip_tick(struct seat *s)
 {
-	if (s->clip_fd >= 0 && now_ms() >= s->clip_deadline_ms)
+	if (s->clip_fd >= 0 && seat_now_ms() >= s->clip_deadline_ms)
 		clip_read(s);
-	if (s->notice[0] && now_ms() >= s->notice_until_ms) {
+	if (s->notice[0] && seat_now_ms() >= s->notice_until_ms) {
 		s->notice[0] = 0;
 		s->redraw = true;
 	}

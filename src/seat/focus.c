@@ -17,11 +17,6 @@
 
 #define RETRY_MS 1000
 
-static long long now_ms(void)
-{
-	return seat_now_ns() / 1000000;
-}
-
 static void focus_close(struct seat *s)
 {
 	if (s->focus_fd >= 0)
@@ -29,7 +24,7 @@ static void focus_close(struct seat *s)
 	rpc_reader_free(&s->focus_rd);
 	s->focus_fd = -1;
 	s->focus_said = false;
-	s->focus_retry_ms = now_ms() + RETRY_MS;
+	s->focus_retry_ms = seat_now_ms() + RETRY_MS;
 }
 
 static struct json_object *focus_request(const char *name)
@@ -59,7 +54,7 @@ void focus_tick(struct seat *s)
 		return;
 	struct err e;
 	if (s->focus_fd < 0) {
-		if (now_ms() < s->focus_retry_ms)
+		if (seat_now_ms() < s->focus_retry_ms)
 			return;
 		if (link_send_request(s, focus_request(shown), &s->focus_fd, &e) < 0) {
 			log_msg(LOG_DEBUG, "shojid: %s", e.msg);

@@ -21,6 +21,11 @@ long long seat_now_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+long long seat_now_ms(void)
+{
+	return seat_now_ns() / 1000000;
+}
+
 void seat_sample(struct seat_samples *sm, double v)
 {
 	sm->v[sm->n++ % SEAT_SAMPLES] = v;

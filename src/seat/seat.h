@@ -154,6 +154,8 @@ int renderer_parse(const char *v, enum seat_renderer *out, struct err *e);
 int renderer_open(struct seat *s, enum seat_renderer choice, struct err *e);
 
 long long seat_now_ns(void);
+/* The same clock (CLOCK_MONOTONIC) in ms: the deadlines' unit. */
+long long seat_now_ms(void);
 /* The earlier of two times in ms, where -1 means none. */
 static inline long long seat_earliest_ms(long long a, long long b)
 {

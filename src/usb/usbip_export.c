@@ -172,7 +172,6 @@ void usbip_export_complete(struct usbip_export *x, struct usbip_urb *u, int stat
 		ret_unlink(x, u->unlink_seqnum, status ? status : -ECONNRESET);
 	else
 		ret_submit(x, u, status);
-	x->completed++;
 	urb_free(u);
 	start_waiting(x); /* room again */
 }
@@ -248,7 +247,6 @@ static void start(struct usbip_export *x, struct usbip_urb *u)
 		return;
 	}
 	ret_submit(x, u, status);
-	x->completed++;
 	urb_free(u);
 }
 
@@ -271,7 +269,6 @@ static int take_submit(struct usbip_export *x, const uint8_t *m, struct err *e)
 	struct usbip_urb *u = urb_of(m);
 	if (!u)
 		return err_set(e, "out of memory for a transfer");
-	x->submitted++;
 	if (!x->waiting && room_in_flight(x)) {
 		start(x, u);
 		return 0;
@@ -311,7 +308,6 @@ static bool unlink_waiting(struct usbip_export *x, uint32_t seqnum, uint32_t tar
 static void take_unlink(struct usbip_export *x, const uint8_t *m)
 {
 	uint32_t seqnum = be32(m + 4), target = be32(m + 20);
-	x->unlinked++;
 	if (unlink_waiting(x, seqnum, target))
 		return;
 	for (struct usbip_urb *u = x->inflight; u; u = u->next) {

@@ -97,7 +97,6 @@ struct usbip_export {
 	size_t waiting_bytes;
 	uint8_t *out; /* replies: out[out_start..out_len) not yet taken by usbip_export_consumed */
 	size_t out_start, out_len, out_cap;
-	unsigned long submitted, completed, unlinked;
 };
 
 /* An exporter of device devid (its configurations configs[0..n), as usbip_filter_init) whose

@@ -361,6 +361,9 @@ static enum api_outcome h_usb_list(struct call *k)
 
 static enum api_outcome h_seat_focus(struct call *k)
 {
+	seatfocus_forget(k->d, k->c); /* this connection's earlier word goes, whatever comes of this one */
+	if (k->r->name[0] && exists(k->d, k->r->name, &k->code, &k->e) < 0)
+		return API_FAILED;
 	return seatfocus_say(k->d, k->c, k->r->name, &k->code, &k->e) < 0 ? API_FAILED : reply_with(k, ok_object());
 }
 

@@ -276,9 +276,9 @@ void usbassign_release_all(struct daemon *d, const char *why);
  * exporters ended with it, are given back to the host (reset, offered to its drivers). */
 void usbassign_recover(struct daemon *d);
 
-/* seatfocus.c: the seat's word on which VM it shows (main thread). seat-focus from c (name ""
- * for none): 0, or -1 with code and e (the VM is unknown, or not one the caller may name), and
- * c's earlier word is taken back either way. */
+/* seatfocus.c: the seat's word on which VM it shows (main thread). seat-focus from c (name "" for
+ * none, else a VM that exists: api.c checks, having taken c's earlier word back with
+ * seatfocus_forget): 0, or -1 with code and e when it is not one the caller may name. */
 int seatfocus_say(struct daemon *d, struct client *c, const char *name, enum proto_code *code, struct err *e);
 /* c's connection ends: its word goes, and the latest word of another open one stands. */
 void seatfocus_forget(struct daemon *d, struct client *c);

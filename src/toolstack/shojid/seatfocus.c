@@ -7,7 +7,6 @@
  * the VM the user left. Main thread. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../../common/log.h"
 #include "daemon.h"
@@ -29,14 +28,6 @@ static void settle(struct daemon *d)
 
 int seatfocus_say(struct daemon *d, struct client *c, const char *name, enum proto_code *code, struct err *e)
 {
-	c->focus_seq = 0; /* this connection's earlier word goes, whatever comes of this one */
-	settle(d);
-	char file[512];
-	if (name[0] &&
-	    (paths_get(&d->paths, PATHS_DEFINITION, name, file, sizeof(file), NULL) < 0 || access(file, F_OK) != 0)) {
-		*code = PROTO_NOT_FOUND;
-		return err_set(e, "there is no VM '%s'; see 'shoji list'", name);
-	}
 	if (name[0] && !authz_privileged(d, c->uid) && !authz_may_see(d, c->uid, name)) {
 		*code = PROTO_PERMISSION;
 		return err_set(e, "VM '%s' is not one the seat shows (it has no display) nor one of yours", name);

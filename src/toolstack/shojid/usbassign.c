@@ -28,7 +28,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
@@ -61,14 +60,39 @@ static void usbfs_node(unsigned busnum, unsigned devnum, char node[40])
 	snprintf(node, 40, "/dev/bus/usb/%03u/%03u", busnum, devnum);
 }
 
+/* Calls fn with each interface of the device at port, as sysfs lists it under the device ("1-2:1.0"),
+ * until fn returns true: whether one did. */
+static bool each_interface(const char *port, bool (*fn)(const char *iface, void *ctx), void *ctx)
+{
+	char dir[96], prefix[USB_PORT_MAX + 2];
+	snprintf(dir, sizeof(dir), BUS "/devices/%s", port);
+	snprintf(prefix, sizeof(prefix), "%s:", port);
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	bool done = false;
+	while (dp && !done && (de = readdir(dp)))
+		done = strncmp(de->d_name, prefix, strlen(prefix)) == 0 && fn(de->d_name, ctx);
+	if (dp)
+		closedir(dp);
+	return done;
+}
+
+static bool offer_to_host(const char *iface, void *ctx)
+{
+	struct err e;
+	if (put(BUS "/drivers_probe", iface, &e) < 0)
+		log_warn("USB %s: %s; it has no host driver now (replug it)", (const char *)ctx, e.msg);
+	return false;
+}
+
 /* Gives the device at port (numbered busnum, devnum when it was taken) back to the host: reset,
  * since the guest may have left it in any state (as usbip's own exporter does), then offered to
  * the host's drivers interface by interface (its exporter had them; the kernel does not offer
- * them by itself): each interface's name, as sysfs lists it under the device, written to
- * drivers_probe. What fails is logged; a device unplugged meanwhile is left be. */
+ * them by itself): each interface's name written to drivers_probe. What fails is logged; a
+ * device unplugged meanwhile is left be. */
 static void give_back(const char *port, unsigned busnum, unsigned devnum)
 {
-	char dir[96], prefix[USB_PORT_MAX + 2], node[40];
+	char node[40];
 	if (usb_sysfs_number(port, "devnum") != (long)devnum)
 		return; /* gone, or another device there now */
 	usbfs_node(busnum, devnum, node);
@@ -77,43 +101,30 @@ static void give_back(const char *port, unsigned busnum, unsigned devnum)
 		log_warn("USB %s: cannot reset it (%s): %s", port, node, strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	snprintf(dir, sizeof(dir), BUS "/devices/%s", port);
-	snprintf(prefix, sizeof(prefix), "%s:", port);
-	DIR *dp = opendir(dir);
-	struct dirent *de;
-	struct err e;
-	while (dp && (de = readdir(dp))) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && put(BUS "/drivers_probe", de->d_name, &e) < 0)
-			log_warn("USB %s: %s; it has no host driver now (replug it)", port, e.msg);
-	}
-	if (dp)
-		closedir(dp);
+	each_interface(port, offer_to_host, (void *)port);
 }
 
-/* Whether another program on the host holds one of the device's interfaces through usbfs: its
- * interface directories' driver links, which the kernel makes. The first such interface's name
- * in which, or "" when none. */
+/* Whether iface's driver (its sysfs link, which the kernel makes) is usbfs: a program holds it;
+ * its name then goes to ctx (64 bytes). */
+static bool claimed_through_usbfs(const char *iface, void *ctx)
+{
+	char link[300], target[128];
+	snprintf(link, sizeof(link), BUS "/devices/%s/driver", iface);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	const char *base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
+	if (n <= 0 || strcmp(base, "usbfs") != 0)
+		return false;
+	snprintf(ctx, 64, "%.63s", iface);
+	return true;
+}
+
+/* Whether another program on the host holds one of the device's interfaces through usbfs; the
+ * first such interface's name in which. */
 static bool held_through_usbfs(const char *port, char which[64])
 {
-	char dir[96], prefix[USB_PORT_MAX + 2], link[400], target[128];
-	snprintf(dir, sizeof(dir), BUS "/devices/%s", port);
-	snprintf(prefix, sizeof(prefix), "%s:", port);
-	DIR *dp = opendir(dir);
-	struct dirent *de;
 	which[0] = '\0';
-	while (dp && !which[0] && (de = readdir(dp))) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		snprintf(link, sizeof(link), "%s/%s/driver", dir, de->d_name);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		const char *base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
-		if (n > 0 && strcmp(base, "usbfs") == 0)
-			snprintf(which, 64, "%.63s", de->d_name);
-	}
-	if (dp)
-		closedir(dp);
-	return which[0] != '\0';
+	return each_interface(port, claimed_through_usbfs, which);
 }
 
 /* Waits for events on fd until deadline_ms (one look when it has passed: 0 asks "now?"): 1
