@@ -1677,6 +1677,68 @@ def passt_of(ts, name):
     return int(re.search(r"passt pid (\d+)", ups[-1])[1]) if ups else None
 
 
+def ip_udp_frame(src, dst, sport, dport, payload):
+    """An Ethernet frame from the guest's MAC carrying one IPv4 UDP datagram (no UDP checksum)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, socket.inet_aton(src),
+                     socket.inet_aton(dst))
+    words = sum(struct.unpack("!10H", ip))
+    words = (words >> 16) + (words & 0xFFFF)
+    ip = ip[:10] + struct.pack("!H", ~(words + (words >> 16)) & 0xFFFF) + ip[12:]
+    return bytes.fromhex("02fc00000001525400123456") + b"\x08\x00" + ip + udp
+
+
+def passt_dns(argv):
+    """A copy of shojid's passt (argv, its forwards left out) in a mount namespace whose
+    /etc/resolv.conf names 127.0.0.2: the guest's query to 10.0.2.3 reaches that resolver, not
+    the host's 127.0.0.1:53 (the gateway's loopback, which --no-map-gw closes), and its answer
+    comes back from 10.0.2.3."""
+    keep, skip = [], False
+    for a in argv[1:]:
+        if skip or a in ("-t", "-u"):
+            skip = not skip
+            continue
+        keep.append(a)
+    with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.write("nameserver 127.0.0.2\n")
+        servers = {}
+        for addr in ("127.0.0.1", "127.0.0.2"):
+            servers[addr] = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            servers[addr].bind((addr, 53))
+            servers[addr].settimeout(0.1)
+        guest, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        stack.enter_context(guest)
+        stack.enter_context(ours)
+        p = subprocess.Popen(["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+                              os.path.join(d, "resolv.conf"), argv[0], *keep, "-t", "none", "-u", "none"],
+                             close_fds=False, preexec_fn=lambda: os.dup2(ours.fileno(), 3),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.callback(p.wait)
+        stack.callback(p.kill)
+        query = bytes.fromhex("5d1e01000001000000000000076578616d706c6503636f6d0000010001")
+        frame = ip_udp_frame("10.0.2.15", "10.0.2.3", 40053, 53, query)
+        guest.sendall(struct.pack("!I", len(frame)) + frame)
+        heard, deadline = {}, time.monotonic() + 20
+        while "127.0.0.2" not in heard and time.monotonic() < deadline:
+            for addr, srv in servers.items():
+                with contextlib.suppress(socket.timeout):
+                    data, peer = srv.recvfrom(2048)
+                    heard[addr] = data
+                    srv.sendto(data[:2] + b"\x81\x80" + data[4:], peer)
+        assert list(heard) == ["127.0.0.2"], f"the guest's DNS query reached {list(heard) or 'no resolver'}"
+        guest.settimeout(20)
+        got, frames = b"", []
+        while not any(b"\x5d\x1e\x81\x80" in f for f in frames):
+            got += guest.recv(65536)
+            while len(got) >= 4 and len(got) >= 4 + struct.unpack("!I", got[:4])[0]:
+                n = struct.unpack("!I", got[:4])[0]
+                frames.append(got[4:4 + n])
+                got = got[4 + n:]
+        answer = next(f for f in frames if b"\x5d\x1e\x81\x80" in f)
+        assert answer[12:14] == b"\x08\x00" and socket.inet_ntoa(answer[26:30]) == "10.0.2.3", answer[:40].hex()
+
+
 def test_passt_uplink(ts):
     # A NIC of type passt: shojid starts a passt of the VM's own (as its net uid, neither root
     # nor the monitor's uid), with the forwards and the host-loopback default mapped to passt's
@@ -1700,6 +1762,8 @@ def passt_uplink(ts):
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = f.read().decode().split("\0")
     assert "--no-map-gw" in argv and f"127.0.0.1/{port}:8080" in argv and argv[argv.index("-u") + 1] == "none", argv
+    if os.geteuid() == 0:
+        passt_dns([a for a in argv if a])
     margs, _ = monitor_args(ts, "upv")
     assert any(a.startswith("passt,mac=") for a in margs) and not any("fwd=" in a for a in margs), margs
     if os.geteuid() == 0:  # jailed: passt runs as the VM's net uid, a uid of its own

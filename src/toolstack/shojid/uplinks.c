@@ -6,8 +6,9 @@
  * but through passt's frames, and the process with host sockets (passt) runs as the VM's net
  * uid, not its monitor's, in passt's own sandbox (namespaces, seccomp), in the VM's cgroup.
  *
- * The guest sees what libslirp gave it: 10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3 (the MTU
- * is passt's and the NIC's, 65520: fewer, larger frames through the stream); the
+ * The guest sees what libslirp gave it: 10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3 (which
+ * passt forwards to the host's first resolver; vmm_args_passt), but the MTU is passt's and the
+ * NIC's, 65520: fewer, larger frames through the stream. The
  * gateway reaches the host's loopback only with host-loopback = yes (else --no-map-gw), and
  * forwards bind 127.0.0.1 unless they name an address, as slirp's do. passt serves one socket
  * and ends when it closes (-1), that is with the monitor; it is started in a session of its own
