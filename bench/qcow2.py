@@ -6,8 +6,8 @@ and a qcow2 image under shoji-vmm, and the same qcow2 image under QEMU q35 with 
 interleaved run by run. Prints MiB/s (the guest's clock), KVM exits per MiB (debugfs) and the
 ratios qcow2/raw and shoji/QEMU (bench/phases.py: medians of per-run ratios with their spread).
 Then the snapshot create time at 1 GiB and 100 GiB of virtual size: live (disk-snapshot on a
-running VM: the reply's paused_ms with its steps from the monitor's log, and the request's round
-trip), on an idle guest and on one writing without a pause (32 random 4 KiB O_DIRECT writes at
+running VM: the reply's paused_ms, how long the disk's requests were held, the vCPUs running on,
+with its steps from the monitor's log, and the request's round trip), on an idle guest and on one writing without a pause (32 random 4 KiB O_DIRECT writes at
 once, again and again), and offline (shoji-img create of an overlay, and qemu-img create for
 comparison)."""
 import argparse
@@ -28,8 +28,8 @@ from phases import print_table, ratios, run_phases  # noqa: E402
 CMDLINE = "console=ttyS0 quiet shoji.action=qcow2bench"
 PHASES = ("seq-write", "seq-read", "rand-write", "rand-read", "rand-write-qd32", "rand-read-qd32")
 DISK = 256 << 20
-SPLIT = re.compile(r"stopping them ([\d.]+), draining requests ([\d.]+), flush ([\d.]+), switch ([\d.]+)\)")
-STEPS = ("stopping the vCPUs", "draining requests", "flush", "switch")
+SPLIT = re.compile(r"draining those in flight ([\d.]+), flush ([\d.]+), switch ([\d.]+)\)")
+STEPS = ("draining requests", "flush", "switch")
 
 
 def fresh(img, kind, path):
@@ -180,7 +180,7 @@ def main():
                     snaps_ok = False
                     continue
                 split = (" (" + ", ".join(f"{n} {v:.3f}" for n, v in zip(STEPS, steps)) + ")") if steps else ""
-                print(f"{label:>8}: live disk-snapshot, guest {'writing' if load else 'idle'}: paused "
+                print(f"{label:>8}: live disk-snapshot, guest {'writing' if load else 'idle'}: requests held "
                       f"{paused:.3f} ms{split}, round trip {trip:.3f} ms")
             off = offline_snapshot(a.img, d, size)
             qoff = offline_snapshot("qemu-img", d, size) if shutil.which("qemu-img") else None

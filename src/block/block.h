@@ -79,6 +79,10 @@ int block_overlay_open(struct block_dev **out, int fd, const char *label, struct
 /* Flushes a writable image and makes it read-only: writes fail from then on and its lock
  * becomes shared, so that it can serve as a backing file. */
 int block_make_read_only(struct block_dev *d, struct err *e);
+/* The same without the flush, for an image just flushed with no request in flight. */
+void block_mark_read_only(struct block_dev *d);
+/* Closes an overlay that block_overlay_open made (its descriptor too) but not its backing. */
+void block_overlay_discard(struct block_dev *overlay);
 /* The files of the chain that opening `path` as `fmt` would use, top first, each as the opener
  * would name it (relative backing names resolved against the naming image's directory): *n
  * paths, malloc'd, freed by the caller. Opens the chain read-only without locks. */

@@ -52,16 +52,27 @@ int block_overlay_create(struct block_dev **out, int fd, const char *label, stru
 	return block_overlay_open(out, fd, label, backing, e);
 }
 
-int block_make_read_only(struct block_dev *d, struct err *e)
+void block_mark_read_only(struct block_dev *d)
 {
 	if (d->read_only)
-		return 0;
-	if (d->ops->flush(d, e) < 0)
-		return -1;
+		return;
 	d->read_only = true;
 	struct flock lk = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
 	(void)fcntl(d->fd, F_OFD_SETLK, &lk); /* a downgrade cannot conflict */
+}
+
+int block_make_read_only(struct block_dev *d, struct err *e)
+{
+	if (!d->read_only && d->ops->flush(d, e) < 0)
+		return -1;
+	block_mark_read_only(d);
 	return 0;
+}
+
+void block_overlay_discard(struct block_dev *overlay)
+{
+	overlay->backing = NULL; /* not the overlay's to close */
+	block_close(overlay);
 }
 
 int block_chain_paths(const char *path, enum block_format fmt, char *out[BLOCK_MAX_CHAIN], unsigned *n, struct err *e)

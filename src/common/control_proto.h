@@ -17,7 +17,7 @@
  *   stop           the monitor stops the machine at once
  *   disk-snapshot  fields disk (a disk's serial or index) and backing (the name the new image
  *                  records for the current one); the new top image's descriptor comes with the
- *                  request (SCM_RIGHTS) -> paused_ms (how long the vCPUs were held)
+ *                  request (SCM_RIGHTS) -> paused_ms (how long the disk's requests were held)
  *   clipboard-get  the guest's clipboard, through its agent -> kind ("text"), bytes (its length)
  *                  and data (the bytes, base64); at most SHOJI_CLIPBOARD_MAX bytes of UTF-8
  *                  text without NUL, checked by the monitor. The reply comes when the agent

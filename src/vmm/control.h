@@ -36,7 +36,7 @@ struct control_status {
 	unsigned cpus;
 	uint64_t memory_mib;
 	double uptime_s;
-	double paused_ms;   /* disk-snapshot: how long the vCPUs were held */
+	double paused_ms;   /* disk-snapshot: how long the disk's requests were held */
 	const char *via;    /* shutdown: "agent" or "acpi" */
 	json_object *agent; /* status: the guest agent link's state (agent_link_describe); owned */
 	json_object *nics;  /* status: the NICs' state (an array); owned */

@@ -107,10 +107,10 @@ int disks_find(const struct vm_disk_config *d, unsigned n, const char *id)
 }
 
 struct snap {
-	int fd;
-	const char *label, *id;
+	struct block_dev *next; /* the new top, opened over the old before the hold */
+	const char *id;
 	struct err *e;
-	const struct timespec *t0; /* the pause began (snap_swap): its steps' ends, since then */
+	const struct timespec *t0; /* the hold began (virtio_blk_quiesce): its steps' ends, since then */
 	double drained_ms, flushed_ms;
 };
 
@@ -128,19 +128,17 @@ static int snap_preflush(struct block_dev *disk, struct block_dev **next, void *
 	return block_flush(disk, ((struct snap *)opaque)->e);
 }
 
-/* Under the device's lock, the vCPUs paused: no request is in flight. */
+/* Under the device's lock, no request in flight: what the guest wrote since the preflush goes
+ * to the old top, which turns read-only, and the new top takes its place. */
 static int snap_swap(struct block_dev *disk, struct block_dev **next, void *opaque)
 {
 	struct snap *s = opaque;
-	s->drained_ms = ms_since(s->t0); /* the requests in flight are done */
+	s->drained_ms = ms_since(s->t0);
 	if (block_flush(disk, s->e) < 0)
 		return -1;
 	s->flushed_ms = ms_since(s->t0);
-	if (block_overlay_open(next, s->fd, s->label, disk, s->e) < 0)
-		return -1;
-	struct err e;
-	if (block_make_read_only(disk, &e) < 0) /* flushed already: nothing can fail here */
-		log_warn("disk %s: %s", s->id, e.msg);
+	block_mark_read_only(disk); /* just flushed, nothing in flight: nothing to write */
+	*next = s->next;
 	return 0;
 }
 
@@ -152,76 +150,80 @@ static unsigned chain_depth(const struct block_dev *d)
 	return n;
 }
 
+/* The disk disk_snapshot may snapshot (its index), or -1 with the reason. */
+static int snapshot_target(struct vm *vm, const char *id, const char *backing, struct err *e)
+{
+	int i = disks_find(vm->cfg.disks, vm->cfg.ndisks, id);
+	struct vm_disk_config *d = i >= 0 ? &vm->cfg.disks[i] : NULL;
+	if (!d)
+		return err_set(e, "disk-snapshot: no disk '%s' (give its serial= value or its index, 0 to %u)", id,
+			       vm->cfg.ndisks ? vm->cfg.ndisks - 1 : 0);
+	if (d->read_only)
+		return err_set(e, "disk-snapshot: disk '%s' is read-only: there is nothing to snapshot", id);
+	if (d->volatile_dir)
+		return err_set(e,
+			       "disk-snapshot: disk '%s' is volatile: its writes are not kept, so there is nothing "
+			       "to snapshot (snapshot its image instead)",
+			       id);
+	if (strcmp(d->dev->ops->format, "qcow2") != 0)
+		return err_set(e,
+			       "disk-snapshot: disk '%s' is a raw image; a live snapshot needs a qcow2 disk "
+			       "(convert it: shoji-img convert -O qcow2)",
+			       id);
+	if (!*backing || strlen(backing) > 1023)
+		return err_set(e, "disk-snapshot: \"backing\" must be a file name of 1 to 1023 bytes");
+	if (!vm->disks[i])
+		return err_set(e, "disk-snapshot: the VM is not running");
+	if (chain_depth(d->dev) >= BLOCK_MAX_CHAIN)
+		return err_set(e,
+			       "disk-snapshot: disk '%s' is a chain of %d images already, the most it may have: "
+			       "merge some first",
+			       id, BLOCK_MAX_CHAIN);
+	return i;
+}
+
+/* The new top written into fd and opened over the current one, its name for the log in label;
+ * the first flush done; all while the guest runs. -1 with fd not taken. */
+static int snapshot_prepare(struct vm *vm, int i, const char *backing, int fd, struct snap *s, char *label, size_t size)
+{
+	char link[64];
+	struct block_dev *top = vm->cfg.disks[i].dev;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t len = readlink(link, label, size - 1);
+	if (len <= 0)
+		len = snprintf(label, size, "snapshot of disk %s", s->id);
+	label[len] = '\0';
+	if (block_overlay_write(fd, label, top, backing, s->e) < 0 ||
+	    virtio_blk_quiesce(vm->disks[i], snap_preflush, s) < 0)
+		return -1;
+	return block_overlay_open(&s->next, fd, label, top, s->e);
+}
+
 int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms, struct err *e)
 {
 	*paused_ms = 0;
-	int i = disks_find(vm->cfg.disks, vm->cfg.ndisks, id);
-	struct vm_disk_config *d = i >= 0 ? &vm->cfg.disks[i] : NULL;
-	int r = 0;
-	if (!d)
-		r = err_set(e, "disk-snapshot: no disk '%s' (give its serial= value or its index, 0 to %u)", id,
-			    vm->cfg.ndisks ? vm->cfg.ndisks - 1 : 0);
-	else if (d->read_only)
-		r = err_set(e, "disk-snapshot: disk '%s' is read-only: there is nothing to snapshot", id);
-	else if (d->volatile_dir)
-		r = err_set(e,
-			    "disk-snapshot: disk '%s' is volatile: its writes are not kept, so there is nothing "
-			    "to snapshot (snapshot its image instead)",
-			    id);
-	else if (strcmp(d->dev->ops->format, "qcow2") != 0)
-		r = err_set(e,
-			    "disk-snapshot: disk '%s' is a raw image; a live snapshot needs a qcow2 disk "
-			    "(convert it: shoji-img convert -O qcow2)",
-			    id);
-	else if (!*backing || strlen(backing) > 1023)
-		r = err_set(e, "disk-snapshot: \"backing\" must be a file name of 1 to 1023 bytes");
-	else if (!vm->disks[i])
-		r = err_set(e, "disk-snapshot: the VM is not running");
-	else if (chain_depth(d->dev) >= BLOCK_MAX_CHAIN)
-		r = err_set(e,
-			    "disk-snapshot: disk '%s' is a chain of %d images already, the most it may have: "
-			    "merge some first",
-			    id, BLOCK_MAX_CHAIN);
-	if (r < 0) {
+	char label[PATH_MAX];
+	struct snap s = {.id = id, .e = e};
+	int i = snapshot_target(vm, id, backing, e);
+	if (i < 0 || snapshot_prepare(vm, i, backing, fd, &s, label, sizeof(label)) < 0) {
 		close(fd);
 		return -1;
 	}
-	/* The new image's header and the first flush while the guest runs; the pause then only
-	 * covers what the guest wrote meanwhile and the switch. */
-	char link[64], label[PATH_MAX];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t len = readlink(link, label, sizeof(label) - 1);
-	if (len <= 0)
-		len = snprintf(label, sizeof(label), "snapshot of disk %s", id);
-	label[len] = '\0';
-	struct snap s = {.fd = fd, .label = label, .id = id, .e = e};
-	if (block_overlay_write(fd, label, d->dev, backing, e) < 0 ||
-	    virtio_blk_quiesce(vm->disks[i], snap_preflush, &s) < 0) {
-		close(fd);
-		return -1;
-	}
+	/* The vCPUs run on; the disk's requests wait from here, each queue's in the ring. */
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s.t0 = &t0;
-	bool was_paused = vm_paused(vm);
-	if (!was_paused && vm_pause(vm, e) < 0) {
-		close(fd);
+	int r = virtio_blk_quiesce(vm->disks[i], snap_swap, &s);
+	*paused_ms = ms_since(&t0);
+	if (r < 0) {
+		block_overlay_discard(s.next); /* fd with it; the old top stays the disk's, writable */
 		return -1;
 	}
-	double stopped_ms = ms_since(&t0);
-	r = virtio_blk_quiesce(vm->disks[i], snap_swap, &s);
-	double switched_ms = ms_since(&t0);
-	if (r == 0)
-		d->dev = vm->disks[i]->disk;
-	if (!was_paused)
-		vm_resume(vm);
-	*paused_ms = ms_since(&t0);
-	if (r < 0)
-		close(fd);
-	else
-		log_info("disk %s: live snapshot, new top %s over %s, vCPUs held %.3f ms (stopping them %.3f, "
-			 "draining requests %.3f, flush %.3f, switch %.3f)",
-			 id, d->dev->path, d->dev->backing->path, *paused_ms, stopped_ms, s.drained_ms - stopped_ms,
-			 s.flushed_ms - s.drained_ms, switched_ms - s.flushed_ms);
-	return r;
+	struct vm_disk_config *d = &vm->cfg.disks[i];
+	d->dev = vm->disks[i]->disk;
+	log_info("disk %s: live snapshot, new top %s over %s, requests held %.3f ms (draining those in flight "
+		 "%.3f, flush %.3f, switch %.3f)",
+		 id, d->dev->path, d->dev->backing->path, *paused_ms, s.drained_ms, s.flushed_ms - s.drained_ms,
+		 *paused_ms - s.flushed_ms);
+	return 0;
 }

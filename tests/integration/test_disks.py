@@ -112,7 +112,7 @@ def test_live_snapshot_while_writing(env):
         # The guest has at most one record in flight: the one after the last reported may have been
         # written before the switch, those after it were written after.
         after = flushed(vm) + 2
-        print(f"# disk-snapshot paused the vCPUs for {r['paused_ms']:.3f} ms (records {before}..{after})")
+        print(f"# disk-snapshot held the disk's requests for {r['paused_ms']:.3f} ms (records {before}..{after})")
         assert request(ctl, {"cmd": "status"})["state"] == "running"
         vm.wait_for(lambda v: flushed(v) >= after + 10)
         last = flushed(vm)
