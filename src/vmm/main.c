@@ -24,6 +24,7 @@
 #include "runloop.h"
 #include "sandbox/jail.h"
 #include "sandbox/syscall_filter.h"
+#include "virtio/virtio_pci.h"
 #include "vm.h"
 
 enum exit_status {
@@ -385,6 +386,14 @@ static void print_stats(const struct vm *vm)
 	if (vm->cfg.display) {
 		display_server_stats(vm->cfg.display, line, sizeof(line));
 		fprintf(stderr, "shoji-vmm: stats: %s\n", line);
+	}
+	for (unsigned i = 0; i < vm->ndevices; i++) {
+		const struct vm_device *d = &vm->devices[i];
+		if (!d->transport || !d->transport->vdev)
+			continue;
+		virtio_queue_stats(d->transport->vdev, line, sizeof(line));
+		if (line[0])
+			fprintf(stderr, "shoji-vmm: stats: %s %u: %s\n", d->kind, i, line);
 	}
 }
 

@@ -144,6 +144,10 @@ static void request_served_and_interrupt(void **state)
 	uint64_t count = 0;
 	assert_int_equal(read(f->v.vp.irqs[0].fd, &count, 8), 8);
 	assert_int_equal(count, 1);
+	/* --stats counts what --stats says: run here without a kick, one buffer, one interrupt. */
+	char line[256];
+	virtio_queue_stats(f->v.vdev, line, sizeof(line));
+	assert_string_equal(line, "q0 kicks 0 (0 wake-ups), buffers 1, interrupts 1 of 1");
 }
 
 static void masked_vector_is_pending(void **state)

@@ -4,6 +4,7 @@
 #include "virtio.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/virtio_ring.h> /* VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC */
 #include <stdio.h>
 #include <string.h>
@@ -200,8 +201,34 @@ void virtio_requeue(struct virtio_dev *vdev, unsigned q)
 
 void virtio_notify_queue(struct virtio_dev *vdev, unsigned q)
 {
-	if (q < vdev->num_queues && virtq_should_notify(&vdev->queues[q].vq))
+	if (q >= vdev->num_queues)
+		return;
+	struct virtio_queue *vq = &vdev->queues[q];
+	uint16_t added = (uint16_t)(vq->vq.used_idx - vq->vq.signalled_used);
+	vq->given_back += added;
+	vq->chances += added != 0;
+	if (virtq_should_notify(&vq->vq)) {
+		vq->interrupts++;
 		interrupt(vdev, q);
+	}
+}
+
+void virtio_queue_stats(struct virtio_dev *vdev, char *buf, size_t size)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	pthread_mutex_lock(&vdev->lock);
+	for (unsigned q = 0; q < vdev->num_queues && used < size; q++) {
+		const struct virtio_queue *vq = &vdev->queues[q];
+		if (!vq->kicks && !vq->chances)
+			continue;
+		int n = snprintf(buf + used, size - used,
+				 "%sq%u kicks %" PRIu64 " (%" PRIu64 " wake-ups), buffers %" PRIu64
+				 ", interrupts %" PRIu64 " of %" PRIu64,
+				 used ? "; " : "", q, vq->kicks, vq->wakeups, vq->given_back, vq->interrupts, vq->chances);
+		used += n > 0 ? (size_t)n : 0;
+	}
+	pthread_mutex_unlock(&vdev->lock);
 }
 
 void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap, virtio_serve_fn serve)
@@ -272,6 +299,8 @@ static void io_event(struct virtio_dev *vdev, uint32_t token)
 	if (read(vdev->queues[token].kick_fd, &count, sizeof(count)) < 0)
 		return;
 	pthread_mutex_lock(&vdev->lock);
+	vdev->queues[token].kicks += count;
+	vdev->queues[token].wakeups++;
 	if (virtio_queue_live(vdev, token))
 		vdev->ops->queue_notify(vdev, token);
 	pthread_mutex_unlock(&vdev->lock);

@@ -73,6 +73,11 @@ struct virtio_queue {
 	bool enabled;
 	uint64_t desc, avail, used; /* ring addresses, as the driver wrote them */
 	int kick_fd;                /* eventfd the driver's notification signals; the I/O thread reads it */
+	/* For --stats, under the device's lock: the driver's notifications (kicks), the I/O
+	 * thread's wake-ups for them (several kicks may make one), the buffers given back (used
+	 * entries), the chances to interrupt the driver (used entries added since the last) and
+	 * the interrupts sent. */
+	uint64_t kicks, wakeups, given_back, chances, interrupts;
 };
 
 struct virtio_dev {
@@ -128,6 +133,10 @@ void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *i
 
 /* After pushing to queue q: interrupts the driver if it wants that. */
 void virtio_notify_queue(struct virtio_dev *vdev, unsigned q);
+
+/* --stats: each queue that moved, "qN kicks K (W wake-ups), buffers B, interrupts I of C", into
+ * buf; takes the device's lock. */
+void virtio_queue_stats(struct virtio_dev *vdev, char *buf, size_t size);
 /* A device that stops serving queue q with work left (its per-pass budget spent) calls this to
  * be run again after the other queues: with EVENT_IDX the driver will not notify for buffers it
  * already queued. */
