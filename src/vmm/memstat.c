@@ -62,11 +62,12 @@ static enum memstat_kind kind_of(const struct vma *v, const struct vma *prev, co
 	return MEMSTAT_ANON;
 }
 
-/* The Rss of the mapping whose field lines follow, in KiB (0 when none is given). */
-static bool rss_line(const char *line, uint64_t *kib)
+/* A field line of the current mapping, "NAME: N kB": N into *kib when the name is `name`. */
+static bool field_line(const char *line, const char *name, uint64_t *kib)
 {
+	size_t n = strlen(name);
 	unsigned long long v;
-	if (sscanf(line, "Rss: %llu kB", &v) != 1)
+	if (strncmp(line, name, n) != 0 || line[n] != ':' || sscanf(line + n + 1, " %llu kB", &v) != 1)
 		return false;
 	*kib = v;
 	return true;
@@ -128,7 +129,7 @@ int memstat_parse(FILE *smaps, FILE *status, uintptr_t guest, uint64_t guest_len
 			in_guest = v[cur].start >= guest && v[cur].end <= guest + guest_len;
 			k = kind_of(&v[cur], seen++ ? &v[cur ^ 1] : NULL, binary, stack_size);
 			m->stacks += k == MEMSTAT_STACKS;
-		} else if (seen && rss_line(line, &kib)) {
+		} else if (seen && field_line(line, "Rss", &kib)) {
 			if (in_guest) {
 				m->guest_kib += kib;
 				continue;
@@ -136,6 +137,9 @@ int memstat_parse(FILE *smaps, FILE *status, uintptr_t guest, uint64_t guest_len
 			m->kib[k] += kib;
 			if (k == MEMSTAT_LIBS)
 				lib_add(libs, v[cur].path, kib);
+		} else if (seen && !in_guest &&
+			   (field_line(line, "Private_Clean", &kib) || field_line(line, "Private_Dirty", &kib))) {
+			m->private_kib += kib;
 		}
 	}
 	if (ferror(smaps))
@@ -170,13 +174,19 @@ uint64_t memstat_overhead_kib(const struct memstat *m)
 	return sum;
 }
 
+uint64_t memstat_private_kib(const struct memstat *m)
+{
+	return m->private_kib + m->pagetables_kib;
+}
+
 void memstat_format(const struct memstat *m, char *buf, size_t size)
 {
 	snprintf(buf, size,
 		 "heap %" PRIu64 " KiB, malloc arenas %" PRIu64 " KiB, thread stacks %" PRIu64
 		 " KiB (%u), binary %" PRIu64 " KiB, libraries %" PRIu64 " KiB (most: %s %" PRIu64
-		 " KiB), other anonymous %" PRIu64 " KiB, other %" PRIu64 " KiB, page tables %" PRIu64 " KiB",
+		 " KiB), other anonymous %" PRIu64 " KiB, other %" PRIu64 " KiB, page tables %" PRIu64
+		 " KiB; this monitor's alone (private pages and page tables) %" PRIu64 " KiB",
 		 m->kib[MEMSTAT_HEAP], m->kib[MEMSTAT_ARENAS], m->kib[MEMSTAT_STACKS], m->stacks,
 		 m->kib[MEMSTAT_BINARY], m->kib[MEMSTAT_LIBS], m->top_lib[0] ? m->top_lib : "none", m->top_lib_kib,
-		 m->kib[MEMSTAT_ANON], m->kib[MEMSTAT_OTHER], m->pagetables_kib);
+		 m->kib[MEMSTAT_ANON], m->kib[MEMSTAT_OTHER], m->pagetables_kib, memstat_private_kib(m));
 }

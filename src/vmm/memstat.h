@@ -3,8 +3,9 @@
  * its address; the [heap]; glibc's further malloc arenas, which start on a 64 MiB boundary;
  * thread stacks, a writable mapping of the monitor's stack size right above a guard page, and
  * [stack]; the monitor's binary and the shared libraries by path) and its Rss added there; page
- * tables come from VmPTE in /proc/self/status. Read once, when the VM ends (--stats), on the
- * main thread. */
+ * tables come from VmPTE in /proc/self/status. Beside the Rss, the pages no other process maps
+ * (Private_Clean and Private_Dirty): what one more VM costs, where the libraries' shared pages
+ * are paid once for all. Read once, when the VM ends (--stats), on the main thread. */
 #ifndef SHOJI_VMM_MEMSTAT_H
 #define SHOJI_VMM_MEMSTAT_H
 
@@ -29,6 +30,7 @@ struct memstat {
 	uint64_t kib[MEMSTAT_KINDS];
 	uint64_t guest_kib;      /* guest RAM resident (not overhead) */
 	uint64_t pagetables_kib; /* VmPTE */
+	uint64_t private_kib;    /* Private_Clean + Private_Dirty, guest RAM left out */
 	unsigned stacks;         /* thread stacks seen */
 	char top_lib[48];        /* the library with the most resident pages, and how many */
 	uint64_t top_lib_kib;
@@ -46,5 +48,7 @@ int memstat_self(uintptr_t guest, uint64_t guest_len, struct memstat *m, struct 
 void memstat_format(const struct memstat *m, char *buf, size_t size);
 /* The overhead: every kind and the page tables, guest RAM left out. */
 uint64_t memstat_overhead_kib(const struct memstat *m);
+/* The part of it no other process shares: private pages and page tables. */
+uint64_t memstat_private_kib(const struct memstat *m);
 
 #endif

@@ -14,13 +14,13 @@ static const char *SMAPS = "555500000000-555500002000 r--p 00000000 fe:00 1 /usr
 			   "555500002000-555500010000 r-xp 00002000 fe:00 1 /usr/bin/shoji-vmm\n"
 			   "Rss: 40 kB\n"
 			   "555500100000-555500200000 rw-p 00000000 00:00 0 [heap]\n"
-			   "Rss: 300 kB\n"
+			   "Rss: 300 kB\nPrivate_Clean: 4 kB\nPrivate_Dirty: 296 kB\n"
 			   "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n" /* 64 MiB aligned: an arena */
 			   "Rss: 132 kB\n"
 			   "7f0000100000-7f0004000000 ---p 00000000 00:00 0 \n"
 			   "Rss: 0 kB\n"
 			   "7f1000000000-7f1040000000 rw-p 00000000 00:00 0 \n" /* guest RAM, 1 GiB */
-			   "Rss: 65536 kB\n"
+			   "Rss: 65536 kB\nPrivate_Dirty: 65536 kB\n"
 			   "7f2000000000-7f2000001000 ---p 00000000 00:00 0 \n" /* a guard page, then a stack */
 			   "Rss: 0 kB\n"
 			   "7f2000001000-7f2000081000 rw-p 00000000 00:00 0 \n"
@@ -34,7 +34,7 @@ static const char *SMAPS = "555500000000-555500002000 r--p 00000000 fe:00 1 /usr
 			   "7f3000000000-7f3000020000 r--p 00000000 fe:00 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
 			   "Rss: 100 kB\n"
 			   "7f3000020000-7f3000180000 r-xp 00020000 fe:00 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
-			   "Rss: 500 kB\n"
+			   "Rss: 500 kB\nShared_Clean: 480 kB\nPrivate_Clean: 20 kB\n"
 			   "7f3100000000-7f3100010000 r-xp 00000000 fe:00 3 /usr/lib/x86_64-linux-gnu/libz.so.1.2.13\n"
 			   "Rss: 60 kB\n"
 			   "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
@@ -71,11 +71,15 @@ static void sorted_by_kind(void **state)
 	assert_int_equal(m.kib[MEMSTAT_OTHER], 8);
 	assert_int_equal(m.pagetables_kib, 36);
 	assert_int_equal(memstat_overhead_kib(&m), 48 + 300 + 132 + 52 + 200 + 660 + 8 + 36);
+	/* Private pages: the heap's and libc's own, guest RAM's left out; and the page tables. */
+	assert_int_equal(m.private_kib, 296 + 4 + 20);
+	assert_int_equal(memstat_private_kib(&m), 296 + 4 + 20 + 36);
 	char line[512];
 	memstat_format(&m, line, sizeof(line));
 	assert_contains(line, "thread stacks 52 KiB (3)");
 	assert_contains(line, "most: libc.so.6 600 KiB");
 	assert_contains(line, "page tables 36 KiB");
+	assert_contains(line, "this monitor's alone (private pages and page tables) 356 KiB");
 }
 
 static void bad_input(void **state)
@@ -99,6 +103,7 @@ static void this_process(void **state)
 	assert_true(m.kib[MEMSTAT_LIBS] > 0);
 	assert_true(m.pagetables_kib > 0);
 	assert_true(m.stacks >= 1); /* [stack] */
+	assert_true(m.private_kib > 0 && memstat_private_kib(&m) <= memstat_overhead_kib(&m));
 }
 
 int main(void)
