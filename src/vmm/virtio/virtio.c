@@ -225,7 +225,8 @@ void virtio_queue_stats(struct virtio_dev *vdev, char *buf, size_t size)
 		int n = snprintf(buf + used, size - used,
 				 "%sq%u kicks %" PRIu64 " (%" PRIu64 " wake-ups), buffers %" PRIu64
 				 ", interrupts %" PRIu64 " of %" PRIu64,
-				 used ? "; " : "", q, vq->kicks, vq->wakeups, vq->given_back, vq->interrupts, vq->chances);
+				 used ? "; " : "", q, vq->kicks, vq->wakeups, vq->given_back, vq->interrupts,
+				 vq->chances);
 		used += n > 0 ? (size_t)n : 0;
 	}
 	pthread_mutex_unlock(&vdev->lock);
