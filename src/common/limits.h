@@ -6,6 +6,7 @@
 #define SHOJI_MAX_DISKS       8
 #define SHOJI_MAX_NICS        4
 #define SHOJI_MAX_FWDS        8               /* port forwards on one user-mode NIC */
+#define SHOJI_MAX_NIC_QUEUES  8               /* queue pairs of one TAP NIC (multiqueue) */
 #define SHOJI_MAX_CPUS        254             /* vCPUs: the MADT's 8-bit APIC ids, less the broadcast */
 #define SHOJI_MIN_MEMORY_MIB  32u             /* guest RAM: what the boot layout needs */
 #define SHOJI_MAX_MEMORY_MIB  (1024u * 1024u) /* guest RAM: 1 TiB */

@@ -15,7 +15,8 @@ static const char *const vm_keys[] = {"name",    "memory",   "cpus",          "k
 				      "cmdline", "firmware", "firmware-vars", "boot",   "vsock-cid",
 				      "display", "label",    "autostart",     "param",  NULL};
 static const char *const disk_keys[] = {"path", "template", "format", "readonly", "serial", NULL};
-static const char *const nic_keys[] = {"type", "mac", "ifname", "forward", "host-loopback", "vhost", "peer", NULL};
+static const char *const nic_keys[] = {"type",  "mac",    "ifname", "forward", "host-loopback",
+				       "vhost", "queues", "peer",   NULL};
 
 const char *const vmdef_nic_type_names[5] = {[VMDEF_NIC_NONE] = "none",
 					     [VMDEF_NIC_SLIRP] = "slirp",
@@ -328,6 +329,15 @@ int vmdef_apply_nic(struct vmdef_nic *n, const char *key, const char *value, str
 		n->vhost = (enum vhost_mode)mode;
 		return 0;
 	}
+	if (strcmp(key, "queues") == 0) {
+		char *end;
+		unsigned long q = strtoul(value, &end, 10);
+		if (value[0] < '1' || value[0] > '9' || *end || q > SHOJI_MAX_NIC_QUEUES)
+			return err_set(e, "queues '%s' is not a number of queue pairs from 1 to %d", value,
+				       SHOJI_MAX_NIC_QUEUES);
+		n->queues = (unsigned)q;
+		return 0;
+	}
 	if (strcmp(key, "forward") == 0) {
 		if (!*value)
 			return n->nfwds = 0, 0;
@@ -540,9 +550,9 @@ int vmdef_check(const struct vmdef *d, const char *file, struct err *e)
 				       "[nic %s]: forward and host-loopback work only "
 				       "with type = passt or slirp; remove them",
 				       n->id);
-		if (n->type != VMDEF_NIC_TAP && (n->ifname[0] || n->vhost != VHOST_AUTO))
+		if (n->type != VMDEF_NIC_TAP && (n->ifname[0] || n->vhost != VHOST_AUTO || n->queues))
 			return located(e, file, n->line,
-				       "[nic %s]: ifname and vhost are for tap NICs; remove them or "
+				       "[nic %s]: ifname, vhost and queues are for tap NICs; remove them or "
 				       "set 'type = tap'",
 				       n->id);
 	}
@@ -725,10 +735,12 @@ int vmdef_add_nic_spec(struct vmdef *d, const char *id, const char *spec, struct
 			r = vmdef_apply_nic(&n, "host-loopback", opt + 14, &sub);
 		else if (strncmp(opt, "vhost=", 6) == 0 && n.type == VMDEF_NIC_TAP)
 			r = vmdef_apply_nic(&n, "vhost", opt + 6, &sub);
+		else if (strncmp(opt, "queues=", 7) == 0 && n.type == VMDEF_NIC_TAP)
+			r = vmdef_apply_nic(&n, "queues", opt + 7, &sub);
 		else
 			r = err_set(&sub,
 				    "unknown option '%s'; use mac=MAC, (passt, slirp) fwd=... or "
-				    "host-loopback=yes, or (tap) vhost=auto|on|off",
+				    "host-loopback=yes, or (tap) vhost=auto|on|off or queues=N",
 				    opt);
 	}
 	if (r)

@@ -6,7 +6,7 @@
  *   [vm]          name memory cpus kernel initrd cmdline firmware firmware-vars boot vsock-cid
  *                 display label autostart param...
  *   [disk ID]     path|template format readonly serial           (up to VMDEF_MAX_DISKS)
- *   [nic ID]      type mac ifname forward host-loopback vhost peer   (up to VMDEF_MAX_NICS)
+ *   [nic ID]      type mac ifname forward host-loopback vhost queues peer   (up to VMDEF_MAX_NICS)
  *   [policy]      clipboard-out clipboard-in clipboard-max          (vmdef_policy.c)
  *                 usb-allow usb-deny usb-storage usb-auto             (src/usb/usb_policy.h) */
 #ifndef SHOJI_TOOLSTACK_VMDEF_H
@@ -83,6 +83,7 @@ struct vmdef_nic {
 	unsigned nfwds;
 	bool host_loopback;    /* slirp: the guest may reach the host's loopback (10.0.2.2) */
 	enum vhost_mode vhost; /* tap: the kernel's vhost-net serves the rings (where it can: auto) */
+	unsigned queues;       /* tap: queue pairs (multiqueue); 0: one a vCPU where the TAP allows */
 	int line;
 };
 

@@ -142,6 +142,8 @@ int vmdef_format(const struct vmdef *d, char *buf, size_t size)
 			put(&o, "host-loopback = yes\n");
 		if (n->vhost != VHOST_AUTO)
 			put(&o, "vhost = %s\n", vhost_mode_names[n->vhost]);
+		if (n->queues)
+			put(&o, "queues = %u\n", n->queues);
 		for (unsigned f = 0; f < n->nfwds; f++) {
 			const struct vmdef_fwd *w = &n->fwds[f];
 			put(&o, "forward = %s:%s%s%u:%u\n", w->proto, w->host_addr, w->host_addr[0] ? ":" : "",

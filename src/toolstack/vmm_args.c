@@ -43,6 +43,8 @@ static int add_nic(struct vmm_args *a, const char *vm, const struct vmdef_nic *n
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",host-loopback=on");
 	if (n->vhost != VHOST_AUTO)
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",vhost=%s", vhost_mode_names[n->vhost]);
+	if (n->queues)
+		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",queues=%u", n->queues);
 	for (unsigned i = 0; i < n->nfwds; i++) {
 		const struct vmdef_fwd *f = &n->fwds[i];
 		len += (size_t)snprintf(spec + len, sizeof(spec) - len, ",fwd=%s:%s%s%u:%u", f->proto, f->host_addr,

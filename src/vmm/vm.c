@@ -187,7 +187,7 @@ static int add_disk(struct vm *vm, unsigned i, struct err *e)
 static int add_nic(struct vm *vm, unsigned i, struct err *e)
 {
 	if (!(vm->nics[i] = vm_new_device(vm, "virtio-net", sizeof(*vm->nics[i]), destroy_net, e)) ||
-	    virtio_net_init(vm->nics[i], &vm->cfg.nics[i], &vm->machine, &vm->mem, e) < 0)
+	    virtio_net_init(vm->nics[i], &vm->cfg.nics[i], vm->cfg.ncpus, &vm->machine, &vm->mem, e) < 0)
 		return -1;
 	return plug(vm, &vm->nics[i]->vdev, e);
 }

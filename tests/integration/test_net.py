@@ -118,11 +118,13 @@ def test_slirp_defaults_keep_the_host_private(env):
     assert fetched and fetched[0][0] == fetched[0][1], f"the forward did not work: {fetched}"
 
 
-def tap_fetch(env, vhost):
+def tap_fetch(env, vhost, queues=1):
     """The nettest guest on a TAP NIC (vhost=on|off): it fetches a file from the host's end of
-    the TAP and serves one back. Returns the run."""
+    the TAP and serves one back. With queues > 1, a multiqueue TAP and as many vCPUs, one queue
+    pair each. Returns the run."""
     tap = "shojitap0"
-    subprocess.run(["ip", "tuntap", "add", tap, "mode", "tap"], check=True)
+    mode = ["mode", "tap"] + (["multi_queue"] if queues > 1 else [])  # del too needs the flag
+    subprocess.run(["ip", "tuntap", "add", tap, *mode], check=True)
     try:
         subprocess.run(["ip", "addr", "add", "192.168.77.1/24", "dev", tap], check=True)
         subprocess.run(["ip", "link", "set", tap, "up"], check=True)
@@ -130,7 +132,7 @@ def tap_fetch(env, vhost):
         srv, port = serve_dir(d, "192.168.77.1")
         fetched = []
         try:
-            r = env.boot("nettest", extra=["--log-level", "info", "--net", f"tap={tap},vhost={vhost}"],
+            r = env.boot("nettest", cpus=queues, extra=["--log-level", "info", "--net", f"tap={tap},vhost={vhost}"],
                          cmdline=f"shoji.ip=192.168.77.2/24 shoji.gw=192.168.77.1 "
                                  f"shoji.url=http://192.168.77.1:{port}/blob",
                          stop_when=fetch_when_serving("http://192.168.77.2:8080/blob", fetched))
@@ -139,7 +141,7 @@ def tap_fetch(env, vhost):
         check_nettest(r, sha, fetched)
         return r
     finally:
-        subprocess.run(["ip", "tuntap", "del", tap, "mode", "tap"])
+        subprocess.run(["ip", "tuntap", "del", tap, *mode])
 
 
 def test_tap(env):
@@ -152,7 +154,18 @@ def test_tap_vhost(env):
     """The rings served by the host kernel's vhost-net (the harness machine loads vhost_net)."""
     assert os.path.exists("/dev/vhost-net"), "this machine has no /dev/vhost-net (load vhost_net)"
     r = tap_fetch(env, "on")
-    assert "the rings are served by vhost-net" in r.err, f"vhost-net not in use:\n{r.err}"
+    assert "the rings of its 1 queue pair are served by vhost-net" in r.err, f"vhost-net not in use:\n{r.err}"
+
+
+def test_tap_multiqueue(env):
+    """Two vCPUs on a multiqueue TAP: two queue pairs offered, the guest's driver takes both (on the
+    control queue), and frames pass, through the monitor and then through vhost-net (a descriptor
+    and a kernel thread a pair)."""
+    for vhost in ("off", "on"):
+        r = tap_fetch(env, vhost, queues=2)
+        assert "the driver uses 2 of its 2 queue pairs" in r.err, f"vhost={vhost}: one pair used:\n{r.err}"
+        if vhost == "on":
+            assert "the rings of its 2 queue pairs are served by vhost-net" in r.err, r.err
 
 
 def test_vsock_both_ways(env):
@@ -258,5 +271,5 @@ def test_forward_port_taken(env):
 
 if __name__ == "__main__":
     sys.exit(vmmtest.main([test_slirp_fetch_and_forward, test_slirp_defaults_keep_the_host_private,
-                           test_tap, test_tap_vhost, test_vsock_both_ways, test_vsock_cid_in_use,
+                           test_tap, test_tap_vhost, test_tap_multiqueue, test_vsock_both_ways, test_vsock_cid_in_use,
                            test_forward_port_taken], sys.argv[1:]))

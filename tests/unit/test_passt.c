@@ -89,7 +89,7 @@ static void dhcp_through_passt(void **state)
 	int sv[2];
 	assert_int_equal(net_config_parse(&c, "passt,mac=52:54:00:aa:bb:cc", 0, &e), 0);
 	assert_int_equal(vfx_init(&v), 0);
-	assert_int_equal(virtio_net_init(&n, &c, &v.fm.m, &v.mem, &e), 0);
+	assert_int_equal(virtio_net_init(&n, &c, 1, &v.fm.m, &v.mem, &e), 0);
 	assert_int_equal(vfx_attach(&v, &n.vdev), 0);
 	vfx_bring_up_queues(&v, VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF), 2);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);

@@ -38,7 +38,7 @@ static int setup_with(void **state, uint64_t features)
 	if (net_config_parse(&c, "link,mac=52:54:00:aa:bb:cc", 0, &e) < 0)
 		return -1;
 	f->peer = sv[1];
-	if (vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, &f->v.fm.m, &f->v.mem, &e) < 0 ||
+	if (vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, 1, &f->v.fm.m, &f->v.mem, &e) < 0 ||
 	    vfx_attach(&f->v, &f->net.vdev) < 0)
 		return -1;
 	vfx_bring_up_queues(&f->v, features, 2);
@@ -154,17 +154,17 @@ static void waits_for_buffers_without_losing_frames(void **state)
 	host_sends(f, 3000, 0x11);
 	backend_ready(f); /* no buffers at all: nothing happens, the backend is left alone */
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
-	assert_false(f->net.watching);
+	assert_false(f->net.pairs[0].watching);
 	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE); /* too few for the whole frame */
 	vfx_run_q(&f->v, RXQ);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 0);
-	assert_true(f->net.frame_pending);
+	assert_true(f->net.pairs[0].frame_pending);
 	rx_buffer(f, 1, 1500, VRING_DESC_F_WRITE);
 	rx_buffer(f, 2, 1500, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
 	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 3);
 	assert_int_equal(num_buffers(f, 0), 3);
-	assert_true(f->net.watching);
+	assert_true(f->net.pairs[0].watching);
 }
 
 static void too_big_without_mergeable_is_dropped(void **state)
@@ -259,7 +259,7 @@ static void full_backend_holds_transmit(void **state)
 	memset(g(f, TXBUF + 0x1000, 40), 'C', 40);
 	tx_chain(f, HDR, 40, 0);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0); /* not taken, not dropped */
-	assert_true(f->net.tx_waiting);
+	assert_true(f->net.pairs[0].tx_waiting);
 	assert_int_equal(f->net.tx_dropped, 0);
 	vfx_run_q(&f->v, TXQ); /* a kick while waiting changes nothing */
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
@@ -268,7 +268,7 @@ static void full_backend_holds_transmit(void **state)
 	pthread_mutex_lock(&f->net.vdev.lock);
 	f->net.vdev.ops->fd_ready(&f->net.vdev, 1); /* room again */
 	pthread_mutex_unlock(&f->net.vdev.lock);
-	assert_false(f->net.tx_waiting);
+	assert_false(f->net.pairs[0].tx_waiting);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 	uint8_t got[64];
 	ssize_t r;
@@ -284,10 +284,10 @@ static void reset_forgets_pending_frame(void **state)
 	host_sends(f, 3000, 0x44);
 	rx_buffer(f, 0, 1500, VRING_DESC_F_WRITE);
 	vfx_run_q(&f->v, RXQ);
-	assert_true(f->net.frame_pending);
+	assert_true(f->net.pairs[0].frame_pending);
 	vfx_wr(&f->v, 0x14, 0, 1);
-	assert_false(f->net.frame_pending);
-	assert_false(f->net.watching);
+	assert_false(f->net.pairs[0].frame_pending);
+	assert_false(f->net.pairs[0].watching);
 }
 
 #define CONFIG_GENERATION 0x15
@@ -310,7 +310,7 @@ static void link_down_when_the_other_end_goes(void **state)
 	backend_ready(f);
 	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 0);
 	assert_int_not_equal(vfx_rd(&f->v, CONFIG_GENERATION, 1), gen); /* a configuration interrupt */
-	assert_false(f->net.watching);
+	assert_false(f->net.pairs[0].watching);
 	assert_false(needs_reset(f)); /* the NIC itself is sound */
 	guest_sends(f, 'D');          /* no carrier: dropped, counted, handed back */
 	assert_int_equal(f->net.tx_dropped, 1);
@@ -324,7 +324,7 @@ static void link_down_when_the_other_end_goes(void **state)
 	f->peer = sv[1];
 	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 1);
 	assert_int_not_equal(vfx_rd(&f->v, CONFIG_GENERATION, 1), gen);
-	assert_true(f->net.watching);
+	assert_true(f->net.pairs[0].watching);
 	rx_buffer(f, 0, 2048, VRING_DESC_F_WRITE);
 	host_sends(f, 64, 0x77);
 	backend_ready(f);
@@ -352,7 +352,7 @@ static void hang_up_seen_without_receive_buffers(void **state)
 	uint64_t rx, tx;
 	host_sends(f, 64, 0x55);
 	backend_ready(f); /* no buffer: the frame waits, the socket is no longer watched */
-	assert_false(f->net.watching);
+	assert_false(f->net.pairs[0].watching);
 	virtio_net_state(&f->net, &up, &rx, &tx);
 	assert_true(up); /* the other end is still there */
 	close(f->peer);
@@ -372,7 +372,7 @@ static void new_link_runs_held_transmit(void **state)
 	while (send(f->net.backend.fd, filler, sizeof(filler), MSG_DONTWAIT) > 0)
 		;
 	guest_sends(f, 'H');
-	assert_true(f->net.tx_waiting);
+	assert_true(f->net.pairs[0].tx_waiting);
 	uint64_t count;
 	while (read(f->net.vdev.queues[TXQ].kick_fd, &count, sizeof(count)) > 0) /* kicks so far */
 		;
@@ -382,7 +382,7 @@ static void new_link_runs_held_transmit(void **state)
 	assert_int_equal(virtio_net_link_set(&f->net, sv[0], &e), 0);
 	close(f->peer);
 	f->peer = sv[1];
-	assert_false(f->net.tx_waiting);
+	assert_false(f->net.pairs[0].tx_waiting);
 	assert_int_equal(read(f->net.vdev.queues[TXQ].kick_fd, &count, sizeof(count)), (ssize_t)sizeof(count));
 	vfx_run_q(&f->v, TXQ); /* what the kick does on the I/O thread */
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
@@ -425,11 +425,11 @@ static void link_down_until_its_socket_comes(void **state)
 	struct err e;
 	assert_int_equal(net_config_parse(&c, "link", 0, &e), 0);
 	assert_int_equal(vfx_init(&v), 0);
-	assert_int_equal(virtio_net_init(&n, &c, &v.fm.m, &v.mem, &e), 0);
+	assert_int_equal(virtio_net_init(&n, &c, 1, &v.fm.m, &v.mem, &e), 0);
 	assert_int_equal(vfx_attach(&v, &n.vdev), 0);
 	vfx_bring_up_queues(&v, F_MAC | F_MRG_RXBUF, 2);
 	assert_int_equal(vfx_rd(&v, LINK_STATUS, 2), 0);
-	assert_false(n.watching);
+	assert_false(n.pairs[0].watching);
 	bool up;
 	uint64_t rx, tx;
 	virtio_net_state(&n, &up, &rx, &tx);
@@ -448,7 +448,7 @@ static void passt_frames_both_ways(void **state)
 	int sv[2];
 	assert_int_equal(net_config_parse(&c, "passt", 0, &e), 0);
 	assert_int_equal(vfx_init(&f.v), 0);
-	assert_int_equal(virtio_net_init(&f.net, &c, &f.v.fm.m, &f.v.mem, &e), 0);
+	assert_int_equal(virtio_net_init(&f.net, &c, 1, &f.v.fm.m, &f.v.mem, &e), 0);
 	assert_int_equal(vfx_attach(&f.v, &f.net.vdev), 0);
 	vfx_bring_up_queues(&f.v, F_MAC | F_MRG_RXBUF, 2);
 	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 0);
@@ -519,6 +519,9 @@ static void option_parsing(void **state)
 	assert_int_equal(c.vhost, VHOST_OFF);
 	assert_int_equal(net_config_parse(&c, "tap=tap0,vhost=on", 0, &e), 0);
 	assert_int_equal(c.vhost, VHOST_ON);
+	assert_int_equal(c.queues, 0); /* one a vCPU */
+	assert_int_equal(net_config_parse(&c, "tap=tap0,queues=8", 0, &e), 0);
+	assert_int_equal(c.queues, 8);
 	assert_int_equal(net_config_parse(&c, "passt", 0, &e), 0);
 	assert_int_equal(c.kind, NET_PASST);
 	assert_int_equal(c.mtu, NET_SLIRP_MTU);
@@ -552,6 +555,11 @@ static void option_parsing(void **state)
 		{"link,vhost=on", "tap backend only"},
 		{"tap=tap0,vhost=yes", "vhost=auto, vhost=on or vhost=off"},
 		{"slirp,vhost=on", "tap backend only"},
+		{"tap=tap0,queues=0", "queues= is a number of queue pairs from 1 to 8"},
+		{"tap=tap0,queues=9", "from 1 to 8"},
+		{"tap=tap0,queues=-1", "from 1 to 8"},
+		{"tap=tap0,queues=2x", "from 1 to 8"},
+		{"link,queues=2", "tap backend only"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(net_config_parse(&c, bad[i].spec, 0, &e), -1);

@@ -288,7 +288,7 @@ static void kernel_served_queues(void **state)
 	struct err e;
 	assert_int_equal(vfx_init(&v), 0);
 	assert_int_equal(virtio_dev_init(&k.vdev, &ops, &k, &v.fm.m, &v.mem, &e), 0);
-	virtio_set_kernel_queues(&k.vdev);
+	virtio_set_kernel_queues(&k.vdev, k.vdev.num_queues);
 	k.driver_ok_calls = 0;
 	assert_int_equal(vfx_attach(&v, &k.vdev), 0);
 	vfx_bring_up(&v, 0);

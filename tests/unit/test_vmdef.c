@@ -47,6 +47,7 @@ static const char *const good = "# a work VM\n"
 				"type = tap\n"
 				"ifname = tap0\n"
 				"vhost = off\n"
+				"queues = 4\n"
 				"\n"
 				"[policy]\n"
 				"clipboard-out = allow label:blue work-2\n"
@@ -191,18 +192,22 @@ static void test_device_errors(void **state)
 	expect(VM "[nic n]\ntype=vm\npeer=b:c:d\n", "t.ini:6:", "not VM or VM:NIC");
 	expect(VM "[nic n]\ntype=slirp\npeer=b\n", "t.ini:4:", "peer is for NICs of type = vm");
 	expect(VM "[nic n]\ntype=vm\npeer=b\nforward=tcp:1:2\n", "t.ini:4:", "only with type = passt or slirp");
-	expect(VM "[nic n]\ntype=vm\npeer=b\nvhost=on\n", "t.ini:4:", "ifname and vhost are for tap");
+	expect(VM "[nic n]\ntype=vm\npeer=b\nvhost=on\n", "t.ini:4:", "ifname, vhost and queues are for tap");
 	expect(VM "[nic n]\ntype=vm\npeer=b\n[nic m]\ntype=vm\npeer=b\n", "t.ini:7:", "both link to VM 'b'");
 	expect(VM "[nic n]\ntype=vm\npeer=b:x\n[nic m]\ntype=vm\npeer=b:x\n", "t.ini:7:", "'peer = b:NIC'");
 	expect(VM "[nic n]\ntype=tap\n", "t.ini:4:", "without ifname; add 'ifname = tap0'");
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nforward=tcp:1:2\n", "t.ini:4:", "only with type = passt or slirp");
 	expect(VM "[nic n]\ntype=tap\nifname=tap0\nhost-loopback=yes\n", "t.ini:4:", "only with type = passt or slirp");
 	expect(VM "[nic n]\ntype=slirp\nhost-loopback=maybe\n", "t.ini:6:", "yes");
-	expect(VM "[nic n]\ntype=passt\nifname=tap0\n", "t.ini:4:", "ifname and vhost are for tap");
+	expect(VM "[nic n]\ntype=passt\nifname=tap0\n", "t.ini:4:", "ifname, vhost and queues are for tap");
 	expect(VM "[nic n]\ntype=passt\npeer=b\n", "t.ini:4:", "peer is for NICs of type = vm");
-	expect(VM "[nic n]\ntype=slirp\nvhost=on\n", "t.ini:4:", "ifname and vhost are for tap NICs");
+	expect(VM "[nic n]\ntype=slirp\nvhost=on\n", "t.ini:4:", "ifname, vhost and queues are for tap NICs");
 	expect(VM "[nic n]\ntype=tap\nifname=t0\nvhost=sometimes\n", "t.ini:7:", "not auto, on or off");
-	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname and vhost are for tap");
+	expect(VM "[nic n]\ntype=tap\nifname=t0\nqueues=9\n", "t.ini:7:", "queue pairs from 1 to 8");
+	expect(VM "[nic n]\ntype=tap\nifname=t0\nqueues=0\n", "t.ini:7:", "queue pairs from 1 to 8");
+	expect(VM "[nic n]\ntype=tap\nifname=t0\nqueues=2x\n", "t.ini:7:", "queue pairs from 1 to 8");
+	expect(VM "[nic n]\ntype=slirp\nqueues=2\n", "t.ini:4:", "ifname, vhost and queues are for tap NICs");
+	expect(VM "[nic n]\ntype=slirp\nifname=tap0\n", "t.ini:4:", "ifname, vhost and queues are for tap");
 	expect(VM "[nic n]\ntype=tap\nifname=waytoolonginterface\n", "t.ini:6:", "not an interface name");
 	expect(VM "[nic n]\ntype=slirp\nmac=01:00:00:00:00:01\n", "t.ini:6:", "multicast");
 	expect(VM "[nic n]\ntype=slirp\nmac=52:54:00:00:00\n", "t.ini:6:", "not a MAC address");
@@ -437,6 +442,8 @@ static void test_format_round_trip(void **state)
 	assert_false(back.nics[1].host_loopback);
 	assert_int_equal(back.nics[0].vhost, VHOST_AUTO);
 	assert_int_equal(back.nics[1].vhost, VHOST_OFF);
+	assert_int_equal(back.nics[0].queues, 0);
+	assert_int_equal(back.nics[1].queues, 4);
 	assert_string_equal(back.disks[1].path, "/srv/data.qcow2");
 	/* A link NIC's peer, with and without the peer's NIC. */
 	char *links[] = {"nic.up.type=vm", "nic.up.peer=netvm:down", "nic.net0=", "nic.side.type=vm",
@@ -558,6 +565,8 @@ static void test_specs(void **state)
 	assert_true(def.nics[3].host_loopback);
 	assert_int_equal(vmdef_add_nic_spec(&def, "pb", "passt,vhost=on", &e), -1);
 	assert_contains(e.msg, "unknown option");
+	assert_int_equal(vmdef_add_nic_spec(&def, "pb", "passt,queues=2", &e), -1);
+	assert_contains(e.msg, "unknown option");
 }
 
 static void test_vmm_args(void **state)
@@ -588,7 +597,7 @@ static void test_vmm_args(void **state)
 		"--disk|/var/lib/shoji/images/work.img,serial=ROOT1|"
 		"--disk|/srv/data.qcow2,ro,format=qcow2|"
 		"--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
-		"--net|tap=tap0,mac=52:54:00:20:d6:18,vhost=off|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
+		"--net|tap=tap0,mac=52:54:00:20:d6:18,vhost=off,queues=4|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
 		"--param|mode=kiosk|--jail-uid|999|--jail-gid|998|");
 	/* A link NIC, and default MACs: the same for one VM and NIC, different between VMs. */
 	vmdef_init(&def, "fw");

@@ -1,12 +1,15 @@
-/* virtio_net: the network device (see virtio_net.h; virtio 1.x section 5.1). Queue 0 receives,
- * queue 1 transmits; no control queue, one queue pair. Served here, on the device's I/O thread,
- * or, for a TAP where the host has vhost-net, by the host kernel (vhost-net). A link NIC's
- * socket may be absent (the link down): then nothing is read and what the guest sends is
+/* virtio_net: the network device (see virtio_net.h; virtio 1.x section 5.1). Queue 2i receives
+ * and 2i+1 transmits for queue pair i; a NIC with several pairs (a multiqueue TAP) has the
+ * control queue after them, for the driver's choice of how many pairs it uses (VIRTIO_NET_F_MQ),
+ * and nothing else. Served here, on the device's I/O thread, or, for a TAP where the host has
+ * vhost-net, by the host kernel (vhost-net, a descriptor and a kernel thread a pair). A link
+ * NIC's socket may be absent (the link down): then nothing is read and what the guest sends is
  * dropped and counted, as a NIC without carrier does. */
 #include "virtio_net.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <linux/vhost.h>
 #include <linux/virtio_net.h>
@@ -23,15 +26,16 @@
 #include "../virtio/iov.h"
 #include "../virtio/vhost.h"
 
-#define RXQ            0
-#define TXQ            1
 #define NET_QUEUE_SIZE 256
 /* The header with num_buffers, as VERSION_1 always has it. */
 #define HDR_LEN         ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
 #define HDR_NUM_BUFFERS offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
-#define TOKEN_BACKEND   0
-#define TOKEN_TX_ROOM   1
 #define ETH_HEADER_LEN  14
+/* Pair i's queues, and its two watch tokens: its descriptor readable, and room on it. */
+#define RXQ(i)           (2 * (i))
+#define TXQ(i)           (2 * (i) + 1)
+#define TOKEN_BACKEND(i) (2 * (i))
+#define TOKEN_TX_ROOM(i) (2 * (i) + 1)
 
 #define BASE_FEATURES                                                                                                  \
 	(VIRTIO_BIT(VIRTIO_NET_F_MAC) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS))
@@ -40,6 +44,8 @@
 	(VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) |   \
 	 VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) |                                    \
 	 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN))
+/* Several pairs: the driver says how many it uses on the control queue. */
+#define MQ_FEATURES (VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_MQ))
 /* The configuration fields up to the MTU: mac, status, max_virtqueue_pairs, mtu. */
 #define CONFIG_SIZE offsetof(struct virtio_net_config, speed)
 
@@ -48,50 +54,75 @@ static struct virtio_net *net_of(struct virtio_dev *vdev)
 	return vdev->device;
 }
 
+static unsigned pair_index(const struct virtio_net *n, const struct virtio_net_pair *p)
+{
+	return (unsigned)(p - n->pairs);
+}
+
+/* The pair's backend descriptor: the backend's own for pair 0 (a link's comes and goes), a
+ * further TAP queue's for the others. */
+static int pair_fd(const struct virtio_net *n, const struct virtio_net_pair *p)
+{
+	unsigned i = pair_index(n, p);
+	return i ? n->backend.queue_fd[i - 1] : n->backend.fd;
+}
+
+/* The control queue, where the driver took it (virtio 1.x 5.1.2): after the pairs with MQ,
+ * else queue 2; UINT_MAX without one. */
+static unsigned ctrl_queue(const struct virtio_net *n)
+{
+	uint64_t f = n->vdev.driver_features;
+	if (!(f & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)))
+		return UINT_MAX;
+	return f & VIRTIO_BIT(VIRTIO_NET_F_MQ) ? 2 * n->npairs : 2;
+}
+
 static void config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct virtio_net *n = net_of(vdev);
 	struct virtio_net_config c = {
 		.status = n->link_up ? VIRTIO_NET_S_LINK_UP : 0,
-		.max_virtqueue_pairs = 1,
+		.max_virtqueue_pairs = (uint16_t)n->npairs,
 		.mtu = (uint16_t)n->config.mtu,
 	};
 	memcpy(c.mac, n->config.mac, sizeof(c.mac));
 	memcpy(data, (uint8_t *)&c + off, len); /* inside CONFIG_SIZE: the core checked */
 }
 
-static void watch_backend(struct virtio_net *n, bool on)
+static void watch_backend(struct virtio_net *n, struct virtio_net_pair *p, bool on)
 {
-	if (on == n->watching || (on && n->backend.fd < 0))
+	int fd = pair_fd(n, p);
+	if (on == p->watching || (on && fd < 0))
 		return;
-	if (on && virtio_watch(&n->vdev, n->backend.fd, TOKEN_BACKEND) < 0) {
+	if (on && virtio_watch(&n->vdev, fd, TOKEN_BACKEND(pair_index(n, p))) < 0) {
 		log_warn("virtio-net: cannot watch the backend: %s", strerror(errno));
 		return;
 	}
 	if (!on)
-		virtio_unwatch(&n->vdev, n->backend.fd);
-	n->watching = on;
+		virtio_unwatch(&n->vdev, fd);
+	p->watching = on;
 }
 
-static void tx_stop_waiting(struct virtio_net *n)
+static void tx_stop_waiting(struct virtio_net *n, struct virtio_net_pair *p)
 {
-	if (n->tx_waiting)
-		virtio_unwatch(&n->vdev, n->tx_fd);
-	n->tx_waiting = false;
+	if (p->tx_waiting)
+		virtio_unwatch(&n->vdev, p->tx_fd);
+	p->tx_waiting = false;
 }
 
 /* ---- a link to another VM's NIC: its socket comes and goes ---- */
 
 static void link_close(struct virtio_net *n)
 {
-	watch_backend(n, false);
-	tx_stop_waiting(n);
+	struct virtio_net_pair *p = &n->pairs[0]; /* a link has one pair */
+	watch_backend(n, p, false);
+	tx_stop_waiting(n, p);
 	if (n->backend.fd >= 0)
 		close(n->backend.fd);
-	if (n->tx_fd >= 0)
-		close(n->tx_fd);
-	n->backend.fd = n->tx_fd = -1;
-	n->frame_pending = false;
+	if (p->tx_fd >= 0)
+		close(p->tx_fd);
+	n->backend.fd = p->tx_fd = -1;
+	p->frame_pending = false;
 	if (n->stream.in)
 		net_stream_reset(&n->stream);
 }
@@ -122,9 +153,9 @@ static void link_lost(struct virtio_net *n, const char *why)
 	log_link(n, "down: ", why);
 }
 
-static bool rx_ready(const struct virtio_net *n)
+static bool rx_ready(const struct virtio_net *n, const struct virtio_net_pair *p)
 {
-	return virtio_queue_live(&n->vdev, RXQ);
+	return virtio_queue_live(&n->vdev, RXQ(pair_index(n, p)));
 }
 
 /* passt's stream ended or broke (r: what net_stream said; errno its error). */
@@ -137,11 +168,11 @@ static void stream_lost(struct virtio_net *n, enum net_stream_result r)
 }
 
 /* passt's stream: the next whole frame into frame[], after a zeroed header. */
-static bool stream_frame_read(struct virtio_net *n)
+static bool stream_frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 {
 	for (;;) {
 		uint32_t len;
-		enum net_stream_result r = net_stream_read(&n->stream, n->backend.fd, n->frame + HDR_LEN, &len);
+		enum net_stream_result r = net_stream_read(&n->stream, n->backend.fd, p->frame + HDR_LEN, &len);
 		if (r == NET_STREAM_AGAIN)
 			return false;
 		if (r != NET_STREAM_FRAME) {
@@ -152,21 +183,22 @@ static bool stream_frame_read(struct virtio_net *n)
 			n->rx_dropped++;
 			continue;
 		}
-		memset(n->frame, 0, HDR_LEN);
-		n->frame_len = HDR_LEN + len;
-		n->frame_pending = true;
+		memset(p->frame, 0, HDR_LEN);
+		p->frame_len = HDR_LEN + len;
+		p->frame_pending = true;
 		return true;
 	}
 }
 
-/* Reads the next frame from the backend into frame[], header first. False when none is there. */
-static bool frame_read(struct virtio_net *n)
+/* Reads the next frame from the pair's descriptor into its frame[], header first. False when
+ * none is there. */
+static bool frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 {
 	if (n->backend.kind == NET_PASST)
-		return stream_frame_read(n);
+		return stream_frame_read(n, p);
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
 	for (;;) {
-		ssize_t r = read(n->backend.fd, n->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
+		ssize_t r = read(pair_fd(n, p), p->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0 || (r < 0 && errno != EAGAIN && net_kind_handed_over(n->backend.kind))) {
@@ -179,31 +211,31 @@ static bool frame_read(struct virtio_net *n)
 			n->rx_dropped++;
 			continue;
 		}
-		memset(n->frame, 0, skip);
-		n->frame_len = (uint32_t)r + skip;
-		n->frame_pending = true;
+		memset(p->frame, 0, skip);
+		p->frame_len = (uint32_t)r + skip;
+		p->frame_pending = true;
 		return true;
 	}
 }
 
-/* Puts the pending frame into the guest's receive buffers. Returns 1 when delivered (or dropped
- * as undeliverable), 0 when the guest has too few buffers now (they are given back and the frame
- * kept), -1 when the queue is broken. */
-static int frame_deliver(struct virtio_net *n)
+/* Puts the pair's pending frame into the guest's receive buffers. Returns 1 when delivered (or
+ * dropped as undeliverable), 0 when the guest has too few buffers now (they are given back and
+ * the frame kept), -1 when the queue is broken. */
+static int frame_deliver(struct virtio_net *n, struct virtio_net_pair *p)
 {
 	struct virtio_dev *vdev = &n->vdev;
-	struct virtq *vq = &vdev->queues[RXQ].vq;
+	struct virtq *vq = &vdev->queues[RXQ(pair_index(n, p))].vq;
 	bool mergeable = vdev->driver_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
 	struct virtq_chain chain[VIRTIO_NET_RX_CHAINS];
 	uint32_t put[VIRTIO_NET_RX_CHAINS];
 	uint32_t off = 0;
 	unsigned k = 0;
 	struct err e;
-	while (off < n->frame_len) {
+	while (off < p->frame_len) {
 		if (k == VIRTIO_NET_RX_CHAINS || (k == 1 && !mergeable)) {
 			virtq_rewind(vq, (uint16_t)k); /* cannot fit: drop the frame, keep the buffers */
 			n->rx_dropped++;
-			n->frame_pending = false;
+			p->frame_pending = false;
 			return 1;
 		}
 		virtq_chain_init(&chain[k], n->rx_iov[k], VIRTIO_NET_RX_IOV);
@@ -219,13 +251,13 @@ static int frame_deliver(struct virtio_net *n)
 			return -1;
 		}
 		uint64_t room = chain[k].writable_bytes;
-		uint32_t len = n->frame_len - off < room ? n->frame_len - off : (uint32_t)room;
-		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0, n->frame + off,
+		uint32_t len = p->frame_len - off < room ? p->frame_len - off : (uint32_t)room;
+		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0, p->frame + off,
 						len);
 		off += len;
 		k++;
 	}
-	n->frame_pending = false;
+	p->frame_pending = false;
 	if (k == 0)
 		return 1; /* frames always have a header: not reached */
 	uint16_t nbuf = (uint16_t)k;
@@ -235,45 +267,47 @@ static int frame_deliver(struct virtio_net *n)
 	return 1;
 }
 
-/* Moves frames from the backend to the guest while both have some; a guest without buffers
- * stops the backend being read until it gives more. */
-static void rx_fill(struct virtio_net *n)
+/* Moves frames from the pair's descriptor to the guest while both have some; a guest without
+ * buffers stops the descriptor being read until it gives more. */
+static void rx_fill(struct virtio_net *n, struct virtio_net_pair *p)
 {
-	if (!rx_ready(n))
+	if (!rx_ready(n, p))
 		return;
 	bool pushed = false;
 	for (unsigned budget = NET_QUEUE_SIZE; budget; budget--) {
-		if (!n->frame_pending && !frame_read(n))
+		if (!p->frame_pending && !frame_read(n, p))
 			break;
-		int r = frame_deliver(n);
+		int r = frame_deliver(n, p);
 		if (r < 0)
 			return;
 		if (r == 0) {
-			watch_backend(n, false);
+			watch_backend(n, p, false);
 			break;
 		}
 		pushed = true;
 	}
 	if (pushed)
-		virtio_notify_queue(&n->vdev, RXQ);
+		virtio_notify_queue(&n->vdev, RXQ(pair_index(n, p)));
 }
 
-/* Waits for the backend to have room (tx_fd writable); false when it cannot be watched. */
-static bool tx_wait_room(struct virtio_net *n)
+/* Waits for the pair's descriptor to have room (tx_fd writable); false when it cannot be
+ * watched. */
+static bool tx_wait_room(struct virtio_net *n, struct virtio_net_pair *p)
 {
-	if (n->tx_fd < 0 || virtio_watch_writable(&n->vdev, n->tx_fd, TOKEN_TX_ROOM) < 0)
+	if (p->tx_fd < 0 || virtio_watch_writable(&n->vdev, p->tx_fd, TOKEN_TX_ROOM(pair_index(n, p))) < 0)
 		return false;
-	n->tx_waiting = true;
+	p->tx_waiting = true;
 	return true;
 }
 
 /* One frame onto passt's stream: taken (in part, the rest held until there is room), or later. */
 static uint32_t tx_stream(struct virtio_net *n, const struct iovec *out, int k, size_t len)
 {
+	struct virtio_net_pair *p = &n->pairs[0];
 	enum net_stream_result r = net_stream_pending(&n->stream) /* a frame's rest goes first */
 		? NET_STREAM_AGAIN
 		: net_stream_write(&n->stream, n->backend.fd, out, k, len);
-	if (r == NET_STREAM_AGAIN && tx_wait_room(n))
+	if (r == NET_STREAM_AGAIN && tx_wait_room(n, p))
 		return VIRTIO_SERVE_LATER;
 	if (r != NET_STREAM_FRAME) { /* or room cannot be watched */
 		stream_lost(n, r);
@@ -281,53 +315,68 @@ static uint32_t tx_stream(struct virtio_net *n, const struct iovec *out, int k, 
 		return 0;
 	}
 	if (net_stream_pending(&n->stream))
-		tx_wait_room(n);
+		tx_wait_room(n, p);
 	return 0;
 }
 
+/* One frame of the pair being served (tx_pair) onto its descriptor. */
 static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
 	struct virtio_net *n = net_of(vdev);
+	struct virtio_net_pair *p = n->tx_pair;
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
 	uint64_t len = chain->readable_bytes;
 	struct iovec out[VIRTQ_MAX_IOV];
+	int fd = pair_fd(n, p);
 	int k = len < HDR_LEN || len > VIRTIO_NET_FRAME_MAX
 		? -1
 		: iov_slice(chain->iov, chain->n_readable, skip, len - skip, out, VIRTQ_MAX_IOV);
-	if (k <= 0 || n->backend.fd < 0) {
+	if (k <= 0 || fd < 0) {
 		n->tx_dropped++; /* malformed, or no link: a wire would drop it too */
 		return 0;
 	}
 	if (n->backend.kind == NET_PASST)
 		return tx_stream(n, out, k, len - skip);
-	if (writev(n->backend.fd, out, k) >= 0)
+	if (writev(fd, out, k) >= 0)
 		return 0;
 	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
 		link_lost(n, strerror(errno));
 		n->tx_dropped++;
 		return 0;
 	}
-	if ((errno == EAGAIN || errno == ENOBUFS) && tx_wait_room(n))
+	if ((errno == EAGAIN || errno == ENOBUFS) && tx_wait_room(n, p))
 		return VIRTIO_SERVE_LATER; /* full: try this frame again when there is room */
 	n->tx_dropped++;
 	return 0;
 }
 
-static void tx_run(struct virtio_net *n)
+static void tx_run(struct virtio_net *n, struct virtio_net_pair *p)
 {
-	if (!n->tx_waiting)
-		virtio_serve_queue(&n->vdev, TXQ, n->tx_iov, VIRTQ_MAX_IOV, tx_one);
+	if (p->tx_waiting)
+		return;
+	n->tx_pair = p;
+	virtio_serve_queue(&n->vdev, TXQ(pair_index(n, p)), n->tx_iov, VIRTQ_MAX_IOV, tx_one);
 }
+
+static void ctrl_run(struct virtio_net *n);
 
 static void net_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (q == TXQ) {
-		tx_run(n);
+	if (q == ctrl_queue(n)) {
+		ctrl_run(n);
 		return;
 	}
-	watch_backend(n, true); /* new receive buffers */
-	rx_fill(n);
+	if (q / 2 >= n->npairs)
+		return; /* the control queue's place, taken by a driver that did not ask for it */
+	struct virtio_net_pair *p = &n->pairs[q / 2];
+	if (q % 2) {
+		tx_run(n, p);
+		return;
+	}
+	if (q / 2 < n->active_pairs)
+		watch_backend(n, p, true); /* new receive buffers */
+	rx_fill(n, p);
 }
 
 /* passt's stream has room again: what is held of a frame goes first; false while some of it
@@ -335,7 +384,7 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 static bool stream_flushed(struct virtio_net *n)
 {
 	enum net_stream_result r = net_stream_flush(&n->stream, n->backend.fd);
-	if (r == NET_STREAM_AGAIN && tx_wait_room(n))
+	if (r == NET_STREAM_AGAIN && tx_wait_room(n, &n->pairs[0]))
 		return false;
 	if (r != NET_STREAM_FRAME) { /* or room cannot be watched: the stream cannot go on */
 		stream_lost(n, r);
@@ -347,19 +396,101 @@ static bool stream_flushed(struct virtio_net *n)
 static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (token == TOKEN_TX_ROOM) {
-		tx_stop_waiting(n);
+	if (token / 2 >= n->npairs)
+		return;
+	struct virtio_net_pair *p = &n->pairs[token / 2];
+	if (token % 2) { /* room on the descriptor */
+		tx_stop_waiting(n, p);
 		if (n->backend.kind == NET_PASST && !stream_flushed(n))
 			return;
-		if (rx_ready(n) && vdev->queues[TXQ].enabled)
-			tx_run(n);
+		if (rx_ready(n, p) && vdev->queues[TXQ(pair_index(n, p))].enabled)
+			tx_run(n, p);
 		return;
 	}
-	if (!rx_ready(n)) {
-		watch_backend(n, false);
+	if (!rx_ready(n, p)) {
+		watch_backend(n, p, false);
 		return;
 	}
-	rx_fill(n);
+	rx_fill(n, p);
+}
+
+/* ---- the control queue: how many pairs the driver uses (VIRTIO_NET_CTRL_MQ) ---- */
+
+/* Whether the kernel steers frames to pair p's TAP queue, and the pair's descriptor is read:
+ * the queues of pairs the driver does not use are detached, so that no flow goes where nobody
+ * reads (the same with vhost-net: its rings then see no frame). */
+static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd);
+
+static void pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
+{
+	unsigned i = pair_index(n, p);
+	bool vhost = n->vhost_fd[0] >= 0;
+	if (use == p->attached)
+		return;
+	/* vhost-net polls its backend and refuses one that polls as an error, as a detached queue
+	 * does: it lets go of the queue before the detach and takes it after the attach. */
+	if (vhost && !use && p->vhost_running && vhost_set_backend(n, i, -1) < 0)
+		log_warn("virtio-net: cannot stop vhost-net on queue pair %u: %s", i, strerror(errno));
+	if (net_tap_attach_queue(pair_fd(n, p), use) < 0) {
+		log_warn("virtio-net: TAP '%s': cannot %s queue %u: %s", n->config.ifname, use ? "attach" : "detach", i,
+			 strerror(errno));
+		return;
+	}
+	p->attached = use;
+	if (vhost) {
+		if (use && vhost_set_backend(n, i, pair_fd(n, p)) < 0) {
+			log_warn("virtio-net: vhost-net refused the TAP of queue pair %u: %s", i, strerror(errno));
+			virtio_set_needs_reset(&n->vdev);
+		}
+		return;
+	}
+	if (!use) {
+		watch_backend(n, p, false); /* a detached queue polls as an error */
+		tx_stop_waiting(n, p);
+		p->frame_pending = false; /* what a detached queue held: the driver gave it up */
+	} else if (rx_ready(n, p)) {
+		watch_backend(n, p, true);
+	}
+}
+
+/* The driver uses pairs 0..active-1 (pair 0 always). */
+static void pairs_use(struct virtio_net *n, unsigned active)
+{
+	for (unsigned i = 1; i < n->npairs; i++)
+		pair_use(n, &n->pairs[i], i < active);
+	n->active_pairs = active;
+}
+
+/* One command: its class and code, then its data, then one writable byte for the answer. */
+static uint32_t ctrl_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
+{
+	struct virtio_net *n = net_of(vdev);
+	struct {
+		uint8_t class, cmd;
+		uint16_t pairs; /* little-endian, as the host */
+	} __attribute__((packed)) c = {0};
+	uint8_t ack = VIRTIO_NET_ERR;
+	if (chain->n_writable == 0 || chain->readable_bytes < 2) {
+		log_guest(LOG_WARN, "virtio-net: control queue: a command %s",
+			  chain->n_writable ? "shorter than its header" : "with no room for its answer");
+		return 0;
+	}
+	size_t got = iov_to_buf(chain->iov, chain->n_readable, 0, &c, sizeof(c));
+	bool mq = vdev->driver_features & VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	if (mq && c.class == VIRTIO_NET_CTRL_MQ && c.cmd == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET && got == sizeof(c) &&
+	    chain->readable_bytes == sizeof(c) && c.pairs >= VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN && c.pairs <= n->npairs) {
+		if (c.pairs != n->active_pairs)
+			log_info("virtio-net: TAP '%s': the driver uses %u of its %u queue pairs", n->config.ifname,
+				 c.pairs, n->npairs);
+		pairs_use(n, c.pairs);
+		ack = VIRTIO_NET_OK;
+	}
+	return (uint32_t)iov_from_buf(virtq_chain_writable(chain), chain->n_writable, 0, &ack, 1);
+}
+
+static void ctrl_run(struct virtio_net *n)
+{
+	virtio_serve_queue(&n->vdev, ctrl_queue(n), n->tx_iov, VIRTQ_MAX_IOV, ctrl_one);
 }
 
 /* The TAP takes the offloads the driver accepted for its own receive path. */
@@ -377,17 +508,17 @@ static void set_tap_offloads(struct virtio_net *n)
 		log_warn("virtio-net: TAP '%s' refused offloads 0x%x: %s", n->config.ifname, tun, strerror(errno));
 }
 
-/* ---- vhost-net: the host kernel serves both rings between the guest and the TAP ---- */
+/* ---- vhost-net: the host kernel serves the rings between the guest and the TAP ---- */
 
-/* Both rings' backend: the TAP, or none (-1: the kernel stops serving them). */
-static int vhost_set_backend(struct virtio_net *n, int fd)
+/* Pair i's two rings' backend: its TAP queue, or none (-1: the kernel stops serving them). */
+static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd)
 {
-	for (unsigned q = RXQ; q <= TXQ; q++) {
-		struct vhost_vring_file f = {.index = q, .fd = fd};
-		if (ioctl(n->vhost_fd, VHOST_NET_SET_BACKEND, &f) < 0)
+	for (unsigned ring = 0; ring < 2; ring++) {
+		struct vhost_vring_file f = {.index = ring, .fd = fd};
+		if (ioctl(n->vhost_fd[i], VHOST_NET_SET_BACKEND, &f) < 0)
 			return -1;
 	}
-	n->vhost_running = fd >= 0;
+	n->pairs[i].vhost_running = fd >= 0;
 	return 0;
 }
 
@@ -396,48 +527,55 @@ static void net_vhost_driver_ok(struct virtio_dev *vdev)
 	struct virtio_net *n = net_of(vdev);
 	set_tap_offloads(n);
 	const char *what;
-	if (vhost_start_rings(n->vhost_fd, vdev, n->vhost_features, 2, &what) < 0 ||
-	    (what = "TAP", vhost_set_backend(n, n->backend.fd) < 0)) {
-		log_warn("virtio-net: vhost-net refused the %s: %s", what, strerror(errno));
-		virtio_set_needs_reset(vdev);
-	}
+	for (unsigned i = 0; i < n->npairs; i++) /* the pairs the driver does not use yet: no TAP */
+		if (vhost_start_rings(n->vhost_fd[i], vdev, n->vhost_features, RXQ(i), 2, &what) < 0 ||
+		    (what = "TAP", n->pairs[i].attached && vhost_set_backend(n, i, pair_fd(n, &n->pairs[i])) < 0)) {
+			log_warn("virtio-net: vhost-net refused the %s of queue pair %u: %s", what, i, strerror(errno));
+			virtio_set_needs_reset(vdev);
+			return;
+		}
 }
 
 static void net_vhost_reset(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (n->vhost_running && vhost_set_backend(n, -1) < 0)
-		log_warn("virtio-net: cannot stop vhost-net: %s", strerror(errno));
+	for (unsigned i = 0; i < n->npairs; i++)
+		if (n->pairs[i].vhost_running && vhost_set_backend(n, i, -1) < 0)
+			log_warn("virtio-net: cannot stop vhost-net on queue pair %u: %s", i, strerror(errno));
 }
 
 static void net_driver_ok(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (n->vhost_fd >= 0) {
+	pairs_use(n, 1); /* until the driver says how many (VIRTIO_NET_CTRL_MQ) */
+	if (n->vhost_fd[0] >= 0) {
 		net_vhost_driver_ok(vdev);
 		return;
 	}
 	if (n->backend.kind == NET_TAP)
 		set_tap_offloads(n);
-	watch_backend(n, true);
+	watch_backend(n, &n->pairs[0], true);
 }
 
 static void net_reset(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (n->vhost_fd >= 0)
+	if (n->vhost_fd[0] >= 0)
 		net_vhost_reset(vdev);
-	else if (n->backend.fd >= 0)
-		watch_backend(n, false);
-	tx_stop_waiting(n);
-	n->frame_pending = false;
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct virtio_net_pair *p = &n->pairs[i];
+		if (n->vhost_fd[0] < 0)
+			watch_backend(n, p, false);
+		tx_stop_waiting(n, p);
+		p->frame_pending = false;
+	}
 }
 
 static const struct virtio_device_ops net_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
 	.features = BASE_FEATURES,
-	.num_queues = 2,
+	.num_queues = VIRTIO_MAX_QUEUES, /* the most; virtio_net_init offers 2 a pair, and control */
 	.queue_max_size = NET_QUEUE_SIZE,
 	.config_size = CONFIG_SIZE,
 	.config_read = config_read,
@@ -447,47 +585,81 @@ static const struct virtio_device_ops net_ops = {
 	.fd_ready = net_fd_ready,
 };
 
-/* vhost-net for a TAP NIC as its configuration asks: 1 when opened, 0 when not wanted or (auto)
- * not available here, -1 when asked for (vhost=on) and not available. */
+/* vhost-net for a TAP NIC as its configuration asks, a descriptor a queue pair: 1 when opened,
+ * 0 when not wanted or (auto) not available here, -1 when asked for (vhost=on) and not
+ * available. */
 static int vhost_wanted(struct virtio_net *n, const struct net_config *c, struct err *e)
 {
 	if (c->kind != NET_TAP || c->vhost == VHOST_OFF)
 		return 0;
-	n->vhost_fd = vhost_open("/dev/vhost-net", &n->vhost_features);
-	if (n->vhost_fd >= 0) {
-		log_info("virtio-net: TAP '%s': the rings are served by vhost-net", c->ifname);
+	unsigned i = 0;
+	while (i < n->npairs && (n->vhost_fd[i] = vhost_open("/dev/vhost-net", &n->vhost_features)) >= 0)
+		i++;
+	if (i == n->npairs) {
+		log_info("virtio-net: TAP '%s': the rings of its %u queue pair%s are served by vhost-net", c->ifname,
+			 n->npairs, n->npairs > 1 ? "s" : "");
 		return 1;
 	}
+	int err = errno;
+	while (i)
+		close(n->vhost_fd[--i]);
+	n->vhost_fd[0] = -1;
 	if (c->vhost == VHOST_ON)
-		return err_errno(e, errno,
+		return err_errno(e, err,
 				 "--net tap=%s,vhost=on: cannot use /dev/vhost-net (load the vhost_net module: "
 				 "'modprobe vhost_net', give this user access to it, or use vhost=auto)",
 				 c->ifname);
 	log_info("virtio-net: TAP '%s': no vhost-net here (%s): frames pass through the monitor", c->ifname,
-		 strerror(errno));
+		 strerror(err));
 	return 0;
 }
 
-int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct machine *m, const struct guest_mem *mem,
-		    struct err *e)
+/* Each pair's frame buffer and a dup() of its descriptor for room (the monitor's own path). */
+static int pairs_init(struct virtio_net *n, struct err *e)
+{
+	for (unsigned i = 0; i < n->npairs; i++) {
+		struct virtio_net_pair *p = &n->pairs[i];
+		int fd = pair_fd(n, p);
+		if (!(p->frame = malloc(VIRTIO_NET_FRAME_MAX)))
+			return err_set(e, "out of memory");
+		if (fd >= 0 && (p->tx_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
+	}
+	return 0;
+}
+
+int virtio_net_init(struct virtio_net *n, const struct net_config *c, unsigned cpus, struct machine *m,
+		    const struct guest_mem *mem, struct err *e)
 {
 	memset(n, 0, sizeof(*n));
-	n->backend.fd = n->tx_fd = n->vhost_fd = -1;
+	n->backend.fd = -1;
+	n->npairs = n->active_pairs = 1;
+	for (unsigned i = 0; i < NET_MAX_PAIRS; i++) {
+		n->pairs[i] = (struct virtio_net_pair){.tx_fd = -1, .attached = true};
+		n->vhost_fd[i] = -1;
+	}
 	n->config = *c;
+	if (c->kind == NET_TAP && !c->queues) {
+		n->config.queues = cpus < 1 ? 1 : cpus > NET_MAX_PAIRS ? NET_MAX_PAIRS : cpus;
+		n->config.queues_auto = true;
+	}
+	if (virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 || net_backend_open(&n->backend, &n->config, e) < 0)
+		return -1;
+	n->npairs = n->backend.pairs;
+	virtio_set_num_queues(&n->vdev, (uint16_t)(2 * n->npairs + (n->npairs > 1)));
+	if (n->npairs > 1)
+		n->vdev.device_features |= MQ_FEATURES;
 	int vhost = vhost_wanted(n, c, e);
-	if (vhost < 0 || virtio_dev_init(&n->vdev, &net_ops, n, m, mem, e) < 0 ||
-	    net_backend_open(&n->backend, c, e) < 0)
+	if (vhost < 0)
 		return -1;
 	n->link_up = !net_kind_handed_over(c->kind); /* down until its socket comes */
 	if (c->kind == NET_PASST && net_stream_init(&n->stream, VIRTIO_NET_FRAME_MAX - HDR_LEN, e) < 0)
 		return -1;
 	/* vhost: the kernel's rings know MRG_RXBUF too; no frame passes through here */
 	if (vhost)
-		vhost_attach(&n->vdev, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
-	else if (!(n->frame = malloc(VIRTIO_NET_FRAME_MAX)))
-		return err_set(e, "out of memory");
-	else if (n->backend.fd >= 0 && (n->tx_fd = fcntl(n->backend.fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		return err_errno(e, errno, "virtio-net: cannot duplicate the backend's descriptor");
+		vhost_attach(&n->vdev, 2 * n->npairs, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+	else if (pairs_init(n, e) < 0)
+		return -1;
 	if (n->backend.vnet_hdr_len)
 		n->vdev.device_features |= OFFLOAD_FEATURES;
 	if (c->mtu)
@@ -498,18 +670,21 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, struct mac
 void virtio_net_destroy(struct virtio_net *n)
 {
 	virtio_dev_destroy(&n->vdev); /* stops the I/O thread first */
-	if (n->vhost_fd >= 0) {
-		if (n->vhost_running)
-			vhost_set_backend(n, -1);
-		close(n->vhost_fd);
+	for (unsigned i = 0; i < NET_MAX_PAIRS; i++) {
+		struct virtio_net_pair *p = &n->pairs[i];
+		if (n->vhost_fd[i] >= 0) {
+			if (p->vhost_running)
+				vhost_set_backend(n, i, -1);
+			close(n->vhost_fd[i]);
+		}
+		n->vhost_fd[i] = -1;
+		if (p->tx_fd >= 0)
+			close(p->tx_fd);
+		p->tx_fd = -1;
+		free(p->frame);
+		p->frame = NULL;
 	}
-	n->vhost_fd = -1;
-	if (n->tx_fd >= 0)
-		close(n->tx_fd);
-	n->tx_fd = -1;
 	net_backend_close(&n->backend);
-	free(n->frame);
-	n->frame = NULL;
 	net_stream_destroy(&n->stream);
 	if (n->rx_dropped || n->tx_dropped)
 		log_info("virtio-net: dropped %llu received and %llu sent frames", (unsigned long long)n->rx_dropped,
@@ -551,17 +726,18 @@ int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 		close(fd);
 		return err_errno(e, saved, "cannot duplicate the link's socket");
 	}
+	struct virtio_net_pair *p = &n->pairs[0];
 	pthread_mutex_lock(&n->vdev.lock);
 	link_close(n); /* the socket it replaces, if any */
 	n->backend.fd = fd;
-	n->tx_fd = tx;
-	if (rx_ready(n))
-		watch_backend(n, true);
+	p->tx_fd = tx;
+	if (rx_ready(n, p))
+		watch_backend(n, p, true);
 	link_show(n, true);
 	pthread_mutex_unlock(&n->vdev.lock);
 	/* A frame held for the old socket's room was given back to the ring: the guest may not
 	 * notify again (EVENT_IDX), so the queue runs now. */
-	virtio_requeue(&n->vdev, TXQ);
+	virtio_requeue(&n->vdev, TXQ(0));
 	log_link(n, "up", "");
 	return 0;
 }
@@ -571,7 +747,7 @@ int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 static void link_probe(struct virtio_net *n)
 {
 	struct pollfd p = {.fd = n->backend.fd, .events = POLLRDHUP};
-	if (!net_kind_handed_over(n->backend.kind) || n->backend.fd < 0 || n->watching)
+	if (!net_kind_handed_over(n->backend.kind) || n->backend.fd < 0 || n->pairs[0].watching)
 		return;
 	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
 		link_lost(n, "the other end closed it");

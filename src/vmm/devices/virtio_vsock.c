@@ -42,7 +42,7 @@ static void vsock_driver_ok(struct virtio_dev *vdev)
 {
 	struct virtio_vsock *v = vsock_of(vdev);
 	const char *what;
-	if (vhost_start_rings(v->vhost_fd, vdev, v->vhost_features, DATA_QUEUES, &what) < 0)
+	if (vhost_start_rings(v->vhost_fd, vdev, v->vhost_features, 0, DATA_QUEUES, &what) < 0)
 		goto fail;
 	what = "start";
 	if (set_running(v, true) < 0)
@@ -111,7 +111,7 @@ int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, struct machine *m, c
 		return err_errno(e, errno, "vhost-vsock: cannot set guest CID %llu", (unsigned long long)cid);
 	}
 	/* Offer only what the kernel's rings can do (it knows VERSION_1, EVENT_IDX, INDIRECT). */
-	vhost_attach(&v->vdev, v->vhost_features, VIRTIO_BIT(VIRTIO_VSOCK_F_SEQPACKET));
+	vhost_attach(&v->vdev, v->vdev.num_queues, v->vhost_features, VIRTIO_BIT(VIRTIO_VSOCK_F_SEQPACKET));
 	if (!(v->vdev.device_features & VIRTIO_BIT(VIRTIO_F_VERSION_1)))
 		return err_set(e, "vhost-vsock: this kernel's vhost-vsock lacks virtio 1.0 support");
 	return 0;

@@ -70,6 +70,17 @@ static int parse_option(struct net_config *c, const char *tok, struct err *e)
 		c->vhost = (enum vhost_mode)mode;
 		return 0;
 	}
+	if (!strncmp(tok, "queues=", 7)) {
+		char *end;
+		unsigned long n = strtoul(tok + 7, &end, 10);
+		if (c->kind != NET_TAP)
+			return err_set(e, "--net: queues= applies to the tap backend only");
+		if (tok[7] < '1' || tok[7] > '9' || *end || n > NET_MAX_PAIRS)
+			return err_set(e, "--net: bad '%s': queues= is a number of queue pairs from 1 to %d", tok,
+				       NET_MAX_PAIRS);
+		c->queues = (unsigned)n;
+		return 0;
+	}
 	if (!strncmp(tok, "fwd=", 4)) {
 		if (c->kind != NET_SLIRP)
 			return err_set(e,
@@ -79,7 +90,8 @@ static int parse_option(struct net_config *c, const char *tok, struct err *e)
 			return err_set(e, "--net: more than %d forwards on one NIC", NET_MAX_FORWARDS);
 		return parse_forward(&c->fwd[c->nfwd++], tok + 4, e);
 	}
-	return err_set(e, "--net: unknown option '%s': known are mac=, mtu=, host-loopback=, fwd= and vhost=", tok);
+	return err_set(e, "--net: unknown option '%s': known are mac=, mtu=, host-loopback=, fwd=, vhost= and queues=",
+		       tok);
 }
 
 /* The backend: the first word. */
@@ -135,10 +147,11 @@ void net_mac_text(const uint8_t mac[6], char out[18])
 int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e)
 {
 	b->fd = -1;
+	b->pairs = 1;
 	b->kind = c->kind;
 	b->priv = NULL;
 	switch (c->kind) {
-	case NET_TAP: return net_tap_open(b, c->ifname, e);
+	case NET_TAP: return net_tap_open(b, c, e);
 	case NET_SLIRP: return net_slirp_open(b, c, e);
 	case NET_LINK: /* the socket comes later (virtio_net_link_set) */
 	case NET_PASST: b->vnet_hdr_len = 0; return 0;
@@ -152,5 +165,8 @@ void net_backend_close(struct net_backend *b)
 		net_slirp_close(b);
 	else if (b->fd >= 0)
 		close(b->fd);
+	for (unsigned i = 1; i < b->pairs; i++)
+		close(b->queue_fd[i - 1]);
 	b->fd = -1;
+	b->pairs = 1;
 }

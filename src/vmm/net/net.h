@@ -26,6 +26,9 @@
 /* A link's default MTU: that of the Ethernet it stands for, as the VMs at its ends route to
  * networks that have it. */
 #define NET_LINK_MTU 1500
+/* The most receive/transmit queue pairs a TAP NIC has (queues=N; the default, one per vCPU, is
+ * cut to it). */
+#define NET_MAX_PAIRS SHOJI_MAX_NIC_QUEUES
 
 enum net_kind {
 	NET_SLIRP,
@@ -59,30 +62,41 @@ struct net_config {
 	unsigned nfwd;
 	bool host_loopback;    /* slirp: the guest reaches the host's loopback through 10.0.2.2 */
 	enum vhost_mode vhost; /* tap: vhost-net serves the rings (frames then never pass here) */
+	unsigned queues;       /* tap: queue pairs, 1 to NET_MAX_PAIRS (queues=N); 0: one per vCPU */
+	bool queues_auto;      /* queues is the vCPU count, not asked for: a TAP that cannot have
+				* that many queues gets one */
 };
 
 struct net_backend {
-	int fd;                /* frames in and out; -1 when closed */
-	unsigned vnet_hdr_len; /* 12: every frame starts with a virtio_net_hdr (tap); 0: bare frames */
+	int fd;                          /* frames in and out (the first queue pair's); -1 when closed */
+	int queue_fd[NET_MAX_PAIRS - 1]; /* a multiqueue TAP's further queues', for pairs 1.. */
+	unsigned pairs;                  /* 1, or the TAP's queues */
+	unsigned vnet_hdr_len;           /* 12: every frame starts with a virtio_net_hdr (tap); 0: bare frames */
 	enum net_kind kind;
 	void *priv; /* the backend's own state */
 };
 
 /* Parses "slirp[,mac=MAC][,mtu=N][,host-loopback=on|off][,fwd=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT]...",
- * "tap=IFNAME[,mac=MAC][,vhost=auto|on|off]", "link[,mac=MAC][,mtu=N]" or "passt[,mac=MAC][,mtu=N]". A forward without
- * HOSTADDR binds 127.0.0.1 only (never every address: a guest service is not published to the network unless an address
- * says so); the guest reaches the host's own loopback services only with host-loopback=on. NIC number `index` gets the
- * MAC 52:54:00:12:34:(56 + index) unless one is given. */
+ * "tap=IFNAME[,mac=MAC][,vhost=auto|on|off][,queues=N]", "link[,mac=MAC][,mtu=N]" or "passt[,mac=MAC][,mtu=N]". A
+ * forward without HOSTADDR binds 127.0.0.1 only (never every address: a guest service is not published to the network
+ * unless an address says so); the guest reaches the host's own loopback services only with host-loopback=on. NIC number
+ * `index` gets the MAC 52:54:00:12:34:(56 + index) unless one is given. */
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e);
 
 /* mac as "aa:bb:cc:dd:ee:ff" into out. */
 void net_mac_text(const uint8_t mac[6], char out[18]);
 
+/* Opens c's backend; a TAP with c->queues queue pairs (IFF_MULTI_QUEUE, each its descriptor)
+ * where it was made multiqueue, else one ('ip tuntap add IF mode tap' makes one that is not: an
+ * error where queues= asked for more, said at the info level where queues_auto). */
 int net_backend_open(struct net_backend *b, const struct net_config *c, struct err *e);
 void net_backend_close(struct net_backend *b);
 
 /* The backends behind net_backend_open. */
-int net_tap_open(struct net_backend *b, const char *ifname, struct err *e);
+int net_tap_open(struct net_backend *b, const struct net_config *c, struct err *e);
+/* Whether the kernel steers the TAP's frames to queue fd (IFF_ATTACH_QUEUE) or not (detached:
+ * frames go to the other queues). */
+int net_tap_attach_queue(int fd, bool attach);
 /* Asks the TAP device to accept frames with partial checksums / TSO (TUN_F_* flags). */
 int net_tap_set_offload(struct net_backend *b, unsigned tun_flags);
 int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err *e);

@@ -67,7 +67,7 @@ static const unsigned long kvm_ioctls[] = {
 	/* the console's terminal: isatty, raw mode and its restore */
 	TCGETS, TCSETS, TCSETSW, TCSETSF,
 };
-static const unsigned long tap_ioctls[] = {TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ};
+static const unsigned long tap_ioctls[] = {TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ, TUNSETQUEUE};
 static const unsigned long vhost_ioctls[] = {
 	VHOST_SET_OWNER, VHOST_GET_FEATURES, VHOST_SET_FEATURES, VHOST_SET_MEM_TABLE,
 	VHOST_SET_VRING_NUM, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_KICK,

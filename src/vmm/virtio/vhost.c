@@ -27,9 +27,9 @@ int vhost_open(const char *path, uint64_t *features)
 	return fd;
 }
 
-void vhost_attach(struct virtio_dev *vdev, uint64_t kernel_features, uint64_t ring_bits)
+void vhost_attach(struct virtio_dev *vdev, unsigned nrings, uint64_t kernel_features, uint64_t ring_bits)
 {
-	virtio_set_kernel_queues(vdev);
+	virtio_set_kernel_queues(vdev, nrings);
 	uint64_t kernel_owned = VHOST_RING_FEATURES | ring_bits;
 	vdev->device_features &= ~kernel_owned | kernel_features;
 }
@@ -51,21 +51,22 @@ static int set_mem_table(int fd, const struct guest_mem *mem)
 	return r;
 }
 
-/* Ring q as the driver set it up, its kick eventfd and the transport's interrupt eventfd. */
-static int set_vring(int fd, struct virtio_dev *vdev, unsigned q)
+/* The device's queue q as the descriptor's ring `ring`: as the driver set it up, its kick
+ * eventfd and the transport's interrupt eventfd. */
+static int set_vring(int fd, struct virtio_dev *vdev, unsigned q, unsigned ring)
 {
 	struct virtio_queue *vq = &vdev->queues[q];
 	int call = virtio_queue_call_fd(vdev, q);
 	if (!vq->enabled || call < 0)
 		return errno = EINVAL, -1;
-	struct vhost_vring_state num = {.index = q, .num = vq->size}, base = {.index = q, .num = 0};
+	struct vhost_vring_state num = {.index = ring, .num = vq->size}, base = {.index = ring, .num = 0};
 	struct vhost_vring_addr addr = {
-		.index = q,
+		.index = ring,
 		.desc_user_addr = (uint64_t)(uintptr_t)vq->vq.desc,
 		.avail_user_addr = (uint64_t)(uintptr_t)vq->vq.avail,
 		.used_user_addr = (uint64_t)(uintptr_t)vq->vq.used,
 	};
-	struct vhost_vring_file kick = {.index = q, .fd = vq->kick_fd}, callf = {.index = q, .fd = call};
+	struct vhost_vring_file kick = {.index = ring, .fd = vq->kick_fd}, callf = {.index = ring, .fd = call};
 	if (ioctl(fd, VHOST_SET_VRING_NUM, &num) < 0 || ioctl(fd, VHOST_SET_VRING_BASE, &base) < 0 ||
 	    ioctl(fd, VHOST_SET_VRING_ADDR, &addr) < 0 || ioctl(fd, VHOST_SET_VRING_KICK, &kick) < 0 ||
 	    ioctl(fd, VHOST_SET_VRING_CALL, &callf) < 0)
@@ -73,7 +74,8 @@ static int set_vring(int fd, struct virtio_dev *vdev, unsigned q)
 	return 0;
 }
 
-int vhost_start_rings(int fd, struct virtio_dev *vdev, uint64_t kernel_features, unsigned nrings, const char **what)
+int vhost_start_rings(int fd, struct virtio_dev *vdev, uint64_t kernel_features, unsigned first, unsigned nrings,
+		      const char **what)
 {
 	uint64_t features = vdev->driver_features & kernel_features;
 	*what = "features";
@@ -83,8 +85,8 @@ int vhost_start_rings(int fd, struct virtio_dev *vdev, uint64_t kernel_features,
 	if (set_mem_table(fd, vdev->mem) < 0)
 		return -1;
 	*what = "rings";
-	for (unsigned q = 0; q < nrings; q++)
-		if (set_vring(fd, vdev, q) < 0)
+	for (unsigned r = 0; r < nrings; r++)
+		if (set_vring(fd, vdev, first + r, r) < 0)
 			return -1;
 	return 0;
 }

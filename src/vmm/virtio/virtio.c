@@ -354,9 +354,9 @@ static int io_fds_init(struct virtio_dev *vdev, struct err *e)
 	return 0;
 }
 
-void virtio_set_kernel_queues(struct virtio_dev *vdev)
+void virtio_set_kernel_queues(struct virtio_dev *vdev, unsigned n)
 {
-	for (unsigned q = 0; q < vdev->ops->num_queues; q++)
+	for (unsigned q = 0; q < n && q < vdev->ops->num_queues; q++)
 		epoll_ctl(vdev->epoll_fd, EPOLL_CTL_DEL, vdev->queues[q].kick_fd, NULL);
 }
 

@@ -21,7 +21,7 @@
 #include "../memory.h"
 #include "virtqueue.h"
 
-#define VIRTIO_MAX_QUEUES 8
+#define VIRTIO_MAX_QUEUES 17 /* a NIC's 8 queue pairs and its control queue */
 /* A feature bit number (VIRTIO_F_*, VIRTIO_RING_F_*, VIRTIO_BLK_F_*, ...) as a mask. */
 #define VIRTIO_BIT(bit) (1ull << (bit))
 
@@ -106,9 +106,10 @@ int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops
 /* Offers n queues (1 to ops->num_queues) instead of ops->num_queues; after virtio_dev_init,
  * before a transport is bound (ignored otherwise). */
 void virtio_set_num_queues(struct virtio_dev *vdev, uint16_t n);
-/* The queues are served by the host kernel (vhost) from their kick and call eventfds: the I/O
- * thread stops watching the kicks. After virtio_dev_init, before virtio_dev_start. */
-void virtio_set_kernel_queues(struct virtio_dev *vdev);
+/* Queues 0..n-1 are served by the host kernel (vhost) from their kick and call eventfds: the
+ * I/O thread stops watching their kicks (a queue after them, such as a NIC's control queue,
+ * stays the device's). After virtio_dev_init, before virtio_dev_start. */
+void virtio_set_kernel_queues(struct virtio_dev *vdev, unsigned n);
 /* Runs ops->start, then starts the I/O thread; once bound to a transport. */
 int virtio_dev_start(struct virtio_dev *vdev, struct err *e);
 /* Stops the I/O thread and closes the core's descriptors; before the transport is destroyed.
