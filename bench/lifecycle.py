@@ -6,8 +6,15 @@ memory and serial log file). Prints the times and the ratios toolstack / direct.
 
 With --baseline-bindir (bench/lifecycle --baseline REV builds one), also the cost of the
 sandbox: the same cycles through shojid with its jail (as root), this build against the
-baseline's shojid and monitor, interleaved in one run."""
+baseline's shojid and monitor, interleaved in one run.
+
+With --disposable, also a VM whose root disk is on a template (a qcow2 image, a volatile
+overlay over it): `shoji run --disposable` against `shoji start` of a VM defined on the same
+template and against shoji-vmm alone with the same disk (--disk IMAGE,volatile=DIR), one VM
+after another: the toolstack's share (start / monitor) and the disposable's own (run / start),
+and what each adds per VM in milliseconds."""
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -34,17 +41,18 @@ def wait_marker(path, timeout):
 
 
 class Direct:
-    """shoji-vmm started by hand, stopped with SIGTERM (its hard stop, exit status 6)."""
+    """shoji-vmm started by hand, stopped with SIGTERM (its hard stop, exit status 6); `disk`:
+    more arguments (a disk)."""
 
-    def __init__(self, a, work):
-        self.a, self.work = a, work
+    def __init__(self, a, work, disk=()):
+        self.a, self.work, self.disk = a, work, list(disk)
 
     def cycle(self, name):
         log = os.path.join(self.work, f"direct-{name}.log")
         p = subprocess.Popen([self.a.vmm, "--kernel", self.a.kernel, "--initrd", self.a.initrd,
                               "--memory", str(self.a.memory), "--cpus", "1", "--rng",
                               "--cmdline", f"console=ttyS0 quiet shoji.action=shell shoji.name={name}",
-                              "--serial", f"file:{log}"],
+                              "--serial", f"file:{log}"] + self.disk,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         ok = wait_marker(log, self.a.timeout)
@@ -70,17 +78,24 @@ class Toolstack:
         while self.shoji("list") != 0 and time.monotonic() < end:
             time.sleep(0.05)
 
-    def shoji(self, *args):
-        return subprocess.run([os.path.join(self.bindir, "shoji"), *args], env=self.env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    def shoji(self, *args, out=None):
+        """shoji's exit status; with out (a list), its output and then its errors are appended
+        there."""
+        r = subprocess.run([os.path.join(self.bindir, "shoji"), *args], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if out is not None:
+            out += [r.stdout, r.stderr]
+        return r.returncode
+
+    def serial_log(self, name):
+        return os.path.join(self.env["SHOJI_STATE_DIR"], "vms", name, "serial.log")
 
     def cycle(self, name):
         rc = self.shoji("create", name, "--kernel", self.a.kernel, "--initrd", self.a.initrd,
                         "--memory", f"{self.a.memory}M", "--cmdline",
                         f"console=ttyS0 quiet shoji.action=shell shoji.name={name}")
         rc = rc or self.shoji("start", name)
-        ok = rc == 0 and wait_marker(os.path.join(self.env["SHOJI_STATE_DIR"], "vms", name,
-                                                  "serial.log"), self.a.timeout)
+        ok = rc == 0 and wait_marker(self.serial_log(name), self.a.timeout)
         self.shoji("stop", name, "--timeout", "0")
         self.shoji("delete", name)
         return ok
@@ -88,6 +103,75 @@ class Toolstack:
     def close(self):
         self.daemon.terminate()
         self.daemon.wait()
+
+
+class OnTemplate:
+    """A VM on template `benchtpl` through shojid (ts, a Toolstack): defined on it and started
+    (shoji create --from, start), or a disposable one (shoji run --disposable); then stopped, and
+    deleted (a disposable one goes by itself)."""
+
+    def __init__(self, ts, work, disposable):
+        self.ts, self.a, self.work, self.disposable = ts, ts.a, work, disposable
+
+    def cycle(self, name):
+        cmdline = f"console=ttyS0 quiet shoji.action=shell shoji.name={name}"
+        if self.disposable:
+            out = []
+            rc = self.ts.shoji("--json", "run", "--disposable", "benchtpl", "--kernel", self.a.kernel, "--initrd",
+                               self.a.initrd, "--memory", f"{self.a.memory}M", "--cmdline", cmdline, out=out)
+            name = json.loads(out[0])["name"] if rc == 0 else None
+        else:
+            defn = os.path.join(self.work, f"{name}.ini")
+            with open(defn, "w") as f:
+                f.write(f"[vm]\nname = {name}\nmemory = {self.a.memory}M\nkernel = {self.a.kernel}\n"
+                        f"initrd = {self.a.initrd}\ncmdline = {cmdline}\n[disk root]\ntemplate = benchtpl\n")
+            rc = self.ts.shoji("create", "--from", defn) or self.ts.shoji("start", name)
+        ok = rc == 0 and wait_marker(self.ts.serial_log(name), self.a.timeout)
+        if name:
+            self.ts.shoji("stop", name, "--timeout", "0")
+            if not self.disposable:
+                self.ts.shoji("delete", name)
+        return ok
+
+
+def template_share(a, work):
+    """The disposable start against a plain start on the same template and the monitor alone
+    with the same disk, interleaved over 3 rounds (best of each); None when a VM failed."""
+    image, volatile = os.path.join(work, "template.qcow2"), os.path.join(work, "volatile")
+    subprocess.run([os.path.join(a.bindir, "shoji-img"), "create", "-f", "qcow2", image, "1G"], check=True,
+                   capture_output=True)
+    os.makedirs(volatile)
+    ts = Toolstack(a, work)
+    peers = {"shoji-vmm": Direct(a, work, ["--disk", f"{image},format=qcow2,volatile={volatile}"]),
+             "shoji start": OnTemplate(ts, work, False), "shoji run --disposable": OnTemplate(ts, work, True)}
+    times = {k: [] for k in peers}
+    try:
+        out = []
+        if ts.shoji("template", "import", "benchtpl", image, out=out) != 0:
+            print(f"lifecycle: FAILED: shoji template import: {out[1].strip()}")
+            return None
+        for _ in range(3):
+            for k, peer in peers.items():
+                t, ok = run(peer, a.vms, False)
+                if not ok:
+                    print(f"lifecycle: FAILED: a VM did not start ({k}); no template figure")
+                    return None
+                times[k].append(t)
+    finally:
+        ts.close()
+    return {k: min(v) for k, v in times.items()}
+
+
+def print_template_share(a, best):
+    print(f"on a template (qcow2, volatile overlay), {a.vms} VMs one after another, best of 3 rounds:")
+    for k, t in best.items():
+        print(f"  {k:<24} {t:8.3f} s  ({t / a.vms * 1000:.0f} ms a VM)")
+    direct, start, disp = best["shoji-vmm"], best["shoji start"], best["shoji run --disposable"]
+    print(f"  the toolstack adds {(start - direct) / a.vms * 1000:.0f} ms a VM; the disposable's own steps "
+          f"{(disp - start) / a.vms * 1000:.0f} ms")
+    print(f"ratio shoji start / shoji-vmm, on a template: {start / direct:.2f}x (lower is better)")
+    print(f"ratio shoji run --disposable / shoji start, on a template: {disp / start:.2f}x (lower is better)")
+    print(f"ratio shoji run --disposable / shoji-vmm, on a template: {disp / direct:.2f}x (lower is better)")
 
 
 def run(peer, n, parallel):
@@ -118,6 +202,8 @@ def main():
     ap.add_argument("--baseline-bindir", help="another build's src/ (shojid, shoji, shoji-vmm): "
                     "compare jailed starts through shojid with it (needs root)")
     ap.add_argument("--baseline-name", default="baseline")
+    ap.add_argument("--disposable", action="store_true",
+                    help="also shoji run --disposable against shoji start and shoji-vmm, on a template")
     a = ap.parse_args()
     a.bindir = os.path.abspath(a.bindir)
     a.vmm = os.path.abspath(a.vmm or os.path.join(a.bindir, "shoji-vmm"))
@@ -151,6 +237,16 @@ def main():
     for mode in ("serial", "parallel"):
         r = results[("shojid", mode)][0] / results[("shoji-vmm", mode)][0]
         print(f"ratio shojid / shoji-vmm, {mode}: {r:.2f}x (lower is better)")
+    if a.disposable:
+        work = tempfile.mkdtemp(prefix="shoji-lct-", dir=base)
+        os.chmod(work, 0o755)  # shojid checks an imported template as an unprivileged user
+        try:
+            best = template_share(a, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if best is None:
+            return 1
+        print_template_share(a, best)
     if a.baseline_bindir:
         return sandbox_cost(a, base)
     return 0
