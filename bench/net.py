@@ -9,7 +9,10 @@ is the host sending N MiB that the guest counts (the run ends when the guest rep
 count). The backend "passt" is the user-mode NAT served by passt outside the monitor, under
 both (bench/netpasst.py); its ratio against shoji-vmm's own libslirp is printed too. Prints MiB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU
 ratios: medians of the per-run ratios with their spread and the incomplete runs counted
-(bench/phases.py). The backend "link" is two guests joined VM to VM (bench/netlink.py)."""
+(bench/phases.py). The backend "link" is two guests joined VM to VM (bench/netlink.py). The
+backend "tap4" is four streams at once each way, a quarter of the MiB each, to a guest of four
+vCPUs on a multiqueue TAP with four queue pairs (shoji-vmm queues=4, QEMU queues=4 and mq=on),
+vhost-net serving the rings where the host has it."""
 import argparse
 import contextlib
 import os
@@ -21,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +36,7 @@ import netpasst  # noqa: E402
 import vmmtest  # noqa: E402
 
 TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
+TAP4, TAP4_HOST, TAP4_GUEST = "shojibench4", "192.168.79.1", "192.168.79.2"  # multiqueue
 # The exits by kind (KVM's debugfs names), to say where a monitor's exits come from.
 KINDS = ("exits", "halt_exits", "irq_injections", "irq_exits", "io_exits", "mmio_exits", "irq_window_exits")
 
@@ -41,11 +46,12 @@ def stats(pid):
 
 
 def per_mib(s0, s1, nbytes):
-    """(exits, {kind: count per MiB}) between two stats(); exits None where KVM has none."""
+    """(exits per MiB, {kind: count per MiB}) between two stats(); exits None where KVM has none."""
     if s0["exits"] is None or s1["exits"] is None:
         return None, {}
-    return s1["exits"] - s0["exits"], {k: (s1[k] - s0[k]) / (nbytes / (1 << 20)) for k in KINDS
-                                       if s0[k] is not None and s1[k] is not None}
+    mib = nbytes / (1 << 20)
+    return (s1["exits"] - s0["exits"]) / mib, {k: (s1[k] - s0[k]) / mib for k in KINDS
+                                               if s0[k] is not None and s1[k] is not None}
 
 
 class Guest:
@@ -88,6 +94,79 @@ def connect(addr, timeout=60):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def in_parallel(fn, args):
+    """fn(*a) for each a in args, each on its own thread; their results, or the first error."""
+    out = [None] * len(args)
+
+    def one(i):
+        try:
+            out[i] = fn(*args[i])
+        except (RuntimeError, OSError) as e:
+            out[i] = e
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(args))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for r in out:
+        if isinstance(r, Exception):
+            raise r
+    return out
+
+
+def read_stream(addr, nbytes):
+    s = connect(addr)
+    got = 0
+    while got < nbytes:
+        chunk = s.recv(min(1 << 20, nbytes - got))
+        if not chunk:
+            break
+        got += len(chunk)
+    s.close()
+    if got < nbytes:
+        raise RuntimeError(f"guest->host {addr}: connection closed after {got} bytes")
+
+
+def send_stream(addr, nbytes):
+    s = connect(addr)
+    block = bytes(1 << 20)
+    sent = 0
+    while sent < nbytes:
+        s.sendall(block[:min(len(block), nbytes - sent)])
+        sent += min(len(block), nbytes - sent)
+    s.close()
+
+
+def jobs_guest_to_host(g, addrs, nbytes):
+    """len(addrs) streams at once, nbytes in all; (MiB/s, exits, kinds) as guest_to_host."""
+    e0, t0 = stats(g.p.pid), time.monotonic()
+    in_parallel(read_stream, [(a, nbytes // len(addrs)) for a in addrs])
+    t1, e1 = time.monotonic(), stats(g.p.pid)
+    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+
+
+def jobs_host_to_guest(g, addrs, nbytes):
+    each = nbytes // len(addrs)
+    e0, t0 = stats(g.p.pid), time.monotonic()
+    in_parallel(send_stream, [(a, each) for a in addrs])
+    for _ in addrs:
+        m = g.wait_for(rb"netbench job received (\d+)\r?\n", 300)
+        if int(m[1]) != each:
+            raise RuntimeError(f"host->guest: a stream counted {m[1].decode()} of {each} bytes")
+    t1, e1 = time.monotonic(), stats(g.p.pid)
+    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+
+
+def tap_add(name, addr, flags=()):
+    """A TAP with the host's address on it, up; False where none can be made."""
+    if subprocess.run(["ip", "tuntap", "add", name, "mode", "tap", *flags], stderr=subprocess.DEVNULL).returncode:
+        return False
+    subprocess.run(["ip", "addr", "add", f"{addr}/24", "dev", name], check=True)
+    subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    return True
 
 
 def guest_to_host(g, addr, nbytes):
@@ -144,9 +223,10 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
         g.wait_for(rb"netbench serving", 300)
         n = mib << 20
         step = "guest->host"
-        got[step] = guest_to_host(g, addrs[0], n)
+        jobs = isinstance(addrs[0], list)  # several streams at once (tap4)
+        got[step] = (jobs_guest_to_host if jobs else guest_to_host)(g, addrs[0], n)
         step = "host->guest"
-        got[step] = host_to_guest(g, addrs[1], n)
+        got[step] = (jobs_host_to_guest if jobs else host_to_guest)(g, addrs[1], n)
     except (RuntimeError, OSError) as e:
         sys.stderr.write(f"net: incomplete run ({tag}), {step}: {e}\n")
     finally:
@@ -166,18 +246,15 @@ def main():
     ap.add_argument("--link-mib", type=int, default=16,
                     help="MiB each way between the two guests of the link case (default 16: two emulated "
                     "guests move a few MiB/s)")
-    ap.add_argument("--backends", default="slirp,passt,tap,tap-vhost,link",
-                    help="which of slirp, passt, tap, tap-vhost, link to run (comma-separated; default all)")
+    ap.add_argument("--backends", default="slirp,passt,tap,tap-vhost,tap4,link",
+                    help="which of slirp, passt, tap, tap-vhost, tap4, link to run (comma-separated; default all)")
     a = ap.parse_args()
     wanted = set(a.backends.split(","))
     kernel = os.path.join(a.guest_dir, "vmlinuz")
     initrd = os.path.join(a.guest_dir, "initramfs.cpio.gz")
     qemu = shutil.which("qemu-system-x86_64")
-    have_tap = subprocess.run(["ip", "tuntap", "add", TAP, "mode", "tap"],
-                              stderr=subprocess.DEVNULL).returncode == 0
-    if have_tap:
-        subprocess.run(["ip", "addr", "add", f"{TAP_HOST}/24", "dev", TAP], check=True)
-        subprocess.run(["ip", "link", "set", TAP, "up"], check=True)
+    have_tap = tap_add(TAP, TAP_HOST)
+    have_tap4 = "tap4" in wanted and tap_add(TAP4, TAP4_HOST, ["multi_queue"])
     base = "console=ttyS0 quiet shoji.action=netbench"
     tap_cmdline = f"{base} shoji.ip={TAP_GUEST}/24 shoji.gw={TAP_HOST}"
     qemu_common = [qemu, "-M", "q35", "-enable-kvm", "-cpu", "host", "-m", "256", "-smp", "1",
@@ -223,6 +300,18 @@ def main():
                         "-append", tap_cmdline, "-netdev",
                         f"tap,id=n0,ifname={TAP},script=no,downscript=no,vhost={vhost}",
                         "-device", "virtio-net-pci,netdev=n0"], taddrs, None)
+        if have_tap4:
+            vhost = "on" if os.path.exists("/dev/vhost-net") else "off"
+            jaddrs = ([(TAP4_GUEST, 5210 + j) for j in range(1, 5)], [(TAP4_GUEST, 5220 + j) for j in range(1, 5)])
+            cmdline = f"{base} shoji.ip={TAP4_GUEST}/24 shoji.gw={TAP4_HOST}"
+            yield ("tap4", "shoji-vmm"), (shoji_common + [
+                "--cpus", "4", "--cmdline", cmdline, "--net", f"tap={TAP4},vhost={vhost},queues=4"], jaddrs, None)
+            if qemu:
+                smp4 = [("4" if i and qemu_common[i - 1] == "-smp" else x) for i, x in enumerate(qemu_common)]
+                yield ("tap4", "qemu"), (smp4 + [
+                    "-append", cmdline, "-netdev",
+                    f"tap,id=n0,ifname={TAP4},script=no,downscript=no,vhost={vhost},queues=4",
+                    "-device", "virtio-net-pci,netdev=n0,mq=on,vectors=10"], jaddrs, None)
 
     res = {}
     try:
@@ -236,10 +325,12 @@ def main():
         shutil.rmtree(sockdir, ignore_errors=True)
         if have_tap:
             subprocess.run(["ip", "tuntap", "del", TAP, "mode", "tap"])
+        if have_tap4:
+            subprocess.run(["ip", "tuntap", "del", TAP4, "mode", "tap", "multi_queue"])
 
     for b in sorted(wanted - {b for b, _ in res} - {"link"}):
         sys.stderr.write(f"net: backend '{b}' did not run here (no TAP could be made, no /dev/vhost-net, "
-                         "no passt, or an unknown name: slirp, passt, tap and tap-vhost are known)\n")
+                         "no passt, or an unknown name: slirp, passt, tap, tap-vhost and tap4 are known)\n")
     where = "emulated harness machine: compare ratios" if os.environ.get("SHOJI_IN_HARNESS") else "host KVM"
     link_ok = True
     if "link" in wanted:
@@ -250,7 +341,7 @@ def main():
     dirs = ("guest->host", "host->guest")
     print_table({f"{b} {m}": runs for (b, m), runs in res.items()}, dirs, width=28)
     ok = bool(res) and all(all(runs) for (_, m), runs in res.items() if m == "shoji-vmm")
-    pairs = [((b, "shoji-vmm"), (b, "qemu")) for b in ("slirp", "passt", "tap", "tap-vhost")]
+    pairs = [((b, "shoji-vmm"), (b, "qemu")) for b in ("slirp", "passt", "tap", "tap-vhost", "tap4")]
     for (sb, sm), (qb, qm) in pairs + [(("passt", "shoji-vmm"), ("slirp", "shoji-vmm"))]:
         s, q = res.get((sb, sm)), res.get((qb, qm))
         if not s or not q:
