@@ -373,7 +373,8 @@ def cgroup2_here():
 def test_cgroups(ts):
     # Each running VM's keeper and monitor are in its own cgroup, with memory.max its RAM plus
     # the stated overhead (256 MiB, 48 MiB a disk; a sanitizer build 1024 MiB and half its RAM more) and
-    # pids.max 64 + vCPUs + 2 per NIC and 2 + 4 (its workers) per disk.
+    # pids.max 64 + vCPUs + 2 per NIC (a TAP NIC: 1 + its queue pairs, each a vhost-net worker) and
+    # 2 + 4 (its workers) per disk.
     ts.cgroups = {}
     if os.geteuid() != 0 or not cgroup2_here():
         raise Skip("no cgroup2 at /sys/fs/cgroup, or not root")

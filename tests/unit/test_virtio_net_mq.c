@@ -112,13 +112,21 @@ static void pairs_offered_and_chosen(void **state)
 	vfx_bring_up_queues(&f->v, F_MAC | F_MQ, 5);
 	assert_int_equal(vfx_rd(&f->v, NQUEUES, 2), 5);
 	assert_int_equal(vfx_rd(&f->v, 0x2000 + offsetof(struct virtio_net_config, max_virtqueue_pairs), 2), 2);
-	/* Until the driver says: pair 0 only, the TAP's second queue detached. */
+	/* Until the driver says: pair 0 only, the TAP's second queue detached, and receive buffers
+	 * given to pair 1 do not make the device read it (a detached queue polls as an error). */
 	assert_int_equal(f->net.active_pairs, 1);
 	assert_false(f->net.pairs[1].attached);
+	vfx_desc_q(&f->v, 2, 0, BUF + 0x2000, 2048, VRING_DESC_F_WRITE, 0);
+	vfx_offer_q(&f->v, 2, 0);
+	vfx_run_q(&f->v, 2);
+	assert_false(f->net.pairs[1].watching);
+	assert_int_equal(vfx_used_idx_q(&f->v, 2), 0);
 	uint16_t two = 2, three = 3, zero = 0;
 	assert_int_equal(command(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &two, 2), VIRTIO_NET_OK);
 	assert_int_equal(f->net.active_pairs, 2);
 	assert_true(f->net.pairs[1].attached);
+	vfx_run_q(&f->v, 2); /* now its buffers are waited for */
+	assert_true(f->net.pairs[1].watching);
 	/* More pairs than offered, none, a short or long command, another class: refused. */
 	assert_int_equal(command(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &three, 2), VIRTIO_NET_ERR);
 	assert_int_equal(command(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &zero, 2), VIRTIO_NET_ERR);
@@ -130,6 +138,7 @@ static void pairs_offered_and_chosen(void **state)
 	uint16_t one = 1;
 	assert_int_equal(command(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &one, 2), VIRTIO_NET_OK);
 	assert_false(f->net.pairs[1].attached);
+	assert_false(f->net.pairs[1].watching);
 	assert_int_equal(f->net.active_pairs, 1);
 }
 

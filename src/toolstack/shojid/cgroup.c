@@ -45,9 +45,22 @@ uint64_t cgroup_memory_max_mib(const struct vmdef *def)
 	return mib;
 }
 
+/* A NIC's threads: its I/O thread and one more (slirp's), or for a TAP a vhost-net worker a
+ * queue pair (counted in the cgroup's pids from Linux 6.4). */
+static unsigned nic_threads(const struct vmdef *def, const struct vmdef_nic *n)
+{
+	if (n->type != VMDEF_NIC_TAP)
+		return 2;
+	unsigned pairs = n->queues ? n->queues : def->cpus < SHOJI_MAX_NIC_QUEUES ? def->cpus : SHOJI_MAX_NIC_QUEUES;
+	return 1 + pairs;
+}
+
 unsigned cgroup_pids_max(const struct vmdef *def)
 {
-	return CGROUP_PIDS_BASE + def->cpus + (2 + SHOJI_DISK_WORKERS) * def->ndisks + 2 * def->nnics;
+	unsigned n = CGROUP_PIDS_BASE + def->cpus + (2 + SHOJI_DISK_WORKERS) * def->ndisks;
+	for (unsigned i = 0; i < def->nnics; i++)
+		n += nic_threads(def, &def->nics[i]);
+	return n;
 }
 
 static int write_file(int dir, const char *name, struct err *e, const char *fmt, ...)

@@ -13,6 +13,7 @@
 
 #define SECTOR                  512u
 #define BLK_QUEUE_SIZE          256
+#define BLK_MAX_QUEUES          8   /* request queues: one a vCPU up to this */
 #define BLK_SEG_MAX             254 /* data buffers a request may have: queue size minus header and status */
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
 #define BLK_MAX_IN_FLIGHT       64 /* requests taken from the queue and not yet completed */
@@ -312,7 +313,7 @@ static const struct virtio_device_ops blk_ops = {
 	.features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
 		VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) | VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) |
 		VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES),
-	.num_queues = VIRTIO_MAX_QUEUES, /* the most; virtio_blk_init offers as many as asked */
+	.num_queues = BLK_MAX_QUEUES, /* the most; virtio_blk_init offers as many as asked */
 	.queue_max_size = BLK_QUEUE_SIZE,
 	.config_size = CONFIG_SIZE,
 	.config_read = config_read,
@@ -346,7 +347,7 @@ int virtio_blk_init(struct virtio_blk *b, struct block_dev *disk, bool read_only
 	}
 	if (read_only)
 		b->vdev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	queues = queues < 1 ? 1 : queues > VIRTIO_MAX_QUEUES ? VIRTIO_MAX_QUEUES : queues;
+	queues = queues < 1 ? 1 : queues > BLK_MAX_QUEUES ? BLK_MAX_QUEUES : queues;
 	virtio_set_num_queues(&b->vdev, (uint16_t)queues);
 	if (queues > 1)
 		b->vdev.device_features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);

@@ -67,6 +67,12 @@ static int pair_fd(const struct virtio_net *n, const struct virtio_net_pair *p)
 	return i ? n->backend.queue_fd[i - 1] : n->backend.fd;
 }
 
+/* Whether vhost-net serves the data queues (then no frame passes through here). */
+static bool vhost_served(const struct virtio_net *n)
+{
+	return n->vhost_fd[0] >= 0;
+}
+
 /* The control queue, where the driver took it (virtio 1.x 5.1.2): after the pairs with MQ,
  * else queue 2; UINT_MAX without one. */
 static unsigned ctrl_queue(const struct virtio_net *n)
@@ -367,15 +373,17 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 		ctrl_run(n);
 		return;
 	}
-	if (q / 2 >= n->npairs)
-		return; /* the control queue's place, taken by a driver that did not ask for it */
+	/* Past the pairs: the control queue's place, taken by a driver that did not ask for it;
+	 * with vhost-net, a queue the kernel does not serve (a pair not started); receive queues
+	 * beyond the pairs the driver uses are never filled. */
+	if (q / 2 >= n->npairs || vhost_served(n) || (q % 2 == 0 && q / 2 >= n->active_pairs))
+		return;
 	struct virtio_net_pair *p = &n->pairs[q / 2];
 	if (q % 2) {
 		tx_run(n, p);
 		return;
 	}
-	if (q / 2 < n->active_pairs)
-		watch_backend(n, p, true); /* new receive buffers */
+	watch_backend(n, p, true); /* new receive buffers */
 	rx_fill(n, p);
 }
 
@@ -407,7 +415,7 @@ static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 			tx_run(n, p);
 		return;
 	}
-	if (!rx_ready(n, p)) {
+	if (!rx_ready(n, p) || token / 2 >= n->active_pairs) {
 		watch_backend(n, p, false);
 		return;
 	}
@@ -421,28 +429,33 @@ static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
  * reads (the same with vhost-net: its rings then see no frame). */
 static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd);
 
-static void pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
+/* -1 (said, rate-limited: the guest's command) when the TAP refused; the pair is as it was. */
+static int pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
 {
 	unsigned i = pair_index(n, p);
-	bool vhost = n->vhost_fd[0] >= 0;
 	if (use == p->attached)
-		return;
+		return 0;
 	/* vhost-net polls its backend and refuses one that polls as an error, as a detached queue
 	 * does: it lets go of the queue before the detach and takes it after the attach. */
-	if (vhost && !use && p->vhost_running && vhost_set_backend(n, i, -1) < 0)
-		log_warn("virtio-net: cannot stop vhost-net on queue pair %u: %s", i, strerror(errno));
+	if (vhost_served(n) && !use && p->vhost_running && vhost_set_backend(n, i, -1) < 0) {
+		log_guest(LOG_WARN, "virtio-net: cannot stop vhost-net on queue pair %u: %s", i, strerror(errno));
+		return -1;
+	}
 	if (net_tap_attach_queue(pair_fd(n, p), use) < 0) {
-		log_warn("virtio-net: TAP '%s': cannot %s queue %u: %s", n->config.ifname, use ? "attach" : "detach", i,
-			 strerror(errno));
-		return;
+		log_guest(LOG_WARN, "virtio-net: TAP '%s': cannot %s queue %u: %s", n->config.ifname,
+			  use ? "attach" : "detach", i, strerror(errno));
+		if (vhost_served(n) && !use && i < n->vhost_pairs)
+			vhost_set_backend(n, i, pair_fd(n, p)); /* as it was */
+		return -1;
 	}
 	p->attached = use;
-	if (vhost) {
-		if (use && vhost_set_backend(n, i, pair_fd(n, p)) < 0) {
-			log_warn("virtio-net: vhost-net refused the TAP of queue pair %u: %s", i, strerror(errno));
+	if (vhost_served(n)) {
+		if (use && i < n->vhost_pairs && vhost_set_backend(n, i, pair_fd(n, p)) < 0) {
+			log_guest(LOG_WARN, "virtio-net: vhost-net refused the TAP of queue pair %u: %s", i,
+				  strerror(errno));
 			virtio_set_needs_reset(&n->vdev);
 		}
-		return;
+		return 0;
 	}
 	if (!use) {
 		watch_backend(n, p, false); /* a detached queue polls as an error */
@@ -451,14 +464,21 @@ static void pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
 	} else if (rx_ready(n, p)) {
 		watch_backend(n, p, true);
 	}
+	return 0;
 }
 
-/* The driver uses pairs 0..active-1 (pair 0 always). */
-static void pairs_use(struct virtio_net *n, unsigned active)
+/* The driver uses pairs 0..active-1 (pair 0 always); -1, the pairs as they were, when the TAP
+ * refused one. */
+static int pairs_use(struct virtio_net *n, unsigned active)
 {
 	for (unsigned i = 1; i < n->npairs; i++)
-		pair_use(n, &n->pairs[i], i < active);
+		if (pair_use(n, &n->pairs[i], i < active) < 0) {
+			while (--i >= 1)
+				pair_use(n, &n->pairs[i], i < n->active_pairs);
+			return -1;
+		}
 	n->active_pairs = active;
+	return 0;
 }
 
 /* One command: its class and code, then its data, then one writable byte for the answer. */
@@ -477,12 +497,14 @@ static uint32_t ctrl_one(struct virtio_dev *vdev, const struct virtq_chain *chai
 	}
 	size_t got = iov_to_buf(chain->iov, chain->n_readable, 0, &c, sizeof(c));
 	bool mq = vdev->driver_features & VIRTIO_BIT(VIRTIO_NET_F_MQ);
+	unsigned most = vhost_served(n) ? n->vhost_pairs : n->npairs; /* with vhost-net: those started */
+	unsigned was = n->active_pairs;
 	if (mq && c.class == VIRTIO_NET_CTRL_MQ && c.cmd == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET && got == sizeof(c) &&
-	    chain->readable_bytes == sizeof(c) && c.pairs >= VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN && c.pairs <= n->npairs) {
-		if (c.pairs != n->active_pairs)
-			log_info("virtio-net: TAP '%s': the driver uses %u of its %u queue pairs", n->config.ifname,
-				 c.pairs, n->npairs);
-		pairs_use(n, c.pairs);
+	    chain->readable_bytes == sizeof(c) && c.pairs >= VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN && c.pairs <= most &&
+	    pairs_use(n, c.pairs) == 0) {
+		if (c.pairs != was)
+			log_guest(LOG_INFO, "virtio-net: TAP '%s': the driver uses %u of its %u queue pairs",
+				  n->config.ifname, c.pairs, n->npairs);
 		ack = VIRTIO_NET_OK;
 	}
 	return (uint32_t)iov_from_buf(virtq_chain_writable(chain), chain->n_writable, 0, &ack, 1);
@@ -522,18 +544,30 @@ static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd)
 	return 0;
 }
 
+/* The pairs the driver set up (all with MQ, else the first; both queues of each enabled) go to
+ * vhost-net: pair 0's kicks were the kernel's from the start, the others' are from now on (a
+ * driver without MQ may have its control queue at 2). The pairs the driver does not use yet
+ * get no TAP. */
 static void net_vhost_driver_ok(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
 	set_tap_offloads(n);
+	unsigned want = vdev->driver_features & VIRTIO_BIT(VIRTIO_NET_F_MQ) ? n->npairs : 1;
 	const char *what;
-	for (unsigned i = 0; i < n->npairs; i++) /* the pairs the driver does not use yet: no TAP */
+	for (unsigned i = 0; i < want && vdev->queues[RXQ(i)].enabled && vdev->queues[TXQ(i)].enabled; i++) {
+		if (i) {
+			virtio_queue_kicks_here(vdev, RXQ(i), false);
+			virtio_queue_kicks_here(vdev, TXQ(i), false);
+		}
+		n->vhost_pairs = i + 1;
 		if (vhost_start_rings(n->vhost_fd[i], vdev, n->vhost_features, RXQ(i), 2, &what) < 0 ||
 		    (what = "TAP", n->pairs[i].attached && vhost_set_backend(n, i, pair_fd(n, &n->pairs[i])) < 0)) {
-			log_warn("virtio-net: vhost-net refused the %s of queue pair %u: %s", what, i, strerror(errno));
+			log_guest(LOG_WARN, "virtio-net: vhost-net refused the %s of queue pair %u: %s", what, i,
+				  strerror(errno));
 			virtio_set_needs_reset(vdev);
 			return;
 		}
+	}
 }
 
 static void net_vhost_reset(struct virtio_dev *vdev)
@@ -542,13 +576,20 @@ static void net_vhost_reset(struct virtio_dev *vdev)
 	for (unsigned i = 0; i < n->npairs; i++)
 		if (n->pairs[i].vhost_running && vhost_set_backend(n, i, -1) < 0)
 			log_warn("virtio-net: cannot stop vhost-net on queue pair %u: %s", i, strerror(errno));
+	for (unsigned i = 1; i < n->vhost_pairs; i++) { /* their queues are the device's again */
+		virtio_queue_kicks_here(vdev, RXQ(i), true);
+		virtio_queue_kicks_here(vdev, TXQ(i), true);
+	}
+	n->vhost_pairs = 0;
 }
 
 static void net_driver_ok(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	pairs_use(n, 1); /* until the driver says how many (VIRTIO_NET_CTRL_MQ) */
-	if (n->vhost_fd[0] >= 0) {
+	if (pairs_use(n, 1) < 0) /* until the driver says how many (VIRTIO_NET_CTRL_MQ) */
+		log_warn("virtio-net: TAP '%s': its further queues stay attached: frames may go unread",
+			 n->config.ifname);
+	if (vhost_served(n)) {
 		net_vhost_driver_ok(vdev);
 		return;
 	}
@@ -560,11 +601,11 @@ static void net_driver_ok(struct virtio_dev *vdev)
 static void net_reset(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = net_of(vdev);
-	if (n->vhost_fd[0] >= 0)
+	if (vhost_served(n))
 		net_vhost_reset(vdev);
 	for (unsigned i = 0; i < n->npairs; i++) {
 		struct virtio_net_pair *p = &n->pairs[i];
-		if (n->vhost_fd[0] < 0)
+		if (!vhost_served(n))
 			watch_backend(n, p, false);
 		tx_stop_waiting(n, p);
 		p->frame_pending = false;
@@ -601,9 +642,10 @@ static int vhost_wanted(struct virtio_net *n, const struct net_config *c, struct
 		return 1;
 	}
 	int err = errno;
-	while (i)
+	while (i) {
 		close(n->vhost_fd[--i]);
-	n->vhost_fd[0] = -1;
+		n->vhost_fd[i] = -1;
+	}
 	if (c->vhost == VHOST_ON)
 		return err_errno(e, err,
 				 "--net tap=%s,vhost=on: cannot use /dev/vhost-net (load the vhost_net module: "
@@ -656,8 +698,8 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, unsigned c
 	if (c->kind == NET_PASST && net_stream_init(&n->stream, VIRTIO_NET_FRAME_MAX - HDR_LEN, e) < 0)
 		return -1;
 	/* vhost: the kernel's rings know MRG_RXBUF too; no frame passes through here */
-	if (vhost)
-		vhost_attach(&n->vdev, 2 * n->npairs, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+	if (vhost) /* pair 0's queues; the others' at DRIVER_OK, as the driver set them up */
+		vhost_attach(&n->vdev, 2, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	else if (pairs_init(n, e) < 0)
 		return -1;
 	if (n->backend.vnet_hdr_len)

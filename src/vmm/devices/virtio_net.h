@@ -54,6 +54,7 @@ struct virtio_net {
 	/* vhost-net serves the rings, a descriptor a pair (a TAP NIC where the host has it); -1:
 	 * this device */
 	int vhost_fd[NET_MAX_PAIRS];
+	unsigned vhost_pairs; /* the pairs vhost-net serves since DRIVER_OK: those the driver set up */
 	uint64_t vhost_features;
 	bool link_up;             /* what the guest sees (VIRTIO_NET_S_LINK_UP): always, but for a link NIC */
 	struct net_stream stream; /* passt: what is held between frames on its stream socket */

@@ -354,10 +354,18 @@ static int io_fds_init(struct virtio_dev *vdev, struct err *e)
 	return 0;
 }
 
+void virtio_queue_kicks_here(struct virtio_dev *vdev, unsigned q, bool here)
+{
+	if (q >= vdev->ops->num_queues)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = q};
+	epoll_ctl(vdev->epoll_fd, here ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, vdev->queues[q].kick_fd, here ? &ev : NULL);
+}
+
 void virtio_set_kernel_queues(struct virtio_dev *vdev, unsigned n)
 {
-	for (unsigned q = 0; q < n && q < vdev->ops->num_queues; q++)
-		epoll_ctl(vdev->epoll_fd, EPOLL_CTL_DEL, vdev->queues[q].kick_fd, NULL);
+	for (unsigned q = 0; q < n; q++)
+		virtio_queue_kicks_here(vdev, q, false);
 }
 
 int virtio_dev_init(struct virtio_dev *vdev, const struct virtio_device_ops *ops, void *device, struct machine *m,
