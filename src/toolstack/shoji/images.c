@@ -250,8 +250,8 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
 		return r;
 	}
 	if (create && cli_str(rep, "paused_ms", NULL))
-		printf("snapshot '%s' of running VM '%s' taken (its disk held %s ms)\n", cli_str(rep, "snapshot", "?"),
-		       argv[2], cli_str(rep, "paused_ms", "?"));
+		printf("snapshot '%s' of running VM '%s' taken (disk requests held %s ms)\n",
+		       cli_str(rep, "snapshot", "?"), argv[2], cli_str(rep, "paused_ms", "?"));
 	else if (create)
 		printf("snapshot '%s' of '%s' taken\n", cli_str(rep, "snapshot", "?"), argv[2]);
 	else if (revert)

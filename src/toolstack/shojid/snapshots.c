@@ -344,8 +344,9 @@ static struct json_object *live_create(struct daemon *d, struct vm_entry *vm, co
 	struct json_object *reply = NULL;
 	for (unsigned i = 0; i < def->ndisks; i++)
 		ncovered += snap_covered(&def->disks[i]);
-	/* The monitor pauses the guest for each disk's switch; several disks switch at one guest
-	 * instant only when the whole VM is paused around them. */
+	/* The monitor holds each disk's requests for its switch while the vCPUs run on; several
+	 * disks switch at one guest instant only when the whole VM is paused around them (the
+	 * reply's paused_ms is then the sum of the disks' holds, not this pause). */
 	if (vm->state == VM_RUNNING && ncovered > 1) {
 		if (vm_pause(d, vm, true, code, e) < 0)
 			return NULL;
