@@ -334,6 +334,15 @@ static void *io_thread(void *arg)
 
 /* --- set-up --------------------------------------------------------------------------------- */
 
+int virtio_queue_kicks_here(struct virtio_dev *vdev, unsigned q, bool here)
+{
+	if (q >= vdev->ops->num_queues)
+		return errno = EINVAL, -1;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = q};
+	return epoll_ctl(vdev->epoll_fd, here ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, vdev->queues[q].kick_fd,
+			 here ? &ev : NULL);
+}
+
 /* The I/O thread's epoll with its stop eventfd, and each queue's kick eventfd in it. */
 static int io_fds_init(struct virtio_dev *vdev, struct err *e)
 {
@@ -346,20 +355,10 @@ static int io_fds_init(struct virtio_dev *vdev, struct err *e)
 	epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->stop_fd, &ev);
 	for (unsigned q = 0; q < ops->num_queues; q++) {
 		vdev->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = q};
-		if (vdev->queues[q].kick_fd < 0 ||
-		    epoll_ctl(vdev->epoll_fd, EPOLL_CTL_ADD, vdev->queues[q].kick_fd, &ev) < 0)
+		if (vdev->queues[q].kick_fd < 0 || virtio_queue_kicks_here(vdev, q, true) < 0)
 			return err_errno(e, errno, "%s: cannot set up queue %u's notification", ops->name, q);
 	}
 	return 0;
-}
-
-void virtio_queue_kicks_here(struct virtio_dev *vdev, unsigned q, bool here)
-{
-	if (q >= vdev->ops->num_queues)
-		return;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = q};
-	epoll_ctl(vdev->epoll_fd, here ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, vdev->queues[q].kick_fd, here ? &ev : NULL);
 }
 
 void virtio_set_kernel_queues(struct virtio_dev *vdev, unsigned n)

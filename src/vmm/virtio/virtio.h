@@ -111,8 +111,9 @@ void virtio_set_num_queues(struct virtio_dev *vdev, uint16_t n);
  * stays the device's). After virtio_dev_init, before virtio_dev_start. */
 void virtio_set_kernel_queues(struct virtio_dev *vdev, unsigned n);
 /* Whether the I/O thread watches queue q's kicks (the device serves it) or not (the kernel
- * does): for a device whose queues change hands as the driver sets it up. Any thread. */
-void virtio_queue_kicks_here(struct virtio_dev *vdev, unsigned q, bool here);
+ * does): for a device whose queues change hands as the driver sets it up. Any thread; -1 with
+ * errno where epoll refused. */
+int virtio_queue_kicks_here(struct virtio_dev *vdev, unsigned q, bool here);
 /* Runs ops->start, then starts the I/O thread; once bound to a transport. */
 int virtio_dev_start(struct virtio_dev *vdev, struct err *e);
 /* Stops the I/O thread and closes the core's descriptors; before the transport is destroyed.
