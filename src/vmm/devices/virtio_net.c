@@ -424,12 +424,23 @@ static void net_fd_ready(struct virtio_dev *vdev, unsigned token)
 
 /* ---- the control queue: how many pairs the driver uses (VIRTIO_NET_CTRL_MQ) ---- */
 
+/* Pair i's two rings' vhost-net backend: its TAP queue, or none (-1: the kernel stops serving
+ * them); here because the control queue moves pairs in and out of use. */
+static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd)
+{
+	for (unsigned ring = 0; ring < 2; ring++) {
+		struct vhost_vring_file f = {.index = ring, .fd = fd};
+		if (ioctl(n->vhost_fd[i], VHOST_NET_SET_BACKEND, &f) < 0)
+			return -1;
+	}
+	n->pairs[i].vhost_running = fd >= 0;
+	return 0;
+}
+
 /* Whether the kernel steers frames to pair p's TAP queue, and the pair's descriptor is read:
  * the queues of pairs the driver does not use are detached, so that no flow goes where nobody
- * reads (the same with vhost-net: its rings then see no frame). */
-static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd);
-
-/* -1 (said, rate-limited: the guest's command) when the TAP refused; the pair is as it was. */
+ * reads (the same with vhost-net: its rings then see no frame). -1 (said, rate-limited: the
+ * guest's command) when the TAP refused; the pair is as it was. */
 static int pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
 {
 	unsigned i = pair_index(n, p);
@@ -531,18 +542,6 @@ static void set_tap_offloads(struct virtio_net *n)
 }
 
 /* ---- vhost-net: the host kernel serves the rings between the guest and the TAP ---- */
-
-/* Pair i's two rings' backend: its TAP queue, or none (-1: the kernel stops serving them). */
-static int vhost_set_backend(struct virtio_net *n, unsigned i, int fd)
-{
-	for (unsigned ring = 0; ring < 2; ring++) {
-		struct vhost_vring_file f = {.index = ring, .fd = fd};
-		if (ioctl(n->vhost_fd[i], VHOST_NET_SET_BACKEND, &f) < 0)
-			return -1;
-	}
-	n->pairs[i].vhost_running = fd >= 0;
-	return 0;
-}
 
 /* The pairs the driver set up (all with MQ, else the first; both queues of each enabled) go to
  * vhost-net: pair 0's kicks were the kernel's from the start, the others' are from now on (a

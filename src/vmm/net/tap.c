@@ -87,11 +87,8 @@ int net_tap_open(struct net_backend *b, const struct net_config *c, struct err *
 	for (unsigned i = 1; i < b->pairs; i++) {
 		if ((b->queue_fd[i - 1] = tap_queue(c->ifname, true)) < 0) {
 			int err = errno;
-			for (unsigned j = 1; j < i; j++)
-				close(b->queue_fd[j - 1]);
-			close(b->fd);
-			b->fd = -1;
-			b->pairs = 1;
+			b->pairs = i; /* the queues opened so far */
+			net_backend_close(b);
 			struct err why;
 			tap_error(c->ifname, err, &why);
 			return err_set(e, "%s (queue %u of %u)", why.msg, i, c->queues);
