@@ -117,35 +117,48 @@ def in_parallel(fn, args):
     return out
 
 
-def read_stream(addr, nbytes):
-    s = connect(addr)
+def receive(s, nbytes):
+    """Reads up to nbytes from s (until its end); how many came."""
     got = 0
     while got < nbytes:
         chunk = s.recv(min(1 << 20, nbytes - got))
         if not chunk:
             break
         got += len(chunk)
-    s.close()
-    if got < nbytes:
-        raise RuntimeError(f"guest->host {addr}: connection closed after {got} bytes")
+    return got
 
 
-def send_stream(addr, nbytes):
-    s = connect(addr)
+def send_zeros(s, nbytes):
     block = bytes(1 << 20)
     sent = 0
     while sent < nbytes:
         s.sendall(block[:min(len(block), nbytes - sent)])
         sent += min(len(block), nbytes - sent)
-    s.close()
+
+
+def measured(g, nbytes, e0, t0):
+    """(MiB/s, exits per MiB, {kind: per MiB}) of nbytes moved since (e0, t0)."""
+    t1, e1 = time.monotonic(), stats(g.p.pid)
+    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+
+
+def read_stream(addr, nbytes):
+    with connect(addr) as s:
+        got = receive(s, nbytes)
+    if got < nbytes:
+        raise RuntimeError(f"guest->host {addr}: connection closed after {got} bytes")
+
+
+def send_stream(addr, nbytes):
+    with connect(addr) as s:
+        send_zeros(s, nbytes)
 
 
 def jobs_guest_to_host(g, addrs, nbytes):
     """len(addrs) streams at once, nbytes in all; (MiB/s, exits, kinds) as guest_to_host."""
     e0, t0 = stats(g.p.pid), time.monotonic()
     in_parallel(read_stream, [(a, nbytes // len(addrs)) for a in addrs])
-    t1, e1 = time.monotonic(), stats(g.p.pid)
-    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+    return measured(g, nbytes, e0, t0)
 
 
 def jobs_host_to_guest(g, addrs, nbytes):
@@ -156,8 +169,7 @@ def jobs_host_to_guest(g, addrs, nbytes):
         m = g.wait_for(rb"netbench job received (\d+)\r?\n", 300)
         if int(m[1]) != each:
             raise RuntimeError(f"host->guest: a stream counted {m[1].decode()} of {each} bytes")
-    t1, e1 = time.monotonic(), stats(g.p.pid)
-    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+    return measured(g, nbytes, e0, t0)
 
 
 def tap_add(name, addr, flags=()):
@@ -175,38 +187,29 @@ def guest_to_host(g, addr, nbytes):
     for _ in range(100):
         s = connect(addr)
         e0, t0 = stats(g.p.pid), time.monotonic()
-        got = 0
-        while got < nbytes:
-            chunk = s.recv(min(1 << 20, nbytes - got))
-            if not chunk:
-                break
-            got += len(chunk)
+        got = receive(s, nbytes)
         if got:
             break
         s.close()
         time.sleep(0.3)
     if got < nbytes:
         raise RuntimeError(f"guest->host: connection closed after {got} bytes")
-    t1, e1 = time.monotonic(), stats(g.p.pid)
+    result = measured(g, nbytes, e0, t0)
     s.close()
-    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+    return result
 
 
 def host_to_guest(g, addr, nbytes):
     s = connect(addr)
-    block = bytes(1 << 20)
     e0, t0 = stats(g.p.pid), time.monotonic()
-    sent = 0
-    while sent < nbytes:
-        s.sendall(block[:min(len(block), nbytes - sent)])
-        sent += min(len(block), nbytes - sent)
+    send_zeros(s, nbytes)
     s.close()
     m = g.wait_for(rb"netbench received (\d+)\r?\n", 300)
-    t1, e1 = time.monotonic(), stats(g.p.pid)
+    result = measured(g, nbytes, e0, t0)
     if int(m[1]) != nbytes:
         raise RuntimeError(f"host->guest: the guest counted {m[1].decode()} of {nbytes} bytes; "
                            f"console: {g.out[-600:]!r}")
-    return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
+    return result
 
 
 def run_once(cmd, addrs, mib, tag, uplink=None):
