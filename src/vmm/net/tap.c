@@ -27,7 +27,7 @@ static int tap_queue(const char *ifname, bool multi)
 		return -1;
 	struct ifreq ifr = {0};
 	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (multi ? IFF_MULTI_QUEUE : 0));
-	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+	memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
 	int hdr = VNET_HDR_LEN;
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
 		int err = errno;
