@@ -55,13 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		features |= VIRTIO_BIT(VIRTIO_RING_F_INDIRECT_DESC);
 	data++;
 	size--;
-	uint8_t *window = guest_mem_ptr(&fx.mem, VFX_DESC, WINDOW);
-	memset(window, 0, WINDOW);
-	memcpy(window, data, size < WINDOW ? size : WINDOW);
-	vfx_wr(&fx, 0x14, 0, 1); /* reset */
-	memset(fx.avail_idx_q, 0, sizeof(fx.avail_idx_q));
-	/* The used ring starts clean so that the device's own index is where the fuzzer put it. */
-	vfx_bring_up(&fx, features);
+	vfx_restart(&fx, data, size, WINDOW, features, 1);
 	vfx_run(&fx);
 	virtio_blk_settle(&blk); /* the requests in flight complete */
 	return 0;

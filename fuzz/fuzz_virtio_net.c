@@ -57,12 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t frame_len = 1 + (((size_t)data[1] << 8 | data[2]) % 9000);
 	data += 3;
 	size -= 3;
-	uint8_t *window = guest_mem_ptr(&fx.mem, VFX_DESC, WINDOW);
-	memset(window, 0, WINDOW);
-	memcpy(window, data, size < WINDOW ? size : WINDOW);
-	vfx_wr(&fx, 0x14, 0, 1); /* reset */
-	memset(fx.avail_idx_q, 0, sizeof(fx.avail_idx_q));
-	vfx_bring_up_queues(&fx, features, 2);
+	vfx_restart(&fx, data, size, WINDOW, features, 2);
 	static uint8_t frame[9000];
 	memset(frame, 0xa5, frame_len);
 	if (send(peer, frame, frame_len, MSG_DONTWAIT) < 0)

@@ -78,6 +78,16 @@ void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues)
 	vfx_wr(f, 0x14, 1 | 2 | 8 | 4, 1);
 }
 
+void vfx_restart(struct vfx *f, const uint8_t *data, size_t size, size_t window, uint64_t features, unsigned nqueues)
+{
+	uint8_t *w = guest_mem_ptr(&f->mem, VFX_DESC, window);
+	memset(w, 0, window);
+	memcpy(w, data, size < window ? size : window);
+	vfx_wr(f, 0x14, 0, 1); /* reset */
+	memset(f->avail_idx_q, 0, sizeof(f->avail_idx_q));
+	vfx_bring_up_queues(f, features, nqueues);
+}
+
 void vfx_bring_up(struct vfx *f, uint64_t features)
 {
 	vfx_bring_up_queues(f, features, 1);

@@ -37,6 +37,10 @@ void vfx_cfg_wr(struct vfx *f, uint32_t off, uint32_t v, uint32_t len);
 void vfx_bring_up(struct vfx *f, uint64_t features);
 /* The same with queues 0..nqueues-1, queue q's rings VFX_QUEUE_STRIDE * q above queue 0's. */
 void vfx_bring_up_queues(struct vfx *f, uint64_t features, unsigned nqueues);
+/* For the fuzz targets: resets the device, fills `window` bytes of guest RAM from VFX_DESC with
+ * data (zeros past its end) and brings queues 0..nqueues-1 up again, the fixture's avail indexes
+ * back at 0 so that the rings are where the data put them. */
+void vfx_restart(struct vfx *f, const uint8_t *data, size_t size, size_t window, uint64_t features, unsigned nqueues);
 /* The queue-0 helpers below, for queue q. */
 void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
 void vfx_offer_q(struct vfx *f, unsigned q, uint16_t head);
