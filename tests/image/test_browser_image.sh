@@ -13,24 +13,12 @@
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
-mirror=${SHOJI_IMAGE_MIRROR:-http://deb.debian.org/debian}
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-for v in SHOJI_BINDIR SHOJI_VMM SHOJI_GUEST_DIR SHOJI_SCRATCH; do
-	[ -n "${!v:-}" ] || fail "$v is not set (run this through meson test)"
-done
-command -v mcopy >/dev/null || skip "mcopy not found (apt-get install mtools) to take the kernel out of the image"
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/shoji-browser-test.XXXXXX")
-dir=$SHOJI_SCRATCH/browser-image
-trap 'rm -rf "$scratch" "$dir"' EXIT
-trap 'exit 1' INT TERM HUP
-
 # shellcheck source=tests/image/image_lib.sh
 . "$src/tests/image/image_lib.sh"
+image_test_begin browser-image
 image_or_build browser "${SHOJI_TEST_BROWSER_IMAGE:-}" SHOJI_TEST_BROWSER_IMAGE
 
 # The image and its boot files where the harness machine sees them (its /tmp is its own).
-rm -rf "$dir" && mkdir -p "$dir"
 cp --sparse=always "$image" "$dir/browser.qcow2" && cp "$image.manifest" "$dir/browser.qcow2.manifest" ||
 	fail "cannot copy the image to $dir"
 boot=$("$src/tests/image/boot_files.py" "$SHOJI_BINDIR/shoji-img" "$dir/browser.qcow2" "$dir/boot") ||

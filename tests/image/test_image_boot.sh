@@ -24,15 +24,14 @@
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/image/image_lib.sh
+. "$src/tests/image/image_lib.sh"
 code=/usr/share/OVMF/OVMF_CODE_4M.fd
 vars=/usr/share/OVMF/OVMF_VARS_4M.fd
 machines=${SHOJI_IMAGE_MACHINES:-pc q35 shoji}
 limit=${SHOJI_IMAGE_BOOT_TIMEOUT:-600}
-mirror=${SHOJI_IMAGE_MIRROR:-http://deb.debian.org/debian}
 
 PATH=$PATH:/usr/sbin:/sbin # mkfs.*, sfdisk
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 [ -r "$code" ] && [ -r "$vars" ] || skip "$code or $vars not found (apt-get install ovmf)"
@@ -53,8 +52,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# shellcheck source=tests/image/image_lib.sh
-. "$src/tests/image/image_lib.sh"
 image_or_build debian-base "${SHOJI_TEST_IMAGE:-}" SHOJI_TEST_IMAGE
 
 accel=tcg

@@ -12,17 +12,14 @@ Direct kernel boot (the image's kernel, initrd and command line from tests/image
 OVMF under the harness's emulation hangs now and then (tests/integration/meson.build).
 
     test_browser_image.py --bindir B --vmm VMM --guest-dir G --browser BOOT.json"""
-import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
 import seatlib
-from test_images import host_address, leftovers, serve
+from test_images import leftovers, nat_address, serve
 from test_seat import SEAT_GROUP, SEAT_UID, Seat, seat_as_user
-from test_toolstack import Toolstack, failed_status, wait_until
+from test_toolstack import Toolstack, failed_status, image_suite_args, run_single, wait_until
 
 PAGE_RGB = 0x7B1FA2
 PAGE = (b"<!DOCTYPE html><html><head><title>shoji test page</title></head>"
@@ -71,26 +68,8 @@ def test_browser_image(ts, seat, boot, addr):
         srv.wait()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bindir", required=True)
-    ap.add_argument("--vmm", required=True)
-    ap.add_argument("--guest-dir", required=True)
-    ap.add_argument("--browser", required=True, help="boot.json of tests/image/boot_files.py")
-    a = ap.parse_args()
-    a.bindir, a.vmm, a.guest_dir = map(os.path.abspath, (a.bindir, a.vmm, a.guest_dir))
-    with open(a.browser) as f:
-        boot = json.load(f)
-    if seatlib.missing_tools():
-        print(f"SKIP: {' and '.join(seatlib.missing_tools())} missing (scripts/install-deps)")
-        return 77
-    addr, added = host_address(), None
-    if not addr and os.geteuid() == 0:  # the harness machine: an address of its own for the NAT to reach
-        added = addr = "192.0.2.10"
-        subprocess.run(["ip", "addr", "add", addr + "/32", "dev", "lo"], check=True)
-    if not addr:
-        print("SKIP: this machine has no address but loopback for the guest's NAT to reach")
-        return 77
+def run(a, boot, addr):
+    """The test under shojid and a seat; the suite's exit status."""
     x = seatlib.Xvfb()
     ts, seat, failed, passed = None, None, 0, 0
     try:
@@ -99,17 +78,7 @@ def main():
             ts.daemon_args += ["--group", SEAT_GROUP, "--seat-user", str(SEAT_UID)]
         ts.start_daemon()
         seat = Seat(ts, x)
-        t0 = time.monotonic()
-        try:
-            test_browser_image(ts, seat, boot, addr)
-            passed = 1
-            print(f"ok - test_browser_image ({time.monotonic() - t0:.1f}s)", flush=True)
-        except Exception as e:  # noqa: BLE001
-            failed = 1
-            print(f"not ok - test_browser_image: {e}", flush=True)
-            for f in ("seat.log", "shojid.log"):
-                with open(os.path.join(ts.dir, f), "rb") as fh:
-                    print(f"--- {f} (end) ---\n" + fh.read().decode(errors="replace")[-3000:])
+        passed, failed = run_single(ts, test_browser_image, seat, boot, addr, logs=("seat.log", "shojid.log"))
     finally:
         status = failed_status(ts, failed, passed) if ts else 1
         if seat:
@@ -117,10 +86,21 @@ def main():
         if ts:
             ts.cleanup()
         x.stop()
-        if added:
-            subprocess.run(["ip", "addr", "del", added + "/32", "dev", "lo"], capture_output=True)
     print(f"{passed} passed, {failed} failed")
     return status
+
+
+def main():
+    a, boots = image_suite_args("browser")
+    boot = boots["browser"]
+    if seatlib.missing_tools():
+        print(f"SKIP: {' and '.join(seatlib.missing_tools())} missing (scripts/install-deps)")
+        return 77
+    with nat_address() as addr:
+        if not addr:
+            print("SKIP: this machine has no address but loopback for the guest's NAT to reach")
+            return 77
+        return run(a, boot, addr)
 
 
 if __name__ == "__main__":

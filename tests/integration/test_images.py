@@ -9,6 +9,7 @@ and by a new daemon after both died. Runs against tests/integration/fake_vmm.py 
 disk-snapshot but writes nothing) or, in the KVM harness, against the real monitor (jailed, as
 root), whose guest writes the template VM's disks."""
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -399,6 +400,22 @@ def host_address():
     return None
 
 
+@contextlib.contextmanager
+def nat_address():
+    """An address of this machine that a VM's NAT reaches (never its loopback, which the NAT
+    keeps out): its first, else (the harness machine, as root) 192.0.2.10 added on lo for the
+    while; None where it has neither."""
+    addr, added = host_address(), None
+    if not addr and os.geteuid() == 0:
+        if subprocess.run(["ip", "addr", "add", "192.0.2.10/32", "dev", "lo"], capture_output=True).returncode == 0:
+            added = addr = "192.0.2.10"
+    try:
+        yield addr
+    finally:
+        if added:
+            subprocess.run(["ip", "addr", "del", added + "/32", "dev", "lo"], capture_output=True)
+
+
 def serve(root, page):
     """An HTTP server on every address of this machine for root/page.html (page's bytes):
     (the process, its port)."""
@@ -409,25 +426,9 @@ def serve(root, page):
     return srv, int(srv.stdout.readline().split(" port ")[1].split()[0])
 
 
-def test_browse(ts):
-    # shoji browse: a disposable VM on the template, label green, a display, NAT only (no host
-    # loopback), the URL as the guest parameter url. With the real monitor the test guest's
-    # nettest action stands in for the browser image's kiosk (a full browser is the image
-    # test's): the page comes from a server on this machine's own address, through the NAT,
-    # and the same server through the host's loopback (10.0.2.2) stays out of reach.
-    if not ts.has_volatile:
-        raise Skip("the monitor has no volatile= disks")
-    ts.status(2, "browse", "a", "b", words=["one URL at most"])
-    ts.status(2, "browse", "http://x/a b", words=["without space"])
-    ts.status(3, "browse", "--template", "nosuch", "--kernel", ts.kernel, words=["no template 'nosuch'"])
-    addr = host_address() if ts.real else "192.0.2.1"
-    added = None
-    if not addr and os.geteuid() == 0:  # the harness machine: an address of its own for the NAT to reach
-        added = addr = "192.0.2.10"
-        if subprocess.run(["ip", "addr", "add", addr + "/32", "dev", "lo"], capture_output=True).returncode:
-            raise Skip("this machine has no address but loopback, and none could be added")
-    if not addr:
-        raise Skip("this machine has no address but loopback for the guest's NAT to reach")
+def browse_two(ts, addr):
+    """Two shoji browse VMs, on a page at addr and at 10.0.2.2 (the host's loopback), each
+    fetching what its NAT lets it (test_browse)."""
     page = b"<html><body>shoji-browse-page</body></html>\n"
     root = os.path.join(ts.dir, "www")
     os.makedirs(root, exist_ok=True)
@@ -469,8 +470,26 @@ def test_browse(ts):
     finally:
         srv.kill()
         srv.wait()
-        if added:
-            subprocess.run(["ip", "addr", "del", added + "/32", "dev", "lo"], capture_output=True)
+
+
+def test_browse(ts):
+    # shoji browse: a disposable VM on the template, label green, a display, NAT only (no host
+    # loopback), the URL as the guest parameter url. With the real monitor the test guest's
+    # nettest action stands in for the browser image's kiosk (a full browser is the image
+    # test's): the page comes from a server on this machine's own address, through the NAT,
+    # and the same server through the host's loopback (10.0.2.2) stays out of reach.
+    if not ts.has_volatile:
+        raise Skip("the monitor has no volatile= disks")
+    ts.status(2, "browse", "a", "b", words=["one URL at most"])
+    ts.status(2, "browse", "http://x/a b", words=["without space"])
+    ts.status(3, "browse", "--template", "nosuch", "--kernel", ts.kernel, words=["no template 'nosuch'"])
+    if not ts.real:  # the stand-in monitor fetches nothing
+        browse_two(ts, "192.0.2.1")
+    else:
+        with nat_address() as addr:
+            if not addr:
+                raise Skip("this machine has no address but loopback for the guest's NAT to reach")
+            browse_two(ts, addr)
     assert not disposables(ts)
 
 

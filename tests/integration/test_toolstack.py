@@ -1850,6 +1850,38 @@ def main():
 CRASH_LINE = re.compile(r"shojid: (\S+) crashed: exit status (\d+) \(.*?\): (.*)")
 
 
+def image_suite_args(*boots):
+    """The arguments of a suite with built images (tests/image): --bindir, --vmm, --guest-dir,
+    and --NAME BOOT.json for each of boots (tests/image/boot_files.py's); (args with absolute
+    paths, {NAME: the boot files})."""
+    ap = argparse.ArgumentParser()
+    for opt in ["--bindir", "--vmm", "--guest-dir"] + [f"--{b}" for b in boots]:
+        ap.add_argument(opt, required=True)
+    a = ap.parse_args()
+    a.bindir, a.vmm, a.guest_dir = map(os.path.abspath, (a.bindir, a.vmm, a.guest_dir))
+    files = {}
+    for b in boots:
+        with open(getattr(a, b)) as f:
+            files[b] = json.load(f)
+    return a, files
+
+
+def run_single(ts, test, *args, logs=("shojid.log",)):
+    """Runs one test (test(ts, *args)) as the image suites do: "ok" or "not ok" with the ends of
+    logs (files in ts.dir) on stdout; (passed, failed)."""
+    t0 = time.monotonic()
+    try:
+        test(ts, *args)
+        print(f"ok - {test.__name__} ({time.monotonic() - t0:.1f}s)", flush=True)
+        return 1, 0
+    except Exception as e:  # noqa: BLE001 - every failure is reported the same way
+        print(f"not ok - {test.__name__}: {e}", flush=True)
+        for f in logs:
+            with open(os.path.join(ts.dir, f), "rb") as fh:
+                print(f"--- {f} (end) ---\n" + fh.read().decode(errors="replace")[-3000:])
+        return 0, 1
+
+
 def failed_status(ts, failed, passed):
     """The suite's exit status (vmmtest.failed_status), from what shojid's log says crashed."""
     fault = None
