@@ -375,9 +375,8 @@ def test_no_seccomp_survives_hook(env):
 
 
 TESTS = [test_control_protocol_and_hostile_clients, test_shutdown_powers_off_cleanly,
-         test_shutdown_while_paused, test_serial_socket_and_log, test_jail, test_jail_reboot,
-         test_no_seccomp_survives_hook]
+         test_shutdown_while_paused, test_serial_socket_and_log, test_jail, test_no_seccomp_survives_hook]
 
 if __name__ == "__main__":
     import test_agent  # the guest agent's tests share this file's harness boot
-    sys.exit(vmmtest.main(TESTS + test_agent.TESTS, sys.argv[1:]))
+    sys.exit(vmmtest.main(TESTS + test_agent.TESTS, sys.argv[1:], slow=[test_jail_reboot]))

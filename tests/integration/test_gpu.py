@@ -278,8 +278,7 @@ def test_frame_latency_and_exits(env):
     assert sent >= 1 and received == sent, f"sent {sent}, received {received}"
 
 
-TESTS = [test_display_pattern_keys_and_seat_takeover, test_display_demo_shows_name, test_jailed_display,
-         test_frame_latency_and_exits]
+TESTS = [test_display_pattern_keys_and_seat_takeover, test_display_demo_shows_name, test_jailed_display]
 
 if __name__ == "__main__":
-    sys.exit(vmmtest.main(TESTS, sys.argv[1:]))
+    sys.exit(vmmtest.main(TESTS, sys.argv[1:], slow=[test_frame_latency_and_exits]))

@@ -106,8 +106,9 @@ def test_killed_while_writing(env):
         shutil.rmtree(d)
 
 
+TESTS = [test_guest_writes_qcow2_overlay, test_qcow2_without_format_refused, test_killed_while_writing]
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     IMG = vmmtest.take_img(args)
-    sys.exit(vmmtest.main([test_guest_writes_qcow2_overlay, test_qcow2_without_format_refused,
-                           test_killed_while_writing], args))
+    sys.exit(vmmtest.main(TESTS, args))

@@ -113,10 +113,10 @@ def test_bad_options(env):
     expect_error(env.run([]), "--kernel")
 
 
+TESTS = [test_synthetic_poweroff, test_triple_fault, test_unknown_ports_are_ignored_and_rate_limited,
+         test_missing_kernel, test_not_a_bzimage, test_elf_kernel,
+         test_truncated_kernel, test_initrd_does_not_fit, test_memory_too_small,
+         test_memory_more_than_host, test_too_many_cpus, test_no_kvm_device, test_bad_options]
+
 if __name__ == "__main__":
-    sys.exit(vmmtest.main([
-        test_synthetic_poweroff, test_triple_fault, test_unknown_ports_are_ignored_and_rate_limited,
-        test_missing_kernel, test_not_a_bzimage, test_elf_kernel,
-        test_truncated_kernel, test_initrd_does_not_fit, test_memory_too_small,
-        test_memory_more_than_host, test_too_many_cpus, test_no_kvm_device, test_bad_options,
-    ], sys.argv[1:]))
+    sys.exit(vmmtest.main(TESTS, sys.argv[1:]))

@@ -187,13 +187,17 @@ def qemu_raw(path):
     return data
 
 
-def main(tests, argv):
+def main(tests, argv, slow=()):
+    """Runs tests, or with --slow the slowest cases (slow: minutes in the harness, run by
+    scripts/test --slow and before an issue they touch is called done) instead."""
     import argparse
     ap = argparse.ArgumentParser()
     ap.add_argument("--vmm", required=True)
     ap.add_argument("--guest-dir", required=True)
     ap.add_argument("-k", "--only", help="run the tests whose name contains this")
+    ap.add_argument("--slow", action="store_true", help="run the slow cases instead of the others")
     a = ap.parse_args(argv)
+    tests = slow if a.slow else tests
     env = Env(os.path.abspath(a.vmm), os.path.abspath(a.guest_dir))
     passed = failed = unexplained = 0
     for t in tests:
