@@ -149,7 +149,7 @@ class Vm(test_control.Vm):
 
 def test_display_pattern_keys_and_seat_takeover(env):
     # With the guest agent (a vsock device): the seat's area reaches it too.
-    vm = Vm(env, "gputest", extra=("--vsock", str(2000 + os.getpid() % 1000000)))
+    vm = Vm(env, "gputest", extra=("--vsock", str(2000 + os.getpid() % 1000000), "--log-level", "info"))
     seat = None
     try:
         seat = Seat(vm.display)
@@ -159,6 +159,8 @@ def test_display_pattern_keys_and_seat_takeover(env):
         assert seat.hello == (1, 0, 640, 480), f"HELLO {seat.hello}"
         vm.wait_log("shoji-guest: gpu pattern drawn")
         assert "shoji-fb: 640x480" in vm.log(), vm.tail()
+        # The guest's framebuffer is a blob (VIRTIO_GPU_F_RESOURCE_BLOB): no host copy.
+        vm.wait_for(lambda v: "the guest shows a 640x480 blob" in v.stderr(), 30)
         seat.wait(lambda: pattern_shown(seat), timeout=60, vm=vm)
         assert seat.surface[:4] == (640, 480, 2560, 0x34325258), f"SURFACE {seat.surface}"
         seals = fcntl.fcntl(seat.fd, fcntl.F_GET_SEALS)

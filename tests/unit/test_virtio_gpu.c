@@ -1,9 +1,10 @@
 /* test_virtio_gpu: the virtio-gpu 2D command engine (display/gpu_2d.c) against hostile
  * requests: each malformed command gets its VIRTIO_GPU_RESP_ERR_* and changes nothing; resource
  * ids, rectangles (with overflowing sums), formats, sizes, backing entries outside guest RAM,
- * truncated entry lists, transfer offsets past the backing, the memory and count bounds; and the
- * good paths: display info, EDID, transfers over split backing, format conversion, scanout,
- * flush events, fences and the cursor. Then the device on the PCI transport: configuration and
+ * truncated entry lists, transfer offsets past the backing, the memory and count bounds, blob
+ * pictures that do not fit their blob; and the good paths: display info, EDID, transfers over
+ * split backing, format conversion, scanout, flush events, fences, the cursor, and blobs read
+ * from guest memory with no host copy. Then the device on the PCI transport: configuration and
  * a command through the control queue. */
 #include "unit.h"
 
@@ -428,6 +429,154 @@ static void cursor_commands(void **state)
 	assert_int_equal(run(f, tiny, sizeof(tiny)), VIRTIO_GPU_RESP_ERR_UNSPEC); /* too short for a header */
 }
 
+/* Creates blob id over n entries {addr, len} of guest memory; returns the response type. */
+static uint32_t create_blob(struct gfx *f, uint32_t id, uint32_t mem, uint32_t flags, uint64_t size,
+			    const uint64_t (*entries)[2], uint32_t n)
+{
+	size_t len = sizeof(struct virtio_gpu_resource_create_blob) + n * sizeof(struct virtio_gpu_mem_entry);
+	uint8_t *buf = calloc(1, len);
+	struct virtio_gpu_resource_create_blob c = {.hdr = hdr(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB),
+						    .resource_id = id,
+						    .blob_mem = mem,
+						    .blob_flags = flags,
+						    .nr_entries = n,
+						    .size = size};
+	memcpy(buf, &c, sizeof(c));
+	for (uint32_t i = 0; i < n; i++) {
+		struct virtio_gpu_mem_entry m = {.addr = entries[i][0], .length = (uint32_t)entries[i][1]};
+		memcpy(buf + sizeof(c) + i * sizeof(m), &m, sizeof(m));
+	}
+	uint32_t r = run(f, buf, len);
+	free(buf);
+	return r;
+}
+
+/* SET_SCANOUT_BLOB of rectangle rect of a w x h picture in format, stride and offset. */
+static uint32_t scanout_blob(struct gfx *f, uint32_t id, struct virtio_gpu_rect rect, uint32_t w, uint32_t h,
+			     uint32_t format, uint32_t stride, uint32_t offset)
+{
+	struct virtio_gpu_set_scanout_blob c = {.hdr = hdr(VIRTIO_GPU_CMD_SET_SCANOUT_BLOB),
+						.r = rect,
+						.resource_id = id,
+						.width = w,
+						.height = h,
+						.format = format,
+						.strides = {stride},
+						.offsets = {offset}};
+	return RUN(f, c);
+}
+
+/* A blob in guest memory: a 16 x 8 XRGB picture, rows 72 bytes apart from offset 8, its pages
+ * in two pieces (the second far from the first); the guest writes it, the scanout reads it at
+ * once with no transfer, and every bad blob command is refused and leaves nothing behind. */
+static void blob_resources(void **state)
+{
+	struct gfx *f = *state;
+	enum { W = 16, H = 8, STRIDE = 72, OFF = 8, SIZE = OFF + STRIDE * H };
+	const uint64_t split[2][2] = {{BACK, 300}, {BACK + 0x40000, SIZE - 300}};
+	const uint64_t outside[1][2] = {{RAM - 8, 64}};
+	uint32_t GUEST = VIRTIO_GPU_BLOB_MEM_GUEST;
+	assert_int_equal(create_blob(f, 0, GUEST, 2, SIZE, split, 2), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	assert_int_equal(create_blob(f, 5, VIRTIO_GPU_BLOB_MEM_HOST3D, 2, SIZE, split, 2),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(create_blob(f, 5, GUEST, VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE, SIZE, split, 2),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(create_blob(f, 5, GUEST, 2, 0, split, 2), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(create_blob(f, 5, GUEST, 2, SIZE, split, 0), VIRTIO_GPU_RESP_ERR_UNSPEC);
+	assert_int_equal(create_blob(f, 5, GUEST, 2, SIZE, outside, 1), VIRTIO_GPU_RESP_ERR_UNSPEC);
+	assert_int_equal(create_blob(f, 5, GUEST, 2, SIZE + 1, split, 2), VIRTIO_GPU_RESP_ERR_UNSPEC); /* too short */
+	struct virtio_gpu_resource_create_blob cut = {.hdr = hdr(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB),
+						      .resource_id = 5,
+						      .blob_mem = GUEST,
+						      .nr_entries = 2,
+						      .size = 64};
+	assert_int_equal(RUN(f, cut), VIRTIO_GPU_RESP_ERR_UNSPEC); /* entries missing */
+	assert_int_equal(f->g.nres, 0);
+	assert_int_equal(f->g.host_bytes, 0);
+
+	assert_int_equal(create_blob(f, 5, GUEST, 2, SIZE, split, 2), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(create_blob(f, 5, GUEST, 2, SIZE, split, 2), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	assert_int_equal(f->g.host_bytes, 2 * sizeof(struct gpu_backing_entry));       /* no pixels on the host */
+	assert_int_equal(attach(f, 5, split, 1), VIRTIO_GPU_RESP_ERR_UNSPEC);          /* has its backing */
+	assert_int_equal(transfer(f, 5, 0, 0, 9999, 1, 0), VIRTIO_GPU_RESP_OK_NODATA); /* nothing to copy */
+	assert_int_equal(flush(f, 5, 0, 0, 1, 1), VIRTIO_GPU_RESP_OK_NODATA);          /* not shown */
+
+	/* SET_SCANOUT_BLOB's checks; a 2D resource is not a blob, and a blob takes no SET_SCANOUT. */
+	resource_with_backing(f, FMT_BGRX);
+	struct virtio_gpu_rect all = {0, 0, W, H};
+	assert_int_equal(scanout_blob(f, 1, all, W, H, FMT_XRGB, STRIDE, OFF), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout(f, 0, 5, 0, 0, 1, 1), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout_blob(f, 9, all, W, H, FMT_XRGB, STRIDE, OFF), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+	assert_int_equal(scanout_blob(f, 5, all, W, H, 0, STRIDE, OFF), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout_blob(f, 5, all, W, H, FMT_XRGB, W * 4 - 1, OFF),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout_blob(f, 5, all, W, H, FMT_XRGB, STRIDE, OFF + 9),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout_blob(f, 5, all, W, H, FMT_XRGB, 0xffffffff, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout_blob(f, 5, all, 0, H, FMT_XRGB, STRIDE, OFF), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(scanout_blob(f, 5, (struct virtio_gpu_rect){1, 0, W, H}, W, H, FMT_XRGB, STRIDE, OFF),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	struct virtio_gpu_set_scanout_blob other = {.hdr = hdr(VIRTIO_GPU_CMD_SET_SCANOUT_BLOB),
+						    .r = all,
+						    .scanout_id = 1,
+						    .resource_id = 5};
+	assert_int_equal(RUN(f, other), VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
+	assert_int_equal(f->scanout_events, 0);
+	assert_int_equal(scanout_blob(f, 5, (struct virtio_gpu_rect){2, 1, 12, 6}, W, H, FMT_XRGB, STRIDE, OFF),
+			 VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->scanout_events, 1);
+	assert_int_equal(scanout_blob(f, 5, (struct virtio_gpu_rect){2, 1, 12, 6}, W, H, FMT_XRGB, STRIDE, OFF),
+			 VIRTIO_GPU_RESP_OK_NODATA); /* unchanged */
+	assert_int_equal(f->scanout_events, 1);
+
+	/* The guest writes pixel (x, y) as X8R8G8B8 bytes {0, y, x, 7}; the row holding byte 300
+	 * spans both pieces. The scanout reads what is there now. */
+	for (uint32_t y = 0; y < H; y++)
+		for (uint32_t x = 0; x < W; x++) {
+			uint64_t at = OFF + (uint64_t)y * STRIDE + x * 4;
+			uint8_t px[4] = {0, (uint8_t)y, (uint8_t)x, 7};
+			for (int i = 0; i < 4; i++, at++)
+				*g(f, at < 300 ? BACK + at : BACK + 0x40000 + at - 300, 1) = px[i];
+		}
+	uint8_t out[12 * 6 * 4];
+	assert_true(gpu_2d_read_scanout(&f->g, (struct gpu_rect){0, 0, 12, 6}, out, 12 * 4));
+	for (uint32_t y = 0; y < 6; y++)
+		for (uint32_t x = 0; x < 12; x++) {
+			const uint8_t *p = out + (y * 12 + x) * 4;
+			assert_int_equal(p[0], 7);     /* B */
+			assert_int_equal(p[1], x + 2); /* G */
+			assert_int_equal(p[2], y + 1); /* R */
+		}
+	assert_false(gpu_2d_read_scanout(&f->g, (struct gpu_rect){0, 0, 13, 1}, out, 13 * 4));
+	assert_int_equal(flush(f, 5, 0, 0, W, H), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->flush_events, 1);
+	assert_int_equal(f->last_flush.w, 12);
+	assert_int_equal(flush(f, 5, 0, 0, W + 1, H), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+
+	/* Its pages taken back: the scanout reads nothing more, and nothing else breaks. */
+	struct virtio_gpu_resource_detach_backing d = {hdr(VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING), 5, 0};
+	assert_int_equal(RUN(f, d), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_false(gpu_2d_read_scanout(&f->g, (struct gpu_rect){0, 0, 1, 1}, out, 4));
+	struct virtio_gpu_resource_unref u = {hdr(VIRTIO_GPU_CMD_RESOURCE_UNREF), 5, 0};
+	assert_int_equal(RUN(f, u), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->g.scanout_res, 0);
+	assert_int_equal(f->g.host_bytes, 16 * 8 * 4 + sizeof(struct gpu_backing_entry)); /* resource 1's */
+
+	/* A blob as the cursor: 64 x 64 B8G8R8A8 from its start; a smaller one is no cursor. */
+	const uint64_t cur[1][2] = {{BACK + 0x80000, GPU_2D_CURSOR * GPU_2D_CURSOR * 4}};
+	const uint64_t small[1][2] = {{BACK + 0x80000, 4096}};
+	assert_int_equal(create_blob(f, 6, GUEST, 2, cur[0][1], cur, 1), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(create_blob(f, 7, GUEST, 2, small[0][1], small, 1), VIRTIO_GPU_RESP_OK_NODATA);
+	memcpy(g(f, BACK + 0x80000, 4), (uint8_t[]){0x21, 0x22, 0x23, 0x80}, 4);
+	struct virtio_gpu_update_cursor c = {.hdr = hdr(VIRTIO_GPU_CMD_UPDATE_CURSOR), .resource_id = 6};
+	RUN(f, c);
+	assert_true(f->g.cursor.visible);
+	assert_memory_equal(f->g.cursor.image, ((uint8_t[]){0x21, 0x22, 0x23, 0x80}), 4);
+	c.resource_id = 7;
+	RUN(f, c);
+	assert_false(f->g.cursor.visible);
+}
+
 /* Every format to B, G, R, A (the cursor) and B, G, R, X (the surface). */
 static void pixel_formats(void **state)
 {
@@ -473,6 +622,7 @@ static void device_config_and_control_queue(void **state)
 	assert_int_equal(vfx_attach(&v, &gpu.vdev), 0);
 	vfx_wr(&v, 0x00, 0, 4);
 	assert_true(vfx_rd(&v, 0x04, 4) & (1u << VIRTIO_GPU_F_EDID));
+	assert_true(vfx_rd(&v, 0x04, 4) & (1u << VIRTIO_GPU_F_RESOURCE_BLOB));
 	assert_int_equal(vfx_rd(&v, 0x2008, 4), 1); /* num_scanouts */
 	vfx_bring_up_queues(&v, 1ull << VIRTIO_GPU_F_EDID, 2);
 	struct virtio_gpu_ctrl_hdr h = hdr(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
@@ -526,6 +676,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(transfer_over_split_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(scanout_and_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(cursor_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(blob_resources, setup, teardown),
 		cmocka_unit_test(pixel_formats),
 		cmocka_unit_test(device_config_and_control_queue),
 	};

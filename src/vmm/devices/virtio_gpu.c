@@ -199,7 +199,7 @@ static int gpu_start(struct virtio_dev *vdev, struct err *e)
 static const struct virtio_device_ops gpu_ops = {
 	.name = "virtio-gpu",
 	.device_id = VIRTIO_ID_GPU,
-	.features = VIRTIO_BIT(VIRTIO_GPU_F_EDID),
+	.features = VIRTIO_BIT(VIRTIO_GPU_F_EDID) | VIRTIO_BIT(VIRTIO_GPU_F_RESOURCE_BLOB),
 	.num_queues = 2,
 	.queue_max_size = GPU_QUEUE_SIZE,
 	.config_size = sizeof(struct virtio_gpu_config),

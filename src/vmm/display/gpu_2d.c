@@ -1,7 +1,9 @@
 /* gpu_2d: the virtio-gpu 2D command engine (see gpu_2d.h). Error answers follow QEMU's choices
  * so that a Linux guest reacts the same way: unknown ids INVALID_RESOURCE_ID, bad rectangles,
  * formats and sizes INVALID_PARAMETER, short requests and bad backing UNSPEC, over the memory
- * bound OUT_OF_MEMORY. */
+ * bound OUT_OF_MEMORY. Blobs follow QEMU's too: only guest memory (no host3d blobs, no
+ * mapping), a transfer to one is a no-op, and a blob used as the cursor is a 64 x 64
+ * B8G8R8A8 picture at its start. */
 #include "gpu_2d.h"
 
 #include <linux/virtio_gpu.h>
@@ -64,7 +66,8 @@ static void destroy(struct gpu_2d *g, unsigned i)
 {
 	struct gpu_resource *r = g->res[i];
 	detach(g, r);
-	g->host_bytes -= (uint64_t)r->width * r->height * BPP;
+	if (r->pixels)
+		g->host_bytes -= (uint64_t)r->width * r->height * BPP;
 	free(r->pixels);
 	free(r);
 	g->res[i] = g->res[--g->nres];
@@ -135,6 +138,26 @@ static uint32_t take_resource(const struct gpu_2d *g, const struct request *q, v
 	return *r ? 0 : VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 }
 
+/* A new resource with id in the table (its fields zero but the id); NULL at the count bound or
+ * out of memory. */
+static struct gpu_resource *new_resource(struct gpu_2d *g, uint32_t id)
+{
+	if (g->nres >= GPU_2D_MAX_RESOURCES)
+		return NULL;
+	if (g->nres % 64 == 0) {
+		struct gpu_resource **grown = realloc(g->res, (g->nres + 64) * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		g->res = grown;
+	}
+	struct gpu_resource *r = calloc(1, sizeof(*r));
+	if (r) {
+		r->id = id;
+		g->res[g->nres++] = r;
+	}
+	return r;
+}
+
 static uint32_t create_2d(struct gpu_2d *g, const struct request *q)
 {
 	struct virtio_gpu_resource_create_2d c;
@@ -145,28 +168,73 @@ static uint32_t create_2d(struct gpu_2d *g, const struct request *q)
 	if (!pixel_format_known(c.format) || c.width == 0 || c.height == 0 || c.width > 8192 || c.height > 8192)
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	uint64_t bytes = (uint64_t)c.width * c.height * BPP;
-	if (g->nres >= GPU_2D_MAX_RESOURCES || bytes > g->host_limit - g->host_bytes)
+	if (bytes > g->host_limit - g->host_bytes)
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	if (g->nres % 64 == 0) {
-		struct gpu_resource **grown = realloc(g->res, (g->nres + 64) * sizeof(*grown));
-		if (!grown)
-			return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-		g->res = grown;
-	}
-	struct gpu_resource *r = calloc(1, sizeof(*r));
 	uint8_t *pixels = calloc(1, bytes);
-	if (!r || !pixels) {
-		free(r);
+	struct gpu_resource *r = pixels ? new_resource(g, c.resource_id) : NULL;
+	if (!r) {
 		free(pixels);
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	}
-	*r = (struct gpu_resource){.id = c.resource_id,
-				   .format = c.format,
-				   .width = c.width,
-				   .height = c.height,
-				   .pixels = pixels};
-	g->res[g->nres++] = r;
+	r->format = c.format, r->width = c.width, r->height = c.height, r->pixels = pixels;
 	g->host_bytes += bytes;
+	return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* Reads nr backing entries from offset at of the request into r's backing: 0, or the error to
+ * answer (r unchanged). Each entry must be non-empty and wholly in guest RAM. */
+static uint32_t take_backing(struct gpu_2d *g, const struct request *q, uint64_t at, uint32_t nr,
+			     struct gpu_resource *r)
+{
+	if (nr == 0 || nr > GPU_2D_MAX_BACKING_ENTRIES || q->len < at ||
+	    q->len - at < (uint64_t)nr * sizeof(struct virtio_gpu_mem_entry))
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	uint64_t bytes = (uint64_t)nr * sizeof(*r->backing);
+	if (bytes > g->host_limit - g->host_bytes)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	struct gpu_backing_entry *b = malloc(bytes);
+	if (!b)
+		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < nr; i++) {
+		struct virtio_gpu_mem_entry m;
+		iov_to_buf(q->iov, q->n, at + (uint64_t)i * sizeof(m), &m, sizeof(m));
+		uint8_t *host = m.length ? guest_mem_ptr(g->mem, m.addr, m.length) : NULL;
+		if (!host) { /* empty, or not all in guest RAM */
+			free(b);
+			return VIRTIO_GPU_RESP_ERR_UNSPEC;
+		}
+		b[i] = (struct gpu_backing_entry){.host = host, .len = m.length, .start = total};
+		total += m.length;
+	}
+	r->backing = b;
+	r->nbacking = nr;
+	r->backing_len = total;
+	g->host_bytes += bytes;
+	return 0;
+}
+
+static uint32_t create_blob(struct gpu_2d *g, const struct request *q)
+{
+	struct virtio_gpu_resource_create_blob c;
+	if (!take(q, &c, sizeof(c)))
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	if (c.resource_id == 0 || find(g, c.resource_id))
+		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	if (c.blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || (c.blob_flags & VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE) ||
+	    c.size == 0)
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	struct gpu_resource probe = {0};
+	uint32_t err = take_backing(g, q, sizeof(c), c.nr_entries, &probe);
+	if (err)
+		return err;
+	struct gpu_resource *r = probe.backing_len >= c.size ? new_resource(g, c.resource_id) : NULL;
+	if (!r) {
+		detach(g, &probe);
+		return probe.backing_len >= c.size ? VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY : VIRTIO_GPU_RESP_ERR_UNSPEC;
+	}
+	r->blob = true, r->blob_size = c.size;
+	r->backing = probe.backing, r->nbacking = probe.nbacking, r->backing_len = probe.backing_len;
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
@@ -194,29 +262,80 @@ static uint32_t unref(struct gpu_2d *g, const struct request *q)
 	return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
 }
 
-static uint32_t set_scanout(struct gpu_2d *g, const struct request *q)
+/* Shows rectangle sr of picture im of resource r (all checked); an event when it changed. */
+static uint32_t show(struct gpu_2d *g, const struct gpu_resource *r, const struct gpu_image *im,
+		     const struct virtio_gpu_rect *sr)
+{
+	struct gpu_rect s = {sr->x, sr->y, sr->width, sr->height};
+	if (g->scanout_res == r->id && !memcmp(&s, &g->scanout, sizeof(s)) && !memcmp(im, &g->image, sizeof(*im)))
+		return VIRTIO_GPU_RESP_OK_NODATA;
+	g->scanout_res = r->id;
+	g->image = *im;
+	g->scanout = s;
+	g->events->scanout_changed(g->opaque);
+	return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+_Static_assert(offsetof(struct virtio_gpu_set_scanout_blob, resource_id) ==
+		       offsetof(struct virtio_gpu_set_scanout, resource_id),
+	       "SET_SCANOUT_BLOB begins as SET_SCANOUT does");
+
+/* The scanout commands' common start (c: their first bytes): 0 with *r the resource to show,
+ * or the status to answer, *r NULL (an empty rectangle or resource 0 turns the scanout off). */
+static uint32_t scanout_target(struct gpu_2d *g, const void *cmd, struct gpu_resource **r)
 {
 	struct virtio_gpu_set_scanout c;
-	if (!take(q, &c, sizeof(c)))
-		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	memcpy(&c, cmd, sizeof(c));
+	*r = NULL;
 	if (c.scanout_id != 0)
 		return VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
 	if (c.resource_id == 0 || c.r.width == 0 || c.r.height == 0) {
 		scanout_off(g);
 		return VIRTIO_GPU_RESP_OK_NODATA;
 	}
-	struct gpu_resource *r = find(g, c.resource_id);
+	*r = find(g, c.resource_id);
+	return *r ? 0 : VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+}
+
+static uint32_t set_scanout(struct gpu_2d *g, const struct request *q)
+{
+	struct virtio_gpu_set_scanout c;
+	struct gpu_resource *r;
+	if (!take(q, &c, sizeof(c)))
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	uint32_t status = scanout_target(g, &c, &r);
 	if (!r)
-		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-	if (!rect_inside(&c.r, r->width, r->height))
+		return status;
+	if (r->blob || !rect_inside(&c.r, r->width, r->height))
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
-	struct gpu_rect s = {c.r.x, c.r.y, c.r.width, c.r.height};
-	if (g->scanout_res == c.resource_id && !memcmp(&s, &g->scanout, sizeof(s)))
-		return VIRTIO_GPU_RESP_OK_NODATA;
-	g->scanout_res = c.resource_id;
-	g->scanout = s;
-	g->events->scanout_changed(g->opaque);
-	return VIRTIO_GPU_RESP_OK_NODATA;
+	struct gpu_image im = {r->format, r->width, r->height, r->width * BPP, 0};
+	return show(g, r, &im, &c.r);
+}
+
+/* SET_SCANOUT_BLOB: the picture is described by the command and must lie in the blob. */
+static uint32_t set_scanout_blob(struct gpu_2d *g, const struct request *q)
+{
+	struct virtio_gpu_set_scanout_blob c;
+	struct gpu_resource *r;
+	if (!take(q, &c, sizeof(c)))
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	uint32_t status = scanout_target(g, &c, &r);
+	if (!r)
+		return status;
+	struct gpu_image im = {c.format, c.width, c.height, c.strides[0], c.offsets[0]};
+	/* The last row's end, in the blob: at most 8191 * (2^32 - 1) + 2^32 - 1 + 8192 * 4. */
+	uint64_t end = im.offset + (uint64_t)im.stride * (im.height - 1) + (uint64_t)im.width * BPP;
+	if (!r->blob || !pixel_format_known(im.format) || im.width == 0 || im.height == 0 || im.width > 8192 ||
+	    im.height > 8192 || im.stride < im.width * BPP || end > r->blob_size ||
+	    !rect_inside(&c.r, im.width, im.height))
+		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+	r->format = im.format, r->width = im.width, r->height = im.height;
+	if (!g->blob_shown)
+		log_info("virtio-gpu: the guest shows a %ux%u blob: its framebuffer stays in guest memory, "
+			 "with no copy in the monitor",
+			 im.width, im.height);
+	g->blob_shown = true;
+	return show(g, r, &im, &c.r);
 }
 
 static uint32_t flush(struct gpu_2d *g, const struct request *q)
@@ -226,6 +345,8 @@ static uint32_t flush(struct gpu_2d *g, const struct request *q)
 	uint32_t err = take_resource(g, q, &c, sizeof(c), &c.resource_id, &r);
 	if (err)
 		return err;
+	if (g->scanout_res != c.resource_id && r->blob) /* a blob's size is the one it is shown with */
+		return VIRTIO_GPU_RESP_OK_NODATA;
 	if (!rect_inside(&c.r, r->width, r->height))
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	if (g->scanout_res != c.resource_id)
@@ -252,6 +373,8 @@ static uint32_t transfer(struct gpu_2d *g, const struct request *q)
 	uint32_t err = take_resource(g, q, &c, sizeof(c), &c.resource_id, &r);
 	if (err)
 		return err;
+	if (r->blob) /* the guest's pages are the picture: nothing to copy */
+		return VIRTIO_GPU_RESP_OK_NODATA;
 	if (!r->backing)
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
 	if (!rect_inside(&c.r, r->width, r->height))
@@ -280,32 +403,10 @@ static uint32_t attach_backing(struct gpu_2d *g, const struct request *q)
 	uint32_t err = take_resource(g, q, &c, sizeof(c), &c.resource_id, &r);
 	if (err)
 		return err;
-	if (r->backing || c.nr_entries == 0 || c.nr_entries > GPU_2D_MAX_BACKING_ENTRIES ||
-	    q->len - sizeof(c) < (uint64_t)c.nr_entries * sizeof(struct virtio_gpu_mem_entry))
+	if (r->backing)
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
-	uint64_t bytes = (uint64_t)c.nr_entries * sizeof(*r->backing);
-	if (bytes > g->host_limit - g->host_bytes)
-		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	struct gpu_backing_entry *b = malloc(bytes);
-	if (!b)
-		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-	uint64_t total = 0;
-	for (uint32_t i = 0; i < c.nr_entries; i++) {
-		struct virtio_gpu_mem_entry m;
-		iov_to_buf(q->iov, q->n, sizeof(c) + (uint64_t)i * sizeof(m), &m, sizeof(m));
-		uint8_t *host = m.length ? guest_mem_ptr(g->mem, m.addr, m.length) : NULL;
-		if (!host) { /* empty, or not all in guest RAM */
-			free(b);
-			return VIRTIO_GPU_RESP_ERR_UNSPEC;
-		}
-		b[i] = (struct gpu_backing_entry){.host = host, .len = m.length, .start = total};
-		total += m.length;
-	}
-	r->backing = b;
-	r->nbacking = c.nr_entries;
-	r->backing_len = total;
-	g->host_bytes += bytes;
-	return VIRTIO_GPU_RESP_OK_NODATA;
+	err = take_backing(g, q, sizeof(c), c.nr_entries, r);
+	return err ? err : VIRTIO_GPU_RESP_OK_NODATA;
 }
 
 static uint32_t detach_backing(struct gpu_2d *g, const struct request *q)
@@ -369,12 +470,16 @@ static void cursor_command(struct gpu_2d *g, const struct request *q, uint32_t t
 	struct gpu_resource *r = c.resource_id ? find(g, c.resource_id) : NULL;
 	cur->visible = r != NULL;
 	memset(cur->image, 0, sizeof(cur->image));
-	if (r) {
+	if (r && r->blob) /* B8G8R8A8 already, the cursor image's own layout */
+		cur->visible = backing_read(r, 0, cur->image, sizeof(cur->image));
+	else if (r) {
 		uint32_t w = r->width < GPU_2D_CURSOR ? r->width : GPU_2D_CURSOR;
 		uint32_t h = r->height < GPU_2D_CURSOR ? r->height : GPU_2D_CURSOR;
 		for (uint32_t y = 0; y < h; y++)
 			pixel_row_to_bgra(r->format, r->pixels + (uint64_t)y * r->width * BPP,
 					  cur->image + y * GPU_2D_CURSOR * BPP, w);
+	}
+	if (cur->visible) {
 		cur->hot_x = c.hot_x < GPU_2D_CURSOR ? c.hot_x : GPU_2D_CURSOR - 1;
 		cur->hot_y = c.hot_y < GPU_2D_CURSOR ? c.hot_y : GPU_2D_CURSOR - 1;
 	}
@@ -412,11 +517,13 @@ size_t gpu_2d_execute(struct gpu_2d *g, const struct virtq_iov *iov, unsigned n,
 	case VIRTIO_GPU_CMD_RESOURCE_CREATE_2D: status = create_2d(g, &q); break;
 	case VIRTIO_GPU_CMD_RESOURCE_UNREF: status = unref(g, &q); break;
 	case VIRTIO_GPU_CMD_SET_SCANOUT: status = set_scanout(g, &q); break;
+	case VIRTIO_GPU_CMD_SET_SCANOUT_BLOB: status = set_scanout_blob(g, &q); break;
+	case VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB: status = create_blob(g, &q); break;
 	case VIRTIO_GPU_CMD_RESOURCE_FLUSH: status = flush(g, &q); break;
 	case VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D: status = transfer(g, &q); break;
 	case VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING: status = attach_backing(g, &q); break;
 	case VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING: status = detach_backing(g, &q); break;
-	default: status = VIRTIO_GPU_RESP_ERR_UNSPEC; break; /* 3D, blobs, capsets: not offered */
+	default: status = VIRTIO_GPU_RESP_ERR_UNSPEC; break; /* 3D, mapped blobs, capsets: not offered */
 	}
 	struct virtio_gpu_ctrl_hdr out;
 	if (status) {
@@ -435,15 +542,33 @@ size_t gpu_2d_execute(struct gpu_2d *g, const struct virtq_iov *iov, unsigned n,
 	return size;
 }
 
+/* Converts n pixels of blob r from offset off to XRGB8888 at dst, through a small bounce buffer
+ * (the guest's bytes are copied once before they are looked at). */
+static bool blob_row(const struct gpu_resource *r, uint32_t format, uint64_t off, uint8_t *dst, uint32_t n)
+{
+	uint8_t chunk[256 * BPP];
+	while (n) {
+		uint32_t k = n < 256 ? n : 256;
+		if (!backing_read(r, off, chunk, (uint64_t)k * BPP))
+			return false;
+		pixel_row_to_bgrx(format, chunk, dst, k);
+		off += (uint64_t)k * BPP, dst += (size_t)k * BPP, n -= k;
+	}
+	return true;
+}
+
 bool gpu_2d_read_scanout(const struct gpu_2d *g, struct gpu_rect r, uint8_t *dst, size_t dst_stride)
 {
 	const struct gpu_resource *res = g->scanout_res ? find(g, g->scanout_res) : NULL;
 	if (!res || (uint64_t)r.x + r.w > g->scanout.w || (uint64_t)r.y + r.h > g->scanout.h)
 		return false;
-	uint64_t stride = (uint64_t)res->width * BPP;
-	const uint8_t *src =
-		res->pixels + (uint64_t)(g->scanout.y + r.y) * stride + (uint64_t)(g->scanout.x + r.x) * BPP;
-	for (uint32_t y = 0; y < r.h; y++)
-		pixel_row_to_bgrx(res->format, src + y * stride, dst + y * dst_stride, r.w);
+	const struct gpu_image *im = &g->image;
+	uint64_t src = im->offset + (uint64_t)(g->scanout.y + r.y) * im->stride + (uint64_t)(g->scanout.x + r.x) * BPP;
+	for (uint32_t y = 0; y < r.h; y++, src += im->stride, dst += dst_stride) {
+		if (!res->blob)
+			pixel_row_to_bgrx(im->format, res->pixels + src, dst, r.w);
+		else if (!blob_row(res, im->format, src, dst, r.w))
+			return false;
+	}
 	return true;
 }

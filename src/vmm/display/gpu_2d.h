@@ -1,7 +1,10 @@
 /* gpu_2d: the virtio-gpu 2D command set (virtio 1.x section 5.7) with no transport in it: 2D
- * resources in host memory, their backing pages in guest RAM, one scanout, the cursor, display
- * info and EDID. A command arrives as the readable bytes of a request chain and its answer is
- * written to a response buffer; everything in the request is the guest's and is checked (ids,
+ * resources in host memory, their backing pages in guest RAM; blob resources in guest memory
+ * (VIRTIO_GPU_F_RESOURCE_BLOB, VIRTIO_GPU_BLOB_MEM_GUEST), which have no host copy at all: what
+ * the scanout shows is read from the guest's pages when the seat draws it, so a Linux guest's
+ * framebuffers (dumb buffers are guest blobs when the device offers blobs) cost the host no
+ * memory; one scanout, the cursor, display info and EDID. A command arrives as the readable bytes of a request chain
+ * and its answer is written to a response buffer; everything in the request is the guest's and is checked (ids,
  * rectangles, formats, offsets, backing entries against guest RAM). Host memory for resources
  * and backing tables is bounded per device. What becomes visible (scanout changes, flushes,
  * the cursor) is reported through struct gpu_2d_events. One thread at a time. */
@@ -33,11 +36,20 @@ struct gpu_backing_entry {
 };
 
 struct gpu_resource {
-	uint32_t id, format, width, height;
-	uint8_t *pixels; /* width * height * 4 bytes, rows width * 4 apart */
+	uint32_t id, format, width, height; /* a blob's: those it was last shown with, else 0 */
+	uint8_t *pixels;                    /* 2D: width * height * 4 bytes, rows width * 4 apart */
+	bool blob;                          /* its pixels are its backing, in guest RAM */
+	uint64_t blob_size;
 	struct gpu_backing_entry *backing;
 	uint32_t nbacking;
 	uint64_t backing_len;
+};
+
+/* The picture a scanout shows of its resource: width x height pixels in format, row y at
+ * offset + y * stride of the resource's bytes (a 2D resource's host pixels, a blob's backing). */
+struct gpu_image {
+	uint32_t format, width, height, stride;
+	uint64_t offset;
 };
 
 struct gpu_cursor {
@@ -62,11 +74,13 @@ struct gpu_2d {
 	struct gpu_resource **res;
 	unsigned nres;
 	uint64_t host_bytes, host_limit;
-	/* The scanout: resource (0: disabled) and the rectangle of it shown. */
+	/* The scanout: resource (0: disabled), its picture and the rectangle of that shown. */
 	uint32_t scanout_res;
+	struct gpu_image image;
 	struct gpu_rect scanout;
 	uint32_t pref_w, pref_h; /* the mode offered in display info and EDID */
 	struct gpu_cursor cursor;
+	bool blob_shown; /* a blob was shown since the device was made (said once in the log) */
 	const struct gpu_2d_events *events;
 	void *opaque;
 };
@@ -87,7 +101,8 @@ bool gpu_2d_set_preferred(struct gpu_2d *g, uint32_t width, uint32_t height);
 
 /* Copies rectangle r of the scanout (scanout coordinates, inside it) into dst as XRGB8888
  * rows dst_stride bytes apart, dst pointing at r's top-left pixel. False when there is no
- * scanout or r does not fit. */
+ * scanout, r does not fit, or a blob's backing no longer holds the picture (dst is then partly
+ * written). A blob's pixels are read from guest RAM now, whatever the guest is writing there. */
 bool gpu_2d_read_scanout(const struct gpu_2d *g, struct gpu_rect r, uint8_t *dst, size_t dst_stride);
 
 #endif
