@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot benchmark: time from start to the guest's init marker, VM exits to that point (KVM's own
 per-VM statistics in debugfs) and monitor memory overhead (RSS minus the guest RAM mapping's
-RSS), for shoji-vmm, QEMU microvm and QEMU q35, on the same kernel and initramfs, interleaved
+RSS, SETTLE_S after the marker), for shoji-vmm, QEMU microvm and QEMU q35, on the same kernel and initramfs, interleaved
 in one run. Prints medians and the ratios against QEMU. shoji-vmm runs twice: plain (serial
 console only), and with the full set of a desktop VM's devices (a qcow2 disk, a user-mode NIC,
 a display and its input devices, waiting for a seat), whose overhead is the one the goal is
@@ -13,6 +13,7 @@ import re
 import select
 import socket
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,7 +21,12 @@ import tempfile
 import time
 
 MARKER = "shoji-guest: init started"
-CMDLINE = "console=ttyS0 quiet shoji.action=poweroff"
+KINDS = ("Rss", "Pss", "Anonymous")
+# The guest ticks on its console after the marker until the monitor is stopped (SIGTERM):
+# memory is read SETTLE_S after the marker, once the guest's console and framebuffer are drawn
+# (at the marker itself a display's framebuffer is mostly untouched, which hid 4 MiB of it).
+CMDLINE = "console=ttyS0 quiet shoji.action=tick"
+SETTLE_S = 5
 
 
 def kvm_stat(pid, name="exits"):
@@ -48,16 +54,16 @@ def kvm_exits(pid):
 
 
 def memory_kib(pid, guest_mib):
-    """{"Rss", "Pss"} of the process and of its guest-RAM mapping (the largest mapping at least
-    as big as the guest's memory), in KiB: (whole process, guest RAM)."""
-    total, guest, size = {"Rss": 0, "Pss": 0}, {"Rss": 0, "Pss": 0}, 0
+    """{"Rss", "Pss", "Anonymous"} of the process and of its guest-RAM mapping (the largest
+    mapping at least as big as the guest's memory), in KiB: (whole process, guest RAM)."""
+    total, guest, size = dict.fromkeys(KINDS, 0), dict.fromkeys(KINDS, 0), 0
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             word = line.split()[0]
             if "-" in word and not word.endswith(":"):
                 a, b = word.split("-")
                 size = (int(b, 16) - int(a, 16)) // 1024
-            elif word in ("Rss:", "Pss:"):
+            elif word[:-1] in KINDS:
                 total[word[:-1]] += int(line.split()[1])
                 if size >= guest_mib * 1024:
                     guest[word[:-1]] += int(line.split()[1])
@@ -65,13 +71,18 @@ def memory_kib(pid, guest_mib):
 
 
 def overhead_kib(pid, guest_mib, kind="Rss"):
-    """RSS (or PSS: shared pages divided among the processes that map them) of the process minus
-    that of its guest-RAM mapping; None when it is gone."""
+    """RSS (or PSS: shared pages divided among the processes that map them; or Anonymous plus
+    the page tables: what is this process's own however many monitors run) of the process
+    minus that of its guest-RAM mapping; None when it is gone."""
     try:
         total, guest = memory_kib(pid, guest_mib)
-    except OSError:
+        tables = 0
+        if kind == "Anonymous":
+            with open(f"/proc/{pid}/status") as f:
+                tables = next(int(line.split()[1]) for line in f if line.startswith("VmPTE:"))
+    except (OSError, StopIteration):
         return None
-    return total[kind] - guest[kind]
+    return total[kind] - guest[kind] + tables
 
 
 def watch_console(cmd, timeout, on_output):
@@ -99,17 +110,27 @@ def watch_console(cmd, timeout, on_output):
     return buf.decode(errors="replace"), p.returncode, err.read().decode(errors="replace")[-2000:]
 
 
-def run_once(cmd, guest_mib, timeout):
-    got = {}
-
+def settled(guest_mib, got, measure=True):
+    """on_output for watch_console: the time and exits at the marker, the overhead SETTLE_S
+    later (with measure), then SIGTERM, which stops shoji-vmm (printing --stats) and QEMU."""
     def seen(pid, text, elapsed):
         if "s" not in got and MARKER in text:
-            got.update(s=elapsed, exits=kvm_exits(pid), over=overhead_kib(pid, guest_mib),
-                       pss=overhead_kib(pid, guest_mib, "Pss"))
-    _, status, err = watch_console(cmd, timeout, seen)
+            got.update(s=elapsed, exits=kvm_exits(pid))
+        elif "s" in got and "stopped" not in got and elapsed >= got["s"] + SETTLE_S:
+            if measure:
+                got.update(over=overhead_kib(pid, guest_mib), pss=overhead_kib(pid, guest_mib, "Pss"),
+                           own=overhead_kib(pid, guest_mib, "Anonymous"))
+            got["stopped"] = True
+            os.kill(pid, signal.SIGTERM)
+    return seen
+
+
+def run_once(cmd, guest_mib, timeout):
+    got = {}
+    _, status, err = watch_console(cmd, timeout, settled(guest_mib, got))
     if "s" not in got:
         sys.stderr.write(f"boot: no marker from {cmd[0]} (status {status}): {err}\n")
-    return got.get("s"), got.get("exits"), got.get("over"), got.get("pss")
+    return got.get("s"), got.get("exits"), got.get("over"), got.get("pss"), got.get("own")
 
 
 def med(values):
@@ -165,14 +186,17 @@ def bench(a, kernel, scratch):
             results[name].append(run_once(cmd, a.memory, a.timeout))
     print(f"boot to init marker, {a.runs} runs each, {a.memory} MiB, 1 vCPU "
           f"({'emulated harness machine: compare ratios, not seconds' if os.environ.get('SHOJI_IN_HARNESS') else 'host KVM'})")
-    print(f"{'monitor':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'exits':>9} {'overhead KiB':>13}")
+    print(f"{'monitor':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'exits':>9} {'overhead KiB':>13} "
+          f"{'own KiB':>8}")
     summary = {}
     for name, rs in results.items():
         times = [r[0] for r in rs if r[0] is not None]
-        summary[name] = (med(times), med([r[1] for r in rs]), med([r[2] for r in rs]), med([r[3] for r in rs]))
+        summary[name] = (med(times),) + tuple(med([r[i] for r in rs]) for i in range(1, 5))
         print(f"{name:<15} {fmt(summary[name][0]):>9} {fmt(min(times) if times else None):>8} "
               f"{fmt(max(times) if times else None):>8} {fmt(summary[name][1]):>9} "
-              f"{fmt(summary[name][2]):>13}")
+              f"{fmt(summary[name][2]):>13} {fmt(summary[name][4]):>8}")
+    print(f"(overhead: RSS beyond guest RAM, {SETTLE_S} s after the marker; own: its anonymous pages and page "
+          "tables, what each more monitor costs, where the binary's and libraries' pages are shared)")
     s = summary["shoji-vmm"]
     for peer in ("qemu microvm", "qemu q35"):
         if peer in summary and s[0] and summary[peer][0]:
@@ -180,14 +204,18 @@ def bench(a, kernel, scratch):
             print(f"ratio shoji-vmm / {peer}, time to init: {s[0] / p[0]:.2f}x (lower is better)")
             if s[1] and p[1]:
                 print(f"ratio shoji-vmm / {peer}, KVM exits to init: {s[1] / p[1]:.2f}x (lower is better)")
+            if s[4] and p[4]:
+                print(f"ratio shoji-vmm / {peer}, memory of its own: {s[4] / p[4]:.2f}x (lower is better)")
     for name, goal in (("shoji-vmm", ""), ("shoji-vmm full", " (goal <= 2 MiB)")):
-        over, pss = summary[name][2], summary[name][3]
+        over, pss, own = summary[name][2], summary[name][3], summary[name][4]
         print(f"{name} memory overhead: " + ("n/a" if over is None else f"{over / 1024:.2f} MiB{goal}") +
-              ("" if pss is None else f"; counting shared pages by their share (PSS): {pss / 1024:.2f} MiB"))
-        # Where it goes: one more run with --stats, which sorts the monitor's pages by kind at exit.
-        _, _, err = watch_console(peers[name] + ["--stats"], a.timeout, lambda *_: None)
+              ("" if pss is None else f"; counting shared pages by their share (PSS): {pss / 1024:.2f} MiB") +
+              ("" if own is None else f"; its own (anonymous pages and page tables): {own / 1024:.2f} MiB"))
+        # Where it goes: one more run with --stats, which sorts the monitor's pages by kind when
+        # it is stopped, SETTLE_S after the marker.
+        _, _, err = watch_console(peers[name] + ["--stats"], a.timeout, settled(a.memory, {}, measure=False))
         kinds = re.search(r"overhead by kind: (.*)", err)
-        print(f"{name} overhead by kind (--stats, at exit): {kinds[1] if kinds else 'not reported: ' + err[-300:]}")
+        print(f"{name} overhead by kind (--stats, {SETTLE_S} s after the marker): {kinds[1] if kinds else 'not reported: ' + err[-300:]}")
     return 0 if s[0] and summary["shoji-vmm full"][0] else 1
 
 

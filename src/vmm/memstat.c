@@ -140,6 +140,8 @@ int memstat_parse(FILE *smaps, FILE *status, uintptr_t guest, uint64_t guest_len
 		} else if (seen && !in_guest &&
 			   (field_line(line, "Private_Clean", &kib) || field_line(line, "Private_Dirty", &kib))) {
 			m->private_kib += kib;
+		} else if (seen && !in_guest && field_line(line, "Anonymous", &kib)) {
+			m->anon_kib += kib;
 		}
 	}
 	if (ferror(smaps))
@@ -179,14 +181,21 @@ uint64_t memstat_private_kib(const struct memstat *m)
 	return m->private_kib + m->pagetables_kib;
 }
 
+uint64_t memstat_own_kib(const struct memstat *m)
+{
+	return m->anon_kib + m->pagetables_kib;
+}
+
 void memstat_format(const struct memstat *m, char *buf, size_t size)
 {
 	snprintf(buf, size,
 		 "heap %" PRIu64 " KiB, malloc arenas %" PRIu64 " KiB, thread stacks %" PRIu64
 		 " KiB (%u), binary %" PRIu64 " KiB, libraries %" PRIu64 " KiB (most: %s %" PRIu64
 		 " KiB), other anonymous %" PRIu64 " KiB, other %" PRIu64 " KiB, page tables %" PRIu64
-		 " KiB; this monitor's alone (private pages and page tables) %" PRIu64 " KiB",
+		 " KiB; this monitor's alone (private pages and page tables) %" PRIu64
+		 " KiB; its own however many run (anonymous pages and page tables) %" PRIu64 " KiB",
 		 m->kib[MEMSTAT_HEAP], m->kib[MEMSTAT_ARENAS], m->kib[MEMSTAT_STACKS], m->stacks,
 		 m->kib[MEMSTAT_BINARY], m->kib[MEMSTAT_LIBS], m->top_lib[0] ? m->top_lib : "none", m->top_lib_kib,
-		 m->kib[MEMSTAT_ANON], m->kib[MEMSTAT_OTHER], m->pagetables_kib, memstat_private_kib(m));
+		 m->kib[MEMSTAT_ANON], m->kib[MEMSTAT_OTHER], m->pagetables_kib, memstat_private_kib(m),
+		 memstat_own_kib(m));
 }

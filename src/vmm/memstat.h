@@ -4,8 +4,10 @@
  * thread stacks, a writable mapping of the monitor's stack size right above a guard page, and
  * [stack]; the monitor's binary and the shared libraries by path) and its Rss added there; page
  * tables come from VmPTE in /proc/self/status. Beside the Rss, the pages no other process maps
- * (Private_Clean and Private_Dirty): what one more VM costs, where the libraries' shared pages
- * are paid once for all. Read once, when the VM ends (--stats), on the main thread. */
+ * now (Private_Clean and Private_Dirty), and the anonymous pages: what one more VM costs. The
+ * files' private pages (the binary's and the libraries' that no other process on the host maps
+ * yet) are page cache, which a second monitor shares; the anonymous pages and the page tables
+ * are each monitor's own. Read once, when the VM ends (--stats), on the main thread. */
 #ifndef SHOJI_VMM_MEMSTAT_H
 #define SHOJI_VMM_MEMSTAT_H
 
@@ -31,6 +33,7 @@ struct memstat {
 	uint64_t guest_kib;      /* guest RAM resident (not overhead) */
 	uint64_t pagetables_kib; /* VmPTE */
 	uint64_t private_kib;    /* Private_Clean + Private_Dirty, guest RAM left out */
+	uint64_t anon_kib;       /* Anonymous, guest RAM left out */
 	unsigned stacks;         /* thread stacks seen */
 	char top_lib[48];        /* the library with the most resident pages, and how many */
 	uint64_t top_lib_kib;
@@ -48,7 +51,9 @@ int memstat_self(uintptr_t guest, uint64_t guest_len, struct memstat *m, struct 
 void memstat_format(const struct memstat *m, char *buf, size_t size);
 /* The overhead: every kind and the page tables, guest RAM left out. */
 uint64_t memstat_overhead_kib(const struct memstat *m);
-/* The part of it no other process shares: private pages and page tables. */
+/* The part of it no other process shares now: private pages and page tables. */
 uint64_t memstat_private_kib(const struct memstat *m);
+/* The part that is this monitor's own however many run: anonymous pages and page tables. */
+uint64_t memstat_own_kib(const struct memstat *m);
 
 #endif

@@ -14,17 +14,17 @@ static const char *SMAPS = "555500000000-555500002000 r--p 00000000 fe:00 1 /usr
 			   "555500002000-555500010000 r-xp 00002000 fe:00 1 /usr/bin/shoji-vmm\n"
 			   "Rss: 40 kB\n"
 			   "555500100000-555500200000 rw-p 00000000 00:00 0 [heap]\n"
-			   "Rss: 300 kB\nPrivate_Clean: 4 kB\nPrivate_Dirty: 296 kB\n"
+			   "Rss: 300 kB\nPrivate_Clean: 4 kB\nPrivate_Dirty: 296 kB\nAnonymous: 300 kB\n"
 			   "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n" /* 64 MiB aligned: an arena */
 			   "Rss: 132 kB\n"
 			   "7f0000100000-7f0004000000 ---p 00000000 00:00 0 \n"
 			   "Rss: 0 kB\n"
 			   "7f1000000000-7f1040000000 rw-p 00000000 00:00 0 \n" /* guest RAM, 1 GiB */
-			   "Rss: 65536 kB\nPrivate_Dirty: 65536 kB\n"
+			   "Rss: 65536 kB\nPrivate_Dirty: 65536 kB\nAnonymous: 65536 kB\n"
 			   "7f2000000000-7f2000001000 ---p 00000000 00:00 0 \n" /* a guard page, then a stack */
 			   "Rss: 0 kB\n"
 			   "7f2000001000-7f2000081000 rw-p 00000000 00:00 0 \n"
-			   "Rss: 16 kB\n"
+			   "Rss: 16 kB\nAnonymous: 16 kB\n"
 			   "7f2000081000-7f2000082000 ---p 00000000 00:00 0 \n"
 			   "Rss: 0 kB\n"
 			   "7f2000082000-7f2000102000 rw-p 00000000 00:00 0 \n"
@@ -74,12 +74,17 @@ static void sorted_by_kind(void **state)
 	/* Private pages: the heap's and libc's own, guest RAM's left out; and the page tables. */
 	assert_int_equal(m.private_kib, 296 + 4 + 20);
 	assert_int_equal(memstat_private_kib(&m), 296 + 4 + 20 + 36);
+	/* Anonymous pages: the heap's and a stack's, guest RAM's left out; libc's private page is
+	 * page cache, not one more VM's cost. */
+	assert_int_equal(m.anon_kib, 300 + 16);
+	assert_int_equal(memstat_own_kib(&m), 300 + 16 + 36);
 	char line[512];
 	memstat_format(&m, line, sizeof(line));
 	assert_contains(line, "thread stacks 52 KiB (3)");
 	assert_contains(line, "most: libc.so.6 600 KiB");
 	assert_contains(line, "page tables 36 KiB");
 	assert_contains(line, "this monitor's alone (private pages and page tables) 356 KiB");
+	assert_contains(line, "its own however many run (anonymous pages and page tables) 352 KiB");
 }
 
 static void bad_input(void **state)
@@ -104,6 +109,7 @@ static void this_process(void **state)
 	assert_true(m.pagetables_kib > 0);
 	assert_true(m.stacks >= 1); /* [stack] */
 	assert_true(m.private_kib > 0 && memstat_private_kib(&m) <= memstat_overhead_kib(&m));
+	assert_true(m.anon_kib > 0 && memstat_own_kib(&m) <= memstat_overhead_kib(&m));
 }
 
 int main(void)
