@@ -15,7 +15,8 @@
 #include "vmm/display/gpu_2d.h"
 
 #define RAM        (16ull << 20)
-#define HOST_LIMIT (16ull << 20) /* resources and tables, per input */
+#define HOST_LIMIT (16ull << 20)        /* resources and tables, per input */
+#define SURFACE    (8192ull * 8192 * 4) /* the largest picture */
 
 #ifndef FUZZ_VIRTIO_GPU_SEED
 
@@ -40,11 +41,20 @@ static const uint32_t types[] = {
 
 static struct guest_mem mem;
 static struct gpu_2d gpu;
-static uint8_t *surface; /* HOST_LIMIT bytes: any flushed rectangle fits */
+static uint8_t *surface; /* SURFACE bytes: any flushed rectangle fits (a blob's picture is not bounded by
+			  * HOST_LIMIT: its pages are the guest's), touched only where written */
 
 static void on_scanout(void *opaque)
 {
 	(void)opaque;
+	if (!gpu.scanout_res)
+		return;
+	/* The seat's surface is filled when the scanout changes: here its first and last rows, which
+	 * hold the picture's first and last bytes shown. */
+	struct gpu_rect s = gpu.scanout;
+	if (!gpu_2d_read_scanout(&gpu, (struct gpu_rect){0, 0, s.w, 1}, surface, (size_t)s.w * 4) ||
+	    !gpu_2d_read_scanout(&gpu, (struct gpu_rect){0, s.h - 1, s.w, 1}, surface, (size_t)s.w * 4))
+		abort();
 }
 static void on_cursor(void *opaque, bool image)
 {
@@ -53,14 +63,8 @@ static void on_cursor(void *opaque, bool image)
 static void on_flush(void *opaque, struct gpu_rect r)
 {
 	(void)opaque;
-	/* A flush event always lies inside the scanout; only a blob whose pages were taken back
-	 * since it was shown may have nothing to read. */
-	bool blob = false;
-	for (unsigned i = 0; i < gpu.nres; i++)
-		if (gpu.res[i]->id == gpu.scanout_res)
-			blob = gpu.res[i]->blob;
-	if (!gpu_2d_read_scanout(&gpu, r, surface, (size_t)r.w * 4) && !blob)
-		abort();
+	if (!gpu_2d_read_scanout(&gpu, r, surface, (size_t)r.w * 4))
+		abort(); /* a flush event always lies inside the scanout, and a shown blob keeps its pages */
 }
 
 static const struct gpu_2d_events events = {on_scanout, on_flush, on_cursor};
@@ -71,7 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ready) {
 		struct err e;
 		log_set_level(LOG_ERROR);
-		surface = malloc(HOST_LIMIT);
+		surface = malloc(SURFACE);
 		if (!surface || guest_mem_init(&mem, RAM, &e) < 0)
 			abort();
 		ready = 1;

@@ -553,20 +553,33 @@ static void blob_resources(void **state)
 	assert_int_equal(f->last_flush.w, 12);
 	assert_int_equal(flush(f, 5, 0, 0, W + 1, H), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
 
-	/* Its pages taken back: the scanout reads nothing more, and nothing else breaks. */
+	/* A page flip inside the blob (another offset, the same rectangle) is a change; a picture
+	 * whose last row ends exactly at the blob's end fits. */
+	assert_int_equal(scanout_blob(f, 5, (struct virtio_gpu_rect){2, 1, 12, 6}, W, H, FMT_XRGB, STRIDE, 16),
+			 VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->scanout_events, 2);
+	assert_int_equal(scanout_blob(f, 5, (struct virtio_gpu_rect){2, 1, 12, 6}, W, H, FMT_XRGB, STRIDE, 16 + 1),
+			 VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+
+	/* Its pages taken back while shown: the scanout goes off; none are attached to it again. */
 	struct virtio_gpu_resource_detach_backing d = {hdr(VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING), 5, 0};
 	assert_int_equal(RUN(f, d), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(f->g.scanout_res, 0);
+	assert_int_equal(f->scanout_events, 3);
 	assert_false(gpu_2d_read_scanout(&f->g, (struct gpu_rect){0, 0, 1, 1}, out, 4));
+	assert_int_equal(attach(f, 5, split, 2), VIRTIO_GPU_RESP_ERR_UNSPEC);
+	assert_int_equal(scanout_blob(f, 5, all, W, H, FMT_XRGB, STRIDE, OFF), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+	assert_int_equal(f->g.scanout_res, 0);
 	struct virtio_gpu_resource_unref u = {hdr(VIRTIO_GPU_CMD_RESOURCE_UNREF), 5, 0};
 	assert_int_equal(RUN(f, u), VIRTIO_GPU_RESP_OK_NODATA);
 	assert_int_equal(f->g.scanout_res, 0);
 	assert_int_equal(f->g.host_bytes, 16 * 8 * 4 + sizeof(struct gpu_backing_entry)); /* resource 1's */
 
-	/* A blob as the cursor: 64 x 64 B8G8R8A8 from its start; a smaller one is no cursor. */
+	/* A blob as the cursor: 64 x 64 B8G8R8A8 from its start; a smaller one is no cursor, even
+	 * with more pages behind it than it says. */
 	const uint64_t cur[1][2] = {{BACK + 0x80000, GPU_2D_CURSOR * GPU_2D_CURSOR * 4}};
-	const uint64_t small[1][2] = {{BACK + 0x80000, 4096}};
 	assert_int_equal(create_blob(f, 6, GUEST, 2, cur[0][1], cur, 1), VIRTIO_GPU_RESP_OK_NODATA);
-	assert_int_equal(create_blob(f, 7, GUEST, 2, small[0][1], small, 1), VIRTIO_GPU_RESP_OK_NODATA);
+	assert_int_equal(create_blob(f, 7, GUEST, 2, 4096, cur, 1), VIRTIO_GPU_RESP_OK_NODATA);
 	memcpy(g(f, BACK + 0x80000, 4), (uint8_t[]){0x21, 0x22, 0x23, 0x80}, 4);
 	struct virtio_gpu_update_cursor c = {.hdr = hdr(VIRTIO_GPU_CMD_UPDATE_CURSOR), .resource_id = 6};
 	RUN(f, c);

@@ -168,7 +168,7 @@ static uint32_t create_2d(struct gpu_2d *g, const struct request *q)
 	if (!pixel_format_known(c.format) || c.width == 0 || c.height == 0 || c.width > 8192 || c.height > 8192)
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	uint64_t bytes = (uint64_t)c.width * c.height * BPP;
-	if (bytes > g->host_limit - g->host_bytes)
+	if (g->nres >= GPU_2D_MAX_RESOURCES || bytes > g->host_limit - g->host_bytes)
 		return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
 	uint8_t *pixels = calloc(1, bytes);
 	struct gpu_resource *r = pixels ? new_resource(g, c.resource_id) : NULL;
@@ -312,7 +312,8 @@ static uint32_t set_scanout(struct gpu_2d *g, const struct request *q)
 	return show(g, r, &im, &c.r);
 }
 
-/* SET_SCANOUT_BLOB: the picture is described by the command and must lie in the blob. */
+/* SET_SCANOUT_BLOB: the picture is described by the command and must lie in the blob and in its
+ * pages (a blob whose pages were taken back shows nothing). */
 static uint32_t set_scanout_blob(struct gpu_2d *g, const struct request *q)
 {
 	struct virtio_gpu_set_scanout_blob c;
@@ -326,7 +327,7 @@ static uint32_t set_scanout_blob(struct gpu_2d *g, const struct request *q)
 	/* The last row's end, in the blob: at most 8191 * (2^32 - 1) + 2^32 - 1 + 8192 * 4. */
 	uint64_t end = im.offset + (uint64_t)im.stride * (im.height - 1) + (uint64_t)im.width * BPP;
 	if (!r->blob || !pixel_format_known(im.format) || im.width == 0 || im.height == 0 || im.width > 8192 ||
-	    im.height > 8192 || im.stride < im.width * BPP || end > r->blob_size ||
+	    im.height > 8192 || im.stride < im.width * BPP || end > r->blob_size || end > r->backing_len ||
 	    !rect_inside(&c.r, im.width, im.height))
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	r->format = im.format, r->width = im.width, r->height = im.height;
@@ -403,7 +404,7 @@ static uint32_t attach_backing(struct gpu_2d *g, const struct request *q)
 	uint32_t err = take_resource(g, q, &c, sizeof(c), &c.resource_id, &r);
 	if (err)
 		return err;
-	if (r->backing)
+	if (r->backing || r->blob) /* a blob's pages come with it, once */
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
 	err = take_backing(g, q, sizeof(c), c.nr_entries, r);
 	return err ? err : VIRTIO_GPU_RESP_OK_NODATA;
@@ -418,6 +419,8 @@ static uint32_t detach_backing(struct gpu_2d *g, const struct request *q)
 		return err;
 	if (!r->backing)
 		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	if (r->blob && g->scanout_res == r->id)
+		scanout_off(g); /* its picture was those pages */
 	detach(g, r);
 	return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -471,7 +474,7 @@ static void cursor_command(struct gpu_2d *g, const struct request *q, uint32_t t
 	cur->visible = r != NULL;
 	memset(cur->image, 0, sizeof(cur->image));
 	if (r && r->blob) /* B8G8R8A8 already, the cursor image's own layout */
-		cur->visible = backing_read(r, 0, cur->image, sizeof(cur->image));
+		cur->visible = r->blob_size >= sizeof(cur->image) && backing_read(r, 0, cur->image, sizeof(cur->image));
 	else if (r) {
 		uint32_t w = r->width < GPU_2D_CURSOR ? r->width : GPU_2D_CURSOR;
 		uint32_t h = r->height < GPU_2D_CURSOR ? r->height : GPU_2D_CURSOR;

@@ -101,8 +101,9 @@ bool gpu_2d_set_preferred(struct gpu_2d *g, uint32_t width, uint32_t height);
 
 /* Copies rectangle r of the scanout (scanout coordinates, inside it) into dst as XRGB8888
  * rows dst_stride bytes apart, dst pointing at r's top-left pixel. False when there is no
- * scanout, r does not fit, or a blob's backing no longer holds the picture (dst is then partly
- * written). A blob's pixels are read from guest RAM now, whatever the guest is writing there. */
+ * scanout or r does not fit. A blob's pixels are read from guest RAM now, whatever the guest
+ * is writing there (a blob keeps its pages while shown: taking them back turns the scanout
+ * off, and none are attached to it again). */
 bool gpu_2d_read_scanout(const struct gpu_2d *g, struct gpu_rect r, uint8_t *dst, size_t dst_stride);
 
 #endif
