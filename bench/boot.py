@@ -150,6 +150,8 @@ def main():
     ap.add_argument("--memory", type=int, default=256)
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--img", default="build/src/shoji-img")
+    ap.add_argument("--where", action="store_true",
+                    help="also boot each monitor once printing the guest kernel's log, and show where its time went")
     a = ap.parse_args()
     kernel = os.path.join(a.guest_dir, "vmlinuz")
     scratch = tempfile.mkdtemp(prefix="shoji-bootbench-")
@@ -216,7 +218,36 @@ def bench(a, kernel, scratch):
         _, _, err = watch_console(peers[name] + ["--stats"], a.timeout, settled(a.memory, {}, measure=False))
         kinds = re.search(r"overhead by kind: (.*)", err)
         print(f"{name} overhead by kind (--stats, {SETTLE_S} s after the marker): {kinds[1] if kinds else 'not reported: ' + err[-300:]}")
+    if a.where:
+        for name in ("shoji-vmm", "qemu microvm", "qemu q35"):
+            if name in peers:
+                where(name, peers[name], summary[name][0], a.timeout)
     return 0 if s[0] and summary["shoji-vmm full"][0] else 1
+
+
+LOG_LINE = re.compile(r"^\[\s*(\d+\.\d+)\] (.*)$")
+
+
+def where(name, cmd, median_s, timeout):
+    """Boots cmd once with the guest printing its kernel log (shoji.action=bootlog) and prints
+    the kernel's own time to init against the median time to the marker (the rest: the monitor
+    and firmware before the kernel's clock starts, and the console's lines), and the largest
+    gaps between the kernel's log lines."""
+    cmd = [c.replace("shoji.action=tick", "shoji.action=bootlog") for c in cmd]
+    text, status, err = watch_console(cmd, timeout, lambda *_: None)
+    body = text.split("shoji-guest: bootlog begin", 1)[-1].split("shoji-guest: bootlog end", 1)
+    lines = [(float(m[1]), m[2].strip()) for m in map(LOG_LINE.match, body[0].splitlines()) if m]
+    if len(body) < 2 or not lines:
+        print(f"where: {name}: no kernel log from the guest (status {status}): {err[-300:]}")
+        return
+    init = next((t for t, msg in lines if "Run /init" in msg), None)
+    print(f"where: {name}: the kernel ran /init at {fmt(init)} s of its own clock; median time to the marker "
+          f"{fmt(median_s)} s" + (f", so {median_s - init:.3f} s before and around it (the monitor, the kernel's "
+                                  "decompression, the initramfs' /init to its first line)" if init and median_s else ""))
+    gaps = sorted(((lines[i][0] - lines[i - 1][0], lines[i - 1][1], lines[i][1]) for i in range(1, len(lines))
+                   if init is None or lines[i][0] <= init), reverse=True)[:8]
+    for gap, before, after in gaps:
+        print(f"where: {name}:   {gap:7.3f} s between '{before[:70]}' and '{after[:70]}'")
 
 
 if __name__ == "__main__":

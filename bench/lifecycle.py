@@ -40,24 +40,45 @@ def wait_marker(path, timeout):
     return False
 
 
-class Direct:
+class Steps:
+    """Each peer's time per step of its cycles, summed: "start" (until its command returned),
+    "boot" (from then to the guest's marker), "stop" (stopping, and deleting, it)."""
+
+    def __init__(self):
+        self.steps = {"start": 0.0, "boot": 0.0, "stop": 0.0}
+        self.t = None
+
+    def step(self, name):
+        """Ends the current step as name (the first call starts the clock)."""
+        now = time.monotonic()
+        if name and self.t is not None:
+            self.steps[name] += now - self.t
+        self.t = now
+
+
+class Direct(Steps):
     """shoji-vmm started by hand, stopped with SIGTERM (its hard stop, exit status 6); `disk`:
     more arguments (a disk)."""
 
     def __init__(self, a, work, disk=()):
+        super().__init__()
         self.a, self.work, self.disk = a, work, list(disk)
 
     def cycle(self, name):
         log = os.path.join(self.work, f"direct-{name}.log")
+        self.step(None)
         p = subprocess.Popen([self.a.vmm, "--kernel", self.a.kernel, "--initrd", self.a.initrd,
                               "--memory", str(self.a.memory), "--cpus", "1", "--rng",
                               "--cmdline", f"console=ttyS0 quiet shoji.action=shell shoji.name={name}",
                               "--serial", f"file:{log}"] + self.disk,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        self.step("start")
         ok = wait_marker(log, self.a.timeout)
+        self.step("boot")
         p.send_signal(signal.SIGTERM)
         p.wait()
+        self.step("stop")
         os.unlink(log)
         return ok
 
@@ -105,16 +126,18 @@ class Toolstack:
         self.daemon.wait()
 
 
-class OnTemplate:
+class OnTemplate(Steps):
     """A VM on template `benchtpl` through shojid (ts, a Toolstack): defined on it and started
     (shoji create --from, start), or a disposable one (shoji run --disposable); then stopped, and
     deleted (a disposable one goes by itself)."""
 
     def __init__(self, ts, work, disposable):
+        super().__init__()
         self.ts, self.a, self.work, self.disposable = ts, ts.a, work, disposable
 
     def cycle(self, name):
         cmdline = f"console=ttyS0 quiet shoji.action=shell shoji.name={name}"
+        self.step(None)
         if self.disposable:
             out = []
             rc = self.ts.shoji("--json", "run", "--disposable", "benchtpl", "--kernel", self.a.kernel, "--initrd",
@@ -126,11 +149,14 @@ class OnTemplate:
                 f.write(f"[vm]\nname = {name}\nmemory = {self.a.memory}M\nkernel = {self.a.kernel}\n"
                         f"initrd = {self.a.initrd}\ncmdline = {cmdline}\n[disk root]\ntemplate = benchtpl\n")
             rc = self.ts.shoji("create", "--from", defn) or self.ts.shoji("start", name)
+        self.step("start")
         ok = rc == 0 and wait_marker(self.ts.serial_log(name), self.a.timeout)
+        self.step("boot")
         if name:
             self.ts.shoji("stop", name, "--timeout", "0")
             if not self.disposable:
                 self.ts.shoji("delete", name)
+        self.step("stop")
         return ok
 
 
@@ -159,13 +185,18 @@ def template_share(a, work):
                 times[k].append(t)
     finally:
         ts.close()
-    return {k: min(v) for k, v in times.items()}
+    rounds = len(times["shoji-vmm"]) * a.vms
+    return {k: min(v) for k, v in times.items()}, {k: {s: t / rounds for s, t in p.steps.items()}
+                                                   for k, p in peers.items()}
 
 
-def print_template_share(a, best):
+def print_template_share(a, best, steps):
     print(f"on a template (qcow2, volatile overlay), {a.vms} VMs one after another, best of 3 rounds:")
     for k, t in best.items():
-        print(f"  {k:<24} {t:8.3f} s  ({t / a.vms * 1000:.0f} ms a VM)")
+        st = steps[k]
+        print(f"  {k:<24} {t:8.3f} s  ({t / a.vms * 1000:.0f} ms a VM; on average its command "
+              f"{st['start'] * 1000:.0f} ms, then to the marker {st['boot'] * 1000:.0f} ms, "
+              f"stopping {st['stop'] * 1000:.0f} ms)")
     direct, start, disp = best["shoji-vmm"], best["shoji start"], best["shoji run --disposable"]
     print(f"  the toolstack adds {(start - direct) / a.vms * 1000:.0f} ms a VM; the disposable's own steps "
           f"{(disp - start) / a.vms * 1000:.0f} ms")
@@ -241,12 +272,12 @@ def main():
         work = tempfile.mkdtemp(prefix="shoji-lct-", dir=base)
         os.chmod(work, 0o755)  # shojid checks an imported template as an unprivileged user
         try:
-            best = template_share(a, work)
+            share = template_share(a, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        if best is None:
+        if share is None:
             return 1
-        print_template_share(a, best)
+        print_template_share(a, *share)
     if a.baseline_bindir:
         return sandbox_cost(a, base)
     return 0
