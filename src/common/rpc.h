@@ -42,7 +42,8 @@ int rpc_write_all(int fd, const char *buf, size_t len, int timeout_ms, struct er
  * peer in errors. reader (may be NULL) keeps what arrives after the reply for later reads. */
 int rpc_call(int fd, struct rpc_reader *reader, struct json_object *req, int timeout_ms, const char *what,
 	     struct json_object **reply, int *fd_out, struct err *e);
-/* rpc_call with send_fd attached to the request line (SCM_RIGHTS; -1: none). */
+/* rpc_call with send_fd attached to the request line (SCM_RIGHTS; -1: none). After a time-out
+ * (no answer within timeout_ms) errno is ETIMEDOUT. */
 int rpc_call_fd(int fd, struct rpc_reader *reader, struct json_object *req, int send_fd, int timeout_ms,
 		const char *what, struct json_object **reply, int *fd_out, struct err *e);
 

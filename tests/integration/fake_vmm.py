@@ -24,6 +24,8 @@ nics until the other end closes;
 "fake-link-send" {"nic": "N", "data": TEXT} sends TEXT as a frame on it, and each frame that
 arrives is written to the serial log ("fake: nic N received: TEXT"), so a test sees which VM's
 NIC reaches which.
+"fake-hang" answers, then leaves every later control request unanswered, as a hung or hostile
+monitor would.
 Other options are accepted and ignored; --jail-uid makes it refuse to start (status 1) when not
 root, as the real one would."""
 import base64
@@ -332,6 +334,11 @@ def main(argv):
             cmd = req.get("cmd") if isinstance(req, dict) else None
         except ValueError:
             cmd = None
+        if state.get("hung"):  # a hung (or hostile) monitor: the request read, never answered
+            for fd in fds:
+                os.close(fd)
+            fds.clear()
+            return
         if cmd == "status":
             rep = {"ok": True, "state": "paused" if state["paused"] else "running", "pid": os.getpid(),
                    "cpus": 1, "memory_mib": 64, "uptime_s": time.monotonic() - start,
@@ -358,6 +365,9 @@ def main(argv):
             rep = net_link(req, fds)
         elif cmd == "fake-link-send":
             rep = link_send(req)
+        elif cmd == "fake-hang":
+            state["hung"] = True
+            rep = {"ok": True}
         elif cmd == "test-forbidden-syscall":
             forbidden_syscall()  # dies of SIGSYS, as the real monitor does under its filter
             rep = {"ok": False, "error": "the filter did not kill"}

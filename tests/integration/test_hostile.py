@@ -71,6 +71,42 @@ def test_hostile_monitor_descriptors(ts):
     ts.ok("delete", "evil")
 
 
+def test_hung_monitor_holds_up_no_one(ts):
+    """A monitor that stops answering its control socket costs shojid one call's time-out, then
+    is not asked again for a while: its VM's info comes at once (without what only the monitor
+    knows), another VM is served at once meanwhile, and stopping it kills it at once."""
+    if ts.real:
+        raise Skip("needs the stand-in monitor (a real one cannot be told to hang)")
+    for name in ("hung", "fine"):
+        ts.create(name)
+        ts.ok("start", name)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(ts.vm("hung")["control_socket"])
+    s.sendall(b'{"cmd":"fake-hang"}\n')
+    assert json.loads(s.makefile().readline()) == {"ok": True}
+    s.close()
+    t = time.monotonic()
+    first = ts.vm("hung")  # the call that times out (3 s)
+    took = time.monotonic() - t
+    assert 2.5 < took < 6 and "uptime_s" not in first, (took, first)
+    for name in ("hung", "fine", "hung"):
+        t = time.monotonic()
+        info = ts.vm(name)
+        took = time.monotonic() - t
+        assert took < 1.5, f"info on {name} took {took:.1f} s with a hung monitor"
+        assert ("uptime_s" in info) == (name == "fine"), info
+    t = time.monotonic()
+    ts.ok("stop", "hung", "--timeout", "0")
+    wait_until(lambda: ts.vm("hung")["state"] == "stopped", 10, "hung stopped")
+    assert time.monotonic() - t < 5, f"stopping a hung monitor took {time.monotonic() - t:.1f} s"
+    ts.ok("start", "hung")  # a new monitor is asked again
+    wait_until(lambda: "uptime_s" in ts.vm("hung"), 10, "the new monitor answering")
+    for name in ("hung", "fine"):
+        ts.ok("kill", name)
+        wait_until(lambda n=name: ts.vm(n)["state"] == "stopped", 20, f"{name} stopped")
+        ts.ok("delete", name)
+
+
 # Members of the group the daemon serves (here "users", which Debian has), impersonated with
 # setpriv: no user needs to exist.
 GROUP, ALICE, BOB, SEAT = "users", 5001, 5002, 5003
@@ -408,7 +444,7 @@ def test_published_template_is_immutable(ts):
     ts.ok("template", "delete", "frozen")
 
 
-TESTS = [test_client_descriptor_flood, test_published_template_is_immutable, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
+TESTS = [test_client_descriptor_flood, test_hung_monitor_holds_up_no_one, test_published_template_is_immutable, test_tampered_overlay_header_is_refused, test_hostile_monitor_descriptors,
          test_members_act_only_on_their_own_vms, test_definition_paths_checked_as_the_owner,
          test_member_names_a_firmware_template,
          test_image_jobs_leave_the_daemon_answering,

@@ -22,6 +22,7 @@
 #define DAEMON_START_TIMEOUT_MS   120000 /* to the monitor's control socket answering */
 #define DAEMON_HARD_STOP_MS       5000   /* after "stop", before SIGKILL */
 #define DAEMON_CONTROL_TIMEOUT_MS 3000   /* one control-socket call */
+#define DAEMON_CONTROL_QUIET_MS   10000  /* a monitor that let a call time out is not asked again for this long */
 #define DAEMON_MAX_JOBS           16     /* image jobs running at once */
 #define DAEMON_MAX_USB            32     /* USB devices attached to VMs at once */
 #define USBHOST_DEFAULT           "/etc/shoji/usb.conf"
@@ -45,10 +46,11 @@ struct vm_entry {
 	enum vm_state state;
 	pid_t keeper, monitor;
 	int keeper_pidfd, monitor_pidfd;
-	bool our_child;        /* the keeper is this daemon's child (reap it) */
-	double started_at;     /* wall clock */
-	long long deadline_ms; /* start or stop phase deadline (monotonic) */
-	int stop_phase;        /* 0, 1 shutdown sent, 2 stop sent, 3 SIGKILL sent */
+	bool our_child;           /* the keeper is this daemon's child (reap it) */
+	double started_at;        /* wall clock */
+	long long deadline_ms;    /* start or stop phase deadline (monotonic) */
+	long long quiet_until_ms; /* no control call before this (monotonic): its monitor let one time out */
+	int stop_phase;           /* 0, 1 shutdown sent, 2 stop sent, 3 SIGKILL sent */
 	bool stop_requested, kill_requested;
 	bool start_pending;    /* the waiter asked for a start that has not completed */
 	struct client *waiter; /* the caller of start/stop/kill, answered when it completes */
@@ -174,10 +176,9 @@ void vm_save(struct daemon *d, struct vm_entry *vm);
 /* Records who created a VM (at create and run). */
 int vm_set_owner(struct daemon *d, const char *name, uid_t owner, struct err *e);
 /* A control-socket call to the VM's monitor. */
-int vm_control(struct daemon *d, const struct vm_entry *vm, enum control_cmd cmd, struct json_object **reply,
-	       struct err *e);
+int vm_control(struct daemon *d, struct vm_entry *vm, enum control_cmd cmd, struct json_object **reply, struct err *e);
 /* The same with a whole request object (consumed) and a descriptor to pass (-1: none). */
-int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_object *req, int send_fd,
+int vm_control_req(struct daemon *d, struct vm_entry *vm, struct json_object *req, int send_fd,
 		   struct json_object **reply, struct err *e);
 /* Removes a stopped VM: definition, state, logs, snapshot overlays, sockets. */
 void vm_remove(struct daemon *d, const char *name);
@@ -410,9 +411,9 @@ bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, c
 		     const struct vmdef_nic *n);
 bool netlinks_nic_up(struct json_object *status, unsigned i);
 /* A running VM's status reply (NULL when its monitor does not answer); json_object_put it. */
-struct json_object *netlinks_monitor_status(struct daemon *d, const struct vm_entry *vm);
+struct json_object *netlinks_monitor_status(struct daemon *d, struct vm_entry *vm);
 /* Hands NIC i of vm the socket fd (the control socket's net-link; fd stays the caller's). */
-int netlinks_hand_over(struct daemon *d, const struct vm_entry *vm, unsigned i, int fd, struct err *e);
+int netlinks_hand_over(struct daemon *d, struct vm_entry *vm, unsigned i, int fd, struct err *e);
 
 /* templates.c: the template store (STATE/templates) */
 int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd, enum proto_code *code,

@@ -53,7 +53,7 @@ static int offered(struct daemon *d, const char *me, const struct vmdef_nic *min
 
 /* A running VM's status reply, whose nics say each NIC's kind, MAC and link (NULL when its
  * monitor does not answer); one call serves all of the VM's NICs. */
-struct json_object *netlinks_monitor_status(struct daemon *d, const struct vm_entry *vm)
+struct json_object *netlinks_monitor_status(struct daemon *d, struct vm_entry *vm)
 {
 	struct json_object *rep;
 	struct err e;
@@ -92,7 +92,7 @@ bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, c
 }
 
 /* Hands NIC i of vm its end of the link. */
-int netlinks_hand_over(struct daemon *d, const struct vm_entry *vm, unsigned i, int fd, struct err *e)
+int netlinks_hand_over(struct daemon *d, struct vm_entry *vm, unsigned i, int fd, struct err *e)
 {
 	struct json_object *req = json_object_new_object();
 	char nic[12];
@@ -104,8 +104,7 @@ int netlinks_hand_over(struct daemon *d, const struct vm_entry *vm, unsigned i, 
 
 /* A fresh pair, one end to each NIC. Should the second hand-over fail, the first end sees the
  * other closed and its link goes down at once. */
-static int join(struct daemon *d, const struct vm_entry *a, unsigned ai, const struct vm_entry *b, unsigned bi,
-		struct err *e)
+static int join(struct daemon *d, struct vm_entry *a, unsigned ai, struct vm_entry *b, unsigned bi, struct err *e)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

@@ -126,15 +126,14 @@ void vm_save(struct daemon *d, struct vm_entry *vm)
 	json_object_put(o);
 }
 
-int vm_control(struct daemon *d, const struct vm_entry *vm, enum control_cmd cmd, struct json_object **reply,
-	       struct err *e)
+int vm_control(struct daemon *d, struct vm_entry *vm, enum control_cmd cmd, struct json_object **reply, struct err *e)
 {
 	struct json_object *req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string(control_cmd_name(cmd)));
 	return vm_control_req(d, vm, req, -1, reply, e);
 }
 
-int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_object *req, int send_fd,
+int vm_control_req(struct daemon *d, struct vm_entry *vm, struct json_object *req, int send_fd,
 		   struct json_object **reply, struct err *e)
 {
 	char sock[512];
@@ -146,12 +145,22 @@ int vm_control_req(struct daemon *d, const struct vm_entry *vm, struct json_obje
 		json_object_put(req);
 		return err_set(e, "control socket path too long");
 	}
+	/* A monitor that let a call time out (hung, or hostile) would hold up every client of
+	 * shojid for DAEMON_CONTROL_TIMEOUT_MS a call: it is not asked again for a while. */
+	long long now = daemon_now_ms();
+	if (now < vm->quiet_until_ms) {
+		json_object_put(req);
+		return err_set(e, "VM '%s': its monitor did not answer a call in %d s; not asked again for %lld s",
+			       vm->name, DAEMON_CONTROL_TIMEOUT_MS / 1000, (vm->quiet_until_ms - now + 999) / 1000);
+	}
 	if (rpc_connect(sock, &fd, &en, &sub) < 0) {
 		json_object_put(req);
 		return err_set(e, "VM '%s': the monitor's control socket: %s", vm->name, sub.msg);
 	}
 	struct json_object *rep = NULL;
 	int r = rpc_call_fd(fd, NULL, req, send_fd, DAEMON_CONTROL_TIMEOUT_MS, "the monitor", &rep, NULL, &sub);
+	if (r < 0 && errno == ETIMEDOUT)
+		vm->quiet_until_ms = daemon_now_ms() + DAEMON_CONTROL_QUIET_MS;
 	close(fd);
 	if (r < 0) {
 		json_object_put(req);
@@ -470,6 +479,7 @@ int vm_start_checked(struct daemon *d, struct vm_entry *vm, struct vmdef *def, s
 		goto out;
 	if (launch(d, vm, def, lock, args, e) < 0)
 		goto out;
+	vm->quiet_until_ms = 0; /* a new monitor */
 	vm->waiter = c;
 	vm->start_pending = true;
 	r = 0;
