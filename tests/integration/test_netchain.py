@@ -2,7 +2,8 @@
 """Three VMs in a chain, with the real netvm and firewall images (guest/image/recipes) and the
 real monitor, in the KVM harness: an app VM (the test guest's chaintest action, its address by
 DHCP) linked to a firewall VM linked to a net VM, whose first NIC is the uplink (user-mode NAT,
-no host loopback). The net VM and the firewall run on templates (a fresh overlay each start) and
+no host loopback); the firewall's uplink is its second NIC, named by the guest parameter
+uplink. The net VM and the firewall run on templates (a fresh overlay each start) and
 route with shoji-router; the firewall's policy is its guest parameter allow=tcp:OPEN. Checked:
 
 - the app VM fetches a page from a server behind the net VM (this machine's own address, port
@@ -35,12 +36,18 @@ def define(ts, name, text):
     ts.ok("create", "--from", path)
 
 
-def router_ini(name, template, boot, up, down, extra=""):
+def router_ini(name, template, boot, up, down, extra="", uplink_mac=None):
     """A router VM's definition: its image's direct boot, a root disk on the template, the uplink
-    NIC (up: its lines) first, then the link to the VM down; extra: more [vm] lines."""
+    NIC (up: its lines) first, then the link to the VM down; extra: more [vm] lines. With
+    uplink_mac the link down comes first and the uplink, with that MAC, second: the guest
+    parameter uplink names it."""
+    nic_up, nic_down = f"[nic up]\n{up}\n", f"[nic down]\ntype = vm\npeer = {down}\n"
+    if uplink_mac:
+        extra += f"param = uplink={uplink_mac}\n"
+        nic_up += f"mac = {uplink_mac}\n"
+    nics = f"{nic_down}\n{nic_up}" if uplink_mac else f"{nic_up}\n{nic_down}"
     return (f"[vm]\nname = {name}\nmemory = 256M\nkernel = {boot['kernel']}\ninitrd = {boot['initrd']}\n"
-            f"cmdline = {boot['cmdline']}\n{extra}\n[disk root]\ntemplate = {template}\n\n"
-            f"[nic up]\n{up}\n\n[nic down]\ntype = vm\npeer = {down}\n")
+            f"cmdline = {boot['cmdline']}\n{extra}\n[disk root]\ntemplate = {template}\n\n{nics}")
 
 
 def reports(ts, name):
@@ -67,8 +74,9 @@ def test_chain(ts, boots, addr):
     page = "sha256=" + hashlib.sha256(PAGE).hexdigest()
     try:
         define(ts, "netvm", router_ini("netvm", "netvm", boots["netvm"], "type = slirp", "fw"))
+        # The firewall's uplink is its second NIC, named by its MAC (the guest parameter uplink).
         define(ts, "fw", router_ini("fw", "firewall", boots["firewall"], "type = vm\npeer = netvm", "app",
-                                    f"param = allow=tcp:{port_open}\n"))
+                                    f"param = allow=tcp:{port_open}\n", uplink_mac="52:54:00:0f:00:01"))
         probes = "\n\t".join((f"shoji.probe=open=http://{addr}:{port_open}/page.html",
                                 f"shoji.probe=closed=http://{addr}:{port_closed}/page.html",
                                 f"shoji.probe=hostlo=http://10.0.2.2:{port_open}/page.html",
@@ -105,6 +113,8 @@ peer = fw
                 assert f"shoji-router: {role}: uplink" in console and re.search(
                     f"shoji-router: {role}: downstream \\S+ \\(\\S+\\) {re.escape(down)}", console), console[-3000:]
             assert f"allow tcp:{port_open}" in ts.serial("fw")
+            assert re.search(r"shoji-router: firewall: uplink \S+ \(52:54:00:0f:00:01\) by DHCP", ts.serial("fw")), \
+                "the firewall's uplink is not the NIC the guest parameter uplink names:\n" + ts.serial("fw")[-3000:]
             wait_chain(ts, lambda: last(ts, "app", "router") == "open", 120, "the app's router's DNS port open (the control)")
             time.sleep(20)  # every probe tried several times more, with the path up
             for what, want in (("closed", "unreachable"), ("hostlo", "unreachable"), ("netvm", "closed")):
