@@ -637,7 +637,7 @@ static void device_config_and_control_queue(void **state)
 	assert_true(vfx_rd(&v, 0x04, 4) & (1u << VIRTIO_GPU_F_EDID));
 	assert_true(vfx_rd(&v, 0x04, 4) & (1u << VIRTIO_GPU_F_RESOURCE_BLOB));
 	assert_int_equal(vfx_rd(&v, 0x2008, 4), 1); /* num_scanouts */
-	vfx_bring_up_queues(&v, 1ull << VIRTIO_GPU_F_EDID, 2);
+	vfx_bring_up_queues(&v, 1ull << VIRTIO_GPU_F_EDID | 1ull << VIRTIO_GPU_F_RESOURCE_BLOB, 2);
 	struct virtio_gpu_ctrl_hdr h = hdr(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
 	memcpy(guest_mem_ptr(&v.mem, REQ, sizeof(h)), &h, sizeof(h));
 	vfx_desc(&v, 0, REQ, sizeof(h), VRING_DESC_F_NEXT, 1);
@@ -667,6 +667,37 @@ static void device_config_and_control_queue(void **state)
 	generation = gpu.vdev.config_generation;
 	ds.handler->preferred_size(ds.opaque, 1280, 720);
 	assert_int_equal(gpu.vdev.config_generation, generation);
+	/* A blob through the control queue, as a Linux guest's framebuffer: made, then shown. */
+	struct {
+		struct virtio_gpu_resource_create_blob c;
+		struct virtio_gpu_mem_entry m;
+	} blob = {{.hdr = hdr(VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB),
+		   .resource_id = 9,
+		   .blob_mem = VIRTIO_GPU_BLOB_MEM_GUEST,
+		   .blob_flags = VIRTIO_GPU_BLOB_FLAG_USE_SHAREABLE,
+		   .nr_entries = 1,
+		   .size = 64 * 64 * 4},
+		  {.addr = 0x100000, .length = 64 * 64 * 4}};
+	struct virtio_gpu_set_scanout_blob show = {.hdr = hdr(VIRTIO_GPU_CMD_SET_SCANOUT_BLOB),
+						   .r = {0, 0, 64, 64},
+						   .resource_id = 9,
+						   .width = 64,
+						   .height = 64,
+						   .format = FMT_BGRX,
+						   .strides = {256}};
+	const void *cmds[2] = {&blob, &show};
+	const uint32_t lens[2] = {sizeof(blob), sizeof(show)};
+	for (int i = 0; i < 2; i++) {
+		memcpy(guest_mem_ptr(&v.mem, REQ, lens[i]), cmds[i], lens[i]);
+		vfx_desc(&v, 0, REQ, lens[i], VRING_DESC_F_NEXT, 1);
+		vfx_offer(&v, 0);
+		vfx_run(&v);
+		struct virtio_gpu_ctrl_hdr r;
+		memcpy(&r, guest_mem_ptr(&v.mem, RESP, sizeof(r)), sizeof(r));
+		assert_int_equal(r.type, VIRTIO_GPU_RESP_OK_NODATA);
+	}
+	assert_int_equal(gpu.g.scanout_res, 9);
+	assert_int_equal(gpu.g.host_bytes, sizeof(struct gpu_backing_entry));
 	/* events_clear clears what events_read shows. */
 	gpu.events_read = VIRTIO_GPU_EVENT_DISPLAY;
 	assert_int_equal(vfx_rd(&v, 0x2000, 4), VIRTIO_GPU_EVENT_DISPLAY);
