@@ -335,11 +335,8 @@ def main(argv):
         except ValueError:
             cmd = None
         if state.get("hung"):  # a hung (or hostile) monitor: the request read, never answered
-            for fd in fds:
-                os.close(fd)
-            fds.clear()
-            return
-        if cmd == "status":
+            rep = None
+        elif cmd == "status":
             rep = {"ok": True, "state": "paused" if state["paused"] else "running", "pid": os.getpid(),
                    "cpus": 1, "memory_mib": 64, "uptime_s": time.monotonic() - start,
                    "agent": fake_agent(), "nics": nics_status()}
@@ -376,6 +373,8 @@ def main(argv):
         for fd in fds:
             os.close(fd)
         fds.clear()
+        if rep is None:
+            return
         data = (json.dumps(rep) + "\n").encode()
         if "fake.hostile_fds=1" in opts.get("--cmdline", [""])[0]:
             # a compromised monitor: ten descriptors nobody asked for with every reply

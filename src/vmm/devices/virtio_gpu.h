@@ -1,10 +1,11 @@
 /* virtio_gpu: the virtio GPU device (type 16; virtio 1.x section 5.7), 2D only with one
- * scanout, EDID and blobs in guest memory (a framebuffer with no host copy), whose scanout is published to the seat
- * through the display channel. The commands run on the device's I/O thread (display/gpu_2d.c); so does the channel
- * (display/display_server.c: its listening socket and the seat's socket sit in the same epoll),
- * and the seat's input events are handed to the three virtio-input devices from there, or, on
- * a machine with a firmware, to the PS/2 keyboard and mouse while the firmware (or a boot
- * loader) drives them and the guest's virtio-input driver does not: never to both. */
+ * scanout, EDID and blobs in guest memory (a framebuffer with no host copy), whose scanout is
+ * published to the seat through the display channel. The commands run on the device's I/O
+ * thread (display/gpu_2d.c); so does the channel (display/display_server.c: its listening
+ * socket and the seat's socket sit in the same epoll), and the seat's input events are handed
+ * to the three virtio-input devices from there, or, on a machine with a firmware, to the PS/2
+ * keyboard and mouse while the firmware (or a boot loader) drives them and the guest's
+ * virtio-input driver does not: never to both. */
 #ifndef SHOJI_VMM_DEVICES_VIRTIO_GPU_H
 #define SHOJI_VMM_DEVICES_VIRTIO_GPU_H
 

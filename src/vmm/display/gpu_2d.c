@@ -128,6 +128,15 @@ static bool take(const struct request *q, void *cmd, size_t size)
 	return q->len >= size && iov_to_buf(q->iov, q->n, 0, cmd, size) == size;
 }
 
+/* Reads a create command, whose new resource's id is at *id: 0, or the error to answer (a
+ * short request; an id of 0 or one in use). */
+static uint32_t take_new(const struct gpu_2d *g, const struct request *q, void *cmd, size_t size, const uint32_t *id)
+{
+	if (!take(q, cmd, size))
+		return VIRTIO_GPU_RESP_ERR_UNSPEC;
+	return *id == 0 || find(g, *id) ? VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID : 0;
+}
+
 /* Reads the command, then finds the resource it names at *id: 0, or the error to answer. */
 static uint32_t take_resource(const struct gpu_2d *g, const struct request *q, void *cmd, size_t size,
 			      const uint32_t *id, struct gpu_resource **r)
@@ -161,10 +170,9 @@ static struct gpu_resource *new_resource(struct gpu_2d *g, uint32_t id)
 static uint32_t create_2d(struct gpu_2d *g, const struct request *q)
 {
 	struct virtio_gpu_resource_create_2d c;
-	if (!take(q, &c, sizeof(c)))
-		return VIRTIO_GPU_RESP_ERR_UNSPEC;
-	if (c.resource_id == 0 || find(g, c.resource_id))
-		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	uint32_t err = take_new(g, q, &c, sizeof(c), &c.resource_id);
+	if (err)
+		return err;
 	if (!pixel_format_known(c.format) || c.width == 0 || c.height == 0 || c.width > 8192 || c.height > 8192)
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	uint64_t bytes = (uint64_t)c.width * c.height * BPP;
@@ -217,15 +225,14 @@ static uint32_t take_backing(struct gpu_2d *g, const struct request *q, uint64_t
 static uint32_t create_blob(struct gpu_2d *g, const struct request *q)
 {
 	struct virtio_gpu_resource_create_blob c;
-	if (!take(q, &c, sizeof(c)))
-		return VIRTIO_GPU_RESP_ERR_UNSPEC;
-	if (c.resource_id == 0 || find(g, c.resource_id))
-		return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+	uint32_t err = take_new(g, q, &c, sizeof(c), &c.resource_id);
+	if (err)
+		return err;
 	if (c.blob_mem != VIRTIO_GPU_BLOB_MEM_GUEST || (c.blob_flags & VIRTIO_GPU_BLOB_FLAG_USE_MAPPABLE) ||
 	    c.size == 0)
 		return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 	struct gpu_resource probe = {0};
-	uint32_t err = take_backing(g, q, sizeof(c), c.nr_entries, &probe);
+	err = take_backing(g, q, sizeof(c), c.nr_entries, &probe);
 	if (err)
 		return err;
 	struct gpu_resource *r = probe.backing_len >= c.size ? new_resource(g, c.resource_id) : NULL;

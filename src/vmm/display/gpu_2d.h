@@ -3,9 +3,10 @@
  * (VIRTIO_GPU_F_RESOURCE_BLOB, VIRTIO_GPU_BLOB_MEM_GUEST), which have no host copy at all: what
  * the scanout shows is read from the guest's pages when the seat draws it, so a Linux guest's
  * framebuffers (dumb buffers are guest blobs when the device offers blobs) cost the host no
- * memory; one scanout, the cursor, display info and EDID. A command arrives as the readable bytes of a request chain
- * and its answer is written to a response buffer; everything in the request is the guest's and is checked (ids,
- * rectangles, formats, offsets, backing entries against guest RAM). Host memory for resources
+ * memory; one scanout, the cursor, display info and EDID. A command arrives as the readable
+ * bytes of a request chain and its answer is written to a response buffer; everything in the
+ * request is the guest's and is checked (ids, rectangles, formats, offsets, backing entries
+ * against guest RAM). Host memory for resources
  * and backing tables is bounded per device. What becomes visible (scanout changes, flushes,
  * the cursor) is reported through struct gpu_2d_events. One thread at a time. */
 #ifndef SHOJI_VMM_DISPLAY_GPU_2D_H
