@@ -1,5 +1,6 @@
-/* fuzz_bzimage: libFuzzer target: arbitrary bytes as a kernel image to bzimage_parse and, when
- * they parse, to boot_load into a 64 MiB guest; checks the invariants both promise. */
+/* fuzz_bzimage: libFuzzer target: arbitrary bytes as a kernel image (a bzImage, or an ELF
+ * vmlinux where they start with the ELF magic) to bzimage_parse or vmlinux_parse and, when they
+ * parse, to boot_load into a 64 MiB guest; checks the invariants each promises. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "vmm/boot/bzimage.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/loader.h"
+#include "vmm/boot/vmlinux.h"
 #include "vmm/memory.h"
 
 #define MEM_SIZE (64ull << 20)
@@ -45,8 +47,63 @@ static void fuzz_parse(const uint8_t *data, size_t size, struct bzimage *bz)
 	check(load >= LAYOUT_HIGH_MEM && load + bz->init_size <= LAYOUT_PCI_HOLE);
 }
 
+static const uint8_t fuzz_initrd[5000] = {1, 2, 3};
+
+static struct boot_config fuzz_config(const uint8_t *data, size_t size, unsigned ncpus)
+{
+	return (struct boot_config){
+		.kernel = data,
+		.kernel_size = size,
+		.kernel_path = "fuzz",
+		.initrd = fuzz_initrd,
+		.initrd_size = sizeof(fuzz_initrd),
+		.initrd_path = "initrd",
+		.cmdline = "console=ttyS0",
+		.ncpus = ncpus,
+	};
+}
+
+/* What a successful vmlinux parse promises the loader, and the loader promises of a vmlinux. */
+static int fuzz_vmlinux(const uint8_t *data, size_t size)
+{
+	struct vmlinux vl;
+	struct err e;
+	e.msg[0] = '\0';
+	if (vmlinux_parse(data, size, "fuzz", &vl, &e) < 0) {
+		check(e.msg[0] != '\0');
+		return 0;
+	}
+	check(vl.nseg >= 1 && vl.nseg <= VMLINUX_MAX_SEGMENTS);
+	int entry_loaded = 0;
+	for (unsigned i = 0; i < vl.nseg; i++) {
+		const struct vmlinux_segment *s = &vl.seg[i];
+		check(s->data >= data && s->filesz <= (uint64_t)(data + size - s->data));
+		check(s->filesz <= s->memsz);
+		check(s->paddr >= vl.start && s->paddr + s->memsz <= vl.end);
+		entry_loaded |= vl.entry >= s->paddr && vl.entry - s->paddr < s->filesz;
+	}
+	check(entry_loaded);
+	check(vl.start >= LAYOUT_HIGH_MEM && vl.end <= LAYOUT_PCI_HOLE);
+
+	struct boot_config cfg = fuzz_config(data, size, 1 + size % 8);
+	struct boot_entry entry;
+	struct guest_mem *mem = fuzz_mem();
+	if (boot_load(mem, &cfg, &entry, &e) < 0) {
+		check(e.msg[0] != '\0');
+		return 0;
+	}
+	check(entry.rip == vl.entry);
+	check(entry.initrd_addr % PAGE == 0 && entry.initrd_addr >= vl.end);
+	check(entry.initrd_addr + sizeof(fuzz_initrd) <= MEM_SIZE);
+	const struct vmlinux_segment *last = &vl.seg[vl.nseg - 1]; /* copied last, so never overwritten */
+	check(memcmp(guest_mem_ptr(mem, last->paddr, last->filesz), last->data, last->filesz) == 0);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	if (vmlinux_is_elf(data, size))
+		return fuzz_vmlinux(data, size);
 	struct bzimage bz;
 	struct err e;
 	e.msg[0] = '\0';
@@ -56,17 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_parse(data, size, &bz);
 
-	static const uint8_t initrd[5000] = {1, 2, 3};
-	struct boot_config cfg = {
-		.kernel = data,
-		.kernel_size = size,
-		.kernel_path = "fuzz",
-		.initrd = initrd,
-		.initrd_size = sizeof(initrd),
-		.initrd_path = "initrd",
-		.cmdline = "console=ttyS0",
-		.ncpus = 1 + data[BZ_SETUP_SECTS] % 8,
-	};
+	struct boot_config cfg = fuzz_config(data, size, 1 + data[BZ_SETUP_SECTS] % 8);
 	struct boot_entry entry;
 	struct guest_mem *mem = fuzz_mem();
 	if (boot_load(mem, &cfg, &entry, &e) < 0) {
@@ -79,8 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(entry.rsi == LAYOUT_ZERO_PAGE);
 	check(entry.initrd_addr % PAGE == 0);
 	check(entry.initrd_addr >= load + bz.init_size);
-	check(entry.initrd_addr + sizeof(initrd) <= (uint64_t)bz.initrd_addr_max + 1);
-	check(entry.initrd_addr + sizeof(initrd) <= MEM_SIZE);
+	check(entry.initrd_addr + sizeof(fuzz_initrd) <= (uint64_t)bz.initrd_addr_max + 1);
+	check(entry.initrd_addr + sizeof(fuzz_initrd) <= MEM_SIZE);
 	check(memcmp(guest_mem_ptr(mem, load, bz.payload_size), bz.payload, bz.payload_size) == 0);
 	return 0;
 }

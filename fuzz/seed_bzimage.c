@@ -1,5 +1,5 @@
-/* seed_bzimage: writes the fuzzer's seed corpus: the synthetic bzImage and a few variants, into
- * DIR/seed, and makes DIR/found for what the fuzzer discovers. */
+/* seed_bzimage: writes the fuzzer's seed corpus: the synthetic bzImage and a few variants, and
+ * the synthetic vmlinux, into DIR/seed, and makes DIR/found for what the fuzzer discovers. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +62,11 @@ int main(int argc, char **argv)
 	image[BZ_JUMP + 1] = 0xff;
 	synth_put(image, BZ_SYSSIZE, (SYNTH_SIZE - 1024) / 16, 4);
 	if (seed_write(dir, "short-setup", image, SYNTH_SIZE) < 0)
+		return 1;
+	/* An ELF vmlinux: two segments, one with zeroes past its file bytes, and a note. */
+	static uint8_t elf[SYNTH_ELF_SIZE];
+	synth_vmlinux(elf);
+	if (seed_write(dir, "vmlinux", elf, SYNTH_ELF_SIZE) < 0)
 		return 1;
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the demo/test guest and the KVM harness machine from Debian packages:
 #   OUTDIR/vmlinuz                    the linux-image-amd64 kernel
+#   OUTDIR/vmlinux                    the same kernel unpacked: the ELF inside the bzImage
 #   OUTDIR/initramfs.cpio.gz          busybox guest (guest/init) with the device modules
 #   OUTDIR/harness-initramfs.cpio.gz  busybox root for the harness machine (tests/harness/init)
 #   OUTDIR/kernel-release             the kernel's release string
@@ -77,6 +78,28 @@ make_initramfs() {
 
 guest_modules=(pvpanic-mmio virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio-rng
 	vmw_vsock_virtio_transport button evdev virtio_gpu virtio_input efivarfs vhci-hcd usb-storage sd_mod)
+# extract_vmlinux BZIMAGE OUT: the ELF vmlinux the bzImage carries compressed (its payload, at
+# payload_offset past the setup code, payload_length bytes), for booting without the in-guest
+# decompressor (shoji-vmm --kernel OUTDIR/vmlinux).
+extract_vmlinux() {
+	local sects off len magic
+	sects=$(od -An -tu1 -j $((0x1f1)) -N1 "$1" | tr -d ' ')
+	((sects)) || sects=4
+	off=$(od -An -tu4 -j $((0x248)) -N4 "$1" | tr -d ' ')
+	len=$(od -An -tu4 -j $((0x24c)) -N4 "$1" | tr -d ' ')
+	dd if="$1" of="$2.z" iflag=skip_bytes,count_bytes bs=1M skip=$(((sects + 1) * 512 + off)) count="$len" \
+		status=none || die "cannot read the kernel's payload from $1"
+	magic=$(od -An -tx1 -N4 "$2.z" | tr -d ' ')
+	case $magic in
+	fd377a58) xz -dc --single-stream <"$2.z" >"$2.tmp" ;;
+	28b52ffd) zstd -qdc <"$2.z" >"$2.tmp" ;;
+	*) die "the kernel's payload is compressed in a way this script does not unpack (magic $magic)" ;;
+	esac || die "cannot unpack the kernel's payload into $2"
+	rm -f "$2.z"
+	[ "$(od -An -tx1 -N4 "$2.tmp" | tr -d ' ')" = 7f454c46 ] || die "the kernel's payload is not an ELF vmlinux"
+	mv "$2.tmp" "$2"
+}
+
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock vhost_net tun bochs uinput evdev xhci-pci usb-storage sd_mod)
 
 # The guest's own AF_VSOCK, block-benchmark, display/keyboard and UEFI boot entry tools, from
@@ -91,6 +114,7 @@ cc -static -O2 -Wall -D_GNU_SOURCE -o "$work/shoji-agent" "$src"/src/agent/*.c "
 extra_bins="$work/vsock $work/blkio $work/gputest $work/efivar $work/shoji-agent" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
+extract_vmlinux "$out/vmlinuz.tmp" "$out/vmlinux"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 echo "$krel" >"$out/kernel-release"
 rm -rf "$work"

@@ -40,12 +40,14 @@ enum exit_status {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shoji-vmm --kernel BZIMAGE [options]\n"
+		"usage: shoji-vmm --kernel KERNEL [options]\n"
 		"       shoji-vmm --firmware CODE,vars=FILE [options]\n"
-		"Boots a Linux bzImage, or a UEFI firmware that boots the disks, in a KVM virtual\n"
+		"Boots a Linux kernel, or a UEFI firmware that boots the disks, in a KVM virtual\n"
 		"machine; the serial console is on stdin/stdout.\n"
 		"\n"
-		"  --kernel PATH        the guest kernel (an x86-64 bzImage, boot protocol 2.12+)\n"
+		"  --kernel PATH        the guest kernel: an x86-64 bzImage (boot protocol 2.12+), or\n"
+		"                       its ELF vmlinux, entered at startup_64 with no decompression\n"
+		"                       in the guest (and so no KASLR)\n"
 		"  --initrd PATH        an initial RAM disk\n"
 		"  --cmdline STR        kernel command line (default \"console=ttyS0\")\n"
 		"  --firmware CODE,vars=FILE\n"
@@ -328,7 +330,8 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	if (optind < argc)
 		return err_set(e, "unexpected argument '%s' (see --help)", argv[optind]);
 	if (!o->kernel && !o->firmware)
-		return err_set(e, "no kernel given: use --kernel PATH to a bzImage, or --firmware (see --help)");
+		return err_set(e,
+			       "no kernel given: use --kernel PATH to a bzImage or vmlinux, or --firmware (see --help)");
 	if (o->kernel && o->firmware)
 		return err_set(e, "--kernel and --firmware exclude each other: the firmware boots from the disks");
 	if (o->mem_mib < LAYOUT_MIN_MEM_MIB)

@@ -136,6 +136,18 @@ def test_three_cpus(env):
     check_ram(rep, 384)
 
 
+def test_vmlinux(env):
+    """The same kernel unpacked (the ELF vmlinux guest/build.sh takes out of the bzImage), its
+    segments loaded where they say and entered at startup_64, with no decompressor: it boots on two
+    vCPUs with all its RAM and its devices found through ACPI."""
+    r = boot_smp(env, cpus=2, memory=256, kernel=os.path.join(env.guest_dir, "vmlinux"))
+    assert r.rc == 0, f"exit status {r.rc}:\n{r.tail()}"
+    rep = r.report()
+    assert rep["cpus"] == 2 and rep["online"] == "0-1", rep
+    check_ram(rep, 256)
+    assert rep["pci"].get("0000:00:00.0") == "0x1b36:0x0008", rep["pci"]
+
+
 def test_memory_above_4g(env):
     # 3.5 GiB of RAM: 3 GiB below the PCI hole, 512 MiB above 4 GiB.
     r = env.boot("poweroff", cpus=1, memory=3584)
@@ -166,6 +178,7 @@ def test_reboot_restart(env):
 if __name__ == "__main__":
     import test_vmm  # the monitor's own errors and synthetic guests share this file's harness boot
     sys.exit(vmmtest.main(test_vmm.TESTS + [test_one_cpu_poweroff, test_virtio_rng, test_virtio_blk,
-                                            test_virtio_console, test_three_cpus, test_memory_above_4g,
+                                            test_virtio_console, test_three_cpus, test_vmlinux,
+                                            test_memory_above_4g,
                                             test_panic, test_reboot_exit],
                           sys.argv[1:], slow=[test_reboot_restart]))

@@ -115,8 +115,8 @@ class Env:
         return Result(p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
                       time.monotonic() - start)
 
-    def boot(self, action, cpus=1, memory=256, extra=(), cmdline="", **kw):
-        r = self.run(["--kernel", self.kernel, "--initrd", self.initrd, "--cpus", str(cpus),
+    def boot(self, action, cpus=1, memory=256, extra=(), cmdline="", kernel=None, **kw):
+        r = self.run(["--kernel", kernel or self.kernel, "--initrd", self.initrd, "--cpus", str(cpus),
                       "--memory", str(memory), "--cmdline",
                       f"console=ttyS0 quiet shoji.action={action} {cmdline}".strip(), *extra],
                      **kw)

@@ -1,5 +1,5 @@
-/* synth_bzimage: a small synthetic but valid bzImage (boot protocol 2.15, 64-bit entry), built
- * in memory for the bzImage, loader and fuzz tests. */
+/* synth_bzimage: a small synthetic but valid bzImage (boot protocol 2.15, 64-bit entry), and a
+ * small ELF vmlinux, built in memory for the bzImage, vmlinux, loader and fuzz tests. */
 #ifndef SHOJI_TESTS_SYNTH_BZIMAGE_H
 #define SHOJI_TESTS_SYNTH_BZIMAGE_H
 
@@ -26,5 +26,22 @@ void synth_put(uint8_t *buf, size_t off, uint64_t v, size_t width);
 
 /* The payload byte at offset i, as synth_bzimage writes it. */
 uint8_t synth_payload_byte(size_t i);
+
+/* The vmlinux: an ELF header, three program headers (text, a segment whose last bytes are zeroes
+ * that are not in the file, a note), then the two segments' bytes (the payload pattern). */
+#define SYNTH_ELF_PHOFF       64
+#define SYNTH_ELF_TEXT_OFF    0x1000
+#define SYNTH_ELF_TEXT_SIZE   4096
+#define SYNTH_ELF_TEXT_PADDR  0x1000000ull /* 16 MiB, the entry */
+#define SYNTH_ELF_DATA_OFF    0x2000
+#define SYNTH_ELF_DATA_FILESZ 512
+#define SYNTH_ELF_DATA_MEMSZ  0x20000
+#define SYNTH_ELF_DATA_PADDR  0x1200000ull
+#define SYNTH_ELF_SIZE        (SYNTH_ELF_DATA_OFF + SYNTH_ELF_DATA_FILESZ)
+/* Offsets of the second program header's fields (Elf64_Phdr). */
+#define SYNTH_ELF_PHDR(i) (SYNTH_ELF_PHOFF + 56 * (i))
+
+/* Fills buf (SYNTH_ELF_SIZE bytes) with the vmlinux. */
+void synth_vmlinux(uint8_t *buf);
 
 #endif

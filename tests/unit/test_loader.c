@@ -1,7 +1,8 @@
-/* test_loader: boot_load of a synthetic bzImage into guest memory: entry state, zero page,
- * initrd placement, and the errors for what does not fit. */
+/* test_loader: boot_load of a synthetic bzImage, and of a synthetic ELF vmlinux, into guest
+ * memory: entry state, zero page, initrd placement, and the errors for what does not fit. */
 #include "unit.h"
 
+#include <elf.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -334,6 +335,72 @@ static void boot_load_corrupt_kernel(void **state)
 	assert_untouched(f);
 }
 
+/* The synthetic vmlinux in place of the bzImage, over memory a previous boot left dirty. */
+static void use_vmlinux(struct fixture *f, uint8_t *elf)
+{
+	synth_vmlinux(elf);
+	f->cfg.kernel = elf;
+	f->cfg.kernel_size = SYNTH_ELF_SIZE;
+	f->cfg.kernel_path = "vmlinux";
+	memset(guest_mem_ptr(&f->mem, SYNTH_ELF_DATA_PADDR, SYNTH_ELF_DATA_MEMSZ), 0xee, SYNTH_ELF_DATA_MEMSZ);
+}
+
+static void boot_load_vmlinux(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t elf[SYNTH_ELF_SIZE];
+	use_vmlinux(f, elf);
+	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), 0);
+
+	struct boot_entry *b = &f->entry;
+	assert_int_equal(b->rip, SYNTH_ELF_TEXT_PADDR); /* e_entry: startup_64 itself */
+	assert_int_equal(b->kernel_addr, SYNTH_ELF_TEXT_PADDR);
+	assert_int_equal(b->rsi, LAYOUT_ZERO_PAGE);
+	assert_int_equal(b->cr3, LAYOUT_PML4);
+	/* Each segment at its physical address; past its file bytes, zeroes. */
+	assert_memory_equal(gpa(f, SYNTH_ELF_TEXT_PADDR, SYNTH_ELF_TEXT_SIZE), elf + SYNTH_ELF_TEXT_OFF,
+			    SYNTH_ELF_TEXT_SIZE);
+	const uint8_t *data = gpa(f, SYNTH_ELF_DATA_PADDR, SYNTH_ELF_DATA_MEMSZ);
+	assert_memory_equal(data, elf + SYNTH_ELF_DATA_OFF, SYNTH_ELF_DATA_FILESZ);
+	for (size_t i = SYNTH_ELF_DATA_FILESZ; i < SYNTH_ELF_DATA_MEMSZ; i++)
+		if (data[i])
+			fail_msg("byte 0x%zx of the vmlinux's bss is not zero", i);
+	/* The initrd above all of it. */
+	assert_true(b->initrd_addr >= SYNTH_ELF_DATA_PADDR + SYNTH_ELF_DATA_MEMSZ);
+	assert_memory_equal(gpa(f, b->initrd_addr, INITRD_SIZE), f->initrd, INITRD_SIZE);
+
+	/* The setup header Linux reads, written by the loader since the file has none. */
+	const uint8_t *zp = gpa(f, LAYOUT_ZERO_PAGE, PAGE);
+	assert_int_equal(get(zp, BZ_BOOT_FLAG, 2), BZ_MAGIC_BOOT_FLAG);
+	assert_int_equal(get(zp, BZ_HEADER, 4), BZ_MAGIC_HDRS);
+	assert_int_equal(get(zp, BZ_TYPE_OF_LOADER, 1), 0xff);
+	assert_int_equal(get(zp, BZ_CMD_LINE_PTR, 4), LAYOUT_CMDLINE);
+	assert_int_equal(get(zp, BZ_RAMDISK_IMAGE, 4), b->initrd_addr);
+	assert_int_equal(get(zp, BZ_RAMDISK_SIZE, 4), INITRD_SIZE);
+	assert_int_equal(get(zp, 0x070, 8), LAYOUT_ACPI); /* acpi_rsdp_addr */
+	assert_true(zp[0x1e8] > 0);                       /* the E820 map */
+	assert_string_equal((const char *)gpa(f, LAYOUT_CMDLINE, sizeof(CMDLINE)), CMDLINE);
+}
+
+static void boot_load_vmlinux_limits(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t elf[SYNTH_ELF_SIZE];
+	static char cmdline[2049];
+	use_vmlinux(f, elf);
+	memset(cmdline, 'a', 2047);
+	f->cfg.cmdline = cmdline;
+	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), 0);
+	cmdline[2047] = 'a';
+	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), -1);
+	assert_contains(f->e.msg, "accepts at most 2047");
+	f->cfg.cmdline = CMDLINE;
+	/* A corrupt vmlinux is refused by name, before anything is written. */
+	elf[offsetof(Elf64_Ehdr, e_machine)] = 0;
+	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), -1);
+	assert_contains(f->e.msg, "'vmlinux' is an ELF file, but not for x86-64");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
@@ -352,6 +419,8 @@ int main(void)
 		T(boot_load_cmdline_monitor_limit),
 		T(boot_load_bad_ncpus),
 		T(boot_load_corrupt_kernel),
+		T(boot_load_vmlinux),
+		T(boot_load_vmlinux_limits),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

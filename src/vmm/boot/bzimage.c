@@ -27,10 +27,7 @@ int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bz
 		   "\x7f"
 		   "ELF",
 		   4) == 0)
-		return err_set(e,
-			       "kernel '%s' is an ELF vmlinux; give the compressed bzImage "
-			       "(arch/x86/boot/bzImage or /boot/vmlinuz-*)",
-			       path);
+		return err_set(e, "kernel '%s' is an ELF file, not a bzImage (boot_load takes it as a vmlinux)", path);
 	if (size < BZ_MIN_FILE)
 		return err_set(e,
 			       "kernel '%s' is not a bzImage: only %zu bytes, too short for a Linux "
