@@ -2,10 +2,11 @@
 """Boot benchmark: time from start to the guest's init marker, VM exits to that point (KVM's own
 per-VM statistics in debugfs) and monitor memory overhead (RSS minus the guest RAM mapping's
 RSS, SETTLE_S after the marker), for shoji-vmm, QEMU microvm and QEMU q35, on the same kernel and initramfs, interleaved
-in one run. Prints medians and the ratios against QEMU. shoji-vmm runs twice: plain (serial
-console only), and with the full set of a desktop VM's devices (a qcow2 disk, a user-mode NIC,
-a display and its input devices, waiting for a seat), whose overhead is the one the goal is
-for; each with its overhead by kind (--stats)."""
+in one run. Prints medians and the ratios against QEMU. shoji-vmm runs three times: plain (serial
+console only), from the same kernel's ELF vmlinux (no decompression in the guest), and with the
+full set of a desktop VM's devices (a qcow2 disk, a user-mode NIC, a display and its input
+devices, waiting for a seat), whose overhead is the one the goal is for; each with its overhead
+by kind (--stats)."""
 import argparse
 import glob
 import os
