@@ -63,9 +63,10 @@ def test_not_a_bzimage(env):
 
 
 def test_elf_kernel(env):
+    """An ELF file is taken as a vmlinux, and one that is not for x86-64 is refused by name."""
     with open(tmp("elf"), "wb") as f:
         f.write(b"\x7fELF" + bytes(2000))
-    expect_error(env.run(["--kernel", tmp("elf")]), "ELF vmlinux")
+    expect_error(env.run(["--kernel", tmp("elf")]), "is an ELF file, but not for x86-64")
 
 
 def test_truncated_kernel(env):
