@@ -63,6 +63,26 @@ static struct boot_config fuzz_config(const uint8_t *data, size_t size, unsigned
 	};
 }
 
+/* Each segment that no later one overlaps is in guest memory as the file has it, then zeroes at
+ * both ends of its tail (the fuzzer's guest memory is reused, so a missing zero fill shows). */
+static void fuzz_check_segments(struct guest_mem *mem, const struct vmlinux *vl)
+{
+	for (unsigned i = 0; i < vl->nseg; i++) {
+		const struct vmlinux_segment *s = &vl->seg[i];
+		int overlapped = 0;
+		for (unsigned j = i + 1; j < vl->nseg; j++)
+			overlapped |= vl->seg[j].paddr < s->paddr + s->memsz &&
+				s->paddr < vl->seg[j].paddr + vl->seg[j].memsz;
+		if (overlapped)
+			continue;
+		const uint8_t *g = guest_mem_ptr(mem, s->paddr, s->memsz);
+		check(g && memcmp(g, s->data, s->filesz) == 0);
+		uint64_t tail = s->memsz - s->filesz, edge = tail < 4096 ? tail : 4096; /* both ends of it */
+		for (uint64_t k = 0; k < edge; k++)
+			check(g[s->filesz + k] == 0 && g[s->memsz - 1 - k] == 0);
+	}
+}
+
 /* What a successful vmlinux parse promises the loader, and the loader promises of a vmlinux. */
 static int fuzz_vmlinux(const uint8_t *data, size_t size)
 {
@@ -90,13 +110,16 @@ static int fuzz_vmlinux(const uint8_t *data, size_t size)
 	struct guest_mem *mem = fuzz_mem();
 	if (boot_load(mem, &cfg, &entry, &e) < 0) {
 		check(e.msg[0] != '\0');
+		/* Refused only for want of memory: the kernel, a MiB of slack, the initrd. */
+		check((vl.end + PAGE - 1) / PAGE * PAGE + (1ull << 20) > MEM_SIZE);
 		return 0;
 	}
-	check(entry.rip == vl.entry);
+	check(entry.rip == vl.entry && entry.rsi == LAYOUT_ZERO_PAGE && entry.cr3 == LAYOUT_PML4);
 	check(entry.initrd_addr % PAGE == 0 && entry.initrd_addr >= vl.end);
 	check(entry.initrd_addr + sizeof(fuzz_initrd) <= MEM_SIZE);
-	const struct vmlinux_segment *last = &vl.seg[vl.nseg - 1]; /* copied last, so never overwritten */
-	check(memcmp(guest_mem_ptr(mem, last->paddr, last->filesz), last->data, last->filesz) == 0);
+	const uint8_t *zp = guest_mem_ptr(mem, LAYOUT_ZERO_PAGE, PAGE);
+	check(memcmp(zp + BZ_HEADER, "HdrS", 4) == 0 && zp[BZ_BOOT_FLAG] == 0x55 && zp[BZ_BOOT_FLAG + 1] == 0xaa);
+	fuzz_check_segments(mem, &vl);
 	return 0;
 }
 

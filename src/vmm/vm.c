@@ -298,7 +298,7 @@ static int create_vcpus(struct vm *vm, struct err *e)
 	return r;
 }
 
-#define KERNEL_MAX (256ull << 20)
+#define KERNEL_MAX (1ull << 30) /* mapped, not read: a vmlinux with its debug sections fits */
 #define INITRD_MAX (2048ull << 20)
 
 /* The kernel command line the guest gets: the configured one, each guest parameter as

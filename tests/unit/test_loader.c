@@ -373,6 +373,11 @@ static void boot_load_vmlinux(void **state)
 	const uint8_t *zp = gpa(f, LAYOUT_ZERO_PAGE, PAGE);
 	assert_int_equal(get(zp, BZ_BOOT_FLAG, 2), BZ_MAGIC_BOOT_FLAG);
 	assert_int_equal(get(zp, BZ_HEADER, 4), BZ_MAGIC_HDRS);
+	assert_int_equal(get(zp, BZ_VERSION, 2), 0x020f);
+	assert_int_equal(get(zp, BZ_ROOT_FLAGS, 2), BZ_ROOT_RDONLY);
+	assert_int_equal(get(zp, BZ_LOADFLAGS, 1), BZ_LOADED_HIGH); /* no KASLR flag: none was done */
+	assert_int_equal(get(zp, BZ_KERNEL_ALIGNMENT, 4), 0x200000);
+	assert_int_equal(get(zp, BZ_CMDLINE_SIZE, 4), 2047);
 	assert_int_equal(get(zp, BZ_TYPE_OF_LOADER, 1), 0xff);
 	assert_int_equal(get(zp, BZ_CMD_LINE_PTR, 4), LAYOUT_CMDLINE);
 	assert_int_equal(get(zp, BZ_RAMDISK_IMAGE, 4), b->initrd_addr);
@@ -394,11 +399,28 @@ static void boot_load_vmlinux_limits(void **state)
 	cmdline[2047] = 'a';
 	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), -1);
 	assert_contains(f->e.msg, "accepts at most 2047");
-	f->cfg.cmdline = CMDLINE;
+}
+
+static void boot_load_vmlinux_refused(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t elf[SYNTH_ELF_SIZE];
+	synth_vmlinux(elf);
+	f->cfg.kernel = elf;
+	f->cfg.kernel_size = SYNTH_ELF_SIZE;
+	f->cfg.kernel_path = "vmlinux";
 	/* A corrupt vmlinux is refused by name, before anything is written. */
 	elf[offsetof(Elf64_Ehdr, e_machine)] = 0;
 	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), -1);
 	assert_contains(f->e.msg, "'vmlinux' is an ELF file, but not for x86-64");
+	assert_untouched(f);
+	/* One that needs memory beyond the guest's: refused, with the size to give. */
+	synth_vmlinux(elf);
+	uint64_t far = 0x8000000; /* 128 MiB, in a 64 MiB guest */
+	memcpy(elf + SYNTH_ELF_PHDR(1) + offsetof(Elf64_Phdr, p_paddr), &far, sizeof(far));
+	assert_int_equal(boot_load(&f->mem, &f->cfg, &f->entry, &f->e), -1);
+	assert_contains(f->e.msg, "use --memory");
+	assert_untouched(f);
 }
 
 int main(void)
@@ -421,6 +443,7 @@ int main(void)
 		T(boot_load_corrupt_kernel),
 		T(boot_load_vmlinux),
 		T(boot_load_vmlinux_limits),
+		T(boot_load_vmlinux_refused),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,14 @@ static int image_setup(void **state)
 	return 0;
 }
 
+static void expect_accepted(void)
+{
+	struct vmlinux vl;
+	struct err e;
+	if (vmlinux_parse(image, SYNTH_ELF_SIZE, "vmlinux", &vl, &e) < 0)
+		fail_msg("refused: %s", e.msg);
+}
+
 static void expect_refused(size_t size, const char *needle)
 {
 	struct vmlinux vl;
@@ -107,12 +115,59 @@ static void vmlinux_parse_segment_misplaced(void **state)
 	expect_refused(SYNTH_ELF_SIZE, "between 1 MiB");
 }
 
+static void vmlinux_parse_segment_edges(void **state)
+{
+	(void)state;
+	put_phdr_field(1, offsetof(Elf64_Phdr, p_paddr), LAYOUT_HIGH_MEM); /* from 1 MiB exactly */
+	expect_accepted();
+	put_phdr_field(1, offsetof(Elf64_Phdr, p_paddr), LAYOUT_PCI_HOLE - SYNTH_ELF_DATA_MEMSZ); /* to 3 GiB */
+	expect_accepted();
+	put_phdr_field(1, offsetof(Elf64_Phdr, p_paddr), LAYOUT_PCI_HOLE - SYNTH_ELF_DATA_MEMSZ + 1);
+	expect_refused(SYNTH_ELF_SIZE, "between 1 MiB");
+}
+
+static void vmlinux_parse_big_endian(void **state)
+{
+	(void)state;
+	image[EI_DATA] = ELFDATA2MSB;
+	expect_refused(SYNTH_ELF_SIZE, "not for x86-64");
+}
+
+static void vmlinux_parse_too_many_segments(void **state)
+{
+	(void)state;
+	/* Program headers after the first three, each a copy of the first: 17 loadable in all. */
+	static uint8_t big[SYNTH_ELF_TEXT_OFF + SYNTH_ELF_TEXT_SIZE];
+	memcpy(big, image, sizeof(big));
+	uint16_t n = VMLINUX_MAX_SEGMENTS + 2;
+	memcpy(big + offsetof(Elf64_Ehdr, e_phnum), &n, sizeof(n));
+	for (int i = 3; i < n; i++)
+		memcpy(big + SYNTH_ELF_PHDR(i), big + SYNTH_ELF_PHDR(0), sizeof(Elf64_Phdr));
+	assert_true(SYNTH_ELF_PHDR(n) <= SYNTH_ELF_TEXT_OFF);
+	memcpy(big + SYNTH_ELF_PHDR(1), big + SYNTH_ELF_PHDR(0), sizeof(Elf64_Phdr)); /* no data segment */
+	struct vmlinux vl;
+	struct err e;
+	assert_int_equal(vmlinux_parse(big, sizeof(big), "vmlinux", &vl, &e), -1);
+	assert_non_null(strstr(e.msg, "more than 16 loadable segments"));
+}
+
+static void vmlinux_parse_user_program(void **state)
+{
+	(void)state;
+	/* A static program linked at 4 MiB is an x86-64 executable that loads there, not a kernel. */
+	put_phdr_field(0, offsetof(Elf64_Phdr, p_vaddr), 0x400000);
+	expect_refused(SYNTH_ELF_SIZE, "not a Linux kernel");
+}
+
 static void vmlinux_parse_entry_outside(void **state)
 {
 	(void)state;
 	uint64_t entry = SYNTH_ELF_DATA_PADDR + SYNTH_ELF_DATA_FILESZ; /* in memory, past the file bytes */
 	memcpy(image + offsetof(Elf64_Ehdr, e_entry), &entry, sizeof(entry));
 	expect_refused(SYNTH_ELF_SIZE, "enters at 0x1200200");
+	entry = SYNTH_ELF_TEXT_PADDR - 1; /* just below the text */
+	memcpy(image + offsetof(Elf64_Ehdr, e_entry), &entry, sizeof(entry));
+	expect_refused(SYNTH_ELF_SIZE, "enters at 0xffffff");
 }
 
 static void vmlinux_parse_nothing_to_load(void **state)
@@ -134,6 +189,8 @@ static void vmlinux_parse_every_truncation(void **state)
 		struct err e;
 		if (vmlinux_parse(copy, len, "vmlinux", &vl, &e) != -1)
 			fail_msg("a vmlinux cut to %zu bytes was accepted", len);
+		if (!strstr(e.msg, "'vmlinux'"))
+			fail_msg("a vmlinux cut to %zu bytes: the error does not name it: %s", len, e.msg);
 		test_free(copy);
 	}
 }
@@ -147,6 +204,10 @@ int main(void)
 		cmocka_unit_test_setup(vmlinux_parse_bad_phdrs, image_setup),
 		cmocka_unit_test_setup(vmlinux_parse_segment_outside_file, image_setup),
 		cmocka_unit_test_setup(vmlinux_parse_segment_misplaced, image_setup),
+		cmocka_unit_test_setup(vmlinux_parse_segment_edges, image_setup),
+		cmocka_unit_test_setup(vmlinux_parse_big_endian, image_setup),
+		cmocka_unit_test_setup(vmlinux_parse_too_many_segments, image_setup),
+		cmocka_unit_test_setup(vmlinux_parse_user_program, image_setup),
 		cmocka_unit_test_setup(vmlinux_parse_entry_outside, image_setup),
 		cmocka_unit_test_setup(vmlinux_parse_nothing_to_load, image_setup),
 		cmocka_unit_test_setup(vmlinux_parse_every_truncation, image_setup),

@@ -11,6 +11,7 @@
 /* Offsets in the image (and in boot_params) of the setup header fields used here. */
 #define BZ_SETUP_HEADER     0x1f1
 #define BZ_SETUP_SECTS      0x1f1
+#define BZ_ROOT_FLAGS       0x1f2
 #define BZ_SYSSIZE          0x1f4
 #define BZ_VID_MODE         0x1fa
 #define BZ_BOOT_FLAG        0x1fe
@@ -37,6 +38,7 @@
 #define BZ_LOADED_HIGH     0x01
 #define BZ_CAN_USE_HEAP    0x80
 #define BZ_XLF_KERNEL_64   0x01
+#define BZ_ROOT_RDONLY     0x01
 
 struct bzimage {
 	uint16_t version;       /* boot protocol, e.g. 0x020f */

@@ -18,6 +18,8 @@
 
 /* x86's COMMAND_LINE_SIZE, less the NUL: the limit for a vmlinux, which has no setup header. */
 #define VMLINUX_CMDLINE_MAX 2047
+/* What x86-64 Linux is built for (CONFIG_PHYSICAL_ALIGN), written as other loaders do. */
+#define VMLINUX_ALIGNMENT 0x200000u
 /* The boot protocol's default for a kernel that does not say (protocol 2.03+). */
 #define VMLINUX_INITRD_ADDR_MAX 0x7fffffffu
 
@@ -142,10 +144,12 @@ static void write_setup_header(uint8_t *zp, const struct kernel *k, const struct
 		memcpy(zp + BZ_SETUP_HEADER, c->kernel + BZ_SETUP_HEADER, k->bz.header_end - BZ_SETUP_HEADER);
 		return;
 	}
+	put(zp, BZ_ROOT_FLAGS, BZ_ROOT_RDONLY, 2); /* as a bzImage's header has it: root mounted ro */
 	put(zp, BZ_BOOT_FLAG, BZ_MAGIC_BOOT_FLAG, 2);
 	put(zp, BZ_HEADER, BZ_MAGIC_HDRS, 4);
 	put(zp, BZ_VERSION, 0x020f, 2);
 	put(zp, BZ_LOADFLAGS, BZ_LOADED_HIGH, 1);
+	put(zp, BZ_KERNEL_ALIGNMENT, VMLINUX_ALIGNMENT, 4);
 	put(zp, BZ_INITRD_ADDR_MAX, k->initrd_addr_max, 4);
 	put(zp, BZ_CMDLINE_SIZE, k->cmdline_max, 4);
 }

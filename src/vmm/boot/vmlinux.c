@@ -19,6 +19,8 @@ static int read_header(const uint8_t *image, size_t size, const char *path, Elf6
 		return err_set(e, "kernel '%s' is a truncated ELF file: %zu bytes, too short for its header", path,
 			       size);
 	memcpy(h, image, sizeof(*h));
+	if (memcmp(h->e_ident, ELFMAG, SELFMAG) != 0)
+		return err_set(e, "kernel '%s' is not an ELF file", path);
 	if (h->e_ident[EI_CLASS] != ELFCLASS64 || h->e_ident[EI_DATA] != ELFDATA2LSB || h->e_machine != EM_X86_64)
 		return err_set(e, "kernel '%s' is an ELF file, but not for x86-64; give an x86-64 vmlinux or bzImage",
 			       path);
@@ -54,6 +56,7 @@ static int add_segment(struct vmlinux *vl, const Elf64_Phdr *p, const uint8_t *i
 			       VMLINUX_MAX_SEGMENTS);
 	vl->seg[vl->nseg++] = (struct vmlinux_segment){
 		.paddr = p->p_paddr,
+		.vaddr = p->p_vaddr,
 		.data = image + p->p_offset,
 		.filesz = p->p_filesz,
 		.memsz = p->p_memsz,
@@ -82,6 +85,12 @@ int vmlinux_parse(const uint8_t *image, size_t size, const char *path, struct vm
 		return err_set(e, "kernel '%s' is an ELF file with nothing to load; give a Linux vmlinux", path);
 	for (unsigned i = 0; i < vl->nseg; i++)
 		if (h.e_entry >= vl->seg[i].paddr && h.e_entry - vl->seg[i].paddr < vl->seg[i].filesz) {
+			if (vl->seg[i].vaddr < VMLINUX_KERNEL_MAP)
+				return err_set(e,
+					       "kernel '%s' is an x86-64 program, not a Linux kernel: its code is linked at "
+					       "0x%llx, below the kernel's 0x%llx",
+					       path, (unsigned long long)vl->seg[i].vaddr,
+					       (unsigned long long)VMLINUX_KERNEL_MAP);
 			vl->entry = h.e_entry;
 			return 0;
 		}

@@ -13,10 +13,12 @@
 
 #define VMLINUX_MAX_SEGMENTS 16
 #define VMLINUX_MAX_PHDRS    64
+#define VMLINUX_KERNEL_MAP   0xffffffff80000000ull /* x86-64 Linux's code is linked from here up */
 
 /* One PT_LOAD: filesz bytes from data at paddr, then zeroes up to memsz. */
 struct vmlinux_segment {
 	uint64_t paddr;
+	uint64_t vaddr;
 	const uint8_t *data;
 	uint64_t filesz;
 	uint64_t memsz;
@@ -33,7 +35,8 @@ struct vmlinux {
 int vmlinux_is_elf(const uint8_t *image, size_t size);
 
 /* Validates `image` (size bytes) as an x86-64 ELF executable whose segments lie between 1 MiB and
- * the PCI hole and whose entry lies in one of them, and fills *vl. `path` is used in messages. */
+ * the PCI hole and whose entry lies in one of them, linked at the kernel's addresses (so that a
+ * user program is refused by name), and fills *vl. `path` is used in messages. */
 int vmlinux_parse(const uint8_t *image, size_t size, const char *path, struct vmlinux *vl, struct err *e);
 
 #endif
