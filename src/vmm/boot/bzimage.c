@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "vmlinux.h"
 
 static uint32_t rd(const uint8_t *p, size_t off, size_t width)
 {
@@ -22,11 +23,7 @@ static uint64_t rd64(const uint8_t *p, size_t off)
 int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bzimage *bz, struct err *e)
 {
 	memset(bz, 0, sizeof(*bz));
-	if (size >= 4 &&
-	    memcmp(image,
-		   "\x7f"
-		   "ELF",
-		   4) == 0)
+	if (vmlinux_is_elf(image, size))
 		return err_set(e, "kernel '%s' is an ELF file, not a bzImage (boot_load takes it as a vmlinux)", path);
 	if (size < BZ_MIN_FILE)
 		return err_set(e,

@@ -157,7 +157,7 @@ static void write_setup_header(uint8_t *zp, const struct kernel *k, const struct
 static int place_initrd(const struct guest_mem *m, const struct kernel *k, const struct boot_config *c,
 			uint64_t *addr_out, struct err *e)
 {
-	uint64_t kernel_end = k->end;
+	const uint64_t kernel_end = k->end;
 	uint64_t top = m->regions[0].size;
 	if ((uint64_t)k->initrd_addr_max + 1 < top)
 		top = (uint64_t)k->initrd_addr_max + 1;
