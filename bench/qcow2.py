@@ -28,8 +28,8 @@ from phases import print_table, ratios, run_phases  # noqa: E402
 CMDLINE = "console=ttyS0 quiet shoji.action=qcow2bench"
 PHASES = ("seq-write", "seq-read", "rand-write", "rand-read", "rand-write-qd32", "rand-read-qd32")
 DISK = 256 << 20
-SPLIT = re.compile(r"draining those in flight ([\d.]+), flush ([\d.]+), switch ([\d.]+)\)")
-STEPS = ("draining requests", "flush", "switch")
+SPLIT = re.compile(r"waiting for those being served ([\d.]+), flush ([\d.]+), switch ([\d.]+)\)")
+STEPS = ("requests being served", "flush", "switch")
 
 
 def fresh(img, kind, path):

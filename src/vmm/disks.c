@@ -128,8 +128,9 @@ static int snap_preflush(struct block_dev *disk, struct block_dev **next, void *
 	return block_flush(disk, ((struct snap *)opaque)->e);
 }
 
-/* Under the device's lock, no request in flight: what the guest wrote since the preflush goes
- * to the old top, which turns read-only, and the new top takes its place. */
+/* Under the device's lock, no request being served: what the guest wrote since the preflush
+ * goes to the old top, which turns read-only, and the new top takes its place (and the requests
+ * not yet started). */
 static int snap_swap(struct block_dev *disk, struct block_dev **next, void *opaque)
 {
 	struct snap *s = opaque;
@@ -137,7 +138,7 @@ static int snap_swap(struct block_dev *disk, struct block_dev **next, void *opaq
 	if (block_flush(disk, s->e) < 0)
 		return -1;
 	s->flushed_ms = ms_since(s->t0);
-	block_mark_read_only(disk); /* just flushed, nothing in flight: nothing to write */
+	block_mark_read_only(disk); /* just flushed, nothing being served: nothing to write */
 	*next = s->next;
 	return 0;
 }
@@ -221,7 +222,7 @@ int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, do
 	}
 	struct vm_disk_config *d = &vm->cfg.disks[i];
 	d->dev = vm->disks[i]->disk;
-	log_info("disk %s: live snapshot, new top %s over %s, requests held %.3f ms (draining those in flight "
+	log_info("disk %s: live snapshot, new top %s over %s, requests held %.3f ms (waiting for those being served "
 		 "%.3f, flush %.3f, switch %.3f)",
 		 id, d->dev->path, d->dev->backing->path, *paused_ms, s.drained_ms, s.flushed_ms - s.drained_ms,
 		 *paused_ms - s.flushed_ms);

@@ -25,10 +25,10 @@ int disks_find(const struct vm_disk_config *d, unsigned n, const char *id);
 
 /* The live snapshot: writes a qcow2 overlay into fd (empty, O_RDWR) whose backing file is
  * `backing` (as given) and format the current top's, and opens it over the current top, while
- * the guest runs; then holds the disk's requests (the vCPUs run on), waits for those in flight,
- * flushes the old top, makes it read-only and the overlay the disk's top. *paused_ms: how long
- * the requests were held. On failure the disk is unchanged and fd closed; on success fd is the
- * disk's. Raw, read-only and volatile disks are refused. Main thread. */
+ * the guest runs; then holds the disk's requests (the vCPUs run on), waits for those being served
+ * (at most one a worker: those not started wait, and run on the new top), flushes the old top,
+ * makes it read-only and the overlay the disk's top. *paused_ms: how long the requests were held. On failure the disk
+ * is unchanged and fd closed; on success fd is the disk's. Raw, read-only and volatile disks are refused. Main thread. */
 int disk_snapshot(struct vm *vm, const char *id, const char *backing, int fd, double *paused_ms, struct err *e);
 
 #endif

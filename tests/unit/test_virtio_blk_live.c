@@ -8,6 +8,9 @@
  * affinity change does. Every
  * request must complete, every record must read back, and no wait may outlast STALL_MS: a
  * device that stops completing is a failure here, with the rings' indices printed. A second case
+ * does the same while another thread takes live snapshots again and again (virtio_blk_quiesce
+ * with the monitor's switch: flush, a new overlay over the top, the old top read-only): no
+ * write may reach an old top, and every record must read back through the chain. A third case
  * makes a request available and notifies it before DRIVER_OK: it must be served when DRIVER_OK
  * comes. */
 #include "unit.h"
@@ -307,6 +310,52 @@ static void writers_with_masking(void **state)
 	check_records();
 }
 
+static atomic_int stop_snapshots;
+static int snapshots;
+
+/* As the monitor's live snapshot switches (disks.c): nothing being served, the top flushed, a
+ * new overlay over it, the old one read-only. */
+static int swap_top(struct block_dev *top, struct block_dev **next, void *opaque)
+{
+	struct image_fx *fx = opaque;
+	char name[32];
+	struct err e;
+	snprintf(name, sizeof(name), "snap%d.qcow2", snapshots);
+	int fd = open(image_fx_in_dir(fx, name), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || block_flush(top, &e) < 0 || block_overlay_create(next, fd, name, top, name, &e) < 0)
+		return -1;
+	block_mark_read_only(top);
+	snapshots++;
+	return 0;
+}
+
+static void *snapshotter(void *arg)
+{
+	while (!atomic_load(&stop_snapshots) && snapshots < BLOCK_MAX_CHAIN - 2) {
+		usleep(3000);
+		if (virtio_blk_quiesce(&B, swap_top, arg) < 0)
+			atomic_fetch_add(&failures, 1);
+	}
+	return NULL;
+}
+
+static void writers_with_snapshots(void **state)
+{
+	pthread_t t[WRITERS], s;
+	assert_int_equal(pthread_create(&s, NULL, snapshotter, *state), 0);
+	for (unsigned w = 0; w < WRITERS; w++)
+		assert_int_equal(pthread_create(&t[w], NULL, writer, (void *)(uintptr_t)w), 0);
+	for (unsigned w = 0; w < WRITERS; w++)
+		pthread_join(t[w], NULL);
+	atomic_store(&stop_snapshots, 1);
+	pthread_join(s, NULL);
+	disk = B.disk; /* the top: reads go through the chain; closing it closes the chain */
+	assert_true(snapshots >= 2);
+	assert_int_equal(atomic_load(&stalls), 0);
+	assert_int_equal(atomic_load(&failures), 0);
+	check_records();
+}
+
 /* A request the driver made available and notified before DRIVER_OK is not served then (the
  * queue is not live), and is served when DRIVER_OK comes, with no second notification. */
 static void notified_before_driver_ok(void **state)
@@ -333,6 +382,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(writers_with_masking, setup, teardown),
+		cmocka_unit_test_setup_teardown(writers_with_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(notified_before_driver_ok, setup_not_live, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

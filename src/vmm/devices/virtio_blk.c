@@ -295,14 +295,15 @@ void virtio_blk_settle(struct virtio_blk *b)
 int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, struct block_dev **next, void *opaque),
 		       void *opaque)
 {
-	pthread_mutex_lock(&b->vdev.lock); /* no request starts: the I/O thread waits */
-	workpool_drain(&b->pool);
+	pthread_mutex_lock(&b->vdev.lock); /* no request is taken from the rings: the I/O thread waits */
+	workpool_hold(&b->pool);           /* nor started: those handed to the workers wait there */
 	struct block_dev *next = NULL;
 	int r = fn(b->disk, &next, opaque);
 	if (r == 0 && next) {
-		b->disk = next;
+		b->disk = next; /* a worker reads it once it takes its next job, after the release */
 		b->path = next->path;
 	}
+	workpool_release(&b->pool);
 	pthread_mutex_unlock(&b->vdev.lock);
 	return r;
 }

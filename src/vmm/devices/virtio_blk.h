@@ -31,7 +31,7 @@ struct virtio_blk {
 	unsigned in_flight;     /* requests taken from the queues and not yet completed; vdev.lock */
 	unsigned stalled;       /* queues with chains left at the in-flight limit (bit q); vdev.lock */
 	unsigned next_q;        /* the stalled queue to serve first at the next completion; vdev.lock */
-	struct block_dev *disk; /* changed only by virtio_blk_quiesce, with nothing in flight */
+	struct block_dev *disk; /* changed only by virtio_blk_quiesce, with no request being served */
 	uint64_t sectors;
 	bool read_only;
 	char serial[VIRTIO_BLK_SERIAL_LEN + 1];
@@ -47,9 +47,11 @@ void virtio_blk_destroy(struct virtio_blk *b);
 /* Waits for the requests in flight and completes them (for tests, which run the device without
  * its I/O thread). Takes vdev.lock. */
 void virtio_blk_settle(struct virtio_blk *b);
-/* Runs fn(b->disk, opaque) with no request in flight (the requests being served finish first,
- * the next ones wait); fn may return a new device of the same size to serve from then on.
- * Takes vdev.lock. */
+/* Runs fn(b->disk, opaque) with no request being served: those being served finish first;
+ * those taken from the rings but not started, and the next ones, wait. fn may return a new
+ * device of the same size, which serves every request started from then on (the waiting ones
+ * included: none of them was completed, so the guest cannot tell on which side of the change
+ * they were taken). Takes vdev.lock. */
 int virtio_blk_quiesce(struct virtio_blk *b, int (*fn)(struct block_dev *disk, struct block_dev **next, void *opaque),
 		       void *opaque);
 

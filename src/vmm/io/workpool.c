@@ -15,7 +15,7 @@ static void *worker(void *arg)
 	struct workpool *p = arg;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->todo && !p->stopping)
+		while ((!p->todo || p->held) && !p->stopping)
 			pthread_cond_wait(&p->todo_cond, &p->lock);
 		struct work *w = p->todo;
 		if (!w)
@@ -23,14 +23,16 @@ static void *worker(void *arg)
 		p->todo = w->next;
 		if (!p->todo)
 			p->todo_tail = &p->todo;
+		p->running++;
 		pthread_mutex_unlock(&p->lock);
 		w->run(w);
 		pthread_mutex_lock(&p->lock);
 		w->next = NULL;
+		p->running--;
 		bool was_empty = !p->done;
 		*p->done_tail = w;
 		p->done_tail = &w->next;
-		if (--p->in_flight == 0)
+		if (--p->in_flight == 0 || (p->held && !p->running))
 			pthread_cond_broadcast(&p->idle_cond);
 		if (was_empty) {
 			uint64_t one = 1;
@@ -129,6 +131,23 @@ void workpool_drain(struct workpool *p)
 	pthread_mutex_lock(&p->lock);
 	while (p->in_flight)
 		pthread_cond_wait(&p->idle_cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void workpool_hold(struct workpool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->held = true;
+	while (p->running)
+		pthread_cond_wait(&p->idle_cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void workpool_release(struct workpool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->held = false;
+	pthread_cond_broadcast(&p->todo_cond);
 	pthread_mutex_unlock(&p->lock);
 }
 

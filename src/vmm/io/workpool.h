@@ -7,8 +7,9 @@
  * blocking pool work this way; io_uring would save the threads' switches, at the cost of a
  * wider kernel surface inside the monitor's seccomp filter.
  *
- * Threads: workpool_submit, workpool_reap, workpool_drain and workpool_destroy on the owner's
- * thread (or another that holds the owner's lock); run() on a worker, with no lock held. */
+ * Threads: workpool_submit, workpool_reap, workpool_drain, workpool_hold, workpool_release and
+ * workpool_destroy on the owner's thread (or another that holds the owner's lock); run() on a
+ * worker, with no lock held. */
 #ifndef SHOJI_VMM_IO_WORKPOOL_H
 #define SHOJI_VMM_IO_WORKPOOL_H
 
@@ -27,11 +28,13 @@ struct work {
 struct workpool {
 	pthread_mutex_t lock;
 	pthread_cond_t todo_cond; /* a job to run, or stopping */
-	pthread_cond_t idle_cond; /* in_flight fell to 0 */
+	pthread_cond_t idle_cond; /* in_flight fell to 0, or running did while held */
 	struct work *todo, **todo_tail;
 	struct work *done, **done_tail;
 	unsigned in_flight;   /* submitted, not yet on the done list */
 	unsigned outstanding; /* submitted, not yet reaped */
+	unsigned running;     /* taken by a worker, not yet done */
+	bool held;            /* workpool_hold: the workers take no new job */
 	bool stopping;
 	int done_fd; /* eventfd: readable while done jobs wait to be reaped */
 	unsigned nthreads;
@@ -48,6 +51,11 @@ void workpool_submit(struct workpool *p, struct work *w);
 struct work *workpool_reap(struct workpool *p);
 /* Waits until every job submitted has run (they are then on the done list). */
 void workpool_drain(struct workpool *p);
+/* The workers take no new job, and this waits for those they are running: the owner may then
+ * change what the jobs not yet started will work on, while they wait in order. */
+void workpool_hold(struct workpool *p);
+/* The workers take jobs again, in the order submitted. */
+void workpool_release(struct workpool *p);
 /* Jobs submitted and not yet reaped. */
 unsigned workpool_pending(struct workpool *p);
 
