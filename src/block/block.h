@@ -50,6 +50,10 @@ struct block_dev {
 	uint64_t size;         /* bytes */
 	uint32_t discard_unit; /* bytes: smaller or unaligned discards may be ignored */
 	bool read_only;
+	/* A volatile layer, whose content ends with the process that made it (block_scratch_create):
+	 * its flushes write back, but nothing is ever synced to stable storage, as QEMU's temporary
+	 * snapshot overlays (cache.no-flush) are not. */
+	bool scratch;
 	char *path;
 	int fd;                    /* the image file (its lock is taken on it) */
 	uint64_t cluster_size;     /* qcow2: bytes a cluster; raw: 0 */
@@ -70,6 +74,11 @@ void block_close(struct block_dev *d);
  * opened read-write with `backing` as its backing image and fd locked exclusively. On success
  * *out owns fd and backing; on failure neither is taken and fd's content is unspecified. */
 int block_overlay_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
+			 const char *backing_name, struct err *e);
+/* The same for a volatile layer (an unnamed file, gone when its last descriptor closes): no
+ * fdatasync, now or at any flush (block_dev.scratch), since no crash can leave anything of it to
+ * keep. */
+int block_scratch_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
 			 const char *backing_name, struct err *e);
 /* The two steps of block_overlay_create: the image written into fd (checked empty and O_RDWR,
  * locked), then opened over backing (the same rules for *out, fd and backing). */

@@ -13,8 +13,8 @@
 
 #include "qcow2.h"
 
-int block_overlay_write(int fd, const char *label, const struct block_dev *backing, const char *backing_name,
-			struct err *e)
+static int overlay_write(int fd, const char *label, const struct block_dev *backing, const char *backing_name,
+			 bool scratch, struct err *e)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -31,8 +31,15 @@ int block_overlay_write(int fd, const char *label, const struct block_dev *backi
 	struct qcow2_create_opts o = {.size = backing->size,
 				      .cluster_bits = bits,
 				      .backing = backing_name,
-				      .backing_format = backing->ops->format};
+				      .backing_format = backing->ops->format,
+				      .scratch = scratch};
 	return qcow2_create_fd(fd, label, &o, e);
+}
+
+int block_overlay_write(int fd, const char *label, const struct block_dev *backing, const char *backing_name,
+			struct err *e)
+{
+	return overlay_write(fd, label, backing, backing_name, false, e);
 }
 
 int block_overlay_open(struct block_dev **out, int fd, const char *label, struct block_dev *backing, struct err *e)
@@ -50,6 +57,16 @@ int block_overlay_create(struct block_dev **out, int fd, const char *label, stru
 	if (block_overlay_write(fd, label, backing, backing_name, e) < 0)
 		return -1;
 	return block_overlay_open(out, fd, label, backing, e);
+}
+
+int block_scratch_create(struct block_dev **out, int fd, const char *label, struct block_dev *backing,
+			 const char *backing_name, struct err *e)
+{
+	if (overlay_write(fd, label, backing, backing_name, true, e) < 0 ||
+	    block_overlay_open(out, fd, label, backing, e) < 0)
+		return -1;
+	(*out)->scratch = true;
+	return 0;
 }
 
 void block_mark_read_only(struct block_dev *d)

@@ -149,6 +149,7 @@ struct qcow2_create_opts {
 	uint64_t size;
 	unsigned cluster_bits;                /* 0: 16 (64 KiB) */
 	const char *backing, *backing_format; /* may be NULL */
+	bool scratch;                         /* a volatile layer's: not synced */
 };
 int qcow2_create(const char *path, const struct qcow2_create_opts *o, struct err *e);
 /* The same into an open, empty file (o->size given; the backing file is not looked at). */

@@ -116,7 +116,7 @@ int qcow2_create_fd(int fd, const char *label, const struct qcow2_create_opts *o
 	if (build_image(label, o, &buf, &bytes, e) < 0)
 		return -1;
 	int r = block_fd_pwrite(fd, buf, bytes, 0, label, e);
-	if (r == 0 && fdatasync(fd) < 0)
+	if (r == 0 && !o->scratch && fdatasync(fd) < 0)
 		r = err_errno(e, errno, "cannot write '%s'", label);
 	free(buf);
 	return r;

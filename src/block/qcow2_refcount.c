@@ -13,7 +13,7 @@
 
 int qcow2_sync(struct qcow2 *q, struct err *e)
 {
-	if (fdatasync(q->fd) < 0)
+	if (!q->dev.scratch && fdatasync(q->fd) < 0)
 		return err_errno(e, errno, "qcow2 image '%s': flush failed", q->dev.path);
 	return 0;
 }

@@ -30,7 +30,7 @@ static int open_volatile(const struct vm_disk_config *d, struct block_dev *base,
 	}
 	char label[PATH_MAX + 64];
 	snprintf(label, sizeof(label), "volatile overlay of %s", d->path);
-	if (block_overlay_create(out, fd, label, base, d->path, e) < 0) {
+	if (block_scratch_create(out, fd, label, base, d->path, e) < 0) {
 		close(fd);
 		return -1;
 	}
