@@ -1,6 +1,7 @@
 /* test_virtio_net: the network device as a link NIC, against a socket pair: frames into one
  * receive buffer and merged over several, waiting for buffers without losing the frame, dropping
- * what cannot fit without MRG_RXBUF, transmit with the header stripped, hostile buffers
+ * what cannot fit without MRG_RXBUF, transmit with the header stripped and the sent frames'
+ * buffers given back in a batch when the device's hold ends, hostile buffers
  * (read-only or shorter than the header on receive, truncated or oversized frames on send), and
  * the link's state: down without a socket, down when the other end goes, up with a new one. */
 #include "unit.h"
@@ -222,8 +223,40 @@ static void transmit_strips_header(void **state)
 	assert_int_equal(n, 60);
 	assert_int_equal(got[0], 'A');
 	assert_int_equal(got[59], 'B');
+	/* Sent at once; its buffers held until the device's timer (or a full batch). */
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
+	assert_true(f->net.vdev.timer_at != 0);
+	vfx_run_timer(&f->v);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 	assert_int_equal(vfx_used_len_q(&f->v, TXQ, 0), 0);
+}
+
+/* Frames go out as soon as the driver offers them; their buffers come back together, with one
+ * interrupt, when the device's hold ends. */
+static void sent_buffers_come_back_in_a_batch(void **state)
+{
+	struct nfx *f = *state;
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t at = TXBUF + 0x1000ull * i;
+		memset(g(f, at, HDR), 0, HDR);
+		memset(g(f, at + HDR, 40), 'a' + (int)i, 40);
+		vfx_desc_q(&f->v, TXQ, (uint16_t)i, at, HDR + 40, 0, 0);
+		vfx_offer_q(&f->v, TXQ, (uint16_t)i);
+	}
+	vfx_run_q(&f->v, TXQ);
+	uint8_t got[64];
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 40);
+		assert_int_equal(got[0], 'a' + (int)i);
+	}
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
+	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 0);
+	vfx_run_timer(&f->v);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 3);
+	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 1);
+	assert_int_equal(f->net.vdev.timer_at, 0);
+	vfx_run_timer(&f->v); /* nothing more held: nothing happens */
+	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 1);
 }
 
 static void hostile_transmits_are_dropped(void **state)
@@ -245,6 +278,7 @@ static void hostile_transmits_are_dropped(void **state)
 	uint8_t got[16];
 	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
 	assert_int_equal(f->net.tx_dropped, 3);
+	vfx_run_timer(&f->v);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 3); /* all handed back */
 	assert_false(needs_reset(f));
 }
@@ -269,6 +303,7 @@ static void full_backend_holds_transmit(void **state)
 	f->net.vdev.ops->fd_ready(&f->net.vdev, 1); /* room again */
 	pthread_mutex_unlock(&f->net.vdev.lock);
 	assert_false(f->net.pairs[0].tx_waiting);
+	vfx_run_timer(&f->v);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 	uint8_t got[64];
 	ssize_t r;
@@ -314,6 +349,7 @@ static void link_down_when_the_other_end_goes(void **state)
 	assert_false(needs_reset(f)); /* the NIC itself is sound */
 	guest_sends(f, 'D');          /* no carrier: dropped, counted, handed back */
 	assert_int_equal(f->net.tx_dropped, 1);
+	vfx_run_timer(&f->v);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 
 	int sv[2]; /* the other VM is back: a new pair */
@@ -385,6 +421,7 @@ static void new_link_runs_held_transmit(void **state)
 	assert_false(f->net.pairs[0].tx_waiting);
 	assert_int_equal(read(f->net.vdev.queues[TXQ].kick_fd, &count, sizeof(count)), (ssize_t)sizeof(count));
 	vfx_run_q(&f->v, TXQ); /* what the kick does on the I/O thread */
+	vfx_run_timer(&f->v);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 1);
 	uint8_t got[64];
 	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 40);
@@ -578,6 +615,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(too_big_without_mergeable_is_dropped, setup_no_mrg, teardown),
 		cmocka_unit_test_setup_teardown(hostile_receive_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(transmit_strips_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(sent_buffers_come_back_in_a_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_transmits_are_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_backend_holds_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_pending_frame, setup, teardown),

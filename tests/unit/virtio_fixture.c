@@ -126,6 +126,16 @@ void vfx_run_q(struct vfx *f, unsigned q)
 	pthread_mutex_unlock(&f->vdev->lock);
 }
 
+void vfx_run_timer(struct vfx *f)
+{
+	pthread_mutex_lock(&f->vdev->lock);
+	if (f->vdev->timer_at && f->vdev->ops->timer) {
+		f->vdev->timer_at = 0;
+		f->vdev->ops->timer(f->vdev);
+	}
+	pthread_mutex_unlock(&f->vdev->lock);
+}
+
 uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i)
 {
 	uint32_t len;

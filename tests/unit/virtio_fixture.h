@@ -45,6 +45,8 @@ void vfx_restart(struct vfx *f, const uint8_t *data, size_t size, size_t window,
 void vfx_desc_q(struct vfx *f, unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
 void vfx_offer_q(struct vfx *f, unsigned q, uint16_t head);
 void vfx_run_q(struct vfx *f, unsigned q);
+/* The device's timer, now, if it asked for one (as its I/O thread runs it when the time comes). */
+void vfx_run_timer(struct vfx *f);
 uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i);
 uint16_t vfx_used_idx_q(struct vfx *f, unsigned q);
 /* Writes descriptor i and makes `head` available. */

@@ -36,7 +36,8 @@ struct virtio_net_pair {
 	bool attached;      /* the TAP steers frames to this queue (the driver uses the pair) */
 	bool vhost_running; /* vhost-net has the descriptor as the rings' backend */
 	uint32_t frame_len;
-	uint8_t *frame; /* virtio-net header, then the Ethernet frame */
+	uint8_t *frame;             /* virtio-net header, then the Ethernet frame */
+	struct virtio_held tx_held; /* frames sent whose buffers are not yet given back */
 };
 
 struct virtio_net {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
@@ -232,32 +233,57 @@ void virtio_queue_stats(struct virtio_dev *vdev, char *buf, size_t size)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
-void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap, virtio_serve_fn serve)
+/* One pass over queue q: each chain served is given back, or kept in held when there is one.
+ * False when the queue turned out broken. */
+static bool serve_pass(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap, virtio_serve_fn serve,
+		       struct virtio_held *held)
 {
 	struct virtq *vq = &vdev->queues[q].vq;
 	struct virtq_chain chain;
 	struct err e;
 	virtq_chain_init(&chain, iov, cap);
 	for (unsigned budget = vdev->queues[q].size;; budget--) {
-		if (budget == 0) {
+		if (budget == 0 || (held && held->n == VIRTIO_HELD_MAX)) {
 			virtio_requeue(vdev, q); /* more may be waiting: come back after the others */
-			break;
+			return true;
 		}
 		int r = virtq_pop(vq, &chain, &e);
 		if (r == 0)
-			break;
+			return true;
 		if (r < 0) {
 			log_guest(LOG_WARN, "%s: queue %u: %s", vdev->ops->name, q, e.msg);
 			virtio_set_needs_reset(vdev);
-			return;
+			return false;
 		}
 		uint32_t written = serve(vdev, &chain);
 		if (written == VIRTIO_SERVE_LATER) {
 			virtq_rewind(vq, 1);
-			break;
+			return true;
 		}
-		virtq_push(vq, chain.head, written);
+		if (held)
+			held->head[held->n++] = chain.head;
+		else
+			virtq_push(vq, chain.head, written);
 	}
+}
+
+void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap, virtio_serve_fn serve)
+{
+	if (serve_pass(vdev, q, iov, cap, serve, NULL))
+		virtio_notify_queue(vdev, q);
+}
+
+void virtio_serve_queue_held(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
+			     virtio_serve_fn serve, struct virtio_held *held)
+{
+	serve_pass(vdev, q, iov, cap, serve, held);
+}
+
+void virtio_give_back(struct virtio_dev *vdev, unsigned q, struct virtio_held *held)
+{
+	for (unsigned i = 0; i < held->n; i++)
+		virtq_push(&vdev->queues[q].vq, held->head[i], 0);
+	held->n = 0;
 	virtio_notify_queue(vdev, q);
 }
 
@@ -307,6 +333,42 @@ static void io_event(struct virtio_dev *vdev, uint32_t token)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+void virtio_timer_arm(struct virtio_dev *vdev, uint64_t delay_ns)
+{
+	uint64_t at = now_ns() + delay_ns;
+	if (!vdev->timer_at || at < vdev->timer_at)
+		vdev->timer_at = at;
+}
+
+/* The timer's turn, if it has come. */
+static void timer_check(struct virtio_dev *vdev)
+{
+	if (!vdev->timer_at || now_ns() < vdev->timer_at)
+		return;
+	pthread_mutex_lock(&vdev->lock);
+	vdev->timer_at = 0;
+	if (vdev->ops->timer)
+		vdev->ops->timer(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* epoll_wait until the timer's time, if one is asked for. */
+static int io_wait(struct virtio_dev *vdev, struct epoll_event *ev, int max)
+{
+	if (!vdev->timer_at)
+		return epoll_wait(vdev->epoll_fd, ev, max, -1);
+	uint64_t now = now_ns(), left = vdev->timer_at > now ? vdev->timer_at - now : 0;
+	struct timespec t = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
+	return epoll_pwait2(vdev->epoll_fd, ev, max, &t, NULL);
+}
+
 static void *io_thread(void *arg)
 {
 	struct virtio_dev *vdev = arg;
@@ -315,7 +377,7 @@ static void *io_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	for (;;) {
 		struct epoll_event ev[VIRTIO_MAX_QUEUES + 1];
-		int n = epoll_wait(vdev->epoll_fd, ev, VIRTIO_MAX_QUEUES + 1, -1);
+		int n = io_wait(vdev, ev, VIRTIO_MAX_QUEUES + 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -328,6 +390,7 @@ static void *io_thread(void *arg)
 				return NULL;
 			io_event(vdev, ev[i].data.u32);
 		}
+		timer_check(vdev);
 	}
 	return NULL;
 }

@@ -51,6 +51,8 @@ struct virtio_device_ops {
 	/* In virtio_dev_start, before the I/O thread starts, lock not held: watch the device's
 	 * host descriptors (may be NULL). */
 	int (*start)(struct virtio_dev *vdev, struct err *e);
+	/* On the I/O thread: the time virtio_timer_arm asked for has come (may be NULL). */
+	void (*timer)(struct virtio_dev *vdev);
 };
 
 /* An interrupt source that is not a queue: the configuration changed. */
@@ -96,6 +98,7 @@ struct virtio_dev {
 	const struct virtio_transport_ops *transport_ops; /* NULL until a transport binds it */
 	void *transport;
 	int epoll_fd, stop_fd;
+	uint64_t timer_at; /* CLOCK_MONOTONIC ns when ops->timer runs; 0: none. I/O thread only */
 	pthread_t thread;
 	bool thread_started;
 };
@@ -130,11 +133,30 @@ bool virtio_queue_live(const struct virtio_dev *vdev, unsigned q);
  * back; then interrupts the driver if it wants that. A malformed chain marks the device
  * NEEDS_RESET; after the queue's size in chains it requeues itself rather than starve others. */
 typedef uint32_t (*virtio_serve_fn)(struct virtio_dev *vdev, const struct virtq_chain *chain);
+
+/* Chains served and not yet given back to the driver, for a device that completes them in
+ * batches (a NIC's transmit completions); each of them had nothing written into it. */
+#define VIRTIO_HELD_MAX 256
+struct virtio_held {
+	unsigned n;
+	uint16_t head[VIRTIO_HELD_MAX];
+};
 /* What `serve` returns when it cannot take the chain now (its host side is full): the chain is
  * given back, to be popped again, and the pass ends; the device runs the queue again later. */
 #define VIRTIO_SERVE_LATER UINT32_MAX
 void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
 			virtio_serve_fn serve);
+/* The same, but the chains served are kept in `held` (serve must write nothing into them)
+ * rather than given back, and no interrupt is sent; the pass ends, and the queue is run again
+ * later, when held is full. */
+void virtio_serve_queue_held(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
+			     virtio_serve_fn serve, struct virtio_held *held);
+/* Gives back every chain in held (queue q's), then interrupts the driver if it wants that. */
+void virtio_give_back(struct virtio_dev *vdev, unsigned q, struct virtio_held *held);
+
+/* ops->timer runs once, delay_ns from now or at the time already asked for if that is sooner.
+ * On the I/O thread, lock held. */
+void virtio_timer_arm(struct virtio_dev *vdev, uint64_t delay_ns);
 
 /* After pushing to queue q: interrupts the driver if it wants that. */
 void virtio_notify_queue(struct virtio_dev *vdev, unsigned q);
