@@ -39,10 +39,23 @@ TAP, TAP_HOST, TAP_GUEST = "shojibench0", "192.168.78.1", "192.168.78.2"
 TAP4, TAP4_HOST, TAP4_GUEST = "shojibench4", "192.168.79.1", "192.168.79.2"  # multiqueue
 # The exits by kind (KVM's debugfs names), to say where a monitor's exits come from.
 KINDS = ("exits", "halt_exits", "irq_injections", "irq_exits", "io_exits", "mmio_exits", "irq_window_exits")
+# On a TAP, the frames the guest sent and received (the host interface's own counters, whichever
+# monitor moves them): how big the guest's frames are under each monitor.
+FRAMES = {"frames_out": "rx_packets", "frames_in": "tx_packets"}
 
 
-def stats(pid):
-    return {k: kvm_stat(pid, k) for k in KINDS}
+def tap_counter(tap, name):
+    try:
+        with open(f"/sys/class/net/{tap}/statistics/{name}") as f:
+            return int(f.read())
+    except OSError:
+        return None
+
+
+def stats(g):
+    s = {k: kvm_stat(g.p.pid, k) for k in KINDS}
+    s.update({k: tap_counter(g.tap, c) if g.tap else None for k, c in FRAMES.items()})
+    return s
 
 
 def per_mib(s0, s1, nbytes):
@@ -50,14 +63,15 @@ def per_mib(s0, s1, nbytes):
     if s0["exits"] is None or s1["exits"] is None:
         return None, {}
     mib = nbytes / (1 << 20)
-    return (s1["exits"] - s0["exits"]) / mib, {k: (s1[k] - s0[k]) / mib for k in KINDS
+    return (s1["exits"] - s0["exits"]) / mib, {k: (s1[k] - s0[k]) / mib for k in KINDS + tuple(FRAMES)
                                                if s0[k] is not None and s1[k] is not None}
 
 
 class Guest:
     """A monitor process whose serial console we watch."""
 
-    def __init__(self, cmd):
+    def __init__(self, cmd, tap=None):
+        self.tap = tap  # the TAP interface the guest's NIC is on, if any
         self.err = tempfile.TemporaryFile()
         self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=self.err)
@@ -138,7 +152,7 @@ def send_zeros(s, nbytes):
 
 def measured(g, nbytes, e0, t0):
     """(MiB/s, exits per MiB, {kind: per MiB}) of nbytes moved since (e0, t0)."""
-    t1, e1 = time.monotonic(), stats(g.p.pid)
+    t1, e1 = time.monotonic(), stats(g)
     return (nbytes / (t1 - t0) / (1 << 20),) + per_mib(e0, e1, nbytes)
 
 
@@ -156,14 +170,14 @@ def send_stream(addr, nbytes):
 
 def jobs_guest_to_host(g, addrs, nbytes):
     """len(addrs) streams at once, nbytes in all; (MiB/s, exits, kinds) as guest_to_host."""
-    e0, t0 = stats(g.p.pid), time.monotonic()
+    e0, t0 = stats(g), time.monotonic()
     in_parallel(read_stream, [(a, nbytes // len(addrs)) for a in addrs])
     return measured(g, nbytes, e0, t0)
 
 
 def jobs_host_to_guest(g, addrs, nbytes):
     each = nbytes // len(addrs)
-    e0, t0 = stats(g.p.pid), time.monotonic()
+    e0, t0 = stats(g), time.monotonic()
     in_parallel(send_stream, [(a, each) for a in addrs])
     for _ in addrs:
         m = g.wait_for(rb"netbench job received (\d+)\r?\n", 300)
@@ -186,7 +200,7 @@ def guest_to_host(g, addr, nbytes):
     # server is not listening yet: try again until data flows.
     for _ in range(100):
         s = connect(addr)
-        e0, t0 = stats(g.p.pid), time.monotonic()
+        e0, t0 = stats(g), time.monotonic()
         got = receive(s, nbytes)
         if got:
             break
@@ -201,7 +215,7 @@ def guest_to_host(g, addr, nbytes):
 
 def host_to_guest(g, addr, nbytes):
     s = connect(addr)
-    e0, t0 = stats(g.p.pid), time.monotonic()
+    e0, t0 = stats(g), time.monotonic()
     send_zeros(s, nbytes)
     s.close()
     m = g.wait_for(rb"netbench received (\d+)\r?\n", 300)
@@ -220,7 +234,7 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
         if uplink:
             uplink.before()
         step = "the guest's netbench start"
-        g = Guest(cmd)
+        g = Guest(cmd, tap=TAP4 if tag.startswith("tap4") else TAP if tag.startswith("tap") else None)
         if uplink:
             uplink.after()
         g.wait_for(rb"netbench serving", 300)
@@ -356,14 +370,17 @@ def main():
 
 
 def print_kinds(res, dirs):
-    """Where the exits come from: each kind per MiB (medians of the complete runs)."""
-    print("KVM exits by kind, per MiB moved (medians)")
-    print(f"{'backend monitor direction':<40}" + "".join(f"{k:>17}" for k in KINDS))
+    """Where the exits come from: each kind per MiB (medians of the complete runs), and on a TAP the
+    frames each way per MiB (fewer: the guest's TCP made bigger frames)."""
+    print("KVM exits by kind, and TAP frames (out of and into the guest), per MiB moved (medians)")
+    names = KINDS + tuple(FRAMES)
+    print(f"{'backend monitor direction':<40}" + "".join(f"{k:>17}" for k in names))
     for (backend, monitor), runs in res.items():
         for d in dirs:
             kinds = [r[d][2] for r in runs if d in r and r[d][2]]
             if kinds:
-                vals = [statistics.median(k[n] for k in kinds) if all(n in k for k in kinds) else None for n in KINDS]
+                vals = [statistics.median(k[n] for k in kinds) if all(n in k for k in kinds) else None
+                        for n in names]
                 print(f"{backend + ' ' + monitor + ' ' + d:<40}" +
                       "".join(f"{'n/a' if v is None else f'{v:.1f}':>17}" for v in vals))
 
