@@ -246,6 +246,10 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
         got[step] = (jobs_host_to_guest if jobs else host_to_guest)(g, addrs[1], n)
     except (RuntimeError, OSError) as e:
         sys.stderr.write(f"net: incomplete run ({tag}), {step}: {e}\n")
+        if g:  # what the monitor said, to tell a fault of its own from the guest's or the host's
+            g.err.seek(0)
+            tail = g.err.read().decode(errors="replace").strip().splitlines()[-5:]
+            sys.stderr.write("".join(f"net:   {tag} said: {line}\n" for line in tail))
     finally:
         if g:
             g.stop()

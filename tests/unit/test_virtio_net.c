@@ -1,12 +1,14 @@
 /* test_virtio_net: the network device as a link NIC, against a socket pair: frames into one
  * receive buffer and merged over several, waiting for buffers without losing the frame, dropping
  * what cannot fit without MRG_RXBUF, transmit with the header stripped and the sent frames'
- * buffers given back in a batch when the device's hold ends, hostile buffers
+ * buffers given back in a batch when the device's hold ends (a driver with EVENT_IDX; at once
+ * without), hostile buffers
  * (read-only or shorter than the header on receive, truncated or oversized frames on send), and
  * the link's state: down without a socket, down when the other end goes, up with a new one. */
 #include "unit.h"
 
 #include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,6 +54,11 @@ static int setup_with(void **state, uint64_t features)
 static int setup(void **state)
 {
 	return setup_with(state, F_MAC | F_MRG_RXBUF);
+}
+/* As Linux's driver: it suppresses and asks for interrupts itself (EVENT_IDX). */
+static int setup_event_idx(void **state)
+{
+	return setup_with(state, F_MAC | F_MRG_RXBUF | VIRTIO_BIT(VIRTIO_RING_F_EVENT_IDX));
 }
 static int setup_no_mrg(void **state)
 {
@@ -231,11 +238,9 @@ static void transmit_strips_header(void **state)
 	assert_int_equal(vfx_used_len_q(&f->v, TXQ, 0), 0);
 }
 
-/* Frames go out as soon as the driver offers them; their buffers come back together, with one
- * interrupt, when the device's hold ends. */
-static void sent_buffers_come_back_in_a_batch(void **state)
+/* Three frames offered, each in one buffer, and run. */
+static void send_three(struct nfx *f)
 {
-	struct nfx *f = *state;
 	for (unsigned i = 0; i < 3; i++) {
 		uint64_t at = TXBUF + 0x1000ull * i;
 		memset(g(f, at, HDR), 0, HDR);
@@ -249,14 +254,40 @@ static void sent_buffers_come_back_in_a_batch(void **state)
 		assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 40);
 		assert_int_equal(got[0], 'a' + (int)i);
 	}
+}
+
+/* Frames go out as soon as the driver offers them; with EVENT_IDX their buffers come back
+ * together, with one interrupt, when the device's hold ends. */
+static void sent_buffers_come_back_in_a_batch(void **state)
+{
+	struct nfx *f = *state;
+	send_three(f);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
 	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 0);
+	assert_true(f->net.vdev.timer_at != 0);
 	vfx_run_timer(&f->v);
 	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 3);
 	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 1);
 	assert_int_equal(f->net.vdev.timer_at, 0);
 	vfx_run_timer(&f->v); /* nothing more held: nothing happens */
 	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 1);
+	/* A small ring (8 here) gives back once half of it is held, with no wait. */
+	for (unsigned i = 0; i < 4; i++) {
+		vfx_desc_q(&f->v, TXQ, (uint16_t)i, TXBUF + 0x1000ull * i, HDR + 40, 0, 0);
+		vfx_offer_q(&f->v, TXQ, (uint16_t)i);
+	}
+	vfx_run_q(&f->v, TXQ);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 7);
+	assert_int_equal(f->net.tx_dropped, 0);
+}
+
+/* A driver without EVENT_IDX (firmware's polls for each buffer) has them back at once. */
+static void sent_buffers_back_at_once_without_event_idx(void **state)
+{
+	struct nfx *f = *state;
+	send_three(f);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 3);
+	assert_int_equal(f->net.vdev.timer_at, 0);
 }
 
 static void hostile_transmits_are_dropped(void **state)
@@ -614,8 +645,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(waits_for_buffers_without_losing_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(too_big_without_mergeable_is_dropped, setup_no_mrg, teardown),
 		cmocka_unit_test_setup_teardown(hostile_receive_buffers, setup, teardown),
-		cmocka_unit_test_setup_teardown(transmit_strips_header, setup, teardown),
-		cmocka_unit_test_setup_teardown(sent_buffers_come_back_in_a_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(transmit_strips_header, setup_event_idx, teardown),
+		cmocka_unit_test_setup_teardown(sent_buffers_come_back_in_a_batch, setup_event_idx, teardown),
+		cmocka_unit_test_setup_teardown(sent_buffers_back_at_once_without_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_transmits_are_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_backend_holds_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_pending_frame, setup, teardown),

@@ -31,7 +31,7 @@ static const char *const allowed[] = {
 	/* KVM and its file descriptors (ioctl: by request, below) */
 	"eventfd2", "memfd_create",
 	/* event loops: the main thread's poll, the I/O threads' epoll, signals */
-	"poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "signalfd4",
+	"poll", "ppoll", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "signalfd4",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "tgkill", "tkill",
 	/* Unix sockets: control, serial and virtio-console (listened on again on each boot);
 	 * socket and socketpair: by family, below */

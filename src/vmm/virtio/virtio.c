@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/virtio_ring.h> /* VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -359,14 +360,18 @@ static void timer_check(struct virtio_dev *vdev)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
-/* epoll_wait until the timer's time, if one is asked for. */
+/* epoll_wait, no longer than until the timer's time if one is asked for: ppoll on the epoll
+ * descriptor waits that long to the nanosecond (epoll_pwait2 would too, but only on Linux 5.11
+ * and later), then epoll_wait collects what is ready. */
 static int io_wait(struct virtio_dev *vdev, struct epoll_event *ev, int max)
 {
 	if (!vdev->timer_at)
 		return epoll_wait(vdev->epoll_fd, ev, max, -1);
 	uint64_t now = now_ns(), left = vdev->timer_at > now ? vdev->timer_at - now : 0;
 	struct timespec t = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
-	return epoll_pwait2(vdev->epoll_fd, ev, max, &t, NULL);
+	struct pollfd p = {.fd = vdev->epoll_fd, .events = POLLIN};
+	int r = ppoll(&p, 1, &t, NULL);
+	return r <= 0 ? r : epoll_wait(vdev->epoll_fd, ev, max, 0);
 }
 
 static void *io_thread(void *arg)

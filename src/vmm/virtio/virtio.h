@@ -136,7 +136,7 @@ typedef uint32_t (*virtio_serve_fn)(struct virtio_dev *vdev, const struct virtq_
 
 /* Chains served and not yet given back to the driver, for a device that completes them in
  * batches (a NIC's transmit completions); each of them had nothing written into it. */
-#define VIRTIO_HELD_MAX 256
+#define VIRTIO_HELD_MAX 256 /* the most a ring may have here (a pass stops when full) */
 struct virtio_held {
 	unsigned n;
 	uint16_t head[VIRTIO_HELD_MAX];
