@@ -294,17 +294,23 @@ static void check_records(void)
 			}
 }
 
-static void writers_with_masking(void **state)
+/* The writers to their end, while `beside(arg)` runs on a thread of its own until *stop is set. */
+static void writers_beside(void *(*beside)(void *), void *arg, atomic_int *stop)
 {
-	(void)state;
-	pthread_t t[WRITERS], m;
-	assert_int_equal(pthread_create(&m, NULL, masker, NULL), 0);
+	pthread_t t[WRITERS], b;
+	assert_int_equal(pthread_create(&b, NULL, beside, arg), 0);
 	for (unsigned w = 0; w < WRITERS; w++)
 		assert_int_equal(pthread_create(&t[w], NULL, writer, (void *)(uintptr_t)w), 0);
 	for (unsigned w = 0; w < WRITERS; w++)
 		pthread_join(t[w], NULL);
-	atomic_store(&stop_masker, 1);
-	pthread_join(m, NULL);
+	atomic_store(stop, 1);
+	pthread_join(b, NULL);
+}
+
+static void writers_with_masking(void **state)
+{
+	(void)state;
+	writers_beside(masker, NULL, &stop_masker);
 	assert_int_equal(atomic_load(&stalls), 0);
 	assert_int_equal(atomic_load(&failures), 0);
 	check_records();
@@ -341,14 +347,7 @@ static void *snapshotter(void *arg)
 
 static void writers_with_snapshots(void **state)
 {
-	pthread_t t[WRITERS], s;
-	assert_int_equal(pthread_create(&s, NULL, snapshotter, *state), 0);
-	for (unsigned w = 0; w < WRITERS; w++)
-		assert_int_equal(pthread_create(&t[w], NULL, writer, (void *)(uintptr_t)w), 0);
-	for (unsigned w = 0; w < WRITERS; w++)
-		pthread_join(t[w], NULL);
-	atomic_store(&stop_snapshots, 1);
-	pthread_join(s, NULL);
+	writers_beside(snapshotter, *state, &stop_snapshots);
 	disk = B.disk; /* the top: reads go through the chain; closing it closes the chain */
 	assert_true(snapshots >= 2);
 	assert_int_equal(atomic_load(&stalls), 0);

@@ -128,12 +128,8 @@ void vfx_run_q(struct vfx *f, unsigned q)
 
 void vfx_run_timer(struct vfx *f)
 {
-	pthread_mutex_lock(&f->vdev->lock);
-	if (f->vdev->timer_at && f->vdev->ops->timer) {
-		f->vdev->timer_at = 0;
-		f->vdev->ops->timer(f->vdev);
-	}
-	pthread_mutex_unlock(&f->vdev->lock);
+	if (f->vdev->timer_at)
+		virtio_timer_fire(f->vdev);
 }
 
 uint32_t vfx_used_len_q(struct vfx *f, unsigned q, unsigned i)

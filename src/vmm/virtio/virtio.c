@@ -348,16 +348,20 @@ void virtio_timer_arm(struct virtio_dev *vdev, uint64_t delay_ns)
 		vdev->timer_at = at;
 }
 
-/* The timer's turn, if it has come. */
-static void timer_check(struct virtio_dev *vdev)
+void virtio_timer_fire(struct virtio_dev *vdev)
 {
-	if (!vdev->timer_at || now_ns() < vdev->timer_at)
-		return;
 	pthread_mutex_lock(&vdev->lock);
 	vdev->timer_at = 0;
 	if (vdev->ops->timer)
 		vdev->ops->timer(vdev);
 	pthread_mutex_unlock(&vdev->lock);
+}
+
+/* The timer's turn, if it has come. */
+static void timer_check(struct virtio_dev *vdev)
+{
+	if (vdev->timer_at && now_ns() >= vdev->timer_at)
+		virtio_timer_fire(vdev);
 }
 
 /* epoll_wait, no longer than until the timer's time if one is asked for: ppoll on the epoll

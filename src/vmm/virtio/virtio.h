@@ -133,6 +133,11 @@ bool virtio_queue_live(const struct virtio_dev *vdev, unsigned q);
  * back; then interrupts the driver if it wants that. A malformed chain marks the device
  * NEEDS_RESET; after the queue's size in chains it requeues itself rather than starve others. */
 typedef uint32_t (*virtio_serve_fn)(struct virtio_dev *vdev, const struct virtq_chain *chain);
+/* What `serve` returns when it cannot take the chain now (its host side is full): the chain is
+ * given back, to be popped again, and the pass ends; the device runs the queue again later. */
+#define VIRTIO_SERVE_LATER UINT32_MAX
+void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
+			virtio_serve_fn serve);
 
 /* Chains served and not yet given back to the driver, for a device that completes them in
  * batches (a NIC's transmit completions); each of them had nothing written into it. */
@@ -141,12 +146,7 @@ struct virtio_held {
 	unsigned n;
 	uint16_t head[VIRTIO_HELD_MAX];
 };
-/* What `serve` returns when it cannot take the chain now (its host side is full): the chain is
- * given back, to be popped again, and the pass ends; the device runs the queue again later. */
-#define VIRTIO_SERVE_LATER UINT32_MAX
-void virtio_serve_queue(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
-			virtio_serve_fn serve);
-/* The same, but the chains served are kept in `held` (serve must write nothing into them)
+/* As virtio_serve_queue, but the chains served are kept in `held` (serve must write nothing into them)
  * rather than given back, and no interrupt is sent; the pass ends, and the queue is run again
  * later, when held is full. */
 void virtio_serve_queue_held(struct virtio_dev *vdev, unsigned q, struct virtq_iov *iov, unsigned cap,
@@ -157,6 +157,9 @@ void virtio_give_back(struct virtio_dev *vdev, unsigned q, struct virtio_held *h
 /* ops->timer runs once, delay_ns from now or at the time already asked for if that is sooner.
  * On the I/O thread, lock held. */
 void virtio_timer_arm(struct virtio_dev *vdev, uint64_t delay_ns);
+/* Runs ops->timer now and forgets the time asked for; takes the lock. The I/O thread's, when
+ * the time has come (a device test calls it in its place). */
+void virtio_timer_fire(struct virtio_dev *vdev);
 
 /* After pushing to queue q: interrupts the driver if it wants that. */
 void virtio_notify_queue(struct virtio_dev *vdev, unsigned q);
