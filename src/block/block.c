@@ -295,6 +295,24 @@ static int fd_rw(int fd, const struct iovec *iov, int n, uint64_t off, bool writ
 	return 0;
 }
 
+int block_sync(struct block_dev *d, struct err *e)
+{
+	if (d->scratch)
+		return 0;
+	int earlier = __atomic_load_n(&d->sync_error, __ATOMIC_ACQUIRE);
+	if (earlier)
+		return err_errno(e, earlier,
+				 "disk image '%s': an earlier write-back to the host's storage failed, so data "
+				 "written before it may be lost; every flush fails from now on: check the host's "
+				 "storage and the image (shoji-img check), then restart the VM",
+				 d->path);
+	if (fdatasync(d->fd) == 0)
+		return 0;
+	int errnum = errno;
+	__atomic_store_n(&d->sync_error, errnum, __ATOMIC_RELEASE);
+	return err_errno(e, errnum, "disk image '%s': write-back to the host's storage failed", d->path);
+}
+
 int block_fd_preadv(int fd, const struct iovec *iov, int n, uint64_t off, const char *path, struct err *e)
 {
 	return fd_rw(fd, iov, n, off, false, path, e);

@@ -54,6 +54,9 @@ struct block_dev {
 	 * its flushes write back, but nothing is ever synced to stable storage, as QEMU's temporary
 	 * snapshot overlays (cache.no-flush) are not. */
 	bool scratch;
+	/* The errno of the first failed fdatasync of the file, or 0 (block_sync; atomic: raw's
+	 * callbacks run on several threads). */
+	int sync_error;
 	char *path;
 	int fd;                    /* the image file (its lock is taken on it) */
 	uint64_t cluster_size;     /* qcow2: bytes a cluster; raw: 0 */
@@ -114,6 +117,11 @@ int block_write_zeroes(struct block_dev *d, uint64_t off, uint64_t len, bool may
 
 /* Helpers for backends. Full-length positional I/O on a file descriptor (EINTR retried; a
  * read past the end of the file fills zeroes). */
+/* fdatasync of d's file (nothing for a scratch layer). A failure is sticky, as QEMU's
+ * page_cache_inconsistent is: the kernel reports a write-back error to one fdatasync only and may
+ * have dropped the pages that failed, so once one sync failed no later one can promise that
+ * everything written before it is on disk, and every later sync fails too, saying why. */
+int block_sync(struct block_dev *d, struct err *e);
 int block_fd_preadv(int fd, const struct iovec *iov, int n, uint64_t off, const char *path, struct err *e);
 int block_fd_pwritev(int fd, const struct iovec *iov, int n, uint64_t off, const char *path, struct err *e);
 int block_fd_pread(int fd, void *buf, uint64_t len, uint64_t off, const char *path, struct err *e);

@@ -13,9 +13,7 @@
 
 int qcow2_sync(struct qcow2 *q, struct err *e)
 {
-	if (!q->dev.scratch && fdatasync(q->fd) < 0)
-		return err_errno(e, errno, "qcow2 image '%s': flush failed", q->dev.path);
-	return 0;
+	return block_sync(&q->dev, e);
 }
 
 static void grow_file_size(struct qcow2 *q, uint64_t end)

@@ -33,9 +33,7 @@ static int raw_writev(struct block_dev *d, const struct iovec *iov, int n, uint6
 
 static int raw_flush(struct block_dev *d, struct err *e)
 {
-	if (fdatasync(raw_of(d)->fd) < 0)
-		return err_errno(e, errno, "disk image '%s': flush failed", d->path);
-	return 0;
+	return block_sync(d, e);
 }
 
 static int raw_discard(struct block_dev *d, uint64_t off, uint64_t len, struct err *e)

@@ -3,8 +3,8 @@
  * clusters, discard, refcount growth, a compressed cluster written with zlib here, the check
  * (leaks found and repaired, corruptions found and rebuilt), a process killed mid-write leaving
  * no corruption, the dirty bit (refcounts rebuilt on a writable open), overlays made over open
- * images (live snapshots, unnamed volatile overlays), chain listing, and every refusal of a
- * malformed or unsupported image. */
+ * images (live snapshots, unnamed volatile overlays), chain listing, a failed write-back that
+ * fails every later flush, and every refusal of a malformed or unsupported image. */
 #include "unit.h"
 
 #include <fcntl.h>
@@ -1162,6 +1162,54 @@ static void unnamed_overlay(void **state)
 	block_close(base);
 }
 
+/* A flush whose fdatasync fails (the image's descriptor made a pipe for one flush, where
+ * fdatasync fails with EINVAL, as a disk's write-back error fails it with EIO) fails, and so does
+ * every flush after it, the file back in place, though the kernel would report nothing then:
+ * what failed may be lost. Reads and writes go on. */
+static void failed_sync_is_sticky_one(struct block_dev *d)
+{
+	uint8_t b[4096], got[4096];
+	fill(b, sizeof(b), 21);
+	struct err e;
+	wr(d, 8192, b, sizeof(b));
+	assert_int_equal(block_flush(d, &e), 0);
+	wr(d, 8192, b, sizeof(b)); /* over what is allocated already: no metadata to write back */
+	int saved = dup(d->fd), p[2];
+	assert_true(saved >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_true(dup2(p[0], d->fd) == d->fd);
+	assert_int_equal(block_flush(d, &e), -1);
+	assert_contains(e.msg, "write-back to the host's storage failed");
+	assert_true(dup2(saved, d->fd) == d->fd);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(block_sync(d, &e), -1);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(block_flush(d, &e), -1);
+		assert_contains(e.msg, "an earlier write-back to the host's storage failed");
+		assert_contains(e.msg, "restart the VM");
+	}
+	wr(d, 8192, b, sizeof(b));
+	rd(d, 8192, got, sizeof(got));
+	assert_memory_equal(got, b, sizeof(b));
+	block_close(d);
+}
+
+static void failed_sync_is_sticky(void **state)
+{
+	struct fx *f = *state;
+	make_raw(in_dir(f, "d.raw"), MIB, 1);
+	failed_sync_is_sticky_one(open_ok(in_dir(f, "d.raw"), BLOCK_FORMAT_RAW, 0));
+	create(in_dir(f, "d.qcow2"), 4 * MIB, 16, NULL, NULL);
+	failed_sync_is_sticky_one(open_ok(in_dir(f, "d.qcow2"), BLOCK_FORMAT_QCOW2, 0));
+	/* Opened again (the VM restarted), the image flushes again. */
+	struct block_dev *d = open_ok(in_dir(f, "d.qcow2"), BLOCK_FORMAT_QCOW2, 0);
+	struct err e;
+	assert_int_equal(block_flush(d, &e), 0);
+	block_close(d);
+}
+
 /* Anything but a regular file is refused before it is opened for I/O, as a disk or as a
  * backing file: a FIFO does not block (the test would hang), a device is never opened. */
 static void non_regular_files_refused(void **state)
@@ -1269,6 +1317,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unnamed_overlay, setup, teardown),
 		cmocka_unit_test_setup_teardown(chain_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(non_regular_files_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(failed_sync_is_sticky, setup, teardown),
 	};
 	if (getenv("QCOW2_TEST_FILTER")) /* run the tests whose name matches, e.g. killed_mid_write */
 		cmocka_set_test_filter(getenv("QCOW2_TEST_FILTER"));
