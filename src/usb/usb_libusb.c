@@ -264,13 +264,14 @@ static int take(uint8_t *in, size_t *at, size_t have, struct err *e)
 
 #define GO_ON (-1)
 
-/* One read of the guest (when all it sent before was taken) or one write of the replies: GO_ON,
- * else how it ended. */
+/* One read of the guest (when all it sent before was taken) and one write of the replies, which
+ * goes out as soon as there is one (a transfer that has just ended, whatever poll said before
+ * it did): GO_ON, else how it ended. */
 static int guest_io(int guest, short revents, uint8_t *in, size_t *at, size_t *have, struct err *e)
 {
 	size_t n;
 	const uint8_t *out = usbip_export_output(&dev.x, &n);
-	if ((revents & POLLOUT) && n) {
+	if (n) {
 		ssize_t w = send(guest, out, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return err_set(e,
