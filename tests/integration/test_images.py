@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import vmmtest
 from test_toolstack import (OVMF_CODE, Skip, Toolstack, as_jail, check_vars_file, control, events, monitor_args, need_uefi,
                             run_tests, wait_until)
 
@@ -426,18 +428,23 @@ def serve(root, page):
     return srv, int(srv.stdout.readline().split(" port ")[1].split()[0])
 
 
-def browse_two(ts, addr):
-    """Two shoji browse VMs, on a page at addr and at 10.0.2.2 (the host's loopback), each
-    fetching what its NAT lets it (test_browse)."""
+def browse_two(ts, addr, net):
+    """Two shoji browse VMs, each fetching what its NAT (net: passt or slirp) lets it
+    (test_browse): under slirp one a page at addr and one the same at 10.0.2.2 (the host's
+    loopback: refused at once); under passt both the page, and passt's options checked for the
+    loopback (passt lets a connection to 10.0.2.2 wait out the guest's TCP, minutes, where slirp
+    refuses it; test_passt_uplink shows what passt does with them)."""
     page = b"<html><body>shoji-browse-page</body></html>\n"
     root = os.path.join(ts.dir, "www")
     os.makedirs(root, exist_ok=True)
     srv, port = serve(root, page)
+    fetched = (addr, hashlib.sha256(page).hexdigest())
     try:
         vms, cids = [], set()
-        for host, want in ((addr, hashlib.sha256(page).hexdigest()), ("10.0.2.2", hashlib.sha256(b"").hexdigest())):
+        for host, want in (fetched, fetched if net == "passt" else ("10.0.2.2", hashlib.sha256(b"").hexdigest())):
             url = f"http://{host}:{port}/page.html"
             args = ["browse", url, "--template", "base", "--kernel", ts.kernel, "--memory", "128M"]
+            args += ["--net", "slirp"] if net == "slirp" else []
             if ts.real:
                 args += ["--initrd", os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--cmdline",
                          "console=ttyS0 quiet shoji.action=nettest"]
@@ -448,6 +455,13 @@ def browse_two(ts, addr):
             assert vm["label"] == "green" and vm["display"] and vm["nics"] == 1 and vm["vsock_auto"], vm
             margs, pieces = monitor_args(ts, name)
             assert f"url={url}" in margs and "host-loopback=on" not in pieces, margs
+            assert margs[margs.index("--net") + 1].split(",")[0] == net, margs
+            if net == "passt":  # passt's own options keep the host's loopback out
+                ups = [d for e, d in events(ts, name) if e == "uplink-up" and d.startswith("nic net:")]
+                assert ups, events(ts, name)
+                pid = re.search(r"passt pid (\d+)", ups[-1])[1]
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    assert "--no-map-gw" in f.read().decode().split("\0"), ups
             started = [detail for event, detail in events(ts, name) if event == "started"]
             if os.path.exists("/dev/vhost-vsock"):  # vsock-cid = auto: a CID of its own for the agent
                 cid = vm["vsock_cid"]
@@ -474,22 +488,26 @@ def browse_two(ts, addr):
 
 def test_browse(ts):
     # shoji browse: a disposable VM on the template, label green, a display, NAT only (no host
-    # loopback), the URL as the guest parameter url. With the real monitor the test guest's
-    # nettest action stands in for the browser image's kiosk (a full browser is the image
-    # test's): the page comes from a server on this machine's own address, through the NAT,
-    # and the same server through the host's loopback (10.0.2.2) stays out of reach.
+    # loopback; passt, outside the monitor, by default), the URL as the guest parameter url.
+    # With the real monitor the test guest's nettest action stands in for the browser image's
+    # kiosk (a full browser is the image test's): the page comes from a server on this
+    # machine's own address, through the NAT, and the same server through the host's loopback
+    # (10.0.2.2) stays out of reach. A host without passt tries --net slirp instead.
     if not ts.has_volatile:
         raise Skip("the monitor has no volatile= disks")
     ts.status(2, "browse", "a", "b", words=["one URL at most"])
     ts.status(2, "browse", "http://x/a b", words=["without space"])
+    ts.status(2, "browse", "--net", "tap", words=["--net is passt", "or slirp"])
     ts.status(3, "browse", "--template", "nosuch", "--kernel", ts.kernel, words=["no template 'nosuch'"])
-    if not ts.real:  # the stand-in monitor fetches nothing
-        browse_two(ts, "192.0.2.1")
-    else:
-        with nat_address() as addr:
-            if not addr:
-                raise Skip("this machine has no address but loopback for the guest's NAT to reach")
-            browse_two(ts, addr)
+    net = "passt" if os.access("/usr/bin/passt", os.X_OK) else "slirp"
+    with vmmtest.routable_interface():  # which passt needs to start
+        if not ts.real:  # the stand-in monitor fetches nothing
+            browse_two(ts, "192.0.2.1", net)
+        else:
+            with nat_address() as addr:
+                if not addr:
+                    raise Skip("this machine has no address but loopback for the guest's NAT to reach")
+                browse_two(ts, addr, net)
     assert not disposables(ts)
 
 

@@ -1,9 +1,11 @@
 /* browse: `shoji browse [URL]`: the secure browser. A disposable VM on the browser template (the
  * image builder's `browser` recipe: a kiosk running Firefox ESR full screen), label green, with
  * a display and one user-mode NIC (NAT only: the host's loopback and other VMs are out of its
- * reach), the URL handed to the guest as the parameter url (guest_param.h), vsock-cid = auto
- * for the image's guest agent; shown and switched to in the seat when one runs. Closing the browser powers the guest
- * off, and a disposable VM is removed with its writes when it stops. */
+ * reach; passt by default, so that the monitor of the VM most exposed to hostile content holds
+ * no host socket and runs in an empty network namespace; --net slirp where passt is absent),
+ * the URL handed to the guest as the parameter url (guest_param.h), vsock-cid = auto for the
+ * image's guest agent; shown and switched to in the seat when one runs. Closing the browser
+ * powers the guest off, and a disposable VM is removed with its writes when it stops. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,7 @@ static int set(struct vmdef *d, const char *fmt, const char *value)
 /* The browser VM's definition from the options (the template's root, UEFI unless --kernel). */
 static int definition(struct vmdef *d, int argc, char **argv, const struct option *opts, const char **tmpl)
 {
-	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *memory = "2G", *cpus = "2";
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *memory = "2G", *cpus = "2", *net = "passt";
 	int o;
 	opterr = 0;
 	optind = 1;
@@ -47,11 +49,14 @@ static int definition(struct vmdef *d, int argc, char **argv, const struct optio
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;
 		case 'l': cmdline = optarg; break;
+		case 'n': net = optarg; break;
 		default: return browse_usage("unknown option or missing value");
 		}
 	}
 	if (argc - optind > 1)
 		return browse_usage("one URL at most");
+	if (strcmp(net, "passt") != 0 && strcmp(net, "slirp") != 0)
+		return browse_usage("--net is passt (the default: NAT outside the monitor) or slirp (NAT inside it)");
 	vmdef_init(d, "disp");
 	int r = kernel ? set(d, "kernel=%s", kernel) : firmware_option(d, "browse", "uefi");
 	r = r ? r : set(d, "disk.root.template=%s", *tmpl);
@@ -59,8 +64,8 @@ static int definition(struct vmdef *d, int argc, char **argv, const struct optio
 	r = r ? r : set(d, "cpus=%s", cpus);
 	r = r ? r : set(d, "label=%s", "green");
 	r = r ? r : set(d, "display=%s", "on");
-	r = r ? r : set(d, "nic.net.type=%s", "slirp"); /* NAT; host-loopback stays off */
-	r = r ? r : set(d, "vsock-cid=%s", "auto");     /* the image's guest agent, where the host has vsock */
+	r = r ? r : set(d, "nic.net.type=%s", net); /* NAT; host-loopback stays off */
+	r = r ? r : set(d, "vsock-cid=%s", "auto"); /* the image's guest agent, where the host has vsock */
 	r = r || !initrd ? r : set(d, "initrd=%s", initrd);
 	r = r || !cmdline ? r : set(d, "cmdline=%s", cmdline);
 	return r || optind == argc ? r : set(d, "param=url=%s", argv[optind]);
@@ -90,13 +95,10 @@ static void show(struct cli *c, const char *name)
 int cmd_browse(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"template", required_argument, NULL, 't'},
-		{"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'c'},
-		{"kernel", required_argument, NULL, 'k'},
-		{"initrd", required_argument, NULL, 'i'},
-		{"cmdline", required_argument, NULL, 'l'},
-		{NULL, 0, NULL, 0},
+		{"template", required_argument, NULL, 't'}, {"memory", required_argument, NULL, 'm'},
+		{"cpus", required_argument, NULL, 'c'},     {"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},   {"cmdline", required_argument, NULL, 'l'},
+		{"net", required_argument, NULL, 'n'},      {NULL, 0, NULL, 0},
 	};
 	const char *tmpl = "browser";
 	struct vmdef *d = malloc(sizeof(*d));

@@ -51,9 +51,12 @@ static const struct command {
 	 "start a disposable VM (disp1, disp2, ...) on a template: its writes vanish and the VM is\n"
 	 "       removed when it stops (label red unless given)",
 	 cmd_run},
-	{"browse", "[URL] [--template NAME] [--memory SIZE] [--cpus N] [--kernel PATH [--initrd PATH] [--cmdline STR]]",
+	{"browse",
+	 "[URL] [--template NAME] [--memory SIZE] [--cpus N] [--net passt|slirp] [--kernel PATH [--initrd PATH] "
+	 "[--cmdline STR]]",
 	 "open URL in a new secure browser VM: disposable, on the browser template (default), label\n"
-	 "       green, NAT networking only; shown in the seat; closing the browser removes it",
+	 "       green, NAT networking only (passt, outside the monitor, unless --net slirp); shown in the\n"
+	 "       seat; closing the browser removes it",
 	 cmd_browse},
 	{"seat", "[SEAT OPTIONS]",
 	 "run shoji-seat: the window that shows the VMs with a display (see shoji-seat --help)", cmd_seat},
