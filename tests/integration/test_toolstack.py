@@ -1356,6 +1356,43 @@ def test_usb_attach(ts):
     ts.ok("delete", "usbvm")
 
 
+def test_usb_attach_waits_on_its_own(ts):
+    # An attach's hand-over goes on from shojid's loop: a guest whose agent takes the request
+    # and never answers holds up that attach alone, whose caller is told once the agent's time
+    # (3 s) is up, with the stick still the host's; meanwhile shojid answers other callers at
+    # once, and a second attach of the stick is told it is being given.
+    stick = harness_stick(ts, "the attach's steps")
+    port = stick["port"]
+    ts.create("usbmute", action="tick")
+    ts.ok("set", "usbmute", "vsock-cid=auto", "param=agent=usb-mute")
+    ts.ok("start", "usbmute")
+    wait_until(lambda: "usb agent mute" in ts.serial("usbmute"), ts.boot_timeout, "the mute agent")
+    t0 = time.monotonic()
+    attach = subprocess.Popen([os.path.join(ts.bindir, "shoji"), "usb", "attach", "usbmute", port], env=ts.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        assert attach.poll() is None, attach.communicate()
+        t1 = time.monotonic()
+        ts.ok("list")
+        ts.status(4, "usb", "attach", "usbmute", port, words=["being given to VM 'usbmute'", "wait"])
+        served = time.monotonic() - t1
+        out, err = attach.communicate(timeout=30)
+    finally:
+        if attach.poll() is None:
+            attach.kill()
+    took = time.monotonic() - t0
+    print(f"note: shojid answered two calls in {served:.2f} s while the attach waited; the attach failed after {took:.2f} s")
+    assert attach.returncode != 0 and "did not answer the USB request within 3000 ms" in err, (attach.returncode, err)
+    assert 2.5 < took < 20, took
+    assert served < took - 1, (served, took)
+    assert stick_on_host_driver(port), "a device whose attach failed left its host driver"
+    assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[port] == "host"
+    assert not [e for e in events(ts, "usbmute") if e[0] in ("usb-attach", "usb-detach")], events(ts, "usbmute")
+    ts.ok("kill", "usbmute")
+    ts.ok("delete", "usbmute")
+
+
 def test_usb_given_back_when_shojid_stops(ts):
     # The exporters end with shojid: one that stops gives every device back first; one killed
     # leaves its record (runtime/usb-holds), by which the next gives the device back at its
@@ -1813,8 +1850,8 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_usb_list, test_usb_attach_errors]
 # The slowest cases (minutes in the harness), run by scripts/test --slow (the meson test
 # integration-toolstack-slow) and before an issue they touch is called done.
-SLOW_TESTS = [test_usb_attach, test_usb_unplug, test_usb_given_back_when_shojid_stops, test_usb_exporter_fuzzed,
-              test_passt_uplink]
+SLOW_TESTS = [test_usb_attach, test_usb_attach_waits_on_its_own, test_usb_unplug, test_usb_given_back_when_shojid_stops,
+              test_usb_exporter_fuzzed, test_passt_uplink]
 
 
 def parse_args(needs, flags=()):

@@ -369,9 +369,10 @@ static enum api_outcome h_seat_focus(struct call *k)
 
 static enum api_outcome h_usb_move(struct call *k)
 {
-	int r = k->r->cmd == PROTO_USB_ATTACH ? usbassign_attach(k->d, k->r->name, k->r->device, &k->code, &k->e)
-					      : usbassign_detach(k->d, k->r->device, &k->code, &k->e);
-	return r < 0 ? API_FAILED : reply_with(k, ok_object());
+	if (k->r->cmd == PROTO_USB_ATTACH) /* answered when the hand-over ends */
+		return usbassign_attach(k->d, k->r->name, k->r->device, k->c, &k->code, &k->e) < 0 ? API_FAILED
+												   : API_PARKED;
+	return usbassign_detach(k->d, k->r->device, &k->code, &k->e) < 0 ? API_FAILED : reply_with(k, ok_object());
 }
 
 static enum api_outcome h_info(struct call *k)

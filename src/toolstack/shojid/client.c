@@ -84,6 +84,7 @@ static void on_closed(void *ctx, struct jsonl_conn *conn)
 	if (!c)
 		return;
 	image_job_forget(d, c);
+	usbassign_forget(d, c);
 	seatfocus_forget(d, c); /* before c leaves the list its word is looked up in */
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		if (d->vms[i].waiter == c)
@@ -170,4 +171,14 @@ void client_resume(struct daemon *d, struct client *c, struct json_object *reply
 	(void)d;
 	client_send(c, reply);
 	jsonl_resume(c->conn);
+}
+
+void client_answer(struct daemon *d, struct client **waiter, struct json_object *reply)
+{
+	struct client *c = *waiter;
+	*waiter = NULL;
+	if (c)
+		client_resume(d, c, reply);
+	else
+		json_object_put(reply);
 }

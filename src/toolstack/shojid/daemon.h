@@ -97,14 +97,33 @@ struct usbexport_device {
 	unsigned busnum, devnum;
 };
 
-/* A USB device attached to a VM (usbassign.c). */
+/* Where a device given to a VM stands (usbassign.c): attached, or one step of an attach under
+ * way, each with its deadline. */
+enum usb_step {
+	USB_HELD,       /* attached: the exporter serves the guest */
+	USB_CONNECTING, /* to the guest agent's USB port, until USBIP_CONNECT_MS */
+	USB_ASKING,     /* for the agent's answer, until USBIP_ANSWER_MS */
+	USB_SETTLING,   /* the exporter started: attached once it has stood SETTLE_MS */
+};
+
+/* A USB device attached, or being attached, to a VM (usbassign.c). */
 struct usb_hold {
 	bool used;
+	enum usb_step step;
 	char port[USB_PORT_MAX];
 	char vm[VMDEF_NAME_MAX + 1];
 	uint16_t vid, pid;
 	unsigned busnum, devnum;   /* the host's numbers for it when attached (a replug gives another) */
-	struct usbexport exporter; /* its end says the device is let go */
+	struct usbexport exporter; /* its end says the device is let go (pid -1 before it starts) */
+	/* While attaching: */
+	int sock;              /* the connection to the guest agent, -1 once the exporter holds it */
+	long long deadline_ms; /* when the step ends: a time-out, or (settling) success */
+	struct client *waiter; /* the caller parked on the attach, NULL for none or gone */
+	bool plugged;          /* given because it was plugged in (usb-auto = focused) */
+	uint8_t speed;         /* the kernel's enum usb_device_speed, for the guest's port */
+	char product[USB_NAME_MAX];
+	uint8_t configs[USB_MAX_IFACES]; /* the configuration values its interfaces belong to */
+	unsigned nconfigs;
 };
 
 /* An API caller: its connection (the JSON-lines server's) and who it is. */
@@ -248,21 +267,30 @@ int usbhost_policy(const struct daemon *d, struct usb_policy *out, bool *have, s
  * and why not; NULL with code and e when the scan fails or vm is not known. */
 struct json_object *usbscan_list(struct daemon *d, const char *vm, enum proto_code *code, struct err *e);
 
-/* usbassign.c: USB devices given to VMs and taken back (main thread). An attach holds the
- * thread at most USBIP_CONNECT_MS + USBIP_ANSWER_MS: it judges the device on a fresh scan under
- * the VM's policy and the host's (a refusal is an event too), then hands it over; -1 with code
- * and e when it is not done, and the device is the host's again. */
-int usbassign_attach(struct daemon *d, const char *vm, const char *port, enum proto_code *code, struct err *e);
-/* Takes the device at port back from the VM that holds it. */
+/* usbassign.c: USB devices given to VMs and taken back (main thread). An attach judges the
+ * device on a fresh scan under the VM's policy and the host's (a refusal is an event too), at
+ * once; then the hand-over goes on from shojid's loop (usbassign_io, usbassign_tick), which
+ * serves other callers meanwhile, with c parked until it ends. 0 with c parked, or -1 with code
+ * and e and the device the host's still. */
+int usbassign_attach(struct daemon *d, const char *vm, const char *port, struct client *c, enum proto_code *code,
+		     struct err *e);
+/* Takes the device at port back from the VM that holds it, or ends an attach of it under way
+ * (its caller told so). */
 int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, struct err *e);
 /* The VM that holds the device at port, or NULL (the host's). */
 const char *usbassign_holder(struct daemon *d, const char *port);
 /* A VM stopped: every device it held goes back to the host. */
 void usbassign_release_vm(struct daemon *d, const char *vm);
-/* The attached devices' connections, to hear them end (usbassign_io then): how many were put
- * in fds, who[] their holds. */
+/* What each hold waits for (an attached device's exporter ending, an attach's next step;
+ * usbassign_io then): how many were put in fds, who[] their holds. */
 int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room);
 void usbassign_io(struct daemon *d, struct usb_hold *h);
+/* Attaches under way: whether there are any (the loop then looks often), and those whose step's
+ * time has come, ended (usbassign_tick: after each pass of the loop). */
+bool usbassign_busy(const struct daemon *d);
+void usbassign_tick(struct daemon *d);
+/* c's connection ended: an attach it waits for goes on, with nobody to answer. */
+void usbassign_forget(struct daemon *d, const struct client *c);
 
 /* The device numbered devnum was pulled out of port: if a VM holds it, it is given back now
  * ("unplugged"). */
@@ -483,6 +511,9 @@ int client_send_fd(struct client *c, struct json_object *reply, int fd); /* cons
 void client_park(struct client *c);
 /* A parked request completed: answer it and read the client's next request. */
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply);
+/* The same for the caller *waiter parked on something, which is forgotten; reply is dropped
+ * where nobody waits (NULL: it had gone). */
+void client_answer(struct daemon *d, struct client **waiter, struct json_object *reply);
 
 /* authz.c: who may do what (root and the daemon's uid: all; a member: the VMs it owns; the
  * seat's user: also seeing and taking the displays). Main thread. */

@@ -301,6 +301,7 @@ static void loop(struct daemon *d, int hotplug)
 			from[n++] = FROM_JOB;
 		for (int k = usbassign_pollfds(d, fds + n, who + n, ROOM - n); k > 0; k--)
 			from[n++] = FROM_USB;
+		busy |= usbassign_busy(d); /* an attach's step ends by time too */
 		if (hotplug >= 0) {
 			fds[n] = (struct pollfd){.fd = hotplug, .events = POLLIN};
 			from[n++] = FROM_HOTPLUG;
@@ -324,6 +325,7 @@ static void loop(struct daemon *d, int hotplug)
 		}
 		vm_tick(d);
 		image_job_tick(d);
+		usbassign_tick(d);
 	}
 }
 

@@ -14,14 +14,17 @@
  * The sysfs files written are the kernel's, under /sys/bus/usb, named by a port that passed
  * usb_port_ok; nothing a device or a guest wrote is read here (the scan's child and the
  * exporter read those), save the agent's one-byte answer, looked up in a table.
- * All on shojid's one thread; an attach holds it at most USBIP_CONNECT_MS + USBIP_ANSWER_MS +
- * SETTLE_MS, and one made by a plug PLUG_MS more. */
+ * All on shojid's one thread. An attach's checks run at once (a fresh scan, and for a device just
+ * plugged in up to PLUG_MS for the host to configure it); the hand-over, which waits on the
+ * guest, goes step by step from shojid's loop (struct usb_hold's step), so that a guest whose
+ * agent is slow or never answers holds up only its own attach, never shojid's other callers. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/usbdevice_fs.h>
 #include <linux/vm_sockets.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,8 +146,11 @@ static int wait_for(int fd, short events, long long deadline_ms)
 	}
 }
 
-/* A connection from one of the host's privileged ports (the agent believes only those) to the
- * guest agent's USB port. */
+static const char *no_agent = "VM '%s' does not take USB devices: no shoji-agent answers on its vsock port %u (is the "
+			      "guest up, with shoji-agent running?)";
+
+/* A connection begun from one of the host's privileged ports (the agent believes only those) to
+ * the guest agent's USB port: the socket (non-blocking), writable once connected. */
 static int connect_guest(const struct vm_entry *vm, struct err *e)
 {
 	int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -161,44 +167,12 @@ static int connect_guest(const struct vm_entry *vm, struct err *e)
 		return err_errno(e, en, "cannot bind a privileged vsock port (%u-%u) to reach VM '%s'",
 				 USBIP_HOST_PORT_MIN, USBIP_HOST_PORT_MAX, vm->name);
 	}
-	int en = 0;
-	socklen_t len = sizeof(en);
 	struct sockaddr_vm to = {.svm_family = AF_VSOCK, .svm_cid = vm->vsock_cid, .svm_port = USBIP_VSOCK_PORT};
-	if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS)
-		en = errno;
-	else if (wait_for(s, POLLOUT, daemon_now_ms() + USBIP_CONNECT_MS) <= 0)
-		en = ETIMEDOUT;
-	else if (getsockopt(s, SOL_SOCKET, SO_ERROR, &en, &len) < 0)
-		en = errno;
-	if (en == 0)
+	if (connect(s, (struct sockaddr *)&to, sizeof(to)) == 0 || errno == EINPROGRESS)
 		return s;
+	int en = errno;
 	close(s);
-	return err_errno(e, en,
-			 "VM '%s' does not take USB devices: no shoji-agent answers on its vsock port %u (is the "
-			 "guest up, with shoji-agent running?)",
-			 vm->name, USBIP_VSOCK_PORT);
-}
-
-/* The request, and the agent's one-byte answer. */
-static int handoff(int s, const struct vm_entry *vm, const struct usb_device_info *dev, struct err *e)
-{
-	uint8_t req[USBIP_REQ_SIZE], answer;
-	usbip_req_encode(req, dev->busnum << 16 | dev->devnum, dev->speed);
-	if (send(s, req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(req))
-		return err_errno(e, errno, "VM '%s': cannot send the USB request to its agent", vm->name);
-	int r = wait_for(s, POLLIN, daemon_now_ms() + USBIP_ANSWER_MS);
-	ssize_t n = r > 0 ? recv(s, &answer, 1, MSG_DONTWAIT) : -1;
-	if (n == 0)
-		return err_set(e,
-			       "VM '%s': its agent closed the USB request without an answer (an old agent, or "
-			       "it did not believe this host; see the guest's log)",
-			       vm->name);
-	if (n != 1)
-		return err_set(e, "VM '%s': its agent did not answer the USB request within %d ms", vm->name,
-			       USBIP_ANSWER_MS);
-	if (answer != USBIP_TAKING)
-		return err_set(e, "VM '%s' did not take the USB device: %s", vm->name, usbip_answer_text(answer));
-	return 0;
+	return err_errno(e, en, no_agent, vm->name, USBIP_VSOCK_PORT);
 }
 
 /* The configuration values the device's interfaces belong to: the ones a guest may choose. */
@@ -213,18 +187,6 @@ static unsigned configs_of(const struct usb_device_info *dev, uint8_t *out)
 			out[n++] = dev->ifaces[i].config;
 	}
 	return n;
-}
-
-/* A guest whose vhci-hcd refuses the device closes the connection at once: an attach is done
- * only once it has stood SETTLE_MS. 0, or -1 with e (the exporter ended, the device given back). */
-static int settled(struct usbexport *x, const struct usb_device_info *dev, struct err *e)
-{
-	if (wait_for(x->pidfd, POLLIN, daemon_now_ms() + SETTLE_MS) != 1)
-		return 0;
-	char why[200];
-	usbexport_end(x, why, sizeof(why));
-	give_back(dev->port, dev->busnum, dev->devnum);
-	return err_set(e, "the USB device at %s was not kept: %s; see the guest's log and shojid's", dev->port, why);
 }
 
 static struct usb_hold *hold_of(struct daemon *d, const char *port)
@@ -299,16 +261,16 @@ static int vm_reachable(const struct vm_entry *vm, enum proto_code *code, struct
 	return 0;
 }
 
-/* The holds, one line each ("PORT BUSNUM DEVNUM VVVV PPPP VM"), in the runtime directory, so that
- * a shojid started again gives back what one that stopped had given (its exporters ended with
- * it); written whole on each change. */
+/* The holds whose exporter has the device, one line each ("PORT BUSNUM DEVNUM VVVV PPPP VM"), in
+ * the runtime directory, so that a shojid started again gives back what one that stopped had
+ * given (its exporters ended with it); written whole on each change. */
 static void save_holds(struct daemon *d)
 {
 	char path[PATHS_MAX + 16], text[DAEMON_MAX_USB * (USB_PORT_MAX + VMDEF_NAME_MAX + 40)];
 	size_t len = 0;
 	for (int i = 0; i < DAEMON_MAX_USB; i++) {
 		const struct usb_hold *h = &d->usb[i];
-		if (h->used)
+		if (h->used && (h->step == USB_HELD || h->step == USB_SETTLING)) /* the exporter has it */
 			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s %u %u %04x %04x %s\n", h->port,
 						h->busnum, h->devnum, h->vid, h->pid, h->vm);
 	}
@@ -359,6 +321,10 @@ static int attach_checks(struct daemon *d, const char *name, const char *port, b
 	const struct usb_hold *held = hold_of(d, port);
 	if (vm_ready(d, name, vm, code, e) < 0)
 		return -1;
+	if (held && held->step != USB_HELD)
+		return *code = PROTO_STATE,
+		       err_set(e, "the USB device at %s is being given to VM '%s'; wait for that to end", port,
+			       held->vm);
 	if (held)
 		return *code = PROTO_STATE,
 		       err_set(e, "the USB device at %s is %s; detach it first (shoji usb detach %s)", port,
@@ -384,42 +350,157 @@ static int attach_checks(struct daemon *d, const char *name, const char *port, b
 	return slot;
 }
 
-static int attach(struct daemon *d, const char *name, const char *port, bool plugged, enum proto_code *code,
-		  struct err *e)
+static void free_slot(struct usb_hold *h)
+{
+	*h = (struct usb_hold){.exporter = {.pid = -1, .pidfd = -1, .why = -1}, .sock = -1};
+}
+
+/* The attach under way in h did not get there (msg says why): what it had begun is undone (the
+ * device given back once the exporter had it), its caller told, a plug's attach an event. */
+static void attach_failed(struct daemon *d, struct usb_hold *h, enum proto_code code, const char *msg)
+{
+	bool exporting = h->exporter.pid > 0, recorded = h->step == USB_SETTLING;
+	if (h->sock >= 0)
+		close(h->sock);
+	if (exporting) {
+		char why[200];
+		usbexport_end(&h->exporter, why, sizeof(why));
+		give_back(h->port, h->busnum, h->devnum);
+	}
+	if (h->plugged)
+		events_add(d, h->vm, "usb-attach-failed", "%s: %s", h->port, msg);
+	else if (!h->waiter)
+		log_warn("USB %s to %s: %s", h->port, h->vm, msg);
+	char *line = proto_error_reply(code, msg);
+	client_answer(d, &h->waiter, line ? json_tokener_parse(line) : NULL);
+	free(line);
+	free_slot(h);
+	if (recorded)
+		save_holds(d);
+}
+
+static void attach_failedf(struct daemon *d, struct usb_hold *h, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void attach_failedf(struct daemon *d, struct usb_hold *h, const char *fmt, ...)
+{
+	char msg[sizeof(((struct err *)0)->msg)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	attach_failed(d, h, PROTO_ERROR, msg);
+}
+
+static void next_step(struct usb_hold *h, enum usb_step step, int ms)
+{
+	h->step = step;
+	h->deadline_ms = daemon_now_ms() + ms;
+}
+
+/* CONNECTING: connected (or refused): the request goes to the agent. */
+static void connected(struct daemon *d, struct usb_hold *h)
+{
+	int en = 0;
+	socklen_t len = sizeof(en);
+	if (wait_for(h->sock, POLLOUT, 0) != 1)
+		return; /* not yet (the slot was taken again since the poll) */
+	if (getsockopt(h->sock, SOL_SOCKET, SO_ERROR, &en, &len) < 0)
+		en = errno;
+	if (en)
+		return attach_failedf(d, h, no_agent, h->vm, USBIP_VSOCK_PORT);
+	uint8_t req[USBIP_REQ_SIZE];
+	usbip_req_encode(req, h->busnum << 16 | h->devnum, h->speed);
+	if (send(h->sock, req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(req))
+		return attach_failedf(d, h, "VM '%s': cannot send the USB request to its agent (%s)", h->vm,
+				      strerror(errno));
+	next_step(h, USB_ASKING, USBIP_ANSWER_MS);
+}
+
+/* ASKING: the agent's one-byte answer; when it takes the device, the exporter starts with the
+ * guest's connection. */
+static void answered(struct daemon *d, struct usb_hold *h)
+{
+	uint8_t answer;
+	ssize_t n = recv(h->sock, &answer, 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0)
+		return attach_failedf(d, h,
+				      "VM '%s': its agent closed the USB request without an answer (an old agent, "
+				      "or it did not believe this host; see the guest's log)",
+				      h->vm);
+	if (answer != USBIP_TAKING)
+		return attach_failedf(d, h, "VM '%s' did not take the USB device: %s", h->vm,
+				      usbip_answer_text(answer));
+	struct usbexport_device xd = {h->port, h->busnum, h->devnum};
+	struct err e;
+	int r = usbexport_start(&h->exporter, h->sock, &xd, h->configs, h->nconfigs, &e);
+	close(h->sock); /* the exporter holds the guest's connection, or nobody does */
+	h->sock = -1;
+	if (r < 0)
+		return attach_failed(d, h, PROTO_ERROR, e.msg);
+	save_holds(d); /* the exporter has the device: a shojid that stops now gives it back */
+	next_step(h, USB_SETTLING, SETTLE_MS);
+}
+
+/* SETTLING: a guest whose vhci-hcd refuses the device closes the connection at once, so the
+ * exporter ended: the device was not kept. */
+static void not_kept(struct daemon *d, struct usb_hold *h)
+{
+	if (wait_for(h->exporter.pidfd, POLLIN, 0) != 1)
+		return;
+	char why[200];
+	usbexport_end(&h->exporter, why, sizeof(why));
+	give_back(h->port, h->busnum, h->devnum);
+	attach_failedf(d, h, "the USB device at %s was not kept: %s; see the guest's log and shojid's", h->port, why);
+}
+
+/* SETTLING for SETTLE_MS with the exporter serving: attached. */
+static void attached(struct daemon *d, struct usb_hold *h)
+{
+	h->step = USB_HELD;
+	save_holds(d);
+	events_add(d, h->vm, "usb-attach", "%s %04x:%04x %s%s", h->port, h->vid, h->pid, h->product,
+		   h->plugged ? " (when plugged in)" : "");
+	client_answer(d, &h->waiter, json_tokener_parse("{\"ok\":true}"));
+}
+
+/* The checks, then the connection to the agent begun in a slot of its own, which the loop
+ * takes on from there; c (NULL: none) parked on it. */
+static int attach(struct daemon *d, const char *name, const char *port, bool plugged, struct client *c,
+		  enum proto_code *code, struct err *e)
 {
 	struct vm_entry *vm;
 	struct usb_device_info dev;
-	int s = -1, slot = attach_checks(d, name, port, plugged, &vm, &dev, code, e);
+	int slot = attach_checks(d, name, port, plugged, &vm, &dev, code, e);
 	if (slot < 0)
 		return -1;
-	struct usbexport_device xd = {dev.port, dev.busnum, dev.devnum};
-	uint8_t configs[USB_MAX_IFACES];
-	unsigned nconfigs = configs_of(&dev, configs);
-	struct usbexport x = {.pid = -1};
-	int r = (s = connect_guest(vm, e)) < 0 || handoff(s, vm, &dev, e) < 0 ||
-		usbexport_start(&x, s, &xd, configs, nconfigs, e) < 0;
-	if (s >= 0)
-		close(s); /* the exporter holds the guest's connection, or nobody does */
-	if (r || settled(&x, &dev, e) < 0)
+	int s = connect_guest(vm, e);
+	if (s < 0)
 		return -1;
 	struct usb_hold *h = &d->usb[slot];
-	*h = (struct usb_hold){.used = true,
-			       .exporter = x,
-			       .vid = dev.vid,
-			       .pid = dev.pid,
-			       .busnum = dev.busnum,
-			       .devnum = dev.devnum};
+	free_slot(h);
+	h->used = true;
+	h->sock = s;
+	h->waiter = c;
+	h->plugged = plugged;
+	h->vid = dev.vid;
+	h->pid = dev.pid;
+	h->busnum = dev.busnum;
+	h->devnum = dev.devnum;
+	h->speed = dev.speed;
+	h->nconfigs = configs_of(&dev, h->configs);
 	snprintf(h->port, sizeof(h->port), "%s", port);
 	snprintf(h->vm, sizeof(h->vm), "%s", name);
-	save_holds(d);
-	events_add(d, name, "usb-attach", "%s %04x:%04x %s%s", port, dev.vid, dev.pid, dev.product,
-		   plugged ? " (when plugged in)" : "");
+	snprintf(h->product, sizeof(h->product), "%s", dev.product);
+	next_step(h, USB_CONNECTING, USBIP_CONNECT_MS);
 	return 0;
 }
 
-int usbassign_attach(struct daemon *d, const char *name, const char *port, enum proto_code *code, struct err *e)
+int usbassign_attach(struct daemon *d, const char *name, const char *port, struct client *c, enum proto_code *code,
+		     struct err *e)
 {
-	return attach(d, name, port, false, code, e);
+	return attach(d, name, port, false, c, code, e);
 }
 
 /* Ends h: the exporter is ended (which lets go of the device), the device is given back to the
@@ -435,8 +516,17 @@ static void release(struct daemon *d, struct usb_hold *h, const char *why)
 		   why                 ? why
 			   : unplugged ? "unplugged"
 				       : ended);
-	*h = (struct usb_hold){.exporter = {.pid = -1, .pidfd = -1, .why = -1}};
+	free_slot(h);
 	save_holds(d);
+}
+
+/* h ends, whatever its step: released when attached, else its attach failed with why. */
+static void end_hold(struct daemon *d, struct usb_hold *h, const char *why)
+{
+	if (h->step == USB_HELD)
+		release(d, h, why);
+	else
+		attach_failedf(d, h, "the USB device at %s was not given to VM '%s': %s", h->port, h->vm, why);
 }
 
 int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, struct err *e)
@@ -446,7 +536,7 @@ int usbassign_detach(struct daemon *d, const char *port, enum proto_code *code, 
 		*code = PROTO_STATE;
 		return err_set(e, "the USB device at %s is not attached to a VM", port);
 	}
-	release(d, h, "detached on request");
+	end_hold(d, h, "detached on request");
 	return 0;
 }
 
@@ -454,24 +544,72 @@ void usbassign_release_vm(struct daemon *d, const char *name)
 {
 	for (int i = 0; i < DAEMON_MAX_USB; i++)
 		if (d->usb[i].used && strcmp(d->usb[i].vm, name) == 0)
-			release(d, &d->usb[i], "the VM stopped");
+			end_hold(d, &d->usb[i], "the VM stopped");
 }
 
 int usbassign_pollfds(struct daemon *d, struct pollfd *fds, void **who, int room)
 {
 	int n = 0;
-	for (int i = 0; i < DAEMON_MAX_USB && n < room; i++)
-		if (d->usb[i].used) {
-			fds[n] = (struct pollfd){.fd = d->usb[i].exporter.pidfd, .events = POLLIN};
-			who[n++] = &d->usb[i];
-		}
+	for (int i = 0; i < DAEMON_MAX_USB && n < room; i++) {
+		const struct usb_hold *h = &d->usb[i];
+		if (!h->used)
+			continue;
+		if (h->step == USB_CONNECTING || h->step == USB_ASKING)
+			fds[n] = (struct pollfd){.fd = h->sock, .events = h->step == USB_ASKING ? POLLIN : POLLOUT};
+		else
+			fds[n] = (struct pollfd){.fd = h->exporter.pidfd, .events = POLLIN};
+		who[n++] = &d->usb[i];
+	}
 	return n;
+}
+
+bool usbassign_busy(const struct daemon *d)
+{
+	for (int i = 0; i < DAEMON_MAX_USB; i++)
+		if (d->usb[i].used && d->usb[i].step != USB_HELD)
+			return true;
+	return false;
+}
+
+void usbassign_tick(struct daemon *d)
+{
+	long long now = daemon_now_ms();
+	for (int i = 0; i < DAEMON_MAX_USB; i++) {
+		struct usb_hold *h = &d->usb[i];
+		if (!h->used || h->step == USB_HELD || now < h->deadline_ms)
+			continue;
+		if (h->step == USB_CONNECTING)
+			attach_failedf(d, h, no_agent, h->vm, USBIP_VSOCK_PORT);
+		else if (h->step == USB_ASKING)
+			attach_failedf(d, h, "VM '%s': its agent did not answer the USB request within %d ms", h->vm,
+				       USBIP_ANSWER_MS);
+		else if (wait_for(h->exporter.pidfd, POLLIN, 0) == 1)
+			not_kept(d, h);
+		else
+			attached(d, h);
+	}
+}
+
+void usbassign_forget(struct daemon *d, const struct client *c)
+{
+	for (int i = 0; i < DAEMON_MAX_USB; i++)
+		if (d->usb[i].waiter == c)
+			d->usb[i].waiter = NULL;
 }
 
 void usbassign_io(struct daemon *d, struct usb_hold *h)
 {
-	/* the slot may hold a newer attach since the poll (one made while serving this pass) */
-	if (!h->used || wait_for(h->exporter.pidfd, POLLIN, 0) != 1)
+	/* the slot may hold a newer attach since the poll (one made while serving this pass): each
+	 * step looks again */
+	if (!h->used)
+		return;
+	if (h->step == USB_CONNECTING)
+		return connected(d, h);
+	if (h->step == USB_ASKING)
+		return answered(d, h);
+	if (h->step == USB_SETTLING)
+		return not_kept(d, h);
+	if (wait_for(h->exporter.pidfd, POLLIN, 0) != 1)
 		return;
 	/* A VM that dies resets its connections before its monitor's pidfd says so: a moment's
 	 * wait tells its end from the guest letting go. */
@@ -503,7 +641,7 @@ void usbassign_plugged(struct daemon *d, const char *port)
 			 d->focus);
 		return;
 	}
-	if (attach(d, d->focus, port, true, &code, &e) < 0 && code != PROTO_REFUSED) /* a refusal is its event */
+	if (attach(d, d->focus, port, true, NULL, &code, &e) < 0 && code != PROTO_REFUSED) /* a refusal is its event */
 		events_add(d, d->focus, "usb-attach-failed", "%s: %s", port, e.msg);
 }
 
@@ -511,14 +649,14 @@ void usbassign_unplugged(struct daemon *d, const char *port, unsigned devnum)
 {
 	struct usb_hold *h = hold_of(d, port);
 	if (h && h->devnum == devnum) /* not a device plugged there since */
-		release(d, h, "unplugged");
+		end_hold(d, h, "unplugged");
 }
 
 void usbassign_release_all(struct daemon *d, const char *why)
 {
 	for (int i = 0; i < DAEMON_MAX_USB; i++)
 		if (d->usb[i].used)
-			release(d, &d->usb[i], why);
+			end_hold(d, &d->usb[i], why);
 }
 
 /* One line of the record a shojid that stopped left: the device given back if it is still the

@@ -225,12 +225,7 @@ static void started_event(struct daemon *d, struct vm_entry *vm)
 
 static void answer_waiter(struct daemon *d, struct vm_entry *vm, struct json_object *reply)
 {
-	struct client *c = vm->waiter;
-	vm->waiter = NULL;
-	if (c)
-		client_resume(d, c, reply);
-	else
-		json_object_put(reply);
+	client_answer(d, &vm->waiter, reply);
 }
 
 static void fail_waiter(struct daemon *d, struct vm_entry *vm, const char *msg)
