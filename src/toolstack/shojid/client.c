@@ -169,8 +169,25 @@ void client_park(struct client *c)
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply)
 {
 	(void)d;
+	struct jsonl_conn *conn = c->conn; /* a send to a peer that has gone frees c */
 	client_send(c, reply);
-	jsonl_resume(c->conn);
+	if (jsonl_conn_open(conn))
+		c->resume_pending = true; /* its next requests: from the loop (client_serve_resumed) */
+}
+
+void client_serve_resumed(struct daemon *d)
+{
+	for (bool again = true; again;) {
+		again = false;
+		for (int i = 0; i < DAEMON_MAX_CLIENTS; i++) {
+			struct client *c = d->clients[i];
+			if (!c || !c->resume_pending)
+				continue;
+			c->resume_pending = false;
+			again = true;
+			jsonl_resume(c->conn); /* may answer, park, close or resume any client */
+		}
+	}
 }
 
 void client_answer(struct daemon *d, struct client **waiter, struct json_object *reply)

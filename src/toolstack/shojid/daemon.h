@@ -134,6 +134,7 @@ struct client {
 	char filter[VMDEF_NAME_MAX + 1];
 	char focus[VMDEF_NAME_MAX + 1]; /* the VM it said the seat shows (seatfocus.c) */
 	unsigned long long focus_seq;   /* when it said so (d->focus_seq); 0: it said nothing that stands */
+	bool resume_pending;            /* its parked request was answered: serve what it sent since */
 };
 
 struct daemon {
@@ -509,8 +510,12 @@ void client_send_line(struct client *c, const char *line, size_t len);
 int client_send_fd(struct client *c, struct json_object *reply, int fd); /* consumes reply */
 /* The request in progress continues after the handler returns: read no further request. */
 void client_park(struct client *c);
-/* A parked request completed: answer it and read the client's next request. */
+/* A parked request completed: answer it; the client's next requests are served from the top
+ * of the loop (client_serve_resumed), never from inside whatever completed it (a VM's end, an
+ * attach's step), which would run them in the middle of that work. */
 void client_resume(struct daemon *d, struct client *c, struct json_object *reply);
+/* At the top of the loop: the requests that came meanwhile from each client answered since. */
+void client_serve_resumed(struct daemon *d);
 /* The same for the caller *waiter parked on something, which is forgotten; reply is dropped
  * where nobody waits (NULL: it had gone). */
 void client_answer(struct daemon *d, struct client **waiter, struct json_object *reply);

@@ -284,6 +284,7 @@ static void loop(struct daemon *d, int hotplug)
 	void *who[ROOM];
 	enum source from[ROOM];
 	while (!quit) {
+		client_serve_resumed(d);
 		int api = (int)jsonl_server_poll_fds(&d->api, fds, NULL), n = api;
 		bool busy = false;
 		for (int i = 0; i < DAEMON_MAX_VMS; i++) {

@@ -359,24 +359,25 @@ static void free_slot(struct usb_hold *h)
  * device given back once the exporter had it), its caller told, a plug's attach an event. */
 static void attach_failed(struct daemon *d, struct usb_hold *h, enum proto_code code, const char *msg)
 {
-	bool exporting = h->exporter.pid > 0, recorded = h->step == USB_SETTLING;
+	bool recorded = h->step == USB_SETTLING;
+	struct client *waiter = h->waiter;
 	if (h->sock >= 0)
 		close(h->sock);
-	if (exporting) {
+	if (h->exporter.pid > 0) {
 		char why[200];
 		usbexport_end(&h->exporter, why, sizeof(why));
 		give_back(h->port, h->busnum, h->devnum);
 	}
 	if (h->plugged)
 		events_add(d, h->vm, "usb-attach-failed", "%s: %s", h->port, msg);
-	else if (!h->waiter)
+	else if (!waiter)
 		log_warn("USB %s to %s: %s", h->port, h->vm, msg);
-	char *line = proto_error_reply(code, msg);
-	client_answer(d, &h->waiter, line ? json_tokener_parse(line) : NULL);
-	free(line);
 	free_slot(h);
 	if (recorded)
 		save_holds(d);
+	char *line = proto_error_reply(code, msg);
+	client_answer(d, &waiter, json_tokener_parse(line ? line : "{\"ok\":false,\"error\":\"out of memory\"}"));
+	free(line);
 }
 
 static void attach_failedf(struct daemon *d, struct usb_hold *h, const char *fmt, ...)
@@ -439,8 +440,8 @@ static void answered(struct daemon *d, struct usb_hold *h)
 	h->sock = -1;
 	if (r < 0)
 		return attach_failed(d, h, PROTO_ERROR, e.msg);
-	save_holds(d); /* the exporter has the device: a shojid that stops now gives it back */
 	next_step(h, USB_SETTLING, SETTLE_MS);
+	save_holds(d); /* the exporter has the device: a shojid that stops now gives it back */
 }
 
 /* SETTLING: a guest whose vhci-hcd refuses the device closes the connection at once, so the
