@@ -1,8 +1,8 @@
 /* browse: `shoji browse [URL]`: the secure browser. A disposable VM on the browser template (the
  * image builder's `browser` recipe: a kiosk running Firefox ESR full screen), label green, with
  * a display and one user-mode NIC (NAT only: the host's loopback and other VMs are out of its
- * reach; passt by default, so that the monitor of the VM most exposed to hostile content holds
- * no host socket and runs in an empty network namespace; --net slirp where passt is absent),
+ * reach; libslirp in the monitor by default, --net passt for passt outside it, where the monitor
+ * holds no host socket and runs in an empty network namespace),
  * the URL handed to the guest as the parameter url (guest_param.h), vsock-cid = auto for the
  * image's guest agent; shown and switched to in the seat when one runs. Closing the browser
  * powers the guest off, and a disposable VM is removed with its writes when it stops. */
@@ -37,7 +37,7 @@ static int set(struct vmdef *d, const char *fmt, const char *value)
 /* The browser VM's definition from the options (the template's root, UEFI unless --kernel). */
 static int definition(struct vmdef *d, int argc, char **argv, const struct option *opts, const char **tmpl)
 {
-	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *memory = "2G", *cpus = "2", *net = "passt";
+	const char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *memory = "2G", *cpus = "2", *net = "slirp";
 	int o;
 	opterr = 0;
 	optind = 1;
@@ -56,7 +56,7 @@ static int definition(struct vmdef *d, int argc, char **argv, const struct optio
 	if (argc - optind > 1)
 		return browse_usage("one URL at most");
 	if (strcmp(net, "passt") != 0 && strcmp(net, "slirp") != 0)
-		return browse_usage("--net is passt (the default: NAT outside the monitor) or slirp (NAT inside it)");
+		return browse_usage("--net is slirp (the default: NAT inside the monitor) or passt (NAT outside it)");
 	vmdef_init(d, "disp");
 	int r = kernel ? set(d, "kernel=%s", kernel) : firmware_option(d, "browse", "uefi");
 	r = r ? r : set(d, "disk.root.template=%s", *tmpl);

@@ -52,10 +52,10 @@ static const struct command {
 	 "       removed when it stops (label red unless given)",
 	 cmd_run},
 	{"browse",
-	 "[URL] [--template NAME] [--memory SIZE] [--cpus N] [--net passt|slirp] [--kernel PATH [--initrd PATH] "
+	 "[URL] [--template NAME] [--memory SIZE] [--cpus N] [--net slirp|passt] [--kernel PATH [--initrd PATH] "
 	 "[--cmdline STR]]",
 	 "open URL in a new secure browser VM: disposable, on the browser template (default), label\n"
-	 "       green, NAT networking only (passt, outside the monitor, unless --net slirp); shown in the\n"
+	 "       green, NAT networking only (libslirp in the monitor; --net passt: outside it); shown in the\n"
 	 "       seat; closing the browser removes it",
 	 cmd_browse},
 	{"seat", "[SEAT OPTIONS]",
