@@ -1359,8 +1359,8 @@ def test_usb_attach(ts):
 def test_usb_attach_waits_on_its_own(ts):
     # An attach's hand-over goes on from shojid's loop: a guest whose agent takes the request
     # and never answers holds up that attach alone, whose caller is told once the agent's time
-    # (3 s) is up, with the stick still the host's; meanwhile shojid answers other callers at
-    # once, and a second attach of the stick is told it is being given.
+    # (3 s) is up, with the stick still the host's; meanwhile shojid answers another caller
+    # while the attach still waits, and a second attach of the stick is told it is being given.
     stick = harness_stick(ts, "the attach's steps")
     port = stick["port"]
     ts.create("usbmute", action="tick")
@@ -1375,17 +1375,17 @@ def test_usb_attach_waits_on_its_own(ts):
         assert attach.poll() is None, attach.communicate()
         t1 = time.monotonic()
         ts.ok("list")
-        ts.status(4, "usb", "attach", "usbmute", port, words=["being given to VM 'usbmute'", "wait"])
         served = time.monotonic() - t1
+        assert attach.poll() is None, "shojid answered another caller only once the attach had ended"
+        ts.status(4, "usb", "attach", "usbmute", port, words=["being given to VM 'usbmute'", "wait"])
         out, err = attach.communicate(timeout=30)
     finally:
         if attach.poll() is None:
             attach.kill()
     took = time.monotonic() - t0
-    print(f"note: shojid answered two calls in {served:.2f} s while the attach waited; the attach failed after {took:.2f} s")
+    print(f"note: shojid answered a list in {served:.2f} s while the attach waited; the attach failed after {took:.2f} s")
     assert attach.returncode != 0 and "did not answer the USB request within 3000 ms" in err, (attach.returncode, err)
     assert 2.5 < took < 20, took
-    assert served < took - 1, (served, took)
     assert stick_on_host_driver(port), "a device whose attach failed left its host driver"
     assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[port] == "host"
     assert not [e for e in events(ts, "usbmute") if e[0] in ("usb-attach", "usb-detach")], events(ts, "usbmute")
