@@ -199,3 +199,10 @@ void client_answer(struct daemon *d, struct client **waiter, struct json_object 
 	else
 		json_object_put(reply);
 }
+
+void client_answer_error(struct daemon *d, struct client **waiter, enum proto_code code, const char *msg)
+{
+	char *line = proto_error_reply(code, msg);
+	client_answer(d, waiter, json_tokener_parse(line ? line : "{\"ok\":false,\"error\":\"out of memory\"}"));
+	free(line);
+}

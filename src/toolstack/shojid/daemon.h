@@ -519,6 +519,8 @@ void client_serve_resumed(struct daemon *d);
 /* The same for the caller *waiter parked on something, which is forgotten; reply is dropped
  * where nobody waits (NULL: it had gone). */
 void client_answer(struct daemon *d, struct client **waiter, struct json_object *reply);
+/* The same with an error reply: code and msg. */
+void client_answer_error(struct daemon *d, struct client **waiter, enum proto_code code, const char *msg);
 
 /* authz.c: who may do what (root and the daemon's uid: all; a member: the VMs it owns; the
  * seat's user: also seeing and taking the displays). Main thread. */

@@ -356,16 +356,16 @@ static void free_slot(struct usb_hold *h)
 }
 
 /* The attach under way in h did not get there (msg says why): what it had begun is undone (the
- * device given back once the exporter had it), its caller told, a plug's attach an event. */
+ * exporter, which has the device while SETTLING, ended and the device given back), its caller
+ * told, a plug's attach an event. */
 static void attach_failed(struct daemon *d, struct usb_hold *h, enum proto_code code, const char *msg)
 {
-	bool recorded = h->step == USB_SETTLING;
+	bool taken = h->step == USB_SETTLING;
 	struct client *waiter = h->waiter;
 	if (h->sock >= 0)
 		close(h->sock);
-	if (h->exporter.pid > 0) {
-		char why[200];
-		usbexport_end(&h->exporter, why, sizeof(why));
+	if (taken) {
+		usbexport_end(&h->exporter, NULL, 0); /* nothing when it has ended already */
 		give_back(h->port, h->busnum, h->devnum);
 	}
 	if (h->plugged)
@@ -373,11 +373,9 @@ static void attach_failed(struct daemon *d, struct usb_hold *h, enum proto_code 
 	else if (!waiter)
 		log_warn("USB %s to %s: %s", h->port, h->vm, msg);
 	free_slot(h);
-	if (recorded)
+	if (taken)
 		save_holds(d);
-	char *line = proto_error_reply(code, msg);
-	client_answer(d, &waiter, json_tokener_parse(line ? line : "{\"ok\":false,\"error\":\"out of memory\"}"));
-	free(line);
+	client_answer_error(d, &waiter, code, msg);
 }
 
 static void attach_failedf(struct daemon *d, struct usb_hold *h, const char *fmt, ...)
@@ -445,15 +443,15 @@ static void answered(struct daemon *d, struct usb_hold *h)
 }
 
 /* SETTLING: a guest whose vhci-hcd refuses the device closes the connection at once, so the
- * exporter ended: the device was not kept. */
-static void not_kept(struct daemon *d, struct usb_hold *h)
+ * exporter ended: the device was not kept (the attach fails, saying why). Whether it had. */
+static bool not_kept(struct daemon *d, struct usb_hold *h)
 {
 	if (wait_for(h->exporter.pidfd, POLLIN, 0) != 1)
-		return;
+		return false;
 	char why[200];
 	usbexport_end(&h->exporter, why, sizeof(why));
-	give_back(h->port, h->busnum, h->devnum);
 	attach_failedf(d, h, "the USB device at %s was not kept: %s; see the guest's log and shojid's", h->port, why);
+	return true;
 }
 
 /* SETTLING for SETTLE_MS with the exporter serving: attached. */
@@ -584,9 +582,7 @@ void usbassign_tick(struct daemon *d)
 		else if (h->step == USB_ASKING)
 			attach_failedf(d, h, "VM '%s': its agent did not answer the USB request within %d ms", h->vm,
 				       USBIP_ANSWER_MS);
-		else if (wait_for(h->exporter.pidfd, POLLIN, 0) == 1)
-			not_kept(d, h);
-		else
+		else if (!not_kept(d, h))
 			attached(d, h);
 	}
 }
@@ -608,8 +604,10 @@ void usbassign_io(struct daemon *d, struct usb_hold *h)
 		return connected(d, h);
 	if (h->step == USB_ASKING)
 		return answered(d, h);
-	if (h->step == USB_SETTLING)
-		return not_kept(d, h);
+	if (h->step == USB_SETTLING) {
+		not_kept(d, h);
+		return;
+	}
 	if (wait_for(h->exporter.pidfd, POLLIN, 0) != 1)
 		return;
 	/* A VM that dies resets its connections before its monitor's pidfd says so: a moment's

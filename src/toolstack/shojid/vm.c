@@ -230,9 +230,7 @@ static void answer_waiter(struct daemon *d, struct vm_entry *vm, struct json_obj
 
 static void fail_waiter(struct daemon *d, struct vm_entry *vm, const char *msg)
 {
-	char *line = proto_error_reply(PROTO_ERROR, msg);
-	answer_waiter(d, vm, line ? json_tokener_parse(line) : NULL);
-	free(line);
+	client_answer_error(d, &vm->waiter, PROTO_ERROR, msg);
 }
 
 /* The monitor's directories, sockets left by a previous run removed, a fresh exit record. */
