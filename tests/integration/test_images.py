@@ -493,8 +493,8 @@ def test_browse(ts):
     # kiosk (a full browser is the image test's): the page comes from a server on this
     # machine's own address, through the NAT, and the same server through the host's loopback
     # (10.0.2.2) stays out of reach. The stand-in run asks for --net passt where passt is
-    # installed and checks passt's options (the guest's own connections out through passt fail in
-    # the KVM harness today: "no route to host").
+    # installed and checks passt's options (Debian 12's passt repeats the answer to a guest that
+    # half-closes its connection, as the test guest's nc does: docs/SECURITY.md).
     if not ts.has_volatile:
         raise Skip("the monitor has no volatile= disks")
     ts.status(2, "browse", "a", "b", words=["one URL at most"])
