@@ -12,12 +12,20 @@ With --disposable, also a VM whose root disk is on a template (a qcow2 image, a 
 overlay over it): `shoji run --disposable` against `shoji start` of a VM defined on the same
 template and against shoji-vmm alone with the same disk (--disk IMAGE,volatile=DIR), one VM
 after another: the toolstack's share (start / monitor) and the disposable's own (run / start),
-and what each adds per VM in milliseconds."""
+and what each adds per VM in milliseconds.
+
+With --stand-in, no KVM is needed: tests/integration/fake_vmm.py (a stand-in for shoji-vmm that
+speaks its toolstack contract and boots nothing) is the monitor, and each way of starting a VM
+on the template is timed until its monitor's control socket answers: the stand-in started
+directly, `shoji create --from` + `shoji start`, and `shoji run --disposable`. The differences
+are the toolstack's own milliseconds per VM on this machine's CPU, outside any emulation."""
 import argparse
 import json
 import os
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,14 +94,14 @@ class Direct(Steps):
 class Toolstack:
     """The same through shojid: shoji create, start, (marker), stop --timeout 0, delete."""
 
-    def __init__(self, a, work, bindir=None, jail=False):
+    def __init__(self, a, work, bindir=None, jail=False, vmm=None):
         self.a, self.bindir = a, bindir or a.bindir
         self.env = dict(os.environ, SHOJI_STATE_DIR=os.path.join(work, "state"),
                         SHOJI_RUNTIME_DIR=os.path.join(work, "run"))
         self.log = open(os.path.join(work, "shojid.log"), "ab")
         # --no-jail: the direct runs have no jail either, so the ratio is the toolstack's own cost.
         self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm",
-                                        os.path.join(self.bindir, "shoji-vmm")] + ([] if jail else ["--no-jail"]),
+                                        vmm or os.path.join(self.bindir, "shoji-vmm")] + ([] if jail else ["--no-jail"]),
                                        env=self.env, stdout=self.log, stderr=self.log)
         end = time.monotonic() + 20
         while self.shoji("list") != 0 and time.monotonic() < end:
@@ -205,6 +213,94 @@ def print_template_share(a, best, steps):
     print(f"ratio shoji run --disposable / shoji-vmm, on a template: {disp / direct:.2f}x (lower is better)")
 
 
+def wait_socket(path, timeout=30):
+    """Whether the Unix socket at path accepts a connection within timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            try:
+                c.connect(path)
+                return True
+            except OSError:
+                time.sleep(0.001)
+    return False
+
+
+def stand_in_starts(a, work, ts, image, volatile):
+    """One round of the three starts with the stand-in monitor: {way: seconds}, or the first
+    failure's words."""
+    common = ["--kernel", a.kernel, "--initrd", a.initrd, "--memory", f"{a.memory}M", "--cmdline", "quiet"]
+    out, took = [], {}
+    sock = os.path.join(work, "direct.sock")
+    t = time.monotonic()
+    p = subprocess.Popen([a.vmm, *common, "--control-socket", sock, "--serial", "file:/dev/null",
+                          "--disk", f"{image},format=qcow2,volatile={volatile}"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = wait_socket(sock)
+    took["monitor alone"] = time.monotonic() - t
+    p.terminate()
+    p.wait()
+    os.unlink(sock) if os.path.exists(sock) else None
+    if not ok:
+        return "the stand-in monitor's control socket never answered"
+    defn = os.path.join(work, "plain.ini")
+    with open(defn, "w") as f:
+        f.write(f"[vm]\nname = plain\nmemory = {a.memory}M\nkernel = {a.kernel}\ninitrd = {a.initrd}\n"
+                "cmdline = quiet\n[disk root]\ntemplate = benchtpl\n")
+    t = time.monotonic()
+    if ts.shoji("create", "--from", defn, out=out) or ts.shoji("start", "plain", out=out):
+        return f"shoji create/start: {out[-1].strip()}"
+    took["shoji start"] = time.monotonic() - t
+    ts.shoji("stop", "plain", "--timeout", "0")
+    ts.shoji("delete", "plain")
+    t = time.monotonic()
+    if ts.shoji("--json", "run", "--disposable", "benchtpl", *common, out=out):
+        return f"shoji run --disposable: {out[-1].strip()}"
+    took["shoji run --disposable"] = time.monotonic() - t
+    ts.shoji("stop", json.loads(out[-2])["name"], "--timeout", "0")
+    return took
+
+
+def stand_in_share(a, base):
+    """--stand-in: the toolstack's own share of a start, with the stand-in monitor (no KVM),
+    over a.rounds interleaved rounds; 0, or 1 where a start failed."""
+    a.vmm = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "tests", "integration", "fake_vmm.py"))
+    work = tempfile.mkdtemp(prefix="shoji-lcs-", dir=base)
+    os.chmod(work, 0o755)  # shojid checks an imported template as an unprivileged user
+    image, volatile = os.path.join(work, "template.qcow2"), os.path.join(work, "volatile")
+    os.makedirs(volatile)
+    subprocess.run([os.path.join(a.bindir, "shoji-img"), "create", "-f", "qcow2", image, "64M"], check=True,
+                   capture_output=True)
+    ts = Toolstack(a, work, vmm=a.vmm)
+    times = {}
+    try:
+        out = []
+        if ts.shoji("template", "import", "benchtpl", image, out=out):
+            print(f"lifecycle: FAILED: shoji template import: {out[1].strip()}")
+            return 1
+        for _ in range(a.rounds):
+            took = stand_in_starts(a, work, ts, image, volatile)
+            if isinstance(took, str):
+                print(f"lifecycle: FAILED: {took}; no stand-in figure")
+                return 1
+            for k, v in took.items():
+                times.setdefault(k, []).append(v)
+    finally:
+        ts.close()
+        shutil.rmtree(work, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"lifecycle --stand-in: until the monitor's control socket answers, {a.rounds} interleaved rounds, "
+          "with tests/integration/fake_vmm.py standing in for shoji-vmm (this machine's CPU, no KVM, no boot)")
+    for k, v in times.items():
+        print(f"  {k:<24} median {med[k] * 1000:6.1f} ms  (runs {min(v) * 1000:.1f}-{max(v) * 1000:.1f})")
+    alone = med["monitor alone"]
+    for k in ("shoji start", "shoji run --disposable"):
+        print(f"  {k}: the toolstack adds {(med[k] - alone) * 1000:.1f} ms a VM")
+    print(f"ratio shoji run --disposable / shoji start, stand-in monitor: "
+          f"{med['shoji run --disposable'] / med['shoji start']:.2f}x (lower is better)")
+    return 0
+
+
 def run(peer, n, parallel):
     names = [f"bench{i}" for i in range(n)]
     oks = [False] * n
@@ -233,6 +329,9 @@ def main():
     ap.add_argument("--baseline-bindir", help="another build's src/ (shojid, shoji, shoji-vmm): "
                     "compare jailed starts through shojid with it (needs root)")
     ap.add_argument("--baseline-name", default="baseline")
+    ap.add_argument("--stand-in", action="store_true",
+                    help="only the toolstack's own time per start, with the monitor's stand-in (no KVM)")
+    ap.add_argument("--rounds", type=int, default=10, help="--stand-in's rounds")
     ap.add_argument("--disposable", action="store_true",
                     help="also shoji run --disposable against shoji start and shoji-vmm, on a template")
     a = ap.parse_args()
@@ -243,6 +342,8 @@ def main():
     # /run: a tmpfs (also in the harness machine) where files can be given to the jail user.
     base = "/run" if os.access("/run", os.W_OK) else os.path.abspath("build/tmp")
     os.makedirs(base, exist_ok=True)
+    if a.stand_in:
+        return stand_in_share(a, base)
     work = tempfile.mkdtemp(prefix="shoji-lc-", dir=base)
     direct, ts = Direct(a, work), Toolstack(a, work)
     results = {}
