@@ -188,6 +188,10 @@ int vm_pause(struct daemon *d, struct vm_entry *vm, bool pause, enum proto_code 
 void vm_on_keeper_exit(struct daemon *d, struct vm_entry *vm);
 /* Deadlines: start progress, stop escalation. */
 void vm_tick(struct daemon *d);
+/* How soon (ms) the loop must look again at a starting monitor's control socket, which its
+ * caller waits on: a tenth of the time since the start, from 5 to 50 ms, so that the look adds
+ * about 5 % to a start and a slow start is not polled hard; -1 when no VM is starting. */
+int vm_start_poll_ms(const struct daemon *d);
 /* At daemon start: find running VMs from their state files and adopt them. */
 void vm_adopt_all(struct daemon *d);
 /* Calls fn for each VM with a definition file, in name order. */

@@ -286,12 +286,11 @@ static void loop(struct daemon *d, int hotplug)
 	while (!quit) {
 		client_serve_resumed(d);
 		int api = (int)jsonl_server_poll_fds(&d->api, fds, NULL), n = api;
-		bool busy = false, starting = false;
+		bool busy = false;
 		for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 			struct vm_entry *vm = &d->vms[i];
 			if (!vm->used || !vm_active(vm))
 				continue;
-			starting |= vm->state == VM_STARTING;
 			busy |= vm->state == VM_STOPPING;
 			if (vm->keeper_pidfd < 0)
 				continue;
@@ -308,9 +307,8 @@ static void loop(struct daemon *d, int hotplug)
 			fds[n] = (struct pollfd){.fd = hotplug, .events = POLLIN};
 			from[n++] = FROM_HOTPLUG;
 		}
-		/* A starting monitor's control socket is looked for every 5 ms: its caller waits on
-		 * that answer, so a coarser look adds its half on average to every start. */
-		int r = poll(fds, (nfds_t)n, starting ? 5 : busy ? 50 : 500);
+		int starting = vm_start_poll_ms(d);
+		int r = poll(fds, (nfds_t)n, starting > 0 ? starting : busy ? 50 : 500);
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r > 0)

@@ -794,6 +794,20 @@ static void start_progress(struct daemon *d, struct vm_entry *vm)
 	}
 }
 
+int vm_start_poll_ms(const struct daemon *d)
+{
+	long long now = daemon_now_ms(), soonest = -1;
+	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
+		const struct vm_entry *vm = &d->vms[i];
+		if (!vm->used || vm->state != VM_STARTING || vm->stop_phase != 0)
+			continue;
+		long long since = now - (vm->deadline_ms - DAEMON_START_TIMEOUT_MS), ms = since / 10;
+		ms = ms < 5 ? 5 : ms > 50 ? 50 : ms;
+		soonest = soonest < 0 || ms < soonest ? ms : soonest;
+	}
+	return (int)soonest;
+}
+
 void vm_tick(struct daemon *d)
 {
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
