@@ -293,11 +293,14 @@ def stand_in_share(a, base):
           "with tests/integration/fake_vmm.py standing in for shoji-vmm (this machine's CPU, no KVM, no boot)")
     for k, v in times.items():
         print(f"  {k:<24} median {med[k] * 1000:6.1f} ms  (runs {min(v) * 1000:.1f}-{max(v) * 1000:.1f})")
-    alone = med["monitor alone"]
+    # The stand-in's own start (a Python interpreter's) varies by tens of ms: the best of each
+    # way is the steadier figure, the medians' difference the noisier one.
+    best = {k: min(v) for k, v in times.items()}
     for k in ("shoji start", "shoji run --disposable"):
-        print(f"  {k}: the toolstack adds {(med[k] - alone) * 1000:.1f} ms a VM")
-    print(f"ratio shoji run --disposable / shoji start, stand-in monitor: "
-          f"{med['shoji run --disposable'] / med['shoji start']:.2f}x (lower is better)")
+        print(f"  {k}: the toolstack adds {(best[k] - best['monitor alone']) * 1000:.1f} ms a VM, best against "
+              f"best ({(med[k] - med['monitor alone']) * 1000:.1f} ms, median against median)")
+    print(f"ratio shoji run --disposable / shoji start, stand-in monitor, best of each: "
+          f"{best['shoji run --disposable'] / best['shoji start']:.2f}x (lower is better)")
     return 0
 
 
@@ -331,7 +334,7 @@ def main():
     ap.add_argument("--baseline-name", default="baseline")
     ap.add_argument("--stand-in", action="store_true",
                     help="only the toolstack's own time per start, with the monitor's stand-in (no KVM)")
-    ap.add_argument("--rounds", type=int, default=10, help="--stand-in's rounds")
+    ap.add_argument("--rounds", type=int, default=20, help="--stand-in's rounds")
     ap.add_argument("--disposable", action="store_true",
                     help="also shoji run --disposable against shoji start and shoji-vmm, on a template")
     a = ap.parse_args()
