@@ -240,7 +240,8 @@ def stand_in_starts(a, work, ts, image, volatile):
     took["monitor alone"] = time.monotonic() - t
     p.terminate()
     p.wait()
-    os.unlink(sock) if os.path.exists(sock) else None
+    if os.path.exists(sock):
+        os.unlink(sock)
     if not ok:
         return "the stand-in monitor's control socket never answered"
     defn = os.path.join(work, "plain.ini")

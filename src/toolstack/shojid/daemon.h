@@ -49,6 +49,7 @@ struct vm_entry {
 	bool our_child;           /* the keeper is this daemon's child (reap it) */
 	double started_at;        /* wall clock */
 	long long deadline_ms;    /* start or stop phase deadline (monotonic) */
+	long long start_ms;       /* when its last start began (monotonic) */
 	long long quiet_until_ms; /* no control call before this (monotonic): its monitor let one time out */
 	int stop_phase;           /* 0, 1 shutdown sent, 2 stop sent, 3 SIGKILL sent */
 	bool stop_requested, kill_requested;

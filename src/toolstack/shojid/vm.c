@@ -405,7 +405,8 @@ static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def
 	vm->monitor_pidfd = pidfd_open_(monitor);
 	vm->state = VM_STARTING;
 	vm->started_at = daemon_wall();
-	vm->deadline_ms = daemon_now_ms() + DAEMON_START_TIMEOUT_MS;
+	vm->start_ms = daemon_now_ms();
+	vm->deadline_ms = vm->start_ms + DAEMON_START_TIMEOUT_MS;
 	vm->stop_phase = 0;
 	vm->stop_requested = vm->kill_requested = false;
 	vm_save(d, vm);
@@ -801,7 +802,7 @@ int vm_start_poll_ms(const struct daemon *d)
 		const struct vm_entry *vm = &d->vms[i];
 		if (!vm->used || vm->state != VM_STARTING || vm->stop_phase != 0)
 			continue;
-		long long since = now - (vm->deadline_ms - DAEMON_START_TIMEOUT_MS), ms = since / 10;
+		long long ms = (now - vm->start_ms) / 10;
 		ms = ms < 5 ? 5 : ms > 50 ? 50 : ms;
 		soonest = soonest < 0 || ms < soonest ? ms : soonest;
 	}
