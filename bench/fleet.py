@@ -62,6 +62,20 @@ def ready(logs):
     return n
 
 
+def last_words(i, status, log):
+    """What monitor i said before it exited (its last lines of standard error and console)."""
+    said = ""
+    for path, what in ((log + ".err", "its errors"), (log, "its console")):
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().decode(errors="replace").strip().splitlines()[-4:]
+        except FileNotFoundError:
+            lines = []
+        if lines:
+            said += f"\n  {what}: " + "\n    ".join(lines)
+    return f"\n  monitor {i} exited with status {status}" + (said or "; it said nothing")
+
+
 def run_fleet(name, make_cmd, a, d, base):
     """Starts a.vms monitors at once, measures once all are ready; a dict of figures (KiB), or
     one with 'incomplete' saying what went wrong."""
@@ -79,8 +93,9 @@ def run_fleet(name, make_cmd, a, d, base):
             if os.path.exists(log):
                 os.unlink(log)
             logs.append(log)
-            procs.append(subprocess.Popen(make_cmd(top, log, i), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            with open(log + ".err", "wb") as err:
+                procs.append(subprocess.Popen(make_cmd(top, log, i), stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.DEVNULL, stderr=err))
         deadline = time.monotonic() + a.timeout
         while ready(logs) < a.vms and time.monotonic() < deadline and all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -88,7 +103,8 @@ def run_fleet(name, make_cmd, a, d, base):
         if n < a.vms:
             dead = [i for i, p in enumerate(procs) if p.poll() is not None]
             return {"incomplete": f"{n} of {a.vms} guests ready" +
-                    (f"; monitors {dead} exited" if dead else f" after {a.timeout} s")}
+                    (f"; monitors {dead} exited" if dead else f" after {a.timeout} s") +
+                    "".join(last_words(i, procs[i].returncode, logs[i]) for i in dead)}
         time.sleep(3)  # the last guests' reads settle
         after = used_kib()
         per = [memory_kib(p.pid, a.memory) for p in procs]
