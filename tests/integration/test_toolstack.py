@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import stat
+import statistics
 import struct
 import subprocess
 import sys
@@ -1100,6 +1101,59 @@ def test_links_between_vms(ts):
         ts.ok("delete", name)
 
 
+def test_link_flood(ts):
+    # A flood from one VM does not starve another: a hub VM linked to two VMs serves a file to
+    # one (its fetches timed one after another) while the other sends it UDP datagrams as fast
+    # as its stack takes them. The flooder's link holds a bounded queue (the link socket's
+    # buffer) and pushes back on its sender, who cannot take the hub's other link's share: the
+    # fetches go on, each whole, and the flooder's datagrams keep moving. Each side's figures
+    # are printed.
+    if not ts.real:
+        raise Skip("needs guests on real monitors (the stand-in monitors move no traffic)")
+    ip = {"fh": "10.9.1.1/24", "fa": "10.9.1.2/24", "fc": "10.9.2.2/24"}
+    cmdline = {"fh": "shoji.action=floodhub shoji.ip2=10.9.2.1/24", "fa": "shoji.action=flood shoji.peer=10.9.1.1",
+               "fc": "shoji.action=fetchloop shoji.peer=10.9.2.1"}
+    nets = {"fh": ["vm=fa", "vm=fc"], "fa": ["vm=fh"], "fc": ["vm=fh"]}
+    for name in ("fh", "fa", "fc"):
+        args = ["create", name, "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--initrd",
+                os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M", "--cmdline",
+                f"console=ttyS0 quiet shoji.name={name} shoji.ip={ip[name]} {cmdline[name]}"]
+        for n in nets[name]:
+            args += ["--net", n]
+        ts.ok(*args)
+
+    def fetches():
+        return [(sha, float(t)) for sha, t in re.findall(r"fetchloop sha256=(\w+) in ([\d.]+) s", ts.serial("fc"))]
+
+    def flooded():
+        return [(int(n), int(r)) for n, r in re.findall(r"netflood sent (\d+) datagrams \(\d+ MiB\), (\d+) refused",
+                                                        ts.serial("fa"))]
+    ts.ok("start", "fh")
+    ts.ok("start", "fc")
+    wait_until(lambda: "floodhub serving" in ts.serial("fh"), ts.boot_timeout, "the hub serving")
+    blob = re.search(r"floodhub serving sha256=(\w+)", ts.serial("fh"))[1]
+    wait_until(lambda: len(fetches()) >= 4, ts.boot_timeout, "fc's first fetches")
+    quiet = fetches()[1:]  # the first may have begun before the hub served
+    ts.ok("start", "fa")
+    wait_until(lambda: len(flooded()) >= 1, ts.boot_timeout, "fa flooding")
+    start = len(fetches())
+    wait_until(lambda: len(fetches()) >= start + 3 and len(flooded()) >= 3, 300, "fc's fetches under the flood")
+    loud = fetches()[start:]
+    assert all(sha == blob for sha, _ in quiet + loud), (blob, quiet, loud)
+    (n0, _), (n1, refused) = flooded()[0], flooded()[-1]
+    assert n1 > n0, flooded()  # the flood kept moving meanwhile
+    assert {k: v[1] for k, v in links(ts).items() if k[0] in ("fh", "fa", "fc")} == \
+        {("fh", "net0"): "up", ("fh", "net1"): "up", ("fa", "net0"): "up", ("fc", "net0"): "up"}, links(ts)
+    hub = control(ts, "fh", {"cmd": "status"})
+    print(f"note: fc's 1 MiB fetches from the hub took {statistics.median(t for _, t in quiet):.2f} s (median of "
+          f"{len(quiet)}) alone, {statistics.median(t for _, t in loud):.2f} s (median of {len(loud)}, slowest "
+          f"{max(t for _, t in loud):.2f} s) while fa flooded it; fa sent {n1} datagrams ({n1 * 1400 >> 20} MiB), "
+          f"{refused} refused by its own stack; the hub's NICs: {hub.get('nics')}")
+    for name in ("fa", "fc", "fh"):
+        ts.ok("kill", name)
+        ts.ok("delete", name)
+
+
 def test_link_guards(ts):
     # What shojid decides alone, so the stand-in monitor shows it: a NIC whose peer does not name
     # it back is refused whether or not the peer runs (nobody learns which VMs run or exist); a
@@ -1227,6 +1281,9 @@ def usb_list_real(ts):
         raise Skip("no harness USB stick here (the command ran on the host's own KVM)")
     hub, stick = devs["0409:55aa"], devs["46f4:0001"]
     assert hub["classes"] == ["hub"] and stick["classes"] == ["storage"], devs
+    kbd, serial = devs["0627:0001"], devs["0403:6001"]
+    assert kbd["classes"] == ["hid"] and kbd["product"] == "QEMU USB Keyboard", kbd
+    assert serial["classes"] == ["vendor"] and serial["product"] == "QEMU USB SERIAL", serial
     assert stick["port"] == hub["port"] + ".1" and stick["product"] == "QEMU USB HARDDRIVE", devs
     assert stick["complete"] and stick["interfaces"] == ["1.0 alt 0: 08/06/50"], stick
     ts.create("usbvm")
@@ -1234,6 +1291,8 @@ def usb_list_real(ts):
     v = {d["id"]: (d["allowed"], d.get("why", "")) for d in ts.js("usb", "list", "usbvm")["devices"]}
     assert v["46f4:0001"] == (False, "usbvm may not have USB storage (usb-storage = deny in its policy)"), v
     assert not v["0409:55aa"][0], v
+    assert v["0627:0001"] == (False, KEYBOARD_STAYS), v
+    assert v["0403:6001"] == (True, ""), v
     ts.ok("set", "usbvm", "policy.usb-storage=allow")
     assert {d["id"]: d["allowed"] for d in ts.js("usb", "list", "usbvm")["devices"]}["46f4:0001"]
     ts.ok("delete", "usbvm")
@@ -1259,7 +1318,7 @@ def test_usb_attach_errors(ts):
     ts.ok("delete", "usbvm3")
 
 
-HARNESS_USB = ("46f4:0001",)  # tests/harness/kvm-run's devices: the stick
+HARNESS_USB = ("46f4:0001", "0627:0001", "0403:6001")  # tests/harness/kvm-run's: stick, keyboard, serial
 
 
 def harness_usb(ts):
@@ -1284,12 +1343,21 @@ def harness_stick(ts, checked=""):
     return stick
 
 
-def stick_on_host_driver(port):
-    # the device with the kernel's generic USB driver, its interface with usb-storage
+def on_host_driver(port, driver_name):
+    """Whether the device at port is the host's: with the kernel's generic USB driver, its
+    first interface with driver_name."""
     def driver(d):
         return os.path.basename(os.readlink(d + "/driver")) if os.path.exists(d + "/driver") else None
     dev = "/sys/bus/usb/devices/" + port
-    return driver(dev) == "usb" and driver(f"{dev}/{port}:1.0") == "usb-storage"
+    return driver(dev) == "usb" and driver(f"{dev}/{port}:1.0") == driver_name
+
+
+def stick_on_host_driver(port):
+    return on_host_driver(port, "usb-storage")
+
+
+KEYBOARD_STAYS = ("an input device stays with the seat unless a usb-allow rule names it "
+                  "(id:0627:0001, its port, or class:hid with each of its classes)")
 
 
 def test_usb_attach(ts):
@@ -1417,6 +1485,47 @@ def test_usb_given_back_when_shojid_stops(ts):
     wait_until(lambda: stick_reads(port), 30, "the stick reading on the host")
     ts.ok("kill", "usbstop")
     ts.ok("delete", "usbstop")
+
+
+def test_usb_keyboard_and_serial(ts):
+    # The harness's other two devices: its keyboard (HID) is refused to a VM whose policy does
+    # not name it, with an event, and stays with the host's usbhid; its FTDI serial adapter,
+    # neither storage nor input, is given, the guest's ftdi_sio makes it a ttyUSB0 and writes a
+    # line through it (the adapter's bulk OUT, after ftdi_sio's control requests), which comes
+    # out of the emulated adapter; detached, it is back with the host's ftdi_sio.
+    if not ts.real:
+        raise Skip("needs the harness machine's USB keyboard and serial adapter and a guest")
+    devs = harness_usb(ts)
+    kbd, serial = devs.get("0627:0001"), devs.get("0403:6001")
+    out = "/run/harness/usbserial.out"
+    if not kbd or not serial or not os.path.exists(out) or not os.path.exists("/dev/vhost-vsock"):
+        raise Skip("no harness USB keyboard and serial adapter (or no /dev/vhost-vsock) here")
+    assert on_host_driver(kbd["port"], "usbhid") and on_host_driver(serial["port"], "ftdi_sio"), devs
+    ts.create("usbser", action="usbwatch")
+    ts.ok("set", "usbser", "vsock-cid=auto")
+    ts.ok("start", "usbser")
+    wait_until(lambda: ts.vm("usbser").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent ready")
+    ts.status(8, "usb", "attach", "usbser", kbd["port"], words=[KEYBOARD_STAYS])
+    assert any(e[0] == "usb-refused" and kbd["port"] in e[1] for e in events(ts, "usbser")), events(ts, "usbser")
+    assert on_host_driver(kbd["port"], "usbhid"), "a refused keyboard left usbhid"
+    before = os.path.getsize(out)
+    ts.ok("usb", "attach", "usbser", serial["port"])
+    wait_until(lambda: "usb serial ttyUSB0" in ts.serial("usbser"), 90, "the serial adapter in the guest")
+    assert "usb serial ttyUSB0 written" in ts.serial("usbser"), ts.serial("usbser")[-1500:]
+
+    def written():
+        with open(out, "rb") as f:
+            f.seek(before)
+            return f.read()
+    wait_until(lambda: b"hello from the guest" in written(), 30, "the guest's line out of the adapter")
+    assert {d["port"]: d["holder"] for d in ts.js("usb", "list")["devices"]}[serial["port"]] == "usbser"
+    ts.ok("usb", "detach", serial["port"])
+    wait_until(lambda: "usb serial gone" in ts.serial("usbser"), 60, "the adapter gone from the guest")
+    wait_until(lambda: on_host_driver(serial["port"], "ftdi_sio"), 30, "the adapter back with ftdi_sio")
+    kinds = [e[0] for e in events(ts, "usbser") if e[0].startswith("usb-")]
+    assert kinds == ["usb-refused", "usb-attach", "usb-detach"], events(ts, "usbser")
+    ts.ok("kill", "usbser")
+    ts.ok("delete", "usbser")
 
 
 def usbfs_users(stick):
@@ -1851,6 +1960,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
 # The slowest cases (minutes in the harness), run by scripts/test --slow (the meson test
 # integration-toolstack-slow) and before an issue they touch is called done.
 SLOW_TESTS = [test_usb_attach, test_usb_attach_waits_on_its_own, test_usb_unplug, test_usb_given_back_when_shojid_stops,
+              test_usb_keyboard_and_serial, test_link_flood,
               test_usb_exporter_fuzzed, test_passt_uplink]
 
 
