@@ -201,9 +201,9 @@ static int check_table(struct qcow2 *q, uint64_t off, uint64_t bytes, const char
 	return 0;
 }
 
-int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain, struct err *e)
+/* The header's fixed part (version 3's first 104 bytes): what shoji reads and what it refuses. */
+static int load_fixed_header(struct qcow2 *q, const char *path, struct err *e)
 {
-	bool ro = flags & BLOCK_OPEN_RDONLY;
 	struct stat st;
 	if (fstat(q->fd, &st) < 0)
 		return err_errno(e, errno, "cannot stat disk image '%s'", path);
@@ -242,35 +242,33 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 	q->autoclear = qcow2_be64(fixed + QH_AUTOCLEAR);
 	q->nb_snapshots = qcow2_be32(fixed + QH_NB_SNAPSHOTS);
 	q->snapshots_offset = qcow2_be64(fixed + QH_SNAPSHOTS_OFFSET);
+	return 0;
+}
 
-	/* The whole header cluster: extensions and the backing name live there. */
-	uint64_t hlen = q->cs < q->file_size ? q->cs : q->file_size;
-	uint8_t *h = calloc(1, q->cs);
-	if (!h)
-		return err_set(e, "out of memory");
-	int rc = -1;
-	if (block_fd_pread(q->fd, h, hlen, 0, path, e) < 0)
-		goto out;
+/* The backing file's name, inside the header cluster h; *ext_end: where the extensions must
+ * end (the name's start, or the cluster's end). */
+static int load_backing_name(struct qcow2 *q, const uint8_t *h, const char *path, uint64_t *ext_end, struct err *e)
+{
 	uint64_t boff = qcow2_be64(h + QH_BACKING_OFFSET);
 	uint32_t bsize = qcow2_be32(h + QH_BACKING_SIZE);
-	uint64_t ext_end = q->cs;
-	if (boff) {
-		if (bsize == 0 || bsize > QCOW2_MAX_BACKING_NAME || boff < q->header_length || boff > q->cs ||
-		    bsize > q->cs - boff) {
-			err_set(e, "qcow2 image '%s': the backing file name lies outside the header cluster", path);
-			goto out;
-		}
-		ext_end = boff;
-		q->backing_name = strndup((const char *)h + boff, bsize);
-		if (!q->backing_name || strlen(q->backing_name) != bsize) {
-			err_set(e, "qcow2 image '%s': bad backing file name", path);
-			goto out;
-		}
-	}
-	const uint8_t *ftable = NULL;
-	uint32_t ftlen = 0;
-	if (parse_extensions(q, h, ext_end, path, &ftable, &ftlen, e) < 0)
-		goto out;
+	*ext_end = q->cs;
+	if (!boff)
+		return 0;
+	if (bsize == 0 || bsize > QCOW2_MAX_BACKING_NAME || boff < q->header_length || boff > q->cs ||
+	    bsize > q->cs - boff)
+		return err_set(e, "qcow2 image '%s': the backing file name lies outside the header cluster", path);
+	*ext_end = boff;
+	q->backing_name = strndup((const char *)h + boff, bsize);
+	if (!q->backing_name || strlen(q->backing_name) != bsize)
+		return err_set(e, "qcow2 image '%s': bad backing file name", path);
+	return 0;
+}
+
+/* The incompatible features and the compression type (header cluster h; ftable: the feature
+ * name table extension, for naming a feature refused); internal snapshots only read-only. */
+static int check_features(const struct qcow2 *q, const uint8_t *h, const uint8_t *ftable, uint32_t ftlen, bool ro,
+			  const char *path, struct err *e)
+{
 	uint8_t ctype = q->header_length > QH_COMPRESSION_TYPE ? h[QH_COMPRESSION_TYPE] : 0;
 	uint64_t known = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_COMPRESSION;
 	for (unsigned bit = 0; bit < 64; bit++) {
@@ -279,105 +277,125 @@ int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_c
 		char name[64];
 		feature_name(ftable, ftlen, bit, name, sizeof(name));
 		if (bit == 1)
-			err_set(e, "qcow2 image '%s' is marked corrupt: repair it first (qemu-img check -r all)", path);
-		else
-			err_set(e,
-				"qcow2 image '%s' uses the incompatible feature %s, which shoji does not support "
-				"(convert it: qemu-img convert -O qcow2)",
-				path, name);
-		goto out;
+			return err_set(e, "qcow2 image '%s' is marked corrupt: repair it first (qemu-img check -r all)",
+				       path);
+		return err_set(e,
+			       "qcow2 image '%s' uses the incompatible feature %s, which shoji does not support "
+			       "(convert it: qemu-img convert -O qcow2)",
+			       path, name);
 	}
-	if ((q->incompat & QCOW2_INCOMPAT_COMPRESSION) != (ctype ? QCOW2_INCOMPAT_COMPRESSION : 0) || ctype > 1) {
-		err_set(e, "qcow2 image '%s': compression type %u and its feature bit disagree", path, ctype);
-		goto out;
-	}
-	if (ctype == 1) {
-		err_set(e,
-			"qcow2 image '%s' is compressed with zstd, which shoji does not read (convert it: qemu-img "
-			"convert -O qcow2 -o compression_type=zlib)",
-			path);
-		goto out;
-	}
+	if ((q->incompat & QCOW2_INCOMPAT_COMPRESSION) != (ctype ? QCOW2_INCOMPAT_COMPRESSION : 0) || ctype > 1)
+		return err_set(e, "qcow2 image '%s': compression type %u and its feature bit disagree", path, ctype);
+	if (ctype == 1)
+		return err_set(e,
+			       "qcow2 image '%s' is compressed with zstd, which shoji does not read (convert it: qemu-img "
+			       "convert -O qcow2 -o compression_type=zlib)",
+			       path);
 	/* The dirty bit (lazy refcounts: the counts may be stale) is handled by qcow2_open, which
 	 * rebuilds the refcounts before writing; reading needs no refcounts. */
-	if (q->nb_snapshots && !ro) {
-		err_set(e, "qcow2 image '%s' has internal snapshots, which shoji opens read-only only (add ,ro)", path);
-		goto out;
-	}
+	if (q->nb_snapshots && !ro)
+		return err_set(e, "qcow2 image '%s' has internal snapshots, which shoji opens read-only only (add ,ro)",
+			       path);
+	return 0;
+}
 
+/* The header cluster: the backing name, the extensions, the features, and the size and places
+ * of the L1 and refcount tables. */
+static int load_header_cluster(struct qcow2 *q, bool ro, const char *path, struct err *e)
+{
+	uint64_t hlen = q->cs < q->file_size ? q->cs : q->file_size;
+	uint8_t *h = calloc(1, q->cs);
+	if (!h)
+		return err_set(e, "out of memory");
+	const uint8_t *ftable = NULL;
+	uint32_t ftlen = 0;
+	uint64_t ext_end;
+	int rc = -1;
+	if (block_fd_pread(q->fd, h, hlen, 0, path, e) < 0 || load_backing_name(q, h, path, &ext_end, e) < 0 ||
+	    parse_extensions(q, h, ext_end, path, &ftable, &ftlen, e) < 0 ||
+	    check_features(q, h, ftable, ftlen, ro, path, e) < 0)
+		goto out;
 	q->dev.size = qcow2_be64(h + QH_SIZE);
 	q->l1_size = qcow2_be32(h + QH_L1_SIZE);
 	q->l1_offset = qcow2_be64(h + QH_L1_OFFSET);
 	q->rt_offset = qcow2_be64(h + QH_RT_OFFSET);
 	q->rt_clusters = qcow2_be32(h + QH_RT_CLUSTERS);
-	uint64_t per_l1 = q->cs << q->l2_bits; /* bytes one L1 entry maps */
-	uint64_t need = q->dev.size / per_l1 + (q->dev.size % per_l1 != 0);
-	if ((uint64_t)q->l1_size * 8 > QCOW2_MAX_L1_BYTES || need > q->l1_size) {
-		err_set(e, "qcow2 image '%s': the L1 table (%u entries) does not fit the size %llu", path, q->l1_size,
-			(unsigned long long)q->dev.size);
-		goto out;
-	}
-	if (q->rt_clusters == 0 || (uint64_t)q->rt_clusters * q->cs > QCOW2_MAX_RT_BYTES) {
-		err_set(e, "qcow2 image '%s': bad refcount table size (%u clusters)", path, q->rt_clusters);
-		goto out;
-	}
-	q->rt_entries = (uint64_t)q->rt_clusters * q->cs / 8;
-	if ((q->l1_size && check_table(q, q->l1_offset, (uint64_t)q->l1_size * 8, path, "L1 table", e) < 0) ||
-	    check_table(q, q->rt_offset, (uint64_t)q->rt_clusters * q->cs, path, "refcount table", e) < 0)
-		goto out;
-	if (q->l1_size && q->l1_offset < q->rt_offset + (uint64_t)q->rt_clusters * q->cs &&
-	    q->rt_offset < q->l1_offset + (uint64_t)q->l1_size * 8) {
-		err_set(e, "qcow2 image '%s': the L1 table overlaps the refcount table", path);
-		goto out;
-	}
-	if (read_table(q, q->l1_offset, q->l1_size, &q->l1, path, "L1 table", e) < 0 ||
-	    read_table(q, q->rt_offset, q->rt_entries, &q->rt, path, "refcount table", e) < 0)
-		goto out;
-	for (uint64_t i = 0; i < q->rt_entries; i++) {
-		uint64_t o = q->rt[i];
-		if (o && ((o & QCOW2_RT_RESERVED) || o > q->file_size - q->cs || qcow2_overlaps_fixed(q, o, q->cs))) {
-			err_set(e,
-				"qcow2 image '%s': refcount table entry %llu points at a bad offset (repair: qemu-img "
-				"check -r all)",
-				path, (unsigned long long)i);
-			goto out;
-		}
-	}
-	for (uint32_t i = 0; i < q->l1_size; i++) {
-		if (q->l1[i] & QCOW2_L1_RESERVED) {
-			err_set(e, "qcow2 image '%s': L1 entry %u has reserved bits set", path, i);
-			goto out;
-		}
-		if ((q->l1[i] & QCOW2_OFFSET_MASK) && qcow2_set_add(&q->l2tables, q->l1[i] & QCOW2_OFFSET_MASK, e) < 0)
-			goto out;
-	}
-	for (uint64_t i = 0; i < q->rt_entries; i++) {
-		if (!q->rt[i])
-			continue;
-		if (qcow2_set_has(&q->l2tables, q->rt[i])) {
-			err_set(e,
-				"qcow2 image '%s': a refcount block is also an L2 table (repair: qemu-img check -r all)",
-				path);
-			goto out;
-		}
-		if (qcow2_set_add(&q->refblocks, q->rt[i], e) < 0)
-			goto out;
-	}
-
-	if (q->backing_name) {
-		if (!(flags & BLOCK_OPEN_SKIP_BACKING) && open_backing(q, path, flags, chain, e) < 0)
-			goto out;
-	}
-	if (!ro && q->autoclear) { /* extensions shoji does not keep up to date are dropped */
-		uint8_t z[8] = {0};
-		if (block_fd_pwrite(q->fd, z, 8, QH_AUTOCLEAR, path, e) < 0)
-			goto out;
-		q->autoclear = 0;
-	}
 	rc = 0;
 out:
 	free(h);
 	return rc;
+}
+
+/* The L1 and refcount tables: their sizes and places checked, then read. */
+static int load_tables(struct qcow2 *q, const char *path, struct err *e)
+{
+	uint64_t per_l1 = q->cs << q->l2_bits; /* bytes one L1 entry maps */
+	uint64_t need = q->dev.size / per_l1 + (q->dev.size % per_l1 != 0);
+	if ((uint64_t)q->l1_size * 8 > QCOW2_MAX_L1_BYTES || need > q->l1_size)
+		return err_set(e, "qcow2 image '%s': the L1 table (%u entries) does not fit the size %llu", path,
+			       q->l1_size, (unsigned long long)q->dev.size);
+	if (q->rt_clusters == 0 || (uint64_t)q->rt_clusters * q->cs > QCOW2_MAX_RT_BYTES)
+		return err_set(e, "qcow2 image '%s': bad refcount table size (%u clusters)", path, q->rt_clusters);
+	q->rt_entries = (uint64_t)q->rt_clusters * q->cs / 8;
+	if ((q->l1_size && check_table(q, q->l1_offset, (uint64_t)q->l1_size * 8, path, "L1 table", e) < 0) ||
+	    check_table(q, q->rt_offset, (uint64_t)q->rt_clusters * q->cs, path, "refcount table", e) < 0)
+		return -1;
+	if (q->l1_size && q->l1_offset < q->rt_offset + (uint64_t)q->rt_clusters * q->cs &&
+	    q->rt_offset < q->l1_offset + (uint64_t)q->l1_size * 8)
+		return err_set(e, "qcow2 image '%s': the L1 table overlaps the refcount table", path);
+	if (read_table(q, q->l1_offset, q->l1_size, &q->l1, path, "L1 table", e) < 0 ||
+	    read_table(q, q->rt_offset, q->rt_entries, &q->rt, path, "refcount table", e) < 0)
+		return -1;
+	return 0;
+}
+
+/* Each L1 and refcount table entry checked, and the L2 tables and refcount blocks they name
+ * indexed (no cluster may be both). */
+static int index_metadata(struct qcow2 *q, const char *path, struct err *e)
+{
+	for (uint64_t i = 0; i < q->rt_entries; i++) {
+		uint64_t o = q->rt[i];
+		if (o && ((o & QCOW2_RT_RESERVED) || o > q->file_size - q->cs || qcow2_overlaps_fixed(q, o, q->cs)))
+			return err_set(e,
+				       "qcow2 image '%s': refcount table entry %llu points at a bad offset (repair: "
+				       "qemu-img check -r all)",
+				       path, (unsigned long long)i);
+	}
+	for (uint32_t i = 0; i < q->l1_size; i++) {
+		if (q->l1[i] & QCOW2_L1_RESERVED)
+			return err_set(e, "qcow2 image '%s': L1 entry %u has reserved bits set", path, i);
+		if ((q->l1[i] & QCOW2_OFFSET_MASK) && qcow2_set_add(&q->l2tables, q->l1[i] & QCOW2_OFFSET_MASK, e) < 0)
+			return -1;
+	}
+	for (uint64_t i = 0; i < q->rt_entries; i++) {
+		if (!q->rt[i])
+			continue;
+		if (qcow2_set_has(&q->l2tables, q->rt[i]))
+			return err_set(e,
+				       "qcow2 image '%s': a refcount block is also an L2 table (repair: qemu-img check "
+				       "-r all)",
+				       path);
+		if (qcow2_set_add(&q->refblocks, q->rt[i], e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int qcow2_load(struct qcow2 *q, const char *path, unsigned flags, struct block_chain *chain, struct err *e)
+{
+	bool ro = flags & BLOCK_OPEN_RDONLY;
+	if (load_fixed_header(q, path, e) < 0 || load_header_cluster(q, ro, path, e) < 0 ||
+	    load_tables(q, path, e) < 0 || index_metadata(q, path, e) < 0)
+		return -1;
+	if (q->backing_name && !(flags & BLOCK_OPEN_SKIP_BACKING) && open_backing(q, path, flags, chain, e) < 0)
+		return -1;
+	if (!ro && q->autoclear) { /* extensions shoji does not keep up to date are dropped */
+		uint8_t z[8] = {0};
+		if (block_fd_pwrite(q->fd, z, 8, QH_AUTOCLEAR, path, e) < 0)
+			return -1;
+		q->autoclear = 0;
+	}
+	return 0;
 }
 
 void qcow2_free(struct qcow2 *q)
