@@ -858,74 +858,80 @@ static bool is_our_monitor(struct daemon *d, const char *name, pid_t pid, pid_t 
 	return false;
 }
 
-static void adopt(struct daemon *d, const char *name)
+/* What a VM's state file says of its last run, for its adoption. */
+struct recorded_run {
+	char state[32], last_exit[256];
+	pid_t keeper, monitor;
+	double started;
+};
+
+/* o's integer key when it lies in (lo, hi): true and *out; false otherwise (absent, other type). */
+static bool json_int_between(struct json_object *o, const char *key, long long lo, long long hi, long long *out)
 {
-	char p[512], *text;
-	size_t len;
-	int en;
-	if (path(d, PATHS_VM_STATE, name, p, sizeof(p)) < 0)
-		return;
-	struct json_object *o = NULL, *v;
-	if (statefile_read(p, 65536, &text, &len, &en, NULL) == 0) { /* else: never started */
-		o = json_tokener_parse(text);
-		free(text);
-	}
-	char state[32] = "", last[256] = "";
-	pid_t keeper = 0, monitor = 0;
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*out = json_object_get_int64(v);
+	return *out > lo && *out < hi;
+}
+
+/* The state file's record of the VM's last run into *run, and what the entry keeps from it
+ * (the disks it used, its owner, its vsock CID, its jail uids). The file is shojid's own, but
+ * each value is checked as if it were not. */
+static void read_recorded_run(struct daemon *d, struct vm_entry *vm, struct json_object *o, struct recorded_run *run)
+{
+	struct json_object *v;
+	long long n;
 	if (o && json_object_object_get_ex(o, "state", &v))
-		snprintf(state, sizeof(state), "%s", json_object_get_string(v));
+		snprintf(run->state, sizeof(run->state), "%s", json_object_get_string(v));
 	if (o && json_object_object_get_ex(o, "keeper_pid", &v))
-		keeper = json_object_get_int(v);
+		run->keeper = json_object_get_int(v);
 	if (o && json_object_object_get_ex(o, "monitor_pid", &v))
-		monitor = json_object_get_int(v);
+		run->monitor = json_object_get_int(v);
 	if (o && json_object_object_get_ex(o, "last_exit", &v))
-		snprintf(last, sizeof(last), "%s", json_object_get_string(v));
-	double started = o && json_object_object_get_ex(o, "started", &v) ? json_object_get_double(v) : 0;
-	struct vm_entry *vm = vm_find(d, name, true);
-	if (!vm) {
-		json_object_put(o);
-		return;
-	}
+		snprintf(run->last_exit, sizeof(run->last_exit), "%s", json_object_get_string(v));
+	run->started = o && json_object_object_get_ex(o, "started", &v) ? json_object_get_double(v) : 0;
 	if (o && json_object_object_get_ex(o, "uses", &v))
 		for (size_t i = 0; i < json_object_array_length(v) && vm->nuses < VMDEF_MAX_DISKS; i++)
 			snprintf(vm->uses[vm->nuses++], sizeof(vm->uses[0]), "%s",
 				 json_object_get_string(json_object_array_get_idx(v, i)));
-	if (o && json_object_object_get_ex(o, "owner", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) >= 0 && json_object_get_int64(v) < 0x7fffffff)
-		vm->owner = (uid_t)json_object_get_int64(v); /* absent: root's, from before owners */
-	if (o && json_object_object_get_ex(o, "vsock_cid", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 2 && json_object_get_int64(v) < 0xFFFFFFFFll)
-		vm->vsock_cid = (uint32_t)json_object_get_int64(v); /* running: kept from other autos */
-	if (o && json_object_object_get_ex(o, "jail_uid", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
-		jailuid_recorded(d, vm, (uid_t)json_object_get_int64(v));
-	if (o && json_object_object_get_ex(o, "net_uid", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 0 && json_object_get_int64(v) < 0x7fffffff)
-		jailuid_recorded_net(d, vm, (uid_t)json_object_get_int64(v));
-	json_object_put(o);
-	if (path(d, PATHS_VM_DISPOSABLE, name, p, sizeof(p)) == 0 && access(p, F_OK) == 0)
-		vm->disposable = true;
-	snprintf(vm->last_exit, sizeof(vm->last_exit), "%s", last);
-	struct err e;
-	int lock = take_lock(d, name, &e);
-	if (lock >= 0) {
-		close(lock);
-		if (vm->disposable && (!state[0] || strcmp(state, "stopped") == 0)) {
-			vm_remove(d, name); /* left by a daemon that ended before it could remove it */
-			events_add(d, name, "removed", "disposable VM removed");
-			return;
-		}
-		if (!state[0] || strcmp(state, "stopped") == 0)
-			return;
-		/* Nobody holds the lock: the VM ended while no daemon watched it. */
-		vm->state = VM_RUNNING;
-		vm->our_child = false;
-		vm_on_keeper_exit(d, vm);
+	if (json_int_between(o, "owner", -1, 0x7fffffff, &n))
+		vm->owner = (uid_t)n; /* absent: root's, from before owners */
+	if (json_int_between(o, "vsock_cid", 2, 0xFFFFFFFFll, &n))
+		vm->vsock_cid = (uint32_t)n; /* running: kept from other autos */
+	if (json_int_between(o, "jail_uid", 0, 0x7fffffff, &n))
+		jailuid_recorded(d, vm, (uid_t)n);
+	if (json_int_between(o, "net_uid", 0, 0x7fffffff, &n))
+		jailuid_recorded_net(d, vm, (uid_t)n);
+}
+
+/* Nobody holds the VM's lock: it is not running. A disposable VM left by a daemon that ended
+ * before it could remove it is removed; one that ended while no daemon watched it is seen
+ * ending now. */
+static void adopt_unlocked(struct daemon *d, struct vm_entry *vm, const char *name, const char *state)
+{
+	bool stopped = !state[0] || strcmp(state, "stopped") == 0;
+	if (vm->disposable && stopped) {
+		vm_remove(d, name);
+		events_add(d, name, "removed", "disposable VM removed");
 		return;
 	}
-	/* Held: the keeper's own record of the pids wins over the state file (which a daemon
-	 * killed at the wrong moment may not have written). */
-	char *pids;
+	if (stopped)
+		return;
+	vm->state = VM_RUNNING;
+	vm->our_child = false;
+	vm_on_keeper_exit(d, vm);
+}
+
+/* The VM's lock is held: its keeper and monitor run. The keeper's own record of the pids wins
+ * over the state file (which a daemon killed at the wrong moment may not have written); the
+ * processes are taken back only where they are still this VM's. */
+static void adopt_running(struct daemon *d, struct vm_entry *vm, const char *name, const struct recorded_run *run)
+{
+	char p[512], *pids;
+	size_t len;
+	int en;
+	pid_t keeper = run->keeper, monitor = run->monitor;
 	if (path(d, PATHS_VM_LOCK, name, p, sizeof(p)) == 0 && statefile_read(p, 64, &pids, &len, &en, NULL) == 0) {
 		int k, m;
 		if (sscanf(pids, "%d %d", &k, &m) == 2 && k > 0 && m > 0) {
@@ -942,8 +948,7 @@ static void adopt(struct daemon *d, const char *name)
 		if (mfd >= 0)
 			close(mfd);
 		fprintf(stderr,
-			"shojid: VM '%s' is locked but its recorded monitor (pid %d) is not "
-			"there; leaving it alone\n",
+			"shojid: VM '%s' is locked but its recorded monitor (pid %d) is not there; leaving it alone\n",
 			name, (int)monitor);
 		return;
 	}
@@ -952,10 +957,11 @@ static void adopt(struct daemon *d, const char *name)
 	vm->keeper_pidfd = kfd;
 	vm->monitor_pidfd = mfd;
 	vm->our_child = false;
-	vm->started_at = started;
+	vm->started_at = run->started;
 	vm->state = VM_RUNNING;
 	cgroup_vm_adopt(vm, keeper);
-	struct json_object *rep;
+	struct json_object *rep, *v;
+	struct err e;
 	if (vm_control(d, vm, CONTROL_STATUS, &rep, &e) == 0) {
 		if (json_object_object_get_ex(rep, CONTROL_R_STATE, &v) &&
 		    strcmp(json_object_get_string(v), "paused") == 0)
@@ -966,6 +972,39 @@ static void adopt(struct daemon *d, const char *name)
 	events_add(d, name, "adopted", "monitor pid %d", (int)monitor);
 	uplinks_vm_running(d, vm);
 	netlinks_vm_running(d, vm);
+}
+
+static void adopt(struct daemon *d, const char *name)
+{
+	char p[512], *text;
+	size_t len;
+	int en;
+	if (path(d, PATHS_VM_STATE, name, p, sizeof(p)) < 0)
+		return;
+	struct json_object *o = NULL;
+	if (statefile_read(p, 65536, &text, &len, &en, NULL) == 0) { /* else: never started */
+		o = json_tokener_parse(text);
+		free(text);
+	}
+	struct vm_entry *vm = vm_find(d, name, true);
+	if (!vm) {
+		json_object_put(o);
+		return;
+	}
+	struct recorded_run run = {0};
+	read_recorded_run(d, vm, o, &run);
+	json_object_put(o);
+	if (path(d, PATHS_VM_DISPOSABLE, name, p, sizeof(p)) == 0 && access(p, F_OK) == 0)
+		vm->disposable = true;
+	snprintf(vm->last_exit, sizeof(vm->last_exit), "%s", run.last_exit);
+	struct err e;
+	int lock = take_lock(d, name, &e);
+	if (lock >= 0) {
+		close(lock);
+		adopt_unlocked(d, vm, name, run.state);
+	} else {
+		adopt_running(d, vm, name, &run);
+	}
 }
 
 void vm_each_defined(struct daemon *d, void (*fn)(struct daemon *, const char *, void *), void *arg)
