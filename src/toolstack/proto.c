@@ -130,90 +130,97 @@ static int parse_name(struct json_object *v, const char *field, const char *what
 	return 0;
 }
 
+/* v as a string of fewer than max bytes with no NUL in it; NULL otherwise. */
+static const char *string_under(struct json_object *v, size_t max)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	const char *s = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+	return n < max && strlen(s) == n ? s : NULL;
+}
+
+static int parse_assign(struct proto_request *r, struct json_object *v, struct err *e)
+{
+	if (!json_object_is_type(v, json_type_array))
+		return err_set(e, "'assign' must be an array of \"KEY=VALUE\" strings");
+	size_t n = json_object_array_length(v);
+	if (n == 0 || n > PROTO_MAX_ASSIGN)
+		return err_set(e, "'assign' must hold 1 to %d strings", PROTO_MAX_ASSIGN);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = string_under(json_object_array_get_idx(v, i), 4096 + 1);
+		if (!s)
+			return err_set(e, "'assign' must hold strings of at most 4096 bytes");
+		if (!(r->assign[r->nassign] = strdup(s)))
+			return err_set(e, "out of memory");
+		r->nassign++;
+	}
+	return 0;
+}
+
+/* A whole number field from lo to hi into *out. */
+static int parse_int(struct json_object *v, const char *fname, int64_t lo, int64_t hi, int64_t *out, struct err *e)
+{
+	if (!json_object_is_type(v, json_type_int))
+		return err_set(e, "'%s' must be a whole number", fname);
+	*out = json_object_get_int64(v);
+	if (*out < lo || *out > hi)
+		return err_set(e, "'%s' must be from %lld to %lld", fname, (long long)lo, (long long)hi);
+	return 0;
+}
+
+static int parse_bool(struct json_object *v, const char *fname, bool *out, struct err *e)
+{
+	if (!json_object_is_type(v, json_type_boolean))
+		return err_set(e, "'%s' must be true or false", fname);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
 static int parse_field(struct proto_request *r, int f, struct json_object *v, struct err *e)
 {
-	const char *fname = field_names[f];
+	const char *fname = field_names[f], *s;
+	int64_t x;
 	switch (1 << f) {
 	case F_NAME: return parse_name(v, "name", "VM", r->name, e);
 	case F_SNAPSHOT: return parse_name(v, "snapshot", "snapshot", r->snapshot, e);
-	case F_DEFINITION: {
+	case F_DEFINITION:
 		if (!json_object_is_type(v, json_type_string))
 			return err_set(e, "'definition' must be a string");
-		size_t n = (size_t)json_object_get_string_len(v);
-		const char *s = json_object_get_string(v);
-		if (n > PROTO_MAX_DEFINITION || strlen(s) != n)
+		if (!(s = string_under(v, PROTO_MAX_DEFINITION + 1)))
 			return err_set(e, "'definition' is over %d bytes or contains a NUL byte", PROTO_MAX_DEFINITION);
 		return (r->definition = strdup(s)) ? 0 : err_set(e, "out of memory");
-	}
-	case F_ASSIGN: {
-		if (!json_object_is_type(v, json_type_array))
-			return err_set(e, "'assign' must be an array of \"KEY=VALUE\" strings");
-		size_t n = json_object_array_length(v);
-		if (n == 0 || n > PROTO_MAX_ASSIGN)
-			return err_set(e, "'assign' must hold 1 to %d strings", PROTO_MAX_ASSIGN);
-		for (size_t i = 0; i < n; i++) {
-			struct json_object *s = json_object_array_get_idx(v, i);
-			if (!json_object_is_type(s, json_type_string) || json_object_get_string_len(s) > 4096 ||
-			    strlen(json_object_get_string(s)) != (size_t)json_object_get_string_len(s))
-				return err_set(e, "'assign' must hold strings of at most 4096 bytes");
-			if (!(r->assign[r->nassign] = strdup(json_object_get_string(s))))
-				return err_set(e, "out of memory");
-			r->nassign++;
-		}
-		return 0;
-	}
-	case F_SOURCE: {
+	case F_ASSIGN: return parse_assign(r, v, e);
+	case F_SOURCE:
 		if (!json_object_is_type(v, json_type_string))
 			return err_set(e, "'source' must be a string");
-		const char *s = json_object_get_string(v);
-		if (json_object_get_string_len(v) >= PROTO_MAX_SOURCE ||
-		    strlen(s) != (size_t)json_object_get_string_len(v))
+		if (!(s = string_under(v, PROTO_MAX_SOURCE)))
 			return err_set(e, "'source' must be under %d bytes, without NUL", PROTO_MAX_SOURCE);
 		strcpy(r->source, s);
 		return 0;
-	}
-	case F_DEVICE: {
-		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-		if (!usb_port_ok(s) || strlen(s) >= sizeof(r->device) ||
-		    strlen(s) != (size_t)json_object_get_string_len(v))
+	case F_DEVICE:
+		if (!(s = string_under(v, sizeof(r->device))) || !usb_port_ok(s))
 			return err_set(e,
 				       "'device' must be a USB device's port as shoji usb list shows it (1-2, 3-1.4)");
 		strcpy(r->device, s);
 		return 0;
-	}
-	case F_REPLACE:
-		if (!json_object_is_type(v, json_type_boolean))
-			return err_set(e, "'replace' must be true or false");
-		r->replace = json_object_get_boolean(v);
-		return 0;
-	case F_VERSION: {
-		if (!json_object_is_type(v, json_type_int))
-			return err_set(e, "'version' must be a whole number");
-		int64_t x = json_object_get_int64(v);
-		if (x < 1 || x > 1000000000)
-			return err_set(e, "'version' must be from 1 to 1000000000");
+	case F_REPLACE: return parse_bool(v, fname, &r->replace, e);
+	case F_VERSION:
+		if (parse_int(v, fname, 1, 1000000000, &x, e) < 0)
+			return -1;
 		r->version = (int)x;
 		return 0;
-	}
 	case F_TIMEOUT:
-	case F_BYTES: {
-		long max = (1 << f) == F_TIMEOUT ? PROTO_MAX_TIMEOUT_S : PROTO_MAX_LOG_BYTES;
-		if (!json_object_is_type(v, json_type_int))
-			return err_set(e, "'%s' must be a whole number", fname);
-		int64_t x = json_object_get_int64(v);
-		if (x < 0 || x > max)
-			return err_set(e, "'%s' must be from 0 to %ld", fname, max);
-		if ((1 << f) == F_TIMEOUT)
-			r->timeout_s = (int)x;
-		else
-			r->bytes = (long)x;
+		if (parse_int(v, fname, 0, PROTO_MAX_TIMEOUT_S, &x, e) < 0)
+			return -1;
+		r->timeout_s = (int)x;
 		return 0;
-	}
-	default: /* F_FOLLOW */
-		if (!json_object_is_type(v, json_type_boolean))
-			return err_set(e, "'follow' must be true or false");
-		r->follow = json_object_get_boolean(v);
+	case F_BYTES:
+		if (parse_int(v, fname, 0, PROTO_MAX_LOG_BYTES, &x, e) < 0)
+			return -1;
+		r->bytes = (long)x;
 		return 0;
+	default: /* F_FOLLOW */ return parse_bool(v, fname, &r->follow, e);
 	}
 }
 
