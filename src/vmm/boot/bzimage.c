@@ -20,9 +20,10 @@ static uint64_t rd64(const uint8_t *p, size_t off)
 	return v;
 }
 
-int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bzimage *bz, struct err *e)
+/* The boot signature and what shoji-vmm needs of the protocol: 2.12 or later, loaded high,
+ * a 64-bit entry point. */
+static int check_protocol(const uint8_t *image, size_t size, const char *path, struct bzimage *bz, struct err *e)
 {
-	memset(bz, 0, sizeof(*bz));
 	if (vmlinux_is_elf(image, size))
 		return err_set(e, "kernel '%s' is an ELF file, not a bzImage (boot_load takes it as a vmlinux)", path);
 	if (size < BZ_MIN_FILE)
@@ -45,7 +46,12 @@ int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bz
 		return err_set(e, "kernel '%s' is a zImage that loads below 1 MiB; give a bzImage", path);
 	if (!(rd(image, BZ_XLOADFLAGS, 2) & BZ_XLF_KERNEL_64))
 		return err_set(e, "kernel '%s' has no 64-bit entry point; build it for x86-64", path);
+	return 0;
+}
 
+/* Where the setup code ends and the kernel (the payload) begins, checked against the file. */
+static int find_payload(const uint8_t *image, size_t size, const char *path, struct bzimage *bz, struct err *e)
+{
 	size_t sects = rd(image, BZ_SETUP_SECTS, 1);
 	if (sects == 0)
 		sects = 4;
@@ -69,7 +75,13 @@ int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bz
 			       "kernel '%s' is truncated or corrupt: header says %llu bytes of "
 			       "kernel, the file holds %zu",
 			       path, (unsigned long long)syssize, bz->payload_size);
+	return 0;
+}
 
+/* What the kernel asks of its placement: its size once running, its alignment, where it
+ * would like to be. */
+static int read_placement(const uint8_t *image, const char *path, struct bzimage *bz, struct err *e)
+{
 	bz->init_size = rd(image, BZ_INIT_SIZE, 4);
 	bz->kernel_alignment = rd(image, BZ_KERNEL_ALIGNMENT, 4);
 	bz->initrd_addr_max = rd(image, BZ_INITRD_ADDR_MAX, 4);
@@ -91,6 +103,14 @@ int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bz
 			       "3 GiB",
 			       path, bz->init_size, (unsigned long long)load);
 	return 0;
+}
+
+int bzimage_parse(const uint8_t *image, size_t size, const char *path, struct bzimage *bz, struct err *e)
+{
+	memset(bz, 0, sizeof(*bz));
+	if (check_protocol(image, size, path, bz, e) < 0 || find_payload(image, size, path, bz, e) < 0)
+		return -1;
+	return read_placement(image, path, bz, e);
 }
 
 uint64_t bzimage_load_address(const struct bzimage *bz)
