@@ -77,84 +77,100 @@ static int rt_store(struct qcow2 *q, uint64_t idx, uint64_t off, struct err *e)
 	return 0;
 }
 
+/* Where a grown refcount table goes: its first cluster (past the current table's reach and the
+ * file's end), its entries and clusters, and the refcount blocks that count the new table and
+ * themselves (placed right after it). */
+struct rt_plan {
+	uint64_t start, entries, tclusters, nrb;
+};
+
+static struct rt_plan rt_grow_plan(const struct qcow2 *q, uint64_t need)
+{
+	uint64_t per_rb = 1ull << q->rb_bits;
+	struct rt_plan p = {.start = q->rt_entries << q->rb_bits, .entries = q->rt_entries * 2};
+	if (p.start < q->file_size / q->cs)
+		p.start = (q->file_size + q->cs - 1) / q->cs;
+	for (;;) { /* table clusters and block count until they agree */
+		if (p.entries <= (need >> q->rb_bits))
+			p.entries = (need >> q->rb_bits) + 1;
+		p.tclusters = (p.entries * 8 + q->cs - 1) / q->cs;
+		p.entries = p.tclusters * q->cs / 8;
+		uint64_t end = p.start + p.tclusters + p.nrb; /* first cluster past the new structures */
+		uint64_t first = p.start / per_rb, last = (end - 1) / per_rb;
+		uint64_t want = last - first + 1;
+		if (want == p.nrb && last < p.entries)
+			return p;
+		p.nrb = want;
+		if (last >= p.entries)
+			p.entries = last + 1;
+	}
+}
+
+/* The plan's new refcount blocks written (buf: a cluster's room): refcount 1 for the new
+ * table and for themselves. */
+static int rt_write_new_blocks(struct qcow2 *q, const struct rt_plan *p, uint8_t *buf, struct err *e)
+{
+	uint64_t per_rb = 1ull << q->rb_bits, first_rb = p->start / per_rb, end = p->start + p->tclusters + p->nrb;
+	for (uint64_t k = 0; k < p->nrb; k++) {
+		memset(buf, 0, q->cs);
+		uint64_t base = (first_rb + k) * per_rb;
+		for (uint64_t c = p->start; c < end; c++)
+			if (c >= base && c < base + per_rb)
+				qcow2_put16(buf + (c - base) * 2, 1);
+		if (first_rb + k < q->rt_entries && q->rt[first_rb + k])
+			return err_set(e, "qcow2 image '%s': refcount structures overlap while growing", q->dev.path);
+		if (block_fd_pwrite(q->fd, buf, q->cs, (p->start + p->tclusters + k) * q->cs, q->dev.path, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Replaces the refcount table by a bigger one covering at least cluster `need`, placed with
  * its own refcount blocks at the first clusters past the current table's reach:
  * new blocks, new table, sync, header, sync, then the old table's clusters are freed. */
 static int rt_grow(struct qcow2 *q, uint64_t need, struct err *e)
 {
-	uint64_t per_rb = 1ull << q->rb_bits, start = q->rt_entries << q->rb_bits;
-	if (start < q->file_size / q->cs)
-		start = (q->file_size + q->cs - 1) / q->cs;
-	uint64_t entries = q->rt_entries * 2, tclusters, nrb = 0;
-	for (;;) { /* table clusters and block count until they agree */
-		if (entries <= (need >> q->rb_bits))
-			entries = (need >> q->rb_bits) + 1;
-		tclusters = (entries * 8 + q->cs - 1) / q->cs;
-		entries = tclusters * q->cs / 8;
-		uint64_t end = start + tclusters + nrb; /* first cluster past the new structures */
-		uint64_t first = start / per_rb, last = (end - 1) / per_rb;
-		uint64_t want = last - first + 1;
-		if (want == nrb && last < entries)
-			break;
-		nrb = want;
-		if (last >= entries)
-			entries = last + 1;
-	}
-	if (tclusters * q->cs > QCOW2_MAX_RT_BYTES)
+	struct rt_plan p = rt_grow_plan(q, need);
+	if (p.tclusters * q->cs > QCOW2_MAX_RT_BYTES)
 		return err_set(e, "qcow2 image '%s' cannot grow further: its refcount table is at its limit",
 			       q->dev.path);
-	uint64_t end = start + tclusters + nrb, first_rb = start / per_rb;
-	uint8_t *buf = calloc(1, tclusters * q->cs > q->cs ? tclusters * q->cs : q->cs);
-	if (!buf)
-		return err_set(e, "out of memory growing the refcount table of '%s'", q->dev.path);
+	uint64_t end = p.start + p.tclusters + p.nrb, first_rb = p.start >> q->rb_bits;
+	uint8_t *buf = calloc(1, p.tclusters * q->cs > q->cs ? p.tclusters * q->cs : q->cs);
+	uint64_t *rt = calloc(p.entries, 8);
 	int rc = -1;
-	/* The new blocks: refcount 1 for the new table and for themselves. */
-	for (uint64_t k = 0; k < nrb; k++) {
-		memset(buf, 0, q->cs);
-		uint64_t base = (first_rb + k) * per_rb;
-		for (uint64_t c = start; c < end; c++)
-			if (c >= base && c < base + per_rb)
-				qcow2_put16(buf + (c - base) * 2, 1);
-		if (first_rb + k < q->rt_entries && q->rt[first_rb + k]) {
-			err_set(e, "qcow2 image '%s': refcount structures overlap while growing", q->dev.path);
-			goto out;
-		}
-		if (block_fd_pwrite(q->fd, buf, q->cs, (start + tclusters + k) * q->cs, q->dev.path, e) < 0)
-			goto out;
-	}
-	uint64_t *rt = calloc(entries, 8);
-	if (!rt) {
-		err_set(e, "out of memory");
+	if (!buf || !rt) {
+		err_set(e, "out of memory growing the refcount table of '%s'", q->dev.path);
 		goto out;
 	}
+	if (rt_write_new_blocks(q, &p, buf, e) < 0)
+		goto out;
 	memcpy(rt, q->rt, q->rt_entries * 8);
-	for (uint64_t k = 0; k < nrb; k++) {
-		rt[first_rb + k] = (start + tclusters + k) * q->cs;
-		if (qcow2_set_add(&q->refblocks, rt[first_rb + k], e) < 0) {
-			free(rt);
+	for (uint64_t k = 0; k < p.nrb; k++) {
+		rt[first_rb + k] = (p.start + p.tclusters + k) * q->cs;
+		if (qcow2_set_add(&q->refblocks, rt[first_rb + k], e) < 0)
 			goto out;
-		}
 	}
-	memset(buf, 0, tclusters * q->cs);
-	for (uint64_t i = 0; i < entries; i++)
+	memset(buf, 0, p.tclusters * q->cs);
+	for (uint64_t i = 0; i < p.entries; i++)
 		qcow2_put64(buf + i * 8, rt[i]);
 	uint8_t hdr[12];
-	qcow2_put64(hdr, start * q->cs);
-	qcow2_put32(hdr + 8, (uint32_t)tclusters);
-	if (block_fd_pwrite(q->fd, buf, tclusters * q->cs, start * q->cs, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0 ||
-	    block_fd_pwrite(q->fd, hdr, sizeof(hdr), QH_RT_OFFSET, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0) {
-		free(rt);
+	qcow2_put64(hdr, p.start * q->cs);
+	qcow2_put32(hdr + 8, (uint32_t)p.tclusters);
+	if (block_fd_pwrite(q->fd, buf, p.tclusters * q->cs, p.start * q->cs, q->dev.path, e) < 0 ||
+	    qcow2_sync(q, e) < 0 || block_fd_pwrite(q->fd, hdr, sizeof(hdr), QH_RT_OFFSET, q->dev.path, e) < 0 ||
+	    qcow2_sync(q, e) < 0)
 		goto out;
-	}
 	grow_file_size(q, end * q->cs);
 	uint64_t old_off = q->rt_offset, old_clusters = q->rt_clusters;
 	free(q->rt);
 	q->rt = rt;
-	q->rt_entries = entries;
-	q->rt_offset = start * q->cs;
-	q->rt_clusters = (uint32_t)tclusters;
+	rt = NULL;
+	q->rt_entries = p.entries;
+	q->rt_offset = p.start * q->cs;
+	q->rt_clusters = (uint32_t)p.tclusters;
 	rc = qcow2_free_range(q, old_off, old_clusters * q->cs, e);
 out:
+	free(rt);
 	free(buf);
 	return rc;
 }
