@@ -10,6 +10,46 @@
 
 #include "qcow2.h"
 
+/* The clusters of table and the refcount blocks that, placed from cluster start, count every
+ * cluster below their own end. */
+static void rebuilt_size(const struct qcow2 *q, uint64_t start, uint64_t *tclusters, uint64_t *nrb)
+{
+	uint64_t per_rb = 1ull << q->rb_bits;
+	*tclusters = *nrb = 1;
+	for (;;) {
+		uint64_t end = start + *tclusters + *nrb;
+		uint64_t want_rb = (end + per_rb - 1) / per_rb, want_t = (want_rb * 8 + q->cs - 1) / q->cs;
+		if (want_rb == *nrb && want_t == *tclusters)
+			return;
+		*nrb = want_rb;
+		*tclusters = want_t;
+	}
+}
+
+/* The rebuilt table (rt, now written and synced, taken over) and its blocks become the image's;
+ * the dirty bit is gone and the refcount caches forget what they held. */
+static int install_rebuilt(struct qcow2 *q, uint64_t *rt, uint64_t start, uint64_t tclusters, uint64_t nrb,
+			   struct err *e)
+{
+	uint64_t end = start + tclusters + nrb;
+	free(q->rt);
+	q->rt = rt;
+	q->rt_entries = tclusters * q->cs / 8;
+	q->rt_offset = start * q->cs;
+	q->rt_clusters = (uint32_t)tclusters;
+	q->incompat &= ~QCOW2_INCOMPAT_DIRTY;
+	q->refblocks.n = 0;
+	for (uint64_t k = 0; k < nrb; k++)
+		if (qcow2_set_add(&q->refblocks, q->rt[k], e) < 0)
+			return -1;
+	for (unsigned i = 0; i < QCOW2_RB_CACHE; i++)
+		q->rbc[i].offset = 0;
+	q->free_hint = 0;
+	if (end * q->cs > q->file_size)
+		q->file_size = end * q->cs;
+	return 0;
+}
+
 int qcow2_rebuild_refcounts(struct qcow2 *q, struct err *e)
 {
 	if (q->nb_snapshots)
@@ -26,15 +66,8 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, struct err *e)
 	}
 	/* The new structures at [start, end): tclusters of table, then nrb blocks covering every
 	 * cluster below end. */
-	uint64_t per_rb = 1ull << q->rb_bits, start = n, tclusters = 1, nrb = 1;
-	for (;;) {
-		uint64_t end = start + tclusters + nrb;
-		uint64_t want_rb = (end + per_rb - 1) / per_rb, want_t = (want_rb * 8 + q->cs - 1) / q->cs;
-		if (want_rb == nrb && want_t == tclusters)
-			break;
-		nrb = want_rb;
-		tclusters = want_t;
-	}
+	uint64_t start = n, tclusters, nrb;
+	rebuilt_size(q, start, &tclusters, &nrb);
 	uint64_t end = start + tclusters + nrb;
 	uint64_t bytes = (tclusters + nrb) * q->cs;
 	uint64_t *rt = calloc(tclusters * q->cs / 8, 8);
@@ -66,23 +99,8 @@ int qcow2_rebuild_refcounts(struct qcow2 *q, struct err *e)
 	    block_fd_pwrite(q->fd, hdr, sizeof(hdr), QH_RT_OFFSET, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0 ||
 	    block_fd_pwrite(q->fd, inc, sizeof(inc), QH_INCOMPAT, q->dev.path, e) < 0 || qcow2_sync(q, e) < 0)
 		goto out;
-	free(q->rt);
-	q->rt = rt;
+	rc = install_rebuilt(q, rt, start, tclusters, nrb, e);
 	rt = NULL;
-	q->rt_entries = tclusters * q->cs / 8;
-	q->rt_offset = start * q->cs;
-	q->rt_clusters = (uint32_t)tclusters;
-	q->incompat &= ~QCOW2_INCOMPAT_DIRTY;
-	q->refblocks.n = 0;
-	for (uint64_t k = 0; k < nrb; k++)
-		if (qcow2_set_add(&q->refblocks, q->rt[k], e) < 0)
-			goto out;
-	for (unsigned i = 0; i < QCOW2_RB_CACHE; i++)
-		q->rbc[i].offset = 0;
-	q->free_hint = 0;
-	if (end * q->cs > q->file_size)
-		q->file_size = end * q->cs;
-	rc = 0;
 out:
 	free(rt);
 	free(buf);
