@@ -592,6 +592,87 @@ static int run_editor(const char *file)
 	return 0;
 }
 
+/* The definition into a new temporary file (its path in file[size]); false when it cannot be. */
+static bool edit_temp_file(const char *name, const char *orig, char *file, size_t size)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(file, size, "%s/shoji-%s-XXXXXX.ini", tmpdir && *tmpdir ? tmpdir : "/tmp", name);
+	int fd = mkstemps(file, 4);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, orig, strlen(orig)) == (ssize_t)strlen(orig);
+	close(fd);
+	if (!ok)
+		unlink(file);
+	return ok;
+}
+
+/* The edited text sent as name's definition; a CLI_* status. */
+static int edit_save(struct cli *c, const char *name, const char *text)
+{
+	struct json_object *req = cli_request("replace", name), *rep;
+	json_object_object_add(req, "definition", json_object_new_string(text));
+	int r = cli_call(c, req, &rep, NULL);
+	if (r == CLI_OK) {
+		if (c->json)
+			cli_print_json(rep);
+		else
+			printf("saved '%s' (takes effect at its next start)\n", name);
+		json_object_put(rep);
+	}
+	return r;
+}
+
+/* Whether the user, at a terminal, wants to edit again after an error. */
+static bool edit_again(void)
+{
+	if (!isatty(STDIN_FILENO))
+		return false;
+	fprintf(stderr, "Edit again? [Y/n] ");
+	int ch = getchar(), rest = ch;
+	while (rest != '\n' && rest != EOF)
+		rest = getchar();
+	return !(ch == 'n' || ch == 'N' || ch == EOF);
+}
+
+/* One round of the editor on file. True when the edit is over, its CLI_* status in *status
+ * (nothing changed, the change saved, or a failure); false when the text is not a valid
+ * definition of name and the user edits again. */
+static bool edit_round(struct cli *c, const char *name, const char *file, const char *orig, struct vmdef *d,
+		       int *status)
+{
+	char *text = NULL;
+	size_t len;
+	int en;
+	struct err e;
+	bool over = true;
+	if (run_editor(file) < 0) {
+		*status = cli_fail(CLI_ERROR, "edit: the editor failed; nothing changed");
+		return true;
+	}
+	if (statefile_read(file, 64 * 1024, &text, &len, &en, &e) < 0) {
+		*status = cli_fail(CLI_ERROR, "edit: %s", e.msg);
+		return true;
+	}
+	if (strcmp(text, orig) == 0) {
+		printf("no change to '%s'\n", name);
+		*status = CLI_OK;
+	} else {
+		bool valid = vmdef_parse(text, file, d, &e) == 0;
+		if (valid && strcmp(d->name, name) == 0) {
+			*status = edit_save(c, name, text);
+		} else {
+			if (valid)
+				err_set(&e, "%s: the name must stay '%s' (to rename, create a new VM)", file, name);
+			fprintf(stderr, "shoji: %s\n", e.msg);
+			over = !edit_again();
+			*status = CLI_USAGE;
+		}
+	}
+	free(text);
+	return over;
+}
+
 int cmd_edit(struct cli *c, int argc, char **argv)
 {
 	const char *name;
@@ -601,72 +682,18 @@ int cmd_edit(struct cli *c, int argc, char **argv)
 	struct json_object *rep;
 	if ((r = cli_call(c, cli_request("definition", name), &rep, NULL)) != CLI_OK)
 		return r;
-	const char *tmpdir = getenv("TMPDIR");
 	char file[4096];
-	snprintf(file, sizeof(file), "%s/shoji-%s-XXXXXX.ini", tmpdir && *tmpdir ? tmpdir : "/tmp", name);
-	int fd = mkstemps(file, 4);
 	const char *orig = cli_str(rep, "definition", "");
-	if (fd < 0 || write(fd, orig, strlen(orig)) != (ssize_t)strlen(orig)) {
-		json_object_put(rep);
-		return cli_fail(CLI_ERROR, "edit: cannot write a temporary file in %s", file);
-	}
-	close(fd);
 	struct vmdef *d = malloc(sizeof(*d));
-	char *text = NULL;
-	r = CLI_ERROR;
-	for (;;) {
-		size_t len;
-		int en;
-		struct err e;
-		free(text);
-		text = NULL;
-		if (run_editor(file) < 0) {
-			cli_fail(CLI_ERROR, "edit: the editor failed; nothing changed");
-			break;
-		}
-		if (statefile_read(file, 64 * 1024, &text, &len, &en, &e) < 0) {
-			cli_fail(CLI_ERROR, "edit: %s", e.msg);
-			break;
-		}
-		if (strcmp(text, orig) == 0) {
-			printf("no change to '%s'\n", name);
-			r = CLI_OK;
-			break;
-		}
-		bool valid = d && vmdef_parse(text, file, d, &e) == 0;
-		if (valid && strcmp(d->name, name)) {
-			err_set(&e, "%s: the name must stay '%s' (to rename, create a new VM)", file, name);
-			valid = false;
-		}
-		if (valid) {
-			struct json_object *req = cli_request("replace", name), *rep2;
-			json_object_object_add(req, "definition", json_object_new_string(text));
-			r = cli_call(c, req, &rep2, NULL);
-			if (r == CLI_OK) {
-				if (c->json)
-					cli_print_json(rep2);
-				else
-					printf("saved '%s' (takes effect at its next start)\n", name);
-				json_object_put(rep2);
-			}
-			break;
-		}
-		fprintf(stderr, "shoji: %s\n", d ? e.msg : "out of memory");
-		if (!isatty(STDIN_FILENO)) {
-			r = CLI_USAGE;
-			break;
-		}
-		fprintf(stderr, "Edit again? [Y/n] ");
-		int ch = getchar(), rest = ch;
-		while (rest != '\n' && rest != EOF)
-			rest = getchar();
-		if (ch == 'n' || ch == 'N' || ch == EOF) {
-			r = CLI_USAGE;
-			break;
-		}
+	if (!d)
+		r = cli_fail(CLI_ERROR, "edit: out of memory");
+	else if (!edit_temp_file(name, orig, file, sizeof(file)))
+		r = cli_fail(CLI_ERROR, "edit: cannot write a temporary file in %s", file);
+	else {
+		while (!edit_round(c, name, file, orig, d, &r))
+			;
+		unlink(file);
 	}
-	unlink(file);
-	free(text);
 	free(d);
 	json_object_put(rep);
 	return r;
