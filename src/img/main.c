@@ -222,6 +222,57 @@ static bool all_zero(const uint8_t *b, size_t n)
 	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
+/* A new image at dst for a copy of in: qcow2 with in's cluster size, or a raw file of its size. */
+static int convert_create(const struct block_dev *in, const char *dst, enum block_format ofmt, struct err *e)
+{
+	if (ofmt == BLOCK_FORMAT_QCOW2) {
+		unsigned bits = in->cluster_size ? (unsigned)__builtin_ctzll(in->cluster_size) : 0;
+		struct qcow2_create_opts o = {.size = in->size, .cluster_bits = bits};
+		return qcow2_create(dst, &o, e);
+	}
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_errno(e, errno, "cannot create '%s'", dst);
+	int r = ftruncate(fd, (off_t)in->size) < 0 ? err_errno(e, errno, "cannot size '%s'", dst) : 0;
+	close(fd);
+	return r;
+}
+
+/* in's content into out, a MiB at a time: a raw file's holes skipped, chunks that read as zeroes
+ * left unwritten; with progress, the percentage done on standard error. */
+static int convert_copy(struct block_dev *in, struct block_dev *out, bool progress, struct err *e)
+{
+	enum { CHUNK = 1 << 20 };
+	uint8_t *buf = malloc(CHUNK);
+	if (!buf)
+		return err_set(e, "out of memory");
+	int r = 0, shown = -1;
+	bool raw = strcmp(in->ops->format, "raw") == 0;
+	for (uint64_t at = 0; r == 0 && at < in->size;) {
+		uint64_t k = in->size - at < CHUNK ? in->size - at : CHUNK;
+		off_t data = raw ? lseek(in->fd, (off_t)at, SEEK_DATA) : (off_t)at;
+		if (data < 0 && errno == ENXIO)
+			data = (off_t)in->size;              /* a hole to the end */
+		if (data >= 0 && (uint64_t)data >= at + k) { /* a raw file's hole: nothing to copy */
+			at = (uint64_t)data < in->size ? (uint64_t)data & ~(uint64_t)(CHUNK - 1) : in->size;
+		} else {
+			r = block_pread(in, buf, k, at, e);
+			if (r == 0 && !all_zero(buf, k))
+				r = block_pwrite(out, buf, k, at, e);
+			at += k;
+		}
+		int pct = (int)(at * 100 / in->size);
+		if (progress && pct != shown) {
+			fprintf(stderr, "\r    (%d.00/100%%)", pct);
+			shown = pct;
+		}
+	}
+	if (progress && r == 0)
+		fprintf(stderr, "\n");
+	free(buf);
+	return r == 0 ? block_flush(out, e) : r;
+}
+
 /* convert [-p] [-f FMT] [-O qcow2|raw] SRC DST: SRC's whole content (its backing chain
  * included) into a new standalone image; ranges that read as zeroes are left unallocated. */
 static int cmd_convert(int argc, char **argv, struct err *e)
@@ -248,51 +299,11 @@ static int cmd_convert(int argc, char **argv, struct err *e)
 	struct block_dev *in, *out = NULL;
 	if (block_open(&in, src, sfmt, BLOCK_OPEN_RDONLY, e) < 0)
 		return -1;
-	int r;
-	if (ofmt == BLOCK_FORMAT_QCOW2) {
-		unsigned bits = in->cluster_size ? (unsigned)__builtin_ctzll(in->cluster_size) : 0;
-		struct qcow2_create_opts o = {.size = in->size, .cluster_bits = bits};
-		r = qcow2_create(dst, &o, e);
-	} else {
-		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		r = fd < 0 ? err_errno(e, errno, "cannot create '%s'", dst) : 0;
-		if (fd >= 0 && ftruncate(fd, (off_t)in->size) < 0)
-			r = err_errno(e, errno, "cannot size '%s'", dst);
-		if (fd >= 0)
-			close(fd);
-	}
+	int r = convert_create(in, dst, ofmt, e);
 	if (r == 0)
 		r = block_open(&out, dst, ofmt, 0, e);
-	enum { CHUNK = 1 << 20 };
-	uint8_t *buf = r == 0 ? malloc(CHUNK) : NULL;
-	if (r == 0 && !buf)
-		r = err_set(e, "out of memory");
-	int shown = -1;
-	bool raw = strcmp(in->ops->format, "raw") == 0;
-	for (uint64_t at = 0; r == 0 && at < in->size;) {
-		uint64_t k = in->size - at < CHUNK ? in->size - at : CHUNK;
-		off_t data = raw ? lseek(in->fd, (off_t)at, SEEK_DATA) : (off_t)at;
-		if (data < 0 && errno == ENXIO)
-			data = (off_t)in->size;              /* a hole to the end */
-		if (data >= 0 && (uint64_t)data >= at + k) { /* a raw file's hole: nothing to copy */
-			at = (uint64_t)data < in->size ? (uint64_t)data & ~(uint64_t)(CHUNK - 1) : in->size;
-		} else {
-			r = block_pread(in, buf, k, at, e);
-			if (r == 0 && !all_zero(buf, k))
-				r = block_pwrite(out, buf, k, at, e);
-			at += k;
-		}
-		int pct = (int)(at * 100 / in->size);
-		if (progress && pct != shown) {
-			fprintf(stderr, "\r    (%d.00/100%%)", pct);
-			shown = pct;
-		}
-	}
-	if (progress && r == 0)
-		fprintf(stderr, "\n");
 	if (r == 0)
-		r = block_flush(out, e);
-	free(buf);
+		r = convert_copy(in, out, progress, e);
 	block_close(out);
 	block_close(in);
 	if (r < 0 && access(dst, F_OK) == 0)
