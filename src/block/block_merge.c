@@ -23,6 +23,46 @@ static bool all_zero(const uint8_t *p, uint64_t len)
 	return true;
 }
 
+/* A new header cluster n for the image whose header cluster is h: the same header, every
+ * extension but the backing format kept in order, then the backing format given (if any), the
+ * end of the extensions and the backing name given (if any). */
+static int new_header_cluster(const struct qcow2 *q, const uint8_t *h, uint8_t *n, const char *name, const char *format,
+			      const char *path, struct err *e)
+{
+	uint64_t cs = q->cs, hl = q->header_length, boff = qcow2_be64(h + QH_BACKING_OFFSET);
+	uint64_t ext_end = boff ? boff : cs, at = hl;
+	size_t blen = name ? strlen(name) : 0, flen = format ? strlen(format) : 0;
+	memcpy(n, h, hl);
+	for (uint64_t p = hl; p + 8 <= ext_end;) {
+		uint32_t type = qcow2_be32(h + p), len = qcow2_be32(h + p + 4);
+		uint64_t whole = 8 + ((len + 7ull) & ~7ull);
+		if (type == QCOW2_EXT_END)
+			break;
+		if (whole > ext_end - p)
+			return err_set(e, "qcow2 image '%s': header extensions run past the header cluster", path);
+		if (type != QCOW2_EXT_BACKING_FORMAT) {
+			memcpy(n + at, h + p, whole);
+			at += whole;
+		}
+		p += whole;
+	}
+	bool fits = !format || at + 8 + 16 <= cs; /* room for the format's extension */
+	if (format && fits) {
+		qcow2_put32(n + at, QCOW2_EXT_BACKING_FORMAT);
+		qcow2_put32(n + at + 4, (uint32_t)flen);
+		memcpy(n + at + 8, format, flen);
+		at += 8 + ((flen + 7) & ~7ull);
+	}
+	at += 8; /* end of extensions */
+	if (!fits || at + blen > cs)
+		return err_set(e, "qcow2 image '%s': the backing file name does not fit in its header cluster", path);
+	qcow2_put64(n + QH_BACKING_OFFSET, name ? at : 0);
+	qcow2_put32(n + QH_BACKING_SIZE, (uint32_t)blen);
+	if (name)
+		memcpy(n + at, name, blen);
+	return 0;
+}
+
 int block_set_backing(const char *path, const char *name, const char *format, struct err *e)
 {
 	size_t blen = name ? strlen(name) : 0, flen = format ? strlen(format) : 0;
@@ -38,57 +78,16 @@ int block_set_backing(const char *path, const char *name, const char *format, st
 	uint64_t cs = q->cs;
 	uint8_t *h = calloc(1, cs), *n = calloc(1, cs);
 	int r = -1;
-	if (!h || !n) {
+	if (!h || !n)
 		err_set(e, "out of memory");
-		goto out;
+	else if (block_fd_pread(q->fd, h, cs, 0, path, e) == 0 &&
+		 new_header_cluster(q, h, n, name, format, path, e) == 0) {
+		/* Whatever upper's data was, it is on disk before the header names a new backing. */
+		if (fdatasync(q->fd) < 0 || pwrite(q->fd, n, cs, 0) != (ssize_t)cs || fdatasync(q->fd) < 0)
+			err_errno(e, errno, "cannot rewrite the header of '%s'", path);
+		else
+			r = 0;
 	}
-	if (block_fd_pread(q->fd, h, cs, 0, path, e) < 0)
-		goto out;
-	uint64_t hl = q->header_length, boff = qcow2_be64(h + QH_BACKING_OFFSET);
-	uint64_t ext_end = boff ? boff : cs;
-	memcpy(n, h, hl);
-	uint64_t at = hl;
-	/* Every extension but the backing format is kept, in order. */
-	for (uint64_t p = hl; p + 8 <= ext_end;) {
-		uint32_t type = qcow2_be32(h + p), len = qcow2_be32(h + p + 4);
-		uint64_t whole = 8 + ((len + 7ull) & ~7ull);
-		if (type == QCOW2_EXT_END)
-			break;
-		if (whole > ext_end - p) {
-			err_set(e, "qcow2 image '%s': header extensions run past the header cluster", path);
-			goto out;
-		}
-		if (type != QCOW2_EXT_BACKING_FORMAT) {
-			memcpy(n + at, h + p, whole);
-			at += whole;
-		}
-		p += whole;
-	}
-	if (format) {
-		if (at + 8 + 16 > cs)
-			goto full;
-		qcow2_put32(n + at, QCOW2_EXT_BACKING_FORMAT);
-		qcow2_put32(n + at + 4, (uint32_t)flen);
-		memcpy(n + at + 8, format, flen);
-		at += 8 + ((flen + 7) & ~7ull);
-	}
-	at += 8; /* end of extensions */
-	if (at + blen > cs)
-		goto full;
-	qcow2_put64(n + QH_BACKING_OFFSET, name ? at : 0);
-	qcow2_put32(n + QH_BACKING_SIZE, (uint32_t)blen);
-	if (name)
-		memcpy(n + at, name, blen);
-	/* Whatever upper's data was, it is on disk before the header names a new backing. */
-	if (fdatasync(q->fd) < 0 || pwrite(q->fd, n, cs, 0) != (ssize_t)cs || fdatasync(q->fd) < 0) {
-		err_errno(e, errno, "cannot rewrite the header of '%s'", path);
-		goto out;
-	}
-	r = 0;
-	goto out;
-full:
-	err_set(e, "qcow2 image '%s': the backing file name does not fit in its header cluster", path);
-out:
 	free(h);
 	free(n);
 	block_close(d);
