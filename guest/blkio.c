@@ -6,11 +6,20 @@
  *   blkio DEV seq|rand read|write SPAN_MIB BS [COUNT [JOBS]]
  * moves COUNT requests of BS bytes (default: SPAN_MIB MiB worth) inside the first SPAN_MIB MiB,
  * request i by thread i % JOBS, and prints "shoji-guest: blkio MODE-OP[-qdJOBS]: N MiB in S s".
- * A failed request prints "shoji-guest: blkio MODE-OP FAILED: why" and exits 1. */
+ * A failed request prints "shoji-guest: blkio MODE-OP FAILED: why" and exits 1.
+ *   blkio DEV soak SPAN_MIB BS SECS JOBS
+ * is the verifying soak: JOBS threads, each owning every JOBS-th block of BS bytes in the first
+ * SPAN_MIB MiB, write and read their blocks at random for SECS seconds (JOBS requests in
+ * flight), each write stamping every 16 bytes of its block with the block's number and a new
+ * generation, each read checking the stamps against the last generation written; then, after
+ * fdatasync, every block written is read and checked once more. It prints "shoji-guest: blkio
+ * soak-qdJOBS: W writes, R reads, B blocks checked at the end in S s", or FAILED with the
+ * first block that read wrong. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +63,128 @@ static void *job(void *arg)
 	return NULL;
 }
 
+/* --- soak: random writes and reads, each read checked ------------------------------------ */
+
+#define SOAK_MAGIC 0x73686f6a69736f6bull /* "shojisok" */
+
+static uint32_t *gen; /* per block: the last generation written (0: never); its job's alone */
+static double soak_until;
+static uint64_t soak_writes[MAX_JOBS], soak_reads[MAX_JOBS];
+static char soak_why[MAX_JOBS][160];
+
+static void stamp(uint64_t *b, uint64_t block, uint32_t g)
+{
+	for (uint64_t i = 0; i < bs / 8; i += 2) {
+		b[i] = SOAK_MAGIC ^ block;
+		b[i + 1] = (uint64_t)g << 32 | (uint32_t)block;
+	}
+}
+
+/* Whether block's bytes in b carry generation g throughout; else why, into why[160]. */
+static bool stamped(const uint64_t *b, uint64_t block, uint32_t g, char *why)
+{
+	for (uint64_t i = 0; i < bs / 8; i += 2) {
+		if (b[i] != (SOAK_MAGIC ^ block) || b[i + 1] != ((uint64_t)g << 32 | (uint32_t)block)) {
+			snprintf(why, 160, "block %llu read wrong at byte %llu: generation %u written, found %llx %llx",
+				 (unsigned long long)block, (unsigned long long)i * 8, g, (unsigned long long)b[i],
+				 (unsigned long long)b[i + 1]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One block written with a new generation, or read and checked. */
+static bool soak_one(uint64_t j, uint64_t block, bool write, uint64_t *buf)
+{
+	off_t off = (off_t)(block * bs);
+	if (write) {
+		stamp(buf, block, gen[block] + 1);
+		if (pwrite(fd, buf, bs, off) != (ssize_t)bs) {
+			snprintf(soak_why[j], 160, "write of block %llu: %s", (unsigned long long)block,
+				 strerror(errno));
+			return false;
+		}
+		gen[block]++;
+		soak_writes[j]++;
+		return true;
+	}
+	if (pread(fd, buf, bs, off) != (ssize_t)bs) {
+		snprintf(soak_why[j], 160, "read of block %llu: %s", (unsigned long long)block, strerror(errno));
+		return false;
+	}
+	soak_reads[j]++;
+	return stamped(buf, block, gen[block], soak_why[j]);
+}
+
+static void *soak_job(void *arg)
+{
+	uint64_t j = (uintptr_t)arg, *buf;
+	if (posix_memalign((void **)&buf, 4096, bs))
+		return "out of memory";
+	uint64_t x = 88172645463325252ull + j * 0x9e3779b97f4a7c15ull, owned = (slots - j + jobs - 1) / jobs;
+	bool ok = true;
+	for (unsigned n = 0; ok && (n % 64 || now() < soak_until); n++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t block = j + (x >> 8) % owned * jobs;
+		ok = soak_one(j, block, !gen[block] || (x & 1), buf);
+	}
+	free(buf);
+	return ok ? NULL : soak_why[j];
+}
+
+static int soak(const char *dev, double secs)
+{
+	snprintf(label, sizeof(label), "soak-qd%llu", (unsigned long long)jobs);
+	gen = calloc(slots, sizeof(*gen));
+	uint64_t *buf;
+	if (!gen || posix_memalign((void **)&buf, 4096, bs))
+		return printf("shoji-guest: blkio %s FAILED: out of memory\n", label), 1;
+	pthread_t th[MAX_JOBS];
+	const char *why = NULL;
+	double t0 = now();
+	soak_until = t0 + secs;
+	for (uint64_t j = 0; j < jobs; j++)
+		if (pthread_create(&th[j], NULL, soak_job, (void *)(uintptr_t)j))
+			return 1;
+	for (uint64_t j = 0; j < jobs; j++) {
+		void *r;
+		pthread_join(th[j], &r);
+		why = why ? why : r;
+	}
+	if (!why && fdatasync(fd) < 0)
+		why = strerror(errno);
+	uint64_t checked = 0, w = 0, r = 0;
+	for (uint64_t b = 0; !why && b < slots; b++) {
+		if (gen[b] && !soak_one(0, b, false, buf))
+			why = soak_why[0];
+		checked += gen[b] != 0;
+	}
+	double t = now() - t0;
+	if (why)
+		return printf("shoji-guest: blkio %s FAILED on %s: %s\n", label, dev, why), 1;
+	for (uint64_t j = 0; j < jobs; j++)
+		w += soak_writes[j], r += soak_reads[j];
+	printf("shoji-guest: blkio %s: %llu writes, %llu reads, %llu blocks checked at the end in %.1f s\n", label,
+	       (unsigned long long)w, (unsigned long long)(r - checked), (unsigned long long)checked, t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && strcmp(argv[2], "soak") == 0) {
+		bs = strtoull(argv[4], NULL, 10);
+		slots = bs ? (strtoull(argv[3], NULL, 10) << 20) / bs : 0;
+		jobs = strtoull(argv[6], NULL, 10);
+		if (!bs || bs % 512 || bs % 16 || slots < jobs || !jobs || jobs > MAX_JOBS)
+			return 2;
+		fd = open(argv[1], O_RDWR | O_DIRECT);
+		if (fd < 0)
+			return printf("shoji-guest: blkio soak FAILED: %s: %s\n", argv[1], strerror(errno)), 1;
+		return soak(argv[1], strtod(argv[5], NULL));
+	}
 	if (argc < 6) {
 		fprintf(stderr, "usage: blkio DEV seq|rand read|write SPAN_MIB BS [COUNT [JOBS]]\n");
 		return 2;

@@ -482,59 +482,33 @@ static int status_of(enum machine_exit reason)
 	}
 }
 
-int main(int argc, char **argv)
+/* The machine's configuration from the command line's options (its disks are o's, opened later). */
+static void config_of(struct options *o, struct vm_config *cfg)
 {
-	log_set_prefix("shoji-vmm");
-	struct err e = {{0}};
-	struct options o;
-	if (parse_options(argc, argv, &o, &e) < 0) {
-		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
-		return EXIT_SETUP_ERROR;
-	}
-	struct vm_config cfg = {
-		.kernel_path = o.kernel,
-		.firmware_code = o.firmware,
-		.firmware_vars = o.firmware_vars,
-		.initrd_path = o.initrd,
-		.cmdline = o.cmdline,
-		.mem_size = o.mem_mib << 20,
-		.ncpus = o.ncpus,
-		.rng = o.rng,
-		.disks = o.disks,
-		.ndisks = o.ndisks,
-		.console_socket = o.console_socket,
+	*cfg = (struct vm_config){
+		.kernel_path = o->kernel,
+		.firmware_code = o->firmware,
+		.firmware_vars = o->firmware_vars,
+		.initrd_path = o->initrd,
+		.cmdline = o->cmdline,
+		.mem_size = o->mem_mib << 20,
+		.ncpus = o->ncpus,
+		.rng = o->rng,
+		.disks = o->disks,
+		.ndisks = o->ndisks,
+		.console_socket = o->console_socket,
 	};
-	memcpy(cfg.nics, o.nics, sizeof(cfg.nics));
-	cfg.nnics = o.nnics;
-	cfg.vsock_cid = o.vsock_cid;
-	cfg.params = o.params;
-	cfg.nparams = o.nparams;
-	struct console con;
-	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
-	static struct control_server ctl; /* path NULL until opened */
-	static struct display_server display = {.listen_fd = -1, .client_fd = -1, .memfd = -1};
-	struct jail jail = {0};
-	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0 ||
-	    console_open_output(&con, cfg.serial_out_fd, o.serial_log,
-				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
-	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
-	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
-	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.js.path, &con.socket_path, &e) < 0) ||
-	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 || (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
-		disks_close(cfg.disks, cfg.ndisks);
-		console_close(&con);
-		console_close_output(&con);
-		control_server_close(&ctl);
-		display_server_close(&display);
-		jail_free(&jail);
-		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
-		return EXIT_SETUP_ERROR;
-	}
-	if (!o.no_seccomp)
-		log_info("seccomp: %u system calls allowed, any other kills the monitor", syscall_filter_count());
-	cfg.serial_output = console_output;
-	cfg.serial_output_opaque = &con;
+	memcpy(cfg->nics, o->nics, sizeof(cfg->nics));
+	cfg->nnics = o->nnics;
+	cfg->vsock_cid = o->vsock_cid;
+	cfg->params = o->params;
+	cfg->nparams = o->nparams;
+}
 
+/* SIGINT, SIGTERM and SIGHUP blocked, to be read from the signalfd returned (the run loop's
+ * stop); vCPU kicks blocked here, taken only by vCPU threads. */
+static int stop_signals_open(void)
+{
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_install_kick_handler();
 	sigset_t stop_signals;
@@ -552,37 +526,79 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &stop_act, NULL);
 	sigaction(SIGTERM, &stop_act, NULL);
 	sigaction(SIGHUP, &stop_act, NULL);
-	int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	return signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
-	int status;
+/* Boots the machine, again after each guest reboot unless --reboot-exits, until it ends; the
+ * monitor's exit status. */
+static int run_machine(const struct options *o, const struct vm_config *cfg, struct console *con, int signal_fd,
+		       struct control_server *ctl)
+{
 	static struct vm vm;
+	struct err e = {{0}};
 	for (unsigned boots = 1;; boots++) {
-		if (vm_create(&vm, &cfg, &e) < 0 || vm_start(&vm, &e) < 0) {
-			console_close(&con);
+		if (vm_create(&vm, cfg, &e) < 0 || vm_start(&vm, &e) < 0) {
+			console_close(con);
 			fprintf(stderr, "shoji-vmm: %s\n", e.msg);
 			vm_destroy(&vm);
-			status = EXIT_SETUP_ERROR;
-			break;
+			return EXIT_SETUP_ERROR;
 		}
-		enum machine_exit reason = runloop_run(&vm, &con, signal_fd, &ctl);
-		if (o.stats)
+		enum machine_exit reason = runloop_run(&vm, con, signal_fd, ctl);
+		if (o->stats)
 			print_stats(&vm);
-		status = status_of(reason);
-		if (reason == MACHINE_REBOOT && !o.reboot_exits) {
+		int status = status_of(reason);
+		if (reason == MACHINE_REBOOT && !o->reboot_exits) {
 			log_info("%s; restarting it (boot %u)", vm.exit_why, boots + 1);
 			vm_destroy(&vm);
 			continue;
 		}
-		console_close(&con);
+		console_close(con);
 		if (reason == MACHINE_POWEROFF)
 			log_info("%s", vm.exit_why);
 		else
 			fprintf(stderr, "shoji-vmm: %s\n", vm.exit_why);
 		vm_destroy(&vm);
-		break;
+		return status;
 	}
-	if (signal_fd >= 0)
-		close(signal_fd);
+}
+
+int main(int argc, char **argv)
+{
+	log_set_prefix("shoji-vmm");
+	struct err e = {{0}};
+	struct options o;
+	if (parse_options(argc, argv, &o, &e) < 0) {
+		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
+		return EXIT_SETUP_ERROR;
+	}
+	struct vm_config cfg;
+	config_of(&o, &cfg);
+	struct console con;
+	console_open(&con, strcmp(o.serial, "stdio") == 0 ? STDIN_FILENO : -1);
+	static struct control_server ctl; /* path NULL until opened */
+	static struct display_server display = {.listen_fd = -1, .client_fd = -1, .memfd = -1};
+	struct jail jail = {0};
+	int status = EXIT_SETUP_ERROR;
+	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0 ||
+	    console_open_output(&con, cfg.serial_out_fd, o.serial_log,
+				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
+	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
+	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
+	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.js.path, &con.socket_path, &e) < 0) ||
+	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 || (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
+		console_close(&con);
+		fprintf(stderr, "shoji-vmm: %s\n", e.msg);
+	} else {
+		if (!o.no_seccomp)
+			log_info("seccomp: %u system calls allowed, any other kills the monitor",
+				 syscall_filter_count());
+		cfg.serial_output = console_output;
+		cfg.serial_output_opaque = &con;
+		int signal_fd = stop_signals_open();
+		status = run_machine(&o, &cfg, &con, signal_fd, &ctl);
+		if (signal_fd >= 0)
+			close(signal_fd);
+	}
 	console_close_output(&con);
 	control_server_close(&ctl);
 	disks_close(cfg.disks, cfg.ndisks);

@@ -9,6 +9,8 @@ each 64 KiB record written with O_DIRECT and flushed, then reported on the conso
 - the crash test: the monitor killed with SIGKILL mid-way through the writes; every record
   reported as flushed reads back, qemu-img check finds no corruption, and shoji-img check -r
   leaks leaves an image qemu-img finds clean;
+- a soak: 32 requests in flight for 45 s on a qcow2 overlay (shoji.action=soak), every read
+  checked against the block's last write, the image clean for qemu-img afterwards;
 - a jailed monitor on an overlay whose backing file lies elsewhere, reached through a symbolic
   link, snapshotted live."""
 import hashlib
@@ -206,6 +208,35 @@ def test_crash_flushed_writes_survive(env):
         shutil.rmtree(d)
 
 
+SOAK = re.compile(r"shoji-guest: blkio soak-qd32(: .*|.*FAILED.*)")
+
+
+def test_qd32_soak(env):
+    # 32 requests in flight for 45 s on a qcow2 overlay whose clusters the writes allocate as they
+    # go: the guest checks every read against the block's last write, and every block once more
+    # at the end; the image is clean for qemu-img afterwards.
+    d = scratch("soak")
+    vm = None
+    try:
+        make_base(d)
+        top = os.path.join(d, "disk.qcow2")
+        subprocess.run([IMG, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top], check=True)
+        boot = ["--kernel", env.kernel, "--initrd", env.initrd,
+                "--cmdline", "console=ttyS0 quiet shoji.action=soak shoji.mib=32 shoji.secs=45"]
+        vm = Vm(env, "soak", tmp=d, cpus=2, boot=boot, extra=["--disk", f"{top},format=qcow2"])
+        vm.wait_for(lambda v: SOAK.search(v.log()), 600)
+        said = SOAK.search(vm.log())[1]
+        assert not said.startswith(" FAILED") and "FAILED" not in said, said
+        assert vm.wait_exit(120) == 0, vm.tail()
+        rc, out = qemu_check(top)
+        assert rc == 0, f"qemu-img check after the soak: {rc}\n{out}"
+        print(f"# qd32 soak on qcow2{said}")
+    finally:
+        if vm:
+            vm.close()
+        shutil.rmtree(d)
+
+
 def test_jailed_chain_and_snapshot(env):
     tmp = jail_setup()
     other = tempfile.mkdtemp(prefix="shoji-disks-templates-")
@@ -252,5 +283,6 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     IMG = test_qcow2.IMG = vmmtest.take_img(args)
     sys.exit(vmmtest.main(test_qcow2.TESTS + [test_live_snapshot_while_writing, test_volatile_disk_killed,
-                                              test_crash_flushed_writes_survive, test_jailed_chain_and_snapshot],
+                                              test_crash_flushed_writes_survive, test_qd32_soak,
+                                              test_jailed_chain_and_snapshot],
                           args))

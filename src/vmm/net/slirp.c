@@ -268,6 +268,49 @@ static void slirp_net_free(struct slirp_net *s)
 	free(s);
 }
 
+/* libslirp's network for a NIC: QEMU's addresses (10.0.2.0/24, fec0::/64), the NIC's MTU, and
+ * the host's loopback out of the guest's reach unless the NIC says so. */
+static SlirpConfig slirp_config(const struct net_config *c)
+{
+	SlirpConfig cfg = {.version = 1,
+			   .in_enabled = true,
+			   .in6_enabled = true,
+			   .vprefix_len = 64,
+			   .if_mtu = c->mtu,
+			   .if_mru = c->mtu,
+			   /* 10.0.2.2 is not the host's loopback unless the NIC says so: a guest
+			    * must not reach services that trust 127.0.0.1 by default */
+			   .disable_host_loopback = !c->host_loopback};
+	inet_pton(AF_INET, NET_SLIRP_NETWORK, &cfg.vnetwork);
+	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
+	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
+	inet_pton(AF_INET, NET_SLIRP_GUEST, &cfg.vdhcp_start);
+	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
+	inet_pton(AF_INET6, "fec0::", &cfg.vprefix_addr6);
+	inet_pton(AF_INET6, "fec0::2", &cfg.vhost6);
+	inet_pton(AF_INET6, "fec0::3", &cfg.vnameserver6);
+	return cfg;
+}
+
+/* The NIC's port forwards, from the host's ports to the guest's address. */
+static int add_forwards(Slirp *slirp, const struct net_config *c, struct err *e)
+{
+	struct in_addr guest;
+	inet_pton(AF_INET, NET_SLIRP_GUEST, &guest);
+	for (unsigned i = 0; i < c->nfwd; i++) {
+		const struct net_forward *f = &c->fwd[i];
+		if (slirp_add_hostfwd(slirp, f->udp, f->host_addr, f->host_port, guest, f->guest_port) < 0) {
+			char addr[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &f->host_addr, addr, sizeof(addr));
+			return err_set(e,
+				       "net: cannot forward host %s %s:%u to the guest's port %u: the port is in use "
+				       "or not allowed; pick another host port",
+				       f->udp ? "udp" : "tcp", addr, f->host_port, f->guest_port);
+		}
+	}
+	return 0;
+}
+
 int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err *e)
 {
 	struct slirp_net *s = calloc(1, sizeof(*s));
@@ -294,42 +337,14 @@ int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err
 		goto fail;
 	}
 
-	SlirpConfig cfg = {.version = 1,
-			   .in_enabled = true,
-			   .in6_enabled = true,
-			   .vprefix_len = 64,
-			   .if_mtu = c->mtu,
-			   .if_mru = c->mtu,
-			   /* 10.0.2.2 is not the host's loopback unless the NIC says so: a guest
-			    * must not reach services that trust 127.0.0.1 by default */
-			   .disable_host_loopback = !c->host_loopback};
-	inet_pton(AF_INET, NET_SLIRP_NETWORK, &cfg.vnetwork);
-	inet_pton(AF_INET, "255.255.255.0", &cfg.vnetmask);
-	inet_pton(AF_INET, "10.0.2.2", &cfg.vhost);
-	inet_pton(AF_INET, NET_SLIRP_GUEST, &cfg.vdhcp_start);
-	inet_pton(AF_INET, "10.0.2.3", &cfg.vnameserver);
-	inet_pton(AF_INET6, "fec0::", &cfg.vprefix_addr6);
-	inet_pton(AF_INET6, "fec0::2", &cfg.vhost6);
-	inet_pton(AF_INET6, "fec0::3", &cfg.vnameserver6);
+	SlirpConfig cfg = slirp_config(c);
 	s->slirp = slirp_new(&cfg, &callbacks, s);
 	if (!s->slirp) {
 		err_set(e, "net: cannot start the user-mode network (libslirp)");
 		goto fail;
 	}
-	struct in_addr guest;
-	inet_pton(AF_INET, NET_SLIRP_GUEST, &guest);
-	for (unsigned i = 0; i < c->nfwd; i++) {
-		const struct net_forward *f = &c->fwd[i];
-		if (slirp_add_hostfwd(s->slirp, f->udp, f->host_addr, f->host_port, guest, f->guest_port) < 0) {
-			char addr[INET_ADDRSTRLEN];
-			inet_ntop(AF_INET, &f->host_addr, addr, sizeof(addr));
-			err_set(e,
-				"net: cannot forward host %s %s:%u to the guest's port %u: the port is in use "
-				"or not allowed; pick another host port",
-				f->udp ? "udp" : "tcp", addr, f->host_port, f->guest_port);
-			goto fail;
-		}
-	}
+	if (add_forwards(s->slirp, c, e) < 0)
+		goto fail;
 	int r = thread_start(&s->thread, slirp_thread, s);
 	if (r) {
 		err_errno(e, r, "net: cannot start the slirp thread");
