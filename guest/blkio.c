@@ -63,6 +63,25 @@ static void *job(void *arg)
 	return NULL;
 }
 
+/* Runs fn in jobs threads (each given its number) and waits for them all; the first failure
+ * one returned, or NULL. */
+static const char *run_jobs(void *(*fn)(void *))
+{
+	pthread_t th[MAX_JOBS];
+	const char *why = NULL;
+	uint64_t started = 0;
+	while (started < jobs && pthread_create(&th[started], NULL, fn, (void *)(uintptr_t)started) == 0)
+		started++;
+	if (started < jobs)
+		why = "cannot start a thread";
+	for (uint64_t j = 0; j < started; j++) {
+		void *r;
+		pthread_join(th[j], &r);
+		why = why ? why : r;
+	}
+	return why;
+}
+
 /* --- soak: random writes and reads, each read checked ------------------------------------ */
 
 #define SOAK_MAGIC 0x73686f6a69736f6bull /* "shojisok" */
@@ -142,18 +161,9 @@ static int soak(const char *dev, double secs)
 	uint64_t *buf;
 	if (!gen || posix_memalign((void **)&buf, 4096, bs))
 		return printf("shoji-guest: blkio %s FAILED: out of memory\n", label), 1;
-	pthread_t th[MAX_JOBS];
-	const char *why = NULL;
 	double t0 = now();
 	soak_until = t0 + secs;
-	for (uint64_t j = 0; j < jobs; j++)
-		if (pthread_create(&th[j], NULL, soak_job, (void *)(uintptr_t)j))
-			return 1;
-	for (uint64_t j = 0; j < jobs; j++) {
-		void *r;
-		pthread_join(th[j], &r);
-		why = why ? why : r;
-	}
+	const char *why = run_jobs(soak_job);
 	if (!why && fdatasync(fd) < 0)
 		why = strerror(errno);
 	uint64_t checked = 0, w = 0, r = 0;
@@ -203,17 +213,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	slots = span / bs;
-	pthread_t th[MAX_JOBS];
-	const char *why = NULL;
 	double t0 = now();
-	for (uint64_t j = 0; j < jobs; j++)
-		if (pthread_create(&th[j], NULL, job, (void *)(uintptr_t)j))
-			return 1;
-	for (uint64_t j = 0; j < jobs; j++) {
-		void *r;
-		pthread_join(th[j], &r);
-		why = why ? why : r;
-	}
+	const char *why = run_jobs(job);
 	if (!why && wr && fdatasync(fd) < 0)
 		why = strerror(errno);
 	double t = now() - t0;

@@ -180,7 +180,7 @@ static int parse_bool(struct json_object *v, const char *fname, bool *out, struc
 static int parse_field(struct proto_request *r, int f, struct json_object *v, struct err *e)
 {
 	const char *fname = field_names[f], *s;
-	int64_t x;
+	int64_t x = 0;
 	switch (1 << f) {
 	case F_NAME: return parse_name(v, "name", "VM", r->name, e);
 	case F_SNAPSHOT: return parse_name(v, "snapshot", "snapshot", r->snapshot, e);
