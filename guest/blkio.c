@@ -12,8 +12,9 @@
  * SPAN_MIB MiB, write and read their blocks at random for SECS seconds (JOBS requests in
  * flight), each write stamping every 16 bytes of its block with the block's number and a new
  * generation, each read checking the stamps against the last generation written; then, after
- * fdatasync, every block written is read and checked once more. It prints "shoji-guest: blkio
- * soak-qdJOBS: W writes, R reads, B blocks checked at the end in S s", or FAILED with the
+ * fdatasync, every block is read once more, those written checked. It prints "shoji-guest: blkio
+ * soak-qdJOBS: W writes, R reads, B blocks checked at the end in S s, digest D" (D: the sum of
+ * the span's little-endian 64-bit words, modulo 2^64, as read at the end), or FAILED with the
  * first block that read wrong. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -166,19 +167,27 @@ static int soak(const char *dev, double secs)
 	const char *why = run_jobs(soak_job);
 	if (!why && fdatasync(fd) < 0)
 		why = strerror(errno);
-	uint64_t checked = 0, w = 0, r = 0;
+	/* Every block read once more, those written checked, and the span's digest taken (the sum
+	 * of its 64-bit words), for the host to compare with the image file's own bytes. */
+	uint64_t checked = 0, w = 0, r = 0, digest = 0;
 	for (uint64_t b = 0; !why && b < slots; b++) {
 		if (gen[b] && !soak_one(0, b, false, buf))
 			why = soak_why[0];
+		else if (!gen[b] && pread(fd, buf, bs, (off_t)(b * bs)) != (ssize_t)bs)
+			why = "a block never written cannot be read";
 		checked += gen[b] != 0;
+		for (uint64_t i = 0; !why && i < bs / 8; i++)
+			digest += buf[i];
 	}
 	double t = now() - t0;
 	if (why)
 		return printf("shoji-guest: blkio %s FAILED on %s: %s\n", label, dev, why), 1;
 	for (uint64_t j = 0; j < jobs; j++)
 		w += soak_writes[j], r += soak_reads[j];
-	printf("shoji-guest: blkio %s: %llu writes, %llu reads, %llu blocks checked at the end in %.1f s\n", label,
-	       (unsigned long long)w, (unsigned long long)(r - checked), (unsigned long long)checked, t);
+	printf("shoji-guest: blkio %s: %llu writes, %llu reads, %llu blocks checked at the end in %.1f s, digest "
+	       "%016llx\n",
+	       label, (unsigned long long)w, (unsigned long long)(r - checked), (unsigned long long)checked, t,
+	       (unsigned long long)digest);
 	return 0;
 }
 

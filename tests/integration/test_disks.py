@@ -13,12 +13,14 @@ each 64 KiB record written with O_DIRECT and flushed, then reported on the conso
   checked against the block's last write, the image clean for qemu-img afterwards;
 - a jailed monitor on an overlay whose backing file lies elsewhere, reached through a symbolic
   link, snapshotted live."""
+import array
 import hashlib
 import json
 import os
 import re
 import shutil
 import signal
+import struct
 import socket
 import subprocess
 import sys
@@ -209,16 +211,34 @@ def test_crash_flushed_writes_survive(env):
 
 
 SOAK = re.compile(r"shoji-guest: blkio soak-qd32(: .*|.*FAILED.*)")
+SOAK_MAGIC = 0x73686f6a69736f6b  # guest/blkio.c
+
+
+def soak_span_ok(data, base, digest, bs=4096):
+    """Whether each block of the soaked span, as the image file holds it, is a soak write's
+    (its stamp throughout) or the base's own bytes (never written), and the span's digest is the
+    one the guest read at the end; else what is wrong."""
+    for b in range(len(data) // bs):
+        blk = data[b * bs:(b + 1) * bs]
+        if blk == base[b * bs:(b + 1) * bs]:
+            continue
+        w0, w1 = struct.unpack_from("<QQ", blk)
+        if w0 != SOAK_MAGIC ^ b or w1 & 0xffffffff != b or blk != blk[:16] * (bs // 16):
+            return f"block {b} is neither a soak write's nor the base's"
+    got = sum(array.array("Q", data)) & (2**64 - 1)
+    return None if got == digest else f"the file's digest {got:016x} is not the one the guest read, {digest:016x}"
 
 
 def test_qd32_soak(env):
     # 32 requests in flight for 45 s on a qcow2 overlay whose clusters the writes allocate as they
     # go: the guest checks every read against the block's last write, and every block once more
-    # at the end; the image is clean for qemu-img afterwards.
+    # at the end; afterwards the image is clean for qemu-img, each of its blocks is a soak write
+    # or the base's own bytes (a cluster's first write kept the rest of the base's cluster), and
+    # its bytes are those the guest read at the end (its digest).
     d = scratch("soak")
     vm = None
     try:
-        make_base(d)
+        _, base = make_base(d)
         top = os.path.join(d, "disk.qcow2")
         subprocess.run([IMG, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top], check=True)
         boot = ["--kernel", env.kernel, "--initrd", env.initrd,
@@ -230,6 +250,8 @@ def test_qd32_soak(env):
         assert vm.wait_exit(120) == 0, vm.tail()
         rc, out = qemu_check(top)
         assert rc == 0, f"qemu-img check after the soak: {rc}\n{out}"
+        wrong = soak_span_ok(qemu_raw(top)[:32 * MIB], base, int(said.rsplit("digest ", 1)[1], 16))
+        assert not wrong, wrong
         print(f"# qd32 soak on qcow2{said}")
     finally:
         if vm:
