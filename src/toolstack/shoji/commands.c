@@ -596,8 +596,8 @@ static int run_editor(const char *file)
 static bool edit_temp_file(const char *name, const char *orig, char *file, size_t size)
 {
 	const char *tmpdir = getenv("TMPDIR");
-	snprintf(file, size, "%s/shoji-%s-XXXXXX.ini", tmpdir && *tmpdir ? tmpdir : "/tmp", name);
-	int fd = mkstemps(file, 4);
+	int n = snprintf(file, size, "%s/shoji-%s-XXXXXX.ini", tmpdir && *tmpdir ? tmpdir : "/tmp", name);
+	int fd = n > 0 && (size_t)n < size ? mkstemps(file, 4) : -1; /* a TMPDIR too long: no file */
 	if (fd < 0)
 		return false;
 	bool ok = write(fd, orig, strlen(orig)) == (ssize_t)strlen(orig);
