@@ -121,10 +121,7 @@ def test_live_snapshot_while_writing(env):
         r = snapshot(ctl, "0", "disk.qcow2", fd)
         os.close(fd)
         assert r["ok"], r
-        # The guest has at most one record in flight: the one after the last reported may have been
-        # written before the switch, those after it were written after.
-        after = flushed(vm) + 2
-        print(f"# disk-snapshot held the disk's requests for {r['paused_ms']:.3f} ms (records {before}..{after})")
+        after = flushed(vm)
         assert request(ctl, {"cmd": "status"})["state"] == "running"
         vm.wait_for(lambda v: flushed(v) >= after + 10)
         last = flushed(vm)
@@ -140,12 +137,13 @@ def test_live_snapshot_while_writing(env):
         old, chain = qemu_raw(top), qemu_raw(snap)
         for i in range(last + 1):
             o = record_offset(i)
-            if i <= before:
-                assert old[o:o + REC] == record(i), f"record {i} missing from the old file"
-            if i >= after:
-                assert old[o:o + REC] == base[o:o + REC], f"record {i}, written after, is in the old file"
-            if i <= before or i >= after:
-                assert chain[o:o + REC] == record(i), f"record {i} missing from the chain"
+            assert chain[o:o + REC] == record(i), f"record {i} missing from the chain"
+        k = switch_point(old, base, last)
+        print(f"# disk-snapshot held the disk's requests for {r['paused_ms']:.3f} ms; the switch came after "
+              f"record {k // BLOCKS}'s block {k % BLOCKS} (records reported flushed: {before} before the "
+              f"request, {after} after its reply)")
+        assert k >= (before + 1) * BLOCKS, f"record {before}, flushed before the snapshot, is not all in the old file"
+        assert k <= last * BLOCKS, f"the old file holds every record up to {last}, reported long after the reply"
         assert sha(old[:4096]) == sha(base[:4096])
         with open(base_path, "rb") as f:
             assert sha(f.read()) == sha(base), "the base image changed"
@@ -153,6 +151,27 @@ def test_live_snapshot_while_writing(env):
         if vm:
             vm.close()
         shutil.rmtree(d)
+
+
+BLOCKS = REC // 4096  # the guest's dd writes a record as 4 KiB blocks, one after another
+
+
+def switch_point(old, base, last):
+    """The guest writes records 0..last one after another, each as BLOCKS writes of 4 KiB, so
+    the file a snapshot left behind holds a prefix of that sequence: each block up to the switch,
+    none after it. The number of blocks in that prefix; an assertion if the file holds anything
+    else."""
+    blocks = [(i, b, record_offset(i) + b * 4096) for i in range(last + 1) for b in range(BLOCKS)]
+    k = 0
+    while k < len(blocks):
+        i, b, o = blocks[k]
+        if old[o:o + 4096] != record(i)[b * 4096:(b + 1) * 4096]:
+            break
+        k += 1
+    for i, b, o in blocks[k:]:
+        assert old[o:o + 4096] == base[o:o + 4096], \
+            f"record {i}'s block {b} is in the old file, after a block written later is not"
+    return k
 
 
 def test_volatile_disk_killed(env):
