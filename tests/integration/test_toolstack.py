@@ -1392,9 +1392,10 @@ def test_usb_attach(ts):
     t0 = time.monotonic()
     ts.ok("usb", "attach", "usbvm", port)
     attach_s = time.monotonic() - t0
-    wait_until(lambda: "usb disk " in ts.serial("usbvm"), 90, "the stick's disk in the guest")
+    disk_line = re.compile(r"usb disk ([^\r\n]*)\r?\n")  # whole: the console log grows a few bytes at a time
+    wait_until(lambda: disk_line.search(ts.serial("usbvm")), 90, "the stick's disk in the guest")
     seen = time.monotonic() - t0
-    line = re.search(r"usb disk (.*)", ts.serial("usbvm"))[1]
+    line = disk_line.search(ts.serial("usbvm"))[1]
     assert line.startswith("shoji-usb-stick after"), ts.serial("usbvm")[-1500:]
     wait_until(lambda: re.search(r"blkio seq-read: [\d.]+ MiB in", ts.serial("usbvm")), 60, "the guest's timed read")
     print(f"note: shoji usb attach took {attach_s:.2f} s; the disk was visible in the guest {seen:.1f} s after it began")
@@ -1687,16 +1688,22 @@ def usbip_message(rng, devid, seq):
     return head + setup + data + iso
 
 
-def stick_reads(port):
-    """Whether the stick's disk, on the host, begins as the harness wrote it (its node made
+def disk_node(usb_dir, what):
+    """The node of the disk of the USB device at usb_dir (a sysfs directory), once there (made
     from sysfs when the harness has no udev to make it)."""
-    block = f"/sys/bus/usb/devices/{port}/{port}:1.0/host*/target*/*/block/*"
-    wait_until(lambda: glob.glob(block), 30, "the stick's disk on the host")
+    block = f"{usb_dir}/*:1.0/host*/target*/*/block/*"
+    wait_until(lambda: glob.glob(block), 30, what)
     sys_dir = glob.glob(block)[0]
     node = "/dev/" + os.path.basename(sys_dir)
     if not os.path.exists(node):
         major, minor = map(int, open(sys_dir + "/dev").read().split(":"))
         os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    return node
+
+
+def stick_reads(port):
+    """Whether the stick's disk, on the host, begins as the harness wrote it."""
+    node = disk_node(f"/sys/bus/usb/devices/{port}", "the stick's disk on the host")
     with open(node, "rb") as f:
         return f.read(15) == b"shoji-usb-stick"
 
