@@ -5,16 +5,23 @@ under shoji-vmm, then under QEMU microvm (virtio-mmio disk and NIC, the same ove
 base), runs interleaved. Each guest reads the first 32 MiB of its disk (shoji.action=fleet), so
 the base's blocks are shared by all of them, and then sleeps. Once every guest has said so:
 
-- host memory beyond guest RAM: the host's used memory (MemTotal - MemFree, page cache and the
-  kernel's own included, so the base's cached blocks count once) grown since before the start,
-  less the guest RAM the monitors have touched; the caches are dropped before each start;
-- the monitors' own: the sum of each process's RSS, and of its PSS (shared pages divided among
-  their users), less its guest RAM mapping's.
+- host memory beyond guest RAM, the sum of three parts, each printed:
+  - the monitors' PSS (shared pages divided among their users) less their guest RAM mappings';
+  - the kernel's memory for them: the growth, since before the start, of its page tables (the
+    monitors' and KVM's nested ones, PageTables and SecPageTables), kernel stacks and
+    unreclaimable slab (/proc/meminfo);
+  - the page cache of the disk images, the shared base counted once (mincore on each file);
+  the caches are dropped before each start. (The host's free memory moves by more than a
+  monitor uses, so its change alone measures nothing here.)
+- the monitors' own: the sum of each process's RSS, and of its PSS, less its guest RAM
+  mapping's.
 
 Prints each figure in total and per VM, and the ratios shoji-vmm / QEMU microvm (bench/phases.py
 style: medians of the per-run ratios with their spread). A run where a guest did not say it was
 ready is reported as incomplete, not measured."""
 import argparse
+import ctypes
+import mmap
 import os
 import shutil
 import statistics
@@ -30,14 +37,42 @@ MARKER = b"shoji-guest: fleet ready"
 CMDLINE = "console=ttyS0 quiet shoji.action=fleet"
 
 
-def meminfo():
+KERNEL_KINDS = ("PageTables", "SecPageTables", "KernelStack", "SUnreclaim")
+
+
+def kernel_kib():
+    """The kernel's memory that grows with VMs (KERNEL_KINDS, those this kernel reports), KiB."""
     with open("/proc/meminfo") as f:
-        return {ln.split(":")[0]: int(ln.split()[1]) for ln in f}
+        m = {ln.split(":")[0]: int(ln.split()[1]) for ln in f}
+    return sum(m.get(k, 0) for k in KERNEL_KINDS)
 
 
-def used_kib():
-    m = meminfo()
-    return m["MemTotal"] - m["MemFree"]
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.mmap.restype = ctypes.c_void_p
+LIBC.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+LIBC.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+LIBC.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte))
+
+
+def cached_kib(path):
+    """How much of the file is in the page cache (mincore over a mapping of it), KiB."""
+    size, page = os.path.getsize(path), mmap.PAGESIZE
+    if not size:
+        return 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = LIBC.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            raise OSError(ctypes.get_errno(), f"mmap of {path}")
+        try:
+            vec = (ctypes.c_ubyte * ((size + page - 1) // page))()
+            if LIBC.mincore(addr, size, vec) < 0:
+                raise OSError(ctypes.get_errno(), f"mincore of {path}")
+            return sum(b & 1 for b in vec) * page // 1024
+        finally:
+            LIBC.munmap(addr, size)
+    finally:
+        os.close(fd)
 
 
 def drop_caches():
@@ -79,9 +114,9 @@ def last_words(i, status, log):
 def run_fleet(name, make_cmd, a, d, base):
     """Starts a.vms monitors at once, measures once all are ready; a dict of figures (KiB), or
     one with 'incomplete' saying what went wrong."""
-    procs, logs = [], []
+    procs, logs, tops = [], [], []
     dropped = drop_caches()
-    before = used_kib()
+    before = kernel_kib()
     try:
         for i in range(a.vms):
             top = os.path.join(d, f"{name.split()[0]}-{i}.qcow2")
@@ -89,6 +124,7 @@ def run_fleet(name, make_cmd, a, d, base):
                 os.unlink(top)
             subprocess.run([a.img, "create", "-f", "qcow2", "-b", base, "-F", "raw", top], check=True,
                            capture_output=True)
+            tops.append(top)
             log = os.path.join(d, f"{name.split()[0]}-{i}.log")
             if os.path.exists(log):
                 os.unlink(log)
@@ -106,25 +142,29 @@ def run_fleet(name, make_cmd, a, d, base):
                     (f"; monitors {dead} exited" if dead else f" after {a.timeout} s") +
                     "".join(last_words(i, procs[i].returncode, logs[i]) for i in dead)}
         time.sleep(3)  # the last guests' reads settle
-        after = used_kib()
+        kernel = kernel_kib() - before
         per = [memory_kib(p.pid, a.memory) for p in procs]
+        cache = sum(cached_kib(f) for f in [base] + tops)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
             p.wait()
-    guest_rss = sum(g["Rss"] for _, g in per)
+    pss = sum(t["Pss"] - g["Pss"] for t, g in per)
     return {
-        "system": after - before - guest_rss,
+        "system": pss + kernel + cache,
+        "kernel": kernel,
+        "cache": cache,
         "rss": sum(t["Rss"] - g["Rss"] for t, g in per),
-        "pss": sum(t["Pss"] - g["Pss"] for t, g in per),
-        "guest": guest_rss,
+        "pss": pss,
+        "guest": sum(g["Rss"] for _, g in per),
         "dropped": dropped,
     }
 
 
 FIGURES = (("system", "host memory beyond guest RAM"), ("rss", "monitors' RSS beyond guest RAM"),
            ("pss", "monitors' PSS beyond guest RAM"))
+PARTS = (("kernel", "the kernel's page tables, stacks and slab for them"), ("cache", "the images' page cache"))
 
 
 def report(a, res):
@@ -141,9 +181,9 @@ def report(a, res):
             print(f"{name}: no complete run")
             continue
         if not all(r["dropped"] for r in good):
-            print(f"{name}: the page cache could not be dropped before the start (not root): the host "
-                  "figure may count less than the VMs' cache")
-        for key, what in FIGURES:
+            print(f"{name}: the page cache could not be dropped before the start (not root): the "
+                  "images' page cache may hold more than the VMs read")
+        for key, what in FIGURES + PARTS:
             v = statistics.median(r[key] for r in good) / 1024
             print(f"{name:<14} {what}: {v:.1f} MiB in all, {v / a.vms:.2f} MiB per VM")
         print(f"{name:<14} guest RAM touched: {statistics.median(r['guest'] for r in good) / 1024:.1f} MiB in all")
@@ -153,11 +193,11 @@ def report(a, res):
     pairs = [(s, q) for s, q in zip(res[names[0]], res[names[1]]) if "incomplete" not in s and "incomplete" not in q]
     for key, what in FIGURES:
         below = [(n, r[key]) for s, q in pairs for n, r in zip(names, (s, q)) if r[key] <= 0]
-        if below:  # the system-wide count moves by more than the monitors use: no ratio to give
+        if below:  # the kernel's share shrank by more than the monitors use: no ratio to give
             who, low = min(below, key=lambda b: b[1])
             print(f"ratio {names[0]} / {names[1]}, {what}, {a.vms} VMs: NOT MEASURED ({who}'s figure came out "
-                  f"at or below zero in a run, {low / 1024:.1f} MiB: the host's own memory moved by more than "
-                  "the monitors use; see the RSS and PSS lines)")
+                  f"at or below zero in a run, {low / 1024:.1f} MiB: the kernel's own memory shrank by more "
+                  "than the monitors use; see the RSS and PSS lines)")
             continue
         rs = [s[key] / q[key] for s, q in pairs if q[key] > 0]
         if not rs:

@@ -11,13 +11,19 @@ guest looks every 0.1 s). A run whose guest read failed counts as incomplete and
 Each run also streams 4 MiB from the host to the guest over the VM's vsock alone (to a guest
 process that drops them): what the transport under USB/IP carries at most here, with no USB in
 the way. In the emulated harness machine that is far below the stick's own speed, so the guest's
-read is also printed as a ratio to it: what the exporter and USB/IP make of their transport."""
+read is also printed as a ratio to it: what the exporter and USB/IP make of their transport.
+
+And each run reads the stick through a stand-in with no VM and no vsock: the exporter's own code
+(tests/unit/usbip_export_run: shojid's exporter, unconfined) serving it over a Unix socket pair
+to the host's own vhci-hcd, its disk read as the host's is: what the exporter and USB/IP cost
+on their own, against the direct read."""
 import argparse
 import mmap
 import os
 import re
 import socket
 import statistics
+import subprocess
 import sys
 import time
 
@@ -30,16 +36,72 @@ SIZE = 4 << 20
 def host_read(port):
     """MiB/s of the stick's first 4 MiB read on the host (O_DIRECT, 1 MiB requests)."""
     assert t.stick_reads(port)  # its node made, and it reads as the harness wrote it
-    node = "/dev/" + os.path.basename(t.glob.glob(f"/sys/bus/usb/devices/{port}/{port}:1.0/host*/target*/*/block/*")[0])
+    return read_node(t.disk_node(f"/sys/bus/usb/devices/{port}", "the stick's disk on the host"))
+
+
+def read_node(node):
+    """MiB/s of the disk node's first 4 MiB (O_DIRECT, 1 MiB requests), checked to be the
+    stick's."""
     fd = os.open(node, os.O_RDONLY | os.O_DIRECT)
     buf = mmap.mmap(-1, 1 << 20)
     try:
         start = time.monotonic()
         for off in range(0, SIZE, 1 << 20):
             assert os.preadv(fd, [buf], off) == 1 << 20
-        return SIZE / (1 << 20) / (time.monotonic() - start)
+        took = time.monotonic() - start
+        os.preadv(fd, [buf], 0)
+        assert buf[:15] == b"shoji-usb-stick", f"{node} is not the stick's disk"
+        return SIZE / (1 << 20) / took
     finally:
         os.close(fd)
+
+
+VHCI = "/sys/devices/platform/vhci_hcd.0"
+SPEEDS = {"1.5": 1, "12": 2, "480": 3}  # sysfs's speed, in Mb/s: the kernel's enum usb_device_speed; else 5
+
+
+def vhci_port(speed):
+    """A free port of the host's vhci-hcd for the speed (its status lines: hub, port, state 4)."""
+    with open(VHCI + "/status") as f:
+        for line in f:
+            w = line.split()
+            if len(w) > 2 and w[0] == ("ss" if speed >= 5 else "hs") and w[2] == "004":
+                return int(w[1])
+    raise RuntimeError("no free vhci-hcd port on the host")
+
+
+def loopback_read(exporter, stick):
+    """The stand-in without a VM: the exporter (usbip_export_run, shojid's exporter code run
+    unconfined) serves the stick over a Unix socket pair to the host's own vhci-hcd, whose disk
+    is then read as the host's own is. (MiB/s, seconds from the exporter's start to the disk)."""
+    port = stick["port"]
+    devid = stick["bus"] << 16 | stick["device"]
+    with open(f"/sys/bus/usb/devices/{port}/speed") as f:
+        speed = SPEEDS.get(f.read().strip(), 5)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    start = time.monotonic()
+    proc = subprocess.Popen([exporter, str(theirs.fileno()), "/dev/bus/usb/%03d/%03d" % (stick["bus"], stick["device"]),
+                             str(devid), "1"], pass_fds=(theirs.fileno(),), stdout=subprocess.PIPE, text=True)
+    theirs.close()
+    vport = vhci_port(speed)
+    try:
+        t.sysfs_write(VHCI + "/attach", f"{vport} {mine.fileno()} {devid} {speed}")
+        mine.close()
+        node = t.disk_node(f"{VHCI}/usb*/*-*", "the stick's disk through the host's vhci-hcd")
+        visible = time.monotonic() - start
+        return read_node(node), visible
+    finally:
+        mine.close()
+        try:
+            t.sysfs_write(VHCI + "/detach", str(vport))
+        except OSError:
+            pass
+        out = proc.communicate(timeout=60)[0].strip()
+        if not out.startswith("closed"):
+            print(f"usb: the loopback exporter ended otherwise: {out!r}")
+        t.usb_reset(stick)
+        t.sysfs_write("/sys/bus/usb/drivers_probe", f"{port}:1.0")
+        t.wait_until(lambda: t.stick_on_host_driver(port), 30, "the stick back on the host")
 
 
 def vsock_stream(cid):
@@ -97,9 +159,14 @@ def main():
         ts.ok("start", "usbbench")
         t.wait_until(lambda: ts.vm("usbbench").get("agent", {}).get("state") == "ready", ts.boot_timeout, "agent")
         cid = ts.vm("usbbench")["vsock_cid"]
-        host, vsock, guest, visible = [], [], [], []
+        exporter = os.path.join(a.bindir, "..", "tests", "unit", "usbip_export_run")
+        host, vsock, guest, visible, loop, loop_visible = [], [], [], [], [], []
         for n in range(1, a.runs + 1):
             host.append(host_read(port))
+            if os.path.exists(VHCI):
+                lr, lv = loopback_read(exporter, stick)
+                loop.append(lr)
+                loop_visible.append(lv)
             vsock.append(vsock_stream(cid))
             g, v = guest_run(ts, port, n)
             guest.append(g)
@@ -113,6 +180,15 @@ def main():
     done = [(g, h, v) for g, h, v in zip(guest, host, vsock) if g is not None]
     print(f"  host direct read: {statistics.median(host):.2f} MiB/s ({spread(host)})")
     print(f"  vsock stream, host to guest, no USB: {statistics.median(vsock):.2f} MiB/s ({spread(vsock)})")
+    if loop:
+        print(f"  stand-in, no VM: the exporter to the host's own vhci-hcd over a Unix socket pair: "
+              f"{statistics.median(loop):.2f} MiB/s ({spread(loop)}); exporter's start to disk "
+              f"{statistics.median(loop_visible):.2f} s")
+        rs = [lr / h for lr, h in zip(loop, host)]
+        print(f"ratio exporter stand-in (no VM, no vsock) / host, USB stick sequential read ({spread(rs)}x): "
+              f"{statistics.median(rs):.2f}x (higher is better)")
+    else:
+        print(f"  stand-in, no VM: not run (the host has no {VHCI})")
     if done:
         gs = [g for g, _, _ in done]
         print(f"  guest read:       {statistics.median(gs):.2f} MiB/s ({spread(gs)})")

@@ -102,7 +102,7 @@ extract_vmlinux() {
 }
 
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock vhost_net tun bochs uinput evdev xhci-pci usb-storage sd_mod
-	usbhid hid-generic ftdi_sio)
+	usbhid hid-generic ftdi_sio vhci-hcd)
 
 # The guest's own AF_VSOCK, block-benchmark, display/keyboard, UEFI boot entry and UDP flood
 # tools, from this tree (busybox has none of them).
