@@ -229,20 +229,27 @@ def host_to_guest(g, addr, nbytes):
 def run_once(cmd, addrs, mib, tag, uplink=None):
     """{direction: (MiB/s, exits, {kind: per MiB})} for the directions that completed (a direction that failed
     ends the run, reported on stderr with its step). uplink: the passt case's passt (bench/netpasst.py)."""
-    got, step, g = {}, "passt's start", None
+    got, step, g, start = {}, "passt's start", None, time.monotonic()
+
+    def now(what):
+        """Each step said on stderr as it begins, so that a run that hangs shows where."""
+        sys.stderr.write(f"net: {tag}: {what} ({time.monotonic() - start:.0f} s)\n")
+        return what
+
     try:
         if uplink:
+            now(step)
             uplink.before()
-        step = "the guest's netbench start"
+        step = now("the guest's netbench start")
         g = Guest(cmd, tap=TAP4 if tag.startswith("tap4") else TAP if tag.startswith("tap") else None)
         if uplink:
             uplink.after()
         g.wait_for(rb"netbench serving", 300)
         n = mib << 20
-        step = "guest->host"
+        step = now("guest->host")
         jobs = isinstance(addrs[0], list)  # several streams at once (tap4)
         got[step] = (jobs_guest_to_host if jobs else guest_to_host)(g, addrs[0], n)
-        step = "host->guest"
+        step = now("host->guest")
         got[step] = (jobs_host_to_guest if jobs else host_to_guest)(g, addrs[1], n)
     except (RuntimeError, OSError) as e:
         sys.stderr.write(f"net: incomplete run ({tag}), {step}: {e}\n")
@@ -251,10 +258,12 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
             tail = g.err.read().decode(errors="replace").strip().splitlines()[-5:]
             sys.stderr.write("".join(f"net:   {tag} said: {line}\n" for line in tail))
     finally:
+        now("stopping")
         if g:
             g.stop()
         if uplink:
             uplink.close()
+        now("stopped")
     return got
 
 
