@@ -20,6 +20,9 @@ CONTROL_MAX_LINE = 4 * ((256 * 1024 + 2) // 3) + 4096  # control_proto.h, for SH
 JAIL_ID = 4242
 
 
+KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|general protection|double fault|Kernel panic")
+
+
 class Vm:
     """A shoji-vmm process whose serial console goes to a log file the test reads."""
 
@@ -89,8 +92,12 @@ class Vm:
                 time.sleep(0.1)
 
     def tail(self, n=25):
-        lines = (self.log() + "\n--- stderr ---\n" + self.stderr()).splitlines()
-        return "\n".join(lines[-n:])
+        """The console's last n lines and the monitor's errors, after the guest kernel's first
+        warning or oops (with what follows it) where that came earlier."""
+        log = self.log().splitlines()
+        first = next((i for i, line in enumerate(log) if KERNEL_TROUBLE.search(line)), None)
+        head = log[first:first + 20] + ["..."] if first is not None and first < len(log) - n else []
+        return "\n".join(head + log[-n:] + ["--- stderr ---"] + self.stderr().splitlines()[-n:])
 
     def close(self):
         if self.p.poll() is None:
