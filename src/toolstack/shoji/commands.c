@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/file.h"
 #include "../../common/rpc.h"
 #include "../statefile.h"
 #include "../vmdef.h"
@@ -600,7 +601,7 @@ static bool edit_temp_file(const char *name, const char *orig, char *file, size_
 	int fd = n > 0 && (size_t)n < size ? mkstemps(file, 4) : -1; /* a TMPDIR too long: no file */
 	if (fd < 0)
 		return false;
-	bool ok = write(fd, orig, strlen(orig)) == (ssize_t)strlen(orig);
+	bool ok = file_write_all(fd, orig, strlen(orig)) == 0;
 	close(fd);
 	if (!ok)
 		unlink(file);
