@@ -71,19 +71,50 @@ def memory_kib(pid, guest_mib):
     return total, guest
 
 
-def overhead_kib(pid, guest_mib, kind="Rss"):
-    """RSS (or PSS: shared pages divided among the processes that map them; or Anonymous plus
-    the page tables: what is this process's own however many monitors run) of the process
-    minus that of its guest-RAM mapping; None when it is gone."""
+def children(pid):
+    """The pids of the monitor's child processes (shoji-vmm's shoji-slirp, one a slirp NIC)."""
+    out = []
     try:
-        total, guest = memory_kib(pid, guest_mib)
-        tables = 0
-        if kind == "Anonymous":
-            with open(f"/proc/{pid}/status") as f:
-                tables = next(int(line.split()[1]) for line in f if line.startswith("VmPTE:"))
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def tree_memory_kib(pid, guest_mib):
+    """memory_kib of the monitor and its helper processes (children) together."""
+    total, guest = memory_kib(pid, guest_mib)
+    for c in children(pid):
+        t, g = memory_kib(c, guest_mib)
+        for k in total:
+            total[k] += t[k]
+            guest[k] += g[k]
+    return total, guest
+
+
+def own_kib(pid, guest_mib, kind):
+    """One process's kind of pages (Rss, Pss, or Anonymous plus its page tables) beyond its
+    guest-RAM mapping."""
+    total, guest = memory_kib(pid, guest_mib)
+    tables = 0
+    if kind == "Anonymous":
+        with open(f"/proc/{pid}/status") as f:
+            tables = next(int(line.split()[1]) for line in f if line.startswith("VmPTE:"))
+    return total[kind] - guest[kind] + tables
+
+
+def overhead_kib(pid, guest_mib, kind="Rss", helpers_only=False):
+    """RSS (or PSS: shared pages divided among the processes that map them; or Anonymous plus
+    the page tables: what is this process's own however many monitors run) of the monitor
+    minus that of its guest-RAM mapping, its helper processes' included (with helpers_only,
+    theirs alone); None when it is gone."""
+    try:
+        return (0 if helpers_only else own_kib(pid, guest_mib, kind)) + sum(
+            own_kib(c, guest_mib, kind) for c in children(pid))
     except (OSError, StopIteration):
         return None
-    return total[kind] - guest[kind] + tables
 
 
 def watch_console(cmd, timeout, on_output):
@@ -120,7 +151,9 @@ def settled(guest_mib, got, measure=True):
         elif "s" in got and "stopped" not in got and elapsed >= got["s"] + SETTLE_S:
             if measure:
                 got.update(over=overhead_kib(pid, guest_mib), pss=overhead_kib(pid, guest_mib, "Pss"),
-                           own=overhead_kib(pid, guest_mib, "Anonymous"))
+                           own=overhead_kib(pid, guest_mib, "Anonymous"),
+                           helpers=overhead_kib(pid, guest_mib, helpers_only=True),
+                           helpers_pss=overhead_kib(pid, guest_mib, "Pss", helpers_only=True))
             got["stopped"] = True
             os.kill(pid, signal.SIGTERM)
     return seen
@@ -131,7 +164,8 @@ def run_once(cmd, guest_mib, timeout):
     _, status, err = watch_console(cmd, timeout, settled(guest_mib, got))
     if "s" not in got:
         sys.stderr.write(f"boot: no marker from {cmd[0]} (status {status}): {err}\n")
-    return got.get("s"), got.get("exits"), got.get("over"), got.get("pss"), got.get("own")
+    return (got.get("s"), got.get("exits"), got.get("over"), got.get("pss"), got.get("own"), got.get("helpers"),
+            got.get("helpers_pss"))
 
 
 def med(values):
@@ -200,12 +234,13 @@ def bench(a, kernel, scratch):
     summary = {}
     for name, rs in results.items():
         times = [r[0] for r in rs if r[0] is not None]
-        summary[name] = (med(times),) + tuple(med([r[i] for r in rs]) for i in range(1, 5))
+        summary[name] = (med(times),) + tuple(med([r[i] for r in rs]) for i in range(1, 7))
         print(f"{name:<17} {fmt(summary[name][0]):>9} {fmt(min(times) if times else None):>8} "
               f"{fmt(max(times) if times else None):>8} {fmt(summary[name][1]):>9} "
               f"{fmt(summary[name][2]):>13} {fmt(summary[name][4]):>8}")
-    print(f"(overhead: RSS beyond guest RAM, {SETTLE_S} s after the marker; own: its anonymous pages and page "
-          "tables, what each more monitor costs, where the binary's and libraries' pages are shared)")
+    print(f"(overhead: RSS beyond guest RAM, {SETTLE_S} s after the marker, the monitor's helper processes "
+          "included; own: its anonymous pages and page tables, what each more monitor costs, where the binary's "
+          "and libraries' pages are shared)")
     s = summary["shoji-vmm"]
     for peer in ("qemu microvm", "qemu q35"):
         if peer in summary and s[0] and summary[peer][0]:
@@ -230,6 +265,10 @@ def bench(a, kernel, scratch):
         print(f"{name} memory overhead: " + ("n/a" if over is None else f"{over / 1024:.2f} MiB{goal}") +
               ("" if pss is None else f"; counting shared pages by their share (PSS): {pss / 1024:.2f} MiB") +
               ("" if own is None else f"; its own (anonymous pages and page tables): {own / 1024:.2f} MiB"))
+        helpers, helpers_pss = summary[name][5], summary[name][6]
+        if helpers:
+            print(f"{name}: of that overhead, its helper processes' (shoji-slirp, beside the monitor): "
+                  f"{helpers / 1024:.2f} MiB RSS, {(helpers_pss or 0) / 1024:.2f} MiB PSS")
         # Where it goes: one more run with --stats, which sorts the monitor's pages by kind when
         # it is stopped, SETTLE_S after the marker.
         _, _, err = watch_console(peers[name] + ["--stats"], a.timeout, settled(a.memory, {}, measure=False))

@@ -6,7 +6,8 @@ base), runs interleaved. Each guest reads the first 32 MiB of its disk (shoji.ac
 the base's blocks are shared by all of them, and then sleeps. Once every guest has said so:
 
 - host memory beyond guest RAM, the sum of three parts, each printed:
-  - the monitors' PSS (shared pages divided among their users) less their guest RAM mappings';
+  - the monitors' PSS (shared pages divided among their users) less their guest RAM mappings',
+    their helper processes' included (shoji-vmm's shoji-slirp, the NIC's NAT);
   - the kernel's memory for them: the growth, since before the start, of its page tables (the
     monitors' and KVM's nested ones, PageTables and SecPageTables), kernel stacks and
     unreclaimable slab (/proc/meminfo);
@@ -14,7 +15,7 @@ the base's blocks are shared by all of them, and then sleeps. Once every guest h
   the caches are dropped before each start. (The host's free memory moves by more than a
   monitor uses, so its change alone measures nothing here.)
 - the monitors' own: the sum of each process's RSS, and of its PSS, less its guest RAM
-  mapping's.
+  mapping's (helpers included).
 
 Prints each figure in total and per VM, and the ratios shoji-vmm / QEMU microvm (bench/phases.py
 style: medians of the per-run ratios with their spread). A run where a guest did not say it was
@@ -31,7 +32,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from boot import memory_kib  # noqa: E402
+from boot import tree_memory_kib  # noqa: E402
 
 MARKER = b"shoji-guest: fleet ready"
 CMDLINE = "console=ttyS0 quiet shoji.action=fleet"
@@ -143,7 +144,7 @@ def run_fleet(name, make_cmd, a, d, base):
                     "".join(last_words(i, procs[i].returncode, logs[i]) for i in dead)}
         time.sleep(3)  # the last guests' reads settle
         kernel = kernel_kib() - before
-        per = [memory_kib(p.pid, a.memory) for p in procs]
+        per = [tree_memory_kib(p.pid, a.memory) for p in procs]
         cache = sum(cached_kib(f) for f in [base] + tops)
     finally:
         for p in procs:

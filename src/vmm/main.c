@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,15 +403,36 @@ static void print_stats(const struct vm *vm)
 	}
 }
 
-/* Whether a NIC reaches the host's network (slirp's host sockets, a TAP); links to other VMs
- * and passt NICs (their sockets handed over) do not, so a VM with none of those gets an empty
- * network namespace. */
+/* Whether a NIC reaches the host's network from the monitor itself (a TAP); links to other
+ * VMs, passt and slirp NICs reach it through other processes' sockets, so a VM with none of
+ * those gets an empty network namespace. */
 static bool needs_host_net(const struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nnics; i++)
-		if (!net_kind_handed_over(cfg->nics[i].kind))
+		if (net_kind_needs_host_net(cfg->nics[i].kind))
 			return true;
 	return false;
+}
+
+/* Each slirp NIC's shoji-slirp, started before the monitor confines itself, as the identity it
+ * will take (net/slirp.c). */
+static int start_helpers(const struct options *o, struct vm_config *cfg, struct err *e)
+{
+	const struct net_identity as = {.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid};
+	char helper[PATH_MAX];
+	bool found = false;
+	for (unsigned i = 0; i < cfg->nnics; i++) {
+		struct net_config *c = &cfg->nics[i];
+		if (c->kind != NET_SLIRP)
+			continue;
+		if (!found && net_slirp_helper(helper, sizeof(helper), e) < 0)
+			return -1;
+		found = true;
+		if (net_slirp_spawn(c, helper, o->jail_uid ? &as : NULL, e) < 0)
+			return -1;
+		log_info("net: NIC %u's user-mode NAT is shoji-slirp, pid %d", i, (int)c->helper_pid);
+	}
+	return 0;
 }
 
 /* Shows the VM's files in the jail and points the configuration, and the paths of the sockets
@@ -433,13 +455,6 @@ static int enter_jail(const struct options *o, struct vm_config *cfg, struct jai
 	if ((*ctl && jail_add_file(j, ctl, true, true, e) < 0) || (*ser && jail_add_file(j, ser, true, true, e) < 0) ||
 	    (cfg->display && jail_add_file(j, &cfg->display->path, true, true, e) < 0))
 		return -1;
-	/* The user-mode network forwards the guest's DNS queries to the host's resolvers. */
-	for (unsigned i = 0; i < cfg->nnics; i++)
-		if (cfg->nics[i].kind == NET_SLIRP && access("/etc/resolv.conf", R_OK) == 0) {
-			if (jail_add(j, "/etc/resolv.conf", false, e) < 0)
-				return -1;
-			break;
-		}
 	return jail_enter(j, e);
 }
 
@@ -463,7 +478,6 @@ static int install_filter(const struct vm_config *cfg, struct err *e)
 {
 	struct syscall_needs needs = {.vsock = cfg->vsock_cid != 0, .vhost = cfg->vsock_cid != 0};
 	for (unsigned i = 0; i < cfg->nnics; i++) {
-		needs.inet |= cfg->nics[i].kind == NET_SLIRP;
 		needs.tap |= cfg->nics[i].kind == NET_TAP;
 		needs.vhost |= cfg->nics[i].kind == NET_TAP && cfg->nics[i].vhost != VHOST_OFF;
 	}
@@ -583,7 +597,7 @@ int main(int argc, char **argv)
 	    console_open_output(&con, cfg.serial_out_fd, o.serial_log,
 				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
 	    control_server_open(&ctl, o.control_socket, &e) < 0 ||
-	    (o.display && open_display(&display, &o, &cfg, &e) < 0) ||
+	    (o.display && open_display(&display, &o, &cfg, &e) < 0) || start_helpers(&o, &cfg, &e) < 0 ||
 	    (o.jail_uid && enter_jail(&o, &cfg, &jail, &ctl.js.path, &con.socket_path, &e) < 0) ||
 	    disks_open(cfg.disks, cfg.ndisks, &e) < 0 || (!o.no_seccomp && install_filter(&cfg, &e) < 0)) {
 		console_close(&con);

@@ -93,21 +93,47 @@ def listen_addrs(port):
     return addrs
 
 
+JAIL_ID = 4243
+
+
+def process(name):
+    """(pid, its /proc status fields, its network namespace) of the one process called name."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != name:
+                    continue
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(re.findall(r"^(\w+):[ \t]*(.*)$", f.read(), re.M))
+            found.append((int(pid), fields, os.readlink(f"/proc/{pid}/ns/net")))
+        except OSError:
+            continue
+    assert len(found) == 1, f"{len(found)} processes called {name}"
+    return found[0]
+
+
 def test_slirp_defaults_keep_the_host_private(env):
     """Without host-loopback the guest does not reach the host's loopback services through
-    10.0.2.2, and a forward without an address listens on 127.0.0.1 alone."""
+    10.0.2.2, and a forward without an address listens on 127.0.0.1 alone. The monitor is
+    jailed: it runs in an empty network namespace, and the NAT's host sockets are shoji-slirp's,
+    a process of the jail's uid under its own system-call filter in the host's namespace."""
     d, _ = blob_dir()
     srv, port = serve_dir(d)
     host_port = vmmtest.free_port()
-    fetched, bound = [], []
+    fetched, bound, procs = [], [], {}
     forward_check = fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched)
 
     def check(out):
         if "net serving" in out and not bound:
             bound.extend(listen_addrs(host_port))
+            procs.update(vmm=process("shoji-vmm"), slirp=process("shoji-slirp"))
         return forward_check(out)
+    os.chown("/dev/kvm", -1, JAIL_ID)
+    os.chmod("/dev/kvm", 0o660)
     try:
-        r = env.boot("nettest", extra=["--net", f"slirp,fwd=tcp:{host_port}:8080"],
+        r = env.boot("nettest", extra=["--net", f"slirp,fwd=tcp:{host_port}:8080", "--jail-uid", str(JAIL_ID),
+                                       "--jail-gid", str(JAIL_ID)],
                      cmdline=f"shoji.url=http://10.0.2.2:{port}/blob", stop_when=check)
     finally:
         srv.shutdown()
@@ -116,6 +142,15 @@ def test_slirp_defaults_keep_the_host_private(env):
     assert m and m[1] == EMPTY_SHA, f"the guest reached the host's loopback through 10.0.2.2:\n{r.tail()}"
     assert bound == ["127.0.0.1"], f"the forward listens on {bound}, expected 127.0.0.1 only"
     assert fetched and fetched[0][0] == fetched[0][1], f"the forward did not work: {fetched}"
+    host_net = os.readlink("/proc/self/ns/net")
+    (vmm, _, vmm_net), (slirp, slirp_status, slirp_net) = procs["vmm"], procs["slirp"]
+    assert vmm_net != host_net, "the jailed monitor shares the host's network namespace"
+    assert slirp_net == host_net, "shoji-slirp is not in the host's network namespace"
+    assert slirp_status["PPid"] == str(vmm), slirp_status["PPid"]
+    assert slirp_status["Uid"].split() == [str(JAIL_ID)] * 4, slirp_status["Uid"]
+    assert slirp_status["Seccomp"] == "2" and slirp_status["NoNewPrivs"] == "1", slirp_status
+    assert slirp_status["CapEff"] == "0000000000000000", slirp_status["CapEff"]
+    print(f"# monitor {vmm} in {vmm_net}, shoji-slirp {slirp} (uid {JAIL_ID}, seccomp) in {slirp_net}")
 
 
 def tap_fetch(env, vhost, queues=1):

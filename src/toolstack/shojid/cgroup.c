@@ -45,7 +45,8 @@ uint64_t cgroup_memory_max_mib(const struct vmdef *def)
 	return mib;
 }
 
-/* A NIC's threads: its I/O thread and one more (slirp's), or for a TAP a vhost-net worker a
+/* A NIC's threads: its I/O thread and one more (its shoji-slirp or passt, a process in the VM's
+ * cgroup), or for a TAP a vhost-net worker a
  * queue pair (counted in the cgroup's pids from Linux 6.4). */
 static unsigned nic_threads(const struct vmdef *def, const struct vmdef_nic *n)
 {

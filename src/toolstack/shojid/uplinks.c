@@ -18,7 +18,8 @@
  * ends at once (passt refuses to start on a host with no routable interface: a laptop off any
  * network gets its VMs' user networking when it joins one), one event a series.
  *
- * libslirp stays for type = slirp: it needs no second process, hosts without passt keep a
+ * type = slirp stays beside it (libslirp in shoji-slirp, which the monitor starts as its own
+ * uid): hosts without passt keep a
  * user-mode network, and Debian 12's passt mangles a guest's connection that the guest
  * half-closes (it repeats the answer and drops the server's FIN: docs/SECURITY.md), so shoji
  * browse keeps slirp as its default. Runs on shojid's main thread. */

@@ -160,11 +160,12 @@ static void link_show(struct virtio_net *n, bool up)
 	virtio_config_changed(&n->vdev);
 }
 
-/* The other end went (its monitor stopped): the link is down until another socket comes. A
- * TAP or slirp backend that fails keeps its descriptor (as before links existed). */
+/* The other end went (its monitor, passt or shoji-slirp ended): the link is down until another
+ * socket comes (a link's or passt's; a slirp NIC's helper is not started again). A TAP that
+ * fails keeps its descriptor. */
 static void link_lost(struct virtio_net *n, const char *why)
 {
-	if (!net_kind_handed_over(n->backend.kind) || n->backend.fd < 0)
+	if (!net_kind_peer_ends(n->backend.kind) || n->backend.fd < 0)
 		return;
 	link_close(n);
 	link_show(n, false);
@@ -219,7 +220,7 @@ static bool frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 		ssize_t r = read(pair_fd(n, p), p->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r == 0 || (r < 0 && errno != EAGAIN && net_kind_handed_over(n->backend.kind))) {
+		if (r == 0 || (r < 0 && errno != EAGAIN && net_kind_peer_ends(n->backend.kind))) {
 			link_lost(n, r == 0 ? "the other end closed it" : strerror(errno));
 			return false;
 		}
@@ -831,7 +832,7 @@ int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 static void link_probe(struct virtio_net *n)
 {
 	struct pollfd p = {.fd = n->backend.fd, .events = POLLRDHUP};
-	if (!net_kind_handed_over(n->backend.kind) || n->backend.fd < 0 || n->pairs[0].watching)
+	if (!net_kind_peer_ends(n->backend.kind) || n->backend.fd < 0 || n->pairs[0].watching)
 		return;
 	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
 		link_lost(n, "the other end closed it");

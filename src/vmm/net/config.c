@@ -127,6 +127,7 @@ static int parse_backend(struct net_config *c, const char *tok, struct err *e)
 int net_config_parse(struct net_config *c, const char *spec, unsigned index, struct err *e)
 {
 	memset(c, 0, sizeof(*c));
+	c->helper_fd = -1;
 	uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index)};
 	memcpy(c->mac, mac, 6);
 	char *copy = strdup(spec), *p = copy, *tok;
@@ -161,9 +162,7 @@ int net_backend_open(struct net_backend *b, const struct net_config *c, struct e
 
 void net_backend_close(struct net_backend *b)
 {
-	if (b->kind == NET_SLIRP)
-		net_slirp_close(b);
-	else if (b->fd >= 0)
+	if (b->fd >= 0)
 		close(b->fd);
 	for (unsigned i = 1; i < b->pairs; i++)
 		close(b->queue_fd[i - 1]);

@@ -1,6 +1,6 @@
 /* net: the host side of a guest NIC. A backend is one non-blocking descriptor that carries whole
  * Ethernet frames, one per read and one per write: a TAP device, a socket to the user-mode NAT
- * (libslirp) running on its own thread, one end of a link to another VM's NIC (a
+ * (libslirp in shoji-slirp, a process of its own the monitor starts), one end of a link to another VM's NIC (a
  * SOCK_SEQPACKET socket pair the toolstack hands to both monitors), or a stream socket to a
  * passt process (user-mode networking outside the monitor). Also the --net option's parser. */
 #ifndef SHOJI_VMM_NET_NET_H
@@ -9,20 +9,16 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../../common/err.h"
 #include "../../common/limits.h"
+#include "../../common/usernet.h"
 #include "../../common/vhost_mode.h"
 
-#define NET_MAX_FORWARDS SHOJI_MAX_FWDS
-/* The user-mode network: the guest is 10.0.2.15, the host (and its loopback) 10.0.2.2, DNS 10.0.2.3. */
-#define NET_SLIRP_NETWORK "10.0.2.0"
-#define NET_SLIRP_GUEST   "10.0.2.15"
-/* The user-mode network's default MTU: slirp ends the guest's TCP connections on the host, so
- * no real link limits it, and 64 KiB frames cut the per-packet work and exits (passt does the
- * same). */
-#define NET_SLIRP_MTU 65520
-#define NET_MIN_MTU   576
+#define NET_MAX_FORWARDS USERNET_MAX_FORWARDS
+#define NET_SLIRP_MTU    USERNET_MTU /* the user-mode network's default MTU (usernet.h) */
+#define NET_MIN_MTU      576
 /* A link's default MTU: that of the Ethernet it stands for, as the VMs at its ends route to
  * networks that have it. */
 #define NET_LINK_MTU 1500
@@ -40,10 +36,25 @@ enum net_kind {
 };
 
 /* Whether the backend's socket is handed over after the start (net-link) rather than opened by
- * the monitor; such a NIC needs no host network of its own. */
+ * the monitor. */
 static inline bool net_kind_handed_over(enum net_kind k)
 {
 	return k == NET_LINK || k == NET_PASST;
+}
+
+/* Whether the other end is a process that may end (another monitor, passt, shoji-slirp): its
+ * socket closing takes the NIC's link down. */
+static inline bool net_kind_peer_ends(enum net_kind k)
+{
+	return k != NET_TAP;
+}
+
+/* Whether the NIC needs the host's network in the monitor itself (a TAP's interface); the
+ * others reach it through another process's socket, so the monitor's network namespace can be
+ * empty. */
+static inline bool net_kind_needs_host_net(enum net_kind k)
+{
+	return k == NET_TAP;
 }
 
 /* A host port forwarded to a guest port (slirp only). */
@@ -65,6 +76,14 @@ struct net_config {
 	unsigned queues;       /* tap: queue pairs, 1 to NET_MAX_PAIRS (queues=N); 0: one per vCPU */
 	bool queues_auto;      /* queues is the vCPU count, not asked for: a TAP that cannot have
 				* that many queues gets one */
+	int helper_fd;         /* slirp: the monitor's end of shoji-slirp's socket (net_slirp_spawn); -1 */
+	pid_t helper_pid;      /* slirp: shoji-slirp's pid */
+};
+
+/* Who a helper process runs as (the identity the jailed monitor takes); uid 0: the monitor's own. */
+struct net_identity {
+	uid_t uid;
+	gid_t gid;
 };
 
 struct net_backend {
@@ -99,7 +118,13 @@ int net_tap_open(struct net_backend *b, const struct net_config *c, struct err *
 int net_tap_attach_queue(int fd, bool attach);
 /* Asks the TAP device to accept frames with partial checksums / TSO (TUN_F_* flags). */
 int net_tap_set_offload(struct net_backend *b, unsigned tun_flags);
+/* The path of shoji-slirp: beside the monitor's own program, where it is installed and built. */
+int net_slirp_helper(char *out, size_t n, struct err *e);
+/* Starts c's helper (the program at `helper`) as `as` (NULL: the monitor's identity), its
+ * forwards bound, and keeps its socket in c->helper_fd. Main thread, before the monitor
+ * confines itself. */
+int net_slirp_spawn(struct net_config *c, const char *helper, const struct net_identity *as, struct err *e);
+/* The backend for one boot: a duplicate of c->helper_fd. */
 int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err *e);
-void net_slirp_close(struct net_backend *b);
 
 #endif

@@ -3,9 +3,9 @@
  * absolute paths (read-only unless they must be written), the device nodes it needs and a
  * /proc of its own; then the monitor becomes JAIL_UID/JAIL_GID with no supplementary groups
  * and no_new_privs set, so it holds no capabilities and can never gain any. It also gets IPC and
- * UTS namespaces of its own, and an empty network namespace when its VM has no NIC (a user-mode
- * NIC needs the host's sockets, a TAP its interface); a PID namespace is the keeper's to give
- * (shojid starts a jailed monitor as the first process of a new one). */
+ * UTS namespaces of its own, and an empty network namespace unless its VM has a TAP NIC (whose
+ * interface is the host's; a user-mode NIC's host sockets are shoji-slirp's or passt's); a PID namespace is the
+ * keeper's to give (shojid starts a jailed monitor as the first process of a new one). */
 #ifndef SHOJI_VMM_SANDBOX_JAIL_H
 #define SHOJI_VMM_SANDBOX_JAIL_H
 

@@ -37,8 +37,8 @@ static const char *const allowed[] = {
 	 * socket and socketpair: by family, below */
 	"bind", "listen", "accept", "accept4", "sendto", "sendmsg", "recvfrom", "recvmsg",
 	"shutdown", "getsockopt", "setsockopt", "getsockname",
-	/* network backends: libslirp's outbound connections */
-	"connect", "getpeername",
+	/* the agent link's vsock connection */
+	"connect",
 	/* threads and their synchronisation (clone: by flags, below) */
 	"set_robust_list", "rseq", "futex", "exit", "exit_group", "sched_yield",
 	"sched_getaffinity", "prctl", "gettid", "getpid", "set_tid_address",
@@ -73,7 +73,6 @@ static const unsigned long vhost_ioctls[] = {
 	VHOST_SET_VRING_NUM, VHOST_SET_VRING_ADDR, VHOST_SET_VRING_BASE, VHOST_SET_VRING_KICK,
 	VHOST_SET_VRING_CALL, VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING, VHOST_NET_SET_BACKEND,
 };
-static const unsigned long slirp_ioctls[] = {FIONREAD, FIONBIO};
 /* clang-format on */
 
 /* Adds one rule; r carries the first error through a chain of calls. */
@@ -101,11 +100,11 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *req, size_t n,
 	return 0;
 }
 
-/* AF_UNIX always; AF_INET and AF_INET6 for slirp; AF_VSOCK for the link to the guest's agent. */
+/* AF_UNIX always; AF_VSOCK for the link to the guest's agent. No internet socket ever: a slirp
+ * NIC's host sockets are shoji-slirp's, a passt NIC's passt's. */
 static int allow_families(scmp_filter_ctx ctx, const struct syscall_needs *needs, struct err *e)
 {
-	const int families[] = {AF_UNIX, needs->inet ? AF_INET : -1, needs->inet ? AF_INET6 : -1,
-				needs->vsock ? AF_VSOCK : -1};
+	const int families[] = {AF_UNIX, needs->vsock ? AF_VSOCK : -1};
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
 		if (families[i] < 0)
 			continue;
@@ -165,8 +164,6 @@ int syscall_filter_install(const struct syscall_needs *needs, struct err *e)
 		r = allow_ioctls(ctx, tap_ioctls, sizeof(tap_ioctls) / sizeof(tap_ioctls[0]), e);
 	if (r == 0 && needs->vhost)
 		r = allow_ioctls(ctx, vhost_ioctls, sizeof(vhost_ioctls) / sizeof(vhost_ioctls[0]), e);
-	if (r == 0 && needs->inet)
-		r = allow_ioctls(ctx, slirp_ioctls, sizeof(slirp_ioctls) / sizeof(slirp_ioctls[0]), e);
 	if (r == 0 && SHOJI_SANITIZED)
 		r = add_all(ctx, allowed_sanitized, sizeof(allowed_sanitized) / sizeof(allowed_sanitized[0]), e);
 	if (r == 0) {

@@ -10,7 +10,6 @@
 
 /* What this VM's devices need beyond the base: the allow-list's arguments follow from it. */
 struct syscall_needs {
-	bool inet;  /* a user-mode (slirp) NIC: AF_INET/AF_INET6 sockets, FIONREAD/FIONBIO */
 	bool tap;   /* a TAP NIC: the TUN ioctls */
 	bool vsock; /* vhost-vsock: AF_VSOCK sockets (the agent link) */
 	bool vhost; /* vhost-vsock or vhost-net: the VHOST ioctls */
@@ -18,10 +17,9 @@ struct syscall_needs {
 
 /* Arguments are filtered too: clone only for threads (no namespace flag ever; and, outside
  * sanitizer builds, CLONE_THREAD always), clone3 answered ENOSYS (its flags are behind a
- * pointer; glibc then uses clone), socket and socketpair only AF_UNIX (and AF_INET/AF_INET6 with
- * needs->inet; socket AF_VSOCK with needs->vsock, for the agent link), ioctl only the requests
- * the monitor makes (KVM, and TUN, VHOST, FIONREAD and FIONBIO as needed, the terminal's
- * TCGETS/TCSETS*). */
+ * pointer; glibc then uses clone), socket and socketpair only AF_UNIX (and socket AF_VSOCK with
+ * needs->vsock, for the agent link; never an internet socket), ioctl only the requests the
+ * monitor makes (KVM, and TUN and VHOST as needed, the terminal's TCGETS/TCSETS*). */
 int syscall_filter_install(const struct syscall_needs *needs, struct err *e);
 /* How many system calls the installed list allows (for --stats and the docs). */
 unsigned syscall_filter_count(void);
