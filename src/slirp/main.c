@@ -3,7 +3,8 @@
  * the guest's connections; here it does so without the guest's memory, KVM or the monitor's
  * other descriptors, under its own system-call filter (slirp_filter.h), so that the monitor
  * itself needs no host socket and runs in an empty network namespace. Started by the monitor
- * before it confines itself (net/slirp.c), as the identity the monitor will take.
+ * before it confines itself (net/slirp.c), as the VM's net uid (--net-uid) or the identity the
+ * monitor will take.
  *
  *   shoji-slirp --fd N [--ready N] [--mtu N] [--host-loopback] [--fwd tcp|udp:[ADDR:]HOST:GUEST]...
  *

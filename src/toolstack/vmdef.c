@@ -28,6 +28,14 @@ bool vmdef_nic_user_mode(enum vmdef_nic_type t)
 {
 	return t == VMDEF_NIC_SLIRP || t == VMDEF_NIC_PASST;
 }
+
+bool vmdef_has_nic(const struct vmdef *d, enum vmdef_nic_type t)
+{
+	for (unsigned i = 0; i < d->nnics; i++)
+		if (d->nics[i].type == t)
+			return true;
+	return false;
+}
 static const char *const policy_keys[] = {"clipboard-out", "clipboard-in", "clipboard-max", "usb-allow",
 					  "usb-deny",      "usb-storage",  "usb-auto",      NULL};
 static const char *const no_keys[] = {NULL};

@@ -46,13 +46,17 @@ enum vmdef_disk_format { VMDEF_DISK_RAW, VMDEF_DISK_QCOW2 };
  * kernel boot, or the firmware booting the disks. */
 enum vmdef_boot { VMDEF_BOOT_AUTO, VMDEF_BOOT_KERNEL, VMDEF_BOOT_DISK };
 /* vm: a link to a NIC of another VM whose definition names this one back (shojid joins them).
- * slirp and passt: user-mode networking (NAT to the host's network), by libslirp inside the
- * monitor, or by a passt process of the VM's own that shojid starts beside it. */
+ * slirp and passt: user-mode networking (NAT to the host's network), by libslirp in a
+ * shoji-slirp process the monitor starts, or by a passt process that shojid starts beside it;
+ * either as the VM's net uid when monitors are jailed. */
 enum vmdef_nic_type { VMDEF_NIC_NONE, VMDEF_NIC_SLIRP, VMDEF_NIC_TAP, VMDEF_NIC_VM, VMDEF_NIC_PASST };
 /* The types as written in a definition, by enum vmdef_nic_type. */
 extern const char *const vmdef_nic_type_names[5];
 /* Whether a NIC of type t is user-mode networking (forward and host-loopback apply). */
 bool vmdef_nic_user_mode(enum vmdef_nic_type t);
+struct vmdef;
+/* Whether d has a NIC of type t. */
+bool vmdef_has_nic(const struct vmdef *d, enum vmdef_nic_type t);
 
 struct vmdef_disk {
 	char id[VMDEF_NAME_MAX + 1];

@@ -135,5 +135,7 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 	if (in->jail)
 		r = r || add(a, "--jail-uid") || add(a, "%u", (unsigned)in->jail_uid) || add(a, "--jail-gid") ||
 			add(a, "%u", (unsigned)in->jail_gid);
+	if (in->jail && in->net_uid && vmdef_has_nic(d, VMDEF_NIC_SLIRP))
+		r = r || add(a, "--net-uid") || add(a, "%u", (unsigned)in->net_uid);
 	return r ? err_set(e, "the monitor's command line for '%s' is too long", d->name) : 0;
 }

@@ -19,6 +19,7 @@ struct vmm_args_in {
 	bool jail;           /* pass --jail-uid/--jail-gid */
 	uid_t jail_uid;
 	gid_t jail_gid;
+	uid_t net_uid; /* with jail, a slirp NIC's NAT runs as this (--net-uid); 0: the jail's uid */
 	/* A disk with both a template name and a path is a template resolved to its image:
 	 * it gets ",volatile=DIR" (writes to an unnamed overlay in DIR) when this is set. */
 	const char *volatile_dir;

@@ -68,6 +68,8 @@ static void usage(FILE *f)
 		"  --jail-uid UID, --jail-gid GID\n"
 		"                       run the VM as UID/GID in a mount namespace that shows only\n"
 		"                       its own files (needs root to start)\n"
+		"  --net-uid UID        run each slirp NIC's NAT (shoji-slirp) as UID (group UID),\n"
+		"                       not as the jail's uid (needs root to start)\n"
 		"  --no-seccomp         do not install the system call allow-list\n"
 		"  --log-level LEVEL    error, warn (default), info or debug\n"
 		"  --rng                add a virtio-rng device (entropy from the host's getrandom)\n"
@@ -127,6 +129,7 @@ struct options {
 	uint32_t display_w, display_h;
 	const char *control_socket, *serial_log;
 	uint64_t jail_uid, jail_gid; /* 0: no jail */
+	uint64_t net_uid;            /* shoji-slirp's uid; 0: the jail's */
 	int no_seccomp;
 };
 
@@ -236,6 +239,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"serial-log", required_argument, NULL, 'L'},
 		{"jail-uid", required_argument, NULL, 'U'},
 		{"jail-gid", required_argument, NULL, 'G'},
+		{"net-uid", required_argument, NULL, 'W'},
 		{"no-seccomp", no_argument, NULL, 'X'},
 		{"display", required_argument, NULL, 'D'},
 		{"firmware", required_argument, NULL, 'F'},
@@ -268,6 +272,10 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'G':
 			if (parse_uint("--jail-gid", optarg, UINT32_MAX - 1, &o->jail_gid, e) < 0 || !o->jail_gid)
 				return err_set(e, "--jail-gid needs a group id other than 0, not '%s'", optarg);
+			break;
+		case 'W':
+			if (parse_uint("--net-uid", optarg, UINT32_MAX - 1, &o->net_uid, e) < 0 || !o->net_uid)
+				return err_set(e, "--net-uid needs a user id other than 0, not '%s'", optarg);
 			break;
 		case 'D':
 			if (display_parse_option(optarg, &o->display, &o->display_w, &o->display_h, e) < 0)
@@ -414,11 +422,13 @@ static bool needs_host_net(const struct vm_config *cfg)
 	return false;
 }
 
-/* Each slirp NIC's shoji-slirp, started before the monitor confines itself, as the identity it
- * will take (net/slirp.c). */
+/* Each slirp NIC's shoji-slirp, started before the monitor confines itself (net/slirp.c), as
+ * --net-uid, else the identity the monitor will take. */
 static int start_helpers(const struct options *o, struct vm_config *cfg, struct err *e)
 {
-	const struct net_identity as = {.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid};
+	const struct net_identity as = o->net_uid
+		? (struct net_identity){.uid = (uid_t)o->net_uid, .gid = (gid_t)o->net_uid}
+		: (struct net_identity){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid};
 	char helper[PATH_MAX];
 	bool found = false;
 	for (unsigned i = 0; i < cfg->nnics; i++) {
@@ -428,7 +438,7 @@ static int start_helpers(const struct options *o, struct vm_config *cfg, struct 
 		if (!found && net_slirp_helper(helper, sizeof(helper), e) < 0)
 			return -1;
 		found = true;
-		if (net_slirp_spawn(c, helper, o->jail_uid ? &as : NULL, e) < 0)
+		if (net_slirp_spawn(c, helper, as.uid ? &as : NULL, e) < 0)
 			return -1;
 		log_info("net: NIC %u's user-mode NAT is shoji-slirp, pid %d", i, (int)c->helper_pid);
 	}

@@ -1825,6 +1825,44 @@ def usb_host_policy(ts):
         restart_with(ts, [])
 
 
+def test_slirp_nat_as_net_uid(ts):
+    # A slirp NIC's NAT is shoji-slirp, which the monitor starts before its jail: jailed, it runs
+    # as the VM's net uid (--net-uid), neither root nor the monitor's uid, in the host's network
+    # namespace and under its own seccomp filter, while the monitor has an empty one; it ends
+    # with the VM.
+    ts.ok("create", "nat", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--initrd",
+          os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M", "--cmdline",
+          "console=ttyS0 quiet shoji.action=tick", "--net", "slirp")
+    ts.ok("start", "nat")
+    vm = ts.vm("nat")
+    args, _ = monitor_args(ts, "nat")
+    if os.geteuid() == 0:
+        assert vm["net_uid"] not in (0, vm["jail_uid"]) and args[args.index("--net-uid") + 1] == str(vm["net_uid"]), \
+            (vm, args)
+    if ts.real:
+        kids = []
+
+        def helper():
+            kids[:] = [c for t in os.listdir(f"/proc/{vm['pid']}/task")
+                       for c in open(f"/proc/{vm['pid']}/task/{t}/children").read().split()]
+            return kids
+        wait_until(helper, 30, "the monitor's shoji-slirp")
+        pid = int(kids[0])
+        with open(f"/proc/{pid}/status") as f:
+            st = dict(re.findall(r"^(\w+):[ \t]*(.*)$", f.read(), re.M))
+        assert st["Name"] == "shoji-slirp" and st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
+        if os.geteuid() == 0:
+            assert st["Uid"].split() == [str(vm["net_uid"])] * 4 and st["CapEff"] == "0" * 16, st
+            host = os.readlink("/proc/self/ns/net")
+            assert os.readlink(f"/proc/{pid}/ns/net") == host, "shoji-slirp is not in the host's network"
+            assert os.readlink(f"/proc/{vm['pid']}/ns/net") != host, "a slirp VM's monitor shares the host's network"
+        ts.ok("kill", "nat")
+        wait_until(lambda: not alive(pid), 30, "shoji-slirp gone with its VM")
+    else:
+        ts.ok("kill", "nat")
+    ts.ok("delete", "nat")
+
+
 def passt_of(ts, name):
     """The pid of the passt that shojid's last uplink-up event names for VM name's NIC net0."""
     ups = [d for e, d in events(ts, name) if e == "uplink-up" and d.startswith("nic net0:")]
@@ -1961,7 +1999,7 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
-         test_devices_through_the_toolstack, test_firmware_vm, test_firmware_errors,
+         test_devices_through_the_toolstack, test_slirp_nat_as_net_uid, test_firmware_vm, test_firmware_errors,
          test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards,
          test_usb_list, test_usb_attach_errors]
 # The slowest cases (minutes in the harness), run by scripts/test --slow (the meson test

@@ -581,7 +581,8 @@ static void test_vmm_args(void **state)
 				 .display = "/run/shoji/work/display.sock",
 				 .jail = true,
 				 .jail_uid = 999,
-				 .jail_gid = 998};
+				 .jail_gid = 998,
+				 .net_uid = 997};
 	assert_int_equal(vmm_args_build(&def, &in, a, &e), 0);
 	char joined[4096] = "";
 	for (int i = 0; i < a->argc; i++)
@@ -598,7 +599,7 @@ static void test_vmm_args(void **state)
 		"--disk|/srv/data.qcow2,ro,format=qcow2|"
 		"--net|slirp,mac=52:54:00:ab:cd:01,host-loopback=on,fwd=tcp:2222:22,fwd=udp:127.0.0.1:5353:53|"
 		"--net|tap=tap0,mac=52:54:00:20:d6:18,vhost=off,queues=4|--vsock|42|--param|url=https://intranet.example/a%20b?x=1|"
-		"--param|mode=kiosk|--jail-uid|999|--jail-gid|998|");
+		"--param|mode=kiosk|--jail-uid|999|--jail-gid|998|--net-uid|997|");
 	/* A link NIC, and default MACs: the same for one VM and NIC, different between VMs. */
 	vmdef_init(&def, "fw");
 	strcpy(def.kernel, "/k");
@@ -633,6 +634,7 @@ static void test_vmm_args(void **state)
 	assert_non_null(link);
 	assert_true(strncmp(link, "passt,mac=52:54:00:", 19) == 0);
 	assert_int_equal(strlen(link), strlen("passt,mac=52:54:00:00:00:00"));
+	assert_string_not_equal(a->argv[a->argc - 2], "--net-uid"); /* no slirp NIC: passt runs as the net uid */
 	in.jail = false;
 	vmdef_init(&def, "m");
 	strcpy(def.kernel, "/k");

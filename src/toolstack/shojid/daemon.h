@@ -424,7 +424,8 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
 int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 
 /* uplinks.c: user-mode networking by passt ([nic ID] type = passt). Before a start: passt is
- * there, and the VM has its net uid (jailed). Once the VM runs (started or adopted): a passt for
+ * there, and the VM has its net uid (jailed; a slirp NIC's shoji-slirp runs as it too, started
+ * by the monitor with --net-uid). Once the VM runs (started or adopted): a passt for
  * each passt NIC whose link is down, its socket's other end handed to the monitor. */
 #define PASST_DEFAULT "/usr/bin/passt"
 int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, struct err *e);

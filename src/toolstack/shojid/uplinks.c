@@ -18,8 +18,8 @@
  * ends at once (passt refuses to start on a host with no routable interface: a laptop off any
  * network gets its VMs' user networking when it joins one), one event a series.
  *
- * type = slirp stays beside it (libslirp in shoji-slirp, which the monitor starts as its own
- * uid): hosts without passt keep a
+ * type = slirp stays beside it (libslirp in shoji-slirp, which the monitor starts as the same
+ * net uid, --net-uid): hosts without passt keep a
  * user-mode network, and Debian 12's passt mangles a guest's connection that the guest
  * half-closes (it repeats the answer and drops the server's FIN: docs/SECURITY.md), so shoji
  * browse keeps slirp as its default. Runs on shojid's main thread. */
@@ -92,16 +92,15 @@ static pid_t passt_spawn(const struct vmm_args *a, int sock, int log, const char
 int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, struct err *e)
 {
 	for (unsigned i = 0; i < def->nnics; i++) {
-		if (def->nics[i].type != VMDEF_NIC_PASST)
-			continue;
-		if (access(d->passt, X_OK) < 0)
+		if (def->nics[i].type == VMDEF_NIC_PASST && access(d->passt, X_OK) < 0)
 			return err_errno(e, errno,
 					 "VM '%s': nic %s is of type passt, and passt (%s) cannot run; install it "
 					 "(apt install passt) or set type = slirp",
 					 vm->name, def->nics[i].id, d->passt);
-		return jailuid_assign_net(d, vm, e);
 	}
-	return 0;
+	/* passt's, or the monitor's shoji-slirp's (--net-uid) */
+	return vmdef_has_nic(def, VMDEF_NIC_PASST) || vmdef_has_nic(def, VMDEF_NIC_SLIRP) ? jailuid_assign_net(d, vm, e)
+											  : 0;
 }
 
 static void said_up(struct daemon *d, const struct vm_entry *vm, const struct vmdef_nic *n, pid_t pid, bool again)

@@ -373,6 +373,7 @@ static int launch(struct daemon *d, struct vm_entry *vm, const struct vmdef *def
 				 .jail = d->jail,
 				 .jail_uid = vm->jail_uid,
 				 .jail_gid = d->jail_gid,
+				 .net_uid = vm->net_assigned ? vm->net_uid : 0,
 				 .volatile_dir = vm->disposable ? vol : NULL,
 				 .firmware_vars = vars};
 	if (vmm_args_build(def, &in, args, e) < 0)

@@ -1,7 +1,7 @@
 /* net/slirp: the user-mode NAT backend (see net.h). libslirp, which parses every frame the guest
  * sends and holds the host sockets of its connections, runs in shoji-slirp, a process of its
- * own (src/slirp/): the monitor starts one a NIC before it confines itself, as the identity it
- * will take, and keeps its end of their SOCK_SEQPACKET socket pair, one frame a message, for the
+ * own (src/slirp/): the monitor starts one a NIC before it confines itself, as --net-uid or the
+ * identity it will take, and keeps its end of their SOCK_SEQPACKET socket pair, one frame a message, for the
  * VM's whole run (each boot's NIC takes a duplicate). The monitor then needs no host socket for
  * a slirp NIC, and its jail's network namespace is empty. The helper binds the NIC's forwards
  * before it says it is ready, so a port already taken is a start-up error; it ends when the
