@@ -13,14 +13,17 @@
  * it is confined, or the error that stopped it, then closes it. Forwards without an address
  * listen on 127.0.0.1. */
 #include <errno.h>
+#include <glib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "../common/file.h"
 #include "../common/log.h"
+#include "../common/sanitizers.h"
 #include "../common/version.h"
 #include "slirp_filter.h"
 #include "slirp_loop.h"
@@ -91,6 +94,18 @@ static int parse(int argc, char **argv, struct slirp_loop_config *c, int *ready,
 	return c->fd < 0 ? err_set(e, "--fd N is needed: the NIC's socket") : 0;
 }
 
+/* glib's messages (libslirp's warnings about what a guest sent) through the rate-limited log,
+ * not glib's own writer, which asks whether stderr is a terminal or a journal. */
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields, gsize n, gpointer data)
+{
+	(void)data;
+	for (gsize i = 0; i < n; i++)
+		if (!strcmp(fields[i].key, "MESSAGE") && fields[i].length < 0)
+			log_guest(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL) ? LOG_WARN : LOG_INFO,
+				  "libslirp: %s", (const char *)fields[i].value);
+	return G_LOG_WRITER_HANDLED;
+}
+
 /* Says on the ready pipe how the start went, and closes it; without one, says an error on
  * standard error. */
 static void tell(int ready, const char *what)
@@ -107,8 +122,11 @@ static void tell(int ready, const char *what)
 
 int main(int argc, char **argv)
 {
+	if (!SHOJI_SANITIZED) /* before anything of the guest's: nobody of its uid may trace it */
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	log_set_prefix("shoji-slirp");
 	signal(SIGPIPE, SIG_IGN);
+	g_log_set_writer_func(log_writer, NULL, NULL);
 	struct slirp_loop_config c;
 	struct err e = {{0}};
 	int ready;

@@ -1,12 +1,15 @@
 /* slirp_filter: shoji-slirp's confinement, entered once its forwards are bound and before it
  * reads a guest's frame.
- * - Files (Landlock, where the kernel has it): only reading, and only beneath the directory of
- *   the host's resolver file (/etc/resolv.conf, followed) and /dev/urandom; nothing else of the
- *   host's files, whatever their modes.
+ * - Files (Landlock, where the kernel has it): only reading, and only beneath /etc, the
+ *   directory of the host's resolver file (/etc/resolv.conf, followed) and the other places
+ *   network managers keep it (/run/systemd/resolve, /run/NetworkManager, /run/resolvconf), and
+ *   /dev/urandom; nothing else of the host's files, whatever their modes.
  * - System calls (libseccomp): what libslirp does with the guest's connections: IPv4 and IPv6
- *   sockets (no Unix, netlink or packet socket), connect and accept but no bind or listen,
- *   files opened read-only, memory, time, poll. No exec, fork, ptrace, kill or namespace; any
- *   other call kills the process (its NIC's link then goes down).
+ *   sockets, connect and accept, files opened read-only, ioctl FIONREAD and FIONBIO, memory,
+ *   time, poll. What only a process taken over would do kills it (exec, fork, ptrace, kill,
+ *   bind, listen, namespaces, mounts, module loading, a change of identity); any other call
+ *   fails with EPERM (a Unix socket, a file opened for writing, another ioctl), so that a
+ *   library's harmless surprise does not take the guest's network down.
  * Also no_new_privs and, outside sanitizer builds, not dumpable. */
 #ifndef SHOJI_SLIRP_SLIRP_FILTER_H
 #define SHOJI_SLIRP_SLIRP_FILTER_H

@@ -423,12 +423,15 @@ static bool needs_host_net(const struct vm_config *cfg)
 }
 
 /* Each slirp NIC's shoji-slirp, started before the monitor confines itself (net/slirp.c), as
- * --net-uid, else the identity the monitor will take. */
+ * --net-uid, else the identity the monitor will take; never as root (nobody instead, so its
+ * forwards cannot take ports below 1024). */
 static int start_helpers(const struct options *o, struct vm_config *cfg, struct err *e)
 {
-	const struct net_identity as = o->net_uid
+	struct net_identity as = o->net_uid
 		? (struct net_identity){.uid = (uid_t)o->net_uid, .gid = (gid_t)o->net_uid}
 		: (struct net_identity){.uid = (uid_t)o->jail_uid, .gid = (gid_t)o->jail_gid};
+	if (!as.uid && geteuid() == 0) /* never root, whatever the monitor runs as */
+		as = (struct net_identity){.uid = NET_NOBODY, .gid = NET_NOBODY};
 	char helper[PATH_MAX];
 	bool found = false;
 	for (unsigned i = 0; i < cfg->nnics; i++) {

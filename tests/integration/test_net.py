@@ -63,17 +63,27 @@ def check_nettest(r, want_sha, fetched):
 
 
 def test_slirp_fetch_and_forward(env):
+    """The guest fetches from the host's loopback (host-loopback=on) and serves through a
+    forward. The monitor runs as root, unjailed: its shoji-slirp runs as nobody all the same."""
     d, sha = blob_dir()
     srv, port = serve_dir(d)
     host_port = vmmtest.free_port()
-    fetched = []
+    fetched, procs = [], {}
+    forward_check = fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched)
+
+    def check(out):
+        if "net serving" in out and not procs:
+            procs.update(slirp=process("shoji-slirp"))
+        return forward_check(out)
     try:
         r = env.boot("nettest", extra=["--net", f"slirp,host-loopback=on,fwd=tcp:127.0.0.1:{host_port}:8080"],
-                     cmdline=f"shoji.url=http://10.0.2.2:{port}/blob",
-                     stop_when=fetch_when_serving(f"http://127.0.0.1:{host_port}/blob", fetched))
+                     cmdline=f"shoji.url=http://10.0.2.2:{port}/blob", stop_when=check)
     finally:
         srv.shutdown()
     check_nettest(r, sha, fetched)
+    if os.geteuid() == 0:
+        uid = procs["slirp"][1]["Uid"].split()
+        assert uid == ["65534"] * 4, f"an unjailed root monitor's shoji-slirp runs as {uid}, not nobody"
     # The NIC is a virtio-net PCI function (modern ID 0x1041).
     assert "0x1af4:0x1041" in r.report()["pci"].values(), r.report()["pci"]
 

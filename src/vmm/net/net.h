@@ -81,6 +81,7 @@ struct net_config {
 };
 
 /* Who a helper process runs as (the identity the jailed monitor takes); uid 0: the monitor's own. */
+#define NET_NOBODY 65534 /* the helper's identity where the monitor runs as root, unjailed */
 struct net_identity {
 	uid_t uid;
 	gid_t gid;

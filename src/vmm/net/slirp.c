@@ -89,14 +89,15 @@ static void helper_exec(char *const argv[], int sock, int ready, const struct ne
 	    sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		_exit(127);
 	file_close_from(5);
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != monitor)
-		_exit(127);
 	if (as && as->uid &&
 	    (setgroups(0, NULL) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
 	     setresuid(as->uid, as->uid, as->uid) < 0)) {
 		dprintf(4, "cannot become uid %u: %s", (unsigned)as->uid, strerror(errno));
 		_exit(127);
 	}
+	/* after the change of identity, which clears it */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != monitor)
+		_exit(127);
 	execv(argv[0], argv);
 	dprintf(4, "cannot run %s: %s", argv[0], strerror(errno));
 	_exit(127);
