@@ -99,6 +99,9 @@ class Guest:
         self.p.wait()
 
 
+DIRECTION_S = 300  # the most one direction of one run may take, tries included
+
+
 def connect(addr, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
@@ -131,10 +134,10 @@ def in_parallel(fn, args):
     return out
 
 
-def receive(s, nbytes):
-    """Reads up to nbytes from s (until its end); how many came."""
+def receive(s, nbytes, deadline=None):
+    """Reads up to nbytes from s (until its end, or the time.monotonic() deadline); how many came."""
     got = 0
-    while got < nbytes:
+    while got < nbytes and (deadline is None or time.monotonic() < deadline):
         chunk = s.recv(min(1 << 20, nbytes - got))
         if not chunk:
             break
@@ -197,17 +200,22 @@ def tap_add(name, addr, flags=()):
 
 def guest_to_host(g, addr, nbytes):
     # Through a port forward the connection is accepted, and then closed, when the guest's
-    # server is not listening yet: try again until data flows.
-    for _ in range(100):
+    # server is not listening yet: try again until data flows, for at most DIRECTION_S (a
+    # stream that trickles ends at that time too, reported with what came).
+    deadline = time.monotonic() + DIRECTION_S
+    for attempt in range(1, 101):
         s = connect(addr)
         e0, t0 = stats(g), time.monotonic()
-        got = receive(s, nbytes)
-        if got:
+        got = receive(s, nbytes, deadline)
+        if got or time.monotonic() >= deadline:
             break
+        sys.stderr.write(f"net: guest->host: try {attempt}: the connection ended with no byte after "
+                         f"{time.monotonic() - t0:.1f} s; again\n")
         s.close()
         time.sleep(0.3)
     if got < nbytes:
-        raise RuntimeError(f"guest->host: connection closed after {got} bytes")
+        raise RuntimeError(f"guest->host: {got} of {nbytes} bytes came in {time.monotonic() - t0:.0f} s, "
+                           f"after {attempt} tries")
     result = measured(g, nbytes, e0, t0)
     s.close()
     return result
