@@ -9,6 +9,7 @@
 
 #define USERNET_NETWORK "10.0.2.0"
 #define USERNET_NETMASK "255.255.255.0"
+#define USERNET_PREFIX  "24" /* the netmask's length */
 #define USERNET_HOST    "10.0.2.2"
 #define USERNET_DNS     "10.0.2.3"
 #define USERNET_GUEST   "10.0.2.15"

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/usernet.h"
+
 __attribute__((format(printf, 2, 3))) static int add(struct vmm_args *a, const char *fmt, ...)
 {
 	if (a->argc == VMM_ARGS_MAX)
@@ -79,7 +81,7 @@ int vmm_args_passt(const char *passt, const struct vmdef_nic *n, struct vmm_args
 	/* clang-format off */
 	static const char *const fixed[] = {
 		"-f", "-q", "-1", "-4", "--fd", "3",
-		"-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "--dns-forward", "10.0.2.3",
+		"-a", USERNET_GUEST, "-n", USERNET_PREFIX, "-g", USERNET_HOST, "--dns-forward", USERNET_DNS,
 		NULL};
 	/* clang-format on */
 	a->argc = 0;

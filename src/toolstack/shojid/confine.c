@@ -7,12 +7,12 @@
  * reading). Runs in the child, after fork. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "../../common/identity.h"
 #include "../../common/sanitizers.h"
 #include "daemon.h"
 
@@ -63,13 +63,10 @@ int confine_child(const char *what, const struct jail_id *id, const gid_t *group
 {
 	pid_t parent = getppid();
 	quiet_std_fds();
-	if (id &&
-	    (setgroups(ngroups, groups) < 0 || setresgid(id->gid, id->gid, id->gid) < 0 ||
-	     setresuid(id->uid, id->uid, id->uid) < 0))
+	if (id && identity_become(id->uid, id->gid, groups, ngroups) < 0)
 		return err_errno(e, errno, "%s: cannot become uid %u", what, (unsigned)id->uid);
 	/* After the change of uid, which clears it; and if shojid went before it was set, now. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	if (!identity_die_with(parent))
 		_exit(1);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_errno(e, errno, "%s: cannot set no_new_privs", what);

@@ -25,7 +25,6 @@
  * browse keeps slirp as its default. Runs on shojid's main thread. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include "../../common/file.h"
+#include "../../common/identity.h"
 #include "../vmm_args.h"
 #include "daemon.h"
 
@@ -51,7 +51,7 @@ static void passt_exec(const struct vmm_args *a, int sock, int log, const char *
 	setsid();
 	/* The net uid before passt runs at all: passt as root would open the forwards' ports
 	 * before dropping to --runas, so a definition could take ports below 1024. */
-	if (uid && (setgroups(0, NULL) < 0 || setresgid(*uid, *uid, *uid) < 0 || setresuid(*uid, *uid, *uid) < 0)) {
+	if (uid && identity_become(*uid, *uid, NULL, 0) < 0) {
 		dprintf(2, "shojid: passt: cannot become uid %u: %s\n", (unsigned)*uid, strerror(errno));
 		_exit(127);
 	}

@@ -10,19 +10,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../common/file.h"
+#include "../../common/identity.h"
 #include "net.h"
 
 #define HELPER       "shoji-slirp"
@@ -89,14 +88,11 @@ static void helper_exec(char *const argv[], int sock, int ready, const struct ne
 	    sigprocmask(SIG_SETMASK, &none, NULL) < 0)
 		_exit(127);
 	file_close_from(5);
-	if (as && as->uid &&
-	    (setgroups(0, NULL) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
-	     setresuid(as->uid, as->uid, as->uid) < 0)) {
+	if (as && as->uid && identity_become(as->uid, as->gid, NULL, 0) < 0) {
 		dprintf(4, "cannot become uid %u: %s", (unsigned)as->uid, strerror(errno));
 		_exit(127);
 	}
-	/* after the change of identity, which clears it */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != monitor)
+	if (!identity_die_with(monitor)) /* after the change of identity, which clears it */
 		_exit(127);
 	execv(argv[0], argv);
 	dprintf(4, "cannot run %s: %s", argv[0], strerror(errno));

@@ -3,11 +3,11 @@
  * with the old root under /oldroot, from where each path is bound into a second tmpfs that
  * finally becomes the root; the old root is then detached. */
 #include "jail.h"
+#include "../../common/identity.h"
 #include "../../common/sanitizers.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -204,7 +204,7 @@ int jail_enter(const struct jail *j, struct err *e)
 		return err_errno(e, errno, "jail: cannot make the mounts private");
 	if (build_root(j, e) < 0)
 		return -1;
-	if (setgroups(0, NULL) < 0 || setresgid(j->gid, j->gid, j->gid) < 0 || setresuid(j->uid, j->uid, j->uid) < 0)
+	if (identity_become(j->uid, j->gid, NULL, 0) < 0)
 		return err_errno(e, errno, "jail: cannot become uid %u gid %u", (unsigned)j->uid, (unsigned)j->gid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_errno(e, errno, "jail: cannot set no_new_privs");
