@@ -1986,6 +1986,11 @@ def passt_uplink(ts):
                60, "passt's end seen")
     wait_until(lambda: passt_of(ts, "upv") not in (None, pid) and alive(passt_of(ts, "upv")), 60, "a new passt")
     wait_until(lambda: links(ts)[("upv", "net0")][1] == "up", 30, "shoji net: up again")
+    if ts.real:  # the new passt reaches the guest, which has sent it nothing: the monitor told it the MAC
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), 2).close() is None, 30,
+                   f"the new passt's forward listening on {port}")
+        got = hashlib.sha256(urllib.request.urlopen(f"http://127.0.0.1:{port}/blob", timeout=60).read()).hexdigest()
+        assert got == want, ("through the new passt", got, want)
     pid = passt_of(ts, "upv")
     ts.ok("kill", "upv")
     wait_until(lambda: not alive(pid), 30, "passt gone with its VM")

@@ -524,6 +524,14 @@ static void passt_frames_both_ways(void **state)
 	assert_int_equal(virtio_net_link_set(&f.net, sv[0], &e), 0);
 	f.peer = sv[1];
 	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 1);
+	/* passt first hears the guest's MAC address: a RARP request from it to all. */
+	uint8_t rarp[4 + 60];
+	assert_int_equal(recv(f.peer, rarp, sizeof(rarp), MSG_DONTWAIT), (ssize_t)sizeof(rarp));
+	assert_memory_equal(rarp, "\0\0\0\x3c\xff\xff\xff\xff\xff\xff", 10);
+	assert_memory_equal(rarp + 4 + 6, c.mac, 6);
+	assert_memory_equal(rarp + 4 + 12, "\x80\x35\0\x01\x08\x00\x06\x04\0\x03", 10);
+	assert_memory_equal(rarp + 4 + 22, c.mac, 6);
+	assert_memory_equal(rarp + 4 + 32, c.mac, 6);
 
 	uint8_t wire[4 + 100] = {0, 0, 0, 100};
 	memset(wire + 4, 0xab, 100);

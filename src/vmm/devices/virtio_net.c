@@ -43,6 +43,7 @@ _Static_assert(NET_QUEUE_SIZE <= VIRTIO_HELD_MAX, "a transmit ring's chains all 
 #define HDR_LEN         ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
 #define HDR_NUM_BUFFERS offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers)
 #define ETH_HEADER_LEN  14
+#define ETH_MIN_FRAME   60 /* without its check sequence */
 /* Pair i's queues, and its two watch tokens: its descriptor readable, and room on it. */
 #define RXQ(i)           (2 * (i))
 #define TXQ(i)           (2 * (i) + 1)
@@ -793,6 +794,27 @@ static int link_socket_ok(int fd, enum net_kind kind, struct err *e)
 	return 0;
 }
 
+/* Tells a new passt stream the guest's MAC address, as QEMU's self-announcement does: one RARP
+ * request from the NIC's address to all. passt sends to the broadcast address until a frame from
+ * the guest shows it the guest's, and a guest's TCP drops a segment sent to the broadcast
+ * address: without this, a port forward to a guest that has sent nothing since the stream came
+ * (a fixed address and no IPv6, whose link coming up sends nothing) never connects. Lock held. */
+static void passt_announce(struct virtio_net *n)
+{
+	uint8_t f[ETH_MIN_FRAME] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	const uint8_t arp[] = {0x80, 0x35, 0, 1, 0x08, 0x00, 6, 4, 0, 3}; /* RARP: Ethernet, IPv4, request */
+	memcpy(f + 6, n->config.mac, 6);
+	memcpy(f + 12, arp, sizeof(arp));
+	memcpy(f + 22, n->config.mac, 6);      /* sender hardware address; its IPv4 address stays 0 */
+	memcpy(f + 22 + 10, n->config.mac, 6); /* target hardware address */
+	struct iovec iov = {f, sizeof(f)};
+	enum net_stream_result r = net_stream_write(&n->stream, n->backend.fd, &iov, 1, sizeof(f));
+	if (r != NET_STREAM_FRAME && r != NET_STREAM_AGAIN)
+		stream_lost(n, r);
+	else if (net_stream_pending(&n->stream))
+		tx_wait_room(n, &n->pairs[0]);
+}
+
 int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 {
 	int tx = -1;
@@ -819,11 +841,15 @@ int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 	if (rx_ready(n, p))
 		watch_backend(n, p, true);
 	link_show(n, true);
+	if (n->config.kind == NET_PASST)
+		passt_announce(n);
+	bool up = n->link_up;
 	pthread_mutex_unlock(&n->vdev.lock);
 	/* A frame held for the old socket's room was given back to the ring: the guest may not
 	 * notify again (EVENT_IDX), so the queue runs now. */
 	virtio_requeue(&n->vdev, TXQ(0));
-	log_link(n, "up", "");
+	if (up)
+		log_link(n, "up", "");
 	return 0;
 }
 
