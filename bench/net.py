@@ -102,11 +102,18 @@ class Guest:
 DIRECTION_S = 300  # the most one direction of one run may take, tries included
 
 
-def connect(addr, timeout=60):
+def connect(addr, timeout=60, poke=False):
+    """A connection to the guest's server. poke: send it one byte first (which it ignores), for a
+    server that speaks first: Debian 12's passt does not complete the handshake of a connection
+    through its forward until the host's side sends something, so the guest's server sending
+    /dev/zero would wait forever under it (under QEMU as under shoji-vmm)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return socket.create_connection(addr, timeout=timeout)
+            s = socket.create_connection(addr, timeout=timeout)
+            if poke:
+                s.sendall(b"g")
+            return s
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -135,10 +142,15 @@ def in_parallel(fn, args):
 
 
 def receive(s, nbytes, deadline=None):
-    """Reads up to nbytes from s (until its end, or the time.monotonic() deadline); how many came."""
+    """Reads up to nbytes from s (until its end, a reset, or the time.monotonic() deadline); how
+    many came. A reset counts as an end: the guest's server not listening yet resets a connection
+    a NAT had accepted for it."""
     got = 0
     while got < nbytes and (deadline is None or time.monotonic() < deadline):
-        chunk = s.recv(min(1 << 20, nbytes - got))
+        try:
+            chunk = s.recv(min(1 << 20, nbytes - got))
+        except ConnectionResetError:
+            break
         if not chunk:
             break
         got += len(chunk)
@@ -160,7 +172,7 @@ def measured(g, nbytes, e0, t0):
 
 
 def read_stream(addr, nbytes):
-    with connect(addr) as s:
+    with connect(addr, poke=True) as s:
         got = receive(s, nbytes)
     if got < nbytes:
         raise RuntimeError(f"guest->host {addr}: connection closed after {got} bytes")
@@ -204,7 +216,7 @@ def guest_to_host(g, addr, nbytes):
     # stream that trickles ends at that time too, reported with what came).
     deadline = time.monotonic() + DIRECTION_S
     for attempt in range(1, 101):
-        s = connect(addr)
+        s = connect(addr, poke=True)
         e0, t0 = stats(g), time.monotonic()
         got = receive(s, nbytes, deadline)
         if got or time.monotonic() >= deadline:
@@ -265,6 +277,8 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
             g.err.seek(0)
             tail = g.err.read().decode(errors="replace").strip().splitlines()[-5:]
             sys.stderr.write("".join(f"net:   {tag} said: {line}\n" for line in tail))
+        if uplink:
+            sys.stderr.write(f"net:   {tag}: {uplink.said()}\n")
     finally:
         now("stopping")
         if g:
@@ -317,7 +331,7 @@ def main():
                     f"user,id=n0,hostfwd=tcp:127.0.0.1:{p1}-:5201,hostfwd=tcp:127.0.0.1:{p2}-:5202",
                     "-device", "virtio-net-pci,netdev=n0"], addrs, None)
         if "passt" in wanted and netpasst.available():
-            ctl, path = os.path.join(sockdir, "control.sock"), os.path.join(sockdir, "passt.sock")
+            ctl, path = os.path.join(sockdir, "control.sock"), os.path.join(sockdir, "passt", "passt.sock")
             yield ("passt", "shoji-vmm"), (shoji_common + [
                 "--cmdline", base, "--net", "passt", "--control-socket", ctl], addrs,
                 netpasst.Uplink((p1, p2), ctl=ctl))
