@@ -94,6 +94,24 @@ int vmm_args_passt(const char *passt, const struct vmdef_nic *n, struct vmm_args
 	return r || passt_forwards(a, n, "tcp", "-t") || passt_forwards(a, n, "udp", "-u") ? -1 : 0;
 }
 
+int vmm_args_slirp(const char *helper, const struct vmdef_nic *n, struct vmm_args *a)
+{
+	/* No --ready: nothing waits for it. One that cannot bind a forward says why in the
+	 * monitor's log and ends, and the NIC stays down. The MTU is its default, the monitor's. */
+	a->argc = 0;
+	a->used = 0;
+	int r = add(a, "%s", helper) || add(a, "--fd") || add(a, "3");
+	if (n->host_loopback)
+		r = r || add(a, "--host-loopback");
+	for (unsigned i = 0; i < n->nfwds; i++) {
+		const struct vmdef_fwd *f = &n->fwds[i];
+		r = r || add(a, "--fwd") ||
+			add(a, "%s:%s:%u:%u", f->proto, f->host_addr[0] ? f->host_addr : "127.0.0.1", f->host_port,
+			    f->guest_port);
+	}
+	return r ? -1 : 0;
+}
+
 int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct vmm_args *a, struct err *e)
 {
 	a->argc = 0;

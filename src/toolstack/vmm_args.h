@@ -39,5 +39,9 @@ int vmm_args_build(const struct vmdef *d, const struct vmm_args_in *in, struct v
 /* The command line of the passt (binary passt) that serves NIC n of type passt, its socket at
  * descriptor 3: slirp's addresses, the NIC's forwards and host-loopback; -1 if it does not fit. */
 int vmm_args_passt(const char *passt, const struct vmdef_nic *n, struct vmm_args *out);
+/* The command line of the shoji-slirp (binary helper) that serves NIC n of type slirp again, its
+ * socket at descriptor 3: the NIC's forwards and host-loopback, as the monitor gave its first;
+ * -1 if it does not fit. */
+int vmm_args_slirp(const char *helper, const struct vmdef_nic *n, struct vmm_args *out);
 
 #endif

@@ -2,6 +2,7 @@
 #include "runloop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,7 +108,8 @@ static int clipboard(struct runloop *rl, const struct control_request *req, char
 
 static int on_control(void *ctx, const struct control_request *req, int fd, struct control_status *st, char *why);
 
-/* net-link: NIC nic of this machine takes the link's socket fd (closed on failure). */
+/* net-link: NIC nic of this machine takes the link's socket fd (closed on failure). A slirp
+ * NIC's new shoji-slirp (shojid's, where the monitor's own ended) also serves the boots to come. */
 static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
 {
 	if (fd < 0)
@@ -116,7 +118,24 @@ static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
 		close(fd);
 		return err_set(e, "net-link: this VM has no NIC %u (it has %u)", nic, vm->cfg.nnics);
 	}
-	return virtio_net_link_set(vm->nics[nic], fd, e);
+	struct net_config *c = &vm->cfg.nics[nic];
+	int keep = c->kind == NET_SLIRP ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (c->kind == NET_SLIRP && keep < 0) {
+		close(fd);
+		return err_errno(e, errno, "net-link: cannot duplicate the socket");
+	}
+	if (virtio_net_link_set(vm->nics[nic], fd, e) < 0) {
+		if (keep >= 0)
+			close(keep);
+		return -1;
+	}
+	if (keep >= 0) {
+		if (c->helper_fd >= 0)
+			close(c->helper_fd);
+		c->helper_fd = keep;
+		c->helper_pid = 0; /* not this monitor's child */
+	}
+	return 0;
 }
 
 /* status's nics: each NIC's kind, MAC, link state and dropped frames. */

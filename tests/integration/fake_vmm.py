@@ -20,7 +20,9 @@ set: N bytes: TEXT"); the word "hostile" makes clipboard-get answer like a compr
 (a byte count that is not the data's).
 --net link[,mac=MAC] NICs take a link's socket with "net-link" {"nic": "N"} (a SOCK_SEQPACKET
 Unix socket, or it is refused; --net passt NICs a SOCK_STREAM one) and report it up in status's
-nics until the other end closes;
+nics until the other end closes; a --net slirp NIC is up from the start (its own NAT) until
+"fake-nat-end" {"nic": "N"} (as if its shoji-slirp ended), and then takes a new NAT's
+SOCK_SEQPACKET socket with "net-link" as a link's;
 "fake-link-send" {"nic": "N", "data": TEXT} sends TEXT as a frame on it, and each frame that
 arrives is written to the serial log ("fake: nic N received: TEXT"), so a test sees which VM's
 NIC reaches which.
@@ -193,7 +195,7 @@ def main(argv):
     for i, spec in enumerate(opts.get("--net", [])):
         kind = "tap" if spec.startswith("tap=") else spec.split(",")[0]
         mac = next((p[4:] for p in spec.split(",") if p.startswith("mac=")), "52:54:00:12:34:%02x" % (0x56 + i))
-        nics.append({"kind": kind, "mac": mac, "sock": None})
+        nics.append({"kind": kind, "mac": mac, "sock": None, "own": kind == "slirp"})
     sel = selectors.DefaultSelector()
     log = open(log_path, "ab", buffering=0) if log_path else None
     console = {"client": None}
@@ -294,10 +296,10 @@ def main(argv):
 
     def net_link(req, fds):
         nic = nic_of(req)
-        if nic is None or nic["kind"] not in ("link", "passt") or len(fds) != 1:
-            return {"ok": False, "error": "net-link needs a link or passt NIC's index and one descriptor"}
+        if nic is None or nic["kind"] not in ("link", "passt", "slirp") or len(fds) != 1:
+            return {"ok": False, "error": "net-link needs a link, passt or slirp NIC's index and one descriptor"}
         sock = socket.socket(fileno=os.dup(fds[0]))
-        want = socket.SOCK_SEQPACKET if nic["kind"] == "link" else socket.SOCK_STREAM
+        want = socket.SOCK_STREAM if nic["kind"] == "passt" else socket.SOCK_SEQPACKET
         if sock.type != want or sock.family != socket.AF_UNIX:
             sock.close()
             return {"ok": False, "error": "a link's descriptor must be a SOCK_SEQPACKET Unix socket, "
@@ -325,7 +327,8 @@ def main(argv):
         return {"ok": True}
 
     def nics_status():
-        return [{"kind": n["kind"], "mac": n["mac"], "link": "up" if n["sock"] or n["kind"] not in ("link", "passt") else "down",
+        return [{"kind": n["kind"], "mac": n["mac"],
+                 "link": "up" if n["sock"] or n["own"] or n["kind"] not in ("link", "passt", "slirp") else "down",
                  "rx_dropped": 0, "tx_dropped": 0} for n in nics]
 
     def answer(conn, line, fds):
@@ -362,6 +365,10 @@ def main(argv):
             rep = net_link(req, fds)
         elif cmd == "fake-link-send":
             rep = link_send(req)
+        elif cmd == "fake-nat-end" and nic_of(req) and nic_of(req)["kind"] == "slirp":
+            nic_of(req)["own"] = False
+            link_down(nic_of(req))
+            rep = {"ok": True}
         elif cmd == "fake-hang":
             state["hung"] = True
             rep = {"ok": True}

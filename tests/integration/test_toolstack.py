@@ -57,7 +57,8 @@ class Toolstack:
 
 
     def start_daemon(self):
-        self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm", self.vmm, *self.daemon_args],
+        self.daemon = subprocess.Popen([os.path.join(self.bindir, "shojid"), "--vmm", self.vmm, "--slirp",
+                                        os.path.join(self.bindir, "shoji-slirp"), *self.daemon_args],
                                        env=self.env, stdin=subprocess.DEVNULL,
                                        stdout=self.daemon_log, stderr=self.daemon_log)
         wait_until(lambda: self.shoji("list")[0] == 0, 20, "shojid answers")
@@ -1828,11 +1829,12 @@ def usb_host_policy(ts):
 def test_slirp_nat_as_net_uid(ts):
     # A slirp NIC's NAT is shoji-slirp, which the monitor starts before its jail: jailed, it runs
     # as the VM's net uid (--net-uid), neither root nor the monitor's uid, in the host's network
-    # namespace and under its own seccomp filter, while the monitor has an empty one; it ends
-    # with the VM.
+    # namespace and under its own seccomp filter, while the monitor has an empty one. When it
+    # ends, shojid starts another as the same uid and hands its socket over (net-link), and the
+    # NIC comes up again; each ends with the VM.
     ts.ok("create", "nat", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--initrd",
           os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M", "--cmdline",
-          "console=ttyS0 quiet shoji.action=tick", "--net", "slirp")
+          "console=ttyS0 quiet shoji.action=tick", "--net", "slirp,fwd=tcp:%d:8080" % vmmtest.free_port())
     ts.ok("start", "nat")
     vm = ts.vm("nat")
     args, _ = monitor_args(ts, "nat")
@@ -1848,25 +1850,46 @@ def test_slirp_nat_as_net_uid(ts):
             return kids
         wait_until(helper, 30, "the monitor's shoji-slirp")
         pid = int(kids[0])
-        with open(f"/proc/{pid}/status") as f:
-            st = dict(re.findall(r"^(\w+):[ \t]*(.*)$", f.read(), re.M))
-        assert st["Name"] == "shoji-slirp" and st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
-        if os.geteuid() == 0:
-            assert st["Uid"].split() == [str(vm["net_uid"])] * 4 and st["CapEff"] == "0" * 16, st
-            host = os.readlink("/proc/self/ns/net")
-            assert os.readlink(f"/proc/{pid}/ns/net") == host, "shoji-slirp is not in the host's network"
-            assert os.readlink(f"/proc/{vm['pid']}/ns/net") != host, "a slirp VM's monitor shares the host's network"
-        ts.ok("kill", "nat")
-        wait_until(lambda: not alive(pid), 30, "shoji-slirp gone with its VM")
+        nat_confined(ts, vm, pid)
+        assert os.readlink(f"/proc/{vm['pid']}/ns/net") != os.readlink("/proc/self/ns/net"), \
+            "a slirp VM's monitor shares the host's network"
+        os.kill(pid, signal.SIGKILL)
     else:
-        ts.ok("kill", "nat")
+        control(ts, "nat", {"cmd": "fake-nat-end", "nic": "0"})
+    wait_until(lambda: any(e == "uplink-failed" and "shoji-slirp" in d and "ended" in d for e, d in events(ts, "nat")),
+               60, "the NAT's end seen")
+    wait_until(lambda: uplink_of(ts, "nat", "shoji-slirp") and alive(uplink_of(ts, "nat", "shoji-slirp")), 60,
+               "a new shoji-slirp")
+    wait_until(lambda: control(ts, "nat", {"cmd": "status"})["nics"][0]["link"] == "up", 30, "the NIC up again")
+    again = uplink_of(ts, "nat", "shoji-slirp")
+    nat_confined(ts, vm, again)
+    with open(f"/proc/{again}/cmdline", "rb") as f:
+        argv = f.read().decode().split("\0")
+    assert argv[argv.index("--fwd") + 1].startswith("tcp:127.0.0.1:"), argv  # the definition's forward
+    ts.ok("kill", "nat")
+    wait_until(lambda: not alive(again), 30, "the new shoji-slirp gone with its VM")
+    if ts.real:
+        assert not alive(pid)
     ts.ok("delete", "nat")
 
 
-def passt_of(ts, name):
-    """The pid of the passt that shojid's last uplink-up event names for VM name's NIC net0."""
-    ups = [d for e, d in events(ts, name) if e == "uplink-up" and d.startswith("nic net0:")]
-    return int(re.search(r"passt pid (\d+)", ups[-1])[1]) if ups else None
+def nat_confined(ts, vm, pid):
+    """shoji-slirp pid runs under its seccomp filter, as the VM's net uid (where jailed) in the
+    host's network namespace."""
+    with open(f"/proc/{pid}/status") as f:
+        st = dict(re.findall(r"^(\w+):[ \t]*(.*)$", f.read(), re.M))
+    assert st["Name"] == "shoji-slirp" and st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", st
+    if os.geteuid() == 0:
+        assert st["Uid"].split() == [str(vm["net_uid"])] * 4 and st["CapEff"] == "0" * 16, st
+        assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net"), \
+            "shoji-slirp is not in the host's network"
+
+
+def uplink_of(ts, name, program="passt"):
+    """The pid of the passt (or shoji-slirp) that shojid's last uplink-up event names for VM
+    name's NIC net0."""
+    ups = [d for e, d in events(ts, name) if e == "uplink-up" and d.startswith("nic net0:") and f" {program} pid" in d]
+    return int(re.search(rf"{program} pid (\d+)", ups[-1])[1]) if ups else None
 
 
 def ip_udp_frame(src, dst, sport, dport, payload):
@@ -1949,7 +1972,7 @@ def passt_uplink(ts):
           "console=ttyS0 quiet shoji.action=nettest shoji.url=http://10.0.2.2:1/none",
           "--net", f"passt,fwd=tcp:{port}:8080")
     ts.ok("start", "upv")
-    pid = passt_of(ts, "upv")
+    pid = uplink_of(ts, "upv")
     assert pid and alive(pid), events(ts, "upv")
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = f.read().decode().split("\0")
@@ -1980,18 +2003,18 @@ def passt_uplink(ts):
     assert "(passt: user networking)" in ts.ok("net")
     ts.stop_daemon()  # adopted: its passt is left alone while it serves
     ts.start_daemon()
-    assert passt_of(ts, "upv") == pid and alive(pid), events(ts, "upv")
+    assert uplink_of(ts, "upv") == pid and alive(pid), events(ts, "upv")
     os.kill(pid, signal.SIGKILL)  # passt gone: the NIC goes down, and shojid starts another
     wait_until(lambda: any(e == "uplink-failed" and "ended" in d for e, d in events(ts, "upv")),
                60, "passt's end seen")
-    wait_until(lambda: passt_of(ts, "upv") not in (None, pid) and alive(passt_of(ts, "upv")), 60, "a new passt")
+    wait_until(lambda: uplink_of(ts, "upv") not in (None, pid) and alive(uplink_of(ts, "upv")), 60, "a new passt")
     wait_until(lambda: links(ts)[("upv", "net0")][1] == "up", 30, "shoji net: up again")
     if ts.real:  # the new passt reaches the guest, which has sent it nothing: the monitor told it the MAC
         wait_until(lambda: socket.create_connection(("127.0.0.1", port), 2).close() is None, 30,
                    f"the new passt's forward listening on {port}")
         got = hashlib.sha256(urllib.request.urlopen(f"http://127.0.0.1:{port}/blob", timeout=60).read()).hexdigest()
         assert got == want, ("through the new passt", got, want)
-    pid = passt_of(ts, "upv")
+    pid = uplink_of(ts, "upv")
     ts.ok("kill", "upv")
     wait_until(lambda: not alive(pid), 30, "passt gone with its VM")
     ts.ok("delete", "upv")

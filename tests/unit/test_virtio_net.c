@@ -55,6 +55,28 @@ static int setup(void **state)
 {
 	return setup_with(state, F_MAC | F_MRG_RXBUF);
 }
+/* A slirp NIC: its first NAT's socket given at the start (peer stands in for shoji-slirp), up
+ * from the start; a new NAT's socket comes as a link's does. */
+static int setup_slirp(void **state)
+{
+	struct nfx *f = calloc(1, sizeof(*f));
+	int sv[2];
+	struct err e;
+	struct net_config c;
+	if (!f || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    net_config_parse(&c, "slirp", 0, &e) < 0)
+		return -1;
+	c.helper_fd = sv[0];
+	f->peer = sv[1];
+	int r = vfx_init(&f->v) < 0 || virtio_net_init(&f->net, &c, 1, &f->v.fm.m, &f->v.mem, &e) < 0 ||
+		vfx_attach(&f->v, &f->net.vdev) < 0;
+	close(sv[0]); /* the NIC holds its own duplicate, as each boot's does */
+	if (r)
+		return -1;
+	vfx_bring_up_queues(&f->v, F_MAC | F_MRG_RXBUF, 2);
+	*state = f;
+	return 0;
+}
 /* As Linux's driver: it suppresses and asks for interrupts itself (EVENT_IDX). */
 static int setup_event_idx(void **state)
 {
@@ -469,14 +491,14 @@ static void link_refuses_what_is_not_a_link(void **state)
 	close(s[1]);
 	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 1); /* the link it had stays */
 
-	struct nfx tapless; /* a NIC that is not a link takes no socket */
+	struct nfx tap; /* a TAP takes no socket */
 	struct net_config c;
-	assert_int_equal(net_config_parse(&c, "slirp", 0, &e), 0);
-	memset(&tapless, 0, sizeof(tapless));
-	tapless.net.config = c;
+	assert_int_equal(net_config_parse(&c, "tap=tap0", 0, &e), 0);
+	memset(&tap, 0, sizeof(tap));
+	tap.net.config = c;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), 0);
-	assert_int_equal(virtio_net_link_set(&tapless.net, s[0], &e), -1);
-	assert_contains(e.msg, "neither a link to another VM");
+	assert_int_equal(virtio_net_link_set(&tap.net, s[0], &e), -1);
+	assert_contains(e.msg, "it is a TAP");
 	close(s[1]);
 }
 
@@ -656,6 +678,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(full_backend_holds_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_forgets_pending_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(link_down_when_the_other_end_goes, setup, teardown),
+		/* a slirp NIC whose shoji-slirp ended, and shojid's new one */
+		cmocka_unit_test_setup_teardown(link_down_when_the_other_end_goes, setup_slirp, teardown),
 		cmocka_unit_test_setup_teardown(link_send_to_a_gone_end_takes_it_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(link_refuses_what_is_not_a_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(hang_up_seen_without_receive_buffers, setup, teardown),

@@ -63,12 +63,13 @@ struct vm_entry {
 			     * from before owners were recorded */
 	bool jail_assigned; /* jail_uid is this VM's own (jailuid.c; recorded in state.json) */
 	uid_t jail_uid;
-	bool net_assigned; /* net_uid, another uid of its own, runs its passt (uplinks.c) */
+	bool net_assigned; /* net_uid, another uid of its own, runs its passt or shoji-slirp (uplinks.c) */
 	uid_t net_uid;
-	/* uplinks.c, while it runs: whether it has passt NICs, the passt started for each, whether
-	 * one ended (a series of restarts, quiet until one stays), when to look next, and the wait */
-	bool has_passt, uplink_down;
-	pid_t passt_pid[VMDEF_MAX_NICS];
+	/* uplinks.c, while it runs: whether it has passt or slirp NICs, the passt or shoji-slirp
+	 * started for each, whether one ended (a series of restarts, quiet until one stays), when to
+	 * look next, and the wait */
+	bool has_uplink, uplink_down;
+	pid_t uplink_pid[VMDEF_MAX_NICS];
 	int64_t uplink_next_ms;
 	int uplink_wait_ms;
 	char cgroup[PATHS_MAX * 2]; /* its cgroup's directory while it has one, else "" */
@@ -142,6 +143,7 @@ struct daemon {
 	struct paths paths;
 	const char *vmm;
 	const char *passt;       /* the passt binary for NICs of type passt (uplinks.c) */
+	char slirp[PATHS_MAX];   /* shoji-slirp, beside the monitor: a slirp NIC's NAT again (uplinks.c) */
 	const char *usb_policy;  /* the host's default USB policy file (usbhost.c) */
 	struct jsonl_server api; /* the API socket and its connections (client.c) */
 	int lock_fd;
@@ -423,14 +425,15 @@ int keeper_spawn(const struct keeper_start *ks, pid_t *keeper, pid_t *monitor, s
  * *signal_out (0 for a normal exit) and *status_out. */
 int keeper_read_exit(const char *exit_file, int *status_out, int *signal_out);
 
-/* uplinks.c: user-mode networking by passt ([nic ID] type = passt). Before a start: passt is
- * there, and the VM has its net uid (jailed; a slirp NIC's shoji-slirp runs as it too, started
- * by the monitor with --net-uid). Once the VM runs (started or adopted): a passt for
- * each passt NIC whose link is down, its socket's other end handed to the monitor. */
+/* uplinks.c: user-mode networking out of the monitor ([nic ID] type = passt or slirp). Before a
+ * start: passt is there, and the VM has its net uid (jailed; a slirp NIC's first shoji-slirp
+ * runs as it too, started by the monitor with --net-uid). Once the VM runs (started or
+ * adopted): a passt for each passt NIC, and a shoji-slirp for each slirp NIC, whose link is
+ * down, its socket's other end handed to the monitor. */
 #define PASST_DEFAULT "/usr/bin/passt"
 int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *def, struct err *e);
 void uplinks_vm_running(struct daemon *d, struct vm_entry *vm);
-/* From vm_tick: a passt that ended is replaced (1 s, then 2, 4, ... 60 s apart while each ends
+/* From vm_tick: a passt or shoji-slirp that ended is replaced (1 s, then 2, 4, ... 60 s apart while each ends
  * at once, as on a host without a network; every 10 s a look while all serve). */
 void uplinks_tick(struct daemon *d);
 

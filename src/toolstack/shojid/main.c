@@ -64,6 +64,8 @@ static void usage(FILE *f)
 		"                     the group of /dev/kvm\n"
 		"  --no-jail          run monitors without --jail-uid/--jail-gid\n"
 		"  --passt PATH       the passt that serves NICs of type passt (default " PASST_DEFAULT ")\n"
+		"  --slirp PATH       the shoji-slirp that serves a NIC of type slirp again once the\n"
+		"                     monitor's own ended (default: shoji-slirp next to the monitor)\n"
 		"  --usb-policy FILE  the host's default USB policy, a [usb] section of usb-allow,\n"
 		"                     usb-deny, usb-storage, usb-auto (default " USBHOST_DEFAULT ")\n"
 		"  -h, --help         this text\n"
@@ -74,7 +76,7 @@ static void usage(FILE *f)
 }
 
 struct options {
-	const char *state_dir, *runtime_dir, *vmm, *group, *seat_user, *passt, *usb_policy;
+	const char *state_dir, *runtime_dir, *vmm, *group, *seat_user, *passt, *slirp, *usb_policy;
 	uid_t jail_first, jail_last;
 	bool no_jail;
 };
@@ -90,6 +92,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		{"no-jail", no_argument, NULL, 'J'},
 		{"seat-user", required_argument, NULL, 'S'},
 		{"passt", required_argument, NULL, 'P'},
+		{"slirp", required_argument, NULL, 'L'},
 		{"usb-policy", required_argument, NULL, 'U'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -111,6 +114,7 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 		case 'J': o->no_jail = true; break;
 		case 'S': o->seat_user = optarg; break;
 		case 'P': o->passt = optarg; break;
+		case 'L': o->slirp = optarg; break;
 		case 'U': o->usb_policy = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': version_print("shojid"); exit(0);
@@ -191,6 +195,12 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 		return -1;
 	d->vmm = o->vmm ? o->vmm : default_vmm();
 	d->passt = o->passt ? o->passt : PASST_DEFAULT; /* checked at each start of a VM that needs it */
+	/* shoji-slirp comes with the monitor: beside it (checked when a slirp NIC's must start again) */
+	const char *slash = strrchr(d->vmm, '/');
+	if (o->slirp)
+		snprintf(d->slirp, sizeof(d->slirp), "%s", o->slirp);
+	else
+		snprintf(d->slirp, sizeof(d->slirp), "%.*sshoji-slirp", slash ? (int)(slash - d->vmm + 1) : 0, d->vmm);
 	d->usb_policy = o->usb_policy ? o->usb_policy : USBHOST_DEFAULT; /* read at each decision */
 	if (access(d->vmm, X_OK) < 0)
 		return err_errno(e, errno, "cannot run the monitor %s; give its path with --vmm", d->vmm);

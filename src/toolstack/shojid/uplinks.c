@@ -1,7 +1,7 @@
-/* uplinks: user-mode networking out of the monitor ([nic ID] type = passt). For each passt NIC
- * of a VM that runs, shojid starts a passt (Debian's: it serves the guest's frames with host
- * sockets, DHCP and DNS forwarding included) and hands the monitor the other end of passt's
- * stream socket (net-link). The monitor itself then holds no host socket and runs in an empty
+/* uplinks: user-mode networking out of the monitor ([nic ID] type = passt, and type = slirp once
+ * its first NAT ended). For each passt NIC of a VM that runs, shojid starts a passt (Debian's:
+ * it serves the guest's frames with host sockets, DHCP and DNS forwarding included) and hands
+ * the monitor the other end of passt's stream socket (net-link). The monitor itself then holds no host socket and runs in an empty
  * network namespace: the process that parses the guest's virtio rings cannot reach the network
  * but through passt's frames, and the process with host sockets (passt) runs as the VM's net
  * uid, not its monitor's, in passt's own sandbox (namespaces, seccomp), in the VM's cgroup.
@@ -22,7 +22,10 @@
  * net uid, --net-uid): hosts without passt keep a
  * user-mode network, and Debian 12's passt mangles a guest's connection that the guest
  * half-closes (it repeats the answer and drops the server's FIN: docs/SECURITY.md), so shoji
- * browse keeps slirp as its default. Runs on shojid's main thread. */
+ * browse keeps slirp as its default. The monitor, jailed in an empty network namespace, cannot
+ * start a shoji-slirp again; when one ends, shojid starts another as passt's are (the same
+ * uid, cgroup and back-off, from beside the monitor), and hands its SOCK_SEQPACKET socket over
+ * the same way. Runs on shojid's main thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,13 +40,24 @@
 #include "../vmm_args.h"
 #include "daemon.h"
 
-/* In passt's process: the VM's cgroup, descriptors 0 null, 1 and 2 the monitor's log, 3 the
- * socket, a session of its own; never returns. */
-static void passt_exec(const struct vmm_args *a, int sock, int log, const char *procs, const uid_t *uid)
+/* The program that serves NIC n out of the monitor. */
+static const char *program(const struct vmdef_nic *n)
+{
+	return n->type == VMDEF_NIC_PASST ? "passt" : "shoji-slirp";
+}
+
+static bool served(const struct vmdef_nic *n)
+{
+	return n->type == VMDEF_NIC_PASST || n->type == VMDEF_NIC_SLIRP;
+}
+
+/* In passt's (or shoji-slirp's) process: the VM's cgroup, descriptors 0 null, 1 and 2 the
+ * monitor's log, 3 the socket, a session of its own; never returns. */
+static void uplink_exec(const struct vmm_args *a, int sock, int log, const char *procs, const uid_t *uid)
 {
 	int cg = procs[0] ? open(procs, O_WRONLY | O_CLOEXEC) : -1;
 	if (cg >= 0 && write(cg, "0", 1) != 1)
-		dprintf(log, "shojid: passt: cannot join the VM's cgroup: %s\n", strerror(errno));
+		dprintf(log, "shojid: %s: cannot join the VM's cgroup: %s\n", a->argv[0], strerror(errno));
 	int s = fcntl(sock, F_DUPFD, 100), l = fcntl(log, F_DUPFD, 100), null = open("/dev/null", O_RDONLY);
 	if (s < 0 || l < 0 || null < 0 || dup2(null, 0) < 0 || dup2(l, 1) < 0 || dup2(l, 2) < 0 || dup2(s, 3) < 0)
 		_exit(127);
@@ -52,17 +66,18 @@ static void passt_exec(const struct vmm_args *a, int sock, int log, const char *
 	/* The net uid before passt runs at all: passt as root would open the forwards' ports
 	 * before dropping to --runas, so a definition could take ports below 1024. */
 	if (uid && identity_become(*uid, *uid, NULL, 0) < 0) {
-		dprintf(2, "shojid: passt: cannot become uid %u: %s\n", (unsigned)*uid, strerror(errno));
+		dprintf(2, "shojid: %s: cannot become uid %u: %s\n", a->argv[0], (unsigned)*uid, strerror(errno));
 		_exit(127);
 	}
 	execv(a->argv[0], a->argv);
-	dprintf(2, "shojid: cannot run passt %s: %s\n", a->argv[0], strerror(errno));
+	dprintf(2, "shojid: cannot run %s: %s\n", a->argv[0], strerror(errno));
 	_exit(127);
 }
 
-/* Starts passt on sock, left to init (a child that forks it and exits); its pid, or -1. */
-static pid_t passt_spawn(const struct vmm_args *a, int sock, int log, const char *procs, const uid_t *uid,
-			 struct err *e)
+/* Starts passt (or shoji-slirp) on sock, left to init (a child that forks it and exits); its
+ * pid, or -1. */
+static pid_t uplink_spawn(const struct vmm_args *a, int sock, int log, const char *procs, const uid_t *uid,
+			  struct err *e)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -71,7 +86,7 @@ static pid_t passt_spawn(const struct vmm_args *a, int sock, int log, const char
 	if (mid == 0) {
 		pid_t pid = fork();
 		if (pid == 0)
-			passt_exec(a, sock, log, procs, uid);
+			uplink_exec(a, sock, log, procs, uid);
 		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) && pid > 0 ? 0 : 1);
 	}
 	int saved = errno;
@@ -85,7 +100,7 @@ static pid_t passt_spawn(const struct vmm_args *a, int sock, int log, const char
 	}
 	close(p[0]);
 	if (mid < 0 || pid <= 0)
-		return err_errno(e, mid < 0 ? saved : EAGAIN, "cannot start passt");
+		return err_errno(e, mid < 0 ? saved : EAGAIN, "cannot start %s", a->argv[0]);
 	return pid;
 }
 
@@ -108,12 +123,37 @@ static void said_up(struct daemon *d, const struct vm_entry *vm, const struct vm
 	char as[32] = "";
 	if (d->jail)
 		snprintf(as, sizeof(as), " as uid %u", (unsigned)vm->net_uid);
-	events_add(d, vm->name, "uplink-up", "nic %s: passt pid %d%s%s", n->id, (int)pid, as,
+	events_add(d, vm->name, "uplink-up", "nic %s: %s pid %d%s%s", n->id, program(n), (int)pid, as,
 		   again ? " serves it again" : "");
 }
 
-/* A passt for NIC i (n) of vm, its socket handed to the monitor; said as an event unless quiet
- * (a series of restarts). */
+/* The command line of NIC n's passt or shoji-slirp into a; -1 (said) when it cannot be. */
+static int uplink_args(struct daemon *d, const struct vmdef_nic *n, struct vmm_args *a, struct err *e)
+{
+	if (n->type == VMDEF_NIC_SLIRP && access(d->slirp, X_OK) < 0)
+		return err_errno(e, errno, "%s cannot run; it comes with shoji-vmm and must be installed beside it",
+				 d->slirp);
+	if ((n->type == VMDEF_NIC_PASST ? vmm_args_passt(d->passt, n, a) : vmm_args_slirp(d->slirp, n, a)) < 0)
+		return err_set(e, "%s's command line is too long", program(n));
+	return 0;
+}
+
+/* passt's socket is a stream; shoji-slirp's carries one frame a message, with room for a burst
+ * of them (as the monitor makes its first one's). */
+static int uplink_pair(const struct vmdef_nic *n, int sv[2], struct err *e)
+{
+	int slirp = n->type == VMDEF_NIC_SLIRP, sz = 1 << 20;
+	if (socketpair(AF_UNIX, (slirp ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_errno(e, errno, "cannot make %s's socket pair", program(n));
+	for (int i = 0; slirp && i < 2; i++) {
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	return 0;
+}
+
+/* A passt (or shoji-slirp) for NIC i (n) of vm, its socket handed to the monitor; said as an
+ * event unless quiet (a series of restarts). */
 static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i, int log, bool quiet,
 		     struct err *e)
 {
@@ -126,44 +166,43 @@ static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_n
 		free(a);
 		return -1;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (uplink_pair(n, sv, e) < 0) {
 		free(a);
-		return err_errno(e, errno, "cannot make passt's socket pair");
+		return -1;
 	}
 	if (vm->cgroup[0])
 		snprintf(procs, sizeof(procs), "%s/cgroup.procs", vm->cgroup);
-	pid_t pid = vmm_args_passt(d->passt, n, a) < 0
-		? err_set(e, "passt's command line is too long")
-		: passt_spawn(a, sv[1], log, procs, d->jail ? &vm->net_uid : NULL, e);
+	pid_t pid =
+		uplink_args(d, n, a, e) < 0 ? -1 : uplink_spawn(a, sv[1], log, procs, d->jail ? &vm->net_uid : NULL, e);
 	close(sv[1]);
 	free(a);
 	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);
-	close(sv[0]); /* passt ends with its socket, should the hand-over have failed */
-	vm->passt_pid[i] = r == 0 ? pid : 0;
+	close(sv[0]); /* it ends with its socket, should the hand-over have failed */
+	vm->uplink_pid[i] = r == 0 ? pid : 0;
 	if (r == 0 && !quiet)
 		said_up(d, vm, n, pid, false);
 	return r;
 }
 
-/* NIC i (n) of vm, whose monitor's status says it is down: the passt that served it ended (its
- * pid unknown to a shojid that adopted the VM). */
+/* NIC i (n) of vm, whose monitor's status says it is down: the passt or shoji-slirp that served
+ * it ended (its pid unknown to a shojid that adopted the VM, or that did not start it). */
 static void ended(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i)
 {
 	char pid[24] = "";
 	if (vm->uplink_down)
 		return; /* said once a series */
 	vm->uplink_down = true;
-	if (vm->passt_pid[i])
-		snprintf(pid, sizeof(pid), " pid %d", (int)vm->passt_pid[i]);
+	if (vm->uplink_pid[i])
+		snprintf(pid, sizeof(pid), " pid %d", (int)vm->uplink_pid[i]);
 	events_add(d, vm->name, "uplink-failed",
-		   "nic %s: passt%s ended (why is in the VM's monitor log: shoji logs %s); shojid "
+		   "nic %s: %s%s ended (why is in the VM's monitor log: shoji logs %s); shojid "
 		   "starts another at once, then 1, 2, 4 ... 60 s apart until one stays",
-		   n->id, pid, vm->name);
+		   n->id, program(n), pid, vm->name);
 }
 
-/* Each passt NIC of vm whose link is down gets a passt. Returns how many were started, -1 when
- * there is none or its definition or its monitor does not answer; *any is false only when the
- * definition, read, names no passt NIC. */
+/* Each passt (slirp) NIC of vm whose link is down gets a passt (shoji-slirp). Returns how many
+ * were started, -1 when there is none or its definition or its monitor does not answer; *any is
+ * false only when the definition, read, names no such NIC. */
 static int serve(struct daemon *d, struct vm_entry *vm, bool first, bool *any)
 {
 	struct vmdef *def = malloc(sizeof(*def));
@@ -179,22 +218,23 @@ static int serve(struct daemon *d, struct vm_entry *vm, bool first, bool *any)
 	int log = -1, started = 0, nics = 0;
 	for (unsigned i = 0; i < def->nnics; i++) {
 		const struct vmdef_nic *n = &def->nics[i];
-		if (n->type != VMDEF_NIC_PASST)
+		if (!served(n))
 			continue;
 		nics++;
 		if (!status && !(status = netlinks_monitor_status(d, vm)))
 			break;
-		if (!netlinks_nic_is(status, i, "passt", vm->name, n)) {
+		const char *kind = n->type == VMDEF_NIC_PASST ? "passt" : "slirp";
+		if (!netlinks_nic_is(status, i, kind, vm->name, n)) {
 			if (first)
 				events_add(d, vm->name, "uplink-failed",
-					   "nic %s: the running monitor has no such passt NIC (its definition "
+					   "nic %s: the running monitor has no such %s NIC (its definition "
 					   "changed after it started); restart the VM to apply its definition",
-					   n->id);
+					   n->id, kind);
 			continue;
 		}
-		if (netlinks_nic_up(status, i)) { /* its passt serves it */
-			if (vm->uplink_down && vm->passt_pid[i])
-				said_up(d, vm, n, vm->passt_pid[i], true);
+		if (netlinks_nic_up(status, i)) { /* its passt (shoji-slirp) serves it */
+			if (vm->uplink_down && vm->uplink_pid[i])
+				said_up(d, vm, n, vm->uplink_pid[i], true);
 			continue;
 		}
 		if (!first)
@@ -230,10 +270,10 @@ void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
 {
 	vm->uplink_down = false;
 	vm->uplink_wait_ms = 0;
-	memset(vm->passt_pid, 0, sizeof(vm->passt_pid));
+	memset(vm->uplink_pid, 0, sizeof(vm->uplink_pid));
 	bool any;
 	int started = serve(d, vm, true, &any);
-	vm->has_passt = any; /* looked at again by the tick, should this look have failed */
+	vm->has_uplink = any; /* looked at again by the tick, should this look have failed */
 	schedule(vm, started);
 }
 
@@ -241,7 +281,7 @@ void uplinks_tick(struct daemon *d)
 {
 	for (int i = 0; i < DAEMON_MAX_VMS; i++) {
 		struct vm_entry *vm = &d->vms[i];
-		if (!vm->used || !vm->has_passt || (vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
+		if (!vm->used || !vm->has_uplink || (vm->state != VM_RUNNING && vm->state != VM_PAUSED) ||
 		    daemon_now_ms() < vm->uplink_next_ms)
 			continue;
 		bool any;

@@ -777,8 +777,8 @@ void virtio_net_destroy(struct virtio_net *n)
 			 (unsigned long long)n->tx_dropped);
 }
 
-/* A link's socket carries one frame a message: a SOCK_SEQPACKET Unix socket; passt's is a
- * SOCK_STREAM one. */
+/* A link's (and shoji-slirp's) socket carries one frame a message: a SOCK_SEQPACKET Unix
+ * socket; passt's is a SOCK_STREAM one. */
 static int link_socket_ok(int fd, enum net_kind kind, struct err *e)
 {
 	int type = 0, domain = 0, want = kind == NET_PASST ? SOCK_STREAM : SOCK_SEQPACKET;
@@ -786,7 +786,9 @@ static int link_socket_ok(int fd, enum net_kind kind, struct err *e)
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) < 0 || type != want || domain != AF_UNIX)
 		return err_set(e, "a %s NIC's descriptor must be a %s Unix socket",
-			       kind == NET_PASST ? "passt" : "link",
+			       kind == NET_PASST           ? "passt"
+				       : kind == NET_SLIRP ? "slirp"
+							   : "link",
 			       kind == NET_PASST ? "SOCK_STREAM" : "SOCK_SEQPACKET");
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -818,11 +820,11 @@ static void passt_announce(struct virtio_net *n)
 int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 {
 	int tx = -1;
-	if (!net_kind_handed_over(n->config.kind)) {
+	if (!net_kind_takes_socket(n->config.kind)) {
 		close(fd);
 		return err_set(e,
-			       "this NIC takes no socket: it is neither a link to another VM (--net link) nor "
-			       "a passt NIC (--net passt)");
+			       "this NIC takes no socket: it is a TAP; a link to another VM (--net link), a "
+			       "passt NIC (--net passt) or a slirp NIC (--net slirp, a new shoji-slirp) takes one");
 	}
 	if (link_socket_ok(fd, n->config.kind, e) < 0) {
 		close(fd);

@@ -42,6 +42,13 @@ static inline bool net_kind_handed_over(enum net_kind k)
 	return k == NET_LINK || k == NET_PASST;
 }
 
+/* Whether net-link may give the NIC a socket: a link's or passt's, and a slirp NIC's new
+ * shoji-slirp (shojid starts one where the monitor's own has ended). */
+static inline bool net_kind_takes_socket(enum net_kind k)
+{
+	return k != NET_TAP;
+}
+
 /* Whether the other end is a process that may end (another monitor, passt, shoji-slirp): its
  * socket closing takes the NIC's link down. */
 static inline bool net_kind_peer_ends(enum net_kind k)
