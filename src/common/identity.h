@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* nobody and nogroup: whom root becomes where no uid of its own is given (an unjailed monitor's
+ * shoji-slirp, shojid's passt or shoji-slirp without jails, its USB and template workers). */
+#define IDENTITY_NOBODY 65534
+
 /* Becomes uid/gid with groups[0..ngroups) as its only supplementary groups: 0, or -1 (errno). */
 int identity_become(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups);
 /* SIGKILL when the parent ends, set after identity_become; false when the parent (pid parent)

@@ -533,7 +533,8 @@ static void config_of(struct options *o, struct vm_config *cfg)
 }
 
 /* SIGINT, SIGTERM and SIGHUP blocked, to be read from the signalfd returned (the run loop's
- * stop); vCPU kicks blocked here, taken only by vCPU threads. */
+ * stop), and SIGCHLD (a shoji-slirp ended: the run loop says how); vCPU kicks blocked here,
+ * taken only by vCPU threads. */
 static int stop_signals_open(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -543,6 +544,7 @@ static int stop_signals_open(void)
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGHUP);
+	sigaddset(&stop_signals, SIGCHLD);
 	sigaddset(&stop_signals, VCPU_KICK_SIGNAL); /* only vCPU threads take kicks */
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	sigdelset(&stop_signals, VCPU_KICK_SIGNAL);
@@ -556,9 +558,20 @@ static int stop_signals_open(void)
 	return signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* What a boot changed that outlives it: a slirp NIC's shoji-slirp, replaced by shojid's
+ * (net-link; the old socket closed then) or reaped. The next boot's NIC takes a duplicate of
+ * the socket kept here. */
+static void keep_nats(struct vm_config *cfg, const struct vm *vm)
+{
+	for (unsigned i = 0; i < cfg->nnics; i++) {
+		cfg->nics[i].helper_fd = vm->cfg.nics[i].helper_fd;
+		cfg->nics[i].helper_pid = vm->cfg.nics[i].helper_pid;
+	}
+}
+
 /* Boots the machine, again after each guest reboot unless --reboot-exits, until it ends; the
  * monitor's exit status. */
-static int run_machine(const struct options *o, const struct vm_config *cfg, struct console *con, int signal_fd,
+static int run_machine(const struct options *o, struct vm_config *cfg, struct console *con, int signal_fd,
 		       struct control_server *ctl)
 {
 	static struct vm vm;
@@ -571,6 +584,7 @@ static int run_machine(const struct options *o, const struct vm_config *cfg, str
 			return EXIT_SETUP_ERROR;
 		}
 		enum machine_exit reason = runloop_run(&vm, con, signal_fd, ctl);
+		keep_nats(cfg, &vm);
 		if (o->stats)
 			print_stats(&vm);
 		int status = status_of(reason);

@@ -28,6 +28,11 @@ static void on_signal(struct vm *vm, int signal_fd)
 	struct signalfd_siginfo si;
 	if (read(signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
+	if (si.ssi_signo == SIGCHLD) { /* a slirp NIC's shoji-slirp ended */
+		for (unsigned i = 0; i < vm->cfg.nnics; i++)
+			net_slirp_reap(&vm->cfg.nics[i], i);
+		return;
+	}
 	char why[64];
 	snprintf(why, sizeof(why), "stopped by signal %s", strsignal((int)si.ssi_signo));
 	vm->machine.request_exit(&vm->machine, MACHINE_STOPPED, why);

@@ -1830,11 +1830,14 @@ def test_slirp_nat_as_net_uid(ts):
     # A slirp NIC's NAT is shoji-slirp, which the monitor starts before its jail: jailed, it runs
     # as the VM's net uid (--net-uid), neither root nor the monitor's uid, in the host's network
     # namespace and under its own seccomp filter, while the monitor has an empty one. When it
-    # ends, shojid starts another as the same uid and hands its socket over (net-link), and the
-    # NIC comes up again; each ends with the VM.
+    # ends (the monitor's log says how), shojid starts another as the same uid and hands its
+    # socket over (net-link): the NIC comes up again, the forward reaches the guest through it,
+    # and after a guest reboot too; each ends with the VM.
+    web, boot = vmmtest.free_port(), vmmtest.free_port()
     ts.ok("create", "nat", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--initrd",
           os.path.join(ts.guest_dir, "initramfs.cpio.gz"), "--memory", "128M", "--cmdline",
-          "console=ttyS0 quiet shoji.action=tick", "--net", "slirp,fwd=tcp:%d:8080" % vmmtest.free_port())
+          "console=ttyS0 quiet shoji.action=nettest shoji.url=http://10.0.2.2:1/none", "--net",
+          f"slirp,fwd=tcp:{web}:8080,fwd=tcp:{boot}:8081")
     ts.ok("start", "nat")
     vm = ts.vm("nat")
     args, _ = monitor_args(ts, "nat")
@@ -1853,6 +1856,7 @@ def test_slirp_nat_as_net_uid(ts):
         nat_confined(ts, vm, pid)
         assert os.readlink(f"/proc/{vm['pid']}/ns/net") != os.readlink("/proc/self/ns/net"), \
             "a slirp VM's monitor shares the host's network"
+        wait_until(lambda: "net serving sha256=" in ts.serial("nat"), ts.boot_timeout, "nat serving")
         os.kill(pid, signal.SIGKILL)
     else:
         control(ts, "nat", {"cmd": "fake-nat-end", "nic": "0"})
@@ -1865,12 +1869,26 @@ def test_slirp_nat_as_net_uid(ts):
     nat_confined(ts, vm, again)
     with open(f"/proc/{again}/cmdline", "rb") as f:
         argv = f.read().decode().split("\0")
-    assert argv[argv.index("--fwd") + 1].startswith("tcp:127.0.0.1:"), argv  # the definition's forward
+    assert argv[argv.index("--fwd") + 1] == f"tcp:127.0.0.1:{web}:8080", argv  # the definition's forwards
+    if ts.real:
+        assert "(shoji-slirp, pid %d) was killed by signal 9" % pid in ts.js("logs", "nat", "--bytes", "65536")["monitor"]
+        nat_serves(ts, web, 1)  # through the new shoji-slirp
+        socket.create_connection(("127.0.0.1", boot), 30).close()  # the guest reboots
+        nat_serves(ts, web, 2)  # the next boot's NIC is on it too
+        assert uplink_of(ts, "nat", "shoji-slirp") == again and alive(again)
     ts.ok("kill", "nat")
     wait_until(lambda: not alive(again), 30, "the new shoji-slirp gone with its VM")
     if ts.real:
         assert not alive(pid)
     ts.ok("delete", "nat")
+
+
+def nat_serves(ts, port, boots):
+    """The blob the guest's boot number boots serves comes through the forward on port."""
+    wait_until(lambda: ts.serial("nat").count("net serving sha256=") >= boots, ts.boot_timeout, f"nat serving (boot {boots})")
+    want = ts.serial("nat").split("net serving sha256=")[boots].split()[0]
+    got = hashlib.sha256(urllib.request.urlopen(f"http://127.0.0.1:{port}/blob", timeout=60).read()).hexdigest()
+    assert got == want, (boots, got, want)
 
 
 def nat_confined(ts, vm, pid):

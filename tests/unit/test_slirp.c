@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,29 @@ static int status_field(pid_t pid, const char *key)
 	return v;
 }
 
+/* The helper's end, reaped by net_slirp_reap (as the monitor's run loop does on SIGCHLD): what it
+ * logs, read from stderr (a file meanwhile), holds want. */
+static void reaped_says(struct net_config *c, const char *want)
+{
+	char path[] = "/tmp/shoji-test-slirp-XXXXXX", said[512] = "";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	for (int i = 0; i < 500 && c->helper_pid > 0; i++) {
+		net_slirp_reap(c, 0);
+		if (c->helper_pid > 0)
+			usleep(10000);
+	}
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	assert_true(pread(fd, said, sizeof(said) - 1, 0) > 0);
+	close(fd);
+	assert_int_equal(c->helper_pid, 0);
+	assert_contains(said, "NIC 0's user-mode NAT (shoji-slirp, pid ");
+	assert_contains(said, want);
+}
+
 static void dhcp_through_shoji_slirp(void **state)
 {
 	(void)state;
@@ -56,8 +80,8 @@ static void dhcp_through_shoji_slirp(void **state)
 	assert_true(n.link_up);
 	assert_true(usernet_dhcp_offered(&v, &n));
 
-	kill(c.helper_pid, SIGKILL); /* the helper ends: the link goes down */
-	waitpid(c.helper_pid, NULL, 0);
+	kill(c.helper_pid, SIGKILL); /* the helper ends: the link goes down, and the log says how */
+	reaped_says(&c, ") was killed by signal 9 (Killed)");
 	bool up = true;
 	uint64_t rx, tx;
 	for (int i = 0; i < 50 && up; i++) {

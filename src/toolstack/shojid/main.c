@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/identity.h"
 #include "../../common/version.h"
 #include "daemon.h"
 
@@ -163,7 +164,7 @@ static void jail_identity(struct daemon *d, const struct options *o)
 {
 	d->jail_first = o->jail_first;
 	d->jail_last = o->jail_last;
-	d->jail_gid = 65534;
+	d->jail_gid = IDENTITY_NOBODY;
 	struct stat st;
 	if (stat("/dev/kvm", &st) == 0 && (st.st_mode & 0060) == 0060 && st.st_gid != 0)
 		d->jail_gid = st.st_gid;
@@ -188,6 +189,23 @@ static int seat_user(struct daemon *d, const char *who, struct err *e)
 	return 0;
 }
 
+/* shoji-slirp comes with the monitor: beside the program it is (as the monitor finds it), unless
+ * --slirp says where. */
+static void slirp_path(struct daemon *d, const struct options *o)
+{
+	char real[PATHS_MAX];
+	const char *vmm = realpath(d->vmm, real) ? real : d->vmm, *slash = strrchr(vmm, '/');
+	if (o->slirp)
+		snprintf(d->slirp, sizeof(d->slirp), "%s", o->slirp);
+	else
+		snprintf(d->slirp, sizeof(d->slirp), "%.*sshoji-slirp", slash ? (int)(slash - vmm + 1) : 0, vmm);
+	if (access(d->slirp, X_OK) < 0)
+		fprintf(stderr,
+			"shojid: %s cannot run (%s): a slirp NIC whose user-mode NAT ends will not get another; "
+			"install it beside the monitor or give its path with --slirp\n",
+			d->slirp, strerror(errno));
+}
+
 static int setup(struct daemon *d, const struct options *o, struct err *e)
 {
 	char p[512];
@@ -195,12 +213,7 @@ static int setup(struct daemon *d, const struct options *o, struct err *e)
 		return -1;
 	d->vmm = o->vmm ? o->vmm : default_vmm();
 	d->passt = o->passt ? o->passt : PASST_DEFAULT; /* checked at each start of a VM that needs it */
-	/* shoji-slirp comes with the monitor: beside it (checked when a slirp NIC's must start again) */
-	const char *slash = strrchr(d->vmm, '/');
-	if (o->slirp)
-		snprintf(d->slirp, sizeof(d->slirp), "%s", o->slirp);
-	else
-		snprintf(d->slirp, sizeof(d->slirp), "%.*sshoji-slirp", slash ? (int)(slash - d->vmm + 1) : 0, d->vmm);
+	slirp_path(d, o);
 	d->usb_policy = o->usb_policy ? o->usb_policy : USBHOST_DEFAULT; /* read at each decision */
 	if (access(d->vmm, X_OK) < 0)
 		return err_errno(e, errno, "cannot run the monitor %s; give its path with --vmm", d->vmm);

@@ -20,6 +20,7 @@
 
 #include "../../block/block.h"
 #include "../../block/qcow2.h"
+#include "../../common/identity.h"
 #include "../statefile.h"
 #include "daemon.h"
 
@@ -370,8 +371,12 @@ int template_commit(struct daemon *d, struct client *c, const char *name, int ve
 	char key[VMDEF_NAME_MAX + 16];
 	snprintf(key, sizeof(key), "template %s", name);
 	/* Checked as nobody: the image's bytes are the importer's. */
-	struct image_job_spec spec =
-		{.op = &commit_op, .ctx = j, .nsteps = 1, .key = key, .vm = NULL, .id = {65534, 65534}};
+	struct image_job_spec spec = {.op = &commit_op,
+				      .ctx = j,
+				      .nsteps = 1,
+				      .key = key,
+				      .vm = NULL,
+				      .id = {IDENTITY_NOBODY, IDENTITY_NOBODY}};
 	if (copy_part(part, j->copy, e) < 0 || image_job_start(d, c, &spec, e) < 0) {
 		unlink(j->copy);
 		free(j);

@@ -1,10 +1,10 @@
 /* uplinks: user-mode networking out of the monitor ([nic ID] type = passt, and type = slirp once
  * its first NAT ended). For each passt NIC of a VM that runs, shojid starts a passt (Debian's:
  * it serves the guest's frames with host sockets, DHCP and DNS forwarding included) and hands
- * the monitor the other end of passt's stream socket (net-link). The monitor itself then holds no host socket and runs in an empty
- * network namespace: the process that parses the guest's virtio rings cannot reach the network
- * but through passt's frames, and the process with host sockets (passt) runs as the VM's net
- * uid, not its monitor's, in passt's own sandbox (namespaces, seccomp), in the VM's cgroup.
+ * the monitor the other end of passt's stream socket (net-link). The monitor itself then holds no host socket and runs
+ * in an empty network namespace: the process that parses the guest's virtio rings cannot reach the network but through
+ * passt's frames, and the process with host sockets (passt) runs as the VM's net uid, not its monitor's, in passt's own
+ * sandbox (namespaces, seccomp), in the VM's cgroup.
  *
  * The guest sees what libslirp gave it: 10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3 (which
  * passt forwards to the host's first resolver; vmm_args_passt), but the MTU is passt's and the
@@ -121,8 +121,8 @@ int uplinks_prepare(struct daemon *d, struct vm_entry *vm, const struct vmdef *d
 static void said_up(struct daemon *d, const struct vm_entry *vm, const struct vmdef_nic *n, pid_t pid, bool again)
 {
 	char as[32] = "";
-	if (d->jail)
-		snprintf(as, sizeof(as), " as uid %u", (unsigned)vm->net_uid);
+	if (d->jail || geteuid() == 0)
+		snprintf(as, sizeof(as), " as uid %u", (unsigned)(d->jail ? vm->net_uid : IDENTITY_NOBODY));
 	events_add(d, vm->name, "uplink-up", "nic %s: %s pid %d%s%s", n->id, program(n), (int)pid, as,
 		   again ? " serves it again" : "");
 }
@@ -172,8 +172,11 @@ static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_n
 	}
 	if (vm->cgroup[0])
 		snprintf(procs, sizeof(procs), "%s/cgroup.procs", vm->cgroup);
-	pid_t pid =
-		uplink_args(d, n, a, e) < 0 ? -1 : uplink_spawn(a, sv[1], log, procs, d->jail ? &vm->net_uid : NULL, e);
+	/* Never root: the VM's net uid, or nobody where shojid runs unjailed monitors as root (passt
+	 * would bind the forwards before dropping to nobody, shoji-slirp would not drop at all). */
+	uid_t nobody = IDENTITY_NOBODY;
+	const uid_t *as = d->jail ? &vm->net_uid : geteuid() == 0 ? &nobody : NULL;
+	pid_t pid = uplink_args(d, n, a, e) < 0 ? -1 : uplink_spawn(a, sv[1], log, procs, as, e);
 	close(sv[1]);
 	free(a);
 	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../../common/file.h"
+#include "../../common/identity.h"
 #include "../../common/log.h"
 #include "../../usb/usb_libusb.h"
 #include "../../usb/usb_sysfs.h"
@@ -79,7 +80,7 @@ static int open_usbfs(const struct usbexport_device *dev, struct err *e)
 /* In the child: fds 3 (the guest) and 5 (why it ended); the device becomes fd 4. */
 static void child(const struct usbexport_device *dev, const uint8_t *configs, unsigned nconfigs)
 {
-	const struct jail_id nobody = {65534, 65534};
+	const struct jail_id nobody = {IDENTITY_NOBODY, IDENTITY_NOBODY};
 	struct err e = {""};
 	enum usbip_end end = USBIP_END_FAILED;
 	file_close_from(6);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../common/file.h"
+#include "../../common/identity.h"
 #include "../../common/log.h"
 #include "../../usb/usb_sysfs.h"
 #include "daemon.h"
@@ -45,7 +46,7 @@ static void child(int out, const char *dir)
 {
 	static struct scan_result r;
 	static const char *const extra[] = {"getdents64", "getdents"};
-	const struct jail_id nobody = {65534, 65534};
+	const struct jail_id nobody = {IDENTITY_NOBODY, IDENTITY_NOBODY};
 	struct err e = {""};
 	unsigned n = 0;
 	file_close_from(4);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "../../common/err.h"
+#include "../../common/identity.h"
 #include "../../common/limits.h"
 #include "../../common/usernet.h"
 #include "../../common/vhost_mode.h"
@@ -88,7 +89,7 @@ struct net_config {
 };
 
 /* Who a helper process runs as (the identity the jailed monitor takes); uid 0: the monitor's own. */
-#define NET_NOBODY 65534 /* the helper's identity where the monitor runs as root, unjailed */
+#define NET_NOBODY IDENTITY_NOBODY /* the helper's identity where the monitor runs as root, unjailed */
 struct net_identity {
 	uid_t uid;
 	gid_t gid;
@@ -134,5 +135,8 @@ int net_slirp_helper(char *out, size_t n, struct err *e);
 int net_slirp_spawn(struct net_config *c, const char *helper, const struct net_identity *as, struct err *e);
 /* The backend for one boot: a duplicate of c->helper_fd. */
 int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err *e);
+/* NIC nic's shoji-slirp, if it has ended: reaped, and how it ended logged (a system-call filter's
+ * kill, an error's exit status), since its link only goes down. Main thread, on SIGCHLD. */
+void net_slirp_reap(struct net_config *c, unsigned nic);
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "../../common/file.h"
 #include "../../common/identity.h"
+#include "../../common/log.h"
 #include "net.h"
 
 #define HELPER       "shoji-slirp"
@@ -163,6 +164,21 @@ int net_slirp_spawn(struct net_config *c, const char *helper, const struct net_i
 	c->helper_fd = sv[0];
 	c->helper_pid = pid;
 	return 0;
+}
+
+void net_slirp_reap(struct net_config *c, unsigned nic)
+{
+	int st;
+	if (c->kind != NET_SLIRP || c->helper_pid <= 0 || waitpid(c->helper_pid, &st, WNOHANG) != c->helper_pid)
+		return;
+	if (WIFSIGNALED(st))
+		log_warn("net: NIC %u's user-mode NAT (" HELPER ", pid %d) was killed by signal %d (%s)%s", nic,
+			 (int)c->helper_pid, WTERMSIG(st), strsignal(WTERMSIG(st)),
+			 WTERMSIG(st) == SIGSYS ? ": its system-call filter stopped a call it does not allow" : "");
+	else
+		log_warn("net: NIC %u's user-mode NAT (" HELPER ", pid %d) ended with status %d (its words are above)",
+			 nic, (int)c->helper_pid, WEXITSTATUS(st));
+	c->helper_pid = 0;
 }
 
 int net_slirp_open(struct net_backend *b, const struct net_config *c, struct err *e)
