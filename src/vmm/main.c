@@ -620,6 +620,9 @@ int main(int argc, char **argv)
 	static struct display_server display = {.listen_fd = -1, .client_fd = -1, .memfd = -1};
 	struct jail jail = {0};
 	int status = EXIT_SETUP_ERROR;
+	/* Before any thread (the disks' workers): every thread blocks the signals the run loop reads,
+	 * or one that does not would take, and lose, a stop or a shoji-slirp's end. */
+	int signal_fd = stop_signals_open();
 	if (open_serial_out(&o, &cfg.serial_out_fd, &e) < 0 ||
 	    console_open_output(&con, cfg.serial_out_fd, o.serial_log,
 				strncmp(o.serial, "socket:", 7) ? NULL : o.serial + 7, &e) < 0 ||
@@ -635,11 +638,10 @@ int main(int argc, char **argv)
 				 syscall_filter_count());
 		cfg.serial_output = console_output;
 		cfg.serial_output_opaque = &con;
-		int signal_fd = stop_signals_open();
 		status = run_machine(&o, &cfg, &con, signal_fd, &ctl);
-		if (signal_fd >= 0)
-			close(signal_fd);
 	}
+	if (signal_fd >= 0)
+		close(signal_fd);
 	console_close_output(&con);
 	control_server_close(&ctl);
 	disks_close(cfg.disks, cfg.ndisks);

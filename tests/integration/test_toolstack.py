@@ -1871,15 +1871,16 @@ def test_slirp_nat_as_net_uid(ts):
         argv = f.read().decode().split("\0")
     assert argv[argv.index("--fwd") + 1] == f"tcp:127.0.0.1:{web}:8080", argv  # the definition's forwards
     if ts.real:
-        assert "(shoji-slirp, pid %d) was killed by signal 9" % pid in ts.js("logs", "nat", "--bytes", "65536")["monitor"]
+        mlog = ts.js("logs", "nat", "--bytes", "65536")["monitor"]
+        assert "(shoji-slirp, pid %d) was killed by signal 9" % pid in mlog, mlog[-1500:]
         nat_serves(ts, web, 1)  # through the new shoji-slirp
         socket.create_connection(("127.0.0.1", boot), 30).close()  # the guest reboots
         nat_serves(ts, web, 2)  # the next boot's NIC is on it too
-        assert uplink_of(ts, "nat", "shoji-slirp") == again and alive(again)
+        assert uplink_of(ts, "nat", "shoji-slirp") == again and alive(again), events(ts, "nat")
     ts.ok("kill", "nat")
     wait_until(lambda: not alive(again), 30, "the new shoji-slirp gone with its VM")
     if ts.real:
-        assert not alive(pid)
+        assert not alive(pid), f"the first shoji-slirp ({pid}) still runs"
     ts.ok("delete", "nat")
 
 
