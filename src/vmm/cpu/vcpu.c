@@ -248,18 +248,9 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_HLT: break;
-	case KVM_EXIT_SHUTDOWN: {
-		/* On AMD, KVM resets the vCPU before it reports a shutdown: rip is then the reset
-		 * vector's, no clue to where the guest faulted. */
-		uint64_t rip = rip_of(v);
-		if (rip == 0xfff0)
-			stop(v, MACHINE_TRIPLE_FAULT,
-			     "guest triple fault on vCPU %u (KVM reset the vCPU first: where it faulted is lost)",
-			     v->id);
-		else
-			stop(v, MACHINE_TRIPLE_FAULT, "guest triple fault on vCPU %u (rip 0x%" PRIx64 ")", v->id, rip);
+	case KVM_EXIT_SHUTDOWN:
+		stop(v, MACHINE_TRIPLE_FAULT, "guest triple fault on vCPU %u (rip 0x%" PRIx64 ")", v->id, rip_of(v));
 		break;
-	}
 	case KVM_EXIT_SYSTEM_EVENT: handle_system_event(v); break;
 	case KVM_EXIT_FAIL_ENTRY:
 		stop(v, MACHINE_INTERNAL_ERROR, "KVM could not enter vCPU %u (hardware reason 0x%llx)", v->id,
