@@ -57,3 +57,15 @@ int unix_socket_accept_one(int listen_fd, int *client_fd, const char *refusal)
 	*client_fd = fd;
 	return 1;
 }
+
+int unix_socket_frame_pair(int sv[2], const char *what, struct err *e)
+{
+	int sz = UNIX_SOCKET_FRAME_BUF;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_errno(e, errno, "cannot make %s's socket pair", what);
+	for (int i = 0; i < 2; i++) {
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	return 0;
+}

@@ -1,6 +1,7 @@
-/* unix_socket: the monitor's listening Unix sockets (control, serial console,
- * virtio-console: stream; display: seqpacket): created private to the owner, a stale socket at the path replaced, and
- * the one-client-at-a-time rule the consoles share. */
+/* unix_socket: the monitor's listening Unix sockets (control, serial console, virtio-console:
+ * stream; display: seqpacket): created private to the owner, a stale socket at the path
+ * replaced, and the one-client-at-a-time rule the consoles share; and the socket pair that
+ * carries a NIC's frames to shoji-slirp, whichever of the monitor and shojid makes it. */
 #ifndef SHOJI_COMMON_UNIX_SOCKET_H
 #define SHOJI_COMMON_UNIX_SOCKET_H
 
@@ -17,6 +18,12 @@ int unix_socket_listen_type(const char *path, const char *what, int type, int ba
  * refused (sent `refusal`, when not NULL, and closed at once) and 0 returned; otherwise it becomes *client_fd
  * (blocking: callers use MSG_DONTWAIT where it matters) and 1 is returned. 0 also when there was nothing to accept. */
 int unix_socket_accept_one(int listen_fd, int *client_fd, const char *refusal);
+
+/* A close-on-exec SOCK_SEQPACKET pair for a NIC's frames, one frame a message, each end with
+ * UNIX_SOCKET_FRAME_BUF bytes of send and receive buffer (room for a burst of 64 KiB frames);
+ * `what` names it in the error. */
+#define UNIX_SOCKET_FRAME_BUF (1 << 20)
+int unix_socket_frame_pair(int sv[2], const char *what, struct err *e);
 
 /* What a second console client reads before it is closed. */
 #define UNIX_SOCKET_CONSOLE_BUSY "shoji-vmm: this console is in use by another client; detach it first\r\n"

@@ -44,10 +44,10 @@ static int status_field(pid_t pid, const char *key)
  * logs, read from stderr (a file meanwhile), holds want. */
 static void reaped_says(struct net_config *c, const char *want)
 {
-	char path[] = "/tmp/shoji-test-slirp-XXXXXX", said[512] = "";
-	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	char said[512] = "";
+	FILE *f = tmpfile();
+	int fd = f ? fileno(f) : -1, saved = dup(STDERR_FILENO);
 	assert_true(fd >= 0 && saved >= 0);
-	unlink(path);
 	assert_true(dup2(fd, STDERR_FILENO) >= 0);
 	for (int i = 0; i < 500 && c->helper_pid > 0; i++) {
 		net_slirp_reap(c, 0);
@@ -57,7 +57,7 @@ static void reaped_says(struct net_config *c, const char *want)
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	assert_true(pread(fd, said, sizeof(said) - 1, 0) > 0);
-	close(fd);
+	fclose(f);
 	assert_int_equal(c->helper_pid, 0);
 	assert_contains(said, "NIC 0's user-mode NAT (shoji-slirp, pid ");
 	assert_contains(said, want);

@@ -1,10 +1,11 @@
 /* uplinks: user-mode networking out of the monitor ([nic ID] type = passt, and type = slirp once
  * its first NAT ended). For each passt NIC of a VM that runs, shojid starts a passt (Debian's:
  * it serves the guest's frames with host sockets, DHCP and DNS forwarding included) and hands
- * the monitor the other end of passt's stream socket (net-link). The monitor itself then holds no host socket and runs
- * in an empty network namespace: the process that parses the guest's virtio rings cannot reach the network but through
- * passt's frames, and the process with host sockets (passt) runs as the VM's net uid, not its monitor's, in passt's own
- * sandbox (namespaces, seccomp), in the VM's cgroup.
+ * the monitor the other end of passt's stream socket (net-link). The monitor itself then holds
+ * no host socket and runs in an empty network namespace: the process that parses the guest's
+ * virtio rings cannot reach the network but through passt's frames, and the process with host
+ * sockets (passt) runs as the VM's net uid, not its monitor's, in passt's own sandbox
+ * (namespaces, seccomp), in the VM's cgroup.
  *
  * The guest sees what libslirp gave it: 10.0.2.15/24, gateway 10.0.2.2, DNS 10.0.2.3 (which
  * passt forwards to the host's first resolver; vmm_args_passt), but the MTU is passt's and the
@@ -37,6 +38,7 @@
 
 #include "../../common/file.h"
 #include "../../common/identity.h"
+#include "../../common/unix_socket.h"
 #include "../vmm_args.h"
 #include "daemon.h"
 
@@ -142,13 +144,10 @@ static int uplink_args(struct daemon *d, const struct vmdef_nic *n, struct vmm_a
  * of them (as the monitor makes its first one's). */
 static int uplink_pair(const struct vmdef_nic *n, int sv[2], struct err *e)
 {
-	int slirp = n->type == VMDEF_NIC_SLIRP, sz = 1 << 20;
-	if (socketpair(AF_UNIX, (slirp ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0, sv) < 0)
+	if (n->type == VMDEF_NIC_SLIRP)
+		return unix_socket_frame_pair(sv, program(n), e);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_errno(e, errno, "cannot make %s's socket pair", program(n));
-	for (int i = 0; slirp && i < 2; i++) {
-		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
 	return 0;
 }
 

@@ -23,10 +23,10 @@
 #include "../../common/file.h"
 #include "../../common/identity.h"
 #include "../../common/log.h"
+#include "../../common/unix_socket.h"
 #include "net.h"
 
 #define HELPER       "shoji-slirp"
-#define SOCKBUF      (1 << 20)
 #define READY_MS     30000
 #define HELPER_ARGS  (8 + 2 * NET_MAX_FORWARDS)
 #define ARG_TEXT_MAX 48
@@ -129,16 +129,11 @@ int net_slirp_spawn(struct net_config *c, const char *helper, const struct net_i
 	char text[1 + NET_MAX_FORWARDS][ARG_TEXT_MAX], *argv[HELPER_ARGS + 1], msg[512];
 	int sv[2], ready[2];
 	helper_args(c, helper, argv, text);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return err_errno(e, errno, "net: cannot create the user-mode NAT's socket pair");
+	if (unix_socket_frame_pair(sv, "the user-mode NAT", e) < 0)
+		return -1;
 	if (pipe2(ready, O_CLOEXEC) < 0) {
 		close(sv[0]), close(sv[1]);
 		return err_errno(e, errno, "net: cannot create a pipe");
-	}
-	int sz = SOCKBUF;
-	for (int i = 0; i < 2; i++) {
-		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	}
 	pid_t monitor = getpid(), pid = fork();
 	if (pid == 0)
