@@ -9,7 +9,7 @@
  *                  known caps, seen_s_ago, info {key: value}, info_s_ago, faults, time_syncs,
  *                  error; every string printable ASCII, checked by the monitor), nics (one
  *                  object a NIC, in order: kind "slirp"/"tap"/"link"/"passt", mac, link "up"/"down",
- *                  rx_dropped, tx_dropped)
+ *                  takes_socket (whether net-link may serve it), rx_dropped, tx_dropped)
  *   pause, resume  -> state (a resume sets the guest's clock through its agent)
  *   shutdown       the guest is asked to power off: through its agent where one is ready,
  *                  else the ACPI power button -> via ("agent"/"acpi"); an agent that does not
@@ -96,5 +96,6 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_R_NICS       "nics"
 #define CONTROL_R_LINK       "link"
 #define CONTROL_R_MAC        "mac"
+#define CONTROL_R_TAKES      "takes_socket" /* a NIC that net-link may serve again */
 
 #endif

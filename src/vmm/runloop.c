@@ -143,7 +143,8 @@ static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
 	return 0;
 }
 
-/* status's nics: each NIC's kind, MAC, link state and dropped frames. */
+/* status's nics: each NIC's kind, MAC, link state, whether net-link may give it a socket (a
+ * monitor from before shojid restarted slirp NICs' NATs says no such thing), dropped frames. */
 static json_object *nics_describe(struct vm *vm)
 {
 	static const char *const kinds[] =
@@ -160,6 +161,7 @@ static json_object *nics_describe(struct vm *vm)
 		json_object_object_add(o, CONTROL_R_KIND, json_object_new_string(kinds[c->kind]));
 		json_object_object_add(o, CONTROL_R_MAC, json_object_new_string(mac));
 		json_object_object_add(o, CONTROL_R_LINK, json_object_new_string(up ? "up" : "down"));
+		json_object_object_add(o, CONTROL_R_TAKES, json_object_new_boolean(net_kind_takes_socket(c->kind)));
 		json_object_object_add(o, "rx_dropped", json_object_new_int64((int64_t)rx));
 		json_object_object_add(o, "tx_dropped", json_object_new_int64((int64_t)tx));
 		json_object_array_add(a, o);

@@ -22,7 +22,9 @@ set: N bytes: TEXT"); the word "hostile" makes clipboard-get answer like a compr
 Unix socket, or it is refused; --net passt NICs a SOCK_STREAM one) and report it up in status's
 nics until the other end closes; a --net slirp NIC is up from the start (its own NAT) until
 "fake-nat-end" {"nic": "N"} (as if its shoji-slirp ended), and then takes a new NAT's
-SOCK_SEQPACKET socket with "net-link" as a link's;
+SOCK_SEQPACKET socket with "net-link" as a link's (status says so per NIC, "takes_socket"),
+unless the command line has fake.old_monitor=1: then it acts as a monitor from before shojid
+restarted slirp NICs' NATs (no "takes_socket", a slirp NIC's net-link refused);
 "fake-link-send" {"nic": "N", "data": TEXT} sends TEXT as a frame on it, and each frame that
 arrives is written to the serial log ("fake: nic N received: TEXT"), so a test sees which VM's
 NIC reaches which.
@@ -294,9 +296,12 @@ def main(argv):
         n = req.get("nic")
         return nics[int(n)] if isinstance(n, str) and n.isdigit() and int(n) < len(nics) else None
 
+    old = "fake.old_monitor=1" in opts.get("--cmdline", [""])[0]
+    takes = ("link", "passt") if old else ("link", "passt", "slirp")
+
     def net_link(req, fds):
         nic = nic_of(req)
-        if nic is None or nic["kind"] not in ("link", "passt", "slirp") or len(fds) != 1:
+        if nic is None or nic["kind"] not in takes or len(fds) != 1:
             return {"ok": False, "error": "net-link needs a link, passt or slirp NIC's index and one descriptor"}
         sock = socket.socket(fileno=os.dup(fds[0]))
         want = socket.SOCK_STREAM if nic["kind"] == "passt" else socket.SOCK_SEQPACKET
@@ -327,9 +332,12 @@ def main(argv):
         return {"ok": True}
 
     def nics_status():
-        return [{"kind": n["kind"], "mac": n["mac"],
+        said = [{"kind": n["kind"], "mac": n["mac"],
                  "link": "up" if n["sock"] or n["own"] or n["kind"] not in ("link", "passt", "slirp") else "down",
                  "rx_dropped": 0, "tx_dropped": 0} for n in nics]
+        for s in said if not old else ():
+            s["takes_socket"] = s["kind"] in takes
+        return said
 
     def answer(conn, line, fds):
         try:

@@ -1885,6 +1885,27 @@ def test_slirp_nat_as_net_uid(ts):
     ts.ok("delete", "nat")
 
 
+def test_slirp_nat_old_monitor(ts):
+    # A monitor started before shojid restarted slirp NICs' NATs (adopted after an upgrade)
+    # cannot take a new shoji-slirp's socket: when its own ends, shojid says once that the VM
+    # must restart, and starts none, look after look.
+    if ts.real:
+        raise Skip("needs a monitor from before the change: the stand-in plays one")
+    ts.ok("create", "oldnat", "--kernel", os.path.join(ts.guest_dir, "vmlinuz"), "--cmdline",
+          "fake.old_monitor=1", "--net", "slirp")
+    ts.ok("start", "oldnat")
+    assert "takes_socket" not in control(ts, "oldnat", {"cmd": "status"})["nics"][0]
+    control(ts, "oldnat", {"cmd": "fake-nat-end", "nic": "0"})
+    said = lambda: [d for e, d in events(ts, "oldnat") if e == "uplink-failed"]  # noqa: E731
+    wait_until(lambda: said(), 30, "the refusal said")
+    assert "restart the VM" in said()[0] and "older shoji" in said()[0], said()
+    time.sleep(12)  # past the next look (every 10 s)
+    assert len(said()) == 1 and uplink_of(ts, "oldnat", "shoji-slirp") is None, events(ts, "oldnat")
+    assert control(ts, "oldnat", {"cmd": "status"})["nics"][0]["link"] == "down"
+    ts.ok("kill", "oldnat")
+    ts.ok("delete", "oldnat")
+
+
 def nat_serves(ts, port, boots):
     """The blob the guest's boot number boots serves comes through the forward on port."""
     wait_until(lambda: ts.serial("nat").count("net serving sha256=") >= boots, ts.boot_timeout, f"nat serving (boot {boots})")
@@ -2047,7 +2068,8 @@ TESTS = [test_definitions_and_errors, test_three_vms_run_at_once, test_cgroups,
          test_sigsys_reported, test_keeper_kill9, test_twenty_concurrent_commands, test_two_concurrent_starts,
          test_hostile_api_messages, test_permission_denied, test_console, test_stop_kill_delete,
          test_failed_start_is_reported, test_autostart, test_jail_uid_range_and_migration,
-         test_devices_through_the_toolstack, test_slirp_nat_as_net_uid, test_firmware_vm, test_firmware_errors,
+         test_devices_through_the_toolstack, test_slirp_nat_as_net_uid, test_slirp_nat_old_monitor,
+         test_firmware_vm, test_firmware_errors,
          test_guest_agent_through_toolstack, test_clipboard_between_vms, test_links_between_vms, test_link_guards,
          test_usb_list, test_usb_attach_errors]
 # The slowest cases (minutes in the harness), run by scripts/test --slow (the meson test

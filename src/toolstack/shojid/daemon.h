@@ -66,9 +66,10 @@ struct vm_entry {
 	bool net_assigned; /* net_uid, another uid of its own, runs its passt or shoji-slirp (uplinks.c) */
 	uid_t net_uid;
 	/* uplinks.c, while it runs: whether it has passt or slirp NICs, the passt or shoji-slirp
-	 * started for each, whether one ended (a series of restarts, quiet until one stays), when to
-	 * look next, and the wait */
+	 * started for each, whether one ended (a series of restarts, quiet until one stays), the NICs
+	 * (bits) whose monitor cannot take another (said once), when to look next, and the wait */
 	bool has_uplink, uplink_down;
+	unsigned uplink_refused;
 	pid_t uplink_pid[VMDEF_MAX_NICS];
 	int64_t uplink_next_ms;
 	int uplink_wait_ms;
@@ -448,6 +449,7 @@ struct json_object *netlinks_list(struct daemon *d, uid_t viewer);
 bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, const char *vm,
 		     const struct vmdef_nic *n);
 bool netlinks_nic_up(struct json_object *status, unsigned i);
+bool netlinks_nic_takes_socket(struct json_object *status, unsigned i);
 /* A running VM's status reply (NULL when its monitor does not answer); json_object_put it. */
 struct json_object *netlinks_monitor_status(struct daemon *d, struct vm_entry *vm);
 /* Hands NIC i of vm the socket fd (the control socket's net-link; fd stays the caller's). */

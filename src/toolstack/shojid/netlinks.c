@@ -60,23 +60,36 @@ struct json_object *netlinks_monitor_status(struct daemon *d, struct vm_entry *v
 	return vm_control(d, vm, CONTROL_STATUS, &rep, &e) < 0 ? NULL : rep;
 }
 
-/* Field key of NIC i in a status reply ("" when it does not say). */
-static const char *nic_field(struct json_object *status, unsigned i, const char *key)
+/* Field key of NIC i in a status reply, of type t; NULL when it does not say. */
+static struct json_object *nic_value(struct json_object *status, unsigned i, const char *key, json_type t)
 {
 	struct json_object *nics, *v;
 	struct json_object *nic = status && json_object_object_get_ex(status, CONTROL_R_NICS, &nics) &&
 			json_object_is_type(nics, json_type_array)
 		? json_object_array_get_idx(nics, i)
 		: NULL;
-	return nic && json_object_object_get_ex(nic, key, &v) && json_object_is_type(v, json_type_string)
-		? json_object_get_string(v)
-		: "";
+	return nic && json_object_object_get_ex(nic, key, &v) && json_object_is_type(v, t) ? v : NULL;
+}
+
+/* The same for a string field ("" when it does not say). */
+static const char *nic_field(struct json_object *status, unsigned i, const char *key)
+{
+	struct json_object *v = nic_value(status, i, key, json_type_string);
+	return v ? json_object_get_string(v) : "";
 }
 
 /* Whether NIC i has its link up in a status reply (false when it does not say). */
 bool netlinks_nic_up(struct json_object *status, unsigned i)
 {
 	return strcmp(nic_field(status, i, CONTROL_R_LINK), "up") == 0;
+}
+
+/* Whether net-link may hand NIC i a socket: a link's or passt's always; a slirp NIC's only where
+ * the monitor says so (one started before shojid restarted slirp NICs' NATs refuses it). */
+bool netlinks_nic_takes_socket(struct json_object *status, unsigned i)
+{
+	struct json_object *v = nic_value(status, i, CONTROL_R_TAKES, json_type_boolean);
+	return strcmp(nic_field(status, i, CONTROL_R_KIND), "slirp") ? true : v && json_object_get_boolean(v);
 }
 
 /* Whether the running monitor's NIC i is NIC n of VM vm's definition (of that kind, with its

@@ -202,6 +202,19 @@ static void ended(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic 
 		   n->id, program(n), pid, vm->name);
 }
 
+/* NIC i (n) of vm is down, and its monitor (started before an upgrade) cannot take a new
+ * shoji-slirp's socket: said once, never tried. */
+static void refused(struct daemon *d, struct vm_entry *vm, const struct vmdef_nic *n, unsigned i)
+{
+	if (vm->uplink_refused & 1u << i)
+		return;
+	vm->uplink_refused |= 1u << i;
+	events_add(d, vm->name, "uplink-failed",
+		   "nic %s: its shoji-slirp ended, and this VM's monitor (started by an older shoji) cannot "
+		   "take another; restart the VM to get its user-mode network back",
+		   n->id);
+}
+
 /* Each passt (slirp) NIC of vm whose link is down gets a passt (shoji-slirp). Returns how many
  * were started, -1 when there is none or its definition or its monitor does not answer; *any is
  * false only when the definition, read, names no such NIC. */
@@ -239,6 +252,10 @@ static int serve(struct daemon *d, struct vm_entry *vm, bool first, bool *any)
 				said_up(d, vm, n, vm->uplink_pid[i], true);
 			continue;
 		}
+		if (!netlinks_nic_takes_socket(status, i)) {
+			refused(d, vm, n, i);
+			continue;
+		}
 		if (!first)
 			ended(d, vm, n, i);
 		if (log < 0 && paths_get(&d->paths, PATHS_MONITOR_LOG, vm->name, mlog, sizeof(mlog), NULL) == 0)
@@ -272,6 +289,7 @@ void uplinks_vm_running(struct daemon *d, struct vm_entry *vm)
 {
 	vm->uplink_down = false;
 	vm->uplink_wait_ms = 0;
+	vm->uplink_refused = 0;
 	memset(vm->uplink_pid, 0, sizeof(vm->uplink_pid));
 	bool any;
 	int started = serve(d, vm, true, &any);
