@@ -1138,7 +1138,13 @@ def test_link_flood(ts):
     ts.ok("start", "fa")
     wait_until(lambda: len(flooded()) >= 1, ts.boot_timeout, "fa flooding")
     start = len(fetches())
-    wait_until(lambda: len(fetches()) >= start + 3 and len(flooded()) >= 3, 300, "fc's fetches under the flood")
+    try:
+        wait_until(lambda: len(fetches()) >= start + 3 and len(flooded()) >= 3, 300, "fc's fetches under the flood")
+    except AssertionError as e:  # which side stopped, and where each guest was
+        tails = {n: ts.serial(n)[-800:] for n in ("fh", "fa", "fc")}
+        raise AssertionError(f"{e}: fc fetched {len(fetches()) - start} under the flood, fa reported {flooded()}; "
+                             f"the hub's NICs: {control(ts, 'fh', {'cmd': 'status'}).get('nics')}; serial ends: "
+                             f"{tails}") from None
     loud = fetches()[start:]
     assert all(sha == blob for sha, _ in quiet + loud), (blob, quiet, loud)
     (n0, _), (n1, refused) = flooded()[0], flooded()[-1]
@@ -2103,9 +2109,18 @@ def main():
     if not a:
         return 77  # meson's "skipped"
     if a.slow:
-        return run_tests(Toolstack(a), SLOW_TESTS)
+        return run_tests(Toolstack(a), only(SLOW_TESTS))
     stand_in = a.vmm.endswith(".py")  # seconds, not minutes: the slow cases' stand-in parts too
-    return run_tests(Toolstack(a), TESTS + SLOW_TESTS if stand_in else TESTS)
+    return run_tests(Toolstack(a), only(TESTS + SLOW_TESTS if stand_in else TESTS))
+
+
+def only(tests):
+    """The tests SHOJI_TESTS names (comma-separated), to run one case again; all when unset."""
+    names = [n for n in os.environ.get("SHOJI_TESTS", "").split(",") if n]
+    unknown = set(names) - {t.__name__ for t in TESTS + SLOW_TESTS}
+    if unknown:
+        sys.exit(f"SHOJI_TESTS names no such test: {', '.join(sorted(unknown))}")
+    return [t for t in tests if t.__name__ in names] if names else tests
 
 
 # shojid's record of a monitor that ended with vmmtest.emulation_fault's status and message.
