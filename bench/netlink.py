@@ -1,6 +1,9 @@
 """netlink: bench/net's VM-to-VM case. Two guests joined by a link and nothing else: under
 shoji-vmm, two monitors with a link NIC each (--net link), given the two ends of one
-SOCK_SEQPACKET socket pair through their control sockets, as shojid joins them; under QEMU, two
+SOCK_SEQPACKET socket pair through their control sockets, as shojid joins them (each frame after
+its virtio-net header: net-link's offload), and once more with bare frames (what a link to a
+monitor started by an older shoji carries: the guests' segments cut by the sending monitor),
+to show what the headers are worth; under QEMU, two
 q35 VMs with virtio-net-pci joined by -netdev stream (a TCP connection on the host's loopback,
 QEMU's own VM-to-VM link). One guest serves (netbench), the other measures (linkbench): the
 round trip of 200 pings sent one after another, then N MiB read from the server and N MiB
@@ -48,7 +51,7 @@ def control(path, req, fd, timeout=60):
             time.sleep(0.2)
 
 
-def shoji_pair(common, d, mib):
+def shoji_pair(common, d, mib, offload=True):
     """The server's and the client's command lines, and how to join them once started."""
     ctl = [os.path.join(d, f"{n}.sock") for n in ("server", "client")]
     cmds = [common + ["--cmdline", cmdline(i == 0, mib), "--net", f"link,mac=52:54:00:12:34:{0x60 + i:02x}",
@@ -59,7 +62,7 @@ def shoji_pair(common, d, mib):
         ends = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             for path, end in zip(ctl, ends):
-                control(path, '{"cmd":"net-link","nic":"0"}', end.fileno())
+                control(path, '{"cmd":"net-link","nic":"0"%s}' % (',"offload":true' if offload else ""), end.fileno())
         finally:
             for end in ends:
                 end.close()
@@ -110,11 +113,12 @@ def run_pair(Guest, cmds, join, mib, tag):
 def bench(Guest, a, shoji_common, qemu_common, runs):
     """Runs both monitors' pairs, interleaved; prints the table and ratios; True when every
     shoji-vmm run completed."""
-    res = {"shoji-vmm link": [], "qemu stream": []}
+    res = {"shoji-vmm link": [], "shoji-vmm link bare": [], "qemu stream": []}
     with tempfile.TemporaryDirectory() as d:  # sockets: not on the shared work tree (9p)
         for _ in range(runs):
-            cmds, join = shoji_pair(shoji_common, d, a.link_mib)
-            res["shoji-vmm link"].append(run_pair(Guest, cmds, join, a.link_mib, "link shoji-vmm"))
+            for name, offload in (("shoji-vmm link", True), ("shoji-vmm link bare", False)):
+                cmds, join = shoji_pair(shoji_common, d, a.link_mib, offload)
+                res[name].append(run_pair(Guest, cmds, join, a.link_mib, name[6:]))
             if qemu_common:
                 port = free_port()
                 res["qemu stream"].append(run_pair(Guest, qemu_pair(qemu_common, port, a.link_mib), None, a.link_mib,
@@ -128,10 +132,11 @@ def bench(Guest, a, shoji_common, qemu_common, runs):
             v = sorted(r[p][0] for r in rs if p in r)
             vals.append(f"{v[len(v) // 2]:.2f}" if v else "n/a")
         print(f"{name:<22}" + "".join(f"{v:>14}" for v in vals))
-    s, q = res["shoji-vmm link"], res["qemu stream"]
-    if q:
+    s, b, q = res["shoji-vmm link"], res["shoji-vmm link bare"], res["qemu stream"]
+    for peer, rs in (("qemu stream", q), ("shoji-vmm link bare", b)):
         for p, better in (("download", "higher"), ("upload", "higher"), ("rtt", "lower")):
-            ratio_line("shoji-vmm link", "qemu stream", f"VM to VM {p}{' ms' if p == 'rtt' else ' MiB/s'}", s, q,
-                       p, 0, better, "net")
-    return all(len(r) == len(PHASES) for r in s)
+            if rs:
+                ratio_line("shoji-vmm link", peer, f"VM to VM {p}{' ms' if p == 'rtt' else ' MiB/s'}", s, rs, p, 0,
+                           better, "net")
+    return all(len(r) == len(PHASES) for r in s + b)
 

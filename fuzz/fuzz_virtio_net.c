@@ -42,7 +42,7 @@ static void setup_once(void)
 		abort();
 	peer = sv[1];
 	if (vfx_init(&fx) < 0 || virtio_net_init(&net, &c, 1, &fx.fm.m, &fx.mem, &e) < 0 ||
-	    vfx_attach(&fx, &net.vdev) < 0 || virtio_net_link_set(&net, sv[0], &e) < 0)
+	    vfx_attach(&fx, &net.vdev) < 0 || virtio_net_link_set(&net, sv[0], false, &e) < 0)
 		abort();
 	ready = 1;
 }

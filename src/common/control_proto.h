@@ -9,7 +9,8 @@
  *                  known caps, seen_s_ago, info {key: value}, info_s_ago, faults, time_syncs,
  *                  error; every string printable ASCII, checked by the monitor), nics (one
  *                  object a NIC, in order: kind "slirp"/"tap"/"link"/"passt", mac, link "up"/"down",
- *                  takes_socket (whether net-link may serve it), rx_dropped, tx_dropped)
+ *                  takes_socket (whether net-link may serve it), offload (a link NIC: whether
+ *                  net-link's offload is known to it), rx_dropped, tx_dropped)
  *   pause, resume  -> state (a resume sets the guest's clock through its agent)
  *   shutdown       the guest is asked to power off: through its agent where one is ready,
  *                  else the ACPI power button -> via ("agent"/"acpi"); an agent that does not
@@ -31,7 +32,9 @@
  *                  (SCM_RIGHTS): a SOCK_SEQPACKET Unix socket whose other end is another VM's
  *                  NIC for a link NIC (--net link), a SOCK_STREAM one to a passt process for a
  *                  passt NIC (--net passt); the NIC takes it and its link is up, replacing any
- *                  socket it had; it goes down by itself when the other end closes
+ *                  socket it had; it goes down by itself when the other end closes. Field
+ *                  offload (optional, true: a link's only, where status says offload for both
+ *                  ends): each frame crosses after its virtio-net header (net/offload.h)
  *
  * Both sides treat every field from the other as untrusted. */
 #ifndef SHOJI_COMMON_CONTROL_PROTO_H
@@ -81,6 +84,7 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_F_BACKING "backing"
 #define CONTROL_F_DATA    "data"
 #define CONTROL_F_NIC     "nic"
+#define CONTROL_F_OFFLOAD "offload"
 /* Reply fields. */
 #define CONTROL_R_STATE      "state"
 #define CONTROL_R_PID        "pid"
@@ -97,5 +101,6 @@ static inline const char *control_cmd_name(enum control_cmd cmd)
 #define CONTROL_R_LINK       "link"
 #define CONTROL_R_MAC        "mac"
 #define CONTROL_R_TAKES      "takes_socket" /* a NIC that net-link may serve again */
+#define CONTROL_R_OFFLOAD    "offload"      /* a link NIC that net-link may give headers */
 
 #endif

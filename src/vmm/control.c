@@ -89,6 +89,12 @@ static int nic_arg(json_object *req, const char *cmd, struct control_request *ou
 		return err_set(e, "'%s': the field '%s' must be a NIC's index, from 0 to %d", cmd, CONTROL_F_NIC,
 			       SHOJI_MAX_NICS - 1);
 	out->nic = (unsigned)n;
+	json_object *o;
+	if (!json_object_object_get_ex(req, CONTROL_F_OFFLOAD, &o))
+		return 0;
+	if (!json_object_is_type(o, json_type_boolean))
+		return err_set(e, "'%s': the field '%s' must be true or false", cmd, CONTROL_F_OFFLOAD);
+	out->offload = json_object_get_boolean(o);
 	return 0;
 }
 
@@ -97,7 +103,7 @@ static int arguments(json_object *req, const char *name, struct control_request 
 {
 	static const char *const snapshot_fields[] = {CONTROL_F_DISK, CONTROL_F_BACKING, NULL};
 	static const char *const clipboard_fields[] = {CONTROL_F_DATA, NULL};
-	static const char *const link_fields[] = {CONTROL_F_NIC, NULL};
+	static const char *const link_fields[] = {CONTROL_F_NIC, CONTROL_F_OFFLOAD, NULL};
 	bool snap = out->cmd == CONTROL_DISK_SNAPSHOT, clip = out->cmd == CONTROL_CLIPBOARD_SET;
 	if (out->cmd == CONTROL_NET_LINK)
 		return jsonl_check_fields(req, name, link_fields, e) < 0 ? -1 : nic_arg(req, name, out, e);

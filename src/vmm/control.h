@@ -25,6 +25,7 @@ struct control_request {
 	char disk[CONTROL_MAX_DISK_ID + 1]; /* disk-snapshot: the disk's serial or index */
 	char backing[CONTROL_MAX_NAME + 1]; /* disk-snapshot: the new image's backing file name */
 	unsigned nic;                       /* net-link: the NIC's index (below SHOJI_MAX_NICS) */
+	bool offload;                       /* net-link: frames after their headers (a link's) */
 	uint8_t *data;                      /* clipboard-set: the text (agent_text_ok; heap) */
 	uint32_t data_len;                  /* ... its bytes, at most SHOJI_CLIPBOARD_MAX */
 };

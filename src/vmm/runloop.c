@@ -115,7 +115,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 
 /* net-link: NIC nic of this machine takes the link's socket fd (closed on failure). A slirp
  * NIC's new shoji-slirp (shojid's, where the monitor's own ended) also serves the boots to come. */
-static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
+static int net_link(struct vm *vm, unsigned nic, int fd, bool offload, struct err *e)
 {
 	if (fd < 0)
 		return err_set(e, "net-link needs the link's socket attached to the request (SCM_RIGHTS)");
@@ -129,7 +129,7 @@ static int net_link(struct vm *vm, unsigned nic, int fd, struct err *e)
 		close(fd);
 		return err_errno(e, errno, "net-link: cannot duplicate the socket");
 	}
-	if (virtio_net_link_set(vm->nics[nic], fd, e) < 0) {
+	if (virtio_net_link_set(vm->nics[nic], fd, offload, e) < 0) {
 		if (keep >= 0)
 			close(keep);
 		return -1;
@@ -162,6 +162,7 @@ static json_object *nics_describe(struct vm *vm)
 		json_object_object_add(o, CONTROL_R_MAC, json_object_new_string(mac));
 		json_object_object_add(o, CONTROL_R_LINK, json_object_new_string(up ? "up" : "down"));
 		json_object_object_add(o, CONTROL_R_TAKES, json_object_new_boolean(net_kind_takes_socket(c->kind)));
+		json_object_object_add(o, CONTROL_R_OFFLOAD, json_object_new_boolean(c->kind == NET_LINK));
 		json_object_object_add(o, "rx_dropped", json_object_new_int64((int64_t)rx));
 		json_object_object_add(o, "tx_dropped", json_object_new_int64((int64_t)tx));
 		json_object_array_add(a, o);
@@ -230,7 +231,7 @@ static int on_control(void *ctx, const struct control_request *req, int fd, stru
 #endif
 		break;
 	case CONTROL_NET_LINK:
-		if (net_link(vm, req->nic, fd, &e) < 0)
+		if (net_link(vm, req->nic, fd, req->offload, &e) < 0)
 			return failed(&e, why);
 		break;
 	case CONTROL_STATUS:

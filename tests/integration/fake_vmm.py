@@ -24,7 +24,9 @@ nics until the other end closes; a --net slirp NIC is up from the start (its own
 "fake-nat-end" {"nic": "N"} (as if its shoji-slirp ended), and then takes a new NAT's
 SOCK_SEQPACKET socket with "net-link" as a link's (status says so per NIC, "takes_socket"),
 unless the command line has fake.old_monitor=1: then it acts as a monitor from before shojid
-restarted slirp NICs' NATs (no "takes_socket", a slirp NIC's net-link refused);
+restarted slirp NICs' NATs (no "takes_socket", a slirp NIC's net-link refused; nor "offload",
+a link's offload refused). Each net-link is written to the serial log ("fake: nic N linked",
+"with offload" where asked);
 "fake-link-send" {"nic": "N", "data": TEXT} sends TEXT as a frame on it, and each frame that
 arrives is written to the serial log ("fake: nic N received: TEXT"), so a test sees which VM's
 NIC reaches which.
@@ -309,9 +311,13 @@ def main(argv):
             sock.close()
             return {"ok": False, "error": "a link's descriptor must be a SOCK_SEQPACKET Unix socket, "
                                           "a passt NIC's a SOCK_STREAM one"}
+        if "offload" in req and (not isinstance(req["offload"], bool) or (req["offload"] and (old or nic["kind"] != "link"))):
+            sock.close()
+            return {"ok": False, "error": "offload is true or false, and applies to a link only"}
         link_down(nic)
         nic["sock"] = sock
         sel.register(sock, selectors.EVENT_READ, ("link", nics.index(nic)))
+        guest_write(b"fake: nic %d linked%s\r\n" % (nics.index(nic), b" with offload" if req.get("offload") else b""))
         return {"ok": True}
 
     def link_down(nic):
@@ -337,6 +343,7 @@ def main(argv):
                  "rx_dropped": 0, "tx_dropped": 0} for n in nics]
         for s in said if not old else ():
             s["takes_socket"] = s["kind"] in takes
+            s["offload"] = s["kind"] == "link"
         return said
 
     def answer(conn, line, fds):

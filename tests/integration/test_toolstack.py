@@ -1081,6 +1081,8 @@ def test_links_between_vms(ts):
         assert control(ts, "lka", {"cmd": "fake-link-send", "nic": "0", "data": "frame-from-lka"})["ok"]
         wait_until(lambda: "fake: nic 0 received: frame-from-lka" in ts.serial("lkb"), 10, "the frame at lkb")
         assert "frame-from-lka" not in ts.serial("lkc")
+        # both monitors say they take headers on a link: shojid asks each for them
+        assert all("fake: nic 0 linked with offload" in ts.serial(n) for n in ("lka", "lkb")), ts.serial("lka")
     ts.ok("kill", "lkb")
     wait_until(lambda: link_state(ts, "lka") == "down", 30, "lka's link down once lkb is gone")
     assert any(e[0] == "link-down" for e in events(ts, "lka")), events(ts, "lka")

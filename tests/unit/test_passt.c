@@ -45,7 +45,7 @@ static void dhcp_through_passt(void **state)
 	pid_t pid = start_passt(sv[1]);
 	assert_true(pid > 0);
 	close(sv[1]);
-	assert_int_equal(virtio_net_link_set(&n, sv[0], &e), 0);
+	assert_int_equal(virtio_net_link_set(&n, sv[0], false, &e), 0);
 	bool offered = usernet_dhcp_offered(&v, &n);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);

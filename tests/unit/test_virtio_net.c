@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "offload_fixture.h"
 #include "virtio_fixture.h"
 #include "vmm/devices/virtio_net.h"
 
@@ -30,7 +31,7 @@ struct nfx {
 	int peer; /* the host side of the backend */
 };
 
-static int setup_with(void **state, uint64_t features)
+static int setup_link(void **state, uint64_t features, bool offload)
 {
 	struct nfx *f = calloc(1, sizeof(*f));
 	int sv[2];
@@ -45,10 +46,15 @@ static int setup_with(void **state, uint64_t features)
 	    vfx_attach(&f->v, &f->net.vdev) < 0)
 		return -1;
 	vfx_bring_up_queues(&f->v, features, 2);
-	if (virtio_net_link_set(&f->net, sv[0], &e) < 0)
+	if (virtio_net_link_set(&f->net, sv[0], offload, &e) < 0)
 		return -1;
 	*state = f;
 	return 0;
+}
+
+static int setup_with(void **state, uint64_t features)
+{
+	return setup_link(state, features, false);
 }
 
 static int setup(void **state)
@@ -406,7 +412,7 @@ static void link_down_when_the_other_end_goes(void **state)
 	struct err e;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	gen = vfx_rd(&f->v, CONFIG_GENERATION, 1);
-	assert_int_equal(virtio_net_link_set(&f->net, sv[0], &e), 0);
+	assert_int_equal(virtio_net_link_set(&f->net, sv[0], false, &e), 0);
 	f->peer = sv[1];
 	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 1);
 	assert_int_not_equal(vfx_rd(&f->v, CONFIG_GENERATION, 1), gen);
@@ -465,7 +471,7 @@ static void new_link_runs_held_transmit(void **state)
 	int sv[2];
 	struct err e;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	assert_int_equal(virtio_net_link_set(&f->net, sv[0], &e), 0);
+	assert_int_equal(virtio_net_link_set(&f->net, sv[0], false, &e), 0);
 	close(f->peer);
 	f->peer = sv[1];
 	assert_false(f->net.pairs[0].tx_waiting);
@@ -483,11 +489,11 @@ static void link_refuses_what_is_not_a_link(void **state)
 	struct err e;
 	int p[2], s[2];
 	assert_int_equal(pipe(p), 0);
-	assert_int_equal(virtio_net_link_set(&f->net, p[0], &e), -1); /* taken: closed */
+	assert_int_equal(virtio_net_link_set(&f->net, p[0], false, &e), -1); /* taken: closed */
 	assert_contains(e.msg, "SOCK_SEQPACKET Unix socket");
 	close(p[1]);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
-	assert_int_equal(virtio_net_link_set(&f->net, s[0], &e), -1);
+	assert_int_equal(virtio_net_link_set(&f->net, s[0], false, &e), -1);
 	close(s[1]);
 	assert_int_equal(vfx_rd(&f->v, LINK_STATUS, 2), 1); /* the link it had stays */
 
@@ -497,7 +503,7 @@ static void link_refuses_what_is_not_a_link(void **state)
 	memset(&tap, 0, sizeof(tap));
 	tap.net.config = c;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, s), 0);
-	assert_int_equal(virtio_net_link_set(&tap.net, s[0], &e), -1);
+	assert_int_equal(virtio_net_link_set(&tap.net, s[0], false, &e), -1);
 	assert_contains(e.msg, "it is a TAP");
 	close(s[1]);
 }
@@ -539,11 +545,11 @@ static void passt_frames_both_ways(void **state)
 	vfx_bring_up_queues(&f.v, F_MAC | F_MRG_RXBUF, 2);
 	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0); /* the wrong kind */
-	assert_int_equal(virtio_net_link_set(&f.net, sv[0], &e), -1);
+	assert_int_equal(virtio_net_link_set(&f.net, sv[0], false, &e), -1);
 	assert_contains(e.msg, "SOCK_STREAM");
 	close(sv[1]);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(virtio_net_link_set(&f.net, sv[0], &e), 0);
+	assert_int_equal(virtio_net_link_set(&f.net, sv[0], false, &e), 0);
 	f.peer = sv[1];
 	assert_int_equal(vfx_rd(&f.v, LINK_STATUS, 2), 1);
 	/* passt first hears the guest's MAC address: a RARP request from it to all. */
@@ -581,6 +587,140 @@ static void passt_frames_both_ways(void **state)
 	virtio_net_destroy(&f.net);
 	vfx_destroy(&f.v);
 	close(f.peer);
+}
+
+/* ---- a link that carries headers (offload), and one of bare frames whose guest offloads ---- */
+
+#define F_GUEST_TSO (VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4))
+#define F_HOST_TSO  (VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4))
+
+static int setup_offload(void **state)
+{
+	return setup_link(state, F_MAC | F_MRG_RXBUF | F_GUEST_TSO | F_HOST_TSO, true);
+}
+/* Firmware's driver: no offload features at all. */
+static int setup_offload_plain_guest(void **state)
+{
+	return setup_link(state, F_MAC | F_MRG_RXBUF, true);
+}
+static int setup_bare_offloading_guest(void **state)
+{
+	return setup_link(state, F_MAC | F_MRG_RXBUF | F_GUEST_TSO | F_HOST_TSO, false);
+}
+
+/* The other VM sends a segment of FX_PAYLOAD bytes after its header; its length with it. */
+static size_t peer_sends_segment(struct nfx *f, struct virtio_net_hdr *h)
+{
+	static uint8_t msg[8192 + HDR];
+	size_t len = fx_segment(msg + HDR, false, false, h);
+	memcpy(msg, h, sizeof(*h));
+	assert_int_equal(send(f->peer, msg, HDR + len, 0), (ssize_t)(HDR + len));
+	return len;
+}
+
+static void offload_link_passes_a_segment_whole(void **state)
+{
+	struct nfx *f = *state;
+	vfx_wr(&f->v, 0x00, 0, 4);
+	assert_true(vfx_rd(&f->v, 0x04, 4) & (1u << VIRTIO_NET_F_GUEST_TSO4)); /* a link offers offloads */
+	for (unsigned i = 0; i < 3; i++)
+		rx_buffer(f, i, 4096, VRING_DESC_F_WRITE);
+	struct virtio_net_hdr sent;
+	size_t len = peer_sends_segment(f, &sent);
+	backend_ready(f);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 2); /* one frame over two buffers */
+	assert_int_equal(num_buffers(f, 0), 2);
+	struct virtio_net_hdr got;
+	memcpy(&got, g(f, RXBUF, sizeof(got)), sizeof(got));
+	assert_int_equal(got.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM); /* DATA_VALID not passed on */
+	assert_int_equal(got.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(got.gso_size, FX_MSS);
+	assert_int_equal(got.hdr_len, 14 + 20 + 20); /* the frame's, not the sender's word */
+	assert_int_equal(vfx_used_len_q(&f->v, RXQ, 0) + vfx_used_len_q(&f->v, RXQ, 1), HDR + len);
+}
+
+static void offload_link_cuts_for_a_guest_without_tso(void **state)
+{
+	struct nfx *f = *state;
+	struct virtio_net_hdr sent, got;
+	for (unsigned i = 0; i < 2; i++)
+		rx_buffer(f, i, 2048, VRING_DESC_F_WRITE);
+	peer_sends_segment(f, &sent);
+	backend_ready(f);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 2); /* two pieces; the rest waits for buffers */
+	assert_true(f->net.pairs[0].frame_pending && f->net.pairs[0].cutting);
+	for (unsigned i = 2; i < 6; i++)
+		rx_buffer(f, i, 2048, VRING_DESC_F_WRITE);
+	vfx_run_q(&f->v, RXQ);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 5);
+	assert_false(f->net.pairs[0].frame_pending);
+	for (unsigned i = 0; i < 5; i++) {
+		size_t pay = i < 4 ? FX_MSS : FX_PAYLOAD % FX_MSS;
+		assert_int_equal(vfx_used_len_q(&f->v, RXQ, i), HDR + 54 + pay);
+		memcpy(&got, g(f, RXBUF + 0x1000ull * i, sizeof(got)), sizeof(got));
+		assert_int_equal(got.flags | got.gso_type, 0);
+		const uint8_t *ip = g(f, RXBUF + 0x1000ull * i + HDR + 14, 40 + pay);
+		assert_int_equal(fx_sum(ip, 20, 0), 0xffff);
+		assert_int_equal(fx_sum(ip + 20, 20 + pay, fx_sum(ip + 12, 8, 6 + 20 + (uint32_t)pay)), 0xffff);
+	}
+	assert_int_equal(f->net.rx_dropped, 0);
+}
+
+static void offload_link_drops_a_header_that_lies(void **state)
+{
+	struct nfx *f = *state;
+	struct virtio_net_hdr h;
+	static uint8_t msg[8192 + HDR];
+	rx_buffer(f, 0, 4096, VRING_DESC_F_WRITE);
+	rx_buffer(f, 1, 4096, VRING_DESC_F_WRITE);
+	size_t len = fx_segment(msg + HDR, false, false, &h);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV6; /* the frame is IPv4 */
+	memcpy(msg, &h, sizeof(h));
+	assert_int_equal(send(f->peer, msg, HDR + len, 0), (ssize_t)(HDR + len));
+	assert_int_equal(send(f->peer, msg, 5, 0), 5); /* shorter than a header */
+	peer_sends_segment(f, &h);
+	backend_ready(f);
+	assert_int_equal(f->net.rx_dropped, 2);
+	assert_int_equal(vfx_used_idx_q(&f->v, RXQ), 2); /* the good one, over two buffers */
+}
+
+/* The guest sends a segment (header asking TSO, the frame over two buffers). */
+static size_t guest_sends_segment(struct nfx *f, uint8_t *frame)
+{
+	struct virtio_net_hdr h;
+	size_t len = fx_segment(frame, false, false, &h);
+	memset(g(f, TXBUF, HDR), 0, HDR);
+	memcpy(g(f, TXBUF, sizeof(h)), &h, sizeof(h));
+	memcpy(g(f, TXBUF + 0x1000, 4096), frame, 4096);
+	memcpy(g(f, TXBUF + 0x2000, len - 4096), frame + 4096, len - 4096);
+	tx_chain(f, HDR, 4096, (uint32_t)(len - 4096));
+	return len;
+}
+
+static void offload_link_sends_a_segment_whole(void **state)
+{
+	struct nfx *f = *state;
+	static uint8_t frame[8192], got[8192 + HDR];
+	size_t len = guest_sends_segment(f, frame);
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), (ssize_t)(HDR + len));
+	assert_int_equal(((struct virtio_net_hdr *)got)->gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_memory_equal(got + HDR, frame, len);
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1); /* one message */
+}
+
+static void bare_link_gets_the_segment_cut(void **state)
+{
+	struct nfx *f = *state;
+	static uint8_t frame[8192], got[8192];
+	guest_sends_segment(f, frame);
+	for (unsigned i = 0; i < 5; i++) {
+		size_t pay = i < 4 ? FX_MSS : FX_PAYLOAD % FX_MSS;
+		assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), (ssize_t)(54 + pay));
+		assert_memory_equal(got + 54, frame + 54 + i * FX_MSS, pay);
+		assert_int_equal(fx_sum(got + 34, 20 + pay, fx_sum(got + 26, 8, 6 + 20 + (uint32_t)pay)), 0xffff);
+	}
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_int_equal(f->net.tx_dropped, 0);
 }
 
 static void option_parsing(void **state)
@@ -686,6 +826,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(new_link_runs_held_transmit, setup, teardown),
 		cmocka_unit_test(link_down_until_its_socket_comes),
 		cmocka_unit_test(passt_frames_both_ways),
+		cmocka_unit_test_setup_teardown(offload_link_passes_a_segment_whole, setup_offload, teardown),
+		cmocka_unit_test_setup_teardown(offload_link_cuts_for_a_guest_without_tso, setup_offload_plain_guest,
+						teardown),
+		cmocka_unit_test_setup_teardown(offload_link_drops_a_header_that_lies, setup_offload, teardown),
+		cmocka_unit_test_setup_teardown(offload_link_sends_a_segment_whole, setup_offload, teardown),
+		cmocka_unit_test_setup_teardown(bare_link_gets_the_segment_cut, setup_bare_offloading_guest, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -453,7 +453,7 @@ bool netlinks_nic_takes_socket(struct json_object *status, unsigned i);
 /* A running VM's status reply (NULL when its monitor does not answer); json_object_put it. */
 struct json_object *netlinks_monitor_status(struct daemon *d, struct vm_entry *vm);
 /* Hands NIC i of vm the socket fd (the control socket's net-link; fd stays the caller's). */
-int netlinks_hand_over(struct daemon *d, struct vm_entry *vm, unsigned i, int fd, struct err *e);
+int netlinks_hand_over(struct daemon *d, struct vm_entry *vm, unsigned i, int fd, bool offload, struct err *e);
 
 /* templates.c: the template store (STATE/templates) */
 int template_begin(struct daemon *d, const char *name, bool replace, int *version, int *fd, enum proto_code *code,

@@ -104,25 +104,39 @@ bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, c
 		strcasecmp(nic_field(status, i, CONTROL_R_MAC), mac) == 0;
 }
 
-/* Hands NIC i of vm its end of the link. */
-int netlinks_hand_over(struct daemon *d, struct vm_entry *vm, unsigned i, int fd, struct err *e)
+/* Whether NIC i's status says it takes a link's frames after their headers (net-link's offload;
+ * a monitor started by an older shoji does not). */
+static bool nic_offloads(struct json_object *status, unsigned i)
+{
+	struct json_object *v = nic_value(status, i, CONTROL_R_OFFLOAD, json_type_boolean);
+	return v && json_object_get_boolean(v);
+}
+
+/* Hands NIC i of vm its end of the link (each frame after its header, where offload). */
+int netlinks_hand_over(struct daemon *d, struct vm_entry *vm, unsigned i, int fd, bool offload, struct err *e)
 {
 	struct json_object *req = json_object_new_object();
 	char nic[12];
 	snprintf(nic, sizeof(nic), "%u", i);
 	json_object_object_add(req, "cmd", json_object_new_string(control_cmd_name(CONTROL_NET_LINK)));
 	json_object_object_add(req, CONTROL_F_NIC, json_object_new_string(nic));
+	if (offload)
+		json_object_object_add(req, CONTROL_F_OFFLOAD, json_object_new_boolean(true));
 	return vm_control_req(d, vm, req, fd, NULL, e);
 }
 
-/* A fresh pair, one end to each NIC. Should the second hand-over fail, the first end sees the
- * other closed and its link goes down at once. */
-static int join(struct daemon *d, struct vm_entry *a, unsigned ai, struct vm_entry *b, unsigned bi, struct err *e)
+/* A fresh pair, one end to each NIC, carrying headers where both monitors take them. Should the
+ * second hand-over fail, the first end sees the other closed and its link goes down at once. */
+static int join(struct daemon *d, struct vm_entry *a, unsigned ai, struct vm_entry *b, unsigned bi, bool offload,
+		struct err *e)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_errno(e, errno, "cannot make a socket pair for the link");
-	int r = netlinks_hand_over(d, a, ai, sv[0], e) < 0 || netlinks_hand_over(d, b, bi, sv[1], e) < 0 ? -1 : 0;
+	int r = netlinks_hand_over(d, a, ai, sv[0], offload, e) < 0 ||
+			netlinks_hand_over(d, b, bi, sv[1], offload, e) < 0
+		? -1
+		: 0;
 	close(sv[0]);
 	close(sv[1]);
 	return r;
@@ -146,7 +160,7 @@ static void join_checked(struct daemon *d, struct vm_entry *vm, const struct vmd
 			   n->id, p->name, pn->id, stale);
 	else if (netlinks_nic_up(s, i) && netlinks_nic_up(ps, j))
 		; /* joined already */
-	else if (join(d, vm, i, p, j, &e) < 0)
+	else if (join(d, vm, i, p, j, nic_offloads(s, i) && nic_offloads(ps, j), &e) < 0)
 		events_add(d, vm->name, "link-failed", "nic %s to %s:%s: %s", n->id, p->name, pn->id, e.msg);
 	else {
 		events_add(d, vm->name, "link-up", "nic %s linked to %s:%s", n->id, p->name, pn->id);

@@ -178,7 +178,7 @@ static int start_one(struct daemon *d, struct vm_entry *vm, const struct vmdef_n
 	pid_t pid = uplink_args(d, n, a, e) < 0 ? -1 : uplink_spawn(a, sv[1], log, procs, as, e);
 	close(sv[1]);
 	free(a);
-	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], e);
+	int r = pid < 0 ? -1 : netlinks_hand_over(d, vm, i, sv[0], false, e);
 	close(sv[0]); /* it ends with its socket, should the hand-over have failed */
 	vm->uplink_pid[i] = r == 0 ? pid : 0;
 	if (r == 0 && !quiet)

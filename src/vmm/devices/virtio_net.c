@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../../common/log.h"
+#include "../net/offload.h"
 #include "../virtio/iov.h"
 #include "../virtio/vhost.h"
 
@@ -141,7 +142,7 @@ static void link_close(struct virtio_net *n)
 	if (p->tx_fd >= 0)
 		close(p->tx_fd);
 	n->backend.fd = p->tx_fd = -1;
-	p->frame_pending = false;
+	p->frame_pending = p->cutting = false;
 	if (n->stream.in)
 		net_stream_reset(&n->stream);
 }
@@ -210,6 +211,40 @@ static bool stream_frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 	}
 }
 
+/* The next piece of the frame being cut into cut[] (a zeroed header, then the frame); false
+ * when none is left. */
+static bool cut_next(struct virtio_net_pair *p)
+{
+	size_t len = offload_seg_next(&p->seg, p->cut + HDR_LEN);
+	memset(p->cut, 0, HDR_LEN);
+	p->cut_len = (uint32_t)(HDR_LEN + len);
+	return p->cutting = len > 0;
+}
+
+/* A frame from a link that carries headers (the other VM's asks: a checksum to complete, a TCP
+ * segment to cut): checked, then passed on as it is where the guest takes it, else done here
+ * (the segment cut into frames of cut[], one delivered at a time). False: dropped. */
+static bool rx_offload(struct virtio_net *n, struct virtio_net_pair *p)
+{
+	struct virtio_net_hdr *h = (struct virtio_net_hdr *)p->frame;
+	uint8_t *f = p->frame + HDR_LEN;
+	size_t len = p->frame_len - HDR_LEN;
+	int need = offload_check(h, f, len);
+	if (need < 0)
+		return false;
+	if (offload_guest_takes((enum offload_need)need, h, n->vdev.driver_features))
+		return true;
+	if (need == OFFLOAD_CSUM) {
+		offload_csum(h, f, len);
+		memset(h, 0, sizeof(*h));
+		return true;
+	}
+	if (!p->cut && !(p->cut = malloc(VIRTIO_NET_FRAME_MAX)))
+		return false;
+	offload_seg_init(&p->seg, h, f, len);
+	return cut_next(p);
+}
+
 /* Reads the next frame from the pair's descriptor into its frame[], header first. False when
  * none is there. */
 static bool frame_read(struct virtio_net *n, struct virtio_net_pair *p)
@@ -233,15 +268,20 @@ static bool frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 		}
 		memset(p->frame, 0, skip);
 		p->frame_len = (uint32_t)r + skip;
+		if (n->backend.kind == NET_LINK && n->backend.vnet_hdr_len && !rx_offload(n, p)) {
+			n->rx_dropped++;
+			continue;
+		}
 		p->frame_pending = true;
 		return true;
 	}
 }
 
-/* Puts the pair's pending frame into the guest's receive buffers. Returns 1 when delivered (or
- * dropped as undeliverable), 0 when the guest has too few buffers now (they are given back and
- * the frame kept), -1 when the queue is broken. */
-static int frame_deliver(struct virtio_net *n, struct virtio_net_pair *p)
+/* Puts frame (len bytes, header first: the pair's pending frame or the piece cut from it) into
+ * the guest's receive buffers. Returns 1 when delivered (or dropped as undeliverable), 0 when
+ * the guest has too few buffers now (they are given back and the frame kept), -1 when the queue
+ * is broken. */
+static int frame_deliver(struct virtio_net *n, struct virtio_net_pair *p, const uint8_t *frame, uint32_t frame_len)
 {
 	struct virtio_dev *vdev = &n->vdev;
 	struct virtq *vq = &vdev->queues[RXQ(pair_index(n, p))].vq;
@@ -251,11 +291,10 @@ static int frame_deliver(struct virtio_net *n, struct virtio_net_pair *p)
 	uint32_t off = 0;
 	unsigned k = 0;
 	struct err e;
-	while (off < p->frame_len) {
+	while (off < frame_len) {
 		if (k == VIRTIO_NET_RX_CHAINS || (k == 1 && !mergeable)) {
 			virtq_rewind(vq, (uint16_t)k); /* cannot fit: drop the frame, keep the buffers */
 			n->rx_dropped++;
-			p->frame_pending = false;
 			return 1;
 		}
 		virtq_chain_init(&chain[k], n->rx_iov[k], VIRTIO_NET_RX_IOV);
@@ -271,13 +310,12 @@ static int frame_deliver(struct virtio_net *n, struct virtio_net_pair *p)
 			return -1;
 		}
 		uint64_t room = chain[k].writable_bytes;
-		uint32_t len = p->frame_len - off < room ? p->frame_len - off : (uint32_t)room;
-		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0, p->frame + off,
+		uint32_t len = frame_len - off < room ? frame_len - off : (uint32_t)room;
+		put[k] = (uint32_t)iov_from_buf(virtq_chain_writable(&chain[k]), chain[k].n_writable, 0, frame + off,
 						len);
 		off += len;
 		k++;
 	}
-	p->frame_pending = false;
 	if (k == 0)
 		return 1; /* frames always have a header: not reached */
 	uint16_t nbuf = (uint16_t)k;
@@ -297,13 +335,15 @@ static void rx_fill(struct virtio_net *n, struct virtio_net_pair *p)
 	for (unsigned budget = NET_QUEUE_SIZE; budget; budget--) {
 		if (!p->frame_pending && !frame_read(n, p))
 			break;
-		int r = frame_deliver(n, p);
+		int r = p->cutting ? frame_deliver(n, p, p->cut, p->cut_len)
+				   : frame_deliver(n, p, p->frame, p->frame_len);
 		if (r < 0)
 			return;
 		if (r == 0) {
 			watch_backend(n, p, false);
 			break;
 		}
+		p->frame_pending = p->cutting && cut_next(p); /* the frame's next piece, if it is being cut */
 		pushed = true;
 	}
 	if (pushed)
@@ -339,6 +379,61 @@ static uint32_t tx_stream(struct virtio_net *n, const struct iovec *out, int k, 
 	return 0;
 }
 
+/* A write of a frame onto the pair's descriptor failed (errno): the link lost, or the frame
+ * tried again when there is room (where `again`), or dropped. */
+static uint32_t tx_failed(struct virtio_net *n, struct virtio_net_pair *p, bool again)
+{
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
+		link_lost(n, strerror(errno));
+		n->tx_dropped++;
+		return 0;
+	}
+	if (again && (errno == EAGAIN || errno == ENOBUFS) && tx_wait_room(n, p))
+		return VIRTIO_SERVE_LATER; /* full: try this frame again when there is room */
+	n->tx_dropped++;
+	return 0;
+}
+
+/* Whether the guest's header asks for a checksum or a cut (features a link NIC offers). */
+static bool tx_asks(const struct virtq_chain *chain)
+{
+	struct virtio_net_hdr h;
+	iov_to_buf(chain->iov, chain->n_readable, 0, &h, sizeof(h));
+	return h.flags || h.gso_type;
+}
+
+/* A frame whose header asks for a checksum or a cut, onto a link whose other monitor takes bare
+ * frames (one started by an older shoji): done here first, into tx_buf (and its pieces through
+ * tx_cut). Should the socket fill after the first piece, the rest is dropped and counted (the
+ * guest's TCP sends it again); before it, the frame waits for room. */
+static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const struct virtq_chain *chain, int fd)
+{
+	struct virtio_net_hdr h;
+	size_t len = chain->readable_bytes - HDR_LEN, piece;
+	if ((!n->tx_buf && !(n->tx_buf = malloc(VIRTIO_NET_FRAME_MAX))) ||
+	    (!n->tx_cut && !(n->tx_cut = malloc(VIRTIO_NET_FRAME_MAX)))) {
+		n->tx_dropped++;
+		return 0;
+	}
+	iov_to_buf(chain->iov, chain->n_readable, 0, &h, sizeof(h));
+	iov_to_buf(chain->iov, chain->n_readable, HDR_LEN, n->tx_buf, len);
+	int need = offload_check(&h, n->tx_buf, len);
+	if (need < 0) {
+		n->tx_dropped++;
+		return 0;
+	}
+	if (need == OFFLOAD_CSUM) {
+		offload_csum(&h, n->tx_buf, len);
+		return write(fd, n->tx_buf, len) >= 0 ? 0 : tx_failed(n, p, true);
+	}
+	struct offload_seg seg;
+	offload_seg_init(&seg, &h, n->tx_buf, len);
+	for (bool first = true; (piece = offload_seg_next(&seg, n->tx_cut)); first = false)
+		if (write(fd, n->tx_cut, piece) < 0)
+			return tx_failed(n, p, first);
+	return 0;
+}
+
 /* One frame of the pair being served (tx_pair) onto its descriptor. */
 static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 {
@@ -357,17 +452,9 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 	}
 	if (n->backend.kind == NET_PASST)
 		return tx_stream(n, out, k, len - skip);
-	if (writev(fd, out, k) >= 0)
-		return 0;
-	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
-		link_lost(n, strerror(errno));
-		n->tx_dropped++;
-		return 0;
-	}
-	if ((errno == EAGAIN || errno == ENOBUFS) && tx_wait_room(n, p))
-		return VIRTIO_SERVE_LATER; /* full: try this frame again when there is room */
-	n->tx_dropped++;
-	return 0;
+	if (n->backend.kind == NET_LINK && !n->backend.vnet_hdr_len && tx_asks(chain))
+		return tx_finish(n, p, chain, fd);
+	return writev(fd, out, k) >= 0 ? 0 : tx_failed(n, p, true);
 }
 
 /* Pair p's sent frames' buffers go back to the driver. */
@@ -514,7 +601,7 @@ static int pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
 	if (!use) {
 		watch_backend(n, p, false); /* a detached queue polls as an error */
 		tx_stop_waiting(n, p);
-		p->frame_pending = false; /* what a detached queue held: the driver gave it up */
+		p->frame_pending = p->cutting = false; /* what a detached queue held: the driver gave it up */
 	} else if (rx_ready(n, p)) {
 		watch_backend(n, p, true);
 	}
@@ -650,7 +737,7 @@ static void net_reset(struct virtio_dev *vdev)
 		if (!vhost_served(n))
 			watch_backend(n, p, false);
 		tx_stop_waiting(n, p);
-		p->frame_pending = false;
+		p->frame_pending = p->cutting = false;
 		p->tx_held.n = 0; /* the rings are gone: nothing to give back */
 	}
 }
@@ -746,7 +833,7 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, unsigned c
 		vhost_attach(&n->vdev, 2, n->vhost_features, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	else if (pairs_init(n, e) < 0)
 		return -1;
-	if (n->backend.vnet_hdr_len)
+	if (n->backend.vnet_hdr_len || c->kind == NET_LINK) /* a link: passed on, or done here */
 		n->vdev.device_features |= OFFLOAD_FEATURES;
 	if (c->mtu)
 		n->vdev.device_features |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
@@ -768,8 +855,12 @@ void virtio_net_destroy(struct virtio_net *n)
 			close(p->tx_fd);
 		p->tx_fd = -1;
 		free(p->frame);
-		p->frame = NULL;
+		free(p->cut);
+		p->frame = p->cut = NULL;
 	}
+	free(n->tx_buf);
+	free(n->tx_cut);
+	n->tx_buf = n->tx_cut = NULL;
 	net_backend_close(&n->backend);
 	net_stream_destroy(&n->stream);
 	if (n->rx_dropped || n->tx_dropped)
@@ -817,7 +908,7 @@ static void passt_announce(struct virtio_net *n)
 		tx_wait_room(n, &n->pairs[0]);
 }
 
-int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
+int virtio_net_link_set(struct virtio_net *n, int fd, bool offload, struct err *e)
 {
 	int tx = -1;
 	if (!net_kind_takes_socket(n->config.kind)) {
@@ -825,6 +916,11 @@ int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 		return err_set(e,
 			       "this NIC takes no socket: it is a TAP; a link to another VM (--net link), a "
 			       "passt NIC (--net passt) or a slirp NIC (--net slirp, a new shoji-slirp) takes one");
+	}
+	if (offload && n->config.kind != NET_LINK) {
+		close(fd);
+		return err_set(e,
+			       "offload applies to a link to another VM only: passt and shoji-slirp take bare frames");
 	}
 	if (link_socket_ok(fd, n->config.kind, e) < 0) {
 		close(fd);
@@ -839,6 +935,7 @@ int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e)
 	pthread_mutex_lock(&n->vdev.lock);
 	link_close(n); /* the socket it replaces, if any */
 	n->backend.fd = fd;
+	n->backend.vnet_hdr_len = offload ? HDR_LEN : 0; /* each frame after its header, or bare */
 	p->tx_fd = tx;
 	if (rx_ready(n, p))
 		watch_backend(n, p, true);

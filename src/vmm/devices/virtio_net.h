@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "../net/net.h"
+#include "../net/offload.h"
 #include "../net/stream.h"
 #include "../virtio/virtio.h"
 
@@ -36,7 +37,13 @@ struct virtio_net_pair {
 	bool attached;      /* the TAP steers frames to this queue (the driver uses the pair) */
 	bool vhost_running; /* vhost-net has the descriptor as the rings' backend */
 	uint32_t frame_len;
-	uint8_t *frame;             /* virtio-net header, then the Ethernet frame */
+	uint8_t *frame; /* virtio-net header, then the Ethernet frame */
+	/* A TCP segment from a link being cut for a guest that does not take it whole: frame[]
+	 * holds it while its pieces go one by one through cut[] (allocated at the first). */
+	bool cutting;
+	uint32_t cut_len;
+	uint8_t *cut;
+	struct offload_seg seg;
 	struct virtio_held tx_held; /* frames sent whose buffers are not yet given back */
 };
 
@@ -51,6 +58,7 @@ struct virtio_net {
 	/* The I/O thread's scratch, for one chain at a time. */
 	struct virtq_iov rx_iov[VIRTIO_NET_RX_CHAINS][VIRTIO_NET_RX_IOV];
 	struct virtq_iov tx_iov[VIRTQ_MAX_IOV];
+	uint8_t *tx_buf, *tx_cut; /* a frame finished here for a link of bare frames (tx_finish) */
 	uint64_t rx_dropped, tx_dropped;
 	/* vhost-net serves the rings, a descriptor a pair (a TAP NIC where the host has it); -1:
 	 * this device */
@@ -67,9 +75,11 @@ int virtio_net_init(struct virtio_net *n, const struct net_config *c, unsigned c
 		    const struct guest_mem *mem, struct err *e);
 void virtio_net_destroy(struct virtio_net *n);
 /* A link NIC's socket (a SOCK_SEQPACKET Unix socket) or a passt NIC's (a SOCK_STREAM one),
- * taken over (closed on failure): replaces the one it had, and the link is up. Any thread but the device's I/O thread;
- * takes vdev.lock. */
-int virtio_net_link_set(struct virtio_net *n, int fd, struct err *e);
+ * taken over (closed on failure): replaces the one it had, and the link is up. With offload (a
+ * link's only, where the monitor at the other end does the same) each frame crosses after its
+ * virtio-net header, checksum and segmentation left to the other side (net/offload.h); without,
+ * frames cross bare. Any thread but the device's I/O thread; takes vdev.lock. */
+int virtio_net_link_set(struct virtio_net *n, int fd, bool offload, struct err *e);
 /* Whether the guest sees the link up, and the frames dropped each way; a link whose other end
  * closed while nothing read it goes down here. Takes vdev.lock. */
 void virtio_net_state(struct virtio_net *n, bool *link_up, uint64_t *rx_dropped, uint64_t *tx_dropped);
