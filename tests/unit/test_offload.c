@@ -117,8 +117,14 @@ static void mismatched_headers_are_refused(void **state)
 	assert_int_equal(offload_check(&h, f, len), -1); /* the checksum's field past the end */
 	h = good, h.gso_type = VIRTIO_NET_HDR_GSO_NONE, h.csum_offset = 7;
 	assert_int_equal(offload_check(&h, f, len), -1);
+	h = good, h.gso_size = 0xffff; /* Linux's GSO_BY_FRAGS */
+	assert_int_equal(offload_check(&h, f, len), -1);
 	h = good;
-	assert_int_equal(offload_check(&h, f, 14 + 20 + 20), -1); /* headers only: nothing to cut */
+	assert_int_equal(offload_check(&h, f, 14 + 20 + 20 + MSS), OFFLOAD_CSUM); /* one piece: not a segment */
+	assert_int_equal(h.gso_type | h.gso_size | h.hdr_len, 0);
+	h = good;
+	assert_int_equal(offload_check(&h, f, 14 + 20 + 20), OFFLOAD_CSUM); /* headers only: nothing to cut */
+	h = good;
 	assert_int_equal(offload_check(&h, f, 14 + 20 + 10), -1); /* a TCP header cut short */
 	assert_int_equal(offload_check(&h, f, 13), -1);
 	f[14 + 9] = 17; /* UDP, not TCP */
@@ -135,6 +141,28 @@ static void mismatched_headers_are_refused(void **state)
 	f[34 + 12] = 0x50;
 	h = good;
 	assert_int_equal(offload_check(&h, f, len), OFFLOAD_TSO4);
+	static uint8_t big[65550];
+	memcpy(big, f, len);
+	h = good; /* an IPv4 segment longer than its total length field can say */
+	assert_int_equal(offload_check(&h, big, 14 + 65536), -1);
+	h = good;
+	assert_int_equal(offload_check(&h, big, 14 + 65535), OFFLOAD_TSO4);
+}
+
+/* Nothing to cut where the frame is not a TCP segment or no size is given. */
+static void no_cut_without_a_segment(void **state)
+{
+	(void)state;
+	uint8_t f[8192], out[8192];
+	struct virtio_net_hdr h;
+	size_t len = fx_segment(f, false, false, &h);
+	struct offload_seg s;
+	f[14 + 9] = 17;
+	assert_false(offload_seg_init(&s, &h, f, len));
+	assert_int_equal(offload_seg_next(&s, out), 0);
+	f[14 + 9] = 6, h.gso_size = 0;
+	assert_false(offload_seg_init(&s, &h, f, len));
+	assert_int_equal(offload_seg_next(&s, out), 0);
 }
 
 static void guest_features_decide(void **state)
@@ -163,6 +191,7 @@ int main(void)
 		cmocka_unit_test(partial_checksum_is_completed),
 		cmocka_unit_test(mismatched_headers_are_refused),
 		cmocka_unit_test(guest_features_decide),
+		cmocka_unit_test(no_cut_without_a_segment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -723,6 +723,46 @@ static void bare_link_gets_the_segment_cut(void **state)
 	assert_int_equal(f->net.tx_dropped, 0);
 }
 
+/* A header with flags but nothing to do (DATA_VALID on an ARP frame): sent bare, as it is. */
+static void bare_link_sends_a_plain_frame_whose_header_has_flags(void **state)
+{
+	struct nfx *f = *state;
+	struct virtio_net_hdr h = {.flags = VIRTIO_NET_HDR_F_DATA_VALID};
+	memset(g(f, TXBUF, HDR), 0, HDR);
+	memcpy(g(f, TXBUF, sizeof(h)), &h, sizeof(h));
+	memset(g(f, TXBUF + 0x1000, 42), 0, 42);
+	memcpy(g(f, TXBUF + 0x1000 + 12, 2), "\x08\x06", 2); /* ARP */
+	tx_chain(f, HDR, 42, 0);
+	uint8_t got[128];
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), 42);
+	assert_int_equal(f->net.tx_dropped, 0);
+}
+
+/* The socket full when the guest's segment comes: nothing sent, nothing lost; once there is
+ * room every piece goes, in order. */
+static void bare_link_cut_waits_for_room(void **state)
+{
+	struct nfx *f = *state;
+	static uint8_t frame[8192], got[8192];
+	uint8_t filler[1024] = {0};
+	while (send(f->net.backend.fd, filler, sizeof(filler), MSG_DONTWAIT) > 0)
+		;
+	guest_sends_segment(f, frame);
+	assert_true(f->net.pairs[0].tx_waiting && f->net.tx_cutting);
+	while (recv(f->peer, got, sizeof(got), MSG_DONTWAIT) == (ssize_t)sizeof(filler))
+		;
+	pthread_mutex_lock(&f->net.vdev.lock);
+	f->net.vdev.ops->fd_ready(&f->net.vdev, 1); /* room again */
+	pthread_mutex_unlock(&f->net.vdev.lock);
+	for (unsigned i = 0; i < 5; i++) {
+		size_t pay = i < 4 ? FX_MSS : FX_PAYLOAD % FX_MSS;
+		assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT), (ssize_t)(54 + pay));
+		assert_memory_equal(got + 54, frame + 54 + i * FX_MSS, pay);
+	}
+	assert_false(f->net.tx_cutting);
+	assert_int_equal(f->net.tx_dropped, 0);
+}
+
 static void option_parsing(void **state)
 {
 	(void)state;
@@ -832,6 +872,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(offload_link_drops_a_header_that_lies, setup_offload, teardown),
 		cmocka_unit_test_setup_teardown(offload_link_sends_a_segment_whole, setup_offload, teardown),
 		cmocka_unit_test_setup_teardown(bare_link_gets_the_segment_cut, setup_bare_offloading_guest, teardown),
+		cmocka_unit_test_setup_teardown(bare_link_sends_a_plain_frame_whose_header_has_flags,
+						setup_bare_offloading_guest, teardown),
+		cmocka_unit_test_setup_teardown(bare_link_cut_waits_for_room, setup_bare_offloading_guest, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,7 +142,8 @@ static void link_close(struct virtio_net *n)
 	if (p->tx_fd >= 0)
 		close(p->tx_fd);
 	n->backend.fd = p->tx_fd = -1;
-	p->frame_pending = p->cutting = false;
+	p->frame_pending = p->cutting = n->tx_cutting = false;
+	n->tx_piece = 0;
 	if (n->stream.in)
 		net_stream_reset(&n->stream);
 }
@@ -241,8 +242,7 @@ static bool rx_offload(struct virtio_net *n, struct virtio_net_pair *p)
 	}
 	if (!p->cut && !(p->cut = malloc(VIRTIO_NET_FRAME_MAX)))
 		return false;
-	offload_seg_init(&p->seg, h, f, len);
-	return cut_next(p);
+	return offload_seg_init(&p->seg, h, f, len) && cut_next(p);
 }
 
 /* Reads the next frame from the pair's descriptor into its frame[], header first. False when
@@ -252,7 +252,7 @@ static bool frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 	if (n->backend.kind == NET_PASST)
 		return stream_frame_read(n, p);
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
-	for (;;) {
+	for (unsigned tries = 0; tries < NET_QUEUE_SIZE; tries++) { /* drops too end the pass */
 		ssize_t r = read(pair_fd(n, p), p->frame + skip, VIRTIO_NET_FRAME_MAX - skip);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -275,6 +275,7 @@ static bool frame_read(struct virtio_net *n, struct virtio_net_pair *p)
 		p->frame_pending = true;
 		return true;
 	}
+	return false; /* a pass of drops: the descriptor, still readable, is watched again */
 }
 
 /* Puts frame (len bytes, header first: the pair's pending frame or the piece cut from it) into
@@ -402,14 +403,36 @@ static bool tx_asks(const struct virtq_chain *chain)
 	return h.flags || h.gso_type;
 }
 
+/* The frame being cut for a bare link: its pieces onto the descriptor, each once, the piece the
+ * socket had no room for first when it has (0, or VIRTIO_SERVE_LATER meanwhile). */
+static uint32_t tx_pieces(struct virtio_net *n, struct virtio_net_pair *p, int fd)
+{
+	for (;;) {
+		if (!n->tx_piece && !(n->tx_piece = offload_seg_next(&n->tx_seg, n->tx_cut)))
+			break;
+		if (write(fd, n->tx_cut, n->tx_piece) < 0) {
+			uint32_t r = tx_failed(n, p, true);
+			if (r == VIRTIO_SERVE_LATER)
+				return r; /* the same chain comes back here, and this piece goes first */
+			break;
+		}
+		n->tx_piece = 0;
+	}
+	n->tx_cutting = false;
+	n->tx_piece = 0;
+	return 0;
+}
+
 /* A frame whose header asks for a checksum or a cut, onto a link whose other monitor takes bare
- * frames (one started by an older shoji): done here first, into tx_buf (and its pieces through
- * tx_cut). Should the socket fill after the first piece, the rest is dropped and counted (the
- * guest's TCP sends it again); before it, the frame waits for room. */
+ * frames (one started by an older shoji): done here first, into tx_buf, its pieces through
+ * tx_cut; a socket that fills meanwhile holds the transmit queue as for any frame, and the cut
+ * goes on from the piece it stopped at. */
 static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const struct virtq_chain *chain, int fd)
 {
 	struct virtio_net_hdr h;
-	size_t len = chain->readable_bytes - HDR_LEN, piece;
+	size_t len = chain->readable_bytes - HDR_LEN;
+	if (n->tx_cutting)
+		return tx_pieces(n, p, fd);
 	if ((!n->tx_buf && !(n->tx_buf = malloc(VIRTIO_NET_FRAME_MAX))) ||
 	    (!n->tx_cut && !(n->tx_cut = malloc(VIRTIO_NET_FRAME_MAX)))) {
 		n->tx_dropped++;
@@ -422,16 +445,17 @@ static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const
 		n->tx_dropped++;
 		return 0;
 	}
-	if (need == OFFLOAD_CSUM) {
+	if (need == OFFLOAD_CSUM)
 		offload_csum(&h, n->tx_buf, len);
+	if (need == OFFLOAD_CSUM || need == OFFLOAD_NONE)
 		return write(fd, n->tx_buf, len) >= 0 ? 0 : tx_failed(n, p, true);
+	if (!offload_seg_init(&n->tx_seg, &h, n->tx_buf, len)) { /* checked: not reached */
+		n->tx_dropped++;
+		return 0;
 	}
-	struct offload_seg seg;
-	offload_seg_init(&seg, &h, n->tx_buf, len);
-	for (bool first = true; (piece = offload_seg_next(&seg, n->tx_cut)); first = false)
-		if (write(fd, n->tx_cut, piece) < 0)
-			return tx_failed(n, p, first);
-	return 0;
+	n->tx_cutting = true;
+	n->tx_piece = 0;
+	return tx_pieces(n, p, fd);
 }
 
 /* One frame of the pair being served (tx_pair) onto its descriptor. */
@@ -740,6 +764,8 @@ static void net_reset(struct virtio_dev *vdev)
 		p->frame_pending = p->cutting = false;
 		p->tx_held.n = 0; /* the rings are gone: nothing to give back */
 	}
+	n->tx_cutting = false; /* the frame being cut went with them */
+	n->tx_piece = 0;
 }
 
 static const struct virtio_device_ops net_ops = {

@@ -58,7 +58,12 @@ struct virtio_net {
 	/* The I/O thread's scratch, for one chain at a time. */
 	struct virtq_iov rx_iov[VIRTIO_NET_RX_CHAINS][VIRTIO_NET_RX_IOV];
 	struct virtq_iov tx_iov[VIRTQ_MAX_IOV];
-	uint8_t *tx_buf, *tx_cut; /* a frame finished here for a link of bare frames (tx_finish) */
+	/* A frame finished here for a link of bare frames (tx_finish): copied into tx_buf, cut
+	 * through tx_cut, tx_piece bytes of it there not yet sent (the socket was full). */
+	uint8_t *tx_buf, *tx_cut;
+	bool tx_cutting;
+	size_t tx_piece;
+	struct offload_seg tx_seg;
 	uint64_t rx_dropped, tx_dropped;
 	/* vhost-net serves the rings, a descriptor a pair (a TAP NIC where the host has it); -1:
 	 * this device */

@@ -11,7 +11,8 @@
 #define TCP_FIN        0x01
 #define TCP_PSH        0x08
 #define TCP_CWR        0x80
-#define TCP_MIN_MSS    48 /* the least a sender's stack cuts to (Linux's TCP_MIN_SND_MSS) */
+#define TCP_MIN_MSS    48     /* the least a sender's stack cuts to (Linux's TCP_MIN_SND_MSS) */
+#define IP_MAX_LEN     0xffff /* an IPv4 total or IPv6 payload length; gso_size's GSO_BY_FRAGS */
 #define GSO_KIND(type) ((type) & ~VIRTIO_NET_HDR_GSO_ECN)
 
 static uint16_t get16(const uint8_t *p)
@@ -93,11 +94,16 @@ int offload_check(struct virtio_net_hdr *h, const uint8_t *frame, size_t len)
 		h->hdr_len = h->gso_size = 0;
 		return csum ? OFFLOAD_CSUM : OFFLOAD_NONE;
 	}
-	size_t l3, l4, payload;
+	size_t l3, l4, payload, mss = le16toh(h->gso_size);
 	bool v6 = kind == VIRTIO_NET_HDR_GSO_TCPV6;
 	if ((kind != VIRTIO_NET_HDR_GSO_TCPV4 && !v6) || !csum || !tcp_frame(frame, len, v6, &l3, &l4, &payload) ||
-	    start != l4 || off != TCP_CSUM_OFF || payload == len || le16toh(h->gso_size) < TCP_MIN_MSS)
+	    start != l4 || off != TCP_CSUM_OFF || mss < TCP_MIN_MSS || mss >= IP_MAX_LEN ||
+	    len - (v6 ? l4 : l3) > IP_MAX_LEN) /* its IP length field could not say it */
 		return -1;
+	if (len - payload <= mss) { /* not a segment to cut: a frame with a checksum to complete */
+		h->gso_type = h->gso_size = h->hdr_len = 0;
+		return OFFLOAD_CSUM;
+	}
 	h->hdr_len = htole16((uint16_t)payload);
 	return v6 ? OFFLOAD_TSO6 : OFFLOAD_TSO4;
 }
@@ -125,14 +131,17 @@ void offload_csum(const struct virtio_net_hdr *h, uint8_t *frame, size_t len)
 	put16(frame + at, csum_of(sum16(frame + start, len - start, 0)));
 }
 
-void offload_seg_init(struct offload_seg *s, const struct virtio_net_hdr *h, const uint8_t *frame, size_t len)
+bool offload_seg_init(struct offload_seg *s, const struct virtio_net_hdr *h, const uint8_t *frame, size_t len)
 {
 	memset(s, 0, sizeof(*s));
 	s->frame = frame;
 	s->len = len;
 	s->v6 = GSO_KIND(h->gso_type) == VIRTIO_NET_HDR_GSO_TCPV6;
 	s->mss = le16toh(h->gso_size);
-	tcp_frame(frame, len, s->v6, &s->l3, &s->l4, &s->payload); /* checked by offload_check */
+	if (s->mss && tcp_frame(frame, len, s->v6, &s->l3, &s->l4, &s->payload))
+		return true;
+	s->off = s->len = s->payload = 0; /* nothing to cut: offload_seg_next gives none */
+	return false;
 }
 
 /* Segment out's IP header (its length, and IPv4's id and checksum) for tcp_len bytes of TCP. */

@@ -38,8 +38,10 @@ struct offload_seg {
 
 /* Checks header h of frame (len bytes, header not included) and puts it in the form the other
  * side may take: flags other than NEEDS_CSUM cleared, hdr_len set to the frame's own header
- * length for a segment. Returns what it asks, or -1 (the frame is to be dropped) where it asks
- * for something else or does not match the frame. */
+ * length for a segment, a "segment" whose payload fits one piece made a checksum to complete.
+ * Returns what it asks, or -1 (the frame is to be dropped) where it asks for something else or
+ * does not match the frame. Dropped too, though a sender may mean them: segments cut below 48
+ * bytes (kernels before Linux 5.2 could) and IPv6 segments with extension headers. */
 int offload_check(struct virtio_net_hdr *h, const uint8_t *frame, size_t len);
 
 /* Whether a driver with features (VIRTIO_NET_F_GUEST_*) takes a frame that asks `need` (and
@@ -49,8 +51,9 @@ bool offload_guest_takes(enum offload_need need, const struct virtio_net_hdr *h,
 /* Completes the checksum h asks for (OFFLOAD_CSUM, checked) in frame. */
 void offload_csum(const struct virtio_net_hdr *h, uint8_t *frame, size_t len);
 
-/* Starts cutting the segment frame (checked: OFFLOAD_TSO4 or OFFLOAD_TSO6). */
-void offload_seg_init(struct offload_seg *s, const struct virtio_net_hdr *h, const uint8_t *frame, size_t len);
+/* Starts cutting the segment frame (checked: OFFLOAD_TSO4 or OFFLOAD_TSO6); false, and nothing
+ * to cut, where it is not a TCP segment with a segment size. */
+bool offload_seg_init(struct offload_seg *s, const struct virtio_net_hdr *h, const uint8_t *frame, size_t len);
 /* The next frame into out (room for len bytes, the segment's own length, is always enough), with
  * its IP and TCP checksums; returns its length, 0 when none is left. */
 size_t offload_seg_next(struct offload_seg *s, uint8_t *out);
