@@ -104,16 +104,16 @@ extract_vmlinux() {
 harness_modules=(virtio_pci 9pnet_virtio 9p kvm-amd kvm-intel vhost_vsock vhost_net tun bochs uinput evdev xhci-pci usb-storage sd_mod
 	usbhid hid-generic ftdi_sio vhci-hcd)
 
-# The guest's own AF_VSOCK, block-benchmark, display/keyboard, UEFI boot entry and UDP flood
-# tools, from this tree (busybox has none of them).
+# The guest's own AF_VSOCK, block-benchmark, display/keyboard, UEFI boot entry, UDP flood and
+# TCP transfer tools, from this tree (busybox has none of them).
 command -v cc >/dev/null || die "cc not found: install gcc"
-for tool in vsock blkio gputest efivar netflood; do
+for tool in vsock blkio gputest efivar netflood nettcp; do
 	cc -static -O2 -Wall -pthread -o "$work/$tool" "$src/guest/$tool.c" || die "cannot build guest/$tool.c (needs libc6-dev)"
 done
 # The guest agent (src/agent/), with the protocol's framing it shares with the monitor.
 cc -static -O2 -Wall -D_GNU_SOURCE -o "$work/shoji-agent" "$src"/src/agent/*.c "$src/src/common/agent_proto.c" \
 	"$src/src/common/err.c" || die "cannot build src/agent (needs libc6-dev)"
-extra_bins="$work/vsock $work/blkio $work/gputest $work/efivar $work/netflood $work/shoji-agent" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
+extra_bins="$work/vsock $work/blkio $work/gputest $work/efivar $work/netflood $work/nettcp $work/shoji-agent" make_initramfs "$src/guest/init" "$out/initramfs.cpio.gz" "${guest_modules[@]}"
 make_initramfs "$src/tests/harness/init" "$out/harness-initramfs.cpio.gz" "${harness_modules[@]}"
 cp "$work/kernel/boot/vmlinuz-$krel" "$out/vmlinuz.tmp"
 extract_vmlinux "$out/vmlinuz.tmp" "$out/vmlinux"
