@@ -4,7 +4,7 @@ shoji-vmm and under QEMU q35 with virtio-net-pci, interleaved in one run, on two
 user-mode NAT (libslirp in both, the host reaching the guest through a port forward) and a TAP
 interface, twice: with both monitors moving the frames themselves (vhost=off), and, where the
 host has /dev/vhost-net, with both handing the rings to the kernel's vhost-net (vhost=on).
-"guest->host" is the host reading N MiB that the guest's nc sends from /dev/zero; "host->guest"
+"guest->host" is the host reading N MiB of zeros that the guest sends (guest/nettcp); "host->guest"
 is the host sending N MiB that the guest counts (the run ends when the guest reports the
 count). The backend "passt" is the user-mode NAT served by passt outside the monitor, under
 both (bench/netpasst.py); its ratio against shoji-vmm's own libslirp is printed too. Prints MiB/s, KVM exits per MiB moved (the VM's debugfs statistics) and shoji-vmm/QEMU
