@@ -11,8 +11,8 @@
  * A count short of N (the connection ended early) is printed as it is. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
