@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,23 +55,15 @@ static int connected(const char *addr, const char *port)
 	return fd;
 }
 
-/* Reads fd to its end, or limit bytes; the bytes read. */
-static long long drain(int fd, long long limit)
+/* Moves up to limit bytes between fd and buf (reading where in, else writing buf's zeros)
+ * until the stream ends or fails; the bytes moved. */
+static long long move(int fd, long long limit, bool in)
 {
 	long long n = 0;
-	ssize_t r;
-	while (n < limit && (r = read(fd, buf, limit - n < CHUNK ? (size_t)(limit - n) : CHUNK)) > 0)
-		n += r;
-	return n;
-}
-
-/* Writes limit zero bytes to fd (fewer where it fails); the bytes written. */
-static long long fill(int fd, long long limit)
-{
-	long long n = 0;
-	ssize_t r;
-	while (n < limit && (r = write(fd, buf, limit - n < CHUNK ? (size_t)(limit - n) : CHUNK)) > 0)
-		n += r;
+	for (ssize_t r = 1; n < limit && r > 0; n += r > 0 ? r : 0) {
+		size_t len = limit - n < CHUNK ? (size_t)(limit - n) : CHUNK;
+		r = in ? read(fd, buf, len) : write(fd, buf, len);
+	}
 	return n;
 }
 
@@ -81,7 +74,7 @@ int main(int argc, char **argv)
 		for (int l = listener(argv[2]);;) {
 			int c = accept(l, NULL, NULL);
 			if (c >= 0)
-				fill(c, 1ll << 62), close(c);
+				move(c, 1ll << 62, false), close(c);
 		}
 	}
 	if (argc == 4 && !strcmp(argv[1], "count")) {
@@ -89,7 +82,7 @@ int main(int argc, char **argv)
 			int c = accept(l, NULL, NULL);
 			if (c < 0)
 				continue;
-			printf("shoji-guest: %s %lld\n", argv[3], drain(c, 1ll << 62));
+			printf("shoji-guest: %s %lld\n", argv[3], move(c, 1ll << 62, true));
 			fflush(stdout);
 			close(c);
 		}
@@ -99,11 +92,11 @@ int main(int argc, char **argv)
 		long long want = atoll(argv[4]), n;
 		double t0 = now();
 		if (argv[1][0] == 'g') {
-			n = drain(fd, want);
+			n = move(fd, want, true);
 		} else {
-			n = fill(fd, want);
+			n = move(fd, want, false);
 			shutdown(fd, SHUT_WR);
-			drain(fd, 1ll << 62); /* the peer closes once it has counted all */
+			move(fd, 1ll << 62, true); /* the peer closes once it has counted all */
 		}
 		printf("%lld %.3f\n", n, now() - t0);
 		return n == want ? 0 : 1;
