@@ -30,8 +30,9 @@
 enum net_kind {
 	NET_SLIRP,
 	NET_TAP,
-	NET_LINK,  /* a link to another VM's NIC: bare frames on a SOCK_SEQPACKET socket, handed over
-		    * later (virtio_net_link_set); no descriptor, and the link down, until then */
+	NET_LINK,  /* a link to another VM's NIC: frames (after their virtio-net headers, with offload)
+		    * on a SOCK_SEQPACKET socket, handed over later (virtio_net_link_set); no
+		    * descriptor, and the link down, until then */
 	NET_PASST, /* user-mode networking in its own process (passt): bare frames, each after its
 		    * length (net/stream.h), on a SOCK_STREAM socket handed over as a link's is */
 };
