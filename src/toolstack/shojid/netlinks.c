@@ -71,6 +71,13 @@ static struct json_object *nic_value(struct json_object *status, unsigned i, con
 	return nic && json_object_object_get_ex(nic, key, &v) && json_object_is_type(v, t) ? v : NULL;
 }
 
+/* The same for a boolean field (false when it does not say). */
+static bool nic_flag(struct json_object *status, unsigned i, const char *key)
+{
+	struct json_object *v = nic_value(status, i, key, json_type_boolean);
+	return v && json_object_get_boolean(v);
+}
+
 /* The same for a string field ("" when it does not say). */
 static const char *nic_field(struct json_object *status, unsigned i, const char *key)
 {
@@ -88,8 +95,7 @@ bool netlinks_nic_up(struct json_object *status, unsigned i)
  * the monitor says so (one started before shojid restarted slirp NICs' NATs refuses it). */
 bool netlinks_nic_takes_socket(struct json_object *status, unsigned i)
 {
-	struct json_object *v = nic_value(status, i, CONTROL_R_TAKES, json_type_boolean);
-	return strcmp(nic_field(status, i, CONTROL_R_KIND), "slirp") ? true : v && json_object_get_boolean(v);
+	return strcmp(nic_field(status, i, CONTROL_R_KIND), "slirp") ? true : nic_flag(status, i, CONTROL_R_TAKES);
 }
 
 /* Whether the running monitor's NIC i is NIC n of VM vm's definition (of that kind, with its
@@ -102,14 +108,6 @@ bool netlinks_nic_is(struct json_object *status, unsigned i, const char *kind, c
 	vmdef_nic_mac(vm, n, mac);
 	return strcmp(nic_field(status, i, CONTROL_R_KIND), kind) == 0 &&
 		strcasecmp(nic_field(status, i, CONTROL_R_MAC), mac) == 0;
-}
-
-/* Whether NIC i's status says it takes a link's frames after their headers (net-link's offload;
- * a monitor started by an older shoji does not). */
-static bool nic_offloads(struct json_object *status, unsigned i)
-{
-	struct json_object *v = nic_value(status, i, CONTROL_R_OFFLOAD, json_type_boolean);
-	return v && json_object_get_boolean(v);
 }
 
 /* Hands NIC i of vm its end of the link (each frame after its header, where offload). */
@@ -160,7 +158,7 @@ static void join_checked(struct daemon *d, struct vm_entry *vm, const struct vmd
 			   n->id, p->name, pn->id, stale);
 	else if (netlinks_nic_up(s, i) && netlinks_nic_up(ps, j))
 		; /* joined already */
-	else if (join(d, vm, i, p, j, nic_offloads(s, i) && nic_offloads(ps, j), &e) < 0)
+	else if (join(d, vm, i, p, j, nic_flag(s, i, CONTROL_R_OFFLOAD) && nic_flag(ps, j, CONTROL_R_OFFLOAD), &e) < 0)
 		events_add(d, vm->name, "link-failed", "nic %s to %s:%s: %s", n->id, p->name, pn->id, e.msg);
 	else {
 		events_add(d, vm->name, "link-up", "nic %s linked to %s:%s", n->id, p->name, pn->id);

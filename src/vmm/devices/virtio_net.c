@@ -132,6 +132,19 @@ static void tx_stop_waiting(struct virtio_net *n, struct virtio_net_pair *p)
 
 /* ---- a link to another VM's NIC: its socket comes and goes ---- */
 
+/* The pair forgets the frame it held for the guest (and the piece being cut from it). */
+static void rx_forget(struct virtio_net_pair *p)
+{
+	p->frame_pending = p->cutting = false;
+}
+
+/* The device forgets the frame it was cutting for a bare link. */
+static void tx_forget(struct virtio_net *n)
+{
+	n->tx_cutting = false;
+	n->tx_piece = 0;
+}
+
 static void link_close(struct virtio_net *n)
 {
 	struct virtio_net_pair *p = &n->pairs[0]; /* a link has one pair */
@@ -142,8 +155,8 @@ static void link_close(struct virtio_net *n)
 	if (p->tx_fd >= 0)
 		close(p->tx_fd);
 	n->backend.fd = p->tx_fd = -1;
-	p->frame_pending = p->cutting = n->tx_cutting = false;
-	n->tx_piece = 0;
+	rx_forget(p);
+	tx_forget(n);
 	if (n->stream.in)
 		net_stream_reset(&n->stream);
 }
@@ -395,12 +408,12 @@ static uint32_t tx_failed(struct virtio_net *n, struct virtio_net_pair *p, bool 
 	return 0;
 }
 
-/* Whether the guest's header asks for a checksum or a cut (features a link NIC offers). */
-static bool tx_asks(const struct virtq_chain *chain)
+/* Whether the guest's header (read into h) asks for a checksum or a cut (features a link NIC
+ * offers). */
+static bool tx_asks(const struct virtq_chain *chain, struct virtio_net_hdr *h)
 {
-	struct virtio_net_hdr h;
-	iov_to_buf(chain->iov, chain->n_readable, 0, &h, sizeof(h));
-	return h.flags || h.gso_type;
+	iov_to_buf(chain->iov, chain->n_readable, 0, h, sizeof(*h));
+	return h->flags || h->gso_type;
 }
 
 /* The frame being cut for a bare link: its pieces onto the descriptor, each once, the piece the
@@ -418,8 +431,7 @@ static uint32_t tx_pieces(struct virtio_net *n, struct virtio_net_pair *p, int f
 		}
 		n->tx_piece = 0;
 	}
-	n->tx_cutting = false;
-	n->tx_piece = 0;
+	tx_forget(n);
 	return 0;
 }
 
@@ -427,9 +439,9 @@ static uint32_t tx_pieces(struct virtio_net *n, struct virtio_net_pair *p, int f
  * frames (one started by an older shoji): done here first, into tx_buf, its pieces through
  * tx_cut; a socket that fills meanwhile holds the transmit queue as for any frame, and the cut
  * goes on from the piece it stopped at. */
-static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const struct virtq_chain *chain, int fd)
+static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const struct virtq_chain *chain,
+			  struct virtio_net_hdr h, int fd)
 {
-	struct virtio_net_hdr h;
 	size_t len = chain->readable_bytes - HDR_LEN;
 	if (n->tx_cutting)
 		return tx_pieces(n, p, fd);
@@ -438,7 +450,6 @@ static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const
 		n->tx_dropped++;
 		return 0;
 	}
-	iov_to_buf(chain->iov, chain->n_readable, 0, &h, sizeof(h));
 	iov_to_buf(chain->iov, chain->n_readable, HDR_LEN, n->tx_buf, len);
 	int need = offload_check(&h, n->tx_buf, len);
 	if (need < 0) {
@@ -476,8 +487,9 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 	}
 	if (n->backend.kind == NET_PASST)
 		return tx_stream(n, out, k, len - skip);
-	if (n->backend.kind == NET_LINK && !n->backend.vnet_hdr_len && tx_asks(chain))
-		return tx_finish(n, p, chain, fd);
+	struct virtio_net_hdr h;
+	if (n->backend.kind == NET_LINK && !n->backend.vnet_hdr_len && tx_asks(chain, &h))
+		return tx_finish(n, p, chain, h, fd);
 	return writev(fd, out, k) >= 0 ? 0 : tx_failed(n, p, true);
 }
 
@@ -625,7 +637,7 @@ static int pair_use(struct virtio_net *n, struct virtio_net_pair *p, bool use)
 	if (!use) {
 		watch_backend(n, p, false); /* a detached queue polls as an error */
 		tx_stop_waiting(n, p);
-		p->frame_pending = p->cutting = false; /* what a detached queue held: the driver gave it up */
+		rx_forget(p); /* what a detached queue held: the driver gave it up */
 	} else if (rx_ready(n, p)) {
 		watch_backend(n, p, true);
 	}
@@ -761,11 +773,10 @@ static void net_reset(struct virtio_dev *vdev)
 		if (!vhost_served(n))
 			watch_backend(n, p, false);
 		tx_stop_waiting(n, p);
-		p->frame_pending = p->cutting = false;
+		rx_forget(p);
 		p->tx_held.n = 0; /* the rings are gone: nothing to give back */
 	}
-	n->tx_cutting = false; /* the frame being cut went with them */
-	n->tx_piece = 0;
+	tx_forget(n); /* the frame being cut went with them */
 }
 
 static const struct virtio_device_ops net_ops = {
