@@ -309,6 +309,28 @@ static void sent_buffers_come_back_in_a_batch(void **state)
 	assert_int_equal(f->net.tx_dropped, 0);
 }
 
+/* A sender already making 64 KiB segments has its buffers back at once: a hold would only stop
+ * its TCP, which waits for its few segments in the device (TCP small queues). */
+static void big_frames_come_back_at_once(void **state)
+{
+	struct nfx *f = *state;
+	memset(g(f, TXBUF, HDR), 0, HDR); /* a small frame: held */
+	tx_chain(f, HDR, 40, 20);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 0);
+	memset(g(f, 0x100000, HDR), 0, HDR); /* then a segment: 64 KiB held in all */
+	vfx_desc_q(&f->v, TXQ, 3, 0x100000, 65536 - (HDR + 60), 0, 0);
+	vfx_offer_q(&f->v, TXQ, 3);
+	vfx_run_q(&f->v, TXQ);
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 2); /* both back at once, one interrupt */
+	assert_int_equal(f->net.vdev.queues[TXQ].interrupts, 1);
+	uint8_t got[8];
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT | MSG_TRUNC), 60);
+	assert_int_equal(recv(f->peer, got, sizeof(got), MSG_DONTWAIT | MSG_TRUNC), 65536 - (HDR + 60) - HDR);
+	tx_chain(f, HDR, 40, 20); /* the count starts again: held */
+	assert_int_equal(vfx_used_idx_q(&f->v, TXQ), 2);
+	assert_int_equal(f->net.tx_dropped, 0);
+}
+
 /* A driver without EVENT_IDX (firmware's polls for each buffer) has them back at once. */
 static void sent_buffers_back_at_once_without_event_idx(void **state)
 {
@@ -853,6 +875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hostile_receive_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(transmit_strips_header, setup_event_idx, teardown),
 		cmocka_unit_test_setup_teardown(sent_buffers_come_back_in_a_batch, setup_event_idx, teardown),
+		cmocka_unit_test_setup_teardown(big_frames_come_back_at_once, setup_event_idx, teardown),
 		cmocka_unit_test_setup_teardown(sent_buffers_back_at_once_without_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(hostile_transmits_are_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_backend_holds_transmit, setup, teardown),

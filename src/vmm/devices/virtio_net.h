@@ -45,6 +45,7 @@ struct virtio_net_pair {
 	uint8_t *cut;
 	struct offload_seg seg;
 	struct virtio_held tx_held; /* frames sent whose buffers are not yet given back */
+	uint64_t tx_held_bytes;     /* their bytes (the chains', headers included) */
 };
 
 struct virtio_net {
