@@ -15,6 +15,7 @@ vCPUs on a multiqueue TAP with four queue pairs (shoji-vmm queues=4, QEMU queues
 vhost-net serving the rings where the host has it."""
 import argparse
 import contextlib
+import json
 import os
 import re
 import select
@@ -151,6 +152,8 @@ def receive(s, nbytes, deadline=None):
             chunk = s.recv(min(1 << 20, nbytes - got))
         except ConnectionResetError:
             break
+        except TimeoutError:  # a stall: say where in the stream it came
+            raise RuntimeError(f"no byte for {s.gettimeout():.0f} s after {got} of {nbytes} bytes") from None
         if not chunk:
             break
         got += len(chunk)
@@ -161,7 +164,11 @@ def send_zeros(s, nbytes):
     block = bytes(1 << 20)
     sent = 0
     while sent < nbytes:
-        s.sendall(block[:min(len(block), nbytes - sent)])
+        try:
+            s.sendall(block[:min(len(block), nbytes - sent)])
+        except TimeoutError:  # a stall: say where in the stream it came
+            raise RuntimeError(f"no room for {s.gettimeout():.0f} s after about {sent} of {nbytes} bytes "
+                               "were sent") from None
         sent += min(len(block), nbytes - sent)
 
 
@@ -246,6 +253,29 @@ def host_to_guest(g, addr, nbytes):
     return result
 
 
+def control_path(cmd):
+    """The monitor's control socket named in cmd, or None."""
+    return cmd[cmd.index("--control-socket") + 1] if "--control-socket" in cmd else None
+
+
+def nic_status(path):
+    """The monitor's NICs as its control socket's status says (their drop counters), or why not."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+            s.sendall(b'{"cmd":"status"}\n')
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                line += chunk
+        return json.dumps(json.loads(line).get("nics"))
+    except (OSError, ValueError) as e:
+        return f"no status: {e}"
+
+
 def run_once(cmd, addrs, mib, tag, uplink=None):
     """{direction: (MiB/s, exits, {kind: per MiB})} for the directions that completed (a direction that failed
     ends the run, reported on stderr with its step). uplink: the passt case's passt (bench/netpasst.py)."""
@@ -256,6 +286,9 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
         sys.stderr.write(f"net: {tag}: {what} ({time.monotonic() - start:.0f} s)\n")
         return what
 
+    ctl = control_path(cmd)
+    if ctl and os.path.exists(ctl):
+        os.unlink(ctl)  # the last run's monitor was killed
     try:
         if uplink:
             now(step)
@@ -277,6 +310,9 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
             g.err.seek(0)
             tail = g.err.read().decode(errors="replace").strip().splitlines()[-5:]
             sys.stderr.write("".join(f"net:   {tag} said: {line}\n" for line in tail))
+            sys.stderr.write(f"net:   {tag}: the guest's console since its last report: {g.out[-600:]!r}\n")
+            if ctl and not uplink:  # a stall: whether the monitor dropped frames, and which way
+                sys.stderr.write(f"net:   {tag}: its NICs: {nic_status(ctl)}\n")
         if uplink:
             sys.stderr.write(f"net:   {tag}: {uplink.said()}\n")
     finally:
@@ -323,7 +359,8 @@ def main():
         addrs = (("127.0.0.1", p1), ("127.0.0.1", p2))
         if "slirp" in wanted:
             yield ("slirp", "shoji-vmm"), (shoji_common + [
-                "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202"],
+                "--cmdline", base, "--net", f"slirp,fwd=tcp:127.0.0.1:{p1}:5201,fwd=tcp:127.0.0.1:{p2}:5202",
+                "--control-socket", os.path.join(sockdir, "slirp.sock")],
                 addrs, None)
             if qemu:
                 yield ("slirp", "qemu"), (qemu_common + [
@@ -346,7 +383,8 @@ def main():
                 if backend not in wanted:
                     continue
                 yield (backend, "shoji-vmm"), (shoji_common + [
-                    "--cmdline", tap_cmdline, "--net", f"tap={TAP},vhost={vhost}"], taddrs, None)
+                    "--cmdline", tap_cmdline, "--net", f"tap={TAP},vhost={vhost}",
+                    "--control-socket", os.path.join(sockdir, f"{backend}.sock")], taddrs, None)
                 if qemu:
                     yield (backend, "qemu"), (qemu_common + [
                         "-append", tap_cmdline, "-netdev",
