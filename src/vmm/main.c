@@ -215,129 +215,118 @@ static int parse_firmware(char *arg, struct options *o, struct err *e)
 	return 0;
 }
 
-static int parse_options(int argc, char **argv, struct options *o, struct err *e)
+/* shoji-vmm's options: each has its letter for getopt_long. */
+static const struct option longopts[] = {
+	{"kernel", required_argument, NULL, 'k'},
+	{"initrd", required_argument, NULL, 'i'},
+	{"cmdline", required_argument, NULL, 'c'},
+	{"memory", required_argument, NULL, 'm'},
+	{"cpus", required_argument, NULL, 'n'},
+	{"on-reboot", required_argument, NULL, 'r'},
+	{"serial", required_argument, NULL, 's'},
+	{"log-level", required_argument, NULL, 'l'},
+	{"stats", no_argument, NULL, 'S'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'v'},
+	{"rng", no_argument, NULL, 'R'},
+	{"disk", required_argument, NULL, 'd'},
+	{"console-socket", required_argument, NULL, 'C'},
+	{"net", required_argument, NULL, 'N'},
+	{"vsock", required_argument, NULL, 'V'},
+	{"param", required_argument, NULL, 'P'},
+	{"control-socket", required_argument, NULL, 'Q'},
+	{"serial-log", required_argument, NULL, 'L'},
+	{"jail-uid", required_argument, NULL, 'U'},
+	{"jail-gid", required_argument, NULL, 'G'},
+	{"net-uid", required_argument, NULL, 'W'},
+	{"no-seccomp", no_argument, NULL, 'X'},
+	{"display", required_argument, NULL, 'D'},
+	{"firmware", required_argument, NULL, 'F'},
+	{NULL, 0, NULL, 0},
+};
+
+/* The options whose value is a number: --jail-uid, --jail-gid, --net-uid, --vsock, --memory,
+ * --cpus. */
+static int parse_number_option(int c, const char *arg, struct options *o, struct err *e)
 {
-	static const struct option longopts[] = {
-		{"kernel", required_argument, NULL, 'k'},
-		{"initrd", required_argument, NULL, 'i'},
-		{"cmdline", required_argument, NULL, 'c'},
-		{"memory", required_argument, NULL, 'm'},
-		{"cpus", required_argument, NULL, 'n'},
-		{"on-reboot", required_argument, NULL, 'r'},
-		{"serial", required_argument, NULL, 's'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"stats", no_argument, NULL, 'S'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'v'},
-		{"rng", no_argument, NULL, 'R'},
-		{"disk", required_argument, NULL, 'd'},
-		{"console-socket", required_argument, NULL, 'C'},
-		{"net", required_argument, NULL, 'N'},
-		{"vsock", required_argument, NULL, 'V'},
-		{"param", required_argument, NULL, 'P'},
-		{"control-socket", required_argument, NULL, 'Q'},
-		{"serial-log", required_argument, NULL, 'L'},
-		{"jail-uid", required_argument, NULL, 'U'},
-		{"jail-gid", required_argument, NULL, 'G'},
-		{"net-uid", required_argument, NULL, 'W'},
-		{"no-seccomp", no_argument, NULL, 'X'},
-		{"display", required_argument, NULL, 'D'},
-		{"firmware", required_argument, NULL, 'F'},
-		{NULL, 0, NULL, 0},
-	};
-	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
-	uint64_t v;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'F':
-			if (parse_firmware(optarg, o, e) < 0)
-				return -1;
-			break;
-		case 'i': o->initrd = optarg; break;
-		case 'c': o->cmdline = optarg; break;
-		case 's': o->serial = optarg; break;
-		case 'S': o->stats = 1; break;
-		case 'R': o->rng = 1; break;
-		case 'C': o->console_socket = optarg; break;
-		case 'Q': o->control_socket = optarg; break;
-		case 'L': o->serial_log = optarg; break;
-		case 'X': o->no_seccomp = 1; break;
-		case 'U':
-			if (parse_uint("--jail-uid", optarg, UINT32_MAX - 1, &o->jail_uid, e) < 0 || !o->jail_uid)
-				return err_set(e, "--jail-uid needs a user id other than 0, not '%s'", optarg);
-			break;
-		case 'G':
-			if (parse_uint("--jail-gid", optarg, UINT32_MAX - 1, &o->jail_gid, e) < 0 || !o->jail_gid)
-				return err_set(e, "--jail-gid needs a group id other than 0, not '%s'", optarg);
-			break;
-		case 'W':
-			if (parse_uint("--net-uid", optarg, UINT32_MAX - 1, &o->net_uid, e) < 0 || !o->net_uid)
-				return err_set(e, "--net-uid needs a user id other than 0, not '%s'", optarg);
-			break;
-		case 'D':
-			if (display_parse_option(optarg, &o->display, &o->display_w, &o->display_h, e) < 0)
-				return -1;
-			break;
-		case 'd':
-			if (parse_disk(optarg, o, e) < 0)
-				return -1;
-			break;
-		case 'N':
-			if (o->nnics == VM_MAX_NICS)
-				return err_set(e, "at most %d --net options", VM_MAX_NICS);
-			if (net_config_parse(&o->nics[o->nnics], optarg, o->nnics, e) < 0)
-				return -1;
-			o->nnics++;
-			break;
-		case 'V':
-			if (parse_uint("--vsock", optarg, 0xfffffffeull, &v, e) < 0 || v < 3)
-				return err_set(e,
-					       "--vsock needs a guest CID from 3 to 4294967294 (0-2 are "
-					       "reserved), not '%s'",
-					       optarg);
-			o->vsock_cid = v;
-			break;
-		case 'P':
-			if (o->nparams == GUEST_PARAM_MAX)
-				return err_set(e, "at most %d --param options", GUEST_PARAM_MAX);
-			if (guest_param_parse(optarg, &o->params[o->nparams], e) < 0)
-				return err_set(e, "--param %.*s", (int)(sizeof(e->msg) - 16), e->msg);
-			o->nparams++;
-			break;
-		case 'm':
-			if (parse_uint("--memory", optarg, SHOJI_MAX_MEMORY_MIB, &v, e) < 0)
-				return -1;
-			o->mem_mib = v;
-			break;
-		case 'n':
-			if (parse_uint("--cpus", optarg, ACPI_MAX_CPUS, &v, e) < 0 || v == 0)
-				return err_set(e, "--cpus needs a whole number from 1 to %d, not '%s'", ACPI_MAX_CPUS,
-					       optarg);
-			o->ncpus = (unsigned)v;
-			break;
-		case 'r':
-			if (strcmp(optarg, "restart") && strcmp(optarg, "exit"))
-				return err_set(e, "--on-reboot takes 'restart' or 'exit', not '%s'", optarg);
-			o->reboot_exits = strcmp(optarg, "exit") == 0;
-			break;
-		case 'l': {
-			enum log_level level;
-			if (log_level_parse(optarg, &level) < 0)
-				return err_set(e, "--log-level takes error, warn, info or debug, not '%s'", optarg);
-			log_set_level(level);
-			break;
-		}
-		case 'h': usage(stdout); exit(0);
-		case 'v': version_print("shoji-vmm"); exit(0);
-		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
-		default: return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
-		}
+	uint64_t v = 0;
+	switch (c) {
+	case 'U':
+		if (parse_uint("--jail-uid", arg, UINT32_MAX - 1, &o->jail_uid, e) < 0 || !o->jail_uid)
+			return err_set(e, "--jail-uid needs a user id other than 0, not '%s'", arg);
+		return 0;
+	case 'G':
+		if (parse_uint("--jail-gid", arg, UINT32_MAX - 1, &o->jail_gid, e) < 0 || !o->jail_gid)
+			return err_set(e, "--jail-gid needs a group id other than 0, not '%s'", arg);
+		return 0;
+	case 'W':
+		if (parse_uint("--net-uid", arg, UINT32_MAX - 1, &o->net_uid, e) < 0 || !o->net_uid)
+			return err_set(e, "--net-uid needs a user id other than 0, not '%s'", arg);
+		return 0;
+	case 'V':
+		if (parse_uint("--vsock", arg, 0xfffffffeull, &v, e) < 0 || v < 3)
+			return err_set(e, "--vsock needs a guest CID from 3 to 4294967294 (0-2 are reserved), not '%s'",
+				       arg);
+		o->vsock_cid = v;
+		return 0;
+	case 'm':
+		if (parse_uint("--memory", arg, SHOJI_MAX_MEMORY_MIB, &v, e) < 0)
+			return -1;
+		o->mem_mib = v;
+		return 0;
+	default: /* 'n' */
+		if (parse_uint("--cpus", arg, ACPI_MAX_CPUS, &v, e) < 0 || v == 0)
+			return err_set(e, "--cpus needs a whole number from 1 to %d, not '%s'", ACPI_MAX_CPUS, arg);
+		o->ncpus = (unsigned)v;
+		return 0;
 	}
-	if (optind < argc)
-		return err_set(e, "unexpected argument '%s' (see --help)", argv[optind]);
+}
+
+/* The options that add a device or describe one: --firmware, --display, --disk, --net, --param
+ * (their values are cut in place). */
+static int parse_device_option(int c, char *arg, struct options *o, struct err *e)
+{
+	switch (c) {
+	case 'F': return parse_firmware(arg, o, e);
+	case 'D': return display_parse_option(arg, &o->display, &o->display_w, &o->display_h, e);
+	case 'd': return parse_disk(arg, o, e);
+	case 'N':
+		if (o->nnics == VM_MAX_NICS)
+			return err_set(e, "at most %d --net options", VM_MAX_NICS);
+		if (net_config_parse(&o->nics[o->nnics], arg, o->nnics, e) < 0)
+			return -1;
+		o->nnics++;
+		return 0;
+	default: /* 'P' */
+		if (o->nparams == GUEST_PARAM_MAX)
+			return err_set(e, "at most %d --param options", GUEST_PARAM_MAX);
+		if (guest_param_parse(arg, &o->params[o->nparams], e) < 0)
+			return err_set(e, "--param %.*s", (int)(sizeof(e->msg) - 16), e->msg);
+		o->nparams++;
+		return 0;
+	}
+}
+
+/* --on-reboot and --log-level. */
+static int parse_choice_option(int c, const char *arg, struct options *o, struct err *e)
+{
+	if (c == 'r') {
+		if (strcmp(arg, "restart") && strcmp(arg, "exit"))
+			return err_set(e, "--on-reboot takes 'restart' or 'exit', not '%s'", arg);
+		o->reboot_exits = strcmp(arg, "exit") == 0;
+		return 0;
+	}
+	enum log_level level;
+	if (log_level_parse(arg, &level) < 0)
+		return err_set(e, "--log-level takes error, warn, info or debug, not '%s'", arg);
+	log_set_level(level);
+	return 0;
+}
+
+/* What the options say together: a kernel or a firmware, memory the host has, a serial output
+ * it knows, a whole jail. */
+static int check_options(const struct options *o, struct err *e)
+{
 	if (!o->kernel && !o->firmware)
 		return err_set(e,
 			       "no kernel given: use --kernel PATH to a bzImage or vmlinux, or --firmware (see --help)");
@@ -358,6 +347,49 @@ static int parse_options(int argc, char **argv, struct options *o, struct err *e
 	if (!o->jail_uid != !o->jail_gid)
 		return err_set(e, "--jail-uid and --jail-gid go together; give both");
 	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o, struct err *e)
+{
+	*o = (struct options){.cmdline = "console=ttyS0", .serial = "stdio", .mem_mib = 512, .ncpus = 1};
+	int c, r = 0;
+	opterr = 0;
+	while (r == 0 && (c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'c': o->cmdline = optarg; break;
+		case 's': o->serial = optarg; break;
+		case 'S': o->stats = 1; break;
+		case 'R': o->rng = 1; break;
+		case 'C': o->console_socket = optarg; break;
+		case 'Q': o->control_socket = optarg; break;
+		case 'L': o->serial_log = optarg; break;
+		case 'X': o->no_seccomp = 1; break;
+		case 'U':
+		case 'G':
+		case 'W':
+		case 'V':
+		case 'm':
+		case 'n': r = parse_number_option(c, optarg, o, e); break;
+		case 'F':
+		case 'D':
+		case 'd':
+		case 'N':
+		case 'P': r = parse_device_option(c, optarg, o, e); break;
+		case 'r':
+		case 'l': r = parse_choice_option(c, optarg, o, e); break;
+		case 'h': usage(stdout); exit(0);
+		case 'v': version_print("shoji-vmm"); exit(0);
+		case ':': return err_set(e, "%s needs a value (see --help)", argv[optind - 1]);
+		default: return err_set(e, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (optind < argc)
+		return err_set(e, "unexpected argument '%s' (see --help)", argv[optind]);
+	return check_options(o, e);
 }
 
 /* Where the UART's output goes: *fd is stdout, -1 (discarded) or the opened file. */

@@ -111,6 +111,7 @@ def test_bad_options(env):
     expect_error(env.run(["--kernel", env.kernel, "--on-reboot", "maybe"]), "--on-reboot")
     expect_error(env.run(["--kernel", env.kernel, "--serial", "tcp:1"]), "--serial")
     expect_error(env.run(["--frobnicate"]), "unknown option")
+    expect_error(env.run(["--kernel", env.kernel, "--memory"]), "--memory needs a value")
     expect_error(env.run([]), "--kernel")
 
 
