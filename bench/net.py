@@ -153,7 +153,7 @@ def receive(s, nbytes, deadline=None):
         except ConnectionResetError:
             break
         except TimeoutError:  # a stall: say where in the stream it came
-            raise RuntimeError(f"no byte for {s.gettimeout():.0f} s after {got} of {nbytes} bytes") from None
+            raise RuntimeError(f"no byte for {s.gettimeout() or 0:.0f} s after {got} of {nbytes} bytes") from None
         if not chunk:
             break
         got += len(chunk)
@@ -167,7 +167,7 @@ def send_zeros(s, nbytes):
         try:
             s.sendall(block[:min(len(block), nbytes - sent)])
         except TimeoutError:  # a stall: say where in the stream it came
-            raise RuntimeError(f"no room for {s.gettimeout():.0f} s after about {sent} of {nbytes} bytes "
+            raise RuntimeError(f"no room for {s.gettimeout() or 0:.0f} s after about {sent} of {nbytes} bytes "
                                "were sent") from None
         sent += min(len(block), nbytes - sent)
 
@@ -271,7 +271,10 @@ def nic_status(path):
                 if not chunk:
                     break
                 line += chunk
-        return json.dumps(json.loads(line).get("nics"))
+        reply = json.loads(line)
+        if isinstance(reply, dict) and "nics" in reply:
+            return json.dumps(reply["nics"])
+        return line.decode(errors="replace").strip()  # an error's own words
     except (OSError, ValueError) as e:
         return f"no status: {e}"
 
@@ -287,8 +290,6 @@ def run_once(cmd, addrs, mib, tag, uplink=None):
         return what
 
     ctl = control_path(cmd)
-    if ctl and os.path.exists(ctl):
-        os.unlink(ctl)  # the last run's monitor was killed
     try:
         if uplink:
             now(step)

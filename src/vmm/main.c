@@ -274,11 +274,12 @@ static int parse_number_option(int c, const char *arg, struct options *o, struct
 			return -1;
 		o->mem_mib = v;
 		return 0;
-	default: /* 'n' */
+	case 'n':
 		if (parse_uint("--cpus", arg, ACPI_MAX_CPUS, &v, e) < 0 || v == 0)
 			return err_set(e, "--cpus needs a whole number from 1 to %d, not '%s'", ACPI_MAX_CPUS, arg);
 		o->ncpus = (unsigned)v;
 		return 0;
+	default: abort(); /* parse_options routes only the letters above here */
 	}
 }
 
@@ -286,6 +287,7 @@ static int parse_number_option(int c, const char *arg, struct options *o, struct
  * (their values are cut in place). */
 static int parse_device_option(int c, char *arg, struct options *o, struct err *e)
 {
+	struct err why; /* --param's, said after the option's name */
 	switch (c) {
 	case 'F': return parse_firmware(arg, o, e);
 	case 'D': return display_parse_option(arg, &o->display, &o->display_w, &o->display_h, e);
@@ -297,19 +299,22 @@ static int parse_device_option(int c, char *arg, struct options *o, struct err *
 			return -1;
 		o->nnics++;
 		return 0;
-	default: /* 'P' */
+	case 'P':
 		if (o->nparams == GUEST_PARAM_MAX)
 			return err_set(e, "at most %d --param options", GUEST_PARAM_MAX);
-		if (guest_param_parse(arg, &o->params[o->nparams], e) < 0)
-			return err_set(e, "--param %.*s", (int)(sizeof(e->msg) - 16), e->msg);
+		if (guest_param_parse(arg, &o->params[o->nparams], &why) < 0)
+			return err_set(e, "--param %.*s", (int)(sizeof(why.msg) - 16), why.msg);
 		o->nparams++;
 		return 0;
+	default: abort(); /* parse_options routes only the letters above here */
 	}
 }
 
 /* --on-reboot and --log-level. */
 static int parse_choice_option(int c, const char *arg, struct options *o, struct err *e)
 {
+	if (c != 'r' && c != 'l')
+		abort(); /* parse_options routes only these here */
 	if (c == 'r') {
 		if (strcmp(arg, "restart") && strcmp(arg, "exit"))
 			return err_set(e, "--on-reboot takes 'restart' or 'exit', not '%s'", arg);

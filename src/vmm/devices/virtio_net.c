@@ -30,20 +30,20 @@
 
 #define NET_QUEUE_SIZE 256
 /* A sent frame's buffers go back to the driver once NET_TX_HOLD_MAX frames or NET_TX_HOLD_BYTES
- * are held, or NET_TX_HOLD_NS after the pass that sent the first one, with one interrupt for
+ * (one full segment) are held, or NET_TX_HOLD_NS after the pass that sent the first one, with one interrupt for
  * the batch, as a NIC's interrupt moderation does. The guest's TCP makes bigger frames while its
  * last ones are still in the device (autocorking and TCP small queues wait for them): given
  * back as soon as written, each small write of a sender became a frame of its own, with its own
  * kick and interrupt (measured in the emulated harness, guest to host over a TAP: 329 frames and
  * 814 exits per MiB at 5.8 MiB/s, against 63 and 137 at 25.1 MiB/s with a 100 us hold; QEMU 48
- * and 74 at 32.6 MiB/s). A sender already making 64 KiB segments gains nothing from the wait,
+ * and 74 at 32.6 MiB/s). A sender already making full segments gains nothing from the wait,
  * and TCP small queues stop it until its few segments in the device come back, hence the byte
  * bound (in the harness, a 256 KiB writer over a TAP: medians of four bench/net runs of three
  * 0.74x to 1.26x QEMU's held by time alone, 0.98x to 1.53x given back at once; the emulated
  * machine's spread is as wide as the difference). The frame itself is never delayed. */
 #define NET_TX_HOLD_NS    100000u
-#define NET_TX_HOLD_BYTES 65536u
-#define NET_TX_HOLD_MAX   64 /* or half the ring, if that is less */
+#define NET_TX_HOLD_BYTES (60u << 10) /* a full segment: Linux's are 64 KiB less headers */
+#define NET_TX_HOLD_MAX   64          /* or half the ring, if that is less */
 _Static_assert(NET_QUEUE_SIZE <= VIRTIO_HELD_MAX, "a transmit ring's chains all fit in its hold");
 /* The header with num_buffers, as VERSION_1 always has it. */
 #define HDR_LEN         ((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf))
@@ -475,13 +475,10 @@ static uint32_t tx_finish(struct virtio_net *n, struct virtio_net_pair *p, const
 }
 
 /* One frame of the pair being served (tx_pair) onto its descriptor. */
-static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
+static uint32_t tx_send(struct virtio_net *n, struct virtio_net_pair *p, const struct virtq_chain *chain)
 {
-	struct virtio_net *n = net_of(vdev);
-	struct virtio_net_pair *p = n->tx_pair;
 	unsigned skip = HDR_LEN - n->backend.vnet_hdr_len;
 	uint64_t len = chain->readable_bytes;
-	p->tx_held_bytes += len;
 	struct iovec out[VIRTQ_MAX_IOV];
 	int fd = pair_fd(n, p);
 	int k = len < HDR_LEN || len > VIRTIO_NET_FRAME_MAX
@@ -497,6 +494,17 @@ static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
 	if (n->backend.kind == NET_LINK && !n->backend.vnet_hdr_len && tx_asks(chain, &h))
 		return tx_finish(n, p, chain, h, fd);
 	return writev(fd, out, k) >= 0 ? 0 : tx_failed(n, p, true);
+}
+
+/* A chain the driver made available: sent (or dropped), and then held, or left for later. */
+static uint32_t tx_one(struct virtio_dev *vdev, const struct virtq_chain *chain)
+{
+	struct virtio_net *n = net_of(vdev);
+	struct virtio_net_pair *p = n->tx_pair;
+	uint32_t r = tx_send(n, p, chain);
+	if (r != VIRTIO_SERVE_LATER) /* a chain left for later is neither held nor counted */
+		p->tx_held_bytes += chain->readable_bytes;
+	return r;
 }
 
 /* Pair p's sent frames' buffers go back to the driver. */
