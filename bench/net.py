@@ -265,12 +265,7 @@ def nic_status(path):
             s.settimeout(5)
             s.connect(path)
             s.sendall(b'{"cmd":"status"}\n')
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                line += chunk
+            line = s.makefile("rb").readline()
         reply = json.loads(line)
         if isinstance(reply, dict) and "nics" in reply:
             return json.dumps(reply["nics"])
